@@ -1,0 +1,74 @@
+#!/usr/bin/env bash
+# Create the base images mlship's tests need, without any container registry.
+#
+# There is no registry to pull from on the CI machine, so we debootstrap a Debian
+# rootfs, add the host CA bundle (HTTPS from inside containers needs it), and
+# `docker import` it. Images that already exist are skipped, so this is cheap to
+# re-run. Users with a registry never need this: they use the real upstream tags.
+#
+#   mlship-local/debian:bookworm      minimal Debian + CA bundle
+#   mlship-local/python:3.11-slim     the above + python3, pip, venv (python == python3)
+set -euo pipefail
+
+SUITE=${MLSHIP_DEBIAN_SUITE:-bookworm}
+MIRROR=${MLSHIP_DEBIAN_MIRROR:-http://deb.debian.org/debian}
+WORK=${MLSHIP_ROOTFS_DIR:-/var/tmp/mlship-rootfs}
+CA=/etc/ssl/certs/ca-certificates.crt
+
+have() { docker image inspect "$1" >/dev/null 2>&1; }
+
+make_rootfs() { # dir, packages
+  local dir=$1 pkgs=$2
+  rm -rf "$dir"
+  mkdir -p "$dir"
+  debootstrap --variant=minbase --include="$pkgs" "$SUITE" "$dir" "$MIRROR" >"$dir.log" 2>&1 || {
+    echo "debootstrap failed; last lines of $dir.log:" >&2
+    tail -n 20 "$dir.log" >&2
+    exit 1
+  }
+  # Host CA bundle: the machine's HTTPS egress may be re-signed by a local CA.
+  if [[ -f $CA ]]; then
+    mkdir -p "$dir/etc/ssl/certs"
+    cp "$CA" "$dir/etc/ssl/certs/ca-certificates.crt"
+  fi
+  # Keep images small: no apt lists, docs or caches.
+  rm -rf "$dir"/var/lib/apt/lists/* "$dir"/var/cache/apt/*.bin "$dir"/usr/share/doc/* "$dir"/usr/share/man/*
+  echo "deb $MIRROR $SUITE main" >"$dir/etc/apt/sources.list"
+}
+
+import_rootfs() { # dir, tag, extra --change args...
+  local dir=$1 tag=$2
+  shift 2
+  tar -C "$dir" -c . | docker import "$@" - "$tag" >/dev/null
+  echo "created $tag" >&2
+}
+
+ENV_CHANGES=(
+  --change 'ENV PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin'
+  --change 'ENV LANG=C.UTF-8'
+  --change 'ENV SSL_CERT_FILE=/etc/ssl/certs/ca-certificates.crt'
+  --change 'ENV REQUESTS_CA_BUNDLE=/etc/ssl/certs/ca-certificates.crt'
+  --change 'ENV PIP_CERT=/etc/ssl/certs/ca-certificates.crt'
+  --change 'ENV NODE_EXTRA_CA_CERTS=/etc/ssl/certs/ca-certificates.crt'
+  --change 'CMD ["bash"]'
+)
+
+if ! have "mlship-local/debian:$SUITE"; then
+  make_rootfs "$WORK/debian" "ca-certificates"
+  import_rootfs "$WORK/debian" "mlship-local/debian:$SUITE" "${ENV_CHANGES[@]}"
+  rm -rf "$WORK/debian"
+else
+  echo "mlship-local/debian:$SUITE exists" >&2
+fi
+
+if ! have "mlship-local/python:3.11-slim"; then
+  make_rootfs "$WORK/python" "ca-certificates,python3,python3-pip,python3-venv,python-is-python3"
+  # Debian marks its python as externally managed (PEP 668); the upstream
+  # python:3.11-slim image that users pull does not, so neither does ours.
+  rm -f "$WORK"/python/usr/lib/python3*/EXTERNALLY-MANAGED
+  import_rootfs "$WORK/python" "mlship-local/python:3.11-slim" "${ENV_CHANGES[@]}" \
+    --change 'ENV PYTHONDONTWRITEBYTECODE=1' --change 'CMD ["python3"]'
+  rm -rf "$WORK/python"
+else
+  echo "mlship-local/python:3.11-slim exists" >&2
+fi

@@ -1,0 +1,65 @@
+import type { Command } from 'commander';
+import type { DoctorReport } from '../../core/doctor/doctor.js';
+import type { IoHost } from '../../io/io-host.js';
+import { examples } from '../examples.js';
+import type { Register } from './index.js';
+
+function render(io: IoHost, report: DoctorReport): string {
+  const mark = { ok: io.style('ok', 'ok  '), warn: io.style('warn', 'warn'), fail: io.style('fail', 'FAIL') };
+  const width = Math.max(...report.checks.map((c) => c.title.length));
+  const lines = report.checks.map((c) => {
+    const fix = c.fix ? `\n       ${' '.repeat(width)} ${io.style('dim', `fix: ${c.fix}`)}` : '';
+    return `${mark[c.status]}  ${c.title.padEnd(width)} ${c.detail}${fix}`;
+  });
+  lines.push('', report.ok ? 'Ready.' : 'A required check failed: fix it and run `mlship doctor` again.');
+  return lines.join('\n');
+}
+
+export const registerDoctor: Register = (program: Command, holder) => {
+  program
+    .command('doctor')
+    .description('check this machine: Node, Docker engine, compose, BuildKit, NVIDIA, AWS credentials, disk')
+    .option('--skip <ids>', 'comma-separated checks to skip (e.g. aws,nvidia)', '')
+    .addHelpText(
+      'after',
+      examples([
+        ['mlship doctor', 'check everything'],
+        ['mlship doctor --json | jq .ok', 'for scripts: exit 1 when a required check fails'],
+        ['mlship doctor --skip aws', 'on a machine that never deploys'],
+      ]),
+    )
+    .action(async (opts: { skip: string }) => {
+      const ctx = holder.get();
+      const [{ runDoctor }, { exec }, { probeAws }, { statfs }, { existsSync, readFileSync }] = await Promise.all([
+        import('../../core/doctor/doctor.js'),
+        import('../../adapters/exec.js'),
+        import('../../adapters/aws/credentials.js'),
+        import('node:fs/promises'),
+        import('node:fs'),
+      ]);
+      let projectNeedsGpu = false;
+      if (existsSync('mlship.yaml')) {
+        // A best-effort peek: doctor must work even when the config is broken.
+        projectNeedsGpu = /^\s+gpu:\s*(true|[1-9])/m.test(readFileSync('mlship.yaml', 'utf8'));
+      }
+      const report = await runDoctor({
+        nodeVersion: process.version,
+        connectEngine: () => ctx.engine(),
+        exec,
+        probeAws: () => probeAws(),
+        freeBytes: async (dir) => {
+          try {
+            const s = await statfs(dir);
+            return s.bavail * s.bsize;
+          } catch {
+            return undefined;
+          }
+        },
+        cwd: ctx.cwd,
+        projectNeedsGpu,
+        skip: opts.skip.split(',').map((s) => s.trim()).filter(Boolean),
+      });
+      ctx.io.result(report, render(ctx.io, report));
+      if (!report.ok) process.exitCode = 1;
+    });
+};

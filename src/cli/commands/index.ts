@@ -1,0 +1,19 @@
+// Every command, in the order `mlship --help` lists them. Each module registers
+// its options only; the work it does is imported when the command runs, so
+// `mlship --help` stays fast.
+
+import type { Command } from 'commander';
+import type { ContextHolder } from '../main.js';
+import { registerDoctor } from './doctor.js';
+import { registerInit } from './init.js';
+import { registerValidate } from './validate.js';
+
+export type Register = (program: Command, holder: ContextHolder) => void;
+
+export const COMMANDS: Register[] = [
+  // the five steps
+  // setup and checks
+  registerInit,
+  registerValidate,
+  registerDoctor,
+];

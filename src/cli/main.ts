@@ -1,0 +1,113 @@
+// Entry point: parses the command line, builds the context, runs one command,
+// renders errors once and sets the exit code. Nothing else in mlship exits.
+
+import { Command, CommanderError, Option } from 'commander';
+import { CleanupRegistry } from '../io/cleanup.js';
+import { ExitCode, formatProblem, isMlshipError, MlshipError } from '../io/errors.js';
+import { type CliContext, createContext, type GlobalOptions } from './context.js';
+import { COMMANDS } from './commands/index.js';
+import { VERSION } from './version.js';
+
+export type ContextHolder = { get(): CliContext };
+
+function renderError(ctx: CliContext, error: unknown): number {
+  const { io } = ctx;
+  if (isMlshipError(error)) {
+    if (io.json) {
+      process.stdout.write(`${JSON.stringify({ ok: false, error: error.toJSON() }, null, 2)}\n`);
+    }
+    io.error(error.message);
+    for (const line of error.details) io.info(`  ${line}`);
+    if (error.hint) io.info(`${io.style('dim', 'hint:')} ${error.hint}`);
+    if (ctx.global.debug && error.stack) io.info(error.stack);
+    return error.exitCode;
+  }
+  const message = error instanceof Error ? error.message : String(error);
+  if (io.json) {
+    process.stdout.write(`${JSON.stringify({ ok: false, error: { code: 'INTERNAL', message } }, null, 2)}\n`);
+  }
+  io.error(`unexpected error: ${message}`);
+  if (ctx.global.debug && error instanceof Error && error.stack) io.info(error.stack);
+  else io.info(io.style('dim', 'run again with --debug for the stack trace, and please report it'));
+  return ExitCode.failed;
+}
+
+export function buildProgram(holder: ContextHolder): Command {
+  const program = new Command('mlship');
+  program
+    .description(
+      'From a promising model repo to a service on AWS ECS:\n' +
+        '  1. bakeoff   run candidate repos in pinned CUDA containers and compare them\n' +
+        '  2. wrap      turn a model into a FastAPI/Node microservice\n' +
+        '  3. compose   run the stack (models, NGINX, PostgreSQL, storage, front end) locally\n' +
+        '  4. optimize  lint, rewrite and measure Dockerfiles\n' +
+        '  5. deploy    push to ECR and run on ECS',
+    )
+    .version(VERSION, '-V, --version', 'print the mlship version')
+    .option('--json', 'print one JSON result object on stdout (logs stay on stderr)', false)
+    .option('-y, --yes', 'never prompt: accept every default', false)
+    .option('--debug', 'show stack traces and debug logs', false)
+    .addOption(new Option('--no-color', 'disable colours (NO_COLOR is honoured too)'))
+    .showHelpAfterError('(run with --help for usage)')
+    .configureHelp({ sortSubcommands: false, showGlobalOptions: true })
+    .exitOverride()
+    .configureOutput({
+      writeOut: (s) => process.stdout.write(s),
+      writeErr: (s) => process.stderr.write(s),
+    });
+  for (const register of COMMANDS) register(program, holder);
+  return program;
+}
+
+/** Runs the CLI; resolves with the exit code (also set on process.exitCode). */
+export async function main(argv: string[] = process.argv): Promise<number> {
+  const cleanup = new CleanupRegistry();
+  let ctx: CliContext | undefined;
+  let program: Command | undefined;
+  const holder: ContextHolder = {
+    get() {
+      if (!ctx) {
+        const opts = program!.opts<GlobalOptions>();
+        ctx = createContext({ json: opts.json, yes: opts.yes, debug: opts.debug, color: opts.color }, cleanup);
+      }
+      return ctx;
+    },
+  };
+
+  let interrupted = false;
+  const onSignal = (signal: NodeJS.Signals) => {
+    if (interrupted) process.exit(ExitCode.interrupted); // second Ctrl-C: leave now
+    interrupted = true;
+    process.stderr.write(`\n${signal}: cleaning up (${cleanup.size} item(s))…\n`);
+    void cleanup
+      .runAll(5000, (name, e) => process.stderr.write(`cleanup ${name} failed: ${(e as Error).message}\n`))
+      .finally(() => process.exit(ExitCode.interrupted));
+  };
+  process.on('SIGINT', onSignal);
+  process.on('SIGTERM', onSignal);
+
+  let code: number = ExitCode.ok;
+  try {
+    program = buildProgram(holder);
+    await program.parseAsync(argv);
+    code = typeof process.exitCode === 'number' ? process.exitCode : ExitCode.ok;
+  } catch (error) {
+    if (error instanceof CommanderError) {
+      code =
+        error.code === 'commander.helpDisplayed' || error.code === 'commander.version' || error.code === 'commander.help'
+          ? ExitCode.ok
+          : error.exitCode === 0
+            ? ExitCode.ok
+            : ExitCode.usage;
+    } else {
+      code = renderError(holder.get(), error);
+    }
+  } finally {
+    process.off('SIGINT', onSignal);
+    process.off('SIGTERM', onSignal);
+  }
+  process.exitCode = code;
+  return code;
+}
+
+export { formatProblem, MlshipError };

@@ -1,0 +1,96 @@
+// The mlship.yaml schema. One schema, three uses: the TypeScript type, runtime
+// validation with located errors, and the committed JSON Schema for editors.
+// Later steps (wrap, compose, bakeoff, deploy) extend it here.
+
+import { z } from 'zod';
+
+const NAME = /^[a-z][a-z0-9-]{0,62}$/;
+export const ServiceName = z
+  .string()
+  .regex(NAME, { message: 'must start with a letter and use only lowercase letters, digits and "-" (e.g. "pose-2d")' });
+
+const Memory = z
+  .string()
+  .regex(/^\d+(\.\d+)?(Mi|Gi|M|G)$/, { message: 'must be a size such as "512Mi" or "4Gi"' });
+
+export const ServiceSchema = z
+  .strictObject({
+    path: z.string().min(1).optional().describe('Directory of the service: the output of `mlship wrap`, or any folder with a Dockerfile.'),
+    image: z.string().min(1).optional().describe('Image to run instead of building `path`.'),
+    runtime: z.enum(['python', 'node']).default('python').describe('Serving runtime of a wrapped model.'),
+    entry: z
+      .string()
+      .regex(/^[^:]+\.py:[A-Za-z_][A-Za-z0-9_]*$/, { message: 'must be "file.py:function" (e.g. "predict.py:predict")' })
+      .optional()
+      .describe('Python callable that makes a prediction.'),
+    model: z.string().min(1).optional().describe('Serialized model file (pickle/joblib, .onnx, TorchScript .pt).'),
+    port: z.number().int().min(1).max(65535).default(8080).describe('Port the service listens on inside its container.'),
+    gpu: z
+      .union([z.boolean(), z.number().int().min(1)])
+      .default(false)
+      .describe('GPUs the service needs: false, true (one), or a count.'),
+    cpu: z.number().positive().max(192).optional().describe('CPU cores to reserve.'),
+    memory: Memory.optional().describe('Memory limit, e.g. "2Gi".'),
+    startup_grace_seconds: z
+      .number()
+      .int()
+      .min(0)
+      .max(3600)
+      .default(60)
+      .describe('How long the model may take to load before health checks count; carried into compose and ECS.'),
+    env: z.record(z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/, { message: 'must be a valid environment variable name' }), z.string()).optional(),
+    secrets: z.array(z.string()).optional().describe('Names of environment variables that hold secrets (never written in plain text).'),
+    depends_on: z.array(ServiceName).optional().describe('Services this one calls; their URLs are passed as environment variables.'),
+  })
+  .describe('A model service.');
+
+export const BaseImagesSchema = z
+  .strictObject({
+    python: z.string().min(1).optional().describe('Base image for Python services (default python:3.11-slim).'),
+    node: z.string().min(1).optional().describe('Base image for Node services (default node:22-slim).'),
+    cuda: z.string().min(1).optional().describe('Base image for GPU services (an nvidia/cuda tag or a mirror of it).'),
+  })
+  .describe('Base-image overrides, for private mirrors and air-gapped machines.');
+
+export const RegistrySchema = z
+  .strictObject({
+    host: z.string().min(1).optional().describe('Registry host to push to; default: the account ECR registry.'),
+    repository_prefix: z
+      .string()
+      .regex(/^[a-z0-9]+([._/-][a-z0-9]+)*$/, { message: 'must be a lowercase repository path such as "ml/team-a"' })
+      .optional(),
+  })
+  .describe('Where images are pushed.');
+
+const ARN = /^arn:aws[a-z-]*:iam::\d{12}:role\/[\w+=,.@/-]+$/;
+export const AwsSchema = z
+  .strictObject({
+    region: z
+      .string()
+      .regex(/^[a-z]{2}(-gov)?-[a-z]+-\d$/, { message: 'must be an AWS region such as "eu-west-1"' })
+      .optional(),
+    account_id: z.string().regex(/^\d{12}$/, { message: 'must be the 12-digit account id, quoted (e.g. "123456789012")' }).optional(),
+    profile: z.string().min(1).optional().describe('Named profile from ~/.aws/config.'),
+    execution_role_arn: z.string().regex(ARN, { message: 'must be an IAM role ARN (arn:aws:iam::<account>:role/<name>)' }).optional(),
+    task_role_arn: z.string().regex(ARN, { message: 'must be an IAM role ARN (arn:aws:iam::<account>:role/<name>)' }).optional(),
+  })
+  .describe('AWS account settings for `mlship deploy ecs`. Credentials are never stored here.');
+
+export const ProjectSchema = z
+  .strictObject({
+    $schema: z.string().optional(),
+    version: z.literal(1).default(1).describe('Config format version.'),
+    name: ServiceName.describe('Project name; prefixes image, stack and cluster names.'),
+    services: z.record(ServiceName, ServiceSchema).default({}).describe('Model services, by name.'),
+    base_images: BaseImagesSchema.optional(),
+    registry: RegistrySchema.optional(),
+    aws: AwsSchema.optional(),
+  })
+  .describe('mlship project configuration (mlship.yaml).');
+
+export type Project = z.output<typeof ProjectSchema>;
+export type ProjectInput = z.input<typeof ProjectSchema>;
+export type Service = z.output<typeof ServiceSchema>;
+
+export const CONFIG_FILE = 'mlship.yaml';
+export const SCHEMA_URL = 'https://mlship.dev/schema/mlship.schema.json';

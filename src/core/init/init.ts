@@ -1,0 +1,104 @@
+// `mlship init`: writes a valid mlship.yaml, from answers or from flags alone.
+
+import path from 'node:path';
+import { stringify } from 'yaml';
+import { parseYamlConfig } from '../../config/load.js';
+import { type ProjectInput, ProjectSchema, SCHEMA_URL } from '../../config/schema.js';
+import { UsageError } from '../../io/errors.js';
+import type { Prompter } from '../../io/prompts.js';
+
+export interface InitOptions {
+  dir: string;
+  file: string;
+  name?: string;
+  service?: string;
+  entry?: string;
+  model?: string;
+  runtime?: 'python' | 'node';
+  gpu?: boolean;
+  region?: string;
+  pythonImage?: string;
+  force: boolean;
+}
+
+export interface InitDeps {
+  prompter: Prompter;
+  writeNewFile(file: string, content: string, force: boolean): Promise<void>;
+}
+
+export interface InitResult {
+  file: string;
+  project: ProjectInput;
+}
+
+const NAME = /^[a-z][a-z0-9-]{0,62}$/;
+
+/** A valid name from a directory name: "My_Model v2" → "my-model-v2". */
+export function slugify(text: string): string {
+  const slug = text
+    .toLowerCase()
+    .replace(/[^a-z0-9]+/g, '-')
+    .replace(/^-+|-+$/g, '')
+    .replace(/^[^a-z]+/, '')
+    .slice(0, 63)
+    .replace(/-+$/, '');
+  return slug || 'my-project';
+}
+
+const validName = (v: string): true | string =>
+  NAME.test(v) || 'use lowercase letters, digits and "-", starting with a letter';
+
+export async function runInit(options: InitOptions, deps: InitDeps): Promise<InitResult> {
+  const p = deps.prompter;
+  for (const [flag, value] of [
+    ['--name', options.name],
+    ['--service', options.service],
+  ] as const) {
+    if (value !== undefined && validName(value) !== true) {
+      throw new UsageError(`${flag} "${value}" is not a valid name`, { hint: 'use lowercase letters, digits and "-", starting with a letter' });
+    }
+  }
+  const name = options.name ?? (await p.input('Project name', slugify(path.basename(path.resolve(options.dir))), validName));
+  const serviceName = options.service ?? (await p.input('First model service name', 'model', validName));
+  const runtime = options.runtime ?? (await p.select('Serving runtime', [{ value: 'python' as const }, { value: 'node' as const }], 'python'));
+  let entry = options.entry;
+  let model = options.model;
+  if (entry === undefined && model === undefined && p.interactive) {
+    const kind = await p.select(
+      'What does the service serve?',
+      [
+        { value: 'entry', name: 'a Python function (predict.py:predict)' },
+        { value: 'model', name: 'a serialized model file (.joblib/.pkl, .onnx, .pt)' },
+        { value: 'later', name: 'decide later' },
+      ],
+      'later',
+    );
+    if (kind === 'entry') entry = await p.input('Entry point', 'predict.py:predict');
+    if (kind === 'model') model = await p.input('Model file', 'model.joblib');
+  }
+  const gpu = options.gpu ?? (await p.confirm('Does it need a GPU?', false));
+  const region = options.region ?? (p.interactive ? await p.input('AWS region for deploys (empty to skip)', '') : '');
+
+  const project: ProjectInput = {
+    version: 1,
+    name,
+    services: {
+      [serviceName]: {
+        path: `services/${serviceName}`,
+        runtime,
+        ...(entry ? { entry } : {}),
+        ...(model ? { model } : {}),
+        port: 8080,
+        gpu,
+        startup_grace_seconds: 60,
+      },
+    },
+    ...(options.pythonImage ? { base_images: { python: options.pythonImage } } : {}),
+    ...(region ? { aws: { region } } : {}),
+  };
+  const text = `# yaml-language-server: $schema=${SCHEMA_URL}\n${stringify(project)}`;
+  // Whatever we write must pass our own validation: check before touching the disk.
+  parseYamlConfig(options.file, text, ProjectSchema);
+  await deps.writeNewFile(options.file, text, options.force);
+  return { file: options.file, project };
+}
