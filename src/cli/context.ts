@@ -47,7 +47,7 @@ export function createContext(global: GlobalOptions, cleanup: CleanupRegistry): 
     cwd: process.cwd(),
     global,
     engine() {
-      engine ??= import('../adapters/docker/engine.js').then(({ DockerEngine }) => DockerEngine.connect());
+      engine ??= import('../adapters/docker/engine.js').then(({ DockerEngine }) => DockerEngine.connect(undefined, cleanup));
       return engine;
     },
   };

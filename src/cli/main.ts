@@ -4,6 +4,7 @@
 import { Command, CommanderError, Option } from 'commander';
 import { CleanupRegistry } from '../io/cleanup.js';
 import { ExitCode, formatProblem, isMlshipError, MlshipError } from '../io/errors.js';
+import { installSignalHandlers } from '../io/signals.js';
 import { type CliContext, createContext, type GlobalOptions } from './context.js';
 import { COMMANDS } from './commands/index.js';
 import { VERSION } from './version.js';
@@ -74,17 +75,12 @@ export async function main(argv: string[] = process.argv): Promise<number> {
     },
   };
 
-  let interrupted = false;
-  const onSignal = (signal: NodeJS.Signals) => {
-    if (interrupted) process.exit(ExitCode.interrupted); // second Ctrl-C: leave now
-    interrupted = true;
-    process.stderr.write(`\n${signal}: cleaning up (${cleanup.size} item(s))…\n`);
-    void cleanup
-      .runAll(5000, (name, e) => process.stderr.write(`cleanup ${name} failed: ${(e as Error).message}\n`))
-      .finally(() => process.exit(ExitCode.interrupted));
-  };
-  process.on('SIGINT', onSignal);
-  process.on('SIGTERM', onSignal);
+  const uninstall = installSignalHandlers(
+    process,
+    cleanup,
+    (line) => process.stderr.write(`${line}\n`),
+    (code) => process.exit(code),
+  );
 
   let code: number = ExitCode.ok;
   try {
@@ -103,8 +99,7 @@ export async function main(argv: string[] = process.argv): Promise<number> {
       code = renderError(holder.get(), error);
     }
   } finally {
-    process.off('SIGINT', onSignal);
-    process.off('SIGTERM', onSignal);
+    uninstall();
   }
   process.exitCode = code;
   return code;

@@ -104,11 +104,10 @@ export function validateDocument<S extends z.ZodType>(
   };
 
   for (const e of doc.errors) {
-    const pos = e.linePos?.[0] ?? { line: 1, col: 1 };
+    const pos = at(e.pos[0]);
     problems.push({
       file,
-      line: pos.line,
-      column: pos.col,
+      ...pos,
       path: '',
       message: `YAML syntax: ${e.message.split('\n')[0]}`,
       fix: e.code === 'DUPLICATE_KEY' ? 'remove or rename the repeated key' : 'check indentation and quoting on this line',
@@ -147,17 +146,26 @@ export function validateDocument<S extends z.ZodType>(
         message = 'required field is missing';
         fix = `add "${String(path[path.length - 1])}" (${describeExpected(expected)})`;
       } else {
+        const input = (issue as { input?: unknown }).input;
         message = `expected ${describeExpected(expected)}`;
-        fix = `write ${describeExpected(expected)} here`;
+        fix =
+          expected === 'string' && (typeof input === 'number' || typeof input === 'boolean')
+            ? `quote it: "${String(input)}"`
+            : `write ${describeExpected(expected)} here`;
       }
     } else if (issue.code === 'invalid_value') {
       const values = (issue as { values: unknown[] }).values.map((v) => JSON.stringify(v));
       message = `invalid value ${JSON.stringify((issue as { input?: unknown }).input)}`;
       fix = values.length === 1 ? `use ${values[0]}` : `use one of ${values.join(', ')}`;
     } else if (issue.code === 'too_small' || issue.code === 'too_big') {
-      fix = 'change the value to fit the range';
+      const limit = (issue as { minimum?: unknown; maximum?: unknown }).minimum ?? (issue as { maximum?: unknown }).maximum;
+      message = `value ${JSON.stringify((issue as { input?: unknown }).input)} is too ${issue.code === 'too_big' ? 'large' : 'small'}`;
+      fix = `use a value ${issue.code === 'too_big' ? '<=' : '>='} ${String(limit)}`;
+    } else if (issue.code === 'invalid_format') {
+      const example = /\(e\.g\. (.+)\)$/.exec(issue.message)?.[1];
+      if (example) fix = `write it like ${example}`;
     } else if (issue.code === 'invalid_union') {
-      message = 'value does not match any allowed form';
+      message = issue.message === 'Invalid input' ? 'value does not match any allowed form' : issue.message;
       fix = 'see the field description in schema/mlship.schema.json';
     } else if (issue.code === 'invalid_key') {
       message = `invalid name: ${(issue as { issues?: { message: string }[] }).issues?.[0]?.message ?? issue.message}`;

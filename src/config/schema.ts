@@ -26,7 +26,7 @@ export const ServiceSchema = z
     model: z.string().min(1).optional().describe('Serialized model file (pickle/joblib, .onnx, TorchScript .pt).'),
     port: z.number().int().min(1).max(65535).default(8080).describe('Port the service listens on inside its container.'),
     gpu: z
-      .union([z.boolean(), z.number().int().min(1)])
+      .union([z.boolean(), z.number().int().min(1)], { message: 'must be true, false, or a number of GPUs (e.g. 2)' })
       .default(false)
       .describe('GPUs the service needs: false, true (one), or a count.'),
     cpu: z.number().positive().max(192).optional().describe('CPU cores to reserve.'),

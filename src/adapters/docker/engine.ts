@@ -4,6 +4,7 @@
 import type { Readable } from 'node:stream';
 import { PassThrough } from 'node:stream';
 import type Dockerode from 'dockerode';
+import type { CleanupRegistry } from '../../io/cleanup.js';
 import {
   DockerUnavailableError,
   EngineError,
@@ -292,13 +293,21 @@ export function containerCreateOptions(spec: ContainerSpec): Dockerode.Container
 }
 
 export class DockerEngine implements Engine {
+  /**
+   * @param cleanup when given, every started container is registered for removal
+   *   on SIGINT/SIGTERM until it is removed normally.
+   */
   constructor(
     private readonly docker: Dockerode,
     readonly endpoint: EngineEndpoint,
+    private readonly cleanup?: CleanupRegistry,
   ) {}
 
   /** Connects to the engine found by the discovery strategies (nothing is contacted yet). */
-  static async connect(endpoint: EngineEndpoint = resolveEngineEndpoint()): Promise<DockerEngine> {
+  static async connect(
+    endpoint: EngineEndpoint = resolveEngineEndpoint(),
+    cleanup?: CleanupRegistry,
+  ): Promise<DockerEngine> {
     const { default: Docker } = await import('dockerode');
     const opts: Dockerode.DockerOptions = endpoint.socketPath
       ? { socketPath: endpoint.socketPath }
@@ -308,7 +317,7 @@ export class DockerEngine implements Engine {
           protocol: endpoint.protocol,
           ...(endpoint.tls ?? {}),
         };
-    return new DockerEngine(new Docker(opts), endpoint);
+    return new DockerEngine(new Docker(opts), endpoint, cleanup);
   }
 
   /** Turns a transport or API error into a typed error. */
@@ -577,7 +586,10 @@ export class DockerEngine implements Engine {
       await container.remove({ force: true }).catch(() => undefined);
       throw this.translate(e, `start container from ${spec.image}`);
     }
-    return new DockerContainerHandle(this.docker, container, (e, c) => this.translate(e, c));
+    const unregister = this.cleanup?.add(`container ${container.id.slice(0, 12)}`, () =>
+      container.remove({ force: true, v: true }).catch(() => undefined),
+    );
+    return new DockerContainerHandle(this.docker, container, (e, c) => this.translate(e, c), unregister);
   }
 
   async run(options: RunOptions): Promise<RunResult> {
@@ -668,6 +680,7 @@ class DockerContainerHandle implements ContainerHandle {
     private readonly docker: Dockerode,
     private readonly container: Dockerode.Container,
     private readonly translate: (e: unknown, context: string) => MlshipError,
+    private readonly unregister?: () => void,
   ) {
     this.id = container.id;
   }
@@ -740,8 +753,10 @@ class DockerContainerHandle implements ContainerHandle {
   async remove(): Promise<void> {
     try {
       await this.container.remove({ force: true, v: true });
+      this.unregister?.();
     } catch (e) {
       const status = (e as HttpishError).statusCode;
+      if (status === 404) this.unregister?.();
       if (status !== 404 && status !== 409) throw this.translate(e, `remove ${this.id}`);
     }
   }

@@ -1,0 +1,78 @@
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { loadProject } from '../../../src/config/load.js';
+import { runInit, slugify } from '../../../src/core/init/init.js';
+import { FileExistsError, UsageError } from '../../../src/io/errors.js';
+import { writeNewFile } from '../../../src/io/files.js';
+import { type Choice, DefaultsPrompter, type Prompter } from '../../../src/io/prompts.js';
+
+function scripted(answers: (string | boolean)[]): Prompter & { asked: string[] } {
+  const asked: string[] = [];
+  const next = () => answers.shift();
+  return {
+    interactive: true,
+    asked,
+    async input(m: string, d: string) {
+      asked.push(m);
+      return (next() as string | undefined) ?? d;
+    },
+    async confirm(m: string, d: boolean) {
+      asked.push(m);
+      return (next() as boolean | undefined) ?? d;
+    },
+    async select<T extends string>(m: string, _c: Choice<T>[], d: T) {
+      asked.push(m);
+      return ((next() as T | undefined) ?? d) as T;
+    },
+  };
+}
+
+describe('init', () => {
+  it('non-interactive: writes a valid file from defaults and flags, without asking', async () => {
+    const dir = mkdtempSync(path.join(os.tmpdir(), 'My_Model v2-'));
+    const file = path.join(dir, 'mlship.yaml');
+    await runInit({ dir, file, force: false, entry: 'predict.py:predict', pythonImage: 'mirror/python:3.11-slim' }, { prompter: new DefaultsPrompter(), writeNewFile });
+    const project = await loadProject(file);
+    expect(project.name).toMatch(/^my-model-v2-/);
+    expect(project.services.model).toMatchObject({ entry: 'predict.py:predict', runtime: 'python', gpu: false, port: 8080 });
+    expect(project.base_images?.python).toBe('mirror/python:3.11-slim');
+    expect(readFileSync(file, 'utf8').split('\n')[0]).toBe('# yaml-language-server: $schema=https://mlship.dev/schema/mlship.schema.json');
+  });
+
+  it('interactive: uses the answers', async () => {
+    const dir = mkdtempSync(path.join(os.tmpdir(), 'mlship-init-'));
+    const file = path.join(dir, 'mlship.yaml');
+    const p = scripted(['demo', 'detector', 'python', 'model', 'det.onnx', true, 'us-east-1']);
+    await runInit({ dir, file, force: false }, { prompter: p, writeNewFile });
+    const project = await loadProject(file);
+    expect(project).toMatchObject({ name: 'demo', aws: { region: 'us-east-1' } });
+    expect(project.services.detector).toMatchObject({ model: 'det.onnx', gpu: true });
+    expect(p.asked).toHaveLength(7);
+  });
+
+  it('never overwrites an existing file without force', async () => {
+    const dir = mkdtempSync(path.join(os.tmpdir(), 'mlship-init-'));
+    const file = path.join(dir, 'mlship.yaml');
+    writeFileSync(file, 'mine: true\n');
+    await expect(runInit({ dir, file, force: false, name: 'x' }, { prompter: new DefaultsPrompter(), writeNewFile })).rejects.toBeInstanceOf(
+      FileExistsError,
+    );
+    expect(readFileSync(file, 'utf8')).toBe('mine: true\n');
+    await runInit({ dir, file, force: true, name: 'x' }, { prompter: new DefaultsPrompter(), writeNewFile });
+    expect((await loadProject(file)).name).toBe('x');
+  });
+
+  it('refuses invalid names given as flags', async () => {
+    await expect(
+      runInit({ dir: '/tmp', file: '/tmp/never.yaml', force: false, name: 'Bad Name' }, { prompter: new DefaultsPrompter(), writeNewFile }),
+    ).rejects.toBeInstanceOf(UsageError);
+  });
+
+  it('slugify makes valid names', () => {
+    expect(slugify('My_Model v2')).toBe('my-model-v2');
+    expect(slugify('2024-pose')).toBe('pose');
+    expect(slugify('---')).toBe('my-project');
+  });
+});
