@@ -2,7 +2,7 @@
 // the process. The only place (with main) that reads process state.
 
 import type { Engine } from '../adapters/docker/engine.js';
-import { CleanupRegistry } from '../io/cleanup.js';
+import type { CleanupRegistry } from '../io/cleanup.js';
 import { type IoHost, StreamIoHost } from '../io/io-host.js';
 import { ListrTaskRunner, PlainTaskRunner, wantsLiveProgress } from '../io/progress.js';
 import { DefaultsPrompter, InquirerPrompter } from '../io/prompts.js';
@@ -30,14 +30,17 @@ export function createContext(global: GlobalOptions, cleanup: CleanupRegistry): 
   const stderrTTY = Boolean(process.stderr.isTTY);
   const level = global.color ? colorLevel(env, stderrTTY) : 0;
   const style = createStyler(level);
-  const interactive = !global.yes && Boolean(process.stdin.isTTY) && Boolean(process.stdout.isTTY) && !global.json;
+  const interactive =
+    !global.yes && Boolean(process.stdin.isTTY) && Boolean(process.stdout.isTTY) && !global.json;
   const io = new StreamIoHost({
     streams: { stdout: process.stdout, stderr: process.stderr },
     json: global.json,
     debug: global.debug,
     style,
     prompter: interactive ? new InquirerPrompter() : new DefaultsPrompter(),
-    tasks: wantsLiveProgress(env, stderrTTY) ? new ListrTaskRunner() : new PlainTaskRunner(process.stderr, style),
+    tasks: wantsLiveProgress(env, stderrTTY)
+      ? new ListrTaskRunner()
+      : new PlainTaskRunner(process.stderr, style),
   });
   let engine: Promise<Engine> | undefined;
   return {
@@ -47,7 +50,9 @@ export function createContext(global: GlobalOptions, cleanup: CleanupRegistry): 
     cwd: process.cwd(),
     global,
     engine() {
-      engine ??= import('../adapters/docker/engine.js').then(({ DockerEngine }) => DockerEngine.connect(undefined, cleanup));
+      engine ??= import('../adapters/docker/engine.js').then(({ DockerEngine }) =>
+        DockerEngine.connect(undefined, cleanup),
+      );
       return engine;
     },
   };

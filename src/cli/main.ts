@@ -5,8 +5,8 @@ import { Command, CommanderError, Option } from 'commander';
 import { CleanupRegistry } from '../io/cleanup.js';
 import { ExitCode, formatProblem, isMlshipError, MlshipError } from '../io/errors.js';
 import { installSignalHandlers } from '../io/signals.js';
-import { type CliContext, createContext, type GlobalOptions } from './context.js';
 import { COMMANDS } from './commands/index.js';
+import { type CliContext, createContext, type GlobalOptions } from './context.js';
 import { VERSION } from './version.js';
 
 export type ContextHolder = { get(): CliContext };
@@ -69,7 +69,10 @@ export async function main(argv: string[] = process.argv): Promise<number> {
     get() {
       if (!ctx) {
         const opts = program!.opts<GlobalOptions>();
-        ctx = createContext({ json: opts.json, yes: opts.yes, debug: opts.debug, color: opts.color }, cleanup);
+        ctx = createContext(
+          { json: opts.json, yes: opts.yes, debug: opts.debug, color: opts.color },
+          cleanup,
+        );
       }
       return ctx;
     },
@@ -90,7 +93,9 @@ export async function main(argv: string[] = process.argv): Promise<number> {
   } catch (error) {
     if (error instanceof CommanderError) {
       code =
-        error.code === 'commander.helpDisplayed' || error.code === 'commander.version' || error.code === 'commander.help'
+        error.code === 'commander.helpDisplayed' ||
+        error.code === 'commander.version' ||
+        error.code === 'commander.help'
           ? ExitCode.ok
           : error.exitCode === 0
             ? ExitCode.ok

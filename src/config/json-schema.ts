@@ -5,7 +5,10 @@ import { z } from 'zod';
 import { ProjectSchema, SCHEMA_URL } from './schema.js';
 
 export function projectJsonSchema(): Record<string, unknown> {
-  const schema = z.toJSONSchema(ProjectSchema, { io: 'input', target: 'draft-2020-12' }) as Record<string, unknown>;
+  const schema = z.toJSONSchema(ProjectSchema, { io: 'input', target: 'draft-2020-12' }) as Record<
+    string,
+    unknown
+  >;
   return { $id: SCHEMA_URL, title: 'mlship.yaml', ...schema };
 }
 

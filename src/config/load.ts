@@ -2,7 +2,7 @@
 // reported at once, each located at file:line:column with its field path and a fix.
 
 import { readFile } from 'node:fs/promises';
-import { isMap, isNode, isPair, isScalar, LineCounter, parseDocument, type Document, type Node } from 'yaml';
+import { type Document, isMap, isNode, isPair, isScalar, LineCounter, type Node, parseDocument } from 'yaml';
 import type { z } from 'zod';
 import { ConfigError, type ConfigProblem, UsageError } from '../io/errors.js';
 import { type Project, ProjectSchema } from './schema.js';
@@ -10,7 +10,9 @@ import { type Project, ProjectSchema } from './schema.js';
 type Path = (string | number)[];
 
 function pathString(path: Path): string {
-  return path.map((p, i) => (typeof p === 'number' ? `[${p}]` : i === 0 ? String(p) : `.${String(p)}`)).join('');
+  return path
+    .map((p, i) => (typeof p === 'number' ? `[${p}]` : i === 0 ? String(p) : `.${String(p)}`))
+    .join('');
 }
 
 /** The YAML node at `path`, or the deepest existing ancestor. */
@@ -50,7 +52,8 @@ function knownKeys(schema: z.ZodType, path: Path): string[] {
   };
   unwrap();
   for (const seg of path) {
-    if (def.type === 'object' && def.shape && typeof seg === 'string' && def.shape[seg]) def = def.shape[seg]._zod.def;
+    if (def.type === 'object' && def.shape && typeof seg === 'string' && def.shape[seg])
+      def = def.shape[seg]._zod.def;
     else if (def.type === 'record' && def.valueType) def = def.valueType._zod.def;
     else if (def.type === 'array' && def.element) def = def.element._zod.def;
     else return [];
@@ -87,7 +90,11 @@ export function closest(word: string, candidates: string[]): string | undefined 
 }
 
 function describeExpected(expected: string): string {
-  return expected === 'object' ? 'a mapping (key: value lines)' : expected === 'array' ? 'a list' : `a ${expected}`;
+  return expected === 'object'
+    ? 'a mapping (key: value lines)'
+    : expected === 'array'
+      ? 'a list'
+      : `a ${expected}`;
 }
 
 /** Validates a parsed YAML document; returns the value or every problem found. */
@@ -110,7 +117,10 @@ export function validateDocument<S extends z.ZodType>(
       ...pos,
       path: '',
       message: `YAML syntax: ${e.message.split('\n')[0]}`,
-      fix: e.code === 'DUPLICATE_KEY' ? 'remove or rename the repeated key' : 'check indentation and quoting on this line',
+      fix:
+        e.code === 'DUPLICATE_KEY'
+          ? 'remove or rename the repeated key'
+          : 'check indentation and quoting on this line',
     });
   }
   if (problems.length) return { ok: false, problems };
@@ -137,7 +147,8 @@ export function validateDocument<S extends z.ZodType>(
       continue;
     }
     const { node, exact } = nodeAt(doc, path);
-    const missing = !exact || (issue.code === 'invalid_type' && (issue as { input?: unknown }).input === undefined);
+    const missing =
+      !exact || (issue.code === 'invalid_type' && (issue as { input?: unknown }).input === undefined);
     let message = issue.message;
     let fix: string | undefined;
     if (issue.code === 'invalid_type') {
@@ -158,7 +169,9 @@ export function validateDocument<S extends z.ZodType>(
       message = `invalid value ${JSON.stringify((issue as { input?: unknown }).input)}`;
       fix = values.length === 1 ? `use ${values[0]}` : `use one of ${values.join(', ')}`;
     } else if (issue.code === 'too_small' || issue.code === 'too_big') {
-      const limit = (issue as { minimum?: unknown; maximum?: unknown }).minimum ?? (issue as { maximum?: unknown }).maximum;
+      const limit =
+        (issue as { minimum?: unknown; maximum?: unknown }).minimum ??
+        (issue as { maximum?: unknown }).maximum;
       message = `value ${JSON.stringify((issue as { input?: unknown }).input)} is too ${issue.code === 'too_big' ? 'large' : 'small'}`;
       fix = `use a value ${issue.code === 'too_big' ? '<=' : '>='} ${String(limit)}`;
     } else if (issue.code === 'invalid_format') {
@@ -171,7 +184,13 @@ export function validateDocument<S extends z.ZodType>(
       message = `invalid name: ${(issue as { issues?: { message: string }[] }).issues?.[0]?.message ?? issue.message}`;
       fix = 'rename the key';
       const keyNode = keyNodeAt(doc, path.slice(0, -1), String(path[path.length - 1]));
-      problems.push({ file, ...at(keyNode?.range?.[0] ?? node?.range?.[0]), path: pathString(path), message, fix });
+      problems.push({
+        file,
+        ...at(keyNode?.range?.[0] ?? node?.range?.[0]),
+        path: pathString(path),
+        message,
+        fix,
+      });
       continue;
     }
     problems.push({

@@ -5,9 +5,9 @@
 import { z } from 'zod';
 
 const NAME = /^[a-z][a-z0-9-]{0,62}$/;
-export const ServiceName = z
-  .string()
-  .regex(NAME, { message: 'must start with a letter and use only lowercase letters, digits and "-" (e.g. "pose-2d")' });
+export const ServiceName = z.string().regex(NAME, {
+  message: 'must start with a letter and use only lowercase letters, digits and "-" (e.g. "pose-2d")',
+});
 
 const Memory = z
   .string()
@@ -15,18 +15,36 @@ const Memory = z
 
 export const ServiceSchema = z
   .strictObject({
-    path: z.string().min(1).optional().describe('Directory of the service: the output of `mlship wrap`, or any folder with a Dockerfile.'),
+    path: z
+      .string()
+      .min(1)
+      .optional()
+      .describe('Directory of the service: the output of `mlship wrap`, or any folder with a Dockerfile.'),
     image: z.string().min(1).optional().describe('Image to run instead of building `path`.'),
     runtime: z.enum(['python', 'node']).default('python').describe('Serving runtime of a wrapped model.'),
     entry: z
       .string()
-      .regex(/^[^:]+\.py:[A-Za-z_][A-Za-z0-9_]*$/, { message: 'must be "file.py:function" (e.g. "predict.py:predict")' })
+      .regex(/^[^:]+\.py:[A-Za-z_][A-Za-z0-9_]*$/, {
+        message: 'must be "file.py:function" (e.g. "predict.py:predict")',
+      })
       .optional()
       .describe('Python callable that makes a prediction.'),
-    model: z.string().min(1).optional().describe('Serialized model file (pickle/joblib, .onnx, TorchScript .pt).'),
-    port: z.number().int().min(1).max(65535).default(8080).describe('Port the service listens on inside its container.'),
+    model: z
+      .string()
+      .min(1)
+      .optional()
+      .describe('Serialized model file (pickle/joblib, .onnx, TorchScript .pt).'),
+    port: z
+      .number()
+      .int()
+      .min(1)
+      .max(65535)
+      .default(8080)
+      .describe('Port the service listens on inside its container.'),
     gpu: z
-      .union([z.boolean(), z.number().int().min(1)], { message: 'must be true, false, or a number of GPUs (e.g. 2)' })
+      .union([z.boolean(), z.number().int().min(1)], {
+        message: 'must be true, false, or a number of GPUs (e.g. 2)',
+      })
       .default(false)
       .describe('GPUs the service needs: false, true (one), or a count.'),
     cpu: z.number().positive().max(192).optional().describe('CPU cores to reserve.'),
@@ -37,27 +55,56 @@ export const ServiceSchema = z
       .min(0)
       .max(3600)
       .default(60)
-      .describe('How long the model may take to load before health checks count; carried into compose and ECS.'),
-    env: z.record(z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/, { message: 'must be a valid environment variable name' }), z.string()).optional(),
-    secrets: z.array(z.string()).optional().describe('Names of environment variables that hold secrets (never written in plain text).'),
-    depends_on: z.array(ServiceName).optional().describe('Services this one calls; their URLs are passed as environment variables.'),
+      .describe(
+        'How long the model may take to load before health checks count; carried into compose and ECS.',
+      ),
+    env: z
+      .record(
+        z
+          .string()
+          .regex(/^[A-Za-z_][A-Za-z0-9_]*$/, { message: 'must be a valid environment variable name' }),
+        z.string(),
+      )
+      .optional(),
+    secrets: z
+      .array(z.string())
+      .optional()
+      .describe('Names of environment variables that hold secrets (never written in plain text).'),
+    depends_on: z
+      .array(ServiceName)
+      .optional()
+      .describe('Services this one calls; their URLs are passed as environment variables.'),
   })
   .describe('A model service.');
 
 export const BaseImagesSchema = z
   .strictObject({
-    python: z.string().min(1).optional().describe('Base image for Python services (default python:3.11-slim).'),
+    python: z
+      .string()
+      .min(1)
+      .optional()
+      .describe('Base image for Python services (default python:3.11-slim).'),
     node: z.string().min(1).optional().describe('Base image for Node services (default node:22-slim).'),
-    cuda: z.string().min(1).optional().describe('Base image for GPU services (an nvidia/cuda tag or a mirror of it).'),
+    cuda: z
+      .string()
+      .min(1)
+      .optional()
+      .describe('Base image for GPU services (an nvidia/cuda tag or a mirror of it).'),
   })
   .describe('Base-image overrides, for private mirrors and air-gapped machines.');
 
 export const RegistrySchema = z
   .strictObject({
-    host: z.string().min(1).optional().describe('Registry host to push to; default: the account ECR registry.'),
+    host: z
+      .string()
+      .min(1)
+      .optional()
+      .describe('Registry host to push to; default: the account ECR registry.'),
     repository_prefix: z
       .string()
-      .regex(/^[a-z0-9]+([._/-][a-z0-9]+)*$/, { message: 'must be a lowercase repository path such as "ml/team-a"' })
+      .regex(/^[a-z0-9]+([._/-][a-z0-9]+)*$/, {
+        message: 'must be a lowercase repository path such as "ml/team-a"',
+      })
       .optional(),
   })
   .describe('Where images are pushed.');
@@ -69,10 +116,19 @@ export const AwsSchema = z
       .string()
       .regex(/^[a-z]{2}(-gov)?-[a-z]+-\d$/, { message: 'must be an AWS region such as "eu-west-1"' })
       .optional(),
-    account_id: z.string().regex(/^\d{12}$/, { message: 'must be the 12-digit account id, quoted (e.g. "123456789012")' }).optional(),
+    account_id: z
+      .string()
+      .regex(/^\d{12}$/, { message: 'must be the 12-digit account id, quoted (e.g. "123456789012")' })
+      .optional(),
     profile: z.string().min(1).optional().describe('Named profile from ~/.aws/config.'),
-    execution_role_arn: z.string().regex(ARN, { message: 'must be an IAM role ARN (arn:aws:iam::<account>:role/<name>)' }).optional(),
-    task_role_arn: z.string().regex(ARN, { message: 'must be an IAM role ARN (arn:aws:iam::<account>:role/<name>)' }).optional(),
+    execution_role_arn: z
+      .string()
+      .regex(ARN, { message: 'must be an IAM role ARN (arn:aws:iam::<account>:role/<name>)' })
+      .optional(),
+    task_role_arn: z
+      .string()
+      .regex(ARN, { message: 'must be an IAM role ARN (arn:aws:iam::<account>:role/<name>)' })
+      .optional(),
   })
   .describe('AWS account settings for `mlship deploy ecs`. Credentials are never stored here.');
 

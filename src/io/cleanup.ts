@@ -31,7 +31,10 @@ export class CleanupRegistry {
           await Promise.race([
             Promise.resolve().then(fn),
             new Promise((_, reject) => {
-              timer = setTimeout(() => reject(new Error(`cleanup timed out after ${timeoutMs} ms`)), timeoutMs);
+              timer = setTimeout(
+                () => reject(new Error(`cleanup timed out after ${timeoutMs} ms`)),
+                timeoutMs,
+              );
             }),
           ]);
         } catch (error) {

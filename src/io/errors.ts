@@ -125,10 +125,15 @@ export class ImageNotFoundError extends MlshipError {
 export class BuildFailedError extends MlshipError {
   readonly step: string | undefined;
   constructor(message: string, step: string | undefined, output: string[]) {
-    super('BUILD_FAILED', 'failed', step ? `image build failed at ${step}: ${message}` : `image build failed: ${message}`, {
-      details: output,
-      hint: 'the output of the failing step is shown above; fix the Dockerfile or the files it copies',
-    });
+    super(
+      'BUILD_FAILED',
+      'failed',
+      step ? `image build failed at ${step}: ${message}` : `image build failed: ${message}`,
+      {
+        details: output,
+        hint: 'the output of the failing step is shown above; fix the Dockerfile or the files it copies',
+      },
+    );
     this.step = step;
   }
 }

@@ -3,8 +3,8 @@
 // that `mlship ... --json | jq` always works.
 
 import type { Writable } from 'node:stream';
-import type { Prompter } from './prompts.js';
 import type { TaskRunner } from './progress.js';
+import type { Prompter } from './prompts.js';
 
 export type Tone = 'plain' | 'ok' | 'warn' | 'fail' | 'dim' | 'bold' | 'accent';
 

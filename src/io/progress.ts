@@ -102,7 +102,9 @@ export class PlainTaskRunner implements TaskRunner {
         start: (_task, i) => this.stderr.write(`${this.style('accent', '•')} ${titles[i]}\n`),
         end: (outcome, i) => {
           const mark = outcome.ok ? this.style('ok', '✓') : this.style('fail', '✗');
-          const why = outcome.ok ? '' : `: ${outcome.error instanceof Error ? outcome.error.message : String(outcome.error)}`;
+          const why = outcome.ok
+            ? ''
+            : `: ${outcome.error instanceof Error ? outcome.error.message : String(outcome.error)}`;
           this.stderr.write(`${mark} ${titles[i]} ${this.style('dim', `(${seconds(outcome.ms)})`)}${why}\n`);
         },
       },

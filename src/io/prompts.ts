@@ -29,7 +29,11 @@ export class DefaultsPrompter implements Prompter {
 /** Asks on the terminal with @inquirer/prompts, imported only when a prompt is shown. */
 export class InquirerPrompter implements Prompter {
   readonly interactive = true;
-  async input(message: string, defaultValue: string, validate?: (v: string) => true | string): Promise<string> {
+  async input(
+    message: string,
+    defaultValue: string,
+    validate?: (v: string) => true | string,
+  ): Promise<string> {
     const { input } = await import('@inquirer/prompts');
     return input({ message, default: defaultValue, ...(validate ? { validate } : {}) });
   }
@@ -39,6 +43,10 @@ export class InquirerPrompter implements Prompter {
   }
   async select<T extends string>(message: string, choices: Choice<T>[], defaultValue: T): Promise<T> {
     const { select } = await import('@inquirer/prompts');
-    return select({ message, choices: choices.map((c) => ({ value: c.value, name: c.name ?? c.value })), default: defaultValue });
+    return select({
+      message,
+      choices: choices.map((c) => ({ value: c.value, name: c.name ?? c.value })),
+      default: defaultValue,
+    });
   }
 }

@@ -8,7 +8,10 @@ export const CI = Boolean(process.env.CI && process.env.CI !== 'false' && proces
 
 let cached: { engine: DockerEngine | undefined; reason: string | undefined } | undefined;
 
-export async function probeEngine(): Promise<{ engine: DockerEngine | undefined; reason: string | undefined }> {
+export async function probeEngine(): Promise<{
+  engine: DockerEngine | undefined;
+  reason: string | undefined;
+}> {
   if (cached) return cached;
   try {
     const engine = await DockerEngine.connect();
@@ -27,7 +30,10 @@ export async function probeEngine(): Promise<{ engine: DockerEngine | undefined;
 export async function requireEngine(): Promise<DockerEngine | undefined> {
   const { engine, reason } = await probeEngine();
   if (!engine) {
-    if (CI) throw new Error(`CI is set but no Docker engine is reachable (${reason}); integration tests must not skip on CI`);
+    if (CI)
+      throw new Error(
+        `CI is set but no Docker engine is reachable (${reason}); integration tests must not skip on CI`,
+      );
     console.warn(`skipping Docker tests: ${reason}`);
   }
   return engine;
@@ -45,7 +51,9 @@ export async function requireImage(engine: DockerEngine, image: string): Promise
 
 /** Containers carrying mlship's label and the given test run label. */
 export async function countManaged(engine: DockerEngine, runLabel?: string): Promise<number> {
-  const list = runLabel ? await engine.listByLabel('dev.mlship.run', runLabel) : await engine.listByLabel(MANAGED_LABEL);
+  const list = runLabel
+    ? await engine.listByLabel('dev.mlship.run', runLabel)
+    : await engine.listByLabel(MANAGED_LABEL);
   return list.length;
 }
 

@@ -10,7 +10,9 @@ export interface AwsProbeResult {
   profile?: string;
 }
 
-export async function probeAws(options: { profile?: string; region?: string; timeoutMs?: number } = {}): Promise<AwsProbeResult> {
+export async function probeAws(
+  options: { profile?: string; region?: string; timeoutMs?: number } = {},
+): Promise<AwsProbeResult> {
   const { fromNodeProviderChain } = await import('@aws-sdk/credential-providers');
   const profile = options.profile ?? process.env.AWS_PROFILE;
   let region = options.region;
@@ -27,7 +29,11 @@ export async function probeAws(options: { profile?: string; region?: string; tim
     }
   }
   const timeoutMs = options.timeoutMs ?? 3000;
-  const provider = fromNodeProviderChain({ ...(profile ? { profile } : {}), timeout: Math.min(timeoutMs, 1000), maxRetries: 0 });
+  const provider = fromNodeProviderChain({
+    ...(profile ? { profile } : {}),
+    timeout: Math.min(timeoutMs, 1000),
+    maxRetries: 0,
+  });
   let timer: NodeJS.Timeout | undefined;
   try {
     const creds = await Promise.race([
@@ -37,11 +43,20 @@ export async function probeAws(options: { profile?: string; region?: string; tim
       }),
     ]);
     const ok = Boolean(creds.accessKeyId && creds.secretAccessKey);
-    return { credentials: ok ? 'resolved' : 'missing', ...(region ? { region } : {}), ...(profile ? { profile } : {}) };
+    return {
+      credentials: ok ? 'resolved' : 'missing',
+      ...(region ? { region } : {}),
+      ...(profile ? { profile } : {}),
+    };
   } catch (e) {
     // SDK messages name the providers tried, never the secret values.
     const reason = (e as Error).message.split('\n')[0]?.slice(0, 200);
-    return { credentials: 'missing', ...(reason ? { reason } : {}), ...(region ? { region } : {}), ...(profile ? { profile } : {}) };
+    return {
+      credentials: 'missing',
+      ...(reason ? { reason } : {}),
+      ...(region ? { region } : {}),
+      ...(profile ? { profile } : {}),
+    };
   } finally {
     if (timer) clearTimeout(timer);
   }

@@ -38,9 +38,10 @@ export async function readDockerignore(contextDir: string): Promise<string[]> {
 export async function listContext(contextDir: string, dockerfile = 'Dockerfile'): Promise<ContextEntry[]> {
   const patterns = await readDockerignore(contextDir);
   // The package is CommonJS whose typings claim an ES default export; normalize.
-  const factory = ((dockerignoreModule as unknown as { default?: unknown }).default ?? dockerignoreModule) as unknown as (o: {
-    ignorecase: boolean;
-  }) => { add(p: string[]): { ignores(p: string): boolean } };
+  const factory = ((dockerignoreModule as unknown as { default?: unknown }).default ??
+    dockerignoreModule) as unknown as (o: { ignorecase: boolean }) => {
+    add(p: string[]): { ignores(p: string): boolean };
+  };
   const ig = factory({ ignorecase: false }).add(patterns);
   const always = new Set([dockerfile.split(path.sep).join('/'), '.dockerignore']);
   const entries: ContextEntry[] = [];
@@ -58,7 +59,8 @@ export async function listContext(contextDir: string, dockerfile = 'Dockerfile')
         // so only skip descending when no negation pattern could match inside it.
         const hasNegation = patterns.some((p) => p.startsWith('!'));
         if (ignored && !hasNegation) continue;
-        if (!ignored) entries.push({ name: relPath, abs, type: 'directory', size: 0, mode: st.mode, mtime: st.mtime });
+        if (!ignored)
+          entries.push({ name: relPath, abs, type: 'directory', size: 0, mode: st.mode, mtime: st.mtime });
         await walk(relPath);
       } else if (!ignored && (st.isFile() || st.isSymbolicLink())) {
         entries.push({
@@ -88,7 +90,9 @@ export function packContext(contextDir: string, entries: ContextEntry[]): Readab
         pack.entry({ ...header, type: 'symlink', linkname: await readlink(e.abs) });
       } else {
         await new Promise<void>((resolve, reject) => {
-          const sink = pack.entry({ ...header, type: 'file', size: e.size }, (err) => (err ? reject(err) : resolve()));
+          const sink = pack.entry({ ...header, type: 'file', size: e.size }, (err) =>
+            err ? reject(err) : resolve(),
+          );
           createReadStream(path.join(contextDir, e.name)).on('error', reject).pipe(sink);
         });
       }

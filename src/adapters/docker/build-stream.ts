@@ -90,7 +90,11 @@ export class BuildStreamParser {
       throw new BuildFailedError(this.failure.message, this.failure.step, this.failure.output);
     }
     if (!this.imageId) {
-      throw new BuildFailedError('the engine ended the build without reporting an image id', this.currentStep, this.tail(this.stepOutput));
+      throw new BuildFailedError(
+        'the engine ended the build without reporting an image id',
+        this.currentStep,
+        this.tail(this.stepOutput),
+      );
     }
     return { imageId: this.imageId, steps: [...this.steps], cachedSteps: this.cachedSteps };
   }
@@ -158,7 +162,10 @@ export class BuildStreamParser {
     let decoded: { vertexes?: DecodedVertex[]; logs?: DecodedLog[] };
     try {
       const type = statusResponse();
-      decoded = type.toObject(type.decode(Buffer.from(aux, 'base64')), { defaults: true, longs: String }) as typeof decoded;
+      decoded = type.toObject(type.decode(Buffer.from(aux, 'base64')), {
+        defaults: true,
+        longs: String,
+      }) as typeof decoded;
     } catch {
       return; // A trace we cannot decode only costs us progress detail, never correctness.
     }

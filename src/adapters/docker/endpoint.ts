@@ -61,7 +61,9 @@ export function parseDockerHost(
   try {
     parsed = new URL(url);
   } catch {
-    throw new Error(`cannot parse docker host "${url}" (expected unix:///path, tcp://host:port or ssh://user@host)`);
+    throw new Error(
+      `cannot parse docker host "${url}" (expected unix:///path, tcp://host:port or ssh://user@host)`,
+    );
   }
   const scheme = parsed.protocol.replace(':', '');
   if (scheme === 'ssh') {
@@ -128,13 +130,16 @@ const fromRootlessSocket: Strategy = (d) => {
   const runtimeDir = d.env.XDG_RUNTIME_DIR;
   if (!runtimeDir) return undefined;
   const socketPath = path.join(runtimeDir, 'docker.sock');
-  return d.exists(socketPath) ? { source: 'rootless socket', address: `unix://${socketPath}`, socketPath } : undefined;
+  return d.exists(socketPath)
+    ? { source: 'rootless socket', address: `unix://${socketPath}`, socketPath }
+    : undefined;
 };
 
 const fromDefaultSocket: Strategy = (d) => {
   // Docker Desktop on macOS puts its socket in the home directory.
   for (const socketPath of ['/var/run/docker.sock', path.join(d.homedir, '.docker', 'run', 'docker.sock')]) {
-    if (d.exists(socketPath)) return { source: 'default socket', address: `unix://${socketPath}`, socketPath };
+    if (d.exists(socketPath))
+      return { source: 'default socket', address: `unix://${socketPath}`, socketPath };
   }
   return undefined;
 };
@@ -147,5 +152,9 @@ export function resolveEngineEndpoint(d: DiscoveryEnv = defaultDiscoveryEnv()): 
     if (found) return found;
   }
   // Nothing found: report the conventional socket, so the error names it.
-  return { source: 'default socket', address: 'unix:///var/run/docker.sock', socketPath: '/var/run/docker.sock' };
+  return {
+    source: 'default socket',
+    address: 'unix:///var/run/docker.sock',
+    socketPath: '/var/run/docker.sock',
+  };
 }

@@ -183,7 +183,11 @@ export interface ImageClient {
   imageExists(ref: string): Promise<boolean>;
   history(ref: string): Promise<HistoryEntry[]>;
   tag(ref: string, repo: string, tag: string): Promise<void>;
-  push(ref: string, auth: RegistryAuth | undefined, onProgress?: (p: PushProgress) => void): Promise<PushResult>;
+  push(
+    ref: string,
+    auth: RegistryAuth | undefined,
+    onProgress?: (p: PushProgress) => void,
+  ): Promise<PushResult>;
   removeImage(ref: string, force?: boolean): Promise<void>;
   /** `docker save` as a stream (a tar of config, manifest and layer tars). */
   saveImage(ref: string): Promise<Readable>;
@@ -410,7 +414,10 @@ export class DockerEngine implements Engine {
       ...(options.signal ? { abortSignal: options.signal } : {}),
     };
     const stream = (await this.call('build', () =>
-      this.docker.buildImage(tarStream as unknown as NodeJS.ReadableStream, buildOpts as Dockerode.ImageBuildOptions),
+      this.docker.buildImage(
+        tarStream as unknown as NodeJS.ReadableStream,
+        buildOpts as Dockerode.ImageBuildOptions,
+      ),
     )) as NodeJS.ReadableStream;
     const parser = new BuildStreamParser(options.onProgress);
     await new Promise<void>((resolve, reject) => {
@@ -472,7 +479,13 @@ export class DockerEngine implements Engine {
         Created: number;
         Comment: string;
       }[];
-      return h.map((e) => ({ id: e.Id, createdBy: e.CreatedBy, sizeBytes: e.Size, created: e.Created, comment: e.Comment }));
+      return h.map((e) => ({
+        id: e.Id,
+        createdBy: e.CreatedBy,
+        sizeBytes: e.Size,
+        created: e.Created,
+        comment: e.Comment,
+      }));
     } catch (e) {
       if ((e as HttpishError).statusCode === 404) throw new ImageNotFoundError(ref);
       throw this.translate(e, `history of ${ref}`);
@@ -488,7 +501,11 @@ export class DockerEngine implements Engine {
     }
   }
 
-  async push(ref: string, auth: RegistryAuth | undefined, onProgress?: (p: PushProgress) => void): Promise<PushResult> {
+  async push(
+    ref: string,
+    auth: RegistryAuth | undefined,
+    onProgress?: (p: PushProgress) => void,
+  ): Promise<PushResult> {
     const registry = ref.includes('/') ? ref.split('/')[0]! : 'docker.io';
     const [name, tag] = splitRef(ref);
     const stream = (await this.call(`push ${ref}`, () =>
@@ -525,7 +542,9 @@ export class DockerEngine implements Engine {
         onProgress?.({
           status: msg.status,
           ...(msg.id ? { layer: msg.id } : {}),
-          ...(msg.progressDetail?.total ? { current: msg.progressDetail.current, total: msg.progressDetail.total } : {}),
+          ...(msg.progressDetail?.total
+            ? { current: msg.progressDetail.current, total: msg.progressDetail.total }
+            : {}),
         });
       }
     };
@@ -723,7 +742,12 @@ class DockerContainerHandle implements ContainerHandle {
   }
 
   async logs(tail = 200): Promise<string> {
-    const buf = (await this.container.logs({ stdout: true, stderr: true, tail, follow: false })) as unknown as Buffer;
+    const buf = (await this.container.logs({
+      stdout: true,
+      stderr: true,
+      tail,
+      follow: false,
+    })) as unknown as Buffer;
     return demuxBuffer(buf);
   }
 

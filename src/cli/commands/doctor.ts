@@ -30,13 +30,14 @@ export const registerDoctor: Register = (program: Command, holder) => {
     )
     .action(async (opts: { skip: string }) => {
       const ctx = holder.get();
-      const [{ runDoctor }, { exec }, { probeAws }, { statfs }, { existsSync, readFileSync }] = await Promise.all([
-        import('../../core/doctor/doctor.js'),
-        import('../../adapters/exec.js'),
-        import('../../adapters/aws/credentials.js'),
-        import('node:fs/promises'),
-        import('node:fs'),
-      ]);
+      const [{ runDoctor }, { exec }, { probeAws }, { statfs }, { existsSync, readFileSync }] =
+        await Promise.all([
+          import('../../core/doctor/doctor.js'),
+          import('../../adapters/exec.js'),
+          import('../../adapters/aws/credentials.js'),
+          import('node:fs/promises'),
+          import('node:fs'),
+        ]);
       let projectNeedsGpu = false;
       if (existsSync('mlship.yaml')) {
         // A best-effort peek: doctor must work even when the config is broken.
@@ -57,7 +58,10 @@ export const registerDoctor: Register = (program: Command, holder) => {
         },
         cwd: ctx.cwd,
         projectNeedsGpu,
-        skip: opts.skip.split(',').map((s) => s.trim()).filter(Boolean),
+        skip: opts.skip
+          .split(',')
+          .map((s) => s.trim())
+          .filter(Boolean),
       });
       ctx.io.result(report, render(ctx.io, report));
       if (!report.ok) process.exitCode = 1;

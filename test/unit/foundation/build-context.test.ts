@@ -22,7 +22,7 @@ async function tarNames(stream: NodeJS.ReadableStream): Promise<Record<string, s
   const done = new Promise<void>((resolve, reject) => {
     extract.on('entry', (header, s, next) => {
       const chunks: Buffer[] = [];
-      s.on('data', (c: Buffer) => chunks.push(c));
+      s.on('data', (c: unknown) => chunks.push(c as Buffer));
       s.on('end', () => {
         out[`${header.name}${header.type === 'directory' ? '/' : ''}`] = Buffer.concat(chunks).toString();
         next();

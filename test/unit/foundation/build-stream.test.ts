@@ -39,7 +39,11 @@ describe('build stream parser', () => {
     const r = p.end();
     expect(r.imageId).toBe('sha256:abc');
     expect(r.cachedSteps).toBe(1);
-    expect(r.steps).toEqual(['Step 1/3 : FROM base', 'Step 2/3 : COPY app.py /app/', 'Step 3/3 : RUN echo hi']);
+    expect(r.steps).toEqual([
+      'Step 1/3 : FROM base',
+      'Step 2/3 : COPY app.py /app/',
+      'Step 3/3 : RUN echo hi',
+    ]);
     expect(events).toEqual(r.steps);
   });
 
@@ -52,7 +56,10 @@ describe('build stream parser', () => {
         { stream: ' ---> Running in 123\n' },
         { stream: 'boom\n' },
         {
-          errorDetail: { code: 1, message: "The command '/bin/sh -c echo boom && false' returned a non-zero code: 1" },
+          errorDetail: {
+            code: 1,
+            message: "The command '/bin/sh -c echo boom && false' returned a non-zero code: 1",
+          },
           error: "The command '/bin/sh -c echo boom && false' returned a non-zero code: 1",
         },
       ),
@@ -76,9 +83,35 @@ describe('build stream parser', () => {
     p.write(trace({ vertexes: [{ digest: 'sha256:1', name: '[internal] load .dockerignore' }] }));
     p.write(trace({ vertexes: [{ digest: 'sha256:2', name: '[1/3] FROM base', cached: true }] }));
     p.write(trace({ vertexes: [{ digest: 'sha256:3', name: '[2/3] RUN pip install nope' }] }));
-    p.write(trace({ logs: [{ vertex: 'sha256:3', stream: 2, msg: Buffer.from('ERROR: No matching distribution found for nope\n') }] }));
-    p.write(trace({ vertexes: [{ digest: 'sha256:3', name: '[2/3] RUN pip install nope', error: 'process "/bin/sh -c pip install nope" did not complete successfully: exit code: 1' }] }));
-    p.write(lines({ errorDetail: { message: 'process "/bin/sh -c pip install nope" did not complete successfully: exit code: 1' } }));
+    p.write(
+      trace({
+        logs: [
+          {
+            vertex: 'sha256:3',
+            stream: 2,
+            msg: Buffer.from('ERROR: No matching distribution found for nope\n'),
+          },
+        ],
+      }),
+    );
+    p.write(
+      trace({
+        vertexes: [
+          {
+            digest: 'sha256:3',
+            name: '[2/3] RUN pip install nope',
+            error: 'process "/bin/sh -c pip install nope" did not complete successfully: exit code: 1',
+          },
+        ],
+      }),
+    );
+    p.write(
+      lines({
+        errorDetail: {
+          message: 'process "/bin/sh -c pip install nope" did not complete successfully: exit code: 1',
+        },
+      }),
+    );
     try {
       p.end();
       throw new Error('expected failure');
@@ -94,7 +127,11 @@ describe('build stream parser', () => {
     p.write(trace({ vertexes: [{ digest: 'sha256:2', name: '[1/2] FROM base', cached: true }] }));
     p.write(trace({ vertexes: [{ digest: 'sha256:3', name: '[2/2] COPY . .', cached: true }] }));
     p.write(lines({ id: 'moby.image.id', aux: { ID: 'sha256:feed' } }));
-    expect(p.end()).toEqual({ imageId: 'sha256:feed', steps: ['[1/2] FROM base', '[2/2] COPY . .'], cachedSteps: 2 });
+    expect(p.end()).toEqual({
+      imageId: 'sha256:feed',
+      steps: ['[1/2] FROM base', '[2/2] COPY . .'],
+      cachedSteps: 2,
+    });
   });
 
   it('a stream that ends without an image id is a failure, not a success', () => {

@@ -19,13 +19,25 @@ describe('config loading', () => {
     const project = await loadProject('fixtures/config/valid.yaml');
     expect(project.name).toBe('pose-pipeline');
     expect(project.version).toBe(1);
-    expect(project.services.detector).toMatchObject({ gpu: true, port: 8080, runtime: 'python', startup_grace_seconds: 120 });
-    expect(project.services['pose-2d']).toMatchObject({ gpu: false, startup_grace_seconds: 60, depends_on: ['detector'] });
+    expect(project.services.detector).toMatchObject({
+      gpu: true,
+      port: 8080,
+      runtime: 'python',
+      startup_grace_seconds: 120,
+    });
+    expect(project.services['pose-2d']).toMatchObject({
+      gpu: false,
+      startup_grace_seconds: 60,
+      depends_on: ['detector'],
+    });
     expect(project.base_images?.python).toBe('registry.internal/python:3.11-slim');
   });
 
   it('reports every problem of a broken file at once, each with line, column, path and fix', () => {
-    const problems = problemsOf(readFileSync('fixtures/config/broken.yaml', 'utf8'), 'fixtures/config/broken.yaml');
+    const problems = problemsOf(
+      readFileSync('fixtures/config/broken.yaml', 'utf8'),
+      'fixtures/config/broken.yaml',
+    );
     const brief = problems.map((p) => `${p.line}:${p.column} ${p.path}`);
     expect(brief).toEqual([
       '2:7 name',
@@ -51,7 +63,12 @@ describe('config loading', () => {
   it('reports a missing required field at the parent mapping', () => {
     const problems = problemsOf('version: 1\nservices: {}\n');
     expect(problems).toHaveLength(1);
-    expect(problems[0]).toMatchObject({ path: 'name', message: 'required field is missing', line: 1, column: 1 });
+    expect(problems[0]).toMatchObject({
+      path: 'name',
+      message: 'required field is missing',
+      line: 1,
+      column: 1,
+    });
     expect(problems[0]?.fix).toMatch(/add "name"/);
   });
 
@@ -70,7 +87,9 @@ describe('config loading', () => {
 
   it('says how to create a missing file', async () => {
     await expect(loadProject('does/not/exist.yaml')).rejects.toBeInstanceOf(UsageError);
-    await expect(loadProject('does/not/exist.yaml')).rejects.toMatchObject({ hint: expect.stringMatching(/mlship init/) });
+    await expect(loadProject('does/not/exist.yaml')).rejects.toMatchObject({
+      hint: expect.stringMatching(/mlship init/),
+    });
   });
 
   it('an empty file is a missing name, not a crash', () => {

@@ -4,7 +4,13 @@ import type { Exec, ExecResult } from '../../../src/adapters/exec.js';
 import { type DoctorDeps, runDoctor } from '../../../src/core/doctor/doctor.js';
 import { DockerUnavailableError } from '../../../src/io/errors.js';
 
-const ok = (stdout: string): ExecResult => ({ exitCode: 0, stdout, stderr: '', notFound: false, timedOut: false });
+const ok = (stdout: string): ExecResult => ({
+  exitCode: 0,
+  stdout,
+  stderr: '',
+  notFound: false,
+  timedOut: false,
+});
 const missing: ExecResult = { exitCode: 127, stdout: '', stderr: '', notFound: true, timedOut: false };
 
 function fakeExec(answers: Record<string, ExecResult>): Exec {
@@ -12,7 +18,11 @@ function fakeExec(answers: Record<string, ExecResult>): Exec {
 }
 
 const engine: EngineClient = {
-  endpoint: { source: 'default socket', address: 'unix:///var/run/docker.sock', socketPath: '/var/run/docker.sock' },
+  endpoint: {
+    source: 'default socket',
+    address: 'unix:///var/run/docker.sock',
+    socketPath: '/var/run/docker.sock',
+  },
   ping: async () => undefined,
   version: async () => ({ version: '27.1.0', apiVersion: '1.46', os: 'linux', arch: 'amd64' }),
   info: async () => ({
@@ -33,7 +43,9 @@ function deps(over: Partial<DoctorDeps> = {}): DoctorDeps {
     exec: fakeExec({
       'docker compose version --short': ok('2.29.1'),
       'docker buildx version': ok('github.com/docker/buildx v0.16.2 abc'),
-      'nvidia-smi --query-gpu=driver_version,name --format=csv,noheader': ok('550.54.15, NVIDIA L4\n550.54.15, NVIDIA L4'),
+      'nvidia-smi --query-gpu=driver_version,name --format=csv,noheader': ok(
+        '550.54.15, NVIDIA L4\n550.54.15, NVIDIA L4',
+      ),
     }),
     probeAws: async () => ({ credentials: 'resolved', region: 'eu-west-1' }),
     freeBytes: async () => 100 * 1024 ** 3,
@@ -50,7 +62,16 @@ describe('doctor', () => {
     const r = await runDoctor(deps());
     expect(r.ok).toBe(true);
     const c = byId(r);
-    expect(Object.keys(c)).toEqual(['node', 'docker', 'buildkit', 'nvidia', 'compose', 'aws-credentials', 'aws-region', 'disk']);
+    expect(Object.keys(c)).toEqual([
+      'node',
+      'docker',
+      'buildkit',
+      'nvidia',
+      'compose',
+      'aws-credentials',
+      'aws-region',
+      'disk',
+    ]);
     expect(r.checks.every((x) => x.status === 'ok')).toBe(true);
     expect(c.nvidia?.detail).toBe('2 GPU(s), driver 550.54.15, nvidia runtime registered');
     expect(c.compose?.detail).toMatch(/2\.29\.1 \(v2 plugin\)/);
@@ -87,11 +108,20 @@ describe('doctor', () => {
   });
 
   it('missing GPU only warns when the project wants one; missing AWS warns with a fix', async () => {
-    const noGpu = await runDoctor(deps({ exec: fakeExec({}), projectNeedsGpu: false, probeAws: async () => ({ credentials: 'missing' }) }));
+    const noGpu = await runDoctor(
+      deps({
+        exec: fakeExec({}),
+        projectNeedsGpu: false,
+        probeAws: async () => ({ credentials: 'missing' }),
+      }),
+    );
     expect(noGpu.ok).toBe(true);
     expect(byId(noGpu).nvidia?.status).toBe('ok');
     expect(byId(noGpu).compose?.status).toBe('warn');
-    expect(byId(noGpu)['aws-credentials']).toMatchObject({ status: 'warn', fix: expect.stringMatching(/aws configure/) });
+    expect(byId(noGpu)['aws-credentials']).toMatchObject({
+      status: 'warn',
+      fix: expect.stringMatching(/aws configure/),
+    });
     const wantsGpu = await runDoctor(deps({ exec: fakeExec({}), projectNeedsGpu: true }));
     expect(byId(wantsGpu).nvidia?.status).toBe('warn');
   });

@@ -1,8 +1,16 @@
 import { createHash } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
-import { type DiscoveryEnv, parseDockerHost, resolveEngineEndpoint } from '../../../src/adapters/docker/endpoint.js';
+import {
+  type DiscoveryEnv,
+  parseDockerHost,
+  resolveEngineEndpoint,
+} from '../../../src/adapters/docker/endpoint.js';
 
-function fakeEnv(env: NodeJS.ProcessEnv, files: Record<string, string> = {}, sockets: string[] = []): DiscoveryEnv {
+function fakeEnv(
+  env: NodeJS.ProcessEnv,
+  files: Record<string, string> = {},
+  sockets: string[] = [],
+): DiscoveryEnv {
   return {
     env,
     homedir: '/home/u',
@@ -13,7 +21,9 @@ function fakeEnv(env: NodeJS.ProcessEnv, files: Record<string, string> = {}, soc
 
 describe('engine discovery', () => {
   it('DOCKER_HOST wins over everything', () => {
-    const e = resolveEngineEndpoint(fakeEnv({ DOCKER_HOST: 'tcp://10.0.0.5:2375' }, {}, ['/var/run/docker.sock']));
+    const e = resolveEngineEndpoint(
+      fakeEnv({ DOCKER_HOST: 'tcp://10.0.0.5:2375' }, {}, ['/var/run/docker.sock']),
+    );
     expect(e).toMatchObject({ source: 'DOCKER_HOST', host: '10.0.0.5', port: 2375, protocol: 'http' });
   });
 
@@ -45,7 +55,9 @@ describe('engine discovery', () => {
         {},
         {
           '/home/u/.docker/config.json': JSON.stringify({ currentContext: 'remote' }),
-          [`/home/u/.docker/contexts/meta/${id}/meta.json`]: JSON.stringify({ Endpoints: { docker: { Host: 'ssh://me@gpu-box' } } }),
+          [`/home/u/.docker/contexts/meta/${id}/meta.json`]: JSON.stringify({
+            Endpoints: { docker: { Host: 'ssh://me@gpu-box' } },
+          }),
         },
         ['/var/run/docker.sock'],
       ),
@@ -54,9 +66,7 @@ describe('engine discovery', () => {
   });
 
   it('the "default" context and DOCKER_CONTEXT=default fall through to the socket', () => {
-    const e = resolveEngineEndpoint(
-      fakeEnv({ DOCKER_CONTEXT: 'default' }, {}, ['/var/run/docker.sock']),
-    );
+    const e = resolveEngineEndpoint(fakeEnv({ DOCKER_CONTEXT: 'default' }, {}, ['/var/run/docker.sock']));
     expect(e).toMatchObject({ source: 'default socket', socketPath: '/var/run/docker.sock' });
   });
 
@@ -65,7 +75,9 @@ describe('engine discovery', () => {
       '/home/u/.docker/run/docker.sock',
     );
     expect(
-      resolveEngineEndpoint(fakeEnv({ XDG_RUNTIME_DIR: '/run/user/1000' }, {}, ['/run/user/1000/docker.sock'])),
+      resolveEngineEndpoint(
+        fakeEnv({ XDG_RUNTIME_DIR: '/run/user/1000' }, {}, ['/run/user/1000/docker.sock']),
+      ),
     ).toMatchObject({ source: 'rootless socket' });
   });
 

@@ -33,12 +33,22 @@ describe('init', () => {
   it('non-interactive: writes a valid file from defaults and flags, without asking', async () => {
     const dir = mkdtempSync(path.join(os.tmpdir(), 'My_Model v2-'));
     const file = path.join(dir, 'mlship.yaml');
-    await runInit({ dir, file, force: false, entry: 'predict.py:predict', pythonImage: 'mirror/python:3.11-slim' }, { prompter: new DefaultsPrompter(), writeNewFile });
+    await runInit(
+      { dir, file, force: false, entry: 'predict.py:predict', pythonImage: 'mirror/python:3.11-slim' },
+      { prompter: new DefaultsPrompter(), writeNewFile },
+    );
     const project = await loadProject(file);
     expect(project.name).toMatch(/^my-model-v2-/);
-    expect(project.services.model).toMatchObject({ entry: 'predict.py:predict', runtime: 'python', gpu: false, port: 8080 });
+    expect(project.services.model).toMatchObject({
+      entry: 'predict.py:predict',
+      runtime: 'python',
+      gpu: false,
+      port: 8080,
+    });
     expect(project.base_images?.python).toBe('mirror/python:3.11-slim');
-    expect(readFileSync(file, 'utf8').split('\n')[0]).toBe('# yaml-language-server: $schema=https://mlship.dev/schema/mlship.schema.json');
+    expect(readFileSync(file, 'utf8').split('\n')[0]).toBe(
+      '# yaml-language-server: $schema=https://mlship.dev/schema/mlship.schema.json',
+    );
   });
 
   it('interactive: uses the answers', async () => {
@@ -56,9 +66,9 @@ describe('init', () => {
     const dir = mkdtempSync(path.join(os.tmpdir(), 'mlship-init-'));
     const file = path.join(dir, 'mlship.yaml');
     writeFileSync(file, 'mine: true\n');
-    await expect(runInit({ dir, file, force: false, name: 'x' }, { prompter: new DefaultsPrompter(), writeNewFile })).rejects.toBeInstanceOf(
-      FileExistsError,
-    );
+    await expect(
+      runInit({ dir, file, force: false, name: 'x' }, { prompter: new DefaultsPrompter(), writeNewFile }),
+    ).rejects.toBeInstanceOf(FileExistsError);
     expect(readFileSync(file, 'utf8')).toBe('mine: true\n');
     await runInit({ dir, file, force: true, name: 'x' }, { prompter: new DefaultsPrompter(), writeNewFile });
     expect((await loadProject(file)).name).toBe('x');
@@ -66,7 +76,10 @@ describe('init', () => {
 
   it('refuses invalid names given as flags', async () => {
     await expect(
-      runInit({ dir: '/tmp', file: '/tmp/never.yaml', force: false, name: 'Bad Name' }, { prompter: new DefaultsPrompter(), writeNewFile }),
+      runInit(
+        { dir: '/tmp', file: '/tmp/never.yaml', force: false, name: 'Bad Name' },
+        { prompter: new DefaultsPrompter(), writeNewFile },
+      ),
     ).rejects.toBeInstanceOf(UsageError);
   });
 

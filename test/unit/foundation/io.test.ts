@@ -53,7 +53,9 @@ describe('progress', () => {
       { exitOnError: false },
     );
     expect(outcomes.map((o) => o.ok)).toEqual([true, false]);
-    expect(err.text).toMatch(/^• build a\n {2}build a: step 1\/2\n✓ build a \(\d+\.\ds\)\n• build b\n✗ build b \(\d+\.\ds\): no space left\n$/);
+    expect(err.text).toMatch(
+      /^• build a\n {2}build a: step 1\/2\n✓ build a \(\d+\.\ds\)\n• build b\n✗ build b \(\d+\.\ds\): no space left\n$/,
+    );
   });
 
   it('the pool respects its concurrency limit', async () => {
@@ -68,7 +70,11 @@ describe('progress', () => {
         running--;
       },
     });
-    const outcomes = await runPool(Array.from({ length: 6 }, (_, i) => task(i)), { concurrent: 2 }, () => ({ title() {}, output() {} }));
+    const outcomes = await runPool(
+      Array.from({ length: 6 }, (_, i) => task(i)),
+      { concurrent: 2 },
+      () => ({ title() {}, output() {} }),
+    );
     expect(outcomes).toHaveLength(6);
     expect(peak).toBe(2);
   });
