@@ -94,7 +94,11 @@ async function checkEngine(
       },
     ];
     const buildkit = versionAtLeast(v.apiVersion, BUILDKIT_MIN_API);
-    const buildx = await deps.exec('docker', ['buildx', 'version'], { timeoutMs: 5000 });
+    // Independent probes run together: doctor's time is mostly these programs starting.
+    const [buildx, smi] = await Promise.all([
+      deps.exec('docker', ['buildx', 'version'], { timeoutMs: 5000 }),
+      deps.exec('nvidia-smi', ['--query-gpu=driver_version,name', '--format=csv,noheader'], { timeoutMs: 10000 }),
+    ]);
     checks.push({
       id: 'buildkit',
       title: 'BuildKit',
@@ -110,9 +114,6 @@ async function checkEngine(
           }),
     });
     const nvidiaRuntime = info.runtimes.includes('nvidia');
-    const smi = await deps.exec('nvidia-smi', ['--query-gpu=driver_version,name', '--format=csv,noheader'], {
-      timeoutMs: 10000,
-    });
     const gpus = smi.exitCode === 0 ? smi.stdout.split('\n').filter(Boolean) : [];
     if (gpus.length > 0) {
       const driver = gpus[0]!.split(',')[0]!.trim();
@@ -159,7 +160,10 @@ async function checkEngine(
 }
 
 async function checkCompose(deps: DoctorDeps): Promise<Check[]> {
-  const v2 = await deps.exec('docker', ['compose', 'version', '--short'], { timeoutMs: 10000 });
+  const [v2, v1] = await Promise.all([
+    deps.exec('docker', ['compose', 'version', '--short'], { timeoutMs: 10000 }),
+    deps.exec('docker-compose', ['version', '--short'], { timeoutMs: 10000 }),
+  ]);
   if (v2.exitCode === 0 && v2.stdout.trim()) {
     return [
       {
@@ -171,7 +175,6 @@ async function checkCompose(deps: DoctorDeps): Promise<Check[]> {
       },
     ];
   }
-  const v1 = await deps.exec('docker-compose', ['version', '--short'], { timeoutMs: 10000 });
   if (v1.exitCode === 0 && v1.stdout.trim()) {
     return [
       {
