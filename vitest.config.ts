@@ -15,6 +15,7 @@ export default defineConfig({
         test: {
           name: 'docker',
           include: ['test/docker/**/*.test.ts', 'test/e2e/**/*.test.ts'],
+          globalSetup: ['test/helpers/global-docker.ts'],
           testTimeout: 600_000,
           hookTimeout: 900_000,
           // The machine has 2 cores: run engine-heavy files one at a time.

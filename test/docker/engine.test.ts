@@ -6,7 +6,13 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { resolveEngineEndpoint } from '../../src/adapters/docker/endpoint.js';
 import { DockerEngine, MANAGED_LABEL, RUN_LABEL } from '../../src/adapters/docker/engine.js';
 import { CleanupRegistry } from '../../src/io/cleanup.js';
-import { BuildFailedError, DockerUnavailableError, ImageNotFoundError } from '../../src/io/errors.js';
+import {
+  BuildFailedError,
+  DockerUnavailableError,
+  ImageNotFoundError,
+  RegistryAuthError,
+} from '../../src/io/errors.js';
+import { startAuthRegistry } from '../helpers/auth-registry.js';
 import { countManaged, LOCAL_PYTHON_IMAGE, requireEngine, requireImage } from '../helpers/docker.js';
 
 const run = `engine-${randomBytes(4).toString('hex')}`;
@@ -167,6 +173,47 @@ describe.runIf(await requireEngine())('Docker engine adapter (real engine)', () 
     expect(second.digest).toBe(first.digest);
     expect(second.layersPushed).toBe(0);
     expect(second.layersSkipped).toBeGreaterThan(0);
+  });
+
+  it('pushes with registry credentials; wrong or missing credentials are RegistryAuthError', async () => {
+    const registry = await startAuthRegistry(5011);
+    try {
+      const repo = `${registry.host}/mlship-test/hello`;
+      await engine!.tag(tag, repo, run);
+      const target = `${repo}:${run}`;
+      const noAuth = await engine!.push(target, undefined).catch((e: unknown) => e);
+      expect(noAuth).toBeInstanceOf(RegistryAuthError);
+      expect((noAuth as RegistryAuthError).exitCode).toBe(3);
+      const wrong = await engine!
+        .push(target, { username: registry.username, password: 'wrong', serveraddress: registry.host })
+        .catch((e: unknown) => e);
+      expect(wrong).toBeInstanceOf(RegistryAuthError);
+      expect((wrong as Error).message).not.toContain(registry.password);
+      const ok = await engine!.push(target, {
+        username: registry.username,
+        password: registry.password,
+        serveraddress: registry.host,
+      });
+      expect(ok.digest).toMatch(/^sha256:/);
+    } finally {
+      await registry.stop();
+    }
+  });
+
+  it('builds a chosen target stage of a multi-stage Dockerfile', async () => {
+    await engine!.build({
+      context: 'fixtures/engine/multistage',
+      tags: [`${tag}-final`],
+      buildArgs: { BASE: LOCAL_PYTHON_IMAGE },
+      labels,
+      target: 'builder',
+    });
+    const r = await engine!.run({
+      image: `${tag}-final`,
+      labels,
+      cmd: ['sh', '-c', 'cat /artifact.txt; test -e /final.txt || echo no-final'],
+    });
+    expect(r.stdoutTail).toEqual(['built', 'no-final']);
   });
 
   it('unknown images are typed errors', async () => {
