@@ -141,6 +141,12 @@ export const ProjectSchema = z
     base_images: BaseImagesSchema.optional(),
     registry: RegistrySchema.optional(),
     aws: AwsSchema.optional(),
+    optimize: z
+      .strictObject({
+        ignore: z.array(z.string()).optional().describe('Rule ids of `mlship optimize` to silence for this project.'),
+      })
+      .optional()
+      .describe('Settings for `mlship optimize`.'),
   })
   .describe('mlship project configuration (mlship.yaml).');
 

@@ -6,12 +6,14 @@ import type { Command } from 'commander';
 import type { ContextHolder } from '../main.js';
 import { registerDoctor } from './doctor.js';
 import { registerInit } from './init.js';
+import { registerOptimize } from './optimize.js';
 import { registerValidate } from './validate.js';
 
 export type Register = (program: Command, holder: ContextHolder) => void;
 
 export const COMMANDS: Register[] = [
   // the five steps
+  registerOptimize,
   // setup and checks
   registerInit,
   registerValidate,

@@ -1,0 +1,663 @@
+// Rewrites a Dockerfile and its .dockerignore so that the final image keeps the
+// same files and config (CMD, ENTRYPOINT, ENV, WORKDIR, USER, EXPOSE) while
+// dependencies are cached before source, weights and junk stay out of the image
+// and caches do not ship. Each edit is made only where it is provably safe from
+// what the parser and the build context tell us; everything else is reported
+// with the reason, never guessed at.
+
+import path from 'node:path';
+import {
+  type ContextFile,
+  type ContextSnapshot,
+  DEFAULT_LARGE_FILE_BYTES,
+  filesMatching,
+  formatBytes,
+  isWeightLike,
+  normaliseSource,
+} from './context.js';
+import {
+  commandText,
+  finalLineage,
+  hasFlag,
+  type Instruction,
+  mounts,
+  type ParsedDockerfile,
+  type Stage,
+} from './parse.js';
+import { copyParts, isContextCopy, isManifest, toolchainPackages, workdirAt } from './rules.js';
+import {
+  aptInstallArgs,
+  installsDependencies,
+  isAptUpdate,
+  isCleanupOnly,
+  isSimpleChain,
+  pipInstallArgs,
+  type SimpleCommand,
+  splitShell,
+} from './shell.js';
+
+export interface RewriteChange {
+  rule: string;
+  line: number;
+  description: string;
+}
+
+export interface ExcludedFile {
+  /** Path in the build context. */
+  path: string;
+  /** Where the original image had it. */
+  dest: string;
+  bytes: number;
+  why: 'weights' | 'junk';
+}
+
+export interface RewriteResult {
+  dockerfile: string;
+  /** New .dockerignore text, or undefined when it stays as it is. */
+  dockerignore: string | undefined;
+  changes: RewriteChange[];
+  /** Improvements found but not made, with why (unsafe to do automatically). */
+  notDone: RewriteChange[];
+  excluded: ExcludedFile[];
+  /** How to provide the excluded weights at run time. */
+  instructions: string[];
+}
+
+export interface RewriteOptions {
+  context?: ContextSnapshot | undefined;
+  largeFileBytes?: number;
+  target?: string | undefined;
+  /** Rule ids silenced for the project: their fixes are not applied either. */
+  ignore?: string[];
+  /** The Dockerfile's path in the context: a broad COPY copies it too. */
+  dockerfilePath?: string | undefined;
+}
+
+interface Block {
+  ins: Instruction | undefined;
+  /** Blank lines and comments above the instruction (they move with it). */
+  lead: string[];
+  body: string[];
+}
+
+const SYSTEM_DIRS = /^\/(etc|usr|lib|lib64|bin|sbin|var|root|home|proc|sys|dev|run|boot)(\/|$)/;
+
+function blocksOf(df: ParsedDockerfile): { blocks: Block[]; tail: string[] } {
+  const all = [...df.globalArgs, ...df.stages.flatMap((s) => [s.from, ...s.instructions])].sort(
+    (a, b) => a.line - b.line,
+  );
+  const blocks: Block[] = [];
+  let next = 1;
+  for (const ins of all) {
+    blocks.push({
+      ins,
+      lead: df.lines.slice(next - 1, ins.line - 1),
+      body: df.lines.slice(ins.line - 1, ins.endLine),
+    });
+    next = ins.endLine + 1;
+  }
+  return { blocks, tail: df.lines.slice(next - 1) };
+}
+
+function quoteIfNeeded(s: string): string {
+  return /[\s"'\\]/.test(s) ? JSON.stringify(s) : s;
+}
+
+function renderCopy(keyword: string, ins: Instruction, sources: string[], dest: string): string {
+  const flags = ins.flags.map((f) => `--${f.name}${f.value === null ? '' : `=${f.value}`}`);
+  const needsJson = [...sources, dest].some((s) => /\s/.test(s));
+  if (needsJson) return `${[keyword, ...flags].join(' ')} ${JSON.stringify([...sources, dest])}`;
+  return [keyword, ...flags, ...sources.map(quoteIfNeeded), dest].join(' ');
+}
+
+function resolveIn(workdir: string, p: string): string {
+  return path.posix.resolve(workdir, p);
+}
+
+/** Where a context file lands in the image for one COPY source. */
+function landing(src: string, file: ContextFile, dest: string, workdir: string, multi: boolean): string {
+  const n = normaliseSource(src);
+  const destAbs = resolveIn(workdir, dest);
+  const toDir = dest.endsWith('/') || multi;
+  if (n === '' || file.path !== n) {
+    // A directory source copies its contents; a glob copies each match by name.
+    const rel = /[*?[]/.test(n)
+      ? path.posix.basename(file.path)
+      : file.path.slice(n === '' ? 0 : n.length + 1);
+    return path.posix.join(destAbs, rel);
+  }
+  return toDir ? path.posix.join(destAbs, path.posix.basename(file.path)) : destAbs;
+}
+
+const JUNK: [string, RegExp, string][] = [
+  ['**/.git', /(^|\/)\.git(\/|$)/, '.git'],
+  ['**/.env', /(^|\/)\.env$/, '.env'],
+  ['**/node_modules', /(^|\/)node_modules\//, 'node_modules'],
+  ['**/__pycache__', /(^|\/)__pycache__\//, '__pycache__'],
+];
+const VENV = /^((?:.*\/)?(?:\.?venv|env|\.tox))\/(?:bin|lib|pyvenv\.cfg)/;
+
+/** pip flags that take a value and do not read local files. */
+const PIP_VALUE_FLAGS = new Set([
+  '-i',
+  '--index-url',
+  '--extra-index-url',
+  '--trusted-host',
+  '--root-user-action',
+  '--progress-bar',
+  '--timeout',
+  '--retries',
+]);
+const PIP_PLAIN_FLAGS =
+  /^(--no-cache-dir|-U|--upgrade|-q+|--quiet|-v+|--prefer-binary|--no-compile|--disable-pip-version-check|--no-warn-script-location|--only-binary=.*|--no-binary=.*|--root-user-action=.*|--index-url=.*|--extra-index-url=.*|--progress-bar=.*|--compile|--break-system-packages|--upgrade-strategy=.*)$/;
+
+type RunKind = { kind: 'independent' } | { kind: 'manifest'; requirements: string[] } | { kind: 'other' };
+
+function classifyPip(args: string[]): { ok: boolean; requirements: string[] } {
+  const requirements: string[] = [];
+  for (let i = 0; i < args.length; i++) {
+    const a = args[i]!;
+    if (a === '-r' || a === '--requirement') {
+      const f = args[++i];
+      if (!f) return { ok: false, requirements };
+      requirements.push(f);
+    } else if (a.startsWith('--requirement=')) requirements.push(a.slice(14));
+    else if (PIP_VALUE_FLAGS.has(a)) i++;
+    else if (PIP_PLAIN_FLAGS.test(a)) continue;
+    else if (a.startsWith('-')) return { ok: false, requirements };
+    else if (a.includes('/') || a.startsWith('.') || /\.(whl|zip|tar\.gz|tgz)$/.test(a) || a.includes('@'))
+      return { ok: false, requirements };
+  }
+  return { ok: true, requirements };
+}
+
+function isAptCommand(c: SimpleCommand): boolean {
+  if (isAptUpdate(c)) return true;
+  if (aptInstallArgs(c) !== undefined) return true;
+  const w = c.words;
+  if (/(^|\/)apt(-get)?$/.test(w[0] ?? '') && ['clean', 'autoclean'].includes(w[1] ?? '')) return true;
+  if (w[0] === 'rm' && w.slice(1).every((x) => x.startsWith('-') || x.startsWith('/var/lib/apt/lists')))
+    return true;
+  return false;
+}
+
+function classifyRun(ins: Instruction): RunKind {
+  if (ins.keyword !== 'RUN' || ins.json || ins.flags.length) return { kind: 'other' };
+  const script = commandText(ins);
+  if (!isSimpleChain(script)) return { kind: 'other' };
+  const requirements: string[] = [];
+  for (const c of splitShell(script)) {
+    // `DEBIAN_FRONTEND=noninteractive apt-get ...`: an assignment prefix is fine.
+    const words = c.words.slice(c.words.findIndex((w) => !/^[A-Za-z_][A-Za-z0-9_]*=/.test(w)));
+    const cmd = { words, op: c.op };
+    if (isAptCommand(cmd)) continue;
+    const pip = pipInstallArgs(cmd);
+    if (pip === undefined) return { kind: 'other' };
+    const p = classifyPip(pip);
+    if (!p.ok) return { kind: 'other' };
+    requirements.push(...p.requirements);
+  }
+  return requirements.length ? { kind: 'manifest', requirements } : { kind: 'independent' };
+}
+
+/** A requirements file is self-contained when it names only packages from an index. */
+function requirementsAreSelfContained(text: string): boolean {
+  return text.split(/\r?\n/).every((raw) => {
+    const l = raw.replace(/(^|\s)#.*$/, '').trim();
+    if (!l) return true;
+    if (/^--?(i|index-url|extra-index-url|trusted-host|prefer-binary|only-binary|no-binary)\b/.test(l))
+      return true;
+    if (l.startsWith('-')) return false;
+    return !(
+      l.startsWith('.') ||
+      l.startsWith('/') ||
+      l.startsWith('file:') ||
+      /^[a-z+]+:\/\//.test(l) ||
+      l.includes(' @ ')
+    );
+  });
+}
+
+export function rewriteDockerfile(df: ParsedDockerfile, options: RewriteOptions = {}): RewriteResult {
+  const ctx = options.context;
+  const large = options.largeFileBytes ?? DEFAULT_LARGE_FILE_BYTES;
+  const lineage = finalLineage(df, options.target);
+  const changes: RewriteChange[] = [];
+  const notDone: RewriteChange[] = [];
+  const excluded: ExcludedFile[] = [];
+  const instructions: string[] = [];
+  const { blocks, tail } = blocksOf(df);
+  const projectIgnore = new Set(options.ignore ?? []);
+  // A finding silenced by a comment or the config is a decision: its fix is not applied.
+  const allowed = (rule: string, ins: Instruction): boolean => {
+    const sets = [projectIgnore, ins.ignored, df.stages[ins.stage]?.ignored ?? new Set<string>()];
+    return !sets.some((s) => s.has(rule) || s.has('all'));
+  };
+  const blockOf = new Map<Instruction, Block>(blocks.filter((b) => b.ins).map((b) => [b.ins!, b]));
+  const setBody = (ins: Instruction, text: string) => {
+    blockOf.get(ins)!.body = text.split('\n');
+  };
+  const removed = new Set<Instruction>();
+  /** Per stage, the final order of its instructions (moves edit this). */
+  const order = new Map<number, Instruction[]>(df.stages.map((s) => [s.index, [...s.instructions]]));
+
+  // 1. Files that should never be in the context: weights and data (by size) and
+  //    junk (.git, .env, venvs, node_modules, __pycache__). They go to
+  //    .dockerignore; a COPY that names only such files is dropped, or it would fail.
+  const ignoreAdd: string[] = [];
+  const junkKinds = new Set<string>();
+  const excludedPaths = new Set<string>();
+  if (ctx) {
+    const keep = new Set<string>();
+    for (const stage of df.stages) {
+      for (const ins of stage.instructions.filter(isContextCopy)) {
+        const silenced = !allowed('large-file-copied', ins);
+        if (silenced)
+          for (const src of copyParts(ins).sources)
+            for (const f of filesMatching(ctx.files, src)) keep.add(f.path);
+      }
+    }
+    for (const f of ctx.files) {
+      if (isWeightLike(f.path) && f.size >= large && !keep.has(f.path)) {
+        excludedPaths.add(f.path);
+        ignoreAdd.push(f.path);
+      }
+    }
+    for (const [pattern, re] of projectIgnore.has('dockerignore-weak') ? [] : JUNK) {
+      const hits = ctx.files.filter((f) => re.test(f.path));
+      if (hits.length) {
+        ignoreAdd.push(pattern);
+        junkKinds.add(pattern.replace('**/', ''));
+        for (const h of hits) excludedPaths.add(h.path);
+      }
+    }
+    const venvDirs = new Set<string>();
+    for (const f of ctx.files) {
+      const m = VENV.exec(f.path);
+      if (m) venvDirs.add(m[1]!);
+    }
+    for (const d of venvDirs) {
+      ignoreAdd.push(d);
+      junkKinds.add(d);
+      for (const f of ctx.files) if (f.path.startsWith(`${d}/`)) excludedPaths.add(f.path);
+    }
+    const files = ctx.files;
+    for (const stage of df.stages) {
+      for (const ins of stage.instructions) {
+        if (!isContextCopy(ins)) continue;
+        const { sources, dest } = copyParts(ins);
+        const workdir = workdirAt(stage, ins.line);
+        const kept: string[] = [];
+        for (const src of sources) {
+          const matches = filesMatching(files, src);
+          const gone = matches.filter((m) => excludedPaths.has(m.path));
+          for (const g of gone) {
+            excluded.push({
+              path: g.path,
+              dest: landing(src, g, dest, workdir, sources.length > 1),
+              bytes: g.size,
+              why: isWeightLike(g.path) && g.size >= large ? 'weights' : 'junk',
+            });
+          }
+          if (!(matches.length > 0 && gone.length === matches.length)) kept.push(src);
+        }
+        if (kept.length === sources.length) continue;
+        if (kept.length === 0) {
+          removed.add(ins);
+          changes.push({
+            rule: 'large-file-copied',
+            line: ins.line,
+            description: `removed ${ins.keyword} of ${sources.join(', ')} (now in .dockerignore)`,
+          });
+        } else {
+          setBody(ins, renderCopy(ins.keyword, ins, kept, dest));
+          changes.push({
+            rule: 'large-file-copied',
+            line: ins.line,
+            description: `no longer copies ${sources.filter((s) => !kept.includes(s)).join(', ')}`,
+          });
+        }
+      }
+    }
+    const weights = excluded.filter((e) => e.why === 'weights');
+    if (weights.length) {
+      const total = weights.reduce((n, w) => n + w.bytes, 0);
+      changes.push({
+        rule: 'large-file-copied',
+        line: 1,
+        description: `${weights.length} weight/data file(s), ${formatBytes(total)}, excluded via .dockerignore`,
+      });
+      for (const w of weights) {
+        instructions.push(
+          `${w.dest} (${formatBytes(w.bytes)}) is no longer in the image. Provide it at run time, either:\n` +
+            `  mount it:    docker run -v "$PWD/${w.path}:${w.dest}:ro" …   (ECS: an EFS volume mounted at ${path.posix.dirname(w.dest)})\n` +
+            `  download it: at start-up, before the model loads, e.g. \`aws s3 cp s3://<bucket>/${path.posix.basename(w.path)} ${w.dest}\``,
+        );
+      }
+    }
+    const junk = excluded.filter((e) => e.why === 'junk');
+    if (junk.length) {
+      changes.push({
+        rule: 'dockerignore-weak',
+        line: 1,
+        description: `${junk.length} file(s) of ${[...junkKinds].join(', ')} no longer reach the image`,
+      });
+    }
+  }
+
+  // 2. ADD of local files, not archives or URLs, is a COPY.
+  for (const stage of df.stages) {
+    for (const ins of stage.instructions) {
+      if (ins.keyword !== 'ADD' || removed.has(ins) || !allowed('add-instead-of-copy', ins)) continue;
+      const { sources, dest } = copyParts(ins);
+      if (
+        sources.some((s) => /^(https?|git):\/\//.test(s) || /\.(tar|tgz|gz|bz2|xz|zst|tbz2?|txz)$/i.test(s))
+      )
+        continue;
+      const b = blockOf.get(ins)!;
+      const current = b.body.join('\n');
+      b.body = current.replace(/^(\s*)ADD\b/i, '$1COPY').split('\n');
+      if (b.body.join('\n') === current) setBody(ins, renderCopy('COPY', ins, sources, dest));
+      changes.push({ rule: 'add-instead-of-copy', line: ins.line, description: 'ADD → COPY' });
+    }
+  }
+
+  // 3. Dependencies before source: move installs that do not read the source
+  //    above the first source COPY; for `pip install -r <file>`, copy just that
+  //    file first. Moves cross only COPYs into app directories and other moved
+  //    RUNs; crossing anything else (ENV, USER, a RUN we do not understand)
+  //    could change what the install sees, so it is reported instead.
+  const inserted = new Map<Instruction, string[]>();
+  for (const stage of df.stages) {
+    const list = order.get(stage.index)!;
+    const firstSource = list.findIndex(
+      (i) => !removed.has(i) && isContextCopy(i) && copyParts(i).sources.some((s) => !isManifest(s)),
+    );
+    if (firstSource < 0) continue;
+    const anchor = list[firstSource]!;
+    const moved: Instruction[] = [];
+    for (let q = firstSource + 1; q < list.length; q++) {
+      const ins = list[q]!;
+      if (ins.keyword !== 'RUN' || removed.has(ins)) continue;
+      const kind = allowed('source-before-deps', anchor) ? classifyRun(ins) : ({ kind: 'other' } as const);
+      if (kind.kind === 'other') {
+        if (!allowed('source-before-deps', anchor)) break;
+        if (installsDependencies(commandText(ins))) {
+          notDone.push({
+            rule: 'source-before-deps',
+            line: ins.line,
+            description:
+              'this install runs after the source COPY but may read the source (or does more than install), so it was not moved: copy only the manifests it needs before it, by hand',
+          });
+        }
+        break;
+      }
+      const between = list.slice(firstSource, q).filter((i) => !moved.includes(i) && !removed.has(i));
+      const blocker = between.find((i) => {
+        if (isContextCopy(i)) {
+          const dest = resolveIn(workdirAt(stage, i.line), copyParts(i).dest);
+          return SYSTEM_DIRS.test(dest);
+        }
+        if (i.keyword === 'WORKDIR') return kind.kind === 'manifest';
+        return !['LABEL', 'EXPOSE'].includes(i.keyword);
+      });
+      if (blocker) {
+        notDone.push({
+          rule: 'source-before-deps',
+          line: ins.line,
+          description: `not moved above line ${anchor.line}: line ${blocker.line} (${blocker.keyword}) sits between and could change what the install sees`,
+        });
+        break;
+      }
+      if (kind.kind === 'manifest') {
+        const workdir = workdirAt(stage, ins.line);
+        const copies: string[] = [];
+        let problem: string | undefined;
+        for (const req of kind.requirements) {
+          const abs = resolveIn(workdir, req);
+          const src = ctx ? findSourceOf(abs, between, stage, ctx) : undefined;
+          if (!src) {
+            problem = `cannot tell which context file becomes ${abs}`;
+            break;
+          }
+          const text = ctx!.readText(src.path);
+          if (text === undefined || !requirementsAreSelfContained(text)) {
+            problem = `${src.path} refers to other files or local paths (-r, -e, ./…)`;
+            break;
+          }
+          copies.push(renderCopy('COPY', src.copy, [src.path], abs));
+        }
+        if (problem) {
+          notDone.push({ rule: 'source-before-deps', line: ins.line, description: `not moved: ${problem}` });
+          break;
+        }
+        inserted.set(ins, copies);
+      }
+      moved.push(ins);
+      changes.push({
+        rule: 'source-before-deps',
+        line: ins.line,
+        description:
+          kind.kind === 'manifest'
+            ? `moved above the source COPY (line ${anchor.line}), after copying only ${kind.requirements.join(', ')}`
+            : `moved above the source COPY (line ${anchor.line}): it does not read the source`,
+      });
+    }
+    if (moved.length) {
+      const rest = list.filter((i) => !moved.includes(i));
+      const at = rest.indexOf(anchor);
+      order.set(stage.index, [...rest.slice(0, at), ...moved, ...rest.slice(at)]);
+    }
+  }
+
+  // 4. A lone `apt-get update` RUN joins the RUN after it (and gets the cleanup).
+  for (const stage of df.stages) {
+    if (!lineage.has(stage.index)) continue;
+    const list = order.get(stage.index)!.filter((i) => !removed.has(i));
+    for (let k = 1; k < list.length; k++) {
+      const a = list[k - 1]!;
+      const b = list[k]!;
+      if (a.keyword !== 'RUN' || b.keyword !== 'RUN' || a.json || b.json || a.flags.length || b.flags.length)
+        continue;
+      if (!allowed('consecutive-run', a) || !allowed('consecutive-run', b) || removed.has(a)) continue;
+      const ca = splitShell(commandText(a));
+      const cb = splitShell(commandText(b));
+      if (
+        isCleanupOnly(cb) &&
+        isSimpleChain(commandText(a)) &&
+        isSimpleChain(commandText(b)) &&
+        !inserted.has(b)
+      ) {
+        // Deleting in a later layer saves nothing; in the same layer the files never ship.
+        const ba = blockOf.get(a)!;
+        ba.body = [...ba.body.slice(0, -1), `${ba.body.at(-1)} \\`, `    && ${commandText(b)}`];
+        blockOf.get(b)!.body = [];
+        removed.add(b);
+        changes.push({
+          rule: 'consecutive-run',
+          line: b.line,
+          description: `cleanup merged into the RUN on line ${a.line}`,
+        });
+        continue;
+      }
+      if (!(ca.length && ca.every(isAptUpdate)) || !isSimpleChain(commandText(b)) || inserted.has(b))
+        continue;
+      const ba = blockOf.get(a)!;
+      const bb = blockOf.get(b)!;
+      const head = bb.body.join('\n').replace(/^(\s*)RUN\s+/i, '');
+      let body = `RUN ${commandText(a)} \\\n    && ${head}`;
+      if (!/\/var\/lib\/apt\/lists/.test(body)) body += ' \\\n    && rm -rf /var/lib/apt/lists/*';
+      bb.body = body.split('\n');
+      bb.lead = [...ba.lead, ...bb.lead];
+      removed.add(a);
+      changes.push({
+        rule: 'consecutive-run',
+        line: a.line,
+        description: `apt-get update merged into the RUN on line ${b.line}`,
+      });
+    }
+  }
+
+  // 5. Caches that ship: pip's cache and apt lists, in stages that end up in the image.
+  for (const stage of df.stages) {
+    if (!lineage.has(stage.index)) continue;
+    const pipOff = stage.instructions.some(
+      (i) => i.keyword === 'ENV' && i.properties.some((p) => p.name === 'PIP_NO_CACHE_DIR'),
+    );
+    for (const ins of stage.instructions) {
+      if (
+        ins.keyword !== 'RUN' ||
+        ins.json ||
+        removed.has(ins) ||
+        mounts(ins).some((m) => m.type === 'cache')
+      )
+        continue;
+      const cmds = splitShell(commandText(ins));
+      const b = blockOf.get(ins)!;
+      if (
+        !pipOff &&
+        allowed('pip-cache', ins) &&
+        cmds.some((c) => (pipInstallArgs(c) ?? ['--no-cache-dir']).includes('--no-cache-dir') === false)
+      ) {
+        const before = b.body.join('\n');
+        const after = before.replace(
+          /(\bpip[0-9.]*\s+install)(?![^&;|\n]*--no-cache-dir)/g,
+          '$1 --no-cache-dir',
+        );
+        if (after !== before) {
+          b.body = after.split('\n');
+          changes.push({ rule: 'pip-cache', line: ins.line, description: 'pip install --no-cache-dir' });
+        }
+      }
+      const text = commandText(ins);
+      if (
+        cmds.some(isAptUpdate) &&
+        allowed('apt-lists-kept', ins) &&
+        !/\/var\/lib\/apt\/lists/.test(text) &&
+        isSimpleChain(text)
+      ) {
+        b.body = [...b.body.slice(0, -1), `${b.body.at(-1)} \\`, '    && rm -rf /var/lib/apt/lists/*'];
+        changes.push({
+          rule: 'apt-lists-kept',
+          line: ins.line,
+          description: 'apt lists removed in the same layer',
+        });
+      }
+    }
+  }
+
+  // 6. Reported, not done: these change what the image contains or how it runs.
+  for (const stage of df.stages) {
+    if (!lineage.has(stage.index)) continue;
+    for (const ins of stage.instructions) {
+      const tools = toolchainPackages(ins);
+      if (tools.length && !removed.has(ins)) {
+        notDone.push({
+          rule: 'build-tools-in-final',
+          line: ins.line,
+          description: `${tools.join(', ')} stay: what the build produces with them is not known statically; move the compile into a \`FROM … AS build\` stage and COPY --from=build its outputs`,
+        });
+      }
+    }
+  }
+  if (ctx) {
+    for (const f of ctx.files) {
+      if (f.size >= large && !isWeightLike(f.path) && !excludedPaths.has(f.path)) {
+        notDone.push({
+          rule: 'large-file-copied',
+          line: 1,
+          description: `${f.path} (${formatBytes(f.size)}) is large but not a known weight/data type: kept`,
+        });
+      }
+    }
+  }
+
+  const dockerfile = render(df, blocks, tail, order, removed, inserted);
+  if (ctx && (ignoreAdd.length || dockerfile !== df.text)) {
+    // A broad COPY also copies the Dockerfile and .dockerignore, which this
+    // rewrite changes; listed in .dockerignore, COPY skips them (the engine still reads them).
+    const own = [options.dockerfilePath ?? 'Dockerfile', '.dockerignore'].map((p) => ({ path: p, size: 0 }));
+    for (const stage of df.stages) {
+      for (const ins of stage.instructions.filter(isContextCopy)) {
+        const { sources, dest } = copyParts(ins);
+        for (const src of sources) {
+          for (const f of filesMatching(own, src)) {
+            if (!ignoreAdd.includes(f.path)) ignoreAdd.push(f.path);
+            excluded.push({
+              path: f.path,
+              dest: landing(src, f, dest, workdirAt(stage, ins.line), sources.length > 1),
+              bytes: 0,
+              why: 'junk',
+            });
+          }
+        }
+      }
+    }
+  }
+  let dockerignore: string | undefined;
+  if (ctx) {
+    const current = ctx.dockerignore ?? '';
+    const have = new Set(current.split(/\r?\n/).map((l) => l.trim()));
+    const add = [...new Set(ignoreAdd)].filter((p) => !have.has(p) && !have.has(`/${p}`));
+    if (add.length) {
+      const prefix = current && !current.endsWith('\n') ? `${current}\n` : current;
+      dockerignore = `${prefix}${current ? '\n' : ''}# added by mlship optimize: keep these out of the build context and the image\n${add.join('\n')}\n`;
+    }
+  }
+  return {
+    dockerfile,
+    dockerignore,
+    changes: changes.sort((a, b) => a.line - b.line),
+    notDone: notDone.sort((a, b) => a.line - b.line),
+    excluded,
+    instructions,
+  };
+}
+
+/** The context file (and the COPY bringing it) that lands at `abs`, among `copies`. */
+function findSourceOf(
+  abs: string,
+  copies: Instruction[],
+  stage: Stage,
+  ctx: ContextSnapshot,
+): { path: string; copy: Instruction } | undefined {
+  for (const ins of [...copies].reverse()) {
+    if (!isContextCopy(ins) || hasFlag(ins, 'from')) continue;
+    const { sources, dest } = copyParts(ins);
+    const workdir = workdirAt(stage, ins.line);
+    for (const src of sources) {
+      if (/[*?[]/.test(src)) continue;
+      const hit = filesMatching(ctx.files, src).find(
+        (f) => landing(src, f, dest, workdir, sources.length > 1) === abs,
+      );
+      if (hit) return { path: hit.path, copy: ins };
+    }
+  }
+  return undefined;
+}
+
+function render(
+  df: ParsedDockerfile,
+  blocks: Block[],
+  tail: string[],
+  order: Map<number, Instruction[]>,
+  removed: Set<Instruction>,
+  inserted: Map<Instruction, string[]>,
+): string {
+  const byIns = new Map(blocks.filter((b) => b.ins).map((b) => [b.ins!, b]));
+  const out: string[] = [];
+  const emit = (ins: Instruction) => {
+    const b = byIns.get(ins)!;
+    if (removed.has(ins)) return;
+    out.push(...b.lead);
+    for (const c of inserted.get(ins) ?? []) out.push(c);
+    out.push(...b.body);
+  };
+  for (const a of df.globalArgs) emit(a);
+  for (const s of df.stages) {
+    emit(s.from);
+    for (const ins of order.get(s.index)!) emit(ins);
+  }
+  out.push(...tail);
+  return out.join('\n');
+}
