@@ -13,6 +13,43 @@ const Memory = z
   .string()
   .regex(/^\d+(\.\d+)?(Mi|Gi|M|G)$/, { message: 'must be a size such as "512Mi" or "4Gi"' });
 
+export const BatchingSchema = z
+  .strictObject({
+    max_batch_size: z
+      .number()
+      .int()
+      .min(2)
+      .max(4096)
+      .default(32)
+      .describe('Hard limit of inputs per model call.'),
+    max_latency_ms: z
+      .number()
+      .min(0)
+      .max(60_000)
+      .default(10)
+      .describe('Longest an input waits for others to join its batch.'),
+  })
+  .describe('Adaptive micro-batching: concurrent requests become one vectorized model call.');
+
+export const WeightsSchema = z
+  .strictObject({
+    url: z
+      .string()
+      .regex(/^(s3|https):\/\/\S+$/, { message: 'must be an s3:// or https:// URL' })
+      .optional()
+      .describe('Download the weights from here at start-up instead of mounting them.'),
+    sha256: z
+      .string()
+      .regex(/^[a-f0-9]{64}$/, { message: 'must be a lowercase hex SHA-256 (64 characters)' })
+      .optional()
+      .describe('Checksum the weights must match.'),
+    bake: z
+      .boolean()
+      .default(false)
+      .describe('Copy the weights into the image (off by default: they are mounted read-only).'),
+  })
+  .describe('Where the model weights come from at run time.');
+
 export const ServiceSchema = z
   .strictObject({
     path: z
@@ -74,6 +111,33 @@ export const ServiceSchema = z
       .array(ServiceName)
       .optional()
       .describe('Services this one calls; their URLs are passed as environment variables.'),
+    // Serving settings used by `mlship wrap`.
+    example: z
+      .string()
+      .min(1)
+      .optional()
+      .describe('JSON file with one example input: defines the request schema and the warm-up call.'),
+    workers: z
+      .number()
+      .int()
+      .min(1)
+      .max(64)
+      .optional()
+      .describe('Server worker processes (default: one per CPU, at most 8).'),
+    batching: BatchingSchema.optional(),
+    max_body_bytes: z
+      .number()
+      .int()
+      .min(1024)
+      .default(1_048_576)
+      .describe('Largest request body accepted (413 above it).'),
+    max_queue: z
+      .number()
+      .int()
+      .min(1)
+      .default(256)
+      .describe('Requests one worker handles at once before answering 503 with Retry-After.'),
+    weights: WeightsSchema.optional(),
   })
   .describe('A model service.');
 
@@ -143,7 +207,10 @@ export const ProjectSchema = z
     aws: AwsSchema.optional(),
     optimize: z
       .strictObject({
-        ignore: z.array(z.string()).optional().describe('Rule ids of `mlship optimize` to silence for this project.'),
+        ignore: z
+          .array(z.string())
+          .optional()
+          .describe('Rule ids of `mlship optimize` to silence for this project.'),
       })
       .optional()
       .describe('Settings for `mlship optimize`.'),

@@ -7,12 +7,16 @@ import type { ContextHolder } from '../main.js';
 import { registerDoctor } from './doctor.js';
 import { registerInit } from './init.js';
 import { registerOptimize } from './optimize.js';
+import { registerServe } from './serve.js';
 import { registerValidate } from './validate.js';
+import { registerWrap } from './wrap.js';
 
 export type Register = (program: Command, holder: ContextHolder) => void;
 
 export const COMMANDS: Register[] = [
   // the five steps
+  registerWrap,
+  registerServe,
   registerOptimize,
   // setup and checks
   registerInit,

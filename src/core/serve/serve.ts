@@ -1,0 +1,214 @@
+// `mlship serve`: build (when needed) and run a wrapped service locally, wait
+// until it is ready, send it the example input and report the answer.
+
+import { readFile } from 'node:fs/promises';
+import path from 'node:path';
+import type { BuildResult, ContainerHandle, Engine } from '../../adapters/docker/engine.js';
+import { OperationFailedError } from '../../io/errors.js';
+import type { TaskRunner } from '../../io/progress.js';
+import { requireManifest, type WrapManifest } from '../wrap/manifest.js';
+
+export const SERVICE_LABEL = 'dev.mlship.service';
+const RUN_LABEL = 'dev.mlship.run';
+
+export interface ServeDeps {
+  engine: Pick<Engine, 'build' | 'imageExists' | 'start'>;
+  tasks: TaskRunner;
+  /** Registers a cleanup (container removal on Ctrl-C); returns its unregister function. */
+  onCleanup?: (name: string, fn: () => Promise<void>) => () => void;
+  sleep?: (ms: number) => Promise<void>;
+}
+
+export interface BuildServiceOptions {
+  dir: string;
+  image?: string;
+  noCache?: boolean;
+}
+
+export interface ServeOptions extends BuildServiceOptions {
+  /** Build even when the image exists (a cached build is quick). */
+  build: boolean;
+  /** Host port; 0 picks a free one. Default: the service's own port. */
+  hostPort?: number;
+  env?: Record<string, string>;
+  /** Label value that identifies this run's containers (tests remove them by it). */
+  runLabel?: string;
+  /** How long to wait for /readyz beyond the service's start-up grace period. */
+  extraWaitMs?: number;
+}
+
+export interface ServeResult {
+  url: string;
+  image: string;
+  containerId: string;
+  readyMs: number;
+  example: unknown;
+  prediction: unknown;
+  built: boolean;
+}
+
+const defaultSleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
+
+async function runTask<T>(
+  tasks: TaskRunner,
+  title: string,
+  fn: (output: (line: string) => void, setTitle: (t: string) => void) => Promise<T>,
+): Promise<T> {
+  let value: T | undefined;
+  const [outcome] = await tasks.run([
+    {
+      title,
+      run: async (control) => {
+        value = await fn(
+          (line) => control.output(line),
+          (t) => control.title(t),
+        );
+      },
+    },
+  ]);
+  if (!outcome?.ok) throw outcome?.error ?? new Error(`${title} failed`);
+  return value as T;
+}
+
+export async function buildService(
+  options: BuildServiceOptions,
+  deps: Pick<ServeDeps, 'engine' | 'tasks'>,
+): Promise<BuildResult> {
+  const manifest = await requireManifest(options.dir);
+  const image = options.image ?? manifest.image;
+  return runTask(deps.tasks, `build ${image}`, (output, setTitle) =>
+    deps.engine.build({
+      context: options.dir,
+      tags: [image],
+      labels: { [SERVICE_LABEL]: manifest.name },
+      ...(options.noCache ? { noCache: true } : {}),
+      onProgress: (e) => {
+        if (e.step) setTitle(`build ${image}: ${e.step.slice(0, 80)}`);
+        if (e.line) output(e.line);
+      },
+    }),
+  );
+}
+
+/** Polls /readyz until it answers 200; fails early when the container stops. */
+async function waitReady(
+  handle: ContainerHandle,
+  url: string,
+  timeoutMs: number,
+  sleep: (ms: number) => Promise<void>,
+): Promise<number> {
+  const t0 = performance.now();
+  let last = 'no answer yet';
+  for (let i = 0; ; i++) {
+    try {
+      const res = await fetch(`${url}/readyz`, { signal: AbortSignal.timeout(2000) });
+      if (res.ok) return performance.now() - t0;
+      last = `${res.status} ${(await res.text()).slice(0, 300)}`;
+    } catch (e) {
+      last = (e as Error).message;
+    }
+    if (i % 5 === 4) {
+      const state = (await handle.inspect()).State;
+      if (!state?.Running) {
+        throw new OperationFailedError(
+          'SERVICE_EXITED',
+          `the service exited (code ${state?.ExitCode}) before it was ready`,
+          {
+            details: (await handle.logs(40)).trimEnd().split('\n'),
+            hint: 'the log above says why; a missing weights file or a model that fails the warm-up are the usual causes',
+          },
+        );
+      }
+    }
+    if (performance.now() - t0 > timeoutMs) {
+      throw new OperationFailedError(
+        'SERVICE_NOT_READY',
+        `the service was not ready after ${Math.round(timeoutMs / 1000)} s (${last})`,
+        {
+          details: (await handle.logs(40)).trimEnd().split('\n'),
+          hint: 'raise startup_grace_seconds (--startup-grace) for slow-loading models',
+        },
+      );
+    }
+    await sleep(200);
+  }
+}
+
+function mountsFor(dir: string, manifest: WrapManifest) {
+  if (manifest.weights.mode !== 'mount') return [];
+  return [
+    {
+      type: 'bind' as const,
+      source: path.resolve(dir, manifest.weights.source),
+      target: manifest.weights.target,
+      readOnly: true,
+    },
+  ];
+}
+
+export interface RunningService {
+  handle: ContainerHandle;
+  result: ServeResult;
+  /** Unregisters the Ctrl-C cleanup (call before leaving the container running on purpose). */
+  release(): void;
+}
+
+export async function serve(options: ServeOptions, deps: ServeDeps): Promise<RunningService> {
+  const manifest = await requireManifest(options.dir);
+  const image = options.image ?? manifest.image;
+  const sleep = deps.sleep ?? defaultSleep;
+  let built = false;
+  if (options.build || !(await deps.engine.imageExists(image))) {
+    await buildService({ dir: options.dir, image }, deps);
+    built = true;
+  }
+  const example = JSON.parse(await readFile(path.join(options.dir, manifest.example), 'utf8')) as unknown;
+  const handle = await deps.engine.start({
+    image,
+    ports: { [manifest.port]: options.hostPort ?? manifest.port },
+    mounts: mountsFor(options.dir, manifest),
+    env: options.env ?? {},
+    labels: {
+      [SERVICE_LABEL]: manifest.name,
+      ...(options.runLabel ? { [RUN_LABEL]: options.runLabel } : {}),
+    },
+  });
+  const release =
+    deps.onCleanup?.(`container ${handle.id.slice(0, 12)}`, () => handle.remove()) ?? (() => undefined);
+  try {
+    const hostPort = await handle.hostPort(manifest.port);
+    const url = `http://127.0.0.1:${hostPort}`;
+    const timeoutMs = manifest.startupGraceSeconds * 1000 + (options.extraWaitMs ?? 30_000);
+    const readyMs = await runTask(deps.tasks, `wait for ${url}/readyz`, () =>
+      waitReady(handle, url, timeoutMs, sleep),
+    );
+    const res = await fetch(`${url}/predict`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify(example),
+    });
+    const body = (await res.json()) as { prediction?: unknown };
+    if (!res.ok) {
+      throw new OperationFailedError('EXAMPLE_FAILED', `the example input was answered with ${res.status}`, {
+        details: [JSON.stringify(body).slice(0, 500)],
+      });
+    }
+    return {
+      handle,
+      release,
+      result: {
+        url,
+        image,
+        containerId: handle.id,
+        readyMs: Math.round(readyMs),
+        example,
+        prediction: body.prediction,
+        built,
+      },
+    };
+  } catch (e) {
+    release();
+    await handle.remove();
+    throw e;
+  }
+}

@@ -1,0 +1,57 @@
+// The Node (onnxruntime-node) service for a wrapped ONNX model. The server is a
+// static file; what varies is service.json (limits, batching, the input fields
+// inferred from the example), rendered as a typed object.
+
+import { ExampleError, inferFields, inputModeFor } from './wrap-input.js';
+import { type GeneratedFile, maxBatchInputs, type WrapSpec } from './wrap-spec.js';
+import { renderTemplate, staticTemplate } from './wrap-templates.js';
+
+export interface NodeServiceConfig {
+  name: string;
+  port: number;
+  maxBodyBytes: number;
+  maxQueue: number;
+  batchMaxSize: number;
+  batchMaxLatencyMs: number;
+  maxBatchInputs: number;
+  modelPath: string;
+  fields: ReturnType<typeof inferFields>;
+}
+
+export function generateNodeService(spec: WrapSpec): GeneratedFile[] {
+  const fields = inferFields(spec.example);
+  if (inputModeFor(fields, true) !== 'tabular') {
+    throw new ExampleError('the node runtime takes tabular inputs (numbers and flat lists of numbers)');
+  }
+  const modelPath = spec.weights.mode === 'none' ? '' : spec.weights.target;
+  const config: NodeServiceConfig = {
+    name: spec.name,
+    port: spec.port,
+    maxBodyBytes: spec.maxBodyBytes,
+    maxQueue: spec.maxQueue,
+    batchMaxSize: spec.batching?.maxBatchSize ?? 0,
+    batchMaxLatencyMs: spec.batching?.maxLatencyMs ?? 0,
+    maxBatchInputs: maxBatchInputs(spec),
+    modelPath,
+    fields,
+  };
+  const bakeWeights = spec.weights.mode === 'bake';
+  const files: GeneratedFile[] = [
+    {
+      path: 'Dockerfile',
+      content: renderTemplate('node/Dockerfile', {
+        baseImage: spec.baseImage,
+        port: spec.port,
+        modelPath,
+        bakeWeights,
+        startupGraceSeconds: spec.startupGraceSeconds,
+      }),
+    },
+    { path: '.dockerignore', content: renderTemplate('node/dockerignore', { bakeWeights }) },
+    { path: 'package.json', content: renderTemplate('node/package.json', { name: spec.name }) },
+    { path: 'server.js', content: staticTemplate('node/server.js') },
+    { path: 'service.json', content: `${JSON.stringify(config, null, 2)}\n` },
+    { path: 'example.json', content: `${JSON.stringify(spec.example, null, 2)}\n` },
+  ];
+  return files.sort((a, b) => a.path.localeCompare(b.path));
+}

@@ -1,0 +1,115 @@
+// The Python (FastAPI + gunicorn) service for a wrapped model: a list of files,
+// rendered deterministically from the spec. Text files come from templates/wrap/python.
+
+import { inferFields, inputModeFor, pythonType } from './wrap-input.js';
+import {
+  type GeneratedFile,
+  KIND_TITLES,
+  MODEL_REQUIREMENTS,
+  maxBatchInputs,
+  type WrapSpec,
+} from './wrap-spec.js';
+import { renderTemplate, staticTemplate } from './wrap-templates.js';
+
+const STATIC_FILES = [
+  'app/main.py',
+  'app/batching.py',
+  'app/observability.py',
+  'app/logs.py',
+  'app/weights.py',
+  'requirements-serving.txt',
+  'requirements-test.txt',
+  'ruff.toml',
+  'tests/conftest.py',
+  'tests/test_service.py',
+] as const;
+
+export function modelRequirements(spec: WrapSpec): string[] {
+  return [...MODEL_REQUIREMENTS[spec.kind], ...spec.extraRequirements];
+}
+
+function modelPath(spec: WrapSpec): string {
+  return spec.weights.mode === 'none' ? '' : spec.weights.target;
+}
+
+export function generatePythonService(spec: WrapSpec): GeneratedFile[] {
+  const fields = inferFields(spec.example);
+  const inputMode = inputModeFor(fields, spec.kind !== 'entry');
+  const requirements = modelRequirements(spec);
+  const common = {
+    name: spec.name,
+    kind: spec.kind,
+    kindTitle: KIND_TITLES[spec.kind],
+    port: spec.port,
+    modelPath: modelPath(spec),
+  };
+  const files: GeneratedFile[] = [
+    {
+      path: 'Dockerfile',
+      content: renderTemplate('python/Dockerfile', {
+        ...common,
+        baseImage: spec.baseImage,
+        hasModelRequirements: requirements.length > 0,
+        hasUserRequirements: spec.hasUserRequirements,
+        hasUserCode: spec.kind === 'entry',
+        bakeWeights: spec.weights.mode === 'bake',
+        startupGraceSeconds: spec.startupGraceSeconds,
+      }),
+    },
+    {
+      path: '.dockerignore',
+      content: renderTemplate('python/dockerignore', { bakeWeights: spec.weights.mode === 'bake' }),
+    },
+    {
+      path: 'gunicorn_conf.py',
+      content: renderTemplate('python/gunicorn_conf.py', {
+        port: spec.port,
+        workers: spec.workers,
+        startupGraceSeconds: spec.startupGraceSeconds,
+      }),
+    },
+    { path: 'app/__init__.py', content: '' },
+    {
+      path: 'app/settings.py',
+      content: renderTemplate('python/app/settings.py', {
+        ...common,
+        maxBodyBytes: spec.maxBodyBytes,
+        maxQueue: spec.maxQueue,
+        batchMaxSize: spec.batching?.maxBatchSize ?? 0,
+        batchMaxLatencyMs: spec.batching?.maxLatencyMs ?? 0,
+        maxBatchInputs: maxBatchInputs(spec),
+        modelUrl: spec.weights.mode === 'url' ? spec.weights.url : '',
+        modelSha256: 'sha256' in spec.weights && spec.weights.sha256 ? spec.weights.sha256 : '',
+      }),
+    },
+    {
+      path: 'app/model.py',
+      content: renderTemplate('python/app/model.py', {
+        ...common,
+        entryModule: spec.entry?.module ?? '',
+        entryFunction: spec.entry?.function ?? '',
+      }),
+    },
+    {
+      path: 'app/schema.py',
+      content: renderTemplate('python/app/schema.py', {
+        inputMode,
+        fields: fields.map((f) => ({
+          py: f.py,
+          type: pythonType(f.shape),
+          alias: f.py === f.name ? undefined : f.name,
+          list: f.shape.kind === 'array',
+        })),
+      }),
+    },
+    { path: 'app/example.json', content: `${JSON.stringify(spec.example, null, 2)}\n` },
+    ...STATIC_FILES.map((p) => ({ path: p, content: staticTemplate(`python/${p}`) })),
+  ];
+  if (requirements.length > 0) {
+    files.push({
+      path: 'requirements-model.txt',
+      content: `# ${KIND_TITLES[spec.kind]}: pinned, installed in its own layer.\n${requirements.join('\n')}\n`,
+    });
+  }
+  return files.sort((a, b) => a.path.localeCompare(b.path));
+}
