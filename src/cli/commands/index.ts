@@ -4,6 +4,7 @@
 
 import type { Command } from 'commander';
 import type { ContextHolder } from '../main.js';
+import { registerCompose } from './compose.js';
 import { registerDoctor } from './doctor.js';
 import { registerInit } from './init.js';
 import { registerOptimize } from './optimize.js';
@@ -17,6 +18,7 @@ export const COMMANDS: Register[] = [
   // the five steps
   registerWrap,
   registerServe,
+  registerCompose,
   registerOptimize,
   // setup and checks
   registerInit,
