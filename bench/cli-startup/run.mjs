@@ -44,5 +44,7 @@ for (const [name, xs] of samples) {
   const s = [...xs].sort((a, b) => a - b);
   const p90 = s[Math.min(s.length - 1, Math.floor(s.length * 0.9))];
   const m = median(xs);
-  console.log(`| ${name} | ${m.toFixed(0)} | ${p90.toFixed(0)} | ${name.includes('floor') ? '-' : `+${(m - floor).toFixed(0)}`} |`);
+  console.log(
+    `| ${name} | ${m.toFixed(0)} | ${p90.toFixed(0)} | ${name.includes('floor') ? '-' : `+${(m - floor).toFixed(0)}`} |`,
+  );
 }

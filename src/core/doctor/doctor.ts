@@ -97,7 +97,9 @@ async function checkEngine(
     // Independent probes run together: doctor's time is mostly these programs starting.
     const [buildx, smi] = await Promise.all([
       deps.exec('docker', ['buildx', 'version'], { timeoutMs: 5000 }),
-      deps.exec('nvidia-smi', ['--query-gpu=driver_version,name', '--format=csv,noheader'], { timeoutMs: 10000 }),
+      deps.exec('nvidia-smi', ['--query-gpu=driver_version,name', '--format=csv,noheader'], {
+        timeoutMs: 10000,
+      }),
     ]);
     checks.push({
       id: 'buildkit',
