@@ -120,10 +120,35 @@ export function pythonType(shape: FieldShape): string {
       return 'Any';
     case 'object':
       return 'dict[str, Any]';
-    case 'array':
+    case 'array': {
       if (shape.length === 0) return 'list[Any]';
-      return `Annotated[list[${pythonType(shape.items)}], Field(min_length=${shape.length}, max_length=${shape.length})]`;
+      const dims = arrayDims(shape);
+      if (dims.length === 1) {
+        return `Annotated[list[${pythonType(shape.items)}], Field(min_length=${shape.length}, max_length=${shape.length})]`;
+      }
+      // Nested lists: one shape check, short enough to read (and to format).
+      let inner: FieldShape = shape;
+      while (inner.kind === 'array') inner = inner.items;
+      const type = `${'list['.repeat(dims.length)}${pythonType(inner)}${']'.repeat(dims.length)}`;
+      return `Annotated[${type}, exact_shape((${dims.join(', ')}))]`;
+    }
   }
+}
+
+/** The sizes of nested lists, outermost first: [[1, 2], [3, 4]] → [2, 2]. */
+export function arrayDims(shape: FieldShape): number[] {
+  const dims: number[] = [];
+  let s = shape;
+  while (s.kind === 'array' && s.length > 0) {
+    dims.push(s.length);
+    s = s.items;
+  }
+  return dims;
+}
+
+/** Whether a field needs the generated exact_shape() validator. */
+export function needsShapeCheck(shape: FieldShape): boolean {
+  return arrayDims(shape).length > 1;
 }
 
 /** Numbers of model inputs per row (tabular mode). */

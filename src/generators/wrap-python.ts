@@ -1,7 +1,7 @@
 // The Python (FastAPI + gunicorn) service for a wrapped model: a list of files,
 // rendered deterministically from the spec. Text files come from templates/wrap/python.
 
-import { inferFields, inputModeFor, pythonType } from './wrap-input.js';
+import { inferFields, inputModeFor, needsShapeCheck, pythonType } from './wrap-input.js';
 import {
   type GeneratedFile,
   KIND_TITLES,
@@ -94,6 +94,7 @@ export function generatePythonService(spec: WrapSpec): GeneratedFile[] {
       path: 'app/schema.py',
       content: renderTemplate('python/app/schema.py', {
         inputMode,
+        needsShape: fields.some((f) => needsShapeCheck(f.shape)),
         fields: fields.map((f) => ({
           py: f.py,
           type: pythonType(f.shape),

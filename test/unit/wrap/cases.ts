@@ -1,0 +1,91 @@
+// Wrap specs covering every template branch: each model kind, both runtimes,
+// every weights mode, batching on and off. Shared by the golden and lint tests.
+
+import type { WrapSpec } from '../../../src/generators/wrap-spec.js';
+
+const IRIS_EXAMPLE = { sepal_length: 5.1, sepal_width: 3.5, petal_length: 1.4, petal_width: 0.2 };
+
+const base: Omit<WrapSpec, 'name' | 'kind' | 'example' | 'weights'> = {
+  runtime: 'python',
+  port: 8080,
+  workers: 0,
+  maxBodyBytes: 1_048_576,
+  maxQueue: 256,
+  startupGraceSeconds: 60,
+  baseImage: 'python:3.11-slim',
+  hasUserRequirements: false,
+  extraRequirements: [],
+};
+
+export const CASES: Record<string, WrapSpec> = {
+  'sklearn-mount': {
+    ...base,
+    name: 'iris',
+    kind: 'sklearn',
+    example: IRIS_EXAMPLE,
+    weights: { mode: 'mount', source: '../fixtures/wrap/iris/model.joblib', target: '/models/model.joblib' },
+  },
+  'sklearn-bake-batching': {
+    ...base,
+    name: 'iris-batched',
+    kind: 'sklearn',
+    example: { features: [5.1, 3.5, 1.4, 0.2], 'flag-1': true },
+    workers: 2,
+    batching: { maxBatchSize: 64, maxLatencyMs: 20 },
+    baseImage: 'registry.local/python:3.11-slim',
+    weights: { mode: 'bake', file: 'weights/model.joblib', target: '/models/model.joblib' },
+  },
+  'onnx-https': {
+    ...base,
+    name: 'forest',
+    kind: 'onnx',
+    example: { features: [0.1, 0.2, 0.3] },
+    startupGraceSeconds: 300,
+    weights: {
+      mode: 'url',
+      url: 'https://models.example.com/forest.onnx',
+      sha256: 'a'.repeat(64),
+      target: '/models/forest.onnx',
+    },
+  },
+  'torchscript-s3-tensor': {
+    ...base,
+    name: 'digits',
+    kind: 'torchscript',
+    example: {
+      image: [
+        [0, 1],
+        [1, 0],
+      ],
+    },
+    weights: {
+      mode: 'url',
+      url: 's3://bucket/digits.pt',
+      sha256: 'b'.repeat(64),
+      target: '/models/digits.pt',
+    },
+    extraRequirements: ['boto3==1.44.5'],
+  },
+  'entry-user-requirements': {
+    ...base,
+    name: 'slow-entry',
+    kind: 'entry',
+    entry: { module: 'predict', function: 'predict' },
+    example: { x: 1.0, delay: 0, class: 'a', tags: ['x', 'y'], meta: { k: 1 }, missing: null },
+    port: 9000,
+    maxQueue: 4,
+    maxBodyBytes: 4096,
+    hasUserRequirements: true,
+    weights: { mode: 'none' },
+  },
+  'node-onnx-batching': {
+    ...base,
+    name: 'forest-node',
+    runtime: 'node',
+    kind: 'onnx',
+    baseImage: 'node:22-slim',
+    example: { features: [0.1, 0.2, 0.3], bias: 1 },
+    batching: { maxBatchSize: 32, maxLatencyMs: 10 },
+    weights: { mode: 'mount', source: '../forest.onnx', target: '/models/forest.onnx' },
+  },
+};

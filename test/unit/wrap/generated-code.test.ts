@@ -1,0 +1,80 @@
+// The generated code itself: Python passes ruff (lint and format), the Node
+// server parses, and the Python service's own pytest suite passes against the
+// bundled iris model, in-process (the host .venv has the serving stack).
+
+import { execFileSync, spawnSync } from 'node:child_process';
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import { runWrap } from '../../../src/core/wrap/wrap.js';
+import { CASES } from './cases.js';
+
+const VENV_BIN = path.resolve('.venv/bin');
+const GOLDEN = path.resolve('test/golden/wrap');
+
+function tool(name: string): string {
+  const p = path.join(VENV_BIN, name);
+  if (!existsSync(p)) throw new Error(`${p} is missing: create .venv with requirements-dev.txt`);
+  return p;
+}
+
+const pythonCases = Object.entries(CASES).filter(([, s]) => s.runtime === 'python');
+const nodeCases = Object.entries(CASES).filter(([, s]) => s.runtime === 'node');
+
+describe('generated code quality', () => {
+  it.each(pythonCases.map(([n]) => n))('%s: ruff check and ruff format --check pass', (name) => {
+    const dir = path.join(GOLDEN, name);
+    const check = spawnSync(tool('ruff'), ['check', '--no-cache', '.'], { cwd: dir, encoding: 'utf8' });
+    expect(check.status, check.stdout + check.stderr).toBe(0);
+    const format = spawnSync(tool('ruff'), ['format', '--check', '--no-cache', '.'], {
+      cwd: dir,
+      encoding: 'utf8',
+    });
+    expect(format.status, format.stdout + format.stderr).toBe(0);
+  });
+
+  it.each(nodeCases.map(([n]) => n))('%s: server.js parses', (name) => {
+    execFileSync(process.execPath, ['--check', path.join(GOLDEN, name, 'server.js')]);
+  });
+});
+
+describe('the generated service test suite', () => {
+  const out = mkdtempSync(path.join(os.tmpdir(), 'mlship-wrap-suite-'));
+  afterAll(() => rmSync(out, { recursive: true, force: true }));
+
+  it('passes for the bundled iris model (default settings)', { timeout: 120_000 }, async () => {
+    await runWrap({
+      cwd: process.cwd(),
+      model: 'fixtures/wrap/iris/model.joblib',
+      out,
+      force: false,
+      dryRun: false,
+    });
+    const r = spawnSync(tool('python'), ['-m', 'pytest', '-q', '-p', 'no:cacheprovider', 'tests'], {
+      cwd: out,
+      encoding: 'utf8',
+      env: { ...process.env, PYTHONDONTWRITEBYTECODE: '1' },
+    });
+    expect(r.status, r.stdout + r.stderr).toBe(0);
+    expect(r.stdout).toMatch(/\d+ passed/);
+  });
+
+  it('passes with micro-batching on and a user entry point', { timeout: 120_000 }, async () => {
+    const dir = path.join(out, 'entry');
+    await runWrap({
+      cwd: process.cwd(),
+      entry: 'fixtures/wrap/slow-entry/predict.py:predict',
+      out: dir,
+      batching: { maxBatchSize: 8, maxLatencyMs: 5 },
+      force: false,
+      dryRun: false,
+    });
+    const r = spawnSync(tool('python'), ['-m', 'pytest', '-q', '-p', 'no:cacheprovider', 'tests'], {
+      cwd: dir,
+      encoding: 'utf8',
+      env: { ...process.env, PYTHONDONTWRITEBYTECODE: '1' },
+    });
+    expect(r.status, r.stdout + r.stderr).toBe(0);
+  });
+});
