@@ -64,10 +64,6 @@ def metrics_payload() -> tuple[bytes, str]:
     return generate_latest(), CONTENT_TYPE_LATEST
 
 
-class BodyTooLarge(Exception):
-    pass
-
-
 async def _send_json(
     send: Any, status: int, body: dict[str, Any], headers: list[tuple[bytes, bytes]]
 ) -> None:
@@ -131,32 +127,41 @@ class ServiceMiddleware:
                 return
 
             received = 0
-
-            async def limited_receive() -> dict[str, Any]:
-                nonlocal received
-                message = await receive()
-                if message["type"] == "http.request":
-                    received += len(message.get("body", b""))
-                    if received > settings.MAX_BODY_BYTES:
-                        raise BodyTooLarge
-                return message
+            too_large = False
 
             async def send_with_id(message: dict[str, Any]) -> None:
                 nonlocal status, started
+                if too_large:
+                    return  # the 413 is already on its way; whatever the app says after it is dropped
                 if message["type"] == "http.response.start":
                     started = True
                     status = message["status"]
                     message["headers"] = [*message.get("headers", []), rid_header]
                 await send(message)
 
+            async def limited_receive() -> dict[str, Any]:
+                # A body without (or lying about) content-length is counted as it arrives.
+                nonlocal received, too_large, status, started
+                if too_large:
+                    return {"type": "http.disconnect"}
+                message = await receive()
+                if message["type"] == "http.request":
+                    received += len(message.get("body", b""))
+                    if received > settings.MAX_BODY_BYTES:
+                        too_large = True
+                        status = 413
+                        ERRORS.labels(endpoint, "body_too_large").inc()
+                        if not started:
+                            started = True
+                            await _send_json(send, 413, _too_large(rid), [rid_header])
+                        return {"type": "http.disconnect"}
+                return message
+
             try:
                 await self.app(scope, limited_receive, send_with_id)
-            except BodyTooLarge:
-                status = 413
-                ERRORS.labels(endpoint, "body_too_large").inc()
-                if not started:
-                    await _send_json(send, 413, _too_large(rid), [rid_header])
             except Exception:
+                if too_large:
+                    return
                 status = 500
                 ERRORS.labels(endpoint, "internal").inc()
                 logging.getLogger("mlship.service").exception("unhandled error")

@@ -59,6 +59,17 @@ def test_body_over_the_limit_is_413(client):
     assert response.status_code == 413
 
 
+def test_streamed_body_over_the_limit_is_413(client):
+    def chunks():
+        yield b"["
+        for _ in range(settings.MAX_BODY_BYTES // 1024 + 1):
+            yield b"0," * 512
+        yield b"0]"
+
+    response = client.post("/predict", content=chunks(), headers={"content-type": "application/json"})
+    assert response.status_code == 413
+
+
 def test_metrics_count_requests(client, example):
     client.post("/predict", json=example)
     text = client.get("/metrics").text

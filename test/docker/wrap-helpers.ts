@@ -1,0 +1,106 @@
+// Shared by the wrap integration tests: quiet task runner, host-side fixture
+// models (created at test time with the pinned .venv), HTTP helpers.
+
+import { execFileSync } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import path from 'node:path';
+import type { TaskRunner } from '../../src/io/progress.js';
+import { runPool } from '../../src/io/progress.js';
+
+/** Runs tasks without a terminal; keeps their output for failure messages. */
+export function quietTasks(log: string[] = []): TaskRunner {
+  return {
+    run: (tasks, options = {}) =>
+      runPool(tasks, options, () => ({ title: () => undefined, output: (line) => log.push(line) })),
+  };
+}
+
+const PYTHON = path.resolve('.venv/bin/python');
+
+/** Runs Python in the host .venv (scikit-learn, skl2onnx, onnxruntime, pinned in requirements-dev.txt). */
+export function python(code: string, args: string[] = []): string {
+  if (!existsSync(PYTHON)) throw new Error(`${PYTHON} is missing: create .venv with requirements-dev.txt`);
+  return execFileSync(PYTHON, ['-c', code, ...args], { encoding: 'utf8' });
+}
+
+/** A logistic regression on iris, converted to ONNX (float input [N, 4], label output first). */
+export function makeIrisOnnx(file: string): void {
+  python(
+    `
+import sys
+from sklearn.datasets import load_iris
+from sklearn.linear_model import LogisticRegression
+from skl2onnx import to_onnx
+import numpy as np
+X, y = load_iris(return_X_y=True)
+model = LogisticRegression(max_iter=500).fit(X, y)
+onx = to_onnx(model, X[:1].astype(np.float32), options={id(model): {"zipmap": False}}, target_opset=17)
+open(sys.argv[1], "wb").write(onx.SerializeToString())
+`,
+    [file],
+  );
+}
+
+/** What the model file itself predicts for rows, computed on the host (the truth the service must match). */
+export function hostPredict(modelFile: string, rows: number[][]): unknown[] {
+  const out = python(
+    `
+import json, sys
+rows = json.loads(sys.argv[2])
+if sys.argv[1].endswith(".onnx"):
+    import numpy as np, onnxruntime as ort
+    s = ort.InferenceSession(sys.argv[1], providers=["CPUExecutionProvider"])
+    print(json.dumps(np.asarray(s.run(None, {s.get_inputs()[0].name: np.asarray(rows, dtype=np.float32)})[0]).tolist()))
+else:
+    import joblib, numpy as np
+    print(json.dumps(np.asarray(joblib.load(sys.argv[1]).predict(np.asarray(rows))).tolist()))
+`,
+    [modelFile, JSON.stringify(rows)],
+  );
+  return JSON.parse(out) as unknown[];
+}
+
+export interface Reply {
+  status: number;
+  headers: Headers;
+  body: unknown;
+  text: string;
+}
+
+export async function post(url: string, body: unknown, headers: Record<string, string> = {}): Promise<Reply> {
+  const res = await fetch(url, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json', ...headers },
+    body: typeof body === 'string' ? body : JSON.stringify(body),
+  });
+  const text = await res.text();
+  let parsed: unknown = text;
+  try {
+    parsed = JSON.parse(text);
+  } catch {
+    // not JSON (e.g. /metrics)
+  }
+  return { status: res.status, headers: res.headers, body: parsed, text };
+}
+
+export async function get(url: string): Promise<Reply> {
+  const res = await fetch(url);
+  const text = await res.text();
+  let parsed: unknown = text;
+  try {
+    parsed = JSON.parse(text);
+  } catch {
+    // text
+  }
+  return { status: res.status, headers: res.headers, body: parsed, text };
+}
+
+/** The value of one Prometheus sample (summed over lines that match all label fragments). */
+export function metric(text: string, name: string, ...labels: string[]): number {
+  let sum = 0;
+  for (const line of text.split('\n')) {
+    if (!line.startsWith(`${name}{`) && !line.startsWith(`${name} `)) continue;
+    if (labels.every((l) => line.includes(l))) sum += Number(line.slice(line.lastIndexOf(' ') + 1));
+  }
+  return sum;
+}

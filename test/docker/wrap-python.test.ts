@@ -1,0 +1,312 @@
+// `mlship wrap` + `mlship serve` against a real engine: real images built from
+// fixtures (the bundled iris scikit-learn model, an ONNX model made at test time,
+// a user entry point), every endpoint, and every failure path a client can cause.
+
+import { randomBytes } from 'node:crypto';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { type DockerEngine, RUN_LABEL } from '../../src/adapters/docker/engine.js';
+import { buildService, type RunningService, serve } from '../../src/core/serve/serve.js';
+import { runWrap } from '../../src/core/wrap/wrap.js';
+import { dockerCli, LOCAL_PYTHON_IMAGE, requireEngine, requireImage } from '../helpers/docker.js';
+import { get, hostPredict, makeIrisOnnx, metric, post, quietTasks } from './wrap-helpers.js';
+
+const run = `wrap-py-${randomBytes(4).toString('hex')}`;
+const tmp = mkdtempSync(path.join(os.tmpdir(), 'mlship-wrap-docker-'));
+const IRIS_MODEL = path.resolve('fixtures/wrap/iris/model.joblib');
+const IRIS_EXAMPLE = JSON.parse(readFileSync('fixtures/wrap/iris/example.json', 'utf8')) as Record<
+  string,
+  number
+>;
+const row = (e: Record<string, number>) => Object.values(e);
+const log: string[] = [];
+let engine: DockerEngine | undefined;
+
+async function wrapAndServe(name: string, options: Parameters<typeof runWrap>[0]): Promise<RunningService> {
+  const tag = `mlship-test/${name}:${run}`;
+  await runWrap(options);
+  await buildService({ dir: options.out!, image: tag }, { engine: engine!, tasks: quietTasks(log) });
+  return serve(
+    { dir: options.out!, image: tag, build: false, hostPort: 0, runLabel: run },
+    { engine: engine!, tasks: quietTasks(log) },
+  );
+}
+
+beforeAll(async () => {
+  engine = await requireEngine();
+  if (engine) await requireImage(engine, LOCAL_PYTHON_IMAGE);
+});
+
+afterAll(async () => {
+  if (engine) {
+    await engine.removeByLabel(RUN_LABEL, run);
+    for (const n of ['iris', 'slow-entry', 'iris-onnx'])
+      await engine.removeImage(`mlship-test/${n}:${run}`, true);
+  }
+  rmSync(tmp, { recursive: true, force: true });
+});
+
+describe.runIf(await requireEngine())('wrapped scikit-learn model (iris, weights mounted read-only)', () => {
+  let svc: RunningService;
+  let url: string;
+  const out = path.join(tmp, 'iris');
+
+  beforeAll(async () => {
+    svc = await wrapAndServe('iris', {
+      cwd: process.cwd(),
+      model: IRIS_MODEL,
+      out,
+      baseImage: LOCAL_PYTHON_IMAGE,
+      workers: 2,
+      maxBodyBytes: 4096,
+      force: false,
+      dryRun: false,
+    });
+    url = svc.result.url;
+  });
+
+  it('serve waits for readiness and answers the example like the model itself does', () => {
+    expect(svc.result.prediction).toEqual(hostPredict(IRIS_MODEL, [row(IRIS_EXAMPLE)])[0]);
+  });
+
+  it('answers liveness, readiness, OpenAPI and /docs', async () => {
+    expect((await get(`${url}/healthz`)).body).toEqual({ status: 'ok' });
+    expect((await get(`${url}/readyz`)).body).toEqual({ status: 'ready' });
+    const spec = (await get(`${url}/openapi.json`)).body as { paths: Record<string, unknown> };
+    expect(Object.keys(spec.paths)).toEqual(expect.arrayContaining(['/predict', '/predict/batch']));
+    const docs = await get(`${url}/docs`);
+    expect(docs.status).toBe(200);
+    expect(docs.text).toMatch(/swagger/i);
+  });
+
+  it('predicts a batch in one call, matching the model', async () => {
+    const rows = [
+      [5.1, 3.5, 1.4, 0.2],
+      [6.7, 3.0, 5.2, 2.3],
+      [5.9, 2.8, 4.3, 1.3],
+    ];
+    const inputs = rows.map(([a, b, c, d]) => ({
+      sepal_length: a,
+      sepal_width: b,
+      petal_length: c,
+      petal_width: d,
+    }));
+    const r = await post(`${url}/predict/batch`, { inputs });
+    expect(r.status).toBe(200);
+    expect((r.body as { predictions: unknown[] }).predictions).toEqual(hostPredict(IRIS_MODEL, rows));
+  });
+
+  it('malformed JSON and a wrong shape are 422 with the field at fault and a request id', async () => {
+    const malformed = await post(`${url}/predict`, '{"sepal_length": 5.1,');
+    expect(malformed.status).toBe(422);
+    expect((malformed.body as { request_id: string }).request_id).toMatch(/^[0-9a-f]{32}$/);
+    const wrong = await post(`${url}/predict`, { ...IRIS_EXAMPLE, petal_width: [1, 2] });
+    expect(wrong.status).toBe(422);
+    const detail = (wrong.body as { detail: { loc: string[] }[] }).detail;
+    expect(detail.map((d) => d.loc.join('.'))).toContain('body.petal_width');
+    const extra = await post(`${url}/predict`, { ...IRIS_EXAMPLE, colour: 'blue' });
+    expect(extra.status).toBe(422);
+  });
+
+  it('a body over the limit is 413, declared or streamed', async () => {
+    const big = JSON.stringify({ ...IRIS_EXAMPLE, pad: 'x'.repeat(5000) });
+    expect((await post(`${url}/predict`, big)).status).toBe(413);
+    // Without a content-length (chunked), the limit is enforced while reading.
+    const chunked = await fetch(`${url}/predict`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: new ReadableStream({
+        start(c) {
+          c.enqueue(new TextEncoder().encode(big));
+          c.close();
+        },
+      }),
+      duplex: 'half',
+    } as RequestInit);
+    expect(chunked.status).toBe(413);
+  });
+
+  it('keeps a caller request id, logs it as JSON, and never logs the payload', async () => {
+    const marker = 1234.56789;
+    const r = await post(
+      `${url}/predict`,
+      { ...IRIS_EXAMPLE, sepal_length: marker },
+      { 'x-request-id': `t-${run}` },
+    );
+    expect(r.status).toBe(200);
+    expect(r.headers.get('x-request-id')).toBe(`t-${run}`);
+    await new Promise((res) => setTimeout(res, 300));
+    const logs = await svc.handle.logs(500);
+    const line = logs.split('\n').find((l) => l.includes(`t-${run}`));
+    expect(JSON.parse(line!)).toMatchObject({
+      msg: 'request',
+      path: '/predict',
+      status: 200,
+      request_id: `t-${run}`,
+    });
+    expect(logs).not.toContain(String(marker));
+  });
+
+  it('/metrics sums every worker: requests, latency histogram, in-flight, errors', async () => {
+    const before = metric(
+      (await get(`${url}/metrics`)).text,
+      'mlship_requests_total',
+      'endpoint="/predict"',
+      'status="200"',
+    );
+    await Promise.all(Array.from({ length: 10 }, () => post(`${url}/predict`, IRIS_EXAMPLE)));
+    const text = (await get(`${url}/metrics`)).text;
+    expect(metric(text, 'mlship_requests_total', 'endpoint="/predict"', 'status="200"')).toBe(before + 10);
+    expect(
+      metric(text, 'mlship_request_duration_seconds_count', 'endpoint="/predict"'),
+    ).toBeGreaterThanOrEqual(before + 10);
+    expect(metric(text, 'mlship_errors_total', 'kind="invalid_input"')).toBeGreaterThanOrEqual(1);
+    expect(metric(text, 'mlship_errors_total', 'kind="body_too_large"')).toBeGreaterThanOrEqual(1);
+    expect(text).toMatch(/^mlship_in_flight_requests \d/m);
+  });
+
+  it('the image: non-root, a healthcheck with the start-up grace period, no weights inside', async () => {
+    const image = await engine!.inspectImage(svc.result.image);
+    expect(image.user).toBe('10001');
+    const health = JSON.parse(
+      dockerCli(['image', 'inspect', '--format', '{{json .Config.Healthcheck}}', svc.result.image]),
+    );
+    expect(health.StartPeriod).toBe(60 * 1e9);
+    expect(health.Test.join(' ')).toContain('/readyz');
+    const r = await engine!.run({
+      image: svc.result.image,
+      cmd: ['python', '-c', 'import os; print(os.path.exists("/models"), len(os.listdir("/srv")))'],
+      labels: { [RUN_LABEL]: run },
+    });
+    expect(r.stdoutTail.join('')).toMatch(/^False /);
+  });
+});
+
+describe.runIf(await requireEngine())(
+  'wrapped entry point: model errors, overload, graceful shutdown',
+  () => {
+    let svc: RunningService;
+    let url: string;
+
+    beforeAll(async () => {
+      svc = await wrapAndServe('slow-entry', {
+        cwd: process.cwd(),
+        entry: 'fixtures/wrap/slow-entry/predict.py:predict',
+        out: path.join(tmp, 'slow-entry'),
+        baseImage: LOCAL_PYTHON_IMAGE,
+        workers: 1,
+        maxQueue: 3,
+        force: false,
+        dryRun: false,
+      });
+      url = svc.result.url;
+    });
+
+    it('ran the load() hook once before ready (the example answer uses its state)', () => {
+      expect(svc.result.prediction).toBe(2); // x + offset set by load(): 1 + 1
+    });
+
+    it('an exception in the model is a 500 with the request id, and the service keeps serving', async () => {
+      const bad = await post(`${url}/predict`, { x: -1, delay: 0 });
+      expect(bad.status).toBe(500);
+      const rid = (bad.body as { request_id: string }).request_id;
+      expect(bad.headers.get('x-request-id')).toBe(rid);
+      expect((await post(`${url}/predict`, { x: 5, delay: 0 })).body).toEqual({ prediction: 6 });
+      const logs = await svc.handle.logs(200);
+      expect(logs.split('\n').some((l) => l.includes(rid) && l.includes('ValueError'))).toBe(true);
+      const metrics = (await get(`${url}/metrics`)).text;
+      expect(metric(metrics, 'mlship_errors_total', 'kind="model"')).toBeGreaterThanOrEqual(1);
+    });
+
+    it('more concurrent work than the queue allows is shed with 503 and Retry-After, not queued forever', async () => {
+      const replies = await Promise.all(
+        Array.from({ length: 8 }, () => post(`${url}/predict`, { x: 1, delay: 1.5 })),
+      );
+      const statuses = replies.map((r) => r.status).sort();
+      expect(statuses.filter((s) => s === 200).length).toBeGreaterThanOrEqual(1);
+      const shed = replies.filter((r) => r.status === 503);
+      expect(shed.length).toBeGreaterThanOrEqual(1);
+      expect(statuses.every((s) => s === 200 || s === 503)).toBe(true);
+      for (const r of shed) expect(r.headers.get('retry-after')).toBe('1');
+      expect((await post(`${url}/predict`, { x: 1, delay: 0 })).status).toBe(200);
+    });
+
+    it('SIGTERM drains: the in-flight request completes, then the process exits cleanly', async () => {
+      const inflight = post(`${url}/predict`, { x: 3, delay: 2.5 });
+      await new Promise((r) => setTimeout(r, 700));
+      const t0 = performance.now();
+      const stopped = svc.handle.stop(30); // docker stop: SIGTERM, SIGKILL only after 30 s
+      const reply = await inflight;
+      expect(reply.status).toBe(200);
+      expect(reply.body).toEqual({ prediction: 4 });
+      await stopped;
+      expect(performance.now() - t0).toBeLessThan(20_000);
+      expect((await svc.handle.wait()).exitCode).toBe(0);
+    });
+  },
+);
+
+describe.runIf(await requireEngine())('wrapped ONNX model (onnxruntime) with adaptive micro-batching', () => {
+  let svc: RunningService;
+  let url: string;
+  const model = path.join(tmp, 'iris.onnx');
+
+  beforeAll(async () => {
+    makeIrisOnnx(model);
+    svc = await wrapAndServe('iris-onnx', {
+      cwd: process.cwd(),
+      model,
+      example: 'fixtures/wrap/iris/example.json',
+      out: path.join(tmp, 'iris-onnx'),
+      baseImage: LOCAL_PYTHON_IMAGE,
+      workers: 1,
+      batching: { maxBatchSize: 8, maxLatencyMs: 50 },
+      force: false,
+      dryRun: false,
+    });
+    url = svc.result.url;
+  });
+
+  it('answers the example like onnxruntime on the host', () => {
+    expect(svc.result.prediction).toEqual(hostPredict(model, [row(IRIS_EXAMPLE)])[0]);
+  });
+
+  it('coalesces concurrent requests into batches no larger than max_batch_size, each answer its own', async () => {
+    const rows = Array.from({ length: 40 }, (_, i) => [
+      4.5 + (i % 10) * 0.3,
+      3.0,
+      1.0 + (i % 7) * 0.8,
+      0.1 + (i % 5) * 0.5,
+    ]);
+    const expected = hostPredict(model, rows);
+    const replies = await Promise.all(
+      rows.map(([a, b, c, d]) =>
+        post(`${url}/predict`, { sepal_length: a, sepal_width: b, petal_length: c, petal_width: d }),
+      ),
+    );
+    expect(replies.map((r) => r.status)).toEqual(rows.map(() => 200));
+    expect(replies.map((r) => (r.body as { prediction: unknown }).prediction)).toEqual(expected);
+    const text = (await get(`${url}/metrics`)).text;
+    const calls = metric(text, 'mlship_batch_size_count');
+    const inputs = metric(text, 'mlship_batch_size_sum');
+    expect(inputs).toBeGreaterThanOrEqual(41); // the warm-up is not counted; 40 + the serve example
+    expect(calls).toBeLessThan(inputs); // some calls carried several inputs
+    expect(metric(text, 'mlship_batch_size_bucket', 'le="8.0"')).toBe(calls); // never above the hard limit
+    expect(metric(text, 'mlship_queue_wait_seconds_count')).toBe(inputs);
+  });
+
+  it('a batch request larger than max_batch_size is split, answers in order', async () => {
+    const rows = Array.from({ length: 20 }, (_, i) => [5 + i * 0.1, 3, 1 + i * 0.2, 0.2 + i * 0.1]);
+    const inputs = rows.map(([a, b, c, d]) => ({
+      sepal_length: a,
+      sepal_width: b,
+      petal_length: c,
+      petal_width: d,
+    }));
+    const r = await post(`${url}/predict/batch`, { inputs });
+    expect(r.status).toBe(200);
+    expect((r.body as { predictions: unknown[] }).predictions).toEqual(hostPredict(model, rows));
+  });
+});
