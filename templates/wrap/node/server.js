@@ -163,12 +163,15 @@ let busy = false;
 function submit(sample) {
   return new Promise((resolve, reject) => {
     waiting.push({ sample, resolve, reject, queuedAt: performance.now() });
-    if (!running) void drain();
+    if (!running) {
+      // Dispatch after the current I/O phase: requests that arrived together go together.
+      running = true;
+      setImmediate(drain);
+    }
   });
 }
 
 async function drain() {
-  running = true;
   while (waiting.length) {
     if (busy && waiting.length < BATCH_MAX_SIZE && BATCH_MAX_LATENCY_MS > 0) {
       // Concurrent clients are about: give stragglers a moment (bounded by max latency).

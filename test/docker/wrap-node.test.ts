@@ -1,0 +1,168 @@
+// `mlship wrap --runtime node`: an ONNX model served by Node and onnxruntime-node,
+// built into a real image and checked over HTTP like the Python service.
+//
+// No registry is reachable here, so the node:22-slim stand-in is made locally
+// from the Debian base image plus the Node binary running this test and npm.
+
+import { execFileSync } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import {
+  copyFileSync,
+  cpSync,
+  mkdtempSync,
+  readFileSync,
+  realpathSync,
+  rmSync,
+  writeFileSync,
+} from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { type DockerEngine, RUN_LABEL } from '../../src/adapters/docker/engine.js';
+import { buildService, type RunningService, serve } from '../../src/core/serve/serve.js';
+import { runWrap } from '../../src/core/wrap/wrap.js';
+import { LOCAL_DEBIAN_IMAGE, requireEngine, requireImage } from '../helpers/docker.js';
+import { get, hostPredict, makeIrisOnnx, metric, post, quietTasks } from './wrap-helpers.js';
+
+const run = `wrap-node-${randomBytes(4).toString('hex')}`;
+const tmp = mkdtempSync(path.join(os.tmpdir(), 'mlship-wrap-node-'));
+const NODE_IMAGE = process.env.MLSHIP_TEST_NODE_IMAGE ?? 'mlship-local/node:22-slim';
+const TAG = `mlship-test/iris-node:${run}`;
+const EXAMPLE = JSON.parse(readFileSync('fixtures/wrap/iris/example.json', 'utf8')) as Record<string, number>;
+const log: string[] = [];
+let engine: DockerEngine | undefined;
+
+/** Builds the node:22-slim stand-in once (kept between runs, like the other local base images). */
+async function ensureNodeImage(e: DockerEngine): Promise<void> {
+  if (await e.imageExists(NODE_IMAGE)) return;
+  const ctx = path.join(tmp, 'node-base');
+  const npmCli = realpathSync(execFileSync('sh', ['-c', 'command -v npm'], { encoding: 'utf8' }).trim());
+  cpSync(path.dirname(path.dirname(npmCli)), path.join(ctx, 'npm'), { recursive: true });
+  copyFileSync(process.execPath, path.join(ctx, 'node'));
+  writeFileSync(
+    path.join(ctx, 'Dockerfile'),
+    [
+      `FROM ${LOCAL_DEBIAN_IMAGE}`,
+      'COPY node /usr/local/bin/node',
+      'COPY npm /usr/local/lib/node_modules/npm',
+      'RUN chmod 755 /usr/local/bin/node \\',
+      ' && ln -s ../lib/node_modules/npm/bin/npm-cli.js /usr/local/bin/npm \\',
+      ' && useradd --create-home --uid 1000 node',
+      'CMD ["node"]',
+      '',
+    ].join('\n'),
+  );
+  await e.build({ context: ctx, tags: [NODE_IMAGE] });
+}
+
+beforeAll(async () => {
+  engine = await requireEngine();
+  if (engine) {
+    await requireImage(engine, LOCAL_DEBIAN_IMAGE);
+    await ensureNodeImage(engine);
+  }
+});
+
+afterAll(async () => {
+  if (engine) {
+    await engine.removeByLabel(RUN_LABEL, run);
+    await engine.removeImage(TAG, true);
+  }
+  rmSync(tmp, { recursive: true, force: true });
+});
+
+describe.runIf(await requireEngine())('wrapped ONNX model on the Node runtime (onnxruntime-node)', () => {
+  let svc: RunningService;
+  let url: string;
+  const model = path.join(tmp, 'iris.onnx');
+  const out = path.join(tmp, 'iris-node');
+
+  beforeAll(async () => {
+    makeIrisOnnx(model);
+    await runWrap({
+      cwd: process.cwd(),
+      model,
+      runtime: 'node',
+      example: 'fixtures/wrap/iris/example.json',
+      out,
+      baseImage: NODE_IMAGE,
+      maxBodyBytes: 4096,
+      batching: { maxBatchSize: 8, maxLatencyMs: 20 },
+      force: false,
+      dryRun: false,
+    });
+    await buildService({ dir: out, image: TAG }, { engine: engine!, tasks: quietTasks(log) });
+    svc = await serve(
+      { dir: out, image: TAG, build: false, hostPort: 0, runLabel: run },
+      { engine: engine!, tasks: quietTasks(log) },
+    );
+    url = svc.result.url;
+  });
+
+  it('answers the example like onnxruntime on the host', () => {
+    expect(svc.result.prediction).toEqual(hostPredict(model, [Object.values(EXAMPLE)])[0]);
+  });
+
+  it('answers liveness and readiness', async () => {
+    expect((await get(`${url}/healthz`)).body).toEqual({ status: 'ok' });
+    expect((await get(`${url}/readyz`)).body).toEqual({ status: 'ready' });
+  });
+
+  it('concurrent requests are batched (never above the limit) and each gets its own answer', async () => {
+    const rows = Array.from({ length: 30 }, (_, i) => [
+      4.5 + (i % 10) * 0.3,
+      3.0,
+      1.0 + (i % 7) * 0.8,
+      0.1 + (i % 5) * 0.5,
+    ]);
+    const replies = await Promise.all(
+      rows.map(([a, b, c, d]) =>
+        post(`${url}/predict`, { sepal_length: a, sepal_width: b, petal_length: c, petal_width: d }),
+      ),
+    );
+    expect(replies.map((r) => (r.body as { prediction: unknown }).prediction)).toEqual(
+      hostPredict(model, rows),
+    );
+    const text = (await get(`${url}/metrics`)).text;
+    const calls = metric(text, 'mlship_batch_size_count');
+    expect(calls).toBeLessThan(metric(text, 'mlship_batch_size_sum'));
+    expect(metric(text, 'mlship_batch_size_bucket', 'le="8"')).toBe(calls);
+    expect(
+      metric(text, 'mlship_requests_total', 'endpoint="/predict"', 'status="200"'),
+    ).toBeGreaterThanOrEqual(31);
+  });
+
+  it('predicts a batch request', async () => {
+    const rows = [
+      [5.1, 3.5, 1.4, 0.2],
+      [6.7, 3.0, 5.2, 2.3],
+    ];
+    const inputs = rows.map(([a, b, c, d]) => ({
+      sepal_length: a,
+      sepal_width: b,
+      petal_length: c,
+      petal_width: d,
+    }));
+    const r = await post(`${url}/predict/batch`, { inputs });
+    expect(r.status).toBe(200);
+    expect((r.body as { predictions: unknown[] }).predictions).toEqual(hostPredict(model, rows));
+  });
+
+  it('malformed JSON and wrong shapes are 422 with the field at fault; big bodies 413', async () => {
+    const malformed = await post(`${url}/predict`, '{"sepal_length":');
+    expect(malformed.status).toBe(422);
+    expect(malformed.headers.get('x-request-id')).toBe((malformed.body as { request_id: string }).request_id);
+    const wrong = await post(`${url}/predict`, { ...EXAMPLE, petal_width: [1] });
+    expect(wrong.status).toBe(422);
+    expect((wrong.body as { detail: { loc: string[] }[] }).detail[0]!.loc).toEqual(['body', 'petal_width']);
+    expect((await post(`${url}/predict`, { ...EXAMPLE, colour: 1 })).status).toBe(422);
+    expect((await post(`${url}/predict`, { ...EXAMPLE, pad: 'x'.repeat(5000) })).status).toBe(413);
+    expect((await post(`${url}/predict`, EXAMPLE)).status).toBe(200); // still serving
+  });
+
+  it('runs as the unprivileged node user and stops cleanly on SIGTERM', async () => {
+    expect((await engine!.inspectImage(TAG)).user).toBe('node');
+    await svc.handle.stop(20);
+    expect((await svc.handle.wait()).exitCode).toBe(0);
+  });
+});
