@@ -44,7 +44,7 @@ const runId = `bench-${Date.now()}`;
 const LABELS = { 'dev.mlship.bench': 'optimize', 'dev.mlship.run': runId };
 
 const log = (m) => process.stderr.write(`${new Date().toISOString().slice(11, 19)} ${m}\n`);
-const mb = (n) => `${(n / 1024 / 1024).toFixed(1)} MB`;
+const mb = (n) => (n >= 1024 * 1024 ? `${(n / 1024 / 1024).toFixed(1)} MB` : `${(n / 1024).toFixed(1)} kB`);
 
 function writeWeights(file) {
   // Random bytes: they do not compress, like real float weights, so the push figures are honest.
@@ -186,7 +186,7 @@ const table = [
   '|---|---:|---:|---:|---:|:---:|',
   ...rows.map(
     ([m, a, b, r, goal]) =>
-      `| ${m} | ${a} | ${b} | ${r.toFixed(3)}x | <= ${goal}x | ${r <= goal ? 'yes' : 'no'} |`,
+      `| ${m} | ${a} | ${b} | ${r < 0.001 ? r.toExponential(1) : r.toFixed(3)}x | <= ${goal}x | ${r <= goal ? 'yes' : 'no'} |`,
   ),
 ].join('\n');
 const extra = [

@@ -18,6 +18,7 @@ import {
 import {
   commandText,
   finalLineage,
+  finalStageIndex,
   hasFlag,
   type Instruction,
   mounts,
@@ -31,6 +32,7 @@ import {
   isAptUpdate,
   isCleanupOnly,
   isSimpleChain,
+  packagesOf,
   pipInstallArgs,
   type SimpleCommand,
   splitShell,
@@ -546,16 +548,46 @@ export function rewriteDockerfile(df: ParsedDockerfile, options: RewriteOptions 
     }
   }
 
-  // 6. Reported, not done: these change what the image contains or how it runs.
+  // 6. Build tools: when the final stage installs only toolchain packages and
+  //    uses them only in compile commands whose outputs are named (`-o out`),
+  //    the install and the compiles move to a builder stage and the outputs are
+  //    copied back where they were made. Anything else is reported.
+  let builder: { stage: number; lines: string[] } | undefined;
+  const replaced = new Map<Instruction, string[]>();
+  const finalIdx = finalStageIndex(df, options.target);
+  const finalStage = df.stages[finalIdx]!;
+  const plan = planBuilder(
+    finalStage,
+    order.get(finalIdx)!.filter((i) => !removed.has(i)),
+    df,
+    allowed,
+  );
+  if (plan.ok) {
+    const b = (i: Instruction) => blockOf.get(i)!.body;
+    const lines = [`FROM ${finalStage.image} AS ${BUILDER}`];
+    for (const i of plan.builderInstructions) lines.push(...b(i));
+    builder = { stage: finalIdx, lines: [...lines, ''] };
+    for (const c of plan.compiles) replaced.set(c, []);
+    replaced.set(plan.tools, []);
+    replaced.set(
+      plan.compiles.at(-1)!,
+      plan.outputs.map((o) => `COPY --from=${BUILDER} ${o} ${o}`),
+    );
+    changes.push({
+      rule: 'build-tools-in-final',
+      line: plan.tools.line,
+      description: `${plan.packages.join(', ')} and the compile on line${plan.compiles.length > 1 ? 's' : ''} ${plan.compiles.map((c) => c.line).join(', ')} moved to a builder stage; ${plan.outputs.join(', ')} copied from it (if a pip install later needs a compiler, the build now fails loudly)`,
+    });
+  }
   for (const stage of df.stages) {
     if (!lineage.has(stage.index)) continue;
     for (const ins of stage.instructions) {
       const tools = toolchainPackages(ins);
-      if (tools.length && !removed.has(ins)) {
+      if (tools.length && !removed.has(ins) && !(plan.ok && plan.tools === ins)) {
         notDone.push({
           rule: 'build-tools-in-final',
           line: ins.line,
-          description: `${tools.join(', ')} stay: what the build produces with them is not known statically; move the compile into a \`FROM … AS build\` stage and COPY --from=build its outputs`,
+          description: `${tools.join(', ')} stay: ${plan.ok ? 'a second toolchain install' : plan.reason}; move the build into a \`FROM … AS build\` stage and COPY --from=build its outputs`,
         });
       }
     }
@@ -572,7 +604,7 @@ export function rewriteDockerfile(df: ParsedDockerfile, options: RewriteOptions 
     }
   }
 
-  const dockerfile = render(df, blocks, tail, order, removed, inserted);
+  const dockerfile = render(df, blocks, tail, order, removed, inserted, replaced, builder);
   if (ctx && (ignoreAdd.length || dockerfile !== df.text)) {
     // A broad COPY also copies the Dockerfile and .dockerignore, which this
     // rewrite changes; listed in .dockerignore, COPY skips them (the engine still reads them).
@@ -643,21 +675,112 @@ function render(
   order: Map<number, Instruction[]>,
   removed: Set<Instruction>,
   inserted: Map<Instruction, string[]>,
+  replaced: Map<Instruction, string[]>,
+  builder: { stage: number; lines: string[] } | undefined,
 ): string {
   const byIns = new Map(blocks.filter((b) => b.ins).map((b) => [b.ins!, b]));
   const out: string[] = [];
   const emit = (ins: Instruction) => {
     const b = byIns.get(ins)!;
     if (removed.has(ins)) return;
-    out.push(...b.lead);
+    const body = replaced.get(ins) ?? b.body;
+    // A removed instruction takes its comments with it; blank lines stay.
+    out.push(...(replaced.has(ins) && !body.length ? b.lead.filter((l) => !l.trim()) : b.lead));
     for (const c of inserted.get(ins) ?? []) out.push(c);
-    out.push(...b.body);
+    out.push(...body);
   };
   for (const a of df.globalArgs) emit(a);
   for (const s of df.stages) {
-    emit(s.from);
+    if (builder?.stage === s.index) {
+      const b = byIns.get(s.from)!;
+      out.push(...b.lead, ...builder.lines, ...b.body);
+    } else emit(s.from);
     for (const ins of order.get(s.index)!) emit(ins);
   }
   out.push(...tail);
   return out.join('\n');
+}
+
+const BUILDER = 'mlship-build';
+const COMPILERS = /^(gcc|cc|g\+\+|c\+\+|clang|clang\+\+)(-\d+)?$/;
+
+type BuilderPlan =
+  | {
+      ok: true;
+      tools: Instruction;
+      packages: string[];
+      compiles: Instruction[];
+      outputs: string[];
+      builderInstructions: Instruction[];
+    }
+  | { ok: false; reason: string };
+
+/** Outputs (`-o x`) of a RUN made only of compiler commands, or undefined. */
+function compileOutputs(ins: Instruction, workdir: string): string[] | undefined {
+  if (ins.keyword !== 'RUN' || ins.json || ins.flags.length || !isSimpleChain(commandText(ins)))
+    return undefined;
+  const outputs: string[] = [];
+  for (const c of splitShell(commandText(ins))) {
+    if (!COMPILERS.test(c.words[0] ?? '')) return undefined;
+    const i = c.words.indexOf('-o');
+    const out = i >= 0 ? c.words[i + 1] : c.words.find((w) => w.startsWith('-o') && w.length > 2)?.slice(2);
+    if (!out || /[$*?]/.test(out)) return undefined;
+    outputs.push(resolveIn(workdir, out));
+  }
+  return outputs;
+}
+
+function planBuilder(
+  stage: Stage,
+  list: Instruction[],
+  df: ParsedDockerfile,
+  allowed: (rule: string, ins: Instruction) => boolean,
+): BuilderPlan {
+  const installs = list.filter((i) => toolchainPackages(i).length > 0);
+  if (!installs.length) return { ok: false, reason: 'no toolchain install' };
+  if (installs.length > 1) return { ok: false, reason: 'toolchains are installed in more than one RUN' };
+  const tools = installs[0]!;
+  if (!allowed('build-tools-in-final', tools)) return { ok: false, reason: 'silenced' };
+  if (df.stages.some((s) => s.name === BUILDER))
+    return { ok: false, reason: `a stage is already named ${BUILDER}` };
+  if (classifyRun(tools).kind !== 'independent')
+    return { ok: false, reason: 'the install RUN does more than apt-get' };
+  const installed = splitShell(commandText(tools)).flatMap((c) => packagesOf(aptInstallArgs(c) ?? []));
+  const packages = toolchainPackages(tools);
+  if (installed.length !== packages.length) {
+    return {
+      ok: false,
+      reason: `the same RUN installs runtime packages too (${installed.filter((p) => !packages.includes(p)).join(', ')})`,
+    };
+  }
+  const at = list.indexOf(tools);
+  const compiles: Instruction[] = [];
+  const outputs: string[] = [];
+  const users = list.filter((i) => i.keyword === 'USER');
+  for (const ins of list.slice(at + 1)) {
+    if (ins.keyword !== 'RUN') continue;
+    const outs = compileOutputs(ins, workdirAt(stage, ins.line));
+    if (outs) {
+      compiles.push(ins);
+      outputs.push(...outs);
+    } else if (classifyRun(ins).kind === 'other') {
+      return { ok: false, reason: `line ${ins.line} may use the tools and its outputs are not known` };
+    }
+  }
+  if (!compiles.length)
+    return { ok: false, reason: 'nothing visibly uses them (a pip install may compile with them)' };
+  const last = list.indexOf(compiles.at(-1)!);
+  const user = users.find((u) => list.indexOf(u) < last);
+  if (user) return { ok: false, reason: `USER on line ${user.line} would change who owns the build outputs` };
+  // The builder repeats what the compiles can see: the base, WORKDIR/ENV/ARG/SHELL,
+  // the files copied in, the tools, and the compiles themselves.
+  const builderInstructions = list
+    .slice(0, last + 1)
+    .filter(
+      (i) =>
+        ['WORKDIR', 'ENV', 'ARG', 'SHELL', 'COPY', 'ADD'].includes(i.keyword) ||
+        i === tools ||
+        compiles.includes(i),
+    );
+  return { ok: true, tools, packages, compiles, outputs, builderInstructions };
 }

@@ -1,0 +1,249 @@
+// The rewrite's promise, checked on a real engine: for every buildable fixture,
+// the original and the rewritten Dockerfile build images with the same files
+// (path, size, mode; caches aside, and aside from exactly the files the rewrite
+// says it excluded) and the same config. Also `--layers` on those images.
+
+import { spawnSync } from 'node:child_process';
+import { cpSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { DockerEngine } from '../../src/adapters/docker/engine.js';
+import { measureImage } from '../../src/core/optimize/layers.js';
+import { planRewrite, type RewritePlan } from '../../src/core/optimize/optimize.js';
+import { LOCAL_DEBIAN_IMAGE, LOCAL_PYTHON_IMAGE, requireEngine, requireImage } from '../helpers/docker.js';
+import { fixtures, fsDeps } from '../unit/optimize/helpers.js';
+
+const RUN = `optimize-${process.pid}-${Date.now()}`;
+const LABELS = { 'dev.mlship.test': 'optimize', 'dev.mlship.run': RUN };
+const engine = await requireEngine();
+const tmp: string[] = [];
+const images: string[] = [];
+
+// dpkg-query's own ${Package} syntax, kept out of a JS string literal that looks like a template.
+const PACKAGE_FORMAT = ['-f=$', '{Package}\\n'].join('');
+
+/** Paths that are caches or per-container: they may differ without the image behaving differently. */
+const CACHES = [
+  /^\/root\/\.cache(\/|$)/,
+  /(^|\/)__pycache__(\/|$)/,
+  /\.pyc$/,
+  /^\/var\/lib\/apt\/lists(\/|$)/,
+  /^\/var\/cache(\/|$)/,
+  /^\/var\/log(\/|$)/,
+  /^\/tmp(\/|$)/,
+  /^\/etc\/(hostname|hosts|resolv\.conf|mtab)$/,
+  /^\/\.dockerenv$/,
+];
+
+interface Entry {
+  size: number;
+  mode: string;
+  type: string;
+  link: string;
+}
+
+async function lines(e: DockerEngine, image: string, cmd: string[]): Promise<string[]> {
+  const out: string[] = [];
+  const r = await e.run({
+    image,
+    entrypoint: [],
+    cmd,
+    user: '0',
+    labels: LABELS,
+    tailLines: 5,
+    timeoutMs: 60_000,
+    onLog: (l, s) => s === 'stdout' && out.push(l),
+  });
+  if (r.exitCode !== 0)
+    throw new Error(`${cmd.join(' ')} in ${image} exited ${r.exitCode}: ${r.stderrTail.join('\n')}`);
+  return out;
+}
+
+/**
+ * Files of the Debian packages the rewrite moved out of the final image (the
+ * build tools and what they pulled in): dpkg's own list of them, their
+ * alternatives links, and dpkg's database.
+ */
+async function removedPackageFiles(
+  e: DockerEngine,
+  orig: string,
+  rewritten: string,
+): Promise<{ packages: string[]; paths: string[] }> {
+  const q = ['dpkg-query', '-W', PACKAGE_FORMAT];
+  const after = new Set(await lines(e, rewritten, q));
+  const packages = (await lines(e, orig, q)).filter((p) => !after.has(p));
+  if (!packages.length) return { packages, paths: [] };
+  const files = (await lines(e, orig, ['dpkg', '-L', ...packages])).filter((l) => l.startsWith('/'));
+  return { packages, paths: files };
+}
+
+async function filesystem(e: DockerEngine, image: string): Promise<Map<string, Entry>> {
+  const out = new Map<string, Entry>();
+  const r = await e.run({
+    image,
+    entrypoint: ['find'],
+    cmd: ['/', '-xdev', '-printf', '%p\\t%s\\t%m\\t%y\\t%l\\n'],
+    user: '0',
+    labels: LABELS,
+    tailLines: 5,
+    timeoutMs: 120_000,
+    onLog: (line, stream) => {
+      if (stream !== 'stdout') return;
+      const [p, size, mode, type, link] = line.split('\t');
+      if (p && size && mode && type)
+        out.set(p, { size: type === 'd' ? 0 : Number(size), mode, type, link: link ?? '' });
+    },
+  });
+  if (r.exitCode !== 0) throw new Error(`find in ${image} exited ${r.exitCode}: ${r.stderrTail.join('\n')}`);
+  return out;
+}
+
+function comparable(fs: Map<string, Entry>, excluded: string[]): Map<string, Entry> {
+  return new Map(
+    [...fs].filter(
+      ([p]) => !CACHES.some((re) => re.test(p)) && !excluded.some((x) => p === x || p.startsWith(`${x}/`)),
+    ),
+  );
+}
+
+beforeAll(async () => {
+  if (!engine) return;
+  await requireImage(engine, LOCAL_PYTHON_IMAGE);
+  await requireImage(engine, LOCAL_DEBIAN_IMAGE);
+});
+
+afterAll(async () => {
+  if (engine) {
+    await engine.removeByLabel('dev.mlship.run', RUN);
+    for (const i of images) await engine.removeImage(i, true);
+  }
+  for (const d of tmp) rmSync(d, { recursive: true, force: true });
+});
+
+const buildable = fixtures().filter((f) => f.build);
+
+describe.skipIf(!engine)('optimize rewrite keeps the image (real engine)', () => {
+  it('has buildable fixtures', () => {
+    expect(buildable.map((f) => f.name)).toEqual(
+      expect.arrayContaining(['naive-python', 'apt-tools', 'multistage']),
+    );
+  });
+
+  const built = new Map<string, { orig: string; rewritten: string; plan: RewritePlan }>();
+
+  it.each(buildable)('$name: same files, sizes, modes and config after the rewrite', async (f) => {
+    const e = engine!;
+    const origDir = mkdtempSync(path.join(os.tmpdir(), `mlship-opt-orig-${f.name}-`));
+    const newDir = mkdtempSync(path.join(os.tmpdir(), `mlship-opt-new-${f.name}-`));
+    tmp.push(origDir, newDir);
+    cpSync(f.context, origDir, { recursive: true });
+    cpSync(f.context, newDir, { recursive: true });
+    const plan = await planRewrite(
+      {
+        dockerfile: 'Dockerfile',
+        dockerfileAbs: path.join(newDir, 'Dockerfile'),
+        contextDir: newDir,
+        cwd: newDir,
+        ...(f.largeFileBytes ? { largeFileBytes: f.largeFileBytes } : {}),
+      },
+      fsDeps,
+    );
+    expect(plan.changed).toBe(true);
+    writeFileSync(path.join(newDir, 'Dockerfile'), plan.dockerfile);
+    if (plan.dockerignore !== undefined) writeFileSync(path.join(newDir, '.dockerignore'), plan.dockerignore);
+
+    const orig = `mlship-test-optimize/${f.name}:orig-${RUN}`;
+    const rewritten = `mlship-test-optimize/${f.name}:rewritten-${RUN}`;
+    images.push(orig, rewritten);
+    await e.build({ context: origDir, tags: [orig], labels: LABELS });
+    await e.build({ context: newDir, tags: [rewritten], labels: LABELS });
+    built.set(f.name, { orig, rewritten, plan });
+
+    const [a, b] = [await e.inspectImage(orig), await e.inspectImage(rewritten)];
+    const config = (i: typeof a) => ({
+      cmd: i.cmd,
+      entrypoint: i.entrypoint,
+      env: i.env,
+      workdir: i.workdir,
+      user: i.user,
+      exposedPorts: [...i.exposedPorts].sort(),
+    });
+    expect(config(b)).toEqual(config(a));
+
+    const excluded = plan.excluded.map((x) => x.dest);
+    const fsA = await filesystem(e, orig);
+    const fsB = await filesystem(e, rewritten);
+    if (plan.changes.some((c) => c.rule === 'build-tools-in-final')) {
+      // The one intended difference: the toolchain packages are gone, and nothing else.
+      const removed = await removedPackageFiles(e, orig, rewritten);
+      expect(removed.packages).toEqual(expect.arrayContaining(['gcc']));
+      // Exactly the packages' paths that are gone (a directory they share with others stays compared),
+      // plus dpkg's and apt's own records of them and the alternatives links they registered.
+      const gone = new Set(removed.paths.filter((p) => !fsB.has(p)));
+      for (const [p, x] of fsA) if (x.link.startsWith('/etc/alternatives/') && !fsB.has(p)) gone.add(p);
+      for (const p of gone) fsA.delete(p);
+      excluded.push('/var/lib/dpkg', '/var/lib/apt/extended_states', '/etc/alternatives', '/etc/ld.so.cache');
+    } else {
+      expect(await lines(e, rewritten, ['dpkg-query', '-W', PACKAGE_FORMAT])).toEqual(
+        await lines(e, orig, ['dpkg-query', '-W', PACKAGE_FORMAT]),
+      );
+    }
+    // What the rewrite excluded was really in the original image, and is really gone.
+    for (const x of plan.excluded.filter((x) => x.why === 'weights' || x.bytes > 0)) {
+      expect(fsA.has(x.dest), `${x.dest} in the original`).toBe(true);
+      expect(fsB.has(x.dest), `${x.dest} in the rewrite`).toBe(false);
+    }
+    const ca = comparable(fsA, excluded);
+    const cb = comparable(fsB, excluded);
+    const onlyA = [...ca.keys()].filter((p) => !cb.has(p));
+    const onlyB = [...cb.keys()].filter((p) => !ca.has(p));
+    const changed = [...ca]
+      .filter(([p, x]) => cb.has(p) && JSON.stringify(cb.get(p)) !== JSON.stringify(x))
+      .map(([p]) => p);
+    expect({ onlyA, onlyB, changed }).toEqual({ onlyA: [], onlyB: [], changed: [] });
+    expect(ca.size).toBeGreaterThan(1000);
+  });
+
+  it('--layers measures the fixture images: wasted bytes with their cause, and the comparison', async () => {
+    const apt = built.get('apt-tools');
+    expect(apt, 'apt-tools was built above').toBeDefined();
+    // Every wasted file, not only the largest, to find the small one this fixture deletes.
+    const report = await measureImage(apt!.orig, engine!, 100_000);
+    // `RUN rm -rf /srv/app/tmp` deletes what `COPY . .` added: wasted, and attributed to that layer.
+    const scratch = report.wasted.find((w) => w.path === 'srv/app/tmp/scratch.txt');
+    expect(scratch).toMatchObject({ bytes: 8, how: 'deleted' });
+    expect(report.layers[scratch!.wastedBy]!.createdBy).toContain('rm -rf /srv/app/tmp');
+    expect(report.layers[scratch!.addedIn]!.createdBy).toMatch(/COPY/);
+    const sum = report.layers.reduce((n, l) => n + l.sizeBytes, 0);
+    expect(report.totalBytes).toBe(sum);
+
+    const cli = spawnSync(
+      process.execPath,
+      [
+        path.resolve('bin/mlship.js'),
+        '--json',
+        'optimize',
+        '--layers',
+        apt!.rewritten,
+        '--compare',
+        apt!.orig,
+      ],
+      { encoding: 'utf8', env: { ...process.env, CI: 'true' }, timeout: 120_000 },
+    );
+    expect(cli.status, cli.stderr).toBe(0);
+    const c = JSON.parse(cli.stdout) as {
+      before: { image: string; totalBytes: number };
+      after: { totalBytes: number };
+      sharedLayers: number;
+    };
+    expect(c.before.image).toBe(apt!.orig);
+    // The rewrite drops the apt lists from the image: it is smaller, and shares the base layers.
+    expect(c.after.totalBytes).toBeLessThan(c.before.totalBytes);
+    expect(c.sharedLayers).toBeGreaterThanOrEqual(1);
+  });
+
+  it('left no containers behind', async () => {
+    expect((await engine!.listByLabel('dev.mlship.run', RUN)).length).toBe(0);
+  });
+});
