@@ -1,0 +1,78 @@
+// The README Quick start, through the compiled CLI against a real engine:
+// one command wraps the bundled iris model, builds, runs, and prints a prediction.
+
+import { spawn } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { mkdtempSync, rmSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { DockerEngine } from '../../src/adapters/docker/engine.js';
+import { SERVICE_LABEL } from '../../src/core/serve/serve.js';
+import { LOCAL_PYTHON_IMAGE, requireEngine, requireImage } from '../helpers/docker.js';
+import { hostPredict } from './wrap-helpers.js';
+
+const name = `iris-qs-${randomBytes(3).toString('hex')}`;
+const tmp = mkdtempSync(path.join(os.tmpdir(), 'mlship-wrap-cli-'));
+const BIN = path.resolve('bin/mlship.js');
+let engine: DockerEngine | undefined;
+
+function mlship(args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  return new Promise((resolve) => {
+    const child = spawn(process.execPath, [BIN, ...args], {
+      cwd: process.cwd(),
+      env: { ...process.env, CI: 'true' },
+    });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (c) => {
+      stdout += c;
+    });
+    child.stderr.on('data', (c) => {
+      stderr += c;
+    });
+    child.on('close', (code) => resolve({ code, stdout, stderr }));
+  });
+}
+
+beforeAll(async () => {
+  engine = await requireEngine();
+  if (engine) await requireImage(engine, LOCAL_PYTHON_IMAGE);
+});
+
+afterAll(async () => {
+  if (engine) {
+    await engine.removeByLabel(SERVICE_LABEL, name);
+    await engine.removeImage(`mlship/${name}:latest`, true);
+  }
+  rmSync(tmp, { recursive: true, force: true });
+});
+
+describe.runIf(await requireEngine())('Quick start: mlship wrap … --run', () => {
+  it('wraps, builds, runs, waits for readiness and prints the prediction and URL', async () => {
+    const out = path.join(tmp, 'iris-service');
+    const r = await mlship([
+      'wrap',
+      'fixtures/wrap/iris/model.joblib',
+      '--out',
+      out,
+      '--name',
+      name,
+      '--base-image',
+      LOCAL_PYTHON_IMAGE,
+      '--run',
+      '--detach',
+      '--host-port',
+      '0',
+    ]);
+    expect(r.code, r.stderr).toBe(0);
+    const expected = hostPredict(path.resolve('fixtures/wrap/iris/model.joblib'), [[5.1, 3.5, 1.4, 0.2]])[0];
+    expect(r.stdout).toContain(`prediction: ${JSON.stringify(expected)}`);
+    const url = /ready in [\d.]+ s: (http:\/\/127\.0\.0\.1:\d+)/.exec(r.stdout)?.[1];
+    expect(url).toBeDefined();
+    expect((await fetch(`${url}/readyz`)).status).toBe(200);
+    expect(r.stderr).toMatch(/build mlship\//); // progress went to stderr, the result to stdout
+    const running = await engine!.listByLabel(SERVICE_LABEL, name);
+    expect(running).toHaveLength(1);
+  });
+});

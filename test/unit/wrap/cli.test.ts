@@ -1,0 +1,93 @@
+// `mlship wrap` and `mlship serve` as users run them: the compiled bin, real
+// processes, streams and exit codes (no engine needed for these).
+
+import { spawnSync } from 'node:child_process';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+
+const BIN = path.resolve('bin/mlship.js');
+const IRIS = path.resolve('fixtures/wrap/iris/model.joblib');
+const tmp = mkdtempSync(path.join(os.tmpdir(), 'mlship-wrap-cli-'));
+
+function mlship(args: string[], cwd = tmp) {
+  const { NO_COLOR: _n, FORCE_COLOR: _f, ...base } = process.env;
+  const r = spawnSync(process.execPath, [BIN, ...args], {
+    cwd,
+    env: { ...base, CI: 'true' },
+    encoding: 'utf8',
+    timeout: 30_000,
+  });
+  return { code: r.status, stdout: r.stdout, stderr: r.stderr };
+}
+
+beforeAll(() => {
+  if (!existsSync('dist/cli/main.js'))
+    throw new Error('dist/ is missing: run `npm run build` before the tests');
+});
+afterAll(() => rmSync(tmp, { recursive: true, force: true }));
+
+describe('mlship wrap (CLI)', () => {
+  it('is listed among the steps, with examples in its help', () => {
+    const help = mlship(['--help']);
+    expect(help.stdout).toMatch(/^ {2}wrap\b/m);
+    expect(help.stdout).toMatch(/^ {2}serve\b/m);
+    for (const cmd of ['wrap', 'serve']) {
+      const r = mlship([cmd, '--help']);
+      expect(r.code).toBe(0);
+      expect(r.stdout).toMatch(/Examples:\n {2}\$ mlship /);
+    }
+  });
+
+  it('--dry-run --json prints the plan on stdout and writes nothing', () => {
+    const r = mlship(['wrap', IRIS, '--out', 'svc', '--dry-run', '--json']);
+    expect(r.code).toBe(0);
+    const plan = JSON.parse(r.stdout);
+    expect(plan).toMatchObject({ ok: true, name: 'iris', kind: 'sklearn', runtime: 'python', dryRun: true });
+    expect(plan.files.map((f: { path: string }) => f.path)).toContain('Dockerfile');
+    expect(existsSync(path.join(tmp, 'svc'))).toBe(false);
+  });
+
+  it('writes the service, says what is next, and refuses to overwrite an edited file (exit 2)', () => {
+    const first = mlship(['wrap', IRIS, '--out', 'svc', '--batching']);
+    expect(first.code).toBe(0);
+    expect(first.stdout).toContain('create    Dockerfile');
+    expect(first.stdout).toContain('next: mlship serve svc');
+    expect(readFileSync(path.join(tmp, 'svc/app/settings.py'), 'utf8')).toContain(
+      '_int("BATCH_MAX_SIZE", 32)',
+    );
+    writeFileSync(path.join(tmp, 'svc/Dockerfile'), 'FROM mine\n');
+    const second = mlship(['wrap', IRIS, '--out', 'svc']);
+    expect(second.code).toBe(2);
+    expect(second.stderr).toContain('changed: Dockerfile');
+    expect(second.stderr).toContain('--force');
+    expect(readFileSync(path.join(tmp, 'svc/Dockerfile'), 'utf8')).toBe('FROM mine\n');
+    expect(mlship(['wrap', IRIS, '--out', 'svc', '--force']).code).toBe(0);
+  });
+
+  it('rejects bad flags and missing inputs as usage errors (exit 2)', () => {
+    expect(mlship(['wrap', IRIS, '--max-batch-size', '1']).code).toBe(2);
+    expect(mlship(['wrap', IRIS, '--runtime', 'rust']).code).toBe(2);
+    const none = mlship(['wrap']);
+    expect(none.code).toBe(2);
+    expect(none.stderr).toContain('nothing to wrap');
+  });
+
+  it('takes a service from mlship.yaml', () => {
+    writeFileSync(
+      path.join(tmp, 'mlship.yaml'),
+      `name: demo\nservices:\n  flowers:\n    model: ${IRIS}\n    port: 9001\n    batching:\n      max_batch_size: 16\n`,
+    );
+    const r = mlship(['wrap', '--service', 'flowers', '--out', 'flowers', '--json']);
+    expect(r.code, r.stderr).toBe(0);
+    expect(JSON.parse(r.stdout)).toMatchObject({ name: 'flowers', manifest: { port: 9001 } });
+    expect(mlship(['wrap', '--service', 'nope']).code).toBe(2);
+  });
+
+  it('serve outside a wrapped directory is a usage error', () => {
+    const r = mlship(['serve', tmp]);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toContain('mlship wrap');
+  });
+});
