@@ -3,6 +3,7 @@
 // Later steps (wrap, compose, bakeoff, deploy) extend it here.
 
 import { z } from 'zod';
+import { BakeoffSchema } from './bakeoff-schema.js';
 
 const NAME = /^[a-z][a-z0-9-]{0,62}$/;
 export const ServiceName = z.string().regex(NAME, {
@@ -205,6 +206,7 @@ export const ProjectSchema = z
     base_images: BaseImagesSchema.optional(),
     registry: RegistrySchema.optional(),
     aws: AwsSchema.optional(),
+    bakeoff: BakeoffSchema.optional(),
     optimize: z
       .strictObject({
         ignore: z

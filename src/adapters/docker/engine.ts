@@ -684,6 +684,19 @@ export class DockerEngine implements Engine {
     );
     return list.length;
   }
+
+  /**
+   * `docker cp` out of a container (running or exited): a tar stream of `path`, whose
+   * entries are named from the path's basename; undefined when the path does not exist.
+   */
+  async getArchive(containerId: string, path: string): Promise<Readable | undefined> {
+    try {
+      return (await this.docker.getContainer(containerId).getArchive({ path })) as unknown as Readable;
+    } catch (e) {
+      if ((e as HttpishError).statusCode === 404) return undefined;
+      throw this.translate(e, `copy ${path} out of ${containerId.slice(0, 12)}`);
+    }
+  }
 }
 
 function splitRef(ref: string): [string, string] {

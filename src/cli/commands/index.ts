@@ -4,6 +4,7 @@
 
 import type { Command } from 'commander';
 import type { ContextHolder } from '../main.js';
+import { registerBakeoff } from './bakeoff.js';
 import { registerCompose } from './compose.js';
 import { registerDoctor } from './doctor.js';
 import { registerInit } from './init.js';
@@ -16,6 +17,7 @@ export type Register = (program: Command, holder: ContextHolder) => void;
 
 export const COMMANDS: Register[] = [
   // the five steps
+  registerBakeoff,
   registerWrap,
   registerServe,
   registerCompose,

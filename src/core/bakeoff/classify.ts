@@ -1,0 +1,231 @@
+// Why a candidate failed: every failure gets a stable category, where the problem
+// lies (host, image, candidate code, config), a one-line hint, and the log lines
+// that prove it. Pure: takes what was observed, returns the verdict.
+
+import type { Failure } from '../../generators/bakeoff-report-schema.js';
+
+export type { Failure };
+
+export interface RunObservation {
+  exitCode: number;
+  timedOut: boolean;
+  oomKilled: boolean;
+  timeoutMs: number;
+  memoryLimitBytes?: number;
+  gpusRequested: boolean;
+  log: string[];
+  missingOutputs: string[];
+}
+
+function find(lines: string[], re: RegExp): { line: string; match: RegExpExecArray } | undefined {
+  for (const line of lines) {
+    const match = re.exec(line);
+    if (match) return { line, match };
+  }
+  return undefined;
+}
+
+const PIP_PATTERNS: [RegExp, (m: RegExpExecArray) => string][] = [
+  [/No matching distribution found for ([^\s;]+)/, (m) => m[1]!],
+  [/Could not find a version that satisfies the requirement ([^\s;(]+)/, (m) => m[1]!],
+  [/Failed building wheel for ([^\s]+)/, (m) => m[1]!],
+  [/Failed to build ([^\s]+)/, (m) => m[1]!],
+  [/Cannot install ([^\s]+?)(?: and | because|,)/, (m) => m[1]!],
+  [/ResolutionImpossible/, () => ''],
+  [/Getting requirements to build wheel did not run successfully/, () => ''],
+  [/ERROR: Could not install packages due to an OSError/, () => ''],
+];
+
+/** Removes terminal colour codes (pip colours its errors). */
+export function stripAnsi(s: string): string {
+  return s.replace(/\x1b\[[0-9;]*[A-Za-z]/g, '');
+}
+
+/** "torch==2.1.0+cu118," → "torch"; "Pillow[extra]>=9" → "Pillow". */
+export function packageName(requirement: string): string {
+  return requirement.replace(/[,.]$/, '').split(/[<>=!~;[\s(]/)[0] ?? '';
+}
+
+function shortSize(bytes: number): string {
+  return bytes >= 1024 ** 3
+    ? `${(bytes / 1024 ** 3).toFixed(1)} GiB`
+    : `${Math.round(bytes / 1024 ** 2)} MiB`;
+}
+
+/** Host-side GPU problems: no driver, no GPU, no container toolkit. */
+const HOST_GPU =
+  /could not select device driver|nvidia-container-cli|NVIDIA-SMI has failed|Found no NVIDIA driver|no CUDA-capable device is detected|No CUDA GPUs are available|CUDA driver initialization failed/i;
+/** The image's CUDA is newer than the host driver. */
+const DRIVER =
+  /driver (version )?is (too old|insufficient)|CUDA driver version is insufficient|forward compatibility was attempted on non supported HW|cudaErrorInsufficientDriver/i;
+/** The wheel has no kernels for this GPU, or was built for another architecture. */
+const ARCH =
+  /no kernel image is available for execution|Unknown CUDA arch|is not compatible with the current PyTorch installation|sm_\d+ is not (compatible|supported)|invalid device function|CUDA error: no kernel image/i;
+
+/** Classifies a failed image build (the build step and its output). */
+export function classifyBuildFailure(step: string | undefined, output: string[], message: string): Failure {
+  const lines = [...output, message].map(stripAnsi);
+  for (const [re, pkg] of PIP_PATTERNS) {
+    const hit = find(lines, re);
+    if (hit) {
+      const name = packageName(pkg(hit.match));
+      return {
+        category: 'dependency_install_failed',
+        origin: 'candidate',
+        message: name
+          ? `installing the Python dependencies failed on ${name}`
+          : 'installing the Python dependencies failed',
+        hint: name
+          ? `${name} cannot be installed for this Python/platform: pin another version in the requirements, pick another python version, or add the system packages it builds against (system_packages)`
+          : 'read the pip output above; pin compatible versions or change the python version',
+        evidence: [hit.line.trim()],
+        ...(name ? { package: name } : {}),
+      };
+    }
+  }
+  const apt = find(
+    lines,
+    /E: Unable to locate package (\S+)|E: Package '([^']+)' has no installation candidate/,
+  );
+  if (apt) {
+    const name = apt.match[1] ?? apt.match[2] ?? '';
+    return {
+      category: 'dependency_install_failed',
+      origin: 'config',
+      message: `system package ${name} is not available in the base image's distribution`,
+      hint: 'check the name in system_packages against the base image (Debian for python:slim, Ubuntu for nvidia/cuda)',
+      evidence: [apt.line.trim()],
+      package: name,
+    };
+  }
+  const pull = find(
+    lines,
+    /pull access denied|manifest unknown|not found: manifest|failed to resolve reference|dial tcp|no such host|TLS handshake timeout/i,
+  );
+  if (pull) {
+    return {
+      category: 'build_failed',
+      origin: 'host',
+      message: 'the base image could not be pulled',
+      hint: 'check the network/registry access, or point base_images (or --base-image) at a mirror',
+      evidence: [pull.line.trim()],
+    };
+  }
+  const tail = lines.slice(-4, -1).map((l) => l.trim());
+  return {
+    category: 'build_failed',
+    origin: 'candidate',
+    message: step ? `the image build failed at ${step}` : `the image build failed: ${message}`,
+    hint: 'the build output in the report shows the failing command; fix setup or system_packages',
+    evidence: tail,
+  };
+}
+
+/** Classifies a finished run, or returns undefined when it succeeded. */
+export function classifyRun(o: RunObservation): Failure | undefined {
+  if (o.timedOut) {
+    return {
+      category: 'timeout',
+      origin: 'candidate',
+      message: `the example did not finish within ${Math.round(o.timeoutMs / 1000)} s and was stopped`,
+      hint: 'raise timeout if it is just slow; a hang often waits for input, a download, or a GPU that is not there',
+      evidence: o.log.slice(-2),
+    };
+  }
+  const gpuOom = find(
+    o.log,
+    /CUDA out of memory|OutOfMemoryError|CUBLAS_STATUS_ALLOC_FAILED|RESOURCE_EXHAUSTED: OOM/,
+  );
+  if (o.oomKilled || (o.exitCode === 137 && o.memoryLimitBytes !== undefined && !gpuOom)) {
+    return {
+      category: 'out_of_memory',
+      origin: 'candidate',
+      message: `the example was killed for exceeding its memory limit${o.memoryLimitBytes ? ` (${shortSize(o.memoryLimitBytes)})` : ''}`,
+      hint: 'raise memory, or make the example use less (smaller batch or input size)',
+      evidence: o.log.slice(-2),
+    };
+  }
+  if (o.exitCode !== 0) {
+    const host = find(o.log, HOST_GPU);
+    if (host) {
+      return {
+        category: 'host_gpu_unavailable',
+        origin: 'host',
+        message: 'the example needs a GPU that the host does not provide to containers',
+        hint: o.gpusRequested
+          ? 'check the host: nvidia-smi, the NVIDIA Container Toolkit, and `docker run --gpus all` working at all'
+          : 'the candidate requests no GPU: set gpus: 1 (and a CUDA build), or run the example on CPU',
+        evidence: [host.line.trim()],
+      };
+    }
+    const driver = find(o.log, DRIVER);
+    if (driver) {
+      return {
+        category: 'cuda_driver_mismatch',
+        origin: 'host',
+        message: "the host's NVIDIA driver is older than the image's CUDA needs",
+        hint: 'update the driver, or pin an older cuda for this candidate (bakeoff checks nvidia-smi before running)',
+        evidence: [driver.line.trim()],
+      };
+    }
+    const arch = find(o.log, ARCH);
+    if (arch) {
+      return {
+        category: 'cuda_arch_mismatch',
+        origin: 'image',
+        message: "the framework build has no kernels for this GPU's architecture",
+        hint: 'pick a framework/CUDA build that supports this GPU (newer GPUs need newer CUDA), or build the extension with TORCH_CUDA_ARCH_LIST',
+        evidence: [arch.line.trim()],
+      };
+    }
+    if (gpuOom) {
+      return {
+        category: 'out_of_memory',
+        origin: 'candidate',
+        message: 'the example ran out of GPU memory',
+        hint: 'use a smaller batch/input, half precision, or a GPU with more memory',
+        evidence: [gpuOom.line.trim()],
+      };
+    }
+    const missing = find(o.log, /ModuleNotFoundError: No module named '([^']+)'|ImportError: (.+)/);
+    return {
+      category: 'nonzero_exit',
+      origin: 'candidate',
+      message: `the example exited with code ${o.exitCode}`,
+      hint: missing
+        ? `a Python import failed (${missing.match[1] ?? missing.match[2]}): add it to the requirements or setup`
+        : 'the log tail in the report shows the error',
+      evidence: missing ? [missing.line.trim()] : o.log.slice(-3),
+    };
+  }
+  if (o.missingOutputs.length) {
+    return {
+      category: 'missing_output',
+      origin: 'candidate',
+      message: `the example exited 0 but produced no ${o.missingOutputs.join(', ')}`,
+      hint: 'check the output paths in outputs (relative to the repo directory) and the example arguments',
+      evidence: o.log.slice(-2),
+    };
+  }
+  return undefined;
+}
+
+export function cloneFailure(repo: string, stderr: string): Failure {
+  const lines = stderr.split('\n').filter(Boolean);
+  const auth = /Authentication failed|could not read Username|Permission denied \(publickey\)/i.test(stderr);
+  const ref =
+    /unknown revision|did not match any|couldn't find remote ref|not a valid object name|bad revision/i.test(
+      stderr,
+    );
+  return {
+    category: 'clone_failed',
+    origin: ref ? 'config' : auth ? 'host' : 'candidate',
+    message: ref ? `the ref does not exist in ${repo}` : `cloning ${repo} failed`,
+    hint: ref
+      ? 'check ref (a branch, tag or commit of that repository)'
+      : auth
+        ? 'the repository needs credentials: configure git (ssh key or credential helper) for this host'
+        : 'check the URL or path, and the network',
+    evidence: lines.slice(-3),
+  };
+}

@@ -1,0 +1,38 @@
+// What a bakeoff needs from the outside world, injected as one object (built in the
+// command from the CLI context), so tests can hand in fakes.
+
+import type { Readable } from 'node:stream';
+import type {
+  BuildOptions,
+  BuildResult,
+  ContainerHandle,
+  ContainerSpec,
+  EngineInfo,
+  EngineVersion,
+  ImageSummary,
+} from '../../adapters/docker/engine.js';
+import type { Exec } from '../../adapters/exec.js';
+import type { GitClient } from '../../adapters/git.js';
+import type { IoHost } from '../../io/io-host.js';
+
+export interface BakeoffEngine {
+  info(): Promise<EngineInfo>;
+  version(): Promise<EngineVersion>;
+  build(options: BuildOptions): Promise<BuildResult>;
+  inspectImage(ref: string): Promise<ImageSummary>;
+  start(spec: ContainerSpec): Promise<ContainerHandle>;
+  getArchive(containerId: string, path: string): Promise<Readable | undefined>;
+}
+
+export interface BakeoffDeps {
+  /** Connects on first use (`--plan` never does). */
+  engine(): Promise<BakeoffEngine>;
+  git: GitClient;
+  /** For nvidia-smi. */
+  exec: Exec;
+  io: IoHost;
+  /** Registered cleanups run on Ctrl-C (the engine registers its containers itself). */
+  cleanup: { add(name: string, fn: () => Promise<void> | void): () => void };
+  now(): Date;
+  mlshipVersion: string;
+}

@@ -1,0 +1,138 @@
+// Expected outputs: globs matched against the container's files after the example
+// exits, and copied out of the (stopped) container through the engine's archive API.
+
+import { createWriteStream } from 'node:fs';
+import { mkdir } from 'node:fs/promises';
+import path from 'node:path';
+import type { Readable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import tar from 'tar-stream';
+
+/** A glob as a RegExp over absolute POSIX paths: `**` any depth, `*` and `?` within a segment. */
+export function globToRegExp(glob: string): RegExp {
+  let re = '';
+  for (let i = 0; i < glob.length; i++) {
+    const ch = glob[i]!;
+    if (ch === '*') {
+      if (glob[i + 1] === '*') {
+        const slash = glob[i + 2] === '/';
+        re += slash ? '(?:.*/)?' : '.*';
+        i += slash ? 2 : 1;
+      } else re += '[^/]*';
+    } else if (ch === '?') re += '[^/]';
+    else if (ch === '[') {
+      const end = glob.indexOf(']', i + 1);
+      if (end === -1) re += '\\[';
+      else {
+        re += `[${glob
+          .slice(i + 1, end)
+          .replace(/^!/, '^')
+          .replace(/\\/g, '\\\\')}]`;
+        i = end;
+      }
+    } else re += ch.replace(/[.+^${}()|\\]/g, '\\$&');
+  }
+  return new RegExp(`^${re}$`);
+}
+
+/** The absolute pattern, and the deepest directory (or the file) that holds every match. */
+export function archiveRoot(
+  pattern: string,
+  workdir: string,
+): { absolute: string; root: string; literal: boolean } {
+  const absolute = path.posix.resolve(workdir, pattern);
+  const parts = absolute.split('/');
+  const firstGlob = parts.findIndex((p) => /[*?[]/.test(p));
+  if (firstGlob === -1) return { absolute, root: absolute, literal: true };
+  return { absolute, root: parts.slice(0, firstGlob).join('/') || '/', literal: false };
+}
+
+export interface CopiedFile {
+  /** Path in the container. */
+  path: string;
+  bytes: number;
+  /** Where it was saved, relative to the output directory. */
+  savedAs: string;
+}
+
+export interface OutputMatch {
+  pattern: string;
+  files: CopiedFile[];
+}
+
+export type ArchiveSource = (containerPath: string) => Promise<Readable | undefined>;
+
+/**
+ * Copies every file matching the patterns into `destDir`, keeping paths relative to
+ * `workdir` (absolute paths outside it keep their full path under `_root/`).
+ */
+export async function collectOutputs(
+  patterns: string[],
+  workdir: string,
+  archive: ArchiveSource,
+  destDir: string,
+): Promise<OutputMatch[]> {
+  const matches = new Map(patterns.map((p) => [p, [] as CopiedFile[]]));
+  const roots = new Map<string, { pattern: string; re: RegExp; literal: boolean; absolute: string }[]>();
+  for (const pattern of patterns) {
+    const r = archiveRoot(pattern, workdir);
+    const list = roots.get(r.root) ?? [];
+    list.push({ pattern, re: globToRegExp(r.absolute), literal: r.literal, absolute: r.absolute });
+    roots.set(r.root, list);
+  }
+  const saved = new Set<string>();
+  for (const [root, wanted] of roots) {
+    const stream = await archive(root);
+    if (!stream) continue;
+    const parent = path.posix.dirname(root);
+    const extract = tar.extract();
+    extract.on('entry', (header, entry, next) => {
+      const inContainer = path.posix.join(parent, header.name.replace(/\/$/, ''));
+      const hits =
+        header.type === 'file'
+          ? wanted.filter((w) =>
+              w.literal
+                ? inContainer === w.absolute || inContainer.startsWith(`${w.absolute}/`)
+                : w.re.test(inContainer),
+            )
+          : [];
+      if (hits.length === 0) {
+        entry.on('end', next);
+        entry.resume();
+        return;
+      }
+      const rel = inContainer.startsWith(`${workdir}/`)
+        ? inContainer.slice(workdir.length + 1)
+        : path.posix.join('_root', inContainer);
+      const file: CopiedFile = { path: inContainer, bytes: header.size ?? 0, savedAs: rel };
+      for (const h of hits) matches.get(h.pattern)!.push(file);
+      if (saved.has(rel)) {
+        entry.on('end', next);
+        entry.resume();
+        return;
+      }
+      saved.add(rel);
+      const target = path.join(destDir, ...rel.split('/'));
+      mkdir(path.dirname(target), { recursive: true })
+        .then(() => pipeline(entry, createWriteStream(target)))
+        .then(() => next(), next);
+    });
+    await pipeline(stream, extract);
+  }
+  return patterns.map((pattern) => ({ pattern, files: matches.get(pattern)! }));
+}
+
+/** Reads one small file out of a container (e.g. the pip freeze); undefined when absent. */
+export async function readContainerFile(archive: ArchiveSource, file: string): Promise<string | undefined> {
+  const stream = await archive(file);
+  if (!stream) return undefined;
+  const chunks: Buffer[] = [];
+  const extract = tar.extract();
+  extract.on('entry', (header, entry, next) => {
+    if (header.type === 'file') entry.on('data', (c: unknown) => chunks.push(c as Buffer));
+    entry.on('end', next);
+    entry.resume();
+  });
+  await pipeline(stream, extract);
+  return Buffer.concat(chunks).toString('utf8');
+}

@@ -1,0 +1,389 @@
+// One candidate: build its image, run its example in a container with the limits it
+// asked for, watch memory while it runs, collect outputs and the pip freeze, remove
+// the container, and say why it failed when it did.
+
+import { createHash } from 'node:crypto';
+import path from 'node:path';
+import {
+  type ContainerHandle,
+  type GpuRequest,
+  type MountSpec,
+  RUN_LABEL,
+} from '../../adapters/docker/engine.js';
+import type { Candidate } from '../../config/bakeoff-schema.js';
+import {
+  type BakeoffImageSpec,
+  FREEZE_FILE,
+  generateBakeoffDockerfile,
+  REPO_DIR,
+} from '../../generators/bakeoff-dockerfile.js';
+import type { CandidateReport, ReportPlan } from '../../generators/bakeoff-report-schema.js';
+import { BuildFailedError, DockerUnavailableError, MlshipError } from '../../io/errors.js';
+import { writeFileAtomic } from '../../io/files.js';
+import type { TaskControl } from '../../io/progress.js';
+import { classifyBuildFailure, classifyRun, type Failure, stripAnsi } from './classify.js';
+import type { BakeoffDeps, BakeoffEngine } from './deps.js';
+import type { RepoFacts } from './detect.js';
+import { collectOutputs, readContainerFile } from './outputs.js';
+import type { ResolvedPlan } from './resolve.js';
+import type { SourceTree } from './source.js';
+
+export const CANDIDATE_LABEL = 'dev.mlship.bakeoff.candidate';
+export const INPUTS_DIR = '/workspace/inputs';
+const TAIL = 200;
+
+export interface CandidateJob {
+  name: string;
+  candidate: Candidate;
+  plan: ResolvedPlan;
+  facts: RepoFacts;
+  source: SourceTree;
+  cloneMs: number;
+  runId: string;
+  configDir: string;
+  /** Where this candidate's outputs are copied. */
+  outputsDir: string;
+  /** Frozen mode: reuse this image when it still exists, else pin to these versions. */
+  frozen?: { imageId: string; imageTag: string; pipFreeze: string[] };
+  hostGpuCount: number;
+}
+
+export interface CandidateOutcome {
+  report: CandidateReport;
+  /** For bakeoff.lock (null when the image was never built). */
+  lock: { imageId: string; imageTag: string; baseImage: string; pipFreeze: string[] } | null;
+}
+
+/** Bytes from "512Mi", "4Gi", "2G", "300M". */
+export function parseMemory(s: string): number {
+  const m = /^(\d+(?:\.\d+)?)(Mi|Gi|M|G)$/.exec(s);
+  if (!m) throw new Error(`bad memory size ${s}`);
+  const unit = { Mi: 1024 ** 2, Gi: 1024 ** 3, M: 1e6, G: 1e9 }[m[2] as 'Mi' | 'Gi' | 'M' | 'G'];
+  return Math.round(Number(m[1]) * unit);
+}
+
+/** Milliseconds from "90s", "15m", "1h". */
+export function parseDuration(s: string): number {
+  const m = /^(\d+(?:\.\d+)?)(s|m|h)$/.exec(s);
+  if (!m) throw new Error(`bad duration ${s}`);
+  return Math.round(Number(m[1]) * { s: 1000, m: 60_000, h: 3_600_000 }[m[2] as 's' | 'm' | 'h']);
+}
+
+export function gpuRequest(gpus: Candidate['gpus']): GpuRequest | undefined {
+  if (gpus === 'all') return 'all';
+  return gpus > 0 ? gpus : undefined;
+}
+
+/** Lines from a freeze that pin a registry package (not the repo itself or local paths). */
+export function pinnableFreeze(lines: string[]): string[] {
+  return lines.filter((l) => /^[A-Za-z0-9_.-]+(\[[^\]]*\])?==\S+$/.test(l.trim())).map((l) => l.trim());
+}
+
+export function imageSpec(
+  job: Pick<CandidateJob, 'name' | 'candidate' | 'plan' | 'facts' | 'frozen'>,
+): BakeoffImageSpec {
+  const { candidate: c, plan } = job;
+  const frozenPins = job.frozen ? pinnableFreeze(job.frozen.pipFreeze) : [];
+  const pins = new Map<string, string>();
+  for (const line of [...(plan.framework?.constraints ?? []), ...frozenPins]) {
+    pins.set(line.split('==')[0]!.toLowerCase(), line);
+  }
+  return {
+    candidate: job.name,
+    baseImage: plan.baseImage,
+    python: plan.python,
+    pythonFrom: plan.pythonFrom,
+    devel: plan.flavor === 'devel',
+    systemPackages: c.system_packages,
+    framework: plan.framework
+      ? {
+          requirement: plan.framework.requirement,
+          ...(plan.framework.indexUrl ? { indexUrl: plan.framework.indexUrl } : {}),
+        }
+      : null,
+    constraints: [...pins.values()].sort(),
+    requirementFiles: c.setup === undefined ? job.facts.requirementFiles : [],
+    setup: c.setup ?? [],
+    sourceDir: 'src',
+  };
+}
+
+export function reportPlan(plan: ResolvedPlan): ReportPlan {
+  return {
+    python: plan.python,
+    framework: plan.framework
+      ? {
+          name: plan.framework.name,
+          version: plan.framework.version,
+          requirement: plan.framework.requirement,
+          indexUrl: plan.framework.indexUrl ?? null,
+        }
+      : null,
+    cuda: plan.cuda,
+    flavor: plan.flavor,
+    baseImage: plan.baseImage,
+    reasons: plan.reasons,
+  };
+}
+
+export function inputMounts(c: Candidate, configDir: string): MountSpec[] {
+  return c.inputs.map((i) => {
+    const source = path.resolve(configDir, typeof i === 'string' ? i : i.source);
+    const target = typeof i === 'string' ? path.posix.join(INPUTS_DIR, path.basename(source)) : i.target;
+    return { type: 'bind', source, target, readOnly: true };
+  });
+}
+
+function emptyReport(job: CandidateJob): CandidateReport {
+  const c = job.candidate;
+  return {
+    name: job.name,
+    status: 'failed',
+    rank: null,
+    source: { repo: c.repo, ref: c.ref, commit: job.source.commit },
+    plan: reportPlan(job.plan),
+    image: null,
+    metrics: {
+      cloneMs: Math.round(job.cloneMs),
+      buildMs: null,
+      runMs: null,
+      peakMemoryBytes: null,
+      memoryLimitBytes: c.memory ? parseMemory(c.memory) : null,
+      gpuMemoryBytes: null,
+      imageSizeBytes: null,
+    },
+    run: { exitCode: null, timedOut: false, oomKilled: false, gpus: c.gpus },
+    outputs: [],
+    failure: null,
+    log: { phase: 'build', lines: [] },
+  };
+}
+
+function sleep(ms: number, signal?: AbortSignal): Promise<void> {
+  return new Promise((resolve) => {
+    const t = setTimeout(resolve, ms);
+    signal?.addEventListener('abort', () => {
+      clearTimeout(t);
+      resolve();
+    });
+  });
+}
+
+/** Samples the container's memory until `stop` aborts; max_usage (cgroup v1) keeps the true peak between samples. */
+function sampleMemory(handle: ContainerHandle, stop: AbortSignal): { peak(): number | null } {
+  let peak: number | null = null;
+  void (async () => {
+    while (!stop.aborted) {
+      try {
+        const s = await handle.stats();
+        const v = Math.max(s.memoryPeakBytes ?? 0, s.memoryBytes);
+        if (v > 0) peak = Math.max(peak ?? 0, v);
+      } catch {
+        return;
+      }
+      await sleep(200, stop);
+    }
+  })();
+  return { peak: () => peak };
+}
+
+/** Peak GPU memory in use (MiB → bytes) across the GPUs while the example runs, minus the baseline. */
+function sampleGpuMemory(deps: Pick<BakeoffDeps, 'exec'>, stop: AbortSignal): { peak(): number | null } {
+  const query = async (): Promise<number | null> => {
+    const r = await deps.exec('nvidia-smi', ['--query-gpu=memory.used', '--format=csv,noheader,nounits'], {
+      timeoutMs: 5000,
+    });
+    if (r.exitCode !== 0) return null;
+    return r.stdout
+      .split('\n')
+      .map((l) => Number(l.trim()))
+      .filter((n) => Number.isFinite(n))
+      .reduce((a, b) => a + b, 0);
+  };
+  let baseline: number | null = null;
+  let peak: number | null = null;
+  void (async () => {
+    baseline = await query();
+    if (baseline === null) return;
+    while (!stop.aborted) {
+      const used = await query();
+      if (used !== null) peak = Math.max(peak ?? 0, used - (baseline ?? 0));
+      await sleep(500, stop);
+    }
+  })();
+  return { peak: () => (peak === null ? null : peak * 1024 * 1024) };
+}
+
+export async function runCandidate(
+  job: CandidateJob,
+  engine: BakeoffEngine,
+  deps: Pick<BakeoffDeps, 'exec'>,
+  control: TaskControl,
+  signal: AbortSignal,
+): Promise<CandidateOutcome> {
+  const c = job.candidate;
+  const report = emptyReport(job);
+  const labels = { [RUN_LABEL]: job.runId, [CANDIDATE_LABEL]: job.name };
+
+  // -- build ------------------------------------------------------------------------
+  const spec = imageSpec(job);
+  const dockerfile = generateBakeoffDockerfile(spec);
+  const hash = createHash('sha256').update(dockerfile).digest('hex').slice(0, 12);
+  const imageTag = `mlship-bakeoff/${job.name}:${job.source.commit.slice(0, 12)}-${hash}`;
+  let imageId: string | undefined;
+  const buildLog: string[] = [];
+  const t0 = performance.now();
+  if (job.frozen) {
+    const existing = await engine.inspectImage(job.frozen.imageId).catch(() => undefined);
+    if (existing?.id === job.frozen.imageId) {
+      imageId = existing.id;
+      control.output(`frozen: reusing image ${imageId.slice(7, 19)}`);
+    }
+  }
+  if (!imageId) {
+    const dockerfileName = `bakeoff-${job.name}.Dockerfile`;
+    await writeFileAtomic(path.join(job.source.contextDir, dockerfileName), dockerfile);
+    let steps = 0;
+    try {
+      const built = await engine.build({
+        context: job.source.contextDir,
+        dockerfile: dockerfileName,
+        tags: [imageTag],
+        labels,
+        signal,
+        onProgress: (e) => {
+          if (e.step && !e.line) {
+            steps++;
+            control.title(`${job.name}: building (${e.step.replace(/^Step /, 'step ').slice(0, 60)})`);
+          }
+          if (e.line) {
+            buildLog.push(stripAnsi(e.line));
+            if (buildLog.length > TAIL) buildLog.shift();
+          }
+        },
+      });
+      imageId = built.imageId;
+      control.output(`image ${imageId.slice(7, 19)} (${built.cachedSteps}/${steps} steps cached)`);
+    } catch (e) {
+      report.metrics.buildMs = Math.round(performance.now() - t0);
+      if (e instanceof DockerUnavailableError || signal.aborted) throw e;
+      if (e instanceof BuildFailedError) {
+        report.failure = classifyBuildFailure(e.step, e.details, e.message);
+        report.log = { phase: 'build', lines: e.details.slice(-TAIL).map(stripAnsi) };
+      } else {
+        report.failure = engineFailure(e, 'build');
+        report.log = { phase: 'build', lines: buildLog };
+      }
+      return { report, lock: null };
+    }
+  }
+  report.metrics.buildMs = Math.round(performance.now() - t0);
+  const image = await engine.inspectImage(imageId);
+  report.image = { tag: imageTag, id: imageId, sizeBytes: image.sizeBytes };
+  report.metrics.imageSizeBytes = image.sizeBytes;
+
+  // -- run --------------------------------------------------------------------------
+  control.title(`${job.name}: running`);
+  const timeoutMs = parseDuration(c.timeout);
+  const memoryBytes = c.memory ? parseMemory(c.memory) : undefined;
+  const gpus = gpuRequest(c.gpus);
+  let handle: ContainerHandle;
+  try {
+    handle = await engine.start({
+      image: imageId,
+      cmd: ['sh', '-c', c.run],
+      workdir: REPO_DIR,
+      env: { ...c.env, MLSHIP_INPUTS: INPUTS_DIR, MLSHIP_CANDIDATE: job.name },
+      mounts: inputMounts(c, job.configDir),
+      labels,
+      ...(memoryBytes ? { memoryBytes } : {}),
+      ...(gpus !== undefined ? { gpus } : {}),
+    });
+  } catch (e) {
+    if (e instanceof DockerUnavailableError) throw e;
+    report.failure = engineFailure(e, 'run');
+    report.log = { phase: 'run', lines: [] };
+    return { report, lock: null };
+  }
+  const stopSampling = new AbortController();
+  let timedOut = false;
+  const timer = setTimeout(() => {
+    timedOut = true;
+    void handle.kill('SIGKILL');
+  }, timeoutMs);
+  const onAbort = () => void handle.kill('SIGKILL');
+  signal.addEventListener('abort', onAbort, { once: true });
+  try {
+    const memory = sampleMemory(handle, stopSampling.signal);
+    const gpuMemory =
+      gpus !== undefined && job.hostGpuCount > 0 ? sampleGpuMemory(deps, stopSampling.signal) : undefined;
+    const ticker = setInterval(() => control.title(`${job.name}: running`), 1000);
+    let exitCode: number;
+    try {
+      exitCode = (await handle.wait()).exitCode;
+    } finally {
+      clearInterval(ticker);
+      clearTimeout(timer);
+      stopSampling.abort();
+    }
+    const state = (await handle.inspect()).State;
+    report.metrics.runMs = engineDuration(state?.StartedAt, state?.FinishedAt);
+    report.metrics.peakMemoryBytes = memory.peak();
+    report.metrics.gpuMemoryBytes = gpuMemory?.peak() ?? null;
+    const oomKilled = Boolean(state?.OOMKilled);
+    report.run = { exitCode, timedOut, oomKilled, gpus: c.gpus };
+    const lines = stripAnsi(await handle.logs(TAIL)).split('\n');
+    if (lines[lines.length - 1] === '') lines.pop();
+    report.log = { phase: 'run', lines };
+
+    // -- collect ----------------------------------------------------------------------
+    const archive = (p: string) => engine.getArchive(handle.id, p);
+    if (exitCode === 0 && !timedOut) {
+      control.title(`${job.name}: copying outputs`);
+      report.outputs = await collectOutputs(c.outputs, REPO_DIR, archive, job.outputsDir);
+    }
+    const freeze = (await readContainerFile(archive, FREEZE_FILE).catch(() => undefined)) ?? '';
+    const failure = classifyRun({
+      exitCode,
+      timedOut,
+      oomKilled,
+      timeoutMs,
+      ...(memoryBytes ? { memoryLimitBytes: memoryBytes } : {}),
+      gpusRequested: gpus !== undefined,
+      log: lines,
+      missingOutputs: report.outputs.filter((o) => o.files.length === 0).map((o) => o.pattern),
+    });
+    report.failure = failure ?? null;
+    report.status = failure ? 'failed' : 'passed';
+    return {
+      report,
+      lock: {
+        imageId,
+        imageTag,
+        baseImage: job.plan.baseImage,
+        pipFreeze: freeze.split('\n').filter(Boolean),
+      },
+    };
+  } finally {
+    clearTimeout(timer);
+    signal.removeEventListener('abort', onAbort);
+    await handle.remove();
+  }
+}
+
+function engineDuration(started: string | undefined, finished: string | undefined): number | null {
+  if (!started || !finished) return null;
+  const ms = Date.parse(finished) - Date.parse(started);
+  return Number.isFinite(ms) && ms >= 0 ? ms : null;
+}
+
+function engineFailure(e: unknown, phase: string): Failure {
+  const message = e instanceof Error ? e.message : String(e);
+  return {
+    category: 'engine_error',
+    origin: 'host',
+    message: `the Docker engine failed during the ${phase}: ${message}`,
+    hint: e instanceof MlshipError && e.hint ? e.hint : 'check `mlship doctor` and the engine logs',
+    evidence: [message],
+  };
+}
