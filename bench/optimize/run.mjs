@@ -147,6 +147,7 @@ async function runVariant(engine, variant, dir) {
     push1,
     push2,
     wastedBytes: layers.wastedBytes,
+    layerSizes: layers.layers.map((l) => ({ bytes: l.sizeBytes, createdBy: l.createdBy.slice(0, 120) })),
   };
 }
 
@@ -198,6 +199,8 @@ const extra = [
 ].join('\n');
 const results = { when: new Date().toISOString(), weightsBytes, naive, optimized: opt, table, extra };
 writeFileSync(path.join(work, 'results.json'), `${JSON.stringify(results, null, 2)}\n`);
+const breakdown = (r) => r.layerSizes.map((l) => `  ${mb(l.bytes).padStart(10)}  ${l.createdBy}`).join('\n');
+process.stderr.write(`naive layers:\n${breakdown(naive)}\noptimized layers:\n${breakdown(opt)}\n`);
 process.stdout.write(
   `${table}\n\n| other figures | naive | \`--write\` output |\n|---|---:|---:|\n${extra}\n`,
 );

@@ -68,14 +68,15 @@ function renderPlan(plan: RewritePlan, wrote: boolean, dryRunReason: string | un
 }
 
 function renderLayers(r: LayerReport): string {
+  const n = r.layers.length;
   const out = [
-    `${r.image}: ${mb(r.totalBytes)} in ${r.layers.length} layers, ${mb(r.wastedBytes)} wasted`,
+    `${r.image}: ${mb(r.totalBytes)} in ${n} layer${n === 1 ? '' : 's'}, ${mb(r.wastedBytes)} wasted`,
     '',
   ];
   out.push('layer       size    wasted  created by');
   for (const l of r.layers) {
     out.push(
-      `${String(l.index).padStart(5)} ${mb(l.sizeBytes).padStart(10)} ${mb(l.wastedBytes).padStart(9)}  ${l.createdBy.slice(0, 100)}`,
+      `${String(l.index).padStart(5)} ${mb(l.sizeBytes).padStart(10)} ${mb(l.wastedBytes).padStart(9)}  ${l.createdBy.slice(0, 100) || '(no history: imported or squashed)'}`,
     );
   }
   if (r.wasted.length) {
