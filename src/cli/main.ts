@@ -78,6 +78,13 @@ export async function main(argv: string[] = process.argv): Promise<number> {
     },
   };
 
+  // `mlship ... | head`: the reader went away; that is not an error.
+  for (const stream of [process.stdout, process.stderr]) {
+    stream.on('error', (e: NodeJS.ErrnoException) => {
+      if (e.code === 'EPIPE') process.exit(ExitCode.ok);
+      throw e;
+    });
+  }
   const uninstall = installSignalHandlers(
     process,
     cleanup,

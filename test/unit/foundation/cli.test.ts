@@ -39,6 +39,13 @@ describe('mlship CLI conventions', () => {
     }
   });
 
+  it('a closed pipe (mlship ... | head) ends quietly', () => {
+    const r = spawnSync('sh', ['-c', `"${process.execPath}" "${BIN}" --help | head -1`], { encoding: 'utf8' });
+    expect(r.status).toBe(0);
+    expect(r.stdout).toBe('Usage: mlship [options] [command]\n');
+    expect(r.stderr).not.toMatch(/EPIPE|Unhandled/);
+  });
+
   it('--version prints the package version', () => {
     const pkg = JSON.parse(readFileSync('package.json', 'utf8')) as { version: string };
     expect(mlship(['--version']).stdout.trim()).toBe(pkg.version);
