@@ -57,7 +57,7 @@ const HOST_GPU =
   /could not select device driver|nvidia-container-cli|NVIDIA-SMI has failed|Found no NVIDIA driver|no CUDA-capable device is detected|No CUDA GPUs are available|CUDA driver initialization failed/i;
 /** The image's CUDA is newer than the host driver. */
 const DRIVER =
-  /driver (version )?is (too old|insufficient)|CUDA driver version is insufficient|forward compatibility was attempted on non supported HW|cudaErrorInsufficientDriver/i;
+  /driver[^.]{0,40}? is (too old|insufficient)|CUDA driver version is insufficient|forward compatibility was attempted on non supported HW|cudaErrorInsufficientDriver/i;
 /** The wheel has no kernels for this GPU, or was built for another architecture. */
 const ARCH =
   /no kernel image is available for execution|Unknown CUDA arch|is not compatible with the current PyTorch installation|sm_\d+ is not (compatible|supported)|invalid device function|CUDA error: no kernel image/i;

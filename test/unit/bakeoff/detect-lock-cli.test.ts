@@ -1,0 +1,192 @@
+// Repo inspection (does it compile CUDA?), the lock file, the clone cache, and the
+// command line: --help, --plan on real git fixture repos (no engine needed).
+
+import { execFileSync, spawnSync } from 'node:child_process';
+import { mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { createGit } from '../../../src/adapters/git.js';
+import { inspectRepo } from '../../../src/core/bakeoff/detect.js';
+import { LOCK_VERSION, lockText, readLock } from '../../../src/core/bakeoff/lock.js';
+import { prepareSource } from '../../../src/core/bakeoff/source.js';
+import { UsageError } from '../../../src/io/errors.js';
+import { bakeoffFixture, commitAll, git } from '../../helpers/bakeoff-fixtures.js';
+
+function tmp(prefix: string): string {
+  return mkdtempSync(path.join(os.tmpdir(), prefix));
+}
+
+describe('inspectRepo', () => {
+  it('finds .cu sources, CUDAExtension and CMake CUDA; a plain repo compiles nothing', async () => {
+    const dir = tmp('mlship-detect-');
+    mkdirSync(path.join(dir, 'csrc'));
+    writeFileSync(path.join(dir, 'csrc', 'nms_kernel.cu'), '__global__ void k() {}');
+    writeFileSync(
+      path.join(dir, 'setup.py'),
+      'from torch.utils.cpp_extension import CUDAExtension\nsetup(ext_modules=[CUDAExtension("nms", ["csrc/nms_kernel.cu"])])\n',
+    );
+    writeFileSync(path.join(dir, 'requirements.txt'), 'numpy\n');
+    const facts = await inspectRepo(dir);
+    expect(facts.compilesCuda.yes).toBe(true);
+    expect(facts.compilesCuda.evidence).toEqual([
+      '1 CUDA source file (csrc/nms_kernel.cu)',
+      'setup.py: CUDAExtension',
+    ]);
+    expect(facts.requirementFiles).toEqual(['requirements.txt']);
+
+    const cmake = tmp('mlship-detect-');
+    writeFileSync(path.join(cmake, 'CMakeLists.txt'), 'project(x LANGUAGES CXX CUDA)\n');
+    expect((await inspectRepo(cmake)).compilesCuda.evidence).toEqual(['CMakeLists.txt: CMake CUDA language']);
+    const plain = tmp('mlship-detect-');
+    writeFileSync(path.join(plain, 'demo.py'), 'print("nvcc is mentioned in a comment of a script only")\n');
+    expect((await inspectRepo(plain)).compilesCuda.yes).toBe(false);
+  });
+});
+
+describe('bakeoff.lock', () => {
+  it('round-trips, sorted by candidate, and refuses missing or foreign files with a hint', async () => {
+    const dir = tmp('mlship-lock-');
+    const file = path.join(dir, 'bakeoff.lock');
+    const entry = {
+      repo: './a',
+      ref: 'HEAD',
+      commit: 'a'.repeat(40),
+      baseImage: 'python:3.11-slim',
+      imageTag: 't',
+      imageId: 'sha256:x',
+      pipFreeze: ['pip==24.0'],
+    };
+    const text = lockText({ lockVersion: LOCK_VERSION, candidates: { zeta: entry, alpha: entry } });
+    expect(Object.keys(JSON.parse(text).candidates)).toEqual(['alpha', 'zeta']);
+    writeFileSync(file, text);
+    expect((await readLock(file)).candidates.zeta).toEqual(entry);
+    await expect(readLock(path.join(dir, 'missing.lock'))).rejects.toThrow(
+      /run `mlship bakeoff` once without --frozen|does not exist/,
+    );
+    writeFileSync(file, '{"lockVersion": 2, "candidates": {}}');
+    await expect(readLock(file)).rejects.toBeInstanceOf(UsageError);
+  });
+});
+
+describe('clone cache', () => {
+  it('resolves refs to commits, exports each commit once, and needs no fetch for a cached commit', async () => {
+    const repo = tmp('mlship-repo-');
+    writeFileSync(path.join(repo, 'a.txt'), 'one\n');
+    const first = commitAll(repo, 'one');
+    git(repo, ['tag', 'v1']);
+    writeFileSync(path.join(repo, 'a.txt'), 'two\n');
+    git(repo, ['commit', '-q', '-am', 'two']);
+    const second = git(repo, ['rev-parse', 'HEAD']);
+    const cache = tmp('mlship-cache-');
+    const calls: string[] = [];
+    const real = createGit();
+    const counting = {
+      ...real,
+      mirror: async (r: string, m: string) => {
+        calls.push('mirror');
+        return real.mirror(r, m);
+      },
+    };
+    const head = await prepareSource(counting, cache, repo, '/', 'HEAD');
+    expect(head.commit).toBe(second);
+    const tag = await prepareSource(counting, cache, repo, '/', 'v1');
+    expect(tag.commit).toBe(first);
+    expect(readFileSync(path.join(tag.contextDir, 'src', 'a.txt'), 'utf8')).toBe('one\n');
+    expect(readFileSync(path.join(head.contextDir, 'src', 'a.txt'), 'utf8')).toBe('two\n');
+    calls.length = 0;
+    const frozen = await prepareSource(counting, cache, repo, '/', 'whatever', first);
+    expect(frozen.commit).toBe(first);
+    expect(calls).toEqual([]);
+    await expect(prepareSource(counting, cache, repo, '/', 'no-such-branch')).rejects.toThrow(
+      /unknown revision/,
+    );
+  });
+});
+
+describe('mlship bakeoff (CLI)', () => {
+  beforeAll(() => {
+    execFileSync('npx', ['tsc', '-p', 'tsconfig.build.json'], { stdio: 'ignore' });
+  }, 120_000);
+
+  it('--help lists the flags and examples', () => {
+    const r = spawnSync(process.execPath, ['bin/mlship.js', 'bakeoff', '--help'], { encoding: 'utf8' });
+    expect(r.status).toBe(0);
+    for (const flag of [
+      '--out',
+      '--cache-dir',
+      '--matrix',
+      '--base-image',
+      '--concurrency',
+      '--frozen',
+      '--plan',
+      '--only',
+    ]) {
+      expect(r.stdout).toContain(flag);
+    }
+    expect(r.stdout).toContain('Examples:');
+  });
+
+  it('--plan resolves every candidate of real git repos and prints the Dockerfiles, without an engine', () => {
+    const { dir, commits } = bakeoffFixture();
+    const r = spawnSync(
+      process.execPath,
+      [
+        path.resolve('bin/mlship.js'),
+        '--json',
+        'bakeoff',
+        '--plan',
+        '--cache-dir',
+        path.join(dir, 'cache'),
+        '--base-image',
+        'local/py:3.11',
+      ],
+      { cwd: dir, encoding: 'utf8', env: { ...process.env, DOCKER_HOST: 'tcp://127.0.0.1:1' } },
+    );
+    expect(r.status, r.stderr).toBe(0);
+    const { plans } = JSON.parse(r.stdout) as {
+      plans: { name: string; commit: string; dockerfile: string }[];
+    };
+    expect(plans.map((p) => p.name)).toEqual(['ok', 'deps-fail', 'hang', 'oom', 'no-output']);
+    for (const p of plans) {
+      expect(p.commit).toBe(commits[p.name]);
+      expect(p.dockerfile).toMatch(/^FROM local\/py:3\.11$/m);
+    }
+    expect(plans.find((p) => p.name === 'deps-fail')!.dockerfile).toContain(
+      'pip install -r requirements.txt',
+    );
+  });
+
+  it('an impossible combination is refused before anything is built, exit 2, with alternatives', () => {
+    const { dir } = bakeoffFixture();
+    writeFileSync(
+      path.join(dir, 'bakeoff.yaml'),
+      'candidates:\n  old:\n    repo: ./candidates/ok\n    framework: torch\n    framework_version: "2.1.2"\n    python: "3.12"\n    run: python example.py\n',
+    );
+    const r = spawnSync(
+      process.execPath,
+      [path.resolve('bin/mlship.js'), 'bakeoff', '--plan', '--cache-dir', path.join(dir, 'cache')],
+      {
+        cwd: dir,
+        encoding: 'utf8',
+      },
+    );
+    expect(r.status).toBe(2);
+    expect(r.stderr).toMatch(/impossible framework\/CUDA\/Python combinations/);
+    expect(r.stderr).toMatch(/nearest valid: python "3\.11" with torch 2\.1\.2/);
+  });
+
+  it('a broken config exits 2 with located problems', () => {
+    const dir = tmp('mlship-cli-');
+    writeFileSync(
+      path.join(dir, 'bakeoff.yaml'),
+      'candidates:\n  a:\n    repo: ./a\n    run: x\n    gpus: lots\n',
+    );
+    const r = spawnSync(process.execPath, [path.resolve('bin/mlship.js'), 'bakeoff'], {
+      cwd: dir,
+      encoding: 'utf8',
+    });
+    expect(r.status).toBe(2);
+    expect(r.stderr).toMatch(/bakeoff\.yaml:5:\d+ candidates\.a\.gpus:/);
+  });
+});
