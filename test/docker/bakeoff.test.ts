@@ -213,10 +213,10 @@ describe.runIf(engine)('mlship bakeoff (real engine)', () => {
       expect((await runBar.boundingBox())!.width).toBeGreaterThan(2);
       // Logs are collapsed until clicked.
       const log = page.locator('#candidate-ok details.log');
-      expect(await log.evaluate((d) => (d as HTMLDetailsElement).open)).toBe(false);
+      expect(await log.evaluate((d) => (d as unknown as { open: boolean }).open)).toBe(false);
       await page.locator('#candidate-ok').locator('summary').first().click();
       await log.locator('summary').click();
-      expect(await log.evaluate((d) => (d as HTMLDetailsElement).open)).toBe(true);
+      expect(await log.evaluate((d) => (d as unknown as { open: boolean }).open)).toBe(true);
       expect(await log.locator('pre').innerText()).toContain('ok: wrote out/result.txt');
       // Failed candidates start open and show their classification.
       expect(await page.locator('#candidate-oom .failure').innerText()).toMatch(/out_of_memory/);
