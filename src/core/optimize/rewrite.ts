@@ -254,9 +254,23 @@ export function rewriteDockerfile(df: ParsedDockerfile, options: RewriteOptions 
     for (const stage of df.stages) {
       for (const ins of stage.instructions.filter(isContextCopy)) {
         const silenced = !allowed('large-file-copied', ins);
-        if (silenced)
-          for (const src of copyParts(ins).sources)
-            for (const f of filesMatching(ctx.files, src)) keep.add(f.path);
+        // A later RUN of the build that names the file (to convert or check it) needs it in the image.
+        const later = stage.instructions
+          .filter((i) => i.keyword === 'RUN' && i.line > ins.line)
+          .map(commandText);
+        for (const src of copyParts(ins).sources) {
+          for (const f of filesMatching(ctx.files, src)) {
+            const used = later.find((t) => t.includes(path.posix.basename(f.path)));
+            if (used && isWeightLike(f.path) && f.size >= large && !keep.has(f.path)) {
+              notDone.push({
+                rule: 'large-file-copied',
+                line: ins.line,
+                description: `${f.path} is kept: a later RUN of the build uses it`,
+              });
+            }
+            if (silenced || used) keep.add(f.path);
+          }
+        }
       }
     }
     for (const f of ctx.files) {

@@ -188,3 +188,27 @@ describe('rewriteDockerfile: safety', () => {
     );
   });
 });
+
+describe('rewriteDockerfile: weights used by the build', () => {
+  it('keeps a weights file that a later RUN reads, and reports it', () => {
+    const text = df(
+      'FROM python:3.11',
+      'COPY model.pt /m/model.pt',
+      'RUN python -c "open(\'/m/model.pt\')"',
+      'USER app',
+    );
+    const r = rewriteDockerfile(parseDockerfile(text), {
+      context: snapshot({ 'model.pt': 5000 }),
+      largeFileBytes: 1000,
+    });
+    expect(r.dockerfile).toBe(text);
+    expect(r.excluded).toEqual([]);
+    expect(r.notDone).toEqual([
+      {
+        rule: 'large-file-copied',
+        line: 2,
+        description: 'model.pt is kept: a later RUN of the build uses it',
+      },
+    ]);
+  });
+});
