@@ -72,3 +72,16 @@ if ! have "mlship-local/python:3.11-slim"; then
 else
   echo "mlship-local/python:3.11-slim exists" >&2
 fi
+
+# Stand-ins for nginx and postgres, built on the Debian image (apt works from containers).
+build_local() { # tag, dir
+  if have "$1"; then
+    echo "$1 exists" >&2
+    return
+  fi
+  docker build -q -t "$1" --build-arg "BASE=mlship-local/debian:$SUITE" "$2" >/dev/null
+  echo "created $1" >&2
+}
+HERE=$(cd "$(dirname "$0")" && pwd)
+build_local mlship-local/nginx:1.22 "$HERE/local-images/nginx"
+build_local mlship-local/postgres:15 "$HERE/local-images/postgres"

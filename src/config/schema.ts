@@ -4,6 +4,7 @@
 
 import { z } from 'zod';
 import { BakeoffSchema } from './bakeoff-schema.js';
+import { DatabaseSchema, FrontendSchema, ProxySchema, StorageSchema } from './stack-schema.js';
 
 const NAME = /^[a-z][a-z0-9-]{0,62}$/;
 export const ServiceName = z.string().regex(NAME, {
@@ -206,6 +207,10 @@ export const ProjectSchema = z
     base_images: BaseImagesSchema.optional(),
     registry: RegistrySchema.optional(),
     aws: AwsSchema.optional(),
+    proxy: ProxySchema.optional(),
+    database: DatabaseSchema.optional(),
+    storage: StorageSchema.optional(),
+    frontend: FrontendSchema.optional(),
     bakeoff: BakeoffSchema.optional(),
     optimize: z
       .strictObject({

@@ -160,6 +160,13 @@ export class CredentialsError extends MlshipError {
   }
 }
 
+/** A tool or service the machine lacks (exit 3). */
+export class EnvironmentError extends MlshipError {
+  constructor(code: string, message: string, options: MlshipErrorOptions = {}) {
+    super(code, 'environment', message, options);
+  }
+}
+
 export class InterruptedError extends MlshipError {
   constructor(signal: string) {
     super('INTERRUPTED', 'interrupted', `interrupted by ${signal}`);

@@ -8,10 +8,22 @@ function managedContainers(): Map<string, string> {
   try {
     const out = execFileSync(
       'docker',
-      ['ps', '-a', '--filter', 'label=dev.mlship.managed', '--format', '{{.ID}} {{.Image}} {{.Names}} {{.Status}}'],
+      [
+        'ps',
+        '-a',
+        '--filter',
+        'label=dev.mlship.managed',
+        '--format',
+        '{{.ID}} {{.Image}} {{.Names}} {{.Status}}',
+      ],
       { encoding: 'utf8' },
     );
-    return new Map(out.split('\n').filter(Boolean).map((l) => [l.split(' ')[0]!, l]));
+    return new Map(
+      out
+        .split('\n')
+        .filter(Boolean)
+        .map((l) => [l.split(' ')[0]!, l]),
+    );
   } catch {
     return new Map(); // no engine: the tests themselves report that
   }

@@ -194,6 +194,7 @@ export interface ImageClient {
 }
 
 export interface ContainerClient {
+  volumeExists(name: string): Promise<boolean>;
   run(options: RunOptions): Promise<RunResult>;
   start(spec: ContainerSpec): Promise<ContainerHandle>;
   listByLabel(label: string, value?: string): Promise<ContainerState[]>;
@@ -651,6 +652,16 @@ export class DockerEngine implements Engine {
       if (timer) clearTimeout(timer);
       options.signal?.removeEventListener('abort', onAbort);
       if (!options.keep) await handle.remove();
+    }
+  }
+
+  async volumeExists(name: string): Promise<boolean> {
+    try {
+      await this.docker.getVolume(name).inspect();
+      return true;
+    } catch (e) {
+      if ((e as HttpishError).statusCode === 404) return false;
+      throw this.translate(e, `inspect volume ${name}`);
     }
   }
 

@@ -39,10 +39,234 @@ function renderStack(io: IoHost, stack: Stack): string {
   return lines.join('\n');
 }
 
+interface StackFlags {
+  file: string;
+  out?: string;
+}
+
+function withStackFlags(cmd: Command): Command {
+  return cmd
+    .option('-f, --file <path>', 'project config', 'mlship.yaml')
+    .option('-o, --out <dir>', 'where the stack files are (default: deploy/compose beside mlship.yaml)');
+}
+
+async function composeDeps(holder: Parameters<Register>[1]) {
+  const ctx = holder.get();
+  const [{ detectCompose, composeRunner }, { exec }] = await Promise.all([
+    import('../../adapters/compose.js'),
+    import('../../adapters/exec.js'),
+  ]);
+  const { EnvironmentError } = await import('../../io/errors.js');
+  const cli = await detectCompose(exec);
+  if (!cli) {
+    throw new EnvironmentError(
+      'COMPOSE_MISSING',
+      'neither `docker compose` (v2 plugin) nor `docker-compose` (v1) was found',
+      {
+        hint: 'install the compose plugin (docker-compose-plugin) or docker-compose',
+      },
+    );
+  }
+  return { ctx, cli, compose: composeRunner(exec), engine: await ctx.engine() };
+}
+
+function renderStatus(
+  io: IoHost,
+  rows: { service: string; state: string; health?: string | undefined; url?: string }[],
+): string {
+  if (rows.length === 0) return 'no containers';
+  return rows
+    .map((r) => {
+      const h = r.health ?? '-';
+      const tone = h === 'healthy' ? 'ok' : h === 'unhealthy' || r.state === 'exited' ? 'fail' : 'warn';
+      return `  ${r.service.padEnd(14)} ${r.state.padEnd(9)} ${io.style(tone, h.padEnd(16))} ${r.url ?? ''}`.trimEnd();
+    })
+    .join('\n');
+}
+
 export const registerCompose: Register = (program: Command, holder) => {
   const compose = program
     .command('compose')
-    .description('step 3: the local multi-container stack (import an existing compose file)');
+    .description(
+      'step 3: run the stack locally (model services, NGINX, PostgreSQL, object storage, front end)',
+    );
+
+  withStackFlags(compose.command('generate'))
+    .description('write compose.yaml, nginx.conf, the front-end page and a git-ignored .env from mlship.yaml')
+    .option('--force', 'replace a compose.yaml that mlship did not write', false)
+    .option('--dry-run', 'show what would be written', false)
+    .addHelpText(
+      'after',
+      examples([
+        ['mlship compose generate', 'deploy/compose/compose.yaml and friends'],
+        ['mlship compose generate --dry-run --json', 'the compose object, written nowhere'],
+      ]),
+    )
+    .action(async (flags: StackFlags & { force: boolean; dryRun: boolean }) => {
+      const ctx = holder.get();
+      const { generateCompose, renderComposeYaml } = await import('../../core/compose/generate.js');
+      const r = await generateCompose({
+        configFile: flags.file,
+        ...(flags.out ? { outDir: flags.out } : {}),
+        force: flags.force,
+        dryRun: flags.dryRun,
+      });
+      const rel = (p: string) => path.relative(ctx.cwd, p) || p;
+      const text = flags.dryRun
+        ? renderComposeYaml(r.stack)
+        : [
+            ...r.written.map((w) => `wrote ${rel(w)}`),
+            ...(r.envFile.created.length
+              ? [
+                  `generated ${r.envFile.created.join(', ')} in ${rel(r.envFile.path)} (git-ignored, mode 600)`,
+                ]
+              : []),
+            `next: mlship compose up${flags.file === 'mlship.yaml' ? '' : ` -f ${flags.file}`}`,
+          ].join('\n');
+      ctx.io.result(
+        {
+          ok: true,
+          composeFile: r.composeFile,
+          written: r.written,
+          env: { created: r.envFile.created, kept: r.envFile.kept },
+          compose: r.stack.compose,
+        },
+        text,
+      );
+    });
+
+  withStackFlags(compose.command('up'))
+    .description(
+      'generate, build, start, wait until every service is healthy, then smoke-test each model through the proxy',
+    )
+    .option(
+      '--timeout <seconds>',
+      'how long to wait for healthy (default: the longest start-up grace + 120 s)',
+    )
+    .option('--no-build', 'do not build images first')
+    .option('--no-smoke', 'skip the smoke test through the proxy')
+    .option('--force', 'replace a compose.yaml that mlship did not write', false)
+    .addHelpText(
+      'after',
+      examples([
+        ['mlship compose up', 'the whole stack, healthy and smoke-tested'],
+        ['mlship compose up --timeout 900', 'for models that take long to load'],
+        ['mlship compose up --json', 'services, URLs and smoke-test results as JSON'],
+      ]),
+    )
+    .action(
+      async (flags: StackFlags & { timeout?: string; build: boolean; smoke: boolean; force: boolean }) => {
+        const { ctx, cli, compose: runner, engine } = await composeDeps(holder);
+        const [{ generateCompose }, { composeUp }] = await Promise.all([
+          import('../../core/compose/generate.js'),
+          import('../../core/compose/run.js'),
+        ]);
+        const gen = await generateCompose({
+          configFile: flags.file,
+          ...(flags.out ? { outDir: flags.out } : {}),
+          force: flags.force,
+          dryRun: false,
+        });
+        const r = await composeUp(
+          {
+            engine,
+            compose: runner,
+            cli,
+            tasks: ctx.io.tasks,
+            fetch: globalThis.fetch,
+            log: (l) => ctx.io.info(l),
+            sleep: (ms) => new Promise((res) => setTimeout(res, ms)),
+            now: () => performance.now(),
+          },
+          gen,
+          {
+            build: flags.build,
+            smoke: flags.smoke,
+            ...(flags.timeout ? { timeoutSeconds: Number(flags.timeout) } : {}),
+          },
+        );
+        const lines = [
+          `stack ${r.project} is up: every service healthy after ${r.secondsToHealthy.toFixed(1)} s (${r.compose})`,
+          renderStatus(ctx.io, r.services),
+          ...r.smoke.map(
+            (s) =>
+              `smoke ${s.service}: ${s.url} → ${s.status} in ${Math.round(s.ms)} ms${s.prediction !== undefined ? `, prediction ${JSON.stringify(s.prediction)}` : ''}`,
+          ),
+          ...(r.proxyUrl ? [`open ${r.proxyUrl}/`] : []),
+        ];
+        ctx.io.result({ ok: true, ...r }, lines.join('\n'));
+      },
+    );
+
+  withStackFlags(compose.command('down'))
+    .description('stop and remove the stack; --volumes also removes its data volumes')
+    .option('--volumes', 'remove named volumes too (database and storage data)', false)
+    .addHelpText(
+      'after',
+      examples([
+        ['mlship compose down', 'stop, keep data'],
+        ['mlship compose down --volumes', 'stop and delete data'],
+      ]),
+    )
+    .action(async (flags: StackFlags & { volumes: boolean }) => {
+      const { ctx, cli, compose: runner, engine } = await composeDeps(holder);
+      const [{ locateStack }, { composeDown }] = await Promise.all([
+        import('../../core/compose/generate.js'),
+        import('../../core/compose/run.js'),
+      ]);
+      const stack = await locateStack(flags.file, flags.out);
+      const r = await composeDown({ engine, compose: runner, cli }, stack, { volumes: flags.volumes });
+      ctx.io.result(
+        { ok: true, ...r },
+        `stack ${r.project} is down${r.removedVolumes ? ' (volumes removed)' : ''}; no containers left`,
+      );
+    });
+
+  withStackFlags(compose.command('ps'))
+    .description("the stack's services with state, health and URLs")
+    .addHelpText(
+      'after',
+      examples([
+        ['mlship compose ps', 'health of every service'],
+        ['mlship compose ps --json', 'for scripts'],
+      ]),
+    )
+    .action(async (flags: StackFlags) => {
+      const ctx = holder.get();
+      const [{ locateStack }, { composePs }] = await Promise.all([
+        import('../../core/compose/generate.js'),
+        import('../../core/compose/run.js'),
+      ]);
+      const stack = await locateStack(flags.file, flags.out);
+      const rows = await composePs({ engine: await ctx.engine() }, stack);
+      ctx.io.result({ ok: true, project: stack.project.name, services: rows }, renderStatus(ctx.io, rows));
+    });
+
+  withStackFlags(compose.command('logs'))
+    .description('the last log lines of the stack, or of one service')
+    .argument('[service]', 'one service')
+    .option('--tail <n>', 'lines per service', '100')
+    .addHelpText(
+      'after',
+      examples([
+        ['mlship compose logs iris', "the model service's logs"],
+        ['mlship compose logs --tail 20', 'every service'],
+      ]),
+    )
+    .action(async (service: string | undefined, flags: StackFlags & { tail: string }) => {
+      const { ctx, cli, compose: runner } = await composeDeps(holder);
+      const { locateStack } = await import('../../core/compose/generate.js');
+      const stack = await locateStack(flags.file, flags.out);
+      const r = await runner({ cli, name: stack.project.name, file: stack.composeFile, dir: stack.outDir }, [
+        'logs',
+        '--no-color',
+        '--tail',
+        flags.tail,
+        ...(service ? [service] : []),
+      ]);
+      ctx.io.result({ ok: r.exitCode === 0, logs: r.stdout }, r.stdout);
+      if (r.exitCode !== 0) process.exitCode = 1;
+    });
   compose
     .command('import')
     .description("read a compose file into mlship's stack model; report what cannot be carried over")

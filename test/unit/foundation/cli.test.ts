@@ -40,7 +40,9 @@ describe('mlship CLI conventions', () => {
   });
 
   it('a closed pipe (mlship ... | head) ends quietly', () => {
-    const r = spawnSync('sh', ['-c', `"${process.execPath}" "${BIN}" --help | head -1`], { encoding: 'utf8' });
+    const r = spawnSync('sh', ['-c', `"${process.execPath}" "${BIN}" --help | head -1`], {
+      encoding: 'utf8',
+    });
     expect(r.status).toBe(0);
     expect(r.stdout).toBe('Usage: mlship [options] [command]\n');
     expect(r.stderr).not.toMatch(/EPIPE|Unhandled/);

@@ -1,0 +1,76 @@
+// The optional add-ons of the local stack (`mlship compose`): an NGINX reverse
+// proxy, PostgreSQL, S3-compatible object storage, and a small front end.
+// Images default to pinned upstream tags and can be overridden for mirrors.
+
+import { z } from 'zod';
+
+const Image = z.string().min(1);
+const NAME = /^[a-z][a-z0-9-]{0,62}$/;
+
+/** Pinned defaults: a data directory made by one PostgreSQL major does not start under the next. */
+export const DEFAULT_ADDON_IMAGES = {
+  proxy: 'nginx:1.27.3-alpine',
+  database: 'postgres:16.6-bookworm',
+  storage: 'minio/minio:RELEASE.2024-11-07T00-52-20Z',
+  frontend: 'nginx:1.27.3-alpine',
+} as const;
+
+export const ProxySchema = z
+  .strictObject({
+    image: Image.default(DEFAULT_ADDON_IMAGES.proxy).describe('NGINX image (pinned).'),
+    port: z.number().int().min(1).max(65535).default(8080).describe('Port published on 127.0.0.1.'),
+    client_max_body_size: z
+      .string()
+      .regex(/^\d+[kKmMgG]?$/, { message: 'must be an NGINX size such as "10m"' })
+      .default('10m')
+      .describe('Largest request body NGINX forwards.'),
+    timeout_seconds: z.number().int().min(1).max(3600).default(60).describe('Upstream read timeout.'),
+  })
+  .describe('NGINX reverse proxy: /api/<service>/ → each model service, / → the front end.');
+
+export const DatabaseSchema = z
+  .strictObject({
+    image: Image.default(DEFAULT_ADDON_IMAGES.database).describe('PostgreSQL image (pin the major version).'),
+    database: z
+      .string()
+      .regex(/^[a-z_][a-z0-9_]*$/, { message: 'must be a lowercase SQL identifier' })
+      .default('app'),
+    user: z
+      .string()
+      .regex(/^[a-z_][a-z0-9_]*$/, { message: 'must be a lowercase SQL identifier' })
+      .default('app'),
+  })
+  .describe('PostgreSQL with a named volume; its password is generated into a git-ignored .env.');
+
+export const StorageSchema = z
+  .strictObject({
+    image: Image.default(DEFAULT_ADDON_IMAGES.storage).describe(
+      'S3-compatible server image (MinIO by default).',
+    ),
+    command: z.array(z.string()).optional().describe('Command for a non-MinIO image.'),
+    port: z.number().int().min(1).max(65535).default(9000).describe('S3 API port inside the container.'),
+    health_path: z
+      .string()
+      .startsWith('/')
+      .default('/minio/health/live')
+      .describe('HTTP path that answers 200 when ready.'),
+    bucket: z
+      .string()
+      .regex(/^[a-z0-9][a-z0-9.-]{2,62}$/, { message: 'must be a valid S3 bucket name' })
+      .default('models'),
+  })
+  .describe('S3-compatible object storage.');
+
+export const FrontendSchema = z
+  .strictObject({
+    image: Image.default(DEFAULT_ADDON_IMAGES.frontend).describe(
+      'Image that serves the static page (NGINX).',
+    ),
+    service: z
+      .string()
+      .regex(NAME)
+      .optional()
+      .describe('Model service the page calls (default: the first one).'),
+    title: z.string().min(1).max(80).optional(),
+  })
+  .describe('A static page where a person enters an input and sees the prediction.');

@@ -1,0 +1,305 @@
+// `mlship compose up|down|ps`: runs the generated stack with docker compose,
+// watches every service reach healthy, smoke-tests each model through the proxy,
+// and on failure shows the failing service's state and last log lines.
+
+import { readFile } from 'node:fs/promises';
+import path from 'node:path';
+import type { ComposeCli, ComposeProject, ComposeRunner } from '../../adapters/compose.js';
+import type { ContainerState, Engine } from '../../adapters/docker/engine.js';
+import { EngineError, OperationFailedError } from '../../io/errors.js';
+import type { TaskRunner } from '../../io/progress.js';
+import type { ComposeGenerateResult } from './generate.js';
+
+export const PROJECT_LABEL = 'com.docker.compose.project';
+export const SERVICE_LABEL = 'com.docker.compose.service';
+
+export interface ComposeRunDeps {
+  engine: Pick<Engine, 'listByLabel' | 'run' | 'volumeExists'>;
+  compose: ComposeRunner;
+  cli: ComposeCli;
+  tasks: TaskRunner;
+  fetch: typeof fetch;
+  log(line: string): void;
+  sleep(ms: number): Promise<void>;
+  now(): number;
+}
+
+export interface ServiceStatus {
+  service: string;
+  state: string;
+  health: string | undefined;
+  url?: string;
+}
+
+export interface SmokeResult {
+  service: string;
+  url: string;
+  status: number;
+  ms: number;
+  prediction?: unknown;
+  error?: string;
+}
+
+export interface UpResult {
+  project: string;
+  composeFile: string;
+  compose: string;
+  services: ServiceStatus[];
+  smoke: SmokeResult[];
+  secondsToHealthy: number;
+  proxyUrl?: string;
+}
+
+function projectOf(cli: ComposeCli, gen: ComposeGenerateResult): ComposeProject {
+  return { cli, name: gen.project.name, file: gen.composeFile, dir: gen.outDir };
+}
+
+function tail(text: string, n: number): string[] {
+  return text.split('\n').filter(Boolean).slice(-n);
+}
+
+async function serviceStates(deps: ComposeRunDeps, project: string): Promise<Map<string, ContainerState>> {
+  const list = await deps.engine.listByLabel(PROJECT_LABEL, project);
+  return new Map(list.map((c) => [c.labels[SERVICE_LABEL] ?? c.name, c]));
+}
+
+/** A PostgreSQL data directory made by one major version does not start under another: check first. */
+async function checkDatabaseVolume(deps: ComposeRunDeps, gen: ComposeGenerateResult): Promise<void> {
+  const db = gen.project.database;
+  if (!db) return;
+  const volume = `${gen.project.name}_pgdata`;
+  if (!(await deps.engine.volumeExists(volume))) return;
+  const r = await deps.engine.run({
+    image: db.image,
+    entrypoint: ['cat'],
+    cmd: ['/data/PG_VERSION'],
+    mounts: [{ type: 'volume', source: volume, target: '/data', readOnly: true }],
+    labels: { 'dev.mlship.role': 'pg-version-check' },
+    timeoutMs: 30_000,
+  });
+  const onDisk = r.stdoutTail[0]?.trim();
+  const tag = /:(\d+)/.exec(db.image)?.[1];
+  if (onDisk && tag && onDisk !== tag) {
+    throw new OperationFailedError(
+      'DATABASE_VERSION_MISMATCH',
+      `the volume ${volume} holds a PostgreSQL ${onDisk} data directory, but database.image is ${db.image} (PostgreSQL ${tag}), which cannot start on it`,
+      {
+        hint: `set database.image back to a PostgreSQL ${onDisk} tag, or dump the data (pg_dumpall), remove the volume with \`mlship compose down --volumes\`, and restore it under ${tag}`,
+      },
+    );
+  }
+}
+
+export async function composeUp(
+  deps: ComposeRunDeps,
+  gen: ComposeGenerateResult,
+  options: { timeoutSeconds?: number; build: boolean; smoke: boolean },
+): Promise<UpResult> {
+  const project = projectOf(deps.cli, gen);
+  const services = Object.keys(gen.stack.compose.services);
+  await checkDatabaseVolume(deps, gen);
+
+  if (options.build) {
+    deps.log(`building images with ${deps.cli.argv.join(' ')} ${deps.cli.version}`);
+    const b = await deps.compose(project, ['build'], { timeoutMs: 60 * 60_000 });
+    if (b.exitCode !== 0) {
+      throw new OperationFailedError('COMPOSE_BUILD_FAILED', 'building the stack images failed', {
+        details: tail(`${b.stdout}\n${b.stderr}`, 40),
+        hint: 'the build output above says which step failed',
+      });
+    }
+  }
+  const t0 = deps.now();
+  const up = await deps.compose(project, ['up', '-d', '--remove-orphans'], { timeoutMs: 30 * 60_000 });
+  if (up.exitCode !== 0) {
+    throw new OperationFailedError('COMPOSE_UP_FAILED', `${deps.cli.argv.join(' ')} up failed`, {
+      details: tail(`${up.stdout}\n${up.stderr}`, 40),
+      hint: 'a missing image or a port already in use are the usual causes; see the lines above',
+    });
+  }
+
+  // Model services may take their whole start-up grace; give everyone that plus two minutes.
+  const graces = Object.values(gen.stack.compose.services).map(
+    (s) => Number.parseInt(s.healthcheck.start_period, 10) || 0,
+  );
+  const timeoutMs = (options.timeoutSeconds ?? Math.max(...graces, 0) + 120) * 1000;
+  const deadline = t0 + timeoutMs;
+  let latest = new Map<string, ContainerState>();
+  let failure: { service: string; why: string } | undefined;
+  // One poller for all services; each progress task waits on its own service.
+  const poll = (async () => {
+    while (!failure) {
+      latest = await serviceStates(deps, gen.project.name);
+      const done = services.every((s) => latest.get(s)?.health === 'healthy');
+      if (done) return;
+      for (const s of services) {
+        const c = latest.get(s);
+        if (c && (c.state === 'exited' || c.state === 'dead'))
+          failure ??= { service: s, why: `exited (${c.state})` };
+        if (c?.health === 'unhealthy') failure ??= { service: s, why: 'unhealthy' };
+      }
+      if (deps.now() > deadline) {
+        const pending = services.find((s) => latest.get(s)?.health !== 'healthy')!;
+        failure ??= { service: pending, why: `not healthy after ${Math.round(timeoutMs / 1000)} s` };
+      }
+      if (!failure) await deps.sleep(1000);
+    }
+  })();
+  const outcomes = await deps.tasks.run(
+    services.map((s) => ({
+      title: `${s}: starting`,
+      run: async (control) => {
+        let last = '';
+        for (;;) {
+          const c = latest.get(s);
+          const state = c ? (c.health ? `${c.state}, ${c.health}` : c.state) : 'created';
+          if (state !== last) {
+            control.title(`${s}: ${state}`);
+            last = state;
+          }
+          if (c?.health === 'healthy') return;
+          if (failure)
+            throw new Error(failure.service === s ? failure.why : 'stopped: another service failed');
+          await deps.sleep(250);
+        }
+      },
+    })),
+    { concurrent: true, exitOnError: false },
+  );
+  await poll;
+  const secondsToHealthy = (deps.now() - t0) / 1000;
+  if (failure || outcomes.some((o) => !o.ok)) {
+    const f = failure ?? { service: services[0]!, why: 'failed' };
+    const logs = await deps.compose(project, ['logs', '--no-color', '--tail', '30', f.service]);
+    const c = latest.get(f.service);
+    throw new OperationFailedError('COMPOSE_UNHEALTHY', `service ${f.service} ${f.why}`, {
+      details: [
+        `state: ${c?.state ?? 'not created'}${c?.health ? ` (${c.health})` : ''}`,
+        'last log lines:',
+        ...tail(logs.stdout || logs.stderr, 30),
+      ],
+      hint: `\`mlship compose logs ${f.service}\` shows more; \`mlship compose down\` stops the stack`,
+    });
+  }
+
+  const proxyPort = gen.project.proxy?.port;
+  const proxyUrl = proxyPort ? `http://127.0.0.1:${proxyPort}` : undefined;
+  const smoke: SmokeResult[] = [];
+  if (options.smoke && proxyUrl) {
+    for (const model of Object.keys(gen.project.services)) {
+      smoke.push(await smokeTest(deps, gen, model, proxyUrl));
+    }
+    const bad = smoke.filter((s) => s.error);
+    if (bad.length) {
+      throw new OperationFailedError(
+        'COMPOSE_SMOKE_FAILED',
+        `smoke test failed through the proxy for ${bad.map((b) => b.service).join(', ')}`,
+        {
+          details: bad.map((b) => `${b.service}: ${b.url} → ${b.status || 'no answer'}: ${b.error}`),
+          hint: 'the services are healthy but do not answer through NGINX: check proxy/nginx.conf and `mlship compose logs proxy`',
+        },
+      );
+    }
+  }
+  return {
+    project: gen.project.name,
+    composeFile: gen.composeFile,
+    compose: `${deps.cli.argv.join(' ')} ${deps.cli.version}`,
+    services: services.map((s) => ({
+      service: s,
+      state: latest.get(s)?.state ?? 'unknown',
+      health: latest.get(s)?.health,
+      ...(proxyUrl && gen.project.services[s] ? { url: `${proxyUrl}/api/${s}/` } : {}),
+      ...(proxyUrl && s === 'proxy' ? { url: `${proxyUrl}/` } : {}),
+    })),
+    smoke,
+    secondsToHealthy,
+    ...(proxyUrl ? { proxyUrl } : {}),
+  };
+}
+
+/** POSTs the service's own example through the proxy; falls back to /readyz when it has none. */
+async function smokeTest(
+  deps: ComposeRunDeps,
+  gen: ComposeGenerateResult,
+  service: string,
+  proxyUrl: string,
+): Promise<SmokeResult> {
+  const svc = gen.project.services[service]!;
+  const dir = path.resolve(
+    path.dirname(gen.composeFile),
+    gen.stack.compose.services[service]?.build?.context ?? '.',
+  );
+  let example: unknown;
+  try {
+    const manifest = JSON.parse(await readFile(path.join(dir, 'mlship-wrap.json'), 'utf8')) as {
+      example?: string;
+    };
+    example = JSON.parse(await readFile(path.join(dir, manifest.example ?? 'example.json'), 'utf8'));
+  } catch {
+    example = undefined;
+  }
+  const url = `${proxyUrl}/api/${service}/${example === undefined ? 'readyz' : 'predict'}`;
+  const t0 = deps.now();
+  try {
+    const r = await deps.fetch(url, {
+      method: example === undefined ? 'GET' : 'POST',
+      headers: { 'content-type': 'application/json' },
+      ...(example === undefined ? {} : { body: JSON.stringify(example) }),
+      signal: AbortSignal.timeout(Math.max(30, svc.startup_grace_seconds) * 1000),
+    });
+    const body = (await r.json().catch(() => undefined)) as { prediction?: unknown } | undefined;
+    return {
+      service,
+      url,
+      status: r.status,
+      ms: deps.now() - t0,
+      ...(body && 'prediction' in body ? { prediction: body.prediction } : {}),
+      ...(r.ok ? {} : { error: `HTTP ${r.status}` }),
+    };
+  } catch (e) {
+    return { service, url, status: 0, ms: deps.now() - t0, error: (e as Error).message };
+  }
+}
+
+export async function composeDown(
+  deps: Pick<ComposeRunDeps, 'engine' | 'compose' | 'cli'>,
+  gen: Pick<ComposeGenerateResult, 'project' | 'composeFile' | 'outDir'>,
+  options: { volumes: boolean },
+): Promise<{ project: string; removedVolumes: boolean; leftover: number }> {
+  const project = { cli: deps.cli, name: gen.project.name, file: gen.composeFile, dir: gen.outDir };
+  const r = await deps.compose(
+    project,
+    ['down', '--remove-orphans', ...(options.volumes ? ['--volumes'] : [])],
+    {
+      timeoutMs: 5 * 60_000,
+    },
+  );
+  if (r.exitCode !== 0) {
+    throw new EngineError(`${deps.cli.argv.join(' ')} down failed`, {
+      details: tail(`${r.stdout}\n${r.stderr}`, 20),
+    });
+  }
+  const leftover = (await deps.engine.listByLabel(PROJECT_LABEL, gen.project.name)).length;
+  if (leftover > 0) {
+    throw new EngineError(`${leftover} container(s) of ${gen.project.name} are still there after down`, {
+      hint: `remove them with \`docker rm -f $(docker ps -aq --filter label=${PROJECT_LABEL}=${gen.project.name})\``,
+    });
+  }
+  return { project: gen.project.name, removedVolumes: options.volumes, leftover };
+}
+
+export async function composePs(
+  deps: Pick<ComposeRunDeps, 'engine'>,
+  gen: Pick<ComposeGenerateResult, 'project'>,
+): Promise<ServiceStatus[]> {
+  const states = await serviceStates(deps as ComposeRunDeps, gen.project.name);
+  const proxyUrl = gen.project.proxy ? `http://127.0.0.1:${gen.project.proxy.port}` : undefined;
+  return [...states].map(([service, c]) => ({
+    service,
+    state: c.state,
+    health: c.health,
+    ...(proxyUrl && gen.project.services[service] ? { url: `${proxyUrl}/api/${service}/` } : {}),
+    ...(proxyUrl && service === 'proxy' ? { url: `${proxyUrl}/` } : {}),
+  }));
+}

@@ -1,0 +1,338 @@
+// mlship.yaml (+ each wrapped service's manifest) → compose.yaml, built as a
+// typed object and serialized by the caller with `yaml` (never string templates),
+// plus the two files that are text by nature: nginx.conf and the front-end page.
+// Pure and deterministic: secrets are referenced as ${VARS} that compose reads
+// from the generated .env, never written here.
+
+import path from 'node:path';
+import type { Project } from '../config/schema.js';
+import { DEFAULT_ADDON_IMAGES } from '../config/stack-schema.js';
+import { renderComposeTemplate } from './compose-templates.js';
+
+// --- the subset of the compose spec that mlship writes ------------------------------
+
+export interface ComposeHealthcheck {
+  test: string[];
+  interval: string;
+  timeout: string;
+  retries: number;
+  start_period: string;
+}
+
+export interface ComposeService {
+  image: string;
+  build?: { context: string; dockerfile?: string };
+  command?: string[];
+  environment?: Record<string, string>;
+  /** Short syntax ("127.0.0.1:8080:80"): the long form's host_ip is not understood by compose v1. */
+  ports?: string[];
+  expose?: string[];
+  volumes?: { type: 'bind' | 'volume'; source: string; target: string; read_only?: boolean }[];
+  depends_on?: Record<string, { condition: 'service_healthy' | 'service_started' }>;
+  healthcheck: ComposeHealthcheck;
+  restart: 'unless-stopped' | 'on-failure';
+  stop_grace_period?: string;
+  profiles?: string[];
+  labels: Record<string, string>;
+  deploy?: {
+    resources: {
+      limits?: { cpus?: string; memory?: string };
+      reservations?: {
+        devices: { driver: 'nvidia'; count: number | 'all'; capabilities: string[][] | string[] }[];
+      };
+    };
+  };
+}
+
+/** No top-level `name:` (compose v1 rejects it): the project name is passed with `-p`. */
+export interface ComposeFile {
+  services: Record<string, ComposeService>;
+  volumes?: Record<string, { labels: Record<string, string> }>;
+}
+
+/** What `mlship wrap` recorded about a service (its mlship-wrap.json), when it exists. */
+export interface WrappedServiceInfo {
+  runtime: 'python' | 'node';
+  port: number;
+  startupGraceSeconds: number;
+  /** Read-only weights mount: source relative to the service directory. */
+  weights?: { source: string; target: string };
+}
+
+export interface ComposeInput {
+  project: Project;
+  /** Directory of mlship.yaml (service paths are relative to it). */
+  projectDir: string;
+  /** Directory the compose file is written to. */
+  outDir: string;
+  wrapped: Record<string, WrappedServiceInfo | undefined>;
+}
+
+export interface GeneratedStack {
+  compose: ComposeFile;
+  /** Other files, relative to outDir. */
+  files: { path: string; content: string }[];
+  /** Variables the .env file must define (generated secrets). */
+  envVariables: string[];
+  /** Service names in start order, and how to reach each model through the proxy. */
+  endpoints: { service: string; path: string }[];
+}
+
+export const STACK_LABEL = 'dev.mlship.stack';
+
+function seconds(n: number): string {
+  return `${Math.round(n)}s`;
+}
+
+/** A readiness probe that works in slim images: the runtime itself fetches the URL. */
+export function readinessTest(runtime: 'python' | 'node', port: number): string[] {
+  const url = `http://127.0.0.1:${port}/readyz`;
+  return runtime === 'node'
+    ? ['CMD', 'node', '-e', `fetch('${url}').then((r) => process.exit(r.ok ? 0 : 1), () => process.exit(1))`]
+    : ['CMD', 'python', '-c', `import urllib.request; urllib.request.urlopen('${url}', timeout=3)`];
+}
+
+/** An HTTP check for NGINX-like images, which ship wget (alpine) or curl (Debian). */
+function httpTest(port: number, p: string): string[] {
+  const url = `http://127.0.0.1:${port}${p}`;
+  return ['CMD-SHELL', `wget -q -O /dev/null ${url} || curl -fsS -o /dev/null ${url}`];
+}
+
+function memoryOf(text: string | undefined): string | undefined {
+  if (!text) return undefined;
+  const m = /^(\d+(?:\.\d+)?)(Mi|Gi|M|G)$/.exec(text);
+  if (!m) return undefined;
+  const mib = Number(m[1]) * (m[2]!.startsWith('G') ? 1024 : 1);
+  return `${Math.round(mib)}m`;
+}
+
+function envName(service: string): string {
+  return service.toUpperCase().replace(/-/g, '_');
+}
+
+function rel(from: string, to: string): string {
+  const r = path.relative(from, to).split(path.sep).join('/');
+  return r.startsWith('.') ? r : `./${r}`;
+}
+
+export function generateComposeStack(input: ComposeInput): GeneratedStack {
+  const { project } = input;
+  const labels = { 'dev.mlship.managed': 'true', [STACK_LABEL]: project.name };
+  const services: Record<string, ComposeService> = {};
+  const envVariables: string[] = [];
+  const modelNames = Object.keys(project.services);
+
+  for (const name of modelNames) {
+    const svc = project.services[name]!;
+    const wrapped = input.wrapped[name];
+    const runtime = wrapped?.runtime ?? svc.runtime;
+    const port = wrapped?.port ?? svc.port;
+    const grace = wrapped?.startupGraceSeconds ?? svc.startup_grace_seconds;
+    const serviceDir = path.resolve(input.projectDir, svc.path ?? `services/${name}`);
+    const environment: Record<string, string> = { PORT: String(port), ...(svc.env ?? {}) };
+    // Pipelines (detection → 2D pose → 3D pose): each service gets its dependencies' URLs.
+    for (const dep of svc.depends_on ?? []) {
+      const depSvc = project.services[dep];
+      if (!depSvc) continue;
+      const depPort = input.wrapped[dep]?.port ?? depSvc.port;
+      environment[`${envName(dep)}_URL`] = `http://${dep}:${depPort}`;
+    }
+    if (project.database) {
+      const db = project.database;
+      environment.DATABASE_URL = `postgresql://${db.user}:\${POSTGRES_PASSWORD}@database:5432/${db.database}`;
+    }
+    if (project.storage) {
+      environment.S3_ENDPOINT_URL = `http://storage:${project.storage.port}`;
+      environment.S3_BUCKET = project.storage.bucket;
+      environment.AWS_ACCESS_KEY_ID = 'mlship';
+      // biome-ignore lint/suspicious/noTemplateCurlyInString: compose interpolation, resolved from .env by compose
+      environment.AWS_SECRET_ACCESS_KEY = '${STORAGE_PASSWORD}';
+    }
+    const gpuCount = svc.gpu === true ? 1 : svc.gpu === false ? 0 : svc.gpu;
+    const limits = {
+      ...(svc.cpu ? { cpus: String(svc.cpu) } : {}),
+      ...(memoryOf(svc.memory) ? { memory: memoryOf(svc.memory)! } : {}),
+    };
+    const dependsOn: ComposeService['depends_on'] = {};
+    for (const dep of svc.depends_on ?? [])
+      if (project.services[dep]) dependsOn[dep] = { condition: 'service_healthy' };
+    if (project.database) dependsOn.database = { condition: 'service_healthy' };
+    if (project.storage) dependsOn.storage = { condition: 'service_healthy' };
+    services[name] = {
+      image: svc.image ?? `${project.name}/${name}:dev`,
+      ...(svc.image ? {} : { build: { context: rel(input.outDir, serviceDir) } }),
+      environment,
+      expose: [String(port)],
+      ...(wrapped?.weights
+        ? {
+            volumes: [
+              {
+                type: 'bind' as const,
+                source: rel(input.outDir, path.resolve(serviceDir, wrapped.weights.source)),
+                target: wrapped.weights.target,
+                read_only: true,
+              },
+            ],
+          }
+        : {}),
+      ...(Object.keys(dependsOn).length ? { depends_on: dependsOn } : {}),
+      healthcheck: {
+        test: readinessTest(runtime, port),
+        interval: '10s',
+        timeout: '5s',
+        retries: 3,
+        // The model's start-up grace: failures before it do not count.
+        start_period: seconds(grace),
+      },
+      restart: 'unless-stopped',
+      // gunicorn drains in-flight requests on SIGTERM within its graceful timeout.
+      stop_grace_period: '30s',
+      labels: { ...labels, 'dev.mlship.role': 'model' },
+      ...(gpuCount > 0 || Object.keys(limits).length
+        ? {
+            deploy: {
+              resources: {
+                ...(Object.keys(limits).length ? { limits } : {}),
+                ...(gpuCount > 0
+                  ? {
+                      reservations: {
+                        devices: [{ driver: 'nvidia' as const, count: gpuCount, capabilities: ['gpu'] }],
+                      },
+                    }
+                  : {}),
+              },
+            },
+          }
+        : {}),
+    };
+  }
+
+  const volumes: ComposeFile['volumes'] = {};
+  if (project.database) {
+    const db = project.database;
+    envVariables.push('POSTGRES_PASSWORD');
+    volumes.pgdata = { labels };
+    services.database = {
+      image: db.image,
+      environment: {
+        POSTGRES_USER: db.user,
+        POSTGRES_DB: db.database,
+        // From the generated, git-ignored .env; compose refuses to start without it.
+        // biome-ignore lint/suspicious/noTemplateCurlyInString: compose interpolation, resolved from .env by compose
+        POSTGRES_PASSWORD: '${POSTGRES_PASSWORD:?run mlship compose generate to create .env}',
+      },
+      volumes: [{ type: 'volume', source: 'pgdata', target: '/var/lib/postgresql/data' }],
+      healthcheck: {
+        test: ['CMD', 'pg_isready', '-U', db.user, '-d', db.database],
+        interval: '5s',
+        timeout: '5s',
+        retries: 10,
+        start_period: '30s',
+      },
+      restart: 'unless-stopped',
+      labels: { ...labels, 'dev.mlship.role': 'database', 'dev.mlship.pg-image': db.image },
+    };
+  }
+  if (project.storage) {
+    const st = project.storage;
+    envVariables.push('STORAGE_PASSWORD');
+    volumes.objects = { labels };
+    const minio = st.image.startsWith('minio/');
+    services.storage = {
+      image: st.image,
+      command: st.command ?? (minio ? ['server', '/data', '--address', `:${st.port}`] : undefined),
+      environment: minio
+        ? {
+            MINIO_ROOT_USER: 'mlship',
+            // biome-ignore lint/suspicious/noTemplateCurlyInString: compose interpolation, resolved from .env by compose
+            MINIO_ROOT_PASSWORD: '${STORAGE_PASSWORD:?run mlship compose generate to create .env}',
+          }
+        : {},
+      expose: [String(st.port)],
+      volumes: [{ type: 'volume', source: 'objects', target: '/data' }],
+      healthcheck: {
+        test: httpTest(st.port, st.health_path),
+        interval: '5s',
+        timeout: '5s',
+        retries: 10,
+        start_period: '20s',
+      },
+      restart: 'unless-stopped',
+      labels: { ...labels, 'dev.mlship.role': 'storage' },
+    };
+    if (!services.storage.command) delete services.storage.command;
+  }
+  const files: GeneratedStack['files'] = [];
+  const endpoints = modelNames.map((n) => ({ service: n, path: `/api/${n}/` }));
+  if (project.frontend) {
+    const fe = project.frontend;
+    const target = fe.service ?? modelNames[0];
+    files.push({
+      path: 'frontend/index.html',
+      content: renderComposeTemplate('index.html', {
+        title: fe.title ?? `${project.name}: try the model`,
+        service: target ?? '',
+        services: modelNames,
+      }),
+    });
+    services.frontend = {
+      image: fe.image,
+      volumes: [{ type: 'bind', source: './frontend', target: '/usr/share/nginx/html', read_only: true }],
+      healthcheck: { test: httpTest(80, '/'), interval: '5s', timeout: '5s', retries: 5, start_period: '5s' },
+      restart: 'unless-stopped',
+      labels: { ...labels, 'dev.mlship.role': 'frontend' },
+    };
+  }
+  if (project.proxy) {
+    const px = project.proxy;
+    files.push({
+      path: 'proxy/nginx.conf',
+      content: renderComposeTemplate('nginx.conf', {
+        models: modelNames.map((n) => ({
+          name: n,
+          port: input.wrapped[n]?.port ?? project.services[n]!.port,
+        })),
+        frontend: Boolean(project.frontend),
+        clientMaxBodySize: px.client_max_body_size,
+        timeoutSeconds: px.timeout_seconds,
+      }),
+    });
+    const dependsOn: NonNullable<ComposeService['depends_on']> = {};
+    for (const n of modelNames) dependsOn[n] = { condition: 'service_healthy' };
+    if (project.frontend) dependsOn.frontend = { condition: 'service_healthy' };
+    services.proxy = {
+      image: px.image,
+      // Loopback only: a first local stack should not be reachable from the network.
+      ports: [`127.0.0.1:${px.port}:80`],
+      volumes: [
+        {
+          type: 'bind',
+          source: './proxy/nginx.conf',
+          target: '/etc/nginx/conf.d/default.conf',
+          read_only: true,
+        },
+      ],
+      depends_on: dependsOn,
+      healthcheck: {
+        test: httpTest(80, '/healthz'),
+        interval: '5s',
+        timeout: '5s',
+        retries: 5,
+        start_period: '5s',
+      },
+      restart: 'unless-stopped',
+      labels: { ...labels, 'dev.mlship.role': 'proxy' },
+    };
+  }
+  return {
+    compose: {
+      services,
+      ...(Object.keys(volumes).length ? { volumes } : {}),
+    },
+    files,
+    envVariables,
+    endpoints,
+  };
+}
+
+export { DEFAULT_ADDON_IMAGES };

@@ -1,0 +1,197 @@
+// `mlship compose up` for real: a wrapped model service, NGINX, PostgreSQL and the
+// front end, on locally built images; predict through the proxy, in a browser, and
+// `down` leaves nothing behind.
+
+import { execFileSync, spawnSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { createServer } from 'node:net';
+import os from 'node:os';
+import path from 'node:path';
+import { chromium } from 'playwright-core';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { CHROMIUM, CHROMIUM_ARGS, chromiumAvailable } from '../helpers/browser.js';
+import { LOCAL_PYTHON_IMAGE, requireEngine, requireImage } from '../helpers/docker.js';
+
+const engine = await requireEngine();
+const BIN = path.resolve('bin/mlship.js');
+const NAME = `mlship-it-${process.pid}`;
+let dir: string;
+let port: number;
+
+function mlship(args: string[]) {
+  const r = spawnSync(process.execPath, [BIN, ...args], {
+    cwd: dir,
+    encoding: 'utf8',
+    env: { ...process.env, CI: 'true' },
+    timeout: 900_000,
+  });
+  return { code: r.status, stdout: r.stdout, stderr: r.stderr };
+}
+
+async function freePort(): Promise<number> {
+  return new Promise((resolve) => {
+    const srv = createServer().listen(0, '127.0.0.1', () => {
+      const p = (srv.address() as { port: number }).port;
+      srv.close(() => resolve(p));
+    });
+  });
+}
+
+function projectContainers(): number {
+  return execFileSync('docker', ['ps', '-aq', '--filter', `label=com.docker.compose.project=${NAME}`], {
+    encoding: 'utf8',
+  })
+    .split('\n')
+    .filter(Boolean).length;
+}
+
+function writeConfig(pgImage: string): void {
+  writeFileSync(
+    path.join(dir, 'mlship.yaml'),
+    [
+      'version: 1',
+      `name: ${NAME}`,
+      'services:',
+      '  iris:',
+      '    path: services/iris',
+      'proxy:',
+      '  image: mlship-local/nginx:1.22',
+      `  port: ${port}`,
+      'database:',
+      `  image: ${pgImage}`,
+      'frontend:',
+      '  image: mlship-local/nginx:1.22',
+      '',
+    ].join('\n'),
+  );
+}
+
+beforeAll(async () => {
+  if (!engine) return;
+  await requireImage(engine, LOCAL_PYTHON_IMAGE);
+  await requireImage(engine, 'mlship-local/nginx:1.22');
+  await requireImage(engine, 'mlship-local/postgres:15');
+  dir = mkdtempSync(path.join(os.tmpdir(), 'mlship-compose-it-'));
+  port = await freePort();
+  const wrap = mlship([
+    'wrap',
+    path.resolve('fixtures/wrap/iris/model.joblib'),
+    '--out',
+    'services/iris',
+    '--name',
+    'iris',
+    '--base-image',
+    LOCAL_PYTHON_IMAGE,
+  ]);
+  expect(wrap.code, wrap.stderr).toBe(0);
+  writeConfig('mlship-local/postgres:15');
+}, 120_000);
+
+afterAll(() => {
+  if (!engine || !dir) return;
+  mlship(['compose', 'down', '--volumes']);
+  spawnSync('docker', ['rmi', '-f', `${NAME}/iris:dev`, 'mlship-local/postgres:16'], { stdio: 'ignore' });
+});
+
+describe.runIf(engine)('mlship compose (real engine, docker-compose)', () => {
+  it('up: every service healthy, the model smoke-tested through NGINX', () => {
+    const r = mlship(['compose', 'up', '--json']);
+    expect(r.code, r.stderr).toBe(0);
+    const out = JSON.parse(r.stdout) as {
+      services: { service: string; health: string }[];
+      smoke: { service: string; status: number; prediction: unknown }[];
+      proxyUrl: string;
+    };
+    expect(Object.fromEntries(out.services.map((s) => [s.service, s.health]))).toEqual({
+      iris: 'healthy',
+      database: 'healthy',
+      frontend: 'healthy',
+      proxy: 'healthy',
+    });
+    expect(out.smoke).toEqual([expect.objectContaining({ service: 'iris', status: 200, prediction: 0 })]);
+    expect(out.proxyUrl).toBe(`http://127.0.0.1:${port}`);
+    // The generated password is in the git-ignored .env, not in compose.yaml.
+    const env = readFileSync(path.join(dir, 'deploy/compose/.env'), 'utf8');
+    const password = /POSTGRES_PASSWORD=(.+)/.exec(env)![1]!;
+    expect(readFileSync(path.join(dir, 'deploy/compose/compose.yaml'), 'utf8')).not.toContain(password);
+    expect(r.stdout + r.stderr).not.toContain(password);
+  });
+
+  it('/predict through the proxy, errors pass through, /healthz answers', async () => {
+    const ok = await fetch(`http://127.0.0.1:${port}/api/iris/predict`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ sepal_length: 6.7, sepal_width: 3.0, petal_length: 5.2, petal_width: 2.3 }),
+    });
+    expect(ok.status).toBe(200);
+    expect(await ok.json()).toEqual({ prediction: 2 });
+    const bad = await fetch(`http://127.0.0.1:${port}/api/iris/predict`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: '{',
+    });
+    expect(bad.status).toBe(422);
+    expect((await fetch(`http://127.0.0.1:${port}/healthz`)).status).toBe(200);
+  });
+
+  it('the front end, in a real browser: enter an input, see the prediction', async () => {
+    if (!chromiumAvailable()) return;
+    const browser = await chromium.launch({ executablePath: CHROMIUM, args: CHROMIUM_ARGS });
+    try {
+      const page = await browser.newPage();
+      const errors: string[] = [];
+      page.on('pageerror', (e) => errors.push(e.message));
+      await page.goto(`http://127.0.0.1:${port}/`);
+      await page.waitForFunction(
+        () => (document.getElementById('input') as HTMLTextAreaElement).value.length > 0,
+      );
+      await page.fill(
+        '#input',
+        JSON.stringify({ sepal_length: 6.7, sepal_width: 3.0, petal_length: 5.2, petal_width: 2.3 }),
+      );
+      await page.click('#submit');
+      await page.waitForFunction(() => document.getElementById('meta')!.textContent!.startsWith('HTTP'));
+      expect(await page.textContent('#output')).toBe('2');
+      expect(await page.textContent('#meta')).toMatch(/^HTTP 200 in \d+ ms/);
+      expect(errors).toEqual([]);
+    } finally {
+      await browser.close();
+    }
+  });
+
+  it('ps shows health and URLs', () => {
+    const r = mlship(['compose', 'ps', '--json']);
+    expect(r.code).toBe(0);
+    const out = JSON.parse(r.stdout) as { services: { service: string; health: string; url?: string }[] };
+    expect(out.services.find((s) => s.service === 'iris')).toMatchObject({
+      health: 'healthy',
+      url: `http://127.0.0.1:${port}/api/iris/`,
+    });
+  });
+
+  it('a database volume made by another PostgreSQL major is refused with a clear message', () => {
+    const down = mlship(['compose', 'down']);
+    expect(down.code, down.stderr).toBe(0);
+    expect(projectContainers()).toBe(0);
+    execFileSync('docker', ['tag', 'mlship-local/postgres:15', 'mlship-local/postgres:16']);
+    writeConfig('mlship-local/postgres:16');
+    const r = mlship(['compose', 'up', '--no-build']);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toMatch(
+      /holds a PostgreSQL 15 data directory, but database\.image is mlship-local\/postgres:16/,
+    );
+    expect(r.stderr).toMatch(/hint: .*pg_dumpall/);
+    writeConfig('mlship-local/postgres:15');
+  });
+
+  it('down --volumes leaves no container and no volume', () => {
+    const r = mlship(['compose', 'down', '--volumes', '--json']);
+    expect(r.code, r.stderr).toBe(0);
+    expect(JSON.parse(r.stdout)).toMatchObject({ ok: true, leftover: 0, removedVolumes: true });
+    expect(projectContainers()).toBe(0);
+    const volumes = execFileSync('docker', ['volume', 'ls', '-q', '--filter', `name=${NAME}`], {
+      encoding: 'utf8',
+    });
+    expect(volumes.trim()).toBe('');
+  });
+});
