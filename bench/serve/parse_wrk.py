@@ -1,7 +1,7 @@
 """Turns wrk --latency output into one JSON line, or results.jsonl into a Markdown table.
 
-    parse_wrk.py <name> <concurrency> <wrk-output>
-    parse_wrk.py --table results.jsonl
+parse_wrk.py <name> <concurrency> <wrk-output>
+parse_wrk.py --table results.jsonl
 """
 
 import json
@@ -16,7 +16,7 @@ def seconds(text: str) -> float:
 
 def parse(name: str, concurrency: int, text: str) -> dict:
     def latency(pct: str) -> float | None:
-        m = re.search(rf"^\s+{pct}%\s+(\S+)", text, re.M)
+        m = re.search(rf"^\s+{pct}%\s+(\S+)", text, re.MULTILINE)
         return round(seconds(m.group(1)) * 1000, 1) if m else None
 
     requests = int(re.search(r"(\d+) requests in", text).group(1))
@@ -35,7 +35,8 @@ def parse(name: str, concurrency: int, text: str) -> dict:
 
 
 def table(path: str) -> str:
-    rows = [json.loads(line) for line in open(path) if line.strip()]
+    with open(path) as f:
+        rows = [json.loads(line) for line in f if line.strip()]
     lines = ["| server | c | req/s | p50 ms | p99 ms | errors |", "|---|---:|---:|---:|---:|---:|"]
     for r in rows:
         lines.append(
@@ -48,4 +49,5 @@ if __name__ == "__main__":
     if sys.argv[1] == "--table":
         print(table(sys.argv[2]))
     else:
-        print(json.dumps(parse(sys.argv[1], int(sys.argv[2]), open(sys.argv[3]).read())))
+        with open(sys.argv[3]) as f:
+            print(json.dumps(parse(sys.argv[1], int(sys.argv[2]), f.read())))
