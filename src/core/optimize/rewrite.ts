@@ -384,6 +384,15 @@ export function rewriteDockerfile(df: ParsedDockerfile, options: RewriteOptions 
   //    RUNs; crossing anything else (ENV, USER, a RUN we do not understand)
   //    could change what the install sees, so it is reported instead.
   const inserted = new Map<Instruction, string[]>();
+  // Compiles that step 6 will move to a builder stage do not hold installs back.
+  const finalIdx = finalStageIndex(df, options.target);
+  const prePlan = planBuilder(
+    df.stages[finalIdx]!,
+    order.get(finalIdx)!.filter((i) => !removed.has(i)),
+    df,
+    allowed,
+  );
+  const leaving = new Set(prePlan.ok ? prePlan.compiles : []);
   for (const stage of df.stages) {
     const list = order.get(stage.index)!;
     const firstSource = list.findIndex(
@@ -394,7 +403,7 @@ export function rewriteDockerfile(df: ParsedDockerfile, options: RewriteOptions 
     const moved: Instruction[] = [];
     for (let q = firstSource + 1; q < list.length; q++) {
       const ins = list[q]!;
-      if (ins.keyword !== 'RUN' || removed.has(ins)) continue;
+      if (ins.keyword !== 'RUN' || removed.has(ins) || leaving.has(ins)) continue;
       const kind = allowed('source-before-deps', anchor) ? classifyRun(ins) : ({ kind: 'other' } as const);
       if (kind.kind === 'other') {
         if (!allowed('source-before-deps', anchor)) break;
@@ -408,9 +417,11 @@ export function rewriteDockerfile(df: ParsedDockerfile, options: RewriteOptions 
         }
         break;
       }
-      const between = list.slice(firstSource, q).filter((i) => !moved.includes(i) && !removed.has(i));
+      const between = list
+        .slice(firstSource, q)
+        .filter((i) => !moved.includes(i) && !removed.has(i) && !leaving.has(i));
       const blocker = between.find((i) => {
-        if (isContextCopy(i)) {
+        if (i.keyword === 'COPY' || i.keyword === 'ADD') {
           const dest = resolveIn(workdirAt(stage, i.line), copyParts(i).dest);
           return SYSTEM_DIRS.test(dest);
         }
@@ -568,7 +579,6 @@ export function rewriteDockerfile(df: ParsedDockerfile, options: RewriteOptions 
   //    copied back where they were made. Anything else is reported.
   let builder: { stage: number; lines: string[] } | undefined;
   const replaced = new Map<Instruction, string[]>();
-  const finalIdx = finalStageIndex(df, options.target);
   const finalStage = df.stages[finalIdx]!;
   const plan = planBuilder(
     finalStage,

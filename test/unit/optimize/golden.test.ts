@@ -66,4 +66,26 @@ describe.each(fixtures())('fixture $name', (f) => {
     const again = rewriteDockerfile(parseDockerfile(first.dockerfile), { largeFileBytes: f.largeFileBytes });
     expect(again.dockerfile).toBe(first.dockerfile);
   });
+
+  it.skipIf(f.name === 'malformed')(
+    'the rewrite leaves no finding it could fix and did not report',
+    async () => {
+      const { lintDockerfile } = await import('../../../src/core/optimize/lint.js');
+      const { parseDockerfile } = await import('../../../src/core/optimize/parse.js');
+      const plan = await planRewrite(target(f), (await import('./helpers.js')).fsDeps);
+      const fixable = [
+        'source-before-deps',
+        'pip-cache',
+        'apt-lists-kept',
+        'add-instead-of-copy',
+        'consecutive-run',
+        'build-tools-in-final',
+      ];
+      const reported = new Set(plan.notDone.map((n) => n.rule));
+      const left = lintDockerfile(parseDockerfile(plan.dockerfile), { largeFileBytes: f.largeFileBytes })
+        .findings.filter((x) => fixable.includes(x.rule) && !reported.has(x.rule))
+        .map((x) => `${x.line}:${x.rule}`);
+      expect(left).toEqual([]);
+    },
+  );
 });
