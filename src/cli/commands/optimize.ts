@@ -53,9 +53,14 @@ function renderFindings(io: IoHost, r: LintReport): string {
   return lines.join('\n');
 }
 
-function renderPlan(plan: RewritePlan, wrote: boolean, dryRunReason: string | undefined): string {
+function renderPlan(
+  plan: RewritePlan,
+  wrote: boolean,
+  dryRunReason: string | undefined,
+  diffShown: boolean,
+): string {
   const out: string[] = [];
-  if (plan.diff) out.push(plan.diff.trimEnd(), '');
+  if (plan.diff && !diffShown) out.push(plan.diff.trimEnd(), '');
   for (const c of plan.changes) out.push(`changed  line ${c.line}: [${c.rule}] ${c.description}`);
   for (const c of plan.notDone) out.push(`not done line ${c.line}: [${c.rule}] ${c.description}`);
   if (plan.instructions.length) out.push('', ...plan.instructions);
@@ -232,12 +237,15 @@ export const registerOptimize: Register = (program: Command, holder) => {
 
       const plan = await planRewrite(target, deps);
       let wrote = false;
+      let diffShown = false;
       let reason: string | undefined;
       if (plan.changed) {
         if (flags.dryRun) reason = '--dry-run';
         else if (ctx.global.yes) wrote = true;
         else if (io.prompter.interactive) {
+          // On a terminal the diff is shown before the question, and not repeated after it.
           if (plan.diff) io.info(plan.diff.trimEnd());
+          diffShown = true;
           wrote = await io.prompter.confirm(`write these changes to ${dockerfile}?`, false);
           if (!wrote) reason = 'declined';
         } else reason = 'not a terminal: add --yes to write';
@@ -258,7 +266,7 @@ export const registerOptimize: Register = (program: Command, holder) => {
           excluded: plan.excluded,
           instructions: plan.instructions,
         },
-        renderPlan(plan, wrote, reason),
+        renderPlan(plan, wrote, reason, diffShown),
       );
     });
 };

@@ -9,6 +9,13 @@ import { posix } from 'node:path';
 import type { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import tar from 'tar-stream';
+import { OperationFailedError } from '../../io/errors.js';
+
+function unreadable(message: string): OperationFailedError {
+  return new OperationFailedError('IMAGE_ARCHIVE_UNREADABLE', message, {
+    hint: 'the engine returned an image archive mlship cannot read; check `docker save <image> | tar t`',
+  });
+}
 
 interface LayerTable {
   /** Regular files: path → size. */
@@ -154,10 +161,10 @@ export async function readSaveStream(source: Readable): Promise<SaveContents> {
   await feeding;
 
   const manifestText = jsons.get('manifest.json');
-  if (!manifestText) throw new Error('docker save output has no manifest.json');
+  if (!manifestText) throw unreadable('docker save output has no manifest.json');
   const manifest = JSON.parse(manifestText) as { Config: string; Layers: string[] }[];
   const m = manifest[0];
-  if (!m) throw new Error('docker save manifest.json lists no image');
+  if (!m) throw unreadable('docker save manifest.json lists no image');
   const config = JSON.parse(jsons.get(normalise(m.Config)) ?? '{}') as {
     rootfs?: { diff_ids?: string[] };
     history?: { created_by?: string; empty_layer?: boolean }[];
@@ -197,7 +204,7 @@ export function analyseLayers(image: string, save: SaveContents, topN = 10): Lay
 
   save.layerOrder.forEach((name, index) => {
     const t = save.tables.get(name);
-    if (!t) throw new Error(`docker save output lacks the layer ${name} its manifest lists`);
+    if (!t) throw unreadable(`docker save output lacks the layer ${name} its manifest lists`);
     // Within one layer, opaque markers and whiteouts apply to lower layers only.
     for (const dir of t.opaque) removeUnder(dir, index);
     for (const p of t.whiteouts) removeUnder(p, index);

@@ -165,6 +165,10 @@ describe('layer measurement', () => {
     const pack = tar.pack();
     pack.entry({ name: 'x/layer.tar' }, await layerTar([{ name: 'a', size: 1 }]));
     pack.finalize();
-    await expect(readSaveStream(pack as unknown as Readable)).rejects.toThrow(/manifest/);
+    await expect(readSaveStream(pack as unknown as Readable)).rejects.toMatchObject({
+      code: 'IMAGE_ARCHIVE_UNREADABLE',
+      exitCode: 1,
+      message: expect.stringMatching(/manifest/),
+    });
   });
 });
