@@ -61,6 +61,8 @@ export interface CandidateReport {
     buildMs: number | null;
     /** The example's own run time (engine start → exit). */
     runMs: number | null;
+    /** Wall time from container create to its removal: runMs plus mlship's overhead (create, start, stats, copy-out, remove). */
+    containerMs: number | null;
     peakMemoryBytes: number | null;
     memoryLimitBytes: number | null;
     /** Peak GPU memory in use during the run (whole GPUs), when nvidia-smi is available. */

@@ -81,6 +81,8 @@ interface Prepared {
   cloneMs: number;
   failure?: Failure;
   cloneLog?: string[];
+  /** An error that is not the candidate's own failure (engine gone, a bug). */
+  error?: unknown;
   plan?: ResolvedPlan;
 }
 
@@ -137,6 +139,7 @@ function failedReport(p: Prepared, failure: Failure, plan: ResolvedPlan | undefi
       cloneMs: Math.round(p.cloneMs),
       buildMs: null,
       runMs: null,
+      containerMs: null,
       peakMemoryBytes: null,
       memoryLimitBytes: p.candidate.memory ? parseMemory(p.candidate.memory) : null,
       gpuMemoryBytes: null,
@@ -229,7 +232,10 @@ export async function runBakeoff(o: BakeoffOptions, deps: BakeoffDeps): Promise<
         p.facts = await inspectRepo(path.join(p.source.contextDir, p.source.sourceDir));
         control.title(`${p.name}: ${p.source.commit.slice(0, 12)}`);
       } catch (e) {
-        if (!(e instanceof GitError)) throw e;
+        if (!(e instanceof GitError)) {
+          p.error = e;
+          throw e;
+        }
         p.failure = cloneFailure(p.candidate.repo, e.stderr);
         p.cloneLog = e.stderr.split('\n').filter(Boolean).slice(-50);
         throw new Error(p.failure.message);
@@ -238,13 +244,10 @@ export async function runBakeoff(o: BakeoffOptions, deps: BakeoffDeps): Promise<
       }
     },
   }));
-  const sourceOutcomes = await io.tasks.run(sourceTasks, {
-    concurrent: Math.max(concurrency, 2),
-    exitOnError: false,
-  });
-  for (const [i, outcome] of sourceOutcomes.entries()) {
-    if (!outcome.ok && !prepared[i]!.failure) throw outcome.error;
-  }
+  // With live progress, outcomes come back in completion order: errors are kept on each candidate.
+  await io.tasks.run(sourceTasks, { concurrent: Math.max(concurrency, 2), exitOnError: false });
+  const unexpected = prepared.find((p) => p.error !== undefined);
+  if (unexpected) throw unexpected.error;
 
   // -- resolve: every problem of every candidate before anything runs ---------------
   const incompatible: string[] = [];
@@ -359,6 +362,7 @@ export async function runBakeoff(o: BakeoffOptions, deps: BakeoffDeps): Promise<
           fatal ??= e;
           abort.abort();
         }
+        p.error = e;
         throw e;
       }
       const r = outcomes.get(p.name)!.report;
@@ -367,32 +371,19 @@ export async function runBakeoff(o: BakeoffOptions, deps: BakeoffDeps): Promise<
       if (r.failure) throw new Error(`${r.failure.category}: ${r.failure.message}`);
     },
   }));
-  let results: Awaited<ReturnType<typeof io.tasks.run>>;
   try {
-    results = await io.tasks.run(tasks, { concurrent: concurrency, exitOnError: false });
+    await io.tasks.run(tasks, { concurrent: concurrency, exitOnError: false });
   } finally {
     unregister();
   }
   if (fatal) throw fatal;
-  for (const [i, r] of results.entries()) {
-    const name = runnable[i]?.name;
-    if (!r.ok && name && !outcomes.has(name)) {
-      const message = r.error instanceof Error ? r.error.message : String(r.error);
-      outcomes.set(name, {
-        report: failedReport(
-          runnable[i]!,
-          {
-            category: 'engine_error',
-            origin: 'host',
-            message,
-            hint: r.error instanceof MlshipError && r.error.hint ? r.error.hint : 'see the error above',
-            evidence: [message],
-          },
-          runnable[i]!.plan,
-        ),
-        lock: null,
-      });
-    }
+  // A candidate whose run threw (the engine failed mid-way) is reported, not fatal.
+  for (const p of runnable) {
+    if (p.error === undefined || outcomes.has(p.name)) continue;
+    const message = p.error instanceof Error ? p.error.message : String(p.error);
+    const hint = p.error instanceof MlshipError && p.error.hint ? p.error.hint : 'see the error above';
+    const failure: Failure = { category: 'engine_error', origin: 'host', message, hint, evidence: [message] };
+    outcomes.set(p.name, { report: failedReport(p, failure, p.plan), lock: null });
   }
 
   const reports = prepared.map(

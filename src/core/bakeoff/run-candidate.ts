@@ -147,6 +147,7 @@ function emptyReport(job: CandidateJob): CandidateReport {
       cloneMs: Math.round(job.cloneMs),
       buildMs: null,
       runMs: null,
+      containerMs: null,
       peakMemoryBytes: null,
       memoryLimitBytes: c.memory ? parseMemory(c.memory) : null,
       gpuMemoryBytes: null,
@@ -288,6 +289,7 @@ export async function runCandidate(
   const memoryBytes = c.memory ? parseMemory(c.memory) : undefined;
   const gpus = gpuRequest(c.gpus);
   let handle: ContainerHandle;
+  const tContainer = performance.now();
   try {
     handle = await engine.start({
       image: imageId,
@@ -338,11 +340,14 @@ export async function runCandidate(
 
     // -- collect ----------------------------------------------------------------------
     const archive = (p: string) => engine.getArchive(handle.id, p);
-    if (exitCode === 0 && !timedOut) {
-      control.title(`${job.name}: copying outputs`);
-      report.outputs = await collectOutputs(c.outputs, REPO_DIR, archive, job.outputsDir);
-    }
-    const freeze = (await readContainerFile(archive, FREEZE_FILE).catch(() => undefined)) ?? '';
+    // Outputs and the freeze are independent reads of the stopped container: at once.
+    control.title(`${job.name}: copying outputs`);
+    const [outputs, freezeText] = await Promise.all([
+      exitCode === 0 && !timedOut ? collectOutputs(c.outputs, REPO_DIR, archive, job.outputsDir) : [],
+      readContainerFile(archive, FREEZE_FILE).catch(() => undefined),
+    ]);
+    report.outputs = outputs;
+    const freeze = freezeText ?? '';
     const failure = classifyRun({
       exitCode,
       timedOut,
@@ -368,6 +373,7 @@ export async function runCandidate(
     clearTimeout(timer);
     signal.removeEventListener('abort', onAbort);
     await handle.remove();
+    report.metrics.containerMs = Math.round(performance.now() - tContainer);
   }
 }
 

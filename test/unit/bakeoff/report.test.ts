@@ -37,6 +37,7 @@ function cand(
       cloneMs: 100,
       buildMs: 5000,
       runMs,
+      containerMs: runMs === null ? null : runMs + 300,
       peakMemoryBytes: peak,
       memoryLimitBytes: 512 * 1024 ** 2,
       gpuMemoryBytes: null,
