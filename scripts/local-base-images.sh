@@ -85,3 +85,7 @@ build_local() { # tag, dir
 HERE=$(cd "$(dirname "$0")" && pwd)
 build_local mlship-local/nginx:1.22 "$HERE/local-images/nginx"
 build_local mlship-local/postgres:15 "$HERE/local-images/postgres"
+if ! have mlship-local/moto:5.2; then
+  docker build -q -t mlship-local/moto:5.2 --build-arg BASE=mlship-local/python:3.11-slim "$HERE/local-images/moto" >/dev/null
+  echo "created mlship-local/moto:5.2" >&2
+fi

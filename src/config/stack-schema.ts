@@ -49,6 +49,13 @@ export const StorageSchema = z
     ),
     command: z.array(z.string()).optional().describe('Command for a non-MinIO image.'),
     port: z.number().int().min(1).max(65535).default(9000).describe('S3 API port inside the container.'),
+    host_port: z
+      .number()
+      .int()
+      .min(1)
+      .max(65535)
+      .default(9000)
+      .describe('Port the S3 API is published on, on 127.0.0.1 only (to upload data and weights).'),
     health_path: z
       .string()
       .startsWith('/')

@@ -249,6 +249,8 @@ export function generateComposeStack(input: ComposeInput): GeneratedStack {
           }
         : {},
       expose: [String(st.port)],
+      // Loopback only: reachable from this machine to upload data, not from the network.
+      ports: [`127.0.0.1:${st.host_port}:${st.port}`],
       volumes: [{ type: 'volume', source: 'objects', target: '/data' }],
       healthcheck: {
         test: httpTest(st.port, st.health_path),

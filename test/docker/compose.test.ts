@@ -17,6 +17,7 @@ const BIN = path.resolve('bin/mlship.js');
 const NAME = `mlship-it-${process.pid}`;
 let dir: string;
 let port: number;
+let storagePort: number;
 
 function mlship(args: string[]) {
   const r = spawnSync(process.execPath, [BIN, ...args], {
@@ -61,6 +62,13 @@ function writeConfig(pgImage: string): void {
       `  image: ${pgImage}`,
       'frontend:',
       '  image: mlship-local/nginx:1.22',
+      // moto's S3 in server mode: an S3-compatible server that runs offline.
+      'storage:',
+      '  image: mlship-local/moto:5.2',
+      '  command: [moto_server, -H, 0.0.0.0, -p, "9000"]',
+      '  health_path: /moto-api/',
+      `  host_port: ${storagePort}`,
+      '  bucket: iris-data',
       '',
     ].join('\n'),
   );
@@ -71,8 +79,10 @@ beforeAll(async () => {
   await requireImage(engine, LOCAL_PYTHON_IMAGE);
   await requireImage(engine, 'mlship-local/nginx:1.22');
   await requireImage(engine, 'mlship-local/postgres:15');
+  await requireImage(engine, 'mlship-local/moto:5.2');
   dir = mkdtempSync(path.join(os.tmpdir(), 'mlship-compose-it-'));
   port = await freePort();
+  storagePort = await freePort();
   const wrap = mlship([
     'wrap',
     path.resolve('fixtures/wrap/iris/model.joblib'),
@@ -107,6 +117,7 @@ describe.runIf(engine)('mlship compose (real engine, docker-compose)', () => {
       database: 'healthy',
       frontend: 'healthy',
       proxy: 'healthy',
+      storage: 'healthy',
     });
     expect(out.smoke).toEqual([expect.objectContaining({ service: 'iris', status: 200, prediction: 0 })]);
     expect(out.proxyUrl).toBe(`http://127.0.0.1:${port}`);
@@ -115,6 +126,54 @@ describe.runIf(engine)('mlship compose (real engine, docker-compose)', () => {
     const password = /POSTGRES_PASSWORD=(.+)/.exec(env)![1]!;
     expect(readFileSync(path.join(dir, 'deploy/compose/compose.yaml'), 'utf8')).not.toContain(password);
     expect(r.stdout + r.stderr).not.toContain(password);
+  });
+
+  it('object storage: the bucket was created, the S3 API works from the host and from the model service', async () => {
+    const { S3Client, ListBucketsCommand, PutObjectCommand, GetObjectCommand } = await import(
+      '@aws-sdk/client-s3'
+    );
+    const s3 = new S3Client({
+      endpoint: `http://127.0.0.1:${storagePort}`,
+      region: 'us-east-1',
+      forcePathStyle: true,
+      credentials: { accessKeyId: 'mlship', secretAccessKey: 'unused-by-moto' },
+    });
+    try {
+      const buckets = await s3.send(new ListBucketsCommand({}));
+      expect(buckets.Buckets?.map((b) => b.Name)).toContain('iris-data');
+      await s3.send(new PutObjectCommand({ Bucket: 'iris-data', Key: 'inputs/a.json', Body: '{"x": 1}' }));
+      const got = await s3.send(new GetObjectCommand({ Bucket: 'iris-data', Key: 'inputs/a.json' }));
+      expect(await got.Body?.transformToString()).toBe('{"x": 1}');
+    } finally {
+      s3.destroy();
+    }
+    // The model service reaches the same bucket by service name, through the URL compose gave it.
+    const iris = execFileSync(
+      'docker',
+      [
+        'ps',
+        '-q',
+        '--filter',
+        `label=com.docker.compose.project=${NAME}`,
+        '--filter',
+        'label=com.docker.compose.service=iris',
+      ],
+      {
+        encoding: 'utf8',
+      },
+    ).trim();
+    const listing = execFileSync(
+      'docker',
+      [
+        'exec',
+        iris,
+        'python',
+        '-c',
+        "import os, urllib.request; print(urllib.request.urlopen(os.environ['S3_ENDPOINT_URL'] + '/' + os.environ['S3_BUCKET']).read().decode())",
+      ],
+      { encoding: 'utf8' },
+    );
+    expect(listing).toContain('<Key>inputs/a.json</Key>');
   });
 
   it('/predict through the proxy, errors pass through, /healthz answers', async () => {
@@ -142,15 +201,14 @@ describe.runIf(engine)('mlship compose (real engine, docker-compose)', () => {
       const errors: string[] = [];
       page.on('pageerror', (e) => errors.push(e.message));
       await page.goto(`http://127.0.0.1:${port}/`);
-      await page.waitForFunction(
-        () => (document.getElementById('input') as HTMLTextAreaElement).value.length > 0,
-      );
+      // Strings, not functions: the tests are type-checked without DOM types.
+      await page.waitForFunction("document.getElementById('input').value.length > 0");
       await page.fill(
         '#input',
         JSON.stringify({ sepal_length: 6.7, sepal_width: 3.0, petal_length: 5.2, petal_width: 2.3 }),
       );
       await page.click('#submit');
-      await page.waitForFunction(() => document.getElementById('meta')!.textContent!.startsWith('HTTP'));
+      await page.waitForFunction("document.getElementById('meta').textContent.startsWith('HTTP')");
       expect(await page.textContent('#output')).toBe('2');
       expect(await page.textContent('#meta')).toMatch(/^HTTP 200 in \d+ ms/);
       expect(errors).toEqual([]);

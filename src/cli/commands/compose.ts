@@ -157,9 +157,10 @@ export const registerCompose: Register = (program: Command, holder) => {
     .action(
       async (flags: StackFlags & { timeout?: string; build: boolean; smoke: boolean; force: boolean }) => {
         const { ctx, cli, compose: runner, engine } = await composeDeps(holder);
-        const [{ generateCompose }, { composeUp }] = await Promise.all([
+        const [{ generateCompose }, { composeUp }, { ensureBucket }] = await Promise.all([
           import('../../core/compose/generate.js'),
           import('../../core/compose/run.js'),
+          import('../../adapters/aws/s3.js'),
         ]);
         const gen = await generateCompose({
           configFile: flags.file,
@@ -170,6 +171,7 @@ export const registerCompose: Register = (program: Command, holder) => {
         const r = await composeUp(
           {
             engine,
+            ensureBucket,
             compose: runner,
             cli,
             tasks: ctx.io.tasks,
@@ -192,6 +194,11 @@ export const registerCompose: Register = (program: Command, holder) => {
             (s) =>
               `smoke ${s.service}: ${s.url} → ${s.status} in ${Math.round(s.ms)} ms${s.prediction !== undefined ? `, prediction ${JSON.stringify(s.prediction)}` : ''}`,
           ),
+          ...(r.storage
+            ? [
+                `storage: bucket ${r.storage.bucket} at ${r.storage.endpoint} (S3 API, ${r.storage.created ? 'created' : 'exists'})`,
+              ]
+            : []),
           ...(r.proxyUrl ? [`open ${r.proxyUrl}/`] : []),
         ];
         ctx.io.result({ ok: true, ...r }, lines.join('\n'));

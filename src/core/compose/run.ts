@@ -4,6 +4,7 @@
 
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
+import type { S3Target } from '../../adapters/aws/s3.js';
 import type { ComposeCli, ComposeProject, ComposeRunner } from '../../adapters/compose.js';
 import type { ContainerState, Engine } from '../../adapters/docker/engine.js';
 import { EngineError, OperationFailedError } from '../../io/errors.js';
@@ -15,6 +16,7 @@ export const SERVICE_LABEL = 'com.docker.compose.service';
 
 export interface ComposeRunDeps {
   engine: Pick<Engine, 'listByLabel' | 'run' | 'volumeExists'>;
+  ensureBucket(target: S3Target): Promise<boolean>;
   compose: ComposeRunner;
   cli: ComposeCli;
   tasks: TaskRunner;
@@ -48,6 +50,7 @@ export interface UpResult {
   smoke: SmokeResult[];
   secondsToHealthy: number;
   proxyUrl?: string;
+  storage?: { endpoint: string; bucket: string; created: boolean };
 }
 
 function projectOf(cli: ComposeCli, gen: ComposeGenerateResult): ComposeProject {
@@ -142,7 +145,7 @@ export async function composeUp(
         const pending = services.find((s) => latest.get(s)?.health !== 'healthy')!;
         failure ??= { service: pending, why: `not healthy after ${Math.round(timeoutMs / 1000)} s` };
       }
-      if (!failure) await deps.sleep(1000);
+      if (!failure) await deps.sleep(500);
     }
   })();
   const outcomes = await deps.tasks.run(
@@ -182,6 +185,31 @@ export async function composeUp(
     });
   }
 
+  let storage: UpResult['storage'];
+  if (gen.project.storage) {
+    const st = gen.project.storage;
+    const endpoint = `http://127.0.0.1:${st.host_port}`;
+    const env = await readFile(gen.envFile.path, 'utf8').catch(() => '');
+    const secret = /^STORAGE_PASSWORD=(.*)$/m.exec(env)?.[1] ?? '';
+    try {
+      const created = await deps.ensureBucket({
+        endpoint,
+        accessKeyId: 'mlship',
+        secretAccessKey: secret,
+        bucket: st.bucket,
+      });
+      storage = { endpoint, bucket: st.bucket, created };
+    } catch (e) {
+      throw new OperationFailedError(
+        'STORAGE_BUCKET_FAILED',
+        `could not create bucket ${st.bucket} on ${endpoint}: ${(e as Error).message}`,
+        {
+          hint: 'the storage service is healthy but refused the S3 call: check storage.image and `mlship compose logs storage`',
+        },
+      );
+    }
+  }
+
   const proxyPort = gen.project.proxy?.port;
   const proxyUrl = proxyPort ? `http://127.0.0.1:${proxyPort}` : undefined;
   const smoke: SmokeResult[] = [];
@@ -215,6 +243,7 @@ export async function composeUp(
     smoke,
     secondsToHealthy,
     ...(proxyUrl ? { proxyUrl } : {}),
+    ...(storage ? { storage } : {}),
   };
 }
 

@@ -1,0 +1,34 @@
+// The local stack's S3-compatible storage, through the AWS SDK: creates the
+// configured bucket once the server is healthy. Credentials are passed in (from
+// the stack's .env) and never logged.
+
+export interface S3Target {
+  endpoint: string;
+  accessKeyId: string;
+  secretAccessKey: string;
+  bucket: string;
+}
+
+/** Creates the bucket unless it exists; returns whether it was created. */
+export async function ensureBucket(target: S3Target): Promise<boolean> {
+  const { S3Client, HeadBucketCommand, CreateBucketCommand } = await import('@aws-sdk/client-s3');
+  const client = new S3Client({
+    endpoint: target.endpoint,
+    region: 'us-east-1',
+    forcePathStyle: true,
+    credentials: { accessKeyId: target.accessKeyId, secretAccessKey: target.secretAccessKey },
+  });
+  try {
+    try {
+      await client.send(new HeadBucketCommand({ Bucket: target.bucket }));
+      return false;
+    } catch (e) {
+      const status = (e as { $metadata?: { httpStatusCode?: number } }).$metadata?.httpStatusCode;
+      if (status !== 404) throw e;
+    }
+    await client.send(new CreateBucketCommand({ Bucket: target.bucket }));
+    return true;
+  } finally {
+    client.destroy();
+  }
+}
