@@ -170,6 +170,23 @@ describe.runIf(engine)('mlship bakeoff (real engine)', () => {
     expect(frozen.candidates[0]!.image!.id).toBe(lock.candidates.ok!.imageId);
     expect(readFileSync(lockFile, 'utf8')).toBe(before);
     expect(await countManaged(engine!, run)).toBe(0);
+
+    // Without --frozen, --only updates its candidate's entry and keeps the others.
+    const again = await cli([
+      '--json',
+      'bakeoff',
+      ...common(),
+      '--only',
+      'hang',
+      '--run-id',
+      run,
+      '-o',
+      'only-results',
+    ]);
+    expect(again.code).toBe(1); // the only candidate run failed (timeout)
+    const after = JSON.parse(readFileSync(lockFile, 'utf8')) as typeof lock;
+    expect(Object.keys(after.candidates).sort()).toEqual(['hang', 'no-output', 'ok', 'oom']);
+    expect(after.candidates.ok).toEqual(lock.candidates.ok);
   });
 
   it('the HTML report renders in Chromium: charts, status table, collapsible logs; no errors, no requests', async () => {

@@ -426,7 +426,11 @@ export async function runBakeoff(o: BakeoffOptions, deps: BakeoffDeps): Promise<
   await writeFileAtomic(files.markdown, renderMarkdownReport(report));
   await writeFileAtomic(files.html, renderHtmlReport(report));
   if (files.lock) {
-    const entries: Record<string, LockEntry> = {};
+    // Candidates not run this time (--only) keep their entries, if still in the config.
+    const previous = await readLock(files.lock).catch(() => undefined);
+    const entries: Record<string, LockEntry> = Object.fromEntries(
+      Object.entries(previous?.candidates ?? {}).filter(([n]) => all.includes(n) && !names.includes(n)),
+    );
     for (const p of prepared) {
       const l = outcomes.get(p.name)?.lock;
       if (l && p.source) {

@@ -190,3 +190,61 @@ describe('mlship bakeoff (CLI)', () => {
     expect(r.stderr).toMatch(/bakeoff\.yaml:5:\d+ candidates\.a\.gpus:/);
   });
 });
+
+describe('mlship bakeoff with a (fake) nvidia-smi', () => {
+  function fakeNvidiaSmi(script: string): string {
+    const bin = tmp('mlship-fake-smi-');
+    writeFileSync(path.join(bin, 'nvidia-smi'), `#!/bin/sh\n${script}\n`, { mode: 0o755 });
+    return bin;
+  }
+
+  function planWith(bin: string, candidate: string) {
+    const { dir } = bakeoffFixture();
+    writeFileSync(
+      path.join(dir, 'bakeoff.yaml'),
+      `candidates:\n  gpu:\n    repo: ./candidates/ok\n    run: python example.py\n${candidate}`,
+    );
+    return spawnSync(
+      process.execPath,
+      [path.resolve('bin/mlship.js'), '--json', 'bakeoff', '--plan', '--cache-dir', path.join(dir, 'cache')],
+      { cwd: dir, encoding: 'utf8', env: { ...process.env, PATH: `${bin}:${process.env.PATH}` } },
+    );
+  }
+
+  it('explains a driver too old for the chosen CUDA before anything runs (exit 3)', () => {
+    const bin = fakeNvidiaSmi('echo "0, NVIDIA A10G, 470.57.02, 23028"');
+    const r = planWith(
+      bin,
+      '    framework: torch\n    framework_version: "2.4.1"\n    cuda: "12.4"\n    python: "3.11"\n    gpus: 1\n',
+    );
+    expect(r.status, r.stderr).toBe(3);
+    expect(r.stderr).toMatch(/NVIDIA driver is too old/);
+    expect(r.stderr).toMatch(
+      /CUDA 12\.4 needs NVIDIA driver >= 525\.60\.13 .*this host has 470\.57\.02; this driver supports CUDA up to 11\.3/,
+    );
+  });
+
+  it('cuda auto picks what the driver supports', () => {
+    const bin = fakeNvidiaSmi('echo "0, NVIDIA A10G, 525.85.12, 23028"');
+    const r = planWith(
+      bin,
+      '    framework: torch\n    framework_version: "2.4.1"\n    python: "3.11"\n    gpus: 1\n',
+    );
+    expect(r.status, r.stderr).toBe(0);
+    const plan = (JSON.parse(r.stdout) as { plans: { plan: { cuda: string; baseImage: string } }[] })
+      .plans[0]!.plan;
+    expect(plan.cuda).toBe('11.8');
+    expect(plan.baseImage).toBe('python:3.11-slim');
+  });
+
+  it('a GPU candidate on a host whose nvidia-smi fails is a host problem, found before running', () => {
+    const bin = fakeNvidiaSmi(
+      'echo "NVIDIA-SMI has failed because it could not communicate with the NVIDIA driver." >&2; exit 9',
+    );
+    const r = planWith(bin, '    gpus: 1\n');
+    expect(r.status, r.stderr).toBe(0);
+    const p = (JSON.parse(r.stdout) as { plans: { failure: { category: string; origin: string } }[] })
+      .plans[0]!;
+    expect(p.failure).toMatchObject({ category: 'host_gpu_unavailable', origin: 'host' });
+  });
+});
