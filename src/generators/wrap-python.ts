@@ -34,7 +34,12 @@ function modelPath(spec: WrapSpec): string {
 
 export function generatePythonService(spec: WrapSpec): GeneratedFile[] {
   const fields = inferFields(spec.example);
-  const inputMode = inputModeFor(fields, spec.kind !== 'entry');
+  // With your own request model, its fields are yours to check; the example only has to fit it.
+  const inputMode = spec.userSchema
+    ? spec.kind === 'entry'
+      ? 'dict'
+      : 'tabular'
+    : inputModeFor(fields, spec.kind !== 'entry');
   const requirements = modelRequirements(spec);
   const common = {
     name: spec.name,
@@ -94,6 +99,7 @@ export function generatePythonService(spec: WrapSpec): GeneratedFile[] {
       path: 'app/schema.py',
       content: renderTemplate('python/app/schema.py', {
         inputMode,
+        userSchema: spec.userSchema?.className,
         needsShape: fields.some((f) => needsShapeCheck(f.shape)),
         fields: fields.map((f) => ({
           py: f.py,
@@ -106,6 +112,7 @@ export function generatePythonService(spec: WrapSpec): GeneratedFile[] {
     { path: 'app/example.json', content: `${JSON.stringify(spec.example, null, 2)}\n` },
     ...STATIC_FILES.map((p) => ({ path: p, content: staticTemplate(`python/${p}`) })),
   ];
+  if (spec.userSchema) files.push({ path: 'app/user_schema.py', content: spec.userSchema.source });
   if (requirements.length > 0) {
     files.push({
       path: 'requirements-model.txt',

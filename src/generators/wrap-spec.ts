@@ -29,6 +29,8 @@ export interface WrapSpec {
   /** For kind "entry": the module and function to call, and the user files copied to user/. */
   entry?: { module: string; function: string };
   example: JsonValue;
+  /** A request model of your own (--schema file.py:Class), used instead of the inferred one. */
+  userSchema?: { className: string; source: string };
   port: number;
   /** 0: one per CPU, decided at start-up. */
   workers: number;

@@ -12,6 +12,7 @@ interface WrapFlags {
   name?: string;
   runtime?: 'python' | 'node';
   example?: string;
+  schema?: string;
   port?: number;
   workers?: number;
   batching: boolean;
@@ -72,6 +73,10 @@ export const registerWrap: Register = (program: Command, holder) => {
     .option('--name <name>', 'service name (default: from the model file name)')
     .addOption(new Option('--runtime <runtime>', 'serving runtime').choices(['python', 'node']))
     .option('--example <file.json>', 'one example request body (default: example.json next to the model)')
+    .option(
+      '--schema <file.py:Class>',
+      'your own pydantic request model instead of the one inferred from the example',
+    )
     .option('--port <port>', 'port inside the container (default 8080)', parseInteger('--port', 1, 65535))
     .option(
       '--workers <n>',
@@ -164,6 +169,7 @@ export const registerWrap: Register = (program: Command, holder) => {
         ...(flags.name !== undefined ? { name: flags.name } : {}),
         ...(flags.runtime !== undefined ? { runtime: flags.runtime } : {}),
         ...(flags.example !== undefined ? { example: flags.example } : {}),
+        ...(flags.schema !== undefined ? { schema: flags.schema } : {}),
         ...(flags.port !== undefined ? { port: flags.port } : {}),
         ...(flags.workers !== undefined ? { workers: flags.workers } : {}),
         ...(batchingOn

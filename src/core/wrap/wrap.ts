@@ -37,6 +37,8 @@ export interface WrapOptions {
   runtime?: 'python' | 'node';
   /** JSON file with one example input. */
   example?: string;
+  /** Your own pydantic request model, "schema.py:Request" (Python runtime). */
+  schema?: string;
   port?: number;
   workers?: number;
   batching?: { maxBatchSize: number; maxLatencyMs: number };
@@ -230,6 +232,16 @@ async function resolve(options: WrapOptions): Promise<Resolved> {
     weights = { mode: 'mount', source: path.relative(outDir, model).split(path.sep).join('/'), target };
   }
 
+  let userSchema: WrapSpec['userSchema'];
+  if (options.schema) {
+    const m = /^(.+\.py):([A-Za-z_][A-Za-z0-9_]*)$/.exec(options.schema);
+    if (!m) throw new UsageError(`--schema "${options.schema}" must be file.py:Class (a pydantic model)`);
+    if (runtime !== 'python') throw new UsageError('--schema is for the python runtime');
+    const file = at(m[1]!);
+    await requireFile(file, 'schema file');
+    userSchema = { className: m[2]!, source: await readFile(file, 'utf8') };
+  }
+
   const userFiles: Planned[] = [];
   let hasUserRequirements = false;
   if (entryFile) {
@@ -257,6 +269,7 @@ async function resolve(options: WrapOptions): Promise<Resolved> {
     kind,
     ...(entrySpec ? { entry: entrySpec } : {}),
     example,
+    ...(userSchema ? { userSchema } : {}),
     port: options.port ?? svc?.port ?? 8080,
     workers: options.workers ?? svc?.workers ?? 0,
     maxBodyBytes: options.maxBodyBytes ?? svc?.max_body_bytes ?? 1_048_576,

@@ -35,6 +35,18 @@ export const CASES: Record<string, WrapSpec> = {
     baseImage: 'registry.local/python:3.11-slim',
     weights: { mode: 'bake', file: 'weights/model.joblib', target: '/models/model.joblib' },
   },
+  'sklearn-user-schema': {
+    ...base,
+    name: 'iris-typed',
+    kind: 'sklearn',
+    example: IRIS_EXAMPLE,
+    userSchema: {
+      className: 'Flower',
+      source:
+        'from pydantic import BaseModel, Field\n\n\nclass Flower(BaseModel):\n    sepal_length: float = Field(gt=0)\n    sepal_width: float = Field(gt=0)\n    petal_length: float = Field(gt=0)\n    petal_width: float = Field(gt=0)\n',
+    },
+    weights: { mode: 'mount', source: '../fixtures/wrap/iris/model.joblib', target: '/models/model.joblib' },
+  },
   'onnx-https': {
     ...base,
     name: 'forest',

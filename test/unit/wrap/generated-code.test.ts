@@ -60,6 +60,38 @@ describe('the generated service test suite', () => {
     expect(r.stdout).toMatch(/\d+ passed/);
   });
 
+  it('passes with a request model of the user’s own (--schema)', { timeout: 120_000 }, async () => {
+    const dir = path.join(out, 'typed');
+    await runWrap({
+      cwd: process.cwd(),
+      model: 'fixtures/wrap/iris/model.joblib',
+      schema: 'fixtures/wrap/iris/schema.py:Flower',
+      out: dir,
+      force: false,
+      dryRun: false,
+    });
+    const r = spawnSync(tool('python'), ['-m', 'pytest', '-q', '-p', 'no:cacheprovider', 'tests'], {
+      cwd: dir,
+      encoding: 'utf8',
+      env: { ...process.env, PYTHONDONTWRITEBYTECODE: '1' },
+    });
+    expect(r.status, r.stdout + r.stderr).toBe(0);
+    // The user's constraint is enforced by the service.
+    const check = spawnSync(
+      tool('python'),
+      [
+        '-c',
+        'import os, sys; sys.path.insert(0, "."); os.environ["MODEL_PATH"] = sys.argv[1]\n' +
+          'from fastapi.testclient import TestClient\nfrom app.main import app\n' +
+          'with TestClient(app) as c:\n' +
+          '    print(c.post("/predict", json={"sepal_length": 0, "sepal_width": 1, "petal_length": 1, "petal_width": 1}).status_code)',
+        path.resolve('fixtures/wrap/iris/model.joblib'),
+      ],
+      { cwd: dir, encoding: 'utf8' },
+    );
+    expect(check.stdout.trim().split('\n').at(-1), check.stderr).toBe('422'); // logs come first, as JSON lines
+  });
+
   it('passes with micro-batching on and a user entry point', { timeout: 120_000 }, async () => {
     const dir = path.join(out, 'entry');
     await runWrap({

@@ -1,0 +1,89 @@
+"""The service's own tests: every endpoint and every failure path a client can cause.
+
+Run with `pip install -r requirements-serving.txt -r requirements-test.txt` and `pytest tests`.
+"""
+
+import pytest
+
+from app import settings
+from app.schema import PredictRequest
+
+
+def test_liveness_and_readiness(client):
+    assert client.get("/healthz").json() == {"status": "ok"}
+    assert client.get("/readyz").json() == {"status": "ready"}
+
+
+def test_predicts_the_example(client, example):
+    response = client.post("/predict", json=example)
+    assert response.status_code == 200, response.text
+    assert "prediction" in response.json()
+    assert response.headers["x-request-id"]
+
+
+def test_keeps_a_valid_request_id(client, example):
+    response = client.post("/predict", json=example, headers={"x-request-id": "abc-123"})
+    assert response.headers["x-request-id"] == "abc-123"
+
+
+def test_batch_matches_single_predictions(client, example):
+    single = client.post("/predict", json=example).json()["prediction"]
+    response = client.post("/predict/batch", json={"inputs": [example, example, example]})
+    assert response.status_code == 200, response.text
+    assert response.json()["predictions"] == [single, single, single]
+
+
+def test_malformed_json_is_422(client):
+    response = client.post("/predict", content=b"{not json", headers={"content-type": "application/json"})
+    assert response.status_code == 422
+    assert response.json()["request_id"]
+
+
+def test_wrong_shape_is_422_naming_the_field(client, example):
+    field = next(iter(example))
+    bad = dict(example)
+    bad[field] = {"unexpected": "shape"}
+    response = client.post("/predict", json=bad)
+    assert response.status_code == 422
+    assert any(field in [str(part) for part in problem["loc"]] for problem in response.json()["detail"])
+
+
+def test_unknown_field_is_422(client, example):
+    if PredictRequest.model_config.get("extra") != "forbid":
+        pytest.skip("the request model accepts unknown fields")
+    response = client.post("/predict", json={**example, "not_a_field": 1})
+    assert response.status_code == 422
+
+
+def test_body_over_the_limit_is_413(client):
+    response = client.post(
+        "/predict",
+        content=b"[" + b"0," * settings.MAX_BODY_BYTES + b"0]",
+        headers={"content-type": "application/json"},
+    )
+    assert response.status_code == 413
+
+
+def test_streamed_body_over_the_limit_is_413(client):
+    def chunks():
+        yield b"["
+        for _ in range(settings.MAX_BODY_BYTES // 1024 + 1):
+            yield b"0," * 512
+        yield b"0]"
+
+    response = client.post("/predict", content=chunks(), headers={"content-type": "application/json"})
+    assert response.status_code == 413
+
+
+def test_metrics_count_requests(client, example):
+    client.post("/predict", json=example)
+    text = client.get("/metrics").text
+    assert "mlship_requests_total" in text
+    assert "mlship_request_duration_seconds_bucket" in text
+    assert "mlship_in_flight_requests" in text
+
+
+def test_openapi_documents_predict(client):
+    spec = client.get("/openapi.json").json()
+    assert "/predict" in spec["paths"]
+    assert client.get("/docs").status_code == 200
