@@ -82,9 +82,17 @@ function changeOneLine(dir) {
   writeFileSync(file, readFileSync(file, 'utf8').replace('VERSION = "1"', 'VERSION = "2"'));
 }
 
+/** Builder stages of the rewrite, tagged (from the cache) so they can be removed at the end. */
+const stageTags = [];
+
 async function build(engine, dir, tag) {
   const t0 = performance.now();
   const r = await engine.build({ context: dir, tags: [tag], labels: LABELS });
+  if (readFileSync(path.join(dir, 'Dockerfile'), 'utf8').includes(' AS mlship-build')) {
+    const stageTag = `${tag}-mlship-build`;
+    await engine.build({ context: dir, tags: [stageTag], target: 'mlship-build', labels: LABELS });
+    stageTags.push(stageTag);
+  }
   return {
     seconds: (performance.now() - t0) / 1000,
     cachedSteps: r.cachedSteps,
@@ -206,6 +214,7 @@ process.stdout.write(
 );
 
 if (!values.keep) {
+  for (const t of stageTags) await engine.removeImage(t, true).catch(() => undefined);
   for (const v of ['naive', 'optimized']) {
     for (const t of ['v1', 'v2']) {
       await engine.removeImage(`${registry}/mlship-bench/${v}-${runId}:${t}`, true).catch(() => undefined);

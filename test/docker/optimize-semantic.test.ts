@@ -4,13 +4,14 @@
 // says it excluded) and the same config. Also `--layers` on those images.
 
 import { spawnSync } from 'node:child_process';
-import { cpSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { cpSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { DockerEngine } from '../../src/adapters/docker/engine.js';
 import { measureImage } from '../../src/core/optimize/layers.js';
 import { planRewrite, type RewritePlan } from '../../src/core/optimize/optimize.js';
+import { parseDockerfile } from '../../src/core/optimize/parse.js';
 import { LOCAL_DEBIAN_IMAGE, LOCAL_PYTHON_IMAGE, requireEngine, requireImage } from '../helpers/docker.js';
 import { fixtures, fsDeps } from '../unit/optimize/helpers.js';
 
@@ -158,6 +159,18 @@ describe.skipIf(!engine)('optimize rewrite keeps the image (real engine)', () =>
     images.push(orig, rewritten);
     await e.build({ context: origDir, tags: [orig], labels: LABELS });
     await e.build({ context: newDir, tags: [rewritten], labels: LABELS });
+    // Builder stages stay behind as untagged images; tagging them (from the cache) lets afterAll remove them.
+    for (const [dir, text, kind] of [
+      [origDir, readFileSync(path.join(f.context, 'Dockerfile'), 'utf8'), 'orig'],
+      [newDir, plan.dockerfile, 'rewritten'],
+    ] as const) {
+      const stages = parseDockerfile(text).stages;
+      for (const st of stages.slice(0, -1).filter((x) => x.name)) {
+        const tag = `mlship-test-optimize/${f.name}-${st.name}:${kind}-${RUN}`;
+        images.push(tag);
+        await e.build({ context: dir, tags: [tag], target: st.name!, labels: LABELS });
+      }
+    }
     built.set(f.name, { orig, rewritten, plan });
 
     const [a, b] = [await e.inspectImage(orig), await e.inspectImage(rewritten)];
