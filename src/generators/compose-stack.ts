@@ -33,6 +33,7 @@ export interface ComposeService {
   restart: 'unless-stopped' | 'on-failure';
   stop_grace_period?: string;
   profiles?: string[];
+  networks?: { default: { aliases: string[] } };
   labels: Record<string, string>;
   deploy?: {
     resources: {
@@ -76,6 +77,58 @@ export interface GeneratedStack {
   envVariables: string[];
   /** Service names in start order, and how to reach each model through the proxy. */
   endpoints: { service: string; path: string }[];
+  /** ["gpu", "cpu"] when the stack has GPU services (see withGpuCpuProfiles), else []. */
+  profiles: string[];
+}
+
+export const CPU_SUFFIX = '-cpu';
+
+/**
+ * A stack with GPU services also has to run on a machine without GPUs (a laptop, CI).
+ * Compose cannot depend on a service whose profile is inactive, so everything that
+ * depends on a model service gets a CPU variant: profile "gpu" holds the services as
+ * they are, profile "cpu" holds `<name>-cpu` copies without GPU reservations that
+ * answer to the same DNS name (a network alias) and depend on each other's copies.
+ * Services that depend on no model (database, storage, front end) are in no profile.
+ */
+export function withGpuCpuProfiles(
+  services: Record<string, ComposeService>,
+  modelNames: string[],
+): Record<string, ComposeService> {
+  const variants = new Set(modelNames);
+  // Anything that (transitively) depends on a model needs a variant too (the proxy).
+  let grew = true;
+  while (grew) {
+    grew = false;
+    for (const [name, svc] of Object.entries(services)) {
+      if (!variants.has(name) && Object.keys(svc.depends_on ?? {}).some((d) => variants.has(d))) {
+        variants.add(name);
+        grew = true;
+      }
+    }
+  }
+  const out: Record<string, ComposeService> = {};
+  for (const [name, svc] of Object.entries(services)) {
+    if (!variants.has(name)) {
+      out[name] = svc;
+      continue;
+    }
+    out[name] = { ...svc, profiles: ['gpu'] };
+    const { deploy, ...rest } = svc;
+    const limits = deploy?.resources.limits;
+    const depends = Object.fromEntries(
+      Object.entries(svc.depends_on ?? {}).map(([d, c]) => [variants.has(d) ? `${d}${CPU_SUFFIX}` : d, c]),
+    );
+    out[`${name}${CPU_SUFFIX}`] = {
+      ...rest,
+      ...(Object.keys(depends).length ? { depends_on: depends } : {}),
+      ...(limits ? { deploy: { resources: { limits } } } : {}),
+      profiles: ['cpu'],
+      networks: { default: { aliases: [name] } },
+      labels: { ...svc.labels, 'dev.mlship.variant': 'cpu' },
+    };
+  }
+  return out;
 }
 
 export const STACK_LABEL = 'dev.mlship.stack';
@@ -326,14 +379,16 @@ export function generateComposeStack(input: ComposeInput): GeneratedStack {
       labels: { ...labels, 'dev.mlship.role': 'proxy' },
     };
   }
+  const hasGpu = modelNames.some((n) => project.services[n]!.gpu !== false);
   return {
     compose: {
-      services,
+      services: hasGpu ? withGpuCpuProfiles(services, modelNames) : services,
       ...(Object.keys(volumes).length ? { volumes } : {}),
     },
     files,
     envVariables,
     endpoints,
+    profiles: hasGpu ? ['gpu', 'cpu'] : [],
   };
 }
 

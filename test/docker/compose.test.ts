@@ -46,6 +46,26 @@ function projectContainers(): number {
     .filter(Boolean).length;
 }
 
+function writeGpuConfig(): void {
+  writeFileSync(
+    path.join(dir, 'mlship.yaml'),
+    [
+      'version: 1',
+      `name: ${NAME}`,
+      'services:',
+      '  iris:',
+      '    path: services/iris',
+      '    gpu: true',
+      'proxy:',
+      '  image: mlship-local/nginx:1.22',
+      `  port: ${port}`,
+      'frontend:',
+      '  image: mlship-local/nginx:1.22',
+      '',
+    ].join('\n'),
+  );
+}
+
 function writeConfig(pgImage: string): void {
   writeFileSync(
     path.join(dir, 'mlship.yaml'),
@@ -240,6 +260,26 @@ describe.runIf(engine)('mlship compose (real engine, docker-compose)', () => {
     );
     expect(r.stderr).toMatch(/hint: .*pg_dumpall/);
     writeConfig('mlship-local/postgres:15');
+  });
+
+  it('a GPU stack on a machine without GPUs runs its cpu profile, reachable by the same names', async () => {
+    const down = mlship(['compose', 'down', '--volumes']);
+    expect(down.code, down.stderr).toBe(0);
+    writeGpuConfig();
+    const r = mlship(['compose', 'up', '--json']);
+    expect(r.code, r.stderr).toBe(0);
+    const out = JSON.parse(r.stdout) as {
+      profile: string;
+      services: { service: string; health: string }[];
+      smoke: { status: number }[];
+    };
+    expect(out.profile).toBe('cpu'); // this engine has no NVIDIA runtime
+    expect(out.services.map((s) => s.service).sort()).toEqual(['frontend', 'iris-cpu', 'proxy-cpu']);
+    expect(out.services.every((s) => s.health === 'healthy')).toBe(true);
+    expect(out.smoke[0]?.status).toBe(200);
+    // The gpu profile is generated with the device request, for machines that have GPUs.
+    const compose = readFileSync(path.join(dir, 'deploy/compose/compose.yaml'), 'utf8');
+    expect(compose).toMatch(/iris:[\s\S]*?driver: nvidia\n\s+count: 1/);
   });
 
   it('down --volumes leaves no container and no volume', () => {

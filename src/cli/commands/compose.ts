@@ -1,5 +1,5 @@
 import path from 'node:path';
-import type { Command } from 'commander';
+import { type Command, Option } from 'commander';
 import type { Stack } from '../../core/stack/model.js';
 import type { IoHost } from '../../io/io-host.js';
 import { examples } from '../examples.js';
@@ -145,6 +145,12 @@ export const registerCompose: Register = (program: Command, holder) => {
     )
     .option('--no-build', 'do not build images first')
     .option('--no-smoke', 'skip the smoke test through the proxy')
+    .addOption(
+      new Option(
+        '--profile <profile>',
+        'for stacks with GPU services: run the gpu or the cpu variants (default: gpu when the engine has the NVIDIA runtime)',
+      ).choices(['gpu', 'cpu']),
+    )
     .option('--force', 'replace a compose.yaml that mlship did not write', false)
     .addHelpText(
       'after',
@@ -155,7 +161,15 @@ export const registerCompose: Register = (program: Command, holder) => {
       ]),
     )
     .action(
-      async (flags: StackFlags & { timeout?: string; build: boolean; smoke: boolean; force: boolean }) => {
+      async (
+        flags: StackFlags & {
+          timeout?: string;
+          build: boolean;
+          smoke: boolean;
+          force: boolean;
+          profile?: string;
+        },
+      ) => {
         const { ctx, cli, compose: runner, engine } = await composeDeps(holder);
         const [{ generateCompose }, { composeUp }, { ensureBucket }] = await Promise.all([
           import('../../core/compose/generate.js'),
@@ -168,6 +182,8 @@ export const registerCompose: Register = (program: Command, holder) => {
           force: flags.force,
           dryRun: false,
         });
+        const profile = (flags.profile ??
+          ((await engine.info()).runtimes.includes('nvidia') ? 'gpu' : 'cpu')) as 'gpu' | 'cpu';
         const r = await composeUp(
           {
             engine,
@@ -184,11 +200,12 @@ export const registerCompose: Register = (program: Command, holder) => {
           {
             build: flags.build,
             smoke: flags.smoke,
+            profile,
             ...(flags.timeout ? { timeoutSeconds: Number(flags.timeout) } : {}),
           },
         );
         const lines = [
-          `stack ${r.project} is up: every service healthy after ${r.secondsToHealthy.toFixed(1)} s (${r.compose})`,
+          `stack ${r.project} is up${r.profile ? ` (profile ${r.profile})` : ''}: every service healthy after ${r.secondsToHealthy.toFixed(1)} s (${r.compose})`,
           renderStatus(ctx.io, r.services),
           ...r.smoke.map(
             (s) =>

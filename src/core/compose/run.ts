@@ -49,6 +49,8 @@ export interface UpResult {
   services: ServiceStatus[];
   smoke: SmokeResult[];
   secondsToHealthy: number;
+  /** The compose profile that ran ("gpu" or "cpu"), for stacks with GPU services. */
+  profile?: 'gpu' | 'cpu';
   proxyUrl?: string;
   storage?: { endpoint: string; bucket: string; created: boolean };
 }
@@ -96,15 +98,20 @@ async function checkDatabaseVolume(deps: ComposeRunDeps, gen: ComposeGenerateRes
 export async function composeUp(
   deps: ComposeRunDeps,
   gen: ComposeGenerateResult,
-  options: { timeoutSeconds?: number; build: boolean; smoke: boolean },
+  options: { timeoutSeconds?: number; build: boolean; smoke: boolean; profile?: 'gpu' | 'cpu' },
 ): Promise<UpResult> {
   const project = projectOf(deps.cli, gen);
-  const services = Object.keys(gen.stack.compose.services);
+  const profile = gen.stack.profiles.length ? (options.profile ?? 'cpu') : undefined;
+  const profileArgs = profile ? ['--profile', profile] : [];
+  // The services of the active profile (all of them when the stack has no profiles).
+  const services = Object.entries(gen.stack.compose.services)
+    .filter(([, s]) => !s.profiles || (profile !== undefined && s.profiles.includes(profile)))
+    .map(([name]) => name);
   await checkDatabaseVolume(deps, gen);
 
   if (options.build) {
     deps.log(`building images with ${deps.cli.argv.join(' ')} ${deps.cli.version}`);
-    const b = await deps.compose(project, ['build'], { timeoutMs: 60 * 60_000 });
+    const b = await deps.compose(project, [...profileArgs, 'build'], { timeoutMs: 60 * 60_000 });
     if (b.exitCode !== 0) {
       throw new OperationFailedError('COMPOSE_BUILD_FAILED', 'building the stack images failed', {
         details: tail(`${b.stdout}\n${b.stderr}`, 40),
@@ -113,7 +120,9 @@ export async function composeUp(
     }
   }
   const t0 = deps.now();
-  const up = await deps.compose(project, ['up', '-d', '--remove-orphans'], { timeoutMs: 30 * 60_000 });
+  const up = await deps.compose(project, [...profileArgs, 'up', '-d', '--remove-orphans'], {
+    timeoutMs: 30 * 60_000,
+  });
   if (up.exitCode !== 0) {
     throw new OperationFailedError('COMPOSE_UP_FAILED', `${deps.cli.argv.join(' ')} up failed`, {
       details: tail(`${up.stdout}\n${up.stderr}`, 40),
@@ -237,11 +246,11 @@ export async function composeUp(
       service: s,
       state: latest.get(s)?.state ?? 'unknown',
       health: latest.get(s)?.health,
-      ...(proxyUrl && gen.project.services[s] ? { url: `${proxyUrl}/api/${s}/` } : {}),
-      ...(proxyUrl && s === 'proxy' ? { url: `${proxyUrl}/` } : {}),
+      ...urlOf(gen.project, s, proxyUrl),
     })),
     smoke,
     secondsToHealthy,
+    ...(profile ? { profile } : {}),
     ...(proxyUrl ? { proxyUrl } : {}),
     ...(storage ? { storage } : {}),
   };
@@ -328,7 +337,19 @@ export async function composePs(
     service,
     state: c.state,
     health: c.health,
-    ...(proxyUrl && gen.project.services[service] ? { url: `${proxyUrl}/api/${service}/` } : {}),
-    ...(proxyUrl && service === 'proxy' ? { url: `${proxyUrl}/` } : {}),
+    ...urlOf(gen.project, service, proxyUrl),
   }));
+}
+
+/** The URL of a service through the proxy (a `-cpu` variant answers at its model's URL). */
+function urlOf(
+  project: ComposeGenerateResult['project'],
+  service: string,
+  proxyUrl: string | undefined,
+): { url?: string } {
+  if (!proxyUrl) return {};
+  const base = service.endsWith('-cpu') && !project.services[service] ? service.slice(0, -4) : service;
+  if (project.services[base]) return { url: `${proxyUrl}/api/${base}/` };
+  if (base === 'proxy') return { url: `${proxyUrl}/` };
+  return {};
 }

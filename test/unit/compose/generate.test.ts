@@ -121,6 +121,43 @@ describe('compose generate', () => {
     expect(stack.envVariables).toEqual(['POSTGRES_PASSWORD', 'STORAGE_PASSWORD']);
   });
 
+  it('a stack with GPU services gets gpu and cpu profiles: CPU copies answer to the same names', async () => {
+    const { stack } = await generateCompose({
+      configFile: `${FIXTURE}/mlship.yaml`,
+      force: false,
+      dryRun: true,
+    });
+    const s = stack.compose.services;
+    expect(stack.profiles).toEqual(['gpu', 'cpu']);
+    expect(Object.keys(s).sort()).toEqual([
+      'database',
+      'detector',
+      'detector-cpu',
+      'frontend',
+      'pose-2d',
+      'pose-2d-cpu',
+      'pose-3d',
+      'pose-3d-cpu',
+      'proxy',
+      'proxy-cpu',
+      'storage',
+    ]);
+    expect(s.detector?.profiles).toEqual(['gpu']);
+    expect(s['detector-cpu']?.profiles).toEqual(['cpu']);
+    expect(s['detector-cpu']?.networks).toEqual({ default: { aliases: ['detector'] } });
+    // The CPU copy keeps the limits but asks for no GPU.
+    expect(s['detector-cpu']?.deploy).toEqual({ resources: { limits: { cpus: '2', memory: '4096m' } } });
+    expect(Object.keys(s['pose-2d-cpu']?.depends_on ?? {})).toEqual(['detector-cpu', 'database', 'storage']);
+    expect(Object.keys(s['proxy-cpu']?.depends_on ?? {})).toEqual([
+      'detector-cpu',
+      'pose-2d-cpu',
+      'pose-3d-cpu',
+      'frontend',
+    ]);
+    // Services that depend on no model run in every profile.
+    for (const n of ['database', 'storage', 'frontend']) expect(s[n]?.profiles, n).toBeUndefined();
+  });
+
   it('writes .env once (0600, git-ignored), keeps its secrets, and never replaces a hand-written compose.yaml', async () => {
     const dir = mkdtempSync(path.join(os.tmpdir(), 'mlship-compose-'));
     cpSync(FIXTURE, dir, { recursive: true });
