@@ -290,12 +290,14 @@ export function renderHtmlReport(r: BakeoffReport): string {
       ],
       note: c.metrics.runMs === null ? statusText(c) : `run ${formatMs(c.metrics.runMs)}`,
     })),
-    (v) => formatMs(v),
+    (v) => (v === 0 ? '0' : formatMs(v)),
     [
       ['build', 'build'],
       ['run', 'run'],
     ],
   );
+  // Memory in MiB so the axis steps are round binary sizes (64 MiB, not 67.1 MB).
+  const mib = (b: number | null) => (b === null ? 0 : b / 1024 ** 2);
   const memChart = barChart(
     'chart-memory',
     'Peak memory per candidate (dashed: limit)',
@@ -304,7 +306,7 @@ export function renderHtmlReport(r: BakeoffReport): string {
       failed: c.status !== 'passed',
       segments: [
         {
-          value: c.metrics.peakMemoryBytes ?? 0,
+          value: mib(c.metrics.peakMemoryBytes),
           cls: 'mem',
           title: `peak ${formatBytes(c.metrics.peakMemoryBytes)}`,
         },
@@ -312,14 +314,14 @@ export function renderHtmlReport(r: BakeoffReport): string {
       ...(c.metrics.memoryLimitBytes
         ? {
             marker: {
-              value: c.metrics.memoryLimitBytes,
+              value: mib(c.metrics.memoryLimitBytes),
               title: `limit ${formatBytes(c.metrics.memoryLimitBytes)}`,
             },
           }
         : {}),
       note: c.metrics.peakMemoryBytes === null ? 'not measured' : formatBytes(c.metrics.peakMemoryBytes),
     })),
-    (v) => formatBytes(v).replace('.00 ', ' ').replace('.0 ', ' '),
+    (v) => (v === 0 ? '0' : v >= 1024 ? `${+(v / 1024).toFixed(2)} GiB` : `${+v.toFixed(1)} MiB`),
     [
       ['mem', 'peak memory'],
       ['limit', 'limit'],

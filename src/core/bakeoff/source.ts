@@ -3,7 +3,7 @@
 // commit neither clones nor copies anything.
 
 import { createHash, randomBytes } from 'node:crypto';
-import { readdir, rename, rm, stat } from 'node:fs/promises';
+import { rename, rm } from 'node:fs/promises';
 import path from 'node:path';
 import type { GitClient } from '../../adapters/git.js';
 import { exists } from '../../io/files.js';
@@ -89,13 +89,4 @@ export async function prepareSource(
     }
   });
   return { repo, location, ref, commit, contextDir, sourceDir: 'src' };
-}
-
-/** Bytes under a directory (for the report; bounded walk). */
-export async function dirBytes(dir: string): Promise<number> {
-  let total = 0;
-  for (const e of await readdir(dir, { withFileTypes: true, recursive: true })) {
-    if (e.isFile()) total += (await stat(path.join(e.parentPath, e.name))).size;
-  }
-  return total;
 }
