@@ -248,3 +248,37 @@ describe('mlship bakeoff with a (fake) nvidia-smi', () => {
     expect(p.failure).toMatchObject({ category: 'host_gpu_unavailable', origin: 'host' });
   });
 });
+
+describe('clone failures through the CLI', () => {
+  it('a repo that does not exist and a ref that does not exist are classified, not fatal', () => {
+    const { dir } = bakeoffFixture();
+    writeFileSync(
+      path.join(dir, 'bakeoff.yaml'),
+      [
+        'candidates:',
+        '  gone: { repo: ./candidates/does-not-exist, run: python x.py }',
+        '  badref: { repo: ./candidates/ok, ref: v9.9, run: python x.py }',
+        '  fine: { repo: ./candidates/ok, run: python example.py }',
+      ].join('\n'),
+    );
+    const r = spawnSync(
+      process.execPath,
+      [path.resolve('bin/mlship.js'), '--json', 'bakeoff', '--plan', '--cache-dir', path.join(dir, 'cache')],
+      {
+        cwd: dir,
+        encoding: 'utf8',
+      },
+    );
+    expect(r.status, r.stderr).toBe(0);
+    const plans = (
+      JSON.parse(r.stdout) as {
+        plans: { name: string; failure: { category: string; origin: string } | null }[];
+      }
+    ).plans;
+    expect(plans.map((p) => [p.name, p.failure?.category ?? 'ok', p.failure?.origin ?? '-'])).toEqual([
+      ['gone', 'clone_failed', 'candidate'],
+      ['badref', 'clone_failed', 'config'],
+      ['fine', 'ok', '-'],
+    ]);
+  });
+});

@@ -285,6 +285,36 @@ describe('runCandidate', () => {
     expect(engine.started).toEqual([]);
   });
 
+  it('--frozen reuses the locked image when it exists, else rebuilds with the freeze pinned', async () => {
+    const frozen = {
+      imageId: `sha256:${'c'.repeat(64)}`,
+      imageTag: 't',
+      pipFreeze: ['numpy==1.26.4', 'pip==24.0'],
+    };
+    const present = new FakeEngine();
+    await runCandidate(
+      { ...job({}), frozen },
+      present,
+      { exec: noExec },
+      control,
+      new AbortController().signal,
+    );
+    expect(present.builds).toEqual([]);
+    expect(present.started[0]!.image).toBe(frozen.imageId);
+
+    const gone = new (class extends FakeEngine {
+      override async inspectImage(ref: string) {
+        if (ref === frozen.imageId) throw new Error('No such image');
+        return super.inspectImage(ref);
+      }
+    })();
+    const j = { ...job({}), frozen };
+    await runCandidate(j, gone, { exec: noExec }, control, new AbortController().signal);
+    expect(gone.builds).toHaveLength(1);
+    const dockerfile = readFileSync(path.join(j.source.contextDir, gone.builds[0]!.dockerfile!), 'utf8');
+    expect(dockerfile).toMatch(/printf '%s\\n' numpy==1\.26\.4 pip==24\.0 > \/opt\/mlship\/constraints\.txt/);
+  });
+
   it('OOM-killed runs are out_of_memory', async () => {
     const engine = new FakeEngine({ oom: true });
     const outcome = await runCandidate(
