@@ -282,6 +282,53 @@ describe.runIf(engine)('mlship compose (real engine, docker-compose)', () => {
     expect(compose).toMatch(/iris:[\s\S]*?driver: nvidia\n\s+count: 1/);
   });
 
+  it("a user's own compose file runs as written: warnings located, services without health checks count when running", () => {
+    const userDir = path.join(dir, 'theirs');
+    execFileSync('mkdir', ['-p', userDir]);
+    writeFileSync(
+      path.join(userDir, 'docker-compose.yml'),
+      [
+        'services:',
+        '  web:',
+        '    image: mlship-local/nginx:1.22',
+        '    container_name: their-web',
+        '    healthcheck:',
+        '      test: ["CMD", "curl", "-fsS", "http://127.0.0.1/"]',
+        '      interval: 2s',
+        '  worker:',
+        '    image: mlship-local/debian:bookworm',
+        '    command: sleep 300',
+        '',
+      ].join('\n'),
+    );
+    const run = (args: string[]) =>
+      spawnSync(process.execPath, [BIN, ...args], {
+        cwd: userDir,
+        encoding: 'utf8',
+        env: { ...process.env, CI: 'true' },
+      });
+    const up = run(['compose', 'up', '-f', 'docker-compose.yml', '--json']);
+    expect(up.status, up.stderr).toBe(0);
+    expect(up.stderr).toContain('docker-compose.yml:4:5 services.web.container_name:');
+    const out = JSON.parse(up.stdout) as {
+      project: string;
+      services: { service: string; state: string; health?: string }[];
+    };
+    expect(out.project).toBe('theirs');
+    expect(Object.fromEntries(out.services.map((s) => [s.service, s.health ?? s.state]))).toEqual({
+      web: 'healthy',
+      worker: 'running',
+    });
+    const down = run(['compose', 'down', '-f', 'docker-compose.yml']);
+    expect(down.status, down.stderr).toBe(0);
+    const left = execFileSync(
+      'docker',
+      ['ps', '-aq', '--filter', 'label=com.docker.compose.project=theirs'],
+      { encoding: 'utf8' },
+    );
+    expect(left.trim()).toBe('');
+  });
+
   it('down --volumes leaves no container and no volume', () => {
     const r = mlship(['compose', 'down', '--volumes', '--json']);
     expect(r.code, r.stderr).toBe(0);

@@ -70,6 +70,37 @@ async function composeDeps(holder: Parameters<Register>[1]) {
   return { ctx, cli, compose: composeRunner(exec), engine: await ctx.engine() };
 }
 
+type Ctx = ReturnType<Parameters<Register>[1]['get']>;
+
+async function userStack(ctx: Ctx, file: string) {
+  const { isComposeFile, userComposeStack } = await import('../../core/compose/user-compose.js');
+  if (!(await isComposeFile(file))) return undefined;
+  const user = await userComposeStack(file);
+  for (const w of user.warnings) ctx.io.warn(`${w.file}:${w.line}:${w.column} ${w.path}: ${w.message}`);
+  return user;
+}
+
+/** The stack to run: generated from mlship.yaml, or a user's compose file as it is. */
+async function stackToRun(ctx: Ctx, flags: StackFlags, force: boolean) {
+  const user = await userStack(ctx, flags.file);
+  if (user) return user;
+  const { generateCompose } = await import('../../core/compose/generate.js');
+  return generateCompose({
+    configFile: flags.file,
+    ...(flags.out ? { outDir: flags.out } : {}),
+    force,
+    dryRun: false,
+  });
+}
+
+/** The stack to inspect or stop: nothing is generated. */
+async function stackToInspect(ctx: Ctx, flags: StackFlags) {
+  const user = await userStack(ctx, flags.file);
+  if (user) return user;
+  const { locateStack } = await import('../../core/compose/generate.js');
+  return locateStack(flags.file, flags.out);
+}
+
 function renderStatus(
   io: IoHost,
   rows: { service: string; state: string; health?: string | undefined; url?: string }[],
@@ -171,17 +202,11 @@ export const registerCompose: Register = (program: Command, holder) => {
         },
       ) => {
         const { ctx, cli, compose: runner, engine } = await composeDeps(holder);
-        const [{ generateCompose }, { composeUp }, { ensureBucket }] = await Promise.all([
-          import('../../core/compose/generate.js'),
+        const [{ composeUp }, { ensureBucket }] = await Promise.all([
           import('../../core/compose/run.js'),
           import('../../adapters/aws/s3.js'),
         ]);
-        const gen = await generateCompose({
-          configFile: flags.file,
-          ...(flags.out ? { outDir: flags.out } : {}),
-          force: flags.force,
-          dryRun: false,
-        });
+        const gen = await stackToRun(ctx, flags, flags.force);
         const profile = (flags.profile ??
           ((await engine.info()).runtimes.includes('nvidia') ? 'gpu' : 'cpu')) as 'gpu' | 'cpu';
         const r = await composeUp(
@@ -234,11 +259,8 @@ export const registerCompose: Register = (program: Command, holder) => {
     )
     .action(async (flags: StackFlags & { volumes: boolean }) => {
       const { ctx, cli, compose: runner, engine } = await composeDeps(holder);
-      const [{ locateStack }, { composeDown }] = await Promise.all([
-        import('../../core/compose/generate.js'),
-        import('../../core/compose/run.js'),
-      ]);
-      const stack = await locateStack(flags.file, flags.out);
+      const { composeDown } = await import('../../core/compose/run.js');
+      const stack = await stackToInspect(ctx, flags);
       const r = await composeDown({ engine, compose: runner, cli }, stack, { volumes: flags.volumes });
       ctx.io.result(
         { ok: true, ...r },
@@ -257,11 +279,8 @@ export const registerCompose: Register = (program: Command, holder) => {
     )
     .action(async (flags: StackFlags) => {
       const ctx = holder.get();
-      const [{ locateStack }, { composePs }] = await Promise.all([
-        import('../../core/compose/generate.js'),
-        import('../../core/compose/run.js'),
-      ]);
-      const stack = await locateStack(flags.file, flags.out);
+      const { composePs } = await import('../../core/compose/run.js');
+      const stack = await stackToInspect(ctx, flags);
       const rows = await composePs({ engine: await ctx.engine() }, stack);
       ctx.io.result({ ok: true, project: stack.project.name, services: rows }, renderStatus(ctx.io, rows));
     });
@@ -279,8 +298,7 @@ export const registerCompose: Register = (program: Command, holder) => {
     )
     .action(async (service: string | undefined, flags: StackFlags & { tail: string }) => {
       const { ctx, cli, compose: runner } = await composeDeps(holder);
-      const { locateStack } = await import('../../core/compose/generate.js');
-      const stack = await locateStack(flags.file, flags.out);
+      const stack = await stackToInspect(ctx, flags);
       const r = await runner({ cli, name: stack.project.name, file: stack.composeFile, dir: stack.outDir }, [
         'logs',
         '--no-color',

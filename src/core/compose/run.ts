@@ -59,6 +59,11 @@ function projectOf(cli: ComposeCli, gen: ComposeGenerateResult): ComposeProject 
   return { cli, name: gen.project.name, file: gen.composeFile, dir: gen.outDir };
 }
 
+/** Healthy, or running when the service has no health check at all (user compose files). */
+function ready(c: ContainerState | undefined): boolean {
+  return c?.health === 'healthy' || (c?.health === undefined && c?.state === 'running');
+}
+
 function tail(text: string, n: number): string[] {
   return text.split('\n').filter(Boolean).slice(-n);
 }
@@ -142,7 +147,7 @@ export async function composeUp(
   const poll = (async () => {
     while (!failure) {
       latest = await serviceStates(deps, gen.project.name);
-      const done = services.every((s) => latest.get(s)?.health === 'healthy');
+      const done = services.every((s) => ready(latest.get(s)));
       if (done) return;
       for (const s of services) {
         const c = latest.get(s);
@@ -151,7 +156,7 @@ export async function composeUp(
         if (c?.health === 'unhealthy') failure ??= { service: s, why: 'unhealthy' };
       }
       if (deps.now() > deadline) {
-        const pending = services.find((s) => latest.get(s)?.health !== 'healthy')!;
+        const pending = services.find((s) => !ready(latest.get(s)))!;
         failure ??= { service: pending, why: `not healthy after ${Math.round(timeoutMs / 1000)} s` };
       }
       if (!failure) await deps.sleep(500);
@@ -169,7 +174,7 @@ export async function composeUp(
             control.title(`${s}: ${state}`);
             last = state;
           }
-          if (c?.health === 'healthy') return;
+          if (ready(c)) return;
           if (failure)
             throw new Error(failure.service === s ? failure.why : 'stopped: another service failed');
           await deps.sleep(250);
