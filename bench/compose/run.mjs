@@ -24,11 +24,23 @@ function mlship(args) {
   return r.stdout;
 }
 function compose(args) {
-  return execFileSync('docker-compose', ['-p', name, '-f', 'compose.yaml', ...args], { cwd: path.join(root, 'deploy/compose'), stdio: 'pipe' });
+  return execFileSync('docker-compose', ['-p', name, '-f', 'compose.yaml', ...args], {
+    cwd: path.join(root, 'deploy/compose'),
+    stdio: 'pipe',
+  });
 }
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
-mlship(['wrap', path.resolve('fixtures/wrap/iris/model.joblib'), '--out', 'services/iris', '--name', 'iris', '--base-image', 'mlship-local/python:3.11-slim']);
+mlship([
+  'wrap',
+  path.resolve('fixtures/wrap/iris/model.joblib'),
+  '--out',
+  'services/iris',
+  '--name',
+  'iris',
+  '--base-image',
+  'mlship-local/python:3.11-slim',
+]);
 writeFileSync(
   path.join(root, 'mlship.yaml'),
   `version: 1\nname: ${name}\nservices:\n  iris:\n    path: services/iris\nproxy:\n  image: mlship-local/nginx:1.22\n  port: 18790\ndatabase:\n  image: mlship-local/postgres:15\nfrontend:\n  image: mlship-local/nginx:1.22\n`,
@@ -40,9 +52,17 @@ async function baseline() {
   const t0 = performance.now();
   compose(['up', '-d', '--remove-orphans']);
   for (;;) {
-    const ids = execFileSync('docker', ['ps', '-q', '--filter', `label=com.docker.compose.project=${name}`], { encoding: 'utf8' }).split('\n').filter(Boolean);
+    const ids = execFileSync('docker', ['ps', '-q', '--filter', `label=com.docker.compose.project=${name}`], {
+      encoding: 'utf8',
+    })
+      .split('\n')
+      .filter(Boolean);
     const states = ids.length
-      ? execFileSync('docker', ['inspect', '--format', '{{.State.Health.Status}}', ...ids], { encoding: 'utf8' }).split('\n').filter(Boolean)
+      ? execFileSync('docker', ['inspect', '--format', '{{.State.Health.Status}}', ...ids], {
+          encoding: 'utf8',
+        })
+          .split('\n')
+          .filter(Boolean)
       : [];
     if (states.length === 4 && states.every((s) => s === 'healthy')) break;
     await sleep(250);
@@ -77,6 +97,8 @@ for (const [label, key] of [
   ['mlship compose up --no-build (with smoke test)', 'mlshipSmoke'],
 ]) {
   const m = median(results[key]);
-  console.log(`| ${label} | ${m.toFixed(1)} | ${results[key].map((x) => x.toFixed(1)).join(', ')} | ${key === 'baseline' ? '-' : `${(((m - base) / base) * 100).toFixed(1)}%`} |`);
+  console.log(
+    `| ${label} | ${m.toFixed(1)} | ${results[key].map((x) => x.toFixed(1)).join(', ')} | ${key === 'baseline' ? '-' : `${(((m - base) / base) * 100).toFixed(1)}%`} |`,
+  );
 }
 spawnSync('docker', ['rmi', '-f', `${name}/iris:dev`], { stdio: 'ignore' });
