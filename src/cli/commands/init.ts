@@ -12,6 +12,7 @@ interface InitFlags {
   gpu?: boolean;
   region?: string;
   pythonImage?: string;
+  with?: string;
   force: boolean;
   file: string;
 }
@@ -32,6 +33,7 @@ export const registerInit: Register = (program: Command, holder) => {
       '--python-image <image>',
       'base image override for Python services (mirrors, air-gapped machines)',
     )
+    .option('--with <addons>', 'stack add-ons for `mlship compose`: proxy,frontend,database,storage')
     .option('--force', 'overwrite an existing file', false)
     .addHelpText(
       'after',
@@ -68,6 +70,14 @@ export const registerInit: Register = (program: Command, holder) => {
               : { gpu: false }),
           ...(flags.region !== undefined ? { region: flags.region } : {}),
           ...(flags.pythonImage !== undefined ? { pythonImage: flags.pythonImage } : {}),
+          ...(flags.with !== undefined
+            ? {
+                addons: flags.with
+                  .split(',')
+                  .map((a) => a.trim())
+                  .filter(Boolean),
+              }
+            : {}),
         },
         { prompter: ctx.io.prompter, writeNewFile },
       );

@@ -18,8 +18,12 @@ export interface InitOptions {
   gpu?: boolean;
   region?: string;
   pythonImage?: string;
+  /** Stack add-ons for `mlship compose`: proxy, database, storage, frontend. */
+  addons?: string[];
   force: boolean;
 }
+
+export const ADDONS = ['proxy', 'database', 'storage', 'frontend'] as const;
 
 export interface InitDeps {
   prompter: Prompter;
@@ -85,6 +89,16 @@ export async function runInit(options: InitOptions, deps: InitDeps): Promise<Ini
   const gpu = options.gpu ?? (await p.confirm('Does it need a GPU?', false));
   const region =
     options.region ?? (p.interactive ? await p.input('AWS region for deploys (empty to skip)', '') : '');
+  for (const a of options.addons ?? []) {
+    if (!(ADDONS as readonly string[]).includes(a)) {
+      throw new UsageError(`unknown add-on "${a}"`, { hint: `choose from ${ADDONS.join(', ')}` });
+    }
+  }
+  const addons =
+    options.addons ??
+    (p.interactive && (await p.confirm('Add an NGINX proxy and a front end for `mlship compose`?', true))
+      ? ['proxy', 'frontend']
+      : []);
 
   const project: ProjectInput = {
     version: 1,
@@ -102,6 +116,7 @@ export async function runInit(options: InitOptions, deps: InitDeps): Promise<Ini
     },
     ...(options.pythonImage ? { base_images: { python: options.pythonImage } } : {}),
     ...(region ? { aws: { region } } : {}),
+    ...Object.fromEntries(addons.map((a) => [a, {}])),
   };
   const text = `# yaml-language-server: $schema=${SCHEMA_URL}\n${stringify(project)}`;
   // Whatever we write must pass our own validation: check before touching the disk.

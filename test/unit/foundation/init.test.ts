@@ -54,12 +54,32 @@ describe('init', () => {
   it('interactive: uses the answers', async () => {
     const dir = mkdtempSync(path.join(os.tmpdir(), 'mlship-init-'));
     const file = path.join(dir, 'mlship.yaml');
-    const p = scripted(['demo', 'detector', 'python', 'model', 'det.onnx', true, 'us-east-1']);
+    const p = scripted(['demo', 'detector', 'python', 'model', 'det.onnx', true, 'us-east-1', false]);
     await runInit({ dir, file, force: false }, { prompter: p, writeNewFile });
     const project = await loadProject(file);
     expect(project).toMatchObject({ name: 'demo', aws: { region: 'us-east-1' } });
     expect(project.services.detector).toMatchObject({ model: 'det.onnx', gpu: true });
-    expect(p.asked).toHaveLength(7);
+    expect(p.asked).toHaveLength(8);
+    expect(project.proxy).toBeUndefined();
+  });
+
+  it('adds the stack add-ons it is asked for, with their defaults; refuses unknown ones', async () => {
+    const dir = mkdtempSync(path.join(os.tmpdir(), 'mlship-init-'));
+    const file = path.join(dir, 'mlship.yaml');
+    await runInit(
+      { dir, file, force: false, name: 'demo', addons: ['proxy', 'frontend'] },
+      { prompter: new DefaultsPrompter(), writeNewFile },
+    );
+    const project = await loadProject(file);
+    expect(project.proxy).toMatchObject({ port: 8080, image: 'nginx:1.27.3-alpine' });
+    expect(project.frontend).toBeDefined();
+    expect(project.database).toBeUndefined();
+    await expect(
+      runInit(
+        { dir, file: path.join(dir, 'other.yaml'), force: false, name: 'demo', addons: ['redis'] },
+        { prompter: new DefaultsPrompter(), writeNewFile },
+      ),
+    ).rejects.toMatchObject({ code: 'USAGE', hint: 'choose from proxy, database, storage, frontend' });
   });
 
   it('never overwrites an existing file without force', async () => {
