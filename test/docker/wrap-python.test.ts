@@ -162,8 +162,8 @@ describe.runIf(await requireEngine())('wrapped scikit-learn model (iris, weights
     expect(
       metric(text, 'mlship_request_duration_seconds_count', 'endpoint="/predict"'),
     ).toBeGreaterThanOrEqual(before + 10);
-    expect(metric(text, 'mlship_errors_total', 'kind="invalid_input"')).toBeGreaterThanOrEqual(1);
-    expect(metric(text, 'mlship_errors_total', 'kind="body_too_large"')).toBeGreaterThanOrEqual(1);
+    expect(metric(text, 'mlship_errors_total', 'kind="invalid_input"'), text).toBeGreaterThanOrEqual(1);
+    expect(metric(text, 'mlship_errors_total', 'kind="body_too_large"'), text).toBeGreaterThanOrEqual(1);
     expect(text).toMatch(/^mlship_in_flight_requests \d/m);
   });
 

@@ -33,6 +33,8 @@ const BATCH_BUCKETS = [1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024];
 const counters = new Map();
 const histograms = new Map();
 let inFlight = 0;
+// Prediction requests now; probes and /metrics do not count against MAX_QUEUE.
+let predicting = 0;
 
 function labelText(labels) {
   const parts = Object.entries(labels).map(([k, v]) => `${k}="${v}"`);
@@ -245,7 +247,7 @@ async function handle(req, res, rid) {
   if (req.method !== 'POST' || (path !== '/predict' && path !== '/predict/batch')) {
     return send(res, 404, { detail: 'Not Found', request_id: rid });
   }
-  if (inFlight > MAX_QUEUE) {
+  if (predicting > MAX_QUEUE) {
     inc('mlship_errors_total', { endpoint: path, kind: 'overloaded' });
     return send(res, 503, { detail: 'too many requests in flight; retry shortly', request_id: rid }, { 'retry-after': '1' });
   }
@@ -295,9 +297,12 @@ const server = http.createServer((req, res) => {
   const path = req.url.split('?')[0];
   const endpoint = ENDPOINTS.has(path) ? path : 'other';
   const t0 = performance.now();
+  const isPrediction = req.method === 'POST' && (path === '/predict' || path === '/predict/batch');
   inFlight += 1;
+  if (isPrediction) predicting += 1;
   res.on('close', () => {
     inFlight -= 1;
+    if (isPrediction) predicting -= 1;
     const seconds = (performance.now() - t0) / 1000;
     inc('mlship_requests_total', { endpoint, status: String(res.statusCode) });
     observe('mlship_request_duration_seconds', BUCKETS, seconds, { endpoint });

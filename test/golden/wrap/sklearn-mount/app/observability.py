@@ -85,7 +85,8 @@ async def _send_json(
 class ServiceMiddleware:
     def __init__(self, app: Any) -> None:
         self.app = app
-        self.in_flight = 0
+        # Prediction requests in this worker now; probes and /metrics do not count against MAX_QUEUE.
+        self.predicting = 0
 
     async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
         if scope["type"] != "http":
@@ -107,10 +108,12 @@ class ServiceMiddleware:
         status = 500
         started = False
         t0 = time.perf_counter()
-        self.in_flight += 1
+        predicting = endpoint in _PREDICT
+        if predicting:
+            self.predicting += 1
         IN_FLIGHT.inc()
         try:
-            if endpoint in _PREDICT and self.in_flight > settings.MAX_QUEUE:
+            if predicting and self.predicting > settings.MAX_QUEUE:
                 status = 503
                 ERRORS.labels(endpoint, "overloaded").inc()
                 await _send_json(
@@ -169,7 +172,8 @@ class ServiceMiddleware:
                     await _send_json(send, 500, {"detail": "internal error", "request_id": rid}, [rid_header])
         finally:
             elapsed = time.perf_counter() - t0
-            self.in_flight -= 1
+            if predicting:
+                self.predicting -= 1
             IN_FLIGHT.dec()
             REQUESTS.labels(endpoint, str(status)).inc()
             LATENCY.labels(endpoint).observe(elapsed)
