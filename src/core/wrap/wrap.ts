@@ -153,7 +153,8 @@ async function resolve(options: WrapOptions): Promise<Resolved> {
   const at = (p: string) => path.resolve(options.cwd, p);
   const entry = options.entry ?? svc?.entry;
   const modelArg = options.model ?? svc?.model;
-  if (!entry && !modelArg) {
+  const weightsUrl = options.weightsUrl ?? svc?.weights?.url;
+  if (!entry && !modelArg && !weightsUrl) {
     throw new UsageError('nothing to wrap: give a model file or --entry file.py:function', {
       hint: 'e.g. `mlship wrap model.joblib` or `mlship wrap --entry predict.py:predict`',
     });
@@ -173,7 +174,8 @@ async function resolve(options: WrapOptions): Promise<Resolved> {
     kind = 'entry';
     entrySpec = { module: path.basename(entryFile, '.py'), function: m[2]! };
   } else {
-    kind = detectKind(model!);
+    // Without a local copy, the URL's file name tells the kind.
+    kind = detectKind(model ?? new URL(weightsUrl!).pathname);
   }
   if (runtime === 'node' && kind !== 'onnx') {
     throw new UsageError('the node runtime serves ONNX models only', {
@@ -181,7 +183,7 @@ async function resolve(options: WrapOptions): Promise<Resolved> {
     });
   }
 
-  const source = entryFile ?? model!;
+  const source = entryFile ?? model ?? at(path.posix.basename(new URL(weightsUrl!).pathname) || 'model');
   const stem = path.basename(source).replace(/\.[^.]+$/, '');
   // "model.joblib" or "predict.py" says little: the folder's name is a better service name.
   const generic = /^(model|predict|main|app|inference|serve|weights|checkpoint)$/i.test(stem);
@@ -207,7 +209,6 @@ async function resolve(options: WrapOptions): Promise<Resolved> {
   const example = await readExample(exampleFile);
 
   // Weights: mounted read-only by default, downloaded with a checksum, or baked in.
-  const weightsUrl = options.weightsUrl ?? svc?.weights?.url;
   const bake = options.bakeWeights ?? svc?.weights?.bake ?? false;
   let weights: WeightsSpec = { mode: 'none' };
   let weightsFile: Planned | undefined;

@@ -150,6 +150,21 @@ describe('runWrap', () => {
     expect(read('app/settings.py')).toContain(await sha256File(IRIS));
   });
 
+  it('wraps a model known only by its URL (kind from the file name; checksum required)', async () => {
+    const example = path.join(tmp, 'example.json');
+    writeFileSync(example, '{"x": [1, 2]}');
+    const url = 'https://models.example.com/v2/forest.onnx';
+    await expect(wrap({ model: undefined, weightsUrl: url, example })).rejects.toThrow(/checksum/);
+    const r = await wrap({ model: undefined, weightsUrl: url, weightsSha256: 'c'.repeat(64), example });
+    expect(r).toMatchObject({ kind: 'onnx', name: 'forest' });
+    expect(r.manifest.weights).toEqual({
+      mode: 'url',
+      url,
+      sha256: 'c'.repeat(64),
+      target: '/models/forest.onnx',
+    });
+  });
+
   it('wraps an entry point with its load() hook, sibling modules and requirements', async () => {
     const dir = path.join(tmp, 'code');
     const { mkdirSync } = await import('node:fs');
