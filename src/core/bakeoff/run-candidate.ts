@@ -319,7 +319,14 @@ export async function runCandidate(
     const memory = sampleMemory(handle, stopSampling.signal);
     const gpuMemory =
       gpus !== undefined && job.hostGpuCount > 0 ? sampleGpuMemory(deps, stopSampling.signal) : undefined;
-    const ticker = setInterval(() => control.title(`${job.name}: running`), 1000);
+    const runStart = performance.now();
+    const ticker = setInterval(
+      () =>
+        control.title(
+          `${job.name}: running (${Math.round((performance.now() - runStart) / 1000)} s of ${c.timeout})`,
+        ),
+      1000,
+    );
     let exitCode: number;
     try {
       exitCode = (await handle.wait()).exitCode;
