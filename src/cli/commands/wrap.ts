@@ -138,6 +138,10 @@ export const registerWrap: Register = (program: Command, holder) => {
           'mlship wrap model.joblib --weights-url s3://bucket/model.joblib',
           'weights downloaded and checked at start-up',
         ],
+        [
+          'mlship wrap --weights-url https://host/m.onnx --weights-sha256 <hex> --example in.json',
+          'no local copy',
+        ],
         ['mlship wrap model.joblib --dry-run', 'see the plan first'],
       ]),
     )

@@ -155,7 +155,7 @@ async function resolve(options: WrapOptions): Promise<Resolved> {
   const modelArg = options.model ?? svc?.model;
   const weightsUrl = options.weightsUrl ?? svc?.weights?.url;
   if (!entry && !modelArg && !weightsUrl) {
-    throw new UsageError('nothing to wrap: give a model file or --entry file.py:function', {
+    throw new UsageError('nothing to wrap: give a model file, --entry file.py:function or --weights-url', {
       hint: 'e.g. `mlship wrap model.joblib` or `mlship wrap --entry predict.py:predict`',
     });
   }
