@@ -82,6 +82,8 @@ export interface StackService {
   profiles: string[];
   /** Where the service is defined, for messages. */
   origin?: SourceLocation;
+  /** Where each of its top-level fields is (by compose key), for messages about that field. */
+  fieldOrigins?: Record<string, SourceLocation>;
 }
 
 export interface StackSecret {

@@ -1,6 +1,6 @@
 import path from 'node:path';
 import { type Command, Option } from 'commander';
-import type { Stack } from '../../core/stack/model.js';
+import type { Stack } from '../../config/stack-model.js';
 import type { IoHost } from '../../io/io-host.js';
 import { examples } from '../examples.js';
 import type { Register } from './index.js';

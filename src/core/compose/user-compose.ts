@@ -8,7 +8,7 @@ import { parse } from 'yaml';
 import type { Project } from '../../config/schema.js';
 import type { ComposeService } from '../../generators/compose-stack.js';
 import { loadComposeStack } from '../stack/load-stack.js';
-import type { StackWarning } from '../stack/model.js';
+import type { StackWarning } from '../../config/stack-model.js';
 import type { ComposeGenerateResult } from './generate.js';
 
 const COMPOSE_ONLY_KEYS = [

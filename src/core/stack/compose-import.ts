@@ -5,7 +5,6 @@
 
 import path from 'node:path';
 import { type Document, isMap, isNode, isPair, isScalar, LineCounter, type Node, parseDocument } from 'yaml';
-import { ConfigError, type ConfigProblem } from '../../io/errors.js';
 import type {
   BuildSpec,
   HealthCheck,
@@ -16,7 +15,8 @@ import type {
   StackService,
   StackWarning,
   VolumeMount,
-} from './model.js';
+} from '../../config/stack-model.js';
+import { ConfigError, type ConfigProblem } from '../../io/errors.js';
 
 type Path = (string | number)[];
 
@@ -582,6 +582,7 @@ export function importCompose(file: string, text: string, stackName?: string): S
       labels: {},
       profiles: Array.isArray(s.profiles) ? s.profiles.map(String) : [],
       origin: r.location(base),
+      fieldOrigins: Object.fromEntries(Object.keys(s).map((k) => [k, r.location([...base, k])])),
     };
     const command = splitCommand(s.command);
     if (command) svc.command = command;

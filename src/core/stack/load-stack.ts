@@ -2,9 +2,9 @@
 // and any command that takes `--file compose.yaml`).
 
 import { readFile } from 'node:fs/promises';
+import type { Stack } from '../../config/stack-model.js';
 import { UsageError } from '../../io/errors.js';
 import { importCompose } from './compose-import.js';
-import type { Stack } from './model.js';
 
 export async function loadComposeStack(file: string, stackName?: string): Promise<Stack> {
   let text: string;

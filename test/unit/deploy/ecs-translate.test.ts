@@ -1,0 +1,142 @@
+import { readFileSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { importCompose } from '../../../src/core/stack/compose-import.js';
+import { fargateSize, translateToEcs } from '../../../src/generators/ecs-task-definitions.js';
+import { loadServiceModel, validateShape } from '../../helpers/aws-model.js';
+import { corpusFiles } from '../../helpers/corpus.js';
+
+const OPTS = {
+  region: 'eu-west-1',
+  accountId: '123456789012',
+  executionRoleArn: 'arn:aws:iam::123456789012:role/ecsTaskExecutionRole',
+};
+const FIXTURE = 'fixtures/deploy/gpu-pipeline';
+const ecsModel = loadServiceModel('ecs');
+
+function translateFixture() {
+  const file = path.join(FIXTURE, 'compose.yaml');
+  return translateToEcs(importCompose(file, readFileSync(file, 'utf8'), 'pose'), OPTS);
+}
+
+describe('ECS translation', () => {
+  it('golden: task definitions and service plans of the GPU pipeline', () => {
+    const t = translateFixture();
+    const text = `${JSON.stringify({ taskDefinitions: t.taskDefinitions, services: t.services }, null, 2)}\n`;
+    const golden = path.join(FIXTURE, 'expected-ecs.json');
+    if (process.env.UPDATE_GOLDEN === '1') writeFileSync(golden, text);
+    expect(text, `${golden} (regenerate with UPDATE_GOLDEN=1)`).toBe(readFileSync(golden, 'utf8'));
+  });
+
+  it('every task definition is valid for the ECS API model (botocore)', () => {
+    if (!ecsModel) return;
+    for (const td of translateFixture().taskDefinitions) {
+      expect(validateShape(ecsModel, 'RegisterTaskDefinitionRequest', td), td.family).toEqual([]);
+    }
+  });
+
+  it('GPU services share one EC2 task with GPU resource requirements; healthy ordering inside it', () => {
+    const t = translateFixture();
+    const gpu = t.taskDefinitions.find((d) => d.family === 'pose-gpu')!;
+    expect(gpu.requiresCompatibilities).toEqual(['EC2']);
+    expect(gpu.networkMode).toBe('awsvpc');
+    expect(gpu.containerDefinitions?.map((c) => c.name)).toEqual(['detector', 'pose-2d']);
+    for (const c of gpu.containerDefinitions ?? [])
+      expect(c.resourceRequirements).toEqual([{ type: 'GPU', value: '1' }]);
+    expect(gpu.containerDefinitions?.[1]?.dependsOn).toEqual([
+      { containerName: 'detector', condition: 'HEALTHY' },
+    ]);
+    expect(t.services.find((s) => s.name === 'pose-gpu')).toMatchObject({
+      launchType: 'EC2',
+      healthCheckGracePeriodSeconds: 600,
+    });
+  });
+
+  it('CPU services on Fargate, rounded up to a valid size with a warning', () => {
+    const t = translateFixture();
+    const p3 = t.taskDefinitions.find((d) => d.family === 'pose-pose-3d')!;
+    expect(p3).toMatchObject({ requiresCompatibilities: ['FARGATE'], cpu: '512', memory: '1024' });
+    expect(t.warnings.find((w) => w.path === 'services.pose-3d.deploy.resources')?.message).toBe(
+      'Fargate has no 308 cpu / 700 MiB size; rounded up to 512 cpu / 1024 MiB',
+    );
+    expect(fargateSize(256, 512)).toEqual({ cpu: 256, memory: 512 });
+    expect(fargateSize(1024, 9000)).toEqual({ cpu: 2048, memory: 9216 });
+    expect(fargateSize(20000, 1024)).toBeUndefined();
+  });
+
+  it('health checks are clamped to ECS ranges, with warnings; the full grace goes to the service', () => {
+    const t = translateFixture();
+    const det = t.taskDefinitions.find((d) => d.family === 'pose-gpu')!.containerDefinitions![0]!;
+    expect(det.healthCheck).toMatchObject({ interval: 5, startPeriod: 300, timeout: 5, retries: 3 });
+    const msgs = t.warnings.filter((w) => w.path === 'services.detector.healthcheck').map((w) => w.message);
+    expect(msgs).toEqual([
+      "health check interval 1 is outside ECS's range 5-300; using 5",
+      "health check startPeriod 600 is outside ECS's range 0-300; using 300",
+    ]);
+  });
+
+  it('secrets become valueFrom references; no secret value anywhere in the output', () => {
+    const t = translateFixture();
+    const text = JSON.stringify(t);
+    expect(text).not.toContain('example'); // POSTGRES_PASSWORD's plain-text value
+    const db = t.taskDefinitions.find((d) => d.family === 'pose-db')!.containerDefinitions![0]!;
+    expect(db.secrets).toEqual([
+      {
+        name: 'POSTGRES_PASSWORD',
+        valueFrom: 'arn:aws:ssm:eu-west-1:123456789012:parameter/pose/POSTGRES_PASSWORD',
+      },
+    ]);
+    expect(db.environment).toEqual([{ name: 'POSTGRES_DB', value: 'app' }]);
+    const p2 = t.taskDefinitions.find((d) => d.family === 'pose-gpu')!.containerDefinitions![1]!;
+    expect(p2.secrets?.map((s) => s.name)).toEqual(['HF_TOKEN']);
+    const sm = translateToEcs(
+      importCompose(`${FIXTURE}/compose.yaml`, readFileSync(`${FIXTURE}/compose.yaml`, 'utf8'), 'pose'),
+      {
+        ...OPTS,
+        secretsStore: 'secretsmanager',
+      },
+    );
+    expect(JSON.stringify(sm)).toContain(
+      'arn:aws:secretsmanager:eu-west-1:123456789012:secret:pose/HF_TOKEN',
+    );
+  });
+
+  it('port mappings carry names and appProtocol for Service Connect; published ports are listed', () => {
+    const t = translateFixture();
+    const p3 = t.taskDefinitions.find((d) => d.family === 'pose-pose-3d')!.containerDefinitions![0]!;
+    expect(p3.portMappings).toEqual([
+      { containerPort: 9000, protocol: 'tcp', name: 'pose-3d-9000', appProtocol: 'http' },
+    ]);
+    expect(t.services.find((s) => s.name === 'proxy')?.publicPorts).toEqual([80]);
+    expect(t.services.find((s) => s.name === 'pose-3d')?.publicPorts).toEqual([]);
+    expect(p3.logConfiguration).toEqual({
+      logDriver: 'awslogs',
+      options: {
+        'awslogs-group': '/mlship/pose',
+        'awslogs-region': 'eu-west-1',
+        'awslogs-stream-prefix': 'pose-3d',
+      },
+    });
+  });
+
+  it('what cannot be carried over is a warning at the field's line', () => {
+    const t = translateFixture();
+    const brief = t.warnings.map((w) => `${w.line} ${w.path}`);
+    expect(brief).toContain('43 services.proxy.volumes'); // bind mount of nginx.conf
+    expect(brief).toContain('36 services.pose-3d.depends_on'); // pose-2d runs in another task
+    expect(brief).toContain('50 services.db.volumes');
+  });
+
+  it.each(corpusFiles('compose', /\.ya?ml$/).map((f) => [path.basename(f), f]))(
+    'corpus %s translates without a crash into valid task definitions',
+    (_n, file) => {
+      const stack = importCompose(file, readFileSync(file, 'utf8'));
+      const t = translateToEcs(stack, OPTS);
+      expect(t.taskDefinitions.length).toBe(stack.services.length);
+      if (ecsModel) {
+        for (const td of t.taskDefinitions)
+          expect(validateShape(ecsModel, 'RegisterTaskDefinitionRequest', td), td.family).toEqual([]);
+      }
+    },
+  );
+});
