@@ -130,6 +130,23 @@ describe.runIf(engine)('mlship bakeoff (real engine)', () => {
     );
   });
 
+  it('candidates on the same base share its layers and the venv layer; only the repo layers differ', async () => {
+    const base = (await engine!.inspectImage(LOCAL_PYTHON_IMAGE)).layers;
+    const images = await Promise.all(
+      ['ok', 'hang', 'oom', 'no-output'].map((n) => engine!.inspectImage(byName(n).image!.id)),
+    );
+    const first = images[0]!.layers;
+    let shared = first.length;
+    for (const img of images.slice(1)) {
+      let i = 0;
+      while (i < shared && img.layers[i] === first[i]) i++;
+      shared = i;
+    }
+    // The base's layers plus the virtualenv layer are one copy for all four candidates.
+    expect(shared).toBe(base.length + 1);
+    expect(first.slice(0, base.length)).toEqual(base);
+  });
+
   it('writes bakeoff.lock with commits, image ids and the pip freeze; --frozen re-runs exactly that image', async () => {
     const lockFile = path.join(fixture.dir, 'bakeoff.lock');
     const before = readFileSync(lockFile, 'utf8');
