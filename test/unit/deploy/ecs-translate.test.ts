@@ -119,7 +119,7 @@ describe('ECS translation', () => {
     });
   });
 
-  it('what cannot be carried over is a warning at the field's line', () => {
+  it('what cannot be carried over is a warning at the line of its field', () => {
     const t = translateFixture();
     const brief = t.warnings.map((w) => `${w.line} ${w.path}`);
     expect(brief).toContain('43 services.proxy.volumes'); // bind mount of nginx.conf
