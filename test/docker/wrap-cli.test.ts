@@ -75,4 +75,26 @@ describe.runIf(await requireEngine())('Quick start: mlship wrap … --run', () =
     const running = await engine!.listByLabel(SERVICE_LABEL, name);
     expect(running).toHaveLength(1);
   });
+
+  it('--build rebuilds from cache and reports it; an unchanged re-wrap writes nothing', async () => {
+    const out = path.join(tmp, 'iris-service');
+    const r = await mlship([
+      'wrap',
+      'fixtures/wrap/iris/model.joblib',
+      '--out',
+      out,
+      '--name',
+      name,
+      '--base-image',
+      LOCAL_PYTHON_IMAGE,
+      '--build',
+      '--json',
+    ]);
+    expect(r.code, r.stderr).toBe(0);
+    const result = JSON.parse(r.stdout);
+    expect(result.files.every((f: { action: string }) => f.action === 'unchanged')).toBe(true);
+    expect(result.build.steps.length).toBeGreaterThan(5);
+    expect(result.build.cachedSteps).toBeGreaterThanOrEqual(result.build.steps.length - 2); // only the label step may change
+    expect(result.image).toBe(`mlship/${name}:latest`);
+  });
 });
