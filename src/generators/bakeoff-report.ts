@@ -53,13 +53,15 @@ export function renderMarkdownReport(r: BakeoffReport): string {
     `**${r.summary.passed} of ${r.summary.total} passed**${r.summary.best ? `; best: **${r.summary.best}**` : ''}.`,
     '',
   );
+  const gpu = r.candidates.some((c) => c.metrics.gpuMemoryBytes !== null);
   out.push(
-    '| rank | candidate | status | run time | build time | peak memory | limit | image size | commit |',
+    `| rank | candidate | status | run time | build time | peak memory | limit |${gpu ? ' GPU memory |' : ''} image size | commit |`,
+    `|---:|---|---|---:|---:|---:|---:|${gpu ? '---:|' : ''}---:|---|`,
   );
-  out.push('|---:|---|---|---:|---:|---:|---:|---:|---|');
   for (const c of r.candidates) {
+    const gpuCell = gpu ? ` ${formatBytes(c.metrics.gpuMemoryBytes)} |` : '';
     out.push(
-      `| ${c.rank ?? '–'} | ${mdCell(c.name)} | ${mdCell(statusText(c))} | ${formatMs(c.metrics.runMs)} | ${formatMs(c.metrics.buildMs)} | ${formatBytes(c.metrics.peakMemoryBytes)} | ${formatBytes(c.metrics.memoryLimitBytes)} | ${formatBytes(c.metrics.imageSizeBytes)} | ${c.source.commit ? `\`${c.source.commit.slice(0, 12)}\`` : '–'} |`,
+      `| ${c.rank ?? '–'} | ${mdCell(c.name)} | ${mdCell(statusText(c))} | ${formatMs(c.metrics.runMs)} | ${formatMs(c.metrics.buildMs)} | ${formatBytes(c.metrics.peakMemoryBytes)} | ${formatBytes(c.metrics.memoryLimitBytes)} |${gpuCell} ${formatBytes(c.metrics.imageSizeBytes)} | ${c.source.commit ? `\`${c.source.commit.slice(0, 12)}\`` : '–'} |`,
     );
   }
   const failed = r.candidates.filter((c) => c.failure);
@@ -230,7 +232,8 @@ td.num, th.num { text-align: right; font-variant-numeric: tabular-nums; }
 .chart .run { fill: #0969da; }
 .chart .build { fill: #9ecbff; }
 .chart .mem { fill: #8250df; }
-.chart .failed .run, .chart .failed .mem { fill: #ff8182; }
+.chart .gpu { fill: #1a7f37; }
+.chart .failed .run, .chart .failed .mem, .chart .failed .gpu { fill: #ff8182; }
 .chart .limit { stroke: var(--fail); stroke-width: 2; stroke-dasharray: 3 2; }
 .chart rect.limit { fill: none; stroke: var(--fail); }
 details { border: 1px solid var(--line); border-radius: 8px; margin: 10px 0; padding: 0 12px; }
@@ -327,11 +330,33 @@ export function renderHtmlReport(r: BakeoffReport): string {
       ['limit', 'limit'],
     ],
   );
+  // GPU memory only when a candidate used a GPU and nvidia-smi could measure it.
+  const gpu = cs.some((c) => c.metrics.gpuMemoryBytes !== null);
+  const gpuChart = gpu
+    ? barChart(
+        'chart-gpu-memory',
+        'Peak GPU memory per candidate',
+        cs.map((c) => ({
+          label: c.name,
+          failed: c.status !== 'passed',
+          segments: [
+            {
+              value: mib(c.metrics.gpuMemoryBytes),
+              cls: 'gpu',
+              title: `GPU ${formatBytes(c.metrics.gpuMemoryBytes)}`,
+            },
+          ],
+          note: c.metrics.gpuMemoryBytes === null ? 'not measured' : formatBytes(c.metrics.gpuMemoryBytes),
+        })),
+        (v) => (v === 0 ? '0' : v >= 1024 ? `${+(v / 1024).toFixed(2)} GiB` : `${+v.toFixed(1)} MiB`),
+        [['gpu', 'peak GPU memory']],
+      )
+    : '';
   const table = [
-    '<table id="status"><thead><tr><th class="num">rank</th><th>candidate</th><th>status</th><th class="num">run time</th><th class="num">build time</th><th class="num">peak memory</th><th class="num">image</th><th>commit</th></tr></thead><tbody>',
+    `<table id="status"><thead><tr><th class="num">rank</th><th>candidate</th><th>status</th><th class="num">run time</th><th class="num">build time</th><th class="num">peak memory</th>${gpu ? '<th class="num">GPU memory</th>' : ''}<th class="num">image</th><th>commit</th></tr></thead><tbody>`,
     ...cs.map(
       (c) =>
-        `<tr data-status="${c.status}"><td class="num">${c.rank ?? '–'}</td><td><a href="#candidate-${escapeHtml(c.name)}">${escapeHtml(c.name)}</a></td><td class="status ${c.status}">${escapeHtml(statusText(c))}</td><td class="num">${formatMs(c.metrics.runMs)}</td><td class="num">${formatMs(c.metrics.buildMs)}</td><td class="num">${formatBytes(c.metrics.peakMemoryBytes)}</td><td class="num">${formatBytes(c.metrics.imageSizeBytes)}</td><td><code>${escapeHtml(c.source.commit?.slice(0, 12) ?? '–')}</code></td></tr>`,
+        `<tr data-status="${c.status}"><td class="num">${c.rank ?? '–'}</td><td><a href="#candidate-${escapeHtml(c.name)}">${escapeHtml(c.name)}</a></td><td class="status ${c.status}">${escapeHtml(statusText(c))}</td><td class="num">${formatMs(c.metrics.runMs)}</td><td class="num">${formatMs(c.metrics.buildMs)}</td><td class="num">${formatBytes(c.metrics.peakMemoryBytes)}</td>${gpu ? `<td class="num">${formatBytes(c.metrics.gpuMemoryBytes)}</td>` : ''}<td class="num">${formatBytes(c.metrics.imageSizeBytes)}</td><td><code>${escapeHtml(c.source.commit?.slice(0, 12) ?? '–')}</code></td></tr>`,
     ),
     '</tbody></table>',
   ].join('\n');
@@ -358,7 +383,7 @@ ${table}
 ${timeChart}
 <h2>Peak memory</h2>
 ${memChart}
-<h2>Candidates</h2>
+${gpu ? `<h2>Peak GPU memory</h2>\n${gpuChart}\n` : ''}<h2>Candidates</h2>
 ${cs.map(candidateSection).join('\n')}
 </body>
 </html>

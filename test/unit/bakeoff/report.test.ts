@@ -166,6 +166,19 @@ describe('HTML report', () => {
     expect(html).not.toContain('<evil>');
   });
 
+  it('adds a GPU memory chart and column only when a GPU was measured', () => {
+    expect(html).not.toContain('chart-gpu-memory');
+    const gpu = renderHtmlReport(
+      report([
+        cand('alpha', { metrics: { ...cand('alpha').metrics, gpuMemoryBytes: 3 * 1024 ** 3 } }),
+        cand('beta'),
+      ]),
+    );
+    expect(gpu).toContain('<svg id="chart-gpu-memory"');
+    expect(gpu).toContain('<th class="num">GPU memory</th>');
+    expect(gpu).toContain('3.00 GiB');
+  });
+
   it('draws one bar per candidate in both charts, a limit marker, and one table row each', () => {
     for (const id of ['chart-time', 'chart-memory']) {
       const svg = html.slice(
