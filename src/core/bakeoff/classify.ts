@@ -210,6 +210,28 @@ export function classifyRun(o: RunObservation): Failure | undefined {
   return undefined;
 }
 
+/** A container that could not even start: the engine's reason, GPU problems told apart. */
+export function classifyStartFailure(message: string, gpusRequested: boolean): Failure {
+  if (HOST_GPU.test(message)) {
+    return {
+      category: 'host_gpu_unavailable',
+      origin: 'host',
+      message: 'the engine cannot give the container a GPU',
+      hint: gpusRequested
+        ? 'install the NVIDIA Container Toolkit and restart the engine (`docker run --gpus all ... nvidia-smi` must work), or set gpus: 0'
+        : 'the engine reported a GPU problem; check `mlship doctor`',
+      evidence: [message],
+    };
+  }
+  return {
+    category: 'engine_error',
+    origin: 'host',
+    message: `the Docker engine could not start the example: ${message}`,
+    hint: 'check `mlship doctor` and the engine logs',
+    evidence: [message],
+  };
+}
+
 export function cloneFailure(repo: string, stderr: string): Failure {
   const lines = stderr.split('\n').filter(Boolean);
   const auth = /Authentication failed|could not read Username|Permission denied \(publickey\)/i.test(stderr);

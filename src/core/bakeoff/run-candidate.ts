@@ -21,7 +21,13 @@ import type { CandidateReport, ReportPlan } from '../../generators/bakeoff-repor
 import { BuildFailedError, DockerUnavailableError, MlshipError } from '../../io/errors.js';
 import { writeFileAtomic } from '../../io/files.js';
 import type { TaskControl } from '../../io/progress.js';
-import { classifyBuildFailure, classifyRun, type Failure, stripAnsi } from './classify.js';
+import {
+  classifyBuildFailure,
+  classifyRun,
+  classifyStartFailure,
+  type Failure,
+  stripAnsi,
+} from './classify.js';
 import type { BakeoffDeps, BakeoffEngine } from './deps.js';
 import type { RepoFacts } from './detect.js';
 import { collectOutputs, readContainerFile } from './outputs.js';
@@ -303,7 +309,7 @@ export async function runCandidate(
     });
   } catch (e) {
     if (e instanceof DockerUnavailableError) throw e;
-    report.failure = engineFailure(e, 'run');
+    report.failure = classifyStartFailure(e instanceof Error ? e.message : String(e), gpus !== undefined);
     report.log = { phase: 'run', lines: [] };
     return { report, lock: null };
   }

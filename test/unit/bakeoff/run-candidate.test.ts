@@ -21,7 +21,7 @@ import type { BakeoffEngine } from '../../../src/core/bakeoff/deps.js';
 import { builtinMatrix } from '../../../src/core/bakeoff/matrix.js';
 import { resolveCandidate } from '../../../src/core/bakeoff/resolve.js';
 import { CANDIDATE_LABEL, type CandidateJob, runCandidate } from '../../../src/core/bakeoff/run-candidate.js';
-import { BuildFailedError } from '../../../src/io/errors.js';
+import { BuildFailedError, EngineError } from '../../../src/io/errors.js';
 
 interface Behaviour {
   exitCode?: number;
@@ -313,6 +313,26 @@ describe('runCandidate', () => {
     expect(gone.builds).toHaveLength(1);
     const dockerfile = readFileSync(path.join(j.source.contextDir, gone.builds[0]!.dockerfile!), 'utf8');
     expect(dockerfile).toMatch(/printf '%s\\n' numpy==1\.26\.4 pip==24\.0 > \/opt\/mlship\/constraints\.txt/);
+  });
+
+  it('an engine without the NVIDIA runtime is a host problem, reported for that candidate', async () => {
+    const engine = new (class extends FakeEngine {
+      override async start(spec: ContainerSpec): Promise<ContainerHandle> {
+        this.started.push(spec);
+        throw new EngineError(
+          'create container from sha256:b: could not select device driver "nvidia" with capabilities: [[gpu]]',
+        );
+      }
+    })();
+    const outcome = await runCandidate(
+      job({ gpus: 1 }, 1),
+      engine,
+      { exec: noExec },
+      control,
+      new AbortController().signal,
+    );
+    expect(outcome.report.failure).toMatchObject({ category: 'host_gpu_unavailable', origin: 'host' });
+    expect(outcome.report.failure?.hint).toMatch(/NVIDIA Container Toolkit/);
   });
 
   it('OOM-killed runs are out_of_memory', async () => {
