@@ -190,7 +190,7 @@ function sampleMemory(handle: ContainerHandle, stop: AbortSignal): { peak(): num
       }
       await sleep(200, stop);
     }
-  })();
+  })().catch(() => undefined);
   return { peak: () => peak };
 }
 
@@ -217,7 +217,7 @@ function sampleGpuMemory(deps: Pick<BakeoffDeps, 'exec'>, stop: AbortSignal): { 
       if (used !== null) peak = Math.max(peak ?? 0, used - (baseline ?? 0));
       await sleep(500, stop);
     }
-  })();
+  })().catch(() => undefined);
   return { peak: () => (peak === null ? null : peak * 1024 * 1024) };
 }
 
@@ -317,9 +317,9 @@ export async function runCandidate(
   let timedOut = false;
   const timer = setTimeout(() => {
     timedOut = true;
-    void handle.kill('SIGKILL');
+    void handle.kill('SIGKILL').catch(() => undefined);
   }, timeoutMs);
-  const onAbort = () => void handle.kill('SIGKILL');
+  const onAbort = () => void handle.kill('SIGKILL').catch(() => undefined);
   signal.addEventListener('abort', onAbort, { once: true });
   try {
     const memory = sampleMemory(handle, stopSampling.signal);
