@@ -87,6 +87,13 @@ function clamp(v: number, [lo, hi]: readonly [number, number]): number {
 const DEFAULT_MODEL = { cpu: 1024, memory: 2048 };
 const DEFAULT_OTHER = { cpu: 256, memory: 512 };
 
+/** Ports published to the outside: a port bound to loopback is for the local machine only. */
+function publicPortsOf(s: StackService): number[] {
+  return s.ports
+    .filter((p) => p.published !== undefined && p.hostIp !== '127.0.0.1' && p.hostIp !== 'localhost')
+    .map((p) => p.container);
+}
+
 export function translateToEcs(stack: Stack, options: EcsTranslateOptions): EcsTranslation {
   const warnings: StackWarning[] = [];
   const logGroup = `/mlship/${stack.name}`;
@@ -128,8 +135,10 @@ export function translateToEcs(stack: Stack, options: EcsTranslateOptions): EcsT
         'volumes',
         `${v.type} mount ${v.source ?? '(anonymous)'} → ${v.target} is not carried over (a task has no host files)`,
         v.readOnly
-          ? 'serve weights from S3 (weights.url) or bake them into the image'
-          : 'use EFS or S3 for data that must persist',
+          ? 'bake the file into the image (COPY), or for model weights download them from S3 at start-up (weights.url)'
+          : svc.role === 'database'
+            ? 'use Amazon RDS for the database, or EFS for data that must persist'
+            : 'use EFS or S3 for data that must persist',
       );
     }
     for (const d of svc.dependsOn) {
@@ -335,7 +344,7 @@ export function translateToEcs(stack: Stack, options: EcsTranslateOptions): EcsT
       launchType: 'FARGATE',
       desiredCount: 1,
       containers: [containersOf(s)],
-      publicPorts: s.ports.filter((p) => p.published !== undefined).map((p) => p.container),
+      publicPorts: publicPortsOf(s),
       healthCheckGracePeriodSeconds: graceOf(s),
     });
   }

@@ -6,6 +6,7 @@ import type { Command } from 'commander';
 import type { ContextHolder } from '../main.js';
 import { registerBakeoff } from './bakeoff.js';
 import { registerCompose } from './compose.js';
+import { registerDeploy } from './deploy.js';
 import { registerDoctor } from './doctor.js';
 import { registerInit } from './init.js';
 import { registerOptimize } from './optimize.js';
@@ -22,6 +23,7 @@ export const COMMANDS: Register[] = [
   registerServe,
   registerCompose,
   registerOptimize,
+  registerDeploy,
   // setup and checks
   registerInit,
   registerValidate,

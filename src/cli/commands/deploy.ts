@@ -1,0 +1,117 @@
+import path from 'node:path';
+import type { Command } from 'commander';
+import type { EcsPlanResult } from '../../core/deploy/plan.js';
+import type { IoHost } from '../../io/io-host.js';
+import { examples } from '../examples.js';
+import type { Register } from './index.js';
+
+interface EcsFlags {
+  file: string;
+  out?: string;
+  region?: string;
+  accountId?: string;
+  executionRoleArn?: string;
+  taskRoleArn?: string;
+  tag?: string;
+  gpuInstance?: string;
+  logsGb: string;
+  force: boolean;
+}
+
+function render(io: IoHost, r: EcsPlanResult, cwd: string): string {
+  const money = (n: number) => `$${n.toFixed(2)}`;
+  const width = Math.max(...r.cost.lines.map((l) => l.item.length));
+  return [
+    `plan for stack ${r.stack} (nothing was sent to AWS):`,
+    ...r.plan.map((p) => `  + ${p}`),
+    '',
+    `estimated monthly cost (${r.cost.pricesRegion} list prices of ${r.cost.pricesDate}):`,
+    ...r.cost.lines.map(
+      (l) => `  ${l.item.padEnd(width)}  ${money(l.monthlyUsd).padStart(9)}  ${io.style('dim', l.detail)}`,
+    ),
+    `  ${'total'.padEnd(width)}  ${money(r.cost.totalMonthlyUsd).padStart(9)}`,
+    ...(r.cost.note ? [io.style('dim', `  ${r.cost.note}`)] : []),
+    '',
+    ...(r.translation.warnings.length
+      ? [
+          `${r.translation.warnings.length} thing(s) not carried over as they are:`,
+          ...r.translation.warnings.map(
+            (w) =>
+              `  ${w.file}:${w.line}:${w.column} ${w.path}: ${w.message}${w.fix ? io.style('dim', ` (fix: ${w.fix})`) : ''}`,
+          ),
+          '',
+        ]
+      : []),
+    `wrote ${r.written.length} files to ${path.relative(cwd, r.outDir) || r.outDir}`,
+  ].join('\n');
+}
+
+export const registerDeploy: Register = (program: Command, holder) => {
+  const deploy = program.command('deploy').description('step 5: run the stack on AWS');
+  deploy
+    .command('ecs')
+    .description(
+      'translate the stack into ECS task definitions and services, with a plan and a cost estimate',
+    )
+    .option('-f, --file <path>', 'mlship.yaml or a compose file', 'mlship.yaml')
+    .option('-o, --out <dir>', 'where to write the files (default: deploy/ecs beside the stack file)')
+    .option('--region <region>', 'AWS region (default: aws.region in mlship.yaml)')
+    .option('--account-id <id>', 'AWS account id (default: aws.account_id in mlship.yaml)')
+    .option('--execution-role-arn <arn>', 'task execution role')
+    .option('--task-role-arn <arn>', 'task role')
+    .option('--tag <tag>', 'image tag pushed to ECR (default: the git commit)')
+    .option('--gpu-instance <type>', 'EC2 instance type for the GPU task (default g4dn.xlarge)')
+    .option('--logs-gb <n>', 'log volume per service per month, for the estimate', '1')
+    .option('--force', 'write into an output folder that mlship did not create', false)
+    .addHelpText(
+      'after',
+      examples([
+        ['mlship deploy ecs', 'deploy/ecs/*.json and the plan for mlship.yaml'],
+        [
+          'mlship deploy ecs -f docker-compose.yml --region eu-west-1 --account-id 123456789012',
+          'from a compose file',
+        ],
+        ['mlship deploy ecs --json | jq .cost', 'the itemised estimate, for tools'],
+      ]),
+    )
+    .action(async (flags: EcsFlags) => {
+      const ctx = holder.get();
+      const [{ planEcs }, { exec }] = await Promise.all([
+        import('../../core/deploy/plan.js'),
+        import('../../adapters/exec.js'),
+      ]);
+      let tag = flags.tag;
+      if (!tag) {
+        const git = await exec('git', ['rev-parse', '--short=12', 'HEAD'], {
+          cwd: path.dirname(path.resolve(ctx.cwd, flags.file)),
+        });
+        tag = git.exitCode === 0 ? git.stdout.trim() : 'latest';
+        if (git.exitCode !== 0)
+          ctx.io.warn('not a git checkout: images are tagged "latest" (pass --tag to pin them)');
+      }
+      const r = await planEcs({
+        file: flags.file,
+        imageTag: tag,
+        force: flags.force,
+        logsGbPerServiceMonth: Number(flags.logsGb),
+        ...(flags.out ? { outDir: flags.out } : {}),
+        ...(flags.region ? { region: flags.region } : {}),
+        ...(flags.accountId ? { accountId: flags.accountId } : {}),
+        ...(flags.executionRoleArn ? { executionRoleArn: flags.executionRoleArn } : {}),
+        ...(flags.taskRoleArn ? { taskRoleArn: flags.taskRoleArn } : {}),
+        ...(flags.gpuInstance ? { gpuInstanceType: flags.gpuInstance } : {}),
+      });
+      ctx.io.result(
+        {
+          ok: true,
+          stack: r.stack,
+          outDir: r.outDir,
+          written: r.written,
+          plan: r.plan,
+          cost: r.cost,
+          warnings: r.translation.warnings,
+        },
+        render(ctx.io, r, ctx.cwd),
+      );
+    });
+};

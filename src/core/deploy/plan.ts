@@ -1,0 +1,283 @@
+// `mlship deploy ecs` (files mode): the stack → ECS task definitions, service
+// plans and a cluster file under deploy/ecs/, plus a plan of what would be
+// created and an itemised monthly cost estimate. Nothing is sent to AWS here.
+
+import { readdir } from 'node:fs/promises';
+import path from 'node:path';
+import type { Stack, StackService } from '../../config/stack-model.js';
+import { type EcsTranslation, translateToEcs } from '../../generators/ecs-task-definitions.js';
+import { FileExistsError, UsageError } from '../../io/errors.js';
+import { exists, writeFileAtomic } from '../../io/files.js';
+import { generateCompose } from '../compose/generate.js';
+import { isComposeFile } from '../compose/user-compose.js';
+import { parseBytes, parseDuration } from '../stack/compose-import.js';
+import { loadComposeStack } from '../stack/load-stack.js';
+import { DEFAULT_GPU_INSTANCE, HOURS_PER_MONTH, PRICES, PRICES_DATE, PRICES_REGION } from './prices.js';
+
+export interface EcsPlanOptions {
+  file: string;
+  outDir?: string;
+  region?: string;
+  accountId?: string;
+  executionRoleArn?: string;
+  taskRoleArn?: string;
+  /** Tag of the images pushed to ECR (the git commit). */
+  imageTag: string;
+  gpuInstanceType?: string;
+  /** Log volume per service per month, for the estimate. */
+  logsGbPerServiceMonth?: number;
+  force: boolean;
+}
+
+export interface CostLine {
+  item: string;
+  monthlyUsd: number;
+  detail: string;
+}
+
+export interface EcsPlanResult {
+  stack: string;
+  outDir: string;
+  written: string[];
+  translation: EcsTranslation;
+  plan: string[];
+  cost: {
+    lines: CostLine[];
+    totalMonthlyUsd: number;
+    pricesDate: string;
+    pricesRegion: string;
+    note?: string;
+  };
+}
+
+export const GENERATED_MARKER = '.mlship-generated';
+
+/** mlship.yaml → the stack model, through the same compose generation `compose up` runs. */
+async function stackFromProject(file: string): Promise<{
+  stack: Stack;
+  region?: string;
+  accountId?: string;
+  exec?: string;
+  task?: string;
+  grace: Record<string, number>;
+}> {
+  const gen = await generateCompose({ configFile: file, force: true, dryRun: true });
+  const { project } = gen;
+  const services: StackService[] = [];
+  for (const [name, svc] of Object.entries(gen.stack.compose.services)) {
+    if (svc.profiles && !svc.profiles.includes('gpu')) continue; // the CPU copies are for machines without GPUs
+    const environment: Record<string, string> = {};
+    const secretEnv: string[] = [];
+    // Values that interpolate a generated secret are secrets themselves on ECS.
+    for (const [k, v] of Object.entries(svc.environment ?? {})) {
+      if (v.includes('${')) secretEnv.push(k);
+      else environment[k] = v;
+    }
+    const device = svc.deploy?.resources.reservations?.devices[0];
+    const memory = svc.deploy?.resources.limits?.memory;
+    const ports = [
+      ...(svc.expose ?? []).map((p) => ({ container: Number(p), protocol: 'tcp' as const })),
+      ...(svc.ports ?? []).map((p) => {
+        const parts = p.split(':');
+        // Locally everything is published on loopback; on ECS only the proxy faces the outside.
+        const proxy = svc.labels['dev.mlship.role'] === 'proxy';
+        return {
+          container: Number(parts[parts.length - 1]),
+          published: Number(parts[parts.length - 2]),
+          protocol: 'tcp' as const,
+          ...(proxy ? {} : { hostIp: '127.0.0.1' }),
+        };
+      }),
+    ];
+    services.push({
+      name,
+      role: (svc.labels['dev.mlship.role'] as StackService['role']) ?? 'other',
+      image: svc.image,
+      environment,
+      secretEnv,
+      secrets: [],
+      ports,
+      volumes: (svc.volumes ?? []).map((v) => ({
+        type: v.type,
+        source: v.source,
+        target: v.target,
+        readOnly: Boolean(v.read_only),
+      })),
+      dependsOn: Object.entries(svc.depends_on ?? {}).map(([d, c]) => ({
+        service: d,
+        condition: c.condition === 'service_healthy' ? ('healthy' as const) : ('started' as const),
+      })),
+      healthcheck: {
+        test: svc.healthcheck.test,
+        intervalSeconds: parseDuration(svc.healthcheck.interval) ?? 30,
+        timeoutSeconds: parseDuration(svc.healthcheck.timeout) ?? 5,
+        retries: svc.healthcheck.retries,
+        startPeriodSeconds: parseDuration(svc.healthcheck.start_period) ?? 0,
+      },
+      ...(svc.deploy?.resources.limits?.cpus ? { cpus: Number(svc.deploy.resources.limits.cpus) } : {}),
+      ...(memory ? { memoryBytes: parseBytes(memory)! } : {}),
+      ...(device ? { gpus: device.count } : {}),
+      labels: {},
+      profiles: [],
+      origin: { file, line: 1, column: 1 },
+    });
+  }
+  const grace = Object.fromEntries(
+    Object.entries(project.services).map(([n, s]) => [n, s.startup_grace_seconds]),
+  );
+  return {
+    stack: {
+      name: project.name,
+      file,
+      services,
+      volumes: Object.keys(gen.stack.compose.volumes ?? {}),
+      secrets: [],
+      warnings: [],
+    },
+    ...(project.aws?.region ? { region: project.aws.region } : {}),
+    ...(project.aws?.account_id ? { accountId: project.aws.account_id } : {}),
+    ...(project.aws?.execution_role_arn ? { exec: project.aws.execution_role_arn } : {}),
+    ...(project.aws?.task_role_arn ? { task: project.aws.task_role_arn } : {}),
+    grace,
+  };
+}
+
+function usd(n: number): number {
+  return Math.round(n * 100) / 100;
+}
+
+export function estimateCost(
+  t: EcsTranslation,
+  options: { gpuInstanceType: string; logsGbPerServiceMonth: number },
+): EcsPlanResult['cost'] {
+  const lines: CostLine[] = [];
+  for (const td of t.taskDefinitions) {
+    const svc = t.services.find((s) => s.taskFamily === td.family)!;
+    if (svc.launchType === 'FARGATE') {
+      const vcpu = Number(td.cpu) / 1024;
+      const gb = Number(td.memory) / 1024;
+      const cost =
+        (vcpu * PRICES.fargateVcpuHour + gb * PRICES.fargateGbHour) * HOURS_PER_MONTH * svc.desiredCount;
+      lines.push({
+        item: `Fargate ${svc.name}`,
+        monthlyUsd: usd(cost),
+        detail: `${vcpu} vCPU, ${gb} GB × ${svc.desiredCount} task, 730 h`,
+      });
+    } else {
+      const price = PRICES.gpuInstanceHour[options.gpuInstanceType];
+      lines.push({
+        item: `GPU instance for ${svc.name}`,
+        monthlyUsd: usd((price ?? 0) * HOURS_PER_MONTH),
+        detail: price
+          ? `${options.gpuInstanceType} on demand, 730 h (runs even when idle)`
+          : `${options.gpuInstanceType}: no bundled price`,
+      });
+    }
+  }
+  const tasks = t.services.reduce((n, s) => n + s.desiredCount, 0);
+  const publicServices = t.services.filter((s) => s.publicPorts.length > 0);
+  if (publicServices.length) {
+    lines.push({
+      item: 'Application Load Balancer (shared)',
+      monthlyUsd: usd((PRICES.albHour + PRICES.albLcuHour) * HOURS_PER_MONTH),
+      detail: `one ALB for ${publicServices.map((s) => s.name).join(', ')}: hourly charge plus ~1 LCU`,
+    });
+  }
+  lines.push({
+    item: 'Public IPv4 addresses',
+    monthlyUsd: usd((tasks + (publicServices.length ? 2 : 0)) * PRICES.publicIpv4Hour * HOURS_PER_MONTH),
+    detail: `${tasks} task(s) in public subnets${publicServices.length ? ' + 2 for the load balancer' : ''}, $${PRICES.publicIpv4Hour}/h each`,
+  });
+  const logsGb = options.logsGbPerServiceMonth * t.services.length;
+  lines.push({
+    item: 'CloudWatch Logs',
+    monthlyUsd: usd(logsGb * (PRICES.logsIngestGb + PRICES.logsStorageGbMonth)),
+    detail: `~${logsGb} GB/month ingested and kept (set --logs-gb to change)`,
+  });
+  const total = usd(lines.reduce((n, l) => n + l.monthlyUsd, 0));
+  return {
+    lines,
+    totalMonthlyUsd: total,
+    pricesDate: PRICES_DATE,
+    pricesRegion: PRICES_REGION,
+    note: `not included: a NAT gateway if tasks run in private subnets ($${usd(PRICES.natGatewayHour * HOURS_PER_MONTH)}/month + $${PRICES.natGatewayGb}/GB), data transfer`,
+  };
+}
+
+export async function planEcs(options: EcsPlanOptions): Promise<EcsPlanResult> {
+  const fromCompose = await isComposeFile(options.file);
+  const loaded = fromCompose
+    ? { stack: await loadComposeStack(options.file), grace: {} as Record<string, number> }
+    : await stackFromProject(options.file);
+  const { stack } = loaded;
+  const region = options.region ?? ('region' in loaded ? loaded.region : undefined);
+  const accountId = options.accountId ?? ('accountId' in loaded ? loaded.accountId : undefined);
+  if (!region)
+    throw new UsageError('no AWS region', { hint: 'pass --region, or set aws.region in mlship.yaml' });
+  if (!accountId) {
+    throw new UsageError('no AWS account id', {
+      hint: 'pass --account-id, or set aws.account_id in mlship.yaml (quoted, 12 digits)',
+    });
+  }
+  const registry = `${accountId}.dkr.ecr.${region}.amazonaws.com`;
+  // Services built from source are pushed to ECR under <stack>/<service>:<commit>.
+  const images = Object.fromEntries(
+    stack.services
+      .filter((s) => !s.image || s.image.startsWith(`${stack.name}/`) || s.image.endsWith(':dev'))
+      .map((s) => [s.name, `${registry}/${stack.name}/${s.name}:${options.imageTag}`]),
+  );
+  const exec = options.executionRoleArn ?? ('exec' in loaded ? loaded.exec : undefined);
+  const task = options.taskRoleArn ?? ('task' in loaded ? loaded.task : undefined);
+  const translation = translateToEcs(stack, {
+    region,
+    accountId,
+    images,
+    startupGrace: loaded.grace,
+    ...(exec ? { executionRoleArn: exec } : {}),
+    ...(task ? { taskRoleArn: task } : {}),
+  });
+  translation.warnings.unshift(...stack.warnings);
+  const gpuInstanceType = options.gpuInstanceType ?? DEFAULT_GPU_INSTANCE;
+  const cost = estimateCost(translation, {
+    gpuInstanceType,
+    logsGbPerServiceMonth: options.logsGbPerServiceMonth ?? 1,
+  });
+  const plan = [
+    `cluster ${stack.name} (Fargate${translation.services.some((s) => s.launchType === 'EC2') ? ` + an EC2 capacity provider with ${gpuInstanceType}` : ''})`,
+    `log group ${translation.logGroup}`,
+    ...Object.keys(images).map(
+      (s) => `ECR repository ${stack.name}/${s} (scan on push, immutable tags, keep the last 20 images)`,
+    ),
+    ...translation.taskDefinitions.map(
+      (td) =>
+        `task definition ${td.family} (${td.requiresCompatibilities?.join(', ')}, ${td.containerDefinitions?.length} container(s))`,
+    ),
+    ...translation.services.map(
+      (s) =>
+        `service ${s.name}: ${s.desiredCount} × ${s.launchType}, Service Connect${s.publicPorts.length ? `, public ports ${s.publicPorts.join(', ')} via the shared load balancer` : ', no load balancer (not public)'}`,
+    ),
+  ];
+
+  const outDir = path.resolve(
+    options.outDir ?? path.join(path.dirname(path.resolve(options.file)), 'deploy', 'ecs'),
+  );
+  if (!options.force && (await exists(outDir)) && !(await exists(path.join(outDir, GENERATED_MARKER)))) {
+    const entries = await readdir(outDir);
+    if (entries.length > 0) throw new FileExistsError(outDir);
+  }
+  const written: string[] = [];
+  const write = async (rel: string, data: unknown) => {
+    const p = path.join(outDir, rel);
+    await writeFileAtomic(p, `${JSON.stringify(data, null, 2)}\n`);
+    written.push(p);
+  };
+  for (const td of translation.taskDefinitions) await write(`task-definitions/${td.family}.json`, td);
+  await write('services.json', translation.services);
+  await write('cluster.json', { clusterName: stack.name, logGroup: translation.logGroup, region });
+  await write('plan.json', { plan, cost, warnings: translation.warnings });
+  await writeFileAtomic(
+    path.join(outDir, GENERATED_MARKER),
+    'Files generated by `mlship deploy ecs`; regenerated on every run.\n',
+  );
+  return { stack: stack.name, outDir, written, translation, plan, cost };
+}

@@ -1,0 +1,149 @@
+import { cpSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { planEcs } from '../../../src/core/deploy/plan.js';
+import { FileExistsError } from '../../../src/io/errors.js';
+import { loadServiceModel, validateShape } from '../../helpers/aws-model.js';
+
+const ecsModel = loadServiceModel('ecs');
+const base = { region: 'eu-west-1', accountId: '123456789012', imageTag: '3f2a1c9', force: false };
+
+describe('deploy ecs (files and plan)', () => {
+  it('from a compose file: task definitions written, valid for the ECS API, plan and itemised cost', async () => {
+    const dir = mkdtempSync(path.join(os.tmpdir(), 'mlship-deploy-'));
+    cpSync('fixtures/deploy/gpu-pipeline/compose.yaml', path.join(dir, 'compose.yaml'));
+    const r = await planEcs({ ...base, file: path.join(dir, 'compose.yaml') });
+    expect(readdirSync(path.join(dir, 'deploy/ecs/task-definitions')).sort()).toEqual([
+      `${r.stack}-db.json`,
+      `${r.stack}-gpu.json`,
+      `${r.stack}-pose-3d.json`,
+      `${r.stack}-proxy.json`,
+    ]);
+    for (const f of readdirSync(path.join(dir, 'deploy/ecs/task-definitions'))) {
+      const td = JSON.parse(readFileSync(path.join(dir, 'deploy/ecs/task-definitions', f), 'utf8'));
+      if (ecsModel) expect(validateShape(ecsModel, 'RegisterTaskDefinitionRequest', td), f).toEqual([]);
+    }
+    const items = r.cost.lines.map((l) => l.item);
+    expect(items).toEqual([
+      `GPU instance for ${r.stack}-gpu`,
+      'Fargate pose-3d',
+      'Fargate proxy',
+      'Fargate db',
+      'Application Load Balancer (shared)',
+      'Public IPv4 addresses',
+      'CloudWatch Logs',
+    ]);
+    expect(r.cost.lines[0]?.monthlyUsd).toBe(383.98); // g4dn.xlarge 0.526 $/h × 730 h
+    expect(r.cost.lines[1]?.monthlyUsd).toBe(18.02); // 0.5 vCPU + 1 GB on Fargate
+    expect(r.cost.totalMonthlyUsd).toBeCloseTo(
+      r.cost.lines.reduce((n, l) => n + l.monthlyUsd, 0),
+      2,
+    );
+    expect(r.cost.pricesDate).toMatch(/^\d{4}-\d{2}-\d{2}$/);
+    expect(r.plan.filter((p) => p.includes('shared load balancer'))).toEqual([
+      'service proxy: 1 × FARGATE, Service Connect, public ports 80 via the shared load balancer',
+    ]);
+    // The secret value of the compose file is nowhere in what was written.
+    for (const f of r.written) expect(readFileSync(f, 'utf8'), f).not.toContain('example');
+  });
+
+  it('from mlship.yaml: images go to ECR under <stack>/<service>:<tag>; no public port, no load balancer', async () => {
+    const dir = mkdtempSync(path.join(os.tmpdir(), 'mlship-deploy-'));
+    cpSync('fixtures/compose/pipeline', dir, { recursive: true });
+    const cfg = path.join(dir, 'mlship.yaml');
+    writeFileSync(cfg, readFileSync(cfg, 'utf8').replace(/^proxy:.*\n.*\n/m, ''));
+    const r = await planEcs({ ...base, file: cfg });
+    const gpu = JSON.parse(
+      readFileSync(path.join(r.outDir, 'task-definitions/pose-pipeline-gpu.json'), 'utf8'),
+    );
+    expect(gpu.containerDefinitions[0].image).toBe(
+      '123456789012.dkr.ecr.eu-west-1.amazonaws.com/pose-pipeline/detector:3f2a1c9',
+    );
+    expect(gpu.containerDefinitions[0].healthCheck.startPeriod).toBe(60);
+    const p2 = JSON.parse(
+      readFileSync(path.join(r.outDir, 'task-definitions/pose-pipeline-pose-2d.json'), 'utf8'),
+    );
+    // DATABASE_URL interpolates the generated password: a secret reference on ECS, never a value.
+    expect(p2.containerDefinitions[0].secrets.map((s: { name: string }) => s.name)).toContain('DATABASE_URL');
+    expect(r.cost.lines.map((l) => l.item)).not.toContain('Application Load Balancer (shared)');
+    if (ecsModel) {
+      for (const td of r.translation.taskDefinitions) {
+        expect(validateShape(ecsModel, 'RegisterTaskDefinitionRequest', td), td.family).toEqual([]);
+      }
+    }
+  });
+
+  it('never writes into a folder it did not create, without --force', async () => {
+    const dir = mkdtempSync(path.join(os.tmpdir(), 'mlship-deploy-'));
+    cpSync('fixtures/deploy/gpu-pipeline/compose.yaml', path.join(dir, 'compose.yaml'));
+    const out = path.join(dir, 'mine');
+    cpSync('fixtures/deploy/gpu-pipeline', out, { recursive: true });
+    await expect(
+      planEcs({ ...base, file: path.join(dir, 'compose.yaml'), outDir: out }),
+    ).rejects.toBeInstanceOf(FileExistsError);
+    const r = await planEcs({ ...base, file: path.join(dir, 'compose.yaml'), outDir: out, force: true });
+    expect(r.written.length).toBe(7);
+    // Its own folder is rewritten freely on the next run.
+    await planEcs({ ...base, file: path.join(dir, 'compose.yaml'), outDir: out });
+  });
+
+  it('a missing region or account is a usage error with the fix', async () => {
+    await expect(
+      planEcs({
+        ...base,
+        region: undefined,
+        file: 'fixtures/deploy/gpu-pipeline/compose.yaml',
+        outDir: '/tmp/x',
+      }),
+    ).rejects.toMatchObject({
+      code: 'USAGE',
+      hint: expect.stringMatching(/--region/),
+    });
+  });
+});
+
+describe('mlship deploy ecs (CLI)', () => {
+  it('--json: the plan, the cost and the files; --help lists it among the five steps', async () => {
+    const { spawnSync } = await import('node:child_process');
+    const dir = mkdtempSync(path.join(os.tmpdir(), 'mlship-deploy-cli-'));
+    cpSync('fixtures/deploy/gpu-pipeline/compose.yaml', path.join(dir, 'compose.yaml'));
+    const bin = path.resolve('bin/mlship.js');
+    const r = spawnSync(
+      process.execPath,
+      [
+        bin,
+        'deploy',
+        'ecs',
+        '-f',
+        'compose.yaml',
+        '--region',
+        'eu-west-1',
+        '--account-id',
+        '123456789012',
+        '--tag',
+        'abc123',
+        '--json',
+      ],
+      { cwd: dir, encoding: 'utf8' },
+    );
+    expect(r.status, r.stderr).toBe(0);
+    const out = JSON.parse(r.stdout) as {
+      written: string[];
+      cost: { totalMonthlyUsd: number };
+      warnings: unknown[];
+    };
+    expect(out.written).toHaveLength(7);
+    expect(out.cost.totalMonthlyUsd).toBeGreaterThan(0);
+    expect(out.warnings.length).toBeGreaterThan(0);
+    const help = spawnSync(process.execPath, [bin, '--help'], { encoding: 'utf8' }).stdout;
+    for (const cmd of ['bakeoff', 'wrap', 'compose', 'optimize', 'deploy'])
+      expect(help).toMatch(new RegExp(`^  ${cmd}\\b`, 'm'));
+    const bad = spawnSync(process.execPath, [bin, 'deploy', 'ecs', '-f', 'compose.yaml'], {
+      cwd: dir,
+      encoding: 'utf8',
+    });
+    expect(bad.status).toBe(2);
+    expect(bad.stderr).toMatch(/no AWS region[\s\S]*hint: pass --region/);
+  });
+});
