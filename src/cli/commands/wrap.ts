@@ -57,7 +57,8 @@ function render(io: IoHost, r: WrapResult, cwd: string): string {
   const next = r.dryRun
     ? []
     : ['', `next: mlship serve ${rel}    (builds ${r.image}, runs it, sends the example)`];
-  return [head, ...lines, ...next].join('\n');
+  const diffs = r.files.flatMap((f) => (f.diff ? ['', f.diff.trimEnd()] : []));
+  return [head, ...lines, ...next, ...diffs].join('\n');
 }
 
 export const registerWrap: Register = (program: Command, holder) => {

@@ -7,6 +7,7 @@ import { createHash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
 import { copyFile, mkdir, readdir, readFile, stat } from 'node:fs/promises';
 import path from 'node:path';
+import { createTwoFilesPatch } from 'diff';
 import type { BaseImagesSchema, Service } from '../../config/schema.js';
 import { ExampleError, type JsonValue } from '../../generators/wrap-input.js';
 import { generateNodeService } from '../../generators/wrap-node.js';
@@ -61,6 +62,8 @@ export type FileAction = 'create' | 'update' | 'unchanged' | 'conflict' | 'overw
 export interface FilePlan {
   path: string;
   action: FileAction;
+  /** With --dry-run: a unified diff (current → generated) of a text file that would change. */
+  diff?: string;
 }
 
 export interface WrapResult {
@@ -327,6 +330,25 @@ async function currentHash(file: string): Promise<string | undefined> {
   }
 }
 
+const CHANGES: FileAction[] = ['update', 'overwrite', 'conflict'];
+
+async function withDiff(outDir: string, p: FilePlan & { file: Planned }): Promise<FilePlan> {
+  if (!CHANGES.includes(p.action) || !('content' in p.file)) return { path: p.path, action: p.action };
+  const current = await readFile(path.join(outDir, p.path), 'utf8');
+  const diff = createTwoFilesPatch(
+    `a/${p.path}`,
+    `b/${p.path}`,
+    current,
+    p.file.content,
+    'current',
+    'mlship wrap',
+    {
+      context: 2,
+    },
+  );
+  return { path: p.path, action: p.action, diff };
+}
+
 export async function runWrap(options: WrapOptions): Promise<WrapResult> {
   const { spec, outDir, userFiles, weightsFile } = await resolve(options);
   const planned: Planned[] = [...generateService(spec), ...userFiles, ...(weightsFile ? [weightsFile] : [])];
@@ -369,7 +391,10 @@ export async function runWrap(options: WrapOptions): Promise<WrapResult> {
     files: plan.map(({ path: p, action }) => ({ path: p, action })),
     manifest,
   };
-  if (options.dryRun) return result;
+  if (options.dryRun) {
+    result.files = await Promise.all(plan.map((p) => withDiff(outDir, p)));
+    return result;
+  }
   const conflicts = plan.filter((p) => p.action === 'conflict').map((p) => p.path);
   if (conflicts.length) throw new FileConflictError(outDir, conflicts);
 

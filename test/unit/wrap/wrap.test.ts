@@ -124,6 +124,23 @@ describe('runWrap', () => {
     await expect(wrap({})).rejects.toBeInstanceOf(FileConflictError);
   });
 
+  it('--dry-run shows the diff of every file that would change, yours included', async () => {
+    await wrap({});
+    writeFileSync(path.join(tmp, 'svc', 'app/main.py'), '# my edits\n');
+    const r = await wrap({ port: 9000, dryRun: true });
+    const main = r.files.find((f) => f.path === 'app/main.py')!;
+    expect(main.action).toBe('conflict');
+    expect(main.diff).toContain('-# my edits');
+    const dockerfile = r.files.find((f) => f.path === 'Dockerfile')!;
+    expect(dockerfile.diff).toMatch(/^-EXPOSE 8080$/m);
+    expect(dockerfile.diff).toMatch(/^\+EXPOSE 9000$/m);
+    expect(r.files.find((f) => f.path === 'app/batching.py')).toEqual({
+      path: 'app/batching.py',
+      action: 'unchanged',
+    });
+    expect(read('Dockerfile')).toContain('EXPOSE 8080');
+  });
+
   it('--dry-run reports the plan and writes nothing', async () => {
     const r = await wrap({ dryRun: true });
     expect(r.files.length).toBeGreaterThan(10);
