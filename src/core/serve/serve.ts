@@ -4,7 +4,7 @@
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import type { BuildResult, ContainerHandle, Engine } from '../../adapters/docker/engine.js';
-import { OperationFailedError } from '../../io/errors.js';
+import { OperationFailedError, UsageError } from '../../io/errors.js';
 import type { TaskRunner } from '../../io/progress.js';
 import { requireManifest, type WrapManifest } from '../wrap/manifest.js';
 
@@ -163,21 +163,32 @@ export async function serve(options: ServeOptions, deps: ServeDeps): Promise<Run
     built = true;
   }
   const example = JSON.parse(await readFile(path.join(options.dir, manifest.example), 'utf8')) as unknown;
-  const handle = await deps.engine.start({
-    image,
-    ports: { [manifest.port]: options.hostPort ?? manifest.port },
-    mounts: mountsFor(options.dir, manifest),
-    env: options.env ?? {},
-    labels: {
-      [SERVICE_LABEL]: manifest.name,
-      ...(options.runLabel ? { [RUN_LABEL]: options.runLabel } : {}),
-    },
-  });
+  const hostPort = options.hostPort ?? manifest.port;
+  let handle: ContainerHandle;
+  try {
+    handle = await deps.engine.start({
+      image,
+      ports: { [manifest.port]: hostPort },
+      mounts: mountsFor(options.dir, manifest),
+      env: options.env ?? {},
+      labels: {
+        [SERVICE_LABEL]: manifest.name,
+        ...(options.runLabel ? { [RUN_LABEL]: options.runLabel } : {}),
+      },
+    });
+  } catch (e) {
+    if (/port is already allocated|address already in use/i.test((e as Error).message)) {
+      throw new UsageError(`host port ${hostPort} is already in use`, {
+        hint: 'pass --port <another port>, or --port 0 for any free one',
+        cause: e,
+      });
+    }
+    throw e;
+  }
   const release =
     deps.onCleanup?.(`container ${handle.id.slice(0, 12)}`, () => handle.remove()) ?? (() => undefined);
   try {
-    const hostPort = await handle.hostPort(manifest.port);
-    const url = `http://127.0.0.1:${hostPort}`;
+    const url = `http://127.0.0.1:${await handle.hostPort(manifest.port)}`;
     const timeoutMs = manifest.startupGraceSeconds * 1000 + (options.extraWaitMs ?? 30_000);
     const readyMs = await runTask(deps.tasks, `wait for ${url}/readyz`, () =>
       waitReady(handle, url, timeoutMs, sleep),
