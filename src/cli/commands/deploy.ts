@@ -16,6 +16,12 @@ interface EcsFlags {
   gpuInstance?: string;
   logsGb: string;
   force: boolean;
+  apply: boolean;
+  registry?: string;
+  endpointUrl?: string;
+  profile?: string;
+  subnets?: string;
+  securityGroups?: string;
 }
 
 function render(io: IoHost, r: EcsPlanResult, cwd: string): string {
@@ -62,7 +68,21 @@ export const registerDeploy: Register = (program: Command, holder) => {
     .option('--tag <tag>', 'image tag pushed to ECR (default: the git commit)')
     .option('--gpu-instance <type>', 'EC2 instance type for the GPU task (default g4dn.xlarge)')
     .option('--logs-gb <n>', 'log volume per service per month, for the estimate', '1')
-    .option('--force', 'write into an output folder that mlship did not create', false)
+    .option(
+      '--apply',
+      'create or update everything on AWS (default: only write the files and the plan)',
+      false,
+    )
+    .option('--registry <host>', 'push images here instead of ECR (registry emulators, pull-through setups)')
+    .option('--endpoint-url <url>', 'AWS endpoint override (emulators such as moto)')
+    .option('--profile <name>', 'AWS profile (default: the SDK chain: env, AWS_PROFILE, SSO, instance role)')
+    .option('--subnets <ids>', 'subnets for the tasks (default: the default VPC)')
+    .option('--security-groups <ids>', "security groups for the tasks (default: the default VPC's)")
+    .option(
+      '--force',
+      'redeploy services even when nothing changed; write into a folder mlship did not create',
+      false,
+    )
     .addHelpText(
       'after',
       examples([
@@ -72,6 +92,11 @@ export const registerDeploy: Register = (program: Command, holder) => {
           'from a compose file',
         ],
         ['mlship deploy ecs --json | jq .cost', 'the itemised estimate, for tools'],
+        ['mlship deploy ecs --apply', 'create or update images, cluster, task definitions and services'],
+        [
+          'mlship deploy ecs --apply --endpoint-url http://127.0.0.1:5123 --registry 127.0.0.1:5000',
+          'against emulators',
+        ],
       ]),
     )
     .action(async (flags: EcsFlags) => {
@@ -101,17 +126,76 @@ export const registerDeploy: Register = (program: Command, holder) => {
         ...(flags.taskRoleArn ? { taskRoleArn: flags.taskRoleArn } : {}),
         ...(flags.gpuInstance ? { gpuInstanceType: flags.gpuInstance } : {}),
       });
-      ctx.io.result(
-        {
-          ok: true,
-          stack: r.stack,
-          outDir: r.outDir,
-          written: r.written,
-          plan: r.plan,
-          cost: r.cost,
-          warnings: r.translation.warnings,
-        },
-        render(ctx.io, r, ctx.cwd),
-      );
+      if (!flags.apply) {
+        ctx.io.result(
+          {
+            ok: true,
+            stack: r.stack,
+            outDir: r.outDir,
+            written: r.written,
+            plan: r.plan,
+            cost: r.cost,
+            warnings: r.translation.warnings,
+          },
+          render(ctx.io, r, ctx.cwd),
+        );
+        return;
+      }
+      ctx.io.info(render(ctx.io, r, ctx.cwd));
+      const [{ createDeployApis }, { applyEcs }] = await Promise.all([
+        import('../../adapters/aws/ecs-deploy.js'),
+        import('../../core/deploy/apply.js'),
+      ]);
+      const region =
+        r.translation.taskDefinitions[0]?.containerDefinitions?.[0]?.logConfiguration?.options?.[
+          'awslogs-region'
+        ] ?? flags.region!;
+      const aws = await createDeployApis({
+        region,
+        ...(flags.profile ? { profile: flags.profile } : {}),
+        ...(flags.endpointUrl ? { endpointUrl: flags.endpointUrl } : {}),
+      });
+      const engine = await ctx.engine();
+      // Images mlship builds: <stack>/<service>:dev (compose up), or compose's own names.
+      const localImages: Record<string, string> = {};
+      for (const s of r.translation.services.flatMap((x) => x.containers.map((c) => c.name))) {
+        for (const candidate of [`${r.stack}/${s}:dev`, `${r.stack}-${s}:latest`, `${r.stack}_${s}:latest`]) {
+          if (await engine.imageExists(candidate)) {
+            localImages[s] = candidate;
+            break;
+          }
+        }
+      }
+      try {
+        const applied = await applyEcs(
+          r,
+          { aws, engine, log: (l) => ctx.io.info(l) },
+          {
+            localImages,
+            force: flags.force,
+            ...(flags.registry ? { registry: flags.registry } : {}),
+            ...(flags.subnets ? { subnets: flags.subnets.split(',') } : {}),
+            ...(flags.securityGroups ? { securityGroups: flags.securityGroups.split(',') } : {}),
+            ...(flags.gpuInstance ? { gpuInstanceType: flags.gpuInstance } : {}),
+          },
+        );
+        const lines = [
+          `cluster ${applied.cluster.name}: ${applied.cluster.created ? 'created' : 'exists'}; log group ${applied.logGroup.name}: ${applied.logGroup.created ? 'created' : 'exists'}`,
+          ...applied.pushes.map(
+            (p) =>
+              `image ${p.image}: ${p.skipped ? 'already there' : `pushed (${p.layersPushed ?? 0} new layer(s))`}`,
+          ),
+          ...applied.taskDefinitions.map(
+            (t) => `task definition ${t.family}: ${t.registered ? 'registered' : 'unchanged'}`,
+          ),
+          ...applied.services.map((x) => `service ${x.name}: ${x.action}`),
+        ];
+        ctx.io.result(
+          { ok: true, stack: r.stack, outDir: r.outDir, plan: r.plan, cost: r.cost, applied },
+          lines.join('\n'),
+        );
+      } finally {
+        aws.destroy();
+      }
     });
 };

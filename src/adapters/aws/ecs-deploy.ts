@@ -1,0 +1,389 @@
+// The AWS calls `mlship deploy ecs --apply` makes, behind narrow interfaces (one
+// per service, only the calls used), so core can be tested with recorded answers.
+// SDK errors become typed mlship errors; credentials are never logged.
+
+import type { RegisterTaskDefinitionCommandInput, Service, TaskDefinition } from '@aws-sdk/client-ecs';
+import { CredentialsError, OperationFailedError } from '../../io/errors.js';
+import type { RegistryAuth } from '../docker/engine.js';
+
+export interface AwsTarget {
+  region: string;
+  profile?: string;
+  /** For emulators (moto) and private endpoints. */
+  endpointUrl?: string;
+}
+
+export interface EcrApi {
+  /** Creates the repository (scan on push, immutable tags, encryption, lifecycle) unless it exists. */
+  ensureRepository(name: string, keepImages: number): Promise<{ uri: string; created: boolean }>;
+  /** Registry credentials from GetAuthorizationToken (valid for 12 hours). */
+  authorization(): Promise<RegistryAuth>;
+  /** Digest of `repo:tag` in ECR, if that tag exists. */
+  imageDigest(repository: string, tag: string): Promise<string | undefined>;
+}
+
+export interface EcsApi {
+  ensureCluster(name: string, namespace: string): Promise<{ created: boolean }>;
+  latestTaskDefinition(family: string): Promise<TaskDefinition | undefined>;
+  registerTaskDefinition(
+    input: RegisterTaskDefinitionCommandInput,
+  ): Promise<{ arn: string; revision: number }>;
+  describeService(cluster: string, name: string): Promise<Service | undefined>;
+  createService(input: CreateServiceSpec): Promise<void>;
+  updateService(input: {
+    cluster: string;
+    service: string;
+    taskDefinition: string;
+    forceNewDeployment: boolean;
+  }): Promise<void>;
+}
+
+export interface CreateServiceSpec {
+  cluster: string;
+  serviceName: string;
+  taskDefinition: string;
+  launchType: 'FARGATE' | 'EC2';
+  desiredCount: number;
+  subnets: string[];
+  securityGroups: string[];
+  assignPublicIp: boolean;
+  healthCheckGracePeriodSeconds?: number;
+  serviceConnect?: { namespace: string; portName: string; port: number; discoveryName: string };
+}
+
+export interface LogsApi {
+  ensureLogGroup(name: string, retentionDays: number): Promise<{ created: boolean }>;
+}
+
+export interface Ec2Api {
+  /** The default VPC, its subnets and its default security group. */
+  defaultNetwork(): Promise<{ vpcId: string; subnets: string[]; securityGroups: string[] } | undefined>;
+  vpcDns(vpcId: string): Promise<{ support: boolean; hostnames: boolean }>;
+  instanceTypeOffered(type: string): Promise<boolean>;
+}
+
+export interface AwsDeployApis {
+  ecr: EcrApi;
+  ecs: EcsApi;
+  logs: LogsApi;
+  ec2: Ec2Api;
+  destroy(): void;
+}
+
+function translate(e: unknown, what: string): Error {
+  const err = e as { name?: string; message?: string };
+  const name = err.name ?? '';
+  if (
+    /CredentialsProviderError|ExpiredToken|UnrecognizedClientException|InvalidClientTokenId|AuthFailure/.test(
+      name,
+    )
+  ) {
+    return new CredentialsError(
+      `AWS refused or could not find credentials while trying to ${what} (${name})`,
+    );
+  }
+  if (/AccessDenied/.test(name)) {
+    return new OperationFailedError('AWS_ACCESS_DENIED', `not allowed to ${what}: ${err.message ?? name}`, {
+      hint: 'the credentials in use lack this permission; see docs/deploy.md for the IAM actions mlship uses',
+    });
+  }
+  return new OperationFailedError('AWS_ERROR', `${what} failed: ${name}: ${err.message ?? ''}`.trim());
+}
+
+async function call<T>(what: string, fn: () => Promise<T>): Promise<T> {
+  try {
+    return await fn();
+  } catch (e) {
+    throw translate(e, what);
+  }
+}
+
+export async function createDeployApis(target: AwsTarget): Promise<AwsDeployApis> {
+  const [ecrSdk, ecsSdk, logsSdk, ec2Sdk] = await Promise.all([
+    import('@aws-sdk/client-ecr'),
+    import('@aws-sdk/client-ecs'),
+    import('@aws-sdk/client-cloudwatch-logs'),
+    import('@aws-sdk/client-ec2'),
+  ]);
+  const config = {
+    region: target.region,
+    ...(target.profile ? { profile: target.profile } : {}),
+    ...(target.endpointUrl ? { endpoint: target.endpointUrl } : {}),
+  };
+  const ecrClient = new ecrSdk.ECRClient(config);
+  const ecsClient = new ecsSdk.ECSClient(config);
+  const logsClient = new logsSdk.CloudWatchLogsClient(config);
+  const ec2Client = new ec2Sdk.EC2Client(config);
+
+  const ecr: EcrApi = {
+    async ensureRepository(name, keepImages) {
+      const existing = await call(`describe ECR repository ${name}`, async () => {
+        try {
+          const r = await ecrClient.send(new ecrSdk.DescribeRepositoriesCommand({ repositoryNames: [name] }));
+          return r.repositories?.[0];
+        } catch (e) {
+          if ((e as { name?: string }).name === 'RepositoryNotFoundException') return undefined;
+          throw e;
+        }
+      });
+      if (existing?.repositoryUri) return { uri: existing.repositoryUri, created: false };
+      const created = await call(`create ECR repository ${name}`, () =>
+        ecrClient.send(
+          new ecrSdk.CreateRepositoryCommand({
+            repositoryName: name,
+            imageTagMutability: 'IMMUTABLE',
+            imageScanningConfiguration: { scanOnPush: true },
+            encryptionConfiguration: { encryptionType: 'AES256' },
+            tags: [{ Key: 'mlship:managed', Value: 'true' }],
+          }),
+        ),
+      );
+      await call(`set the lifecycle policy of ${name}`, () =>
+        ecrClient.send(
+          new ecrSdk.PutLifecyclePolicyCommand({
+            repositoryName: name,
+            lifecyclePolicyText: JSON.stringify({
+              rules: [
+                {
+                  rulePriority: 1,
+                  description: `keep the last ${keepImages} images`,
+                  selection: { tagStatus: 'any', countType: 'imageCountMoreThan', countNumber: keepImages },
+                  action: { type: 'expire' },
+                },
+              ],
+            }),
+          }),
+        ),
+      );
+      return { uri: created.repository!.repositoryUri!, created: true };
+    },
+    async authorization() {
+      const r = await call('get an ECR authorization token', () =>
+        ecrClient.send(new ecrSdk.GetAuthorizationTokenCommand({})),
+      );
+      const data = r.authorizationData?.[0];
+      if (!data?.authorizationToken || !data.proxyEndpoint)
+        throw new CredentialsError('ECR returned no authorization token');
+      const [username, password] = Buffer.from(data.authorizationToken, 'base64').toString('utf8').split(':');
+      return {
+        username: username ?? 'AWS',
+        password: password ?? '',
+        serveraddress: data.proxyEndpoint.replace(/^https?:\/\//, ''),
+      };
+    },
+    async imageDigest(repository, tag) {
+      return call(`look up ${repository}:${tag}`, async () => {
+        try {
+          const r = await ecrClient.send(
+            new ecrSdk.DescribeImagesCommand({ repositoryName: repository, imageIds: [{ imageTag: tag }] }),
+          );
+          return r.imageDetails?.[0]?.imageDigest;
+        } catch (e) {
+          if (/ImageNotFoundException|RepositoryNotFoundException/.test((e as { name?: string }).name ?? ''))
+            return undefined;
+          throw e;
+        }
+      });
+    },
+  };
+
+  const ecs: EcsApi = {
+    async ensureCluster(name, namespace) {
+      const r = await call(`describe cluster ${name}`, () =>
+        ecsClient.send(new ecsSdk.DescribeClustersCommand({ clusters: [name] })),
+      );
+      if (r.clusters?.some((c) => c.status === 'ACTIVE')) return { created: false };
+      await call(`create cluster ${name}`, () =>
+        ecsClient.send(
+          new ecsSdk.CreateClusterCommand({
+            clusterName: name,
+            serviceConnectDefaults: { namespace },
+            settings: [{ name: 'containerInsights', value: 'enabled' }],
+            tags: [{ key: 'mlship:managed', value: 'true' }],
+          }),
+        ),
+      );
+      return { created: true };
+    },
+    async latestTaskDefinition(family) {
+      return call(`describe task definition ${family}`, async () => {
+        try {
+          const r = await ecsClient.send(
+            new ecsSdk.DescribeTaskDefinitionCommand({ taskDefinition: family }),
+          );
+          return r.taskDefinition?.status === 'ACTIVE' ? r.taskDefinition : undefined;
+        } catch (e) {
+          if ((e as { name?: string }).name === 'ClientException') return undefined; // unknown family
+          throw e;
+        }
+      });
+    },
+    async registerTaskDefinition(input) {
+      const r = await call(`register task definition ${input.family}`, () =>
+        ecsClient.send(new ecsSdk.RegisterTaskDefinitionCommand(input)),
+      );
+      return { arn: r.taskDefinition!.taskDefinitionArn!, revision: r.taskDefinition!.revision! };
+    },
+    async describeService(cluster, name) {
+      const r = await call(`describe service ${name}`, () =>
+        ecsClient.send(new ecsSdk.DescribeServicesCommand({ cluster, services: [name] })),
+      );
+      return r.services?.find((s) => s.status !== 'INACTIVE');
+    },
+    async createService(spec) {
+      await call(`create service ${spec.serviceName}`, () =>
+        ecsClient.send(
+          new ecsSdk.CreateServiceCommand({
+            cluster: spec.cluster,
+            serviceName: spec.serviceName,
+            taskDefinition: spec.taskDefinition,
+            launchType: spec.launchType,
+            desiredCount: spec.desiredCount,
+            networkConfiguration: {
+              awsvpcConfiguration: {
+                subnets: spec.subnets,
+                securityGroups: spec.securityGroups,
+                assignPublicIp: spec.assignPublicIp ? 'ENABLED' : 'DISABLED',
+              },
+            },
+            deploymentConfiguration: {
+              deploymentCircuitBreaker: { enable: true, rollback: true },
+              maximumPercent: 200,
+              minimumHealthyPercent: 100,
+            },
+            ...(spec.healthCheckGracePeriodSeconds
+              ? { healthCheckGracePeriodSeconds: spec.healthCheckGracePeriodSeconds }
+              : {}),
+            ...(spec.serviceConnect
+              ? {
+                  serviceConnectConfiguration: {
+                    enabled: true,
+                    namespace: spec.serviceConnect.namespace,
+                    services: [
+                      {
+                        portName: spec.serviceConnect.portName,
+                        discoveryName: spec.serviceConnect.discoveryName,
+                        clientAliases: [
+                          { port: spec.serviceConnect.port, dnsName: spec.serviceConnect.discoveryName },
+                        ],
+                      },
+                    ],
+                  },
+                }
+              : {}),
+            enableECSManagedTags: true,
+            propagateTags: 'SERVICE',
+            tags: [{ key: 'mlship:managed', value: 'true' }],
+          }),
+        ),
+      );
+    },
+    async updateService(input) {
+      await call(`update service ${input.service}`, () =>
+        ecsClient.send(
+          new ecsSdk.UpdateServiceCommand({
+            cluster: input.cluster,
+            service: input.service,
+            taskDefinition: input.taskDefinition,
+            forceNewDeployment: input.forceNewDeployment,
+          }),
+        ),
+      );
+    },
+  };
+
+  const logs: LogsApi = {
+    async ensureLogGroup(name, retentionDays) {
+      const created = await call(`create log group ${name}`, async () => {
+        try {
+          await logsClient.send(
+            new logsSdk.CreateLogGroupCommand({ logGroupName: name, tags: { 'mlship:managed': 'true' } }),
+          );
+          return true;
+        } catch (e) {
+          if ((e as { name?: string }).name === 'ResourceAlreadyExistsException') return false;
+          throw e;
+        }
+      });
+      await call(`set retention of ${name}`, () =>
+        logsClient.send(
+          new logsSdk.PutRetentionPolicyCommand({ logGroupName: name, retentionInDays: retentionDays }),
+        ),
+      );
+      return { created };
+    },
+  };
+
+  const ec2: Ec2Api = {
+    async defaultNetwork() {
+      const vpcs = await call('find the default VPC', () =>
+        ec2Client.send(
+          new ec2Sdk.DescribeVpcsCommand({ Filters: [{ Name: 'is-default', Values: ['true'] }] }),
+        ),
+      );
+      const vpcId = vpcs.Vpcs?.[0]?.VpcId;
+      if (!vpcId) return undefined;
+      const [subnets, groups] = await Promise.all([
+        call('list subnets', () =>
+          ec2Client.send(
+            new ec2Sdk.DescribeSubnetsCommand({ Filters: [{ Name: 'vpc-id', Values: [vpcId] }] }),
+          ),
+        ),
+        call('list security groups', () =>
+          ec2Client.send(
+            new ec2Sdk.DescribeSecurityGroupsCommand({
+              Filters: [
+                { Name: 'vpc-id', Values: [vpcId] },
+                { Name: 'group-name', Values: ['default'] },
+              ],
+            }),
+          ),
+        ),
+      ]);
+      return {
+        vpcId,
+        subnets: (subnets.Subnets ?? []).map((s) => s.SubnetId!).sort(),
+        securityGroups: (groups.SecurityGroups ?? []).map((g) => g.GroupId!),
+      };
+    },
+    async vpcDns(vpcId) {
+      const [support, hostnames] = await Promise.all([
+        call('read VPC DNS support', () =>
+          ec2Client.send(
+            new ec2Sdk.DescribeVpcAttributeCommand({ VpcId: vpcId, Attribute: 'enableDnsSupport' }),
+          ),
+        ),
+        call('read VPC DNS hostnames', () =>
+          ec2Client.send(
+            new ec2Sdk.DescribeVpcAttributeCommand({ VpcId: vpcId, Attribute: 'enableDnsHostnames' }),
+          ),
+        ),
+      ]);
+      return {
+        support: Boolean(support.EnableDnsSupport?.Value),
+        hostnames: Boolean(hostnames.EnableDnsHostnames?.Value),
+      };
+    },
+    async instanceTypeOffered(type) {
+      const r = await call(`check that ${type} is offered`, () =>
+        ec2Client.send(
+          new ec2Sdk.DescribeInstanceTypeOfferingsCommand({
+            LocationType: 'region',
+            Filters: [{ Name: 'instance-type', Values: [type] }],
+          }),
+        ),
+      );
+      return (r.InstanceTypeOfferings ?? []).length > 0;
+    },
+  };
+
+  return {
+    ecr,
+    ecs,
+    logs,
+    ec2,
+    destroy() {
+      for (const c of [ecrClient, ecsClient, logsClient, ec2Client]) c.destroy();
+    },
+  };
+}

@@ -1,0 +1,103 @@
+import { describe, expect, it } from 'vitest';
+import type { AwsDeployApis } from '../../../src/adapters/aws/ecs-deploy.js';
+import { preDeployChecks, sameAsRegistered } from '../../../src/core/deploy/apply.js';
+import { planEcs } from '../../../src/core/deploy/plan.js';
+import { OperationFailedError } from '../../../src/io/errors.js';
+
+function fakeAws(over: Partial<AwsDeployApis['ec2']>): AwsDeployApis {
+  return {
+    ec2: {
+      defaultNetwork: async () => ({
+        vpcId: 'vpc-1',
+        subnets: ['subnet-a', 'subnet-b'],
+        securityGroups: ['sg-1'],
+      }),
+      vpcDns: async () => ({ support: true, hostnames: true }),
+      instanceTypeOffered: async () => true,
+      ...over,
+    },
+  } as unknown as AwsDeployApis;
+}
+
+const plan = () =>
+  planEcs({
+    file: 'fixtures/deploy/gpu-pipeline/compose.yaml',
+    outDir: `/tmp/mlship-apply-unit-${process.pid}`,
+    region: 'eu-west-1',
+    accountId: '123456789012',
+    imageTag: 'x',
+    force: true,
+  });
+
+describe('deploy ecs --apply: decisions', () => {
+  it('a registered task definition equals the wanted one when every field we send is unchanged', () => {
+    const wanted = {
+      family: 'f',
+      containerDefinitions: [{ name: 'a', image: 'i', portMappings: [{ containerPort: 80 }] }],
+    };
+    const registered = {
+      ...wanted,
+      revision: 3,
+      status: 'ACTIVE',
+      containerDefinitions: [
+        {
+          name: 'a',
+          image: 'i',
+          cpu: 0,
+          portMappings: [{ containerPort: 80, hostPort: 80 }],
+          mountPoints: [],
+        },
+      ],
+    };
+    expect(sameAsRegistered(wanted, registered)).toBe(true);
+    expect(
+      sameAsRegistered({ ...wanted, containerDefinitions: [{ name: 'a', image: 'j' }] }, registered),
+    ).toBe(false);
+    expect(sameAsRegistered({ family: 'f', containerDefinitions: [] }, registered)).toBe(false);
+  });
+
+  it('pre-deploy checks use the default VPC and pass when everything is in place', async () => {
+    const r = await preDeployChecks(
+      await plan(),
+      { aws: fakeAws({}), engine: {} as never, log: () => undefined },
+      { localImages: {}, force: false },
+    );
+    expect(r).toEqual({ subnets: ['subnet-a', 'subnet-b'], securityGroups: ['sg-1'] });
+  });
+
+  it('fail fast, all at once, with fixes: VPC DNS for Service Connect, an unoffered GPU type', async () => {
+    const err = (await preDeployChecks(
+      await plan(),
+      {
+        aws: fakeAws({
+          vpcDns: async () => ({ support: true, hostnames: false }),
+          instanceTypeOffered: async () => false,
+        }),
+        engine: {} as never,
+        log: () => undefined,
+      },
+      { localImages: {}, force: false, gpuInstanceType: 'p5.48xlarge' },
+    ).catch((e: unknown) => e)) as OperationFailedError;
+    expect(err).toBeInstanceOf(OperationFailedError);
+    expect(err.message).toBe('2 pre-deploy check(s) failed; nothing was created');
+    expect(err.details[0]).toMatch(/VPC vpc-1 has DNS hostnames disabled.*modify-vpc-attribute/);
+    expect(err.details[1]).toMatch(/p5\.48xlarge is not offered.*--gpu-instance/);
+  });
+
+  it('no default VPC and no subnets given: a usage error saying which flags to pass', async () => {
+    await expect(
+      preDeployChecks(
+        await plan(),
+        {
+          aws: fakeAws({ defaultNetwork: async () => undefined }),
+          engine: {} as never,
+          log: () => undefined,
+        },
+        {
+          localImages: {},
+          force: false,
+        },
+      ),
+    ).rejects.toMatchObject({ code: 'USAGE', hint: expect.stringMatching(/--subnets/) });
+  });
+});
