@@ -118,7 +118,11 @@ export const registerWrap: Register = (program: Command, holder) => {
     .option('--weights-sha256 <hex>', 'checksum of the downloaded weights (default: of the local model file)')
     .option('--bake-weights', 'copy the weights into the image (default: mounted read-only at run time)')
     .option('--service <name>', 'take defaults from this service of mlship.yaml')
-    .option('-c, --config <file>', 'config file for --service', 'mlship.yaml')
+    .option(
+      '-c, --config <file>',
+      'project config (base images, service defaults), when it exists',
+      'mlship.yaml',
+    )
     .option('--force', 'overwrite files you changed since the last wrap', false)
     .option('--dry-run', 'show what would be written, write nothing', false)
     .option('--build', 'build the image after writing', false)
@@ -151,18 +155,32 @@ export const registerWrap: Register = (program: Command, holder) => {
       const { runWrap } = await import('../../core/wrap/wrap.js');
       let service: WrapOptions['service'];
       let baseImages: WrapOptions['baseImages'];
-      if (flags.service) {
+      // mlship.yaml, when there is one, gives the project's base images (mirrors,
+      // air-gapped machines) and the defaults of the service being wrapped: the one
+      // named by --service, else the one whose path is the output directory.
+      const configPath = path.resolve(ctx.cwd, flags.config);
+      const { existsSync } = await import('node:fs');
+      if (flags.service || existsSync(configPath)) {
         const { loadProject } = await import('../../config/load.js');
         const { UsageError } = await import('../../io/errors.js');
-        const project = await loadProject(path.resolve(ctx.cwd, flags.config));
-        const config = project.services[flags.service];
-        if (!config) {
-          throw new UsageError(`no service "${flags.service}" in ${flags.config}`, {
-            hint: `services there: ${Object.keys(project.services).join(', ') || '(none)'}`,
-          });
-        }
-        service = { name: flags.service, config };
+        const project = await loadProject(configPath);
         baseImages = project.base_images;
+        let name = flags.service;
+        if (!name && flags.out) {
+          const out = path.resolve(ctx.cwd, flags.out);
+          name = Object.entries(project.services).find(
+            ([n, s]) => path.resolve(path.dirname(configPath), s.path ?? `services/${n}`) === out,
+          )?.[0];
+        }
+        if (name) {
+          const config = project.services[name];
+          if (!config) {
+            throw new UsageError(`no service "${name}" in ${flags.config}`, {
+              hint: `services there: ${Object.keys(project.services).join(', ') || '(none)'}`,
+            });
+          }
+          service = { name, config };
+        }
       }
       const batchingOn =
         flags.batching || flags.maxBatchSize !== undefined || flags.maxLatencyMs !== undefined;
