@@ -137,9 +137,14 @@ describe.runIf(await requireEngine())('wrapped scikit-learn model (iris, weights
     );
     expect(r.status).toBe(200);
     expect(r.headers.get('x-request-id')).toBe(`t-${run}`);
-    await new Promise((res) => setTimeout(res, 300));
-    const logs = await svc.handle.logs(500);
-    const line = logs.split('\n').find((l) => l.includes(`t-${run}`));
+    // The engine delivers container logs asynchronously: wait (bounded) for the line.
+    let logs = '';
+    let line: string | undefined;
+    for (let i = 0; i < 50 && !line; i++) {
+      logs = await svc.handle.logs(500);
+      line = logs.split('\n').find((l) => l.includes(`t-${run}`));
+      if (!line) await new Promise((res) => setTimeout(res, 100));
+    }
     expect(JSON.parse(line!)).toMatchObject({
       msg: 'request',
       path: '/predict',
@@ -214,8 +219,14 @@ describe.runIf(await requireEngine())(
       const rid = (bad.body as { request_id: string }).request_id;
       expect(bad.headers.get('x-request-id')).toBe(rid);
       expect((await post(`${url}/predict`, { x: 5, delay: 0 })).body).toEqual({ prediction: 6 });
-      const logs = await svc.handle.logs(200);
-      expect(logs.split('\n').some((l) => l.includes(rid) && l.includes('ValueError'))).toBe(true);
+      // The engine delivers container logs asynchronously: wait (bounded) for the line.
+      let logged = false;
+      for (let i = 0; i < 50 && !logged; i++) {
+        const logs = await svc.handle.logs(200);
+        logged = logs.split('\n').some((l) => l.includes(rid) && l.includes('ValueError'));
+        if (!logged) await new Promise((r) => setTimeout(r, 100));
+      }
+      expect(logged, 'a log line with the request id and the exception').toBe(true);
       const metrics = (await get(`${url}/metrics`)).text;
       expect(metric(metrics, 'mlship_errors_total', 'kind="model"')).toBeGreaterThanOrEqual(1);
     });
