@@ -32,7 +32,7 @@ make_rootfs() { # dir, packages
     cp "$CA" "$dir/etc/ssl/certs/ca-certificates.crt"
   fi
   # Keep images small: no apt lists, docs or caches.
-  rm -rf "$dir"/var/lib/apt/lists/* "$dir"/var/cache/apt/*.bin "$dir"/usr/share/doc/* "$dir"/usr/share/man/*
+  rm -rf "$dir"/var/lib/apt/lists/* "$dir"/var/cache/apt/*.bin "$dir"/var/cache/apt/archives/*.deb "$dir"/usr/share/doc/* "$dir"/usr/share/man/*
   echo "deb $MIRROR $SUITE main" >"$dir/etc/apt/sources.list"
 }
 
