@@ -61,7 +61,7 @@ export function renderMarkdownReport(r: BakeoffReport): string {
   for (const c of r.candidates) {
     const gpuCell = gpu ? ` ${formatBytes(c.metrics.gpuMemoryBytes)} |` : '';
     out.push(
-      `| ${c.rank ?? '–'} | ${mdCell(c.name)} | ${mdCell(statusText(c))} | ${formatMs(c.metrics.runMs)} | ${formatMs(c.metrics.buildMs)} | ${formatBytes(c.metrics.peakMemoryBytes)} | ${formatBytes(c.metrics.memoryLimitBytes)} |${gpuCell} ${formatBytes(c.metrics.imageSizeBytes)} | ${c.source.commit ? `\`${c.source.commit.slice(0, 12)}\`` : '–'} |`,
+      `| ${c.rank ?? '–'} | ${mdCell(c.name)} | ${mdCell(statusText(c))} | ${formatMs(c.metrics.runMs)} | ${formatMs(c.metrics.buildMs)} | ${formatBytes(c.metrics.peakMemoryBytes)} | ${formatBytes(c.metrics.memoryLimitBytes)} |${gpuCell} ${formatBytes(c.metrics.imageSizeBytes)} | ${c.source.commit ? `\`${c.source.commit.replace(/^sha256:/, '').slice(0, 12)}\`` : '–'} |`,
     );
   }
   const failed = r.candidates.filter((c) => c.failure);

@@ -227,8 +227,11 @@ interface HttpishError {
 }
 
 function engineMessage(e: unknown): string {
-  const err = e as HttpishError;
-  return (err.json?.message ?? err.reason ?? err.message ?? String(e)).trim();
+  const err = e as HttpishError & { json?: unknown };
+  // The engine's own words first (JSON or plain-text body), then the transport's.
+  const body =
+    typeof err.json === 'string' ? err.json : (err.json as { message?: string } | undefined)?.message;
+  return (body ?? err.message ?? err.reason ?? String(e)).trim();
 }
 
 function splitLines(): { push(chunk: Buffer): string[]; flush(): string[] } {

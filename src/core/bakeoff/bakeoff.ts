@@ -38,7 +38,7 @@ import {
   reportPlan,
   runCandidate,
 } from './run-candidate.js';
-import { prepareSource, type SourceTree } from './source.js';
+import { prepareSource, type SourceTree, shortCommit } from './source.js';
 
 export interface BakeoffOptions {
   /** The config file as shown to the user. */
@@ -230,7 +230,7 @@ export async function runBakeoff(o: BakeoffOptions, deps: BakeoffDeps): Promise<
           lock?.candidates[p.name]?.commit,
         );
         p.facts = await inspectRepo(path.join(p.source.contextDir, p.source.sourceDir));
-        control.title(`${p.name}: ${p.source.commit.slice(0, 12)}`);
+        control.title(`${p.name}: ${shortCommit(p.source.commit)}`);
       } catch (e) {
         if (!(e instanceof GitError)) {
           p.error = e;

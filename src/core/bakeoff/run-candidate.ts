@@ -32,7 +32,7 @@ import type { BakeoffDeps, BakeoffEngine } from './deps.js';
 import type { RepoFacts } from './detect.js';
 import { collectOutputs, readContainerFile } from './outputs.js';
 import type { ResolvedPlan } from './resolve.js';
-import type { SourceTree } from './source.js';
+import { type SourceTree, shortCommit } from './source.js';
 
 export const CANDIDATE_LABEL = 'dev.mlship.bakeoff.candidate';
 export const INPUTS_DIR = '/workspace/inputs';
@@ -236,7 +236,7 @@ export async function runCandidate(
   const spec = imageSpec(job);
   const dockerfile = generateBakeoffDockerfile(spec);
   const hash = createHash('sha256').update(dockerfile).digest('hex').slice(0, 12);
-  const imageTag = `mlship-bakeoff/${job.name}:${job.source.commit.slice(0, 12)}-${hash}`;
+  const imageTag = `mlship-bakeoff/${job.name}:${shortCommit(job.source.commit)}-${hash}`;
   let imageId: string | undefined;
   const buildLog: string[] = [];
   const t0 = performance.now();
