@@ -64,9 +64,9 @@ export function validateShape(model: ServiceModel, shapeName: string, value: unk
       if (!Array.isArray(value)) return [`${at}: expected a list`];
       if (shape.min !== undefined && value.length < shape.min)
         problems.push(`${at}: fewer than ${shape.min} items`);
-      value.forEach((item, i) =>
-        problems.push(...validateShape(model, shape.member!.shape, item, `${at}[${i}]`)),
-      );
+      value.forEach((item, i) => {
+        problems.push(...validateShape(model, shape.member!.shape, item, `${at}[${i}]`));
+      });
       break;
     case 'map':
       if (typeof value !== 'object' || value === null) return [`${at}: expected a map`];

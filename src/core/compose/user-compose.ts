@@ -6,9 +6,9 @@ import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { parse } from 'yaml';
 import type { Project } from '../../config/schema.js';
+import type { StackWarning } from '../../config/stack-model.js';
 import type { ComposeService } from '../../generators/compose-stack.js';
 import { loadComposeStack } from '../stack/load-stack.js';
-import type { StackWarning } from '../../config/stack-model.js';
 import type { ComposeGenerateResult } from './generate.js';
 
 const COMPOSE_ONLY_KEYS = [
