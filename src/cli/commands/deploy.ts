@@ -3,6 +3,7 @@ import type { Command } from 'commander';
 import type { EcsPlanResult } from '../../core/deploy/plan.js';
 import type { IoHost } from '../../io/io-host.js';
 import { examples } from '../examples.js';
+import { addK8sCommand } from './deploy-k8s.js';
 import type { Register } from './index.js';
 
 interface EcsFlags {
@@ -54,6 +55,7 @@ function render(io: IoHost, r: EcsPlanResult, cwd: string): string {
 
 export const registerDeploy: Register = (program: Command, holder) => {
   const deploy = program.command('deploy').description('step 5: run the stack on AWS');
+  addK8sCommand(deploy, holder);
   deploy
     .command('ecs')
     .description(

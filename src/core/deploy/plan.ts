@@ -53,7 +53,7 @@ export interface EcsPlanResult {
 export const GENERATED_MARKER = '.mlship-generated';
 
 /** mlship.yaml → the stack model, through the same compose generation `compose up` runs. */
-async function stackFromProject(file: string): Promise<{
+export async function stackFromProject(file: string): Promise<{
   stack: Stack;
   region?: string;
   accountId?: string;
