@@ -201,6 +201,11 @@ function portName(p: { container: number; protocol: 'tcp' | 'udp'; appProtocol?:
   return `${p.appProtocol === 'grpc' ? 'grpc' : p.appProtocol ? 'http' : 'tcp'}-${p.container}`;
 }
 
+/** A port as the plan shows it: 8080, or 53/udp. */
+function portLabel(p: { container: number; protocol: 'tcp' | 'udp' }): string {
+  return p.protocol === 'udp' ? `${p.container}/udp` : String(p.container);
+}
+
 /** The Docker health check's command as an exec probe's argv; undefined for NONE or nothing. */
 function execCommand(h: HealthCheck): string[] | undefined {
   const [kind, ...rest] = h.test;
@@ -501,7 +506,7 @@ export function translateToK8s(stack: Stack, options: K8sTranslateOptions = {}):
         },
       });
       plan.push(
-        `service ${name}: cluster-internal, ports ${ports.map((p) => p.container).join(', ')}${assumed ? ` (the standard port of ${assumed.server}: compose declared none)` : ''}`,
+        `service ${name}: cluster-internal, ports ${ports.map(portLabel).join(', ')}${assumed ? ` (the standard port of ${assumed.server}: compose declared none)` : ''}`,
       );
     }
     const needed = stack.services.some((o) => o.dependsOn.some((d) => d.service === svc.name));
@@ -534,7 +539,7 @@ export function translateToK8s(stack: Stack, options: K8sTranslateOptions = {}):
         },
       });
       plan.push(
-        `service ${publicName}: LoadBalancer (public; billed by your cloud), ports ${published.map((p) => `${p.published} → ${p.container}`).join(', ')}`,
+        `service ${publicName}: LoadBalancer (public; billed by your cloud), ports ${published.map((p) => `${p.published} → ${portLabel(p)}`).join(', ')}`,
       );
     }
 
