@@ -8,8 +8,11 @@ import type { Stack } from '../../../src/config/stack-model.js';
 import { deployK8s, renderManifests } from '../../../src/core/deploy/k8s.js';
 import { importCompose } from '../../../src/core/stack/compose-import.js';
 import {
+  cpuQuantity,
   type Deployment,
   type K8sManifest,
+  k8sName,
+  memoryQuantity,
   type Service,
   translateToK8s,
 } from '../../../src/generators/k8s-manifests.js';
@@ -262,6 +265,33 @@ secrets:
       ]),
     );
     for (const w of t.warnings) expect(w.file).toBe(GPU_FIXTURE);
+  });
+
+  it('compose names become valid Kubernetes names without collisions; quantities in Kubernetes units', () => {
+    expect(k8sName('Web_API.v2')).toBe('web-api-v2');
+    expect(k8sName('2fa')).toBe('fa');
+    const t = translateToK8s(
+      inlineStack(`services:
+  web_1:
+    image: example/web:1
+    ports: ["8080"]
+  web-1:
+    image: example/web:1
+    ports: ["8080"]
+`),
+    );
+    expect(deployments(t.manifests).map((d) => d.metadata.name)).toEqual(['web-1', 'web-1-2']);
+    expect(services(t.manifests).map((s) => s.spec.selector['app.kubernetes.io/name'])).toEqual([
+      'web-1',
+      'web-1-2',
+    ]);
+    expectValid(t.manifests, 'names');
+    expect([cpuQuantity(2), cpuQuantity(0.25), cpuQuantity(1.5)]).toEqual(['2', '250m', '1500m']);
+    expect([memoryQuantity(6 * 1024 ** 3), memoryQuantity(700 * 1024 ** 2), memoryQuantity(1000)]).toEqual([
+      '6Gi',
+      '700Mi',
+      '1000',
+    ]);
   });
 
   it('never writes into a folder it did not create, without --force; its own folder is rewritten', async () => {
