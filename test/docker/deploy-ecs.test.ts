@@ -242,9 +242,13 @@ describe.runIf(engine)('mlship deploy ecs --apply (moto + local registry)', () =
       };
       const deps = { engine: engine!, log: () => undefined };
       await expect(
-        applyEcs(plan, { ...deps, aws: failing }, { localImages: {}, force: false }),
+        applyEcs(plan, { ...deps, aws: failing }, { localImages: {}, force: false, wait: false }),
       ).rejects.toThrow('injected');
-      const after = await applyEcs(plan, { ...deps, aws: apis }, { localImages: {}, force: false });
+      const after = await applyEcs(
+        plan,
+        { ...deps, aws: apis },
+        { localImages: {}, force: false, wait: false },
+      );
       expect(after.services).toEqual([
         { name: 'a', action: 'unchanged' },
         { name: 'b', action: 'created' },

@@ -2,7 +2,13 @@
 // per service, only the calls used), so core can be tested with recorded answers.
 // SDK errors become typed mlship errors; credentials are never logged.
 
-import type { RegisterTaskDefinitionCommandInput, Service, TaskDefinition } from '@aws-sdk/client-ecs';
+import type {
+  CreateServiceCommandInput,
+  RegisterTaskDefinitionCommandInput,
+  Service,
+  Task,
+  TaskDefinition,
+} from '@aws-sdk/client-ecs';
 import { CredentialsError, OperationFailedError } from '../../io/errors.js';
 import type { RegistryAuth } from '../docker/engine.js';
 
@@ -29,6 +35,11 @@ export interface EcsApi {
     input: RegisterTaskDefinitionCommandInput,
   ): Promise<{ arn: string; revision: number }>;
   describeService(cluster: string, name: string): Promise<Service | undefined>;
+  /** DescribeServices for several services at once (at most 10 per call, as ECS allows). */
+  describeServices(cluster: string, names: string[]): Promise<Service[]>;
+  /** ARNs of the service's recently stopped tasks (ECS keeps them for about an hour). */
+  listStoppedTasks(cluster: string, service: string): Promise<string[]>;
+  describeTasks(cluster: string, arns: string[]): Promise<Task[]>;
   createService(input: CreateServiceSpec): Promise<void>;
   updateService(input: {
     cluster: string;
@@ -55,6 +66,18 @@ export interface LogsApi {
   ensureLogGroup(name: string, retentionDays: number): Promise<{ created: boolean }>;
 }
 
+/** Whether the secrets a task definition references (`valueFrom`) exist. */
+export interface SecretsApi {
+  /** The SSM parameter names of `names` that do not exist. */
+  missingParameters(names: string[]): Promise<string[]>;
+  /** Whether a Secrets Manager secret exists (by ARN, partial ARN or name). */
+  secretExists(id: string): Promise<boolean>;
+}
+
+export interface IamApi {
+  roleExists(name: string): Promise<boolean>;
+}
+
 export interface Ec2Api {
   /** The default VPC, its subnets and its default security group. */
   defaultNetwork(): Promise<{ vpcId: string; subnets: string[]; securityGroups: string[] } | undefined>;
@@ -67,7 +90,55 @@ export interface AwsDeployApis {
   ecs: EcsApi;
   logs: LogsApi;
   ec2: Ec2Api;
+  secrets: SecretsApi;
+  iam: IamApi;
   destroy(): void;
+}
+
+/** The CreateService request: circuit breaker with rollback, awsvpc, Service Connect. */
+export function createServiceInput(spec: CreateServiceSpec): CreateServiceCommandInput {
+  return {
+    cluster: spec.cluster,
+    serviceName: spec.serviceName,
+    taskDefinition: spec.taskDefinition,
+    launchType: spec.launchType,
+    desiredCount: spec.desiredCount,
+    networkConfiguration: {
+      awsvpcConfiguration: {
+        subnets: spec.subnets,
+        securityGroups: spec.securityGroups,
+        assignPublicIp: spec.assignPublicIp ? 'ENABLED' : 'DISABLED',
+      },
+    },
+    deploymentConfiguration: {
+      deploymentCircuitBreaker: { enable: true, rollback: true },
+      maximumPercent: 200,
+      minimumHealthyPercent: 100,
+    },
+    ...(spec.healthCheckGracePeriodSeconds
+      ? { healthCheckGracePeriodSeconds: spec.healthCheckGracePeriodSeconds }
+      : {}),
+    ...(spec.serviceConnect
+      ? {
+          serviceConnectConfiguration: {
+            enabled: true,
+            namespace: spec.serviceConnect.namespace,
+            services: [
+              {
+                portName: spec.serviceConnect.portName,
+                discoveryName: spec.serviceConnect.discoveryName,
+                clientAliases: [
+                  { port: spec.serviceConnect.port, dnsName: spec.serviceConnect.discoveryName },
+                ],
+              },
+            ],
+          },
+        }
+      : {}),
+    enableECSManagedTags: true,
+    propagateTags: 'SERVICE',
+    tags: [{ key: 'mlship:managed', value: 'true' }],
+  };
 }
 
 function translate(e: unknown, what: string): Error {
@@ -99,11 +170,14 @@ async function call<T>(what: string, fn: () => Promise<T>): Promise<T> {
 }
 
 export async function createDeployApis(target: AwsTarget): Promise<AwsDeployApis> {
-  const [ecrSdk, ecsSdk, logsSdk, ec2Sdk] = await Promise.all([
+  const [ecrSdk, ecsSdk, logsSdk, ec2Sdk, ssmSdk, smSdk, iamSdk] = await Promise.all([
     import('@aws-sdk/client-ecr'),
     import('@aws-sdk/client-ecs'),
     import('@aws-sdk/client-cloudwatch-logs'),
     import('@aws-sdk/client-ec2'),
+    import('@aws-sdk/client-ssm'),
+    import('@aws-sdk/client-secrets-manager'),
+    import('@aws-sdk/client-iam'),
   ]);
   const config = {
     region: target.region,
@@ -114,6 +188,9 @@ export async function createDeployApis(target: AwsTarget): Promise<AwsDeployApis
   const ecsClient = new ecsSdk.ECSClient(config);
   const logsClient = new logsSdk.CloudWatchLogsClient(config);
   const ec2Client = new ec2Sdk.EC2Client(config);
+  const ssmClient = new ssmSdk.SSMClient(config);
+  const smClient = new smSdk.SecretsManagerClient(config);
+  const iamClient = new iamSdk.IAMClient(config);
 
   const ecr: EcrApi = {
     async ensureRepository(name, keepImages) {
@@ -230,52 +307,34 @@ export async function createDeployApis(target: AwsTarget): Promise<AwsDeployApis
       );
       return r.services?.find((s) => s.status !== 'INACTIVE');
     },
+    async describeServices(cluster, names) {
+      const out: Service[] = [];
+      for (let i = 0; i < names.length; i += 10) {
+        const r = await call(`describe services ${names.slice(i, i + 10).join(', ')}`, () =>
+          ecsClient.send(new ecsSdk.DescribeServicesCommand({ cluster, services: names.slice(i, i + 10) })),
+        );
+        out.push(...(r.services ?? []).filter((s) => s.status !== 'INACTIVE'));
+      }
+      return out;
+    },
+    async listStoppedTasks(cluster, service) {
+      const r = await call(`list the stopped tasks of ${service}`, () =>
+        ecsClient.send(
+          new ecsSdk.ListTasksCommand({ cluster, serviceName: service, desiredStatus: 'STOPPED' }),
+        ),
+      );
+      return r.taskArns ?? [];
+    },
+    async describeTasks(cluster, arns) {
+      if (!arns.length) return [];
+      const r = await call('describe tasks', () =>
+        ecsClient.send(new ecsSdk.DescribeTasksCommand({ cluster, tasks: arns.slice(0, 100) })),
+      );
+      return r.tasks ?? [];
+    },
     async createService(spec) {
       await call(`create service ${spec.serviceName}`, () =>
-        ecsClient.send(
-          new ecsSdk.CreateServiceCommand({
-            cluster: spec.cluster,
-            serviceName: spec.serviceName,
-            taskDefinition: spec.taskDefinition,
-            launchType: spec.launchType,
-            desiredCount: spec.desiredCount,
-            networkConfiguration: {
-              awsvpcConfiguration: {
-                subnets: spec.subnets,
-                securityGroups: spec.securityGroups,
-                assignPublicIp: spec.assignPublicIp ? 'ENABLED' : 'DISABLED',
-              },
-            },
-            deploymentConfiguration: {
-              deploymentCircuitBreaker: { enable: true, rollback: true },
-              maximumPercent: 200,
-              minimumHealthyPercent: 100,
-            },
-            ...(spec.healthCheckGracePeriodSeconds
-              ? { healthCheckGracePeriodSeconds: spec.healthCheckGracePeriodSeconds }
-              : {}),
-            ...(spec.serviceConnect
-              ? {
-                  serviceConnectConfiguration: {
-                    enabled: true,
-                    namespace: spec.serviceConnect.namespace,
-                    services: [
-                      {
-                        portName: spec.serviceConnect.portName,
-                        discoveryName: spec.serviceConnect.discoveryName,
-                        clientAliases: [
-                          { port: spec.serviceConnect.port, dnsName: spec.serviceConnect.discoveryName },
-                        ],
-                      },
-                    ],
-                  },
-                }
-              : {}),
-            enableECSManagedTags: true,
-            propagateTags: 'SERVICE',
-            tags: [{ key: 'mlship:managed', value: 'true' }],
-          }),
-        ),
+        ecsClient.send(new ecsSdk.CreateServiceCommand(createServiceInput(spec))),
       );
     },
     async updateService(input) {
@@ -377,13 +436,55 @@ export async function createDeployApis(target: AwsTarget): Promise<AwsDeployApis
     },
   };
 
+  const secrets: SecretsApi = {
+    async missingParameters(names) {
+      const missing: string[] = [];
+      for (let i = 0; i < names.length; i += 10) {
+        const r = await call('look up SSM parameters', () =>
+          // Only InvalidParameters is used; values stay encrypted (no WithDecryption) and unread.
+          ssmClient.send(new ssmSdk.GetParametersCommand({ Names: names.slice(i, i + 10) })),
+        );
+        missing.push(...(r.InvalidParameters ?? []));
+      }
+      return missing;
+    },
+    async secretExists(id) {
+      return call(`look up secret ${id}`, async () => {
+        try {
+          await smClient.send(new smSdk.DescribeSecretCommand({ SecretId: id }));
+          return true;
+        } catch (e) {
+          if ((e as { name?: string }).name === 'ResourceNotFoundException') return false;
+          throw e;
+        }
+      });
+    },
+  };
+
+  const iam: IamApi = {
+    async roleExists(name) {
+      return call(`look up IAM role ${name}`, async () => {
+        try {
+          await iamClient.send(new iamSdk.GetRoleCommand({ RoleName: name }));
+          return true;
+        } catch (e) {
+          if ((e as { name?: string }).name === 'NoSuchEntityException') return false;
+          throw e;
+        }
+      });
+    },
+  };
+
   return {
     ecr,
     ecs,
     logs,
     ec2,
+    secrets,
+    iam,
     destroy() {
-      for (const c of [ecrClient, ecsClient, logsClient, ec2Client]) c.destroy();
+      for (const c of [ecrClient, ecsClient, logsClient, ec2Client, ssmClient, smClient, iamClient])
+        c.destroy();
     },
   };
 }

@@ -1,6 +1,7 @@
 import path from 'node:path';
 import type { Command } from 'commander';
 import type { EcsPlanResult } from '../../core/deploy/plan.js';
+import { UsageError } from '../../io/errors.js';
 import type { IoHost } from '../../io/io-host.js';
 import { examples } from '../examples.js';
 import { addK8sCommand } from './deploy-k8s.js';
@@ -23,6 +24,8 @@ interface EcsFlags {
   profile?: string;
   subnets?: string;
   securityGroups?: string;
+  wait: boolean;
+  waitTimeout?: string;
 }
 
 function render(io: IoHost, r: EcsPlanResult, cwd: string): string {
@@ -80,6 +83,11 @@ export const registerDeploy: Register = (program: Command, holder) => {
     .option('--profile <name>', 'AWS profile (default: the SDK chain: env, AWS_PROFILE, SSO, instance role)')
     .option('--subnets <ids>', 'subnets for the tasks (default: the default VPC)')
     .option('--security-groups <ids>', "security groups for the tasks (default: the default VPC's)")
+    .option('--no-wait', 'do not wait until the created or updated services are stable')
+    .option(
+      '--wait-timeout <seconds>',
+      'give up waiting after this long (default: the longest health-check grace + 600)',
+    )
     .option(
       '--force',
       'redeploy services even when nothing changed; write into a folder mlship did not create',
@@ -143,6 +151,9 @@ export const registerDeploy: Register = (program: Command, holder) => {
         );
         return;
       }
+      const waitTimeout = flags.waitTimeout === undefined ? undefined : Number(flags.waitTimeout);
+      if (waitTimeout !== undefined && !(waitTimeout > 0))
+        throw new UsageError(`--wait-timeout ${flags.waitTimeout} is not a positive number of seconds`);
       ctx.io.info(render(ctx.io, r, ctx.cwd));
       const [{ createDeployApis }, { applyEcs }] = await Promise.all([
         import('../../adapters/aws/ecs-deploy.js'),
@@ -171,10 +182,12 @@ export const registerDeploy: Register = (program: Command, holder) => {
       try {
         const applied = await applyEcs(
           r,
-          { aws, engine, log: (l) => ctx.io.info(l) },
+          { aws, engine, log: (l) => ctx.io.info(l), tasks: ctx.io.tasks },
           {
             localImages,
             force: flags.force,
+            wait: flags.wait,
+            ...(waitTimeout ? { waitTimeoutSeconds: waitTimeout } : {}),
             ...(flags.registry ? { registry: flags.registry } : {}),
             ...(flags.subnets ? { subnets: flags.subnets.split(',') } : {}),
             ...(flags.securityGroups ? { securityGroups: flags.securityGroups.split(',') } : {}),
@@ -190,7 +203,18 @@ export const registerDeploy: Register = (program: Command, holder) => {
           ...applied.taskDefinitions.map(
             (t) => `task definition ${t.family}: ${t.registered ? 'registered' : 'unchanged'}`,
           ),
-          ...applied.services.map((x) => `service ${x.name}: ${x.action}`),
+          ...applied.services.map(
+            (x) =>
+              `service ${x.name}: ${x.action}${applied.stable.some((s) => s.name === x.name) ? ', stable' : ''}`,
+          ),
+          ...applied.endpoints.flatMap((e) => [
+            ...(e.serviceConnect
+              ? [
+                  `endpoint ${e.service}: ${e.serviceConnect.dnsName}:${e.serviceConnect.port} (Service Connect, namespace ${e.serviceConnect.namespace})`,
+                ]
+              : []),
+            ...e.public.map((p) => `endpoint ${e.service}: ${p.loadBalancerDns ?? p.note}`),
+          ]),
         ];
         ctx.io.result(
           { ok: true, stack: r.stack, outDir: r.outDir, plan: r.plan, cost: r.cost, applied },

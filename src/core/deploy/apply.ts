@@ -3,16 +3,30 @@
 // a re-run with nothing changed registers no revision and updates no service, and
 // a run that failed part-way is finished by the next one.
 
-import type { RegisterTaskDefinitionCommandInput, TaskDefinition } from '@aws-sdk/client-ecs';
+import type { RegisterTaskDefinitionCommandInput, Service, TaskDefinition } from '@aws-sdk/client-ecs';
 import type { AwsDeployApis } from '../../adapters/aws/ecs-deploy.js';
 import type { ImageClient, PushProgress, RegistryAuth } from '../../adapters/docker/engine.js';
 import { OperationFailedError, UsageError } from '../../io/errors.js';
+import { runPool, type TaskControl, type TaskRunner } from '../../io/progress.js';
 import type { EcsPlanResult } from './plan.js';
+
+export interface Clock {
+  now(): number;
+  sleep(ms: number): Promise<void>;
+}
+
+const realClock: Clock = {
+  now: () => Date.now(),
+  sleep: (ms) => new Promise((resolve) => setTimeout(resolve, ms)),
+};
 
 export interface ApplyDeps {
   aws: AwsDeployApis;
   engine: Pick<ImageClient, 'imageExists' | 'tag' | 'push' | 'inspectImage'>;
   log(line: string): void;
+  /** Per-service progress while waiting (default: plain lines through `log`). */
+  tasks?: TaskRunner;
+  clock?: Clock;
 }
 
 export interface ApplyOptions {
@@ -27,6 +41,19 @@ export interface ApplyOptions {
   keepImages?: number;
   logRetentionDays?: number;
   gpuInstanceType?: string;
+  /** Wait until every created or updated service is stable (`--no-wait` turns it off). */
+  wait: boolean;
+  /** Default: the longest health-check grace period of the changed services + 10 minutes. */
+  waitTimeoutSeconds?: number;
+  /** Between two DescribeServices calls while waiting (default 15 s, as the AWS waiters). */
+  pollSeconds?: number;
+}
+
+export interface ServiceEndpoints {
+  service: string;
+  /** `<discovery name>:<port>` inside the Service Connect namespace (the stack name). */
+  serviceConnect?: { namespace: string; dnsName: string; port: number };
+  public: { port: number; loadBalancerDns?: string; note: string }[];
 }
 
 export interface ApplyResult {
@@ -36,6 +63,9 @@ export interface ApplyResult {
   pushes: { service: string; image: string; skipped: boolean; digest?: string; layersPushed?: number }[];
   taskDefinitions: { family: string; arn: string; registered: boolean }[];
   services: { name: string; action: 'created' | 'updated' | 'unchanged' }[];
+  /** Services waited for; empty with --no-wait or when nothing changed. */
+  stable: { name: string; seconds: number }[];
+  endpoints: ServiceEndpoints[];
 }
 
 /** Whether every field we send is already what ECS has (ECS adds defaults and read-only fields). */
@@ -97,6 +127,7 @@ export async function preDeployChecks(
       );
     }
   }
+  problems.push(...(await missingSecrets(plan, deps)), ...(await missingRoles(plan, deps)));
   if (problems.length) {
     throw new OperationFailedError(
       'PREDEPLOY_CHECKS_FAILED',
@@ -108,6 +139,81 @@ export async function preDeployChecks(
     );
   }
   return { subnets, securityGroups };
+}
+
+/** Where each `valueFrom` is used, so a problem names the task definition and container. */
+function secretReferences(plan: EcsPlanResult): Map<string, string[]> {
+  const refs = new Map<string, string[]>();
+  for (const td of plan.translation.taskDefinitions)
+    for (const c of td.containerDefinitions ?? [])
+      for (const s of c.secrets ?? [])
+        if (s.valueFrom)
+          refs.set(s.valueFrom, [...(refs.get(s.valueFrom) ?? []), `${td.family}/${c.name} ${s.name}`]);
+  return refs;
+}
+
+/** The SSM parameter name of a parameter ARN: hierarchical names keep their leading slash. */
+export function parameterName(arn: string): string {
+  const rest = arn.slice(arn.indexOf(':parameter') + ':parameter'.length);
+  return rest.slice(1).includes('/') ? rest : rest.slice(1);
+}
+
+/** A Secrets Manager reference without ECS's `:json-key:version-stage:version-id` suffix. */
+export function secretId(arn: string): string {
+  const at = arn.indexOf(':secret:') + ':secret:'.length;
+  const end = arn.indexOf(':', at);
+  return end < 0 ? arn : arn.slice(0, end);
+}
+
+async function missingSecrets(plan: EcsPlanResult, deps: ApplyDeps): Promise<string[]> {
+  const refs = secretReferences(plan);
+  const problems: string[] = [];
+  const usedBy = (ref: string) => `used by ${refs.get(ref)!.join(', ')}`;
+  const ssm = [...refs.keys()].filter((r) => r.startsWith('arn:aws:ssm:') || !r.startsWith('arn:'));
+  if (ssm.length) {
+    const byName = new Map(ssm.map((r) => [r.startsWith('arn:') ? parameterName(r) : r, r]));
+    for (const name of await deps.aws.secrets.missingParameters([...byName.keys()])) {
+      const ref = byName.get(name) ?? name;
+      problems.push(
+        `SSM parameter ${name} does not exist (${usedBy(ref)}) (fix: aws ssm put-parameter --type SecureString --name ${name} --value ...)`,
+      );
+    }
+  }
+  for (const ref of refs.keys()) {
+    if (!ref.startsWith('arn:aws:secretsmanager:')) continue;
+    const id = secretId(ref);
+    const name = id.slice(id.indexOf(':secret:') + ':secret:'.length);
+    // A partial ARN (no random suffix) is what mlship writes; DescribeSecret also takes the name.
+    if ((await deps.aws.secrets.secretExists(id)) || (await deps.aws.secrets.secretExists(name))) continue;
+    problems.push(
+      `Secrets Manager secret ${name} does not exist (${usedBy(ref)}) (fix: aws secretsmanager create-secret --name ${name} --secret-string ...)`,
+    );
+  }
+  return problems;
+}
+
+async function missingRoles(plan: EcsPlanResult, deps: ApplyDeps): Promise<string[]> {
+  const roles = new Map<string, { kind: string; families: string[] }>();
+  for (const td of plan.translation.taskDefinitions)
+    for (const [kind, arn] of [
+      ['execution role', td.executionRoleArn],
+      ['task role', td.taskRoleArn],
+    ] as const)
+      if (arn) {
+        const r = roles.get(arn) ?? { kind, families: [] };
+        r.families.push(td.family!);
+        roles.set(arn, r);
+      }
+  const problems: string[] = [];
+  for (const [arn, { kind, families }] of roles) {
+    const name = arn.slice(arn.lastIndexOf('/') + 1);
+    if (await deps.aws.iam.roleExists(name)) continue;
+    const flag = kind === 'execution role' ? '--execution-role-arn' : '--task-role-arn';
+    problems.push(
+      `${kind} ${name} (${arn}) of ${families.join(', ')} does not exist (fix: create it, e.g. aws iam create-role --role-name ${name} --assume-role-policy-document with ecs-tasks.amazonaws.com${kind === 'execution role' ? ' and attach AmazonECSTaskExecutionRolePolicy' : ''}, or pass ${flag})`,
+    );
+  }
+  return problems;
 }
 
 export async function applyEcs(
@@ -125,6 +231,8 @@ export async function applyEcs(
     pushes: [],
     taskDefinitions: [],
     services: [],
+    stable: [],
+    endpoints: [],
   };
 
   // 1. Images: ECR repositories, then pushes that skip tags ECR already has.
@@ -237,7 +345,199 @@ export async function applyEcs(
       result.services.push({ name: svc.name, action: 'unchanged' });
     }
   }
+
+  // 5. Wait for the changed services; a failure keeps the log group for debugging.
+  const changed = plan.translation.services.filter((s) =>
+    result.services.some((r) => r.name === s.name && r.action !== 'unchanged'),
+  );
+  if (options.wait && changed.length) {
+    result.stable = await waitUntilStable(
+      plan,
+      changed.map((s) => ({ plan: s, taskDefinition: arnOf.get(s.taskFamily)! })),
+      deps,
+      options,
+    );
+  }
+  result.endpoints = plan.translation.services.map((s) => endpointsOf(stack, s));
   return result;
+}
+
+/** How to reach each service: Service Connect inside the namespace; public ports need a load balancer. */
+export function endpointsOf(
+  namespace: string,
+  svc: EcsPlanResult['translation']['services'][number],
+): ServiceEndpoints {
+  const port = svc.containers.find((c) => c.portName && c.port);
+  return {
+    service: svc.name,
+    ...(port?.port ? { serviceConnect: { namespace, dnsName: port.name, port: port.port } } : {}),
+    public: svc.publicPorts.map((p) => ({
+      port: p,
+      note: `public port ${p}: no load balancer created by mlship yet`,
+    })),
+  };
+}
+
+type RolloutState =
+  | { kind: 'stable' }
+  | { kind: 'failed'; reason: string }
+  | { kind: 'progress'; text: string };
+
+/** Stable: the PRIMARY deployment runs our task definition, its rollout COMPLETED, all tasks running. */
+export function rolloutOf(service: Service, taskDefinition: string): RolloutState {
+  const deployments = service.deployments ?? [];
+  const primary = deployments.find((d) => d.status === 'PRIMARY');
+  const ours =
+    primary?.taskDefinition === taskDefinition
+      ? primary
+      : deployments.find((d) => d.taskDefinition === taskDefinition);
+  if (ours?.rolloutState === 'FAILED') {
+    return {
+      kind: 'failed',
+      reason: ours.rolloutStateReason ?? service.events?.[0]?.message ?? 'the deployment failed',
+    };
+  }
+  if (primary && primary.taskDefinition !== taskDefinition && !ours) {
+    // Our deployment is gone and an older one is PRIMARY: the circuit breaker rolled back.
+    return {
+      kind: 'failed',
+      reason: primary.rolloutStateReason ?? service.events?.[0]?.message ?? 'rolled back',
+    };
+  }
+  if (
+    primary?.taskDefinition === taskDefinition &&
+    primary.rolloutState === 'COMPLETED' &&
+    service.runningCount === service.desiredCount
+  ) {
+    return { kind: 'stable' };
+  }
+  return {
+    kind: 'progress',
+    text: `${service.runningCount ?? 0}/${service.desiredCount ?? 0} running, ${service.pendingCount ?? 0} pending, rollout ${primary?.rolloutState ?? 'not started'}${primary?.failedTasks ? `, ${primary.failedTasks} failed task(s)` : ''}`,
+  };
+}
+
+const plainRunner = (log: (line: string) => void): TaskRunner => ({
+  run: (tasks, options = {}) =>
+    runPool(tasks, options, (task) => ({
+      title: () => undefined,
+      output: (line) => log(`${task.title.split(':')[0]}: ${line}`),
+    })),
+});
+
+async function stoppedReasons(stack: string, service: string, deps: ApplyDeps): Promise<string[]> {
+  try {
+    const arns = await deps.aws.ecs.listStoppedTasks(stack, service);
+    const tasks = await deps.aws.ecs.describeTasks(stack, arns.slice(0, 5));
+    return [
+      ...new Set(
+        tasks.flatMap((t) => [
+          ...(t.stoppedReason ? [t.stoppedReason] : []),
+          ...(t.containers ?? [])
+            .filter((c) => c.reason || (c.exitCode !== undefined && c.exitCode !== 0))
+            .map((c) => `${c.name}: ${c.reason ?? `exit code ${c.exitCode}`}`),
+        ]),
+      ),
+    ];
+  } catch {
+    return []; // the rollout reason is reported anyway
+  }
+}
+
+async function waitUntilStable(
+  plan: EcsPlanResult,
+  services: { plan: EcsPlanResult['translation']['services'][number]; taskDefinition: string }[],
+  deps: ApplyDeps,
+  options: ApplyOptions,
+): Promise<{ name: string; seconds: number }[]> {
+  const clock = deps.clock ?? realClock;
+  const stack = plan.stack;
+  const timeoutSeconds =
+    options.waitTimeoutSeconds ??
+    Math.max(0, ...services.map((s) => s.plan.healthCheckGracePeriodSeconds)) + 600;
+  const pollMs = (options.pollSeconds ?? 15) * 1000;
+  const started = clock.now();
+  const deadline = started + timeoutSeconds * 1000;
+
+  const controls = new Map<string, TaskControl>();
+  const settle = new Map<string, { resolve(): void; reject(e: Error): void }>();
+  const done = new Map<string, Promise<void>>();
+  for (const s of services) {
+    done.set(
+      s.plan.name,
+      new Promise<void>((resolve, reject) => settle.set(s.plan.name, { resolve, reject })),
+    );
+  }
+  const stable: { name: string; seconds: number }[] = [];
+  const failures: string[] = [];
+  const runner = (deps.tasks ?? plainRunner(deps.log)).run(
+    services.map((s) => ({
+      title: `${s.plan.name}: waiting until stable`,
+      run: async (control) => {
+        controls.set(s.plan.name, control);
+        await done.get(s.plan.name);
+      },
+    })),
+    { concurrent: true, exitOnError: false },
+  );
+
+  const pending = new Map(services.map((s) => [s.plan.name, s]));
+  const last = new Map<string, string>();
+  while (pending.size) {
+    const answers = await deps.aws.ecs.describeServices(stack, [...pending.keys()]);
+    for (const [name, s] of pending) {
+      const svc = answers.find((a) => a.serviceName === name);
+      const state: RolloutState = svc
+        ? rolloutOf(svc, s.taskDefinition)
+        : { kind: 'failed', reason: 'the service no longer exists' };
+      if (state.kind === 'progress') {
+        if (last.get(name) !== state.text) controls.get(name)?.output(state.text);
+        last.set(name, state.text);
+        continue;
+      }
+      pending.delete(name);
+      if (state.kind === 'stable') {
+        const seconds = Math.round((clock.now() - started) / 1000);
+        stable.push({ name, seconds });
+        controls.get(name)?.title(`${name}: stable (${seconds}s)`);
+        settle.get(name)!.resolve();
+        continue;
+      }
+      const stopped = await stoppedReasons(stack, name, deps);
+      const prefixes = s.plan.containers.map((c) => c.name).join(', ');
+      const message = `service ${name}: deployment failed, the circuit breaker rolled back: ${state.reason}${stopped.length ? `; stopped tasks: ${stopped.join('; ')}` : ''}; logs kept in log group ${plan.translation.logGroup}, stream prefix ${prefixes}`;
+      failures.push(message);
+      settle.get(name)!.reject(new Error(`rolled back: ${state.reason}`));
+    }
+    if (!pending.size) break;
+    if (clock.now() + pollMs > deadline) {
+      for (const [name, s] of pending) {
+        failures.push(
+          `service ${name}: not stable after ${timeoutSeconds}s (${last.get(name) ?? 'no answer'}); logs in log group ${plan.translation.logGroup}, stream prefix ${s.plan.containers.map((c) => c.name).join(', ')}`,
+        );
+        settle.get(name)!.reject(new Error(`not stable after ${timeoutSeconds}s`));
+      }
+      break;
+    }
+    await clock.sleep(pollMs);
+  }
+  await runner;
+  if (failures.length) {
+    const timedOut = failures.every((f) => f.includes('not stable after'));
+    throw new OperationFailedError(
+      timedOut ? 'DEPLOY_TIMEOUT' : 'DEPLOY_FAILED',
+      timedOut
+        ? `${failures.length} service(s) not stable within ${timeoutSeconds}s`
+        : `${failures.length} service(s) did not deploy`,
+      {
+        details: failures,
+        hint: timedOut
+          ? `ECS keeps deploying; look again with \`aws ecs describe-services --cluster ${stack}\`, or wait longer with --wait-timeout`
+          : `read the logs: aws logs tail ${plan.translation.logGroup} --log-stream-name-prefix <service>; fix and run again`,
+      },
+    );
+  }
+  return stable;
 }
 
 /** Task definition images pointed at an overriding registry. */

@@ -1,11 +1,22 @@
 import { describe, expect, it } from 'vitest';
 import type { AwsDeployApis } from '../../../src/adapters/aws/ecs-deploy.js';
-import { preDeployChecks, sameAsRegistered } from '../../../src/core/deploy/apply.js';
+import {
+  parameterName,
+  preDeployChecks,
+  sameAsRegistered,
+  secretId,
+} from '../../../src/core/deploy/apply.js';
 import { planEcs } from '../../../src/core/deploy/plan.js';
 import { OperationFailedError } from '../../../src/io/errors.js';
 
-function fakeAws(over: Partial<AwsDeployApis['ec2']>): AwsDeployApis {
+function fakeAws(
+  over: Partial<AwsDeployApis['ec2']>,
+  more: Partial<Pick<AwsDeployApis, 'secrets' | 'iam'>> = {},
+): AwsDeployApis {
   return {
+    secrets: { missingParameters: async () => [], secretExists: async () => true },
+    iam: { roleExists: async () => true },
+    ...more,
     ec2: {
       defaultNetwork: async () => ({
         vpcId: 'vpc-1',
@@ -60,7 +71,7 @@ describe('deploy ecs --apply: decisions', () => {
     const r = await preDeployChecks(
       await plan(),
       { aws: fakeAws({}), engine: {} as never, log: () => undefined },
-      { localImages: {}, force: false },
+      { localImages: {}, force: false, wait: false },
     );
     expect(r).toEqual({ subnets: ['subnet-a', 'subnet-b'], securityGroups: ['sg-1'] });
   });
@@ -76,7 +87,7 @@ describe('deploy ecs --apply: decisions', () => {
         engine: {} as never,
         log: () => undefined,
       },
-      { localImages: {}, force: false, gpuInstanceType: 'p5.48xlarge' },
+      { localImages: {}, force: false, wait: false, gpuInstanceType: 'p5.48xlarge' },
     ).catch((e: unknown) => e)) as OperationFailedError;
     expect(err).toBeInstanceOf(OperationFailedError);
     expect(err.message).toBe('2 pre-deploy check(s) failed; nothing was created');
@@ -93,11 +104,70 @@ describe('deploy ecs --apply: decisions', () => {
           engine: {} as never,
           log: () => undefined,
         },
-        {
-          localImages: {},
-          force: false,
-        },
+        { localImages: {}, force: false, wait: false },
       ),
     ).rejects.toMatchObject({ code: 'USAGE', hint: expect.stringMatching(/--subnets/) });
+  });
+
+  it('secret references: SSM parameter names from ARNs, Secrets Manager ids without the ECS suffix', () => {
+    expect(parameterName('arn:aws:ssm:eu-west-1:123456789012:parameter/pose/HF_TOKEN')).toBe(
+      '/pose/HF_TOKEN',
+    );
+    expect(parameterName('arn:aws:ssm:eu-west-1:123456789012:parameter/flat')).toBe('flat');
+    const arn = 'arn:aws:secretsmanager:eu-west-1:123456789012:secret:pose/db-AbCdEf';
+    expect(secretId(`${arn}:password::`)).toBe(arn);
+    expect(secretId(arn)).toBe(arn);
+  });
+
+  it('missing secrets and roles: every one located (task definition, container, variable) with a fix', async () => {
+    const p = await planEcs({
+      file: 'fixtures/deploy/gpu-pipeline/compose.yaml',
+      outDir: `/tmp/mlship-apply-unit-roles-${process.pid}`,
+      region: 'eu-west-1',
+      accountId: '123456789012',
+      imageTag: 'x',
+      force: true,
+      executionRoleArn: 'arn:aws:iam::123456789012:role/ecs/pose-exec',
+    });
+    const refs = p.translation.taskDefinitions.flatMap((td) =>
+      (td.containerDefinitions ?? []).flatMap((c) =>
+        (c.secrets ?? []).map((s) => ({ td: td.family!, c: c.name!, ...s })),
+      ),
+    );
+    expect(refs.length).toBeGreaterThan(0);
+    const asked: string[][] = [];
+    const err = (await preDeployChecks(
+      p,
+      {
+        aws: fakeAws(
+          {},
+          {
+            secrets: {
+              missingParameters: async (names) => {
+                asked.push(names);
+                return names;
+              },
+              secretExists: async () => false,
+            },
+            iam: { roleExists: async (name) => name !== 'pose-exec' },
+          },
+        ),
+        engine: {} as never,
+        log: () => undefined,
+      },
+      { localImages: {}, force: false, wait: false },
+    ).catch((e: unknown) => e)) as OperationFailedError;
+    expect(err.code).toBe('PREDEPLOY_CHECKS_FAILED');
+    expect(asked.flat().sort()).toEqual([...new Set(refs.map((r) => parameterName(r.valueFrom!)))].sort());
+    for (const r of refs) {
+      const line = err.details.find((d) => d.includes(`SSM parameter ${parameterName(r.valueFrom!)} `));
+      expect(line).toContain(`${r.td}/${r.c} ${r.name}`);
+      expect(line).toContain('fix: aws ssm put-parameter');
+    }
+    const role = err.details.filter((d) => d.startsWith('execution role'));
+    expect(role).toHaveLength(1);
+    expect(role[0]).toContain('pose-exec');
+    expect(role[0]).toContain(p.translation.taskDefinitions.map((t) => t.family).join(', '));
+    expect(role[0]).toMatch(/fix: .*AmazonECSTaskExecutionRolePolicy.*--execution-role-arn/);
   });
 });

@@ -1,0 +1,373 @@
+// Waiting until services are stable, Service Connect and endpoints, driven by
+// recorded ECS answers at the adapter boundary (moto never runs tasks and drops
+// serviceConnectConfiguration), with a fake clock so nothing sleeps.
+
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import type { DescribeServicesResponse, DescribeTasksResponse, Service, Task } from '@aws-sdk/client-ecs';
+import { describe, expect, it } from 'vitest';
+import {
+  type AwsDeployApis,
+  type CreateServiceSpec,
+  createServiceInput,
+} from '../../../src/adapters/aws/ecs-deploy.js';
+import { type ApplyOptions, applyEcs, type Clock } from '../../../src/core/deploy/apply.js';
+import { type EcsPlanResult, planEcs } from '../../../src/core/deploy/plan.js';
+import { OperationFailedError } from '../../../src/io/errors.js';
+import { runPool, type TaskRunner } from '../../../src/io/progress.js';
+import { loadServiceModel, validateShape } from '../../helpers/aws-model.js';
+
+interface Recording {
+  note: string;
+  DescribeServices: DescribeServicesResponse[];
+  ListTasks?: { taskArns: string[] };
+  DescribeTasks?: DescribeTasksResponse;
+}
+
+const RECORDED = path.resolve('fixtures/deploy/recorded');
+const recording = (name: string): Recording =>
+  JSON.parse(readFileSync(path.join(RECORDED, `${name}.json`), 'utf8')) as Recording;
+const SCENARIOS = ['rollout-completed', 'rollout-rolled-back', 'rollout-never-finishes'];
+const model = loadServiceModel('ecs');
+const POLL = 15;
+
+const root = path.join(os.tmpdir(), `mlship-apply-wait-${process.pid}`);
+async function planOf(compose: string): Promise<EcsPlanResult> {
+  const dir = path.join(root, 'shop');
+  mkdirSync(dir, { recursive: true });
+  writeFileSync(path.join(dir, 'compose.yaml'), compose);
+  return planEcs({
+    file: path.join(dir, 'compose.yaml'),
+    outDir: path.join(dir, 'out'),
+    region: 'eu-west-1',
+    accountId: '123456789012',
+    imageTag: '9c1e2f3a4b5c',
+    force: true,
+  });
+}
+const API = [
+  'name: shop',
+  'services:',
+  '  api:',
+  '    image: shop/api:dev',
+  '    ports: ["8000"]',
+  '    healthcheck:',
+  '      test: ["CMD", "true"]',
+  '      start_period: 120s',
+  '',
+].join('\n');
+
+function fakeClock(): Clock & { elapsed(): number } {
+  let t = 1_763_892_000_000;
+  const start = t;
+  return {
+    now: () => t,
+    sleep: async (ms) => {
+      t += ms;
+    },
+    elapsed: () => (t - start) / 1000,
+  };
+}
+
+/** A TaskRunner that records what a user would see. */
+function recordingRunner(): TaskRunner & { lines: string[]; titles: string[] } {
+  const lines: string[] = [];
+  const titles: string[] = [];
+  return {
+    lines,
+    titles,
+    run: (tasks, options) =>
+      runPool(tasks, options ?? {}, (task) => {
+        titles.push(task.title);
+        return { title: (t) => titles.push(t), output: (l) => lines.push(`${task.title}|${l}`) };
+      }),
+  };
+}
+
+/**
+ * An AWS double whose ECS answers DescribeServices (and ListTasks/DescribeTasks) from a
+ * recording, one recorded answer per call; everything else succeeds. Calls are logged.
+ */
+function fakeAws(rec: Recording | undefined, existing?: { taskDefinition: string }) {
+  const calls: { name: string; input: unknown }[] = [];
+  const created: CreateServiceSpec[] = [];
+  let polls = 0;
+  const log =
+    <A extends unknown[], R>(name: string, fn: (...a: A) => R) =>
+    (...a: A): R => {
+      calls.push({ name, input: a });
+      return fn(...a);
+    };
+  const aws = {
+    ec2: {
+      defaultNetwork: async () => ({ vpcId: 'vpc-1', subnets: ['subnet-a'], securityGroups: ['sg-1'] }),
+      vpcDns: async () => ({ support: true, hostnames: true }),
+      instanceTypeOffered: async () => true,
+    },
+    secrets: { missingParameters: async () => [], secretExists: async () => true },
+    iam: { roleExists: async () => true },
+    logs: { ensureLogGroup: log('ensureLogGroup', async () => ({ created: true })) },
+    ecr: {},
+    ecs: {
+      ensureCluster: log('ensureCluster', async () => ({ created: false })),
+      // An older, different revision exists, so the plan registers revision 2.
+      latestTaskDefinition: log('latestTaskDefinition', async (family: string) => ({
+        family,
+        revision: 1,
+        status: 'ACTIVE',
+        taskDefinitionArn: `arn:aws:ecs:eu-west-1:123456789012:task-definition/${family}:1`,
+        containerDefinitions: [],
+      })),
+      registerTaskDefinition: log('registerTaskDefinition', async (input: { family?: string }) => ({
+        arn: `arn:aws:ecs:eu-west-1:123456789012:task-definition/${input.family}:2`,
+        revision: 2,
+      })),
+      describeService: log('describeService', async (_c: string, name: string) =>
+        existing ? ({ serviceName: name, taskDefinition: existing.taskDefinition } as Service) : undefined,
+      ),
+      createService: log('createService', async (spec: CreateServiceSpec) => {
+        created.push(spec);
+      }),
+      updateService: log('updateService', async () => undefined),
+      describeServices: log('describeServices', async (_c: string, names: string[]) => {
+        const answers = rec!.DescribeServices;
+        const answer = answers[Math.min(polls++, answers.length - 1)]!;
+        return (answer.services ?? []).filter((s) => names.includes(s.serviceName!));
+      }),
+      listStoppedTasks: log('listStoppedTasks', async () => rec?.ListTasks?.taskArns ?? []),
+      describeTasks: log(
+        'describeTasks',
+        async (_c: string, arns: string[]) =>
+          (rec?.DescribeTasks?.tasks ?? []).filter((t) => arns.includes(t.taskArn!)) as Task[],
+      ),
+    },
+    destroy: () => undefined,
+  };
+  return { aws: aws as unknown as AwsDeployApis, calls, created, polls: () => polls };
+}
+
+const options = (over: Partial<ApplyOptions> = {}): ApplyOptions => ({
+  localImages: {},
+  force: false,
+  wait: true,
+  pollSeconds: POLL,
+  ...over,
+});
+
+describe('recorded ECS answers', () => {
+  it.runIf(model)('are shaped exactly like the ECS API answers (botocore model)', () => {
+    for (const name of SCENARIOS) {
+      const rec = recording(name);
+      expect(rec.DescribeServices.length).toBeGreaterThan(1);
+      for (const [i, answer] of rec.DescribeServices.entries())
+        expect(validateShape(model!, 'DescribeServicesResponse', answer), `${name}[${i}]`).toEqual([]);
+      if (rec.ListTasks) expect(validateShape(model!, 'ListTasksResponse', rec.ListTasks)).toEqual([]);
+      if (rec.DescribeTasks)
+        expect(validateShape(model!, 'DescribeTasksResponse', rec.DescribeTasks)).toEqual([]);
+    }
+  });
+});
+
+describe('deploy ecs --apply: waiting until stable', () => {
+  it('in progress, then completed: waits with per-service progress and reports the time it took', async () => {
+    const rec = recording('rollout-completed');
+    const fake = fakeAws(rec);
+    const clock = fakeClock();
+    const tasks = recordingRunner();
+    const r = await applyEcs(
+      await planOf(API),
+      { aws: fake.aws, engine: {} as never, log: () => undefined, tasks, clock },
+      options(),
+    );
+    expect(r.services).toEqual([{ name: 'api', action: 'created' }]);
+    // One DescribeServices per recorded answer, until the one that is COMPLETED with all tasks running.
+    const done = rec.DescribeServices.findIndex((a) =>
+      a.services!.every(
+        (s) =>
+          s.runningCount === s.desiredCount &&
+          s.deployments!.find((d) => d.status === 'PRIMARY')!.rolloutState === 'COMPLETED',
+      ),
+    );
+    expect(fake.polls()).toBe(done + 1);
+    expect(r.stable).toEqual([{ name: 'api', seconds: done * POLL }]);
+    expect(clock.elapsed()).toBe(done * POLL);
+    // Progress: every distinct running/desired count the answers before went through, once each.
+    const seen = [
+      ...new Set(
+        rec.DescribeServices.slice(0, done).map(
+          (a) => `${a.services![0]!.runningCount}/${a.services![0]!.desiredCount} running`,
+        ),
+      ),
+    ];
+    for (const s of seen) expect(tasks.lines.some((l) => l.startsWith('api:') && l.includes(s))).toBe(true);
+    expect(new Set(tasks.lines).size).toBe(tasks.lines.length);
+    expect(tasks.titles.at(-1)).toBe(`api: stable (${done * POLL}s)`);
+  });
+
+  it('circuit breaker rolled back: the service, the rollout reason, stopped tasks, and where the logs are', async () => {
+    const rec = recording('rollout-rolled-back');
+    const last = rec.DescribeServices.at(-1)!.services![0]!;
+    const failed = last.deployments!.find((d) => d.rolloutState === 'FAILED')!;
+    const fake = fakeAws(rec, { taskDefinition: last.taskDefinition! });
+    const plan = await planOf(API);
+    const err = (await applyEcs(
+      plan,
+      {
+        aws: fake.aws,
+        engine: {} as never,
+        log: () => undefined,
+        tasks: recordingRunner(),
+        clock: fakeClock(),
+      },
+      options(),
+    ).catch((e: unknown) => e)) as OperationFailedError;
+    expect(err).toBeInstanceOf(OperationFailedError);
+    expect(err.code).toBe('DEPLOY_FAILED');
+    expect(err.details).toHaveLength(1);
+    const detail = err.details[0]!;
+    expect(detail).toContain('service api');
+    expect(detail).toContain(failed.rolloutStateReason!);
+    const task = rec.DescribeTasks!.tasks![0]!;
+    expect(detail).toContain(task.stoppedReason!);
+    expect(detail).toContain(`${task.containers![0]!.name}: exit code ${task.containers![0]!.exitCode}`);
+    expect(detail).toContain(`log group ${plan.translation.logGroup}, stream prefix api`);
+    expect(plan.translation.logGroup).toBe('/mlship/shop');
+    expect(err.hint).toContain(`aws logs tail ${plan.translation.logGroup}`);
+    // The update was sent, and nothing was torn down: the log group stays for debugging.
+    expect(fake.calls.filter((c) => c.name === 'updateService')).toHaveLength(1);
+    expect(fake.calls.some((c) => /delete/i.test(c.name))).toBe(false);
+  });
+
+  it('never finishing: gives up after the default timeout (health-check grace + 10 minutes)', async () => {
+    const fake = fakeAws(recording('rollout-never-finishes'));
+    const clock = fakeClock();
+    const plan = await planOf(API);
+    const grace = plan.translation.services[0]!.healthCheckGracePeriodSeconds;
+    expect(grace).toBeGreaterThan(0);
+    const err = (await applyEcs(
+      plan,
+      { aws: fake.aws, engine: {} as never, log: () => undefined, tasks: recordingRunner(), clock },
+      options(),
+    ).catch((e: unknown) => e)) as OperationFailedError;
+    expect(err.code).toBe('DEPLOY_TIMEOUT');
+    expect(err.message).toBe(`1 service(s) not stable within ${grace + 600}s`);
+    expect(err.details[0]).toMatch(/^service api: not stable after \d+s \(0\/1 running, 1 pending/);
+    expect(clock.elapsed()).toBeLessThanOrEqual(grace + 600);
+    expect(clock.elapsed()).toBeGreaterThan(grace + 600 - POLL);
+  });
+
+  it('--wait-timeout bounds the wait; --no-wait does not poll at all', async () => {
+    const slow = fakeAws(recording('rollout-never-finishes'));
+    const clock = fakeClock();
+    await expect(
+      applyEcs(
+        await planOf(API),
+        { aws: slow.aws, engine: {} as never, log: () => undefined, clock },
+        options({ waitTimeoutSeconds: 40 }),
+      ),
+    ).rejects.toMatchObject({ code: 'DEPLOY_TIMEOUT' });
+    expect(clock.elapsed()).toBeLessThanOrEqual(40);
+    expect(slow.polls()).toBe(Math.floor(40 / POLL) + 1);
+
+    const none = fakeAws(recording('rollout-never-finishes'));
+    const r = await applyEcs(
+      await planOf(API),
+      { aws: none.aws, engine: {} as never, log: () => undefined, clock: fakeClock() },
+      options({ wait: false }),
+    );
+    expect(r.stable).toEqual([]);
+    expect(none.polls()).toBe(0);
+  });
+
+  it('unchanged services are not waited for', async () => {
+    const plan = await planOf(API);
+    const fake = fakeAws(recording('rollout-never-finishes'), {
+      taskDefinition: 'arn:aws:ecs:eu-west-1:123456789012:task-definition/shop-api:2',
+    });
+    const r = await applyEcs(
+      plan,
+      { aws: fake.aws, engine: {} as never, log: () => undefined, clock: fakeClock() },
+      options(),
+    );
+    expect(r.services).toEqual([{ name: 'api', action: 'unchanged' }]);
+    expect(fake.polls()).toBe(0);
+  });
+});
+
+describe('deploy ecs --apply: Service Connect and endpoints', () => {
+  const STACK = [
+    'name: shop',
+    'services:',
+    '  api:',
+    '    image: shop/api:dev',
+    '    ports: ["8000"]',
+    '  web:',
+    '    image: shop/web:dev',
+    '    ports: ["80:3000"]',
+    '  worker:',
+    '    image: shop/worker:dev',
+    '',
+  ].join('\n');
+
+  it('CreateService carries Service Connect with the port name of the task definition', async () => {
+    const plan = await planOf(STACK);
+    const fake = fakeAws(undefined);
+    await applyEcs(
+      plan,
+      { aws: fake.aws, engine: {} as never, log: () => undefined },
+      options({ wait: false }),
+    );
+    expect(fake.created.map((c) => c.serviceName)).toEqual(plan.translation.services.map((s) => s.name));
+    for (const spec of fake.created) {
+      const input = createServiceInput(spec);
+      if (model) expect(validateShape(model, 'CreateServiceRequest', input)).toEqual([]);
+      const td = plan.translation.taskDefinitions.find((t) => spec.taskDefinition.includes(`/${t.family}:`))!;
+      const mappings = (td.containerDefinitions ?? []).flatMap((c) =>
+        (c.portMappings ?? []).map((m) => ({ container: c.name!, ...m })),
+      );
+      if (!mappings.length) {
+        expect(input.serviceConnectConfiguration).toBeUndefined();
+        continue;
+      }
+      const sc = input.serviceConnectConfiguration!;
+      expect(sc.enabled).toBe(true);
+      expect(sc.namespace).toBe(plan.stack);
+      const [entry] = sc.services!;
+      const mapping = mappings.find((m) => m.name === entry!.portName);
+      expect(mapping, `portName ${entry!.portName} is a named port mapping of ${td.family}`).toBeDefined();
+      expect(entry!.discoveryName).toBe(mapping!.container);
+      expect(entry!.clientAliases).toEqual([{ port: mapping!.containerPort, dnsName: mapping!.container }]);
+    }
+    expect(fake.created.filter((c) => c.serviceConnect)).toHaveLength(2);
+    expect(createServiceInput(fake.created[0]!).deploymentConfiguration?.deploymentCircuitBreaker).toEqual({
+      enable: true,
+      rollback: true,
+    });
+  });
+
+  it('reports endpoints: <service>:<port> in the namespace; public ports have no load balancer yet', async () => {
+    const plan = await planOf(STACK);
+    const r = await applyEcs(
+      plan,
+      { aws: fakeAws(undefined).aws, engine: {} as never, log: () => undefined },
+      options({ wait: false }),
+    );
+    const byName = Object.fromEntries(r.endpoints.map((e) => [e.service, e]));
+    expect(byName.api).toEqual({
+      service: 'api',
+      serviceConnect: { namespace: 'shop', dnsName: 'api', port: 8000 },
+      public: [],
+    });
+    expect(byName.web!.serviceConnect).toEqual({ namespace: 'shop', dnsName: 'web', port: 3000 });
+    const published = plan.translation.services.find((s) => s.name === 'web')!.publicPorts;
+    expect(published).toHaveLength(1);
+    expect(byName.web!.public).toEqual(
+      published.map((port) => ({
+        port,
+        note: `public port ${port}: no load balancer created by mlship yet`,
+      })),
+    );
+    expect(byName.worker).toEqual({ service: 'worker', public: [] });
+  });
+});
