@@ -7,11 +7,20 @@ import { mkdirSync, mkdtempSync, readdirSync, readFileSync, statSync, writeFileS
 import os from 'node:os';
 import path from 'node:path';
 import { DescribeRepositoriesCommand, ECRClient, GetLifecyclePolicyCommand } from '@aws-sdk/client-ecr';
-import { DescribeServicesCommand, ECSClient, ListTaskDefinitionsCommand } from '@aws-sdk/client-ecs';
+import {
+  DescribeServicesCommand,
+  ECSClient,
+  ListClustersCommand,
+  ListTaskDefinitionsCommand,
+} from '@aws-sdk/client-ecs';
+import { CreateRoleCommand, IAMClient } from '@aws-sdk/client-iam';
+import { CreateSecretCommand, SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
+import { PutParameterCommand, SSMClient } from '@aws-sdk/client-ssm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createDeployApis } from '../../src/adapters/aws/ecs-deploy.js';
-import { applyEcs } from '../../src/core/deploy/apply.js';
-import { planEcs } from '../../src/core/deploy/plan.js';
+import { applyEcs, parameterName, preDeployChecks } from '../../src/core/deploy/apply.js';
+import { type EcsPlanResult, planEcs } from '../../src/core/deploy/plan.js';
+import { OperationFailedError } from '../../src/io/errors.js';
 import { LOCAL_DEBIAN_IMAGE, requireEngine } from '../helpers/docker.js';
 import { FAKE_CREDENTIALS, type Moto, startMoto } from '../helpers/moto.js';
 
@@ -21,6 +30,8 @@ let moto: Moto | undefined;
 let dir: string;
 const STACK = `dep-${process.pid}`;
 const outputs: string[] = [];
+/** Secret values this test stores in SSM and Secrets Manager: they must never show up either. */
+const SECRET_VALUES = ['hf_mlshipTestTokenNeverPrinted8912', 'db-password-never-printed-3344'];
 
 function config(env: string): void {
   writeFileSync(
@@ -131,6 +142,7 @@ describe.runIf(engine)('mlship deploy ecs --apply (moto + local registry)', () =
       'deploy',
       'ecs',
       '--apply',
+      '--no-wait',
       '--endpoint-url',
       moto!.endpoint,
       '--registry',
@@ -158,6 +170,7 @@ describe.runIf(engine)('mlship deploy ecs --apply (moto + local registry)', () =
       'deploy',
       'ecs',
       '--apply',
+      '--no-wait',
       '--endpoint-url',
       moto!.endpoint,
       '--registry',
@@ -181,6 +194,7 @@ describe.runIf(engine)('mlship deploy ecs --apply (moto + local registry)', () =
       'deploy',
       'ecs',
       '--apply',
+      '--no-wait',
       '--endpoint-url',
       moto!.endpoint,
       '--registry',
@@ -203,6 +217,7 @@ describe.runIf(engine)('mlship deploy ecs --apply (moto + local registry)', () =
       'deploy',
       'ecs',
       '--apply',
+      '--no-wait',
       '--force',
       '--endpoint-url',
       moto!.endpoint,
@@ -259,6 +274,198 @@ describe.runIf(engine)('mlship deploy ecs --apply (moto + local registry)', () =
     }
   });
 
+  it('--wait-timeout: moto never runs tasks, so a changed service is reported as not stable, quickly', () => {
+    config('hola');
+    const t0 = Date.now();
+    const r = mlship([
+      'deploy',
+      'ecs',
+      '--apply',
+      '--wait-timeout',
+      '1',
+      '--endpoint-url',
+      moto!.endpoint,
+      '--registry',
+      '127.0.0.1:5000',
+    ]);
+    expect(r.code, r.stderr).toBe(1);
+    expect(r.stderr).toContain('1 service(s) not stable within 1s');
+    expect(r.stderr).toMatch(
+      /service web: not stable after 1s .*log group \/mlship\/dep-\d+, stream prefix web/,
+    );
+    expect(Date.now() - t0).toBeLessThan(60_000);
+  });
+
+  it('endpoints: Service Connect name:port per service; a public port says there is no load balancer yet', () => {
+    const pub = path.join(dir, 'pub');
+    mkdirSync(pub, { recursive: true });
+    writeFileSync(
+      path.join(pub, 'compose.yaml'),
+      `name: ${STACK}-pub\nservices:\n  api:\n    image: ${LOCAL_DEBIAN_IMAGE}\n    ports: ["8000"]\n  edge:\n    image: ${LOCAL_DEBIAN_IMAGE}\n    ports: ["80:80"]\n`,
+    );
+    const r = mlship([
+      'deploy',
+      'ecs',
+      '-f',
+      'pub/compose.yaml',
+      '--apply',
+      '--no-wait',
+      '--region',
+      'us-east-1',
+      '--account-id',
+      '123456789012',
+      '--endpoint-url',
+      moto!.endpoint,
+    ]);
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stdout).toContain(`endpoint api: api:8000 (Service Connect, namespace ${STACK}-pub)`);
+    expect(r.stdout).toContain('endpoint edge: public port 80: no load balancer created by mlship yet');
+  });
+
+  describe('pre-deploy checks: referenced secrets and the roles exist', () => {
+    const SEC = `${STACK}-sec`;
+    const execRole = `arn:aws:iam::123456789012:role/${SEC}-exec`;
+    const taskRole = `arn:aws:iam::123456789012:role/app/${SEC}-task`;
+    const smArn = `arn:aws:secretsmanager:us-east-1:123456789012:secret:${SEC}/db`;
+    const args = [
+      'deploy',
+      'ecs',
+      '-f',
+      'sec/compose.yaml',
+      '--apply',
+      '--no-wait',
+      '--region',
+      'us-east-1',
+      '--account-id',
+      '123456789012',
+      '--execution-role-arn',
+      execRole,
+      '--task-role-arn',
+      taskRole,
+      '--endpoint-url',
+      '',
+    ];
+    let plan: EcsPlanResult;
+    const withSecretsManager = (p: EcsPlanResult): EcsPlanResult => {
+      // mlship writes SSM references; a user's own task definitions may point at Secrets Manager.
+      const td = structuredClone(p.translation.taskDefinitions);
+      td[0]!.containerDefinitions![0]!.secrets!.push({
+        name: 'DB_PASSWORD',
+        valueFrom: `${smArn}:password::`,
+      });
+      return { ...p, translation: { ...p.translation, taskDefinitions: td } };
+    };
+
+    beforeAll(async () => {
+      args[args.length - 1] = moto!.endpoint;
+      mkdirSync(path.join(dir, 'sec'), { recursive: true });
+      writeFileSync(
+        path.join(dir, 'sec', 'compose.yaml'),
+        `name: ${SEC}\nservices:\n  app:\n    image: ${LOCAL_DEBIAN_IMAGE}\n    ports: ["8080"]\n    environment:\n      HF_TOKEN: \${HF_TOKEN}\n`,
+      );
+      plan = await planEcs({
+        file: path.join(dir, 'sec', 'compose.yaml'),
+        outDir: path.join(dir, 'sec', 'out'),
+        region: 'us-east-1',
+        accountId: '123456789012',
+        executionRoleArn: execRole,
+        taskRoleArn: taskRole,
+        imageTag: 'x',
+        force: true,
+      });
+    });
+
+    it('missing: all located at once, each with its fix, and nothing is created', async () => {
+      const r = mlship(args);
+      expect(r.code, r.stderr).toBe(1);
+      const valueFrom =
+        plan.translation.taskDefinitions[0]!.containerDefinitions![0]!.secrets![0]!.valueFrom!;
+      expect(r.stderr).toContain('3 pre-deploy check(s) failed; nothing was created');
+      expect(r.stderr).toContain(
+        `SSM parameter ${parameterName(valueFrom)} does not exist (used by ${SEC}-app/app HF_TOKEN) (fix: aws ssm put-parameter`,
+      );
+      expect(r.stderr).toMatch(
+        new RegExp(`execution role ${SEC}-exec .*does not exist.*--execution-role-arn`),
+      );
+      expect(r.stderr).toMatch(new RegExp(`task role ${SEC}-task .*does not exist.*--task-role-arn`));
+      const ecs = new ECSClient(clientConfig());
+      const clusters = await ecs.send(new ListClustersCommand({}));
+      expect(clusters.clusterArns?.some((a) => a.endsWith(`/${SEC}`))).toBe(false);
+      const defs = await ecs.send(new ListTaskDefinitionsCommand({ familyPrefix: `${SEC}-app` }));
+      expect(defs.taskDefinitionArns ?? []).toEqual([]);
+      ecs.destroy();
+
+      const apis = await createDeployApis({ region: 'us-east-1', endpointUrl: moto!.endpoint });
+      try {
+        const err = (await preDeployChecks(
+          withSecretsManager(plan),
+          { aws: apis, engine: engine!, log: () => undefined },
+          { localImages: {}, force: false, wait: false },
+        ).catch((e: unknown) => e)) as OperationFailedError;
+        expect(err).toBeInstanceOf(OperationFailedError);
+        expect(err.details).toContainEqual(
+          expect.stringMatching(
+            new RegExp(
+              `^Secrets Manager secret ${SEC}/db does not exist \\(used by ${SEC}-app/app DB_PASSWORD\\) \\(fix: aws secretsmanager create-secret`,
+            ),
+          ),
+        );
+      } finally {
+        apis.destroy();
+      }
+    });
+
+    it('present (created through the SDK): the checks pass and the stack deploys', async () => {
+      const valueFrom =
+        plan.translation.taskDefinitions[0]!.containerDefinitions![0]!.secrets![0]!.valueFrom!;
+      const ssm = new SSMClient(clientConfig());
+      await ssm.send(
+        new PutParameterCommand({
+          Name: parameterName(valueFrom),
+          Type: 'SecureString',
+          Value: SECRET_VALUES[0],
+        }),
+      );
+      ssm.destroy();
+      const sm = new SecretsManagerClient(clientConfig());
+      await sm.send(
+        new CreateSecretCommand({
+          Name: `${SEC}/db`,
+          SecretString: JSON.stringify({ password: SECRET_VALUES[1] }),
+        }),
+      );
+      sm.destroy();
+      const iam = new IAMClient(clientConfig());
+      const trust = JSON.stringify({
+        Version: '2012-10-17',
+        Statement: [
+          { Effect: 'Allow', Principal: { Service: 'ecs-tasks.amazonaws.com' }, Action: 'sts:AssumeRole' },
+        ],
+      });
+      await iam.send(new CreateRoleCommand({ RoleName: `${SEC}-exec`, AssumeRolePolicyDocument: trust }));
+      await iam.send(
+        new CreateRoleCommand({ RoleName: `${SEC}-task`, Path: '/app/', AssumeRolePolicyDocument: trust }),
+      );
+      iam.destroy();
+
+      const apis = await createDeployApis({ region: 'us-east-1', endpointUrl: moto!.endpoint });
+      try {
+        await expect(
+          preDeployChecks(
+            withSecretsManager(plan),
+            { aws: apis, engine: engine!, log: () => undefined },
+            { localImages: {}, force: false, wait: false },
+          ),
+        ).resolves.toMatchObject({ subnets: expect.arrayContaining([expect.stringMatching(/^subnet-/)]) });
+      } finally {
+        apis.destroy();
+      }
+      const r = mlship([...args, '--json']);
+      expect(r.code, r.stderr).toBe(0);
+      expect(JSON.parse(r.stdout).applied.services).toEqual([{ name: 'app', action: 'created' }]);
+    });
+  });
+
   it('no access key, secret, session token or registry password in any output or written file', async () => {
     const apis = await createDeployApis({ region: 'us-east-1', endpointUrl: moto!.endpoint });
     const registryPassword = (await apis.ecr.authorization()).password;
@@ -280,6 +487,7 @@ describe.runIf(engine)('mlship deploy ecs --apply (moto + local registry)', () =
       FAKE_CREDENTIALS.AWS_SESSION_TOKEN,
       FAKE_CREDENTIALS.AWS_ACCESS_KEY_ID,
       registryPassword,
+      ...SECRET_VALUES,
     ]) {
       expect(haystack.includes(secret), 'a credential leaked').toBe(false);
     }

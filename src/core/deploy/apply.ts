@@ -380,28 +380,38 @@ export function endpointsOf(
 
 type RolloutState =
   | { kind: 'stable' }
-  | { kind: 'failed'; reason: string }
+  | { kind: 'failed'; reason: string; rolledBackTo?: string }
   | { kind: 'progress'; text: string };
 
-/** Stable: the PRIMARY deployment runs our task definition, its rollout COMPLETED, all tasks running. */
-export function rolloutOf(service: Service, taskDefinition: string): RolloutState {
+/**
+ * Stable: the PRIMARY deployment runs our task definition, its rollout COMPLETED, all tasks running.
+ * `seenOurs`: whether an earlier answer had our deployment; until then an older PRIMARY is not a
+ * rollback, only an answer from before our update (DescribeServices is eventually consistent).
+ */
+export function rolloutOf(service: Service, taskDefinition: string, seenOurs: boolean): RolloutState {
   const deployments = service.deployments ?? [];
   const primary = deployments.find((d) => d.status === 'PRIMARY');
   const ours =
     primary?.taskDefinition === taskDefinition
       ? primary
       : deployments.find((d) => d.taskDefinition === taskDefinition);
+  const rolledBackTo =
+    primary?.taskDefinition && primary.taskDefinition !== taskDefinition
+      ? { rolledBackTo: primary.taskDefinition.split('/').pop()! }
+      : {};
   if (ours?.rolloutState === 'FAILED') {
     return {
       kind: 'failed',
       reason: ours.rolloutStateReason ?? service.events?.[0]?.message ?? 'the deployment failed',
+      ...rolledBackTo,
     };
   }
-  if (primary && primary.taskDefinition !== taskDefinition && !ours) {
+  if (primary && primary.taskDefinition !== taskDefinition && !ours && seenOurs) {
     // Our deployment is gone and an older one is PRIMARY: the circuit breaker rolled back.
     return {
       kind: 'failed',
       reason: primary.rolloutStateReason ?? service.events?.[0]?.message ?? 'rolled back',
+      ...rolledBackTo,
     };
   }
   if (
@@ -410,6 +420,12 @@ export function rolloutOf(service: Service, taskDefinition: string): RolloutStat
     service.runningCount === service.desiredCount
   ) {
     return { kind: 'stable' };
+  }
+  if (!ours) {
+    return {
+      kind: 'progress',
+      text: `waiting for the deployment of ${taskDefinition.split('/').pop()} to start`,
+    };
   }
   return {
     kind: 'progress',
@@ -483,13 +499,15 @@ async function waitUntilStable(
 
   const pending = new Map(services.map((s) => [s.plan.name, s]));
   const last = new Map<string, string>();
+  const seen = new Set<string>();
   while (pending.size) {
     const answers = await deps.aws.ecs.describeServices(stack, [...pending.keys()]);
     for (const [name, s] of pending) {
       const svc = answers.find((a) => a.serviceName === name);
       const state: RolloutState = svc
-        ? rolloutOf(svc, s.taskDefinition)
+        ? rolloutOf(svc, s.taskDefinition, seen.has(name))
         : { kind: 'failed', reason: 'the service no longer exists' };
+      if (svc?.deployments?.some((d) => d.taskDefinition === s.taskDefinition)) seen.add(name);
       if (state.kind === 'progress') {
         if (last.get(name) !== state.text) controls.get(name)?.output(state.text);
         last.set(name, state.text);
@@ -505,7 +523,10 @@ async function waitUntilStable(
       }
       const stopped = await stoppedReasons(stack, name, deps);
       const prefixes = s.plan.containers.map((c) => c.name).join(', ');
-      const message = `service ${name}: deployment failed, the circuit breaker rolled back: ${state.reason}${stopped.length ? `; stopped tasks: ${stopped.join('; ')}` : ''}; logs kept in log group ${plan.translation.logGroup}, stream prefix ${prefixes}`;
+      const outcome = state.rolledBackTo
+        ? `the circuit breaker rolled back to ${state.rolledBackTo}`
+        : 'the circuit breaker stopped it';
+      const message = `service ${name}: deployment failed, ${outcome}: ${state.reason}${stopped.length ? `; stopped tasks: ${stopped.join('; ')}` : ''}; logs kept in log group ${plan.translation.logGroup}, stream prefix ${prefixes}`;
       failures.push(message);
       settle.get(name)!.reject(new Error(`rolled back: ${state.reason}`));
     }

@@ -12,7 +12,7 @@ import {
   type CreateServiceSpec,
   createServiceInput,
 } from '../../../src/adapters/aws/ecs-deploy.js';
-import { type ApplyOptions, applyEcs, type Clock } from '../../../src/core/deploy/apply.js';
+import { type ApplyOptions, applyEcs, type Clock, rolloutOf } from '../../../src/core/deploy/apply.js';
 import { type EcsPlanResult, planEcs } from '../../../src/core/deploy/plan.js';
 import { OperationFailedError } from '../../../src/io/errors.js';
 import { runPool, type TaskRunner } from '../../../src/io/progress.js';
@@ -226,7 +226,9 @@ describe('deploy ecs --apply: waiting until stable', () => {
     expect(err.code).toBe('DEPLOY_FAILED');
     expect(err.details).toHaveLength(1);
     const detail = err.details[0]!;
-    expect(detail).toContain('service api');
+    expect(detail).toContain(
+      `service api: deployment failed, the circuit breaker rolled back to ${last.taskDefinition!.split('/').pop()}`,
+    );
     expect(detail).toContain(failed.rolloutStateReason!);
     const task = rec.DescribeTasks!.tasks![0]!;
     expect(detail).toContain(task.stoppedReason!);
@@ -237,6 +239,24 @@ describe('deploy ecs --apply: waiting until stable', () => {
     // The update was sent, and nothing was torn down: the log group stays for debugging.
     expect(fake.calls.filter((c) => c.name === 'updateService')).toHaveLength(1);
     expect(fake.calls.some((c) => /delete/i.test(c.name))).toBe(false);
+  });
+
+  it('an older PRIMARY is a rollback only once our deployment was seen (answers are eventually consistent)', () => {
+    const rec = recording('rollout-rolled-back');
+    const last = rec.DescribeServices.at(-1)!.services![0]!;
+    const failed = last.deployments!.find((d) => d.rolloutState === 'FAILED')!;
+    const primary = last.deployments!.find((d) => d.status === 'PRIMARY')!;
+    const withoutOurs = { ...last, deployments: last.deployments!.filter((d) => d !== failed) };
+    expect(rolloutOf(withoutOurs, failed.taskDefinition!, false).kind).toBe('progress');
+    expect(rolloutOf(withoutOurs, failed.taskDefinition!, true)).toMatchObject({
+      kind: 'failed',
+      rolledBackTo: primary.taskDefinition!.split('/').pop(),
+    });
+    expect(rolloutOf(last, failed.taskDefinition!, false)).toEqual({
+      kind: 'failed',
+      reason: failed.rolloutStateReason,
+      rolledBackTo: primary.taskDefinition!.split('/').pop(),
+    });
   });
 
   it('never finishing: gives up after the default timeout (health-check grace + 10 minutes)', async () => {
