@@ -79,6 +79,11 @@ describe.runIf(await requireEngine())('wrapped scikit-learn model (iris, weights
     const docs = await get(`${url}/docs`);
     expect(docs.status).toBe(200);
     expect(docs.text).toMatch(/swagger/i);
+    // No CDN: the page's script comes from the service itself.
+    expect(docs.text).not.toMatch(/cdn\.jsdelivr|unpkg/);
+    const js = await get(`${url}/docs-assets/swagger-ui-bundle.js`);
+    expect(js.status).toBe(200);
+    expect(js.text.length).toBeGreaterThan(100_000);
   });
 
   it('predicts a batch in one call, matching the model', async () => {

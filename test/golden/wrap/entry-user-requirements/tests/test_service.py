@@ -86,4 +86,8 @@ def test_metrics_count_requests(client, example):
 def test_openapi_documents_predict(client):
     spec = client.get("/openapi.json").json()
     assert "/predict" in spec["paths"]
-    assert client.get("/docs").status_code == 200
+    docs = client.get("/docs")
+    assert docs.status_code == 200
+    # Served from the image (air-gapped networks), by relative URL (proxy prefixes).
+    assert 'src="docs-assets/swagger-ui-bundle.js"' in docs.text
+    assert client.get("/docs-assets/swagger-ui-bundle.js").status_code == 200
