@@ -40,9 +40,9 @@ export function buildProgram(holder: ContextHolder): Command {
       'From a promising model repo to a service on AWS ECS:\n' +
         '  1. bakeoff   run candidate repos in pinned CUDA containers and compare them\n' +
         '  2. wrap      turn a model into a FastAPI/Node microservice\n' +
-        '  3. compose   run the stack (models, NGINX, PostgreSQL, storage, front end) locally\n' +
+        '  3. compose   run the whole stack locally: models, NGINX, PostgreSQL, S3, UI\n' +
         '  4. optimize  lint, rewrite and measure Dockerfiles\n' +
-        '  5. deploy    push to ECR and run on ECS',
+        '  5. deploy    push to ECR and run on ECS (or write Kubernetes manifests)',
     )
     .version(VERSION, '-V, --version', 'print the mlship version')
     .option('--json', 'print one JSON result object on stdout (logs stay on stderr)', false)

@@ -92,7 +92,7 @@ function render(io: IoHost, result: BakeoffResult): string {
 export const registerBakeoff: Register = (program: Command, holder) => {
   program
     .command('bakeoff')
-    .description('run candidate model repos in pinned CUDA containers and compare them (step 1)')
+    .description('step 1: run candidate model repos in pinned CUDA containers and compare them')
     .argument('[config]', 'bakeoff.yaml, or mlship.yaml with a bakeoff: section (default: whichever is here)')
     .option('-o, --out <dir>', 'directory for the reports and copied outputs', 'bakeoff-results')
     .option('--cache-dir <dir>', 'clone cache (default $MLSHIP_CACHE_DIR or ~/.cache/mlship)')

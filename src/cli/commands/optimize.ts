@@ -112,7 +112,7 @@ function renderComparison(c: LayerComparison): string {
 export const registerOptimize: Register = (program: Command, holder) => {
   program
     .command('optimize')
-    .description('lint, rewrite and measure Dockerfiles for layer caching and image size')
+    .description('step 4: lint, rewrite and measure Dockerfiles for layer caching and image size')
     .argument('[dockerfile]', 'Dockerfile to lint or rewrite', 'Dockerfile')
     .option('--context <dir>', 'build context (default: the Dockerfile directory)')
     .option('--check', 'exit 1 when there are findings (for CI)', false)

@@ -82,7 +82,7 @@ export const registerServe: Register = (program: Command, holder) => {
   program
     .command('serve')
     .description(
-      'run a wrapped service locally: wait until ready, send the example, print the prediction and URL',
+      'step 2: run a wrapped service locally, wait until ready, send the example, print the prediction',
     )
     .argument('[dir]', 'directory written by `mlship wrap`', '.')
     .option('--build', 'rebuild the image first (otherwise only when it is missing)', false)

@@ -64,7 +64,7 @@ function render(io: IoHost, r: WrapResult, cwd: string): string {
 export const registerWrap: Register = (program: Command, holder) => {
   program
     .command('wrap')
-    .description('turn a model into a production-grade microservice (FastAPI, or Node for ONNX)')
+    .description('step 2: turn a model into a production-grade microservice (FastAPI, or Node for ONNX)')
     .argument('[model]', 'serialized model: .joblib/.pkl (scikit-learn), .onnx, .pt (TorchScript)')
     .option(
       '--entry <file.py:function>',
