@@ -239,6 +239,15 @@ export async function applyEcs(
   const imageFor = new Map<string, string>();
   for (const td of plan.translation.taskDefinitions)
     for (const c of td.containerDefinitions ?? []) imageFor.set(c.name!, c.image!);
+  // The registered task definitions, read first: an image whose content did not change keeps
+  // the reference it is registered with (tags are commits, so every commit is a new tag).
+  const current = new Map<string, TaskDefinition | undefined>();
+  for (const td of plan.translation.taskDefinitions)
+    current.set(td.family!, await aws.ecs.latestTaskDefinition(td.family!));
+  const registeredImage = new Map<string, string>();
+  for (const td of current.values())
+    for (const c of td?.containerDefinitions ?? []) if (c.image) registeredImage.set(c.name!, c.image);
+  const reuse = new Map<string, string>();
   let auth: RegistryAuth | undefined;
   for (const [service, local] of Object.entries(options.localImages)) {
     const remote = imageFor.get(service);
@@ -248,6 +257,18 @@ export async function applyEcs(
     const repository = remote.slice(slash + 1, colon);
     const tag = remote.slice(colon + 1);
     const target = options.registry ? `${options.registry}/${repository}:${tag}` : remote;
+    const before = registeredImage.get(service);
+    const sameRepository =
+      before && before !== target && before.startsWith(`${target.slice(0, target.lastIndexOf(':'))}:`);
+    if (sameRepository && (await deps.engine.imageExists(local))) {
+      // This very image was pushed under the registered tag before: nothing to push or register.
+      if ((await deps.engine.inspectImage(local)).tags.includes(before)) {
+        log(`${service}: unchanged since ${before.slice(before.lastIndexOf(':') + 1)}, not pushed again`);
+        reuse.set(service, before);
+        result.pushes.push({ service, image: before, skipped: true });
+        continue;
+      }
+    }
     if (!options.registry) {
       const repo = await aws.ecr.ensureRepository(repository, options.keepImages ?? 20);
       result.repositories.push({ name: repository, created: repo.created });
@@ -266,11 +287,13 @@ export async function applyEcs(
     }
     const [name, t] = [target.slice(0, target.lastIndexOf(':')), tag];
     await deps.engine.tag(local, name, t);
-    let lastLayer = '';
+    // One line per layer and outcome (the engine repeats statuses; consecutive layers share them).
+    const logged = new Set<string>();
     const pushed = await deps.engine.push(target, auth, (p: PushProgress) => {
-      if (p.layer && p.status !== lastLayer && /Pushed|already exists/.test(p.status))
-        log(`${service}: layer ${p.layer} ${p.status.toLowerCase()}`);
-      lastLayer = p.status;
+      const outcome = /Pushed|already exists|Mounted from/.exec(p.status)?.[0];
+      if (!p.layer || !outcome || logged.has(`${p.layer} ${outcome}`)) return;
+      logged.add(`${p.layer} ${outcome}`);
+      log(`${service}: layer ${p.layer} ${p.status.replace(/^Layer /, '').toLowerCase()}`);
     });
     result.pushes.push({
       service,
@@ -290,17 +313,27 @@ export async function applyEcs(
   // 3. Task definitions: a new revision only when something we send changed.
   const arnOf = new Map<string, string>();
   for (const td of plan.translation.taskDefinitions) {
-    const input = options.registry ? withRegistry(td, imageFor, options.registry) : td;
-    const current: TaskDefinition | undefined = await aws.ecs.latestTaskDefinition(td.family!);
-    if (current && sameAsRegistered(withoutTags(input), current)) {
-      arnOf.set(td.family!, current.taskDefinitionArn!);
-      result.taskDefinitions.push({ family: td.family!, arn: current.taskDefinitionArn!, registered: false });
+    const routed = options.registry ? withRegistry(td, imageFor, options.registry) : td;
+    const input = {
+      ...routed,
+      containerDefinitions: routed.containerDefinitions?.map((c) =>
+        reuse.has(c.name!) ? { ...c, image: reuse.get(c.name!)! } : c,
+      ),
+    };
+    const registered = current.get(td.family!);
+    if (registered && sameAsRegistered(withoutTags(input), registered)) {
+      arnOf.set(td.family!, registered.taskDefinitionArn!);
+      result.taskDefinitions.push({
+        family: td.family!,
+        arn: registered.taskDefinitionArn!,
+        registered: false,
+      });
       continue;
     }
-    const registered = await aws.ecs.registerTaskDefinition(input);
-    log(`registered ${td.family}:${registered.revision}`);
-    arnOf.set(td.family!, registered.arn);
-    result.taskDefinitions.push({ family: td.family!, arn: registered.arn, registered: true });
+    const revision = await aws.ecs.registerTaskDefinition(input);
+    log(`registered ${td.family}:${revision.revision}`);
+    arnOf.set(td.family!, revision.arn);
+    result.taskDefinitions.push({ family: td.family!, arn: revision.arn, registered: true });
   }
 
   // 4. Services: create the missing ones, update only those whose task definition changed.

@@ -391,3 +391,53 @@ describe('deploy ecs --apply: Service Connect and endpoints', () => {
     expect(byName.worker).toEqual({ service: 'worker', public: [] });
   });
 });
+
+describe('deploy ecs --apply: a new commit with an unchanged image', () => {
+  async function run(localTags: string[]) {
+    const plan = await planOf(API);
+    const td = plan.translation.taskDefinitions[0]!;
+    const ecrImage = td.containerDefinitions![0]!.image!;
+    const before = `127.0.0.1:5000/${ecrImage.slice(ecrImage.indexOf('/') + 1, ecrImage.lastIndexOf(':'))}:0ld0c0mm1t00`;
+    const registered = {
+      ...structuredClone(td),
+      containerDefinitions: td.containerDefinitions!.map((c) => ({ ...c, image: before })),
+      taskDefinitionArn: `arn:aws:ecs:eu-west-1:123456789012:task-definition/${td.family}:1`,
+      revision: 1,
+      status: 'ACTIVE',
+    };
+    const fake = fakeAws(undefined, { taskDefinition: registered.taskDefinitionArn });
+    (fake.aws.ecs as { latestTaskDefinition: unknown }).latestTaskDefinition = async () => registered;
+    const pushed: string[] = [];
+    const engine = {
+      imageExists: async () => true,
+      inspectImage: async () => ({ tags: localTags }),
+      tag: async () => undefined,
+      push: async (ref: string) => {
+        pushed.push(ref);
+        return { digest: 'sha256:0', layersPushed: 1, layersSkipped: 3 };
+      },
+    };
+    const r = await applyEcs(
+      plan,
+      { aws: fake.aws, engine: engine as never, log: () => undefined },
+      options({ wait: false, registry: '127.0.0.1:5000', localImages: { api: 'shop/api:dev' } }),
+    );
+    return { r, pushed, before, fake };
+  }
+
+  it('the same local image under the registered tag: not pushed, no new revision, service unchanged', async () => {
+    const { r, pushed, before, fake } = await run(['shop/api:dev', '127.0.0.1:5000/shop/api:0ld0c0mm1t00']);
+    expect(pushed).toEqual([]);
+    expect(r.pushes).toEqual([{ service: 'api', image: before, skipped: true }]);
+    expect(r.taskDefinitions[0]!.registered).toBe(false);
+    expect(r.services).toEqual([{ name: 'api', action: 'unchanged' }]);
+    expect(fake.calls.some((c) => c.name === 'registerTaskDefinition')).toBe(false);
+  });
+
+  it('a different image: pushed under the new tag, one new revision, service updated', async () => {
+    const { r, pushed } = await run(['shop/api:dev']);
+    expect(pushed).toEqual([expect.stringMatching(/^127\.0\.0\.1:5000\/shop\/api:9c1e2f3a4b5c$/)]);
+    expect(r.taskDefinitions[0]!.registered).toBe(true);
+    expect(r.services).toEqual([{ name: 'api', action: 'updated' }]);
+  });
+});
