@@ -533,13 +533,18 @@ async function waitUntilStable(
   const pending = new Map(services.map((s) => [s.plan.name, s]));
   const last = new Map<string, string>();
   const seen = new Set<string>();
+  const visible = new Set<string>();
   while (pending.size) {
     const answers = await deps.aws.ecs.describeServices(stack, [...pending.keys()]);
     for (const [name, s] of pending) {
       const svc = answers.find((a) => a.serviceName === name);
+      // Right after CreateService, DescribeServices may still answer MISSING for a while.
       const state: RolloutState = svc
         ? rolloutOf(svc, s.taskDefinition, seen.has(name))
-        : { kind: 'failed', reason: 'the service no longer exists' };
+        : visible.has(name)
+          ? { kind: 'failed', reason: 'the service no longer exists' }
+          : { kind: 'progress', text: 'waiting for the service to appear' };
+      if (svc) visible.add(name);
       if (svc?.deployments?.some((d) => d.taskDefinition === s.taskDefinition)) seen.add(name);
       if (state.kind === 'progress') {
         if (last.get(name) !== state.text) controls.get(name)?.output(state.text);

@@ -241,6 +241,21 @@ describe('deploy ecs --apply: waiting until stable', () => {
     expect(fake.calls.some((c) => /delete/i.test(c.name))).toBe(false);
   });
 
+  it('a service that DescribeServices does not show yet (MISSING) is waited for, not failed', async () => {
+    const rec = recording('rollout-completed');
+    const arn = rec.DescribeServices[0]!.services![0]!.serviceArn!;
+    const missing = { services: [], failures: [{ arn, reason: 'MISSING' }] };
+    if (model) expect(validateShape(model, 'DescribeServicesResponse', missing)).toEqual([]);
+    const fake = fakeAws({ ...rec, DescribeServices: [missing, ...rec.DescribeServices] });
+    const r = await applyEcs(
+      await planOf(API),
+      { aws: fake.aws, engine: {} as never, log: () => undefined, clock: fakeClock() },
+      options(),
+    );
+    expect(r.stable.map((s) => s.name)).toEqual(['api']);
+    expect(fake.polls()).toBe(rec.DescribeServices.length + 1);
+  });
+
   it('an older PRIMARY is a rollback only once our deployment was seen (answers are eventually consistent)', () => {
     const rec = recording('rollout-rolled-back');
     const last = rec.DescribeServices.at(-1)!.services![0]!;
