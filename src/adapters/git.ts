@@ -1,7 +1,8 @@
 // git through execa (via exec.ts): mirror clones, ref resolution and tree export.
 // Never prompts (GIT_TERMINAL_PROMPT=0): a bakeoff runs unattended.
 
-import { mkdir, rm } from 'node:fs/promises';
+import { createHash } from 'node:crypto';
+import { access, mkdir, readFile, rm } from 'node:fs/promises';
 import path from 'node:path';
 import { MlshipError } from '../io/errors.js';
 import { exec as defaultExec, type Exec } from './exec.js';
@@ -85,4 +86,59 @@ export function createGit(run: Exec = defaultExec): GitClient {
       }
     },
   };
+}
+
+/**
+ * The image tag for the source in `dir`: the commit when the tree is clean, else
+ * `<commit>-dirty-<hash>`, where the hash covers the content of every changed and
+ * untracked file (the same uncommitted state gives the same tag, a different one a
+ * new tag). Folders mlship generates (marked `.mlship-generated`) do not count.
+ * Undefined outside a git checkout.
+ */
+export async function sourceTag(
+  dir: string,
+  run: Exec = defaultExec,
+): Promise<{ tag: string; dirty: boolean } | undefined> {
+  const head = await run('git', ['rev-parse', '--short=12', 'HEAD'], {
+    cwd: dir,
+    env: { ...process.env, ...ENV },
+  });
+  if (head.exitCode !== 0) return undefined;
+  const top = (await run('git', ['rev-parse', '--show-toplevel'], { cwd: dir })).stdout.trim();
+  const status = await run('git', ['status', '--porcelain', '-z', '--untracked-files=all'], { cwd: top });
+  const paths = status.stdout
+    .split('\0')
+    .filter(Boolean)
+    .map((entry) => entry.slice(3))
+    .filter((p) => p.length > 0);
+  const generated = new Map<string, boolean>();
+  const isGenerated = async (rel: string): Promise<boolean> => {
+    let d = path.dirname(rel);
+    while (d && d !== '.') {
+      if (!generated.has(d))
+        generated.set(
+          d,
+          await access(path.join(top, d, '.mlship-generated')).then(
+            () => true,
+            () => false,
+          ),
+        );
+      if (generated.get(d)) return true;
+      d = path.dirname(d);
+    }
+    return false;
+  };
+  const changed: string[] = [];
+  for (const p of paths) if (!(await isGenerated(p))) changed.push(p);
+  if (changed.length === 0) return { tag: head.stdout.trim(), dirty: false };
+  const hash = createHash('sha256');
+  for (const p of changed.sort()) {
+    hash.update(`${p}\0`);
+    try {
+      hash.update(await readFile(path.join(top, p)));
+    } catch {
+      hash.update('(deleted)');
+    }
+  }
+  return { tag: `${head.stdout.trim()}-dirty-${hash.digest('hex').slice(0, 8)}`, dirty: true };
 }

@@ -73,7 +73,9 @@ beforeAll(async () => {
     path.join(dir, 'services/web/Dockerfile'),
     `FROM ${LOCAL_DEBIAN_IMAGE}\nCMD ["sleep", "infinity"]\n`,
   );
+  config('hello');
   execFileSync('git', ['init', '-q', dir]);
+  execFileSync('git', ['-C', dir, 'add', '-A']);
   execFileSync('git', [
     '-C',
     dir,
@@ -226,6 +228,53 @@ describe.runIf(engine)('mlship deploy ecs --apply (moto + local registry)', () =
       '--json',
     ]);
     expect(JSON.parse(forced.stdout).applied.services).toEqual([{ name: 'web', action: 'updated' }]);
+  });
+
+  it('an uncommitted one-line source change is built, pushed under its own tag, and rolled out once', async () => {
+    execFileSync('git', [
+      '-C',
+      dir,
+      '-c',
+      'user.email=t@t',
+      '-c',
+      'user.name=t',
+      'commit',
+      '-q',
+      '-am',
+      'settings',
+    ]);
+    const apply = () =>
+      mlship([
+        'deploy',
+        'ecs',
+        '--apply',
+        '--no-wait',
+        '--endpoint-url',
+        moto!.endpoint,
+        '--registry',
+        '127.0.0.1:5000',
+        '--json',
+      ]);
+    const clean = apply();
+    expect(clean.code, clean.stderr).toBe(0);
+    const cleanImage = JSON.parse(clean.stdout).applied.pushes[0].image as string;
+    writeFileSync(
+      path.join(dir, 'services/web/Dockerfile'),
+      `FROM ${LOCAL_DEBIAN_IMAGE}\nCMD ["sleep", "3600"]\n`,
+    );
+    const changed = apply();
+    expect(changed.code, changed.stderr).toBe(0);
+    expect(changed.stderr).toMatch(/uncommitted changes: images are tagged [0-9a-f]{12}-dirty-[0-9a-f]{8}/);
+    const out = JSON.parse(changed.stdout).applied;
+    expect(out.pushes[0].image).toMatch(/-dirty-[0-9a-f]{8}$/);
+    expect(out.pushes[0].image).not.toBe(cleanImage);
+    expect(out.taskDefinitions[0].registered).toBe(true);
+    expect(out.services).toEqual([{ name: 'web', action: 'updated' }]);
+    // The new layer is the change itself: the build ran, the local image has the new command.
+    expect((await engine!.inspectImage(`${STACK}/web:dev`)).cmd).toEqual(['sleep', '3600']);
+    const again = JSON.parse(apply().stdout).applied;
+    expect(again.taskDefinitions[0].registered).toBe(false);
+    expect(again.services).toEqual([{ name: 'web', action: 'unchanged' }]);
   });
 
   it('a failure part-way leaves a state the next run converges from', async () => {

@@ -56,18 +56,10 @@ export function addK8sCommand(deploy: Command, holder: ContextHolder): void {
     )
     .action(async (flags: K8sFlags) => {
       const ctx = holder.get();
-      const [{ deployK8s }, { exec }] = await Promise.all([
-        import('../../core/deploy/k8s.js'),
-        import('../../adapters/exec.js'),
-      ]);
+      const { deployK8s } = await import('../../core/deploy/k8s.js');
       const file = path.resolve(ctx.cwd, flags.file);
-      let tag = flags.tag;
-      if (!tag) {
-        const git = await exec('git', ['rev-parse', '--short=12', 'HEAD'], { cwd: path.dirname(file) });
-        tag = git.exitCode === 0 ? git.stdout.trim() : 'latest';
-        if (git.exitCode !== 0)
-          ctx.io.warn('not a git checkout: images are tagged "latest" (pass --tag to pin them)');
-      }
+      const { resolveImageTag } = await import('../image-tag.js');
+      const tag = await resolveImageTag(ctx.io, path.dirname(file), flags.tag, false);
       const r = await deployK8s({
         file,
         imageTag: tag,

@@ -19,6 +19,7 @@ interface EcsFlags {
   logsGb: string;
   force: boolean;
   apply: boolean;
+  build: boolean;
   registry?: string;
   endpointUrl?: string;
   profile?: string;
@@ -57,8 +58,9 @@ function render(io: IoHost, r: EcsPlanResult, cwd: string): string {
 }
 
 export const registerDeploy: Register = (program: Command, holder) => {
-  const deploy = program.command('deploy').description('step 5: run the stack on AWS');
-  addK8sCommand(deploy, holder);
+  const deploy = program
+    .command('deploy')
+    .description('step 5: run the stack on AWS ECS (or write it as Kubernetes manifests)');
   deploy
     .command('ecs')
     .description(
@@ -83,6 +85,7 @@ export const registerDeploy: Register = (program: Command, holder) => {
     .option('--profile <name>', 'AWS profile (default: the SDK chain: env, AWS_PROFILE, SSO, instance role)')
     .option('--subnets <ids>', 'subnets for the tasks (default: the default VPC)')
     .option('--security-groups <ids>', "security groups for the tasks (default: the default VPC's)")
+    .option('--no-build', 'push the images as they are on this machine, without building them first')
     .option('--no-wait', 'do not wait until the created or updated services are stable')
     .option(
       '--wait-timeout <seconds>',
@@ -111,19 +114,14 @@ export const registerDeploy: Register = (program: Command, holder) => {
     )
     .action(async (flags: EcsFlags) => {
       const ctx = holder.get();
-      const [{ planEcs }, { exec }] = await Promise.all([
-        import('../../core/deploy/plan.js'),
-        import('../../adapters/exec.js'),
-      ]);
-      let tag = flags.tag;
-      if (!tag) {
-        const git = await exec('git', ['rev-parse', '--short=12', 'HEAD'], {
-          cwd: path.dirname(path.resolve(ctx.cwd, flags.file)),
-        });
-        tag = git.exitCode === 0 ? git.stdout.trim() : 'latest';
-        if (git.exitCode !== 0)
-          ctx.io.warn('not a git checkout: images are tagged "latest" (pass --tag to pin them)');
-      }
+      const { planEcs } = await import('../../core/deploy/plan.js');
+      const { resolveImageTag } = await import('../image-tag.js');
+      const tag = await resolveImageTag(
+        ctx.io,
+        path.dirname(path.resolve(ctx.cwd, flags.file)),
+        flags.tag,
+        flags.apply,
+      );
       const r = await planEcs({
         file: flags.file,
         imageTag: tag,
@@ -169,6 +167,35 @@ export const registerDeploy: Register = (program: Command, holder) => {
         ...(flags.endpointUrl ? { endpointUrl: flags.endpointUrl } : {}),
       });
       const engine = await ctx.engine();
+      // Build what ECR will serve from the services' own source (cached layers make
+      // an unchanged service a no-op), so the pushed image is the source at this commit.
+      if (flags.build) {
+        const outcomes = await ctx.io.tasks.run(
+          r.builds.map((b) => ({
+            title: `build ${b.tag}`,
+            run: async (control) => {
+              const built = await engine.build({
+                context: b.context,
+                tags: [b.tag],
+                ...(b.dockerfile ? { dockerfile: b.dockerfile } : {}),
+                ...(b.target ? { target: b.target } : {}),
+                ...(b.args ? { buildArgs: b.args } : {}),
+                labels: { 'dev.mlship.stack': r.stack },
+                onProgress: (e) => {
+                  if (e.step && !e.line) control.title(`build ${b.tag}: ${e.step}`);
+                },
+              });
+              control.title(`build ${b.tag}: ${built.steps.length} steps, ${built.cachedSteps} cached`);
+            },
+          })),
+          { concurrent: 1 },
+        );
+        const failed = outcomes.find((o) => !o.ok);
+        if (failed) {
+          aws.destroy();
+          throw failed.error;
+        }
+      }
       // Images mlship builds: <stack>/<service>:dev (compose up), or compose's own names.
       const localImages: Record<string, string> = {};
       for (const s of r.translation.services.flatMap((x) => x.containers.map((c) => c.name))) {
@@ -224,4 +251,5 @@ export const registerDeploy: Register = (program: Command, holder) => {
         aws.destroy();
       }
     });
+  addK8sCommand(deploy, holder);
 };

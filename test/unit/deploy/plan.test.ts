@@ -145,5 +145,27 @@ describe('mlship deploy ecs (CLI)', () => {
     });
     expect(bad.status).toBe(2);
     expect(bad.stderr).toMatch(/no AWS region[\s\S]*hint: pass --region/);
+    // Pushing needs a tag that names the content: outside git, --apply asks for --tag.
+    const noTag = spawnSync(
+      process.execPath,
+      [
+        bin,
+        'deploy',
+        'ecs',
+        '-f',
+        'compose.yaml',
+        '--apply',
+        '--region',
+        'eu-west-1',
+        '--account-id',
+        '123456789012',
+      ],
+      {
+        cwd: dir,
+        encoding: 'utf8',
+      },
+    );
+    expect(noTag.status).toBe(2);
+    expect(noTag.stderr).toMatch(/not a git checkout[\s\S]*hint: pass --tag/);
   });
 });
