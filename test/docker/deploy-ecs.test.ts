@@ -129,6 +129,18 @@ describe.runIf(engine)('mlship deploy ecs --apply (moto + local registry)', () =
           .lifecyclePolicyText!,
       );
       expect(policy.rules[0].selection).toMatchObject({ countType: 'imageCountMoreThan', countNumber: 7 });
+      // A moving tag is the one exception to immutable tags, on new and existing repositories.
+      await apis.ecr.ensureRepository(`${STACK}/moving`, 7, 'latest');
+      await apis.ecr.ensureRepository(`${STACK}/probe`, 7, 'stable');
+      for (const [name, tag] of [
+        [`${STACK}/moving`, 'latest'],
+        [`${STACK}/probe`, 'stable'],
+      ] as const) {
+        const r = (await ecr.send(new DescribeRepositoriesCommand({ repositoryNames: [name] })))
+          .repositories![0]!;
+        expect(r.imageTagMutability, name).toBe('IMMUTABLE_WITH_EXCLUSION');
+        expect(r.imageTagMutabilityExclusionFilters, name).toEqual([{ filterType: 'WILDCARD', filter: tag }]);
+      }
       ecr.destroy();
       const auth = await apis.ecr.authorization();
       expect(auth.username).toBe('AWS');
@@ -275,6 +287,43 @@ describe.runIf(engine)('mlship deploy ecs --apply (moto + local registry)', () =
     const again = JSON.parse(apply().stdout).applied;
     expect(again.taskDefinitions[0].registered).toBe(false);
     expect(again.services).toEqual([{ name: 'web', action: 'unchanged' }]);
+  });
+
+  it('--moving-tag: the deployed image is also pushed as latest; task definitions keep the commit tag', async () => {
+    const r = mlship([
+      'deploy',
+      'ecs',
+      '--apply',
+      '--no-wait',
+      '--moving-tag',
+      'latest',
+      '--endpoint-url',
+      moto!.endpoint,
+      '--registry',
+      '127.0.0.1:5000',
+      '--json',
+    ]);
+    expect(r.code, r.stderr).toBe(0);
+    const { applied } = JSON.parse(r.stdout);
+    expect(applied.pushes[0].movingTag).toBe('latest');
+    const tags = (await (await fetch(`http://127.0.0.1:5000/v2/${STACK}/web/tags/list`)).json()) as {
+      tags: string[];
+    };
+    expect(tags.tags).toContain('latest');
+    const td = JSON.parse(
+      readFileSync(path.join(dir, `deploy/ecs/task-definitions/${STACK}-web.json`), 'utf8'),
+    );
+    expect(td.containerDefinitions[0].image).not.toMatch(/:latest$/);
+    const bad = mlship([
+      'deploy',
+      'ecs',
+      '--apply',
+      '--moving-tag',
+      'not a tag',
+      '--endpoint-url',
+      moto!.endpoint,
+    ]);
+    expect(bad.code).toBe(2);
   });
 
   it('a failure part-way leaves a state the next run converges from', async () => {

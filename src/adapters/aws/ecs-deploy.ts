@@ -21,7 +21,15 @@ export interface AwsTarget {
 
 export interface EcrApi {
   /** Creates the repository (scan on push, immutable tags, encryption, lifecycle) unless it exists. */
-  ensureRepository(name: string, keepImages: number): Promise<{ uri: string; created: boolean }>;
+  /**
+   * Creates the repository (scan on push, immutable tags, encryption, lifecycle) unless it
+   * exists. A moving tag (e.g. "latest") is excluded from immutability so it can be moved.
+   */
+  ensureRepository(
+    name: string,
+    keepImages: number,
+    movingTag?: string,
+  ): Promise<{ uri: string; created: boolean }>;
   /** Registry credentials from GetAuthorizationToken (valid for 12 hours). */
   authorization(): Promise<RegistryAuth>;
   /** Digest of `repo:tag` in ECR, if that tag exists. */
@@ -193,7 +201,7 @@ export async function createDeployApis(target: AwsTarget): Promise<AwsDeployApis
   const iamClient = new iamSdk.IAMClient(config);
 
   const ecr: EcrApi = {
-    async ensureRepository(name, keepImages) {
+    async ensureRepository(name, keepImages, movingTag) {
       const existing = await call(`describe ECR repository ${name}`, async () => {
         try {
           const r = await ecrClient.send(new ecrSdk.DescribeRepositoriesCommand({ repositoryNames: [name] }));
@@ -203,12 +211,34 @@ export async function createDeployApis(target: AwsTarget): Promise<AwsDeployApis
           throw e;
         }
       });
-      if (existing?.repositoryUri) return { uri: existing.repositoryUri, created: false };
+      const exclusion = movingTag ? [{ filterType: 'WILDCARD' as const, filter: movingTag }] : undefined;
+      if (existing?.repositoryUri) {
+        const excluded = (existing.imageTagMutabilityExclusionFilters ?? []).some(
+          (f) => f.filter === movingTag,
+        );
+        if (exclusion && existing.imageTagMutability !== 'MUTABLE' && !excluded) {
+          await call(`let ${movingTag} move in ${name}`, () =>
+            ecrClient.send(
+              new ecrSdk.PutImageTagMutabilityCommand({
+                repositoryName: name,
+                imageTagMutability: 'IMMUTABLE_WITH_EXCLUSION',
+                imageTagMutabilityExclusionFilters: [
+                  ...(existing.imageTagMutabilityExclusionFilters ?? []),
+                  ...exclusion,
+                ],
+              }),
+            ),
+          );
+        }
+        return { uri: existing.repositoryUri, created: false };
+      }
       const created = await call(`create ECR repository ${name}`, () =>
         ecrClient.send(
           new ecrSdk.CreateRepositoryCommand({
             repositoryName: name,
-            imageTagMutability: 'IMMUTABLE',
+            // Commit tags never move; only the moving tag, when asked for, may.
+            imageTagMutability: exclusion ? 'IMMUTABLE_WITH_EXCLUSION' : 'IMMUTABLE',
+            ...(exclusion ? { imageTagMutabilityExclusionFilters: exclusion } : {}),
             imageScanningConfiguration: { scanOnPush: true },
             encryptionConfiguration: { encryptionType: 'AES256' },
             tags: [{ Key: 'mlship:managed', Value: 'true' }],

@@ -20,6 +20,7 @@ interface EcsFlags {
   force: boolean;
   apply: boolean;
   build: boolean;
+  movingTag?: string;
   registry?: string;
   endpointUrl?: string;
   profile?: string;
@@ -85,6 +86,10 @@ export const registerDeploy: Register = (program: Command, holder) => {
     .option('--profile <name>', 'AWS profile (default: the SDK chain: env, AWS_PROFILE, SSO, instance role)')
     .option('--subnets <ids>', 'subnets for the tasks (default: the default VPC)')
     .option('--security-groups <ids>', "security groups for the tasks (default: the default VPC's)")
+    .option(
+      '--moving-tag <tag>',
+      'also push each built image under this tag, e.g. latest (task definitions keep the commit tag)',
+    )
     .option('--no-build', 'push the images as they are on this machine, without building them first')
     .option('--no-wait', 'do not wait until the created or updated services are stable')
     .option(
@@ -115,6 +120,12 @@ export const registerDeploy: Register = (program: Command, holder) => {
     .action(async (flags: EcsFlags) => {
       const ctx = holder.get();
       const { planEcs } = await import('../../core/deploy/plan.js');
+      if (flags.movingTag !== undefined && !/^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$/.test(flags.movingTag)) {
+        const { UsageError } = await import('../../io/errors.js');
+        throw new UsageError(`--moving-tag "${flags.movingTag}" is not a valid image tag`, {
+          hint: 'letters, digits, "_", "." and "-", at most 128 characters (e.g. latest, stable)',
+        });
+      }
       const { resolveImageTag } = await import('../image-tag.js');
       const tag = await resolveImageTag(
         ctx.io,
@@ -216,6 +227,7 @@ export const registerDeploy: Register = (program: Command, holder) => {
             wait: flags.wait,
             ...(waitTimeout ? { waitTimeoutSeconds: waitTimeout } : {}),
             ...(flags.registry ? { registry: flags.registry } : {}),
+            ...(flags.movingTag ? { movingTag: flags.movingTag } : {}),
             ...(flags.subnets ? { subnets: flags.subnets.split(',') } : {}),
             ...(flags.securityGroups ? { securityGroups: flags.securityGroups.split(',') } : {}),
             ...(flags.gpuInstance ? { gpuInstanceType: flags.gpuInstance } : {}),

@@ -34,6 +34,8 @@ export interface ApplyOptions {
   localImages: Record<string, string>;
   /** Push to this registry instead of ECR (emulators, pull-through setups); no ECR login. */
   registry?: string;
+  /** Also push each built image under this tag (e.g. "latest"); task definitions keep the commit tag. */
+  movingTag?: string;
   /** Redeploy services even when their task definition did not change. */
   force: boolean;
   subnets?: string[];
@@ -60,7 +62,14 @@ export interface ApplyResult {
   cluster: { name: string; created: boolean };
   logGroup: { name: string; created: boolean };
   repositories: { name: string; created: boolean }[];
-  pushes: { service: string; image: string; skipped: boolean; digest?: string; layersPushed?: number }[];
+  pushes: {
+    service: string;
+    image: string;
+    skipped: boolean;
+    digest?: string;
+    layersPushed?: number;
+    movingTag?: string;
+  }[];
   taskDefinitions: { family: string; arn: string; registered: boolean }[];
   services: { name: string; action: 'created' | 'updated' | 'unchanged' }[];
   /** Services waited for; empty with --no-wait or when nothing changed. */
@@ -265,12 +274,24 @@ export async function applyEcs(
       if ((await deps.engine.inspectImage(local)).tags.includes(before)) {
         log(`${service}: unchanged since ${before.slice(before.lastIndexOf(':') + 1)}, not pushed again`);
         reuse.set(service, before);
-        result.pushes.push({ service, image: before, skipped: true });
+        if (options.movingTag) {
+          // The image did not change, but the moving tag may not point at it yet.
+          const repoName = before.slice(0, before.lastIndexOf(':'));
+          if (!options.registry) auth ??= await aws.ecr.authorization();
+          await deps.engine.tag(local, repoName, options.movingTag);
+          await deps.engine.push(`${repoName}:${options.movingTag}`, auth);
+        }
+        result.pushes.push({
+          service,
+          image: before,
+          skipped: true,
+          ...(options.movingTag ? { movingTag: options.movingTag } : {}),
+        });
         continue;
       }
     }
     if (!options.registry) {
-      const repo = await aws.ecr.ensureRepository(repository, options.keepImages ?? 20);
+      const repo = await aws.ecr.ensureRepository(repository, options.keepImages ?? 20, options.movingTag);
       result.repositories.push({ name: repository, created: repo.created });
       const digest = await aws.ecr.imageDigest(repository, tag);
       if (digest) {
@@ -295,12 +316,19 @@ export async function applyEcs(
       logged.add(`${p.layer} ${outcome}`);
       log(`${service}: layer ${p.layer} ${p.status.replace(/^Layer /, '').toLowerCase()}`);
     });
+    if (options.movingTag) {
+      // Same content, a second name: only a manifest is uploaded.
+      await deps.engine.tag(local, name, options.movingTag);
+      await deps.engine.push(`${name}:${options.movingTag}`, auth);
+      log(`${service}: ${name.slice(name.indexOf('/') + 1)}:${options.movingTag} now points at ${tag}`);
+    }
     result.pushes.push({
       service,
       image: target,
       skipped: false,
       ...(pushed.digest ? { digest: pushed.digest } : {}),
       layersPushed: pushed.layersPushed,
+      ...(options.movingTag ? { movingTag: options.movingTag } : {}),
     });
   }
 
