@@ -168,12 +168,8 @@ export const registerDeploy: Register = (program: Command, holder) => {
         import('../../adapters/aws/ecs-deploy.js'),
         import('../../core/deploy/apply.js'),
       ]);
-      const region =
-        r.translation.taskDefinitions[0]?.containerDefinitions?.[0]?.logConfiguration?.options?.[
-          'awslogs-region'
-        ] ?? flags.region!;
       const aws = await createDeployApis({
-        region,
+        region: r.region,
         ...(flags.profile ? { profile: flags.profile } : {}),
         ...(flags.endpointUrl ? { endpointUrl: flags.endpointUrl } : {}),
       });

@@ -6,14 +6,11 @@
 import { readdir } from 'node:fs/promises';
 import path from 'node:path';
 import { stringify } from 'yaml';
-import { loadProject } from '../../config/load.js';
 import type { StackWarning } from '../../config/stack-model.js';
 import { type K8sTranslation, translateToK8s } from '../../generators/k8s-manifests.js';
 import { FileExistsError } from '../../io/errors.js';
 import { exists, writeFileAtomic } from '../../io/files.js';
-import { isComposeFile } from '../compose/user-compose.js';
-import { loadComposeStack } from '../stack/load-stack.js';
-import { GENERATED_MARKER, stackFromProject } from './plan.js';
+import { GENERATED_MARKER, loadDeployStack } from './plan.js';
 
 export interface K8sDeployOptions {
   file: string;
@@ -55,12 +52,8 @@ export function renderManifests(t: K8sTranslation): string {
 
 export async function deployK8s(options: K8sDeployOptions): Promise<K8sDeployResult> {
   const file = path.resolve(options.file);
-  const fromCompose = await isComposeFile(file);
-  const loaded = fromCompose
-    ? { stack: await loadComposeStack(file), grace: {} as Record<string, number> }
-    : await stackFromProject(file);
-  const { stack } = loaded;
-  const project = fromCompose ? undefined : await loadProject(file);
+  const loaded = await loadDeployStack(file);
+  const { stack, project } = loaded;
   const built = stack.services.filter((s) =>
     project
       ? project.services[s.name] !== undefined && !project.services[s.name]?.image

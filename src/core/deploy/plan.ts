@@ -4,6 +4,7 @@
 
 import { readdir } from 'node:fs/promises';
 import path from 'node:path';
+import type { Project } from '../../config/schema.js';
 import type { Stack, StackService } from '../../config/stack-model.js';
 import { type EcsTranslation, translateToEcs } from '../../generators/ecs-task-definitions.js';
 import { FileExistsError, UsageError } from '../../io/errors.js';
@@ -48,6 +49,8 @@ export interface ImageBuild {
 
 export interface EcsPlanResult {
   stack: string;
+  /** The AWS region the plan is for (flag, else aws.region). */
+  region: string;
   /** Images to build from source before a push, for the services that ECR will serve. */
   builds: ImageBuild[];
   outDir: string;
@@ -66,14 +69,21 @@ export interface EcsPlanResult {
 export const GENERATED_MARKER = '.mlship-generated';
 
 /** mlship.yaml → the stack model, through the same compose generation `compose up` runs. */
-export async function stackFromProject(file: string): Promise<{
+/** The stack a deploy translates, and the project it came from (none for a compose file). */
+export interface DeployStack {
   stack: Stack;
-  region?: string;
-  accountId?: string;
-  exec?: string;
-  task?: string;
+  /** Start-up grace per service (mlship.yaml), for health-check grace periods. */
   grace: Record<string, number>;
-}> {
+  project?: Project;
+}
+
+/** Reads the stack of a deploy from mlship.yaml or from a compose file. */
+export async function loadDeployStack(file: string): Promise<DeployStack> {
+  if (await isComposeFile(file)) return { stack: await loadComposeStack(file), grace: {} };
+  return stackFromProject(file);
+}
+
+export async function stackFromProject(file: string): Promise<DeployStack & { project: Project }> {
   const gen = await generateCompose({ configFile: file, force: true, dryRun: true });
   const { project } = gen;
   const services: StackService[] = [];
@@ -148,11 +158,8 @@ export async function stackFromProject(file: string): Promise<{
       secrets: [],
       warnings: [],
     },
-    ...(project.aws?.region ? { region: project.aws.region } : {}),
-    ...(project.aws?.account_id ? { accountId: project.aws.account_id } : {}),
-    ...(project.aws?.execution_role_arn ? { exec: project.aws.execution_role_arn } : {}),
-    ...(project.aws?.task_role_arn ? { task: project.aws.task_role_arn } : {}),
     grace,
+    project,
   };
 }
 
@@ -219,13 +226,11 @@ export function estimateCost(
 }
 
 export async function planEcs(options: EcsPlanOptions): Promise<EcsPlanResult> {
-  const fromCompose = await isComposeFile(options.file);
-  const loaded = fromCompose
-    ? { stack: await loadComposeStack(options.file), grace: {} as Record<string, number> }
-    : await stackFromProject(options.file);
+  const loaded = await loadDeployStack(options.file);
   const { stack } = loaded;
-  const region = options.region ?? ('region' in loaded ? loaded.region : undefined);
-  const accountId = options.accountId ?? ('accountId' in loaded ? loaded.accountId : undefined);
+  const aws = loaded.project?.aws;
+  const region = options.region ?? aws?.region;
+  const accountId = options.accountId ?? aws?.account_id;
   if (!region)
     throw new UsageError('no AWS region', { hint: 'pass --region, or set aws.region in mlship.yaml' });
   if (!accountId) {
@@ -240,8 +245,8 @@ export async function planEcs(options: EcsPlanOptions): Promise<EcsPlanResult> {
       .filter((s) => !s.image || s.image.startsWith(`${stack.name}/`) || s.image.endsWith(':dev'))
       .map((s) => [s.name, `${registry}/${stack.name}/${s.name}:${options.imageTag}`]),
   );
-  const exec = options.executionRoleArn ?? ('exec' in loaded ? loaded.exec : undefined);
-  const task = options.taskRoleArn ?? ('task' in loaded ? loaded.task : undefined);
+  const exec = options.executionRoleArn ?? aws?.execution_role_arn;
+  const task = options.taskRoleArn ?? aws?.task_role_arn;
   const translation = translateToEcs(stack, {
     region,
     accountId,
@@ -304,5 +309,5 @@ export async function planEcs(options: EcsPlanOptions): Promise<EcsPlanResult> {
       ...(s.build!.target ? { target: s.build!.target } : {}),
       ...(s.build!.args ? { args: s.build!.args } : {}),
     }));
-  return { stack: stack.name, builds, outDir, written, translation, plan, cost };
+  return { stack: stack.name, region, builds, outDir, written, translation, plan, cost };
 }
