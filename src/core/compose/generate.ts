@@ -52,7 +52,8 @@ export async function wrappedInfo(serviceDir: string): Promise<WrappedServiceInf
   };
 }
 
-function parseEnv(text: string): Map<string, string> {
+/** KEY=value lines of a .env file (comments and blank lines ignored). */
+export function parseEnv(text: string): Map<string, string> {
   const out = new Map<string, string>();
   for (const line of text.split('\n')) {
     const m = /^\s*([A-Za-z_][A-Za-z0-9_]*)\s*=\s*(.*)$/.exec(line);

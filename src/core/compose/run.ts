@@ -9,7 +9,7 @@ import type { ComposeCli, ComposeProject, ComposeRunner } from '../../adapters/c
 import type { ContainerState, Engine } from '../../adapters/docker/engine.js';
 import { EngineError, OperationFailedError } from '../../io/errors.js';
 import type { TaskRunner } from '../../io/progress.js';
-import type { ComposeGenerateResult } from './generate.js';
+import { type ComposeGenerateResult, parseEnv } from './generate.js';
 
 export const PROJECT_LABEL = 'com.docker.compose.project';
 export const SERVICE_LABEL = 'com.docker.compose.service';
@@ -204,7 +204,7 @@ export async function composeUp(
     const st = gen.project.storage;
     const endpoint = `http://127.0.0.1:${st.host_port}`;
     const env = await readFile(gen.envFile.path, 'utf8').catch(() => '');
-    const secret = /^STORAGE_PASSWORD=(.*)$/m.exec(env)?.[1] ?? '';
+    const secret = parseEnv(env).get('STORAGE_PASSWORD') ?? '';
     try {
       const created = await deps.ensureBucket({
         endpoint,
