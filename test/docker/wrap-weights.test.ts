@@ -5,7 +5,6 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
-import { createServer } from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -14,6 +13,7 @@ import { buildService, serve } from '../../src/core/serve/serve.js';
 import { runWrap } from '../../src/core/wrap/wrap.js';
 import { OperationFailedError } from '../../src/io/errors.js';
 import { dockerCli, LOCAL_PYTHON_IMAGE, requireEngine, requireImage } from '../helpers/docker.js';
+import { freePort } from '../helpers/net.js';
 import { hostPredict, python, quietTasks } from './wrap-helpers.js';
 
 const run = `wrap-w-${randomBytes(4).toString('hex')}`;
@@ -24,17 +24,6 @@ const BUCKET = 'mlship-test-weights';
 let engine: DockerEngine | undefined;
 let moto: ChildProcess | undefined;
 let port = 0;
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = createServer();
-    srv.listen(0, '0.0.0.0', () => {
-      const p = (srv.address() as { port: number }).port;
-      srv.close(() => resolve(p));
-    });
-    srv.on('error', reject);
-  });
-}
 
 /** The host as containers on the default bridge see it. */
 function bridgeGateway(): string {
@@ -66,7 +55,7 @@ beforeAll(async () => {
   engine = await requireEngine();
   if (!engine) return;
   await requireImage(engine, LOCAL_PYTHON_IMAGE);
-  port = await freePort();
+  port = await freePort('0.0.0.0');
   moto = spawn(path.resolve('.venv/bin/moto_server'), ['-H', '0.0.0.0', '-p', String(port)], {
     stdio: 'ignore',
   });
