@@ -3,7 +3,7 @@
 
 import { Command, CommanderError, Option } from 'commander';
 import { CleanupRegistry } from '../io/cleanup.js';
-import { ExitCode, formatProblem, isMlshipError, MlshipError } from '../io/errors.js';
+import { ExitCode, isMlshipError } from '../io/errors.js';
 import { installSignalHandlers } from '../io/signals.js';
 import { COMMANDS } from './commands/index.js';
 import { type CliContext, createContext, type GlobalOptions } from './context.js';
@@ -116,5 +116,3 @@ export async function main(argv: string[] = process.argv): Promise<number> {
   process.exitCode = code;
   return code;
 }
-
-export { formatProblem, MlshipError };

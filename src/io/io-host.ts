@@ -86,8 +86,4 @@ export class StreamIoHost implements IoHost {
       this.streams.stdout.write(text.endsWith('\n') ? text : `${text}\n`);
     }
   }
-
-  get hasResult(): boolean {
-    return this.wroteResult;
-  }
 }
