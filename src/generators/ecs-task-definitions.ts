@@ -32,9 +32,23 @@ export interface EcsServicePlan {
   desiredCount: number;
   /** Containers of the task and their Service Connect port names. */
   containers: { name: string; portName?: string; port?: number }[];
-  /** Published ports (compose `ports:` with a host port): these need a load balancer. */
-  publicPorts: number[];
+  /**
+   * Ports published to the outside (compose `ports:` with a host port, not on loopback): each is
+   * an HTTP listener on the stack's one shared Application Load Balancer, forwarding to a container.
+   */
+  publicPorts: PublicPort[];
   healthCheckGracePeriodSeconds: number;
+}
+
+export interface PublicPort {
+  /** The load balancer's listener port (the published port). */
+  listener: number;
+  container: string;
+  containerPort: number;
+  /** HTTP path the load balancer checks (from the service's health check, else "/"). */
+  healthCheckPath: string;
+  /** Seconds between the load balancer's checks (the service's health-check interval, 5-300). */
+  healthCheckIntervalSeconds: number;
 }
 
 export interface EcsTranslation {
@@ -87,11 +101,29 @@ function clamp(v: number, [lo, hi]: readonly [number, number]): number {
 const DEFAULT_MODEL = { cpu: 1024, memory: 2048 };
 const DEFAULT_OTHER = { cpu: 256, memory: 512 };
 
-/** Ports published to the outside: a port bound to loopback is for the local machine only. */
-function publicPortsOf(s: StackService): number[] {
-  return s.ports
-    .filter((p) => p.published !== undefined && p.hostIp !== '127.0.0.1' && p.hostIp !== 'localhost')
-    .map((p) => p.container);
+/** Well-known ports of protocols an Application Load Balancer (HTTP only) cannot carry. */
+const NOT_HTTP: Record<number, string> = {
+  5432: 'PostgreSQL',
+  3306: 'MySQL',
+  6379: 'Redis',
+  27017: 'MongoDB',
+  5672: 'AMQP',
+  9092: 'Kafka',
+  2181: 'ZooKeeper',
+  1883: 'MQTT',
+  11211: 'memcached',
+};
+
+/** The HTTP path a service's health check requests on `port`, if it requests one. */
+export function healthPathOf(s: StackService, port: number): string | undefined {
+  const text = (s.healthcheck?.test ?? []).join(' ');
+  for (const m of text.matchAll(
+    /https?:\/\/(?:127\.0\.0\.1|localhost|0\.0\.0\.0)(?::(\d+))?(\/[^\s'"`)]*)?/g,
+  )) {
+    const p = m[1] ? Number(m[1]) : 80;
+    if (p === port) return m[2] || '/';
+  }
+  return undefined;
 }
 
 export function translateToEcs(stack: Stack, options: EcsTranslateOptions): EcsTranslation {
@@ -285,6 +317,54 @@ export function translateToEcs(stack: Stack, options: EcsTranslateOptions): EcsT
     };
   };
 
+  // Published ports become listeners of one shared load balancer: a port bound to loopback is
+  // for the local machine only, and a listener port can forward to one service only.
+  const listenerOwner = new Map<number, string>();
+  const publicPortsOf = (s: StackService): PublicPort[] => {
+    const out: PublicPort[] = [];
+    for (const p of s.ports) {
+      if (p.published === undefined || p.hostIp === '127.0.0.1' || p.hostIp === 'localhost') continue;
+      if (p.protocol !== 'tcp') {
+        warn(
+          s,
+          'ports',
+          `published udp port ${p.published} is not exposed: an Application Load Balancer carries HTTP only`,
+          'put a Network Load Balancer in front of it yourself',
+        );
+        continue;
+      }
+      const notHttp = NOT_HTTP[p.container];
+      if (notHttp) {
+        warn(
+          s,
+          'ports',
+          `published port ${p.published} (${notHttp}) is not exposed to the internet: an Application Load Balancer carries HTTP only`,
+          'other services reach it through Service Connect; drop the published port',
+        );
+        continue;
+      }
+      const owner = listenerOwner.get(p.published);
+      if (owner) {
+        warn(
+          s,
+          'ports',
+          `port ${p.published} is already published by ${owner}; the load balancer's listener ${p.published} forwards to ${owner} only`,
+          `publish another port, or route ${s.name} through ${owner}`,
+        );
+        continue;
+      }
+      listenerOwner.set(p.published, s.name);
+      out.push({
+        listener: p.published,
+        container: s.name,
+        containerPort: p.container,
+        healthCheckPath: healthPathOf(s, p.container) ?? '/',
+        healthCheckIntervalSeconds: clamp(s.healthcheck?.intervalSeconds ?? 30, HEALTH_LIMITS.interval),
+      });
+    }
+    return out;
+  };
+
   if (gpuTask) {
     const memory = gpuServices.reduce(
       (n, s) => n + Math.ceil((s.memoryBytes ?? 4 * 1024 ** 3) / 1024 ** 2),
@@ -302,9 +382,7 @@ export function translateToEcs(stack: Stack, options: EcsTranslateOptions): EcsT
       launchType: 'EC2',
       desiredCount: 1,
       containers: gpuServices.map(containersOf),
-      publicPorts: gpuServices.flatMap((s) =>
-        s.ports.filter((p) => p.published !== undefined).map((p) => p.container),
-      ),
+      publicPorts: gpuServices.flatMap(publicPortsOf),
       healthCheckGracePeriodSeconds: Math.max(...gpuServices.map(graceOf)),
     });
   }

@@ -6,6 +6,7 @@ import { execFileSync, spawnSync } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import { DescribeSecurityGroupsCommand, EC2Client } from '@aws-sdk/client-ec2';
 import { DescribeRepositoriesCommand, ECRClient, GetLifecyclePolicyCommand } from '@aws-sdk/client-ecr';
 import {
   DescribeServicesCommand,
@@ -13,6 +14,13 @@ import {
   ListClustersCommand,
   ListTaskDefinitionsCommand,
 } from '@aws-sdk/client-ecs';
+import {
+  DescribeListenersCommand,
+  DescribeLoadBalancersCommand,
+  DescribeTargetGroupAttributesCommand,
+  DescribeTargetGroupsCommand,
+  ElasticLoadBalancingV2Client,
+} from '@aws-sdk/client-elastic-load-balancing-v2';
 import { CreateRoleCommand, IAMClient } from '@aws-sdk/client-iam';
 import { CreateSecretCommand, SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import { PutParameterCommand, SSMClient } from '@aws-sdk/client-ssm';
@@ -372,6 +380,59 @@ describe.runIf(engine)('mlship deploy ecs --apply (moto + local registry)', () =
     }
   });
 
+  it('a failure while the load balancer is being set up: the next run finishes it without duplicates', async () => {
+    const conv = path.join(dir, 'conv');
+    mkdirSync(conv, { recursive: true });
+    writeFileSync(
+      path.join(conv, 'compose.yaml'),
+      `name: ${STACK}-conv\nservices:\n  web:\n    image: ${LOCAL_DEBIAN_IMAGE}\n    ports: ["8080:8000"]\n`,
+    );
+    const plan = await planEcs({
+      file: path.join(conv, 'compose.yaml'),
+      region: 'us-east-1',
+      accountId: '123456789012',
+      imageTag: 'x',
+      force: false,
+    });
+    const apis = await createDeployApis({ region: 'us-east-1', endpointUrl: moto!.endpoint });
+    try {
+      const failing = {
+        ...apis,
+        elb: {
+          ...apis.elb,
+          ensureListener: async () => {
+            throw new Error('injected: listener quota');
+          },
+        },
+      };
+      const deps = { engine: engine!, log: () => undefined };
+      await expect(
+        applyEcs(plan, { ...deps, aws: failing }, { localImages: {}, force: false, wait: false }),
+      ).rejects.toThrow('injected');
+      const after = await applyEcs(
+        plan,
+        { ...deps, aws: apis },
+        { localImages: {}, force: false, wait: false },
+      );
+      expect(after.loadBalancer).toMatchObject({
+        created: false,
+        securityGroup: { created: false },
+        listeners: [{ port: 8080, containerPort: 8000, created: true }],
+        // The failure came before the tasks' group was opened to the load balancer: now it is.
+        ingressAdded: [{ port: 8000 }],
+      });
+      expect(after.services).toEqual([{ name: 'web', action: 'created' }]);
+      const elb = new ElasticLoadBalancingV2Client(clientConfig());
+      const lbs = (await elb.send(new DescribeLoadBalancersCommand({}))).LoadBalancers!.filter(
+        (l) => l.LoadBalancerName === `${STACK}-conv`,
+      );
+      expect(lbs).toHaveLength(1);
+      elb.destroy();
+    } finally {
+      apis.destroy();
+    }
+  });
+
   it('--wait-timeout: moto never runs tasks, so a changed service is reported as not stable, quickly', () => {
     config('hola');
     const t0 = Date.now();
@@ -394,30 +455,149 @@ describe.runIf(engine)('mlship deploy ecs --apply (moto + local registry)', () =
     expect(Date.now() - t0).toBeLessThan(60_000);
   });
 
-  it('endpoints: Service Connect name:port per service; a public port says there is no load balancer yet', () => {
+  it('a published port: the shared load balancer is created, the service joins it, a re-apply changes nothing', async () => {
     const pub = path.join(dir, 'pub');
     mkdirSync(pub, { recursive: true });
-    writeFileSync(
-      path.join(pub, 'compose.yaml'),
-      `name: ${STACK}-pub\nservices:\n  api:\n    image: ${LOCAL_DEBIAN_IMAGE}\n    ports: ["8000"]\n  edge:\n    image: ${LOCAL_DEBIAN_IMAGE}\n    ports: ["80:80"]\n`,
-    );
-    const r = mlship([
-      'deploy',
-      'ecs',
-      '-f',
-      'pub/compose.yaml',
-      '--apply',
-      '--no-wait',
-      '--region',
-      'us-east-1',
-      '--account-id',
-      '123456789012',
-      '--endpoint-url',
-      moto!.endpoint,
+    const compose = (edgePorts: string) =>
+      writeFileSync(
+        path.join(pub, 'compose.yaml'),
+        `name: ${STACK}-pub\nservices:\n  api:\n    image: ${LOCAL_DEBIAN_IMAGE}\n    ports: ["8000"]\n  edge:\n    image: ${LOCAL_DEBIAN_IMAGE}\n    ports: [${edgePorts}]\n    healthcheck:\n      test: ["CMD-SHELL", "wget -q -O /dev/null http://127.0.0.1:80/healthz"]\n      interval: 10s\n`,
+      );
+    const apply = () => {
+      const r = mlship([
+        'deploy',
+        'ecs',
+        '-f',
+        'pub/compose.yaml',
+        '--apply',
+        '--no-wait',
+        '--region',
+        'us-east-1',
+        '--account-id',
+        '123456789012',
+        '--endpoint-url',
+        moto!.endpoint,
+        '--json',
+      ]);
+      expect(r.code, r.stderr).toBe(0);
+      return JSON.parse(r.stdout).applied;
+    };
+    // First without a published port: no load balancer, the service runs without one.
+    compose('"80"');
+    const internal = apply();
+    expect(internal.loadBalancer).toBeUndefined();
+    expect(internal.services).toEqual([
+      { name: 'api', action: 'created' },
+      { name: 'edge', action: 'created' },
     ]);
-    expect(r.code, r.stderr).toBe(0);
-    expect(r.stdout).toContain(`endpoint api: api:8000 (Service Connect, namespace ${STACK}-pub)`);
-    expect(r.stdout).toContain('endpoint edge: public port 80: no load balancer created by mlship yet');
+
+    // Publishing the port later creates the load balancer and moves the running service onto it.
+    compose('"80:80"');
+    const first = apply();
+    const name = `${STACK}-pub`;
+    expect(first.loadBalancer).toMatchObject({
+      name,
+      created: true,
+      securityGroup: { created: true },
+      listeners: [
+        {
+          port: 80,
+          service: 'edge',
+          container: 'edge',
+          containerPort: 80,
+          targetGroup: `${name}-edge-80`,
+          created: true,
+        },
+      ],
+    });
+    expect(first.services).toEqual([
+      { name: 'api', action: 'unchanged' },
+      { name: 'edge', action: 'updated' },
+    ]);
+    const dns = first.loadBalancer.dnsName as string;
+    expect(first.endpoints.find((e: { service: string }) => e.service === 'edge').public).toEqual([
+      {
+        port: 80,
+        url: `http://${dns}/`,
+        loadBalancerDns: dns,
+        note: `http://${dns}/ → edge:80 (a new load balancer's name takes a few minutes to resolve)`,
+      },
+    ]);
+    expect(first.endpoints.find((e: { service: string }) => e.service === 'api').public).toEqual([]);
+
+    // What AWS holds (read back through the SDK, not from mlship's answer).
+    const elb = new ElasticLoadBalancingV2Client(clientConfig());
+    const ec2 = new EC2Client(clientConfig());
+    const ecs = new ECSClient(clientConfig());
+    try {
+      const lb = (await elb.send(new DescribeLoadBalancersCommand({ Names: [name] }))).LoadBalancers![0]!;
+      expect(lb).toMatchObject({ Type: 'application', Scheme: 'internet-facing', DNSName: dns });
+      const zones = (lb.AvailabilityZones ?? []).map((z) => z.ZoneName);
+      expect(zones.length).toBeGreaterThanOrEqual(2);
+      expect(new Set(zones).size).toBe(zones.length);
+      const tg = (await elb.send(new DescribeTargetGroupsCommand({ Names: [`${name}-edge-80`] })))
+        .TargetGroups![0]!;
+      expect(tg).toMatchObject({
+        TargetType: 'ip',
+        Protocol: 'HTTP',
+        Port: 80,
+        HealthCheckPath: '/healthz',
+        HealthCheckIntervalSeconds: 10,
+        Matcher: { HttpCode: '200-399' },
+      });
+      const attributes = (
+        await elb.send(new DescribeTargetGroupAttributesCommand({ TargetGroupArn: tg.TargetGroupArn }))
+      ).Attributes!;
+      expect(attributes).toContainEqual({ Key: 'deregistration_delay.timeout_seconds', Value: '30' });
+      const listeners = (
+        await elb.send(new DescribeListenersCommand({ LoadBalancerArn: lb.LoadBalancerArn }))
+      ).Listeners!;
+      expect(listeners.map((l) => [l.Port, l.Protocol, l.DefaultActions?.[0]?.TargetGroupArn])).toEqual([
+        [80, 'HTTP', tg.TargetGroupArn],
+      ]);
+      const svc = (await ecs.send(new DescribeServicesCommand({ cluster: name, services: ['edge'] })))
+        .services![0]!;
+      expect(svc.loadBalancers).toEqual([
+        { targetGroupArn: tg.TargetGroupArn, containerName: 'edge', containerPort: 80 },
+      ]);
+      // The load balancer's group is open on the listener; the tasks' group lets it in on 80.
+      const albGroup = lb.SecurityGroups![0]!;
+      const groups = (await ec2.send(new DescribeSecurityGroupsCommand({ GroupIds: [albGroup] })))
+        .SecurityGroups!;
+      expect(groups[0]!.GroupName).toBe(`${name}-alb`);
+      expect(groups[0]!.IpPermissions).toContainEqual(
+        expect.objectContaining({
+          FromPort: 80,
+          ToPort: 80,
+          IpRanges: [expect.objectContaining({ CidrIp: '0.0.0.0/0' })],
+        }),
+      );
+      const taskGroup = svc.networkConfiguration!.awsvpcConfiguration!.securityGroups![0]!;
+      const task = (await ec2.send(new DescribeSecurityGroupsCommand({ GroupIds: [taskGroup] })))
+        .SecurityGroups![0]!;
+      const fromAlb = (task.IpPermissions ?? []).filter((p) =>
+        (p.UserIdGroupPairs ?? []).some((g) => g.GroupId === albGroup),
+      );
+      expect(fromAlb.map((p) => [p.FromPort, p.ToPort])).toEqual([[80, 80]]);
+
+      // Nothing changed: nothing is created, modified or updated, and no rule is added twice.
+      const again = apply();
+      expect(again.loadBalancer).toMatchObject({
+        created: false,
+        securityGroup: { created: false },
+        listeners: [{ created: false, changed: false }],
+        ingressAdded: [],
+      });
+      expect(again.services).toEqual([
+        { name: 'api', action: 'unchanged' },
+        { name: 'edge', action: 'unchanged' },
+      ]);
+      expect(
+        (await elb.send(new DescribeListenersCommand({ LoadBalancerArn: lb.LoadBalancerArn }))).Listeners,
+      ).toHaveLength(1);
+    } finally {
+      for (const c of [elb, ec2, ecs]) c.destroy();
+    }
   });
 
   describe('pre-deploy checks: referenced secrets and the roles exist', () => {

@@ -54,7 +54,17 @@ export interface EcsApi {
     service: string;
     taskDefinition: string;
     forceNewDeployment: boolean;
+    /** Replaces the service's load balancers (ECS allows it for rolling deployments). */
+    loadBalancers?: ServiceLoadBalancer[];
+    healthCheckGracePeriodSeconds?: number;
   }): Promise<void>;
+}
+
+/** A target group a service registers its tasks with. */
+export interface ServiceLoadBalancer {
+  targetGroupArn: string;
+  containerName: string;
+  containerPort: number;
 }
 
 export interface CreateServiceSpec {
@@ -68,6 +78,7 @@ export interface CreateServiceSpec {
   assignPublicIp: boolean;
   healthCheckGracePeriodSeconds?: number;
   serviceConnect?: { namespace: string; portName: string; port: number; discoveryName: string };
+  loadBalancers?: ServiceLoadBalancer[];
 }
 
 export interface LogsApi {
@@ -89,8 +100,47 @@ export interface IamApi {
 export interface Ec2Api {
   /** The default VPC, its subnets and its default security group. */
   defaultNetwork(): Promise<{ vpcId: string; subnets: string[]; securityGroups: string[] } | undefined>;
+  /** The VPC and Availability Zone of each subnet (unknown ids are left out). */
+  subnets(ids: string[]): Promise<{ id: string; vpcId: string; zone: string }[]>;
   vpcDns(vpcId: string): Promise<{ support: boolean; hostnames: boolean }>;
   instanceTypeOffered(type: string): Promise<boolean>;
+  /** The security group `name` of the VPC, created (tagged as mlship's) unless it exists. */
+  ensureSecurityGroup(spec: {
+    vpcId: string;
+    name: string;
+    description: string;
+  }): Promise<{ id: string; created: boolean }>;
+  /** Allows inbound tcp `port` from a security group or a CIDR; `added: false` when already allowed. */
+  allowIngress(
+    groupId: string,
+    rule: { port: number; fromGroup?: string; cidr?: string; description: string },
+  ): Promise<{ added: boolean }>;
+}
+
+export interface TargetGroupSpec {
+  name: string;
+  vpcId: string;
+  port: number;
+  healthCheckPath: string;
+  healthCheckIntervalSeconds: number;
+}
+
+/** The shared Application Load Balancer of a stack (Elastic Load Balancing v2). */
+export interface ElbApi {
+  /** Unless it exists: an internet-facing ALB. `managed: false` when the name is taken by someone else's. */
+  ensureLoadBalancer(spec: {
+    name: string;
+    subnets: string[];
+    securityGroups: string[];
+  }): Promise<{ arn: string; dnsName: string; created: boolean; managed: boolean }>;
+  /** An `ip` target group (awsvpc tasks) with the health check; an existing one's check is corrected. */
+  ensureTargetGroup(spec: TargetGroupSpec): Promise<{ arn: string; created: boolean; changed: boolean }>;
+  /** An HTTP listener forwarding to the target group; an existing one is pointed at it. */
+  ensureListener(spec: {
+    loadBalancerArn: string;
+    port: number;
+    targetGroupArn: string;
+  }): Promise<{ arn: string; created: boolean; changed: boolean }>;
 }
 
 export interface AwsDeployApis {
@@ -98,6 +148,7 @@ export interface AwsDeployApis {
   ecs: EcsApi;
   logs: LogsApi;
   ec2: Ec2Api;
+  elb: ElbApi;
   secrets: SecretsApi;
   iam: IamApi;
   destroy(): void;
@@ -126,6 +177,7 @@ export function createServiceInput(spec: CreateServiceSpec): CreateServiceComman
     ...(spec.healthCheckGracePeriodSeconds
       ? { healthCheckGracePeriodSeconds: spec.healthCheckGracePeriodSeconds }
       : {}),
+    ...(spec.loadBalancers?.length ? { loadBalancers: spec.loadBalancers } : {}),
     ...(spec.serviceConnect
       ? {
           serviceConnectConfiguration: {
@@ -178,7 +230,7 @@ async function call<T>(what: string, fn: () => Promise<T>): Promise<T> {
 }
 
 export async function createDeployApis(target: AwsTarget): Promise<AwsDeployApis> {
-  const [ecrSdk, ecsSdk, logsSdk, ec2Sdk, ssmSdk, smSdk, iamSdk] = await Promise.all([
+  const [ecrSdk, ecsSdk, logsSdk, ec2Sdk, ssmSdk, smSdk, iamSdk, elbSdk] = await Promise.all([
     import('@aws-sdk/client-ecr'),
     import('@aws-sdk/client-ecs'),
     import('@aws-sdk/client-cloudwatch-logs'),
@@ -186,6 +238,7 @@ export async function createDeployApis(target: AwsTarget): Promise<AwsDeployApis
     import('@aws-sdk/client-ssm'),
     import('@aws-sdk/client-secrets-manager'),
     import('@aws-sdk/client-iam'),
+    import('@aws-sdk/client-elastic-load-balancing-v2'),
   ]);
   const config = {
     region: target.region,
@@ -199,6 +252,7 @@ export async function createDeployApis(target: AwsTarget): Promise<AwsDeployApis
   const ssmClient = new ssmSdk.SSMClient(config);
   const smClient = new smSdk.SecretsManagerClient(config);
   const iamClient = new iamSdk.IAMClient(config);
+  const elbClient = new elbSdk.ElasticLoadBalancingV2Client(config);
 
   const ecr: EcrApi = {
     async ensureRepository(name, keepImages, movingTag) {
@@ -375,6 +429,10 @@ export async function createDeployApis(target: AwsTarget): Promise<AwsDeployApis
             service: input.service,
             taskDefinition: input.taskDefinition,
             forceNewDeployment: input.forceNewDeployment,
+            ...(input.loadBalancers ? { loadBalancers: input.loadBalancers } : {}),
+            ...(input.healthCheckGracePeriodSeconds
+              ? { healthCheckGracePeriodSeconds: input.healthCheckGracePeriodSeconds }
+              : {}),
           }),
         ),
       );
@@ -435,6 +493,71 @@ export async function createDeployApis(target: AwsTarget): Promise<AwsDeployApis
         securityGroups: (groups.SecurityGroups ?? []).map((g) => g.GroupId!),
       };
     },
+    async subnets(ids) {
+      if (!ids.length) return [];
+      const r = await call(`describe subnets ${ids.join(', ')}`, async () => {
+        try {
+          return await ec2Client.send(new ec2Sdk.DescribeSubnetsCommand({ SubnetIds: ids }));
+        } catch (e) {
+          if ((e as { name?: string }).name === 'InvalidSubnetID.NotFound') return { Subnets: [] };
+          throw e;
+        }
+      });
+      return (r.Subnets ?? []).map((s) => ({ id: s.SubnetId!, vpcId: s.VpcId!, zone: s.AvailabilityZone! }));
+    },
+    async ensureSecurityGroup({ vpcId, name, description }) {
+      const found = await call(`find security group ${name}`, () =>
+        ec2Client.send(
+          new ec2Sdk.DescribeSecurityGroupsCommand({
+            Filters: [
+              { Name: 'vpc-id', Values: [vpcId] },
+              { Name: 'group-name', Values: [name] },
+            ],
+          }),
+        ),
+      );
+      const id = found.SecurityGroups?.[0]?.GroupId;
+      if (id) return { id, created: false };
+      const created = await call(`create security group ${name}`, () =>
+        ec2Client.send(
+          new ec2Sdk.CreateSecurityGroupCommand({
+            GroupName: name,
+            Description: description,
+            VpcId: vpcId,
+            TagSpecifications: [
+              { ResourceType: 'security-group', Tags: [{ Key: 'mlship:managed', Value: 'true' }] },
+            ],
+          }),
+        ),
+      );
+      return { id: created.GroupId!, created: true };
+    },
+    async allowIngress(groupId, rule) {
+      return call(`allow tcp ${rule.port} into ${groupId}`, async () => {
+        try {
+          await ec2Client.send(
+            new ec2Sdk.AuthorizeSecurityGroupIngressCommand({
+              GroupId: groupId,
+              IpPermissions: [
+                {
+                  IpProtocol: 'tcp',
+                  FromPort: rule.port,
+                  ToPort: rule.port,
+                  ...(rule.fromGroup
+                    ? { UserIdGroupPairs: [{ GroupId: rule.fromGroup, Description: rule.description }] }
+                    : {}),
+                  ...(rule.cidr ? { IpRanges: [{ CidrIp: rule.cidr, Description: rule.description }] } : {}),
+                },
+              ],
+            }),
+          );
+          return { added: true };
+        } catch (e) {
+          if ((e as { name?: string }).name === 'InvalidPermission.Duplicate') return { added: false };
+          throw e;
+        }
+      });
+    },
     async vpcDns(vpcId) {
       const [support, hostnames] = await Promise.all([
         call('read VPC DNS support', () =>
@@ -463,6 +586,141 @@ export async function createDeployApis(target: AwsTarget): Promise<AwsDeployApis
         ),
       );
       return (r.InstanceTypeOfferings ?? []).length > 0;
+    },
+  };
+
+  const elb: ElbApi = {
+    async ensureLoadBalancer({ name, subnets, securityGroups }) {
+      const existing = await call(`describe load balancer ${name}`, async () => {
+        try {
+          const r = await elbClient.send(new elbSdk.DescribeLoadBalancersCommand({ Names: [name] }));
+          return r.LoadBalancers?.[0];
+        } catch (e) {
+          if ((e as { name?: string }).name === 'LoadBalancerNotFoundException') return undefined;
+          throw e;
+        }
+      });
+      if (existing?.LoadBalancerArn) {
+        const tags = await call(`read the tags of load balancer ${name}`, () =>
+          elbClient.send(new elbSdk.DescribeTagsCommand({ ResourceArns: [existing.LoadBalancerArn!] })),
+        );
+        const managed = (tags.TagDescriptions?.[0]?.Tags ?? []).some(
+          (t) => t.Key === 'mlship:managed' && t.Value === 'true',
+        );
+        return { arn: existing.LoadBalancerArn, dnsName: existing.DNSName ?? '', created: false, managed };
+      }
+      const r = await call(`create load balancer ${name}`, () =>
+        elbClient.send(
+          new elbSdk.CreateLoadBalancerCommand({
+            Name: name,
+            Type: 'application',
+            Scheme: 'internet-facing',
+            IpAddressType: 'ipv4',
+            Subnets: subnets,
+            SecurityGroups: securityGroups,
+            Tags: [{ Key: 'mlship:managed', Value: 'true' }],
+          }),
+        ),
+      );
+      const lb = r.LoadBalancers![0]!;
+      return { arn: lb.LoadBalancerArn!, dnsName: lb.DNSName ?? '', created: true, managed: true };
+    },
+    async ensureTargetGroup(spec) {
+      const health = {
+        HealthCheckProtocol: 'HTTP' as const,
+        HealthCheckPath: spec.healthCheckPath,
+        HealthCheckIntervalSeconds: spec.healthCheckIntervalSeconds,
+        HealthCheckTimeoutSeconds: Math.min(5, spec.healthCheckIntervalSeconds - 1),
+        HealthyThresholdCount: 2,
+        UnhealthyThresholdCount: 3,
+        Matcher: { HttpCode: '200-399' },
+      };
+      const existing = await call(`describe target group ${spec.name}`, async () => {
+        try {
+          const r = await elbClient.send(new elbSdk.DescribeTargetGroupsCommand({ Names: [spec.name] }));
+          return r.TargetGroups?.[0];
+        } catch (e) {
+          if ((e as { name?: string }).name === 'TargetGroupNotFoundException') return undefined;
+          throw e;
+        }
+      });
+      if (existing?.TargetGroupArn) {
+        const same =
+          existing.HealthCheckPath === health.HealthCheckPath &&
+          existing.HealthCheckIntervalSeconds === health.HealthCheckIntervalSeconds &&
+          existing.Matcher?.HttpCode === health.Matcher.HttpCode;
+        if (!same) {
+          await call(`update the health check of target group ${spec.name}`, () =>
+            elbClient.send(
+              new elbSdk.ModifyTargetGroupCommand({ TargetGroupArn: existing.TargetGroupArn!, ...health }),
+            ),
+          );
+        }
+        return { arn: existing.TargetGroupArn, created: false, changed: !same };
+      }
+      const r = await call(`create target group ${spec.name}`, () =>
+        elbClient.send(
+          new elbSdk.CreateTargetGroupCommand({
+            Name: spec.name,
+            Protocol: 'HTTP',
+            Port: spec.port,
+            VpcId: spec.vpcId,
+            TargetType: 'ip',
+            ...health,
+            Tags: [{ Key: 'mlship:managed', Value: 'true' }],
+          }),
+        ),
+      );
+      const arn = r.TargetGroups![0]!.TargetGroupArn!;
+      // The default 300 s of connection draining makes every rolling deployment 5 minutes longer.
+      await call(`set the deregistration delay of ${spec.name}`, () =>
+        elbClient.send(
+          new elbSdk.ModifyTargetGroupAttributesCommand({
+            TargetGroupArn: arn,
+            Attributes: [{ Key: 'deregistration_delay.timeout_seconds', Value: '30' }],
+          }),
+        ),
+      );
+      return { arn, created: true, changed: false };
+    },
+    async ensureListener({ loadBalancerArn, port, targetGroupArn }) {
+      const r = await call('describe the listeners of the load balancer', () =>
+        elbClient.send(new elbSdk.DescribeListenersCommand({ LoadBalancerArn: loadBalancerArn })),
+      );
+      const forward = [{ Type: 'forward' as const, TargetGroupArn: targetGroupArn }];
+      const existing = r.Listeners?.find((l) => l.Port === port);
+      if (existing?.ListenerArn) {
+        const action = existing.DefaultActions?.[0];
+        const same =
+          existing.DefaultActions?.length === 1 &&
+          action?.Type === 'forward' &&
+          (action.TargetGroupArn === targetGroupArn ||
+            (action.ForwardConfig?.TargetGroups?.length === 1 &&
+              action.ForwardConfig.TargetGroups[0]?.TargetGroupArn === targetGroupArn));
+        if (!same) {
+          await call(`point listener ${port} at its target group`, () =>
+            elbClient.send(
+              new elbSdk.ModifyListenerCommand({
+                ListenerArn: existing.ListenerArn!,
+                DefaultActions: forward,
+              }),
+            ),
+          );
+        }
+        return { arn: existing.ListenerArn, created: false, changed: !same };
+      }
+      const created = await call(`create listener ${port}`, () =>
+        elbClient.send(
+          new elbSdk.CreateListenerCommand({
+            LoadBalancerArn: loadBalancerArn,
+            Protocol: 'HTTP',
+            Port: port,
+            DefaultActions: forward,
+            Tags: [{ Key: 'mlship:managed', Value: 'true' }],
+          }),
+        ),
+      );
+      return { arn: created.Listeners![0]!.ListenerArn!, created: true, changed: false };
     },
   };
 
@@ -510,10 +768,20 @@ export async function createDeployApis(target: AwsTarget): Promise<AwsDeployApis
     ecs,
     logs,
     ec2,
+    elb,
     secrets,
     iam,
     destroy() {
-      for (const c of [ecrClient, ecsClient, logsClient, ec2Client, ssmClient, smClient, iamClient])
+      for (const c of [
+        ecrClient,
+        ecsClient,
+        logsClient,
+        ec2Client,
+        ssmClient,
+        smClient,
+        iamClient,
+        elbClient,
+      ])
         c.destroy();
     },
   };

@@ -238,6 +238,16 @@ export const registerDeploy: Register = (program: Command, holder) => {
           ...applied.taskDefinitions.map(
             (t) => `task definition ${t.family}: ${t.registered ? 'registered' : 'unchanged'}`,
           ),
+          ...(applied.loadBalancer
+            ? [
+                `load balancer ${applied.loadBalancer.name}: ${applied.loadBalancer.created ? 'created' : 'exists'} (${applied.loadBalancer.dnsName}); ${applied.loadBalancer.listeners
+                  .map(
+                    (l) =>
+                      `listener :${l.port} → ${l.container}:${l.containerPort} ${l.created ? 'created' : l.changed ? 'updated' : 'unchanged'}`,
+                  )
+                  .join(', ')}`,
+              ]
+            : []),
           ...applied.services.map(
             (x) =>
               `service ${x.name}: ${x.action}${applied.stable.some((s) => s.name === x.name) ? ', stable' : ''}`,
@@ -248,7 +258,7 @@ export const registerDeploy: Register = (program: Command, holder) => {
                   `endpoint ${e.service}: ${e.serviceConnect.dnsName}:${e.serviceConnect.port} (Service Connect, namespace ${e.serviceConnect.namespace})`,
                 ]
               : []),
-            ...e.public.map((p) => `endpoint ${e.service}: ${p.loadBalancerDns ?? p.note}`),
+            ...e.public.map((p) => `endpoint ${e.service}: ${p.note}`),
           ]),
         ];
         ctx.io.result(

@@ -4,11 +4,11 @@
 // a run that failed part-way is finished by the next one.
 
 import type { RegisterTaskDefinitionCommandInput, Service, TaskDefinition } from '@aws-sdk/client-ecs';
-import type { AwsDeployApis } from '../../adapters/aws/ecs-deploy.js';
+import type { AwsDeployApis, ServiceLoadBalancer } from '../../adapters/aws/ecs-deploy.js';
 import type { ImageClient, PushProgress, RegistryAuth } from '../../adapters/docker/engine.js';
 import { OperationFailedError, UsageError } from '../../io/errors.js';
 import { runPool, type TaskControl, type TaskRunner } from '../../io/progress.js';
-import type { EcsPlanResult } from './plan.js';
+import { type EcsPlanResult, loadBalancerNames } from './plan.js';
 
 export interface Clock {
   now(): number;
@@ -55,7 +55,27 @@ export interface ServiceEndpoints {
   service: string;
   /** `<discovery name>:<port>` inside the Service Connect namespace (the stack name). */
   serviceConnect?: { namespace: string; dnsName: string; port: number };
-  public: { port: number; loadBalancerDns?: string; note: string }[];
+  /** Published ports: a listener of the shared load balancer each. */
+  public: { port: number; url?: string; loadBalancerDns?: string; note: string }[];
+}
+
+/** The stack's shared Application Load Balancer, when a service publishes a port. */
+export interface LoadBalancerResult {
+  name: string;
+  dnsName: string;
+  created: boolean;
+  securityGroup: { id: string; created: boolean };
+  listeners: {
+    port: number;
+    service: string;
+    container: string;
+    containerPort: number;
+    targetGroup: string;
+    created: boolean;
+    changed: boolean;
+  }[];
+  /** Inbound rules added to the tasks' security groups so the load balancer reaches them. */
+  ingressAdded: { group: string; port: number }[];
 }
 
 export interface ApplyResult {
@@ -72,6 +92,7 @@ export interface ApplyResult {
   }[];
   taskDefinitions: { family: string; arn: string; registered: boolean }[];
   services: { name: string; action: 'created' | 'updated' | 'unchanged' }[];
+  loadBalancer?: LoadBalancerResult;
   /** Services waited for; empty with --no-wait or when nothing changed. */
   stable: { name: string; seconds: number }[];
   endpoints: ServiceEndpoints[];
@@ -106,7 +127,7 @@ export async function preDeployChecks(
   plan: EcsPlanResult,
   deps: ApplyDeps,
   options: ApplyOptions,
-): Promise<{ subnets: string[]; securityGroups: string[] }> {
+): Promise<DeployNetwork> {
   const problems: string[] = [];
   let subnets = options.subnets ?? [];
   let securityGroups = options.securityGroups ?? [];
@@ -128,6 +149,28 @@ export async function preDeployChecks(
     }
   }
   if (!subnets.length) problems.push('no subnets to run tasks in (fix: pass --subnets)');
+  let balancer: DeployNetwork['balancer'];
+  if (subnets.length && plan.translation.services.some((s) => s.publicPorts.length)) {
+    // The shared load balancer needs the VPC, and subnets in two Availability Zones at least.
+    const found = await deps.aws.ec2.subnets(subnets);
+    const unknown = subnets.filter((id) => !found.some((f) => f.id === id));
+    const vpcs = [...new Set(found.map((f) => f.vpcId))];
+    const zones = new Map<string, string>();
+    for (const f of found) if (!zones.has(f.zone)) zones.set(f.zone, f.id);
+    if (unknown.length) problems.push(`subnet(s) ${unknown.join(', ')} do not exist (fix: check --subnets)`);
+    if (vpcs.length > 1) {
+      problems.push(
+        `the subnets are in ${vpcs.length} VPCs (${vpcs.join(', ')}); a service and its load balancer need one (fix: pass --subnets of one VPC)`,
+      );
+    } else if (zones.size < 2) {
+      problems.push(
+        `the load balancer needs subnets in at least two Availability Zones; ${zones.size ? `all are in ${[...zones.keys()].join(', ')}` : 'none found'} (fix: pass --subnets with one in another zone)`,
+      );
+    } else if (vpcs[0]) {
+      // One subnet per zone: an ALB takes no two subnets of the same zone.
+      balancer = { vpcId: vpcs[0], subnets: [...zones.values()] };
+    }
+  }
   if (plan.translation.services.some((s) => s.launchType === 'EC2')) {
     const type = options.gpuInstanceType ?? 'g4dn.xlarge';
     if (!(await deps.aws.ec2.instanceTypeOffered(type))) {
@@ -147,7 +190,14 @@ export async function preDeployChecks(
       },
     );
   }
-  return { subnets, securityGroups };
+  return { subnets, securityGroups, ...(balancer ? { balancer } : {}) };
+}
+
+export interface DeployNetwork {
+  subnets: string[];
+  securityGroups: string[];
+  /** Where the shared load balancer goes (only when a service publishes a port). */
+  balancer?: { vpcId: string; subnets: string[] };
 }
 
 /** Where each `valueFrom` is used, so a problem names the task definition and container. */
@@ -364,10 +414,19 @@ export async function applyEcs(
     result.taskDefinitions.push({ family: td.family!, arn: revision.arn, registered: true });
   }
 
-  // 4. Services: create the missing ones, update only those whose task definition changed.
+  // 4. The shared load balancer, for the services that publish a port; before the services,
+  // because a service can only be created with target groups that belong to a load balancer.
+  const targets = new Map<string, ServiceLoadBalancer[]>();
+  if (network.balancer) {
+    result.loadBalancer = await ensureLoadBalancer(plan, deps, network, targets);
+  }
+
+  // 5. Services: create the missing ones, update only those whose task definition or load
+  // balancers changed.
   for (const svc of plan.translation.services) {
     const arn = arnOf.get(svc.taskFamily)!;
     const existing = await aws.ecs.describeService(stack, svc.name);
+    const loadBalancers = targets.get(svc.name) ?? [];
     if (!existing) {
       const port = svc.containers.find((c) => c.portName);
       await aws.ecs.createService({
@@ -392,14 +451,24 @@ export async function applyEcs(
               },
             }
           : {}),
+        ...(loadBalancers.length ? { loadBalancers } : {}),
       });
       result.services.push({ name: svc.name, action: 'created' });
-    } else if (existing.taskDefinition !== arn || options.force) {
+    } else if (
+      existing.taskDefinition !== arn ||
+      options.force ||
+      !sameLoadBalancers(existing.loadBalancers ?? [], loadBalancers)
+    ) {
+      const lbChanged = !sameLoadBalancers(existing.loadBalancers ?? [], loadBalancers);
       await aws.ecs.updateService({
         cluster: stack,
         service: svc.name,
         taskDefinition: arn,
         forceNewDeployment: options.force,
+        ...(lbChanged ? { loadBalancers } : {}),
+        ...(lbChanged && svc.healthCheckGracePeriodSeconds
+          ? { healthCheckGracePeriodSeconds: svc.healthCheckGracePeriodSeconds }
+          : {}),
       });
       result.services.push({ name: svc.name, action: 'updated' });
     } else {
@@ -407,7 +476,7 @@ export async function applyEcs(
     }
   }
 
-  // 5. Wait for the changed services; a failure keeps the log group for debugging.
+  // 6. Wait for the changed services; a failure keeps the log group for debugging.
   const changed = plan.translation.services.filter((s) =>
     result.services.some((r) => r.name === s.name && r.action !== 'unchanged'),
   );
@@ -419,23 +488,137 @@ export async function applyEcs(
       options,
     );
   }
-  result.endpoints = plan.translation.services.map((s) => endpointsOf(stack, s));
+  result.endpoints = plan.translation.services.map((s) =>
+    endpointsOf(stack, s, result.loadBalancer?.dnsName),
+  );
   return result;
 }
 
-/** How to reach each service: Service Connect inside the namespace; public ports need a load balancer. */
+/** Whether a service already sends its tasks to exactly these target groups. */
+export function sameLoadBalancers(
+  actual: { targetGroupArn?: string; containerName?: string; containerPort?: number }[],
+  wanted: ServiceLoadBalancer[],
+): boolean {
+  const key = (l: { targetGroupArn?: string; containerName?: string; containerPort?: number }) =>
+    `${l.targetGroupArn} ${l.containerName} ${l.containerPort}`;
+  const a = actual.map(key).sort();
+  const w = wanted.map(key).sort();
+  return a.length === w.length && a.every((k, i) => k === w[i]);
+}
+
+/**
+ * The shared ALB: its security group (open on the listener ports), the load balancer, a target
+ * group and a listener per published port, and an inbound rule in the tasks' security groups
+ * from the load balancer's. Each piece is found before it is created, so a re-run converges.
+ */
+async function ensureLoadBalancer(
+  plan: EcsPlanResult,
+  deps: ApplyDeps,
+  network: DeployNetwork,
+  targets: Map<string, ServiceLoadBalancer[]>,
+): Promise<LoadBalancerResult> {
+  const { ec2, elb } = deps.aws;
+  const balancer = network.balancer!;
+  const names = loadBalancerNames(plan.stack);
+  const ports = plan.translation.services.flatMap((s) =>
+    s.publicPorts.map((p) => ({ service: s.name, ...p })),
+  );
+  const sg = await ec2.ensureSecurityGroup({
+    vpcId: balancer.vpcId,
+    name: names.securityGroup,
+    description: `mlship: load balancer of stack ${plan.stack}`,
+  });
+  for (const p of ports)
+    await ec2.allowIngress(sg.id, {
+      port: p.listener,
+      cidr: '0.0.0.0/0',
+      description: 'mlship: HTTP listener',
+    });
+  const lb = await elb.ensureLoadBalancer({
+    name: names.loadBalancer,
+    subnets: balancer.subnets,
+    securityGroups: [sg.id],
+  });
+  if (!lb.managed) {
+    throw new OperationFailedError(
+      'LOAD_BALANCER_NOT_OURS',
+      `a load balancer named ${names.loadBalancer} exists and was not created by mlship; it is left alone`,
+      { hint: 'deploy the stack under another name (name: in mlship.yaml or the compose file)' },
+    );
+  }
+  if (lb.created) deps.log(`created load balancer ${names.loadBalancer} (${lb.dnsName})`);
+  const result: LoadBalancerResult = {
+    name: names.loadBalancer,
+    dnsName: lb.dnsName,
+    created: lb.created,
+    securityGroup: sg,
+    listeners: [],
+    ingressAdded: [],
+  };
+  for (const p of ports) {
+    const tgName = names.targetGroup(p.container, p.containerPort);
+    const tg = await elb.ensureTargetGroup({
+      name: tgName,
+      vpcId: balancer.vpcId,
+      port: p.containerPort,
+      healthCheckPath: p.healthCheckPath,
+      healthCheckIntervalSeconds: p.healthCheckIntervalSeconds,
+    });
+    const listener = await elb.ensureListener({
+      loadBalancerArn: lb.arn,
+      port: p.listener,
+      targetGroupArn: tg.arn,
+    });
+    for (const group of network.securityGroups) {
+      const rule = await ec2.allowIngress(group, {
+        port: p.containerPort,
+        fromGroup: sg.id,
+        description: `mlship: load balancer of stack ${plan.stack}`,
+      });
+      if (rule.added) {
+        result.ingressAdded.push({ group, port: p.containerPort });
+        deps.log(`allowed tcp ${p.containerPort} from the load balancer into ${group}`);
+      }
+    }
+    targets.set(p.service, [
+      ...(targets.get(p.service) ?? []),
+      { targetGroupArn: tg.arn, containerName: p.container, containerPort: p.containerPort },
+    ]);
+    result.listeners.push({
+      port: p.listener,
+      service: p.service,
+      container: p.container,
+      containerPort: p.containerPort,
+      targetGroup: tgName,
+      created: listener.created,
+      changed: listener.changed || tg.changed,
+    });
+  }
+  return result;
+}
+
+/** How to reach each service: Service Connect inside the namespace; published ports through the load balancer. */
 export function endpointsOf(
   namespace: string,
   svc: EcsPlanResult['translation']['services'][number],
+  loadBalancerDns?: string,
 ): ServiceEndpoints {
   const port = svc.containers.find((c) => c.portName && c.port);
   return {
     service: svc.name,
     ...(port?.port ? { serviceConnect: { namespace, dnsName: port.name, port: port.port } } : {}),
-    public: svc.publicPorts.map((p) => ({
-      port: p,
-      note: `public port ${p}: no load balancer created by mlship yet`,
-    })),
+    public: svc.publicPorts.map((p) => {
+      if (!loadBalancerDns) {
+        return { port: p.listener, note: `public port ${p.listener}: no load balancer (not applied)` };
+      }
+      const url = `http://${loadBalancerDns}${p.listener === 80 ? '' : `:${p.listener}`}/`;
+      return {
+        port: p.listener,
+        url,
+        loadBalancerDns,
+        note: `${url} → ${p.container}:${p.containerPort} (a new load balancer's name takes a few minutes to resolve)`,
+      };
+    }),
   };
 }
 

@@ -2,6 +2,7 @@
 // plans and a cluster file under deploy/ecs/, plus a plan of what would be
 // created and an itemised monthly cost estimate. Nothing is sent to AWS here.
 
+import { createHash } from 'node:crypto';
 import { readdir } from 'node:fs/promises';
 import path from 'node:path';
 import type { Project } from '../../config/schema.js';
@@ -225,6 +226,39 @@ export function estimateCost(
   };
 }
 
+/** Names of the shared load balancer's resources (ALB and target group names: at most 32 characters). */
+export function loadBalancerNames(stack: string) {
+  return {
+    loadBalancer: awsName(stack, 32),
+    securityGroup: `${stack}-alb`,
+    targetGroup: (service: string, port: number) => awsName(`${stack}-${service}-${port}`, 32),
+  };
+}
+
+/** A name of [A-Za-z0-9-], at most `max` long (a hash keeps shortened names apart), no hyphen at the ends. */
+export function awsName(wanted: string, max: number): string {
+  const clean = wanted
+    .replace(/[^A-Za-z0-9-]/g, '-')
+    .replace(/-+/g, '-')
+    .replace(/^-|-$/g, '');
+  const name = clean.startsWith('internal-') ? `lb-${clean}` : clean;
+  if (name.length <= max) return name;
+  const hash = createHash('sha256').update(wanted).digest('hex').slice(0, 6);
+  return `${name.slice(0, max - 7).replace(/-$/, '')}-${hash}`;
+}
+
+function loadBalancerPlan(stack: string, t: EcsTranslation): string[] {
+  const ports = t.services.flatMap((s) => s.publicPorts.map((p) => ({ service: s.name, ...p })));
+  if (!ports.length) return [];
+  const names = loadBalancerNames(stack);
+  return [
+    `load balancer ${names.loadBalancer} (Application Load Balancer, internet-facing, shared): ${ports
+      .map((p) => `HTTP :${p.listener} → ${p.container}:${p.containerPort} (health ${p.healthCheckPath})`)
+      .join(', ')}`,
+    `security group ${names.securityGroup} (the load balancer's: tcp ${ports.map((p) => p.listener).join(', ')} from anywhere); the tasks' security groups let it reach port(s) ${[...new Set(ports.map((p) => p.containerPort))].join(', ')}`,
+  ];
+}
+
 export async function planEcs(options: EcsPlanOptions): Promise<EcsPlanResult> {
   const loaded = await loadDeployStack(options.file);
   const { stack } = loaded;
@@ -273,8 +307,9 @@ export async function planEcs(options: EcsPlanOptions): Promise<EcsPlanResult> {
     ),
     ...translation.services.map(
       (s) =>
-        `service ${s.name}: ${s.desiredCount} × ${s.launchType}, Service Connect${s.publicPorts.length ? `, public ports ${s.publicPorts.join(', ')} via the shared load balancer` : ', no load balancer (not public)'}`,
+        `service ${s.name}: ${s.desiredCount} × ${s.launchType}, Service Connect${s.publicPorts.length ? `, public port${s.publicPorts.length > 1 ? 's' : ''} ${s.publicPorts.map((p) => p.listener).join(', ')} via the shared load balancer` : ', no load balancer (not public)'}`,
     ),
+    ...loadBalancerPlan(stack.name, translation),
   ];
 
   const outDir = path.resolve(

@@ -89,7 +89,10 @@ function recordingRunner(): TaskRunner & { lines: string[]; titles: string[] } {
  * An AWS double whose ECS answers DescribeServices (and ListTasks/DescribeTasks) from a
  * recording, one recorded answer per call; everything else succeeds. Calls are logged.
  */
-function fakeAws(rec: Recording | undefined, existing?: { taskDefinition: string }) {
+function fakeAws(
+  rec: Recording | undefined,
+  existing?: { taskDefinition: string; loadBalancers?: Service['loadBalancers'] },
+) {
   const calls: { name: string; input: unknown }[] = [];
   const created: CreateServiceSpec[] = [];
   let polls = 0;
@@ -101,9 +104,36 @@ function fakeAws(rec: Recording | undefined, existing?: { taskDefinition: string
     };
   const aws = {
     ec2: {
-      defaultNetwork: async () => ({ vpcId: 'vpc-1', subnets: ['subnet-a'], securityGroups: ['sg-1'] }),
+      defaultNetwork: async () => ({
+        vpcId: 'vpc-1',
+        subnets: ['subnet-a', 'subnet-a2', 'subnet-b'],
+        securityGroups: ['sg-1'],
+      }),
+      subnets: log('subnets', async (ids: string[]) =>
+        ids.map((id) => ({ id, vpcId: 'vpc-1', zone: `eu-west-1${id.slice(7, 8)}` })),
+      ),
       vpcDns: async () => ({ support: true, hostnames: true }),
       instanceTypeOffered: async () => true,
+      ensureSecurityGroup: log('ensureSecurityGroup', async () => ({ id: 'sg-alb', created: true })),
+      allowIngress: log('allowIngress', async () => ({ added: true })),
+    },
+    elb: {
+      ensureLoadBalancer: log('ensureLoadBalancer', async () => ({
+        arn: 'arn:aws:elasticloadbalancing:eu-west-1:123456789012:loadbalancer/app/shop/1',
+        dnsName: 'shop-1.eu-west-1.elb.amazonaws.com',
+        created: true,
+        managed: true,
+      })),
+      ensureTargetGroup: log('ensureTargetGroup', async (spec: { name: string }) => ({
+        arn: `arn:aws:elasticloadbalancing:eu-west-1:123456789012:targetgroup/${spec.name}/1`,
+        created: true,
+        changed: false,
+      })),
+      ensureListener: log('ensureListener', async () => ({
+        arn: 'listener-1',
+        created: true,
+        changed: false,
+      })),
     },
     secrets: { missingParameters: async () => [], secretExists: async () => true },
     iam: { roleExists: async () => true },
@@ -124,7 +154,13 @@ function fakeAws(rec: Recording | undefined, existing?: { taskDefinition: string
         revision: 2,
       })),
       describeService: log('describeService', async (_c: string, name: string) =>
-        existing ? ({ serviceName: name, taskDefinition: existing.taskDefinition } as Service) : undefined,
+        existing
+          ? ({
+              serviceName: name,
+              taskDefinition: existing.taskDefinition,
+              loadBalancers: existing.loadBalancers ?? [],
+            } as Service)
+          : undefined,
       ),
       createService: log('createService', async (spec: CreateServiceSpec) => {
         created.push(spec);
@@ -381,7 +417,7 @@ describe('deploy ecs --apply: Service Connect and endpoints', () => {
     });
   });
 
-  it('reports endpoints: <service>:<port> in the namespace; public ports have no load balancer yet', async () => {
+  it('reports endpoints: <service>:<port> in the namespace; a published port through the load balancer', async () => {
     const plan = await planOf(STACK);
     const r = await applyEcs(
       plan,
@@ -395,15 +431,127 @@ describe('deploy ecs --apply: Service Connect and endpoints', () => {
       public: [],
     });
     expect(byName.web!.serviceConnect).toEqual({ namespace: 'shop', dnsName: 'web', port: 3000 });
-    const published = plan.translation.services.find((s) => s.name === 'web')!.publicPorts;
-    expect(published).toHaveLength(1);
-    expect(byName.web!.public).toEqual(
-      published.map((port) => ({
-        port,
-        note: `public port ${port}: no load balancer created by mlship yet`,
-      })),
-    );
+    expect(byName.web!.public).toEqual([
+      {
+        port: 80,
+        url: 'http://shop-1.eu-west-1.elb.amazonaws.com/',
+        loadBalancerDns: 'shop-1.eu-west-1.elb.amazonaws.com',
+        note: "http://shop-1.eu-west-1.elb.amazonaws.com/ → web:3000 (a new load balancer's name takes a few minutes to resolve)",
+      },
+    ]);
     expect(byName.worker).toEqual({ service: 'worker', public: [] });
+  });
+
+  it('the shared load balancer: one per stack, a target group and listener per published port, tasks reachable from it', async () => {
+    const plan = await planOf(STACK);
+    const fake = fakeAws(undefined);
+    const r = await applyEcs(
+      plan,
+      { aws: fake.aws, engine: {} as never, log: () => undefined },
+      options({ wait: false }),
+    );
+    const inputs = (name: string) => fake.calls.filter((c) => c.name === name).map((c) => c.input);
+    // One subnet per Availability Zone (an ALB takes no two of one zone), in the tasks' VPC.
+    expect(inputs('ensureLoadBalancer')).toEqual([
+      [{ name: 'shop', subnets: ['subnet-a', 'subnet-b'], securityGroups: ['sg-alb'] }],
+    ]);
+    expect(inputs('ensureSecurityGroup')).toEqual([
+      [{ vpcId: 'vpc-1', name: 'shop-alb', description: 'mlship: load balancer of stack shop' }],
+    ]);
+    expect(inputs('allowIngress')).toEqual([
+      ['sg-alb', { port: 80, cidr: '0.0.0.0/0', description: 'mlship: HTTP listener' }],
+      ['sg-1', { port: 3000, fromGroup: 'sg-alb', description: 'mlship: load balancer of stack shop' }],
+    ]);
+    expect(inputs('ensureTargetGroup')).toEqual([
+      [
+        {
+          name: 'shop-web-3000',
+          vpcId: 'vpc-1',
+          port: 3000,
+          healthCheckPath: '/',
+          healthCheckIntervalSeconds: 30,
+        },
+      ],
+    ]);
+    const web = fake.created.find((c) => c.serviceName === 'web')!;
+    expect(web.loadBalancers).toEqual([
+      {
+        targetGroupArn: 'arn:aws:elasticloadbalancing:eu-west-1:123456789012:targetgroup/shop-web-3000/1',
+        containerName: 'web',
+        containerPort: 3000,
+      },
+    ]);
+    if (model) expect(validateShape(model, 'CreateServiceRequest', createServiceInput(web))).toEqual([]);
+    expect(fake.created.find((c) => c.serviceName === 'api')!.loadBalancers).toBeUndefined();
+    // The target group is attached to the listener before the service that uses it is created.
+    const order = fake.calls.map((c) => c.name);
+    expect(order.indexOf('ensureListener')).toBeLessThan(order.indexOf('createService'));
+    expect(r.loadBalancer).toMatchObject({
+      name: 'shop',
+      created: true,
+      listeners: [
+        { port: 80, service: 'web', container: 'web', containerPort: 3000, targetGroup: 'shop-web-3000' },
+      ],
+      ingressAdded: [{ group: 'sg-1', port: 3000 }],
+    });
+  });
+
+  it('a service created before it had a load balancer is updated to use it; then it is unchanged', async () => {
+    const plan = await planOf(STACK);
+    const arn = 'arn:aws:ecs:eu-west-1:123456789012:task-definition/shop-web:2';
+    const tg = 'arn:aws:elasticloadbalancing:eu-west-1:123456789012:targetgroup/shop-web-3000/1';
+    const before = fakeAws(undefined, { taskDefinition: arn });
+    const r = await applyEcs(
+      plan,
+      { aws: before.aws, engine: {} as never, log: () => undefined },
+      options({ wait: false }),
+    );
+    expect(r.services.find((s) => s.name === 'web')).toEqual({ name: 'web', action: 'updated' });
+    const update = before.calls.find(
+      (c) => c.name === 'updateService' && (c.input as [{ service: string }])[0].service === 'web',
+    );
+    expect((update!.input as [{ loadBalancers: unknown }])[0].loadBalancers).toEqual([
+      { targetGroupArn: tg, containerName: 'web', containerPort: 3000 },
+    ]);
+    const after = fakeAws(undefined, {
+      taskDefinition: arn,
+      loadBalancers: [{ targetGroupArn: tg, containerName: 'web', containerPort: 3000 }],
+    });
+    const again = await applyEcs(
+      plan,
+      { aws: after.aws, engine: {} as never, log: () => undefined },
+      options({ wait: false }),
+    );
+    expect(again.services.find((s) => s.name === 'web')).toEqual({ name: 'web', action: 'unchanged' });
+  });
+
+  it('pre-deploy: a published port needs subnets in two zones of one VPC; a name taken by a foreign load balancer is left alone', async () => {
+    const plan = await planOf(STACK);
+    const fake = fakeAws(undefined);
+    const deps = { aws: fake.aws, engine: {} as never, log: () => undefined };
+    const err = (await applyEcs(
+      plan,
+      deps,
+      options({ wait: false, subnets: ['subnet-a', 'subnet-a2'] }),
+    ).catch((e: unknown) => e)) as OperationFailedError;
+    expect(err).toBeInstanceOf(OperationFailedError);
+    expect(err.details).toEqual([
+      'the load balancer needs subnets in at least two Availability Zones; all are in eu-west-1a (fix: pass --subnets with one in another zone)',
+    ]);
+    expect(fake.calls.some((c) => c.name === 'ensureLoadBalancer' || c.name === 'ensureLogGroup')).toBe(
+      false,
+    );
+
+    fake.aws.elb.ensureLoadBalancer = async () => ({
+      arn: 'x',
+      dnsName: 'x',
+      created: false,
+      managed: false,
+    });
+    await expect(applyEcs(plan, deps, options({ wait: false }))).rejects.toThrow(
+      'a load balancer named shop exists and was not created by mlship; it is left alone',
+    );
+    expect(fake.created).toEqual([]);
   });
 });
 

@@ -23,6 +23,8 @@ function fakeAws(
         subnets: ['subnet-a', 'subnet-b'],
         securityGroups: ['sg-1'],
       }),
+      subnets: async (ids: string[]) =>
+        ids.map((id) => ({ id, vpcId: 'vpc-1', zone: `eu-west-1${id.slice(-1)}` })),
       vpcDns: async () => ({ support: true, hostnames: true }),
       instanceTypeOffered: async () => true,
       ...over,
@@ -73,7 +75,12 @@ describe('deploy ecs --apply: decisions', () => {
       { aws: fakeAws({}), engine: {} as never, log: () => undefined },
       { localImages: {}, force: false, wait: false },
     );
-    expect(r).toEqual({ subnets: ['subnet-a', 'subnet-b'], securityGroups: ['sg-1'] });
+    // The proxy publishes port 80: the load balancer goes into the tasks' VPC, one subnet per zone.
+    expect(r).toEqual({
+      subnets: ['subnet-a', 'subnet-b'],
+      securityGroups: ['sg-1'],
+      balancer: { vpcId: 'vpc-1', subnets: ['subnet-a', 'subnet-b'] },
+    });
   });
 
   it('fail fast, all at once, with fixes: VPC DNS for Service Connect, an unoffered GPU type', async () => {
@@ -93,6 +100,34 @@ describe('deploy ecs --apply: decisions', () => {
     expect(err.message).toBe('2 pre-deploy check(s) failed; nothing was created');
     expect(err.details[0]).toMatch(/VPC vpc-1 has DNS hostnames disabled.*modify-vpc-attribute/);
     expect(err.details[1]).toMatch(/p5\.48xlarge is not offered.*--gpu-instance/);
+  });
+
+  it('a published port: subnets that do not exist or span two VPCs fail before anything is created', async () => {
+    const err = (await preDeployChecks(
+      await plan(),
+      {
+        aws: fakeAws({
+          subnets: async () => [
+            { id: 'subnet-a', vpcId: 'vpc-1', zone: 'eu-west-1a' },
+            { id: 'subnet-b', vpcId: 'vpc-2', zone: 'eu-west-1b' },
+          ],
+        }),
+        engine: {} as never,
+        log: () => undefined,
+      },
+      {
+        localImages: {},
+        force: false,
+        wait: false,
+        subnets: ['subnet-a', 'subnet-b', 'subnet-gone'],
+        securityGroups: ['sg-1'],
+      },
+    ).catch((e: unknown) => e)) as OperationFailedError;
+    expect(err).toBeInstanceOf(OperationFailedError);
+    expect(err.details).toEqual([
+      'subnet(s) subnet-gone do not exist (fix: check --subnets)',
+      'the subnets are in 2 VPCs (vpc-1, vpc-2); a service and its load balancer need one (fix: pass --subnets of one VPC)',
+    ]);
   });
 
   it('no default VPC and no subnets given: a usage error saying which flags to pass', async () => {

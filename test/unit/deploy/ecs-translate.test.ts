@@ -107,7 +107,16 @@ describe('ECS translation', () => {
     expect(p3.portMappings).toEqual([
       { containerPort: 9000, protocol: 'tcp', name: 'pose-3d-9000', appProtocol: 'http' },
     ]);
-    expect(t.services.find((s) => s.name === 'proxy')?.publicPorts).toEqual([80]);
+    // The proxy's health check requests no path, so the load balancer checks "/".
+    expect(t.services.find((s) => s.name === 'proxy')?.publicPorts).toEqual([
+      {
+        listener: 80,
+        container: 'proxy',
+        containerPort: 80,
+        healthCheckPath: '/',
+        healthCheckIntervalSeconds: 30,
+      },
+    ]);
     expect(t.services.find((s) => s.name === 'pose-3d')?.publicPorts).toEqual([]);
     expect(p3.logConfiguration).toEqual({
       logDriver: 'awslogs',
@@ -117,6 +126,75 @@ describe('ECS translation', () => {
         'awslogs-stream-prefix': 'pose-3d',
       },
     });
+  });
+
+  it('published ports: one listener each on the shared load balancer; loopback, udp, databases and clashes are not exposed', () => {
+    const file = 'pub/compose.yaml';
+    const text = [
+      'services:',
+      '  api:',
+      '    image: api:1',
+      '    ports: ["8080:8000", "127.0.0.1:9000:9000", "5000:5000/udp"]',
+      '    healthcheck:',
+      '      test: ["CMD", "curl", "-f", "http://localhost:8000/readyz"]',
+      '      interval: 2s',
+      '  web:',
+      '    image: web:1',
+      '    ports: ["80:3000", "8080:3001"]',
+      '    healthcheck:',
+      '      test: ["CMD-SHELL", "wget -q -O /dev/null http://127.0.0.1:3000/healthz?full=1 || exit 1"]',
+      '  db:',
+      '    image: postgres:16',
+      '    ports: ["5432:5432"]',
+      '  gpu:',
+      '    image: gpu:1',
+      '    ports: ["127.0.0.1:7000:7000", "7001:7001"]',
+      '    deploy:',
+      '      resources:',
+      '        reservations:',
+      '          devices: [{ driver: nvidia, count: 1, capabilities: [gpu] }]',
+      '',
+    ].join('\n');
+    const t = translateToEcs(importCompose(file, text, 'pub'), OPTS);
+    const ports = Object.fromEntries(t.services.map((s) => [s.name, s.publicPorts]));
+    expect(ports.api).toEqual([
+      {
+        listener: 8080,
+        container: 'api',
+        containerPort: 8000,
+        healthCheckPath: '/readyz',
+        healthCheckIntervalSeconds: 5,
+      },
+    ]);
+    expect(ports.web).toEqual([
+      {
+        listener: 80,
+        container: 'web',
+        containerPort: 3000,
+        healthCheckPath: '/healthz?full=1',
+        healthCheckIntervalSeconds: 30,
+      },
+    ]);
+    expect(ports.db).toEqual([]);
+    // GPU services share one task; the loopback port stays local.
+    expect(ports['pub-gpu']).toEqual([
+      {
+        listener: 7001,
+        container: 'gpu',
+        containerPort: 7001,
+        healthCheckPath: '/',
+        healthCheckIntervalSeconds: 30,
+      },
+    ]);
+    const warned = t.warnings
+      .filter((w) => w.path.endsWith('.ports'))
+      .map((w) => `${w.line} ${w.path}: ${w.message}`);
+    expect(warned).toEqual([
+      '4 services.api.ports: udp port 5000 is not reachable through Service Connect',
+      '4 services.api.ports: published udp port 5000 is not exposed: an Application Load Balancer carries HTTP only',
+      "10 services.web.ports: port 8080 is already published by api; the load balancer's listener 8080 forwards to api only",
+      '15 services.db.ports: published port 5432 (PostgreSQL) is not exposed to the internet: an Application Load Balancer carries HTTP only',
+    ]);
   });
 
   it('what cannot be carried over is a warning at the line of its field', () => {

@@ -2,7 +2,7 @@ import { cpSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'n
 import os from 'node:os';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { planEcs } from '../../../src/core/deploy/plan.js';
+import { awsName, loadBalancerNames, planEcs } from '../../../src/core/deploy/plan.js';
 import { FileExistsError } from '../../../src/io/errors.js';
 import { loadServiceModel, validateShape } from '../../helpers/aws-model.js';
 
@@ -42,7 +42,11 @@ describe('deploy ecs (files and plan)', () => {
     );
     expect(r.cost.pricesDate).toMatch(/^\d{4}-\d{2}-\d{2}$/);
     expect(r.plan.filter((p) => p.includes('shared load balancer'))).toEqual([
-      'service proxy: 1 × FARGATE, Service Connect, public ports 80 via the shared load balancer',
+      'service proxy: 1 × FARGATE, Service Connect, public port 80 via the shared load balancer',
+    ]);
+    expect(r.plan.filter((p) => /^(load balancer|security group) /.test(p))).toEqual([
+      `load balancer ${r.stack} (Application Load Balancer, internet-facing, shared): HTTP :80 → proxy:80 (health /)`,
+      `security group ${r.stack}-alb (the load balancer's: tcp 80 from anywhere); the tasks' security groups let it reach port(s) 80`,
     ]);
     // The secret value of the compose file is nowhere in what was written.
     for (const f of r.written) expect(readFileSync(f, 'utf8'), f).not.toContain('example');
@@ -100,6 +104,23 @@ describe('deploy ecs (files and plan)', () => {
       code: 'USAGE',
       hint: expect.stringMatching(/--region/),
     });
+  });
+});
+
+describe('names of the shared load balancer', () => {
+  it('fit ELB rules: [A-Za-z0-9-], at most 32, no hyphen at the ends, never internal-; long names stay apart', () => {
+    expect(loadBalancerNames('shop')).toMatchObject({ loadBalancer: 'shop', securityGroup: 'shop-alb' });
+    expect(loadBalancerNames('shop').targetGroup('api', 8000)).toBe('shop-api-8000');
+    expect(awsName('my_stack.v2', 32)).toBe('my-stack-v2');
+    expect(awsName('-x--y-', 32)).toBe('x-y');
+    expect(awsName('internal-tools', 32)).toBe('lb-internal-tools');
+    const a = loadBalancerNames('a-very-long-stack-name-for-pose').targetGroup('detector-service', 8080);
+    const b = loadBalancerNames('a-very-long-stack-name-for-pose').targetGroup('detector-service', 8081);
+    for (const n of [a, b]) {
+      expect(n.length).toBeLessThanOrEqual(32);
+      expect(n).toMatch(/^[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?$/);
+    }
+    expect(a).not.toBe(b);
   });
 });
 
