@@ -74,7 +74,8 @@ writeFileSync(
     'services:',
     '  api:',
     '    build: ./api',
-    '    ports: ["8000"]',
+    // Published: the first deploy also creates the shared load balancer.
+    '    ports: ["80:8000"]',
     '  worker:',
     '    build: ./worker',
     '  cache:',
@@ -184,6 +185,11 @@ async function deploy(label) {
       .filter((t) => t.registered)
       .map((t) => t.family.slice(stack.length + 1)),
     services: applied.services.map((s) => `${s.name} ${s.action}`),
+    loadBalancer: applied.loadBalancer
+      ? `${applied.loadBalancer.created ? 'created' : 'unchanged'}, listener${applied.loadBalancer.listeners
+          .map((l) => ` :${l.port} ${l.created ? 'created' : l.changed ? 'updated' : 'unchanged'}`)
+          .join(',')}`
+      : 'none',
   };
 }
 
@@ -241,6 +247,7 @@ try {
       `${rev2.api} / ${rev2.worker} / ${rev2.cache}`,
     ],
     ['services', first.services.join(', '), second.services.join(', ')],
+    ['shared load balancer (api publishes 80)', first.loadBalancer, second.loadBalancer],
   ];
   const table = [
     `| ${rows[0].join(' | ')} |`,
