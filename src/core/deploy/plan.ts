@@ -103,11 +103,12 @@ export async function stackFromProject(file: string): Promise<DeployStack & { pr
       ...(svc.expose ?? []).map((p) => ({ container: Number(p), protocol: 'tcp' as const })),
       ...(svc.ports ?? []).map((p) => {
         const parts = p.split(':');
-        // Locally everything is published on loopback; on ECS only the proxy faces the outside.
+        // Locally everything is published on loopback; on ECS only the proxy faces the outside,
+        // on the HTTP port (the local port is only chosen not to clash on a developer's machine).
         const proxy = svc.labels['dev.mlship.role'] === 'proxy';
         return {
           container: Number(parts[parts.length - 1]),
-          published: Number(parts[parts.length - 2]),
+          published: proxy ? 80 : Number(parts[parts.length - 2]),
           protocol: 'tcp' as const,
           ...(proxy ? {} : { hostIp: '127.0.0.1' }),
         };
