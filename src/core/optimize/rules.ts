@@ -88,6 +88,56 @@ export function toolchainPackages(ins: Instruction): string[] {
     .filter((p) => (TOOLCHAIN.test(p) || /-dev$/.test(p)) && !removed.has(p));
 }
 
+// Tags of the full official images: a version, optionally with the Debian release.
+const PY_FULL = /^(\d+(?:\.\d+){0,2}(?:(?:a|b|rc)\d+)?)(?:-(bookworm|bullseye|buster|trixie))?$/;
+const NODE_FULL =
+  /^(\d+(?:\.\d+){0,2}|lts|current|hydrogen|iron|jod|krypton)(?:-(bookworm|bullseye|buster|trixie))?$/;
+
+export interface SlimVariant {
+  /** The full image, as given (registry and namespace kept). */
+  image: string;
+  /** The same image family and version without the toolchain. */
+  slim: string;
+  /** `python` or `node`: the official image the repository's last path component names. */
+  family: string;
+  /** The reference pins a digest, which the slim variant cannot keep. */
+  digest: boolean;
+}
+
+/**
+ * The slim variant of a full official python/node image (`python:3.11` →
+ * `python:3.11-slim`, `node:20-bookworm` → `node:20-bookworm-slim`), or undefined
+ * when the tag is already slim, alpine, distroless, unpinned or unknown. The
+ * repository is matched on its last path component, so mirrors
+ * (`mlship-local/python:3.11`, `<account>.dkr.ecr.<region>.amazonaws.com/python:3.11`) count too.
+ */
+export function slimVariant(image: string): SlimVariant | undefined {
+  const at = image.indexOf('@');
+  const ref = at >= 0 ? image.slice(0, at) : image;
+  const slash = ref.lastIndexOf('/');
+  const colon = ref.indexOf(':', slash + 1);
+  if (colon < 0) return undefined;
+  const repo = ref.slice(0, colon);
+  const family = repo.slice(slash + 1).toLowerCase();
+  const tag = ref.slice(colon + 1);
+  let slimTag: string | undefined;
+  if (family === 'python') {
+    const m = PY_FULL.exec(tag);
+    if (m) slimTag = `${m[1]}-slim${m[2] ? `-${m[2]}` : ''}`;
+  } else if (family === 'node') {
+    const m = NODE_FULL.exec(tag);
+    if (m) slimTag = `${m[1]}${m[2] ? `-${m[2]}` : ''}-slim`;
+  }
+  if (!slimTag) return undefined;
+  return { image, slim: `${repo}:${slimTag}`, family, digest: at >= 0 };
+}
+
+/** The stage of the final image's lineage that starts from an image (not from another stage). */
+export function lineageRoot(df: ParsedDockerfile, target: string | undefined): Stage {
+  const lineage = [...finalLineage(df, target)].sort((a, b) => a - b);
+  return df.stages[lineage[0]!]!;
+}
+
 function inLineage(input: RuleInput, stage: number): boolean {
   return finalLineage(input.df, input.target).has(stage);
 }
@@ -312,6 +362,22 @@ export const RULES: Rule[] = [
         stage.from,
         `the final stage runs on ${image}, but nothing in it compiles CUDA code: the devel image adds several GB of compilers and headers`,
         `use the matching runtime image (${image.replace(/devel/i, 'runtime')})`,
+      );
+    },
+  },
+  {
+    id: 'base-not-slim',
+    summary: 'the final image is built on a full python/node image that has a slim variant',
+    check(input, report) {
+      // Like cuda-devel-runtime, only what ships counts: a builder stage may use the full image.
+      const root = lineageRoot(input.df, input.target);
+      const image = root.resolvedImage;
+      const v = image === undefined ? undefined : slimVariant(image);
+      if (!v) return;
+      report(
+        root.from,
+        `the final image is built on ${image}, the full ${v.family} image: its compilers, -dev headers and tools (gcc, git, curl, …) add several hundred MB the service does not run with`,
+        `use ${v.slim}${v.digest ? ' (and pin its digest)' : ''}, with anything that compiles in a builder stage on ${v.image.replace(/@.*$/, '')}; \`mlship optimize --write --slim-base\` does this. Not by default: a package built from source may link against a library whose runtime .so only the full image has`,
       );
     },
   },

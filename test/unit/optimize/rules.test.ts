@@ -1,7 +1,7 @@
 // Every rule, with a case it must report (at the right line) and cases it must not.
 
 import { describe, expect, it } from 'vitest';
-import { RULE_IDS } from '../../../src/core/optimize/rules.js';
+import { RULE_IDS, slimVariant } from '../../../src/core/optimize/rules.js';
 import { df, findings, hits, snapshot } from './helpers.js';
 
 const PY = 'FROM python:3.11-slim';
@@ -212,6 +212,102 @@ describe('cuda-devel-runtime', () => {
     expect(
       hits(df('FROM nvidia/cuda:12.2.0-devel-ubuntu22.04', 'RUN nvcc -o /k k.cu'), 'cuda-devel-runtime'),
     ).toEqual([]);
+  });
+});
+
+describe('base-not-slim', () => {
+  const RUN = ['WORKDIR /app', 'COPY app/ ./', 'CMD ["python", "main.py"]'];
+  it('reports a full python/node base in the final stage, on its FROM line, with the slim tag as fix', () => {
+    const text = df('# a comment', 'FROM python:3.11', ...RUN);
+    expect(hits(text, 'base-not-slim')).toEqual([2]);
+    const f = findings(text).find((x) => x.rule === 'base-not-slim')!;
+    expect(f.message).toContain('python:3.11');
+    expect(f.fix).toContain('use python:3.11-slim,');
+    expect(f.fix).toContain('--slim-base');
+    expect(f.fix).toMatch(/runtime \.so/);
+  });
+  it.each([
+    ['python:3.11', 'python:3.11-slim'],
+    ['python:3.11.9', 'python:3.11.9-slim'],
+    ['python:3', 'python:3-slim'],
+    ['python:3.13.0rc1', 'python:3.13.0rc1-slim'],
+    ['python:3.11-bookworm', 'python:3.11-slim-bookworm'],
+    ['python:3.10-bullseye', 'python:3.10-slim-bullseye'],
+    ['node:20', 'node:20-slim'],
+    ['node:20.11.1-bookworm', 'node:20.11.1-bookworm-slim'],
+    ['node:lts', 'node:lts-slim'],
+    ['mlship-local/python:3.11', 'mlship-local/python:3.11-slim'],
+    ['library/python:3.12', 'library/python:3.12-slim'],
+    [
+      '123456789012.dkr.ecr.eu-west-1.amazonaws.com/mirror/python:3.11',
+      '123456789012.dkr.ecr.eu-west-1.amazonaws.com/mirror/python:3.11-slim',
+    ],
+    ['127.0.0.1:5000/node:22-bookworm', '127.0.0.1:5000/node:22-bookworm-slim'],
+  ])('%s → %s (registry and namespace prefixes match on the last path component)', (image, slim) => {
+    expect(slimVariant(image)?.slim).toBe(slim);
+    const f = findings(df(`FROM ${image}`, ...RUN)).filter((x) => x.rule === 'base-not-slim');
+    expect(f.map((x) => x.line)).toEqual([1]);
+    expect(f[0]!.fix).toContain(`use ${slim},`);
+  });
+  it.each([
+    'python:3.11-slim',
+    'python:3.11-slim-bookworm',
+    'python:3.11-alpine',
+    'python:3.11-alpine3.19',
+    'python:3.11-windowsservercore',
+    'node:20-slim',
+    'node:20-bookworm-slim',
+    'node:20-alpine',
+    'gcr.io/distroless/python3-debian12:nonroot',
+    'gcr.io/distroless/nodejs20-debian12',
+    'debian:bookworm',
+    'ubuntu:22.04',
+    'mypython:3.11',
+    'python',
+    'python:latest',
+    'node',
+  ])('leaves %s alone (slim, alpine, distroless, other images; unpinned is base-unpinned)', (image) => {
+    expect(hits(df(`FROM ${image}`, ...RUN), 'base-not-slim')).toEqual([]);
+  });
+  it('resolves build-arg defaults, and asks to pin the digest of the slim image', () => {
+    expect(hits(df('ARG PY=3.11', 'FROM python:$PY', ...RUN), 'base-not-slim')).toEqual([2]);
+    expect(hits(df('ARG PY', 'FROM python:$PY', ...RUN), 'base-not-slim')).toEqual([]);
+    const f = findings(df(`FROM python:3.11@sha256:${'a'.repeat(64)}`, ...RUN)).find(
+      (x) => x.rule === 'base-not-slim',
+    )!;
+    expect(f.fix).toContain('use python:3.11-slim (and pin its digest)');
+  });
+  it('is stage-aware: a builder stage may be full; the stage the final one is built FROM counts', () => {
+    const builder = df(
+      'FROM python:3.11 AS build',
+      'RUN pip wheel -w /wheels numpy',
+      'FROM python:3.11-slim',
+      'COPY --from=build /wheels /wheels',
+    );
+    expect(hits(builder, 'base-not-slim')).toEqual([]);
+    const chained = df(
+      'FROM node:20 AS base',
+      'WORKDIR /app',
+      'FROM base',
+      'COPY . .',
+      'CMD ["node", "i.js"]',
+    );
+    expect(hits(chained, 'base-not-slim')).toEqual([1]);
+    // --target picks the stage that ships.
+    const targeted = df('FROM python:3.11 AS dev', 'RUN true', 'FROM python:3.11-slim AS prod', 'RUN true');
+    expect(hits(targeted, 'base-not-slim')).toEqual([]);
+    expect(hits(targeted, 'base-not-slim', { target: 'dev' })).toEqual([1]);
+  });
+  it('is silenced by a comment above the FROM, a stage comment, and the project config', () => {
+    expect(hits(df('# mlship-ignore: base-not-slim', 'FROM python:3.11', ...RUN), 'base-not-slim')).toEqual(
+      [],
+    );
+    expect(
+      hits(df('FROM python:3.11', '# mlship-ignore-stage: base-not-slim', ...RUN), 'base-not-slim'),
+    ).toEqual([]);
+    expect(hits(df('FROM python:3.11', ...RUN), 'base-not-slim', { ignore: ['base-not-slim'] })).toEqual([]);
+    // Silencing another rule does not silence this one.
+    expect(hits(df('# mlship-ignore: root-user', 'FROM python:3.11', ...RUN), 'base-not-slim')).toEqual([2]);
   });
 });
 
