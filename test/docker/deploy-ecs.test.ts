@@ -3,9 +3,10 @@
 // failure part-way, and no credential in any output or file.
 
 import { execFileSync, spawnSync } from 'node:child_process';
-import { mkdirSync, mkdtempSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import { ACMClient, ImportCertificateCommand, RequestCertificateCommand } from '@aws-sdk/client-acm';
 import { DescribeSecurityGroupsCommand, EC2Client } from '@aws-sdk/client-ec2';
 import { DescribeRepositoriesCommand, ECRClient, GetLifecyclePolicyCommand } from '@aws-sdk/client-ecr';
 import {
@@ -597,6 +598,120 @@ describe.runIf(engine)('mlship deploy ecs --apply (moto + local registry)', () =
       ).toHaveLength(1);
     } finally {
       for (const c of [elb, ec2, ecs]) c.destroy();
+    }
+  });
+
+  it('--certificate-arn: HTTPS on 443 with the certificate, 80 now redirects to it; a certificate pending validation is refused first', async () => {
+    // A self-signed certificate imported into ACM (moto), as a user imports or requests theirs.
+    const keyDir = mkdtempSync(path.join(os.tmpdir(), 'mlship-tls-'));
+    execFileSync(
+      'openssl',
+      [
+        'req',
+        '-x509',
+        '-newkey',
+        'rsa:2048',
+        '-nodes',
+        '-subj',
+        '/CN=api.example.com',
+        '-days',
+        '2',
+        '-keyout',
+        path.join(keyDir, 'key.pem'),
+        '-out',
+        path.join(keyDir, 'cert.pem'),
+      ],
+      { stdio: 'ignore' },
+    );
+    const acm = new ACMClient(clientConfig());
+    const issued = (
+      await acm.send(
+        new ImportCertificateCommand({
+          Certificate: readFileSync(path.join(keyDir, 'cert.pem')),
+          PrivateKey: readFileSync(path.join(keyDir, 'key.pem')),
+        }),
+      )
+    ).CertificateArn!;
+    const pending = (await acm.send(new RequestCertificateCommand({ DomainName: 'api.example.com' })))
+      .CertificateArn!;
+    acm.destroy();
+    rmSync(keyDir, { recursive: true, force: true });
+    const apply = (cert: string) =>
+      mlship([
+        'deploy',
+        'ecs',
+        '-f',
+        'pub/compose.yaml',
+        '--apply',
+        '--no-wait',
+        '--region',
+        'us-east-1',
+        '--account-id',
+        '123456789012',
+        '--certificate-arn',
+        cert,
+        '--endpoint-url',
+        moto!.endpoint,
+        '--json',
+      ]);
+    const refused = apply(pending);
+    expect(refused.code, refused.stderr).toBe(1);
+    expect(refused.stderr).toContain(
+      `certificate ${pending} is PENDING_VALIDATION, and a listener takes only an ISSUED one`,
+    );
+
+    const r = apply(issued);
+    expect(r.code, r.stderr).toBe(0);
+    const { applied } = JSON.parse(r.stdout);
+    const name = `${STACK}-pub`;
+    expect(applied.loadBalancer.listeners).toEqual([
+      { port: 80, protocol: 'HTTP', redirectToHttps: 443, created: false, changed: true },
+      {
+        port: 443,
+        protocol: 'HTTPS',
+        service: 'edge',
+        container: 'edge',
+        containerPort: 80,
+        targetGroup: `${name}-edge-80`,
+        created: true,
+        changed: false,
+      },
+    ]);
+    const dns = applied.loadBalancer.dnsName as string;
+    expect(applied.endpoints.find((e: { service: string }) => e.service === 'edge').public[0].url).toBe(
+      `https://${dns}/`,
+    );
+    const elb = new ElasticLoadBalancingV2Client(clientConfig());
+    try {
+      const lb = (await elb.send(new DescribeLoadBalancersCommand({ Names: [name] }))).LoadBalancers![0]!;
+      const listeners = (
+        await elb.send(new DescribeListenersCommand({ LoadBalancerArn: lb.LoadBalancerArn }))
+      ).Listeners!.sort((a, b) => a.Port! - b.Port!);
+      expect(listeners.map((l) => [l.Port, l.Protocol])).toEqual([
+        [80, 'HTTP'],
+        [443, 'HTTPS'],
+      ]);
+      expect(listeners[0]!.DefaultActions).toEqual([
+        expect.objectContaining({
+          Type: 'redirect',
+          RedirectConfig: expect.objectContaining({ Protocol: 'HTTPS', Port: '443', StatusCode: 'HTTP_301' }),
+        }),
+      ]);
+      expect(listeners[1]!.Certificates).toEqual([{ CertificateArn: issued }]);
+      expect(listeners[1]!.SslPolicy).toBe('ELBSecurityPolicy-TLS13-1-2-2021-06');
+      const again = JSON.parse(apply(issued).stdout).applied;
+      expect(
+        again.loadBalancer.listeners.map((l: { created: boolean; changed: boolean }) => [
+          l.created,
+          l.changed,
+        ]),
+      ).toEqual([
+        [false, false],
+        [false, false],
+      ]);
+      expect(again.services.every((s: { action: string }) => s.action === 'unchanged')).toBe(true);
+    } finally {
+      elb.destroy();
     }
   });
 

@@ -135,12 +135,25 @@ export interface ElbApi {
   }): Promise<{ arn: string; dnsName: string; created: boolean; managed: boolean }>;
   /** An `ip` target group (awsvpc tasks) with the health check; an existing one's check is corrected. */
   ensureTargetGroup(spec: TargetGroupSpec): Promise<{ arn: string; created: boolean; changed: boolean }>;
-  /** An HTTP listener forwarding to the target group; an existing one is pointed at it. */
-  ensureListener(spec: {
-    loadBalancerArn: string;
-    port: number;
-    targetGroupArn: string;
-  }): Promise<{ arn: string; created: boolean; changed: boolean }>;
+  /**
+   * A listener forwarding to the target group (HTTPS with the certificate), or answering HTTP with
+   * a permanent redirect to HTTPS; an existing one on the port is corrected to that.
+   */
+  ensureListener(spec: ListenerSpec): Promise<{ arn: string; created: boolean; changed: boolean }>;
+}
+
+export type ListenerSpec = { loadBalancerArn: string; port: number } & (
+  | { protocol: 'HTTP'; targetGroupArn: string }
+  | { protocol: 'HTTPS'; targetGroupArn: string; certificateArn: string }
+  | { protocol: 'HTTP'; redirectToHttpsPort: number }
+);
+
+/** TLS policy of HTTPS listeners: TLS 1.3 and 1.2 only (the AWS-recommended policy). */
+export const TLS_POLICY = 'ELBSecurityPolicy-TLS13-1-2-2021-06';
+
+export interface AcmApi {
+  /** The certificate's status (ISSUED, PENDING_VALIDATION, EXPIRED, …), or undefined when unknown. */
+  certificateStatus(arn: string): Promise<string | undefined>;
 }
 
 export interface AwsDeployApis {
@@ -149,6 +162,7 @@ export interface AwsDeployApis {
   logs: LogsApi;
   ec2: Ec2Api;
   elb: ElbApi;
+  acm: AcmApi;
   secrets: SecretsApi;
   iam: IamApi;
   destroy(): void;
@@ -230,7 +244,7 @@ async function call<T>(what: string, fn: () => Promise<T>): Promise<T> {
 }
 
 export async function createDeployApis(target: AwsTarget): Promise<AwsDeployApis> {
-  const [ecrSdk, ecsSdk, logsSdk, ec2Sdk, ssmSdk, smSdk, iamSdk, elbSdk] = await Promise.all([
+  const [ecrSdk, ecsSdk, logsSdk, ec2Sdk, ssmSdk, smSdk, iamSdk, elbSdk, acmSdk] = await Promise.all([
     import('@aws-sdk/client-ecr'),
     import('@aws-sdk/client-ecs'),
     import('@aws-sdk/client-cloudwatch-logs'),
@@ -239,6 +253,7 @@ export async function createDeployApis(target: AwsTarget): Promise<AwsDeployApis
     import('@aws-sdk/client-secrets-manager'),
     import('@aws-sdk/client-iam'),
     import('@aws-sdk/client-elastic-load-balancing-v2'),
+    import('@aws-sdk/client-acm'),
   ]);
   const config = {
     region: target.region,
@@ -253,6 +268,7 @@ export async function createDeployApis(target: AwsTarget): Promise<AwsDeployApis
   const smClient = new smSdk.SecretsManagerClient(config);
   const iamClient = new iamSdk.IAMClient(config);
   const elbClient = new elbSdk.ElasticLoadBalancingV2Client(config);
+  const acmClient = new acmSdk.ACMClient(config);
 
   const ecr: EcrApi = {
     async ensureRepository(name, keepImages, movingTag) {
@@ -683,44 +699,87 @@ export async function createDeployApis(target: AwsTarget): Promise<AwsDeployApis
       );
       return { arn, created: true, changed: false };
     },
-    async ensureListener({ loadBalancerArn, port, targetGroupArn }) {
+    async ensureListener(spec) {
       const r = await call('describe the listeners of the load balancer', () =>
-        elbClient.send(new elbSdk.DescribeListenersCommand({ LoadBalancerArn: loadBalancerArn })),
+        elbClient.send(new elbSdk.DescribeListenersCommand({ LoadBalancerArn: spec.loadBalancerArn })),
       );
-      const forward = [{ Type: 'forward' as const, TargetGroupArn: targetGroupArn }];
-      const existing = r.Listeners?.find((l) => l.Port === port);
+      const actions =
+        'redirectToHttpsPort' in spec
+          ? [
+              {
+                Type: 'redirect' as const,
+                RedirectConfig: {
+                  Protocol: 'HTTPS',
+                  Port: String(spec.redirectToHttpsPort),
+                  StatusCode: 'HTTP_301' as const,
+                },
+              },
+            ]
+          : [{ Type: 'forward' as const, TargetGroupArn: spec.targetGroupArn }];
+      const tls =
+        'certificateArn' in spec
+          ? { Certificates: [{ CertificateArn: spec.certificateArn }], SslPolicy: TLS_POLICY }
+          : {};
+      const existing = r.Listeners?.find((l) => l.Port === spec.port);
       if (existing?.ListenerArn) {
-        const action = existing.DefaultActions?.[0];
-        const same =
-          existing.DefaultActions?.length === 1 &&
-          action?.Type === 'forward' &&
-          (action.TargetGroupArn === targetGroupArn ||
-            (action.ForwardConfig?.TargetGroups?.length === 1 &&
-              action.ForwardConfig.TargetGroups[0]?.TargetGroupArn === targetGroupArn));
+        const action = existing.DefaultActions?.length === 1 ? existing.DefaultActions[0] : undefined;
+        const sameAction =
+          'redirectToHttpsPort' in spec
+            ? action?.Type === 'redirect' &&
+              action.RedirectConfig?.Protocol === 'HTTPS' &&
+              action.RedirectConfig.Port === String(spec.redirectToHttpsPort)
+            : action?.Type === 'forward' &&
+              (action.TargetGroupArn === spec.targetGroupArn ||
+                (action.ForwardConfig?.TargetGroups?.length === 1 &&
+                  action.ForwardConfig.TargetGroups[0]?.TargetGroupArn === spec.targetGroupArn));
+        const sameTls =
+          'certificateArn' in spec
+            ? existing.Certificates?.[0]?.CertificateArn === spec.certificateArn &&
+              existing.SslPolicy === TLS_POLICY
+            : true;
+        const same = existing.Protocol === spec.protocol && sameAction && sameTls;
         if (!same) {
-          await call(`point listener ${port} at its target group`, () =>
+          await call(`update listener ${spec.port}`, () =>
             elbClient.send(
               new elbSdk.ModifyListenerCommand({
                 ListenerArn: existing.ListenerArn!,
-                DefaultActions: forward,
+                Protocol: spec.protocol,
+                Port: spec.port,
+                DefaultActions: actions,
+                ...tls,
               }),
             ),
           );
         }
         return { arn: existing.ListenerArn, created: false, changed: !same };
       }
-      const created = await call(`create listener ${port}`, () =>
+      const created = await call(`create listener ${spec.port}`, () =>
         elbClient.send(
           new elbSdk.CreateListenerCommand({
-            LoadBalancerArn: loadBalancerArn,
-            Protocol: 'HTTP',
-            Port: port,
-            DefaultActions: forward,
+            LoadBalancerArn: spec.loadBalancerArn,
+            Protocol: spec.protocol,
+            Port: spec.port,
+            DefaultActions: actions,
+            ...tls,
             Tags: [{ Key: 'mlship:managed', Value: 'true' }],
           }),
         ),
       );
       return { arn: created.Listeners![0]!.ListenerArn!, created: true, changed: false };
+    },
+  };
+
+  const acm: AcmApi = {
+    async certificateStatus(arn) {
+      return call(`look up certificate ${arn}`, async () => {
+        try {
+          const r = await acmClient.send(new acmSdk.DescribeCertificateCommand({ CertificateArn: arn }));
+          return r.Certificate?.Status ?? 'UNKNOWN';
+        } catch (e) {
+          if ((e as { name?: string }).name === 'ResourceNotFoundException') return undefined;
+          throw e;
+        }
+      });
     },
   };
 
@@ -769,6 +828,7 @@ export async function createDeployApis(target: AwsTarget): Promise<AwsDeployApis
     logs,
     ec2,
     elb,
+    acm,
     secrets,
     iam,
     destroy() {
@@ -781,6 +841,7 @@ export async function createDeployApis(target: AwsTarget): Promise<AwsDeployApis
         smClient,
         iamClient,
         elbClient,
+        acmClient,
       ])
         c.destroy();
     },

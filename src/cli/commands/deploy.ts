@@ -16,6 +16,7 @@ interface EcsFlags {
   taskRoleArn?: string;
   tag?: string;
   gpuInstance?: string;
+  certificateArn?: string;
   logsGb: string;
   force: boolean;
   apply: boolean;
@@ -75,6 +76,10 @@ export const registerDeploy: Register = (program: Command, holder) => {
     .option('--task-role-arn <arn>', 'task role')
     .option('--tag <tag>', 'image tag pushed to ECR (default: the git commit)')
     .option('--gpu-instance <type>', 'EC2 instance type for the GPU task (default g4dn.xlarge)')
+    .option(
+      '--certificate-arn <arn>',
+      'ACM certificate: the load balancer serves HTTPS (port 80 becomes 443, and 80 redirects to it)',
+    )
     .option('--logs-gb <n>', 'log volume per service per month, for the estimate', '1')
     .option(
       '--apply',
@@ -126,6 +131,16 @@ export const registerDeploy: Register = (program: Command, holder) => {
           hint: 'letters, digits, "_", "." and "-", at most 128 characters (e.g. latest, stable)',
         });
       }
+      if (
+        flags.certificateArn !== undefined &&
+        !/^arn:aws[a-z-]*:(acm:[a-z0-9-]+:\d{12}:certificate\/|iam::\d{12}:server-certificate\/)\S+$/.test(
+          flags.certificateArn,
+        )
+      ) {
+        throw new UsageError(`--certificate-arn "${flags.certificateArn}" is not a certificate ARN`, {
+          hint: 'an ACM certificate of the deploy region, e.g. arn:aws:acm:eu-west-1:123456789012:certificate/<id> (aws acm list-certificates)',
+        });
+      }
       const { resolveImageTag } = await import('../image-tag.js');
       const tag = await resolveImageTag(
         ctx.io,
@@ -144,7 +159,12 @@ export const registerDeploy: Register = (program: Command, holder) => {
         ...(flags.executionRoleArn ? { executionRoleArn: flags.executionRoleArn } : {}),
         ...(flags.taskRoleArn ? { taskRoleArn: flags.taskRoleArn } : {}),
         ...(flags.gpuInstance ? { gpuInstanceType: flags.gpuInstance } : {}),
+        ...(flags.certificateArn ? { certificateArn: flags.certificateArn } : {}),
       });
+      if (flags.certificateArn && !r.loadBalancer)
+        ctx.io.warn(
+          '--certificate-arn is not used: no service publishes a port, so there is no load balancer',
+        );
       if (!flags.apply) {
         ctx.io.result(
           {
@@ -154,6 +174,7 @@ export const registerDeploy: Register = (program: Command, holder) => {
             written: r.written,
             plan: r.plan,
             cost: r.cost,
+            ...(r.loadBalancer ? { loadBalancer: r.loadBalancer } : {}),
             warnings: r.translation.warnings,
           },
           render(ctx.io, r, ctx.cwd),
@@ -243,7 +264,7 @@ export const registerDeploy: Register = (program: Command, holder) => {
                 `load balancer ${applied.loadBalancer.name}: ${applied.loadBalancer.created ? 'created' : 'exists'} (${applied.loadBalancer.dnsName}); ${applied.loadBalancer.listeners
                   .map(
                     (l) =>
-                      `listener :${l.port} → ${l.container}:${l.containerPort} ${l.created ? 'created' : l.changed ? 'updated' : 'unchanged'}`,
+                      `listener ${l.protocol} :${l.port} ${l.redirectToHttps ? `→ HTTPS :${l.redirectToHttps}` : `→ ${l.container}:${l.containerPort}`} ${l.created ? 'created' : l.changed ? 'updated' : 'unchanged'}`,
                   )
                   .join(', ')}`,
               ]

@@ -8,7 +8,7 @@ import type { AwsDeployApis, ServiceLoadBalancer } from '../../adapters/aws/ecs-
 import type { ImageClient, PushProgress, RegistryAuth } from '../../adapters/docker/engine.js';
 import { OperationFailedError, UsageError } from '../../io/errors.js';
 import { runPool, type TaskControl, type TaskRunner } from '../../io/progress.js';
-import { type EcsPlanResult, loadBalancerNames } from './plan.js';
+import { type EcsPlanResult, type ListenerPlan, loadBalancerNames } from './plan.js';
 
 export interface Clock {
   now(): number;
@@ -67,10 +67,13 @@ export interface LoadBalancerResult {
   securityGroup: { id: string; created: boolean };
   listeners: {
     port: number;
-    service: string;
-    container: string;
-    containerPort: number;
-    targetGroup: string;
+    protocol: 'HTTP' | 'HTTPS';
+    /** Where it forwards; a redirect to HTTPS has none. */
+    service?: string;
+    container?: string;
+    containerPort?: number;
+    targetGroup?: string;
+    redirectToHttps?: number;
     created: boolean;
     changed: boolean;
   }[];
@@ -150,7 +153,7 @@ export async function preDeployChecks(
   }
   if (!subnets.length) problems.push('no subnets to run tasks in (fix: pass --subnets)');
   let balancer: DeployNetwork['balancer'];
-  if (subnets.length && plan.translation.services.some((s) => s.publicPorts.length)) {
+  if (subnets.length && plan.loadBalancer) {
     // The shared load balancer needs the VPC, and subnets in two Availability Zones at least.
     const found = await deps.aws.ec2.subnets(subnets);
     const unknown = subnets.filter((id) => !found.some((f) => f.id === id));
@@ -176,6 +179,17 @@ export async function preDeployChecks(
     if (!(await deps.aws.ec2.instanceTypeOffered(type))) {
       problems.push(
         `GPU instance type ${type} is not offered in this region (fix: choose another with --gpu-instance)`,
+      );
+    }
+  }
+  const certificate = plan.loadBalancer?.certificateArn;
+  if (certificate?.includes(':acm:')) {
+    const status = await deps.aws.acm.certificateStatus(certificate);
+    if (status !== 'ISSUED') {
+      problems.push(
+        status
+          ? `certificate ${certificate} is ${status}, and a listener takes only an ISSUED one (fix: finish its validation: aws acm describe-certificate --certificate-arn ${certificate})`
+          : `certificate ${certificate} does not exist in this region (fix: request or import it in ${plan.region}: aws acm request-certificate --domain-name <your domain> --validation-method DNS)`,
       );
     }
   }
@@ -489,7 +503,13 @@ export async function applyEcs(
     );
   }
   result.endpoints = plan.translation.services.map((s) =>
-    endpointsOf(stack, s, result.loadBalancer?.dnsName),
+    endpointsOf(
+      stack,
+      s,
+      result.loadBalancer && plan.loadBalancer
+        ? { dnsName: result.loadBalancer.dnsName, listeners: plan.loadBalancer.listeners }
+        : undefined,
+    ),
   );
   return result;
 }
@@ -508,7 +528,7 @@ export function sameLoadBalancers(
 
 /**
  * The shared ALB: its security group (open on the listener ports), the load balancer, a target
- * group and a listener per published port, and an inbound rule in the tasks' security groups
+ * group per published port, the listeners, and an inbound rule in the tasks' security groups
  * from the load balancer's. Each piece is found before it is created, so a re-run converges.
  */
 async function ensureLoadBalancer(
@@ -519,43 +539,58 @@ async function ensureLoadBalancer(
 ): Promise<LoadBalancerResult> {
   const { ec2, elb } = deps.aws;
   const balancer = network.balancer!;
+  const wanted = plan.loadBalancer!;
   const names = loadBalancerNames(plan.stack);
-  const ports = plan.translation.services.flatMap((s) =>
-    s.publicPorts.map((p) => ({ service: s.name, ...p })),
-  );
   const sg = await ec2.ensureSecurityGroup({
     vpcId: balancer.vpcId,
-    name: names.securityGroup,
+    name: wanted.securityGroup,
     description: `mlship: load balancer of stack ${plan.stack}`,
   });
-  for (const p of ports)
+  for (const l of wanted.listeners)
     await ec2.allowIngress(sg.id, {
-      port: p.listener,
+      port: l.port,
       cidr: '0.0.0.0/0',
-      description: 'mlship: HTTP listener',
+      description: `mlship: ${l.protocol} listener`,
     });
   const lb = await elb.ensureLoadBalancer({
-    name: names.loadBalancer,
+    name: wanted.name,
     subnets: balancer.subnets,
     securityGroups: [sg.id],
   });
   if (!lb.managed) {
     throw new OperationFailedError(
       'LOAD_BALANCER_NOT_OURS',
-      `a load balancer named ${names.loadBalancer} exists and was not created by mlship; it is left alone`,
+      `a load balancer named ${wanted.name} exists and was not created by mlship; it is left alone`,
       { hint: 'deploy the stack under another name (name: in mlship.yaml or the compose file)' },
     );
   }
-  if (lb.created) deps.log(`created load balancer ${names.loadBalancer} (${lb.dnsName})`);
+  if (lb.created) deps.log(`created load balancer ${wanted.name} (${lb.dnsName})`);
   const result: LoadBalancerResult = {
-    name: names.loadBalancer,
+    name: wanted.name,
     dnsName: lb.dnsName,
     created: lb.created,
     securityGroup: sg,
     listeners: [],
     ingressAdded: [],
   };
-  for (const p of ports) {
+  for (const l of wanted.listeners) {
+    const p = l.forward;
+    if (!p) {
+      const listener = await elb.ensureListener({
+        loadBalancerArn: lb.arn,
+        port: l.port,
+        protocol: 'HTTP',
+        redirectToHttpsPort: l.redirectToHttps!,
+      });
+      result.listeners.push({
+        port: l.port,
+        protocol: l.protocol,
+        redirectToHttps: l.redirectToHttps!,
+        created: listener.created,
+        changed: listener.changed,
+      });
+      continue;
+    }
     const tgName = names.targetGroup(p.container, p.containerPort);
     const tg = await elb.ensureTargetGroup({
       name: tgName,
@@ -564,11 +599,17 @@ async function ensureLoadBalancer(
       healthCheckPath: p.healthCheckPath,
       healthCheckIntervalSeconds: p.healthCheckIntervalSeconds,
     });
-    const listener = await elb.ensureListener({
-      loadBalancerArn: lb.arn,
-      port: p.listener,
-      targetGroupArn: tg.arn,
-    });
+    const listener = await elb.ensureListener(
+      l.protocol === 'HTTPS'
+        ? {
+            loadBalancerArn: lb.arn,
+            port: l.port,
+            protocol: 'HTTPS',
+            targetGroupArn: tg.arn,
+            certificateArn: wanted.certificateArn!,
+          }
+        : { loadBalancerArn: lb.arn, port: l.port, protocol: 'HTTP', targetGroupArn: tg.arn },
+    );
     for (const group of network.securityGroups) {
       const rule = await ec2.allowIngress(group, {
         port: p.containerPort,
@@ -585,7 +626,8 @@ async function ensureLoadBalancer(
       { targetGroupArn: tg.arn, containerName: p.container, containerPort: p.containerPort },
     ]);
     result.listeners.push({
-      port: p.listener,
+      port: l.port,
+      protocol: l.protocol,
       service: p.service,
       container: p.container,
       containerPort: p.containerPort,
@@ -601,22 +643,27 @@ async function ensureLoadBalancer(
 export function endpointsOf(
   namespace: string,
   svc: EcsPlanResult['translation']['services'][number],
-  loadBalancerDns?: string,
+  loadBalancer?: { dnsName: string; listeners: ListenerPlan[] },
 ): ServiceEndpoints {
   const port = svc.containers.find((c) => c.portName && c.port);
   return {
     service: svc.name,
     ...(port?.port ? { serviceConnect: { namespace, dnsName: port.name, port: port.port } } : {}),
     public: svc.publicPorts.map((p) => {
-      if (!loadBalancerDns) {
+      const listener = loadBalancer?.listeners.find(
+        (l) => l.forward?.service === svc.name && l.forward.listener === p.listener,
+      );
+      if (!loadBalancer || !listener) {
         return { port: p.listener, note: `public port ${p.listener}: no load balancer (not applied)` };
       }
-      const url = `http://${loadBalancerDns}${p.listener === 80 ? '' : `:${p.listener}`}/`;
+      const scheme = listener.protocol === 'HTTPS' ? 'https' : 'http';
+      const defaultPort = listener.port === (scheme === 'https' ? 443 : 80);
+      const url = `${scheme}://${loadBalancer.dnsName}${defaultPort ? '' : `:${listener.port}`}/`;
       return {
-        port: p.listener,
+        port: listener.port,
         url,
-        loadBalancerDns,
-        note: `${url} → ${p.container}:${p.containerPort} (a new load balancer's name takes a few minutes to resolve)`,
+        loadBalancerDns: loadBalancer.dnsName,
+        note: `${url} → ${p.container}:${p.containerPort} (${scheme === 'https' ? "point your certificate's domain at it with a CNAME; " : ''}a new load balancer's name takes a few minutes to resolve)`,
       };
     }),
   };

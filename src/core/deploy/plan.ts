@@ -7,7 +7,11 @@ import { readdir } from 'node:fs/promises';
 import path from 'node:path';
 import type { Project } from '../../config/schema.js';
 import type { Stack, StackService } from '../../config/stack-model.js';
-import { type EcsTranslation, translateToEcs } from '../../generators/ecs-task-definitions.js';
+import {
+  type EcsTranslation,
+  type PublicPort,
+  translateToEcs,
+} from '../../generators/ecs-task-definitions.js';
 import { FileExistsError, UsageError } from '../../io/errors.js';
 import { exists, writeFileAtomic } from '../../io/files.js';
 import { generateCompose } from '../compose/generate.js';
@@ -26,6 +30,8 @@ export interface EcsPlanOptions {
   /** Tag of the images pushed to ECR (the git commit). */
   imageTag: string;
   gpuInstanceType?: string;
+  /** ACM certificate for HTTPS listeners on the shared load balancer. */
+  certificateArn?: string;
   /** Log volume per service per month, for the estimate. */
   logsGbPerServiceMonth?: number;
   force: boolean;
@@ -57,6 +63,8 @@ export interface EcsPlanResult {
   outDir: string;
   written: string[];
   translation: EcsTranslation;
+  /** The shared load balancer, when a service publishes a port. */
+  loadBalancer?: LoadBalancerPlan;
   plan: string[];
   cost: {
     lines: CostLine[];
@@ -248,15 +256,65 @@ export function awsName(wanted: string, max: number): string {
   return `${name.slice(0, max - 7).replace(/-$/, '')}-${hash}`;
 }
 
-function loadBalancerPlan(stack: string, t: EcsTranslation): string[] {
+/** One listener of the shared load balancer. */
+export interface ListenerPlan {
+  port: number;
+  protocol: 'HTTP' | 'HTTPS';
+  /** The ECS service and published port it forwards to; absent for a redirect to HTTPS. */
+  forward?: PublicPort & { service: string };
+  /** HTTP that answers with a permanent redirect to HTTPS on this port. */
+  redirectToHttps?: number;
+}
+
+export interface LoadBalancerPlan {
+  name: string;
+  securityGroup: string;
+  certificateArn?: string;
+  listeners: ListenerPlan[];
+}
+
+/**
+ * The shared load balancer of a stack whose services publish ports: an HTTP listener per port,
+ * or with a certificate HTTPS, where port 80 becomes HTTPS on 443 plus a redirect from 80.
+ */
+export function loadBalancerOf(
+  stack: string,
+  t: EcsTranslation,
+  certificateArn?: string,
+): LoadBalancerPlan | undefined {
   const ports = t.services.flatMap((s) => s.publicPorts.map((p) => ({ service: s.name, ...p })));
-  if (!ports.length) return [];
+  if (!ports.length) return undefined;
   const names = loadBalancerNames(stack);
+  const listeners: ListenerPlan[] = [];
+  const taken = new Set(ports.map((p) => p.listener));
+  for (const p of ports) {
+    if (!certificateArn) listeners.push({ port: p.listener, protocol: 'HTTP', forward: p });
+    else if (p.listener === 80 && !taken.has(443)) {
+      listeners.push({ port: 443, protocol: 'HTTPS', forward: p });
+      listeners.push({ port: 80, protocol: 'HTTP', redirectToHttps: 443 });
+    } else listeners.push({ port: p.listener, protocol: 'HTTPS', forward: p });
+  }
+  listeners.sort((a, b) => a.port - b.port);
+  return {
+    name: names.loadBalancer,
+    securityGroup: names.securityGroup,
+    ...(certificateArn ? { certificateArn } : {}),
+    listeners,
+  };
+}
+
+function loadBalancerPlanLines(lb: LoadBalancerPlan | undefined): string[] {
+  if (!lb) return [];
+  const describe = (l: ListenerPlan) =>
+    l.forward
+      ? `${l.protocol} :${l.port} → ${l.forward.container}:${l.forward.containerPort} (health ${l.forward.healthCheckPath})`
+      : `HTTP :${l.port} redirects to HTTPS :${l.redirectToHttps}`;
+  const containerPorts = [
+    ...new Set(lb.listeners.flatMap((l) => (l.forward ? [l.forward.containerPort] : []))),
+  ];
   return [
-    `load balancer ${names.loadBalancer} (Application Load Balancer, internet-facing, shared): ${ports
-      .map((p) => `HTTP :${p.listener} → ${p.container}:${p.containerPort} (health ${p.healthCheckPath})`)
-      .join(', ')}`,
-    `security group ${names.securityGroup} (the load balancer's: tcp ${ports.map((p) => p.listener).join(', ')} from anywhere); the tasks' security groups let it reach port(s) ${[...new Set(ports.map((p) => p.containerPort))].join(', ')}`,
+    `load balancer ${lb.name} (Application Load Balancer, internet-facing, shared): ${lb.listeners.map(describe).join(', ')}${lb.certificateArn ? `; certificate ${lb.certificateArn}` : ''}`,
+    `security group ${lb.securityGroup} (the load balancer's: tcp ${lb.listeners.map((l) => l.port).join(', ')} from anywhere); the tasks' security groups let it reach port(s) ${containerPorts.join(', ')}`,
   ];
 }
 
@@ -296,6 +354,7 @@ export async function planEcs(options: EcsPlanOptions): Promise<EcsPlanResult> {
     gpuInstanceType,
     logsGbPerServiceMonth: options.logsGbPerServiceMonth ?? 1,
   });
+  const loadBalancer = loadBalancerOf(stack.name, translation, options.certificateArn);
   const plan = [
     `cluster ${stack.name} (Fargate${translation.services.some((s) => s.launchType === 'EC2') ? ` + an EC2 capacity provider with ${gpuInstanceType}` : ''})`,
     `log group ${translation.logGroup}`,
@@ -310,7 +369,7 @@ export async function planEcs(options: EcsPlanOptions): Promise<EcsPlanResult> {
       (s) =>
         `service ${s.name}: ${s.desiredCount} × ${s.launchType}, Service Connect${s.publicPorts.length ? `, public port${s.publicPorts.length > 1 ? 's' : ''} ${s.publicPorts.map((p) => p.listener).join(', ')} via the shared load balancer` : ', no load balancer (not public)'}`,
     ),
-    ...loadBalancerPlan(stack.name, translation),
+    ...loadBalancerPlanLines(loadBalancer),
   ];
 
   const outDir = path.resolve(
@@ -329,6 +388,7 @@ export async function planEcs(options: EcsPlanOptions): Promise<EcsPlanResult> {
   for (const td of translation.taskDefinitions) await write(`task-definitions/${td.family}.json`, td);
   await write('services.json', translation.services);
   await write('cluster.json', { clusterName: stack.name, logGroup: translation.logGroup, region });
+  if (loadBalancer) await write('load-balancer.json', loadBalancer);
   await write('plan.json', { plan, cost, warnings: translation.warnings });
   await writeFileAtomic(
     path.join(outDir, GENERATED_MARKER),
@@ -345,5 +405,15 @@ export async function planEcs(options: EcsPlanOptions): Promise<EcsPlanResult> {
       ...(s.build!.target ? { target: s.build!.target } : {}),
       ...(s.build!.args ? { args: s.build!.args } : {}),
     }));
-  return { stack: stack.name, region, builds, outDir, written, translation, plan, cost };
+  return {
+    stack: stack.name,
+    region,
+    builds,
+    outDir,
+    written,
+    translation,
+    ...(loadBalancer ? { loadBalancer } : {}),
+    plan,
+    cost,
+  };
 }

@@ -33,7 +33,7 @@ const model = loadServiceModel('ecs');
 const POLL = 15;
 
 const root = path.join(os.tmpdir(), `mlship-apply-wait-${process.pid}`);
-async function planOf(compose: string): Promise<EcsPlanResult> {
+async function planOf(compose: string, certificateArn?: string): Promise<EcsPlanResult> {
   const dir = path.join(root, 'shop');
   mkdirSync(dir, { recursive: true });
   writeFileSync(path.join(dir, 'compose.yaml'), compose);
@@ -44,6 +44,7 @@ async function planOf(compose: string): Promise<EcsPlanResult> {
     accountId: '123456789012',
     imageTag: '9c1e2f3a4b5c',
     force: true,
+    ...(certificateArn ? { certificateArn } : {}),
   });
 }
 const API = [
@@ -135,6 +136,7 @@ function fakeAws(
         changed: false,
       })),
     },
+    acm: { certificateStatus: log('certificateStatus', async () => 'ISSUED' as string | undefined) },
     secrets: { missingParameters: async () => [], secretExists: async () => true },
     iam: { roleExists: async () => true },
     logs: { ensureLogGroup: log('ensureLogGroup', async () => ({ created: true })) },
@@ -494,6 +496,65 @@ describe('deploy ecs --apply: Service Connect and endpoints', () => {
       ],
       ingressAdded: [{ group: 'sg-1', port: 3000 }],
     });
+  });
+
+  it('with a certificate: HTTPS on 443 with the TLS 1.2/1.3 policy, 80 redirects to it, the endpoint is https', async () => {
+    const cert = 'arn:aws:acm:eu-west-1:123456789012:certificate/0c9b1f2e';
+    const plan = await planOf(STACK, cert);
+    const fake = fakeAws(undefined);
+    const r = await applyEcs(
+      plan,
+      { aws: fake.aws, engine: {} as never, log: () => undefined },
+      options({ wait: false }),
+    );
+    const inputs = (name: string) => fake.calls.filter((c) => c.name === name).map((c) => c.input);
+    expect(inputs('certificateStatus')).toEqual([[cert]]);
+    const arn = 'arn:aws:elasticloadbalancing:eu-west-1:123456789012:loadbalancer/app/shop/1';
+    expect(inputs('ensureListener')).toEqual([
+      [{ loadBalancerArn: arn, port: 80, protocol: 'HTTP', redirectToHttpsPort: 443 }],
+      [
+        {
+          loadBalancerArn: arn,
+          port: 443,
+          protocol: 'HTTPS',
+          targetGroupArn: 'arn:aws:elasticloadbalancing:eu-west-1:123456789012:targetgroup/shop-web-3000/1',
+          certificateArn: cert,
+        },
+      ],
+    ]);
+    // The load balancer's group opens both ports; the tasks' group only the container port.
+    expect(
+      inputs('allowIngress').map((input) => {
+        const [g, rule] = input as [string, { port: number }];
+        return [g, rule.port];
+      }),
+    ).toEqual([
+      ['sg-alb', 80],
+      ['sg-alb', 443],
+      ['sg-1', 3000],
+    ]);
+    expect(r.endpoints.find((e) => e.service === 'web')!.public[0]).toMatchObject({
+      port: 443,
+      url: 'https://shop-1.eu-west-1.elb.amazonaws.com/',
+    });
+
+    for (const [status, message] of [
+      [
+        'PENDING_VALIDATION',
+        `certificate ${cert} is PENDING_VALIDATION, and a listener takes only an ISSUED one`,
+      ],
+      [undefined, `certificate ${cert} does not exist in this region`],
+    ] as const) {
+      const pending = fakeAws(undefined);
+      pending.aws.acm.certificateStatus = async () => status;
+      const err = (await applyEcs(
+        plan,
+        { aws: pending.aws, engine: {} as never, log: () => undefined },
+        options({ wait: false }),
+      ).catch((e: unknown) => e)) as OperationFailedError;
+      expect(err.details).toEqual([expect.stringContaining(message)]);
+      expect(pending.calls.some((c) => c.name === 'ensureLoadBalancer')).toBe(false);
+    }
   });
 
   it('a service created before it had a load balancer is updated to use it; then it is unchanged', async () => {

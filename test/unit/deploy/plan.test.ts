@@ -87,7 +87,7 @@ describe('deploy ecs (files and plan)', () => {
       planEcs({ ...base, file: path.join(dir, 'compose.yaml'), outDir: out }),
     ).rejects.toBeInstanceOf(FileExistsError);
     const r = await planEcs({ ...base, file: path.join(dir, 'compose.yaml'), outDir: out, force: true });
-    expect(r.written.length).toBe(7);
+    expect(r.written.length).toBe(8); // 4 task definitions, services, cluster, load balancer, plan
     // Its own folder is rewritten freely on the next run.
     await planEcs({ ...base, file: path.join(dir, 'compose.yaml'), outDir: out });
   });
@@ -104,6 +104,37 @@ describe('deploy ecs (files and plan)', () => {
       code: 'USAGE',
       hint: expect.stringMatching(/--region/),
     });
+  });
+});
+
+describe('the shared load balancer with a certificate', () => {
+  it('serves HTTPS: port 80 becomes 443 with a redirect from 80, other ports HTTPS on their own port', async () => {
+    const dir = mkdtempSync(path.join(os.tmpdir(), 'mlship-deploy-tls-'));
+    writeFileSync(
+      path.join(dir, 'compose.yaml'),
+      'name: shop\nservices:\n  web:\n    image: web:1\n    ports: ["80:3000"]\n  admin:\n    image: admin:1\n    ports: ["8443:9000"]\n',
+    );
+    const cert = 'arn:aws:acm:eu-west-1:123456789012:certificate/0c9b1f2e';
+    const r = await planEcs({ ...base, file: path.join(dir, 'compose.yaml'), certificateArn: cert });
+    const lb = r.loadBalancer!;
+    expect(lb.certificateArn).toBe(cert);
+    expect(
+      lb.listeners.map((l) => [l.port, l.protocol, l.forward?.container ?? `→ ${l.redirectToHttps}`]),
+    ).toEqual([
+      [80, 'HTTP', '→ 443'],
+      [443, 'HTTPS', 'web'],
+      [8443, 'HTTPS', 'admin'],
+    ]);
+    expect(r.plan).toContain(
+      `load balancer shop (Application Load Balancer, internet-facing, shared): HTTP :80 redirects to HTTPS :443, HTTPS :443 → web:3000 (health /), HTTPS :8443 → admin:9000 (health /); certificate ${cert}`,
+    );
+    expect(JSON.parse(readFileSync(path.join(r.outDir, 'load-balancer.json'), 'utf8'))).toEqual(lb);
+    // Without a certificate: HTTP on the published ports.
+    const plain = await planEcs({ ...base, file: path.join(dir, 'compose.yaml') });
+    expect(plain.loadBalancer!.listeners.map((l) => [l.port, l.protocol])).toEqual([
+      [80, 'HTTP'],
+      [8443, 'HTTP'],
+    ]);
   });
 });
 
@@ -154,7 +185,8 @@ describe('mlship deploy ecs (CLI)', () => {
       cost: { totalMonthlyUsd: number };
       warnings: unknown[];
     };
-    expect(out.written).toHaveLength(7);
+    expect(out.written).toHaveLength(8);
+    expect(out.written.map((f) => path.basename(f))).toContain('load-balancer.json');
     expect(out.cost.totalMonthlyUsd).toBeGreaterThan(0);
     expect(out.warnings.length).toBeGreaterThan(0);
     const help = spawnSync(process.execPath, [bin, '--help'], { encoding: 'utf8' }).stdout;
