@@ -10,6 +10,7 @@ import { ACMClient, ImportCertificateCommand, RequestCertificateCommand } from '
 import { DescribeSecurityGroupsCommand, EC2Client } from '@aws-sdk/client-ec2';
 import { DescribeRepositoriesCommand, ECRClient, GetLifecyclePolicyCommand } from '@aws-sdk/client-ecr';
 import {
+  DescribeClustersCommand,
   DescribeServicesCommand,
   ECSClient,
   ListClustersCommand,
@@ -712,6 +713,91 @@ describe.runIf(engine)('mlship deploy ecs --apply (moto + local registry)', () =
       expect(again.services.every((s: { action: string }) => s.action === 'unchanged')).toBe(true);
     } finally {
       elb.destroy();
+    }
+  });
+
+  it('--destroy: asks for --yes, then removes services, load balancer, its group and rules, revisions and cluster; keeps logs; a second run finds nothing', async () => {
+    const args = [
+      'deploy',
+      'ecs',
+      '-f',
+      'pub/compose.yaml',
+      '--destroy',
+      '--region',
+      'us-east-1',
+      '--account-id',
+      '123456789012',
+      '--endpoint-url',
+      moto!.endpoint,
+    ];
+    const name = `${STACK}-pub`;
+    const unconfirmed = mlship(args);
+    expect(unconfirmed.code).toBe(2);
+    expect(unconfirmed.stderr).toContain(
+      `--destroy deletes the services, load balancer, task definitions and cluster of stack ${name} in us-east-1; confirm with --yes`,
+    );
+    const elb = new ElasticLoadBalancingV2Client(clientConfig());
+    const ec2 = new EC2Client(clientConfig());
+    const ecs = new ECSClient(clientConfig());
+    try {
+      const lb = (await elb.send(new DescribeLoadBalancersCommand({ Names: [name] }))).LoadBalancers![0]!;
+      const albGroup = lb.SecurityGroups![0]!;
+      const svc = (await ecs.send(new DescribeServicesCommand({ cluster: name, services: ['edge'] })))
+        .services![0]!;
+      const taskGroup = svc.networkConfiguration!.awsvpcConfiguration!.securityGroups![0]!;
+
+      const r = mlship([...args, '--yes', '--json']);
+      expect(r.code, r.stderr).toBe(0);
+      const { destroyed } = JSON.parse(r.stdout);
+      expect(destroyed.remaining).toEqual([]);
+      expect(destroyed.removed).toEqual([
+        'service api',
+        'service edge',
+        `load balancer ${name} (2 listener(s), target group(s) ${name}-edge-80)`,
+        `1 inbound rule(s) for the load balancer in ${taskGroup}`,
+        `security group ${name}-alb (${albGroup})`,
+        `task definition ${name}-api (1 revision(s) deregistered)`,
+        `task definition ${name}-edge (1 revision(s) deregistered)`,
+        `cluster ${name}`,
+      ]);
+      expect(destroyed.kept).toEqual([
+        `log group /mlship/${name} (remove with: aws logs delete-log-group --log-group-name /mlship/${name})`,
+      ]);
+
+      // What AWS holds now, read back through the SDK.
+      await expect(elb.send(new DescribeLoadBalancersCommand({ Names: [name] }))).rejects.toMatchObject({
+        name: 'LoadBalancerNotFoundException',
+      });
+      await expect(
+        elb.send(new DescribeTargetGroupsCommand({ Names: [`${name}-edge-80`] })),
+      ).rejects.toMatchObject({ name: 'TargetGroupNotFoundException' });
+      const groups = (
+        await ec2.send(
+          new DescribeSecurityGroupsCommand({ Filters: [{ Name: 'group-name', Values: [`${name}-alb`] }] }),
+        )
+      ).SecurityGroups!;
+      expect(groups).toEqual([]);
+      const task = (await ec2.send(new DescribeSecurityGroupsCommand({ GroupIds: [taskGroup] })))
+        .SecurityGroups![0]!;
+      expect(
+        (task.IpPermissions ?? []).some((p) =>
+          (p.UserIdGroupPairs ?? []).some((g) => g.GroupId === albGroup),
+        ),
+      ).toBe(false);
+      for (const family of [`${name}-api`, `${name}-edge`]) {
+        const active = await ecs.send(
+          new ListTaskDefinitionsCommand({ familyPrefix: family, status: 'ACTIVE' }),
+        );
+        expect(active.taskDefinitionArns ?? [], family).toEqual([]);
+      }
+      const clusters = (await ecs.send(new DescribeClustersCommand({ clusters: [name] }))).clusters ?? [];
+      expect(clusters.filter((c) => c.status === 'ACTIVE')).toEqual([]);
+
+      const again = mlship([...args, '--yes']);
+      expect(again.code, again.stderr).toBe(0);
+      expect(again.stdout).toContain(`nothing of stack ${name} was left to remove`);
+    } finally {
+      for (const c of [elb, ec2, ecs]) c.destroy();
     }
   });
 

@@ -49,6 +49,13 @@ export interface EcsApi {
   listStoppedTasks(cluster: string, service: string): Promise<string[]>;
   describeTasks(cluster: string, arns: string[]): Promise<Task[]>;
   createService(input: CreateServiceSpec): Promise<void>;
+  /** Deletes the service (force: its tasks are stopped); false when there was none. */
+  deleteService(cluster: string, name: string): Promise<boolean>;
+  /** ARNs of the family's ACTIVE revisions. */
+  activeRevisions(family: string): Promise<string[]>;
+  deregisterTaskDefinition(arn: string): Promise<void>;
+  /** Deletes the cluster; `false` when there was none, `'busy'` while services or tasks drain. */
+  deleteCluster(name: string): Promise<boolean | 'busy'>;
   updateService(input: {
     cluster: string;
     service: string;
@@ -110,6 +117,12 @@ export interface Ec2Api {
     name: string;
     description: string;
   }): Promise<{ id: string; created: boolean }>;
+  /** The security group `name` of the VPC, if it exists. */
+  findSecurityGroup(vpcId: string, name: string): Promise<string | undefined>;
+  /** Removes every inbound rule of `groupId` that lets `fromGroup` in; how many were removed. */
+  revokeIngressFrom(groupId: string, fromGroup: string): Promise<number>;
+  /** Deletes the group; `'in-use'` while network interfaces (e.g. a deleted load balancer's) remain. */
+  deleteSecurityGroup(id: string): Promise<'deleted' | 'in-use' | 'missing'>;
   /** Allows inbound tcp `port` from a security group or a CIDR; `added: false` when already allowed. */
   allowIngress(
     groupId: string,
@@ -140,6 +153,14 @@ export interface ElbApi {
    * a permanent redirect to HTTPS; an existing one on the port is corrected to that.
    */
   ensureListener(spec: ListenerSpec): Promise<{ arn: string; created: boolean; changed: boolean }>;
+  /** The load balancer `name`, with its VPC and whether mlship created it. */
+  findLoadBalancer(
+    name: string,
+  ): Promise<{ arn: string; vpcId: string; managed: boolean; securityGroups: string[] } | undefined>;
+  /** Deletes the load balancer's listeners, then its target groups and the load balancer. */
+  deleteLoadBalancer(arn: string): Promise<{ listeners: number; targetGroups: string[] }>;
+  /** Deletes target groups by name (those no listener uses any more); the names deleted. */
+  deleteTargetGroups(names: string[]): Promise<string[]>;
 }
 
 export type ListenerSpec = { loadBalancerArn: string; port: number } & (
@@ -437,6 +458,67 @@ export async function createDeployApis(target: AwsTarget): Promise<AwsDeployApis
         ecsClient.send(new ecsSdk.CreateServiceCommand(createServiceInput(spec))),
       );
     },
+    async deleteService(cluster, name) {
+      return call(`delete service ${name}`, async () => {
+        try {
+          // DRAINING or INACTIVE: already being deleted, or gone.
+          const r = await ecsClient.send(new ecsSdk.DescribeServicesCommand({ cluster, services: [name] }));
+          if (!r.services?.some((s) => s.status === 'ACTIVE')) return false;
+          await ecsClient.send(new ecsSdk.DeleteServiceCommand({ cluster, service: name, force: true }));
+          return true;
+        } catch (e) {
+          const n = (e as { name?: string }).name ?? '';
+          if (
+            n === 'ServiceNotFoundException' ||
+            n === 'ServiceNotActiveException' ||
+            n === 'ClusterNotFoundException'
+          )
+            return false;
+          throw e;
+        }
+      });
+    },
+    async activeRevisions(family) {
+      const arns: string[] = [];
+      let nextToken: string | undefined;
+      do {
+        const r = await call(`list the revisions of ${family}`, () =>
+          ecsClient.send(
+            new ecsSdk.ListTaskDefinitionsCommand({ familyPrefix: family, status: 'ACTIVE', nextToken }),
+          ),
+        );
+        // familyPrefix is a prefix: keep this family's revisions only.
+        arns.push(
+          ...(r.taskDefinitionArns ?? []).filter((a) => a.split('/').pop()!.replace(/:\d+$/, '') === family),
+        );
+        nextToken = r.nextToken;
+      } while (nextToken);
+      return arns;
+    },
+    async deregisterTaskDefinition(arn) {
+      await call(`deregister ${arn.split('/').pop()}`, () =>
+        ecsClient.send(new ecsSdk.DeregisterTaskDefinitionCommand({ taskDefinition: arn })),
+      );
+    },
+    async deleteCluster(name) {
+      return call(`delete cluster ${name}`, async () => {
+        try {
+          const r = await ecsClient.send(new ecsSdk.DescribeClustersCommand({ clusters: [name] }));
+          if (!r.clusters?.some((c) => c.status === 'ACTIVE')) return false;
+          await ecsClient.send(new ecsSdk.DeleteClusterCommand({ cluster: name }));
+          return true;
+        } catch (e) {
+          const n = (e as { name?: string }).name ?? '';
+          if (n === 'ClusterNotFoundException') return false;
+          if (
+            /ClusterContains(Services|Tasks|ContainerInstances)Exception/.test(n) ||
+            n === 'UpdateInProgressException'
+          )
+            return 'busy';
+          throw e;
+        }
+      });
+    },
     async updateService(input) {
       await call(`update service ${input.service}`, () =>
         ecsClient.send(
@@ -547,6 +629,51 @@ export async function createDeployApis(target: AwsTarget): Promise<AwsDeployApis
         ),
       );
       return { id: created.GroupId!, created: true };
+    },
+    async findSecurityGroup(vpcId, name) {
+      const r = await call(`find security group ${name}`, () =>
+        ec2Client.send(
+          new ec2Sdk.DescribeSecurityGroupsCommand({
+            Filters: [
+              { Name: 'vpc-id', Values: [vpcId] },
+              { Name: 'group-name', Values: [name] },
+            ],
+          }),
+        ),
+      );
+      return r.SecurityGroups?.[0]?.GroupId;
+    },
+    async revokeIngressFrom(groupId, fromGroup) {
+      return call(`remove the rules for ${fromGroup} from ${groupId}`, async () => {
+        const r = await ec2Client.send(
+          new ec2Sdk.DescribeSecurityGroupRulesCommand({
+            Filters: [{ Name: 'group-id', Values: [groupId] }],
+          }),
+        );
+        // By rule id: exact, whatever the rule's description or owner.
+        const ids = (r.SecurityGroupRules ?? [])
+          .filter((rule) => !rule.IsEgress && rule.ReferencedGroupInfo?.GroupId === fromGroup)
+          .map((rule) => rule.SecurityGroupRuleId!);
+        if (ids.length) {
+          await ec2Client.send(
+            new ec2Sdk.RevokeSecurityGroupIngressCommand({ GroupId: groupId, SecurityGroupRuleIds: ids }),
+          );
+        }
+        return ids.length;
+      });
+    },
+    async deleteSecurityGroup(id) {
+      return call(`delete security group ${id}`, async () => {
+        try {
+          await ec2Client.send(new ec2Sdk.DeleteSecurityGroupCommand({ GroupId: id }));
+          return 'deleted' as const;
+        } catch (e) {
+          const n = (e as { name?: string }).name ?? '';
+          if (n === 'InvalidGroup.NotFound') return 'missing' as const;
+          if (n === 'DependencyViolation' || n === 'InvalidGroup.InUse') return 'in-use' as const;
+          throw e;
+        }
+      });
     },
     async allowIngress(groupId, rule) {
       return call(`allow tcp ${rule.port} into ${groupId}`, async () => {
@@ -766,6 +893,66 @@ export async function createDeployApis(target: AwsTarget): Promise<AwsDeployApis
         ),
       );
       return { arn: created.Listeners![0]!.ListenerArn!, created: true, changed: false };
+    },
+    async findLoadBalancer(name) {
+      return call(`describe load balancer ${name}`, async () => {
+        let lb;
+        try {
+          lb = (await elbClient.send(new elbSdk.DescribeLoadBalancersCommand({ Names: [name] })))
+            .LoadBalancers?.[0];
+        } catch (e) {
+          if ((e as { name?: string }).name === 'LoadBalancerNotFoundException') return undefined;
+          throw e;
+        }
+        if (!lb?.LoadBalancerArn) return undefined;
+        const tags = await elbClient.send(
+          new elbSdk.DescribeTagsCommand({ ResourceArns: [lb.LoadBalancerArn] }),
+        );
+        return {
+          arn: lb.LoadBalancerArn,
+          vpcId: lb.VpcId ?? '',
+          securityGroups: lb.SecurityGroups ?? [],
+          managed: (tags.TagDescriptions?.[0]?.Tags ?? []).some(
+            (t) => t.Key === 'mlship:managed' && t.Value === 'true',
+          ),
+        };
+      });
+    },
+    async deleteLoadBalancer(arn) {
+      return call('delete the load balancer', async () => {
+        const listeners =
+          (await elbClient.send(new elbSdk.DescribeListenersCommand({ LoadBalancerArn: arn }))).Listeners ??
+          [];
+        const groups =
+          (await elbClient.send(new elbSdk.DescribeTargetGroupsCommand({ LoadBalancerArn: arn })))
+            .TargetGroups ?? [];
+        for (const l of listeners)
+          await elbClient.send(new elbSdk.DeleteListenerCommand({ ListenerArn: l.ListenerArn! }));
+        for (const g of groups)
+          await elbClient.send(new elbSdk.DeleteTargetGroupCommand({ TargetGroupArn: g.TargetGroupArn! }));
+        await elbClient.send(new elbSdk.DeleteLoadBalancerCommand({ LoadBalancerArn: arn }));
+        return { listeners: listeners.length, targetGroups: groups.map((g) => g.TargetGroupName!) };
+      });
+    },
+    async deleteTargetGroups(names) {
+      const deleted: string[] = [];
+      for (const name of names) {
+        const group = await call(`describe target group ${name}`, async () => {
+          try {
+            return (await elbClient.send(new elbSdk.DescribeTargetGroupsCommand({ Names: [name] })))
+              .TargetGroups?.[0];
+          } catch (e) {
+            if ((e as { name?: string }).name === 'TargetGroupNotFoundException') return undefined;
+            throw e;
+          }
+        });
+        if (!group?.TargetGroupArn) continue;
+        await call(`delete target group ${name}`, () =>
+          elbClient.send(new elbSdk.DeleteTargetGroupCommand({ TargetGroupArn: group.TargetGroupArn! })),
+        );
+        deleted.push(name);
+      }
+      return deleted;
     },
   };
 

@@ -3,6 +3,7 @@ import type { Command } from 'commander';
 import type { EcsPlanResult } from '../../core/deploy/plan.js';
 import { UsageError } from '../../io/errors.js';
 import type { IoHost } from '../../io/io-host.js';
+import type { CliContext } from '../context.js';
 import { examples } from '../examples.js';
 import { addK8sCommand } from './deploy-k8s.js';
 import type { Register } from './index.js';
@@ -20,6 +21,7 @@ interface EcsFlags {
   logsGb: string;
   force: boolean;
   apply: boolean;
+  destroy: boolean;
   build: boolean;
   movingTag?: string;
   registry?: string;
@@ -59,6 +61,66 @@ function render(io: IoHost, r: EcsPlanResult, cwd: string): string {
   ].join('\n');
 }
 
+/** `--destroy`: confirmed (a prompt, or --yes), then everything `--apply` created but images and logs. */
+async function destroy(ctx: CliContext, flags: EcsFlags): Promise<void> {
+  const { planEcs } = await import('../../core/deploy/plan.js');
+  const r = await planEcs({
+    file: flags.file,
+    imageTag: flags.tag ?? 'destroy',
+    force: flags.force,
+    writeFiles: false,
+    ...(flags.region ? { region: flags.region } : {}),
+    ...(flags.accountId ? { accountId: flags.accountId } : {}),
+  });
+  const what = `the services, load balancer, task definitions and cluster of stack ${r.stack} in ${r.region}`;
+  if (!ctx.global.yes) {
+    if (!ctx.io.prompter.interactive) {
+      throw new UsageError(`--destroy deletes ${what}; confirm with --yes`, {
+        hint: `mlship deploy ecs --destroy --yes${flags.file === 'mlship.yaml' ? '' : ` -f ${flags.file}`}`,
+      });
+    }
+    if (!(await ctx.io.prompter.confirm(`delete ${what}? (images and logs are kept)`, false))) {
+      ctx.io.info('nothing was deleted');
+      return;
+    }
+  }
+  const waitTimeout = flags.waitTimeout === undefined ? undefined : Number(flags.waitTimeout);
+  if (waitTimeout !== undefined && !(waitTimeout > 0))
+    throw new UsageError(`--wait-timeout ${flags.waitTimeout} is not a positive number of seconds`);
+  const [{ createDeployApis }, { destroyEcs }] = await Promise.all([
+    import('../../adapters/aws/ecs-deploy.js'),
+    import('../../core/deploy/destroy.js'),
+  ]);
+  const aws = await createDeployApis({
+    region: r.region,
+    ...(flags.profile ? { profile: flags.profile } : {}),
+    ...(flags.endpointUrl ? { endpointUrl: flags.endpointUrl } : {}),
+  });
+  try {
+    const done = await destroyEcs(
+      r,
+      { aws, log: (l) => ctx.io.info(l) },
+      {
+        ...(flags.securityGroups ? { securityGroups: flags.securityGroups.split(',') } : {}),
+        ...(waitTimeout ? { waitTimeoutSeconds: waitTimeout } : {}),
+      },
+    );
+    ctx.io.result(
+      { ok: done.remaining.length === 0, stack: r.stack, destroyed: done },
+      [
+        done.removed.length
+          ? `removed ${done.removed.length} resource(s) of stack ${r.stack}`
+          : `nothing of stack ${r.stack} was left to remove`,
+        ...done.kept.map((k) => `kept ${k}`),
+        ...done.remaining.map((k) => `not yet removed: ${k}; run --destroy again in a few minutes`),
+      ].join('\n'),
+    );
+    if (done.remaining.length) process.exitCode = 1;
+  } finally {
+    aws.destroy();
+  }
+}
+
 export const registerDeploy: Register = (program: Command, holder) => {
   const deploy = program
     .command('deploy')
@@ -84,6 +146,11 @@ export const registerDeploy: Register = (program: Command, holder) => {
     .option(
       '--apply',
       'create or update everything on AWS (default: only write the files and the plan)',
+      false,
+    )
+    .option(
+      '--destroy',
+      'delete what --apply created (services, load balancer, task definitions, cluster); images and logs are kept',
       false,
     )
     .option('--registry <host>', 'push images here instead of ECR (registry emulators, pull-through setups)')
@@ -116,6 +183,7 @@ export const registerDeploy: Register = (program: Command, holder) => {
         ],
         ['mlship deploy ecs --json | jq .cost', 'the itemised estimate, for tools'],
         ['mlship deploy ecs --apply', 'create or update images, cluster, task definitions and services'],
+        ['mlship deploy ecs --destroy --yes', 'stop paying: delete the services, load balancer and cluster'],
         [
           'mlship deploy ecs --apply --endpoint-url http://127.0.0.1:5123 --registry 127.0.0.1:5000',
           'against emulators',
@@ -140,6 +208,11 @@ export const registerDeploy: Register = (program: Command, holder) => {
         throw new UsageError(`--certificate-arn "${flags.certificateArn}" is not a certificate ARN`, {
           hint: 'an ACM certificate of the deploy region, e.g. arn:aws:acm:eu-west-1:123456789012:certificate/<id> (aws acm list-certificates)',
         });
+      }
+      if (flags.destroy && flags.apply) throw new UsageError('--apply and --destroy exclude each other');
+      if (flags.destroy) {
+        await destroy(ctx, flags);
+        return;
       }
       const { resolveImageTag } = await import('../image-tag.js');
       const tag = await resolveImageTag(

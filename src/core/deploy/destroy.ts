@@ -1,0 +1,145 @@
+// `mlship deploy ecs --destroy`: stop paying for a stack. Removes what `--apply`
+// created (services, the shared load balancer and its security group, task
+// definition revisions, the cluster) in the order AWS accepts, and keeps the ECR
+// repositories and the log group (images and logs), saying how to remove them.
+// Idempotent: what is already gone is skipped, so a run that stopped part-way
+// (e.g. while a load balancer's network interfaces were released) is finished by
+// the next one.
+
+import type { AwsDeployApis } from '../../adapters/aws/ecs-deploy.js';
+import type { Clock } from './apply.js';
+import { type EcsPlanResult, loadBalancerNames } from './plan.js';
+
+export interface DestroyDeps {
+  aws: AwsDeployApis;
+  log(line: string): void;
+  clock?: Clock;
+}
+
+export interface DestroyOptions {
+  /** Security groups of the tasks (default: the default VPC's), from which the load balancer's rules are removed. */
+  securityGroups?: string[];
+  /** How long to wait for services to drain and the load balancer's interfaces to go (default 600 s). */
+  waitTimeoutSeconds?: number;
+  /** Between two checks while waiting (default 15 s). */
+  pollSeconds?: number;
+}
+
+export interface DestroyResult {
+  removed: string[];
+  /** Left on purpose: images and logs, and anything mlship did not create. */
+  kept: string[];
+  /** Not removed yet (still draining or in use): run `--destroy` again later. */
+  remaining: string[];
+}
+
+const realClock: Clock = {
+  now: () => Date.now(),
+  sleep: (ms) => new Promise((resolve) => setTimeout(resolve, ms)),
+};
+
+export async function destroyEcs(
+  plan: EcsPlanResult,
+  deps: DestroyDeps,
+  options: DestroyOptions = {},
+): Promise<DestroyResult> {
+  const { aws, log } = deps;
+  const clock = deps.clock ?? realClock;
+  const deadline = clock.now() + (options.waitTimeoutSeconds ?? 600) * 1000;
+  const pollMs = (options.pollSeconds ?? 15) * 1000;
+  const stack = plan.stack;
+  const result: DestroyResult = { removed: [], kept: [], remaining: [] };
+  const removed = (what: string) => {
+    result.removed.push(what);
+    log(`removed ${what}`);
+  };
+
+  // 1. Services first: they hold the target groups and keep tasks (and the bill) running.
+  const services = plan.translation.services.map((s) => s.name);
+  for (const name of services) if (await aws.ecs.deleteService(stack, name)) removed(`service ${name}`);
+
+  // 2. The shared load balancer: listeners, target groups, the load balancer; then the rules
+  // that let it into the tasks' groups, and its own security group.
+  const names = loadBalancerNames(stack);
+  const lb = await aws.elb.findLoadBalancer(names.loadBalancer);
+  let vpcId = lb?.vpcId;
+  if (lb && !lb.managed) {
+    result.kept.push(`load balancer ${names.loadBalancer} (not created by mlship)`);
+  } else if (lb) {
+    const gone = await aws.elb.deleteLoadBalancer(lb.arn);
+    removed(
+      `load balancer ${names.loadBalancer} (${gone.listeners} listener(s), target group(s) ${gone.targetGroups.join(', ') || 'none'})`,
+    );
+  }
+  // Target groups a listener no longer used (a port unpublished since) are not found through it.
+  const planned = plan.translation.services.flatMap((s) =>
+    s.publicPorts.map((p) => names.targetGroup(p.container, p.containerPort)),
+  );
+  for (const tg of await aws.elb.deleteTargetGroups(planned)) removed(`target group ${tg}`);
+
+  const network = vpcId && options.securityGroups ? undefined : await aws.ec2.defaultNetwork();
+  vpcId ??= network?.vpcId;
+  const albGroup = vpcId ? await aws.ec2.findSecurityGroup(vpcId, names.securityGroup) : undefined;
+  if (albGroup) {
+    const taskGroups = options.securityGroups ?? network?.securityGroups ?? [];
+    for (const group of taskGroups) {
+      const n = await aws.ec2.revokeIngressFrom(group, albGroup);
+      if (n) removed(`${n} inbound rule(s) for the load balancer in ${group}`);
+    }
+    // A deleted load balancer's network interfaces take a few minutes to go; until then the
+    // group is in use.
+    for (;;) {
+      const state = await aws.ec2.deleteSecurityGroup(albGroup);
+      if (state === 'deleted') removed(`security group ${names.securityGroup} (${albGroup})`);
+      if (state !== 'in-use') break;
+      if (clock.now() + pollMs > deadline) {
+        result.remaining.push(
+          `security group ${names.securityGroup} (${albGroup}): still in use by the load balancer's network interfaces`,
+        );
+        break;
+      }
+      await clock.sleep(pollMs);
+    }
+  }
+
+  // 3. Task definitions: every ACTIVE revision of the stack's families is deregistered.
+  for (const td of plan.translation.taskDefinitions) {
+    const revisions = await aws.ecs.activeRevisions(td.family!);
+    for (const arn of revisions) await aws.ecs.deregisterTaskDefinition(arn);
+    if (revisions.length)
+      removed(`task definition ${td.family} (${revisions.length} revision(s) deregistered)`);
+  }
+
+  // 4. The cluster, once its services have drained.
+  for (;;) {
+    const state = await aws.ecs.deleteCluster(stack);
+    if (state === true) removed(`cluster ${stack}`);
+    if (state !== 'busy') break;
+    if (clock.now() + pollMs > deadline) {
+      result.remaining.push(`cluster ${stack}: its services are still draining`);
+      break;
+    }
+    await clock.sleep(pollMs);
+  }
+
+  // 5. Kept on purpose: images and logs outlive the deployment.
+  const repositories = [
+    ...new Set(
+      plan.translation.taskDefinitions.flatMap((td) =>
+        (td.containerDefinitions ?? []).flatMap((c) => {
+          const m = /\.dkr\.ecr\.[^/]+\/([^:]+):/.exec(c.image ?? '');
+          return m?.[1]?.startsWith(`${stack}/`) ? [m[1]] : [];
+        }),
+      ),
+    ),
+  ];
+  if (repositories.length) {
+    result.kept.push(
+      `ECR repositories ${repositories.join(', ')} (remove with: aws ecr delete-repository --force --repository-name <name>)`,
+    );
+  }
+  result.kept.push(
+    `log group ${plan.translation.logGroup} (remove with: aws logs delete-log-group --log-group-name ${plan.translation.logGroup})`,
+  );
+  return result;
+}
