@@ -896,14 +896,13 @@ export async function createDeployApis(target: AwsTarget): Promise<AwsDeployApis
     },
     async findLoadBalancer(name) {
       return call(`describe load balancer ${name}`, async () => {
-        let lb;
-        try {
-          lb = (await elbClient.send(new elbSdk.DescribeLoadBalancersCommand({ Names: [name] })))
-            .LoadBalancers?.[0];
-        } catch (e) {
-          if ((e as { name?: string }).name === 'LoadBalancerNotFoundException') return undefined;
-          throw e;
-        }
+        const lb = await elbClient.send(new elbSdk.DescribeLoadBalancersCommand({ Names: [name] })).then(
+          (r) => r.LoadBalancers?.[0],
+          (e: { name?: string }) => {
+            if (e.name === 'LoadBalancerNotFoundException') return undefined;
+            throw e;
+          },
+        );
         if (!lb?.LoadBalancerArn) return undefined;
         const tags = await elbClient.send(
           new elbSdk.DescribeTagsCommand({ ResourceArns: [lb.LoadBalancerArn] }),
