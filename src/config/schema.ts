@@ -218,6 +218,12 @@ export const ProjectSchema = z
           .array(z.string())
           .optional()
           .describe('Rule ids of `mlship optimize` to silence for this project.'),
+        slim_base: z
+          .boolean()
+          .optional()
+          .describe(
+            'Let `mlship optimize --write` move the final stage from a full python/node image to its slim variant, as with --slim-base.',
+          ),
       })
       .optional()
       .describe('Settings for `mlship optimize`.'),

@@ -1,7 +1,8 @@
 // The rewrite's promise, checked on a real engine: for every buildable fixture,
 // the original and the rewritten Dockerfile build images with the same files
 // (path, size, mode; caches aside, and aside from exactly the files the rewrite
-// says it excluded) and the same config. Also `--layers` on those images.
+// says it excluded) and the same config. With --slim-base the base differs, so
+// what each Dockerfile adds to its own base is compared. Also `--layers`.
 
 import { spawnSync } from 'node:child_process';
 import { cpSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -20,6 +21,7 @@ const LABELS = { 'dev.mlship.test': 'optimize', 'dev.mlship.run': RUN };
 const engine = await requireEngine();
 const tmp: string[] = [];
 const images: string[] = [];
+const buildable = fixtures().filter((f) => f.build);
 
 // dpkg-query's own ${Package} syntax, kept out of a JS string literal that looks like a template.
 const PACKAGE_FORMAT = ['-f=$', '{Package}\\n'].join('');
@@ -108,26 +110,65 @@ function comparable(fs: Map<string, Entry>, excluded: string[]): Map<string, Ent
   );
 }
 
+/**
+ * Stand-ins for the `--slim-base` fixtures, which start from the full image:
+ * the "full" one is the local slim image plus gcc and Python's headers (what
+ * makes the point: a toolchain the slim variant lacks), the slim one is the
+ * local slim image itself under the name the rewrite derives.
+ */
+const FULL_IMAGE = 'mlship-test/python:3.11';
+const SLIM_IMAGE = 'mlship-test/python:3.11-slim';
+const standIns: string[] = [];
+
+async function createStandIns(e: DockerEngine): Promise<void> {
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'mlship-opt-full-'));
+  tmp.push(dir);
+  writeFileSync(
+    path.join(dir, 'Dockerfile'),
+    [
+      `FROM ${LOCAL_PYTHON_IMAGE}`,
+      // Python's headers too: the full python image has them, and a C extension needs them.
+      'RUN apt-get update && apt-get install -y --no-install-recommends gcc libc6-dev libpython3.11-dev && rm -rf /var/lib/apt/lists/*',
+      '',
+    ].join('\n'),
+  );
+  standIns.push(FULL_IMAGE, SLIM_IMAGE);
+  await e.build({ context: dir, tags: [FULL_IMAGE], labels: LABELS });
+  const [repo, tag] = SLIM_IMAGE.split(':') as [string, string];
+  await e.tag(LOCAL_PYTHON_IMAGE, repo, tag);
+}
+
 beforeAll(async () => {
   if (!engine) return;
   await requireImage(engine, LOCAL_PYTHON_IMAGE);
   await requireImage(engine, LOCAL_DEBIAN_IMAGE);
+  if (buildable.some((f) => f.slimBase)) await createStandIns(engine);
 });
 
 afterAll(async () => {
   if (engine) {
     await engine.removeByLabel('dev.mlship.run', RUN);
     for (const i of images) await engine.removeImage(i, true);
+    // Last: the fixture images are built on them. The slim tag goes; the local image it names stays.
+    for (const i of standIns) await engine.removeImage(i, true);
   }
   for (const d of tmp) rmSync(d, { recursive: true, force: true });
 });
 
-const buildable = fixtures().filter((f) => f.build);
+/** Entries of `fs` that its base image does not have, or has otherwise (what the Dockerfile added or changed). */
+function addedTo(fs: Map<string, Entry>, base: Map<string, Entry>): Map<string, Entry> {
+  return new Map([...fs].filter(([p, x]) => JSON.stringify(base.get(p)) !== JSON.stringify(x)));
+}
+
+/** Paths of the base image that the image no longer has. */
+function removedFrom(fs: Map<string, Entry>, base: Map<string, Entry>): string[] {
+  return [...base.keys()].filter((p) => !fs.has(p) && !CACHES.some((re) => re.test(p)));
+}
 
 describe.skipIf(!engine)('optimize rewrite keeps the image (real engine)', () => {
   it('has buildable fixtures', () => {
     expect(buildable.map((f) => f.name)).toEqual(
-      expect.arrayContaining(['naive-python', 'apt-tools', 'multistage']),
+      expect.arrayContaining(['naive-python', 'apt-tools', 'multistage', 'slim-base']),
     );
   });
 
@@ -147,6 +188,7 @@ describe.skipIf(!engine)('optimize rewrite keeps the image (real engine)', () =>
         contextDir: newDir,
         cwd: newDir,
         ...(f.largeFileBytes ? { largeFileBytes: f.largeFileBytes } : {}),
+        ...(f.slimBase ? { slimBase: true } : {}),
       },
       fsDeps,
     );
@@ -187,6 +229,40 @@ describe.skipIf(!engine)('optimize rewrite keeps the image (real engine)', () =>
     const excluded = plan.excluded.map((x) => x.dest);
     const fsA = await filesystem(e, orig);
     const fsB = await filesystem(e, rewritten);
+    if (f.slimBase) {
+      // The base legitimately differs: compare what each Dockerfile adds to (and removes from) its own base.
+      expect(plan.changes.map((c) => c.rule)).toContain('base-not-slim');
+      const [full, slim] = [await filesystem(e, FULL_IMAGE), await filesystem(e, SLIM_IMAGE)];
+      expect(full.has('/usr/bin/gcc') && fsA.has('/usr/bin/gcc')).toBe(true);
+      expect(fsB.has('/usr/bin/gcc'), 'gcc in the rebased image').toBe(false);
+      const [addedA, addedB] = [addedTo(fsA, full), addedTo(fsB, slim)];
+      const [ca, cb] = [comparable(addedA, excluded), comparable(addedB, excluded)];
+      const onlyA = [...ca.keys()].filter((p) => !cb.has(p));
+      const onlyB = [...cb.keys()].filter((p) => !ca.has(p));
+      const changed = [...ca]
+        .filter(([p, x]) => cb.has(p) && JSON.stringify(cb.get(p)) !== JSON.stringify(x))
+        .map(([p]) => p);
+      expect({ onlyA, onlyB, changed }).toEqual({ onlyA: [], onlyB: [], changed: [] });
+      expect(removedFrom(fsB, slim)).toEqual(removedFrom(fsA, full));
+      // The package built from source in the builder arrived with its C extension, as in the original.
+      expect([...ca.keys()].some((p) => /\/markupsafe\/_speedups\.[^/]*\.so$/.test(p))).toBe(true);
+      expect(ca.has('/app/libhello.so')).toBe(true);
+      const q = ['dpkg-query', '-W', PACKAGE_FORMAT];
+      const [pa, pb] = [await lines(e, orig, q), await lines(e, rewritten, q)];
+      const [pf, ps] = [new Set(await lines(e, FULL_IMAGE, q)), new Set(await lines(e, SLIM_IMAGE, q))];
+      expect(pb.filter((p) => !ps.has(p))).toEqual(pa.filter((p) => !pf.has(p)));
+      // Both run the same, and nothing in the rebased image links against a library it lacks.
+      const out = async (image: string) => (await lines(e, image, ['python', '/app/main.py'])).join('\n');
+      expect(await out(rewritten)).toBe(await out(orig));
+      const ldd = await lines(e, rewritten, [
+        'sh',
+        '-c',
+        "find / -xdev \\( -name '*.so' -o -name '*.so.*' \\) -type f -exec ldd {} + 2>/dev/null | grep 'not found' || true",
+      ]);
+      expect(ldd).toEqual([]);
+      expect(ca.size).toBeGreaterThan(10);
+      return;
+    }
     if (plan.changes.some((c) => c.rule === 'build-tools-in-final')) {
       // The one intended difference: the toolchain packages are gone, and nothing else.
       const removed = await removedPackageFiles(e, orig, rewritten);

@@ -18,6 +18,7 @@ interface OptimizeFlags {
   ignore: string;
   largeFile: string;
   target?: string;
+  slimBase: boolean;
 }
 
 function parseSize(s: string): number {
@@ -64,6 +65,7 @@ function renderPlan(
   for (const c of plan.changes) out.push(`changed  line ${c.line}: [${c.rule}] ${c.description}`);
   for (const c of plan.notDone) out.push(`not done line ${c.line}: [${c.rule}] ${c.description}`);
   if (plan.instructions.length) out.push('', ...plan.instructions);
+  if (plan.checks.length) out.push('', ...plan.checks.map((c) => `check: ${c}`));
   out.push('');
   if (!plan.changed) out.push(`${plan.file}: nothing to rewrite safely`);
   else if (wrote)
@@ -136,6 +138,11 @@ export const registerOptimize: Register = (program: Command, holder) => {
     )
     .option('--large-file <size>', 'files at least this large count as large (e.g. 50MB)', '50MB')
     .option('--target <stage>', 'the stage that is built (default: the last)')
+    .option(
+      '--slim-base',
+      'with --write: move the final stage from a full python/node image to its slim variant, compiles and pip installs in a builder stage (opt-in: check the image after)',
+      false,
+    )
     .addHelpText(
       'after',
       examples([
@@ -143,6 +150,10 @@ export const registerOptimize: Register = (program: Command, holder) => {
         ['mlship optimize svc/Dockerfile --check', 'in CI: exit 1 on any finding'],
         ['mlship optimize --write', 'show the safe rewrite as a diff and ask before writing'],
         ['mlship optimize --write --yes', 'rewrite without asking'],
+        [
+          'mlship optimize --write --slim-base',
+          'also move python:3.11 to python:3.11-slim, builds in a builder stage',
+        ],
         [
           'mlship optimize --layers my/image:2 --compare my/image:1',
           'measure, and compare with the previous image',
@@ -164,6 +175,10 @@ export const registerOptimize: Register = (program: Command, holder) => {
         return;
       }
       if (flags.compare) throw new UsageError('--compare needs --layers <image>');
+      if (flags.slimBase && !flags.write)
+        throw new UsageError('--slim-base needs --write', {
+          hint: 'mlship optimize --write --slim-base; the lint reports base-not-slim without it',
+        });
 
       const [
         { runLint, planRewrite },
@@ -184,11 +199,14 @@ export const registerOptimize: Register = (program: Command, holder) => {
         .split(',')
         .map((s) => s.trim())
         .filter(Boolean);
+      let slimBase = flags.slimBase;
       if (existsSync(path.join(ctx.cwd, 'mlship.yaml'))) {
         const { loadProject } = await import('../../config/load.js');
         const project = await loadProject('mlship.yaml');
         ignore.push(...(project.optimize?.ignore ?? []));
+        slimBase ||= project.optimize?.slim_base ?? false;
       }
+
       const unknown = unknownRuleIds(ignore);
       if (unknown.length) {
         const { RULE_IDS } = await import('../../core/optimize/rules.js');
@@ -205,6 +223,7 @@ export const registerOptimize: Register = (program: Command, holder) => {
         ignore,
         largeFileBytes: parseSize(flags.largeFile),
         ...(flags.target ? { target: flags.target } : {}),
+        slimBase,
       };
       const deps = {
         readText: async (f: string) => {
@@ -265,6 +284,7 @@ export const registerOptimize: Register = (program: Command, holder) => {
           notDone: plan.notDone,
           excluded: plan.excluded,
           instructions: plan.instructions,
+          checks: plan.checks,
         },
         renderPlan(plan, wrote, reason, diffShown),
       );

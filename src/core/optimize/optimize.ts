@@ -37,6 +37,8 @@ export interface OptimizeTarget {
   ignore?: string[];
   largeFileBytes?: number;
   target?: string;
+  /** With --write: move the final stage to the slim variant of a full python/node base. */
+  slimBase?: boolean;
 }
 
 export async function loadContext(
@@ -107,6 +109,7 @@ export async function planRewrite(t: OptimizeTarget, deps: OptimizeFsDeps): Prom
     target: t.target,
     dockerfilePath,
     ignore: t.ignore ?? [],
+    slimBase: t.slimBase ?? false,
   });
   const dockerignorePath = path.join(t.contextDir, '.dockerignore');
   const ignoreRel = path.relative(t.cwd, dockerignorePath).split(path.sep).join('/') || '.dockerignore';

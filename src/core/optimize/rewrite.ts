@@ -25,7 +25,16 @@ import {
   type ParsedDockerfile,
   type Stage,
 } from './parse.js';
-import { copyParts, isContextCopy, isManifest, toolchainPackages, workdirAt } from './rules.js';
+import {
+  copyParts,
+  isContextCopy,
+  isManifest,
+  lineageRoot,
+  type SlimVariant,
+  slimVariant,
+  toolchainPackages,
+  workdirAt,
+} from './rules.js';
 import {
   aptInstallArgs,
   installsDependencies,
@@ -63,6 +72,8 @@ export interface RewriteResult {
   excluded: ExcludedFile[];
   /** How to provide the excluded weights at run time. */
   instructions: string[];
+  /** What to verify by hand after a change the rewrite cannot prove the same (--slim-base). */
+  checks: string[];
 }
 
 export interface RewriteOptions {
@@ -73,6 +84,12 @@ export interface RewriteOptions {
   ignore?: string[];
   /** The Dockerfile's path in the context: a broad COPY copies it too. */
   dockerfilePath?: string | undefined;
+  /**
+   * Move the final stage from a full python/node image to its slim variant, with
+   * the compiles and the pip install in a builder stage on the full image. Opt-in:
+   * not provably the same image (see `checks`).
+   */
+  slimBase?: boolean;
 }
 
 interface Block {
@@ -386,12 +403,16 @@ export function rewriteDockerfile(df: ParsedDockerfile, options: RewriteOptions 
   const inserted = new Map<Instruction, string[]>();
   // Compiles that step 6 will move to a builder stage do not hold installs back.
   const finalIdx = finalStageIndex(df, options.target);
-  const prePlan = planBuilder(
-    df.stages[finalIdx]!,
-    order.get(finalIdx)!.filter((i) => !removed.has(i)),
-    df,
-    allowed,
-  );
+  const finalStage = df.stages[finalIdx]!;
+  const slim = slimBaseOf(df, options, allowed, notDone);
+  // With --slim-base the builder is tried first; when it cannot be done, the plain one.
+  const planFor = (list: Instruction[]): { plan: BuilderPlan; slimReason?: string } => {
+    const slimPlan = slim ? planBuilder(finalStage, list, df, allowed, true) : undefined;
+    if (slimPlan?.ok) return { plan: slimPlan };
+    const plain = planBuilder(finalStage, list, df, allowed, false);
+    return slimPlan ? { plan: plain, slimReason: slimPlan.reason } : { plan: plain };
+  };
+  const { plan: prePlan } = planFor(order.get(finalIdx)!.filter((i) => !removed.has(i)));
   const leaving = new Set(prePlan.ok ? prePlan.compiles : []);
   for (const stage of df.stages) {
     const list = order.get(stage.index)!;
@@ -576,32 +597,82 @@ export function rewriteDockerfile(df: ParsedDockerfile, options: RewriteOptions 
   // 6. Build tools: when the final stage installs only toolchain packages and
   //    uses them only in compile commands whose outputs are named (`-o out`),
   //    the install and the compiles move to a builder stage and the outputs are
-  //    copied back where they were made. Anything else is reported.
+  //    copied back where they were made. With --slim-base the final stage moves
+  //    to the slim variant of its full base, and the builder, on the full base,
+  //    also runs the pip install (into a root copied over). Anything else is reported.
   let builder: { stage: number; lines: string[] } | undefined;
   const replaced = new Map<Instruction, string[]>();
-  const finalStage = df.stages[finalIdx]!;
-  const plan = planBuilder(
-    finalStage,
-    order.get(finalIdx)!.filter((i) => !removed.has(i)),
-    df,
-    allowed,
-  );
+  const checks: string[] = [];
+  const { plan, slimReason } = planFor(order.get(finalIdx)!.filter((i) => !removed.has(i)));
+  if (slim && slimReason)
+    notDone.push({
+      rule: 'base-not-slim',
+      line: finalStage.from.line,
+      description: `FROM ${slim.image} kept: ${slimReason}`,
+    });
   if (plan.ok) {
     const b = (i: Instruction) => blockOf.get(i)!.body;
-    const lines = [`FROM ${finalStage.image} AS ${BUILDER}`];
-    for (const i of plan.builderInstructions) lines.push(...b(i));
-    builder = { stage: finalIdx, lines: [...lines, ''] };
+    if (plan.tools || plan.pip || plan.compiles.length) {
+      const flags = finalStage.from.flags.map((f) => `--${f.name}${f.value === null ? '' : `=${f.value}`}`);
+      const lines = [['FROM', ...flags, finalStage.image, 'AS', BUILDER].join(' ')];
+      for (const i of plan.builderInstructions) {
+        if (i === plan.pip?.ins)
+          lines.push(...pipInBuilder(plan.pip.invocation, b(i), inserted.get(i) ?? []));
+        else lines.push(...b(i));
+      }
+      builder = { stage: finalIdx, lines: [...lines, ''] };
+    }
     for (const c of plan.compiles) replaced.set(c, []);
-    replaced.set(plan.tools, []);
-    replaced.set(
-      plan.compiles.at(-1)!,
-      plan.outputs.map((o) => `COPY --from=${BUILDER} ${o} ${o}`),
-    );
-    changes.push({
-      rule: 'build-tools-in-final',
-      line: plan.tools.line,
-      description: `${plan.packages.join(', ')} and the compile on line${plan.compiles.length > 1 ? 's' : ''} ${plan.compiles.map((c) => c.line).join(', ')} moved to a builder stage; ${plan.outputs.join(', ')} copied from it (if a pip install later needs a compiler, the build now fails loudly)`,
-    });
+    if (plan.compiles.length)
+      replaced.set(
+        plan.compiles.at(-1)!,
+        plan.outputs.map((o) => `COPY --from=${BUILDER} ${o} ${o}`),
+      );
+    if (plan.pip) {
+      // The requirements file still reaches the final stage with the source COPY.
+      replaced.set(plan.pip.ins, [`COPY --from=${BUILDER} ${PIP_ROOT}/ /`]);
+      inserted.delete(plan.pip.ins);
+    }
+    const compiled = plan.compiles.length
+      ? `the compile on line${plan.compiles.length > 1 ? 's' : ''} ${plan.compiles.map((c) => c.line).join(', ')}`
+      : '';
+    if (plan.tools) {
+      replaced.set(plan.tools, []);
+      changes.push({
+        rule: 'build-tools-in-final',
+        line: plan.tools.line,
+        description: `${plan.packages.join(', ')}${compiled ? ` and ${compiled}` : ''} moved to a builder stage${plan.outputs.length ? `; ${plan.outputs.join(', ')} copied from it` : ''}${plan.pip ? '' : ' (if a pip install later needs a compiler, the build now fails loudly)'}`,
+      });
+    }
+    if (slim && !slimReason) {
+      const from = b(finalStage.from).join('\n');
+      const image = new RegExp(`(^|\\s)${finalStage.image.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}(?=\\s|$)`);
+      setBody(finalStage.from, from.replace(image, `$1${slim.slim}`));
+      const moved = [
+        plan.pip &&
+          `the pip install on line ${plan.pip.ins.line} (with --root ${PIP_ROOT}, copied into the final stage)`,
+        compiled && `${compiled} (${plan.outputs.join(', ')} copied)`,
+      ].filter(Boolean);
+      changes.push({
+        rule: 'base-not-slim',
+        line: finalStage.from.line,
+        description: `final stage rebased from ${slim.image} onto ${slim.slim}${moved.length ? `; in a builder stage on ${slim.image}: ${moved.join(', ')}` : ''}`,
+      });
+      checks.push(
+        `the final image now runs on ${slim.slim}, which lacks the compilers, -dev headers and tools of ${slim.image}. ` +
+          'A package built from source in the builder may link against a library whose runtime .so only the full image has. ' +
+          'List what no longer resolves (no output is good): ' +
+          `docker run --rm --entrypoint sh <image> -c "find / -xdev \\( -name '*.so' -o -name '*.so.*' \\) -type f -exec ldd {} + 2>/dev/null | grep 'not found'"; ` +
+          'install the runtime package for each (e.g. libpq5 for libpq-dev) in the final stage' +
+          `${plan.pip ? ', then run `pip check` and import your packages in the new image' : ''}.`,
+      );
+      const unknown = plan.staying.filter((i) => classifyRun(i).kind === 'other');
+      if (unknown.length)
+        checks.push(
+          `line${unknown.length > 1 ? 's' : ''} ${unknown.map((i) => i.line).join(', ')} stay${unknown.length > 1 ? '' : 's'} in the final stage and now run${unknown.length > 1 ? '' : 's'} on ${slim.slim}: ` +
+            `a command that needs a compiler or a tool only ${slim.image} has fails there, or quietly takes its fallback (optional native modules, pure-Python fallbacks of C extensions)`,
+        );
+    }
   }
   for (const stage of df.stages) {
     if (!lineage.has(stage.index)) continue;
@@ -667,7 +738,63 @@ export function rewriteDockerfile(df: ParsedDockerfile, options: RewriteOptions 
     notDone: notDone.sort((a, b) => a.line - b.line),
     excluded,
     instructions,
+    checks,
   };
+}
+
+/**
+ * The slim variant to move the final stage to, or undefined. Says in `notDone`
+ * why not when the final image is on a full base that has one.
+ */
+function slimBaseOf(
+  df: ParsedDockerfile,
+  options: RewriteOptions,
+  allowed: (rule: string, ins: Instruction) => boolean,
+  notDone: RewriteChange[],
+): SlimVariant | undefined {
+  const root = lineageRoot(df, options.target);
+  const v = root.resolvedImage === undefined ? undefined : slimVariant(root.resolvedImage);
+  if (!v || !allowed('base-not-slim', root.from)) return undefined;
+  const kept = (why: string): undefined => {
+    notDone.push({
+      rule: 'base-not-slim',
+      line: root.from.line,
+      description: `FROM ${v.image} kept: ${why}`,
+    });
+    return undefined;
+  };
+  if (!options.slimBase)
+    return kept(
+      `${v.slim} is not provably the same (a package built from source may link against a library whose runtime .so only the full image has); --slim-base switches, with the builds in a builder stage on ${v.image}`,
+    );
+  if (root.index !== finalStageIndex(df, options.target))
+    return kept(`the final stage is built FROM stage ${root.name}; switch that stage's FROM by hand`);
+  if (root.image !== root.resolvedImage)
+    return kept(`the FROM names the image through build args (${root.image}); change the tag by hand`);
+  if (v.digest) return kept(`it is pinned by digest, and the digest of ${v.slim} is not known here`);
+  return v;
+}
+
+/**
+ * The pip install as the builder runs it: into PIP_ROOT (`pip install --root`
+ * keeps the paths of a plain install, so the final stage gets the same files with
+ * `COPY --from … / /`), stopping the build if pip replaced a package of the base
+ * image, which the final stage would then hold in two versions.
+ */
+function pipInBuilder(invocation: string, body: string[], copies: string[]): string[] {
+  const text = body
+    .join('\n')
+    .replace(/(\bpip[0-9.]*\s+install)/g, `$1 --root ${PIP_ROOT}`)
+    .replace(
+      /^(\s*RUN\s+)/i,
+      `$1mkdir -p ${PIP_ROOT} && ${invocation} freeze --all > /tmp/mlship-pip-before.txt \\\n    && `,
+    );
+  return [
+    ...copies,
+    `# mlship --slim-base: installed under ${PIP_ROOT}, copied into the final stage; the build stops here`,
+    '# if pip replaced a package of the base image (the final stage would keep both versions).',
+    ...`${text} \\\n    && ${invocation} freeze --all | diff /tmp/mlship-pip-before.txt -`.split('\n'),
+  ];
 }
 
 /** The context file (and the COPY bringing it) that lands at `abs`, among `copies`. */
@@ -726,15 +853,24 @@ function render(
 }
 
 const BUILDER = 'mlship-build';
+/** Where the builder's pip install puts its files (`pip install --root`), copied to / in the final stage. */
+const PIP_ROOT = '/mlship-root';
 const COMPILERS = /^(gcc|cc|g\+\+|c\+\+|clang|clang\+\+)(-\d+)?$/;
 
 type BuilderPlan =
   | {
       ok: true;
-      tools: Instruction;
+      /** The toolchain install that moves (with a slim base there may be none: the full image has the tools). */
+      tools: Instruction | undefined;
       packages: string[];
       compiles: Instruction[];
       outputs: string[];
+      /** With a slim base: the pip install that moves to the builder, and how pip is invoked in it. */
+      pip: { ins: Instruction; invocation: string } | undefined;
+      /** RUNs that stay in the final stage and are replayed in the builder first (apt installs). */
+      replays: Instruction[];
+      /** RUNs that stay in the final stage only (with a slim base they now run on it). */
+      staying: Instruction[];
       builderInstructions: Instruction[];
     }
   | { ok: false; reason: string };
@@ -754,57 +890,130 @@ function compileOutputs(ins: Instruction, workdir: string): string[] | undefined
   return outputs;
 }
 
+function withoutAssignments(c: SimpleCommand): SimpleCommand {
+  return { words: c.words.slice(c.words.findIndex((w) => !/^[A-Za-z_][A-Za-z0-9_]*=/.test(w))), op: c.op };
+}
+
+/** How pip is invoked (`pip`, `pip3`, `python -m pip`) when a RUN is only pip installs we understand. */
+function pipOnlyInvocation(ins: Instruction): string | undefined {
+  if (ins.keyword !== 'RUN' || classifyRun(ins).kind === 'other') return undefined;
+  const cmds = splitShell(commandText(ins)).map(withoutAssignments);
+  // `uv pip install` has no --root.
+  if (!cmds.every((c) => pipInstallArgs(c) !== undefined && c.words[0] !== 'uv')) return undefined;
+  const w = cmds[0]!.words;
+  return w.slice(0, w.indexOf('install')).join(' ');
+}
+
+/** Settings that decide where pip installs, which `--root` would compose with in ways we cannot check. */
+const PIP_LOCATION = /^PIP_(TARGET|PREFIX|ROOT|USER)$/;
+
+/**
+ * What moves to the builder stage. Without a slim base: a toolchain install and
+ * the compiles after it (the builder starts from the same image). With one
+ * (`--slim-base`): the builder starts from the full image, so it already has the
+ * toolchain; the compiles and the one pip install move to it, and the final
+ * stage gets their results.
+ */
 function planBuilder(
   stage: Stage,
   list: Instruction[],
   df: ParsedDockerfile,
   allowed: (rule: string, ins: Instruction) => boolean,
+  slim: boolean,
 ): BuilderPlan {
   const installs = list.filter((i) => toolchainPackages(i).length > 0);
-  if (!installs.length) return { ok: false, reason: 'no toolchain install' };
+  if (!installs.length && !slim) return { ok: false, reason: 'no toolchain install' };
   if (installs.length > 1) return { ok: false, reason: 'toolchains are installed in more than one RUN' };
-  const tools = installs[0]!;
-  if (!allowed('build-tools-in-final', tools)) return { ok: false, reason: 'silenced' };
+  const tools = installs[0];
+  let packages: string[] = [];
+  if (tools) {
+    if (!allowed('build-tools-in-final', tools)) return { ok: false, reason: 'silenced' };
+    if (classifyRun(tools).kind !== 'independent')
+      return { ok: false, reason: 'the install RUN does more than apt-get' };
+    const installed = splitShell(commandText(tools)).flatMap((c) => packagesOf(aptInstallArgs(c) ?? []));
+    packages = toolchainPackages(tools);
+    if (installed.length !== packages.length) {
+      return {
+        ok: false,
+        reason: `the same RUN installs runtime packages too (${installed.filter((p) => !packages.includes(p)).join(', ')})`,
+      };
+    }
+  }
   if (df.stages.some((s) => s.name === BUILDER))
     return { ok: false, reason: `a stage is already named ${BUILDER}` };
-  if (classifyRun(tools).kind !== 'independent')
-    return { ok: false, reason: 'the install RUN does more than apt-get' };
-  const installed = splitShell(commandText(tools)).flatMap((c) => packagesOf(aptInstallArgs(c) ?? []));
-  const packages = toolchainPackages(tools);
-  if (installed.length !== packages.length) {
-    return {
-      ok: false,
-      reason: `the same RUN installs runtime packages too (${installed.filter((p) => !packages.includes(p)).join(', ')})`,
-    };
-  }
-  const at = list.indexOf(tools);
+  const at = tools ? list.indexOf(tools) : -1;
   const compiles: Instruction[] = [];
   const outputs: string[] = [];
   const users = list.filter((i) => i.keyword === 'USER');
-  for (const ins of list.slice(at + 1)) {
-    if (ins.keyword !== 'RUN') continue;
+  const pips = slim ? list.filter((i) => pipOnlyInvocation(i) !== undefined) : [];
+  if (pips.length > 1) {
+    return {
+      ok: false,
+      reason: `pip installs in ${pips.length} RUNs (lines ${pips.map((p) => p.line).join(', ')}): installed apart, each would miss what the one before installed; merge them into one RUN`,
+    };
+  }
+  const pipIns = pips[0];
+  if (pipIns) {
+    const env = list.find((i) => i.keyword === 'ENV' && i.properties.some((p) => PIP_LOCATION.test(p.name)));
+    if (env || /\bPIP_(TARGET|PREFIX|ROOT|USER)=/.test(commandText(pipIns)))
+      return {
+        ok: false,
+        reason: `${env ? `ENV on line ${env.line}` : `line ${pipIns.line}`} sets where pip installs (PIP_TARGET/PREFIX/ROOT/USER)`,
+      };
+  }
+  const others: Instruction[] = [];
+  for (const ins of slim ? list : list.slice(at + 1)) {
+    if (ins.keyword !== 'RUN' || ins === pipIns || ins === tools) continue;
     const outs = compileOutputs(ins, workdirAt(stage, ins.line));
     if (outs) {
       compiles.push(ins);
       outputs.push(...outs);
-    } else if (classifyRun(ins).kind === 'other') {
+    } else if (slim) others.push(ins);
+    else if (classifyRun(ins).kind === 'other') {
       return { ok: false, reason: `line ${ins.line} may use the tools and its outputs are not known` };
     }
   }
-  if (!compiles.length)
+  if (!slim && !compiles.length)
     return { ok: false, reason: 'nothing visibly uses them (a pip install may compile with them)' };
-  const last = list.indexOf(compiles.at(-1)!);
+  const moved = [tools, pipIns, ...compiles].filter((i): i is Instruction => i !== undefined);
+  const last = Math.max(-1, ...moved.map((i) => list.indexOf(i)));
+  // With a slim base, a RUN before the last moved one may prepare what it sees. An
+  // apt install is replayed in the builder (and stays in the final stage); what
+  // anything else does cannot be known, so nothing is moved.
+  const replays: Instruction[] = [];
+  const staying: Instruction[] = [];
+  for (const ins of others) {
+    if (list.indexOf(ins) > last) staying.push(ins);
+    else if (classifyRun(ins).kind === 'independent') {
+      replays.push(ins);
+      staying.push(ins);
+    } else
+      return {
+        ok: false,
+        reason: `line ${ins.line} runs before line ${list[last]!.line} (which moves to the builder) and may change what it sees; what it does cannot be known`,
+      };
+  }
   const user = users.find((u) => list.indexOf(u) < last);
   if (user) return { ok: false, reason: `USER on line ${user.line} would change who owns the build outputs` };
-  // The builder repeats what the compiles can see: the base, WORKDIR/ENV/ARG/SHELL,
-  // the files copied in, the tools, and the compiles themselves.
+  // The builder repeats what the moved RUNs can see: the base, WORKDIR/ENV/ARG/SHELL,
+  // the files copied in, the replayed apt installs, and the moved RUNs themselves.
   const builderInstructions = list
     .slice(0, last + 1)
     .filter(
       (i) =>
         ['WORKDIR', 'ENV', 'ARG', 'SHELL', 'COPY', 'ADD'].includes(i.keyword) ||
-        i === tools ||
-        compiles.includes(i),
+        moved.includes(i) ||
+        replays.includes(i),
     );
-  return { ok: true, tools, packages, compiles, outputs, builderInstructions };
+  return {
+    ok: true,
+    tools,
+    packages,
+    compiles,
+    outputs,
+    pip: pipIns ? { ins: pipIns, invocation: pipOnlyInvocation(pipIns)! } : undefined,
+    replays,
+    staying,
+    builderInstructions,
+  };
 }

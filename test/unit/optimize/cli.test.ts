@@ -129,3 +129,45 @@ describe('mlship optimize --write', () => {
     expect(again.stdout).toContain('nothing to rewrite safely');
   });
 });
+
+describe('mlship optimize --write --slim-base', () => {
+  it('without it, reports the full base as not done and names the flag; alone it is a usage error', () => {
+    const dir = copyFixture('slim-base');
+    const r = mlship(['optimize', '--write', '--dry-run'], dir);
+    expect(r.code).toBe(0);
+    expect(r.stdout).toMatch(
+      /^not done line 2: \[base-not-slim\] FROM mlship-test\/python:3\.11 kept: .*--slim-base/m,
+    );
+    expect(r.stdout).not.toContain('+FROM mlship-test/python:3.11-slim');
+    const bad = mlship(['optimize', '--slim-base'], dir);
+    expect(bad.code).toBe(2);
+    expect(bad.stderr).toContain('--slim-base needs --write');
+  });
+
+  it('writes the golden rebased Dockerfile and prints what to check', () => {
+    const dir = copyFixture('slim-base');
+    const r = mlship(['--yes', 'optimize', '--write', '--slim-base'], dir);
+    expect(r.code).toBe(0);
+    expect(readFileSync(path.join(dir, 'Dockerfile'), 'utf8')).toBe(
+      readFileSync(path.join(FIXTURES, 'slim-base', 'expected.Dockerfile'), 'utf8'),
+    );
+    expect(r.stdout).toMatch(/^changed {2}line 2: \[base-not-slim\] final stage rebased/m);
+    expect(r.stdout).toMatch(/^check: the final image now runs on mlship-test\/python:3\.11-slim/m);
+    expect(r.stdout).toMatch(/^check: line 7 stays in the final stage/m);
+    const json = mlship(
+      ['--json', 'optimize', '--write', '--slim-base', '--dry-run'],
+      copyFixture('slim-base'),
+    );
+    expect((JSON.parse(json.stdout) as { checks: string[] }).checks).toHaveLength(2);
+  });
+
+  it('optimize.slim_base in mlship.yaml turns it on for the project', () => {
+    const dir = copyFixture('slim-base');
+    writeFileSync(path.join(dir, 'mlship.yaml'), 'version: 1\nname: demo\noptimize:\n  slim_base: true\n');
+    const r = mlship(['--yes', 'optimize', '--write'], dir);
+    expect(r.code).toBe(0);
+    expect(readFileSync(path.join(dir, 'Dockerfile'), 'utf8')).toContain(
+      '\nFROM mlship-test/python:3.11-slim\n',
+    );
+  });
+});

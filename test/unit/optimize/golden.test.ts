@@ -15,6 +15,7 @@ function target(f: ReturnType<typeof fixtures>[number]): OptimizeTarget {
     contextDir: f.context,
     cwd: f.context,
     ...(f.largeFileBytes ? { largeFileBytes: f.largeFileBytes } : {}),
+    ...(f.slimBase ? { slimBase: true } : {}),
   };
 }
 
@@ -58,6 +59,7 @@ describe.each(fixtures().filter((f) => f.name !== 'malformed'))('fixture $name r
       ...plan.notDone.map((c) => `not done ${c.line} [${c.rule}] ${c.description}`),
       ...plan.excluded.map((x) => `excluded ${x.path} -> ${x.dest} (${x.why}, ${x.bytes} bytes)`),
       ...plan.instructions,
+      ...plan.checks.map((c) => `check: ${c}`),
     ].join('\n');
     expectGolden(path.join(f.dir, 'expected.rewrite.txt'), `${report}\n`);
   });
@@ -66,7 +68,10 @@ describe.each(fixtures().filter((f) => f.name !== 'malformed'))('fixture $name r
     const { parseDockerfile } = await import('../../../src/core/optimize/parse.js');
     const { rewriteDockerfile } = await import('../../../src/core/optimize/rewrite.js');
     const first = await planRewrite(target(f), (await import('./helpers.js')).fsDeps);
-    const again = rewriteDockerfile(parseDockerfile(first.dockerfile), { largeFileBytes: f.largeFileBytes });
+    const again = rewriteDockerfile(parseDockerfile(first.dockerfile), {
+      largeFileBytes: f.largeFileBytes,
+      slimBase: f.slimBase ?? false,
+    });
     expect(again.dockerfile).toBe(first.dockerfile);
   });
 
@@ -81,6 +86,7 @@ describe.each(fixtures().filter((f) => f.name !== 'malformed'))('fixture $name r
       'add-instead-of-copy',
       'consecutive-run',
       'build-tools-in-final',
+      ...(f.slimBase ? ['base-not-slim'] : []),
     ];
     const reported = new Set(plan.notDone.map((n) => n.rule));
     const left = lintDockerfile(parseDockerfile(plan.dockerfile), { largeFileBytes: f.largeFileBytes })

@@ -57,6 +57,8 @@ export interface FixtureInfo {
   description: string;
   build: boolean;
   largeFileBytes?: number;
+  /** Rewrite with --slim-base. */
+  slimBase?: boolean;
 }
 
 export function fixtures(): FixtureInfo[] {

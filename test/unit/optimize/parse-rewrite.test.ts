@@ -107,7 +107,9 @@ describe('rewriteDockerfile: safety', () => {
       ),
       { context: nested },
     );
-    expect(r.notDone[0]!.description).toMatch(/refers to other files/);
+    expect(r.notDone.find((n) => n.rule === 'source-before-deps')!.description).toMatch(
+      /refers to other files/,
+    );
     expect(r.dockerfile).toContain('COPY . .\nRUN pip install');
   });
 
@@ -139,7 +141,10 @@ describe('rewriteDockerfile: safety', () => {
       context: snapshot({ 'pip.conf': 10, 'app.py': 10 }),
     });
     expect(r.dockerfile).toBe(text);
-    expect(r.notDone[0]).toMatchObject({ rule: 'source-before-deps', line: 4 });
+    expect(r.notDone.filter((n) => n.rule !== 'base-not-slim')[0]).toMatchObject({
+      rule: 'source-before-deps',
+      line: 4,
+    });
   });
 
   it('excludes weights: drops a COPY of only weights, trims a mixed one, and says how to provide them', () => {
@@ -203,12 +208,175 @@ describe('rewriteDockerfile: weights used by the build', () => {
     });
     expect(r.dockerfile).toBe(text);
     expect(r.excluded).toEqual([]);
-    expect(r.notDone).toEqual([
+    expect(r.notDone.filter((n) => n.rule !== 'base-not-slim')).toEqual([
       {
         rule: 'large-file-copied',
         line: 2,
         description: 'model.pt is kept: a later RUN of the build uses it',
       },
     ]);
+  });
+});
+
+describe('rewriteDockerfile: --slim-base', () => {
+  const ctx = snapshot({ 'requirements.txt': 20, 'main.py': 100, 'fast.c': 100 }, '.git\n', {
+    'requirements.txt': 'numpy==1.26.4\n',
+  });
+  const naive = df(
+    'FROM python:3.11',
+    'WORKDIR /app',
+    'COPY . .',
+    'RUN pip install -r requirements.txt',
+    'RUN gcc -O2 -shared -fPIC -o libfast.so fast.c',
+    'CMD ["python", "main.py"]',
+  );
+  const slimNotes = (r: ReturnType<typeof rewriteDockerfile>) =>
+    r.notDone.filter((n) => n.rule === 'base-not-slim').map((n) => `${n.line}: ${n.description}`);
+
+  it('without the flag switches nothing and reports why, naming --slim-base', () => {
+    const r = rewriteDockerfile(parseDockerfile(naive), { context: ctx });
+    expect(r.dockerfile).toMatch(/^FROM python:3\.11\n/);
+    expect(r.dockerfile).not.toContain('mlship-build');
+    expect(r.changes.filter((c) => c.rule === 'base-not-slim')).toEqual([]);
+    const [note] = slimNotes(r);
+    expect(note).toMatch(/^1: FROM python:3\.11 kept: python:3\.11-slim is not provably the same/);
+    expect(note).toMatch(/runtime \.so/);
+    expect(note).toContain('--slim-base');
+    expect(r.checks).toEqual([]);
+  });
+
+  it('rebases the final stage; pip install (under --root) and compile run in a builder on the full image', () => {
+    const r = rewriteDockerfile(parseDockerfile(naive), { context: ctx, slimBase: true });
+    expect(r.dockerfile).toBe(
+      df(
+        'FROM python:3.11 AS mlship-build',
+        'WORKDIR /app',
+        'COPY requirements.txt /app/requirements.txt',
+        '# mlship --slim-base: installed under /mlship-root, copied into the final stage; the build stops here',
+        '# if pip replaced a package of the base image (the final stage would keep both versions).',
+        'RUN mkdir -p /mlship-root && pip freeze --all > /tmp/mlship-pip-before.txt \\',
+        '    && pip install --root /mlship-root --no-cache-dir -r requirements.txt \\',
+        '    && pip freeze --all | diff /tmp/mlship-pip-before.txt -',
+        'COPY . .',
+        'RUN gcc -O2 -shared -fPIC -o libfast.so fast.c',
+        '',
+        'FROM python:3.11-slim',
+        'WORKDIR /app',
+        'COPY --from=mlship-build /mlship-root/ /',
+        'COPY . .',
+        'COPY --from=mlship-build /app/libfast.so /app/libfast.so',
+        'CMD ["python", "main.py"]',
+      ),
+    );
+    expect(r.changes.find((c) => c.rule === 'base-not-slim')).toMatchObject({
+      line: 1,
+      description: expect.stringContaining('onto python:3.11-slim; in a builder stage on python:3.11'),
+    });
+    expect(slimNotes(r)).toEqual([]);
+    expect(r.checks.join('\n')).toMatch(/ldd/);
+    expect(r.checks.join('\n')).toMatch(/pip check/);
+  });
+
+  it('with nothing to build only the FROM changes (flags, name and registry prefix kept); RUNs that stay are listed to check', () => {
+    const text = df(
+      'FROM --platform=linux/amd64 registry.example.com/mirror/node:20-bookworm AS app',
+      'WORKDIR /app',
+      'COPY package.json package-lock.json ./',
+      'RUN npm ci --omit=dev',
+      'COPY . .',
+      'CMD ["node", "index.js"]',
+    );
+    const r = rewriteDockerfile(parseDockerfile(text), { slimBase: true });
+    expect(r.dockerfile).toBe(text.replace('node:20-bookworm AS', 'node:20-bookworm-slim AS'));
+    expect(r.checks[1]).toMatch(/^line 4 stays in the final stage and now runs on .*node:20-bookworm-slim/);
+  });
+
+  it('keeps the builder on the platform of the final stage', () => {
+    const r = rewriteDockerfile(
+      parseDockerfile(naive.replace('FROM python', 'FROM --platform=linux/arm64 python')),
+      {
+        context: ctx,
+        slimBase: true,
+      },
+    );
+    expect(r.dockerfile).toMatch(/^FROM --platform=linux\/arm64 python:3\.11 AS mlship-build\n/);
+    expect(r.dockerfile).toContain('\nFROM --platform=linux/arm64 python:3.11-slim\n');
+  });
+
+  it.each([
+    [
+      'two pip RUNs',
+      ['FROM python:3.11', 'RUN pip install --upgrade pip', 'RUN pip install numpy'],
+      /pip installs in 2 RUNs \(lines 2, 3\).*merge them/,
+    ],
+    [
+      'a RUN it does not understand before what moves',
+      ['FROM python:3.11', 'RUN ./configure', 'RUN pip install numpy'],
+      /line 2 runs before line 3 .* cannot be known/,
+    ],
+    ['a USER before what moves', ['FROM python:3.11', 'USER app', 'RUN pip install numpy'], /USER on line 2/],
+    [
+      'ENV PIP_TARGET',
+      ['FROM python:3.11', 'ENV PIP_TARGET=/deps', 'RUN pip install numpy'],
+      /ENV on line 2/,
+    ],
+    ['a build arg in the FROM', ['ARG PY=3.11', 'FROM python:$PY', 'RUN pip install numpy'], /build args/],
+    ['a digest', [`FROM python:3.11@sha256:${'a'.repeat(64)}`, 'RUN pip install numpy'], /pinned by digest/],
+    [
+      'a final stage built FROM another stage',
+      ['FROM python:3.11 AS base', 'RUN pip install numpy', 'FROM base', 'CMD ["python"]'],
+      /built FROM stage base/,
+    ],
+  ])('reports instead of switching with %s', (_name, lines, why) => {
+    const text = df(...lines);
+    const r = rewriteDockerfile(parseDockerfile(text), { slimBase: true });
+    expect(r.dockerfile).not.toMatch(/-slim/);
+    expect(r.dockerfile).not.toContain('mlship-build');
+    expect(slimNotes(r).join('\n')).toMatch(why);
+    expect(r.checks).toEqual([]);
+  });
+
+  it('replays an apt install that comes before the pip install in the builder, and keeps it in the final stage', () => {
+    const apt =
+      'RUN apt-get update && apt-get install -y --no-install-recommends swig && rm -rf /var/lib/apt/lists/*';
+    const r = rewriteDockerfile(
+      parseDockerfile(df('FROM python:3.11', apt, 'RUN pip install --no-cache-dir pkg')),
+      {
+        slimBase: true,
+      },
+    );
+    const [builder, final] = r.dockerfile.split('\n\n');
+    expect(builder).toContain(apt);
+    expect(final).toBe(`FROM python:3.11-slim\n${apt}\nCOPY --from=mlship-build /mlship-root/ /\n`);
+  });
+
+  it('a silenced finding is not switched, with or without a comment', () => {
+    const text = df('# mlship-ignore: base-not-slim', 'FROM python:3.11', 'RUN pip install --no-cache-dir x');
+    for (const r of [
+      rewriteDockerfile(parseDockerfile(text), { slimBase: true }),
+      rewriteDockerfile(parseDockerfile(text.replace(/^# .*\n/, '')), {
+        slimBase: true,
+        ignore: ['base-not-slim'],
+      }),
+    ]) {
+      expect(r.dockerfile).not.toContain('python:3.11-slim');
+      expect(slimNotes(r)).toEqual([]);
+    }
+  });
+
+  it('with the slim plan impossible, still moves an apt toolchain to a builder the plain way', () => {
+    const text = df(
+      'FROM python:3.11',
+      'RUN apt-get update && apt-get install -y --no-install-recommends gcc && rm -rf /var/lib/apt/lists/*',
+      'COPY fast.c .',
+      'RUN gcc -shared -o /fast.so fast.c',
+      'RUN pip install --no-cache-dir a',
+      'RUN pip install --no-cache-dir b',
+    );
+    const r = rewriteDockerfile(parseDockerfile(text), { slimBase: true });
+    expect(r.dockerfile).toMatch(/^FROM python:3\.11 AS mlship-build\n/);
+    expect(r.dockerfile).toContain('\nFROM python:3.11\n');
+    expect(r.changes.map((c) => c.rule)).toContain('build-tools-in-final');
+    expect(slimNotes(r).join('\n')).toMatch(/pip installs in 2 RUNs \(lines 5, 6\)/);
   });
 });
