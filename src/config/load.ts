@@ -205,6 +205,24 @@ export function validateDocument<S extends z.ZodType>(
   return { ok: false, problems };
 }
 
+/**
+ * Where keys are in a YAML text: for each path (e.g. ["services", "iris", "weights"]) the line
+ * and column of its last key, when present. Used to locate findings about a valid file.
+ */
+export function keyPositions(text: string, paths: string[][]): Map<string, { line: number; column: number }> {
+  const lineCounter = new LineCounter();
+  const doc = parseDocument(text, { lineCounter, prettyErrors: false });
+  const out = new Map<string, { line: number; column: number }>();
+  for (const p of paths) {
+    const key = keyNodeAt(doc, p.slice(0, -1), p[p.length - 1]!);
+    if (key?.range) {
+      const pos = lineCounter.linePos(key.range[0]);
+      out.set(p.join('.'), { line: pos.line, column: pos.col });
+    }
+  }
+  return out;
+}
+
 /** Parses and validates YAML text with a schema; throws ConfigError with every problem. */
 export function parseYamlConfig<S extends z.ZodType>(file: string, text: string, schema: S): z.output<S> {
   const lineCounter = new LineCounter();

@@ -5,6 +5,7 @@
 import { createHash } from 'node:crypto';
 import { readdir } from 'node:fs/promises';
 import path from 'node:path';
+import { keyPositions, readConfigText } from '../../config/load.js';
 import type { Project } from '../../config/schema.js';
 import type { Stack, StackService } from '../../config/stack-model.js';
 import {
@@ -98,6 +99,7 @@ export async function stackFromProject(file: string): Promise<DeployStack & { pr
   const gen = await generateCompose({ configFile: file, force: true, dryRun: true });
   const { project } = gen;
   const services: StackService[] = [];
+  const locate = await projectLocator(file, project);
   for (const [name, svc] of Object.entries(gen.stack.compose.services)) {
     if (svc.profiles && !svc.profiles.includes('gpu')) continue; // the CPU copies are for machines without GPUs
     const environment: Record<string, string> = {};
@@ -155,7 +157,7 @@ export async function stackFromProject(file: string): Promise<DeployStack & { pr
       ...(device ? { gpus: device.count } : {}),
       labels: {},
       profiles: [],
-      origin: { file, line: 1, column: 1 },
+      ...locate(name, svc.labels['dev.mlship.role'] ?? 'other'),
     });
   }
   const grace = Object.fromEntries(
@@ -172,6 +174,52 @@ export async function stackFromProject(file: string): Promise<DeployStack & { pr
     },
     grace,
     project,
+  };
+}
+
+/** mlship.yaml field of a model service that each translated compose field comes from. */
+const MODEL_FIELDS: Record<string, string[]> = {
+  volumes: ['model'],
+  deploy: ['gpu', 'cpu', 'memory'],
+  depends_on: ['depends_on'],
+  healthcheck: ['startup_grace_seconds'],
+  ports: ['port'],
+  build: ['path'],
+  environment: ['env', 'secrets'],
+};
+
+/**
+ * Where each generated service comes from in mlship.yaml, so a deploy warning names its line:
+ * a model service's key (and the key of the field behind each compose field), or the section
+ * (proxy, database, storage, frontend) of the others.
+ */
+async function projectLocator(
+  file: string,
+  project: Project,
+): Promise<(service: string, role: string) => Pick<StackService, 'origin' | 'fieldOrigins'>> {
+  const sections = ['proxy', 'database', 'storage', 'frontend'];
+  const paths: string[][] = sections.map((s) => [s]);
+  for (const name of Object.keys(project.services)) {
+    paths.push(['services', name]);
+    for (const keys of Object.values(MODEL_FIELDS)) for (const k of keys) paths.push(['services', name, k]);
+  }
+  const at = keyPositions(await readConfigText(file), paths);
+  const where = (key: string) => {
+    const pos = at.get(key);
+    return pos ? { file, ...pos } : undefined;
+  };
+  return (service, role) => {
+    if (role !== 'model' || !project.services[service]) {
+      const origin = where(role) ?? { file, line: 1, column: 1 };
+      return { origin };
+    }
+    const origin = where(`services.${service}`) ?? { file, line: 1, column: 1 };
+    const fieldOrigins: Record<string, { file: string; line: number; column: number }> = {};
+    for (const [field, keys] of Object.entries(MODEL_FIELDS)) {
+      const found = keys.map((k) => where(`services.${service}.${k}`)).find(Boolean);
+      if (found) fieldOrigins[field] = found;
+    }
+    return { origin, fieldOrigins };
   };
 }
 

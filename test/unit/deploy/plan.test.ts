@@ -107,6 +107,28 @@ describe('deploy ecs (files and plan)', () => {
   });
 });
 
+describe('warnings about an mlship.yaml stack', () => {
+  it("name the line of the service's key, or of the field behind the compose field, or of the section", async () => {
+    const dir = mkdtempSync(path.join(os.tmpdir(), 'mlship-deploy-lines-'));
+    cpSync('fixtures/compose/pipeline', dir, { recursive: true });
+    const file = path.join(dir, 'mlship.yaml');
+    const r = await planEcs({ ...base, file, writeFiles: false });
+    const at = (p: string) =>
+      r.translation.warnings
+        .filter((w) => w.path === p)
+        .map((w) => `${path.basename(w.file)}:${w.line}:${w.column}`);
+    const lines = readFileSync(file, 'utf8').split('\n');
+    const lineOf = (text: string) => lines.indexOf(text) + 1;
+    expect(at('services.pose-2d.depends_on')[0]).toBe(
+      `mlship.yaml:${lineOf('    depends_on: [detector]')}:5`,
+    );
+    expect(at('services.detector.volumes')).toEqual([`mlship.yaml:${lineOf('  detector:')}:3`]);
+    expect(at('services.proxy.volumes')).toEqual([`mlship.yaml:${lineOf('proxy:')}:1`]);
+    expect(at('services.database.volumes')).toEqual([`mlship.yaml:${lineOf('database: {}')}:1`]);
+    expect(r.translation.warnings.some((w) => w.line === 1)).toBe(false);
+  });
+});
+
 describe('the shared load balancer with a certificate', () => {
   it('serves HTTPS: port 80 becomes 443 with a redirect from 80, other ports HTTPS on their own port', async () => {
     const dir = mkdtempSync(path.join(os.tmpdir(), 'mlship-deploy-tls-'));
