@@ -7,9 +7,15 @@ import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, wr
 import os from 'node:os';
 import path from 'node:path';
 import { ACMClient, ImportCertificateCommand, RequestCertificateCommand } from '@aws-sdk/client-acm';
-import { DescribeSecurityGroupsCommand, EC2Client } from '@aws-sdk/client-ec2';
+import { AutoScalingClient, DescribeAutoScalingGroupsCommand } from '@aws-sdk/client-auto-scaling';
+import {
+  DescribeLaunchTemplateVersionsCommand,
+  DescribeSecurityGroupsCommand,
+  EC2Client,
+} from '@aws-sdk/client-ec2';
 import { DescribeRepositoriesCommand, ECRClient, GetLifecyclePolicyCommand } from '@aws-sdk/client-ecr';
 import {
+  DescribeCapacityProvidersCommand,
   DescribeClustersCommand,
   DescribeServicesCommand,
   ECSClient,
@@ -23,9 +29,9 @@ import {
   DescribeTargetGroupsCommand,
   ElasticLoadBalancingV2Client,
 } from '@aws-sdk/client-elastic-load-balancing-v2';
-import { CreateRoleCommand, IAMClient } from '@aws-sdk/client-iam';
+import { CreateRoleCommand, GetInstanceProfileCommand, IAMClient } from '@aws-sdk/client-iam';
 import { CreateSecretCommand, SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
-import { PutParameterCommand, SSMClient } from '@aws-sdk/client-ssm';
+import { GetParameterCommand, PutParameterCommand, SSMClient } from '@aws-sdk/client-ssm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createDeployApis } from '../../src/adapters/aws/ecs-deploy.js';
 import { applyEcs, parameterName, preDeployChecks } from '../../src/core/deploy/apply.js';
@@ -798,6 +804,130 @@ describe.runIf(engine)('mlship deploy ecs --apply (moto + local registry)', () =
       expect(again.stdout).toContain(`nothing of stack ${name} was left to remove`);
     } finally {
       for (const c of [elb, ec2, ecs]) c.destroy();
+    }
+  });
+
+  it('a GPU service: capacity from the ECS GPU AMI behind a capacity provider, converging on re-apply, removed by --destroy', async () => {
+    const gpuDir = path.join(dir, 'gpu');
+    mkdirSync(gpuDir, { recursive: true });
+    const name = `${STACK}-gpu`;
+    writeFileSync(
+      path.join(gpuDir, 'compose.yaml'),
+      [
+        `name: ${name}`,
+        'services:',
+        '  llm:',
+        `    image: ${LOCAL_DEBIAN_IMAGE}`,
+        '    ports: ["8000"]',
+        '    deploy:',
+        '      resources:',
+        '        limits: { memory: 8g }',
+        '        reservations:',
+        '          devices: [{ driver: nvidia, count: 1, capabilities: [gpu] }]',
+        '',
+      ].join('\n'),
+    );
+    const base = [
+      'deploy',
+      'ecs',
+      '-f',
+      'gpu/compose.yaml',
+      '--region',
+      'us-east-1',
+      '--account-id',
+      '123456789012',
+      '--endpoint-url',
+      moto!.endpoint,
+      '--json',
+    ];
+    const first = mlship([...base, '--apply', '--no-wait']);
+    expect(first.code, first.stderr).toBe(0);
+    const applied = JSON.parse(first.stdout).applied;
+    const capacity = `mlship-${name}-gpu`;
+    expect(applied.gpuCapacity).toMatchObject({
+      instanceType: 'g4dn.xlarge',
+      capacityProvider: capacity,
+      autoScalingGroup: capacity,
+      maxInstances: 2,
+      created: [
+        `instance role and profile mlship-${name}-gpu-instance`,
+        `launch template ${capacity}`,
+        `Auto Scaling group ${capacity} (0 to 2 × g4dn.xlarge)`,
+        `capacity provider ${capacity}`,
+      ],
+    });
+
+    // What AWS holds, read back through the SDK.
+    const cfg = clientConfig();
+    const ssm = new SSMClient(cfg);
+    const ec2 = new EC2Client(cfg);
+    const asg = new AutoScalingClient(cfg);
+    const ecs = new ECSClient(cfg);
+    const iam = new IAMClient(cfg);
+    try {
+      const ami = (
+        await ssm.send(
+          new GetParameterCommand({
+            Name: '/aws/service/ecs/optimized-ami/amazon-linux-2023/gpu/recommended/image_id',
+          }),
+        )
+      ).Parameter!.Value;
+      const version = (
+        await ec2.send(
+          new DescribeLaunchTemplateVersionsCommand({ LaunchTemplateName: capacity, Versions: ['$Latest'] }),
+        )
+      ).LaunchTemplateVersions![0]!.LaunchTemplateData!;
+      expect(version.ImageId).toBe(ami);
+      expect(version.InstanceType).toBe('g4dn.xlarge');
+      expect(version.MetadataOptions?.HttpTokens).toBe('required');
+      expect(Buffer.from(version.UserData!, 'base64').toString()).toContain(`ECS_CLUSTER=${name}\n`);
+      const group = (
+        await asg.send(new DescribeAutoScalingGroupsCommand({ AutoScalingGroupNames: [capacity] }))
+      ).AutoScalingGroups![0]!;
+      expect(group).toMatchObject({ MinSize: 0, MaxSize: 2, DesiredCapacity: 0 });
+      expect(group.Tags?.map((t) => t.Key)).toContain('AmazonECSManaged');
+      const provider = (
+        await ecs.send(new DescribeCapacityProvidersCommand({ capacityProviders: [capacity] }))
+      ).capacityProviders![0]!;
+      expect(provider.status).toBe('ACTIVE');
+      expect(provider.autoScalingGroupProvider?.managedScaling?.status).toBe('ENABLED');
+      const cluster = (await ecs.send(new DescribeClustersCommand({ clusters: [name] }))).clusters![0]!;
+      expect(cluster.capacityProviders).toContain(capacity);
+      // moto 5.2 ignores capacityProviderStrategy (it answers launchType EC2): the request itself
+      // is checked against the ECS model in test/unit/deploy/apply-wait.test.ts.
+      const svc = (await ecs.send(new DescribeServicesCommand({ cluster: name, services: [`${name}-gpu`] })))
+        .services![0]!;
+      expect(svc.status).toBe('ACTIVE');
+      const profile = (
+        await iam.send(new GetInstanceProfileCommand({ InstanceProfileName: `mlship-${name}-gpu-instance` }))
+      ).InstanceProfile!;
+      expect(profile.Roles?.map((r) => r.RoleName)).toEqual([`mlship-${name}-gpu-instance`]);
+
+      const again = mlship([...base, '--apply', '--no-wait']);
+      expect(again.code, again.stderr).toBe(0);
+      expect(JSON.parse(again.stdout).applied.gpuCapacity.created).toEqual([]);
+
+      const gone = mlship([...base, '--destroy', '--yes']);
+      expect(gone.code, gone.stderr).toBe(0);
+      expect(JSON.parse(gone.stdout).destroyed.removed).toEqual(
+        expect.arrayContaining([
+          `service ${name}-gpu`,
+          `capacity provider ${capacity}`,
+          `Auto Scaling group ${capacity} (its instances are terminated)`,
+          `launch template ${capacity}`,
+          `instance profile and role mlship-${name}-gpu-instance`,
+          `cluster ${name}`,
+        ]),
+      );
+      expect(
+        (await asg.send(new DescribeAutoScalingGroupsCommand({ AutoScalingGroupNames: [capacity] })))
+          .AutoScalingGroups,
+      ).toEqual([]);
+      await expect(
+        iam.send(new GetInstanceProfileCommand({ InstanceProfileName: `mlship-${name}-gpu-instance` })),
+      ).rejects.toMatchObject({ name: 'NoSuchEntityException' });
+    } finally {
+      for (const c of [ssm, ec2, asg, ecs, iam]) c.destroy();
     }
   });
 

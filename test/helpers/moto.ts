@@ -28,7 +28,11 @@ export async function startMoto(): Promise<Moto | undefined> {
     return undefined;
   }
   const port = await freePort();
-  const child: ChildProcess = spawn(bin, ['-H', '127.0.0.1', '-p', String(port)], { stdio: 'ignore' });
+  const child: ChildProcess = spawn(bin, ['-H', '127.0.0.1', '-p', String(port)], {
+    stdio: 'ignore',
+    // AWS managed policies (e.g. AmazonEC2ContainerServiceforEC2Role) exist in every account.
+    env: { ...process.env, MOTO_IAM_LOAD_MANAGED_POLICIES: 'true' },
+  });
   const endpoint = `http://127.0.0.1:${port}`;
   for (let i = 0; i < 100; i++) {
     try {

@@ -79,6 +79,8 @@ export interface CreateServiceSpec {
   serviceName: string;
   taskDefinition: string;
   launchType: 'FARGATE' | 'EC2';
+  /** EC2 services run through this capacity provider (its instances scale with the tasks). */
+  capacityProvider?: string;
   desiredCount: number;
   subnets: string[];
   securityGroups: string[];
@@ -111,6 +113,8 @@ export interface Ec2Api {
   subnets(ids: string[]): Promise<{ id: string; vpcId: string; zone: string }[]>;
   vpcDns(vpcId: string): Promise<{ support: boolean; hostnames: boolean }>;
   instanceTypeOffered(type: string): Promise<boolean>;
+  /** GPUs and memory of an instance type, if EC2 knows it. */
+  instanceTypeInfo(type: string): Promise<{ gpus: number; memoryMiB: number } | undefined>;
   /** The security group `name` of the VPC, created (tagged as mlship's) unless it exists. */
   ensureSecurityGroup(spec: {
     vpcId: string;
@@ -177,6 +181,48 @@ export interface AcmApi {
   certificateStatus(arn: string): Promise<string | undefined>;
 }
 
+/** The EC2 capacity a GPU task runs on: instances of an Auto Scaling group behind a capacity provider. */
+export interface GpuCapacityApi {
+  /** The ECS-optimized GPU AMI of the region (Amazon Linux 2023, else Amazon Linux 2), from SSM. */
+  gpuAmi(): Promise<string | undefined>;
+  /** An instance role with AmazonEC2ContainerServiceforEC2Role, and its instance profile. */
+  ensureInstanceProfile(name: string): Promise<{ arn: string; created: boolean }>;
+  /** A launch template; a new default version when the AMI, type or user data changed. */
+  ensureLaunchTemplate(spec: LaunchTemplateSpec): Promise<{ id: string; created: boolean; changed: boolean }>;
+  /** An Auto Scaling group (min 0) on the template's latest version, left to the capacity provider. */
+  ensureAutoScalingGroup(spec: {
+    name: string;
+    launchTemplateId: string;
+    subnets: string[];
+    maxSize: number;
+  }): Promise<{ arn: string; created: boolean }>;
+  /** A capacity provider with managed scaling for the group, attached to the cluster. */
+  ensureCapacityProvider(spec: {
+    name: string;
+    autoScalingGroupArn: string;
+    cluster: string;
+  }): Promise<{ created: boolean; attached: boolean }>;
+  /** Detaches and deletes the capacity provider, deletes the group (its instances stop) and the template. */
+  deleteCapacity(spec: {
+    cluster: string;
+    capacityProvider: string;
+    autoScalingGroup: string;
+    launchTemplate: string;
+    instanceProfile: string;
+  }): Promise<string[]>;
+}
+
+export interface LaunchTemplateSpec {
+  name: string;
+  imageId: string;
+  instanceType: string;
+  instanceProfileArn: string;
+  securityGroups: string[];
+  /** Plain text; base64-encoded for EC2. */
+  userData: string;
+  volumeGb: number;
+}
+
 export interface AwsDeployApis {
   ecr: EcrApi;
   ecs: EcsApi;
@@ -184,6 +230,7 @@ export interface AwsDeployApis {
   ec2: Ec2Api;
   elb: ElbApi;
   acm: AcmApi;
+  gpu: GpuCapacityApi;
   secrets: SecretsApi;
   iam: IamApi;
   destroy(): void;
@@ -195,7 +242,10 @@ export function createServiceInput(spec: CreateServiceSpec): CreateServiceComman
     cluster: spec.cluster,
     serviceName: spec.serviceName,
     taskDefinition: spec.taskDefinition,
-    launchType: spec.launchType,
+    // A launch type and a capacity provider strategy exclude each other.
+    ...(spec.capacityProvider
+      ? { capacityProviderStrategy: [{ capacityProvider: spec.capacityProvider, weight: 1, base: 0 }] }
+      : { launchType: spec.launchType }),
     desiredCount: spec.desiredCount,
     networkConfiguration: {
       awsvpcConfiguration: {
@@ -265,7 +315,7 @@ async function call<T>(what: string, fn: () => Promise<T>): Promise<T> {
 }
 
 export async function createDeployApis(target: AwsTarget): Promise<AwsDeployApis> {
-  const [ecrSdk, ecsSdk, logsSdk, ec2Sdk, ssmSdk, smSdk, iamSdk, elbSdk, acmSdk] = await Promise.all([
+  const [ecrSdk, ecsSdk, logsSdk, ec2Sdk, ssmSdk, smSdk, iamSdk, elbSdk, acmSdk, asgSdk] = await Promise.all([
     import('@aws-sdk/client-ecr'),
     import('@aws-sdk/client-ecs'),
     import('@aws-sdk/client-cloudwatch-logs'),
@@ -275,6 +325,7 @@ export async function createDeployApis(target: AwsTarget): Promise<AwsDeployApis
     import('@aws-sdk/client-iam'),
     import('@aws-sdk/client-elastic-load-balancing-v2'),
     import('@aws-sdk/client-acm'),
+    import('@aws-sdk/client-auto-scaling'),
   ]);
   const config = {
     region: target.region,
@@ -290,6 +341,7 @@ export async function createDeployApis(target: AwsTarget): Promise<AwsDeployApis
   const iamClient = new iamSdk.IAMClient(config);
   const elbClient = new elbSdk.ElasticLoadBalancingV2Client(config);
   const acmClient = new acmSdk.ACMClient(config);
+  const asgClient = new asgSdk.AutoScalingClient(config);
 
   const ecr: EcrApi = {
     async ensureRepository(name, keepImages, movingTag) {
@@ -719,6 +771,22 @@ export async function createDeployApis(target: AwsTarget): Promise<AwsDeployApis
         hostnames: Boolean(hostnames.EnableDnsHostnames?.Value),
       };
     },
+    async instanceTypeInfo(type) {
+      const r = await call(`describe instance type ${type}`, () =>
+        ec2Client.send(new ec2Sdk.DescribeInstanceTypesCommand({ InstanceTypes: [type as never] })).then(
+          (x) => x.InstanceTypes?.[0],
+          (e: { name?: string }) => {
+            if (/InvalidInstanceType/.test(e.name ?? '')) return undefined;
+            throw e;
+          },
+        ),
+      );
+      if (!r) return undefined;
+      return {
+        gpus: (r.GpuInfo?.Gpus ?? []).reduce((n, g) => n + (g.Count ?? 0), 0),
+        memoryMiB: r.MemoryInfo?.SizeInMiB ?? 0,
+      };
+    },
     async instanceTypeOffered(type) {
       const r = await call(`check that ${type} is offered`, () =>
         ec2Client.send(
@@ -969,6 +1037,350 @@ export async function createDeployApis(target: AwsTarget): Promise<AwsDeployApis
     },
   };
 
+  const managedTag = { Key: 'mlship:managed', Value: 'true' };
+  const gpu: GpuCapacityApi = {
+    async gpuAmi() {
+      for (const name of [
+        '/aws/service/ecs/optimized-ami/amazon-linux-2023/gpu/recommended/image_id',
+        '/aws/service/ecs/optimized-ami/amazon-linux-2/gpu/recommended/image_id',
+      ]) {
+        const r = await call('look up the ECS GPU AMI', () =>
+          ssmClient.send(new ssmSdk.GetParametersCommand({ Names: [name] })),
+        );
+        const value = r.Parameters?.[0]?.Value;
+        if (value) return value;
+      }
+      return undefined;
+    },
+    async ensureInstanceProfile(name) {
+      const existing = await call(`look up instance profile ${name}`, () =>
+        iamClient.send(new iamSdk.GetInstanceProfileCommand({ InstanceProfileName: name })).then(
+          (r) => r.InstanceProfile,
+          (e: { name?: string }) => {
+            if (e.name === 'NoSuchEntityException') return undefined;
+            throw e;
+          },
+        ),
+      );
+      if (existing?.Arn && existing.Roles?.some((r) => r.RoleName === name))
+        return { arn: existing.Arn, created: false };
+      await call(`create instance role ${name}`, async () => {
+        const role = await iamClient.send(new iamSdk.GetRoleCommand({ RoleName: name })).then(
+          (r) => r.Role,
+          (e: { name?: string }) => {
+            if (e.name === 'NoSuchEntityException') return undefined;
+            throw e;
+          },
+        );
+        if (!role) {
+          await iamClient.send(
+            new iamSdk.CreateRoleCommand({
+              RoleName: name,
+              Description: 'mlship: ECS container instances of a GPU task',
+              AssumeRolePolicyDocument: JSON.stringify({
+                Version: '2012-10-17',
+                Statement: [
+                  { Effect: 'Allow', Principal: { Service: 'ec2.amazonaws.com' }, Action: 'sts:AssumeRole' },
+                ],
+              }),
+              Tags: [managedTag],
+            }),
+          );
+        }
+        // Attaching an attached policy is a no-op.
+        await iamClient.send(
+          new iamSdk.AttachRolePolicyCommand({
+            RoleName: name,
+            PolicyArn: 'arn:aws:iam::aws:policy/service-role/AmazonEC2ContainerServiceforEC2Role',
+          }),
+        );
+      });
+      const profile =
+        existing ??
+        (
+          await call(`create instance profile ${name}`, () =>
+            iamClient.send(
+              new iamSdk.CreateInstanceProfileCommand({ InstanceProfileName: name, Tags: [managedTag] }),
+            ),
+          )
+        ).InstanceProfile!;
+      await call(`add role ${name} to its instance profile`, () =>
+        iamClient.send(
+          new iamSdk.AddRoleToInstanceProfileCommand({ InstanceProfileName: name, RoleName: name }),
+        ),
+      );
+      return { arn: profile.Arn!, created: true };
+    },
+    async ensureLaunchTemplate(spec) {
+      const data = {
+        ImageId: spec.imageId,
+        InstanceType: spec.instanceType as never,
+        IamInstanceProfile: { Arn: spec.instanceProfileArn },
+        SecurityGroupIds: spec.securityGroups,
+        UserData: Buffer.from(spec.userData).toString('base64'),
+        // IMDSv2 only.
+        MetadataOptions: { HttpTokens: 'required' as const, HttpEndpoint: 'enabled' as const },
+        // Model images are large: room for a few of them and their layers.
+        BlockDeviceMappings: [
+          {
+            DeviceName: '/dev/xvda',
+            Ebs: {
+              VolumeSize: spec.volumeGb,
+              VolumeType: 'gp3' as const,
+              Encrypted: true,
+              DeleteOnTermination: true,
+            },
+          },
+        ],
+        TagSpecifications: [{ ResourceType: 'instance' as const, Tags: [managedTag] }],
+      };
+      const found = await call(`look up launch template ${spec.name}`, () =>
+        ec2Client.send(new ec2Sdk.DescribeLaunchTemplatesCommand({ LaunchTemplateNames: [spec.name] })).then(
+          (r) => r.LaunchTemplates?.[0],
+          (e: { name?: string }) => {
+            if (/NotFound/.test(e.name ?? '')) return undefined;
+            throw e;
+          },
+        ),
+      );
+      if (found?.LaunchTemplateId) {
+        const latest = await call(`read launch template ${spec.name}`, () =>
+          ec2Client.send(
+            new ec2Sdk.DescribeLaunchTemplateVersionsCommand({
+              LaunchTemplateId: found.LaunchTemplateId,
+              Versions: ['$Latest'],
+            }),
+          ),
+        );
+        const current = latest.LaunchTemplateVersions?.[0]?.LaunchTemplateData;
+        const same =
+          current?.ImageId === data.ImageId &&
+          current?.InstanceType === data.InstanceType &&
+          current?.UserData === data.UserData &&
+          current?.IamInstanceProfile?.Arn === data.IamInstanceProfile.Arn;
+        if (!same) {
+          await call(`update launch template ${spec.name}`, () =>
+            ec2Client.send(
+              new ec2Sdk.CreateLaunchTemplateVersionCommand({
+                LaunchTemplateId: found.LaunchTemplateId,
+                LaunchTemplateData: data,
+              }),
+            ),
+          );
+        }
+        return { id: found.LaunchTemplateId, created: false, changed: !same };
+      }
+      const r = await call(`create launch template ${spec.name}`, () =>
+        ec2Client.send(
+          new ec2Sdk.CreateLaunchTemplateCommand({
+            LaunchTemplateName: spec.name,
+            LaunchTemplateData: data,
+            TagSpecifications: [{ ResourceType: 'launch-template', Tags: [managedTag] }],
+          }),
+        ),
+      );
+      return { id: r.LaunchTemplate!.LaunchTemplateId!, created: true, changed: false };
+    },
+    async ensureAutoScalingGroup(spec) {
+      const describe = () =>
+        call(`look up Auto Scaling group ${spec.name}`, () =>
+          asgClient.send(new asgSdk.DescribeAutoScalingGroupsCommand({ AutoScalingGroupNames: [spec.name] })),
+        );
+      const found = (await describe()).AutoScalingGroups?.[0];
+      if (found?.AutoScalingGroupARN) {
+        if (found.MaxSize !== spec.maxSize) {
+          await call(`resize Auto Scaling group ${spec.name}`, () =>
+            asgClient.send(
+              new asgSdk.UpdateAutoScalingGroupCommand({
+                AutoScalingGroupName: spec.name,
+                MaxSize: spec.maxSize,
+              }),
+            ),
+          );
+        }
+        return { arn: found.AutoScalingGroupARN, created: false };
+      }
+      await call(`create Auto Scaling group ${spec.name}`, async () => {
+        // A new instance profile takes a few seconds to be usable by Auto Scaling.
+        for (let attempt = 1; ; attempt++) {
+          try {
+            await asgClient.send(
+              new asgSdk.CreateAutoScalingGroupCommand({
+                AutoScalingGroupName: spec.name,
+                LaunchTemplate: { LaunchTemplateId: spec.launchTemplateId, Version: '$Latest' },
+                MinSize: 0,
+                MaxSize: spec.maxSize,
+                DesiredCapacity: 0,
+                VPCZoneIdentifier: spec.subnets.join(','),
+                Tags: [
+                  { Key: 'AmazonECSManaged', Value: 'true', PropagateAtLaunch: true },
+                  { ...managedTag, PropagateAtLaunch: true },
+                ],
+              }),
+            );
+            return;
+          } catch (e) {
+            const message = (e as { message?: string }).message ?? '';
+            if (attempt >= 8 || !/instance profile/i.test(message)) throw e;
+            await new Promise((resolve) => setTimeout(resolve, 5000));
+          }
+        }
+      });
+      const created = (await describe()).AutoScalingGroups?.[0]?.AutoScalingGroupARN;
+      if (!created)
+        throw new OperationFailedError('AWS_ERROR', `Auto Scaling group ${spec.name} was not created`);
+      return { arn: created, created: true };
+    },
+    async ensureCapacityProvider(spec) {
+      const found = await call(`look up capacity provider ${spec.name}`, () =>
+        ecsClient.send(new ecsSdk.DescribeCapacityProvidersCommand({ capacityProviders: [spec.name] })),
+      );
+      const active = found.capacityProviders?.some((c) => c.status === 'ACTIVE');
+      if (!active) {
+        await call(`create capacity provider ${spec.name}`, () =>
+          ecsClient.send(
+            new ecsSdk.CreateCapacityProviderCommand({
+              name: spec.name,
+              autoScalingGroupProvider: {
+                autoScalingGroupArn: spec.autoScalingGroupArn,
+                // ECS starts instances for pending tasks and stops idle ones (to zero).
+                managedScaling: {
+                  status: 'ENABLED',
+                  targetCapacity: 100,
+                  minimumScalingStepSize: 1,
+                  maximumScalingStepSize: 1,
+                },
+                managedTerminationProtection: 'DISABLED',
+              },
+              tags: [{ key: 'mlship:managed', value: 'true' }],
+            }),
+          ),
+        );
+      }
+      const cluster = (
+        await call(`describe cluster ${spec.cluster}`, () =>
+          ecsClient.send(new ecsSdk.DescribeClustersCommand({ clusters: [spec.cluster] })),
+        )
+      ).clusters?.[0];
+      const providers = cluster?.capacityProviders ?? [];
+      if (providers.includes(spec.name)) return { created: !active, attached: false };
+      await call(`attach capacity provider ${spec.name} to ${spec.cluster}`, () =>
+        ecsClient.send(
+          new ecsSdk.PutClusterCapacityProvidersCommand({
+            cluster: spec.cluster,
+            capacityProviders: [...new Set([...providers, 'FARGATE', 'FARGATE_SPOT', spec.name])],
+            defaultCapacityProviderStrategy: cluster?.defaultCapacityProviderStrategy ?? [],
+          }),
+        ),
+      );
+      return { created: !active, attached: true };
+    },
+    async deleteCapacity(spec) {
+      const removed: string[] = [];
+      const cluster = (
+        await call(`describe cluster ${spec.cluster}`, () =>
+          ecsClient.send(new ecsSdk.DescribeClustersCommand({ clusters: [spec.cluster] })),
+        )
+      ).clusters?.find((c) => c.status === 'ACTIVE');
+      if (cluster?.capacityProviders?.includes(spec.capacityProvider)) {
+        await call(`detach capacity provider ${spec.capacityProvider}`, () =>
+          ecsClient.send(
+            new ecsSdk.PutClusterCapacityProvidersCommand({
+              cluster: spec.cluster,
+              capacityProviders: cluster.capacityProviders!.filter((c) => c !== spec.capacityProvider),
+              defaultCapacityProviderStrategy: (cluster.defaultCapacityProviderStrategy ?? []).filter(
+                (c) => c.capacityProvider !== spec.capacityProvider,
+              ),
+            }),
+          ),
+        );
+      }
+      const provider = await call(`look up capacity provider ${spec.capacityProvider}`, () =>
+        ecsClient.send(
+          new ecsSdk.DescribeCapacityProvidersCommand({ capacityProviders: [spec.capacityProvider] }),
+        ),
+      );
+      if (provider.capacityProviders?.some((c) => c.status === 'ACTIVE')) {
+        await call(`delete capacity provider ${spec.capacityProvider}`, () =>
+          ecsClient.send(
+            new ecsSdk.DeleteCapacityProviderCommand({ capacityProvider: spec.capacityProvider }),
+          ),
+        );
+        removed.push(`capacity provider ${spec.capacityProvider}`);
+      }
+      const group = await call(`look up Auto Scaling group ${spec.autoScalingGroup}`, () =>
+        asgClient.send(
+          new asgSdk.DescribeAutoScalingGroupsCommand({ AutoScalingGroupNames: [spec.autoScalingGroup] }),
+        ),
+      );
+      if (group.AutoScalingGroups?.length) {
+        // ForceDelete terminates the group's instances: the GPU bill stops here.
+        await call(`delete Auto Scaling group ${spec.autoScalingGroup}`, () =>
+          asgClient.send(
+            new asgSdk.DeleteAutoScalingGroupCommand({
+              AutoScalingGroupName: spec.autoScalingGroup,
+              ForceDelete: true,
+            }),
+          ),
+        );
+        removed.push(`Auto Scaling group ${spec.autoScalingGroup} (its instances are terminated)`);
+      }
+      const template = await call(`look up launch template ${spec.launchTemplate}`, () =>
+        ec2Client
+          .send(new ec2Sdk.DescribeLaunchTemplatesCommand({ LaunchTemplateNames: [spec.launchTemplate] }))
+          .then(
+            (r) => r.LaunchTemplates?.[0],
+            (e: { name?: string }) => {
+              if (/NotFound/.test(e.name ?? '')) return undefined;
+              throw e;
+            },
+          ),
+      );
+      if (template?.LaunchTemplateId) {
+        await call(`delete launch template ${spec.launchTemplate}`, () =>
+          ec2Client.send(
+            new ec2Sdk.DeleteLaunchTemplateCommand({ LaunchTemplateId: template.LaunchTemplateId }),
+          ),
+        );
+        removed.push(`launch template ${spec.launchTemplate}`);
+      }
+      const profile = await call(`look up instance profile ${spec.instanceProfile}`, () =>
+        iamClient
+          .send(new iamSdk.GetInstanceProfileCommand({ InstanceProfileName: spec.instanceProfile }))
+          .then(
+            (r) => r.InstanceProfile,
+            (e: { name?: string }) => {
+              if (e.name === 'NoSuchEntityException') return undefined;
+              throw e;
+            },
+          ),
+      );
+      if (profile) {
+        await call(`delete instance profile ${spec.instanceProfile}`, async () => {
+          for (const role of profile.Roles ?? [])
+            await iamClient.send(
+              new iamSdk.RemoveRoleFromInstanceProfileCommand({
+                InstanceProfileName: spec.instanceProfile,
+                RoleName: role.RoleName!,
+              }),
+            );
+          await iamClient.send(
+            new iamSdk.DeleteInstanceProfileCommand({ InstanceProfileName: spec.instanceProfile }),
+          );
+          await iamClient.send(
+            new iamSdk.DetachRolePolicyCommand({
+              RoleName: spec.instanceProfile,
+              PolicyArn: 'arn:aws:iam::aws:policy/service-role/AmazonEC2ContainerServiceforEC2Role',
+            }),
+          );
+          await iamClient.send(new iamSdk.DeleteRoleCommand({ RoleName: spec.instanceProfile }));
+        });
+        removed.push(`instance profile and role ${spec.instanceProfile}`);
+      }
+      return removed;
+    },
+  };
+
   const secrets: SecretsApi = {
     async missingParameters(names) {
       const missing: string[] = [];
@@ -1015,6 +1427,7 @@ export async function createDeployApis(target: AwsTarget): Promise<AwsDeployApis
     ec2,
     elb,
     acm,
+    gpu,
     secrets,
     iam,
     destroy() {
@@ -1028,6 +1441,7 @@ export async function createDeployApis(target: AwsTarget): Promise<AwsDeployApis
         iamClient,
         elbClient,
         acmClient,
+        asgClient,
       ])
         c.destroy();
     },

@@ -8,7 +8,8 @@ import type { AwsDeployApis, ServiceLoadBalancer } from '../../adapters/aws/ecs-
 import type { ImageClient, PushProgress, RegistryAuth } from '../../adapters/docker/engine.js';
 import { OperationFailedError, UsageError } from '../../io/errors.js';
 import { runPool, type TaskControl, type TaskRunner } from '../../io/progress.js';
-import { type EcsPlanResult, type ListenerPlan, loadBalancerNames } from './plan.js';
+import { awsName, type EcsPlanResult, type ListenerPlan, loadBalancerNames } from './plan.js';
+import { TASK_MEMORY_SHARE } from './prices.js';
 
 export interface Clock {
   now(): number;
@@ -59,6 +60,93 @@ export interface ServiceEndpoints {
   public: { port: number; url?: string; loadBalancerDns?: string; note: string }[];
 }
 
+/** The GPU instances: an Auto Scaling group behind a capacity provider of the cluster. */
+export interface GpuCapacityResult {
+  instanceType: string;
+  ami: string;
+  capacityProvider: string;
+  autoScalingGroup: string;
+  maxInstances: number;
+  created: string[];
+}
+
+/** Names of the GPU capacity of a stack. */
+export function gpuCapacityNames(stack: string) {
+  const name = awsName(`mlship-${stack}-gpu`, 64);
+  return {
+    instanceProfile: awsName(`mlship-${stack}-gpu-instance`, 64),
+    launchTemplate: name,
+    autoScalingGroup: name,
+    capacityProvider: name,
+  };
+}
+
+/** What the GPU instances run at boot: join the cluster, with GPU support. */
+export function gpuUserData(cluster: string): string {
+  return [
+    '#!/bin/bash',
+    "cat >> /etc/ecs/ecs.config <<'EOF'",
+    `ECS_CLUSTER=${cluster}`,
+    'ECS_ENABLE_GPU_SUPPORT=true',
+    'EOF',
+    '',
+  ].join('\n');
+}
+
+async function ensureGpuCapacity(
+  plan: EcsPlanResult,
+  deps: ApplyDeps,
+  network: DeployNetwork,
+  options: ApplyOptions,
+): Promise<GpuCapacityResult> {
+  const { gpu } = deps.aws;
+  const names = gpuCapacityNames(plan.stack);
+  const instanceType = options.gpuInstanceType ?? plan.gpuInstanceType;
+  const tasks = plan.translation.services
+    .filter((s) => s.launchType === 'EC2')
+    .reduce((n, s) => n + s.desiredCount, 0);
+  // A rolling deployment starts the new task before stopping the old one: twice the instances.
+  const maxInstances = Math.max(1, tasks) * 2;
+  const created: string[] = [];
+  const profile = await gpu.ensureInstanceProfile(names.instanceProfile);
+  if (profile.created) created.push(`instance role and profile ${names.instanceProfile}`);
+  const template = await gpu.ensureLaunchTemplate({
+    name: names.launchTemplate,
+    imageId: network.gpuAmi!,
+    instanceType,
+    instanceProfileArn: profile.arn,
+    securityGroups: network.securityGroups,
+    userData: gpuUserData(plan.stack),
+    volumeGb: 100,
+  });
+  if (template.created) created.push(`launch template ${names.launchTemplate}`);
+  else if (template.changed)
+    deps.log(`launch template ${names.launchTemplate}: new version (AMI or instance type changed)`);
+  const group = await gpu.ensureAutoScalingGroup({
+    name: names.autoScalingGroup,
+    launchTemplateId: template.id,
+    subnets: network.subnets,
+    maxSize: maxInstances,
+  });
+  if (group.created)
+    created.push(`Auto Scaling group ${names.autoScalingGroup} (0 to ${maxInstances} × ${instanceType})`);
+  const provider = await gpu.ensureCapacityProvider({
+    name: names.capacityProvider,
+    autoScalingGroupArn: group.arn,
+    cluster: plan.stack,
+  });
+  if (provider.created) created.push(`capacity provider ${names.capacityProvider}`);
+  for (const c of created) deps.log(`created ${c}`);
+  return {
+    instanceType,
+    ami: network.gpuAmi!,
+    capacityProvider: names.capacityProvider,
+    autoScalingGroup: names.autoScalingGroup,
+    maxInstances,
+    created,
+  };
+}
+
 /** The stack's shared Application Load Balancer, when a service publishes a port. */
 export interface LoadBalancerResult {
   name: string;
@@ -96,6 +184,7 @@ export interface ApplyResult {
   taskDefinitions: { family: string; arn: string; registered: boolean }[];
   services: { name: string; action: 'created' | 'updated' | 'unchanged' }[];
   loadBalancer?: LoadBalancerResult;
+  gpuCapacity?: GpuCapacityResult;
   /** Services waited for; empty with --no-wait or when nothing changed. */
   stable: { name: string; seconds: number }[];
   endpoints: ServiceEndpoints[];
@@ -174,11 +263,40 @@ export async function preDeployChecks(
       balancer = { vpcId: vpcs[0], subnets: [...zones.values()] };
     }
   }
+  let gpuAmi: string | undefined;
   if (plan.translation.services.some((s) => s.launchType === 'EC2')) {
-    const type = options.gpuInstanceType ?? 'g4dn.xlarge';
+    const type = options.gpuInstanceType ?? plan.gpuInstanceType;
     if (!(await deps.aws.ec2.instanceTypeOffered(type))) {
       problems.push(
         `GPU instance type ${type} is not offered in this region (fix: choose another with --gpu-instance)`,
+      );
+    } else {
+      // The GPU task is placed on one instance: it must hold all its GPUs and memory.
+      const info = await deps.aws.ec2.instanceTypeInfo(type);
+      for (const td of plan.translation.taskDefinitions.filter((t) =>
+        t.requiresCompatibilities?.includes('EC2'),
+      )) {
+        const gpus = (td.containerDefinitions ?? []).reduce(
+          (n, c) => n + Number(c.resourceRequirements?.find((r) => r.type === 'GPU')?.value ?? 0),
+          0,
+        );
+        if (info && gpus > info.gpus) {
+          problems.push(
+            `task ${td.family} needs ${gpus} GPUs on one instance, and ${type} has ${info.gpus} (fix: --gpu-instance with ${gpus} GPUs or more, e.g. g4dn.12xlarge or g5.12xlarge with 4)`,
+          );
+        }
+        // The ECS agent and the OS keep some memory; ECS places a task only where its memory fits.
+        if (info?.memoryMiB && Number(td.memory) > info.memoryMiB * TASK_MEMORY_SHARE) {
+          problems.push(
+            `task ${td.family} asks for ${td.memory} MiB, more than ${type} can give a task (${Math.floor(info.memoryMiB * TASK_MEMORY_SHARE)} of ${info.memoryMiB} MiB) (fix: lower the services' memory limits, or a larger --gpu-instance)`,
+          );
+        }
+      }
+    }
+    gpuAmi = await deps.aws.gpu.gpuAmi();
+    if (!gpuAmi) {
+      problems.push(
+        'no ECS-optimized GPU AMI is published in this region (SSM /aws/service/ecs/optimized-ami/amazon-linux-2023/gpu/recommended) (fix: deploy to another region)',
       );
     }
   }
@@ -204,7 +322,7 @@ export async function preDeployChecks(
       },
     );
   }
-  return { subnets, securityGroups, ...(balancer ? { balancer } : {}) };
+  return { subnets, securityGroups, ...(balancer ? { balancer } : {}), ...(gpuAmi ? { gpuAmi } : {}) };
 }
 
 export interface DeployNetwork {
@@ -212,6 +330,8 @@ export interface DeployNetwork {
   securityGroups: string[];
   /** Where the shared load balancer goes (only when a service publishes a port). */
   balancer?: { vpcId: string; subnets: string[] };
+  /** The GPU instances' AMI (only with a GPU task). */
+  gpuAmi?: string;
 }
 
 /** Where each `valueFrom` is used, so a problem names the task definition and container. */
@@ -401,6 +521,8 @@ export async function applyEcs(
     await aws.logs.ensureLogGroup(plan.translation.logGroup, options.logRetentionDays ?? 30)
   ).created;
   result.cluster.created = (await aws.ecs.ensureCluster(stack, stack)).created;
+  // The instances a GPU task runs on: ECS scales them with the tasks (to zero with none).
+  if (network.gpuAmi) result.gpuCapacity = await ensureGpuCapacity(plan, deps, network, options);
 
   // 3. Task definitions: a new revision only when something we send changed.
   const arnOf = new Map<string, string>();
@@ -448,6 +570,9 @@ export async function applyEcs(
         serviceName: svc.name,
         taskDefinition: arn,
         launchType: svc.launchType,
+        ...(svc.launchType === 'EC2' && result.gpuCapacity
+          ? { capacityProvider: result.gpuCapacity.capacityProvider }
+          : {}),
         desiredCount: svc.desiredCount,
         subnets: network.subnets,
         securityGroups: network.securityGroups,

@@ -7,7 +7,7 @@
 // the next one.
 
 import type { AwsDeployApis } from '../../adapters/aws/ecs-deploy.js';
-import type { Clock } from './apply.js';
+import { type Clock, gpuCapacityNames } from './apply.js';
 import { type EcsPlanResult, loadBalancerNames } from './plan.js';
 
 export interface DestroyDeps {
@@ -58,7 +58,19 @@ export async function destroyEcs(
   const services = plan.translation.services.map((s) => s.name);
   for (const name of services) if (await aws.ecs.deleteService(stack, name)) removed(`service ${name}`);
 
-  // 2. The shared load balancer: listeners, target groups, the load balancer; then the rules
+  // 2. The GPU capacity: the capacity provider, its Auto Scaling group (the instances stop), the
+  // launch template and the instance role.
+  const gpu = gpuCapacityNames(stack);
+  for (const what of await aws.gpu.deleteCapacity({
+    cluster: stack,
+    capacityProvider: gpu.capacityProvider,
+    autoScalingGroup: gpu.autoScalingGroup,
+    launchTemplate: gpu.launchTemplate,
+    instanceProfile: gpu.instanceProfile,
+  }))
+    removed(what);
+
+  // 3. The shared load balancer: listeners, target groups, the load balancer; then the rules
   // that let it into the tasks' groups, and its own security group.
   const names = loadBalancerNames(stack);
   const lb = await aws.elb.findLoadBalancer(names.loadBalancer);
@@ -102,7 +114,7 @@ export async function destroyEcs(
     }
   }
 
-  // 3. Task definitions: every ACTIVE revision of the stack's families is deregistered.
+  // 4. Task definitions: every ACTIVE revision of the stack's families is deregistered.
   for (const td of plan.translation.taskDefinitions) {
     const revisions = await aws.ecs.activeRevisions(td.family!);
     for (const arn of revisions) await aws.ecs.deregisterTaskDefinition(arn);
@@ -110,7 +122,7 @@ export async function destroyEcs(
       removed(`task definition ${td.family} (${revisions.length} revision(s) deregistered)`);
   }
 
-  // 4. The cluster, once its services have drained.
+  // 5. The cluster, once its services have drained.
   for (;;) {
     const state = await aws.ecs.deleteCluster(stack);
     if (state === true) removed(`cluster ${stack}`);
@@ -122,7 +134,7 @@ export async function destroyEcs(
     await clock.sleep(pollMs);
   }
 
-  // 5. Kept on purpose: images and logs outlive the deployment.
+  // 6. Kept on purpose: images and logs outlive the deployment.
   const repositories = [
     ...new Set(
       plan.translation.taskDefinitions.flatMap((td) =>

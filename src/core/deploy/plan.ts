@@ -19,7 +19,14 @@ import { generateCompose } from '../compose/generate.js';
 import { isComposeFile } from '../compose/user-compose.js';
 import { parseBytes, parseDuration } from '../stack/compose-import.js';
 import { loadComposeStack } from '../stack/load-stack.js';
-import { DEFAULT_GPU_INSTANCE, HOURS_PER_MONTH, PRICES, PRICES_DATE, PRICES_REGION } from './prices.js';
+import {
+  DEFAULT_GPU_INSTANCE,
+  gpuInstanceFor,
+  HOURS_PER_MONTH,
+  PRICES,
+  PRICES_DATE,
+  PRICES_REGION,
+} from './prices.js';
 
 export interface EcsPlanOptions {
   file: string;
@@ -68,6 +75,8 @@ export interface EcsPlanResult {
   translation: EcsTranslation;
   /** The shared load balancer, when a service publishes a port. */
   loadBalancer?: LoadBalancerPlan;
+  /** EC2 instance type of the GPU task's instances (the estimate prices it). */
+  gpuInstanceType: string;
   plan: string[];
   cost: {
     lines: CostLine[];
@@ -399,7 +408,21 @@ export async function planEcs(options: EcsPlanOptions): Promise<EcsPlanResult> {
     ...(task ? { taskRoleArn: task } : {}),
   });
   translation.warnings.unshift(...stack.warnings);
-  const gpuInstanceType = options.gpuInstanceType ?? DEFAULT_GPU_INSTANCE;
+  // Without --gpu-instance: the cheapest bundled type that holds the GPU task's GPUs and memory.
+  const gpuTask = translation.taskDefinitions.find((t) => t.requiresCompatibilities?.includes('EC2'));
+  const gpuNeeds = gpuTask
+    ? {
+        gpus: (gpuTask.containerDefinitions ?? []).reduce(
+          (n, c) => n + Number(c.resourceRequirements?.find((r) => r.type === 'GPU')?.value ?? 0),
+          0,
+        ),
+        memoryMiB: Number(gpuTask.memory ?? 0),
+      }
+    : undefined;
+  const gpuInstanceType =
+    options.gpuInstanceType ??
+    (gpuNeeds && gpuInstanceFor(gpuNeeds.gpus, gpuNeeds.memoryMiB)) ??
+    DEFAULT_GPU_INSTANCE;
   const cost = estimateCost(translation, {
     gpuInstanceType,
     logsGbPerServiceMonth: options.logsGbPerServiceMonth ?? 1,
@@ -407,6 +430,12 @@ export async function planEcs(options: EcsPlanOptions): Promise<EcsPlanResult> {
   const loadBalancer = loadBalancerOf(stack.name, translation, options.certificateArn);
   const plan = [
     `cluster ${stack.name} (Fargate${translation.services.some((s) => s.launchType === 'EC2') ? ` + an EC2 capacity provider with ${gpuInstanceType}` : ''})`,
+    ...(translation.services.some((s) => s.launchType === 'EC2')
+      ? [
+          `GPU capacity mlship-${stack.name}-gpu: an Auto Scaling group of ${gpuInstanceType}${options.gpuInstanceType || !gpuNeeds ? '' : ` (the cheapest bundled type for ${gpuNeeds.gpus} GPU(s) and ${gpuNeeds.memoryMiB} MiB; --gpu-instance to choose)`} (ECS GPU AMI, 100 GiB gp3) that ECS scales with the GPU task, from 0; an instance role and profile`,
+          'note: GPU tasks (EC2, awsvpc) get no public IP: image pulls go through the instance, but their own outbound calls (weights from S3 or HTTPS) need a NAT gateway or VPC endpoints',
+        ]
+      : []),
     `log group ${translation.logGroup}`,
     ...Object.keys(images).map(
       (s) => `ECR repository ${stack.name}/${s} (scan on push, immutable tags, keep the last 20 images)`,
@@ -472,6 +501,7 @@ export async function planEcs(options: EcsPlanOptions): Promise<EcsPlanResult> {
     written,
     translation,
     ...(loadBalancer ? { loadBalancer } : {}),
+    gpuInstanceType,
     plan,
     cost,
   };

@@ -6,6 +6,19 @@ export const PRICES_DATE = '2025-11-01';
 export const PRICES_REGION = 'us-east-1';
 export const HOURS_PER_MONTH = 730;
 
+/** GPU instance types mlship chooses from: GPUs, memory (GiB), USD per hour. */
+export const GPU_INSTANCES: { type: string; gpus: number; memoryGiB: number; hour: number }[] = [
+  { type: 'g4dn.xlarge', gpus: 1, memoryGiB: 16, hour: 0.526 },
+  { type: 'g4dn.2xlarge', gpus: 1, memoryGiB: 32, hour: 0.752 },
+  { type: 'g6.xlarge', gpus: 1, memoryGiB: 16, hour: 0.8048 },
+  { type: 'g5.xlarge', gpus: 1, memoryGiB: 16, hour: 1.006 },
+  { type: 'g5.2xlarge', gpus: 1, memoryGiB: 32, hour: 1.212 },
+  { type: 'g4dn.12xlarge', gpus: 4, memoryGiB: 192, hour: 3.912 },
+  { type: 'g5.12xlarge', gpus: 4, memoryGiB: 192, hour: 5.672 },
+  { type: 'g4dn.metal', gpus: 8, memoryGiB: 384, hour: 7.824 },
+  { type: 'g5.48xlarge', gpus: 8, memoryGiB: 768, hour: 16.288 },
+];
+
 export const PRICES = {
   fargateVcpuHour: 0.04048,
   fargateGbHour: 0.004445,
@@ -18,12 +31,20 @@ export const PRICES = {
   logsIngestGb: 0.5,
   logsStorageGbMonth: 0.03,
   /** GPU instances for the EC2 task (one instance runs the whole GPU task). */
-  gpuInstanceHour: {
-    'g4dn.xlarge': 0.526,
-    'g5.xlarge': 1.006,
-    'g6.xlarge': 0.8048,
-    'g5.2xlarge': 1.212,
-  } as Record<string, number>,
+  gpuInstanceHour: Object.fromEntries(GPU_INSTANCES.map((i) => [i.type, i.hour])) as Record<string, number>,
 } as const;
 
 export const DEFAULT_GPU_INSTANCE = 'g4dn.xlarge';
+
+/** Share of an instance's memory ECS can give tasks (the OS and the agent keep the rest). */
+export const TASK_MEMORY_SHARE = 0.9;
+
+/**
+ * The cheapest instance type that holds a GPU task: all its GPUs, and its memory within what an
+ * instance can give tasks. Undefined when no type in the table does.
+ */
+export function gpuInstanceFor(gpus: number, memoryMiB: number): string | undefined {
+  return GPU_INSTANCES.filter(
+    (i) => i.gpus >= gpus && i.memoryGiB * 1024 * TASK_MEMORY_SHARE >= memoryMiB,
+  ).sort((a, b) => a.hour - b.hour)[0]?.type;
+}

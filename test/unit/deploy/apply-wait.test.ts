@@ -115,6 +115,7 @@ function fakeAws(
       ),
       vpcDns: async () => ({ support: true, hostnames: true }),
       instanceTypeOffered: async () => true,
+      instanceTypeInfo: async () => ({ gpus: 4, memoryMiB: 196608 }),
       ensureSecurityGroup: log('ensureSecurityGroup', async () => ({ id: 'sg-alb', created: true })),
       allowIngress: log('allowIngress', async () => ({ added: true })),
     },
@@ -135,6 +136,23 @@ function fakeAws(
         created: true,
         changed: false,
       })),
+    },
+    gpu: {
+      gpuAmi: log('gpuAmi', async () => 'ami-0gpu'),
+      ensureInstanceProfile: log('ensureInstanceProfile', async (name: string) => ({
+        arn: `arn:aws:iam::123456789012:instance-profile/${name}`,
+        created: true,
+      })),
+      ensureLaunchTemplate: log('ensureLaunchTemplate', async () => ({
+        id: 'lt-1',
+        created: true,
+        changed: false,
+      })),
+      ensureAutoScalingGroup: log('ensureAutoScalingGroup', async (spec: { name: string }) => ({
+        arn: `arn:aws:autoscaling:eu-west-1:123456789012:autoScalingGroup:1:autoScalingGroupName/${spec.name}`,
+        created: true,
+      })),
+      ensureCapacityProvider: log('ensureCapacityProvider', async () => ({ created: true, attached: true })),
     },
     acm: { certificateStatus: log('certificateStatus', async () => 'ISSUED' as string | undefined) },
     secrets: { missingParameters: async () => [], secretExists: async () => true },
@@ -555,6 +573,82 @@ describe('deploy ecs --apply: Service Connect and endpoints', () => {
       expect(err.details).toEqual([expect.stringContaining(message)]);
       expect(pending.calls.some((c) => c.name === 'ensureLoadBalancer')).toBe(false);
     }
+  });
+
+  it('a GPU task: instances from the ECS GPU AMI in an Auto Scaling group behind a capacity provider the service uses', async () => {
+    const plan = await planOf(
+      [
+        'name: shop',
+        'services:',
+        '  llm:',
+        '    image: shop/llm:dev',
+        '    ports: ["8000"]',
+        '    deploy:',
+        '      resources:',
+        '        limits: { memory: 12g }',
+        '        reservations:',
+        '          devices: [{ driver: nvidia, count: 1, capabilities: [gpu] }]',
+        '  api:',
+        '    image: shop/api:dev',
+        '    ports: ["8080"]',
+        '',
+      ].join('\n'),
+    );
+    expect(plan.gpuInstanceType).toBe('g4dn.xlarge'); // 1 GPU, 12 GiB: fits 90% of 16 GiB
+    const fake = fakeAws(undefined);
+    const r = await applyEcs(
+      plan,
+      { aws: fake.aws, engine: {} as never, log: () => undefined },
+      options({ wait: false }),
+    );
+    const inputs = (name: string) => fake.calls.filter((c) => c.name === name).map((c) => c.input);
+    expect(inputs('ensureInstanceProfile')).toEqual([['mlship-shop-gpu-instance']]);
+    const [[template]] = inputs('ensureLaunchTemplate') as [[Record<string, unknown>]];
+    expect(template).toEqual({
+      name: 'mlship-shop-gpu',
+      imageId: 'ami-0gpu',
+      instanceType: 'g4dn.xlarge',
+      instanceProfileArn: 'arn:aws:iam::123456789012:instance-profile/mlship-shop-gpu-instance',
+      securityGroups: ['sg-1'],
+      userData:
+        "#!/bin/bash\ncat >> /etc/ecs/ecs.config <<'EOF'\nECS_CLUSTER=shop\nECS_ENABLE_GPU_SUPPORT=true\nEOF\n",
+      volumeGb: 100,
+    });
+    // Twice the task count: a rolling deployment runs the new task before stopping the old one.
+    expect(inputs('ensureAutoScalingGroup')).toEqual([
+      [
+        {
+          name: 'mlship-shop-gpu',
+          launchTemplateId: 'lt-1',
+          subnets: ['subnet-a', 'subnet-a2', 'subnet-b'],
+          maxSize: 2,
+        },
+      ],
+    ]);
+    expect(inputs('ensureCapacityProvider')).toEqual([
+      [
+        {
+          name: 'mlship-shop-gpu',
+          autoScalingGroupArn:
+            'arn:aws:autoscaling:eu-west-1:123456789012:autoScalingGroup:1:autoScalingGroupName/mlship-shop-gpu',
+          cluster: 'shop',
+        },
+      ],
+    ]);
+    const order = fake.calls.map((c) => c.name);
+    expect(order.indexOf('ensureCluster')).toBeLessThan(order.indexOf('ensureCapacityProvider'));
+    expect(order.indexOf('ensureCapacityProvider')).toBeLessThan(order.indexOf('createService'));
+    const gpuService = fake.created.find((c) => c.serviceName === 'shop-gpu')!;
+    expect(gpuService.capacityProvider).toBe('mlship-shop-gpu');
+    const input = createServiceInput(gpuService);
+    expect(input.capacityProviderStrategy).toEqual([
+      { capacityProvider: 'mlship-shop-gpu', weight: 1, base: 0 },
+    ]);
+    expect(input.launchType).toBeUndefined();
+    expect(input.networkConfiguration?.awsvpcConfiguration?.assignPublicIp).toBe('DISABLED');
+    if (model) expect(validateShape(model, 'CreateServiceRequest', input)).toEqual([]);
+    expect(createServiceInput(fake.created.find((c) => c.serviceName === 'api')!).launchType).toBe('FARGATE');
+    expect(r.gpuCapacity).toMatchObject({ instanceType: 'g4dn.xlarge', ami: 'ami-0gpu', maxInstances: 2 });
   });
 
   it('a service created before it had a load balancer is updated to use it; then it is unchanged', async () => {

@@ -7,15 +7,17 @@ import {
   secretId,
 } from '../../../src/core/deploy/apply.js';
 import { planEcs } from '../../../src/core/deploy/plan.js';
+import { gpuInstanceFor } from '../../../src/core/deploy/prices.js';
 import { OperationFailedError } from '../../../src/io/errors.js';
 
 function fakeAws(
   over: Partial<AwsDeployApis['ec2']>,
-  more: Partial<Pick<AwsDeployApis, 'secrets' | 'iam'>> = {},
+  more: Partial<Pick<AwsDeployApis, 'secrets' | 'iam' | 'gpu'>> = {},
 ): AwsDeployApis {
   return {
     secrets: { missingParameters: async () => [], secretExists: async () => true },
     iam: { roleExists: async () => true },
+    gpu: { gpuAmi: async () => 'ami-0gpu' },
     ...more,
     ec2: {
       defaultNetwork: async () => ({
@@ -27,6 +29,8 @@ function fakeAws(
         ids.map((id) => ({ id, vpcId: 'vpc-1', zone: `eu-west-1${id.slice(-1)}` })),
       vpcDns: async () => ({ support: true, hostnames: true }),
       instanceTypeOffered: async () => true,
+      instanceTypeInfo: async (type: string) =>
+        type === 'g4dn.12xlarge' ? { gpus: 4, memoryMiB: 196608 } : { gpus: 1, memoryMiB: 16384 },
       ...over,
     },
   } as unknown as AwsDeployApis;
@@ -80,6 +84,7 @@ describe('deploy ecs --apply: decisions', () => {
       subnets: ['subnet-a', 'subnet-b'],
       securityGroups: ['sg-1'],
       balancer: { vpcId: 'vpc-1', subnets: ['subnet-a', 'subnet-b'] },
+      gpuAmi: 'ami-0gpu',
     });
   });
 
@@ -128,6 +133,30 @@ describe('deploy ecs --apply: decisions', () => {
       'subnet(s) subnet-gone do not exist (fix: check --subnets)',
       'the subnets are in 2 VPCs (vpc-1, vpc-2); a service and its load balancer need one (fix: pass --subnets of one VPC)',
     ]);
+  });
+
+  it('a GPU task that cannot fit the chosen instance, or no GPU AMI in the region, fails before anything is created', async () => {
+    const err = (await preDeployChecks(
+      await plan(),
+      {
+        aws: fakeAws({}, { gpu: { gpuAmi: async () => undefined } as unknown as AwsDeployApis['gpu'] }),
+        engine: {} as never,
+        log: () => undefined,
+      },
+      { localImages: {}, force: false, wait: false, gpuInstanceType: 'g4dn.xlarge' },
+    ).catch((e: unknown) => e)) as OperationFailedError;
+    expect(err.details).toEqual([
+      'task gpu-pipeline-gpu needs 2 GPUs on one instance, and g4dn.xlarge has 1 (fix: --gpu-instance with 2 GPUs or more, e.g. g4dn.12xlarge or g5.12xlarge with 4)',
+      'no ECS-optimized GPU AMI is published in this region (SSM /aws/service/ecs/optimized-ami/amazon-linux-2023/gpu/recommended) (fix: deploy to another region)',
+    ]);
+  });
+
+  it('the GPU instance type chosen by default is the cheapest bundled one that holds the task', () => {
+    expect(gpuInstanceFor(1, 4096)).toBe('g4dn.xlarge');
+    expect(gpuInstanceFor(1, 20_000)).toBe('g4dn.2xlarge'); // more than 90% of 16 GiB
+    expect(gpuInstanceFor(2, 10_240)).toBe('g4dn.12xlarge');
+    expect(gpuInstanceFor(8, 100_000)).toBe('g4dn.metal');
+    expect(gpuInstanceFor(16, 1024)).toBeUndefined();
   });
 
   it('no default VPC and no subnets given: a usage error saying which flags to pass', async () => {

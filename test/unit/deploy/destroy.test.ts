@@ -66,6 +66,12 @@ function fake(over: { groupBusyFor?: number; clusterBusyFor?: number; managed?: 
         return [];
       },
     },
+    gpu: {
+      deleteCapacity: async () => {
+        calls.push('deleteCapacity');
+        return [];
+      },
+    },
     ec2: {
       defaultNetwork: async () => ({ vpcId: 'vpc-1', subnets: ['subnet-a'], securityGroups: ['sg-1'] }),
       findSecurityGroup: async () => 'sg-alb',
@@ -95,6 +101,7 @@ describe('deploy ecs --destroy', () => {
     expect(f.calls).toEqual([
       'deleteService web',
       'deleteService worker',
+      'deleteCapacity',
       'deleteLoadBalancer',
       'deleteTargetGroups shop-web-3000',
       'revoke sg-alb from sg-1',

@@ -34,7 +34,9 @@ describe('deploy ecs (files and plan)', () => {
       'Public IPv4 addresses',
       'CloudWatch Logs',
     ]);
-    expect(r.cost.lines[0]?.monthlyUsd).toBe(383.98); // g4dn.xlarge 0.526 $/h × 730 h
+    // Two GPU services share one task: 2 GPUs, so the cheapest type that holds it is g4dn.12xlarge.
+    expect(r.gpuInstanceType).toBe('g4dn.12xlarge');
+    expect(r.cost.lines[0]?.monthlyUsd).toBe(2855.76); // 3.912 $/h × 730 h
     expect(r.cost.lines[1]?.monthlyUsd).toBe(18.02); // 0.5 vCPU + 1 GB on Fargate
     expect(r.cost.totalMonthlyUsd).toBeCloseTo(
       r.cost.lines.reduce((n, l) => n + l.monthlyUsd, 0),
