@@ -807,7 +807,7 @@ describe.runIf(engine)('mlship deploy ecs --apply (moto + local registry)', () =
     }
   });
 
-  it('a GPU service: capacity from the ECS GPU AMI behind a capacity provider, converging on re-apply, removed by --destroy', async () => {
+  it('a GPU service: capacity from the ECS GPU AMI behind a capacity provider, converging on re-apply, --scale to zero and back, removed by --destroy', async () => {
     const gpuDir = path.join(dir, 'gpu');
     mkdirSync(gpuDir, { recursive: true });
     const name = `${STACK}-gpu`;
@@ -906,6 +906,30 @@ describe.runIf(engine)('mlship deploy ecs --apply (moto + local registry)', () =
       const again = mlship([...base, '--apply', '--no-wait']);
       expect(again.code, again.stderr).toBe(0);
       expect(JSON.parse(again.stdout).applied.gpuCapacity.created).toEqual([]);
+
+      // Scale to zero: the GPU service runs no task (and the capacity provider stops the instances).
+      const zero = mlship([...base, '--scale', 'llm=0']);
+      expect(zero.code, zero.stderr).toBe(0);
+      expect(JSON.parse(zero.stdout).scaled).toEqual([
+        { service: `${name}-gpu`, containers: ['llm'], from: 1, to: 0 },
+      ]);
+      const scaled = async () =>
+        (await ecs.send(new DescribeServicesCommand({ cluster: name, services: [`${name}-gpu`] })))
+          .services![0]!.desiredCount;
+      expect(await scaled()).toBe(0);
+      // A re-apply keeps the count the user chose.
+      expect(mlship([...base, '--apply', '--no-wait']).code).toBe(0);
+      expect(await scaled()).toBe(0);
+      const three = mlship([...base, '--scale', 'llm=3']);
+      expect(three.code, three.stderr).toBe(0);
+      expect(await scaled()).toBe(3);
+      const grown = (
+        await asg.send(new DescribeAutoScalingGroupsCommand({ AutoScalingGroupNames: [capacity] }))
+      ).AutoScalingGroups![0]!;
+      expect(grown.MaxSize).toBe(6);
+      const unknown = mlship([...base, '--scale', 'nope=1']);
+      expect(unknown.code).toBe(2);
+      expect(unknown.stderr).toContain(`--scale: no service nope in stack ${name}`);
 
       const gone = mlship([...base, '--destroy', '--yes']);
       expect(gone.code, gone.stderr).toBe(0);

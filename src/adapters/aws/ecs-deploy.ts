@@ -56,6 +56,8 @@ export interface EcsApi {
   deregisterTaskDefinition(arn: string): Promise<void>;
   /** Deletes the cluster; `false` when there was none, `'busy'` while services or tasks drain. */
   deleteCluster(name: string): Promise<boolean | 'busy'>;
+  /** Sets how many tasks the service runs. */
+  scaleService(cluster: string, service: string, desiredCount: number): Promise<void>;
   updateService(input: {
     cluster: string;
     service: string;
@@ -196,6 +198,8 @@ export interface GpuCapacityApi {
     subnets: string[];
     maxSize: number;
   }): Promise<{ arn: string; created: boolean }>;
+  /** Raises or lowers the group's maximum (for more GPU tasks); false when the group does not exist. */
+  resizeAutoScalingGroup(name: string, maxSize: number): Promise<boolean>;
   /** A capacity provider with managed scaling for the group, attached to the cluster. */
   ensureCapacityProvider(spec: {
     name: string;
@@ -570,6 +574,11 @@ export async function createDeployApis(target: AwsTarget): Promise<AwsDeployApis
           throw e;
         }
       });
+    },
+    async scaleService(cluster, service, desiredCount) {
+      await call(`scale service ${service}`, () =>
+        ecsClient.send(new ecsSdk.UpdateServiceCommand({ cluster, service, desiredCount })),
+      );
     },
     async updateService(input) {
       await call(`update service ${input.service}`, () =>
@@ -1230,6 +1239,21 @@ export async function createDeployApis(target: AwsTarget): Promise<AwsDeployApis
       if (!created)
         throw new OperationFailedError('AWS_ERROR', `Auto Scaling group ${spec.name} was not created`);
       return { arn: created, created: true };
+    },
+    async resizeAutoScalingGroup(name, maxSize) {
+      const found = await call(`look up Auto Scaling group ${name}`, () =>
+        asgClient.send(new asgSdk.DescribeAutoScalingGroupsCommand({ AutoScalingGroupNames: [name] })),
+      );
+      const group = found.AutoScalingGroups?.[0];
+      if (!group) return false;
+      if (group.MaxSize !== maxSize) {
+        await call(`resize Auto Scaling group ${name}`, () =>
+          asgClient.send(
+            new asgSdk.UpdateAutoScalingGroupCommand({ AutoScalingGroupName: name, MaxSize: maxSize }),
+          ),
+        );
+      }
+      return true;
     },
     async ensureCapacityProvider(spec) {
       const found = await call(`look up capacity provider ${spec.name}`, () =>

@@ -22,6 +22,7 @@ interface EcsFlags {
   force: boolean;
   apply: boolean;
   destroy: boolean;
+  scale?: string;
   build: boolean;
   movingTag?: string;
   registry?: string;
@@ -59,6 +60,43 @@ function render(io: IoHost, r: EcsPlanResult, cwd: string): string {
       : []),
     `wrote ${r.written.length} files to ${path.relative(cwd, r.outDir) || r.outDir}`,
   ].join('\n');
+}
+
+/** `--scale web=2,llm=0`: the desired task count of deployed services, nothing else. */
+async function scale(ctx: CliContext, flags: EcsFlags, text: string): Promise<void> {
+  const [{ planEcs }, { parseScale, scaleEcs }, { createDeployApis }] = await Promise.all([
+    import('../../core/deploy/plan.js'),
+    import('../../core/deploy/scale.js'),
+    import('../../adapters/aws/ecs-deploy.js'),
+  ]);
+  const r = await planEcs({
+    file: flags.file,
+    imageTag: flags.tag ?? 'scale',
+    force: flags.force,
+    writeFiles: false,
+    ...(flags.region ? { region: flags.region } : {}),
+    ...(flags.accountId ? { accountId: flags.accountId } : {}),
+  });
+  const wanted = parseScale(text, r);
+  const aws = await createDeployApis({
+    region: r.region,
+    ...(flags.profile ? { profile: flags.profile } : {}),
+    ...(flags.endpointUrl ? { endpointUrl: flags.endpointUrl } : {}),
+  });
+  try {
+    const changes = await scaleEcs(r, wanted, aws);
+    ctx.io.result(
+      { ok: true, stack: r.stack, scaled: changes },
+      changes
+        .map(
+          (c) =>
+            `service ${c.service}${c.containers.length > 1 || c.containers[0] !== c.service ? ` (${c.containers.join(', ')})` : ''}: ${c.from === c.to ? `already ${c.to} task(s)` : `${c.from} → ${c.to} task(s)`}${c.to === 0 && r.translation.services.find((s) => s.name === c.service)?.launchType === 'EC2' ? '; its GPU instances stop once idle' : ''}`,
+        )
+        .join('\n'),
+    );
+  } finally {
+    aws.destroy();
+  }
 }
 
 /** `--destroy`: confirmed (a prompt, or --yes), then everything `--apply` created but images and logs. */
@@ -153,6 +191,10 @@ export const registerDeploy: Register = (program: Command, holder) => {
       'delete what --apply created (services, load balancer, task definitions, cluster); images and logs are kept',
       false,
     )
+    .option(
+      '--scale <service=tasks,...>',
+      'set how many tasks deployed services run (0 stops one; a GPU service at 0 stops its instances)',
+    )
     .option('--registry <host>', 'push images here instead of ECR (registry emulators, pull-through setups)')
     .option('--endpoint-url <url>', 'AWS endpoint override (emulators such as moto)')
     .option('--profile <name>', 'AWS profile (default: the SDK chain: env, AWS_PROFILE, SSO, instance role)')
@@ -184,6 +226,7 @@ export const registerDeploy: Register = (program: Command, holder) => {
         ['mlship deploy ecs --json | jq .cost', 'the itemised estimate, for tools'],
         ['mlship deploy ecs --apply', 'create or update images, cluster, task definitions and services'],
         ['mlship deploy ecs --destroy --yes', 'stop paying: delete the services, load balancer and cluster'],
+        ['mlship deploy ecs --scale llm=0', 'stop a GPU model (and its instance) without deleting it'],
         [
           'mlship deploy ecs --apply --endpoint-url http://127.0.0.1:5123 --registry 127.0.0.1:5000',
           'against emulators',
@@ -209,7 +252,12 @@ export const registerDeploy: Register = (program: Command, holder) => {
           hint: 'an ACM certificate of the deploy region, e.g. arn:aws:acm:eu-west-1:123456789012:certificate/<id> (aws acm list-certificates)',
         });
       }
-      if (flags.destroy && flags.apply) throw new UsageError('--apply and --destroy exclude each other');
+      if ([flags.apply, flags.destroy, flags.scale !== undefined].filter(Boolean).length > 1)
+        throw new UsageError('--apply, --destroy and --scale exclude each other');
+      if (flags.scale !== undefined) {
+        await scale(ctx, flags, flags.scale);
+        return;
+      }
       if (flags.destroy) {
         await destroy(ctx, flags);
         return;
