@@ -1,0 +1,54 @@
+// The CreateService request of a service: circuit breaker with rollback, awsvpc, Service Connect,
+// target groups, and a capacity provider for GPU tasks.
+
+import type { CreateServiceCommandInput } from '@aws-sdk/client-ecs';
+import type { CreateServiceSpec } from './ecs-deploy.js';
+
+export function createServiceInput(spec: CreateServiceSpec): CreateServiceCommandInput {
+  return {
+    cluster: spec.cluster,
+    serviceName: spec.serviceName,
+    taskDefinition: spec.taskDefinition,
+    // A launch type and a capacity provider strategy exclude each other.
+    ...(spec.capacityProvider
+      ? { capacityProviderStrategy: [{ capacityProvider: spec.capacityProvider, weight: 1, base: 0 }] }
+      : { launchType: spec.launchType }),
+    desiredCount: spec.desiredCount,
+    networkConfiguration: {
+      awsvpcConfiguration: {
+        subnets: spec.subnets,
+        securityGroups: spec.securityGroups,
+        assignPublicIp: spec.assignPublicIp ? 'ENABLED' : 'DISABLED',
+      },
+    },
+    deploymentConfiguration: {
+      deploymentCircuitBreaker: { enable: true, rollback: true },
+      maximumPercent: 200,
+      minimumHealthyPercent: 100,
+    },
+    ...(spec.healthCheckGracePeriodSeconds
+      ? { healthCheckGracePeriodSeconds: spec.healthCheckGracePeriodSeconds }
+      : {}),
+    ...(spec.loadBalancers?.length ? { loadBalancers: spec.loadBalancers } : {}),
+    ...(spec.serviceConnect
+      ? {
+          serviceConnectConfiguration: {
+            enabled: true,
+            namespace: spec.serviceConnect.namespace,
+            services: [
+              {
+                portName: spec.serviceConnect.portName,
+                discoveryName: spec.serviceConnect.discoveryName,
+                clientAliases: [
+                  { port: spec.serviceConnect.port, dnsName: spec.serviceConnect.discoveryName },
+                ],
+              },
+            ],
+          },
+        }
+      : {}),
+    enableECSManagedTags: true,
+    propagateTags: 'SERVICE',
+    tags: [{ key: 'mlship:managed', value: 'true' }],
+  };
+}

@@ -1,0 +1,21 @@
+// IAM: whether the roles task definitions name exist.
+
+import type * as IamSdk from '@aws-sdk/client-iam';
+import { call } from './aws-call.js';
+import type { IamApi } from './ecs-deploy.js';
+
+export function createIamApi(iamSdk: typeof IamSdk, iamClient: IamSdk.IAMClient): IamApi {
+  return {
+    async roleExists(name) {
+      return call(`look up IAM role ${name}`, async () => {
+        try {
+          await iamClient.send(new iamSdk.GetRoleCommand({ RoleName: name }));
+          return true;
+        } catch (e) {
+          if ((e as { name?: string }).name === 'NoSuchEntityException') return false;
+          throw e;
+        }
+      });
+    },
+  };
+}
