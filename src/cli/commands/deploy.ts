@@ -62,27 +62,35 @@ function render(io: IoHost, r: EcsPlanResult, cwd: string): string {
   ].join('\n');
 }
 
-/** `--scale web=2,llm=0`: the desired task count of deployed services, nothing else. */
-async function scale(ctx: CliContext, flags: EcsFlags, text: string): Promise<void> {
-  const [{ planEcs }, { parseScale, scaleEcs }, { createDeployApis }] = await Promise.all([
-    import('../../core/deploy/plan.js'),
-    import('../../core/deploy/scale.js'),
-    import('../../adapters/aws/ecs-deploy.js'),
-  ]);
-  const r = await planEcs({
+/** The stack's names (services, families, load balancer) for --scale and --destroy: no files written. */
+async function stackNames(flags: EcsFlags) {
+  const { planEcs } = await import('../../core/deploy/plan.js');
+  return planEcs({
     file: flags.file,
-    imageTag: flags.tag ?? 'scale',
+    imageTag: flags.tag ?? 'latest',
     force: flags.force,
     writeFiles: false,
     ...(flags.region ? { region: flags.region } : {}),
     ...(flags.accountId ? { accountId: flags.accountId } : {}),
   });
-  const wanted = parseScale(text, r);
-  const aws = await createDeployApis({
-    region: r.region,
+}
+
+/** The AWS APIs for the plan's region, through the SDK chain (or --profile, --endpoint-url). */
+async function deployApis(flags: EcsFlags, region: string) {
+  const { createDeployApis } = await import('../../adapters/aws/ecs-deploy.js');
+  return createDeployApis({
+    region,
     ...(flags.profile ? { profile: flags.profile } : {}),
     ...(flags.endpointUrl ? { endpointUrl: flags.endpointUrl } : {}),
   });
+}
+
+/** `--scale web=2,llm=0`: the desired task count of deployed services, nothing else. */
+async function scale(ctx: CliContext, flags: EcsFlags, text: string): Promise<void> {
+  const { parseScale, scaleEcs } = await import('../../core/deploy/scale.js');
+  const r = await stackNames(flags);
+  const wanted = parseScale(text, r);
+  const aws = await deployApis(flags, r.region);
   try {
     const changes = await scaleEcs(r, wanted, aws);
     ctx.io.result(
@@ -101,15 +109,7 @@ async function scale(ctx: CliContext, flags: EcsFlags, text: string): Promise<vo
 
 /** `--destroy`: confirmed (a prompt, or --yes), then everything `--apply` created but images and logs. */
 async function destroy(ctx: CliContext, flags: EcsFlags): Promise<void> {
-  const { planEcs } = await import('../../core/deploy/plan.js');
-  const r = await planEcs({
-    file: flags.file,
-    imageTag: flags.tag ?? 'destroy',
-    force: flags.force,
-    writeFiles: false,
-    ...(flags.region ? { region: flags.region } : {}),
-    ...(flags.accountId ? { accountId: flags.accountId } : {}),
-  });
+  const r = await stackNames(flags);
   const what = `the services, load balancer, task definitions and cluster of stack ${r.stack} in ${r.region}`;
   if (!ctx.global.yes) {
     if (!ctx.io.prompter.interactive) {
@@ -125,15 +125,8 @@ async function destroy(ctx: CliContext, flags: EcsFlags): Promise<void> {
   const waitTimeout = flags.waitTimeout === undefined ? undefined : Number(flags.waitTimeout);
   if (waitTimeout !== undefined && !(waitTimeout > 0))
     throw new UsageError(`--wait-timeout ${flags.waitTimeout} is not a positive number of seconds`);
-  const [{ createDeployApis }, { destroyEcs }] = await Promise.all([
-    import('../../adapters/aws/ecs-deploy.js'),
-    import('../../core/deploy/destroy.js'),
-  ]);
-  const aws = await createDeployApis({
-    region: r.region,
-    ...(flags.profile ? { profile: flags.profile } : {}),
-    ...(flags.endpointUrl ? { endpointUrl: flags.endpointUrl } : {}),
-  });
+  const { destroyEcs } = await import('../../core/deploy/destroy.js');
+  const aws = await deployApis(flags, r.region);
   try {
     const done = await destroyEcs(
       r,
@@ -306,15 +299,8 @@ export const registerDeploy: Register = (program: Command, holder) => {
       if (waitTimeout !== undefined && !(waitTimeout > 0))
         throw new UsageError(`--wait-timeout ${flags.waitTimeout} is not a positive number of seconds`);
       ctx.io.info(render(ctx.io, r, ctx.cwd));
-      const [{ createDeployApis }, { applyEcs }] = await Promise.all([
-        import('../../adapters/aws/ecs-deploy.js'),
-        import('../../core/deploy/apply.js'),
-      ]);
-      const aws = await createDeployApis({
-        region: r.region,
-        ...(flags.profile ? { profile: flags.profile } : {}),
-        ...(flags.endpointUrl ? { endpointUrl: flags.endpointUrl } : {}),
-      });
+      const { applyEcs } = await import('../../core/deploy/apply.js');
+      const aws = await deployApis(flags, r.region);
       const engine = await ctx.engine();
       // Build what ECR will serve from the services' own source (cached layers make
       // an unchanged service a no-op), so the pushed image is the source at this commit.
