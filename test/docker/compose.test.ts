@@ -228,6 +228,35 @@ describe.runIf(engine)('mlship compose (real engine, docker-compose)', () => {
     }
   });
 
+  it('Swagger UI behind the proxy prefix, in a real browser: "Try it out" posts to /api/iris/predict', async () => {
+    const spec = (await (await fetch(`http://127.0.0.1:${port}/api/iris/openapi.json`)).json()) as {
+      servers?: { url: string }[];
+    };
+    expect(spec.servers).toEqual([{ url: '/api/iris' }]);
+    if (!chromiumAvailable()) return;
+    const browser = await chromium.launch({ executablePath: CHROMIUM, args: CHROMIUM_ARGS });
+    try {
+      const page = await browser.newPage();
+      await page.goto(`http://127.0.0.1:${port}/api/iris/docs`);
+      await page.locator('.opblock-summary-path[data-path="/predict"]').click();
+      await page.locator('.opblock.is-open button.try-out__btn').click();
+      await page
+        .locator('.opblock.is-open textarea.body-param__text')
+        .fill(JSON.stringify({ sepal_length: 6.7, sepal_width: 3.0, petal_length: 5.2, petal_width: 2.3 }));
+      await page.locator('.opblock.is-open button.execute').click();
+      const url = page.locator('.opblock.is-open .request-url pre');
+      await url.waitFor();
+      expect(await url.textContent()).toBe(`http://127.0.0.1:${port}/api/iris/predict`);
+      const status = page
+        .locator('.opblock.is-open .live-responses-table tr.response .response-col_status')
+        .first();
+      await status.waitFor();
+      expect((await status.textContent())?.trim()).toBe('200');
+    } finally {
+      await browser.close();
+    }
+  });
+
   it('ps shows health and URLs', () => {
     const r = mlship(['compose', 'ps', '--json']);
     expect(r.code).toBe(0);

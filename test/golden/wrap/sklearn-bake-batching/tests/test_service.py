@@ -91,3 +91,17 @@ def test_openapi_documents_predict(client):
     # Served from the image (air-gapped networks), by relative URL (proxy prefixes).
     assert 'src="docs-assets/swagger-ui-bundle.js"' in docs.text
     assert client.get("/docs-assets/swagger-ui-bundle.js").status_code == 200
+
+
+def test_openapi_names_the_proxy_prefix_as_its_server(client):
+    # Direct: no servers, so requests go to this host's root.
+    assert "servers" not in client.get("/openapi.json").json()
+    # Behind mlship's NGINX: "Try it out" must post to /api/<service>/predict.
+    proxied = client.get("/openapi.json", headers={"X-Forwarded-Prefix": "/api/iris/"}).json()
+    assert proxied["servers"] == [{"url": "/api/iris"}]
+    # Each request answers for itself (FastAPI's own route caches the first caller's prefix).
+    assert "servers" not in client.get("/openapi.json").json()
+    # Only a plain path is taken: never another host.
+    for bad in ["http://evil.example", "//evil.example", "/api/x y", "api"]:
+        spec = client.get("/openapi.json", headers={"X-Forwarded-Prefix": bad}).json()
+        assert "servers" not in spec, bad
