@@ -49,9 +49,25 @@ export function generateNodeService(spec: WrapSpec): GeneratedFile[] {
     },
     { path: '.dockerignore', content: renderTemplate('node/dockerignore', { bakeWeights }) },
     { path: 'package.json', content: renderTemplate('node/package.json', { name: spec.name }) },
+    { path: 'package-lock.json', content: lockfile(spec.name) },
     { path: 'server.js', content: staticTemplate('node/server.js') },
     { path: 'service.json', content: `${JSON.stringify(config, null, 2)}\n` },
     { path: 'example.json', content: `${JSON.stringify(spec.example, null, 2)}\n` },
   ];
   return files.sort((a, b) => a.path.localeCompare(b.path));
+}
+
+/**
+ * The service's npm lockfile: the template's dependency tree, locked when the template changes
+ * (`npm install --package-lock-only` in templates/wrap/node), under the service's name, so that
+ * `npm ci` installs the same packages on every build.
+ */
+function lockfile(name: string): string {
+  const lock = JSON.parse(staticTemplate('node/package-lock.json')) as {
+    name: string;
+    packages: Record<string, { name?: string }>;
+  };
+  lock.name = name;
+  lock.packages['']!.name = name;
+  return `${JSON.stringify(lock, null, 2)}\n`;
 }

@@ -3,7 +3,7 @@
 // bundled iris model, in-process (the host .venv has the serving stack).
 
 import { execFileSync, spawnSync } from 'node:child_process';
-import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
@@ -37,6 +37,22 @@ describe('generated code quality', () => {
   it.each(nodeCases.map(([n]) => n))('%s: server.js parses', (name) => {
     execFileSync(process.execPath, ['--check', path.join(GOLDEN, name, 'server.js')]);
   });
+
+  it.each(nodeCases.map(([n]) => n))(
+    '%s: package-lock.json locks exactly what package.json asks for, under the service name',
+    (name) => {
+      const read = (f: string) => JSON.parse(readFileSync(path.join(GOLDEN, name, f), 'utf8'));
+      const pkg = read('package.json');
+      const lock = read('package-lock.json');
+      expect(lock.name).toBe(pkg.name);
+      expect(lock.packages[''].name).toBe(pkg.name);
+      expect(lock.packages[''].dependencies).toEqual(pkg.dependencies);
+      // npm ci refuses a lock that disagrees with package.json; these are the pins it checks.
+      for (const [dep, version] of Object.entries(pkg.dependencies as Record<string, string>))
+        expect(lock.packages[`node_modules/${dep}`]?.version, dep).toBe(version);
+      expect(lock.lockfileVersion).toBe(3);
+    },
+  );
 });
 
 describe('the generated service test suite', () => {
