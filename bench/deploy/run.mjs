@@ -261,4 +261,9 @@ try {
   moto.kill('SIGTERM');
   for (const s of ['api', 'worker'])
     spawnSync('docker', ['rmi', '-f', `${stack}-${s}:latest`], { stdio: 'ignore' });
+  // The tags mlship gave the images for the pushes.
+  const tags = spawnSync('docker', ['images', '--format', '{{.Repository}}:{{.Tag}}'], { encoding: 'utf8' })
+    .stdout.split('\n')
+    .filter((t) => t.includes(`/${stack}/`));
+  for (const t of tags) spawnSync('docker', ['rmi', '-f', t], { stdio: 'ignore' });
 }

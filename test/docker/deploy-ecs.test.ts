@@ -37,7 +37,7 @@ import { createDeployApis } from '../../src/adapters/aws/ecs-deploy.js';
 import { applyEcs, parameterName, preDeployChecks } from '../../src/core/deploy/apply.js';
 import { type EcsPlanResult, planEcs } from '../../src/core/deploy/plan.js';
 import { OperationFailedError } from '../../src/io/errors.js';
-import { LOCAL_DEBIAN_IMAGE, requireEngine } from '../helpers/docker.js';
+import { LOCAL_DEBIAN_IMAGE, removeImagesTagged, requireEngine } from '../helpers/docker.js';
 import { FAKE_CREDENTIALS, type Moto, startMoto } from '../helpers/moto.js';
 
 const engine = await requireEngine();
@@ -115,7 +115,10 @@ beforeAll(async () => {
 
 afterAll(async () => {
   await moto?.stop();
-  if (engine) await engine.removeImage(`${STACK}/web:dev`, true);
+  if (engine) {
+    await engine.removeImage(`${STACK}/web:dev`, true);
+    removeImagesTagged(`/${STACK}/`); // the tags pushed to the local registry
+  }
 });
 
 const clientConfig = () => ({

@@ -13,7 +13,13 @@ import {
   RegistryAuthError,
 } from '../../src/io/errors.js';
 import { startAuthRegistry } from '../helpers/auth-registry.js';
-import { countManaged, LOCAL_PYTHON_IMAGE, requireEngine, requireImage } from '../helpers/docker.js';
+import {
+  countManaged,
+  LOCAL_PYTHON_IMAGE,
+  removeImagesTagged,
+  requireEngine,
+  requireImage,
+} from '../helpers/docker.js';
 
 const run = `engine-${randomBytes(4).toString('hex')}`;
 const tag = `mlship-test/hello:${run}`;
@@ -30,6 +36,7 @@ afterAll(async () => {
   await engine.removeByLabel(RUN_LABEL, run);
   for (const t of [tag, `${tag}-bk`, `127.0.0.1:5000/mlship-test/hello:${run}`])
     await engine.removeImage(t, true);
+  removeImagesTagged(run); // -final, and the tags pushed to the registries
 });
 
 describe.runIf(await requireEngine())('Docker engine adapter (real engine)', () => {

@@ -60,3 +60,15 @@ export async function countManaged(engine: DockerEngine, runLabel?: string): Pro
 export function dockerCli(args: string[]): string {
   return execFileSync('docker', args, { encoding: 'utf8' });
 }
+
+/**
+ * Removes every image tag that contains `marker` (a run's unique id), including the tags a test
+ * gave it for pushes (`127.0.0.1:5000/<repo>:<run>`), so repeated runs do not pile up images.
+ */
+export function removeImagesTagged(marker: string): number {
+  const tags = dockerCli(['images', '--format', '{{.Repository}}:{{.Tag}}'])
+    .split('\n')
+    .filter((t) => t && !t.includes('<none>') && t.includes(marker));
+  for (const t of tags) execFileSync('docker', ['rmi', '-f', t], { stdio: 'ignore' });
+  return tags.length;
+}
