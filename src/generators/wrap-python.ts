@@ -21,6 +21,7 @@ const STATIC_FILES = [
   'requirements-test.txt',
   'ruff.toml',
   'tests/conftest.py',
+  'tests/test_batching.py',
   'tests/test_service.py',
 ] as const;
 

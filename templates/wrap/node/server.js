@@ -184,15 +184,24 @@ async function drain() {
     const now = performance.now();
     for (const item of batch) observe('mlship_queue_wait_seconds', BUCKETS, (now - item.queuedAt) / 1000);
     observe('mlship_batch_size', BATCH_BUCKETS, batch.length);
-    try {
-      const outputs = await runModel(batch.map((b) => b.sample));
-      batch.forEach((b, i) => b.resolve(outputs[i]));
-    } catch (error) {
-      for (const b of batch) b.reject(error);
-    }
+    await runIsolating(batch);
     busy = batch.length > 1;
   }
   running = false;
+}
+
+// A failed batched call is tried again in halves, down to single inputs: an input the model
+// cannot handle fails its own request only, not everyone's who shared its batch.
+async function runIsolating(batch) {
+  try {
+    const outputs = await runModel(batch.map((b) => b.sample));
+    batch.forEach((b, i) => b.resolve(outputs[i]));
+  } catch (error) {
+    if (batch.length === 1) return batch[0].reject(error);
+    const middle = Math.floor(batch.length / 2);
+    await runIsolating(batch.slice(0, middle));
+    await runIsolating(batch.slice(middle));
+  }
 }
 
 const predict = (samples) =>

@@ -8,6 +8,10 @@ batch of more than one input (a sign of concurrent clients), the batcher may
 hold the next batch open briefly for stragglers: never longer than
 max_latency_ms after its first input arrived, and only while inputs keep
 arriving (a short idle gap closes it).
+
+When a batched call fails, its halves are tried again (down to single inputs),
+so an input the model cannot handle fails its own request only, not the
+requests of everyone who happened to share its batch.
 """
 
 from __future__ import annotations
@@ -22,6 +26,13 @@ from app.observability import BATCH_SIZE, MODEL_LATENCY, QUEUE_WAIT
 
 # How long an open batch waits for the next input before it is dispatched anyway.
 _IDLE_GAP_S = 0.002
+
+
+class _Failed:
+    """The model's error for one input, kept apart from the outputs of the others."""
+
+    def __init__(self, error: Exception) -> None:
+        self.error = error
 
 
 class Batcher:
@@ -85,19 +96,31 @@ class Batcher:
             BATCH_SIZE.observe(len(batch))
             inputs = [item for item, _, _ in batch]
             try:
-                outputs = await loop.run_in_executor(self._executor, self._timed_predict, inputs)
-                if len(outputs) != len(inputs):
-                    raise RuntimeError(f"model returned {len(outputs)} outputs for {len(inputs)} inputs")
-            except Exception as error:  # noqa: BLE001 - every waiting request gets the model's error
-                for _, future, _ in batch:
-                    if not future.done():
-                        future.set_exception(error)
-            else:
-                for (_, future, _), output in zip(batch, outputs, strict=True):
-                    if not future.done():
-                        future.set_result(output)
+                outputs = await loop.run_in_executor(self._executor, self._predict_isolating, inputs)
+            except Exception as error:  # noqa: BLE001 - not the model: every waiting request gets it
+                outputs = [_Failed(error)] * len(batch)
+            for (_, future, _), output in zip(batch, outputs, strict=True):
+                if future.done():
+                    continue
+                if isinstance(output, _Failed):
+                    future.set_exception(output.error)
+                else:
+                    future.set_result(output)
             # Concurrent clients are about: hold the next batch open for stragglers.
             self._busy = len(batch) > 1
+
+    def _predict_isolating(self, inputs: list[Any]) -> list[Any]:
+        """One output per input; a failed call is split in halves until the failing inputs stand alone."""
+        try:
+            outputs = self._timed_predict(inputs)
+            if len(outputs) != len(inputs):
+                raise RuntimeError(f"model returned {len(outputs)} outputs for {len(inputs)} inputs")
+            return outputs
+        except Exception as error:  # noqa: BLE001 - the model's error goes to the request it belongs to
+            if len(inputs) == 1:
+                return [_Failed(error)]
+            middle = len(inputs) // 2
+            return self._predict_isolating(inputs[:middle]) + self._predict_isolating(inputs[middle:])
 
     def _timed_predict(self, inputs: list[Any]) -> list[Any]:
         t0 = time.perf_counter()
