@@ -13,6 +13,7 @@ import type { DockerEngine } from '../../src/adapters/docker/engine.js';
 import { measureImage } from '../../src/core/optimize/layers.js';
 import { planRewrite, type RewritePlan } from '../../src/core/optimize/optimize.js';
 import { parseDockerfile } from '../../src/core/optimize/parse.js';
+import { LDD_CHECK } from '../../src/core/optimize/rewrite.js';
 import { LOCAL_DEBIAN_IMAGE, LOCAL_PYTHON_IMAGE, requireEngine, requireImage } from '../helpers/docker.js';
 import { fixtures, fsDeps } from '../unit/optimize/helpers.js';
 
@@ -254,11 +255,7 @@ describe.skipIf(!engine)('optimize rewrite keeps the image (real engine)', () =>
       // Both run the same, and nothing in the rebased image links against a library it lacks.
       const out = async (image: string) => (await lines(e, image, ['python', '/app/main.py'])).join('\n');
       expect(await out(rewritten)).toBe(await out(orig));
-      const ldd = await lines(e, rewritten, [
-        'sh',
-        '-c',
-        "find / -xdev \\( -name '*.so' -o -name '*.so.*' \\) -type f -exec ldd {} + 2>/dev/null | grep 'not found' || true",
-      ]);
+      const ldd = await lines(e, rewritten, ['sh', '-c', `${LDD_CHECK} || true`]);
       expect(ldd).toEqual([]);
       expect(ca.size).toBeGreaterThan(10);
       return;

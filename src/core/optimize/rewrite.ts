@@ -661,8 +661,8 @@ export function rewriteDockerfile(df: ParsedDockerfile, options: RewriteOptions 
       checks.push(
         `the final image now runs on ${slim.slim}, which lacks the compilers, -dev headers and tools of ${slim.image}. ` +
           'A package built from source in the builder may link against a library whose runtime .so only the full image has. ' +
-          'List what no longer resolves (no output is good): ' +
-          `docker run --rm --entrypoint sh <image> -c "find / -xdev \\( -name '*.so' -o -name '*.so.*' \\) -type f -exec ldd {} + 2>/dev/null | grep 'not found'"; ` +
+          `List what does not resolve: docker run --rm --entrypoint sh <image> -c "${LDD_CHECK}" ` +
+          '(no output is good; the libraries wheels bundle in <package>.libs are left out: they find each other at run time, which ldd alone does not show); ' +
           'install the runtime package for each (e.g. libpq5 for libpq-dev) in the final stage' +
           `${plan.pip ? ', then run `pip check` and import your packages in the new image' : ''}.`,
       );
@@ -853,6 +853,9 @@ function render(
 }
 
 const BUILDER = 'mlship-build';
+/** Lists shared objects with a dependency the image lacks (run with `sh -c`). */
+export const LDD_CHECK =
+  "find / -xdev \\( -name '*.so' -o -name '*.so.*' \\) -type f -not -path '*.libs/*' -exec ldd {} + 2>/dev/null | grep 'not found'";
 /** Where the builder's pip install puts its files (`pip install --root`), copied to / in the final stage. */
 const PIP_ROOT = '/mlship-root';
 const COMPILERS = /^(gcc|cc|g\+\+|c\+\+|clang|clang\+\+)(-\d+)?$/;
