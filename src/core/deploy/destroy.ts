@@ -7,7 +7,8 @@
 // the next one.
 
 import type { AwsDeployApis } from '../../adapters/aws/ecs-deploy.js';
-import { type Clock, gpuCapacityNames } from './apply.js';
+import { type Clock, realClock } from './clock.js';
+import { gpuCapacityNames } from './gpu-capacity.js';
 import { type EcsPlanResult, loadBalancerNames } from './plan.js';
 
 export interface DestroyDeps {
@@ -32,11 +33,6 @@ export interface DestroyResult {
   /** Not removed yet (still draining or in use): run `--destroy` again later. */
   remaining: string[];
 }
-
-const realClock: Clock = {
-  now: () => Date.now(),
-  sleep: (ms) => new Promise((resolve) => setTimeout(resolve, ms)),
-};
 
 export async function destroyEcs(
   plan: EcsPlanResult,

@@ -5,7 +5,7 @@
 
 import type { AwsDeployApis } from '../../adapters/aws/ecs-deploy.js';
 import { UsageError } from '../../io/errors.js';
-import { gpuCapacityNames } from './apply.js';
+import { gpuCapacityNames } from './gpu-capacity.js';
 import type { EcsPlanResult } from './plan.js';
 
 export interface ScaleChange {
