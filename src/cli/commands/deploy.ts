@@ -168,7 +168,10 @@ export const registerDeploy: Register = (program: Command, holder) => {
     .option('--execution-role-arn <arn>', 'task execution role')
     .option('--task-role-arn <arn>', 'task role')
     .option('--tag <tag>', 'image tag pushed to ECR (default: the git commit)')
-    .option('--gpu-instance <type>', 'EC2 instance type for the GPU task (default: the cheapest that holds its GPUs and memory)')
+    .option(
+      '--gpu-instance <type>',
+      'EC2 instance type for the GPU task (default: the cheapest that holds its GPUs and memory)',
+    )
     .option(
       '--certificate-arn <arn>',
       'ACM certificate: the load balancer serves HTTPS (port 80 becomes 443, and 80 redirects to it)',
