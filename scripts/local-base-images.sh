@@ -7,15 +7,24 @@
 # re-run. Users with a registry never need this: they use the real upstream tags.
 #
 #   mlship-local/debian:bookworm      minimal Debian + CA bundle
-#   mlship-local/python:3.11-slim     the above + python3, pip, venv (python == python3)
+#   mlship-local/python:3.11-slim     the above + python3, pip, venv (python == python3), made
+#                                     "slim" the way the official -slim images are
+#
+# Every image carries the recipe version it was built with; an image from an older
+# recipe is rebuilt (bump RECIPE when what an image contains changes).
 set -euo pipefail
+
+RECIPE=2
 
 SUITE=${MLSHIP_DEBIAN_SUITE:-bookworm}
 MIRROR=${MLSHIP_DEBIAN_MIRROR:-http://deb.debian.org/debian}
 WORK=${MLSHIP_ROOTFS_DIR:-/var/tmp/mlship-rootfs}
 CA=/etc/ssl/certs/ca-certificates.crt
 
-have() { docker image inspect "$1" >/dev/null 2>&1; }
+# An image exists and was built by this recipe.
+have() {
+  [[ $(docker image inspect --format '{{index .Config.Labels "dev.mlship.base-recipe"}}' "$1" 2>/dev/null) == "$RECIPE" ]]
+}
 
 make_rootfs() { # dir, packages
   local dir=$1 pkgs=$2
@@ -51,10 +60,39 @@ ENV_CHANGES=(
   --change 'ENV PIP_CERT=/etc/ssl/certs/ca-certificates.crt'
   --change 'ENV NODE_EXTRA_CA_CERTS=/etc/ssl/certs/ca-certificates.crt'
   --change 'CMD ["bash"]'
+  --change "LABEL dev.mlship.base-recipe=$RECIPE"
 )
+
+# Like the official Debian images: apt removes downloaded .deb archives after every install
+# (their /etc/apt/apt.conf.d/docker-clean), so a layer that installs packages keeps no archives.
+apt_clean() { # dir
+  cat >"$1/etc/apt/apt.conf.d/docker-clean" <<'CFG'
+DPkg::Post-Invoke { "rm -f /var/cache/apt/archives/*.deb /var/cache/apt/archives/partial/*.deb /var/cache/apt/*.bin || true"; };
+APT::Update::Post-Invoke { "rm -f /var/cache/apt/archives/*.deb /var/cache/apt/archives/partial/*.deb /var/cache/apt/*.bin || true"; };
+Dir::Cache::pkgcache "";
+Dir::Cache::srcpkgcache "";
+CFG
+}
+
+# Like the official -slim images: documentation, manuals and translations are not installed,
+# neither now nor by later apt installs (dpkg path excludes), copyright files excepted.
+slimify() { # dir
+  cat >"$1/etc/dpkg/dpkg.cfg.d/docker-slim" <<'CFG'
+path-exclude /usr/share/doc/*
+path-include /usr/share/doc/*/copyright
+path-exclude /usr/share/groff/*
+path-exclude /usr/share/info/*
+path-exclude /usr/share/linda/*
+path-exclude /usr/share/lintian/*
+path-exclude /usr/share/locale/*
+path-exclude /usr/share/man/*
+CFG
+  rm -rf "$1"/usr/share/groff/* "$1"/usr/share/info/* "$1"/usr/share/linda/* "$1"/usr/share/lintian/* "$1"/usr/share/locale/*
+}
 
 if ! have "mlship-local/debian:$SUITE"; then
   make_rootfs "$WORK/debian" "ca-certificates"
+  apt_clean "$WORK/debian"
   import_rootfs "$WORK/debian" "mlship-local/debian:$SUITE" "${ENV_CHANGES[@]}"
   rm -rf "$WORK/debian"
 else
@@ -66,6 +104,8 @@ if ! have "mlship-local/python:3.11-slim"; then
   # Debian marks its python as externally managed (PEP 668); the upstream
   # python:3.11-slim image that users pull does not, so neither does ours.
   rm -f "$WORK"/python/usr/lib/python3*/EXTERNALLY-MANAGED
+  apt_clean "$WORK/python"
+  slimify "$WORK/python"
   import_rootfs "$WORK/python" "mlship-local/python:3.11-slim" "${ENV_CHANGES[@]}" \
     --change 'ENV PYTHONDONTWRITEBYTECODE=1' --change 'CMD ["python3"]'
   rm -rf "$WORK/python"
