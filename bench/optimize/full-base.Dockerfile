@@ -8,6 +8,8 @@
 # bench/optimize/run.mjs builds it when it is missing.
 ARG BASE=mlship-local/python:3.11-slim
 FROM ${BASE}
+# The full image is not slim: documentation, manuals and translations are installed.
+RUN rm -f /etc/dpkg/dpkg.cfg.d/docker-slim
 # buildpack-deps:bookworm-curl
 RUN apt-get update && apt-get install -y --no-install-recommends \
         ca-certificates curl gnupg netbase sq wget \

@@ -9,7 +9,10 @@
 // and bytes pushed to the local registry after that change. Run manually (not
 // part of the tests):
 //
-//   npm run build && node bench/optimize/run.mjs [--registry 127.0.0.1:5000] [--weights-mb 200]
+//   npm run build && node bench/optimize/run.mjs [--registry 127.0.0.1:5000] [--weights-mb 200] [--classic]
+//
+// Builds use BuildKit, the builder of `docker build` since Docker Engine 23 (and of
+// buildx); --classic measures the legacy builder instead.
 //
 // Needs a Docker engine, the local base image mlship-local/python:3.11-slim, PyPI
 // and the Debian mirror reachable from containers, and a registry. The full base's
@@ -42,8 +45,10 @@ const { values } = parseArgs({
     registry: { type: 'string', default: '127.0.0.1:5000' },
     'weights-mb': { type: 'string', default: '200' },
     keep: { type: 'boolean', default: false },
+    classic: { type: 'boolean', default: false },
   },
 });
+const buildkit = !values.classic;
 const registry = values.registry;
 const weightsBytes = Number(values['weights-mb']) * 1024 * 1024;
 const work = path.join(root, 'bench/.work/optimize');
@@ -97,12 +102,12 @@ const stageTags = [];
 
 async function build(engine, dir, tag) {
   const t0 = performance.now();
-  const r = await engine.build({ context: dir, tags: [tag], labels: LABELS });
+  const r = await engine.build({ context: dir, tags: [tag], labels: LABELS, buildkit });
   const seconds = (performance.now() - t0) / 1000;
   // Bookkeeping, not timed: the builder stage rebuilt from the cache, under a tag to remove at the end.
   if (readFileSync(path.join(dir, 'Dockerfile'), 'utf8').includes(' AS mlship-build')) {
     const stageTag = `${tag}-mlship-build`;
-    await engine.build({ context: dir, tags: [stageTag], target: 'mlship-build', labels: LABELS });
+    await engine.build({ context: dir, tags: [stageTag], target: 'mlship-build', labels: LABELS, buildkit });
     stageTags.push(stageTag);
   }
   return {
@@ -147,7 +152,19 @@ const CA = '/etc/ssl/certs/ca-certificates.crt';
 
 /** Builds the stand-in for the full python:3.11 image when it is missing (kept: it is a base image). */
 async function ensureFullBase(engine) {
-  if (await engine.imageExists(FULL_BASE)) {
+  // Built on the current slim image (same base recipe), else rebuilt.
+  const recipe = (image) =>
+    spawnSync(
+      'docker',
+      ['image', 'inspect', '--format', '{{index .Config.Labels "dev.mlship.base-recipe"}}', image],
+      {
+        encoding: 'utf8',
+      },
+    ).stdout.trim();
+  if (
+    (await engine.imageExists(FULL_BASE)) &&
+    recipe(FULL_BASE) === recipe('mlship-local/python:3.11-slim')
+  ) {
     log(`${FULL_BASE} exists`);
     return;
   }
