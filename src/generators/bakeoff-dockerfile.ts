@@ -148,3 +148,24 @@ export const SNIPPETS: readonly [string, Snippet][] = [
 export function generateBakeoffDockerfile(spec: BakeoffImageSpec): string {
   return `${SNIPPETS.flatMap(([, snippet]) => snippet(spec)).join('\n')}\n`;
 }
+
+/** The snippets every candidate on the same base, Python, system packages and framework shares. */
+const SHARED = [
+  'from',
+  'environment',
+  'python-interpreter',
+  'system-packages',
+  'venv',
+  'constraints',
+  'framework',
+];
+
+/**
+ * The first steps of a candidate's Dockerfile that need nothing from its repo (no COPY): the same
+ * text for candidates that can share those layers, buildable with an empty context.
+ */
+export function generateSharedPrefix(spec: BakeoffImageSpec): string {
+  return `${SNIPPETS.filter(([name]) => SHARED.includes(name))
+    .flatMap(([, snippet]) => snippet(spec))
+    .join('\n')}\n`;
+}

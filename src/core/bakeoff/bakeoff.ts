@@ -1,11 +1,14 @@
 // `mlship bakeoff`: sources → resolve (every candidate, before anything runs) →
 // build and run candidates concurrently → rank → reports and bakeoff.lock.
 
-import { access } from 'node:fs/promises';
+import { createHash } from 'node:crypto';
+import { access, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import os from 'node:os';
 import path from 'node:path';
+import { RUN_LABEL } from '../../adapters/docker/engine.js';
 import { GitError } from '../../adapters/git.js';
 import type { BakeoffConfig, Candidate, RankMetric } from '../../config/bakeoff-schema.js';
-import { generateBakeoffDockerfile } from '../../generators/bakeoff-dockerfile.js';
+import { generateBakeoffDockerfile, generateSharedPrefix } from '../../generators/bakeoff-dockerfile.js';
 import { renderHtmlReport, renderMarkdownReport } from '../../generators/bakeoff-report.js';
 import {
   type BakeoffReport,
@@ -372,6 +375,26 @@ export async function runBakeoff(o: BakeoffOptions, deps: BakeoffDeps): Promise<
     },
   }));
   try {
+    if (concurrency > 1 && runnable.length > 1) {
+      await warmSharedLayers(
+        runnable.map((p) => ({
+          name: p.name,
+          prefix: generateSharedPrefix(
+            imageSpec({
+              name: p.name,
+              candidate: p.candidate,
+              plan: p.plan!,
+              facts: p.facts!,
+              ...(lock?.candidates[p.name] ? { frozen: lock.candidates[p.name]! } : {}),
+            }),
+          ),
+        })),
+        engine!,
+        o.runId,
+        abort.signal,
+        (line) => io.info(line),
+      );
+    }
     await io.tasks.run(tasks, { concurrent: concurrency, exitOnError: false });
   } finally {
     unregister();
@@ -440,4 +463,43 @@ export async function runBakeoff(o: BakeoffOptions, deps: BakeoffDeps): Promise<
     await writeFileAtomic(files.lock, lockText({ lockVersion: LOCK_VERSION, candidates: entries }));
   }
   return { report, plans, files };
+}
+
+/**
+ * Builds once, before the concurrent builds, the first steps that several candidates share.
+ * Two cold builds of the same steps at the same time would each make their own copy of those
+ * layers (neither finds the other's in the cache yet); built first, they are one copy that every
+ * candidate's build finds. A failure here is left to the candidates' own builds to report.
+ */
+async function warmSharedLayers(
+  candidates: { name: string; prefix: string }[],
+  engine: Awaited<ReturnType<BakeoffDeps['engine']>>,
+  runId: string,
+  signal: AbortSignal,
+  log: (line: string) => void,
+): Promise<void> {
+  const groups = new Map<string, string[]>();
+  for (const c of candidates) groups.set(c.prefix, [...(groups.get(c.prefix) ?? []), c.name]);
+  for (const [prefix, names] of groups) {
+    if (names.length < 2 || signal.aborted) continue;
+    const dir = await mkdtemp(path.join(os.tmpdir(), 'mlship-bakeoff-shared-'));
+    try {
+      await writeFile(path.join(dir, 'Dockerfile'), prefix);
+      const hash = createHash('sha256').update(prefix).digest('hex').slice(0, 12);
+      const t0 = performance.now();
+      await engine.build({
+        context: dir,
+        tags: [`mlship-bakeoff/shared:${hash}`],
+        labels: { [RUN_LABEL]: runId },
+        signal,
+      });
+      log(
+        `shared layers of ${names.join(', ')}: built once (${((performance.now() - t0) / 1000).toFixed(1)} s)`,
+      );
+    } catch {
+      // Each candidate's build runs the same steps and reports what failed.
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  }
 }

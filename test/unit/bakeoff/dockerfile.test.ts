@@ -8,7 +8,10 @@ import { CandidateSchema } from '../../../src/config/bakeoff-schema.js';
 import { builtinMatrix } from '../../../src/core/bakeoff/matrix.js';
 import { resolveCandidate } from '../../../src/core/bakeoff/resolve.js';
 import { imageSpec } from '../../../src/core/bakeoff/run-candidate.js';
-import { generateBakeoffDockerfile } from '../../../src/generators/bakeoff-dockerfile.js';
+import {
+  generateBakeoffDockerfile,
+  generateSharedPrefix,
+} from '../../../src/generators/bakeoff-dockerfile.js';
 
 const UPDATE = process.env.UPDATE_GOLDEN === '1';
 const GOLDEN = 'test/golden/bakeoff';
@@ -171,5 +174,48 @@ describe('bakeoff Dockerfile generator', () => {
     expect(line).toContain('torch==2.3.1+cpu');
     expect(line).not.toContain('mypkg');
     expect(line).not.toContain('git+');
+  });
+});
+
+describe('the shared prefix (built once before concurrent builds)', () => {
+  it('is the first instructions of every candidate Dockerfile that shares it, and copies nothing', () => {
+    const a = dockerfileFor('a', { framework: 'torch', framework_version: '2.3.1', gpus: 1 });
+    const b = dockerfileFor(
+      'b',
+      { framework: 'torch', framework_version: '2.3.1', gpus: 1 },
+      {
+        requirementFiles: ['requirements.txt', 'extra.txt'],
+      },
+    );
+    const instructions = (text: string) => text.split('\n').filter((l) => l && !l.startsWith('#'));
+    const spec = (name: string, files: string[]) => {
+      const candidate = CandidateSchema.parse({
+        repo: 'https://example.com/r.git',
+        run: 'python demo.py',
+        framework: 'torch',
+        framework_version: '2.3.1',
+        gpus: 1,
+      });
+      const plan = resolveCandidate(candidate, {
+        matrix,
+        compilesCuda: { yes: false, evidence: [] },
+        host: { driver: '550.54.15', count: 1 },
+      });
+      return imageSpec({
+        name,
+        candidate,
+        plan,
+        facts: { compilesCuda: { yes: false, evidence: [] }, requirementFiles: files },
+      });
+    };
+    const prefixA = generateSharedPrefix(spec('a', ['requirements.txt']));
+    const prefixB = generateSharedPrefix(spec('b', ['requirements.txt', 'extra.txt']));
+    // Same base, Python and framework: the same prefix, whatever the repos hold.
+    expect(prefixA).toBe(prefixB);
+    expect(prefixA).not.toMatch(/^(COPY|ADD)\b/m);
+    const shared = instructions(prefixA);
+    expect(instructions(a).slice(0, shared.length)).toEqual(shared);
+    expect(instructions(b).slice(0, shared.length)).toEqual(shared);
+    expect(shared.some((l) => l.startsWith('RUN pip install'))).toBe(true); // the framework layer
   });
 });
