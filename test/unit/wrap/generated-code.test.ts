@@ -1,17 +1,16 @@
-// The generated code itself: Python passes ruff (lint and format), the Node
+// The generated code itself (each case written out whole): Python passes ruff (lint and format), the Node
 // server parses, and the Python service's own pytest suite passes against the
 // bundled iris model, in-process (the host .venv has the serving stack).
 
 import { execFileSync, spawnSync } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { runWrap } from '../../../src/core/wrap/wrap.js';
+import { generateService, runWrap } from '../../../src/core/wrap/wrap.js';
 import { CASES } from './cases.js';
 
 const VENV_BIN = path.resolve('.venv/bin');
-const GOLDEN = path.resolve('test/golden/wrap');
 
 function tool(name: string): string {
   const p = path.join(VENV_BIN, name);
@@ -19,12 +18,25 @@ function tool(name: string): string {
   return p;
 }
 
+/** The whole generated service of a case (rendered and copied files), written to a temp dir. */
+const trees = mkdtempSync(path.join(os.tmpdir(), 'mlship-wrap-trees-'));
+afterAll(() => rmSync(trees, { recursive: true, force: true }));
+function tree(name: string): string {
+  const dir = path.join(trees, name);
+  if (existsSync(dir)) return dir;
+  for (const f of generateService(CASES[name]!)) {
+    mkdirSync(path.dirname(path.join(dir, f.path)), { recursive: true });
+    writeFileSync(path.join(dir, f.path), f.content);
+  }
+  return dir;
+}
+
 const pythonCases = Object.entries(CASES).filter(([, s]) => s.runtime === 'python');
 const nodeCases = Object.entries(CASES).filter(([, s]) => s.runtime === 'node');
 
 describe('generated code quality', () => {
   it.each(pythonCases.map(([n]) => n))('%s: ruff check and ruff format --check pass', (name) => {
-    const dir = path.join(GOLDEN, name);
+    const dir = tree(name);
     const check = spawnSync(tool('ruff'), ['check', '--no-cache', '.'], { cwd: dir, encoding: 'utf8' });
     expect(check.status, check.stdout + check.stderr).toBe(0);
     const format = spawnSync(tool('ruff'), ['format', '--check', '--no-cache', '.'], {
@@ -35,13 +47,13 @@ describe('generated code quality', () => {
   });
 
   it.each(nodeCases.map(([n]) => n))('%s: server.js parses', (name) => {
-    execFileSync(process.execPath, ['--check', path.join(GOLDEN, name, 'server.js')]);
+    execFileSync(process.execPath, ['--check', path.join(tree(name), 'server.js')]);
   });
 
   it.each(nodeCases.map(([n]) => n))(
     '%s: package-lock.json locks exactly what package.json asks for, under the service name',
     (name) => {
-      const read = (f: string) => JSON.parse(readFileSync(path.join(GOLDEN, name, f), 'utf8'));
+      const read = (f: string) => JSON.parse(readFileSync(path.join(tree(name), f), 'utf8'));
       const pkg = read('package.json');
       const lock = read('package-lock.json');
       expect(lock.name).toBe(pkg.name);
