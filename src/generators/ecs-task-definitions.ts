@@ -126,6 +126,14 @@ export function healthPathOf(s: StackService, port: number): string | undefined 
   return undefined;
 }
 
+/** GPUs a task definition asks for: the sum of its containers' GPU resource requirements. */
+export function taskGpus(td: RegisterTaskDefinitionCommandInput): number {
+  return (td.containerDefinitions ?? []).reduce(
+    (n, c) => n + Number(c.resourceRequirements?.find((r) => r.type === 'GPU')?.value ?? 0),
+    0,
+  );
+}
+
 export function translateToEcs(stack: Stack, options: EcsTranslateOptions): EcsTranslation {
   const warnings: StackWarning[] = [];
   const logGroup = `/mlship/${stack.name}`;

@@ -2,6 +2,7 @@
 // only after a long wait (network, VPC DNS, GPU instance and AMI, certificate, secrets,
 // roles) is checked before anything is created, and every problem is reported at once.
 
+import { taskGpus } from '../../generators/ecs-task-definitions.js';
 import { OperationFailedError, UsageError } from '../../io/errors.js';
 import type { ApplyDeps, ApplyOptions } from './apply.js';
 import type { EcsPlanResult } from './plan.js';
@@ -68,10 +69,7 @@ export async function preDeployChecks(
       for (const td of plan.translation.taskDefinitions.filter((t) =>
         t.requiresCompatibilities?.includes('EC2'),
       )) {
-        const gpus = (td.containerDefinitions ?? []).reduce(
-          (n, c) => n + Number(c.resourceRequirements?.find((r) => r.type === 'GPU')?.value ?? 0),
-          0,
-        );
+        const gpus = taskGpus(td);
         if (info && gpus > info.gpus) {
           problems.push(
             `task ${td.family} needs ${gpus} GPUs on one instance, and ${type} has ${info.gpus} (fix: --gpu-instance with ${gpus} GPUs or more, e.g. g4dn.12xlarge or g5.12xlarge with 4)`,

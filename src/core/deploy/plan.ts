@@ -11,6 +11,7 @@ import type { Stack, StackService } from '../../config/stack-model.js';
 import {
   type EcsTranslation,
   type PublicPort,
+  taskGpus,
   translateToEcs,
 } from '../../generators/ecs-task-definitions.js';
 import { FileExistsError, UsageError } from '../../io/errors.js';
@@ -410,15 +411,7 @@ export async function planEcs(options: EcsPlanOptions): Promise<EcsPlanResult> {
   translation.warnings.unshift(...stack.warnings);
   // Without --gpu-instance: the cheapest bundled type that holds the GPU task's GPUs and memory.
   const gpuTask = translation.taskDefinitions.find((t) => t.requiresCompatibilities?.includes('EC2'));
-  const gpuNeeds = gpuTask
-    ? {
-        gpus: (gpuTask.containerDefinitions ?? []).reduce(
-          (n, c) => n + Number(c.resourceRequirements?.find((r) => r.type === 'GPU')?.value ?? 0),
-          0,
-        ),
-        memoryMiB: Number(gpuTask.memory ?? 0),
-      }
-    : undefined;
+  const gpuNeeds = gpuTask ? { gpus: taskGpus(gpuTask), memoryMiB: Number(gpuTask.memory ?? 0) } : undefined;
   const gpuInstanceType =
     options.gpuInstanceType ??
     (gpuNeeds && gpuInstanceFor(gpuNeeds.gpus, gpuNeeds.memoryMiB)) ??
