@@ -101,3 +101,25 @@ export interface Stack {
   secrets: StackSecret[];
   warnings: StackWarning[];
 }
+
+/**
+ * A warning about a service's field, located where that field (else the service) was written,
+ * for translations of the stack (ECS, Kubernetes).
+ */
+export function serviceWarning(
+  stack: Pick<Stack, 'file'>,
+  svc: StackService,
+  field: string,
+  message: string,
+  fix?: string,
+): StackWarning {
+  const at = svc.fieldOrigins?.[field.split('.')[0] ?? ''] ?? svc.origin;
+  return {
+    file: at?.file ?? stack.file,
+    line: at?.line ?? 1,
+    column: at?.column ?? 1,
+    path: `services.${svc.name}${field ? `.${field}` : ''}`,
+    message,
+    ...(fix ? { fix } : {}),
+  };
+}

@@ -8,7 +8,7 @@ import type {
   HealthCheck,
   RegisterTaskDefinitionCommandInput,
 } from '@aws-sdk/client-ecs';
-import type { Stack, StackService, StackWarning } from '../config/stack-model.js';
+import { type Stack, type StackService, type StackWarning, serviceWarning } from '../config/stack-model.js';
 
 export interface EcsTranslateOptions {
   region: string;
@@ -137,17 +137,8 @@ export function taskGpus(td: RegisterTaskDefinitionCommandInput): number {
 export function translateToEcs(stack: Stack, options: EcsTranslateOptions): EcsTranslation {
   const warnings: StackWarning[] = [];
   const logGroup = `/mlship/${stack.name}`;
-  const warn = (svc: StackService, field: string, message: string, fix?: string) => {
-    const at = svc.fieldOrigins?.[field.split('.')[0] ?? ''] ?? svc.origin;
-    warnings.push({
-      file: at?.file ?? stack.file,
-      line: at?.line ?? 1,
-      column: at?.column ?? 1,
-      path: `services.${svc.name}${field ? `.${field}` : ''}`,
-      message,
-      ...(fix ? { fix } : {}),
-    });
-  };
+  const warn = (svc: StackService, field: string, message: string, fix?: string) =>
+    warnings.push(serviceWarning(stack, svc, field, message, fix));
   const secretArn = (name: string) =>
     options.secretsStore === 'secretsmanager'
       ? `arn:aws:secretsmanager:${options.region}:${options.accountId}:secret:${stack.name}/${name}`

@@ -3,7 +3,13 @@
 // pure and deterministic; everything that cannot be carried over is a warning at
 // the line of its field. Secrets are references to one Secret the user creates.
 
-import type { HealthCheck, Stack, StackService, StackWarning } from '../config/stack-model.js';
+import {
+  type HealthCheck,
+  type Stack,
+  type StackService,
+  type StackWarning,
+  serviceWarning,
+} from '../config/stack-model.js';
 
 // --- the subset of the Kubernetes API that mlship emits -----------------------------
 
@@ -235,17 +241,8 @@ export function translateToK8s(stack: Stack, options: K8sTranslateOptions = {}):
   const partOf = k8sName(stack.name);
   const secretName = `${partOf}-secrets`;
   const secretKeys = new Set<string>();
-  const warn = (svc: StackService, field: string, message: string, fix?: string) => {
-    const at = svc.fieldOrigins?.[field.split('.')[0] ?? ''] ?? svc.origin;
-    warnings.push({
-      file: at?.file ?? stack.file,
-      line: at?.line ?? 1,
-      column: at?.column ?? 1,
-      path: `services.${svc.name}${field ? `.${field}` : ''}`,
-      message,
-      ...(fix ? { fix } : {}),
-    });
-  };
+  const warn = (svc: StackService, field: string, message: string, fix?: string) =>
+    warnings.push(serviceWarning(stack, svc, field, message, fix));
   const names = new Map<string, string>();
   for (const s of stack.services) {
     let n = k8sName(s.name);
