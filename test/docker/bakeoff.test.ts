@@ -10,6 +10,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type DockerEngine, RUN_LABEL } from '../../src/adapters/docker/engine.js';
 import type { BakeoffReport, CandidateReport } from '../../src/generators/bakeoff-report-schema.js';
 import { bakeoffFixture } from '../helpers/bakeoff-fixtures.js';
+import { CHROMIUM, CHROMIUM_ARGS } from '../helpers/browser.js';
 import {
   countManaged,
   dockerCli,
@@ -208,19 +209,7 @@ describe.runIf(engine)('mlship bakeoff (real engine)', () => {
 
   it('the HTML report renders in Chromium: charts, status table, collapsible logs; no errors, no requests', async () => {
     const { chromium } = await import('playwright-core');
-    const browser = await chromium.launch({
-      executablePath: '/usr/bin/chromium',
-      args: [
-        '--headless',
-        '--no-sandbox',
-        '--disable-gpu',
-        '--disable-quic',
-        '--no-first-run',
-        '--disable-background-networking',
-        '--disable-component-update',
-        '--disable-sync',
-      ],
-    });
+    const browser = await chromium.launch({ executablePath: CHROMIUM, args: CHROMIUM_ARGS });
     try {
       const page = await browser.newPage();
       const errors: string[] = [];

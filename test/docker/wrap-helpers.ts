@@ -4,6 +4,7 @@
 import { execFileSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import path from 'node:path';
+import { expect } from 'vitest';
 import type { TaskRunner } from '../../src/io/progress.js';
 import { runPool } from '../../src/io/progress.js';
 
@@ -68,31 +69,51 @@ export interface Reply {
 }
 
 export async function post(url: string, body: unknown, headers: Record<string, string> = {}): Promise<Reply> {
-  const res = await fetch(url, {
-    method: 'POST',
-    headers: { 'content-type': 'application/json', ...headers },
-    body: typeof body === 'string' ? body : JSON.stringify(body),
-  });
+  return reply(
+    await fetch(url, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', ...headers },
+      body: typeof body === 'string' ? body : JSON.stringify(body),
+    }),
+  );
+}
+
+export async function get(url: string): Promise<Reply> {
+  return reply(await fetch(url));
+}
+
+/** The response with its body parsed as JSON when it is JSON (not /metrics, not plain text). */
+async function reply(res: Response): Promise<Reply> {
   const text = await res.text();
   let parsed: unknown = text;
   try {
     parsed = JSON.parse(text);
   } catch {
-    // not JSON (e.g. /metrics)
+    // not JSON
   }
   return { status: res.status, headers: res.headers, body: parsed, text };
 }
 
-export async function get(url: string): Promise<Reply> {
-  const res = await fetch(url);
-  const text = await res.text();
-  let parsed: unknown = text;
-  try {
-    parsed = JSON.parse(text);
-  } catch {
-    // text
-  }
-  return { status: res.status, headers: res.headers, body: parsed, text };
+/**
+ * 20 iris inputs sent as one /predict/batch: answered in order, as the model answers them on the
+ * host, in 3 model calls (batches of at most 8), as the service's own metrics count them.
+ */
+export async function expectTwentyInputsInThreeCalls(url: string, model: string): Promise<void> {
+  const before = (await get(`${url}/metrics`)).text;
+  const rows = Array.from({ length: 20 }, (_, i) => [5 + i * 0.1, 3, 1 + i * 0.2, 0.2 + i * 0.1]);
+  const inputs = rows.map(([a, b, c, d]) => ({
+    sepal_length: a,
+    sepal_width: b,
+    petal_length: c,
+    petal_width: d,
+  }));
+  const r = await post(`${url}/predict/batch`, { inputs });
+  expect(r.status).toBe(200);
+  expect((r.body as { predictions: unknown[] }).predictions).toEqual(hostPredict(model, rows));
+  const after = (await get(`${url}/metrics`)).text;
+  const delta = (name: string) => metric(after, name) - metric(before, name);
+  expect(delta('mlship_batch_size_count')).toBe(3);
+  expect(delta('mlship_batch_size_sum')).toBe(20);
 }
 
 /** The value of one Prometheus sample (summed over lines that match all label fragments). */

@@ -22,7 +22,15 @@ import { type DockerEngine, RUN_LABEL } from '../../src/adapters/docker/engine.j
 import { buildService, type RunningService, serve } from '../../src/core/serve/serve.js';
 import { runWrap } from '../../src/core/wrap/wrap.js';
 import { LOCAL_DEBIAN_IMAGE, requireEngine, requireImage } from '../helpers/docker.js';
-import { get, hostPredict, makeIrisOnnx, metric, post, quietTasks } from './wrap-helpers.js';
+import {
+  expectTwentyInputsInThreeCalls,
+  get,
+  hostPredict,
+  makeIrisOnnx,
+  metric,
+  post,
+  quietTasks,
+} from './wrap-helpers.js';
 
 const run = `wrap-node-${randomBytes(4).toString('hex')}`;
 const tmp = mkdtempSync(path.join(os.tmpdir(), 'mlship-wrap-node-'));
@@ -131,21 +139,7 @@ describe.runIf(await requireEngine())('wrapped ONNX model on the Node runtime (o
   });
 
   it('inputs waiting together share one model call: 20 inputs make 3 calls of at most 8, answers in order', async () => {
-    const before = (await get(`${url}/metrics`)).text;
-    const rows = Array.from({ length: 20 }, (_, i) => [5 + i * 0.1, 3, 1 + i * 0.2, 0.2 + i * 0.1]);
-    const inputs = rows.map(([a, b, c, d]) => ({
-      sepal_length: a,
-      sepal_width: b,
-      petal_length: c,
-      petal_width: d,
-    }));
-    const r = await post(`${url}/predict/batch`, { inputs });
-    expect(r.status).toBe(200);
-    expect((r.body as { predictions: unknown[] }).predictions).toEqual(hostPredict(model, rows));
-    const after = (await get(`${url}/metrics`)).text;
-    const delta = (name: string) => metric(after, name) - metric(before, name);
-    expect(delta('mlship_batch_size_count')).toBe(3);
-    expect(delta('mlship_batch_size_sum')).toBe(20);
+    await expectTwentyInputsInThreeCalls(url, model);
   });
 
   it('malformed JSON and wrong shapes are 422 with the field at fault; big bodies 413', async () => {
