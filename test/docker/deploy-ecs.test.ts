@@ -67,6 +67,21 @@ function config(env: string): void {
   );
 }
 
+/** `deploy ecs --apply --no-wait` of the test's stack against moto, pushing to the local registry. */
+function applyToMoto(...extra: string[]) {
+  return mlship([
+    'deploy',
+    'ecs',
+    '--apply',
+    '--no-wait',
+    '--endpoint-url',
+    moto!.endpoint,
+    '--registry',
+    '127.0.0.1:5000',
+    ...extra,
+  ]);
+}
+
 function mlship(args: string[]) {
   const r = spawnSync(process.execPath, [BIN, ...args], {
     cwd: dir,
@@ -171,17 +186,7 @@ describe.runIf(engine)('mlship deploy ecs --apply (moto + local registry)', () =
   });
 
   it('first apply: pushes, creates the log group and cluster, registers and creates', () => {
-    const r = mlship([
-      'deploy',
-      'ecs',
-      '--apply',
-      '--no-wait',
-      '--endpoint-url',
-      moto!.endpoint,
-      '--registry',
-      '127.0.0.1:5000',
-      '--json',
-    ]);
+    const r = applyToMoto('--json');
     expect(r.code, r.stderr).toBe(0);
     const { applied } = JSON.parse(r.stdout);
     expect(applied.cluster).toEqual({ name: STACK, created: true });
@@ -199,17 +204,7 @@ describe.runIf(engine)('mlship deploy ecs --apply (moto + local registry)', () =
   });
 
   it('re-apply with nothing changed registers no revision and updates nothing', async () => {
-    const r = mlship([
-      'deploy',
-      'ecs',
-      '--apply',
-      '--no-wait',
-      '--endpoint-url',
-      moto!.endpoint,
-      '--registry',
-      '127.0.0.1:5000',
-      '--json',
-    ]);
+    const r = applyToMoto('--json');
     expect(r.code, r.stderr).toBe(0);
     const { applied } = JSON.parse(r.stdout);
     expect(applied.cluster.created).toBe(false);
@@ -223,17 +218,7 @@ describe.runIf(engine)('mlship deploy ecs --apply (moto + local registry)', () =
 
   it('a changed setting registers one new revision and updates only that service; --force redeploys', async () => {
     config('bonjour');
-    const r = mlship([
-      'deploy',
-      'ecs',
-      '--apply',
-      '--no-wait',
-      '--endpoint-url',
-      moto!.endpoint,
-      '--registry',
-      '127.0.0.1:5000',
-      '--json',
-    ]);
+    const r = applyToMoto('--json');
     expect(r.code, r.stderr).toBe(0);
     const { applied } = JSON.parse(r.stdout);
     expect(applied.taskDefinitions[0]).toMatchObject({
@@ -246,18 +231,7 @@ describe.runIf(engine)('mlship deploy ecs --apply (moto + local registry)', () =
       .services![0]!;
     expect(svc.taskDefinition).toContain(`${STACK}-web:2`);
     ecs.destroy();
-    const forced = mlship([
-      'deploy',
-      'ecs',
-      '--apply',
-      '--no-wait',
-      '--force',
-      '--endpoint-url',
-      moto!.endpoint,
-      '--registry',
-      '127.0.0.1:5000',
-      '--json',
-    ]);
+    const forced = applyToMoto('--force', '--json');
     expect(JSON.parse(forced.stdout).applied.services).toEqual([{ name: 'web', action: 'updated' }]);
   });
 
@@ -274,18 +248,7 @@ describe.runIf(engine)('mlship deploy ecs --apply (moto + local registry)', () =
       '-am',
       'settings',
     ]);
-    const apply = () =>
-      mlship([
-        'deploy',
-        'ecs',
-        '--apply',
-        '--no-wait',
-        '--endpoint-url',
-        moto!.endpoint,
-        '--registry',
-        '127.0.0.1:5000',
-        '--json',
-      ]);
+    const apply = () => applyToMoto('--json');
     const clean = apply();
     expect(clean.code, clean.stderr).toBe(0);
     const cleanImage = JSON.parse(clean.stdout).applied.pushes[0].image as string;
@@ -309,19 +272,7 @@ describe.runIf(engine)('mlship deploy ecs --apply (moto + local registry)', () =
   });
 
   it('--moving-tag: the deployed image is also pushed as latest; task definitions keep the commit tag', async () => {
-    const r = mlship([
-      'deploy',
-      'ecs',
-      '--apply',
-      '--no-wait',
-      '--moving-tag',
-      'latest',
-      '--endpoint-url',
-      moto!.endpoint,
-      '--registry',
-      '127.0.0.1:5000',
-      '--json',
-    ]);
+    const r = applyToMoto('--moving-tag', 'latest', '--json');
     expect(r.code, r.stderr).toBe(0);
     const { applied } = JSON.parse(r.stdout);
     expect(applied.pushes[0].movingTag).toBe('latest');
