@@ -200,7 +200,9 @@ function fakeAws(
     },
     destroy: () => undefined,
   };
-  return { aws: aws as unknown as AwsDeployApis, calls, created, polls: () => polls };
+  /** The arguments of every call to `name`, in order. */
+  const inputs = (name: string) => calls.filter((c) => c.name === name).map((c) => c.input);
+  return { aws: aws as unknown as AwsDeployApis, calls, created, inputs, polls: () => polls };
 }
 
 const options = (over: Partial<ApplyOptions> = {}): ApplyOptions => ({
@@ -470,7 +472,7 @@ describe('deploy ecs --apply: Service Connect and endpoints', () => {
       { aws: fake.aws, engine: {} as never, log: () => undefined },
       options({ wait: false }),
     );
-    const inputs = (name: string) => fake.calls.filter((c) => c.name === name).map((c) => c.input);
+    const { inputs } = fake;
     // One subnet per Availability Zone (an ALB takes no two of one zone), in the tasks' VPC.
     expect(inputs('ensureLoadBalancer')).toEqual([
       [{ name: 'shop', subnets: ['subnet-a', 'subnet-b'], securityGroups: ['sg-alb'] }],
@@ -525,7 +527,7 @@ describe('deploy ecs --apply: Service Connect and endpoints', () => {
       { aws: fake.aws, engine: {} as never, log: () => undefined },
       options({ wait: false }),
     );
-    const inputs = (name: string) => fake.calls.filter((c) => c.name === name).map((c) => c.input);
+    const { inputs } = fake;
     expect(inputs('certificateStatus')).toEqual([[cert]]);
     const arn = 'arn:aws:elasticloadbalancing:eu-west-1:123456789012:loadbalancer/app/shop/1';
     expect(inputs('ensureListener')).toEqual([
@@ -601,7 +603,7 @@ describe('deploy ecs --apply: Service Connect and endpoints', () => {
       { aws: fake.aws, engine: {} as never, log: () => undefined },
       options({ wait: false }),
     );
-    const inputs = (name: string) => fake.calls.filter((c) => c.name === name).map((c) => c.input);
+    const { inputs } = fake;
     expect(inputs('ensureInstanceProfile')).toEqual([['mlship-shop-gpu-instance']]);
     const [[template]] = inputs('ensureLaunchTemplate') as [[Record<string, unknown>]];
     expect(template).toEqual({
