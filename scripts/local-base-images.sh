@@ -6,15 +6,20 @@
 # `docker import` it. Images that already exist are skipped, so this is cheap to
 # re-run. Users with a registry never need this: they use the real upstream tags.
 #
-#   mlship-local/debian:bookworm      minimal Debian + CA bundle
-#   mlship-local/python:3.11-slim     the above + python3, pip, venv (python == python3), made
-#                                     "slim" the way the official -slim images are
+#   mlship-local/debian:bookworm        minimal Debian + CA bundle
+#   mlship-local/debian:bookworm-slim   the same, "slim" the way the official -slim images are
+#                                       (no docs, manuals or translations)
+#   mlship-local/cpython-build:3.11     data only: CPython 3.11 built from source under
+#                                       /usr/local, as the official python images build it
+#                                       (local-images/cpython; about 3 minutes on 2 cores)
+#   mlship-local/python:3.11-slim       debian:bookworm-slim + that CPython + pip, made the way
+#                                       python:3.11-slim is (local-images/python-slim)
 #
 # Every image carries the recipe version it was built with; an image from an older
 # recipe is rebuilt (bump RECIPE when what an image contains changes).
 set -euo pipefail
 
-RECIPE=2
+RECIPE=3
 
 SUITE=${MLSHIP_DEBIAN_SUITE:-bookworm}
 MIRROR=${MLSHIP_DEBIAN_MIRROR:-http://deb.debian.org/debian}
@@ -26,11 +31,11 @@ have() {
   [[ $(docker image inspect --format '{{index .Config.Labels "dev.mlship.base-recipe"}}' "$1" 2>/dev/null) == "$RECIPE" ]]
 }
 
-make_rootfs() { # dir, packages
-  local dir=$1 pkgs=$2
+make_rootfs() { # dir, [packages]
+  local dir=$1 pkgs=${2:-}
   rm -rf "$dir"
   mkdir -p "$dir"
-  debootstrap --variant=minbase --include="$pkgs" "$SUITE" "$dir" "$MIRROR" >"$dir.log" 2>&1 || {
+  debootstrap --variant=minbase ${pkgs:+--include="$pkgs"} "$SUITE" "$dir" "$MIRROR" >"$dir.log" 2>&1 || {
     echo "debootstrap failed; last lines of $dir.log:" >&2
     tail -n 20 "$dir.log" >&2
     exit 1
@@ -99,30 +104,36 @@ else
   echo "mlship-local/debian:$SUITE exists" >&2
 fi
 
-if ! have "mlship-local/python:3.11-slim"; then
-  make_rootfs "$WORK/python" "ca-certificates,python3,python3-pip,python3-venv,python-is-python3"
-  # Debian marks its python as externally managed (PEP 668); the upstream
-  # python:3.11-slim image that users pull does not, so neither does ours.
-  rm -f "$WORK"/python/usr/lib/python3*/EXTERNALLY-MANAGED
-  apt_clean "$WORK/python"
-  slimify "$WORK/python"
-  import_rootfs "$WORK/python" "mlship-local/python:3.11-slim" "${ENV_CHANGES[@]}" \
-    --change 'ENV PYTHONDONTWRITEBYTECODE=1' --change 'CMD ["python3"]'
-  rm -rf "$WORK/python"
+if ! have "mlship-local/debian:$SUITE-slim"; then
+  make_rootfs "$WORK/debian-slim"
+  apt_clean "$WORK/debian-slim"
+  slimify "$WORK/debian-slim"
+  import_rootfs "$WORK/debian-slim" "mlship-local/debian:$SUITE-slim" "${ENV_CHANGES[@]}"
+  rm -rf "$WORK/debian-slim"
 else
-  echo "mlship-local/python:3.11-slim exists" >&2
+  echo "mlship-local/debian:$SUITE-slim exists" >&2
 fi
 
-# Stand-ins for nginx and postgres, built on the Debian image (apt works from containers).
+# Images built with docker build on the Debian image (apt works from containers): CPython,
+# then the python, nginx, postgres and moto stand-ins.
 build_local() { # tag, dir
   if have "$1"; then
     echo "$1 exists" >&2
     return
   fi
-  docker build -q -t "$1" --build-arg "BASE=mlship-local/debian:$SUITE" "$2" >/dev/null
+  docker build -q -t "$1" --build-arg "BASE=mlship-local/debian:$SUITE" --label "dev.mlship.base-recipe=$RECIPE" "$2" >/dev/null
   echo "created $1" >&2
 }
 HERE=$(cd "$(dirname "$0")" && pwd)
+build_local mlship-local/cpython-build:3.11 "$HERE/local-images/cpython"
+if ! have mlship-local/python:3.11-slim; then
+  docker build -q -t mlship-local/python:3.11-slim --build-arg "BASE=mlship-local/debian:$SUITE-slim" \
+    --build-arg CPYTHON=mlship-local/cpython-build:3.11 --label "dev.mlship.base-recipe=$RECIPE" \
+    "$HERE/local-images/python-slim" >/dev/null
+  echo "created mlship-local/python:3.11-slim" >&2
+else
+  echo "mlship-local/python:3.11-slim exists" >&2
+fi
 build_local mlship-local/nginx:1.22 "$HERE/local-images/nginx"
 build_local mlship-local/postgres:15 "$HERE/local-images/postgres"
 if ! have mlship-local/moto:5.2; then
