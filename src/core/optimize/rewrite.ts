@@ -853,9 +853,12 @@ function render(
 }
 
 const BUILDER = 'mlship-build';
-/** Lists shared objects with a dependency the image lacks (run with `sh -c`). */
+/**
+ * Lists shared objects with a dependency the image lacks (run with `sh -c`). `_tkinter` is left
+ * out: the official python -slim images ship it without Tk on purpose (their own check skips it).
+ */
 export const LDD_CHECK =
-  "find / -xdev \\( -name '*.so' -o -name '*.so.*' \\) -type f -not -path '*.libs/*' -exec ldd {} + 2>/dev/null | grep 'not found'";
+  "find / -xdev \\( -name '*.so' -o -name '*.so.*' \\) -type f -not -path '*.libs/*' -not -name '_tkinter*' -exec ldd {} + 2>/dev/null | grep 'not found'";
 /** Where the builder's pip install puts its files (`pip install --root`), copied to / in the final stage. */
 const PIP_ROOT = '/mlship-root';
 const COMPILERS = /^(gcc|cc|g\+\+|c\+\+|clang|clang\+\+)(-\d+)?$/;
