@@ -601,6 +601,7 @@ export function rewriteDockerfile(df: ParsedDockerfile, options: RewriteOptions 
   //    to the slim variant of its full base, and the builder, on the full base,
   //    also runs the pip install (into a root copied over). Anything else is reported.
   let builder: { stage: number; lines: string[] } | undefined;
+  let pipStage = BUILDER;
   const replaced = new Map<Instruction, string[]>();
   const checks: string[] = [];
   const { plan, slimReason } = planFor(order.get(finalIdx)!.filter((i) => !removed.has(i)));
@@ -614,13 +615,21 @@ export function rewriteDockerfile(df: ParsedDockerfile, options: RewriteOptions 
     const b = (i: Instruction) => blockOf.get(i)!.body;
     if (plan.tools || plan.pip || plan.compiles.length) {
       const flags = finalStage.from.flags.map((f) => `--${f.name}${f.value === null ? '' : `=${f.value}`}`);
-      const lines = [['FROM', ...flags, finalStage.image, 'AS', BUILDER].join(' ')];
-      for (const i of plan.builderInstructions) {
+      // When the compiles come after the pip install, the install gets a stage of its own
+      // (mlship-deps) and the compiles run on top of it (mlship-build: the same files as one
+      // stage). The final stage copies the packages from mlship-deps, which a source change
+      // leaves alone, so the cache key of that copy needs no checksum of the whole tree.
+      const pipAt = plan.pip ? plan.builderInstructions.indexOf(plan.pip.ins) : -1;
+      const split = pipAt >= 0 && pipAt < plan.builderInstructions.length - 1;
+      const lines = [['FROM', ...flags, finalStage.image, 'AS', split ? DEPS : BUILDER].join(' ')];
+      plan.builderInstructions.forEach((i, n) => {
         if (i === plan.pip?.ins)
           lines.push(...pipInBuilder(plan.pip.invocation, b(i), inserted.get(i) ?? []));
         else lines.push(...b(i));
-      }
+        if (split && n === pipAt) lines.push('', `FROM ${DEPS} AS ${BUILDER}`);
+      });
       builder = { stage: finalIdx, lines: [...lines, ''] };
+      pipStage = split ? DEPS : BUILDER;
     }
     for (const c of plan.compiles) replaced.set(c, []);
     if (plan.compiles.length)
@@ -630,7 +639,7 @@ export function rewriteDockerfile(df: ParsedDockerfile, options: RewriteOptions 
       );
     if (plan.pip) {
       // The requirements file still reaches the final stage with the source COPY.
-      replaced.set(plan.pip.ins, [`COPY --from=${BUILDER} ${PIP_ROOT}/ /`]);
+      replaced.set(plan.pip.ins, [`COPY --from=${pipStage} ${PIP_ROOT}/ /`]);
       inserted.delete(plan.pip.ins);
     }
     const compiled = plan.compiles.length
@@ -853,6 +862,8 @@ function render(
 }
 
 const BUILDER = 'mlship-build';
+/** The builder's pip install, when compiles follow it (mlship-build then builds on it). */
+const DEPS = 'mlship-deps';
 /**
  * Lists shared objects with a dependency the image lacks (run with `sh -c`). `_tkinter` is left
  * out: the official python -slim images ship it without Tk on purpose (their own check skips it).
@@ -945,8 +956,8 @@ function planBuilder(
       };
     }
   }
-  if (df.stages.some((s) => s.name === BUILDER))
-    return { ok: false, reason: `a stage is already named ${BUILDER}` };
+  const taken = df.stages.find((s) => s.name === BUILDER || s.name === DEPS);
+  if (taken) return { ok: false, reason: `a stage is already named ${taken.name}` };
   const at = tools ? list.indexOf(tools) : -1;
   const compiles: Instruction[] = [];
   const outputs: string[] = [];

@@ -245,11 +245,11 @@ describe('rewriteDockerfile: --slim-base', () => {
     expect(r.checks).toEqual([]);
   });
 
-  it('rebases the final stage; pip install (under --root) and compile run in a builder on the full image', () => {
+  it('rebases the final stage; pip install (under --root) and compile run in builders on the full image', () => {
     const r = rewriteDockerfile(parseDockerfile(naive), { context: ctx, slimBase: true });
     expect(r.dockerfile).toBe(
       df(
-        'FROM python:3.11 AS mlship-build',
+        'FROM python:3.11 AS mlship-deps',
         'WORKDIR /app',
         'COPY requirements.txt /app/requirements.txt',
         '# mlship --slim-base: installed under /mlship-root, copied into the final stage; the build stops here',
@@ -257,12 +257,16 @@ describe('rewriteDockerfile: --slim-base', () => {
         'RUN mkdir -p /mlship-root && pip freeze --all > /tmp/mlship-pip-before.txt \\',
         '    && pip install --root /mlship-root --no-cache-dir -r requirements.txt \\',
         '    && pip freeze --all | diff /tmp/mlship-pip-before.txt -',
+        '',
+        // The compile builds on the pip stage (the same files as one stage); the final stage
+        // copies the packages from a stage that a source change leaves alone.
+        'FROM mlship-deps AS mlship-build',
         'COPY . .',
         'RUN gcc -O2 -shared -fPIC -o libfast.so fast.c',
         '',
         'FROM python:3.11-slim',
         'WORKDIR /app',
-        'COPY --from=mlship-build /mlship-root/ /',
+        'COPY --from=mlship-deps /mlship-root/ /',
         'COPY . .',
         'COPY --from=mlship-build /app/libfast.so /app/libfast.so',
         'CMD ["python", "main.py"]',
@@ -291,6 +295,21 @@ describe('rewriteDockerfile: --slim-base', () => {
     expect(r.checks[1]).toMatch(/^line 4 stays in the final stage and now runs on .*node:20-bookworm-slim/);
   });
 
+  it('with no compile after the pip install the builder is one stage, mlship-build', () => {
+    const text = df(
+      'FROM python:3.11',
+      'WORKDIR /app',
+      'COPY requirements.txt ./',
+      'RUN pip install -r requirements.txt',
+      'COPY . .',
+      'CMD ["python", "main.py"]',
+    );
+    const r = rewriteDockerfile(parseDockerfile(text), { slimBase: true });
+    expect(r.dockerfile).toMatch(/^FROM python:3\.11 AS mlship-build\n/);
+    expect(r.dockerfile).not.toContain('mlship-deps');
+    expect(r.dockerfile).toContain('\nCOPY --from=mlship-build /mlship-root/ /\n');
+  });
+
   it('keeps the builder on the platform of the final stage', () => {
     const r = rewriteDockerfile(
       parseDockerfile(naive.replace('FROM python', 'FROM --platform=linux/arm64 python')),
@@ -299,7 +318,8 @@ describe('rewriteDockerfile: --slim-base', () => {
         slimBase: true,
       },
     );
-    expect(r.dockerfile).toMatch(/^FROM --platform=linux\/arm64 python:3\.11 AS mlship-build\n/);
+    expect(r.dockerfile).toMatch(/^FROM --platform=linux\/arm64 python:3\.11 AS mlship-deps\n/);
+    expect(r.dockerfile).toContain('\nFROM mlship-deps AS mlship-build\n');
     expect(r.dockerfile).toContain('\nFROM --platform=linux/arm64 python:3.11-slim\n');
   });
 
@@ -321,6 +341,11 @@ describe('rewriteDockerfile: --slim-base', () => {
       /ENV on line 2/,
     ],
     ['a build arg in the FROM', ['ARG PY=3.11', 'FROM python:$PY', 'RUN pip install numpy'], /build args/],
+    [
+      'a stage already named mlship-deps',
+      ['FROM debian AS mlship-deps', 'RUN echo', 'FROM python:3.11', 'RUN pip install numpy'],
+      /a stage is already named mlship-deps/,
+    ],
     ['a digest', [`FROM python:3.11@sha256:${'a'.repeat(64)}`, 'RUN pip install numpy'], /pinned by digest/],
     [
       'a final stage built FROM another stage',
