@@ -15,6 +15,7 @@ import {
   isWeightLike,
   normaliseSource,
 } from './context.js';
+import { lintDockerfile } from './lint.js';
 import {
   commandText,
   finalLineage,
@@ -730,6 +731,21 @@ export function rewriteDockerfile(df: ParsedDockerfile, options: RewriteOptions 
       }
     }
   }
+  // 7. Findings whose fix changes behaviour (what runs, as whom, from which base, how a
+  //    secret arrives) are the user's call: listed as not done, with the lint's fix
+  //    (base-not-slim says for itself above).
+  const lint = lintDockerfile(df, {
+    context: ctx,
+    ignore: options.ignore,
+    largeFileBytes: large,
+    target: options.target,
+  });
+  for (const f of lint.findings.filter((x) => LEFT_TO_THE_USER.has(x.rule)))
+    notDone.push({
+      rule: f.rule,
+      line: f.line,
+      description: `changes behaviour, so it is yours to do: ${f.fix}`,
+    });
   let dockerignore: string | undefined;
   if (ctx) {
     const current = ctx.dockerignore ?? '';
@@ -862,6 +878,14 @@ function render(
 }
 
 const BUILDER = 'mlship-build';
+/** Rules the rewrite never applies: their fix changes behaviour (see step 7). */
+const LEFT_TO_THE_USER = new Set([
+  'apt-no-install-recommends',
+  'base-unpinned',
+  'cuda-devel-runtime',
+  'root-user',
+  'secret-in-env',
+]);
 /** The builder's pip install, when compiles follow it (mlship-build then builds on it). */
 const DEPS = 'mlship-deps';
 /**

@@ -141,10 +141,26 @@ describe('rewriteDockerfile: safety', () => {
       context: snapshot({ 'pip.conf': 10, 'app.py': 10 }),
     });
     expect(r.dockerfile).toBe(text);
-    expect(r.notDone.filter((n) => n.rule !== 'base-not-slim')[0]).toMatchObject({
-      rule: 'source-before-deps',
-      line: 4,
-    });
+    expect(r.notDone.find((n) => n.rule === 'source-before-deps')).toMatchObject({ line: 4 });
+  });
+
+  it('lists the findings whose fix changes behaviour as not done, with the fix; silenced ones are left out', () => {
+    const text = df(
+      'FROM nvidia/cuda:12.2.0-devel-ubuntu22.04',
+      'ENV HF_TOKEN=abc',
+      '# mlship-ignore: apt-no-install-recommends',
+      'RUN apt-get update && apt-get install -y python3 && rm -rf /var/lib/apt/lists/*',
+      'CMD ["python3", "-m", "http.server"]',
+    );
+    const r = rewriteDockerfile(parseDockerfile(text), { ignore: ['root-user'] });
+    expect(r.dockerfile).toBe(text);
+    expect(r.notDone.map((n) => [n.rule, n.line])).toEqual([
+      ['cuda-devel-runtime', 1],
+      ['secret-in-env', 2],
+    ]);
+    expect(r.notDone[0]!.description).toMatch(
+      /^changes behaviour, so it is yours to do: use the matching runtime image \(nvidia\/cuda:12\.2\.0-runtime-ubuntu22\.04\)/,
+    );
   });
 
   it('excludes weights: drops a COPY of only weights, trims a mixed one, and says how to provide them', () => {
