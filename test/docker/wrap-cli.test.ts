@@ -97,4 +97,34 @@ describe.runIf(await requireEngine())('Quick start: mlship wrap … --run', () =
     expect(result.build.cachedSteps).toBeGreaterThanOrEqual(result.build.steps.length - 2); // only the label step may change
     expect(result.image).toBe(`mlship/${name}:latest`);
   });
+
+  it('mlship serve in the foreground: Ctrl-C removes the container and exits 130, with no exit-code warning', async () => {
+    const before = (await engine!.listByLabel(SERVICE_LABEL, name)).length;
+    const child = spawn(process.execPath, [BIN, 'serve', path.join(tmp, 'iris-service'), '--port', '0'], {
+      env: { ...process.env, CI: 'true' },
+    });
+    let stdout = '';
+    let stderr = '';
+    child.stderr.on('data', (c) => {
+      stderr += c;
+    });
+    await new Promise<void>((resolve, reject) => {
+      const timer = setTimeout(() => reject(new Error(`not ready: ${stderr}`)), 120_000);
+      child.stdout.on('data', (c) => {
+        stdout += c;
+        if (stdout.includes('Ctrl-C stops')) {
+          clearTimeout(timer);
+          resolve();
+        }
+      });
+      child.on('exit', () => reject(new Error(`serve exited early: ${stderr}`)));
+    });
+    expect((await engine!.listByLabel(SERVICE_LABEL, name)).length).toBe(before + 1);
+    child.kill('SIGINT');
+    const code = await new Promise<number | null>((resolve) => child.on('exit', (c) => resolve(c)));
+    expect(code).toBe(130);
+    expect(stderr).toMatch(/SIGINT: cleaning up/);
+    expect(stderr).not.toMatch(/exited with code/);
+    expect((await engine!.listByLabel(SERVICE_LABEL, name)).length).toBe(before);
+  });
 });

@@ -56,6 +56,8 @@ export async function serveDir(ctx: CliContext, dir: string, flags: ServeFlags):
     }
     env[pair.slice(0, eq)] = pair.slice(eq + 1);
   }
+  // Ctrl-C removes the container (a registered cleanup): its exit code is then ours, not news.
+  let removedByUs = false;
   const running = await serve(
     {
       dir,
@@ -64,7 +66,15 @@ export async function serveDir(ctx: CliContext, dir: string, flags: ServeFlags):
       ...(flags.port !== undefined ? { hostPort: flags.port } : {}),
       env,
     },
-    { engine: await ctx.engine(), tasks: ctx.io.tasks, onCleanup: (name, fn) => ctx.cleanup.add(name, fn) },
+    {
+      engine: await ctx.engine(),
+      tasks: ctx.io.tasks,
+      onCleanup: (name, fn) =>
+        ctx.cleanup.add(name, () => {
+          removedByUs = true;
+          return fn();
+        }),
+    },
   );
   ctx.io.result({ ok: true, ...running.result }, renderServed(ctx.io, running.result, flags.detach));
   if (flags.detach) {
@@ -75,7 +85,7 @@ export async function serveDir(ctx: CliContext, dir: string, flags: ServeFlags):
   const { exitCode } = await running.handle.wait();
   running.release();
   await running.handle.remove();
-  if (exitCode !== 0) ctx.io.warn(`the service exited with code ${exitCode}`);
+  if (exitCode !== 0 && !removedByUs) ctx.io.warn(`the service exited with code ${exitCode}`);
 }
 
 export const registerServe: Register = (program: Command, holder) => {
