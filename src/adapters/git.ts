@@ -9,12 +9,15 @@ import { exec as defaultExec, type Exec } from './exec.js';
 
 export class GitError extends MlshipError {
   readonly stderr: string;
-  constructor(message: string, stderr: string) {
+  /** Set when the failure was in a submodule of the repository asked for. */
+  readonly submodule: { path: string; location: string; commit: string } | undefined;
+  constructor(message: string, stderr: string, submodule?: GitError['submodule']) {
     super('GIT_FAILED', 'failed', message, {
       details: stderr.split('\n').filter(Boolean).slice(-5),
       hint: 'check the repository URL or path, the ref, and your git credentials',
     });
     this.stderr = stderr;
+    this.submodule = submodule;
   }
 }
 
@@ -27,6 +30,15 @@ export interface GitClient {
   hasCommit(mirror: string, commit: string): Promise<boolean>;
   /** Writes the tree of `commit` (no .git) into `dest`. */
   exportTree(mirror: string, commit: string, dest: string): Promise<void>;
+  /** The submodules of `commit`: where they go, the URL `.gitmodules` gives, the commit pinned. */
+  submodules(mirror: string, commit: string): Promise<Submodule[]>;
+}
+
+export interface Submodule {
+  path: string;
+  /** As written in `.gitmodules`: may be relative to the superproject (`../other.git`). */
+  url: string;
+  commit: string;
 }
 
 const ENV = { GIT_TERMINAL_PROMPT: '0', GIT_ASKPASS: 'true', LC_ALL: 'C' };
@@ -84,6 +96,37 @@ export function createGit(run: Exec = defaultExec): GitClient {
       } finally {
         await rm(tar, { force: true });
       }
+    },
+    async submodules(mirror, commit) {
+      // Gitlinks (mode 160000) are what pins a submodule; .gitmodules says where it comes from.
+      const tree = await git(['--git-dir', mirror, 'ls-tree', '-r', '-z', commit], `git ls-tree ${commit}`);
+      const links = tree
+        .split('\0')
+        .map((entry) => /^160000 commit ([0-9a-f]+)\t(.+)$/s.exec(entry))
+        .filter((m): m is RegExpExecArray => m !== null)
+        .map((m) => ({ commit: m[1]!, path: m[2]! }));
+      if (!links.length) return [];
+      const config = await git(
+        ['--git-dir', mirror, 'config', '--blob', `${commit}:.gitmodules`, '--null', '--list'],
+        `read .gitmodules at ${commit.slice(0, 12)}`,
+      );
+      const byName = new Map<string, { path?: string; url?: string }>();
+      for (const item of config.split('\0')) {
+        const m = /^submodule\.(.+)\.(path|url)\n(.*)$/s.exec(item);
+        if (!m) continue;
+        const entry = byName.get(m[1]!) ?? {};
+        entry[m[2] as 'path' | 'url'] = m[3]!;
+        byName.set(m[1]!, entry);
+      }
+      return links.map((link) => {
+        const url = [...byName.values()].find((e) => e.path === link.path)?.url;
+        if (!url)
+          throw new GitError(
+            `submodule ${link.path} has no URL`,
+            `.gitmodules at ${commit.slice(0, 12)} has no submodule whose path is ${link.path}`,
+          );
+        return { ...link, url };
+      });
     },
   };
 }

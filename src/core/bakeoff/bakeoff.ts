@@ -239,7 +239,7 @@ export async function runBakeoff(o: BakeoffOptions, deps: BakeoffDeps): Promise<
           p.error = e;
           throw e;
         }
-        p.failure = cloneFailure(p.candidate.repo, e.stderr);
+        p.failure = cloneFailure(p.candidate.repo, e.stderr, e.submodule);
         p.cloneLog = e.stderr.split('\n').filter(Boolean).slice(-50);
         throw new Error(p.failure.message);
       } finally {

@@ -2,6 +2,7 @@
 // lies (host, image, candidate code, config), a one-line hint, and the log lines
 // that prove it. Pure: takes what was observed, returns the verdict.
 
+import type { GitError } from '../../adapters/git.js';
 import type { Failure } from '../../generators/bakeoff-report-schema.js';
 
 export type { Failure };
@@ -232,13 +233,29 @@ export function classifyStartFailure(message: string, gpusRequested: boolean): F
   };
 }
 
-export function cloneFailure(repo: string, stderr: string): Failure {
+export function cloneFailure(repo: string, stderr: string, submodule?: GitError['submodule']): Failure {
   const lines = stderr.split('\n').filter(Boolean);
   const auth = /Authentication failed|could not read Username|Permission denied \(publickey\)/i.test(stderr);
   const ref =
     /unknown revision|did not match any|couldn't find remote ref|not a valid object name|bad revision/i.test(
       stderr,
     );
+  if (submodule) {
+    const at = `submodule ${submodule.path} (${submodule.location})`;
+    return {
+      category: 'clone_failed',
+      origin: auth ? 'host' : 'candidate',
+      message: ref
+        ? `${repo} pins commit ${submodule.commit.slice(0, 12)} of ${at}, which it does not have`
+        : `cloning ${at} of ${repo} failed`,
+      hint: ref
+        ? "the submodule's repository no longer has the pinned commit: pin another commit of the candidate"
+        : auth
+          ? 'the submodule needs credentials: configure git (ssh key or credential helper) for its host'
+          : "check the submodule's URL in .gitmodules, and the network",
+      evidence: lines.slice(-3),
+    };
+  }
   return {
     category: 'clone_failed',
     origin: ref ? 'config' : auth ? 'host' : 'candidate',

@@ -4,7 +4,7 @@
 
 import { createHash, randomBytes } from 'node:crypto';
 import { createReadStream } from 'node:fs';
-import { cp, lstat, readdir, readlink, rename, rm } from 'node:fs/promises';
+import { cp, lstat, readdir, readlink, rename, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { type GitClient, GitError } from '../../adapters/git.js';
 import { exists } from '../../io/files.js';
@@ -142,20 +142,15 @@ export async function prepareSource(
     return prepareFolder(cacheDir, repo, location, frozenCommit);
   }
   const key = slug(location);
-  const mirror = path.join(cacheDir, 'repos', `${key}.git`);
-  const commit = await withLock(mirror, async () => {
-    const wanted = frozenCommit ?? (FULL_SHA.test(ref) ? ref : undefined);
-    // A pinned commit already in the mirror needs no network at all.
-    if (wanted && (await exists(mirror)) && (await git.hasCommit(mirror, wanted))) return wanted;
-    await git.mirror(location, mirror);
-    return git.resolve(mirror, wanted ?? ref);
-  });
+  const { mirror, commit } = await mirrorAt(git, cacheDir, location, frozenCommit ?? ref);
   const contextDir = path.join(cacheDir, 'trees', `${key}-${commit.slice(0, 12)}`);
   await withLock(contextDir, async () => {
-    if (await exists(path.join(contextDir, 'src'))) return;
+    // Trees exported before submodules were included have no marker: exported again, once.
+    if (await exists(path.join(contextDir, TREE_MARKER))) return;
     const tmp = `${contextDir}.tmp-${randomBytes(4).toString('hex')}`;
     try {
-      await git.exportTree(mirror, commit, path.join(tmp, 'src'));
+      await exportWithSubmodules(git, cacheDir, { mirror, location, commit }, path.join(tmp, 'src'), 0);
+      await writeFile(path.join(tmp, TREE_MARKER), 'submodules\n');
       await rm(contextDir, { recursive: true, force: true });
       await rename(tmp, contextDir);
     } finally {
@@ -163,4 +158,82 @@ export async function prepareSource(
     }
   });
   return { repo, location, ref, commit, contextDir, sourceDir: 'src' };
+}
+
+/** The mirror of `location` in the cache, fetched unless it already has the pinned commit. */
+async function mirrorAt(
+  git: GitClient,
+  cacheDir: string,
+  location: string,
+  ref: string,
+): Promise<{ mirror: string; commit: string }> {
+  const mirror = path.join(cacheDir, 'repos', `${slug(location)}.git`);
+  const commit = await withLock(mirror, async () => {
+    const wanted = FULL_SHA.test(ref) ? ref : undefined;
+    // A pinned commit already in the mirror needs no network at all.
+    if (wanted && (await exists(mirror)) && (await git.hasCommit(mirror, wanted))) return wanted;
+    await git.mirror(location, mirror);
+    return git.resolve(mirror, ref);
+  });
+  return { mirror, commit };
+}
+
+/**
+ * Where a submodule comes from: its URL, or for a relative one (`./x`, `../x`), resolved
+ * against the superproject's own location, as git resolves it.
+ */
+export function submoduleLocation(url: string, parent: string): string {
+  if (!/^\.\.?\//.test(url)) return url;
+  const scp = /^([\w.-]+@[\w.-]+:)(.*)$/.exec(parent);
+  if (scp) return `${scp[1]}${path.posix.normalize(`${scp[2]}/${url}`).replace(/^\//, '')}`;
+  if (isRemote(parent)) {
+    const u = new URL(parent);
+    u.pathname = path.posix.normalize(`${u.pathname.replace(/\/+$/, '')}/${url}`);
+    return u.toString();
+  }
+  return path.resolve(parent, url);
+}
+
+const MAX_SUBMODULE_DEPTH = 8;
+/** Beside `src/` in an exported git tree: what the export included. */
+const TREE_MARKER = '.mlship-tree';
+
+/**
+ * The tree at `commit`, with every submodule at the commit its gitlink pins (mirrored in
+ * the cache like any repository), recursively: an example that imports from a vendored
+ * submodule runs as it does in a `git clone --recursive` checkout.
+ */
+async function exportWithSubmodules(
+  git: GitClient,
+  cacheDir: string,
+  repo: { mirror: string; location: string; commit: string },
+  dest: string,
+  depth: number,
+): Promise<void> {
+  await git.exportTree(repo.mirror, repo.commit, dest);
+  const subs = await git.submodules(repo.mirror, repo.commit);
+  if (subs.length && depth >= MAX_SUBMODULE_DEPTH)
+    throw new GitError(
+      `submodules nested more than ${MAX_SUBMODULE_DEPTH} deep`,
+      `${repo.location} at ${repo.commit.slice(0, 12)} has submodules below depth ${MAX_SUBMODULE_DEPTH}`,
+    );
+  for (const sub of subs) {
+    const location = submoduleLocation(sub.url, repo.location);
+    const { mirror } = await mirrorAt(git, cacheDir, location, sub.commit).catch((e: unknown) => {
+      if (e instanceof GitError && !e.submodule)
+        throw new GitError(
+          `submodule ${sub.path} (${location}) at ${sub.commit.slice(0, 12)}: ${e.message}`,
+          e.stderr,
+          { path: sub.path, location, commit: sub.commit },
+        );
+      throw e;
+    });
+    await exportWithSubmodules(
+      git,
+      cacheDir,
+      { mirror, location, commit: sub.commit },
+      path.join(dest, sub.path),
+      depth + 1,
+    );
+  }
 }

@@ -177,4 +177,19 @@ describe('clone failures', () => {
     });
     expect(cloneFailure('r', "fatal: repository 'x' does not exist")).toMatchObject({ origin: 'candidate' });
   });
+
+  it("a submodule failure names the submodule; its missing commit is the candidate's, not the config's", () => {
+    const sub = { path: 'third_party/lib', location: 'https://git.example/lib.git', commit: 'a'.repeat(40) };
+    expect(cloneFailure('r', "fatal: unknown revision 'aaaa'", sub)).toMatchObject({
+      category: 'clone_failed',
+      origin: 'candidate',
+      message:
+        'r pins commit aaaaaaaaaaaa of submodule third_party/lib (https://git.example/lib.git), which it does not have',
+    });
+    expect(cloneFailure('r', "fatal: repository 'x' not found", sub)).toMatchObject({
+      origin: 'candidate',
+      message: 'cloning submodule third_party/lib (https://git.example/lib.git) of r failed',
+      hint: expect.stringContaining('.gitmodules'),
+    });
+  });
 });
