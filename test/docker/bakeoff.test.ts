@@ -4,12 +4,12 @@
 
 import { execFileSync, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type DockerEngine, RUN_LABEL } from '../../src/adapters/docker/engine.js';
 import type { BakeoffReport, CandidateReport } from '../../src/generators/bakeoff-report-schema.js';
-import { bakeoffFixture } from '../helpers/bakeoff-fixtures.js';
+import { bakeoffFixture, commitAll, git } from '../helpers/bakeoff-fixtures.js';
 import { CHROMIUM, CHROMIUM_ARGS } from '../helpers/browser.js';
 import {
   countManaged,
@@ -248,6 +248,32 @@ describe.runIf(engine)('mlship bakeoff (real engine)', () => {
     } finally {
       await browser.close();
     }
+  });
+
+  it('a candidate whose example imports from a git submodule runs with the pinned submodule', async () => {
+    const sub = path.join(fixture.dir, 'subrepos', 'helper');
+    mkdirSync(sub, { recursive: true });
+    writeFileSync(path.join(sub, 'helper.py'), 'GREETING = "hello from the submodule"\n');
+    commitAll(sub);
+    const top = path.join(fixture.dir, 'subrepos', 'top');
+    mkdirSync(top, { recursive: true });
+    writeFileSync(path.join(top, 'example.py'), 'from vendor.helper import GREETING\nprint(GREETING)\n');
+    commitAll(top);
+    git(top, ['-c', 'protocol.file.allow=always', 'submodule', 'add', '-q', sub, 'vendor']);
+    git(top, ['commit', '-q', '-m', 'vendor the helper']);
+    // Moved on after the pin: the candidate must run the pinned commit.
+    writeFileSync(path.join(sub, 'helper.py'), 'raise SystemExit("not the pinned commit")\n');
+    git(sub, ['commit', '-q', '-am', 'later']);
+    const config = path.join(fixture.dir, 'bakeoff-submodule.yaml');
+    writeFileSync(
+      config,
+      'version: 1\ncandidates:\n  vendored:\n    repo: ./subrepos/top\n    python: "3.11"\n    run: python example.py\n    timeout: 60s\n',
+    );
+    const r = await cli(['--json', 'bakeoff', config, ...common(), '--run-id', run]);
+    expect(r.code, r.stderr).toBe(0);
+    const c = (JSON.parse(r.stdout) as BakeoffReport).candidates[0]!;
+    expect(c.status).toBe('passed');
+    expect(c.log.lines).toContain('hello from the submodule');
   });
 
   it('Ctrl-C during a run removes every container within 5 s and exits 130', async () => {
