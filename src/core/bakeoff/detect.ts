@@ -18,6 +18,30 @@ const CUDA_BUILD_PATTERNS: [RegExp, string][] = [
 export interface RepoFacts {
   compilesCuda: { yes: boolean; evidence: string[] };
   requirementFiles: string[];
+  /**
+   * Files that are Git LFS pointers, not their content (`git archive` does not fetch LFS
+   * objects): looked for only when a `.gitattributes` routes files through the lfs filter.
+   */
+  lfsPointers?: string[];
+}
+
+const LFS_POINTER = 'version https://git-lfs.github.com/spec/v1';
+
+/** The LFS pointer files of the tree (pointers are ~130 bytes: only small files are read). */
+async function lfsPointers(dir: string, files: string[]): Promise<string[]> {
+  const attributes = files.filter((f) => path.basename(f) === '.gitattributes');
+  let lfs = false;
+  for (const f of attributes)
+    if (/filter=lfs/.test(await readFile(path.join(dir, f), 'utf8').catch(() => ''))) lfs = true;
+  if (!lfs) return [];
+  const out: string[] = [];
+  for (const f of files) {
+    const abs = path.join(dir, f);
+    const st = await stat(abs).catch(() => undefined);
+    if (!st || st.size > 1024 || st.size < LFS_POINTER.length) continue;
+    if ((await readFile(abs, 'utf8').catch(() => '')).startsWith(LFS_POINTER)) out.push(f);
+  }
+  return out;
 }
 
 async function walk(dir: string, rel: string, out: string[], depth: number): Promise<void> {
@@ -53,5 +77,10 @@ export async function inspectRepo(dir: string): Promise<RepoFacts> {
     for (const [re, what] of CUDA_BUILD_PATTERNS) if (re.test(text)) evidence.push(`${f}: ${what}`);
   }
   const requirementFiles = files.filter((f) => f === 'requirements.txt');
-  return { compilesCuda: { yes: evidence.length > 0, evidence }, requirementFiles };
+  const pointers = await lfsPointers(dir, files);
+  return {
+    compilesCuda: { yes: evidence.length > 0, evidence },
+    requirementFiles,
+    ...(pointers.length ? { lfsPointers: pointers } : {}),
+  };
 }

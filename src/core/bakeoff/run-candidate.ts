@@ -371,7 +371,7 @@ export async function runCandidate(
       log: lines,
       missingOutputs: report.outputs.filter((o) => o.files.length === 0).map((o) => o.pattern),
     });
-    report.failure = failure ?? null;
+    report.failure = failure ? withLfsHint(failure, job.facts.lfsPointers ?? []) : null;
     report.status = failure ? 'failed' : 'passed';
     return {
       report,
@@ -404,5 +404,19 @@ function engineFailure(e: unknown, phase: string): Failure {
     message: `the Docker engine failed during the ${phase}: ${message}`,
     hint: e instanceof MlshipError && e.hint ? e.hint : 'check `mlship doctor` and the engine logs',
     evidence: [message],
+  };
+}
+
+/**
+ * A failed run of a repo whose tree holds Git LFS pointers: the likely cause (weights that are
+ * ~130-byte text files) goes first in the hint, with where to fetch them.
+ */
+export function withLfsHint(failure: Failure, pointers: string[]): Failure {
+  if (!pointers.length) return failure;
+  const n = pointers.length;
+  const shown = pointers.slice(0, 3).join(', ') + (n > 3 ? ', …' : '');
+  return {
+    ...failure,
+    hint: `${n} file${n === 1 ? ' is a Git LFS pointer' : 's are Git LFS pointers'}, not ${n === 1 ? 'its' : 'their'} content (${shown}): the exported tree has no LFS objects; download them in setup (e.g. git lfs pull in a clone, or from the model hub) before the example reads them. Otherwise: ${failure.hint}`,
   };
 }

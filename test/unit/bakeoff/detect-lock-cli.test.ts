@@ -9,6 +9,7 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import { createGit } from '../../../src/adapters/git.js';
 import { inspectRepo } from '../../../src/core/bakeoff/detect.js';
 import { LOCK_VERSION, lockText, readLock } from '../../../src/core/bakeoff/lock.js';
+import { withLfsHint } from '../../../src/core/bakeoff/run-candidate.js';
 import { prepareSource } from '../../../src/core/bakeoff/source.js';
 import { UsageError } from '../../../src/io/errors.js';
 import { bakeoffFixture, commitAll, git } from '../../helpers/bakeoff-fixtures.js';
@@ -41,6 +42,32 @@ describe('inspectRepo', () => {
     const plain = tmp('mlship-detect-');
     writeFileSync(path.join(plain, 'demo.py'), 'print("nvcc is mentioned in a comment of a script only")\n');
     expect((await inspectRepo(plain)).compilesCuda.yes).toBe(false);
+  });
+
+  it('lists Git LFS pointer files when a .gitattributes uses the lfs filter, and says so in a failed run', async () => {
+    const pointer =
+      'version https://git-lfs.github.com/spec/v1\noid sha256:4d7a214614ab2935c943f9e0ff69d22eadbb8f32b1258daaa5e2ca24d17e2393\nsize 12345\n';
+    const dir = tmp('mlship-detect-');
+    mkdirSync(path.join(dir, 'weights'));
+    writeFileSync(path.join(dir, 'weights', 'model.pt'), pointer);
+    writeFileSync(path.join(dir, 'example.py'), 'print(1)\n');
+    // Without an lfs filter a pointer-looking file is left alone (nothing is read).
+    expect((await inspectRepo(dir)).lfsPointers).toBeUndefined();
+    writeFileSync(path.join(dir, '.gitattributes'), '*.pt filter=lfs diff=lfs merge=lfs -text\n');
+    const facts = await inspectRepo(dir);
+    expect(facts.lfsPointers).toEqual(['weights/model.pt']);
+
+    const failure = {
+      category: 'nonzero_exit' as const,
+      origin: 'candidate' as const,
+      message: 'the example exited with code 1',
+      hint: 'read the log',
+      evidence: [],
+    };
+    expect(withLfsHint(failure, [])).toBe(failure);
+    expect(withLfsHint(failure, facts.lfsPointers!).hint).toBe(
+      '1 file is a Git LFS pointer, not its content (weights/model.pt): the exported tree has no LFS objects; download them in setup (e.g. git lfs pull in a clone, or from the model hub) before the example reads them. Otherwise: read the log',
+    );
   });
 });
 
