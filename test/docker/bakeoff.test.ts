@@ -9,7 +9,7 @@ import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type DockerEngine, RUN_LABEL } from '../../src/adapters/docker/engine.js';
 import type { BakeoffReport, CandidateReport } from '../../src/generators/bakeoff-report-schema.js';
-import { bakeoffFixture, commitAll, git } from '../helpers/bakeoff-fixtures.js';
+import { addSubmodule, bakeoffFixture, commitAll, git } from '../helpers/bakeoff-fixtures.js';
 import { CHROMIUM, CHROMIUM_ARGS } from '../helpers/browser.js';
 import {
   countManaged,
@@ -259,7 +259,7 @@ describe.runIf(engine)('mlship bakeoff (real engine)', () => {
     mkdirSync(top, { recursive: true });
     writeFileSync(path.join(top, 'example.py'), 'from vendor.helper import GREETING\nprint(GREETING)\n');
     commitAll(top);
-    git(top, ['-c', 'protocol.file.allow=always', 'submodule', 'add', '-q', sub, 'vendor']);
+    addSubmodule(top, sub, 'vendor');
     git(top, ['commit', '-q', '-m', 'vendor the helper']);
     // Moved on after the pin: the candidate must run the pinned commit.
     writeFileSync(path.join(sub, 'helper.py'), 'raise SystemExit("not the pinned commit")\n');

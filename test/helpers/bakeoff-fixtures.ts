@@ -31,6 +31,11 @@ export function commitAll(dir: string, message = 'fixture'): string {
   return git(dir, ['rev-parse', 'HEAD']);
 }
 
+/** Adds `url` as a submodule of `dir` at `at` (git refuses local submodule clones by default since 2.38.1). */
+export function addSubmodule(dir: string, url: string, at: string): void {
+  git(dir, ['-c', 'protocol.file.allow=always', 'submodule', 'add', '-q', url, at]);
+}
+
 /** A copy of fixtures/bakeoff with every candidate committed; returns the directory. */
 export function bakeoffFixture(): { dir: string; commits: Record<string, string> } {
   const dir = mkdtempSync(path.join(os.tmpdir(), 'mlship-bakeoff-'));

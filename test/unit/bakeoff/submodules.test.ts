@@ -1,42 +1,21 @@
 // Candidates whose repository has submodules: real git repositories on disk, pinned
 // by their gitlinks, exported into the candidate's tree like `git clone --recursive`.
 
-import { execFileSync } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { createGit, GitError } from '../../../src/adapters/git.js';
 import { prepareSource, submoduleLocation } from '../../../src/core/bakeoff/source.js';
-
-const ENV = {
-  ...process.env,
-  GIT_AUTHOR_NAME: 't',
-  GIT_AUTHOR_EMAIL: 't@example.com',
-  GIT_COMMITTER_NAME: 't',
-  GIT_COMMITTER_EMAIL: 't@example.com',
-  GIT_CONFIG_NOSYSTEM: '1',
-};
-
-function git(cwd: string, ...args: string[]): string {
-  // protocol.file.allow: git refuses local submodule clones by default since 2.38.1.
-  return execFileSync('git', ['-c', 'protocol.file.allow=always', ...args], {
-    cwd,
-    env: ENV,
-    encoding: 'utf8',
-  });
-}
+import { addSubmodule, commitAll, git } from '../../helpers/bakeoff-fixtures.js';
 
 function repo(root: string, name: string, files: Record<string, string>): string {
   const dir = path.join(root, name);
-  mkdirSync(dir, { recursive: true });
-  git(dir, 'init', '-q', '-b', 'main');
   for (const [f, text] of Object.entries(files)) {
     mkdirSync(path.dirname(path.join(dir, f)), { recursive: true });
     writeFileSync(path.join(dir, f), text);
   }
-  git(dir, 'add', '-A');
-  git(dir, 'commit', '-q', '-m', 'init');
+  commitAll(dir);
   return dir;
 }
 
@@ -45,14 +24,14 @@ describe('candidates with submodules', () => {
     const root = mkdtempSync(path.join(os.tmpdir(), 'mlship-submodules-'));
     const inner = repo(root, 'inner', { 'weights.txt': 'v1\n' });
     const lib = repo(root, 'lib', { 'model.py': 'NAME = "lib"\n' });
-    git(lib, 'submodule', 'add', '-q', '../inner', 'vendor/inner'); // relative URL
-    git(lib, 'commit', '-q', '-m', 'inner');
+    addSubmodule(lib, '../inner', 'vendor/inner'); // relative URL
+    git(lib, ['commit', '-q', '-m', 'inner']);
     const top = repo(root, 'top', { 'example.py': 'import lib\n' });
-    git(top, 'submodule', 'add', '-q', lib, 'third_party/lib'); // absolute path
-    git(top, 'commit', '-q', '-m', 'lib');
+    addSubmodule(top, lib, 'third_party/lib'); // absolute path
+    git(top, ['commit', '-q', '-m', 'lib']);
     // Moves on after the pin: the export must keep the pinned content.
     writeFileSync(path.join(inner, 'weights.txt'), 'v2\n');
-    git(inner, 'commit', '-q', '-am', 'v2');
+    git(inner, ['commit', '-q', '-am', 'v2']);
 
     const cache = mkdtempSync(path.join(os.tmpdir(), 'mlship-cache-'));
     const src = await prepareSource(createGit(), cache, top, '/', 'main');
@@ -76,10 +55,10 @@ describe('candidates with submodules', () => {
     const root = mkdtempSync(path.join(os.tmpdir(), 'mlship-submodules-'));
     const lib = repo(root, 'lib', { 'a.py': '' });
     const top = repo(root, 'top', { 'example.py': '' });
-    git(top, 'submodule', 'add', '-q', lib, 'lib');
-    git(top, 'commit', '-q', '-m', 'lib');
-    git(top, 'config', '-f', '.gitmodules', 'submodule.lib.url', path.join(root, 'gone'));
-    git(top, 'commit', '-q', '-am', 'moved');
+    addSubmodule(top, lib, 'lib');
+    git(top, ['commit', '-q', '-m', 'lib']);
+    git(top, ['config', '-f', '.gitmodules', 'submodule.lib.url', path.join(root, 'gone')]);
+    git(top, ['commit', '-q', '-am', 'moved']);
     const cache = mkdtempSync(path.join(os.tmpdir(), 'mlship-cache-'));
     const err = await prepareSource(createGit(), cache, top, '/', 'main').catch((e: unknown) => e);
     expect(err).toBeInstanceOf(GitError);
