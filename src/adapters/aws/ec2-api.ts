@@ -5,6 +5,20 @@ import { call } from './aws-call.js';
 import type { Ec2Api } from './ecs-deploy.js';
 
 export function createEc2Api(ec2Sdk: typeof Ec2Sdk, ec2Client: Ec2Sdk.EC2Client): Ec2Api {
+  /** The ids of the security groups of that name in the VPC (names are unique per VPC). */
+  const groupsNamed = async (vpcId: string, name: string, what: string): Promise<string[]> => {
+    const r = await call(what, () =>
+      ec2Client.send(
+        new ec2Sdk.DescribeSecurityGroupsCommand({
+          Filters: [
+            { Name: 'vpc-id', Values: [vpcId] },
+            { Name: 'group-name', Values: [name] },
+          ],
+        }),
+      ),
+    );
+    return (r.SecurityGroups ?? []).map((g) => g.GroupId!);
+  };
   return {
     async defaultNetwork() {
       const vpcs = await call('find the default VPC', () =>
@@ -20,21 +34,12 @@ export function createEc2Api(ec2Sdk: typeof Ec2Sdk, ec2Client: Ec2Sdk.EC2Client)
             new ec2Sdk.DescribeSubnetsCommand({ Filters: [{ Name: 'vpc-id', Values: [vpcId] }] }),
           ),
         ),
-        call('list security groups', () =>
-          ec2Client.send(
-            new ec2Sdk.DescribeSecurityGroupsCommand({
-              Filters: [
-                { Name: 'vpc-id', Values: [vpcId] },
-                { Name: 'group-name', Values: ['default'] },
-              ],
-            }),
-          ),
-        ),
+        groupsNamed(vpcId, 'default', 'list security groups'),
       ]);
       return {
         vpcId,
         subnets: (subnets.Subnets ?? []).map((s) => s.SubnetId!).sort(),
-        securityGroups: (groups.SecurityGroups ?? []).map((g) => g.GroupId!),
+        securityGroups: groups,
       };
     },
     async subnets(ids) {
@@ -50,17 +55,7 @@ export function createEc2Api(ec2Sdk: typeof Ec2Sdk, ec2Client: Ec2Sdk.EC2Client)
       return (r.Subnets ?? []).map((s) => ({ id: s.SubnetId!, vpcId: s.VpcId!, zone: s.AvailabilityZone! }));
     },
     async ensureSecurityGroup({ vpcId, name, description }) {
-      const found = await call(`find security group ${name}`, () =>
-        ec2Client.send(
-          new ec2Sdk.DescribeSecurityGroupsCommand({
-            Filters: [
-              { Name: 'vpc-id', Values: [vpcId] },
-              { Name: 'group-name', Values: [name] },
-            ],
-          }),
-        ),
-      );
-      const id = found.SecurityGroups?.[0]?.GroupId;
+      const [id] = await groupsNamed(vpcId, name, `find security group ${name}`);
       if (id) return { id, created: false };
       const created = await call(`create security group ${name}`, () =>
         ec2Client.send(
@@ -77,17 +72,7 @@ export function createEc2Api(ec2Sdk: typeof Ec2Sdk, ec2Client: Ec2Sdk.EC2Client)
       return { id: created.GroupId!, created: true };
     },
     async findSecurityGroup(vpcId, name) {
-      const r = await call(`find security group ${name}`, () =>
-        ec2Client.send(
-          new ec2Sdk.DescribeSecurityGroupsCommand({
-            Filters: [
-              { Name: 'vpc-id', Values: [vpcId] },
-              { Name: 'group-name', Values: [name] },
-            ],
-          }),
-        ),
-      );
-      return r.SecurityGroups?.[0]?.GroupId;
+      return (await groupsNamed(vpcId, name, `find security group ${name}`))[0];
     },
     async revokeIngressFrom(groupId, fromGroup) {
       return call(`remove the rules for ${fromGroup} from ${groupId}`, async () => {
