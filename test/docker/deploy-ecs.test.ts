@@ -82,6 +82,23 @@ function applyToMoto(...extra: string[]) {
   ]);
 }
 
+/** `deploy ecs -f <file>` against moto in us-east-1, then `extra`. */
+function stackOnMoto(file: string, ...extra: string[]): string[] {
+  return [
+    'deploy',
+    'ecs',
+    '-f',
+    file,
+    '--region',
+    'us-east-1',
+    '--account-id',
+    '123456789012',
+    '--endpoint-url',
+    moto!.endpoint,
+    ...extra,
+  ];
+}
+
 function mlship(args: string[]) {
   const r = spawnSync(process.execPath, [BIN, ...args], {
     cwd: dir,
@@ -426,21 +443,7 @@ describe.runIf(engine)('mlship deploy ecs --apply (moto + local registry)', () =
         `name: ${STACK}-pub\nservices:\n  api:\n    image: ${LOCAL_DEBIAN_IMAGE}\n    ports: ["8000"]\n  edge:\n    image: ${LOCAL_DEBIAN_IMAGE}\n    ports: [${edgePorts}]\n    healthcheck:\n      test: ["CMD-SHELL", "wget -q -O /dev/null http://127.0.0.1:80/healthz"]\n      interval: 10s\n`,
       );
     const apply = () => {
-      const r = mlship([
-        'deploy',
-        'ecs',
-        '-f',
-        'pub/compose.yaml',
-        '--apply',
-        '--no-wait',
-        '--region',
-        'us-east-1',
-        '--account-id',
-        '123456789012',
-        '--endpoint-url',
-        moto!.endpoint,
-        '--json',
-      ]);
+      const r = mlship(stackOnMoto('pub/compose.yaml', '--apply', '--no-wait', '--json'));
       expect(r.code, r.stderr).toBe(0);
       return JSON.parse(r.stdout).applied;
     };
@@ -598,23 +601,7 @@ describe.runIf(engine)('mlship deploy ecs --apply (moto + local registry)', () =
     acm.destroy();
     rmSync(keyDir, { recursive: true, force: true });
     const apply = (cert: string) =>
-      mlship([
-        'deploy',
-        'ecs',
-        '-f',
-        'pub/compose.yaml',
-        '--apply',
-        '--no-wait',
-        '--region',
-        'us-east-1',
-        '--account-id',
-        '123456789012',
-        '--certificate-arn',
-        cert,
-        '--endpoint-url',
-        moto!.endpoint,
-        '--json',
-      ]);
+      mlship(stackOnMoto('pub/compose.yaml', '--apply', '--no-wait', '--certificate-arn', cert, '--json'));
     const refused = apply(pending);
     expect(refused.code, refused.stderr).toBe(1);
     expect(refused.stderr).toContain(
@@ -677,19 +664,7 @@ describe.runIf(engine)('mlship deploy ecs --apply (moto + local registry)', () =
   });
 
   it('--destroy: asks for --yes, then removes services, load balancer, its group and rules, revisions and cluster; keeps logs; a second run finds nothing', async () => {
-    const args = [
-      'deploy',
-      'ecs',
-      '-f',
-      'pub/compose.yaml',
-      '--destroy',
-      '--region',
-      'us-east-1',
-      '--account-id',
-      '123456789012',
-      '--endpoint-url',
-      moto!.endpoint,
-    ];
+    const args = stackOnMoto('pub/compose.yaml', '--destroy');
     const name = `${STACK}-pub`;
     const unconfirmed = mlship(args);
     expect(unconfirmed.code).toBe(2);
@@ -781,19 +756,7 @@ describe.runIf(engine)('mlship deploy ecs --apply (moto + local registry)', () =
         '',
       ].join('\n'),
     );
-    const base = [
-      'deploy',
-      'ecs',
-      '-f',
-      'gpu/compose.yaml',
-      '--region',
-      'us-east-1',
-      '--account-id',
-      '123456789012',
-      '--endpoint-url',
-      moto!.endpoint,
-      '--json',
-    ];
+    const base = stackOnMoto('gpu/compose.yaml', '--json');
     const first = mlship([...base, '--apply', '--no-wait']);
     expect(first.code, first.stderr).toBe(0);
     const applied = JSON.parse(first.stdout).applied;
@@ -914,24 +877,8 @@ describe.runIf(engine)('mlship deploy ecs --apply (moto + local registry)', () =
     const execRole = `arn:aws:iam::123456789012:role/${SEC}-exec`;
     const taskRole = `arn:aws:iam::123456789012:role/app/${SEC}-task`;
     const smArn = `arn:aws:secretsmanager:us-east-1:123456789012:secret:${SEC}/db`;
-    const args = [
-      'deploy',
-      'ecs',
-      '-f',
-      'sec/compose.yaml',
-      '--apply',
-      '--no-wait',
-      '--region',
-      'us-east-1',
-      '--account-id',
-      '123456789012',
-      '--execution-role-arn',
-      execRole,
-      '--task-role-arn',
-      taskRole,
-      '--endpoint-url',
-      '',
-    ];
+    // moto's endpoint is known once it has started (beforeAll).
+    let args: string[] = [];
     let plan: EcsPlanResult;
     const withSecretsManager = (p: EcsPlanResult): EcsPlanResult => {
       // mlship writes SSM references; a user's own task definitions may point at Secrets Manager.
@@ -944,7 +891,15 @@ describe.runIf(engine)('mlship deploy ecs --apply (moto + local registry)', () =
     };
 
     beforeAll(async () => {
-      args[args.length - 1] = moto!.endpoint;
+      args = stackOnMoto(
+        'sec/compose.yaml',
+        '--apply',
+        '--no-wait',
+        '--execution-role-arn',
+        execRole,
+        '--task-role-arn',
+        taskRole,
+      );
       mkdirSync(path.join(dir, 'sec'), { recursive: true });
       writeFileSync(
         path.join(dir, 'sec', 'compose.yaml'),
