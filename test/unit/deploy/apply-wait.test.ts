@@ -213,6 +213,10 @@ const options = (over: Partial<ApplyOptions> = {}): ApplyOptions => ({
   ...over,
 });
 
+/** `--apply --no-wait` with the given AWS double and no engine or log. */
+const applyNoWait = (plan: EcsPlanResult, aws: AwsDeployApis) =>
+  applyEcs(plan, { aws, engine: {} as never, log: () => undefined }, options({ wait: false }));
+
 describe('recorded ECS answers', () => {
   it.runIf(model)('are shaped exactly like the ECS API answers (botocore model)', () => {
     for (const name of SCENARIOS) {
@@ -406,11 +410,7 @@ describe('deploy ecs --apply: Service Connect and endpoints', () => {
   it('CreateService carries Service Connect with the port name of the task definition', async () => {
     const plan = await planOf(STACK);
     const fake = fakeAws(undefined);
-    await applyEcs(
-      plan,
-      { aws: fake.aws, engine: {} as never, log: () => undefined },
-      options({ wait: false }),
-    );
+    await applyNoWait(plan, fake.aws);
     expect(fake.created.map((c) => c.serviceName)).toEqual(plan.translation.services.map((s) => s.name));
     for (const spec of fake.created) {
       const input = createServiceInput(spec);
@@ -441,11 +441,7 @@ describe('deploy ecs --apply: Service Connect and endpoints', () => {
 
   it('reports endpoints: <service>:<port> in the namespace; a published port through the load balancer', async () => {
     const plan = await planOf(STACK);
-    const r = await applyEcs(
-      plan,
-      { aws: fakeAws(undefined).aws, engine: {} as never, log: () => undefined },
-      options({ wait: false }),
-    );
+    const r = await applyNoWait(plan, fakeAws(undefined).aws);
     const byName = Object.fromEntries(r.endpoints.map((e) => [e.service, e]));
     expect(byName.api).toEqual({
       service: 'api',
@@ -467,11 +463,7 @@ describe('deploy ecs --apply: Service Connect and endpoints', () => {
   it('the shared load balancer: one per stack, a target group and listener per published port, tasks reachable from it', async () => {
     const plan = await planOf(STACK);
     const fake = fakeAws(undefined);
-    const r = await applyEcs(
-      plan,
-      { aws: fake.aws, engine: {} as never, log: () => undefined },
-      options({ wait: false }),
-    );
+    const r = await applyNoWait(plan, fake.aws);
     const { inputs } = fake;
     // One subnet per Availability Zone (an ALB takes no two of one zone), in the tasks' VPC.
     expect(inputs('ensureLoadBalancer')).toEqual([
@@ -522,11 +514,7 @@ describe('deploy ecs --apply: Service Connect and endpoints', () => {
     const cert = 'arn:aws:acm:eu-west-1:123456789012:certificate/0c9b1f2e';
     const plan = await planOf(STACK, cert);
     const fake = fakeAws(undefined);
-    const r = await applyEcs(
-      plan,
-      { aws: fake.aws, engine: {} as never, log: () => undefined },
-      options({ wait: false }),
-    );
+    const r = await applyNoWait(plan, fake.aws);
     const { inputs } = fake;
     expect(inputs('certificateStatus')).toEqual([[cert]]);
     const arn = 'arn:aws:elasticloadbalancing:eu-west-1:123456789012:loadbalancer/app/shop/1';
@@ -567,11 +555,7 @@ describe('deploy ecs --apply: Service Connect and endpoints', () => {
     ] as const) {
       const pending = fakeAws(undefined);
       pending.aws.acm.certificateStatus = async () => status;
-      const err = (await applyEcs(
-        plan,
-        { aws: pending.aws, engine: {} as never, log: () => undefined },
-        options({ wait: false }),
-      ).catch((e: unknown) => e)) as OperationFailedError;
+      const err = (await applyNoWait(plan, pending.aws).catch((e: unknown) => e)) as OperationFailedError;
       expect(err.details).toEqual([expect.stringContaining(message)]);
       expect(pending.calls.some((c) => c.name === 'ensureLoadBalancer')).toBe(false);
     }
@@ -598,11 +582,7 @@ describe('deploy ecs --apply: Service Connect and endpoints', () => {
     );
     expect(plan.gpuInstanceType).toBe('g4dn.xlarge'); // 1 GPU, 12 GiB: fits 90% of 16 GiB
     const fake = fakeAws(undefined);
-    const r = await applyEcs(
-      plan,
-      { aws: fake.aws, engine: {} as never, log: () => undefined },
-      options({ wait: false }),
-    );
+    const r = await applyNoWait(plan, fake.aws);
     const { inputs } = fake;
     expect(inputs('ensureInstanceProfile')).toEqual([['mlship-shop-gpu-instance']]);
     const [[template]] = inputs('ensureLaunchTemplate') as [[Record<string, unknown>]];
@@ -658,11 +638,7 @@ describe('deploy ecs --apply: Service Connect and endpoints', () => {
     const arn = 'arn:aws:ecs:eu-west-1:123456789012:task-definition/shop-web:2';
     const tg = 'arn:aws:elasticloadbalancing:eu-west-1:123456789012:targetgroup/shop-web-3000/1';
     const before = fakeAws(undefined, { taskDefinition: arn });
-    const r = await applyEcs(
-      plan,
-      { aws: before.aws, engine: {} as never, log: () => undefined },
-      options({ wait: false }),
-    );
+    const r = await applyNoWait(plan, before.aws);
     expect(r.services.find((s) => s.name === 'web')).toEqual({ name: 'web', action: 'updated' });
     const update = before.calls.find(
       (c) => c.name === 'updateService' && (c.input as [{ service: string }])[0].service === 'web',
@@ -674,11 +650,7 @@ describe('deploy ecs --apply: Service Connect and endpoints', () => {
       taskDefinition: arn,
       loadBalancers: [{ targetGroupArn: tg, containerName: 'web', containerPort: 3000 }],
     });
-    const again = await applyEcs(
-      plan,
-      { aws: after.aws, engine: {} as never, log: () => undefined },
-      options({ wait: false }),
-    );
+    const again = await applyNoWait(plan, after.aws);
     expect(again.services.find((s) => s.name === 'web')).toEqual({ name: 'web', action: 'unchanged' });
   });
 
