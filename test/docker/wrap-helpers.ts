@@ -98,16 +98,15 @@ async function reply(res: Response): Promise<Reply> {
  * 20 iris inputs sent as one /predict/batch: answered in order, as the model answers them on the
  * host, in 3 model calls (batches of at most 8), as the service's own metrics count them.
  */
+/** Iris rows as the named inputs the services take. */
+export function irisInputs(rows: number[][]): Record<string, number | undefined>[] {
+  return rows.map(([a, b, c, d]) => ({ sepal_length: a, sepal_width: b, petal_length: c, petal_width: d }));
+}
+
 export async function expectTwentyInputsInThreeCalls(url: string, model: string): Promise<void> {
   const before = (await get(`${url}/metrics`)).text;
   const rows = Array.from({ length: 20 }, (_, i) => [5 + i * 0.1, 3, 1 + i * 0.2, 0.2 + i * 0.1]);
-  const inputs = rows.map(([a, b, c, d]) => ({
-    sepal_length: a,
-    sepal_width: b,
-    petal_length: c,
-    petal_width: d,
-  }));
-  const r = await post(`${url}/predict/batch`, { inputs });
+  const r = await post(`${url}/predict/batch`, { inputs: irisInputs(rows) });
   expect(r.status).toBe(200);
   expect((r.body as { predictions: unknown[] }).predictions).toEqual(hostPredict(model, rows));
   const after = (await get(`${url}/metrics`)).text;

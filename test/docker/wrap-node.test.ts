@@ -26,6 +26,7 @@ import {
   expectTwentyInputsInThreeCalls,
   get,
   hostPredict,
+  irisInputs,
   makeIrisOnnx,
   metric,
   post,
@@ -123,11 +124,7 @@ describe.runIf(await requireEngine())('wrapped ONNX model on the Node runtime (o
       1.0 + (i % 7) * 0.8,
       0.1 + (i % 5) * 0.5,
     ]);
-    const replies = await Promise.all(
-      rows.map(([a, b, c, d]) =>
-        post(`${url}/predict`, { sepal_length: a, sepal_width: b, petal_length: c, petal_width: d }),
-      ),
-    );
+    const replies = await Promise.all(irisInputs(rows).map((input) => post(`${url}/predict`, input)));
     expect(replies.map((r) => (r.body as { prediction: unknown }).prediction)).toEqual(
       hostPredict(model, rows),
     );

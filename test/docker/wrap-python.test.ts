@@ -15,6 +15,7 @@ import {
   expectTwentyInputsInThreeCalls,
   get,
   hostPredict,
+  irisInputs,
   makeIrisOnnx,
   metric,
   post,
@@ -100,13 +101,7 @@ describe.runIf(await requireEngine())('wrapped scikit-learn model (iris, weights
       [6.7, 3.0, 5.2, 2.3],
       [5.9, 2.8, 4.3, 1.3],
     ];
-    const inputs = rows.map(([a, b, c, d]) => ({
-      sepal_length: a,
-      sepal_width: b,
-      petal_length: c,
-      petal_width: d,
-    }));
-    const r = await post(`${url}/predict/batch`, { inputs });
+    const r = await post(`${url}/predict/batch`, { inputs: irisInputs(rows) });
     expect(r.status).toBe(200);
     expect((r.body as { predictions: unknown[] }).predictions).toEqual(hostPredict(IRIS_MODEL, rows));
   });
@@ -305,11 +300,7 @@ describe.runIf(await requireEngine())('wrapped ONNX model (onnxruntime) with ada
       0.1 + (i % 5) * 0.5,
     ]);
     const expected = hostPredict(model, rows);
-    const replies = await Promise.all(
-      rows.map(([a, b, c, d]) =>
-        post(`${url}/predict`, { sepal_length: a, sepal_width: b, petal_length: c, petal_width: d }),
-      ),
-    );
+    const replies = await Promise.all(irisInputs(rows).map((input) => post(`${url}/predict`, input)));
     expect(replies.map((r) => r.status)).toEqual(rows.map(() => 200));
     expect(replies.map((r) => (r.body as { prediction: unknown }).prediction)).toEqual(expected);
     const text = (await get(`${url}/metrics`)).text;
