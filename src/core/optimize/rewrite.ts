@@ -602,7 +602,6 @@ export function rewriteDockerfile(df: ParsedDockerfile, options: RewriteOptions 
   //    to the slim variant of its full base, and the builder, on the full base,
   //    also runs the pip install (into a root copied over). Anything else is reported.
   let builder: { stage: number; lines: string[] } | undefined;
-  let pipStage = BUILDER;
   const replaced = new Map<Instruction, string[]>();
   const checks: string[] = [];
   const { plan, slimReason } = planFor(order.get(finalIdx)!.filter((i) => !removed.has(i)));
@@ -614,15 +613,16 @@ export function rewriteDockerfile(df: ParsedDockerfile, options: RewriteOptions 
     });
   if (plan.ok) {
     const b = (i: Instruction) => blockOf.get(i)!.body;
+    // When the compiles come after the pip install, the install gets a stage of its own
+    // (mlship-deps) and the compiles run on top of it (mlship-build: the same files as one
+    // stage). The final stage copies the packages from mlship-deps, which a source change
+    // leaves alone, so the cache key of that copy needs no checksum of the whole tree.
+    const pipAt = plan.pip ? plan.builderInstructions.indexOf(plan.pip.ins) : -1;
+    const split = pipAt >= 0 && pipAt < plan.builderInstructions.length - 1;
+    const pipStage = split ? DEPS : BUILDER;
     if (plan.tools || plan.pip || plan.compiles.length) {
       const flags = finalStage.from.flags.map((f) => `--${f.name}${f.value === null ? '' : `=${f.value}`}`);
-      // When the compiles come after the pip install, the install gets a stage of its own
-      // (mlship-deps) and the compiles run on top of it (mlship-build: the same files as one
-      // stage). The final stage copies the packages from mlship-deps, which a source change
-      // leaves alone, so the cache key of that copy needs no checksum of the whole tree.
-      const pipAt = plan.pip ? plan.builderInstructions.indexOf(plan.pip.ins) : -1;
-      const split = pipAt >= 0 && pipAt < plan.builderInstructions.length - 1;
-      const lines = [['FROM', ...flags, finalStage.image, 'AS', split ? DEPS : BUILDER].join(' ')];
+      const lines = [['FROM', ...flags, finalStage.image, 'AS', pipStage].join(' ')];
       plan.builderInstructions.forEach((i, n) => {
         if (i === plan.pip?.ins)
           lines.push(...pipInBuilder(plan.pip.invocation, b(i), inserted.get(i) ?? []));
@@ -630,7 +630,6 @@ export function rewriteDockerfile(df: ParsedDockerfile, options: RewriteOptions 
         if (split && n === pipAt) lines.push('', `FROM ${DEPS} AS ${BUILDER}`);
       });
       builder = { stage: finalIdx, lines: [...lines, ''] };
-      pipStage = split ? DEPS : BUILDER;
     }
     for (const c of plan.compiles) replaced.set(c, []);
     if (plan.compiles.length)
