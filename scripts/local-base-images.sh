@@ -116,27 +116,19 @@ fi
 
 # Images built with docker build on the Debian image (apt works from containers): CPython,
 # then the python, nginx, postgres and moto stand-ins.
-build_local() { # tag, dir
+build_local() { # tag, dir, [base image: the Debian image by default]
   if have "$1"; then
     echo "$1 exists" >&2
     return
   fi
-  docker build -q -t "$1" --build-arg "BASE=mlship-local/debian:$SUITE" --label "dev.mlship.base-recipe=$RECIPE" "$2" >/dev/null
+  docker build -q -t "$1" --build-arg "BASE=${3:-mlship-local/debian:$SUITE}" \
+    --label "dev.mlship.base-recipe=$RECIPE" "$2" >/dev/null
   echo "created $1" >&2
 }
 HERE=$(cd "$(dirname "$0")" && pwd)
 build_local mlship-local/cpython-build:3.11 "$HERE/local-images/cpython"
-if ! have mlship-local/python:3.11-slim; then
-  docker build -q -t mlship-local/python:3.11-slim --build-arg "BASE=mlship-local/debian:$SUITE-slim" \
-    --build-arg CPYTHON=mlship-local/cpython-build:3.11 --label "dev.mlship.base-recipe=$RECIPE" \
-    "$HERE/local-images/python-slim" >/dev/null
-  echo "created mlship-local/python:3.11-slim" >&2
-else
-  echo "mlship-local/python:3.11-slim exists" >&2
-fi
+# CPython comes from mlship-local/cpython-build:3.11 (the Dockerfile's default CPYTHON).
+build_local mlship-local/python:3.11-slim "$HERE/local-images/python-slim" "mlship-local/debian:$SUITE-slim"
 build_local mlship-local/nginx:1.22 "$HERE/local-images/nginx"
 build_local mlship-local/postgres:15 "$HERE/local-images/postgres"
-if ! have mlship-local/moto:5.2; then
-  docker build -q -t mlship-local/moto:5.2 --build-arg BASE=mlship-local/python:3.11-slim "$HERE/local-images/moto" >/dev/null
-  echo "created mlship-local/moto:5.2" >&2
-fi
+build_local mlship-local/moto:5.2 "$HERE/local-images/moto" mlship-local/python:3.11-slim
