@@ -1,6 +1,7 @@
 // Builds the dependencies that core functions receive, from global options and
 // the process. The only place (with main) that reads process state.
 
+import type { Command } from 'commander';
 import type { Engine } from '../adapters/docker/engine.js';
 import type { CleanupRegistry } from '../io/cleanup.js';
 import { type IoHost, StreamIoHost } from '../io/io-host.js';
@@ -24,6 +25,12 @@ export interface CliContext {
   /** Connects to the Docker engine on first use; the same client afterwards. */
   engine(): Promise<Engine>;
 }
+
+/** Gives a command its context, built on first use (after the global options are parsed). */
+export type ContextHolder = { get(): CliContext };
+
+/** A command module: registers its options on the program; imports its work when it runs. */
+export type Register = (program: Command, holder: ContextHolder) => void;
 
 export function createContext(global: GlobalOptions, cleanup: CleanupRegistry): CliContext {
   const env = process.env;

@@ -6,10 +6,8 @@ import { CleanupRegistry } from '../io/cleanup.js';
 import { ExitCode, isMlshipError } from '../io/errors.js';
 import { installSignalHandlers } from '../io/signals.js';
 import { COMMANDS } from './commands/index.js';
-import { type CliContext, createContext, type GlobalOptions } from './context.js';
+import { type CliContext, type ContextHolder, createContext, type GlobalOptions } from './context.js';
 import { VERSION } from './version.js';
-
-export type ContextHolder = { get(): CliContext };
 
 function renderError(ctx: CliContext, error: unknown): number {
   const { io } = ctx;

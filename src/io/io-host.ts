@@ -5,13 +5,7 @@
 import type { Writable } from 'node:stream';
 import type { TaskRunner } from './progress.js';
 import type { Prompter } from './prompts.js';
-
-export type Tone = 'plain' | 'ok' | 'warn' | 'fail' | 'dim' | 'bold' | 'accent';
-
-export interface Styler {
-  (tone: Tone, text: string): string;
-  readonly enabled: boolean;
-}
+import type { Styler } from './style.js';
 
 export interface IoHost {
   /** Human log line on stderr. */

@@ -3,7 +3,7 @@
 // logs stay readable in CI and in files.
 
 import type { Writable } from 'node:stream';
-import type { Styler } from './io-host.js';
+import type { Styler } from './style.js';
 
 export interface TaskControl {
   /** Replace the task's title (e.g. "building detector (step 3/9)"). */

@@ -2,7 +2,13 @@
 // whether the stream is a terminal. Only the io layer colours text.
 
 import { Chalk, type ChalkInstance } from 'chalk';
-import type { Styler, Tone } from './io-host.js';
+
+export type Tone = 'plain' | 'ok' | 'warn' | 'fail' | 'dim' | 'bold' | 'accent';
+
+export interface Styler {
+  (tone: Tone, text: string): string;
+  readonly enabled: boolean;
+}
 
 export type ColorLevel = 0 | 1 | 2 | 3;
 

@@ -33,8 +33,9 @@ import { CreateRoleCommand, GetInstanceProfileCommand, IAMClient } from '@aws-sd
 import { CreateSecretCommand, SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import { GetParameterCommand, PutParameterCommand, SSMClient } from '@aws-sdk/client-ssm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createDeployApis } from '../../src/adapters/aws/ecs-deploy.js';
-import { applyEcs, parameterName, preDeployChecks } from '../../src/core/deploy/apply.js';
+import { createDeployApis } from '../../src/adapters/aws/deploy-apis.js';
+import { applyEcs } from '../../src/core/deploy/apply.js';
+import { parameterName, preDeployChecks } from '../../src/core/deploy/checks.js';
 import { type EcsPlanResult, planEcs } from '../../src/core/deploy/plan.js';
 import { OperationFailedError } from '../../src/io/errors.js';
 import { LOCAL_DEBIAN_IMAGE, removeImagesTagged, requireEngine } from '../helpers/docker.js';

@@ -110,7 +110,7 @@ describe.runIf(await requireEngine())('weights from s3:// with a checksum', () =
     );
     try {
       expect(svc.result.prediction).toEqual(hostPredict(IRIS, [[5.1, 3.5, 1.4, 0.2]])[0]);
-      const mounts = (await svc.handle.inspect()).Mounts ?? [];
+      const { mounts } = await svc.handle.inspect();
       expect(mounts).toEqual([]);
     } finally {
       await svc.handle.remove();

@@ -1,8 +1,8 @@
 // ACM: whether a certificate for the HTTPS listeners is there and issued.
 
 import type * as AcmSdk from '@aws-sdk/client-acm';
+import type { AcmApi } from '../../core/deploy/aws-apis.js';
 import { call } from './aws-call.js';
-import type { AcmApi } from './ecs-deploy.js';
 
 export function createAcmApi(acmSdk: typeof AcmSdk, acmClient: AcmSdk.ACMClient): AcmApi {
   return {

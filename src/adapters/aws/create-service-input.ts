@@ -2,7 +2,7 @@
 // target groups, and a capacity provider for GPU tasks.
 
 import type { CreateServiceCommandInput } from '@aws-sdk/client-ecs';
-import type { CreateServiceSpec } from './ecs-deploy.js';
+import type { CreateServiceSpec } from '../../core/deploy/aws-apis.js';
 
 export function createServiceInput(spec: CreateServiceSpec): CreateServiceCommandInput {
   return {

@@ -1,8 +1,8 @@
 // EC2: the network the services run in (VPC, subnets, security groups) and instance types.
 
 import type * as Ec2Sdk from '@aws-sdk/client-ec2';
+import type { Ec2Api } from '../../core/deploy/aws-apis.js';
 import { call } from './aws-call.js';
-import type { Ec2Api } from './ecs-deploy.js';
 
 export function createEc2Api(ec2Sdk: typeof Ec2Sdk, ec2Client: Ec2Sdk.EC2Client): Ec2Api {
   /** The ids of the security groups of that name in the VPC (names are unique per VPC). */

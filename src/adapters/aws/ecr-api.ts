@@ -1,9 +1,9 @@
 // ECR: repositories (immutable tags, scan on push, lifecycle), authorization, image lookups.
 
 import type * as EcrSdk from '@aws-sdk/client-ecr';
+import type { EcrApi } from '../../core/deploy/aws-apis.js';
 import { CredentialsError } from '../../io/errors.js';
 import { call } from './aws-call.js';
-import type { EcrApi } from './ecs-deploy.js';
 
 export function createEcrApi(ecrSdk: typeof EcrSdk, ecrClient: EcrSdk.ECRClient): EcrApi {
   return {

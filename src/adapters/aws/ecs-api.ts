@@ -2,9 +2,9 @@
 
 import type * as EcsSdk from '@aws-sdk/client-ecs';
 import type { Service } from '@aws-sdk/client-ecs';
+import type { EcsApi } from '../../core/deploy/aws-apis.js';
 import { call } from './aws-call.js';
 import { createServiceInput } from './create-service-input.js';
-import type { EcsApi } from './ecs-deploy.js';
 
 export function createEcsApi(ecsSdk: typeof EcsSdk, ecsClient: EcsSdk.ECSClient): EcsApi {
   return {

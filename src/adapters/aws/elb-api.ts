@@ -1,9 +1,11 @@
 // Elastic Load Balancing v2: the shared Application Load Balancer, its target groups and listeners.
 
 import type * as ElbSdk from '@aws-sdk/client-elastic-load-balancing-v2';
+import type { ElbApi } from '../../core/deploy/aws-apis.js';
 import { call } from './aws-call.js';
-import type { ElbApi } from './ecs-deploy.js';
-import { TLS_POLICY } from './ecs-deploy.js';
+
+/** TLS policy of HTTPS listeners: TLS 1.3 and 1.2 only (the AWS-recommended policy). */
+export const TLS_POLICY = 'ELBSecurityPolicy-TLS13-1-2-2021-06';
 
 export function createElbApi(elbSdk: typeof ElbSdk, elbClient: ElbSdk.ElasticLoadBalancingV2Client): ElbApi {
   return {

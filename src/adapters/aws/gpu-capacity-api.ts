@@ -6,9 +6,9 @@ import type * as Ec2Sdk from '@aws-sdk/client-ec2';
 import type * as EcsSdk from '@aws-sdk/client-ecs';
 import type * as IamSdk from '@aws-sdk/client-iam';
 import type * as SsmSdk from '@aws-sdk/client-ssm';
+import type { GpuCapacityApi } from '../../core/deploy/aws-apis.js';
 import { OperationFailedError } from '../../io/errors.js';
 import { call } from './aws-call.js';
-import type { GpuCapacityApi } from './ecs-deploy.js';
 
 const managedTag = { Key: 'mlship:managed', Value: 'true' };
 

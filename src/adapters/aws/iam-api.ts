@@ -1,8 +1,8 @@
 // IAM: whether the roles task definitions name exist.
 
 import type * as IamSdk from '@aws-sdk/client-iam';
+import type { IamApi } from '../../core/deploy/aws-apis.js';
 import { call } from './aws-call.js';
-import type { IamApi } from './ecs-deploy.js';
 
 export function createIamApi(iamSdk: typeof IamSdk, iamClient: IamSdk.IAMClient): IamApi {
   return {

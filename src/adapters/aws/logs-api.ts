@@ -1,8 +1,8 @@
 // CloudWatch Logs: the stack's log group and its retention.
 
 import type * as LogsSdk from '@aws-sdk/client-cloudwatch-logs';
+import type { LogsApi } from '../../core/deploy/aws-apis.js';
 import { call } from './aws-call.js';
-import type { LogsApi } from './ecs-deploy.js';
 
 export function createLogsApi(logsSdk: typeof LogsSdk, logsClient: LogsSdk.CloudWatchLogsClient): LogsApi {
   return {

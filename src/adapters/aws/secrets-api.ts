@@ -2,8 +2,8 @@
 
 import type * as SmSdk from '@aws-sdk/client-secrets-manager';
 import type * as SsmSdk from '@aws-sdk/client-ssm';
+import type { SecretsApi } from '../../core/deploy/aws-apis.js';
 import { call } from './aws-call.js';
-import type { SecretsApi } from './ecs-deploy.js';
 
 export function createSecretsApi(
   ssmSdk: typeof SsmSdk,

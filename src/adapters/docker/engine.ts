@@ -4,6 +4,7 @@
 import type { Readable } from 'node:stream';
 import { PassThrough } from 'node:stream';
 import type Dockerode from 'dockerode';
+import { imageName, parseImageRef } from '../../config/image-ref.js';
 import type { CleanupRegistry } from '../../io/cleanup.js';
 import {
   DockerUnavailableError,
@@ -199,13 +200,40 @@ export interface ContainerClient {
   start(spec: ContainerSpec): Promise<ContainerHandle>;
   listByLabel(label: string, value?: string): Promise<ContainerState[]>;
   removeByLabel(label: string, value?: string): Promise<number>;
+  /**
+   * `docker cp` out of a container (running or exited): a tar stream of `path`, whose
+   * entries are named from the path's basename; undefined when the path does not exist.
+   */
+  getArchive(containerId: string, path: string): Promise<Readable | undefined>;
+}
+
+/** What mlship reads of a container's state (from the engine's inspect answer). */
+export interface ContainerInfo {
+  running: boolean;
+  /** created, running, exited, dead, … as the engine says. */
+  status: string;
+  exitCode: number;
+  oomKilled: boolean;
+  /** The engine's error starting it (e.g. an executable not found), if any. */
+  error?: string;
+  startedAt?: string;
+  finishedAt?: string;
+  /** starting, healthy or unhealthy, when the container has a health check. */
+  health?: string;
+  /** Output of the most recent health checks, newest last. */
+  healthLog: { exitCode: number; output: string }[];
+  /** Container port (`8080/tcp`) → host port, for published ports. */
+  ports: Record<string, number>;
+  mounts: { type: string; source: string; target: string; readOnly: boolean }[];
 }
 
 export interface ContainerHandle {
   readonly id: string;
-  inspect(): Promise<Dockerode.ContainerInspectInfo>;
+  inspect(): Promise<ContainerInfo>;
   /** Host port bound to a container port. */
   hostPort(containerPort: number): Promise<number | undefined>;
+  /** Streams log lines as they come, until the container's output ends. */
+  followLogs(onLine: (line: string, stream: 'stdout' | 'stderr') => void): Promise<void>;
   logs(tail?: number): Promise<string>;
   stop(timeoutSeconds?: number): Promise<void>;
   kill(signal?: string): Promise<void>;
@@ -510,8 +538,10 @@ export class DockerEngine implements Engine {
     auth: RegistryAuth | undefined,
     onProgress?: (p: PushProgress) => void,
   ): Promise<PushResult> {
-    const registry = ref.includes('/') ? ref.split('/')[0]! : 'docker.io';
-    const [name, tag] = splitRef(ref);
+    const image = parseImageRef(ref);
+    const { registry } = image;
+    const name = imageName(image);
+    const tag = image.tag ?? 'latest';
     const stream = (await this.call(`push ${ref}`, () =>
       this.docker.getImage(name).push({ tag, ...(auth ? { authconfig: auth } : {}) }),
     )) as NodeJS.ReadableStream;
@@ -618,7 +648,7 @@ export class DockerEngine implements Engine {
   async run(options: RunOptions): Promise<RunResult> {
     const tailLines = options.tailLines ?? 200;
     const t0 = performance.now();
-    const handle = (await this.start({ ...options, autoRemove: false })) as DockerContainerHandle;
+    const handle = await this.start({ ...options, autoRemove: false });
     const stdoutTail: string[] = [];
     const stderrTail: string[] = [];
     let timedOut = false;
@@ -641,11 +671,11 @@ export class DockerEngine implements Engine {
       const { exitCode } = await handle.wait();
       const durationMs = performance.now() - t0;
       await logsDone;
-      const state = (await handle.inspect()).State;
+      const state = await handle.inspect();
       return {
         containerId: handle.id,
         exitCode,
-        oomKilled: Boolean(state?.OOMKilled),
+        oomKilled: state.oomKilled,
         timedOut,
         durationMs,
         stdoutTail,
@@ -713,11 +743,33 @@ export class DockerEngine implements Engine {
   }
 }
 
-function splitRef(ref: string): [string, string] {
-  const at = ref.lastIndexOf(':');
-  const slash = ref.lastIndexOf('/');
-  if (at > slash) return [ref.slice(0, at), ref.slice(at + 1)];
-  return [ref, 'latest'];
+/** The engine's inspect answer as mlship's own record (no dockerode type leaves this file). */
+export function containerInfo(info: Dockerode.ContainerInspectInfo): ContainerInfo {
+  const s = info.State;
+  const health = (s as { Health?: { Status?: string; Log?: { ExitCode: number; Output: string }[] } }).Health;
+  const ports: Record<string, number> = {};
+  for (const [port, bindings] of Object.entries(info.NetworkSettings?.Ports ?? {})) {
+    const host = bindings?.[0]?.HostPort;
+    if (host) ports[port] = Number(host);
+  }
+  return {
+    running: Boolean(s?.Running),
+    status: s?.Status ?? 'unknown',
+    exitCode: s?.ExitCode ?? 0,
+    oomKilled: Boolean(s?.OOMKilled),
+    ...(s?.Error ? { error: s.Error } : {}),
+    ...(s?.StartedAt && !s.StartedAt.startsWith('0001') ? { startedAt: s.StartedAt } : {}),
+    ...(s?.FinishedAt && !s.FinishedAt.startsWith('0001') ? { finishedAt: s.FinishedAt } : {}),
+    ...(health?.Status && health.Status !== 'none' ? { health: health.Status } : {}),
+    healthLog: (health?.Log ?? []).map((l) => ({ exitCode: l.ExitCode, output: l.Output })),
+    ports,
+    mounts: (info.Mounts ?? []).map((m) => ({
+      type: m.Type,
+      source: m.Source,
+      target: m.Destination,
+      readOnly: !m.RW,
+    })),
+  };
 }
 
 class DockerContainerHandle implements ContainerHandle {
@@ -731,14 +783,18 @@ class DockerContainerHandle implements ContainerHandle {
     this.id = container.id;
   }
 
-  inspect(): Promise<Dockerode.ContainerInspectInfo> {
-    return this.container.inspect();
+  async inspect(): Promise<ContainerInfo> {
+    let info: Dockerode.ContainerInspectInfo;
+    try {
+      info = await this.container.inspect();
+    } catch (e) {
+      throw this.translate(e, `inspect container ${this.id.slice(0, 12)}`);
+    }
+    return containerInfo(info);
   }
 
   async hostPort(containerPort: number): Promise<number | undefined> {
-    const info = await this.inspect();
-    const binding = info.NetworkSettings?.Ports?.[`${containerPort}/tcp`]?.[0];
-    return binding ? Number(binding.HostPort) : undefined;
+    return (await this.inspect()).ports[`${containerPort}/tcp`];
   }
 
   /** Streams demultiplexed log lines until the container's output ends. */
@@ -797,8 +853,12 @@ class DockerContainerHandle implements ContainerHandle {
   }
 
   async wait(): Promise<{ exitCode: number }> {
-    const r = (await this.container.wait()) as { StatusCode: number };
-    return { exitCode: r.StatusCode };
+    try {
+      const r = (await this.container.wait()) as { StatusCode: number };
+      return { exitCode: r.StatusCode };
+    } catch (e) {
+      throw this.translate(e, `wait for container ${this.id.slice(0, 12)}`);
+    }
   }
 
   async remove(): Promise<void> {

@@ -3,11 +3,10 @@ import os from 'node:os';
 import path from 'node:path';
 import type { Command } from 'commander';
 import type { BakeoffResult } from '../../core/bakeoff/bakeoff.js';
-import type { BakeoffEngine } from '../../core/bakeoff/deps.js';
 import { UsageError } from '../../io/errors.js';
 import type { IoHost } from '../../io/io-host.js';
+import type { Register } from '../context.js';
 import { examples } from '../examples.js';
-import type { Register } from './index.js';
 
 interface BakeoffFlags {
   out: string;
@@ -167,13 +166,7 @@ export const registerBakeoff: Register = (program: Command, holder) => {
             : {}),
         },
         {
-          engine: async () => {
-            // The context builds a DockerEngine, which also copies files out of containers.
-            const e = (await ctx.engine()) as Partial<BakeoffEngine> & Awaited<ReturnType<typeof ctx.engine>>;
-            if (typeof e.getArchive !== 'function')
-              throw new Error('the engine adapter cannot copy files out');
-            return e as BakeoffEngine;
-          },
+          engine: () => ctx.engine(),
           git: createGit(exec),
           exec,
           io: ctx.io,

@@ -2,8 +2,8 @@ import path from 'node:path';
 import { type Command, Option } from 'commander';
 import type { Stack } from '../../config/stack-model.js';
 import type { IoHost } from '../../io/io-host.js';
+import type { Register } from '../context.js';
 import { examples } from '../examples.js';
-import type { Register } from './index.js';
 
 function renderStack(io: IoHost, stack: Stack): string {
   const lines = [

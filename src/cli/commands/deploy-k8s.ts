@@ -2,8 +2,8 @@ import path from 'node:path';
 import type { Command } from 'commander';
 import type { K8sDeployResult } from '../../core/deploy/k8s.js';
 import type { IoHost } from '../../io/io-host.js';
+import type { ContextHolder } from '../context.js';
 import { examples } from '../examples.js';
-import type { ContextHolder } from '../main.js';
 
 interface K8sFlags {
   file: string;

@@ -3,10 +3,9 @@ import type { Command } from 'commander';
 import type { EcsPlanResult } from '../../core/deploy/plan.js';
 import { UsageError } from '../../io/errors.js';
 import type { IoHost } from '../../io/io-host.js';
-import type { CliContext } from '../context.js';
+import type { CliContext, Register } from '../context.js';
 import { examples } from '../examples.js';
 import { addK8sCommand } from './deploy-k8s.js';
-import type { Register } from './index.js';
 
 interface EcsFlags {
   file: string;
@@ -77,7 +76,7 @@ async function stackNames(flags: EcsFlags) {
 
 /** The AWS APIs for the plan's region, through the SDK chain (or --profile, --endpoint-url). */
 async function deployApis(flags: EcsFlags, region: string) {
-  const { createDeployApis } = await import('../../adapters/aws/ecs-deploy.js');
+  const { createDeployApis } = await import('../../adapters/aws/deploy-apis.js');
   return createDeployApis({
     region,
     ...(flags.profile ? { profile: flags.profile } : {}),

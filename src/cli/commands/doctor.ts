@@ -1,8 +1,8 @@
 import type { Command } from 'commander';
 import type { DoctorReport } from '../../core/doctor/doctor.js';
 import type { IoHost } from '../../io/io-host.js';
+import type { Register } from '../context.js';
 import { examples } from '../examples.js';
-import type { Register } from './index.js';
 
 function render(io: IoHost, report: DoctorReport): string {
   const mark = { ok: io.style('ok', 'ok  '), warn: io.style('warn', 'warn'), fail: io.style('fail', 'FAIL') };

@@ -2,8 +2,7 @@
 // its options only; the work it does is imported when the command runs, so
 // `mlship --help` stays fast.
 
-import type { Command } from 'commander';
-import type { ContextHolder } from '../main.js';
+import type { Register } from '../context.js';
 import { registerBakeoff } from './bakeoff.js';
 import { registerCompose } from './compose.js';
 import { registerDeploy } from './deploy.js';
@@ -13,8 +12,6 @@ import { registerOptimize } from './optimize.js';
 import { registerServe } from './serve.js';
 import { registerValidate } from './validate.js';
 import { registerWrap } from './wrap.js';
-
-export type Register = (program: Command, holder: ContextHolder) => void;
 
 export const COMMANDS: Register[] = [
   // the five steps

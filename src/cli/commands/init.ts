@@ -1,7 +1,7 @@
 import path from 'node:path';
 import { type Command, Option } from 'commander';
+import type { Register } from '../context.js';
 import { examples } from '../examples.js';
-import type { Register } from './index.js';
 
 interface InitFlags {
   name?: string;

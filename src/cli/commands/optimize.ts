@@ -4,8 +4,8 @@ import type { LayerComparison, LayerReport } from '../../core/optimize/layers.js
 import type { LintReport, RewritePlan } from '../../core/optimize/optimize.js';
 import { UsageError } from '../../io/errors.js';
 import type { IoHost } from '../../io/io-host.js';
+import type { Register } from '../context.js';
 import { examples } from '../examples.js';
-import type { Register } from './index.js';
 
 interface OptimizeFlags {
   context?: string;

@@ -2,9 +2,8 @@ import path from 'node:path';
 import { type Command, InvalidArgumentError } from 'commander';
 import type { ServeResult } from '../../core/serve/serve.js';
 import type { IoHost } from '../../io/io-host.js';
-import type { CliContext } from '../context.js';
+import type { CliContext, Register } from '../context.js';
 import { examples } from '../examples.js';
-import type { Register } from './index.js';
 
 export interface ServeFlags {
   build: boolean;

@@ -1,7 +1,7 @@
 import path from 'node:path';
 import type { Command } from 'commander';
+import type { Register } from '../context.js';
 import { examples } from '../examples.js';
-import type { Register } from './index.js';
 
 export const registerValidate: Register = (program: Command, holder) => {
   program

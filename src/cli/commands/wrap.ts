@@ -2,8 +2,8 @@ import path from 'node:path';
 import { type Command, Option } from 'commander';
 import type { WrapOptions, WrapResult } from '../../core/wrap/wrap.js';
 import type { IoHost } from '../../io/io-host.js';
+import type { Register } from '../context.js';
 import { examples } from '../examples.js';
-import type { Register } from './index.js';
 import { parseInteger, serveDir } from './serve.js';
 
 interface WrapFlags {

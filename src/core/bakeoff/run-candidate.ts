@@ -341,11 +341,11 @@ export async function runCandidate(
       clearTimeout(timer);
       stopSampling.abort();
     }
-    const state = (await handle.inspect()).State;
-    report.metrics.runMs = engineDuration(state?.StartedAt, state?.FinishedAt);
+    const state = await handle.inspect();
+    report.metrics.runMs = engineDuration(state.startedAt, state.finishedAt);
     report.metrics.peakMemoryBytes = memory.peak();
     report.metrics.gpuMemoryBytes = gpuMemory?.peak() ?? null;
-    const oomKilled = Boolean(state?.OOMKilled);
+    const { oomKilled } = state;
     report.run = { exitCode, timedOut, oomKilled, gpus: c.gpus };
     const lines = stripAnsi(await handle.logs(TAIL)).split('\n');
     if (lines[lines.length - 1] === '') lines.pop();

@@ -5,54 +5,24 @@
 // a run that failed part-way is finished by the next one.
 
 import type { RegisterTaskDefinitionCommandInput, TaskDefinition } from '@aws-sdk/client-ecs';
-import type { AwsDeployApis, ServiceLoadBalancer } from '../../adapters/aws/ecs-deploy.js';
-import type { ImageClient, PushProgress, RegistryAuth } from '../../adapters/docker/engine.js';
+import type { PushProgress, RegistryAuth } from '../../adapters/docker/engine.js';
+import {
+  formatImageRef,
+  type ImageRef,
+  imageName,
+  inRegistry,
+  isEcr,
+  parseImageRef,
+  withTag,
+} from '../../config/image-ref.js';
 import { UsageError } from '../../io/errors.js';
-import type { TaskRunner } from '../../io/progress.js';
+import type { ServiceLoadBalancer } from './aws-apis.js';
 import { preDeployChecks } from './checks.js';
-import type { Clock } from './clock.js';
+import type { ApplyDeps, ApplyOptions } from './deps.js';
 import { ensureGpuCapacity, type GpuCapacityResult } from './gpu-capacity.js';
 import { ensureLoadBalancer, type LoadBalancerResult, sameLoadBalancers } from './load-balancer.js';
 import type { EcsPlanResult, ListenerPlan } from './plan.js';
 import { waitUntilStable } from './wait.js';
-
-// What the tests and the other deploy commands use, from the modules that do the work.
-export { type DeployNetwork, parameterName, preDeployChecks, secretId } from './checks.js';
-export type { Clock } from './clock.js';
-export { type GpuCapacityResult, gpuCapacityNames, gpuUserData } from './gpu-capacity.js';
-export { type LoadBalancerResult, sameLoadBalancers } from './load-balancer.js';
-export { rolloutOf } from './wait.js';
-
-export interface ApplyDeps {
-  aws: AwsDeployApis;
-  engine: Pick<ImageClient, 'imageExists' | 'tag' | 'push' | 'inspectImage'>;
-  log(line: string): void;
-  /** Per-service progress while waiting (default: plain lines through `log`). */
-  tasks?: TaskRunner;
-  clock?: Clock;
-}
-
-export interface ApplyOptions {
-  /** Local image per service to push (built beforehand). */
-  localImages: Record<string, string>;
-  /** Push to this registry instead of ECR (emulators, pull-through setups); no ECR login. */
-  registry?: string;
-  /** Also push each built image under this tag (e.g. "latest"); task definitions keep the commit tag. */
-  movingTag?: string;
-  /** Redeploy services even when their task definition did not change. */
-  force: boolean;
-  subnets?: string[];
-  securityGroups?: string[];
-  keepImages?: number;
-  logRetentionDays?: number;
-  gpuInstanceType?: string;
-  /** Wait until every created or updated service is stable (`--no-wait` turns it off). */
-  wait: boolean;
-  /** Default: the longest health-check grace period of the changed services + 10 minutes. */
-  waitTimeoutSeconds?: number;
-  /** Between two DescribeServices calls while waiting (default 15 s, as the AWS waiters). */
-  pollSeconds?: number;
-}
 
 export interface ServiceEndpoints {
   service: string;
@@ -127,94 +97,9 @@ export async function applyEcs(
     endpoints: [],
   };
 
-  // 1. Images: ECR repositories, then pushes that skip tags ECR already has.
-  const imageFor = new Map<string, string>();
-  for (const td of plan.translation.taskDefinitions)
-    for (const c of td.containerDefinitions ?? []) imageFor.set(c.name!, c.image!);
-  // The registered task definitions, read first: an image whose content did not change keeps
-  // the reference it is registered with (tags are commits, so every commit is a new tag).
-  const current = new Map<string, TaskDefinition | undefined>();
-  for (const td of plan.translation.taskDefinitions)
-    current.set(td.family!, await aws.ecs.latestTaskDefinition(td.family!));
-  const registeredImage = new Map<string, string>();
-  for (const td of current.values())
-    for (const c of td?.containerDefinitions ?? []) if (c.image) registeredImage.set(c.name!, c.image);
-  const reuse = new Map<string, string>();
-  let auth: RegistryAuth | undefined;
-  for (const [service, local] of Object.entries(options.localImages)) {
-    const remote = imageFor.get(service);
-    if (!remote?.includes('.dkr.ecr.')) continue; // only images mlship builds go to ECR
-    const slash = remote.indexOf('/');
-    const colon = remote.lastIndexOf(':');
-    const repository = remote.slice(slash + 1, colon);
-    const tag = remote.slice(colon + 1);
-    const target = options.registry ? `${options.registry}/${repository}:${tag}` : remote;
-    const before = registeredImage.get(service);
-    const sameRepository =
-      before && before !== target && before.startsWith(`${target.slice(0, target.lastIndexOf(':'))}:`);
-    if (sameRepository && (await deps.engine.imageExists(local))) {
-      // This very image was pushed under the registered tag before: nothing to push or register.
-      if ((await deps.engine.inspectImage(local)).tags.includes(before)) {
-        log(`${service}: unchanged since ${before.slice(before.lastIndexOf(':') + 1)}, not pushed again`);
-        reuse.set(service, before);
-        if (options.movingTag) {
-          // The image did not change, but the moving tag may not point at it yet.
-          const repoName = before.slice(0, before.lastIndexOf(':'));
-          if (!options.registry) auth ??= await aws.ecr.authorization();
-          await deps.engine.tag(local, repoName, options.movingTag);
-          await deps.engine.push(`${repoName}:${options.movingTag}`, auth);
-        }
-        result.pushes.push({
-          service,
-          image: before,
-          skipped: true,
-          ...(options.movingTag ? { movingTag: options.movingTag } : {}),
-        });
-        continue;
-      }
-    }
-    if (!options.registry) {
-      const repo = await aws.ecr.ensureRepository(repository, options.keepImages ?? 20, options.movingTag);
-      result.repositories.push({ name: repository, created: repo.created });
-      const digest = await aws.ecr.imageDigest(repository, tag);
-      if (digest) {
-        log(`${service}: ${repository}:${tag} is already in ECR (${digest.slice(0, 19)}…), not pushed again`);
-        result.pushes.push({ service, image: target, skipped: true, digest });
-        continue;
-      }
-      auth ??= await aws.ecr.authorization();
-    }
-    if (!(await deps.engine.imageExists(local))) {
-      throw new UsageError(`image ${local} of service ${service} is not on this machine`, {
-        hint: 'build it first (`mlship compose up` builds every service)',
-      });
-    }
-    const [name, t] = [target.slice(0, target.lastIndexOf(':')), tag];
-    await deps.engine.tag(local, name, t);
-    // One line per layer and outcome (the engine repeats statuses; consecutive layers share them).
-    const logged = new Set<string>();
-    const pushed = await deps.engine.push(target, auth, (p: PushProgress) => {
-      const outcome = /Pushed|already exists|Mounted from/.exec(p.status)?.[0];
-      if (!p.layer || !outcome || logged.has(`${p.layer} ${outcome}`)) return;
-      logged.add(`${p.layer} ${outcome}`);
-      log(`${service}: layer ${p.layer} ${p.status.replace(/^Layer /, '').toLowerCase()}`);
-    });
-    if (options.movingTag) {
-      // Same content, a second name: only a manifest is uploaded.
-      await deps.engine.tag(local, name, options.movingTag);
-      await deps.engine.push(`${name}:${options.movingTag}`, auth);
-      log(`${service}: ${name.slice(name.indexOf('/') + 1)}:${options.movingTag} now points at ${tag}`);
-    }
-    result.pushes.push({
-      service,
-      image: target,
-      skipped: false,
-      ...(pushed.digest ? { digest: pushed.digest } : {}),
-      layersPushed: pushed.layersPushed,
-      ...(options.movingTag ? { movingTag: options.movingTag } : {}),
-    });
-  }
-
+  // 1. Images: ECR repositories, then pushes that skip what the registry already has.
+  const current = await registeredTaskDefinitions(plan, deps);
+  const reuse = await pushImages(plan, deps, options, current, result);
   // 2. Log group first (a failed deploy keeps its logs for debugging), cluster, GPU capacity.
   result.logGroup.created = (
     await aws.logs.ensureLogGroup(plan.translation.logGroup, options.logRetentionDays ?? 30)
@@ -226,7 +111,7 @@ export async function applyEcs(
   // 3. Task definitions: a new revision only when something we send changed.
   const arnOf = new Map<string, string>();
   for (const td of plan.translation.taskDefinitions) {
-    const routed = options.registry ? withRegistry(td, imageFor, options.registry) : td;
+    const routed = options.registry ? withRegistry(td, options.registry) : td;
     const input = {
       ...routed,
       containerDefinitions: routed.containerDefinitions?.map((c) =>
@@ -368,19 +253,151 @@ export function endpointsOf(
   };
 }
 
-/** Task definition images pointed at an overriding registry. */
+/** Task definition images pointed at an overriding registry (ECR images only: those mlship pushes). */
 function withRegistry(
   td: RegisterTaskDefinitionCommandInput,
-  images: Map<string, string>,
   registry: string,
 ): RegisterTaskDefinitionCommandInput {
   return {
     ...td,
     containerDefinitions: td.containerDefinitions?.map((c) => {
-      const image = images.get(c.name!) ?? c.image!;
-      return image.includes('.dkr.ecr.')
-        ? { ...c, image: `${registry}/${image.slice(image.indexOf('/') + 1)}` }
-        : c;
+      const image = parseImageRef(c.image!);
+      return isEcr(image) ? { ...c, image: formatImageRef(inRegistry(image, registry)) } : c;
     }),
+  };
+}
+
+/** The latest registered revision of each family (undefined before the first apply). */
+async function registeredTaskDefinitions(
+  plan: EcsPlanResult,
+  deps: ApplyDeps,
+): Promise<Map<string, TaskDefinition | undefined>> {
+  const current = new Map<string, TaskDefinition | undefined>();
+  for (const td of plan.translation.taskDefinitions)
+    current.set(td.family!, await deps.aws.ecs.latestTaskDefinition(td.family!));
+  return current;
+}
+
+/**
+ * Pushes each service's local image to ECR (or the overriding registry). An image already
+ * registered under an earlier tag (tags are commits: every commit is a new tag) is not pushed
+ * again and keeps that reference, so an unchanged service gets no new revision. Returns the
+ * services whose registered reference is reused.
+ */
+async function pushImages(
+  plan: EcsPlanResult,
+  deps: ApplyDeps,
+  options: ApplyOptions,
+  current: Map<string, TaskDefinition | undefined>,
+  result: ApplyResult,
+): Promise<Map<string, string>> {
+  const { aws, log } = deps;
+  const imageFor = new Map<string, string>();
+  for (const td of plan.translation.taskDefinitions)
+    for (const c of td.containerDefinitions ?? []) imageFor.set(c.name!, c.image!);
+  const registeredImage = new Map<string, string>();
+  for (const td of current.values())
+    for (const c of td?.containerDefinitions ?? []) if (c.image) registeredImage.set(c.name!, c.image);
+  const reuse = new Map<string, string>();
+  const registry = { auth: undefined as RegistryAuth | undefined };
+  const authorization = async () => {
+    if (!options.registry) registry.auth ??= await aws.ecr.authorization();
+    return registry.auth;
+  };
+  for (const [service, local] of Object.entries(options.localImages)) {
+    const planned = imageFor.get(service);
+    if (!planned) continue;
+    const remote = parseImageRef(planned);
+    if (!isEcr(remote)) continue; // only images mlship builds go to ECR
+    const target = options.registry ? inRegistry(remote, options.registry) : remote;
+    const before = registeredImage.get(service);
+    const reused = before && (await unchangedSinceRegistered(deps, local, target, before));
+    if (reused) {
+      const ref = parseImageRef(before);
+      log(`${service}: unchanged since ${ref.tag}, not pushed again`);
+      reuse.set(service, before);
+      if (options.movingTag) {
+        // The image did not change, but the moving tag may not point at it yet.
+        const moving = withTag(ref, options.movingTag);
+        await deps.engine.tag(local, imageName(moving), options.movingTag);
+        await deps.engine.push(formatImageRef(moving), await authorization());
+      }
+      result.pushes.push({
+        service,
+        image: before,
+        skipped: true,
+        ...(options.movingTag ? { movingTag: options.movingTag } : {}),
+      });
+      continue;
+    }
+    if (!options.registry) {
+      const repository = remote.repository;
+      const repo = await aws.ecr.ensureRepository(repository, options.keepImages ?? 20, options.movingTag);
+      result.repositories.push({ name: repository, created: repo.created });
+      const digest = await aws.ecr.imageDigest(repository, remote.tag!);
+      if (digest) {
+        log(
+          `${service}: ${repository}:${remote.tag} is already in ECR (${digest.slice(0, 19)}…), not pushed again`,
+        );
+        result.pushes.push({ service, image: formatImageRef(target), skipped: true, digest });
+        continue;
+      }
+    }
+    result.pushes.push(await pushOne(deps, options, service, local, target, await authorization()));
+  }
+  return reuse;
+}
+
+/** Whether `local` is the very image pushed before under `registered` (same repository, another tag). */
+async function unchangedSinceRegistered(
+  deps: ApplyDeps,
+  local: string,
+  target: ImageRef,
+  registered: string,
+): Promise<boolean> {
+  const before = parseImageRef(registered);
+  if (formatImageRef(before) === formatImageRef(target)) return false;
+  if (imageName(before) !== imageName(target)) return false;
+  if (!(await deps.engine.imageExists(local))) return false;
+  return (await deps.engine.inspectImage(local)).tags.includes(registered);
+}
+
+async function pushOne(
+  deps: ApplyDeps,
+  options: ApplyOptions,
+  service: string,
+  local: string,
+  target: ImageRef,
+  auth: RegistryAuth | undefined,
+): Promise<ApplyResult['pushes'][number]> {
+  if (!(await deps.engine.imageExists(local))) {
+    throw new UsageError(`image ${local} of service ${service} is not on this machine`, {
+      hint: 'build it first (`mlship compose up` builds every service)',
+    });
+  }
+  const name = imageName(target);
+  const tag = target.tag!;
+  await deps.engine.tag(local, name, tag);
+  // One line per layer and outcome (the engine repeats statuses; consecutive layers share them).
+  const logged = new Set<string>();
+  const pushed = await deps.engine.push(formatImageRef(target), auth, (p: PushProgress) => {
+    const outcome = /Pushed|already exists|Mounted from/.exec(p.status)?.[0];
+    if (!p.layer || !outcome || logged.has(`${p.layer} ${outcome}`)) return;
+    logged.add(`${p.layer} ${outcome}`);
+    deps.log(`${service}: layer ${p.layer} ${p.status.replace(/^Layer /, '').toLowerCase()}`);
+  });
+  if (options.movingTag) {
+    // Same content, a second name: only a manifest is uploaded.
+    await deps.engine.tag(local, name, options.movingTag);
+    await deps.engine.push(formatImageRef(withTag(target, options.movingTag)), auth);
+    deps.log(`${service}: ${target.repository}:${options.movingTag} now points at ${tag}`);
+  }
+  return {
+    service,
+    image: formatImageRef(target),
+    skipped: false,
+    ...(pushed.digest ? { digest: pushed.digest } : {}),
+    layersPushed: pushed.layersPushed,
+    ...(options.movingTag ? { movingTag: options.movingTag } : {}),
   };
 }

@@ -4,7 +4,7 @@
 
 import { taskGpus } from '../../generators/ecs-task-definitions.js';
 import { OperationFailedError, UsageError } from '../../io/errors.js';
-import type { ApplyDeps, ApplyOptions } from './apply.js';
+import type { ApplyDeps, ApplyOptions, DeployNetwork } from './deps.js';
 import type { EcsPlanResult } from './plan.js';
 import { TASK_MEMORY_SHARE } from './prices.js';
 
@@ -113,15 +113,6 @@ export async function preDeployChecks(
     );
   }
   return { subnets, securityGroups, ...(balancer ? { balancer } : {}), ...(gpuAmi ? { gpuAmi } : {}) };
-}
-
-export interface DeployNetwork {
-  subnets: string[];
-  securityGroups: string[];
-  /** Where the shared load balancer goes (only when a service publishes a port). */
-  balancer?: { vpcId: string; subnets: string[] };
-  /** The GPU instances' AMI (only with a GPU task). */
-  gpuAmi?: string;
 }
 
 /** Where each `valueFrom` is used, so a problem names the task definition and container. */

@@ -6,8 +6,8 @@
 // (e.g. while a load balancer's network interfaces were released) is finished by
 // the next one.
 
-import type { AwsDeployApis } from '../../adapters/aws/ecs-deploy.js';
-import { type Clock, realClock } from './clock.js';
+import { type Clock, realClock } from '../../io/clock.js';
+import type { AwsDeployApis } from './aws-apis.js';
 import { gpuCapacityNames } from './gpu-capacity.js';
 import { type EcsPlanResult, loadBalancerNames } from './plan.js';
 

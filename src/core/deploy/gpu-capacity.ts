@@ -2,8 +2,7 @@
 // profile, a launch template on the region's ECS GPU AMI, an Auto Scaling group and a
 // capacity provider with managed scaling, so instances follow the GPU tasks down to zero.
 
-import type { ApplyDeps, ApplyOptions } from './apply.js';
-import type { DeployNetwork } from './checks.js';
+import type { ApplyDeps, ApplyOptions, DeployNetwork } from './deps.js';
 import { awsName, type EcsPlanResult } from './plan.js';
 
 /** The GPU instances: an Auto Scaling group behind a capacity provider of the cluster. */

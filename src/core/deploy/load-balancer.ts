@@ -2,10 +2,9 @@
 // service publishes a port: its security group, the load balancer, a target group and
 // listener per port, and the tasks' security groups opened to it.
 
-import type { ServiceLoadBalancer } from '../../adapters/aws/ecs-deploy.js';
 import { OperationFailedError } from '../../io/errors.js';
-import type { ApplyDeps } from './apply.js';
-import type { DeployNetwork } from './checks.js';
+import type { ServiceLoadBalancer } from './aws-apis.js';
+import type { ApplyDeps, DeployNetwork } from './deps.js';
 import { type EcsPlanResult, loadBalancerNames } from './plan.js';
 
 /** The stack's shared Application Load Balancer, when a service publishes a port. */

@@ -3,8 +3,8 @@
 // capacity provider scales the Auto Scaling group with the tasks), which is how a GPU
 // model that is not in use stops costing an instance-hour.
 
-import type { AwsDeployApis } from '../../adapters/aws/ecs-deploy.js';
 import { UsageError } from '../../io/errors.js';
+import type { AwsDeployApis } from './aws-apis.js';
 import { gpuCapacityNames } from './gpu-capacity.js';
 import type { EcsPlanResult } from './plan.js';
 

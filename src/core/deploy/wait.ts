@@ -3,10 +3,10 @@
 // failure what the circuit breaker did and why the tasks stopped.
 
 import type { Service } from '@aws-sdk/client-ecs';
+import { realClock } from '../../io/clock.js';
 import { OperationFailedError } from '../../io/errors.js';
 import { runPool, type TaskControl, type TaskRunner } from '../../io/progress.js';
-import type { ApplyDeps, ApplyOptions } from './apply.js';
-import { realClock } from './clock.js';
+import type { ApplyDeps, ApplyOptions } from './deps.js';
 import type { EcsPlanResult } from './plan.js';
 
 type RolloutState =

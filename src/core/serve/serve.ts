@@ -108,11 +108,11 @@ async function waitReady(
       last = (e as Error).message;
     }
     if (i % 5 === 4) {
-      const state = (await handle.inspect()).State;
-      if (!state?.Running) {
+      const state = await handle.inspect();
+      if (!state.running) {
         throw new OperationFailedError(
           'SERVICE_EXITED',
-          `the service exited (code ${state?.ExitCode}) before it was ready`,
+          `the service exited (code ${state.exitCode}) before it was ready`,
           {
             details: (await handle.logs(40)).trimEnd().split('\n'),
             hint: 'the log above says why; a missing weights file or a model that fails the warm-up are the usual causes',

@@ -8,6 +8,7 @@ import path from 'node:path';
 import type { Readable } from 'node:stream';
 import tar from 'tar-stream';
 import { describe, expect, it } from 'vitest';
+import type { ContainerInfo } from '../../../src/adapters/docker/engine.js';
 import {
   type BuildOptions,
   type ContainerHandle,
@@ -92,15 +93,19 @@ class FakeEngine implements BakeoffEngine {
     if (!this.b.hang) setTimeout(() => finish(this.b.oom ? 137 : (this.b.exitCode ?? 0)), 30);
     const handle = {
       id: 'c0ffee',
-      inspect: async () =>
-        ({
-          State: {
-            OOMKilled: Boolean(this.b.oom),
-            StartedAt: started.toISOString(),
-            FinishedAt: (finished ?? started).toISOString(),
-          },
-        }) as never,
+      inspect: async (): Promise<ContainerInfo> => ({
+        running: false,
+        status: 'exited',
+        exitCode: this.b.oom ? 137 : (this.b.exitCode ?? 0),
+        oomKilled: Boolean(this.b.oom),
+        startedAt: started.toISOString(),
+        finishedAt: (finished ?? started).toISOString(),
+        healthLog: [],
+        ports: {},
+        mounts: [],
+      }),
       hostPort: async () => undefined,
+      followLogs: async () => undefined,
       logs: async () => this.b.log ?? 'hello\n',
       stop: async () => undefined,
       kill: async (signal?: string) => {

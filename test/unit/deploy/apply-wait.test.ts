@@ -7,13 +7,13 @@ import os from 'node:os';
 import path from 'node:path';
 import type { DescribeServicesResponse, DescribeTasksResponse, Service, Task } from '@aws-sdk/client-ecs';
 import { describe, expect, it } from 'vitest';
-import {
-  type AwsDeployApis,
-  type CreateServiceSpec,
-  createServiceInput,
-} from '../../../src/adapters/aws/ecs-deploy.js';
-import { type ApplyOptions, applyEcs, type Clock, rolloutOf } from '../../../src/core/deploy/apply.js';
+import { createServiceInput } from '../../../src/adapters/aws/create-service-input.js';
+import { applyEcs } from '../../../src/core/deploy/apply.js';
+import type { AwsDeployApis, CreateServiceSpec } from '../../../src/core/deploy/aws-apis.js';
+import type { ApplyOptions } from '../../../src/core/deploy/deps.js';
 import { type EcsPlanResult, planEcs } from '../../../src/core/deploy/plan.js';
+import { rolloutOf } from '../../../src/core/deploy/wait.js';
+import type { Clock } from '../../../src/io/clock.js';
 import { OperationFailedError } from '../../../src/io/errors.js';
 import { runPool, type TaskRunner } from '../../../src/io/progress.js';
 import { loadServiceModel, validateShape } from '../../helpers/aws-model.js';
@@ -64,6 +64,7 @@ function fakeClock(): Clock & { elapsed(): number } {
   const start = t;
   return {
     now: () => t,
+    monotonic: () => t,
     sleep: async (ms) => {
       t += ms;
     },

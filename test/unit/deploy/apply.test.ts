@@ -1,11 +1,7 @@
 import { describe, expect, it } from 'vitest';
-import type { AwsDeployApis } from '../../../src/adapters/aws/ecs-deploy.js';
-import {
-  parameterName,
-  preDeployChecks,
-  sameAsRegistered,
-  secretId,
-} from '../../../src/core/deploy/apply.js';
+import { sameAsRegistered } from '../../../src/core/deploy/apply.js';
+import type { AwsDeployApis } from '../../../src/core/deploy/aws-apis.js';
+import { parameterName, preDeployChecks, secretId } from '../../../src/core/deploy/checks.js';
 import { planEcs } from '../../../src/core/deploy/plan.js';
 import { gpuInstanceFor } from '../../../src/core/deploy/prices.js';
 import { OperationFailedError } from '../../../src/io/errors.js';

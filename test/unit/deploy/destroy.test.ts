@@ -6,7 +6,7 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import type { AwsDeployApis } from '../../../src/adapters/aws/ecs-deploy.js';
+import type { AwsDeployApis } from '../../../src/core/deploy/aws-apis.js';
 import { destroyEcs } from '../../../src/core/deploy/destroy.js';
 import { type EcsPlanResult, planEcs } from '../../../src/core/deploy/plan.js';
 
@@ -87,6 +87,7 @@ function fake(over: { groupBusyFor?: number; clusterBusyFor?: number; managed?: 
   };
   const clock = {
     now: () => t,
+    monotonic: () => t,
     sleep: async (ms: number) => {
       t += ms;
     },

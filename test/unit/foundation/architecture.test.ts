@@ -1,16 +1,11 @@
 // The layering in docs/architecture.md, enforced: cli → core → {generators,
 // adapters, config, io}; vendor SDKs only in adapters; core free of the process.
 
-import { readdirSync, readFileSync, statSync } from 'node:fs';
+import { cpSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
-
-function files(dir: string): string[] {
-  return readdirSync(dir).flatMap((n) => {
-    const p = path.join(dir, n);
-    return statSync(p).isDirectory() ? files(p) : p.endsWith('.ts') ? [p] : [];
-  });
-}
+import { tsFiles as files, importCycles } from '../../helpers/import-graph.js';
 
 function imports(file: string): string[] {
   const text = readFileSync(file, 'utf8');
@@ -70,6 +65,47 @@ describe('architecture', () => {
       // Code only: generated commands inside string literals may mention process.exit.
       const code = readFileSync(f, 'utf8').replace(/(['"`])(?:\\.|(?!\1)[^\\])*\1/g, '""');
       expect(/process\.exit\(/.test(code), f).toBe(false);
+    }
+  });
+
+  it('has no import cycles (type imports and re-exports count)', () => {
+    expect(importCycles('src')).toEqual([]);
+  });
+
+  it('the cycle check sees a cycle added to a copy of the tree', () => {
+    const tmp = mkdtempSync(path.join(os.tmpdir(), 'mlship-arch-'));
+    try {
+      cpSync('src', tmp, { recursive: true });
+      // io/clock.ts imports nothing; make it import errors.ts, which imports it back (types only).
+      const clock = path.join(tmp, 'io/clock.ts');
+      writeFileSync(clock, `import type { ExitCode } from './errors.js';\n${readFileSync(clock, 'utf8')}`);
+      const errors = path.join(tmp, 'io/errors.ts');
+      writeFileSync(errors, `import type { Clock } from './clock.js';\n${readFileSync(errors, 'utf8')}`);
+      expect(importCycles(tmp)).toEqual([['io/clock.ts', 'io/errors.ts']]);
+    } finally {
+      rmSync(tmp, { recursive: true, force: true });
+    }
+  });
+
+  it('adapters implement interfaces core declares: from core they import only types of its port modules', () => {
+    for (const f of src.filter((f) => f.startsWith('src/adapters/'))) {
+      for (const i of imports(f).filter((i) => i.includes('/core/'))) {
+        expect(/\/core\/[a-z-]+\/(deps|[a-z-]+-apis)\.js$/.test(i), `${f} imports ${i}`).toBe(true);
+        expect(valueImports(f).includes(i), `${f} imports code from ${i}`).toBe(false);
+      }
+    }
+  });
+
+  it('no dockerode type reaches core or cli: the engine interface is complete', () => {
+    for (const f of src.filter((f) => !f.startsWith('src/adapters/'))) {
+      expect(
+        imports(f).filter((i) => i === 'dockerode'),
+        f,
+      ).toEqual([]);
+      expect(
+        /\bas (Partial<)?BakeoffEngine\b|getArchive !== 'function'/.test(readFileSync(f, 'utf8')),
+        f,
+      ).toBe(false);
     }
   });
 });

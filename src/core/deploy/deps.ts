@@ -1,0 +1,49 @@
+// What `deploy ecs --apply` and the modules it is split into (checks, GPU capacity,
+// load balancer, wait) receive: the AWS APIs, the engine's image calls, a log, progress
+// and a clock; and the options of one apply. A module of its own, so the parts of the
+// apply import it instead of importing apply.ts back (no import cycles).
+
+import type { ImageClient } from '../../adapters/docker/engine.js';
+import type { Clock } from '../../io/clock.js';
+import type { TaskRunner } from '../../io/progress.js';
+import type { AwsDeployApis } from './aws-apis.js';
+
+export interface ApplyDeps {
+  aws: AwsDeployApis;
+  engine: Pick<ImageClient, 'imageExists' | 'tag' | 'push' | 'inspectImage'>;
+  log(line: string): void;
+  /** Per-service progress while waiting (default: plain lines through `log`). */
+  tasks?: TaskRunner;
+  clock?: Clock;
+}
+
+export interface ApplyOptions {
+  /** Local image per service to push (built beforehand). */
+  localImages: Record<string, string>;
+  /** Push to this registry instead of ECR (emulators, pull-through setups); no ECR login. */
+  registry?: string;
+  /** Also push each built image under this tag (e.g. "latest"); task definitions keep the commit tag. */
+  movingTag?: string;
+  /** Redeploy services even when their task definition did not change. */
+  force: boolean;
+  subnets?: string[];
+  securityGroups?: string[];
+  keepImages?: number;
+  logRetentionDays?: number;
+  gpuInstanceType?: string;
+  /** Wait until every created or updated service is stable (`--no-wait` turns it off). */
+  wait: boolean;
+  /** Default: the longest health-check grace period of the changed services + 10 minutes. */
+  waitTimeoutSeconds?: number;
+  /** Between two DescribeServices calls while waiting (default 15 s, as the AWS waiters). */
+  pollSeconds?: number;
+}
+
+export interface DeployNetwork {
+  subnets: string[];
+  securityGroups: string[];
+  /** Where the shared load balancer goes (only when a service publishes a port). */
+  balancer?: { vpcId: string; subnets: string[] };
+  /** The GPU instances' AMI (only with a GPU task). */
+  gpuAmi?: string;
+}
