@@ -87,6 +87,30 @@ export function inRegistry(ref: ImageRef, registry: string): ImageRef {
   return { ...ref, registry, explicitRegistry: true };
 }
 
+/**
+ * The major version a tag starts with (`postgres:16.4-bookworm` → 16), if it starts with one;
+ * a registry port (`host:5000/postgres`) is never mistaken for it.
+ */
+export function tagMajor(text: string): number | undefined {
+  let ref: ImageRef;
+  try {
+    ref = parseImageRef(text);
+  } catch {
+    return undefined;
+  }
+  const m = /^(\d+)(?:[.-]|$)/.exec(ref.tag ?? '');
+  return m ? Number(m[1]) : undefined;
+}
+
+/** The last path component of the repository (`ghcr.io/org/postgres:16` → `postgres`). */
+export function imageBaseName(text: string): string | undefined {
+  try {
+    return parseImageRef(text).repository.split('/').pop();
+  } catch {
+    return undefined;
+  }
+}
+
 /** Whether the reference is an Amazon ECR repository (`<account>.dkr.ecr.<region>.amazonaws.com`). */
 export function isEcr(ref: ImageRef): boolean {
   return /^\d{12}\.dkr\.ecr\.[a-z0-9-]+\.amazonaws\.com(\.cn)?$/.test(ref.registry);

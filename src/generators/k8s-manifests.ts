@@ -3,6 +3,7 @@
 // pure and deterministic; everything that cannot be carried over is a warning at
 // the line of its field. Secrets are references to one Secret the user creates.
 
+import { imageBaseName } from '../config/image-ref.js';
 import {
   type HealthCheck,
   type Stack,
@@ -188,7 +189,7 @@ const WELL_KNOWN_PORTS: [RegExp, number][] = [
 
 /** The standard port of a well-known server image (postgres:16 → 5432), by the image's last path segment. */
 function wellKnownPort(image: string | undefined): { server: string; port: number } | undefined {
-  const server = image?.split('@')[0]?.split('/').pop()?.split(':')[0]?.replace(/-.*$/, '');
+  const server = (image && imageBaseName(image))?.replace(/-.*$/, '');
   if (!server) return undefined;
   const hit = WELL_KNOWN_PORTS.find(([re]) => re.test(server));
   return hit ? { server, port: hit[1] } : undefined;

@@ -12,6 +12,8 @@ import { CHROMIUM, CHROMIUM_ARGS, chromiumAvailable } from '../helpers/browser.j
 import { LOCAL_PYTHON_IMAGE, requireEngine, requireImage } from '../helpers/docker.js';
 import { freePort } from '../helpers/net.js';
 
+const hasChromium = chromiumAvailable();
+
 const engine = await requireEngine();
 const BIN = path.resolve('bin/mlship.js');
 const NAME = `mlship-it-${process.pid}`;
@@ -204,58 +206,65 @@ describe.runIf(engine)('mlship compose (real engine, docker-compose)', () => {
     expect((await fetch(`http://127.0.0.1:${port}/healthz`)).status).toBe(200);
   });
 
-  it('the front end, in a real browser: enter an input, see the prediction', async () => {
-    if (!chromiumAvailable()) return;
-    const browser = await chromium.launch({ executablePath: CHROMIUM, args: CHROMIUM_ARGS });
-    try {
-      const page = await browser.newPage();
-      const errors: string[] = [];
-      page.on('pageerror', (e) => errors.push(e.message));
-      await page.goto(`http://127.0.0.1:${port}/`);
-      // Strings, not functions: the tests are type-checked without DOM types.
-      await page.waitForFunction("document.getElementById('input').value.length > 0");
-      await page.fill(
-        '#input',
-        JSON.stringify({ sepal_length: 6.7, sepal_width: 3.0, petal_length: 5.2, petal_width: 2.3 }),
-      );
-      await page.click('#submit');
-      await page.waitForFunction("document.getElementById('meta').textContent.startsWith('HTTP')");
-      expect(await page.textContent('#output')).toBe('2');
-      expect(await page.textContent('#meta')).toMatch(/^HTTP 200 in \d+ ms/);
-      expect(errors).toEqual([]);
-    } finally {
-      await browser.close();
-    }
-  });
+  it.skipIf(!hasChromium)(
+    'the front end, in a real browser: enter an input, see the prediction',
+    async () => {
+      const browser = await chromium.launch({ executablePath: CHROMIUM, args: CHROMIUM_ARGS });
+      try {
+        const page = await browser.newPage();
+        const errors: string[] = [];
+        page.on('pageerror', (e) => errors.push(e.message));
+        await page.goto(`http://127.0.0.1:${port}/`);
+        // Strings, not functions: the tests are type-checked without DOM types.
+        await page.waitForFunction("document.getElementById('input').value.length > 0");
+        await page.fill(
+          '#input',
+          JSON.stringify({ sepal_length: 6.7, sepal_width: 3.0, petal_length: 5.2, petal_width: 2.3 }),
+        );
+        await page.click('#submit');
+        await page.waitForFunction("document.getElementById('meta').textContent.startsWith('HTTP')");
+        expect(await page.textContent('#output')).toBe('2');
+        expect(await page.textContent('#meta')).toMatch(/^HTTP 200 in \d+ ms/);
+        expect(errors).toEqual([]);
+      } finally {
+        await browser.close();
+      }
+    },
+  );
 
-  it('Swagger UI behind the proxy prefix, in a real browser: "Try it out" posts to /api/iris/predict', async () => {
+  it('the OpenAPI document behind the proxy names the proxy prefix as its server', async () => {
     const spec = (await (await fetch(`http://127.0.0.1:${port}/api/iris/openapi.json`)).json()) as {
       servers?: { url: string }[];
     };
     expect(spec.servers).toEqual([{ url: '/api/iris' }]);
-    if (!chromiumAvailable()) return;
-    const browser = await chromium.launch({ executablePath: CHROMIUM, args: CHROMIUM_ARGS });
-    try {
-      const page = await browser.newPage();
-      await page.goto(`http://127.0.0.1:${port}/api/iris/docs`);
-      await page.locator('.opblock-summary-path[data-path="/predict"]').click();
-      await page.locator('.opblock.is-open button.try-out__btn').click();
-      await page
-        .locator('.opblock.is-open textarea.body-param__text')
-        .fill(JSON.stringify({ sepal_length: 6.7, sepal_width: 3.0, petal_length: 5.2, petal_width: 2.3 }));
-      await page.locator('.opblock.is-open button.execute').click();
-      const url = page.locator('.opblock.is-open .request-url pre');
-      await url.waitFor();
-      expect(await url.textContent()).toBe(`http://127.0.0.1:${port}/api/iris/predict`);
-      const status = page
-        .locator('.opblock.is-open .live-responses-table tr.response .response-col_status')
-        .first();
-      await status.waitFor();
-      expect((await status.textContent())?.trim()).toBe('200');
-    } finally {
-      await browser.close();
-    }
   });
+
+  it.skipIf(!hasChromium)(
+    'Swagger UI behind the proxy prefix, in a real browser: "Try it out" posts to /api/iris/predict',
+    async () => {
+      const browser = await chromium.launch({ executablePath: CHROMIUM, args: CHROMIUM_ARGS });
+      try {
+        const page = await browser.newPage();
+        await page.goto(`http://127.0.0.1:${port}/api/iris/docs`);
+        await page.locator('.opblock-summary-path[data-path="/predict"]').click();
+        await page.locator('.opblock.is-open button.try-out__btn').click();
+        await page
+          .locator('.opblock.is-open textarea.body-param__text')
+          .fill(JSON.stringify({ sepal_length: 6.7, sepal_width: 3.0, petal_length: 5.2, petal_width: 2.3 }));
+        await page.locator('.opblock.is-open button.execute').click();
+        const url = page.locator('.opblock.is-open .request-url pre');
+        await url.waitFor();
+        expect(await url.textContent()).toBe(`http://127.0.0.1:${port}/api/iris/predict`);
+        const status = page
+          .locator('.opblock.is-open .live-responses-table tr.response .response-col_status')
+          .first();
+        await status.waitFor();
+        expect((await status.textContent())?.trim()).toBe('200');
+      } finally {
+        await browser.close();
+      }
+    },
+  );
 
   it('ps shows health and URLs', () => {
     const r = mlship(['compose', 'ps', '--json']);

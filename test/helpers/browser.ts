@@ -1,13 +1,12 @@
 // Headless Debian Chromium for browser tests (no browser download: none is reachable).
 import { existsSync } from 'node:fs';
-import { CI } from './docker.js';
+import { requires } from './requires.js';
 
 export const CHROMIUM = process.env.MLSHIP_CHROMIUM ?? '/usr/bin/chromium';
 
+/** Whether Chromium is here; locally a missing one is a skip with its reason, on CI an error. */
 export function chromiumAvailable(): boolean {
-  if (existsSync(CHROMIUM)) return true;
-  if (CI) throw new Error(`CI is set but ${CHROMIUM} is missing (apt-get install chromium)`);
-  return false;
+  return requires(CHROMIUM, existsSync(CHROMIUM), 'apt-get install chromium');
 }
 
 export const CHROMIUM_ARGS = [

@@ -25,6 +25,9 @@ export async function startMoto(): Promise<Moto | undefined> {
   if (!existsSync(bin)) {
     if (CI)
       throw new Error('CI is set but .venv/bin/moto_server is missing (pip install -r requirements-dev.txt)');
+    console.warn(
+      'skipping the tests that need moto: .venv/bin/moto_server is missing (pip install -r requirements-dev.txt)',
+    );
     return undefined;
   }
   const port = await freePort();

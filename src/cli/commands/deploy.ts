@@ -1,5 +1,6 @@
 import path from 'node:path';
 import type { Command } from 'commander';
+import { awsSummary, describeAws, type ResolvedAws } from '../../core/aws/aws-config.js';
 import type { EcsPlanResult } from '../../core/deploy/plan.js';
 import { UsageError } from '../../io/errors.js';
 import type { IoHost } from '../../io/io-host.js';
@@ -33,11 +34,12 @@ interface EcsFlags {
   waitTimeout?: string;
 }
 
-function render(io: IoHost, r: EcsPlanResult, cwd: string): string {
+function render(io: IoHost, r: EcsPlanResult, cwd: string, aws: ResolvedAws): string {
   const money = (n: number) => `$${n.toFixed(2)}`;
   const width = Math.max(...r.cost.lines.map((l) => l.item.length));
   return [
     `plan for stack ${r.stack} (nothing was sent to AWS):`,
+    io.style('dim', `  AWS: ${describeAws(aws).join(', ')}`),
     ...r.plan.map((p) => `  + ${p}`),
     '',
     `estimated monthly cost (${r.cost.pricesRegion} list prices of ${r.cost.pricesDate}):`,
@@ -61,35 +63,65 @@ function render(io: IoHost, r: EcsPlanResult, cwd: string): string {
   ].join('\n');
 }
 
+/**
+ * The stack (read once) and how AWS is configured for it, resolved as every AWS command and
+ * `mlship doctor` resolve it. With credentials required, they are checked here: before any
+ * build, push or AWS change.
+ */
+async function stackAndAws(ctx: CliContext, flags: EcsFlags, credentials: 'required' | 'if-needed') {
+  const [{ loadDeployStack }, { resolveAws, requireIdentity }, { createAwsEnvironment }] = await Promise.all([
+    import('../../core/deploy/plan.js'),
+    import('../../core/aws/aws-config.js'),
+    import('../../adapters/aws/environment.js'),
+  ]);
+  const loaded = await loadDeployStack(path.resolve(ctx.cwd, flags.file));
+  const aws = await resolveAws(
+    {
+      ...(flags.region ? { region: flags.region } : {}),
+      ...(flags.accountId ? { accountId: flags.accountId } : {}),
+      ...(flags.profile ? { profile: flags.profile } : {}),
+      ...(flags.endpointUrl ? { endpointUrl: flags.endpointUrl } : {}),
+    },
+    loaded.project?.aws,
+    createAwsEnvironment(ctx.env),
+    { credentials },
+  );
+  if (credentials === 'required') requireIdentity(aws);
+  return { loaded, aws };
+}
+
 /** The stack's names (services, families, load balancer) for --scale and --destroy: no files written. */
-async function stackNames(flags: EcsFlags) {
+async function stackNames(ctx: CliContext, flags: EcsFlags) {
   const { planEcs } = await import('../../core/deploy/plan.js');
-  return planEcs({
-    file: flags.file,
+  const { loaded, aws } = await stackAndAws(ctx, flags, 'required');
+  const plan = await planEcs({
+    file: path.resolve(ctx.cwd, flags.file),
     imageTag: flags.tag ?? 'latest',
     force: flags.force,
     writeFiles: false,
-    ...(flags.region ? { region: flags.region } : {}),
-    ...(flags.accountId ? { accountId: flags.accountId } : {}),
+    loaded,
+    ...(aws.region ? { region: aws.region } : {}),
+    ...(aws.accountId ? { accountId: aws.accountId } : {}),
   });
+  return { plan, aws };
 }
 
 /** The AWS APIs for the plan's region, through the SDK chain (or --profile, --endpoint-url). */
-async function deployApis(flags: EcsFlags, region: string) {
+async function deployApis(aws: ResolvedAws, region: string) {
   const { createDeployApis } = await import('../../adapters/aws/deploy-apis.js');
   return createDeployApis({
     region,
-    ...(flags.profile ? { profile: flags.profile } : {}),
-    ...(flags.endpointUrl ? { endpointUrl: flags.endpointUrl } : {}),
+    ...(aws.profile ? { profile: aws.profile } : {}),
+    ...(aws.endpointUrl ? { endpointUrl: aws.endpointUrl } : {}),
   });
 }
 
 /** `--scale web=2,llm=0`: the desired task count of deployed services, nothing else. */
 async function scale(ctx: CliContext, flags: EcsFlags, text: string): Promise<void> {
   const { parseScale, scaleEcs } = await import('../../core/deploy/scale.js');
-  const r = await stackNames(flags);
+  const { plan: r, aws: resolved } = await stackNames(ctx, flags);
   const wanted = parseScale(text, r);
-  const aws = await deployApis(flags, r.region);
+  const aws = await deployApis(resolved, r.region);
   try {
     const changes = await scaleEcs(r, wanted, aws);
     ctx.io.result(
@@ -108,7 +140,7 @@ async function scale(ctx: CliContext, flags: EcsFlags, text: string): Promise<vo
 
 /** `--destroy`: confirmed (a prompt, or --yes), then everything `--apply` created but images and logs. */
 async function destroy(ctx: CliContext, flags: EcsFlags): Promise<void> {
-  const r = await stackNames(flags);
+  const { plan: r, aws: resolved } = await stackNames(ctx, flags);
   const what = `the services, load balancer, task definitions and cluster of stack ${r.stack} in ${r.region}`;
   if (!ctx.global.yes) {
     if (!ctx.io.prompter.interactive) {
@@ -125,7 +157,7 @@ async function destroy(ctx: CliContext, flags: EcsFlags): Promise<void> {
   if (waitTimeout !== undefined && !(waitTimeout > 0))
     throw new UsageError(`--wait-timeout ${flags.waitTimeout} is not a positive number of seconds`);
   const { destroyEcs } = await import('../../core/deploy/destroy.js');
-  const aws = await deployApis(flags, r.region);
+  const aws = await deployApis(resolved, r.region);
   try {
     const done = await destroyEcs(
       r,
@@ -264,14 +296,16 @@ export const registerDeploy: Register = (program: Command, holder) => {
         flags.tag,
         flags.apply,
       );
+      const { loaded, aws: resolved } = await stackAndAws(ctx, flags, flags.apply ? 'required' : 'if-needed');
       const r = await planEcs({
-        file: flags.file,
+        file: path.resolve(ctx.cwd, flags.file),
+        loaded,
         imageTag: tag,
         force: flags.force,
         logsGbPerServiceMonth: Number(flags.logsGb),
         ...(flags.out ? { outDir: flags.out } : {}),
-        ...(flags.region ? { region: flags.region } : {}),
-        ...(flags.accountId ? { accountId: flags.accountId } : {}),
+        ...(resolved.region ? { region: resolved.region } : {}),
+        ...(resolved.accountId ? { accountId: resolved.accountId } : {}),
         ...(flags.executionRoleArn ? { executionRoleArn: flags.executionRoleArn } : {}),
         ...(flags.taskRoleArn ? { taskRoleArn: flags.taskRoleArn } : {}),
         ...(flags.gpuInstance ? { gpuInstanceType: flags.gpuInstance } : {}),
@@ -286,6 +320,7 @@ export const registerDeploy: Register = (program: Command, holder) => {
           {
             ok: true,
             stack: r.stack,
+            aws: awsSummary(resolved),
             outDir: r.outDir,
             written: r.written,
             plan: r.plan,
@@ -293,56 +328,20 @@ export const registerDeploy: Register = (program: Command, holder) => {
             ...(r.loadBalancer ? { loadBalancer: r.loadBalancer } : {}),
             warnings: r.translation.warnings,
           },
-          render(ctx.io, r, ctx.cwd),
+          render(ctx.io, r, ctx.cwd, resolved),
         );
         return;
       }
       const waitTimeout = flags.waitTimeout === undefined ? undefined : Number(flags.waitTimeout);
       if (waitTimeout !== undefined && !(waitTimeout > 0))
         throw new UsageError(`--wait-timeout ${flags.waitTimeout} is not a positive number of seconds`);
-      ctx.io.info(render(ctx.io, r, ctx.cwd));
+      ctx.io.info(render(ctx.io, r, ctx.cwd, resolved));
       const { applyEcs } = await import('../../core/deploy/apply.js');
-      const aws = await deployApis(flags, r.region);
+      const { buildStackImages, findLocalImages } = await import('../../core/deploy/images.js');
       const engine = await ctx.engine();
-      // Build what ECR will serve from the services' own source (cached layers make
-      // an unchanged service a no-op), so the pushed image is the source at this commit.
-      if (flags.build) {
-        const outcomes = await ctx.io.tasks.run(
-          r.builds.map((b) => ({
-            title: `build ${b.tag}`,
-            run: async (control) => {
-              const built = await engine.build({
-                context: b.context,
-                tags: [b.tag],
-                ...(b.dockerfile ? { dockerfile: b.dockerfile } : {}),
-                ...(b.target ? { target: b.target } : {}),
-                ...(b.args ? { buildArgs: b.args } : {}),
-                labels: { 'dev.mlship.stack': r.stack },
-                onProgress: (e) => {
-                  if (e.step && !e.line) control.title(`build ${b.tag}: ${e.step}`);
-                },
-              });
-              control.title(`build ${b.tag}: ${built.steps.length} steps, ${built.cachedSteps} cached`);
-            },
-          })),
-          { concurrent: 1 },
-        );
-        const failed = outcomes.find((o) => !o.ok);
-        if (failed) {
-          aws.destroy();
-          throw failed.error;
-        }
-      }
-      // Images mlship builds: <stack>/<service>:dev (compose up), or compose's own names.
-      const localImages: Record<string, string> = {};
-      for (const s of r.translation.services.flatMap((x) => x.containers.map((c) => c.name))) {
-        for (const candidate of [`${r.stack}/${s}:dev`, `${r.stack}-${s}:latest`, `${r.stack}_${s}:latest`]) {
-          if (await engine.imageExists(candidate)) {
-            localImages[s] = candidate;
-            break;
-          }
-        }
-      }
+      if (flags.build) await buildStackImages(r, { engine, tasks: ctx.io.tasks });
+      const localImages = await findLocalImages(r, { engine });
+      const aws = await deployApis(resolved, r.region);
       try {
         const applied = await applyEcs(
           r,
@@ -392,7 +391,15 @@ export const registerDeploy: Register = (program: Command, holder) => {
           ]),
         ];
         ctx.io.result(
-          { ok: true, stack: r.stack, outDir: r.outDir, plan: r.plan, cost: r.cost, applied },
+          {
+            ok: true,
+            stack: r.stack,
+            aws: awsSummary(resolved),
+            outDir: r.outDir,
+            plan: r.plan,
+            cost: r.cost,
+            applied,
+          },
           lines.join('\n'),
         );
       } finally {

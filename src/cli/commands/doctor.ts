@@ -1,3 +1,4 @@
+import path from 'node:path';
 import type { Command } from 'commander';
 import type { DoctorReport } from '../../core/doctor/doctor.js';
 import type { IoHost } from '../../io/io-host.js';
@@ -30,24 +31,28 @@ export const registerDoctor: Register = (program: Command, holder) => {
     )
     .action(async (opts: { skip: string }) => {
       const ctx = holder.get();
-      const [{ runDoctor }, { exec }, { probeAws }, { statfs }, { existsSync, readFileSync }] =
-        await Promise.all([
-          import('../../core/doctor/doctor.js'),
-          import('../../adapters/exec.js'),
-          import('../../adapters/aws/credentials.js'),
-          import('node:fs/promises'),
-          import('node:fs'),
-        ]);
-      let projectNeedsGpu = false;
-      if (existsSync('mlship.yaml')) {
-        // A best-effort peek: doctor must work even when the config is broken.
-        projectNeedsGpu = /^\s+gpu:\s*(true|[1-9])/m.test(readFileSync('mlship.yaml', 'utf8'));
-      }
+      const [
+        { runDoctor, projectHints },
+        { exec },
+        { resolveAws },
+        { createAwsEnvironment },
+        { statfs, readFile },
+      ] = await Promise.all([
+        import('../../core/doctor/doctor.js'),
+        import('../../adapters/exec.js'),
+        import('../../core/aws/aws-config.js'),
+        import('../../adapters/aws/environment.js'),
+        import('node:fs/promises'),
+      ]);
+      // The project of the directory the command runs in (the context's, not the process's).
+      const hints = projectHints(
+        await readFile(path.join(ctx.cwd, 'mlship.yaml'), 'utf8').catch(() => undefined),
+      );
       const report = await runDoctor({
         nodeVersion: process.version,
         connectEngine: () => ctx.engine(),
         exec,
-        probeAws: () => probeAws(),
+        resolveAws: () => resolveAws({}, hints.aws, createAwsEnvironment(ctx.env), { credentials: 'report' }),
         freeBytes: async (dir) => {
           try {
             const s = await statfs(dir);
@@ -57,7 +62,7 @@ export const registerDoctor: Register = (program: Command, holder) => {
           }
         },
         cwd: ctx.cwd,
-        projectNeedsGpu,
+        projectNeedsGpu: hints.needsGpu,
         skip: opts.skip
           .split(',')
           .map((s) => s.trim())

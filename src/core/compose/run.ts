@@ -7,6 +7,7 @@ import path from 'node:path';
 import type { S3Target } from '../../adapters/aws/s3.js';
 import type { ComposeCli, ComposeProject, ComposeRunner } from '../../adapters/compose.js';
 import type { ContainerState, Engine } from '../../adapters/docker/engine.js';
+import { tagMajor } from '../../config/image-ref.js';
 import { EngineError, OperationFailedError } from '../../io/errors.js';
 import type { TaskRunner } from '../../io/progress.js';
 import { type ComposeGenerateResult, parseEnv } from './generate.js';
@@ -88,7 +89,8 @@ async function checkDatabaseVolume(deps: ComposeRunDeps, gen: ComposeGenerateRes
     timeoutMs: 30_000,
   });
   const onDisk = r.stdoutTail[0]?.trim();
-  const tag = /:(\d+)/.exec(db.image)?.[1];
+  const major = tagMajor(db.image);
+  const tag = major === undefined ? undefined : String(major);
   if (onDisk && tag && onDisk !== tag) {
     throw new OperationFailedError(
       'DATABASE_VERSION_MISMATCH',

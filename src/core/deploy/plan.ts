@@ -14,8 +14,9 @@ import {
   taskGpus,
   translateToEcs,
 } from '../../generators/ecs-task-definitions.js';
-import { FileExistsError, UsageError } from '../../io/errors.js';
+import { FileExistsError } from '../../io/errors.js';
 import { exists, writeFileAtomic } from '../../io/files.js';
+import { requireAccount, requireRegion } from '../aws/aws-config.js';
 import { generateCompose } from '../compose/generate.js';
 import { isComposeFile } from '../compose/user-compose.js';
 import { parseBytes, parseDuration } from '../stack/compose-import.js';
@@ -46,6 +47,8 @@ export interface EcsPlanOptions {
   force: boolean;
   /** Write deploy/ecs/ (default); `--destroy` only needs the names. */
   writeFiles?: boolean;
+  /** The stack, when the caller already read it (so mlship.yaml is read once). */
+  loaded?: DeployStack;
 }
 
 export interface CostLine {
@@ -379,18 +382,13 @@ function loadBalancerPlanLines(lb: LoadBalancerPlan | undefined): string[] {
 }
 
 export async function planEcs(options: EcsPlanOptions): Promise<EcsPlanResult> {
-  const loaded = await loadDeployStack(options.file);
+  const loaded = options.loaded ?? (await loadDeployStack(options.file));
   const { stack } = loaded;
   const aws = loaded.project?.aws;
-  const region = options.region ?? aws?.region;
-  const accountId = options.accountId ?? aws?.account_id;
-  if (!region)
-    throw new UsageError('no AWS region', { hint: 'pass --region, or set aws.region in mlship.yaml' });
-  if (!accountId) {
-    throw new UsageError('no AWS account id', {
-      hint: 'pass --account-id, or set aws.account_id in mlship.yaml (quoted, 12 digits)',
-    });
-  }
+  // The CLI resolves both as every AWS command does (core/aws/aws-config.ts); direct callers
+  // may pass them or rely on mlship.yaml.
+  const region = requireRegion({ region: options.region ?? aws?.region });
+  const accountId = requireAccount({ accountId: options.accountId ?? aws?.account_id });
   const registry = `${accountId}.dkr.ecr.${region}.amazonaws.com`;
   // Services built from source are pushed to ECR under <stack>/<service>:<commit>.
   const images = Object.fromEntries(

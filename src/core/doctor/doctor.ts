@@ -2,10 +2,11 @@
 // ok / warn / fail with a fix. Only the Node version and a reachable engine are
 // required; the rest are warnings because each matters to one step only.
 
-import type { AwsProbeResult } from '../../adapters/aws/credentials.js';
+import { parse as parseYaml } from 'yaml';
 import type { EngineClient } from '../../adapters/docker/engine.js';
 import type { Exec } from '../../adapters/exec.js';
 import { MlshipError } from '../../io/errors.js';
+import type { AwsSettings, ResolvedAws } from '../aws/aws-config.js';
 
 export type CheckStatus = 'ok' | 'warn' | 'fail';
 
@@ -27,7 +28,8 @@ export interface DoctorDeps {
   nodeVersion: string;
   connectEngine(): Promise<EngineClient>;
   exec: Exec;
-  probeAws(): Promise<AwsProbeResult>;
+  /** How AWS is configured, resolved as `deploy ecs` resolves it (credentials reported). */
+  resolveAws(): Promise<ResolvedAws>;
   /** Free bytes on the filesystem holding `dir`. */
   freeBytes(dir: string): Promise<number | undefined>;
   cwd: string;
@@ -35,6 +37,32 @@ export interface DoctorDeps {
   projectNeedsGpu: boolean;
   /** Skip checks by id (e.g. "aws" on machines that never deploy). */
   skip?: string[];
+}
+
+/**
+ * What doctor reads of the project's mlship.yaml, best effort: it must work when the config is
+ * broken (that is `mlship validate`'s job), so anything unreadable is simply absent.
+ */
+export function projectHints(text: string | undefined): { needsGpu: boolean; aws?: AwsSettings } {
+  if (!text) return { needsGpu: false };
+  let doc: unknown;
+  try {
+    doc = parseYaml(text);
+  } catch {
+    return { needsGpu: /^\s+gpu:\s*(true|[1-9])/m.test(text) };
+  }
+  const project = (doc ?? {}) as { services?: Record<string, { gpu?: unknown }>; aws?: unknown };
+  const needsGpu = Object.values(project.services ?? {}).some(
+    (s) => s?.gpu === true || (typeof s?.gpu === 'number' && s.gpu > 0),
+  );
+  const aws = project.aws as Record<string, unknown> | undefined;
+  const str = (v: unknown) => (typeof v === 'string' && v ? v : undefined);
+  const settings: AwsSettings = {
+    ...(str(aws?.region) ? { region: str(aws?.region)! } : {}),
+    ...(str(aws?.account_id) ? { account_id: str(aws?.account_id)! } : {}),
+    ...(str(aws?.profile) ? { profile: str(aws?.profile)! } : {}),
+  };
+  return { needsGpu, ...(Object.keys(settings).length ? { aws: settings } : {}) };
 }
 
 export const MIN_NODE = [22, 12] as const;
@@ -201,31 +229,65 @@ async function checkCompose(deps: DoctorDeps): Promise<Check[]> {
 }
 
 async function checkAws(deps: DoctorDeps): Promise<Check[]> {
-  const r = await deps.probeAws();
+  let r: ResolvedAws;
+  try {
+    r = await deps.resolveAws();
+  } catch (e) {
+    // A malformed setting (e.g. AWS_REGION=nowhere) is what the user must fix.
+    const err = e instanceof MlshipError ? e : undefined;
+    return [
+      {
+        id: 'aws-region',
+        title: 'AWS region',
+        required: false,
+        status: 'warn',
+        detail: err?.message ?? String(e),
+        ...(err?.hint ? { fix: err.hint } : {}),
+      },
+    ];
+  }
+  const id = r.identity;
+  const profile = r.profile ? `, profile ${r.profile} (from ${r.profileSource})` : '';
+  const region: Check = {
+    id: 'aws-region',
+    title: 'AWS region',
+    required: false,
+    status: r.region ? 'ok' : 'warn',
+    detail: r.region ? `${r.region} (from ${r.regionSource})` : 'not set',
+    ...(r.region
+      ? {}
+      : {
+          fix: 'set aws.region in mlship.yaml, export AWS_REGION, or set a region for the profile in ~/.aws/config (--region works too)',
+        }),
+  };
   const checks: Check[] = [];
   checks.push({
     id: 'aws-credentials',
     title: 'AWS credentials',
     required: false,
-    status: r.credentials === 'resolved' ? 'ok' : 'warn',
-    detail:
-      r.credentials === 'resolved'
-        ? `resolved through the SDK chain${r.profile ? ` (profile ${r.profile})` : ''}`
-        : `not found${r.reason ? `: ${r.reason}` : ''}`,
-    ...(r.credentials === 'resolved'
+    status: id?.ok ? 'ok' : 'warn',
+    detail: !r.region
+      ? 'not checked: no region to ask STS in'
+      : id?.ok
+        ? `account ${id.account} (${id.arn})${profile}`
+        : `not usable${id ? `: ${id.reason}` : ''}${profile}`,
+    ...(id?.ok
       ? {}
       : {
           fix: 'needed only for `mlship deploy ecs --apply`: run `aws configure`, `aws sso login`, or set AWS_PROFILE',
         }),
   });
-  checks.push({
-    id: 'aws-region',
-    title: 'AWS region',
-    required: false,
-    status: r.region ? 'ok' : 'warn',
-    detail: r.region ?? 'not set',
-    ...(r.region ? {} : { fix: 'set AWS_REGION, a region in ~/.aws/config, or aws.region in mlship.yaml' }),
-  });
+  checks.push(region);
+  if (id?.ok && r.accountId && r.accountId !== id.account) {
+    checks.push({
+      id: 'aws-account',
+      title: 'AWS account',
+      required: false,
+      status: 'warn',
+      detail: `${r.accountSource} says ${r.accountId}, but the credentials belong to ${id.account}`,
+      fix: 'deploy ecs --apply refuses this: use credentials of that account, or correct the account id',
+    });
+  }
   return checks;
 }
 

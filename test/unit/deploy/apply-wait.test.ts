@@ -16,6 +16,7 @@ import { rolloutOf } from '../../../src/core/deploy/wait.js';
 import type { Clock } from '../../../src/io/clock.js';
 import { OperationFailedError } from '../../../src/io/errors.js';
 import { runPool, type TaskRunner } from '../../../src/io/progress.js';
+import { strictAws } from '../../helpers/aws-fake.js';
 import { loadServiceModel, validateShape } from '../../helpers/aws-model.js';
 
 interface Recording {
@@ -203,7 +204,7 @@ function fakeAws(
   };
   /** The arguments of every call to `name`, in order. */
   const inputs = (name: string) => calls.filter((c) => c.name === name).map((c) => c.input);
-  return { aws: aws as unknown as AwsDeployApis, calls, created, inputs, polls: () => polls };
+  return { aws: strictAws(aws), calls, created, inputs, polls: () => polls };
 }
 
 const options = (over: Partial<ApplyOptions> = {}): ApplyOptions => ({

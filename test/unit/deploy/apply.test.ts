@@ -5,12 +5,13 @@ import { parameterName, preDeployChecks, secretId } from '../../../src/core/depl
 import { planEcs } from '../../../src/core/deploy/plan.js';
 import { gpuInstanceFor } from '../../../src/core/deploy/prices.js';
 import { OperationFailedError } from '../../../src/io/errors.js';
+import { strictAws } from '../../helpers/aws-fake.js';
 
 function fakeAws(
   over: Partial<AwsDeployApis['ec2']>,
   more: Partial<Pick<AwsDeployApis, 'secrets' | 'iam' | 'gpu'>> = {},
 ): AwsDeployApis {
-  return {
+  return strictAws({
     secrets: { missingParameters: async () => [], secretExists: async () => true },
     iam: { roleExists: async () => true },
     gpu: { gpuAmi: async () => 'ami-0gpu' },
@@ -29,7 +30,7 @@ function fakeAws(
         type === 'g4dn.12xlarge' ? { gpus: 4, memoryMiB: 196608 } : { gpus: 1, memoryMiB: 16384 },
       ...over,
     },
-  } as unknown as AwsDeployApis;
+  });
 }
 
 const plan = () =>

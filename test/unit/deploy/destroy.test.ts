@@ -6,9 +6,9 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import type { AwsDeployApis } from '../../../src/core/deploy/aws-apis.js';
 import { destroyEcs } from '../../../src/core/deploy/destroy.js';
 import { type EcsPlanResult, planEcs } from '../../../src/core/deploy/plan.js';
+import { strictAws } from '../../helpers/aws-fake.js';
 
 const root = path.join(os.tmpdir(), `mlship-destroy-${process.pid}`);
 
@@ -92,7 +92,7 @@ function fake(over: { groupBusyFor?: number; clusterBusyFor?: number; managed?: 
       t += ms;
     },
   };
-  return { aws: aws as unknown as AwsDeployApis, calls, clock, elapsed: () => t / 1000 };
+  return { aws: strictAws(aws), calls, clock, elapsed: () => t / 1000 };
 }
 
 describe('deploy ecs --destroy', () => {

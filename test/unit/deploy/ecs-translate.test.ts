@@ -28,10 +28,9 @@ describe('ECS translation', () => {
     expect(text, `${golden} (regenerate with UPDATE_GOLDEN=1)`).toBe(readFileSync(golden, 'utf8'));
   });
 
-  it('every task definition is valid for the ECS API model (botocore)', () => {
-    if (!ecsModel) return;
+  it.skipIf(!ecsModel)('every task definition is valid for the ECS API model (botocore)', () => {
     for (const td of translateFixture().taskDefinitions) {
-      expect(validateShape(ecsModel, 'RegisterTaskDefinitionRequest', td), td.family).toEqual([]);
+      expect(validateShape(ecsModel!, 'RegisterTaskDefinitionRequest', td), td.family).toEqual([]);
     }
   });
 

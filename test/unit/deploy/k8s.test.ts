@@ -1,4 +1,3 @@
-import { spawnSync } from 'node:child_process';
 import { cpSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -41,6 +40,10 @@ function checkGolden(text: string, golden: string): void {
   expect(text, `${golden} (regenerate with UPDATE_GOLDEN=1)`).toBe(readFileSync(golden, 'utf8'));
 }
 
+/**
+ * Every manifest valid for the Kubernetes schemas. Without .venv's schemas this part of a test is
+ * left out (loadK8sValidator printed why; on CI it threw instead): the rest of the test still runs.
+ */
 function expectValid(manifests: unknown[], where: string): void {
   if (!validate) return;
   for (const m of manifests as K8sManifest[]) {
@@ -87,22 +90,24 @@ describe('Kubernetes translation', () => {
     expectValid(docs, 'pipeline');
   });
 
-  it('the schema check is strict: an unknown field or a wrong type is rejected', () => {
-    if (!validate) return;
+  it.skipIf(!validate)('the schema check is strict: an unknown field or a wrong type is rejected', () => {
     const t = translateToK8s(composeStack(GPU_FIXTURE, 'pose'));
     const d = structuredClone(deployment(t.manifests, 'detector'));
     (d.spec.template.spec.containers[0] as unknown as Record<string, unknown>).gpus = 1;
-    expect(validate(d).join('\n')).toMatch(/additional properties \(gpus\)/);
+    expect(validate!(d).join('\n')).toMatch(/additional properties \(gpus\)/);
     const s = structuredClone(services(t.manifests)[0]!) as unknown as { spec: { ports: unknown } };
     s.spec.ports = 'http';
-    expect(validate(s as unknown as K8sManifest)).not.toEqual([]);
+    expect(validate!(s as unknown as K8sManifest)).not.toEqual([]);
   });
 
-  it('every manifest of both fixtures is valid for Kubernetes 1.31 (strict schemas)', async () => {
-    expectValid(translateToK8s(composeStack(GPU_FIXTURE, 'pose')).manifests, 'gpu-pipeline');
-    const r = await deployK8s({ file: pipelineCopy(), imageTag: 't', force: false });
-    expectValid(r.translation.manifests, 'pipeline');
-  });
+  it.skipIf(!validate)(
+    'every manifest of both fixtures is valid for Kubernetes 1.31 (strict schemas)',
+    async () => {
+      expectValid(translateToK8s(composeStack(GPU_FIXTURE, 'pose')).manifests, 'gpu-pipeline');
+      const r = await deployK8s({ file: pipelineCopy(), imageTag: 't', force: false });
+      expectValid(r.translation.manifests, 'pipeline');
+    },
+  );
 
   it('GPU services: nvidia.com/gpu limits and a toleration; no autoscaler, with the reason in the plan', () => {
     const t = translateToK8s(composeStack(GPU_FIXTURE, 'pose'));
@@ -318,34 +323,4 @@ secrets:
       expect(new Set(names).size).toBe(names.length);
     },
   );
-});
-
-describe('mlship deploy k8s (CLI)', () => {
-  it('--json: the files, the required secret keys and located warnings; manifests on disk', () => {
-    const dir = mkdtempSync(path.join(os.tmpdir(), 'mlship-k8s-cli-'));
-    cpSync(GPU_FIXTURE, path.join(dir, 'compose.yaml'));
-    const bin = path.resolve('bin/mlship.js');
-    const r = spawnSync(
-      process.execPath,
-      [bin, 'deploy', 'k8s', '-f', 'compose.yaml', '--namespace', 'ml', '--tag', 'abc123', '--json'],
-      { cwd: dir, encoding: 'utf8' },
-    );
-    expect(r.status, r.stderr).toBe(0);
-    const out = JSON.parse(r.stdout) as {
-      namespace: string;
-      written: string[];
-      requiredSecretKeys: string[];
-      warnings: { file: string; line: number }[];
-    };
-    expect(out.namespace).toBe('ml');
-    expect(out.written).toEqual([path.join(dir, 'deploy/k8s/manifests.yaml')]);
-    expect(out.requiredSecretKeys).toEqual(['HF_TOKEN', 'POSTGRES_PASSWORD']);
-    expect(out.warnings.some((w) => w.line === 43)).toBe(true);
-    const docs = parseAllDocuments(readFileSync(out.written[0]!, 'utf8')).map((d) => d.toJS() as K8sManifest);
-    expect(docs.every((d) => d.kind === 'Namespace' || d.metadata.namespace === 'ml')).toBe(true);
-    expectValid(docs, 'cli');
-    const help = spawnSync(process.execPath, [bin, 'deploy', 'k8s', '--help'], { encoding: 'utf8' });
-    expect(help.stdout).toMatch(/--registry <host>/);
-    expect(help.stdout).toMatch(/Examples:/);
-  });
 });

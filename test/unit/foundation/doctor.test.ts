@@ -47,7 +47,13 @@ function deps(over: Partial<DoctorDeps> = {}): DoctorDeps {
         '550.54.15, NVIDIA L4\n550.54.15, NVIDIA L4',
       ),
     }),
-    probeAws: async () => ({ credentials: 'resolved', region: 'eu-west-1' }),
+    resolveAws: async () => ({
+      region: 'eu-west-1',
+      regionSource: 'AWS_REGION',
+      identity: { ok: true, account: '123456789012', arn: 'arn:aws:iam::123456789012:user/dev' },
+      accountId: '123456789012',
+      accountSource: 'STS GetCallerIdentity (the credentials in use)',
+    }),
     freeBytes: async () => 100 * 1024 ** 3,
     cwd: '/work',
     projectNeedsGpu: true,
@@ -112,7 +118,14 @@ describe('doctor', () => {
       deps({
         exec: fakeExec({}),
         projectNeedsGpu: false,
-        probeAws: async () => ({ credentials: 'missing' }),
+        resolveAws: async () => ({
+          region: 'eu-west-1',
+          regionSource: 'AWS_REGION',
+          identity: {
+            ok: false,
+            reason: 'CredentialsProviderError: Could not load credentials from any providers',
+          },
+        }),
       }),
     );
     expect(noGpu.ok).toBe(true);

@@ -2,10 +2,12 @@ import { describe, expect, it } from 'vitest';
 import {
   formatImageRef,
   ImageRefError,
+  imageBaseName,
   imageName,
   inRegistry,
   isEcr,
   parseImageRef,
+  tagMajor,
   withTag,
 } from '../../../src/config/image-ref.js';
 
@@ -66,5 +68,26 @@ describe('image references', () => {
   ])('refuses %j (%s)', (text, message) => {
     expect(() => parseImageRef(text)).toThrow(ImageRefError);
     expect(() => parseImageRef(text)).toThrow(message);
+  });
+});
+
+describe('versions and names from image references', () => {
+  it.each([
+    ['postgres:16', 16],
+    ['postgres:16.4-bookworm', 16],
+    ['postgres:15-alpine', 15],
+    // The registry's port is not the version: this image has none.
+    ['127.0.0.1:5000/postgres', undefined],
+    ['127.0.0.1:5000/postgres:17', 17],
+    ['mariadb:lts', undefined],
+    [`postgres@sha256:${'b'.repeat(64)}`, undefined],
+  ])('tagMajor(%s) = %s', (text, major) => {
+    expect(tagMajor(text)).toBe(major);
+  });
+
+  it('imageBaseName is the last path component of the repository', () => {
+    expect(imageBaseName('ghcr.io/org/postgres:16')).toBe('postgres');
+    expect(imageBaseName(`redis@sha256:${'c'.repeat(64)}`)).toBe('redis');
+    expect(imageBaseName('localhost:5000/minio/minio:RELEASE.2024')).toBe('minio');
   });
 });

@@ -5,6 +5,7 @@ import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
+import { requires } from '../helpers/requires.js';
 
 const BIN = path.resolve('bin/mlship.js');
 
@@ -24,6 +25,26 @@ beforeAll(() => {
   if (!existsSync('dist/cli/main.js'))
     throw new Error('dist/ is missing: run `npm run build` before the tests');
 });
+
+/** A Node older than 22 on this machine (the system one is 20 here), to check the refusal. */
+function findOldNode(): string | undefined {
+  for (const candidate of ['/usr/bin/node', '/usr/local/bin/node']) {
+    try {
+      const v = execFileSync(candidate, ['--version'], { encoding: 'utf8' }).trim();
+      if (Number(v.slice(1).split('.')[0]) < 22) return candidate;
+    } catch {
+      // not there
+    }
+  }
+  return undefined;
+}
+const oldNode = requires(
+  'a Node.js older than 22',
+  findOldNode() !== undefined,
+  'the system node 20 at /usr/bin/node',
+)
+  ? findOldNode()
+  : undefined;
 
 describe('mlship CLI conventions', () => {
   it('--help lists every command, each with examples', () => {
@@ -146,19 +167,8 @@ describe('mlship CLI conventions', () => {
     expect(r.stderr).not.toMatch(/\n\s+at /);
   });
 
-  it('refuses an unsupported Node with one line and exit 3', () => {
-    // Find an old Node on this machine (the system one is 20 here); skip when there is none.
-    let oldNode: string | undefined;
-    for (const candidate of ['/usr/bin/node', '/usr/local/bin/node']) {
-      try {
-        const v = execFileSync(candidate, ['--version'], { encoding: 'utf8' }).trim();
-        if (Number(v.slice(1).split('.')[0]) < 22) oldNode = candidate;
-      } catch {
-        // not there
-      }
-    }
-    if (!oldNode) return;
-    const r = spawnSync(oldNode, [BIN, '--help'], { encoding: 'utf8' });
+  it.skipIf(!oldNode)('refuses an unsupported Node with one line and exit 3', () => {
+    const r = spawnSync(oldNode!, [BIN, '--help'], { encoding: 'utf8' });
     expect(r.status).toBe(3);
     expect(r.stderr.trim().split('\n')).toHaveLength(1);
     expect(r.stderr).toMatch(/mlship needs Node\.js >= 22\.12/);

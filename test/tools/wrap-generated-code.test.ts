@@ -7,8 +7,8 @@ import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { generateService, runWrap } from '../../../src/core/wrap/wrap.js';
-import { CASES } from './cases.js';
+import { generateService, runWrap } from '../../src/core/wrap/wrap.js';
+import { CASES } from '../unit/wrap/cases.js';
 
 const VENV_BIN = path.resolve('.venv/bin');
 

@@ -6,7 +6,7 @@ import { cpSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } 
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { FIXTURES } from './helpers.js';
+import { FIXTURES } from '../unit/optimize/helpers.js';
 
 const BIN = path.resolve('bin/mlship.js');
 const tmp: string[] = [];
