@@ -3,16 +3,13 @@
 
 import { existsSync, readdirSync } from 'node:fs';
 import path from 'node:path';
-import { CI } from './docker.js';
+import { requires } from './requires.js';
 
 export const CORPUS = path.resolve(process.cwd(), '..', 'shared', 'corpus');
 
 export function corpusFiles(sub: string, ext: RegExp): string[] {
   const dir = path.join(CORPUS, sub);
-  if (!existsSync(dir)) {
-    if (CI) throw new Error(`CI is set but the shared corpus is missing at ${dir}`);
-    return [];
-  }
+  if (!requires('the shared corpus', existsSync(dir), `${dir}: clone the project beside shared/`)) return [];
   return readdirSync(dir)
     .filter((f) => ext.test(f))
     .sort()
