@@ -12,9 +12,7 @@ import { VERSION } from './version.js';
 function renderError(ctx: CliContext, error: unknown): number {
   const { io } = ctx;
   if (isMlshipError(error)) {
-    if (io.json) {
-      process.stdout.write(`${JSON.stringify({ ok: false, error: error.toJSON() }, null, 2)}\n`);
-    }
+    io.failure(error.toJSON());
     io.error(error.message);
     for (const line of error.details) io.info(`  ${line}`);
     if (error.hint) io.info(`${io.style('dim', 'hint:')} ${error.hint}`);
@@ -22,9 +20,7 @@ function renderError(ctx: CliContext, error: unknown): number {
     return error.exitCode;
   }
   const message = error instanceof Error ? error.message : String(error);
-  if (io.json) {
-    process.stdout.write(`${JSON.stringify({ ok: false, error: { code: 'INTERNAL', message } }, null, 2)}\n`);
-  }
+  io.failure({ code: 'INTERNAL', message });
   io.error(`unexpected error: ${message}`);
   if (ctx.global.debug && error instanceof Error && error.stack) io.info(error.stack);
   else io.info(io.style('dim', 'run again with --debug for the stack trace, and please report it'));

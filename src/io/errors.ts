@@ -167,12 +167,6 @@ export class EnvironmentError extends MlshipError {
   }
 }
 
-export class InterruptedError extends MlshipError {
-  constructor(signal: string) {
-    super('INTERRUPTED', 'interrupted', `interrupted by ${signal}`);
-  }
-}
-
 export class OperationFailedError extends MlshipError {
   constructor(code: string, message: string, options: MlshipErrorOptions = {}) {
     super(code, 'failed', message, options);

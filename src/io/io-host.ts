@@ -16,6 +16,11 @@ export interface IoHost {
   debug(message: string): void;
   /** The command's result: `text` for people, `data` with --json. Written once. */
   result(data: unknown, text: string): void;
+  /**
+   * A failed command's JSON answer (`{ ok: false, error }`) on stdout with --json, unless the
+   * command already wrote its result: stdout carries one JSON object, whatever happens.
+   */
+  failure(error: unknown): void;
   readonly style: Styler;
   readonly json: boolean;
   readonly debugEnabled: boolean;
@@ -69,6 +74,12 @@ export class StreamIoHost implements IoHost {
 
   debug(message: string): void {
     if (this.debugEnabled) this.streams.stderr.write(`${this.style('dim', `debug: ${message}`)}\n`);
+  }
+
+  failure(error: unknown): void {
+    if (!this.json || this.wroteResult) return;
+    this.wroteResult = true;
+    this.streams.stdout.write(`${JSON.stringify({ ok: false, error }, null, 2)}\n`);
   }
 
   result(data: unknown, text: string): void {

@@ -136,9 +136,11 @@ export async function applyEcs(
 
   // 4. The shared load balancer, for the services that publish a port; before the services,
   // because a service can only be created with target groups that belong to a load balancer.
-  const targets = new Map<string, ServiceLoadBalancer[]>();
+  let targets = new Map<string, ServiceLoadBalancer[]>();
   if (network.balancer) {
-    result.loadBalancer = await ensureLoadBalancer(plan, deps, network, targets);
+    const lb = await ensureLoadBalancer(plan, deps, network);
+    result.loadBalancer = lb.loadBalancer;
+    targets = lb.targets;
   }
 
   // 5. Services: create the missing ones, update only those whose task definition or load

@@ -50,8 +50,8 @@ export async function ensureLoadBalancer(
   plan: EcsPlanResult,
   deps: ApplyDeps,
   network: DeployNetwork,
-  targets: Map<string, ServiceLoadBalancer[]>,
-): Promise<LoadBalancerResult> {
+): Promise<{ loadBalancer: LoadBalancerResult; targets: Map<string, ServiceLoadBalancer[]> }> {
+  const targets = new Map<string, ServiceLoadBalancer[]>();
   const { ec2, elb } = deps.aws;
   const balancer = network.balancer!;
   const wanted = plan.loadBalancer!;
@@ -151,5 +151,5 @@ export async function ensureLoadBalancer(
       changed: listener.changed || tg.changed,
     });
   }
-  return result;
+  return { loadBalancer: result, targets };
 }

@@ -2,7 +2,9 @@ import { EventEmitter } from 'node:events';
 import { Writable } from 'node:stream';
 import { describe, expect, it } from 'vitest';
 import { CleanupRegistry } from '../../../src/io/cleanup.js';
+import { StreamIoHost } from '../../../src/io/io-host.js';
 import { PlainTaskRunner, runPool, wantsLiveProgress } from '../../../src/io/progress.js';
+import { DefaultsPrompter } from '../../../src/io/prompts.js';
 import { installSignalHandlers } from '../../../src/io/signals.js';
 import { colorLevel, createStyler } from '../../../src/io/style.js';
 
@@ -128,5 +130,37 @@ describe('cleanups and signals', () => {
     expect(lines[0]).toMatch(/SIGINT: cleaning up \(1 item\)/);
     uninstall();
     expect(source.listenerCount('SIGINT')).toBe(0);
+  });
+});
+
+describe('one JSON object on stdout', () => {
+  const host = (json: boolean) => {
+    const stdout = sink();
+    const stderr = sink();
+    const io = new StreamIoHost({
+      streams: { stdout, stderr },
+      json,
+      debug: false,
+      style: createStyler(0),
+      prompter: new DefaultsPrompter(),
+      tasks: new PlainTaskRunner(stderr, createStyler(0)),
+    });
+    return { io, stdout };
+  };
+
+  it('a failure after the result does not add a second object (it was written past the guard before)', () => {
+    const { io, stdout } = host(true);
+    io.result({ ok: false, removed: [] }, 'text');
+    io.failure({ code: 'AWS_ERROR', message: 'late' });
+    expect(JSON.parse(stdout.text)).toEqual({ ok: false, removed: [] });
+  });
+
+  it('a failure before any result is the JSON answer; without --json stdout stays empty', () => {
+    const json = host(true);
+    json.io.failure({ code: 'USAGE', message: 'bad' });
+    expect(JSON.parse(json.stdout.text)).toEqual({ ok: false, error: { code: 'USAGE', message: 'bad' } });
+    const text = host(false);
+    text.io.failure({ code: 'USAGE', message: 'bad' });
+    expect(text.stdout.text).toBe('');
   });
 });
