@@ -53,9 +53,19 @@ export interface BuildSpec {
 
 export type ServiceRole = 'model' | 'proxy' | 'database' | 'storage' | 'frontend' | 'other';
 
+/** Where a model service's weights come from (mlship.yaml stacks: the wrapped service's manifest). */
+export interface ModelWeights {
+  /** A local file that deploy uploads to the stack's bucket (locally it is mounted read-only). */
+  local?: { path: string; target: string };
+  /** Where the service already downloads them from (weights.url, or wrap --weights-url). */
+  url?: string;
+  sha256?: string;
+}
+
 export interface StackService {
   name: string;
   role: ServiceRole;
+  weights?: ModelWeights;
   image?: string;
   build?: BuildSpec;
   command?: string[];

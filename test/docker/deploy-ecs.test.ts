@@ -35,6 +35,7 @@ import { GetParameterCommand, PutParameterCommand, SSMClient } from '@aws-sdk/cl
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createDeployApis } from '../../src/adapters/aws/deploy-apis.js';
 import { applyEcs } from '../../src/core/deploy/apply.js';
+import type { AwsDeployApis } from '../../src/core/deploy/aws-apis.js';
 import { parameterName, preDeployChecks } from '../../src/core/deploy/checks.js';
 import { type EcsPlanResult, planEcs } from '../../src/core/deploy/plan.js';
 import { OperationFailedError } from '../../src/io/errors.js';
@@ -98,6 +99,20 @@ function stackOnMoto(file: string, ...extra: string[]): string[] {
     moto!.endpoint,
     ...extra,
   ];
+}
+
+/** The real APIs with some methods of one group replaced (the groups load lazily: no spreading). */
+function withOverride<K extends keyof AwsDeployApis>(
+  apis: AwsDeployApis,
+  group: K,
+  methods: Partial<AwsDeployApis[K]>,
+): AwsDeployApis {
+  const real = apis[group] as unknown as Record<string, unknown>;
+  const overridden = new Proxy(real, {
+    get: (target, prop) =>
+      prop in methods ? (methods as Record<string | symbol, unknown>)[prop] : target[prop as string],
+  });
+  return new Proxy(apis, { get: (target, prop) => (prop === group ? overridden : target[prop as K]) });
 }
 
 function mlship(args: string[]) {
@@ -331,16 +346,12 @@ describe.runIf(engine)('mlship deploy ecs --apply (moto + local registry)', () =
     const apis = await createDeployApis({ region: 'us-east-1', endpointUrl: moto!.endpoint });
     try {
       let calls = 0;
-      const failing = {
-        ...apis,
-        ecs: {
-          ...apis.ecs,
-          createService: async (spec: Parameters<typeof apis.ecs.createService>[0]) => {
-            if (++calls === 2) throw new Error('injected: throttled');
-            return apis.ecs.createService(spec);
-          },
+      const failing = withOverride(apis, 'ecs', {
+        createService: async (spec: Parameters<typeof apis.ecs.createService>[0]) => {
+          if (++calls === 2) throw new Error('injected: throttled');
+          return apis.ecs.createService(spec);
         },
-      };
+      });
       const deps = { engine: engine!, log: () => undefined };
       await expect(
         applyEcs(plan, { ...deps, aws: failing }, { localImages: {}, force: false, wait: false }),
@@ -376,15 +387,11 @@ describe.runIf(engine)('mlship deploy ecs --apply (moto + local registry)', () =
     });
     const apis = await createDeployApis({ region: 'us-east-1', endpointUrl: moto!.endpoint });
     try {
-      const failing = {
-        ...apis,
-        elb: {
-          ...apis.elb,
-          ensureListener: async () => {
-            throw new Error('injected: listener quota');
-          },
+      const failing = withOverride(apis, 'elb', {
+        ensureListener: async () => {
+          throw new Error('injected: listener quota');
         },
-      };
+      });
       const deps = { engine: engine!, log: () => undefined };
       await expect(
         applyEcs(plan, { ...deps, aws: failing }, { localImages: {}, force: false, wait: false }),

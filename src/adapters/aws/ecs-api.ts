@@ -4,7 +4,7 @@ import type * as EcsSdk from '@aws-sdk/client-ecs';
 import type { Service } from '@aws-sdk/client-ecs';
 import type { EcsApi } from '../../core/deploy/aws-apis.js';
 import { call } from './aws-call.js';
-import { createServiceInput } from './create-service-input.js';
+import { createServiceInput, serviceConnectConfiguration } from './create-service-input.js';
 
 export function createEcsApi(ecsSdk: typeof EcsSdk, ecsClient: EcsSdk.ECSClient): EcsApi {
   return {
@@ -157,6 +157,9 @@ export function createEcsApi(ecsSdk: typeof EcsSdk, ecsClient: EcsSdk.ECSClient)
             ...(input.loadBalancers ? { loadBalancers: input.loadBalancers } : {}),
             ...(input.healthCheckGracePeriodSeconds
               ? { healthCheckGracePeriodSeconds: input.healthCheckGracePeriodSeconds }
+              : {}),
+            ...(input.serviceConnect
+              ? { serviceConnectConfiguration: serviceConnectConfiguration(input.serviceConnect) }
               : {}),
           }),
         ),

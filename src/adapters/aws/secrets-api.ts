@@ -1,4 +1,5 @@
-// Whether the secrets task definitions reference exist (SSM parameters, Secrets Manager); values are never read.
+// Whether the secrets task definitions reference exist (SSM parameters, Secrets Manager). Values
+// are read only to run a stack's tasks locally (`deploy ecs --local`), and never logged.
 
 import type * as SmSdk from '@aws-sdk/client-secrets-manager';
 import type * as SsmSdk from '@aws-sdk/client-ssm';
@@ -33,6 +34,36 @@ export function createSecretsApi(
           throw e;
         }
       });
+    },
+    async value(valueFrom) {
+      if (valueFrom.startsWith('arn:aws:secretsmanager:') || valueFrom.startsWith('arn:aws-')) {
+        // arn:aws:secretsmanager:region:account:secret:name[:json-key[:version-stage[:version-id]]]
+        const parts = valueFrom.split(':');
+        const id = parts.slice(0, 7).join(':');
+        const [jsonKey, stage, versionId] = parts.slice(7);
+        const r = await call(`read secret ${parts[6]}`, () =>
+          smClient.send(
+            new smSdk.GetSecretValueCommand({
+              SecretId: id,
+              ...(stage ? { VersionStage: stage } : {}),
+              ...(versionId ? { VersionId: versionId } : {}),
+            }),
+          ),
+        );
+        const text = r.SecretString ?? Buffer.from(r.SecretBinary ?? []).toString('utf8');
+        if (!jsonKey) return text;
+        const v = (JSON.parse(text) as Record<string, unknown>)[jsonKey];
+        return typeof v === 'string' ? v : JSON.stringify(v);
+      }
+      const name = valueFrom.startsWith('arn:')
+        ? valueFrom.slice(valueFrom.indexOf(':parameter') + 10)
+        : valueFrom;
+      // Hierarchical names keep their leading slash; a plain name has none.
+      const param = name.slice(1).includes('/') ? name : name.replace(/^\//, '');
+      const r = await call(`read SSM parameter ${param}`, () =>
+        ssmClient.send(new ssmSdk.GetParameterCommand({ Name: param, WithDecryption: true })),
+      );
+      return r.Parameter?.Value ?? '';
     },
   };
 }

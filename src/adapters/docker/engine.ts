@@ -90,11 +90,29 @@ export interface ContainerSpec {
   cpus?: number;
   gpus?: GpuRequest;
   labels?: Record<string, string>;
+  /** A network name, or `container:<id>` to share another container's network namespace. */
   network?: string;
+  /** Names the container answers to on `network` (besides its own). */
+  networkAliases?: string[];
+  /** `host:ip` entries for /etc/hosts (`host-gateway` is the host as containers reach it). */
+  extraHosts?: string[];
+  healthcheck?: HealthcheckSpec;
+  /** Seconds between SIGTERM and SIGKILL when the container is stopped. */
+  stopTimeoutSeconds?: number;
   /** Container port → host port (0 = any free port). */
   ports?: Record<number, number>;
   /** Remove automatically when it stops (default false for detached containers). */
   autoRemove?: boolean;
+}
+
+/** A container health check, as Docker (and ECS) run it. */
+export interface HealthcheckSpec {
+  /** ["CMD", ...] or ["CMD-SHELL", "..."]. */
+  test: string[];
+  intervalSeconds: number;
+  timeoutSeconds: number;
+  retries: number;
+  startPeriodSeconds: number;
 }
 
 export interface RunOptions extends ContainerSpec {
@@ -190,12 +208,18 @@ export interface ImageClient {
     onProgress?: (p: PushProgress) => void,
   ): Promise<PushResult>;
   removeImage(ref: string, force?: boolean): Promise<void>;
+  /** Pulls an image (with registry credentials, e.g. ECR's) unless it is on this machine. */
+  pull(ref: string, auth?: RegistryAuth): Promise<{ pulled: boolean }>;
   /** `docker save` as a stream (a tar of config, manifest and layer tars). */
   saveImage(ref: string): Promise<Readable>;
 }
 
 export interface ContainerClient {
   volumeExists(name: string): Promise<boolean>;
+  /** A user-defined bridge network (created unless it exists), labelled as mlship's. */
+  ensureNetwork(name: string, labels: Record<string, string>): Promise<{ created: boolean }>;
+  /** Removes the network; false when there was none. */
+  removeNetwork(name: string): Promise<boolean>;
   run(options: RunOptions): Promise<RunResult>;
   start(spec: ContainerSpec): Promise<ContainerHandle>;
   listByLabel(label: string, value?: string): Promise<ContainerState[]>;
@@ -324,7 +348,23 @@ export function containerCreateOptions(spec: ContainerSpec): Dockerode.Container
       ...(spec.cpus ? { NanoCpus: Math.round(spec.cpus * 1e9) } : {}),
       ...(requests ? { DeviceRequests: requests } : {}),
       ...(spec.network ? { NetworkMode: spec.network } : {}),
+      ...(spec.extraHosts?.length ? { ExtraHosts: spec.extraHosts } : {}),
     },
+    ...(spec.stopTimeoutSeconds !== undefined ? { StopTimeout: spec.stopTimeoutSeconds } : {}),
+    ...(spec.healthcheck
+      ? {
+          Healthcheck: {
+            Test: spec.healthcheck.test,
+            Interval: spec.healthcheck.intervalSeconds * 1e9,
+            Timeout: spec.healthcheck.timeoutSeconds * 1e9,
+            Retries: spec.healthcheck.retries,
+            StartPeriod: spec.healthcheck.startPeriodSeconds * 1e9,
+          },
+        }
+      : {}),
+    ...(spec.network && spec.networkAliases?.length && !spec.network.startsWith('container:')
+      ? { NetworkingConfig: { EndpointsConfig: { [spec.network]: { Aliases: spec.networkAliases } } } }
+      : {}),
   };
 }
 
@@ -686,6 +726,64 @@ export class DockerEngine implements Engine {
       options.signal?.removeEventListener('abort', onAbort);
       if (!options.keep) await handle.remove();
     }
+  }
+
+  async ensureNetwork(name: string, labels: Record<string, string>): Promise<{ created: boolean }> {
+    const found = await this.call('list networks', () =>
+      this.docker.listNetworks({ filters: { name: [name] } }),
+    );
+    if (found.some((n) => n.Name === name)) return { created: false };
+    await this.call(`create network ${name}`, () =>
+      this.docker.createNetwork({
+        Name: name,
+        Driver: 'bridge',
+        Labels: { [MANAGED_LABEL]: 'true', ...labels },
+      }),
+    );
+    return { created: true };
+  }
+
+  async removeNetwork(name: string): Promise<boolean> {
+    try {
+      await this.docker.getNetwork(name).remove();
+      return true;
+    } catch (e) {
+      if ((e as HttpishError).statusCode === 404) return false;
+      throw this.translate(e, `remove network ${name}`);
+    }
+  }
+
+  async pull(ref: string, auth?: RegistryAuth): Promise<{ pulled: boolean }> {
+    if (await this.imageExists(ref)) return { pulled: false };
+    const stream = (await this.call(`pull ${ref}`, () =>
+      this.docker.pull(ref, auth ? { authconfig: auth } : {}),
+    )) as NodeJS.ReadableStream;
+    let failure: string | undefined;
+    const lines = splitLines();
+    const handle = (line: string) => {
+      try {
+        const msg = JSON.parse(line) as { error?: string; errorDetail?: { message?: string } };
+        if (msg.error || msg.errorDetail) failure ??= (msg.errorDetail?.message ?? msg.error ?? '').trim();
+      } catch {
+        // a progress line that is not JSON: nothing to learn from it
+      }
+    };
+    await new Promise<void>((resolve, reject) => {
+      stream.on('data', (chunk: Buffer) => {
+        for (const l of lines.push(chunk)) handle(l);
+      });
+      stream.on('end', () => {
+        for (const l of lines.flush()) handle(l);
+        resolve();
+      });
+      stream.on('error', (e) => reject(this.translate(e, `pull ${ref}`)));
+    });
+    if (failure) {
+      if (/unauthorized|authentication required|denied|403/i.test(failure))
+        throw new RegistryAuthError(parseImageRef(ref).registry, failure);
+      throw new EngineError(`pull ${ref} failed: ${failure}`);
+    }
+    return { pulled: true };
   }
 
   async volumeExists(name: string): Promise<boolean> {

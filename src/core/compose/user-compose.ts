@@ -66,6 +66,7 @@ export async function userComposeStack(
     envFile: { path: path.join(path.dirname(composeFile), '.env'), created: [], kept: [] },
     stack: { compose: { services }, files: [], envVariables: [], endpoints: [], profiles: [] },
     project,
+    wrapped: {},
     warnings: stack.warnings,
   };
 }

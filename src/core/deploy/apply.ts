@@ -16,13 +16,21 @@ import {
   withTag,
 } from '../../config/image-ref.js';
 import { UsageError } from '../../io/errors.js';
-import type { ServiceLoadBalancer } from './aws-apis.js';
+import type { ServiceConnectSpec, ServiceLoadBalancer } from './aws-apis.js';
 import { preDeployChecks } from './checks.js';
 import type { ApplyDeps, ApplyOptions } from './deps.js';
 import { ensureGpuCapacity, type GpuCapacityResult } from './gpu-capacity.js';
 import { ensureLoadBalancer, type LoadBalancerResult, sameLoadBalancers } from './load-balancer.js';
 import type { EcsPlanResult, ListenerPlan } from './plan.js';
+import {
+  type BucketResult,
+  ensureRoles,
+  ensureStackBucket,
+  ensureWeights,
+  type RoleResult,
+} from './stack-resources.js';
 import { waitUntilStable } from './wait.js';
+import type { WeightsUploadResult } from './weights.js';
 
 export interface ServiceEndpoints {
   service: string;
@@ -48,6 +56,10 @@ export interface ApplyResult {
   services: { name: string; action: 'created' | 'updated' | 'unchanged' }[];
   loadBalancer?: LoadBalancerResult;
   gpuCapacity?: GpuCapacityResult;
+  /** The stack's bucket, when it has something to hold (weights). */
+  bucket?: BucketResult;
+  weights: WeightsUploadResult[];
+  roles: RoleResult[];
   /** Services waited for; empty with --no-wait or when nothing changed. */
   stable: { name: string; seconds: number }[];
   endpoints: ServiceEndpoints[];
@@ -72,6 +84,18 @@ export function sameAsRegistered(wanted: unknown, actual: unknown): boolean {
   return wanted === actual;
 }
 
+/** What would keep a service from starting on ECS stops the apply before anything is created. */
+function refuseWhatCannotStart(plan: EcsPlanResult): void {
+  const refusals = plan.translation.refusals;
+  if (!refusals.length) return;
+  throw new UsageError(`${refusals.length} service setting(s) could not work on ECS; nothing was created`, {
+    details: refusals.map(
+      (w) => `${w.file}:${w.line}:${w.column} ${w.path}: ${w.message}${w.fix ? ` (fix: ${w.fix})` : ''}`,
+    ),
+    hint: 'fix the items above (each names its fix) and run again',
+  });
+}
+
 function withoutTags(td: RegisterTaskDefinitionCommandInput): RegisterTaskDefinitionCommandInput {
   // DescribeTaskDefinition does not return tags unless asked: compare the rest.
   const { tags: _tags, ...rest } = td;
@@ -84,6 +108,7 @@ export async function applyEcs(
   options: ApplyOptions,
 ): Promise<ApplyResult> {
   const { aws, log } = deps;
+  refuseWhatCannotStart(plan);
   const network = await preDeployChecks(plan, deps, options);
   const stack = plan.stack;
   const result: ApplyResult = {
@@ -93,9 +118,17 @@ export async function applyEcs(
     pushes: [],
     taskDefinitions: [],
     services: [],
+    weights: [],
+    roles: [],
     stable: [],
     endpoints: [],
   };
+
+  // 0. What the tasks need before they start: the bucket with their weights, their roles.
+  const bucket = await ensureStackBucket(plan, deps);
+  if (bucket) result.bucket = bucket;
+  result.weights = await ensureWeights(plan, deps);
+  result.roles = await ensureRoles(plan, deps, options);
 
   // 1. Images: ECR repositories, then pushes that skip what the registry already has.
   const current = await registeredTaskDefinitions(plan, deps);
@@ -150,7 +183,6 @@ export async function applyEcs(
     const existing = await aws.ecs.describeService(stack, svc.name);
     const loadBalancers = targets.get(svc.name) ?? [];
     if (!existing) {
-      const port = svc.containers.find((c) => c.portName);
       await aws.ecs.createService({
         cluster: stack,
         serviceName: svc.name,
@@ -166,16 +198,7 @@ export async function applyEcs(
         ...(svc.healthCheckGracePeriodSeconds
           ? { healthCheckGracePeriodSeconds: svc.healthCheckGracePeriodSeconds }
           : {}),
-        ...(port?.portName && port.port
-          ? {
-              serviceConnect: {
-                namespace: stack,
-                portName: port.portName,
-                port: port.port,
-                discoveryName: port.name,
-              },
-            }
-          : {}),
+        serviceConnect: serviceConnectOf(stack, svc),
         ...(loadBalancers.length ? { loadBalancers } : {}),
       });
       result.services.push({ name: svc.name, action: 'created' });
@@ -190,6 +213,8 @@ export async function applyEcs(
         service: svc.name,
         taskDefinition: arn,
         forceNewDeployment: options.force,
+        // Service Connect as planned: every container's port, a client in the namespace otherwise.
+        serviceConnect: serviceConnectOf(stack, svc),
         ...(lbChanged ? { loadBalancers } : {}),
         ...(lbChanged && svc.healthCheckGracePeriodSeconds
           ? { healthCheckGracePeriodSeconds: svc.healthCheckGracePeriodSeconds }
@@ -223,6 +248,19 @@ export async function applyEcs(
     ),
   );
   return result;
+}
+
+/** Every container port of the service under its container's name (Service Connect discovery names). */
+export function serviceConnectOf(
+  namespace: string,
+  svc: EcsPlanResult['translation']['services'][number],
+): ServiceConnectSpec {
+  return {
+    namespace,
+    services: svc.containers.flatMap((c) =>
+      c.portName && c.port ? [{ portName: c.portName, port: c.port, discoveryName: c.name }] : [],
+    ),
+  };
 }
 
 /** How to reach each service: Service Connect inside the namespace; published ports through the load balancer. */

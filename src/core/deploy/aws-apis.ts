@@ -60,6 +60,7 @@ export interface EcsApi {
     /** Replaces the service's load balancers (ECS allows it for rolling deployments). */
     loadBalancers?: ServiceLoadBalancer[];
     healthCheckGracePeriodSeconds?: number;
+    serviceConnect?: ServiceConnectSpec;
   }): Promise<void>;
 }
 
@@ -68,6 +69,15 @@ export interface ServiceLoadBalancer {
   targetGroupArn: string;
   containerName: string;
   containerPort: number;
+}
+
+/**
+ * Service Connect of a service: every container port it offers under its container's name, and
+ * the namespace to resolve the others' names in (a service that offers none is a client only).
+ */
+export interface ServiceConnectSpec {
+  namespace: string;
+  services: { portName: string; port: number; discoveryName: string }[];
 }
 
 export interface CreateServiceSpec {
@@ -82,7 +92,7 @@ export interface CreateServiceSpec {
   securityGroups: string[];
   assignPublicIp: boolean;
   healthCheckGracePeriodSeconds?: number;
-  serviceConnect?: { namespace: string; portName: string; port: number; discoveryName: string };
+  serviceConnect?: ServiceConnectSpec;
   loadBalancers?: ServiceLoadBalancer[];
 }
 
@@ -96,10 +106,108 @@ export interface SecretsApi {
   missingParameters(names: string[]): Promise<string[]>;
   /** Whether a Secrets Manager secret exists (by ARN, partial ARN or name). */
   secretExists(id: string): Promise<boolean>;
+  /**
+   * The value a task definition's `valueFrom` resolves to (an SSM parameter, decrypted, or a
+   * Secrets Manager secret, with ECS's `:json-key:stage:version` suffix), for running tasks
+   * locally. Never logged.
+   */
+  value(valueFrom: string): Promise<string>;
+}
+
+/** Temporary credentials; never logged or written. */
+export interface AwsCredentials {
+  accessKeyId: string;
+  secretAccessKey: string;
+  sessionToken?: string;
+}
+
+export interface StsApi {
+  /** Credentials of `roleArn` (sts:AssumeRole), or undefined when these credentials may not assume it. */
+  assumeRole(roleArn: string, sessionName: string): Promise<AwsCredentials | undefined>;
+  /** The credentials in use (the SDK chain), to hand to local containers when no role can be assumed. */
+  callerCredentials(): Promise<AwsCredentials>;
+}
+
+/** An IAM policy document (only the parts mlship writes). */
+export interface PolicyDocument {
+  Version: '2012-10-17';
+  Statement: {
+    Sid?: string;
+    Effect: 'Allow' | 'Deny';
+    Action: string | string[];
+    Resource: string | string[];
+    Condition?: Record<string, Record<string, string | string[]>>;
+  }[];
+}
+
+/** A role a service (ECS tasks) assumes, with managed and inline policies, owned by mlship. */
+export interface ServiceRoleSpec {
+  name: string;
+  /** The service principal that assumes it, e.g. ecs-tasks.amazonaws.com. */
+  service: string;
+  description: string;
+  managedPolicies: string[];
+  /** Inline policies by name; a policy mlship wrote before and no longer wants is removed. */
+  inlinePolicies: Record<string, PolicyDocument>;
+  tags: Record<string, string>;
 }
 
 export interface IamApi {
   roleExists(name: string): Promise<boolean>;
+  /**
+   * Creates the role unless it exists, then makes its trust, managed and inline policies exactly
+   * these (idempotent: `changed` lists what had to be set). `managed: false` for a role of that
+   * name that mlship did not create: it is left alone.
+   */
+  ensureServiceRole(
+    spec: ServiceRoleSpec,
+  ): Promise<{ arn: string; created: boolean; changed: string[]; managed: boolean }>;
+  /** Detaches, removes inline policies and deletes the role; false when there was none. */
+  deleteServiceRole(name: string): Promise<boolean>;
+}
+
+export interface BucketSpec {
+  name: string;
+  region: string;
+  tags: Record<string, string>;
+  /** SSE-S3 by default; SSE-KMS with a key id or ARN. */
+  kmsKeyId?: string;
+  versioning: boolean;
+  /** Objects under `prefix` expire after `days` (user uploads are a liability to keep). */
+  expire?: { prefix: string; days: number };
+}
+
+/** The stack's S3 bucket and the objects mlship puts in it (weights, staged dumps). */
+export interface S3Api {
+  /** `owned`: it exists and this account can use it; `taken`: another account's name; `missing`. */
+  bucketState(name: string): Promise<'owned' | 'taken' | 'missing'>;
+  /**
+   * Creates the bucket unless it exists, with Block Public Access, default encryption, tags,
+   * versioning and the expiry rule set to the spec (each corrected on an existing bucket).
+   */
+  ensureBucket(spec: BucketSpec): Promise<{ created: boolean; changed: string[] }>;
+  /** Size and mlship's sha256 metadata of an object, if it exists. */
+  headObject(bucket: string, key: string): Promise<{ sizeBytes: number; sha256?: string } | undefined>;
+  /**
+   * Uploads a local file: one PUT when small, else a multipart upload that resumes the parts an
+   * earlier, interrupted upload of the same key already sent. Reports progress in bytes.
+   */
+  uploadFile(spec: UploadSpec): Promise<{ uploadedBytes: number; resumedBytes: number }>;
+  /** Whether the bucket holds any object (a bucket with data is never deleted without a flag). */
+  isEmpty(bucket: string): Promise<boolean>;
+  /** Deletes an empty bucket; false when there was none. */
+  deleteBucket(bucket: string): Promise<boolean>;
+}
+
+export interface UploadSpec {
+  bucket: string;
+  key: string;
+  file: string;
+  sizeBytes: number;
+  sha256: string;
+  /** Parts of a multipart upload (S3: 5 MiB to 5 GiB, at most 10,000 parts). */
+  partBytes: number;
+  onProgress?: (doneBytes: number) => void;
 }
 
 export interface Ec2Api {
@@ -219,6 +327,7 @@ export interface LaunchTemplateSpec {
 }
 
 export interface AwsDeployApis {
+  s3: S3Api;
   ecr: EcrApi;
   ecs: EcsApi;
   logs: LogsApi;
@@ -228,5 +337,6 @@ export interface AwsDeployApis {
   gpu: GpuCapacityApi;
   secrets: SecretsApi;
   iam: IamApi;
+  sts: StsApi;
   destroy(): void;
 }

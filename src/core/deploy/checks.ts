@@ -167,6 +167,8 @@ async function missingSecrets(plan: EcsPlanResult, deps: ApplyDeps): Promise<str
 }
 
 async function missingRoles(plan: EcsPlanResult, deps: ApplyDeps): Promise<string[]> {
+  // The roles mlship owns are created by the apply itself; only the user's must exist.
+  const ours = new Set([plan.roles.execution?.name, plan.roles.task?.name].filter(Boolean));
   const roles = new Map<string, { kind: string; families: string[] }>();
   for (const td of plan.translation.taskDefinitions)
     for (const [kind, arn] of [
@@ -181,6 +183,7 @@ async function missingRoles(plan: EcsPlanResult, deps: ApplyDeps): Promise<strin
   const problems: string[] = [];
   for (const [arn, { kind, families }] of roles) {
     const name = arn.slice(arn.lastIndexOf('/') + 1);
+    if (ours.has(name)) continue;
     if (await deps.aws.iam.roleExists(name)) continue;
     const flag = kind === 'execution role' ? '--execution-role-arn' : '--task-role-arn';
     problems.push(

@@ -37,6 +37,8 @@ export interface ApplyOptions {
   waitTimeoutSeconds?: number;
   /** Between two DescribeServices calls while waiting (default 15 s, as the AWS waiters). */
   pollSeconds?: number;
+  /** After creating IAM roles (default 10 s; emulators need none). */
+  iamPropagationSeconds?: number;
 }
 
 export interface DeployNetwork {

@@ -30,6 +30,10 @@ export const PRICES = {
   publicIpv4Hour: 0.005,
   logsIngestGb: 0.5,
   logsStorageGbMonth: 0.03,
+  /** S3 Standard storage, first 50 TB. */
+  s3GbMonth: 0.023,
+  /** Fargate task storage beyond the 20 GB included. */
+  fargateStorageGbHour: 0.000111,
   /** GPU instances for the EC2 task (one instance runs the whole GPU task). */
   gpuInstanceHour: Object.fromEntries(GPU_INSTANCES.map((i) => [i.type, i.hour])) as Record<string, number>,
 } as const;

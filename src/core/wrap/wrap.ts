@@ -13,7 +13,6 @@ import { ExampleError, type JsonValue } from '../../generators/wrap-input.js';
 import { generateNodeService } from '../../generators/wrap-node.js';
 import { generatePythonService } from '../../generators/wrap-python.js';
 import {
-  BOTO3_REQUIREMENT,
   DEFAULT_BASE_IMAGES,
   type GeneratedFile,
   type ModelKind,
@@ -283,7 +282,8 @@ async function resolve(options: WrapOptions): Promise<Resolved> {
     baseImage: options.baseImage ?? options.baseImages?.[runtime] ?? DEFAULT_BASE_IMAGES[runtime],
     weights,
     hasUserRequirements,
-    extraRequirements: weightsUrl?.startsWith('s3://') && runtime === 'python' ? [BOTO3_REQUIREMENT] : [],
+    // s3:// weights need no SDK: the service signs its own ranged GETs (app/weights.py).
+    extraRequirements: [],
   };
   return { spec, outDir, userFiles, ...(weightsFile ? { weightsFile } : {}) };
 }

@@ -8,6 +8,7 @@ import { randomUUID } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import http from 'node:http';
 import ort from 'onnxruntime-node';
+import { modelPath } from './weights.js';
 
 const here = new URL('.', import.meta.url);
 const config = JSON.parse(readFileSync(new URL('service.json', here), 'utf8'));
@@ -20,7 +21,6 @@ const MAX_QUEUE = env('MAX_QUEUE', config.maxQueue);
 const BATCH_MAX_SIZE = env('BATCH_MAX_SIZE', config.batchMaxSize);
 const BATCH_MAX_LATENCY_MS = env('BATCH_MAX_LATENCY_MS', config.batchMaxLatencyMs);
 const MAX_BATCH_INPUTS = env('MAX_BATCH_INPUTS', config.maxBatchInputs);
-const MODEL_PATH = process.env.MODEL_PATH || config.modelPath;
 
 // ---- logs and metrics ----------------------------------------------------------
 
@@ -145,7 +145,9 @@ async function runModel(samples) {
 
 async function load() {
   const t0 = performance.now();
-  session = await ort.InferenceSession.create(MODEL_PATH, { intraOpNumThreads: 1, interOpNumThreads: 1 });
+  const file = await modelPath(config);
+  const loaded = performance.now();
+  session = await ort.InferenceSession.create(file, { intraOpNumThreads: 1, interOpNumThreads: 1 });
   inputName = session.inputNames[0];
   const meta = session.inputMetadata?.[0];
   if (meta?.type && meta.type !== 'float32') inputType = meta.type;
@@ -153,7 +155,10 @@ async function load() {
   sampleDims = [warm.length];
   const out = await runModel([warm]);
   if (out.length !== 1) throw new Error('warm-up: unexpected output');
-  log('info', 'model ready', { load_ms: Math.round(performance.now() - t0) });
+  log('info', 'model ready', {
+    weights_ms: Math.round(loaded - t0),
+    load_ms: Math.round(performance.now() - loaded),
+  });
 }
 
 // ---- micro-batching -----------------------------------------------------------------

@@ -76,7 +76,7 @@ export const CASES: Record<string, WrapSpec> = {
       sha256: 'b'.repeat(64),
       target: '/models/digits.pt',
     },
-    extraRequirements: ['boto3==1.44.5'],
+    extraRequirements: [],
   },
   'entry-user-requirements': {
     ...base,
