@@ -397,7 +397,9 @@ export const registerDeploy: Register = (program: Command, holder) => {
         throw new UsageError(`--wait-timeout ${flags.waitTimeout} is not a positive number of seconds`);
       ctx.io.info(render(ctx.io, r, ctx.cwd, resolved));
       const { applyEcs } = await import('../../core/deploy/apply.js');
-      const { buildStackImages, findLocalImages } = await import('../../core/deploy/images.js');
+      const { buildStackImages, findLocalImages, imagePrograms } = await import(
+        '../../core/deploy/images.js'
+      );
       const engine = await ctx.engine();
       await buildStackImages(r, { engine, tasks: ctx.io.tasks }, { sourceBuilds: flags.build });
       const localImages = await findLocalImages(r, { engine });
@@ -405,7 +407,13 @@ export const registerDeploy: Register = (program: Command, holder) => {
       try {
         const applied = await applyEcs(
           r,
-          { aws, engine, log: (l) => ctx.io.info(l), tasks: ctx.io.tasks },
+          {
+            aws,
+            engine,
+            log: (l) => ctx.io.info(l),
+            tasks: ctx.io.tasks,
+            imagePrograms: (image, programs) => imagePrograms(engine, image, programs),
+          },
           {
             localImages,
             force: flags.force,

@@ -20,6 +20,7 @@ import type { ServiceConnectSpec, ServiceLoadBalancer } from './aws-apis.js';
 import { preDeployChecks } from './checks.js';
 import type { ApplyDeps, ApplyOptions } from './deps.js';
 import { ensureGpuCapacity, type GpuCapacityResult } from './gpu-capacity.js';
+import { healthCheckTools, missingHealthCheckTools } from './health-tools.js';
 import { ensureLoadBalancer, type LoadBalancerResult, sameLoadBalancers } from './load-balancer.js';
 import type { EcsPlanResult, ListenerPlan } from './plan.js';
 import {
@@ -85,13 +86,24 @@ export function sameAsRegistered(wanted: unknown, actual: unknown): boolean {
 }
 
 /** What would keep a service from starting on ECS stops the apply before anything is created. */
-function refuseWhatCannotStart(plan: EcsPlanResult): void {
-  const refusals = plan.translation.refusals;
-  if (!refusals.length) return;
-  throw new UsageError(`${refusals.length} service setting(s) could not work on ECS; nothing was created`, {
-    details: refusals.map(
-      (w) => `${w.file}:${w.line}:${w.column} ${w.path}: ${w.message}${w.fix ? ` (fix: ${w.fix})` : ''}`,
-    ),
+async function refuseWhatCannotStart(
+  plan: EcsPlanResult,
+  deps: ApplyDeps,
+  options: ApplyOptions,
+): Promise<void> {
+  const details = plan.translation.refusals.map(
+    (w) => `${w.file}:${w.line}:${w.column} ${w.path}: ${w.message}${w.fix ? ` (fix: ${w.fix})` : ''}`,
+  );
+  if (deps.imagePrograms) {
+    const needs = healthCheckTools(
+      plan.translation.taskDefinitions,
+      (c, image) => options.localImages[c] ?? image,
+    );
+    details.push(...(await missingHealthCheckTools(needs, deps.imagePrograms)));
+  }
+  if (!details.length) return;
+  throw new UsageError(`${details.length} service setting(s) could not work on ECS; nothing was created`, {
+    details,
     hint: 'fix the items above (each names its fix) and run again',
   });
 }
@@ -108,7 +120,7 @@ export async function applyEcs(
   options: ApplyOptions,
 ): Promise<ApplyResult> {
   const { aws, log } = deps;
-  refuseWhatCannotStart(plan);
+  await refuseWhatCannotStart(plan, deps, options);
   const network = await preDeployChecks(plan, deps, options);
   const stack = plan.stack;
   const result: ApplyResult = {

@@ -15,6 +15,11 @@ export interface ApplyDeps {
   /** Per-service progress while waiting (default: plain lines through `log`). */
   tasks?: TaskRunner;
   clock?: Clock;
+  /**
+   * Which of `programs` a local image has (on its PATH), or undefined when the image is not on
+   * this machine: health checks are checked against it before anything is created.
+   */
+  imagePrograms?(image: string, programs: string[]): Promise<Set<string> | undefined>;
 }
 
 export interface ApplyOptions {

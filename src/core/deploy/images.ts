@@ -2,7 +2,7 @@
 // (cached layers make an unchanged service a no-op, so the pushed image is the source
 // at this commit), then found under the names mlship and compose give them locally.
 
-import type { BuildOptions, BuildResult } from '../../adapters/docker/engine.js';
+import type { BuildOptions, BuildResult, Engine } from '../../adapters/docker/engine.js';
 import type { TaskRunner } from '../../io/progress.js';
 import type { EcsPlanResult } from './plan.js';
 
@@ -72,4 +72,35 @@ export async function findLocalImages(plan: EcsPlanResult, deps: Pick<ImageDeps,
     }
   }
   return localImages;
+}
+
+/**
+ * Which of `programs` a local image has on its PATH (`command -v` in a short-lived container of
+ * it), or undefined when the image is not on this machine or has no shell to ask with.
+ */
+export async function imagePrograms(
+  engine: Pick<Engine, 'imageExists' | 'run'>,
+  image: string,
+  programs: string[],
+): Promise<Set<string> | undefined> {
+  if (!(await engine.imageExists(image))) return undefined;
+  try {
+    const r = await engine.run({
+      image,
+      entrypoint: [
+        'sh',
+        '-c',
+        'for p in "$@"; do command -v "$p" >/dev/null 2>&1 && echo "$p"; done; echo sh',
+        'sh',
+      ],
+      cmd: programs,
+      user: '0',
+      timeoutMs: 30_000,
+      labels: { 'dev.mlship.role': 'health-check-probe' },
+    });
+    if (r.exitCode !== 0) return undefined;
+    return new Set(r.stdoutTail.map((l) => l.trim()).filter(Boolean));
+  } catch {
+    return undefined; // no shell in the image: not something this check can answer
+  }
 }
