@@ -74,6 +74,10 @@ export interface StackService {
   environment: Record<string, string>;
   /** Environment variable names whose values are secrets (sources kept out of files). */
   secretEnv: string[];
+  /** Secrets read from a given reference (e.g. a key of the stack's database secret), by variable. */
+  secretFrom?: Record<string, string>;
+  /** mlship's own settings of a compose service (`x-mlship:`), e.g. `aws.kind` of a database. */
+  extensions?: { aws?: Record<string, unknown> };
   /** File secrets (compose `secrets:`), by name, with the path they are mounted at. */
   secrets: { name: string; target: string }[];
   ports: PortMapping[];

@@ -220,9 +220,12 @@ function secretsOf(ctx: Context, svc: StackService): ContainerDefinition['secret
     options.secretsStore === 'secretsmanager'
       ? `arn:aws:secretsmanager:${options.region}:${options.accountId}:secret:${stack.name}/${name}`
       : `arn:aws:ssm:${options.region}:${options.accountId}:parameter/${stack.name}/${name}`;
-  return [...svc.secretEnv, ...svc.secrets.map((s) => s.name.toUpperCase().replace(/[^A-Z0-9_]/g, '_'))]
-    .sort()
-    .map((name) => ({ name, valueFrom: arn(name) }));
+  const named = [
+    ...svc.secretEnv,
+    ...svc.secrets.map((s) => s.name.toUpperCase().replace(/[^A-Z0-9_]/g, '_')),
+  ].map((name) => ({ name, valueFrom: arn(name) }));
+  const given = Object.entries(svc.secretFrom ?? {}).map(([name, valueFrom]) => ({ name, valueFrom }));
+  return [...named, ...given].sort((a, b) => a.name.localeCompare(b.name));
 }
 
 /**

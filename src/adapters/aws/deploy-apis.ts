@@ -9,10 +9,12 @@ import { createAcmApi } from './acm-api.js';
 import { createEc2Api } from './ec2-api.js';
 import { createEcrApi } from './ecr-api.js';
 import { createEcsApi } from './ecs-api.js';
+import { createEfsApi } from './efs-api.js';
 import { createElbApi } from './elb-api.js';
 import { createGpuCapacityApi } from './gpu-capacity-api.js';
 import { createIamApi } from './iam-api.js';
 import { createLogsApi } from './logs-api.js';
+import { createRdsApi } from './rds-api.js';
 import { createS3Api } from './s3-api.js';
 import { createSecretsApi } from './secrets-api.js';
 import { createStsApi } from './sts-api.js';
@@ -135,6 +137,14 @@ export function createDeployApis(target: AwsTarget): AwsDeployApis {
           ...(c.sessionToken ? { sessionToken: c.sessionToken } : {}),
         };
       });
+    }),
+    rds: lazy(async () => {
+      const sdk = await import('@aws-sdk/client-rds');
+      return createRdsApi(sdk, client(new sdk.RDSClient(config)));
+    }),
+    efs: lazy(async () => {
+      const sdk = await import('@aws-sdk/client-efs');
+      return createEfsApi(sdk, client(new sdk.EFSClient(config)));
     }),
     destroy() {
       for (const c of clients.splice(0)) c.destroy();

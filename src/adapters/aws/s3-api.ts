@@ -308,6 +308,25 @@ export function createS3Api(s3Sdk: typeof S3Sdk, client: S3Sdk.S3Client): S3Api 
       );
       return !(r.Versions?.length || r.DeleteMarkers?.length);
     },
+    async emptyBucket(bucket) {
+      let deleted = 0;
+      for (;;) {
+        const r = await call(`list ${bucket}`, () =>
+          client.send(new s3Sdk.ListObjectVersionsCommand({ Bucket: bucket, MaxKeys: 1000 })),
+        );
+        const objects = [...(r.Versions ?? []), ...(r.DeleteMarkers ?? [])].map((v) => ({
+          Key: v.Key!,
+          ...(v.VersionId ? { VersionId: v.VersionId } : {}),
+        }));
+        if (!objects.length) return deleted;
+        await call(`delete objects of ${bucket}`, () =>
+          client.send(
+            new s3Sdk.DeleteObjectsCommand({ Bucket: bucket, Delete: { Objects: objects, Quiet: true } }),
+          ),
+        );
+        deleted += objects.length;
+      }
+    },
     async deleteBucket(bucket) {
       if ((await bucketState(bucket)) !== 'owned') return false;
       await call(`delete bucket ${bucket}`, () =>

@@ -65,5 +65,66 @@ export function createSecretsApi(
       );
       return r.Parameter?.Value ?? '';
     },
+    async jsonSecret(name) {
+      return call(`read secret ${name}`, async () => {
+        try {
+          const r = await smClient.send(new smSdk.GetSecretValueCommand({ SecretId: name }));
+          return JSON.parse(r.SecretString ?? '{}') as Record<string, string>;
+        } catch (e) {
+          if ((e as { name?: string }).name === 'ResourceNotFoundException') return undefined;
+          throw e;
+        }
+      });
+    },
+    async putJsonSecret(name, value, tags) {
+      return call(`store secret ${name}`, async () => {
+        const text = JSON.stringify(value);
+        try {
+          await smClient.send(new smSdk.PutSecretValueCommand({ SecretId: name, SecretString: text }));
+          return 'updated' as const;
+        } catch (e) {
+          if ((e as { name?: string }).name !== 'ResourceNotFoundException') throw e;
+        }
+        await smClient.send(
+          new smSdk.CreateSecretCommand({
+            Name: name,
+            SecretString: text,
+            Description: 'mlship: connection settings of the stack database',
+            Tags: Object.entries(tags).map(([Key, Value]) => ({ Key, Value })),
+          }),
+        );
+        return 'created' as const;
+      });
+    },
+    async createParameter(name, value, tags) {
+      return call(`create SSM parameter ${name}`, async () => {
+        try {
+          await ssmClient.send(
+            new ssmSdk.PutParameterCommand({
+              Name: name,
+              Value: value,
+              Type: 'SecureString',
+              Overwrite: false,
+              Tags: Object.entries(tags).map(([Key, Value]) => ({ Key, Value })),
+            }),
+          );
+          return 'created' as const;
+        } catch (e) {
+          if ((e as { name?: string }).name === 'ParameterAlreadyExists') return 'exists' as const;
+          throw e;
+        }
+      });
+    },
+    async deleteSecret(name) {
+      return call(`delete secret ${name}`, async () => {
+        try {
+          await smClient.send(new smSdk.DeleteSecretCommand({ SecretId: name, RecoveryWindowInDays: 7 }));
+          return true;
+        } catch (e) {
+          if ((e as { name?: string }).name === 'ResourceNotFoundException') return false;
+          throw e;
+        }
+      });
+    },
   };
 }

@@ -34,6 +34,9 @@ interface EcsFlags {
   wait: boolean;
   waitTimeout?: string;
   bakeMounts: boolean;
+  keepDbContainer: boolean;
+  kmsKey?: string;
+  deleteData: boolean;
   local: boolean;
   down: boolean;
   localEndpointUrl?: string;
@@ -108,6 +111,23 @@ async function stackAndAws(ctx: CliContext, flags: EcsFlags, credentials: 'requi
   return { loaded, aws };
 }
 
+/**
+ * The stack's local .env (the passwords compose generated, or a compose file's own): its values
+ * become SSM parameters the task definitions read, when missing. Never printed.
+ */
+async function localEnv(
+  loaded: { project?: unknown; baseDir: string },
+  file: string,
+): Promise<Record<string, string>> {
+  const { readFile } = await import('node:fs/promises');
+  const { parseEnv } = await import('../../core/compose/generate.js');
+  const envFile = loaded.project
+    ? path.join(loaded.baseDir, '.env')
+    : path.join(path.dirname(path.resolve(file)), '.env');
+  const text = await readFile(envFile, 'utf8').catch(() => '');
+  return Object.fromEntries(parseEnv(text));
+}
+
 /** Checksums of weights files between runs, in the user's cache folder (never in the project). */
 function checksumCacheFile(env: NodeJS.ProcessEnv): string {
   const base = env.XDG_CACHE_HOME || path.join(env.HOME || os.homedir(), '.cache');
@@ -165,14 +185,19 @@ async function scale(ctx: CliContext, flags: EcsFlags, text: string): Promise<vo
 /** `--destroy`: confirmed (a prompt, or --yes), then everything `--apply` created but images and logs. */
 async function destroy(ctx: CliContext, flags: EcsFlags): Promise<void> {
   const { plan: r, aws: resolved } = await stackNames(ctx, flags);
-  const what = `the services, load balancer, task definitions and cluster of stack ${r.stack} in ${r.region}`;
+  const what = `the services, load balancer, task definitions and cluster of stack ${r.stack} in ${r.region}${flags.deleteData ? ', AND its database (after a final snapshot) and its bucket with every object' : ''}`;
   if (!ctx.global.yes) {
     if (!ctx.io.prompter.interactive) {
       throw new UsageError(`--destroy deletes ${what}; confirm with --yes`, {
         hint: `mlship deploy ecs --destroy --yes${flags.file === 'mlship.yaml' ? '' : ` -f ${flags.file}`}`,
       });
     }
-    if (!(await ctx.io.prompter.confirm(`delete ${what}? (images and logs are kept)`, false))) {
+    if (
+      !(await ctx.io.prompter.confirm(
+        `delete ${what}? (images and logs are kept${flags.deleteData ? '' : ', and so is the data'})`,
+        false,
+      ))
+    ) {
       ctx.io.info('nothing was deleted');
       return;
     }
@@ -189,6 +214,7 @@ async function destroy(ctx: CliContext, flags: EcsFlags): Promise<void> {
       {
         ...(flags.securityGroups ? { securityGroups: flags.securityGroups.split(',') } : {}),
         ...(waitTimeout ? { waitTimeoutSeconds: waitTimeout } : {}),
+        deleteData: flags.deleteData,
       },
     );
     ctx.io.result(
@@ -240,6 +266,17 @@ export const registerDeploy: Register = (program: Command, holder) => {
     .option(
       '--destroy',
       'delete what --apply created (services, load balancer, task definitions, cluster); images and logs are kept',
+      false,
+    )
+    .option(
+      '--keep-db-container',
+      'run a database service as a task, as before (its data does not survive a restart), instead of Aurora or RDS',
+      false,
+    )
+    .option('--kms-key <id>', "SSE-KMS key (id or ARN) of the stack's bucket (default: SSE-S3)")
+    .option(
+      '--delete-data',
+      "with --destroy: also delete the stack's database (after a final snapshot, which is kept and named) and its bucket",
       false,
     )
     .option(
@@ -323,6 +360,10 @@ export const registerDeploy: Register = (program: Command, holder) => {
         throw new UsageError('--apply, --destroy, --scale and --local exclude each other', {
           hint: 'apply first, then run what was deployed with --local',
         });
+      if (flags.deleteData && !flags.destroy)
+        throw new UsageError('--delete-data goes with --destroy', {
+          hint: 'mlship deploy ecs --destroy --delete-data',
+        });
       if (flags.down && !flags.local)
         throw new UsageError('--down goes with --local', { hint: 'mlship deploy ecs --local --down' });
       if (flags.scale !== undefined) {
@@ -359,6 +400,8 @@ export const registerDeploy: Register = (program: Command, holder) => {
         ...(flags.gpuInstance ? { gpuInstanceType: flags.gpuInstance } : {}),
         ...(flags.certificateArn ? { certificateArn: flags.certificateArn } : {}),
         bakeMounts: flags.bakeMounts,
+        keepDbContainer: flags.keepDbContainer,
+        ...(flags.kmsKey ? { kmsKeyId: flags.kmsKey } : {}),
         checksumCache: checksumCacheFile(ctx.env),
       });
       if (flags.certificateArn && !r.loadBalancer)
@@ -426,6 +469,7 @@ export const registerDeploy: Register = (program: Command, holder) => {
             ...(flags.gpuInstance ? { gpuInstanceType: flags.gpuInstance } : {}),
             // Emulators have no IAM propagation delay to wait out.
             ...(flags.endpointUrl ? { iamPropagationSeconds: 0 } : {}),
+            localSecrets: await localEnv(loaded, flags.file),
           },
         );
         const lines = [
@@ -439,6 +483,11 @@ export const registerDeploy: Register = (program: Command, holder) => {
           ...applied.roles.map(
             (x) =>
               `IAM role ${x.name}: ${x.created ? 'created' : x.changed.length ? 'updated' : 'unchanged'}`,
+          ),
+          ...applied.secretsCreated.map((s) => `SSM parameter ${s}: created from the stack's .env`),
+          ...applied.databases.map(
+            (d) =>
+              `database ${d.identifier} (${d.engine} ${d.engineVersion}): ${d.created ? 'created' : d.changed.length ? `changed: ${d.changed.join(', ')}` : 'unchanged'}; its clients read secret ${d.secret}`,
           ),
           `cluster ${applied.cluster.name}: ${applied.cluster.created ? 'created' : 'exists'}; log group ${applied.logGroup.name}: ${applied.logGroup.created ? 'created' : 'exists'}`,
           ...applied.pushes.map(

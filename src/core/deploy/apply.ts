@@ -18,6 +18,7 @@ import {
 import { UsageError } from '../../io/errors.js';
 import type { ServiceConnectSpec, ServiceLoadBalancer } from './aws-apis.js';
 import { preDeployChecks } from './checks.js';
+import { chooseEngineVersion, type DatabaseResult, ensureDatabase } from './database-apply.js';
 import type { ApplyDeps, ApplyOptions } from './deps.js';
 import { ensureGpuCapacity, type GpuCapacityResult } from './gpu-capacity.js';
 import { healthCheckTools, missingHealthCheckTools } from './health-tools.js';
@@ -25,6 +26,7 @@ import { ensureLoadBalancer, type LoadBalancerResult, sameLoadBalancers } from '
 import type { EcsPlanResult, ListenerPlan } from './plan.js';
 import {
   type BucketResult,
+  ensureLocalSecrets,
   ensureRoles,
   ensureStackBucket,
   ensureWeights,
@@ -61,6 +63,9 @@ export interface ApplyResult {
   bucket?: BucketResult;
   weights: WeightsUploadResult[];
   roles: RoleResult[];
+  databases: DatabaseResult[];
+  /** SSM parameters created from the stack's .env (names only). */
+  secretsCreated: string[];
   /** Services waited for; empty with --no-wait or when nothing changed. */
   stable: { name: string; seconds: number }[];
   endpoints: ServiceEndpoints[];
@@ -121,7 +126,12 @@ export async function applyEcs(
 ): Promise<ApplyResult> {
   const { aws, log } = deps;
   await refuseWhatCannotStart(plan, deps, options);
+  // The stack's own secrets from its .env, before the checks that look for them.
+  const createdSecrets = await ensureLocalSecrets(plan, deps, options.localSecrets ?? {});
   const network = await preDeployChecks(plan, deps, options);
+  // The database engine version the region offers for the local major: refused before anything is created.
+  const versions = new Map<string, string>();
+  for (const db of plan.databases) versions.set(db.identifier, await chooseEngineVersion(db, deps));
   const stack = plan.stack;
   const result: ApplyResult = {
     cluster: { name: stack, created: false },
@@ -132,6 +142,8 @@ export async function applyEcs(
     services: [],
     weights: [],
     roles: [],
+    databases: [],
+    secretsCreated: [],
     stable: [],
     endpoints: [],
   };
@@ -141,6 +153,14 @@ export async function applyEcs(
   if (bucket) result.bucket = bucket;
   result.weights = await ensureWeights(plan, deps);
   result.roles = await ensureRoles(plan, deps, options);
+  result.secretsCreated = createdSecrets;
+  for (const db of plan.databases) {
+    result.databases.push(
+      await ensureDatabase(db, stack, versions.get(db.identifier)!, deps, network, {
+        ...(options.databaseWaitSeconds ? { waitTimeoutSeconds: options.databaseWaitSeconds } : {}),
+      }),
+    );
+  }
 
   // 1. Images: ECR repositories, then pushes that skip what the registry already has.
   const current = await registeredTaskDefinitions(plan, deps);

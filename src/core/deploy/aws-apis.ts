@@ -112,6 +112,95 @@ export interface SecretsApi {
    * locally. Never logged.
    */
   value(valueFrom: string): Promise<string>;
+  /** A JSON secret's keys and values, or undefined when there is no such secret. */
+  jsonSecret(name: string): Promise<Record<string, string> | undefined>;
+  /** Creates the secret (tags) or puts a new version of it; values are never logged. */
+  putJsonSecret(
+    name: string,
+    value: Record<string, string>,
+    tags: Record<string, string>,
+  ): Promise<'created' | 'updated'>;
+  /** Creates a SecureString parameter unless it exists (an existing one is never overwritten). */
+  createParameter(name: string, value: string, tags: Record<string, string>): Promise<'created' | 'exists'>;
+  /** Schedules the secret's deletion (Secrets Manager keeps it recoverable for 7 days). */
+  deleteSecret(name: string): Promise<boolean>;
+}
+
+/** A database cluster (Aurora) or instance (RDS) as mlship reads it. */
+export interface DbState {
+  identifier: string;
+  status: string;
+  endpoint?: string;
+  port?: number;
+  engineVersion?: string;
+  /** Aurora Serverless v2 capacity. */
+  scaling?: { minCapacity: number; maxCapacity: number; secondsUntilAutoPause?: number };
+  deletionProtection: boolean;
+  /** Whether mlship created it (tag mlship:managed). */
+  managed: boolean;
+}
+
+export interface DbCreateSpec {
+  identifier: string;
+  kind: 'aurora' | 'rds';
+  engine: string;
+  engineVersion: string;
+  database: string;
+  username: string;
+  password: string;
+  port: number;
+  subnetGroup: string;
+  securityGroups: string[];
+  backupRetentionDays: number;
+  scaling?: { minCapacity: number; maxCapacity: number; secondsUntilAutoPause: number };
+  instanceClass?: string;
+  tags: Record<string, string>;
+}
+
+/** Amazon RDS: the stack's database (Aurora Serverless v2 cluster, or one RDS instance). */
+export interface RdsApi {
+  /** The engine versions the region offers, newest first, and whether each scales to 0 ACU. */
+  engineVersions(engine: string): Promise<{ version: string; scalesToZero?: boolean }[]>;
+  ensureSubnetGroup(
+    name: string,
+    subnets: string[],
+    tags: Record<string, string>,
+  ): Promise<{ created: boolean }>;
+  describe(kind: 'aurora' | 'rds', identifier: string): Promise<DbState | undefined>;
+  /** Creates the cluster and its one serverless writer (Aurora), or the instance (RDS). */
+  create(spec: DbCreateSpec): Promise<void>;
+  /** Aurora: the writer instance of the cluster, created unless it exists. */
+  ensureWriter(cluster: string, engine: string, tags: Record<string, string>): Promise<{ created: boolean }>;
+  /** Changes the capacity (Aurora) or the backups of an existing database. */
+  modify(
+    kind: 'aurora' | 'rds',
+    identifier: string,
+    changes: { scaling?: DbCreateSpec['scaling']; backupRetentionDays?: number },
+  ): Promise<void>;
+  /** With a final snapshot of that name; deletion protection is turned off first. */
+  deleteWithSnapshot(kind: 'aurora' | 'rds', identifier: string, snapshot: string): Promise<void>;
+  deleteSubnetGroup(name: string): Promise<boolean>;
+}
+
+/** Amazon EFS: the file systems of a stack's named volumes. */
+export interface EfsApi {
+  /** The file system of `token` (encrypted, tagged), created unless it exists; its id. */
+  ensureFileSystem(token: string, tags: Record<string, string>): Promise<{ id: string; created: boolean }>;
+  /** A mount target in each subnet (one per zone), in the given security group. */
+  ensureMountTargets(
+    fileSystemId: string,
+    subnets: string[],
+    securityGroup: string,
+  ): Promise<{ created: number }>;
+  /** An access point rooted at `path`, owned by uid:gid; its id. */
+  ensureAccessPoint(spec: {
+    fileSystemId: string;
+    name: string;
+    path: string;
+    uid: number;
+    gid: number;
+    tags: Record<string, string>;
+  }): Promise<{ id: string; created: boolean }>;
 }
 
 /** Temporary credentials; never logged or written. */
@@ -197,6 +286,8 @@ export interface S3Api {
   isEmpty(bucket: string): Promise<boolean>;
   /** Deletes an empty bucket; false when there was none. */
   deleteBucket(bucket: string): Promise<boolean>;
+  /** Deletes every object (and every version) of the bucket; how many. */
+  emptyBucket(bucket: string): Promise<number>;
 }
 
 export interface UploadSpec {
@@ -338,5 +429,7 @@ export interface AwsDeployApis {
   secrets: SecretsApi;
   iam: IamApi;
   sts: StsApi;
+  rds: RdsApi;
+  efs: EfsApi;
   destroy(): void;
 }

@@ -153,10 +153,13 @@ async function missingSecrets(plan: EcsPlanResult, deps: ApplyDeps): Promise<str
       );
     }
   }
+  // The database's secret is written by the apply itself, once the database exists.
+  const ours = new Set(plan.databases.map((d) => d.secretName));
   for (const ref of refs.keys()) {
     if (!ref.startsWith('arn:aws:secretsmanager:')) continue;
     const id = secretId(ref);
     const name = id.slice(id.indexOf(':secret:') + ':secret:'.length);
+    if (ours.has(name)) continue;
     // A partial ARN (no random suffix) is what mlship writes; DescribeSecret also takes the name.
     if ((await deps.aws.secrets.secretExists(id)) || (await deps.aws.secrets.secretExists(name))) continue;
     problems.push(

@@ -44,6 +44,10 @@ export interface ApplyOptions {
   pollSeconds?: number;
   /** After creating IAM roles (default 10 s; emulators need none). */
   iamPropagationSeconds?: number;
+  /** Values of the stack's local .env: secrets the task definitions read from SSM, created when missing. */
+  localSecrets?: Record<string, string>;
+  /** How long to wait for a new database (default 30 minutes). */
+  databaseWaitSeconds?: number;
 }
 
 export interface DeployNetwork {

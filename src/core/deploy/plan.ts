@@ -13,13 +13,16 @@ import { exists, writeFileAtomic } from '../../io/files.js';
 import { requireAccount, requireRegion } from '../aws/aws-config.js';
 import type { ServiceRoleSpec } from './aws-apis.js';
 import { type BakePlan, bakeWarning, planBakes } from './config-images.js';
-import { type CostEstimate, estimateCost, usd } from './cost.js';
+import { type CostEstimate, type CostLine, estimateCost, usd } from './cost.js';
+import { type ManagedDatabase, manageDatabases } from './database.js';
 import { type DeployStack, loadDeployStack } from './deploy-stack.js';
 import { type LoadBalancerPlan, loadBalancerOf, loadBalancerPlanLines } from './load-balancer-plan.js';
-import { DEFAULT_GPU_INSTANCE, gpuInstanceFor, PRICES } from './prices.js';
-import { roleArn, roleSpecs } from './roles.js';
+import { DEFAULT_GPU_INSTANCE, gpuInstanceFor, HOURS_PER_MONTH, PRICES } from './prices.js';
+import { roleArn, roleSpecs, type TaskRoleNeeds } from './roles.js';
+import { type ManagedStorage, manageStorage } from './storage.js';
 import { ChecksumCache, formatBytes, planWeights, stackBucketName, type WeightsPlan } from './weights.js';
 
+export type { CostLine } from './cost.js';
 export type { DeployStack } from './deploy-stack.js';
 export { loadDeployStack, stackFromProject } from './deploy-stack.js';
 export {
@@ -53,9 +56,11 @@ export interface EcsPlanOptions {
   bakeMounts?: boolean;
   /** Where checksums of weights files are kept between runs (a JSON file); none: hash each time. */
   checksumCache?: string;
+  /** Keep database services as tasks (their data does not survive a restart), as before. */
+  keepDbContainer?: boolean;
+  /** SSE-KMS key of the stack's bucket (default SSE-S3). */
+  kmsKeyId?: string;
 }
-
-export type { CostLine } from './cost.js';
 
 /** An image `--apply` builds before pushing it: a service's own source, or its baked files. */
 export interface ImageBuild {
@@ -83,6 +88,11 @@ export interface EcsPlanResult {
   /** The stack's own bucket (weights, and the files of storage:), private and encrypted. */
   bucket: string;
   weights: WeightsPlan[];
+  /** The database that becomes Aurora or RDS (with --keep-db-container: none). */
+  databases: ManagedDatabase[];
+  /** The local object storage that becomes the stack's bucket. */
+  storage?: ManagedStorage;
+  kmsKeyId?: string;
   bakes: BakePlan[];
   /** The roles mlship creates and owns (absent where the user names a role of their own). */
   roles: { execution?: ServiceRoleSpec; task?: ServiceRoleSpec };
@@ -150,11 +160,11 @@ function roleArns(
   accountId: string,
   project: Project | undefined,
   options: EcsPlanOptions,
-  weights: WeightsPlan[],
+  needs: TaskRoleNeeds,
 ) {
   const userExecution = options.executionRoleArn ?? project?.aws?.execution_role_arn;
   const userTask = options.taskRoleArn ?? project?.aws?.task_role_arn;
-  const mlship = roleSpecs(stack, [], { weights });
+  const mlship = roleSpecs(stack, [], needs);
   const mlshipTask = Object.keys(mlship.task.inlinePolicies).length
     ? roleArn(accountId, mlship.task.name)
     : undefined;
@@ -182,9 +192,15 @@ function planLines(
           'note: GPU tasks (EC2, awsvpc) get no public IP: image pulls go through the instance, but their own outbound calls (weights from S3 or HTTPS) need a NAT gateway or VPC endpoints',
         ]
       : []),
-    ...(uploads.length || r.roles.task
-      ? [`S3 bucket ${r.bucket} (private: Block Public Access, SSE-S3 encryption; tagged mlship:stack)`]
+    ...(uploads.length || r.storage
+      ? [
+          `S3 bucket ${r.bucket} (private: Block Public Access, ${r.kmsKeyId ? `SSE-KMS with ${r.kmsKeyId}` : 'SSE-S3'} encryption${r.storage?.versioning ? ', versioning' : ''}${r.storage?.expireUploadsDays ? `, uploads/ expire after ${r.storage.expireUploadsDays} days` : ''}; tagged mlship:stack)${r.storage ? `: the files of ${r.storage.service}, which is no task on ECS (its clients get S3_BUCKET and use the task role)` : ''}`,
+        ]
       : []),
+    ...r.databases.map(
+      (d) =>
+        `database ${d.identifier}: ${d.settings.kind === 'aurora' ? `Aurora Serverless v2 (${d.awsEngine}${d.localMajor !== undefined ? ` ${d.localMajor}` : ''}), ${d.settings.minCapacity}-${d.settings.maxCapacity} ACU${d.settings.minCapacity === 0 ? `, pauses after ${d.settings.secondsUntilAutoPause} s idle` : ''}` : `RDS ${d.settings.instanceClass} (${d.awsEngine}${d.localMajor !== undefined ? ` ${d.localMajor}` : ''})`} instead of the ${d.service} task; encrypted, private (the tasks' subnets, security group ${d.securityGroup} admits only the tasks), ${d.settings.backupRetentionDays}-day backups, deletion protection; credentials in Secrets Manager ${d.secretName} (the password is generated there, never printed)`,
+    ),
     ...r.weights.map((w) =>
       w.upload
         ? `weights of ${w.service}: ${path.basename(w.upload.file)} (${formatBytes(w.upload.sizeBytes)}, sha256 ${w.sha256!.slice(0, 12)}…) → ${w.url}, uploaded unless already there; MODEL_URL and MODEL_SHA256 on the container`
@@ -257,6 +273,38 @@ async function writePlanFiles(
   return written;
 }
 
+/** What the stack's database costs: idle (Aurora paused: storage only), and at most. */
+function databaseCost(db: ManagedDatabase): { line: CostLine; worstMonthlyUsd: number } {
+  const s = db.settings;
+  const secret = PRICES.secretsManagerSecretMonth;
+  if (s.kind === 'aurora') {
+    const idle = s.minCapacity * PRICES.auroraAcuHour * HOURS_PER_MONTH + PRICES.auroraGbMonth + secret;
+    return {
+      line: {
+        item: `Aurora Serverless v2 ${db.identifier}`,
+        monthlyUsd: usd(idle),
+        detail:
+          s.minCapacity === 0
+            ? `paused when idle: storage $${PRICES.auroraGbMonth}/GB-month and its secret; each active hour $${PRICES.auroraAcuHour} per ACU (1 GB assumed)`
+            : `${s.minCapacity} ACU always on, storage $${PRICES.auroraGbMonth}/GB-month (1 GB assumed), its secret`,
+      },
+      worstMonthlyUsd: usd(
+        s.maxCapacity * PRICES.auroraAcuHour * HOURS_PER_MONTH + PRICES.auroraGbMonth + secret,
+      ),
+    };
+  }
+  const hour = PRICES.rdsInstanceHour[s.instanceClass] ?? 0;
+  const month = hour * HOURS_PER_MONTH + 20 * PRICES.rdsGp3GbMonth + secret;
+  return {
+    line: {
+      item: `RDS ${s.instanceClass} ${db.identifier}`,
+      monthlyUsd: usd(month),
+      detail: hour ? `always on, 20 GB gp3, its secret` : `${s.instanceClass}: no bundled price`,
+    },
+    worstMonthlyUsd: usd(month),
+  };
+}
+
 /** The estimate, plus what the stack's bucket keeps (the weights; S3 standard storage). */
 function costOf(
   r: Omit<EcsPlanResult, 'cost' | 'plan' | 'written' | 'outDir'>,
@@ -276,12 +324,19 @@ function costOf(
     cost.lines.push(line);
     cost.totalMonthlyUsd = usd(cost.totalMonthlyUsd + line.monthlyUsd);
   }
+  for (const db of r.databases) {
+    const { line, worstMonthlyUsd } = databaseCost(db);
+    cost.lines.push(line);
+    cost.totalMonthlyUsd = usd(cost.totalMonthlyUsd + line.monthlyUsd);
+    if (worstMonthlyUsd > line.monthlyUsd)
+      cost.note = `${cost.note ? `${cost.note}; ` : ''}the database at its maximum ${db.settings.maxCapacity} ACU all month: $${worstMonthlyUsd.toFixed(2)}`;
+  }
   return cost;
 }
 
 export async function planEcs(options: EcsPlanOptions): Promise<EcsPlanResult> {
   const loaded = options.loaded ?? (await loadDeployStack(options.file));
-  const { stack, project } = loaded;
+  const { project } = loaded;
   // The CLI resolves both as every AWS command does (core/aws/aws-config.ts); direct callers
   // may pass them or rely on mlship.yaml.
   const region = requireRegion({ region: options.region ?? project?.aws?.region });
@@ -289,7 +344,16 @@ export async function planEcs(options: EcsPlanOptions): Promise<EcsPlanResult> {
   const outDir = path.resolve(
     options.outDir ?? path.join(path.dirname(path.resolve(options.file)), 'deploy', 'ecs'),
   );
-  const bucket = stackBucketName(stack.name, accountId, region);
+  const bucket = stackBucketName(loaded.stack.name, accountId, region);
+  // The stateful half first: the database and the files move to managed services, and the
+  // services that use them are pointed there (what is left is what runs as tasks).
+  const managedDb = manageDatabases(loaded.stack, project, {
+    region,
+    accountId,
+    keepContainers: options.keepDbContainer ?? false,
+  });
+  const managedFiles = manageStorage(managedDb.stack, project, bucket);
+  const stack = managedFiles.stack;
   const cache = new ChecksumCache(options.checksumCache);
   const weights = await planWeights(stack.services, bucket, cache);
   await cache.save();
@@ -305,7 +369,8 @@ export async function planEcs(options: EcsPlanOptions): Promise<EcsPlanResult> {
   const registry = `${accountId}.dkr.ecr.${region}.amazonaws.com`;
   const images = ecrImages(loaded, bakes, registry, options.imageTag);
   const { builds, localImages } = buildsOf(loaded, images, bakes, outDir);
-  const arns = roleArns(stack.name, accountId, project, options, weights);
+  const taskNeeds = { weights, ...(managedFiles.storage ? { bucketAccess: { bucket } } : {}) };
+  const arns = roleArns(stack.name, accountId, project, options, taskNeeds);
   const translation = translateToEcs(stack, {
     region,
     accountId,
@@ -325,7 +390,7 @@ export async function planEcs(options: EcsPlanOptions): Promise<EcsPlanResult> {
     ),
     bakedMounts: Object.fromEntries(bakes.map((b) => [b.service, b.mounts])),
   });
-  translation.warnings.unshift(...stack.warnings);
+  translation.warnings.unshift(...stack.warnings, ...managedDb.warnings, ...managedFiles.warnings);
   for (const b of bakes) {
     const w = bakeWarning(b);
     if (w)
@@ -337,7 +402,7 @@ export async function planEcs(options: EcsPlanOptions): Promise<EcsPlanResult> {
         message: w,
       });
   }
-  const specs = roleSpecs(stack.name, translation.taskDefinitions, { weights });
+  const specs = roleSpecs(stack.name, translation.taskDefinitions, taskNeeds);
   const roles: EcsPlanResult['roles'] = {
     ...(arns.userExecution ? {} : { execution: specs.execution }),
     ...(!arns.userTask && arns.task ? { task: specs.task } : {}),
@@ -358,6 +423,9 @@ export async function planEcs(options: EcsPlanOptions): Promise<EcsPlanResult> {
     translation,
     bucket,
     weights,
+    databases: managedDb.databases,
+    ...(managedFiles.storage ? { storage: managedFiles.storage } : {}),
+    ...(options.kmsKeyId ? { kmsKeyId: options.kmsKeyId } : {}),
     bakes,
     roles,
     ...(loadBalancer ? { loadBalancer } : {}),

@@ -24,8 +24,8 @@ export const roleArn = (accountId: string, name: string) => `arn:aws:iam::${acco
 /** What the stack's task role must be allowed (each addition is one statement). */
 export interface TaskRoleNeeds {
   weights: WeightsPlan[];
-  /** Full access to these S3 prefixes of the stack's bucket (storage:), e.g. `bucket/*`. */
-  bucketAccess?: { bucket: string; prefixes: string[] };
+  /** The stack's files (storage:): read and write the bucket's objects, except mlship's own. */
+  bucketAccess?: { bucket: string };
 }
 
 function s3ObjectArn(url: string): string | undefined {
@@ -49,7 +49,7 @@ export function taskRolePolicies(needs: TaskRoleNeeds): Record<string, PolicyDoc
     };
   }
   if (needs.bucketAccess) {
-    const { bucket, prefixes } = needs.bucketAccess;
+    const { bucket } = needs.bucketAccess;
     policies['mlship-storage'] = {
       Version: '2012-10-17',
       Statement: [
@@ -63,7 +63,14 @@ export function taskRolePolicies(needs: TaskRoleNeeds): Record<string, PolicyDoc
           Sid: 'ReadWriteStackObjects',
           Effect: 'Allow',
           Action: ['s3:GetObject', 's3:PutObject', 's3:DeleteObject'],
-          Resource: prefixes.map((p) => `arn:aws:s3:::${bucket}/${p}`),
+          Resource: `arn:aws:s3:::${bucket}/*`,
+        },
+        {
+          // mlship's own objects (weights, staged dumps) are not the application's to change.
+          Sid: 'KeepMlshipObjects',
+          Effect: 'Deny',
+          Action: ['s3:PutObject', 's3:DeleteObject'],
+          Resource: `arn:aws:s3:::${bucket}/mlship/*`,
         },
       ],
     };

@@ -26,9 +26,9 @@ export interface RoleResult {
 /** IAM is eventually consistent: a role ECS assumes right after its creation can fail. */
 export const IAM_PROPAGATION_SECONDS = 10;
 
-/** Whether the stack needs its bucket: weights to upload (and, with storage:, the stack's files). */
+/** Whether the stack needs its bucket: weights to upload, or the stack's files (storage:). */
 export function needsBucket(plan: EcsPlanResult): boolean {
-  return plan.weights.some((w) => w.upload);
+  return plan.weights.some((w) => w.upload) || Boolean(plan.storage);
 }
 
 export async function ensureStackBucket(
@@ -46,7 +46,11 @@ export async function ensureStackBucket(
     name: plan.bucket,
     region: plan.region,
     tags: { 'mlship:stack': plan.stack, 'mlship:managed': 'true' },
-    versioning: false,
+    versioning: plan.storage?.versioning ?? false,
+    ...(plan.kmsKeyId ? { kmsKeyId: plan.kmsKeyId } : {}),
+    ...(plan.storage?.expireUploadsDays
+      ? { expire: { prefix: 'uploads/', days: plan.storage.expireUploadsDays } }
+      : {}),
   });
   deps.log(
     `bucket ${plan.bucket}: ${r.created ? 'created (private, encrypted)' : r.changed.length ? `corrected: ${r.changed.join(', ')}` : 'exists'}`,
@@ -68,6 +72,38 @@ export async function ensureWeights(plan: EcsPlanResult, deps: ApplyDeps): Promi
       }
     },
   });
+}
+
+/**
+ * Secrets the stack made locally (the passwords compose generated into its .env, or values in a
+ * compose file's .env) that the task definitions read from SSM: created when missing, never
+ * overwritten, never printed.
+ */
+export async function ensureLocalSecrets(
+  plan: EcsPlanResult,
+  deps: ApplyDeps,
+  localValues: Record<string, string>,
+): Promise<string[]> {
+  const created: string[] = [];
+  const refs = new Set(
+    plan.translation.taskDefinitions.flatMap((td) =>
+      (td.containerDefinitions ?? []).flatMap((c) => (c.secrets ?? []).map((s) => s.valueFrom!)),
+    ),
+  );
+  for (const ref of refs) {
+    const m = /^arn:aws[a-z-]*:ssm:[^:]+:\d+:parameter(\/.+)$/.exec(ref);
+    const variable = m?.[1]?.split('/').pop();
+    if (!m || !variable || !localValues[variable]) continue;
+    const outcome = await deps.aws.secrets.createParameter(m[1]!, localValues[variable]!, {
+      'mlship:stack': plan.stack,
+      'mlship:managed': 'true',
+    });
+    if (outcome === 'created') {
+      created.push(m[1]!);
+      deps.log(`SSM parameter ${m[1]}: created from the stack's .env (its value is not shown)`);
+    }
+  }
+  return created;
 }
 
 /** The roles mlship owns for the stack, made to match the plan's policies exactly. */
