@@ -17,12 +17,15 @@ const STATIC_FILES = [
   'app/observability.py',
   'app/logs.py',
   'app/weights.py',
+  'app/worker.py',
+  'app/aws_clients.py',
   'requirements-serving.txt',
   'requirements-test.txt',
   'ruff.toml',
   'tests/conftest.py',
   'tests/test_batching.py',
   'tests/test_service.py',
+  'tests/test_worker.py',
 ] as const;
 
 export function modelRequirements(spec: WrapSpec): string[] {
