@@ -39,6 +39,8 @@ export interface EcsServicePlan {
   name: string;
   taskFamily: string;
   launchType: 'FARGATE' | 'EC2';
+  /** A Fargate capacity provider instead of the launch type (FARGATE_SPOT for queue workers). */
+  capacityProvider?: string;
   desiredCount: number;
   /** Containers of the task and their Service Connect port names. */
   containers: { name: string; portName?: string; port?: number }[];

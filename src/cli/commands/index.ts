@@ -8,7 +8,9 @@ import { registerCompose } from './compose.js';
 import { registerDeploy } from './deploy.js';
 import { registerDoctor } from './doctor.js';
 import { registerInit } from './init.js';
+import { registerJobs } from './jobs.js';
 import { registerOptimize } from './optimize.js';
+import { registerPredict } from './predict.js';
 import { registerServe } from './serve.js';
 import { registerValidate } from './validate.js';
 import { registerWrap } from './wrap.js';
@@ -21,6 +23,9 @@ export const COMMANDS: Register[] = [
   registerCompose,
   registerOptimize,
   registerDeploy,
+  // asynchronous and batch predictions
+  registerJobs,
+  registerPredict,
   // setup and checks
   registerInit,
   registerValidate,

@@ -18,6 +18,14 @@ import { type ManagedDatabase, manageDatabases } from './database.js';
 import { type DeployStack, loadDeployStack } from './deploy-stack.js';
 import { type LoadBalancerPlan, loadBalancerOf, loadBalancerPlanLines } from './load-balancer-plan.js';
 import { DEFAULT_GPU_INSTANCE, gpuInstanceFor, HOURS_PER_MONTH, PRICES } from './prices.js';
+import {
+  type ManagedQueue,
+  manageQueues,
+  queueCost,
+  queuePlanLines,
+  withWorkerServices,
+  workerImages,
+} from './queues.js';
 import { roleArn, roleSpecs, type TaskRoleNeeds } from './roles.js';
 import { type ManagedStorage, manageStorage } from './storage.js';
 import { ChecksumCache, formatBytes, planWeights, stackBucketName, type WeightsPlan } from './weights.js';
@@ -92,6 +100,8 @@ export interface EcsPlanResult {
   databases: ManagedDatabase[];
   /** The local object storage that becomes the stack's bucket. */
   storage?: ManagedStorage;
+  /** The workers' SQS queues (and dead-letter queues), for the apply and for alarms on them. */
+  queues?: ManagedQueue[];
   kmsKeyId?: string;
   bakes: BakePlan[];
   /** The roles mlship creates and owns (absent where the user names a role of their own). */
@@ -226,6 +236,7 @@ function planLines(
       (td) =>
         `task definition ${td.family} (${td.requiresCompatibilities?.join(', ')}, ${td.containerDefinitions?.length} container(s)${td.ephemeralStorage ? `, ${td.ephemeralStorage.sizeInGiB} GiB task storage for its weights` : ''})`,
     ),
+    ...queuePlanLines(r.queues ?? []),
     ...translation.services.map(
       (s) =>
         `service ${s.name}: ${s.desiredCount} × ${s.launchType}, Service Connect${s.publicPorts.length ? `, public port${s.publicPorts.length > 1 ? 's' : ''} ${s.publicPorts.map((p) => p.listener).join(', ')} via the shared load balancer` : ', no load balancer (not public)'}`,
@@ -324,6 +335,9 @@ function costOf(
     cost.lines.push(line);
     cost.totalMonthlyUsd = usd(cost.totalMonthlyUsd + line.monthlyUsd);
   }
+  const queues = queueCost(r.translation, r.queues ?? []);
+  cost.lines.push(...queues.lines);
+  if (queues.notes.length) cost.note = [cost.note, ...queues.notes].filter(Boolean).join('; ');
   for (const db of r.databases) {
     const { line, worstMonthlyUsd } = databaseCost(db);
     cost.lines.push(line);
@@ -353,7 +367,8 @@ export async function planEcs(options: EcsPlanOptions): Promise<EcsPlanResult> {
     keepContainers: options.keepDbContainer ?? false,
   });
   const managedFiles = manageStorage(managedDb.stack, project, bucket);
-  const stack = managedFiles.stack;
+  const managedQueues = manageQueues(managedFiles.stack, project, { region, accountId });
+  const stack = managedQueues.stack;
   const cache = new ChecksumCache(options.checksumCache);
   const weights = await planWeights(stack.services, bucket, cache);
   await cache.save();
@@ -368,8 +383,13 @@ export async function planEcs(options: EcsPlanOptions): Promise<EcsPlanResult> {
   });
   const registry = `${accountId}.dkr.ecr.${region}.amazonaws.com`;
   const images = ecrImages(loaded, bakes, registry, options.imageTag);
+  Object.assign(images, workerImages(images, managedQueues.queues));
   const { builds, localImages } = buildsOf(loaded, images, bakes, outDir);
-  const taskNeeds = { weights, ...(managedFiles.storage ? { bucketAccess: { bucket } } : {}) };
+  const taskNeeds = {
+    weights,
+    ...(managedFiles.storage ? { bucketAccess: { bucket } } : {}),
+    ...(managedQueues.queues.length ? { queues: managedQueues.queues.map((q) => q.arn) } : {}),
+  };
   const arns = roleArns(stack.name, accountId, project, options, taskNeeds);
   const translation = translateToEcs(stack, {
     region,
@@ -391,6 +411,8 @@ export async function planEcs(options: EcsPlanOptions): Promise<EcsPlanResult> {
     bakedMounts: Object.fromEntries(bakes.map((b) => [b.service, b.mounts])),
   });
   translation.warnings.unshift(...stack.warnings, ...managedDb.warnings, ...managedFiles.warnings);
+  translation.refusals.push(...managedQueues.refusals);
+  withWorkerServices(translation, managedQueues.queues);
   for (const b of bakes) {
     const w = bakeWarning(b);
     if (w)
@@ -425,6 +447,7 @@ export async function planEcs(options: EcsPlanOptions): Promise<EcsPlanResult> {
     weights,
     databases: managedDb.databases,
     ...(managedFiles.storage ? { storage: managedFiles.storage } : {}),
+    ...(managedQueues.queues.length ? { queues: managedQueues.queues } : {}),
     ...(options.kmsKeyId ? { kmsKeyId: options.kmsKeyId } : {}),
     bakes,
     roles,

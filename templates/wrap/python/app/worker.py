@@ -503,6 +503,9 @@ def main() -> None:
 
     fetch()
     model = _load_and_warm_up()
+    # Ready means "the model answers": a local stack creates the queue once every service is
+    # healthy, so waiting for the queue must not keep the worker from being healthy.
+    _State.ready = True
     creds = Credentials()
     sqs = Sqs(creds)
     url = _queue_url(sqs, early_stop)
@@ -513,7 +516,6 @@ def main() -> None:
     signal.signal(signal.SIGINT, lambda *_: worker.stop())
     if early_stop.is_set():
         return
-    _State.ready = True
     log.info(
         "worker ready",
         extra={
