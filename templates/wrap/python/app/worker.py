@@ -340,7 +340,7 @@ class Worker:
         written = list(self._io.map(self._write, batch)) if len(batch) > 1 else [self._write(batch[0])]
         done, retry, unwritten = [], [], []
         for h, ok in zip(batch, written, strict=True):
-            extra = {"job": h.job, "item": h.item, "attempt": h.message.receive_count}
+            extra = {"job": h.job or None, "item": h.item or None, "attempt": h.message.receive_count}
             if not ok:
                 unwritten.append(h)
             elif h.failure is None:
@@ -394,7 +394,9 @@ class Worker:
         self._heart.start()
         while not self.stopping.is_set():
             batch = self._take_batch()
-            if batch:
+            if batch and self.stopping.is_set():
+                self._release(batch)  # taken as the stop came: not started, so back it goes
+            elif batch:
                 self.process(batch)
         self._drain()
 
@@ -406,6 +408,17 @@ class Worker:
         self._sqs.abort_polls()
         with self._room:
             self._room.notify_all()
+        # What waits behind the batch in hand goes back now, not once that batch is done.
+        threading.Thread(target=self._release_waiting, name="release", daemon=True).start()
+
+    def _release_waiting(self) -> None:
+        waiting = []
+        while True:
+            try:
+                waiting.append(self._pending.get_nowait())
+            except queue.Empty:
+                break
+        self._release(waiting)
 
     def flush(self) -> None:
         """Waits until every processed batch is written and its messages deleted or released."""
@@ -416,13 +429,7 @@ class Worker:
     def _drain(self) -> None:
         """After SIGTERM: the current batch was finished; write what is finishing, release the rest."""
         self.flush()
-        waiting = []
-        while True:
-            try:
-                waiting.append(self._pending.get_nowait())
-            except queue.Empty:
-                break
-        self._release(waiting)
+        self._release_waiting()
         if self._receiver.is_alive():
             self._receiver.join(timeout=2)
         with self._lock:
