@@ -1,16 +1,15 @@
 // The queue worker against a real queue and real object storage: ElasticMQ (the local stack's
-// default queue server, built by scripts/local-base-images.sh) and moto's S3 with versioning on,
-// so every write of a result is a version and duplicate executions can be counted. The workers
-// are the generated service's own `python -m app.worker`, run from the host's .venv (a fast
-// model: fixtures/wrap/slow-entry, x + 1), so killing one is a plain SIGKILL.
+// default queue server, built by scripts/local-base-images.sh) and moto's S3. The workers are the
+// generated service's own `python -m app.worker`, run from the host's .venv, so killing one is a
+// plain SIGKILL. The model is fixtures/wrap/slow-entry's function (x + 1; x < 0 raises; `delay`
+// sleeps) with a line appended per execution, so duplicate executions can be counted.
 //
 // One queue server and one store for the whole file; each test uses its own queue.
 
 import { type ChildProcess, spawn } from 'node:child_process';
-import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { ListObjectVersionsCommand, PutBucketVersioningCommand, S3Client } from '@aws-sdk/client-s3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createJobApis } from '../../src/adapters/aws/jobs-apis.js';
 import { jobKeys } from '../../src/config/job-queues.js';
@@ -33,6 +32,7 @@ if (!existsSync(PYTHON) && CI) throw new Error('CI is set but .venv/bin/python i
 let moto: Moto | undefined;
 let sqsEndpoint = '';
 let serviceDir = '';
+let executions = '';
 let apis: Awaited<ReturnType<typeof createJobApis>>;
 const workers = new Set<ChildProcess>();
 
@@ -83,6 +83,7 @@ async function startWorker(queue: string, env: Record<string, string> = {}): Pro
       RECEIVE_WAIT_SECONDS: '2',
       RETRY_BASE_SECONDS: '0',
       WORKER_BATCH_SIZE: '32',
+      EXECUTIONS_LOG: executions,
       ...env,
     },
   });
@@ -163,21 +164,30 @@ describe.skipIf(!engine || !existsSync(PYTHON))('queue worker on ElasticMQ and S
         secretAccessKey: FAKE_CREDENTIALS.AWS_SECRET_ACCESS_KEY,
       },
     });
-    const s3 = new S3Client({
-      region: 'us-east-1',
-      endpoint: moto.endpoint,
-      forcePathStyle: true,
-      credentials: { accessKeyId: 'x', secretAccessKey: 'y' },
-    });
     await fetch(`${moto.endpoint}/${BUCKET}`, { method: 'PUT' });
-    await s3.send(
-      new PutBucketVersioningCommand({ Bucket: BUCKET, VersioningConfiguration: { Status: 'Enabled' } }),
-    );
-    s3.destroy();
     serviceDir = mkdtempSync(path.join(os.tmpdir(), 'mlship-worker-'));
+    // slow-entry's function, counting its executions (O_APPEND lines stay whole, whoever writes).
+    const entry = mkdtempSync(path.join(os.tmpdir(), 'mlship-worker-entry-'));
+    executions = path.join(entry, 'executions.log');
+    const slow = readFileSync('fixtures/wrap/slow-entry/predict.py', 'utf8');
+    writeFileSync(
+      path.join(entry, 'predict.py'),
+      [
+        slow.replace('def predict(payload: dict) -> float:', 'def _predict(payload: dict) -> float:'),
+        '',
+        'def predict(payload: dict) -> float:',
+        '    import os',
+        '',
+        '    with open(os.environ["EXECUTIONS_LOG"], "a") as log:',
+        '        log.write(f"{payload[\'x\']}\\n")',
+        '    return _predict(payload)',
+        '',
+      ].join('\n'),
+    );
+    writeFileSync(path.join(entry, 'example.json'), readFileSync('fixtures/wrap/slow-entry/example.json'));
     await runWrap({
       cwd: process.cwd(),
-      entry: 'fixtures/wrap/slow-entry/predict.py:predict',
+      entry: path.join(entry, 'predict.py:predict'),
       out: serviceDir,
       force: false,
       dryRun: false,
@@ -229,9 +239,13 @@ describe.skipIf(!engine || !existsSync(PYTHON))('queue worker on ElasticMQ and S
     expect(missing).toEqual([]);
     const sample = await apis.store.getJson<{ output: number }>(jobKeys(job).result('4321'));
     expect(sample?.output).toBe(4322);
-    // Every extra version of a result key is an item that ran twice (a kill after its write).
-    const versions = await resultVersions(job);
-    const duplicates = versions - 10_000;
+    // A line per execution (the warm-ups' example, x = 1.0, aside): lines beyond one per item are
+    // items that ran again after a kill caught them between their write and their delete.
+    const ran = readFileSync(executions, 'utf8')
+      .split('\n')
+      .filter((l) => /^\d+$/.test(l));
+    expect(new Set(ran).size).toBe(10_000);
+    const duplicates = ran.length - 10_000;
     console.log(
       `worker kill test: 10,000 items, 5 SIGKILLs, ${seconds.toFixed(1)} s, 0 missing, ${duplicates} duplicate execution(s)`,
     );
@@ -355,34 +369,5 @@ async function until(check: () => Promise<boolean>, timeoutMs: number): Promise<
   while (!(await check())) {
     if (Date.now() > deadline) throw new Error(`not reached within ${timeoutMs} ms`);
     await new Promise((r) => setTimeout(r, 100));
-  }
-}
-
-async function resultVersions(job: string): Promise<number> {
-  const s3 = new S3Client({
-    region: 'us-east-1',
-    endpoint: moto!.endpoint,
-    forcePathStyle: true,
-    credentials: { accessKeyId: 'x', secretAccessKey: 'y' },
-  });
-  let count = 0;
-  let keyMarker: string | undefined;
-  let versionMarker: string | undefined;
-  try {
-    for (;;) {
-      const r = await s3.send(
-        new ListObjectVersionsCommand({
-          Bucket: BUCKET,
-          Prefix: jobKeys(job).results,
-          ...(keyMarker ? { KeyMarker: keyMarker, VersionIdMarker: versionMarker } : {}),
-        }),
-      );
-      count += r.Versions?.length ?? 0;
-      if (!r.IsTruncated) return count;
-      keyMarker = r.NextKeyMarker;
-      versionMarker = r.NextVersionIdMarker;
-    }
-  } finally {
-    s3.destroy();
   }
 }
