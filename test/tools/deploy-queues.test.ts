@@ -238,7 +238,7 @@ describe.skipIf(!moto)('deploy ecs: job queues and worker scaling on moto', () =
         ),
       ),
     );
-    expect(all.join('\n').match(/sqs:[A-Za-z]+/g)?.length).toBe(5);
+    expect(all.join('\n').match(/"sqs:[A-Za-z]+"/g)?.length).toBe(5);
     expect(all.join('\n')).not.toMatch(/"sqs:\*"|jobs-dlq/);
     iam.destroy();
   });
