@@ -97,12 +97,21 @@ async function predictOne(
   return { ok: false, line: JSON.stringify({ item: item.id, status: 0, error: `gave up: ${last}` }) };
 }
 
+/** Writes FILE whole, through a temporary file: never half-written. */
+async function rewrite(file: string, lines: string[]): Promise<void> {
+  await writeFile(`${file}.partial`, lines.length ? `${lines.join('\n')}\n` : '');
+  await rename(`${file}.partial`, file);
+}
+
 export async function predictFile(deps: PredictDeps, o: PredictOptions): Promise<PredictResult> {
   if (o.concurrency < 1 || o.attempts < 1)
     throw new UsageError('--concurrency and --attempts must be at least 1');
   const items = await readItems(o.file);
   const failuresFile = `${o.out.replace(/\.jsonl$/, '')}.failures.jsonl`;
   const before = await linesOf(o.out);
+  // An interrupted run may have left a line cut short: OUT is rewritten from its whole lines
+  // first, so what is appended next starts on a line of its own.
+  if (before.size) await rewrite(o.out, [...before.values()]);
   const todo = items.filter((i) => !before.has(i.id));
   const t0 = deps.clock.monotonic();
   const counters = { retries: 0 };
@@ -114,11 +123,10 @@ export async function predictFile(deps: PredictDeps, o: PredictOptions): Promise
     else failures.push(outcome.line);
     deps.progress?.('predicting', ++done, todo.length);
   });
-  // OUT in input order, rewritten whole (through a temporary file: never half-written).
+  // OUT in input order, rewritten whole.
   const all = await linesOf(o.out);
   const ordered = items.flatMap((i) => (all.has(i.id) ? [all.get(i.id)!] : []));
-  await writeFile(`${o.out}.partial`, ordered.length ? `${ordered.join('\n')}\n` : '');
-  await rename(`${o.out}.partial`, o.out);
+  await rewrite(o.out, ordered);
   await writeFile(failuresFile, failures.length ? `${failures.join('\n')}\n` : '');
   return {
     url: o.url,
