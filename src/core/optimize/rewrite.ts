@@ -3,7 +3,11 @@
 // dependencies are cached before source, weights and junk stay out of the image
 // and caches do not ship. Each edit is made only where it is provably safe from
 // what the parser and the build context tell us; everything else is reported
-// with the reason, never guessed at.
+// with the reason, never guessed at. Two passes change the image on purpose, and
+// say so: Python is installed where the build would otherwise stop (there is no
+// working image to keep), and a CUDA devel final stage that builds moves to the
+// runtime image with its build in a builder stage (what the Dockerfile adds to its
+// base stays the same; the base gets smaller).
 //
 // The rewrite is a fixed sequence of passes over one state (rewrite/state.ts),
 // each in a file of its own under rewrite/ and testable alone. The order is
@@ -12,7 +16,7 @@
 import { lintDockerfile } from './lint.js';
 import type { ParsedDockerfile } from './parse.js';
 import { addToCopy } from './rewrite/add-to-copy.js';
-import { planFinalStage, slimBaseOf } from './rewrite/builder-plan.js';
+import { planFinalStage } from './rewrite/builder-plan.js';
 import { moveToBuilder } from './rewrite/builder-stage.js';
 import { dropCaches } from './rewrite/caches.js';
 import {
@@ -22,6 +26,8 @@ import {
   reportLargeUnknownFiles,
 } from './rewrite/context-exclusion.js';
 import { hoistInstalls } from './rewrite/install-hoisting.js';
+import { installPython } from './rewrite/python-install.js';
+import { cudaRebaseOf, slimBaseOf } from './rewrite/rebase.js';
 import { render } from './rewrite/render.js';
 import { mergeRuns } from './rewrite/run-merging.js';
 import { createState, type RewriteOptions, type RewriteResult, type RewriteState } from './rewrite/state.js';
@@ -34,8 +40,13 @@ const LEFT_TO_THE_USER = new Set([
   'apt-no-install-recommends',
   'base-unpinned',
   'cuda-devel-runtime',
+  'cuda-twice',
+  'dev-server',
+  'dev-tools-in-final',
   'root-user',
   'secret-in-env',
+  'unpinned-install',
+  'unpinned-source',
 ]);
 
 /**
@@ -50,7 +61,7 @@ function reportLeftToTheUser(s: RewriteState): void {
     largeFileBytes: s.large,
     target: s.options.target,
   });
-  for (const f of lint.findings.filter((x) => LEFT_TO_THE_USER.has(x.rule)))
+  for (const f of lint.findings.filter((x) => LEFT_TO_THE_USER.has(x.rule) && !s.handled.has(x.rule)))
     s.notDone.push({
       rule: f.rule,
       line: f.line,
@@ -63,15 +74,17 @@ export function rewriteDockerfile(df: ParsedDockerfile, options: RewriteOptions 
   // Exclusions first: a COPY they drop no longer anchors or blocks any move below.
   excludeFromContext(s);
   addToCopy(s);
-  // The slim base and the builder plan are decided before hoisting, because compiles
-  // that will move to the builder must not hold installs back.
-  const slim = slimBaseOf(s);
-  const { plan } = planFinalStage(s, slim);
+  // Before hoisting: the Python install goes with the line that needs it, wherever that moves.
+  installPython(s);
+  // The base the final stage moves to and the builder plan are decided before hoisting,
+  // because compiles that will move to the builder must not hold installs back.
+  const rebase = slimBaseOf(s) ?? cudaRebaseOf(s);
+  const { plan } = planFinalStage(s, rebase);
   hoistInstalls(s, new Set(plan.ok ? plan.compiles : []));
   mergeRuns(s);
   dropCaches(s);
   // Planned again on the hoisted order: that is the order the builder repeats.
-  moveToBuilder(s, slim);
+  moveToBuilder(s, rebase);
   reportLargeUnknownFiles(s);
   const dockerfile = render(s);
   excludeOwnFiles(s, dockerfile);

@@ -5,7 +5,7 @@
 import { describe, expect, it } from 'vitest';
 import { parseDockerfile } from '../../../src/core/optimize/parse.js';
 import { addToCopy } from '../../../src/core/optimize/rewrite/add-to-copy.js';
-import { planBuilder, planFinalStage, slimBaseOf } from '../../../src/core/optimize/rewrite/builder-plan.js';
+import { planBuilder, planFinalStage } from '../../../src/core/optimize/rewrite/builder-plan.js';
 import { moveToBuilder } from '../../../src/core/optimize/rewrite/builder-stage.js';
 import { dropCaches } from '../../../src/core/optimize/rewrite/caches.js';
 import {
@@ -15,6 +15,8 @@ import {
   reportLargeUnknownFiles,
 } from '../../../src/core/optimize/rewrite/context-exclusion.js';
 import { hoistInstalls } from '../../../src/core/optimize/rewrite/install-hoisting.js';
+import { installPython } from '../../../src/core/optimize/rewrite/python-install.js';
+import { cudaRebaseOf, slimBaseOf } from '../../../src/core/optimize/rewrite/rebase.js';
 import { render } from '../../../src/core/optimize/rewrite/render.js';
 import { mergeRuns } from '../../../src/core/optimize/rewrite/run-merging.js';
 import { createState, liveOrder, type RewriteOptions } from '../../../src/core/optimize/rewrite/state.js';
@@ -204,6 +206,18 @@ describe('mergeRuns', () => {
     expect(rules(s.changes)).toEqual(['2:consecutive-run', '5:consecutive-run']);
   });
 
+  it('joins a chain of cleanup RUNs in one rewrite (a second rewrite finds nothing left)', () => {
+    const s = state(df('FROM debian:bookworm-slim', 'RUN make', 'RUN rm -rf /tmp/a', 'RUN rm -rf /tmp/b'));
+    mergeRuns(s);
+    expect(render(s)).toBe(
+      df('FROM debian:bookworm-slim', 'RUN make \\', '    && rm -rf /tmp/a \\', '    && rm -rf /tmp/b'),
+    );
+    expect(s.changes.map((c) => c.description)).toEqual([
+      'cleanup merged into the RUN on line 2',
+      'cleanup merged into the RUN on line 2',
+    ]);
+  });
+
   it('leaves builder stages alone: their layers do not ship', () => {
     const text = df(
       'FROM debian:bookworm-slim AS b',
@@ -263,7 +277,7 @@ describe('builder plan and builder stage', () => {
     [[], /nothing visibly uses them/],
   ])('says why nothing moves (%j)', (extra, why) => {
     const s = state(df('FROM python:3.11-slim', tools, ...extra));
-    const plan = planBuilder(s, liveOrder(s, 0), false);
+    const plan = planBuilder(s, liveOrder(s, 0), undefined);
     expect(plan.ok).toBe(false);
     expect(plan.ok ? '' : plan.reason).toMatch(why);
   });
@@ -293,6 +307,55 @@ describe('builder plan and builder stage', () => {
     const off = state(text);
     expect(slimBaseOf(off)).toBeUndefined();
     expect(off.notDone[0]!.description).toMatch(/--slim-base switches/);
-    expect(slimBaseOf(state(text, { slimBase: true }))).toMatchObject({ slim: 'python:3.11-slim' });
+    expect(slimBaseOf(state(text, { slimBase: true }))).toMatchObject({
+      kind: 'slim',
+      to: 'python:3.11-slim',
+    });
+  });
+});
+
+describe('installPython', () => {
+  it('puts Python in a venv before the first pip on a Python-less apt image', () => {
+    const s = state(df('FROM nvidia/cuda:12.4.1-runtime-ubuntu22.04', 'RUN pip install six==1.16.0'));
+    installPython(s);
+    const out = render(s);
+    expect(out).toMatch(
+      /python3 python3-venv \\\n.*\n {4}&& python3 -m venv \/opt\/venv\nENV PATH=\/opt\/venv\/bin:\$PATH\nRUN pip install six/,
+    );
+    expect(rules(s.changes)).toEqual(['2:python-missing']);
+  });
+
+  it('says why not on alpine and under a non-root USER', () => {
+    const alpine = state(df('FROM alpine:3.20', 'RUN pip install six'));
+    installPython(alpine);
+    expect(alpine.notDone[0]!.description).toMatch(/does not install with apt-get/);
+    const user = state(df('FROM debian:bookworm-slim', 'USER app', 'RUN pip install six'));
+    installPython(user);
+    expect(user.notDone[0]!.description).toMatch(/USER app on line 2 is in effect/);
+    expect(render(user)).toBe(user.df.text);
+  });
+});
+
+describe('cudaRebaseOf', () => {
+  const devel = 'FROM pytorch/pytorch:2.5.1-cuda12.4-cudnn9-devel';
+  it('moves a devel stage that visibly builds to the runtime image', () => {
+    const s = state(df(devel, 'COPY ext/ /ext/', 'RUN pip install /ext'));
+    expect(cudaRebaseOf(s)).toMatchObject({
+      kind: 'cuda',
+      to: 'pytorch/pytorch:2.5.1-cuda12.4-cudnn9-runtime',
+      builds: [3],
+    });
+  });
+  it('leaves a stage that builds nothing to the user, and says why it cannot split the others', () => {
+    expect(cudaRebaseOf(state(df(devel, 'RUN pip install fastapi==0.115.0')))).toBeUndefined();
+    const unseen = state(df(devel, 'COPY . /src', 'RUN pip install /src && /src/post-install.sh'));
+    expect(cudaRebaseOf(unseen)).toBeUndefined();
+    expect(unseen.notDone[0]!.description).toMatch(/may build too/);
+    const args = state(
+      // biome-ignore lint/suspicious/noTemplateCurlyInString: a Dockerfile build-arg reference
+      df('ARG V=2.5.1', 'FROM pytorch/pytorch:${V}-cuda12.4-cudnn9-devel', 'RUN pip install .'),
+    );
+    expect(cudaRebaseOf(args)).toBeUndefined();
+    expect(args.notDone[0]!.description).toMatch(/build args/);
   });
 });

@@ -1,7 +1,7 @@
 // Pass: `ADD` of local files that are not archives or URLs is a `COPY` (ADD
 // would also fetch and unpack, which is not what these lines mean).
 
-import { copyParts } from '../rules.js';
+import { copyParts } from '../copies.js';
 import { renderCopy } from './copy-paths.js';
 import { allowed, blockOf, type RewriteState, setBody } from './state.js';
 

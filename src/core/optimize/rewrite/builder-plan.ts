@@ -3,10 +3,11 @@
 // builder-stage pass applies the plan. A plan is either complete and safe, or a
 // reason, which the report gives in full.
 
-import { commandText, finalStageIndex, type Instruction, type Stage } from '../parse.js';
-import { lineageRoot, type SlimVariant, slimVariant, toolchainPackages, workdirAt } from '../rules.js';
+import { resolveIn, workdirAt } from '../copies.js';
+import { commandText, type Instruction, type Stage } from '../parse.js';
+import { toolchainPackages } from '../rules.js';
 import { aptInstallArgs, isSimpleChain, packagesOf, splitShell } from '../shell.js';
-import { resolveIn } from './copy-paths.js';
+import type { Rebase } from './rebase.js';
 import { classifyRun, pipOnlyInvocation } from './run-kind.js';
 import { allowed, liveOrder, type RewriteState } from './state.js';
 
@@ -37,35 +38,6 @@ export type BuilderPlan =
 
 type Failed = { ok: false; reason: string };
 const fail = (reason: string): Failed => ({ ok: false, reason });
-
-/**
- * The slim variant to move the final stage to, or undefined. Says in `notDone`
- * why not when the final image is on a full base that has one.
- */
-export function slimBaseOf(s: RewriteState): SlimVariant | undefined {
-  const { df, options } = s;
-  const root = lineageRoot(df, options.target);
-  const v = root.resolvedImage === undefined ? undefined : slimVariant(root.resolvedImage);
-  if (!v || !allowed(s, 'base-not-slim', root.from)) return undefined;
-  const kept = (why: string): undefined => {
-    s.notDone.push({
-      rule: 'base-not-slim',
-      line: root.from.line,
-      description: `FROM ${v.image} kept: ${why}`,
-    });
-    return undefined;
-  };
-  if (!options.slimBase)
-    return kept(
-      `${v.slim} is not provably the same (a package built from source may link against a library whose runtime .so only the full image has); --slim-base switches, with the builds in a builder stage on ${v.image}`,
-    );
-  if (root.index !== finalStageIndex(df, options.target))
-    return kept(`the final stage is built FROM stage ${root.name}; switch that stage's FROM by hand`);
-  if (root.image !== root.resolvedImage)
-    return kept(`the FROM names the image through build args (${root.image}); change the tag by hand`);
-  if (v.digest) return kept(`it is pinned by digest, and the digest of ${v.slim} is not known here`);
-  return v;
-}
 
 /** Outputs (`-o x`) of a RUN made only of compiler commands, or undefined. */
 function compileOutputs(ins: Instruction, workdir: string): string[] | undefined {
@@ -105,9 +77,13 @@ function planTools(
   return { tools, packages };
 }
 
-/** With a slim base: the one pip install that moves to the builder, or why it cannot. */
-function planPip(list: Instruction[], slim: boolean): { pipIns: Instruction | undefined } | Failed {
-  const pips = slim ? list.filter((i) => pipOnlyInvocation(i) !== undefined) : [];
+/** With a rebase: the one pip install that moves to the builder, or why it cannot (a CUDA one may build local sources). */
+function planPip(
+  list: Instruction[],
+  rebase: Rebase | undefined,
+): { pipIns: Instruction | undefined } | Failed {
+  const local = rebase?.kind === 'cuda';
+  const pips = rebase ? list.filter((i) => pipOnlyInvocation(i, local) !== undefined) : [];
   if (pips.length > 1) {
     return fail(
       `pip installs in ${pips.length} RUNs (lines ${pips.map((p) => p.line).join(', ')}): installed apart, each would miss what the one before installed; merge them into one RUN`,
@@ -183,13 +159,14 @@ function planStaying(
  * toolchain; the compiles and the one pip install move to it, and the final
  * stage gets their results.
  */
-export function planBuilder(s: RewriteState, list: Instruction[], slim: boolean): BuilderPlan {
+export function planBuilder(s: RewriteState, list: Instruction[], rebase: Rebase | undefined): BuilderPlan {
   const stage = s.finalStage;
+  const slim = rebase !== undefined;
   const tools = planTools(s, list, slim);
   if ('ok' in tools) return tools;
   const taken = s.df.stages.find((x) => x.name === BUILDER || x.name === DEPS);
   if (taken) return fail(`a stage is already named ${taken.name}`);
-  const pip = planPip(list, slim);
+  const pip = planPip(list, rebase);
   if ('ok' in pip) return pip;
   const runs = planCompiles(stage, list, slim, { tools: tools.tools, pipIns: pip.pipIns });
   if ('ok' in runs) return runs;
@@ -199,6 +176,14 @@ export function planBuilder(s: RewriteState, list: Instruction[], slim: boolean)
   if ('ok' in stay) return stay;
   const user = list.filter((i) => i.keyword === 'USER').find((u) => list.indexOf(u) < last);
   if (user) return fail(`USER on line ${user.line} would change who owns the build outputs`);
+  // A CUDA rebase leaves the compilers behind: every RUN that builds must move.
+  const stuck = rebase?.builds.find((line) =>
+    list.some((i) => i.line === line && i.keyword === 'RUN' && !moved.includes(i)),
+  );
+  if (stuck)
+    return fail(
+      `line ${stuck} builds and cannot move to the builder (only one pip install of index packages and local sources, and compiles with named outputs, can)`,
+    );
   // The builder repeats what the moved RUNs can see: the base, WORKDIR/ENV/ARG/SHELL,
   // the files copied in, the replayed apt installs, and the moved RUNs themselves.
   const builderInstructions = list
@@ -215,7 +200,9 @@ export function planBuilder(s: RewriteState, list: Instruction[], slim: boolean)
     packages: tools.packages,
     compiles: runs.compiles,
     outputs: runs.outputs,
-    pip: pip.pipIns ? { ins: pip.pipIns, invocation: pipOnlyInvocation(pip.pipIns)! } : undefined,
+    pip: pip.pipIns
+      ? { ins: pip.pipIns, invocation: pipOnlyInvocation(pip.pipIns, rebase?.kind === 'cuda')! }
+      : undefined,
     replays: stay.replays,
     staying: stay.staying,
     builderInstructions,
@@ -223,17 +210,17 @@ export function planBuilder(s: RewriteState, list: Instruction[], slim: boolean)
 }
 
 /**
- * The plan for the final stage as it stands now: with --slim-base the slim
- * builder is tried first and, when it cannot be done, the plain one (and why
- * the slim one could not).
+ * The plan for the final stage as it stands now: with a rebase (--slim-base, or a
+ * CUDA devel stage that builds) that builder is tried first and, when it cannot be
+ * done, the plain one (and why the rebase could not).
  */
 export function planFinalStage(
   s: RewriteState,
-  slim: SlimVariant | undefined,
-): { plan: BuilderPlan; slimReason?: string } {
+  rebase: Rebase | undefined,
+): { plan: BuilderPlan; rebaseReason?: string } {
   const list = liveOrder(s, s.finalStage.index);
-  const slimPlan = slim ? planBuilder(s, list, true) : undefined;
-  if (slimPlan?.ok) return { plan: slimPlan };
-  const plain = planBuilder(s, list, false);
-  return slimPlan ? { plan: plain, slimReason: slimPlan.reason } : { plan: plain };
+  const rebased = rebase ? planBuilder(s, list, rebase) : undefined;
+  if (rebased?.ok) return { plan: rebased };
+  const plain = planBuilder(s, list, undefined);
+  return rebased ? { plan: plain, rebaseReason: rebased.reason } : { plan: plain };
 }

@@ -6,9 +6,9 @@
 
 import path from 'node:path';
 import { filesMatching, formatBytes, isWeightLike } from '../context.js';
+import { copyParts, isContextCopy, landing, workdirAt } from '../copies.js';
 import { commandText, type Instruction } from '../parse.js';
-import { copyParts, isContextCopy, workdirAt } from '../rules.js';
-import { landing, renderCopy } from './copy-paths.js';
+import { renderCopy } from './copy-paths.js';
 import { allowed, type RewriteState, setBody } from './state.js';
 
 const JUNK: [string, RegExp][] = [

@@ -4,10 +4,10 @@
 // RUNs; crossing anything else (ENV, USER, a RUN we do not understand) could
 // change what the install sees, so it is reported instead.
 
+import { copyParts, findSourceOf, isContextCopy, isManifest, resolveIn, workdirAt } from '../copies.js';
 import { commandText, type Instruction, type Stage } from '../parse.js';
-import { copyParts, isContextCopy, isManifest, workdirAt } from '../rules.js';
 import { installsDependencies } from '../shell.js';
-import { findSourceOf, renderCopy, resolveIn } from './copy-paths.js';
+import { renderCopy } from './copy-paths.js';
 import { classifyRun, type RunKind, requirementsAreSelfContained } from './run-kind.js';
 import { allowed, type RewriteState } from './state.js';
 
@@ -91,7 +91,7 @@ function tryHoist(
       s.notDone.push({ rule: 'source-before-deps', line: ins.line, description: `not moved: ${m.problem}` });
       return false;
     }
-    s.inserted.set(ins, m.copies);
+    s.inserted.set(ins, [...(s.inserted.get(ins) ?? []), ...m.copies]);
   }
   moved.push(ins);
   s.changes.push({

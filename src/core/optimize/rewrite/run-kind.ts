@@ -31,7 +31,8 @@ export type RunKind =
   | { kind: 'manifest'; requirements: string[] }
   | { kind: 'other' };
 
-function classifyPip(args: string[]): { ok: boolean; requirements: string[] } {
+/** `localOk`: local paths (`.`, `./pkg`, `/src/x`) count as understood (a CUDA builder replays their COPYs). */
+function classifyPip(args: string[], localOk: boolean): { ok: boolean; requirements: string[] } {
   const requirements: string[] = [];
   for (let i = 0; i < args.length; i++) {
     const a = args[i]!;
@@ -43,8 +44,10 @@ function classifyPip(args: string[]): { ok: boolean; requirements: string[] } {
     else if (PIP_VALUE_FLAGS.has(a)) i++;
     else if (PIP_PLAIN_FLAGS.test(a)) continue;
     else if (a.startsWith('-')) return { ok: false, requirements };
-    else if (a.includes('/') || a.startsWith('.') || /\.(whl|zip|tar\.gz|tgz)$/.test(a) || a.includes('@'))
-      return { ok: false, requirements };
+    else if (a.includes('/') || a.startsWith('.') || /\.(whl|zip|tar\.gz|tgz)$/.test(a) || a.includes('@')) {
+      if (!localOk || a.includes('://') || a.includes('@') || a.includes('$'))
+        return { ok: false, requirements };
+    }
   }
   return { ok: true, requirements };
 }
@@ -64,7 +67,7 @@ export function withoutAssignments(c: SimpleCommand): SimpleCommand {
   return { words: c.words.slice(c.words.findIndex((w) => !/^[A-Za-z_][A-Za-z0-9_]*=/.test(w))), op: c.op };
 }
 
-export function classifyRun(ins: Instruction): RunKind {
+export function classifyRun(ins: Instruction, localOk = false): RunKind {
   if (ins.keyword !== 'RUN' || ins.json || ins.flags.length) return { kind: 'other' };
   const script = commandText(ins);
   if (!isSimpleChain(script)) return { kind: 'other' };
@@ -74,7 +77,7 @@ export function classifyRun(ins: Instruction): RunKind {
     if (isAptCommand(cmd)) continue;
     const pip = pipInstallArgs(cmd);
     if (pip === undefined) return { kind: 'other' };
-    const p = classifyPip(pip);
+    const p = classifyPip(pip, localOk);
     if (!p.ok) return { kind: 'other' };
     requirements.push(...p.requirements);
   }
@@ -100,8 +103,8 @@ export function requirementsAreSelfContained(text: string): boolean {
 }
 
 /** How pip is invoked (`pip`, `pip3`, `python -m pip`) when a RUN is only pip installs we understand. */
-export function pipOnlyInvocation(ins: Instruction): string | undefined {
-  if (ins.keyword !== 'RUN' || classifyRun(ins).kind === 'other') return undefined;
+export function pipOnlyInvocation(ins: Instruction, localOk = false): string | undefined {
+  if (ins.keyword !== 'RUN' || classifyRun(ins, localOk).kind === 'other') return undefined;
   const cmds = splitShell(commandText(ins)).map(withoutAssignments);
   // `uv pip install` has no --root.
   if (!cmds.every((c) => pipInstallArgs(c) !== undefined && c.words[0] !== 'uv')) return undefined;

@@ -58,13 +58,19 @@ export function mergeRuns(s: RewriteState): void {
   for (const stage of s.df.stages) {
     if (!s.lineage.has(stage.index)) continue;
     const list = liveOrder(s, stage.index);
+    // A cleanup merged into the RUN before it passes that RUN on: the next cleanup joins it too
+    // (`RUN build`, `RUN rm a`, `RUN rm b` is one layer after one rewrite, not after two).
+    const mergedInto = new Map<Instruction, Instruction>();
     for (let k = 1; k < list.length; k++) {
-      const a = list[k - 1]!;
+      const a = mergedInto.get(list[k - 1]!) ?? list[k - 1]!;
       const b = list[k]!;
       if (!plainRuns(a, b)) continue;
       if (!allowed(s, 'consecutive-run', a) || !allowed(s, 'consecutive-run', b) || s.removed.has(a))
         continue;
-      if (mergeCleanup(s, a, b)) continue;
+      if (mergeCleanup(s, a, b)) {
+        mergedInto.set(b, a);
+        continue;
+      }
       mergeAptUpdate(s, a, b);
     }
   }

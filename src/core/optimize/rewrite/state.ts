@@ -101,6 +101,8 @@ export interface RewriteState {
   readonly excluded: ExcludedFile[];
   readonly instructions: string[];
   readonly checks: string[];
+  /** Rules whose not-done line a pass wrote itself (the generic "yours to do" line is then left out). */
+  readonly handled: Set<string>;
 }
 
 function blocksOf(df: ParsedDockerfile): { blocks: Block[]; tail: string[] } {
@@ -143,6 +145,7 @@ export function createState(df: ParsedDockerfile, options: RewriteOptions = {}):
     excluded: [],
     instructions: [],
     checks: [],
+    handled: new Set(),
   };
 }
 
