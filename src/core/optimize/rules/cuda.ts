@@ -11,6 +11,7 @@ import { cudaImage, isCudaDevel, runtimeOf, UBUNTU_PYTHON } from '../images.js';
 import {
   bundlesCuda,
   COMPILES_ON_INSTALL,
+  condaInstallArgs,
   nameFromSource,
   type PipRequirement,
   usesSystemCuda,
@@ -50,6 +51,9 @@ function cudaWheel(
     const steps = buildSteps(input, stage, false);
     if (steps.visible.length || steps.unseen.length) return undefined;
     for (const ins of stage.instructions) {
+      // conda packages (cudatoolkit, cupy, …) are not judged here: any of them may use the base's CUDA.
+      if (ins.keyword === 'RUN' && runCommands(ins).some((c) => condaInstallArgs(c) !== undefined))
+        return undefined;
       for (const run of pipRuns(input, stage, ins)) {
         if (run.read.some((f) => f.text === undefined) || run.buildOptions.length) return undefined;
         const indexes = indexesOf(run);
