@@ -128,7 +128,7 @@ function unpinnedSources(input: RuleInput, stage: Stage, ins: Instruction): stri
     if ((name === 'curl' || name === 'wget') && !checked) {
       const url = args.find((a) => /^https?:\/\//.test(a));
       const piped = c.op === '|' && SHELLS.test(program(cmds[k + 1] ?? { words: [], op: '' }).name);
-      if (url && (piped || CODE.test(url.replace(/[?#].*$/, ''))) && (piped || !versioned(url)))
+      if (url && (piped || CODE.test(url.replace(/[?#].*$/, ''))) && !versioned(url))
         out.push(`${name} ${url}${piped ? ` | ${program(cmds[k + 1]!).name}` : ''}`);
     }
   });
