@@ -2,6 +2,7 @@
 // processes, streams and exit codes (no engine needed for these).
 
 import { spawnSync } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -64,6 +65,43 @@ describe('mlship wrap (CLI)', () => {
     expect(second.stderr).toContain('--force');
     expect(readFileSync(path.join(tmp, 'svc/Dockerfile'), 'utf8')).toBe('FROM mine\n');
     expect(mlship(['wrap', IRIS, '--out', 'svc', '--force']).code).toBe(0);
+  });
+
+  it('a model file that is not one (5 KB of random bytes) is exit 2 naming the file and what was expected; nothing is written', () => {
+    writeFileSync(path.join(tmp, 'broken.joblib'), randomBytes(5120));
+    writeFileSync(path.join(tmp, 'example.json'), '{"x": [1, 2]}');
+    const t0 = performance.now();
+    const r = mlship(['wrap', 'broken.joblib', '--out', 'broken-svc']);
+    const ms = performance.now() - t0;
+    expect(r.code).toBe(2);
+    expect(r.stdout).toBe('');
+    expect(r.stderr).toMatch(
+      /^error: broken\.joblib is not a model mlship can serve: it is not a pickle or joblib file \(it starts with bytes( [0-9a-f]{2}){8}\)\nhint: expected a scikit-learn model saved with joblib\.dump or pickle\.dump\n$/,
+    );
+    expect(existsSync(path.join(tmp, 'broken-svc'))).toBe(false);
+    // The format is checked before any Python starts: the process start-up is the whole cost.
+    expect(ms).toBeLessThan(5000);
+  });
+
+  it('--upgrade brings a wrapped service to the current templates, keeps your edits and says how to see them', () => {
+    expect(mlship(['wrap', IRIS, '--out', 'up', '--no-check']).code).toBe(0);
+    writeFileSync(path.join(tmp, 'up/app/schema.py'), '# mine\n');
+    const r = mlship(['wrap', '--upgrade', 'up']);
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stdout).toMatch(
+      /^upgraded up\/ \(templates \d+\.\d+\.\d+\+[0-9a-f]{12} → \d+\.\d+\.\d+\+[0-9a-f]{12}\):$/m,
+    );
+    expect(r.stdout).toContain('  kept      app/schema.py  (you edited it)');
+    expect(r.stdout).toContain('your edits were kept in 1 file(s): app/schema.py');
+    expect(r.stdout).toContain(
+      '  see what the current templates would change there: mlship wrap --upgrade up --dry-run',
+    );
+    expect(readFileSync(path.join(tmp, 'up/app/schema.py'), 'utf8')).toBe('# mine\n');
+    const flags = mlship(['wrap', '--upgrade', 'up', '--port', '9000']);
+    expect(flags.code).toBe(2);
+    expect(flags.stderr).toContain(
+      '--upgrade renders with the settings recorded in mlship-wrap.json, not --port',
+    );
   });
 
   it('rejects bad flags and missing inputs as usage errors (exit 2)', () => {

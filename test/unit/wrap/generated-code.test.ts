@@ -57,6 +57,17 @@ describe('generated code quality', () => {
     },
   );
 
+  it('the check mlship wrap runs before writing (templates/wrap/probe.py) passes ruff too', () => {
+    const probe = path.resolve('templates/wrap/probe.py');
+    const config = path.resolve('templates/wrap/python/ruff.toml');
+    for (const args of [['check'], ['format', '--check']]) {
+      const r = spawnSync(tool('ruff'), [...args, '--no-cache', '--config', config, probe], {
+        encoding: 'utf8',
+      });
+      expect(r.status, r.stdout + r.stderr).toBe(0);
+    }
+  });
+
   it.each(nodeCases.map(([n]) => n))('%s: server.js parses', (name) => {
     execFileSync(process.execPath, ['--check', path.join(tree(name), 'server.js')]);
   });

@@ -236,6 +236,11 @@ describe('runWrap', () => {
     await expect(wrap({ runtime: 'node' })).rejects.toThrow(/ONNX models only/);
     const bare = path.join(tmp, 'm.joblib');
     writeFileSync(bare, 'x');
+    await expect(wrap({ model: bare })).rejects.toMatchObject({
+      code: 'MODEL_INVALID',
+      message: `${bare} is not a model mlship can serve: it is not a pickle or joblib file (it starts with bytes 78)`,
+    });
+    writeFileSync(bare, readFileSync(IRIS));
     await expect(wrap({ model: bare })).rejects.toMatchObject({ message: 'no example input found' });
   });
 });
