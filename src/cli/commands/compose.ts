@@ -209,22 +209,29 @@ export const registerCompose: Register = (program: Command, holder) => {
           profile?: string;
         },
       ) => {
-        // Finding docker compose (a Python program for v1) and planning the stack run side by side.
-        const [{ ctx, cli, compose: runner, engine }, stack, { composeUp }, { ensureBucket }, host] =
-          await Promise.all([
-            composeDeps(holder),
-            stackToRun(holder.get(), flags, flags.force),
-            import('../../core/compose/run.js'),
-            import('../../adapters/aws/s3.js'),
-            Promise.all([import('../../adapters/host-ports.js'), import('../../adapters/exec.js')]),
-          ]);
+        const ctx = holder.get();
+        const [stack, engine, { composeUp, preflightUp }, { hostPorts }, { exec }] = await Promise.all([
+          stackToRun(ctx, flags, flags.force),
+          ctx.engine(),
+          import('../../core/compose/run.js'),
+          import('../../adapters/host-ports.js'),
+          import('../../adapters/exec.js'),
+        ]);
         const profile = (flags.profile ??
           ((await engine.info()).runtimes.includes('nvidia') ? 'gpu' : 'cpu')) as 'gpu' | 'cpu';
+        const host = hostPorts(exec);
+        // A taken port is reported before looking for docker compose, which takes a second or more (v1).
+        await preflightUp({ engine, host }, stack.planned, { profile, configFile: flags.file });
+        // The S3 client (for the bucket) loads only once nothing stands in the way.
+        const [{ cli, compose: runner }, { ensureBucket }] = await Promise.all([
+          composeDeps(holder),
+          import('../../adapters/aws/s3.js'),
+        ]);
         const fileArg = flags.file === 'mlship.yaml' ? '' : ` -f ${flags.file}`;
         const r = await composeUp(
           {
             engine,
-            host: host[0].hostPorts(host[1].exec),
+            host,
             ensureBucket,
             compose: runner,
             cli,

@@ -12,7 +12,7 @@ import type { HostPorts } from '../../adapters/host-ports.js';
 import { EngineError, MlshipError, OperationFailedError } from '../../io/errors.js';
 import type { TaskRunner } from '../../io/progress.js';
 import { type ComposeGenerateResult, parseEnv } from './generate.js';
-import { checkPublishedPorts, PROJECT_LABEL, SERVICE_LABEL } from './ports.js';
+import { checkPublishedPorts, type PortDeps, PROJECT_LABEL, SERVICE_LABEL } from './ports.js';
 
 export { PROJECT_LABEL, SERVICE_LABEL } from './ports.js';
 
@@ -129,6 +129,25 @@ function activeServices(gen: ComposeGenerateResult, profile: 'gpu' | 'cpu' | und
     .map(([name]) => name);
 }
 
+/**
+ * The pre-flight of `up`, with nothing written, built or started yet: every host port the
+ * stack publishes is free. The CLI runs it before it looks for docker compose (a second or
+ * more for the Python v1), so a taken port is reported at once; composeUp runs it again.
+ */
+export async function preflightUp(
+  deps: PortDeps,
+  planned: ComposeGenerateResult,
+  options: Pick<UpOptions, 'profile' | 'configFile'>,
+): Promise<void> {
+  const profile = planned.stack.profiles.length ? (options.profile ?? 'cpu') : undefined;
+  await checkPublishedPorts(
+    deps,
+    planned,
+    activeServices(planned, profile),
+    options.configFile ?? 'mlship.yaml',
+  );
+}
+
 export async function composeUp(
   deps: ComposeRunDeps,
   planned: ComposeGenerateResult,
@@ -136,8 +155,7 @@ export async function composeUp(
 ): Promise<UpResult> {
   const profile = planned.stack.profiles.length ? (options.profile ?? 'cpu') : undefined;
   const services = activeServices(planned, profile);
-  // Pre-flight: nothing written, built or started yet.
-  await checkPublishedPorts(deps, planned, services, options.configFile ?? 'mlship.yaml');
+  await preflightUp(deps, planned, options);
   const gen = options.write ? await options.write() : planned;
   await checkDatabaseVolume(deps, gen);
   const project = projectOf(deps.cli, gen);
