@@ -54,6 +54,8 @@ export interface CheckInput {
   runtime: 'python' | 'node';
   /** Absolute path of the local model file. */
   model?: string;
+  /** Where the weights are downloaded from when there is no local file. */
+  weightsUrl?: string;
   entry?: { file: string; function: string };
   schema?: { file: string; className: string };
   example?: JsonValue;
@@ -86,6 +88,11 @@ export async function checkInputs(deps: WrapCheckDeps, input: CheckInput): Promi
     }
     checks.model = { format: format.format };
     checks.unverified.push(...format.notes.map((n) => `${shown(input.model!)}: ${n}`));
+  }
+  if (!input.model && input.weightsUrl && input.kind !== 'entry') {
+    checks.unverified.push(
+      `${input.weightsUrl}: no local copy to check; the service checks its SHA-256 when it downloads it`,
+    );
   }
   if (input.entry) await staticEntryCheck(input.entry, shown);
   if (input.schema) await staticSchemaCheck(input.schema, shown);

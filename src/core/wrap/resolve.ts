@@ -244,6 +244,7 @@ export async function resolve(options: WrapOptions, deps: WrapCheckDeps): Promis
     kind: src.kind,
     runtime: src.runtime,
     ...(src.model ? { model: src.model } : {}),
+    ...(src.weightsUrl ? { weightsUrl: src.weightsUrl } : {}),
     ...(src.entryFile && src.entrySpec
       ? { entry: { file: src.entryFile, function: src.entrySpec.function } }
       : {}),

@@ -174,6 +174,9 @@ describe('runWrap', () => {
     await expect(wrap({ model: undefined, weightsUrl: url, example })).rejects.toThrow(/checksum/);
     const r = await wrap({ model: undefined, weightsUrl: url, weightsSha256: 'c'.repeat(64), example });
     expect(r).toMatchObject({ kind: 'onnx', name: 'forest' });
+    expect(r.checks.unverified).toEqual([
+      `${url}: no local copy to check; the service checks its SHA-256 when it downloads it`,
+    ]);
     expect(r.manifest.weights).toEqual({
       mode: 'url',
       url,
