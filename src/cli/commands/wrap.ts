@@ -136,7 +136,10 @@ function checkDeps(ctx: CliContext, flags: WrapFlags, exec: WrapCheckDeps['exec'
   return {
     ...(exec ? { exec } : {}),
     ...(ctx.env.VIRTUAL_ENV ? { virtualEnv: ctx.env.VIRTUAL_ENV } : {}),
-    ...(flags.python ? { python: path.resolve(ctx.cwd, flags.python) } : {}),
+    // A path is relative to where mlship runs; a bare name (python3.11) is looked up on PATH.
+    ...(flags.python
+      ? { python: flags.python.includes(path.sep) ? path.resolve(ctx.cwd, flags.python) : flags.python }
+      : {}),
     image: async () => {
       const engine = await ctx.engine();
       await engine.ping(2000);

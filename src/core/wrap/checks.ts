@@ -100,6 +100,9 @@ export async function checkInputs(deps: WrapCheckDeps, input: CheckInput): Promi
   // Without an example, an ONNX model's declared input shape can still give one to predict on.
   const onnx = format?.ok ? format.onnxInputs : undefined;
   let synthesized = !input.example && !input.schema && onnx ? onnxExample(onnx, input.runtime) : undefined;
+  // A given example against the declared shape: known without running anything.
+  const compare = input.example !== undefined && !input.schema && input.kind !== 'entry';
+  if (compare && onnx?.length === 1) checkExampleWidth(input.example!, undefined, onnx[0]);
   const example = input.example ?? synthesized?.value;
   const request = probeRequest(input, example);
   const outcome: ProbeOutcome =
@@ -121,9 +124,7 @@ export async function checkInputs(deps: WrapCheckDeps, input: CheckInput): Promi
     const known = width ?? (onnxWidth && onnxWidth.length === 1 ? onnxWidth[0] : undefined);
     if (known !== undefined) checks.model.inputWidth = known;
   }
-  if (input.example && !input.schema && input.kind !== 'entry') {
-    checkExampleWidth(input.example, width, onnx?.length === 1 ? onnx[0] : undefined);
-  }
+  if (compare && width !== undefined) checkExampleWidth(input.example!, width, undefined);
   return { checks, ...(synthesized ? { example: synthesized } : {}) };
 }
 
@@ -133,7 +134,7 @@ function display(file: string, cwd: string): string {
 }
 
 /** The model's input for the example, as the generated to_input() builds it. */
-export function modelInput(example: JsonValue): JsonValue | undefined {
+function modelInput(example: JsonValue): JsonValue | undefined {
   try {
     const fields = inferFields(example);
     const values = example as Record<string, JsonValue>;

@@ -11,6 +11,7 @@ import type { Exec } from '../../adapters/exec.js';
 import type { JsonValue } from '../../generators/wrap-input.js';
 import type { ModelKind } from '../../generators/wrap-spec.js';
 import { staticTemplate } from '../../generators/wrap-templates.js';
+import { UsageError } from '../../io/errors.js';
 
 /** What `mlship wrap` needs to run its checks; without it, only the formats are checked. */
 export interface WrapCheckDeps {
@@ -141,6 +142,7 @@ export async function runProbe(
         cwd: os.tmpdir(),
       });
       if (r.notFound) {
+        if (deps.python) throw new UsageError(`--python ${deps.python}: no such program`);
         passed.push(`${shown}: not found`);
         continue;
       }

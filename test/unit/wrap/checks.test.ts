@@ -296,6 +296,35 @@ describe('the model loaded by the project’s Python', () => {
     });
   });
 
+  it('--python names the interpreter: the only one tried, and it must exist', async () => {
+    file('example.json', '{"x": [1, 2, 3, 4]}');
+    const py = fakePython({ '/opt/py/bin/python': () => ({ model: { runtime: SKLEARN } }) });
+    const r = await runWrap(
+      {
+        cwd: tmp,
+        model: path.join(tmp, 'm.joblib'),
+        out: path.join(tmp, 'svc'),
+        force: false,
+        dryRun: false,
+      },
+      { exec: py.exec, python: '/opt/py/bin/python', virtualEnv: '/opt/env' },
+    );
+    expect(py.calls.map((c) => c.file)).toEqual(['/opt/py/bin/python']);
+    expect(r.checks.verified[0]).toMatch(/^m\.joblib: loaded by python \/opt\/py\/bin\/python/);
+    await expect(
+      runWrap(
+        {
+          cwd: tmp,
+          model: path.join(tmp, 'm.joblib'),
+          out: path.join(tmp, 'o'),
+          force: false,
+          dryRun: false,
+        },
+        { exec: py.exec, python: '/nope/python' },
+      ),
+    ).rejects.toMatchObject({ exitCode: 2, message: '--python /nope/python: no such program' });
+  });
+
   it('--no-check: the format only, said as such', async () => {
     file('example.json', '{"x": [1, 2, 3, 4]}');
     const py = fakePython({});
