@@ -37,7 +37,8 @@ const wrap = (o: Partial<WrapOptions>) =>
   );
 const by = `python ${PYTHON}`;
 
-describe.runIf(existsSync(PYTHON))('wrap checks with the project’s real Python', () => {
+// Each case starts Python and imports scikit-learn or onnxruntime: seconds on a loaded machine.
+describe.runIf(existsSync(PYTHON))('wrap checks with the project’s real Python', { timeout: 90_000 }, () => {
   it('loads the model and predicts the example, as the warm-up will', async () => {
     const r = await wrap({ model: IRIS });
     expect(r.checks.verified).toEqual([
