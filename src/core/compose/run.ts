@@ -333,14 +333,14 @@ async function smokeAll(
 
 /**
  * A failed `up` stops what it started (never volumes: data is deleted only with --volumes), or
- * with --keep-on-failure says exactly what is left; a stack that was already running before
- * this `up` is left as it was. The original error comes back with that said.
+ * with --keep-on-failure says exactly what is left; a stack that already had containers before
+ * this `up` is left as it is. The original error comes back with that said.
  */
 async function afterFailure(
   deps: ComposeRunDeps,
   gen: ComposeGenerateResult,
   error: unknown,
-  wasRunning: boolean,
+  hadContainers: boolean,
   options: UpOptions,
 ): Promise<unknown> {
   if (!(error instanceof MlshipError)) return error;
@@ -355,8 +355,8 @@ async function afterFailure(
       ...left.map((c) => `  ${c.name}: ${c.state}${c.health ? ` (${c.health})` : ''}`),
     ];
     hint = `remove them with \`${down}\``;
-  } else if (wasRunning) {
-    lines = [`the stack was running before this up: left as it is (${left.length} container(s))`];
+  } else if (hadContainers) {
+    lines = [`the stack already had containers before this up: left as they are (${left.length} now)`];
     hint = `\`${down}\` stops it`;
   } else {
     const r = await deps.compose(projectOf(deps.cli, gen), ['down', '--remove-orphans'], {

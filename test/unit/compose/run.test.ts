@@ -247,7 +247,9 @@ describe('compose up: pre-flight and failures (fake engine)', () => {
       timeoutSeconds: 1,
     }).catch((e: unknown) => e)) as OperationFailedError;
     expect(err.code).toBe('COMPOSE_UNHEALTHY'); // it got past the pre-flight
-    expect(err.details.at(-1)).toBe('the stack was running before this up: left as it is (1 container(s))');
+    expect(err.details.at(-1)).toBe(
+      'the stack already had containers before this up: left as they are (1 now)',
+    );
     expect(f.calls).not.toContainEqual(['down', '--remove-orphans']);
   });
 
