@@ -7,9 +7,9 @@
 //   - what the model check costs when it succeeds: `mlship wrap` of the iris model with the
 //     project's .venv, against the same with --no-check (format only).
 // Usage: npm run build && node bench/first-hour/run.mjs [runs=7]   (needs Docker and .venv)
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { copyFileSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
@@ -62,13 +62,11 @@ function time(argv, cwd, expected) {
   const t0 = performance.now();
   // Asynchronous spawn: the holder's server must keep answering while the CLI runs.
   return new Promise((resolve, reject) => {
-    import('node:child_process').then(({ spawn }) => {
-      const child = spawn(node, args, { cwd, stdio: 'ignore', env: { ...process.env, CI: 'true' } });
-      child.on('exit', (code) => {
-        const ms = performance.now() - t0;
-        if (code !== expected) reject(new Error(`${args.join(' ')} exited ${code}, expected ${expected}`));
-        else resolve(ms);
-      });
+    const child = spawn(node, args, { cwd, stdio: 'ignore', env: { ...process.env, CI: 'true' } });
+    child.on('exit', (code) => {
+      const ms = performance.now() - t0;
+      if (code !== expected) reject(new Error(`${args.join(' ')} exited ${code}, expected ${expected}`));
+      else resolve(ms);
     });
   });
 }
