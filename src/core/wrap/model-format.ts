@@ -168,9 +168,15 @@ async function checkPickle(bytes: Bytes, head: Buffer): Promise<FormatResult> {
   }
   // A complete pickle ends with STOP; joblib writes its arrays inside the stream, before it.
   const last = (await bytes.at(bytes.size - 1, 1))[0];
-  if (last !== STOP) {
+  if (last !== STOP && head[0] === 0x80) {
     throw new Problem(
       `it starts like a ${format} but does not end with the pickle STOP opcode: the file is truncated (an interrupted download or copy?)`,
+    );
+  }
+  if (last !== STOP) {
+    // One opcode byte is a weak header: 11 of 256 random first bytes look like it.
+    throw new Problem(
+      `it is not a complete pickle: no STOP opcode at its end (truncated, or not a pickle at all: it starts with bytes ${hex(head.subarray(0, 8))})`,
     );
   }
   return { ok: true, format, notes: [] };

@@ -51,6 +51,10 @@ describe('model file formats, without Python', () => {
     expect(await problem(half, 'sklearn')).toMatch(
       /does not end with the pickle STOP opcode: the file is truncated/,
     );
+    const weak = file('weak.pkl', Buffer.concat([Buffer.from('(lp0\n'), Buffer.alloc(100, 7)]));
+    expect(await problem(weak, 'sklearn')).toBe(
+      'it is not a complete pickle: no STOP opcode at its end (truncated, or not a pickle at all: it starts with bytes 28 6c 70 30 0a 07 07 07)',
+    );
     const gz = await checkModelFormat(file('m.joblib.gz', gzipSync(readFileSync(IRIS))), 'sklearn');
     expect(gz).toMatchObject({ ok: true, format: 'joblib, gzip-compressed' });
     expect(gz.ok && gz.notes).toEqual(['compressed: its content is checked only by loading it']);
