@@ -223,6 +223,8 @@ export interface ContainerClient {
   run(options: RunOptions): Promise<RunResult>;
   start(spec: ContainerSpec): Promise<ContainerHandle>;
   listByLabel(label: string, value?: string): Promise<ContainerState[]>;
+  /** Running containers that publish this host port (anyone's, not only mlship's). */
+  listPublishing(port: number): Promise<ContainerState[]>;
   removeByLabel(label: string, value?: string): Promise<number>;
   /**
    * `docker cp` out of a container (running or exited): a tar stream of `path`, whose
@@ -800,6 +802,20 @@ export class DockerEngine implements Engine {
     const filter = value === undefined ? label : `${label}=${value}`;
     const list = await this.call('list containers', () =>
       this.docker.listContainers({ all: true, filters: { label: [filter] } }),
+    );
+    return list.map((c) => ({
+      id: c.Id,
+      name: (c.Names[0] ?? '').replace(/^\//, ''),
+      image: c.Image,
+      state: c.State,
+      health: /\((healthy|unhealthy|health: starting)\)/.exec(c.Status)?.[1],
+      labels: c.Labels,
+    }));
+  }
+
+  async listPublishing(port: number): Promise<ContainerState[]> {
+    const list = await this.call('list containers', () =>
+      this.docker.listContainers({ filters: { publish: [String(port)] } }),
     );
     return list.map((c) => ({
       id: c.Id,

@@ -155,8 +155,10 @@ async def _predict(inputs: list[Any], endpoint: str) -> list[Any] | JSONResponse
             if len(inputs) == 1:
                 return [await state.batcher.submit(inputs[0])]
             return list(await asyncio.gather(*(state.batcher.submit(x) for x in inputs)))
-        assert state.model is not None
-        outputs = await run_in_threadpool(state.model.predict, inputs)
+        model = state.model
+        if model is None:  # a real check, not an assert: `python -O` strips asserts
+            return _not_ready()
+        outputs = await run_in_threadpool(model.predict, inputs)
         if len(outputs) != len(inputs):
             raise RuntimeError(f"model returned {len(outputs)} outputs for {len(inputs)} inputs")
         return outputs
