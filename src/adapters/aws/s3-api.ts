@@ -91,7 +91,7 @@ export function createS3Api(s3Sdk: typeof S3Sdk, client: S3Sdk.S3Client): S3Api 
           }),
         ),
       );
-      changed.push('versioning');
+      if (!created) changed.push('versioning');
     }
     await configureExpiry(spec, changed, created);
     await configureTags(spec, changed, created);
@@ -133,7 +133,7 @@ export function createS3Api(s3Sdk: typeof S3Sdk, client: S3Sdk.S3Client): S3Api 
           }),
         ),
       );
-      changed.push('expiry rule');
+      if (!created) changed.push('expiry rule');
     } else if (!spec.expire && ours) {
       await call(`remove the expiry rule of ${spec.name}`, () =>
         others.length
