@@ -32,3 +32,20 @@ export async function ensureBucket(target: S3Target): Promise<boolean> {
     client.destroy();
   }
 }
+
+/**
+ * The local stack's object store as an S3Api (its S3 API on a host port, with the stack's
+ * keys): the source of `mlship data push`. Path-style, as local servers have no DNS names.
+ */
+export async function createObjectStoreApi(
+  target: Omit<S3Target, 'bucket'>,
+): Promise<import('../../core/deploy/aws-apis.js').S3Api & { destroy(): void }> {
+  const [sdk, { createS3Api }] = await Promise.all([import('@aws-sdk/client-s3'), import('./s3-api.js')]);
+  const client = new sdk.S3Client({
+    endpoint: target.endpoint,
+    region: 'us-east-1',
+    forcePathStyle: true,
+    credentials: { accessKeyId: target.accessKeyId, secretAccessKey: target.secretAccessKey },
+  });
+  return Object.assign(createS3Api(sdk, client), { destroy: () => client.destroy() });
+}
