@@ -48,6 +48,8 @@ export function localRestoreRunner(
       cmd: c.command!,
       env,
       network: opts.network,
+      // An emulator on this machine's loopback (moto) is reached as the host.
+      extraHosts: ['host.docker.internal:host-gateway'],
       mounts: [{ type: 'bind', source: dir, target: c.mountPoints![0]!.containerPath! }],
       labels: { [LOCAL_RESTORE_LABEL]: opts.stack, [PART_LABEL]: name, [DIR_LABEL]: dir },
     };
