@@ -63,7 +63,8 @@ const db: ManagedDatabase = {
   urls: {},
 };
 
-const docker = (...args: string[]) => execFileSync('docker', args, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] });
+const docker = (...args: string[]) =>
+  execFileSync('docker', args, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] });
 const psql = (container: string, sql: string, user = 'app') =>
   docker(
     'exec',
@@ -190,7 +191,10 @@ afterAll(async () => {
 });
 
 const tableContent = (c: string) =>
-  psql(c, "SELECT md5(string_agg(md5(t::text), '' ORDER BY t.id)) FROM (SELECT id, email, profile FROM users) t") +
+  psql(
+    c,
+    "SELECT md5(string_agg(md5(t::text), '' ORDER BY t.id)) FROM (SELECT id, email, profile FROM users) t",
+  ) +
   psql(
     c,
     "SELECT md5(string_agg(encode(thumb, 'hex') || coalesce(meta::text, '-'), ',' ORDER BY id)) FROM photos",
