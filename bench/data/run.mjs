@@ -79,8 +79,9 @@ for (let i = 0; i < 100; i++) {
   } catch {}
   await new Promise((r) => setTimeout(r, 200));
 }
-const { S3Client, CreateBucketCommand, PutObjectCommand, GetObjectCommand, ListObjectsV2Command } =
-  await import('@aws-sdk/client-s3');
+const { S3Client, CreateBucketCommand, PutObjectCommand, GetObjectCommand } = await import(
+  '@aws-sdk/client-s3'
+);
 const s3 = (ep) =>
   new S3Client({
     region: 'us-east-1',

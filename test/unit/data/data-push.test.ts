@@ -199,7 +199,13 @@ describe('the ECS runner', () => {
 
   it("registers once, runs in the services' network, waits until stopped and reads both containers' logs", async () => {
     let t = 0;
-    const clock: Clock = { now: () => t, monotonic: () => t, sleep: async (ms) => void (t += ms) };
+    const clock: Clock = {
+      now: () => t,
+      monotonic: () => t,
+      sleep: async (ms) => {
+        t += ms;
+      },
+    };
     const calls: string[] = [];
     let polls = 0;
     const aws = strictAws({
