@@ -2,6 +2,8 @@
 // configured bucket once the server is healthy. Credentials are passed in (from
 // the stack's .env) and never logged.
 
+import type { S3Api } from '../../core/deploy/aws-apis.js';
+
 export interface S3Target {
   endpoint: string;
   accessKeyId: string;
@@ -39,7 +41,7 @@ export async function ensureBucket(target: S3Target): Promise<boolean> {
  */
 export async function createObjectStoreApi(
   target: Omit<S3Target, 'bucket'>,
-): Promise<import('../../core/deploy/aws-apis.js').S3Api & { destroy(): void }> {
+): Promise<S3Api & { destroy(): void }> {
   const [sdk, { createS3Api }] = await Promise.all([import('@aws-sdk/client-s3'), import('./s3-api.js')]);
   const client = new sdk.S3Client({
     endpoint: target.endpoint,
