@@ -15,6 +15,8 @@ export interface NodeServiceConfig {
   batchMaxLatencyMs: number;
   maxBatchInputs: number;
   modelPath: string;
+  /** Infinity (from 1e999) accepted instead of a 422; JSON has no NaN for Node to parse. */
+  allowNonFinite: boolean;
   fields: ReturnType<typeof inferFields>;
 }
 
@@ -33,6 +35,7 @@ export function generateNodeService(spec: WrapSpec): GeneratedFile[] {
     batchMaxLatencyMs: spec.batching?.maxLatencyMs ?? 0,
     maxBatchInputs: maxBatchInputs(spec),
     modelPath,
+    allowNonFinite: spec.allowNonFinite ?? false,
     fields,
   };
   const bakeWeights = spec.weights.mode === 'bake';
@@ -51,6 +54,7 @@ export function generateNodeService(spec: WrapSpec): GeneratedFile[] {
     { path: 'package.json', content: renderTemplate('node/package.json', { name: spec.name }) },
     { path: 'package-lock.json', content: lockfile(spec.name) },
     { path: 'server.js', content: staticTemplate('node/server.js') },
+    { path: 'threads.js', content: staticTemplate('node/threads.js') },
     { path: 'service.json', content: `${JSON.stringify(config, null, 2)}\n` },
     { path: 'example.json', content: `${JSON.stringify(spec.example, null, 2)}\n` },
   ];
