@@ -25,6 +25,7 @@ const STATIC_FILES = [
   'tests/conftest.py',
   'tests/test_batching.py',
   'tests/test_service.py',
+  'tests/test_threads.py',
 ] as const;
 
 export function modelRequirements(spec: WrapSpec): string[] {
@@ -98,6 +99,7 @@ export function generatePythonService(spec: WrapSpec): GeneratedFile[] {
         ...common,
         entryModule: spec.entry?.module ?? '',
         entryFunction: spec.entry?.function ?? '',
+        squeezeOutput: spec.compiledFrom === 'sklearn',
       }),
     },
     {

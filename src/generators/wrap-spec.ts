@@ -33,6 +33,8 @@ export interface WrapSpec {
   userSchema?: { className: string; source: string };
   /** NaN, Infinity and overflowing numbers accepted (models that take NaN as missing); default: 422. */
   allowNonFinite?: boolean;
+  /** Set when `kind` is the result of wrap --compile/--quantize: the kind of the original model. */
+  compiledFrom?: ModelKind;
   port: number;
   /** 0: one per CPU, decided at start-up. */
   workers: number;

@@ -68,9 +68,23 @@ export interface Reply {
   text: string;
 }
 
+/**
+ * fetch, tried once more when a pooled keep-alive connection turns out closed: the service
+ * closes idle connections after 5 s, and a test that blocked the event loop longer (a host
+ * python run, on a loaded machine) may pick such a connection before it has seen the close.
+ */
+async function fetchFresh(url: string, init?: RequestInit): Promise<Response> {
+  try {
+    return await fetch(url, init);
+  } catch (e) {
+    if ((e as { cause?: { code?: string } }).cause?.code !== 'UND_ERR_SOCKET') throw e;
+    return fetch(url, init);
+  }
+}
+
 export async function post(url: string, body: unknown, headers: Record<string, string> = {}): Promise<Reply> {
   return reply(
-    await fetch(url, {
+    await fetchFresh(url, {
       method: 'POST',
       headers: { 'content-type': 'application/json', ...headers },
       body: typeof body === 'string' ? body : JSON.stringify(body),
@@ -79,7 +93,7 @@ export async function post(url: string, body: unknown, headers: Record<string, s
 }
 
 export async function get(url: string): Promise<Reply> {
-  return reply(await fetch(url));
+  return reply(await fetchFresh(url));
 }
 
 /** The response with its body parsed as JSON when it is JSON (not /metrics, not plain text). */

@@ -1,7 +1,8 @@
 import path from 'node:path';
-import { type Command, Option } from 'commander';
+import { type Command, InvalidArgumentError, Option } from 'commander';
 import type { WrapOptions, WrapResult } from '../../core/wrap/wrap.js';
 import type { IoHost } from '../../io/io-host.js';
+import { renderCompileReport } from '../compile-report.js';
 import { examples } from '../examples.js';
 import type { Register } from './index.js';
 import { parseInteger, serveDir } from './serve.js';
@@ -33,6 +34,11 @@ interface WrapFlags {
   run: boolean;
   hostPort?: number;
   detach: boolean;
+  compile?: 'onnx';
+  quantize?: 'int8';
+  checkData?: string;
+  tolerance?: number;
+  allowNonFinite?: boolean;
 }
 
 const MARKS: Record<string, string> = {
@@ -42,6 +48,12 @@ const MARKS: Record<string, string> = {
   conflict: 'CONFLICT ',
   overwrite: 'overwrite',
 };
+
+function positiveNumber(value: string): number {
+  const n = Number(value);
+  if (!Number.isFinite(n) || n <= 0) throw new InvalidArgumentError('a positive number, e.g. 1e-4');
+  return n;
+}
 
 function render(io: IoHost, r: WrapResult, cwd: string): string {
   const rel = path.relative(cwd, r.dir) || '.';
@@ -58,7 +70,8 @@ function render(io: IoHost, r: WrapResult, cwd: string): string {
     ? []
     : ['', `next: mlship serve ${rel}    (builds ${r.image}, runs it, sends the example)`];
   const diffs = r.files.flatMap((f) => (f.diff ? ['', f.diff.trimEnd()] : []));
-  return [head, ...lines, ...next, ...diffs].join('\n');
+  const compiled = r.compile ? ['', ...renderCompileReport(r.compile)] : [];
+  return [head, ...lines, ...compiled, ...next, ...diffs].join('\n');
 }
 
 export const registerWrap: Register = (program: Command, holder) => {
@@ -133,6 +146,25 @@ export const registerWrap: Register = (program: Command, holder) => {
       parseInteger('--host-port', 0, 65535),
     )
     .option('-d, --detach', 'with --run: leave the service running and return', false)
+    .addOption(
+      new Option(
+        '--compile <format>',
+        'serve a converted model (scikit-learn, LightGBM, XGBoost → ONNX), checked equal',
+      ).choices(['onnx']),
+    )
+    .addOption(
+      new Option(
+        '--quantize <type>',
+        'dynamic int8 quantization of an ONNX neural network, checked equal',
+      ).choices(['int8']),
+    )
+    .option('--check-data <file>', 'check --compile/--quantize on these request bodies (.jsonl, .json, .csv)')
+    .option(
+      '--tolerance <x>',
+      'largest |original − converted| / max(1, |original|) allowed (default 1e-4; 0.05 with --quantize)',
+      positiveNumber,
+    )
+    .option('--allow-non-finite', 'accept NaN and Infinity in inputs (default: 422 naming the field)')
     .addHelpText(
       'after',
       examples([
@@ -148,6 +180,7 @@ export const registerWrap: Register = (program: Command, holder) => {
           'no local copy',
         ],
         ['mlship wrap model.joblib --dry-run', 'see the plan first'],
+        ['mlship wrap model.joblib --compile onnx --check-data sample.jsonl', 'ONNX Runtime, proven equal'],
       ]),
     )
     .action(async (model: string | undefined, flags: WrapFlags) => {
@@ -182,34 +215,51 @@ export const registerWrap: Register = (program: Command, holder) => {
           service = { name, config };
         }
       }
+      const convert =
+        flags.compile || flags.quantize
+          ? {
+              ...(flags.compile ? { compile: flags.compile } : {}),
+              ...(flags.quantize ? { quantize: flags.quantize } : {}),
+              ...(flags.checkData ? { checkData: path.resolve(ctx.cwd, flags.checkData) } : {}),
+              ...(flags.tolerance !== undefined ? { tolerance: flags.tolerance } : {}),
+              ...(typeof process.getuid === 'function'
+                ? { user: `${process.getuid()}:${process.getgid?.()}` }
+                : {}),
+            }
+          : undefined;
       const batchingOn =
         flags.batching || flags.maxBatchSize !== undefined || flags.maxLatencyMs !== undefined;
-      const result = await runWrap({
-        cwd: ctx.cwd,
-        ...(model !== undefined ? { model } : {}),
-        ...(flags.entry !== undefined ? { entry: flags.entry } : {}),
-        ...(flags.out !== undefined ? { out: flags.out } : {}),
-        ...(flags.name !== undefined ? { name: flags.name } : {}),
-        ...(flags.runtime !== undefined ? { runtime: flags.runtime } : {}),
-        ...(flags.example !== undefined ? { example: flags.example } : {}),
-        ...(flags.schema !== undefined ? { schema: flags.schema } : {}),
-        ...(flags.port !== undefined ? { port: flags.port } : {}),
-        ...(flags.workers !== undefined ? { workers: flags.workers } : {}),
-        ...(batchingOn
-          ? { batching: { maxBatchSize: flags.maxBatchSize ?? 32, maxLatencyMs: flags.maxLatencyMs ?? 10 } }
-          : {}),
-        ...(flags.maxBodyBytes !== undefined ? { maxBodyBytes: flags.maxBodyBytes } : {}),
-        ...(flags.maxQueue !== undefined ? { maxQueue: flags.maxQueue } : {}),
-        ...(flags.startupGrace !== undefined ? { startupGraceSeconds: flags.startupGrace } : {}),
-        ...(flags.baseImage !== undefined ? { baseImage: flags.baseImage } : {}),
-        ...(flags.weightsUrl !== undefined ? { weightsUrl: flags.weightsUrl } : {}),
-        ...(flags.weightsSha256 !== undefined ? { weightsSha256: flags.weightsSha256 } : {}),
-        ...(flags.bakeWeights !== undefined ? { bakeWeights: flags.bakeWeights } : {}),
-        ...(service ? { service } : {}),
-        ...(baseImages ? { baseImages } : {}),
-        force: flags.force,
-        dryRun: flags.dryRun,
-      });
+      const result = await runWrap(
+        {
+          cwd: ctx.cwd,
+          ...(model !== undefined ? { model } : {}),
+          ...(flags.entry !== undefined ? { entry: flags.entry } : {}),
+          ...(flags.out !== undefined ? { out: flags.out } : {}),
+          ...(flags.name !== undefined ? { name: flags.name } : {}),
+          ...(flags.runtime !== undefined ? { runtime: flags.runtime } : {}),
+          ...(flags.example !== undefined ? { example: flags.example } : {}),
+          ...(flags.schema !== undefined ? { schema: flags.schema } : {}),
+          ...(flags.port !== undefined ? { port: flags.port } : {}),
+          ...(flags.workers !== undefined ? { workers: flags.workers } : {}),
+          ...(batchingOn
+            ? { batching: { maxBatchSize: flags.maxBatchSize ?? 32, maxLatencyMs: flags.maxLatencyMs ?? 10 } }
+            : {}),
+          ...(flags.maxBodyBytes !== undefined ? { maxBodyBytes: flags.maxBodyBytes } : {}),
+          ...(flags.maxQueue !== undefined ? { maxQueue: flags.maxQueue } : {}),
+          ...(flags.startupGrace !== undefined ? { startupGraceSeconds: flags.startupGrace } : {}),
+          ...(flags.baseImage !== undefined ? { baseImage: flags.baseImage } : {}),
+          ...(flags.weightsUrl !== undefined ? { weightsUrl: flags.weightsUrl } : {}),
+          ...(flags.weightsSha256 !== undefined ? { weightsSha256: flags.weightsSha256 } : {}),
+          ...(flags.bakeWeights !== undefined ? { bakeWeights: flags.bakeWeights } : {}),
+          ...(service ? { service } : {}),
+          ...(baseImages ? { baseImages } : {}),
+          ...(flags.allowNonFinite ? { allowNonFinite: true } : {}),
+          ...(convert ? { convert } : {}),
+          force: flags.force,
+          dryRun: flags.dryRun,
+        },
+        convert ? { converter: await ctx.engine() } : {},
+      );
       const text = render(ctx.io, result, ctx.cwd);
       if (flags.dryRun || !(flags.build || flags.run)) {
         ctx.io.result({ ok: true, ...result }, text);

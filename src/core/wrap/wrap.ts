@@ -23,6 +23,7 @@ import {
 import { MlshipError, UsageError } from '../../io/errors.js';
 import { exists, writeFileAtomic } from '../../io/files.js';
 import { slugify } from '../init/init.js';
+import { type CompileOptions, type CompileReport, type ConverterEngine, compileForWrap } from './compile.js';
 import { MANIFEST_FILE, readManifest, type WrapManifest } from './manifest.js';
 
 type BaseImages = import('zod').infer<typeof BaseImagesSchema>;
@@ -55,6 +56,15 @@ export interface WrapOptions {
   /** A service of mlship.yaml whose settings are the defaults. */
   service?: { name: string; config: Service };
   baseImages?: BaseImages;
+  /** NaN, Infinity and overflowing numbers accepted (default: a 422 naming the field). */
+  allowNonFinite?: boolean;
+  /** --compile onnx / --quantize int8, checked against the original (core/wrap/compile.ts). */
+  convert?: CompileOptions & { user?: string };
+}
+
+export interface WrapDeps {
+  /** Runs the converter image; needed by --compile/--quantize only. */
+  converter?: ConverterEngine;
 }
 
 export type FileAction = 'create' | 'update' | 'unchanged' | 'conflict' | 'overwrite';
@@ -75,6 +85,8 @@ export interface WrapResult {
   dryRun: boolean;
   files: FilePlan[];
   manifest: WrapManifest;
+  /** With --compile/--quantize: what was checked, sizes and latencies before and after. */
+  compile?: CompileReport;
 }
 
 export class FileConflictError extends MlshipError {
@@ -146,6 +158,8 @@ async function readExample(file: string): Promise<JsonValue> {
 interface Resolved {
   spec: WrapSpec;
   outDir: string;
+  /** The local model file, when there is one. */
+  model?: string;
   /** User code and requirements, copied next to the service (entry points). */
   userFiles: Planned[];
   weightsFile?: Planned;
@@ -284,8 +298,9 @@ async function resolve(options: WrapOptions): Promise<Resolved> {
     weights,
     hasUserRequirements,
     extraRequirements: weightsUrl?.startsWith('s3://') && runtime === 'python' ? [BOTO3_REQUIREMENT] : [],
+    ...(options.allowNonFinite ? { allowNonFinite: true } : {}),
   };
-  return { spec, outDir, userFiles, ...(weightsFile ? { weightsFile } : {}) };
+  return { spec, outDir, userFiles, ...(weightsFile ? { weightsFile } : {}), ...(model ? { model } : {}) };
 }
 
 export function imageName(name: string): string {
@@ -349,8 +364,28 @@ async function withDiff(outDir: string, p: FilePlan & { file: Planned }): Promis
   return { path: p.path, action: p.action, diff };
 }
 
-export async function runWrap(options: WrapOptions): Promise<WrapResult> {
-  const { spec, outDir, userFiles, weightsFile } = await resolve(options);
+export async function runWrap(options: WrapOptions, deps: WrapDeps = {}): Promise<WrapResult> {
+  const resolved = await resolve(options);
+  if (!options.convert) return writeService(resolved, options);
+  const compiled = await compileForWrap(resolved, options.convert, deps.converter);
+  try {
+    const result = await writeService(
+      {
+        ...resolved,
+        spec: compiled.spec,
+        weightsFile: compiled.weightsFile,
+        userFiles: [...resolved.userFiles, compiled.reportFile],
+      },
+      options,
+    );
+    return { ...result, compile: compiled.report };
+  } finally {
+    await compiled.cleanup();
+  }
+}
+
+async function writeService(resolved: Resolved, options: WrapOptions): Promise<WrapResult> {
+  const { spec, outDir, userFiles, weightsFile } = resolved;
   const planned: Planned[] = [...generateService(spec), ...userFiles, ...(weightsFile ? [weightsFile] : [])];
   const previous = await readManifest(outDir);
 
