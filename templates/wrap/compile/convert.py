@@ -78,7 +78,7 @@ def to_onnx(model: Any, width: int) -> bytes:
     sample = np.zeros((1, width), dtype=np.float32)
     try:
         return skl_to_onnx(model, sample, options=options).SerializeToString()
-    except Exception as error:  # noqa: BLE001 - the converter's reason goes into the report
+    except Exception as error:  # the converter's reason goes into the report
         raise Refused(f"skl2onnx cannot convert {type(model).__name__}: {error}") from error
 
 
@@ -106,7 +106,9 @@ def quantize_int8(model_bytes: bytes, work: Path) -> bytes:
 
     graph = onnx.load_from_string(model_bytes).graph
     if not any(node.op_type in ("MatMul", "Gemm", "Conv") for node in graph.node):
-        raise Refused("int8 quantization applies to neural networks (MatMul, Gemm or Conv layers); this model has none")
+        raise Refused(
+            "int8 quantization applies to neural networks (MatMul, Gemm or Conv layers); this model has none"
+        )
     source, target = work / "float.onnx", work / "int8.onnx"
     source.write_bytes(model_bytes)
     quantize_dynamic(str(source), str(target), weight_type=QuantType.QInt8)
@@ -173,7 +175,16 @@ def compare(
         report["labels"] = {"matched": int(sum(matched)), "total": len(matched)}
         for i, ok in enumerate(matched):
             if not ok:
-                worst.append({"row": i, "source": sources[i], "what": "label", "original": values_a[i].item(), "converted": values_b[i].item(), "difference": None})
+                worst.append(
+                    {
+                        "row": i,
+                        "source": sources[i],
+                        "what": "label",
+                        "original": values_a[i].item(),
+                        "converted": values_b[i].item(),
+                        "difference": None,
+                    }
+                )
         ok_labels = all(matched)
         if proba_a is not None and proba_b is not None:
             report["output"] = "labels and probabilities"
@@ -191,12 +202,22 @@ def compare(
         allowed = tolerance * np.maximum(1.0, np.abs(a).max(axis=1))
     report["max_difference"] = float(diff.max()) if len(diff) else 0.0
     over = diff > allowed
-    for i in np.argsort(-diff):
-        if not over[i] or len(worst) >= WORST_SHOWN * 2:
+    # Worst first by how far over its allowance each row is (a large output has a larger one).
+    for i in np.argsort(-(diff / np.maximum(allowed, 1e-300))):
+        if not over[i] or len(worst) >= WORST_SHOWN:
             break
         original = proba_a[i].tolist() if proba_a is not None else values_a[i].tolist()
         converted = proba_b[i].tolist() if proba_b is not None else values_b[i].tolist()
-        worst.append({"row": int(i), "source": sources[i], "what": "output", "original": original, "converted": converted, "difference": float(diff[i])})
+        worst.append(
+            {
+                "row": int(i),
+                "source": sources[i],
+                "what": "output",
+                "original": original,
+                "converted": converted,
+                "difference": float(diff[i]),
+            }
+        )
     report["equal"] = bool(ok_labels and not over.any())
     report["worst"] = worst[:WORST_SHOWN]
     return report
