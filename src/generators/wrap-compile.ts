@@ -15,19 +15,35 @@ const EXTRA_REQUIREMENTS: Record<ConverterExtra, string[]> = {
   xgboost: ['xgboost==3.2.0', 'onnxmltools==1.16.0'],
 };
 
+/** Debian packages the library's wheel needs beside it. */
+const EXTRA_SYSTEM_PACKAGES: Record<ConverterExtra, string[]> = {
+  // LightGBM's wheel links OpenMP's libgomp, which slim images lack.
+  lightgbm: ['libgomp1'],
+  xgboost: [],
+};
+
 export function converterFiles(baseImage: string, extras: ConverterExtra[]): GeneratedFile[] {
   const extraLines = [...new Set(extras.flatMap((e) => EXTRA_REQUIREMENTS[e]))];
-  const requirements = staticTemplate('compile/requirements.txt');
-  return [
-    { path: 'Dockerfile', content: renderTemplate('compile/Dockerfile', { baseImage }) },
+  const systemPackages = [...new Set(extras.flatMap((e) => EXTRA_SYSTEM_PACKAGES[e]))];
+  const files: GeneratedFile[] = [
     {
-      path: 'requirements.txt',
-      content: extraLines.length
-        ? `${requirements}# The model's own library and its converter.\n${extraLines.join('\n')}\n`
-        : requirements,
+      path: 'Dockerfile',
+      content: renderTemplate('compile/Dockerfile', {
+        baseImage,
+        systemPackages,
+        extras: extraLines.length > 0,
+      }),
     },
+    { path: 'requirements.txt', content: staticTemplate('compile/requirements.txt') },
     { path: 'convert.py', content: staticTemplate('compile/convert.py') },
   ];
+  if (extraLines.length) {
+    files.push({
+      path: 'requirements-extra.txt',
+      content: `# The model's own library and its converter (pinned).\n${extraLines.join('\n')}\n`,
+    });
+  }
+  return files;
 }
 
 /** The converter image's tag: its content decides it. */

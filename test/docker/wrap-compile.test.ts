@@ -4,12 +4,13 @@
 // does on the host; a deliberately lossy model is refused, with nothing written.
 
 import { randomBytes } from 'node:crypto';
-import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type DockerEngine, RUN_LABEL } from '../../src/adapters/docker/engine.js';
 import { buildService, type RunningService, serve } from '../../src/core/serve/serve.js';
+import { ensureConverter } from '../../src/core/wrap/compile.js';
 import { runWrap, type WrapResult } from '../../src/core/wrap/wrap.js';
 import { MlshipError } from '../../src/io/errors.js';
 import { LOCAL_PYTHON_IMAGE, requireEngine, requireImage } from '../helpers/docker.js';
@@ -151,5 +152,50 @@ json.dump({"x": 1e8 + 1.37}, open(f"{d}/lossy/example.json", "w"))
     const details = (error as MlshipError).details.join('\n');
     expect(details).toMatch(/^ {2}(example|generated #\d+): output /m);
     expect(existsSync(lossyOut)).toBe(false);
+  });
+});
+
+describe.runIf(await requireEngine())('wrap --compile onnx: a LightGBM model (onnxmltools)', () => {
+  it('converts a LightGBMClassifier and proves it equal on generated inputs', async () => {
+    const dir = path.join(tmp, 'lgbm');
+    mkdirSync(dir);
+    writeFileSync(path.join(dir, 'example.json'), JSON.stringify({ a: 0.5, b: -1.25, c: 3, d: 0.1 }));
+    // The host .venv has no LightGBM: the model is trained in the converter image that has it.
+    const image = await ensureConverter(engine!, LOCAL_PYTHON_IMAGE, ['lightgbm']);
+    const trained = await engine!.run({
+      image,
+      entrypoint: ['python', '-c'],
+      cmd: [
+        [
+          'import joblib, lightgbm',
+          'from sklearn.datasets import make_classification',
+          'X, y = make_classification(n_samples=500, n_features=4, n_informative=3, n_redundant=0, random_state=0)',
+          'joblib.dump(lightgbm.LGBMClassifier(n_estimators=30, verbose=-1).fit(X, y), "/out/model.joblib")',
+        ].join('\n'),
+      ],
+      mounts: [{ type: 'bind', source: dir, target: '/out' }],
+      user,
+      labels: { [RUN_LABEL]: run },
+    });
+    expect(trained.exitCode, trained.stderrTail.join('\n')).toBe(0);
+    const wrapped = await runWrap(
+      {
+        cwd: tmp,
+        model: path.join(dir, 'model.joblib'),
+        out: path.join(tmp, 'lgbm-service'),
+        baseImage: LOCAL_PYTHON_IMAGE,
+        convert: { compile: 'onnx', user },
+        force: false,
+        dryRun: false,
+      },
+      { converter: engine! },
+    );
+    expect(wrapped.compile).toMatchObject({
+      equal: true,
+      labels: { matched: 257, total: 257 },
+      output: 'labels and probabilities',
+    });
+    expect(wrapped.kind).toBe('onnx');
+    expect(existsSync(path.join(tmp, 'lgbm-service', 'weights', 'model.onnx'))).toBe(true);
   });
 });

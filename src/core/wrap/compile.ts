@@ -76,13 +76,22 @@ export interface Converted {
   cleanup(): Promise<void>;
 }
 
-async function extrasFor(model: string): Promise<ConverterExtra[]> {
-  // A pickle names the classes it holds: a LightGBM or XGBoost model needs its library to load.
-  const bytes = await readFile(model);
-  return (['lightgbm', 'xgboost'] as const).filter((lib) => bytes.includes(lib));
+/** The libraries (beyond scikit-learn) the pickled model needs, read from the module names it holds. */
+export async function extrasFor(model: string): Promise<ConverterExtra[]> {
+  // A pickle names the modules of the classes it holds: a LightGBM or XGBoost model needs its
+  // library to load. (The bare name is not enough: LightGBM's own parameters mention xgboost.)
+  const text = (await readFile(model)).toString('latin1');
+  return (['lightgbm', 'xgboost'] as const).filter((lib) =>
+    new RegExp(`\\b${lib}\\.(sklearn|basic|core)\\b`).test(text),
+  );
 }
 
-async function ensureConverter(engine: ConverterEngine, baseImage: string, extras: ConverterExtra[]) {
+/** The converter image for these extras, built when it is not there yet. */
+export async function ensureConverter(
+  engine: ConverterEngine,
+  baseImage: string,
+  extras: ConverterExtra[],
+): Promise<string> {
   const files = converterFiles(baseImage, extras);
   const image = converterImage(files);
   if (await engine.imageExists(image)) return image;

@@ -10,7 +10,8 @@ import os from 'node:os';
 import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import type { RunOptions, RunResult } from '../../../src/adapters/docker/engine.js';
-import { type ConverterEngine, convertModel } from '../../../src/core/wrap/compile.js';
+import { type ConverterEngine, convertModel, extrasFor } from '../../../src/core/wrap/compile.js';
+import { converterFiles, converterImage } from '../../../src/generators/wrap-compile.js';
 import { checkRows, GENERATED_ROWS, generatedRows } from '../../../src/core/wrap/compile-inputs.js';
 import { inferFields } from '../../../src/generators/wrap-input.js';
 import { MlshipError, UsageError } from '../../../src/io/errors.js';
@@ -283,5 +284,36 @@ describe('wrap reads the converter’s verdict', () => {
     await expect(convertModel({ ...request, kind: 'onnx' }, engine)).rejects.toThrow(/ONNX already/);
     await expect(convertModel({ ...request, kind: 'entry' }, engine)).rejects.toBeInstanceOf(UsageError);
     expect(engine.runs).toHaveLength(0);
+  });
+});
+
+describe('the converter image', () => {
+  it('a LightGBM pickle needs LightGBM (its own parameters naming xgboost do not make it an XGBoost one)', async () => {
+    const file = path.join(tmp, 'lgbm.pkl');
+    writeFileSync(
+      file,
+      Buffer.from('\x80\x04lightgbm.sklearn\x94LGBMClassifier xgboost_dart_mode=0', 'latin1'),
+    );
+    expect(await extrasFor(file)).toEqual(['lightgbm']);
+    writeFileSync(file, Buffer.from('\x80\x04xgboost.sklearn\x94XGBClassifier', 'latin1'));
+    expect(await extrasFor(file)).toEqual(['xgboost']);
+    writeFileSync(file, Buffer.from('\x80\x04sklearn.ensemble._forest', 'latin1'));
+    expect(await extrasFor(file)).toEqual([]);
+  });
+
+  it('extras come in layers after the shared ones, with the system library LightGBM links; each set is its own tag', () => {
+    const base = converterFiles('py:3.11', []);
+    const lgbm = converterFiles('py:3.11', ['lightgbm']);
+    expect(base.map((f) => f.path)).toEqual(['Dockerfile', 'requirements.txt', 'convert.py']);
+    const dockerfile = lgbm.find((f) => f.path === 'Dockerfile')!.content;
+    // The shared pip layer comes first, unchanged, so every converter image reuses it.
+    expect(dockerfile.indexOf('-r requirements.txt')).toBeLessThan(dockerfile.indexOf('libgomp1'));
+    expect(dockerfile.indexOf('libgomp1')).toBeLessThan(dockerfile.indexOf('-r requirements-extra.txt'));
+    expect(lgbm.find((f) => f.path === 'requirements-extra.txt')!.content).toContain('lightgbm==4.7.0');
+    expect(base.find((f) => f.path === 'requirements.txt')).toEqual(
+      lgbm.find((f) => f.path === 'requirements.txt'),
+    );
+    expect(converterImage(base)).not.toBe(converterImage(lgbm));
+    expect(converterImage(base)).toMatch(/^mlship\/wrap-converter:[0-9a-f]{12}$/);
   });
 });
