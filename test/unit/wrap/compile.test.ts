@@ -11,8 +11,8 @@ import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import type { RunOptions, RunResult } from '../../../src/adapters/docker/engine.js';
 import { type ConverterEngine, convertModel, extrasFor } from '../../../src/core/wrap/compile.js';
-import { converterFiles, converterImage } from '../../../src/generators/wrap-compile.js';
 import { checkRows, GENERATED_ROWS, generatedRows } from '../../../src/core/wrap/compile-inputs.js';
+import { converterFiles, converterImage } from '../../../src/generators/wrap-compile.js';
 import { inferFields } from '../../../src/generators/wrap-input.js';
 import { MlshipError, UsageError } from '../../../src/io/errors.js';
 
