@@ -120,7 +120,9 @@ def test_workers_times_threads_fit_the_cpus(cgroup, quota, workers, env, expecte
 
 def test_export_hands_the_budget_to_every_pool():
     env = {}
-    threads.export(threads.Budget(cpus=4, cpu_source="cgroup v2 cpu.max", workers=2, threads_per_worker=2), env)
+    threads.export(
+        threads.Budget(cpus=4, cpu_source="cgroup v2 cpu.max", workers=2, threads_per_worker=2), env
+    )
     assert {name: env[name] for name in threads.POOL_VARIABLES} == dict.fromkeys(threads.POOL_VARIABLES, "2")
     assert json.loads(env["MLSHIP_THREAD_BUDGET"])["workers"] == 2
 
