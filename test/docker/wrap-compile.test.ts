@@ -77,7 +77,7 @@ json.dump({"x": 1e8 + 1.37}, open(f"{d}/lossy/example.json", "w"))
         force: false,
         dryRun: false,
       },
-      { converter: engine! },
+      { converter: async () => engine! },
     );
     await buildService({ dir: out, image: TAG }, { engine: engine!, tasks: quietTasks(log) });
     svc = await serve(
@@ -144,7 +144,7 @@ json.dump({"x": 1e8 + 1.37}, open(f"{d}/lossy/example.json", "w"))
         force: false,
         dryRun: false,
       },
-      { converter: engine! },
+      { converter: async () => engine! },
     ).catch((e: unknown) => e);
     expect(error).toBeInstanceOf(MlshipError);
     expect((error as MlshipError).code).toBe('COMPILE_NOT_EQUAL');
@@ -188,7 +188,7 @@ describe.runIf(await requireEngine())('wrap --compile onnx: a LightGBM model (on
         force: false,
         dryRun: false,
       },
-      { converter: engine! },
+      { converter: async () => engine! },
     );
     expect(wrapped.compile).toMatchObject({
       equal: true,

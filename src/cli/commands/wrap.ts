@@ -55,6 +55,18 @@ function positiveNumber(value: string): number {
   return n;
 }
 
+/** --compile/--quantize and their check, when asked for; the converter runs as the user. */
+function convertOptions(flags: WrapFlags, cwd: string): WrapOptions['convert'] {
+  if (!flags.compile && !flags.quantize) return undefined;
+  return {
+    ...(flags.compile ? { compile: flags.compile } : {}),
+    ...(flags.quantize ? { quantize: flags.quantize } : {}),
+    ...(flags.checkData ? { checkData: path.resolve(cwd, flags.checkData) } : {}),
+    ...(flags.tolerance !== undefined ? { tolerance: flags.tolerance } : {}),
+    ...(typeof process.getuid === 'function' ? { user: `${process.getuid()}:${process.getgid?.()}` } : {}),
+  };
+}
+
 function render(io: IoHost, r: WrapResult, cwd: string): string {
   const rel = path.relative(cwd, r.dir) || '.';
   const shown = r.files.filter((f) => f.action !== 'unchanged');
@@ -215,51 +227,39 @@ export const registerWrap: Register = (program: Command, holder) => {
           service = { name, config };
         }
       }
-      const convert =
-        flags.compile || flags.quantize
-          ? {
-              ...(flags.compile ? { compile: flags.compile } : {}),
-              ...(flags.quantize ? { quantize: flags.quantize } : {}),
-              ...(flags.checkData ? { checkData: path.resolve(ctx.cwd, flags.checkData) } : {}),
-              ...(flags.tolerance !== undefined ? { tolerance: flags.tolerance } : {}),
-              ...(typeof process.getuid === 'function'
-                ? { user: `${process.getuid()}:${process.getgid?.()}` }
-                : {}),
-            }
-          : undefined;
+      const convert = convertOptions(flags, ctx.cwd);
       const batchingOn =
         flags.batching || flags.maxBatchSize !== undefined || flags.maxLatencyMs !== undefined;
-      const result = await runWrap(
-        {
-          cwd: ctx.cwd,
-          ...(model !== undefined ? { model } : {}),
-          ...(flags.entry !== undefined ? { entry: flags.entry } : {}),
-          ...(flags.out !== undefined ? { out: flags.out } : {}),
-          ...(flags.name !== undefined ? { name: flags.name } : {}),
-          ...(flags.runtime !== undefined ? { runtime: flags.runtime } : {}),
-          ...(flags.example !== undefined ? { example: flags.example } : {}),
-          ...(flags.schema !== undefined ? { schema: flags.schema } : {}),
-          ...(flags.port !== undefined ? { port: flags.port } : {}),
-          ...(flags.workers !== undefined ? { workers: flags.workers } : {}),
-          ...(batchingOn
-            ? { batching: { maxBatchSize: flags.maxBatchSize ?? 32, maxLatencyMs: flags.maxLatencyMs ?? 10 } }
-            : {}),
-          ...(flags.maxBodyBytes !== undefined ? { maxBodyBytes: flags.maxBodyBytes } : {}),
-          ...(flags.maxQueue !== undefined ? { maxQueue: flags.maxQueue } : {}),
-          ...(flags.startupGrace !== undefined ? { startupGraceSeconds: flags.startupGrace } : {}),
-          ...(flags.baseImage !== undefined ? { baseImage: flags.baseImage } : {}),
-          ...(flags.weightsUrl !== undefined ? { weightsUrl: flags.weightsUrl } : {}),
-          ...(flags.weightsSha256 !== undefined ? { weightsSha256: flags.weightsSha256 } : {}),
-          ...(flags.bakeWeights !== undefined ? { bakeWeights: flags.bakeWeights } : {}),
-          ...(service ? { service } : {}),
-          ...(baseImages ? { baseImages } : {}),
-          ...(flags.allowNonFinite ? { allowNonFinite: true } : {}),
-          ...(convert ? { convert } : {}),
-          force: flags.force,
-          dryRun: flags.dryRun,
-        },
-        convert ? { converter: await ctx.engine() } : {},
-      );
+      // The converter image (--compile/--quantize) needs the engine: connected only when it runs.
+      const wrap = (o: WrapOptions) => runWrap(o, { converter: () => ctx.engine() });
+      const result = await wrap({
+        cwd: ctx.cwd,
+        ...(model !== undefined ? { model } : {}),
+        ...(flags.entry !== undefined ? { entry: flags.entry } : {}),
+        ...(flags.out !== undefined ? { out: flags.out } : {}),
+        ...(flags.name !== undefined ? { name: flags.name } : {}),
+        ...(flags.runtime !== undefined ? { runtime: flags.runtime } : {}),
+        ...(flags.example !== undefined ? { example: flags.example } : {}),
+        ...(flags.schema !== undefined ? { schema: flags.schema } : {}),
+        ...(flags.port !== undefined ? { port: flags.port } : {}),
+        ...(flags.workers !== undefined ? { workers: flags.workers } : {}),
+        ...(batchingOn
+          ? { batching: { maxBatchSize: flags.maxBatchSize ?? 32, maxLatencyMs: flags.maxLatencyMs ?? 10 } }
+          : {}),
+        ...(flags.maxBodyBytes !== undefined ? { maxBodyBytes: flags.maxBodyBytes } : {}),
+        ...(flags.maxQueue !== undefined ? { maxQueue: flags.maxQueue } : {}),
+        ...(flags.startupGrace !== undefined ? { startupGraceSeconds: flags.startupGrace } : {}),
+        ...(flags.baseImage !== undefined ? { baseImage: flags.baseImage } : {}),
+        ...(flags.weightsUrl !== undefined ? { weightsUrl: flags.weightsUrl } : {}),
+        ...(flags.weightsSha256 !== undefined ? { weightsSha256: flags.weightsSha256 } : {}),
+        ...(flags.bakeWeights !== undefined ? { bakeWeights: flags.bakeWeights } : {}),
+        ...(service ? { service } : {}),
+        ...(baseImages ? { baseImages } : {}),
+        ...(flags.allowNonFinite ? { allowNonFinite: true } : {}),
+        ...(convert ? { convert } : {}),
+        force: flags.force,
+        dryRun: flags.dryRun,
+      });
       const text = render(ctx.io, result, ctx.cwd);
       if (flags.dryRun || !(flags.build || flags.run)) {
         ctx.io.result({ ok: true, ...result }, text);

@@ -105,7 +105,7 @@ export async function ensureConverter(
   return image;
 }
 
-function validate(request: ConvertRequest): void {
+function validate(request: Pick<ConvertRequest, 'kind' | 'compile'>): void {
   if (request.kind === 'sklearn' || (request.kind === 'onnx' && !request.compile)) return;
   if (request.kind === 'onnx') {
     throw new UsageError('--compile onnx: the model is ONNX already', { hint: 'drop --compile' });
@@ -252,7 +252,7 @@ interface WrapParts {
 export async function compileForWrap(
   resolved: WrapParts,
   options: CompileOptions & { user?: string },
-  engine: ConverterEngine | undefined,
+  engine: (() => Promise<ConverterEngine>) | undefined,
 ) {
   const { spec, model } = resolved;
   if (!model || spec.weights.mode === 'url') {
@@ -261,6 +261,7 @@ export async function compileForWrap(
     });
   }
   if (spec.runtime !== 'python') throw new UsageError('--compile/--quantize are for the python runtime');
+  validate({ kind: spec.kind, ...(options.compile ? { compile: options.compile } : {}) });
   if (!engine)
     throw new MlshipError('NO_ENGINE', 'environment', 'converting a model needs the Docker engine');
   const converted = await convertModel(
@@ -271,7 +272,7 @@ export async function compileForWrap(
       example: spec.example,
       baseImage: spec.baseImage,
     },
-    engine,
+    await engine(),
   );
   const { weights, file } = compiledWeights(model, spec.weights.mode === 'bake');
   return {

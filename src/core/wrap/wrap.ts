@@ -63,8 +63,8 @@ export interface WrapOptions {
 }
 
 export interface WrapDeps {
-  /** Runs the converter image; needed by --compile/--quantize only. */
-  converter?: ConverterEngine;
+  /** Runs the converter image; asked for by --compile/--quantize only, once the flags are checked. */
+  converter?: () => Promise<ConverterEngine>;
 }
 
 export type FileAction = 'create' | 'update' | 'unchanged' | 'conflict' | 'overwrite';
