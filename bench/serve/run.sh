@@ -29,6 +29,8 @@ BASE_IMAGE=${BASE_IMAGE:-mlship-local/python:3.11-slim}
 mkdir -p "$WORK"
 
 command -v wrk >/dev/null || { echo "wrk is missing: apt-get install -y wrk" >&2; exit 3; }
+node -e 'process.exit(Number(process.versions.node.split(".")[0]) >= 22 ? 0 : 1)' ||
+  { echo "mlship needs Node 22 on PATH (this is $(node --version))" >&2; exit 3; }
 [[ -x $VENV/bin/python ]] || python3 -m venv "$VENV"
 "$VENV/bin/pip" install -q -r "$HERE/requirements.txt"
 PY=$VENV/bin/python

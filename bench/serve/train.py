@@ -26,12 +26,30 @@ out = Path(sys.argv[1])
 out.mkdir(parents=True, exist_ok=True)
 
 
+def fitted(name: str, model, X, y):
+    """The model trained on X, y; a model trained before from the same seed is reused."""
+    path = out / f"{name}.joblib"
+    if path.exists():
+        return joblib.load(path)
+    model.fit(X, y)
+    joblib.dump(model, path)
+    return model
+
+
 def families():
     X, y = make_classification(n_samples=4000, n_features=20, n_informative=10, random_state=0)
-    yield "forest", RandomForestClassifier(n_estimators=100, random_state=0, n_jobs=1).fit(X, y), X
+    yield (
+        "forest",
+        fitted("forest", RandomForestClassifier(n_estimators=100, random_state=0, n_jobs=1), X, y),
+        X,
+    )
     X, y = make_classification(n_samples=4000, n_features=30, n_informative=12, n_classes=3, random_state=0)
-    yield "hgb", HistGradientBoostingClassifier(max_iter=100, random_state=0).fit(X, y), X
-    yield "mlp", MLPClassifier(hidden_layer_sizes=(128, 128), max_iter=200, random_state=0).fit(X, y), X
+    yield "hgb", fitted("hgb", HistGradientBoostingClassifier(max_iter=100, random_state=0), X, y), X
+    yield (
+        "mlp",
+        fitted("mlp", MLPClassifier(hidden_layer_sizes=(128, 128), max_iter=200, random_state=0), X, y),
+        X,
+    )
 
 
 def cost_ms(model, X, rows: int, repeat: int = 50) -> float:
@@ -49,7 +67,6 @@ def cost_ms(model, X, rows: int, repeat: int = 50) -> float:
 
 costs = {}
 for name, model, X in families():
-    joblib.dump(model, out / f"{name}.joblib")
     features = [round(float(v), 4) for v in X[0]]
     (out / f"{name}.example.json").write_text(json.dumps({"features": features}))
     (out / f"{name}.example-2d.json").write_text(json.dumps({"features": [features]}))
