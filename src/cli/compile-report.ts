@@ -14,7 +14,9 @@ function ms(value: number): string {
 }
 
 function ratio(after: number, before: number): string {
-  return before > 0 ? `${(after / before).toFixed(2)}x` : 'n/a';
+  if (!(before > 0)) return 'n/a';
+  const r = after / before;
+  return `${r >= 0.1 ? r.toFixed(2) : r.toPrecision(2)}x`;
 }
 
 export function renderCompileReport(r: CompileReport): string[] {

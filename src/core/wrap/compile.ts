@@ -46,6 +46,8 @@ export interface CompileReport {
   labels?: { matched: number; total: number };
   tolerance: number;
   maxDifference: number;
+  /** Inputs whose probabilities or values differ by more than the tolerance allows. */
+  outputsOver: number;
   equal: boolean;
   worst: Difference[];
   sizeBytes: { before: number; after: number };
@@ -128,6 +130,7 @@ function parseReport(
     ...(raw.labels ? { labels: raw.labels as CompileReport['labels'] & object } : {}),
     tolerance: raw.tolerance as number,
     maxDifference: raw.max_difference as number,
+    outputsOver: (raw.outputs_over as number | undefined) ?? 0,
     equal: raw.equal as boolean,
     worst: raw.worst as Difference[],
     sizeBytes: raw.size_bytes as CompileReport['sizeBytes'],
@@ -209,7 +212,7 @@ function notEqual(modelName: string, r: CompileReport): MlshipError {
   const labels = r.labels && r.labels.matched < r.labels.total;
   const what = labels
     ? `${r.labels!.total - r.labels!.matched} of ${r.labels!.total} labels differ`
-    : `outputs differ by up to ${r.maxDifference.toPrecision(3)} (tolerance ${r.tolerance})`;
+    : `${r.outputsOver} of ${r.rows} outputs differ by more than ${r.tolerance} × max(1, |original|)`;
   return new MlshipError(
     'COMPILE_NOT_EQUAL',
     'failed',

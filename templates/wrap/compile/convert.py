@@ -218,6 +218,7 @@ def compare(
                 "difference": float(diff[i]),
             }
         )
+    report["outputs_over"] = int(over.sum())
     report["equal"] = bool(ok_labels and not over.any())
     report["worst"] = worst[:WORST_SHOWN]
     return report

@@ -171,6 +171,7 @@ open("train-rows.json", "w").write(__import__("json").dumps(X[:40].tolist()))
     expect(worst.length).toBeGreaterThan(0);
     expect(worst[0]!.difference).toBe(Math.abs(worst[0]!.original - worst[0]!.converted));
     expect(worst[0]!.difference).toBeGreaterThan(1);
+    expect(report.outputs_over as number).toBeGreaterThanOrEqual(worst.length);
   });
 
   it('int8 quantization of a neural network: smaller, labels equal, probabilities within its tolerance', () => {
