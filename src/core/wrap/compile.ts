@@ -5,7 +5,7 @@
 // worst differences; nothing is written. The conversion and the check run in mlship's
 // converter image, with the onnxruntime the service will use.
 
-import { mkdir, mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises';
+import { mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import type { BuildOptions, BuildResult, RunOptions, RunResult } from '../../adapters/docker/engine.js';
@@ -117,24 +117,35 @@ function validate(request: Pick<ConvertRequest, 'kind' | 'compile'>): void {
   });
 }
 
-function parseReport(
-  result: RunResult,
-): (Omit<CompileReport, 'from' | 'checkedOn'> & { error?: string }) | undefined {
+type Verdict =
+  | { report: Omit<CompileReport, 'from' | 'checkedOn'> }
+  | { error: string }
+  /** No JSON line at all: the converter crashed (its stderr says why). */
+  | undefined;
+
+/** The converter's last JSON line on stdout (warnings may come before it). */
+function parseVerdict(result: RunResult): Verdict {
   const line = [...result.stdoutTail].reverse().find((l) => l.trim().startsWith('{'));
-  if (!line) return undefined;
-  const raw = JSON.parse(line) as Record<string, unknown>;
-  if (raw.error) return { error: String(raw.error) } as never;
+  let raw: Record<string, unknown>;
+  try {
+    raw = JSON.parse(line ?? '') as Record<string, unknown>;
+  } catch {
+    return undefined;
+  }
+  if (raw.error) return { error: String(raw.error) };
   return {
-    rows: raw.rows as number,
-    output: raw.output as CompileReport['output'],
-    ...(raw.labels ? { labels: raw.labels as CompileReport['labels'] & object } : {}),
-    tolerance: raw.tolerance as number,
-    maxDifference: raw.max_difference as number,
-    outputsOver: (raw.outputs_over as number | undefined) ?? 0,
-    equal: raw.equal as boolean,
-    worst: raw.worst as Difference[],
-    sizeBytes: raw.size_bytes as CompileReport['sizeBytes'],
-    latencyMs: raw.latency_ms as CompileReport['latencyMs'],
+    report: {
+      rows: raw.rows as number,
+      output: raw.output as CompileReport['output'],
+      ...(raw.labels ? { labels: raw.labels as NonNullable<CompileReport['labels']> } : {}),
+      tolerance: raw.tolerance as number,
+      maxDifference: raw.max_difference as number,
+      outputsOver: (raw.outputs_over as number | undefined) ?? 0,
+      equal: raw.equal as boolean,
+      worst: raw.worst as Difference[],
+      sizeBytes: raw.size_bytes as CompileReport['sizeBytes'],
+      latencyMs: raw.latency_ms as CompileReport['latencyMs'],
+    },
   };
 }
 
@@ -146,7 +157,6 @@ export async function convertModel(request: ConvertRequest, engine: ConverterEng
   const work = await mkdtemp(path.join(os.tmpdir(), 'mlship-compile-'));
   const cleanup = () => rm(work, { recursive: true, force: true });
   try {
-    await mkdir(work, { recursive: true });
     await writeFile(
       path.join(work, 'rows.json'),
       JSON.stringify({ rows: inputs.rows, sources: inputs.sources }),
@@ -175,14 +185,14 @@ export async function convertModel(request: ConvertRequest, engine: ConverterEng
       ...(request.user ? { user: request.user } : {}),
       tailLines: 20,
     });
-    const parsed = parseReport(result);
-    if (!parsed || parsed.error) {
+    const verdict = parseVerdict(result);
+    if (!verdict || 'error' in verdict) {
       throw new MlshipError(
         'COMPILE_FAILED',
         'failed',
-        `cannot convert ${modelName}: ${parsed?.error ?? `the converter exited with code ${result.exitCode}`}`,
+        `cannot convert ${modelName}: ${verdict?.error ?? `the converter exited with code ${result.exitCode}`}`,
         {
-          details: parsed ? [] : result.stderrTail.slice(-10),
+          details: verdict ? [] : result.stderrTail.slice(-10),
           hint: 'serve the model as it is (without --compile/--quantize)',
         },
       );
@@ -192,7 +202,7 @@ export async function convertModel(request: ConvertRequest, engine: ConverterEng
       ...(sklearn ? { compile: 'onnx' as const } : {}),
       ...(request.quantize ? { quantize: request.quantize } : {}),
       checkedOn: inputs.description,
-      ...parsed,
+      ...verdict.report,
     };
     if (!report.equal) throw notEqual(modelName, report);
     await stat(path.join(work, 'model.onnx'));
