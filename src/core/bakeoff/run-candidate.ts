@@ -221,89 +221,89 @@ function sampleGpuMemory(deps: Pick<BakeoffDeps, 'exec'>, stop: AbortSignal): { 
   return { peak: () => (peak === null ? null : peak * 1024 * 1024) };
 }
 
-export async function runCandidate(
+interface Built {
+  imageId: string;
+  imageTag: string;
+}
+
+/** The candidate's image: the frozen one when it still exists, else built; undefined when the build failed. */
+async function buildImage(
   job: CandidateJob,
   engine: BakeoffEngine,
-  deps: Pick<BakeoffDeps, 'exec'>,
+  report: CandidateReport,
   control: TaskControl,
   signal: AbortSignal,
-): Promise<CandidateOutcome> {
-  const c = job.candidate;
-  const report = emptyReport(job);
+): Promise<Built | undefined> {
   const labels = { [RUN_LABEL]: job.runId, [CANDIDATE_LABEL]: job.name };
-
-  // -- build ------------------------------------------------------------------------
-  const spec = imageSpec(job);
-  const dockerfile = generateBakeoffDockerfile(spec);
+  const dockerfile = generateBakeoffDockerfile(imageSpec(job));
   const hash = createHash('sha256').update(dockerfile).digest('hex').slice(0, 12);
   const imageTag = `mlship-bakeoff/${job.name}:${shortCommit(job.source.commit)}-${hash}`;
-  let imageId: string | undefined;
   const buildLog: string[] = [];
   const t0 = performance.now();
   if (job.frozen) {
     const existing = await engine.inspectImage(job.frozen.imageId).catch(() => undefined);
     if (existing?.id === job.frozen.imageId) {
-      imageId = existing.id;
-      control.output(`frozen: reusing image ${imageId.slice(7, 19)}`);
-    }
-  }
-  if (!imageId) {
-    const dockerfileName = `bakeoff-${job.name}.Dockerfile`;
-    await writeFileAtomic(path.join(job.source.contextDir, dockerfileName), dockerfile);
-    let steps = 0;
-    try {
-      const built = await engine.build({
-        context: job.source.contextDir,
-        dockerfile: dockerfileName,
-        tags: [imageTag],
-        labels,
-        signal,
-        onProgress: (e) => {
-          if (e.step && !e.line) {
-            steps++;
-            control.title(`${job.name}: building (${e.step.replace(/^Step /, 'step ').slice(0, 60)})`);
-          }
-          if (e.line) {
-            buildLog.push(stripAnsi(e.line));
-            if (buildLog.length > TAIL) buildLog.shift();
-          }
-        },
-      });
-      imageId = built.imageId;
-      control.output(`image ${imageId.slice(7, 19)} (${built.cachedSteps}/${steps} steps cached)`);
-    } catch (e) {
+      control.output(`frozen: reusing image ${existing.id.slice(7, 19)}`);
       report.metrics.buildMs = Math.round(performance.now() - t0);
-      if (e instanceof DockerUnavailableError || signal.aborted) throw e;
-      if (e instanceof BuildFailedError) {
-        report.failure = classifyBuildFailure(e.step, e.details, e.message);
-        report.log = { phase: 'build', lines: e.details.slice(-TAIL).map(stripAnsi) };
-      } else {
-        report.failure = engineFailure(e, 'build');
-        report.log = { phase: 'build', lines: buildLog };
-      }
-      return { report, lock: null };
+      return { imageId: existing.id, imageTag };
     }
   }
-  report.metrics.buildMs = Math.round(performance.now() - t0);
-  const image = await engine.inspectImage(imageId);
-  report.image = { tag: imageTag, id: imageId, sizeBytes: image.sizeBytes };
-  report.metrics.imageSizeBytes = image.sizeBytes;
+  const dockerfileName = `bakeoff-${job.name}.Dockerfile`;
+  await writeFileAtomic(path.join(job.source.contextDir, dockerfileName), dockerfile);
+  let steps = 0;
+  try {
+    const built = await engine.build({
+      context: job.source.contextDir,
+      dockerfile: dockerfileName,
+      tags: [imageTag],
+      labels,
+      signal,
+      onProgress: (e) => {
+        if (e.step && !e.line) {
+          steps++;
+          control.title(`${job.name}: building (${e.step.replace(/^Step /, 'step ').slice(0, 60)})`);
+        }
+        if (e.line) {
+          buildLog.push(stripAnsi(e.line));
+          if (buildLog.length > TAIL) buildLog.shift();
+        }
+      },
+    });
+    control.output(`image ${built.imageId.slice(7, 19)} (${built.cachedSteps}/${steps} steps cached)`);
+    report.metrics.buildMs = Math.round(performance.now() - t0);
+    return { imageId: built.imageId, imageTag };
+  } catch (e) {
+    report.metrics.buildMs = Math.round(performance.now() - t0);
+    if (e instanceof DockerUnavailableError || signal.aborted) throw e;
+    if (e instanceof BuildFailedError) {
+      report.failure = classifyBuildFailure(e.step, e.details, e.message);
+      report.log = { phase: 'build', lines: e.details.slice(-TAIL).map(stripAnsi) };
+    } else {
+      report.failure = engineFailure(e, 'build');
+      report.log = { phase: 'build', lines: buildLog };
+    }
+    return undefined;
+  }
+}
 
-  // -- run --------------------------------------------------------------------------
-  control.title(`${job.name}: running`);
-  const timeoutMs = parseDuration(c.timeout);
+/** The example's container with the limits it asked for; undefined when it could not start. */
+async function startExample(
+  job: CandidateJob,
+  engine: BakeoffEngine,
+  imageId: string,
+  report: CandidateReport,
+): Promise<ContainerHandle | undefined> {
+  const c = job.candidate;
   const memoryBytes = c.memory ? parseMemory(c.memory) : undefined;
   const gpus = gpuRequest(c.gpus);
-  let handle: ContainerHandle;
-  const tContainer = performance.now();
   try {
-    handle = await engine.start({
+    return await engine.start({
       image: imageId,
       cmd: ['sh', '-c', c.run],
       workdir: REPO_DIR,
       env: { ...c.env, MLSHIP_INPUTS: INPUTS_DIR, MLSHIP_CANDIDATE: job.name },
       mounts: inputMounts(c, job.configDir),
-      labels,
+      labels: { [RUN_LABEL]: job.runId, [CANDIDATE_LABEL]: job.name },
       ...(memoryBytes ? { memoryBytes } : {}),
       ...(gpus !== undefined ? { gpus } : {}),
     });
@@ -311,80 +311,125 @@ export async function runCandidate(
     if (e instanceof DockerUnavailableError) throw e;
     report.failure = classifyStartFailure(e instanceof Error ? e.message : String(e), gpus !== undefined);
     report.log = { phase: 'run', lines: [] };
-    return { report, lock: null };
+    return undefined;
   }
+}
+
+interface Watched {
+  exitCode: number;
+  timedOut: boolean;
+}
+
+/** Waits for the example under its timeout (and Ctrl-C), sampling memory while it runs. */
+async function watchExample(
+  job: CandidateJob,
+  handle: ContainerHandle,
+  deps: Pick<BakeoffDeps, 'exec'>,
+  report: CandidateReport,
+  control: TaskControl,
+  signal: AbortSignal,
+): Promise<Watched> {
+  const c = job.candidate;
   const stopSampling = new AbortController();
   let timedOut = false;
   const timer = setTimeout(() => {
     timedOut = true;
     void handle.kill('SIGKILL').catch(() => undefined);
-  }, timeoutMs);
+  }, parseDuration(c.timeout));
   const onAbort = () => void handle.kill('SIGKILL').catch(() => undefined);
   signal.addEventListener('abort', onAbort, { once: true });
+  const memory = sampleMemory(handle, stopSampling.signal);
+  const gpuMemory =
+    gpuRequest(c.gpus) !== undefined && job.hostGpuCount > 0
+      ? sampleGpuMemory(deps, stopSampling.signal)
+      : undefined;
+  const runStart = performance.now();
+  const ticker = setInterval(
+    () =>
+      control.title(
+        `${job.name}: running (${Math.round((performance.now() - runStart) / 1000)} s of ${c.timeout})`,
+      ),
+    1000,
+  );
   try {
-    const memory = sampleMemory(handle, stopSampling.signal);
-    const gpuMemory =
-      gpus !== undefined && job.hostGpuCount > 0 ? sampleGpuMemory(deps, stopSampling.signal) : undefined;
-    const runStart = performance.now();
-    const ticker = setInterval(
-      () =>
-        control.title(
-          `${job.name}: running (${Math.round((performance.now() - runStart) / 1000)} s of ${c.timeout})`,
-        ),
-      1000,
-    );
-    let exitCode: number;
-    try {
-      exitCode = (await handle.wait()).exitCode;
-    } finally {
-      clearInterval(ticker);
-      clearTimeout(timer);
-      stopSampling.abort();
-    }
-    const state = await handle.inspect();
-    report.metrics.runMs = engineDuration(state.startedAt, state.finishedAt);
+    const exitCode = (await handle.wait()).exitCode;
     report.metrics.peakMemoryBytes = memory.peak();
     report.metrics.gpuMemoryBytes = gpuMemory?.peak() ?? null;
-    const { oomKilled } = state;
-    report.run = { exitCode, timedOut, oomKilled, gpus: c.gpus };
-    const lines = stripAnsi(await handle.logs(TAIL)).split('\n');
-    if (lines[lines.length - 1] === '') lines.pop();
-    report.log = { phase: 'run', lines };
-
-    // -- collect ----------------------------------------------------------------------
-    const archive = (p: string) => engine.getArchive(handle.id, p);
-    // Outputs and the freeze are independent reads of the stopped container: at once.
-    control.title(`${job.name}: copying outputs`);
-    const [outputs, freezeText] = await Promise.all([
-      exitCode === 0 && !timedOut ? collectOutputs(c.outputs, REPO_DIR, archive, job.outputsDir) : [],
-      readContainerFile(archive, FREEZE_FILE).catch(() => undefined),
-    ]);
-    report.outputs = outputs;
-    const freeze = freezeText ?? '';
-    const failure = classifyRun({
-      exitCode,
-      timedOut,
-      oomKilled,
-      timeoutMs,
-      ...(memoryBytes ? { memoryLimitBytes: memoryBytes } : {}),
-      gpusRequested: gpus !== undefined,
-      log: lines,
-      missingOutputs: report.outputs.filter((o) => o.files.length === 0).map((o) => o.pattern),
-    });
-    report.failure = failure ? withLfsHint(failure, job.facts.lfsPointers ?? []) : null;
-    report.status = failure ? 'failed' : 'passed';
-    return {
-      report,
-      lock: {
-        imageId,
-        imageTag,
-        baseImage: job.plan.baseImage,
-        pipFreeze: freeze.split('\n').filter(Boolean),
-      },
-    };
+    return { exitCode, timedOut };
   } finally {
+    clearInterval(ticker);
     clearTimeout(timer);
+    stopSampling.abort();
     signal.removeEventListener('abort', onAbort);
+  }
+}
+
+/** After the run: engine state, log tail, outputs and the freeze; the verdict. */
+async function collectRun(
+  job: CandidateJob,
+  engine: BakeoffEngine,
+  handle: ContainerHandle,
+  watched: Watched,
+  report: CandidateReport,
+  control: TaskControl,
+): Promise<string[]> {
+  const c = job.candidate;
+  const { exitCode, timedOut } = watched;
+  const state = await handle.inspect();
+  report.metrics.runMs = engineDuration(state.startedAt, state.finishedAt);
+  const { oomKilled } = state;
+  report.run = { exitCode, timedOut, oomKilled, gpus: c.gpus };
+  const lines = stripAnsi(await handle.logs(TAIL)).split('\n');
+  if (lines[lines.length - 1] === '') lines.pop();
+  report.log = { phase: 'run', lines };
+
+  const archive = (p: string) => engine.getArchive(handle.id, p);
+  // Outputs and the freeze are independent reads of the stopped container: at once.
+  control.title(`${job.name}: copying outputs`);
+  const [outputs, freezeText] = await Promise.all([
+    exitCode === 0 && !timedOut ? collectOutputs(c.outputs, REPO_DIR, archive, job.outputsDir) : [],
+    readContainerFile(archive, FREEZE_FILE).catch(() => undefined),
+  ]);
+  report.outputs = outputs;
+  const memoryBytes = c.memory ? parseMemory(c.memory) : undefined;
+  const failure = classifyRun({
+    exitCode,
+    timedOut,
+    oomKilled,
+    timeoutMs: parseDuration(c.timeout),
+    ...(memoryBytes ? { memoryLimitBytes: memoryBytes } : {}),
+    gpusRequested: gpuRequest(c.gpus) !== undefined,
+    log: lines,
+    missingOutputs: report.outputs.filter((o) => o.files.length === 0).map((o) => o.pattern),
+  });
+  report.failure = failure ? withLfsHint(failure, job.facts.lfsPointers ?? []) : null;
+  report.status = failure ? 'failed' : 'passed';
+  return (freezeText ?? '').split('\n').filter(Boolean);
+}
+
+export async function runCandidate(
+  job: CandidateJob,
+  engine: BakeoffEngine,
+  deps: Pick<BakeoffDeps, 'exec'>,
+  control: TaskControl,
+  signal: AbortSignal,
+): Promise<CandidateOutcome> {
+  const report = emptyReport(job);
+  const built = await buildImage(job, engine, report, control, signal);
+  if (!built) return { report, lock: null };
+  const image = await engine.inspectImage(built.imageId);
+  report.image = { tag: built.imageTag, id: built.imageId, sizeBytes: image.sizeBytes };
+  report.metrics.imageSizeBytes = image.sizeBytes;
+
+  control.title(`${job.name}: running`);
+  const tContainer = performance.now();
+  const handle = await startExample(job, engine, built.imageId, report);
+  if (!handle) return { report, lock: null };
+  try {
+    const watched = await watchExample(job, handle, deps, report, control, signal);
+    const pipFreeze = await collectRun(job, engine, handle, watched, report, control);
+    return { report, lock: { ...built, baseImage: job.plan.baseImage, pipFreeze } };
+  } finally {
     await handle.remove();
     report.metrics.containerMs = Math.round(performance.now() - tContainer);
   }
