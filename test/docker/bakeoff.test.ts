@@ -116,7 +116,14 @@ describe.runIf(engine)('mlship bakeoff (real engine)', () => {
     expect(ok.outputs).toEqual([
       {
         pattern: 'out/*.txt',
-        files: [{ path: '/workspace/repo/out/result.txt', bytes: 14, savedAs: 'out/result.txt' }],
+        files: [
+          {
+            path: '/workspace/repo/out/result.txt',
+            bytes: 14,
+            savedAs: 'out/result.txt',
+            preview: { kind: 'text', text: 'HELLO BAKEOFF\n' },
+          },
+        ],
       },
     ]);
     const copied = path.join(fixture.dir, 'bakeoff-results', 'outputs', 'ok', 'out', 'result.txt');

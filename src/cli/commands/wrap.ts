@@ -2,7 +2,7 @@ import path from 'node:path';
 import { type Command, Option } from 'commander';
 import type { WrapOptions, WrapResult } from '../../core/wrap/wrap.js';
 import type { IoHost } from '../../io/io-host.js';
-import type { Register } from '../context.js';
+import type { CliContext, Register } from '../context.js';
 import { examples } from '../examples.js';
 import { parseInteger, serveDir } from './serve.js';
 
@@ -33,6 +33,8 @@ interface WrapFlags {
   run: boolean;
   hostPort?: number;
   detach: boolean;
+  fromBakeoff?: string;
+  bakeoff?: string;
 }
 
 const MARKS: Record<string, string> = {
@@ -59,6 +61,32 @@ function render(io: IoHost, r: WrapResult, cwd: string): string {
     : ['', `next: mlship serve ${rel}    (builds ${r.image}, runs it, sends the example)`];
   const diffs = r.files.flatMap((f) => (f.diff ? ['', f.diff.trimEnd()] : []));
   return [head, ...lines, ...next, ...diffs].join('\n');
+}
+
+/** `--from-bakeoff`: the locked environment and code of a candidate, as wrap's inputs. */
+async function bakeoffInputs(ctx: CliContext, flags: WrapFlags) {
+  const [{ fromBakeoff }, { createGit }, { exec }, { cacheDirFrom }, { UsageError }] = await Promise.all([
+    import('../../core/wrap/from-bakeoff.js'),
+    import('../../adapters/git.js'),
+    import('../../adapters/exec.js'),
+    import('../cache-dir.js'),
+    import('../../io/errors.js'),
+  ]);
+  if (!flags.entry) {
+    throw new UsageError('--from-bakeoff needs --entry <file in the repo>.py:<function>', {
+      hint: 'e.g. --entry demo.py:predict: the function the service calls with each request body',
+    });
+  }
+  return fromBakeoff(
+    {
+      cwd: ctx.cwd,
+      candidate: flags.fromBakeoff!,
+      cacheDir: path.resolve(ctx.cwd, cacheDirFrom(ctx.env)),
+      ...(flags.bakeoff ? { config: flags.bakeoff } : {}),
+      ...(flags.example ? { example: flags.example } : {}),
+    },
+    { git: createGit(exec) },
+  );
 }
 
 export const registerWrap: Register = (program: Command, holder) => {
@@ -133,6 +161,11 @@ export const registerWrap: Register = (program: Command, holder) => {
       parseInteger('--host-port', 0, 65535),
     )
     .option('-d, --detach', 'with --run: leave the service running and return', false)
+    .option(
+      '--from-bakeoff <candidate>',
+      "build on what passed in the bake-off: bakeoff.lock's base image and pip freeze, the repo at its commit (with --entry file-in-repo.py:function)",
+    )
+    .option('--bakeoff <file>', 'with --from-bakeoff: the bake-off config (default: bakeoff.yaml here)')
     .addHelpText(
       'after',
       examples([
@@ -184,7 +217,9 @@ export const registerWrap: Register = (program: Command, holder) => {
       }
       const batchingOn =
         flags.batching || flags.maxBatchSize !== undefined || flags.maxLatencyMs !== undefined;
+      const fromBakeoff = flags.fromBakeoff ? await bakeoffInputs(ctx, flags) : {};
       const result = await runWrap({
+        ...fromBakeoff,
         cwd: ctx.cwd,
         ...(model !== undefined ? { model } : {}),
         ...(flags.entry !== undefined ? { entry: flags.entry } : {}),

@@ -3,6 +3,7 @@
 // anything runs (resolve-plans.ts) → build and run concurrently (run-all.ts) →
 // rank, reports and bakeoff.lock (report.ts).
 
+import { mkdir } from 'node:fs/promises';
 import type { Candidate } from '../../config/bakeoff-schema.js';
 import type { BakeoffReport } from '../../generators/bakeoff-report-schema.js';
 import type { BakeoffDeps } from './deps.js';
@@ -35,6 +36,12 @@ async function probeGpus(deps: BakeoffDeps): Promise<{ host: HostGpu; gpus: Bake
   return { host: { driver: gpus[0]?.driver ?? null, count: gpus.length }, gpus };
 }
 
+/** `torch_index` of the config replaces the matrix's wheel index (private mirrors). */
+function withTorchIndex(o: BakeoffOptions): BakeoffOptions {
+  const index = o.config.torch_index;
+  return index ? { ...o, matrix: { ...o.matrix, torchIndex: index } } : o;
+}
+
 /** Default parallelism: GPU candidates by the GPU count, others by half the CPUs. */
 export function defaultConcurrency(candidates: Candidate[], cpus: number, gpuCount: number): number {
   const wantsGpu = candidates.some((c) => c.gpus === 'all' || c.gpus > 0);
@@ -42,7 +49,8 @@ export function defaultConcurrency(candidates: Candidate[], cpus: number, gpuCou
   return Math.max(1, Math.min(limit, candidates.length));
 }
 
-export async function runBakeoff(o: BakeoffOptions, deps: BakeoffDeps): Promise<BakeoffResult> {
+export async function runBakeoff(options: BakeoffOptions, deps: BakeoffDeps): Promise<BakeoffResult> {
+  const o = withTorchIndex(options);
   const sel = await selectCandidates(o);
   // Engine first: no engine, no bakeoff (exit 3 with how to start it).
   const engine = o.planOnly ? undefined : await deps.engine();
@@ -61,6 +69,7 @@ export async function runBakeoff(o: BakeoffOptions, deps: BakeoffDeps): Promise<
     );
 
   const prepared = await fetchSources(o, sel, concurrency, deps);
+  if (o.weightsCache && !o.planOnly) await mkdir(o.weightsCache, { recursive: true });
   resolvePlans(prepared, o, host, deps.io);
   const plans = plannedCandidates(prepared);
   if (o.planOnly) return { report: null, plans, files: null };

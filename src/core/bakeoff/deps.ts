@@ -36,3 +36,18 @@ export interface BakeoffDeps {
   now(): Date;
   mlshipVersion: string;
 }
+
+export interface IndexPage {
+  /** The URL the answer came from (after redirects): relative links resolve against it. */
+  url: string;
+  contentType: string;
+  body: string;
+}
+
+/** The reads of a wheel index for `bakeoff matrix refresh` (implemented by adapters/wheel-index.ts). */
+export interface WheelIndex {
+  /** GET of a project page, asking for PEP 691 JSON first and accepting PEP 503 HTML. */
+  page(url: string): Promise<IndexPage>;
+  /** GET of a small text file (a wheel's `.metadata`); undefined when the index has none. */
+  text(url: string): Promise<string | undefined>;
+}

@@ -2,11 +2,12 @@
 // exits, and copied out of the (stopped) container through the engine's archive API.
 
 import { createWriteStream } from 'node:fs';
-import { mkdir } from 'node:fs/promises';
+import { mkdir, open } from 'node:fs/promises';
 import path from 'node:path';
 import type { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import tar from 'tar-stream';
+import type { OutputPreview } from '../../generators/bakeoff-report-schema.js';
 
 /** A glob as a RegExp over absolute POSIX paths: `**` any depth, `*` and `?` within a segment. */
 export function globToRegExp(glob: string): RegExp {
@@ -53,6 +54,7 @@ export interface CopiedFile {
   bytes: number;
   /** Where it was saved, relative to the output directory. */
   savedAs: string;
+  preview?: OutputPreview;
 }
 
 export interface OutputMatch {
@@ -135,4 +137,65 @@ export async function readContainerFile(archive: ArchiveSource, file: string): P
   });
   await pipeline(stream, extract);
   return Buffer.concat(chunks).toString('utf8');
+}
+
+const IMAGE = /\.(png|jpe?g|gif|webp|bmp|svg)$/i;
+const PREVIEW_BYTES = 2048;
+
+/** What the HTML report shows of a copied file: an image, the start of a text or JSON file, or its name. */
+export async function previewFile(file: string): Promise<OutputPreview> {
+  if (IMAGE.test(file)) return { kind: 'image' };
+  let head: Buffer;
+  let size: number;
+  try {
+    const fh = await open(file, 'r');
+    try {
+      size = (await fh.stat()).size;
+      const buf = Buffer.alloc(Math.min(size, 64 * 1024));
+      const { bytesRead } = await fh.read(buf, 0, buf.length, 0);
+      head = buf.subarray(0, bytesRead);
+    } finally {
+      await fh.close();
+    }
+  } catch {
+    return { kind: 'other' };
+  }
+  // Binary (a NUL, or bytes that are not UTF-8) is listed, not shown.
+  if (head.includes(0)) return { kind: 'other' };
+  let text: string;
+  try {
+    text = new TextDecoder('utf-8', { fatal: true }).decode(head);
+  } catch {
+    return { kind: 'other' };
+  }
+  if (/\.json$/i.test(file) && size === head.length) {
+    try {
+      const pretty = JSON.stringify(JSON.parse(text), null, 2);
+      return {
+        kind: 'json',
+        text: pretty.slice(0, PREVIEW_BYTES),
+        ...(pretty.length > PREVIEW_BYTES ? { truncated: true } : {}),
+      };
+    } catch {
+      // not JSON after all: shown as text
+    }
+  }
+  return {
+    kind: /\.json$/i.test(file) ? 'json' : 'text',
+    text: text.slice(0, PREVIEW_BYTES),
+    ...(size > PREVIEW_BYTES ? { truncated: true } : {}),
+  };
+}
+
+/** The matches with a preview of every copied file (read from `destDir`). */
+export async function withPreviews(matches: OutputMatch[], destDir: string): Promise<OutputMatch[]> {
+  const previews = new Map<string, OutputPreview>();
+  for (const m of matches)
+    for (const f of m.files)
+      if (!previews.has(f.savedAs))
+        previews.set(f.savedAs, await previewFile(path.join(destDir, ...f.savedAs.split('/'))));
+  return matches.map((m) => ({
+    ...m,
+    files: m.files.map((f) => ({ ...f, preview: previews.get(f.savedAs)! })),
+  }));
 }

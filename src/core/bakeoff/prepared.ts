@@ -27,6 +27,8 @@ export interface BakeoffOptions {
   baseImageOverride?: string;
   /** Run only these candidates. */
   only?: string[];
+  /** Host directory mounted into every candidate as its download cache (created if missing). */
+  weightsCache?: string;
 }
 
 export interface Prepared {

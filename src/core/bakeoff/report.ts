@@ -2,12 +2,13 @@
 // Ranking is pure (passed candidates by the metrics in order, then failed ones).
 
 import path from 'node:path';
-import type { RankMetric } from '../../config/bakeoff-schema.js';
+import type { RankKey, RankMetric } from '../../config/bakeoff-schema.js';
 import { renderHtmlReport, renderMarkdownReport } from '../../generators/bakeoff-report.js';
 import {
   type BakeoffReport,
   type CandidateReport,
   type Failure,
+  type RankBy,
   REPORT_SCHEMA_VERSION,
 } from '../../generators/bakeoff-report-schema.js';
 import { writeFileAtomic } from '../../io/files.js';
@@ -26,15 +27,36 @@ const METRIC: Record<RankMetric, (c: CandidateReport) => number | null> = {
   image_size: (c) => c.metrics.imageSizeBytes,
 };
 
-/** Passed candidates by the metrics in order (lower wins; unknown last), then failed ones. */
-export function rank(candidates: CandidateReport[], by: RankMetric[]): CandidateReport[] {
+/** `rank_by` as metric and direction: built-ins written bare are ascending (lower wins). */
+export function rankingOf(keys: readonly (RankKey | RankBy)[]): RankBy[] {
+  return keys.map((k) => {
+    if (typeof k === 'string') return { metric: k, direction: 'asc' };
+    if ('metric' in k && 'direction' in k && typeof k.direction === 'string') return k as RankBy;
+    const [metric, direction] = Object.entries(k)[0]!;
+    return { metric, direction: direction as RankBy['direction'] };
+  });
+}
+
+/** A candidate's value of a metric: a built-in measure, or `score.<name>`; null when unknown. */
+export function metricValue(c: CandidateReport, metric: string): number | null {
+  if (metric in METRIC) return METRIC[metric as RankMetric](c);
+  const v = c.score?.metrics[metric.replace(/^score\./, '')];
+  return typeof v === 'number' && Number.isFinite(v) ? v : null;
+}
+
+/** Passed candidates by the metrics in order (each in its direction; unknown last), then failed ones. */
+export function rank(candidates: CandidateReport[], by: readonly (RankKey | RankBy)[]): CandidateReport[] {
+  const keys = rankingOf(by);
   const passed = candidates.filter((c) => c.status === 'passed');
   const failed = candidates.filter((c) => c.status !== 'passed');
   passed.sort((a, b) => {
-    for (const m of by) {
-      const va = METRIC[m](a) ?? Number.POSITIVE_INFINITY;
-      const vb = METRIC[m](b) ?? Number.POSITIVE_INFINITY;
-      if (va !== vb) return va < vb ? -1 : 1;
+    for (const { metric, direction } of keys) {
+      const va = metricValue(a, metric);
+      const vb = metricValue(b, metric);
+      if (va === vb) continue;
+      if (va === null) return 1;
+      if (vb === null) return -1;
+      return (va < vb ? -1 : 1) * (direction === 'desc' ? -1 : 1);
     }
     return a.name.localeCompare(b.name);
   });
@@ -94,7 +116,8 @@ export function assembleReport(
     runId: o.runId,
     createdAt: deps.now().toISOString(),
     config: o.configFile,
-    rankBy: o.config.rank_by,
+    rankBy: rankingOf(o.config.rank_by).map((r) => r.metric),
+    ranking: rankingOf(o.config.rank_by),
     host: {
       cpus: host.cpus,
       memoryBytes: host.memoryBytes,
@@ -102,6 +125,7 @@ export function assembleReport(
       driver: host.driver,
       gpus: host.gpus,
     },
+    weightsCache: o.weightsCache ?? null,
     summary: {
       total: ranked.length,
       passed,

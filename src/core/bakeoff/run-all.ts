@@ -10,11 +10,12 @@ import { RUN_LABEL } from '../../adapters/docker/engine.js';
 import { generateSharedPrefix } from '../../generators/bakeoff-dockerfile.js';
 import type { Failure } from '../../generators/bakeoff-report-schema.js';
 import { DockerUnavailableError, MlshipError } from '../../io/errors.js';
-import type { TaskSpec } from '../../io/progress.js';
+import type { TaskControl, TaskSpec } from '../../io/progress.js';
 import type { BakeoffDeps, BakeoffEngine } from './deps.js';
 import type { BakeoffOptions, Prepared, Selection } from './prepared.js';
-import { failedReport } from './report.js';
-import { type CandidateOutcome, imageSpec, runCandidate } from './run-candidate.js';
+import { failedReport, rankingOf } from './report.js';
+import { type CandidateOutcome, imageSpec, inputMounts, runCandidate } from './run-candidate.js';
+import { scoreCandidate } from './score.js';
 
 export interface RunContext {
   o: BakeoffOptions;
@@ -52,6 +53,7 @@ function candidateTask(p: Prepared, ctx: RunContext, state: RunState): TaskSpec 
             outputsDir: path.join(o.outDir, 'outputs', p.name),
             hostGpuCount: ctx.hostGpuCount,
             ...(frozen ? { frozen } : {}),
+            ...(o.weightsCache ? { weightsCache: o.weightsCache } : {}),
           },
           ctx.engine,
           ctx.deps,
@@ -59,6 +61,7 @@ function candidateTask(p: Prepared, ctx: RunContext, state: RunState): TaskSpec 
           state.abort.signal,
         );
         state.outcomes.set(p.name, outcome);
+        await scoreIfPassed(p, outcome, ctx, state, control);
       } catch (e) {
         if (e instanceof DockerUnavailableError || state.abort.signal.aborted) {
           state.fatal ??= e;
@@ -73,6 +76,38 @@ function candidateTask(p: Prepared, ctx: RunContext, state: RunState): TaskSpec 
       if (r.failure) throw new Error(`${r.failure.category}: ${r.failure.message}`);
     },
   };
+}
+
+/** The score of a candidate that passed, when a score command is configured for it. */
+async function scoreIfPassed(
+  p: Prepared,
+  outcome: CandidateOutcome,
+  ctx: RunContext,
+  state: RunState,
+  control: TaskControl,
+): Promise<void> {
+  const score = p.candidate.score ?? ctx.o.config.score;
+  const r = outcome.report;
+  if (!score || r.status !== 'passed' || !r.image) return;
+  control.title(`${p.name}: scoring`);
+  r.score = await scoreCandidate(
+    {
+      name: p.name,
+      score,
+      imageId: r.image.id,
+      outputsDir: path.join(ctx.o.outDir, 'outputs', p.name),
+      configDir: ctx.o.configDir,
+      inputs: inputMounts(p.candidate, ctx.o.configDir),
+      runId: ctx.o.runId,
+      wanted: rankingOf(ctx.o.config.rank_by)
+        .map((k) => k.metric)
+        .filter((m) => m.startsWith('score.'))
+        .map((m) => m.slice('score.'.length)),
+      ...(ctx.o.weightsCache ? { weightsCache: ctx.o.weightsCache } : {}),
+    },
+    ctx.engine,
+    state.abort.signal,
+  );
 }
 
 /** A candidate whose run threw (the engine failed mid-way) is reported, not fatal. */

@@ -3,6 +3,7 @@
 // the container, and say why it failed when it did.
 
 import { createHash } from 'node:crypto';
+import { readdir } from 'node:fs/promises';
 import path from 'node:path';
 import {
   type ContainerHandle,
@@ -30,12 +31,23 @@ import {
 } from './classify.js';
 import type { BakeoffDeps, BakeoffEngine } from './deps.js';
 import type { RepoFacts } from './detect.js';
-import { collectOutputs, readContainerFile } from './outputs.js';
+import { collectOutputs, readContainerFile, withPreviews } from './outputs.js';
 import type { ResolvedPlan } from './resolve.js';
 import { type SourceTree, shortCommit } from './source.js';
 
 export const CANDIDATE_LABEL = 'dev.mlship.bakeoff.candidate';
 export const INPUTS_DIR = '/workspace/inputs';
+/** Where the persistent download cache (weights_cache) appears in every candidate. */
+export const WEIGHTS_DIR = '/mlship/weights';
+
+/** The cache variables of the common clients (huggingface_hub/transformers, torch.hub, the rest). */
+export function weightsEnv(): Record<string, string> {
+  return {
+    HF_HOME: `${WEIGHTS_DIR}/huggingface`,
+    TORCH_HOME: `${WEIGHTS_DIR}/torch`,
+    XDG_CACHE_HOME: `${WEIGHTS_DIR}/xdg`,
+  };
+}
 const TAIL = 200;
 
 export interface CandidateJob {
@@ -52,6 +64,8 @@ export interface CandidateJob {
   /** Frozen mode: reuse this image when it still exists, else pin to these versions. */
   frozen?: { imageId: string; imageTag: string; pipFreeze: string[] };
   hostGpuCount: number;
+  /** Host directory mounted at WEIGHTS_DIR (read-write), shared by every candidate and run. */
+  weightsCache?: string;
 }
 
 export interface CandidateOutcome {
@@ -132,6 +146,31 @@ export function reportPlan(plan: ResolvedPlan): ReportPlan {
   };
 }
 
+/** The inputs as the report names them (file names, as they appear in /workspace/inputs). */
+export function inputNames(c: Candidate): string[] {
+  return c.inputs.map((i) => path.basename(typeof i === 'string' ? i : i.source));
+}
+
+/** The same, with a directory input replaced by its files (`images/cat.png`): the report's rows. */
+export async function inputFiles(c: Candidate, configDir: string): Promise<string[]> {
+  const out: string[] = [];
+  for (const i of c.inputs) {
+    const source = path.resolve(configDir, typeof i === 'string' ? i : i.source);
+    const name = path.basename(source);
+    const entries = await readdir(source, { withFileTypes: true }).catch(() => undefined);
+    if (!entries) out.push(name);
+    else
+      out.push(
+        ...entries
+          .filter((e) => e.isFile())
+          .map((e) => `${name}/${e.name}`)
+          .sort()
+          .slice(0, 200),
+      );
+  }
+  return out;
+}
+
 export function inputMounts(c: Candidate, configDir: string): MountSpec[] {
   return c.inputs.map((i) => {
     const source = path.resolve(configDir, typeof i === 'string' ? i : i.source);
@@ -160,6 +199,7 @@ function emptyReport(job: CandidateJob): CandidateReport {
       imageSizeBytes: null,
     },
     run: { exitCode: null, timedOut: false, oomKilled: false, gpus: c.gpus },
+    inputs: inputNames(c),
     outputs: [],
     failure: null,
     log: { phase: 'build', lines: [] },
@@ -301,8 +341,19 @@ async function startExample(
       image: imageId,
       cmd: ['sh', '-c', c.run],
       workdir: REPO_DIR,
-      env: { ...c.env, MLSHIP_INPUTS: INPUTS_DIR, MLSHIP_CANDIDATE: job.name },
-      mounts: inputMounts(c, job.configDir),
+      // The cache variables first: a candidate's own env wins.
+      env: {
+        ...(job.weightsCache ? weightsEnv() : {}),
+        ...c.env,
+        MLSHIP_INPUTS: INPUTS_DIR,
+        MLSHIP_CANDIDATE: job.name,
+      },
+      mounts: [
+        ...inputMounts(c, job.configDir),
+        ...(job.weightsCache
+          ? [{ type: 'bind' as const, source: job.weightsCache, target: WEIGHTS_DIR }]
+          : []),
+      ],
       labels: { [RUN_LABEL]: job.runId, [CANDIDATE_LABEL]: job.name },
       ...(memoryBytes ? { memoryBytes } : {}),
       ...(gpus !== undefined ? { gpus } : {}),
@@ -390,7 +441,8 @@ async function collectRun(
     exitCode === 0 && !timedOut ? collectOutputs(c.outputs, REPO_DIR, archive, job.outputsDir) : [],
     readContainerFile(archive, FREEZE_FILE).catch(() => undefined),
   ]);
-  report.outputs = outputs;
+  report.outputs = await withPreviews(outputs, job.outputsDir);
+  report.inputs = await inputFiles(c, job.configDir);
   const memoryBytes = c.memory ? parseMemory(c.memory) : undefined;
   const failure = classifyRun({
     exitCode,
@@ -401,6 +453,7 @@ async function collectRun(
     gpusRequested: gpuRequest(c.gpus) !== undefined,
     log: lines,
     missingOutputs: report.outputs.filter((o) => o.files.length === 0).map((o) => o.pattern),
+    ...(job.weightsCache ? { weightsCache: job.weightsCache } : {}),
   });
   report.failure = failure ? withLfsHint(failure, job.facts.lfsPointers ?? []) : null;
   report.status = failure ? 'failed' : 'passed';

@@ -55,6 +55,16 @@ export interface WrapOptions {
   /** A service of mlship.yaml whose settings are the defaults. */
   service?: { name: string; config: Service };
   baseImages?: BaseImages;
+  /** A whole source tree as the user code (`--from-bakeoff`: the candidate at its locked commit). */
+  userTree?: UserTree;
+}
+
+/** User code from a tree: every file copied to user/ (paths kept), and its pinned requirements. */
+export interface UserTree {
+  root: string;
+  /** Files relative to `root`, forward slashes. */
+  files: string[];
+  requirements: string;
 }
 
 export type FileAction = 'create' | 'update' | 'unchanged' | 'conflict' | 'overwrite';
@@ -172,10 +182,14 @@ async function resolve(options: WrapOptions): Promise<Resolved> {
   if (entry) {
     const m = /^(.+\.py):([A-Za-z_][A-Za-z0-9_]*)$/.exec(entry);
     if (!m) throw new UsageError(`--entry "${entry}" must be file.py:function (e.g. predict.py:predict)`);
-    entryFile = at(m[1]!);
+    entryFile = options.userTree ? path.join(options.userTree.root, m[1]!) : at(m[1]!);
     await requireFile(entryFile, 'entry file');
     kind = 'entry';
-    entrySpec = { module: path.basename(entryFile, '.py'), function: m[2]! };
+    // In a tree the module is its dotted path from the tree's root (user/ is on sys.path).
+    const module = options.userTree
+      ? path.relative(options.userTree.root, entryFile).replace(/\.py$/, '').split(path.sep).join('.')
+      : path.basename(entryFile, '.py');
+    entrySpec = { module, function: m[2]! };
   } else {
     // Without a local copy, the URL's file name tells the kind.
     kind = detectKind(model ?? new URL(weightsUrl!).pathname);
@@ -248,7 +262,12 @@ async function resolve(options: WrapOptions): Promise<Resolved> {
 
   const userFiles: Planned[] = [];
   let hasUserRequirements = false;
-  if (entryFile) {
+  if (options.userTree) {
+    const tree = options.userTree;
+    userFiles.push(...tree.files.map((f) => ({ path: `user/${f}`, copyFrom: path.join(tree.root, f) })));
+    userFiles.push({ path: 'requirements-user.txt', content: tree.requirements });
+    hasUserRequirements = true;
+  } else if (entryFile) {
     const dir = path.dirname(entryFile);
     for (const n of (await readdir(dir)).sort()) {
       if (n.endsWith('.py') && (await stat(path.join(dir, n))).isFile()) {

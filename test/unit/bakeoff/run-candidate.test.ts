@@ -207,6 +207,29 @@ describe('runCandidate', () => {
     expect(engine.builds[0]!.labels).toEqual({ [RUN_LABEL]: 'unit-run', [CANDIDATE_LABEL]: 'det' });
   });
 
+  it("mounts the download cache read-write with the clients' cache variables; the candidate's own env wins", async () => {
+    const engine = new FakeEngine();
+    const j = {
+      ...job({ env: { TORCH_HOME: '/opt/torch' } }),
+      weightsCache: '/home/u/.cache/mlship/weights',
+    };
+    await runCandidate(j, engine, { exec: noExec }, control, new AbortController().signal);
+    const spec = engine.started[0]!;
+    expect(spec.mounts).toContainEqual({
+      type: 'bind',
+      source: '/home/u/.cache/mlship/weights',
+      target: '/mlship/weights',
+    });
+    expect(spec.env).toMatchObject({
+      HF_HOME: '/mlship/weights/huggingface',
+      XDG_CACHE_HOME: '/mlship/weights/xdg',
+      TORCH_HOME: '/opt/torch',
+    });
+    const none = new FakeEngine();
+    await runCandidate(job({}), none, { exec: noExec }, control, new AbortController().signal);
+    expect(none.started[0]!.env?.HF_HOME).toBeUndefined();
+  });
+
   it('gpus: "all" asks for every GPU; gpus: 0 sends no device request', async () => {
     const all = new FakeEngine();
     await runCandidate(job({ gpus: 'all' }, 1), all, { exec: noExec }, control, new AbortController().signal);
