@@ -176,8 +176,8 @@ function candidateSection(c: CandidateReport): string {
   return rows.join('\n');
 }
 
-export function renderHtmlReport(r: BakeoffReport): string {
-  const cs = r.candidates;
+/** The time, memory and (when measured) GPU memory charts. */
+function measureCharts(cs: CandidateReport[]): { time: string; memory: string; gpu: string } {
   const timeChart = barChart(
     'chart-time',
     'Build and run time per candidate',
@@ -249,6 +249,13 @@ export function renderHtmlReport(r: BakeoffReport): string {
         [['gpu', 'peak GPU memory']],
       )
     : '';
+  return { time: timeChart, memory: memChart, gpu: gpuChart };
+}
+
+export function renderHtmlReport(r: BakeoffReport): string {
+  const cs = r.candidates;
+  const { time: timeChart, memory: memChart, gpu: gpuChart } = measureCharts(cs);
+  const gpu = gpuChart !== '';
   const table = [
     `<table id="status"><thead><tr><th class="num">rank</th><th>candidate</th><th>status</th><th class="num">run time</th><th class="num">build time</th><th class="num">peak memory</th>${gpu ? '<th class="num">GPU memory</th>' : ''}<th class="num">image</th><th>commit</th></tr></thead><tbody>`,
     ...cs.map(

@@ -7,7 +7,7 @@ import { formatScore, scoreNames } from '../../generators/bakeoff-report-outputs
 import { UsageError } from '../../io/errors.js';
 import type { IoHost } from '../../io/io-host.js';
 import { cacheDirFrom } from '../cache-dir.js';
-import type { ContextHolder, Register } from '../context.js';
+import type { CliContext, ContextHolder, Register } from '../context.js';
 import { examples } from '../examples.js';
 
 interface BakeoffFlags {
@@ -122,6 +122,80 @@ function render(io: IoHost, result: BakeoffResult): string {
   return out.join('\n');
 }
 
+/** `mlship bakeoff [config]`: the options resolved (matrix, cache, weights), then core, then the result. */
+async function bakeoffCommand(ctx: CliContext, file: string | undefined, opts: BakeoffFlags): Promise<void> {
+  const [
+    { runBakeoff },
+    { findBakeoffConfig, loadBakeoffConfig },
+    matrixMod,
+    { createGit },
+    { exec },
+    { readConfigText },
+    { VERSION },
+  ] = await Promise.all([
+    import('../../core/bakeoff/bakeoff.js'),
+    import('../../core/bakeoff/config.js'),
+    import('../../core/bakeoff/matrix.js'),
+    import('../../adapters/git.js'),
+    import('../../adapters/exec.js'),
+    import('../../config/load.js'),
+    import('../version.js'),
+  ]);
+  const concurrency = opts.concurrency === undefined ? undefined : Number(opts.concurrency);
+  if (concurrency !== undefined && (!Number.isInteger(concurrency) || concurrency < 1)) {
+    throw new UsageError(`--concurrency ${opts.concurrency} is not a positive whole number`);
+  }
+  const configFile = await findBakeoffConfig(ctx.cwd, file);
+  const configPath = path.resolve(ctx.cwd, configFile);
+  const config = await loadBakeoffConfig(configFile);
+  let matrix = matrixMod.builtinMatrix();
+  if (opts.matrix) matrix = matrixMod.mergeMatrix(matrix, opts.matrix, await readConfigText(opts.matrix));
+  const cacheDir = path.resolve(ctx.cwd, opts.cacheDir ?? cacheDirFrom(ctx.env));
+  const weightsCache = weightsCacheFrom(
+    opts.weightsCache,
+    config.weights_cache,
+    path.dirname(configPath),
+    cacheDir,
+    ctx.cwd,
+  );
+  const result = await runBakeoff(
+    {
+      configFile,
+      configDir: path.dirname(configPath),
+      config,
+      matrix,
+      outDir: path.resolve(ctx.cwd, opts.out),
+      cacheDir,
+      ...(weightsCache ? { weightsCache } : {}),
+      lockFile: path.resolve(ctx.cwd, opts.lock ?? path.join(path.dirname(configPath), 'bakeoff.lock')),
+      runId: opts.runId ?? `bakeoff-${randomBytes(4).toString('hex')}`,
+      frozen: opts.frozen,
+      planOnly: opts.plan,
+      ...(concurrency ? { concurrency } : {}),
+      ...(opts.baseImage ? { baseImageOverride: opts.baseImage } : {}),
+      ...(opts.only
+        ? {
+            only: opts.only
+              .split(',')
+              .map((s) => s.trim())
+              .filter(Boolean),
+          }
+        : {}),
+    },
+    {
+      engine: () => ctx.engine(),
+      git: createGit(exec),
+      exec,
+      io: ctx.io,
+      cleanup: ctx.cleanup,
+      now: () => new Date(),
+      mlshipVersion: VERSION,
+    },
+  );
+  ctx.io.result(result.report ?? { plans: result.plans }, render(ctx.io, result));
+  if (result.report && result.report.summary.passed === 0) process.exitCode = 1;
+}
+
 export const registerBakeoff: Register = (program: Command, holder) => {
   const bakeoff = program
     .command('bakeoff')
@@ -153,79 +227,7 @@ export const registerBakeoff: Register = (program: Command, holder) => {
         ['mlship bakeoff --json | jq .summary', 'machine-readable report'],
       ]),
     )
-    .action(async (file: string | undefined, opts: BakeoffFlags) => {
-      const ctx = holder.get();
-      const [
-        { runBakeoff },
-        { findBakeoffConfig, loadBakeoffConfig },
-        matrixMod,
-        { createGit },
-        { exec },
-        { readConfigText },
-        { VERSION },
-      ] = await Promise.all([
-        import('../../core/bakeoff/bakeoff.js'),
-        import('../../core/bakeoff/config.js'),
-        import('../../core/bakeoff/matrix.js'),
-        import('../../adapters/git.js'),
-        import('../../adapters/exec.js'),
-        import('../../config/load.js'),
-        import('../version.js'),
-      ]);
-      const concurrency = opts.concurrency === undefined ? undefined : Number(opts.concurrency);
-      if (concurrency !== undefined && (!Number.isInteger(concurrency) || concurrency < 1)) {
-        throw new UsageError(`--concurrency ${opts.concurrency} is not a positive whole number`);
-      }
-      const configFile = await findBakeoffConfig(ctx.cwd, file);
-      const configPath = path.resolve(ctx.cwd, configFile);
-      const config = await loadBakeoffConfig(configFile);
-      let matrix = matrixMod.builtinMatrix();
-      if (opts.matrix) matrix = matrixMod.mergeMatrix(matrix, opts.matrix, await readConfigText(opts.matrix));
-      const cacheDir = path.resolve(ctx.cwd, opts.cacheDir ?? cacheDirFrom(ctx.env));
-      const weightsCache = weightsCacheFrom(
-        opts.weightsCache,
-        config.weights_cache,
-        path.dirname(configPath),
-        cacheDir,
-        ctx.cwd,
-      );
-      const result = await runBakeoff(
-        {
-          configFile,
-          configDir: path.dirname(configPath),
-          config,
-          matrix,
-          outDir: path.resolve(ctx.cwd, opts.out),
-          cacheDir,
-          ...(weightsCache ? { weightsCache } : {}),
-          lockFile: path.resolve(ctx.cwd, opts.lock ?? path.join(path.dirname(configPath), 'bakeoff.lock')),
-          runId: opts.runId ?? `bakeoff-${randomBytes(4).toString('hex')}`,
-          frozen: opts.frozen,
-          planOnly: opts.plan,
-          ...(concurrency ? { concurrency } : {}),
-          ...(opts.baseImage ? { baseImageOverride: opts.baseImage } : {}),
-          ...(opts.only
-            ? {
-                only: opts.only
-                  .split(',')
-                  .map((s) => s.trim())
-                  .filter(Boolean),
-              }
-            : {}),
-        },
-        {
-          engine: () => ctx.engine(),
-          git: createGit(exec),
-          exec,
-          io: ctx.io,
-          cleanup: ctx.cleanup,
-          now: () => new Date(),
-          mlshipVersion: VERSION,
-        },
-      );
-      ctx.io.result(result.report ?? { plans: result.plans }, render(ctx.io, result));
-      if (result.report && result.report.summary.passed === 0) process.exitCode = 1;
-    });
+    .action(async (file: string | undefined, opts: BakeoffFlags) => bakeoffCommand(holder.get(), file, opts));
   registerMatrixRefresh(bakeoff, holder);
 };
 

@@ -4,13 +4,21 @@
 // rank, reports and bakeoff.lock (report.ts).
 
 import { mkdir } from 'node:fs/promises';
+import type { EngineInfo } from '../../adapters/docker/engine.js';
 import type { Candidate } from '../../config/bakeoff-schema.js';
 import type { BakeoffReport } from '../../generators/bakeoff-report-schema.js';
-import type { BakeoffDeps } from './deps.js';
+import {
+  type EngineGpus,
+  findEngineGpus,
+  isLocalEngine,
+  NVIDIA_SMI_QUERY,
+  parseGpuQuery,
+} from '../doctor/engine-gpus.js';
+import type { BakeoffDeps, BakeoffEngine } from './deps.js';
 import { fetchSources } from './fetch-sources.js';
 import type { BakeoffOptions } from './prepared.js';
 import { assembleReport, type ResultFiles, writeResults } from './report.js';
-import { type HostGpu, parseNvidiaSmi } from './resolve.js';
+import type { HostGpu } from './resolve.js';
 import { type PlannedCandidate, plannedCandidates, resolvePlans } from './resolve-plans.js';
 import { buildAndRunAll } from './run-all.js';
 import { selectCandidates } from './select.js';
@@ -25,15 +33,40 @@ export interface BakeoffResult {
   files: ResultFiles | null;
 }
 
-async function probeGpus(deps: BakeoffDeps): Promise<{ host: HostGpu; gpus: BakeoffReport['host']['gpus'] }> {
-  const r = await deps.exec(
-    'nvidia-smi',
-    ['--query-gpu=index,name,driver_version,memory.total', '--format=csv,noheader,nounits'],
-    { timeoutMs: 10_000 },
+/** The image of the short-lived nvidia-smi container: one the candidates need anyway. */
+export function gpuProbeImage(o: BakeoffOptions): string {
+  return (
+    o.config.gpu_probe_image ??
+    o.baseImageOverride ??
+    (o.config.base_images?.python ?? 'python:{python}-slim').replace('{python}', '3.11')
   );
-  if (r.notFound || r.exitCode !== 0) return { host: { driver: null, count: 0 }, gpus: [] };
-  const gpus = parseNvidiaSmi(r.stdout);
-  return { host: { driver: gpus[0]?.driver ?? null, count: gpus.length }, gpus };
+}
+
+/** The GPUs candidates will get: the engine's host's (`--plan` connects to no engine: this machine's). */
+async function probeGpus(
+  o: BakeoffOptions,
+  engine: BakeoffEngine | undefined,
+  info: EngineInfo | undefined,
+  deps: BakeoffDeps,
+): Promise<EngineGpus> {
+  if (!engine || !info) {
+    const r = await deps.exec('sh', ['-c', NVIDIA_SMI_QUERY], { timeoutMs: 10_000 });
+    const gpus = r.exitCode === 0 ? parseGpuQuery(r.stdout) : [];
+    return {
+      gpus,
+      driver: gpus[0]?.driver ?? null,
+      source: gpus.length ? 'local' : 'none',
+      note: 'nvidia-smi on this machine (--plan)',
+    };
+  }
+  const found = await findEngineGpus(engine, info, {
+    image: gpuProbeImage(o),
+    exec: deps.exec,
+    runId: o.runId,
+  });
+  const gpus = found.gpus.map((g) => `${g.name}${g.computeCapability ? ` (${g.computeCapability})` : ''}`);
+  deps.io.info(`GPUs: ${gpus.length ? `${gpus.join(', ')}, driver ${found.driver}` : 'none'}; ${found.note}`);
+  return found;
 }
 
 /** `torch_index` of the config replaces the matrix's wheel index (private mirrors). */
@@ -57,7 +90,8 @@ export async function runBakeoff(options: BakeoffOptions, deps: BakeoffDeps): Pr
   const [info, version] = engine
     ? await Promise.all([engine.info(), engine.version()])
     : [undefined, undefined];
-  const { host, gpus } = await probeGpus(deps);
+  const probe = await probeGpus(o, engine, info, deps);
+  const host: HostGpu = { driver: probe.driver, count: probe.gpus.length };
   const cpus = info?.cpus ?? 1;
   const concurrency =
     o.concurrency ??
@@ -79,7 +113,8 @@ export async function runBakeoff(options: BakeoffOptions, deps: BakeoffDeps): Pr
     sel,
     engine: engine!,
     deps,
-    hostGpuCount: host.count,
+    // GPU memory is sampled with the local nvidia-smi: only right when the engine is local.
+    hostGpuCount: isLocalEngine(engine!.endpoint) ? host.count : 0,
     concurrency,
   });
   const report = assembleReport(
@@ -91,7 +126,8 @@ export async function runBakeoff(options: BakeoffOptions, deps: BakeoffDeps): Pr
       memoryBytes: info?.memoryBytes ?? 0,
       engine: version ? `Docker ${version.version} (API ${version.apiVersion})` : 'unknown',
       driver: host.driver,
-      gpus,
+      gpus: probe.gpus,
+      gpuSource: probe.source,
     },
     deps,
   );

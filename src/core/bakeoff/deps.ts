@@ -2,6 +2,7 @@
 // command from the CLI context), so tests can hand in fakes.
 
 import type { Readable } from 'node:stream';
+import type { EngineEndpoint } from '../../adapters/docker/endpoint.js';
 import type {
   BuildOptions,
   BuildResult,
@@ -16,6 +17,8 @@ import type { GitClient } from '../../adapters/git.js';
 import type { IoHost } from '../../io/io-host.js';
 
 export interface BakeoffEngine {
+  /** Where the engine is: its GPUs are found through it, its GPU memory sampled only when local. */
+  readonly endpoint: EngineEndpoint;
   info(): Promise<EngineInfo>;
   version(): Promise<EngineVersion>;
   build(options: BuildOptions): Promise<BuildResult>;
@@ -28,7 +31,7 @@ export interface BakeoffDeps {
   /** Connects on first use (`--plan` never does). */
   engine(): Promise<BakeoffEngine>;
   git: GitClient;
-  /** For nvidia-smi. */
+  /** For the local nvidia-smi (`--plan`, local engines without the NVIDIA runtime, GPU memory). */
   exec: Exec;
   io: IoHost;
   /** Registered cleanups run on Ctrl-C (the engine registers its containers itself). */

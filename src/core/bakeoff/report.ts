@@ -13,11 +13,12 @@ import {
 } from '../../generators/bakeoff-report-schema.js';
 import { writeFileAtomic } from '../../io/files.js';
 import { cloneFailure } from './classify.js';
+import { parseMemory } from './container-spec.js';
 import type { BakeoffDeps } from './deps.js';
 import { LOCK_VERSION, type LockEntry, lockText, readLock } from './lock.js';
 import type { BakeoffOptions, Prepared, Selection } from './prepared.js';
 import type { ResolvedPlan } from './resolve.js';
-import { type CandidateOutcome, parseMemory, reportPlan } from './run-candidate.js';
+import { type CandidateOutcome, reportPlan } from './run-candidate.js';
 
 const METRIC: Record<RankMetric, (c: CandidateReport) => number | null> = {
   run_time: (c) => c.metrics.runMs,
@@ -94,6 +95,7 @@ export interface HostFacts {
   engine: string;
   driver: BakeoffReport['host']['driver'];
   gpus: BakeoffReport['host']['gpus'];
+  gpuSource?: BakeoffReport['host']['gpuSource'];
 }
 
 export function assembleReport(
@@ -124,6 +126,7 @@ export function assembleReport(
       engine: host.engine,
       driver: host.driver,
       gpus: host.gpus,
+      ...(host.gpuSource ? { gpuSource: host.gpuSource } : {}),
     },
     weightsCache: o.weightsCache ?? null,
     summary: {

@@ -11,10 +11,11 @@ import { generateSharedPrefix } from '../../generators/bakeoff-dockerfile.js';
 import type { Failure } from '../../generators/bakeoff-report-schema.js';
 import { DockerUnavailableError, MlshipError } from '../../io/errors.js';
 import type { TaskControl, TaskSpec } from '../../io/progress.js';
+import { inputMounts } from './container-spec.js';
 import type { BakeoffDeps, BakeoffEngine } from './deps.js';
 import type { BakeoffOptions, Prepared, Selection } from './prepared.js';
 import { failedReport, rankingOf } from './report.js';
-import { type CandidateOutcome, imageSpec, inputMounts, runCandidate } from './run-candidate.js';
+import { type CandidateOutcome, imageSpec, runCandidate } from './run-candidate.js';
 import { scoreCandidate } from './score.js';
 
 export interface RunContext {
@@ -54,6 +55,7 @@ function candidateTask(p: Prepared, ctx: RunContext, state: RunState): TaskSpec 
             hostGpuCount: ctx.hostGpuCount,
             ...(frozen ? { frozen } : {}),
             ...(o.weightsCache ? { weightsCache: o.weightsCache } : {}),
+            matrix: o.matrix,
           },
           ctx.engine,
           ctx.deps,

@@ -3,18 +3,13 @@
 // the container, and say why it failed when it did.
 
 import { createHash } from 'node:crypto';
-import { readdir } from 'node:fs/promises';
 import path from 'node:path';
-import {
-  type ContainerHandle,
-  type GpuRequest,
-  type MountSpec,
-  RUN_LABEL,
-} from '../../adapters/docker/engine.js';
+import { type ContainerHandle, RUN_LABEL } from '../../adapters/docker/engine.js';
 import type { Candidate } from '../../config/bakeoff-schema.js';
 import {
   type BakeoffImageSpec,
   FREEZE_FILE,
+  GPU_PROBE_FILE,
   generateBakeoffDockerfile,
   REPO_DIR,
 } from '../../generators/bakeoff-dockerfile.js';
@@ -22,6 +17,7 @@ import type { CandidateReport, ReportPlan } from '../../generators/bakeoff-repor
 import { BuildFailedError, DockerUnavailableError, MlshipError } from '../../io/errors.js';
 import { writeFileAtomic } from '../../io/files.js';
 import type { TaskControl } from '../../io/progress.js';
+import { type FrameworkProbe, imageGpuFromLabels, imageGpuFromProbe } from '../deploy/gpu-fit.js';
 import {
   classifyBuildFailure,
   classifyRun,
@@ -29,25 +25,30 @@ import {
   type Failure,
   stripAnsi,
 } from './classify.js';
+import {
+  CANDIDATE_LABEL,
+  gpuRequest,
+  INPUTS_DIR,
+  inputFiles,
+  inputMounts,
+  inputNames,
+  parseDuration,
+  parseMemory,
+  WEIGHTS_DIR,
+  weightsEnv,
+} from './container-spec.js';
 import type { BakeoffDeps, BakeoffEngine } from './deps.js';
 import type { RepoFacts } from './detect.js';
+import { labelGpu, parseProbe } from './gpu-labels.js';
+import type { Matrix } from './matrix.js';
 import { collectOutputs, readContainerFile, withPreviews } from './outputs.js';
 import type { ResolvedPlan } from './resolve.js';
+import { sampleGpuMemory, sampleMemory } from './sampling.js';
 import { type SourceTree, shortCommit } from './source.js';
 
-export const CANDIDATE_LABEL = 'dev.mlship.bakeoff.candidate';
-export const INPUTS_DIR = '/workspace/inputs';
-/** Where the persistent download cache (weights_cache) appears in every candidate. */
-export const WEIGHTS_DIR = '/mlship/weights';
+// Re-exported: what tests and the report know these by.
+export { CANDIDATE_LABEL, parseMemory } from './container-spec.js';
 
-/** The cache variables of the common clients (huggingface_hub/transformers, torch.hub, the rest). */
-export function weightsEnv(): Record<string, string> {
-  return {
-    HF_HOME: `${WEIGHTS_DIR}/huggingface`,
-    TORCH_HOME: `${WEIGHTS_DIR}/torch`,
-    XDG_CACHE_HOME: `${WEIGHTS_DIR}/xdg`,
-  };
-}
 const TAIL = 200;
 
 export interface CandidateJob {
@@ -66,32 +67,14 @@ export interface CandidateJob {
   hostGpuCount: number;
   /** Host directory mounted at WEIGHTS_DIR (read-write), shared by every candidate and run. */
   weightsCache?: string;
+  /** For the minimum drivers of the image's GPU labels. */
+  matrix?: Matrix;
 }
 
 export interface CandidateOutcome {
   report: CandidateReport;
   /** For bakeoff.lock (null when the image was never built). */
   lock: { imageId: string; imageTag: string; baseImage: string; pipFreeze: string[] } | null;
-}
-
-/** Bytes from "512Mi", "4Gi", "2G", "300M". */
-export function parseMemory(s: string): number {
-  const m = /^(\d+(?:\.\d+)?)(Mi|Gi|M|G)$/.exec(s);
-  if (!m) throw new Error(`bad memory size ${s}`);
-  const unit = { Mi: 1024 ** 2, Gi: 1024 ** 3, M: 1e6, G: 1e9 }[m[2] as 'Mi' | 'Gi' | 'M' | 'G'];
-  return Math.round(Number(m[1]) * unit);
-}
-
-/** Milliseconds from "90s", "15m", "1h". */
-export function parseDuration(s: string): number {
-  const m = /^(\d+(?:\.\d+)?)(s|m|h)$/.exec(s);
-  if (!m) throw new Error(`bad duration ${s}`);
-  return Math.round(Number(m[1]) * { s: 1000, m: 60_000, h: 3_600_000 }[m[2] as 's' | 'm' | 'h']);
-}
-
-export function gpuRequest(gpus: Candidate['gpus']): GpuRequest | undefined {
-  if (gpus === 'all') return 'all';
-  return gpus > 0 ? gpus : undefined;
 }
 
 /** Lines from a freeze that pin a registry package (not the repo itself or local paths). */
@@ -146,39 +129,6 @@ export function reportPlan(plan: ResolvedPlan): ReportPlan {
   };
 }
 
-/** The inputs as the report names them (file names, as they appear in /workspace/inputs). */
-export function inputNames(c: Candidate): string[] {
-  return c.inputs.map((i) => path.basename(typeof i === 'string' ? i : i.source));
-}
-
-/** The same, with a directory input replaced by its files (`images/cat.png`): the report's rows. */
-export async function inputFiles(c: Candidate, configDir: string): Promise<string[]> {
-  const out: string[] = [];
-  for (const i of c.inputs) {
-    const source = path.resolve(configDir, typeof i === 'string' ? i : i.source);
-    const name = path.basename(source);
-    const entries = await readdir(source, { withFileTypes: true }).catch(() => undefined);
-    if (!entries) out.push(name);
-    else
-      out.push(
-        ...entries
-          .filter((e) => e.isFile())
-          .map((e) => `${name}/${e.name}`)
-          .sort()
-          .slice(0, 200),
-      );
-  }
-  return out;
-}
-
-export function inputMounts(c: Candidate, configDir: string): MountSpec[] {
-  return c.inputs.map((i) => {
-    const source = path.resolve(configDir, typeof i === 'string' ? i : i.source);
-    const target = typeof i === 'string' ? path.posix.join(INPUTS_DIR, path.basename(source)) : i.target;
-    return { type: 'bind', source, target, readOnly: true };
-  });
-}
-
 function emptyReport(job: CandidateJob): CandidateReport {
   const c = job.candidate;
   return {
@@ -204,61 +154,6 @@ function emptyReport(job: CandidateJob): CandidateReport {
     failure: null,
     log: { phase: 'build', lines: [] },
   };
-}
-
-function sleep(ms: number, signal?: AbortSignal): Promise<void> {
-  return new Promise((resolve) => {
-    const t = setTimeout(resolve, ms);
-    signal?.addEventListener('abort', () => {
-      clearTimeout(t);
-      resolve();
-    });
-  });
-}
-
-/** Samples the container's memory until `stop` aborts; max_usage (cgroup v1) keeps the true peak between samples. */
-function sampleMemory(handle: ContainerHandle, stop: AbortSignal): { peak(): number | null } {
-  let peak: number | null = null;
-  void (async () => {
-    while (!stop.aborted) {
-      try {
-        const s = await handle.stats();
-        const v = Math.max(s.memoryPeakBytes ?? 0, s.memoryBytes);
-        if (v > 0) peak = Math.max(peak ?? 0, v);
-      } catch {
-        return;
-      }
-      await sleep(200, stop);
-    }
-  })().catch(() => undefined);
-  return { peak: () => peak };
-}
-
-/** Peak GPU memory in use (MiB → bytes) across the GPUs while the example runs, minus the baseline. */
-function sampleGpuMemory(deps: Pick<BakeoffDeps, 'exec'>, stop: AbortSignal): { peak(): number | null } {
-  const query = async (): Promise<number | null> => {
-    const r = await deps.exec('nvidia-smi', ['--query-gpu=memory.used', '--format=csv,noheader,nounits'], {
-      timeoutMs: 5000,
-    });
-    if (r.exitCode !== 0) return null;
-    return r.stdout
-      .split('\n')
-      .map((l) => Number(l.trim()))
-      .filter((n) => Number.isFinite(n))
-      .reduce((a, b) => a + b, 0);
-  };
-  let baseline: number | null = null;
-  let peak: number | null = null;
-  void (async () => {
-    baseline = await query();
-    if (baseline === null) return;
-    while (!stop.aborted) {
-      const used = await query();
-      if (used !== null) peak = Math.max(peak ?? 0, used - (baseline ?? 0));
-      await sleep(500, stop);
-    }
-  })().catch(() => undefined);
-  return { peak: () => (peak === null ? null : peak * 1024 * 1024) };
 }
 
 interface Built {
@@ -415,7 +310,13 @@ async function watchExample(
   }
 }
 
-/** After the run: engine state, log tail, outputs and the freeze; the verdict. */
+interface Collected {
+  pipFreeze: string[];
+  /** What the image's gpu-probe step found (frameworks and their CUDA builds). */
+  frameworks: FrameworkProbe[];
+}
+
+/** After the run: engine state, log tail, outputs, the freeze and the GPU probe; the verdict. */
 async function collectRun(
   job: CandidateJob,
   engine: BakeoffEngine,
@@ -423,7 +324,7 @@ async function collectRun(
   watched: Watched,
   report: CandidateReport,
   control: TaskControl,
-): Promise<string[]> {
+): Promise<Collected> {
   const c = job.candidate;
   const { exitCode, timedOut } = watched;
   const state = await handle.inspect();
@@ -437,9 +338,10 @@ async function collectRun(
   const archive = (p: string) => engine.getArchive(handle.id, p);
   // Outputs and the freeze are independent reads of the stopped container: at once.
   control.title(`${job.name}: copying outputs`);
-  const [outputs, freezeText] = await Promise.all([
+  const [outputs, freezeText, probeText] = await Promise.all([
     exitCode === 0 && !timedOut ? collectOutputs(c.outputs, REPO_DIR, archive, job.outputsDir) : [],
     readContainerFile(archive, FREEZE_FILE).catch(() => undefined),
+    readContainerFile(archive, GPU_PROBE_FILE).catch(() => undefined),
   ]);
   report.outputs = await withPreviews(outputs, job.outputsDir);
   report.inputs = await inputFiles(c, job.configDir);
@@ -457,7 +359,7 @@ async function collectRun(
   });
   report.failure = failure ? withLfsHint(failure, job.facts.lfsPointers ?? []) : null;
   report.status = failure ? 'failed' : 'passed';
-  return (freezeText ?? '').split('\n').filter(Boolean);
+  return { pipFreeze: (freezeText ?? '').split('\n').filter(Boolean), frameworks: parseProbe(probeText) };
 }
 
 export async function runCandidate(
@@ -471,21 +373,34 @@ export async function runCandidate(
   const built = await buildImage(job, engine, report, control, signal);
   if (!built) return { report, lock: null };
   const image = await engine.inspectImage(built.imageId);
-  report.image = { tag: built.imageTag, id: built.imageId, sizeBytes: image.sizeBytes };
+  const labelled = imageGpuFromLabels(image.labels);
+  report.image = {
+    tag: built.imageTag,
+    id: built.imageId,
+    sizeBytes: image.sizeBytes,
+    ...(labelled ? { gpu: labelled } : {}),
+  };
   report.metrics.imageSizeBytes = image.sizeBytes;
 
   control.title(`${job.name}: running`);
   const tContainer = performance.now();
   const handle = await startExample(job, engine, built.imageId, report);
   if (!handle) return { report, lock: null };
+  let collected: Collected;
   try {
     const watched = await watchExample(job, handle, deps, report, control, signal);
-    const pipFreeze = await collectRun(job, engine, handle, watched, report, control);
-    return { report, lock: { ...built, baseImage: job.plan.baseImage, pipFreeze } };
+    collected = await collectRun(job, engine, handle, watched, report, control);
   } finally {
     await handle.remove();
     report.metrics.containerMs = Math.round(performance.now() - tContainer);
   }
+  // Outside the container's time: the label layer is part of the image, not of the run.
+  const gpu = labelled ? undefined : imageGpuFromProbe(collected.frameworks, job.matrix);
+  if (gpu) {
+    built.imageId = await labelGpu(job, engine, built, gpu, signal);
+    report.image = { ...report.image, id: built.imageId, gpu };
+  }
+  return { report, lock: { ...built, baseImage: job.plan.baseImage, pipFreeze: collected.pipFreeze } };
 }
 
 function engineDuration(started: string | undefined, finished: string | undefined): number | null {

@@ -10,8 +10,8 @@ import type { ScoreConfig } from '../../config/bakeoff-schema.js';
 import type { Failure, ScoreReport } from '../../generators/bakeoff-report-schema.js';
 import { DockerUnavailableError } from '../../io/errors.js';
 import { stripAnsi } from './classify.js';
+import { CANDIDATE_LABEL, INPUTS_DIR, parseDuration, WEIGHTS_DIR, weightsEnv } from './container-spec.js';
 import type { BakeoffEngine } from './deps.js';
-import { CANDIDATE_LABEL, INPUTS_DIR, parseDuration, WEIGHTS_DIR, weightsEnv } from './run-candidate.js';
 
 export const OUTPUTS_DIR = '/workspace/outputs';
 export const CONFIG_DIR = '/workspace/bakeoff';

@@ -4,9 +4,9 @@
 import { access } from 'node:fs/promises';
 import type { BakeoffConfig } from '../../config/bakeoff-schema.js';
 import { UsageError } from '../../io/errors.js';
+import { inputMounts } from './container-spec.js';
 import { readLock } from './lock.js';
 import type { BakeoffOptions, Selection } from './prepared.js';
-import { inputMounts } from './run-candidate.js';
 
 async function checkInputs(
   config: BakeoffConfig,

@@ -21,6 +21,7 @@ import { generateCompose } from '../compose/generate.js';
 import { isComposeFile } from '../compose/user-compose.js';
 import { parseBytes, parseDuration } from '../stack/compose-import.js';
 import { loadComposeStack } from '../stack/load-stack.js';
+import { assertGpuFit, type GpuFit, type GpuFitSource, gpuFitOfPlan } from './gpu-fit.js';
 import {
   DEFAULT_GPU_INSTANCE,
   gpuInstanceFor,
@@ -49,6 +50,8 @@ export interface EcsPlanOptions {
   writeFiles?: boolean;
   /** The stack, when the caller already read it (so mlship.yaml is read once). */
   loaded?: DeployStack;
+  /** Check the GPU images against the instance type and the GPU AMI's driver (gpu-fit.ts). */
+  gpuFit?: GpuFitSource;
 }
 
 export interface CostLine {
@@ -81,6 +84,8 @@ export interface EcsPlanResult {
   loadBalancer?: LoadBalancerPlan;
   /** EC2 instance type of the GPU task's instances (the estimate prices it). */
   gpuInstanceType: string;
+  /** How each GPU container's image fits that instance type (when checked). */
+  gpuFit?: GpuFit[];
   plan: string[];
   cost: {
     lines: CostLine[];
@@ -414,6 +419,11 @@ export async function planEcs(options: EcsPlanOptions): Promise<EcsPlanResult> {
     options.gpuInstanceType ??
     (gpuNeeds && gpuInstanceFor(gpuNeeds.gpus, gpuNeeds.memoryMiB)) ??
     DEFAULT_GPU_INSTANCE;
+  const gpuFit =
+    options.gpuFit && gpuTask
+      ? await gpuFitOfPlan(stack.name, translation.taskDefinitions, gpuInstanceType, options.gpuFit)
+      : undefined;
+  if (gpuFit) assertGpuFit(gpuFit);
   const cost = estimateCost(translation, {
     gpuInstanceType,
     logsGbPerServiceMonth: options.logsGbPerServiceMonth ?? 1,
@@ -424,6 +434,7 @@ export async function planEcs(options: EcsPlanOptions): Promise<EcsPlanResult> {
     ...(translation.services.some((s) => s.launchType === 'EC2')
       ? [
           `GPU capacity mlship-${stack.name}-gpu: an Auto Scaling group of ${gpuInstanceType}${options.gpuInstanceType || !gpuNeeds ? '' : ` (the cheapest bundled type for ${gpuNeeds.gpus} GPU(s) and ${gpuNeeds.memoryMiB} MiB; --gpu-instance to choose)`} (ECS GPU AMI, 100 GiB gp3) that ECS scales with the GPU task, from 0; an instance role and profile`,
+          ...(gpuFit ?? []).flatMap((f) => f.lines),
           'note: GPU tasks (EC2, awsvpc) get no public IP: image pulls go through the instance, but their own outbound calls (weights from S3 or HTTPS) need a NAT gateway or VPC endpoints',
         ]
       : []),
@@ -493,6 +504,7 @@ export async function planEcs(options: EcsPlanOptions): Promise<EcsPlanResult> {
     translation,
     ...(loadBalancer ? { loadBalancer } : {}),
     gpuInstanceType,
+    ...(gpuFit ? { gpuFit } : {}),
     plan,
     cost,
   };

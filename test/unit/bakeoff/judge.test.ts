@@ -140,6 +140,20 @@ describe('download failures', () => {
     expect(f!.message).toContain('http://10.0.0.1:8000/w.bin');
   });
 
+  it('the URL comes from the line that announced the download when the error does not name it', () => {
+    const f = classifyRun({
+      ...run,
+      log: [
+        'Downloading: "http://hub.local/w/model.bin" to /mlship/weights/torch/hub/checkpoints/model.bin',
+        'urllib.error.HTTPError: HTTP Error 404: Not Found',
+      ],
+    });
+    expect(f).toMatchObject({
+      origin: 'candidate',
+      message: expect.stringContaining('http://hub.local/w/model.bin'),
+    });
+  });
+
   it('an ordinary crash is still nonzero_exit', () => {
     expect(classifyRun({ ...run, log: ['ValueError: bad input'] })?.category).toBe('nonzero_exit');
   });

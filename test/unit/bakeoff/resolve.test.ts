@@ -13,10 +13,10 @@ import {
   checkDriver,
   DriverTooOldError,
   IncompatibleError,
-  parseNvidiaSmi,
   type ResolveOptions,
   resolveCandidate,
 } from '../../../src/core/bakeoff/resolve.js';
+import { parseGpuQuery } from '../../../src/core/doctor/engine-gpus.js';
 import { ConfigError } from '../../../src/io/errors.js';
 
 const matrix = builtinMatrix();
@@ -267,14 +267,17 @@ describe('driver check', () => {
     );
   });
 
-  it('parses nvidia-smi CSV output', () => {
+  it('parses nvidia-smi CSV output, with the compute capability when the driver reports it', () => {
     const out = '0, NVIDIA A10G, 535.104.05, 23028\n1, NVIDIA A10G, 535.104.05, 23028\n';
-    expect(parseNvidiaSmi(out)).toEqual([
+    expect(parseGpuQuery(out)).toEqual([
       { index: 0, name: 'NVIDIA A10G', driver: '535.104.05', memoryMiB: 23028 },
       { index: 1, name: 'NVIDIA A10G', driver: '535.104.05', memoryMiB: 23028 },
     ]);
+    expect(parseGpuQuery('0, NVIDIA L4, 580.95.05, 23034, 8.9\n')).toEqual([
+      { index: 0, name: 'NVIDIA L4', driver: '580.95.05', memoryMiB: 23034, computeCapability: '8.9' },
+    ]);
     expect(
-      parseNvidiaSmi('NVIDIA-SMI has failed because it could not communicate with the NVIDIA driver.'),
+      parseGpuQuery('NVIDIA-SMI has failed because it could not communicate with the NVIDIA driver.'),
     ).toEqual([]);
   });
 });

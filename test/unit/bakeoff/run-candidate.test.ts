@@ -33,6 +33,11 @@ interface Behaviour {
 }
 
 class FakeEngine implements BakeoffEngine {
+  readonly endpoint = {
+    source: 'default socket' as const,
+    address: 'unix:///var/run/docker.sock',
+    socketPath: '/var/run/docker.sock',
+  };
   started: ContainerSpec[] = [];
   builds: BuildOptions[] = [];
   killed: string[] = [];
