@@ -6,7 +6,7 @@
 import { readFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import { type ImageRef, parseImageRef } from '../../config/image-ref.js';
+import { type ImageRef, isEcr, parseImageRef } from '../../config/image-ref.js';
 import type { ImageLabels } from '../../core/deploy/gpu-fit-apis.js';
 import type { ImageSummary } from './engine.js';
 
@@ -108,6 +108,8 @@ export async function registryLabels(
   o: { home?: string; timeoutMs?: number } = {},
 ): Promise<Record<string, string> | undefined> {
   const ref = parseImageRef(text);
+  // ECR answers only with a token from its own API (GetAuthorizationToken), not from this flow.
+  if (isEcr(ref)) return undefined;
   const client = new RegistryClient(
     ref,
     await dockerConfigAuth(ref.registry, o.home ?? os.homedir()),
@@ -146,9 +148,10 @@ export function createImageLabels(o: {
     return engine;
   };
   return {
-    async labels(ref) {
+    async labels(ref, localOnly) {
       const local = await (await localEngine())?.inspectImage(ref).catch(() => undefined);
       if (local) return { labels: local.labels, source: 'local' };
+      if (localOnly) return undefined;
       const remote = await registryLabels(ref, o).catch(() => undefined);
       return remote ? { labels: remote, source: 'registry' } : undefined;
     },

@@ -124,19 +124,33 @@ export async function collectOutputs(
   return patterns.map((pattern) => ({ pattern, files: matches.get(pattern)! }));
 }
 
-/** Reads one small file out of a container (e.g. the pip freeze); undefined when absent. */
-export async function readContainerFile(archive: ArchiveSource, file: string): Promise<string | undefined> {
-  const stream = await archive(file);
-  if (!stream) return undefined;
-  const chunks: Buffer[] = [];
+/**
+ * Reads several small files of one container directory in a single archive read (each read
+ * is a round trip the engine serialises per container: one is cheaper than several).
+ */
+export async function readContainerFiles(
+  archive: ArchiveSource,
+  dir: string,
+  names: string[],
+): Promise<Record<string, string>> {
+  const stream = await archive(dir);
+  if (!stream) return {};
+  const base = path.posix.basename(dir);
+  const chunks = new Map<string, Buffer[]>();
   const extract = tar.extract();
   extract.on('entry', (header, entry, next) => {
-    if (header.type === 'file') entry.on('data', (c: unknown) => chunks.push(c as Buffer));
+    const rel = header.name.replace(/\/$/, '');
+    const name = rel.startsWith(`${base}/`) ? rel.slice(base.length + 1) : rel;
+    if (header.type === 'file' && names.includes(name)) {
+      const list: Buffer[] = [];
+      chunks.set(name, list);
+      entry.on('data', (c: unknown) => list.push(c as Buffer));
+    }
     entry.on('end', next);
     entry.resume();
   });
   await pipeline(stream, extract);
-  return Buffer.concat(chunks).toString('utf8');
+  return Object.fromEntries([...chunks].map(([n, c]) => [n, Buffer.concat(c).toString('utf8')]));
 }
 
 const IMAGE = /\.(png|jpe?g|gif|webp|bmp|svg)$/i;

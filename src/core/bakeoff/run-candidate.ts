@@ -41,7 +41,7 @@ import type { BakeoffDeps, BakeoffEngine } from './deps.js';
 import type { RepoFacts } from './detect.js';
 import { labelGpu, parseProbe } from './gpu-labels.js';
 import type { Matrix } from './matrix.js';
-import { collectOutputs, readContainerFile, withPreviews } from './outputs.js';
+import { collectOutputs, readContainerFiles, withPreviews } from './outputs.js';
 import type { ResolvedPlan } from './resolve.js';
 import { sampleGpuMemory, sampleMemory } from './sampling.js';
 import { type SourceTree, shortCommit } from './source.js';
@@ -338,11 +338,16 @@ async function collectRun(
   const archive = (p: string) => engine.getArchive(handle.id, p);
   // Outputs and the freeze are independent reads of the stopped container: at once.
   control.title(`${job.name}: copying outputs`);
-  const [outputs, freezeText, probeText] = await Promise.all([
+  const [outputs, mlshipFiles] = await Promise.all([
     exitCode === 0 && !timedOut ? collectOutputs(c.outputs, REPO_DIR, archive, job.outputsDir) : [],
-    readContainerFile(archive, FREEZE_FILE).catch(() => undefined),
-    readContainerFile(archive, GPU_PROBE_FILE).catch(() => undefined),
+    // The freeze and the GPU probe live side by side: one read of their directory.
+    readContainerFiles(archive, path.posix.dirname(FREEZE_FILE), [
+      path.posix.basename(FREEZE_FILE),
+      path.posix.basename(GPU_PROBE_FILE),
+    ]).catch(() => ({}) as Record<string, string>),
   ]);
+  const freezeText = mlshipFiles[path.posix.basename(FREEZE_FILE)];
+  const probeText = mlshipFiles[path.posix.basename(GPU_PROBE_FILE)];
   report.outputs = await withPreviews(outputs, job.outputsDir);
   report.inputs = await inputFiles(c, job.configDir);
   const memoryBytes = c.memory ? parseMemory(c.memory) : undefined;

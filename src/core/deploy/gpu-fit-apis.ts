@@ -21,7 +21,11 @@ export interface GpuAmiApi {
 export interface ImageLabels {
   /**
    * Labels of an image, without pulling it: the local engine's when it has the image, else
-   * the registry's image config; undefined when neither has it.
+   * (unless `localOnly`: names of local builds mean nothing to a registry) the registry's
+   * image config; undefined when neither has it.
    */
-  labels(ref: string): Promise<{ labels: Record<string, string>; source: 'local' | 'registry' } | undefined>;
+  labels(
+    ref: string,
+    localOnly?: boolean,
+  ): Promise<{ labels: Record<string, string>; source: 'local' | 'registry' } | undefined>;
 }

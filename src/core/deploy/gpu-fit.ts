@@ -295,7 +295,7 @@ export interface GpuFitSource {
 function gpuImages(
   stack: string,
   tds: RegisterTaskDefinitionCommandInput[],
-): { name: string; refs: string[] }[] {
+): { name: string; local: string[]; remote: string | undefined }[] {
   return tds
     .filter((td) => td.requiresCompatibilities?.includes('EC2'))
     .flatMap((td) => td.containerDefinitions ?? [])
@@ -304,7 +304,7 @@ function gpuImages(
       // A service built from source is pushed to <registry>/<stack>/<name>: not there before --apply.
       const pushed = new RegExp(`/${stack}/${c.name}:[^/]+$`).test(c.image ?? '');
       const local = [`${stack}/${c.name}:dev`, `${stack}-${c.name}:latest`, `${stack}_${c.name}:latest`];
-      return { name: c.name!, refs: pushed ? local : [...local, c.image!] };
+      return { name: c.name!, local, remote: pushed ? undefined : c.image! };
     });
 }
 
@@ -315,13 +315,18 @@ export async function gpuFitOfPlan(
   instanceType: string,
   src: GpuFitSource,
 ): Promise<GpuFit[]> {
-  const ami = src.gpuAmi ? await src.gpuAmi.recommendedGpuAmi() : undefined;
+  // An AMI that cannot be read (permissions, an emulator without the parameter) is answered by the table.
+  const ami = src.gpuAmi ? await src.gpuAmi.recommendedGpuAmi().catch(() => undefined) : undefined;
   const driver = ami ? driverOfAmi(ami) : defaultAmiDriver();
   const fits: GpuFit[] = [];
   for (const c of gpuImages(stack, taskDefinitions)) {
     let found: { ref: string; labels: Record<string, string> } | undefined;
-    for (const ref of c.refs) {
-      const r = await src.images.labels(ref).catch(() => undefined);
+    const refs = [
+      ...c.local.map((ref) => ({ ref, localOnly: true })),
+      ...(c.remote ? [{ ref: c.remote, localOnly: false }] : []),
+    ];
+    for (const { ref, localOnly } of refs) {
+      const r = await src.images.labels(ref, localOnly).catch(() => undefined);
       if (r) {
         found = { ref, labels: r.labels };
         break;
@@ -329,7 +334,7 @@ export async function gpuFitOfPlan(
     }
     fits.push(
       checkGpuFit({
-        image: found?.ref ?? c.refs[c.refs.length - 1]!,
+        image: found?.ref ?? c.remote ?? c.local[0]!,
         imageGpu: imageGpuFromLabels(found?.labels),
         instanceType,
         driver,

@@ -129,10 +129,15 @@ class FakeEngine implements BakeoffEngine {
     };
     return handle;
   }
+  archiveReads: string[] = [];
   async getArchive(_id: string, p: string) {
-    if (p !== '/opt/mlship/pip-freeze.txt') return undefined;
+    this.archiveReads.push(p);
+    if (p !== '/opt/mlship') return undefined;
+    // As the engine names entries: from the directory's base name.
     const pack = tar.pack();
-    pack.entry({ name: 'pip-freeze.txt' }, 'numpy==1.26.4\npip==24.0\n');
+    pack.entry({ name: 'mlship/', type: 'directory' });
+    pack.entry({ name: 'mlship/pip-freeze.txt' }, 'numpy==1.26.4\npip==24.0\n');
+    pack.entry({ name: 'mlship/gpu-probe.json' }, '{"frameworks": []}\n');
     pack.finalize();
     return pack as unknown as Readable;
   }
@@ -204,6 +209,8 @@ describe('runCandidate', () => {
     expect(outcome.report.metrics.runMs).toBe(1500);
     expect(outcome.report.metrics.peakMemoryBytes).toBe(64 * 1024 ** 2);
     expect(outcome.lock?.pipFreeze).toEqual(['numpy==1.26.4', 'pip==24.0']);
+    // The freeze and the GPU probe in one archive read (the engine serialises reads per container).
+    expect(engine.archiveReads.filter((r) => r.startsWith('/opt/mlship'))).toEqual(['/opt/mlship']);
     expect(engine.removed).toBe(1);
     // The Dockerfile was written into the context, and built with the run's labels.
     expect(readFileSync(path.join(j.source.contextDir, engine.builds[0]!.dockerfile!), 'utf8')).toMatch(
