@@ -35,8 +35,15 @@ function failed(message: string, hint: string, evidence: string[]): Failure {
   return { category: 'score_failed', origin: 'config', message, hint, evidence };
 }
 
+function fail(message: string, hint: string, evidence: string[]): { failure: Failure } {
+  return { failure: failed(message, hint, evidence) };
+}
+
 /** The metrics of a score command's output: the last line that is a JSON object of numbers. */
-export function parseScore(lines: string[], wanted: string[]): Record<string, number> | Failure {
+export function parseScore(
+  lines: string[],
+  wanted: string[],
+): { metrics: Record<string, number> } | { failure: Failure } {
   for (let i = lines.length - 1; i >= 0; i--) {
     const line = lines[i]!.trim();
     if (!line.startsWith('{')) continue;
@@ -50,7 +57,7 @@ export function parseScore(lines: string[], wanted: string[]): Record<string, nu
     const entries = Object.entries(value as Record<string, unknown>);
     const bad = entries.filter(([, v]) => typeof v !== 'number' || !Number.isFinite(v)).map(([k]) => k);
     if (bad.length) {
-      return failed(
+      return fail(
         `the score command printed values that are not numbers: ${bad.join(', ')}`,
         'print numbers only, e.g. {"pck": 0.83, "latency_ms": 41}',
         [line],
@@ -59,15 +66,15 @@ export function parseScore(lines: string[], wanted: string[]): Record<string, nu
     const metrics = Object.fromEntries(entries) as Record<string, number>;
     const missing = wanted.filter((w) => !(w in metrics));
     if (missing.length) {
-      return failed(
+      return fail(
         `the score command printed no ${missing.join(', ')}, which rank_by ranks by`,
         `print ${missing.map((m) => `"${m}"`).join(', ')} in its JSON object, or change rank_by`,
         [line],
       );
     }
-    return metrics;
+    return { metrics };
   }
-  return failed(
+  return fail(
     'the score command printed no JSON object of metrics',
     'print one line such as {"pck": 0.83} on stdout (the last such line counts)',
     lines.slice(-3),
@@ -102,10 +109,11 @@ export async function scoreCandidate(
   signal: AbortSignal,
 ): Promise<ScoreReport> {
   const t0 = performance.now();
-  const done = (r: Record<string, number> | Failure): ScoreReport =>
-    'category' in r
-      ? { metrics: {}, failure: r as Failure, ms: Math.round(performance.now() - t0) }
-      : { metrics: r, failure: null, ms: Math.round(performance.now() - t0) };
+  const done = (r: { metrics: Record<string, number> } | { failure: Failure }): ScoreReport => ({
+    metrics: 'metrics' in r ? r.metrics : {},
+    failure: 'failure' in r ? r.failure : null,
+    ms: Math.round(performance.now() - t0),
+  });
   await mkdir(job.outputsDir, { recursive: true });
   let handle: ContainerHandle;
   try {
@@ -114,7 +122,7 @@ export async function scoreCandidate(
     if (e instanceof DockerUnavailableError) throw e;
     const message = e instanceof Error ? e.message : String(e);
     return done(
-      failed(`the score command could not start: ${message}`, 'check score.image and score.run', [message]),
+      fail(`the score command could not start: ${message}`, 'check score.image and score.run', [message]),
     );
   }
   let timedOut = false;
@@ -132,7 +140,7 @@ export async function scoreCandidate(
       .filter((l) => l.trim());
     if (timedOut) {
       return done(
-        failed(
+        fail(
           `the score command did not finish within ${Math.round(timeoutMs / 1000)} s`,
           'raise score.timeout, or make the scoring faster',
           lines.slice(-2),
@@ -141,7 +149,7 @@ export async function scoreCandidate(
     }
     if (exitCode !== 0) {
       return done(
-        failed(
+        fail(
           `the score command exited with code ${exitCode}`,
           'its output below shows why; it runs in /workspace/bakeoff with the outputs in /workspace/outputs',
           lines.slice(-3),

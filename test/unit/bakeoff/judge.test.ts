@@ -59,16 +59,23 @@ describe('scores', () => {
   it('the last JSON object of numbers counts; log lines around it do not matter', () => {
     expect(
       parseScore(['loading', '{"pck": 0.5}', '{"pck": 0.83, "latency_ms": 41}', 'bye'], ['pck']),
-    ).toEqual({
-      pck: 0.83,
-      latency_ms: 41,
+    ).toEqual({ metrics: { pck: 0.83, latency_ms: 41 } });
+    // A metric may be called anything, "category" and "failure" included.
+    expect(parseScore(['{"category": 3, "failure": 0}'], [])).toEqual({
+      metrics: { category: 3, failure: 0 },
     });
   });
 
   it('no JSON, non-numbers, or a metric rank_by needs but the command did not print: score_failed', () => {
-    expect(parseScore(['accuracy: 0.9'], [])).toMatchObject({ category: 'score_failed', origin: 'config' });
-    expect(parseScore(['{"pck": "high"}'], [])).toMatchObject({ message: expect.stringMatching(/pck/) });
-    expect(parseScore(['{"acc": 1}'], ['pck'])).toMatchObject({ message: expect.stringMatching(/no pck/) });
+    expect(parseScore(['accuracy: 0.9'], [])).toMatchObject({
+      failure: { category: 'score_failed', origin: 'config' },
+    });
+    expect(parseScore(['{"pck": "high"}'], [])).toMatchObject({
+      failure: { message: expect.stringMatching(/pck/) },
+    });
+    expect(parseScore(['{"acc": 1}'], ['pck'])).toMatchObject({
+      failure: { message: expect.stringMatching(/no pck/) },
+    });
   });
 
   it('rank_by takes built-ins bare and scores with their direction; a bare score is refused', () => {
