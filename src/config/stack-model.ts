@@ -53,9 +53,19 @@ export interface BuildSpec {
 
 export type ServiceRole = 'model' | 'proxy' | 'database' | 'storage' | 'frontend' | 'other';
 
+/** Where a model service's weights come from (mlship.yaml stacks: the wrapped service's manifest). */
+export interface ModelWeights {
+  /** A local file that deploy uploads to the stack's bucket (locally it is mounted read-only). */
+  local?: { path: string; target: string };
+  /** Where the service already downloads them from (weights.url, or wrap --weights-url). */
+  url?: string;
+  sha256?: string;
+}
+
 export interface StackService {
   name: string;
   role: ServiceRole;
+  weights?: ModelWeights;
   image?: string;
   build?: BuildSpec;
   command?: string[];
@@ -64,6 +74,10 @@ export interface StackService {
   environment: Record<string, string>;
   /** Environment variable names whose values are secrets (sources kept out of files). */
   secretEnv: string[];
+  /** Secrets read from a given reference (e.g. a key of the stack's database secret), by variable. */
+  secretFrom?: Record<string, string>;
+  /** mlship's own settings of a compose service (`x-mlship:`), e.g. `aws.kind` of a database. */
+  extensions?: { aws?: Record<string, unknown> };
   /** File secrets (compose `secrets:`), by name, with the path they are mounted at. */
   secrets: { name: string; target: string }[];
   ports: PortMapping[];

@@ -28,6 +28,47 @@ export const ProxySchema = z
   })
   .describe('NGINX reverse proxy: /api/<service>/ → each model service, / → the front end.');
 
+/** Where the database runs on AWS (`deploy ecs`). */
+export const DatabaseAwsSchema = z
+  .strictObject({
+    kind: z
+      .enum(['aurora', 'rds', 'container'])
+      .default('aurora')
+      .describe(
+        'aurora: Aurora Serverless v2 that pauses when idle (default); rds: one always-on RDS instance; container: a Fargate task (its data does not survive a restart).',
+      ),
+    min_capacity: z
+      .number()
+      .min(0)
+      .max(256)
+      .default(0)
+      .describe(
+        'Aurora capacity units when idle; 0 pauses the database (storage is all an idle month costs).',
+      ),
+    max_capacity: z
+      .number()
+      .min(1)
+      .max(256)
+      .default(2)
+      .describe('Aurora capacity units at most (the cost ceiling).'),
+    seconds_until_auto_pause: z
+      .number()
+      .int()
+      .min(300)
+      .max(86_400)
+      .default(300)
+      .describe('Idle seconds before a minimum-0 Aurora database pauses.'),
+    instance_class: z
+      .string()
+      .regex(/^db\.[a-z0-9]+\.[a-z0-9]+$/, {
+        message: 'must be an RDS instance class such as "db.t4g.micro"',
+      })
+      .default('db.t4g.micro')
+      .describe('Instance class of kind: rds (the smallest Graviton class by default).'),
+    backup_retention_days: z.number().int().min(1).max(35).default(7).describe('Automated backups kept.'),
+  })
+  .describe('The managed database `deploy ecs` creates for this stack.');
+
 export const DatabaseSchema = z
   .strictObject({
     image: Image.default(DEFAULT_ADDON_IMAGES.database).describe('PostgreSQL image (pin the major version).'),
@@ -39,6 +80,7 @@ export const DatabaseSchema = z
       .string()
       .regex(/^[a-z_][a-z0-9_]*$/, { message: 'must be a lowercase SQL identifier' })
       .default('app'),
+    aws: DatabaseAwsSchema.optional(),
   })
   .describe('PostgreSQL with a named volume; its password is generated into a git-ignored .env.');
 
@@ -65,8 +107,18 @@ export const StorageSchema = z
       .string()
       .regex(/^[a-z0-9][a-z0-9.-]{2,62}$/, { message: 'must be a valid S3 bucket name' })
       .default('models'),
+    expire_uploads_days: z
+      .number()
+      .int()
+      .min(1)
+      .max(3650)
+      .optional()
+      .describe(
+        'On AWS, objects under uploads/ expire after this many days (uploads of people are a liability to keep).',
+      ),
+    versioning: z.boolean().default(false).describe('On AWS, keep every version of every object.'),
   })
-  .describe('S3-compatible object storage.');
+  .describe("S3-compatible object storage (on AWS: the stack's S3 bucket).");
 
 export const FrontendSchema = z
   .strictObject({

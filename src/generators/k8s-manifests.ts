@@ -66,6 +66,22 @@ export interface Volume {
   name: string;
   emptyDir?: { medium?: 'Memory' };
   secret?: { secretName: string; items: { key: string; path: string }[] };
+  configMap?: { name: string; items: { key: string; path: string }[] };
+}
+
+export interface ConfigMap {
+  apiVersion: 'v1';
+  kind: 'ConfigMap';
+  metadata: ObjectMeta;
+  data: Record<string, string>;
+}
+
+/** Files a service reads through a bind mount locally, carried in a ConfigMap. */
+export interface MountedFiles {
+  /** Where the mount was (a file, or a folder). */
+  target: string;
+  /** A file mount has one entry with path ''; a folder's entries are paths inside it. */
+  files: { path: string; content: string }[];
 }
 
 export interface Deployment {
@@ -113,7 +129,7 @@ export interface HorizontalPodAutoscaler {
   };
 }
 
-export type K8sManifest = Namespace | Deployment | Service | HorizontalPodAutoscaler;
+export type K8sManifest = Namespace | ConfigMap | Deployment | Service | HorizontalPodAutoscaler;
 
 export interface K8sTranslateOptions {
   /** Namespace of every object; defaults to the stack's name. */
@@ -124,7 +140,14 @@ export interface K8sTranslateOptions {
   startupGrace?: Record<string, number>;
   /** Services whose image mlship builds, with the numeric user the image runs as (runAsNonRoot). */
   nonRootUsers?: Record<string, number>;
+  /** The files each service mounts locally (config, pages): a ConfigMap of the service each. */
+  mountedFiles?: Record<string, MountedFiles[]>;
+  /** Where each model service downloads its weights at start-up (MODEL_URL, MODEL_SHA256). */
+  weights?: Record<string, { url: string; sha256?: string }>;
 }
+
+/** A ConfigMap holds at most 1 MiB. */
+export const CONFIGMAP_MAX_BYTES = 1024 * 1024;
 
 export interface K8sTranslation {
   namespace: string;
@@ -255,6 +278,48 @@ export function translateToK8s(stack: Stack, options: K8sTranslateOptions = {}):
   const manifests: K8sManifest[] = [
     { apiVersion: 'v1', kind: 'Namespace', metadata: { name: namespace, labels: managedBy() } },
   ];
+  /** The ConfigMap, its volume and mounts for the files a service mounts locally. */
+  const configMapOf = (svc: StackService, name: string) => {
+    const sets = options.mountedFiles?.[svc.name];
+    if (!sets?.length) return undefined;
+    const bytes = sets.reduce((n, s) => n + s.files.reduce((m, f) => m + Buffer.byteLength(f.content), 0), 0);
+    if (bytes > CONFIGMAP_MAX_BYTES) {
+      warn(
+        svc,
+        'volumes',
+        `its mounted files (${bytes} bytes) exceed a ConfigMap's 1 MiB`,
+        'bake them into the image (COPY)',
+      );
+      return undefined;
+    }
+    const data: Record<string, string> = {};
+    const items: { key: string; path: string }[] = [];
+    const mounts: NonNullable<Container['volumeMounts']> = [];
+    sets.forEach((set, i) => {
+      for (const [j, f] of set.files.entries()) {
+        // Keys are [-._a-zA-Z0-9]; the path inside the volume keeps the file's own name.
+        const key = `m${i}-${j}-${(f.path || set.target.split('/').pop() || 'file').replace(/[^-._a-zA-Z0-9]/g, '_')}`;
+        data[key] = f.content;
+        const inVolume = `m${i}/${f.path || 'file'}`;
+        items.push({ key, path: inVolume });
+        if (!f.path) mounts.push({ name: 'files', mountPath: set.target, subPath: inVolume, readOnly: true });
+      }
+      if (set.files.some((f) => f.path))
+        mounts.push({ name: 'files', mountPath: set.target, subPath: `m${i}`, readOnly: true });
+    });
+    const configMap: ConfigMap = {
+      apiVersion: 'v1',
+      kind: 'ConfigMap',
+      metadata: meta(`${name}-files`, svc),
+      data,
+    };
+    return {
+      configMap,
+      volume: { name: 'files', configMap: { name: `${name}-files`, items } } as Volume,
+      mounts,
+      targets: sets.map((s) => s.target),
+    };
+  };
   plan.push(`namespace ${namespace}`);
 
   function managedBy(): Record<string, string> {
@@ -349,9 +414,25 @@ export function translateToK8s(stack: Stack, options: K8sTranslateOptions = {}):
     if (svc.gpus === 'all')
       warn(svc, 'deploy', 'GPU count "all" becomes 1 GPU per pod on Kubernetes', 'set an explicit count');
 
-    const env: EnvVar[] = Object.entries(svc.environment)
+    const weights = options.weights?.[svc.name];
+    const envValues: Record<string, string> = {
+      ...svc.environment,
+      // The weights are downloaded at start-up and checked (the local mount has no pod equivalent).
+      ...(weights
+        ? { MODEL_URL: weights.url, ...(weights.sha256 ? { MODEL_SHA256: weights.sha256 } : {}) }
+        : {}),
+    };
+    const env: EnvVar[] = Object.entries(envValues)
       .sort(([a], [b]) => a.localeCompare(b))
       .map(([n, value]) => ({ name: n, value }));
+    if (svc.weights?.local && !weights) {
+      warn(
+        svc,
+        'volumes',
+        `its weights ${svc.weights.local.path} are a file of this machine: the pod could not start without them`,
+        'set weights.url in mlship.yaml, or pass --weights-url-prefix s3://bucket/prefix (mlship prints the upload command)',
+      );
+    }
     for (const key of [...svc.secretEnv].sort()) {
       secretKeys.add(key);
       env.push({ name: key, valueFrom: { secretKeyRef: { name: secretName, key } } });
@@ -366,7 +447,15 @@ export function translateToK8s(stack: Stack, options: K8sTranslateOptions = {}):
       volumes.push({ name: `secret-${i}`, secret: { secretName, items: [{ key, path: key }] } });
       volumeMounts.push({ name: `secret-${i}`, mountPath: s.target, subPath: key, readOnly: true });
     });
+    const mounted = configMapOf(svc, name);
+    if (mounted) {
+      manifests.push(mounted.configMap);
+      volumes.push(mounted.volume);
+      volumeMounts.push(...mounted.mounts);
+      plan.push(`configmap ${mounted.configMap.metadata.name}: ${mounted.targets.join(', ')} of ${name}`);
+    }
     svc.volumes.forEach((v, i) => {
+      if (mounted?.targets.includes(v.target)) return;
       if (v.type === 'tmpfs' || (v.type === 'volume' && !v.source)) {
         // Scratch space lives and dies with the pod, as it does with the container.
         volumes.push({ name: `scratch-${i}`, emptyDir: v.type === 'tmpfs' ? { medium: 'Memory' } : {} });

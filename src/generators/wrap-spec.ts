@@ -31,6 +31,10 @@ export interface WrapSpec {
   example: JsonValue;
   /** A request model of your own (--schema file.py:Class), used instead of the inferred one. */
   userSchema?: { className: string; source: string };
+  /** NaN, Infinity and overflowing numbers accepted (models that take NaN as missing); default: 422. */
+  allowNonFinite?: boolean;
+  /** Set when `kind` is the result of wrap --compile/--quantize: the kind of the original model. */
+  compiledFrom?: ModelKind;
   port: number;
   /** 0: one per CPU, decided at start-up. */
   workers: number;
@@ -42,7 +46,7 @@ export interface WrapSpec {
   weights: WeightsSpec;
   /** The user's requirements.txt, copied to requirements-user.txt (entry points). */
   hasUserRequirements: boolean;
-  /** Extra pinned packages of the model runtime, e.g. boto3 for s3:// weights. */
+  /** Extra pinned packages of the model runtime, installed after it. */
   extraRequirements: string[];
 }
 
@@ -61,8 +65,6 @@ export const MODEL_REQUIREMENTS: Record<ModelKind, string[]> = {
   torchscript: ['--extra-index-url https://download.pytorch.org/whl/cpu', 'torch==2.15.0+cpu'],
   entry: [],
 };
-
-export const BOTO3_REQUIREMENT = 'boto3==1.44.5';
 
 /** Largest /predict/batch request: the batching limit when set, else a fixed bound. */
 export function maxBatchInputs(spec: WrapSpec): number {

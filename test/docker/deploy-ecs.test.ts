@@ -35,10 +35,16 @@ import { GetParameterCommand, PutParameterCommand, SSMClient } from '@aws-sdk/cl
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createDeployApis } from '../../src/adapters/aws/deploy-apis.js';
 import { applyEcs } from '../../src/core/deploy/apply.js';
+import type { AwsDeployApis } from '../../src/core/deploy/aws-apis.js';
 import { parameterName, preDeployChecks } from '../../src/core/deploy/checks.js';
 import { type EcsPlanResult, planEcs } from '../../src/core/deploy/plan.js';
 import { OperationFailedError } from '../../src/io/errors.js';
-import { LOCAL_DEBIAN_IMAGE, removeImagesTagged, requireEngine } from '../helpers/docker.js';
+import {
+  LOCAL_DEBIAN_IMAGE,
+  LOCAL_PYTHON_IMAGE,
+  removeImagesTagged,
+  requireEngine,
+} from '../helpers/docker.js';
 import { FAKE_CREDENTIALS, type Moto, startMoto } from '../helpers/moto.js';
 
 const engine = await requireEngine();
@@ -100,6 +106,20 @@ function stackOnMoto(file: string, ...extra: string[]): string[] {
   ];
 }
 
+/** The real APIs with some methods of one group replaced (the groups load lazily: no spreading). */
+function withOverride<K extends keyof AwsDeployApis>(
+  apis: AwsDeployApis,
+  group: K,
+  methods: Partial<AwsDeployApis[K]>,
+): AwsDeployApis {
+  const real = apis[group] as unknown as Record<string, unknown>;
+  const overridden = new Proxy(real, {
+    get: (target, prop) =>
+      prop in methods ? (methods as Record<string | symbol, unknown>)[prop] : target[prop as string],
+  });
+  return new Proxy(apis, { get: (target, prop) => (prop === group ? overridden : target[prop as K]) });
+}
+
 function mlship(args: string[]) {
   const r = spawnSync(process.execPath, [BIN, ...args], {
     cwd: dir,
@@ -120,7 +140,7 @@ beforeAll(async () => {
   mkdirSync(path.join(dir, 'services/web'), { recursive: true });
   writeFileSync(
     path.join(dir, 'services/web/Dockerfile'),
-    `FROM ${LOCAL_DEBIAN_IMAGE}\nCMD ["sleep", "infinity"]\n`,
+    `FROM ${LOCAL_PYTHON_IMAGE}\nCMD ["sleep", "infinity"]\n`,
   );
   config('hello');
   execFileSync('git', ['init', '-q', dir]);
@@ -272,7 +292,7 @@ describe.runIf(engine)('mlship deploy ecs --apply (moto + local registry)', () =
     const cleanImage = JSON.parse(clean.stdout).applied.pushes[0].image as string;
     writeFileSync(
       path.join(dir, 'services/web/Dockerfile'),
-      `FROM ${LOCAL_DEBIAN_IMAGE}\nCMD ["sleep", "3600"]\n`,
+      `FROM ${LOCAL_PYTHON_IMAGE}\nCMD ["sleep", "3600"]\n`,
     );
     const changed = apply();
     expect(changed.code, changed.stderr).toBe(0);
@@ -331,16 +351,12 @@ describe.runIf(engine)('mlship deploy ecs --apply (moto + local registry)', () =
     const apis = await createDeployApis({ region: 'us-east-1', endpointUrl: moto!.endpoint });
     try {
       let calls = 0;
-      const failing = {
-        ...apis,
-        ecs: {
-          ...apis.ecs,
-          createService: async (spec: Parameters<typeof apis.ecs.createService>[0]) => {
-            if (++calls === 2) throw new Error('injected: throttled');
-            return apis.ecs.createService(spec);
-          },
+      const failing = withOverride(apis, 'ecs', {
+        createService: async (spec: Parameters<typeof apis.ecs.createService>[0]) => {
+          if (++calls === 2) throw new Error('injected: throttled');
+          return apis.ecs.createService(spec);
         },
-      };
+      });
       const deps = { engine: engine!, log: () => undefined };
       await expect(
         applyEcs(plan, { ...deps, aws: failing }, { localImages: {}, force: false, wait: false }),
@@ -376,15 +392,11 @@ describe.runIf(engine)('mlship deploy ecs --apply (moto + local registry)', () =
     });
     const apis = await createDeployApis({ region: 'us-east-1', endpointUrl: moto!.endpoint });
     try {
-      const failing = {
-        ...apis,
-        elb: {
-          ...apis.elb,
-          ensureListener: async () => {
-            throw new Error('injected: listener quota');
-          },
+      const failing = withOverride(apis, 'elb', {
+        ensureListener: async () => {
+          throw new Error('injected: listener quota');
         },
-      };
+      });
       const deps = { engine: engine!, log: () => undefined };
       await expect(
         applyEcs(plan, { ...deps, aws: failing }, { localImages: {}, force: false, wait: false }),
@@ -441,7 +453,7 @@ describe.runIf(engine)('mlship deploy ecs --apply (moto + local registry)', () =
     const compose = (edgePorts: string) =>
       writeFileSync(
         path.join(pub, 'compose.yaml'),
-        `name: ${STACK}-pub\nservices:\n  api:\n    image: ${LOCAL_DEBIAN_IMAGE}\n    ports: ["8000"]\n  edge:\n    image: ${LOCAL_DEBIAN_IMAGE}\n    ports: [${edgePorts}]\n    healthcheck:\n      test: ["CMD-SHELL", "wget -q -O /dev/null http://127.0.0.1:80/healthz"]\n      interval: 10s\n`,
+        `name: ${STACK}-pub\nservices:\n  api:\n    image: ${LOCAL_DEBIAN_IMAGE}\n    ports: ["8000"]\n  edge:\n    image: ${LOCAL_DEBIAN_IMAGE}\n    ports: [${edgePorts}]\n    healthcheck:\n      test: ["CMD-SHELL", "cat /proc/1/cmdline || exit 1"]\n      interval: 10s\n`,
       );
     const apply = () => {
       const r = mlship(stackOnMoto('pub/compose.yaml', '--apply', '--no-wait', '--json'));

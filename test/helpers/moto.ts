@@ -20,7 +20,11 @@ export const FAKE_CREDENTIALS = {
   AWS_SESSION_TOKEN: 'mlship-test-session-token-never-printed-4567',
 };
 
-export async function startMoto(): Promise<Moto | undefined> {
+/**
+ * `host: '0.0.0.0'` when containers must reach it too (through host.docker.internal); the
+ * endpoint returned is always the loopback one.
+ */
+export async function startMoto(options: { host?: string } = {}): Promise<Moto | undefined> {
   const bin = path.resolve('.venv/bin/moto_server');
   if (!existsSync(bin)) {
     if (CI)
@@ -30,8 +34,9 @@ export async function startMoto(): Promise<Moto | undefined> {
     );
     return undefined;
   }
-  const port = await freePort();
-  const child: ChildProcess = spawn(bin, ['-H', '127.0.0.1', '-p', String(port)], {
+  const host = options.host ?? '127.0.0.1';
+  const port = await freePort(host);
+  const child: ChildProcess = spawn(bin, ['-H', host, '-p', String(port)], {
     stdio: 'ignore',
     // AWS managed policies (e.g. AmazonEC2ContainerServiceforEC2Role) exist in every account.
     env: { ...process.env, MOTO_IAM_LOAD_MANAGED_POLICIES: 'true' },

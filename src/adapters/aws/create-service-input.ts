@@ -2,7 +2,26 @@
 // target groups, and a capacity provider for GPU tasks.
 
 import type { CreateServiceCommandInput } from '@aws-sdk/client-ecs';
-import type { CreateServiceSpec } from '../../core/deploy/aws-apis.js';
+import type { CreateServiceSpec, ServiceConnectSpec } from '../../core/deploy/aws-apis.js';
+
+/** Each offered port under its container's name; no `services` at all for a client-only service. */
+export function serviceConnectConfiguration(
+  sc: ServiceConnectSpec,
+): NonNullable<CreateServiceCommandInput['serviceConnectConfiguration']> {
+  return {
+    enabled: true,
+    namespace: sc.namespace,
+    ...(sc.services.length
+      ? {
+          services: sc.services.map((s) => ({
+            portName: s.portName,
+            discoveryName: s.discoveryName,
+            clientAliases: [{ port: s.port, dnsName: s.discoveryName }],
+          })),
+        }
+      : {}),
+  };
+}
 
 export function createServiceInput(spec: CreateServiceSpec): CreateServiceCommandInput {
   return {
@@ -31,21 +50,7 @@ export function createServiceInput(spec: CreateServiceSpec): CreateServiceComman
       : {}),
     ...(spec.loadBalancers?.length ? { loadBalancers: spec.loadBalancers } : {}),
     ...(spec.serviceConnect
-      ? {
-          serviceConnectConfiguration: {
-            enabled: true,
-            namespace: spec.serviceConnect.namespace,
-            services: [
-              {
-                portName: spec.serviceConnect.portName,
-                discoveryName: spec.serviceConnect.discoveryName,
-                clientAliases: [
-                  { port: spec.serviceConnect.port, dnsName: spec.serviceConnect.discoveryName },
-                ],
-              },
-            ],
-          },
-        }
+      ? { serviceConnectConfiguration: serviceConnectConfiguration(spec.serviceConnect) }
       : {}),
     enableECSManagedTags: true,
     propagateTags: 'SERVICE',

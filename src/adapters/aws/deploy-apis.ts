@@ -1,92 +1,153 @@
-// The AWS APIs of `mlship deploy ecs`: the SDK clients for one region (and profile or
-// endpoint), each wrapped by the file that implements the interface the deploy core
-// declares (core/deploy/aws-apis.ts). SDK errors become typed mlship errors
-// (aws-call.ts); credentials are never logged. The SDK is imported only when a deploy runs.
+// The AWS APIs of the deploy commands: for one region (and profile or endpoint), each
+// interface the deploy core declares (core/deploy/aws-apis.ts) implemented by the file of
+// its AWS service. SDK modules and clients are loaded on the first call of a group, so a
+// command that talks to three services does not load fifteen. SDK errors become typed
+// mlship errors (aws-call.ts); credentials are never logged.
 
 import type { AwsDeployApis, AwsTarget } from '../../core/deploy/aws-apis.js';
 import { createAcmApi } from './acm-api.js';
 import { createEc2Api } from './ec2-api.js';
 import { createEcrApi } from './ecr-api.js';
 import { createEcsApi } from './ecs-api.js';
+import { createEfsApi } from './efs-api.js';
 import { createElbApi } from './elb-api.js';
 import { createGpuCapacityApi } from './gpu-capacity-api.js';
 import { createIamApi } from './iam-api.js';
 import { createLogsApi } from './logs-api.js';
+import { createRdsApi } from './rds-api.js';
+import { createS3Api } from './s3-api.js';
 import { createSecretsApi } from './secrets-api.js';
+import { createStsApi } from './sts-api.js';
 
-export async function createDeployApis(target: AwsTarget): Promise<AwsDeployApis> {
-  const [ecrSdk, ecsSdk, logsSdk, ec2Sdk, ssmSdk, smSdk, iamSdk, elbSdk, acmSdk, asgSdk] = await Promise.all([
-    import('@aws-sdk/client-ecr'),
-    import('@aws-sdk/client-ecs'),
-    import('@aws-sdk/client-cloudwatch-logs'),
-    import('@aws-sdk/client-ec2'),
-    import('@aws-sdk/client-ssm'),
-    import('@aws-sdk/client-secrets-manager'),
-    import('@aws-sdk/client-iam'),
-    import('@aws-sdk/client-elastic-load-balancing-v2'),
-    import('@aws-sdk/client-acm'),
-    import('@aws-sdk/client-auto-scaling'),
-  ]);
+interface Destroyable {
+  destroy(): void;
+}
+
+/** An API object whose methods load its SDK and client on their first call. */
+function lazy<T extends object>(load: () => Promise<T>): T {
+  let loaded: Promise<T> | undefined;
+  return new Proxy({} as T, {
+    get(_target, method) {
+      if (typeof method !== 'string' || method === 'then') return undefined;
+      return async (...args: unknown[]) => {
+        loaded ??= load();
+        const api = (await loaded) as Record<string, (...a: unknown[]) => unknown>;
+        return api[method]!(...args);
+      };
+    },
+  });
+}
+
+export function createDeployApis(target: AwsTarget): AwsDeployApis {
   const config = {
     region: target.region,
     ...(target.profile ? { profile: target.profile } : {}),
     ...(target.endpointUrl ? { endpoint: target.endpointUrl } : {}),
   };
-  const ecrClient = new ecrSdk.ECRClient(config);
-  const ecsClient = new ecsSdk.ECSClient(config);
-  const logsClient = new logsSdk.CloudWatchLogsClient(config);
-  const ec2Client = new ec2Sdk.EC2Client(config);
-  const ssmClient = new ssmSdk.SSMClient(config);
-  const smClient = new smSdk.SecretsManagerClient(config);
-  const iamClient = new iamSdk.IAMClient(config);
-  const elbClient = new elbSdk.ElasticLoadBalancingV2Client(config);
-  const acmClient = new acmSdk.ACMClient(config);
-  const asgClient = new asgSdk.AutoScalingClient(config);
-  const ecr = createEcrApi(ecrSdk, ecrClient);
-  const ecs = createEcsApi(ecsSdk, ecsClient);
-  const logs = createLogsApi(logsSdk, logsClient);
-  const ec2 = createEc2Api(ec2Sdk, ec2Client);
-  const elb = createElbApi(elbSdk, elbClient);
-  const acm = createAcmApi(acmSdk, acmClient);
-  const gpu = createGpuCapacityApi(
-    ecsSdk,
-    ecsClient,
-    ec2Sdk,
-    ec2Client,
-    ssmSdk,
-    ssmClient,
-    iamSdk,
-    iamClient,
-    asgSdk,
-    asgClient,
-  );
-  const secrets = createSecretsApi(ssmSdk, ssmClient, smSdk, smClient);
-  const iam = createIamApi(iamSdk, iamClient);
-
+  const clients: Destroyable[] = [];
+  const client = <C extends Destroyable>(c: C): C => {
+    clients.push(c);
+    return c;
+  };
+  const iamClient = async () => {
+    const sdk = await import('@aws-sdk/client-iam');
+    return { sdk, client: client(new sdk.IAMClient(config)) };
+  };
   return {
-    ecr,
-    ecs,
-    logs,
-    ec2,
-    elb,
-    acm,
-    gpu,
-    secrets,
-    iam,
+    s3: lazy(async () => {
+      const sdk = await import('@aws-sdk/client-s3');
+      // Path-style for emulators and private endpoints, as their names are not DNS names.
+      return createS3Api(
+        sdk,
+        client(new sdk.S3Client({ ...config, forcePathStyle: Boolean(target.endpointUrl) })),
+      );
+    }),
+    ecr: lazy(async () => {
+      const sdk = await import('@aws-sdk/client-ecr');
+      return createEcrApi(sdk, client(new sdk.ECRClient(config)));
+    }),
+    ecs: lazy(async () => {
+      const sdk = await import('@aws-sdk/client-ecs');
+      return createEcsApi(sdk, client(new sdk.ECSClient(config)));
+    }),
+    logs: lazy(async () => {
+      const sdk = await import('@aws-sdk/client-cloudwatch-logs');
+      return createLogsApi(sdk, client(new sdk.CloudWatchLogsClient(config)));
+    }),
+    ec2: lazy(async () => {
+      const sdk = await import('@aws-sdk/client-ec2');
+      return createEc2Api(sdk, client(new sdk.EC2Client(config)));
+    }),
+    elb: lazy(async () => {
+      const sdk = await import('@aws-sdk/client-elastic-load-balancing-v2');
+      return createElbApi(sdk, client(new sdk.ElasticLoadBalancingV2Client(config)));
+    }),
+    acm: lazy(async () => {
+      const sdk = await import('@aws-sdk/client-acm');
+      return createAcmApi(sdk, client(new sdk.ACMClient(config)));
+    }),
+    gpu: lazy(async () => {
+      const [ecs, ec2, ssm, asg, iam] = await Promise.all([
+        import('@aws-sdk/client-ecs'),
+        import('@aws-sdk/client-ec2'),
+        import('@aws-sdk/client-ssm'),
+        import('@aws-sdk/client-auto-scaling'),
+        iamClient(),
+      ]);
+      return createGpuCapacityApi(
+        ecs,
+        client(new ecs.ECSClient(config)),
+        ec2,
+        client(new ec2.EC2Client(config)),
+        ssm,
+        client(new ssm.SSMClient(config)),
+        iam.sdk,
+        iam.client,
+        asg,
+        client(new asg.AutoScalingClient(config)),
+      );
+    }),
+    secrets: lazy(async () => {
+      const [ssm, sm] = await Promise.all([
+        import('@aws-sdk/client-ssm'),
+        import('@aws-sdk/client-secrets-manager'),
+      ]);
+      return createSecretsApi(
+        ssm,
+        client(new ssm.SSMClient(config)),
+        sm,
+        client(new sm.SecretsManagerClient(config)),
+      );
+    }),
+    iam: lazy(async () => {
+      const { sdk, client: c } = await iamClient();
+      return createIamApi(sdk, c);
+    }),
+    sts: lazy(async () => {
+      const [sdk, { fromNodeProviderChain }] = await Promise.all([
+        import('@aws-sdk/client-sts'),
+        import('@aws-sdk/credential-providers'),
+      ]);
+      const chain = fromNodeProviderChain(target.profile ? { profile: target.profile } : {});
+      return createStsApi(sdk, client(new sdk.STSClient(config)), async () => {
+        const c = await chain();
+        return {
+          accessKeyId: c.accessKeyId,
+          secretAccessKey: c.secretAccessKey,
+          ...(c.sessionToken ? { sessionToken: c.sessionToken } : {}),
+        };
+      });
+    }),
+    rds: lazy(async () => {
+      const sdk = await import('@aws-sdk/client-rds');
+      return createRdsApi(sdk, client(new sdk.RDSClient(config)));
+    }),
+    efs: lazy(async () => {
+      const sdk = await import('@aws-sdk/client-efs');
+      return createEfsApi(sdk, client(new sdk.EFSClient(config)));
+    }),
     destroy() {
-      for (const c of [
-        ecrClient,
-        ecsClient,
-        logsClient,
-        ec2Client,
-        ssmClient,
-        smClient,
-        iamClient,
-        elbClient,
-        acmClient,
-        asgClient,
-      ])
-        c.destroy();
+      for (const c of clients.splice(0)) c.destroy();
     },
   };
 }

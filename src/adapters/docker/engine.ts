@@ -90,11 +90,29 @@ export interface ContainerSpec {
   cpus?: number;
   gpus?: GpuRequest;
   labels?: Record<string, string>;
+  /** A network name, or `container:<id>` to share another container's network namespace. */
   network?: string;
+  /** Names the container answers to on `network` (besides its own). */
+  networkAliases?: string[];
+  /** `host:ip` entries for /etc/hosts (`host-gateway` is the host as containers reach it). */
+  extraHosts?: string[];
+  healthcheck?: HealthcheckSpec;
+  /** Seconds between SIGTERM and SIGKILL when the container is stopped. */
+  stopTimeoutSeconds?: number;
   /** Container port → host port (0 = any free port). */
   ports?: Record<number, number>;
   /** Remove automatically when it stops (default false for detached containers). */
   autoRemove?: boolean;
+}
+
+/** A container health check, as Docker (and ECS) run it. */
+export interface HealthcheckSpec {
+  /** ["CMD", ...] or ["CMD-SHELL", "..."]. */
+  test: string[];
+  intervalSeconds: number;
+  timeoutSeconds: number;
+  retries: number;
+  startPeriodSeconds: number;
 }
 
 export interface RunOptions extends ContainerSpec {
@@ -190,21 +208,46 @@ export interface ImageClient {
     onProgress?: (p: PushProgress) => void,
   ): Promise<PushResult>;
   removeImage(ref: string, force?: boolean): Promise<void>;
+  /** Pulls an image (with registry credentials, e.g. ECR's) unless it is on this machine. */
+  pull(ref: string, auth?: RegistryAuth): Promise<{ pulled: boolean }>;
   /** `docker save` as a stream (a tar of config, manifest and layer tars). */
   saveImage(ref: string): Promise<Readable>;
 }
 
 export interface ContainerClient {
   volumeExists(name: string): Promise<boolean>;
+  /** A user-defined bridge network (created unless it exists), labelled as mlship's. */
+  ensureNetwork(name: string, labels: Record<string, string>): Promise<{ created: boolean }>;
+  /** Removes the network; false when there was none. */
+  removeNetwork(name: string): Promise<boolean>;
   run(options: RunOptions): Promise<RunResult>;
   start(spec: ContainerSpec): Promise<ContainerHandle>;
   listByLabel(label: string, value?: string): Promise<ContainerState[]>;
+  /** Running containers that publish this host port (anyone's, not only mlship's). */
+  listPublishing(port: number): Promise<ContainerState[]>;
   removeByLabel(label: string, value?: string): Promise<number>;
   /**
    * `docker cp` out of a container (running or exited): a tar stream of `path`, whose
    * entries are named from the path's basename; undefined when the path does not exist.
    */
   getArchive(containerId: string, path: string): Promise<Readable | undefined>;
+  /**
+   * `docker exec`: runs a command in a running container, its output streamed as it comes
+   * (a multi-GB dump never sits in memory); resolves with the command's exit code.
+   */
+  exec(containerId: string, spec: ExecSpec): Promise<{ exitCode: number }>;
+  /** A handle of a container this engine runs (found by listByLabel), to wait for it or read its logs. */
+  container(id: string): ContainerHandle;
+}
+
+/** A command run inside a running container (`docker exec`). */
+export interface ExecSpec {
+  cmd: string[];
+  env?: Record<string, string>;
+  user?: string;
+  /** Each chunk of standard output, in order; the next chunk waits for a returned promise. */
+  onStdout?: (chunk: Buffer) => void | Promise<void>;
+  onStderr?: (chunk: Buffer) => void;
 }
 
 /** What mlship reads of a container's state (from the engine's inspect answer). */
@@ -324,7 +367,23 @@ export function containerCreateOptions(spec: ContainerSpec): Dockerode.Container
       ...(spec.cpus ? { NanoCpus: Math.round(spec.cpus * 1e9) } : {}),
       ...(requests ? { DeviceRequests: requests } : {}),
       ...(spec.network ? { NetworkMode: spec.network } : {}),
+      ...(spec.extraHosts?.length ? { ExtraHosts: spec.extraHosts } : {}),
     },
+    ...(spec.stopTimeoutSeconds !== undefined ? { StopTimeout: spec.stopTimeoutSeconds } : {}),
+    ...(spec.healthcheck
+      ? {
+          Healthcheck: {
+            Test: spec.healthcheck.test,
+            Interval: spec.healthcheck.intervalSeconds * 1e9,
+            Timeout: spec.healthcheck.timeoutSeconds * 1e9,
+            Retries: spec.healthcheck.retries,
+            StartPeriod: spec.healthcheck.startPeriodSeconds * 1e9,
+          },
+        }
+      : {}),
+    ...(spec.network && spec.networkAliases?.length && !spec.network.startsWith('container:')
+      ? { NetworkingConfig: { EndpointsConfig: { [spec.network]: { Aliases: spec.networkAliases } } } }
+      : {}),
   };
 }
 
@@ -688,6 +747,64 @@ export class DockerEngine implements Engine {
     }
   }
 
+  async ensureNetwork(name: string, labels: Record<string, string>): Promise<{ created: boolean }> {
+    const found = await this.call('list networks', () =>
+      this.docker.listNetworks({ filters: { name: [name] } }),
+    );
+    if (found.some((n) => n.Name === name)) return { created: false };
+    await this.call(`create network ${name}`, () =>
+      this.docker.createNetwork({
+        Name: name,
+        Driver: 'bridge',
+        Labels: { [MANAGED_LABEL]: 'true', ...labels },
+      }),
+    );
+    return { created: true };
+  }
+
+  async removeNetwork(name: string): Promise<boolean> {
+    try {
+      await this.docker.getNetwork(name).remove();
+      return true;
+    } catch (e) {
+      if ((e as HttpishError).statusCode === 404) return false;
+      throw this.translate(e, `remove network ${name}`);
+    }
+  }
+
+  async pull(ref: string, auth?: RegistryAuth): Promise<{ pulled: boolean }> {
+    if (await this.imageExists(ref)) return { pulled: false };
+    const stream = (await this.call(`pull ${ref}`, () =>
+      this.docker.pull(ref, auth ? { authconfig: auth } : {}),
+    )) as NodeJS.ReadableStream;
+    let failure: string | undefined;
+    const lines = splitLines();
+    const handle = (line: string) => {
+      try {
+        const msg = JSON.parse(line) as { error?: string; errorDetail?: { message?: string } };
+        if (msg.error || msg.errorDetail) failure ??= (msg.errorDetail?.message ?? msg.error ?? '').trim();
+      } catch {
+        // a progress line that is not JSON: nothing to learn from it
+      }
+    };
+    await new Promise<void>((resolve, reject) => {
+      stream.on('data', (chunk: Buffer) => {
+        for (const l of lines.push(chunk)) handle(l);
+      });
+      stream.on('end', () => {
+        for (const l of lines.flush()) handle(l);
+        resolve();
+      });
+      stream.on('error', (e) => reject(this.translate(e, `pull ${ref}`)));
+    });
+    if (failure) {
+      if (/unauthorized|authentication required|denied|403/i.test(failure))
+        throw new RegistryAuthError(parseImageRef(ref).registry, failure);
+      throw new EngineError(`pull ${ref} failed: ${failure}`);
+    }
+    return { pulled: true };
+  }
+
   async volumeExists(name: string): Promise<boolean> {
     try {
       await this.docker.getVolume(name).inspect();
@@ -702,6 +819,20 @@ export class DockerEngine implements Engine {
     const filter = value === undefined ? label : `${label}=${value}`;
     const list = await this.call('list containers', () =>
       this.docker.listContainers({ all: true, filters: { label: [filter] } }),
+    );
+    return list.map((c) => ({
+      id: c.Id,
+      name: (c.Names[0] ?? '').replace(/^\//, ''),
+      image: c.Image,
+      state: c.State,
+      health: /\((healthy|unhealthy|health: starting)\)/.exec(c.Status)?.[1],
+      labels: c.Labels,
+    }));
+  }
+
+  async listPublishing(port: number): Promise<ContainerState[]> {
+    const list = await this.call('list containers', () =>
+      this.docker.listContainers({ filters: { publish: [String(port)] } }),
     );
     return list.map((c) => ({
       id: c.Id,
@@ -739,6 +870,49 @@ export class DockerEngine implements Engine {
     } catch (e) {
       if ((e as HttpishError).statusCode === 404) return undefined;
       throw this.translate(e, `copy ${path} out of ${containerId.slice(0, 12)}`);
+    }
+  }
+
+  container(id: string): ContainerHandle {
+    return new DockerContainerHandle(this.docker, this.docker.getContainer(id), (e, c) =>
+      this.translate(e, c),
+    );
+  }
+
+  async exec(containerId: string, spec: ExecSpec): Promise<{ exitCode: number }> {
+    const what = `exec ${spec.cmd[0]} in ${containerId.slice(0, 12)}`;
+    const exec = await this.call(what, () =>
+      this.docker.getContainer(containerId).exec({
+        Cmd: spec.cmd,
+        AttachStdout: true,
+        AttachStderr: true,
+        ...(spec.env ? { Env: Object.entries(spec.env).map(([k, v]) => `${k}=${v}`) } : {}),
+        ...(spec.user ? { User: spec.user } : {}),
+      }),
+    );
+    const raw = (await this.call(what, () => exec.start({ hijack: true, stdin: false }))) as Readable;
+    await demuxStream(raw, spec);
+    const info = await this.call(what, () => exec.inspect());
+    return { exitCode: info.ExitCode ?? -1 };
+  }
+}
+
+/**
+ * Splits the engine's multiplexed stream (8-byte frame headers) into stdout and stderr
+ * chunks; a slow stdout consumer (a file being written) pauses the stream, so memory
+ * stays bounded whatever the output's size.
+ */
+async function demuxStream(raw: Readable, spec: Pick<ExecSpec, 'onStdout' | 'onStderr'>): Promise<void> {
+  let pending: Buffer = Buffer.alloc(0);
+  for await (const chunk of raw) {
+    pending = pending.length ? Buffer.concat([pending, chunk as Buffer]) : (chunk as Buffer);
+    while (pending.length >= 8) {
+      const size = pending.readUInt32BE(4);
+      if (pending.length < 8 + size) break;
+      const body = pending.subarray(8, 8 + size);
+      if (pending[0] === 2) spec.onStderr?.(body);
+      else await spec.onStdout?.(body);
+      pending = pending.subarray(8 + size);
     }
   }
 }

@@ -11,6 +11,7 @@ interface K8sFlags {
   namespace?: string;
   tag?: string;
   registry?: string;
+  weightsUrlPrefix?: string;
   force: boolean;
 }
 
@@ -44,6 +45,10 @@ export function addK8sCommand(deploy: Command, holder: ContextHolder): void {
     .option('--namespace <name>', 'namespace of every object (default: the stack name)')
     .option('--tag <tag>', 'tag of the images mlship builds (default: the git commit)')
     .option('--registry <host>', 'registry the built images are pushed to (prefixes their names)')
+    .option(
+      '--weights-url-prefix <url>',
+      "where the models' local weights files are uploaded (s3://bucket/prefix or https://…): each pod downloads its own at start-up",
+    )
     .option('--force', 'write into a folder mlship did not create', false)
     .addHelpText(
       'after',
@@ -67,6 +72,7 @@ export function addK8sCommand(deploy: Command, holder: ContextHolder): void {
         ...(flags.out ? { outDir: path.resolve(ctx.cwd, flags.out) } : {}),
         ...(flags.namespace ? { namespace: flags.namespace } : {}),
         ...(flags.registry ? { registry: flags.registry } : {}),
+        ...(flags.weightsUrlPrefix ? { weightsUrlPrefix: flags.weightsUrlPrefix } : {}),
       });
       ctx.io.result(
         {

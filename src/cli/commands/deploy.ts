@@ -1,3 +1,4 @@
+import os from 'node:os';
 import path from 'node:path';
 import type { Command } from 'commander';
 import { awsSummary, describeAws, type ResolvedAws } from '../../core/aws/aws-config.js';
@@ -32,6 +33,13 @@ interface EcsFlags {
   securityGroups?: string;
   wait: boolean;
   waitTimeout?: string;
+  bakeMounts: boolean;
+  keepDbContainer: boolean;
+  kmsKey?: string;
+  deleteData: boolean;
+  local: boolean;
+  down: boolean;
+  localEndpointUrl?: string;
 }
 
 function render(io: IoHost, r: EcsPlanResult, cwd: string, aws: ResolvedAws): string {
@@ -49,6 +57,19 @@ function render(io: IoHost, r: EcsPlanResult, cwd: string, aws: ResolvedAws): st
     `  ${'total'.padEnd(width)}  ${money(r.cost.totalMonthlyUsd).padStart(9)}`,
     ...(r.cost.note ? [io.style('dim', `  ${r.cost.note}`)] : []),
     '',
+    ...(r.translation.refusals.length
+      ? [
+          io.style(
+            'fail',
+            `--apply would refuse ${r.translation.refusals.length} thing(s) that could not work on ECS:`,
+          ),
+          ...r.translation.refusals.map(
+            (w) =>
+              `  ${w.file}:${w.line}:${w.column} ${w.path}: ${w.message}${w.fix ? io.style('dim', ` (fix: ${w.fix})`) : ''}`,
+          ),
+          '',
+        ]
+      : []),
     ...(r.translation.warnings.length
       ? [
           `${r.translation.warnings.length} thing(s) not carried over as they are:`,
@@ -88,6 +109,29 @@ async function stackAndAws(ctx: CliContext, flags: EcsFlags, credentials: 'requi
   );
   if (credentials === 'required') requireIdentity(aws);
   return { loaded, aws };
+}
+
+/**
+ * The stack's local .env (the passwords compose generated, or a compose file's own): its values
+ * become SSM parameters the task definitions read, when missing. Never printed.
+ */
+async function localEnv(
+  loaded: { project?: unknown; baseDir: string },
+  file: string,
+): Promise<Record<string, string>> {
+  const { readFile } = await import('node:fs/promises');
+  const { parseEnv } = await import('../../core/compose/generate.js');
+  const envFile = loaded.project
+    ? path.join(loaded.baseDir, '.env')
+    : path.join(path.dirname(path.resolve(file)), '.env');
+  const text = await readFile(envFile, 'utf8').catch(() => '');
+  return Object.fromEntries(parseEnv(text));
+}
+
+/** Checksums of weights files between runs, in the user's cache folder (never in the project). */
+function checksumCacheFile(env: NodeJS.ProcessEnv): string {
+  const base = env.XDG_CACHE_HOME || path.join(env.HOME || os.homedir(), '.cache');
+  return path.join(base, 'mlship', 'checksums.json');
 }
 
 /** The stack's names (services, families, load balancer) for --scale and --destroy: no files written. */
@@ -145,14 +189,19 @@ async function scale(ctx: CliContext, flags: EcsFlags, text: string): Promise<vo
 /** `--destroy`: confirmed (a prompt, or --yes), then everything `--apply` created but images and logs. */
 async function destroy(ctx: CliContext, flags: EcsFlags): Promise<void> {
   const { plan: r, aws: resolved } = await stackNames(ctx, flags);
-  const what = `the services, load balancer, task definitions and cluster of stack ${r.stack} in ${r.region}`;
+  const what = `the services, load balancer, task definitions and cluster of stack ${r.stack} in ${r.region}${flags.deleteData ? ', AND its database (after a final snapshot) and its bucket with every object' : ''}`;
   if (!ctx.global.yes) {
     if (!ctx.io.prompter.interactive) {
       throw new UsageError(`--destroy deletes ${what}; confirm with --yes`, {
         hint: `mlship deploy ecs --destroy --yes${flags.file === 'mlship.yaml' ? '' : ` -f ${flags.file}`}`,
       });
     }
-    if (!(await ctx.io.prompter.confirm(`delete ${what}? (images and logs are kept)`, false))) {
+    if (
+      !(await ctx.io.prompter.confirm(
+        `delete ${what}? (images and logs are kept${flags.deleteData ? '' : ', and so is the data'})`,
+        false,
+      ))
+    ) {
       ctx.io.info('nothing was deleted');
       return;
     }
@@ -169,6 +218,7 @@ async function destroy(ctx: CliContext, flags: EcsFlags): Promise<void> {
       {
         ...(flags.securityGroups ? { securityGroups: flags.securityGroups.split(',') } : {}),
         ...(waitTimeout ? { waitTimeoutSeconds: waitTimeout } : {}),
+        deleteData: flags.deleteData,
       },
     );
     ctx.io.result(
@@ -223,6 +273,27 @@ export const registerDeploy: Register = (program: Command, holder) => {
       false,
     )
     .option(
+      '--keep-db-container',
+      'run a database service as a task, as before (its data does not survive a restart), instead of Aurora or RDS',
+      false,
+    )
+    .option('--kms-key <id>', "SSE-KMS key (id or ARN) of the stack's bucket (default: SSE-S3)")
+    .option(
+      '--delete-data',
+      "with --destroy: also delete the stack's database (after a final snapshot, which is kept and named) and its bucket",
+      false,
+    )
+    .option(
+      '--local',
+      "run the stack's task definitions on this machine's Docker engine as ECS would (the deployed revisions when there are, else the planned ones) and report each container",
+      false,
+    )
+    .option('--down', 'with --local: stop and remove what --local started', false)
+    .option(
+      '--local-endpoint-url <url>',
+      'with --local: the AWS endpoint as containers reach it (default: --endpoint-url, with loopback as host.docker.internal)',
+    )
+    .option(
       '--scale <service=tasks,...>',
       'set how many tasks deployed services run (0 stops one; a GPU service at 0 stops its instances)',
     )
@@ -236,6 +307,11 @@ export const registerDeploy: Register = (program: Command, holder) => {
       'also push each built image under this tag, e.g. latest (task definitions keep the commit tag)',
     )
     .option('--no-build', 'push the images as they are on this machine, without building them first')
+    .option(
+      '--bake-mounts',
+      "a compose file's read-only bind mounts (config files) are copied into images of the stack, as ECS tasks have no host files",
+      false,
+    )
     .option('--no-wait', 'do not wait until the created or updated services are stable')
     .option(
       '--wait-timeout <seconds>',
@@ -262,6 +338,7 @@ export const registerDeploy: Register = (program: Command, holder) => {
           'mlship deploy ecs --apply --endpoint-url http://127.0.0.1:5123 --registry 127.0.0.1:5000',
           'against emulators',
         ],
+        ['mlship deploy ecs --local', 'prove the deployed task definitions start: run them on this engine'],
       ]),
     )
     .action(async (flags: EcsFlags) => {
@@ -283,8 +360,16 @@ export const registerDeploy: Register = (program: Command, holder) => {
           hint: 'an ACM certificate of the deploy region, e.g. arn:aws:acm:eu-west-1:123456789012:certificate/<id> (aws acm list-certificates)',
         });
       }
-      if ([flags.apply, flags.destroy, flags.scale !== undefined].filter(Boolean).length > 1)
-        throw new UsageError('--apply, --destroy and --scale exclude each other');
+      if ([flags.apply, flags.destroy, flags.scale !== undefined, flags.local].filter(Boolean).length > 1)
+        throw new UsageError('--apply, --destroy, --scale and --local exclude each other', {
+          hint: 'apply first, then run what was deployed with --local',
+        });
+      if (flags.deleteData && !flags.destroy)
+        throw new UsageError('--delete-data goes with --destroy', {
+          hint: 'mlship deploy ecs --destroy --delete-data',
+        });
+      if (flags.down && !flags.local)
+        throw new UsageError('--down goes with --local', { hint: 'mlship deploy ecs --local --down' });
       if (flags.scale !== undefined) {
         await scale(ctx, flags, flags.scale);
         return;
@@ -300,7 +385,11 @@ export const registerDeploy: Register = (program: Command, holder) => {
         flags.tag,
         flags.apply,
       );
-      const { loaded, aws: resolved } = await stackAndAws(ctx, flags, flags.apply ? 'required' : 'if-needed');
+      const { loaded, aws: resolved } = await stackAndAws(
+        ctx,
+        flags,
+        flags.apply || flags.local ? 'required' : 'if-needed',
+      );
       const r = await planEcs({
         file: path.resolve(ctx.cwd, flags.file),
         loaded,
@@ -314,6 +403,10 @@ export const registerDeploy: Register = (program: Command, holder) => {
         ...(flags.taskRoleArn ? { taskRoleArn: flags.taskRoleArn } : {}),
         ...(flags.gpuInstance ? { gpuInstanceType: flags.gpuInstance } : {}),
         ...(flags.certificateArn ? { certificateArn: flags.certificateArn } : {}),
+        bakeMounts: flags.bakeMounts,
+        keepDbContainer: flags.keepDbContainer,
+        ...(flags.kmsKey ? { kmsKeyId: flags.kmsKey } : {}),
+        checksumCache: checksumCacheFile(ctx.env),
         // The GPU fit (image × instance type × AMI driver); --apply reads the region's AMI.
         gpuFit: (await import('../gpu-fit-source.js')).gpuFitSource(
           ctx,
@@ -324,6 +417,16 @@ export const registerDeploy: Register = (program: Command, holder) => {
         ctx.io.warn(
           '--certificate-arn is not used: no service publishes a port, so there is no load balancer',
         );
+      if (flags.local) {
+        const { runLocal } = await import('./deploy-local.js');
+        const aws = await deployApis(resolved, r.region);
+        try {
+          await runLocal(ctx, r, flags, aws);
+        } finally {
+          aws.destroy();
+        }
+        return;
+      }
       if (!flags.apply) {
         ctx.io.result(
           {
@@ -346,15 +449,23 @@ export const registerDeploy: Register = (program: Command, holder) => {
         throw new UsageError(`--wait-timeout ${flags.waitTimeout} is not a positive number of seconds`);
       ctx.io.info(render(ctx.io, r, ctx.cwd, resolved));
       const { applyEcs } = await import('../../core/deploy/apply.js');
-      const { buildStackImages, findLocalImages } = await import('../../core/deploy/images.js');
+      const { buildStackImages, findLocalImages, imagePrograms } = await import(
+        '../../core/deploy/images.js'
+      );
       const engine = await ctx.engine();
-      if (flags.build) await buildStackImages(r, { engine, tasks: ctx.io.tasks });
+      await buildStackImages(r, { engine, tasks: ctx.io.tasks }, { sourceBuilds: flags.build });
       const localImages = await findLocalImages(r, { engine });
       const aws = await deployApis(resolved, r.region);
       try {
         const applied = await applyEcs(
           r,
-          { aws, engine, log: (l) => ctx.io.info(l), tasks: ctx.io.tasks },
+          {
+            aws,
+            engine,
+            log: (l) => ctx.io.info(l),
+            tasks: ctx.io.tasks,
+            imagePrograms: (image, programs) => imagePrograms(engine, image, programs),
+          },
           {
             localImages,
             force: flags.force,
@@ -365,9 +476,28 @@ export const registerDeploy: Register = (program: Command, holder) => {
             ...(flags.subnets ? { subnets: flags.subnets.split(',') } : {}),
             ...(flags.securityGroups ? { securityGroups: flags.securityGroups.split(',') } : {}),
             ...(flags.gpuInstance ? { gpuInstanceType: flags.gpuInstance } : {}),
+            // Emulators have no IAM propagation delay to wait out.
+            ...(flags.endpointUrl ? { iamPropagationSeconds: 0 } : {}),
+            localSecrets: await localEnv(loaded, flags.file),
           },
         );
         const lines = [
+          ...(applied.bucket
+            ? [`bucket ${applied.bucket.name}: ${applied.bucket.created ? 'created' : 'exists'}`]
+            : []),
+          ...applied.weights.map(
+            (w) =>
+              `weights of ${w.service}: ${w.skipped ? 'already in the bucket, 0 bytes sent' : `${w.uploadedBytes} bytes sent${w.resumedBytes ? `, ${w.resumedBytes} resumed` : ''}`} (${w.url})`,
+          ),
+          ...applied.roles.map(
+            (x) =>
+              `IAM role ${x.name}: ${x.created ? 'created' : x.changed.length ? 'updated' : 'unchanged'}`,
+          ),
+          ...applied.secretsCreated.map((s) => `SSM parameter ${s}: created from the stack's .env`),
+          ...applied.databases.map(
+            (d) =>
+              `database ${d.identifier} (${d.engine} ${d.engineVersion}): ${d.created ? 'created' : d.changed.length ? `changed: ${d.changed.join(', ')}` : 'unchanged'}; its clients read secret ${d.secret}`,
+          ),
           `cluster ${applied.cluster.name}: ${applied.cluster.created ? 'created' : 'exists'}; log group ${applied.logGroup.name}: ${applied.logGroup.created ? 'created' : 'exists'}`,
           ...applied.pushes.map(
             (p) =>

@@ -36,6 +36,8 @@ export interface ComposeGenerateResult {
   envFile: { path: string; created: string[]; kept: string[] };
   stack: GeneratedStack;
   project: Project;
+  /** What each wrapped service's mlship-wrap.json says (undefined for image services). */
+  wrapped: Record<string, WrappedServiceInfo | undefined>;
 }
 
 /** What compose needs from a wrapped service's mlship-wrap.json. */
@@ -136,7 +138,15 @@ export async function generateCompose(options: ComposeGenerateOptions): Promise<
       written.push(gitignore);
     }
   }
-  return { composeFile, outDir, written, envFile: { path: envPath, created, kept }, stack, project };
+  return {
+    composeFile,
+    outDir,
+    written,
+    envFile: { path: envPath, created, kept },
+    stack,
+    project,
+    wrapped,
+  };
 }
 
 /** Where a project's generated stack lives, without generating anything. */

@@ -16,13 +16,25 @@ import {
   withTag,
 } from '../../config/image-ref.js';
 import { UsageError } from '../../io/errors.js';
-import type { ServiceLoadBalancer } from './aws-apis.js';
+import type { ServiceConnectSpec, ServiceLoadBalancer } from './aws-apis.js';
 import { preDeployChecks } from './checks.js';
+import { chooseEngineVersion, type DatabaseResult, ensureDatabase } from './database-apply.js';
 import type { ApplyDeps, ApplyOptions } from './deps.js';
+import { type EfsResult, type EfsVolumePlan, ensureEfs, withEfsIds } from './efs.js';
 import { ensureGpuCapacity, type GpuCapacityResult } from './gpu-capacity.js';
+import { healthCheckTools, missingHealthCheckTools } from './health-tools.js';
 import { ensureLoadBalancer, type LoadBalancerResult, sameLoadBalancers } from './load-balancer.js';
 import type { EcsPlanResult, ListenerPlan } from './plan.js';
+import {
+  type BucketResult,
+  ensureLocalSecrets,
+  ensureRoles,
+  ensureStackBucket,
+  ensureWeights,
+  type RoleResult,
+} from './stack-resources.js';
 import { waitUntilStable } from './wait.js';
+import type { WeightsUploadResult } from './weights.js';
 
 export interface ServiceEndpoints {
   service: string;
@@ -48,6 +60,14 @@ export interface ApplyResult {
   services: { name: string; action: 'created' | 'updated' | 'unchanged' }[];
   loadBalancer?: LoadBalancerResult;
   gpuCapacity?: GpuCapacityResult;
+  /** The stack's bucket, when it has something to hold (weights). */
+  bucket?: BucketResult;
+  weights: WeightsUploadResult[];
+  roles: RoleResult[];
+  databases: DatabaseResult[];
+  efs: EfsResult[];
+  /** SSM parameters created from the stack's .env (names only). */
+  secretsCreated: string[];
   /** Services waited for; empty with --no-wait or when nothing changed. */
   stable: { name: string; seconds: number }[];
   endpoints: ServiceEndpoints[];
@@ -72,6 +92,41 @@ export function sameAsRegistered(wanted: unknown, actual: unknown): boolean {
   return wanted === actual;
 }
 
+/** The user the access point of a volume belongs to: the service's, else its local image's, else root. */
+async function efsUser(deps: ApplyDeps, options: ApplyOptions, v: EfsVolumePlan): Promise<number> {
+  if (v.uid !== undefined) return v.uid;
+  for (const m of v.mounts) {
+    const image = options.localImages[m.service];
+    if (!image || !(await deps.engine.imageExists(image))) continue;
+    const user = /^(\d+)/.exec((await deps.engine.inspectImage(image)).user)?.[1];
+    if (user) return Number(user);
+  }
+  return 0;
+}
+
+/** What would keep a service from starting on ECS stops the apply before anything is created. */
+async function refuseWhatCannotStart(
+  plan: EcsPlanResult,
+  deps: ApplyDeps,
+  options: ApplyOptions,
+): Promise<void> {
+  const details = plan.translation.refusals.map(
+    (w) => `${w.file}:${w.line}:${w.column} ${w.path}: ${w.message}${w.fix ? ` (fix: ${w.fix})` : ''}`,
+  );
+  if (deps.imagePrograms) {
+    const needs = healthCheckTools(
+      plan.translation.taskDefinitions,
+      (c, image) => options.localImages[c] ?? image,
+    );
+    details.push(...(await missingHealthCheckTools(needs, deps.imagePrograms)));
+  }
+  if (!details.length) return;
+  throw new UsageError(`${details.length} service setting(s) could not work on ECS; nothing was created`, {
+    details,
+    hint: 'fix the items above (each names its fix) and run again',
+  });
+}
+
 function withoutTags(td: RegisterTaskDefinitionCommandInput): RegisterTaskDefinitionCommandInput {
   // DescribeTaskDefinition does not return tags unless asked: compare the rest.
   const { tags: _tags, ...rest } = td;
@@ -84,7 +139,13 @@ export async function applyEcs(
   options: ApplyOptions,
 ): Promise<ApplyResult> {
   const { aws, log } = deps;
+  await refuseWhatCannotStart(plan, deps, options);
+  // The stack's own secrets from its .env, before the checks that look for them.
+  const createdSecrets = await ensureLocalSecrets(plan, deps, options.localSecrets ?? {});
   const network = await preDeployChecks(plan, deps, options);
+  // The database engine version the region offers for the local major: refused before anything is created.
+  const versions = new Map<string, string>();
+  for (const db of plan.databases) versions.set(db.identifier, await chooseEngineVersion(db, deps));
   const stack = plan.stack;
   const result: ApplyResult = {
     cluster: { name: stack, created: false },
@@ -93,9 +154,29 @@ export async function applyEcs(
     pushes: [],
     taskDefinitions: [],
     services: [],
+    weights: [],
+    roles: [],
+    databases: [],
+    efs: [],
+    secretsCreated: [],
     stable: [],
     endpoints: [],
   };
+
+  // 0. What the tasks need before they start: the bucket with their weights, their roles.
+  const bucket = await ensureStackBucket(plan, deps);
+  if (bucket) result.bucket = bucket;
+  result.weights = await ensureWeights(plan, deps);
+  result.roles = await ensureRoles(plan, deps, options);
+  result.secretsCreated = createdSecrets;
+  result.efs = await ensureEfs(plan.stack, plan.efs, deps, network, (v) => efsUser(deps, options, v));
+  for (const db of plan.databases) {
+    result.databases.push(
+      await ensureDatabase(db, stack, versions.get(db.identifier)!, deps, network, {
+        ...(options.databaseWaitSeconds ? { waitTimeoutSeconds: options.databaseWaitSeconds } : {}),
+      }),
+    );
+  }
 
   // 1. Images: ECR repositories, then pushes that skip what the registry already has.
   const current = await registeredTaskDefinitions(plan, deps);
@@ -111,7 +192,7 @@ export async function applyEcs(
   // 3. Task definitions: a new revision only when something we send changed.
   const arnOf = new Map<string, string>();
   for (const td of plan.translation.taskDefinitions) {
-    const routed = options.registry ? withRegistry(td, options.registry) : td;
+    const routed = withEfsIds(options.registry ? withRegistry(td, options.registry) : td, result.efs);
     const input = {
       ...routed,
       containerDefinitions: routed.containerDefinitions?.map((c) =>
@@ -150,7 +231,6 @@ export async function applyEcs(
     const existing = await aws.ecs.describeService(stack, svc.name);
     const loadBalancers = targets.get(svc.name) ?? [];
     if (!existing) {
-      const port = svc.containers.find((c) => c.portName);
       await aws.ecs.createService({
         cluster: stack,
         serviceName: svc.name,
@@ -166,16 +246,7 @@ export async function applyEcs(
         ...(svc.healthCheckGracePeriodSeconds
           ? { healthCheckGracePeriodSeconds: svc.healthCheckGracePeriodSeconds }
           : {}),
-        ...(port?.portName && port.port
-          ? {
-              serviceConnect: {
-                namespace: stack,
-                portName: port.portName,
-                port: port.port,
-                discoveryName: port.name,
-              },
-            }
-          : {}),
+        serviceConnect: serviceConnectOf(stack, svc),
         ...(loadBalancers.length ? { loadBalancers } : {}),
       });
       result.services.push({ name: svc.name, action: 'created' });
@@ -190,6 +261,8 @@ export async function applyEcs(
         service: svc.name,
         taskDefinition: arn,
         forceNewDeployment: options.force,
+        // Service Connect as planned: every container's port, a client in the namespace otherwise.
+        serviceConnect: serviceConnectOf(stack, svc),
         ...(lbChanged ? { loadBalancers } : {}),
         ...(lbChanged && svc.healthCheckGracePeriodSeconds
           ? { healthCheckGracePeriodSeconds: svc.healthCheckGracePeriodSeconds }
@@ -223,6 +296,19 @@ export async function applyEcs(
     ),
   );
   return result;
+}
+
+/** Every container port of the service under its container's name (Service Connect discovery names). */
+export function serviceConnectOf(
+  namespace: string,
+  svc: EcsPlanResult['translation']['services'][number],
+): ServiceConnectSpec {
+  return {
+    namespace,
+    services: svc.containers.flatMap((c) =>
+      c.portName && c.port ? [{ portName: c.portName, port: c.port, discoveryName: c.name }] : [],
+    ),
+  };
 }
 
 /** How to reach each service: Service Connect inside the namespace; published ports through the load balancer. */

@@ -4,6 +4,7 @@
 // Records are the SDK's own request/response shapes where ECS defines them (task
 // definitions, services), imported as types only.
 
+import type { Readable } from 'node:stream';
 import type { RegisterTaskDefinitionCommandInput, Service, Task, TaskDefinition } from '@aws-sdk/client-ecs';
 import type { RegistryAuth } from '../../adapters/docker/engine.js';
 
@@ -60,7 +61,26 @@ export interface EcsApi {
     /** Replaces the service's load balancers (ECS allows it for rolling deployments). */
     loadBalancers?: ServiceLoadBalancer[];
     healthCheckGracePeriodSeconds?: number;
+    serviceConnect?: ServiceConnectSpec;
   }): Promise<void>;
+  /** Starts a one-off task (Fargate, awsvpc) of a registered task definition; its ARN. */
+  runTask(spec: RunTaskSpec): Promise<string>;
+  /** ARNs of the cluster's tasks started with `startedBy` (ECS lists stopped ones for about an hour). */
+  tasksStartedBy(cluster: string, startedBy: string, status: 'RUNNING' | 'STOPPED'): Promise<string[]>;
+}
+
+/** A one-off task: `mlship data push` restores the database from inside the VPC with one. */
+export interface RunTaskSpec {
+  cluster: string;
+  taskDefinition: string;
+  subnets: string[];
+  securityGroups: string[];
+  assignPublicIp: boolean;
+  /** Who started it (ListTasks finds the tasks of an interrupted run by it). */
+  startedBy: string;
+  /** Environment added to containers, by container name. */
+  environment?: Record<string, Record<string, string>>;
+  tags?: Record<string, string>;
 }
 
 /** A target group a service registers its tasks with. */
@@ -68,6 +88,15 @@ export interface ServiceLoadBalancer {
   targetGroupArn: string;
   containerName: string;
   containerPort: number;
+}
+
+/**
+ * Service Connect of a service: every container port it offers under its container's name, and
+ * the namespace to resolve the others' names in (a service that offers none is a client only).
+ */
+export interface ServiceConnectSpec {
+  namespace: string;
+  services: { portName: string; port: number; discoveryName: string }[];
 }
 
 export interface CreateServiceSpec {
@@ -82,12 +111,14 @@ export interface CreateServiceSpec {
   securityGroups: string[];
   assignPublicIp: boolean;
   healthCheckGracePeriodSeconds?: number;
-  serviceConnect?: { namespace: string; portName: string; port: number; discoveryName: string };
+  serviceConnect?: ServiceConnectSpec;
   loadBalancers?: ServiceLoadBalancer[];
 }
 
 export interface LogsApi {
   ensureLogGroup(name: string, retentionDays: number): Promise<{ created: boolean }>;
+  /** Every message of a log stream, oldest first; none when the stream does not exist (yet). */
+  streamMessages(group: string, stream: string): Promise<string[]>;
 }
 
 /** Whether the secrets a task definition references (`valueFrom`) exist. */
@@ -96,10 +127,211 @@ export interface SecretsApi {
   missingParameters(names: string[]): Promise<string[]>;
   /** Whether a Secrets Manager secret exists (by ARN, partial ARN or name). */
   secretExists(id: string): Promise<boolean>;
+  /**
+   * The value a task definition's `valueFrom` resolves to (an SSM parameter, decrypted, or a
+   * Secrets Manager secret, with ECS's `:json-key:stage:version` suffix), for running tasks
+   * locally. Never logged.
+   */
+  value(valueFrom: string): Promise<string>;
+  /** A JSON secret's keys and values, or undefined when there is no such secret. */
+  jsonSecret(name: string): Promise<Record<string, string> | undefined>;
+  /** Creates the secret (tags) or puts a new version of it; values are never logged. */
+  putJsonSecret(
+    name: string,
+    value: Record<string, string>,
+    tags: Record<string, string>,
+  ): Promise<'created' | 'updated'>;
+  /** Creates a SecureString parameter unless it exists (an existing one is never overwritten). */
+  createParameter(name: string, value: string, tags: Record<string, string>): Promise<'created' | 'exists'>;
+  /** Schedules the secret's deletion (Secrets Manager keeps it recoverable for 7 days). */
+  deleteSecret(name: string): Promise<boolean>;
+}
+
+/** A database cluster (Aurora) or instance (RDS) as mlship reads it. */
+export interface DbState {
+  identifier: string;
+  status: string;
+  endpoint?: string;
+  port?: number;
+  engineVersion?: string;
+  /** Aurora Serverless v2 capacity. */
+  scaling?: { minCapacity: number; maxCapacity: number; secondsUntilAutoPause?: number };
+  deletionProtection: boolean;
+  /** Whether mlship created it (tag mlship:managed). */
+  managed: boolean;
+}
+
+export interface DbCreateSpec {
+  identifier: string;
+  kind: 'aurora' | 'rds';
+  engine: string;
+  engineVersion: string;
+  database: string;
+  username: string;
+  password: string;
+  port: number;
+  subnetGroup: string;
+  securityGroups: string[];
+  backupRetentionDays: number;
+  scaling?: { minCapacity: number; maxCapacity: number; secondsUntilAutoPause: number };
+  instanceClass?: string;
+  tags: Record<string, string>;
+}
+
+/** Amazon RDS: the stack's database (Aurora Serverless v2 cluster, or one RDS instance). */
+export interface RdsApi {
+  /** The engine versions the region offers, newest first, and whether each scales to 0 ACU. */
+  engineVersions(engine: string): Promise<{ version: string; scalesToZero?: boolean }[]>;
+  ensureSubnetGroup(
+    name: string,
+    subnets: string[],
+    tags: Record<string, string>,
+  ): Promise<{ created: boolean }>;
+  describe(kind: 'aurora' | 'rds', identifier: string): Promise<DbState | undefined>;
+  /** Creates the cluster and its one serverless writer (Aurora), or the instance (RDS). */
+  create(spec: DbCreateSpec): Promise<void>;
+  /** Aurora: the writer instance of the cluster, created unless it exists. */
+  ensureWriter(cluster: string, engine: string, tags: Record<string, string>): Promise<{ created: boolean }>;
+  /** Changes the capacity (Aurora) or the backups of an existing database. */
+  modify(
+    kind: 'aurora' | 'rds',
+    identifier: string,
+    changes: { scaling?: DbCreateSpec['scaling']; backupRetentionDays?: number },
+  ): Promise<void>;
+  /** With a final snapshot of that name; deletion protection is turned off first. */
+  deleteWithSnapshot(kind: 'aurora' | 'rds', identifier: string, snapshot: string): Promise<void>;
+  deleteSubnetGroup(name: string): Promise<boolean>;
+}
+
+/** Amazon EFS: the file systems of a stack's named volumes. */
+export interface EfsApi {
+  /** The file system of `token` (encrypted, tagged), created unless it exists; its id. */
+  ensureFileSystem(token: string, tags: Record<string, string>): Promise<{ id: string; created: boolean }>;
+  /** A mount target in each subnet (one per zone), in the given security group. */
+  ensureMountTargets(
+    fileSystemId: string,
+    subnets: string[],
+    securityGroup: string,
+  ): Promise<{ created: number }>;
+  /** An access point rooted at `path`, owned by uid:gid; its id. */
+  ensureAccessPoint(spec: {
+    fileSystemId: string;
+    name: string;
+    path: string;
+    uid: number;
+    gid: number;
+    tags: Record<string, string>;
+  }): Promise<{ id: string; created: boolean }>;
+}
+
+/** Temporary credentials; never logged or written. */
+export interface AwsCredentials {
+  accessKeyId: string;
+  secretAccessKey: string;
+  sessionToken?: string;
+}
+
+export interface StsApi {
+  /** Credentials of `roleArn` (sts:AssumeRole), or undefined when these credentials may not assume it. */
+  assumeRole(roleArn: string, sessionName: string): Promise<AwsCredentials | undefined>;
+  /** The credentials in use (the SDK chain), to hand to local containers when no role can be assumed. */
+  callerCredentials(): Promise<AwsCredentials>;
+}
+
+/** An IAM policy document (only the parts mlship writes). */
+export interface PolicyDocument {
+  Version: '2012-10-17';
+  Statement: {
+    Sid?: string;
+    Effect: 'Allow' | 'Deny';
+    Action: string | string[];
+    Resource: string | string[];
+    Condition?: Record<string, Record<string, string | string[]>>;
+  }[];
+}
+
+/** A role a service (ECS tasks) assumes, with managed and inline policies, owned by mlship. */
+export interface ServiceRoleSpec {
+  name: string;
+  /** The service principal that assumes it, e.g. ecs-tasks.amazonaws.com. */
+  service: string;
+  description: string;
+  managedPolicies: string[];
+  /** Inline policies by name; a policy mlship wrote before and no longer wants is removed. */
+  inlinePolicies: Record<string, PolicyDocument>;
+  tags: Record<string, string>;
 }
 
 export interface IamApi {
   roleExists(name: string): Promise<boolean>;
+  /**
+   * Creates the role unless it exists, then makes its trust, managed and inline policies exactly
+   * these (idempotent: `changed` lists what had to be set). `managed: false` for a role of that
+   * name that mlship did not create: it is left alone.
+   */
+  ensureServiceRole(
+    spec: ServiceRoleSpec,
+  ): Promise<{ arn: string; created: boolean; changed: string[]; managed: boolean }>;
+  /** Detaches, removes inline policies and deletes the role; false when there was none. */
+  deleteServiceRole(name: string): Promise<boolean>;
+}
+
+export interface BucketSpec {
+  name: string;
+  region: string;
+  tags: Record<string, string>;
+  /** SSE-S3 by default; SSE-KMS with a key id or ARN. */
+  kmsKeyId?: string;
+  versioning: boolean;
+  /** Objects under `prefix` expire after `days` (user uploads are a liability to keep). */
+  expire?: { prefix: string; days: number };
+}
+
+/** The stack's S3 bucket and the objects mlship puts in it (weights, staged dumps). */
+export interface S3Api {
+  /** `owned`: it exists and this account can use it; `taken`: another account's name; `missing`. */
+  bucketState(name: string): Promise<'owned' | 'taken' | 'missing'>;
+  /**
+   * Creates the bucket unless it exists, with Block Public Access, default encryption, tags,
+   * versioning and the expiry rule set to the spec (each corrected on an existing bucket).
+   */
+  ensureBucket(spec: BucketSpec): Promise<{ created: boolean; changed: string[] }>;
+  /** Size and mlship's sha256 metadata of an object, if it exists. */
+  headObject(bucket: string, key: string): Promise<{ sizeBytes: number; sha256?: string } | undefined>;
+  /**
+   * Uploads a local file: one PUT when small, else a multipart upload that resumes the parts an
+   * earlier, interrupted upload of the same key already sent. Reports progress in bytes.
+   */
+  uploadFile(spec: UploadSpec): Promise<{ uploadedBytes: number; resumedBytes: number }>;
+  /** Whether the bucket holds any object (a bucket with data is never deleted without a flag). */
+  isEmpty(bucket: string): Promise<boolean>;
+  /** Deletes an empty bucket; false when there was none. */
+  deleteBucket(bucket: string): Promise<boolean>;
+  /** Deletes every object (and every version) of the bucket; how many. */
+  emptyBucket(bucket: string): Promise<number>;
+  /** Every object under `prefix` (all when none), with its size. */
+  listObjects(bucket: string, prefix?: string): Promise<{ key: string; sizeBytes: number }[]>;
+  /** An object's content as a stream. */
+  getObject(bucket: string, key: string): Promise<Readable>;
+  /**
+   * One PUT of a small object held in memory, with its SHA-256 sent as the request's checksum
+   * (S3 refuses the object when the bytes it received do not match) and kept as metadata.
+   */
+  putObject(spec: { bucket: string; key: string; body: Buffer; sha256: string }): Promise<void>;
+  deleteObject(bucket: string, key: string): Promise<void>;
+  /** Aborts the unfinished multipart uploads of `key` (parts of another content); how many. */
+  abortUploads(bucket: string, key: string): Promise<number>;
+}
+
+export interface UploadSpec {
+  bucket: string;
+  key: string;
+  file: string;
+  sizeBytes: number;
+  sha256: string;
+  /** Parts of a multipart upload (S3: 5 MiB to 5 GiB, at most 10,000 parts). */
+  partBytes: number;
+  onProgress?: (doneBytes: number) => void;
 }
 
 export interface Ec2Api {
@@ -219,6 +451,7 @@ export interface LaunchTemplateSpec {
 }
 
 export interface AwsDeployApis {
+  s3: S3Api;
   ecr: EcrApi;
   ecs: EcsApi;
   logs: LogsApi;
@@ -228,5 +461,8 @@ export interface AwsDeployApis {
   gpu: GpuCapacityApi;
   secrets: SecretsApi;
   iam: IamApi;
+  sts: StsApi;
+  rds: RdsApi;
+  efs: EfsApi;
   destroy(): void;
 }

@@ -156,10 +156,13 @@ async function missingSecrets(plan: EcsPlanResult, deps: ApplyDeps): Promise<str
       );
     }
   }
+  // The database's secret is written by the apply itself, once the database exists.
+  const ours = new Set(plan.databases.map((d) => d.secretName));
   for (const ref of refs.keys()) {
     if (!ref.startsWith('arn:aws:secretsmanager:')) continue;
     const id = secretId(ref);
     const name = id.slice(id.indexOf(':secret:') + ':secret:'.length);
+    if (ours.has(name)) continue;
     // A partial ARN (no random suffix) is what mlship writes; DescribeSecret also takes the name.
     if ((await deps.aws.secrets.secretExists(id)) || (await deps.aws.secrets.secretExists(name))) continue;
     problems.push(
@@ -170,6 +173,8 @@ async function missingSecrets(plan: EcsPlanResult, deps: ApplyDeps): Promise<str
 }
 
 async function missingRoles(plan: EcsPlanResult, deps: ApplyDeps): Promise<string[]> {
+  // The roles mlship owns are created by the apply itself; only the user's must exist.
+  const ours = new Set([plan.roles.execution?.name, plan.roles.task?.name].filter(Boolean));
   const roles = new Map<string, { kind: string; families: string[] }>();
   for (const td of plan.translation.taskDefinitions)
     for (const [kind, arn] of [
@@ -184,6 +189,7 @@ async function missingRoles(plan: EcsPlanResult, deps: ApplyDeps): Promise<strin
   const problems: string[] = [];
   for (const [arn, { kind, families }] of roles) {
     const name = arn.slice(arn.lastIndexOf('/') + 1);
+    if (ours.has(name)) continue;
     if (await deps.aws.iam.roleExists(name)) continue;
     const flag = kind === 'execution role' ? '--execution-role-arn' : '--task-role-arn';
     problems.push(

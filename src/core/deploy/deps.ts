@@ -15,6 +15,11 @@ export interface ApplyDeps {
   /** Per-service progress while waiting (default: plain lines through `log`). */
   tasks?: TaskRunner;
   clock?: Clock;
+  /**
+   * Which of `programs` a local image has (on its PATH), or undefined when the image is not on
+   * this machine: health checks are checked against it before anything is created.
+   */
+  imagePrograms?(image: string, programs: string[]): Promise<Set<string> | undefined>;
 }
 
 export interface ApplyOptions {
@@ -37,6 +42,12 @@ export interface ApplyOptions {
   waitTimeoutSeconds?: number;
   /** Between two DescribeServices calls while waiting (default 15 s, as the AWS waiters). */
   pollSeconds?: number;
+  /** After creating IAM roles (default 10 s; emulators need none). */
+  iamPropagationSeconds?: number;
+  /** Values of the stack's local .env: secrets the task definitions read from SSM, created when missing. */
+  localSecrets?: Record<string, string>;
+  /** How long to wait for a new database (default 30 minutes). */
+  databaseWaitSeconds?: number;
 }
 
 export interface DeployNetwork {

@@ -24,6 +24,8 @@ export interface DestroyOptions {
   waitTimeoutSeconds?: number;
   /** Between two checks while waiting (default 15 s). */
   pollSeconds?: number;
+  /** Also delete the stack's data: the database (after a final snapshot) and the bucket. */
+  deleteData?: boolean;
 }
 
 export interface DestroyResult {
@@ -149,5 +151,60 @@ export async function destroyEcs(
   result.kept.push(
     `log group ${plan.translation.logGroup} (remove with: aws logs delete-log-group --log-group-name ${plan.translation.logGroup})`,
   );
+  await destroyRoles(plan, deps, removed);
+  await destroyData(plan, deps, options, { removed, result, clock });
   return result;
+}
+
+/** The roles mlship owns for the stack (no data in them, nothing billed: removed). */
+async function destroyRoles(plan: EcsPlanResult, deps: DestroyDeps, removed: (what: string) => void) {
+  for (const role of [plan.roles.execution, plan.roles.task]) {
+    if (role && (await deps.aws.iam.deleteServiceRole(role.name))) removed(`IAM role ${role.name}`);
+  }
+}
+
+/**
+ * The stack's data: its database and bucket are kept, each listed with how to remove it, unless
+ * --delete-data (then the database's final snapshot is taken first, and named).
+ */
+async function destroyData(
+  plan: EcsPlanResult,
+  deps: DestroyDeps,
+  options: DestroyOptions,
+  ctx: { removed: (what: string) => void; result: DestroyResult; clock: Clock },
+) {
+  const { aws } = deps;
+  for (const db of plan.databases) {
+    const state = await aws.rds.describe(db.settings.kind, db.identifier);
+    if (!state) continue;
+    if (!options.deleteData) {
+      ctx.result.kept.push(
+        `database ${db.identifier} and its data (remove with: mlship deploy ecs --destroy --delete-data, which takes a final snapshot first)`,
+      );
+      continue;
+    }
+    if (!state.managed) {
+      ctx.result.kept.push(`database ${db.identifier} (not created by mlship)`);
+      continue;
+    }
+    const stamp = new Date(ctx.clock.now()).toISOString().slice(0, 16).replace(/[-:T]/g, '');
+    const snapshot = `${db.identifier}-final-${stamp}`;
+    if (state.status !== 'deleting') {
+      await aws.rds.deleteWithSnapshot(db.settings.kind, db.identifier, snapshot);
+      ctx.removed(`database ${db.identifier} (final snapshot ${snapshot})`);
+    }
+    if (await aws.secrets.deleteSecret(db.secretName))
+      ctx.removed(`secret ${db.secretName} (recoverable for 7 days)`);
+    if (!(await aws.rds.deleteSubnetGroup(db.subnetGroup).catch(() => false)))
+      ctx.result.remaining.push(`DB subnet group ${db.subnetGroup}: in use until the database is gone`);
+  }
+  if ((await aws.s3.bucketState(plan.bucket)) !== 'owned') return;
+  if (!options.deleteData) {
+    ctx.result.kept.push(
+      `bucket ${plan.bucket} and its objects (remove with: mlship deploy ecs --destroy --delete-data)`,
+    );
+    return;
+  }
+  const objects = await aws.s3.emptyBucket(plan.bucket);
+  if (await aws.s3.deleteBucket(plan.bucket)) ctx.removed(`bucket ${plan.bucket} (${objects} object(s))`);
 }

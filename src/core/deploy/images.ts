@@ -2,7 +2,7 @@
 // (cached layers make an unchanged service a no-op, so the pushed image is the source
 // at this commit), then found under the names mlship and compose give them locally.
 
-import type { BuildOptions, BuildResult } from '../../adapters/docker/engine.js';
+import type { BuildOptions, BuildResult, Engine } from '../../adapters/docker/engine.js';
 import type { TaskRunner } from '../../io/progress.js';
 import type { EcsPlanResult } from './plan.js';
 
@@ -14,10 +14,20 @@ export interface ImageDeps {
   tasks: TaskRunner;
 }
 
-/** Builds every image the plan pushes; the first failure is thrown after the others finish. */
-export async function buildStackImages(plan: EcsPlanResult, deps: ImageDeps): Promise<void> {
+/**
+ * Builds the images the plan pushes, in order (a baked image builds on its service's own);
+ * with `sourceBuilds: false` (--no-build) only the baked ones, from the images on this
+ * machine. The first failure is thrown.
+ */
+export async function buildStackImages(
+  plan: EcsPlanResult,
+  deps: ImageDeps,
+  options: { sourceBuilds: boolean } = { sourceBuilds: true },
+): Promise<void> {
+  const baked = new Set(plan.bakes.map((b) => b.tag));
+  const builds = plan.builds.filter((b) => options.sourceBuilds || baked.has(b.tag));
   const outcomes = await deps.tasks.run(
-    plan.builds.map((b) => ({
+    builds.map((b) => ({
       title: `build ${b.tag}`,
       run: async (control) => {
         const built = await deps.engine.build({
@@ -41,13 +51,16 @@ export async function buildStackImages(plan: EcsPlanResult, deps: ImageDeps): Pr
 }
 
 /**
- * The local image of each container of the stack: `<stack>/<service>:dev` (what mlship builds),
- * else the names docker compose v2 and v1 give built services.
+ * The local image of each container of the stack: what the plan builds (the baked image where
+ * there is one), else `<stack>/<service>:dev` (what mlship builds), else the names docker
+ * compose v2 and v1 give built services.
  */
 export async function findLocalImages(plan: EcsPlanResult, deps: Pick<ImageDeps, 'engine'>) {
   const localImages: Record<string, string> = {};
   for (const s of plan.translation.services.flatMap((x) => x.containers.map((c) => c.name))) {
+    const planned = plan.localImages[s];
     for (const candidate of [
+      ...(planned ? [planned] : []),
       `${plan.stack}/${s}:dev`,
       `${plan.stack}-${s}:latest`,
       `${plan.stack}_${s}:latest`,
@@ -59,4 +72,35 @@ export async function findLocalImages(plan: EcsPlanResult, deps: Pick<ImageDeps,
     }
   }
   return localImages;
+}
+
+/**
+ * Which of `programs` a local image has on its PATH (`command -v` in a short-lived container of
+ * it), or undefined when the image is not on this machine or has no shell to ask with.
+ */
+export async function imagePrograms(
+  engine: Pick<Engine, 'imageExists' | 'run'>,
+  image: string,
+  programs: string[],
+): Promise<Set<string> | undefined> {
+  if (!(await engine.imageExists(image))) return undefined;
+  try {
+    const r = await engine.run({
+      image,
+      entrypoint: [
+        'sh',
+        '-c',
+        'for p in "$@"; do command -v "$p" >/dev/null 2>&1 && echo "$p"; done; echo sh',
+        'sh',
+      ],
+      cmd: programs,
+      user: '0',
+      timeoutMs: 30_000,
+      labels: { 'dev.mlship.role': 'health-check-probe' },
+    });
+    if (r.exitCode !== 0) return undefined;
+    return new Set(r.stdoutTail.map((l) => l.trim()).filter(Boolean));
+  } catch {
+    return undefined; // no shell in the image: not something this check can answer
+  }
 }

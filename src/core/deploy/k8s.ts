@@ -7,10 +7,12 @@ import { readdir } from 'node:fs/promises';
 import path from 'node:path';
 import { stringify } from 'yaml';
 import type { StackWarning } from '../../config/stack-model.js';
-import { type K8sTranslation, translateToK8s } from '../../generators/k8s-manifests.js';
+import { type K8sTranslation, type MountedFiles, translateToK8s } from '../../generators/k8s-manifests.js';
 import { FileExistsError } from '../../io/errors.js';
 import { exists, writeFileAtomic } from '../../io/files.js';
-import { GENERATED_MARKER, loadDeployStack } from './plan.js';
+import { planBakes } from './config-images.js';
+import { type DeployStack, GENERATED_MARKER, loadDeployStack } from './plan.js';
+import { ChecksumCache, planWeights } from './weights.js';
 
 export interface K8sDeployOptions {
   file: string;
@@ -20,6 +22,8 @@ export interface K8sDeployOptions {
   imageTag: string;
   /** Registry host the built images are pushed to; without it they keep their local names. */
   registry?: string;
+  /** Where local weights files are uploaded (s3:// or https:// prefix): MODEL_URL of each model. */
+  weightsUrlPrefix?: string;
   force: boolean;
 }
 
@@ -50,6 +54,48 @@ export function renderManifests(t: K8sTranslation): string {
   );
 }
 
+/**
+ * What a pod needs of this machine's files: the files services mount (config, the proxy's
+ * nginx.conf, the front end) as ConfigMaps, and local weights as a URL under the given prefix
+ * (content-addressed, as deploy ecs stores them), with the command that uploads each.
+ */
+async function carriedFiles(loaded: DeployStack, options: K8sDeployOptions) {
+  const bakes = await planBakes(loaded.stack.services, {
+    stack: loaded.stack.name,
+    baseDir: loaded.baseDir,
+    generated: loaded.generated,
+    services: loaded.project ? 'all' : [],
+    builtTag: () => undefined,
+  });
+  const mountedFiles: Record<string, MountedFiles[]> = {};
+  for (const b of bakes) {
+    mountedFiles[b.service] = b.mounts.map((target, i) => ({
+      target,
+      files: b.files
+        .filter((f) => f.path === `mounts/${i}` || f.path.startsWith(`mounts/${i}/`))
+        .map((f) => ({ path: f.path.slice(`mounts/${i}`.length + 1), content: f.content.toString('utf8') })),
+    }));
+  }
+  const weights: Record<string, { url: string; sha256?: string }> = {};
+  const uploads: string[] = [];
+  const prefix = options.weightsUrlPrefix?.replace(/\/+$/, '');
+  for (const w of await planWeights(loaded.stack.services, 'unused', new ChecksumCache())) {
+    if (!w.upload) {
+      weights[w.service] = { url: w.url, ...(w.sha256 ? { sha256: w.sha256 } : {}) };
+      continue;
+    }
+    if (!prefix) continue;
+    const url = `${prefix}/${w.sha256}/${path.basename(w.upload.file)}`;
+    weights[w.service] = { url, sha256: w.sha256! };
+    uploads.push(
+      url.startsWith('s3://')
+        ? `upload the weights of ${w.service}: aws s3 cp ${w.upload.file} ${url} (the pod's credentials must allow s3:GetObject on it)`
+        : `upload the weights of ${w.service} to ${url}`,
+    );
+  }
+  return { mountedFiles, weights, uploads };
+}
+
 export async function deployK8s(options: K8sDeployOptions): Promise<K8sDeployResult> {
   const file = path.resolve(options.file);
   const loaded = await loadDeployStack(file);
@@ -68,12 +114,16 @@ export async function deployK8s(options: K8sDeployOptions): Promise<K8sDeployRes
     const runtime = project?.services[s.name]?.runtime;
     if (runtime) nonRootUsers[s.name] = IMAGE_UID[runtime];
   }
+  const { mountedFiles, weights, uploads } = await carriedFiles(loaded, options);
   const translation = translateToK8s(stack, {
     images,
     nonRootUsers,
     startupGrace: loaded.grace,
+    mountedFiles,
+    weights,
     ...(options.namespace ? { namespace: options.namespace } : {}),
   });
+  translation.plan.push(...uploads);
   const warnings = [...stack.warnings, ...translation.warnings];
   if (built.length && !options.registry) {
     translation.plan.push(

@@ -30,6 +30,24 @@ export const PRICES = {
   publicIpv4Hour: 0.005,
   logsIngestGb: 0.5,
   logsStorageGbMonth: 0.03,
+  /** S3 Standard storage, first 50 TB. */
+  s3GbMonth: 0.023,
+  /** Fargate task storage beyond the 20 GB included. */
+  fargateStorageGbHour: 0.000111,
+  /** Aurora Serverless v2 (standard configuration): per ACU-hour; 0 ACU while paused. */
+  auroraAcuHour: 0.12,
+  /** Aurora storage per GB-month (backups within the retention period and the database's size are free). */
+  auroraGbMonth: 0.1,
+  /** RDS instances per hour (single-AZ, PostgreSQL/MySQL). */
+  rdsInstanceHour: { 'db.t4g.micro': 0.016, 'db.t4g.small': 0.032, 'db.t4g.medium': 0.065 } as Record<
+    string,
+    number
+  >,
+  /** RDS gp3 storage per GB-month (20 GB allocated). */
+  rdsGp3GbMonth: 0.115,
+  secretsManagerSecretMonth: 0.4,
+  /** EFS standard storage per GB-month (elastic throughput is billed per GB transferred). */
+  efsGbMonth: 0.3,
   /** GPU instances for the EC2 task (one instance runs the whole GPU task). */
   gpuInstanceHour: Object.fromEntries(GPU_INSTANCES.map((i) => [i.type, i.hour])) as Record<string, number>,
 } as const;

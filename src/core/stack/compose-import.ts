@@ -584,6 +584,10 @@ export function importCompose(file: string, text: string, stackName?: string): S
       origin: r.location(base),
       fieldOrigins: Object.fromEntries(Object.keys(s).map((k) => [k, r.location([...base, k])])),
     };
+    const ext = s['x-mlship'];
+    if (ext && typeof ext === 'object' && typeof (ext as { aws?: unknown }).aws === 'object') {
+      svc.extensions = { aws: (ext as { aws: Record<string, unknown> }).aws };
+    }
     const command = splitCommand(s.command);
     if (command) svc.command = command;
     const entrypoint = splitCommand(s.entrypoint);

@@ -13,7 +13,7 @@ import { readLock } from '../bakeoff/lock.js';
 import { builtinMatrix, type Matrix } from '../bakeoff/matrix.js';
 import { pinnableFreeze } from '../bakeoff/run-candidate.js';
 import { prepareSource } from '../bakeoff/source.js';
-import type { UserTree, WrapOptions } from './wrap.js';
+import type { UserTree, WrapOptions } from './resolve.js';
 
 export interface FromBakeoffOptions {
   cwd: string;

@@ -158,7 +158,16 @@ function fakeAws(
     },
     acm: { certificateStatus: log('certificateStatus', async () => 'ISSUED' as string | undefined) },
     secrets: { missingParameters: async () => [], secretExists: async () => true },
-    iam: { roleExists: async () => true },
+    iam: {
+      roleExists: async () => true,
+      // The stack names no roles of its own: mlship's exist already (created: false, so no wait).
+      ensureServiceRole: log('ensureServiceRole', async (spec: { name: string }) => ({
+        arn: `arn:aws:iam::123456789012:role/${spec.name}`,
+        created: false,
+        changed: [],
+        managed: true,
+      })),
+    },
     logs: { ensureLogGroup: log('ensureLogGroup', async () => ({ created: true })) },
     ecr: {},
     ecs: {
@@ -421,20 +430,28 @@ describe('deploy ecs --apply: Service Connect and endpoints', () => {
       const mappings = (td.containerDefinitions ?? []).flatMap((c) =>
         (c.portMappings ?? []).map((m) => ({ container: c.name!, ...m })),
       );
-      if (!mappings.length) {
-        expect(input.serviceConnectConfiguration).toBeUndefined();
-        continue;
-      }
       const sc = input.serviceConnectConfiguration!;
       expect(sc.enabled).toBe(true);
       expect(sc.namespace).toBe(plan.stack);
-      const [entry] = sc.services!;
-      const mapping = mappings.find((m) => m.name === entry!.portName);
-      expect(mapping, `portName ${entry!.portName} is a named port mapping of ${td.family}`).toBeDefined();
-      expect(entry!.discoveryName).toBe(mapping!.container);
-      expect(entry!.clientAliases).toEqual([{ port: mapping!.containerPort, dnsName: mapping!.container }]);
+      if (!mappings.length) {
+        // No port to offer: a client of the namespace, so it still resolves the others' names.
+        expect(sc.services).toBeUndefined();
+        continue;
+      }
+      // Every container port of the task, under its container's name.
+      expect(sc.services).toHaveLength(mappings.length);
+      for (const entry of sc.services!) {
+        const mapping = mappings.find((m) => m.name === entry.portName);
+        expect(mapping, `portName ${entry.portName} is a named port mapping of ${td.family}`).toBeDefined();
+        expect(entry.discoveryName).toBe(mapping!.container);
+        expect(entry.clientAliases).toEqual([{ port: mapping!.containerPort, dnsName: mapping!.container }]);
+      }
     }
-    expect(fake.created.filter((c) => c.serviceConnect)).toHaveLength(2);
+    expect(fake.created.filter((c) => c.serviceConnect?.services.length)).toHaveLength(2);
+    expect(fake.created.find((c) => c.serviceName === 'worker')?.serviceConnect).toEqual({
+      namespace: 'shop',
+      services: [],
+    });
     expect(createServiceInput(fake.created[0]!).deploymentConfiguration?.deploymentCircuitBreaker).toEqual({
       enable: true,
       rollback: true,
@@ -595,7 +612,7 @@ describe('deploy ecs --apply: Service Connect and endpoints', () => {
       instanceProfileArn: 'arn:aws:iam::123456789012:instance-profile/mlship-shop-gpu-instance',
       securityGroups: ['sg-1'],
       userData:
-        "#!/bin/bash\ncat >> /etc/ecs/ecs.config <<'EOF'\nECS_CLUSTER=shop\nECS_ENABLE_GPU_SUPPORT=true\nEOF\n",
+        "#!/bin/bash\ncat >> /etc/ecs/ecs.config <<'EOF'\nECS_CLUSTER=shop\nECS_ENABLE_GPU_SUPPORT=true\nEOF\nmkdir -p /var/lib/mlship/weights && chmod 1777 /var/lib/mlship/weights\n",
       volumeGb: 100,
     });
     // Twice the task count: a rolling deployment runs the new task before stopping the old one.

@@ -9,7 +9,7 @@ import { strictAws } from '../../helpers/aws-fake.js';
 
 function fakeAws(
   over: Partial<AwsDeployApis['ec2']>,
-  more: Partial<Pick<AwsDeployApis, 'secrets' | 'iam' | 'gpu'>> = {},
+  more: { [K in 'secrets' | 'iam' | 'gpu']?: Partial<AwsDeployApis[K]> } = {},
 ): AwsDeployApis {
   return strictAws({
     secrets: { missingParameters: async () => [], secretExists: async () => true },

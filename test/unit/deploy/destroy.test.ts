@@ -34,6 +34,13 @@ function fake(over: { groupBusyFor?: number; clusterBusyFor?: number; managed?: 
   let groupTries = 0;
   let clusterTries = 0;
   const aws = {
+    iam: {
+      deleteServiceRole: async (name: string) => {
+        calls.push(`deleteRole ${name}`);
+        return true;
+      },
+    },
+    s3: { bucketState: async () => 'missing' as const },
     ecs: {
       deleteService: async (_c: string, name: string) => {
         calls.push(`deleteService ${name}`);
@@ -110,6 +117,8 @@ describe('deploy ecs --destroy', () => {
       'deregister shop-web:3',
       'deregister shop-worker:3',
       'deleteCluster',
+      // mlship's roles of the stack: nothing billed, nothing kept in them.
+      'deleteRole mlship-shop-execution',
     ]);
     expect(r.remaining).toEqual([]);
     expect(r.kept).toEqual([

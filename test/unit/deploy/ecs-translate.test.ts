@@ -196,12 +196,28 @@ describe('ECS translation', () => {
     ]);
   });
 
-  it('what cannot be carried over is a warning at the line of its field', () => {
+  it('what cannot be carried over is a warning at the line of its field; what cannot start, a refusal', () => {
     const t = translateFixture();
     const brief = t.warnings.map((w) => `${w.line} ${w.path}`);
-    expect(brief).toContain('43 services.proxy.volumes'); // bind mount of nginx.conf
     expect(brief).toContain('36 services.pose-3d.depends_on'); // pose-2d runs in another task
     expect(brief).toContain('50 services.db.volumes');
+    // The proxy reads nginx.conf from the host: without it there is no proxy at all.
+    expect(t.refusals.map((w) => `${w.line} ${w.path}: ${w.fix}`)).toEqual([
+      // Both GPU services listen on 8080, in one task: the second could not bind it.
+      "17 services.pose-2d.ports: give pose-2d another port (services.pose-2d.port in mlship.yaml, or its server's port)",
+      '43 services.proxy.volumes: deploy with --bake-mounts (the file is copied into an image of the stack), or COPY it in the Dockerfile; model weights: weights.url',
+    ]);
+    // Baked into the proxy's image by the deploy, it is no mount and no refusal.
+    const baked = translateToEcs(
+      importCompose(
+        path.join(FIXTURE, 'compose.yaml'),
+        readFileSync(path.join(FIXTURE, 'compose.yaml'), 'utf8'),
+        'pose',
+      ),
+      { ...OPTS, bakedMounts: { proxy: ['/etc/nginx/conf.d/default.conf'] } },
+    );
+    expect(baked.refusals.map((w) => w.path)).toEqual(['services.pose-2d.ports']);
+    expect(baked.warnings.some((w) => w.path === 'services.proxy.volumes')).toBe(false);
   });
 
   it.each(corpusFiles('compose', /\.ya?ml$/).map((f) => [path.basename(f), f]))(

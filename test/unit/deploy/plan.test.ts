@@ -14,8 +14,8 @@ describe('deploy ecs (files and plan)', () => {
     const dir = mkdtempSync(path.join(os.tmpdir(), 'mlship-deploy-'));
     cpSync('fixtures/deploy/gpu-pipeline/compose.yaml', path.join(dir, 'compose.yaml'));
     const r = await planEcs({ ...base, file: path.join(dir, 'compose.yaml') });
+    // The database (postgres with a data volume) is no task: it becomes Aurora Serverless v2.
     expect(readdirSync(path.join(dir, 'deploy/ecs/task-definitions')).sort()).toEqual([
-      `${r.stack}-db.json`,
       `${r.stack}-gpu.json`,
       `${r.stack}-pose-3d.json`,
       `${r.stack}-proxy.json`,
@@ -29,10 +29,19 @@ describe('deploy ecs (files and plan)', () => {
       `GPU instance for ${r.stack}-gpu`,
       'Fargate pose-3d',
       'Fargate proxy',
-      'Fargate db',
       'Application Load Balancer (shared)',
       'Public IPv4 addresses',
       'CloudWatch Logs',
+      `Aurora Serverless v2 mlship-${r.stack}-db`,
+    ]);
+    // Paused when idle: what a month costs is its storage and its secret.
+    expect(r.cost.lines.at(-1)).toMatchObject({
+      monthlyUsd: 0.5,
+      detail: expect.stringMatching(/^paused when idle/),
+    });
+    expect(r.cost.note).toMatch(/the database at its maximum 2 ACU all month: \$175\.70/);
+    expect(r.databases).toMatchObject([
+      { service: 'db', engine: 'postgres', localMajor: 16, awsEngine: 'aurora-postgresql', database: 'app' },
     ]);
     // Two GPU services share one task: 2 GPUs, so the cheapest type that holds it is g4dn.12xlarge.
     expect(r.gpuInstanceType).toBe('g4dn.12xlarge');
@@ -89,7 +98,7 @@ describe('deploy ecs (files and plan)', () => {
       planEcs({ ...base, file: path.join(dir, 'compose.yaml'), outDir: out }),
     ).rejects.toBeInstanceOf(FileExistsError);
     const r = await planEcs({ ...base, file: path.join(dir, 'compose.yaml'), outDir: out, force: true });
-    expect(r.written.length).toBe(8); // 4 task definitions, services, cluster, load balancer, plan
+    expect(r.written.length).toBe(7); // 3 task definitions (the database is managed), services, cluster, load balancer, plan
     // Its own folder is rewritten freely on the next run.
     await planEcs({ ...base, file: path.join(dir, 'compose.yaml'), outDir: out });
   });
@@ -124,9 +133,20 @@ describe('warnings about an mlship.yaml stack', () => {
     expect(at('services.pose-2d.depends_on')[0]).toBe(
       `mlship.yaml:${lineOf('    depends_on: [detector]')}:5`,
     );
-    expect(at('services.detector.volumes')).toEqual([`mlship.yaml:${lineOf('  detector:')}:3`]);
-    expect(at('services.proxy.volumes')).toEqual([`mlship.yaml:${lineOf('proxy:')}:1`]);
-    expect(at('services.database.volumes')).toEqual([`mlship.yaml:${lineOf('database: {}')}:1`]);
+    // The detector's weights go to the stack's bucket, the proxy's nginx.conf into its image:
+    // neither is a mount on ECS any more.
+    expect(at('services.detector.volumes')).toEqual([]);
+    expect(at('services.proxy.volumes')).toEqual([]);
+    expect(r.translation.refusals).toEqual([]);
+    // The database is Aurora (no task, no volume); the model services read DATABASE_URL from its secret.
+    expect(at('services.database.volumes')).toEqual([]);
+    expect(r.databases.map((d) => d.service)).toEqual(['database']);
+    const detector = r.translation.taskDefinitions.find((t) => t.family === `${r.stack}-gpu`)!
+      .containerDefinitions![0]!;
+    expect(detector.secrets).toContainEqual({
+      name: 'DATABASE_URL',
+      valueFrom: `arn:aws:secretsmanager:eu-west-1:123456789012:secret:${r.stack}/database:detector.DATABASE_URL::`,
+    });
     expect(r.translation.warnings.some((w) => w.line === 1)).toBe(false);
   });
 });
