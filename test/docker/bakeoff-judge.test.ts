@@ -6,7 +6,6 @@
 // end to end (the candidate's locked environment serving its example through /predict,
 // the generated tests run inside the built image).
 
-import { spawn } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
@@ -17,6 +16,7 @@ import { buildService, type RunningService, serve } from '../../src/core/serve/s
 import type { BakeoffReport, CandidateReport } from '../../src/generators/bakeoff-report-schema.js';
 import { bakeoffFixture } from '../helpers/bakeoff-fixtures.js';
 import { CHROMIUM, CHROMIUM_ARGS, chromiumAvailable } from '../helpers/browser.js';
+import { runCli } from '../helpers/cli-process.js';
 import {
   countManaged,
   dockerCli,
@@ -31,7 +31,6 @@ const engine = await requireEngine();
 const hasChromium = engine ? chromiumAvailable() : false;
 const run = `judge-${randomBytes(4).toString('hex')}`;
 const SERVICE_TAG = `mlship-test/textclf:${run}`;
-const CLI = path.resolve('bin/mlship.js');
 // 2 MiB of "pretrained weights", the same bytes on every run.
 const WEIGHTS = Buffer.concat(
   Array.from({ length: 64 }, (_, i) => createHash('sha512').update(`w${i}`).digest()),
@@ -44,25 +43,7 @@ let report: BakeoffReport;
 let service: RunningService | undefined;
 const log: string[] = [];
 
-function cli(
-  args: string[],
-  env: Record<string, string> = {},
-): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  const child = spawn(process.execPath, [CLI, ...args], {
-    cwd: fixture.dir,
-    env: { ...process.env, ...env },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  let stdout = '';
-  let stderr = '';
-  child.stdout.on('data', (c: Buffer) => {
-    stdout += c.toString();
-  });
-  child.stderr.on('data', (c: Buffer) => {
-    stderr += c.toString();
-  });
-  return new Promise((resolve) => child.on('exit', (code) => resolve({ code, stdout, stderr })));
-}
+const cli = (args: string[], env: Record<string, string> = {}) => runCli(args, { cwd: fixture.dir, env });
 
 const byName = (r: BakeoffReport, name: string) =>
   r.candidates.find((c) => c.name === name) as CandidateReport;

@@ -11,6 +11,7 @@ import { type DockerEngine, RUN_LABEL } from '../../src/adapters/docker/engine.j
 import type { BakeoffReport, CandidateReport } from '../../src/generators/bakeoff-report-schema.js';
 import { addSubmodule, bakeoffFixture, commitAll, git } from '../helpers/bakeoff-fixtures.js';
 import { CHROMIUM, CHROMIUM_ARGS } from '../helpers/browser.js';
+import { CLI, runCli } from '../helpers/cli-process.js';
 import {
   countManaged,
   dockerCli,
@@ -22,34 +23,9 @@ import {
 const engine = await requireEngine();
 const run = `bakeoff-${randomBytes(4).toString('hex')}`;
 const interruptRun = `${run}-int`;
-const CLI = path.resolve('bin/mlship.js');
 let fixture: { dir: string; commits: Record<string, string> };
 
-interface CliRun {
-  code: number | null;
-  stdout: string;
-  stderr: string;
-  ms: number;
-}
-
-function cli(args: string[]): Promise<CliRun> {
-  const t0 = Date.now();
-  const child = spawn(process.execPath, [CLI, ...args], {
-    cwd: fixture.dir,
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  let stdout = '';
-  let stderr = '';
-  child.stdout.on('data', (c: Buffer) => {
-    stdout += c.toString();
-  });
-  child.stderr.on('data', (c: Buffer) => {
-    stderr += c.toString();
-  });
-  return new Promise((resolve) =>
-    child.on('exit', (code) => resolve({ code, stdout, stderr, ms: Date.now() - t0 })),
-  );
-}
+const cli = (args: string[]) => runCli(args, { cwd: fixture.dir });
 
 const common = () => ['--base-image', LOCAL_PYTHON_IMAGE, '--cache-dir', path.join(fixture.dir, 'cache')];
 

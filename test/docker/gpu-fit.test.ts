@@ -5,7 +5,6 @@
 // the registry's image config (no pull) by `doctor --image` and by the `deploy ecs` plan,
 // which refuse an A10G (g5) with the talk's "Unknown CUDA arch (8.6)" and accept a T4.
 
-import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
@@ -13,30 +12,16 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { RUN_LABEL } from '../../src/adapters/docker/engine.js';
 import type { BakeoffReport } from '../../src/generators/bakeoff-report-schema.js';
 import { bakeoffFixture } from '../helpers/bakeoff-fixtures.js';
+import { runCli } from '../helpers/cli-process.js';
 import { dockerCli, LOCAL_PYTHON_IMAGE, requireEngine, requireImage } from '../helpers/docker.js';
 
 const engine = await requireEngine();
 const run = `gpufit-${randomBytes(4).toString('hex')}`;
-const CLI = path.resolve('bin/mlship.js');
 const PUSHED = `127.0.0.1:5000/mlship-test/stub-torch:${run}`;
 let dir = '';
 let report: BakeoffReport;
 
-function cli(args: string[]): Promise<{ code: number | null; stdout: string; stderr: string; ms: number }> {
-  const t0 = Date.now();
-  const child = spawn(process.execPath, [CLI, ...args], { cwd: dir, stdio: ['ignore', 'pipe', 'pipe'] });
-  let stdout = '';
-  let stderr = '';
-  child.stdout.on('data', (c: Buffer) => {
-    stdout += c.toString();
-  });
-  child.stderr.on('data', (c: Buffer) => {
-    stderr += c.toString();
-  });
-  return new Promise((resolve) =>
-    child.on('exit', (code) => resolve({ code, stdout, stderr, ms: Date.now() - t0 })),
-  );
-}
+const cli = (args: string[]) => runCli(args, { cwd: dir });
 
 beforeAll(async () => {
   if (!engine) return;

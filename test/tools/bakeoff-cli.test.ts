@@ -1,12 +1,13 @@
 // The bakeoff command line on real git fixture repos (no engine needed): --help, --plan,
 // refusals before anything is built, a fake nvidia-smi, clone failures.
 
-import { spawn, spawnSync } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { bakeoffFixture } from '../helpers/bakeoff-fixtures.js';
+import { runCli } from '../helpers/cli-process.js';
 
 function tmp(prefix: string): string {
   return mkdtempSync(path.join(os.tmpdir(), prefix));
@@ -204,28 +205,16 @@ describe('mlship bakeoff matrix refresh (CLI, a local index served from fixture 
     const index = `http://127.0.0.1:${(server.address() as { port: number }).port}/whl`;
     const dir = tmp('mlship-refresh-');
     try {
-      const run = (args: string[]) =>
-        new Promise<{ status: number | null; stdout: string; stderr: string }>((resolve) => {
-          const child = spawn(process.execPath, [path.resolve('bin/mlship.js'), ...args], { cwd: dir });
-          let stdout = '';
-          let stderr = '';
-          child.stdout.on('data', (c: Buffer) => {
-            stdout += c.toString();
-          });
-          child.stderr.on('data', (c: Buffer) => {
-            stderr += c.toString();
-          });
-          child.on('exit', (status) => resolve({ status, stdout, stderr }));
-        });
+      const run = (args: string[]) => runCli(args, { cwd: dir });
       const r = await run(['bakeoff', 'matrix', 'refresh', '--index', index, '--output', 'm.yaml']);
-      expect(r.status, r.stderr).toBe(0);
+      expect(r.code, r.stderr).toBe(0);
       expect(r.stdout).toMatch(
         /^torch 2\.15\.0: python 3\.11, 3\.12, 3\.13, 3\.14, 3\.15; cuda 13\.0, 13\.2$/m,
       );
       expect(readFileSync(path.join(dir, 'm.yaml'), 'utf8')).toContain(`cuda: ${index}/{tag}`);
       // A second run refuses to overwrite without --force.
       const again = await run(['bakeoff', 'matrix', 'refresh', '--index', index, '--output', 'm.yaml']);
-      expect(again.status).toBe(2);
+      expect(again.code).toBe(2);
       expect(again.stderr).toMatch(/m\.yaml exists/);
       writeFileSync(
         path.join(dir, 'bakeoff.yaml'),
@@ -244,7 +233,7 @@ describe('mlship bakeoff matrix refresh (CLI, a local index served from fixture 
         '--cache-dir',
         path.join(dir, 'cache'),
       ]);
-      expect(plan.status, plan.stderr).toBe(0);
+      expect(plan.code, plan.stderr).toBe(0);
       const p = (JSON.parse(plan.stdout) as { plans: { dockerfile: string }[] }).plans[0]!;
       expect(p.dockerfile).toContain(`pip install torch==2.15.0 --index-url ${index}/cu132`);
     } finally {
