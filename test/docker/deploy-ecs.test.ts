@@ -453,7 +453,7 @@ describe.runIf(engine)('mlship deploy ecs --apply (moto + local registry)', () =
     const compose = (edgePorts: string) =>
       writeFileSync(
         path.join(pub, 'compose.yaml'),
-        `name: ${STACK}-pub\nservices:\n  api:\n    image: ${LOCAL_DEBIAN_IMAGE}\n    ports: ["8000"]\n  edge:\n    image: ${LOCAL_DEBIAN_IMAGE}\n    ports: [${edgePorts}]\n    healthcheck:\n      test: ["CMD-SHELL", "cat /proc/1/cmdline || exit 1"]\n      interval: 10s\n`,
+        `name: ${STACK}-pub\nservices:\n  api:\n    image: ${LOCAL_DEBIAN_IMAGE}\n    ports: ["8000"]\n  edge:\n    image: ${LOCAL_DEBIAN_IMAGE}\n    ports: [${edgePorts}]\n    healthcheck:\n      test: ["CMD-SHELL", "wget -q -O /dev/null http://127.0.0.1:80/healthz || cat /proc/1/cmdline"]\n      interval: 10s\n`,
       );
     const apply = () => {
       const r = mlship(stackOnMoto('pub/compose.yaml', '--apply', '--no-wait', '--json'));
@@ -707,6 +707,7 @@ describe.runIf(engine)('mlship deploy ecs --apply (moto + local registry)', () =
         `task definition ${name}-api (1 revision(s) deregistered)`,
         `task definition ${name}-edge (1 revision(s) deregistered)`,
         `cluster ${name}`,
+        `IAM role mlship-${name}-execution`,
       ]);
       expect(destroyed.kept).toEqual([
         `log group /mlship/${name} (remove with: aws logs delete-log-group --log-group-name /mlship/${name})`,
