@@ -17,6 +17,7 @@ import { type CostEstimate, type CostLine, estimateCost, usd } from './cost.js';
 import { type ManagedDatabase, manageDatabases } from './database.js';
 import { type DeployStack, loadDeployStack } from './deploy-stack.js';
 import { type EfsVolumePlan, efsPlaceholders, planEfs } from './efs.js';
+import { assertGpuFit, type GpuFit, type GpuFitSource, gpuFitOfPlan } from './gpu-fit.js';
 import { type LoadBalancerPlan, loadBalancerOf, loadBalancerPlanLines } from './load-balancer-plan.js';
 import { DEFAULT_GPU_INSTANCE, gpuInstanceFor, HOURS_PER_MONTH, PRICES } from './prices.js';
 import {
@@ -69,6 +70,8 @@ export interface EcsPlanOptions {
   keepDbContainer?: boolean;
   /** SSE-KMS key of the stack's bucket (default SSE-S3). */
   kmsKeyId?: string;
+  /** Check the GPU images against the instance type and the GPU AMI's driver (gpu-fit.ts). */
+  gpuFit?: GpuFitSource;
 }
 
 /** An image `--apply` builds before pushing it: a service's own source, or its baked files. */
@@ -113,6 +116,8 @@ export interface EcsPlanResult {
   loadBalancer?: LoadBalancerPlan;
   /** EC2 instance type of the GPU task's instances (the estimate prices it). */
   gpuInstanceType: string;
+  /** How each GPU container's image fits that instance type (when checked). */
+  gpuFit?: GpuFit[];
   plan: string[];
   cost: CostEstimate;
 }
@@ -202,6 +207,7 @@ function planLines(
     ...(gpu && gpuTask
       ? [
           `GPU capacity mlship-${r.stack}-gpu: an Auto Scaling group of ${r.gpuInstanceType}${explicit ? '' : ` (the cheapest bundled type for ${taskGpus(gpuTask)} GPU(s) and ${gpuTask.memory} MiB; --gpu-instance to choose)`} (ECS GPU AMI, 100 GiB gp3) that ECS scales with the GPU task, from 0; an instance role and profile`,
+          ...(r.gpuFit ?? []).flatMap((f) => f.lines),
           'note: GPU tasks (EC2, awsvpc) get no public IP: image pulls go through the instance, but their own outbound calls (weights from S3 or HTTPS) need a NAT gateway or VPC endpoints',
         ]
       : []),
@@ -451,6 +457,11 @@ export async function planEcs(options: EcsPlanOptions): Promise<EcsPlanResult> {
     options.gpuInstanceType ??
     (gpuTask && gpuInstanceFor(taskGpus(gpuTask), Number(gpuTask.memory ?? 0))) ??
     DEFAULT_GPU_INSTANCE;
+  const gpuFit =
+    options.gpuFit && gpuTask
+      ? await gpuFitOfPlan(stack.name, translation.taskDefinitions, gpuInstanceType, options.gpuFit)
+      : undefined;
+  if (gpuFit) assertGpuFit(gpuFit);
   const loadBalancer = loadBalancerOf(stack.name, translation, options.certificateArn);
   const partial = {
     stack: stack.name,
@@ -470,6 +481,7 @@ export async function planEcs(options: EcsPlanOptions): Promise<EcsPlanResult> {
     roles,
     ...(loadBalancer ? { loadBalancer } : {}),
     gpuInstanceType,
+    ...(gpuFit ? { gpuFit } : {}),
   };
   const result = {
     ...partial,
