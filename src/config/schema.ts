@@ -4,6 +4,7 @@
 
 import { z } from 'zod';
 import { BakeoffSchema } from './bakeoff-schema.js';
+import { AlertsSchema, MonitoringSchema } from './operate-schema.js';
 import { DatabaseSchema, FrontendSchema, ProxySchema, StorageSchema } from './stack-schema.js';
 
 const NAME = /^[a-z][a-z0-9-]{0,62}$/;
@@ -140,6 +141,12 @@ export const ServiceSchema = z
       .default(256)
       .describe('Requests one worker handles at once before answering 503 with Retry-After.'),
     weights: WeightsSchema.optional(),
+    slo_p99_ms: z
+      .number()
+      .positive()
+      .max(600_000)
+      .optional()
+      .describe('Latency objective: on AWS, an alarm fires when the p99 of /predict stays above it.'),
   })
   .describe('A model service.');
 
@@ -195,6 +202,7 @@ export const AwsSchema = z
       .string()
       .regex(ARN, { message: 'must be an IAM role ARN (arn:aws:iam::<account>:role/<name>)' })
       .optional(),
+    ...AlertsSchema,
   })
   .describe('AWS account settings for `mlship deploy ecs`. Credentials are never stored here.');
 
@@ -211,6 +219,7 @@ export const ProjectSchema = z
     database: DatabaseSchema.optional(),
     storage: StorageSchema.optional(),
     frontend: FrontendSchema.optional(),
+    monitoring: MonitoringSchema.optional(),
     bakeoff: BakeoffSchema.optional(),
     optimize: z
       .strictObject({
