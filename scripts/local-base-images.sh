@@ -14,6 +14,11 @@
 #                                       (local-images/cpython; about 3 minutes on 2 cores)
 #   mlship-local/python:3.11-slim       debian:bookworm-slim + that CPython + pip, made the way
 #                                       python:3.11-slim is (local-images/python-slim)
+#   mlship-local/prometheus:2.42        Debian's Prometheus as prom/prometheus runs it (monitoring)
+#   mlship-local/nginx-exporter:0.11    Debian's NGINX exporter as nginx/nginx-prometheus-exporter
+#   mlship-local/cadvisor:0.49          the cAdvisor library behind /metrics, built with this
+#                                       machine's Go from local-images/cadvisor (first time: a
+#                                       few minutes of module downloads and compiling)
 #
 # Every image carries the recipe version it was built with; an image from an older
 # recipe is rebuilt (bump RECIPE when what an image contains changes).
@@ -132,3 +137,14 @@ build_local mlship-local/python:3.11-slim "$HERE/local-images/python-slim" "mlsh
 build_local mlship-local/nginx:1.22 "$HERE/local-images/nginx"
 build_local mlship-local/postgres:15 "$HERE/local-images/postgres"
 build_local mlship-local/moto:5.2 "$HERE/local-images/moto" mlship-local/python:3.11-slim
+build_local mlship-local/prometheus:2.42 "$HERE/local-images/prometheus"
+build_local mlship-local/nginx-exporter:0.11 "$HERE/local-images/nginx-exporter"
+if ! have mlship-local/cadvisor:0.49; then
+  GO=${GO:-$(command -v go || echo /usr/local/go/bin/go)}
+  [[ -x $GO ]] || { echo "mlship-local/cadvisor:0.49 needs Go (set GO=/path/to/go)" >&2; exit 1; }
+  (cd "$HERE/local-images/cadvisor" && CGO_ENABLED=0 "$GO" build -trimpath -o cadvisor .)
+  build_local mlship-local/cadvisor:0.49 "$HERE/local-images/cadvisor"
+  rm -f "$HERE/local-images/cadvisor/cadvisor"
+else
+  echo "mlship-local/cadvisor:0.49 exists" >&2
+fi

@@ -8,6 +8,7 @@ import { registerCompose } from './compose.js';
 import { registerDeploy } from './deploy.js';
 import { registerDoctor } from './doctor.js';
 import { registerInit } from './init.js';
+import { registerKeys } from './keys.js';
 import { registerOptimize } from './optimize.js';
 import { registerServe } from './serve.js';
 import { registerValidate } from './validate.js';
@@ -21,6 +22,8 @@ export const COMMANDS: Register[] = [
   registerCompose,
   registerOptimize,
   registerDeploy,
+  // running the stack
+  registerKeys,
   // setup and checks
   registerInit,
   registerValidate,

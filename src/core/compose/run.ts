@@ -10,6 +10,7 @@ import type { ContainerState, Engine } from '../../adapters/docker/engine.js';
 import { tagMajor } from '../../config/image-ref.js';
 import { EngineError, OperationFailedError } from '../../io/errors.js';
 import type { TaskRunner } from '../../io/progress.js';
+import { anyKey, keysFile } from '../keys/keys.js';
 import { type ComposeGenerateResult, parseEnv } from './generate.js';
 
 export const PROJECT_LABEL = 'com.docker.compose.project';
@@ -289,7 +290,7 @@ async function smokeTest(
   try {
     const r = await deps.fetch(url, {
       method: example === undefined ? 'GET' : 'POST',
-      headers: { 'content-type': 'application/json' },
+      headers: { 'content-type': 'application/json', ...(await apiKeyHeader(gen)) },
       ...(example === undefined ? {} : { body: JSON.stringify(example) }),
       signal: AbortSignal.timeout(Math.max(30, svc.startup_grace_seconds) * 1000),
     });
@@ -305,6 +306,13 @@ async function smokeTest(
   } catch (e) {
     return { service, url, status: 0, ms: deps.now() - t0, error: (e as Error).message };
   }
+}
+
+/** With proxy.auth: api_key, the smoke test calls with the stack's own key. */
+async function apiKeyHeader(gen: ComposeGenerateResult): Promise<Record<string, string>> {
+  if (gen.project.proxy?.auth !== 'api_key') return {};
+  const key = await anyKey(keysFile(gen.outDir));
+  return key ? { authorization: `Bearer ${key}` } : {};
 }
 
 export async function composeDown(
