@@ -5,8 +5,9 @@ import type { Service } from '@aws-sdk/client-ecs';
 import type { EcsApi } from '../../core/deploy/aws-apis.js';
 import { call } from './aws-call.js';
 import { createServiceInput, serviceConnectConfiguration } from './create-service-input.js';
+import { ecsTags, type Tags } from './tags.js';
 
-export function createEcsApi(ecsSdk: typeof EcsSdk, ecsClient: EcsSdk.ECSClient): EcsApi {
+export function createEcsApi(ecsSdk: typeof EcsSdk, ecsClient: EcsSdk.ECSClient, tags: Tags = {}): EcsApi {
   return {
     async ensureCluster(name, namespace) {
       const r = await call(`describe cluster ${name}`, () =>
@@ -19,7 +20,7 @@ export function createEcsApi(ecsSdk: typeof EcsSdk, ecsClient: EcsSdk.ECSClient)
             clusterName: name,
             serviceConnectDefaults: { namespace },
             settings: [{ name: 'containerInsights', value: 'enabled' }],
-            tags: [{ key: 'mlship:managed', value: 'true' }],
+            tags: ecsTags(tags),
           }),
         ),
       );
@@ -77,7 +78,7 @@ export function createEcsApi(ecsSdk: typeof EcsSdk, ecsClient: EcsSdk.ECSClient)
     },
     async createService(spec) {
       await call(`create service ${spec.serviceName}`, () =>
-        ecsClient.send(new ecsSdk.CreateServiceCommand(createServiceInput(spec))),
+        ecsClient.send(new ecsSdk.CreateServiceCommand(createServiceInput(spec, tags))),
       );
     },
     async deleteService(cluster, name) {

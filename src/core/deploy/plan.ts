@@ -17,6 +17,14 @@ import { type CostEstimate, type CostLine, estimateCost, usd } from './cost.js';
 import { type ManagedDatabase, manageDatabases } from './database.js';
 import { type DeployStack, loadDeployStack } from './deploy-stack.js';
 import { type LoadBalancerPlan, loadBalancerOf, loadBalancerPlanLines } from './load-balancer-plan.js';
+import {
+  type OperateOptions,
+  type OperatePlan,
+  operateCostLines,
+  operatePlanLines,
+  planOperate,
+  worstCase,
+} from './operate-plan.js';
 import { DEFAULT_GPU_INSTANCE, gpuInstanceFor, HOURS_PER_MONTH, PRICES } from './prices.js';
 import { roleArn, roleSpecs, type TaskRoleNeeds } from './roles.js';
 import { type ManagedStorage, manageStorage } from './storage.js';
@@ -60,6 +68,8 @@ export interface EcsPlanOptions {
   keepDbContainer?: boolean;
   /** SSE-KMS key of the stack's bucket (default SSE-S3). */
   kmsKeyId?: string;
+  /** Dashboard, alarms, alerts, budget and WAF of the stack (flags over aws.* of mlship.yaml). */
+  operate?: OperateOptions;
 }
 
 /** An image `--apply` builds before pushing it: a service's own source, or its baked files. */
@@ -100,6 +110,8 @@ export interface EcsPlanResult {
   loadBalancer?: LoadBalancerPlan;
   /** EC2 instance type of the GPU task's instances (the estimate prices it). */
   gpuInstanceType: string;
+  /** Dashboard, alarms, alerts, budget, WAF and API keys of the running stack. */
+  operate?: OperatePlan;
   plan: string[];
   cost: CostEstimate;
 }
@@ -274,7 +286,7 @@ async function writePlanFiles(
 }
 
 /** What the stack's database costs: idle (Aurora paused: storage only), and at most. */
-function databaseCost(db: ManagedDatabase): { line: CostLine; worstMonthlyUsd: number } {
+export function databaseCost(db: ManagedDatabase): { line: CostLine; worstMonthlyUsd: number } {
   const s = db.settings;
   const secret = PRICES.secretsManagerSecretMonth;
   if (s.kind === 'aurora') {
@@ -331,6 +343,30 @@ function costOf(
     if (worstMonthlyUsd > line.monthlyUsd)
       cost.note = `${cost.note ? `${cost.note}; ` : ''}the database at its maximum ${db.settings.maxCapacity} ACU all month: $${worstMonthlyUsd.toFixed(2)}`;
   }
+  return cost;
+}
+
+/** The estimate with what running the stack costs (dashboard, alarms, WAF), and its worst case. */
+function withOperateCost(
+  cost: CostEstimate,
+  r: Omit<EcsPlanResult, 'cost' | 'plan' | 'written' | 'outDir'>,
+): CostEstimate {
+  // Beside the logs they come from; the stack's data stays last.
+  const at = cost.lines.findIndex((l) => l.item === 'CloudWatch Logs') + 1 || cost.lines.length;
+  const extra = operateCostLines(r.operate!, Boolean(r.loadBalancer));
+  cost.lines.splice(at, 0, ...extra);
+  cost.totalMonthlyUsd = usd(cost.totalMonthlyUsd + extra.reduce((n, l) => n + l.monthlyUsd, 0));
+  const gpuTasks = r.translation.services
+    .filter((s) => s.launchType === 'EC2')
+    .reduce((n, s) => n + s.desiredCount, 0);
+  cost.worstCase = worstCase(cost, {
+    gpuTasks,
+    ...(gpuTasks ? { gpuInstanceHourUsd: PRICES.gpuInstanceHour[r.gpuInstanceType] ?? 0 } : {}),
+    databases: r.databases.map((db) => {
+      const c = databaseCost(db);
+      return { item: c.line.item, worstMonthlyUsd: c.worstMonthlyUsd };
+    }),
+  });
   return cost;
 }
 
@@ -402,6 +438,8 @@ export async function planEcs(options: EcsPlanOptions): Promise<EcsPlanResult> {
         message: w,
       });
   }
+  // Before the roles: the proxy's API keys secret is one the execution role must read.
+  const operate = planOperate(stack, translation, project, options.operate ?? {}, region, accountId);
   const specs = roleSpecs(stack.name, translation.taskDefinitions, taskNeeds);
   const roles: EcsPlanResult['roles'] = {
     ...(arns.userExecution ? {} : { execution: specs.execution }),
@@ -430,11 +468,15 @@ export async function planEcs(options: EcsPlanOptions): Promise<EcsPlanResult> {
     roles,
     ...(loadBalancer ? { loadBalancer } : {}),
     gpuInstanceType,
+    operate,
   };
   const result = {
     ...partial,
-    plan: planLines(partial, Boolean(options.gpuInstanceType)),
-    cost: costOf(partial, options),
+    plan: [
+      ...planLines(partial, Boolean(options.gpuInstanceType)),
+      ...operatePlanLines(operate, Boolean(loadBalancer)),
+    ],
+    cost: withOperateCost(costOf(partial, options), partial),
   };
   const writeFiles = options.writeFiles ?? true;
   if (writeFiles) await checkOutDir(outDir, options.force);
