@@ -237,10 +237,12 @@ async function destroy(ctx: CliContext, flags: EcsFlags): Promise<void> {
     );
     done.removed.unshift(...operateRemoved);
     const { renderScan } = await import('./deploy-operate.js');
+    // Secrets just deleted stay listed (recoverable) for 7 days, unbilled.
+    const deletedSecrets = done.removed.flatMap((x) => /^secret (\S+)/.exec(x)?.[1] ?? []);
     const scan = await scanLeftovers(
       r,
       { aws, log: (l) => ctx.io.info(l) },
-      { deleteData: flags.deleteData },
+      { deleteData: flags.deleteData, deletedSecrets },
     );
     ctx.io.result(
       { ok: done.remaining.length === 0, stack: r.stack, destroyed: done, scan },
@@ -491,7 +493,7 @@ export const registerDeploy: Register = (program: Command, holder) => {
       const { applyOperate } = await import('./deploy-operate.js');
       try {
         const operate = applyOperate(ctx, r, aws, flags.file);
-        const apiKeys = await operate.before();
+        let apiKeys: Awaited<ReturnType<typeof operate.before>>;
         const applied = await applyEcs(
           r,
           {
@@ -514,6 +516,9 @@ export const registerDeploy: Register = (program: Command, holder) => {
             // Emulators have no IAM propagation delay to wait out.
             ...(flags.endpointUrl ? { iamPropagationSeconds: 0 } : {}),
             localSecrets: await localEnv(loaded, flags.file),
+            beforeChecks: async () => {
+              apiKeys = await operate.before();
+            },
           },
         );
         const operated = await operate.after(apiKeys, applied.services);

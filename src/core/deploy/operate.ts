@@ -178,30 +178,43 @@ export interface LeftoverScan {
   billed: string[];
   /** Kept on purpose: images, logs, and the data unless --delete-data. */
   kept: string[];
-  /** Still there, not billed (inactive task definition revisions). */
+  /** Still listed, not billed: inactive task definitions, services and clusters, secrets scheduled for deletion. */
   free: string[];
 }
 
-/** What kind of resource an ARN names, and whether keeping it is on purpose. */
-function classify(r: TaggedResource, plan: EcsPlanResult, deleteData: boolean): keyof LeftoverScan {
+/** Where a tagged resource goes in the scan; ECS services are looked up (a deleted one lingers INACTIVE). */
+async function classify(
+  r: TaggedResource,
+  plan: EcsPlanResult,
+  deps: OperateDeps,
+  options: { deleteData: boolean; deletedSecrets: string[] },
+): Promise<keyof LeftoverScan> {
   const [, , service, , , resource = ''] = r.arn.split(':');
   if (service === 'ecr' || service === 'logs') return 'kept';
-  if (service === 'ecs' && resource.startsWith('task-definition/')) return 'free';
+  if (service === 'ecs') {
+    // Clusters and task definitions cost nothing; a service costs while it is ACTIVE.
+    const svc = /^service\/([^/]+)\/(.+)$/.exec(resource);
+    if (!svc) return 'free';
+    return (await deps.aws.ecs.describeService(svc[1]!, svc[2]!)) ? 'billed' : 'free';
+  }
+  if (service === 'secretsmanager' && options.deletedSecrets.some((n) => r.arn.includes(`:secret:${n}-`)))
+    return 'free';
   const data =
     service === 'rds' ||
     (service === 's3' && r.arn.endsWith(`:::${plan.bucket}`)) ||
     (service === 'secretsmanager' && plan.databases.some((d) => r.arn.includes(`:secret:${d.secretName}`)));
-  return data && !deleteData ? 'kept' : 'billed';
+  return data && !options.deleteData ? 'kept' : 'billed';
 }
 
 /** After --destroy: every resource still tagged with the stack, and whether it is kept on purpose. */
 export async function scanLeftovers(
   plan: EcsPlanResult,
   deps: OperateDeps,
-  options: { deleteData: boolean },
+  options: { deleteData: boolean; deletedSecrets?: string[] },
 ): Promise<LeftoverScan> {
   const scan: LeftoverScan = { billed: [], kept: [], free: [] };
+  const opts = { deleteData: options.deleteData, deletedSecrets: options.deletedSecrets ?? [] };
   for (const r of await deps.aws.tagging.resourcesTagged(STACK_TAG, plan.stack))
-    scan[classify(r, plan, options.deleteData)].push(r.arn);
+    scan[await classify(r, plan, deps, opts)].push(r.arn);
   return scan;
 }
