@@ -139,11 +139,16 @@ build_local mlship-local/postgres:15 "$HERE/local-images/postgres"
 build_local mlship-local/moto:5.2 "$HERE/local-images/moto" mlship-local/python:3.11-slim
 build_local mlship-local/prometheus:2.42 "$HERE/local-images/prometheus"
 build_local mlship-local/nginx-exporter:0.11 "$HERE/local-images/nginx-exporter"
-if ! have mlship-local/cadvisor:0.49; then
+# Its own recipe number (a Go build takes minutes: not redone when another image's recipe changes).
+CADVISOR_RECIPE=2
+if [[ $(docker image inspect --format '{{index .Config.Labels "dev.mlship.cadvisor-recipe"}}' mlship-local/cadvisor:0.49 2>/dev/null) != "$CADVISOR_RECIPE" ]]; then
   GO=${GO:-$(command -v go || echo /usr/local/go/bin/go)}
   [[ -x $GO ]] || { echo "mlship-local/cadvisor:0.49 needs Go (set GO=/path/to/go)" >&2; exit 1; }
   (cd "$HERE/local-images/cadvisor" && CGO_ENABLED=0 "$GO" build -trimpath -o cadvisor .)
-  build_local mlship-local/cadvisor:0.49 "$HERE/local-images/cadvisor"
+  docker build -q -t mlship-local/cadvisor:0.49 --build-arg "BASE=mlship-local/debian:$SUITE" \
+    --label "dev.mlship.base-recipe=$RECIPE" --label "dev.mlship.cadvisor-recipe=$CADVISOR_RECIPE" \
+    "$HERE/local-images/cadvisor" >/dev/null
+  echo "created mlship-local/cadvisor:0.49" >&2
   rm -f "$HERE/local-images/cadvisor/cadvisor"
 else
   echo "mlship-local/cadvisor:0.49 exists" >&2

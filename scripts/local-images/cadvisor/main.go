@@ -30,6 +30,8 @@ var (
 	port        = flag.Int("port", 8080, "port of /metrics and /healthz")
 	storeLabels = flag.Bool("store_container_labels", true, "export every container label")
 	allowed     = flag.String("whitelisted_container_labels", "", "labels exported when store_container_labels is false (comma-separated)")
+	// The official image's entrypoint passes it (klog's flag there); log lines go to stderr anyway.
+	_ = flag.Bool("logtostderr", true, "accepted for the official image's entrypoint")
 )
 
 func main() {
