@@ -14,6 +14,7 @@
 #                                       (local-images/cpython; about 3 minutes on 2 cores)
 #   mlship-local/python:3.11-slim       debian:bookworm-slim + that CPython + pip, made the way
 #                                       python:3.11-slim is (local-images/python-slim)
+#   mlship-local/aws-cli:1              the AWS CLI (PyPI) for `data push`'s fetch container
 #   mlship-local/prometheus:2.42        Debian's Prometheus as prom/prometheus runs it (monitoring)
 #   mlship-local/nginx-exporter:0.11    Debian's NGINX exporter as nginx/nginx-prometheus-exporter
 #   mlship-local/cadvisor:0.49          the cAdvisor library behind /metrics, built with this
@@ -137,6 +138,7 @@ build_local mlship-local/python:3.11-slim "$HERE/local-images/python-slim" "mlsh
 build_local mlship-local/nginx:1.22 "$HERE/local-images/nginx"
 build_local mlship-local/postgres:15 "$HERE/local-images/postgres"
 build_local mlship-local/moto:5.2 "$HERE/local-images/moto" mlship-local/python:3.11-slim
+build_local mlship-local/aws-cli:1 "$HERE/local-images/aws-cli" mlship-local/python:3.11-slim
 build_local mlship-local/prometheus:2.42 "$HERE/local-images/prometheus"
 build_local mlship-local/nginx-exporter:0.11 "$HERE/local-images/nginx-exporter"
 # Its own recipe number (a Go build takes minutes: not redone when another image's recipe changes).

@@ -2,14 +2,14 @@
 // from the zod schema so the two cannot drift (a test checks the committed file).
 
 import { z } from 'zod';
-import { ProjectSchema, SCHEMA_URL } from './schema.js';
+import { ProjectSchema, SCHEMA_ID } from './schema.js';
 
 export function projectJsonSchema(): Record<string, unknown> {
   const schema = z.toJSONSchema(ProjectSchema, { io: 'input', target: 'draft-2020-12' }) as Record<
     string,
     unknown
   >;
-  return { $id: SCHEMA_URL, title: 'mlship.yaml', ...schema };
+  return { $id: SCHEMA_ID, title: 'mlship.yaml', ...schema };
 }
 
 export function projectJsonSchemaText(): string {

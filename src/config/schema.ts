@@ -2,6 +2,7 @@
 // validation with located errors, and the committed JSON Schema for editors.
 // Later steps (wrap, compose, bakeoff, deploy) extend it here.
 
+import { fileURLToPath } from 'node:url';
 import { z } from 'zod';
 import { BakeoffSchema } from './bakeoff-schema.js';
 import { AlertsSchema, MonitoringSchema } from './operate-schema.js';
@@ -244,4 +245,11 @@ export type ProjectInput = z.input<typeof ProjectSchema>;
 export type Service = z.output<typeof ServiceSchema>;
 
 export const CONFIG_FILE = 'mlship.yaml';
-export const SCHEMA_URL = 'https://mlship.dev/schema/mlship.schema.json';
+/**
+ * The $id of the published JSON Schema: an identifier, not an address (nothing is served at
+ * it). Editors reach the schema through the path `mlship init` writes: SCHEMA_FILE, relative.
+ */
+export const SCHEMA_ID = 'urn:mlship:schema:mlship.yaml';
+
+/** schema/mlship.schema.json of this installed package (src/config and dist/config alike). */
+export const SCHEMA_FILE = fileURLToPath(new URL('../../schema/mlship.schema.json', import.meta.url));

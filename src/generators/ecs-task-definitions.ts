@@ -32,7 +32,12 @@ export interface EcsTranslateOptions {
   weights?: Record<string, { url: string; sha256?: string; sizeBytes?: number }>;
   /** Mount targets each service's image carries (baked by the deploy), which are no longer mounts. */
   bakedMounts?: Record<string, string[]>;
+  /** Named volumes that are EFS file systems: ids as the apply knows them (placeholders in a plan). */
+  efs?: Record<string, { fileSystemId: string; accessPointId: string }>;
 }
+
+/** The task definition name of a named volume mounted from EFS. */
+export const efsVolumeName = (volume: string) => `efs-${volume.replace(/[^A-Za-z0-9_-]/g, '-')}`;
 
 export interface EcsServicePlan {
   /** ECS service name. */
@@ -233,10 +238,15 @@ function secretsOf(ctx: Context, svc: StackService): ContainerDefinition['secret
  * something the service cannot start without (a refusal, fixed by --bake-mounts); data mounts
  * are warnings until they have a managed home.
  */
-function mountsOf(ctx: Context, svc: StackService): void {
+function mountsOf(ctx: Context, svc: StackService): MountPoint[] {
   const baked = new Set(ctx.options.bakedMounts?.[svc.name] ?? []);
+  const efs: MountPoint[] = [];
   for (const v of svc.volumes) {
     if (baked.has(v.target)) continue;
+    if (v.type === 'volume' && v.source && ctx.options.efs?.[v.source]) {
+      efs.push({ sourceVolume: efsVolumeName(v.source), containerPath: v.target, readOnly: v.readOnly });
+      continue;
+    }
     const what = `${v.type} mount ${v.source ?? '(anonymous)'} → ${v.target}`;
     if (v.type === 'bind' && /docker\.sock$/.test(v.source ?? '')) {
       refuse(ctx, svc, 'volumes', `${what}: tasks have no Docker engine to talk to`, 'remove the mount');
@@ -260,6 +270,28 @@ function mountsOf(ctx: Context, svc: StackService): void {
       );
     }
   }
+  return efs;
+}
+
+/** The task's EFS volumes: each named volume its containers mount, with transit encryption. */
+function efsVolumes(ctx: Context, services: StackService[]): Volume[] {
+  const names = [
+    ...new Set(
+      services.flatMap((s) =>
+        s.volumes
+          .filter((v) => v.type === 'volume' && v.source && ctx.options.efs?.[v.source])
+          .map((v) => v.source!),
+      ),
+    ),
+  ];
+  return names.map((n) => ({
+    name: efsVolumeName(n),
+    efsVolumeConfiguration: {
+      fileSystemId: ctx.options.efs![n]!.fileSystemId,
+      transitEncryption: 'ENABLED',
+      authorizationConfig: { accessPointId: ctx.options.efs![n]!.accessPointId, iam: 'DISABLED' },
+    },
+  }));
 }
 
 function dependsOnOf(ctx: Context, svc: StackService): ContainerDefinition['dependsOn'] {
@@ -328,7 +360,7 @@ function containerDefinition(ctx: Context, svc: StackService, gpuTask: boolean):
       'no image: the service is built locally',
       'mlship deploy pushes built images to ECR and fills this in',
     );
-  mountsOf(ctx, svc);
+  const efsMounts = mountsOf(ctx, svc);
   const environment = environmentOf(ctx, svc, gpuTask);
   const secrets = secretsOf(ctx, svc);
   const dependsOn = dependsOnOf(ctx, svc);
@@ -373,7 +405,7 @@ function containerDefinition(ctx: Context, svc: StackService, gpuTask: boolean):
           })),
         }
       : {}),
-    ...(weightsCache.length ? { mountPoints: weightsCache } : {}),
+    ...(weightsCache.length || efsMounts.length ? { mountPoints: [...weightsCache, ...efsMounts] } : {}),
     ...(svc.user ? { user: svc.user } : {}),
     ...(svc.workingDir ? { workingDirectory: svc.workingDir } : {}),
     ...(svc.stopGraceSeconds !== undefined
@@ -505,9 +537,12 @@ function gpuTask(ctx: Context): { td: RegisterTaskDefinitionCommandInput; servic
   const family = `${ctx.stack.name}-gpu`;
   const memory = services.reduce((n, s) => n + Math.ceil((s.memoryBytes ?? 4 * 1024 ** 3) / 1024 ** 2), 0);
   const containerDefinitions = services.map((s) => containerDefinition(ctx, s, true));
-  const cache: Volume[] = services.some((s) => ctx.options.weights?.[s.name])
-    ? [{ name: 'mlship-weights-cache', host: { sourcePath: GPU_WEIGHTS_CACHE.hostPath } }]
-    : [];
+  const cache: Volume[] = [
+    ...(services.some((s) => ctx.options.weights?.[s.name])
+      ? [{ name: 'mlship-weights-cache', host: { sourcePath: GPU_WEIGHTS_CACHE.hostPath } }]
+      : []),
+    ...efsVolumes(ctx, services),
+  ];
   return {
     td: {
       ...baseInput(ctx, family),
@@ -587,6 +622,7 @@ function fargateTask(
       runtimePlatform: { operatingSystemFamily: 'LINUX', cpuArchitecture: 'X86_64' },
       ...(storage ? { ephemeralStorage: storage } : {}),
       containerDefinitions: [containerDefinition(ctx, s, false)],
+      ...(efsVolumes(ctx, [s]).length ? { volumes: efsVolumes(ctx, [s]) } : {}),
     },
     service: {
       name: s.name,

@@ -150,3 +150,8 @@ export function arrayDims(shape: FieldShape): number[] {
 export function needsShapeCheck(shape: FieldShape): boolean {
   return arrayDims(shape).length > 1;
 }
+
+/** Numbers of model inputs per row (tabular mode). */
+export function rowWidth(fields: InputField[]): number {
+  return fields.reduce((n, f) => n + (f.shape.kind === 'array' ? f.shape.length : 1), 0);
+}

@@ -3,7 +3,8 @@
 // `down` leaves nothing behind.
 
 import { execFileSync, spawnSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { chromium } from 'playwright-core';
@@ -31,10 +32,23 @@ function mlship(args: string[]) {
   return { code: r.status, stdout: r.stdout, stderr: r.stderr };
 }
 
-function projectContainers(): number {
-  return execFileSync('docker', ['ps', '-aq', '--filter', `label=com.docker.compose.project=${NAME}`], {
+/** Containers of a compose project, counted by its label (running or not). */
+function projectContainers(project = NAME): number {
+  return execFileSync('docker', ['ps', '-aq', '--filter', `label=com.docker.compose.project=${project}`], {
     encoding: 'utf8',
   })
+    .split('\n')
+    .filter(Boolean).length;
+}
+
+function projectNetworks(project: string): number {
+  return execFileSync(
+    'docker',
+    ['network', 'ls', '-q', '--filter', `label=com.docker.compose.project=${project}`],
+    {
+      encoding: 'utf8',
+    },
+  )
     .split('\n')
     .filter(Boolean).length;
 }
@@ -276,6 +290,66 @@ describe.runIf(engine)('mlship compose (real engine, docker-compose)', () => {
     });
   });
 
+  it('up with its ports taken (by the running stack’s proxy, by a process) fails at once, names both, starts and writes nothing', async () => {
+    const other = path.join(dir, 'other');
+    execFileSync('mkdir', ['-p', other]);
+    const otherName = `${NAME}-b`;
+    const processPort = await freePort();
+    writeFileSync(
+      path.join(other, 'mlship.yaml'),
+      [
+        'version: 1',
+        `name: ${otherName}`,
+        'services:',
+        '  iris:',
+        '    path: ../services/iris',
+        'proxy:',
+        '  image: mlship-local/nginx:1.22',
+        `  port: ${port}`,
+        'storage:',
+        '  image: mlship-local/moto:5.2',
+        `  host_port: ${processPort}`,
+        '',
+      ].join('\n'),
+    );
+    const holder = net.createServer();
+    await new Promise<void>((r) => holder.listen(processPort, '127.0.0.1', r));
+    try {
+      const t0 = performance.now();
+      const r = spawnSync(process.execPath, [BIN, 'compose', 'up'], {
+        cwd: other,
+        encoding: 'utf8',
+        env: { ...process.env, CI: 'true' },
+      });
+      const seconds = (performance.now() - t0) / 1000;
+      expect(r.status, r.stderr).toBe(3);
+      const lines = r.stderr.trim().split('\n');
+      expect(lines[0]).toBe('error: 2 ports this stack publishes are already in use');
+      // In port order, which the two free ports decide: both lines, either way round.
+      expect(lines.slice(1, 3)).toEqual(
+        expect.arrayContaining([
+          expect.stringMatching(
+            new RegExp(
+              `^ {2}port ${port} on 127\\.0\\.0\\.1, which proxy publishes, is in use by container ${NAME}[_-]proxy[_-]1 \\(mlship-local/nginx:1\\.22, compose project ${NAME}\\): set proxy\\.port in mlship\\.yaml \\(\\d+ is free\\), or stop it \\(docker stop ${NAME}[_-]proxy[_-]1\\)$`,
+            ),
+          ),
+          expect.stringMatching(
+            new RegExp(
+              `^ {2}port ${processPort} on 127\\.0\\.0\\.1, which storage publishes, is in use by process ${process.pid} \\(.*node.*\\): set storage\\.host_port in mlship\\.yaml \\(\\d+ is free\\), or stop process ${process.pid}$`,
+            ),
+          ),
+        ]),
+      );
+      expect(lines[3]).toBe('hint: move each port as said above, or stop what holds it; nothing was started');
+      // Reported before any build or container: a generous bound for a loaded machine (bench/first-hour measures it).
+      expect(seconds).toBeLessThan(15);
+      expect(projectContainers(otherName)).toBe(0);
+      expect(existsSync(path.join(other, 'deploy'))).toBe(false);
+    } finally {
+      await new Promise((r) => holder.close(r));
+    }
+  });
+
   it('a database volume made by another PostgreSQL major is refused with a clear message', () => {
     const down = mlship(['compose', 'down']);
     expect(down.code, down.stderr).toBe(0);
@@ -356,6 +430,56 @@ describe.runIf(engine)('mlship compose (real engine, docker-compose)', () => {
       { encoding: 'utf8' },
     );
     expect(left.trim()).toBe('');
+  });
+
+  it('a failed up stops and removes what it started; --keep-on-failure leaves it and says what is there', () => {
+    // compose v1 has no top-level name: the project is named after the folder.
+    const project = `${NAME}-fail`;
+    const failing = path.join(dir, project);
+    execFileSync('mkdir', ['-p', failing]);
+    writeFileSync(
+      path.join(failing, 'docker-compose.yml'),
+      [
+        'services:',
+        '  sleeper:',
+        '    image: mlship-local/debian:bookworm',
+        '    command: sleep 300',
+        '  crasher:', // never healthy: fails the run within seconds
+        '    image: mlship-local/debian:bookworm',
+        '    command: sleep 300',
+        '    healthcheck:',
+        '      test: ["CMD", "false"]',
+        '      interval: 1s',
+        '      retries: 1',
+        '',
+      ].join('\n'),
+    );
+    const run = (args: string[]) =>
+      spawnSync(process.execPath, [BIN, 'compose', ...args, '-f', 'docker-compose.yml'], {
+        cwd: failing,
+        encoding: 'utf8',
+        env: { ...process.env, CI: 'true' },
+      });
+    const up = run(['up']);
+    expect(up.status, up.stderr).toBe(1);
+    expect(up.stderr).toMatch(/^error: service crasher unhealthy$/m);
+    expect(up.stderr).toContain(
+      `stopped and removed what this up started: 2 container(s) and the network of ${project}`,
+    );
+    expect(projectContainers(project)).toBe(0);
+    expect(projectNetworks(project)).toBe(0);
+
+    const kept = run(['up', '--keep-on-failure']);
+    expect(kept.status, kept.stderr).toBe(1);
+    expect(kept.stderr).toContain(
+      `left as it is (--keep-on-failure): 2 container(s) of ${project}, and its network`,
+    );
+    expect(kept.stderr).toMatch(/^ {4}\S*sleeper\S*: running$/m);
+    expect(kept.stderr).toMatch(/^ {4}\S*crasher\S*: running \(unhealthy\)$/m);
+    expect(kept.stderr).toContain('remove them with `mlship compose down -f docker-compose.yml`');
+    expect(projectContainers(project)).toBe(2);
+    expect(run(['down']).status).toBe(0);
+    expect(projectContainers(project)).toBe(0);
   });
 
   it('down --volumes leaves no container and no volume', () => {

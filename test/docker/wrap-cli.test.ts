@@ -3,7 +3,15 @@
 
 import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { mkdtempSync, rmSync } from 'node:fs';
+import {
+  copyFileSync,
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readFileSync,
+  rmSync,
+  writeFileSync,
+} from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -17,11 +25,14 @@ const tmp = mkdtempSync(path.join(os.tmpdir(), 'mlship-wrap-cli-'));
 const BIN = path.resolve('bin/mlship.js');
 let engine: DockerEngine | undefined;
 
-function mlship(args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
+function mlship(
+  args: string[],
+  options: { cwd?: string; env?: NodeJS.ProcessEnv } = {},
+): Promise<{ code: number | null; stdout: string; stderr: string }> {
   return new Promise((resolve) => {
     const child = spawn(process.execPath, [BIN, ...args], {
-      cwd: process.cwd(),
-      env: { ...process.env, CI: 'true' },
+      cwd: options.cwd ?? process.cwd(),
+      env: options.env ?? { ...process.env, CI: 'true' },
     });
     let stdout = '';
     let stderr = '';
@@ -96,6 +107,39 @@ describe.runIf(await requireEngine())('Quick start: mlship wrap … --run', () =
     expect(result.build.steps.length).toBeGreaterThan(5);
     expect(result.build.cachedSteps).toBeGreaterThanOrEqual(result.build.steps.length - 2); // only the label step may change
     expect(result.image).toBe(`mlship/${name}:latest`);
+  });
+
+  it('with no Python of its own on the machine, wrap loads the model in the service image built before', async () => {
+    // A machine with only node on PATH and no virtualenv: the image is the service's own runtime.
+    const { VIRTUAL_ENV: _v, ...env } = process.env;
+    const bare = { ...env, PATH: path.dirname(process.execPath), CI: 'true' };
+    const dir = path.join(tmp, 'no-python');
+    mkdirSync(dir);
+    copyFileSync('fixtures/wrap/iris/model.joblib', path.join(dir, 'model.joblib'));
+    copyFileSync('fixtures/wrap/iris/example.json', path.join(dir, 'example.json'));
+    const ok = await mlship(['wrap', 'model.joblib', '--name', name, '--out', 'svc'], {
+      cwd: dir,
+      env: bare,
+    });
+    expect(ok.code, ok.stderr).toBe(0);
+    expect(ok.stdout).toContain(
+      `checked      model.joblib: loaded by image mlship/${name}:latest (scikit-learn 1.9.1): DecisionTreeClassifier, 4 features; predicts 0`,
+    );
+    const corrupt = readFileSync(path.join(dir, 'model.joblib'));
+    corrupt.fill(0xff, 200, 260);
+    writeFileSync(path.join(dir, 'corrupt.joblib'), corrupt);
+    const bad = await mlship(['wrap', 'corrupt.joblib', '--name', name, '--out', 'svc2'], {
+      cwd: dir,
+      env: bare,
+    });
+    expect(bad.code).toBe(2);
+    expect(bad.stderr).toMatch(
+      new RegExp(
+        `^error: corrupt\\.joblib could not be loaded by image mlship/${name}:latest \\(scikit-learn 1\\.9\\.1\\): `,
+      ),
+    );
+    expect(existsSync(path.join(dir, 'svc2'))).toBe(false);
+    expect(await engine!.listByLabel('dev.mlship.role', 'wrap-check')).toEqual([]);
   });
 
   it('mlship serve in the foreground: Ctrl-C removes the container and exits 130, with no exit-code warning', async () => {

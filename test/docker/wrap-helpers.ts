@@ -68,9 +68,23 @@ export interface Reply {
   text: string;
 }
 
+/**
+ * fetch, sent again once when it went out on a kept-alive socket the service had already closed:
+ * hostPredict's execFileSync blocks the event loop, so on a loaded machine undici cannot retire
+ * an idle socket before gunicorn's 5 s keepalive closes it ("other side closed").
+ */
+async function fetchFresh(url: string, init?: RequestInit): Promise<Response> {
+  try {
+    return await fetch(url, init);
+  } catch (e) {
+    if ((e as { cause?: { code?: string } }).cause?.code !== 'UND_ERR_SOCKET') throw e;
+    return fetch(url, init);
+  }
+}
+
 export async function post(url: string, body: unknown, headers: Record<string, string> = {}): Promise<Reply> {
   return reply(
-    await fetch(url, {
+    await fetchFresh(url, {
       method: 'POST',
       headers: { 'content-type': 'application/json', ...headers },
       body: typeof body === 'string' ? body : JSON.stringify(body),
@@ -79,7 +93,7 @@ export async function post(url: string, body: unknown, headers: Record<string, s
 }
 
 export async function get(url: string): Promise<Reply> {
-  return reply(await fetch(url));
+  return reply(await fetchFresh(url));
 }
 
 /** The response with its body parsed as JSON when it is JSON (not /metrics, not plain text). */

@@ -2,7 +2,7 @@
 // and run the installed `mlship` against the real engine.
 
 import { execFileSync, spawnSync } from 'node:child_process';
-import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -47,5 +47,17 @@ describe.runIf(engine)('installed from the packed tarball', () => {
     const root = path.join(dir, 'node_modules', 'mlship');
     expect(readdirSync(path.join(root, 'schema'))).toContain('mlship.schema.json');
     expect(readdirSync(root)).toEqual(expect.arrayContaining(['bin', 'dist', 'templates', 'package.json']));
+  });
+
+  it('mlship init in the project points editors at the installed schema, by a path that resolves', () => {
+    const env = { ...process.env, PATH: `${path.dirname(process.execPath)}:${process.env.PATH}` };
+    const r = spawnSync(bin, ['init', '--yes', '--name', 'demo'], { encoding: 'utf8', env, cwd: dir });
+    expect(r.status, r.stderr).toBe(0);
+    const first = readFileSync(path.join(dir, 'mlship.yaml'), 'utf8').split('\n')[0];
+    expect(first).toBe('# yaml-language-server: $schema=./node_modules/mlship/schema/mlship.schema.json');
+    const schema = JSON.parse(
+      readFileSync(path.join(dir, 'node_modules/mlship/schema/mlship.schema.json'), 'utf8'),
+    );
+    expect(schema.title).toBe('mlship.yaml');
   });
 });

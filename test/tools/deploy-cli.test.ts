@@ -46,7 +46,7 @@ describe('mlship deploy ecs (CLI)', () => {
       cost: { totalMonthlyUsd: number };
       warnings: unknown[];
     };
-    expect(out.written).toHaveLength(8);
+    expect(out.written).toHaveLength(7); // 3 task definitions (the database is managed), services, cluster, load balancer, plan
     expect(out.written.map((f) => path.basename(f))).toContain('load-balancer.json');
     expect(out.cost.totalMonthlyUsd).toBeGreaterThan(0);
     expect(out.warnings.length).toBeGreaterThan(0);

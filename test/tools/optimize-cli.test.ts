@@ -50,6 +50,19 @@ describe('mlship optimize (lint)', () => {
     expect(mlship(['optimize', '--check'], copyFixture('clean')).code).toBe(0);
   });
 
+  it('marks a finding the build fails on as an error, in text and in --json', () => {
+    const dir = copyFixture('python-missing');
+    const text = mlship(['optimize'], dir);
+    expect(text.stdout).toMatch(/^Dockerfile:5 error python-missing pip is not installed/m);
+    const json = JSON.parse(mlship(['--json', 'optimize'], dir).stdout) as {
+      findings: { rule: string; severity?: string }[];
+    };
+    expect(json.findings.find((f) => f.rule === 'python-missing')?.severity).toBe('error');
+    expect(
+      json.findings.filter((f) => f.rule !== 'python-missing').every((f) => f.severity === undefined),
+    ).toBe(true);
+  });
+
   it('--json prints one result object on stdout', () => {
     const r = mlship(['--json', 'optimize', 'Dockerfile', '--check'], copyFixture('apt-tools'));
     expect(r.code).toBe(1);

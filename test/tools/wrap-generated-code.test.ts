@@ -46,6 +46,28 @@ describe('generated code quality', () => {
     expect(format.status, format.stdout + format.stderr).toBe(0);
   });
 
+  it.each(pythonCases.map(([n]) => n))(
+    '%s: no assert in the service code (python -O strips them)',
+    (name) => {
+      const r = spawnSync(tool('ruff'), ['check', '--no-cache', '--select', 'S101', 'app'], {
+        cwd: tree(name),
+        encoding: 'utf8',
+      });
+      expect(r.status, r.stdout + r.stderr).toBe(0);
+    },
+  );
+
+  it('the check mlship wrap runs before writing (templates/wrap/probe.py) passes ruff too', () => {
+    const probe = path.resolve('templates/wrap/probe.py');
+    const config = path.resolve('templates/wrap/python/ruff.toml');
+    for (const args of [['check'], ['format', '--check']]) {
+      const r = spawnSync(tool('ruff'), [...args, '--no-cache', '--config', config, probe], {
+        encoding: 'utf8',
+      });
+      expect(r.status, r.stdout + r.stderr).toBe(0);
+    }
+  });
+
   it.each(nodeCases.map(([n]) => n))('%s: server.js parses', (name) => {
     execFileSync(process.execPath, ['--check', path.join(tree(name), 'server.js')]);
   });
@@ -86,6 +108,23 @@ describe('the generated service test suite', () => {
     });
     expect(r.status, r.stdout + r.stderr).toBe(0);
     expect(r.stdout).toMatch(/\d+ passed/);
+  });
+
+  it('checks on the request path hold under python -O (no assert, which -O strips)', () => {
+    // Run after the iris suite above, in its service: the model not loaded is a 503, not a crash.
+    const r = spawnSync(
+      tool('python'),
+      [
+        '-O',
+        '-c',
+        'import asyncio, sys; sys.path.insert(0, ".")\n' +
+          'from app import main\n' +
+          'r = asyncio.run(main._predict([[5.1, 3.5, 1.4, 0.2]], "/predict"))\n' +
+          'print(__debug__, r.status_code, r.headers["retry-after"])',
+      ],
+      { cwd: out, encoding: 'utf8' },
+    );
+    expect(r.stdout.trim().split('\n').at(-1), r.stderr).toBe('False 503 1');
   });
 
   it('passes with a request model of the user’s own (--schema)', { timeout: 120_000 }, async () => {

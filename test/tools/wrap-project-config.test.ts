@@ -31,6 +31,7 @@ describe('mlship wrap in a project', () => {
         path.resolve('fixtures/wrap/iris/model.joblib'),
         '--out',
         'services/iris',
+        '--no-check', // loading the model is tested in checks.test.ts; here, the settings
       ],
       {
         cwd: dir,
@@ -52,6 +53,7 @@ describe('mlship wrap in a project', () => {
         'other',
         '--base-image',
         'mirror/python:3.11-slim',
+        '--no-check',
       ],
       { cwd: dir, encoding: 'utf8' },
     );

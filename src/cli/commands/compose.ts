@@ -80,17 +80,19 @@ async function userStack(ctx: Ctx, file: string) {
   return user;
 }
 
-/** The stack to run: generated from mlship.yaml, or a user's compose file as it is. */
+/**
+ * The stack to run: a user's compose file as it is, or the one generated from mlship.yaml,
+ * planned first and written by `write` once the pre-flight has passed.
+ */
 async function stackToRun(ctx: Ctx, flags: StackFlags, force: boolean) {
   const user = await userStack(ctx, flags.file);
-  if (user) return user;
+  if (user) return { planned: user };
   const { generateCompose } = await import('../../core/compose/generate.js');
-  return generateCompose({
-    configFile: flags.file,
-    ...(flags.out ? { outDir: flags.out } : {}),
-    force,
-    dryRun: false,
-  });
+  const options = { configFile: flags.file, ...(flags.out ? { outDir: flags.out } : {}), force };
+  return {
+    planned: await generateCompose({ ...options, dryRun: true }),
+    write: () => generateCompose({ ...options, dryRun: false }),
+  };
 }
 
 /** The stack to inspect or stop: nothing is generated. */
@@ -183,6 +185,11 @@ export const registerCompose: Register = (program: Command, holder) => {
       ).choices(['gpu', 'cpu']),
     )
     .option('--force', 'replace a compose.yaml that mlship did not write', false)
+    .option(
+      '--keep-on-failure',
+      'when up fails, leave what it started for inspection (default: stop and remove it)',
+      false,
+    )
     .addHelpText(
       'after',
       examples([
@@ -198,20 +205,33 @@ export const registerCompose: Register = (program: Command, holder) => {
           build: boolean;
           smoke: boolean;
           force: boolean;
+          keepOnFailure: boolean;
           profile?: string;
         },
       ) => {
-        const { ctx, cli, compose: runner, engine } = await composeDeps(holder);
-        const [{ composeUp }, { ensureBucket }] = await Promise.all([
+        const ctx = holder.get();
+        const [stack, engine, { composeUp, preflightUp }, { hostPorts }, { exec }] = await Promise.all([
+          stackToRun(ctx, flags, flags.force),
+          ctx.engine(),
           import('../../core/compose/run.js'),
-          import('../../adapters/aws/s3.js'),
+          import('../../adapters/host-ports.js'),
+          import('../../adapters/exec.js'),
         ]);
-        const gen = await stackToRun(ctx, flags, flags.force);
         const profile = (flags.profile ??
           ((await engine.info()).runtimes.includes('nvidia') ? 'gpu' : 'cpu')) as 'gpu' | 'cpu';
+        const host = hostPorts(exec);
+        // A taken port is reported before looking for docker compose, which takes a second or more (v1).
+        await preflightUp({ engine, host }, stack.planned, { profile, configFile: flags.file });
+        // The S3 client (for the bucket) loads only once nothing stands in the way.
+        const [{ cli, compose: runner }, { ensureBucket }] = await Promise.all([
+          composeDeps(holder),
+          import('../../adapters/aws/s3.js'),
+        ]);
+        const fileArg = flags.file === 'mlship.yaml' ? '' : ` -f ${flags.file}`;
         const r = await composeUp(
           {
             engine,
+            host,
             ensureBucket,
             compose: runner,
             cli,
@@ -221,11 +241,15 @@ export const registerCompose: Register = (program: Command, holder) => {
             sleep: (ms) => new Promise((res) => setTimeout(res, ms)),
             now: () => performance.now(),
           },
-          gen,
+          stack.planned,
           {
             build: flags.build,
             smoke: flags.smoke,
             profile,
+            keepOnFailure: flags.keepOnFailure,
+            configFile: flags.file,
+            downCommand: `mlship compose down${fileArg}`,
+            ...(stack.write ? { write: stack.write } : {}),
             ...(flags.timeout ? { timeoutSeconds: Number(flags.timeout) } : {}),
           },
         );

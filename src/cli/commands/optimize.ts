@@ -42,7 +42,7 @@ function renderFindings(io: IoHost, r: LintReport): string {
   }
   const lines = r.findings.map(
     (f) =>
-      `${io.style('bold', `${f.file}:${f.line}`)} ${io.style('warn', f.rule)} ${f.message}\n    ${io.style('dim', `fix: ${f.fix}`)}`,
+      `${io.style('bold', `${f.file}:${f.line}`)} ${f.severity === 'error' ? `${io.style('fail', 'error')} ` : ''}${io.style(f.severity === 'error' ? 'fail' : 'warn', f.rule)} ${f.message}\n    ${io.style('dim', `fix: ${f.fix}`)}`,
   );
   const n = r.findings.length;
   lines.push(
@@ -95,6 +95,13 @@ function renderLayers(r: LayerReport): string {
   }
   out.push('', 'largest files:');
   for (const f of r.largestFiles) out.push(`  ${mb(f.bytes).padStart(10)}  /${f.path}  (layer ${f.layer})`);
+  const c = r.cudaStacks;
+  if (c)
+    out.push(
+      '',
+      `cuda-twice: ${mb(c.systemBytes)} of CUDA libraries from the base image (${c.systemDirs.slice(0, 3).join(', ')}) and ${mb(c.wheelBytes)} that pip wheels brought (site-packages/nvidia, torch/lib); the framework loads its own.`,
+      `  on python:<ver>-slim with the same pip install the image would be about ${mb(c.systemBytes)} smaller`,
+    );
   return out.join('\n');
 }
 

@@ -1,8 +1,12 @@
 import path from 'node:path';
-import { type Command, Option } from 'commander';
+import { type Command, InvalidArgumentError, Option } from 'commander';
+import type { WrapChecks } from '../../core/wrap/checks.js';
+import type { WrapCheckDeps } from '../../core/wrap/probe.js';
+import type { UpgradeResult } from '../../core/wrap/upgrade.js';
 import type { WrapOptions, WrapResult } from '../../core/wrap/wrap.js';
 import type { IoHost } from '../../io/io-host.js';
-import type { Register } from '../context.js';
+import { renderCompileReport } from '../compile-report.js';
+import type { CliContext, Register } from '../context.js';
 import { examples } from '../examples.js';
 import { parseInteger, serveDir } from './serve.js';
 
@@ -29,10 +33,18 @@ interface WrapFlags {
   config: string;
   force: boolean;
   dryRun: boolean;
+  upgrade: boolean;
+  python?: string;
+  check: boolean;
   build: boolean;
   run: boolean;
   hostPort?: number;
   detach: boolean;
+  compile?: 'onnx';
+  quantize?: 'int8';
+  checkData?: string;
+  tolerance?: number;
+  allowNonFinite?: boolean;
 }
 
 const MARKS: Record<string, string> = {
@@ -41,31 +53,231 @@ const MARKS: Record<string, string> = {
   unchanged: 'unchanged',
   conflict: 'CONFLICT ',
   overwrite: 'overwrite',
+  kept: 'kept     ',
 };
+
+function fileLines(io: IoHost, files: WrapResult['files']): string[] {
+  const shown = files.filter((f) => f.action !== 'unchanged');
+  const lines = shown.map((f) => {
+    const mark = MARKS[f.action]!;
+    if (f.action === 'conflict') return `  ${io.style('fail', mark)} ${f.path}`;
+    if (f.action === 'kept') return `  ${io.style('warn', mark)} ${f.path}  (you edited it)`;
+    return `  ${mark} ${f.path}`;
+  });
+  const unchanged = files.length - shown.length;
+  if (unchanged) lines.push(io.style('dim', `  (${unchanged} file(s) unchanged)`));
+  return lines;
+}
+
+function checkLines(io: IoHost, checks: WrapChecks): string[] {
+  return [
+    ...checks.verified.map((l) => `${io.style('ok', 'checked')}      ${l}`),
+    ...checks.unverified.map((l) => `${io.style('warn', 'not verified')} ${l}`),
+  ];
+}
+
+function positiveNumber(value: string): number {
+  const n = Number(value);
+  if (!Number.isFinite(n) || n <= 0) throw new InvalidArgumentError('a positive number, e.g. 1e-4');
+  return n;
+}
+
+/** --compile/--quantize and their check, when asked for; the converter runs as the user. */
+function convertOptions(flags: WrapFlags, cwd: string): WrapOptions['convert'] {
+  if (!flags.compile && !flags.quantize) return undefined;
+  return {
+    ...(flags.compile ? { compile: flags.compile } : {}),
+    ...(flags.quantize ? { quantize: flags.quantize } : {}),
+    ...(flags.checkData ? { checkData: path.resolve(cwd, flags.checkData) } : {}),
+    ...(flags.tolerance !== undefined ? { tolerance: flags.tolerance } : {}),
+    ...(typeof process.getuid === 'function' ? { user: `${process.getuid()}:${process.getgid?.()}` } : {}),
+  };
+}
 
 function render(io: IoHost, r: WrapResult, cwd: string): string {
   const rel = path.relative(cwd, r.dir) || '.';
-  const shown = r.files.filter((f) => f.action !== 'unchanged');
-  const lines = shown.map(
-    (f) => `  ${f.action === 'conflict' ? io.style('fail', MARKS[f.action]!) : MARKS[f.action]} ${f.path}`,
-  );
-  const unchanged = r.files.length - shown.length;
-  if (unchanged) lines.push(io.style('dim', `  (${unchanged} file(s) unchanged)`));
   const head = r.dryRun
     ? `would write ${rel}/ (${r.kind}, ${r.runtime}); nothing written (--dry-run):`
     : `wrote ${rel}/ (${r.kind} model, ${r.runtime} runtime):`;
+  const example = r.example.generatedFrom
+    ? [
+        `${io.style('warn', 'example')}      none found: ${r.manifest.example} was written from ${r.example.generatedFrom}, all zeros; replace it with a real request (it is the warm-up call and the /docs example)`,
+      ]
+    : [];
   const next = r.dryRun
     ? []
     : ['', `next: mlship serve ${rel}    (builds ${r.image}, runs it, sends the example)`];
   const diffs = r.files.flatMap((f) => (f.diff ? ['', f.diff.trimEnd()] : []));
-  return [head, ...lines, ...next, ...diffs].join('\n');
+  const compiled = r.compile ? ['', ...renderCompileReport(r.compile)] : [];
+  return [
+    head,
+    ...fileLines(io, r.files),
+    ...checkLines(io, r.checks),
+    ...example,
+    ...compiled,
+    ...next,
+    ...diffs,
+  ].join('\n');
+}
+
+function renderUpgrade(io: IoHost, r: UpgradeResult, cwd: string): string {
+  const rel = path.relative(cwd, r.dir) || '.';
+  const versions = `templates ${r.from ?? '(before versions were recorded)'} → ${r.to}`;
+  const head = r.dryRun
+    ? `would upgrade ${rel}/ (${versions}); nothing written (--dry-run):`
+    : `upgraded ${rel}/ (${versions}):`;
+  const kept = r.kept.length
+    ? [
+        '',
+        `your edits were kept in ${r.kept.length} file(s): ${r.kept.join(', ')}`,
+        `  see what the current templates would change there: mlship wrap --upgrade ${rel} --dry-run`,
+        `  take the current templates anyway (your edits are lost): mlship wrap --upgrade ${rel} --force`,
+      ]
+    : [];
+  const obsolete = r.obsolete.length ? [`no longer generated, left in place: ${r.obsolete.join(', ')}`] : [];
+  const diffs = r.files.flatMap((f) => (f.diff ? ['', f.diff.trimEnd()] : []));
+  return [head, ...fileLines(io, r.files), ...kept, ...obsolete, ...diffs].join('\n');
+}
+
+/** Flags that choose what is rendered: --upgrade renders with the recorded ones instead. */
+const SPEC_FLAGS: [keyof WrapFlags, string][] = [
+  ['entry', '--entry'],
+  ['name', '--name'],
+  ['runtime', '--runtime'],
+  ['example', '--example'],
+  ['schema', '--schema'],
+  ['port', '--port'],
+  ['workers', '--workers'],
+  ['maxBatchSize', '--max-batch-size'],
+  ['maxLatencyMs', '--max-latency-ms'],
+  ['maxBodyBytes', '--max-body-bytes'],
+  ['maxQueue', '--max-queue'],
+  ['startupGrace', '--startup-grace'],
+  ['baseImage', '--base-image'],
+  ['weightsUrl', '--weights-url'],
+  ['weightsSha256', '--weights-sha256'],
+  ['bakeWeights', '--bake-weights'],
+  ['service', '--service'],
+  ['python', '--python'],
+  ['compile', '--compile'],
+  ['quantize', '--quantize'],
+  ['checkData', '--check-data'],
+  ['tolerance', '--tolerance'],
+  ['allowNonFinite', '--allow-non-finite'],
+];
+
+/** The checks' view of the machine: the project's Python, and the engine for a built image. */
+function checkDeps(ctx: CliContext, flags: WrapFlags, exec: WrapCheckDeps['exec']): WrapCheckDeps {
+  return {
+    ...(exec ? { exec } : {}),
+    ...(ctx.env.VIRTUAL_ENV ? { virtualEnv: ctx.env.VIRTUAL_ENV } : {}),
+    // A path is relative to where mlship runs; a bare name (python3.11) is looked up on PATH.
+    ...(flags.python
+      ? { python: flags.python.includes(path.sep) ? path.resolve(ctx.cwd, flags.python) : flags.python }
+      : {}),
+    image: async () => {
+      const engine = await ctx.engine();
+      await engine.ping(2000);
+      return engine;
+    },
+  };
+}
+
+/** mlship.yaml's base images and, for the service being wrapped, its settings. */
+async function projectDefaults(
+  ctx: CliContext,
+  flags: WrapFlags,
+): Promise<Pick<WrapOptions, 'service' | 'baseImages'>> {
+  // mlship.yaml, when there is one, gives the project's base images (mirrors,
+  // air-gapped machines) and the defaults of the service being wrapped: the one
+  // named by --service, else the one whose path is the output directory.
+  const configPath = path.resolve(ctx.cwd, flags.config);
+  const { existsSync } = await import('node:fs');
+  if (!flags.service && !existsSync(configPath)) return {};
+  const { loadProject } = await import('../../config/load.js');
+  const { UsageError } = await import('../../io/errors.js');
+  const project = await loadProject(configPath);
+  let name = flags.service;
+  if (!name && flags.out) {
+    const out = path.resolve(ctx.cwd, flags.out);
+    name = Object.entries(project.services).find(
+      ([n, s]) => path.resolve(path.dirname(configPath), s.path ?? `services/${n}`) === out,
+    )?.[0];
+  }
+  const baseImages = project.base_images ? { baseImages: project.base_images } : {};
+  if (!name) return baseImages;
+  const config = project.services[name];
+  if (!config) {
+    throw new UsageError(`no service "${name}" in ${flags.config}`, {
+      hint: `services there: ${Object.keys(project.services).join(', ') || '(none)'}`,
+    });
+  }
+  return { ...baseImages, service: { name, config } };
+}
+
+async function upgrade(ctx: CliContext, dir: string | undefined, flags: WrapFlags) {
+  const { UsageError } = await import('../../io/errors.js');
+  const given = SPEC_FLAGS.filter(([k]) => flags[k] !== undefined).map(([, f]) => f);
+  if (flags.batching) given.push('--batching');
+  if (!flags.check) given.push('--no-check');
+  if (given.length) {
+    throw new UsageError(
+      `--upgrade renders with the settings recorded in mlship-wrap.json, not ${given.join(', ')}`,
+      {
+        hint: 'to change settings, wrap again: mlship wrap <model> --out <dir> [flags]',
+      },
+    );
+  }
+  const [{ runUpgrade }, { VERSION }] = await Promise.all([
+    import('../../core/wrap/upgrade.js'),
+    import('../version.js'),
+  ]);
+  return runUpgrade({
+    cwd: ctx.cwd,
+    dir: dir ?? flags.out ?? '.',
+    force: flags.force,
+    dryRun: flags.dryRun,
+    mlshipVersion: VERSION,
+  });
+}
+
+/** --build and --run: the steps after writing, shared by wrap and --upgrade. */
+async function afterWrite(
+  ctx: CliContext,
+  flags: WrapFlags,
+  result: { dir: string; image: string; dryRun: boolean },
+  text: string,
+): Promise<void> {
+  if (result.dryRun || !(flags.build || flags.run)) {
+    ctx.io.result({ ok: true, ...result }, text);
+    return;
+  }
+  ctx.io.info(text);
+  if (flags.run) {
+    await serveDir(ctx, result.dir, {
+      build: true,
+      env: [],
+      detach: flags.detach,
+      ...(flags.hostPort !== undefined ? { port: flags.hostPort } : {}),
+    });
+    return;
+  }
+  const { buildService } = await import('../../core/serve/serve.js');
+  const built = await buildService({ dir: result.dir }, { engine: await ctx.engine(), tasks: ctx.io.tasks });
+  ctx.io.result(
+    { ok: true, ...result, build: built },
+    `${text}\nbuilt ${result.image} (${built.cachedSteps}/${built.steps.length} steps cached)`,
+  );
 }
 
 export const registerWrap: Register = (program: Command, holder) => {
   program
     .command('wrap')
     .description('step 2: turn a model into a production-grade microservice (FastAPI, or Node for ONNX)')
-    .argument('[model]', 'serialized model: .joblib/.pkl (scikit-learn), .onnx, .pt (TorchScript)')
+    .argument(
+      '[model]',
+      'serialized model: .joblib/.pkl (scikit-learn), .onnx, .pt (TorchScript); with --upgrade, the service directory',
+    )
     .option(
       '--entry <file.py:function>',
       'wrap your own predict function instead (an optional load() runs once)',
@@ -125,6 +337,16 @@ export const registerWrap: Register = (program: Command, holder) => {
     )
     .option('--force', 'overwrite files you changed since the last wrap', false)
     .option('--dry-run', 'show what would be written, write nothing', false)
+    .option(
+      '--upgrade',
+      'render an already-wrapped service again with the current templates and its recorded settings; files you edited are kept and listed',
+      false,
+    )
+    .option(
+      '--python <path>',
+      'the Python that loads the model before anything is written (default: an active virtualenv, a .venv or venv near the model, python3)',
+    )
+    .option('--no-check', 'check the model file format only: do not load the model or import your code')
     .option('--build', 'build the image after writing', false)
     .option('--run', 'build, run, wait until ready and send the example (like mlship serve)', false)
     .option(
@@ -133,6 +355,25 @@ export const registerWrap: Register = (program: Command, holder) => {
       parseInteger('--host-port', 0, 65535),
     )
     .option('-d, --detach', 'with --run: leave the service running and return', false)
+    .addOption(
+      new Option(
+        '--compile <format>',
+        'serve a converted model (scikit-learn, LightGBM, XGBoost → ONNX), checked equal',
+      ).choices(['onnx']),
+    )
+    .addOption(
+      new Option(
+        '--quantize <type>',
+        'dynamic int8 quantization of an ONNX neural network, checked equal',
+      ).choices(['int8']),
+    )
+    .option('--check-data <file>', 'check --compile/--quantize on these request bodies (.jsonl, .json, .csv)')
+    .option(
+      '--tolerance <x>',
+      'largest |original − converted| / max(1, |original|) allowed (default 1e-4; 0.05 with --quantize)',
+      positiveNumber,
+    )
+    .option('--allow-non-finite', 'accept NaN and Infinity in inputs (default: 422 naming the field)')
     .addHelpText(
       'after',
       examples([
@@ -148,91 +389,58 @@ export const registerWrap: Register = (program: Command, holder) => {
           'no local copy',
         ],
         ['mlship wrap model.joblib --dry-run', 'see the plan first'],
+        ['mlship wrap --upgrade iris-service', 'bring a wrapped service to the current templates'],
+        ['mlship wrap model.joblib --compile onnx --check-data sample.jsonl', 'ONNX Runtime, proven equal'],
       ]),
     )
     .action(async (model: string | undefined, flags: WrapFlags) => {
       const ctx = holder.get();
-      const { runWrap } = await import('../../core/wrap/wrap.js');
-      let service: WrapOptions['service'];
-      let baseImages: WrapOptions['baseImages'];
-      // mlship.yaml, when there is one, gives the project's base images (mirrors,
-      // air-gapped machines) and the defaults of the service being wrapped: the one
-      // named by --service, else the one whose path is the output directory.
-      const configPath = path.resolve(ctx.cwd, flags.config);
-      const { existsSync } = await import('node:fs');
-      if (flags.service || existsSync(configPath)) {
-        const { loadProject } = await import('../../config/load.js');
-        const { UsageError } = await import('../../io/errors.js');
-        const project = await loadProject(configPath);
-        baseImages = project.base_images;
-        let name = flags.service;
-        if (!name && flags.out) {
-          const out = path.resolve(ctx.cwd, flags.out);
-          name = Object.entries(project.services).find(
-            ([n, s]) => path.resolve(path.dirname(configPath), s.path ?? `services/${n}`) === out,
-          )?.[0];
-        }
-        if (name) {
-          const config = project.services[name];
-          if (!config) {
-            throw new UsageError(`no service "${name}" in ${flags.config}`, {
-              hint: `services there: ${Object.keys(project.services).join(', ') || '(none)'}`,
-            });
-          }
-          service = { name, config };
-        }
+      if (flags.upgrade) {
+        const r = await upgrade(ctx, model, flags);
+        await afterWrite(ctx, flags, r, renderUpgrade(ctx.io, r, ctx.cwd));
+        return;
       }
+      const [{ runWrap }, { exec }, { VERSION }] = await Promise.all([
+        import('../../core/wrap/wrap.js'),
+        import('../../adapters/exec.js'),
+        import('../version.js'),
+      ]);
+      const convert = convertOptions(flags, ctx.cwd);
       const batchingOn =
         flags.batching || flags.maxBatchSize !== undefined || flags.maxLatencyMs !== undefined;
-      const result = await runWrap({
-        cwd: ctx.cwd,
-        ...(model !== undefined ? { model } : {}),
-        ...(flags.entry !== undefined ? { entry: flags.entry } : {}),
-        ...(flags.out !== undefined ? { out: flags.out } : {}),
-        ...(flags.name !== undefined ? { name: flags.name } : {}),
-        ...(flags.runtime !== undefined ? { runtime: flags.runtime } : {}),
-        ...(flags.example !== undefined ? { example: flags.example } : {}),
-        ...(flags.schema !== undefined ? { schema: flags.schema } : {}),
-        ...(flags.port !== undefined ? { port: flags.port } : {}),
-        ...(flags.workers !== undefined ? { workers: flags.workers } : {}),
-        ...(batchingOn
-          ? { batching: { maxBatchSize: flags.maxBatchSize ?? 32, maxLatencyMs: flags.maxLatencyMs ?? 10 } }
-          : {}),
-        ...(flags.maxBodyBytes !== undefined ? { maxBodyBytes: flags.maxBodyBytes } : {}),
-        ...(flags.maxQueue !== undefined ? { maxQueue: flags.maxQueue } : {}),
-        ...(flags.startupGrace !== undefined ? { startupGraceSeconds: flags.startupGrace } : {}),
-        ...(flags.baseImage !== undefined ? { baseImage: flags.baseImage } : {}),
-        ...(flags.weightsUrl !== undefined ? { weightsUrl: flags.weightsUrl } : {}),
-        ...(flags.weightsSha256 !== undefined ? { weightsSha256: flags.weightsSha256 } : {}),
-        ...(flags.bakeWeights !== undefined ? { bakeWeights: flags.bakeWeights } : {}),
-        ...(service ? { service } : {}),
-        ...(baseImages ? { baseImages } : {}),
-        force: flags.force,
-        dryRun: flags.dryRun,
-      });
-      const text = render(ctx.io, result, ctx.cwd);
-      if (flags.dryRun || !(flags.build || flags.run)) {
-        ctx.io.result({ ok: true, ...result }, text);
-        return;
-      }
-      ctx.io.info(text);
-      if (flags.run) {
-        await serveDir(ctx, result.dir, {
-          build: true,
-          env: [],
-          detach: flags.detach,
-          ...(flags.hostPort !== undefined ? { port: flags.hostPort } : {}),
-        });
-        return;
-      }
-      const { buildService } = await import('../../core/serve/serve.js');
-      const built = await buildService(
-        { dir: result.dir },
-        { engine: await ctx.engine(), tasks: ctx.io.tasks },
+      const result = await runWrap(
+        {
+          cwd: ctx.cwd,
+          ...(await projectDefaults(ctx, flags)),
+          ...(model !== undefined ? { model } : {}),
+          ...(flags.entry !== undefined ? { entry: flags.entry } : {}),
+          ...(flags.out !== undefined ? { out: flags.out } : {}),
+          ...(flags.name !== undefined ? { name: flags.name } : {}),
+          ...(flags.runtime !== undefined ? { runtime: flags.runtime } : {}),
+          ...(flags.example !== undefined ? { example: flags.example } : {}),
+          ...(flags.schema !== undefined ? { schema: flags.schema } : {}),
+          ...(flags.port !== undefined ? { port: flags.port } : {}),
+          ...(flags.workers !== undefined ? { workers: flags.workers } : {}),
+          ...(batchingOn
+            ? { batching: { maxBatchSize: flags.maxBatchSize ?? 32, maxLatencyMs: flags.maxLatencyMs ?? 10 } }
+            : {}),
+          ...(flags.maxBodyBytes !== undefined ? { maxBodyBytes: flags.maxBodyBytes } : {}),
+          ...(flags.maxQueue !== undefined ? { maxQueue: flags.maxQueue } : {}),
+          ...(flags.startupGrace !== undefined ? { startupGraceSeconds: flags.startupGrace } : {}),
+          ...(flags.baseImage !== undefined ? { baseImage: flags.baseImage } : {}),
+          ...(flags.weightsUrl !== undefined ? { weightsUrl: flags.weightsUrl } : {}),
+          ...(flags.weightsSha256 !== undefined ? { weightsSha256: flags.weightsSha256 } : {}),
+          ...(flags.bakeWeights !== undefined ? { bakeWeights: flags.bakeWeights } : {}),
+          ...(flags.allowNonFinite ? { allowNonFinite: true } : {}),
+          ...(convert ? { convert } : {}),
+          force: flags.force,
+          dryRun: flags.dryRun,
+          formatsOnly: !flags.check,
+          mlshipVersion: VERSION,
+        },
+        // The converter image (--compile/--quantize) needs the engine: connected only when it runs.
+        { ...checkDeps(ctx, flags, exec), converter: () => ctx.engine() },
       );
-      ctx.io.result(
-        { ok: true, ...result, build: built },
-        `${text}\nbuilt ${result.image} (${built.cachedSteps}/${built.steps.length} steps cached)`,
-      );
+      await afterWrite(ctx, flags, result, render(ctx.io, result, ctx.cwd));
     });
 };

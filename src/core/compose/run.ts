@@ -1,23 +1,27 @@
-// `mlship compose up|down|ps`: runs the generated stack with docker compose,
-// watches every service reach healthy, smoke-tests each model through the proxy,
-// and on failure shows the failing service's state and last log lines.
+// `mlship compose up|down|ps`: checks the host ports the stack publishes before anything
+// starts, runs the generated stack with docker compose, watches every service reach healthy,
+// smoke-tests each model through the proxy, and on failure shows the failing service's state
+// and last log lines and stops what it started (or, --keep-on-failure, says what is left).
 
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import type { S3Target } from '../../adapters/aws/s3.js';
 import type { ComposeCli, ComposeProject, ComposeRunner } from '../../adapters/compose.js';
 import type { ContainerState, Engine } from '../../adapters/docker/engine.js';
+import type { HostPorts } from '../../adapters/host-ports.js';
 import { tagMajor } from '../../config/image-ref.js';
-import { EngineError, OperationFailedError } from '../../io/errors.js';
+import { EngineError, MlshipError, OperationFailedError } from '../../io/errors.js';
 import type { TaskRunner } from '../../io/progress.js';
 import { anyKey, keysFile } from '../keys/keys.js';
 import { type ComposeGenerateResult, parseEnv } from './generate.js';
+import { checkPublishedPorts, type PortDeps, PROJECT_LABEL, SERVICE_LABEL } from './ports.js';
 
-export const PROJECT_LABEL = 'com.docker.compose.project';
-export const SERVICE_LABEL = 'com.docker.compose.service';
+export { PROJECT_LABEL, SERVICE_LABEL } from './ports.js';
 
 export interface ComposeRunDeps {
-  engine: Pick<Engine, 'listByLabel' | 'run' | 'volumeExists'>;
+  engine: Pick<Engine, 'listByLabel' | 'run' | 'volumeExists' | 'listPublishing'>;
+  /** Who holds a host port (the pre-flight). */
+  host: HostPorts;
   ensureBucket(target: S3Target): Promise<boolean>;
   compose: ComposeRunner;
   cli: ComposeCli;
@@ -103,20 +107,62 @@ async function checkDatabaseVolume(deps: ComposeRunDeps, gen: ComposeGenerateRes
   }
 }
 
-export async function composeUp(
-  deps: ComposeRunDeps,
-  gen: ComposeGenerateResult,
-  options: { timeoutSeconds?: number; build: boolean; smoke: boolean; profile?: 'gpu' | 'cpu' },
-): Promise<UpResult> {
-  const project = projectOf(deps.cli, gen);
-  const profile = gen.stack.profiles.length ? (options.profile ?? 'cpu') : undefined;
-  const profileArgs = profile ? ['--profile', profile] : [];
-  // The services of the active profile (all of them when the stack has no profiles).
-  const services = Object.entries(gen.stack.compose.services)
+export interface UpOptions {
+  timeoutSeconds?: number;
+  build: boolean;
+  smoke: boolean;
+  profile?: 'gpu' | 'cpu';
+  /** After a failure, leave what was started (and say exactly what it is) instead of removing it. */
+  keepOnFailure?: boolean;
+  /** The stack file as the user named it, for fixes ("set proxy.port in mlship.yaml"). */
+  configFile?: string;
+  /** How the user stops this stack, for hints (default `mlship compose down`). */
+  downCommand?: string;
+  /**
+   * Writes the stack files: called after the pre-flight, so a stack that cannot start leaves no
+   * file behind. Without it, `gen` is already on disk (a user's compose file).
+   */
+  write?: () => Promise<ComposeGenerateResult>;
+}
+
+/** The services of the active profile (all of them when the stack has no profiles). */
+function activeServices(gen: ComposeGenerateResult, profile: 'gpu' | 'cpu' | undefined): string[] {
+  return Object.entries(gen.stack.compose.services)
     .filter(([, s]) => !s.profiles || (profile !== undefined && s.profiles.includes(profile)))
     .map(([name]) => name);
-  await checkDatabaseVolume(deps, gen);
+}
 
+/**
+ * The pre-flight of `up`, with nothing written, built or started yet: every host port the
+ * stack publishes is free. The CLI runs it before it looks for docker compose (a second or
+ * more for the Python v1), so a taken port is reported at once; composeUp runs it again.
+ */
+export async function preflightUp(
+  deps: PortDeps,
+  planned: ComposeGenerateResult,
+  options: Pick<UpOptions, 'profile' | 'configFile'>,
+): Promise<void> {
+  const profile = planned.stack.profiles.length ? (options.profile ?? 'cpu') : undefined;
+  await checkPublishedPorts(
+    deps,
+    planned,
+    activeServices(planned, profile),
+    options.configFile ?? 'mlship.yaml',
+  );
+}
+
+export async function composeUp(
+  deps: ComposeRunDeps,
+  planned: ComposeGenerateResult,
+  options: UpOptions,
+): Promise<UpResult> {
+  const profile = planned.stack.profiles.length ? (options.profile ?? 'cpu') : undefined;
+  const services = activeServices(planned, profile);
+  await preflightUp(deps, planned, options);
+  const gen = options.write ? await options.write() : planned;
+  await checkDatabaseVolume(deps, gen);
+  const project = projectOf(deps.cli, gen);
+  const profileArgs = profile ? ['--profile', profile] : [];
   if (options.build) {
     deps.log(`building images with ${deps.cli.argv.join(' ')} ${deps.cli.version}`);
     const b = await deps.compose(project, [...profileArgs, 'build'], { timeoutMs: 60 * 60_000 });
@@ -127,6 +173,42 @@ export async function composeUp(
       });
     }
   }
+  const before = await deps.engine.listByLabel(PROJECT_LABEL, gen.project.name);
+  try {
+    const started = await startAndWatch(deps, gen, services, profileArgs, options);
+    const storage = await ensureStorage(deps, gen);
+    const proxyUrl = gen.project.proxy?.port ? `http://127.0.0.1:${gen.project.proxy.port}` : undefined;
+    const smoke = options.smoke && proxyUrl ? await smokeAll(deps, gen, proxyUrl) : [];
+    return {
+      project: gen.project.name,
+      composeFile: gen.composeFile,
+      compose: `${deps.cli.argv.join(' ')} ${deps.cli.version}`,
+      services: services.map((s) => ({
+        service: s,
+        state: started.latest.get(s)?.state ?? 'unknown',
+        health: started.latest.get(s)?.health,
+        ...urlOf(gen.project, s, proxyUrl),
+      })),
+      smoke,
+      secondsToHealthy: started.secondsToHealthy,
+      ...(profile ? { profile } : {}),
+      ...(proxyUrl ? { proxyUrl } : {}),
+      ...(storage ? { storage } : {}),
+    };
+  } catch (e) {
+    throw await afterFailure(deps, gen, e, before.length > 0, options);
+  }
+}
+
+/** `up -d`, then every service watched until healthy; the first that fails fails the run. */
+async function startAndWatch(
+  deps: ComposeRunDeps,
+  gen: ComposeGenerateResult,
+  services: string[],
+  profileArgs: string[],
+  options: UpOptions,
+): Promise<{ latest: Map<string, ContainerState>; secondsToHealthy: number }> {
+  const project = projectOf(deps.cli, gen);
   const t0 = deps.now();
   const up = await deps.compose(project, [...profileArgs, 'up', '-d', '--remove-orphans'], {
     timeoutMs: 30 * 60_000,
@@ -187,7 +269,6 @@ export async function composeUp(
     { concurrent: true, exitOnError: false },
   );
   await poll;
-  const secondsToHealthy = (deps.now() - t0) / 1000;
   if (failure || outcomes.some((o) => !o.ok)) {
     const f = failure ?? { service: services[0]!, why: 'failed' };
     const logs = await deps.compose(project, ['logs', '--no-color', '--tail', '30', f.service]);
@@ -198,70 +279,111 @@ export async function composeUp(
         'last log lines:',
         ...tail(logs.stdout || logs.stderr, 30),
       ],
-      hint: `\`mlship compose logs ${f.service}\` shows more; \`mlship compose down\` stops the stack`,
+      hint: `\`mlship compose logs ${f.service}\` shows more`,
     });
   }
+  return { latest, secondsToHealthy: (deps.now() - t0) / 1000 };
+}
 
-  let storage: UpResult['storage'];
-  if (gen.project.storage) {
-    const st = gen.project.storage;
-    const endpoint = `http://127.0.0.1:${st.host_port}`;
-    const env = await readFile(gen.envFile.path, 'utf8').catch(() => '');
-    const secret = parseEnv(env).get('STORAGE_PASSWORD') ?? '';
-    try {
-      const created = await deps.ensureBucket({
-        endpoint,
-        accessKeyId: 'mlship',
-        secretAccessKey: secret,
-        bucket: st.bucket,
-      });
-      storage = { endpoint, bucket: st.bucket, created };
-    } catch (e) {
-      throw new OperationFailedError(
-        'STORAGE_BUCKET_FAILED',
-        `could not create bucket ${st.bucket} on ${endpoint}: ${(e as Error).message}`,
-        {
-          hint: 'the storage service is healthy but refused the S3 call: check storage.image and `mlship compose logs storage`',
-        },
-      );
-    }
+/** With storage:, the configured bucket, created through the S3 API. */
+async function ensureStorage(deps: ComposeRunDeps, gen: ComposeGenerateResult): Promise<UpResult['storage']> {
+  if (!gen.project.storage) return undefined;
+  const st = gen.project.storage;
+  const endpoint = `http://127.0.0.1:${st.host_port}`;
+  const env = await readFile(gen.envFile.path, 'utf8').catch(() => '');
+  const secret = parseEnv(env).get('STORAGE_PASSWORD') ?? '';
+  try {
+    const created = await deps.ensureBucket({
+      endpoint,
+      accessKeyId: 'mlship',
+      secretAccessKey: secret,
+      bucket: st.bucket,
+    });
+    return { endpoint, bucket: st.bucket, created };
+  } catch (e) {
+    throw new OperationFailedError(
+      'STORAGE_BUCKET_FAILED',
+      `could not create bucket ${st.bucket} on ${endpoint}: ${(e as Error).message}`,
+      {
+        hint: 'the storage service is healthy but refused the S3 call: check storage.image and `mlship compose logs storage`',
+      },
+    );
   }
+}
 
-  const proxyPort = gen.project.proxy?.port;
-  const proxyUrl = proxyPort ? `http://127.0.0.1:${proxyPort}` : undefined;
+async function smokeAll(
+  deps: ComposeRunDeps,
+  gen: ComposeGenerateResult,
+  proxyUrl: string,
+): Promise<SmokeResult[]> {
   const smoke: SmokeResult[] = [];
-  if (options.smoke && proxyUrl) {
-    for (const model of Object.keys(gen.project.services)) {
-      smoke.push(await smokeTest(deps, gen, model, proxyUrl));
-    }
-    const bad = smoke.filter((s) => s.error);
-    if (bad.length) {
-      throw new OperationFailedError(
-        'COMPOSE_SMOKE_FAILED',
-        `smoke test failed through the proxy for ${bad.map((b) => b.service).join(', ')}`,
-        {
-          details: bad.map((b) => `${b.service}: ${b.url} → ${b.status || 'no answer'}: ${b.error}`),
-          hint: 'the services are healthy but do not answer through NGINX: check proxy/nginx.conf and `mlship compose logs proxy`',
-        },
-      );
-    }
+  for (const model of Object.keys(gen.project.services)) {
+    smoke.push(await smokeTest(deps, gen, model, proxyUrl));
   }
-  return {
-    project: gen.project.name,
-    composeFile: gen.composeFile,
-    compose: `${deps.cli.argv.join(' ')} ${deps.cli.version}`,
-    services: services.map((s) => ({
-      service: s,
-      state: latest.get(s)?.state ?? 'unknown',
-      health: latest.get(s)?.health,
-      ...urlOf(gen.project, s, proxyUrl),
-    })),
-    smoke,
-    secondsToHealthy,
-    ...(profile ? { profile } : {}),
-    ...(proxyUrl ? { proxyUrl } : {}),
-    ...(storage ? { storage } : {}),
+  const bad = smoke.filter((s) => s.error);
+  if (bad.length) {
+    throw new OperationFailedError(
+      'COMPOSE_SMOKE_FAILED',
+      `smoke test failed through the proxy for ${bad.map((b) => b.service).join(', ')}`,
+      {
+        details: bad.map((b) => `${b.service}: ${b.url} → ${b.status || 'no answer'}: ${b.error}`),
+        hint: 'the services are healthy but do not answer through NGINX: check proxy/nginx.conf and `mlship compose logs proxy`',
+      },
+    );
+  }
+  return smoke;
+}
+
+/**
+ * A failed `up` stops what it started (never volumes: data is deleted only with --volumes), or
+ * with --keep-on-failure says exactly what is left; a stack that already had containers before
+ * this `up` is left as it is. The original error comes back with that said.
+ */
+async function afterFailure(
+  deps: ComposeRunDeps,
+  gen: ComposeGenerateResult,
+  error: unknown,
+  hadContainers: boolean,
+  options: UpOptions,
+): Promise<unknown> {
+  if (!(error instanceof MlshipError)) return error;
+  const down = options.downCommand ?? 'mlship compose down';
+  const name = gen.project.name;
+  const left = await deps.engine.listByLabel(PROJECT_LABEL, name).catch(() => []);
+  let lines: string[];
+  let hint: string;
+  if (options.keepOnFailure) {
+    lines = [
+      `left as it is (--keep-on-failure): ${left.length} container(s) of ${name}, and its network`,
+      ...left.map((c) => `  ${c.name}: ${c.state}${c.health ? ` (${c.health})` : ''}`),
+    ];
+    hint = `remove them with \`${down}\``;
+  } else if (hadContainers) {
+    lines = [`the stack already had containers before this up: left as they are (${left.length} now)`];
+    hint = `\`${down}\` stops it`;
+  } else {
+    const r = await deps.compose(projectOf(deps.cli, gen), ['down', '--remove-orphans'], {
+      timeoutMs: 5 * 60_000,
+    });
+    const still = await deps.engine.listByLabel(PROJECT_LABEL, name).catch(() => left);
+    lines =
+      r.exitCode === 0 && still.length === 0
+        ? [
+            `stopped and removed what this up started: ${left.length} container(s) and the network of ${name}${gen.stack.compose.volumes ? '; its volumes are kept (data)' : ''}`,
+          ]
+        : [
+            `could not remove everything this up started: ${still.map((c) => c.name).join(', ') || tail(r.stderr, 1)[0]}`,
+          ];
+    hint = still.length ? `remove it with \`${down}\`` : 'fix the cause above and run up again';
+  }
+  const options2 = {
+    details: [...error.details, ...lines],
+    hint: error.hint ? `${error.hint}; ${hint}` : hint,
+    cause: error,
   };
+  return error.kind === 'failed'
+    ? new OperationFailedError(error.code, error.message, options2)
+    : new MlshipError(error.code, error.kind, error.message, options2);
 }
 
 /** POSTs the service's own example through the proxy; falls back to /readyz when it has none. */

@@ -55,6 +55,13 @@ export async function userComposeStack(
       },
       restart: s.restart === 'always' ? 'unless-stopped' : 'on-failure',
       labels: s.labels,
+      // What it publishes on the host, in the short syntax, for the pre-flight of `up`.
+      ports: s.ports
+        .filter((p) => p.published !== undefined && p.protocol === 'tcp')
+        .map(
+          (p) =>
+            `${p.hostIp ? `${p.hostIp.includes(':') ? `[${p.hostIp}]` : p.hostIp}:` : ''}${p.published}:${p.container}`,
+        ),
     };
   }
   const composeFile = path.resolve(file);

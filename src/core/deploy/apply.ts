@@ -20,6 +20,7 @@ import type { ServiceConnectSpec, ServiceLoadBalancer } from './aws-apis.js';
 import { preDeployChecks } from './checks.js';
 import { chooseEngineVersion, type DatabaseResult, ensureDatabase } from './database-apply.js';
 import type { ApplyDeps, ApplyOptions } from './deps.js';
+import { type EfsResult, type EfsVolumePlan, ensureEfs, withEfsIds } from './efs.js';
 import { ensureGpuCapacity, type GpuCapacityResult } from './gpu-capacity.js';
 import { healthCheckTools, missingHealthCheckTools } from './health-tools.js';
 import { ensureLoadBalancer, type LoadBalancerResult, sameLoadBalancers } from './load-balancer.js';
@@ -64,6 +65,7 @@ export interface ApplyResult {
   weights: WeightsUploadResult[];
   roles: RoleResult[];
   databases: DatabaseResult[];
+  efs: EfsResult[];
   /** SSM parameters created from the stack's .env (names only). */
   secretsCreated: string[];
   /** Services waited for; empty with --no-wait or when nothing changed. */
@@ -88,6 +90,18 @@ export function sameAsRegistered(wanted: unknown, actual: unknown): boolean {
     );
   }
   return wanted === actual;
+}
+
+/** The user the access point of a volume belongs to: the service's, else its local image's, else root. */
+async function efsUser(deps: ApplyDeps, options: ApplyOptions, v: EfsVolumePlan): Promise<number> {
+  if (v.uid !== undefined) return v.uid;
+  for (const m of v.mounts) {
+    const image = options.localImages[m.service];
+    if (!image || !(await deps.engine.imageExists(image))) continue;
+    const user = /^(\d+)/.exec((await deps.engine.inspectImage(image)).user)?.[1];
+    if (user) return Number(user);
+  }
+  return 0;
 }
 
 /** What would keep a service from starting on ECS stops the apply before anything is created. */
@@ -144,6 +158,7 @@ export async function applyEcs(
     weights: [],
     roles: [],
     databases: [],
+    efs: [],
     secretsCreated: [],
     stable: [],
     endpoints: [],
@@ -155,6 +170,7 @@ export async function applyEcs(
   result.weights = await ensureWeights(plan, deps);
   result.roles = await ensureRoles(plan, deps, options);
   result.secretsCreated = createdSecrets;
+  result.efs = await ensureEfs(plan.stack, plan.efs, deps, network, (v) => efsUser(deps, options, v));
   for (const db of plan.databases) {
     result.databases.push(
       await ensureDatabase(db, stack, versions.get(db.identifier)!, deps, network, {
@@ -177,7 +193,7 @@ export async function applyEcs(
   // 3. Task definitions: a new revision only when something we send changed.
   const arnOf = new Map<string, string>();
   for (const td of plan.translation.taskDefinitions) {
-    const routed = options.registry ? withRegistry(td, options.registry) : td;
+    const routed = withEfsIds(options.registry ? withRegistry(td, options.registry) : td, result.efs);
     const input = {
       ...routed,
       containerDefinitions: routed.containerDefinitions?.map((c) =>

@@ -37,8 +37,9 @@ export async function chooseEngineVersion(db: ManagedDatabase, deps: ApplyDeps):
     offered = await deps.aws.rds.engineVersions(db.awsEngine);
   } catch (e) {
     if (!(e instanceof OperationFailedError)) throw e;
+    const why = e.message.split('\n')[0]!.slice(0, 160);
     deps.log(
-      `the region's ${db.awsEngine} versions could not be read (${e.message}); using the table of ${ENGINE_VERSIONS_DATE}`,
+      `the region's ${db.awsEngine} versions could not be read (${why}); using the table of ${ENGINE_VERSIONS_DATE}`,
     );
     offered = BUNDLED_ENGINE_VERSIONS[db.awsEngine] ?? [];
   }

@@ -16,6 +16,7 @@ import { type BakePlan, bakeWarning, planBakes } from './config-images.js';
 import { type CostEstimate, type CostLine, estimateCost, usd } from './cost.js';
 import { type ManagedDatabase, manageDatabases } from './database.js';
 import { type DeployStack, loadDeployStack } from './deploy-stack.js';
+import { type EfsVolumePlan, efsPlaceholders, planEfs } from './efs.js';
 import { type LoadBalancerPlan, loadBalancerOf, loadBalancerPlanLines } from './load-balancer-plan.js';
 import {
   type OperateOptions,
@@ -102,6 +103,8 @@ export interface EcsPlanResult {
   databases: ManagedDatabase[];
   /** The local object storage that becomes the stack's bucket. */
   storage?: ManagedStorage;
+  /** Named volumes that become EFS file systems. */
+  efs: EfsVolumePlan[];
   kmsKeyId?: string;
   bakes: BakePlan[];
   /** The roles mlship creates and owns (absent where the user names a role of their own). */
@@ -209,6 +212,10 @@ function planLines(
           `S3 bucket ${r.bucket} (private: Block Public Access, ${r.kmsKeyId ? `SSE-KMS with ${r.kmsKeyId}` : 'SSE-S3'} encryption${r.storage?.versioning ? ', versioning' : ''}${r.storage?.expireUploadsDays ? `, uploads/ expire after ${r.storage.expireUploadsDays} days` : ''}; tagged mlship:stack)${r.storage ? `: the files of ${r.storage.service}, which is no task on ECS (its clients get S3_BUCKET and use the task role)` : ''}`,
         ]
       : []),
+    ...r.efs.map(
+      (e) =>
+        `file system ${e.token} (EFS, encrypted at rest and in transit) for volume ${e.volume} of ${e.mounts.map((m) => `${m.service}:${m.target}`).join(', ')}; mount targets in the tasks' subnets, reachable from their security groups only`,
+    ),
     ...r.databases.map(
       (d) =>
         `database ${d.identifier}: ${d.settings.kind === 'aurora' ? `Aurora Serverless v2 (${d.awsEngine}${d.localMajor !== undefined ? ` ${d.localMajor}` : ''}), ${d.settings.minCapacity}-${d.settings.maxCapacity} ACU${d.settings.minCapacity === 0 ? `, pauses after ${d.settings.secondsUntilAutoPause} s idle` : ''}` : `RDS ${d.settings.instanceClass} (${d.awsEngine}${d.localMajor !== undefined ? ` ${d.localMajor}` : ''})`} instead of the ${d.service} task; encrypted, private (the tasks' subnets, security group ${d.securityGroup} admits only the tasks), ${d.settings.backupRetentionDays}-day backups, deletion protection; credentials in Secrets Manager ${d.secretName} (the password is generated there, never printed)`,
@@ -336,6 +343,13 @@ function costOf(
     cost.lines.push(line);
     cost.totalMonthlyUsd = usd(cost.totalMonthlyUsd + line.monthlyUsd);
   }
+  if (r.efs.length) {
+    cost.lines.push({
+      item: 'EFS (volumes)',
+      monthlyUsd: 0,
+      detail: `${r.efs.map((e) => e.volume).join(', ')}: $${PRICES.efsGbMonth}/GB-month of what they hold, elastic throughput per GB read and written`,
+    });
+  }
   for (const db of r.databases) {
     const { line, worstMonthlyUsd } = databaseCost(db);
     cost.lines.push(line);
@@ -390,6 +404,7 @@ export async function planEcs(options: EcsPlanOptions): Promise<EcsPlanResult> {
   });
   const managedFiles = manageStorage(managedDb.stack, project, bucket);
   const stack = managedFiles.stack;
+  const efs = planEfs(stack);
   const cache = new ChecksumCache(options.checksumCache);
   const weights = await planWeights(stack.services, bucket, cache);
   await cache.save();
@@ -425,6 +440,7 @@ export async function planEcs(options: EcsPlanOptions): Promise<EcsPlanResult> {
       ]),
     ),
     bakedMounts: Object.fromEntries(bakes.map((b) => [b.service, b.mounts])),
+    efs: Object.fromEntries(efs.map((e) => [e.volume, efsPlaceholders(e.volume)])),
   });
   translation.warnings.unshift(...stack.warnings, ...managedDb.warnings, ...managedFiles.warnings);
   for (const b of bakes) {
@@ -462,6 +478,7 @@ export async function planEcs(options: EcsPlanOptions): Promise<EcsPlanResult> {
     bucket,
     weights,
     databases: managedDb.databases,
+    efs,
     ...(managedFiles.storage ? { storage: managedFiles.storage } : {}),
     ...(options.kmsKeyId ? { kmsKeyId: options.kmsKeyId } : {}),
     bakes,

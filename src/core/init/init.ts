@@ -1,10 +1,12 @@
-// `mlship init`: writes a valid mlship.yaml, from answers or from flags alone.
+// `mlship init`: writes a valid mlship.yaml, from answers or from flags alone, with a
+// `$schema` reference editors can resolve: the installed package's schema, by a relative path.
 
 import path from 'node:path';
 import { stringify } from 'yaml';
 import { parseYamlConfig } from '../../config/load.js';
-import { type ProjectInput, ProjectSchema, SCHEMA_URL } from '../../config/schema.js';
+import { type ProjectInput, ProjectSchema, SCHEMA_FILE } from '../../config/schema.js';
 import { UsageError } from '../../io/errors.js';
+import { exists } from '../../io/files.js';
 import type { Prompter } from '../../io/prompts.js';
 
 export interface InitOptions {
@@ -47,6 +49,17 @@ export function slugify(text: string): string {
     .slice(0, 63)
     .replace(/-+$/, '');
   return slug || 'my-project';
+}
+
+/**
+ * Where an editor finds the schema, relative to the file: the project's own install of mlship
+ * when it has one (the same path on every clone after `npm ci`), else the running package's.
+ */
+export async function schemaReference(dir: string): Promise<string> {
+  const local = path.join(dir, 'node_modules', 'mlship', 'schema', 'mlship.schema.json');
+  const file = (await exists(local)) ? local : SCHEMA_FILE;
+  const rel = path.relative(dir, file).split(path.sep).join('/');
+  return rel.startsWith('.') || path.isAbsolute(rel) ? rel : `./${rel}`;
 }
 
 const validName = (v: string): true | string =>
@@ -118,7 +131,7 @@ export async function runInit(options: InitOptions, deps: InitDeps): Promise<Ini
     ...(region ? { aws: { region } } : {}),
     ...Object.fromEntries(addons.map((a) => [a, {}])),
   };
-  const text = `# yaml-language-server: $schema=${SCHEMA_URL}\n${stringify(project)}`;
+  const text = `# yaml-language-server: $schema=${await schemaReference(path.dirname(options.file))}\n${stringify(project)}`;
   // Whatever we write must pass our own validation: check before touching the disk.
   parseYamlConfig(options.file, text, ProjectSchema);
   await deps.writeNewFile(options.file, text, options.force);

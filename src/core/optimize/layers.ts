@@ -53,6 +53,19 @@ export interface LargeFile {
   layer: number;
 }
 
+/**
+ * CUDA libraries found twice in an image: the base image's (what `cuda-twice`
+ * says a python:<ver>-slim base would drop) and the ones pip wheels brought.
+ */
+export interface CudaStacks {
+  /** Bytes of the base image's CUDA libraries: /usr/local/cuda*, the cuDNN, NCCL and other CUDA packages. */
+  systemBytes: number;
+  /** Bytes of the CUDA libraries pip wheels brought (site-packages/nvidia/*, torch/lib). */
+  wheelBytes: number;
+  /** Where the system copy lives (top directories, largest first). */
+  systemDirs: string[];
+}
+
 export interface LayerReport {
   image: string;
   /** Bytes of regular files in all layers (what `docker history` sums). */
@@ -63,6 +76,8 @@ export interface LayerReport {
   layers: LayerInfo[];
   wasted: WastedFile[];
   largestFiles: LargeFile[];
+  /** Set when the final filesystem holds a system CUDA stack and one from pip wheels. */
+  cudaStacks?: CudaStacks;
 }
 
 export interface SaveContents {
@@ -184,6 +199,34 @@ export function instructionOf(createdBy: string): string {
     .trim();
 }
 
+const CUDA_LIB =
+  /^lib(cudnn|nccl|cublas|cublasLt|cufft|cufftw|curand|cusolver|cusolverMg|cusparse|cusparseLt|nvrtc|nvjpeg|npp\w*|cudart|nvJitLink|nvToolsExt|cupti|nvinfer|nvblas)[^/]*\.(so|a)(\.[\d.]+)?$/;
+const WHEEL_CUDA = /(^|\/)(site|dist)-packages\/(nvidia\/[^/]+\/|torch\/lib\/)/;
+const SYSTEM_CUDA_DIR = /^(usr\/local\/cuda(-[\d.]+)?)\//;
+
+/** The two CUDA stacks of a final filesystem, when there are two (over 10 MB each). */
+export function cudaStacks(files: Iterable<[string, number]>): CudaStacks | undefined {
+  let systemBytes = 0;
+  let wheelBytes = 0;
+  const dirs = new Map<string, number>();
+  for (const [p, size] of files) {
+    const base = p.slice(p.lastIndexOf('/') + 1);
+    if (WHEEL_CUDA.test(p)) {
+      if (p.includes('/nvidia/') || CUDA_LIB.test(base)) wheelBytes += size;
+      continue;
+    }
+    const dir =
+      SYSTEM_CUDA_DIR.exec(p)?.[1] ?? (CUDA_LIB.test(base) ? p.slice(0, p.lastIndexOf('/')) : undefined);
+    if (dir === undefined) continue;
+    systemBytes += size;
+    dirs.set(dir, (dirs.get(dir) ?? 0) + size);
+  }
+  const MIN = 10 * 1024 * 1024;
+  if (systemBytes < MIN || wheelBytes < MIN) return undefined;
+  const systemDirs = [...dirs].sort((a, b) => b[1] - a[1]).map(([d]) => `/${d}`);
+  return { systemBytes, wheelBytes, systemDirs };
+}
+
 export function analyseLayers(image: string, save: SaveContents, topN = 10): LayerReport {
   const live = new Map<string, { size: number; layer: number }>();
   const wasted: WastedFile[] = [];
@@ -240,6 +283,7 @@ export function analyseLayers(image: string, save: SaveContents, topN = 10): Lay
     .map(([path, f]) => ({ path, bytes: f.size, layer: f.layer }))
     .sort((a, b) => b.bytes - a.bytes || a.path.localeCompare(b.path))
     .slice(0, topN);
+  const stacks = cudaStacks([...live].map(([p, f]) => [p, f.size]));
   return {
     image,
     totalBytes,
@@ -248,6 +292,7 @@ export function analyseLayers(image: string, save: SaveContents, topN = 10): Lay
     layers,
     wasted: wasted.sort((a, b) => b.bytes - a.bytes || a.path.localeCompare(b.path)).slice(0, topN),
     largestFiles,
+    ...(stacks ? { cudaStacks: stacks } : {}),
   };
 }
 

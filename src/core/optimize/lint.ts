@@ -39,7 +39,7 @@ export function lintDockerfile(df: ParsedDockerfile, options: LintOptions = {}):
         largeFileBytes: options.largeFileBytes ?? DEFAULT_LARGE_FILE_BYTES,
         target: options.target,
       },
-      (ins: Instruction, message: string, fix: string) => {
+      (ins: Instruction, message: string, fix: string, severity?: 'error') => {
         if (seen.has(ins.line) && rule.id !== 'secret-in-env') return;
         seen.add(ins.line);
         const stage = df.stages[ins.stage];
@@ -48,7 +48,14 @@ export function lintDockerfile(df: ParsedDockerfile, options: LintOptions = {}):
           silenced++;
           return;
         }
-        findings.push({ rule: rule.id, file: df.file, line: ins.line, message, fix });
+        findings.push({
+          rule: rule.id,
+          file: df.file,
+          line: ins.line,
+          message,
+          fix,
+          ...(severity ? { severity } : {}),
+        });
       },
     );
   }

@@ -16,6 +16,7 @@ import {
 import { lintDockerfile } from './lint.js';
 import { parseDockerfile } from './parse.js';
 import { type RewriteResult, rewriteDockerfile } from './rewrite.js';
+import { entryScripts } from './rules/serving.js';
 import type { Finding } from './rules.js';
 
 export interface OptimizeFsDeps {
@@ -45,16 +46,20 @@ export async function loadContext(
   contextDir: string,
   dockerfileAbs: string,
   deps: OptimizeFsDeps,
+  scripts: string[] = [],
 ): Promise<ContextSnapshot> {
   const rel = path.relative(contextDir, dockerfileAbs).split(path.sep).join('/');
   const files = (await deps.listContext(contextDir, rel)).filter(
     (f) => f.path !== rel && f.path !== '.dockerignore',
   );
   const dockerignore = (await deps.readText(path.join(contextDir, '.dockerignore'))) ?? null;
-  // Requirements files are read up front (small, few) so the rewrite stays synchronous.
+  // Requirements files, and the scripts the container's command runs (dev-server reads
+  // them for app.run()), are read up front (small, few) so rules and rewrite stay synchronous.
   const texts = new Map<string, string>();
+  const wanted = (p: string) =>
+    /(^|\/)(requirements|constraints)[^/]*\.(txt|in)$/.test(p) || scripts.includes(path.posix.basename(p));
   for (const f of files) {
-    if (/(^|\/)(requirements|constraints)[^/]*\.(txt|in)$/.test(f.path) && f.size < 1024 * 1024) {
+    if (wanted(f.path) && f.size < 1024 * 1024) {
       const t = await deps.readText(path.join(contextDir, f.path));
       if (t !== undefined) texts.set(f.path, t);
     }
@@ -81,7 +86,7 @@ export interface LintReport {
 
 export async function runLint(t: OptimizeTarget, deps: OptimizeFsDeps): Promise<LintReport> {
   const df = await readDockerfile(t, deps);
-  const context = await loadContext(t.contextDir, t.dockerfileAbs, deps);
+  const context = await loadContext(t.contextDir, t.dockerfileAbs, deps, entryScripts(df));
   const { findings, silenced } = lintDockerfile(df, {
     context,
     ignore: t.ignore ?? [],
@@ -101,7 +106,7 @@ export interface RewritePlan extends RewriteResult {
 
 export async function planRewrite(t: OptimizeTarget, deps: OptimizeFsDeps): Promise<RewritePlan> {
   const df = await readDockerfile(t, deps);
-  const context = await loadContext(t.contextDir, t.dockerfileAbs, deps);
+  const context = await loadContext(t.contextDir, t.dockerfileAbs, deps, entryScripts(df));
   const dockerfilePath = path.relative(t.contextDir, t.dockerfileAbs).split(path.sep).join('/');
   const result = rewriteDockerfile(df, {
     context,

@@ -132,6 +132,20 @@ function toInstruction(ast: AstInstruction, stage: number): Instruction {
   let json: string[] | undefined;
   if (withJson.getJSONStrings && withJson.getOpeningBracket?.() && withJson.getClosingBracket?.()) {
     json = withJson.getJSONStrings().map((s) => s.getJSONValue());
+    // getJSONValue drops the spaces inside a string (`"cd /app && run"` → `cd/app&&run`):
+    // the array itself, parsed as JSON, keeps them.
+    try {
+      const text = (ast.getArgumentsContent() ?? '').replace(/\\\r?\n/g, '');
+      const parsed: unknown = JSON.parse(text.slice(text.indexOf('[')));
+      if (
+        Array.isArray(parsed) &&
+        parsed.every((x) => typeof x === 'string') &&
+        parsed.length === json.length
+      )
+        json = parsed;
+    } catch {
+      // Not plain JSON (a comment or an escape the engine reads differently): the AST's values stay.
+    }
   }
   const withProps = ast as AstInstruction & {
     getProperties?: () => { getName(): string; getValue(): string | null }[];
@@ -305,4 +319,22 @@ export function mounts(ins: Instruction): Record<string, string>[] {
   return ins.flags
     .filter((f) => f.name === 'mount' && f.value)
     .map((f) => Object.fromEntries(f.value!.split(',').map((kv) => kv.split('=', 2) as [string, string])));
+}
+
+/** The stage of the final image's lineage that starts from an image (not from another stage). */
+export function lineageRoot(df: ParsedDockerfile, target: string | undefined): Stage {
+  const lineage = [...finalLineage(df, target)].sort((a, b) => a - b);
+  return df.stages[lineage[0]!]!;
+}
+
+/** A stage and the stages it is built FROM, oldest first. */
+export function stageChain(df: ParsedDockerfile, index: number): Stage[] {
+  const out: Stage[] = [];
+  let s: Stage | undefined = df.stages[index];
+  while (s && !out.includes(s)) {
+    out.unshift(s);
+    const child: Stage = s;
+    s = df.stages.find((x) => x.index < child.index && x.name === child.image.toLowerCase());
+  }
+  return out;
 }

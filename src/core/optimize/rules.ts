@@ -2,25 +2,22 @@
 // when there is one) and returns findings worth acting on: every rule here either
 // costs image size, push time, cache hits or a leaked secret when ignored.
 // Stage-aware: rules about what ships check only the stages in the final image.
+// The generic rules live here; the ones that know ML images, in rules/.
 
-import {
-  type ContextSnapshot,
-  filesMatching,
-  formatBytes,
-  isArchive,
-  isRemoteSource,
-  isWeightLike,
-} from './context.js';
+import { filesMatching, formatBytes, isArchive, isRemoteSource, isWeightLike } from './context.js';
+import { copyParts, isContextCopy, isManifest } from './copies.js';
+import { slimVariant } from './images.js';
 import {
   commandText,
   finalLineage,
   finalStageIndex,
-  hasFlag,
   type Instruction,
+  lineageRoot,
   mounts,
-  type ParsedDockerfile,
   type Stage,
 } from './parse.js';
+import { ML_RULES } from './rules/ml.js';
+import { inLineage, type Rule, type RuleInput } from './rules/rule.js';
 import {
   aptInstallArgs,
   installsDependencies,
@@ -31,44 +28,7 @@ import {
   splitShell,
 } from './shell.js';
 
-export interface Finding {
-  rule: string;
-  file: string;
-  line: number;
-  message: string;
-  fix: string;
-}
-
-export interface RuleInput {
-  df: ParsedDockerfile;
-  context: ContextSnapshot | undefined;
-  /** Files at least this large copied into an image are reported (default 50 MB). */
-  largeFileBytes: number;
-  target: string | undefined;
-}
-
-export interface Rule {
-  id: string;
-  summary: string;
-  check(input: RuleInput, report: (ins: Instruction, message: string, fix: string) => void): void;
-}
-
-/** Sources and destination of a COPY/ADD. */
-export function copyParts(ins: Instruction): { sources: string[]; dest: string } {
-  const parts = ins.json ?? ins.argv;
-  return { sources: parts.slice(0, -1), dest: parts.at(-1) ?? '' };
-}
-
-export function isContextCopy(ins: Instruction): boolean {
-  return (ins.keyword === 'COPY' || ins.keyword === 'ADD') && !hasFlag(ins, 'from');
-}
-
-const MANIFESTS =
-  /(^|\/)(requirements[^/]*\.(txt|in)|constraints[^/]*\.txt|pyproject\.toml|setup\.(py|cfg)|poetry\.lock|Pipfile(\.lock)?|uv\.lock|package(-lock)?\.json|yarn\.lock|pnpm-lock\.yaml|environment\.ya?ml|conda-lock\.ya?ml)$/;
-
-export function isManifest(src: string): boolean {
-  return MANIFESTS.test(src.replace(/\/+$/, ''));
-}
+export type { Finding, Report, Rule, RuleInput } from './rules/rule.js';
 
 /** The build toolchains that belong in a builder stage, not in what ships. */
 const TOOLCHAIN =
@@ -88,65 +48,11 @@ export function toolchainPackages(ins: Instruction): string[] {
     .filter((p) => (TOOLCHAIN.test(p) || /-dev$/.test(p)) && !removed.has(p));
 }
 
-// Tags of the full official images: a version, optionally with the Debian release.
-const PY_FULL = /^(\d+(?:\.\d+){0,2}(?:(?:a|b|rc)\d+)?)(?:-(bookworm|bullseye|buster|trixie))?$/;
-const NODE_FULL =
-  /^(\d+(?:\.\d+){0,2}|lts|current|hydrogen|iron|jod|krypton)(?:-(bookworm|bullseye|buster|trixie))?$/;
-
-export interface SlimVariant {
-  /** The full image, as given (registry and namespace kept). */
-  image: string;
-  /** The same image family and version without the toolchain. */
-  slim: string;
-  /** `python` or `node`: the official image the repository's last path component names. */
-  family: string;
-  /** The reference pins a digest, which the slim variant cannot keep. */
-  digest: boolean;
-}
-
-/**
- * The slim variant of a full official python/node image (`python:3.11` →
- * `python:3.11-slim`, `node:20-bookworm` → `node:20-bookworm-slim`), or undefined
- * when the tag is already slim, alpine, distroless, unpinned or unknown. The
- * repository is matched on its last path component, so mirrors
- * (`mlship-local/python:3.11`, `<account>.dkr.ecr.<region>.amazonaws.com/python:3.11`) count too.
- */
-export function slimVariant(image: string): SlimVariant | undefined {
-  const at = image.indexOf('@');
-  const ref = at >= 0 ? image.slice(0, at) : image;
-  const slash = ref.lastIndexOf('/');
-  const colon = ref.indexOf(':', slash + 1);
-  if (colon < 0) return undefined;
-  const repo = ref.slice(0, colon);
-  const family = repo.slice(slash + 1).toLowerCase();
-  const tag = ref.slice(colon + 1);
-  let slimTag: string | undefined;
-  if (family === 'python') {
-    const m = PY_FULL.exec(tag);
-    if (m) slimTag = `${m[1]}-slim${m[2] ? `-${m[2]}` : ''}`;
-  } else if (family === 'node') {
-    const m = NODE_FULL.exec(tag);
-    if (m) slimTag = `${m[1]}${m[2] ? `-${m[2]}` : ''}-slim`;
-  }
-  if (!slimTag) return undefined;
-  return { image, slim: `${repo}:${slimTag}`, family, digest: at >= 0 };
-}
-
-/** The stage of the final image's lineage that starts from an image (not from another stage). */
-export function lineageRoot(df: ParsedDockerfile, target: string | undefined): Stage {
-  const lineage = [...finalLineage(df, target)].sort((a, b) => a - b);
-  return df.stages[lineage[0]!]!;
-}
-
-function inLineage(input: RuleInput, stage: number): boolean {
-  return finalLineage(input.df, input.target).has(stage);
-}
-
 function stagesOf(input: RuleInput): Stage[] {
   return input.df.stages;
 }
 
-export const RULES: Rule[] = [
+const GENERIC_RULES: Rule[] = [
   {
     id: 'source-before-deps',
     summary: 'source copied before dependencies are installed: every code change re-runs the install',
@@ -346,26 +252,6 @@ export const RULES: Rule[] = [
     },
   },
   {
-    id: 'cuda-devel-runtime',
-    summary: 'CUDA devel image used only to run',
-    check(input, report) {
-      const stage = input.df.stages[finalStageIndex(input.df, input.target)]!;
-      const image = stage.resolvedImage ?? stage.image;
-      if (!/(cuda|pytorch|tensorflow|nvidia)[^:]*:.*devel/i.test(image)) return;
-      const compiles = stage.instructions.some(
-        (i) =>
-          i.keyword === 'RUN' &&
-          /\b(nvcc|cmake|ninja|build_ext|TORCH_CUDA_ARCH_LIST|make)\b/.test(commandText(i)),
-      );
-      if (compiles) return;
-      report(
-        stage.from,
-        `the final stage runs on ${image}, but nothing in it compiles CUDA code: the devel image adds several GB of compilers and headers`,
-        `use the matching runtime image (${image.replace(/devel/i, 'runtime')})`,
-      );
-    },
-  },
-  {
     id: 'base-not-slim',
     summary: 'the final image is built on a full python/node image that has a slim variant',
     check(input, report) {
@@ -496,17 +382,6 @@ export const RULES: Rule[] = [
   },
 ];
 
-export const RULE_IDS = RULES.map((r) => r.id);
+export const RULES: Rule[] = [...GENERIC_RULES, ...ML_RULES];
 
-/** The path a relative COPY destination or WORKDIR lands on. */
-export function workdirAt(stage: Stage, before: number): string {
-  let wd = '/';
-  for (const ins of stage.instructions) {
-    if (ins.line >= before) break;
-    if (ins.keyword === 'WORKDIR') {
-      const d = ins.argv[0] ?? '/';
-      wd = d.startsWith('/') ? d : `${wd.replace(/\/$/, '')}/${d}`;
-    }
-  }
-  return wd;
-}
+export const RULE_IDS = RULES.map((r) => r.id);

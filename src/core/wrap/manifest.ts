@@ -1,10 +1,12 @@
 // mlship-wrap.json: what `mlship wrap` generated, read back by `mlship serve`
-// (port, example, where the weights come from) and by the next `mlship wrap`
-// (the checksum of every file it wrote, to tell our files from the user's edits).
+// (port, example, where the weights come from), by the next `mlship wrap` (the
+// checksum of every file it wrote, to tell our files from the user's edits) and by
+// `mlship wrap --upgrade` (the template version and the settings to render again).
 
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
-import type { ModelKind, WeightsSpec } from '../../generators/wrap-spec.js';
+import type { ModelKind, WeightsSpec, WrapSpec } from '../../generators/wrap-spec.js';
+import { templateDigest } from '../../generators/wrap-templates.js';
 import { UsageError } from '../../io/errors.js';
 
 export const MANIFEST_FILE = 'mlship-wrap.json';
@@ -20,8 +22,33 @@ export interface WrapManifest {
   /** Relative to the service directory. */
   example: string;
   weights: WeightsSpec;
+  /**
+   * The templates the files were rendered from: mlship's version and a digest of its
+   * templates ("0.1.0+3fa2c1d09b7e"). Absent in services wrapped before it was recorded.
+   */
+  templateVersion?: string;
+  /** The rest of what the files were rendered from, so `mlship wrap --upgrade` can render them again. */
+  settings?: WrapSettings;
   /** SHA-256 of every generated file, as written. */
   files: Record<string, string>;
+}
+
+/** The inputs of a wrap that no other manifest field records (the example is in its own file). */
+export interface WrapSettings {
+  entry?: { module: string; function: string };
+  /** The class of --schema; its source is app/user_schema.py. */
+  userSchemaClass?: string;
+  workers: number;
+  maxBodyBytes: number;
+  maxQueue: number;
+  batching?: { maxBatchSize: number; maxLatencyMs: number };
+  baseImage: string;
+  hasUserRequirements: boolean;
+  extraRequirements: string[];
+  /** --allow-non-finite: NaN and Infinity accepted in inputs. */
+  allowNonFinite?: boolean;
+  /** --compile/--quantize: the kind of the original model the served ONNX model was converted from. */
+  compiledFrom?: ModelKind;
 }
 
 export async function readManifest(dir: string): Promise<WrapManifest | undefined> {
@@ -54,4 +81,46 @@ export async function requireManifest(dir: string): Promise<WrapManifest> {
     });
   }
   return manifest;
+}
+
+export function imageName(name: string): string {
+  return `mlship/${name}:latest`;
+}
+
+/** "0.1.0+3fa2c1d09b7e": mlship's version and the digest of the runtime's templates. */
+export function templateVersion(runtime: 'python' | 'node', mlshipVersion = '0.0.0'): string {
+  return `${mlshipVersion}+${templateDigest(runtime)}`;
+}
+
+export function settingsOf(spec: WrapSpec): WrapSettings {
+  return {
+    ...(spec.entry ? { entry: spec.entry } : {}),
+    ...(spec.userSchema ? { userSchemaClass: spec.userSchema.className } : {}),
+    workers: spec.workers,
+    maxBodyBytes: spec.maxBodyBytes,
+    maxQueue: spec.maxQueue,
+    ...(spec.batching ? { batching: spec.batching } : {}),
+    baseImage: spec.baseImage,
+    hasUserRequirements: spec.hasUserRequirements,
+    extraRequirements: spec.extraRequirements,
+    ...(spec.allowNonFinite ? { allowNonFinite: true } : {}),
+    ...(spec.compiledFrom ? { compiledFrom: spec.compiledFrom } : {}),
+  };
+}
+
+export function manifestFor(spec: WrapSpec, files: Record<string, string>, version: string): WrapManifest {
+  return {
+    version: 1,
+    name: spec.name,
+    runtime: spec.runtime,
+    kind: spec.kind,
+    image: imageName(spec.name),
+    port: spec.port,
+    startupGraceSeconds: spec.startupGraceSeconds,
+    example: spec.runtime === 'node' ? 'example.json' : 'app/example.json',
+    weights: spec.weights,
+    templateVersion: version,
+    settings: settingsOf(spec),
+    files,
+  };
 }

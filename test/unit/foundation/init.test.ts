@@ -1,9 +1,11 @@
-import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import { Ajv2020 } from 'ajv/dist/2020.js';
 import { describe, expect, it } from 'vitest';
+import { parse } from 'yaml';
 import { loadProject } from '../../../src/config/load.js';
-import { runInit, slugify } from '../../../src/core/init/init.js';
+import { runInit, schemaReference, slugify } from '../../../src/core/init/init.js';
 import { FileExistsError, UsageError } from '../../../src/io/errors.js';
 import { writeNewFile } from '../../../src/io/files.js';
 import { type Choice, DefaultsPrompter, type Prompter } from '../../../src/io/prompts.js';
@@ -47,8 +49,34 @@ describe('init', () => {
     });
     expect(project.base_images?.python).toBe('mirror/python:3.11-slim');
     expect(readFileSync(file, 'utf8').split('\n')[0]).toBe(
-      '# yaml-language-server: $schema=https://mlship.dev/schema/mlship.schema.json',
+      `# yaml-language-server: $schema=${path.relative(dir, path.resolve('schema/mlship.schema.json'))}`,
     );
+  });
+
+  it('the $schema reference resolves, as an editor resolves it, to the schema the package ships, which accepts the file', async () => {
+    const dir = mkdtempSync(path.join(os.tmpdir(), 'mlship-init-'));
+    const file = path.join(dir, 'mlship.yaml');
+    await runInit(
+      { dir, file, force: false, name: 'demo', addons: ['proxy', 'storage'] },
+      { prompter: new DefaultsPrompter(), writeNewFile },
+    );
+    const text = readFileSync(file, 'utf8');
+    const ref = /^# yaml-language-server: \$schema=(\S+)$/m.exec(text)![1]!;
+    expect(ref).not.toMatch(/^[a-z]+:\/\//); // a path, not an address that may not exist
+    const schemaText = readFileSync(path.resolve(dir, ref), 'utf8'); // relative to the YAML file
+    expect(schemaText).toBe(readFileSync('schema/mlship.schema.json', 'utf8'));
+    const validate = new Ajv2020({ allErrors: true, strict: false }).compile(JSON.parse(schemaText));
+    expect(validate(parse(text)), JSON.stringify(validate.errors)).toBe(true);
+  });
+
+  it('a project with mlship installed in node_modules gets the path every clone shares', async () => {
+    const dir = mkdtempSync(path.join(os.tmpdir(), 'mlship-init-'));
+    mkdirSync(path.join(dir, 'node_modules/mlship/schema'), { recursive: true });
+    copyFileSync(
+      'schema/mlship.schema.json',
+      path.join(dir, 'node_modules/mlship/schema/mlship.schema.json'),
+    );
+    expect(await schemaReference(dir)).toBe('./node_modules/mlship/schema/mlship.schema.json');
   });
 
   it('interactive: uses the answers', async () => {

@@ -59,6 +59,10 @@ export interface FixtureInfo {
   largeFileBytes?: number;
   /** Rewrite with --slim-base. */
   slimBase?: boolean;
+  /** A CUDA devel final stage the rewrite splits onto the runtime image (built on local stand-ins). */
+  cudaSplit?: boolean;
+  /** The original cannot build (the point of the fixture); the rewrite must. */
+  failsBefore?: boolean;
 }
 
 export function fixtures(): FixtureInfo[] {

@@ -8,6 +8,7 @@ import { describe, expect, it } from 'vitest';
 import {
   analyseLayers,
   compareLayers,
+  cudaStacks,
   instructionOf,
   readSaveStream,
 } from '../../../src/core/optimize/layers.js';
@@ -170,5 +171,31 @@ describe('layer measurement', () => {
       exitCode: 1,
       message: expect.stringMatching(/manifest/),
     });
+  });
+});
+
+describe('cudaStacks', () => {
+  const MB = 1024 * 1024;
+  it('sums the CUDA libraries of the base image and those pip wheels brought, when both are there', () => {
+    const files: [string, number][] = [
+      ['usr/local/cuda-12.4/lib64/libcublasLt.so.12', 400 * MB],
+      ['usr/local/cuda-12.4/lib64/libcudnn_engines_precompiled.so.9', 500 * MB],
+      ['usr/lib/x86_64-linux-gnu/libnccl.so.2', 200 * MB],
+      ['opt/venv/lib/python3.11/site-packages/nvidia/cublas/lib/libcublasLt.so.12', 400 * MB],
+      ['opt/venv/lib/python3.11/site-packages/torch/lib/libtorch_cuda.so', 900 * MB],
+      ['opt/venv/lib/python3.11/site-packages/torch/lib/libcudnn.so.8', 100 * MB],
+      ['usr/lib/x86_64-linux-gnu/libc.so.6', 2 * MB],
+    ];
+    expect(cudaStacks(files)).toEqual({
+      systemBytes: 1100 * MB,
+      wheelBytes: 500 * MB,
+      systemDirs: ['/usr/local/cuda-12.4', '/usr/lib/x86_64-linux-gnu'],
+    });
+  });
+  it('is undefined with one stack only (python slim with torch, or a CUDA image without wheels)', () => {
+    expect(
+      cudaStacks([['usr/local/lib/python3.11/site-packages/nvidia/cudnn/lib/libcudnn.so.9', 600 * MB]]),
+    ).toBeUndefined();
+    expect(cudaStacks([['usr/local/cuda/lib64/libcublas.so.12', 300 * MB]])).toBeUndefined();
   });
 });

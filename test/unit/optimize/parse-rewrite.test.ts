@@ -157,6 +157,7 @@ describe('rewriteDockerfile: safety', () => {
     expect(r.notDone.map((n) => [n.rule, n.line])).toEqual([
       ['cuda-devel-runtime', 1],
       ['secret-in-env', 2],
+      ['dev-server', 5],
     ]);
     expect(r.notDone[0]!.description).toMatch(
       /^changes behaviour, so it is yours to do: use the matching runtime image \(nvidia\/cuda:12\.2\.0-runtime-ubuntu22\.04\)/,

@@ -174,6 +174,9 @@ describe('runWrap', () => {
     await expect(wrap({ model: undefined, weightsUrl: url, example })).rejects.toThrow(/checksum/);
     const r = await wrap({ model: undefined, weightsUrl: url, weightsSha256: 'c'.repeat(64), example });
     expect(r).toMatchObject({ kind: 'onnx', name: 'forest' });
+    expect(r.checks.unverified).toEqual([
+      `${url}: no local copy to check; the service checks its SHA-256 when it downloads it`,
+    ]);
     expect(r.manifest.weights).toEqual({
       mode: 'url',
       url,
@@ -236,6 +239,11 @@ describe('runWrap', () => {
     await expect(wrap({ runtime: 'node' })).rejects.toThrow(/ONNX models only/);
     const bare = path.join(tmp, 'm.joblib');
     writeFileSync(bare, 'x');
+    await expect(wrap({ model: bare })).rejects.toMatchObject({
+      code: 'MODEL_INVALID',
+      message: `${bare} is not a model mlship can serve: it is not a pickle or joblib file (it starts with bytes 78)`,
+    });
+    writeFileSync(bare, readFileSync(IRIS));
     await expect(wrap({ model: bare })).rejects.toMatchObject({ message: 'no example input found' });
   });
 });
