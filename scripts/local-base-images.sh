@@ -18,6 +18,11 @@
 #   mlship-local/elasticmq:1.6          ElasticMQ (the SQS-compatible server of the local stack's
 #                                       `queue:`), its jars from Maven Central, Debian's Java 17
 #                                       (local-images/elasticmq; about 2 minutes)
+#   mlship-local/prometheus:2.42        Debian's Prometheus as prom/prometheus runs it (monitoring)
+#   mlship-local/nginx-exporter:0.11    Debian's NGINX exporter as nginx/nginx-prometheus-exporter
+#   mlship-local/cadvisor:0.49          the cAdvisor library behind /metrics, built with this
+#                                       machine's Go from local-images/cadvisor (first time: a
+#                                       few minutes of module downloads and compiling)
 #
 # Every image carries the recipe version it was built with; an image from an older
 # recipe is rebuilt (bump RECIPE when what an image contains changes).
@@ -138,3 +143,19 @@ build_local mlship-local/postgres:15 "$HERE/local-images/postgres"
 build_local mlship-local/moto:5.2 "$HERE/local-images/moto" mlship-local/python:3.11-slim
 build_local mlship-local/aws-cli:1 "$HERE/local-images/aws-cli" mlship-local/python:3.11-slim
 build_local mlship-local/elasticmq:1.6 "$HERE/local-images/elasticmq"
+build_local mlship-local/prometheus:2.42 "$HERE/local-images/prometheus"
+build_local mlship-local/nginx-exporter:0.11 "$HERE/local-images/nginx-exporter"
+# Its own recipe number (a Go build takes minutes: not redone when another image's recipe changes).
+CADVISOR_RECIPE=2
+if [[ $(docker image inspect --format '{{index .Config.Labels "dev.mlship.cadvisor-recipe"}}' mlship-local/cadvisor:0.49 2>/dev/null) != "$CADVISOR_RECIPE" ]]; then
+  GO=${GO:-$(command -v go || echo /usr/local/go/bin/go)}
+  [[ -x $GO ]] || { echo "mlship-local/cadvisor:0.49 needs Go (set GO=/path/to/go)" >&2; exit 1; }
+  (cd "$HERE/local-images/cadvisor" && CGO_ENABLED=0 "$GO" build -trimpath -o cadvisor .)
+  docker build -q -t mlship-local/cadvisor:0.49 --build-arg "BASE=mlship-local/debian:$SUITE" \
+    --label "dev.mlship.base-recipe=$RECIPE" --label "dev.mlship.cadvisor-recipe=$CADVISOR_RECIPE" \
+    "$HERE/local-images/cadvisor" >/dev/null
+  echo "created mlship-local/cadvisor:0.49" >&2
+  rm -f "$HERE/local-images/cadvisor/cadvisor"
+else
+  echo "mlship-local/cadvisor:0.49 exists" >&2
+fi

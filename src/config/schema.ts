@@ -5,6 +5,7 @@
 import { fileURLToPath } from 'node:url';
 import { z } from 'zod';
 import { BakeoffSchema } from './bakeoff-schema.js';
+import { AlertsSchema, MonitoringSchema } from './operate-schema.js';
 import {
   DatabaseSchema,
   FrontendSchema,
@@ -149,6 +150,12 @@ export const ServiceSchema = z
       .describe('Requests one worker handles at once before answering 503 with Retry-After.'),
     weights: WeightsSchema.optional(),
     worker: WorkerSchema.optional(),
+    slo_p99_ms: z
+      .number()
+      .positive()
+      .max(600_000)
+      .optional()
+      .describe('Latency objective: on AWS, an alarm fires when the p99 of /predict stays above it.'),
   })
   .describe('A model service.');
 
@@ -204,6 +211,7 @@ export const AwsSchema = z
       .string()
       .regex(ARN, { message: 'must be an IAM role ARN (arn:aws:iam::<account>:role/<name>)' })
       .optional(),
+    ...AlertsSchema,
   })
   .describe('AWS account settings for `mlship deploy ecs`. Credentials are never stored here.');
 
@@ -221,6 +229,7 @@ export const ProjectSchema = z
     storage: StorageSchema.optional(),
     queue: QueueSchema.optional(),
     frontend: FrontendSchema.optional(),
+    monitoring: MonitoringSchema.optional(),
     bakeoff: BakeoffSchema.optional(),
     optimize: z
       .strictObject({

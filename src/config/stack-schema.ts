@@ -4,6 +4,7 @@
 // Images default to pinned upstream tags and can be overridden for mirrors.
 
 import { z } from 'zod';
+import { RateLimitSchema } from './operate-schema.js';
 
 const Image = z.string().min(1);
 const NAME = /^[a-z][a-z0-9-]{0,62}$/;
@@ -27,6 +28,19 @@ export const ProxySchema = z
       .default('10m')
       .describe('Largest request body NGINX forwards.'),
     timeout_seconds: z.number().int().min(1).max(3600).default(60).describe('Upstream read timeout.'),
+    rate_limit: RateLimitSchema.optional(),
+    auth: z
+      .enum(['none', 'api_key'])
+      .default('none')
+      .describe(
+        'api_key: /api/ requires a key (Authorization: Bearer or X-API-Key); keys are made with `mlship keys create` and kept as a secret, never here.',
+      ),
+    security_headers: z
+      .boolean()
+      .default(true)
+      .describe(
+        'server_tokens off, and nosniff, frame, referrer and content-security headers on the front end.',
+      ),
   })
   .describe('NGINX reverse proxy: /api/<service>/ → each model service, / → the front end.');
 

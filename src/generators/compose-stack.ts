@@ -9,6 +9,8 @@ import type { Project } from '../config/schema.js';
 import { DEFAULT_ADDON_IMAGES } from '../config/stack-schema.js';
 import { renderComposeTemplate } from './compose-templates.js';
 import { queueService, workerService } from './compose-workers.js';
+import { generateMonitoring, imageVersion, PROXY_STATUS_PORT } from './monitoring-stack.js';
+import { API_KEYS_DIR, contentSecurityPolicy, LOCAL_KEYS_DIR } from './proxy-protection.js';
 
 // --- the subset of the compose spec that mlship writes ------------------------------
 
@@ -329,6 +331,7 @@ export function generateComposeStack(input: ComposeInput): GeneratedStack {
         title: fe.title ?? `${project.name}: try the model`,
         service: target ?? '',
         services: modelNames,
+        apiKey: project.proxy?.auth === 'api_key',
       }),
     });
     services.frontend = {
@@ -341,6 +344,7 @@ export function generateComposeStack(input: ComposeInput): GeneratedStack {
   }
   if (project.proxy) {
     const px = project.proxy;
+    const page = files.find((f) => f.path === 'frontend/index.html')?.content;
     files.push({
       path: 'proxy/nginx.conf',
       content: renderComposeTemplate('nginx.conf', {
@@ -351,6 +355,7 @@ export function generateComposeStack(input: ComposeInput): GeneratedStack {
         frontend: Boolean(project.frontend),
         clientMaxBodySize: px.client_max_body_size,
         timeoutSeconds: px.timeout_seconds,
+        ...protectionOf(project, page),
       }),
     });
     const dependsOn: NonNullable<ComposeService['depends_on']> = {};
@@ -367,6 +372,10 @@ export function generateComposeStack(input: ComposeInput): GeneratedStack {
           target: '/etc/nginx/conf.d/default.conf',
           read_only: true,
         },
+        // The API keys: a folder (a file replaced by `mlship keys` stays visible), never baked on ECS.
+        ...(px.auth === 'api_key'
+          ? [{ type: 'bind' as const, source: `./${LOCAL_KEYS_DIR}`, target: API_KEYS_DIR, read_only: true }]
+          : []),
       ],
       depends_on: dependsOn,
       healthcheck: {
@@ -392,6 +401,21 @@ export function generateComposeStack(input: ComposeInput): GeneratedStack {
       }
     }
   }
+  if (project.monitoring) {
+    const mon = generateMonitoring({
+      project,
+      models: modelNames.map((n) => ({
+        name: n,
+        port: input.wrapped[n]?.port ?? project.services[n]!.port,
+        version: imageVersion(services[n]!.image),
+      })),
+      labels,
+    });
+    Object.assign(services, mon.services);
+    files.push(...mon.files);
+    envVariables.push(...mon.envVariables);
+    for (const v of mon.volumes) volumes[v] = { labels };
+  }
   const hasGpu = modelNames.some((n) => project.services[n]!.gpu !== false);
   return {
     compose: {
@@ -402,6 +426,20 @@ export function generateComposeStack(input: ComposeInput): GeneratedStack {
     envVariables,
     endpoints,
     profiles: hasGpu ? ['gpu', 'cpu'] : [],
+  };
+}
+
+/** The proxy's protection settings for nginx.conf (rate limit, API keys, headers, status listener). */
+function protectionOf(project: Project, page: string | undefined) {
+  const px = project.proxy!;
+  return {
+    securityHeaders: px.security_headers,
+    ...(px.security_headers && page ? { csp: contentSecurityPolicy(page) } : {}),
+    ...(px.rate_limit
+      ? { rateLimit: { rps: px.rate_limit.requests_per_second, burst: px.rate_limit.burst } }
+      : {}),
+    apiKeys: px.auth === 'api_key',
+    ...(project.monitoring ? { statusPort: PROXY_STATUS_PORT } : {}),
   };
 }
 

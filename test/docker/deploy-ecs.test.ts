@@ -696,9 +696,12 @@ describe.runIf(engine)('mlship deploy ecs --apply (moto + local registry)', () =
 
       const r = mlship([...args, '--yes', '--json']);
       expect(r.code, r.stderr).toBe(0);
-      const { destroyed } = JSON.parse(r.stdout);
+      const { destroyed, scan } = JSON.parse(r.stdout);
       expect(destroyed.remaining).toEqual([]);
       expect(destroyed.removed).toEqual([
+        // What running the stack added (issue 21): its dashboard and alarms go first.
+        `dashboard mlship-${name}`,
+        expect.stringMatching(new RegExp(`^\\d+ alarm\\(s\\) mlship-${name}-\\*$`)),
         'service api',
         'service edge',
         `load balancer ${name} (2 listener(s), target group(s) ${name}-edge-80)`,
@@ -712,6 +715,9 @@ describe.runIf(engine)('mlship deploy ecs --apply (moto + local registry)', () =
       expect(destroyed.kept).toEqual([
         `log group /mlship/${name} (remove with: aws logs delete-log-group --log-group-name /mlship/${name})`,
       ]);
+      // The scan by the stack's tag afterwards: nothing billed is left (logs kept on purpose).
+      expect(scan.billed).toEqual([]);
+      expect(r.stderr + r.stdout).not.toContain('still there and billed');
 
       // What AWS holds now, read back through the SDK.
       await expect(elb.send(new DescribeLoadBalancersCommand({ Names: [name] }))).rejects.toMatchObject({

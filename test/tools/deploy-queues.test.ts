@@ -115,6 +115,12 @@ describe.skipIf(!moto)('deploy ecs: job queues and worker scaling on moto', () =
       /worker iris-worker: 0-6 task\(s\) on FARGATE_SPOT, no load balancer/,
     );
     expect(plan.cost.lines.some((l) => l.item.startsWith('SQS jobs-stack-iris-jobs'))).toBe(true);
+    // Operate watches them: a backlog panel, an alarm when the dead-letter queue is not empty.
+    expect(plan.operate?.queues).toEqual([
+      { name: 'jobs-stack-iris-jobs', deadLetter: 'jobs-stack-iris-jobs-dlq' },
+    ]);
+    expect(plan.plan.join('\n')).toMatch(/dead-letter queue jobs-stack-iris-jobs-dlq not empty/);
+    expect(plan.plan.join('\n')).toMatch(/CloudWatch dashboard .*queue backlog/);
     expect(plan.cost.note).toMatch(
       /iris-worker at its maximum 6 task\(s\) all month: \$\d+\.\d\d on FARGATE_SPOT/,
     );

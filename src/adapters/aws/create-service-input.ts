@@ -3,6 +3,7 @@
 
 import type { CreateServiceCommandInput } from '@aws-sdk/client-ecs';
 import type { CreateServiceSpec, ServiceConnectSpec } from '../../core/deploy/aws-apis.js';
+import { ecsTags, type Tags } from './tags.js';
 
 /** Each offered port under its container's name; no `services` at all for a client-only service. */
 export function serviceConnectConfiguration(
@@ -23,7 +24,7 @@ export function serviceConnectConfiguration(
   };
 }
 
-export function createServiceInput(spec: CreateServiceSpec): CreateServiceCommandInput {
+export function createServiceInput(spec: CreateServiceSpec, tags: Tags = {}): CreateServiceCommandInput {
   return {
     cluster: spec.cluster,
     serviceName: spec.serviceName,
@@ -54,6 +55,6 @@ export function createServiceInput(spec: CreateServiceSpec): CreateServiceComman
       : {}),
     enableECSManagedTags: true,
     propagateTags: 'SERVICE',
-    tags: [{ key: 'mlship:managed', value: 'true' }],
+    tags: ecsTags(tags),
   };
 }

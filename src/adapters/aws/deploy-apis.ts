@@ -6,6 +6,8 @@
 
 import type { AwsDeployApis, AwsTarget } from '../../core/deploy/aws-apis.js';
 import { createAcmApi } from './acm-api.js';
+import { createBudgetsApi } from './budgets-api.js';
+import { createCloudWatchApi } from './cloudwatch-api.js';
 import { createEc2Api } from './ec2-api.js';
 import { createEcrApi } from './ecr-api.js';
 import { createEcsApi } from './ecs-api.js';
@@ -18,8 +20,11 @@ import { createRdsApi } from './rds-api.js';
 import { createS3Api } from './s3-api.js';
 import { createScalingApi } from './scaling-api.js';
 import { createSecretsApi } from './secrets-api.js';
+import { createSnsApi } from './sns-api.js';
 import { createSqsApi } from './sqs-api.js';
 import { createStsApi } from './sts-api.js';
+import { createTaggingApi } from './tagging-api.js';
+import { createWafApi } from './waf-api.js';
 
 interface Destroyable {
   destroy(): void;
@@ -46,6 +51,8 @@ export function createDeployApis(target: AwsTarget): AwsDeployApis {
     ...(target.profile ? { profile: target.profile } : {}),
     ...(target.endpointUrl ? { endpoint: target.endpointUrl } : {}),
   };
+  // Every resource these APIs create carries mlship:managed and the deploy's tags (mlship:stack).
+  const tags = target.tags ?? {};
   const clients: Destroyable[] = [];
   const client = <C extends Destroyable>(c: C): C => {
     clients.push(c);
@@ -66,23 +73,23 @@ export function createDeployApis(target: AwsTarget): AwsDeployApis {
     }),
     ecr: lazy(async () => {
       const sdk = await import('@aws-sdk/client-ecr');
-      return createEcrApi(sdk, client(new sdk.ECRClient(config)));
+      return createEcrApi(sdk, client(new sdk.ECRClient(config)), tags);
     }),
     ecs: lazy(async () => {
       const sdk = await import('@aws-sdk/client-ecs');
-      return createEcsApi(sdk, client(new sdk.ECSClient(config)));
+      return createEcsApi(sdk, client(new sdk.ECSClient(config)), tags);
     }),
     logs: lazy(async () => {
       const sdk = await import('@aws-sdk/client-cloudwatch-logs');
-      return createLogsApi(sdk, client(new sdk.CloudWatchLogsClient(config)));
+      return createLogsApi(sdk, client(new sdk.CloudWatchLogsClient(config)), tags);
     }),
     ec2: lazy(async () => {
       const sdk = await import('@aws-sdk/client-ec2');
-      return createEc2Api(sdk, client(new sdk.EC2Client(config)));
+      return createEc2Api(sdk, client(new sdk.EC2Client(config)), tags);
     }),
     elb: lazy(async () => {
       const sdk = await import('@aws-sdk/client-elastic-load-balancing-v2');
-      return createElbApi(sdk, client(new sdk.ElasticLoadBalancingV2Client(config)));
+      return createElbApi(sdk, client(new sdk.ElasticLoadBalancingV2Client(config)), tags);
     }),
     acm: lazy(async () => {
       const sdk = await import('@aws-sdk/client-acm');
@@ -107,6 +114,7 @@ export function createDeployApis(target: AwsTarget): AwsDeployApis {
         iam.client,
         asg,
         client(new asg.AutoScalingClient(config)),
+        tags,
       );
     }),
     secrets: lazy(async () => {
@@ -166,6 +174,31 @@ export function createDeployApis(target: AwsTarget): AwsDeployApis {
         ecs,
         client(new ecs.ECSClient(config)),
       );
+    }),
+    cloudwatch: lazy(async () => {
+      const sdk = await import('@aws-sdk/client-cloudwatch');
+      return createCloudWatchApi(sdk, client(new sdk.CloudWatchClient(config)), tags);
+    }),
+    sns: lazy(async () => {
+      const sdk = await import('@aws-sdk/client-sns');
+      return createSnsApi(sdk, client(new sdk.SNSClient(config)), tags);
+    }),
+    budgets: lazy(async () => {
+      const sdk = await import('@aws-sdk/client-budgets');
+      // AWS Budgets is a global service with its endpoint in us-east-1.
+      return createBudgetsApi(
+        sdk,
+        client(new sdk.BudgetsClient({ ...config, ...(target.endpointUrl ? {} : { region: 'us-east-1' }) })),
+        tags,
+      );
+    }),
+    tagging: lazy(async () => {
+      const sdk = await import('@aws-sdk/client-resource-groups-tagging-api');
+      return createTaggingApi(sdk, client(new sdk.ResourceGroupsTaggingAPIClient(config)));
+    }),
+    waf: lazy(async () => {
+      const sdk = await import('@aws-sdk/client-wafv2');
+      return createWafApi(sdk, client(new sdk.WAFV2Client(config)), tags);
     }),
     destroy() {
       for (const c of clients.splice(0)) c.destroy();

@@ -3,8 +3,9 @@
 import type * as Ec2Sdk from '@aws-sdk/client-ec2';
 import type { Ec2Api } from '../../core/deploy/aws-apis.js';
 import { call } from './aws-call.js';
+import { keyValueTags, type Tags } from './tags.js';
 
-export function createEc2Api(ec2Sdk: typeof Ec2Sdk, ec2Client: Ec2Sdk.EC2Client): Ec2Api {
+export function createEc2Api(ec2Sdk: typeof Ec2Sdk, ec2Client: Ec2Sdk.EC2Client, tags: Tags = {}): Ec2Api {
   /** The ids of the security groups of that name in the VPC (names are unique per VPC). */
   const groupsNamed = async (vpcId: string, name: string, what: string): Promise<string[]> => {
     const r = await call(what, () =>
@@ -63,9 +64,7 @@ export function createEc2Api(ec2Sdk: typeof Ec2Sdk, ec2Client: Ec2Sdk.EC2Client)
             GroupName: name,
             Description: description,
             VpcId: vpcId,
-            TagSpecifications: [
-              { ResourceType: 'security-group', Tags: [{ Key: 'mlship:managed', Value: 'true' }] },
-            ],
+            TagSpecifications: [{ ResourceType: 'security-group', Tags: keyValueTags(tags) }],
           }),
         ),
       );

@@ -4,8 +4,9 @@ import type * as EcrSdk from '@aws-sdk/client-ecr';
 import type { EcrApi } from '../../core/deploy/aws-apis.js';
 import { CredentialsError } from '../../io/errors.js';
 import { call } from './aws-call.js';
+import { keyValueTags, type Tags } from './tags.js';
 
-export function createEcrApi(ecrSdk: typeof EcrSdk, ecrClient: EcrSdk.ECRClient): EcrApi {
+export function createEcrApi(ecrSdk: typeof EcrSdk, ecrClient: EcrSdk.ECRClient, tags: Tags = {}): EcrApi {
   return {
     async ensureRepository(name, keepImages, movingTag) {
       const existing = await call(`describe ECR repository ${name}`, async () => {
@@ -47,7 +48,7 @@ export function createEcrApi(ecrSdk: typeof EcrSdk, ecrClient: EcrSdk.ECRClient)
             ...(exclusion ? { imageTagMutabilityExclusionFilters: exclusion } : {}),
             imageScanningConfiguration: { scanOnPush: true },
             encryptionConfiguration: { encryptionType: 'AES256' },
-            tags: [{ Key: 'mlship:managed', Value: 'true' }],
+            tags: keyValueTags(tags),
           }),
         ),
       );

@@ -7,8 +7,9 @@ import { OperationFailedError } from '../../io/errors.js';
 import { call } from './aws-call.js';
 import { createServiceInput, serviceConnectConfiguration } from './create-service-input.js';
 import { runTaskInput } from './run-task-input.js';
+import { ecsTags, type Tags } from './tags.js';
 
-export function createEcsApi(ecsSdk: typeof EcsSdk, ecsClient: EcsSdk.ECSClient): EcsApi {
+export function createEcsApi(ecsSdk: typeof EcsSdk, ecsClient: EcsSdk.ECSClient, tags: Tags = {}): EcsApi {
   return {
     async ensureCluster(name, namespace) {
       const r = await call(`describe cluster ${name}`, () =>
@@ -21,7 +22,7 @@ export function createEcsApi(ecsSdk: typeof EcsSdk, ecsClient: EcsSdk.ECSClient)
             clusterName: name,
             serviceConnectDefaults: { namespace },
             settings: [{ name: 'containerInsights', value: 'enabled' }],
-            tags: [{ key: 'mlship:managed', value: 'true' }],
+            tags: ecsTags(tags),
           }),
         ),
       );
@@ -79,7 +80,7 @@ export function createEcsApi(ecsSdk: typeof EcsSdk, ecsClient: EcsSdk.ECSClient)
     },
     async createService(spec) {
       await call(`create service ${spec.serviceName}`, () =>
-        ecsClient.send(new ecsSdk.CreateServiceCommand(createServiceInput(spec))),
+        ecsClient.send(new ecsSdk.CreateServiceCommand(createServiceInput(spec, tags))),
       );
     },
     async deleteService(cluster, name) {

@@ -3,11 +3,16 @@
 import type * as ElbSdk from '@aws-sdk/client-elastic-load-balancing-v2';
 import type { ElbApi } from '../../core/deploy/aws-apis.js';
 import { call } from './aws-call.js';
+import { keyValueTags, type Tags } from './tags.js';
 
 /** TLS policy of HTTPS listeners: TLS 1.3 and 1.2 only (the AWS-recommended policy). */
 export const TLS_POLICY = 'ELBSecurityPolicy-TLS13-1-2-2021-06';
 
-export function createElbApi(elbSdk: typeof ElbSdk, elbClient: ElbSdk.ElasticLoadBalancingV2Client): ElbApi {
+export function createElbApi(
+  elbSdk: typeof ElbSdk,
+  elbClient: ElbSdk.ElasticLoadBalancingV2Client,
+  tags: Tags = {},
+): ElbApi {
   return {
     async ensureLoadBalancer({ name, subnets, securityGroups }) {
       const existing = await call(`describe load balancer ${name}`, async () => {
@@ -37,7 +42,7 @@ export function createElbApi(elbSdk: typeof ElbSdk, elbClient: ElbSdk.ElasticLoa
             IpAddressType: 'ipv4',
             Subnets: subnets,
             SecurityGroups: securityGroups,
-            Tags: [{ Key: 'mlship:managed', Value: 'true' }],
+            Tags: keyValueTags(tags),
           }),
         ),
       );
@@ -86,7 +91,7 @@ export function createElbApi(elbSdk: typeof ElbSdk, elbClient: ElbSdk.ElasticLoa
             VpcId: spec.vpcId,
             TargetType: 'ip',
             ...health,
-            Tags: [{ Key: 'mlship:managed', Value: 'true' }],
+            Tags: keyValueTags(tags),
           }),
         ),
       );
@@ -164,7 +169,7 @@ export function createElbApi(elbSdk: typeof ElbSdk, elbClient: ElbSdk.ElasticLoa
             Port: spec.port,
             DefaultActions: actions,
             ...tls,
-            Tags: [{ Key: 'mlship:managed', Value: 'true' }],
+            Tags: keyValueTags(tags),
           }),
         ),
       );
@@ -228,6 +233,22 @@ export function createElbApi(elbSdk: typeof ElbSdk, elbClient: ElbSdk.ElasticLoa
         deleted.push(name);
       }
       return deleted;
+    },
+    async targetGroupArns(names) {
+      const arns: Record<string, string> = {};
+      for (const name of names) {
+        const group = await call(`describe target group ${name}`, async () => {
+          try {
+            return (await elbClient.send(new elbSdk.DescribeTargetGroupsCommand({ Names: [name] })))
+              .TargetGroups?.[0];
+          } catch (e) {
+            if ((e as { name?: string }).name === 'TargetGroupNotFoundException') return undefined;
+            throw e;
+          }
+        });
+        if (group?.TargetGroupArn) arns[name] = group.TargetGroupArn;
+      }
+      return arns;
     },
   };
 }

@@ -9,8 +9,7 @@ import type * as SsmSdk from '@aws-sdk/client-ssm';
 import type { GpuCapacityApi } from '../../core/deploy/aws-apis.js';
 import { OperationFailedError } from '../../io/errors.js';
 import { call } from './aws-call.js';
-
-const managedTag = { Key: 'mlship:managed', Value: 'true' };
+import { ecsTags, keyValueTags, type Tags } from './tags.js';
 
 export function createGpuCapacityApi(
   ecsSdk: typeof EcsSdk,
@@ -23,7 +22,9 @@ export function createGpuCapacityApi(
   iamClient: IamSdk.IAMClient,
   asgSdk: typeof AsgSdk,
   asgClient: AsgSdk.AutoScalingClient,
+  tags: Tags = {},
 ): GpuCapacityApi {
+  const managedTags = keyValueTags(tags);
   return {
     async gpuAmi() {
       for (const name of [
@@ -69,7 +70,7 @@ export function createGpuCapacityApi(
                   { Effect: 'Allow', Principal: { Service: 'ec2.amazonaws.com' }, Action: 'sts:AssumeRole' },
                 ],
               }),
-              Tags: [managedTag],
+              Tags: managedTags,
             }),
           );
         }
@@ -86,7 +87,7 @@ export function createGpuCapacityApi(
         (
           await call(`create instance profile ${name}`, () =>
             iamClient.send(
-              new iamSdk.CreateInstanceProfileCommand({ InstanceProfileName: name, Tags: [managedTag] }),
+              new iamSdk.CreateInstanceProfileCommand({ InstanceProfileName: name, Tags: managedTags }),
             ),
           )
         ).InstanceProfile!;
@@ -118,7 +119,7 @@ export function createGpuCapacityApi(
             },
           },
         ],
-        TagSpecifications: [{ ResourceType: 'instance' as const, Tags: [managedTag] }],
+        TagSpecifications: [{ ResourceType: 'instance' as const, Tags: managedTags }],
       };
       const found = await call(`look up launch template ${spec.name}`, () =>
         ec2Client.send(new ec2Sdk.DescribeLaunchTemplatesCommand({ LaunchTemplateNames: [spec.name] })).then(
@@ -161,7 +162,7 @@ export function createGpuCapacityApi(
           new ec2Sdk.CreateLaunchTemplateCommand({
             LaunchTemplateName: spec.name,
             LaunchTemplateData: data,
-            TagSpecifications: [{ ResourceType: 'launch-template', Tags: [managedTag] }],
+            TagSpecifications: [{ ResourceType: 'launch-template', Tags: managedTags }],
           }),
         ),
       );
@@ -200,7 +201,7 @@ export function createGpuCapacityApi(
                 VPCZoneIdentifier: spec.subnets.join(','),
                 Tags: [
                   { Key: 'AmazonECSManaged', Value: 'true', PropagateAtLaunch: true },
-                  { ...managedTag, PropagateAtLaunch: true },
+                  ...managedTags.map((t) => ({ ...t, PropagateAtLaunch: true })),
                 ],
               }),
             );
@@ -216,6 +217,17 @@ export function createGpuCapacityApi(
       if (!created)
         throw new OperationFailedError('AWS_ERROR', `Auto Scaling group ${spec.name} was not created`);
       return { arn: created, created: true };
+    },
+    async enableGroupMetrics(name) {
+      await call(`enable the metrics of Auto Scaling group ${name}`, () =>
+        asgClient.send(
+          new asgSdk.EnableMetricsCollectionCommand({
+            AutoScalingGroupName: name,
+            Granularity: '1Minute',
+            Metrics: ['GroupInServiceInstances'],
+          }),
+        ),
+      );
     },
     async resizeAutoScalingGroup(name, maxSize) {
       const found = await call(`look up Auto Scaling group ${name}`, () =>
@@ -253,7 +265,7 @@ export function createGpuCapacityApi(
                 },
                 managedTerminationProtection: 'DISABLED',
               },
-              tags: [{ key: 'mlship:managed', value: 'true' }],
+              tags: ecsTags(tags),
             }),
           ),
         );

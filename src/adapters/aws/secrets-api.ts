@@ -121,7 +121,14 @@ export function createSecretsApi(
           await smClient.send(new smSdk.DeleteSecretCommand({ SecretId: name, RecoveryWindowInDays: 7 }));
           return true;
         } catch (e) {
-          if ((e as { name?: string }).name === 'ResourceNotFoundException') return false;
+          const err = e as { name?: string; message?: string };
+          if (err.name === 'ResourceNotFoundException') return false;
+          // Already scheduled for deletion by an earlier run: nothing more to do.
+          if (
+            err.name === 'InvalidRequestException' &&
+            /marked deleted|scheduled for deletion/i.test(err.message ?? '')
+          )
+            return false;
           throw e;
         }
       });

@@ -40,6 +40,10 @@ interface EcsFlags {
   local: boolean;
   down: boolean;
   localEndpointUrl?: string;
+  budget?: string;
+  alertEmail?: string;
+  wafRateLimit?: string;
+  monitoring: boolean;
 }
 
 function render(io: IoHost, r: EcsPlanResult, cwd: string, aws: ResolvedAws): string {
@@ -55,6 +59,11 @@ function render(io: IoHost, r: EcsPlanResult, cwd: string, aws: ResolvedAws): st
       (l) => `  ${l.item.padEnd(width)}  ${money(l.monthlyUsd).padStart(9)}  ${io.style('dim', l.detail)}`,
     ),
     `  ${'total'.padEnd(width)}  ${money(r.cost.totalMonthlyUsd).padStart(9)}`,
+    ...(r.cost.worstCase
+      ? [
+          `  ${'worst case'.padEnd(width)}  ${money(r.cost.worstCase.totalMonthlyUsd).padStart(9)}  ${io.style('dim', `at maximum scale: ${r.cost.worstCase.detail}`)}`,
+        ]
+      : []),
     ...(r.cost.note ? [io.style('dim', `  ${r.cost.note}`)] : []),
     '',
     ...(r.translation.refusals.length
@@ -138,12 +147,14 @@ function checksumCacheFile(env: NodeJS.ProcessEnv): string {
 async function stackNames(ctx: CliContext, flags: EcsFlags) {
   const { planEcs } = await import('../../core/deploy/plan.js');
   const { loaded, aws } = await stackAndAws(ctx, flags, 'required');
+  const { operateOptions } = await import('./deploy-operate.js');
   const plan = await planEcs({
     file: path.resolve(ctx.cwd, flags.file),
     imageTag: flags.tag ?? 'latest',
     force: flags.force,
     writeFiles: false,
     loaded,
+    operate: operateOptions(flags),
     ...(aws.region ? { region: aws.region } : {}),
     ...(aws.accountId ? { accountId: aws.accountId } : {}),
   });
@@ -158,10 +169,16 @@ function awsTarget(aws: ResolvedAws, region: string) {
   };
 }
 
-/** The AWS APIs for the plan's region, through the SDK chain (or --profile, --endpoint-url). */
-async function deployApis(aws: ResolvedAws, region: string) {
+/**
+ * The AWS APIs for the plan's region, through the SDK chain (or --profile, --endpoint-url);
+ * what they create carries the stack's tag (budgets filter on it, the post-destroy scan finds it).
+ */
+async function deployApis(aws: ResolvedAws, region: string, stack?: string) {
   const { createDeployApis } = await import('../../adapters/aws/deploy-apis.js');
-  return createDeployApis(awsTarget(aws, region));
+  return createDeployApis({
+    ...awsTarget(aws, region),
+    ...(stack ? { tags: { 'mlship:stack': stack } } : {}),
+  });
 }
 
 /** `--scale web=2,llm=0`: the desired task count of deployed services, nothing else. */
@@ -169,7 +186,7 @@ async function scale(ctx: CliContext, flags: EcsFlags, text: string): Promise<vo
   const { parseScale, scaleEcs } = await import('../../core/deploy/scale.js');
   const { plan: r, aws: resolved } = await stackNames(ctx, flags);
   const wanted = parseScale(text, r);
-  const aws = await deployApis(resolved, r.region);
+  const aws = await deployApis(resolved, r.region, r.stack);
   try {
     const changes = await scaleEcs(r, wanted, aws);
     ctx.io.result(
@@ -210,8 +227,11 @@ async function destroy(ctx: CliContext, flags: EcsFlags): Promise<void> {
   if (waitTimeout !== undefined && !(waitTimeout > 0))
     throw new UsageError(`--wait-timeout ${flags.waitTimeout} is not a positive number of seconds`);
   const { destroyEcs } = await import('../../core/deploy/destroy.js');
-  const aws = await deployApis(resolved, r.region);
+  const { destroyOperate, scanLeftovers } = await import('../../core/deploy/operate.js');
+  const aws = await deployApis(resolved, r.region, r.stack);
   try {
+    // First: the web ACL leaves the load balancer while it still exists.
+    const operateRemoved = await destroyOperate(r, { aws, log: (l) => ctx.io.info(l) });
     const done = await destroyEcs(
       r,
       { aws, log: (l) => ctx.io.info(l) },
@@ -221,14 +241,24 @@ async function destroy(ctx: CliContext, flags: EcsFlags): Promise<void> {
         deleteData: flags.deleteData,
       },
     );
+    done.removed.unshift(...operateRemoved);
+    const { renderScan } = await import('./deploy-operate.js');
+    // Secrets just deleted stay listed (recoverable) for 7 days, unbilled.
+    const deletedSecrets = done.removed.flatMap((x) => /^secret (\S+)/.exec(x)?.[1] ?? []);
+    const scan = await scanLeftovers(
+      r,
+      { aws, log: (l) => ctx.io.info(l) },
+      { deleteData: flags.deleteData, deletedSecrets },
+    );
     ctx.io.result(
-      { ok: done.remaining.length === 0, stack: r.stack, destroyed: done },
+      { ok: done.remaining.length === 0, stack: r.stack, destroyed: done, scan },
       [
         done.removed.length
           ? `removed ${done.removed.length} resource(s) of stack ${r.stack}`
           : `nothing of stack ${r.stack} was left to remove`,
         ...done.kept.map((k) => `kept ${k}`),
         ...done.remaining.map((k) => `not yet removed: ${k}; run --destroy again in a few minutes`),
+        ...renderScan(r.stack, scan),
       ].join('\n'),
     );
     if (done.remaining.length) process.exitCode = 1;
@@ -314,6 +344,19 @@ export const registerDeploy: Register = (program: Command, holder) => {
     )
     .option('--no-wait', 'do not wait until the created or updated services are stable')
     .option(
+      '--budget <usd>',
+      "a monthly AWS Budget for the stack's cost-allocation tag, with forecast alerts at 50/80/100% (default: aws.budget_usd)",
+    )
+    .option(
+      '--alert-email <address>',
+      'where alarms and budget alerts go (an SNS topic; confirm its e-mail once)',
+    )
+    .option(
+      '--waf-rate-limit <requests>',
+      'AWS WAF on the load balancer: block an IP address above this many requests in 5 minutes (default: aws.waf)',
+    )
+    .option('--no-monitoring', "no CloudWatch dashboard, alarms or services' metrics (aws.monitoring: false)")
+    .option(
       '--wait-timeout <seconds>',
       'give up waiting after this long (default: the longest health-check grace + 600)',
     )
@@ -344,6 +387,7 @@ export const registerDeploy: Register = (program: Command, holder) => {
     .action(async (flags: EcsFlags) => {
       const ctx = holder.get();
       const { planEcs } = await import('../../core/deploy/plan.js');
+      const { operateOptions } = await import('./deploy-operate.js');
       if (flags.movingTag !== undefined && !/^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$/.test(flags.movingTag)) {
         const { UsageError } = await import('../../io/errors.js');
         throw new UsageError(`--moving-tag "${flags.movingTag}" is not a valid image tag`, {
@@ -412,6 +456,7 @@ export const registerDeploy: Register = (program: Command, holder) => {
           ctx,
           flags.apply && resolved.region ? awsTarget(resolved, resolved.region) : undefined,
         ),
+        operate: operateOptions(flags),
       });
       if (flags.certificateArn && !r.loadBalancer)
         ctx.io.warn(
@@ -419,7 +464,7 @@ export const registerDeploy: Register = (program: Command, holder) => {
         );
       if (flags.local) {
         const { runLocal } = await import('./deploy-local.js');
-        const aws = await deployApis(resolved, r.region);
+        const aws = await deployApis(resolved, r.region, r.stack);
         try {
           await runLocal(ctx, r, flags, aws);
         } finally {
@@ -455,8 +500,11 @@ export const registerDeploy: Register = (program: Command, holder) => {
       const engine = await ctx.engine();
       await buildStackImages(r, { engine, tasks: ctx.io.tasks }, { sourceBuilds: flags.build });
       const localImages = await findLocalImages(r, { engine });
-      const aws = await deployApis(resolved, r.region);
+      const aws = await deployApis(resolved, r.region, r.stack);
+      const { applyOperate } = await import('./deploy-operate.js');
       try {
+        const operate = applyOperate(ctx, r, aws, flags.file);
+        let apiKeys: Awaited<ReturnType<typeof operate.before>>;
         const applied = await applyEcs(
           r,
           {
@@ -479,8 +527,12 @@ export const registerDeploy: Register = (program: Command, holder) => {
             // Emulators have no IAM propagation delay to wait out.
             ...(flags.endpointUrl ? { iamPropagationSeconds: 0 } : {}),
             localSecrets: await localEnv(loaded, flags.file),
+            beforeChecks: async () => {
+              apiKeys = await operate.before();
+            },
           },
         );
+        const operated = await operate.after(apiKeys, applied.services);
         const lines = [
           ...(applied.bucket
             ? [`bucket ${applied.bucket.name}: ${applied.bucket.created ? 'created' : 'exists'}`]
@@ -528,6 +580,7 @@ export const registerDeploy: Register = (program: Command, holder) => {
               : []),
             ...e.public.map((p) => `endpoint ${e.service}: ${p.note}`),
           ]),
+          ...operate.lines(operated),
         ];
         ctx.io.result(
           {
@@ -537,7 +590,7 @@ export const registerDeploy: Register = (program: Command, holder) => {
             outDir: r.outDir,
             plan: r.plan,
             cost: r.cost,
-            applied,
+            applied: { ...applied, operate: operated },
           },
           lines.join('\n'),
         );

@@ -10,6 +10,7 @@ import { registerDeploy } from './deploy.js';
 import { registerDoctor } from './doctor.js';
 import { registerInit } from './init.js';
 import { registerJobs } from './jobs.js';
+import { registerKeys } from './keys.js';
 import { registerOptimize } from './optimize.js';
 import { registerPredict } from './predict.js';
 import { registerServe } from './serve.js';
@@ -28,6 +29,8 @@ export const COMMANDS: Register[] = [
   // asynchronous and batch predictions
   registerJobs,
   registerPredict,
+  // running the stack
+  registerKeys,
   // setup and checks
   registerInit,
   registerValidate,

@@ -33,7 +33,10 @@ export const registerInit: Register = (program: Command, holder) => {
       '--python-image <image>',
       'base image override for Python services (mirrors, air-gapped machines)',
     )
-    .option('--with <addons>', 'stack add-ons for `mlship compose`: proxy,frontend,database,storage')
+    .option(
+      '--with <addons>',
+      'stack add-ons for `mlship compose`: proxy,frontend,database,storage,monitoring',
+    )
     .option('--force', 'overwrite an existing file', false)
     .addHelpText(
       'after',

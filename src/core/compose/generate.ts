@@ -16,6 +16,7 @@ import {
 } from '../../generators/compose-stack.js';
 import { FileExistsError, UsageError } from '../../io/errors.js';
 import { exists, writeFileAtomic } from '../../io/files.js';
+import { ensureLocalKey, keysFile } from '../keys/keys.js';
 import { readManifest } from '../wrap/manifest.js';
 
 export const COMPOSE_HEADER =
@@ -133,9 +134,22 @@ export async function generateCompose(options: ComposeGenerateOptions): Promise<
     );
     const gitignore = path.join(outDir, '.gitignore');
     const current = (await exists(gitignore)) ? await readFile(gitignore, 'utf8') : '';
-    if (!current.split('\n').includes('.env')) {
-      await writeFileAtomic(gitignore, `${current}${current && !current.endsWith('\n') ? '\n' : ''}.env\n`);
+    // .env and secrets/ (the proxy's API keys) hold secrets: never committed.
+    const apiKeys = project.proxy?.auth === 'api_key';
+    const missing = ['.env', ...(apiKeys ? ['secrets/'] : [])].filter(
+      (l) => !current.split('\n').includes(l),
+    );
+    if (missing.length) {
+      await writeFileAtomic(
+        gitignore,
+        `${current}${current && !current.endsWith('\n') ? '\n' : ''}${missing.join('\n')}\n`,
+      );
       written.push(gitignore);
+    }
+    // proxy.auth: api_key: the stack starts with one key ("local"), as it starts with its passwords.
+    if (apiKeys) {
+      const { created } = await ensureLocalKey(keysFile(outDir));
+      if (created) written.push(keysFile(outDir));
     }
   }
   return {

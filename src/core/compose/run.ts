@@ -11,6 +11,7 @@ import type { HostPorts } from '../../adapters/host-ports.js';
 import { tagMajor } from '../../config/image-ref.js';
 import { EngineError, MlshipError, OperationFailedError } from '../../io/errors.js';
 import type { TaskRunner } from '../../io/progress.js';
+import { anyKey, keysFile } from '../keys/keys.js';
 import { serviceExample } from './example.js';
 import { type ComposeGenerateResult, parseEnv } from './generate.js';
 import { checkPublishedPorts, type PortDeps, PROJECT_LABEL, SERVICE_LABEL } from './ports.js';
@@ -449,7 +450,7 @@ async function smokeTest(
   try {
     const r = await deps.fetch(url, {
       method: example === undefined ? 'GET' : 'POST',
-      headers: { 'content-type': 'application/json' },
+      headers: { 'content-type': 'application/json', ...(await apiKeyHeader(gen)) },
       ...(example === undefined ? {} : { body: JSON.stringify(example) }),
       signal: AbortSignal.timeout(Math.max(30, svc.startup_grace_seconds) * 1000),
     });
@@ -465,6 +466,13 @@ async function smokeTest(
   } catch (e) {
     return { service, url, status: 0, ms: deps.now() - t0, error: (e as Error).message };
   }
+}
+
+/** With proxy.auth: api_key, the smoke test calls with the stack's own key. */
+async function apiKeyHeader(gen: ComposeGenerateResult): Promise<Record<string, string>> {
+  if (gen.project.proxy?.auth !== 'api_key') return {};
+  const key = await anyKey(keysFile(gen.outDir));
+  return key ? { authorization: `Bearer ${key}` } : {};
 }
 
 export async function composeDown(

@@ -152,6 +152,7 @@ export async function applyEcs(
   await refuseWhatCannotStart(plan, deps, options);
   // The stack's own secrets from its .env, before the checks that look for them.
   const createdSecrets = await ensureLocalSecrets(plan, deps, options.localSecrets ?? {});
+  await options.beforeChecks?.();
   const network = await preDeployChecks(plan, deps, options);
   // The database engine version the region offers for the local major: refused before anything is created.
   const versions = new Map<string, string>();

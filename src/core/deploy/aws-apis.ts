@@ -13,6 +13,8 @@ export interface AwsTarget {
   profile?: string;
   /** For emulators (moto) and private endpoints. */
   endpointUrl?: string;
+  /** Tags every resource created through these APIs carries (besides mlship:managed), e.g. mlship:stack. */
+  tags?: Record<string, string>;
 }
 
 export interface EcrApi {
@@ -393,6 +395,8 @@ export interface ElbApi {
   deleteLoadBalancer(arn: string): Promise<{ listeners: number; targetGroups: string[] }>;
   /** Deletes target groups by name (those no listener uses any more); the names deleted. */
   deleteTargetGroups(names: string[]): Promise<string[]>;
+  /** The ARNs of the target groups of these names that exist (for dashboards and alarms). */
+  targetGroupArns(names: string[]): Promise<Record<string, string>>;
 }
 
 export type ListenerSpec = { loadBalancerArn: string; port: number } & (
@@ -429,6 +433,8 @@ export interface GpuCapacityApi {
     autoScalingGroupArn: string;
     cluster: string;
   }): Promise<{ created: boolean; attached: boolean }>;
+  /** Turns on the group's 1-minute metrics (GroupInServiceInstances: the idle-GPU alarm reads it). */
+  enableGroupMetrics(name: string): Promise<void>;
   /** Detaches and deletes the capacity provider, deletes the group (its instances stop) and the template. */
   deleteCapacity(spec: {
     cluster: string;
@@ -507,6 +513,110 @@ export interface ScalingApi {
   ensureFargateSpot(cluster: string): Promise<{ added: boolean }>;
 }
 
+/** One metric of a CloudWatch alarm or query: a namespace, name and dimensions. */
+export interface MetricRef {
+  namespace: string;
+  name: string;
+  dimensions: Record<string, string>;
+}
+
+/**
+ * A CloudWatch alarm as mlship writes it: on one metric's statistic, or on a metric-math
+ * expression over several (`metrics` by id, `expression` the returned value).
+ */
+export interface AlarmSpec {
+  name: string;
+  description: string;
+  comparison: 'GreaterThanThreshold' | 'GreaterThanOrEqualToThreshold' | 'LessThanThreshold';
+  threshold: number;
+  periodSeconds: number;
+  evaluationPeriods: number;
+  datapointsToAlarm: number;
+  treatMissingData: 'notBreaching' | 'breaching' | 'missing' | 'ignore';
+  /** SNS topics to notify (in alarm and back to OK). */
+  actions: string[];
+  tags: Record<string, string>;
+  metric?: MetricRef & { statistic: string };
+  math?: { expression: string; label: string; metrics: Record<string, MetricRef & { statistic: string }> };
+}
+
+/** A value series of GetMetricData, by query id. */
+export interface MetricSeriesQuery {
+  id: string;
+  metric: MetricRef;
+  /** Sum, Average, Maximum, SampleCount or a percentile such as p99. */
+  statistic: string;
+  periodSeconds: number;
+}
+
+/** Amazon CloudWatch: the stack's dashboard and alarms, and metric values for `mlship top`. */
+export interface CloudWatchApi {
+  putDashboard(name: string, body: object): Promise<void>;
+  /** Deletes the dashboards that exist of these names; the names deleted. */
+  deleteDashboards(names: string[]): Promise<string[]>;
+  /** Creates or replaces the alarm (PutMetricAlarm is idempotent). */
+  putAlarm(spec: AlarmSpec): Promise<void>;
+  /** Names of the alarms whose name starts with the prefix. */
+  alarmNames(prefix: string): Promise<string[]>;
+  deleteAlarms(names: string[]): Promise<void>;
+  /** Each query's values over [start, end), newest first. */
+  metricData(queries: MetricSeriesQuery[], startMs: number, endMs: number): Promise<Record<string, number[]>>;
+}
+
+/** Amazon SNS: the topic alarms notify, and its e-mail subscription. */
+export interface SnsApi {
+  /** CreateTopic is idempotent for the same name and attributes. */
+  ensureTopic(name: string, tags: Record<string, string>): Promise<{ arn: string }>;
+  /** Subscribes the address unless it is; 'pending' until the person confirms the e-mail AWS sends. */
+  ensureEmailSubscription(topicArn: string, email: string): Promise<'created' | 'pending' | 'confirmed'>;
+  /** The topic of that name, if it exists. */
+  findTopic(name: string): Promise<string | undefined>;
+  deleteTopic(arn: string): Promise<void>;
+}
+
+export interface BudgetSpec {
+  accountId: string;
+  name: string;
+  monthlyUsd: number;
+  /** Cost filter: resources carrying this cost-allocation tag (key and value). */
+  tag: { key: string; value: string };
+  /** Forecast alerts at these percentages of the amount, e-mailed here. */
+  forecastPercents: number[];
+  email?: string;
+}
+
+/** AWS Budgets: the stack's monthly budget and its forecast alerts. */
+export interface BudgetsApi {
+  /** Creates the budget, or updates its amount, filter and notifications to the spec. */
+  ensureBudget(spec: BudgetSpec): Promise<{ created: boolean; changed: string[] }>;
+  deleteBudget(accountId: string, name: string): Promise<boolean>;
+}
+
+/** What a tag scan finds (Resource Groups Tagging API). */
+export interface TaggedResource {
+  arn: string;
+  tags: Record<string, string>;
+}
+
+export interface TaggingApi {
+  /** Every resource of the region carrying tag key=value. */
+  resourcesTagged(key: string, value: string): Promise<TaggedResource[]>;
+}
+
+/** AWS WAF (v2, regional): a web ACL with one rate-based rule, on the load balancer. */
+export interface WafApi {
+  ensureRateLimitAcl(spec: {
+    name: string;
+    /** Requests one IP address may send in 5 minutes. */
+    limit: number;
+    tags: Record<string, string>;
+  }): Promise<{ arn: string; created: boolean; changed: boolean }>;
+  /** Associates the ACL with the resource (the load balancer) unless it is. */
+  associate(aclArn: string, resourceArn: string): Promise<{ associated: boolean }>;
+  /** Disassociates the resource, then deletes the ACL; false when there was none. */
+  deleteAcl(name: string, resourceArn?: string): Promise<boolean>;
+}
+
 export interface AwsDeployApis {
   s3: S3Api;
   ecr: EcrApi;
@@ -523,5 +633,10 @@ export interface AwsDeployApis {
   efs: EfsApi;
   sqs: SqsApi;
   scaling: ScalingApi;
+  cloudwatch: CloudWatchApi;
+  sns: SnsApi;
+  budgets: BudgetsApi;
+  tagging: TaggingApi;
+  waf: WafApi;
   destroy(): void;
 }

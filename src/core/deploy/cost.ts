@@ -16,6 +16,8 @@ export interface CostEstimate {
   pricesDate: string;
   pricesRegion: string;
   note?: string;
+  /** The month at maximum scale (every part that scales at its maximum, all month). */
+  worstCase?: { totalMonthlyUsd: number; detail: string };
 }
 
 export function usd(n: number): number {

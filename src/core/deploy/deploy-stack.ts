@@ -9,6 +9,8 @@ import { keyPositions, readConfigText } from '../../config/load.js';
 import type { Project } from '../../config/schema.js';
 import type { ModelWeights, Stack, StackService } from '../../config/stack-model.js';
 import type { WrappedServiceInfo } from '../../generators/compose-stack.js';
+import { MONITORING_ROLE } from '../../generators/monitoring-stack.js';
+import { API_KEYS_DIR } from '../../generators/proxy-protection.js';
 import { generateCompose } from '../compose/generate.js';
 import { isComposeFile } from '../compose/user-compose.js';
 import { parseBytes, parseDuration } from '../stack/compose-import.js';
@@ -44,8 +46,14 @@ export async function stackFromProject(file: string): Promise<DeployStack & { pr
   const { project } = gen;
   const services: StackService[] = [];
   const locate = await projectLocator(file, project);
+  const monitoringVolumes = new Set<string>();
   for (const [name, svc] of Object.entries(gen.stack.compose.services)) {
     if (svc.profiles && !svc.profiles.includes('gpu')) continue; // the CPU copies are for machines without GPUs
+    // Local monitoring (Prometheus, Grafana, exporters): on AWS, CloudWatch is the stack's monitoring.
+    if (svc.labels['dev.mlship.role'] === MONITORING_ROLE) {
+      for (const v of svc.volumes ?? []) if (v.type === 'volume') monitoringVolumes.add(v.source);
+      continue;
+    }
     const environment: Record<string, string> = {};
     const secretEnv: string[] = [];
     // Values that interpolate a generated secret are secrets themselves on ECS.
@@ -84,6 +92,8 @@ export async function stackFromProject(file: string): Promise<DeployStack & { pr
       // The weights mount is carried by `weights` (uploaded on deploy), not as a volume.
       volumes: (svc.volumes ?? [])
         .filter((v) => !(weights?.local && v.target === weights.local.target))
+        // The proxy's API keys come from Secrets Manager on ECS (never baked into an image).
+        .filter((v) => v.target !== API_KEYS_DIR)
         .map((v) => ({
           type: v.type,
           // Bind sources as absolute paths: compose's are relative to its output folder.
@@ -118,7 +128,7 @@ export async function stackFromProject(file: string): Promise<DeployStack & { pr
       name: project.name,
       file,
       services,
-      volumes: Object.keys(gen.stack.compose.volumes ?? {}),
+      volumes: Object.keys(gen.stack.compose.volumes ?? {}).filter((v) => !monitoringVolumes.has(v)),
       secrets: [],
       warnings: [],
     },

@@ -48,6 +48,11 @@ export interface ApplyOptions {
   localSecrets?: Record<string, string>;
   /** How long to wait for a new database (default 30 minutes). */
   databaseWaitSeconds?: number;
+  /**
+   * Runs once nothing is refused, before the checks that referenced secrets exist: creates
+   * secrets the stack brings itself (the proxy's API keys, operate.ts).
+   */
+  beforeChecks?: () => Promise<void>;
 }
 
 export interface DeployNetwork {

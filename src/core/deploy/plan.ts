@@ -19,6 +19,14 @@ import { type DeployStack, loadDeployStack } from './deploy-stack.js';
 import { type EfsVolumePlan, efsPlaceholders, planEfs } from './efs.js';
 import { assertGpuFit, type GpuFit, type GpuFitSource, gpuFitOfPlan } from './gpu-fit.js';
 import { type LoadBalancerPlan, loadBalancerOf, loadBalancerPlanLines } from './load-balancer-plan.js';
+import {
+  type OperateOptions,
+  type OperatePlan,
+  operateCostLines,
+  operatePlanLines,
+  planOperate,
+  worstCase,
+} from './operate-plan.js';
 import { DEFAULT_GPU_INSTANCE, gpuInstanceFor, HOURS_PER_MONTH, PRICES } from './prices.js';
 import {
   type ManagedQueue,
@@ -72,6 +80,8 @@ export interface EcsPlanOptions {
   kmsKeyId?: string;
   /** Check the GPU images against the instance type and the GPU AMI's driver (gpu-fit.ts). */
   gpuFit?: GpuFitSource;
+  /** Dashboard, alarms, alerts, budget and WAF of the stack (flags over aws.* of mlship.yaml). */
+  operate?: OperateOptions;
 }
 
 /** An image `--apply` builds before pushing it: a service's own source, or its baked files. */
@@ -118,6 +128,8 @@ export interface EcsPlanResult {
   gpuInstanceType: string;
   /** How each GPU container's image fits that instance type (when checked). */
   gpuFit?: GpuFit[];
+  /** Dashboard, alarms, alerts, budget, WAF and API keys of the running stack. */
+  operate?: OperatePlan;
   plan: string[];
   cost: CostEstimate;
 }
@@ -298,7 +310,7 @@ async function writePlanFiles(
 }
 
 /** What the stack's database costs: idle (Aurora paused: storage only), and at most. */
-function databaseCost(db: ManagedDatabase): { line: CostLine; worstMonthlyUsd: number } {
+export function databaseCost(db: ManagedDatabase): { line: CostLine; worstMonthlyUsd: number } {
   const s = db.settings;
   const secret = PRICES.secretsManagerSecretMonth;
   if (s.kind === 'aurora') {
@@ -365,6 +377,30 @@ function costOf(
     if (worstMonthlyUsd > line.monthlyUsd)
       cost.note = `${cost.note ? `${cost.note}; ` : ''}the database at its maximum ${db.settings.maxCapacity} ACU all month: $${worstMonthlyUsd.toFixed(2)}`;
   }
+  return cost;
+}
+
+/** The estimate with what running the stack costs (dashboard, alarms, WAF), and its worst case. */
+function withOperateCost(
+  cost: CostEstimate,
+  r: Omit<EcsPlanResult, 'cost' | 'plan' | 'written' | 'outDir'>,
+): CostEstimate {
+  // Beside the logs they come from; the stack's data stays last.
+  const at = cost.lines.findIndex((l) => l.item === 'CloudWatch Logs') + 1 || cost.lines.length;
+  const extra = operateCostLines(r.operate!, Boolean(r.loadBalancer));
+  cost.lines.splice(at, 0, ...extra);
+  cost.totalMonthlyUsd = usd(cost.totalMonthlyUsd + extra.reduce((n, l) => n + l.monthlyUsd, 0));
+  const gpuTasks = r.translation.services
+    .filter((s) => s.launchType === 'EC2')
+    .reduce((n, s) => n + s.desiredCount, 0);
+  cost.worstCase = worstCase(cost, {
+    gpuTasks,
+    ...(gpuTasks ? { gpuInstanceHourUsd: PRICES.gpuInstanceHour[r.gpuInstanceType] ?? 0 } : {}),
+    databases: r.databases.map((db) => {
+      const c = databaseCost(db);
+      return { item: c.line.item, worstMonthlyUsd: c.worstMonthlyUsd };
+    }),
+  });
   return cost;
 }
 
@@ -446,6 +482,19 @@ export async function planEcs(options: EcsPlanOptions): Promise<EcsPlanResult> {
         message: w,
       });
   }
+  // Before the roles: the proxy's API keys secret is one the execution role must read.
+  const operate = planOperate(
+    stack,
+    translation,
+    project,
+    {
+      ...options.operate,
+      // The workers' queues: a backlog panel, and an alarm when a dead-letter queue is not empty.
+      queues: managedQueues.queues.map((q) => ({ name: q.name, deadLetter: q.deadLetter.name })),
+    },
+    region,
+    accountId,
+  );
   const specs = roleSpecs(stack.name, translation.taskDefinitions, taskNeeds);
   const roles: EcsPlanResult['roles'] = {
     ...(arns.userExecution ? {} : { execution: specs.execution }),
@@ -482,11 +531,15 @@ export async function planEcs(options: EcsPlanOptions): Promise<EcsPlanResult> {
     ...(loadBalancer ? { loadBalancer } : {}),
     gpuInstanceType,
     ...(gpuFit ? { gpuFit } : {}),
+    operate,
   };
   const result = {
     ...partial,
-    plan: planLines(partial, Boolean(options.gpuInstanceType)),
-    cost: costOf(partial, options),
+    plan: [
+      ...planLines(partial, Boolean(options.gpuInstanceType)),
+      ...operatePlanLines(operate, Boolean(loadBalancer)),
+    ],
+    cost: withOperateCost(costOf(partial, options), partial),
   };
   const writeFiles = options.writeFiles ?? true;
   if (writeFiles) await checkOutDir(outDir, options.force);

@@ -48,6 +48,16 @@ export const PRICES = {
   secretsManagerSecretMonth: 0.4,
   /** EFS standard storage per GB-month (elastic throughput is billed per GB transferred). */
   efsGbMonth: 0.3,
+  /** CloudWatch: a dashboard per month, an alarm per metric it reads, a custom metric (first 10,000). */
+  cloudwatchDashboardMonth: 3,
+  cloudwatchAlarmMetricMonth: 0.1,
+  cloudwatchCustomMetricMonth: 0.3,
+  /** AWS WAF: a web ACL and a rule per month, and per million requests inspected. */
+  wafWebAclMonth: 5,
+  wafRuleMonth: 1,
+  wafMillionRequests: 0.6,
+  /** AWS Budgets beyond the first two of an account, per budget-day. */
+  budgetDay: 0.02,
   /** GPU instances for the EC2 task (one instance runs the whole GPU task). */
   gpuInstanceHour: Object.fromEntries(GPU_INSTANCES.map((i) => [i.type, i.hour])) as Record<string, number>,
 } as const;

@@ -25,7 +25,7 @@ export interface InitOptions {
   force: boolean;
 }
 
-export const ADDONS = ['proxy', 'database', 'storage', 'frontend'] as const;
+export const ADDONS = ['proxy', 'database', 'storage', 'frontend', 'monitoring'] as const;
 
 export interface InitDeps {
   prompter: Prompter;

@@ -32,8 +32,16 @@ describe('deploy ecs (files and plan)', () => {
       'Application Load Balancer (shared)',
       'Public IPv4 addresses',
       'CloudWatch Logs',
+      'CloudWatch dashboard, alarms, metrics',
       `Aurora Serverless v2 mlship-${r.stack}-db`,
     ]);
+    // The worst case: both GPU instances of the Auto Scaling maximum and the database at 2 ACU, all month.
+    const gpu = r.cost.lines[0]!.monthlyUsd;
+    const db = r.cost.lines.at(-1)!.monthlyUsd;
+    expect(r.cost.worstCase?.totalMonthlyUsd).toBeCloseTo(r.cost.totalMonthlyUsd + gpu + (175.7 - db), 1);
+    expect(r.cost.worstCase?.detail).toMatch(
+      /2 GPU instance\(s\) \(the Auto Scaling maximum\).*at its maximum capacity/,
+    );
     // Paused when idle: what a month costs is its storage and its secret.
     expect(r.cost.lines.at(-1)).toMatchObject({
       monthlyUsd: 0.5,

@@ -107,7 +107,10 @@ describe('init', () => {
         { dir, file: path.join(dir, 'other.yaml'), force: false, name: 'demo', addons: ['redis'] },
         { prompter: new DefaultsPrompter(), writeNewFile },
       ),
-    ).rejects.toMatchObject({ code: 'USAGE', hint: 'choose from proxy, database, storage, frontend' });
+    ).rejects.toMatchObject({
+      code: 'USAGE',
+      hint: 'choose from proxy, database, storage, frontend, monitoring',
+    });
   });
 
   it('never overwrites an existing file without force', async () => {

@@ -29,7 +29,8 @@ class JsonFormatter(logging.Formatter):
         if rid != "-":
             entry["request_id"] = rid
         for key, value in vars(record).items():
-            if key not in self._SKIP and not key.startswith("_"):
+            # "_aws" is CloudWatch's embedded metric format (see observability.py).
+            if key not in self._SKIP and (not key.startswith("_") or key == "_aws"):
                 entry[key] = value
         if record.exc_info:
             entry["exc"] = self.formatException(record.exc_info)

@@ -30,11 +30,19 @@ from app import settings
 from app.logs import request_id_var
 
 _LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
+# Request latency: ten buckets a decade from 1 ms to 60 s, so percentiles computed from the
+# histogram (Grafana, `mlship top`) are within a few percent of what clients measure.
+_REQUEST_BUCKETS = tuple(
+    round(m * 10.0**e, 6)
+    for e in range(-3, 2)
+    for m in (1, 1.25, 1.5, 2, 2.5, 3, 4, 5, 6, 8)
+    if m * 10.0**e <= 60
+)
 _BATCH_BUCKETS = (1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024)
 
 REQUESTS = Counter("mlship_requests_total", "HTTP requests answered.", ["endpoint", "status"])
 LATENCY = Histogram(
-    "mlship_request_duration_seconds", "Time to answer a request.", ["endpoint"], buckets=_LATENCY_BUCKETS
+    "mlship_request_duration_seconds", "Time to answer a request.", ["endpoint"], buckets=_REQUEST_BUCKETS
 )
 IN_FLIGHT = Gauge("mlship_in_flight_requests", "Requests being handled now.", multiprocess_mode="livesum")
 ERRORS = Counter("mlship_errors_total", "Failed requests, by kind.", ["endpoint", "kind"])
@@ -53,6 +61,39 @@ _PROBES = ("/healthz", "/readyz", "/metrics")
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
 
 log = logging.getLogger("mlship.access")
+
+# On AWS the request's log line is also a CloudWatch metric (embedded metric format): the
+# deploy sets the namespace, and CloudWatch Logs extracts latency percentiles, requests and
+# errors per service from the lines; no agent runs. Empty: plain log lines.
+_EMF_NAMESPACE = os.environ.get("MLSHIP_METRICS_NAMESPACE", "")
+_EMF_METRICS = [
+    {"Name": "Latency", "Unit": "Milliseconds"},
+    {"Name": "Requests", "Unit": "Count"},
+    {"Name": "Errors4xx", "Unit": "Count"},
+    {"Name": "Errors5xx", "Unit": "Count"},
+    {"Name": "InFlight", "Unit": "Count"},
+]
+
+
+def emf_fields(status: int, elapsed_ms: float, in_flight: int) -> dict[str, Any]:
+    """The embedded-metric members of one prediction's log line (none when EMF is off)."""
+    if not _EMF_NAMESPACE:
+        return {}
+    return {
+        "_aws": {
+            "Timestamp": int(time.time() * 1000),
+            "CloudWatchMetrics": [
+                {"Namespace": _EMF_NAMESPACE, "Dimensions": [["Service"]], "Metrics": _EMF_METRICS}
+            ],
+        },
+        "Service": settings.SERVICE_NAME,
+        "Version": os.environ.get("SERVICE_VERSION", ""),
+        "Latency": elapsed_ms,
+        "Requests": 1,
+        "Errors4xx": int(400 <= status < 500),
+        "Errors5xx": int(status >= 500),
+        "InFlight": in_flight,
+    }
 
 
 def metrics_payload() -> tuple[bytes, str]:
@@ -185,6 +226,7 @@ class ServiceMiddleware:
                         "path": endpoint,
                         "status": status,
                         "duration_ms": round(elapsed * 1000, 2),
+                        **(emf_fields(status, elapsed * 1000, self.predicting + 1) if predicting else {}),
                     },
                 )
             request_id_var.reset(token)
