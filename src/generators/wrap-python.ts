@@ -16,12 +16,14 @@ const STATIC_FILES = [
   'app/batching.py',
   'app/observability.py',
   'app/logs.py',
+  'app/rollout.py',
   'app/weights.py',
   'requirements-serving.txt',
   'requirements-test.txt',
   'ruff.toml',
   'tests/conftest.py',
   'tests/test_batching.py',
+  'tests/test_rollout.py',
   'tests/test_service.py',
 ] as const;
 
