@@ -8,6 +8,7 @@ import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { stringify } from 'yaml';
 import { loadProject } from '../../config/load.js';
+import type { Rollout } from '../../config/rollout-schema.js';
 import type { Project } from '../../config/schema.js';
 import {
   type GeneratedStack,
@@ -16,6 +17,7 @@ import {
 } from '../../generators/compose-stack.js';
 import { FileExistsError, UsageError } from '../../io/errors.js';
 import { exists, writeFileAtomic } from '../../io/files.js';
+import { runningRollouts } from '../rollout/state.js';
 import { readManifest } from '../wrap/manifest.js';
 
 export const COMPOSE_HEADER =
@@ -27,6 +29,8 @@ export interface ComposeGenerateOptions {
   outDir?: string;
   force: boolean;
   dryRun: boolean;
+  /** Rollouts whose candidates the stack runs (default: the running ones of outDir/rollouts.json). */
+  rollouts?: Rollout[];
 }
 
 export interface ComposeGenerateResult {
@@ -88,7 +92,14 @@ export async function generateCompose(options: ComposeGenerateOptions): Promise<
     }
     wrapped[name] = await wrappedInfo(dir);
   }
-  const stack = generateComposeStack({ project, projectDir, outDir, wrapped });
+  const rollouts = [];
+  for (const rollout of options.rollouts ?? (await runningRollouts(outDir))) {
+    const info = rollout.candidate.path
+      ? await wrappedInfo(path.resolve(projectDir, rollout.candidate.path))
+      : undefined;
+    rollouts.push({ rollout, ...(info ? { wrapped: info } : {}) });
+  }
+  const stack = generateComposeStack({ project, projectDir, outDir, wrapped, rollouts });
   const composeFile = path.join(outDir, 'compose.yaml');
 
   // Never replace a compose file someone wrote by hand.
