@@ -9,6 +9,7 @@ import { registerDeploy } from './deploy.js';
 import { registerDoctor } from './doctor.js';
 import { registerInit } from './init.js';
 import { registerOptimize } from './optimize.js';
+import { registerRollout } from './rollout.js';
 import { registerServe } from './serve.js';
 import { registerValidate } from './validate.js';
 import { registerWrap } from './wrap.js';
@@ -21,6 +22,7 @@ export const COMMANDS: Register[] = [
   registerCompose,
   registerOptimize,
   registerDeploy,
+  registerRollout,
   // setup and checks
   registerInit,
   registerValidate,
