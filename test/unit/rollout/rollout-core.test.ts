@@ -24,6 +24,16 @@ import { rollout } from '../../helpers/rollout.js';
 
 const NOW = new Date('2026-01-01T00:00:00.000Z');
 
+/** The error a promise is rejected with (the test fails when it resolves). */
+async function failure<E = object>(p: Promise<unknown>): Promise<Error & { code?: string } & E> {
+  return p.then(
+    () => {
+      throw new Error('expected a failure');
+    },
+    (e: unknown) => e as Error & { code?: string } & E,
+  );
+}
+
 describe('rollout flags', () => {
   it('a canary from a path, sticky on a header, with its environment', () => {
     const r = rolloutFromFlags(
@@ -124,7 +134,7 @@ describe('the rollouts file', () => {
         rollouts: { a: { ...rollout({ service: 'a', mode: 'canary' }), weight: 140 } },
       }),
     );
-    const e = await readRollouts(file).catch((x: unknown) => x as Error & { details?: string[] });
+    const e = await failure<{ details?: string[] }>(readRollouts(file));
     expect(e.message).toContain('does not describe rollouts');
     expect(e.details?.join('\n')).toMatch(/rollouts\.a\.weight/);
     writeFileSync(file, '{"version": 1, "roll');
@@ -221,9 +231,7 @@ describe('watch', () => {
 
   it('rolls back once the 5xx increase is significant, with the reason, and fails', async () => {
     const { target, calls } = scriptedTarget((look) => (look >= 3 ? 0.2 : 0), 50);
-    const e = await watchRollout(target, options, { clock: fakeClock(), log: () => undefined }).catch(
-      (x: unknown) => x as Error & { code?: string },
-    );
+    const e = await failure(watchRollout(target, options, { clock: fakeClock(), log: () => undefined }));
     expect(e.code).toBe('ROLLOUT_ROLLED_BACK');
     expect(e.message).toMatch(/rolled back iris: 5xx rate/);
     expect(calls[0]).toBe('weight 10');
@@ -233,14 +241,16 @@ describe('watch', () => {
 
   it('holds (no promotion, nothing changed) while the candidate has too few requests', async () => {
     const { target, calls } = scriptedTarget(() => 0, 1);
-    const e = await watchRollout(
-      target,
-      { ...options, steps: [100], maxHoldMs: 60_000 },
-      {
-        clock: fakeClock(),
-        log: () => undefined,
-      },
-    ).catch((x: unknown) => x as Error & { code?: string });
+    const e = await failure(
+      watchRollout(
+        target,
+        { ...options, steps: [100], maxHoldMs: 60_000 },
+        {
+          clock: fakeClock(),
+          log: () => undefined,
+        },
+      ),
+    );
     expect(e.code).toBe('ROLLOUT_HELD');
     expect(e.message).toMatch(/answered \d+ of the 200 requests/);
     expect(calls).toEqual(['weight 100']);
