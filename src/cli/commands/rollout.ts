@@ -6,8 +6,9 @@ import path from 'node:path';
 import { type Command, Option } from 'commander';
 import type { GateFlags, StartFlags } from '../../core/rollout/options.js';
 import type { RolloutTarget, StatusReport } from '../../core/rollout/target.js';
+import type { Gates } from '../../core/rollout/verdict.js';
 import type { IoHost } from '../../io/io-host.js';
-import type { CliContext, Register } from '../context.js';
+import type { CliContext, ContextHolder, Register } from '../context.js';
 import { examples } from '../examples.js';
 
 interface TargetFlags {
@@ -45,11 +46,27 @@ async function target(
   service: string,
   flags: TargetFlags,
   gates?: GateFlags,
-): Promise<RolloutTarget & { close(): void }> {
-  const { gatesFromFlags } = await import('../../core/rollout/options.js');
-  const override = gates ? gatesFromFlags(gates) : undefined;
-  const gateOverride =
-    override && gates && Object.values(gates).some((v) => v !== undefined) ? override : undefined;
+): Promise<RolloutTarget> {
+  const [{ gatesFromFlags }, { UsageError }] = await Promise.all([
+    import('../../core/rollout/options.js'),
+    import('../../io/errors.js'),
+  ]);
+  // Only the gates given on this command replace the ones the rollout was started with.
+  const full = gates ? gatesFromFlags(gates) : undefined;
+  const flagOf = {
+    minRequests: 'minRequests',
+    alpha: 'alpha',
+    maxErrorIncreasePoints: 'maxErrorIncrease',
+    maxLatencyIncrease: 'maxLatencyIncrease',
+    minAgreement: 'minAgreement',
+  } as const;
+  const gateOverride = full
+    ? Object.fromEntries(Object.entries(full).filter(([k]) => gates![flagOf[k as keyof Gates]] !== undefined))
+    : undefined;
+  if (flags.timeout !== undefined && !/^\d+$/.test(flags.timeout))
+    throw new UsageError(`--timeout ${flags.timeout} is not a whole number of seconds`, {
+      hint: '--timeout 300',
+    });
   const [{ LocalRollout }, { detectCompose, composeRunner }, { exec }, { EnvironmentError }, { realClock }] =
     await Promise.all([
       import('../../core/rollout/local.js'),
@@ -72,7 +89,7 @@ async function target(
     return r;
   };
   const engine = await ctx.engine();
-  const local = new LocalRollout(
+  return new LocalRollout(
     {
       compose: composeRunner(exec),
       cli,
@@ -94,7 +111,6 @@ async function target(
     service,
     gateOverride,
   );
-  return Object.assign(local, { close: () => undefined });
 }
 
 const num = (v: number | undefined, digits = 1) => (v === undefined ? '-' : v.toFixed(digits));
@@ -140,13 +156,7 @@ export function renderStatus(io: IoHost, r: StatusReport): string {
   ].join('\n');
 }
 
-export const registerRollout: Register = (program: Command, holder) => {
-  const rollout = program
-    .command('rollout')
-    .description(
-      'test a new model version in production: canary, A/B or shadow, with promotion or rollback by gates',
-    );
-
+function registerStart(rollout: Command, holder: ContextHolder): void {
   withGateFlags(withTargetFlags(rollout.command('start')))
     .description(
       'start the candidate as <service>-candidate and route a share of the traffic (or a mirror) to it',
@@ -196,22 +206,20 @@ export const registerRollout: Register = (program: Command, holder) => {
       const gates = gatesFromFlags(flags);
       const r = { ...planned, gates };
       const t = await target(ctx, service, flags);
-      try {
-        await t.start(r);
-        const { summarize } = await import('../../generators/compose-rollout.js');
-        ctx.io.result(
-          { ok: true, rollout: r },
-          [
-            `rollout of ${service} started: ${summarize(r)}`,
-            'X-Model-Version: candidate (or stable) on a request chooses the version; every answer names it in X-Model-Version',
-            `next: mlship rollout status ${service}, then promote, rollback or watch`,
-          ].join('\n'),
-        );
-      } finally {
-        t.close();
-      }
+      await t.start(r);
+      const { summarize } = await import('../../generators/compose-rollout.js');
+      ctx.io.result(
+        { ok: true, rollout: r },
+        [
+          `rollout of ${service} started: ${summarize(r)}`,
+          'X-Model-Version: candidate (or stable) on a request chooses the version; every answer names it in X-Model-Version',
+          `next: mlship rollout status ${service}, then promote, rollback or watch`,
+        ].join('\n'),
+      );
     });
+}
 
+function registerStatus(rollout: Command, holder: ContextHolder): void {
   withGateFlags(withTargetFlags(rollout.command('status')))
     .description(
       'stable and candidate side by side: requests, 5xx rate, p50/p95/p99, agreement, the tests and a verdict',
@@ -221,14 +229,12 @@ export const registerRollout: Register = (program: Command, holder) => {
     .action(async (service: string, flags: TargetFlags & GateFlags) => {
       const ctx = holder.get();
       const t = await target(ctx, service, flags, flags);
-      try {
-        const r = await t.status();
-        ctx.io.result({ ok: true, ...r }, renderStatus(ctx.io, r));
-      } finally {
-        t.close();
-      }
+      const r = await t.status();
+      ctx.io.result({ ok: true, ...r }, renderStatus(ctx.io, r));
     });
+}
 
+function registerPromote(rollout: Command, holder: ContextHolder): void {
   withTargetFlags(rollout.command('promote'))
     .description('make the candidate the stable version (or, with --to, give it that share of the traffic)')
     .argument('<service>')
@@ -243,29 +249,27 @@ export const registerRollout: Register = (program: Command, holder) => {
     .action(async (service: string, flags: TargetFlags & { to?: string }) => {
       const ctx = holder.get();
       const t = await target(ctx, service, flags);
-      try {
-        if (flags.to !== undefined) {
-          const { UsageError } = await import('../../io/errors.js');
-          const n = Number(flags.to);
-          if (!/^\d+$/.test(flags.to) || n < 0 || n > 100)
-            throw new UsageError(`--to ${flags.to} is not a whole percentage from 0 to 100`);
-          await t.setWeight(n);
-          ctx.io.result({ ok: true, service, weight: n }, `${service}: ${n} % of requests to the candidate`);
-          return;
-        }
-        const p = await t.promote();
-        ctx.io.result(
-          { ok: true, service, promoted: p },
-          [
-            `${service} promoted: the stable service runs ${p.stableNow}; the candidate is removed`,
-            ...p.notes,
-          ].join('\n'),
-        );
-      } finally {
-        t.close();
+      if (flags.to !== undefined) {
+        const { UsageError } = await import('../../io/errors.js');
+        const n = Number(flags.to);
+        if (!/^\d+$/.test(flags.to) || n < 0 || n > 100)
+          throw new UsageError(`--to ${flags.to} is not a whole percentage from 0 to 100`);
+        await t.setWeight(n);
+        ctx.io.result({ ok: true, service, weight: n }, `${service}: ${n} % of requests to the candidate`);
+        return;
       }
+      const p = await t.promote();
+      ctx.io.result(
+        { ok: true, service, promoted: p },
+        [
+          `${service} promoted: the stable service runs ${p.stableNow}; the candidate is removed`,
+          ...p.notes,
+        ].join('\n'),
+      );
     });
+}
 
+function registerRollback(rollout: Command, holder: ContextHolder): void {
   withTargetFlags(rollout.command('rollback'))
     .description('every request back to the stable version; the candidate is scaled to 0 (kept for its logs)')
     .argument('<service>')
@@ -274,17 +278,15 @@ export const registerRollout: Register = (program: Command, holder) => {
     .action(async (service: string, flags: TargetFlags & { reason: string; destroy: boolean }) => {
       const ctx = holder.get();
       const t = await target(ctx, service, flags);
-      try {
-        await t.rollback(flags.reason, { destroy: flags.destroy });
-        ctx.io.result(
-          { ok: true, service, rolledBack: true, destroyed: flags.destroy },
-          `${service}: every request to the stable version; the candidate is ${flags.destroy ? 'removed' : 'stopped (its logs are kept; --destroy removes it)'}`,
-        );
-      } finally {
-        t.close();
-      }
+      await t.rollback(flags.reason, { destroy: flags.destroy });
+      ctx.io.result(
+        { ok: true, service, rolledBack: true, destroyed: flags.destroy },
+        `${service}: every request to the stable version; the candidate is ${flags.destroy ? 'removed' : 'stopped (its logs are kept; --destroy removes it)'}`,
+      );
     });
+}
 
+function registerWatch(rollout: Command, holder: ContextHolder): void {
   withGateFlags(withTargetFlags(rollout.command('watch')))
     .description(
       "step the candidate's share on a schedule, checking the gates; promote at the end, roll back on a breach (exit 1)",
@@ -324,26 +326,35 @@ export const registerRollout: Register = (program: Command, holder) => {
           maxHoldMs: parseDuration('--max-hold', flags.maxHold),
         };
         const t = await target(ctx, service, flags, flags);
-        try {
-          const r = await watchRollout(t, options, {
-            clock: realClock,
-            log: (l) => ctx.io.info(l),
-            onStatus: (s, step) =>
-              ctx.io.info(
-                `${service} @ ${step} %: ${s.comparison.candidate.requests} candidate requests, 5xx ${(s.comparison.candidate.errorRate * 100).toFixed(2)} % vs ${(s.comparison.stable.errorRate * 100).toFixed(2)} %; ${s.verdict.decision}`,
-              ),
-          });
-          ctx.io.result(
-            { ok: true, service, promoted: r.promoted, looks: r.looks, final: r.final },
-            [
-              renderStatus(ctx.io, r.final),
-              `${service} promoted after ${r.looks} looks: the stable service runs ${r.promoted.stableNow}`,
-              ...r.promoted.notes,
-            ].join('\n'),
-          );
-        } finally {
-          t.close();
-        }
+        const r = await watchRollout(t, options, {
+          clock: realClock,
+          log: (l) => ctx.io.info(l),
+          onStatus: (s, step) =>
+            ctx.io.info(
+              `${service} @ ${step} %: ${s.comparison.candidate.requests} candidate requests, 5xx ${(s.comparison.candidate.errorRate * 100).toFixed(2)} % vs ${(s.comparison.stable.errorRate * 100).toFixed(2)} %; ${s.verdict.decision}`,
+            ),
+        });
+        ctx.io.result(
+          { ok: true, service, promoted: r.promoted, looks: r.looks, final: r.final },
+          [
+            renderStatus(ctx.io, r.final),
+            `${service} promoted after ${r.looks} looks: the stable service runs ${r.promoted.stableNow}`,
+            ...r.promoted.notes,
+          ].join('\n'),
+        );
       },
     );
+}
+
+export const registerRollout: Register = (program: Command, holder) => {
+  const rollout = program
+    .command('rollout')
+    .description(
+      'test a new model version in production: canary, A/B or shadow, with promotion or rollback by gates',
+    );
+  registerStart(rollout, holder);
+  registerStatus(rollout, holder);
+  registerPromote(rollout, holder);
+  registerRollback(rollout, holder);
+  registerWatch(rollout, holder);
 };
