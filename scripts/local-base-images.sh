@@ -14,6 +14,7 @@
 #                                       (local-images/cpython; about 3 minutes on 2 cores)
 #   mlship-local/python:3.11-slim       debian:bookworm-slim + that CPython + pip, made the way
 #                                       python:3.11-slim is (local-images/python-slim)
+#   mlship-local/aws-cli:1              the AWS CLI (PyPI) for `data push`'s fetch container
 #
 # Every image carries the recipe version it was built with; an image from an older
 # recipe is rebuilt (bump RECIPE when what an image contains changes).
@@ -132,3 +133,4 @@ build_local mlship-local/python:3.11-slim "$HERE/local-images/python-slim" "mlsh
 build_local mlship-local/nginx:1.22 "$HERE/local-images/nginx"
 build_local mlship-local/postgres:15 "$HERE/local-images/postgres"
 build_local mlship-local/moto:5.2 "$HERE/local-images/moto" mlship-local/python:3.11-slim
+build_local mlship-local/aws-cli:1 "$HERE/local-images/aws-cli" mlship-local/python:3.11-slim

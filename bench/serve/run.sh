@@ -1,38 +1,44 @@
 #!/usr/bin/env bash
-# Serving benchmark (not a test): the same 100-tree random forest served six
-# ways, side by side, loaded by wrk from a separate process at c=1, 16 and 64.
+# Serving benchmark (not a test): three model families (a random forest, a histogram
+# gradient boosting classifier with OpenMP inside, a small neural network), each served by
+# plain FastAPI, BentoML (batching and not) and mlship (default, batching, compiled to ONNX),
+# every server with the same worker count (WORKERS, default 2). Each peer runs twice: as its
+# docs configure it, and with its best thread setting (OMP/BLAS threads = 1), so mlship is
+# compared with the peer at its best. Loaded by wrk at c=1 and c=64; every (server, c) is
+# measured twice (both samples reported); the server goes idle between runs.
 #
-#   bench/serve/run.sh            # DURATION=15 CONCURRENCY="1 16 64" by default
+#   bench/serve/run.sh        # DURATION=8 CONCURRENCY="1 64" SAMPLES=2 FAMILIES="forest hgb mlp"
 #
 # Installs its own dependencies into bench/.work (git-ignored); needs wrk
-# (`apt-get install -y wrk`) and a built mlship (`npm run build`).
-# Results: bench/.work/serve/results.jsonl and a Markdown table on stdout.
+# (`apt-get install -y wrk`), a built mlship (`npm run build`) and Docker with the local
+# Python base image (the converter image of `wrap --compile onnx`).
+# Results: bench/.work/serve/results.jsonl and Markdown tables on stdout.
 set -euo pipefail
 
 HERE=$(cd "$(dirname "$0")" && pwd)
 ROOT=$(cd "$HERE/../.." && pwd)
 WORK=$ROOT/bench/.work/serve
 VENV=$ROOT/bench/.work/venv
-DURATION=${DURATION:-15}
-CONCURRENCY=${CONCURRENCY:-1 16 64}
+DURATION=${DURATION:-8}
+CONCURRENCY=${CONCURRENCY:-1 64}
+SAMPLES=${SAMPLES:-2}
+FAMILIES=${FAMILIES:-forest hgb mlp}
+WORKERS=${WORKERS:-2}
 PORT=${PORT:-18080}
+BASE_IMAGE=${BASE_IMAGE:-mlship-local/python:3.11-slim}
 mkdir -p "$WORK"
 
 command -v wrk >/dev/null || { echo "wrk is missing: apt-get install -y wrk" >&2; exit 3; }
+node -e 'process.exit(Number(process.versions.node.split(".")[0]) >= 22 ? 0 : 1)' ||
+  { echo "mlship needs Node 22 on PATH (this is $(node --version))" >&2; exit 3; }
 [[ -x $VENV/bin/python ]] || python3 -m venv "$VENV"
 "$VENV/bin/pip" install -q -r "$HERE/requirements.txt"
 PY=$VENV/bin/python
+# The best thread setting of a peer: one thread per pool, set by hand.
+ONE_THREAD=(OMP_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1 MKL_NUM_THREADS=1)
 
-echo "training the model" >&2
+echo "training the models" >&2
 "$PY" "$HERE/train.py" "$WORK" | tee "$WORK/model-cost.json" >&2
-MODEL=$WORK/model.joblib
-"$PY" -c 'import json,sys; e=json.load(open(sys.argv[1])); json.dump({"features":[e["features"]]}, open(sys.argv[2],"w"))' \
-  "$WORK/example.json" "$WORK/example-2d.json"
-
-echo "wrapping it with mlship (default, and with batching)" >&2
-node "$ROOT/bin/mlship.js" wrap "$MODEL" --example "$WORK/example.json" --out "$WORK/mlship-default" --force >/dev/null
-node "$ROOT/bin/mlship.js" wrap "$MODEL" --example "$WORK/example.json" --out "$WORK/mlship-batching" --force \
-  --max-batch-size 64 --max-latency-ms 10 >/dev/null
 
 SERVER_PID=
 stop_server() {
@@ -54,33 +60,65 @@ wait_ready() { # url
 }
 
 : >"$WORK/results.jsonl"
-bench() { # name, body file, path, command...
-  local name=$1
-  BODY=$2
-  local path=$3
+: >"$WORK/load.txt"
+bench() { # family, name, body file, command...
+  local family=$1 name=$2
+  BODY=$3
   shift 3
-  echo "== $name" >&2
-  (cd "$WORK/run" && exec env MODEL_PATH="$MODEL" PORT="$PORT" "$@") >"$WORK/$name.log" 2>&1 &
+  echo "== $family / $name" >&2
+  (cd "$WORK/run" && exec env MODEL_PATH="$WORK/$family.joblib" PORT="$PORT" "$@") >"$WORK/$family-$name.log" 2>&1 &
   SERVER_PID=$!
-  wait_ready "http://127.0.0.1:$PORT$path"
-  BODY_FILE=$BODY BENCH_PATH=$path wrk -t1 -c16 -d3s -s "$HERE/post.lua" "http://127.0.0.1:$PORT" >/dev/null # warm-up
-  for c in $CONCURRENCY; do
-    local threads=$((c < 2 ? 1 : 2))
-    BODY_FILE=$BODY BENCH_PATH=$path wrk -t"$threads" -c"$c" -d"${DURATION}s" --timeout 10s --latency \
-      -s "$HERE/post.lua" "http://127.0.0.1:$PORT" >"$WORK/$name-c$c.txt"
-    "$PY" "$HERE/parse_wrk.py" "$name" "$c" "$WORK/$name-c$c.txt" | tee -a "$WORK/results.jsonl" >&2
+  wait_ready "http://127.0.0.1:$PORT/predict"
+  BODY_FILE=$BODY wrk -t1 -c16 -d3s -s "$HERE/post.lua" "http://127.0.0.1:$PORT" >/dev/null # warm-up
+  for sample in $(seq 1 "$SAMPLES"); do
+    for c in $CONCURRENCY; do
+      "$PY" "$HERE/idle.py" "$SERVER_PID"
+      local threads=$((c < 2 ? 1 : 2))
+      echo "$(date +%T) $family $name c=$c sample=$sample load: $(cut -d' ' -f1-3 /proc/loadavg)" >>"$WORK/load.txt"
+      BODY_FILE=$BODY wrk -t"$threads" -c"$c" -d"${DURATION}s" --timeout 10s --latency \
+        -s "$HERE/post.lua" "http://127.0.0.1:$PORT" >"$WORK/$family-$name-c$c-s$sample.txt"
+      "$PY" "$HERE/parse_wrk.py" "$family" "$name" "$c" "$sample" "$WORK/$family-$name-c$c-s$sample.txt" |
+        tee -a "$WORK/results.jsonl" >&2
+    done
   done
   stop_server
 }
 
 mkdir -p "$WORK/run"
 cp "$HERE"/peers/*.py "$WORK/run/"
-bench flask-dev "$WORK/example.json" /predict "$PY" flask_app.py
-bench fastapi-1-uvicorn "$WORK/example.json" /predict "$VENV/bin/uvicorn" fastapi_app:app --port "$PORT" --workers 1 --log-level warning
-bench bentoml "$WORK/example-2d.json" /predict "$VENV/bin/bentoml" serve bento_service:Forest --port "$PORT"
-bench bentoml-batching "$WORK/example-2d.json" /predict env BENTO_BATCHING=1 "$VENV/bin/bentoml" serve bento_service:Forest --port "$PORT"
-# The mlship service runs exactly as in its image (gunicorn + its config), on the host, like the peers.
-bench mlship "$WORK/example.json" /predict sh -c "cd '$WORK/mlship-default' && exec '$PY' -m gunicorn -c gunicorn_conf.py app.main:app"
-bench mlship-batching "$WORK/example.json" /predict sh -c "cd '$WORK/mlship-batching' && exec '$PY' -m gunicorn -c gunicorn_conf.py app.main:app"
+UVICORN=(uvicorn fastapi_app:app --port "$PORT" --workers "$WORKERS" --log-level warning)
+for family in $FAMILIES; do
+  MODEL=$WORK/$family.joblib
+  EXAMPLE=$WORK/$family.example.json
+  echo "wrapping the $family model with mlship (default, batching, compiled)" >&2
+  wrap() { node "$ROOT/bin/mlship.js" wrap "$MODEL" --example "$EXAMPLE" --workers "$WORKERS" --force "$@" >/dev/null; }
+  wrap --out "$WORK/mlship-$family-default"
+  wrap --out "$WORK/mlship-$family-batching" --max-batch-size 64 --max-latency-ms 10
+  # Checked on 500 rows of the training data (train.py writes them).
+  wrap --out "$WORK/mlship-$family-compiled" --max-batch-size 64 --max-latency-ms 10 \
+    --compile onnx --base-image "$BASE_IMAGE" --check-data "$WORK/$family.check.jsonl"
+  cp "$WORK/mlship-$family-compiled/compile-report.json" "$WORK/$family.compile-report.json"
+  gunicorn() { GUNICORN=(sh -c "cd '$1' && exec '$PY' -m gunicorn -c gunicorn_conf.py app.main:app"); }
+
+  bench "$family" fastapi "$EXAMPLE" "$VENV/bin/${UVICORN[0]}" "${UVICORN[@]:1}"
+  bench "$family" fastapi+1thread "$EXAMPLE" env "${ONE_THREAD[@]}" "$VENV/bin/${UVICORN[0]}" "${UVICORN[@]:1}"
+  for batching in 0 1; do
+    suffix=$([[ $batching == 1 ]] && echo -batching || true)
+    bench "$family" "bentoml$suffix" "$WORK/$family.example-2d.json" \
+      env BENTO_BATCHING=$batching BENTO_WORKERS="$WORKERS" "$VENV/bin/bentoml" serve bento_service:Model --port "$PORT"
+    bench "$family" "bentoml$suffix+1thread" "$WORK/$family.example-2d.json" \
+      env "${ONE_THREAD[@]}" BENTO_BATCHING=$batching BENTO_WORKERS="$WORKERS" "$VENV/bin/bentoml" serve bento_service:Model --port "$PORT"
+  done
+  # mlship exactly as in its image (gunicorn + its config), on the host like the peers; no thread setting by hand.
+  gunicorn "$WORK/mlship-$family-default"
+  bench "$family" mlship "$EXAMPLE" "${GUNICORN[@]}"
+  gunicorn "$WORK/mlship-$family-batching"
+  bench "$family" mlship-batching "$EXAMPLE" "${GUNICORN[@]}"
+  # Hand-tuned alternative: 1 worker with 2 threads (is the default's 2 x 1 the best?).
+  bench "$family" "mlship-batching-1x2" "$EXAMPLE" env WORKERS=1 THREADS_PER_WORKER=2 "${GUNICORN[@]}"
+  gunicorn "$WORK/mlship-$family-compiled"
+  bench "$family" mlship-compiled "$EXAMPLE" \
+    env MODEL_PATH="$WORK/mlship-$family-compiled/weights/$family.onnx" "${GUNICORN[@]}"
+done
 
 "$PY" "$HERE/parse_wrk.py" --table "$WORK/results.jsonl"

@@ -18,6 +18,8 @@ export interface NodeServiceConfig {
   /** s3:// or https:// weights downloaded at start-up (MODEL_URL overrides it), and their checksum. */
   modelUrl?: string;
   modelSha256?: string;
+  /** Infinity (from 1e999) accepted instead of a 422; JSON has no NaN for Node to parse. */
+  allowNonFinite: boolean;
   fields: ReturnType<typeof inferFields>;
 }
 
@@ -37,6 +39,7 @@ export function generateNodeService(spec: WrapSpec): GeneratedFile[] {
     maxBatchInputs: maxBatchInputs(spec),
     modelPath,
     ...(spec.weights.mode === 'url' ? { modelUrl: spec.weights.url, modelSha256: spec.weights.sha256 } : {}),
+    allowNonFinite: spec.allowNonFinite ?? false,
     fields,
   };
   const bakeWeights = spec.weights.mode === 'bake';
@@ -56,6 +59,7 @@ export function generateNodeService(spec: WrapSpec): GeneratedFile[] {
     { path: 'package-lock.json', content: lockfile(spec.name) },
     { path: 'server.js', content: staticTemplate('node/server.js') },
     { path: 'weights.js', content: staticTemplate('node/weights.js') },
+    { path: 'threads.js', content: staticTemplate('node/threads.js') },
     { path: 'service.json', content: `${JSON.stringify(config, null, 2)}\n` },
     { path: 'example.json', content: `${JSON.stringify(spec.example, null, 2)}\n` },
   ];

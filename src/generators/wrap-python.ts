@@ -12,7 +12,9 @@ import {
 import { renderTemplate, staticTemplate } from './wrap-templates.js';
 
 const STATIC_FILES = [
+  'app/__init__.py',
   'app/main.py',
+  'app/threads.py',
   'app/batching.py',
   'app/observability.py',
   'app/logs.py',
@@ -25,6 +27,7 @@ const STATIC_FILES = [
   'tests/test_batching.py',
   'tests/test_rollout.py',
   'tests/test_service.py',
+  'tests/test_threads.py',
 ] as const;
 
 export function modelRequirements(spec: WrapSpec): string[] {
@@ -76,7 +79,6 @@ export function generatePythonService(spec: WrapSpec): GeneratedFile[] {
         startupGraceSeconds: spec.startupGraceSeconds,
       }),
     },
-    { path: 'app/__init__.py', content: '' },
     {
       path: 'app/settings.py',
       content: renderTemplate('python/app/settings.py', {
@@ -86,6 +88,9 @@ export function generatePythonService(spec: WrapSpec): GeneratedFile[] {
         batchMaxSize: spec.batching?.maxBatchSize ?? 0,
         batchMaxLatencyMs: spec.batching?.maxLatencyMs ?? 0,
         maxBatchInputs: maxBatchInputs(spec),
+        // A model file's own pools get the worker's threads: one call at a time uses them best.
+        // Your function may wait on I/O instead: 40 at once, as FastAPI's thread pool allows.
+        modelCallsAtOnce: spec.kind === 'entry' ? 40 : 1,
         modelUrl: spec.weights.mode === 'url' ? spec.weights.url : '',
         modelSha256: 'sha256' in spec.weights && spec.weights.sha256 ? spec.weights.sha256 : '',
       }),
@@ -96,6 +101,7 @@ export function generatePythonService(spec: WrapSpec): GeneratedFile[] {
         ...common,
         entryModule: spec.entry?.module ?? '',
         entryFunction: spec.entry?.function ?? '',
+        squeezeOutput: spec.compiledFrom === 'sklearn',
       }),
     },
     {
@@ -104,6 +110,7 @@ export function generatePythonService(spec: WrapSpec): GeneratedFile[] {
         inputMode,
         userSchema: spec.userSchema?.className,
         needsShape: fields.some((f) => needsShapeCheck(f.shape)),
+        allowNonFinite: spec.allowNonFinite ?? false,
         fields: fields.map((f) => ({
           py: f.py,
           type: pythonType(f.shape),

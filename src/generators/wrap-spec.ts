@@ -31,6 +31,10 @@ export interface WrapSpec {
   example: JsonValue;
   /** A request model of your own (--schema file.py:Class), used instead of the inferred one. */
   userSchema?: { className: string; source: string };
+  /** NaN, Infinity and overflowing numbers accepted (models that take NaN as missing); default: 422. */
+  allowNonFinite?: boolean;
+  /** Set when `kind` is the result of wrap --compile/--quantize: the kind of the original model. */
+  compiledFrom?: ModelKind;
   port: number;
   /** 0: one per CPU, decided at start-up. */
   workers: number;

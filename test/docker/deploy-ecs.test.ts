@@ -39,7 +39,12 @@ import type { AwsDeployApis } from '../../src/core/deploy/aws-apis.js';
 import { parameterName, preDeployChecks } from '../../src/core/deploy/checks.js';
 import { type EcsPlanResult, planEcs } from '../../src/core/deploy/plan.js';
 import { OperationFailedError } from '../../src/io/errors.js';
-import { LOCAL_DEBIAN_IMAGE, removeImagesTagged, requireEngine } from '../helpers/docker.js';
+import {
+  LOCAL_DEBIAN_IMAGE,
+  LOCAL_PYTHON_IMAGE,
+  removeImagesTagged,
+  requireEngine,
+} from '../helpers/docker.js';
 import { FAKE_CREDENTIALS, type Moto, startMoto } from '../helpers/moto.js';
 
 const engine = await requireEngine();
@@ -135,7 +140,7 @@ beforeAll(async () => {
   mkdirSync(path.join(dir, 'services/web'), { recursive: true });
   writeFileSync(
     path.join(dir, 'services/web/Dockerfile'),
-    `FROM ${LOCAL_DEBIAN_IMAGE}\nCMD ["sleep", "infinity"]\n`,
+    `FROM ${LOCAL_PYTHON_IMAGE}\nCMD ["sleep", "infinity"]\n`,
   );
   config('hello');
   execFileSync('git', ['init', '-q', dir]);
@@ -287,7 +292,7 @@ describe.runIf(engine)('mlship deploy ecs --apply (moto + local registry)', () =
     const cleanImage = JSON.parse(clean.stdout).applied.pushes[0].image as string;
     writeFileSync(
       path.join(dir, 'services/web/Dockerfile'),
-      `FROM ${LOCAL_DEBIAN_IMAGE}\nCMD ["sleep", "3600"]\n`,
+      `FROM ${LOCAL_PYTHON_IMAGE}\nCMD ["sleep", "3600"]\n`,
     );
     const changed = apply();
     expect(changed.code, changed.stderr).toBe(0);
@@ -448,7 +453,7 @@ describe.runIf(engine)('mlship deploy ecs --apply (moto + local registry)', () =
     const compose = (edgePorts: string) =>
       writeFileSync(
         path.join(pub, 'compose.yaml'),
-        `name: ${STACK}-pub\nservices:\n  api:\n    image: ${LOCAL_DEBIAN_IMAGE}\n    ports: ["8000"]\n  edge:\n    image: ${LOCAL_DEBIAN_IMAGE}\n    ports: [${edgePorts}]\n    healthcheck:\n      test: ["CMD-SHELL", "wget -q -O /dev/null http://127.0.0.1:80/healthz"]\n      interval: 10s\n`,
+        `name: ${STACK}-pub\nservices:\n  api:\n    image: ${LOCAL_DEBIAN_IMAGE}\n    ports: ["8000"]\n  edge:\n    image: ${LOCAL_DEBIAN_IMAGE}\n    ports: [${edgePorts}]\n    healthcheck:\n      test: ["CMD-SHELL", "wget -q -O /dev/null http://127.0.0.1:80/healthz || cat /proc/1/cmdline"]\n      interval: 10s\n`,
       );
     const apply = () => {
       const r = mlship(stackOnMoto('pub/compose.yaml', '--apply', '--no-wait', '--json'));
@@ -702,6 +707,7 @@ describe.runIf(engine)('mlship deploy ecs --apply (moto + local registry)', () =
         `task definition ${name}-api (1 revision(s) deregistered)`,
         `task definition ${name}-edge (1 revision(s) deregistered)`,
         `cluster ${name}`,
+        `IAM role mlship-${name}-execution`,
       ]);
       expect(destroyed.kept).toEqual([
         `log group /mlship/${name} (remove with: aws logs delete-log-group --log-group-name /mlship/${name})`,

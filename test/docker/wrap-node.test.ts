@@ -112,9 +112,16 @@ describe.runIf(await requireEngine())('wrapped ONNX model on the Node runtime (o
     expect(svc.result.prediction).toEqual(hostPredict(model, [Object.values(EXAMPLE)])[0]);
   });
 
-  it('answers liveness and readiness', async () => {
+  it('answers liveness and readiness, with the thread budget ONNX Runtime got', async () => {
     expect((await get(`${url}/healthz`)).body).toEqual({ status: 'ok' });
-    expect((await get(`${url}/readyz`)).body).toEqual({ status: 'ready' });
+    const ready = (await get(`${url}/readyz`)).body as { status: string; threads: Record<string, unknown> };
+    expect(ready.status).toBe('ready');
+    // One process: every whole CPU this container may use goes to its intra-op pool.
+    const cpus = ready.threads.cpus as number;
+    expect(ready.threads).toMatchObject({ workers: 1, threads_per_worker: Math.max(1, Math.floor(cpus)) });
+    const logs = await svc.handle.logs(200);
+    const line = logs.split('\n').find((l) => l.includes('"model ready"'));
+    expect(JSON.parse(line!)).toMatchObject({ threads_per_worker: ready.threads.threads_per_worker });
   });
 
   it('concurrent requests each get their own answer; no model call exceeds max_batch_size', async () => {
@@ -147,6 +154,13 @@ describe.runIf(await requireEngine())('wrapped ONNX model on the Node runtime (o
     expect(wrong.status).toBe(422);
     expect((wrong.body as { detail: { loc: string[] }[] }).detail[0]!.loc).toEqual(['body', 'petal_width']);
     expect((await post(`${url}/predict`, { ...EXAMPLE, colour: 1 })).status).toBe(422);
+    // 1e999 parses as Infinity: not a number the model may see.
+    const infinite = await post(`${url}/predict`, JSON.stringify(EXAMPLE).replace('5.1', '1e999'));
+    expect(infinite.status).toBe(422);
+    expect((infinite.body as { detail: unknown[] }).detail[0]).toMatchObject({
+      loc: ['body', 'sepal_length'],
+      type: 'finite_number',
+    });
     expect((await post(`${url}/predict`, { ...EXAMPLE, pad: 'x'.repeat(5000) })).status).toBe(413);
     expect((await post(`${url}/predict`, EXAMPLE)).status).toBe(200); // still serving
   });

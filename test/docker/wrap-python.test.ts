@@ -30,6 +30,29 @@ const IRIS_EXAMPLE = JSON.parse(readFileSync('fixtures/wrap/iris/example.json', 
   number
 >;
 const row = (e: Record<string, number>) => Object.values(e);
+
+interface ThreadDetails {
+  cpus: number;
+  cpu_source: string;
+  workers: number;
+  threads_per_worker: number;
+  pools: { api: string; library: string; threads: number }[];
+}
+
+/** What the pools loaded in a worker (BLAS, OpenMP: scikit-learn loads both) report on its model thread. */
+function expectPoolsKeep(threads: ThreadDetails): void {
+  expect(threads.pools.map((p) => p.api)).toEqual(expect.arrayContaining(['blas', 'openmp']));
+  expect(new Set(threads.pools.map((p) => p.threads))).toEqual(new Set([threads.threads_per_worker]));
+}
+
+/** The engine, starting every container with a CPU quota. */
+function withCpus(e: DockerEngine, cpus: number): Parameters<typeof serve>[1]['engine'] {
+  return {
+    build: (o) => e.build(o),
+    imageExists: (r) => e.imageExists(r),
+    start: (spec) => e.start({ ...spec, cpus }),
+  };
+}
 const log: string[] = [];
 let engine: DockerEngine | undefined;
 
@@ -82,7 +105,7 @@ describe.runIf(await requireEngine())('wrapped scikit-learn model (iris, weights
 
   it('answers liveness, readiness, OpenAPI and /docs', async () => {
     expect((await get(`${url}/healthz`)).body).toEqual({ status: 'ok' });
-    expect((await get(`${url}/readyz`)).body).toEqual({ status: 'ready' });
+    expect((await get(`${url}/readyz`)).body).toMatchObject({ status: 'ready' });
     const spec = (await get(`${url}/openapi.json`)).body as { paths: Record<string, unknown> };
     expect(Object.keys(spec.paths)).toEqual(expect.arrayContaining(['/predict', '/predict/batch']));
     const docs = await get(`${url}/docs`);
@@ -93,6 +116,59 @@ describe.runIf(await requireEngine())('wrapped scikit-learn model (iris, weights
     const js = await get(`${url}/docs-assets/swagger-ui-bundle.js`);
     expect(js.status).toBe(200);
     expect(js.text.length).toBeGreaterThan(100_000);
+  });
+
+  it('a thread budget per worker: workers x threads fit the CPUs, and every pool the model loaded keeps it', async () => {
+    const { threads } = (await get(`${url}/readyz`)).body as { threads: ThreadDetails };
+    // --workers 2 on this machine's CPUs (no quota: the affinity mask).
+    expect(threads.workers).toBe(2);
+    expect(threads.threads_per_worker).toBe(Math.max(1, Math.floor(Math.floor(threads.cpus) / 2)));
+    expectPoolsKeep(threads);
+  });
+
+  it('NaN, Infinity and 1e999 are 422 naming the field, in a single input and in a batch', async () => {
+    for (const token of ['NaN', 'Infinity', '-Infinity', '1e999']) {
+      const r = await post(`${url}/predict`, JSON.stringify(IRIS_EXAMPLE).replace('5.1', token));
+      expect(r.status, token).toBe(422);
+      expect((r.body as { detail: { loc: string[]; type: string }[] }).detail).toContainEqual(
+        expect.objectContaining({ loc: ['body', 'sepal_length'], type: 'finite_number' }),
+      );
+    }
+    const batch = JSON.stringify({ inputs: irisInputs([[5, 3, 1, 0.2]]) }).replace('0.2', '1e999');
+    const r = await post(`${url}/predict/batch`, batch);
+    expect(r.status).toBe(422);
+    expect((r.body as { detail: { loc: unknown[] }[] }).detail[0]!.loc).toEqual([
+      'body',
+      'inputs',
+      0,
+      'petal_width',
+    ]);
+  });
+
+  it('the same image in a 1.5-CPU container (CFS quota): 1 worker with THREADS_PER_WORKER=2 set, pools at 2', async () => {
+    const limited = await serve(
+      {
+        dir: out,
+        image: svc.result.image,
+        build: false,
+        hostPort: 0,
+        runLabel: run,
+        env: { WORKERS: '1', THREADS_PER_WORKER: '2' },
+      },
+      { engine: withCpus(engine!, 1.5), tasks: quietTasks(log) },
+    );
+    try {
+      const { threads } = (await get(`${limited.result.url}/readyz`)).body as { threads: ThreadDetails };
+      expect(threads).toMatchObject({ cpus: 1.5, workers: 1, threads_per_worker: 2 });
+      // cgroup v1 on this engine; v2 elsewhere: both are read.
+      expect(threads.cpu_source).toMatch(/^cgroup v[12] /);
+      expectPoolsKeep(threads);
+      // The start-up log line says the same.
+      const ready = (await limited.handle.logs(200)).split('\n').find((l) => l.includes('"model ready"'));
+      expect(JSON.parse(ready!)).toMatchObject({ workers: 1, threads_per_worker: 2, cpus: 1.5 });
+    } finally {
+      await limited.handle.remove();
+    }
   });
 
   it('predicts a batch in one call, matching the model', async () => {

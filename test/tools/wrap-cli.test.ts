@@ -40,6 +40,28 @@ describe('mlship wrap (CLI)', () => {
     }
   });
 
+  it('--compile/--quantize/--tolerance refuse what they cannot do, before any engine is needed (exit 2)', () => {
+    const bad = mlship(['wrap', IRIS, '--out', 'c', '--quantize', 'fp16']);
+    expect(bad.code).toBe(2);
+    expect(bad.stderr).toMatch(/--quantize.*fp16.*int8/s);
+    const tolerance = mlship(['wrap', IRIS, '--out', 'c', '--compile', 'onnx', '--tolerance', '-1']);
+    expect(tolerance.code).toBe(2);
+    expect(tolerance.stderr).toContain('a positive number');
+    // Your own function has nothing to convert: said before any engine is asked for.
+    writeFileSync(path.join(tmp, 'x.py'), 'def predict(payload):\n    return 1\n');
+    writeFileSync(path.join(tmp, 'example.json'), '{"a": 1}');
+    const entry = mlship(['wrap', '--entry', 'x.py:predict', '--out', 'c', '--compile', 'onnx'], tmp);
+    expect(entry.code).toBe(2);
+    expect(entry.stderr).toContain('--compile/--quantize need the model file itself');
+    expect(existsSync(path.join(tmp, 'c'))).toBe(false);
+  });
+
+  it('--allow-non-finite writes a schema that accepts NaN and Infinity', { timeout: 60_000 }, () => {
+    const r = mlship(['wrap', IRIS, '--out', 'nan-svc', '--allow-non-finite']);
+    expect(r.code).toBe(0);
+    expect(readFileSync(path.join(tmp, 'nan-svc/app/schema.py'), 'utf8')).toContain('allow_inf_nan=True');
+  });
+
   it('--dry-run --json prints the plan on stdout and writes nothing', { timeout: 60_000 }, () => {
     const r = mlship(['wrap', IRIS, '--out', 'svc', '--dry-run', '--json']);
     expect(r.code).toBe(0);

@@ -1,5 +1,6 @@
-"""(b) Plain FastAPI under one uvicorn worker, as its tutorial shows: a sync endpoint (run in the
-thread pool), pydantic request model, model loaded at import."""
+"""(b) Plain FastAPI as its tutorial shows: a sync endpoint (run in the thread pool), a
+pydantic request model, the model loaded at import. run.sh starts it with
+`uvicorn --workers N`, the same worker count as every other server."""
 
 import os
 

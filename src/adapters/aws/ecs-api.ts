@@ -3,8 +3,10 @@
 import type * as EcsSdk from '@aws-sdk/client-ecs';
 import type { Service } from '@aws-sdk/client-ecs';
 import type { EcsApi } from '../../core/deploy/aws-apis.js';
+import { OperationFailedError } from '../../io/errors.js';
 import { call } from './aws-call.js';
 import { createServiceInput, serviceConnectConfiguration } from './create-service-input.js';
+import { runTaskInput } from './run-task-input.js';
 
 export function createEcsApi(ecsSdk: typeof EcsSdk, ecsClient: EcsSdk.ECSClient): EcsApi {
   return {
@@ -164,6 +166,34 @@ export function createEcsApi(ecsSdk: typeof EcsSdk, ecsClient: EcsSdk.ECSClient)
           }),
         ),
       );
+    },
+    async runTask(spec) {
+      const r = await call(`run a task of ${spec.taskDefinition}`, () =>
+        ecsClient.send(new ecsSdk.RunTaskCommand(runTaskInput(spec))),
+      );
+      const arn = r.tasks?.[0]?.taskArn;
+      if (!arn) {
+        const why = r.failures?.map((f) => `${f.reason ?? 'failed'}${f.detail ? ` (${f.detail})` : ''}`);
+        throw new OperationFailedError(
+          'TASK_NOT_STARTED',
+          `ECS did not start a task of ${spec.taskDefinition}: ${why?.join('; ') || 'no reason given'}`,
+          { hint: 'check the subnets and the Fargate quota of the region, then run again' },
+        );
+      }
+      return arn;
+    },
+    async tasksStartedBy(cluster, startedBy, status) {
+      return call(`list the tasks started by ${startedBy}`, async () => {
+        try {
+          const r = await ecsClient.send(
+            new ecsSdk.ListTasksCommand({ cluster, startedBy, desiredStatus: status }),
+          );
+          return r.taskArns ?? [];
+        } catch (e) {
+          if ((e as { name?: string }).name === 'ClusterNotFoundException') return [];
+          throw e;
+        }
+      });
     },
   };
 }

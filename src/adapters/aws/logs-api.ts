@@ -25,5 +25,31 @@ export function createLogsApi(logsSdk: typeof LogsSdk, logsClient: LogsSdk.Cloud
       );
       return { created };
     },
+    async streamMessages(group, stream) {
+      const messages: string[] = [];
+      let token: string | undefined;
+      for (;;) {
+        const r = await call(`read log stream ${stream}`, async () => {
+          try {
+            return await logsClient.send(
+              new logsSdk.GetLogEventsCommand({
+                logGroupName: group,
+                logStreamName: stream,
+                startFromHead: true,
+                ...(token ? { nextToken: token } : {}),
+              }),
+            );
+          } catch (e) {
+            if ((e as { name?: string }).name === 'ResourceNotFoundException') return undefined;
+            throw e;
+          }
+        });
+        if (!r) return messages;
+        for (const e of r.events ?? []) if (e.message !== undefined) messages.push(e.message);
+        // The last page repeats its token.
+        if (!r.nextForwardToken || r.nextForwardToken === token || !r.events?.length) return messages;
+        token = r.nextForwardToken;
+      }
+    },
   };
 }

@@ -4,6 +4,7 @@
 // key already sent are listed and not sent again.
 
 import { createReadStream } from 'node:fs';
+import type { Readable } from 'node:stream';
 import type * as S3Sdk from '@aws-sdk/client-s3';
 import type { BucketSpec, S3Api, UploadSpec } from '../../core/deploy/aws-apis.js';
 import { call } from './aws-call.js';
@@ -91,7 +92,7 @@ export function createS3Api(s3Sdk: typeof S3Sdk, client: S3Sdk.S3Client): S3Api 
           }),
         ),
       );
-      changed.push('versioning');
+      if (!created) changed.push('versioning');
     }
     await configureExpiry(spec, changed, created);
     await configureTags(spec, changed, created);
@@ -133,7 +134,7 @@ export function createS3Api(s3Sdk: typeof S3Sdk, client: S3Sdk.S3Client): S3Api 
           }),
         ),
       );
-      changed.push('expiry rule');
+      if (!created) changed.push('expiry rule');
     } else if (!spec.expire && ours) {
       await call(`remove the expiry rule of ${spec.name}`, () =>
         others.length
@@ -333,6 +334,62 @@ export function createS3Api(s3Sdk: typeof S3Sdk, client: S3Sdk.S3Client): S3Api 
         client.send(new s3Sdk.DeleteBucketCommand({ Bucket: bucket })),
       );
       return true;
+    },
+    async listObjects(bucket, prefix) {
+      const out: { key: string; sizeBytes: number }[] = [];
+      let token: string | undefined;
+      do {
+        const r = await call(`list ${bucket}${prefix ? `/${prefix}` : ''}`, () =>
+          client.send(
+            new s3Sdk.ListObjectsV2Command({
+              Bucket: bucket,
+              ...(prefix ? { Prefix: prefix } : {}),
+              ...(token ? { ContinuationToken: token } : {}),
+            }),
+          ),
+        );
+        for (const o of r.Contents ?? []) out.push({ key: o.Key!, sizeBytes: o.Size ?? 0 });
+        token = r.IsTruncated ? r.NextContinuationToken : undefined;
+      } while (token);
+      return out;
+    },
+    async getObject(bucket, key) {
+      const r = await call(`read s3://${bucket}/${key}`, () =>
+        client.send(new s3Sdk.GetObjectCommand({ Bucket: bucket, Key: key })),
+      );
+      return r.Body as Readable;
+    },
+    async putObject(spec) {
+      await call(`upload ${spec.key}`, () =>
+        client.send(
+          new s3Sdk.PutObjectCommand({
+            Bucket: spec.bucket,
+            Key: spec.key,
+            Body: spec.body,
+            ContentLength: spec.body.length,
+            ChecksumSHA256: Buffer.from(spec.sha256, 'hex').toString('base64'),
+            Metadata: { sha256: spec.sha256 },
+          }),
+        ),
+      );
+    },
+    async deleteObject(bucket, key) {
+      await call(`delete s3://${bucket}/${key}`, () =>
+        client.send(new s3Sdk.DeleteObjectCommand({ Bucket: bucket, Key: key })),
+      );
+    },
+    async abortUploads(bucket, key) {
+      const open = await call(`list unfinished uploads of ${key}`, () =>
+        client.send(new s3Sdk.ListMultipartUploadsCommand({ Bucket: bucket, Prefix: key })),
+      );
+      const ours = (open.Uploads ?? []).filter((u) => u.Key === key);
+      for (const u of ours)
+        await call(`abort an unfinished upload of ${key}`, () =>
+          client.send(
+            new s3Sdk.AbortMultipartUploadCommand({ Bucket: bucket, Key: key, UploadId: u.UploadId }),
+          ),
+        );
+      return ours.length;
     },
   };
 }

@@ -2,6 +2,8 @@
 // configured bucket once the server is healthy. Credentials are passed in (from
 // the stack's .env) and never logged.
 
+import type { S3Api } from '../../core/deploy/aws-apis.js';
+
 export interface S3Target {
   endpoint: string;
   accessKeyId: string;
@@ -31,4 +33,21 @@ export async function ensureBucket(target: S3Target): Promise<boolean> {
   } finally {
     client.destroy();
   }
+}
+
+/**
+ * The local stack's object store as an S3Api (its S3 API on a host port, with the stack's
+ * keys): the source of `mlship data push`. Path-style, as local servers have no DNS names.
+ */
+export async function createObjectStoreApi(
+  target: Omit<S3Target, 'bucket'>,
+): Promise<S3Api & { destroy(): void }> {
+  const [sdk, { createS3Api }] = await Promise.all([import('@aws-sdk/client-s3'), import('./s3-api.js')]);
+  const client = new sdk.S3Client({
+    endpoint: target.endpoint,
+    region: 'us-east-1',
+    forcePathStyle: true,
+    credentials: { accessKeyId: target.accessKeyId, secretAccessKey: target.secretAccessKey },
+  });
+  return Object.assign(createS3Api(sdk, client), { destroy: () => client.destroy() });
 }

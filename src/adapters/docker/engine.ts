@@ -231,6 +231,23 @@ export interface ContainerClient {
    * entries are named from the path's basename; undefined when the path does not exist.
    */
   getArchive(containerId: string, path: string): Promise<Readable | undefined>;
+  /**
+   * `docker exec`: runs a command in a running container, its output streamed as it comes
+   * (a multi-GB dump never sits in memory); resolves with the command's exit code.
+   */
+  exec(containerId: string, spec: ExecSpec): Promise<{ exitCode: number }>;
+  /** A handle of a container this engine runs (found by listByLabel), to wait for it or read its logs. */
+  container(id: string): ContainerHandle;
+}
+
+/** A command run inside a running container (`docker exec`). */
+export interface ExecSpec {
+  cmd: string[];
+  env?: Record<string, string>;
+  user?: string;
+  /** Each chunk of standard output, in order; the next chunk waits for a returned promise. */
+  onStdout?: (chunk: Buffer) => void | Promise<void>;
+  onStderr?: (chunk: Buffer) => void;
 }
 
 /** What mlship reads of a container's state (from the engine's inspect answer). */
@@ -853,6 +870,49 @@ export class DockerEngine implements Engine {
     } catch (e) {
       if ((e as HttpishError).statusCode === 404) return undefined;
       throw this.translate(e, `copy ${path} out of ${containerId.slice(0, 12)}`);
+    }
+  }
+
+  container(id: string): ContainerHandle {
+    return new DockerContainerHandle(this.docker, this.docker.getContainer(id), (e, c) =>
+      this.translate(e, c),
+    );
+  }
+
+  async exec(containerId: string, spec: ExecSpec): Promise<{ exitCode: number }> {
+    const what = `exec ${spec.cmd[0]} in ${containerId.slice(0, 12)}`;
+    const exec = await this.call(what, () =>
+      this.docker.getContainer(containerId).exec({
+        Cmd: spec.cmd,
+        AttachStdout: true,
+        AttachStderr: true,
+        ...(spec.env ? { Env: Object.entries(spec.env).map(([k, v]) => `${k}=${v}`) } : {}),
+        ...(spec.user ? { User: spec.user } : {}),
+      }),
+    );
+    const raw = (await this.call(what, () => exec.start({ hijack: true, stdin: false }))) as Readable;
+    await demuxStream(raw, spec);
+    const info = await this.call(what, () => exec.inspect());
+    return { exitCode: info.ExitCode ?? -1 };
+  }
+}
+
+/**
+ * Splits the engine's multiplexed stream (8-byte frame headers) into stdout and stderr
+ * chunks; a slow stdout consumer (a file being written) pauses the stream, so memory
+ * stays bounded whatever the output's size.
+ */
+async function demuxStream(raw: Readable, spec: Pick<ExecSpec, 'onStdout' | 'onStderr'>): Promise<void> {
+  let pending: Buffer = Buffer.alloc(0);
+  for await (const chunk of raw) {
+    pending = pending.length ? Buffer.concat([pending, chunk as Buffer]) : (chunk as Buffer);
+    while (pending.length >= 8) {
+      const size = pending.readUInt32BE(4);
+      if (pending.length < 8 + size) break;
+      const body = pending.subarray(8, 8 + size);
+      if (pending[0] === 2) spec.onStderr?.(body);
+      else await spec.onStdout?.(body);
+      pending = pending.subarray(8 + size);
     }
   }
 }

@@ -5,6 +5,7 @@
 import type { Register } from '../context.js';
 import { registerBakeoff } from './bakeoff.js';
 import { registerCompose } from './compose.js';
+import { registerData } from './data.js';
 import { registerDeploy } from './deploy.js';
 import { registerDoctor } from './doctor.js';
 import { registerInit } from './init.js';
@@ -22,6 +23,7 @@ export const COMMANDS: Register[] = [
   registerCompose,
   registerOptimize,
   registerDeploy,
+  registerData,
   registerRollout,
   // setup and checks
   registerInit,

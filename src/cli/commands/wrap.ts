@@ -1,10 +1,11 @@
 import path from 'node:path';
-import { type Command, Option } from 'commander';
+import { type Command, InvalidArgumentError, Option } from 'commander';
 import type { WrapChecks } from '../../core/wrap/checks.js';
 import type { WrapCheckDeps } from '../../core/wrap/probe.js';
 import type { UpgradeResult } from '../../core/wrap/upgrade.js';
 import type { WrapOptions, WrapResult } from '../../core/wrap/wrap.js';
 import type { IoHost } from '../../io/io-host.js';
+import { renderCompileReport } from '../compile-report.js';
 import type { CliContext, Register } from '../context.js';
 import { examples } from '../examples.js';
 import { parseInteger, serveDir } from './serve.js';
@@ -39,6 +40,11 @@ interface WrapFlags {
   run: boolean;
   hostPort?: number;
   detach: boolean;
+  compile?: 'onnx';
+  quantize?: 'int8';
+  checkData?: string;
+  tolerance?: number;
+  allowNonFinite?: boolean;
 }
 
 const MARKS: Record<string, string> = {
@@ -70,6 +76,24 @@ function checkLines(io: IoHost, checks: WrapChecks): string[] {
   ];
 }
 
+function positiveNumber(value: string): number {
+  const n = Number(value);
+  if (!Number.isFinite(n) || n <= 0) throw new InvalidArgumentError('a positive number, e.g. 1e-4');
+  return n;
+}
+
+/** --compile/--quantize and their check, when asked for; the converter runs as the user. */
+function convertOptions(flags: WrapFlags, cwd: string): WrapOptions['convert'] {
+  if (!flags.compile && !flags.quantize) return undefined;
+  return {
+    ...(flags.compile ? { compile: flags.compile } : {}),
+    ...(flags.quantize ? { quantize: flags.quantize } : {}),
+    ...(flags.checkData ? { checkData: path.resolve(cwd, flags.checkData) } : {}),
+    ...(flags.tolerance !== undefined ? { tolerance: flags.tolerance } : {}),
+    ...(typeof process.getuid === 'function' ? { user: `${process.getuid()}:${process.getgid?.()}` } : {}),
+  };
+}
+
 function render(io: IoHost, r: WrapResult, cwd: string): string {
   const rel = path.relative(cwd, r.dir) || '.';
   const head = r.dryRun
@@ -84,9 +108,16 @@ function render(io: IoHost, r: WrapResult, cwd: string): string {
     ? []
     : ['', `next: mlship serve ${rel}    (builds ${r.image}, runs it, sends the example)`];
   const diffs = r.files.flatMap((f) => (f.diff ? ['', f.diff.trimEnd()] : []));
-  return [head, ...fileLines(io, r.files), ...checkLines(io, r.checks), ...example, ...next, ...diffs].join(
-    '\n',
-  );
+  const compiled = r.compile ? ['', ...renderCompileReport(r.compile)] : [];
+  return [
+    head,
+    ...fileLines(io, r.files),
+    ...checkLines(io, r.checks),
+    ...example,
+    ...compiled,
+    ...next,
+    ...diffs,
+  ].join('\n');
 }
 
 function renderUpgrade(io: IoHost, r: UpgradeResult, cwd: string): string {
@@ -128,6 +159,11 @@ const SPEC_FLAGS: [keyof WrapFlags, string][] = [
   ['bakeWeights', '--bake-weights'],
   ['service', '--service'],
   ['python', '--python'],
+  ['compile', '--compile'],
+  ['quantize', '--quantize'],
+  ['checkData', '--check-data'],
+  ['tolerance', '--tolerance'],
+  ['allowNonFinite', '--allow-non-finite'],
 ];
 
 /** The checks' view of the machine: the project's Python, and the engine for a built image. */
@@ -319,6 +355,25 @@ export const registerWrap: Register = (program: Command, holder) => {
       parseInteger('--host-port', 0, 65535),
     )
     .option('-d, --detach', 'with --run: leave the service running and return', false)
+    .addOption(
+      new Option(
+        '--compile <format>',
+        'serve a converted model (scikit-learn, LightGBM, XGBoost → ONNX), checked equal',
+      ).choices(['onnx']),
+    )
+    .addOption(
+      new Option(
+        '--quantize <type>',
+        'dynamic int8 quantization of an ONNX neural network, checked equal',
+      ).choices(['int8']),
+    )
+    .option('--check-data <file>', 'check --compile/--quantize on these request bodies (.jsonl, .json, .csv)')
+    .option(
+      '--tolerance <x>',
+      'largest |original − converted| / max(1, |original|) allowed (default 1e-4; 0.05 with --quantize)',
+      positiveNumber,
+    )
+    .option('--allow-non-finite', 'accept NaN and Infinity in inputs (default: 422 naming the field)')
     .addHelpText(
       'after',
       examples([
@@ -335,6 +390,7 @@ export const registerWrap: Register = (program: Command, holder) => {
         ],
         ['mlship wrap model.joblib --dry-run', 'see the plan first'],
         ['mlship wrap --upgrade iris-service', 'bring a wrapped service to the current templates'],
+        ['mlship wrap model.joblib --compile onnx --check-data sample.jsonl', 'ONNX Runtime, proven equal'],
       ]),
     )
     .action(async (model: string | undefined, flags: WrapFlags) => {
@@ -349,6 +405,7 @@ export const registerWrap: Register = (program: Command, holder) => {
         import('../../adapters/exec.js'),
         import('../version.js'),
       ]);
+      const convert = convertOptions(flags, ctx.cwd);
       const batchingOn =
         flags.batching || flags.maxBatchSize !== undefined || flags.maxLatencyMs !== undefined;
       const result = await runWrap(
@@ -374,12 +431,15 @@ export const registerWrap: Register = (program: Command, holder) => {
           ...(flags.weightsUrl !== undefined ? { weightsUrl: flags.weightsUrl } : {}),
           ...(flags.weightsSha256 !== undefined ? { weightsSha256: flags.weightsSha256 } : {}),
           ...(flags.bakeWeights !== undefined ? { bakeWeights: flags.bakeWeights } : {}),
+          ...(flags.allowNonFinite ? { allowNonFinite: true } : {}),
+          ...(convert ? { convert } : {}),
           force: flags.force,
           dryRun: flags.dryRun,
           formatsOnly: !flags.check,
           mlshipVersion: VERSION,
         },
-        checkDeps(ctx, flags, exec),
+        // The converter image (--compile/--quantize) needs the engine: connected only when it runs.
+        { ...checkDeps(ctx, flags, exec), converter: () => ctx.engine() },
       );
       await afterWrite(ctx, flags, result, render(ctx.io, result, ctx.cwd));
     });

@@ -4,6 +4,7 @@
 // Records are the SDK's own request/response shapes where ECS defines them (task
 // definitions, services), imported as types only.
 
+import type { Readable } from 'node:stream';
 import type { RegisterTaskDefinitionCommandInput, Service, Task, TaskDefinition } from '@aws-sdk/client-ecs';
 import type { RegistryAuth } from '../../adapters/docker/engine.js';
 
@@ -62,6 +63,24 @@ export interface EcsApi {
     healthCheckGracePeriodSeconds?: number;
     serviceConnect?: ServiceConnectSpec;
   }): Promise<void>;
+  /** Starts a one-off task (Fargate, awsvpc) of a registered task definition; its ARN. */
+  runTask(spec: RunTaskSpec): Promise<string>;
+  /** ARNs of the cluster's tasks started with `startedBy` (ECS lists stopped ones for about an hour). */
+  tasksStartedBy(cluster: string, startedBy: string, status: 'RUNNING' | 'STOPPED'): Promise<string[]>;
+}
+
+/** A one-off task: `mlship data push` restores the database from inside the VPC with one. */
+export interface RunTaskSpec {
+  cluster: string;
+  taskDefinition: string;
+  subnets: string[];
+  securityGroups: string[];
+  assignPublicIp: boolean;
+  /** Who started it (ListTasks finds the tasks of an interrupted run by it). */
+  startedBy: string;
+  /** Environment added to containers, by container name. */
+  environment?: Record<string, Record<string, string>>;
+  tags?: Record<string, string>;
 }
 
 /** A target group a service registers its tasks with. */
@@ -98,6 +117,8 @@ export interface CreateServiceSpec {
 
 export interface LogsApi {
   ensureLogGroup(name: string, retentionDays: number): Promise<{ created: boolean }>;
+  /** Every message of a log stream, oldest first; none when the stream does not exist (yet). */
+  streamMessages(group: string, stream: string): Promise<string[]>;
 }
 
 /** Whether the secrets a task definition references (`valueFrom`) exist. */
@@ -288,6 +309,18 @@ export interface S3Api {
   deleteBucket(bucket: string): Promise<boolean>;
   /** Deletes every object (and every version) of the bucket; how many. */
   emptyBucket(bucket: string): Promise<number>;
+  /** Every object under `prefix` (all when none), with its size. */
+  listObjects(bucket: string, prefix?: string): Promise<{ key: string; sizeBytes: number }[]>;
+  /** An object's content as a stream. */
+  getObject(bucket: string, key: string): Promise<Readable>;
+  /**
+   * One PUT of a small object held in memory, with its SHA-256 sent as the request's checksum
+   * (S3 refuses the object when the bytes it received do not match) and kept as metadata.
+   */
+  putObject(spec: { bucket: string; key: string; body: Buffer; sha256: string }): Promise<void>;
+  deleteObject(bucket: string, key: string): Promise<void>;
+  /** Aborts the unfinished multipart uploads of `key` (parts of another content); how many. */
+  abortUploads(bucket: string, key: string): Promise<number>;
 }
 
 export interface UploadSpec {

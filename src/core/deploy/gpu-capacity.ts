@@ -2,6 +2,7 @@
 // profile, a launch template on the region's ECS GPU AMI, an Auto Scaling group and a
 // capacity provider with managed scaling, so instances follow the GPU tasks down to zero.
 
+import { GPU_WEIGHTS_CACHE } from '../../generators/ecs-task-definitions.js';
 import type { ApplyDeps, ApplyOptions, DeployNetwork } from './deps.js';
 import { awsName, type EcsPlanResult } from './plan.js';
 
@@ -26,7 +27,11 @@ export function gpuCapacityNames(stack: string) {
   };
 }
 
-/** What the GPU instances run at boot: join the cluster, with GPU support. */
+/**
+ * What the GPU instances run at boot: join the cluster, with GPU support; and the folder where
+ * tasks keep downloaded weights between restarts (the services run as non-root users, and a
+ * host folder ECS would create is root's: sticky and writable for all, as /tmp is).
+ */
 export function gpuUserData(cluster: string): string {
   return [
     '#!/bin/bash',
@@ -34,6 +39,7 @@ export function gpuUserData(cluster: string): string {
     `ECS_CLUSTER=${cluster}`,
     'ECS_ENABLE_GPU_SUPPORT=true',
     'EOF',
+    `mkdir -p ${GPU_WEIGHTS_CACHE.hostPath} && chmod 1777 ${GPU_WEIGHTS_CACHE.hostPath}`,
     '',
   ].join('\n');
 }

@@ -4,6 +4,7 @@
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import type { BuildResult, ContainerHandle, Engine } from '../../adapters/docker/engine.js';
+import { type Clock, realClock } from '../../io/clock.js';
 import { OperationFailedError, UsageError } from '../../io/errors.js';
 import type { TaskRunner } from '../../io/progress.js';
 import { requireManifest, type WrapManifest } from '../wrap/manifest.js';
@@ -16,7 +17,7 @@ export interface ServeDeps {
   tasks: TaskRunner;
   /** Registers a cleanup (container removal on Ctrl-C); returns its unregister function. */
   onCleanup?: (name: string, fn: () => Promise<void>) => () => void;
-  sleep?: (ms: number) => Promise<void>;
+  clock?: Clock;
 }
 
 export interface BuildServiceOptions {
@@ -46,8 +47,6 @@ export interface ServeResult {
   prediction: unknown;
   built: boolean;
 }
-
-const defaultSleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 
 async function runTask<T>(
   tasks: TaskRunner,
@@ -95,14 +94,14 @@ async function waitReady(
   handle: ContainerHandle,
   url: string,
   timeoutMs: number,
-  sleep: (ms: number) => Promise<void>,
+  clock: Clock,
 ): Promise<number> {
-  const t0 = performance.now();
+  const t0 = clock.monotonic();
   let last = 'no answer yet';
   for (let i = 0; ; i++) {
     try {
       const res = await fetch(`${url}/readyz`, { signal: AbortSignal.timeout(2000) });
-      if (res.ok) return performance.now() - t0;
+      if (res.ok) return clock.monotonic() - t0;
       last = `${res.status} ${(await res.text()).slice(0, 300)}`;
     } catch (e) {
       last = (e as Error).message;
@@ -120,7 +119,7 @@ async function waitReady(
         );
       }
     }
-    if (performance.now() - t0 > timeoutMs) {
+    if (clock.monotonic() - t0 > timeoutMs) {
       throw new OperationFailedError(
         'SERVICE_NOT_READY',
         `the service was not ready after ${Math.round(timeoutMs / 1000)} s (${last})`,
@@ -130,7 +129,7 @@ async function waitReady(
         },
       );
     }
-    await sleep(200);
+    await clock.sleep(200);
   }
 }
 
@@ -156,7 +155,7 @@ export interface RunningService {
 export async function serve(options: ServeOptions, deps: ServeDeps): Promise<RunningService> {
   const manifest = await requireManifest(options.dir);
   const image = options.image ?? manifest.image;
-  const sleep = deps.sleep ?? defaultSleep;
+  const clock = deps.clock ?? realClock;
   let built = false;
   if (options.build || !(await deps.engine.imageExists(image))) {
     await buildService({ dir: options.dir, image }, deps);
@@ -191,7 +190,7 @@ export async function serve(options: ServeOptions, deps: ServeDeps): Promise<Run
     const url = `http://127.0.0.1:${await handle.hostPort(manifest.port)}`;
     const timeoutMs = manifest.startupGraceSeconds * 1000 + (options.extraWaitMs ?? 30_000);
     const readyMs = await runTask(deps.tasks, `wait for ${url}/readyz`, () =>
-      waitReady(handle, url, timeoutMs, sleep),
+      waitReady(handle, url, timeoutMs, clock),
     );
     const res = await fetch(`${url}/predict`, {
       method: 'POST',

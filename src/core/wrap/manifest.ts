@@ -45,6 +45,10 @@ export interface WrapSettings {
   baseImage: string;
   hasUserRequirements: boolean;
   extraRequirements: string[];
+  /** --allow-non-finite: NaN and Infinity accepted in inputs. */
+  allowNonFinite?: boolean;
+  /** --compile/--quantize: the kind of the original model the served ONNX model was converted from. */
+  compiledFrom?: ModelKind;
 }
 
 export async function readManifest(dir: string): Promise<WrapManifest | undefined> {
@@ -99,6 +103,8 @@ export function settingsOf(spec: WrapSpec): WrapSettings {
     baseImage: spec.baseImage,
     hasUserRequirements: spec.hasUserRequirements,
     extraRequirements: spec.extraRequirements,
+    ...(spec.allowNonFinite ? { allowNonFinite: true } : {}),
+    ...(spec.compiledFrom ? { compiledFrom: spec.compiledFrom } : {}),
   };
 }
 

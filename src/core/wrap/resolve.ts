@@ -16,6 +16,7 @@ import { UsageError } from '../../io/errors.js';
 import { exists } from '../../io/files.js';
 import { slugify } from '../init/init.js';
 import { checkInputs, type WrapChecks } from './checks.js';
+import type { CompileOptions } from './compile.js';
 import { imageName, readManifest } from './manifest.js';
 import type { Planned } from './plan.js';
 import { sha256File } from './plan.js';
@@ -55,11 +56,17 @@ export interface WrapOptions {
   baseImages?: BaseImages;
   /** Recorded with the template digest in mlship-wrap.json. */
   mlshipVersion?: string;
+  /** NaN, Infinity and overflowing numbers accepted (default: a 422 naming the field). */
+  allowNonFinite?: boolean;
+  /** --compile onnx / --quantize int8, checked against the original (core/wrap/compile.ts). */
+  convert?: CompileOptions & { user?: string };
 }
 
 export interface Resolved {
   spec: WrapSpec;
   outDir: string;
+  /** The local model file, when there is one. */
+  model?: string;
   /** User code and requirements, copied next to the service (entry points). */
   userFiles: Planned[];
   weightsFile?: Planned;
@@ -281,10 +288,12 @@ export async function resolve(options: WrapOptions, deps: WrapCheckDeps): Promis
     hasUserRequirements: user.requirements,
     // s3:// weights need no SDK: the service signs its own ranged GETs (app/weights.py).
     extraRequirements: [],
+    ...(options.allowNonFinite ? { allowNonFinite: true } : {}),
   };
   return {
     spec,
     outDir: src.outDir,
+    ...(src.model ? { model: src.model } : {}),
     userFiles: user.files,
     ...(weightsFile ? { weightsFile } : {}),
     checks: checked.checks,

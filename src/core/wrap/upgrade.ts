@@ -92,10 +92,13 @@ export async function recoverSettings(dir: string, manifest: WrapManifest): Prom
   const number = (name: string) =>
     Number(found(settings, new RegExp(`"${name}", ([\\d.]+)\\)`), 'app/settings.py', dir));
   const gunicorn = await read(dir, 'gunicorn_conf.py', why);
-  const workers = /os\.environ\.get\("WORKERS"\) or (\d+)\)/.exec(gunicorn)?.[1];
+  // The worker count: `decide(n)` (thread-budget templates) or, before them, `... or n)`.
+  const workers = (/_budget = decide\((\d+)\)/.exec(gunicorn) ??
+    /os\.environ\.get\("WORKERS"\) or (\d+)\)/.exec(gunicorn))?.[1];
   const model = await read(dir, 'app/model.py', why);
   const schema = await read(dir, 'app/schema.py', why);
-  const userSchemaClass = /^from app\.user_schema import (\w+) as PredictRequest$/m.exec(schema)?.[1];
+  // Before the thread-budget templates, the request model was imported "as PredictRequest".
+  const userSchemaClass = /^from app\.user_schema import (\w+)(?: as PredictRequest)?$/m.exec(schema)?.[1];
   const requirements =
     'requirements-model.txt' in manifest.files ? await read(dir, 'requirements-model.txt', why) : '';
   const pinned = new Set(MODEL_REQUIREMENTS[manifest.kind]);
@@ -155,6 +158,8 @@ async function specOf(dir: string, manifest: WrapManifest, settings: WrapSetting
     weights: manifest.weights,
     hasUserRequirements: settings.hasUserRequirements,
     extraRequirements: settings.extraRequirements,
+    ...(settings.allowNonFinite ? { allowNonFinite: true } : {}),
+    ...(settings.compiledFrom ? { compiledFrom: settings.compiledFrom } : {}),
   };
 }
 

@@ -11,10 +11,11 @@ import { generatePythonService } from '../../generators/wrap-python.js';
 import type { GeneratedFile, ModelKind, WrapSpec } from '../../generators/wrap-spec.js';
 import { UsageError } from '../../io/errors.js';
 import type { WrapChecks } from './checks.js';
+import { type CompileReport, type ConverterEngine, compileForWrap } from './compile.js';
 import { MANIFEST_FILE, manifestFor, readManifest, templateVersion, type WrapManifest } from './manifest.js';
 import { type FilePlan, type Planned, planFiles, planManifest, showPlan, writePlan } from './plan.js';
 import type { WrapCheckDeps } from './probe.js';
-import { resolve, type WrapOptions } from './resolve.js';
+import { type Resolved, resolve, type WrapOptions } from './resolve.js';
 
 export { imageName, manifestFor } from './manifest.js';
 export type { FileAction, FilePlan } from './plan.js';
@@ -34,6 +35,13 @@ export interface WrapResult {
   checks: WrapChecks;
   /** The example file used, or what the example was written from when there was none. */
   example: { file?: string; generatedFrom?: string };
+  /** With --compile/--quantize: what was checked, sizes and latencies before and after. */
+  compile?: CompileReport;
+}
+
+export interface WrapDeps extends WrapCheckDeps {
+  /** Runs the converter image; asked for by --compile/--quantize only, once the flags are checked. */
+  converter?: () => Promise<ConverterEngine>;
 }
 
 /** The service files for a spec (both runtimes), without writing anything. */
@@ -91,8 +99,33 @@ export async function exampleAsIs(
   return files.map((f) => (f.path === rel ? { path: f.path, content: text } : f));
 }
 
-export async function runWrap(options: WrapOptions, deps: WrapCheckDeps = {}): Promise<WrapResult> {
-  const r = await resolve(options, deps);
+export async function runWrap(options: WrapOptions, deps: WrapDeps = {}): Promise<WrapResult> {
+  if (options.convert && !options.model) {
+    // Said before the inputs are loaded and checked: there is no model file to convert.
+    throw new UsageError('--compile/--quantize need the model file itself', {
+      hint: 'TorchScript and your own functions are served as they are; pass a .joblib/.pkl or .onnx file',
+    });
+  }
+  const resolved = await resolve(options, deps);
+  if (!options.convert) return writeService(resolved, options);
+  const compiled = await compileForWrap(resolved, options.convert, deps.converter);
+  try {
+    const result = await writeService(
+      {
+        ...resolved,
+        spec: compiled.spec,
+        weightsFile: compiled.weightsFile,
+        userFiles: [...resolved.userFiles, compiled.reportFile],
+      },
+      options,
+    );
+    return { ...result, compile: compiled.report };
+  } finally {
+    await compiled.cleanup();
+  }
+}
+
+async function writeService(r: Resolved, options: WrapOptions): Promise<WrapResult> {
   const planned: Planned[] = [
     ...(await exampleAsIs(generateService(r.spec), r.outDir, r.example.file)),
     ...r.userFiles,

@@ -9,6 +9,7 @@ import { readFileSync } from 'node:fs';
 import http from 'node:http';
 import ort from 'onnxruntime-node';
 import { modelPath } from './weights.js';
+import { decideBudget } from './threads.js';
 
 const here = new URL('.', import.meta.url);
 const config = JSON.parse(readFileSync(new URL('service.json', here), 'utf8'));
@@ -81,16 +82,21 @@ function metricsText() {
 // ---- input validation (inferred from example.json) -------------------------------
 
 class InvalidInput extends Error {
-  constructor(loc, msg) {
+  constructor(loc, msg, type = 'value_error') {
     super(msg);
     this.loc = loc;
+    this.type = type;
   }
 }
 
 function check(value, shape, loc) {
   if (shape.kind === 'number') {
     if (typeof value === 'boolean') return value ? 1 : 0;
-    if (typeof value !== 'number' || !Number.isFinite(value)) throw new InvalidInput(loc, 'Input should be a number');
+    if (typeof value !== 'number') throw new InvalidInput(loc, 'Input should be a number');
+    // 1e999 parses as Infinity: a 422 naming the field unless service.json allows non-finite numbers.
+    if (!Number.isFinite(value) && !config.allowNonFinite) {
+      throw new InvalidInput(loc, 'Input should be a finite number', 'finite_number');
+    }
     return value;
   }
   if (shape.kind === 'boolean') {
@@ -133,6 +139,8 @@ let inputName;
 let inputType = 'float32';
 let sampleDims = [];
 let loadError;
+// The thread budget (threads.js), decided once before the model loads.
+let budget;
 
 async function runModel(samples) {
   const Typed = TYPED[inputType];
@@ -150,9 +158,13 @@ async function runModel(samples) {
 
 async function load() {
   const t0 = performance.now();
+  budget = await decideBudget();
   const file = await modelPath(config);
   const loaded = performance.now();
-  session = await ort.InferenceSession.create(file, { intraOpNumThreads: 1, interOpNumThreads: 1 });
+  session = await ort.InferenceSession.create(file, {
+    intraOpNumThreads: budget.threads_per_worker,
+    interOpNumThreads: 1,
+  });
   inputName = session.inputNames[0];
   const meta = session.inputMetadata?.[0];
   if (meta?.type && meta.type !== 'float32') inputType = meta.type;
@@ -163,6 +175,7 @@ async function load() {
   log('info', 'model ready', {
     weights_ms: Math.round(loaded - t0),
     load_ms: Math.round(performance.now() - loaded),
+    ...budget,
   });
 }
 
@@ -293,7 +306,7 @@ async function handle(req, res, rid) {
     return loadError ? send(res, 500, { detail: `model failed to load: ${loadError}`, request_id: rid }) : send(res, 200, { status: 'ok' });
   }
   if (req.method === 'GET' && path === '/readyz') {
-    if (session && sampleDims.length) return send(res, 200, { status: 'ready' });
+    if (session && sampleDims.length) return send(res, 200, { status: 'ready', threads: budget });
     return send(res, 503, { detail: loadError ? `model failed to load: ${loadError}` : 'model is loading', request_id: rid }, { 'retry-after': '1' });
   }
   if (req.method === 'GET' && path === '/metrics') {
@@ -336,7 +349,7 @@ async function handle(req, res, rid) {
     inc('mlship_errors_total', { endpoint: path, kind: 'invalid_input' });
     const detail =
       error instanceof InvalidInput
-        ? [{ loc: error.loc, msg: error.message, type: 'value_error' }]
+        ? [{ loc: error.loc, msg: error.message, type: error.type }]
         : [{ loc: ['body'], msg: `JSON decode error: ${error.message}`, type: 'json_invalid' }];
     return send(res, 422, { detail, request_id: rid });
   }

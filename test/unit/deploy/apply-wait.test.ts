@@ -612,7 +612,7 @@ describe('deploy ecs --apply: Service Connect and endpoints', () => {
       instanceProfileArn: 'arn:aws:iam::123456789012:instance-profile/mlship-shop-gpu-instance',
       securityGroups: ['sg-1'],
       userData:
-        "#!/bin/bash\ncat >> /etc/ecs/ecs.config <<'EOF'\nECS_CLUSTER=shop\nECS_ENABLE_GPU_SUPPORT=true\nEOF\n",
+        "#!/bin/bash\ncat >> /etc/ecs/ecs.config <<'EOF'\nECS_CLUSTER=shop\nECS_ENABLE_GPU_SUPPORT=true\nEOF\nmkdir -p /var/lib/mlship/weights && chmod 1777 /var/lib/mlship/weights\n",
       volumeGb: 100,
     });
     // Twice the task count: a rolling deployment runs the new task before stopping the old one.

@@ -23,7 +23,7 @@ const src = files('src');
 describe('architecture', () => {
   it('only adapters import dockerode, the AWS SDK or execa (types alone may be imported anywhere)', () => {
     for (const f of src.filter((f) => !f.startsWith('src/adapters/'))) {
-      const bad = valueImports(f).filter((i) => /^(dockerode|@aws-sdk\/|execa$)/.test(i));
+      const bad = valueImports(f).filter((i) => /^(dockerode|@aws-sdk\/|@smithy\/|execa$)/.test(i));
       expect(bad, f).toEqual([]);
     }
   });

@@ -60,6 +60,15 @@ export const CASES: Record<string, WrapSpec> = {
       target: '/models/forest.onnx',
     },
   },
+  'sklearn-compiled-non-finite': {
+    ...base,
+    name: 'prices',
+    kind: 'onnx',
+    compiledFrom: 'sklearn',
+    allowNonFinite: true,
+    example: { rooms: 3, area: 72.5, features: [1, 0, 1] },
+    weights: { mode: 'mount', source: 'weights/model.onnx', target: '/models/model.onnx' },
+  },
   'torchscript-s3-tensor': {
     ...base,
     name: 'digits',

@@ -11,6 +11,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { BuildOptions, ContainerHandle, ContainerSpec } from '../../../src/adapters/docker/engine.js';
 import { serve } from '../../../src/core/serve/serve.js';
 import { runWrap } from '../../../src/core/wrap/wrap.js';
+import { fakeClock } from '../../../src/io/clock.js';
 import { EngineError, OperationFailedError, UsageError } from '../../../src/io/errors.js';
 import { runPool, type TaskRunner } from '../../../src/io/progress.js';
 
@@ -87,13 +88,11 @@ function fakeEngine(opts: { imageExists: boolean; running?: boolean; startError?
   return { engine, calls };
 }
 
-const noSleep = async () => undefined;
-
 describe('serve (fake engine)', () => {
   it('builds a missing image, mounts the weights read-only, waits for /readyz, sends the example', async () => {
     readyAfter = 3;
     const { engine, calls } = fakeEngine({ imageExists: false });
-    const running = await serve({ dir, build: false, runLabel: 't1' }, { engine, tasks, sleep: noSleep });
+    const running = await serve({ dir, build: false, runLabel: 't1' }, { engine, tasks, clock: fakeClock() });
     expect(calls.builds).toHaveLength(1);
     expect(calls.builds[0]).toMatchObject({ context: dir, tags: ['mlship/iris:latest'] });
     expect(calls.starts[0]).toMatchObject({
@@ -122,7 +121,7 @@ describe('serve (fake engine)', () => {
   it('does not rebuild an existing image unless asked', async () => {
     readyAfter = 0;
     const { engine, calls } = fakeEngine({ imageExists: true });
-    await serve({ dir, build: false, hostPort: 0 }, { engine, tasks, sleep: noSleep });
+    await serve({ dir, build: false, hostPort: 0 }, { engine, tasks, clock: fakeClock() });
     expect(calls.builds).toHaveLength(0);
     expect(calls.starts[0]!.ports).toEqual({ 8080: 0 });
   });
@@ -130,7 +129,7 @@ describe('serve (fake engine)', () => {
   it('a container that exits before it is ready is an error with its log, and is removed', async () => {
     readyAfter = 1000;
     const { engine, calls } = fakeEngine({ imageExists: true, running: false });
-    const err = await serve({ dir, build: false }, { engine, tasks, sleep: noSleep }).catch(
+    const err = await serve({ dir, build: false }, { engine, tasks, clock: fakeClock() }).catch(
       (e: unknown) => e,
     );
     readyAfter = 0;
@@ -147,7 +146,7 @@ describe('serve (fake engine)', () => {
         'start container: Bind for 127.0.0.1:8080 failed: port is already allocated',
       ),
     });
-    const err = await serve({ dir, build: false }, { engine, tasks, sleep: noSleep }).catch(
+    const err = await serve({ dir, build: false }, { engine, tasks, clock: fakeClock() }).catch(
       (e: unknown) => e,
     );
     expect(err).toBeInstanceOf(UsageError);

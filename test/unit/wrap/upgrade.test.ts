@@ -35,8 +35,8 @@ const manifest = () => JSON.parse(read('mlship-wrap.json')) as WrapManifest;
  */
 function makeLegacy(): string {
   const old = read('app/main.py').replace(
-    / {8}model = state\.model\n {8}if model is None:.*\n {12}return _not_ready\(\)\n {8}outputs = await run_in_threadpool\(model\.predict, inputs\)/,
-    '        assert state.model is not None\n        outputs = await run_in_threadpool(state.model.predict, inputs)',
+    / {8}model = state\.model\n {8}if model is None:.*\n {12}return _not_ready\(\)\n {8}outputs = await _on_model_thread\(model\.predict, inputs\)/,
+    '        assert state.model is not None\n        outputs = await _on_model_thread(state.model.predict, inputs)',
   );
   expect(old).toContain('assert state.model is not None');
   writeFileSync(path.join(svc, 'app/main.py'), old);
@@ -144,6 +144,16 @@ describe('mlship wrap --upgrade', () => {
     });
     const { settings: _s, ...legacy } = node.manifest;
     expect(await recoverSettings(path.join(tmp, 'node'), { ...legacy })).toEqual(node.manifest.settings);
+  });
+
+  it('--allow-non-finite is recorded and survives an upgrade', async () => {
+    const r = await wrap({ allowNonFinite: true });
+    expect(r.manifest.settings?.allowNonFinite).toBe(true);
+    const before = read('app/schema.py');
+    expect(before).toContain('allow_inf_nan=True');
+    const up = await upgrade();
+    expect(up.files.every((f) => f.action === 'unchanged')).toBe(true);
+    expect(read('app/schema.py')).toBe(before);
   });
 
   it('a directory mlship did not wrap is a usage error', async () => {

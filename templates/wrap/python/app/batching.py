@@ -41,12 +41,14 @@ class Batcher:
         predict: Callable[[list[Any]], list[Any]],
         max_batch_size: int,
         max_latency_ms: float,
+        executor: ThreadPoolExecutor,
     ) -> None:
         self._predict = predict
         self._max_batch_size = max(1, max_batch_size)
         self._max_latency_s = max(0.0, max_latency_ms / 1000)
         self._queue: asyncio.Queue[tuple[Any, asyncio.Future[Any], float]] = asyncio.Queue()
-        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="model")
+        # The worker's model thread (shared with the warm-up): its pools are sized to the budget.
+        self._executor = executor
         self._task: asyncio.Task[None] | None = None
         self._busy = False
 
@@ -60,7 +62,6 @@ class Batcher:
                 await self._task
             except asyncio.CancelledError:
                 pass
-        self._executor.shutdown(wait=True)
 
     async def submit(self, item: Any) -> Any:
         future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()

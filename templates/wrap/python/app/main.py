@@ -5,14 +5,22 @@ runs a warm-up prediction on example.json before it accepts its first
 connection, so a worker that answers is a worker that can predict: /readyz (and
 every /predict) never reaches a half-loaded model, and a model that fails to
 load stops the service with the reason in its log instead of serving errors.
+
+The model runs on this worker's model thread(s), never on the event loop: the
+warm-up, the batcher and unbatched requests alike, inside the worker's thread
+budget (app/threads.py), which /readyz and the "model ready" log line report.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextvars
+import functools
 import logging
 import re
 import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
@@ -24,9 +32,8 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.openapi.docs import get_swagger_ui_html
 from fastapi.responses import HTMLResponse, JSONResponse, Response
 from fastapi.staticfiles import StaticFiles
-from starlette.concurrency import run_in_threadpool
 
-from app import rollout, settings
+from app import rollout, settings, threads
 from app.batching import Batcher
 from app.logs import configure_logging, request_id_var
 from app.model import Model
@@ -42,49 +49,80 @@ from app.schema import (
 from app.weights import local_model_path
 
 log = logging.getLogger("mlship.service")
+BUDGET = threads.current()
 
 
 class ServiceState:
     def __init__(self) -> None:
         self.model: Model | None = None
         self.batcher: Batcher | None = None
+        self.executor: ThreadPoolExecutor | None = None
+        self.pools: list[dict[str, Any]] = []
 
 
 state = ServiceState()
 
 
 def _load_and_warm_up() -> Model:
+    """Runs on the model thread: the pools it sizes and reports are the ones predictions use."""
     t0 = time.perf_counter()
+    threads.apply(BUDGET)
     model = Model(local_model_path())
+    # Loading may have brought new pools (OpenMP comes with the model's library): size them too.
+    threads.apply(BUDGET)
     loaded = time.perf_counter()
     outputs = model.predict([to_input(PredictRequest.model_validate(EXAMPLE))])
     if len(outputs) != 1:
         raise RuntimeError(f"warm-up: the model returned {len(outputs)} outputs for 1 input")
+    state.pools = threads.pools()
     log.info(
         "model ready",
         extra={
             "load_ms": round((loaded - t0) * 1000),
             "warmup_ms": round((time.perf_counter() - loaded) * 1000),
+            **_thread_details(),
         },
     )
     return model
 
 
+def _thread_details() -> dict[str, Any]:
+    return {
+        "cpus": BUDGET.cpus,
+        "cpu_source": BUDGET.cpu_source,
+        "workers": BUDGET.workers,
+        "threads_per_worker": BUDGET.threads_per_worker,
+        "pools": state.pools,
+    }
+
+
+def _on_model_thread(function: Callable[..., Any], *args: Any) -> asyncio.Future[Any]:
+    """Runs a model call on the model thread, with this request's context (its id in the logs)."""
+    if state.executor is None:  # a real check, not an assert: `python -O` strips asserts
+        raise RuntimeError("the model thread is not started")
+    call = functools.partial(contextvars.copy_context().run, function, *args)
+    return asyncio.get_running_loop().run_in_executor(state.executor, call)
+
+
 @asynccontextmanager
 async def lifespan(_app: FastAPI):
     configure_logging()
+    state.executor = ThreadPoolExecutor(max_workers=settings.MODEL_CALLS_AT_ONCE, thread_name_prefix="model")
     try:
-        state.model = await asyncio.to_thread(_load_and_warm_up)
+        state.model = await _on_model_thread(_load_and_warm_up)
     except Exception:
         log.exception("model failed to load")
         raise
     if settings.BATCH_MAX_SIZE > 1:
-        state.batcher = Batcher(state.model.predict, settings.BATCH_MAX_SIZE, settings.BATCH_MAX_LATENCY_MS)
+        state.batcher = Batcher(
+            state.model.predict, settings.BATCH_MAX_SIZE, settings.BATCH_MAX_LATENCY_MS, state.executor
+        )
         state.batcher.start()
     yield
     # Runs after in-flight requests have drained (gunicorn's graceful shutdown).
     if state.batcher is not None:
         await state.batcher.stop()
+    state.executor.shutdown(wait=True)
     state.model = None
 
 
@@ -158,7 +196,7 @@ async def _predict(inputs: list[Any], endpoint: str) -> list[Any] | JSONResponse
         model = state.model
         if model is None:  # a real check, not an assert: `python -O` strips asserts
             return _not_ready()
-        outputs = await run_in_threadpool(model.predict, inputs)
+        outputs = await _on_model_thread(model.predict, inputs)
         if len(outputs) != len(inputs):
             raise RuntimeError(f"model returned {len(outputs)} outputs for {len(inputs)} inputs")
         return outputs
@@ -213,10 +251,10 @@ async def healthz() -> JSONResponse:
 
 @app.get("/readyz")
 async def readyz() -> JSONResponse:
-    """Readiness: the model is loaded and answered the warm-up prediction."""
+    """Readiness: the model is loaded and answered the warm-up prediction; with the thread budget."""
     if state.model is None:
         return _not_ready()
-    return JSONResponse({"status": "ready"})
+    return JSONResponse({"status": "ready", "threads": _thread_details()})
 
 
 @app.get("/metrics")

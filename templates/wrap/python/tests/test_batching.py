@@ -1,6 +1,7 @@
 """The micro-batcher on its own: one input the model cannot handle fails its own request only."""
 
 import asyncio
+from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
@@ -9,12 +10,13 @@ from app.batching import Batcher
 
 def _run(predict, items, max_batch_size=8):
     async def main():
-        batcher = Batcher(predict, max_batch_size=max_batch_size, max_latency_ms=50)
-        batcher.start()
-        try:
-            return await asyncio.gather(*(batcher.submit(i) for i in items), return_exceptions=True)
-        finally:
-            await batcher.stop()
+        with ThreadPoolExecutor(max_workers=1) as executor:
+            batcher = Batcher(predict, max_batch_size=max_batch_size, max_latency_ms=50, executor=executor)
+            batcher.start()
+            try:
+                return await asyncio.gather(*(batcher.submit(i) for i in items), return_exceptions=True)
+            finally:
+                await batcher.stop()
 
     return asyncio.run(main())
 

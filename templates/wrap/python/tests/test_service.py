@@ -3,6 +3,8 @@
 Run with `pip install -r requirements-serving.txt -r requirements-test.txt` and `pytest tests`.
 """
 
+import json
+
 import pytest
 
 from app import settings
@@ -11,7 +13,9 @@ from app.schema import PredictRequest
 
 def test_liveness_and_readiness(client):
     assert client.get("/healthz").json() == {"status": "ok"}
-    assert client.get("/readyz").json() == {"status": "ready"}
+    ready = client.get("/readyz").json()
+    assert ready["status"] == "ready"
+    assert ready["threads"]["workers"] * ready["threads"]["threads_per_worker"] >= 1
 
 
 def test_predicts_the_example(client, example):
@@ -46,6 +50,38 @@ def test_wrong_shape_is_422_naming_the_field(client, example):
     response = client.post("/predict", json=bad)
     assert response.status_code == 422
     assert any(field in [str(part) for part in problem["loc"]] for problem in response.json()["detail"])
+
+
+def _first_number(value, path=()):
+    """The path to the first number in the example (a field, or an item of a list field)."""
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, (int, float)):
+        return path
+    items = value.items() if isinstance(value, dict) else enumerate(value) if isinstance(value, list) else ()
+    for key, item in items:
+        found = _first_number(item, (*path, key))
+        if found is not None:
+            return found
+    return None
+
+
+@pytest.mark.parametrize("token", ["NaN", "Infinity", "-Infinity", "1e999"])
+def test_non_finite_numbers_are_422_naming_the_field(client, example, token):
+    path = _first_number(example)
+    if path is None:
+        pytest.skip("the example has no number")
+    if PredictRequest.model_config.get("allow_inf_nan", True):
+        pytest.skip("this service accepts non-finite numbers (allow_inf_nan=True)")
+    body = json.loads(json.dumps(example))
+    target = body
+    for key in path[:-1]:
+        target = target[key]
+    target[path[-1]] = 424242.4242
+    text = json.dumps(body).replace("424242.4242", token)
+    response = client.post("/predict", content=text.encode(), headers={"content-type": "application/json"})
+    assert response.status_code == 422, response.text
+    assert any(path[0] in problem["loc"] for problem in response.json()["detail"]), response.text
 
 
 def test_unknown_field_is_422(client, example):

@@ -7,23 +7,16 @@ import os
 import shutil
 import tempfile
 
-
-def _cpu_count() -> int:
-    """CPUs this container may use: the cgroup quota when set, else the affinity mask."""
-    try:
-        with open("/sys/fs/cgroup/cpu.max") as f:
-            quota, period = f.read().split()
-        if quota != "max":
-            return max(1, int(int(quota) / int(period)))
-    except (OSError, ValueError):
-        pass
-    return len(os.sched_getaffinity(0))
-
+from app.threads import decide, export
 
 bind = f"0.0.0.0:{os.environ.get('PORT') or 9000}"
 worker_class = "uvicorn_worker.UvicornWorker"
-# Each worker holds its own copy of the model: one per CPU, at most 8.
-workers = int(os.environ.get("WORKERS") or min(_cpu_count(), 8))
+# Each worker holds its own copy of the model. Workers (one per CPU this container may
+# use, at most 8, unless set) and the threads each worker's model may use are decided
+# here, once, and handed to the workers (app/threads.py): workers x threads <= CPUs.
+_budget = decide(0)
+export(_budget)
+workers = _budget.workers
 # SIGTERM: stop accepting, let in-flight requests finish for up to this long.
 graceful_timeout = int(os.environ.get("GRACEFUL_TIMEOUT") or 30)
 # A silent worker is restarted after this long; a worker loading its model is silent,

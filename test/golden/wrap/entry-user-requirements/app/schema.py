@@ -17,8 +17,13 @@ EXAMPLE: dict[str, Any] = json.loads((Path(__file__).parent / "example.json").re
 
 
 class PredictRequest(BaseModel):
+    # NaN, Infinity and numbers too large for a float are a 422 naming the field; set
+    # allow_inf_nan=True (mlship wrap --allow-non-finite) for a model that expects NaN as missing.
     model_config = ConfigDict(
-        extra="forbid", populate_by_name=True, json_schema_extra={"examples": [EXAMPLE]}
+        extra="forbid",
+        populate_by_name=True,
+        allow_inf_nan=False,
+        json_schema_extra={"examples": [EXAMPLE]},
     )
 
     x: float

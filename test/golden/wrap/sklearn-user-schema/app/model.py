@@ -10,10 +10,24 @@ from typing import Any
 import joblib
 import numpy as np
 
+from app import threads
+
+
+def _limit_n_jobs(model: Any, limit: int) -> None:
+    """An estimator saved with n_jobs=-1 (or more than the budget) uses the worker's threads only."""
+    try:
+        params = model.get_params(deep=True)
+    except Exception:  # noqa: BLE001 - not a scikit-learn estimator: nothing to limit
+        return
+    wanted = {k: limit for k, v in params.items() if k.endswith("n_jobs") and v is not None and v != 1}
+    if wanted:
+        model.set_params(**wanted)
+
 
 class Model:
     def __init__(self, path: str) -> None:
         self._model = joblib.load(path)
+        _limit_n_jobs(self._model, threads.current().threads_per_worker)
 
     def predict(self, inputs: list[Any]) -> list[Any]:
         return np.asarray(self._model.predict(np.asarray(inputs))).tolist()

@@ -12,9 +12,15 @@ from typing import Annotated, Any
 from pydantic import BaseModel, ConfigDict, Field
 
 from app import settings
-from app.user_schema import Flower as PredictRequest
+from app.user_schema import Flower
 
 EXAMPLE: dict[str, Any] = json.loads((Path(__file__).parent / "example.json").read_text())
+
+
+class PredictRequest(Flower):
+    # NaN, Infinity and numbers too large for a float are a 422 naming the field; set
+    # allow_inf_nan=True (mlship wrap --allow-non-finite) for a model that expects NaN as missing.
+    model_config = ConfigDict(allow_inf_nan=False)
 
 
 class PredictResponse(BaseModel):

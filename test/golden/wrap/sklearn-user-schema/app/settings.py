@@ -22,6 +22,10 @@ MAX_QUEUE = _int("MAX_QUEUE", 256)
 # Adaptive micro-batching; BATCH_MAX_SIZE <= 1 turns it off.
 BATCH_MAX_SIZE = _int("BATCH_MAX_SIZE", 0)
 BATCH_MAX_LATENCY_MS = _float("BATCH_MAX_LATENCY_MS", 0)
+# Model calls one worker runs at once. One for a model file: its own pools get the worker's
+# threads (app/threads.py), and two calls at once would only fight over them. More for your
+# own function, which may spend its time waiting on I/O.
+MODEL_CALLS_AT_ONCE = _int("MODEL_CALLS_AT_ONCE", 1)
 # Largest number of inputs in one /predict/batch request.
 MAX_BATCH_INPUTS = _int("MAX_BATCH_INPUTS", 256)
 # Where the weights are read from (a read-only mount by default).

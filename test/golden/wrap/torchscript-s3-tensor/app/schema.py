@@ -31,8 +31,13 @@ def exact_shape(shape: tuple[int, ...]) -> AfterValidator:
 
 
 class PredictRequest(BaseModel):
+    # NaN, Infinity and numbers too large for a float are a 422 naming the field; set
+    # allow_inf_nan=True (mlship wrap --allow-non-finite) for a model that expects NaN as missing.
     model_config = ConfigDict(
-        extra="forbid", populate_by_name=True, json_schema_extra={"examples": [EXAMPLE]}
+        extra="forbid",
+        populate_by_name=True,
+        allow_inf_nan=False,
+        json_schema_extra={"examples": [EXAMPLE]},
     )
 
     image: Annotated[list[list[float]], exact_shape((2, 2))]

@@ -1,0 +1,321 @@
+#!/usr/bin/env node
+// bench/data: `mlship data push` against the bare tools doing the same copy, in one run.
+// Database: a PostgreSQL 15 database of --db-mb MB (default 1024) in a container, pushed
+// (snapshot verify lines + pg_dump -Fc, staged in moto's S3, fetched and restored by the
+// restore task's containers on this engine, verified) vs `pg_dump -Fc | pg_restore` between
+// the same containers. Files: --objects objects (default 10,000; 1-64 KiB) of a local moto
+// object store vs a plain copy loop (GET then PUT, 16 at a time, as data push). Then the
+// goal "killed half-way": a push of both into fresh targets is killed with SIGKILL at half
+// its measured time and run again; reported: mismatches, duplicated rows, objects PUT twice
+// (counted by a proxy in front of the target store).
+// Usage: npm run build && node bench/data/run.mjs [--db-mb 1024] [--objects 10000]
+// Needs .venv (moto_server), the mlship-local postgres, moto and aws-cli images.
+import { execFileSync, execSync, spawn } from 'node:child_process';
+import { mkdtempSync } from 'node:fs';
+import http from 'node:http';
+import os from 'node:os';
+import path from 'node:path';
+import { performance } from 'node:perf_hooks';
+import { CREDS, pushDb, pushObjects } from './lib.mjs';
+
+const arg = (name, dflt) => Number(process.argv[process.argv.indexOf(name) + 1] || dflt) || dflt;
+const dbMb = arg('--db-mb', 1024);
+const objects = arg('--objects', 10000);
+const run = `bd${Date.now().toString(36)}`;
+const net = `mlship-${run}`;
+const sh = (cmd) =>
+  execSync(cmd, { stdio: ['ignore', 'pipe', 'inherit'], maxBuffer: 1e8 })
+    .toString()
+    .trim();
+const docker = (...a) =>
+  execFileSync('docker', a, { stdio: ['ignore', 'pipe', 'inherit'], maxBuffer: 1e8 })
+    .toString()
+    .trim();
+const psql = (c, sql, d = 'app') =>
+  docker('exec', c, 'psql', '-X', '-At', '-v', 'ON_ERROR_STOP=1', '-U', 'app', '-d', d, '-c', sql);
+const free = () =>
+  new Promise((r) => {
+    const s = http.createServer().listen(0, () => {
+      const p = s.address().port;
+      s.close(() => r(p));
+    });
+  });
+const secs = (t0) => (performance.now() - t0) / 1000;
+const cleanup = [];
+process.on('exit', () => {
+  for (const f of cleanup.reverse())
+    try {
+      f();
+    } catch {}
+});
+
+// moto (the cloud's S3), behind a proxy counting complete PUTs per key.
+const motoPort = await free();
+const moto = spawn(path.resolve('.venv/bin/moto_server'), ['-H', '0.0.0.0', '-p', String(motoPort)], {
+  stdio: 'ignore',
+});
+cleanup.push(() => moto.kill());
+const puts = new Map();
+const proxyPort = await free();
+http
+  .createServer((req, res) => {
+    const url = new URL(req.url, 'http://x');
+    if (req.method === 'PUT' && !url.searchParams.has('partNumber'))
+      puts.set(url.pathname, (puts.get(url.pathname) ?? 0) + 1);
+    const up = http.request(
+      { host: '127.0.0.1', port: motoPort, path: req.url, method: req.method, headers: req.headers },
+      (r) => {
+        res.writeHead(r.statusCode, r.headers);
+        r.pipe(res);
+      },
+    );
+    req.pipe(up);
+  })
+  .listen(proxyPort, '0.0.0.0');
+const endpoint = `http://127.0.0.1:${proxyPort}`;
+for (let i = 0; i < 100; i++) {
+  try {
+    if ((await fetch(`http://127.0.0.1:${motoPort}/moto-api/`)).ok) break;
+  } catch {}
+  await new Promise((r) => setTimeout(r, 200));
+}
+const { S3Client, CreateBucketCommand, PutObjectCommand, GetObjectCommand } = await import(
+  '@aws-sdk/client-s3'
+);
+const s3 = (ep) =>
+  new S3Client({
+    region: 'us-east-1',
+    endpoint: ep,
+    forcePathStyle: true,
+    credentials: { accessKeyId: CREDS.AWS_ACCESS_KEY_ID, secretAccessKey: CREDS.AWS_SECRET_ACCESS_KEY },
+  });
+const cloud = s3(endpoint);
+for (const b of ['push', 'base', 'resume'])
+  await cloud.send(new CreateBucketCommand({ Bucket: `${run}-${b}` }));
+
+docker('network', 'create', '--label', 'dev.mlship.managed=true', net);
+cleanup.push(() => execFileSync('docker', ['network', 'rm', net], { stdio: 'ignore' }));
+const pg = (name, labels = []) => {
+  docker(
+    'run',
+    '-d',
+    '--name',
+    name,
+    '--network',
+    net,
+    '--label',
+    'dev.mlship.managed=true',
+    ...labels,
+    '-e',
+    'POSTGRES_USER=app',
+    '-e',
+    'POSTGRES_DB=app',
+    '-e',
+    'POSTGRES_PASSWORD=pw',
+    'mlship-local/postgres:15',
+  );
+  cleanup.push(() => execFileSync('docker', ['rm', '-f', '-v', name], { stdio: 'ignore' }));
+};
+const stack = `bench-${run}`;
+pg(`${run}-src`, [
+  '--label',
+  `com.docker.compose.project=${stack}`,
+  '--label',
+  'com.docker.compose.service=database',
+]);
+for (const t of ['base', 'push']) pg(`${run}-${t}`);
+for (const c of ['src', 'base', 'push'])
+  for (let i = 0; ; i++) {
+    try {
+      psql(`${run}-${c}`, 'SELECT 1');
+      break;
+    } catch {
+      if (i > 120) throw new Error('postgres did not start');
+      execSync('sleep 0.5');
+    }
+  }
+// ~dbMb of rows: three tables, jsonb and bytea among them.
+const rows = Math.round((dbMb * 1024 * 1024) / 260);
+const t0 = performance.now();
+psql(
+  `${run}-src`,
+  `CREATE TABLE items (id bigint PRIMARY KEY, name text, body jsonb, blob bytea);
+INSERT INTO items SELECT i, md5(i::text), jsonb_build_object('i', i, 'tags', jsonb_build_array(i % 7, md5((i*3)::text))), decode(md5(i::text) || md5((i+1)::text), 'hex') FROM generate_series(1, ${rows}) i;
+CREATE TABLE events (id bigint, kind text, at timestamptz); INSERT INTO events SELECT i, 'k' || i % 9, '2024-01-01'::timestamptz + i * interval '1 s' FROM generate_series(1, ${Math.round(rows / 4)}) i;
+CREATE INDEX ON events (kind);`,
+);
+const size = Number(psql(`${run}-src`, "SELECT pg_database_size('app')"));
+console.error(
+  `database: ${(size / 1024 ** 2).toFixed(0)} MB on disk (${rows} + ${Math.round(rows / 4)} rows), made in ${secs(t0).toFixed(0)} s`,
+);
+
+// Database: bare tools first, then data push.
+let t = performance.now();
+sh(
+  `docker exec ${run}-src pg_dump -Fc -U app -d app | docker exec -i ${run}-base pg_restore --no-owner --no-acl -U app -d app`,
+);
+const bareDb = secs(t);
+const cacheDir = mkdtempSync(path.join(os.tmpdir(), 'mlship-bench-data-'));
+t = performance.now();
+const pushed = await pushDb({
+  stack,
+  endpoint,
+  network: net,
+  target: `${run}-push`,
+  bucket: `${run}-push`,
+  cacheDir,
+});
+const pushDbSecs = secs(t);
+console.error(
+  `database: pg_dump | pg_restore ${bareDb.toFixed(1)} s; data push ${pushDbSecs.toFixed(1)} s (dump ${pushed.seconds.dump.toFixed(1)}, upload ${pushed.seconds.upload.toFixed(1)}, restore+verify ${pushed.seconds.restore.toFixed(1)}); mismatches ${pushed.mismatches.length}`,
+);
+
+// Files: a local moto object store with `objects` objects.
+const storePort = await free();
+docker(
+  'run',
+  '-d',
+  '--name',
+  `${run}-store`,
+  '--label',
+  'dev.mlship.managed=true',
+  '-p',
+  `127.0.0.1:${storePort}:9000`,
+  'mlship-local/moto:5.2',
+);
+cleanup.push(() => execFileSync('docker', ['rm', '-f', `${run}-store`], { stdio: 'ignore' }));
+const storeEp = `http://127.0.0.1:${storePort}`;
+const store = new S3Client({
+  region: 'us-east-1',
+  endpoint: storeEp,
+  forcePathStyle: true,
+  credentials: { accessKeyId: 'mlship', secretAccessKey: 'local' },
+});
+for (let i = 0; ; i++) {
+  try {
+    await store.send(new CreateBucketCommand({ Bucket: 'uploads' }));
+    break;
+  } catch {
+    if (i > 120) throw new Error('store did not start');
+    await new Promise((r) => setTimeout(r, 500));
+  }
+}
+let bytes = 0;
+const keys = Array.from({ length: objects }, (_, i) => `u/${i % 100}/o${i}.bin`);
+const pool = async (items, n, fn) => {
+  const q = [...items];
+  await Promise.all(
+    Array.from({ length: n }, async () => {
+      for (let x = q.shift(); x !== undefined; x = q.shift()) await fn(x);
+    }),
+  );
+};
+await pool(keys, 16, async (k) => {
+  const len = 1024 + ((k.length * 7919 + bytes) % (63 * 1024));
+  bytes += len;
+  await store.send(new PutObjectCommand({ Bucket: 'uploads', Key: k, Body: Buffer.alloc(len, k.length) }));
+});
+t = performance.now();
+await pool(keys, 16, async (k) => {
+  const r = await store.send(new GetObjectCommand({ Bucket: 'uploads', Key: k }));
+  const body = Buffer.from(await r.Body.transformToByteArray());
+  await cloud.send(new PutObjectCommand({ Bucket: `${run}-base`, Key: k, Body: body }));
+});
+const bareFiles = secs(t);
+t = performance.now();
+const files = await pushObjects({
+  stack,
+  endpoint,
+  source: storeEp,
+  sourceBucket: 'uploads',
+  bucket: `${run}-push`,
+  cacheDir,
+});
+const pushFilesSecs = secs(t);
+console.error(
+  `files: ${objects} objects, ${(bytes / 1024 ** 2).toFixed(0)} MiB: copy loop ${bareFiles.toFixed(1)} s; data push ${pushFilesSecs.toFixed(1)} s; mismatches ${files.mismatches.length}`,
+);
+
+// Killed half-way, then run again.
+pg(`${run}-resume`);
+for (let i = 0; ; i++) {
+  try {
+    psql(`${run}-resume`, 'SELECT 1');
+    break;
+  } catch {
+    if (i > 120) throw new Error('postgres did not start');
+    execSync('sleep 0.5');
+  }
+}
+const resumeCache = mkdtempSync(path.join(os.tmpdir(), 'mlship-bench-resume-'));
+const opts = JSON.stringify({
+  stack,
+  endpoint,
+  network: net,
+  target: `${run}-resume`,
+  bucket: `${run}-resume`,
+  cacheDir: resumeCache,
+  source: storeEp,
+  sourceBucket: 'uploads',
+});
+const child = (killAfter) =>
+  new Promise((resolve) => {
+    const c = spawn(process.execPath, [path.resolve('bench/data/push-child.mjs'), opts], {
+      stdio: ['ignore', 'pipe', 'inherit'],
+    });
+    let out = '';
+    c.stdout.on('data', (d) => {
+      out += d;
+    });
+    const timer = killAfter ? setTimeout(() => c.kill('SIGKILL'), killAfter * 1000) : undefined;
+    c.on('close', (code, signal) => {
+      clearTimeout(timer);
+      resolve({ code, signal, out });
+    });
+  });
+puts.clear();
+const half = (pushDbSecs + pushFilesSecs) / 2;
+const killed = await child(half);
+console.error(`killed after ${half.toFixed(1)} s (${killed.signal ?? `exit ${killed.code}`})`);
+const again = await child(0);
+const result = JSON.parse(again.out);
+const twice = [...puts].filter(([p, n]) => p.startsWith(`/${run}-resume/u/`) && n > 1).length;
+const dupRows = Number(psql(`${run}-resume`, 'SELECT count(*) - count(DISTINCT id) FROM items'));
+const sameRows =
+  psql(`${run}-resume`, 'SELECT count(*) FROM items') === psql(`${run}-src`, 'SELECT count(*) FROM items');
+console.error(
+  `resumed: mismatches ${result.db.mismatches.length + result.files.mismatches.length}, duplicated rows ${dupRows} (same count: ${sameRows}), objects PUT twice ${twice}, db ${result.db.outcome}, files copied ${result.files.copied} + skipped ${result.files.skipped}`,
+);
+
+console.log(
+  JSON.stringify(
+    {
+      database: {
+        mb: Math.round(size / 1024 ** 2),
+        bareSeconds: bareDb,
+        pushSeconds: pushDbSecs,
+        ratio: pushDbSecs / bareDb,
+        parts: pushed.seconds,
+        mismatches: pushed.mismatches.length,
+      },
+      files: {
+        objects,
+        mib: Math.round(bytes / 1024 ** 2),
+        bareSeconds: bareFiles,
+        pushSeconds: pushFilesSecs,
+        ratio: pushFilesSecs / bareFiles,
+        mismatches: files.mismatches.length,
+      },
+      killedHalfWay: {
+        mismatches: result.db.mismatches.length + result.files.mismatches.length,
+        duplicatedRows: dupRows,
+        sameRowCount: sameRows,
+        objectsCopiedTwice: twice,
+        second: result,
+      },
+    },
+    null,
+    2,
+  ),
+);
+process.exit(0);

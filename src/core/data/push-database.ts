@@ -1,0 +1,237 @@
+// `mlship data push`, the database: the local database's snapshot (verify lines, and a dump
+// unless the one an interrupted run left holds the same data), the dump staged encrypted in
+// the stack's bucket (content-addressed under mlship/data/, which the tasks' role cannot
+// write; a multipart upload resumes), restored by the one-off task in the VPC, and the
+// task's verify lines compared with the local ones. A run that was stopped anywhere is
+// finished by the next: a restore still running is waited for, a completed one is
+// recognised by its verify lines (nothing is restored twice), a failed one left nothing
+// (the restore is one transaction).
+
+import { readFile, rm, stat } from 'node:fs/promises';
+import path from 'node:path';
+import { OperationFailedError, UsageError } from '../../io/errors.js';
+import { writeFileAtomic } from '../../io/files.js';
+import type { DbState } from '../deploy/aws-apis.js';
+import type { ManagedDatabase } from '../deploy/database.js';
+import { WEIGHTS_PART_BYTES } from '../deploy/weights.js';
+import { compareChecks, describeDifference, parseChecks, type TableCheck } from './checks.js';
+import type { DataDeps, RestoreOutcome, RestoreRunner } from './deps.js';
+import { findLocalDatabase, type LocalDatabase, localMajor, openSnapshot } from './local-database.js';
+import { DATA_PREFIX, RESTORE_EXIT } from './restore-task.js';
+
+export interface DatabasePushOptions {
+  stack: string;
+  bucket: string;
+  db: ManagedDatabase;
+  replace: boolean;
+  /** A local database container not started by the stack's compose project. */
+  localContainer?: string;
+}
+
+export interface DatabasePushResult {
+  identifier: string;
+  engine: string;
+  localMajor: string;
+  cloudMajor: string;
+  tables: TableCheck[];
+  rows: number;
+  dumpBytes: number;
+  /** The dump of an interrupted run was reused (its data had not changed). */
+  dumpReused: boolean;
+  uploadedBytes: number;
+  resumedBytes: number;
+  /** restored: now; already: the cloud database held exactly this data. */
+  outcome: 'restored' | 'already';
+  mismatches: string[];
+  seconds: { dump: number; upload: number; restore: number };
+}
+
+/** What an interrupted run left in the cache: its dump and the verify lines of its data. */
+interface SavedDump {
+  file: string;
+  sha256: string;
+  bytes: number;
+  checks: TableCheck[];
+}
+
+const majorOfCloud = (db: ManagedDatabase, state: DbState): string | undefined => {
+  const v = state.engineVersion;
+  if (!v) return undefined;
+  if (db.engine === 'postgres') return v.split('.')[0];
+  // Aurora MySQL 3.x reports 8.0.mysql_aurora.3.x.
+  return v.split('.').slice(0, 2).join('.');
+};
+
+const newer = (a: string, b: string) => a.localeCompare(b, undefined, { numeric: true }) > 0;
+
+/** The cloud database, and its major, which must not be older than the local data's. */
+async function checkVersions(deps: DataDeps, db: ManagedDatabase, local: LocalDatabase) {
+  const state = await deps.aws.rds.describe(db.settings.kind, db.identifier);
+  if (!state) {
+    throw new UsageError(`the cloud database ${db.identifier} does not exist yet`, {
+      hint: 'create it first: mlship deploy ecs --apply (then run mlship data push again)',
+    });
+  }
+  const onDisk = await localMajor(deps.engine, local, db);
+  const cloud = majorOfCloud(db, state) ?? onDisk;
+  if (newer(onDisk, cloud)) {
+    const name = db.engine === 'postgres' ? 'PostgreSQL' : db.engine === 'mysql' ? 'MySQL' : 'MariaDB';
+    throw new UsageError(
+      `the local data is ${name} ${onDisk} (${db.engine === 'postgres' ? 'PG_VERSION of its data directory' : 'the server'}), newer than the cloud database ${db.identifier} (${name} ${cloud}): a ${onDisk} dump does not restore into ${cloud}`,
+      {
+        hint: `the cloud database is empty until the first push: delete it (mlship deploy ecs --destroy --delete-data) and apply again with the local image's tag ${db.engine}:${onDisk} in the stack, so the cloud runs ${onDisk}; or downgrade locally (dump, recreate the volume under ${db.engine}:${cloud}, restore)`,
+      },
+    );
+  }
+  return { onDisk, cloud };
+}
+
+const stateFile = (deps: DataDeps, stack: string, db: ManagedDatabase) =>
+  path.join(deps.cacheDir, 'data', stack, `${db.identifier}.json`);
+
+async function savedDump(file: string): Promise<SavedDump | undefined> {
+  const saved = await readFile(file, 'utf8').then(
+    (t) => JSON.parse(t) as SavedDump,
+    () => undefined,
+  );
+  if (!saved) return undefined;
+  const info = await stat(saved.file).catch(() => undefined);
+  return info?.size === saved.bytes ? saved : undefined;
+}
+
+const sameData = (a: TableCheck[], b: TableCheck[]) => compareChecks(a, b).length === 0;
+
+/** The snapshot's verify lines and a dump of exactly that data (reused when nothing changed). */
+async function dumpLocal(deps: DataDeps, opts: DatabasePushOptions, local: LocalDatabase) {
+  const t0 = Date.now();
+  const snapshot = await openSnapshot(deps.engine, local, opts.db);
+  const state = stateFile(deps, opts.stack, opts.db);
+  const saved = await savedDump(state);
+  if (saved && sameData(saved.checks, snapshot.checks)) {
+    await snapshot.release();
+    deps.log(`the dump of an interrupted push holds the same data: reused (${saved.bytes} bytes)`);
+    return { dump: saved, reused: true, seconds: (Date.now() - t0) / 1000 };
+  }
+  const file = path.join(deps.cacheDir, 'data', opts.stack, `${opts.db.identifier}.dump`);
+  const { sha256, bytes } = await snapshot.dump(file, deps.progress);
+  const dump: SavedDump = { file, sha256, bytes, checks: snapshot.checks };
+  await writeFileAtomic(state, `${JSON.stringify(dump)}\n`);
+  return { dump, reused: false, seconds: (Date.now() - t0) / 1000 };
+}
+
+/** The staged dump's key: content-addressed, so an interrupted upload resumes the same object. */
+export const dumpKey = (db: ManagedDatabase, sha256: string) =>
+  `${DATA_PREFIX}/${db.identifier}/${sha256}.${db.engine === 'postgres' ? 'pgdump' : 'sql'}`;
+
+async function stage(deps: DataDeps, opts: DatabasePushOptions, dump: SavedDump) {
+  const key = dumpKey(opts.db, dump.sha256);
+  const there = await deps.aws.s3.headObject(opts.bucket, key);
+  if (there?.sizeBytes === dump.bytes) return { key, uploadedBytes: 0, resumedBytes: dump.bytes };
+  const r = await deps.aws.s3.uploadFile({
+    bucket: opts.bucket,
+    key,
+    file: dump.file,
+    sizeBytes: dump.bytes,
+    sha256: dump.sha256,
+    partBytes: WEIGHTS_PART_BYTES,
+    onProgress: (done) => deps.progress?.('upload', done, dump.bytes),
+  });
+  return { key, ...r };
+}
+
+/** Waits for the restores an interrupted push started (never two restores at once). */
+async function finishInFlight(deps: DataDeps, runner: RestoreRunner): Promise<void> {
+  for (const id of await runner.inFlight()) {
+    deps.log(`a restore started by an interrupted push is still running (${id}): waiting for it`);
+    await runner.wait(id);
+  }
+}
+
+function restoreFailure(outcome: RestoreOutcome, runner: RestoreRunner): OperationFailedError {
+  const errors = outcome.lines.filter((l) => /^mlship-error |ERROR:|error:/i.test(l));
+  const tail = (errors.length ? errors : outcome.lines).slice(-12);
+  if (outcome.exitCode === RESTORE_EXIT.unreachable) {
+    return new OperationFailedError(
+      'DATA_CLOUD_UNREACHABLE',
+      `the restore task could not reach the database (${runner.where})`,
+      {
+        details: tail,
+        hint: 'the task runs with the security groups the services use: pass the same --subnets and --security-groups as to deploy ecs --apply',
+      },
+    );
+  }
+  return new OperationFailedError(
+    'DATA_RESTORE_FAILED',
+    `the restore task failed (${outcome.exitCode === undefined ? (outcome.reason ?? 'it did not run') : `exit ${outcome.exitCode}`}); the cloud database is unchanged (one transaction)`,
+    { details: tail, hint: 'fix what the lines above name, then run mlship data push again' },
+  );
+}
+
+export async function pushDatabase(deps: DataDeps, opts: DatabasePushOptions): Promise<DatabasePushResult> {
+  const runner = deps.restore;
+  if (!runner) throw new Error('pushDatabase needs a restore runner');
+  const { db } = opts;
+  const local = await findLocalDatabase(deps.engine, opts.stack, db, opts.localContainer);
+  const versions = await checkVersions(deps, db, local);
+  if ((await deps.aws.s3.bucketState(opts.bucket)) !== 'owned') {
+    throw new UsageError(`the stack's bucket ${opts.bucket} does not exist yet`, {
+      hint: 'create it first: mlship deploy ecs --apply (then run mlship data push again)',
+    });
+  }
+  await finishInFlight(deps, runner);
+  const dumped = await dumpLocal(deps, opts, local);
+  const { dump } = dumped;
+  const t1 = Date.now();
+  const staged = await stage(deps, opts, dump);
+  const uploadSeconds = (Date.now() - t1) / 1000;
+  const t2 = Date.now();
+  deps.log(`restoring ${dump.bytes} bytes of dump into ${db.identifier} (${runner.where})`);
+  const id = await runner.start({
+    dumpUrl: `s3://${opts.bucket}/${staged.key}`,
+    dumpSha256: dump.sha256,
+    dumpBytes: dump.bytes,
+    replace: opts.replace,
+  });
+  const outcome = await runner.wait(id);
+  const cloud = parseChecks(outcome.lines);
+  const diffs = compareChecks(dump.checks, cloud);
+  let result: DatabasePushResult['outcome'] = 'restored';
+  if (outcome.exitCode === RESTORE_EXIT.notEmpty) {
+    if (diffs.length) {
+      const tables = outcome.lines.find((l) => l.startsWith('mlship-target-not-empty'))?.split(' ')[1];
+      throw new UsageError(
+        `the cloud database ${db.identifier} already has ${tables ?? 'some'} table(s) with other data than the local database: nothing was restored`,
+        {
+          details: diffs.slice(0, 10).map(describeDifference),
+          hint: 'mlship data push --replace replaces the cloud data with the local data (the cloud data is lost)',
+        },
+      );
+    }
+    deps.log(`the cloud database already holds exactly the local data: nothing restored`);
+    result = 'already';
+  } else if (outcome.exitCode !== 0) {
+    throw restoreFailure(outcome, runner);
+  }
+  const mismatches = diffs.map(describeDifference);
+  if (!mismatches.length) {
+    // Staged data is a copy of the user's data: it does not stay in the bucket once verified.
+    await deps.aws.s3.deleteObject(opts.bucket, staged.key);
+    await rm(dump.file, { force: true });
+    await rm(stateFile(deps, opts.stack, db), { force: true });
+  }
+  return {
+    identifier: db.identifier,
+    engine: db.engine,
+    localMajor: versions.onDisk,
+    cloudMajor: versions.cloud,
+    tables: dump.checks,
+    rows: dump.checks.reduce((n, t) => n + t.rows, 0),
+    dumpBytes: dump.bytes,
+    dumpReused: dumped.reused,
+    uploadedBytes: staged.uploadedBytes,
+    resumedBytes: staged.resumedBytes,
+    outcome: result,
+    mismatches,
+    seconds: { dump: dumped.seconds, upload: uploadSeconds, restore: (Date.now() - t2) / 1000 },
+  };
+}

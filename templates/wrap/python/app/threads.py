@@ -1,0 +1,155 @@
+"""The thread budget: how many threads each worker's model may use, decided once at start-up.
+
+A model's own thread pools (OpenMP, BLAS, torch, ONNX Runtime, joblib) size themselves
+to the machine's CPUs, not to the container's share of them, and every gunicorn worker
+starts its own. Two workers of a 2-CPU container with OpenMP's default then run four
+threads that spin against each other and against the request threads: a single request
+waits 5x longer than it needs to. So the CPUs this container may really use are read
+once (ECS task limits, the cgroup v2 or v1 CPU quota, the affinity mask), split between
+the workers (workers x threads <= CPUs), and every pool is sized before the model loads.
+
+Overrides: WORKERS and THREADS_PER_WORKER. gunicorn's master decides (gunicorn_conf.py)
+and hands the decision to its workers in MLSHIP_THREAD_BUDGET; a process started
+without it (the test suite, `uvicorn app.main:app`) decides for itself, as one worker.
+Kept free of numerical imports: it must run before any of them.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import math
+import os
+import urllib.request
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+# The variables the pools read once, when their library loads.
+POOL_VARIABLES = (
+    "OMP_NUM_THREADS",
+    "OPENBLAS_NUM_THREADS",
+    "MKL_NUM_THREADS",
+    "BLIS_NUM_THREADS",
+    "VECLIB_MAXIMUM_THREADS",
+    "NUMEXPR_NUM_THREADS",
+    # joblib (scikit-learn's n_jobs=-1) counts this many CPUs.
+    "LOKY_MAX_CPU_COUNT",
+)
+_ENV = "MLSHIP_THREAD_BUDGET"
+MAX_DEFAULT_WORKERS = 8
+
+
+@dataclass(frozen=True)
+class Budget:
+    cpus: float
+    # Where the CPU count came from: "ecs task", "cgroup v2 cpu.max", "cgroup v1 cfs quota", "affinity".
+    cpu_source: str
+    workers: int
+    threads_per_worker: int
+
+
+def _cgroup_v2(root: Path) -> float | None:
+    try:
+        quota, period = (root / "cpu.max").read_text().split()[:2]
+    except (OSError, ValueError):
+        return None
+    return None if quota == "max" else int(quota) / int(period)
+
+
+def _cgroup_v1(root: Path) -> float | None:
+    for folder in ("cpu,cpuacct", "cpu", "cpuacct,cpu"):
+        try:
+            quota = int((root / folder / "cpu.cfs_quota_us").read_text())
+            period = int((root / folder / "cpu.cfs_period_us").read_text())
+        except (OSError, ValueError):
+            continue
+        return None if quota <= 0 or period <= 0 else quota / period
+    return None
+
+
+def _ecs(metadata_uri: str) -> float | None:
+    """vCPUs of the ECS task (hard limit), else the container's CPU units (1024 per vCPU)."""
+
+    def fetch(url: str) -> dict[str, Any]:
+        with urllib.request.urlopen(url, timeout=1) as response:
+            return json.loads(response.read())
+
+    try:
+        task = fetch(f"{metadata_uri}/task").get("Limits", {}).get("CPU")
+        if task:
+            return float(task)
+        units = fetch(metadata_uri).get("Limits", {}).get("CPU")
+        return float(units) / 1024 if units else None
+    except (OSError, ValueError, AttributeError):
+        return None
+
+
+@functools.lru_cache
+def cpu_limit(
+    root: str = "/sys/fs/cgroup", ecs_metadata_uri: str | None = None, affinity: int | None = None
+) -> tuple[float, str]:
+    """The CPUs this process may use, and where that number came from: the smallest limit wins."""
+    found = [(float(affinity or len(os.sched_getaffinity(0))), "affinity")]
+    for source, value in (
+        ("cgroup v2 cpu.max", _cgroup_v2(Path(root))),
+        ("cgroup v1 cfs quota", _cgroup_v1(Path(root))),
+        ("ecs task", _ecs(ecs_metadata_uri) if ecs_metadata_uri else None),
+    ):
+        if value is not None and value > 0:
+            found.append((value, source))
+    cpus, source = min(found, key=lambda f: f[0])
+    return round(cpus, 2), source
+
+
+def decide(
+    workers: int = 0,
+    env: dict[str, str] | None = None,
+    root: str = "/sys/fs/cgroup",
+    affinity: int | None = None,
+) -> Budget:
+    """Workers (WORKERS, else `workers`, else one per whole CPU, at most 8) and threads for each."""
+    env = dict(os.environ) if env is None else env
+    cpus, source = cpu_limit(root, env.get("ECS_CONTAINER_METADATA_URI_V4"), affinity)
+    whole = max(1, math.floor(cpus))
+    chosen = int(env.get("WORKERS") or workers or min(whole, MAX_DEFAULT_WORKERS))
+    threads = int(env.get("THREADS_PER_WORKER") or max(1, whole // max(1, chosen)))
+    return Budget(cpus=cpus, cpu_source=source, workers=max(1, chosen), threads_per_worker=max(1, threads))
+
+
+def export(budget: Budget, env: Any = os.environ) -> None:
+    """Hands the decision to this process's future imports and to its children (gunicorn's workers)."""
+    env[_ENV] = json.dumps(asdict(budget))
+    for name in POOL_VARIABLES:
+        env[name] = str(budget.threads_per_worker)
+
+
+def current() -> Budget:
+    """The budget handed down by gunicorn's master, else one decided here for a single worker."""
+    handed = os.environ.get(_ENV)
+    if handed:
+        return Budget(**json.loads(handed))
+    budget = decide(workers=int(os.environ.get("WORKERS") or 1))
+    export(budget)
+    return budget
+
+
+def apply(budget: Budget) -> None:
+    """Sizes the pools already loaded in this thread (the model thread) to the budget."""
+    try:
+        from threadpoolctl import threadpool_limits
+    except ImportError:  # the environment variables still hold
+        return
+    threadpool_limits(limits=budget.threads_per_worker)
+
+
+def pools() -> list[dict[str, Any]]:
+    """The thread pools loaded in this process and the threads each uses from the calling thread."""
+    try:
+        from threadpoolctl import threadpool_info
+    except ImportError:
+        return []
+    return [
+        {"api": p.get("user_api"), "library": p.get("internal_api"), "threads": p.get("num_threads")}
+        for p in threadpool_info()
+    ]

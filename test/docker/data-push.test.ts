@@ -1,0 +1,351 @@
+// `mlship data push` for real, on this engine and moto: a PostgreSQL 15 database with
+// 120k rows in several tables (jsonb, bytea, citext and pgcrypto) is dumped from its running
+// container (one snapshot for the dump and the verify lines), staged in moto's S3, and
+// restored by the restore task's own containers (the AWS CLI fetch, then the postgres
+// restore script) run on this engine against a second PostgreSQL container: the target
+// reached the way the restore task reaches it, since moto never runs a task. Then the files:
+// every object of a local moto object store (the mlship-local/moto image) to moto's S3.
+// About 90 s; one source and one target database are shared by every test.
+
+import { execFileSync } from 'node:child_process';
+import { mkdtempSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { CreateBucketCommand, PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createDeployApis } from '../../src/adapters/aws/deploy-apis.js';
+import { createObjectStoreApi } from '../../src/adapters/aws/s3.js';
+import { localRestoreRunner } from '../../src/core/data/local-restore.js';
+import { pushDatabase } from '../../src/core/data/push-database.js';
+import { pushFiles } from '../../src/core/data/push-files.js';
+import type { DbState, S3Api } from '../../src/core/deploy/aws-apis.js';
+import type { ManagedDatabase } from '../../src/core/deploy/database.js';
+import { MlshipError } from '../../src/io/errors.js';
+import { requireEngine, requireImage } from '../helpers/docker.js';
+import { type Moto, startMoto } from '../helpers/moto.js';
+import { freePort } from '../helpers/net.js';
+
+const engine = await requireEngine();
+const PG = 'mlship-local/postgres:15';
+const AWS_CLI = 'mlship-local/aws-cli:1';
+const MOTO_IMAGE = 'mlship-local/moto:5.2';
+const RUN = `dp${process.pid}`;
+const STACK = `data-${RUN}`;
+const NETWORK = `mlship-${RUN}`;
+const SOURCE = `${RUN}-source`;
+const TARGET = `${RUN}-target`;
+const STORE = `${RUN}-store`;
+const BUCKET = `mlship-${STACK}-us-east-1-123456789012`;
+let moto: Moto | undefined;
+let cacheDir: string;
+
+const db: ManagedDatabase = {
+  service: 'database',
+  engine: 'postgres',
+  image: PG,
+  localMajor: 15,
+  awsEngine: 'aurora-postgresql',
+  settings: {
+    kind: 'aurora',
+    minCapacity: 0,
+    maxCapacity: 2,
+    secondsUntilAutoPause: 300,
+    instanceClass: 'db.t4g.micro',
+    backupRetentionDays: 7,
+  },
+  identifier: `mlship-${STACK}-db`,
+  subnetGroup: 'x',
+  securityGroup: 'x',
+  database: 'app',
+  username: 'app',
+  port: 5432,
+  secretName: `${STACK}/database`,
+  urls: {},
+};
+
+const docker = (...args: string[]) =>
+  execFileSync('docker', args, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] });
+const psql = (container: string, sql: string, user = 'app') =>
+  docker(
+    'exec',
+    container,
+    'psql',
+    '-X',
+    '-At',
+    '-v',
+    'ON_ERROR_STOP=1',
+    '-U',
+    user,
+    '-d',
+    'app',
+    '-c',
+    sql,
+  ).trim();
+
+async function waitReady(container: string) {
+  for (let i = 0; i < 60; i++) {
+    try {
+      psql(container, 'SELECT 1');
+      return;
+    } catch {
+      await new Promise((r) => setTimeout(r, 500));
+    }
+  }
+  throw new Error(`${container} did not start`);
+}
+
+/** Several tables, 120k rows: jsonb, bytea (pgcrypto digests), citext, NULLs, timestamps. */
+const FIXTURE = `
+CREATE EXTENSION citext; CREATE EXTENSION pgcrypto;
+CREATE TABLE users (id bigint PRIMARY KEY, email citext UNIQUE NOT NULL, profile jsonb, created timestamptz NOT NULL);
+CREATE TABLE photos (id bigint PRIMARY KEY, user_id bigint REFERENCES users(id), thumb bytea, meta jsonb);
+CREATE TABLE events (id bigserial PRIMARY KEY, kind text, payload jsonb, score double precision, at timestamp);
+INSERT INTO users SELECT i, 'User' || i || '@Example.com', jsonb_build_object('name', 'n' || i, 'tags', jsonb_build_array(i % 7, 'x')), timestamptz '2024-01-01 00:00+00' + i * interval '1 minute' FROM generate_series(1, 40000) i;
+INSERT INTO photos SELECT i, 1 + i % 40000, digest('photo' || i, 'sha256'), CASE WHEN i % 5 = 0 THEN NULL ELSE jsonb_build_object('w', i % 1000, 'h', 'ü' || i) END FROM generate_series(1, 40000) i;
+INSERT INTO events (kind, payload, score, at) SELECT 'k' || i % 13, jsonb_build_object('i', i), i / 7.0, timestamp '2024-06-01' + i * interval '1 second' FROM generate_series(1, 40000) i;
+`;
+
+let s3: ReturnType<typeof createDeployApis>;
+const cloudState = (version: string): DbState => ({
+  identifier: db.identifier,
+  status: 'available',
+  engineVersion: version,
+  deletionProtection: true,
+  managed: true,
+});
+
+function deps(version = '15.4') {
+  const runner = localRestoreRunner(engine!, {
+    stack: STACK,
+    region: 'us-east-1',
+    accountId: '123456789012',
+    db,
+    restoreImage: PG,
+    fetchImage: AWS_CLI,
+    network: NETWORK,
+    // The database secret's keys, as ECS hands them to the restore container.
+    secretValue: async (ref) =>
+      ({ host: TARGET, port: '5432', username: 'app', password: 'target-pw', dbname: 'app' })[
+        ref.split(':').at(-3)!
+      ]!,
+    awsEnvironment: {
+      ...moto!.env,
+      AWS_DEFAULT_REGION: 'us-east-1',
+      AWS_ENDPOINT_URL: moto!.endpoint.replace('127.0.0.1', 'host.docker.internal'),
+    },
+  });
+  return {
+    engine: engine!,
+    aws: { rds: { describe: async () => cloudState(version) } as never, s3: s3.s3 },
+    restore: runner,
+    log: () => undefined,
+    cacheDir,
+  };
+}
+
+beforeAll(async () => {
+  if (!engine) return;
+  for (const image of [PG, AWS_CLI, MOTO_IMAGE]) await requireImage(engine, image);
+  moto = await startMoto({ host: '0.0.0.0' });
+  Object.assign(process.env, moto!.env);
+  cacheDir = mkdtempSync(path.join(os.tmpdir(), 'mlship-data-'));
+  s3 = createDeployApis({ region: 'us-east-1', endpointUrl: moto!.endpoint });
+  await s3.s3.ensureBucket({ name: BUCKET, region: 'us-east-1', tags: {}, versioning: false });
+  docker('network', 'create', '--label', 'dev.mlship.managed=true', NETWORK);
+  const pg = (name: string, labels: string[], pw: string) =>
+    docker(
+      'run',
+      '-d',
+      '--name',
+      name,
+      '--network',
+      NETWORK,
+      '--label',
+      'dev.mlship.managed=true',
+      ...labels,
+      '-e',
+      'POSTGRES_USER=app',
+      '-e',
+      'POSTGRES_DB=app',
+      '-e',
+      `POSTGRES_PASSWORD=${pw}`,
+      PG,
+    );
+  pg(
+    SOURCE,
+    ['--label', `com.docker.compose.project=${STACK}`, '--label', 'com.docker.compose.service=database'],
+    'source-pw',
+  );
+  pg(TARGET, [], 'target-pw');
+  await waitReady(SOURCE);
+  await waitReady(TARGET);
+  psql(SOURCE, FIXTURE, 'app');
+}, 300_000);
+
+afterAll(async () => {
+  if (!engine) return;
+  for (const c of [SOURCE, TARGET, STORE]) execFileSync('docker', ['rm', '-f', '-v', c], { stdio: 'ignore' });
+  execFileSync('docker', ['network', 'rm', NETWORK], { stdio: 'ignore' });
+  s3?.destroy();
+  await moto?.stop();
+});
+
+const tableContent = (c: string) =>
+  psql(
+    c,
+    "SELECT md5(string_agg(md5(t::text), '' ORDER BY t.id)) FROM (SELECT id, email, profile FROM users) t",
+  ) +
+  psql(
+    c,
+    "SELECT md5(string_agg(encode(thumb, 'hex') || coalesce(meta::text, '-'), ',' ORDER BY id)) FROM photos",
+  );
+
+describe.runIf(engine)('data push: database (PostgreSQL 15 → PostgreSQL 15 through moto S3)', () => {
+  it('restores every table into the empty target, verified on both sides; the staged dump is removed', async () => {
+    const r = await pushDatabase(deps(), { stack: STACK, bucket: BUCKET, db, replace: false });
+    expect(r.outcome).toBe('restored');
+    expect(r.mismatches).toEqual([]);
+    expect(r.tables.map((t) => [t.table, t.rows])).toEqual([
+      ['public.events', 40000],
+      ['public.photos', 40000],
+      ['public.users', 40000],
+    ]);
+    expect(r.rows).toBe(120000);
+    expect(r.localMajor).toBe('15');
+    // The target itself, read directly: same rows, same bytes, the extensions' types work.
+    expect(tableContent(TARGET)).toBe(tableContent(SOURCE));
+    expect(psql(TARGET, "SELECT count(*) FROM users WHERE email = 'user7@example.com'")).toBe('1');
+    expect(psql(TARGET, "SELECT encode(digest('x', 'sha1'), 'hex')")).toHaveLength(40);
+    expect(await s3.s3.listObjects(BUCKET, 'mlship/data/')).toEqual([]);
+  });
+
+  it('a second push finds the same data there: nothing restored, nothing duplicated', async () => {
+    const r = await pushDatabase(deps(), { stack: STACK, bucket: BUCKET, db, replace: false });
+    expect(r.outcome).toBe('already');
+    expect(r.mismatches).toEqual([]);
+    expect(psql(TARGET, 'SELECT count(*) FROM events')).toBe('40000');
+  });
+
+  it('a target with other data is refused without --replace (exit 2, naming the table), replaced with it', async () => {
+    psql(SOURCE, "INSERT INTO events (kind) VALUES ('new')");
+    const refused = await pushDatabase(deps(), { stack: STACK, bucket: BUCKET, db, replace: false }).catch(
+      (e) => e,
+    );
+    expect(refused).toBeInstanceOf(MlshipError);
+    expect((refused as MlshipError).exitCode).toBe(2);
+    expect((refused as MlshipError).hint).toMatch(/--replace/);
+    expect((refused as MlshipError).details.join('\n')).toMatch(
+      /table public\.events: 40001 rows locally, 40000 in the cloud/,
+    );
+    expect(psql(TARGET, 'SELECT count(*) FROM events')).toBe('40000');
+    const r = await pushDatabase(deps(), { stack: STACK, bucket: BUCKET, db, replace: true });
+    expect(r.outcome).toBe('restored');
+    expect(r.mismatches).toEqual([]);
+    expect(psql(TARGET, 'SELECT count(*) FROM events')).toBe('40001');
+    expect(tableContent(TARGET)).toBe(tableContent(SOURCE));
+  });
+
+  it('a local major newer than the cloud one is refused with the upgrade path; an unreachable database too', async () => {
+    const newer = await pushDatabase(deps('14.9'), {
+      stack: STACK,
+      bucket: BUCKET,
+      db,
+      replace: false,
+    }).catch((e) => e);
+    expect((newer as MlshipError).exitCode).toBe(2);
+    expect((newer as MlshipError).message).toMatch(
+      /PostgreSQL 15 \(PG_VERSION of its data directory\), newer than .* \(PostgreSQL 14\)/,
+    );
+    expect((newer as MlshipError).hint).toMatch(/postgres:15/);
+    const gone = await pushDatabase(deps(), {
+      stack: `${STACK}-other`,
+      bucket: BUCKET,
+      db,
+      replace: false,
+    }).catch((e) => e);
+    expect((gone as MlshipError).code).toBe('DATA_LOCAL_UNREACHABLE');
+    expect((gone as MlshipError).hint).toMatch(/compose up/);
+  });
+});
+
+describe.runIf(engine)('data push: files (a local moto object store → moto S3)', () => {
+  let source: S3Api & { destroy(): void };
+  const keys: string[] = [];
+
+  beforeAll(async () => {
+    const port = await freePort();
+    docker(
+      'run',
+      '-d',
+      '--name',
+      STORE,
+      '--label',
+      'dev.mlship.managed=true',
+      '-p',
+      `127.0.0.1:${port}:9000`,
+      MOTO_IMAGE,
+    );
+    const endpoint = `http://127.0.0.1:${port}`;
+    const client = new S3Client({
+      region: 'us-east-1',
+      endpoint,
+      forcePathStyle: true,
+      credentials: { accessKeyId: 'mlship', secretAccessKey: 'local-secret' },
+    });
+    for (let i = 0; i < 60; i++) {
+      try {
+        await client.send(new CreateBucketCommand({ Bucket: 'uploads' }));
+        break;
+      } catch {
+        await new Promise((r) => setTimeout(r, 500));
+      }
+    }
+    for (let i = 0; i < 150; i++) {
+      const key = `photos/${i % 10}/p${i}.jpg`;
+      keys.push(key);
+      await client.send(
+        new PutObjectCommand({ Bucket: 'uploads', Key: key, Body: Buffer.alloc(1000 + i, i) }),
+      );
+    }
+    // Beyond one PUT: a multipart upload.
+    keys.push('models/big.bin');
+    await client.send(
+      new PutObjectCommand({
+        Bucket: 'uploads',
+        Key: 'models/big.bin',
+        Body: Buffer.alloc(20 * 1024 * 1024 + 17, 7),
+      }),
+    );
+    client.destroy();
+    source = await createObjectStoreApi({ endpoint, accessKeyId: 'mlship', secretAccessKey: 'local-secret' });
+  }, 120_000);
+
+  afterAll(() => source?.destroy());
+
+  const push = () =>
+    pushFiles(
+      { source, target: s3.s3, log: () => undefined, cacheDir },
+      { stack: STACK, sourceBucket: 'uploads', bucket: BUCKET },
+    );
+
+  it('copies every object with its SHA-256; a re-run copies nothing; a changed object is copied again', async () => {
+    const first = await push();
+    expect(first).toMatchObject({ objects: 151, copied: 151, skipped: 0, mismatches: [] });
+    const listed = await s3.s3.listObjects(BUCKET);
+    expect(listed.map((o) => o.key).sort()).toEqual([...keys].sort());
+    const big = await s3.s3.headObject(BUCKET, 'models/big.bin');
+    expect(big?.sizeBytes).toBe(20 * 1024 * 1024 + 17);
+    expect(big?.sha256).toMatch(/^[0-9a-f]{64}$/);
+    const again = await push();
+    expect(again).toMatchObject({ copied: 0, skipped: 151, copiedBytes: 0, mismatches: [] });
+    // Someone changed an object in the bucket (same size, other bytes): it is copied back.
+    await s3.s3.putObject({
+      bucket: BUCKET,
+      key: keys[3]!,
+      body: Buffer.alloc(1003, 9),
+      sha256: 'a'.repeat(64),
+    });
+    const fixed = await push();
+    expect(fixed).toMatchObject({ copied: 1, skipped: 150, mismatches: [] });
+  });
+});

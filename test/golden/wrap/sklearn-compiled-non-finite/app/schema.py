@@ -1,0 +1,53 @@
+"""Request and response models, inferred by `mlship wrap` from example.json.
+
+Edit them freely: a wrong type or shape is answered with 422 and the field at fault.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated, Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from app import settings
+
+EXAMPLE: dict[str, Any] = json.loads((Path(__file__).parent / "example.json").read_text())
+
+
+class PredictRequest(BaseModel):
+    # NaN and Infinity are accepted (mlship wrap --allow-non-finite): the model expects them.
+    model_config = ConfigDict(
+        extra="forbid",
+        populate_by_name=True,
+        allow_inf_nan=True,
+        json_schema_extra={"examples": [EXAMPLE]},
+    )
+
+    rooms: float
+    area: float
+    features: Annotated[list[float], Field(min_length=3, max_length=3)]
+
+
+class PredictResponse(BaseModel):
+    prediction: Any
+
+
+class BatchRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    inputs: Annotated[list[PredictRequest], Field(min_length=1, max_length=settings.MAX_BATCH_INPUTS)]
+
+
+class BatchResponse(BaseModel):
+    predictions: list[Any]
+
+
+def to_input(request: PredictRequest) -> Any:
+    """One row of the model's input: the fields in example order, lists flattened."""
+    row: list[Any] = []
+    row.append(request.rooms)
+    row.append(request.area)
+    row.extend(request.features)
+    return row

@@ -1,0 +1,278 @@
+// data push without an engine: the restore task definition and its RunTask request checked
+// against botocore's ECS model, the ECS runner driven by recorded DescribeTasks answers
+// (moto never runs a task) with a fake clock, the restore scripts parsed by bash, the
+// MySQL commands' construction, and the verify lines' comparison.
+
+import { execFileSync } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import path from 'node:path';
+import type { DescribeTasksResponse } from '@aws-sdk/client-ecs';
+import { describe, expect, it } from 'vitest';
+import { runTaskInput } from '../../../src/adapters/aws/run-task-input.js';
+import { compareChecks, describeDifference, parseChecks } from '../../../src/core/data/checks.js';
+import { ecsRestoreRunner, startedBy } from '../../../src/core/data/ecs-restore.js';
+import { localCommands } from '../../../src/core/data/local-database.js';
+import {
+  dataRoleSpec,
+  defaultRestoreImage,
+  restoreScript,
+  restoreTaskDefinition,
+} from '../../../src/core/data/restore-task.js';
+import type { RunTaskSpec } from '../../../src/core/deploy/aws-apis.js';
+import type { ManagedDatabase } from '../../../src/core/deploy/database.js';
+import type { Clock } from '../../../src/io/clock.js';
+import { strictAws } from '../../helpers/aws-fake.js';
+import { loadServiceModel, validateShape } from '../../helpers/aws-model.js';
+
+const model = loadServiceModel('ecs');
+
+function database(engine: 'postgres' | 'mysql'): ManagedDatabase {
+  return {
+    service: 'db',
+    engine,
+    image: engine === 'postgres' ? 'postgres:16' : 'mysql:8.0',
+    awsEngine: engine === 'postgres' ? 'aurora-postgresql' : 'aurora-mysql',
+    settings: {
+      kind: 'aurora',
+      minCapacity: 0,
+      maxCapacity: 2,
+      secondsUntilAutoPause: 300,
+      instanceClass: 'db.t4g.micro',
+      backupRetentionDays: 7,
+    },
+    identifier: 'mlship-shop-db',
+    subnetGroup: 'mlship-shop-db',
+    securityGroup: 'shop-db',
+    database: 'shop',
+    username: 'shop',
+    port: engine === 'postgres' ? 5432 : 3306,
+    secretName: 'shop/database',
+    urls: {},
+  };
+}
+
+const spec = (engine: 'postgres' | 'mysql', dumpBytes = 1e9) => ({
+  stack: 'shop',
+  region: 'eu-west-1',
+  accountId: '123456789012',
+  db: database(engine),
+  logGroup: '/mlship/shop',
+  roleArn: 'arn:aws:iam::123456789012:role/mlship-shop-data',
+  restoreImage: defaultRestoreImage(engine, engine === 'postgres' ? '16' : '8.0'),
+  fetchImage: 'public.ecr.aws/aws-cli/aws-cli:latest',
+  dumpBytes,
+});
+
+describe('the restore task', () => {
+  it.skipIf(!model)(
+    'is a valid RegisterTaskDefinition request: fetch, then restore, secrets from the database secret',
+    () => {
+      for (const engine of ['postgres', 'mysql'] as const) {
+        const td = restoreTaskDefinition(spec(engine));
+        expect(validateShape(model!, 'RegisterTaskDefinitionRequest', td)).toEqual([]);
+        const [fetch, restore] = td.containerDefinitions!;
+        expect(fetch!.command![0]).toMatch(/^aws s3 cp .*"\$MLSHIP_DUMP_URL" \/mlship-data\/dump/);
+        expect(restore!.image).toBe(engine === 'postgres' ? 'postgres:16' : 'mysql:8.0');
+        expect(restore!.dependsOn).toEqual([{ containerName: 'fetch', condition: 'SUCCESS' }]);
+        expect(
+          restore!.secrets!.every((s) =>
+            /^arn:aws:secretsmanager:eu-west-1:123456789012:secret:shop\/database:\w+::$/.test(s.valueFrom!),
+          ),
+        ).toBe(true);
+        expect(td.ephemeralStorage).toBeUndefined();
+      }
+      // A dump beyond Fargate's 20 GiB gets the task storage it needs.
+      expect(restoreTaskDefinition(spec('postgres', 50 * 1024 ** 3)).ephemeralStorage).toEqual({
+        sizeInGiB: 58,
+      });
+    },
+  );
+
+  it.skipIf(!model)("is started by a valid RunTask request in the services' network", () => {
+    const run: RunTaskSpec = {
+      cluster: 'shop',
+      taskDefinition: 'arn:aws:ecs:eu-west-1:123456789012:task-definition/shop-data-restore:3',
+      subnets: ['subnet-a', 'subnet-b'],
+      securityGroups: ['sg-tasks'],
+      assignPublicIp: true,
+      startedBy: startedBy('shop'),
+      environment: {
+        fetch: { MLSHIP_DUMP_URL: 's3://b/mlship/data/x.pgdump' },
+        restore: { MLSHIP_REPLACE: '0' },
+      },
+      tags: { 'mlship:stack': 'shop' },
+    };
+    const input = runTaskInput(run);
+    expect(validateShape(model!, 'RunTaskRequest', input)).toEqual([]);
+    expect(input.networkConfiguration?.awsvpcConfiguration).toEqual({
+      subnets: ['subnet-a', 'subnet-b'],
+      securityGroups: ['sg-tasks'],
+      assignPublicIp: 'ENABLED',
+    });
+  });
+
+  it('scripts are valid bash; PostgreSQL restores without owners and ACLs in one transaction; MySQL with its client', () => {
+    for (const engine of ['postgres', 'mysql'] as const)
+      execFileSync('bash', ['-n', '-c', restoreScript(engine)]);
+    expect(restoreScript('postgres')).toMatch(
+      /pg_restore --no-owner --no-acl \$clean -f - \/mlship-data\/dump; } \| psql .*--single-transaction/,
+    );
+    expect(restoreScript('mysql')).toMatch(/cat \/mlship-data\/dump; } \| mysql "\$\{conn\[@\]\}"/);
+    for (const engine of ['postgres', 'mysql'] as const)
+      expect(restoreScript(engine)).toMatch(/mlship-target-not-empty/);
+  });
+
+  it('the role reads the database secret and the staged dumps only', () => {
+    const role = dataRoleSpec({ ...spec('postgres'), bucket: 'mlship-shop-b', kmsKeyId: '1234abcd' });
+    const statements = role.inlinePolicies['mlship-data-push']!.Statement;
+    expect(statements.map((s) => [s.Action, s.Resource])).toEqual([
+      [
+        'secretsmanager:GetSecretValue',
+        'arn:aws:secretsmanager:eu-west-1:123456789012:secret:shop/database-??????',
+      ],
+      ['s3:GetObject', 'arn:aws:s3:::mlship-shop-b/mlship/data/*'],
+      ['kms:Decrypt', 'arn:aws:kms:eu-west-1:123456789012:key/1234abcd'],
+    ]);
+  });
+});
+
+describe('the local commands', () => {
+  it('PostgreSQL: the snapshot is exported, checked and dumped with pg_dump -Fc --snapshot', () => {
+    const c = localCommands(database('postgres'), '00000003-00000002-1');
+    expect(c.dump).toEqual([
+      'pg_dump',
+      '-Fc',
+      '-U',
+      'shop',
+      '-d',
+      'shop',
+      '--snapshot',
+      '00000003-00000002-1',
+    ]);
+    expect(c.holder).toContain('BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY');
+    expect(c.release('42').at(-1)).toBe('SELECT pg_terminate_backend(42)');
+  });
+
+  it("MySQL: mysqldump --single-transaction with the container's own user and password", () => {
+    const c = localCommands(database('mysql'));
+    expect(c.dump[0]).toBe('bash');
+    expect(c.dump[2]).toMatch(
+      /mysqldump --single-transaction --routines --triggers --events --no-tablespaces/,
+    );
+    expect(c.dump[2]).toMatch(/MYSQL_PWD="\$\(mlship_pw\)"/);
+    execFileSync('bash', ['-n', '-c', c.dump[2]!]);
+    execFileSync('bash', ['-n', '-c', c.holder[2]!]);
+  });
+});
+
+describe('verify lines', () => {
+  it('are compared table by table, naming what differs', () => {
+    const local = parseChecks([
+      'mlship-verify public.a 3 99',
+      'mlship-verify public."b c" 2 7',
+      'noise',
+      'mlship-verify public.d 1 5',
+    ]);
+    const cloud = parseChecks([
+      'mlship-verify public.a 3 98',
+      'mlship-verify public."b c" 1 7',
+      'mlship-verify public.e 4 4',
+    ]);
+    expect(compareChecks(local, local)).toEqual([]);
+    expect(compareChecks(local, cloud).map(describeDifference)).toEqual([
+      'table public.a: same 3 rows, different content (checksum 99 locally, 98 in the cloud)',
+      'table public."b c": 2 rows locally, 1 in the cloud',
+      'table public.d: missing in the cloud (1 rows locally)',
+      'table public.e: in the cloud only (4 rows)',
+    ]);
+  });
+});
+
+describe('the ECS runner', () => {
+  const recording = JSON.parse(
+    readFileSync(path.resolve('fixtures/data/recorded/restore-task-stopped.json'), 'utf8'),
+  ) as { answers: DescribeTasksResponse[] };
+
+  it.skipIf(!model)("recorded answers are ECS's shapes", () => {
+    for (const a of recording.answers) expect(validateShape(model!, 'DescribeTasksResponse', a)).toEqual([]);
+  });
+
+  it("registers once, runs in the services' network, waits until stopped and reads both containers' logs", async () => {
+    let t = 0;
+    const clock: Clock = {
+      now: () => t,
+      monotonic: () => t,
+      sleep: async (ms) => {
+        t += ms;
+      },
+    };
+    const calls: string[] = [];
+    let polls = 0;
+    const aws = strictAws({
+      iam: {
+        ensureServiceRole: async (s) => ({
+          arn: `arn:aws:iam::123456789012:role/${s.name}`,
+          created: false,
+          changed: [],
+          managed: true,
+        }),
+      },
+      ecs: {
+        latestTaskDefinition: async () => undefined,
+        registerTaskDefinition: async (td) => {
+          calls.push(`register ${td.family}`);
+          return {
+            arn: 'arn:aws:ecs:eu-west-1:123456789012:task-definition/shop-data-restore:1',
+            revision: 1,
+          };
+        },
+        runTask: async (s) => {
+          calls.push(`run ${s.startedBy} ${s.subnets.join(',')} ${s.environment?.restore?.MLSHIP_REPLACE}`);
+          return recording.answers[0]!.tasks![0]!.taskArn!;
+        },
+        describeTasks: async () => recording.answers[Math.min(polls++, 2)]!.tasks!,
+      },
+      logs: {
+        streamMessages: async (group, stream) => {
+          calls.push(`logs ${group} ${stream}`);
+          return stream.startsWith('data/restore/')
+            ? ['mlship-verify public.a 3 99', 'mlship-target-not-empty 1']
+            : ['mlship-fetched'];
+        },
+      },
+    });
+    const runner = ecsRestoreRunner(
+      aws,
+      {
+        ...spec('postgres'),
+        cluster: 'shop',
+        bucket: 'b',
+        subnets: ['subnet-a'],
+        securityGroups: ['sg-1'],
+        assignPublicIp: true,
+      },
+      () => undefined,
+      clock,
+    );
+    const id = await runner.start({
+      dumpUrl: 's3://b/k',
+      dumpSha256: 'f'.repeat(64),
+      dumpBytes: 10,
+      replace: false,
+    });
+    const outcome = await runner.wait(id);
+    expect(outcome.exitCode).toBe(3);
+    expect(outcome.lines).toEqual([
+      'mlship-fetched',
+      'mlship-verify public.a 3 99',
+      'mlship-target-not-empty 1',
+    ]);
+    expect(calls).toEqual([
+      'register shop-data-restore',
+      'run mlship-data-shop subnet-a 0',
+      'logs /mlship/shop data/fetch/0f5e2a1b7c3d4e5f8a9b0c1d2e3f4a5b',
+      'logs /mlship/shop data/restore/0f5e2a1b7c3d4e5f8a9b0c1d2e3f4a5b',
+    ]);
+    expect(t).toBe(12_000); // two polls of 6 s
+  });
+});
