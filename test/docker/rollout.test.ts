@@ -179,6 +179,28 @@ describe.runIf(engine)('mlship rollout on the local stack (real NGINX, two wrapp
       mlship(['rollout', 'rollback', 'model', '--reason', 'test cleanup']);
   });
 
+  it('the golden nginx.conf files (sticky canary with mirror, shadow) pass nginx -t in the NGINX image', () => {
+    const hosts = ['detector', 'pose-2d', 'pose-3d', 'pose-2d-candidate', 'pose-3d-candidate', 'frontend'];
+    for (const file of ['canary-nginx.conf', 'shadow-nginx.conf']) {
+      const r = spawnSync(
+        'docker',
+        [
+          'run',
+          '--rm',
+          ...hosts.flatMap((h) => ['--add-host', `${h}:127.0.0.1`]),
+          '-v',
+          `${path.resolve('test/golden/rollout', file)}:/etc/nginx/conf.d/default.conf:ro`,
+          NGINX,
+          'nginx',
+          '-t',
+        ],
+        { encoding: 'utf8' },
+      );
+      expect(r.status, `${file}: ${r.stderr}`).toBe(0);
+      expect(r.stderr).toContain('test is successful');
+    }
+  });
+
   it('canary 10 % with the rest mirrored: 10 % ± 2 % of 2,000 requests reach the candidate, answers compared', async () => {
     const start = mlship([
       'rollout',

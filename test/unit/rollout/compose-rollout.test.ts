@@ -2,11 +2,15 @@
 // one's settings, and NGINX routing to it (goldens a human reviews; the docker tier runs
 // them in a real NGINX). Update goldens with UPDATE_GOLDEN=1.
 
-import { readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
+import { Ajv } from 'ajv';
 import { describe, expect, it } from 'vitest';
+import { parse } from 'yaml';
 import type { Rollout } from '../../../src/config/rollout-schema.js';
 import { generateCompose, renderComposeYaml } from '../../../src/core/compose/generate.js';
+import { CORPUS } from '../../helpers/corpus.js';
+import { requires } from '../../helpers/requires.js';
 import { rollout } from '../../helpers/rollout.js';
 
 const FIXTURE = 'fixtures/compose/pipeline/mlship.yaml';
@@ -21,6 +25,21 @@ function golden(file: string, actual: string): void {
   }
   expect(actual, `${p} (regenerate with UPDATE_GOLDEN=1)`).toBe(readFileSync(p, 'utf8'));
 }
+
+function composeValidator() {
+  const schemaFile = path.join(CORPUS, 'schema', 'compose-spec.json');
+  if (!requires('the compose-spec schema', existsSync(schemaFile), `${schemaFile}, from ../shared/corpus`))
+    return undefined;
+  const ajv = new Ajv({ allErrors: true, strict: false });
+  // The spec names its meta-schema by an https URL ajv does not register; draft-07 is ajv's default.
+  const { $schema: _meta, ...schema } = JSON.parse(readFileSync(schemaFile, 'utf8')) as Record<
+    string,
+    unknown
+  >;
+  return ajv.compile(schema);
+}
+
+const validate = composeValidator();
 
 async function generate(rollouts: Rollout[]) {
   return generateCompose({ configFile: FIXTURE, force: false, dryRun: true, rollouts });
@@ -44,6 +63,22 @@ describe('a rollout in the generated stack', () => {
     golden('canary-nginx.conf', nginx(r));
     golden('canary-compose.yaml', renderComposeYaml(r.stack));
   });
+
+  it.skipIf(!validate)(
+    'the stack with a candidate validates against the official compose-spec JSON schema',
+    async () => {
+      const r = await generate([
+        rollout({
+          service: 'pose-2d',
+          mode: 'ab',
+          weight: 50,
+          candidate: { path: 'services/pose-3d', env: {}, recordInputs: false },
+        }),
+      ]);
+      const doc = parse(renderComposeYaml(r.stack));
+      expect(validate!(doc), JSON.stringify(validate!.errors, null, 2)).toBe(true);
+    },
+  );
 
   it('shadow: golden nginx.conf (every request mirrored, the stand-in for a stopped shadow)', async () => {
     const r = await generate([
