@@ -15,6 +15,9 @@
 #   mlship-local/python:3.11-slim       debian:bookworm-slim + that CPython + pip, made the way
 #                                       python:3.11-slim is (local-images/python-slim)
 #   mlship-local/aws-cli:1              the AWS CLI (PyPI) for `data push`'s fetch container
+#   mlship-local/elasticmq:1.6          ElasticMQ (the SQS-compatible server of the local stack's
+#                                       `queue:`), its jars from Maven Central, Debian's Java 17
+#                                       (local-images/elasticmq; about 2 minutes)
 #
 # Every image carries the recipe version it was built with; an image from an older
 # recipe is rebuilt (bump RECIPE when what an image contains changes).
@@ -134,3 +137,4 @@ build_local mlship-local/nginx:1.22 "$HERE/local-images/nginx"
 build_local mlship-local/postgres:15 "$HERE/local-images/postgres"
 build_local mlship-local/moto:5.2 "$HERE/local-images/moto" mlship-local/python:3.11-slim
 build_local mlship-local/aws-cli:1 "$HERE/local-images/aws-cli" mlship-local/python:3.11-slim
+build_local mlship-local/elasticmq:1.6 "$HERE/local-images/elasticmq"

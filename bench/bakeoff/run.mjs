@@ -6,7 +6,9 @@
 //  2. the concurrency speed-up: two CPU-light candidates with -j 2 against one alone
 //     (whole command wall time, images already built).
 // Goals (issue 7): overhead < 1 s median; two concurrently <= 1.2x one.
-// Usage: npm run build && node bench/bakeoff/run.mjs [--rounds 3] [--base-image mlship-local/python:3.11-slim]
+// With --baseline <dir> (another mlship checkout, built: e.g. the branch point), its CLI runs the
+// same overhead rounds interleaved with this one's, so the two are measured under the same load.
+// Usage: npm run build && node bench/bakeoff/run.mjs [--rounds 3] [--base-image mlship-local/python:3.11-slim] [--baseline <dir>]
 import { execFileSync, spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
@@ -25,6 +27,8 @@ const baseImage = arg(
 );
 const hold = Number(arg('--hold', '2'));
 const CLI = path.resolve('bin/mlship.js');
+const BASELINE = arg('--baseline', undefined);
+const BASELINE_CLI = BASELINE ? path.resolve(BASELINE, 'bin/mlship.js') : undefined;
 const runId = `bench-bakeoff-${randomBytes(3).toString('hex')}`;
 const GIT_ENV = {
   ...process.env,
@@ -64,12 +68,12 @@ writeFileSync(
     .join('')}`,
 );
 
-function bakeoff(extra) {
+function bakeoff(extra, cli = CLI) {
   const t0 = performance.now();
   const r = spawnSync(
     process.execPath,
     [
-      CLI,
+      cli,
       '--json',
       'bakeoff',
       '--base-image',
@@ -97,8 +101,10 @@ const pct = (xs, p) => [...xs].sort((a, b) => a - b)[Math.min(xs.length - 1, Mat
 try {
   process.stderr.write(`warm-up: building ${names.length} images…\n`);
   bakeoff(['-j', '1']);
+  if (BASELINE_CLI) bakeoff(['-j', '1', '-o', 'baseline-results'], BASELINE_CLI);
 
   const overhead = [];
+  const baselineOverhead = [];
   const phases = [];
   const floor = [];
   const engine = await DockerEngine.connect();
@@ -115,14 +121,18 @@ try {
         labels: { 'dev.mlship.run': runId },
       });
       await h.wait();
-      const state = (await h.inspect()).State;
+      const state = await h.inspect();
       await h.remove();
-      floor.push(performance.now() - t0 - (Date.parse(state.FinishedAt) - Date.parse(state.StartedAt)));
+      floor.push(performance.now() - t0 - (Date.parse(state.finishedAt) - Date.parse(state.startedAt)));
     }
     for (const c of report.candidates) {
       if (c.status !== 'passed') throw new Error(`${c.name} failed: ${c.failure?.message}`);
       overhead.push(c.metrics.containerMs - c.metrics.runMs);
       phases.push({ run: c.metrics.runMs, container: c.metrics.containerMs, build: c.metrics.buildMs });
+    }
+    if (BASELINE_CLI) {
+      const base = bakeoff(['-j', '1', '-o', 'baseline-results'], BASELINE_CLI).report;
+      for (const c of base.candidates) baselineOverhead.push(c.metrics.containerMs - c.metrics.runMs);
     }
     process.stderr.write(`overhead round ${r + 1}/${rounds} done\n`);
   }
@@ -148,6 +158,15 @@ try {
       max: Math.round(Math.max(...overhead)),
     },
     engineFloorMs: { median: Math.round(median(floor)), p90: Math.round(pct(floor, 0.9)) },
+    ...(BASELINE_CLI
+      ? {
+          baseline: {
+            cli: BASELINE_CLI,
+            overheadMedianMs: Math.round(median(baselineOverhead)),
+            ratio: Number((median(overhead) / median(baselineOverhead)).toFixed(2)),
+          },
+        }
+      : {}),
     mlshipAddedMs: Math.round(median(overhead) - median(floor)),
     cachedBuildMs: { median: Math.round(median(phases.map((p) => p.build))) },
     concurrency: {

@@ -32,6 +32,8 @@ const port = await new Promise((resolve) => {
 // On every interface: the containers --local starts reach it through host.docker.internal.
 const moto = spawn(path.resolve('.venv/bin/moto_server'), ['-H', '0.0.0.0', '-p', String(port)], {
   stdio: 'ignore',
+  // The execution role attaches AWS's managed AmazonECSTaskExecutionRolePolicy, as on AWS.
+  env: { ...process.env, MOTO_IAM_LOAD_MANAGED_POLICIES: 'true' },
 });
 const endpoint = `http://127.0.0.1:${port}`;
 for (let i = 0; i < 100; i++) {

@@ -23,6 +23,44 @@ const Version = z
 export const RANK_METRICS = ['run_time', 'build_time', 'peak_memory', 'gpu_memory', 'image_size'] as const;
 export type RankMetric = (typeof RANK_METRICS)[number];
 
+/** A metric the score command printed, as `rank_by` names it: `score.<name>`. */
+export const SCORE_METRIC = /^score\.[A-Za-z_][A-Za-z0-9_.-]{0,62}$/;
+
+const RankKeyName = z
+  .string()
+  .refine((k) => (RANK_METRICS as readonly string[]).includes(k) || SCORE_METRIC.test(k), {
+    message: `must be one of ${RANK_METRICS.join(', ')}, or a score metric "score.<name>"`,
+  });
+
+export const RankKeySchema = z
+  .union(
+    [
+      z.enum(RANK_METRICS),
+      z
+        .record(RankKeyName, z.enum(['asc', 'desc'], { message: 'must be "asc" (lower wins) or "desc"' }))
+        .refine((o) => Object.keys(o).length === 1, {
+          message: 'one metric per entry, e.g. "score.pck: desc"',
+        }),
+    ],
+    {
+      message: `must be one of ${RANK_METRICS.join(', ')}, or a metric with its direction such as "score.pck: desc" (a score needs its direction: is higher better?)`,
+    },
+  )
+  .describe('A metric (lower wins), or {metric: asc|desc}; scores are "score.<name>" and need a direction.');
+
+export const ScoreSchema = z
+  .strictObject({
+    run: z
+      .string()
+      .min(1)
+      .describe(
+        'Command (sh -c) that prints one JSON object of named metrics, e.g. {"pck": 0.83}; outputs in /workspace/outputs, inputs in /workspace/inputs, the config directory in /workspace/bakeoff.',
+      ),
+    image: z.string().min(1).optional().describe("Scoring image; default: the candidate's own image."),
+    timeout: Duration.default('5m').describe('Time limit of the score command.'),
+  })
+  .describe('Scores a candidate that ran: after its run, on its outputs.');
+
 export const InputSchema = z
   .union(
     [
@@ -113,14 +151,17 @@ export const CandidateSchema = z
         z.string(),
       )
       .default({}),
+    score: ScoreSchema.optional().describe("This candidate's score command (replaces the bakeoff's)."),
   })
   .describe('A candidate model repository and how to run its example.');
 
 export const RankSchema = z
-  .array(z.enum(RANK_METRICS))
+  .array(RankKeySchema)
   .min(1)
   .default(['run_time', 'peak_memory'])
-  .describe('Metrics that rank the candidates that passed, most important first (lower is better).');
+  .describe(
+    'Metrics that rank the candidates that passed, most important first: built-ins (lower wins) or {"score.<name>": desc}.',
+  );
 
 export const BakeoffSchema = z
   .strictObject({
@@ -149,6 +190,30 @@ export const BakeoffSchema = z
       })
       .optional()
       .describe('Base-image overrides, for mirrors and air-gapped machines.'),
+    score: ScoreSchema.optional(),
+    weights_cache: z
+      .union([z.string().min(1), z.literal(false)])
+      .optional()
+      .describe(
+        'Host directory mounted into every candidate as its download cache (HF_HOME, TORCH_HOME, XDG_CACHE_HOME); default <cache-dir>/weights; false: none.',
+      ),
+    torch_index: z
+      .strictObject({
+        cuda: z
+          .string()
+          .regex(/\{tag\}/, { message: 'must contain "{tag}" (replaced by cu121, cu128, …)' })
+          .describe('CUDA wheel index, e.g. https://mirror.local/whl/{tag}'),
+        cpu: z.string().min(1).describe('CPU wheel index, e.g. https://mirror.local/whl/cpu'),
+      })
+      .optional()
+      .describe('The torch wheel index (private mirrors); default download.pytorch.org.'),
+    gpu_probe_image: z
+      .string()
+      .min(1)
+      .optional()
+      .describe(
+        "Image of the short-lived container that asks the engine's host for its GPUs (nvidia-smi); default: the Python base image.",
+      ),
     candidates: z
       .record(CandidateName, CandidateSchema)
       .refine((c) => Object.keys(c).length > 0, { message: 'list at least one candidate' })
@@ -159,3 +224,5 @@ export const BakeoffSchema = z
 export type BakeoffConfig = z.output<typeof BakeoffSchema>;
 export type Candidate = z.output<typeof CandidateSchema>;
 export type CandidateInput = z.output<typeof InputSchema>;
+export type RankKey = z.output<typeof RankKeySchema>;
+export type ScoreConfig = z.output<typeof ScoreSchema>;

@@ -5,7 +5,14 @@
 import { fileURLToPath } from 'node:url';
 import { z } from 'zod';
 import { BakeoffSchema } from './bakeoff-schema.js';
-import { DatabaseSchema, FrontendSchema, ProxySchema, StorageSchema } from './stack-schema.js';
+import {
+  DatabaseSchema,
+  FrontendSchema,
+  ProxySchema,
+  QueueSchema,
+  StorageSchema,
+  WorkerSchema,
+} from './stack-schema.js';
 
 const NAME = /^[a-z][a-z0-9-]{0,62}$/;
 export const ServiceName = z.string().regex(NAME, {
@@ -141,6 +148,7 @@ export const ServiceSchema = z
       .default(256)
       .describe('Requests one worker handles at once before answering 503 with Retry-After.'),
     weights: WeightsSchema.optional(),
+    worker: WorkerSchema.optional(),
   })
   .describe('A model service.');
 
@@ -211,6 +219,7 @@ export const ProjectSchema = z
     proxy: ProxySchema.optional(),
     database: DatabaseSchema.optional(),
     storage: StorageSchema.optional(),
+    queue: QueueSchema.optional(),
     frontend: FrontendSchema.optional(),
     bakeoff: BakeoffSchema.optional(),
     optimize: z
@@ -229,7 +238,42 @@ export const ProjectSchema = z
       .optional()
       .describe('Settings for `mlship optimize`.'),
   })
-  .describe('mlship project configuration (mlship.yaml).');
+  .describe('mlship project configuration (mlship.yaml).')
+  .superRefine(checkWorkers);
+
+/** A worker needs the queue it consumes and the storage it writes to, and the Python runtime. */
+function checkWorkers(
+  project: {
+    services: Record<string, { runtime: string; image?: string | undefined; worker?: unknown }>;
+    queue?: unknown;
+    storage?: unknown;
+  },
+  ctx: z.RefinementCtx,
+): void {
+  for (const [name, svc] of Object.entries(project.services)) {
+    if (!svc.worker) continue;
+    const path = ['services', name, 'worker'];
+    if (svc.runtime === 'node')
+      ctx.addIssue({
+        code: 'custom',
+        path,
+        message:
+          'the Node runtime has no queue worker (only wrapped Python services do): remove worker:, or wrap the model with --runtime python',
+      });
+    if (!project.queue)
+      ctx.addIssue({
+        code: 'custom',
+        path,
+        message: 'a worker consumes the job queue: add `queue: {}` at the top level',
+      });
+    if (!project.storage)
+      ctx.addIssue({
+        code: 'custom',
+        path,
+        message: 'a worker writes its results to object storage: add `storage: {}` at the top level',
+      });
+  }
+}
 
 export type Project = z.output<typeof ProjectSchema>;
 export type ProjectInput = z.input<typeof ProjectSchema>;

@@ -51,7 +51,15 @@ export interface BuildSpec {
   args?: Record<string, string>;
 }
 
-export type ServiceRole = 'model' | 'proxy' | 'database' | 'storage' | 'frontend' | 'other';
+export type ServiceRole =
+  | 'model'
+  | 'worker'
+  | 'proxy'
+  | 'database'
+  | 'storage'
+  | 'queue'
+  | 'frontend'
+  | 'other';
 
 /** Where a model service's weights come from (mlship.yaml stacks: the wrapped service's manifest). */
 export interface ModelWeights {

@@ -1,5 +1,6 @@
 // The optional add-ons of the local stack (`mlship compose`): an NGINX reverse
-// proxy, PostgreSQL, S3-compatible object storage, and a small front end.
+// proxy, PostgreSQL, S3-compatible object storage, an SQS-compatible job queue, and a
+// small front end.
 // Images default to pinned upstream tags and can be overridden for mirrors.
 
 import { z } from 'zod';
@@ -13,6 +14,7 @@ export const DEFAULT_ADDON_IMAGES = {
   database: 'postgres:16.6-bookworm',
   storage: 'minio/minio:RELEASE.2024-11-07T00-52-20Z',
   frontend: 'nginx:1.27.3-alpine',
+  queue: 'softwaremill/elasticmq-native:1.6.16',
 } as const;
 
 export const ProxySchema = z
@@ -133,3 +135,85 @@ export const FrontendSchema = z
     title: z.string().min(1).max(80).optional(),
   })
   .describe('A static page where a person enters an input and sees the prediction.');
+
+export const QueueSchema = z
+  .strictObject({
+    image: Image.default(DEFAULT_ADDON_IMAGES.queue).describe(
+      'SQS-compatible server image (ElasticMQ by default).',
+    ),
+    command: z.array(z.string()).optional().describe('Command for another SQS-compatible image.'),
+    port: z.number().int().min(1).max(65535).default(9324).describe('SQS API port inside the container.'),
+    host_port: z
+      .number()
+      .int()
+      .min(1)
+      .max(65535)
+      .default(9324)
+      .describe('Port the SQS API is published on, on 127.0.0.1 only (for `mlship jobs`).'),
+    health_path: z
+      .string()
+      .startsWith('/')
+      .default('/?Action=ListQueues')
+      .describe('HTTP path that answers 200 when the server is up.'),
+    max_receive_count: z
+      .number()
+      .int()
+      .min(1)
+      .max(1000)
+      .default(3)
+      .describe('Receives of a failing item before it moves to the dead-letter queue.'),
+    retention_days: z
+      .number()
+      .int()
+      .min(1)
+      .max(14)
+      .default(4)
+      .describe('How long a waiting item (and the dead-letter queue) is kept (on AWS; SQS allows 14 days).'),
+  })
+  .describe(
+    "The job queue of the services' workers: a local SQS-compatible server; on AWS, one SQS queue and dead-letter queue per worker.",
+  );
+
+export const WorkerSchema = z
+  .strictObject({
+    batch_size: z
+      .number()
+      .int()
+      .min(1)
+      .max(4096)
+      .optional()
+      .describe('Items per model call (default: batching.max_batch_size, else 32).'),
+    item_timeout_seconds: z
+      .number()
+      .int()
+      .min(5)
+      .max(43_200)
+      .default(60)
+      .describe(
+        "Time budget of one batch of items: the queue's visibility timeout is derived from it (longer work is kept invisible by a heartbeat).",
+      ),
+    min_tasks: z
+      .number()
+      .int()
+      .min(0)
+      .max(1000)
+      .default(0)
+      .describe('On AWS: tasks when the queue is empty.'),
+    max_tasks: z.number().int().min(1).max(1000).default(4).describe('On AWS: the most tasks it scales to.'),
+    backlog_per_task: z
+      .number()
+      .int()
+      .min(1)
+      .max(1_000_000)
+      .default(100)
+      .describe('On AWS: waiting items per running task the scaling aims for.'),
+    spot: z
+      .boolean()
+      .default(false)
+      .describe(
+        'On AWS: run CPU workers on FARGATE_SPOT (about 70% cheaper; an interruption loses nothing).',
+      ),
+  })
+  .describe(
+    'A queue worker beside the service (`python -m app.worker`): same image and model, items from the job queue, results to object storage.',
+  );

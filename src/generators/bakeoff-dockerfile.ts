@@ -3,6 +3,10 @@
 // first, so candidates that share a base, a Python and a framework share those
 // layers, and editing the repo rebuilds only the last layers.
 
+import { GPU_PROBE_FILE, GPU_PROBE_SCRIPT, GPU_PROBE_SCRIPT_FILE } from './gpu-probe.js';
+
+export { GPU_PROBE_FILE };
+
 export interface BakeoffImageSpec {
   /** Candidate name (only in a comment: it must not split the cache between candidates). */
   candidate: string;
@@ -126,6 +130,14 @@ const repo: Snippet = (s) => [`COPY ${s.sourceDir}/ ${REPO_DIR}/`, `WORKDIR ${RE
 // One RUN per command, so a failure names the command and earlier ones stay cached.
 const setup: Snippet = (s) => s.setup.map((cmd) => `RUN ${cmd}`);
 
+// After setup, so it sees every framework the candidate ended up with (one its requirements
+// brought too); in the repo directory, as the example runs. mlship turns the answer into the
+// image's dev.mlship.cuda.* labels after the build (the GPU fit of `deploy` and `doctor`).
+const gpuProbe: Snippet = () => [
+  `RUN mkdir -p /opt/mlship && printf '%s\\n' ${GPU_PROBE_SCRIPT.map(sq).join(' ')} > ${GPU_PROBE_SCRIPT_FILE} \\`,
+  `    && python ${GPU_PROBE_SCRIPT_FILE} > ${GPU_PROBE_FILE}`,
+];
+
 // Last, so it records what the image really contains (bakeoff.lock keeps it).
 const freeze: Snippet = () => [`RUN mkdir -p /opt/mlship && pip freeze --all > ${FREEZE_FILE}`];
 
@@ -142,6 +154,7 @@ export const SNIPPETS: readonly [string, Snippet][] = [
   ['python-deps', pythonDeps],
   ['repo', repo],
   ['setup', setup],
+  ['gpu-probe', gpuProbe],
   ['freeze', freeze],
 ];
 

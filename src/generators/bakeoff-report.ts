@@ -2,22 +2,17 @@
 // self-contained HTML page: inline CSS and SVG charts, no script, no external
 // request, so it opens from a CI artifact or an e-mail attachment alike.
 
+import {
+  OUTPUTS_CSS,
+  outputsHtml,
+  rankingText,
+  scoresHtml,
+  scoresMarkdown,
+} from './bakeoff-report-outputs.js';
+import { barChart, escapeHtml, formatBytes, formatMs } from './bakeoff-report-parts.js';
 import type { BakeoffReport, CandidateReport } from './bakeoff-report-schema.js';
 
-export function formatMs(ms: number | null): string {
-  if (ms === null) return '–';
-  if (ms < 1000) return `${Math.round(ms)} ms`;
-  if (ms < 120_000) return `${(ms / 1000).toFixed(1)} s`;
-  return `${Math.floor(ms / 60_000)} min ${Math.round((ms % 60_000) / 1000)} s`;
-}
-
-export function formatBytes(b: number | null): string {
-  if (b === null) return '–';
-  if (b >= 1024 ** 3) return `${(b / 1024 ** 3).toFixed(2)} GiB`;
-  if (b >= 1024 ** 2) return `${(b / 1024 ** 2).toFixed(1)} MiB`;
-  if (b >= 1024) return `${(b / 1024).toFixed(1)} KiB`;
-  return `${b} B`;
-}
+export { escapeHtml, formatBytes, formatMs } from './bakeoff-report-parts.js';
 
 function statusText(c: CandidateReport): string {
   return c.status === 'passed' ? 'passed' : `failed: ${c.failure?.category ?? 'unknown'}`;
@@ -46,7 +41,7 @@ export function renderMarkdownReport(r: BakeoffReport): string {
   const out: string[] = [];
   out.push('# Bakeoff report', '');
   out.push(
-    `Run \`${r.runId}\` at ${r.createdAt} from \`${r.config}\`, ranked by ${r.rankBy.map((m) => m.replace('_', ' ')).join(', ')} (lower is better).`,
+    `Run \`${r.runId}\` at ${r.createdAt} from \`${r.config}\`, ranked by ${rankingText(r, (m) => m.replace('_', ' '))}.`,
     '',
     `Host: ${hostLine(r)}.`,
     '',
@@ -64,6 +59,7 @@ export function renderMarkdownReport(r: BakeoffReport): string {
       `| ${c.rank ?? '–'} | ${mdCell(c.name)} | ${mdCell(statusText(c))} | ${formatMs(c.metrics.runMs)} | ${formatMs(c.metrics.buildMs)} | ${formatBytes(c.metrics.peakMemoryBytes)} | ${formatBytes(c.metrics.memoryLimitBytes)} |${gpuCell} ${formatBytes(c.metrics.imageSizeBytes)} | ${c.source.commit ? `\`${c.source.commit.replace(/^sha256:/, '').slice(0, 12)}\`` : '–'} |`,
     );
   }
+  out.push(...scoresMarkdown(r));
   const failed = r.candidates.filter((c) => c.failure);
   if (failed.length) {
     out.push('', '## Why they failed', '');
@@ -108,105 +104,6 @@ export function renderMarkdownReport(r: BakeoffReport): string {
 }
 
 // -- HTML ---------------------------------------------------------------------------
-
-export function escapeHtml(s: string): string {
-  return s.replace(
-    /[&<>"']/g,
-    (ch) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' })[ch]!,
-  );
-}
-
-/** 1, 2, 5 × 10^n steps so axis labels stay round. */
-function niceStep(max: number, ticks: number): number {
-  const raw = max / ticks;
-  const pow = 10 ** Math.floor(Math.log10(raw));
-  const f = raw / pow;
-  return (f <= 1 ? 1 : f <= 2 ? 2 : f <= 5 ? 5 : 10) * pow;
-}
-
-interface Bar {
-  label: string;
-  /** Stacked segments, drawn left to right. */
-  segments: { value: number; cls: string; title: string }[];
-  marker?: { value: number; title: string };
-  note: string;
-  failed: boolean;
-}
-
-function barChart(
-  id: string,
-  title: string,
-  bars: Bar[],
-  format: (v: number) => string,
-  legend: [string, string][],
-): string {
-  const width = 760;
-  const left = 170;
-  const right = 90;
-  const rowH = 28;
-  const top = 30;
-  const plotW = width - left - right;
-  const height = top + bars.length * rowH + 30;
-  const max = Math.max(
-    1,
-    ...bars.map((b) =>
-      Math.max(
-        b.segments.reduce((s, x) => s + x.value, 0),
-        b.marker?.value ?? 0,
-      ),
-    ),
-  );
-  const step = niceStep(max, 4);
-  const axisMax = Math.ceil(max / step) * step;
-  const x = (v: number) => left + (v / axisMax) * plotW;
-  const parts: string[] = [];
-  parts.push(
-    `<svg id="${id}" class="chart" role="img" aria-labelledby="${id}-title" viewBox="0 0 ${width} ${height}" width="${width}" height="${height}" xmlns="http://www.w3.org/2000/svg">`,
-    `<title id="${id}-title">${escapeHtml(title)}</title>`,
-  );
-  for (let v = 0; v <= axisMax + step / 2; v += step) {
-    const gx = x(v).toFixed(1);
-    parts.push(
-      `<line class="grid" x1="${gx}" y1="${top - 6}" x2="${gx}" y2="${top + bars.length * rowH}"/>`,
-      `<text class="tick" x="${gx}" y="${top + bars.length * rowH + 16}" text-anchor="middle">${escapeHtml(format(v))}</text>`,
-    );
-  }
-  let lx = left;
-  for (const [cls, name] of legend) {
-    parts.push(
-      `<rect class="${cls}" x="${lx}" y="6" width="12" height="12"/>`,
-      `<text class="legend" x="${lx + 16}" y="16">${escapeHtml(name)}</text>`,
-    );
-    lx += 24 + name.length * 7;
-  }
-  bars.forEach((b, i) => {
-    const y = top + i * rowH;
-    parts.push(`<g class="bar${b.failed ? ' failed' : ''}" data-candidate="${escapeHtml(b.label)}">`);
-    parts.push(
-      `<text class="label" x="${left - 8}" y="${y + 17}" text-anchor="end">${escapeHtml(b.label)}</text>`,
-    );
-    let at = 0;
-    for (const s of b.segments) {
-      const w = Math.max(s.value > 0 ? 1 : 0, (s.value / axisMax) * plotW);
-      parts.push(
-        `<rect class="${s.cls}" x="${x(at).toFixed(1)}" y="${y + 4}" width="${w.toFixed(1)}" height="${rowH - 10}"><title>${escapeHtml(s.title)}</title></rect>`,
-      );
-      at += s.value;
-    }
-    if (b.marker) {
-      const mx = x(b.marker.value).toFixed(1);
-      parts.push(
-        `<line class="limit" x1="${mx}" y1="${y + 1}" x2="${mx}" y2="${y + rowH - 3}"><title>${escapeHtml(b.marker.title)}</title></line>`,
-      );
-    }
-    parts.push(
-      `<text class="value" x="${(x(at) + 6).toFixed(1)}" y="${y + 17}">${escapeHtml(b.note)}</text>`,
-      '</g>',
-    );
-  });
-  parts.push('</svg>');
-  return parts.join('\n');
-}
 
 const CSS = `
 :root { --ok: #1a7f37; --fail: #cf222e; --muted: #57606a; --line: #d0d7de; --bg: #f6f8fa; }
@@ -279,8 +176,8 @@ function candidateSection(c: CandidateReport): string {
   return rows.join('\n');
 }
 
-export function renderHtmlReport(r: BakeoffReport): string {
-  const cs = r.candidates;
+/** The time, memory and (when measured) GPU memory charts. */
+function measureCharts(cs: CandidateReport[]): { time: string; memory: string; gpu: string } {
   const timeChart = barChart(
     'chart-time',
     'Build and run time per candidate',
@@ -352,6 +249,13 @@ export function renderHtmlReport(r: BakeoffReport): string {
         [['gpu', 'peak GPU memory']],
       )
     : '';
+  return { time: timeChart, memory: memChart, gpu: gpuChart };
+}
+
+export function renderHtmlReport(r: BakeoffReport): string {
+  const cs = r.candidates;
+  const { time: timeChart, memory: memChart, gpu: gpuChart } = measureCharts(cs);
+  const gpu = gpuChart !== '';
   const table = [
     `<table id="status"><thead><tr><th class="num">rank</th><th>candidate</th><th>status</th><th class="num">run time</th><th class="num">build time</th><th class="num">peak memory</th>${gpu ? '<th class="num">GPU memory</th>' : ''}<th class="num">image</th><th>commit</th></tr></thead><tbody>`,
     ...cs.map(
@@ -366,11 +270,11 @@ export function renderHtmlReport(r: BakeoffReport): string {
 <meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
 <title>Bakeoff report: ${escapeHtml(r.summary.best ?? 'no candidate passed')}</title>
-<style>${CSS}</style>
+<style>${CSS}${OUTPUTS_CSS}</style>
 </head>
 <body>
 <h1>Bakeoff report</h1>
-<p class="meta">Run <code>${escapeHtml(r.runId)}</code> at ${escapeHtml(r.createdAt)} from <code>${escapeHtml(r.config)}</code>; ranked by ${escapeHtml(r.rankBy.join(', '))} (lower is better).</p>
+<p class="meta">Run <code>${escapeHtml(r.runId)}</code> at ${escapeHtml(r.createdAt)} from <code>${escapeHtml(r.config)}</code>; ranked by ${escapeHtml(rankingText(r, (m) => m))}.</p>
 <p class="meta">Host: ${escapeHtml(hostLine(r))}.</p>
 <div class="cards">
 <div class="card"><b>${r.summary.passed} / ${r.summary.total}</b>passed</div>
@@ -379,11 +283,13 @@ export function renderHtmlReport(r: BakeoffReport): string {
 </div>
 <h2>Status</h2>
 ${table}
+${scoresHtml(r)}
 <h2>Time</h2>
 ${timeChart}
 <h2>Peak memory</h2>
 ${memChart}
-${gpu ? `<h2>Peak GPU memory</h2>\n${gpuChart}\n` : ''}<h2>Candidates</h2>
+${gpu ? `<h2>Peak GPU memory</h2>\n${gpuChart}\n` : ''}${outputsHtml(r)}
+<h2>Candidates</h2>
 ${cs.map(candidateSection).join('\n')}
 </body>
 </html>

@@ -9,6 +9,7 @@ import type { Project } from '../config/schema.js';
 import { DEFAULT_ADDON_IMAGES } from '../config/stack-schema.js';
 import { type ComposeRollout, candidateName, candidateService, nginxRollout } from './compose-rollout.js';
 import { renderComposeTemplate } from './compose-templates.js';
+import { queueService, workerService } from './compose-workers.js';
 
 // --- the subset of the compose spec that mlship writes ------------------------------
 
@@ -149,7 +150,7 @@ export function readinessTest(runtime: 'python' | 'node', port: number): string[
 }
 
 /** An HTTP check for NGINX-like images, which ship wget (alpine) or curl (Debian). */
-function httpTest(port: number, p: string): string[] {
+export function httpTest(port: number, p: string): string[] {
   const url = `http://127.0.0.1:${port}${p}`;
   return ['CMD-SHELL', `wget -q -O /dev/null ${url} || curl -fsS -o /dev/null ${url}`];
 }
@@ -397,12 +398,25 @@ export function generateComposeStack(input: ComposeInput): GeneratedStack {
       labels: { ...labels, 'dev.mlship.role': 'proxy' },
     };
   }
+  // Queue workers: the model's own image and settings, another command (compose-workers.ts).
+  const workerNames: string[] = [];
+  if (project.queue) {
+    services.queue = queueService(project.queue, labels);
+    for (const name of modelNames) {
+      const worker = workerService(project, name, services[name]!, labels);
+      if (worker) {
+        services[worker.name] = worker.service;
+        workerNames.push(worker.name);
+      }
+    }
+  }
   const hasGpu = modelNames.some((n) => project.services[n]!.gpu !== false);
   return {
     compose: {
       services: hasGpu
         ? withGpuCpuProfiles(services, [
             ...modelNames,
+            ...workerNames,
             ...rollouts.map((r) => candidateName(r.rollout.service)),
           ])
         : services,

@@ -44,6 +44,8 @@ export interface EcsServicePlan {
   name: string;
   taskFamily: string;
   launchType: 'FARGATE' | 'EC2';
+  /** A Fargate capacity provider instead of the launch type (FARGATE_SPOT for queue workers). */
+  capacityProvider?: string;
   desiredCount: number;
   /** Containers of the task and their Service Connect port names. */
   containers: { name: string; portName?: string; port?: number }[];
@@ -324,7 +326,8 @@ function healthCheckOf(ctx: Context, svc: StackService): HealthCheck {
     interval: h.intervalSeconds ?? 30,
     timeout: h.timeoutSeconds ?? 5,
     retries: h.retries ?? 3,
-    startPeriod: ctx.options.startupGrace?.[svc.name] ?? h.startPeriodSeconds ?? 0,
+    startPeriod:
+      (ctx.options.startupGrace?.[svc.name] ?? h.startPeriodSeconds ?? 0) + downloadSeconds(ctx, svc),
   };
   const out: Required<Pick<HealthCheck, 'interval' | 'timeout' | 'retries' | 'startPeriod'>> = {
     interval: clamp(wanted.interval, HEALTH_LIMITS.interval),
@@ -499,7 +502,21 @@ function baseInput(
 }
 
 const graceOf = (ctx: Context, s: StackService) =>
-  Math.max(ctx.options.startupGrace?.[s.name] ?? 0, s.healthcheck?.startPeriodSeconds ?? 0, 0);
+  Math.max(ctx.options.startupGrace?.[s.name] ?? 0, s.healthcheck?.startPeriodSeconds ?? 0, 0) +
+  downloadSeconds(ctx, s);
+
+/**
+ * A conservative rate for the weights' download and checksum at start-up (a task on Fargate reads
+ * S3 at 50-100 MB/s; the SHA-256 check reads the file again): the start-up grace is a budget for
+ * loading the model, and a 1 GiB download must not eat it, or ECS replaces a task still downloading.
+ */
+const WEIGHTS_MIB_PER_SECOND = 20;
+
+/** Seconds added to a service's grace for the weights it downloads before it can answer. */
+function downloadSeconds(ctx: Context, s: StackService): number {
+  const bytes = ctx.options.weights?.[s.name]?.sizeBytes;
+  return bytes ? Math.round(bytes / 2 ** 20 / WEIGHTS_MIB_PER_SECOND) : 0;
+}
 
 function containersOf(s: StackService): EcsServicePlan['containers'][number] {
   const p = s.ports.find((x) => x.protocol === 'tcp');

@@ -20,6 +20,8 @@ const STATIC_FILES = [
   'app/logs.py',
   'app/rollout.py',
   'app/weights.py',
+  'app/worker.py',
+  'app/aws_clients.py',
   'requirements-serving.txt',
   'requirements-test.txt',
   'ruff.toml',
@@ -28,6 +30,7 @@ const STATIC_FILES = [
   'tests/test_rollout.py',
   'tests/test_service.py',
   'tests/test_threads.py',
+  'tests/test_worker.py',
 ] as const;
 
 export function modelRequirements(spec: WrapSpec): string[] {

@@ -11,6 +11,7 @@ import { type DockerEngine, RUN_LABEL } from '../../src/adapters/docker/engine.j
 import type { BakeoffReport, CandidateReport } from '../../src/generators/bakeoff-report-schema.js';
 import { addSubmodule, bakeoffFixture, commitAll, git } from '../helpers/bakeoff-fixtures.js';
 import { CHROMIUM, CHROMIUM_ARGS } from '../helpers/browser.js';
+import { CLI, runCli } from '../helpers/cli-process.js';
 import {
   countManaged,
   dockerCli,
@@ -22,34 +23,9 @@ import {
 const engine = await requireEngine();
 const run = `bakeoff-${randomBytes(4).toString('hex')}`;
 const interruptRun = `${run}-int`;
-const CLI = path.resolve('bin/mlship.js');
 let fixture: { dir: string; commits: Record<string, string> };
 
-interface CliRun {
-  code: number | null;
-  stdout: string;
-  stderr: string;
-  ms: number;
-}
-
-function cli(args: string[]): Promise<CliRun> {
-  const t0 = Date.now();
-  const child = spawn(process.execPath, [CLI, ...args], {
-    cwd: fixture.dir,
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  let stdout = '';
-  let stderr = '';
-  child.stdout.on('data', (c: Buffer) => {
-    stdout += c.toString();
-  });
-  child.stderr.on('data', (c: Buffer) => {
-    stderr += c.toString();
-  });
-  return new Promise((resolve) =>
-    child.on('exit', (code) => resolve({ code, stdout, stderr, ms: Date.now() - t0 })),
-  );
-}
+const cli = (args: string[]) => runCli(args, { cwd: fixture.dir });
 
 const common = () => ['--base-image', LOCAL_PYTHON_IMAGE, '--cache-dir', path.join(fixture.dir, 'cache')];
 
@@ -116,7 +92,14 @@ describe.runIf(engine)('mlship bakeoff (real engine)', () => {
     expect(ok.outputs).toEqual([
       {
         pattern: 'out/*.txt',
-        files: [{ path: '/workspace/repo/out/result.txt', bytes: 14, savedAs: 'out/result.txt' }],
+        files: [
+          {
+            path: '/workspace/repo/out/result.txt',
+            bytes: 14,
+            savedAs: 'out/result.txt',
+            preview: { kind: 'text', text: 'HELLO BAKEOFF\n' },
+          },
+        ],
       },
     ]);
     const copied = path.join(fixture.dir, 'bakeoff-results', 'outputs', 'ok', 'out', 'result.txt');

@@ -21,6 +21,7 @@ const NAME = `mlship-it-${process.pid}`;
 let dir: string;
 let port: number;
 let storagePort: number;
+let queuePort: number;
 
 function mlship(args: string[]) {
   const r = spawnSync(process.execPath, [BIN, ...args], {
@@ -82,9 +83,14 @@ function writeConfig(pgImage: string): void {
       'services:',
       '  iris:',
       '    path: services/iris',
+      // A queue worker beside it: compose up runs a three-item job through it.
+      '    worker: {}',
       'proxy:',
       '  image: mlship-local/nginx:1.22',
       `  port: ${port}`,
+      'queue:',
+      '  image: mlship-local/elasticmq:1.6',
+      `  host_port: ${queuePort}`,
       'database:',
       `  image: ${pgImage}`,
       'frontend:',
@@ -107,9 +113,11 @@ beforeAll(async () => {
   await requireImage(engine, 'mlship-local/nginx:1.22');
   await requireImage(engine, 'mlship-local/postgres:15');
   await requireImage(engine, 'mlship-local/moto:5.2');
+  await requireImage(engine, 'mlship-local/elasticmq:1.6');
   dir = mkdtempSync(path.join(os.tmpdir(), 'mlship-compose-it-'));
   port = await freePort();
   storagePort = await freePort();
+  queuePort = await freePort();
   const wrap = mlship([
     'wrap',
     path.resolve('fixtures/wrap/iris/model.joblib'),
@@ -138,9 +146,12 @@ describe.runIf(engine)('mlship compose (real engine, docker-compose)', () => {
       services: { service: string; health: string }[];
       smoke: { service: string; status: number; prediction: unknown }[];
       proxyUrl: string;
+      queues: { names: string[]; smoke: { service: string; items: number; done: number }[] };
     };
     expect(Object.fromEntries(out.services.map((s) => [s.service, s.health]))).toEqual({
       iris: 'healthy',
+      'iris-worker': 'healthy',
+      queue: 'healthy',
       database: 'healthy',
       frontend: 'healthy',
       proxy: 'healthy',
@@ -148,11 +159,64 @@ describe.runIf(engine)('mlship compose (real engine, docker-compose)', () => {
     });
     expect(out.smoke).toEqual([expect.objectContaining({ service: 'iris', status: 200, prediction: 0 })]);
     expect(out.proxyUrl).toBe(`http://127.0.0.1:${port}`);
+    // The worker's queue was created and a three-item job went through it end to end.
+    expect(out.queues.names).toContain(`${NAME}-iris-jobs`);
+    expect(out.queues.smoke).toEqual([expect.objectContaining({ service: 'iris', items: 3, done: 3 })]);
     // The generated password is in the git-ignored .env, not in compose.yaml.
     const env = readFileSync(path.join(dir, 'deploy/compose/.env'), 'utf8');
     const password = /POSTGRES_PASSWORD=(.+)/.exec(env)![1]!;
     expect(readFileSync(path.join(dir, 'deploy/compose/compose.yaml'), 'utf8')).not.toContain(password);
     expect(r.stdout + r.stderr).not.toContain(password);
+  });
+
+  it('jobs submit --wait --out and predict: a file through the worker and through the proxy, results in input order', () => {
+    const rows = [
+      { sepal_length: 5.1, sepal_width: 3.5, petal_length: 1.4, petal_width: 0.2 },
+      { sepal_length: 6.7, sepal_width: 3.0, petal_length: 5.2, petal_width: 2.3 },
+      { sepal_length: 5.0, sepal_width: 3.4, petal_length: 1.5 }, // missing a field: fails alone
+    ];
+    writeFileSync(path.join(dir, 'items.jsonl'), `${rows.map((r) => JSON.stringify(r)).join('\n')}\n`);
+    const submit = mlship([
+      'jobs',
+      'submit',
+      'items.jsonl',
+      '--service',
+      'iris',
+      '--wait',
+      '--timeout',
+      '120',
+      '--out',
+      'results.jsonl',
+      '--json',
+    ]);
+    expect(submit.code, submit.stderr).toBe(1); // one item failed for good
+    const job = JSON.parse(submit.stdout) as { job: string; status: { done: number; failed: number } };
+    expect(job.status).toMatchObject({ done: 2, failed: 1 });
+    const results = readFileSync(path.join(dir, 'results.jsonl'), 'utf8')
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l));
+    expect(results[0]).toEqual({ item: '0', output: 0 });
+    expect(results[1]).toEqual({ item: '1', output: 2 });
+    expect(results[2]).toMatchObject({ item: '2', error: { type: 'InvalidInput' } });
+    const status = mlship(['jobs', 'status', job.job]);
+    expect(status.code, status.stderr).toBe(0);
+    expect(status.stdout).toMatch(/3: 2 done, 1 failed/);
+    const again = mlship(['jobs', 'submit', 'items.jsonl', '--service', 'iris', '--json']);
+    expect(JSON.parse(again.stdout)).toMatchObject({ job: job.job, sent: 1, alreadyDone: 2 });
+    const predict = mlship(['predict', 'items.jsonl', '--service', 'iris', '--out', 'preds.jsonl', '--json']);
+    expect(predict.code).toBe(1);
+    expect(JSON.parse(predict.stdout)).toMatchObject({ items: 3, done: 2, failed: 1 });
+    expect(
+      readFileSync(path.join(dir, 'preds.jsonl'), 'utf8')
+        .trim()
+        .split('\n')
+        .map((l) => JSON.parse(l)),
+    ).toEqual([
+      { item: '0', prediction: 0 },
+      { item: '1', prediction: 2 },
+    ]);
+    expect(readFileSync(path.join(dir, 'preds.failures.jsonl'), 'utf8')).toMatch(/"status":422/);
   });
 
   it('object storage: the bucket was created, the S3 API works from the host and from the model service', async () => {

@@ -12,8 +12,8 @@ import { type DockerEngine, RUN_LABEL } from '../../src/adapters/docker/engine.j
 import { buildService, serve } from '../../src/core/serve/serve.js';
 import { runWrap } from '../../src/core/wrap/wrap.js';
 import { OperationFailedError } from '../../src/io/errors.js';
-import { dockerCli, LOCAL_PYTHON_IMAGE, requireEngine, requireImage } from '../helpers/docker.js';
-import { freePort } from '../helpers/net.js';
+import { LOCAL_PYTHON_IMAGE, requireEngine, requireImage } from '../helpers/docker.js';
+import { bridgeGateway, freePort } from '../helpers/net.js';
 import { hostPredict, python, quietTasks } from './wrap-helpers.js';
 
 const run = `wrap-w-${randomBytes(4).toString('hex')}`;
@@ -24,20 +24,6 @@ const BUCKET = 'mlship-test-weights';
 let engine: DockerEngine | undefined;
 let moto: ChildProcess | undefined;
 let port = 0;
-
-/** The host as containers on the default bridge see it. */
-function bridgeGateway(): string {
-  const out = dockerCli([
-    'network',
-    'inspect',
-    'bridge',
-    '--format',
-    '{{range .IPAM.Config}}{{.Gateway}}|{{.Subnet}}{{end}}',
-  ]);
-  const [gateway, subnet] = out.trim().split('|');
-  if (gateway) return gateway;
-  return subnet!.replace(/\.0\/\d+$/, '.1'); // the default bridge leaves Gateway empty: it is the first address
-}
 
 async function waitHttp(url: string): Promise<void> {
   for (let i = 0; i < 100; i++) {

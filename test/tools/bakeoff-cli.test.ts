@@ -7,6 +7,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { bakeoffFixture } from '../helpers/bakeoff-fixtures.js';
+import { runCli } from '../helpers/cli-process.js';
 
 function tmp(prefix: string): string {
   return mkdtempSync(path.join(os.tmpdir(), prefix));
@@ -184,5 +185,59 @@ describe('clone failures through the CLI', () => {
       ['badref', 'clone_failed', 'config'],
       ['fine', 'ok', '-'],
     ]);
+  });
+});
+
+describe('mlship bakeoff matrix refresh (CLI, a local index served from fixture files)', () => {
+  it('writes a matrix file that --plan then uses: torch 2.15 with CUDA 13.2 from the index', async () => {
+    const { createServer } = await import('node:http');
+    const { readFileSync } = await import('node:fs');
+    const server = createServer((req, res) => {
+      if (req.url !== '/whl/torch/') {
+        res.writeHead(404);
+        res.end();
+        return;
+      }
+      res.writeHead(200, { 'content-type': 'application/vnd.pypi.simple.v1+json' });
+      res.end(readFileSync('fixtures/bakeoff/index/torch.json'));
+    });
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+    const index = `http://127.0.0.1:${(server.address() as { port: number }).port}/whl`;
+    const dir = tmp('mlship-refresh-');
+    try {
+      const run = (args: string[]) => runCli(args, { cwd: dir });
+      const r = await run(['bakeoff', 'matrix', 'refresh', '--index', index, '--output', 'm.yaml']);
+      expect(r.code, r.stderr).toBe(0);
+      expect(r.stdout).toMatch(
+        /^torch 2\.15\.0: python 3\.11, 3\.12, 3\.13, 3\.14, 3\.15; cuda 13\.0, 13\.2$/m,
+      );
+      expect(readFileSync(path.join(dir, 'm.yaml'), 'utf8')).toContain(`cuda: ${index}/{tag}`);
+      // A second run refuses to overwrite without --force.
+      const again = await run(['bakeoff', 'matrix', 'refresh', '--index', index, '--output', 'm.yaml']);
+      expect(again.code).toBe(2);
+      expect(again.stderr).toMatch(/m\.yaml exists/);
+      writeFileSync(
+        path.join(dir, 'bakeoff.yaml'),
+        'candidates:\n  new:\n    repo: ./new\n    framework: torch\n    framework_version: "2.15"\n    python: "3.15"\n    cuda: "13.2"\n    run: python x.py\n',
+      );
+      const { mkdirSync } = await import('node:fs');
+      const repo = path.join(dir, 'new');
+      mkdirSync(repo);
+      writeFileSync(path.join(repo, 'x.py'), 'print(1)\n');
+      const plan = await run([
+        '--json',
+        'bakeoff',
+        '--plan',
+        '--matrix',
+        'm.yaml',
+        '--cache-dir',
+        path.join(dir, 'cache'),
+      ]);
+      expect(plan.code, plan.stderr).toBe(0);
+      const p = (JSON.parse(plan.stdout) as { plans: { dockerfile: string }[] }).plans[0]!;
+      expect(p.dockerfile).toContain(`pip install torch==2.15.0 --index-url ${index}/cu132`);
+    } finally {
+      server.close();
+    }
   });
 });

@@ -52,4 +52,45 @@ describe('S3 request signing of the generated Python service', () => {
     expect(lines).toHaveLength(CASES.length);
     for (const l of lines) expect(l.mine, l.url).toBe(l.botocore);
   });
+
+  // The queue worker signs SQS calls (JSON protocol, payload hashed) with the same signer.
+  it.skipIf(!hasBotocore)('signs SQS requests as botocore does', () => {
+    const cases = [
+      {
+        url: 'https://sqs.eu-west-1.amazonaws.com/',
+        region: 'eu-west-1',
+        creds,
+        target: 'AmazonSQS.ReceiveMessage',
+        payload: {
+          QueueUrl: 'https://sqs.eu-west-1.amazonaws.com/123456789012/shop-iris-jobs',
+          MaxNumberOfMessages: 10,
+        },
+      },
+      {
+        url: 'http://queue:9324/',
+        region: 'us-east-1',
+        creds: { key: 'AKID', secret: 's' },
+        target: 'AmazonSQS.DeleteMessageBatch',
+        payload: {
+          QueueUrl: 'http://queue:9324/000000000000/q',
+          Entries: [{ Id: '0', ReceiptHandle: 'a+b/c=' }],
+        },
+      },
+    ];
+    const out = execFileSync(
+      PYTHON,
+      [
+        path.resolve('test/tools/sqs-signature.py'),
+        path.resolve('templates/wrap/python/app/weights.py'),
+        JSON.stringify(cases),
+      ],
+      { encoding: 'utf8' },
+    );
+    const lines = out
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l) as { url: string; mine: string; botocore: string });
+    expect(lines).toHaveLength(cases.length);
+    for (const l of lines) expect(l.mine, l.url).toBe(l.botocore);
+  });
 });

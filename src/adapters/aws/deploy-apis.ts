@@ -16,7 +16,9 @@ import { createIamApi } from './iam-api.js';
 import { createLogsApi } from './logs-api.js';
 import { createRdsApi } from './rds-api.js';
 import { createS3Api } from './s3-api.js';
+import { createScalingApi } from './scaling-api.js';
 import { createSecretsApi } from './secrets-api.js';
+import { createSqsApi } from './sqs-api.js';
 import { createStsApi } from './sts-api.js';
 
 interface Destroyable {
@@ -145,6 +147,25 @@ export function createDeployApis(target: AwsTarget): AwsDeployApis {
     efs: lazy(async () => {
       const sdk = await import('@aws-sdk/client-efs');
       return createEfsApi(sdk, client(new sdk.EFSClient(config)));
+    }),
+    sqs: lazy(async () => {
+      const sdk = await import('@aws-sdk/client-sqs');
+      return createSqsApi(sdk, client(new sdk.SQSClient(config)));
+    }),
+    scaling: lazy(async () => {
+      const [aas, cw, ecs] = await Promise.all([
+        import('@aws-sdk/client-application-auto-scaling'),
+        import('@aws-sdk/client-cloudwatch'),
+        import('@aws-sdk/client-ecs'),
+      ]);
+      return createScalingApi(
+        aas,
+        client(new aas.ApplicationAutoScalingClient(config)),
+        cw,
+        client(new cw.CloudWatchClient(config)),
+        ecs,
+        client(new ecs.ECSClient(config)),
+      );
     }),
     destroy() {
       for (const c of clients.splice(0)) c.destroy();

@@ -233,6 +233,15 @@ export const registerCompose: Register = (program: Command, holder) => {
             engine,
             host,
             ensureBucket,
+            jobApis: async (e) => {
+              const { createJobApis } = await import('../../adapters/aws/jobs-apis.js');
+              return createJobApis({
+                region: 'us-east-1',
+                bucket: e.bucket,
+                endpoints: { sqs: e.sqs, s3: e.s3 },
+                credentials: { accessKeyId: 'mlship', secretAccessKey: e.secret },
+              });
+            },
             compose: runner,
             cli,
             tasks: ctx.io.tasks,
@@ -259,6 +268,10 @@ export const registerCompose: Register = (program: Command, holder) => {
           ...r.smoke.map(
             (s) =>
               `smoke ${s.service}: ${s.url} → ${s.status} in ${Math.round(s.ms)} ms${s.prediction !== undefined ? `, prediction ${JSON.stringify(s.prediction)}` : ''}`,
+          ),
+          ...(r.queues?.smoke ?? []).map(
+            (j) =>
+              `smoke job ${j.service}-worker: ${j.done} of ${j.items} results in ${j.seconds} s (job ${j.job})`,
           ),
           ...(r.storage
             ? [

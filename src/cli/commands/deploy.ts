@@ -150,14 +150,18 @@ async function stackNames(ctx: CliContext, flags: EcsFlags) {
   return { plan, aws };
 }
 
-/** The AWS APIs for the plan's region, through the SDK chain (or --profile, --endpoint-url). */
-async function deployApis(aws: ResolvedAws, region: string) {
-  const { createDeployApis } = await import('../../adapters/aws/deploy-apis.js');
-  return createDeployApis({
+function awsTarget(aws: ResolvedAws, region: string) {
+  return {
     region,
     ...(aws.profile ? { profile: aws.profile } : {}),
     ...(aws.endpointUrl ? { endpointUrl: aws.endpointUrl } : {}),
-  });
+  };
+}
+
+/** The AWS APIs for the plan's region, through the SDK chain (or --profile, --endpoint-url). */
+async function deployApis(aws: ResolvedAws, region: string) {
+  const { createDeployApis } = await import('../../adapters/aws/deploy-apis.js');
+  return createDeployApis(awsTarget(aws, region));
 }
 
 /** `--scale web=2,llm=0`: the desired task count of deployed services, nothing else. */
@@ -403,6 +407,11 @@ export const registerDeploy: Register = (program: Command, holder) => {
         keepDbContainer: flags.keepDbContainer,
         ...(flags.kmsKey ? { kmsKeyId: flags.kmsKey } : {}),
         checksumCache: checksumCacheFile(ctx.env),
+        // The GPU fit (image × instance type × AMI driver); --apply reads the region's AMI.
+        gpuFit: (await import('../gpu-fit-source.js')).gpuFitSource(
+          ctx,
+          flags.apply && resolved.region ? awsTarget(resolved, resolved.region) : undefined,
+        ),
       });
       if (flags.certificateArn && !r.loadBalancer)
         ctx.io.warn(

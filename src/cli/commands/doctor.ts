@@ -2,7 +2,7 @@ import path from 'node:path';
 import type { Command } from 'commander';
 import type { DoctorReport } from '../../core/doctor/doctor.js';
 import type { IoHost } from '../../io/io-host.js';
-import type { Register } from '../context.js';
+import type { CliContext, Register } from '../context.js';
 import { examples } from '../examples.js';
 
 function render(io: IoHost, report: DoctorReport): string {
@@ -16,21 +16,67 @@ function render(io: IoHost, report: DoctorReport): string {
   return lines.join('\n');
 }
 
+/** `--image`: the image's GPU needs and fit; the engine only when reachable (labels may come from the registry). */
+async function imageDoctor(ctx: CliContext, image: string, instanceType: string | undefined) {
+  const [{ imageFit }, { createImageLabels }, { builtinMatrix }] = await Promise.all([
+    import('../../core/doctor/image-fit.js'),
+    import('../../adapters/docker/image-labels.js'),
+    import('../../core/bakeoff/matrix.js'),
+  ]);
+  const engine = await ctx.engine().catch(() => undefined);
+  return imageFit(
+    { image, ...(instanceType ? { instanceType } : {}) },
+    {
+      images: createImageLabels(engine ? { engine } : {}),
+      ...(engine ? { engine } : {}),
+      matrix: builtinMatrix(),
+      runId: 'mlship-doctor',
+    },
+  );
+}
+
 export const registerDoctor: Register = (program: Command, holder) => {
   program
     .command('doctor')
-    .description('check this machine: Node, Docker engine, compose, BuildKit, NVIDIA, AWS credentials, disk')
+    .description(
+      'check this machine: Node, Docker engine, compose, BuildKit, NVIDIA GPUs (of the engine host), AWS credentials, disk; or an image (--image)',
+    )
     .option('--skip <ids>', 'comma-separated checks to skip (e.g. aws,nvidia)', '')
+    .option('--image <ref>', "an image's GPU build (its labels, or a probe), instead of the machine checks")
+    .option(
+      '--gpu-instance <type>',
+      'with --image: does it run on this EC2 instance type (GPU and ECS GPU AMI driver)?',
+    )
+    .option(
+      '--probe-image <ref>',
+      'image of the nvidia-smi container that finds the GPUs (default python:3.11-slim)',
+    )
     .addHelpText(
       'after',
       examples([
         ['mlship doctor', 'check everything'],
         ['mlship doctor --json | jq .ok', 'for scripts: exit 1 when a required check fails'],
         ['mlship doctor --skip aws', 'on a machine that never deploys'],
+        [
+          'mlship doctor --image my/model:1 --gpu-instance g5.xlarge',
+          'will it run there? (offline, no pull)',
+        ],
       ]),
     )
-    .action(async (opts: { skip: string }) => {
+    .action(async (opts: { skip: string; image?: string; gpuInstance?: string; probeImage?: string }) => {
       const ctx = holder.get();
+      if (opts.image) {
+        const report = await imageDoctor(ctx, opts.image, opts.gpuInstance);
+        ctx.io.result(report, render(ctx.io, report));
+        if (!report.ok) process.exitCode = 1;
+        return;
+      }
+      if (opts.gpuInstance) {
+        const { UsageError } = await import('../../io/errors.js');
+        throw new UsageError('--gpu-instance goes with --image', {
+          hint: 'e.g. mlship doctor --image my/model:1 --gpu-instance g5.xlarge',
+        });
+      }
       const [
         { runDoctor, projectHints },
         { exec },
@@ -63,6 +109,7 @@ export const registerDoctor: Register = (program: Command, holder) => {
         },
         cwd: ctx.cwd,
         projectNeedsGpu: hints.needsGpu,
+        ...(opts.probeImage ? { gpuProbeImage: opts.probeImage } : {}),
         skip: opts.skip
           .split(',')
           .map((s) => s.trim())

@@ -9,7 +9,9 @@ import { registerData } from './data.js';
 import { registerDeploy } from './deploy.js';
 import { registerDoctor } from './doctor.js';
 import { registerInit } from './init.js';
+import { registerJobs } from './jobs.js';
 import { registerOptimize } from './optimize.js';
+import { registerPredict } from './predict.js';
 import { registerRollout } from './rollout.js';
 import { registerServe } from './serve.js';
 import { registerValidate } from './validate.js';
@@ -25,6 +27,9 @@ export const COMMANDS: Register[] = [
   registerDeploy,
   registerData,
   registerRollout,
+  // asynchronous and batch predictions
+  registerJobs,
+  registerPredict,
   // setup and checks
   registerInit,
   registerValidate,

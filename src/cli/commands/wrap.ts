@@ -45,6 +45,8 @@ interface WrapFlags {
   checkData?: string;
   tolerance?: number;
   allowNonFinite?: boolean;
+  fromBakeoff?: string;
+  bakeoff?: string;
 }
 
 const MARKS: Record<string, string> = {
@@ -164,6 +166,8 @@ const SPEC_FLAGS: [keyof WrapFlags, string][] = [
   ['checkData', '--check-data'],
   ['tolerance', '--tolerance'],
   ['allowNonFinite', '--allow-non-finite'],
+  ['fromBakeoff', '--from-bakeoff'],
+  ['bakeoff', '--bakeoff'],
 ];
 
 /** The checks' view of the machine: the project's Python, and the engine for a built image. */
@@ -267,6 +271,32 @@ async function afterWrite(
   ctx.io.result(
     { ok: true, ...result, build: built },
     `${text}\nbuilt ${result.image} (${built.cachedSteps}/${built.steps.length} steps cached)`,
+  );
+}
+
+/** `--from-bakeoff`: the locked environment and code of a candidate, as wrap's inputs. */
+async function bakeoffInputs(ctx: CliContext, flags: WrapFlags) {
+  const [{ fromBakeoff }, { createGit }, { exec }, { cacheDirFrom }, { UsageError }] = await Promise.all([
+    import('../../core/wrap/from-bakeoff.js'),
+    import('../../adapters/git.js'),
+    import('../../adapters/exec.js'),
+    import('../cache-dir.js'),
+    import('../../io/errors.js'),
+  ]);
+  if (!flags.entry) {
+    throw new UsageError('--from-bakeoff needs --entry <file in the repo>.py:<function>', {
+      hint: 'e.g. --entry demo.py:predict: the function the service calls with each request body',
+    });
+  }
+  return fromBakeoff(
+    {
+      cwd: ctx.cwd,
+      candidate: flags.fromBakeoff!,
+      cacheDir: path.resolve(ctx.cwd, cacheDirFrom(ctx.env)),
+      ...(flags.bakeoff ? { config: flags.bakeoff } : {}),
+      ...(flags.example ? { example: flags.example } : {}),
+    },
+    { git: createGit(exec) },
   );
 }
 
@@ -374,6 +404,11 @@ export const registerWrap: Register = (program: Command, holder) => {
       positiveNumber,
     )
     .option('--allow-non-finite', 'accept NaN and Infinity in inputs (default: 422 naming the field)')
+    .option(
+      '--from-bakeoff <candidate>',
+      "build on what passed in the bake-off: bakeoff.lock's base image and pip freeze, the repo at its commit (with --entry file-in-repo.py:function)",
+    )
+    .option('--bakeoff <file>', 'with --from-bakeoff: the bake-off config (default: bakeoff.yaml here)')
     .addHelpText(
       'after',
       examples([
@@ -391,6 +426,7 @@ export const registerWrap: Register = (program: Command, holder) => {
         ['mlship wrap model.joblib --dry-run', 'see the plan first'],
         ['mlship wrap --upgrade iris-service', 'bring a wrapped service to the current templates'],
         ['mlship wrap model.joblib --compile onnx --check-data sample.jsonl', 'ONNX Runtime, proven equal'],
+        ['mlship wrap --from-bakeoff detr --entry demo.py:predict', 'the bake-off winner, as it passed'],
       ]),
     )
     .action(async (model: string | undefined, flags: WrapFlags) => {
@@ -408,10 +444,13 @@ export const registerWrap: Register = (program: Command, holder) => {
       const convert = convertOptions(flags, ctx.cwd);
       const batchingOn =
         flags.batching || flags.maxBatchSize !== undefined || flags.maxLatencyMs !== undefined;
+      // The candidate's base image, name, example and locked tree; explicit flags still win.
+      const fromBakeoff = flags.fromBakeoff ? await bakeoffInputs(ctx, flags) : {};
       const result = await runWrap(
         {
           cwd: ctx.cwd,
           ...(await projectDefaults(ctx, flags)),
+          ...fromBakeoff,
           ...(model !== undefined ? { model } : {}),
           ...(flags.entry !== undefined ? { entry: flags.entry } : {}),
           ...(flags.out !== undefined ? { out: flags.out } : {}),

@@ -16,6 +16,8 @@ export interface RunObservation {
   gpusRequested: boolean;
   log: string[];
   missingOutputs: string[];
+  /** Host directory of the download cache mounted into the candidate, if any (for the hint). */
+  weightsCache?: string;
 }
 
 function find(lines: string[], re: RegExp): { line: string; match: RegExpExecArray } | undefined {
@@ -62,6 +64,44 @@ const DRIVER =
 /** The wheel has no kernels for this GPU, or was built for another architecture. */
 const ARCH =
   /no kernel image is available for execution|Unknown CUDA arch|is not compatible with the current PyTorch installation|sm_\d+ is not (compatible|supported)|invalid device function|CUDA error: no kernel image/i;
+
+/**
+ * A download the candidate could not make: the file or repo is not there or needs credentials
+ * (the candidate's problem: its URL or model id), as huggingface_hub, transformers, torch.hub
+ * (urllib) and requests word it.
+ */
+const DOWNLOAD_REFUSED =
+  /HTTP Error (401|403|404)|\b(401|403|404) Client Error|\bRepositoryNotFoundError|\bEntryNotFoundError|\bRevisionNotFoundError|\bGatedRepoError|Repository Not Found for url|is not a valid model identifier/;
+/** The network or the hub is unreachable from the container: the host's problem. */
+const DOWNLOAD_UNREACHABLE =
+  /urlopen error|Temporary failure in name resolution|Name or service not known|Failed to establish a new connection|Max retries exceeded with url|Network is unreachable|Connection refused|ConnectTimeout|ReadTimeout|We couldn't connect to '|LocalEntryNotFoundError|OfflineModeIsEnabled|outgoing traffic has been disabled/;
+
+function downloadFailure(log: string[], weightsCache: string | undefined): Failure | undefined {
+  const refused = find(log, DOWNLOAD_REFUSED);
+  const unreachable = refused ? undefined : find(log, DOWNLOAD_UNREACHABLE);
+  const hit = refused ?? unreachable;
+  if (!hit) return undefined;
+  // The URL, from the error line, else from the last line before it that names one ("Downloading: …").
+  const urlIn = (l: string) => /https?:\/\/[^\s'")>]+/.exec(l)?.[0];
+  const url = urlIn(hit.line) ?? log.slice(0, log.indexOf(hit.line)).reverse().map(urlIn).find(Boolean);
+  const cache = weightsCache ?? 'the weights cache (weights_cache in bakeoff.yaml)';
+  const prefetch = `pre-fetch into ${cache} where the network works (HF_HOME=${weightsCache ? `${weightsCache}/huggingface` : '<cache>/huggingface'} huggingface-cli download <repo>; TORCH_HOME=${weightsCache ? `${weightsCache}/torch` : '<cache>/torch'} for torch.hub), or mount the weights as an input and point the example at /workspace/inputs`;
+  return refused
+    ? {
+        category: 'download_failed',
+        origin: 'candidate',
+        message: `a download at run time was refused${url ? ` (${url})` : ''}: the file does not exist there, or it needs credentials`,
+        hint: `check the URL or model id the example uses, and for a private or gated repo pass a token through env (e.g. HF_TOKEN); or ${prefetch}`,
+        evidence: [hit.line.trim()],
+      }
+    : {
+        category: 'download_failed',
+        origin: 'host',
+        message: `a download at run time could not reach its server${url ? ` (${url})` : ''}: no network or the hub is down`,
+        hint: prefetch,
+        evidence: [hit.line.trim()],
+      };
+}
 
 /** Classifies a failed image build (the build step and its output). */
 export function classifyBuildFailure(step: string | undefined, output: string[], message: string): Failure {
@@ -188,6 +228,8 @@ export function classifyRun(o: RunObservation): Failure | undefined {
         evidence: [gpuOom.line.trim()],
       };
     }
+    const download = downloadFailure(o.log, o.weightsCache);
+    if (download) return download;
     const missing = find(o.log, /ModuleNotFoundError: No module named '([^']+)'|ImportError: (.+)/);
     return {
       category: 'nonzero_exit',

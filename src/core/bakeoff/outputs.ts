@@ -2,11 +2,12 @@
 // exits, and copied out of the (stopped) container through the engine's archive API.
 
 import { createWriteStream } from 'node:fs';
-import { mkdir } from 'node:fs/promises';
+import { mkdir, open } from 'node:fs/promises';
 import path from 'node:path';
 import type { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import tar from 'tar-stream';
+import type { OutputPreview } from '../../generators/bakeoff-report-schema.js';
 
 /** A glob as a RegExp over absolute POSIX paths: `**` any depth, `*` and `?` within a segment. */
 export function globToRegExp(glob: string): RegExp {
@@ -53,6 +54,7 @@ export interface CopiedFile {
   bytes: number;
   /** Where it was saved, relative to the output directory. */
   savedAs: string;
+  preview?: OutputPreview;
 }
 
 export interface OutputMatch {
@@ -122,17 +124,92 @@ export async function collectOutputs(
   return patterns.map((pattern) => ({ pattern, files: matches.get(pattern)! }));
 }
 
-/** Reads one small file out of a container (e.g. the pip freeze); undefined when absent. */
-export async function readContainerFile(archive: ArchiveSource, file: string): Promise<string | undefined> {
-  const stream = await archive(file);
-  if (!stream) return undefined;
-  const chunks: Buffer[] = [];
+/**
+ * Reads several small files of one container directory in a single archive read (each read
+ * is a round trip the engine serialises per container: one is cheaper than several).
+ */
+export async function readContainerFiles(
+  archive: ArchiveSource,
+  dir: string,
+  names: string[],
+): Promise<Record<string, string>> {
+  const stream = await archive(dir);
+  if (!stream) return {};
+  const base = path.posix.basename(dir);
+  const chunks = new Map<string, Buffer[]>();
   const extract = tar.extract();
   extract.on('entry', (header, entry, next) => {
-    if (header.type === 'file') entry.on('data', (c: unknown) => chunks.push(c as Buffer));
+    const rel = header.name.replace(/\/$/, '');
+    const name = rel.startsWith(`${base}/`) ? rel.slice(base.length + 1) : rel;
+    if (header.type === 'file' && names.includes(name)) {
+      const list: Buffer[] = [];
+      chunks.set(name, list);
+      entry.on('data', (c: unknown) => list.push(c as Buffer));
+    }
     entry.on('end', next);
     entry.resume();
   });
   await pipeline(stream, extract);
-  return Buffer.concat(chunks).toString('utf8');
+  return Object.fromEntries([...chunks].map(([n, c]) => [n, Buffer.concat(c).toString('utf8')]));
+}
+
+const IMAGE = /\.(png|jpe?g|gif|webp|bmp|svg)$/i;
+const PREVIEW_BYTES = 2048;
+
+/** What the HTML report shows of a copied file: an image, the start of a text or JSON file, or its name. */
+export async function previewFile(file: string): Promise<OutputPreview> {
+  if (IMAGE.test(file)) return { kind: 'image' };
+  let head: Buffer;
+  let size: number;
+  try {
+    const fh = await open(file, 'r');
+    try {
+      size = (await fh.stat()).size;
+      const buf = Buffer.alloc(Math.min(size, 64 * 1024));
+      const { bytesRead } = await fh.read(buf, 0, buf.length, 0);
+      head = buf.subarray(0, bytesRead);
+    } finally {
+      await fh.close();
+    }
+  } catch {
+    return { kind: 'other' };
+  }
+  // Binary (a NUL, or bytes that are not UTF-8) is listed, not shown.
+  if (head.includes(0)) return { kind: 'other' };
+  let text: string;
+  try {
+    text = new TextDecoder('utf-8', { fatal: true }).decode(head);
+  } catch {
+    return { kind: 'other' };
+  }
+  if (/\.json$/i.test(file) && size === head.length) {
+    try {
+      const pretty = JSON.stringify(JSON.parse(text), null, 2);
+      return {
+        kind: 'json',
+        text: pretty.slice(0, PREVIEW_BYTES),
+        ...(pretty.length > PREVIEW_BYTES ? { truncated: true } : {}),
+      };
+    } catch {
+      // not JSON after all: shown as text
+    }
+  }
+  return {
+    kind: /\.json$/i.test(file) ? 'json' : 'text',
+    text: text.slice(0, PREVIEW_BYTES),
+    ...(size > PREVIEW_BYTES ? { truncated: true } : {}),
+  };
+}
+
+/** The matches with a preview of every copied file (read from `destDir`). */
+export async function withPreviews(matches: OutputMatch[], destDir: string): Promise<OutputMatch[]> {
+  const previews = new Map<string, OutputPreview>();
+  for (const m of matches)
+    for (const f of m.files)
+      if (!previews.has(f.savedAs))
+        previews.set(f.savedAs, await previewFile(path.join(destDir, ...f.savedAs.split('/'))));
+  return matches.map((m) => ({
+    ...m,
+    files: m.files.map((f) => ({ ...f, preview: previews.get(f.savedAs)! })),
+  }));
 }

@@ -232,6 +232,40 @@ function fill(template: string, values: Record<string, string>): string {
   return template.replace(/\{(\w+)\}/g, (all, key: string) => values[key] ?? all);
 }
 
+/** Flavor: devel only to compile CUDA code; no second CUDA when the wheels bring their own. */
+function pickFlavor(
+  c: Candidate,
+  o: ResolveOptions,
+  cuda: string | null,
+  fwPick: { name: string; version: string; entry: FrameworkInfo } | null,
+  reasons: string[],
+): Flavor {
+  if (o.compilesCuda.yes && cuda) {
+    reasons.push(
+      `devel image: the repo compiles CUDA code (${o.compilesCuda.evidence.slice(0, 3).join('; ')})`,
+    );
+    return 'devel';
+  }
+  if (!cuda) {
+    if (o.compilesCuda.yes)
+      reasons.push('the repo has CUDA sources, but this is a CPU build: no nvcc needed');
+    reasons.push(`python:${c.python}-slim base: no CUDA in the image`);
+    return 'slim';
+  }
+  if (fwPick?.entry.bundlesCuda) {
+    reasons.push(
+      `python:${c.python}-slim base, not nvidia/cuda: the ${fwPick.name} wheels bundle the CUDA ${cuda} libraries, a CUDA base image would ship a second copy (the host only needs the driver)`,
+    );
+    return 'slim';
+  }
+  reasons.push(
+    fwPick
+      ? `nvidia/cuda runtime base: ${fwPick.name} ${fwPick.version} wheels need the system CUDA ${cuda} and cuDNN libraries`
+      : `nvidia/cuda runtime base: no framework wheel brings CUDA ${cuda}, so the image provides it`,
+  );
+  return 'runtime';
+}
+
 /** Resolves one candidate into a build plan; throws IncompatibleError / DriverTooOldError. */
 export function resolveCandidate(c: Candidate, o: ResolveOptions): ResolvedPlan {
   const m = o.matrix;
@@ -282,31 +316,7 @@ export function resolveCandidate(c: Candidate, o: ResolveOptions): ResolvedPlan 
     }
   }
 
-  // Flavor: devel only to compile CUDA code; no second CUDA when the wheels bring their own.
-  let flavor: Flavor;
-  if (o.compilesCuda.yes && cuda) {
-    flavor = 'devel';
-    reasons.push(
-      `devel image: the repo compiles CUDA code (${o.compilesCuda.evidence.slice(0, 3).join('; ')})`,
-    );
-  } else if (!cuda) {
-    flavor = 'slim';
-    if (o.compilesCuda.yes)
-      reasons.push('the repo has CUDA sources, but this is a CPU build: no nvcc needed');
-    reasons.push(`python:${c.python}-slim base: no CUDA in the image`);
-  } else if (fwPick?.entry.bundlesCuda) {
-    flavor = 'slim';
-    reasons.push(
-      `python:${c.python}-slim base, not nvidia/cuda: the ${fwPick.name} wheels bundle the CUDA ${cuda} libraries, a CUDA base image would ship a second copy (the host only needs the driver)`,
-    );
-  } else {
-    flavor = 'runtime';
-    reasons.push(
-      fwPick
-        ? `nvidia/cuda runtime base: ${fwPick.name} ${fwPick.version} wheels need the system CUDA ${cuda} and cuDNN libraries`
-        : `nvidia/cuda runtime base: no framework wheel brings CUDA ${cuda}, so the image provides it`,
-    );
-  }
+  const flavor = pickFlavor(c, o, cuda, fwPick, reasons);
 
   let baseImage: string;
   let pythonFrom: ResolvedPlan['pythonFrom'] = 'image';
@@ -373,17 +383,4 @@ export function checkDriver(
     fatal: true,
     message: `${name}: CUDA ${plan.cuda} needs NVIDIA driver >= ${info.minDriverCompat} (>= ${info.minDriver} for full support), this host has ${host.driver}${ok.length ? `; this driver supports CUDA up to ${ok[ok.length - 1]}` : ''}`,
   };
-}
-
-/** Parses `nvidia-smi --query-gpu=index,name,driver_version,memory.total --format=csv,noheader,nounits`. */
-export function parseNvidiaSmi(
-  stdout: string,
-): { index: number; name: string; driver: string; memoryMiB: number }[] {
-  return stdout
-    .split('\n')
-    .map((l) => l.trim())
-    .filter(Boolean)
-    .map((l) => l.split(',').map((s) => s.trim()))
-    .filter((p) => p.length >= 4 && /^\d+$/.test(p[0]!))
-    .map((p) => ({ index: Number(p[0]), name: p[1]!, driver: p[2]!, memoryMiB: Number(p[3]) }));
 }

@@ -4,16 +4,12 @@
 
 import { createHash } from 'node:crypto';
 import path from 'node:path';
-import {
-  type ContainerHandle,
-  type GpuRequest,
-  type MountSpec,
-  RUN_LABEL,
-} from '../../adapters/docker/engine.js';
+import { type ContainerHandle, RUN_LABEL } from '../../adapters/docker/engine.js';
 import type { Candidate } from '../../config/bakeoff-schema.js';
 import {
   type BakeoffImageSpec,
   FREEZE_FILE,
+  GPU_PROBE_FILE,
   generateBakeoffDockerfile,
   REPO_DIR,
 } from '../../generators/bakeoff-dockerfile.js';
@@ -21,6 +17,7 @@ import type { CandidateReport, ReportPlan } from '../../generators/bakeoff-repor
 import { BuildFailedError, DockerUnavailableError, MlshipError } from '../../io/errors.js';
 import { writeFileAtomic } from '../../io/files.js';
 import type { TaskControl } from '../../io/progress.js';
+import { type FrameworkProbe, imageGpuFromLabels, imageGpuFromProbe } from '../deploy/gpu-fit.js';
 import {
   classifyBuildFailure,
   classifyRun,
@@ -28,14 +25,30 @@ import {
   type Failure,
   stripAnsi,
 } from './classify.js';
+import {
+  CANDIDATE_LABEL,
+  gpuRequest,
+  INPUTS_DIR,
+  inputFiles,
+  inputMounts,
+  inputNames,
+  parseDuration,
+  parseMemory,
+  WEIGHTS_DIR,
+  weightsEnv,
+} from './container-spec.js';
 import type { BakeoffDeps, BakeoffEngine } from './deps.js';
 import type { RepoFacts } from './detect.js';
-import { collectOutputs, readContainerFile } from './outputs.js';
+import { labelGpu, parseProbe } from './gpu-labels.js';
+import type { Matrix } from './matrix.js';
+import { collectOutputs, readContainerFiles, withPreviews } from './outputs.js';
 import type { ResolvedPlan } from './resolve.js';
+import { sampleGpuMemory, sampleMemory } from './sampling.js';
 import { type SourceTree, shortCommit } from './source.js';
 
-export const CANDIDATE_LABEL = 'dev.mlship.bakeoff.candidate';
-export const INPUTS_DIR = '/workspace/inputs';
+// Re-exported: what tests and the report know these by.
+export { CANDIDATE_LABEL, parseMemory } from './container-spec.js';
+
 const TAIL = 200;
 
 export interface CandidateJob {
@@ -52,32 +65,16 @@ export interface CandidateJob {
   /** Frozen mode: reuse this image when it still exists, else pin to these versions. */
   frozen?: { imageId: string; imageTag: string; pipFreeze: string[] };
   hostGpuCount: number;
+  /** Host directory mounted at WEIGHTS_DIR (read-write), shared by every candidate and run. */
+  weightsCache?: string;
+  /** For the minimum drivers of the image's GPU labels. */
+  matrix?: Matrix;
 }
 
 export interface CandidateOutcome {
   report: CandidateReport;
   /** For bakeoff.lock (null when the image was never built). */
   lock: { imageId: string; imageTag: string; baseImage: string; pipFreeze: string[] } | null;
-}
-
-/** Bytes from "512Mi", "4Gi", "2G", "300M". */
-export function parseMemory(s: string): number {
-  const m = /^(\d+(?:\.\d+)?)(Mi|Gi|M|G)$/.exec(s);
-  if (!m) throw new Error(`bad memory size ${s}`);
-  const unit = { Mi: 1024 ** 2, Gi: 1024 ** 3, M: 1e6, G: 1e9 }[m[2] as 'Mi' | 'Gi' | 'M' | 'G'];
-  return Math.round(Number(m[1]) * unit);
-}
-
-/** Milliseconds from "90s", "15m", "1h". */
-export function parseDuration(s: string): number {
-  const m = /^(\d+(?:\.\d+)?)(s|m|h)$/.exec(s);
-  if (!m) throw new Error(`bad duration ${s}`);
-  return Math.round(Number(m[1]) * { s: 1000, m: 60_000, h: 3_600_000 }[m[2] as 's' | 'm' | 'h']);
-}
-
-export function gpuRequest(gpus: Candidate['gpus']): GpuRequest | undefined {
-  if (gpus === 'all') return 'all';
-  return gpus > 0 ? gpus : undefined;
 }
 
 /** Lines from a freeze that pin a registry package (not the repo itself or local paths). */
@@ -132,14 +129,6 @@ export function reportPlan(plan: ResolvedPlan): ReportPlan {
   };
 }
 
-export function inputMounts(c: Candidate, configDir: string): MountSpec[] {
-  return c.inputs.map((i) => {
-    const source = path.resolve(configDir, typeof i === 'string' ? i : i.source);
-    const target = typeof i === 'string' ? path.posix.join(INPUTS_DIR, path.basename(source)) : i.target;
-    return { type: 'bind', source, target, readOnly: true };
-  });
-}
-
 function emptyReport(job: CandidateJob): CandidateReport {
   const c = job.candidate;
   return {
@@ -160,65 +149,222 @@ function emptyReport(job: CandidateJob): CandidateReport {
       imageSizeBytes: null,
     },
     run: { exitCode: null, timedOut: false, oomKilled: false, gpus: c.gpus },
+    inputs: inputNames(c),
     outputs: [],
     failure: null,
     log: { phase: 'build', lines: [] },
   };
 }
 
-function sleep(ms: number, signal?: AbortSignal): Promise<void> {
-  return new Promise((resolve) => {
-    const t = setTimeout(resolve, ms);
-    signal?.addEventListener('abort', () => {
-      clearTimeout(t);
-      resolve();
+interface Built {
+  imageId: string;
+  imageTag: string;
+}
+
+/** The candidate's image: the frozen one when it still exists, else built; undefined when the build failed. */
+async function buildImage(
+  job: CandidateJob,
+  engine: BakeoffEngine,
+  report: CandidateReport,
+  control: TaskControl,
+  signal: AbortSignal,
+): Promise<Built | undefined> {
+  const labels = { [RUN_LABEL]: job.runId, [CANDIDATE_LABEL]: job.name };
+  const dockerfile = generateBakeoffDockerfile(imageSpec(job));
+  const hash = createHash('sha256').update(dockerfile).digest('hex').slice(0, 12);
+  const imageTag = `mlship-bakeoff/${job.name}:${shortCommit(job.source.commit)}-${hash}`;
+  const buildLog: string[] = [];
+  const t0 = performance.now();
+  if (job.frozen) {
+    const existing = await engine.inspectImage(job.frozen.imageId).catch(() => undefined);
+    if (existing?.id === job.frozen.imageId) {
+      control.output(`frozen: reusing image ${existing.id.slice(7, 19)}`);
+      report.metrics.buildMs = Math.round(performance.now() - t0);
+      return { imageId: existing.id, imageTag };
+    }
+  }
+  const dockerfileName = `bakeoff-${job.name}.Dockerfile`;
+  await writeFileAtomic(path.join(job.source.contextDir, dockerfileName), dockerfile);
+  let steps = 0;
+  try {
+    const built = await engine.build({
+      context: job.source.contextDir,
+      dockerfile: dockerfileName,
+      tags: [imageTag],
+      labels,
+      signal,
+      onProgress: (e) => {
+        if (e.step && !e.line) {
+          steps++;
+          control.title(`${job.name}: building (${e.step.replace(/^Step /, 'step ').slice(0, 60)})`);
+        }
+        if (e.line) {
+          buildLog.push(stripAnsi(e.line));
+          if (buildLog.length > TAIL) buildLog.shift();
+        }
+      },
     });
+    control.output(`image ${built.imageId.slice(7, 19)} (${built.cachedSteps}/${steps} steps cached)`);
+    report.metrics.buildMs = Math.round(performance.now() - t0);
+    return { imageId: built.imageId, imageTag };
+  } catch (e) {
+    report.metrics.buildMs = Math.round(performance.now() - t0);
+    if (e instanceof DockerUnavailableError || signal.aborted) throw e;
+    if (e instanceof BuildFailedError) {
+      report.failure = classifyBuildFailure(e.step, e.details, e.message);
+      report.log = { phase: 'build', lines: e.details.slice(-TAIL).map(stripAnsi) };
+    } else {
+      report.failure = engineFailure(e, 'build');
+      report.log = { phase: 'build', lines: buildLog };
+    }
+    return undefined;
+  }
+}
+
+/** The example's container with the limits it asked for; undefined when it could not start. */
+async function startExample(
+  job: CandidateJob,
+  engine: BakeoffEngine,
+  imageId: string,
+  report: CandidateReport,
+): Promise<ContainerHandle | undefined> {
+  const c = job.candidate;
+  const memoryBytes = c.memory ? parseMemory(c.memory) : undefined;
+  const gpus = gpuRequest(c.gpus);
+  try {
+    return await engine.start({
+      image: imageId,
+      cmd: ['sh', '-c', c.run],
+      workdir: REPO_DIR,
+      // The cache variables first: a candidate's own env wins.
+      env: {
+        ...(job.weightsCache ? weightsEnv() : {}),
+        ...c.env,
+        MLSHIP_INPUTS: INPUTS_DIR,
+        MLSHIP_CANDIDATE: job.name,
+      },
+      mounts: [
+        ...inputMounts(c, job.configDir),
+        ...(job.weightsCache
+          ? [{ type: 'bind' as const, source: job.weightsCache, target: WEIGHTS_DIR }]
+          : []),
+      ],
+      labels: { [RUN_LABEL]: job.runId, [CANDIDATE_LABEL]: job.name },
+      ...(memoryBytes ? { memoryBytes } : {}),
+      ...(gpus !== undefined ? { gpus } : {}),
+    });
+  } catch (e) {
+    if (e instanceof DockerUnavailableError) throw e;
+    report.failure = classifyStartFailure(e instanceof Error ? e.message : String(e), gpus !== undefined);
+    report.log = { phase: 'run', lines: [] };
+    return undefined;
+  }
+}
+
+interface Watched {
+  exitCode: number;
+  timedOut: boolean;
+}
+
+/** Waits for the example under its timeout (and Ctrl-C), sampling memory while it runs. */
+async function watchExample(
+  job: CandidateJob,
+  handle: ContainerHandle,
+  deps: Pick<BakeoffDeps, 'exec'>,
+  report: CandidateReport,
+  control: TaskControl,
+  signal: AbortSignal,
+): Promise<Watched> {
+  const c = job.candidate;
+  const stopSampling = new AbortController();
+  let timedOut = false;
+  const timer = setTimeout(() => {
+    timedOut = true;
+    void handle.kill('SIGKILL').catch(() => undefined);
+  }, parseDuration(c.timeout));
+  const onAbort = () => void handle.kill('SIGKILL').catch(() => undefined);
+  signal.addEventListener('abort', onAbort, { once: true });
+  const memory = sampleMemory(handle, stopSampling.signal);
+  const gpuMemory =
+    gpuRequest(c.gpus) !== undefined && job.hostGpuCount > 0
+      ? sampleGpuMemory(deps, stopSampling.signal)
+      : undefined;
+  const runStart = performance.now();
+  const ticker = setInterval(
+    () =>
+      control.title(
+        `${job.name}: running (${Math.round((performance.now() - runStart) / 1000)} s of ${c.timeout})`,
+      ),
+    1000,
+  );
+  try {
+    const exitCode = (await handle.wait()).exitCode;
+    report.metrics.peakMemoryBytes = memory.peak();
+    report.metrics.gpuMemoryBytes = gpuMemory?.peak() ?? null;
+    return { exitCode, timedOut };
+  } finally {
+    clearInterval(ticker);
+    clearTimeout(timer);
+    stopSampling.abort();
+    signal.removeEventListener('abort', onAbort);
+  }
+}
+
+interface Collected {
+  pipFreeze: string[];
+  /** What the image's gpu-probe step found (frameworks and their CUDA builds). */
+  frameworks: FrameworkProbe[];
+}
+
+/** After the run: engine state, log tail, outputs, the freeze and the GPU probe; the verdict. */
+async function collectRun(
+  job: CandidateJob,
+  engine: BakeoffEngine,
+  handle: ContainerHandle,
+  watched: Watched,
+  report: CandidateReport,
+  control: TaskControl,
+): Promise<Collected> {
+  const c = job.candidate;
+  const { exitCode, timedOut } = watched;
+  const state = await handle.inspect();
+  report.metrics.runMs = engineDuration(state.startedAt, state.finishedAt);
+  const { oomKilled } = state;
+  report.run = { exitCode, timedOut, oomKilled, gpus: c.gpus };
+  const lines = stripAnsi(await handle.logs(TAIL)).split('\n');
+  if (lines[lines.length - 1] === '') lines.pop();
+  report.log = { phase: 'run', lines };
+
+  const archive = (p: string) => engine.getArchive(handle.id, p);
+  // Outputs and the freeze are independent reads of the stopped container: at once.
+  control.title(`${job.name}: copying outputs`);
+  const [outputs, mlshipFiles] = await Promise.all([
+    exitCode === 0 && !timedOut ? collectOutputs(c.outputs, REPO_DIR, archive, job.outputsDir) : [],
+    // The freeze and the GPU probe live side by side: one read of their directory.
+    readContainerFiles(archive, path.posix.dirname(FREEZE_FILE), [
+      path.posix.basename(FREEZE_FILE),
+      path.posix.basename(GPU_PROBE_FILE),
+    ]).catch(() => ({}) as Record<string, string>),
+  ]);
+  const freezeText = mlshipFiles[path.posix.basename(FREEZE_FILE)];
+  const probeText = mlshipFiles[path.posix.basename(GPU_PROBE_FILE)];
+  report.outputs = await withPreviews(outputs, job.outputsDir);
+  report.inputs = await inputFiles(c, job.configDir);
+  const memoryBytes = c.memory ? parseMemory(c.memory) : undefined;
+  const failure = classifyRun({
+    exitCode,
+    timedOut,
+    oomKilled,
+    timeoutMs: parseDuration(c.timeout),
+    ...(memoryBytes ? { memoryLimitBytes: memoryBytes } : {}),
+    gpusRequested: gpuRequest(c.gpus) !== undefined,
+    log: lines,
+    missingOutputs: report.outputs.filter((o) => o.files.length === 0).map((o) => o.pattern),
+    ...(job.weightsCache ? { weightsCache: job.weightsCache } : {}),
   });
-}
-
-/** Samples the container's memory until `stop` aborts; max_usage (cgroup v1) keeps the true peak between samples. */
-function sampleMemory(handle: ContainerHandle, stop: AbortSignal): { peak(): number | null } {
-  let peak: number | null = null;
-  void (async () => {
-    while (!stop.aborted) {
-      try {
-        const s = await handle.stats();
-        const v = Math.max(s.memoryPeakBytes ?? 0, s.memoryBytes);
-        if (v > 0) peak = Math.max(peak ?? 0, v);
-      } catch {
-        return;
-      }
-      await sleep(200, stop);
-    }
-  })().catch(() => undefined);
-  return { peak: () => peak };
-}
-
-/** Peak GPU memory in use (MiB → bytes) across the GPUs while the example runs, minus the baseline. */
-function sampleGpuMemory(deps: Pick<BakeoffDeps, 'exec'>, stop: AbortSignal): { peak(): number | null } {
-  const query = async (): Promise<number | null> => {
-    const r = await deps.exec('nvidia-smi', ['--query-gpu=memory.used', '--format=csv,noheader,nounits'], {
-      timeoutMs: 5000,
-    });
-    if (r.exitCode !== 0) return null;
-    return r.stdout
-      .split('\n')
-      .map((l) => Number(l.trim()))
-      .filter((n) => Number.isFinite(n))
-      .reduce((a, b) => a + b, 0);
-  };
-  let baseline: number | null = null;
-  let peak: number | null = null;
-  void (async () => {
-    baseline = await query();
-    if (baseline === null) return;
-    while (!stop.aborted) {
-      const used = await query();
-      if (used !== null) peak = Math.max(peak ?? 0, used - (baseline ?? 0));
-      await sleep(500, stop);
-    }
-  })().catch(() => undefined);
-  return { peak: () => (peak === null ? null : peak * 1024 * 1024) };
+  report.failure = failure ? withLfsHint(failure, job.facts.lfsPointers ?? []) : null;
+  report.status = failure ? 'failed' : 'passed';
+  return { pipFreeze: (freezeText ?? '').split('\n').filter(Boolean), frameworks: parseProbe(probeText) };
 }
 
 export async function runCandidate(
@@ -228,166 +374,38 @@ export async function runCandidate(
   control: TaskControl,
   signal: AbortSignal,
 ): Promise<CandidateOutcome> {
-  const c = job.candidate;
   const report = emptyReport(job);
-  const labels = { [RUN_LABEL]: job.runId, [CANDIDATE_LABEL]: job.name };
-
-  // -- build ------------------------------------------------------------------------
-  const spec = imageSpec(job);
-  const dockerfile = generateBakeoffDockerfile(spec);
-  const hash = createHash('sha256').update(dockerfile).digest('hex').slice(0, 12);
-  const imageTag = `mlship-bakeoff/${job.name}:${shortCommit(job.source.commit)}-${hash}`;
-  let imageId: string | undefined;
-  const buildLog: string[] = [];
-  const t0 = performance.now();
-  if (job.frozen) {
-    const existing = await engine.inspectImage(job.frozen.imageId).catch(() => undefined);
-    if (existing?.id === job.frozen.imageId) {
-      imageId = existing.id;
-      control.output(`frozen: reusing image ${imageId.slice(7, 19)}`);
-    }
-  }
-  if (!imageId) {
-    const dockerfileName = `bakeoff-${job.name}.Dockerfile`;
-    await writeFileAtomic(path.join(job.source.contextDir, dockerfileName), dockerfile);
-    let steps = 0;
-    try {
-      const built = await engine.build({
-        context: job.source.contextDir,
-        dockerfile: dockerfileName,
-        tags: [imageTag],
-        labels,
-        signal,
-        onProgress: (e) => {
-          if (e.step && !e.line) {
-            steps++;
-            control.title(`${job.name}: building (${e.step.replace(/^Step /, 'step ').slice(0, 60)})`);
-          }
-          if (e.line) {
-            buildLog.push(stripAnsi(e.line));
-            if (buildLog.length > TAIL) buildLog.shift();
-          }
-        },
-      });
-      imageId = built.imageId;
-      control.output(`image ${imageId.slice(7, 19)} (${built.cachedSteps}/${steps} steps cached)`);
-    } catch (e) {
-      report.metrics.buildMs = Math.round(performance.now() - t0);
-      if (e instanceof DockerUnavailableError || signal.aborted) throw e;
-      if (e instanceof BuildFailedError) {
-        report.failure = classifyBuildFailure(e.step, e.details, e.message);
-        report.log = { phase: 'build', lines: e.details.slice(-TAIL).map(stripAnsi) };
-      } else {
-        report.failure = engineFailure(e, 'build');
-        report.log = { phase: 'build', lines: buildLog };
-      }
-      return { report, lock: null };
-    }
-  }
-  report.metrics.buildMs = Math.round(performance.now() - t0);
-  const image = await engine.inspectImage(imageId);
-  report.image = { tag: imageTag, id: imageId, sizeBytes: image.sizeBytes };
+  const built = await buildImage(job, engine, report, control, signal);
+  if (!built) return { report, lock: null };
+  const image = await engine.inspectImage(built.imageId);
+  const labelled = imageGpuFromLabels(image.labels);
+  report.image = {
+    tag: built.imageTag,
+    id: built.imageId,
+    sizeBytes: image.sizeBytes,
+    ...(labelled ? { gpu: labelled } : {}),
+  };
   report.metrics.imageSizeBytes = image.sizeBytes;
 
-  // -- run --------------------------------------------------------------------------
   control.title(`${job.name}: running`);
-  const timeoutMs = parseDuration(c.timeout);
-  const memoryBytes = c.memory ? parseMemory(c.memory) : undefined;
-  const gpus = gpuRequest(c.gpus);
-  let handle: ContainerHandle;
   const tContainer = performance.now();
+  const handle = await startExample(job, engine, built.imageId, report);
+  if (!handle) return { report, lock: null };
+  let collected: Collected;
   try {
-    handle = await engine.start({
-      image: imageId,
-      cmd: ['sh', '-c', c.run],
-      workdir: REPO_DIR,
-      env: { ...c.env, MLSHIP_INPUTS: INPUTS_DIR, MLSHIP_CANDIDATE: job.name },
-      mounts: inputMounts(c, job.configDir),
-      labels,
-      ...(memoryBytes ? { memoryBytes } : {}),
-      ...(gpus !== undefined ? { gpus } : {}),
-    });
-  } catch (e) {
-    if (e instanceof DockerUnavailableError) throw e;
-    report.failure = classifyStartFailure(e instanceof Error ? e.message : String(e), gpus !== undefined);
-    report.log = { phase: 'run', lines: [] };
-    return { report, lock: null };
-  }
-  const stopSampling = new AbortController();
-  let timedOut = false;
-  const timer = setTimeout(() => {
-    timedOut = true;
-    void handle.kill('SIGKILL').catch(() => undefined);
-  }, timeoutMs);
-  const onAbort = () => void handle.kill('SIGKILL').catch(() => undefined);
-  signal.addEventListener('abort', onAbort, { once: true });
-  try {
-    const memory = sampleMemory(handle, stopSampling.signal);
-    const gpuMemory =
-      gpus !== undefined && job.hostGpuCount > 0 ? sampleGpuMemory(deps, stopSampling.signal) : undefined;
-    const runStart = performance.now();
-    const ticker = setInterval(
-      () =>
-        control.title(
-          `${job.name}: running (${Math.round((performance.now() - runStart) / 1000)} s of ${c.timeout})`,
-        ),
-      1000,
-    );
-    let exitCode: number;
-    try {
-      exitCode = (await handle.wait()).exitCode;
-    } finally {
-      clearInterval(ticker);
-      clearTimeout(timer);
-      stopSampling.abort();
-    }
-    const state = await handle.inspect();
-    report.metrics.runMs = engineDuration(state.startedAt, state.finishedAt);
-    report.metrics.peakMemoryBytes = memory.peak();
-    report.metrics.gpuMemoryBytes = gpuMemory?.peak() ?? null;
-    const { oomKilled } = state;
-    report.run = { exitCode, timedOut, oomKilled, gpus: c.gpus };
-    const lines = stripAnsi(await handle.logs(TAIL)).split('\n');
-    if (lines[lines.length - 1] === '') lines.pop();
-    report.log = { phase: 'run', lines };
-
-    // -- collect ----------------------------------------------------------------------
-    const archive = (p: string) => engine.getArchive(handle.id, p);
-    // Outputs and the freeze are independent reads of the stopped container: at once.
-    control.title(`${job.name}: copying outputs`);
-    const [outputs, freezeText] = await Promise.all([
-      exitCode === 0 && !timedOut ? collectOutputs(c.outputs, REPO_DIR, archive, job.outputsDir) : [],
-      readContainerFile(archive, FREEZE_FILE).catch(() => undefined),
-    ]);
-    report.outputs = outputs;
-    const freeze = freezeText ?? '';
-    const failure = classifyRun({
-      exitCode,
-      timedOut,
-      oomKilled,
-      timeoutMs,
-      ...(memoryBytes ? { memoryLimitBytes: memoryBytes } : {}),
-      gpusRequested: gpus !== undefined,
-      log: lines,
-      missingOutputs: report.outputs.filter((o) => o.files.length === 0).map((o) => o.pattern),
-    });
-    report.failure = failure ? withLfsHint(failure, job.facts.lfsPointers ?? []) : null;
-    report.status = failure ? 'failed' : 'passed';
-    return {
-      report,
-      lock: {
-        imageId,
-        imageTag,
-        baseImage: job.plan.baseImage,
-        pipFreeze: freeze.split('\n').filter(Boolean),
-      },
-    };
+    const watched = await watchExample(job, handle, deps, report, control, signal);
+    collected = await collectRun(job, engine, handle, watched, report, control);
   } finally {
-    clearTimeout(timer);
-    signal.removeEventListener('abort', onAbort);
     await handle.remove();
     report.metrics.containerMs = Math.round(performance.now() - tContainer);
   }
+  // Outside the container's time: the label layer is part of the image, not of the run.
+  const gpu = labelled ? undefined : imageGpuFromProbe(collected.frameworks, job.matrix);
+  if (gpu) {
+    built.imageId = await labelGpu(job, engine, built, gpu, signal);
+    report.image = { ...report.image, id: built.imageId, gpu };
+  }
+  return { report, lock: { ...built, baseImage: job.plan.baseImage, pipFreeze: collected.pipFreeze } };
 }
 
 function engineDuration(started: string | undefined, finished: string | undefined): number | null {

@@ -4,7 +4,6 @@
 // and last log lines and stops what it started (or, --keep-on-failure, says what is left).
 
 import { readFile } from 'node:fs/promises';
-import path from 'node:path';
 import type { S3Target } from '../../adapters/aws/s3.js';
 import type { ComposeCli, ComposeProject, ComposeRunner } from '../../adapters/compose.js';
 import type { ContainerState, Engine } from '../../adapters/docker/engine.js';
@@ -12,8 +11,10 @@ import type { HostPorts } from '../../adapters/host-ports.js';
 import { tagMajor } from '../../config/image-ref.js';
 import { EngineError, MlshipError, OperationFailedError } from '../../io/errors.js';
 import type { TaskRunner } from '../../io/progress.js';
+import { serviceExample } from './example.js';
 import { type ComposeGenerateResult, parseEnv } from './generate.js';
 import { checkPublishedPorts, type PortDeps, PROJECT_LABEL, SERVICE_LABEL } from './ports.js';
+import { ensureLocalQueues, type JobSmokeResult, type LocalJobApis, smokeJobs } from './queues.js';
 
 export { PROJECT_LABEL, SERVICE_LABEL } from './ports.js';
 
@@ -22,6 +23,8 @@ export interface ComposeRunDeps {
   /** Who holds a host port (the pre-flight). */
   host: HostPorts;
   ensureBucket(target: S3Target): Promise<boolean>;
+  /** The local queue server and object storage, for a stack with `queue:` (its workers' jobs). */
+  jobApis?(endpoints: { sqs: string; s3: string; bucket: string; secret: string }): Promise<LocalJobApis>;
   compose: ComposeRunner;
   cli: ComposeCli;
   tasks: TaskRunner;
@@ -58,6 +61,8 @@ export interface UpResult {
   profile?: 'gpu' | 'cpu';
   proxyUrl?: string;
   storage?: { endpoint: string; bucket: string; created: boolean };
+  /** The workers' queues, and the three-item job each ran end to end. */
+  queues?: { endpoint: string; names: string[]; smoke: JobSmokeResult[] };
 }
 
 function projectOf(cli: ComposeCli, gen: ComposeGenerateResult): ComposeProject {
@@ -176,6 +181,7 @@ export async function composeUp(
   try {
     const started = await startAndWatch(deps, gen, services, profileArgs, options);
     const storage = await ensureStorage(deps, gen);
+    const queues = await localQueues(deps, gen, storage, options.smoke);
     const proxyUrl = gen.project.proxy?.port ? `http://127.0.0.1:${gen.project.proxy.port}` : undefined;
     const smoke = options.smoke && proxyUrl ? await smokeAll(deps, gen, proxyUrl) : [];
     return {
@@ -193,6 +199,7 @@ export async function composeUp(
       ...(profile ? { profile } : {}),
       ...(proxyUrl ? { proxyUrl } : {}),
       ...(storage ? { storage } : {}),
+      ...(queues ? { queues } : {}),
     };
   } catch (e) {
     throw await afterFailure(deps, gen, e, before.length > 0, options);
@@ -385,6 +392,49 @@ async function afterFailure(
     : new MlshipError(error.code, error.kind, error.message, options2);
 }
 
+/**
+ * The workers' queues, created once the queue server is healthy (the workers wait for them),
+ * and with `smoke` a three-item job through each worker.
+ */
+async function localQueues(
+  deps: ComposeRunDeps,
+  gen: ComposeGenerateResult,
+  storage: UpResult['storage'],
+  smoke: boolean,
+): Promise<UpResult['queues']> {
+  const q = gen.project.queue;
+  if (!q || !storage || !deps.jobApis) return undefined;
+  const env = await readFile(gen.envFile.path, 'utf8').catch(() => '');
+  const endpoint = `http://127.0.0.1:${q.host_port}`;
+  const apis = await deps.jobApis({
+    sqs: endpoint,
+    s3: storage.endpoint,
+    bucket: storage.bucket,
+    secret: parseEnv(env).get('STORAGE_PASSWORD') ?? '',
+  });
+  try {
+    const names = await ensureLocalQueues(apis, gen);
+    const clock = { now: () => Date.now(), monotonic: deps.now, sleep: deps.sleep };
+    const jobs = smoke ? await smokeJobs(apis, gen, clock, 120) : [];
+    const bad = jobs.filter((j) => j.error || j.done !== j.items);
+    if (bad.length) {
+      throw new OperationFailedError(
+        'COMPOSE_SMOKE_FAILED',
+        `the smoke job failed for ${bad.map((b) => b.service).join(', ')}`,
+        {
+          details: bad.map(
+            (b) => `${b.service}: ${b.done} of ${b.items} result(s)${b.error ? `: ${b.error}` : ''}`,
+          ),
+          hint: 'the worker is healthy but did not finish three items: `mlship compose logs <service>-worker` says why',
+        },
+      );
+    }
+    return { endpoint, names, smoke: jobs };
+  } finally {
+    apis.destroy();
+  }
+}
+
 /** POSTs the service's own example through the proxy; falls back to /readyz when it has none. */
 async function smokeTest(
   deps: ComposeRunDeps,
@@ -393,19 +443,7 @@ async function smokeTest(
   proxyUrl: string,
 ): Promise<SmokeResult> {
   const svc = gen.project.services[service]!;
-  const dir = path.resolve(
-    path.dirname(gen.composeFile),
-    gen.stack.compose.services[service]?.build?.context ?? '.',
-  );
-  let example: unknown;
-  try {
-    const manifest = JSON.parse(await readFile(path.join(dir, 'mlship-wrap.json'), 'utf8')) as {
-      example?: string;
-    };
-    example = JSON.parse(await readFile(path.join(dir, manifest.example ?? 'example.json'), 'utf8'));
-  } catch {
-    example = undefined;
-  }
+  const example = await serviceExample(gen, service);
   const url = `${proxyUrl}/api/${service}/${example === undefined ? 'readyz' : 'predict'}`;
   const t0 = deps.now();
   try {

@@ -26,6 +26,13 @@ import { healthCheckTools, missingHealthCheckTools } from './health-tools.js';
 import { ensureLoadBalancer, type LoadBalancerResult, sameLoadBalancers } from './load-balancer.js';
 import type { EcsPlanResult, ListenerPlan } from './plan.js';
 import {
+  ensureQueues,
+  ensureSpotCapacity,
+  ensureWorkersScaling,
+  type QueueResult,
+  type ScalingResult,
+} from './queues-apply.js';
+import {
   type BucketResult,
   ensureLocalSecrets,
   ensureRoles,
@@ -66,6 +73,9 @@ export interface ApplyResult {
   roles: RoleResult[];
   databases: DatabaseResult[];
   efs: EfsResult[];
+  /** The workers' queues and their scaling (empty without `queue:`). */
+  queues: QueueResult[];
+  scaling: ScalingResult[];
   /** SSM parameters created from the stack's .env (names only). */
   secretsCreated: string[];
   /** Services waited for; empty with --no-wait or when nothing changed. */
@@ -158,6 +168,8 @@ export async function applyEcs(
     roles: [],
     databases: [],
     efs: [],
+    queues: [],
+    scaling: [],
     secretsCreated: [],
     stable: [],
     endpoints: [],
@@ -168,6 +180,7 @@ export async function applyEcs(
   if (bucket) result.bucket = bucket;
   result.weights = await ensureWeights(plan, deps);
   result.roles = await ensureRoles(plan, deps, options);
+  result.queues = await ensureQueues(plan.queues ?? [], stack, deps);
   result.secretsCreated = createdSecrets;
   result.efs = await ensureEfs(plan.stack, plan.efs, deps, network, (v) => efsUser(deps, options, v));
   for (const db of plan.databases) {
@@ -226,6 +239,7 @@ export async function applyEcs(
 
   // 5. Services: create the missing ones, update only those whose task definition or load
   // balancers changed.
+  await ensureSpotCapacity(plan.queues ?? [], stack, deps);
   for (const svc of plan.translation.services) {
     const arn = arnOf.get(svc.taskFamily)!;
     const existing = await aws.ecs.describeService(stack, svc.name);
@@ -239,6 +253,7 @@ export async function applyEcs(
         ...(svc.launchType === 'EC2' && result.gpuCapacity
           ? { capacityProvider: result.gpuCapacity.capacityProvider }
           : {}),
+        ...(svc.capacityProvider ? { capacityProvider: svc.capacityProvider } : {}),
         desiredCount: svc.desiredCount,
         subnets: network.subnets,
         securityGroups: network.securityGroups,
@@ -273,6 +288,9 @@ export async function applyEcs(
       result.services.push({ name: svc.name, action: 'unchanged' });
     }
   }
+
+  // The workers' scaling, now that their services exist.
+  result.scaling = await ensureWorkersScaling(plan.queues ?? [], stack, deps);
 
   // 6. Wait for the changed services; a failure keeps the log group for debugging.
   const changed = plan.translation.services.filter((s) =>

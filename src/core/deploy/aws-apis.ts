@@ -450,6 +450,63 @@ export interface LaunchTemplateSpec {
   volumeGb: number;
 }
 
+/** A job queue (or its dead-letter queue) as mlship wants it. */
+export interface QueueSpec {
+  name: string;
+  visibilityTimeoutSeconds: number;
+  retentionSeconds: number;
+  /** Items move to this queue after `maxReceiveCount` receives (the redrive policy). */
+  deadLetter?: { arn: string; maxReceiveCount: number };
+  /** SSE-SQS (SQS-managed keys); off only for local servers that lack it. */
+  encrypted: boolean;
+  tags: Record<string, string>;
+}
+
+/** Amazon SQS: the stack's job queues. */
+export interface SqsApi {
+  /** Creates the queue unless it exists, then corrects its attributes to the spec. */
+  ensureQueue(spec: QueueSpec): Promise<{ url: string; arn: string; created: boolean; changed: string[] }>;
+  /** Deletes the queue (and the items in it); false when there was none. */
+  deleteQueue(name: string): Promise<boolean>;
+}
+
+/** One query of a CloudWatch metric math expression (a metric, or an expression over others). */
+export interface MetricQuery {
+  id: string;
+  label?: string;
+  metric?: { namespace: string; name: string; dimensions: Record<string, string>; stat: string };
+  expression?: string;
+  returnData: boolean;
+}
+
+/** How a worker service scales: Application Auto Scaling target and policies, one CloudWatch alarm. */
+export interface WorkerScalingSpec {
+  cluster: string;
+  service: string;
+  minTasks: number;
+  maxTasks: number;
+  /** Target tracking on a metric math expression (backlog per task). */
+  tracking: {
+    policyName: string;
+    targetValue: number;
+    metrics: MetricQuery[];
+    scaleOutCooldownSeconds: number;
+    scaleInCooldownSeconds: number;
+  };
+  /** A step policy and its alarm that start the first task (target tracking cannot scale from 0). */
+  fromZero?: { policyName: string; alarmName: string; metrics: MetricQuery[]; threshold: number };
+}
+
+/** Application Auto Scaling (and the CloudWatch alarm it acts on) for the workers. */
+export interface ScalingApi {
+  /** Registers the scalable target and makes its policies and alarm exactly these. */
+  ensureWorkerScaling(spec: WorkerScalingSpec): Promise<{ created: boolean; changed: string[] }>;
+  /** Removes the alarm, policies and scalable target of a service; false when there were none. */
+  removeWorkerScaling(cluster: string, service: string, alarmName?: string): Promise<boolean>;
+  /** Makes FARGATE and FARGATE_SPOT capacity providers of the cluster (for Spot workers). */
+  ensureFargateSpot(cluster: string): Promise<{ added: boolean }>;
+}
+
 export interface AwsDeployApis {
   s3: S3Api;
   ecr: EcrApi;
@@ -464,5 +521,7 @@ export interface AwsDeployApis {
   sts: StsApi;
   rds: RdsApi;
   efs: EfsApi;
+  sqs: SqsApi;
+  scaling: ScalingApi;
   destroy(): void;
 }

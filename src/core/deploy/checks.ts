@@ -5,6 +5,7 @@
 import { taskGpus } from '../../generators/ecs-task-definitions.js';
 import { OperationFailedError, UsageError } from '../../io/errors.js';
 import type { ApplyDeps, ApplyOptions, DeployNetwork } from './deps.js';
+import { gpuFitOfBuiltImages } from './gpu-fit.js';
 import type { EcsPlanResult } from './plan.js';
 import { TASK_MEMORY_SHARE } from './prices.js';
 
@@ -83,6 +84,8 @@ export async function preDeployChecks(
         }
       }
     }
+    // The images just built, against the instance type and the driver the plan found (gpu-fit.ts).
+    problems.push(...(await gpuFitOfBuiltImages(plan, options.localImages, type, deps.engine)));
     gpuAmi = await deps.aws.gpu.gpuAmi();
     if (!gpuAmi) {
       problems.push(

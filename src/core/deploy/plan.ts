@@ -17,8 +17,17 @@ import { type CostEstimate, type CostLine, estimateCost, usd } from './cost.js';
 import { type ManagedDatabase, manageDatabases } from './database.js';
 import { type DeployStack, loadDeployStack } from './deploy-stack.js';
 import { type EfsVolumePlan, efsPlaceholders, planEfs } from './efs.js';
+import { assertGpuFit, type GpuFit, type GpuFitSource, gpuFitOfPlan } from './gpu-fit.js';
 import { type LoadBalancerPlan, loadBalancerOf, loadBalancerPlanLines } from './load-balancer-plan.js';
 import { DEFAULT_GPU_INSTANCE, gpuInstanceFor, HOURS_PER_MONTH, PRICES } from './prices.js';
+import {
+  type ManagedQueue,
+  manageQueues,
+  queueCost,
+  queuePlanLines,
+  withWorkerServices,
+  workerImages,
+} from './queues.js';
 import { roleArn, roleSpecs, type TaskRoleNeeds } from './roles.js';
 import { type ManagedStorage, manageStorage } from './storage.js';
 import { ChecksumCache, formatBytes, planWeights, stackBucketName, type WeightsPlan } from './weights.js';
@@ -61,6 +70,8 @@ export interface EcsPlanOptions {
   keepDbContainer?: boolean;
   /** SSE-KMS key of the stack's bucket (default SSE-S3). */
   kmsKeyId?: string;
+  /** Check the GPU images against the instance type and the GPU AMI's driver (gpu-fit.ts). */
+  gpuFit?: GpuFitSource;
 }
 
 /** An image `--apply` builds before pushing it: a service's own source, or its baked files. */
@@ -95,6 +106,8 @@ export interface EcsPlanResult {
   storage?: ManagedStorage;
   /** Named volumes that become EFS file systems. */
   efs: EfsVolumePlan[];
+  /** The workers' SQS queues (and dead-letter queues), for the apply and for alarms on them. */
+  queues?: ManagedQueue[];
   kmsKeyId?: string;
   bakes: BakePlan[];
   /** The roles mlship creates and owns (absent where the user names a role of their own). */
@@ -103,6 +116,8 @@ export interface EcsPlanResult {
   loadBalancer?: LoadBalancerPlan;
   /** EC2 instance type of the GPU task's instances (the estimate prices it). */
   gpuInstanceType: string;
+  /** How each GPU container's image fits that instance type (when checked). */
+  gpuFit?: GpuFit[];
   plan: string[];
   cost: CostEstimate;
 }
@@ -192,6 +207,7 @@ function planLines(
     ...(gpu && gpuTask
       ? [
           `GPU capacity mlship-${r.stack}-gpu: an Auto Scaling group of ${r.gpuInstanceType}${explicit ? '' : ` (the cheapest bundled type for ${taskGpus(gpuTask)} GPU(s) and ${gpuTask.memory} MiB; --gpu-instance to choose)`} (ECS GPU AMI, 100 GiB gp3) that ECS scales with the GPU task, from 0; an instance role and profile`,
+          ...(r.gpuFit ?? []).flatMap((f) => f.lines),
           'note: GPU tasks (EC2, awsvpc) get no public IP: image pulls go through the instance, but their own outbound calls (weights from S3 or HTTPS) need a NAT gateway or VPC endpoints',
         ]
       : []),
@@ -233,6 +249,7 @@ function planLines(
       (td) =>
         `task definition ${td.family} (${td.requiresCompatibilities?.join(', ')}, ${td.containerDefinitions?.length} container(s)${td.ephemeralStorage ? `, ${td.ephemeralStorage.sizeInGiB} GiB task storage for its weights` : ''})`,
     ),
+    ...queuePlanLines(r.queues ?? []),
     ...translation.services.map(
       (s) =>
         `service ${s.name}: ${s.desiredCount} × ${s.launchType}, Service Connect${s.publicPorts.length ? `, public port${s.publicPorts.length > 1 ? 's' : ''} ${s.publicPorts.map((p) => p.listener).join(', ')} via the shared load balancer` : ', no load balancer (not public)'}`,
@@ -338,6 +355,9 @@ function costOf(
       detail: `${r.efs.map((e) => e.volume).join(', ')}: $${PRICES.efsGbMonth}/GB-month of what they hold, elastic throughput per GB read and written`,
     });
   }
+  const queues = queueCost(r.translation, r.queues ?? []);
+  cost.lines.push(...queues.lines);
+  if (queues.notes.length) cost.note = [cost.note, ...queues.notes].filter(Boolean).join('; ');
   for (const db of r.databases) {
     const { line, worstMonthlyUsd } = databaseCost(db);
     cost.lines.push(line);
@@ -367,7 +387,8 @@ export async function planEcs(options: EcsPlanOptions): Promise<EcsPlanResult> {
     keepContainers: options.keepDbContainer ?? false,
   });
   const managedFiles = manageStorage(managedDb.stack, project, bucket);
-  const stack = managedFiles.stack;
+  const managedQueues = manageQueues(managedFiles.stack, project, { region, accountId });
+  const stack = managedQueues.stack;
   const efs = planEfs(stack);
   const cache = new ChecksumCache(options.checksumCache);
   const weights = await planWeights(stack.services, bucket, cache);
@@ -383,8 +404,13 @@ export async function planEcs(options: EcsPlanOptions): Promise<EcsPlanResult> {
   });
   const registry = `${accountId}.dkr.ecr.${region}.amazonaws.com`;
   const images = ecrImages(loaded, bakes, registry, options.imageTag);
+  Object.assign(images, workerImages(images, managedQueues.queues));
   const { builds, localImages } = buildsOf(loaded, images, bakes, outDir);
-  const taskNeeds = { weights, ...(managedFiles.storage ? { bucketAccess: { bucket } } : {}) };
+  const taskNeeds = {
+    weights,
+    ...(managedFiles.storage ? { bucketAccess: { bucket } } : {}),
+    ...(managedQueues.queues.length ? { queues: managedQueues.queues.map((q) => q.arn) } : {}),
+  };
   const arns = roleArns(stack.name, accountId, project, options, taskNeeds);
   const translation = translateToEcs(stack, {
     region,
@@ -407,6 +433,8 @@ export async function planEcs(options: EcsPlanOptions): Promise<EcsPlanResult> {
     efs: Object.fromEntries(efs.map((e) => [e.volume, efsPlaceholders(e.volume)])),
   });
   translation.warnings.unshift(...stack.warnings, ...managedDb.warnings, ...managedFiles.warnings);
+  translation.refusals.push(...managedQueues.refusals);
+  withWorkerServices(translation, managedQueues.queues);
   for (const b of bakes) {
     const w = bakeWarning(b);
     if (w)
@@ -429,6 +457,11 @@ export async function planEcs(options: EcsPlanOptions): Promise<EcsPlanResult> {
     options.gpuInstanceType ??
     (gpuTask && gpuInstanceFor(taskGpus(gpuTask), Number(gpuTask.memory ?? 0))) ??
     DEFAULT_GPU_INSTANCE;
+  const gpuFit =
+    options.gpuFit && gpuTask
+      ? await gpuFitOfPlan(stack.name, translation.taskDefinitions, gpuInstanceType, options.gpuFit)
+      : undefined;
+  if (gpuFit) assertGpuFit(gpuFit);
   const loadBalancer = loadBalancerOf(stack.name, translation, options.certificateArn);
   const partial = {
     stack: stack.name,
@@ -442,11 +475,13 @@ export async function planEcs(options: EcsPlanOptions): Promise<EcsPlanResult> {
     databases: managedDb.databases,
     efs,
     ...(managedFiles.storage ? { storage: managedFiles.storage } : {}),
+    ...(managedQueues.queues.length ? { queues: managedQueues.queues } : {}),
     ...(options.kmsKeyId ? { kmsKeyId: options.kmsKeyId } : {}),
     bakes,
     roles,
     ...(loadBalancer ? { loadBalancer } : {}),
     gpuInstanceType,
+    ...(gpuFit ? { gpuFit } : {}),
   };
   const result = {
     ...partial,

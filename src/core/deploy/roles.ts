@@ -26,6 +26,8 @@ export interface TaskRoleNeeds {
   weights: WeightsPlan[];
   /** The stack's files (storage:): read and write the bucket's objects, except mlship's own. */
   bucketAccess?: { bucket: string };
+  /** The job queues the workers consume (ARNs): receive, delete, extend; nothing else. */
+  queues?: string[];
 }
 
 function s3ObjectArn(url: string): string | undefined {
@@ -71,6 +73,25 @@ export function taskRolePolicies(needs: TaskRoleNeeds): Record<string, PolicyDoc
           Effect: 'Deny',
           Action: ['s3:PutObject', 's3:DeleteObject'],
           Resource: `arn:aws:s3:::${bucket}/mlship/*`,
+        },
+      ],
+    };
+  }
+  if (needs.queues?.length) {
+    policies['mlship-queues'] = {
+      Version: '2012-10-17',
+      Statement: [
+        {
+          Sid: 'ConsumeJobQueues',
+          Effect: 'Allow',
+          Action: [
+            'sqs:GetQueueUrl',
+            'sqs:GetQueueAttributes',
+            'sqs:ReceiveMessage',
+            'sqs:DeleteMessage',
+            'sqs:ChangeMessageVisibility',
+          ],
+          Resource: needs.queues,
         },
       ],
     };

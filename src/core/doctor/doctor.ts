@@ -3,10 +3,11 @@
 // required; the rest are warnings because each matters to one step only.
 
 import { parse as parseYaml } from 'yaml';
-import type { EngineClient } from '../../adapters/docker/engine.js';
+import type { ContainerClient, EngineClient } from '../../adapters/docker/engine.js';
 import type { Exec } from '../../adapters/exec.js';
 import { MlshipError } from '../../io/errors.js';
 import type { AwsSettings, ResolvedAws } from '../aws/aws-config.js';
+import { type EngineGpus, findEngineGpus } from './engine-gpus.js';
 
 export type CheckStatus = 'ok' | 'warn' | 'fail';
 
@@ -24,9 +25,12 @@ export interface DoctorReport {
   checks: Check[];
 }
 
+/** The engine as doctor uses it: its GPUs are asked of it with a short-lived container. */
+export type DoctorEngine = EngineClient & Pick<ContainerClient, 'start'>;
+
 export interface DoctorDeps {
   nodeVersion: string;
-  connectEngine(): Promise<EngineClient>;
+  connectEngine(): Promise<DoctorEngine>;
   exec: Exec;
   /** How AWS is configured, resolved as `deploy ecs` resolves it (credentials reported). */
   resolveAws(): Promise<ResolvedAws>;
@@ -37,6 +41,10 @@ export interface DoctorDeps {
   projectNeedsGpu: boolean;
   /** Skip checks by id (e.g. "aws" on machines that never deploy). */
   skip?: string[];
+  /** Image of the nvidia-smi container (default python:3.11-slim; --probe-image). */
+  gpuProbeImage?: string;
+  /** Label value of that container (removed right after). */
+  runId?: string;
 }
 
 /**
@@ -107,7 +115,7 @@ async function checkNode(deps: DoctorDeps): Promise<Check[]> {
 async function checkEngine(
   deps: DoctorDeps,
 ): Promise<{ checks: Check[]; engine?: EngineClient; rootDir?: string }> {
-  let engine: EngineClient;
+  let engine: DoctorEngine;
   try {
     engine = await deps.connectEngine();
     await engine.ping();
@@ -123,10 +131,12 @@ async function checkEngine(
     ];
     const buildkit = versionAtLeast(v.apiVersion, BUILDKIT_MIN_API);
     // Independent probes run together: doctor's time is mostly these programs starting.
-    const [buildx, smi] = await Promise.all([
+    const [buildx, found] = await Promise.all([
       deps.exec('docker', ['buildx', 'version'], { timeoutMs: 5000 }),
-      deps.exec('nvidia-smi', ['--query-gpu=driver_version,name', '--format=csv,noheader'], {
-        timeoutMs: 10000,
+      findEngineGpus(engine, info, {
+        image: deps.gpuProbeImage ?? DEFAULT_GPU_PROBE_IMAGE,
+        exec: deps.exec,
+        runId: deps.runId ?? 'mlship-doctor',
       }),
     ]);
     checks.push({
@@ -143,33 +153,7 @@ async function checkEngine(
             fix: 'upgrade Docker to 18.09 or newer; builds fall back to the classic builder (no cache mounts)',
           }),
     });
-    const nvidiaRuntime = info.runtimes.includes('nvidia');
-    const gpus = smi.exitCode === 0 ? smi.stdout.split('\n').filter(Boolean) : [];
-    if (gpus.length > 0) {
-      const driver = gpus[0]!.split(',')[0]!.trim();
-      checks.push({
-        id: 'nvidia',
-        title: 'NVIDIA GPU',
-        required: false,
-        status: 'ok',
-        detail: `${gpus.length} GPU(s), driver ${driver}${nvidiaRuntime ? ', nvidia runtime registered' : ''}`,
-      });
-    } else {
-      checks.push({
-        id: 'nvidia',
-        title: 'NVIDIA GPU',
-        required: false,
-        status: deps.projectNeedsGpu ? 'warn' : 'ok',
-        detail: smi.notFound
-          ? 'no NVIDIA driver (nvidia-smi not found): CPU only'
-          : 'nvidia-smi found no GPU: CPU only',
-        ...(deps.projectNeedsGpu
-          ? {
-              fix: 'GPU services will not run here: install the NVIDIA driver and nvidia-container-toolkit, or run them on a GPU host',
-            }
-          : {}),
-      });
-    }
+    checks.push(gpuCheck(found, deps.projectNeedsGpu));
     return { checks, engine, rootDir: info.rootDir };
   } catch (e) {
     const message = e instanceof MlshipError ? e.message : (e as Error).message;
@@ -187,6 +171,34 @@ async function checkEngine(
       ],
     };
   }
+}
+
+export const DEFAULT_GPU_PROBE_IMAGE = 'python:3.11-slim';
+
+/** The engine host's GPUs, each with its compute capability, and who answered. */
+function gpuCheck(found: EngineGpus, projectNeedsGpu: boolean): Check {
+  if (found.gpus.length) {
+    const names = found.gpus.map((g) => `${g.name}${g.computeCapability ? ` (${g.computeCapability})` : ''}`);
+    return {
+      id: 'nvidia',
+      title: 'NVIDIA GPU',
+      required: false,
+      status: 'ok',
+      detail: `${found.gpus.length} GPU(s): ${names.join(', ')}; driver ${found.driver}; found by ${found.note}`,
+    };
+  }
+  return {
+    id: 'nvidia',
+    title: 'NVIDIA GPU',
+    required: false,
+    status: projectNeedsGpu ? 'warn' : 'ok',
+    detail: `none: ${found.note}: CPU only`,
+    ...(projectNeedsGpu
+      ? {
+          fix: 'GPU services will not run here: install the NVIDIA driver and the NVIDIA Container Toolkit on the engine host (nvidia-ctk runtime configure), or point DOCKER_HOST at a GPU host',
+        }
+      : {}),
+  };
 }
 
 async function checkCompose(deps: DoctorDeps): Promise<Check[]> {

@@ -56,7 +56,8 @@ export interface CheckInput {
   model?: string;
   /** Where the weights are downloaded from when there is no local file. */
   weightsUrl?: string;
-  entry?: { file: string; function: string };
+  /** `importRoot`: the module is the file's dotted path from there (a whole tree as user code). */
+  entry?: { file: string; function: string; importRoot?: string };
   schema?: { file: string; className: string };
   example?: JsonValue;
   /** The service image a previous wrap built, tried when no local Python has the runtime. */
@@ -156,9 +157,12 @@ function probeRequest(input: CheckInput, example: JsonValue | undefined): ProbeR
     request.model = { kind: input.kind, path: input.model, ...(sample !== undefined ? { sample } : {}) };
   }
   if (input.entry) {
+    const { file, importRoot } = input.entry;
     request.entry = {
-      dir: path.dirname(input.entry.file),
-      module: path.basename(input.entry.file, '.py'),
+      dir: importRoot ?? path.dirname(file),
+      module: importRoot
+        ? path.relative(importRoot, file).replace(/\.py$/, '').split(path.sep).join('.')
+        : path.basename(file, '.py'),
       function: input.entry.function,
     };
   }

@@ -60,6 +60,16 @@ export interface WrapOptions {
   allowNonFinite?: boolean;
   /** --compile onnx / --quantize int8, checked against the original (core/wrap/compile.ts). */
   convert?: CompileOptions & { user?: string };
+  /** A whole source tree as the user code (`--from-bakeoff`: the candidate at its locked commit). */
+  userTree?: UserTree;
+}
+
+/** User code from a tree: every file copied to user/ (paths kept), and its pinned requirements. */
+export interface UserTree {
+  root: string;
+  /** Files relative to `root`, forward slashes. */
+  files: string[];
+  requirements: string;
 }
 
 export interface Resolved {
@@ -129,10 +139,14 @@ async function resolveSource(options: WrapOptions) {
   if (entry) {
     const m = PY_TARGET.exec(entry);
     if (!m) throw new UsageError(`--entry "${entry}" must be file.py:function (e.g. predict.py:predict)`);
-    entryFile = at(m[1]!);
+    entryFile = options.userTree ? path.join(options.userTree.root, m[1]!) : at(m[1]!);
     await requireFile(entryFile, 'entry file');
     kind = 'entry';
-    entrySpec = { module: path.basename(entryFile, '.py'), function: m[2]! };
+    // In a tree the module is its dotted path from the tree's root (user/ is on sys.path).
+    const module = options.userTree
+      ? path.relative(options.userTree.root, entryFile).replace(/\.py$/, '').split(path.sep).join('.')
+      : path.basename(entryFile, '.py');
+    entrySpec = { module, function: m[2]! };
   } else {
     // Without a local copy, the URL's file name tells the kind.
     kind = detectKind(model ?? new URL(weightsUrl!).pathname);
@@ -213,8 +227,19 @@ async function resolveSchemaFile(options: WrapOptions, runtime: 'python' | 'node
   return { file, className: m[2]! };
 }
 
-/** An entry point's sibling modules (copied to user/) and requirements.txt. */
-async function userCode(entryFile: string | undefined): Promise<{ files: Planned[]; requirements: boolean }> {
+/** An entry point's sibling modules (copied to user/) and requirements.txt; or a whole tree. */
+async function userCode(
+  entryFile: string | undefined,
+  tree: UserTree | undefined,
+): Promise<{ files: Planned[]; requirements: boolean }> {
+  if (tree) {
+    const files: Planned[] = tree.files.map((f) => ({
+      path: `user/${f}`,
+      copyFrom: path.join(tree.root, f),
+    }));
+    files.push({ path: 'requirements-user.txt', content: tree.requirements });
+    return { files, requirements: true };
+  }
   const files: Planned[] = [];
   if (!entryFile) return { files, requirements: false };
   const dir = path.dirname(entryFile);
@@ -252,7 +277,14 @@ export async function resolve(options: WrapOptions, deps: WrapCheckDeps): Promis
     ...(src.model ? { model: src.model } : {}),
     ...(src.weightsUrl ? { weightsUrl: src.weightsUrl } : {}),
     ...(src.entryFile && src.entrySpec
-      ? { entry: { file: src.entryFile, function: src.entrySpec.function } }
+      ? {
+          entry: {
+            file: src.entryFile,
+            function: src.entrySpec.function,
+            // A tree is imported from its root, as the service does (user/ on sys.path).
+            ...(options.userTree ? { importRoot: options.userTree.root } : {}),
+          },
+        }
       : {}),
     ...(schemaFile ? { schema: schemaFile } : {}),
     ...(given !== undefined ? { example: given } : {}),
@@ -262,7 +294,7 @@ export async function resolve(options: WrapOptions, deps: WrapCheckDeps): Promis
   const example = given ?? checked.example?.value;
   if (example === undefined) throw noExample(options, src);
 
-  const user = await userCode(src.entryFile);
+  const user = await userCode(src.entryFile, options.userTree);
   const batching =
     options.batching ??
     (svc?.batching

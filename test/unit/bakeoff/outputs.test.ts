@@ -10,7 +10,7 @@ import {
   archiveRoot,
   collectOutputs,
   globToRegExp,
-  readContainerFile,
+  readContainerFiles,
 } from '../../../src/core/bakeoff/outputs.js';
 
 function tarOf(files: Record<string, string>): Promise<Readable> {
@@ -73,12 +73,21 @@ describe('collectOutputs', () => {
     expect(requested).toEqual(['/workspace/repo/out', '/tmp/metrics.json', '/workspace/repo/missing']);
   });
 
-  it('reads one file (the pip freeze) out of an archive', async () => {
-    const text = await readContainerFile(
-      async () => tarOf({ 'pip-freeze.txt': 'numpy==1.26.4\npip==24.0\n' }),
-      '/opt/mlship/pip-freeze.txt',
+  it('reads the files asked for out of one directory archive (the pip freeze and the GPU probe)', async () => {
+    const files = await readContainerFiles(
+      async () =>
+        tarOf({
+          'mlship/pip-freeze.txt': 'numpy==1.26.4\npip==24.0\n',
+          'mlship/gpu-probe.json': '{"frameworks": []}',
+          'mlship/constraints.txt': 'torch==2.15.0\n',
+        }),
+      '/opt/mlship',
+      ['pip-freeze.txt', 'gpu-probe.json', 'absent.txt'],
     );
-    expect(text).toBe('numpy==1.26.4\npip==24.0\n');
-    expect(await readContainerFile(async () => undefined, '/x')).toBeUndefined();
+    expect(files).toEqual({
+      'pip-freeze.txt': 'numpy==1.26.4\npip==24.0\n',
+      'gpu-probe.json': '{"frameworks": []}',
+    });
+    expect(await readContainerFiles(async () => undefined, '/x', ['a'])).toEqual({});
   });
 });

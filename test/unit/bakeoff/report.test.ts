@@ -151,8 +151,11 @@ describe('HTML report', () => {
   it('is self-contained: no script, no external URL, no external stylesheet or image', () => {
     expect(html).not.toMatch(/<script/i);
     expect(html).not.toMatch(/<link\b/i);
-    const urls = [...html.matchAll(/(?:src|href)="([^"]+)"/g)].map((m) => m[1]);
-    expect(urls.every((u) => u!.startsWith('#'))).toBe(true);
+    // Anchors, and the copied outputs next to the report (relative, never leaving outputs/).
+    const urls = [...html.matchAll(/(?:src|href)="([^"]+)"/g)].map((m) => m[1]!);
+    expect(
+      urls.filter((u) => !u.startsWith('#')).every((u) => /^outputs\/[^:]+$/.test(u) && !u.includes('..')),
+    ).toBe(true);
     // The only URLs are the SVG namespace and the candidates' repositories, shown as text.
     const external = (html.match(/https?:\/\/[^\s"<]+/g) ?? []).filter(
       (u) => u !== 'http://www.w3.org/2000/svg' && !u.startsWith('https://example.com/'),

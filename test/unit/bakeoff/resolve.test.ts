@@ -13,10 +13,10 @@ import {
   checkDriver,
   DriverTooOldError,
   IncompatibleError,
-  parseNvidiaSmi,
   type ResolveOptions,
   resolveCandidate,
 } from '../../../src/core/bakeoff/resolve.js';
+import { parseGpuQuery } from '../../../src/core/doctor/engine-gpus.js';
 import { ConfigError } from '../../../src/io/errors.js';
 
 const matrix = builtinMatrix();
@@ -61,9 +61,26 @@ describe('the shipped matrix', () => {
   it('minimum drivers never decrease as CUDA versions increase', () => {
     const versions = Object.keys(matrix.cuda).sort(compareVersions);
     for (let i = 1; i < versions.length; i++) {
-      const prev = matrix.cuda[versions[i - 1]!]!.minDriver;
-      expect(compareVersions(matrix.cuda[versions[i]!]!.minDriver, prev), versions[i]).toBeGreaterThan(0);
+      const prev = matrix.cuda[versions[i - 1]!]!;
+      const cur = matrix.cuda[versions[i]!]!;
+      // 13.2's own minimum is recorded as a lower bound (13.0 Update 2's): equal is allowed.
+      expect(compareVersions(cur.minDriver, prev.minDriver), versions[i]).toBeGreaterThanOrEqual(0);
+      expect(compareVersions(cur.minDriverCompat, prev.minDriverCompat), versions[i]).toBeGreaterThanOrEqual(
+        0,
+      );
     }
+  });
+
+  it('is current: torch 2.15 (CUDA 13.2, Python 3.11-3.15) and TensorFlow 2.21', () => {
+    expect(matrix.frameworks.torch['2.15.0']).toMatchObject({
+      cuda: ['13.2'],
+      python: ['3.11', '3.12', '3.13', '3.14', '3.15'],
+    });
+    expect(matrix.frameworks.tensorflow['2.21.0']).toMatchObject({
+      cuda: ['12.5'],
+      package: 'tensorflow[and-cuda]',
+    });
+    expect(matrix.cuda['13.0']!.minDriverCompat).toBe('580.65.06');
   });
 
   it('a user matrix extends it (a new torch) and cross references are checked', () => {
@@ -72,38 +89,38 @@ describe('the shipped matrix', () => {
       'my-matrix.yaml',
       [
         'cuda:',
-        '  "13.0": { full: "13.0.1", minDriver: "580.65.06", minDriverCompat: "580.65.06", cudnn: cudnn, ubuntu: "24.04" }',
+        '  "13.4": { full: "13.4.1", minDriver: "600.10.01", minDriverCompat: "580.65.06", cudnn: cudnn, ubuntu: "24.04" }',
         'frameworks:',
         '  torch:',
-        '    "2.9.0": { python: ["3.12"], cuda: ["12.8", "13.0"], bundlesCuda: true }',
+        '    "2.16.0": { python: ["3.12"], cuda: ["13.0", "13.4"], bundlesCuda: true }',
       ].join('\n'),
     );
     const plan = resolveCandidate(
-      candidate({ framework: 'torch', framework_version: '2.9', python: '3.12', gpus: 1 }),
+      candidate({ framework: 'torch', framework_version: '2.16', python: '3.12', gpus: 1 }),
       {
         matrix: extended,
         compilesCuda: noCompile,
-        host: gpuHost('590.10.01'),
+        host: gpuHost('600.20.01'),
       },
     );
-    expect(plan.framework?.version).toBe('2.9.0');
-    expect(plan.cuda).toBe('13.0');
-    expect(plan.framework?.indexUrl).toBe('https://download.pytorch.org/whl/cu130');
+    expect(plan.framework?.version).toBe('2.16.0');
+    expect(plan.cuda).toBe('13.4');
+    expect(plan.framework?.indexUrl).toBe('https://download.pytorch.org/whl/cu134');
     expect(() =>
       mergeMatrix(
         matrix,
         'bad.yaml',
-        'frameworks:\n  torch:\n    "2.9.0": { python: ["3.12"], cuda: ["13.0"], bundlesCuda: true }\n',
+        'frameworks:\n  torch:\n    "2.16.0": { python: ["3.12"], cuda: ["13.4"], bundlesCuda: true }\n',
       ),
     ).toThrow(ConfigError);
     try {
       mergeMatrix(
         matrix,
         'bad.yaml',
-        'frameworks:\n  torch:\n    "2.9.0": { python: ["3.12"], cuda: ["13.0"], bundlesCuda: true }\n',
+        'frameworks:\n  torch:\n    "2.16.0": { python: ["3.12"], cuda: ["13.4"], bundlesCuda: true }\n',
       );
     } catch (e) {
-      expect((e as ConfigError).problems[0]).toMatchObject({ path: 'frameworks.torch.2.9.0.cuda[0]' });
+      expect((e as ConfigError).problems[0]).toMatchObject({ path: 'frameworks.torch.2.16.0.cuda[0]' });
     }
   });
 });
@@ -156,7 +173,8 @@ describe('resolveCandidate', () => {
 
   it('no framework version: the newest that has wheels for the Python version', () => {
     expect(resolve({ framework: 'torch', python: '3.8' }).framework?.version).toBe('2.4.1');
-    expect(resolve({ framework: 'torch', python: '3.13' }).framework?.version).toBe('2.8.0');
+    expect(resolve({ framework: 'torch', python: '3.13' }).framework?.version).toBe('2.15.0');
+    expect(resolve({ framework: 'torch', python: '3.10' }).framework?.version).toBe('2.14.1');
   });
 
   it('compiling CUDA code needs the devel image, with Python from deadsnakes when Ubuntu ships another', () => {
@@ -249,14 +267,17 @@ describe('driver check', () => {
     );
   });
 
-  it('parses nvidia-smi CSV output', () => {
+  it('parses nvidia-smi CSV output, with the compute capability when the driver reports it', () => {
     const out = '0, NVIDIA A10G, 535.104.05, 23028\n1, NVIDIA A10G, 535.104.05, 23028\n';
-    expect(parseNvidiaSmi(out)).toEqual([
+    expect(parseGpuQuery(out)).toEqual([
       { index: 0, name: 'NVIDIA A10G', driver: '535.104.05', memoryMiB: 23028 },
       { index: 1, name: 'NVIDIA A10G', driver: '535.104.05', memoryMiB: 23028 },
     ]);
+    expect(parseGpuQuery('0, NVIDIA L4, 580.95.05, 23034, 8.9\n')).toEqual([
+      { index: 0, name: 'NVIDIA L4', driver: '580.95.05', memoryMiB: 23034, computeCapability: '8.9' },
+    ]);
     expect(
-      parseNvidiaSmi('NVIDIA-SMI has failed because it could not communicate with the NVIDIA driver.'),
+      parseGpuQuery('NVIDIA-SMI has failed because it could not communicate with the NVIDIA driver.'),
     ).toEqual([]);
   });
 });

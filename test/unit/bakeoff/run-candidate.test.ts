@@ -33,6 +33,11 @@ interface Behaviour {
 }
 
 class FakeEngine implements BakeoffEngine {
+  readonly endpoint = {
+    source: 'default socket' as const,
+    address: 'unix:///var/run/docker.sock',
+    socketPath: '/var/run/docker.sock',
+  };
   started: ContainerSpec[] = [];
   builds: BuildOptions[] = [];
   killed: string[] = [];
@@ -124,10 +129,15 @@ class FakeEngine implements BakeoffEngine {
     };
     return handle;
   }
+  archiveReads: string[] = [];
   async getArchive(_id: string, p: string) {
-    if (p !== '/opt/mlship/pip-freeze.txt') return undefined;
+    this.archiveReads.push(p);
+    if (p !== '/opt/mlship') return undefined;
+    // As the engine names entries: from the directory's base name.
     const pack = tar.pack();
-    pack.entry({ name: 'pip-freeze.txt' }, 'numpy==1.26.4\npip==24.0\n');
+    pack.entry({ name: 'mlship/', type: 'directory' });
+    pack.entry({ name: 'mlship/pip-freeze.txt' }, 'numpy==1.26.4\npip==24.0\n');
+    pack.entry({ name: 'mlship/gpu-probe.json' }, '{"frameworks": []}\n');
     pack.finalize();
     return pack as unknown as Readable;
   }
@@ -199,12 +209,37 @@ describe('runCandidate', () => {
     expect(outcome.report.metrics.runMs).toBe(1500);
     expect(outcome.report.metrics.peakMemoryBytes).toBe(64 * 1024 ** 2);
     expect(outcome.lock?.pipFreeze).toEqual(['numpy==1.26.4', 'pip==24.0']);
+    // The freeze and the GPU probe in one archive read (the engine serialises reads per container).
+    expect(engine.archiveReads.filter((r) => r.startsWith('/opt/mlship'))).toEqual(['/opt/mlship']);
     expect(engine.removed).toBe(1);
     // The Dockerfile was written into the context, and built with the run's labels.
     expect(readFileSync(path.join(j.source.contextDir, engine.builds[0]!.dockerfile!), 'utf8')).toMatch(
       /^FROM local\/python:3\.11$/m,
     );
     expect(engine.builds[0]!.labels).toEqual({ [RUN_LABEL]: 'unit-run', [CANDIDATE_LABEL]: 'det' });
+  });
+
+  it("mounts the download cache read-write with the clients' cache variables; the candidate's own env wins", async () => {
+    const engine = new FakeEngine();
+    const j = {
+      ...job({ env: { TORCH_HOME: '/opt/torch' } }),
+      weightsCache: '/home/u/.cache/mlship/weights',
+    };
+    await runCandidate(j, engine, { exec: noExec }, control, new AbortController().signal);
+    const spec = engine.started[0]!;
+    expect(spec.mounts).toContainEqual({
+      type: 'bind',
+      source: '/home/u/.cache/mlship/weights',
+      target: '/mlship/weights',
+    });
+    expect(spec.env).toMatchObject({
+      HF_HOME: '/mlship/weights/huggingface',
+      XDG_CACHE_HOME: '/mlship/weights/xdg',
+      TORCH_HOME: '/opt/torch',
+    });
+    const none = new FakeEngine();
+    await runCandidate(job({}), none, { exec: noExec }, control, new AbortController().signal);
+    expect(none.started[0]!.env?.HF_HOME).toBeUndefined();
   });
 
   it('gpus: "all" asks for every GPU; gpus: 0 sends no device request', async () => {

@@ -220,6 +220,41 @@ describe('ECS translation', () => {
     expect(baked.warnings.some((w) => w.path === 'services.proxy.volumes')).toBe(false);
   });
 
+  it("weights downloaded at start-up widen the service's grace and its task storage", () => {
+    const file = '/p/compose.yaml';
+    const text = [
+      'services:',
+      '  model:',
+      '    image: m',
+      '    ports: ["8000:8000"]',
+      '    healthcheck:',
+      '      test: ["CMD", "python", "-c", "print(1)"]',
+      '      start_period: 60s',
+      '',
+    ].join('\n');
+    const withWeights = (gib: number) =>
+      translateToEcs(importCompose(file, text, 'w'), {
+        ...OPTS,
+        weights: { model: { url: 's3://b/k', sizeBytes: gib * 2 ** 30 } },
+      });
+    const none = translateToEcs(importCompose(file, text, 'w'), OPTS);
+    const one = withWeights(1);
+    const health = (t: typeof one) =>
+      t.taskDefinitions[0]!.containerDefinitions![0]!.healthCheck!.startPeriod;
+    const grace = (t: typeof one) => t.services[0]!.healthCheckGracePeriodSeconds;
+    expect([health(none), grace(none)]).toEqual([60, 60]);
+    // 1 GiB at the assumed 20 MiB/s: 51 s more, so the download does not eat the model's grace.
+    expect([health(one), grace(one)]).toEqual([111, 111]);
+    expect(one.taskDefinitions[0]!.ephemeralStorage).toBeUndefined();
+    // 30 GiB: the container check stops at ECS's 300 s; the service keeps the whole grace.
+    const big = withWeights(30);
+    expect([health(big), grace(big)]).toEqual([300, 60 + 1536]);
+    expect(big.taskDefinitions[0]!.ephemeralStorage).toEqual({ sizeInGiB: 40 });
+    expect(big.warnings.map((w) => w.message).join('\n')).toMatch(
+      /startPeriod 1596 is outside ECS's range 0-300/,
+    );
+  });
+
   it.each(corpusFiles('compose', /\.ya?ml$/).map((f) => [path.basename(f), f]))(
     'corpus %s translates without a crash into valid task definitions',
     (_n, file) => {

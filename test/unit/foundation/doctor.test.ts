@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
-import type { EngineClient } from '../../../src/adapters/docker/engine.js';
+import type { ContainerHandle, ContainerInfo, ContainerSpec } from '../../../src/adapters/docker/engine.js';
 import type { Exec, ExecResult } from '../../../src/adapters/exec.js';
-import { type DoctorDeps, runDoctor } from '../../../src/core/doctor/doctor.js';
+import { type DoctorDeps, type DoctorEngine, runDoctor } from '../../../src/core/doctor/doctor.js';
 import { DockerUnavailableError } from '../../../src/io/errors.js';
 
 const ok = (stdout: string): ExecResult => ({
@@ -17,12 +17,41 @@ function fakeExec(answers: Record<string, ExecResult>): Exec {
   return async (file, args) => answers[[file, ...args].join(' ')] ?? missing;
 }
 
-const engine: EngineClient = {
+/** nvidia-smi's answer as recorded on a g5.12xlarge (4 × A10G, driver 570.133.20). */
+const RECORDED_SMI =
+  '0, NVIDIA A10G, 570.133.20, 23028, 8.6\n1, NVIDIA A10G, 570.133.20, 23028, 8.6\n2, NVIDIA A10G, 570.133.20, 23028, 8.6\n3, NVIDIA A10G, 570.133.20, 23028, 8.6\n';
+
+/** A container that prints `output` and exits `exitCode`; the specs it was started with are kept. */
+function gpuContainers(output: string, exitCode = 0) {
+  const started: ContainerSpec[] = [];
+  let removed = 0;
+  const start = async (spec: ContainerSpec): Promise<ContainerHandle> => {
+    started.push(spec);
+    return {
+      id: 'smi',
+      inspect: async () => ({}) as ContainerInfo,
+      hostPort: async () => undefined,
+      followLogs: async () => undefined,
+      logs: async () => output,
+      stop: async () => undefined,
+      kill: async () => undefined,
+      wait: async () => ({ exitCode }),
+      remove: async () => {
+        removed++;
+      },
+      stats: async () => ({ memoryBytes: 0 }),
+    };
+  };
+  return { start, started, removed: () => removed };
+}
+
+const engine: DoctorEngine = {
   endpoint: {
     source: 'default socket',
     address: 'unix:///var/run/docker.sock',
     socketPath: '/var/run/docker.sock',
   },
+  start: gpuContainers(RECORDED_SMI).start,
   ping: async () => undefined,
   version: async () => ({ version: '27.1.0', apiVersion: '1.46', os: 'linux', arch: 'amd64' }),
   info: async () => ({
@@ -43,9 +72,6 @@ function deps(over: Partial<DoctorDeps> = {}): DoctorDeps {
     exec: fakeExec({
       'docker compose version --short': ok('2.29.1'),
       'docker buildx version': ok('github.com/docker/buildx v0.16.2 abc'),
-      'nvidia-smi --query-gpu=driver_version,name --format=csv,noheader': ok(
-        '550.54.15, NVIDIA L4\n550.54.15, NVIDIA L4',
-      ),
     }),
     resolveAws: async () => ({
       region: 'eu-west-1',
@@ -79,10 +105,78 @@ describe('doctor', () => {
       'disk',
     ]);
     expect(r.checks.every((x) => x.status === 'ok')).toBe(true);
-    expect(c.nvidia?.detail).toBe('2 GPU(s), driver 550.54.15, nvidia runtime registered');
+    expect(c.nvidia?.detail).toBe(
+      '4 GPU(s): NVIDIA A10G (8.6), NVIDIA A10G (8.6), NVIDIA A10G (8.6), NVIDIA A10G (8.6); driver 570.133.20; found by nvidia-smi in a container on unix:///var/run/docker.sock',
+    );
     expect(c.compose?.detail).toMatch(/2\.29\.1 \(v2 plugin\)/);
     expect(c.buildkit?.detail).toMatch(/buildx v0\.16\.2/);
     expect(c.docker?.detail).toMatch(/27\.1\.0 \(API 1\.46/);
+  });
+
+  it('GPUs are found through the engine: a remote DOCKER_HOST with the NVIDIA runtime answers from its own host', async () => {
+    const smi = gpuContainers(RECORDED_SMI);
+    const remote: DoctorEngine = {
+      ...engine,
+      endpoint: {
+        source: 'DOCKER_HOST',
+        address: 'tcp://gpu-box:2376',
+        host: 'gpu-box',
+        port: 2376,
+        protocol: 'https',
+      },
+      start: smi.start,
+    };
+    // The local machine has no GPU: what it says must not matter.
+    const r = await runDoctor(
+      deps({ connectEngine: async () => remote, gpuProbeImage: 'mirror.local/python:3.11-slim' }),
+    );
+    expect(byId(r).nvidia?.detail).toMatch(
+      /^4 GPU\(s\): NVIDIA A10G \(8\.6\).*driver 570\.133\.20; found by nvidia-smi in a container on tcp:\/\/gpu-box:2376$/,
+    );
+    expect(smi.started).toHaveLength(1);
+    expect(smi.started[0]).toMatchObject({
+      image: 'mirror.local/python:3.11-slim',
+      gpus: 'all',
+      entrypoint: ['sh', '-c'],
+    });
+    expect(smi.started[0]!.cmd![0]).toMatch(
+      /^nvidia-smi --query-gpu=index,name,driver_version,memory\.total,compute_cap /,
+    );
+    expect(smi.removed()).toBe(1);
+    // A remote engine without the NVIDIA runtime is asked nothing, and has no GPU.
+    const plain = gpuContainers(RECORDED_SMI);
+    const noRuntime = await runDoctor(
+      deps({
+        connectEngine: async () => ({
+          ...remote,
+          start: plain.start,
+          info: async () => ({ ...(await engine.info()), runtimes: ['runc'] }),
+        }),
+      }),
+    );
+    expect(plain.started).toHaveLength(0);
+    expect(byId(noRuntime).nvidia).toMatchObject({
+      status: 'warn',
+      detail: expect.stringMatching(/tcp:\/\/gpu-box:2376 has no NVIDIA runtime/),
+    });
+  });
+
+  it('a local engine without the runtime falls back to the local nvidia-smi (older drivers: no compute capability)', async () => {
+    const r = await runDoctor(
+      deps({
+        connectEngine: async () => ({
+          ...engine,
+          info: async () => ({ ...(await engine.info()), runtimes: ['runc'] }),
+        }),
+        exec: async (file, args) =>
+          file === 'sh' && args[1]!.startsWith('nvidia-smi')
+            ? ok('0, Tesla T4, 470.57.02, 15109\n')
+            : missing,
+      }),
+    );
+    expect(byId(r).nvidia?.detail).toBe(
+      '1 GPU(s): Tesla T4; driver 470.57.02; found by nvidia-smi on this machine (the engine registers no NVIDIA runtime)',
+    );
   });
 
   it('an unreachable engine fails the run with the adapter hint as the fix', async () => {
@@ -114,8 +208,10 @@ describe('doctor', () => {
   });
 
   it('missing GPU only warns when the project wants one; missing AWS warns with a fix', async () => {
+    const noSmi = { ...engine, start: gpuContainers('nvidia-smi: not found', 127).start };
     const noGpu = await runDoctor(
       deps({
+        connectEngine: async () => noSmi,
         exec: fakeExec({}),
         projectNeedsGpu: false,
         resolveAws: async () => ({
@@ -135,7 +231,9 @@ describe('doctor', () => {
       status: 'warn',
       fix: expect.stringMatching(/aws configure/),
     });
-    const wantsGpu = await runDoctor(deps({ exec: fakeExec({}), projectNeedsGpu: true }));
+    const wantsGpu = await runDoctor(
+      deps({ connectEngine: async () => noSmi, exec: fakeExec({}), projectNeedsGpu: true }),
+    );
     expect(byId(wantsGpu).nvidia?.status).toBe('warn');
   });
 

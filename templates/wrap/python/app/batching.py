@@ -28,7 +28,7 @@ from app.observability import BATCH_SIZE, MODEL_LATENCY, QUEUE_WAIT
 _IDLE_GAP_S = 0.002
 
 
-class _Failed:
+class Failed:
     """The model's error for one input, kept apart from the outputs of the others."""
 
     def __init__(self, error: Exception) -> None:
@@ -99,11 +99,11 @@ class Batcher:
             try:
                 outputs = await loop.run_in_executor(self._executor, self._predict_isolating, inputs)
             except Exception as error:  # noqa: BLE001 - not the model: every waiting request gets it
-                outputs = [_Failed(error)] * len(batch)
+                outputs = [Failed(error)] * len(batch)
             for (_, future, _), output in zip(batch, outputs, strict=True):
                 if future.done():
                     continue
-                if isinstance(output, _Failed):
+                if isinstance(output, Failed):
                     future.set_exception(output.error)
                 else:
                     future.set_result(output)
@@ -111,21 +111,30 @@ class Batcher:
             self._busy = len(batch) > 1
 
     def _predict_isolating(self, inputs: list[Any]) -> list[Any]:
-        """One output per input; a failed call is split in halves until the failing inputs stand alone."""
-        try:
-            outputs = self._timed_predict(inputs)
-            if len(outputs) != len(inputs):
-                raise RuntimeError(f"model returned {len(outputs)} outputs for {len(inputs)} inputs")
-            return outputs
-        except Exception as error:  # noqa: BLE001 - the model's error goes to the request it belongs to
-            if len(inputs) == 1:
-                return [_Failed(error)]
-            middle = len(inputs) // 2
-            return self._predict_isolating(inputs[:middle]) + self._predict_isolating(inputs[middle:])
+        return predict_isolating(self._predict, inputs)
 
-    def _timed_predict(self, inputs: list[Any]) -> list[Any]:
-        t0 = time.perf_counter()
-        try:
-            return list(self._predict(inputs))
-        finally:
-            MODEL_LATENCY.observe(time.perf_counter() - t0)
+
+def predict_isolating(predict: Callable[[list[Any]], list[Any]], inputs: list[Any]) -> list[Any]:
+    """One output per input; a failed call is split in halves until the failing inputs stand alone.
+
+    Shared with the queue worker (app/worker.py): an input the model cannot handle fails
+    alone there too. A failed input's place holds a Failed with the model's error.
+    """
+    try:
+        outputs = _timed_predict(predict, inputs)
+        if len(outputs) != len(inputs):
+            raise RuntimeError(f"model returned {len(outputs)} outputs for {len(inputs)} inputs")
+        return outputs
+    except Exception as error:  # noqa: BLE001 - the model's error goes to the request it belongs to
+        if len(inputs) == 1:
+            return [Failed(error)]
+        middle = len(inputs) // 2
+        return predict_isolating(predict, inputs[:middle]) + predict_isolating(predict, inputs[middle:])
+
+
+def _timed_predict(predict: Callable[[list[Any]], list[Any]], inputs: list[Any]) -> list[Any]:
+    t0 = time.perf_counter()
+    try:
+        return list(predict(inputs))
+    finally:
+        MODEL_LATENCY.observe(time.perf_counter() - t0)

@@ -124,15 +124,21 @@ def sign(
     creds: dict[str, str],
     now: datetime.datetime | None = None,
     extra_headers: dict[str, str] | None = None,
+    service: str = "s3",
+    payload_hash: str = "UNSIGNED-PAYLOAD",
 ) -> dict[str, str]:
-    """The headers that sign `method url` for S3 in `region` (unsigned payload)."""
+    """The headers that sign `method url` for `service` (S3 by default, unsigned payload) in `region`.
+
+    Other services (the queue worker's SQS calls) pass the SHA-256 of their body: only S3
+    accepts an unsigned payload.
+    """
     now = now or datetime.datetime.now(datetime.UTC)
     amz_date = now.strftime("%Y%m%dT%H%M%SZ")
     day = amz_date[:8]
     parts = urllib.parse.urlsplit(url)
     headers = {
         "host": parts.netloc,
-        "x-amz-content-sha256": "UNSIGNED-PAYLOAD",
+        "x-amz-content-sha256": payload_hash,
         "x-amz-date": amz_date,
         **({"x-amz-security-token": creds["token"]} if creds.get("token") else {}),
     }
@@ -149,12 +155,12 @@ def sign(
             query,
             "".join(f"{k}:{headers[k].strip()}\n" for k in signed),
             ";".join(signed),
-            "UNSIGNED-PAYLOAD",
+            payload_hash,
         ]
     )
-    scope = f"{day}/{region}/s3/aws4_request"
+    scope = f"{day}/{region}/{service}/aws4_request"
     to_sign = "\n".join(["AWS4-HMAC-SHA256", amz_date, scope, hashlib.sha256(canonical.encode()).hexdigest()])
-    key = _hmac(_hmac(_hmac(_hmac(f"AWS4{creds['secret']}".encode(), day), region), "s3"), "aws4_request")
+    key = _hmac(_hmac(_hmac(_hmac(f"AWS4{creds['secret']}".encode(), day), region), service), "aws4_request")
     signature = hmac.new(key, to_sign.encode(), hashlib.sha256).hexdigest()
     out = {k: v for k, v in headers.items() if k != "host"}
     out["Authorization"] = (
