@@ -2,15 +2,13 @@
 // one's settings, and NGINX routing to it (goldens a human reviews; the docker tier runs
 // them in a real NGINX). Update goldens with UPDATE_GOLDEN=1.
 
-import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
-import { Ajv } from 'ajv';
 import { describe, expect, it } from 'vitest';
 import { parse } from 'yaml';
 import type { Rollout } from '../../../src/config/rollout-schema.js';
 import { generateCompose, renderComposeYaml } from '../../../src/core/compose/generate.js';
-import { CORPUS } from '../../helpers/corpus.js';
-import { requires } from '../../helpers/requires.js';
+import { composeValidator } from '../../helpers/compose-spec.js';
 import { rollout } from '../../helpers/rollout.js';
 
 const FIXTURE = 'fixtures/compose/pipeline/mlship.yaml';
@@ -24,19 +22,6 @@ function golden(file: string, actual: string): void {
     return;
   }
   expect(actual, `${p} (regenerate with UPDATE_GOLDEN=1)`).toBe(readFileSync(p, 'utf8'));
-}
-
-function composeValidator() {
-  const schemaFile = path.join(CORPUS, 'schema', 'compose-spec.json');
-  if (!requires('the compose-spec schema', existsSync(schemaFile), `${schemaFile}, from ../shared/corpus`))
-    return undefined;
-  const ajv = new Ajv({ allErrors: true, strict: false });
-  // The spec names its meta-schema by an https URL ajv does not register; draft-07 is ajv's default.
-  const { $schema: _meta, ...schema } = JSON.parse(readFileSync(schemaFile, 'utf8')) as Record<
-    string,
-    unknown
-  >;
-  return ajv.compile(schema);
 }
 
 const validate = composeValidator();
