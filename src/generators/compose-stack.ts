@@ -7,6 +7,7 @@
 import path from 'node:path';
 import type { Project } from '../config/schema.js';
 import { DEFAULT_ADDON_IMAGES } from '../config/stack-schema.js';
+import { type ComposeRollout, candidateName, candidateService, nginxRollout } from './compose-rollout.js';
 import { renderComposeTemplate } from './compose-templates.js';
 import { queueService, workerService } from './compose-workers.js';
 import { generateMonitoring, imageVersion, PROXY_STATUS_PORT } from './monitoring-stack.js';
@@ -70,6 +71,8 @@ export interface ComposeInput {
   /** Directory the compose file is written to. */
   outDir: string;
   wrapped: Record<string, WrappedServiceInfo | undefined>;
+  /** Running rollouts (`mlship rollout`): each adds its candidate service and its NGINX routing. */
+  rollouts?: ComposeRollout[];
 }
 
 export interface GeneratedStack {
@@ -263,6 +266,19 @@ export function generateComposeStack(input: ComposeInput): GeneratedStack {
     };
   }
 
+  // mlship rollout: each candidate is a second service with its stable service's settings.
+  const stablePort = (n: string) => input.wrapped[n]?.port ?? project.services[n]!.port;
+  const rollouts = (input.rollouts ?? []).filter((r) => services[r.rollout.service]);
+  for (const r of rollouts) {
+    services[candidateName(r.rollout.service)] = candidateService(services[r.rollout.service]!, r, {
+      project: project.name,
+      projectDir: input.projectDir,
+      outDir: input.outDir,
+      stablePort,
+      readinessTest,
+    });
+  }
+
   const volumes: ComposeFile['volumes'] = {};
   if (project.database) {
     const db = project.database;
@@ -356,10 +372,12 @@ export function generateComposeStack(input: ComposeInput): GeneratedStack {
         clientMaxBodySize: px.client_max_body_size,
         timeoutSeconds: px.timeout_seconds,
         ...protectionOf(project, page),
+        rollouts: rollouts.map((r) => nginxRollout(r, stablePort(r.rollout.service))),
       }),
     });
     const dependsOn: NonNullable<ComposeService['depends_on']> = {};
     for (const n of modelNames) dependsOn[n] = { condition: 'service_healthy' };
+    for (const r of rollouts) dependsOn[candidateName(r.rollout.service)] = { condition: 'service_healthy' };
     if (project.frontend) dependsOn.frontend = { condition: 'service_healthy' };
     services.proxy = {
       image: px.image,
@@ -419,7 +437,13 @@ export function generateComposeStack(input: ComposeInput): GeneratedStack {
   const hasGpu = modelNames.some((n) => project.services[n]!.gpu !== false);
   return {
     compose: {
-      services: hasGpu ? withGpuCpuProfiles(services, [...modelNames, ...workerNames]) : services,
+      services: hasGpu
+        ? withGpuCpuProfiles(services, [
+            ...modelNames,
+            ...workerNames,
+            ...rollouts.map((r) => candidateName(r.rollout.service)),
+          ])
+        : services,
       ...(Object.keys(volumes).length ? { volumes } : {}),
     },
     files,

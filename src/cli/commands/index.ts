@@ -13,6 +13,7 @@ import { registerJobs } from './jobs.js';
 import { registerKeys } from './keys.js';
 import { registerOptimize } from './optimize.js';
 import { registerPredict } from './predict.js';
+import { registerRollout } from './rollout.js';
 import { registerServe } from './serve.js';
 import { registerValidate } from './validate.js';
 import { registerWrap } from './wrap.js';
@@ -26,6 +27,7 @@ export const COMMANDS: Register[] = [
   registerOptimize,
   registerDeploy,
   registerData,
+  registerRollout,
   // asynchronous and batch predictions
   registerJobs,
   registerPredict,

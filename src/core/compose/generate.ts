@@ -8,6 +8,7 @@ import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { stringify } from 'yaml';
 import { loadProject } from '../../config/load.js';
+import type { Rollout } from '../../config/rollout-schema.js';
 import type { Project } from '../../config/schema.js';
 import {
   type GeneratedStack,
@@ -17,6 +18,7 @@ import {
 import { FileExistsError, UsageError } from '../../io/errors.js';
 import { exists, writeFileAtomic } from '../../io/files.js';
 import { ensureLocalKey, keysFile } from '../keys/keys.js';
+import { runningRollouts } from '../rollout/state.js';
 import { readManifest } from '../wrap/manifest.js';
 
 export const COMPOSE_HEADER =
@@ -28,6 +30,8 @@ export interface ComposeGenerateOptions {
   outDir?: string;
   force: boolean;
   dryRun: boolean;
+  /** Rollouts whose candidates the stack runs (default: the running ones of outDir/rollouts.json). */
+  rollouts?: Rollout[];
 }
 
 export interface ComposeGenerateResult {
@@ -89,7 +93,14 @@ export async function generateCompose(options: ComposeGenerateOptions): Promise<
     }
     wrapped[name] = await wrappedInfo(dir);
   }
-  const stack = generateComposeStack({ project, projectDir, outDir, wrapped });
+  const rollouts = [];
+  for (const rollout of options.rollouts ?? (await runningRollouts(outDir))) {
+    const info = rollout.candidate.path
+      ? await wrappedInfo(path.resolve(projectDir, rollout.candidate.path))
+      : undefined;
+    rollouts.push({ rollout, ...(info ? { wrapped: info } : {}) });
+  }
+  const stack = generateComposeStack({ project, projectDir, outDir, wrapped, rollouts });
   const composeFile = path.join(outDir, 'compose.yaml');
 
   // Never replace a compose file someone wrote by hand.

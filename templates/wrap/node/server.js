@@ -22,6 +22,11 @@ const MAX_QUEUE = env('MAX_QUEUE', config.maxQueue);
 const BATCH_MAX_SIZE = env('BATCH_MAX_SIZE', config.batchMaxSize);
 const BATCH_MAX_LATENCY_MS = env('BATCH_MAX_LATENCY_MS', config.batchMaxLatencyMs);
 const MAX_BATCH_INPUTS = env('MAX_BATCH_INPUTS', config.maxBatchInputs);
+// mlship rollout: this deployment's version in the metrics (stable, candidate); whether answers
+// recorded for comparison may include their input; a path prefix it also answers under.
+const MODEL_VERSION = /^[a-z0-9-]{1,32}$/.test(process.env.MLSHIP_MODEL_VERSION ?? '') ? process.env.MLSHIP_MODEL_VERSION : 'stable';
+const RECORD_INPUTS = process.env.MLSHIP_RECORD_INPUTS === '1';
+const PATH_PREFIX = (process.env.MLSHIP_PATH_PREFIX ?? '').replace(/\/+$/, '');
 
 // ---- logs and metrics ----------------------------------------------------------
 
@@ -68,7 +73,7 @@ function labelText(labels) {
   return parts.length ? `{${parts.join(',')}}` : '';
 }
 function inc(name, labels) {
-  const key = `${name}${labelText(labels)}`;
+  const key = `${name}${labelText({ ...labels, version: MODEL_VERSION })}`;
   counters.set(key, (counters.get(key) ?? 0) + 1);
 }
 function observe(name, buckets, value, labels = {}) {
@@ -281,8 +286,48 @@ function readBody(req) {
 
 const ENDPOINTS = new Set(['/predict', '/predict/batch', '/healthz', '/readyz', '/metrics', '/openapi.json']);
 
+// ---- rollout: recorded answers and mirrored (shadow) requests, asked for by the proxy ------------
+// x-mlship-record: 1 logs the answer with the request id (the input only with MLSHIP_RECORD_INPUTS=1);
+// x-mlship-shadow: 1 is a mirrored copy: answered 202 at once and predicted in the background, as
+// nginx keeps a client's next request waiting until the mirror's answer is in.
+
+let shadowPending = 0;
+
+function answerLine(rid, path, answer, body) {
+  const input = RECORD_INPUTS ? { input: path === '/predict' ? body : body.inputs } : {};
+  log('info', 'answer', { request_id: rid, version: MODEL_VERSION, path, answer, ...input });
+}
+
+function shadow(req, res, rid, path, samples, body) {
+  if (shadowPending >= MAX_QUEUE) {
+    inc('mlship_shadow_dropped_total', {});
+    return send(res, 202, { accepted: false, request_id: rid });
+  }
+  const keep = req.headers['x-mlship-record'] === '1';
+  shadowPending += 1;
+  const t0 = performance.now();
+  predict(samples)
+    .then(
+      (outputs) => ({ status: 200, answer: path === '/predict' ? outputs[0] : outputs }),
+      (error) => {
+        log('error', 'prediction failed', { request_id: rid, exc: String(error?.stack ?? error) });
+        return { status: 500 };
+      },
+    )
+    .then(({ status, answer }) => {
+      shadowPending -= 1;
+      const seconds = (performance.now() - t0) / 1000;
+      inc('mlship_shadow_predictions_total', { endpoint: path, status: String(status) });
+      observe('mlship_shadow_duration_seconds', BUCKETS, seconds, { endpoint: path, version: MODEL_VERSION });
+      log('info', 'shadow', { request_id: rid, version: MODEL_VERSION, path, status, duration_ms: Math.round(seconds * 100000) / 100 });
+      if (keep && status === 200) answerLine(rid, path, answer, body);
+    });
+  return send(res, 202, { accepted: true, request_id: rid });
+}
+
 async function handle(req, res, rid) {
-  const path = req.url.split('?')[0];
+  let path = req.url.split('?')[0];
+  if (PATH_PREFIX && path.startsWith(`${PATH_PREFIX}/`)) path = path.slice(PATH_PREFIX.length);
   if (req.method === 'GET' && path === '/healthz') {
     return loadError ? send(res, 500, { detail: `model failed to load: ${loadError}`, request_id: rid }) : send(res, 200, { status: 'ok' });
   }
@@ -312,8 +357,9 @@ async function handle(req, res, rid) {
     return send(res, 503, { detail: 'model is loading', request_id: rid }, { 'retry-after': '1' });
   }
   let samples;
+  let body;
   try {
-    const body = JSON.parse(await readBody(req));
+    body = JSON.parse(await readBody(req));
     if (path === '/predict') samples = [toSample(body)];
     else {
       if (!body || !Array.isArray(body.inputs)) throw new InvalidInput(['body', 'inputs'], 'Input should be a list');
@@ -333,8 +379,10 @@ async function handle(req, res, rid) {
         : [{ loc: ['body'], msg: `JSON decode error: ${error.message}`, type: 'json_invalid' }];
     return send(res, 422, { detail, request_id: rid });
   }
+  if (req.headers['x-mlship-shadow'] === '1') return shadow(req, res, rid, path, samples, body);
   try {
     const outputs = await predict(samples);
+    if (req.headers['x-mlship-record'] === '1') answerLine(rid, path, path === '/predict' ? outputs[0] : outputs, body);
     return path === '/predict' ? send(res, 200, { prediction: outputs[0] }) : send(res, 200, { predictions: outputs });
   } catch (error) {
     inc('mlship_errors_total', { endpoint: path, kind: 'model' });
@@ -347,7 +395,8 @@ const server = http.createServer((req, res) => {
   const header = req.headers['x-request-id'];
   const rid = typeof header === 'string' && /^[A-Za-z0-9._:-]{1,128}$/.test(header) ? header : randomUUID().replaceAll('-', '');
   res.setHeader('x-request-id', rid);
-  const path = req.url.split('?')[0];
+  let path = req.url.split('?')[0];
+  if (PATH_PREFIX && path.startsWith(`${PATH_PREFIX}/`)) path = path.slice(PATH_PREFIX.length);
   const endpoint = ENDPOINTS.has(path) ? path : 'other';
   const t0 = performance.now();
   const isPrediction = req.method === 'POST' && (path === '/predict' || path === '/predict/batch');
@@ -358,7 +407,7 @@ const server = http.createServer((req, res) => {
     if (isPrediction) predicting -= 1;
     const seconds = (performance.now() - t0) / 1000;
     inc('mlship_requests_total', { endpoint, status: String(res.statusCode) });
-    observe('mlship_request_duration_seconds', REQUEST_BUCKETS, seconds, { endpoint });
+    observe('mlship_request_duration_seconds', REQUEST_BUCKETS, seconds, { endpoint, version: MODEL_VERSION });
     if (!['/healthz', '/readyz', '/metrics'].includes(endpoint) || res.statusCode >= 400) {
       const emf = isPrediction ? emfFields(res.statusCode, seconds * 1000, predicting + 1) : {};
       log('info', 'request', { request_id: rid, method: req.method, path: endpoint, status: res.statusCode, duration_ms: Math.round(seconds * 100000) / 100, ...emf });

@@ -1,13 +1,11 @@
-import { cpSync, existsSync, mkdtempSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { cpSync, mkdtempSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { Ajv } from 'ajv';
 import { describe, expect, it } from 'vitest';
 import { parse } from 'yaml';
 import { generateCompose, renderComposeYaml } from '../../../src/core/compose/generate.js';
 import { FileExistsError } from '../../../src/io/errors.js';
-import { CORPUS } from '../../helpers/corpus.js';
-import { requires } from '../../helpers/requires.js';
+import { composeValidator } from '../../helpers/compose-spec.js';
 
 const FIXTURE = 'fixtures/compose/pipeline';
 const UPDATE = process.env.UPDATE_GOLDEN === '1';
@@ -19,19 +17,6 @@ function golden(file: string, actual: string): void {
     return;
   }
   expect(actual, `${p} (regenerate with UPDATE_GOLDEN=1)`).toBe(readFileSync(p, 'utf8'));
-}
-
-function composeValidator() {
-  const schemaFile = path.join(CORPUS, 'schema', 'compose-spec.json');
-  if (!requires('the compose-spec schema', existsSync(schemaFile), `${schemaFile}, from ../shared/corpus`))
-    return undefined;
-  const ajv = new Ajv({ allErrors: true, strict: false });
-  // The spec names its meta-schema by an https URL ajv does not register; draft-07 is ajv's default.
-  const { $schema: _meta, ...schema } = JSON.parse(readFileSync(schemaFile, 'utf8')) as Record<
-    string,
-    unknown
-  >;
-  return ajv.compile(schema);
 }
 
 const validate = composeValidator();

@@ -33,7 +33,7 @@ from fastapi.openapi.docs import get_swagger_ui_html
 from fastapi.responses import HTMLResponse, JSONResponse, Response
 from fastapi.staticfiles import StaticFiles
 
-from app import settings, threads
+from app import rollout, settings, threads
 from app.batching import Batcher
 from app.logs import configure_logging, request_id_var
 from app.model import Model
@@ -207,22 +207,39 @@ async def _predict(inputs: list[Any], endpoint: str) -> list[Any] | JSONResponse
 
 
 @app.post("/predict", response_model=PredictResponse)
-async def predict(body: PredictRequest) -> Any:
+async def predict(body: PredictRequest, request: Request) -> Any:
     if state.model is None:
         return _not_ready()
-    outputs = await _predict([to_input(body)], "/predict")
+    inputs = [to_input(body)]
+    later = rollout.shadow(request, "/predict", lambda: _first(_predict(inputs, "/predict")), body.model_dump)
+    if later is not None:
+        return later
+    outputs = await _predict(inputs, "/predict")
     if isinstance(outputs, JSONResponse):
         return outputs
+    rollout.record(request, "/predict", outputs[0], body.model_dump)
     return {"prediction": outputs[0]}
 
 
+async def _first(outputs: Any) -> Any:
+    answer = await outputs
+    return answer if isinstance(answer, JSONResponse) else answer[0]
+
+
 @app.post("/predict/batch", response_model=BatchResponse)
-async def predict_batch(body: BatchRequest) -> Any:
+async def predict_batch(body: BatchRequest, request: Request) -> Any:
     if state.model is None:
         return _not_ready()
-    outputs = await _predict([to_input(item) for item in body.inputs], "/predict/batch")
+    inputs = [to_input(item) for item in body.inputs]
+    later = rollout.shadow(
+        request, "/predict/batch", lambda: _predict(inputs, "/predict/batch"), body.model_dump
+    )
+    if later is not None:
+        return later
+    outputs = await _predict(inputs, "/predict/batch")
     if isinstance(outputs, JSONResponse):
         return outputs
+    rollout.record(request, "/predict/batch", outputs, body.model_dump)
     return {"predictions": outputs}
 
 

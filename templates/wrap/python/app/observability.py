@@ -40,12 +40,33 @@ _REQUEST_BUCKETS = tuple(
 )
 _BATCH_BUCKETS = (1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024)
 
-REQUESTS = Counter("mlship_requests_total", "HTTP requests answered.", ["endpoint", "status"])
-LATENCY = Histogram(
-    "mlship_request_duration_seconds", "Time to answer a request.", ["endpoint"], buckets=_REQUEST_BUCKETS
+
+class _Versioned:
+    """A metric whose last label is this deployment's version (stable, candidate: `mlship rollout`
+    compares them), which its call sites never pass."""
+
+    def __init__(self, metric: Any) -> None:
+        self._metric = metric
+
+    def labels(self, *values: str) -> Any:
+        return self._metric.labels(*values, settings.MODEL_VERSION)
+
+
+REQUESTS = _Versioned(
+    Counter("mlship_requests_total", "HTTP requests answered.", ["endpoint", "status", "version"])
+)
+LATENCY = _Versioned(
+    Histogram(
+        "mlship_request_duration_seconds",
+        "Time to answer a request.",
+        ["endpoint", "version"],
+        buckets=_REQUEST_BUCKETS,
+    )
 )
 IN_FLIGHT = Gauge("mlship_in_flight_requests", "Requests being handled now.", multiprocess_mode="livesum")
-ERRORS = Counter("mlship_errors_total", "Failed requests, by kind.", ["endpoint", "kind"])
+ERRORS = _Versioned(
+    Counter("mlship_errors_total", "Failed requests, by kind.", ["endpoint", "kind", "version"])
+)
 BATCH_SIZE = Histogram("mlship_batch_size", "Inputs per model call.", buckets=_BATCH_BUCKETS)
 QUEUE_WAIT = Histogram(
     "mlship_queue_wait_seconds", "Time an input waited for its model call.", buckets=_LATENCY_BUCKETS
@@ -134,6 +155,10 @@ class ServiceMiddleware:
             await self.app(scope, receive, send)
             return
         path: str = scope["path"]
+        prefix = settings.PATH_PREFIX
+        if prefix and path.startswith(prefix + "/"):
+            path = path[len(prefix) :]
+            scope = {**scope, "path": path, "raw_path": path.encode()}
         endpoint = path if path in _ENDPOINTS else "other"
         rid = ""
         length = None

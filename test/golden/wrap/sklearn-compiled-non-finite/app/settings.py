@@ -2,6 +2,7 @@
 overridden with an environment variable of the same name at run time."""
 
 import os
+import re
 
 
 def _int(name: str, default: int) -> int:
@@ -35,3 +36,10 @@ _MODEL_URL = ""
 MODEL_URL = os.environ.get("MODEL_URL") or _MODEL_URL
 _MODEL_SHA256 = ""
 MODEL_SHA256 = (os.environ.get("MODEL_SHA256") or _MODEL_SHA256).lower()
+# mlship rollout: this deployment's version in the metrics (stable, candidate); whether the
+# answers it records for comparison may include their input (off: answers only); and a path
+# prefix it also answers under (a load balancer that routes /api/<service>/ to it directly).
+_VERSION = os.environ.get("MLSHIP_MODEL_VERSION") or "stable"
+MODEL_VERSION = _VERSION if re.fullmatch(r"[a-z0-9-]{1,32}", _VERSION) else "stable"
+RECORD_INPUTS = os.environ.get("MLSHIP_RECORD_INPUTS") == "1"
+PATH_PREFIX = (os.environ.get("MLSHIP_PATH_PREFIX") or "").rstrip("/")

@@ -1,0 +1,208 @@
+#!/usr/bin/env node
+// bench/rollout: what a rollout costs the primary and how soon it decides, in one run.
+// 1. Primary latency through the stack's NGINX with no rollout vs a shadow rollout (every
+//    request mirrored to the candidate), at c=16 and c=64, alternating, `rounds` rounds.
+// 2. Proxy reloads under load: the candidate's share changed (`rollout promote --to N`) while
+//    c=16 clients send requests; failed requests counted (keep-alive races apart).
+// 3. Decision time: the verdict's own code on simulated traffic (stable 1 % 5xx, candidate
+//    3 %, 10 % canary): candidate requests until "roll back", against the budget `status` names.
+// Usage: npm run build && node bench/rollout/run.mjs [rounds=2] [requests=2000] [parts=latency,reload]
+// Needs the local images of scripts/local-base-images.sh.
+import { execFile, spawnSync } from 'node:child_process';
+import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
+import { performance } from 'node:perf_hooks';
+
+const rounds = Number(process.argv[2] ?? 2);
+const requests = Number(process.argv[3] ?? 2000);
+const parts = (process.argv[4] ?? 'latency,reload').split(',');
+const root = path.resolve('bench/.work/rollout');
+const bin = path.resolve('bin/mlship.js');
+const name = 'mlship-bench-rollout';
+const port = 18791;
+const env = { ...process.env, CI: 'true' };
+rmSync(root, { recursive: true, force: true });
+mkdirSync(root, { recursive: true });
+
+function mlship(args) {
+  const r = spawnSync(process.execPath, [bin, ...args], { cwd: root, env, encoding: 'utf8' });
+  if (r.status !== 0) throw new Error(`mlship ${args.join(' ')} failed:\n${r.stderr}`);
+  return r.stdout;
+}
+
+/** The same, without blocking this process's event loop (the load keeps running meanwhile). */
+function mlshipAsync(args) {
+  return new Promise((resolve, reject) =>
+    execFile(process.execPath, [bin, ...args], { cwd: root, env }, (e, stdout, stderr) =>
+      e ? reject(new Error(`mlship ${args.join(' ')} failed:\n${stderr}`)) : resolve(stdout),
+    ),
+  );
+}
+
+/** `n` predictions at concurrency `c`: latencies (ms) of the answered ones, failures by kind. */
+async function load(n, c) {
+  const latencies = [];
+  let status5xx = 0;
+  let socketErrors = 0;
+  let next = 0;
+  const worker = async () => {
+    while (next < n) {
+      const x = next++;
+      const t0 = performance.now();
+      try {
+        const r = await fetch(`http://127.0.0.1:${port}/api/model/predict`, {
+          method: 'POST',
+          headers: { 'content-type': 'application/json' },
+          body: JSON.stringify({ x }),
+        });
+        await r.arrayBuffer();
+        if (r.status >= 500) status5xx++;
+        else latencies.push(performance.now() - t0);
+      } catch {
+        socketErrors++;
+      }
+    }
+  };
+  await Promise.all(Array.from({ length: c }, worker));
+  latencies.sort((a, b) => a - b);
+  const q = (p) => latencies[Math.min(latencies.length - 1, Math.floor(p * latencies.length))];
+  return { p50: q(0.5), p99: q(0.99), status5xx, socketErrors };
+}
+
+const median = (xs) => {
+  const s = [...xs].sort((a, b) => a - b);
+  const m = Math.floor(s.length / 2);
+  return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2;
+};
+
+for (const [version, out] of [
+  ['v1', 'services/model'],
+  ['v2', 'services/model-v2'],
+]) {
+  mlship([
+    'wrap',
+    '--entry',
+    `${path.resolve('fixtures/rollout', version, 'predict.py')}:predict`,
+    '--out',
+    out,
+    '--name',
+    'model',
+    '--base-image',
+    'mlship-local/python:3.11-slim',
+  ]);
+}
+writeFileSync(
+  path.join(root, 'mlship.yaml'),
+  `version: 1\nname: ${name}\nservices:\n  model:\n    path: services/model\nproxy:\n  image: mlship-local/nginx:1.22\n  port: ${port}\n`,
+);
+mlship(['compose', 'up', '--no-smoke']);
+try {
+  // Parts 1 and 2 share one stack.
+  if (parts.includes('latency')) await latency();
+  if (parts.includes('reload')) await reloadsUnderLoad();
+} finally {
+  spawnSync(process.execPath, [bin, 'compose', 'down', '--volumes'], { cwd: root, env, stdio: 'ignore' });
+  spawnSync('docker', ['rmi', '-f', `${name}/model:dev`, `${name}/model-candidate:dev`], { stdio: 'ignore' });
+}
+
+// 1. Shadow on vs off.
+async function latency() {
+  const results = { off: { 16: [], 64: [] }, on: { 16: [], 64: [] } };
+  await load(500, 16); // warm-up
+  for (let round = 0; round < rounds; round++) {
+    for (const mode of round % 2 ? ['on', 'off'] : ['off', 'on']) {
+      if (mode === 'on') mlship(['rollout', 'start', 'model', '--shadow', '--path', 'services/model-v2']);
+      await load(300, 16); // the new configuration warm
+      for (const c of [16, 64]) results[mode][c].push(await load(requests, c));
+      if (mode === 'on') mlship(['rollout', 'rollback', 'model', '--reason', 'bench']);
+    }
+  }
+  console.log(`\n## primary latency, shadow off vs on (${rounds} rounds of ${requests} requests)\n`);
+  console.log('| c | shadow | p50 ms (median) | p99 ms (median) | p99 runs | failed |');
+  console.log('|---:|---|---:|---:|---|---:|');
+  for (const c of [16, 64]) {
+    for (const mode of ['off', 'on']) {
+      const rs = results[mode][c];
+      console.log(
+        `| ${c} | ${mode} | ${median(rs.map((r) => r.p50)).toFixed(1)} | ${median(rs.map((r) => r.p99)).toFixed(1)} | ${rs.map((r) => r.p99.toFixed(1)).join(', ')} | ${rs.reduce((s, r) => s + r.status5xx + r.socketErrors, 0)} |`,
+      );
+    }
+    const d = median(results.on[c].map((r) => r.p99)) - median(results.off[c].map((r) => r.p99));
+    console.log(`|   | overhead | | ${d >= 0 ? '+' : ''}${d.toFixed(1)} | | |`);
+  }
+}
+
+// 2. Reloads under load.
+async function reloadsUnderLoad() {
+  mlship(['rollout', 'start', 'model', '--canary', '10', '--path', 'services/model-v2']);
+  // Load in batches for as long as the reloads last.
+  let reloading = true;
+  const running = (async () => {
+    const total = { requests: 0, status5xx: 0, socketErrors: 0 };
+    while (reloading) {
+      const r = await load(400, 16);
+      total.requests += 400;
+      total.status5xx += r.status5xx;
+      total.socketErrors += r.socketErrors;
+    }
+    return total;
+  })();
+  let reloads = 0;
+  const started = performance.now();
+  for (const to of [20, 30, 40, 50, 10, 20, 30, 40]) {
+    await mlshipAsync(['rollout', 'promote', 'model', '--to', String(to)]);
+    reloads++;
+  }
+  reloading = false;
+  const during = await running;
+  mlship(['rollout', 'rollback', 'model', '--reason', 'bench', '--destroy']);
+  console.log(
+    `\n## ${reloads} proxy reloads in ${((performance.now() - started) / 1000).toFixed(1)} s under c=16 load (${during.requests} requests)\n`,
+  );
+  console.log(
+    `5xx: ${during.status5xx}; connections closed under a request (keep-alive race, not retried): ${during.socketErrors}`,
+  );
+}
+
+// 3. Decision time on simulated traffic, by the verdict's own code.
+const { compare, verdict, DEFAULT_GATES } = await import(path.resolve('dist/core/rollout/verdict.js'));
+const { requestsToDetect } = await import(path.resolve('dist/core/rollout/stats.js'));
+function rng(seed) {
+  let s = seed >>> 0;
+  return () => {
+    s = (s + 0x6d2b79f5) >>> 0;
+    let t = s;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+const share = 0.1;
+const needed = [];
+// What `status` names for these rates (one-sided, power 80 %, 9 stable requests per candidate one).
+const budget = requestsToDetect(0.01, 0.03, DEFAULT_GATES.alpha, 0.8, 9);
+for (let run = 0; run < 200; run++) {
+  const random = rng(run + 1);
+  const samples = { stable: [], candidate: [], pairs: [] };
+  for (let i = 1; i <= 200_000; i++) {
+    const toCandidate = random() < share;
+    const rate = toCandidate ? 0.03 : 0.01;
+    (toCandidate ? samples.candidate : samples.stable).push({
+      requestId: String(i),
+      status: random() < rate ? 500 : 200,
+      durationMs: 10,
+    });
+    // Looked at every 50 requests, as `watch` looks at intervals.
+    if (i % 50) continue;
+    const c = compare(samples, DEFAULT_GATES, share);
+    if (verdict(c, DEFAULT_GATES).decision === 'rollback') {
+      needed.push(samples.candidate.length);
+      break;
+    }
+  }
+}
+needed.sort((a, b) => a - b);
+console.log('\n## decision time: stable 1 % 5xx, candidate 3 %, 10 % canary, α = 0.01, 200 simulated runs\n');
+console.log(
+  `rolled back in ${needed.length}/200 runs; candidate requests needed: median ${needed[100]}, p90 ${needed[180]}; budget named by status (power 80 %): ${budget}`,
+);

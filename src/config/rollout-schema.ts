@@ -1,0 +1,77 @@
+// A rollout of a model service (`mlship rollout`), as mlship records it: which service,
+// how traffic reaches the candidate (canary, A/B, shadow), where the candidate comes from,
+// and what happened. deploy/compose/rollouts.json (beside the generated stack) holds the
+// rollouts of the stack, by service. Read back with
+// the same schema, so a hand-edited or truncated file is an error that names the field.
+
+import { z } from 'zod';
+import { ServiceName } from './schema.js';
+
+const EnvName = z
+  .string()
+  .regex(/^[A-Za-z_][A-Za-z0-9_]*$/, { message: 'must be an environment variable name' });
+
+export const StickySchema = z.union([
+  z.strictObject({
+    header: z
+      .string()
+      .regex(/^[A-Za-z0-9-]{1,64}$/, { message: 'must be an HTTP header name such as "X-User-Id"' }),
+  }),
+  z.strictObject({
+    cookie: z
+      .string()
+      .regex(/^[A-Za-z0-9_]{1,64}$/, { message: 'must be a cookie name of letters, digits and _' }),
+  }),
+]);
+
+export const RolloutEventSchema = z.strictObject({
+  at: z.string(),
+  action: z.enum(['start', 'step', 'promote', 'rollback', 'destroy']),
+  weight: z.number().int().min(0).max(100),
+  reason: z.string().optional(),
+});
+
+export const RolloutSchema = z.strictObject({
+  service: ServiceName,
+  /** canary: a share that grows; ab: a fixed split; shadow: every request mirrored, answers from stable only. */
+  mode: z.enum(['canary', 'ab', 'shadow']),
+  /** Percent of requests the candidate answers (0 in shadow mode). */
+  weight: z.number().int().min(0).max(100),
+  sticky: StickySchema.optional(),
+  /** Canary/A-B: requests the stable version answers are mirrored to the candidate too (to compare answers). */
+  mirror: z.boolean().default(false),
+  /** Share of requests whose answers both versions record for comparison (0..1). */
+  recordSample: z.number().min(0).max(1),
+  /** How long the proxy waits for the shadow's reply (a wrapped service replies 202 at once). */
+  shadowTimeoutMs: z.number().int().min(10).max(60_000),
+  candidate: z.strictObject({
+    /** Built like any service (relative to mlship.yaml). */
+    path: z.string().min(1).optional(),
+    image: z.string().min(1).optional(),
+    env: z.record(EnvName, z.string()).default({}),
+    /** The candidate may record the inputs of the requests it compares (off: answers only). */
+    recordInputs: z.boolean().default(false),
+  }),
+  /** What promotion needs and what rolls back (core/rollout/verdict.ts), as `start` was given them. */
+  gates: z
+    .strictObject({
+      minRequests: z.number().int().min(1),
+      alpha: z.number().gt(0).lt(0.5),
+      maxErrorIncreasePoints: z.number().min(0).max(100),
+      maxLatencyIncrease: z.number().min(0),
+      minAgreement: z.number().gt(0).max(1).optional(),
+    })
+    .optional(),
+  status: z.enum(['running', 'promoted', 'rolled-back']),
+  startedAt: z.string(),
+  history: z.array(RolloutEventSchema),
+});
+
+export const RolloutsFileSchema = z.strictObject({
+  version: z.literal(1),
+  rollouts: z.record(ServiceName, RolloutSchema),
+});
+
+export type Rollout = z.output<typeof RolloutSchema>;
+export type RolloutsFile = z.output<typeof RolloutsFileSchema>;
+export type Sticky = z.output<typeof StickySchema>;

@@ -1,0 +1,158 @@
+// A rollout in the local stack (`mlship rollout`): the candidate as a second service of the
+// stack (`<name>-candidate`) with the stable one's settings, and what NGINX needs to route
+// to it (the split, the header override, the mirror). Pure: the rollout and what `mlship
+// wrap` recorded about the candidate come in, compose services and template data go out.
+
+import path from 'node:path';
+import type { Rollout } from '../config/rollout-schema.js';
+
+/** What `mlship wrap` recorded about the candidate (compose-stack's WrappedServiceInfo, structurally). */
+export interface CandidateWrapInfo {
+  runtime: 'python' | 'node';
+  port: number;
+  startupGraceSeconds: number;
+  weights?: { source: string; target: string };
+}
+
+/** A running rollout, with what the candidate's mlship-wrap.json says (when it has one). */
+export interface ComposeRollout {
+  rollout: Rollout;
+  wrapped?: CandidateWrapInfo;
+}
+
+/** The fields of a compose service this module reads and sets (compose-stack's ComposeService). */
+interface ServiceFields {
+  image: string;
+  build?: { context: string; dockerfile?: string };
+  environment?: Record<string, string>;
+  expose?: string[];
+  volumes?: { type: 'bind' | 'volume'; source: string; target: string; read_only?: boolean }[];
+  healthcheck: { test: string[]; start_period: string };
+  labels: Record<string, string>;
+}
+
+export const CANDIDATE_SUFFIX = '-candidate';
+export const ROLLOUT_LABEL = 'dev.mlship.rollout';
+
+export const candidateName = (service: string) => `${service}${CANDIDATE_SUFFIX}`;
+
+function rel(from: string, to: string): string {
+  const r = path.relative(from, to).split(path.sep).join('/');
+  return r.startsWith('.') ? r : `./${r}`;
+}
+
+export interface CandidateContext {
+  project: string;
+  projectDir: string;
+  outDir: string;
+  /** The stable service's container port. */
+  stablePort: (service: string) => number;
+  readinessTest: (runtime: 'python' | 'node', port: number) => string[];
+}
+
+/**
+ * `<name>-candidate`: the stable service's settings (environment, limits, GPUs, dependencies,
+ * health check), the candidate's image or build, its own port and weights when it is a wrapped
+ * service, and its version label.
+ */
+export function candidateService<S extends ServiceFields>(
+  stable: S,
+  r: ComposeRollout,
+  ctx: CandidateContext,
+): S {
+  const { rollout, wrapped } = r;
+  const port = wrapped?.port ?? ctx.stablePort(rollout.service);
+  const c = rollout.candidate;
+  const { build: _build, volumes: stableVolumes, ...rest } = stable;
+  const serviceDir = c.path ? path.resolve(ctx.projectDir, c.path) : undefined;
+  const volumes = wrapped?.weights
+    ? [
+        {
+          type: 'bind' as const,
+          source: rel(ctx.outDir, path.resolve(serviceDir!, wrapped.weights.source)),
+          target: wrapped.weights.target,
+          read_only: true,
+        },
+      ]
+    : stableVolumes;
+  const candidate: ServiceFields = {
+    ...rest,
+    image: c.image ?? `${ctx.project}/${candidateName(rollout.service)}:dev`,
+    ...(serviceDir && !c.image ? { build: { context: rel(ctx.outDir, serviceDir) } } : {}),
+    environment: {
+      ...stable.environment,
+      PORT: String(port),
+      MLSHIP_MODEL_VERSION: 'candidate',
+      ...(c.recordInputs ? { MLSHIP_RECORD_INPUTS: '1' } : {}),
+      ...c.env,
+    },
+    expose: [String(port)],
+    ...(volumes?.length ? { volumes } : {}),
+    healthcheck: {
+      ...stable.healthcheck,
+      ...(wrapped
+        ? {
+            test: ctx.readinessTest(wrapped.runtime, port),
+            start_period: `${Math.round(wrapped.startupGraceSeconds)}s`,
+          }
+        : {}),
+    },
+    labels: { ...stable.labels, [ROLLOUT_LABEL]: 'candidate', 'dev.mlship.rollout-of': rollout.service },
+  };
+  return candidate as S;
+}
+
+/** What the NGINX templates need about one rollout. */
+export interface NginxRollout {
+  service: string;
+  /** The service name as NGINX variables and upstreams spell it. */
+  id: string;
+  prefix: string;
+  summary: string;
+  mode: Rollout['mode'];
+  weight: number;
+  mirror: boolean;
+  candidateHost: string;
+  candidatePort: number;
+  stickyVariable?: string;
+  stickyWhat?: string;
+  /** Percent of requests whose answers are recorded, two decimals at most (as split_clients takes it). */
+  recordPercent: number;
+  shadowTimeoutMs: number;
+}
+
+export function summarize(rollout: Pick<Rollout, 'mode' | 'weight' | 'mirror'>): string {
+  if (rollout.mode === 'shadow')
+    return 'shadow: every request mirrored to the candidate, answers from stable';
+  const what = rollout.mode === 'ab' ? 'A/B' : 'canary';
+  return `${what}, ${rollout.weight} % to the candidate${rollout.mirror ? ', the rest mirrored to it' : ''}`;
+}
+
+export function nginxRollout(r: ComposeRollout, stablePort: number): NginxRollout {
+  const { rollout } = r;
+  const sticky = rollout.sticky;
+  const stickyVariable = sticky
+    ? 'header' in sticky
+      ? `$http_${sticky.header.toLowerCase().replace(/-/g, '_')}`
+      : `$cookie_${sticky.cookie}`
+    : undefined;
+  return {
+    service: rollout.service,
+    id: rollout.service.replace(/-/g, '_'),
+    prefix: `/api/${rollout.service}`,
+    summary: summarize(rollout),
+    mode: rollout.mode,
+    weight: rollout.mode === 'shadow' ? 0 : rollout.weight,
+    mirror: rollout.mode === 'shadow' || rollout.mirror,
+    candidateHost: candidateName(rollout.service),
+    candidatePort: r.wrapped?.port ?? stablePort,
+    ...(stickyVariable
+      ? {
+          stickyVariable,
+          stickyWhat: sticky && 'header' in sticky ? `${sticky.header} header` : `${sticky!.cookie} cookie`,
+        }
+      : {}),
+    recordPercent: Math.round(rollout.recordSample * 10_000) / 100,
+    shadowTimeoutMs: rollout.shadowTimeoutMs,
+  };
+}

@@ -1,0 +1,389 @@
+// `mlship rollout` on a real local stack: two wrapped versions of a model (the candidate
+// answers differently on exactly 10 % of the inputs), the stack's NGINX in front. One stack
+// for the whole file: a canary split measured through the proxy, the answers compared, a
+// rollback, a candidate injected with 5xx rolled back by `watch`, and a promotion.
+
+import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
+import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { LOCAL_PYTHON_IMAGE, requireEngine, requireImage } from '../helpers/docker.js';
+import { freePort } from '../helpers/net.js';
+
+const engine = await requireEngine();
+const BIN = path.resolve('bin/mlship.js');
+const NAME = `mlship-rollout-${process.pid}`;
+const NGINX = 'mlship-local/nginx:1.22';
+let dir: string;
+let port: number;
+
+function mlship(args: string[]) {
+  const r = spawnSync(process.execPath, [BIN, ...args], {
+    cwd: dir,
+    encoding: 'utf8',
+    env: { ...process.env, CI: 'true' },
+    timeout: 900_000,
+  });
+  return { code: r.status, stdout: r.stdout, stderr: r.stderr };
+}
+
+interface Status {
+  comparison: {
+    stable: { requests: number };
+    candidate: { requests: number };
+    agreement?: { pairs: number; rate: number };
+  };
+  verdict: { decision: string };
+}
+
+function rolloutStatus(extra: string[] = []): Status {
+  const r = mlship(['rollout', 'status', 'model', '--json', ...extra]);
+  expect(r.code, r.stderr).toBe(0);
+  return JSON.parse(r.stdout) as Status;
+}
+
+/** Polls status until `done` (the mirror's background predictions are logged a moment later). */
+async function settledStatus(done: (s: Status) => boolean, extra: string[] = []): Promise<Status> {
+  let status = rolloutStatus(extra);
+  for (let i = 0; i < 20 && !done(status); i++) {
+    await new Promise((r) => setTimeout(r, 500));
+    status = rolloutStatus(extra);
+  }
+  return status;
+}
+
+function container(service: string): string {
+  const r = spawnSync(
+    'docker',
+    [
+      'ps',
+      '-aq',
+      '--filter',
+      `label=com.docker.compose.project=${NAME}`,
+      '--filter',
+      `label=com.docker.compose.service=${service}`,
+    ],
+    { encoding: 'utf8' },
+  );
+  return r.stdout.trim();
+}
+
+interface Answer {
+  x: number;
+  status: number;
+  version: string | null;
+  prediction: unknown;
+}
+
+/**
+ * Keep-alive connections NGINX closed while a request was on its way (an old worker leaving
+ * after a reload closes its idle connections): retried once, the way HTTP clients retry a
+ * request on a reused connection that was closed under it, and counted.
+ */
+let keepAliveRaces = 0;
+
+async function post(x: number, headers: Record<string, string>): Promise<Response> {
+  const send = () =>
+    fetch(`http://127.0.0.1:${port}/api/model/predict`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', ...headers },
+      body: JSON.stringify({ x }),
+    });
+  try {
+    return await send();
+  } catch (e) {
+    if ((e as { cause?: { code?: string } }).cause?.code !== 'UND_ERR_SOCKET') throw e;
+    keepAliveRaces++;
+    return send();
+  }
+}
+
+/** Predictions for x = from..to-1 through the proxy, `concurrency` at a time. */
+async function predictAll(from: number, to: number, concurrency = 16, headers: Record<string, string> = {}) {
+  const out: Answer[] = [];
+  let next = from;
+  const worker = async () => {
+    while (next < to) {
+      const x = next++;
+      const r = await post(x, headers);
+      const body = (await r.json().catch(() => ({}))) as { prediction?: unknown };
+      out.push({
+        x,
+        status: r.status,
+        version: r.headers.get('x-model-version'),
+        prediction: body.prediction,
+      });
+    }
+  };
+  await Promise.all(Array.from({ length: concurrency }, worker));
+  return out;
+}
+
+const v1 = (x: number) => x * 2;
+const v2 = (x: number) => x * 2 + (x % 10 === 0 ? 1 : 0);
+
+beforeAll(async () => {
+  if (!engine) return;
+  await requireImage(engine, LOCAL_PYTHON_IMAGE);
+  await requireImage(engine, NGINX);
+  dir = mkdtempSync(path.join(os.tmpdir(), 'mlship-rollout-it-'));
+  port = await freePort();
+  for (const [version, out] of [
+    ['v1', 'services/model'],
+    ['v2', 'services/model-v2'],
+  ] as const) {
+    const w = mlship([
+      'wrap',
+      '--entry',
+      `${path.resolve('fixtures/rollout', version, 'predict.py')}:predict`,
+      '--out',
+      out,
+      '--name',
+      'model',
+      '--base-image',
+      LOCAL_PYTHON_IMAGE,
+    ]);
+    expect(w.code, w.stderr).toBe(0);
+  }
+  writeFileSync(
+    path.join(dir, 'mlship.yaml'),
+    [
+      'version: 1',
+      `name: ${NAME}`,
+      'services:',
+      '  model:',
+      '    path: services/model',
+      'proxy:',
+      `  image: ${NGINX}`,
+      `  port: ${port}`,
+      '',
+    ].join('\n'),
+  );
+  const up = mlship(['compose', 'up', '--json']);
+  expect(up.code, up.stderr).toBe(0);
+}, 900_000);
+
+afterAll(() => {
+  if (!engine || !dir) return;
+  mlship(['compose', 'down', '--volumes']);
+  spawnSync('docker', ['rm', '-f', container('model-candidate')], { stdio: 'ignore' });
+  spawnSync('docker', ['rmi', '-f', `${NAME}/model:dev`, `${NAME}/model-candidate:dev`], { stdio: 'ignore' });
+});
+
+describe.runIf(engine)('mlship rollout on the local stack (real NGINX, two wrapped versions)', () => {
+  // A test that failed half-way leaves no running rollout to the next one.
+  afterEach(() => {
+    const file = path.join(dir, 'deploy/compose/rollouts.json');
+    if (existsSync(file) && JSON.parse(readFileSync(file, 'utf8')).rollouts.model?.status === 'running')
+      mlship(['rollout', 'rollback', 'model', '--reason', 'test cleanup']);
+  });
+
+  it('the golden nginx.conf files (sticky canary with mirror, shadow) pass nginx -t in the NGINX image', () => {
+    const hosts = ['detector', 'pose-2d', 'pose-3d', 'pose-2d-candidate', 'pose-3d-candidate', 'frontend'];
+    for (const file of ['canary-nginx.conf', 'shadow-nginx.conf']) {
+      const r = spawnSync(
+        'docker',
+        [
+          'run',
+          '--rm',
+          ...hosts.flatMap((h) => ['--add-host', `${h}:127.0.0.1`]),
+          '-v',
+          `${path.resolve('test/golden/rollout', file)}:/etc/nginx/conf.d/default.conf:ro`,
+          NGINX,
+          'nginx',
+          '-t',
+        ],
+        { encoding: 'utf8' },
+      );
+      expect(r.status, `${file}: ${r.stderr}`).toBe(0);
+      expect(r.stderr).toContain('test is successful');
+    }
+  });
+
+  it('canary 10 % with the rest mirrored: 10 % ± 2 % of 2,000 requests reach the candidate, answers compared', async () => {
+    const start = mlship([
+      'rollout',
+      'start',
+      'model',
+      '--canary',
+      '10',
+      '--mirror',
+      '--record-sample',
+      '1',
+      // The machine is shared and loaded: a mirror that waits longer than this is skipped (by
+      // design), and this test counts what the candidate saw.
+      '--shadow-timeout',
+      '2s',
+      '--path',
+      'services/model-v2',
+      '--json',
+    ]);
+    expect(start.code, start.stderr).toBe(0);
+    // The configuration the proxy runs passes nginx -t in the NGINX image itself.
+    const check = spawnSync('docker', ['exec', container('proxy'), 'nginx', '-t'], { encoding: 'utf8' });
+    expect(check.status, check.stderr).toBe(0);
+
+    const answers = await predictAll(0, 2000);
+    expect(answers.filter((a) => a.status !== 200)).toEqual([]);
+    const candidate = answers.filter((a) => a.version === 'candidate');
+    expect(answers.filter((a) => a.version === 'stable').length + candidate.length).toBe(2000);
+    expect(candidate.length / 2000).toBeGreaterThanOrEqual(0.08);
+    expect(candidate.length / 2000).toBeLessThanOrEqual(0.12);
+    // Each version answered as itself.
+    for (const a of answers) expect(a.prediction).toBe(a.version === 'candidate' ? v2(a.x) : v1(a.x));
+
+    // The header override, for testing.
+    const forced = await predictAll(10, 30, 4, { 'X-Model-Version': 'candidate' });
+    expect(forced.every((a) => a.version === 'candidate' && a.prediction === v2(a.x))).toBe(true);
+
+    // The mirror's background predictions and log lines settle within a moment.
+    const status = await settledStatus(
+      (st) => (st.comparison.agreement?.pairs ?? 0) >= 0.95 * (2000 - candidate.length),
+      ['--min-requests', '100'],
+    );
+    const stableAnswered = answers.length - candidate.length;
+    expect(status.comparison.stable.requests).toBe(stableAnswered);
+    // The candidate answered its share and predicted the mirrored requests too (all but a few
+    // whose mirror timed out on a loaded machine).
+    const pairs = status.comparison.agreement!.pairs;
+    console.info(
+      `canary: ${candidate.length}/2000 to the candidate; ${status.comparison.candidate.requests} candidate requests; ${pairs} pairs of ${stableAnswered} mirrored; agreement ${(status.comparison.agreement!.rate * 100).toFixed(2)} %`,
+    );
+    expect(pairs).toBeGreaterThanOrEqual(0.95 * stableAnswered);
+    expect(status.comparison.candidate.requests).toBeGreaterThanOrEqual(candidate.length + pairs);
+    // The recorded agreement rate matches the known share (v2 differs on 10 % of inputs) within 2 points.
+    expect(Math.abs(status.comparison.agreement!.rate - 0.9)).toBeLessThanOrEqual(0.02);
+    expect(status.verdict.decision).toBe('promote');
+  });
+
+  it('rollback: every request to stable, the candidate stopped and kept for its logs', async () => {
+    const r = mlship(['rollout', 'rollback', 'model', '--reason', 'test']);
+    expect(r.code, r.stderr).toBe(0);
+    const answers = await predictAll(0, 200);
+    expect(answers.every((a) => a.status === 200 && a.prediction === v1(a.x))).toBe(true);
+    // The proxy no longer routes by version at all.
+    expect(answers.every((a) => a.version === null)).toBe(true);
+    const state = spawnSync('docker', ['inspect', '-f', '{{.State.Status}}', container('model-candidate')], {
+      encoding: 'utf8',
+    });
+    expect(state.stdout.trim()).toBe('exited');
+    const file = JSON.parse(readFileSync(path.join(dir, 'deploy/compose/rollouts.json'), 'utf8'));
+    expect(file.rollouts.model.status).toBe('rolled-back');
+    expect(file.rollouts.model.history.at(-1)).toMatchObject({ action: 'rollback', reason: 'test' });
+  });
+
+  it('shadow: the candidate sees the mirrored requests, clients get only stable answers; a stopped shadow costs no error', async () => {
+    const start = mlship([
+      'rollout',
+      'start',
+      'model',
+      '--shadow',
+      '--record-sample',
+      '1',
+      '--shadow-timeout',
+      '2s',
+      '--path',
+      'services/model-v2',
+    ]);
+    expect(start.code, start.stderr).toBe(0);
+    const timed = async (from: number, to: number) => {
+      const t0 = performance.now();
+      const answers = await predictAll(from, to, 8);
+      return { answers, ms: performance.now() - t0 };
+    };
+    const shadowed = await timed(0, 500);
+    expect(
+      shadowed.answers.every((a) => a.status === 200 && a.version === 'stable' && a.prediction === v1(a.x)),
+    ).toBe(true);
+    const status = await settledStatus((st) => (st.comparison.agreement?.pairs ?? 0) >= 475);
+    expect(status.comparison.stable.requests).toBe(500);
+    expect(status.comparison.candidate.requests).toBeGreaterThanOrEqual(475);
+    expect(Math.abs(status.comparison.agreement!.rate - 0.9)).toBeLessThanOrEqual(0.02);
+
+    // The shadow stopped: the primary answers every request all the same.
+    spawnSync('docker', ['stop', '-t', '1', container('model-candidate')], { stdio: 'ignore' });
+    const stopped = await timed(500, 1000);
+    expect(stopped.answers.filter((a) => a.status !== 200)).toEqual([]);
+    console.info(
+      `shadow: ${status.comparison.candidate.requests}/500 mirrored requests predicted, agreement ${(status.comparison.agreement!.rate * 100).toFixed(2)} %; 500 requests in ${shadowed.ms.toFixed(0)} ms with the shadow up, ${stopped.ms.toFixed(0)} ms with it stopped`,
+    );
+    const back = mlship(['rollout', 'rollback', 'model', '--reason', 'shadow test over']);
+    expect(back.code, back.stderr).toBe(0);
+  });
+
+  it('watch rolls back a candidate that fails 20 % of requests: weights 100/0, the reason, exit 1', async () => {
+    const start = mlship([
+      'rollout',
+      'start',
+      'model',
+      '--canary',
+      '50',
+      '--path',
+      'services/model-v2',
+      '--env',
+      'FAIL_EVERY=5',
+    ]);
+    expect(start.code, start.stderr).toBe(0);
+    const watch: ChildProcess = spawn(
+      process.execPath,
+      [
+        BIN,
+        'rollout',
+        'watch',
+        'model',
+        '--steps',
+        '50,100',
+        '--bake',
+        '10m',
+        '--interval',
+        '1s',
+        '--min-requests',
+        '100',
+      ],
+      { cwd: dir, env: { ...process.env, CI: 'true' } },
+    );
+    let stderr = '';
+    watch.stderr!.on('data', (d) => {
+      stderr += String(d);
+    });
+    const exited = new Promise<number | null>((resolve) => watch.on('exit', resolve));
+    let code: number | null | undefined;
+    void exited.then((c) => {
+      code = c;
+    });
+    try {
+      // Traffic until watch decides (bounded: 6,000 requests).
+      const answers: Answer[] = [];
+      for (let from = 0; code === undefined && from < 6000; from += 200)
+        answers.push(...(await predictAll(from, from + 200, 8)));
+      const failed = answers.filter((a) => a.status !== 200);
+      // Only the candidate's injected failures (x % 5 == 1) reach clients, and only until the rollback.
+      expect(failed.every((a) => a.version === 'candidate' && a.x % 5 === 1)).toBe(true);
+      expect(await exited, stderr).toBe(1);
+      expect(stderr).toMatch(/rolled back model: 5xx rate/);
+      console.info(
+        `watch: rolled back after ${answers.filter((a) => a.version === 'candidate').length} candidate answers (${failed.length} 5xx); ${keepAliveRaces} keep-alive races retried so far`,
+      );
+    } finally {
+      if (code === undefined) watch.kill();
+    }
+    const after = await predictAll(0, 100);
+    expect(after.every((a) => a.status === 200 && a.version === null && a.prediction === v1(a.x))).toBe(true);
+    const file = JSON.parse(readFileSync(path.join(dir, 'deploy/compose/rollouts.json'), 'utf8'));
+    expect(file.rollouts.model.status).toBe('rolled-back');
+    expect(file.rollouts.model.history.at(-1).reason).toMatch(/5xx rate/);
+  });
+
+  it('promote: the candidate becomes the stable service, mlship.yaml says so, traffic moved once', async () => {
+    const start = mlship(['rollout', 'start', 'model', '--canary', '10', '--path', 'services/model-v2']);
+    expect(start.code, start.stderr).toBe(0);
+    const p = mlship(['rollout', 'promote', 'model']);
+    expect(p.code, p.stderr).toBe(0);
+    const answers = await predictAll(0, 100);
+    expect(answers.filter((a) => a.status !== 200)).toEqual([]);
+    expect(answers.every((a) => a.prediction === v2(a.x) && a.version === null)).toBe(true);
+    expect(readFileSync(path.join(dir, 'mlship.yaml'), 'utf8')).toContain('path: services/model-v2');
+    expect(container('model-candidate')).toBe('');
+  });
+});

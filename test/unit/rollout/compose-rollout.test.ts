@@ -1,0 +1,120 @@
+// A rollout in the generated stack: the candidate as a second service with the stable
+// one's settings, and NGINX routing to it (goldens a human reviews; the docker tier runs
+// them in a real NGINX). Update goldens with UPDATE_GOLDEN=1.
+
+import { readFileSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { parse } from 'yaml';
+import type { Rollout } from '../../../src/config/rollout-schema.js';
+import { generateCompose, renderComposeYaml } from '../../../src/core/compose/generate.js';
+import { composeValidator } from '../../helpers/compose-spec.js';
+import { rollout } from '../../helpers/rollout.js';
+
+const FIXTURE = 'fixtures/compose/pipeline/mlship.yaml';
+const GOLDEN = 'test/golden/rollout';
+const UPDATE = process.env.UPDATE_GOLDEN === '1';
+
+function golden(file: string, actual: string): void {
+  const p = path.join(GOLDEN, file);
+  if (UPDATE) {
+    writeFileSync(p, actual);
+    return;
+  }
+  expect(actual, `${p} (regenerate with UPDATE_GOLDEN=1)`).toBe(readFileSync(p, 'utf8'));
+}
+
+const validate = composeValidator();
+
+async function generate(rollouts: Rollout[]) {
+  return generateCompose({ configFile: FIXTURE, force: false, dryRun: true, rollouts });
+}
+
+const nginx = (r: Awaited<ReturnType<typeof generate>>) =>
+  r.stack.files.find((f) => f.path === 'proxy/nginx.conf')!.content;
+
+describe('a rollout in the generated stack', () => {
+  it('canary 10 %, sticky on a header, the stable share mirrored: golden nginx.conf and compose.yaml', async () => {
+    const r = await generate([
+      rollout({
+        service: 'pose-2d',
+        mode: 'canary',
+        weight: 10,
+        mirror: true,
+        sticky: { header: 'X-User-Id' },
+        candidate: { path: 'services/pose-3d', env: { BATCH_MAX_SIZE: '4' }, recordInputs: true },
+      }),
+    ]);
+    golden('canary-nginx.conf', nginx(r));
+    golden('canary-compose.yaml', renderComposeYaml(r.stack));
+  });
+
+  it.skipIf(!validate)(
+    'the stack with a candidate validates against the official compose-spec JSON schema',
+    async () => {
+      const r = await generate([
+        rollout({
+          service: 'pose-2d',
+          mode: 'ab',
+          weight: 50,
+          candidate: { path: 'services/pose-3d', env: {}, recordInputs: false },
+        }),
+      ]);
+      const doc = parse(renderComposeYaml(r.stack));
+      expect(validate!(doc), JSON.stringify(validate!.errors, null, 2)).toBe(true);
+    },
+  );
+
+  it('shadow: golden nginx.conf (every request mirrored, the stand-in for a stopped shadow)', async () => {
+    const r = await generate([
+      rollout({
+        service: 'pose-3d',
+        mode: 'shadow',
+        recordSample: 1,
+        candidate: { image: 'acme/pose-3d:v2', env: {}, recordInputs: false },
+      }),
+    ]);
+    golden('shadow-nginx.conf', nginx(r));
+  });
+
+  it('the candidate has the stable settings, its own build, port, weights and version label', async () => {
+    const r = await generate([
+      rollout({
+        service: 'pose-2d',
+        mode: 'ab',
+        weight: 50,
+        candidate: { path: 'services/pose-3d', env: { X: '1' }, recordInputs: false },
+      }),
+    ]);
+    const s = r.stack.compose.services;
+    const stable = s['pose-2d-cpu'] ?? s['pose-2d']!;
+    const candidate = s['pose-2d-candidate-cpu'] ?? s['pose-2d-candidate']!;
+    expect(candidate.build).toEqual({ context: '../../services/pose-3d' });
+    expect(candidate.image).toBe('pose-pipeline/pose-2d-candidate:dev');
+    // The candidate is a Node service on 9000 (its mlship-wrap.json); the stable one Python on 8080.
+    expect(candidate.environment).toEqual({
+      ...stable.environment,
+      PORT: '9000',
+      MLSHIP_MODEL_VERSION: 'candidate',
+      X: '1',
+    });
+    expect(candidate.healthcheck.test.join(' ')).toContain('http://127.0.0.1:9000/readyz');
+    expect(candidate.depends_on).toEqual(stable.depends_on);
+    expect(candidate.labels['dev.mlship.rollout']).toBe('candidate');
+    // The proxy waits for it too: NGINX resolves the candidate's name when it starts.
+    const proxy = s['proxy-cpu'] ?? s.proxy!;
+    expect(Object.keys(proxy.depends_on ?? {})).toContain(
+      s['pose-2d-candidate-cpu'] ? 'pose-2d-candidate-cpu' : 'pose-2d-candidate',
+    );
+    expect(nginx(r)).toMatch(
+      /split_clients "\$\{request_id\}" \$pose_2d_split \{\n {4}50% candidate;\n {4}\* stable;\n\}/,
+    );
+  });
+
+  it('a rollout that is over shapes nothing: the stack is the one without it', async () => {
+    const done = await generate([]);
+    const base = await generateCompose({ configFile: FIXTURE, force: false, dryRun: true });
+    expect(renderComposeYaml(done.stack)).toBe(renderComposeYaml(base.stack));
+    expect(nginx(done)).toBe(readFileSync('fixtures/compose/pipeline/expected/nginx.conf', 'utf8'));
+  });
+});
