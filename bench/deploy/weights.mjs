@@ -144,6 +144,15 @@ try {
   run(onMoto('--local', '--down'));
 } finally {
   moto.kill('SIGTERM');
+  // What --local started (also when it failed), then the images.
+  execFileSync(
+    'sh',
+    [
+      '-c',
+      `docker ps -aq --filter name=${stack} | xargs -r docker rm -f; docker network ls -q --filter name=${stack} | xargs -r docker network rm`,
+    ],
+    { stdio: 'ignore' },
+  );
   execFileSync(
     'sh',
     ['-c', `docker images --format '{{.Repository}}:{{.Tag}}' | grep ${stack} | xargs -r docker rmi -f`],
