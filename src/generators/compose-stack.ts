@@ -73,6 +73,11 @@ export interface ComposeInput {
   wrapped: Record<string, WrappedServiceInfo | undefined>;
   /** Running rollouts (`mlship rollout`): each adds its candidate service and its NGINX routing. */
   rollouts?: ComposeRollout[];
+  /**
+   * Where the stack runs: locally (default), or in the cloud (deploy ecs/k8s) behind a load balancer, where the proxy
+   * takes the client's address from X-Forwarded-For (locally that header is the client's to forge).
+   */
+  target?: 'local' | 'cloud';
 }
 
 export interface GeneratedStack {
@@ -372,6 +377,7 @@ export function generateComposeStack(input: ComposeInput): GeneratedStack {
         clientMaxBodySize: px.client_max_body_size,
         timeoutSeconds: px.timeout_seconds,
         ...protectionOf(project, page),
+        behindLoadBalancer: input.target === 'cloud',
         rollouts: rollouts.map((r) => nginxRollout(r, stablePort(r.rollout.service))),
       }),
     });

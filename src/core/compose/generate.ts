@@ -32,6 +32,8 @@ export interface ComposeGenerateOptions {
   dryRun: boolean;
   /** Rollouts whose candidates the stack runs (default: the running ones of outDir/rollouts.json). */
   rollouts?: Rollout[];
+  /** 'cloud': the stack deploy ecs/k8s translates (no local rollouts; the proxy behind a load balancer). */
+  target?: 'local' | 'cloud';
 }
 
 export interface ComposeGenerateResult {
@@ -94,13 +96,22 @@ export async function generateCompose(options: ComposeGenerateOptions): Promise<
     wrapped[name] = await wrappedInfo(dir);
   }
   const rollouts = [];
-  for (const rollout of options.rollouts ?? (await runningRollouts(outDir))) {
+  // Rollouts are local (mlship rollout): a deploy never carries a local candidate to the cloud.
+  const running = options.target === 'cloud' ? [] : await runningRollouts(outDir);
+  for (const rollout of options.rollouts ?? running) {
     const info = rollout.candidate.path
       ? await wrappedInfo(path.resolve(projectDir, rollout.candidate.path))
       : undefined;
     rollouts.push({ rollout, ...(info ? { wrapped: info } : {}) });
   }
-  const stack = generateComposeStack({ project, projectDir, outDir, wrapped, rollouts });
+  const stack = generateComposeStack({
+    project,
+    projectDir,
+    outDir,
+    wrapped,
+    rollouts,
+    ...(options.target ? { target: options.target } : {}),
+  });
   const composeFile = path.join(outDir, 'compose.yaml');
 
   // Never replace a compose file someone wrote by hand.

@@ -42,7 +42,7 @@ export async function loadDeployStack(file: string): Promise<DeployStack> {
 }
 
 export async function stackFromProject(file: string): Promise<DeployStack & { project: Project }> {
-  const gen = await generateCompose({ configFile: file, force: true, dryRun: true });
+  const gen = await generateCompose({ configFile: file, force: true, dryRun: true, target: 'cloud' });
   const { project } = gen;
   const services: StackService[] = [];
   const locate = await projectLocator(file, project);

@@ -153,6 +153,19 @@ describe('local monitoring and the proxy protection (generated)', () => {
     expect(proxy.volumes.map((v) => v.target)).toEqual(['/etc/nginx/conf.d/default.conf']);
   });
 
+  it('the client address comes from X-Forwarded-For behind the cloud load balancer only (locally a client could pick its rate-limit key)', async () => {
+    const conf = (files: Iterable<[string, string]>) =>
+      [...files].find(([p]) => p.endsWith(path.join('proxy', 'nginx.conf')))![1];
+    const local = conf((await generated()).stack.files.map((f) => [f.path, f.content] as [string, string]));
+    expect(local).toContain('limit_req_zone $binary_remote_addr');
+    expect(local).not.toContain('set_real_ip_from');
+    expect(local).not.toContain('real_ip_header');
+    // The file deploy ecs bakes into the proxy's image (and deploy k8s puts in its ConfigMap).
+    const cloud = conf((await stackFromProject(`${FIXTURE}/mlship.yaml`)).generated);
+    expect(cloud).toContain('set_real_ip_from 10.0.0.0/8;');
+    expect(cloud).toContain('real_ip_header X-Forwarded-For;');
+  });
+
   it("the front end's CSP allows its own inline script and style by hash, nothing else", () => {
     const html = '<style>a{}</style><script>go()</script><script>more()</script>';
     const csp = contentSecurityPolicy(html);

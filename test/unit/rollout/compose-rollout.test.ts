@@ -2,12 +2,15 @@
 // one's settings, and NGINX routing to it (goldens a human reviews; the docker tier runs
 // them in a real NGINX). Update goldens with UPDATE_GOLDEN=1.
 
-import { readFileSync, writeFileSync } from 'node:fs';
+import { cpSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { parse } from 'yaml';
 import type { Rollout } from '../../../src/config/rollout-schema.js';
 import { generateCompose, renderComposeYaml } from '../../../src/core/compose/generate.js';
+import { stackFromProject } from '../../../src/core/deploy/deploy-stack.js';
+import { ROLLOUTS_FILE, writeRollouts } from '../../../src/core/rollout/state.js';
 import { composeValidator } from '../../helpers/compose-spec.js';
 import { rollout } from '../../helpers/rollout.js';
 
@@ -34,6 +37,33 @@ const nginx = (r: Awaited<ReturnType<typeof generate>>) =>
   r.stack.files.find((f) => f.path === 'proxy/nginx.conf')!.content;
 
 describe('a rollout in the generated stack', () => {
+  it('a running local rollout shapes the local stack, never what deploy ecs/k8s carries to the cloud', async () => {
+    const dir = mkdtempSync(path.join(os.tmpdir(), 'mlship-rollout-deploy-'));
+    try {
+      cpSync(path.dirname(FIXTURE), dir, { recursive: true });
+      const r = rollout({
+        service: 'pose-2d',
+        mode: 'canary',
+        weight: 10,
+        candidate: { path: 'services/pose-3d', env: {}, recordInputs: false },
+      });
+      await writeRollouts(path.join(dir, 'deploy/compose', ROLLOUTS_FILE), {
+        version: 1,
+        rollouts: { 'pose-2d': r },
+      });
+      const config = path.join(dir, 'mlship.yaml');
+      const local = await generateCompose({ configFile: config, force: true, dryRun: true });
+      expect(Object.keys(local.stack.compose.services)).toContain('pose-2d-candidate');
+      expect(nginx(local)).toContain('pose-2d-candidate');
+      const cloud = await stackFromProject(config);
+      expect(cloud.stack.services.map((s) => s.name)).not.toContain('pose-2d-candidate');
+      const conf = [...cloud.generated].find(([p]) => p.endsWith('nginx.conf'))![1];
+      expect(conf).not.toContain('candidate');
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
   it('canary 10 %, sticky on a header, the stable share mirrored: golden nginx.conf and compose.yaml', async () => {
     const r = await generate([
       rollout({
