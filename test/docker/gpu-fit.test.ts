@@ -6,11 +6,17 @@
 // which refuse an A10G (g5) with the talk's "Unknown CUDA arch (8.6)" and accept a T4.
 
 import { randomBytes } from 'node:crypto';
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { cpSync, mkdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
+import { Writable } from 'node:stream';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { RUN_LABEL } from '../../src/adapters/docker/engine.js';
+import { gpuFitOfBuiltImages } from '../../src/core/deploy/gpu-fit.js';
+import { buildStackImages } from '../../src/core/deploy/images.js';
+import { planEcs } from '../../src/core/deploy/plan.js';
 import type { BakeoffReport } from '../../src/generators/bakeoff-report-schema.js';
+import { PlainTaskRunner } from '../../src/io/progress.js';
+import { createStyler } from '../../src/io/style.js';
 import { bakeoffFixture } from '../helpers/bakeoff-fixtures.js';
 import { runCli } from '../helpers/cli-process.js';
 import { dockerCli, LOCAL_PYTHON_IMAGE, requireEngine, requireImage } from '../helpers/docker.js';
@@ -145,6 +151,61 @@ describe.runIf(engine)('GPU fit (real engine and registry, stub torch, no GPU)',
     );
     console.log(`deploy ecs plan with the GPU fit read from the registry: ${t4.ms} ms (the whole command)`);
   });
+
+  it('deploy ecs --apply labels the GPU images it builds, so the fit of an image built from source is known', async () => {
+    const stack = path.join(dir, 'built');
+    mkdirSync(path.join(stack, 'detector'), { recursive: true });
+    cpSync(path.join(dir, 'candidates/stub-torch-cuda/torch'), path.join(stack, 'detector/stub/torch'), {
+      recursive: true,
+    });
+    writeFileSync(
+      path.join(stack, 'detector/Dockerfile'),
+      `FROM ${LOCAL_PYTHON_IMAGE}\nCOPY stub /opt/stub\nENV PYTHONPATH=/opt/stub\nCMD ["sleep", "infinity"]\n`,
+    );
+    writeFileSync(
+      path.join(stack, 'compose.yaml'),
+      `name: ${run}\nservices:\n  detector:\n    build: ./detector\n    labels: { ${RUN_LABEL}: ${run} }\n    deploy:\n      resources:\n        limits: { memory: 6g }\n        reservations:\n          devices: [{ driver: nvidia, count: 1, capabilities: [gpu] }]\n`,
+    );
+    const plan = await planEcs({
+      file: path.join(stack, 'compose.yaml'),
+      region: 'eu-west-1',
+      accountId: '123456789012',
+      imageTag: 't1',
+      force: true,
+      writeFiles: false,
+    });
+    const titles: string[] = [];
+    await buildStackImages(plan, {
+      engine: engine!,
+      tasks: new PlainTaskRunner(
+        new Writable({
+          write: (chunk, _enc, done) => {
+            titles.push(String(chunk));
+            done();
+          },
+        }),
+        createStyler(0),
+      ),
+    });
+    const tag = plan.builds[0]!.tag;
+    try {
+      const { labels } = await engine!.inspectImage(tag);
+      expect(labels).toMatchObject({
+        'dev.mlship.framework': 'torch 2.10.0+cu128.stub',
+        'dev.mlship.cuda.version': '12.8',
+        'dev.mlship.cuda.archs': 'sm_70,sm_75',
+        'dev.mlship.stack': run,
+      });
+      expect(titles.join('\n')).toContain('CUDA 12.8 recorded for the GPU fit');
+      // The check after the build reads them: sm_70/75 only runs on a T4, not on an A10G.
+      expect(await gpuFitOfBuiltImages(plan, { detector: tag }, 'g4dn.xlarge', engine!)).toEqual([]);
+      const g5 = await gpuFitOfBuiltImages(plan, { detector: tag }, 'g5.xlarge', engine!);
+      expect(g5.join('\n')).toContain('Unknown CUDA arch (8.6)');
+      expect((await engine!.listByLabel(RUN_LABEL, `mlship-deploy-${plan.stack}`)).length).toBe(0);
+    } finally {
+      await engine!.removeImage(tag, true).catch(() => undefined);
+    }
+  }, 300_000);
 
   it('doctor --image of an image without labels probes it in a container', async () => {
     const r = await cli(['--json', 'doctor', '--image', LOCAL_PYTHON_IMAGE]);

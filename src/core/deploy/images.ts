@@ -2,16 +2,30 @@
 // (cached layers make an unchanged service a no-op, so the pushed image is the source
 // at this commit), then found under the names mlship and compose give them locally.
 
-import type { BuildOptions, BuildResult, Engine } from '../../adapters/docker/engine.js';
+import type { BuildOptions, BuildResult, ContainerClient, Engine } from '../../adapters/docker/engine.js';
 import type { TaskRunner } from '../../io/progress.js';
+import { GPU_LABELS } from './gpu-fit.js';
+import { labelImageGpu } from './gpu-probe-image.js';
 import type { EcsPlanResult } from './plan.js';
 
 export interface ImageDeps {
   engine: {
     build(options: BuildOptions): Promise<BuildResult>;
     imageExists(ref: string): Promise<boolean>;
+    /** To probe the GPU images built (their CUDA build as labels); absent: not labelled. */
+    start?: ContainerClient['start'];
   };
   tasks: TaskRunner;
+}
+
+/** The services whose container asks for a GPU (their images get the GPU fit's labels). */
+function gpuServices(plan: EcsPlanResult): Set<string> {
+  return new Set(
+    plan.translation.taskDefinitions
+      .flatMap((td) => td.containerDefinitions ?? [])
+      .filter((c) => c.resourceRequirements?.some((r) => r.type === 'GPU'))
+      .map((c) => c.name!),
+  );
 }
 
 /**
@@ -26,6 +40,7 @@ export async function buildStackImages(
 ): Promise<void> {
   const baked = new Set(plan.bakes.map((b) => b.tag));
   const builds = plan.builds.filter((b) => options.sourceBuilds || baked.has(b.tag));
+  const gpus = gpuServices(plan);
   const outcomes = await deps.tasks.run(
     builds.map((b) => ({
       title: `build ${b.tag}`,
@@ -42,6 +57,18 @@ export async function buildStackImages(
           },
         });
         control.title(`build ${b.tag}: ${built.steps.length} steps, ${built.cachedSteps} cached`);
+        if (gpus.has(b.service) && !baked.has(b.tag) && deps.engine.start) {
+          const labelled = await labelImageGpu(
+            { imageId: built.imageId, tag: b.tag, labels: { 'dev.mlship.stack': plan.stack } },
+            { build: (o) => deps.engine.build(o), start: (o) => deps.engine.start!(o) },
+            `mlship-deploy-${plan.stack}`,
+          );
+          control.title(
+            'labels' in labelled
+              ? `build ${b.tag}: CUDA ${labelled.labels[GPU_LABELS.cuda]} recorded for the GPU fit`
+              : `build ${b.tag}: GPU needs not recorded (${labelled.error})`,
+          );
+        }
       },
     })),
     { concurrent: 1 },

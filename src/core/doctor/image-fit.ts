@@ -5,12 +5,10 @@
 // probed the way mlship builds probe theirs: its frameworks asked in a container.
 
 import type { ContainerClient } from '../../adapters/docker/engine.js';
-import { gpuProbeProgram } from '../../generators/gpu-probe.js';
 import type { Matrix } from '../bakeoff/matrix.js';
 import {
   checkGpuFit,
   defaultAmiDriver,
-  type FrameworkProbe,
   GPU_FIT_DATE,
   GPU_LABELS,
   type ImageGpu,
@@ -20,6 +18,7 @@ import {
   imageGpuFromProbe,
   instanceGpu,
 } from '../deploy/gpu-fit.js';
+import { probeImage } from '../deploy/gpu-probe-image.js';
 import type { Check, DoctorReport } from './doctor.js';
 
 export interface ImageFitDeps {
@@ -28,36 +27,6 @@ export interface ImageFitDeps {
   engine?: Pick<ContainerClient, 'start'>;
   matrix: Matrix;
   runId: string;
-}
-
-async function probeImage(
-  image: string,
-  engine: Pick<ContainerClient, 'start'>,
-  runId: string,
-): Promise<{ frameworks: FrameworkProbe[] } | { error: string }> {
-  let handle: Awaited<ReturnType<ContainerClient['start']>>;
-  try {
-    handle = await engine.start({
-      image,
-      entrypoint: ['python', '-c'],
-      cmd: [gpuProbeProgram()],
-      labels: { 'dev.mlship.run': runId },
-    });
-  } catch (e) {
-    return { error: e instanceof Error ? e.message : String(e) };
-  }
-  const timer = setTimeout(() => void handle.kill('SIGKILL').catch(() => undefined), 120_000);
-  try {
-    const { exitCode } = await handle.wait();
-    const out = (await handle.logs(20)).trim().split('\n').pop() ?? '';
-    if (exitCode !== 0) return { error: `the probe exited ${exitCode}: ${out}` };
-    return { frameworks: (JSON.parse(out) as { frameworks: FrameworkProbe[] }).frameworks };
-  } catch (e) {
-    return { error: `the probe printed no answer: ${(e as Error).message}` };
-  } finally {
-    clearTimeout(timer);
-    await handle.remove().catch(() => undefined);
-  }
 }
 
 function describe(g: ImageGpu): string {
