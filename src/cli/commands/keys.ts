@@ -4,6 +4,7 @@
 
 import path from 'node:path';
 import type { Command } from 'commander';
+import { realClock } from '../../io/clock.js';
 import type { CliContext, Register } from '../context.js';
 import { examples } from '../examples.js';
 
@@ -29,6 +30,9 @@ async function stack(ctx: CliContext, flags: KeysFlags) {
   return { project, file: keysFile(dir) };
 }
 
+/** The pids of the NGINX workers serving (a worker of the old configuration is "shutting down"). */
+const NGINX_WORKERS = `for p in /proc/[0-9]*; do c=$(tr '\\0' ' ' < "$p/cmdline" 2>/dev/null); case "$c" in "nginx: worker process is shutting down"*) ;; "nginx: worker process"*) echo "\${p#/proc/}" ;; esac; done`;
+
 /** SIGHUP to the running proxy, when the stack runs; what was reloaded. */
 async function reload(ctx: CliContext, project: string, dir: string): Promise<string[]> {
   const [{ detectCompose, composeRunner }, { exec }, { reloadProxy }] = await Promise.all([
@@ -45,6 +49,13 @@ async function reload(ctx: CliContext, project: string, dir: string): Promise<st
     {
       listByLabel: (label, value) => engine.listByLabel(label, value),
       hangUp: (service) => run(composeProject, ['kill', '-s', 'SIGHUP', service], { timeoutMs: 30_000 }),
+      workers: async (service) => {
+        const r = await run(composeProject, ['exec', '-T', service, 'sh', '-c', NGINX_WORKERS], {
+          timeoutMs: 30_000,
+        });
+        return r.exitCode === 0 ? new Set(r.stdout.split('\n').filter((l) => /^\d+$/.test(l))) : undefined;
+      },
+      clock: realClock,
     },
     project,
   );

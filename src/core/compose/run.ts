@@ -9,6 +9,7 @@ import type { ComposeCli, ComposeProject, ComposeRunner } from '../../adapters/c
 import type { ContainerState, Engine } from '../../adapters/docker/engine.js';
 import type { HostPorts } from '../../adapters/host-ports.js';
 import { tagMajor } from '../../config/image-ref.js';
+import { deadline } from '../../io/deadline.js';
 import { EngineError, MlshipError, OperationFailedError } from '../../io/errors.js';
 import type { TaskRunner } from '../../io/progress.js';
 import { anyKey, keysFile } from '../keys/keys.js';
@@ -447,12 +448,13 @@ async function smokeTest(
   const example = await serviceExample(gen, service);
   const url = `${proxyUrl}/api/${service}/${example === undefined ? 'readyz' : 'predict'}`;
   const t0 = deps.now();
+  const limit = deadline(Math.max(30, svc.startup_grace_seconds) * 1000);
   try {
     const r = await deps.fetch(url, {
       method: example === undefined ? 'GET' : 'POST',
       headers: { 'content-type': 'application/json', ...(await apiKeyHeader(gen)) },
       ...(example === undefined ? {} : { body: JSON.stringify(example) }),
-      signal: AbortSignal.timeout(Math.max(30, svc.startup_grace_seconds) * 1000),
+      signal: limit.signal,
     });
     const body = (await r.json().catch(() => undefined)) as { prediction?: unknown } | undefined;
     return {
@@ -465,6 +467,8 @@ async function smokeTest(
     };
   } catch (e) {
     return { service, url, status: 0, ms: deps.now() - t0, error: (e as Error).message };
+  } finally {
+    limit.done();
   }
 }
 

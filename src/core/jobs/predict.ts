@@ -6,6 +6,7 @@
 
 import { appendFile, readFile, rename, writeFile } from 'node:fs/promises';
 import type { Clock } from '../../io/clock.js';
+import { deadline } from '../../io/deadline.js';
 import { UsageError } from '../../io/errors.js';
 import { type Item, readItems } from './inputs.js';
 import { mapLimit } from './jobs.js';
@@ -70,12 +71,13 @@ async function predictOne(
 ): Promise<Outcome> {
   let last = '';
   for (let attempt = 0; attempt < o.attempts; attempt++) {
+    const limit = deadline(o.timeoutSeconds * 1000);
     try {
       const r = await deps.fetch(o.url, {
         method: 'POST',
         headers: { 'content-type': 'application/json' },
         body: JSON.stringify(item.input),
-        signal: AbortSignal.timeout(o.timeoutSeconds * 1000),
+        signal: limit.signal,
       });
       if (r.ok) {
         const body = (await r.json()) as { prediction?: unknown };
@@ -92,6 +94,8 @@ async function predictOne(
       last = (e as Error).message;
       counters.retries++;
       await deps.clock.sleep(Math.min(8000, 250 * 2 ** attempt));
+    } finally {
+      limit.done();
     }
   }
   return { ok: false, line: JSON.stringify({ item: item.id, status: 0, error: `gave up: ${last}` }) };

@@ -11,7 +11,8 @@ import { randomBytes } from 'node:crypto';
 import { chmod, mkdir, readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { API_KEYS_FILE, LOCAL_KEYS_DIR } from '../../generators/proxy-protection.js';
-import { UsageError } from '../../io/errors.js';
+import type { Clock } from '../../io/clock.js';
+import { OperationFailedError, UsageError } from '../../io/errors.js';
 import { writeFileAtomic } from '../../io/files.js';
 
 export interface ApiKeyInfo {
@@ -150,9 +151,19 @@ export interface ReloadDeps {
   listByLabel(label: string, value?: string): Promise<{ state: string; labels: Record<string, string> }[]>;
   /** Sends SIGHUP to a compose service's containers. */
   hangUp(service: string): Promise<{ exitCode: number; stderr: string }>;
+  /** The NGINX workers serving now (not those shutting down), by pid; undefined: cannot tell. */
+  workers(service: string): Promise<Set<string> | undefined>;
+  clock: Clock;
 }
 
-/** Reloads the running proxy (NGINX re-reads its keys; in-flight requests finish). */
+/** How long NGINX may take to start the workers of the new configuration. */
+const RELOAD_WAIT_MS = 10_000;
+
+/**
+ * Reloads the running proxy (NGINX re-reads its keys; in-flight requests finish with the old
+ * workers) and returns once every worker serving is a new one: SIGHUP only asks, so a
+ * request right after it could still meet a worker with the old keys.
+ */
 export async function reloadProxy(deps: ReloadDeps, project: string): Promise<string[]> {
   const running = (await deps.listByLabel('com.docker.compose.project', project)).filter(
     (c) => c.state === 'running' && /^proxy(-cpu)?$/.test(c.labels['com.docker.compose.service'] ?? ''),
@@ -160,13 +171,31 @@ export async function reloadProxy(deps: ReloadDeps, project: string): Promise<st
   const reloaded: string[] = [];
   for (const c of running) {
     const service = c.labels['com.docker.compose.service']!;
+    const before = await deps.workers(service);
     const r = await deps.hangUp(service);
     if (r.exitCode !== 0) {
       throw new UsageError(`could not reload ${service}: ${r.stderr.trim().split('\n').pop()}`, {
         hint: '`mlship compose up` starts the stack with the current keys',
       });
     }
+    if (before) await newWorkers(deps, service, before);
     reloaded.push(service);
   }
   return reloaded;
+}
+
+async function newWorkers(deps: ReloadDeps, service: string, before: Set<string>): Promise<void> {
+  const until = deps.clock.monotonic() + RELOAD_WAIT_MS;
+  for (;;) {
+    const now = await deps.workers(service);
+    if (now?.size && [...now].every((pid) => !before.has(pid))) return;
+    if (deps.clock.monotonic() > until) {
+      throw new OperationFailedError(
+        'PROXY_RELOAD_FAILED',
+        `${service} did not start workers with the new keys within ${RELOAD_WAIT_MS / 1000} s`,
+        { hint: `its log says why: mlship compose logs ${service}` },
+      );
+    }
+    await deps.clock.sleep(100);
+  }
 }

@@ -5,6 +5,7 @@ import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import type { BuildResult, ContainerHandle, Engine } from '../../adapters/docker/engine.js';
 import { type Clock, realClock } from '../../io/clock.js';
+import { deadline } from '../../io/deadline.js';
 import { OperationFailedError, UsageError } from '../../io/errors.js';
 import type { TaskRunner } from '../../io/progress.js';
 import { requireManifest, type WrapManifest } from '../wrap/manifest.js';
@@ -99,12 +100,15 @@ async function waitReady(
   const t0 = clock.monotonic();
   let last = 'no answer yet';
   for (let i = 0; ; i++) {
+    const limit = deadline(2000);
     try {
-      const res = await fetch(`${url}/readyz`, { signal: AbortSignal.timeout(2000) });
+      const res = await fetch(`${url}/readyz`, { signal: limit.signal });
       if (res.ok) return clock.monotonic() - t0;
       last = `${res.status} ${(await res.text()).slice(0, 300)}`;
     } catch (e) {
       last = (e as Error).message;
+    } finally {
+      limit.done();
     }
     if (i % 5 === 4) {
       const state = await handle.inspect();

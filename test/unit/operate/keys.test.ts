@@ -15,6 +15,7 @@ import {
   reloadProxy,
   revokeKey,
 } from '../../../src/core/keys/keys.js';
+import { fakeClock } from '../../../src/io/clock.js';
 import { UsageError } from '../../../src/io/errors.js';
 
 const fresh = () => keysFile(mkdtempSync(path.join(os.tmpdir(), 'mlship-keys-')));
@@ -65,6 +66,32 @@ describe('mlship keys (the keys file)', () => {
     expect(await anyKey(file)).toBe(first.key);
   });
 
+  it('reload returns once every worker serving is a new one (SIGHUP only asks NGINX to reload)', async () => {
+    const containers = [{ state: 'running', labels: { 'com.docker.compose.service': 'proxy' } }];
+    // NGINX's answers over time: the old workers, then old and new, then the new ones only.
+    const seen = [
+      ['7', '8'],
+      ['7', '8', '20', '21'],
+      ['7', '8', '20', '21'],
+      ['20', '21'],
+    ];
+    const clock = fakeClock();
+    const deps = {
+      listByLabel: async () => containers,
+      hangUp: async () => ({ exitCode: 0, stderr: '' }),
+      workers: async () => new Set(seen.length > 1 ? seen.shift()! : seen[0]!),
+      clock,
+    };
+    expect(await reloadProxy(deps, 'demo')).toEqual(['proxy']);
+    expect(seen).toEqual([['20', '21']]);
+    expect(clock.slept).toEqual([100, 100]);
+    // Workers that never change: a clear error after 10 s, not a hang.
+    const stuck = { ...deps, workers: async () => new Set(['7', '8']), clock: fakeClock() };
+    await expect(reloadProxy(stuck, 'demo')).rejects.toThrow(
+      'proxy did not start workers with the new keys within 10 s',
+    );
+  });
+
   it('reload: SIGHUP to the running proxy only; a failed reload is a clear error', async () => {
     const hung: string[] = [];
     const containers = [
@@ -78,6 +105,8 @@ describe('mlship keys (the keys file)', () => {
         hung.push(s);
         return { exitCode: 0, stderr: '' };
       },
+      workers: async () => undefined, // cannot tell: SIGHUP only
+      clock: fakeClock(),
     };
     expect(await reloadProxy(deps, 'demo')).toEqual(['proxy']);
     expect(hung).toEqual(['proxy']);
