@@ -7,16 +7,21 @@
 // moto). Reports: the upload (bytes and seconds), a redeploy's upload (bytes: 0 is the
 // goal), and the task's start-up: container start → model ready, with the weights
 // download's share (the service's own "weights ready" log line) and the model load.
-// Usage: npm run build && node bench/deploy/weights.mjs [--gib 1]
+// Usage: npm run build && node bench/deploy/weights.mjs [--gib 1] [--grace SECONDS]
 // Needs .venv (moto_server, scikit-learn), a registry on 127.0.0.1:5000, mlship-local images.
 import { execFileSync, spawn } from 'node:child_process';
-import { copyFileSync, mkdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { copyFileSync, mkdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { performance } from 'node:perf_hooks';
+import { parseDocument } from 'yaml';
 
-const gib = Number(process.argv[process.argv.indexOf('--gib') + 1] || 1) || 1;
+const arg = (name) =>
+  process.argv.includes(name) ? Number(process.argv[process.argv.indexOf(name) + 1]) : undefined;
+const gib = arg('--gib') || 1;
+// The service's start-up grace (mlship.yaml): an emulated S3 slower than S3 may need more than 60 s.
+const grace = arg('--grace');
 const root = path.resolve('bench/.work/weights');
 const bin = path.resolve('bin/mlship.js');
 const stack = `bench-weights-${Date.now().toString(36)}`;
@@ -89,6 +94,11 @@ try {
   execFileSync('git', ['init', '-q', root]);
   run(['init', '--yes', '--name', stack, '--service', 'iris']);
   run(['wrap', 'model.joblib', '--out', 'services/iris', '--base-image', 'mlship-local/python:3.11-slim']);
+  if (grace) {
+    const config = parseDocument(readFileSync(path.join(root, 'mlship.yaml'), 'utf8'));
+    config.setIn(['services', 'iris', 'startup_grace_seconds'], grace);
+    writeFileSync(path.join(root, 'mlship.yaml'), config.toString());
+  }
   writeFileSync(path.join(root, '.gitignore'), 'model.joblib\n.cache/\n');
   execFileSync('git', ['-C', root, '-c', 'user.email=b@b', '-c', 'user.name=b', 'add', '-A']);
   execFileSync('git', ['-C', root, '-c', 'user.email=b@b', '-c', 'user.name=b', 'commit', '-qm', 'bench']);
@@ -121,6 +131,7 @@ try {
   const startup = (firstReady - startedAt) / 1000;
   const rows = [
     ['weights', `${(size / 2 ** 30).toFixed(2)} GiB (${size} bytes)`],
+    ['start-up grace (mlship.yaml)', grace ? `${grace} s` : 'default'],
     ['first --apply', `${first.seconds.toFixed(1)} s, ${upload.uploadedBytes} bytes uploaded`],
     [
       'second --apply (unchanged)',
