@@ -197,6 +197,13 @@ describe.runIf(engine)('GPU fit (real engine and registry, stub torch, no GPU)',
         'dev.mlship.stack': run,
       });
       expect(titles.join('\n')).toContain('CUDA 12.8 recorded for the GPU fit');
+      // A re-apply of the same source labels the same way: the same image, nothing new to push.
+      const first = (await engine!.inspectImage(tag)).id;
+      await buildStackImages(plan, {
+        engine: engine!,
+        tasks: new PlainTaskRunner(new Writable({ write: (_c, _e, done) => done() }), createStyler(0)),
+      });
+      expect((await engine!.inspectImage(tag)).id).toBe(first);
       // The check after the build reads them: sm_70/75 only runs on a T4, not on an A10G.
       expect(await gpuFitOfBuiltImages(plan, { detector: tag }, 'g4dn.xlarge', engine!)).toEqual([]);
       const g5 = await gpuFitOfBuiltImages(plan, { detector: tag }, 'g5.xlarge', engine!);
