@@ -7,12 +7,12 @@
 // registry's manifest (compressed bytes); task definitions: revisions before/after.
 // Usage: npm run build && node bench/deploy/run.mjs
 // Needs .venv/bin/moto_server, a registry on 127.0.0.1:5000, mlship-local/python:3.11-slim.
-import { execFileSync, spawn, spawnSync } from 'node:child_process';
+import { execFileSync, spawnSync } from 'node:child_process';
 import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
-import { createServer } from 'node:net';
 import path from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { ECSClient, ListTaskDefinitionsCommand } from '@aws-sdk/client-ecs';
+import { startMoto } from './moto.mjs';
 
 const REGISTRY = '127.0.0.1:5000';
 const root = path.resolve('bench/.work/deploy');
@@ -22,34 +22,7 @@ const stack = `bench-deploy-${Date.now().toString(36)}`;
 rmSync(root, { recursive: true, force: true });
 mkdirSync(root, { recursive: true });
 
-const port = await new Promise((resolve) => {
-  const srv = createServer().listen(0, '127.0.0.1', () => {
-    const p = srv.address().port;
-    srv.close(() => resolve(p));
-  });
-});
-const moto = spawn(path.resolve('.venv/bin/moto_server'), ['-H', '127.0.0.1', '-p', String(port)], {
-  stdio: 'ignore',
-  // The execution role attaches AWS's managed AmazonECSTaskExecutionRolePolicy, as on AWS.
-  env: { ...process.env, MOTO_IAM_LOAD_MANAGED_POLICIES: 'true' },
-});
-const endpoint = `http://127.0.0.1:${port}`;
-for (let i = 0; i < 100; i++) {
-  try {
-    if ((await fetch(`${endpoint}/moto-api/`)).ok) break;
-  } catch {
-    // not up yet
-  }
-  await new Promise((r) => setTimeout(r, 200));
-}
-const env = {
-  ...process.env,
-  CI: 'true',
-  AWS_ACCESS_KEY_ID: 'AKIAMLSHIPBENCHKEY00',
-  AWS_SECRET_ACCESS_KEY: 'mlship-bench-secret',
-  AWS_REGION: 'us-east-1',
-  AWS_EC2_METADATA_DISABLED: 'true',
-};
+const { moto, endpoint, env } = await startMoto();
 
 const git = (...args) =>
   execFileSync('git', ['-C', root, '-c', 'user.email=b@b', '-c', 'user.name=b', ...args], { stdio: 'pipe' });

@@ -9,13 +9,13 @@
 // download's share (the service's own "weights ready" log line) and the model load.
 // Usage: npm run build && node bench/deploy/weights.mjs [--gib 1] [--grace SECONDS]
 // Needs .venv (moto_server, scikit-learn), a registry on 127.0.0.1:5000, mlship-local images.
-import { execFileSync, spawn } from 'node:child_process';
+import { execFileSync } from 'node:child_process';
 import { copyFileSync, mkdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
-import { createServer } from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { parseDocument } from 'yaml';
+import { startMoto } from './moto.mjs';
 
 const arg = (name) =>
   process.argv.includes(name) ? Number(process.argv[process.argv.indexOf(name) + 1]) : undefined;
@@ -28,36 +28,9 @@ const stack = `bench-weights-${Date.now().toString(36)}`;
 rmSync(root, { recursive: true, force: true });
 mkdirSync(root, { recursive: true });
 
-const port = await new Promise((resolve) => {
-  const srv = createServer().listen(0, '0.0.0.0', () => {
-    const p = srv.address().port;
-    srv.close(() => resolve(p));
-  });
-});
 // On every interface: the containers --local starts reach it through host.docker.internal.
-const moto = spawn(path.resolve('.venv/bin/moto_server'), ['-H', '0.0.0.0', '-p', String(port)], {
-  stdio: 'ignore',
-  // The execution role attaches AWS's managed AmazonECSTaskExecutionRolePolicy, as on AWS.
-  env: { ...process.env, MOTO_IAM_LOAD_MANAGED_POLICIES: 'true' },
-});
-const endpoint = `http://127.0.0.1:${port}`;
-for (let i = 0; i < 100; i++) {
-  try {
-    if ((await fetch(`${endpoint}/moto-api/`)).ok) break;
-  } catch {
-    // not up yet
-  }
-  await new Promise((r) => setTimeout(r, 200));
-}
-const env = {
-  ...process.env,
-  CI: 'true',
-  AWS_ACCESS_KEY_ID: 'AKIAMLSHIPBENCHKEY00',
-  AWS_SECRET_ACCESS_KEY: 'mlship-bench-secret',
-  AWS_REGION: 'us-east-1',
-  AWS_EC2_METADATA_DISABLED: 'true',
-  XDG_CACHE_HOME: path.join(root, '.cache'),
-};
+const { moto, endpoint, env: motoEnv } = await startMoto('0.0.0.0');
+const env = { ...motoEnv, XDG_CACHE_HOME: path.join(root, '.cache') };
 const run = (args, opts = {}) => {
   const t0 = performance.now();
   const out = execFileSync(process.execPath, [bin, ...args], { cwd: root, env, encoding: 'utf8', ...opts });

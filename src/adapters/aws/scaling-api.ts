@@ -18,8 +18,11 @@ function dimensionsOf(d: Record<string, string>) {
   return Object.entries(d).map(([Name, Value]) => ({ Name, Value }));
 }
 
-/** Target tracking's form of a metric math query. */
-function trackingMetric(q: MetricQuery): AasSdk.TargetTrackingMetricDataQuery {
+/**
+ * A metric math query in the shape Application Auto Scaling's target tracking and CloudWatch's
+ * alarms share (alarms add a period to the statistic), typed by neither SDK so both accept it.
+ */
+function metricQuery<Extra extends object>(q: MetricQuery, statExtra: Extra) {
   return {
     Id: q.id,
     ...(q.label ? { Label: q.label } : {}),
@@ -33,6 +36,7 @@ function trackingMetric(q: MetricQuery): AasSdk.TargetTrackingMetricDataQuery {
               Dimensions: dimensionsOf(q.metric.dimensions),
             },
             Stat: q.metric.stat,
+            ...statExtra,
           },
         }
       : {}),
@@ -40,28 +44,11 @@ function trackingMetric(q: MetricQuery): AasSdk.TargetTrackingMetricDataQuery {
   };
 }
 
+/** Target tracking's form of a metric math query. */
+const trackingMetric = (q: MetricQuery): AasSdk.TargetTrackingMetricDataQuery => metricQuery(q, {});
+
 /** An alarm's form of the same query (one-minute periods). */
-function alarmMetric(q: MetricQuery): CwSdk.MetricDataQuery {
-  return {
-    Id: q.id,
-    ...(q.label ? { Label: q.label } : {}),
-    ...(q.expression ? { Expression: q.expression } : {}),
-    ...(q.metric
-      ? {
-          MetricStat: {
-            Metric: {
-              Namespace: q.metric.namespace,
-              MetricName: q.metric.name,
-              Dimensions: dimensionsOf(q.metric.dimensions),
-            },
-            Stat: q.metric.stat,
-            Period: 60,
-          },
-        }
-      : {}),
-    ReturnData: q.returnData,
-  };
-}
+const alarmMetric = (q: MetricQuery): CwSdk.MetricDataQuery => metricQuery(q, { Period: 60 });
 
 export function createScalingApi(
   aas: typeof AasSdk,

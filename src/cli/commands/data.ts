@@ -84,21 +84,24 @@ async function push(ctx: CliContext, flags: PushFlags): Promise<void> {
     throw new UsageError(`--only ${flags.only}: expected database or files`, {
       hint: '--only database, or --only files',
     });
-  const [{ planEcs, loadDeployStack }, { resolveAws, requireIdentity }, { createAwsEnvironment }] =
-    await Promise.all([
-      import('../../core/deploy/plan.js'),
-      import('../../core/aws/aws-config.js'),
-      import('../../adapters/aws/environment.js'),
-    ]);
+  const [
+    { planEcs, loadDeployStack },
+    { awsFlagsOf, resolveAws, requireIdentity },
+    { createAwsEnvironment },
+  ] = await Promise.all([
+    import('../../core/deploy/plan.js'),
+    import('../../core/aws/aws-config.js'),
+    import('../../adapters/aws/environment.js'),
+  ]);
   const file = path.resolve(ctx.cwd, flags.file);
   const loaded = await loadDeployStack(file);
   const aws = await resolveAws(
-    {
-      ...(flags.region ? { region: flags.region } : {}),
-      ...(flags.accountId ? { accountId: flags.accountId } : {}),
-      ...(flags.profile ? { profile: flags.profile } : {}),
-      ...(flags.endpointUrl ? { endpointUrl: flags.endpointUrl } : {}),
-    },
+    awsFlagsOf({
+      region: flags.region,
+      accountId: flags.accountId,
+      profile: flags.profile,
+      endpointUrl: flags.endpointUrl,
+    }),
     loaded.project?.aws,
     createAwsEnvironment(ctx.env),
     { credentials: 'required' },

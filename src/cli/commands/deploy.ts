@@ -99,19 +99,20 @@ function render(io: IoHost, r: EcsPlanResult, cwd: string, aws: ResolvedAws): st
  * build, push or AWS change.
  */
 async function stackAndAws(ctx: CliContext, flags: EcsFlags, credentials: 'required' | 'if-needed') {
-  const [{ loadDeployStack }, { resolveAws, requireIdentity }, { createAwsEnvironment }] = await Promise.all([
-    import('../../core/deploy/plan.js'),
-    import('../../core/aws/aws-config.js'),
-    import('../../adapters/aws/environment.js'),
-  ]);
+  const [{ loadDeployStack }, { awsFlagsOf, resolveAws, requireIdentity }, { createAwsEnvironment }] =
+    await Promise.all([
+      import('../../core/deploy/plan.js'),
+      import('../../core/aws/aws-config.js'),
+      import('../../adapters/aws/environment.js'),
+    ]);
   const loaded = await loadDeployStack(path.resolve(ctx.cwd, flags.file));
   const aws = await resolveAws(
-    {
-      ...(flags.region ? { region: flags.region } : {}),
-      ...(flags.accountId ? { accountId: flags.accountId } : {}),
-      ...(flags.profile ? { profile: flags.profile } : {}),
-      ...(flags.endpointUrl ? { endpointUrl: flags.endpointUrl } : {}),
-    },
+    awsFlagsOf({
+      region: flags.region,
+      accountId: flags.accountId,
+      profile: flags.profile,
+      endpointUrl: flags.endpointUrl,
+    }),
     loaded.project?.aws,
     createAwsEnvironment(ctx.env),
     { credentials },

@@ -61,21 +61,25 @@ async function jobsContext(ctx: CliContext, flags: TargetFlags) {
       },
     });
   } else {
-    const [{ loadProject }, { resolveAws, requireIdentity, requireRegion, requireAccount }, env, t] =
-      await Promise.all([
-        import('../../config/load.js'),
-        import('../../core/aws/aws-config.js'),
-        import('../../adapters/aws/environment.js'),
-        import('../../core/jobs/target.js'),
-      ]);
+    const [
+      { loadProject },
+      { awsFlagsOf, resolveAws, requireIdentity, requireRegion, requireAccount },
+      env,
+      t,
+    ] = await Promise.all([
+      import('../../config/load.js'),
+      import('../../core/aws/aws-config.js'),
+      import('../../adapters/aws/environment.js'),
+      import('../../core/jobs/target.js'),
+    ]);
     project = await loadProject(file);
     const aws = await resolveAws(
-      {
-        ...(flags.region ? { region: flags.region } : {}),
-        ...(flags.accountId ? { accountId: flags.accountId } : {}),
-        ...(flags.profile ? { profile: flags.profile } : {}),
-        ...(flags.endpointUrl ? { endpointUrl: flags.endpointUrl } : {}),
-      },
+      awsFlagsOf({
+        region: flags.region,
+        accountId: flags.accountId,
+        profile: flags.profile,
+        endpointUrl: flags.endpointUrl,
+      }),
       project.aws,
       env.createAwsEnvironment(ctx.env),
       { credentials: 'required' },

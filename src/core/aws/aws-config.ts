@@ -23,6 +23,11 @@ export interface AwsFlags {
   endpointUrl?: string;
 }
 
+/** The AWS flags a command was given, without the ones left unset (commander gives undefined). */
+export function awsFlagsOf(flags: { [K in keyof AwsFlags]?: string | undefined }): AwsFlags {
+  return Object.fromEntries(Object.entries(flags).filter(([, v]) => v)) as AwsFlags;
+}
+
 export interface ResolvedAws {
   region?: string;
   /** Where the region came from, e.g. "AWS_REGION" or "profile ml in ~/.aws/config". */

@@ -97,8 +97,8 @@ export async function generateCompose(options: ComposeGenerateOptions): Promise<
   }
   const rollouts = [];
   // Rollouts are local (mlship rollout): a deploy never carries a local candidate to the cloud.
-  const running = options.target === 'cloud' ? [] : await runningRollouts(outDir);
-  for (const rollout of options.rollouts ?? running) {
+  const chosen = options.rollouts ?? (options.target === 'cloud' ? [] : await runningRollouts(outDir));
+  for (const rollout of chosen) {
     const info = rollout.candidate.path
       ? await wrappedInfo(path.resolve(projectDir, rollout.candidate.path))
       : undefined;

@@ -360,6 +360,14 @@ export function assertGpuFit(fits: GpuFit[]): void {
   );
 }
 
+/** The containers that ask for a GPU (they run on the EC2 GPU capacity). */
+export function gpuContainers(taskDefinitions: RegisterTaskDefinitionCommandInput[]) {
+  return taskDefinitions
+    .filter((td) => td.requiresCompatibilities?.includes('EC2'))
+    .flatMap((td) => td.containerDefinitions ?? [])
+    .filter((c) => c.resourceRequirements?.some((r) => r.type === 'GPU'));
+}
+
 /**
  * After `--apply` built the images: their labels (now current) against the instance type and
  * the driver the plan found. Problems only; the plan already showed the fit.
@@ -372,10 +380,7 @@ export async function gpuFitOfBuiltImages(
   matrix: Matrix = builtinMatrix(),
 ): Promise<string[]> {
   const problems: string[] = [];
-  for (const c of plan.translation.taskDefinitions
-    .filter((td) => td.requiresCompatibilities?.includes('EC2'))
-    .flatMap((td) => td.containerDefinitions ?? [])
-    .filter((x) => x.resourceRequirements?.some((r) => r.type === 'GPU'))) {
+  for (const c of gpuContainers(plan.translation.taskDefinitions)) {
     const ref = localImages[c.name!];
     if (!ref) continue;
     const labels = await Promise.resolve()

@@ -4,7 +4,7 @@
 
 import type { BuildOptions, BuildResult, ContainerClient, Engine } from '../../adapters/docker/engine.js';
 import type { TaskRunner } from '../../io/progress.js';
-import { GPU_LABELS } from './gpu-fit.js';
+import { GPU_LABELS, gpuContainers } from './gpu-fit.js';
 import { labelImageGpu } from './gpu-probe-image.js';
 import type { EcsPlanResult } from './plan.js';
 
@@ -16,16 +16,6 @@ export interface ImageDeps {
     start?: ContainerClient['start'];
   };
   tasks: TaskRunner;
-}
-
-/** The services whose container asks for a GPU (their images get the GPU fit's labels). */
-function gpuServices(plan: EcsPlanResult): Set<string> {
-  return new Set(
-    plan.translation.taskDefinitions
-      .flatMap((td) => td.containerDefinitions ?? [])
-      .filter((c) => c.resourceRequirements?.some((r) => r.type === 'GPU'))
-      .map((c) => c.name!),
-  );
 }
 
 /**
@@ -40,7 +30,8 @@ export async function buildStackImages(
 ): Promise<void> {
   const baked = new Set(plan.bakes.map((b) => b.tag));
   const builds = plan.builds.filter((b) => options.sourceBuilds || baked.has(b.tag));
-  const gpus = gpuServices(plan);
+  const gpus = new Set(gpuContainers(plan.translation.taskDefinitions).map((c) => c.name!));
+  const stackLabel = { 'dev.mlship.stack': plan.stack };
   const outcomes = await deps.tasks.run(
     builds.map((b) => ({
       title: `build ${b.tag}`,
@@ -51,7 +42,7 @@ export async function buildStackImages(
           ...(b.dockerfile ? { dockerfile: b.dockerfile } : {}),
           ...(b.target ? { target: b.target } : {}),
           ...(b.args ? { buildArgs: b.args } : {}),
-          labels: { 'dev.mlship.stack': plan.stack },
+          labels: stackLabel,
           onProgress: (e) => {
             if (e.step && !e.line) control.title(`build ${b.tag}: ${e.step}`);
           },
@@ -59,7 +50,7 @@ export async function buildStackImages(
         control.title(`build ${b.tag}: ${built.steps.length} steps, ${built.cachedSteps} cached`);
         if (gpus.has(b.service) && !baked.has(b.tag) && deps.engine.start) {
           const labelled = await labelImageGpu(
-            { imageId: built.imageId, tag: b.tag, labels: { 'dev.mlship.stack': plan.stack } },
+            { imageId: built.imageId, tag: b.tag, labels: stackLabel },
             { build: (o) => deps.engine.build(o), start: (o) => deps.engine.start!(o) },
             `mlship-deploy-${plan.stack}`,
           );
