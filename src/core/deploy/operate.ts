@@ -176,7 +176,7 @@ export async function destroyOperate(plan: EcsPlanResult, deps: OperateDeps): Pr
 export interface LeftoverScan {
   /** Still there and billed (or billable): the goal is none. */
   billed: string[];
-  /** Kept on purpose: images, logs, and the data unless --delete-data. */
+  /** Kept on purpose: images, logs, and the data (database, bucket, job queues) unless --delete-data. */
   kept: string[];
   /** Still listed, not billed: inactive task definitions, services and clusters, secrets scheduled for deletion. */
   free: string[];
@@ -201,6 +201,7 @@ async function classify(
     return 'free';
   const data =
     service === 'rds' ||
+    (service === 'sqs' && (plan.queues ?? []).some((q) => [q.arn, q.deadLetter.arn].includes(r.arn))) ||
     (service === 's3' && r.arn.endsWith(`:::${plan.bucket}`)) ||
     (service === 'secretsmanager' && plan.databases.some((d) => r.arn.includes(`:secret:${d.secretName}`)));
   return data && !options.deleteData ? 'kept' : 'billed';
