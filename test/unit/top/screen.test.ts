@@ -91,7 +91,8 @@ describe('the screen', () => {
     expect(lines.find((l) => l.startsWith('sentiment'))).toContain('\x1b[31m  2.9%');
     for (const l of lines) expect(visible(l).length).toBeLessThanOrEqual(100);
     // Narrower than the columns that always stay: cut, plain.
-    for (const l of renderTop(SNAPSHOT, 20, createStyler(1))) expect(visible(l).length).toBeLessThanOrEqual(20);
+    for (const l of renderTop(SNAPSHOT, 20, createStyler(1)))
+      expect(visible(l).length).toBeLessThanOrEqual(20);
   });
 
   it('formats rates and durations for a glance', () => {
