@@ -64,7 +64,6 @@ const SNAPSHOT: TopSnapshot = {
   notes: [],
 };
 
-// biome-ignore lint/suspicious/noControlCharactersInRegex: ANSI colour codes
 const visible = (line: string) => line.replace(/\x1b\[[0-9;]*m/g, '');
 
 describe('the screen', () => {
