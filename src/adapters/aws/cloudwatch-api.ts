@@ -66,7 +66,11 @@ export function metricDataInput(
     MetricDataQueries: queries.map((q) => ({
       Id: q.id,
       MetricStat: {
-        Metric: { Namespace: q.metric.namespace, MetricName: q.metric.name, Dimensions: dimensions(q.metric) },
+        Metric: {
+          Namespace: q.metric.namespace,
+          MetricName: q.metric.name,
+          Dimensions: dimensions(q.metric),
+        },
         Period: q.periodSeconds,
         Stat: q.statistic,
       },
