@@ -165,6 +165,7 @@ async function live(ctx: CliContext, source: TopSource, everyMs: number): Promis
   try {
     draw();
     while (!stop) {
+      const started = Date.now();
       try {
         last = await source.snapshot(everyMs);
         failure = '';
@@ -175,7 +176,8 @@ async function live(ctx: CliContext, source: TopSource, everyMs: number): Promis
       if (stop) break;
       draw();
       await new Promise<void>((resolve) => {
-        const t = setTimeout(resolve, everyMs);
+        // Every interval, however long a reading took.
+        const t = setTimeout(resolve, Math.max(0, everyMs - (Date.now() - started)));
         wake = () => {
           clearTimeout(t);
           resolve();
