@@ -49,13 +49,19 @@ async function queueApis(
 }
 
 async function localSource(ctx: CliContext, flags: TopFlags): Promise<OpenSource> {
-  const [{ loadProject }, { LocalTopSource, METRICS_COMMAND }, { deadLetterQueueName, jobQueueName }, clock] =
-    await Promise.all([
-      import('../../config/load.js'),
-      import('../../core/top/local.js'),
-      import('../../config/job-queues.js'),
-      import('../../io/clock.js'),
-    ]);
+  const [
+    { loadProject },
+    { LocalTopSource },
+    { METRICS_COMMAND },
+    { deadLetterQueueName, jobQueueName },
+    clock,
+  ] = await Promise.all([
+    import('../../config/load.js'),
+    import('../../core/top/local.js'),
+    import('../../generators/metrics-command.js'),
+    import('../../config/job-queues.js'),
+    import('../../io/clock.js'),
+  ]);
   const project = await loadProject(path.resolve(ctx.cwd, flags.file));
   const engine = await ctx.engine();
   const workers = Object.entries(project.services).filter(([, s]) => s.worker);
