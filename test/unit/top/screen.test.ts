@@ -2,25 +2,17 @@
 // every line within the width (colour codes aside), colours only when asked; the keys; and
 // the terminal handed back as it was — on q, on Ctrl-C, and only once.
 
-import { readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { formatMs, formatRate, renderTop } from '../../../src/cli/top-screen.js';
 import type { TopSnapshot } from '../../../src/core/top/snapshot.js';
 import { createStyler } from '../../../src/io/style.js';
 import { keyAction, openScreen } from '../../../src/io/terminal.js';
+import { expectGolden } from '../../helpers/golden.js';
 
 const GOLDEN = 'test/golden/top';
-const UPDATE = process.env.UPDATE_GOLDEN === '1';
 
-function golden(file: string, actual: string): void {
-  const p = path.join(GOLDEN, file);
-  if (UPDATE) {
-    writeFileSync(p, actual);
-    return;
-  }
-  expect(actual, `${p} (regenerate with UPDATE_GOLDEN=1)`).toBe(readFileSync(p, 'utf8'));
-}
+const golden = (file: string, actual: string) => expectGolden(path.join(GOLDEN, file), actual);
 
 const SNAPSHOT: TopSnapshot = {
   stack: 'shop',
