@@ -13,14 +13,12 @@ import { examples } from '../examples.js';
 
 interface TopFlags {
   file: string;
-  out?: string;
   interval: string;
   aws: boolean;
   region?: string;
   accountId?: string;
   profile?: string;
   endpointUrl?: string;
-  tag?: string;
 }
 
 interface OpenSource {
