@@ -46,25 +46,41 @@ async function queueApis(
   });
 }
 
+/** The local stack's name and worker queues: from mlship.yaml, or a compose file of the user's (no queues). */
+async function localStack(file: string) {
+  const [{ isComposeFile }, { loadComposeStack }, { loadProject }, { deadLetterQueueName, jobQueueName }] =
+    await Promise.all([
+      import('../../core/compose/user-compose.js'),
+      import('../../core/stack/load-stack.js'),
+      import('../../config/load.js'),
+      import('../../config/job-queues.js'),
+    ]);
+  if (await isComposeFile(file)) return { name: (await loadComposeStack(file)).name, queues: [] };
+  const project = await loadProject(file);
+  const workers = project.queue
+    ? Object.keys(project.services).filter((s) => project.services[s]!.worker)
+    : [];
+  return {
+    name: project.name,
+    queuePort: project.queue?.host_port,
+    queues: workers.map((service) => ({
+      service,
+      name: jobQueueName(project.name, service),
+      deadLetter: deadLetterQueueName(project.name, service),
+    })),
+  };
+}
+
 async function localSource(ctx: CliContext, flags: TopFlags): Promise<OpenSource> {
-  const [
-    { loadProject },
-    { LocalTopSource },
-    { METRICS_COMMAND },
-    { deadLetterQueueName, jobQueueName },
-    clock,
-  ] = await Promise.all([
-    import('../../config/load.js'),
+  const [{ LocalTopSource }, { METRICS_COMMAND }, clock] = await Promise.all([
     import('../../core/top/local.js'),
     import('../../generators/metrics-command.js'),
-    import('../../config/job-queues.js'),
     import('../../io/clock.js'),
   ]);
-  const project = await loadProject(path.resolve(ctx.cwd, flags.file));
+  const stack = await localStack(path.resolve(ctx.cwd, flags.file));
   const engine = await ctx.engine();
-  const workers = Object.entries(project.services).filter(([, s]) => s.worker);
   const apis =
-    project.queue && workers.length ? await queueApis({ port: project.queue.host_port }) : undefined;
+    stack.queuePort && stack.queues.length ? await queueApis({ port: stack.queuePort }) : undefined;
   const source = new LocalTopSource(
     {
       listByLabel: (label, value) => engine.listByLabel(label, value),
@@ -85,14 +101,7 @@ async function localSource(ctx: CliContext, flags: TopFlags): Promise<OpenSource
       ...(apis ? { queue: apis.queue } : {}),
       clock: clock.realClock,
     },
-    {
-      name: project.name,
-      queues: workers.map(([name]) => ({
-        service: name,
-        name: jobQueueName(project.name, name),
-        deadLetter: deadLetterQueueName(project.name, name),
-      })),
-    },
+    { name: stack.name, queues: stack.queues },
   );
   return { source, close: () => apis?.destroy() };
 }
