@@ -107,6 +107,14 @@ function writeConfig(pgImage: string): void {
   );
 }
 
+/** The id of this stack's running container that carries a label (key=value). */
+const containerOf = (label: string) =>
+  execFileSync(
+    'docker',
+    ['ps', '-q', '--filter', `label=com.docker.compose.project=${NAME}`, '--filter', `label=${label}`],
+    { encoding: 'utf8' },
+  ).trim();
+
 beforeAll(async () => {
   if (!engine) return;
   await requireImage(engine, LOCAL_PYTHON_IMAGE);
@@ -239,20 +247,7 @@ describe.runIf(engine)('mlship compose (real engine, docker-compose)', () => {
       s3.destroy();
     }
     // The model service reaches the same bucket by service name, through the URL compose gave it.
-    const iris = execFileSync(
-      'docker',
-      [
-        'ps',
-        '-q',
-        '--filter',
-        `label=com.docker.compose.project=${NAME}`,
-        '--filter',
-        'label=com.docker.compose.service=iris',
-      ],
-      {
-        encoding: 'utf8',
-      },
-    ).trim();
+    const iris = containerOf('com.docker.compose.service=iris');
     const listing = execFileSync(
       'docker',
       [
@@ -356,18 +351,7 @@ describe.runIf(engine)('mlship compose (real engine, docker-compose)', () => {
 
   it("top --json: every service with its replicas, the worker's queue backlog from ElasticMQ", async () => {
     // The worker stopped, five items wait in its queue; top reads both.
-    const worker = spawnSync(
-      'docker',
-      [
-        'ps',
-        '-q',
-        '--filter',
-        `label=com.docker.compose.project=${NAME}`,
-        '--filter',
-        'label=dev.mlship.role=worker',
-      ],
-      { encoding: 'utf8' },
-    ).stdout.trim();
+    const worker = containerOf('dev.mlship.role=worker');
     expect(worker).not.toBe('');
     spawnSync('docker', ['stop', '-t', '5', worker]);
     const { createJobApis } = await import('../../src/adapters/aws/jobs-apis.js');
