@@ -6,7 +6,7 @@
 
 export type KeyAction = 'quit' | 'interrupt' | 'refresh';
 
-/** What a chunk of key bytes asks for: q/Q or Ctrl-D quits, Ctrl-C interrupts, r/space/Enter redraws now. */
+/** What a chunk of key bytes asks for: q/Q or Ctrl-D quits, Ctrl-C interrupts, r/space/Enter reads again now. */
 export function keyAction(chunk: string): KeyAction | undefined {
   let action: KeyAction | undefined;
   for (const ch of chunk) {
