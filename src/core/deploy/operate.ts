@@ -49,10 +49,10 @@ export async function prepareOperate(
   return outcome;
 }
 
-/** The load balancer's and target groups' metric dimensions, when the stack has one. */
-async function loadBalancerMetrics(
-  plan: EcsPlanResult,
-  deps: OperateDeps,
+/** The load balancer's and target groups' metric dimensions, when the stack has one (also `mlship top`'s). */
+export async function loadBalancerMetrics(
+  plan: Pick<EcsPlanResult, 'stack' | 'loadBalancer'>,
+  deps: { aws: Pick<AwsDeployApis, 'elb'> },
 ): Promise<LoadBalancerMetrics | undefined> {
   if (!plan.loadBalancer) return undefined;
   const names = loadBalancerNames(plan.stack);
