@@ -8,6 +8,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { generateService, runWrap } from '../../src/core/wrap/wrap.js';
+import { makeImageClassifierOnnx, makeInvertOnnx } from '../docker/wrap-helpers.js';
 import { CASES } from '../unit/wrap/cases.js';
 
 const VENV_BIN = path.resolve('.venv/bin');
@@ -175,5 +176,36 @@ describe('the generated service test suite', () => {
       env: { ...process.env, PYTHONDONTWRITEBYTECODE: '1' },
     });
     expect(r.status, r.stdout + r.stderr).toBe(0);
+  });
+
+  it.each([
+    ['an image classifier (files in, classes out)', 'classifier'],
+    ['an image-to-image model (files in and out)', 'invert'],
+  ])('passes for %s, made with the onnx helper API', { timeout: 180_000 }, async (_title, kind) => {
+    const dir = path.join(out, `media-${kind}`);
+    mkdirSync(dir, { recursive: true });
+    const model = path.join(out, `${kind}.onnx`);
+    if (kind === 'classifier') makeImageClassifierOnnx(model, 32);
+    else makeInvertOnnx(model, 32);
+    await runWrap({
+      cwd: process.cwd(),
+      model,
+      out: dir,
+      batching: { maxBatchSize: 8, maxLatencyMs: 5 },
+      force: true,
+      dryRun: false,
+      formatsOnly: true,
+    });
+    const r = spawnSync(tool('python'), ['-m', 'pytest', '-q', '-p', 'no:cacheprovider', 'tests'], {
+      cwd: dir,
+      encoding: 'utf8',
+      env: { ...process.env, PYTHONDONTWRITEBYTECODE: '1' },
+    });
+    expect(r.status, r.stdout + r.stderr).toBe(0);
+    expect(r.stdout).toMatch(/\d+ passed/);
+    for (const args of [['check'], ['format', '--check']]) {
+      const lint = spawnSync(tool('ruff'), [...args, '--no-cache', '.'], { cwd: dir, encoding: 'utf8' });
+      expect(lint.status, lint.stdout + lint.stderr).toBe(0);
+    }
   });
 });

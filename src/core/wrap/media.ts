@@ -7,7 +7,7 @@
 import { readFile, stat } from 'node:fs/promises';
 import path from 'node:path';
 import type { z } from 'zod';
-import type { PreprocessSchema } from '../../config/media-schema.js';
+import { FetchPrefix, type PreprocessSchema } from '../../config/media-schema.js';
 import type { Service } from '../../config/schema.js';
 import type { JsonValue } from '../../generators/wrap-input.js';
 import {
@@ -23,6 +23,7 @@ import {
   type ModelKind,
 } from '../../generators/wrap-spec.js';
 import { UsageError } from '../../io/errors.js';
+import { sampleFile } from './media-samples.js';
 import { checkModelFormat, type OnnxInput } from './model-format.js';
 
 type Preprocess = z.infer<typeof PreprocessSchema>;
@@ -90,10 +91,13 @@ export async function resolveMedia(input: MediaInput): Promise<MediaResolved> {
     inputs,
     output,
     ...(labels ? { labels } : {}),
-    fetchAllow: input.flags.fetchAllow ?? svc?.fetch_allow ?? [],
+    fetchAllow: fetchAllow(input.flags.fetchAllow) ?? svc?.fetch_allow ?? [],
     maxPixels: svc?.max_pixels ?? DEFAULT_MAX_PIXELS,
   };
-  return { media, example: example ?? {}, notes };
+  // A file the example does not give is a stand-in (a grey image, silence): a complete request.
+  const complete: Record<string, JsonValue> = { ...((example ?? {}) as Record<string, JsonValue>) };
+  for (const f of inputs) if (complete[f.name] === undefined) complete[f.name] = sampleFile(f);
+  return { media, example: complete, notes };
 }
 
 async function onnxShapes(model: string): Promise<{ inputs: OnnxInput[]; outputs: OnnxInput[] } | undefined> {
@@ -353,4 +357,16 @@ async function resolveLabels(input: MediaInput): Promise<string[] | undefined> {
       hint: 'one class name per line, at least two',
     });
   return labels;
+}
+
+function fetchAllow(prefixes: string[] | undefined): string[] | undefined {
+  for (const p of prefixes ?? []) {
+    const checked = FetchPrefix.safeParse(p);
+    if (!checked.success) {
+      throw new UsageError(`--fetch-allow ${p}: ${checked.error.issues[0]?.message}`, {
+        hint: 'e.g. --fetch-allow s3://uploads/ --fetch-allow https://images.example.com/public/',
+      });
+    }
+  }
+  return prefixes;
 }

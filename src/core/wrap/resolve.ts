@@ -350,7 +350,7 @@ export async function resolve(options: WrapOptions, deps: WrapCheckDeps): Promis
       ? { file: exampleFile }
       : {
           generatedFrom: files.media
-            ? 'the file inputs (no example: a grey image is the warm-up)'
+            ? 'the file inputs: a grey image (or silence) of the declared size'
             : checked.example!.from,
         },
   };
