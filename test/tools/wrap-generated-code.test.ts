@@ -90,6 +90,30 @@ describe('generated code quality', () => {
   );
 });
 
+describe('boxes and keypoints (app/media.py, app/files.py of a generated service)', () => {
+  it('are mapped back through the letterbox to the picture sent, and drawn on it by render', () => {
+    const dir = tree('onnx-image-classifier');
+    const code = `
+import json, sys
+sys.path.insert(0, ".")
+from PIL import Image
+from app import files, media
+picture = Image.new("RGB", (64, 32), (0, 0, 0))
+_, geometry = media.preprocess_image(picture)
+answer = media.answer({"boxes": [[0, 8, 32, 24]], "keypoints": [[16, 16, 0.9]]}, geometry)
+drawn = files.render(picture, answer["prediction"])
+print(json.dumps({"answer": answer, "edge": drawn.getpixel((0, 16)), "inside": drawn.getpixel((20, 16))}))
+`;
+    const r = spawnSync(tool('python'), ['-c', code], { cwd: dir, encoding: 'utf8' });
+    expect(r.status, r.stderr).toBe(0);
+    const out = JSON.parse(r.stdout) as { answer: unknown; edge: number[]; inside: number[] };
+    // 64x32 letterboxed into 32x32: scale 0.5, 8 rows of padding above; back to the 64x32 picture.
+    expect(out.answer).toEqual({ prediction: { boxes: [[0, 0, 64, 32]], keypoints: [[32, 16, 0.9]] } });
+    expect(out.edge).not.toEqual([0, 0, 0]);
+    expect(out.inside).toEqual([0, 0, 0]);
+  });
+});
+
 describe('the generated service test suite', () => {
   const out = mkdtempSync(path.join(os.tmpdir(), 'mlship-wrap-suite-'));
   afterAll(() => rmSync(out, { recursive: true, force: true }));

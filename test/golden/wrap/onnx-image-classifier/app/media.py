@@ -52,12 +52,16 @@ PREPROCESS: dict[str, Any] = {
 
 def stretch(image: Image.Image, width: int, height: int) -> tuple[Image.Image, Geometry]:
     """Resized to exactly width x height; the aspect ratio is not kept."""
+    if image.size == (width, height):
+        return image, Geometry(1.0, 1.0, 0.0, 0.0)
     sx, sy = width / image.width, height / image.height
     return image.resize((width, height), Image.Resampling.BILINEAR), Geometry(sx, sy, 0.0, 0.0)
 
 
 def crop(image: Image.Image, width: int, height: int) -> tuple[Image.Image, Geometry]:
     """The short side scaled to fit, then the centre cut out."""
+    if image.size == (width, height):
+        return image, Geometry(1.0, 1.0, 0.0, 0.0)
     s = max(width / image.width, height / image.height)
     w, h = max(width, round(image.width * s)), max(height, round(image.height * s))
     left, top = (w - width) // 2, (h - height) // 2
@@ -67,6 +71,8 @@ def crop(image: Image.Image, width: int, height: int) -> tuple[Image.Image, Geom
 
 def letterbox(image: Image.Image, width: int, height: int) -> tuple[Image.Image, Geometry]:
     """Scaled to fit inside width x height, the rest padded with grey (aspect ratio kept)."""
+    if image.size == (width, height):
+        return image, Geometry(1.0, 1.0, 0.0, 0.0)
     s = min(width / image.width, height / image.height)
     w, h = max(1, round(image.width * s)), max(1, round(image.height * s))
     left, top = (width - w) // 2, (height - h) // 2
