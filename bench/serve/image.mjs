@@ -33,7 +33,11 @@ const BOUNDARY = 'mlshipbenchboundary';
 mkdirSync(WORK, { recursive: true });
 
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
-const loadavg = () => os.loadavg().map((l) => l.toFixed(2)).join(' ');
+const loadavg = () =>
+  os
+    .loadavg()
+    .map((l) => l.toFixed(2))
+    .join(' ');
 
 function multipart(file, type) {
   const head = `--${BOUNDARY}\r\ncontent-disposition: form-data; name="image"; filename="photo"\r\ncontent-type: ${type}\r\n\r\n`;
@@ -44,7 +48,18 @@ function wrap(model, name, extra = []) {
   const out = path.join(WORK, name);
   execFileSync(
     process.execPath,
-    [path.join(ROOT, 'bin/mlship.js'), 'wrap', model, '--out', out, '--workers', '1', '--no-check', '--force', ...extra],
+    [
+      path.join(ROOT, 'bin/mlship.js'),
+      'wrap',
+      model,
+      '--out',
+      out,
+      '--workers',
+      '1',
+      '--no-check',
+      '--force',
+      ...extra,
+    ],
     { stdio: ['ignore', 'ignore', 'inherit'] },
   );
   return out;
@@ -54,7 +69,13 @@ async function start(dir, model, env = {}) {
   const metricsDir = path.join(WORK, `metrics-${path.basename(dir)}`);
   const child = spawn(PY, ['-m', 'gunicorn', '-c', 'gunicorn_conf.py', 'app.main:app'], {
     cwd: dir,
-    env: { ...process.env, PORT: String(PORT), MODEL_PATH: model, PROMETHEUS_MULTIPROC_DIR: metricsDir, ...env },
+    env: {
+      ...process.env,
+      PORT: String(PORT),
+      MODEL_PATH: model,
+      PROMETHEUS_MULTIPROC_DIR: metricsDir,
+      ...env,
+    },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   let log = '';
@@ -68,7 +89,9 @@ async function start(dir, model, env = {}) {
     }
     await sleep(100);
   }
-  const worker = execFileSync('pgrep', ['-P', String(child.pid)], { encoding: 'utf8' }).trim().split('\n')[0];
+  const worker = execFileSync('pgrep', ['-P', String(child.pid)], { encoding: 'utf8' })
+    .trim()
+    .split('\n')[0];
   return {
     worker: Number(worker),
     log: () => log,
@@ -84,7 +107,19 @@ function ab(n, c, body, extra = []) {
   writeFileSync(file, body);
   const out = execFileSync(
     'ab',
-    ['-q', '-n', String(n), '-c', String(c), '-p', file, '-T', `multipart/form-data; boundary=${BOUNDARY}`, ...extra, `http://127.0.0.1:${PORT}/predict`],
+    [
+      '-q',
+      '-n',
+      String(n),
+      '-c',
+      String(c),
+      '-p',
+      file,
+      '-T',
+      `multipart/form-data; boundary=${BOUNDARY}`,
+      ...extra,
+      `http://127.0.0.1:${PORT}/predict`,
+    ],
     { encoding: 'utf8', maxBuffer: 16 << 20 },
   );
   const num = (re) => Number(re.exec(out)?.[1] ?? Number.NaN);
@@ -125,7 +160,13 @@ async function overhead(dir, model, body, extra = []) {
     const n = after.requestCount - before.requestCount;
     const service = ((after.requestSum - before.requestSum) / n) * 1000;
     const modelMs = ((after.modelSum - before.modelSum) / n) * 1000;
-    return { requests: n, client_mean_ms: client.meanMs, service_ms: +service.toFixed(3), model_ms: +modelMs.toFixed(3), overhead_ms: +(service - modelMs).toFixed(3) };
+    return {
+      requests: n,
+      client_mean_ms: client.meanMs,
+      service_ms: +service.toFixed(3),
+      model_ms: +modelMs.toFixed(3),
+      overhead_ms: +(service - modelMs).toFixed(3),
+    };
   } finally {
     await svc.stop();
   }
@@ -139,7 +180,11 @@ async function throughput(dir, model, body, batchMax) {
     const r = ab(BATCH_REQUESTS, 32, body);
     const after = await metrics();
     const batches = after.batches - before.batches;
-    return { ...r, mean_batch: +((after.batched - before.batched) / Math.max(1, batches)).toFixed(2), load: loadavg() };
+    return {
+      ...r,
+      mean_batch: +((after.batched - before.batched) / Math.max(1, batches)).toFixed(2),
+      load: loadavg(),
+    };
   } finally {
     await svc.stop();
   }
@@ -153,7 +198,13 @@ function peakKb(pid) {
 function chunkedUpload(size) {
   return new Promise((resolve) => {
     const req = http.request(
-      { host: '127.0.0.1', port: PORT, path: '/predict', method: 'POST', headers: { 'content-type': `multipart/form-data; boundary=${BOUNDARY}` } },
+      {
+        host: '127.0.0.1',
+        port: PORT,
+        path: '/predict',
+        method: 'POST',
+        headers: { 'content-type': `multipart/form-data; boundary=${BOUNDARY}` },
+      },
       (res) => {
         res.resume();
         res.on('end', () => resolve(res.statusCode));
@@ -162,7 +213,9 @@ function chunkedUpload(size) {
     req.on('error', () => resolve('reset'));
     const chunk = Buffer.alloc(64 * 1024, 7);
     let sent = 0;
-    req.write(`--${BOUNDARY}\r\ncontent-disposition: form-data; name="image"; filename="big"\r\ncontent-type: image/jpeg\r\n\r\n`);
+    req.write(
+      `--${BOUNDARY}\r\ncontent-disposition: form-data; name="image"; filename="big"\r\ncontent-type: image/jpeg\r\n\r\n`,
+    );
     const pump = () => {
       while (sent < size) {
         sent += chunk.length;
@@ -184,7 +237,11 @@ async function flood(dir, model) {
     const withLength = ab(FLOOD, 8, big);
     const statuses = [];
     for (let i = 0; i < FLOOD; i += 8) {
-      statuses.push(...(await Promise.all(Array.from({ length: Math.min(8, FLOOD - i) }, () => chunkedUpload(20 * 1024 * 1024)))));
+      statuses.push(
+        ...(await Promise.all(
+          Array.from({ length: Math.min(8, FLOOD - i) }, () => chunkedUpload(20 * 1024 * 1024)),
+        )),
+      );
     }
     const after = peakKb(svc.worker);
     const stillServing = ab(20, 1, photoBody);
@@ -192,7 +249,9 @@ async function flood(dir, model) {
     return {
       uploads_with_length: FLOOD,
       with_length_non2xx: withLength.non2xx,
-      chunked_statuses: Object.fromEntries([...new Set(statuses)].map((s) => [s, statuses.filter((x) => x === s).length])),
+      chunked_statuses: Object.fromEntries(
+        [...new Set(statuses)].map((s) => [s, statuses.filter((x) => x === s).length]),
+      ),
       worker_peak_mb_before: +(before / 1024).toFixed(1),
       worker_peak_mb_after: +(after / 1024).toFixed(1),
       worker_pid_alive: readFileSync(`/proc/${svc.worker}/status`, 'utf8').includes('State'),
@@ -206,14 +265,25 @@ async function flood(dir, model) {
 }
 
 async function main() {
-  const costs = JSON.parse(execFileSync(PY, [path.join(HERE, 'image_models.py'), WORK], { encoding: 'utf8' }));
+  const costs = JSON.parse(
+    execFileSync(PY, [path.join(HERE, 'image_models.py'), WORK], { encoding: 'utf8' }),
+  );
   const photo = readFileSync(path.join(WORK, 'photo.jpg'));
   const body = multipart(photo, 'image/jpeg');
   // Batching on (it dispatches at once at c=1): the model's own time is then in the metrics.
   const cheap = wrap(path.join(WORK, 'cheap.onnx'), 'cheap', ['--batching']);
   const invert = wrap(path.join(WORK, 'invert.onnx'), 'invert', ['--batching']);
-  const wide = wrap(path.join(WORK, 'wide.onnx'), 'wide', ['--max-batch-size', '32', '--max-latency-ms', '10']);
-  const result = { machine: { cpus: os.cpus().length, load_at_start: loadavg() }, model_cost_ms: costs, photo_bytes: photo.length };
+  const wide = wrap(path.join(WORK, 'wide.onnx'), 'wide', [
+    '--max-batch-size',
+    '32',
+    '--max-latency-ms',
+    '10',
+  ]);
+  const result = {
+    machine: { cpus: os.cpus().length, load_at_start: loadavg() },
+    model_cost_ms: costs,
+    photo_bytes: photo.length,
+  };
   result.overhead_classifier = await overhead(cheap, path.join(WORK, 'cheap.onnx'), body);
   result.overhead_image_answer = await overhead(invert, path.join(WORK, 'invert.onnx'), body);
   result.batching_c32 = {
