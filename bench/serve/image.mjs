@@ -15,7 +15,7 @@
 // Prints one JSON object; the figures are in docs/benchmarks.md.
 
 import { execFileSync, spawn } from 'node:child_process';
-import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { closeSync, mkdirSync, openSync, readFileSync, writeFileSync } from 'node:fs';
 import http from 'node:http';
 import os from 'node:os';
 import path from 'node:path';
@@ -67,6 +67,10 @@ function wrap(model, name, extra = []) {
 
 async function start(dir, model, env = {}) {
   const metricsDir = path.join(WORK, `metrics-${path.basename(dir)}`);
+  // Logs to a file, not a pipe: ab runs synchronously, and a pipe nobody drains would block the
+  // service once its buffer is full.
+  const logFile = path.join(WORK, `${path.basename(dir)}.log`);
+  const fd = openSync(logFile, 'w');
   const child = spawn(PY, ['-m', 'gunicorn', '-c', 'gunicorn_conf.py', 'app.main:app'], {
     cwd: dir,
     env: {
@@ -76,11 +80,9 @@ async function start(dir, model, env = {}) {
       PROMETHEUS_MULTIPROC_DIR: metricsDir,
       ...env,
     },
-    stdio: ['ignore', 'pipe', 'pipe'],
+    stdio: ['ignore', fd, fd],
   });
-  let log = '';
-  child.stdout.on('data', (d) => (log += d));
-  child.stderr.on('data', (d) => (log += d));
+  closeSync(fd);
   for (let i = 0; i < 600; i++) {
     try {
       if ((await fetch(`http://127.0.0.1:${PORT}/readyz`, { headers: { connection: 'close' } })).ok) break;
@@ -94,7 +96,7 @@ async function start(dir, model, env = {}) {
     .split('\n')[0];
   return {
     worker: Number(worker),
-    log: () => log,
+    log: () => readFileSync(logFile, 'utf8'),
     async stop() {
       child.kill('SIGTERM');
       await new Promise((r) => child.once('exit', r));
@@ -155,7 +157,9 @@ async function overhead(dir, model, body, extra = []) {
   try {
     ab(30, 1, body, extra);
     const before = await metrics();
+    const cpuBefore = cpuMs(svc.worker);
     const client = ab(REQUESTS, 1, body, extra);
+    const cpuAfter = cpuMs(svc.worker);
     const after = await metrics();
     const n = after.requestCount - before.requestCount;
     const service = ((after.requestSum - before.requestSum) / n) * 1000;
@@ -166,6 +170,8 @@ async function overhead(dir, model, body, extra = []) {
       service_ms: +service.toFixed(3),
       model_ms: +modelMs.toFixed(3),
       overhead_ms: +(service - modelMs).toFixed(3),
+      // CPU the worker spent per request (model included): what a loaded machine does not inflate.
+      worker_cpu_ms_per_request: +((cpuAfter - cpuBefore) / n).toFixed(3),
     };
   } finally {
     await svc.stop();
@@ -188,6 +194,12 @@ async function throughput(dir, model, body, batchMax) {
   } finally {
     await svc.stop();
   }
+}
+
+/** CPU time (user + system) of a process so far, in ms (/proc/<pid>/stat, clock ticks of 10 ms). */
+function cpuMs(pid) {
+  const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ');
+  return (Number(fields[11]) + Number(fields[12])) * 10;
 }
 
 function peakKb(pid) {
