@@ -8,6 +8,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { greyPng, silentWav } from '../../src/core/wrap/media-samples.js';
+import { runUpgrade } from '../../src/core/wrap/upgrade.js';
 import { generateService, runWrap } from '../../src/core/wrap/wrap.js';
 import { makeImageClassifierOnnx, makeInvertOnnx } from '../docker/wrap-helpers.js';
 import { CASES } from '../unit/wrap/cases.js';
@@ -225,6 +226,10 @@ describe('the generated service test suite', () => {
       const lint = spawnSync(tool('ruff'), [...args, '--no-cache', '.'], { cwd: dir, encoding: 'utf8' });
       expect(lint.status, lint.stdout + lint.stderr).toBe(0);
     }
+    // --upgrade renders the same service again: the files are kept from the manifest's settings.
+    const up = await runUpgrade({ cwd: process.cwd(), dir, force: false, dryRun: true });
+    expect(up.obsolete).toEqual([]);
+    expect(up.files.filter((f) => f.action !== 'unchanged').map((f) => f.path)).toEqual([]);
   });
 
   it('passes for your own function taking a sound, a picture and a number', {
