@@ -204,6 +204,21 @@ async function scale(ctx: CliContext, flags: EcsFlags, text: string): Promise<vo
   }
 }
 
+/**
+ * An apply while a rollout runs on ECS would replace the revision the rollout compares against
+ * and the listener it weighs: promote or roll back first.
+ */
+async function refuseDuringRollout(file: string): Promise<void> {
+  const { runningRollouts } = await import('../../core/rollout/state.js');
+  const running = (await runningRollouts(path.join(path.dirname(file), 'deploy', 'ecs'))).filter(
+    (r) => r.ecs,
+  );
+  if (running.length)
+    throw new UsageError(`a rollout of ${running.map((r) => r.service).join(', ')} is running on ECS`, {
+      hint: `finish it first: mlship rollout promote ${running[0]!.service} --target ecs (or rollback)`,
+    });
+}
+
 /** `--destroy`: confirmed (a prompt, or --yes), then everything `--apply` created but images and logs. */
 async function destroy(ctx: CliContext, flags: EcsFlags): Promise<void> {
   const { plan: r, aws: resolved } = await stackNames(ctx, flags);
@@ -493,6 +508,7 @@ export const registerDeploy: Register = (program: Command, holder) => {
       const waitTimeout = flags.waitTimeout === undefined ? undefined : Number(flags.waitTimeout);
       if (waitTimeout !== undefined && !(waitTimeout > 0))
         throw new UsageError(`--wait-timeout ${flags.waitTimeout} is not a positive number of seconds`);
+      await refuseDuringRollout(path.resolve(ctx.cwd, flags.file));
       ctx.io.info(render(ctx.io, r, ctx.cwd, resolved));
       const { applyEcs } = await import('../../core/deploy/apply.js');
       const { buildStackImages, findLocalImages, imagePrograms } = await import(

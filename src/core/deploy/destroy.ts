@@ -53,7 +53,8 @@ export async function destroyEcs(
   };
 
   // 1. Services first: they hold the target groups and keep tasks (and the bill) running.
-  const services = plan.translation.services.map((s) => s.name);
+  // A rollout's candidate (`mlship rollout --target ecs`) is a service of the stack too.
+  const services = plan.translation.services.flatMap((s) => [s.name, `${s.name}-candidate`]);
   for (const name of services) if (await aws.ecs.deleteService(stack, name)) removed(`service ${name}`);
 
   // 2. The GPU capacity: the capacity provider, its Auto Scaling group (the instances stop), the
@@ -82,9 +83,15 @@ export async function destroyEcs(
     );
   }
   // Target groups a listener no longer used (a port unpublished since) are not found through it.
-  const planned = plan.translation.services.flatMap((s) =>
-    s.publicPorts.map((p) => names.targetGroup(p.container, p.containerPort)),
-  );
+  const planned = plan.translation.services.flatMap((s) => [
+    ...s.publicPorts.map((p) => names.targetGroup(p.container, p.containerPort)),
+    // A rollout's target groups (the listener rules that used them went with the listeners).
+    ...s.containers.flatMap((c) =>
+      c.port
+        ? (['stable', 'candidate'] as const).map((side) => names.rolloutTargetGroup(c.name, c.port!, side))
+        : [],
+    ),
+  ]);
   for (const tg of await aws.elb.deleteTargetGroups(planned)) removed(`target group ${tg}`);
 
   const network = vpcId && options.securityGroups ? undefined : await aws.ec2.defaultNetwork();
