@@ -281,8 +281,9 @@ export class EcsRollout implements RolloutTarget {
   async status(): Promise<StatusReport> {
     const { rollout, ecs } = await this.record();
     const gates: Gates = { ...DEFAULT_GATES, ...rollout.gates, ...this.gatesOverride };
-    const end = this.deps.clock.now();
     const start = Date.parse(rollout.startedAt);
+    // CloudWatch refuses an empty window; a minute is its resolution anyway.
+    const end = Math.max(this.deps.clock.now(), start + 60_000);
     const values = await this.deps.cloudwatch.metricData(
       metricQueries(
         {

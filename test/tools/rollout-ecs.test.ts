@@ -1,0 +1,378 @@
+// `mlship rollout --target ecs` against moto's real AWS APIs, through the adapters the CLI
+// uses: the candidate's service, revision and target groups; the weighted listener rule
+// stepped 90/10 → 50/50 → 0/100 and restored; the alarms with their thresholds, wired into
+// both services' deploymentConfiguration.alarms; a rollback; a promotion that updates the
+// stable service once (no second rollout); and --destroy removing the candidate's pieces,
+// checked by a tag scan. moto has no load balancer metrics: `status` here sees none (hold);
+// the comparison from recorded metric answers is in test/unit/rollout/ecs-rollout.test.ts.
+
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import * as cwSdk from '@aws-sdk/client-cloudwatch';
+import * as ec2Sdk from '@aws-sdk/client-ec2';
+import * as ecsSdk from '@aws-sdk/client-ecs';
+import * as elbSdk from '@aws-sdk/client-elastic-load-balancing-v2';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createServiceInput } from '../../src/adapters/aws/create-service-input.js';
+import { createDeployApis } from '../../src/adapters/aws/deploy-apis.js';
+import { ruleInput } from '../../src/adapters/aws/elb-api.js';
+import type { AwsDeployApis } from '../../src/core/deploy/aws-apis.js';
+import { destroyEcs } from '../../src/core/deploy/destroy.js';
+import { destroyOperate, scanLeftovers } from '../../src/core/deploy/operate.js';
+import { type EcsPlanResult, loadBalancerNames, planEcs } from '../../src/core/deploy/plan.js';
+import { EcsRollout } from '../../src/core/rollout/ecs.js';
+import { rolloutFromFlags } from '../../src/core/rollout/options.js';
+import { readRollouts } from '../../src/core/rollout/state.js';
+import { fakeClock } from '../../src/io/clock.js';
+import { loadServiceModel, validateShape } from '../helpers/aws-model.js';
+import { type Moto, startMoto } from '../helpers/moto.js';
+
+const REGION = 'eu-west-1';
+const moto: Moto | undefined = await startMoto();
+const CANDIDATE_IMAGE = '123456789012.dkr.ecr.eu-west-1.amazonaws.com/ro-demo/iris:v2';
+
+const PROJECT = `# a model behind the stack's proxy, with a latency objective
+version: 1
+name: ro-demo
+services:
+  iris:
+    image: registry.example/iris:1.4.0
+    slo_p99_ms: 250
+proxy: {}
+aws:
+  region: eu-west-1
+  account_id: "123456789012"
+`;
+
+describe.runIf(moto)('rollout --target ecs (moto)', () => {
+  let plan: EcsPlanResult;
+  let aws: AwsDeployApis;
+  let dir: string;
+  let listenerArn: string;
+  const log: string[] = [];
+  const waited: string[] = [];
+  const config = () => ({
+    region: REGION,
+    endpoint: moto!.endpoint,
+    credentials: {
+      accessKeyId: moto!.env.AWS_ACCESS_KEY_ID!,
+      secretAccessKey: moto!.env.AWS_SECRET_ACCESS_KEY!,
+    },
+  });
+  const ecs = () => new ecsSdk.ECSClient(config());
+  const elb = () => new elbSdk.ElasticLoadBalancingV2Client(config());
+  const cw = () => new cwSdk.CloudWatchClient(config());
+  const clock = fakeClock(Date.parse('2026-12-02T12:00:00Z'));
+
+  const target = () =>
+    new EcsRollout(
+      {
+        ecs: aws.ecs,
+        elb: aws.elb,
+        cloudwatch: aws.cloudwatch,
+        clock,
+        log: (l) => log.push(l),
+        // moto's services are stable at once; what was waited for is recorded.
+        waitStable: async (name, td) => {
+          const svc = await aws.ecs.describeService(plan.stack, name);
+          expect(svc?.taskDefinition).toBe(td);
+          waited.push(`${name} ${td.split('/').pop()}`);
+        },
+      },
+      {
+        plan,
+        configFile: path.join(dir, 'mlship.yaml'),
+        stateFile: path.join(dir, 'deploy', 'ecs', 'rollouts.json'),
+      },
+      'iris',
+    );
+  const canary = (weight: number) =>
+    rolloutFromFlags(
+      'iris',
+      { canary: String(weight), image: CANDIDATE_IMAGE, env: ['BATCH_MAX_SIZE=16'] },
+      new Date(clock.now()),
+    );
+  const ruleWeights = async () => {
+    const rules =
+      (await elb().send(new elbSdk.DescribeRulesCommand({ ListenerArn: listenerArn }))).Rules ?? [];
+    return rules
+      .filter((r) => !r.IsDefault)
+      .map((r) => ({
+        priority: r.Priority,
+        header: r.Conditions?.find((c) => c.Field === 'http-header')?.HttpHeaderConfig?.Values?.[0],
+        weights: (r.Actions?.[0]?.ForwardConfig?.TargetGroups ?? []).map(
+          (t) => `${t.TargetGroupArn!.split(':targetgroup/')[1]!.split('/')[0]}=${t.Weight}`,
+        ),
+      }));
+  };
+  const service = async (name: string) =>
+    (
+      await ecs().send(new ecsSdk.DescribeServicesCommand({ cluster: plan.stack, services: [name] }))
+    ).services?.find((s) => s.status === 'ACTIVE');
+
+  beforeAll(async () => {
+    Object.assign(process.env, moto!.env);
+    dir = mkdtempSync(path.join(os.tmpdir(), 'mlship-rollout-ecs-'));
+    writeFileSync(path.join(dir, 'mlship.yaml'), PROJECT);
+    plan = await planEcs({
+      file: path.join(dir, 'mlship.yaml'),
+      imageTag: 'abc123',
+      force: false,
+      writeFiles: false,
+      region: REGION,
+      accountId: '123456789012',
+    });
+    aws = createDeployApis({
+      region: REGION,
+      endpointUrl: moto!.endpoint,
+      tags: { 'mlship:stack': plan.stack },
+    });
+    // The deployed stack as --apply leaves it: cluster, load balancer with the proxy's listener,
+    // the iris service (Service Connect only, no target group of its own).
+    const ec2 = new ec2Sdk.EC2Client(config());
+    const net = await ec2.send(
+      new ec2Sdk.DescribeSubnetsCommand({ Filters: [{ Name: 'default-for-az', Values: ['true'] }] }),
+    );
+    const subnets = (net.Subnets ?? []).slice(0, 2).map((s) => s.SubnetId!);
+    const lb = await aws.elb.ensureLoadBalancer({
+      name: loadBalancerNames(plan.stack).loadBalancer,
+      subnets,
+      securityGroups: [],
+    });
+    const proxyTg = await aws.elb.ensureTargetGroup({
+      name: loadBalancerNames(plan.stack).targetGroup('proxy', 80),
+      vpcId: net.Subnets![0]!.VpcId!,
+      port: 80,
+      healthCheckPath: '/healthz',
+      healthCheckIntervalSeconds: 5,
+    });
+    listenerArn = (
+      await aws.elb.ensureListener({
+        loadBalancerArn: lb.arn,
+        port: 80,
+        protocol: 'HTTP',
+        targetGroupArn: proxyTg.arn,
+      })
+    ).arn;
+    await aws.ecs.ensureCluster(plan.stack, plan.stack);
+    const td = plan.translation.taskDefinitions.find((t) => t.family === 'ro-demo-iris')!;
+    const registered = await aws.ecs.registerTaskDefinition(td);
+    await aws.ecs.createService({
+      cluster: plan.stack,
+      serviceName: 'iris',
+      taskDefinition: registered.arn,
+      launchType: 'FARGATE',
+      desiredCount: 2,
+      subnets,
+      securityGroups: [],
+      assignPublicIp: true,
+      serviceConnect: { namespace: plan.stack, services: [] },
+    });
+    ec2.destroy();
+  });
+  afterAll(async () => {
+    aws?.destroy();
+    await moto?.stop();
+  });
+
+  it("the requests moto takes loosely are valid for botocore's models: the rule, the services' alarms", () => {
+    const model = loadServiceModel('elbv2');
+    if (model)
+      expect(
+        validateShape(
+          model,
+          'CreateRuleInput',
+          ruleInput({
+            listenerArn: 'arn:aws:elasticloadbalancing:eu-west-1:123456789012:listener/app/ro-demo/1/2',
+            priority: 102,
+            paths: ['/api/iris/*'],
+            header: { name: 'X-Model-Version', value: 'candidate' },
+            rewrite: { regex: '^/api/iris/(.*)$', replace: '/$1' },
+            weights: [
+              {
+                targetGroupArn: 'arn:aws:elasticloadbalancing:eu-west-1:123456789012:targetgroup/a/1',
+                weight: 90,
+              },
+              {
+                targetGroupArn: 'arn:aws:elasticloadbalancing:eu-west-1:123456789012:targetgroup/b/2',
+                weight: 10,
+              },
+            ],
+            tags: { 'mlship:rollout': 'iris' },
+          }),
+        ),
+      ).toEqual([]);
+    const ecsModel = loadServiceModel('ecs');
+    if (ecsModel)
+      expect(
+        validateShape(
+          ecsModel,
+          'CreateServiceRequest',
+          createServiceInput({
+            cluster: 'ro-demo',
+            serviceName: 'iris-candidate',
+            taskDefinition: 'ro-demo-iris:2',
+            launchType: 'FARGATE',
+            desiredCount: 1,
+            subnets: ['subnet-1'],
+            securityGroups: [],
+            assignPublicIp: true,
+            deploymentAlarms: ['mlship-ro-demo-rollout-iris-candidate-5xx'],
+          }),
+        ),
+      ).toEqual([]);
+    expect(
+      createServiceInput({
+        cluster: 'ro-demo',
+        serviceName: 'iris-candidate',
+        taskDefinition: 'ro-demo-iris:2',
+        launchType: 'FARGATE',
+        desiredCount: 1,
+        subnets: ['subnet-1'],
+        securityGroups: [],
+        assignPublicIp: true,
+        deploymentAlarms: ['mlship-ro-demo-rollout-iris-candidate-5xx'],
+      }).deploymentConfiguration?.alarms,
+    ).toEqual({ alarmNames: ['mlship-ro-demo-rollout-iris-candidate-5xx'], enable: true, rollback: true });
+  });
+
+  it('start: the candidate service, its revision and target group, the alarms, the rule at 90/10', async () => {
+    await target().start(canary(10));
+    const candidate = await service('iris-candidate');
+    expect(candidate?.desiredCount).toBe(2);
+    const td = (
+      await ecs().send(
+        new ecsSdk.DescribeTaskDefinitionCommand({ taskDefinition: candidate!.taskDefinition! }),
+      )
+    ).taskDefinition!;
+    expect(td.family).toBe('ro-demo-iris');
+    const c = td.containerDefinitions!.find((x) => x.name === 'iris')!;
+    expect(c.image).toBe(CANDIDATE_IMAGE);
+    expect(c.environment).toEqual(
+      expect.arrayContaining([
+        { name: 'BATCH_MAX_SIZE', value: '16' },
+        { name: 'MLSHIP_MODEL_VERSION', value: 'candidate' },
+      ]),
+    );
+    expect(candidate!.loadBalancers?.map((l) => [l.containerName, l.containerPort])).toEqual([
+      ['iris', 8080],
+    ]);
+    const stable = await service('iris');
+    expect(
+      stable!.loadBalancers?.map((l) => l.targetGroupArn!.split(':targetgroup/')[1]!.split('/')[0]),
+    ).toEqual(['ro-demo-iris-s-8080']);
+    // Both services roll back on their own alarms, with no mlship process watching.
+    expect(stable!.deploymentConfiguration?.alarms).toEqual({
+      alarmNames: [
+        'mlship-ro-demo-rollout-iris-stable-5xx',
+        'mlship-ro-demo-rollout-iris-stable-p99-above-slo',
+      ],
+      enable: true,
+      rollback: true,
+    });
+    // moto's CreateService reads no deploymentConfiguration (moto 5.2: responses.create_service),
+    // so the candidate's alarms are checked in the request, against botocore's model, above.
+    const alarms = (
+      await cw().send(new cwSdk.DescribeAlarmsCommand({ AlarmNamePrefix: 'mlship-ro-demo-rollout-iris-' }))
+    ).MetricAlarms!;
+    expect(alarms).toHaveLength(4);
+    const slo = alarms.find((a) => a.AlarmName === 'mlship-ro-demo-rollout-iris-candidate-p99-above-slo')!;
+    expect([slo.Threshold, slo.ExtendedStatistic, slo.MetricName, slo.Namespace]).toEqual([
+      0.25,
+      'p99',
+      'TargetResponseTime',
+      'AWS/ApplicationELB',
+    ]);
+    expect(slo.Dimensions?.find((d) => d.Name === 'TargetGroup')?.Value).toMatch(
+      /^targetgroup\/ro-demo-iris-c-8080\//,
+    );
+    const errors = alarms.find((a) => a.AlarmName === 'mlship-ro-demo-rollout-iris-stable-5xx')!;
+    expect(errors.Threshold).toBe(5);
+    expect(errors.Metrics?.find((m) => m.ReturnData)?.Expression).toContain('errors');
+    // The rules: the header override first, then the weighted split, on the proxy's listener.
+    expect(await ruleWeights()).toEqual([
+      { priority: '100', header: 'candidate', weights: ['ro-demo-iris-c-8080=1'] },
+      { priority: '101', header: undefined, weights: ['ro-demo-iris-s-8080=90', 'ro-demo-iris-c-8080=10'] },
+    ]);
+    expect(waited).toEqual([`iris-candidate ${candidate!.taskDefinition!.split('/').pop()}`]);
+  });
+
+  it('the weights are stepped in place (50/50, 0/100) and status holds without metrics', async () => {
+    const t = target();
+    const before = (await ruleWeights())[1]!;
+    await t.setWeight(50);
+    expect((await ruleWeights())[1]!.weights).toEqual(['ro-demo-iris-s-8080=50', 'ro-demo-iris-c-8080=50']);
+    await t.setWeight(100);
+    const after = (await ruleWeights())[1]!;
+    expect(after.weights).toEqual(['ro-demo-iris-s-8080=0', 'ro-demo-iris-c-8080=100']);
+    expect(after.priority).toBe(before.priority);
+    const s = await t.status();
+    expect(s.verdict.decision).toBe('hold');
+    expect(s.comparison.candidate.requests).toBe(0);
+    // moto starts no task of a Fargate service: its count is moto's, the desired count ours.
+    expect(s.candidateHealth).toMatch(/^running \(\d\/2\)$/);
+  });
+
+  it('rollback: weights back to 100/0, the candidate at 0 tasks, its revision deregistered', async () => {
+    await target().rollback('5xx rate 20.00 % vs 0.00 %');
+    expect((await ruleWeights())[1]!.weights).toEqual(['ro-demo-iris-s-8080=100', 'ro-demo-iris-c-8080=0']);
+    expect((await service('iris-candidate'))?.desiredCount).toBe(0);
+    const { rollouts } = await readRollouts(path.join(dir, 'deploy', 'ecs', 'rollouts.json'));
+    expect(rollouts.iris?.status).toBe('rolled-back');
+    expect(rollouts.iris?.history.at(-1)).toMatchObject({
+      action: 'rollback',
+      reason: '5xx rate 20.00 % vs 0.00 %',
+    });
+    // Only the stable revision stays ACTIVE: the next deploy compares with it.
+    const active = await aws.ecs.activeRevisions('ro-demo-iris');
+    expect(active.map((a) => a.split('/').pop())).toEqual(['ro-demo-iris:1']);
+    await target().rollback('done', { destroy: true });
+    expect(await service('iris-candidate')).toBeUndefined();
+    expect(await ruleWeights()).toEqual([]);
+  });
+
+  it('promote: the stable service runs the candidate revision after one update; the candidate is gone', async () => {
+    const t = target();
+    await t.start(canary(10));
+    const stableBefore = (await service('iris'))!;
+    const candidateTd = (await service('iris-candidate'))!.taskDefinition!;
+    const promoted = await t.promote();
+    const stableAfter = (await service('iris'))!;
+    expect(stableAfter.taskDefinition).toBe(candidateTd);
+    // The same service (not a second rollout): its ARN and creation time, one deployment.
+    expect(stableAfter.serviceArn).toBe(stableBefore.serviceArn);
+    expect(stableAfter.createdAt).toEqual(stableBefore.createdAt);
+    expect(stableAfter.deployments).toHaveLength(1);
+    expect(stableAfter.deploymentConfiguration?.alarms?.alarmNames).toHaveLength(2);
+    expect(await service('iris-candidate')).toBeUndefined();
+    expect(await ruleWeights()).toEqual([]);
+    const groups = await aws.elb.targetGroupArns(['ro-demo-iris-s-8080', 'ro-demo-iris-c-8080']);
+    expect(Object.keys(groups)).toEqual(['ro-demo-iris-s-8080']);
+    const alarms = await aws.cloudwatch.alarmNames('mlship-ro-demo-rollout-iris-');
+    expect(alarms.sort()).toEqual([
+      'mlship-ro-demo-rollout-iris-stable-5xx',
+      'mlship-ro-demo-rollout-iris-stable-p99-above-slo',
+    ]);
+    // mlship.yaml names the promoted image: the next deploy keeps it.
+    expect(readFileSync(path.join(dir, 'mlship.yaml'), 'utf8')).toContain(`image: ${CANDIDATE_IMAGE}`);
+    expect(readFileSync(path.join(dir, 'mlship.yaml'), 'utf8')).toContain('# a model behind');
+    expect(promoted.configChanged).toBe(path.join(dir, 'mlship.yaml'));
+    expect(waited.at(-1)).toBe(`iris ${candidateTd.split('/').pop()}`);
+  });
+
+  it("--destroy removes a running rollout's candidate service, target groups, rules and alarms", async () => {
+    await target().start(canary(10));
+    expect(await service('iris-candidate')).toBeDefined();
+    const deps = { aws, log: (l: string) => log.push(l) };
+    await destroyOperate(plan, deps);
+    const done = await destroyEcs(plan, deps, { waitTimeoutSeconds: 1, pollSeconds: 1 });
+    expect(done.removed).toContain('service iris-candidate');
+    expect(await service('iris-candidate')).toBeUndefined();
+    expect(await aws.elb.targetGroupArns(['ro-demo-iris-s-8080', 'ro-demo-iris-c-8080'])).toEqual({});
+    expect(await aws.cloudwatch.alarmNames('mlship-ro-demo-')).toEqual([]);
+    const scan = await scanLeftovers(plan, deps, { deleteData: false });
+    const rolloutLeft = scan.billed.filter((a) => /iris-(candidate|[sc]-8080)|listener-rule|rollout/.test(a));
+    expect(rolloutLeft).toEqual([]);
+  });
+});
