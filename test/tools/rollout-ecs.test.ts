@@ -24,6 +24,7 @@ import { type EcsPlanResult, loadBalancerNames, planEcs } from '../../src/core/d
 import { EcsRollout } from '../../src/core/rollout/ecs.js';
 import { rolloutFromFlags } from '../../src/core/rollout/options.js';
 import { readRollouts } from '../../src/core/rollout/state.js';
+import { watchRollout } from '../../src/core/rollout/watch.js';
 import { fakeClock } from '../../src/io/clock.js';
 import { loadServiceModel, validateShape } from '../helpers/aws-model.js';
 import { type Moto, startMoto } from '../helpers/moto.js';
@@ -65,12 +66,13 @@ describe.runIf(moto)('rollout --target ecs (moto)', () => {
   const cw = () => new cwSdk.CloudWatchClient(config());
   const clock = fakeClock(Date.parse('2026-12-02T12:00:00Z'));
 
-  const target = () =>
+  const target = (metrics?: Record<string, number[]>) =>
     new EcsRollout(
       {
         ecs: aws.ecs,
         elb: aws.elb,
-        cloudwatch: aws.cloudwatch,
+        // moto has no load balancer metrics: a test may answer GetMetricData from a file.
+        cloudwatch: metrics ? { ...aws.cloudwatch, metricData: async () => metrics } : aws.cloudwatch,
         clock,
         log: (l) => log.push(l),
         // moto's services are stable at once; what was waited for is recorded.
@@ -329,6 +331,29 @@ describe.runIf(moto)('rollout --target ecs (moto)', () => {
     expect(active.map((a) => a.split('/').pop())).toEqual(['ro-demo-iris:1']);
     await target().rollback('done', { destroy: true });
     expect(await service('iris-candidate')).toBeUndefined();
+    expect(await ruleWeights()).toEqual([]);
+  });
+
+  it('watch: a candidate answering 5 % 5xx is rolled back at the first look (weights 100/0, 0 tasks)', async () => {
+    const answers = JSON.parse(
+      readFileSync('fixtures/rollout/recorded/metric-data-canary-5xx.json', 'utf8'),
+    ) as {
+      GetMetricData: { MetricDataResults: { Id: string; Values: number[] }[] };
+    };
+    const values = Object.fromEntries(answers.GetMetricData.MetricDataResults.map((r) => [r.Id, r.Values]));
+    await target().start(canary(10));
+    const lines: string[] = [];
+    const watched = watchRollout(
+      target(values),
+      { steps: [10, 50, 100], bakeMs: 600_000, intervalMs: 15_000, maxHoldMs: 3_600_000 },
+      { clock, log: (l) => lines.push(l) },
+    );
+    await expect(watched).rejects.toMatchObject({ code: 'ROLLOUT_ROLLED_BACK' });
+    await expect(watched).rejects.toThrow(/rolled back iris: 5xx rate 5\.00 % vs 0\.10 %/);
+    expect(lines.join('\n')).toMatch(/rolling back iris: 5xx rate/);
+    expect((await ruleWeights())[1]!.weights).toEqual(['ro-demo-iris-s-8080=100', 'ro-demo-iris-c-8080=0']);
+    expect((await service('iris-candidate'))?.desiredCount).toBe(0);
+    await target().rollback('cleaned up', { destroy: true });
     expect(await ruleWeights()).toEqual([]);
   });
 

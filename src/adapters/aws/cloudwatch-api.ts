@@ -2,7 +2,7 @@
 // found by their name prefix when removed), and metric values for `mlship top` on ECS.
 
 import type * as CwSdk from '@aws-sdk/client-cloudwatch';
-import type { AlarmSpec, CloudWatchApi, MetricRef } from '../../core/deploy/aws-apis.js';
+import type { AlarmSpec, CloudWatchApi, MetricRef, MetricSeriesQuery } from '../../core/deploy/aws-apis.js';
 import { call } from './aws-call.js';
 import { keyValueTags, type Tags } from './tags.js';
 
@@ -52,6 +52,32 @@ export function alarmInput(spec: AlarmSpec, tags: Tags = {}): CwSdk.PutMetricAla
       })),
       { Id: 'result', Expression: math.expression, Label: math.label, ReturnData: true },
     ],
+  };
+}
+
+/** The GetMetricData request of some queries over [start, end), newest values first. */
+export function metricDataInput(
+  queries: MetricSeriesQuery[],
+  startMs: number,
+  endMs: number,
+): CwSdk.GetMetricDataCommandInput {
+  return {
+    MetricDataQueries: queries.map((q) => ({
+      Id: q.id,
+      MetricStat: {
+        Metric: {
+          Namespace: q.metric.namespace,
+          MetricName: q.metric.name,
+          Dimensions: dimensions(q.metric),
+        },
+        Period: q.periodSeconds,
+        Stat: q.statistic,
+      },
+      ReturnData: true,
+    })),
+    StartTime: new Date(startMs),
+    EndTime: new Date(endMs),
+    ScanBy: 'TimestampDescending',
   };
 }
 
@@ -117,22 +143,7 @@ export function createCloudWatchApi(
           const r = await call('get metric data', () =>
             cwClient.send(
               new cwSdk.GetMetricDataCommand({
-                MetricDataQueries: queries.slice(i, i + 500).map((q) => ({
-                  Id: q.id,
-                  MetricStat: {
-                    Metric: {
-                      Namespace: q.metric.namespace,
-                      MetricName: q.metric.name,
-                      Dimensions: dimensions(q.metric),
-                    },
-                    Period: q.periodSeconds,
-                    Stat: q.statistic,
-                  },
-                  ReturnData: true,
-                })),
-                StartTime: new Date(startMs),
-                EndTime: new Date(endMs),
-                ScanBy: 'TimestampDescending',
+                ...metricDataInput(queries.slice(i, i + 500), startMs, endMs),
                 NextToken,
               }),
             ),

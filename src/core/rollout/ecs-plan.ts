@@ -44,13 +44,14 @@ export interface EcsRolloutLayout {
  * publishes its own port, a rule for every path of its listener. Refuses what it cannot route.
  */
 export function ecsRolloutLayout(plan: EcsPlanResult, service: string): EcsRolloutLayout {
-  const svc = plan.translation.services.find((s) => s.name === service);
   const model = plan.operate?.models.find((m) => m.container === service);
+  const svc = plan.translation.services.find((s) => s.name === model?.service);
   if (!svc || !model)
     throw new UsageError(`stack ${plan.stack} has no model service ${service} to roll out`, {
       hint: `model services: ${plan.operate?.models.map((m) => m.container).join(', ') || 'none'}`,
     });
-  if (svc.launchType !== 'FARGATE')
+  // GPU models share one ECS service (their instances); a candidate of one is not built.
+  if (model.gpu || svc.name !== service || svc.launchType !== 'FARGATE')
     throw new UsageError(
       `${service} runs on GPU instances: a rollout on ECS is built for Fargate services only`,
       {
