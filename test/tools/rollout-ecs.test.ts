@@ -27,6 +27,7 @@ import { readRollouts } from '../../src/core/rollout/state.js';
 import { watchRollout } from '../../src/core/rollout/watch.js';
 import { fakeClock } from '../../src/io/clock.js';
 import { loadServiceModel, validateShape } from '../helpers/aws-model.js';
+import { runCli } from '../helpers/cli-process.js';
 import { type Moto, startMoto } from '../helpers/moto.js';
 
 const REGION = 'eu-west-1';
@@ -85,7 +86,7 @@ describe.runIf(moto)('rollout --target ecs (moto)', () => {
       {
         plan,
         configFile: path.join(dir, 'mlship.yaml'),
-        stateFile: path.join(dir, 'deploy', 'ecs', 'rollouts.json'),
+        stateFile: path.join(dir, 'deploy', 'ecs-rollouts.json'),
       },
       'iris',
     );
@@ -320,7 +321,7 @@ describe.runIf(moto)('rollout --target ecs (moto)', () => {
     await target().rollback('5xx rate 20.00 % vs 0.00 %');
     expect((await ruleWeights())[1]!.weights).toEqual(['ro-demo-iris-s-8080=100', 'ro-demo-iris-c-8080=0']);
     expect((await service('iris-candidate'))?.desiredCount).toBe(0);
-    const { rollouts } = await readRollouts(path.join(dir, 'deploy', 'ecs', 'rollouts.json'));
+    const { rollouts } = await readRollouts(path.join(dir, 'deploy', 'ecs-rollouts.json'));
     expect(rollouts.iris?.status).toBe('rolled-back');
     expect(rollouts.iris?.history.at(-1)).toMatchObject({
       action: 'rollback',
@@ -384,6 +385,38 @@ describe.runIf(moto)('rollout --target ecs (moto)', () => {
     expect(readFileSync(path.join(dir, 'mlship.yaml'), 'utf8')).toContain('# a model behind');
     expect(promoted.configChanged).toBe(path.join(dir, 'mlship.yaml'));
     expect(waited.at(-1)).toBe(`iris ${candidateTd.split('/').pop()}`);
+  });
+
+  it('the CLI: status and promote --to on ECS, deploy --apply refused meanwhile, rollback by hand', async () => {
+    await target().start(canary(10));
+    const cli = (...args: string[]) =>
+      runCli(args, { cwd: dir, env: { ...moto!.env, NO_COLOR: '1', CI: 'true' } });
+    const ecsFlags = ['--target', 'ecs', '--endpoint-url', moto!.endpoint];
+    const status = await cli('rollout', 'status', 'iris', ...ecsFlags, '--json');
+    expect(status.code, status.stderr).toBe(0);
+    const report = JSON.parse(status.stdout) as {
+      verdict: { decision: string };
+      rollout: { weight: number };
+    };
+    expect([report.verdict.decision, report.rollout.weight]).toEqual(['hold', 10]);
+    const human = await cli('rollout', 'status', 'iris', ...ecsFlags);
+    expect(human.stdout).toMatch(/verdict: hold/);
+    expect(human.stdout).toMatch(/note: from the load balancer's metrics per target group/);
+    const step = await cli('rollout', 'promote', 'iris', '--to', '50', ...ecsFlags);
+    expect(step.code, step.stderr).toBe(0);
+    expect((await ruleWeights())[1]!.weights).toEqual(['ro-demo-iris-s-8080=50', 'ro-demo-iris-c-8080=50']);
+    const apply = await cli('deploy', 'ecs', '--apply', '--tag', 't1', '--endpoint-url', moto!.endpoint);
+    expect(apply.code).toBe(2);
+    expect(apply.stderr).toMatch(/a rollout of iris is running on ECS/);
+    const shadow = await cli('rollout', 'start', 'iris', '--shadow', '--image', CANDIDATE_IMAGE, ...ecsFlags);
+    expect(shadow.code).toBe(2);
+    expect(shadow.stderr).toMatch(/--shadow and --mirror are not built on ECS/);
+    expect(shadow.stderr).not.toMatch(/\n\s+at /);
+    const back = await cli('rollout', 'rollback', 'iris', '--reason', 'by hand', ...ecsFlags);
+    expect(back.code, back.stderr).toBe(0);
+    expect((await ruleWeights())[1]!.weights).toEqual(['ro-demo-iris-s-8080=100', 'ro-demo-iris-c-8080=0']);
+    expect((await service('iris-candidate'))?.desiredCount).toBe(0);
+    await target().rollback('cleaned up', { destroy: true });
   });
 
   it("--destroy removes a running rollout's candidate service, target groups, rules and alarms", async () => {

@@ -209,10 +209,9 @@ async function scale(ctx: CliContext, flags: EcsFlags, text: string): Promise<vo
  * and the listener it weighs: promote or roll back first.
  */
 async function refuseDuringRollout(file: string): Promise<void> {
-  const { runningRollouts } = await import('../../core/rollout/state.js');
-  const running = (await runningRollouts(path.join(path.dirname(file), 'deploy', 'ecs'))).filter(
-    (r) => r.ecs,
-  );
+  const { ecsRolloutsFile, readRollouts } = await import('../../core/rollout/state.js');
+  const { rollouts } = await readRollouts(ecsRolloutsFile(file));
+  const running = Object.values(rollouts).filter((r) => r.status === 'running');
   if (running.length)
     throw new UsageError(`a rollout of ${running.map((r) => r.service).join(', ')} is running on ECS`, {
       hint: `finish it first: mlship rollout promote ${running[0]!.service} --target ecs (or rollback)`,
@@ -438,6 +437,7 @@ export const registerDeploy: Register = (program: Command, holder) => {
         await destroy(ctx, flags);
         return;
       }
+      if (flags.apply) await refuseDuringRollout(path.resolve(ctx.cwd, flags.file));
       const { resolveImageTag } = await import('../image-tag.js');
       const tag = await resolveImageTag(
         ctx.io,
@@ -508,7 +508,6 @@ export const registerDeploy: Register = (program: Command, holder) => {
       const waitTimeout = flags.waitTimeout === undefined ? undefined : Number(flags.waitTimeout);
       if (waitTimeout !== undefined && !(waitTimeout > 0))
         throw new UsageError(`--wait-timeout ${flags.waitTimeout} is not a positive number of seconds`);
-      await refuseDuringRollout(path.resolve(ctx.cwd, flags.file));
       ctx.io.info(render(ctx.io, r, ctx.cwd, resolved));
       const { applyEcs } = await import('../../core/deploy/apply.js');
       const { buildStackImages, findLocalImages, imagePrograms } = await import(

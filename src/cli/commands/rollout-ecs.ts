@@ -33,6 +33,7 @@ export async function ecsTarget(
     { EcsRollout },
     { waitUntilStable },
     { realClock },
+    { ecsRolloutsFile },
   ] = await Promise.all([
     import('../../core/deploy/plan.js'),
     import('../../core/aws/aws-config.js'),
@@ -41,6 +42,7 @@ export async function ecsTarget(
     import('../../core/rollout/ecs.js'),
     import('../../core/deploy/wait.js'),
     import('../../io/clock.js'),
+    import('../../core/rollout/state.js'),
   ]);
   const file = path.resolve(ctx.cwd, flags.file);
   const loaded = await loadDeployStack(file);
@@ -91,7 +93,7 @@ export async function ecsTarget(
       candidateImage: async (rollout: Rollout, stableImage: string) =>
         buildAndPush(ctx, rollout, stableImage, { ecr: aws.ecr, registry: flags.registry, file }),
     },
-    { plan, configFile: file, stateFile: path.join(path.dirname(file), 'deploy', 'ecs', 'rollouts.json') },
+    { plan, configFile: file, stateFile: ecsRolloutsFile(file) },
     service,
     gateOverride,
   );

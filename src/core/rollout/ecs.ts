@@ -3,7 +3,7 @@
 // the stack's load balancer forwards the service's requests to both groups by weight, changed
 // in place at each step; both services roll back on their own CloudWatch alarms
 // (deploymentConfiguration.alarms); the comparison reads each target group's metrics.
-// Every created piece is recorded in deploy/ecs/rollouts.json, and a failed start undoes them.
+// Every created piece is recorded in deploy/ecs-rollouts.json, and a failed start undoes them.
 
 import type { Service } from '@aws-sdk/client-ecs';
 import type { Rollout, RolloutsFile } from '../../config/rollout-schema.js';
@@ -61,7 +61,7 @@ export interface EcsRolloutDeps {
 export interface EcsStack {
   plan: EcsPlanResult;
   configFile: string;
-  /** deploy/ecs/rollouts.json beside mlship.yaml. */
+  /** deploy/ecs-rollouts.json beside mlship.yaml (state.ts: ecsRolloutsFile). */
   stateFile: string;
 }
 
