@@ -206,38 +206,24 @@ describe.runIf(moto)('rollout --target ecs (moto)', () => {
           }),
         ),
       ).toEqual([]);
+    const candidateService = createServiceInput({
+      cluster: 'ro-demo',
+      serviceName: 'iris-candidate',
+      taskDefinition: 'ro-demo-iris:2',
+      launchType: 'FARGATE',
+      desiredCount: 1,
+      subnets: ['subnet-1'],
+      securityGroups: [],
+      assignPublicIp: true,
+      deploymentAlarms: ['mlship-ro-demo-rollout-iris-candidate-5xx'],
+    });
+    expect(candidateService.deploymentConfiguration?.alarms).toEqual({
+      alarmNames: ['mlship-ro-demo-rollout-iris-candidate-5xx'],
+      enable: true,
+      rollback: true,
+    });
     const ecsModel = loadServiceModel('ecs');
-    if (ecsModel)
-      expect(
-        validateShape(
-          ecsModel,
-          'CreateServiceRequest',
-          createServiceInput({
-            cluster: 'ro-demo',
-            serviceName: 'iris-candidate',
-            taskDefinition: 'ro-demo-iris:2',
-            launchType: 'FARGATE',
-            desiredCount: 1,
-            subnets: ['subnet-1'],
-            securityGroups: [],
-            assignPublicIp: true,
-            deploymentAlarms: ['mlship-ro-demo-rollout-iris-candidate-5xx'],
-          }),
-        ),
-      ).toEqual([]);
-    expect(
-      createServiceInput({
-        cluster: 'ro-demo',
-        serviceName: 'iris-candidate',
-        taskDefinition: 'ro-demo-iris:2',
-        launchType: 'FARGATE',
-        desiredCount: 1,
-        subnets: ['subnet-1'],
-        securityGroups: [],
-        assignPublicIp: true,
-        deploymentAlarms: ['mlship-ro-demo-rollout-iris-candidate-5xx'],
-      }).deploymentConfiguration?.alarms,
-    ).toEqual({ alarmNames: ['mlship-ro-demo-rollout-iris-candidate-5xx'], enable: true, rollback: true });
+    if (ecsModel) expect(validateShape(ecsModel, 'CreateServiceRequest', candidateService)).toEqual([]);
   });
 
   it('start: the candidate service, its revision and target group, the alarms, the rule at 90/10', async () => {

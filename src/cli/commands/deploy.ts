@@ -6,6 +6,7 @@ import type { EcsPlanResult } from '../../core/deploy/plan.js';
 import { UsageError } from '../../io/errors.js';
 import type { IoHost } from '../../io/io-host.js';
 import type { CliContext, Register } from '../context.js';
+import { stackAndAws } from '../deployed-stack.js';
 import { examples } from '../examples.js';
 import { addK8sCommand } from './deploy-k8s.js';
 
@@ -91,34 +92,6 @@ function render(io: IoHost, r: EcsPlanResult, cwd: string, aws: ResolvedAws): st
       : []),
     `wrote ${r.written.length} files to ${path.relative(cwd, r.outDir) || r.outDir}`,
   ].join('\n');
-}
-
-/**
- * The stack (read once) and how AWS is configured for it, resolved as every AWS command and
- * `mlship doctor` resolve it. With credentials required, they are checked here: before any
- * build, push or AWS change.
- */
-async function stackAndAws(ctx: CliContext, flags: EcsFlags, credentials: 'required' | 'if-needed') {
-  const [{ loadDeployStack }, { awsFlagsOf, resolveAws, requireIdentity }, { createAwsEnvironment }] =
-    await Promise.all([
-      import('../../core/deploy/plan.js'),
-      import('../../core/aws/aws-config.js'),
-      import('../../adapters/aws/environment.js'),
-    ]);
-  const loaded = await loadDeployStack(path.resolve(ctx.cwd, flags.file));
-  const aws = await resolveAws(
-    awsFlagsOf({
-      region: flags.region,
-      accountId: flags.accountId,
-      profile: flags.profile,
-      endpointUrl: flags.endpointUrl,
-    }),
-    loaded.project?.aws,
-    createAwsEnvironment(ctx.env),
-    { credentials },
-  );
-  if (credentials === 'required') requireIdentity(aws);
-  return { loaded, aws };
 }
 
 /**

@@ -8,6 +8,7 @@ import type { Rollout } from '../../config/rollout-schema.js';
 import type { RolloutTarget } from '../../core/rollout/target.js';
 import type { Gates } from '../../core/rollout/verdict.js';
 import type { CliContext } from '../context.js';
+import { deployedStack } from '../deployed-stack.js';
 
 export interface EcsTargetFlags {
   file: string;
@@ -25,48 +26,15 @@ export async function ecsTarget(
   flags: EcsTargetFlags,
   gateOverride?: Partial<Gates>,
 ): Promise<{ target: RolloutTarget; close(): void }> {
-  const [
-    { loadDeployStack, planEcs },
-    { awsFlagsOf, resolveAws, requireIdentity },
-    { createAwsEnvironment },
-    { createDeployApis },
-    { EcsRollout },
-    { waitUntilStable },
-    { realClock },
-    { ecsRolloutsFile },
-  ] = await Promise.all([
-    import('../../core/deploy/plan.js'),
-    import('../../core/aws/aws-config.js'),
-    import('../../adapters/aws/environment.js'),
-    import('../../adapters/aws/deploy-apis.js'),
-    import('../../core/rollout/ecs.js'),
-    import('../../core/deploy/wait.js'),
-    import('../../io/clock.js'),
-    import('../../core/rollout/state.js'),
-  ]);
-  const file = path.resolve(ctx.cwd, flags.file);
-  const loaded = await loadDeployStack(file);
-  const resolved = await resolveAws(
-    awsFlagsOf({
-      region: flags.region,
-      accountId: flags.accountId,
-      profile: flags.profile,
-      endpointUrl: flags.endpointUrl,
-    }),
-    loaded.project?.aws,
-    createAwsEnvironment(ctx.env),
-    { credentials: 'required' },
-  );
-  requireIdentity(resolved);
-  const plan = await planEcs({
-    file,
-    loaded,
-    imageTag: 'latest',
-    force: false,
-    writeFiles: false,
-    ...(resolved.region ? { region: resolved.region } : {}),
-    ...(resolved.accountId ? { accountId: resolved.accountId } : {}),
-  });
+  const [{ createDeployApis }, { EcsRollout }, { waitUntilStable }, { realClock }, { ecsRolloutsFile }] =
+    await Promise.all([
+      import('../../adapters/aws/deploy-apis.js'),
+      import('../../core/rollout/ecs.js'),
+      import('../../core/deploy/wait.js'),
+      import('../../io/clock.js'),
+      import('../../core/rollout/state.js'),
+    ]);
+  const { file, aws: resolved, plan } = await deployedStack(ctx, flags);
   const aws = createDeployApis({
     region: plan.region,
     ...(resolved.profile ? { profile: resolved.profile } : {}),

@@ -53,8 +53,13 @@ export async function destroyEcs(
   };
 
   // 1. Services first: they hold the target groups and keep tasks (and the bill) running.
-  // A rollout's candidate (`mlship rollout --target ecs`) is a service of the stack too.
-  const services = plan.translation.services.flatMap((s) => [s.name, `${s.name}-candidate`]);
+  // A rollout's candidate (`mlship rollout --target ecs`, model services) is a service of the stack too.
+  const rolled = new Set(
+    (plan.operate?.models ?? []).filter((m) => !m.gpu && m.service === m.container).map((m) => m.service),
+  );
+  const services = plan.translation.services.flatMap((s) =>
+    rolled.has(s.name) ? [s.name, `${s.name}-candidate`] : [s.name],
+  );
   for (const name of services) if (await aws.ecs.deleteService(stack, name)) removed(`service ${name}`);
 
   // 2. The GPU capacity: the capacity provider, its Auto Scaling group (the instances stop), the
@@ -87,7 +92,7 @@ export async function destroyEcs(
     ...s.publicPorts.map((p) => names.targetGroup(p.container, p.containerPort)),
     // A rollout's target groups (the listener rules that used them went with the listeners).
     ...s.containers.flatMap((c) =>
-      c.port
+      c.port && rolled.has(c.name)
         ? (['stable', 'candidate'] as const).map((side) => names.rolloutTargetGroup(c.name, c.port!, side))
         : [],
     ),
