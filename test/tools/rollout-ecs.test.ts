@@ -52,6 +52,8 @@ describe.runIf(moto)('rollout --target ecs (moto)', () => {
   let aws: AwsDeployApis;
   let dir: string;
   let listenerArn: string;
+  let albGroup: string;
+  let taskGroup: string;
   const log: string[] = [];
   const waited: string[] = [];
   const config = () => ({
@@ -65,6 +67,7 @@ describe.runIf(moto)('rollout --target ecs (moto)', () => {
   const ecs = () => new ecsSdk.ECSClient(config());
   const elb = () => new elbSdk.ElasticLoadBalancingV2Client(config());
   const cw = () => new cwSdk.CloudWatchClient(config());
+  const ec2 = () => new ec2Sdk.EC2Client(config());
   const clock = fakeClock(Date.parse('2026-12-02T12:00:00Z'));
 
   const target = (metrics?: Record<string, number[]>) =>
@@ -72,6 +75,7 @@ describe.runIf(moto)('rollout --target ecs (moto)', () => {
       {
         ecs: aws.ecs,
         elb: aws.elb,
+        ec2: aws.ec2,
         // moto has no load balancer metrics: a test may answer GetMetricData from a file.
         cloudwatch: metrics ? { ...aws.cloudwatch, metricData: async () => metrics } : aws.cloudwatch,
         clock,
@@ -133,15 +137,19 @@ describe.runIf(moto)('rollout --target ecs (moto)', () => {
     });
     // The deployed stack as --apply leaves it: cluster, load balancer with the proxy's listener,
     // the iris service (Service Connect only, no target group of its own).
-    const ec2 = new ec2Sdk.EC2Client(config());
-    const net = await ec2.send(
+    const ec2Client = new ec2Sdk.EC2Client(config());
+    const net = await ec2Client.send(
       new ec2Sdk.DescribeSubnetsCommand({ Filters: [{ Name: 'default-for-az', Values: ['true'] }] }),
     );
     const subnets = (net.Subnets ?? []).slice(0, 2).map((s) => s.SubnetId!);
+    const vpcId = net.Subnets![0]!.VpcId!;
+    albGroup = (await aws.ec2.ensureSecurityGroup({ vpcId, name: 'ro-demo-alb', description: 'alb' })).id;
+    taskGroup = (await aws.ec2.ensureSecurityGroup({ vpcId, name: 'ro-demo-tasks', description: 'tasks' }))
+      .id;
     const lb = await aws.elb.ensureLoadBalancer({
       name: loadBalancerNames(plan.stack).loadBalancer,
       subnets,
-      securityGroups: [],
+      securityGroups: [albGroup],
     });
     const proxyTg = await aws.elb.ensureTargetGroup({
       name: loadBalancerNames(plan.stack).targetGroup('proxy', 80),
@@ -168,11 +176,11 @@ describe.runIf(moto)('rollout --target ecs (moto)', () => {
       launchType: 'FARGATE',
       desiredCount: 2,
       subnets,
-      securityGroups: [],
+      securityGroups: [taskGroup],
       assignPublicIp: true,
       serviceConnect: { namespace: plan.stack, services: [] },
     });
-    ec2.destroy();
+    ec2Client.destroy();
   });
   afterAll(async () => {
     aws?.destroy();
@@ -285,6 +293,13 @@ describe.runIf(moto)('rollout --target ecs (moto)', () => {
       { priority: '101', header: undefined, weights: ['ro-demo-iris-s-8080=90', 'ro-demo-iris-c-8080=10'] },
     ]);
     expect(waited).toEqual([`iris-candidate ${candidate!.taskDefinition!.split('/').pop()}`]);
+    // The load balancer may reach the model's port in the tasks' security group.
+    const rules = await ec2().send(new ec2Sdk.DescribeSecurityGroupsCommand({ GroupIds: [taskGroup] }));
+    expect(
+      rules.SecurityGroups![0]!.IpPermissions?.some(
+        (p) => p.FromPort === 8080 && p.UserIdGroupPairs?.some((g) => g.GroupId === albGroup),
+      ),
+    ).toBe(true);
   });
 
   it('the weights are stepped in place (50/50, 0/100) and status holds without metrics', async () => {
@@ -319,6 +334,16 @@ describe.runIf(moto)('rollout --target ecs (moto)', () => {
     await target().rollback('done', { destroy: true });
     expect(await service('iris-candidate')).toBeUndefined();
     expect(await ruleWeights()).toEqual([]);
+    // Once removed, a rollback has nothing left to change (and does not fail on what is gone).
+    await target().rollback('again');
+    const after = await readRollouts(path.join(dir, 'deploy', 'ecs-rollouts.json'));
+    expect(after.rollouts.iris?.history.map((h) => h.action)).toEqual([
+      'start',
+      'step',
+      'step',
+      'rollback',
+      'destroy',
+    ]);
   });
 
   it('watch: a candidate answering 5 % 5xx is rolled back at the first look (weights 100/0, 0 tasks)', async () => {
@@ -371,6 +396,7 @@ describe.runIf(moto)('rollout --target ecs (moto)', () => {
     expect(readFileSync(path.join(dir, 'mlship.yaml'), 'utf8')).toContain('# a model behind');
     expect(promoted.configChanged).toBe(path.join(dir, 'mlship.yaml'));
     expect(waited.at(-1)).toBe(`iris ${candidateTd.split('/').pop()}`);
+    await expect(target().rollback('too late')).rejects.toThrow(/was promoted: there is no candidate/);
   });
 
   it('the CLI: status and promote --to on ECS, deploy --apply refused meanwhile, rollback by hand', async () => {
@@ -410,11 +436,17 @@ describe.runIf(moto)('rollout --target ecs (moto)', () => {
     expect(await service('iris-candidate')).toBeDefined();
     const deps = { aws, log: (l: string) => log.push(l) };
     await destroyOperate(plan, deps);
-    const done = await destroyEcs(plan, deps, { waitTimeoutSeconds: 1, pollSeconds: 1 });
+    const done = await destroyEcs(plan, deps, {
+      waitTimeoutSeconds: 1,
+      pollSeconds: 1,
+      securityGroups: [taskGroup],
+    });
     expect(done.removed).toContain('service iris-candidate');
     expect(await service('iris-candidate')).toBeUndefined();
     expect(await aws.elb.targetGroupArns(['ro-demo-iris-s-8080', 'ro-demo-iris-c-8080'])).toEqual({});
     expect(await aws.cloudwatch.alarmNames('mlship-ro-demo-')).toEqual([]);
+    const left = await ec2().send(new ec2Sdk.DescribeSecurityGroupsCommand({ GroupIds: [taskGroup] }));
+    expect(left.SecurityGroups![0]!.IpPermissions?.filter((p) => p.FromPort === 8080)).toEqual([]);
     const scan = await scanLeftovers(plan, deps, { deleteData: false });
     const rolloutLeft = scan.billed.filter((a) => /iris-(candidate|[sc]-8080)|listener-rule|rollout/.test(a));
     expect(rolloutLeft).toEqual([]);

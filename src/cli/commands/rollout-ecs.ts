@@ -47,6 +47,7 @@ export async function ecsTarget(
       ecs: aws.ecs,
       elb: aws.elb,
       cloudwatch: aws.cloudwatch,
+      ec2: aws.ec2,
       clock: realClock,
       log,
       waitStable: async (name, taskDefinition) => {

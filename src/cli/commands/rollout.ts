@@ -234,7 +234,9 @@ function registerStart(rollout: Command, holder: ContextHolder): void {
         { ok: true, rollout: r },
         [
           `rollout of ${service} started: ${summarize(r)}`,
-          'X-Model-Version: candidate (or stable) on a request chooses the version; every answer names it in X-Model-Version',
+          flags.target === 'ecs'
+            ? `X-Model-Version: candidate on a request to /api/${service}/ reaches the candidate (a listener rule of the load balancer)`
+            : 'X-Model-Version: candidate (or stable) on a request chooses the version; every answer names it in X-Model-Version',
           `next: mlship rollout status ${service}, then promote, rollback or watch`,
         ].join('\n'),
       );

@@ -9,7 +9,7 @@ import type { Service } from '@aws-sdk/client-ecs';
 import type { Rollout, RolloutsFile } from '../../config/rollout-schema.js';
 import type { Clock } from '../../io/clock.js';
 import { UsageError } from '../../io/errors.js';
-import type { CloudWatchApi, EcsApi, ElbApi, ServiceLoadBalancer } from '../deploy/aws-apis.js';
+import type { CloudWatchApi, Ec2Api, EcsApi, ElbApi, ServiceLoadBalancer } from '../deploy/aws-apis.js';
 import { loadBalancerNames } from '../deploy/load-balancer-plan.js';
 import type { EcsPlanResult } from '../deploy/plan.js';
 import {
@@ -50,6 +50,7 @@ export interface EcsRolloutDeps {
     | 'deleteTargetGroups'
   >;
   cloudwatch: Pick<CloudWatchApi, 'putAlarm' | 'deleteAlarms' | 'metricData'>;
+  ec2: Pick<Ec2Api, 'allowIngress'>;
   /** Until the service runs its desired tasks of that revision (deploy's wait); fails with the reason. */
   waitStable(service: string, taskDefinition: string): Promise<void>;
   /** `--path`: builds the candidate and pushes it beside the stable image; the reference ECS pulls. */
@@ -188,6 +189,16 @@ export class EcsRollout implements RolloutTarget {
     const alarmNames = [...alarms.stable, ...alarms.candidate].map((a) => a.name);
     for (const a of [...alarms.stable, ...alarms.candidate]) await cloudwatch.putAlarm(a);
     undo.push(() => cloudwatch.deleteAlarms(alarmNames));
+    // The load balancer reaches the model's port now, not only the proxy's (deploy opened that one);
+    // --destroy revokes every rule from the load balancer's group.
+    const network = stable.networkConfiguration?.awsvpcConfiguration;
+    for (const group of network?.securityGroups ?? [])
+      for (const from of lb.securityGroups)
+        await this.deps.ec2.allowIngress(group, {
+          port: L.port,
+          fromGroup: from,
+          description: `mlship: load balancer to ${this.service} (rollout)`,
+        });
     const target = (arn: string): ServiceLoadBalancer => ({
       targetGroupArn: arn,
       containerName: L.container,
@@ -207,7 +218,6 @@ export class EcsRollout implements RolloutTarget {
         : { loadBalancers: [...(stable.loadBalancers as ServiceLoadBalancer[]), target(groups.stable)] }),
     });
     log(`${this.service}: rolls back on ${alarms.stable.map((a) => a.name).join(', ')}`);
-    const network = stable.networkConfiguration?.awsvpcConfiguration;
     await ecs.createService({
       cluster: L.cluster,
       serviceName: L.candidateService,
@@ -362,17 +372,32 @@ export class EcsRollout implements RolloutTarget {
 
   async rollback(reason: string, options: { destroy?: boolean } = {}): Promise<void> {
     const { state, rollout, ecs } = await this.record();
+    if (rollout.status === 'promoted')
+      throw new UsageError(
+        `the rollout of ${this.service} was promoted: there is no candidate to roll back`,
+        {
+          hint: `start a new rollout with the old version as the candidate: mlship rollout start ${this.service} --target ecs --image <old image>`,
+        },
+      );
+    // Already removed (rollback --destroy, or deploy ecs --destroy): nothing is left to change.
+    if (rollout.history.some((h) => h.action === 'destroy')) return;
     await this.deps.elb.setRuleWeights(ecs.ruleArn, weightsAt(0, this.groups(ecs)));
     await this.deps.ecs.scaleService(ecs.cluster, ecs.candidateService, 0);
     // The family's latest ACTIVE revision is the stable one again (the next deploy compares with it).
     await this.deps.ecs.deregisterTaskDefinition(ecs.candidateTaskDefinition).catch(() => undefined);
     if (options.destroy) await this.removeCandidate(ecs);
-    if (rollout.status !== 'running') return;
+    const events = [
+      ...(rollout.status === 'running'
+        ? [{ at: this.now(), action: 'rollback' as const, weight: 0, reason }]
+        : []),
+      ...(options.destroy ? [{ at: this.now(), action: 'destroy' as const, weight: 0 }] : []),
+    ];
+    if (!events.length) return;
     await this.save(state, {
       ...rollout,
       status: 'rolled-back',
       weight: 0,
-      history: [...rollout.history, { at: this.now(), action: 'rollback', weight: 0, reason }],
+      history: [...rollout.history, ...events],
     });
   }
 }

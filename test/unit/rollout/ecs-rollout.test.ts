@@ -10,6 +10,7 @@ import path from 'node:path';
 import type { TaskDefinition } from '@aws-sdk/client-ecs';
 import { describe, expect, it } from 'vitest';
 import { alarmInput, metricDataInput } from '../../../src/adapters/aws/cloudwatch-api.js';
+import { rolloutTargets } from '../../../src/core/deploy/apply.js';
 import { type EcsPlanResult, planEcs } from '../../../src/core/deploy/plan.js';
 import { candidateHealth } from '../../../src/core/rollout/ecs.js';
 import {
@@ -277,5 +278,17 @@ describe("rollout on ECS: the candidate's health", () => {
     expect(candidateHealth({ desiredCount: 2, runningCount: 0, pendingCount: 0 }, true).down).toBe(true);
     // A rolled-back rollout's candidate at 0 tasks is expected, not down.
     expect(candidateHealth({ desiredCount: 0, runningCount: 0, pendingCount: 0 }, false).down).toBe(false);
+  });
+});
+
+describe('rollout on ECS: deploy ecs --apply keeps what a rollout left on the stable service', () => {
+  it("keeps the stable service's rollout target group, nothing else", () => {
+    const kept = rolloutTargets('ro-demo', 'iris', [
+      { targetGroupArn: TG('ro-demo-iris-s-8080'), containerName: 'iris', containerPort: 8080 },
+      { targetGroupArn: TG('ro-demo-iris-c-8080'), containerName: 'iris', containerPort: 8080 },
+      { targetGroupArn: TG('ro-demo-iris-8080'), containerName: 'iris', containerPort: 8080 },
+      { targetGroupArn: TG('ro-demo-web-s-8080'), containerName: 'web', containerPort: 8080 },
+    ]);
+    expect(kept.map((k) => k.targetGroupArn)).toEqual([TG('ro-demo-iris-s-8080')]);
   });
 });
