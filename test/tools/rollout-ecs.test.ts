@@ -6,7 +6,7 @@
 // checked by a tag scan. moto has no load balancer metrics: `status` here sees none (hold);
 // the comparison from recorded metric answers is in test/unit/rollout/ecs-rollout.test.ts.
 
-import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import * as cwSdk from '@aws-sdk/client-cloudwatch';
@@ -232,6 +232,40 @@ describe.runIf(moto)('rollout --target ecs (moto)', () => {
     });
     const ecsModel = loadServiceModel('ecs');
     if (ecsModel) expect(validateShape(ecsModel, 'CreateServiceRequest', candidateService)).toEqual([]);
+  });
+
+  it('a candidate that never becomes stable: everything start created is undone, the stable service as it was', async () => {
+    const before = await service('iris');
+    const failing = new EcsRollout(
+      {
+        ecs: aws.ecs,
+        elb: aws.elb,
+        ec2: aws.ec2,
+        cloudwatch: aws.cloudwatch,
+        clock,
+        log: (l) => log.push(l),
+        waitStable: async () => {
+          throw new Error('service iris-candidate: deployment failed, the circuit breaker stopped it');
+        },
+      },
+      { plan, configFile: path.join(dir, 'mlship.yaml'), stateFile: path.join(dir, 'deploy', 'failed.json') },
+      'iris',
+    );
+    await expect(failing.start(canary(10))).rejects.toThrow(/circuit breaker/);
+    expect(await service('iris-candidate')).toBeUndefined();
+    expect(await aws.cloudwatch.alarmNames('mlship-ro-demo-rollout-')).toEqual([]);
+    expect(await aws.elb.targetGroupArns(['ro-demo-iris-c-8080'])).toEqual({});
+    expect((await aws.ecs.activeRevisions('ro-demo-iris')).map((a) => a.split('/').pop())).toEqual([
+      'ro-demo-iris:1',
+    ]);
+    const after = await service('iris');
+    expect(after?.taskDefinition).toBe(before?.taskDefinition);
+    expect(after?.deploymentConfiguration?.alarms?.alarmNames ?? []).toEqual([]);
+    // The stable service keeps its (new) rollout group: removing it would be a deployment.
+    expect(Object.keys(await aws.elb.targetGroupArns(['ro-demo-iris-s-8080']))).toEqual([
+      'ro-demo-iris-s-8080',
+    ]);
+    expect(existsSync(path.join(dir, 'deploy', 'failed.json'))).toBe(false);
   });
 
   it('start: the candidate service, its revision and target group, the alarms, the rule at 90/10', async () => {

@@ -166,6 +166,8 @@ export class EcsRollout implements RolloutTarget {
     log(`registered ${revision.arn.split('/').pop()} (the candidate: ${image})`);
     // Target groups: one for each side, so the rule can weigh them and each has its metrics.
     const groups: Record<'stable' | 'candidate', string> = { stable: '', candidate: '' };
+    // Once the stable service uses its group, the group stays (a service keeps a deleted group's ARN).
+    let attached = false;
     for (const side of ['stable', 'candidate'] as const) {
       const tg = await elb.ensureTargetGroup({
         name: L.targetGroups[side],
@@ -174,7 +176,10 @@ export class EcsRollout implements RolloutTarget {
         healthCheckPath: '/healthz',
         healthCheckIntervalSeconds: 10,
       });
-      if (tg.created) undo.push(() => elb.deleteTargetGroups([L.targetGroups[side]]));
+      if (tg.created)
+        undo.push(async () =>
+          side === 'stable' && attached ? [] : elb.deleteTargetGroups([L.targetGroups[side]]),
+        );
       groups[side] = tg.arn;
     }
     const alarms = {
@@ -206,6 +211,10 @@ export class EcsRollout implements RolloutTarget {
     });
     // The stable service registers with its rollout group too (kept after the rollout: the next
     // one needs no deployment of the stable service for it) and rolls back on its alarms.
+    // By name: a group of that name deleted and created again has another ARN.
+    const others = ((stable.loadBalancers ?? []) as ServiceLoadBalancer[]).filter(
+      (l) => !l.targetGroupArn.includes(`:targetgroup/${L.targetGroups.stable}/`),
+    );
     const has = (stable.loadBalancers ?? []).some((l) => l.targetGroupArn === groups.stable);
     await ecs.updateService({
       cluster: L.cluster,
@@ -213,10 +222,19 @@ export class EcsRollout implements RolloutTarget {
       taskDefinition: stable.taskDefinition!,
       forceNewDeployment: false,
       deploymentAlarms: alarms.stable.map((a) => a.name),
-      ...(has
-        ? {}
-        : { loadBalancers: [...(stable.loadBalancers as ServiceLoadBalancer[]), target(groups.stable)] }),
+      ...(has ? {} : { loadBalancers: [...others, target(groups.stable)] }),
     });
+    attached = true;
+    undo.push(() =>
+      ecs.updateService({
+        cluster: L.cluster,
+        service: this.service,
+        taskDefinition: stable.taskDefinition!,
+        forceNewDeployment: false,
+        // Its alarms as they were (the rollout's are deleted); its rollout group stays, unused.
+        deploymentAlarms: stable.deploymentConfiguration?.alarms?.alarmNames ?? [],
+      }),
+    );
     log(`${this.service}: rolls back on ${alarms.stable.map((a) => a.name).join(', ')}`);
     await ecs.createService({
       cluster: L.cluster,
