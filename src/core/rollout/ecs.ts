@@ -67,6 +67,17 @@ export interface EcsStack {
 }
 
 type EcsRecord = NonNullable<Rollout['ecs']>;
+type Undo = (() => Promise<unknown>)[];
+type Sides<T> = Record<'stable' | 'candidate', T>;
+
+/** What start found deployed, and the candidate's revision; `attached` once stable uses its group. */
+interface Deployed {
+  stable: Service;
+  lb: { arn: string; vpcId: string; securityGroups: string[] };
+  listenerArn: string;
+  revision: string;
+  attached: boolean;
+}
 
 /** The ECS target of one service's rollout. */
 export class EcsRollout implements RolloutTarget {
@@ -128,7 +139,7 @@ export class EcsRollout implements RolloutTarget {
       throw new UsageError(`a rollout of ${this.service} is running`, {
         hint: `promote or roll it back first: mlship rollout status ${this.service} --target ecs`,
       });
-    const undo: (() => Promise<unknown>)[] = [];
+    const undo: Undo = [];
     try {
       const ecs = await this.create(rollout, undo);
       await this.save(state, { ...rollout, ecs });
@@ -139,8 +150,33 @@ export class EcsRollout implements RolloutTarget {
     }
   }
 
-  private async create(rollout: Rollout, undo: (() => Promise<unknown>)[]): Promise<EcsRecord> {
-    const { ecs, elb, cloudwatch, log } = this.deps;
+  /** start's steps in order; each one registers how to undo what it created. */
+  private async create(rollout: Rollout, undo: Undo): Promise<EcsRecord> {
+    const base = await this.deployed(rollout, undo);
+    const groups = await this.targetGroups(base, undo);
+    const alarms = await this.alarms(base, groups, undo);
+    await this.openPort(base);
+    await this.wireStable(base, groups, alarms, undo);
+    await this.candidateService(base, groups, alarms, undo);
+    const rules = await this.rules(base, groups, rollout.weight, undo);
+    return {
+      cluster: this.layout.cluster,
+      stableService: this.service,
+      candidateService: this.layout.candidateService,
+      stableTaskDefinition: base.stable.taskDefinition!,
+      candidateTaskDefinition: base.revision,
+      loadBalancerArn: base.lb.arn,
+      listenerArn: base.listenerArn,
+      ...rules,
+      stableTargetGroupArn: groups.stable,
+      candidateTargetGroupArn: groups.candidate,
+      alarms: [...alarms.stable, ...alarms.candidate],
+    };
+  }
+
+  /** The deployed stable service, load balancer and listener, and the candidate's revision registered. */
+  private async deployed(rollout: Rollout, undo: Undo): Promise<Deployed> {
+    const { ecs, elb, log } = this.deps;
     const L = this.layout;
     const stable = await this.stableService();
     const lb = await elb.findLoadBalancer(loadBalancerNames(this.stack.plan.stack).loadBalancer);
@@ -148,9 +184,7 @@ export class EcsRollout implements RolloutTarget {
     if (!lb || !listenerArn)
       throw new UsageError(
         `the load balancer of stack ${L.cluster} (listener ${L.listenerPort}) is not deployed`,
-        {
-          hint: 'mlship deploy ecs --apply',
-        },
+        { hint: 'mlship deploy ecs --apply' },
       );
     // The candidate's revision: the stable one with the candidate's image.
     const running = await ecs.latestTaskDefinition(stable.taskDefinition!);
@@ -164,82 +198,104 @@ export class EcsRollout implements RolloutTarget {
     );
     undo.push(() => ecs.deregisterTaskDefinition(revision.arn));
     log(`registered ${revision.arn.split('/').pop()} (the candidate: ${image})`);
-    // Target groups: one for each side, so the rule can weigh them and each has its metrics.
-    const groups: Record<'stable' | 'candidate', string> = { stable: '', candidate: '' };
-    // Once the stable service uses its group, the group stays (a service keeps a deleted group's ARN).
-    let attached = false;
+    return { stable, lb, listenerArn, revision: revision.arn, attached: false };
+  }
+
+  /** One target group for each side, so the rule can weigh them and each has its metrics. */
+  private async targetGroups(base: Deployed, undo: Undo): Promise<Sides<string>> {
+    const L = this.layout;
+    const groups: Sides<string> = { stable: '', candidate: '' };
     for (const side of ['stable', 'candidate'] as const) {
-      const tg = await elb.ensureTargetGroup({
+      const tg = await this.deps.elb.ensureTargetGroup({
         name: L.targetGroups[side],
-        vpcId: lb.vpcId,
+        vpcId: base.lb.vpcId,
         port: L.port,
         healthCheckPath: '/healthz',
         healthCheckIntervalSeconds: 10,
       });
+      // Once the stable service uses its group, the group stays (a service keeps a deleted group's ARN).
       if (tg.created)
         undo.push(async () =>
-          side === 'stable' && attached ? [] : elb.deleteTargetGroups([L.targetGroups[side]]),
+          side === 'stable' && base.attached ? [] : this.deps.elb.deleteTargetGroups([L.targetGroups[side]]),
         );
       groups[side] = tg.arn;
     }
-    const alarms = {
-      stable: sideAlarms(L, 'stable', { loadBalancer: lb.arn, targetGroup: groups.stable }, L.cluster),
-      candidate: sideAlarms(
-        L,
-        'candidate',
-        { loadBalancer: lb.arn, targetGroup: groups.candidate },
-        L.cluster,
-      ),
-    };
-    const alarmNames = [...alarms.stable, ...alarms.candidate].map((a) => a.name);
-    for (const a of [...alarms.stable, ...alarms.candidate]) await cloudwatch.putAlarm(a);
-    undo.push(() => cloudwatch.deleteAlarms(alarmNames));
-    // The load balancer reaches the model's port now, not only the proxy's (deploy opened that one);
-    // --destroy revokes every rule from the load balancer's group.
-    const network = stable.networkConfiguration?.awsvpcConfiguration;
+    return groups;
+  }
+
+  private async alarms(base: Deployed, groups: Sides<string>, undo: Undo): Promise<Sides<string[]>> {
+    const L = this.layout;
+    const specs = (side: 'stable' | 'candidate') =>
+      sideAlarms(L, side, { loadBalancer: base.lb.arn, targetGroup: groups[side] }, L.cluster);
+    const all = [...specs('stable'), ...specs('candidate')];
+    for (const a of all) await this.deps.cloudwatch.putAlarm(a);
+    undo.push(() => this.deps.cloudwatch.deleteAlarms(all.map((a) => a.name)));
+    return { stable: specs('stable').map((a) => a.name), candidate: specs('candidate').map((a) => a.name) };
+  }
+
+  /**
+   * The load balancer reaches the model's port now, not only the proxy's (deploy opened that one);
+   * --destroy revokes every rule from the load balancer's group.
+   */
+  private async openPort(base: Deployed): Promise<void> {
+    const network = base.stable.networkConfiguration?.awsvpcConfiguration;
     for (const group of network?.securityGroups ?? [])
-      for (const from of lb.securityGroups)
+      for (const from of base.lb.securityGroups)
         await this.deps.ec2.allowIngress(group, {
-          port: L.port,
+          port: this.layout.port,
           fromGroup: from,
           description: `mlship: load balancer to ${this.service} (rollout)`,
         });
-    const target = (arn: string): ServiceLoadBalancer => ({
-      targetGroupArn: arn,
-      containerName: L.container,
-      containerPort: L.port,
-    });
-    // The stable service registers with its rollout group too (kept after the rollout: the next
-    // one needs no deployment of the stable service for it) and rolls back on its alarms.
+  }
+
+  private target(arn: string): ServiceLoadBalancer {
+    return { targetGroupArn: arn, containerName: this.layout.container, containerPort: this.layout.port };
+  }
+
+  /**
+   * The stable service registers with its rollout group too (kept after the rollout: the next one
+   * needs no deployment of the stable service for it) and rolls back on its alarms.
+   */
+  private async wireStable(base: Deployed, groups: Sides<string>, alarms: Sides<string[]>, undo: Undo) {
+    const L = this.layout;
+    const { stable } = base;
     // By name: a group of that name deleted and created again has another ARN.
     const others = ((stable.loadBalancers ?? []) as ServiceLoadBalancer[]).filter(
       (l) => !l.targetGroupArn.includes(`:targetgroup/${L.targetGroups.stable}/`),
     );
     const has = (stable.loadBalancers ?? []).some((l) => l.targetGroupArn === groups.stable);
-    await ecs.updateService({
-      cluster: L.cluster,
-      service: this.service,
-      taskDefinition: stable.taskDefinition!,
+    const update = { cluster: L.cluster, service: this.service, taskDefinition: stable.taskDefinition! };
+    await this.deps.ecs.updateService({
+      ...update,
       forceNewDeployment: false,
-      deploymentAlarms: alarms.stable.map((a) => a.name),
-      ...(has ? {} : { loadBalancers: [...others, target(groups.stable)] }),
+      deploymentAlarms: alarms.stable,
+      ...(has ? {} : { loadBalancers: [...others, this.target(groups.stable)] }),
     });
-    attached = true;
+    base.attached = true;
     undo.push(() =>
-      ecs.updateService({
-        cluster: L.cluster,
-        service: this.service,
-        taskDefinition: stable.taskDefinition!,
+      this.deps.ecs.updateService({
+        ...update,
         forceNewDeployment: false,
         // Its alarms as they were (the rollout's are deleted); its rollout group stays, unused.
         deploymentAlarms: stable.deploymentConfiguration?.alarms?.alarmNames ?? [],
       }),
     );
-    log(`${this.service}: rolls back on ${alarms.stable.map((a) => a.name).join(', ')}`);
-    await ecs.createService({
+    this.deps.log(`${this.service}: rolls back on ${alarms.stable.join(', ')}`);
+  }
+
+  private async candidateService(
+    base: Deployed,
+    groups: Sides<string>,
+    alarms: Sides<string[]>,
+    undo: Undo,
+  ): Promise<void> {
+    const L = this.layout;
+    const { stable } = base;
+    const network = stable.networkConfiguration?.awsvpcConfiguration;
+    await this.deps.ecs.createService({
       cluster: L.cluster,
       serviceName: L.candidateService,
-      taskDefinition: revision.arn,
+      taskDefinition: base.revision,
       launchType: 'FARGATE',
       desiredCount: Math.max(1, stable.desiredCount ?? 1),
       subnets: network?.subnets ?? [],
@@ -250,46 +306,37 @@ export class EcsRollout implements RolloutTarget {
         : {}),
       // A client of the namespace only: Service Connect traffic to the service stays on stable.
       serviceConnect: { namespace: L.cluster, services: [] },
-      loadBalancers: [target(groups.candidate)],
-      deploymentAlarms: alarms.candidate.map((a) => a.name),
+      loadBalancers: [this.target(groups.candidate)],
+      deploymentAlarms: alarms.candidate,
     });
-    undo.push(() => ecs.deleteService(L.cluster, L.candidateService));
-    log(`created service ${L.candidateService}; waiting until it is stable`);
-    await this.deps.waitStable(L.candidateService, revision.arn);
-    const tags = { 'mlship:stack': L.cluster, 'mlship:rollout': this.service };
-    const overrideRuleArn = await elb.createRule({
-      listenerArn,
-      priority: L.priority,
-      paths: L.paths,
-      header: { name: 'X-Model-Version', value: 'candidate' },
-      ...(L.rewrite ? { rewrite: L.rewrite } : {}),
-      weights: [{ targetGroupArn: groups.candidate, weight: 1 }],
-      tags,
-    });
-    undo.push(() => elb.deleteRule(overrideRuleArn));
-    const ruleArn = await elb.createRule({
-      listenerArn,
-      priority: L.priority + 1,
+    undo.push(() => this.deps.ecs.deleteService(L.cluster, L.candidateService));
+    this.deps.log(`created service ${L.candidateService}; waiting until it is stable`);
+    await this.deps.waitStable(L.candidateService, base.revision);
+  }
+
+  /** The header override (every such request to the candidate), then the weighted split. */
+  private async rules(base: Deployed, groups: Sides<string>, weight: number, undo: Undo) {
+    const L = this.layout;
+    const common = {
+      listenerArn: base.listenerArn,
       paths: L.paths,
       ...(L.rewrite ? { rewrite: L.rewrite } : {}),
-      weights: weightsAt(rollout.weight, groups),
-      tags,
-    });
-    log(`listener ${L.listenerPort}: ${L.paths.join(', ')} → ${100 - rollout.weight}/${rollout.weight}`);
-    return {
-      cluster: L.cluster,
-      stableService: this.service,
-      candidateService: L.candidateService,
-      stableTaskDefinition: stable.taskDefinition!,
-      candidateTaskDefinition: revision.arn,
-      loadBalancerArn: lb.arn,
-      listenerArn,
-      ruleArn,
-      overrideRuleArn,
-      stableTargetGroupArn: groups.stable,
-      candidateTargetGroupArn: groups.candidate,
-      alarms: alarmNames,
+      tags: { 'mlship:stack': L.cluster, 'mlship:rollout': this.service },
     };
+    const overrideRuleArn = await this.deps.elb.createRule({
+      ...common,
+      priority: L.priority,
+      header: { name: 'X-Model-Version', value: 'candidate' },
+      weights: [{ targetGroupArn: groups.candidate, weight: 1 }],
+    });
+    undo.push(() => this.deps.elb.deleteRule(overrideRuleArn));
+    const ruleArn = await this.deps.elb.createRule({
+      ...common,
+      priority: L.priority + 1,
+      weights: weightsAt(weight, groups),
+    });
+    this.deps.log(`listener ${L.listenerPort}: ${L.paths.join(', ')} → ${100 - weight}/${weight}`);
+    return { ruleArn, overrideRuleArn };
   }
 
   private groups(e: EcsRecord) {
