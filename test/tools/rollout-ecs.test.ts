@@ -21,7 +21,7 @@ import type { AwsDeployApis } from '../../src/core/deploy/aws-apis.js';
 import { destroyEcs } from '../../src/core/deploy/destroy.js';
 import { destroyOperate, scanLeftovers } from '../../src/core/deploy/operate.js';
 import { type EcsPlanResult, loadBalancerNames, planEcs } from '../../src/core/deploy/plan.js';
-import { EcsRollout } from '../../src/core/rollout/ecs.js';
+import { EcsRollout, type EcsRolloutDeps } from '../../src/core/rollout/ecs.js';
 import { rolloutFromFlags } from '../../src/core/rollout/options.js';
 import { readRollouts } from '../../src/core/rollout/state.js';
 import { watchRollout } from '../../src/core/rollout/watch.js';
@@ -70,10 +70,10 @@ describe.runIf(moto)('rollout --target ecs (moto)', () => {
   const ec2 = () => new ec2Sdk.EC2Client(config());
   const clock = fakeClock(Date.parse('2026-12-02T12:00:00Z'));
 
-  const target = (metrics?: Record<string, number[]>) =>
+  const target = (metrics?: Record<string, number[]>, ecsApi: EcsRolloutDeps['ecs'] = aws.ecs) =>
     new EcsRollout(
       {
-        ecs: aws.ecs,
+        ecs: ecsApi,
         elb: aws.elb,
         ec2: aws.ec2,
         // moto has no load balancer metrics: a test may answer GetMetricData from a file.
@@ -404,11 +404,29 @@ describe.runIf(moto)('rollout --target ecs (moto)', () => {
   });
 
   it('promote: the stable service runs the candidate revision after one update; the candidate is gone', async () => {
-    const t = target();
-    await t.start(canary(10));
+    await target().start(canary(10));
     const stableBefore = (await service('iris'))!;
     const candidateTd = (await service('iris-candidate'))!.taskDefinition!;
-    const promoted = await t.promote();
+    // What promote asks ECS to change, counted at the adapter (moto keeps one deployment whatever).
+    const updates: Parameters<AwsDeployApis['ecs']['updateService']>[0][] = [];
+    const e = aws.ecs;
+    const counting: EcsRolloutDeps['ecs'] = {
+      describeService: (c, n) => e.describeService(c, n),
+      latestTaskDefinition: (f) => e.latestTaskDefinition(f),
+      registerTaskDefinition: (i) => e.registerTaskDefinition(i),
+      deregisterTaskDefinition: (a) => e.deregisterTaskDefinition(a),
+      createService: (i) => e.createService(i),
+      scaleService: (c, n, d) => e.scaleService(c, n, d),
+      deleteService: (c, n) => e.deleteService(c, n),
+      updateService: async (input) => {
+        updates.push(input);
+        await e.updateService(input);
+      },
+    };
+    const promoted = await target(undefined, counting).promote();
+    expect(updates).toEqual([
+      { cluster: 'ro-demo', service: 'iris', taskDefinition: candidateTd, forceNewDeployment: false },
+    ]);
     const stableAfter = (await service('iris'))!;
     expect(stableAfter.taskDefinition).toBe(candidateTd);
     // The same service (not a second rollout): its ARN and creation time, one deployment.
