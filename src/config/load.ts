@@ -104,105 +104,128 @@ export function validateDocument<S extends z.ZodType>(
   lineCounter: LineCounter,
   schema: S,
 ): { ok: true; value: z.output<S> } | { ok: false; problems: ConfigProblem[] } {
-  const problems: ConfigProblem[] = [];
   const at = (offset: number | undefined) => {
     const pos = lineCounter.linePos(offset ?? 0);
     return { line: pos.line, column: pos.col };
   };
-
-  for (const e of doc.errors) {
-    const pos = at(e.pos[0]);
-    problems.push({
+  const syntax = doc.errors.map(
+    (e): ConfigProblem => ({
       file,
-      ...pos,
+      ...at(e.pos[0]),
       path: '',
       message: `YAML syntax: ${e.message.split('\n')[0]}`,
       fix:
         e.code === 'DUPLICATE_KEY'
           ? 'remove or rename the repeated key'
           : 'check indentation and quoting on this line',
+    }),
+  );
+  if (syntax.length) return { ok: false, problems: syntax };
+
+  const parsed = schema.safeParse(doc.toJS() ?? {}, { reportInput: true });
+  if (parsed.success) return { ok: true, value: parsed.data };
+  const problems = parsed.error.issues.flatMap((issue) => issueProblems(file, doc, schema, issue, at));
+  problems.sort((a, b) => a.line - b.line || a.column - b.column);
+  return { ok: false, problems };
+}
+
+type At = (offset: number | undefined) => { line: number; column: number };
+
+/** One schema issue as problems at their lines: an unknown key each, else one. */
+function issueProblems(
+  file: string,
+  doc: Document,
+  schema: z.ZodType,
+  issue: z.core.$ZodIssue,
+  at: At,
+): ConfigProblem[] {
+  const path = issue.path as Path;
+  if (issue.code === 'unrecognized_keys') {
+    const known = knownKeys(schema, path);
+    return issue.keys.map((key) => {
+      const node = keyNodeAt(doc, path, key) ?? nodeAt(doc, path).node;
+      const suggestion = closest(key, known);
+      return {
+        file,
+        ...at(node?.range?.[0]),
+        path: pathString([...path, key]),
+        message: 'unknown field',
+        fix: suggestion ? `did you mean "${suggestion}"?` : `remove it; allowed here: ${known.join(', ')}`,
+      };
     });
   }
-  if (problems.length) return { ok: false, problems };
-
-  const data = doc.toJS() ?? {};
-  const parsed = schema.safeParse(data, { reportInput: true });
-  if (parsed.success) return { ok: true, value: parsed.data };
-
-  for (const issue of parsed.error.issues) {
-    const path = issue.path as Path;
-    if (issue.code === 'unrecognized_keys') {
-      const known = knownKeys(schema, path);
-      for (const key of issue.keys) {
-        const node = keyNodeAt(doc, path, key) ?? nodeAt(doc, path).node;
-        const suggestion = closest(key, known);
-        problems.push({
-          file,
-          ...at(node?.range?.[0]),
-          path: pathString([...path, key]),
-          message: 'unknown field',
-          fix: suggestion ? `did you mean "${suggestion}"?` : `remove it; allowed here: ${known.join(', ')}`,
-        });
-      }
-      continue;
-    }
-    const { node, exact } = nodeAt(doc, path);
-    const missing =
-      !exact || (issue.code === 'invalid_type' && (issue as { input?: unknown }).input === undefined);
-    let message = issue.message;
-    let fix: string | undefined;
-    if (issue.code === 'invalid_type') {
-      const expected = (issue as { expected: string }).expected;
-      if (missing) {
-        message = 'required field is missing';
-        fix = `add "${String(path[path.length - 1])}" (${describeExpected(expected)})`;
-      } else {
-        const input = (issue as { input?: unknown }).input;
-        message = `expected ${describeExpected(expected)}`;
-        fix =
-          expected === 'string' && (typeof input === 'number' || typeof input === 'boolean')
-            ? `quote it: "${String(input)}"`
-            : `write ${describeExpected(expected)} here`;
-      }
-    } else if (issue.code === 'invalid_value') {
-      const values = (issue as { values: unknown[] }).values.map((v) => JSON.stringify(v));
-      message = `invalid value ${JSON.stringify((issue as { input?: unknown }).input)}`;
-      fix = values.length === 1 ? `use ${values[0]}` : `use one of ${values.join(', ')}`;
-    } else if (issue.code === 'too_small' || issue.code === 'too_big') {
-      const limit =
-        (issue as { minimum?: unknown; maximum?: unknown }).minimum ??
-        (issue as { maximum?: unknown }).maximum;
-      message = `value ${JSON.stringify((issue as { input?: unknown }).input)} is too ${issue.code === 'too_big' ? 'large' : 'small'}`;
-      fix = `use a value ${issue.code === 'too_big' ? '<=' : '>='} ${String(limit)}`;
-    } else if (issue.code === 'invalid_format') {
-      const example = /\(e\.g\. (.+)\)$/.exec(issue.message)?.[1];
-      if (example) fix = `write it like ${example}`;
-    } else if (issue.code === 'invalid_union') {
-      message = issue.message === 'Invalid input' ? 'value does not match any allowed form' : issue.message;
-      fix = 'see the field description in schema/mlship.schema.json';
-    } else if (issue.code === 'invalid_key') {
-      message = `invalid name: ${(issue as { issues?: { message: string }[] }).issues?.[0]?.message ?? issue.message}`;
-      fix = 'rename the key';
-      const keyNode = keyNodeAt(doc, path.slice(0, -1), String(path[path.length - 1]));
-      problems.push({
+  const { node, exact } = nodeAt(doc, path);
+  if (issue.code === 'invalid_key') {
+    // Located at the key itself, not at its value.
+    const keyNode = keyNodeAt(doc, path.slice(0, -1), String(path[path.length - 1]));
+    return [
+      {
         file,
         ...at(keyNode?.range?.[0] ?? node?.range?.[0]),
         path: pathString(path),
-        message,
-        fix,
-      });
-      continue;
-    }
-    problems.push({
-      file,
-      ...at(node?.range?.[0]),
-      path: pathString(path),
-      message,
-      ...(fix ? { fix } : {}),
-    });
+        message: `invalid name: ${(issue as { issues?: { message: string }[] }).issues?.[0]?.message ?? issue.message}`,
+        fix: 'rename the key',
+      },
+    ];
   }
-  problems.sort((a, b) => a.line - b.line || a.column - b.column);
-  return { ok: false, problems };
+  const input = (issue as { input?: unknown }).input;
+  const missing = !exact || (issue.code === 'invalid_type' && input === undefined);
+  const { message, fix } = describeIssue(issue, path, input, missing);
+  return [{ file, ...at(node?.range?.[0]), path: pathString(path), message, ...(fix ? { fix } : {}) }];
+}
+
+/** The message and fix of an issue, in the user's words rather than zod's. */
+function describeIssue(
+  issue: z.core.$ZodIssue,
+  path: Path,
+  input: unknown,
+  missing: boolean,
+): { message: string; fix?: string } {
+  switch (issue.code) {
+    case 'invalid_type': {
+      const expected = (issue as { expected: string }).expected;
+      if (missing)
+        return {
+          message: 'required field is missing',
+          fix: `add "${String(path[path.length - 1])}" (${describeExpected(expected)})`,
+        };
+      return {
+        message: `expected ${describeExpected(expected)}`,
+        fix:
+          expected === 'string' && (typeof input === 'number' || typeof input === 'boolean')
+            ? `quote it: "${String(input)}"`
+            : `write ${describeExpected(expected)} here`,
+      };
+    }
+    case 'invalid_value': {
+      const values = (issue as { values: unknown[] }).values.map((v) => JSON.stringify(v));
+      return {
+        message: `invalid value ${JSON.stringify(input)}`,
+        fix: values.length === 1 ? `use ${values[0]}` : `use one of ${values.join(', ')}`,
+      };
+    }
+    case 'too_small':
+    case 'too_big': {
+      const limit =
+        (issue as { minimum?: unknown; maximum?: unknown }).minimum ??
+        (issue as { maximum?: unknown }).maximum;
+      return {
+        message: `value ${JSON.stringify(input)} is too ${issue.code === 'too_big' ? 'large' : 'small'}`,
+        fix: `use a value ${issue.code === 'too_big' ? '<=' : '>='} ${String(limit)}`,
+      };
+    }
+    case 'invalid_format': {
+      const example = /\(e\.g\. (.+)\)$/.exec(issue.message)?.[1];
+      return { message: issue.message, ...(example ? { fix: `write it like ${example}` } : {}) };
+    }
+    case 'invalid_union':
+      return {
+        message: issue.message === 'Invalid input' ? 'value does not match any allowed form' : issue.message,
+        fix: 'see the field description in schema/mlship.schema.json',
+      };
+    default:
+      return { message: issue.message };
+  }
 }
 
 /**

@@ -107,6 +107,14 @@ function writeConfig(pgImage: string): void {
   );
 }
 
+/** The id of this stack's running container that carries a label (key=value). */
+const containerOf = (label: string) =>
+  execFileSync(
+    'docker',
+    ['ps', '-q', '--filter', `label=com.docker.compose.project=${NAME}`, '--filter', `label=${label}`],
+    { encoding: 'utf8' },
+  ).trim();
+
 beforeAll(async () => {
   if (!engine) return;
   await requireImage(engine, LOCAL_PYTHON_IMAGE);
@@ -239,20 +247,7 @@ describe.runIf(engine)('mlship compose (real engine, docker-compose)', () => {
       s3.destroy();
     }
     // The model service reaches the same bucket by service name, through the URL compose gave it.
-    const iris = execFileSync(
-      'docker',
-      [
-        'ps',
-        '-q',
-        '--filter',
-        `label=com.docker.compose.project=${NAME}`,
-        '--filter',
-        'label=com.docker.compose.service=iris',
-      ],
-      {
-        encoding: 'utf8',
-      },
-    ).trim();
+    const iris = containerOf('com.docker.compose.service=iris');
     const listing = execFileSync(
       'docker',
       [
@@ -352,6 +347,52 @@ describe.runIf(engine)('mlship compose (real engine, docker-compose)', () => {
       health: 'healthy',
       url: `http://127.0.0.1:${port}/api/iris/`,
     });
+  });
+
+  it("top --json: every service with its replicas, the worker's queue backlog from ElasticMQ", async () => {
+    // The worker stopped, five items wait in its queue; top reads both.
+    const worker = containerOf('dev.mlship.role=worker');
+    expect(worker).not.toBe('');
+    spawnSync('docker', ['stop', '-t', '5', worker]);
+    const { createJobApis } = await import('../../src/adapters/aws/jobs-apis.js');
+    const apis = await createJobApis({
+      region: 'us-east-1',
+      bucket: 'unused',
+      endpoints: { sqs: `http://127.0.0.1:${queuePort}` },
+      credentials: { accessKeyId: 'x', secretAccessKey: 'y' },
+    });
+    try {
+      const url = (await apis.queue.queueUrl(`${NAME}-iris-jobs`))!;
+      const refused = await apis.queue.sendBatch(
+        url,
+        [1, 2, 3, 4, 5].map((i) => ({ id: `m${i}`, body: JSON.stringify({ top: i }) })),
+      );
+      expect(refused).toEqual([]);
+      const r = mlship(['--json', 'top', '--interval', '1']);
+      expect(r.code, r.stderr).toBe(0);
+      const s = JSON.parse(r.stdout) as import('../../src/core/top/snapshot.js').TopSnapshot;
+      const rows = Object.fromEntries(s.services.map((x) => [x.name, x]));
+      expect(rows.iris).toMatchObject({ role: 'model', replicas: { running: 1, desired: 1 } });
+      expect(rows.iris!.requestsPerSecond).toBeGreaterThanOrEqual(0);
+      expect(rows['iris-worker']).toMatchObject({ role: 'worker', replicas: { running: 0, desired: 1 } });
+      expect(rows.proxy).toMatchObject({ role: 'proxy', replicas: { running: 1, desired: 1 } });
+      // Five in the queue: waiting, or handed to the stopped worker's last long poll (in flight
+      // until their visibility timeout, as on SQS).
+      expect(s.queues).toEqual([
+        expect.objectContaining({ service: 'iris', name: `${NAME}-iris-jobs`, deadLetters: 0 }),
+      ]);
+      expect(s.queues[0]!.waiting + s.queues[0]!.inFlight).toBe(5);
+      expect(s.queues[0]!.waiting).toBeGreaterThan(0);
+      // The five test items go before the worker comes back.
+      const got = await apis.queue.receive(url, 10, 1, 30);
+      await apis.queue.deleteBatch(
+        url,
+        got.map((m) => m.receipt),
+      );
+    } finally {
+      apis.destroy();
+      spawnSync('docker', ['start', worker]);
+    }
   });
 
   it('up with its ports taken (by the running stack’s proxy, by a process) fails at once, names both, starts and writes nothing', async () => {

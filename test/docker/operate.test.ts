@@ -3,7 +3,9 @@
 // the local stand-in images; Grafana is not installable here, so grafana: false). Under a
 // load: 429 with Retry-After above the rate, 401 without a key, 200 with one, a key revoked
 // while the load runs refused with no failed request for the valid key, and every query of
-// the generated dashboard answering with series, the p50/p95 consistent with the client's.
+// the generated dashboard answering with series, the p50/p95 consistent with the client's;
+// and `mlship top` driven in tmux under a load: its screen captured and read (the services,
+// requests/s near the load's own rate, p50/p99), `q` sent, exit 0, the terminal restored.
 // One stack for the whole file (the docker tier is shared and slow).
 
 import { spawnSync } from 'node:child_process';
@@ -13,8 +15,14 @@ import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { LOCAL_PYTHON_IMAGE, requireEngine, requireImage } from '../helpers/docker.js';
 import { freePort } from '../helpers/net.js';
+import { requires } from '../helpers/requires.js';
 
 const engine = await requireEngine();
+const hasTmux = requires(
+  'tmux',
+  spawnSync('tmux', ['-V'], { stdio: 'ignore' }).status === 0,
+  'apt-get install -y tmux (.ci/run does)',
+);
 const BIN = path.resolve('bin/mlship.js');
 const NAME = `mlship-op-${process.pid}`;
 const IMAGES = {
@@ -243,4 +251,77 @@ describe.runIf(engine)('operate a local stack: proxy protection and monitoring (
       expect(server, `p${q * 100}`).toBeLessThan(client * 1.26);
     }
   });
+
+  it.runIf(hasTmux)(
+    "mlship top in tmux: the services, requests/s near the load's, p50/p99; q exits 0, terminal restored",
+    async () => {
+      const session = `mlship-top-${process.pid}`;
+      const tmux = (...args: string[]) => spawnSync('tmux', args, { encoding: 'utf8' });
+      const screen = () => tmux('capture-pane', '-p', '-t', session).stdout;
+      await new Promise((r) => setTimeout(r, 2000)); // the rate limit's burst refills
+      const load = steadyLoad(key, 10);
+      try {
+        const command = `${process.execPath} ${BIN} top --interval 4; echo mlship-exit=$?; stty -a; sleep 600`;
+        const started = tmux('new-session', '-d', '-s', session, '-x', '120', '-y', '40', '-c', dir, command);
+        expect(started.status, started.stderr).toBe(0);
+        // Frames until one is a full window into the load (the first needs two scrapes); a
+        // frame's moment is when its title (the time) changed, polled every 200 ms.
+        let frame = '';
+        let title = '';
+        let drawnAt = 0;
+        let row: RegExpExecArray | null = null;
+        const loadStart = Date.now();
+        const deadline = loadStart + 90_000;
+        while (Date.now() < deadline) {
+          await new Promise((r) => setTimeout(r, 200));
+          const now = screen();
+          const t = /^mlship top .*$/m.exec(now)?.[0] ?? '';
+          if (t === title) continue;
+          [title, frame, drawnAt] = [t, now, Date.now()];
+          row = /^iris\s+model\s+\S+\s+1\/1\s+([\d.]+)\s+([\d.]+ m?s)\s+([\d.]+ m?s)\s+([\d.]+)%/m.exec(
+            frame,
+          );
+          if (row && Number(row[1]) > 0 && drawnAt - loadStart > 12_000) break;
+        }
+        console.log(`mlship top, captured:\n${frame.trimEnd()}`);
+        expect(frame).toMatch(
+          new RegExp(
+            `^mlship top · ${NAME} · local · \\d\\d:\\d\\d:\\d\\d UTC · over [\\d.]+ s · q quits`,
+            'm',
+          ),
+        );
+        for (const service of ['iris', 'proxy', 'prometheus', 'cadvisor', 'nginx-exporter'])
+          expect(frame).toMatch(new RegExp(`^${service}\\s`, 'm'));
+        expect(row, 'the iris row with numbers').not.toBeNull();
+        // The load generator's own rate over the frame's window (its answers' arrival times).
+        const window = Number(/over ([\d.]+) s/.exec(frame)![1]);
+        const shown = Number(row![1]);
+        const inWindow = load.results.filter(
+          (r) => r.status === 200 && r.at > drawnAt - 500 - window * 1000 && r.at <= drawnAt - 500,
+        );
+        const measured = inWindow.length / window;
+        console.log(`top: ${shown} req/s over ${window} s; the load generator: ${measured.toFixed(2)} req/s`);
+        expect(shown).toBeGreaterThan(0);
+        expect(Math.abs(shown - measured) / measured, `${shown} vs ${measured}`).toBeLessThan(0.35);
+        expect(row![2]).toMatch(/^[\d.]+ m?s$/);
+        expect(row![3]).toMatch(/^[\d.]+ m?s$/);
+        expect(Number(row![4])).toBe(0); // no 5xx
+        // q: the process exits 0 and the terminal is as it was (line mode, echo, the shell's screen).
+        tmux('send-keys', '-t', session, 'q');
+        let after = '';
+        for (let i = 0; i < 30 && !/mlship-exit=/.test(after); i++) {
+          await new Promise((r) => setTimeout(r, 500));
+          after = screen();
+        }
+        expect(after).toMatch(/mlship-exit=0/);
+        expect(after).toMatch(/(^|\s)icanon(\s|$)/m);
+        expect(after).toMatch(/(^|\s)echo(\s|$)/m);
+        expect(after).not.toMatch(/-icanon|(^|\s)-echo(\s|$)/m);
+        expect(after).not.toMatch(/SERVICE\s+ROLE/);
+      } finally {
+        await load.stop();
+        tmux('kill-session', '-t', session);
+      }
+    },
+  );
 });

@@ -32,6 +32,7 @@ if (!existsSync(PYTHON) && CI) throw new Error('CI is set but .venv/bin/python i
 let moto: Moto | undefined;
 let sqsEndpoint = '';
 let serviceDir = '';
+let entryDir = '';
 let executions = '';
 let apis: Awaited<ReturnType<typeof createJobApis>>;
 const workers = new Set<ChildProcess>();
@@ -168,6 +169,7 @@ describe.skipIf(!engine || !existsSync(PYTHON))('queue worker on ElasticMQ and S
     serviceDir = mkdtempSync(path.join(os.tmpdir(), 'mlship-worker-'));
     // slow-entry's function, counting its executions (O_APPEND lines stay whole, whoever writes).
     const entry = mkdtempSync(path.join(os.tmpdir(), 'mlship-worker-entry-'));
+    entryDir = entry;
     executions = path.join(entry, 'executions.log');
     const slow = readFileSync('fixtures/wrap/slow-entry/predict.py', 'utf8');
     writeFileSync(
@@ -202,6 +204,7 @@ describe.skipIf(!engine || !existsSync(PYTHON))('queue worker on ElasticMQ and S
     dockerCli(['rm', '-f', `mlship-${RUN}-queue`]);
     await moto?.stop();
     if (serviceDir) rmSync(serviceDir, { recursive: true, force: true });
+    if (entryDir) rmSync(entryDir, { recursive: true, force: true });
   }, 60_000);
 
   it('10,000 items while workers are killed with SIGKILL five times: every item ends with exactly one result object', {

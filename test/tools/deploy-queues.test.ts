@@ -2,8 +2,9 @@
 // Auto Scaling, CloudWatch, IAM, ECS): the queue and its dead-letter queue with the redrive
 // policy, encryption and visibility timeout; the worker's scalable target (from 0), its
 // backlog-per-task policy and the alarm that starts the first task; FARGATE_SPOT; the task
-// role allowed that queue only; a re-apply changes nothing. No image is built: the plan's
-// images are never pulled by moto.
+// role allowed that queue only; a re-apply changes nothing; --destroy removes the scaling and
+// keeps the queues (data) until --delete-data. No image is built: the plan's images are never
+// pulled by moto.
 
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
@@ -16,10 +17,17 @@ import {
 import { CloudWatchClient, DescribeAlarmsCommand } from '@aws-sdk/client-cloudwatch';
 import { DescribeClustersCommand, DescribeServicesCommand, ECSClient } from '@aws-sdk/client-ecs';
 import { GetRolePolicyCommand, IAMClient, ListRolePoliciesCommand } from '@aws-sdk/client-iam';
-import { GetQueueAttributesCommand, GetQueueUrlCommand, SQSClient } from '@aws-sdk/client-sqs';
+import {
+  GetQueueAttributesCommand,
+  GetQueueUrlCommand,
+  ListQueuesCommand,
+  SQSClient,
+} from '@aws-sdk/client-sqs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createDeployApis } from '../../src/adapters/aws/deploy-apis.js';
 import { applyEcs } from '../../src/core/deploy/apply.js';
+import { destroyEcs } from '../../src/core/deploy/destroy.js';
+import { scanLeftovers } from '../../src/core/deploy/operate.js';
 import { planEcs } from '../../src/core/deploy/plan.js';
 import { type Moto, startMoto } from '../helpers/moto.js';
 
@@ -261,5 +269,68 @@ describe.skipIf(!moto)('deploy ecs: job queues and worker scaling on moto', () =
     expect(result.scaling).toEqual([
       { service: 'iris-worker', minTasks: 0, maxTasks: 6, created: false, changed: [] },
     ]);
+  });
+
+  it('--destroy removes the scaling and keeps the queues; --delete-data deletes them', async () => {
+    const { plan } = await planAndApply();
+    const withAws = async <T>(f: (aws: ReturnType<typeof createDeployApis>) => Promise<T>) => {
+      const aws = createDeployApis({ region: 'us-east-1', endpointUrl: moto!.endpoint });
+      try {
+        return await f(aws);
+      } finally {
+        aws.destroy();
+      }
+    };
+    const destroy = (deleteData: boolean) =>
+      withAws((aws) =>
+        destroyEcs(
+          plan,
+          { aws, log: () => undefined },
+          { deleteData, waitTimeoutSeconds: 0, pollSeconds: 0 },
+        ),
+      );
+    const scan = (deleteData: boolean) =>
+      withAws((aws) => scanLeftovers(plan, { aws, log: () => undefined }, { deleteData }));
+    const queues = async () => {
+      const sqs = client(SQSClient);
+      const urls = (await sqs.send(new ListQueuesCommand({ QueueNamePrefix: STACK }))).QueueUrls ?? [];
+      sqs.destroy();
+      return urls.map((u) => u.split('/').pop()).sort();
+    };
+    const kept = await destroy(false);
+    expect(kept.removed).toContain('scaling of iris-worker (scalable target, policies, alarm)');
+    expect(kept.kept.join('\n')).toMatch(
+      /queue jobs-stack-iris-jobs and its dead-letter queue jobs-stack-iris-jobs-dlq, with any items in them \(remove with: mlship deploy ecs --destroy --delete-data\)/,
+    );
+    expect(await queues()).toEqual(['jobs-stack-iris-jobs', 'jobs-stack-iris-jobs-dlq']);
+    const aas = client(ApplicationAutoScalingClient);
+    const targets = await aas.send(
+      new DescribeScalableTargetsCommand({
+        ServiceNamespace: 'ecs',
+        ResourceIds: [`service/${STACK}/iris-worker`],
+      }),
+    );
+    aas.destroy();
+    expect(targets.ScalableTargets ?? []).toEqual([]);
+    const cw = client(CloudWatchClient);
+    const alarms = await cw.send(
+      new DescribeAlarmsCommand({ AlarmNamePrefix: `mlship-${STACK}-iris-worker` }),
+    );
+    cw.destroy();
+    expect(alarms.MetricAlarms ?? []).toEqual([]);
+    // The tag scan after --destroy counts the queues as kept data, not as something billed.
+    const leftovers = await scan(false);
+    const sqsArns = leftovers.kept.filter((a) => a.includes(':sqs:'));
+    expect(sqsArns.sort()).toEqual([plan.queues![0]!.arn, plan.queues![0]!.deadLetter.arn].sort());
+    expect(leftovers.billed.filter((a) => a.includes(':sqs:'))).toEqual([]);
+
+    const deleted = await destroy(true);
+    expect(deleted.removed).toEqual(
+      expect.arrayContaining([
+        'queue jobs-stack-iris-jobs (and its items)',
+        'queue jobs-stack-iris-jobs-dlq (and its items)',
+      ]),
+    );
+    expect(await queues()).toEqual([]);
   });
 });

@@ -55,11 +55,12 @@ export function alarmInput(spec: AlarmSpec, tags: Tags = {}): CwSdk.PutMetricAla
   };
 }
 
-/** The GetMetricData request of some queries over [start, end), newest values first. */
+/** GetMetricData's request for up to 500 queries, newest values first (exported for the model check). */
 export function metricDataInput(
   queries: MetricSeriesQuery[],
   startMs: number,
   endMs: number,
+  nextToken?: string,
 ): CwSdk.GetMetricDataCommandInput {
   return {
     MetricDataQueries: queries.map((q) => ({
@@ -78,6 +79,7 @@ export function metricDataInput(
     StartTime: new Date(startMs),
     EndTime: new Date(endMs),
     ScanBy: 'TimestampDescending',
+    ...(nextToken ? { NextToken: nextToken } : {}),
   };
 }
 
@@ -142,10 +144,9 @@ export function createCloudWatchApi(
         do {
           const r = await call('get metric data', () =>
             cwClient.send(
-              new cwSdk.GetMetricDataCommand({
-                ...metricDataInput(queries.slice(i, i + 500), startMs, endMs),
-                NextToken,
-              }),
+              new cwSdk.GetMetricDataCommand(
+                metricDataInput(queries.slice(i, i + 500), startMs, endMs, NextToken),
+              ),
             ),
           );
           for (const d of r.MetricDataResults ?? [])

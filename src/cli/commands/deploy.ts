@@ -95,6 +95,14 @@ function render(io: IoHost, r: EcsPlanResult, cwd: string, aws: ResolvedAws): st
 }
 
 /**
+ * The AWS flags of deploy ecs (resolved with the stack by ../deployed-stack.ts).
+ */
+type AwsFlags = Pick<EcsFlags, 'file' | 'region' | 'accountId' | 'profile' | 'endpointUrl'>;
+/** What the stack's names depend on (`mlship top --aws` reads them too). */
+export type StackFlags = AwsFlags &
+  Pick<EcsFlags, 'tag' | 'force' | 'budget' | 'alertEmail' | 'wafRateLimit' | 'monitoring'>;
+
+/**
  * The stack's local .env (the passwords compose generated, or a compose file's own): its values
  * become SSM parameters the task definitions read, when missing. Never printed.
  */
@@ -118,7 +126,7 @@ function checksumCacheFile(env: NodeJS.ProcessEnv): string {
 }
 
 /** The stack's names (services, families, load balancer) for --scale and --destroy: no files written. */
-async function stackNames(ctx: CliContext, flags: EcsFlags) {
+export async function stackNames(ctx: CliContext, flags: StackFlags) {
   const { planEcs } = await import('../../core/deploy/plan.js');
   const { loaded, aws } = await stackAndAws(ctx, flags, 'required');
   const { operateOptions } = await import('./deploy-operate.js');
@@ -147,7 +155,7 @@ function awsTarget(aws: ResolvedAws, region: string) {
  * The AWS APIs for the plan's region, through the SDK chain (or --profile, --endpoint-url);
  * what they create carries the stack's tag (budgets filter on it, the post-destroy scan finds it).
  */
-async function deployApis(aws: ResolvedAws, region: string, stack?: string) {
+export async function deployApis(aws: ResolvedAws, region: string, stack?: string) {
   const { createDeployApis } = await import('../../adapters/aws/deploy-apis.js');
   return createDeployApis({
     ...awsTarget(aws, region),

@@ -15,6 +15,7 @@ import { registerOptimize } from './optimize.js';
 import { registerPredict } from './predict.js';
 import { registerRollout } from './rollout.js';
 import { registerServe } from './serve.js';
+import { registerTop } from './top.js';
 import { registerValidate } from './validate.js';
 import { registerWrap } from './wrap.js';
 
@@ -33,6 +34,7 @@ export const COMMANDS: Register[] = [
   registerPredict,
   // running the stack
   registerKeys,
+  registerTop,
   // setup and checks
   registerInit,
   registerValidate,

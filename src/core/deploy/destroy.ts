@@ -1,7 +1,8 @@
 // `mlship deploy ecs --destroy`: stop paying for a stack. Removes what `--apply`
-// created (services, the shared load balancer and its security group, task
-// definition revisions, the cluster) in the order AWS accepts, and keeps the ECR
-// repositories and the log group (images and logs), saying how to remove them.
+// created (services and the workers' scaling, the shared load balancer and its security
+// group, task definition revisions, the cluster) in the order AWS accepts, and keeps the
+// ECR repositories and the log group (images and logs), saying how to remove them; data
+// (the database, the bucket, the job queues and what waits in them) only with --delete-data.
 // Idempotent: what is already gone is skipped, so a run that stopped part-way
 // (e.g. while a load balancer's network interfaces were released) is finished by
 // the next one.
@@ -10,6 +11,7 @@ import { type Clock, realClock } from '../../io/clock.js';
 import type { AwsDeployApis } from './aws-apis.js';
 import { gpuCapacityNames } from './gpu-capacity.js';
 import { type EcsPlanResult, loadBalancerNames } from './plan.js';
+import { workerScalingSpec } from './worker-scaling.js';
 
 export interface DestroyDeps {
   aws: AwsDeployApis;
@@ -24,7 +26,7 @@ export interface DestroyOptions {
   waitTimeoutSeconds?: number;
   /** Between two checks while waiting (default 15 s). */
   pollSeconds?: number;
-  /** Also delete the stack's data: the database (after a final snapshot) and the bucket. */
+  /** Also delete the stack's data: the database (after a final snapshot), the bucket and the job queues. */
   deleteData?: boolean;
 }
 
@@ -61,6 +63,12 @@ export async function destroyEcs(
     rolled.has(s.name) ? [s.name, `${s.name}-candidate`] : [s.name],
   );
   for (const name of services) if (await aws.ecs.deleteService(stack, name)) removed(`service ${name}`);
+  // The workers' scaling acts on services that are gone now (and its alarm is billed).
+  for (const q of plan.queues ?? []) {
+    const alarm = workerScalingSpec(stack, q).fromZero?.alarmName;
+    if (await aws.scaling.removeWorkerScaling(stack, q.worker, alarm))
+      removed(`scaling of ${q.worker} (scalable target, policies${alarm ? ', alarm' : ''})`);
+  }
 
   // 2. The GPU capacity: the capacity provider, its Auto Scaling group (the instances stop), the
   // launch template and the instance role.
@@ -165,6 +173,7 @@ export async function destroyEcs(
   );
   await destroyRoles(plan, deps, removed);
   await destroyData(plan, deps, options, { removed, result, clock });
+  await destroyQueues(plan, deps, options, { removed, result });
   return result;
 }
 
@@ -219,4 +228,23 @@ async function destroyData(
   }
   const objects = await aws.s3.emptyBucket(plan.bucket);
   if (await aws.s3.deleteBucket(plan.bucket)) ctx.removed(`bucket ${plan.bucket} (${objects} object(s))`);
+}
+
+/** The job queues hold the items not yet done (and the failed ones): data, kept unless --delete-data. */
+async function destroyQueues(
+  plan: EcsPlanResult,
+  deps: DestroyDeps,
+  options: DestroyOptions,
+  ctx: { removed: (what: string) => void; result: DestroyResult },
+) {
+  for (const q of plan.queues ?? []) {
+    if (!options.deleteData) {
+      ctx.result.kept.push(
+        `queue ${q.name} and its dead-letter queue ${q.deadLetter.name}, with any items in them (remove with: mlship deploy ecs --destroy --delete-data)`,
+      );
+      continue;
+    }
+    for (const name of [q.name, q.deadLetter.name])
+      if (await deps.aws.sqs.deleteQueue(name)) ctx.removed(`queue ${name} (and its items)`);
+  }
 }

@@ -49,10 +49,10 @@ export async function prepareOperate(
   return outcome;
 }
 
-/** The load balancer's and target groups' metric dimensions, when the stack has one. */
-async function loadBalancerMetrics(
-  plan: EcsPlanResult,
-  deps: OperateDeps,
+/** The load balancer's and target groups' metric dimensions, when the stack has one (also `mlship top`'s). */
+export async function loadBalancerMetrics(
+  plan: Pick<EcsPlanResult, 'stack' | 'loadBalancer'>,
+  deps: { aws: Pick<AwsDeployApis, 'elb'> },
 ): Promise<LoadBalancerMetrics | undefined> {
   if (!plan.loadBalancer) return undefined;
   const names = loadBalancerNames(plan.stack);
@@ -179,7 +179,7 @@ export async function destroyOperate(plan: EcsPlanResult, deps: OperateDeps): Pr
 export interface LeftoverScan {
   /** Still there and billed (or billable): the goal is none. */
   billed: string[];
-  /** Kept on purpose: images, logs, and the data unless --delete-data. */
+  /** Kept on purpose: images, logs, and the data (database, bucket, job queues) unless --delete-data. */
   kept: string[];
   /** Still listed, not billed: inactive task definitions, services and clusters, secrets scheduled for deletion. */
   free: string[];
@@ -204,6 +204,7 @@ async function classify(
     return 'free';
   const data =
     service === 'rds' ||
+    (service === 'sqs' && (plan.queues ?? []).some((q) => [q.arn, q.deadLetter.arn].includes(r.arn))) ||
     (service === 's3' && r.arn.endsWith(`:::${plan.bucket}`)) ||
     (service === 'secretsmanager' && plan.databases.some((d) => r.arn.includes(`:secret:${d.secretName}`)));
   return data && !options.deleteData ? 'kept' : 'billed';

@@ -536,9 +536,40 @@ export function importCompose(file: string, text: string, stackName?: string): S
       { file, line: 1, column: 1, path: '', message: 'a compose file is a mapping with a services: key' },
     ]);
   }
+  warnTopLevel(r, data);
   const services: StackService[] = [];
-  const rawServices = data.services;
-  if (!rawServices || typeof rawServices !== 'object') {
+  for (const [name, raw] of Object.entries((data.services ?? {}) as Record<string, unknown>)) {
+    const svc = readService(r, name, raw);
+    if (svc) services.push(svc);
+  }
+  // References to services that do not exist are the user's bug: say so.
+  const names = new Set(services.map((s) => s.name));
+  for (const s of services) {
+    for (const d of s.dependsOn) {
+      if (!names.has(d.service))
+        r.warn(['services', s.name, 'depends_on'], `depends on unknown service "${d.service}"`);
+    }
+  }
+  const volumes = data.volumes && typeof data.volumes === 'object' ? Object.keys(data.volumes) : [];
+  const name =
+    stackName ??
+    (typeof data.name === 'string' ? data.name : path.basename(path.dirname(path.resolve(file))))
+      .toLowerCase()
+      .replace(/[^a-z0-9-]+/g, '-')
+      .replace(/^-+|-+$/g, '');
+  return {
+    name: name || 'stack',
+    file,
+    services,
+    volumes,
+    secrets: readTopSecrets(data.secrets),
+    warnings: r.warnings,
+  };
+}
+
+/** Top-level keys that are not the compose spec's, a missing services: section, and configs:. */
+function warnTopLevel(r: ComposeReader, data: Record<string, unknown>): void {
+  if (!data.services || typeof data.services !== 'object') {
     r.warn(['services'], 'no services: section; the stack is empty', 'add services:');
   }
   for (const key of Object.keys(data)) {
@@ -555,137 +586,126 @@ export function importCompose(file: string, text: string, stackName?: string): S
       'compose configs are not carried over',
       'mount the files as read-only volumes instead',
     );
+}
 
-  for (const [name, raw] of Object.entries((rawServices ?? {}) as Record<string, unknown>)) {
-    const base: Path = ['services', name];
-    if (!raw || typeof raw !== 'object') {
-      r.warn(base, 'service definition is not a mapping; skipped');
-      continue;
-    }
-    const s = raw as Record<string, unknown>;
-    const image = str(s.image);
-    const build = readBuild(r, base, s.build);
-    if (!image && !build)
-      r.warn(base, 'service has neither image nor build; it cannot be run', 'add image: or build:');
-    const { environment, secretEnv } = readEnvironment(r, base, s.environment);
-    const svc: StackService = {
-      name,
-      role: roleOf(name, image),
-      ...(image ? { image } : {}),
-      ...(build ? { build } : {}),
-      environment,
-      secretEnv,
-      secrets: [],
-      ports: readPorts(r, base, s.ports, s.expose),
-      volumes: readVolumes(r, base, s.volumes),
-      dependsOn: [],
-      labels: {},
-      profiles: Array.isArray(s.profiles) ? s.profiles.map(String) : [],
-      origin: r.location(base),
-      fieldOrigins: Object.fromEntries(Object.keys(s).map((k) => [k, r.location([...base, k])])),
-    };
-    const ext = s['x-mlship'];
-    if (ext && typeof ext === 'object' && typeof (ext as { aws?: unknown }).aws === 'object') {
-      svc.extensions = { aws: (ext as { aws: Record<string, unknown> }).aws };
-    }
-    const command = splitCommand(s.command);
-    if (command) svc.command = command;
-    const entrypoint = splitCommand(s.entrypoint);
-    if (entrypoint) svc.entrypoint = entrypoint;
-    const hc = readHealthcheck(r, base, s.healthcheck);
-    if (hc) svc.healthcheck = hc;
-    if (Array.isArray(s.depends_on)) {
-      svc.dependsOn = s.depends_on.map((d) => ({ service: String(d), condition: 'started' as const }));
-    } else if (s.depends_on && typeof s.depends_on === 'object') {
-      svc.dependsOn = Object.entries(s.depends_on as Record<string, { condition?: string } | null>).map(
-        ([dep, v]) => ({
-          service: dep,
-          condition:
-            v?.condition === 'service_healthy'
-              ? 'healthy'
-              : v?.condition === 'service_completed_successfully'
-                ? 'completed'
-                : 'started',
-        }),
-      );
-    }
-    if (Array.isArray(s.secrets)) {
-      svc.secrets = s.secrets.map((sec) =>
-        sec && typeof sec === 'object'
-          ? {
-              name: String((sec as { source?: unknown }).source),
-              target: String(
-                (sec as { target?: unknown }).target ??
-                  `/run/secrets/${String((sec as { source?: unknown }).source)}`,
-              ),
-            }
-          : { name: String(sec), target: `/run/secrets/${String(sec)}` },
-      );
-    }
-    const restart = str(s.restart);
-    if (restart) {
-      const norm = restart.startsWith('on-failure') ? 'on-failure' : restart;
-      if (norm === 'no' || norm === 'always' || norm === 'on-failure' || norm === 'unless-stopped')
-        svc.restart = norm;
-      else
-        r.warn(
-          [...base, 'restart'],
-          `unknown restart policy "${restart}"`,
-          'use no, always, on-failure or unless-stopped',
-        );
-    }
-    if (s.user !== undefined) svc.user = String(s.user);
-    if (typeof s.working_dir === 'string') svc.workingDir = s.working_dir;
-    const grace = parseDuration(s.stop_grace_period);
-    if (grace !== undefined) svc.stopGraceSeconds = grace;
-    if (Array.isArray(s.labels)) {
-      for (const l of s.labels) {
-        const [k, ...v] = String(l).split('=');
-        if (k) svc.labels[k] = v.join('=');
-      }
-    } else if (s.labels && typeof s.labels === 'object') {
-      for (const [k, v] of Object.entries(s.labels)) svc.labels[k] = String(v);
-    }
-    if (s.mem_limit !== undefined) {
-      const bytes = parseBytes(s.mem_limit);
-      if (bytes !== undefined) svc.memoryBytes = bytes;
-    }
-    if (s.cpus !== undefined) svc.cpus = Number(s.cpus);
-    readDeploy(r, base, s.deploy, svc);
-
-    for (const key of Object.keys(s)) {
-      if (CARRIED.has(key) || key.startsWith('x-')) continue;
-      const known = NOT_CARRIED[key];
-      if (known) r.warn([...base, key], known.message, known.fix);
-      else r.warn([...base, key], `${key} is not carried over`);
-    }
-    services.push(svc);
-  }
-
-  // References to services that do not exist are the user's bug: say so.
-  const names = new Set(services.map((s) => s.name));
-  for (const s of services) {
-    for (const d of s.dependsOn) {
-      if (!names.has(d.service))
-        r.warn(['services', s.name, 'depends_on'], `depends on unknown service "${d.service}"`);
-    }
-  }
-
-  const volumes = data.volumes && typeof data.volumes === 'object' ? Object.keys(data.volumes) : [];
+function readTopSecrets(raw: unknown): StackSecret[] {
   const secrets: StackSecret[] = [];
-  for (const [name, raw] of Object.entries(
-    (data.secrets ?? {}) as Record<string, Record<string, unknown> | null>,
-  )) {
-    if (raw && typeof raw.file === 'string') secrets.push({ name, source: { kind: 'file', path: raw.file } });
-    else if (raw && typeof raw.environment === 'string')
-      secrets.push({ name, source: { kind: 'environment', variable: raw.environment } });
+  for (const [name, def] of Object.entries((raw ?? {}) as Record<string, Record<string, unknown> | null>)) {
+    if (def && typeof def.file === 'string') secrets.push({ name, source: { kind: 'file', path: def.file } });
+    else if (def && typeof def.environment === 'string')
+      secrets.push({ name, source: { kind: 'environment', variable: def.environment } });
     else secrets.push({ name, source: { kind: 'external' } });
   }
-  const name =
-    stackName ??
-    (typeof data.name === 'string' ? data.name : path.basename(path.dirname(path.resolve(file))))
-      .toLowerCase()
-      .replace(/[^a-z0-9-]+/g, '-')
-      .replace(/^-+|-+$/g, '');
-  return { name: name || 'stack', file, services, volumes, secrets, warnings: r.warnings };
+  return secrets;
+}
+
+/** One service of the compose file; undefined (with a warning) when it is not a mapping. */
+function readService(r: ComposeReader, name: string, raw: unknown): StackService | undefined {
+  const base: Path = ['services', name];
+  if (!raw || typeof raw !== 'object') {
+    r.warn(base, 'service definition is not a mapping; skipped');
+    return undefined;
+  }
+  const s = raw as Record<string, unknown>;
+  const image = str(s.image);
+  const build = readBuild(r, base, s.build);
+  if (!image && !build)
+    r.warn(base, 'service has neither image nor build; it cannot be run', 'add image: or build:');
+  const { environment, secretEnv } = readEnvironment(r, base, s.environment);
+  const svc: StackService = {
+    name,
+    role: roleOf(name, image),
+    ...(image ? { image } : {}),
+    ...(build ? { build } : {}),
+    environment,
+    secretEnv,
+    secrets: readServiceSecrets(s.secrets),
+    ports: readPorts(r, base, s.ports, s.expose),
+    volumes: readVolumes(r, base, s.volumes),
+    dependsOn: readDependsOn(s.depends_on),
+    labels: readLabels(s.labels),
+    profiles: Array.isArray(s.profiles) ? s.profiles.map(String) : [],
+    origin: r.location(base),
+    fieldOrigins: Object.fromEntries(Object.keys(s).map((k) => [k, r.location([...base, k])])),
+  };
+  readProcess(r, base, s, svc);
+  readDeploy(r, base, s.deploy, svc);
+  for (const key of Object.keys(s)) {
+    if (CARRIED.has(key) || key.startsWith('x-')) continue;
+    const known = NOT_CARRIED[key];
+    if (known) r.warn([...base, key], known.message, known.fix);
+    else r.warn([...base, key], `${key} is not carried over`);
+  }
+  return svc;
+}
+
+/** How the container runs: x-mlship, command, entrypoint, health check, restart, user, limits. */
+function readProcess(r: ComposeReader, base: Path, s: Record<string, unknown>, svc: StackService): void {
+  const ext = s['x-mlship'];
+  if (ext && typeof ext === 'object' && typeof (ext as { aws?: unknown }).aws === 'object') {
+    svc.extensions = { aws: (ext as { aws: Record<string, unknown> }).aws };
+  }
+  const command = splitCommand(s.command);
+  if (command) svc.command = command;
+  const entrypoint = splitCommand(s.entrypoint);
+  if (entrypoint) svc.entrypoint = entrypoint;
+  const hc = readHealthcheck(r, base, s.healthcheck);
+  if (hc) svc.healthcheck = hc;
+  const restart = str(s.restart);
+  if (restart) {
+    const norm = restart.startsWith('on-failure') ? 'on-failure' : restart;
+    if (norm === 'no' || norm === 'always' || norm === 'on-failure' || norm === 'unless-stopped')
+      svc.restart = norm;
+    else
+      r.warn(
+        [...base, 'restart'],
+        `unknown restart policy "${restart}"`,
+        'use no, always, on-failure or unless-stopped',
+      );
+  }
+  if (s.user !== undefined) svc.user = String(s.user);
+  if (typeof s.working_dir === 'string') svc.workingDir = s.working_dir;
+  const grace = parseDuration(s.stop_grace_period);
+  if (grace !== undefined) svc.stopGraceSeconds = grace;
+  if (s.mem_limit !== undefined) {
+    const bytes = parseBytes(s.mem_limit);
+    if (bytes !== undefined) svc.memoryBytes = bytes;
+  }
+  if (s.cpus !== undefined) svc.cpus = Number(s.cpus);
+}
+
+function readDependsOn(raw: unknown): StackService['dependsOn'] {
+  if (Array.isArray(raw)) return raw.map((d) => ({ service: String(d), condition: 'started' as const }));
+  if (!raw || typeof raw !== 'object') return [];
+  return Object.entries(raw as Record<string, { condition?: string } | null>).map(([dep, v]) => ({
+    service: dep,
+    condition:
+      v?.condition === 'service_healthy'
+        ? 'healthy'
+        : v?.condition === 'service_completed_successfully'
+          ? 'completed'
+          : 'started',
+  }));
+}
+
+function readServiceSecrets(raw: unknown): StackService['secrets'] {
+  if (!Array.isArray(raw)) return [];
+  return raw.map((sec) => {
+    if (!sec || typeof sec !== 'object') return { name: String(sec), target: `/run/secrets/${String(sec)}` };
+    const source = String((sec as { source?: unknown }).source);
+    return { name: source, target: String((sec as { target?: unknown }).target ?? `/run/secrets/${source}`) };
+  });
+}
+
+function readLabels(raw: unknown): Record<string, string> {
+  const labels: Record<string, string> = {};
+  if (Array.isArray(raw)) {
+    for (const l of raw) {
+      const [k, ...v] = String(l).split('=');
+      if (k) labels[k] = v.join('=');
+    }
+  } else if (raw && typeof raw === 'object') {
+    for (const [k, v] of Object.entries(raw)) labels[k] = String(v);
+  }
+  return labels;
 }

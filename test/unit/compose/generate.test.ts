@@ -6,18 +6,11 @@ import { parse } from 'yaml';
 import { generateCompose, renderComposeYaml } from '../../../src/core/compose/generate.js';
 import { FileExistsError } from '../../../src/io/errors.js';
 import { composeValidator } from '../../helpers/compose-spec.js';
+import { expectGolden } from '../../helpers/golden.js';
 
 const FIXTURE = 'fixtures/compose/pipeline';
-const UPDATE = process.env.UPDATE_GOLDEN === '1';
 
-function golden(file: string, actual: string): void {
-  const p = path.join(FIXTURE, 'expected', file);
-  if (UPDATE) {
-    writeFileSync(p, actual);
-    return;
-  }
-  expect(actual, `${p} (regenerate with UPDATE_GOLDEN=1)`).toBe(readFileSync(p, 'utf8'));
-}
+const golden = (file: string, actual: string) => expectGolden(path.join(FIXTURE, 'expected', file), actual);
 
 const validate = composeValidator();
 

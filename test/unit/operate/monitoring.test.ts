@@ -17,19 +17,12 @@ import { dashboardQueries, grafanaDashboard } from '../../../src/generators/graf
 import { imageVersion } from '../../../src/generators/monitoring-stack.js';
 import { contentSecurityPolicy } from '../../../src/generators/proxy-protection.js';
 import { CORPUS } from '../../helpers/corpus.js';
+import { expectGolden } from '../../helpers/golden.js';
 import { requires } from '../../helpers/requires.js';
 
 const FIXTURE = 'fixtures/compose/operate';
-const UPDATE = process.env.UPDATE_GOLDEN === '1';
 
-function golden(file: string, actual: string): void {
-  const p = path.join(FIXTURE, 'expected', file);
-  if (UPDATE) {
-    writeFileSync(p, actual);
-    return;
-  }
-  expect(actual, `${p} (regenerate with UPDATE_GOLDEN=1)`).toBe(readFileSync(p, 'utf8'));
-}
+const golden = (file: string, actual: string) => expectGolden(path.join(FIXTURE, 'expected', file), actual);
 
 const generated = () => generateCompose({ configFile: `${FIXTURE}/mlship.yaml`, force: false, dryRun: true });
 

@@ -2,7 +2,7 @@
 // one's settings, and NGINX routing to it (goldens a human reviews; the docker tier runs
 // them in a real NGINX). Update goldens with UPDATE_GOLDEN=1.
 
-import { cpSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { cpSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -12,20 +12,13 @@ import { generateCompose, renderComposeYaml } from '../../../src/core/compose/ge
 import { stackFromProject } from '../../../src/core/deploy/deploy-stack.js';
 import { ROLLOUTS_FILE, writeRollouts } from '../../../src/core/rollout/state.js';
 import { composeValidator } from '../../helpers/compose-spec.js';
+import { expectGolden } from '../../helpers/golden.js';
 import { rollout } from '../../helpers/rollout.js';
 
 const FIXTURE = 'fixtures/compose/pipeline/mlship.yaml';
 const GOLDEN = 'test/golden/rollout';
-const UPDATE = process.env.UPDATE_GOLDEN === '1';
 
-function golden(file: string, actual: string): void {
-  const p = path.join(GOLDEN, file);
-  if (UPDATE) {
-    writeFileSync(p, actual);
-    return;
-  }
-  expect(actual, `${p} (regenerate with UPDATE_GOLDEN=1)`).toBe(readFileSync(p, 'utf8'));
-}
+const golden = (file: string, actual: string) => expectGolden(path.join(GOLDEN, file), actual);
 
 const validate = composeValidator();
 

@@ -182,12 +182,16 @@ open("train-rows.json", "w").write(__import__("json").dumps(X[:40].tolist()))
     expect(report.labels).toEqual({ matched: 40, total: 40 });
   });
 
-  it('int8 quantization that flips a label (inputs far from the training data) is refused', () => {
-    const { status, report, written } = convert('mlp.joblib', rows, ...int8);
+  it('int8 quantization that flips labels is refused (one far outlier in the batch sets the activation scale)', () => {
+    // Dynamic quantization scales each batch's activations by its range: one row of 1000s leaves the
+    // training rows a few quantization steps, so many labels flip on any CPU's int8 kernels (inputs
+    // merely unlike the training data flipped one label on one CPU and none on another).
+    const outlier = Array.from({ length: 30 }, () => 1000);
+    const { status, report, written } = convert('mlp.joblib', [...trainRows(), outlier], ...int8);
     expect(status).toBe(3);
     expect(written).toBe(false);
     const labels = report.labels as { matched: number; total: number };
-    expect(labels.matched).toBeLessThan(labels.total);
+    expect(labels.matched).toBeLessThan(labels.total - 5);
     expect((report.worst as { what: string }[])[0]!.what).toBe('label');
   });
 
