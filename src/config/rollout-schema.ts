@@ -62,6 +62,25 @@ export const RolloutSchema = z.strictObject({
       minAgreement: z.number().gt(0).max(1).optional(),
     })
     .optional(),
+  /** On ECS: what `start` created, so the other commands and --destroy find it again. */
+  ecs: z
+    .strictObject({
+      cluster: z.string(),
+      stableService: z.string(),
+      candidateService: z.string(),
+      /** The stable service's revision when the rollout started, and the candidate's. */
+      stableTaskDefinition: z.string(),
+      candidateTaskDefinition: z.string(),
+      loadBalancerArn: z.string(),
+      listenerArn: z.string(),
+      ruleArn: z.string(),
+      /** The X-Model-Version: candidate rule (every such request to the candidate). */
+      overrideRuleArn: z.string().optional(),
+      stableTargetGroupArn: z.string(),
+      candidateTargetGroupArn: z.string(),
+      alarms: z.array(z.string()),
+    })
+    .optional(),
   status: z.enum(['running', 'promoted', 'rolled-back']),
   startedAt: z.string(),
   history: z.array(RolloutEventSchema),

@@ -1,5 +1,5 @@
 // The CreateService request of a service: circuit breaker with rollback, awsvpc, Service Connect,
-// target groups, and a capacity provider for GPU tasks.
+// target groups, a capacity provider for GPU tasks, and the alarms that roll a deployment back.
 
 import type { CreateServiceCommandInput } from '@aws-sdk/client-ecs';
 import type { CreateServiceSpec, ServiceConnectSpec } from '../../core/deploy/aws-apis.js';
@@ -24,6 +24,25 @@ export function serviceConnectConfiguration(
   };
 }
 
+/**
+ * Rolling deployments with the circuit breaker (tasks that do not start roll back), and with
+ * alarms when given: a deployment during which one of them goes into ALARM rolls back too
+ * (a rollout's 5xx and latency alarms), whether or not anyone is watching.
+ */
+export function deploymentConfiguration(
+  alarms?: string[],
+): NonNullable<CreateServiceCommandInput['deploymentConfiguration']> {
+  return {
+    deploymentCircuitBreaker: { enable: true, rollback: true },
+    maximumPercent: 200,
+    minimumHealthyPercent: 100,
+    // An empty list turns them off (what was there before a rollout).
+    ...(alarms
+      ? { alarms: { alarmNames: alarms, enable: alarms.length > 0, rollback: alarms.length > 0 } }
+      : {}),
+  };
+}
+
 export function createServiceInput(spec: CreateServiceSpec, tags: Tags = {}): CreateServiceCommandInput {
   return {
     cluster: spec.cluster,
@@ -41,11 +60,7 @@ export function createServiceInput(spec: CreateServiceSpec, tags: Tags = {}): Cr
         assignPublicIp: spec.assignPublicIp ? 'ENABLED' : 'DISABLED',
       },
     },
-    deploymentConfiguration: {
-      deploymentCircuitBreaker: { enable: true, rollback: true },
-      maximumPercent: 200,
-      minimumHealthyPercent: 100,
-    },
+    deploymentConfiguration: deploymentConfiguration(spec.deploymentAlarms),
     ...(spec.healthCheckGracePeriodSeconds
       ? { healthCheckGracePeriodSeconds: spec.healthCheckGracePeriodSeconds }
       : {}),

@@ -5,7 +5,11 @@ import type { Service } from '@aws-sdk/client-ecs';
 import type { EcsApi } from '../../core/deploy/aws-apis.js';
 import { OperationFailedError } from '../../io/errors.js';
 import { call } from './aws-call.js';
-import { createServiceInput, serviceConnectConfiguration } from './create-service-input.js';
+import {
+  createServiceInput,
+  deploymentConfiguration,
+  serviceConnectConfiguration,
+} from './create-service-input.js';
 import { runTaskInput } from './run-task-input.js';
 import { ecsTags, type Tags } from './tags.js';
 
@@ -164,6 +168,10 @@ export function createEcsApi(ecsSdk: typeof EcsSdk, ecsClient: EcsSdk.ECSClient,
             ...(input.serviceConnect
               ? { serviceConnectConfiguration: serviceConnectConfiguration(input.serviceConnect) }
               : {}),
+            ...(input.deploymentAlarms
+              ? { deploymentConfiguration: deploymentConfiguration(input.deploymentAlarms) }
+              : {}),
+            ...(input.desiredCount === undefined ? {} : { desiredCount: input.desiredCount }),
           }),
         ),
       );

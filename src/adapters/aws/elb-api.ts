@@ -1,7 +1,8 @@
-// Elastic Load Balancing v2: the shared Application Load Balancer, its target groups and listeners.
+// Elastic Load Balancing v2: the shared Application Load Balancer, its target groups and listeners,
+// and the weighted listener rules of rollouts.
 
 import type * as ElbSdk from '@aws-sdk/client-elastic-load-balancing-v2';
-import type { ElbApi } from '../../core/deploy/aws-apis.js';
+import type { ElbApi, TargetWeight, WeightedRuleSpec } from '../../core/deploy/aws-apis.js';
 import { call } from './aws-call.js';
 import { keyValueTags, type Tags } from './tags.js';
 
@@ -250,5 +251,91 @@ export function createElbApi(
       }
       return arns;
     },
+    async listenerArn(loadBalancerArn, port) {
+      const r = await call('describe the listeners of the load balancer', () =>
+        elbClient.send(new elbSdk.DescribeListenersCommand({ LoadBalancerArn: loadBalancerArn })),
+      );
+      return r.Listeners?.find((l) => l.Port === port)?.ListenerArn;
+    },
+    async createRule(spec) {
+      const r = await call(`create a listener rule for ${spec.paths.join(', ')}`, () =>
+        elbClient.send(new elbSdk.CreateRuleCommand(ruleInput(spec, tags))),
+      );
+      return r.Rules![0]!.RuleArn!;
+    },
+    async setRuleWeights(ruleArn, weights) {
+      await call('change the weights of a listener rule', () =>
+        elbClient.send(new elbSdk.ModifyRuleCommand({ RuleArn: ruleArn, Actions: [forwardAction(weights)] })),
+      );
+    },
+    async ruleWeights(ruleArn) {
+      const rule = await call('describe a listener rule', async () => {
+        try {
+          return (await elbClient.send(new elbSdk.DescribeRulesCommand({ RuleArns: [ruleArn] }))).Rules?.[0];
+        } catch (e) {
+          if ((e as { name?: string }).name === 'RuleNotFoundException') return undefined;
+          throw e;
+        }
+      });
+      const forward = rule?.Actions?.find((a) => a.Type === 'forward');
+      if (!forward) return undefined;
+      return (forward.ForwardConfig?.TargetGroups ?? []).map((t) => ({
+        targetGroupArn: t.TargetGroupArn!,
+        weight: t.Weight ?? 1,
+      }));
+    },
+    async deleteRule(ruleArn) {
+      return call('delete a listener rule', async () => {
+        try {
+          await elbClient.send(new elbSdk.DeleteRuleCommand({ RuleArn: ruleArn }));
+          return true;
+        } catch (e) {
+          if ((e as { name?: string }).name === 'RuleNotFoundException') return false;
+          throw e;
+        }
+      });
+    },
+  };
+}
+
+/** A forward to target groups by weight (0 to 999 each; a group at 0 gets no request). */
+export function forwardAction(weights: TargetWeight[]): ElbSdk.Action {
+  return {
+    Type: 'forward',
+    ForwardConfig: {
+      TargetGroups: weights.map((w) => ({ TargetGroupArn: w.targetGroupArn, Weight: w.weight })),
+      TargetGroupStickinessConfig: { Enabled: false },
+    },
+  };
+}
+
+/** The CreateRule request of a rollout's rule: path (and header) conditions, the rewrite, the weights. */
+export function ruleInput(spec: WeightedRuleSpec, tags: Tags = {}): ElbSdk.CreateRuleCommandInput {
+  return {
+    ListenerArn: spec.listenerArn,
+    Priority: spec.priority,
+    Conditions: [
+      { Field: 'path-pattern', PathPatternConfig: { Values: spec.paths } },
+      ...(spec.header
+        ? [
+            {
+              Field: 'http-header',
+              HttpHeaderConfig: { HttpHeaderName: spec.header.name, Values: [spec.header.value] },
+            },
+          ]
+        : []),
+    ],
+    Actions: [forwardAction(spec.weights)],
+    ...(spec.rewrite
+      ? {
+          Transforms: [
+            {
+              Type: 'url-rewrite',
+              UrlRewriteConfig: { Rewrites: [{ Regex: spec.rewrite.regex, Replace: spec.rewrite.replace }] },
+            },
+          ],
+        }
+      : {}),
+    Tags: keyValueTags({ ...tags, ...spec.tags }),
   };
 }

@@ -9,6 +9,7 @@ import type { DataPushResult } from '../../core/data/push.js';
 import { UsageError } from '../../io/errors.js';
 import type { IoHost } from '../../io/io-host.js';
 import type { CliContext, Register } from '../context.js';
+import { deployedStack } from '../deployed-stack.js';
 import { examples } from '../examples.js';
 
 interface PushFlags {
@@ -84,38 +85,7 @@ async function push(ctx: CliContext, flags: PushFlags): Promise<void> {
     throw new UsageError(`--only ${flags.only}: expected database or files`, {
       hint: '--only database, or --only files',
     });
-  const [
-    { planEcs, loadDeployStack },
-    { awsFlagsOf, resolveAws, requireIdentity },
-    { createAwsEnvironment },
-  ] = await Promise.all([
-    import('../../core/deploy/plan.js'),
-    import('../../core/aws/aws-config.js'),
-    import('../../adapters/aws/environment.js'),
-  ]);
-  const file = path.resolve(ctx.cwd, flags.file);
-  const loaded = await loadDeployStack(file);
-  const aws = await resolveAws(
-    awsFlagsOf({
-      region: flags.region,
-      accountId: flags.accountId,
-      profile: flags.profile,
-      endpointUrl: flags.endpointUrl,
-    }),
-    loaded.project?.aws,
-    createAwsEnvironment(ctx.env),
-    { credentials: 'required' },
-  );
-  requireIdentity(aws);
-  const plan = await planEcs({
-    file,
-    loaded,
-    imageTag: 'latest',
-    force: false,
-    writeFiles: false,
-    ...(aws.region ? { region: aws.region } : {}),
-    ...(aws.accountId ? { accountId: aws.accountId } : {}),
-  });
+  const { file, loaded, aws, plan } = await deployedStack(ctx, flags);
   const { createDeployApis } = await import('../../adapters/aws/deploy-apis.js');
   const apis = createDeployApis({
     region: plan.region,

@@ -6,6 +6,7 @@ import type { EcsPlanResult } from '../../core/deploy/plan.js';
 import { UsageError } from '../../io/errors.js';
 import type { IoHost } from '../../io/io-host.js';
 import type { CliContext, Register } from '../context.js';
+import { stackAndAws } from '../deployed-stack.js';
 import { examples } from '../examples.js';
 import { addK8sCommand } from './deploy-k8s.js';
 
@@ -94,37 +95,12 @@ function render(io: IoHost, r: EcsPlanResult, cwd: string, aws: ResolvedAws): st
 }
 
 /**
- * The stack (read once) and how AWS is configured for it, resolved as every AWS command and
- * `mlship doctor` resolve it. With credentials required, they are checked here: before any
- * build, push or AWS change.
+ * The AWS flags of deploy ecs (resolved with the stack by ../deployed-stack.ts).
  */
 type AwsFlags = Pick<EcsFlags, 'file' | 'region' | 'accountId' | 'profile' | 'endpointUrl'>;
 /** What the stack's names depend on (`mlship top --aws` reads them too). */
 export type StackFlags = AwsFlags &
   Pick<EcsFlags, 'tag' | 'force' | 'budget' | 'alertEmail' | 'wafRateLimit' | 'monitoring'>;
-
-async function stackAndAws(ctx: CliContext, flags: AwsFlags, credentials: 'required' | 'if-needed') {
-  const [{ loadDeployStack }, { awsFlagsOf, resolveAws, requireIdentity }, { createAwsEnvironment }] =
-    await Promise.all([
-      import('../../core/deploy/plan.js'),
-      import('../../core/aws/aws-config.js'),
-      import('../../adapters/aws/environment.js'),
-    ]);
-  const loaded = await loadDeployStack(path.resolve(ctx.cwd, flags.file));
-  const aws = await resolveAws(
-    awsFlagsOf({
-      region: flags.region,
-      accountId: flags.accountId,
-      profile: flags.profile,
-      endpointUrl: flags.endpointUrl,
-    }),
-    loaded.project?.aws,
-    createAwsEnvironment(ctx.env),
-    { credentials },
-  );
-  if (credentials === 'required') requireIdentity(aws);
-  return { loaded, aws };
-}
 
 /**
  * The stack's local .env (the passwords compose generated, or a compose file's own): its values
@@ -207,6 +183,20 @@ async function scale(ctx: CliContext, flags: EcsFlags, text: string): Promise<vo
   } finally {
     aws.destroy();
   }
+}
+
+/**
+ * An apply while a rollout runs on ECS would replace the revision the rollout compares against
+ * and the listener it weighs: promote or roll back first.
+ */
+async function refuseDuringRollout(file: string): Promise<void> {
+  const { ecsRolloutsFile, readRollouts } = await import('../../core/rollout/state.js');
+  const { rollouts } = await readRollouts(ecsRolloutsFile(file));
+  const running = Object.values(rollouts).filter((r) => r.status === 'running');
+  if (running.length)
+    throw new UsageError(`a rollout of ${running.map((r) => r.service).join(', ')} is running on ECS`, {
+      hint: `finish it first: mlship rollout promote ${running[0]!.service} --target ecs (or rollback)`,
+    });
 }
 
 /** `--destroy`: confirmed (a prompt, or --yes), then everything `--apply` created but images and logs. */
@@ -428,6 +418,7 @@ export const registerDeploy: Register = (program: Command, holder) => {
         await destroy(ctx, flags);
         return;
       }
+      if (flags.apply) await refuseDuringRollout(path.resolve(ctx.cwd, flags.file));
       const { resolveImageTag } = await import('../image-tag.js');
       const tag = await resolveImageTag(
         ctx.io,

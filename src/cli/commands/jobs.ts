@@ -61,30 +61,14 @@ async function jobsContext(ctx: CliContext, flags: TargetFlags) {
       },
     });
   } else {
-    const [
-      { loadProject },
-      { awsFlagsOf, resolveAws, requireIdentity, requireRegion, requireAccount },
-      env,
-      t,
-    ] = await Promise.all([
+    const [{ loadProject }, { requireRegion, requireAccount }, t, { resolveAwsFor }] = await Promise.all([
       import('../../config/load.js'),
       import('../../core/aws/aws-config.js'),
-      import('../../adapters/aws/environment.js'),
       import('../../core/jobs/target.js'),
+      import('../deployed-stack.js'),
     ]);
     project = await loadProject(file);
-    const aws = await resolveAws(
-      awsFlagsOf({
-        region: flags.region,
-        accountId: flags.accountId,
-        profile: flags.profile,
-        endpointUrl: flags.endpointUrl,
-      }),
-      project.aws,
-      env.createAwsEnvironment(ctx.env),
-      { credentials: 'required' },
-    );
-    requireIdentity(aws);
+    const aws = await resolveAwsFor(ctx, flags, project.aws, 'required');
     const region = requireRegion(aws);
     target = t.awsJobTarget(project, region, requireAccount(aws));
     apis = await createJobApis({

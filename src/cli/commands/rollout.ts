@@ -1,6 +1,6 @@
 // `mlship rollout start|status|promote|rollback|watch`: test a new version of a model service
-// in production — a canary share, an A/B split or a shadow — on the local stack, with the
-// numbers compared side by side and promotion or rollback by gates.
+// in production — a canary share, an A/B split or a shadow — on the local stack or on ECS
+// (--target ecs), with the numbers compared side by side and promotion or rollback by gates.
 
 import path from 'node:path';
 import { type Command, Option } from 'commander';
@@ -15,6 +15,12 @@ interface TargetFlags {
   file: string;
   out?: string;
   timeout?: string;
+  target: 'local' | 'ecs';
+  region?: string;
+  accountId?: string;
+  profile?: string;
+  endpointUrl?: string;
+  registry?: string;
 }
 
 const collect = (value: string, previous: string[] = []) => [...previous, value];
@@ -23,7 +29,17 @@ function withTargetFlags(cmd: Command): Command {
   return cmd
     .option('-f, --file <path>', 'project config', 'mlship.yaml')
     .option('-o, --out <dir>', 'where the local stack is (default: deploy/compose beside mlship.yaml)')
-    .option('--timeout <seconds>', 'how long a new candidate may take to be healthy');
+    .option('--timeout <seconds>', 'how long a new candidate may take to be healthy')
+    .addOption(
+      new Option('--target <where>', 'the local stack (compose) or the deployed one (ECS)')
+        .choices(['local', 'ecs'])
+        .default('local'),
+    )
+    .option('--region <region>', 'ECS: AWS region (default: aws.region in mlship.yaml)')
+    .option('--account-id <id>', 'ECS: AWS account id (default: aws.account_id in mlship.yaml)')
+    .option('--profile <name>', 'ECS: AWS profile (default: the SDK chain)')
+    .option('--endpoint-url <url>', 'ECS: AWS endpoint override (emulators such as moto)')
+    .option('--registry <host>', 'ECS: push a --path candidate here instead of ECR');
 }
 
 function withGateFlags(cmd: Command): Command {
@@ -63,6 +79,12 @@ async function target(
   const gateOverride = full
     ? Object.fromEntries(Object.entries(full).filter(([k]) => gates![flagOf[k as keyof Gates]] !== undefined))
     : undefined;
+  if (flags.target === 'ecs') {
+    const { ecsTarget } = await import('./rollout-ecs.js');
+    const { target: t, close } = await ecsTarget(ctx, service, flags, gateOverride);
+    process.once('beforeExit', close);
+    return t;
+  }
   if (flags.timeout !== undefined && !/^\d+$/.test(flags.timeout))
     throw new UsageError(`--timeout ${flags.timeout} is not a whole number of seconds`, {
       hint: '--timeout 300',
@@ -212,7 +234,9 @@ function registerStart(rollout: Command, holder: ContextHolder): void {
         { ok: true, rollout: r },
         [
           `rollout of ${service} started: ${summarize(r)}`,
-          'X-Model-Version: candidate (or stable) on a request chooses the version; every answer names it in X-Model-Version',
+          flags.target === 'ecs'
+            ? `X-Model-Version: candidate on a request to /api/${service}/ reaches the candidate (a listener rule of the load balancer)`
+            : 'X-Model-Version: candidate (or stable) on a request chooses the version; every answer names it in X-Model-Version',
           `next: mlship rollout status ${service}, then promote, rollback or watch`,
         ].join('\n'),
       );

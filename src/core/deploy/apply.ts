@@ -24,6 +24,7 @@ import { type EfsResult, type EfsVolumePlan, ensureEfs, withEfsIds } from './efs
 import { ensureGpuCapacity, type GpuCapacityResult } from './gpu-capacity.js';
 import { healthCheckTools, missingHealthCheckTools } from './health-tools.js';
 import { ensureLoadBalancer, type LoadBalancerResult, sameLoadBalancers } from './load-balancer.js';
+import { loadBalancerNames } from './load-balancer-plan.js';
 import type { EcsPlanResult, ListenerPlan } from './plan.js';
 import {
   ensureQueues,
@@ -244,7 +245,10 @@ export async function applyEcs(
   for (const svc of plan.translation.services) {
     const arn = arnOf.get(svc.taskFamily)!;
     const existing = await aws.ecs.describeService(stack, svc.name);
-    const loadBalancers = targets.get(svc.name) ?? [];
+    const loadBalancers = [
+      ...(targets.get(svc.name) ?? []),
+      ...rolloutTargets(stack, svc.name, existing?.loadBalancers ?? []),
+    ];
     if (!existing) {
       await aws.ecs.createService({
         cluster: stack,
@@ -315,6 +319,26 @@ export async function applyEcs(
     ),
   );
   return result;
+}
+
+/**
+ * The target group a rollout (`mlship rollout --target ecs`) registered the service with: kept,
+ * so that a deploy neither starts a deployment to remove it nor breaks a rule forwarding to it.
+ */
+export function rolloutTargets(
+  stack: string,
+  service: string,
+  actual: { targetGroupArn?: string; containerName?: string; containerPort?: number }[],
+): ServiceLoadBalancer[] {
+  const names = loadBalancerNames(stack);
+  return actual.flatMap((l) =>
+    l.targetGroupArn &&
+    l.containerName &&
+    l.containerPort &&
+    l.targetGroupArn.includes(`:targetgroup/${names.rolloutTargetGroup(service, l.containerPort, 'stable')}/`)
+      ? [{ targetGroupArn: l.targetGroupArn, containerName: l.containerName, containerPort: l.containerPort }]
+      : [],
+  );
 }
 
 /** Every container port of the service under its container's name (Service Connect discovery names). */

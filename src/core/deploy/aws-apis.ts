@@ -64,6 +64,9 @@ export interface EcsApi {
     loadBalancers?: ServiceLoadBalancer[];
     healthCheckGracePeriodSeconds?: number;
     serviceConnect?: ServiceConnectSpec;
+    /** CloudWatch alarms whose ALARM state rolls a deployment back (deploymentConfiguration.alarms). */
+    deploymentAlarms?: string[];
+    desiredCount?: number;
   }): Promise<void>;
   /** Starts a one-off task (Fargate, awsvpc) of a registered task definition; its ARN. */
   runTask(spec: RunTaskSpec): Promise<string>;
@@ -115,6 +118,8 @@ export interface CreateServiceSpec {
   healthCheckGracePeriodSeconds?: number;
   serviceConnect?: ServiceConnectSpec;
   loadBalancers?: ServiceLoadBalancer[];
+  /** CloudWatch alarms whose ALARM state rolls a deployment back (deploymentConfiguration.alarms). */
+  deploymentAlarms?: string[];
 }
 
 export interface LogsApi {
@@ -397,6 +402,35 @@ export interface ElbApi {
   deleteTargetGroups(names: string[]): Promise<string[]>;
   /** The ARNs of the target groups of these names that exist (for dashboards and alarms). */
   targetGroupArns(names: string[]): Promise<Record<string, string>>;
+  /** The listener of the load balancer on `port`, if there is one. */
+  listenerArn(loadBalancerArn: string, port: number): Promise<string | undefined>;
+  /** A listener rule (a rollout's weighted forward); its ARN. */
+  createRule(spec: WeightedRuleSpec): Promise<string>;
+  /** Changes the weights of a weighted forward rule in place. */
+  setRuleWeights(ruleArn: string, weights: TargetWeight[]): Promise<void>;
+  /** The weights a rule forwards with, or undefined when there is no such rule. */
+  ruleWeights(ruleArn: string): Promise<TargetWeight[] | undefined>;
+  /** Deletes the rule; false when there was none. */
+  deleteRule(ruleArn: string): Promise<boolean>;
+}
+
+export interface TargetWeight {
+  targetGroupArn: string;
+  weight: number;
+}
+
+/** A listener rule forwarding matching requests to target groups by weight. */
+export interface WeightedRuleSpec {
+  listenerArn: string;
+  priority: number;
+  /** Path patterns, e.g. /api/iris/*. */
+  paths: string[];
+  /** Only requests carrying this header value (e.g. X-Model-Version: candidate). */
+  header?: { name: string; value: string };
+  /** A regex and its replacement applied to the path before forwarding (the ALB's url-rewrite transform). */
+  rewrite?: { regex: string; replace: string };
+  weights: TargetWeight[];
+  tags: Record<string, string>;
 }
 
 export type ListenerSpec = { loadBalancerArn: string; port: number } & (

@@ -55,7 +55,13 @@ export async function destroyEcs(
   };
 
   // 1. Services first: they hold the target groups and keep tasks (and the bill) running.
-  const services = plan.translation.services.map((s) => s.name);
+  // A rollout's candidate (`mlship rollout --target ecs`, model services) is a service of the stack too.
+  const rolled = new Set(
+    (plan.operate?.models ?? []).filter((m) => !m.gpu && m.service === m.container).map((m) => m.service),
+  );
+  const services = plan.translation.services.flatMap((s) =>
+    rolled.has(s.name) ? [s.name, `${s.name}-candidate`] : [s.name],
+  );
   for (const name of services) if (await aws.ecs.deleteService(stack, name)) removed(`service ${name}`);
   // The workers' scaling acts on services that are gone now (and its alarm is billed).
   for (const q of plan.queues ?? []) {
@@ -90,9 +96,15 @@ export async function destroyEcs(
     );
   }
   // Target groups a listener no longer used (a port unpublished since) are not found through it.
-  const planned = plan.translation.services.flatMap((s) =>
-    s.publicPorts.map((p) => names.targetGroup(p.container, p.containerPort)),
-  );
+  const planned = plan.translation.services.flatMap((s) => [
+    ...s.publicPorts.map((p) => names.targetGroup(p.container, p.containerPort)),
+    // A rollout's target groups (the listener rules that used them went with the listeners).
+    ...s.containers.flatMap((c) =>
+      c.port && rolled.has(c.name)
+        ? (['stable', 'candidate'] as const).map((side) => names.rolloutTargetGroup(c.name, c.port!, side))
+        : [],
+    ),
+  ]);
   for (const tg of await aws.elb.deleteTargetGroups(planned)) removed(`target group ${tg}`);
 
   const network = vpcId && options.securityGroups ? undefined : await aws.ec2.defaultNetwork();

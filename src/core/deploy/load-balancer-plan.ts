@@ -10,6 +10,9 @@ export function loadBalancerNames(stack: string) {
     loadBalancer: awsName(stack, 32),
     securityGroup: `${stack}-alb`,
     targetGroup: (service: string, port: number) => awsName(`${stack}-${service}-${port}`, 32),
+    /** A rollout's target groups of a model service (mlship rollout on ECS): its stable tasks', its candidate's. */
+    rolloutTargetGroup: (service: string, port: number, side: 'stable' | 'candidate') =>
+      awsName(`${stack}-${service}-${side === 'stable' ? 's' : 'c'}-${port}`, 32),
   };
 }
 

@@ -100,7 +100,10 @@ export async function ensureOperate(
   for (const alarm of wanted) await aws.cloudwatch.putAlarm(alarm);
   result.alarms = wanted.map((a) => a.name);
   // Alarms of services since removed (or of monitoring turned off) go too.
-  const stale = (await aws.cloudwatch.alarmNames(op.alarmPrefix)).filter((n) => !result.alarms.includes(n));
+  // A rollout's alarms (mlship rollout --target ecs) are its own: services roll back on them.
+  const stale = (await aws.cloudwatch.alarmNames(op.alarmPrefix)).filter(
+    (n) => !result.alarms.includes(n) && !n.startsWith(`${op.alarmPrefix}rollout-`),
+  );
   if (stale.length) await aws.cloudwatch.deleteAlarms(stale);
   result.alarmsRemoved = stale;
   if (op.budget) {

@@ -72,7 +72,9 @@ const plainRunner = (log: (line: string) => void): TaskRunner => ({
     })),
 });
 
-async function stoppedReasons(stack: string, service: string, deps: ApplyDeps): Promise<string[]> {
+/** What waiting needs: the ECS calls, a log, and optionally progress and a clock. */
+export type WaitDeps = Pick<ApplyDeps, 'aws' | 'log' | 'tasks' | 'clock'>;
+async function stoppedReasons(stack: string, service: string, deps: WaitDeps): Promise<string[]> {
   try {
     const arns = await deps.aws.ecs.listStoppedTasks(stack, service);
     const tasks = await deps.aws.ecs.describeTasks(stack, arns.slice(0, 5));
@@ -94,7 +96,7 @@ async function stoppedReasons(stack: string, service: string, deps: ApplyDeps): 
 export async function waitUntilStable(
   plan: EcsPlanResult,
   services: { plan: EcsPlanResult['translation']['services'][number]; taskDefinition: string }[],
-  deps: ApplyDeps,
+  deps: WaitDeps,
   options: ApplyOptions,
 ): Promise<{ name: string; seconds: number }[]> {
   const clock = deps.clock ?? realClock;

@@ -1,5 +1,5 @@
 // Where a stack's rollouts are recorded (beside the generated stack:
-// deploy/compose/rollouts.json) and how they are read
+// deploy/compose/rollouts.json; on ECS deploy/ecs-rollouts.json) and how they are read
 // and written: validated on the way in (a damaged file names its field), atomically on the
 // way out. Imports nothing of compose or deploy, so both can read it without a cycle.
 
@@ -10,6 +10,14 @@ import { UsageError } from '../../io/errors.js';
 import { exists, writeFileAtomic } from '../../io/files.js';
 
 export const ROLLOUTS_FILE = 'rollouts.json';
+
+/**
+ * The rollouts on ECS of the stack of `configFile`: deploy/ecs-rollouts.json, beside (not in)
+ * deploy/ecs, which `deploy ecs` owns and regenerates.
+ */
+export function ecsRolloutsFile(configFile: string): string {
+  return path.join(path.dirname(path.resolve(configFile)), 'deploy', 'ecs-rollouts.json');
+}
 
 export async function readRollouts(file: string): Promise<RolloutsFile> {
   if (!(await exists(file))) return { version: 1, rollouts: {} };

@@ -100,18 +100,68 @@ export function sameAnswer(a: unknown, b: unknown): boolean {
 }
 
 export function compare(samples: RolloutSamples, gates: Gates, canaryShare = 0.5): Comparison {
-  const stable = summarize(samples.stable);
-  const candidate = summarize(samples.candidate);
-  const z = twoProportionZTest(stable.errors5xx, stable.requests, candidate.errors5xx, candidate.requests);
   // Latency of successful answers only: a fast error is not a fast prediction.
   const ok = (s: RequestSample[]) => s.filter((x) => x.status < 500).map((x) => x.durationMs);
-  const mw = mannWhitneyU(ok(samples.stable), ok(samples.candidate));
   const agreeing = samples.pairs.filter((p) => sameAnswer(p.stable, p.candidate)).length;
   const rate = samples.pairs.length ? agreeing / samples.pairs.length : 0;
   const agreementP =
     gates.minAgreement !== undefined && samples.pairs.length
       ? agreementBelowP(rate, gates.minAgreement, samples.pairs.length)
       : undefined;
+  return assemble(
+    summarize(samples.stable),
+    summarize(samples.candidate),
+    mannWhitneyU(ok(samples.stable), ok(samples.candidate)),
+    gates,
+    canaryShare,
+    samples.pairs.length
+      ? {
+          pairs: samples.pairs.length,
+          agreeing,
+          rate,
+          ...(agreementP === undefined ? {} : { pValue: agreementP }),
+        }
+      : undefined,
+  );
+}
+
+/** One side as a load balancer's metrics give it: counts, percentiles, and a latency per period. */
+export interface AggregateSide extends SideSummary {
+  /** The average response time of each period (e.g. each minute): what the latency test compares. */
+  periodMeansMs: number[];
+}
+
+/**
+ * The comparison from aggregates (CloudWatch's per-target-group metrics on ECS) rather than
+ * per-request samples: the same z-test on the counts, and the Mann-Whitney U test on the
+ * per-period average latencies (fewer, coarser observations: it needs more time to see a
+ * difference, never less). No answers are compared (the load balancer cannot mirror).
+ */
+export function compareAggregates(
+  stable: AggregateSide,
+  candidate: AggregateSide,
+  gates: Gates,
+  canaryShare = 0.5,
+): Comparison {
+  const side = ({ periodMeansMs: _, ...rest }: AggregateSide): SideSummary => rest;
+  return assemble(
+    side(stable),
+    side(candidate),
+    mannWhitneyU(stable.periodMeansMs, candidate.periodMeansMs),
+    gates,
+    canaryShare,
+  );
+}
+
+function assemble(
+  stable: SideSummary,
+  candidate: SideSummary,
+  mw: { statistic: number; pValue: number },
+  gates: Gates,
+  canaryShare: number,
+  agreement?: Comparison['agreement'],
+): Comparison {
+  const z = twoProportionZTest(stable.errors5xx, stable.requests, candidate.errors5xx, candidate.requests);
   const base = Math.max(stable.errorRate, 0.001);
   const share = Math.min(Math.max(canaryShare, 0.01), 0.99);
   return {
@@ -129,16 +179,7 @@ export function compare(samples: RolloutSamples, gates: Gates, canaryShare = 0.5
       pValue: mw.pValue,
       ...(stable.p50Ms && candidate.p50Ms !== undefined ? { p50Ratio: candidate.p50Ms / stable.p50Ms } : {}),
     },
-    ...(samples.pairs.length
-      ? {
-          agreement: {
-            pairs: samples.pairs.length,
-            agreeing,
-            rate,
-            ...(agreementP === undefined ? {} : { pValue: agreementP }),
-          },
-        }
-      : {}),
+    ...(agreement ? { agreement } : {}),
     requestsFor2PointIncrease: requestsToDetect(base, base + 0.02, gates.alpha, 0.8, (1 - share) / share),
   };
 }

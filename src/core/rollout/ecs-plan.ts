@@ -1,0 +1,281 @@
+// The decisions of a rollout on ECS, pure so they are unit-tested without AWS: what the
+// candidate's task definition is (the stable revision with the candidate's image and
+// environment), the names and priorities of the target groups, listener rules and alarms,
+// the weights of each step, the alarms both services roll back on, and how the load
+// balancer's per-target-group metrics become the comparison and its verdict.
+
+import type {
+  ContainerDefinition,
+  RegisterTaskDefinitionCommandInput,
+  TaskDefinition,
+} from '@aws-sdk/client-ecs';
+import type { Rollout } from '../../config/rollout-schema.js';
+import { UsageError } from '../../io/errors.js';
+import type { AlarmSpec, MetricSeriesQuery, TargetWeight } from '../deploy/aws-apis.js';
+import { arnDimension } from '../deploy/cloudwatch-dashboard.js';
+import { loadBalancerNames } from '../deploy/load-balancer-plan.js';
+import { operateNames, STACK_TAG } from '../deploy/operate-plan.js';
+import type { EcsPlanResult } from '../deploy/plan.js';
+import { type AggregateSide, type Comparison, compareAggregates, type Gates } from './verdict.js';
+
+export const CANDIDATE_SUFFIX = '-candidate';
+/** Rules of rollouts sit below this priority range's start; one pair per model service. */
+const RULE_PRIORITY_BASE = 100;
+
+export interface EcsRolloutLayout {
+  cluster: string;
+  service: string;
+  candidateService: string;
+  container: string;
+  port: number;
+  /** The listener the rules go on, and what they match. */
+  listenerPort: number;
+  paths: string[];
+  rewrite?: { regex: string; replace: string };
+  priority: number;
+  targetGroups: { stable: string; candidate: string };
+  sloP99Ms?: number;
+  alarmPrefix: string;
+}
+
+/**
+ * Where a service's rollout lives on the stack's load balancer: behind the proxy's listener, a
+ * rule for /api/<service>/* that strips the prefix as the proxy does; for a service that
+ * publishes its own port, a rule for every path of its listener. Refuses what it cannot route.
+ */
+export function ecsRolloutLayout(plan: EcsPlanResult, service: string): EcsRolloutLayout {
+  const model = plan.operate?.models.find((m) => m.container === service);
+  const svc = plan.translation.services.find((s) => s.name === model?.service);
+  if (!svc || !model)
+    throw new UsageError(`stack ${plan.stack} has no model service ${service} to roll out`, {
+      hint: `model services: ${plan.operate?.models.map((m) => m.container).join(', ') || 'none'}`,
+    });
+  // GPU models share one ECS service (their instances); a candidate of one is not built.
+  if (model.gpu || svc.name !== service || svc.launchType !== 'FARGATE')
+    throw new UsageError(
+      `${service} runs on GPU instances: a rollout on ECS is built for Fargate services only`,
+      {
+        hint: 'roll it out on the local stack (mlship rollout ... without --target ecs)',
+      },
+    );
+  const container = svc.containers.find((c) => c.name === service && c.port);
+  if (!container?.port) throw new UsageError(`${service} has no port for a target group`);
+  const own = plan.loadBalancer?.listeners.find((l) => l.forward?.service === service);
+  const proxy = plan.loadBalancer?.listeners.find((l) => l.forward && l.forward.service !== service);
+  const listener = own ?? proxy;
+  if (!listener)
+    throw new UsageError(`stack ${plan.stack} has no load balancer to split ${service}'s traffic on`, {
+      hint: 'add `proxy: {}` to mlship.yaml and deploy it (mlship deploy ecs --apply)',
+    });
+  if (!own && plan.operate?.apiKeys)
+    throw new UsageError(
+      `the proxy of stack ${plan.stack} asks for API keys, and a load balancer rule for /api/${service}/ would pass by them`,
+      { hint: 'roll it out on the local stack, or without proxy.auth (see docs/rollout.md, "On ECS")' },
+    );
+  const names = loadBalancerNames(plan.stack);
+  const index = plan.translation.services.findIndex((s) => s.name === service);
+  return {
+    cluster: plan.stack,
+    service,
+    candidateService: `${service}${CANDIDATE_SUFFIX}`,
+    container: service,
+    port: container.port,
+    listenerPort: listener.port,
+    paths: own ? ['/*'] : [`/api/${service}/*`],
+    ...(own ? {} : { rewrite: { regex: `^/api/${service}/(.*)$`, replace: '/$1' } }),
+    priority: RULE_PRIORITY_BASE + 2 * index,
+    targetGroups: {
+      stable: names.rolloutTargetGroup(service, container.port, 'stable'),
+      candidate: names.rolloutTargetGroup(service, container.port, 'candidate'),
+    },
+    ...(model.sloP99Ms ? { sloP99Ms: model.sloP99Ms } : {}),
+    alarmPrefix: `${operateNames(plan.stack).alarmPrefix}rollout-${service}-`,
+  };
+}
+
+/** What `rollout start` accepts on ECS (the load balancer splits by weight; it cannot mirror). */
+export function refuseOnEcs(rollout: Rollout): void {
+  if (rollout.mode === 'shadow' || rollout.mirror)
+    throw new UsageError('--shadow and --mirror are not built on ECS yet (the load balancer cannot mirror)', {
+      hint: 'use --canary or --ab on ECS, or shadow on the local stack (docs/rollout.md, "On ECS")',
+    });
+  if (rollout.sticky)
+    throw new UsageError('--sticky-header and --sticky-cookie are not built on ECS yet', {
+      hint: 'a weighted split by request; X-Model-Version: candidate reaches the candidate for testing',
+    });
+}
+
+const REGISTER_FIELDS = [
+  'family',
+  'taskRoleArn',
+  'executionRoleArn',
+  'networkMode',
+  'containerDefinitions',
+  'volumes',
+  'placementConstraints',
+  'requiresCompatibilities',
+  'cpu',
+  'memory',
+  'pidMode',
+  'ipcMode',
+  'proxyConfiguration',
+  'inferenceAccelerators',
+  'ephemeralStorage',
+  'runtimePlatform',
+] as const;
+
+/**
+ * The candidate's revision: the stable service's running revision (same family, roles, sizes,
+ * secrets, health check) with the candidate's image on the model container, its --env
+ * overrides, and MLSHIP_MODEL_VERSION=candidate (its metrics and logs say which version).
+ */
+export function candidateTaskDefinition(
+  stable: TaskDefinition,
+  container: string,
+  image: string,
+  env: Record<string, string>,
+): RegisterTaskDefinitionCommandInput {
+  const input: Record<string, unknown> = {};
+  for (const k of REGISTER_FIELDS) if (stable[k] !== undefined) input[k] = stable[k];
+  const wanted = { ...env, MLSHIP_MODEL_VERSION: 'candidate' };
+  const withEnv = (c: ContainerDefinition): ContainerDefinition => {
+    const kept = (c.environment ?? []).filter((e) => !(e.name! in wanted));
+    const environment = [...kept, ...Object.entries(wanted).map(([name, value]) => ({ name, value }))].sort(
+      (a, b) => a.name!.localeCompare(b.name!),
+    );
+    return { ...c, image, environment };
+  };
+  const defs = (stable.containerDefinitions ?? []).map((c) => (c.name === container ? withEnv(c) : c));
+  if (!defs.some((c) => c.name === container))
+    throw new UsageError(`the running task definition of ${container} has no container ${container}`);
+  return { ...(input as unknown as RegisterTaskDefinitionCommandInput), containerDefinitions: defs };
+}
+
+/** The rule's weights at `candidatePercent` (the load balancer takes 0-999 per group). */
+export function weightsAt(
+  candidatePercent: number,
+  arns: { stable: string; candidate: string },
+): TargetWeight[] {
+  return [
+    { targetGroupArn: arns.stable, weight: 100 - candidatePercent },
+    { targetGroupArn: arns.candidate, weight: candidatePercent },
+  ];
+}
+
+const alb = (name: string, dims: Record<string, string>, statistic: string) => ({
+  namespace: 'AWS/ApplicationELB',
+  name,
+  dimensions: dims,
+  statistic,
+});
+
+/**
+ * The alarms of one side (its target group): more than 5 % of its requests 5xx for 3 of 5
+ * minutes (as the stack's own alarms), and p99 over the service's slo_p99_ms. Wired into the
+ * service's deploymentConfiguration.alarms, so ECS rolls a deployment back on them.
+ */
+export function sideAlarms(
+  layout: EcsRolloutLayout,
+  side: 'stable' | 'candidate',
+  arns: { loadBalancer: string; targetGroup: string },
+  stack: string,
+): AlarmSpec[] {
+  const dims = { LoadBalancer: arnDimension(arns.loadBalancer), TargetGroup: arnDimension(arns.targetGroup) };
+  const base = {
+    actions: [],
+    tags: { [STACK_TAG]: stack },
+    treatMissingData: 'notBreaching' as const,
+    periodSeconds: 60,
+    evaluationPeriods: 5,
+    datapointsToAlarm: 3,
+    comparison: 'GreaterThanThreshold' as const,
+  };
+  const who = side === 'stable' ? layout.service : layout.candidateService;
+  const alarms: AlarmSpec[] = [
+    {
+      ...base,
+      name: `${layout.alarmPrefix}${side}-5xx`,
+      description: `mlship ${stack}: more than 5% of ${who}'s requests answered 5xx (rolls its deployment back)`,
+      threshold: 5,
+      math: {
+        expression: 'IF(requests > 0, 100 * FILL(errors, 0) / requests, 0)',
+        label: '5xx (% of requests)',
+        metrics: {
+          errors: alb('HTTPCode_Target_5XX_Count', dims, 'Sum'),
+          requests: alb('RequestCount', dims, 'Sum'),
+        },
+      },
+    },
+  ];
+  if (layout.sloP99Ms)
+    alarms.push({
+      ...base,
+      name: `${layout.alarmPrefix}${side}-p99-above-slo`,
+      description: `mlship ${stack}: ${who}'s p99 latency above slo_p99_ms ${layout.sloP99Ms} ms (rolls its deployment back)`,
+      // TargetResponseTime is in seconds.
+      threshold: layout.sloP99Ms / 1000,
+      metric: alb('TargetResponseTime', dims, 'p99'),
+    });
+  return alarms;
+}
+
+/** The GetMetricData queries of a comparison over [start, end): counts and percentiles, and minutes. */
+export function metricQueries(
+  arns: { loadBalancer: string; stable: string; candidate: string },
+  windowSeconds: number,
+): MetricSeriesQuery[] {
+  const whole = Math.max(60, Math.ceil(windowSeconds / 60) * 60);
+  return (['stable', 'candidate'] as const).flatMap((side) => {
+    const dims = { LoadBalancer: arnDimension(arns.loadBalancer), TargetGroup: arnDimension(arns[side]) };
+    const q = (id: string, name: string, statistic: string, periodSeconds: number): MetricSeriesQuery => ({
+      id: `${side}_${id}`,
+      metric: { namespace: 'AWS/ApplicationELB', name, dimensions: dims },
+      statistic,
+      periodSeconds,
+    });
+    return [
+      q('requests', 'RequestCount', 'Sum', whole),
+      q('errors', 'HTTPCode_Target_5XX_Count', 'Sum', whole),
+      q('p50', 'TargetResponseTime', 'p50', whole),
+      q('p95', 'TargetResponseTime', 'p95', whole),
+      q('p99', 'TargetResponseTime', 'p99', whole),
+      q('minutes', 'TargetResponseTime', 'Average', 60),
+    ];
+  });
+}
+
+const sum = (v: number[] | undefined) => (v ?? []).reduce((a, b) => a + b, 0);
+
+/** One side from GetMetricData's values (seconds become milliseconds). */
+export function sideFromMetrics(
+  values: Record<string, number[]>,
+  side: 'stable' | 'candidate',
+): AggregateSide {
+  const requests = Math.round(sum(values[`${side}_requests`]));
+  const errors5xx = Math.round(sum(values[`${side}_errors`]));
+  const ms = (id: string) => {
+    const v = values[`${side}_${id}`]?.[0];
+    return v === undefined ? undefined : v * 1000;
+  };
+  const p50 = ms('p50');
+  return {
+    requests,
+    errors5xx,
+    errorRate: requests ? errors5xx / requests : 0,
+    ...(p50 === undefined ? {} : { p50Ms: p50, p95Ms: ms('p95')!, p99Ms: ms('p99')! }),
+    periodMeansMs: (values[`${side}_minutes`] ?? []).map((v) => v * 1000),
+  };
+}
+
+export function compareFromMetrics(
+  values: Record<string, number[]>,
+  gates: Gates,
+  candidatePercent: number,
+): Comparison {
+  return compareAggregates(
+    sideFromMetrics(values, 'stable'),
+    sideFromMetrics(values, 'candidate'),
+    gates,
+    candidatePercent / 100,
+  );
+}
