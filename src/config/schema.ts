@@ -5,6 +5,7 @@
 import { fileURLToPath } from 'node:url';
 import { z } from 'zod';
 import { BakeoffSchema } from './bakeoff-schema.js';
+import { mediaServiceFields } from './media-schema.js';
 import { AlertsSchema, MonitoringSchema } from './operate-schema.js';
 import {
   DatabaseSchema,
@@ -149,6 +150,7 @@ export const ServiceSchema = z
       .default(256)
       .describe('Requests one worker handles at once before answering 503 with Retry-After.'),
     weights: WeightsSchema.optional(),
+    ...mediaServiceFields,
     worker: WorkerSchema.optional(),
     slo_p99_ms: z
       .number()
