@@ -130,8 +130,8 @@ describe.runIf(engine)('the generated front end in Chromium (one stack)', () => 
       expect(await page.textContent('#schema-note')).toMatch(/no input schema/);
       await unlock(page);
       expect(await page.isVisible('#input')).toBe(false);
-      const fields = await page.$$eval('#fields .field', (els) =>
-        els.map((e) => [(e as HTMLElement).dataset.name, (e as HTMLElement).dataset.kind]),
+      const fields = await page.evaluate(
+        "[...document.querySelectorAll('#fields .field')].map((e) => [e.dataset.name, e.dataset.kind])",
       );
       expect(fields).toEqual(Object.keys(IRIS).map((n) => [n, 'number']));
       // Pre-filled with the service's own example.
@@ -151,7 +151,9 @@ describe.runIf(engine)('the generated front end in Chromium (one stack)', () => 
       await predict(page, 3);
       expect(await page.textContent('#meta')).toMatch(/^HTTP 422 in \d+ ms/);
       expect(await page.getAttribute('#output', 'class')).toBe('error');
-      const calls = await page.$$eval('#calls li', (els) => els.map((e) => e.textContent));
+      const calls = (await page.evaluate(
+        "[...document.querySelectorAll('#calls li')].map((e) => e.textContent)",
+      )) as string[];
       expect(calls[0]).toMatch(/iris · HTTP 422 · \d+ ms · JSON/);
       expect(calls[2]).toMatch(/iris · HTTP 200 · \d+ ms · JSON → 2$/);
       // Kept for the tab, without the key.

@@ -22,6 +22,7 @@ import { type DockerEngine, RUN_LABEL } from '../../src/adapters/docker/engine.j
 import { buildService, type RunningService, serve } from '../../src/core/serve/serve.js';
 import { runWrap } from '../../src/core/wrap/wrap.js';
 import { LOCAL_DEBIAN_IMAGE, requireEngine, requireImage } from '../helpers/docker.js';
+import { ensureNodeImage, NODE_IMAGE } from './node-media-helpers.js';
 import {
   expectTwentyInputsInThreeCalls,
   get,
@@ -35,34 +36,10 @@ import {
 
 const run = `wrap-node-${randomBytes(4).toString('hex')}`;
 const tmp = mkdtempSync(path.join(os.tmpdir(), 'mlship-wrap-node-'));
-const NODE_IMAGE = process.env.MLSHIP_TEST_NODE_IMAGE ?? 'mlship-local/node:22-slim';
 const TAG = `mlship-test/iris-node:${run}`;
 const EXAMPLE = JSON.parse(readFileSync('fixtures/wrap/iris/example.json', 'utf8')) as Record<string, number>;
 const log: string[] = [];
 let engine: DockerEngine | undefined;
-
-/** Builds the node:22-slim stand-in once (kept between runs, like the other local base images). */
-async function ensureNodeImage(e: DockerEngine): Promise<void> {
-  if (await e.imageExists(NODE_IMAGE)) return;
-  const ctx = path.join(tmp, 'node-base');
-  const npmCli = realpathSync(execFileSync('sh', ['-c', 'command -v npm'], { encoding: 'utf8' }).trim());
-  cpSync(path.dirname(path.dirname(npmCli)), path.join(ctx, 'npm'), { recursive: true });
-  copyFileSync(process.execPath, path.join(ctx, 'node'));
-  writeFileSync(
-    path.join(ctx, 'Dockerfile'),
-    [
-      `FROM ${LOCAL_DEBIAN_IMAGE}`,
-      'COPY node /usr/local/bin/node',
-      'COPY npm /usr/local/lib/node_modules/npm',
-      'RUN chmod 755 /usr/local/bin/node \\',
-      ' && ln -s ../lib/node_modules/npm/bin/npm-cli.js /usr/local/bin/npm \\',
-      ' && useradd --create-home --uid 1000 node',
-      'CMD ["node"]',
-      '',
-    ].join('\n'),
-  );
-  await e.build({ context: ctx, tags: [NODE_IMAGE] });
-}
 
 beforeAll(async () => {
   engine = await requireEngine();

@@ -198,7 +198,8 @@ export async function serve(options: ServeOptions, deps: ServeDeps): Promise<Run
     );
     const res = await fetch(`${url}/predict`, {
       method: 'POST',
-      headers: { 'content-type': 'application/json' },
+      // JSON asked for: an image model answers its image as base64 in JSON (issue 18).
+      headers: { 'content-type': 'application/json', accept: 'application/json' },
       body: JSON.stringify(example),
     });
     const body = (await res.json()) as { prediction?: unknown };
