@@ -1,7 +1,8 @@
 // The generated front end in real Chromium, on one local stack shared by every case (NGINX with API
-// keys and its content-security headers, the front end, wrapped model services): the form is built
-// from each service's OpenAPI schema, answers are rendered by their type, on a desktop and on a
-// phone-sized window; screenshots are checked by DOM and by pixels.
+// keys and its content-security headers, the front end, three wrapped model services: iris on
+// Python, and two ONNX image models on Node, a colour classifier and an image inverter): the form is
+// built from each service's OpenAPI schema, answers are rendered by their type, on a desktop and on
+// a phone-sized window; screenshots are checked by DOM and by pixels.
 
 import { spawnSync } from 'node:child_process';
 import { mkdtempSync, writeFileSync } from 'node:fs';
@@ -12,7 +13,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { CHROMIUM, CHROMIUM_ARGS, chromiumAvailable } from '../helpers/browser.js';
 import { LOCAL_PYTHON_IMAGE, requireEngine, requireImage } from '../helpers/docker.js';
 import { freePort } from '../helpers/net.js';
-import { decodePng, pixelAt } from '../helpers/png.js';
+import { decodePng, encodePng, pixelAt } from '../helpers/png.js';
+import { ensureNodeImage, imageMedia, makeImageOnnx, writeNodeImageService } from './node-media-helpers.js';
 
 const hasChromium = chromiumAvailable();
 const engine = hasChromium ? await requireEngine() : undefined;
@@ -47,7 +49,18 @@ beforeAll(async () => {
   await requireImage(engine, 'mlship-local/nginx:1.22');
   dir = mkdtempSync(path.join(os.tmpdir(), 'mlship-frontend-it-'));
   port = await freePort();
+  await ensureNodeImage(engine);
   wrap('fixtures/wrap/iris/model.joblib', 'iris', ['--base-image', LOCAL_PYTHON_IMAGE]);
+  for (const [name, kind] of [
+    ['colours', 'classifier'],
+    ['invert', 'invert'],
+  ] as const) {
+    const model = path.join(dir, `${name}.onnx`);
+    makeImageOnnx(model, kind);
+    const media =
+      kind === 'classifier' ? imageMedia('json', 32, ['red', 'green', 'blue']) : imageMedia('image', 24);
+    await writeNodeImageService(path.join(dir, 'services', name), name, model, media);
+  }
   writeFileSync(
     path.join(dir, 'mlship.yaml'),
     [
@@ -56,6 +69,12 @@ beforeAll(async () => {
       'services:',
       '  iris:',
       '    path: services/iris',
+      '  colours:',
+      '    path: services/colours',
+      '    runtime: node',
+      '  invert:',
+      '    path: services/invert',
+      '    runtime: node',
       'proxy:',
       '  image: mlship-local/nginx:1.22',
       `  port: ${port}`,
@@ -77,7 +96,9 @@ afterAll(async () => {
   await browser?.close();
   if (!engine || !dir) return;
   mlship(['compose', 'down', '--volumes']);
-  spawnSync('docker', ['rmi', '-f', `${NAME}/iris:dev`], { stdio: 'ignore' });
+  spawnSync('docker', ['rmi', '-f', ...['iris', 'colours', 'invert'].map((s) => `${NAME}/${s}:dev`)], {
+    stdio: 'ignore',
+  });
 });
 
 interface Opened {
@@ -114,6 +135,32 @@ async function unlock(page: Page): Promise<void> {
   await page.dispatchEvent('#key', 'change');
   await page.waitForSelector('#fields .field');
 }
+
+/** Chooses a model service; its form is rebuilt from its own schema. */
+async function pick(page: Page, service: string): Promise<void> {
+  await page.selectOption('#service', service);
+  await page.waitForSelector(`#form[data-ready="${service}"]`, { state: 'attached' });
+}
+
+/** The bounding box of an element, from the page. */
+async function box(page: Page, selector: string): Promise<DOMRectLike> {
+  return (await page.evaluate(
+    `document.querySelector('${selector}').getBoundingClientRect().toJSON()`,
+  )) as DOMRectLike;
+}
+
+/** The RGBA of pixel (x, y) of a decoded <img>, read back through a canvas in the page. */
+async function imagePixel(page: Page, selector: string, x: number, y: number): Promise<number[]> {
+  return (await page.evaluate(`(() => {
+    const img = document.querySelector('${selector}');
+    const c = document.createElement('canvas');
+    c.width = img.naturalWidth; c.height = img.naturalHeight;
+    const g = c.getContext('2d'); g.drawImage(img, 0, 0);
+    return [...g.getImageData(${x}, ${y}, 1, 1).data];
+  })()`)) as number[];
+}
+
+const RED = encodePng(40, 30, () => [220, 20, 20]);
 
 async function predict(page: Page, calls: number): Promise<void> {
   await page.click('#submit');
@@ -193,6 +240,90 @@ describe.runIf(engine)('the generated front end in Chromium (one stack)', () => 
       const inside = pixelAt(shot, button.left + button.width / 2, button.top + 3);
       const outside = pixelAt(shot, 2, button.top + button.height / 2);
       expect(inside.slice(0, 3)).not.toEqual(outside.slice(0, 3));
+      expect(problems).toEqual([]);
+    } finally {
+      await page.context().close();
+    }
+  });
+});
+
+describe.runIf(engine)('image models in the front end (Chromium, same stack)', () => {
+  it('desktop: upload an image, see its preview and the class probabilities as bars (DOM and pixels)', async () => {
+    const { page, requests, problems } = await open(DESKTOP);
+    try {
+      await unlock(page);
+      await pick(page, 'colours');
+      const fields = await page.evaluate(
+        "[...document.querySelectorAll('#fields .field')].map((e) => [e.dataset.name, e.dataset.kind])",
+      );
+      expect(fields).toEqual([['image', 'image']]);
+      expect(await page.getAttribute('#f-image', 'accept')).toBe('image/png,image/jpeg');
+      await page.setInputFiles('#f-image', { name: 'red.png', mimeType: 'image/png', buffer: RED });
+      await page.waitForSelector('.drop img.preview:not([hidden])');
+      expect(await imagePixel(page, '.drop img.preview', 20, 15)).toEqual([220, 20, 20, 255]);
+      await predict(page, 1);
+      expect(await page.textContent('#meta')).toMatch(/^HTTP 200 in \d+ ms/);
+      expect(await page.textContent('#rich .headline')).toBe('red');
+      const labels = await page.evaluate(
+        "[...document.querySelectorAll('.bar')].map((b) => b.dataset.label)",
+      );
+      expect(labels).toEqual(['red', 'green', 'blue']);
+      const fill = await box(page, '.bar.top .fill');
+      const track = await box(page, '.bar.top .track');
+      expect(fill.width / track.width).toBeGreaterThan(0.99);
+      expect(await page.textContent('#calls li')).toMatch(
+        /colours · HTTP 200 · \d+ ms · multipart image=red.png → "red"/,
+      );
+      // Pixels of the screenshot: the winning bar is drawn green across its track, the others are not.
+      const shot = decodePng(await page.screenshot());
+      expect(pixelAt(shot, fill.left + fill.width / 2, fill.top + fill.height / 2).slice(0, 3)).toEqual([
+        26, 127, 55,
+      ]);
+      const second = await box(page, '.bar:nth-child(2) .track');
+      expect(
+        pixelAt(shot, second.left + second.width / 2, second.top + second.height / 2).slice(0, 3),
+      ).toEqual([234, 238, 242]);
+      const origin = `http://127.0.0.1:${port}/`;
+      expect(requests.filter((u) => !u.startsWith(origin) && !u.startsWith('data:'))).toEqual([]);
+      expect(problems).toEqual([]);
+    } finally {
+      await page.context().close();
+    }
+  });
+
+  it('phone (390x844): drop an image on the picker, see the output image (decoded pixels, layout fits)', async () => {
+    const { page, problems } = await open(PHONE);
+    try {
+      await unlock(page);
+      await pick(page, 'invert');
+      expect(await page.textContent('#schema-note')).toBe('This model answers with an image.');
+      // A real drop: a DataTransfer holding the file, dispatched on the drop zone.
+      const transfer = await page.evaluateHandle(`(() => {
+        const bytes = Uint8Array.from(atob('${RED.toString('base64')}'), (c) => c.charCodeAt(0));
+        const t = new DataTransfer();
+        t.items.add(new File([bytes], 'red.png', { type: 'image/png' }));
+        return t;
+      })()`);
+      await page.dispatchEvent('.drop', 'drop', { dataTransfer: transfer });
+      await page.waitForSelector('.drop img.preview:not([hidden])');
+      await predict(page, 1);
+      await page.waitForSelector('#out-image');
+      const size = await page.evaluate(
+        "[document.getElementById('out-image').naturalWidth, document.getElementById('out-image').naturalHeight]",
+      );
+      expect(size).toEqual([24, 24]);
+      expect(await imagePixel(page, '#out-image', 12, 12)).toEqual([35, 235, 235, 255]);
+      expect(await page.textContent('#output')).toMatch(/^image\/png, \d+ kB$/);
+      const shown = await box(page, '#out-image');
+      expect(shown.right).toBeLessThanOrEqual(PHONE.width);
+      const shot = decodePng(await page.screenshot({ fullPage: true }));
+      expect(shot.width).toBe(PHONE.width);
+      const scrollY = (await page.evaluate('window.scrollY')) as number;
+      expect(
+        pixelAt(shot, shown.left + shown.width / 2, shown.top + scrollY + shown.height / 2).slice(0, 3),
+      ).toEqual([35, 235, 235]);
+      const overflow = await page.evaluate('document.documentElement.scrollWidth - window.innerWidth');
+      expect(overflow).toBeLessThanOrEqual(0);
       expect(problems).toEqual([]);
     } finally {
       await page.context().close();
