@@ -23,6 +23,8 @@ const NAME = `mlship-fe-${process.pid}`;
 const IRIS = { sepal_length: 6.7, sepal_width: 3.0, petal_length: 5.2, petal_width: 2.3 };
 const DESKTOP = { width: 1280, height: 800 };
 const PHONE = { width: 390, height: 844 };
+// Set to a folder to keep the screenshots the cases check (for a human to look at).
+const SHOTS = process.env.MLSHIP_SCREENSHOT_DIR;
 let dir: string;
 let port: number;
 let key = '';
@@ -162,6 +164,13 @@ async function imagePixel(page: Page, selector: string, x: number, y: number): P
 
 const RED = encodePng(40, 30, () => [220, 20, 20]);
 
+/** A screenshot, decoded; kept under MLSHIP_SCREENSHOT_DIR when it is set. */
+async function screenshot(page: Page, name: string, fullPage = false) {
+  const png = await page.screenshot({ fullPage });
+  if (SHOTS) writeFileSync(path.join(SHOTS, `${name}.png`), png);
+  return decodePng(png);
+}
+
 async function predict(page: Page, calls: number): Promise<void> {
   await page.click('#submit');
   await page.waitForSelector(`#calls li:nth-child(${calls})`, { state: 'attached' });
@@ -235,7 +244,7 @@ describe.runIf(engine)('the generated front end in Chromium (one stack)', () => 
         "document.getElementById('submit').getBoundingClientRect().toJSON()",
       )) as DOMRectLike;
       expect(button.width).toBeGreaterThan(PHONE.width * 0.8);
-      const shot = decodePng(await page.screenshot({ fullPage: true }));
+      const shot = await screenshot(page, 'phone-iris', true);
       expect(shot.width).toBe(PHONE.width);
       const inside = pixelAt(shot, button.left + button.width / 2, button.top + 3);
       const outside = pixelAt(shot, 2, button.top + button.height / 2);
@@ -275,7 +284,7 @@ describe.runIf(engine)('image models in the front end (Chromium, same stack)', (
         /colours · HTTP 200 · \d+ ms · multipart image=red.png → "red"/,
       );
       // Pixels of the screenshot: the winning bar is drawn green across its track, the others are not.
-      const shot = decodePng(await page.screenshot());
+      const shot = await screenshot(page, 'desktop-colours');
       expect(pixelAt(shot, fill.left + fill.width / 2, fill.top + fill.height / 2).slice(0, 3)).toEqual([
         26, 127, 55,
       ]);
@@ -316,7 +325,7 @@ describe.runIf(engine)('image models in the front end (Chromium, same stack)', (
       expect(await page.textContent('#output')).toMatch(/^image\/png, \d+ kB$/);
       const shown = await box(page, '#out-image');
       expect(shown.right).toBeLessThanOrEqual(PHONE.width);
-      const shot = decodePng(await page.screenshot({ fullPage: true }));
+      const shot = await screenshot(page, 'phone-invert', true);
       expect(shot.width).toBe(PHONE.width);
       const scrollY = (await page.evaluate('window.scrollY')) as number;
       expect(

@@ -174,15 +174,22 @@ function mapping(w, h, p) {
   return { sx: 1 / s, sy: 1 / s, ox: (w * s - p.width) / 2, oy: (h * s - p.height) / 2 };
 }
 
-function bilinear(img, x, y, c) {
-  const x0 = Math.max(0, Math.min(img.width - 1, Math.floor(x)));
-  const y0 = Math.max(0, Math.min(img.height - 1, Math.floor(y)));
-  const x1 = Math.min(img.width - 1, x0 + 1);
-  const y1 = Math.min(img.height - 1, y0 + 1);
-  const fx = Math.max(0, Math.min(1, x - x0));
-  const fy = Math.max(0, Math.min(1, y - y0));
-  const at = (xx, yy) => img.data[(yy * img.width + xx) * 4 + c];
-  return (at(x0, y0) * (1 - fx) + at(x1, y0) * fx) * (1 - fy) + (at(x0, y1) * (1 - fx) + at(x1, y1) * fx) * fy;
+/** For each output position along one axis: the two source positions, the weight of the second, and
+ *  whether it falls on the picture at all (letterbox padding does not). Computed once per image. */
+function axis(size, source, step, offset) {
+  const i0 = new Int32Array(size);
+  const i1 = new Int32Array(size);
+  const f = new Float32Array(size);
+  const inside = new Uint8Array(size);
+  for (let o = 0; o < size; o++) {
+    const s = (o + offset + 0.5) * step - 0.5;
+    inside[o] = s >= -0.5 && s <= source - 0.5 ? 1 : 0;
+    const lo = Math.max(0, Math.min(source - 1, Math.floor(s)));
+    i0[o] = lo;
+    i1[o] = Math.min(source - 1, lo + 1);
+    f[o] = Math.max(0, Math.min(1, s - lo));
+  }
+  return { i0, i1, f, inside };
 }
 
 /** The dims of one sample: [C, H, W] or [H, W, C]. */
@@ -191,27 +198,55 @@ export function sampleShape(p) {
   return p.layout === 'NHWC' ? [p.height, p.width, c] : [c, p.height, p.width];
 }
 
-/** RGBA pixels → one sample of the model input, as declared (letterbox pads with black). */
+/** Per output channel, value × a + b: scale, then (x - mean) / std (uint8: the pixel as it is). */
+function affine(p, C) {
+  const pick = (v, c, d) => (v.length ? v[v.length === 1 ? 0 : c] : d);
+  const a = [];
+  const b = [];
+  for (let c = 0; c < C; c++) {
+    const std = p.dtype === 'uint8' ? 1 : pick(p.std, c, 1);
+    a.push(p.dtype === 'uint8' ? 1 : p.scale / std);
+    b.push(p.dtype === 'uint8' ? 0.5 : -pick(p.mean, c, 0) / std); // uint8: + 0.5 rounds as it truncates
+  }
+  return { a, b };
+}
+
+/** RGBA pixels → one sample of the model input, as declared (bilinear; letterbox pads with black). */
 export function preprocess(img, p) {
   const C = p.channels === 'L' ? 1 : 3;
-  const out = p.dtype === 'uint8' ? new Uint8Array(C * p.width * p.height) : new Float32Array(C * p.width * p.height);
+  const W = p.width;
+  const H = p.height;
+  const out = p.dtype === 'uint8' ? new Uint8Array(C * W * H) : new Float32Array(C * W * H);
   const { sx, sy, ox, oy } = mapping(img.width, img.height, p);
+  const xs = axis(W, img.width, sx, ox);
+  const ys = axis(H, img.height, sy, oy);
+  const { a, b } = affine(p, C);
   const order = p.channels === 'BGR' ? [2, 1, 0] : [0, 1, 2];
-  const norm = (v, c) => {
-    const scaled = p.dtype === 'uint8' ? v : v * p.scale;
-    return p.mean.length ? (scaled - p.mean[p.mean.length === 1 ? 0 : c]) / p.std[p.std.length === 1 ? 0 : c] : scaled;
-  };
-  for (let y = 0; y < p.height; y++) {
-    const srcY = (y + oy + 0.5) * sy - 0.5;
-    for (let x = 0; x < p.width; x++) {
-      const srcX = (x + ox + 0.5) * sx - 0.5;
-      const inside = srcX >= -0.5 && srcY >= -0.5 && srcX <= img.width - 0.5 && srcY <= img.height - 0.5;
-      for (let c = 0; c < C; c++) {
-        let v = 0;
-        if (inside && C === 1) v = 0.299 * bilinear(img, srcX, srcY, 0) + 0.587 * bilinear(img, srcX, srcY, 1) + 0.114 * bilinear(img, srcX, srcY, 2);
-        else if (inside) v = bilinear(img, srcX, srcY, order[c]);
-        const i = p.layout === 'NHWC' ? (y * p.width + x) * C + c : c * p.width * p.height + y * p.width + x;
-        out[i] = norm(v, c);
+  const nhwc = p.layout === 'NHWC';
+  const src = img.data;
+  const row = img.width * 4;
+  const v = [0, 0, 0];
+  for (let y = 0; y < H; y++) {
+    const r0 = ys.i0[y] * row;
+    const r1 = ys.i1[y] * row;
+    const fy = ys.f[y];
+    for (let x = 0; x < W; x++) {
+      if (ys.inside[y] && xs.inside[x]) {
+        const c0 = xs.i0[x] * 4;
+        const c1 = xs.i1[x] * 4;
+        const fx = xs.f[x];
+        for (let k = 0; k < 3; k++) {
+          const top = src[r0 + c0 + k] + (src[r0 + c1 + k] - src[r0 + c0 + k]) * fx;
+          const bottom = src[r1 + c0 + k] + (src[r1 + c1 + k] - src[r1 + c0 + k]) * fx;
+          v[k] = top + (bottom - top) * fy;
+        }
+      } else v[0] = v[1] = v[2] = 0;
+      if (C === 1) {
+        out[nhwc ? y * W + x : y * W + x] = (0.299 * v[0] + 0.587 * v[1] + 0.114 * v[2]) * a[0] + b[0];
+        continue;
+      }
+      for (let c = 0; c < 3; c++) {
+        out[nhwc ? (y * W + x) * 3 + c : c * W * H + y * W + x] = v[order[c]] * a[c] + b[c];
       }
     }
   }
