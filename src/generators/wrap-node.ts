@@ -31,15 +31,15 @@ export interface NodeServiceConfig {
   media?: MediaSpec;
 }
 
-/** What media.js decodes: PNG and JPEG (pure JS); WebP and audio need the Python runtime. */
-const NODE_DECODES = ['image/png', 'image/jpeg'];
+/** What media.js decodes (sharp); audio needs the Python runtime. */
+const NODE_DECODES = ['image/png', 'image/jpeg', 'image/webp'];
 
 /** The file settings the Node runtime serves, or an error naming what it does not. */
 function nodeMedia(media: MediaSpec): MediaSpec {
   const [first, ...more] = media.inputs;
   if (!first || more.length || first.kind !== 'image' || !first.image) {
     throw new ExampleError(
-      'the node runtime serves one image input (PNG or JPEG); for audio, several files or generic files use --runtime python',
+      'the node runtime serves one image input (PNG, JPEG or WebP); for audio, several files or generic files use --runtime python',
     );
   }
   if (first.image.dtype === 'float16') {
@@ -50,7 +50,7 @@ function nodeMedia(media: MediaSpec): MediaSpec {
   const accept = first.accept.filter((t) => NODE_DECODES.includes(t));
   if (!accept.length) {
     throw new ExampleError(
-      `the node runtime decodes ${NODE_DECODES.join(' and ')}, not ${first.accept.join(', ')}`,
+      `the node runtime decodes ${NODE_DECODES.join(', ')}, not ${first.accept.join(', ')}`,
     );
   }
   return { ...media, inputs: [{ ...first, accept }] };

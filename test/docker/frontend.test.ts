@@ -266,7 +266,7 @@ describe.runIf(engine)('image models in the front end (Chromium, same stack)', (
         "[...document.querySelectorAll('#fields .field')].map((e) => [e.dataset.name, e.dataset.kind])",
       );
       expect(fields).toEqual([['image', 'image']]);
-      expect(await page.getAttribute('#f-image', 'accept')).toBe('image/png,image/jpeg');
+      expect(await page.getAttribute('#f-image', 'accept')).toBe('image/png,image/jpeg,image/webp');
       await page.setInputFiles('#f-image', { name: 'red.png', mimeType: 'image/png', buffer: RED });
       await page.waitForSelector('.drop img.preview:not([hidden])');
       expect(await imagePixel(page, '.drop img.preview', 20, 15)).toEqual([220, 20, 20, 255]);

@@ -93,20 +93,26 @@ describe.runIf(engine)('image models on the Node runtime (real images)', () => {
     expect(((await b64.json()) as { prediction: string }).prediction).toBe('green');
     const dataUrl = await json(url, { image: `data:image/png;base64,${solidPngBase64([0, 0, 250])}` });
     expect(((await dataUrl.json()) as { prediction: string }).prediction).toBe('blue');
-    // A JPEG, encoded by the service image's own jpeg-js (no encoder on the host).
-    const jpeg = execFileSync('docker', [
-      'run',
-      '--rm',
-      '--label',
-      `${RUN_LABEL}=${run}`,
-      TAGS.classifier,
-      'node',
-      '-e',
-      "const j=require('/srv/node_modules/jpeg-js');const d=Buffer.alloc(64*64*4);for(let i=0;i<d.length;i+=4)d.set([20,20,230,255],i);process.stdout.write(j.encode({data:d,width:64,height:64},90).data)",
-    ]);
+    // A JPEG and a WebP, encoded by the service image's own sharp (no encoder on the host).
+    const encode = (format: string) =>
+      execFileSync('docker', [
+        'run',
+        '--rm',
+        '--label',
+        `${RUN_LABEL}=${run}`,
+        TAGS.classifier,
+        'node',
+        '-e',
+        `require('/srv/node_modules/sharp')(Buffer.alloc(64*64*3).map((_,i)=>i%3===2?230:20),{raw:{width:64,height:64,channels:3}}).${format}().toBuffer().then((b)=>process.stdout.write(b))`,
+      ]);
+    const jpeg = encode('jpeg');
     expect(jpeg.subarray(0, 3)).toEqual(Buffer.from([0xff, 0xd8, 0xff]));
     const fromJpeg = await multipart(url, [['image', jpeg, 'image/jpeg']]);
     expect(((await fromJpeg.json()) as { prediction: string }).prediction).toBe('blue');
+    const webp = encode('webp');
+    expect(webp.toString('latin1', 8, 12)).toBe('WEBP');
+    const fromWebp = await json(url, { image: webp.toString('base64') });
+    expect(((await fromWebp.json()) as { prediction: string }).prediction).toBe('blue');
   });
 
   it('a batch of images is stacked into one model call, answers in order', async () => {
@@ -130,9 +136,10 @@ describe.runIf(engine)('image models on the Node runtime (real images)', () => {
     expect(await detail(big)).toMatch(/^image: file over the limit of 262144 bytes/);
     const text = await multipart(url, [['image', Buffer.from('hello, not a picture'), 'text/plain']]);
     expect(text.status).toBe(415);
-    const gif = await json(url, { image: Buffer.from('GIF89a\x01\x00\x01\x00').toString('base64') });
+    const gif = await json(url, { image: Buffer.from('GIF89a\x01\x00\x01\x00;').toString('base64') });
     expect(gif.status).toBe(415);
-    const truncated = await multipart(url, [['image', RED.subarray(0, RED.length - 30)]]);
+    const noisy = encodePng(64, 64, (x, y) => [(x * 37 + y * 11) & 255, (x * y) & 255, (x ^ y) & 255]);
+    const truncated = await multipart(url, [['image', noisy.subarray(0, noisy.length >> 1)]]);
     expect(truncated.status).toBe(422);
     expect(await detail(truncated)).toMatch(/could not be decoded/);
     // A PNG header claiming 50000x50000: refused from the header, nothing decoded.
@@ -165,9 +172,11 @@ describe.runIf(engine)('image models on the Node runtime (real images)', () => {
     expect([pixels.width, pixels.height]).toEqual([24, 24]);
     // 255 - (220, 20, 20): the inverse of red.
     expect(pixelAt(pixels, 12, 12)).toEqual([35, 235, 235, 255]);
-    const jpg = await multipart(url, [['image', RED]], { accept: 'image/jpeg' });
+    const jpg = await multipart(url, [['image', RED]], { accept: 'image/png;q=0.5, image/jpeg' });
     expect(jpg.headers.get('content-type')).toBe('image/jpeg');
     expect(Buffer.from(await jpg.arrayBuffer()).subarray(0, 3)).toEqual(Buffer.from([0xff, 0xd8, 0xff]));
+    const webp = await multipart(url, [['image', RED]], { accept: 'image/webp' });
+    expect(webp.headers.get('content-type')).toBe('image/webp');
     const asJson = await json(url, { image: RED.toString('base64') }, { accept: 'application/json' });
     const body = (await asJson.json()) as {
       prediction: { image: string; media_type: string; width: number };
@@ -197,7 +206,7 @@ describe.runIf(engine)('image models on the Node runtime (real images)', () => {
       'x-mlship-file': {
         kind: 'image',
         max_bytes: 262144,
-        accept: ['image/png', 'image/jpeg'],
+        accept: ['image/png', 'image/jpeg', 'image/webp'],
         width: 24,
         height: 24,
       },
@@ -207,6 +216,9 @@ describe.runIf(engine)('image models on the Node runtime (real images)', () => {
       'x-mlship-output': unknown;
     };
     expect(Object.keys(post.requestBody.content)).toEqual(['application/json', 'multipart/form-data']);
-    expect(post['x-mlship-output']).toEqual({ kind: 'image', media_types: ['image/png', 'image/jpeg'] });
+    expect(post['x-mlship-output']).toEqual({
+      kind: 'image',
+      media_types: ['image/png', 'image/jpeg', 'image/webp'],
+    });
   });
 });

@@ -11,7 +11,7 @@ import http from 'node:http';
 import ort from 'onnxruntime-node';
 import { modelPath } from './weights.js';
 import { decideBudget } from './threads.js';
-import { classify, decodeImage, encodeImage, jsonFile, MediaError, preprocess, readMultipart, sampleShape, toPixels } from './media.js';
+import { classify, decodeImage, encodeImage, jsonFile, MediaError, outputType, preprocess, readMultipart, sampleShape, toPixels } from './media.js';
 
 const here = new URL('.', import.meta.url);
 const config = JSON.parse(readFileSync(new URL('service.json', here), 'utf8'));
@@ -186,7 +186,7 @@ async function mediaSample(values, files, loc) {
     if (!(input.name in values)) throw new InvalidInput([...loc, input.name], 'Field required');
     file = await jsonFile(values[input.name], input, FETCH_ALLOW);
   }
-  return preprocess(decodeImage(file, input, media.maxPixels), input.image);
+  return preprocess(await decodeImage(file, input, media.maxPixels), input.image);
 }
 
 /** A media request: multipart (streamed) or JSON with base64 / references. */
@@ -205,17 +205,17 @@ async function mediaRequest(req, path) {
 }
 
 /** Answers of a media service: class probabilities, or an image (PNG/JPEG by Accept; JSON on batch). */
-function sendMedia(req, res, path, outputs) {
+async function sendMedia(req, res, path, outputs) {
   if (media.output.kind !== 'image') {
     const answers = outputs.map((o) => (Array.isArray(o) && o.length > 1 ? classify(o, media.labels) : { prediction: o }));
     return path === '/predict' ? send(res, 200, answers[0]) : send(res, 200, { predictions: answers });
   }
   const images = outputs.map((o) => toPixels(o, outputDims, media.output));
-  const asJson = (px) => ({ image: encodeImage(px).bytes.toString('base64'), media_type: 'image/png', width: px.width, height: px.height });
-  if (path !== '/predict') return send(res, 200, { predictions: images.map(asJson) });
+  const asJson = async (px) => ({ image: (await encodeImage(px)).bytes.toString('base64'), media_type: 'image/png', width: px.width, height: px.height });
+  if (path !== '/predict') return send(res, 200, { predictions: await Promise.all(images.map(asJson)) });
   const accept = req.headers.accept ?? '';
-  if (/application\/json/.test(accept) && !/image\//.test(accept)) return send(res, 200, { prediction: asJson(images[0]) });
-  const { type, bytes } = encodeImage(images[0], accept);
+  if (/application\/json/.test(accept) && !/image\//.test(accept)) return send(res, 200, { prediction: await asJson(images[0]) });
+  const { type, bytes } = await encodeImage(images[0], outputType(accept));
   res.writeHead(200, { 'content-type': type, 'content-length': bytes.length, vary: 'accept' });
   return res.end(bytes);
 }
@@ -246,7 +246,7 @@ function openapi(req) {
   const request = { type: 'object', properties, required: Object.keys(properties), additionalProperties: false, ...(media ? {} : { examples: [example] }) };
   const ref = { $ref: '#/components/schemas/PredictRequest' };
   const content = { 'application/json': { schema: ref }, ...(media ? { 'multipart/form-data': { schema: { type: 'object', properties: parts, required: Object.keys(parts) } } } : {}) };
-  const output = media?.output.kind === 'image' ? { kind: 'image', media_types: ['image/png', 'image/jpeg'] } : { kind: 'json' };
+  const output = media?.output.kind === 'image' ? { kind: 'image', media_types: ['image/png', 'image/jpeg', 'image/webp'] } : { kind: 'json' };
   const errors = Object.fromEntries(['413', '415', '422'].map((c) => [c, { description: 'the request body, a file or a field is refused: {"detail": ..., "request_id": ...}' }]));
   const prefix = String(req.headers['x-forwarded-prefix'] ?? '').replace(/\/+$/, '');
   return {
@@ -502,7 +502,7 @@ async function handle(req, res, rid) {
   try {
     const outputs = await predict(samples);
     if (req.headers['x-mlship-record'] === '1') answerLine(rid, path, path === '/predict' ? outputs[0] : outputs, body);
-    if (media) return sendMedia(req, res, path, outputs);
+    if (media) return await sendMedia(req, res, path, outputs);
     return path === '/predict' ? send(res, 200, { prediction: outputs[0] }) : send(res, 200, { predictions: outputs });
   } catch (error) {
     inc('mlship_errors_total', { endpoint: path, kind: 'model' });

@@ -109,7 +109,7 @@ export const CASES: Record<string, WrapSpec> = {
     batching: { maxBatchSize: 32, maxLatencyMs: 10 },
     weights: { mode: 'mount', source: '../forest.onnx', target: '/models/forest.onnx' },
   },
-  // An image classifier on Node: one PNG/JPEG input (WebP dropped: media.js does not decode it).
+  // An image classifier on Node: one image input (GIF dropped: media.js does not decode it).
   'node-onnx-image': {
     ...base,
     name: 'pets-node',
@@ -124,7 +124,7 @@ export const CASES: Record<string, WrapSpec> = {
           name: 'image',
           kind: 'image',
           maxBytes: 2 * 1024 * 1024,
-          accept: ['image/png', 'image/jpeg', 'image/webp'],
+          accept: ['image/png', 'image/jpeg', 'image/webp', 'image/gif'],
           image: {
             resize: 'crop',
             width: 224,
