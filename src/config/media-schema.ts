@@ -88,13 +88,6 @@ export const PreprocessSchema = z
         message: 'mixes image settings with audio ones (sample_rate, max_seconds): one field is one kind',
       });
     }
-    if (p.resize && p.size === undefined) {
-      ctx.addIssue({
-        code: 'custom',
-        path: ['size'],
-        message: 'resize needs the size, e.g. size: "224x224"',
-      });
-    }
     const channels = p.channels === 'L' ? 1 : 3;
     for (const key of ['mean', 'std'] as const) {
       const v = p[key];
@@ -130,7 +123,7 @@ export const OutputSchema = z
   ])
   .describe('What the model answers: json (default), or image (answered as image/png, JPEG/WebP by Accept).');
 
-const FetchPrefix = z
+export const FetchPrefix = z
   .string()
   .regex(/^(s3:\/\/[a-z0-9][a-z0-9.-]{1,62}\/|https:\/\/[A-Za-z0-9.-]+(:\d+)?\/)\S*$/, {
     message: 'must be an s3://bucket/ or https://host/ prefix (ending with "/" after the bucket or host)',

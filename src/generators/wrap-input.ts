@@ -18,6 +18,8 @@ export interface InputField {
   /** A valid Python identifier for it (the alias is the JSON key when they differ). */
   py: string;
   shape: FieldShape;
+  /** A file field: its OpenAPI schema keywords (contentEncoding, contentMediaType, x-mlship-file). */
+  file?: Record<string, JsonValue>;
 }
 
 /** How a validated request becomes the model's input. */

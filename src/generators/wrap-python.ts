@@ -1,12 +1,14 @@
 // The Python (FastAPI + gunicorn) service for a wrapped model: a list of files,
 // rendered deterministically from the spec. Text files come from templates/wrap/python.
 
-import { inferFields, inputModeFor, needsShapeCheck, pythonType } from './wrap-input.js';
+import { type InputField, inferFields, inputModeFor, needsShapeCheck, pythonType } from './wrap-input.js';
+import { mediaFields, mediaFiles } from './wrap-media.js';
 import {
   type GeneratedFile,
   KIND_TITLES,
   MODEL_REQUIREMENTS,
   maxBatchInputs,
+  mediaBodyBytes,
   type WrapSpec,
 } from './wrap-spec.js';
 import { renderTemplate, staticTemplate } from './wrap-templates.js';
@@ -33,6 +35,8 @@ const STATIC_FILES = [
   'tests/test_worker.py',
 ] as const;
 
+const JSON_ONLY_TESTS = new Set(['tests/test_service.py', 'tests/test_rollout.py', 'tests/test_worker.py']);
+
 export function modelRequirements(spec: WrapSpec): string[] {
   return [...MODEL_REQUIREMENTS[spec.kind], ...spec.extraRequirements];
 }
@@ -41,7 +45,10 @@ function modelPath(spec: WrapSpec): string {
   return spec.weights.mode === 'none' ? '' : spec.weights.target;
 }
 
-export function generatePythonService(spec: WrapSpec): GeneratedFile[] {
+/** The request's fields and how they become the model input. */
+function requestFields(spec: WrapSpec): { fields: InputField[]; inputMode: 'tabular' | 'tensor' | 'dict' } {
+  // Files: the model file takes its one file field as a tensor; your function gets a dict.
+  if (spec.media) return mediaFields(spec, spec.media);
   const fields = inferFields(spec.example);
   // With your own request model, its fields are yours to check; the example only has to fit it.
   const inputMode = spec.userSchema
@@ -49,6 +56,11 @@ export function generatePythonService(spec: WrapSpec): GeneratedFile[] {
       ? 'dict'
       : 'tabular'
     : inputModeFor(fields, spec.kind !== 'entry');
+  return { fields, inputMode };
+}
+
+export function generatePythonService(spec: WrapSpec): GeneratedFile[] {
+  const { fields, inputMode } = requestFields(spec);
   const requirements = modelRequirements(spec);
   const common = {
     name: spec.name,
@@ -65,6 +77,7 @@ export function generatePythonService(spec: WrapSpec): GeneratedFile[] {
         baseImage: spec.baseImage,
         hasModelRequirements: requirements.length > 0,
         hasUserRequirements: spec.hasUserRequirements,
+        hasMedia: spec.media !== undefined,
         hasUserCode: spec.kind === 'entry',
         bakeWeights: spec.weights.mode === 'bake',
         startupGraceSeconds: spec.startupGraceSeconds,
@@ -86,7 +99,10 @@ export function generatePythonService(spec: WrapSpec): GeneratedFile[] {
       path: 'app/settings.py',
       content: renderTemplate('python/app/settings.py', {
         ...common,
-        maxBodyBytes: spec.maxBodyBytes,
+        maxBodyBytes: spec.media ? mediaBodyBytes(spec.media, spec.maxBodyBytes) : spec.maxBodyBytes,
+        media: spec.media !== undefined,
+        maxPixels: spec.media?.maxPixels ?? 0,
+        fetchAllow: spec.media?.fetchAllow ?? [],
         maxQueue: spec.maxQueue,
         batchMaxSize: spec.batching?.maxBatchSize ?? 0,
         batchMaxLatencyMs: spec.batching?.maxLatencyMs ?? 0,
@@ -105,12 +121,14 @@ export function generatePythonService(spec: WrapSpec): GeneratedFile[] {
         entryModule: spec.entry?.module ?? '',
         entryFunction: spec.entry?.function ?? '',
         squeezeOutput: spec.compiledFrom === 'sklearn',
+        arrays: spec.media !== undefined,
       }),
     },
     {
       path: 'app/schema.py',
       content: renderTemplate('python/app/schema.py', {
         inputMode,
+        media: spec.media !== undefined,
         userSchema: spec.userSchema?.className,
         needsShape: fields.some((f) => needsShapeCheck(f.shape)),
         allowNonFinite: spec.allowNonFinite ?? false,
@@ -119,13 +137,21 @@ export function generatePythonService(spec: WrapSpec): GeneratedFile[] {
           type: pythonType(f.shape),
           alias: f.py === f.name ? undefined : f.name,
           list: f.shape.kind === 'array',
+          file: f.file !== undefined,
+          name: f.name,
         })),
       }),
     },
     { path: 'app/example.json', content: `${JSON.stringify(spec.example, null, 2)}\n` },
-    ...STATIC_FILES.map((p) => ({ path: p, content: staticTemplate(`python/${p}`) })),
+    // A service with files has its own tests of them (tests/test_media.py) instead of the JSON ones;
+    // rollout mirroring and the queue worker take JSON requests only, so their tests are left out.
+    ...STATIC_FILES.filter((p) => !(spec.media && JSON_ONLY_TESTS.has(p))).map((p) => ({
+      path: p,
+      content: staticTemplate(`python/${p}`),
+    })),
   ];
   if (spec.userSchema) files.push({ path: 'app/user_schema.py', content: spec.userSchema.source });
+  if (spec.media) files.push(...mediaFiles(spec, spec.media, fields));
   if (requirements.length > 0) {
     files.push({
       path: 'requirements-model.txt',

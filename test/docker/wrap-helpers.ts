@@ -138,3 +138,127 @@ export function metric(text: string, name: string, ...labels: string[]): number 
   }
   return sum;
 }
+
+/**
+ * An image classifier made with the onnx helper API (no torch): input [N, 3, size, size] float,
+ * output [N, 3] logits = the mean of each channel times [[2, -1, -1], [-1, 2, -1], [-1, -1, 2]]:
+ * a red picture is class 0, green 1, blue 2. `heavy` adds a chain of 3x3 convolutions so a call
+ * costs real compute (the batching benchmark).
+ */
+export function makeImageClassifierOnnx(file: string, size: number, heavy = 0): void {
+  python(
+    `
+import sys
+import numpy as np
+import onnx
+from onnx import TensorProto, helper, numpy_helper
+size, heavy = int(sys.argv[2]), int(sys.argv[3])
+w = np.array([[2, -1, -1], [-1, 2, -1], [-1, -1, 2]], dtype=np.float32)
+inits = [numpy_helper.from_array(w, "W"), numpy_helper.from_array(np.zeros(3, np.float32), "B")]
+nodes, x = [], "image"
+for i in range(heavy):
+    # 3x3 smoothing that keeps each channel's mean: the class stays the same.
+    k = np.zeros((3, 3, 3, 3), np.float32)
+    for c in range(3):
+        k[c, c] = 1 / 9
+    inits.append(numpy_helper.from_array(k, f"K{i}"))
+    nodes.append(helper.make_node("Conv", [x, f"K{i}"], [f"c{i}"], pads=[1, 1, 1, 1]))
+    x = f"c{i}"
+nodes += [
+    helper.make_node("GlobalAveragePool", [x], ["pooled"]),
+    helper.make_node("Flatten", ["pooled"], ["flat"], axis=1),
+    helper.make_node("MatMul", ["flat", "W"], ["mm"]),
+    helper.make_node("Add", ["mm", "B"], ["logits"]),
+]
+graph = helper.make_graph(nodes, "classifier",
+    [helper.make_tensor_value_info("image", TensorProto.FLOAT, ["N", 3, size, size])],
+    [helper.make_tensor_value_info("logits", TensorProto.FLOAT, ["N", 3])], inits)
+model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+model.ir_version = 8
+onnx.checker.check_model(model)
+onnx.save(model, sys.argv[1])
+`,
+    [file, String(size), String(heavy)],
+  );
+}
+
+/** An image-to-image model (onnx helper API): 1 - x per channel as a 1x1 Conv, [N, 3, size, size] float. */
+export function makeInvertOnnx(file: string, size: number): void {
+  python(
+    `
+import sys
+import numpy as np
+import onnx
+from onnx import TensorProto, helper, numpy_helper
+size = int(sys.argv[2])
+w = numpy_helper.from_array((-np.eye(3, dtype=np.float32)).reshape(3, 3, 1, 1), "W")
+b = numpy_helper.from_array(np.ones(3, dtype=np.float32), "B")
+graph = helper.make_graph([helper.make_node("Conv", ["input", "W", "B"], ["output"])], "invert",
+    [helper.make_tensor_value_info("input", TensorProto.FLOAT, ["N", 3, size, size])],
+    [helper.make_tensor_value_info("output", TensorProto.FLOAT, ["N", 3, size, size])], [w, b])
+model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+model.ir_version = 8
+onnx.checker.check_model(model)
+onnx.save(model, sys.argv[1])
+`,
+    [file, String(size)],
+  );
+}
+
+/** Pictures made on the host with Pillow: a solid colour, or pixels from a seed; PNG or JPEG bytes. */
+export function makePicture(options: {
+  width: number;
+  height: number;
+  color?: [number, number, number];
+  format?: 'PNG' | 'JPEG';
+  seed?: number;
+}): Buffer {
+  const out = python(
+    `
+import base64, io, json, sys
+import numpy as np
+from PIL import Image
+o = json.loads(sys.argv[1])
+if o.get("color"):
+    image = Image.new("RGB", (o["width"], o["height"]), tuple(o["color"]))
+else:
+    rng = np.random.default_rng(o.get("seed", 0))
+    image = Image.fromarray(rng.integers(0, 256, (o["height"], o["width"], 3), dtype=np.uint8))
+buf = io.BytesIO()
+image.save(buf, format=o.get("format", "PNG"), quality=90)
+print(base64.b64encode(buf.getvalue()).decode())
+`,
+    [JSON.stringify(options)],
+  );
+  return Buffer.from(out.trim(), 'base64');
+}
+
+/** A decompression bomb: a 1-bit PNG of width x height (a few kilobytes, billions of pixels decoded). */
+export function makeBombPng(width: number, height: number): Buffer {
+  const out = python(
+    `
+import base64, io, sys
+from PIL import Image
+Image.MAX_IMAGE_PIXELS = None
+buf = io.BytesIO()
+Image.new("1", (int(sys.argv[1]), int(sys.argv[2]))).save(buf, format="PNG", optimize=True)
+print(base64.b64encode(buf.getvalue()).decode())
+`,
+    [String(width), String(height)],
+  );
+  return Buffer.from(out.trim(), 'base64');
+}
+
+/** A PNG/JPEG/WebP answer decoded on the host: its format and pixels as [height][width][RGB]. */
+export function decodePicture(data: Buffer): { format: string; pixels: number[][][] } {
+  if (!existsSync(PYTHON)) throw new Error(`${PYTHON} is missing: create .venv with requirements-dev.txt`);
+  const code = `
+import io, json, sys
+import numpy as np
+from PIL import Image
+image = Image.open(io.BytesIO(sys.stdin.buffer.read()))
+print(json.dumps({"format": image.format, "pixels": np.asarray(image.convert("RGB")).tolist()}))
+`;
+  const out = execFileSync(PYTHON, ['-c', code], { input: data, encoding: 'utf8', maxBuffer: 64 << 20 });
+  return JSON.parse(out) as { format: string; pixels: number[][][] };
+}

@@ -8,6 +8,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { generateService, runWrap } from '../../src/core/wrap/wrap.js';
+import { makeImageClassifierOnnx, makeInvertOnnx } from '../docker/wrap-helpers.js';
 import { CASES } from '../unit/wrap/cases.js';
 
 const VENV_BIN = path.resolve('.venv/bin');
@@ -87,6 +88,30 @@ describe('generated code quality', () => {
       expect(lock.lockfileVersion).toBe(3);
     },
   );
+});
+
+describe('boxes and keypoints (app/media.py, app/files.py of a generated service)', () => {
+  it('are mapped back through the letterbox to the picture sent, and drawn on it by render', () => {
+    const dir = tree('onnx-image-classifier');
+    const code = `
+import json, sys
+sys.path.insert(0, ".")
+from PIL import Image
+from app import files, media
+picture = Image.new("RGB", (64, 32), (0, 0, 0))
+_, geometry = media.preprocess_image(picture)
+answer = media.answer({"boxes": [[0, 8, 32, 24]], "keypoints": [[16, 16, 0.9]]}, geometry)
+drawn = files.render(picture, answer["prediction"])
+print(json.dumps({"answer": answer, "edge": drawn.getpixel((0, 16)), "inside": drawn.getpixel((20, 16))}))
+`;
+    const r = spawnSync(tool('python'), ['-c', code], { cwd: dir, encoding: 'utf8' });
+    expect(r.status, r.stderr).toBe(0);
+    const out = JSON.parse(r.stdout) as { answer: unknown; edge: number[]; inside: number[] };
+    // 64x32 letterboxed into 32x32: scale 0.5, 8 rows of padding above; back to the 64x32 picture.
+    expect(out.answer).toEqual({ prediction: { boxes: [[0, 0, 64, 32]], keypoints: [[32, 16, 0.9]] } });
+    expect(out.edge).not.toEqual([0, 0, 0]);
+    expect(out.inside).toEqual([0, 0, 0]);
+  });
 });
 
 describe('the generated service test suite', () => {
@@ -175,5 +200,36 @@ describe('the generated service test suite', () => {
       env: { ...process.env, PYTHONDONTWRITEBYTECODE: '1' },
     });
     expect(r.status, r.stdout + r.stderr).toBe(0);
+  });
+
+  it.each([
+    ['an image classifier (files in, classes out)', 'classifier'],
+    ['an image-to-image model (files in and out)', 'invert'],
+  ])('passes for %s, made with the onnx helper API', { timeout: 180_000 }, async (_title, kind) => {
+    const dir = path.join(out, `media-${kind}`);
+    mkdirSync(dir, { recursive: true });
+    const model = path.join(out, `${kind}.onnx`);
+    if (kind === 'classifier') makeImageClassifierOnnx(model, 32);
+    else makeInvertOnnx(model, 32);
+    await runWrap({
+      cwd: process.cwd(),
+      model,
+      out: dir,
+      batching: { maxBatchSize: 8, maxLatencyMs: 5 },
+      force: true,
+      dryRun: false,
+      formatsOnly: true,
+    });
+    const r = spawnSync(tool('python'), ['-m', 'pytest', '-q', '-p', 'no:cacheprovider', 'tests'], {
+      cwd: dir,
+      encoding: 'utf8',
+      env: { ...process.env, PYTHONDONTWRITEBYTECODE: '1' },
+    });
+    expect(r.status, r.stdout + r.stderr).toBe(0);
+    expect(r.stdout).toMatch(/\d+ passed/);
+    for (const args of [['check'], ['format', '--check']]) {
+      const lint = spawnSync(tool('ruff'), [...args, '--no-cache', '.'], { cwd: dir, encoding: 'utf8' });
+      expect(lint.status, lint.stdout + lint.stderr).toBe(0);
+    }
   });
 });

@@ -47,6 +47,9 @@ interface WrapFlags {
   allowNonFinite?: boolean;
   fromBakeoff?: string;
   bakeoff?: string;
+  fetchAllow?: string[];
+  output?: 'json' | 'image';
+  labels?: string;
 }
 
 const MARKS: Record<string, string> = {
@@ -101,9 +104,11 @@ function render(io: IoHost, r: WrapResult, cwd: string): string {
   const head = r.dryRun
     ? `would write ${rel}/ (${r.kind}, ${r.runtime}); nothing written (--dry-run):`
     : `wrote ${rel}/ (${r.kind} model, ${r.runtime} runtime):`;
+  // Numbers are written as zeros; files as stand-ins (a grey image, silence), which the text says.
+  const zeros = r.example.generatedFrom?.startsWith('the file inputs') ? '' : ', all zeros';
   const example = r.example.generatedFrom
     ? [
-        `${io.style('warn', 'example')}      none found: ${r.manifest.example} was written from ${r.example.generatedFrom}, all zeros; replace it with a real request (it is the warm-up call and the /docs example)`,
+        `${io.style('warn', 'example')}      none found: ${r.manifest.example} was written from ${r.example.generatedFrom}${zeros}; replace it with a real request (it is the warm-up call and the /docs example)`,
       ]
     : [];
   const next = r.dryRun
@@ -168,6 +173,9 @@ const SPEC_FLAGS: [keyof WrapFlags, string][] = [
   ['allowNonFinite', '--allow-non-finite'],
   ['fromBakeoff', '--from-bakeoff'],
   ['bakeoff', '--bakeoff'],
+  ['fetchAllow', '--fetch-allow'],
+  ['output', '--output'],
+  ['labels', '--labels'],
 ];
 
 /** The checks' view of the machine: the project's Python, and the engine for a built image. */
@@ -409,6 +417,17 @@ export const registerWrap: Register = (program: Command, holder) => {
       "build on what passed in the bake-off: bakeoff.lock's base image and pip freeze, the repo at its commit (with --entry file-in-repo.py:function)",
     )
     .option('--bakeoff <file>', 'with --from-bakeoff: the bake-off config (default: bakeoff.yaml here)')
+    .option(
+      '--fetch-allow <prefix...>',
+      'files in: s3://bucket/ or https://host/ prefixes a reference may be fetched from (default: none)',
+    )
+    .addOption(
+      new Option('--output <kind>', 'what the model answers: image (PNG/JPEG/WebP) or json').choices([
+        'json',
+        'image',
+      ]),
+    )
+    .option('--labels <file>', 'class names, one per line, in the order of the model outputs')
     .addHelpText(
       'after',
       examples([
@@ -427,6 +446,10 @@ export const registerWrap: Register = (program: Command, holder) => {
         ['mlship wrap --upgrade iris-service', 'bring a wrapped service to the current templates'],
         ['mlship wrap model.joblib --compile onnx --check-data sample.jsonl', 'ONNX Runtime, proven equal'],
         ['mlship wrap --from-bakeoff detr --entry demo.py:predict', 'the bake-off winner, as it passed'],
+        [
+          'mlship wrap classifier.onnx --labels labels.txt',
+          'an image model: multipart, base64 or allow-listed URLs',
+        ],
       ]),
     )
     .action(async (model: string | undefined, flags: WrapFlags) => {
@@ -472,6 +495,11 @@ export const registerWrap: Register = (program: Command, holder) => {
           ...(flags.bakeWeights !== undefined ? { bakeWeights: flags.bakeWeights } : {}),
           ...(flags.allowNonFinite ? { allowNonFinite: true } : {}),
           ...(convert ? { convert } : {}),
+          media: {
+            ...(flags.fetchAllow ? { fetchAllow: flags.fetchAllow } : {}),
+            ...(flags.output ? { output: flags.output } : {}),
+            ...(flags.labels ? { labels: flags.labels } : {}),
+          },
           force: flags.force,
           dryRun: flags.dryRun,
           formatsOnly: !flags.check,

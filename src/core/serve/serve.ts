@@ -33,6 +33,8 @@ export interface ServeOptions extends BuildServiceOptions {
   /** Host port; 0 picks a free one. Default: the service's own port. */
   hostPort?: number;
   env?: Record<string, string>;
+  /** `host:ip` entries for the container's /etc/hosts (`host-gateway`: this machine, e.g. a local S3). */
+  extraHosts?: string[];
   /** Label value that identifies this run's containers (tests remove them by it). */
   runLabel?: string;
   /** How long to wait for /readyz beyond the service's start-up grace period. */
@@ -174,6 +176,7 @@ export async function serve(options: ServeOptions, deps: ServeDeps): Promise<Run
       ports: { [manifest.port]: hostPort },
       mounts: mountsFor(options.dir, manifest),
       env: options.env ?? {},
+      ...(options.extraHosts?.length ? { extraHosts: options.extraHosts } : {}),
       labels: {
         [SERVICE_LABEL]: manifest.name,
         ...(options.runLabel ? { [RUN_LABEL]: options.runLabel } : {}),
@@ -202,7 +205,11 @@ export async function serve(options: ServeOptions, deps: ServeDeps): Promise<Run
       headers: { 'content-type': 'application/json', accept: 'application/json' },
       body: JSON.stringify(example),
     });
-    const body = (await res.json()) as { prediction?: unknown };
+    // A model that answers an image (wrap's file outputs) is shown by its type and size.
+    const type = res.headers.get('content-type') ?? '';
+    const body = type.startsWith('application/json')
+      ? ((await res.json()) as { prediction?: unknown })
+      : { prediction: `${type.split(';')[0]}, ${(await res.arrayBuffer()).byteLength} bytes` };
     if (!res.ok) {
       throw new OperationFailedError('EXAMPLE_FAILED', `the example input was answered with ${res.status}`, {
         details: [JSON.stringify(body).slice(0, 500)],

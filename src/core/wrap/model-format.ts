@@ -25,6 +25,8 @@ export type FormatResult =
       /** What the header alone cannot tell (a compressed joblib's content, ...). */
       notes: string[];
       onnxInputs?: OnnxInput[];
+      /** The graph's outputs (same shape description as the inputs). */
+      onnxOutputs?: OnnxInput[];
     }
   | { ok: false; problem: string; hint?: string };
 
@@ -243,7 +245,7 @@ async function text(bytes: Bytes, f: Field): Promise<string> {
   return f.wire === 2 ? (await bytes.at(f.start, Math.min(f.end - f.start, 4096))).toString('utf8') : '';
 }
 
-/** ModelProto: ir_version = 1, graph = 7; GraphProto: initializer = 5, input = 11. */
+/** ModelProto: ir_version = 1, graph = 7; GraphProto: initializer = 5, input = 11, output = 12. */
 async function checkOnnx(bytes: Bytes): Promise<FormatResult> {
   let irVersion: number | undefined;
   let graph: Field | undefined;
@@ -256,8 +258,10 @@ async function checkOnnx(bytes: Bytes): Promise<FormatResult> {
   }
   const initializers = new Set<string>();
   const inputs: Field[] = [];
+  const outputs: Field[] = [];
   for await (const g of fields(bytes, graph.start, graph.end)) {
     if (g.field === 11 && g.wire === 2) inputs.push(g);
+    if (g.field === 12 && g.wire === 2) outputs.push(g);
     if (g.field === 5 && g.wire === 2) {
       for await (const t of fields(bytes, g.start, g.end))
         if (t.field === 8) initializers.add(await text(bytes, t));
@@ -265,11 +269,14 @@ async function checkOnnx(bytes: Bytes): Promise<FormatResult> {
   }
   const declared: OnnxInput[] = [];
   for (const i of inputs) declared.push(await valueInfo(bytes, i as Field & { wire: 2 }));
+  const answered: OnnxInput[] = [];
+  for (const o of outputs) answered.push(await valueInfo(bytes, o as Field & { wire: 2 }));
   return {
     ok: true,
     format: `ONNX (IR version ${irVersion})`,
     notes: [],
     onnxInputs: declared.filter((i) => !initializers.has(i.name)),
+    ...(answered.length ? { onnxOutputs: answered } : {}),
   };
 }
 

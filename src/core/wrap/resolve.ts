@@ -18,6 +18,7 @@ import { slugify } from '../init/init.js';
 import { checkInputs, type WrapChecks } from './checks.js';
 import type { CompileOptions } from './compile.js';
 import { imageName, readManifest } from './manifest.js';
+import { type MediaFlags, resolveMedia } from './media.js';
 import type { Planned } from './plan.js';
 import { sha256File } from './plan.js';
 import type { WrapCheckDeps } from './probe.js';
@@ -62,6 +63,8 @@ export interface WrapOptions {
   convert?: CompileOptions & { user?: string };
   /** A whole source tree as the user code (`--from-bakeoff`: the candidate at its locked commit). */
   userTree?: UserTree;
+  /** Files in and out: --fetch-allow, --output, --labels (mlship.yaml has the rest). */
+  media?: MediaFlags;
 }
 
 /** User code from a tree: every file copied to user/ (paths kept), and its pinned requirements. */
@@ -265,7 +268,19 @@ export async function resolve(options: WrapOptions, deps: WrapCheckDeps): Promis
   const svc = options.service?.config;
   const src = await resolveSource(options);
   const exampleFile = await findExampleFile(options, src);
-  const given = exampleFile ? await readExample(exampleFile) : undefined;
+  const read = exampleFile ? await readExample(exampleFile) : undefined;
+  // Files in and out: "@file" values of the example, mlship.yaml's inputs:/preprocess:, the ONNX shapes.
+  const files = await resolveMedia({
+    cwd: options.cwd,
+    kind: src.kind,
+    ...(src.model ? { model: src.model } : {}),
+    ...(read !== undefined ? { example: read } : {}),
+    ...(exampleFile ? { exampleFile } : {}),
+    ...(options.service ? { service: options.service } : {}),
+    flags: options.media ?? {},
+  });
+  // A request with files is not the model's input as it is: the probe loads the model only.
+  const given = files.media ? undefined : read;
   const schemaFile = await resolveSchemaFile(options, src.runtime);
   const { weights, weightsFile } = await resolveWeights(options, src);
 
@@ -291,8 +306,9 @@ export async function resolve(options: WrapOptions, deps: WrapCheckDeps): Promis
     image: imageName(src.name),
     formatsOnly: options.formatsOnly ?? false,
   });
-  const example = given ?? checked.example?.value;
+  const example = files.media ? files.example : (given ?? checked.example?.value);
   if (example === undefined) throw noExample(options, src);
+  checked.checks.verified.push(...files.notes);
 
   const user = await userCode(src.entryFile, options.userTree);
   const batching =
@@ -321,6 +337,7 @@ export async function resolve(options: WrapOptions, deps: WrapCheckDeps): Promis
     // s3:// weights need no SDK: the service signs its own ranged GETs (app/weights.py).
     extraRequirements: [],
     ...(options.allowNonFinite ? { allowNonFinite: true } : {}),
+    ...(files.media ? { media: files.media } : {}),
   };
   return {
     spec,
@@ -329,6 +346,12 @@ export async function resolve(options: WrapOptions, deps: WrapCheckDeps): Promis
     userFiles: user.files,
     ...(weightsFile ? { weightsFile } : {}),
     checks: checked.checks,
-    example: exampleFile ? { file: exampleFile } : { generatedFrom: checked.example!.from },
+    example: exampleFile
+      ? { file: exampleFile }
+      : {
+          generatedFrom: files.media
+            ? 'the file inputs: a grey image (or silence) of the declared size'
+            : checked.example!.from,
+        },
   };
 }

@@ -58,8 +58,11 @@ describe.each(Object.entries(CASES))('golden service files: %s', (name, spec) =>
   });
 
   it('copies the static templates verbatim (checked against templates/wrap, not stored per case)', () => {
-    const expected =
-      spec.runtime === 'python' ? ['app/main.py', 'app/batching.py', 'tests/test_service.py'] : ['server.js'];
+    // A service with files has tests/test_media.py (and app/files.py) in place of the JSON tests.
+    const pythonCopies = spec.media
+      ? ['app/main.py', 'app/batching.py', 'app/files.py', 'app/media_api.py', 'tests/test_media.py']
+      : ['app/main.py', 'app/batching.py', 'tests/test_service.py'];
+    const expected = spec.runtime === 'python' ? pythonCopies : ['server.js'];
     expect(copied.map((f) => f.path)).toEqual(expect.arrayContaining(expected));
   });
 

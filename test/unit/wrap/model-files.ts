@@ -48,7 +48,7 @@ export function tensorInput(name: string, elemType: number, dims: (number | stri
 }
 
 /** A ModelProto with the given graph inputs; `weights` are initializers (and, as IR < 4 does, inputs too). */
-export function onnxModel(inputs: Msg[], weights: string[] = []): Buffer {
+export function onnxModel(inputs: Msg[], weights: string[] = [], outputs: Msg[] = []): Buffer {
   const graph: Msg = [
     [
       1,
@@ -70,6 +70,7 @@ export function onnxModel(inputs: Msg[], weights: string[] = []): Buffer {
     ]),
     ...inputs.map((i): [number, Msg] => [11, i]),
     ...weights.map((w): [number, Msg] => [11, tensorInput(w, 1, [2, 2])]),
+    ...outputs.map((o): [number, Msg] => [12, o]),
   ];
   return encode([
     [1, 8],

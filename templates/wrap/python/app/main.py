@@ -71,7 +71,7 @@ def _load_and_warm_up() -> Model:
     # Loading may have brought new pools (OpenMP comes with the model's library): size them too.
     threads.apply(BUDGET)
     loaded = time.perf_counter()
-    outputs = model.predict([to_input(PredictRequest.model_validate(EXAMPLE))])
+    outputs = model.predict([_warm_up_input()])
     if len(outputs) != 1:
         raise RuntimeError(f"warm-up: the model returned {len(outputs)} outputs for 1 input")
     state.pools = threads.pools()
@@ -84,6 +84,15 @@ def _load_and_warm_up() -> Model:
         },
     )
     return model
+
+
+def _warm_up_input() -> Any:
+    if settings.MEDIA:
+        # File inputs: the example's files (or a grey image), decoded and preprocessed as a request's.
+        from app.media_api import warm_up_input
+
+        return warm_up_input()
+    return to_input(PredictRequest.model_validate(EXAMPLE))
 
 
 def _thread_details() -> dict[str, Any]:
@@ -206,7 +215,6 @@ async def _predict(inputs: list[Any], endpoint: str) -> list[Any] | JSONResponse
         return _error(500, "the model raised an error; see the service log for this request id")
 
 
-@app.post("/predict", response_model=PredictResponse)
 async def predict(body: PredictRequest, request: Request) -> Any:
     if state.model is None:
         return _not_ready()
@@ -226,7 +234,6 @@ async def _first(outputs: Any) -> Any:
     return answer if isinstance(answer, JSONResponse) else answer[0]
 
 
-@app.post("/predict/batch", response_model=BatchResponse)
 async def predict_batch(body: BatchRequest, request: Request) -> Any:
     if state.model is None:
         return _not_ready()
@@ -241,6 +248,16 @@ async def predict_batch(body: BatchRequest, request: Request) -> Any:
         return outputs
     rollout.record(request, "/predict/batch", outputs, body.model_dump)
     return {"predictions": outputs}
+
+
+if settings.MEDIA:
+    # Files in or out (images, sounds): multipart, base64 or references; image answers (app/media_api.py).
+    from app import media_api
+
+    media_api.install(app, _predict, _error, lambda: state.model is not None)
+else:
+    app.post("/predict", response_model=PredictResponse)(predict)
+    app.post("/predict/batch", response_model=BatchResponse)(predict_batch)
 
 
 @app.get("/healthz")

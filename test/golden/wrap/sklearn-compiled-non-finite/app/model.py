@@ -17,6 +17,8 @@ _DTYPES = {
     "tensor(double)": np.float64,
     "tensor(int64)": np.int64,
     "tensor(int32)": np.int32,
+    "tensor(float16)": np.float16,
+    "tensor(uint8)": np.uint8,
 }
 
 

@@ -43,3 +43,5 @@ _VERSION = os.environ.get("MLSHIP_MODEL_VERSION") or "stable"
 MODEL_VERSION = _VERSION if re.fullmatch(r"[a-z0-9-]{1,32}", _VERSION) else "stable"
 RECORD_INPUTS = os.environ.get("MLSHIP_RECORD_INPUTS") == "1"
 PATH_PREFIX = (os.environ.get("MLSHIP_PATH_PREFIX") or "").rstrip("/")
+# Files in and out (app/files.py, app/media_api.py): only a service whose model takes or gives them.
+MEDIA = False

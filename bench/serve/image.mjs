@@ -1,0 +1,300 @@
+// Image serving benchmark (not a test; issue 18): a 224x224 JPEG sent by multipart to services
+// `mlship wrap` generates, run by gunicorn from the host .venv (one worker, as on a small task).
+//
+//  1. Overhead at c=1: the service's time per image beyond the model's own (HTTP, multipart,
+//     decode, preprocess, answer; for an image answer also the PNG encode), from the service's
+//     own metrics: request duration sum minus model duration sum, over the same requests.
+//  2. Batching at c=32 vs no batching (BATCH_MAX_SIZE=1), for a model whose 32-image call costs
+//     less than 4x one image (model-only costs measured first, printed).
+//  3. A flood of 20 MB uploads (over the 10 MiB default limit), with and without content-length:
+//     the worker's peak memory (VmHWM) before and after, and worker restarts.
+//
+//   node bench/serve/image.mjs        # REQUESTS=300 BATCH_REQUESTS=640 FLOOD=40
+//
+// Needs: `npm run build`, .venv (requirements-dev.txt), ab (apt-get install -y apache2-utils).
+// Prints one JSON object; the figures are in docs/benchmarks.md.
+
+import { execFileSync, spawn } from 'node:child_process';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import http from 'node:http';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const HERE = path.dirname(fileURLToPath(import.meta.url));
+const ROOT = path.resolve(HERE, '../..');
+const WORK = path.join(ROOT, 'bench/.work/serve-image');
+const PY = path.join(ROOT, '.venv/bin/python');
+const REQUESTS = Number(process.env.REQUESTS ?? 300);
+const BATCH_REQUESTS = Number(process.env.BATCH_REQUESTS ?? 640);
+const FLOOD = Number(process.env.FLOOD ?? 40);
+const PORT = Number(process.env.PORT ?? 18180);
+const BOUNDARY = 'mlshipbenchboundary';
+mkdirSync(WORK, { recursive: true });
+
+const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+const loadavg = () =>
+  os
+    .loadavg()
+    .map((l) => l.toFixed(2))
+    .join(' ');
+
+function multipart(file, type) {
+  const head = `--${BOUNDARY}\r\ncontent-disposition: form-data; name="image"; filename="photo"\r\ncontent-type: ${type}\r\n\r\n`;
+  return Buffer.concat([Buffer.from(head), file, Buffer.from(`\r\n--${BOUNDARY}--\r\n`)]);
+}
+
+function wrap(model, name, extra = []) {
+  const out = path.join(WORK, name);
+  execFileSync(
+    process.execPath,
+    [
+      path.join(ROOT, 'bin/mlship.js'),
+      'wrap',
+      model,
+      '--out',
+      out,
+      '--workers',
+      '1',
+      '--no-check',
+      '--force',
+      ...extra,
+    ],
+    { stdio: ['ignore', 'ignore', 'inherit'] },
+  );
+  return out;
+}
+
+async function start(dir, model, env = {}) {
+  const metricsDir = path.join(WORK, `metrics-${path.basename(dir)}`);
+  const child = spawn(PY, ['-m', 'gunicorn', '-c', 'gunicorn_conf.py', 'app.main:app'], {
+    cwd: dir,
+    env: {
+      ...process.env,
+      PORT: String(PORT),
+      MODEL_PATH: model,
+      PROMETHEUS_MULTIPROC_DIR: metricsDir,
+      ...env,
+    },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let log = '';
+  child.stdout.on('data', (d) => (log += d));
+  child.stderr.on('data', (d) => (log += d));
+  for (let i = 0; i < 600; i++) {
+    try {
+      if ((await fetch(`http://127.0.0.1:${PORT}/readyz`, { headers: { connection: 'close' } })).ok) break;
+    } catch {
+      // not up yet
+    }
+    await sleep(100);
+  }
+  const worker = execFileSync('pgrep', ['-P', String(child.pid)], { encoding: 'utf8' })
+    .trim()
+    .split('\n')[0];
+  return {
+    worker: Number(worker),
+    log: () => log,
+    async stop() {
+      child.kill('SIGTERM');
+      await new Promise((r) => child.once('exit', r));
+    },
+  };
+}
+
+function ab(n, c, body, extra = []) {
+  const file = path.join(WORK, `body-${body.length}.bin`);
+  writeFileSync(file, body);
+  const out = execFileSync(
+    'ab',
+    [
+      '-q',
+      '-n',
+      String(n),
+      '-c',
+      String(c),
+      '-p',
+      file,
+      '-T',
+      `multipart/form-data; boundary=${BOUNDARY}`,
+      ...extra,
+      `http://127.0.0.1:${PORT}/predict`,
+    ],
+    { encoding: 'utf8', maxBuffer: 16 << 20 },
+  );
+  const num = (re) => Number(re.exec(out)?.[1] ?? Number.NaN);
+  return {
+    rps: num(/Requests per second:\s+([\d.]+)/),
+    meanMs: num(/Time per request:\s+([\d.]+) \[ms\] \(mean\)/),
+    failed: num(/Failed requests:\s+(\d+)/),
+    non2xx: num(/Non-2xx responses:\s+(\d+)/) || 0,
+  };
+}
+
+async function metrics() {
+  const text = await (
+    await fetch(`http://127.0.0.1:${PORT}/metrics`, { headers: { connection: 'close' } })
+  ).text();
+  const sum = (name, ...labels) =>
+    text
+      .split('\n')
+      .filter((l) => l.startsWith(name) && labels.every((x) => l.includes(x)))
+      .reduce((s, l) => s + Number(l.slice(l.lastIndexOf(' ') + 1)), 0);
+  return {
+    requestSum: sum('mlship_request_duration_seconds_sum', 'endpoint="/predict"'),
+    requestCount: sum('mlship_request_duration_seconds_count', 'endpoint="/predict"'),
+    modelSum: sum('mlship_model_duration_seconds_sum'),
+    batches: sum('mlship_batch_size_count'),
+    batched: sum('mlship_batch_size_sum'),
+  };
+}
+
+/** Service time per image beyond the model's, over `n` requests at c=1 (after 30 warm-up ones). */
+async function overhead(dir, model, body, extra = []) {
+  const svc = await start(dir, model);
+  try {
+    ab(30, 1, body, extra);
+    const before = await metrics();
+    const client = ab(REQUESTS, 1, body, extra);
+    const after = await metrics();
+    const n = after.requestCount - before.requestCount;
+    const service = ((after.requestSum - before.requestSum) / n) * 1000;
+    const modelMs = ((after.modelSum - before.modelSum) / n) * 1000;
+    return {
+      requests: n,
+      client_mean_ms: client.meanMs,
+      service_ms: +service.toFixed(3),
+      model_ms: +modelMs.toFixed(3),
+      overhead_ms: +(service - modelMs).toFixed(3),
+    };
+  } finally {
+    await svc.stop();
+  }
+}
+
+async function throughput(dir, model, body, batchMax) {
+  const svc = await start(dir, model, { BATCH_MAX_SIZE: String(batchMax) });
+  try {
+    ab(64, 32, body);
+    const before = await metrics();
+    const r = ab(BATCH_REQUESTS, 32, body);
+    const after = await metrics();
+    const batches = after.batches - before.batches;
+    return {
+      ...r,
+      mean_batch: +((after.batched - before.batched) / Math.max(1, batches)).toFixed(2),
+      load: loadavg(),
+    };
+  } finally {
+    await svc.stop();
+  }
+}
+
+function peakKb(pid) {
+  return Number(/VmHWM:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1]);
+}
+
+/** One 20 MB upload in 64 KiB chunks without content-length (chunked): the limit is counted. */
+function chunkedUpload(size) {
+  return new Promise((resolve) => {
+    const req = http.request(
+      {
+        host: '127.0.0.1',
+        port: PORT,
+        path: '/predict',
+        method: 'POST',
+        headers: { 'content-type': `multipart/form-data; boundary=${BOUNDARY}` },
+      },
+      (res) => {
+        res.resume();
+        res.on('end', () => resolve(res.statusCode));
+      },
+    );
+    req.on('error', () => resolve('reset'));
+    const chunk = Buffer.alloc(64 * 1024, 7);
+    let sent = 0;
+    req.write(
+      `--${BOUNDARY}\r\ncontent-disposition: form-data; name="image"; filename="big"\r\ncontent-type: image/jpeg\r\n\r\n`,
+    );
+    const pump = () => {
+      while (sent < size) {
+        sent += chunk.length;
+        if (!req.write(chunk)) return req.once('drain', pump);
+      }
+      req.end(`\r\n--${BOUNDARY}--\r\n`);
+    };
+    pump();
+  });
+}
+
+async function flood(dir, model) {
+  const svc = await start(dir, model);
+  try {
+    const photoBody = multipart(readFileSync(path.join(WORK, 'photo.jpg')), 'image/jpeg');
+    ab(50, 4, photoBody);
+    const before = peakKb(svc.worker);
+    const big = multipart(Buffer.alloc(20 * 1024 * 1024, 7), 'image/jpeg');
+    const withLength = ab(FLOOD, 8, big);
+    const statuses = [];
+    for (let i = 0; i < FLOOD; i += 8) {
+      statuses.push(
+        ...(await Promise.all(
+          Array.from({ length: Math.min(8, FLOOD - i) }, () => chunkedUpload(20 * 1024 * 1024)),
+        )),
+      );
+    }
+    const after = peakKb(svc.worker);
+    const stillServing = ab(20, 1, photoBody);
+    const boots = (svc.log().match(/"msg": "model ready"/g) ?? []).length;
+    return {
+      uploads_with_length: FLOOD,
+      with_length_non2xx: withLength.non2xx,
+      chunked_statuses: Object.fromEntries(
+        [...new Set(statuses)].map((s) => [s, statuses.filter((x) => x === s).length]),
+      ),
+      worker_peak_mb_before: +(before / 1024).toFixed(1),
+      worker_peak_mb_after: +(after / 1024).toFixed(1),
+      worker_pid_alive: readFileSync(`/proc/${svc.worker}/status`, 'utf8').includes('State'),
+      model_ready_lines: boots,
+      worker_restarts: boots - 1,
+      photo_after_flood_failed: stillServing.failed + stillServing.non2xx,
+    };
+  } finally {
+    await svc.stop();
+  }
+}
+
+async function main() {
+  const costs = JSON.parse(
+    execFileSync(PY, [path.join(HERE, 'image_models.py'), WORK], { encoding: 'utf8' }),
+  );
+  const photo = readFileSync(path.join(WORK, 'photo.jpg'));
+  const body = multipart(photo, 'image/jpeg');
+  // Batching on (it dispatches at once at c=1): the model's own time is then in the metrics.
+  const cheap = wrap(path.join(WORK, 'cheap.onnx'), 'cheap', ['--batching']);
+  const invert = wrap(path.join(WORK, 'invert.onnx'), 'invert', ['--batching']);
+  const wide = wrap(path.join(WORK, 'wide.onnx'), 'wide', [
+    '--max-batch-size',
+    '32',
+    '--max-latency-ms',
+    '10',
+  ]);
+  const result = {
+    machine: { cpus: os.cpus().length, load_at_start: loadavg() },
+    model_cost_ms: costs,
+    photo_bytes: photo.length,
+  };
+  result.overhead_classifier = await overhead(cheap, path.join(WORK, 'cheap.onnx'), body);
+  result.overhead_image_answer = await overhead(invert, path.join(WORK, 'invert.onnx'), body);
+  result.batching_c32 = {
+    off: await throughput(wide, path.join(WORK, 'wide.onnx'), body, 1),
+    on: await throughput(wide, path.join(WORK, 'wide.onnx'), body, 32),
+  };
+  result.batching_c32.speedup = +(result.batching_c32.on.rps / result.batching_c32.off.rps).toFixed(2);
+  result.flood_20mb = await flood(cheap, path.join(WORK, 'cheap.onnx'));
+  result.machine.load_at_end = loadavg();
+  console.log(JSON.stringify(result, null, 2));
+  writeFileSync(path.join(WORK, 'results.json'), `${JSON.stringify(result, null, 2)}\n`);
+}
+
+await main();

@@ -1,0 +1,112 @@
+"""Models and files of the image serving benchmark (bench/serve/image.mjs), made with the onnx helper
+API (no torch): a cheap 224x224 classifier (the service's own overhead shows), a "wide" one whose
+cost is a large weight matrix read once per call (32 images cost much less than 32 calls), an
+image-to-image one (the answer is a PNG to encode), the
+224x224 JPEG every request sends, and the model-only cost of each on this machine.
+
+    python image_models.py <dir>
+"""
+
+import io
+import json
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import onnx
+import onnxruntime as ort
+from onnx import TensorProto, helper, numpy_helper
+from PIL import Image
+
+
+def save(nodes, inits, out_shape, path):
+    graph = helper.make_graph(
+        nodes,
+        path.stem,
+        [helper.make_tensor_value_info("image", TensorProto.FLOAT, ["N", 3, 224, 224])],
+        [helper.make_tensor_value_info("logits", TensorProto.FLOAT, out_shape)],
+        inits,
+    )
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    model.ir_version = 8
+    onnx.checker.check_model(model)
+    onnx.save(model, path)
+
+
+def cheap(path):
+    w = np.array([[2, -1, -1], [-1, 2, -1], [-1, -1, 2]], dtype=np.float32)
+    nodes = [
+        helper.make_node("GlobalAveragePool", ["image"], ["pooled"]),
+        helper.make_node("Flatten", ["pooled"], ["flat"], axis=1),
+        helper.make_node("MatMul", ["flat", "W"], ["logits"]),
+    ]
+    save(nodes, [numpy_helper.from_array(w, "W")], ["N", 3], path)
+
+
+def wide(path, hidden=6144):
+    # 8x8 average pooling (3 x 28 x 28 = 2352 values), then one 2352 x hidden matrix: ~58 MB of
+    # weights read per call, whether the call has 1 image or 32.
+    rng = np.random.default_rng(0)
+    w = (rng.standard_normal((2352, hidden)) / 50).astype(np.float32)
+    w2 = (rng.standard_normal((hidden, 10)) / 50).astype(np.float32)
+    nodes = [
+        helper.make_node("AveragePool", ["image"], ["pooled"], kernel_shape=[8, 8], strides=[8, 8]),
+        helper.make_node("Flatten", ["pooled"], ["flat"], axis=1),
+        helper.make_node("MatMul", ["flat", "W"], ["hidden"]),
+        helper.make_node("Relu", ["hidden"], ["act"]),
+        helper.make_node("MatMul", ["act", "W2"], ["logits"]),
+    ]
+    save(nodes, [numpy_helper.from_array(w, "W"), numpy_helper.from_array(w2, "W2")], ["N", 10], path)
+
+
+def invert(path):
+    """Image to image: 1 - x per channel (a 1x1 Conv), answered as a PNG."""
+    w = numpy_helper.from_array((-np.eye(3, dtype=np.float32)).reshape(3, 3, 1, 1), "W")
+    b = numpy_helper.from_array(np.ones(3, dtype=np.float32), "B")
+    nodes = [helper.make_node("Conv", ["image", "W", "B"], ["logits"])]
+    save(nodes, [w, b], ["N", 3, 224, 224], path)
+
+
+def model_cost(path, threads=2, rounds=30):
+    """Median seconds of one call with 1 image and with 32, on `threads` threads (as a worker has)."""
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = threads
+    options.inter_op_num_threads = 1
+    session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+    out = {}
+    for n in (1, 32):
+        x = np.random.default_rng(1).random((n, 3, 224, 224), dtype=np.float32)
+        session.run(None, {"image": x})
+        times = []
+        for _ in range(rounds):
+            t0 = time.perf_counter()
+            session.run(None, {"image": x})
+            times.append(time.perf_counter() - t0)
+        out[f"batch{n}_ms"] = round(float(np.median(times)) * 1000, 3)
+    return out
+
+
+def photo(path):
+    """A 224x224 JPEG with real structure (gradients and noise), about what a camera sends."""
+    y, x = np.mgrid[0:224, 0:224]
+    rng = np.random.default_rng(2)
+    pixels = np.stack([x, y, (x + y) // 2], axis=-1) + rng.integers(0, 40, (224, 224, 3))
+    buf = io.BytesIO()
+    Image.fromarray(np.clip(pixels, 0, 255).astype(np.uint8)).save(buf, format="JPEG", quality=90)
+    path.write_bytes(buf.getvalue())
+
+
+def main():
+    out = Path(sys.argv[1])
+    out.mkdir(parents=True, exist_ok=True)
+    cheap(out / "cheap.onnx")
+    wide(out / "wide.onnx")
+    invert(out / "invert.onnx")
+    photo(out / "photo.jpg")
+    costs = {name: model_cost(out / f"{name}.onnx") for name in ("cheap", "wide", "invert")}
+    print(json.dumps(costs))
+
+
+if __name__ == "__main__":
+    main()
