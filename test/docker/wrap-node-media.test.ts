@@ -123,8 +123,12 @@ describe.runIf(engine)('image models on the Node runtime (real images)', () => {
     }));
     const r = await json(`${colours.result.url}/predict/batch`, { inputs });
     expect(r.status).toBe(200);
-    const { predictions } = (await r.json()) as { predictions: { prediction: string }[] };
-    expect(predictions.map((p) => p.prediction)).toEqual(['red', 'green', 'red', 'blue']);
+    const { predictions, probabilities } = (await r.json()) as {
+      predictions: string[];
+      probabilities: Record<string, number>[];
+    };
+    expect(predictions).toEqual(['red', 'green', 'red', 'blue']);
+    expect(probabilities[1]!.green).toBeGreaterThan(0.9);
     expect(metric(await metrics(), 'mlship_batch_size_count') - before).toBe(1);
   });
 

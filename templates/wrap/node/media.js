@@ -204,7 +204,8 @@ function affine(p, C) {
   return { a, b };
 }
 
-/** RGBA pixels → one sample of the model input, as declared (bilinear; letterbox pads with black). */
+/** RGBA pixels → one sample of the model input, as declared (bilinear; letterbox pads grey, 114, as
+ *  the Python service does). */
 export function preprocess(img, p) {
   const C = p.channels === 'L' ? 1 : 3;
   const W = p.width;
@@ -233,7 +234,7 @@ export function preprocess(img, p) {
           const bottom = src[r1 + c0 + k] + (src[r1 + c1 + k] - src[r1 + c0 + k]) * fx;
           v[k] = top + (bottom - top) * fy;
         }
-      } else v[0] = v[1] = v[2] = 0;
+      } else v[0] = v[1] = v[2] = 114;
       if (C === 1) {
         out[nhwc ? y * W + x : y * W + x] = (0.299 * v[0] + 0.587 * v[1] + 0.114 * v[2]) * a[0] + b[0];
         continue;

@@ -208,7 +208,10 @@ async function mediaRequest(req, path) {
 async function sendMedia(req, res, path, outputs) {
   if (media.output.kind !== 'image') {
     const answers = outputs.map((o) => (Array.isArray(o) && o.length > 1 ? classify(o, media.labels) : { prediction: o }));
-    return path === '/predict' ? send(res, 200, answers[0]) : send(res, 200, { predictions: answers });
+    if (path === '/predict') return send(res, 200, answers[0]);
+    // As the Python service: the labels in one list, their probabilities in another.
+    const probabilities = answers.every((a) => a.probabilities) ? { probabilities: answers.map((a) => a.probabilities) } : {};
+    return send(res, 200, { predictions: answers.map((a) => a.prediction), ...probabilities });
   }
   const images = outputs.map((o) => toPixels(o, outputDims, media.output));
   const asJson = async (px) => ({ image: (await encodeImage(px)).bytes.toString('base64'), media_type: 'image/png', width: px.width, height: px.height });
