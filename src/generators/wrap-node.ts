@@ -89,13 +89,18 @@ export function generateNodeService(spec: WrapSpec): GeneratedFile[] {
         modelPath,
         bakeWeights,
         startupGraceSeconds: spec.startupGraceSeconds,
+        media: Boolean(media),
       }),
     },
     { path: '.dockerignore', content: renderTemplate('node/dockerignore', { bakeWeights }) },
-    { path: 'package.json', content: renderTemplate('node/package.json', { name: spec.name }) },
-    { path: 'package-lock.json', content: lockfile(spec.name) },
+    // Only an image service gets the decoders (sharp adds ~20 MB to the image).
+    {
+      path: 'package.json',
+      content: renderTemplate('node/package.json', { name: spec.name, media: Boolean(media) }),
+    },
+    { path: 'package-lock.json', content: lockfile(spec.name, Boolean(media)) },
     { path: 'server.js', content: staticTemplate('node/server.js') },
-    { path: 'media.js', content: staticTemplate('node/media.js') },
+    ...(media ? [{ path: 'media.js', content: staticTemplate('node/media.js') }] : []),
     { path: 'weights.js', content: staticTemplate('node/weights.js') },
     { path: 'threads.js', content: staticTemplate('node/threads.js') },
     { path: 'service.json', content: `${JSON.stringify(config, null, 2)}\n` },
@@ -106,11 +111,13 @@ export function generateNodeService(spec: WrapSpec): GeneratedFile[] {
 
 /**
  * The service's npm lockfile: the template's dependency tree, locked when the template changes
- * (`npm install --package-lock-only` in templates/wrap/node), under the service's name, so that
- * `npm ci` installs the same packages on every build.
+ * (`npm install --package-lock-only` on package.json.eta rendered without and with `media`: two
+ * lockfiles), under the service's name, so that `npm ci` installs the same packages on every build.
  */
-function lockfile(name: string): string {
-  const lock = JSON.parse(staticTemplate('node/package-lock.json')) as {
+function lockfile(name: string, media: boolean): string {
+  const lock = JSON.parse(
+    staticTemplate(media ? 'node/package-lock-media.json' : 'node/package-lock.json'),
+  ) as {
     name: string;
     packages: Record<string, { name?: string }>;
   };

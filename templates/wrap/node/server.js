@@ -11,7 +11,6 @@ import http from 'node:http';
 import ort from 'onnxruntime-node';
 import { modelPath } from './weights.js';
 import { decideBudget } from './threads.js';
-import { classify, decodeImage, encodeImage, jsonFile, MediaError, outputType, preprocess, readMultipart, sampleShape, toPixels } from './media.js';
 
 const here = new URL('.', import.meta.url);
 const config = JSON.parse(readFileSync(new URL('service.json', here), 'utf8'));
@@ -31,6 +30,10 @@ const RECORD_INPUTS = process.env.MLSHIP_RECORD_INPUTS === '1';
 const PATH_PREFIX = (process.env.MLSHIP_PATH_PREFIX ?? '').replace(/\/+$/, '');
 // File inputs (images) and the kind of answer, when the model takes files (service.json "media").
 const media = config.media;
+// media.js and its decoders (sharp, busboy) are in the image of a service with file inputs only.
+const { classify, decodeImage, encodeImage, jsonFile, MediaError, outputType, preprocess, readMultipart, sampleShape, toPixels } = media
+  ? await import('./media.js')
+  : { MediaError: class MediaError extends Error {} };
 const FETCH_ALLOW = process.env.FETCH_ALLOW !== undefined ? process.env.FETCH_ALLOW.split(',').filter(Boolean) : (media?.fetchAllow ?? []);
 
 // ---- logs and metrics ----------------------------------------------------------
