@@ -1,6 +1,6 @@
 // The generated front end in real Chromium, on one local stack shared by every case (NGINX with API
-// keys and its content-security headers, the front end, three wrapped model services: iris on
-// Python, and two ONNX image models on Node, a colour classifier and an image inverter): the form is
+// keys and its content-security headers, the front end, four wrapped model services: iris and an
+// ONNX colour classifier on Python, the same classifier and an image inverter on Node): the form is
 // built from each service's OpenAPI schema, answers are rendered by their type, on a desktop and on
 // a phone-sized window; screenshots are checked by DOM and by pixels.
 
@@ -11,14 +11,15 @@ import path from 'node:path';
 import { type Browser, chromium, type Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { CHROMIUM, CHROMIUM_ARGS, chromiumAvailable } from '../helpers/browser.js';
+import { runCli } from '../helpers/cli-process.js';
 import { LOCAL_PYTHON_IMAGE, requireEngine, requireImage } from '../helpers/docker.js';
 import { freePort } from '../helpers/net.js';
 import { decodePng, encodePng, pixelAt } from '../helpers/png.js';
-import { ensureNodeImage, imageMedia, makeImageOnnx, writeNodeImageService } from './node-media-helpers.js';
+import { ensureNodeImage, imageMedia, writeNodeImageService } from './node-media-helpers.js';
+import { makeImageClassifierOnnx, makeInvertOnnx } from './wrap-helpers.js';
 
 const hasChromium = chromiumAvailable();
 const engine = hasChromium ? await requireEngine() : undefined;
-const BIN = path.resolve('bin/mlship.js');
 const NAME = `mlship-fe-${process.pid}`;
 const IRIS = { sepal_length: 6.7, sepal_width: 3.0, petal_length: 5.2, petal_width: 2.3 };
 const DESKTOP = { width: 1280, height: 800 };
@@ -31,17 +32,19 @@ let key = '';
 let browser: Browser | undefined;
 
 function mlship(args: string[]) {
-  const r = spawnSync(process.execPath, [BIN, ...args], {
-    cwd: dir,
-    encoding: 'utf8',
-    env: { ...process.env, CI: 'true' },
-    timeout: 900_000,
-  });
-  return { code: r.status, stdout: r.stdout, stderr: r.stderr };
+  return runCli(args, { cwd: dir, env: { CI: 'true' } });
 }
 
-function wrap(model: string, name: string, extra: string[] = []): void {
-  const r = mlship(['wrap', path.resolve(model), '--out', `services/${name}`, '--name', name, ...extra]);
+async function wrap(model: string, name: string, extra: string[] = []): Promise<void> {
+  const r = await mlship([
+    'wrap',
+    path.resolve(model),
+    '--out',
+    `services/${name}`,
+    '--name',
+    name,
+    ...extra,
+  ]);
   expect(r.code, r.stderr).toBe(0);
 }
 
@@ -52,17 +55,27 @@ beforeAll(async () => {
   dir = mkdtempSync(path.join(os.tmpdir(), 'mlship-frontend-it-'));
   port = await freePort();
   await ensureNodeImage(engine);
-  wrap('fixtures/wrap/iris/model.joblib', 'iris', ['--base-image', LOCAL_PYTHON_IMAGE]);
+  await wrap('fixtures/wrap/iris/model.joblib', 'iris', ['--base-image', LOCAL_PYTHON_IMAGE]);
   for (const [name, kind] of [
     ['colours', 'classifier'],
     ['invert', 'invert'],
   ] as const) {
     const model = path.join(dir, `${name}.onnx`);
-    makeImageOnnx(model, kind);
+    if (kind === 'classifier') makeImageClassifierOnnx(model, 32);
+    else makeInvertOnnx(model, 24);
     const media =
       kind === 'classifier' ? imageMedia('json', 32, ['red', 'green', 'blue']) : imageMedia('image', 24);
     await writeNodeImageService(path.join(dir, 'services', name), name, model, media);
   }
+  // The same classifier on the Python runtime, wrapped by the CLI from its ONNX shape and labels.
+  makeImageClassifierOnnx(path.join(dir, 'pycolours.onnx'), 32);
+  writeFileSync(path.join(dir, 'labels.txt'), 'red\ngreen\nblue\n');
+  await wrap(path.join(dir, 'pycolours.onnx'), 'pycolours', [
+    '--labels',
+    'labels.txt',
+    '--base-image',
+    LOCAL_PYTHON_IMAGE,
+  ]);
   writeFileSync(
     path.join(dir, 'mlship.yaml'),
     [
@@ -77,6 +90,8 @@ beforeAll(async () => {
       '  invert:',
       '    path: services/invert',
       '    runtime: node',
+      '  pycolours:',
+      '    path: services/pycolours',
       'proxy:',
       '  image: mlship-local/nginx:1.22',
       `  port: ${port}`,
@@ -86,9 +101,9 @@ beforeAll(async () => {
       '',
     ].join('\n'),
   );
-  const up = mlship(['compose', 'up', '--json']);
+  const up = await mlship(['compose', 'up', '--json']);
   expect(up.code, up.stderr).toBe(0);
-  const created = mlship(['keys', 'create', '--name', 'browser', '--json']);
+  const created = await mlship(['keys', 'create', '--name', 'browser', '--json']);
   expect(created.code, created.stderr).toBe(0);
   key = (JSON.parse(created.stdout) as { key: string }).key;
   browser = await chromium.launch({ executablePath: CHROMIUM, args: CHROMIUM_ARGS });
@@ -97,10 +112,14 @@ beforeAll(async () => {
 afterAll(async () => {
   await browser?.close();
   if (!engine || !dir) return;
-  mlship(['compose', 'down', '--volumes']);
-  spawnSync('docker', ['rmi', '-f', ...['iris', 'colours', 'invert'].map((s) => `${NAME}/${s}:dev`)], {
-    stdio: 'ignore',
-  });
+  await mlship(['compose', 'down', '--volumes']);
+  spawnSync(
+    'docker',
+    ['rmi', '-f', ...['iris', 'colours', 'invert', 'pycolours'].map((s) => `${NAME}/${s}:dev`)],
+    {
+      stdio: 'ignore',
+    },
+  );
 });
 
 interface Opened {
@@ -257,48 +276,57 @@ describe.runIf(engine)('the generated front end in Chromium (one stack)', () => 
 });
 
 describe.runIf(engine)('image models in the front end (Chromium, same stack)', () => {
-  it('desktop: upload an image, see its preview and the class probabilities as bars (DOM and pixels)', async () => {
-    const { page, requests, problems } = await open(DESKTOP);
-    try {
-      await unlock(page);
-      await pick(page, 'colours');
-      const fields = await page.evaluate(
-        "[...document.querySelectorAll('#fields .field')].map((e) => [e.dataset.name, e.dataset.kind])",
-      );
-      expect(fields).toEqual([['image', 'image']]);
-      expect(await page.getAttribute('#f-image', 'accept')).toBe('image/png,image/jpeg,image/webp');
-      await page.setInputFiles('#f-image', { name: 'red.png', mimeType: 'image/png', buffer: RED });
-      await page.waitForSelector('.drop img.preview:not([hidden])');
-      expect(await imagePixel(page, '.drop img.preview', 20, 15)).toEqual([220, 20, 20, 255]);
-      await predict(page, 1);
-      expect(await page.textContent('#meta')).toMatch(/^HTTP 200 in \d+ ms/);
-      expect(await page.textContent('#rich .headline')).toBe('red');
-      const labels = await page.evaluate(
-        "[...document.querySelectorAll('.bar')].map((b) => b.dataset.label)",
-      );
-      expect(labels).toEqual(['red', 'green', 'blue']);
-      const fill = await box(page, '.bar.top .fill');
-      const track = await box(page, '.bar.top .track');
-      expect(fill.width / track.width).toBeGreaterThan(0.99);
-      expect(await page.textContent('#calls li')).toMatch(
-        /colours · HTTP 200 · \d+ ms · multipart image=red.png → "red"/,
-      );
-      // Pixels of the screenshot: the winning bar is drawn green across its track, the others are not.
-      const shot = await screenshot(page, 'desktop-colours');
-      expect(pixelAt(shot, fill.left + fill.width / 2, fill.top + fill.height / 2).slice(0, 3)).toEqual([
-        26, 127, 55,
-      ]);
-      const second = await box(page, '.bar:nth-child(2) .track');
-      expect(
-        pixelAt(shot, second.left + second.width / 2, second.top + second.height / 2).slice(0, 3),
-      ).toEqual([234, 238, 242]);
-      const origin = `http://127.0.0.1:${port}/`;
-      expect(requests.filter((u) => !u.startsWith(origin) && !u.startsWith('data:'))).toEqual([]);
-      expect(problems).toEqual([]);
-    } finally {
-      await page.context().close();
-    }
-  });
+  it.each([
+    ['colours', 'Node'],
+    ['pycolours', 'Python'],
+  ])(
+    'desktop: upload an image to %s (%s), see its preview and the class probabilities as bars (DOM and pixels)',
+    async (service) => {
+      const { page, requests, problems } = await open(DESKTOP);
+      try {
+        await unlock(page);
+        await pick(page, service);
+        const fields = await page.evaluate(
+          "[...document.querySelectorAll('#fields .field')].map((e) => [e.dataset.name, e.dataset.kind])",
+        );
+        expect(fields).toEqual([['image', 'image']]);
+        expect(await page.getAttribute('#f-image', 'accept')).toBe('image/png,image/jpeg,image/webp');
+        await page.setInputFiles('#f-image', { name: 'red.png', mimeType: 'image/png', buffer: RED });
+        await page.waitForSelector('.drop img.preview:not([hidden])');
+        expect(await imagePixel(page, '.drop img.preview', 20, 15)).toEqual([220, 20, 20, 255]);
+        await predict(page, 1);
+        expect(await page.textContent('#meta')).toMatch(/^HTTP 200 in \d+ ms/);
+        expect(await page.textContent('#rich .headline')).toBe('red');
+        const labels = await page.evaluate(
+          "[...document.querySelectorAll('.bar')].map((b) => b.dataset.label)",
+        );
+        expect(labels).toEqual(['red', 'green', 'blue']);
+        const fill = await box(page, '.bar.top .fill');
+        const track = await box(page, '.bar.top .track');
+        // The bar's length is the probability shown beside it.
+        const shown = Number((await page.textContent('.bar.top .value'))!.replace('%', '')) / 100;
+        expect(shown).toBeGreaterThan(0.8);
+        expect(fill.width / track.width).toBeCloseTo(shown, 2);
+        expect(await page.textContent('#calls li')).toMatch(
+          new RegExp(`${service} · HTTP 200 · \\d+ ms · multipart image=red.png → "red"`),
+        );
+        // Pixels of the screenshot: the winning bar is drawn green across its track, the others are not.
+        const shot = await screenshot(page, `desktop-${service}`);
+        expect(pixelAt(shot, fill.left + fill.width / 2, fill.top + fill.height / 2).slice(0, 3)).toEqual([
+          26, 127, 55,
+        ]);
+        const second = await box(page, '.bar:nth-child(2) .track');
+        expect(
+          pixelAt(shot, second.left + second.width / 2, second.top + second.height / 2).slice(0, 3),
+        ).toEqual([234, 238, 242]);
+        const origin = `http://127.0.0.1:${port}/`;
+        expect(requests.filter((u) => !u.startsWith(origin) && !u.startsWith('data:'))).toEqual([]);
+        expect(problems).toEqual([]);
+      } finally {
+        await page.context().close();
+      }
+    },
+  );
 
   it('phone (390x844): drop an image on the picker, see the output image (decoded pixels, layout fits)', async () => {
     const { page, problems } = await open(PHONE);

@@ -1,6 +1,6 @@
 // Shared by the tests of image models on the Node runtime and of the front end: the local
-// node:22-slim stand-in, ONNX image models built at test time with the `onnx` helper API (no torch),
-// and a wrapped Node image service written from a spec (the Node runtime's file settings).
+// node:22-slim stand-in, and a wrapped Node image service written from a spec (the Node runtime's
+// file settings). The ONNX image models themselves are wrap-helpers.ts's.
 
 import { execFileSync } from 'node:child_process';
 import { copyFileSync, cpSync, mkdtempSync, realpathSync, writeFileSync } from 'node:fs';
@@ -11,7 +11,6 @@ import { generateService, renderInto } from '../../src/core/wrap/wrap.js';
 import type { MediaSpec, WrapSpec } from '../../src/generators/wrap-spec.js';
 import { LOCAL_DEBIAN_IMAGE } from '../helpers/docker.js';
 import { encodePng } from '../helpers/png.js';
-import { python } from './wrap-helpers.js';
 
 export const NODE_IMAGE = process.env.MLSHIP_TEST_NODE_IMAGE ?? 'mlship-local/node:22-slim';
 
@@ -36,42 +35,6 @@ export async function ensureNodeImage(e: DockerEngine): Promise<void> {
     ].join('\n'),
   );
   await e.build({ context: ctx, tags: [NODE_IMAGE] });
-}
-
-/**
- * ONNX image models, float input [N, 3, H, W] in 0..1:
- * - classifier: the mean of each channel ×10, softmax → probabilities of red, green, blue [N, 3];
- * - invert: 1 - x, an image of the input's size (a red picture comes back cyan).
- */
-export function makeImageOnnx(file: string, kind: 'classifier' | 'invert'): void {
-  python(
-    `
-import sys
-import numpy as np
-from onnx import TensorProto, helper, numpy_helper, save
-kind = sys.argv[2]
-x = helper.make_tensor_value_info("image", TensorProto.FLOAT, ["N", 3, "H", "W"])
-if kind == "classifier":
-    w = numpy_helper.from_array((np.eye(3) * 10).astype(np.float32), "w")
-    nodes = [
-        helper.make_node("ReduceMean", ["image"], ["m"], axes=[2, 3], keepdims=0),
-        helper.make_node("MatMul", ["m", "w"], ["logits"]),
-        helper.make_node("Softmax", ["logits"], ["scores"], axis=-1),
-    ]
-    out = helper.make_tensor_value_info("scores", TensorProto.FLOAT, ["N", 3])
-    inits = [w]
-else:
-    one = numpy_helper.from_array(np.array(1.0, dtype=np.float32), "one")
-    nodes = [helper.make_node("Sub", ["one", "image"], ["inverted"])]
-    out = helper.make_tensor_value_info("inverted", TensorProto.FLOAT, ["N", 3, "H", "W"])
-    inits = [one]
-graph = helper.make_graph(nodes, kind, [x], [out], initializer=inits)
-model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
-model.ir_version = 8
-save(model, sys.argv[1])
-`,
-    [file, kind],
-  );
 }
 
 /** A small PNG of one colour, as base64 (the example input of an image service). */

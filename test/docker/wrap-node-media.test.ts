@@ -13,14 +13,8 @@ import { type DockerEngine, RUN_LABEL } from '../../src/adapters/docker/engine.j
 import { type RunningService, serve } from '../../src/core/serve/serve.js';
 import { LOCAL_DEBIAN_IMAGE, requireEngine, requireImage } from '../helpers/docker.js';
 import { decodePng, encodePng, pixelAt } from '../helpers/png.js';
-import {
-  ensureNodeImage,
-  imageMedia,
-  makeImageOnnx,
-  solidPngBase64,
-  writeNodeImageService,
-} from './node-media-helpers.js';
-import { metric, quietTasks } from './wrap-helpers.js';
+import { ensureNodeImage, imageMedia, solidPngBase64, writeNodeImageService } from './node-media-helpers.js';
+import { makeImageClassifierOnnx, makeInvertOnnx, metric, quietTasks } from './wrap-helpers.js';
 
 const run = `wrap-node-media-${randomBytes(4).toString('hex')}`;
 const tmp = mkdtempSync(path.join(os.tmpdir(), 'mlship-node-media-'));
@@ -36,7 +30,8 @@ const GREEN = encodePng(16, 16, () => [10, 200, 30]);
 async function start(kind: 'classifier' | 'invert'): Promise<RunningService> {
   const dir = path.join(tmp, kind);
   const model = path.join(tmp, `${kind}.onnx`);
-  makeImageOnnx(model, kind);
+  if (kind === 'classifier') makeImageClassifierOnnx(model, 32);
+  else makeInvertOnnx(model, 24);
   const media =
     kind === 'classifier' ? imageMedia('json', 32, ['red', 'green', 'blue']) : imageMedia('image', 24);
   await writeNodeImageService(dir, kind, model, media, { maxBatchSize: 8, maxLatencyMs: 20 });
@@ -86,7 +81,7 @@ describe.runIf(engine)('image models on the Node runtime (real images)', () => {
     const answer = (await byPart.json()) as { prediction: string; probabilities: Record<string, number> };
     expect(answer.prediction).toBe('red');
     expect(Object.keys(answer.probabilities)).toEqual(['red', 'green', 'blue']);
-    expect(answer.probabilities.red).toBeGreaterThan(0.9);
+    expect(answer.probabilities.red).toBeGreaterThan(0.8);
     const sum = Object.values(answer.probabilities).reduce((a, b) => a + b, 0);
     expect(sum).toBeCloseTo(1, 5);
     const b64 = await json(url, { image: GREEN.toString('base64') });
@@ -128,7 +123,7 @@ describe.runIf(engine)('image models on the Node runtime (real images)', () => {
       probabilities: Record<string, number>[];
     };
     expect(predictions).toEqual(['red', 'green', 'red', 'blue']);
-    expect(probabilities[1]!.green).toBeGreaterThan(0.9);
+    expect(probabilities[1]!.green).toBeGreaterThan(0.7);
     expect(metric(await metrics(), 'mlship_batch_size_count') - before).toBe(1);
   });
 

@@ -213,39 +213,26 @@ export const CASES: Record<string, WrapSpec> = {
     batching: { maxBatchSize: 32, maxLatencyMs: 10 },
     weights: { mode: 'mount', source: '../forest.onnx', target: '/models/forest.onnx' },
   },
-  // An image classifier on Node: one image input (GIF dropped: media.js does not decode it).
-  'node-onnx-image': {
-    ...base,
-    name: 'pets-node',
-    runtime: 'node',
-    kind: 'onnx',
-    baseImage: 'node:22-slim',
-    example: { image: '@cat.png' },
-    weights: { mode: 'mount', source: '../pets.onnx', target: '/models/pets.onnx' },
-    media: {
-      inputs: [
-        {
-          name: 'image',
-          kind: 'image',
-          maxBytes: 2 * 1024 * 1024,
-          accept: ['image/png', 'image/jpeg', 'image/webp', 'image/gif'],
-          image: {
-            resize: 'crop',
-            width: 224,
-            height: 224,
-            channels: 'RGB',
-            layout: 'NCHW',
-            scale: 1 / 255,
-            mean: [0.485, 0.456, 0.406],
-            std: [0.229, 0.224, 0.225],
-            dtype: 'float32',
-          },
-        },
-      ],
-      output: { kind: 'json' },
-      labels: ['cat', 'dog'],
-      fetchAllow: [],
-      maxPixels: 40_000_000,
-    },
+};
+
+// An image classifier on Node: the Python classifier's file settings, cropped, with a type media.js
+// does not decode (dropped from what the service accepts).
+const pythonImage = CASES['onnx-image-classifier']!.media!;
+CASES['node-onnx-image'] = {
+  ...base,
+  name: 'pets-node',
+  runtime: 'node',
+  kind: 'onnx',
+  baseImage: 'node:22-slim',
+  example: { image: '@cat.png' },
+  weights: { mode: 'mount', source: '../pets.onnx', target: '/models/pets.onnx' },
+  media: {
+    ...pythonImage,
+    inputs: pythonImage.inputs.map((f) => ({
+      ...f,
+      accept: [...f.accept, 'image/gif'],
+      image: { ...f.image!, resize: 'crop' },
+    })),
+    labels: ['cat', 'dog'],
   },
 };
