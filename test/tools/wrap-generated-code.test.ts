@@ -7,6 +7,8 @@ import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
+import { greyPng, silentWav } from '../../src/core/wrap/media-samples.js';
+import { runUpgrade } from '../../src/core/wrap/upgrade.js';
 import { generateService, runWrap } from '../../src/core/wrap/wrap.js';
 import { makeImageClassifierOnnx, makeInvertOnnx } from '../docker/wrap-helpers.js';
 import { CASES } from '../unit/wrap/cases.js';
@@ -17,6 +19,15 @@ function tool(name: string): string {
   const p = path.join(VENV_BIN, name);
   if (!existsSync(p)) throw new Error(`${p} is missing: create .venv with requirements-dev.txt`);
   return p;
+}
+
+/** The generated service's own test suite, run in its directory with the host .venv. */
+function pytest(dir: string) {
+  return spawnSync(tool('python'), ['-m', 'pytest', '-q', '-p', 'no:cacheprovider', 'tests'], {
+    cwd: dir,
+    encoding: 'utf8',
+    env: { ...process.env, PYTHONDONTWRITEBYTECODE: '1' },
+  });
 }
 
 /** The whole generated service of a case (rendered and copied files), written to a temp dir. */
@@ -129,11 +140,7 @@ describe('the generated service test suite', () => {
       force: false,
       dryRun: false,
     });
-    const r = spawnSync(tool('python'), ['-m', 'pytest', '-q', '-p', 'no:cacheprovider', 'tests'], {
-      cwd: out,
-      encoding: 'utf8',
-      env: { ...process.env, PYTHONDONTWRITEBYTECODE: '1' },
-    });
+    const r = pytest(out);
     expect(r.status, r.stdout + r.stderr).toBe(0);
     expect(r.stdout).toMatch(/\d+ passed/);
   });
@@ -165,11 +172,7 @@ describe('the generated service test suite', () => {
       force: false,
       dryRun: false,
     });
-    const r = spawnSync(tool('python'), ['-m', 'pytest', '-q', '-p', 'no:cacheprovider', 'tests'], {
-      cwd: dir,
-      encoding: 'utf8',
-      env: { ...process.env, PYTHONDONTWRITEBYTECODE: '1' },
-    });
+    const r = pytest(dir);
     expect(r.status, r.stdout + r.stderr).toBe(0);
     // The user's constraint is enforced by the service.
     const check = spawnSync(
@@ -197,11 +200,7 @@ describe('the generated service test suite', () => {
       force: false,
       dryRun: false,
     });
-    const r = spawnSync(tool('python'), ['-m', 'pytest', '-q', '-p', 'no:cacheprovider', 'tests'], {
-      cwd: dir,
-      encoding: 'utf8',
-      env: { ...process.env, PYTHONDONTWRITEBYTECODE: '1' },
-    });
+    const r = pytest(dir);
     expect(r.status, r.stdout + r.stderr).toBe(0);
   });
 
@@ -223,16 +222,64 @@ describe('the generated service test suite', () => {
       dryRun: false,
       formatsOnly: true,
     });
-    const r = spawnSync(tool('python'), ['-m', 'pytest', '-q', '-p', 'no:cacheprovider', 'tests'], {
-      cwd: dir,
-      encoding: 'utf8',
-      env: { ...process.env, PYTHONDONTWRITEBYTECODE: '1' },
-    });
+    const r = pytest(dir);
     expect(r.status, r.stdout + r.stderr).toBe(0);
     expect(r.stdout).toMatch(/\d+ passed/);
     for (const args of [['check'], ['format', '--check']]) {
       const lint = spawnSync(tool('ruff'), [...args, '--no-cache', '.'], { cwd: dir, encoding: 'utf8' });
       expect(lint.status, lint.stdout + lint.stderr).toBe(0);
     }
+    // --upgrade renders the same service again: the files are kept from the manifest's settings.
+    const up = await runUpgrade({ cwd: process.cwd(), dir, force: false, dryRun: true });
+    expect(up.obsolete).toEqual([]);
+    expect(up.files.filter((f) => f.action !== 'unchanged').map((f) => f.path)).toEqual([]);
+  });
+
+  it('passes for your own function taking a sound, a picture and a number', {
+    timeout: 180_000,
+  }, async () => {
+    const src = path.join(out, 'listen-src');
+    mkdirSync(src, { recursive: true });
+    writeFileSync(
+      path.join(src, 'predict.py'),
+      [
+        'def predict(payload):',
+        '    sound, photo = payload["sound"], payload["photo"]',
+        '    loud = float(abs(sound).max()) if len(sound) else 0.0',
+        '    return {"seconds": len(sound) / 16000, "loud": loud > payload["threshold"], "size": list(photo.size)}',
+        '',
+      ].join('\n'),
+    );
+    writeFileSync(path.join(src, 'a.wav'), silentWav(16_000, 0.25));
+    writeFileSync(path.join(src, 'b.png'), greyPng(20, 10));
+    writeFileSync(
+      path.join(src, 'example.json'),
+      JSON.stringify({ sound: '@a.wav', photo: '@b.png', threshold: 0.5 }),
+    );
+    const dir = path.join(out, 'listen');
+    await runWrap({
+      cwd: process.cwd(),
+      entry: path.join(src, 'predict.py:predict'),
+      out: dir,
+      force: true,
+      dryRun: false,
+      formatsOnly: true,
+    });
+    const r = pytest(dir);
+    expect(r.status, r.stdout + r.stderr).toBe(0);
+    expect(r.stdout).toMatch(/\d+ passed/);
+    const check = spawnSync(
+      tool('python'),
+      [
+        '-c',
+        'import sys, json; sys.path.insert(0, "."); from fastapi.testclient import TestClient; from app.main import app\n' +
+          'with TestClient(app) as c: print(json.dumps(c.post("/predict", json=json.load(open("app/example.json"))).json()))',
+      ],
+      { cwd: dir, encoding: 'utf8' },
+    );
+    expect(check.status, check.stderr).toBe(0);
+    expect(JSON.parse(check.stdout.trim().split('\n').at(-1)!)).toEqual({
+      prediction: { seconds: 0.25, loud: false, size: [20, 10] },
+    });
   });
 });

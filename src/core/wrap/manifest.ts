@@ -5,7 +5,7 @@
 
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
-import type { ModelKind, WeightsSpec, WrapSpec } from '../../generators/wrap-spec.js';
+import type { MediaSpec, ModelKind, WeightsSpec, WrapSpec } from '../../generators/wrap-spec.js';
 import { templateDigest } from '../../generators/wrap-templates.js';
 import { UsageError } from '../../io/errors.js';
 
@@ -49,6 +49,8 @@ export interface WrapSettings {
   allowNonFinite?: boolean;
   /** --compile/--quantize: the kind of the original model the served ONNX model was converted from. */
   compiledFrom?: ModelKind;
+  /** Files in and out: kept so that --upgrade renders app/media.py and the media routes again. */
+  media?: MediaSpec;
 }
 
 export async function readManifest(dir: string): Promise<WrapManifest | undefined> {
@@ -105,6 +107,7 @@ export function settingsOf(spec: WrapSpec): WrapSettings {
     extraRequirements: spec.extraRequirements,
     ...(spec.allowNonFinite ? { allowNonFinite: true } : {}),
     ...(spec.compiledFrom ? { compiledFrom: spec.compiledFrom } : {}),
+    ...(spec.media ? { media: spec.media } : {}),
   };
 }
 

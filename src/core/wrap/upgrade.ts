@@ -160,6 +160,7 @@ async function specOf(dir: string, manifest: WrapManifest, settings: WrapSetting
     extraRequirements: settings.extraRequirements,
     ...(settings.allowNonFinite ? { allowNonFinite: true } : {}),
     ...(settings.compiledFrom ? { compiledFrom: settings.compiledFrom } : {}),
+    ...(settings.media ? { media: settings.media } : {}),
   };
 }
 

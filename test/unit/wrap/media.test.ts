@@ -30,6 +30,11 @@ function service(config: object): MediaInput['service'] {
   return { name: 'cats', config: ServiceSchema.parse(config) };
 }
 
+/** An ONNX model's settings refused: the UsageError. */
+function refusedOnnx(model: string, config: object): Promise<UsageError> {
+  return refused({ cwd: dir, kind: 'onnx', model, flags: {}, service: service(config) });
+}
+
 async function refused(input: MediaInput): Promise<UsageError> {
   try {
     await resolveMedia(input);
@@ -147,13 +152,7 @@ describe('"@file" values in the example', () => {
 describe('mistakes, named with where they were made and the fix', () => {
   it('a preprocess: for a field that is not a file', async () => {
     const model = onnxFile('cls3.onnx', ['N', 3, 32, 32], ['N', 3]);
-    const e = await refused({
-      cwd: dir,
-      kind: 'onnx',
-      model,
-      flags: {},
-      service: service({ preprocess: { picture: { size: 32 } } }),
-    });
+    const e = await refusedOnnx(model, { preprocess: { picture: { size: 32 } } });
     expect(e.message).toBe(
       'mlship.yaml services.cats.preprocess.picture: "picture" is not a file field of the request (the file fields are "pixels")',
     );
@@ -162,55 +161,31 @@ describe('mistakes, named with where they were made and the fix', () => {
 
   it('channels that do not match the model input, and audio settings on an image', async () => {
     const model = onnxFile('grey.onnx', ['N', 1, 32, 32], ['N', 2]);
-    const channels = await refused({
-      cwd: dir,
-      kind: 'onnx',
-      model,
-      flags: {},
-      service: service({
-        inputs: { pixels: { kind: 'image' } },
-        preprocess: { pixels: { channels: 'RGB' } },
-      }),
+    const channels = await refusedOnnx(model, {
+      inputs: { pixels: { kind: 'image' } },
+      preprocess: { pixels: { channels: 'RGB' } },
     });
     expect(channels.message).toContain('services.cats.preprocess.pixels.channels');
     expect(channels.hint).toBe('set channels to L');
-    const audio = await refused({
-      cwd: dir,
-      kind: 'onnx',
-      model,
-      flags: {},
-      service: service({
-        inputs: { pixels: { kind: 'image' } },
-        preprocess: { pixels: { sample_rate: 16000 } },
-      }),
+    const audio = await refusedOnnx(model, {
+      inputs: { pixels: { kind: 'image' } },
+      preprocess: { pixels: { sample_rate: 16000 } },
     });
     expect(audio.message).toContain('"pixels" is an image field');
   });
 
   it('an image size nobody says: the fix is a size in mlship.yaml', async () => {
     const model = onnxFile('dyn.onnx', ['N', 3, 'H', 'W'], ['N', 3, 'H', 'W']);
-    const e = await refused({
-      cwd: dir,
-      kind: 'onnx',
-      model,
-      flags: {},
-      service: service({ inputs: { pixels: { kind: 'image' } } }),
-    });
+    const e = await refusedOnnx(model, { inputs: { pixels: { kind: 'image' } } });
     expect(e.message).toContain('services.cats.preprocess.pixels.size');
     expect(e.hint).toContain('size: "224x224"');
   });
 
   it('a model file with two file fields (it takes one tensor)', async () => {
     const model = onnxFile('two.onnx', ['N', 3, 32, 32], ['N', 3]);
-    const e = await refused({
-      cwd: dir,
-      kind: 'onnx',
-      model,
-      flags: {},
-      service: service({
-        inputs: { a: { kind: 'image' }, b: { kind: 'image' } },
-        preprocess: { a: { size: 32 }, b: { size: 32 } },
-      }),
+    const e = await refusedOnnx(model, {
+      inputs: { a: { kind: 'image' }, b: { kind: 'image' } },
+      preprocess: { a: { size: 32 }, b: { size: 32 } },
     });
     expect(e.message).toContain('"a", "b"');
     expect(e.hint).toContain('--entry');

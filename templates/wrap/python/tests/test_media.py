@@ -5,7 +5,9 @@ and `pytest tests`. The files are made here, with Pillow and the standard librar
 """
 
 import base64
+import http.server
 import io
+import threading
 import wave
 
 import numpy as np
@@ -77,8 +79,10 @@ def test_the_answer_has_its_media_type(client, others):
     if media.OUTPUT_KIND == "image":
         assert response.headers["content-type"] == "image/png"
         assert Image.open(io.BytesIO(response.content)).format == "PNG"
-        jpeg = client.post("/predict", **_multipart(others), headers={"accept": "image/jpeg"})
-        assert jpeg.headers["content-type"] == "image/jpeg"
+        for media_type, fmt in (("image/jpeg", "JPEG"), ("image/webp", "WEBP")):
+            answer = client.post("/predict", **_multipart(others), headers={"accept": media_type})
+            assert answer.headers["content-type"] == media_type
+            assert Image.open(io.BytesIO(answer.content)).format == fmt
         as_json = client.post("/predict", **_multipart(others), headers={"accept": "application/json"})
         assert as_json.json()["prediction"]["media_type"] == "image/png"
     else:
@@ -144,6 +148,34 @@ def test_a_reference_outside_the_allow_list_is_refused(client, others, monkeypat
     )
     assert response.status_code == 422
     assert "FETCH_ALLOW" in response.json()["detail"]
+
+
+def test_an_allow_listed_reference_is_fetched(client, others, monkeypatch):
+    """A URL under an allowed prefix (a local HTTP server here) answers as the same file sent inline."""
+    name = next(iter(FIELDS))
+    data, _ = _file(FIELDS[name])
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def do_GET(self):
+            self.send_response(200)
+            self.send_header("content-length", str(len(data)))
+            self.end_headers()
+            self.wfile.write(data)
+
+        def log_message(self, *_args):
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        prefix = f"http://127.0.0.1:{server.server_address[1]}/files/"
+        monkeypatch.setattr(settings, "FETCH_ALLOW", [prefix])
+        fetched = client.post("/predict", json={**_json(others), name: f"{prefix}a"})
+        inline = client.post("/predict", json=_json(others))
+        assert fetched.status_code == 200, fetched.text
+        assert fetched.content == inline.content
+    finally:
+        server.shutdown()
 
 
 def test_unknown_field_is_422(client, others):

@@ -54,7 +54,8 @@ def preprocess_sound(samples: np.ndarray) -> np.ndarray:
 
 def preprocess_photo_1(image: Image.Image) -> tuple[np.ndarray, Geometry]:
     """photo-1: crop to 64x48, BGR, NHWC, float16."""
-    image = image.convert("RGB")
+    if image.mode != "RGB":
+        image = image.convert("RGB")
     resized, geometry = crop(image, 64, 48)
     pixels = np.asarray(resized, dtype=np.float32)[:, :, ::-1]
     return np.ascontiguousarray(pixels, dtype=np.float16), geometry

@@ -35,7 +35,8 @@ CLASSIFIER = True
 
 def preprocess_image(image: Image.Image) -> tuple[np.ndarray, Geometry]:
     """image: letterbox to 32x32, RGB, NCHW, float32."""
-    image = image.convert("RGB")
+    if image.mode != "RGB":
+        image = image.convert("RGB")
     resized, geometry = letterbox(image, 32, 32)
     pixels = np.asarray(resized, dtype=np.float32)
     pixels = pixels * np.float32(0.00392156862745098)

@@ -35,7 +35,8 @@ CLASSIFIER = False
 
 def preprocess_input(image: Image.Image) -> tuple[np.ndarray, Geometry]:
     """input: stretch to 16x16, L, NHWC, uint8."""
-    image = image.convert("L")
+    if image.mode != "L":
+        image = image.convert("L")
     resized, geometry = stretch(image, 16, 16)
     pixels = np.asarray(resized, dtype=np.float32)[:, :, None]
     return np.ascontiguousarray(np.clip(pixels, 0, 255), dtype=np.uint8), geometry
