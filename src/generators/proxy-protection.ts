@@ -24,7 +24,9 @@ export function contentSecurityPolicy(html: string): string {
     "default-src 'self'",
     `script-src 'self' ${hashes(html, 'script').join(' ')}`.trim(),
     `style-src 'self' ${hashes(html, 'style').join(' ')}`.trim(),
+    // Images and sounds the page previews or receives are shown as data: URLs.
     "img-src 'self' data:",
+    "media-src 'self' data:",
     "connect-src 'self'",
     "frame-ancestors 'none'",
     "base-uri 'none'",

@@ -1,9 +1,15 @@
 // The Node (onnxruntime-node) service for a wrapped ONNX model. The server is a
 // static file; what varies is service.json (limits, batching, the input fields
-// inferred from the example), rendered as a typed object.
+// inferred from the example, the file inputs of an image model), rendered as a typed object.
 
 import { ExampleError, inferFields, inputModeFor } from './wrap-input.js';
-import { type GeneratedFile, maxBatchInputs, type WrapSpec } from './wrap-spec.js';
+import {
+  type GeneratedFile,
+  type MediaSpec,
+  maxBatchInputs,
+  mediaBodyBytes,
+  type WrapSpec,
+} from './wrap-spec.js';
 import { renderTemplate, staticTemplate } from './wrap-templates.js';
 
 export interface NodeServiceConfig {
@@ -21,18 +27,48 @@ export interface NodeServiceConfig {
   /** Infinity (from 1e999) accepted instead of a 422; JSON has no NaN for Node to parse. */
   allowNonFinite: boolean;
   fields: ReturnType<typeof inferFields>;
+  /** An image model's file input and answer (media.js); absent for a tabular model. */
+  media?: MediaSpec;
+}
+
+/** What media.js decodes (sharp); audio needs the Python runtime. */
+const NODE_DECODES = ['image/png', 'image/jpeg', 'image/webp'];
+
+/** The file settings the Node runtime serves, or an error naming what it does not. */
+function nodeMedia(media: MediaSpec): MediaSpec {
+  const [first, ...more] = media.inputs;
+  if (!first || more.length || first.kind !== 'image' || !first.image) {
+    throw new ExampleError(
+      'the node runtime serves one image input (PNG, JPEG or WebP); for audio, several files or generic files use --runtime python',
+    );
+  }
+  if (first.image.dtype === 'float16') {
+    throw new ExampleError(
+      'the node runtime feeds float32 or uint8 images; set preprocess dtype, or use --runtime python',
+    );
+  }
+  const accept = first.accept.filter((t) => NODE_DECODES.includes(t));
+  if (!accept.length) {
+    throw new ExampleError(
+      `the node runtime decodes ${NODE_DECODES.join(', ')}, not ${first.accept.join(', ')}`,
+    );
+  }
+  return { ...media, inputs: [{ ...first, accept }] };
 }
 
 export function generateNodeService(spec: WrapSpec): GeneratedFile[] {
-  const fields = inferFields(spec.example);
-  if (inputModeFor(fields, true) !== 'tabular') {
-    throw new ExampleError('the node runtime takes tabular inputs (numbers and flat lists of numbers)');
+  const media = spec.media?.inputs.length ? nodeMedia(spec.media) : undefined;
+  const fields = media ? [] : inferFields(spec.example);
+  if (!media && inputModeFor(fields, true) !== 'tabular') {
+    throw new ExampleError(
+      'the node runtime takes tabular inputs (numbers and flat lists of numbers) or one image',
+    );
   }
   const modelPath = spec.weights.mode === 'none' ? '' : spec.weights.target;
   const config: NodeServiceConfig = {
     name: spec.name,
     port: spec.port,
-    maxBodyBytes: spec.maxBodyBytes,
+    maxBodyBytes: media ? mediaBodyBytes(media, spec.maxBodyBytes) : spec.maxBodyBytes,
     maxQueue: spec.maxQueue,
     batchMaxSize: spec.batching?.maxBatchSize ?? 0,
     batchMaxLatencyMs: spec.batching?.maxLatencyMs ?? 0,
@@ -41,6 +77,7 @@ export function generateNodeService(spec: WrapSpec): GeneratedFile[] {
     ...(spec.weights.mode === 'url' ? { modelUrl: spec.weights.url, modelSha256: spec.weights.sha256 } : {}),
     allowNonFinite: spec.allowNonFinite ?? false,
     fields,
+    ...(media ? { media } : {}),
   };
   const bakeWeights = spec.weights.mode === 'bake';
   const files: GeneratedFile[] = [
@@ -52,12 +89,18 @@ export function generateNodeService(spec: WrapSpec): GeneratedFile[] {
         modelPath,
         bakeWeights,
         startupGraceSeconds: spec.startupGraceSeconds,
+        media: Boolean(media),
       }),
     },
     { path: '.dockerignore', content: renderTemplate('node/dockerignore', { bakeWeights }) },
-    { path: 'package.json', content: renderTemplate('node/package.json', { name: spec.name }) },
-    { path: 'package-lock.json', content: lockfile(spec.name) },
+    // Only an image service gets the decoders (sharp adds ~20 MB to the image).
+    {
+      path: 'package.json',
+      content: renderTemplate('node/package.json', { name: spec.name, media: Boolean(media) }),
+    },
+    { path: 'package-lock.json', content: lockfile(spec.name, Boolean(media)) },
     { path: 'server.js', content: staticTemplate('node/server.js') },
+    ...(media ? [{ path: 'media.js', content: staticTemplate('node/media.js') }] : []),
     { path: 'weights.js', content: staticTemplate('node/weights.js') },
     { path: 'threads.js', content: staticTemplate('node/threads.js') },
     { path: 'service.json', content: `${JSON.stringify(config, null, 2)}\n` },
@@ -68,11 +111,13 @@ export function generateNodeService(spec: WrapSpec): GeneratedFile[] {
 
 /**
  * The service's npm lockfile: the template's dependency tree, locked when the template changes
- * (`npm install --package-lock-only` in templates/wrap/node), under the service's name, so that
- * `npm ci` installs the same packages on every build.
+ * (`npm install --package-lock-only` on package.json.eta rendered without and with `media`: two
+ * lockfiles), under the service's name, so that `npm ci` installs the same packages on every build.
  */
-function lockfile(name: string): string {
-  const lock = JSON.parse(staticTemplate('node/package-lock.json')) as {
+function lockfile(name: string, media: boolean): string {
+  const lock = JSON.parse(
+    staticTemplate(media ? 'node/package-lock-media.json' : 'node/package-lock.json'),
+  ) as {
     name: string;
     packages: Record<string, { name?: string }>;
   };

@@ -288,14 +288,15 @@ describe.runIf(engine)('mlship compose (real engine, docker-compose)', () => {
         const errors: string[] = [];
         page.on('pageerror', (e) => errors.push(e.message));
         await page.goto(`http://127.0.0.1:${port}/`);
-        // Strings, not functions: the tests are type-checked without DOM types.
-        await page.waitForFunction("document.getElementById('input').value.length > 0");
+        // The form built from the service's schema (selectors: the page's CSP forbids string evaluation).
+        await page.waitForSelector('#fields .field');
+        await page.check('#mode-json'); // the raw JSON fallback
         await page.fill(
           '#input',
           JSON.stringify({ sepal_length: 6.7, sepal_width: 3.0, petal_length: 5.2, petal_width: 2.3 }),
         );
         await page.click('#submit');
-        await page.waitForFunction("document.getElementById('meta').textContent.startsWith('HTTP')");
+        await page.waitForSelector('#calls li', { state: 'attached' });
         expect(await page.textContent('#output')).toBe('2');
         expect(await page.textContent('#meta')).toMatch(/^HTTP 200 in \d+ ms/);
         expect(errors).toEqual([]);

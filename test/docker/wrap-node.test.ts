@@ -4,17 +4,8 @@
 // No registry is reachable here, so the node:22-slim stand-in is made locally
 // from the Debian base image plus the Node binary running this test and npm.
 
-import { execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import {
-  copyFileSync,
-  cpSync,
-  mkdtempSync,
-  readFileSync,
-  realpathSync,
-  rmSync,
-  writeFileSync,
-} from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -22,6 +13,7 @@ import { type DockerEngine, RUN_LABEL } from '../../src/adapters/docker/engine.j
 import { buildService, type RunningService, serve } from '../../src/core/serve/serve.js';
 import { runWrap } from '../../src/core/wrap/wrap.js';
 import { LOCAL_DEBIAN_IMAGE, requireEngine, requireImage } from '../helpers/docker.js';
+import { ensureNodeImage, NODE_IMAGE } from './node-media-helpers.js';
 import {
   expectTwentyInputsInThreeCalls,
   get,
@@ -35,34 +27,10 @@ import {
 
 const run = `wrap-node-${randomBytes(4).toString('hex')}`;
 const tmp = mkdtempSync(path.join(os.tmpdir(), 'mlship-wrap-node-'));
-const NODE_IMAGE = process.env.MLSHIP_TEST_NODE_IMAGE ?? 'mlship-local/node:22-slim';
 const TAG = `mlship-test/iris-node:${run}`;
 const EXAMPLE = JSON.parse(readFileSync('fixtures/wrap/iris/example.json', 'utf8')) as Record<string, number>;
 const log: string[] = [];
 let engine: DockerEngine | undefined;
-
-/** Builds the node:22-slim stand-in once (kept between runs, like the other local base images). */
-async function ensureNodeImage(e: DockerEngine): Promise<void> {
-  if (await e.imageExists(NODE_IMAGE)) return;
-  const ctx = path.join(tmp, 'node-base');
-  const npmCli = realpathSync(execFileSync('sh', ['-c', 'command -v npm'], { encoding: 'utf8' }).trim());
-  cpSync(path.dirname(path.dirname(npmCli)), path.join(ctx, 'npm'), { recursive: true });
-  copyFileSync(process.execPath, path.join(ctx, 'node'));
-  writeFileSync(
-    path.join(ctx, 'Dockerfile'),
-    [
-      `FROM ${LOCAL_DEBIAN_IMAGE}`,
-      'COPY node /usr/local/bin/node',
-      'COPY npm /usr/local/lib/node_modules/npm',
-      'RUN chmod 755 /usr/local/bin/node \\',
-      ' && ln -s ../lib/node_modules/npm/bin/npm-cli.js /usr/local/bin/npm \\',
-      ' && useradd --create-home --uid 1000 node',
-      'CMD ["node"]',
-      '',
-    ].join('\n'),
-  );
-  await e.build({ context: ctx, tags: [NODE_IMAGE] });
-}
 
 beforeAll(async () => {
   engine = await requireEngine();

@@ -80,8 +80,11 @@ describe('generated code quality', () => {
     }
   });
 
-  it.each(nodeCases.map(([n]) => n))('%s: server.js parses', (name) => {
+  it.each(nodeCases.map(([n]) => n))('%s: server.js (and media.js of an image service) parse', (name) => {
     execFileSync(process.execPath, ['--check', path.join(tree(name), 'server.js')]);
+    if (existsSync(path.join(tree(name), 'media.js'))) {
+      execFileSync(process.execPath, ['--check', path.join(tree(name), 'media.js')]);
+    }
   });
 
   it.each(nodeCases.map(([n]) => n))(

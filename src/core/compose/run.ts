@@ -452,7 +452,12 @@ async function smokeTest(
   try {
     const r = await deps.fetch(url, {
       method: example === undefined ? 'GET' : 'POST',
-      headers: { 'content-type': 'application/json', ...(await apiKeyHeader(gen)) },
+      // JSON asked for: an image model answers its image as base64 in JSON (issue 18).
+      headers: {
+        'content-type': 'application/json',
+        accept: 'application/json',
+        ...(await apiKeyHeader(gen)),
+      },
       ...(example === undefined ? {} : { body: JSON.stringify(example) }),
       signal: limit.signal,
     });

@@ -201,7 +201,8 @@ export async function serve(options: ServeOptions, deps: ServeDeps): Promise<Run
     );
     const res = await fetch(`${url}/predict`, {
       method: 'POST',
-      headers: { 'content-type': 'application/json' },
+      // JSON asked for: an image model answers its image as base64 in JSON (issue 18).
+      headers: { 'content-type': 'application/json', accept: 'application/json' },
       body: JSON.stringify(example),
     });
     // A model that answers an image (wrap's file outputs) is shown by its type and size.

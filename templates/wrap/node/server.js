@@ -2,7 +2,8 @@
 // `mlship wrap --runtime node`; yours to edit. Same contract as the Python
 // service: /predict, /predict/batch, /healthz, /readyz (model loaded AND warm-up
 // passed), /metrics (Prometheus), request ids, JSON logs without payloads,
-// 422/413/500/503, optional micro-batching, graceful SIGTERM drain.
+// 422/413/500/503, optional micro-batching, graceful SIGTERM drain. An image model's file
+// inputs and image answers are in media.js.
 
 import { randomUUID } from 'node:crypto';
 import { readFileSync } from 'node:fs';
@@ -27,6 +28,13 @@ const MAX_BATCH_INPUTS = env('MAX_BATCH_INPUTS', config.maxBatchInputs);
 const MODEL_VERSION = /^[a-z0-9-]{1,32}$/.test(process.env.MLSHIP_MODEL_VERSION ?? '') ? process.env.MLSHIP_MODEL_VERSION : 'stable';
 const RECORD_INPUTS = process.env.MLSHIP_RECORD_INPUTS === '1';
 const PATH_PREFIX = (process.env.MLSHIP_PATH_PREFIX ?? '').replace(/\/+$/, '');
+// File inputs (images) and the kind of answer, when the model takes files (service.json "media").
+const media = config.media;
+// media.js and its decoders (sharp, busboy) are in the image of a service with file inputs only.
+const { classify, decodeImage, encodeImage, jsonFile, MediaError, outputType, preprocess, readMultipart, sampleShape, toPixels } = media
+  ? await import('./media.js')
+  : { MediaError: class MediaError extends Error {} };
+const FETCH_ALLOW = process.env.FETCH_ALLOW !== undefined ? process.env.FETCH_ALLOW.split(',').filter(Boolean) : (media?.fetchAllow ?? []);
 
 // ---- logs and metrics ----------------------------------------------------------
 
@@ -157,21 +165,136 @@ function toSample(body, loc = ['body']) {
   return row;
 }
 
+function batchInputs(body) {
+  if (!body || !Array.isArray(body.inputs)) throw new InvalidInput(['body', 'inputs'], 'Input should be a list');
+  if (body.inputs.length < 1 || body.inputs.length > MAX_BATCH_INPUTS) {
+    throw new InvalidInput(['body', 'inputs'], `List should have 1 to ${MAX_BATCH_INPUTS} items`);
+  }
+  return body.inputs;
+}
+
+// ---- file inputs (media.js): one request → one preprocessed sample -------------------------
+
+async function mediaSample(values, files, loc) {
+  if (values === null || typeof values !== 'object' || Array.isArray(values)) {
+    throw new InvalidInput(loc, 'Input should be a JSON object');
+  }
+  const names = media.inputs.map((f) => f.name);
+  for (const key of [...Object.keys(values), ...Object.keys(files)]) {
+    if (!names.includes(key)) throw new InvalidInput([...loc, key], 'Extra inputs are not permitted');
+  }
+  const input = media.inputs[0];
+  let file = files[input.name];
+  if (!file) {
+    if (!(input.name in values)) throw new InvalidInput([...loc, input.name], 'Field required');
+    file = await jsonFile(values[input.name], input, FETCH_ALLOW);
+  }
+  return preprocess(await decodeImage(file, input, media.maxPixels), input.image);
+}
+
+/** A media request: multipart (streamed) or JSON with base64 / references. */
+async function mediaRequest(req, path) {
+  if ((req.headers['content-type'] ?? '').startsWith('multipart/form-data')) {
+    if (path !== '/predict') {
+      throw new MediaError(415, 'body', '/predict/batch takes JSON: {"inputs": [{"<field>": "<base64>"}, ...]}');
+    }
+    const { files, fields } = await readMultipart(req, media.inputs);
+    return { samples: [await mediaSample(fields, files, ['body'])], body: fields };
+  }
+  const body = JSON.parse(await readBody(req));
+  if (path === '/predict') return { samples: [await mediaSample(body, {}, ['body'])], body };
+  const inputs = batchInputs(body);
+  return { samples: await Promise.all(inputs.map((b, i) => mediaSample(b, {}, ['body', 'inputs', i]))), body };
+}
+
+/** Answers of a media service: class probabilities, or an image (PNG/JPEG by Accept; JSON on batch). */
+async function sendMedia(req, res, path, outputs) {
+  if (media.output.kind !== 'image') {
+    const answers = outputs.map((o) => (Array.isArray(o) && o.length > 1 ? classify(o, media.labels) : { prediction: o }));
+    if (path === '/predict') return send(res, 200, answers[0]);
+    // As the Python service: the labels in one list, their probabilities in another.
+    const probabilities = answers.every((a) => a.probabilities) ? { probabilities: answers.map((a) => a.probabilities) } : {};
+    return send(res, 200, { predictions: answers.map((a) => a.prediction), ...probabilities });
+  }
+  const images = outputs.map((o) => toPixels(o, outputDims, media.output));
+  const asJson = async (px) => ({ image: (await encodeImage(px)).bytes.toString('base64'), media_type: 'image/png', width: px.width, height: px.height });
+  if (path !== '/predict') return send(res, 200, { predictions: await Promise.all(images.map(asJson)) });
+  const accept = req.headers.accept ?? '';
+  if (/application\/json/.test(accept) && !/image\//.test(accept)) return send(res, 200, { prediction: await asJson(images[0]) });
+  const { type, bytes } = await encodeImage(images[0], outputType(accept));
+  res.writeHead(200, { 'content-type': type, 'content-length': bytes.length, vary: 'accept' });
+  return res.end(bytes);
+}
+
+// ---- the OpenAPI document: the request's fields, files as the contract of issue 18 says -------------
+
+function fieldSchema(shape) {
+  if (shape.kind === 'array') {
+    return { type: 'array', items: fieldSchema(shape.items), minItems: shape.length, maxItems: shape.length };
+  }
+  return { type: shape.kind === 'boolean' ? 'boolean' : 'number' };
+}
+
+function fileSchema(f) {
+  const accept = f.accept;
+  const info = { kind: f.kind, max_bytes: f.maxBytes, accept, ...(f.image ? { width: f.image.width, height: f.image.height } : {}) };
+  return { type: 'string', contentEncoding: 'base64', contentMediaType: `${f.kind === 'file' ? 'application' : f.kind}/*`, 'x-mlship-file': info };
+}
+
+function openapi(req) {
+  const properties = {};
+  const parts = {};
+  for (const f of media ? [] : config.fields) properties[f.name] = fieldSchema(f.shape);
+  for (const f of media?.inputs ?? []) {
+    properties[f.name] = fileSchema(f);
+    parts[f.name] = { type: 'string', format: 'binary', contentMediaType: f.accept.join(', ') };
+  }
+  const request = { type: 'object', properties, required: Object.keys(properties), additionalProperties: false, ...(media ? {} : { examples: [example] }) };
+  const ref = { $ref: '#/components/schemas/PredictRequest' };
+  const content = { 'application/json': { schema: ref }, ...(media ? { 'multipart/form-data': { schema: { type: 'object', properties: parts, required: Object.keys(parts) } } } : {}) };
+  const output = media?.output.kind === 'image' ? { kind: 'image', media_types: ['image/png', 'image/jpeg', 'image/webp'] } : { kind: 'json' };
+  const errors = Object.fromEntries(['413', '415', '422'].map((c) => [c, { description: 'the request body, a file or a field is refused: {"detail": ..., "request_id": ...}' }]));
+  const prefix = String(req.headers['x-forwarded-prefix'] ?? '').replace(/\/+$/, '');
+  return {
+    openapi: '3.1.0',
+    info: { title: config.name, version: '1' },
+    ...(prefix ? { servers: [{ url: prefix }] } : {}),
+    paths: {
+      '/predict': { post: { operationId: 'predict', requestBody: { required: true, content }, responses: { 200: { description: 'the prediction' }, ...errors }, 'x-mlship-output': output } },
+      '/predict/batch': {
+        post: { operationId: 'predict_batch', requestBody: { required: true, content: { 'application/json': { schema: { $ref: '#/components/schemas/BatchRequest' } } } }, responses: { 200: { description: 'one prediction per input' }, ...errors } },
+      },
+    },
+    components: {
+      schemas: { PredictRequest: request, BatchRequest: { type: 'object', properties: { inputs: { type: 'array', items: ref, minItems: 1, maxItems: MAX_BATCH_INPUTS } }, required: ['inputs'] } },
+    },
+  };
+}
+
 // ---- the model -------------------------------------------------------------------
 
-const TYPED = { float32: Float32Array, float64: Float64Array, int32: Int32Array };
+const TYPED = { float32: Float32Array, float64: Float64Array, int32: Int32Array, uint8: Uint8Array };
 let session;
 let inputName;
 let inputType = 'float32';
 let sampleDims = [];
+// The dims of one sample of the model's first output (an image answer is drawn from them).
+let outputDims = [];
 let loadError;
 // The thread budget (threads.js), decided once before the model loads.
 let budget;
 
 async function runModel(samples) {
   const Typed = TYPED[inputType];
-  const flat = samples.flat();
-  const data = Typed ? Typed.from(flat) : BigInt64Array.from(flat.map((v) => BigInt(Math.round(v))));
+  let data;
+  if (ArrayBuffer.isView(samples[0])) {
+    // Decoded files: typed samples of one shape, stacked into one tensor.
+    data = new Typed(samples.length * samples[0].length);
+    samples.forEach((s, i) => data.set(s, i * s.length));
+  } else {
+    const flat = samples.flat();
+    data = Typed ? Typed.from(flat) : BigInt64Array.from(flat.map((v) => BigInt(Math.round(v))));
+  }
   const tensor = new ort.Tensor(inputType, data, [samples.length, ...sampleDims]);
   const t0 = performance.now();
   const out = (await session.run({ [inputName]: tensor }, [session.outputNames[0]]))[session.outputNames[0]];
@@ -179,6 +302,7 @@ async function runModel(samples) {
   const values = Array.from(out.data, (v) => (typeof v === 'bigint' ? Number(v) : v));
   const per = values.length / samples.length;
   const rest = out.dims.slice(1);
+  outputDims = rest;
   return samples.map((_, i) => (rest.length === 0 ? values[i] : values.slice(i * per, (i + 1) * per)));
 }
 
@@ -194,8 +318,9 @@ async function load() {
   inputName = session.inputNames[0];
   const meta = session.inputMetadata?.[0];
   if (meta?.type && meta.type !== 'float32') inputType = meta.type;
-  const warm = toSample(example);
-  sampleDims = [warm.length];
+  const shape = media ? sampleShape(media.inputs[0].image) : undefined;
+  const warm = media ? new (TYPED[inputType] ?? Float32Array)(shape.reduce((a, b) => a * b, 1)) : toSample(example);
+  sampleDims = shape ?? [warm.length];
   const out = await runModel([warm]);
   if (out.length !== 1) throw new Error('warm-up: unexpected output');
   log('info', 'model ready', {
@@ -340,7 +465,7 @@ async function handle(req, res, rid) {
     return res.end(metricsText());
   }
   if (req.method === 'GET' && path === '/openapi.json') {
-    return send(res, 200, { openapi: '3.1.0', info: { title: config.name }, paths: { '/predict': { post: {} }, '/predict/batch': { post: {} } } });
+    return send(res, 200, openapi(req));
   }
   if (req.method !== 'POST' || (path !== '/predict' && path !== '/predict/batch')) {
     return send(res, 404, { detail: 'Not Found', request_id: rid });
@@ -359,18 +484,18 @@ async function handle(req, res, rid) {
   let samples;
   let body;
   try {
-    body = JSON.parse(await readBody(req));
-    if (path === '/predict') samples = [toSample(body)];
+    if (media) ({ samples, body } = await mediaRequest(req, path));
     else {
-      if (!body || !Array.isArray(body.inputs)) throw new InvalidInput(['body', 'inputs'], 'Input should be a list');
-      if (body.inputs.length < 1 || body.inputs.length > MAX_BATCH_INPUTS) {
-        throw new InvalidInput(['body', 'inputs'], `List should have 1 to ${MAX_BATCH_INPUTS} items`);
-      }
-      samples = body.inputs.map((b, i) => toSample(b, ['body', 'inputs', i]));
+      body = JSON.parse(await readBody(req));
+      samples = path === '/predict' ? [toSample(body)] : batchInputs(body).map((b, i) => toSample(b, ['body', 'inputs', i]));
     }
   } catch (error) {
     if (error instanceof TooLarge) {
       return send(res, 413, { detail: `request body over the limit of ${MAX_BODY_BYTES} bytes`, request_id: rid }, { connection: 'close' });
+    }
+    if (error instanceof MediaError) {
+      inc('mlship_errors_total', { endpoint: path, kind: `file_${error.status}` });
+      return send(res, error.status, { detail: error.message, request_id: rid }, error.status === 413 ? { connection: 'close' } : {});
     }
     inc('mlship_errors_total', { endpoint: path, kind: 'invalid_input' });
     const detail =
@@ -383,6 +508,7 @@ async function handle(req, res, rid) {
   try {
     const outputs = await predict(samples);
     if (req.headers['x-mlship-record'] === '1') answerLine(rid, path, path === '/predict' ? outputs[0] : outputs, body);
+    if (media) return await sendMedia(req, res, path, outputs);
     return path === '/predict' ? send(res, 200, { prediction: outputs[0] }) : send(res, 200, { predictions: outputs });
   } catch (error) {
     inc('mlship_errors_total', { endpoint: path, kind: 'model' });

@@ -214,3 +214,25 @@ export const CASES: Record<string, WrapSpec> = {
     weights: { mode: 'mount', source: '../forest.onnx', target: '/models/forest.onnx' },
   },
 };
+
+// An image classifier on Node: the Python classifier's file settings, cropped, with a type media.js
+// does not decode (dropped from what the service accepts).
+const pythonImage = CASES['onnx-image-classifier']!.media!;
+CASES['node-onnx-image'] = {
+  ...base,
+  name: 'pets-node',
+  runtime: 'node',
+  kind: 'onnx',
+  baseImage: 'node:22-slim',
+  example: { image: '@cat.png' },
+  weights: { mode: 'mount', source: '../pets.onnx', target: '/models/pets.onnx' },
+  media: {
+    ...pythonImage,
+    inputs: pythonImage.inputs.map((f) => ({
+      ...f,
+      accept: [...f.accept, 'image/gif'],
+      image: { ...f.image!, resize: 'crop' },
+    })),
+    labels: ['cat', 'dog'],
+  },
+};
