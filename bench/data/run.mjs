@@ -9,6 +9,7 @@
 // its measured time and run again; reported: mismatches, duplicated rows, objects PUT twice
 // (counted by a proxy in front of the target store).
 // Usage: npm run build && node bench/data/run.mjs [--db-mb 1024] [--objects 10000]
+// (--objects 0: the database only, also in the killed run).
 // Needs .venv (moto_server), the mlship-local postgres, moto and aws-cli images.
 import { execFileSync, execSync, spawn } from 'node:child_process';
 import { mkdtempSync } from 'node:fs';
@@ -18,7 +19,10 @@ import path from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { CREDS, pushDb, pushObjects } from './lib.mjs';
 
-const arg = (name, dflt) => Number(process.argv[process.argv.indexOf(name) + 1] || dflt) || dflt;
+const arg = (name, dflt) => {
+  const i = process.argv.indexOf(name);
+  return i < 0 ? dflt : Number(process.argv[i + 1]);
+};
 const dbMb = arg('--db-mb', 1024);
 const objects = arg('--objects', 10000);
 const run = `bd${Date.now().toString(36)}`;
@@ -167,7 +171,7 @@ const pushed = await pushDb({
 });
 const pushDbSecs = secs(t);
 console.error(
-  `database: pg_dump | pg_restore ${bareDb.toFixed(1)} s; data push ${pushDbSecs.toFixed(1)} s (dump ${pushed.seconds.dump.toFixed(1)}, upload ${pushed.seconds.upload.toFixed(1)}, restore+verify ${pushed.seconds.restore.toFixed(1)}); mismatches ${pushed.mismatches.length}`,
+  `database: pg_dump | pg_restore ${bareDb.toFixed(1)} s; data push ${pushDbSecs.toFixed(1)} s (dump with the upload alongside ${pushed.seconds.dump.toFixed(1)}, rest of the upload ${pushed.seconds.upload.toFixed(1)}, restore+verify ${pushed.seconds.restore.toFixed(1)}); mismatches ${pushed.mismatches.length}`,
 );
 
 // Files: a local moto object store with `objects` objects.
@@ -275,16 +279,26 @@ const child = (killAfter) =>
   });
 puts.clear();
 const half = (pushDbSecs + pushFilesSecs) / 2;
-const killed = await child(half);
-console.error(`killed after ${half.toFixed(1)} s (${killed.signal ?? `exit ${killed.code}`})`);
+const killAt = Number(process.env.KILL_AT_SECONDS) || half;
+const killed = await child(killAt);
+console.error(`killed after ${killAt.toFixed(1)} s (${killed.signal ?? `exit ${killed.code}`})`);
 const again = await child(0);
 const result = JSON.parse(again.out);
 const twice = [...puts].filter(([p, n]) => p.startsWith(`/${run}-resume/u/`) && n > 1).length;
+// What the killed run left in the bucket: nothing (the staged dump is removed once verified,
+// an upload killed half-way is aborted by the next run).
+const { ListObjectsV2Command, ListMultipartUploadsCommand } = await import('@aws-sdk/client-s3');
+const leftObjects =
+  (await cloud.send(new ListObjectsV2Command({ Bucket: `${run}-resume`, Prefix: 'mlship/data/' })))
+    .KeyCount ?? 0;
+const leftUploads =
+  (await cloud.send(new ListMultipartUploadsCommand({ Bucket: `${run}-resume`, Prefix: 'mlship/data/' })))
+    .Uploads?.length ?? 0;
 const dupRows = Number(psql(`${run}-resume`, 'SELECT count(*) - count(DISTINCT id) FROM items'));
 const sameRows =
   psql(`${run}-resume`, 'SELECT count(*) FROM items') === psql(`${run}-src`, 'SELECT count(*) FROM items');
 console.error(
-  `resumed: mismatches ${result.db.mismatches.length + result.files.mismatches.length}, duplicated rows ${dupRows} (same count: ${sameRows}), objects PUT twice ${twice}, db ${result.db.outcome}, files copied ${result.files.copied} + skipped ${result.files.skipped}`,
+  `resumed: mismatches ${result.db.mismatches.length + result.files.mismatches.length}, duplicated rows ${dupRows} (same count: ${sameRows}), objects PUT twice ${twice}, db ${result.db.outcome} (dump reused: ${result.db.dumpReused}), staged objects left ${leftObjects}, unfinished uploads left ${leftUploads}, files copied ${result.files.copied} + skipped ${result.files.skipped}`,
 );
 
 console.log(
@@ -303,14 +317,17 @@ console.log(
         mib: Math.round(bytes / 1024 ** 2),
         bareSeconds: bareFiles,
         pushSeconds: pushFilesSecs,
-        ratio: pushFilesSecs / bareFiles,
+        ratio: objects ? pushFilesSecs / bareFiles : null,
         mismatches: files.mismatches.length,
       },
       killedHalfWay: {
+        killedAtSeconds: killAt,
         mismatches: result.db.mismatches.length + result.files.mismatches.length,
         duplicatedRows: dupRows,
         sameRowCount: sameRows,
         objectsCopiedTwice: twice,
+        stagedObjectsLeft: leftObjects,
+        unfinishedUploadsLeft: leftUploads,
         second: result,
       },
     },
