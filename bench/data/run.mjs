@@ -8,7 +8,7 @@
 // goal "killed half-way": a push of both into fresh targets is killed with SIGKILL at half
 // its measured time and run again; reported: mismatches, duplicated rows, objects PUT twice
 // (counted by a proxy in front of the target store).
-// Usage: npm run build && node bench/data/run.mjs [--db-mb 1024] [--objects 10000]
+// Usage: npm run build && node bench/data/run.mjs [--db-mb 1024] [--objects 10000] [--rounds 1]
 // (--objects 0: the database only, also in the killed run).
 // Needs .venv (moto_server), the mlship-local postgres, moto and aws-cli images.
 import { execFileSync, execSync, spawn } from 'node:child_process';
@@ -153,26 +153,59 @@ console.error(
   `database: ${(size / 1024 ** 2).toFixed(0)} MB on disk (${rows} + ${Math.round(rows / 4)} rows), made in ${secs(t0).toFixed(0)} s`,
 );
 
-// Database: bare tools first, then data push.
-let t = performance.now();
-sh(
-  `docker exec ${run}-src pg_dump -Fc -U app -d app | docker exec -i ${run}-base pg_restore --no-owner --no-acl -U app -d app`,
-);
-const bareDb = secs(t);
+// Database: bare tools and data push, in --rounds rounds ordered ABBA (bare, push; push,
+// bare; ...) so that a load changing during the run falls on both; the targets are emptied
+// between rounds.
+const rounds = arg('--rounds', 1);
 const cacheDir = mkdtempSync(path.join(os.tmpdir(), 'mlship-bench-data-'));
-t = performance.now();
-const pushed = await pushDb({
-  stack,
-  endpoint,
-  network: net,
-  target: `${run}-push`,
-  bucket: `${run}-push`,
-  cacheDir,
-});
-const pushDbSecs = secs(t);
-console.error(
-  `database: pg_dump | pg_restore ${bareDb.toFixed(1)} s; data push ${pushDbSecs.toFixed(1)} s (dump with the upload alongside ${pushed.seconds.dump.toFixed(1)}, rest of the upload ${pushed.seconds.upload.toFixed(1)}, restore+verify ${pushed.seconds.restore.toFixed(1)}); mismatches ${pushed.mismatches.length}`,
-);
+const emptyDb = (c) => {
+  psql(c, 'DROP DATABASE app WITH (FORCE)', 'postgres');
+  psql(c, 'CREATE DATABASE app OWNER app', 'postgres');
+};
+const bare = () => {
+  const t = performance.now();
+  sh(
+    `docker exec ${run}-src pg_dump -Fc -U app -d app | docker exec -i ${run}-base pg_restore --no-owner --no-acl -U app -d app`,
+  );
+  return secs(t);
+};
+const push = async () => {
+  const t = performance.now();
+  const r = await pushDb({
+    stack,
+    endpoint,
+    network: net,
+    target: `${run}-push`,
+    bucket: `${run}-push`,
+    cacheDir,
+  });
+  return { seconds: secs(t), r };
+};
+const dbRounds = [];
+for (let i = 0; i < rounds; i++) {
+  if (i > 0) for (const c of ['base', 'push']) emptyDb(`${run}-${c}`);
+  const load = os.loadavg()[0];
+  const round = {};
+  for (const which of i % 2 ? ['push', 'bare'] : ['bare', 'push']) {
+    if (which === 'bare') round.bare = bare();
+    else round.push = await push();
+  }
+  const { r } = round.push;
+  dbRounds.push({
+    load1: load,
+    bareSeconds: round.bare,
+    pushSeconds: round.push.seconds,
+    ratio: round.push.seconds / round.bare,
+    parts: r.seconds,
+    mismatches: r.mismatches.length,
+  });
+  console.error(
+    `database round ${i + 1} (load ${load.toFixed(1)}): pg_dump | pg_restore ${round.bare.toFixed(1)} s; data push ${round.push.seconds.toFixed(1)} s (dump with the upload alongside ${r.seconds.dump.toFixed(1)}, rest of the upload ${r.seconds.upload.toFixed(1)}, restore+verify ${r.seconds.restore.toFixed(1)}); ratio ${(round.push.seconds / round.bare).toFixed(2)}; mismatches ${r.mismatches.length}`,
+  );
+}
+const sum = (k) => dbRounds.reduce((n, x) => n + x[k], 0);
+const bareDb = sum('bareSeconds');
+const pushDbSecs = sum('pushSeconds') / rounds;
 
 // Files: a local moto object store with `objects` objects.
 const storePort = await free();
@@ -306,11 +339,11 @@ console.log(
     {
       database: {
         mb: Math.round(size / 1024 ** 2),
+        rounds: dbRounds,
         bareSeconds: bareDb,
-        pushSeconds: pushDbSecs,
-        ratio: pushDbSecs / bareDb,
-        parts: pushed.seconds,
-        mismatches: pushed.mismatches.length,
+        pushSeconds: sum('pushSeconds'),
+        ratio: sum('pushSeconds') / bareDb,
+        mismatches: sum('mismatches'),
       },
       files: {
         objects,
