@@ -13,6 +13,25 @@ const PARALLEL_PARTS = 4;
 /** S3's limit on the parts of one upload. */
 const MAX_PARTS = 10_000;
 
+/** Completes a multipart upload from the ETags of its parts, by part number. */
+export function completeUpload(
+  s3Sdk: typeof S3Sdk,
+  client: S3Sdk.S3Client,
+  upload: { Bucket: string; Key: string; UploadId: string },
+  etags: Map<number, string>,
+) {
+  return call(`finish the upload of ${upload.Key}`, () =>
+    client.send(
+      new s3Sdk.CompleteMultipartUploadCommand({
+        ...upload,
+        MultipartUpload: {
+          Parts: [...etags].sort(([a], [b]) => a - b).map(([PartNumber, ETag]) => ({ PartNumber, ETag })),
+        },
+      }),
+    ),
+  );
+}
+
 export async function startStreamUpload(
   s3Sdk: typeof S3Sdk,
   client: S3Sdk.S3Client,
@@ -96,18 +115,7 @@ export async function startStreamUpload(
       pending = [];
       pendingBytes = 0;
       await settle();
-      await call(`finish the upload of ${Key}`, () =>
-        client.send(
-          new s3Sdk.CompleteMultipartUploadCommand({
-            Bucket,
-            Key,
-            UploadId: uploadId,
-            MultipartUpload: {
-              Parts: [...etags].sort(([a], [b]) => a - b).map(([PartNumber, ETag]) => ({ PartNumber, ETag })),
-            },
-          }),
-        ),
-      );
+      await completeUpload(s3Sdk, client, { Bucket, Key, UploadId: uploadId }, etags);
       return { uploadedBytes };
     },
     async abort() {
