@@ -206,6 +206,7 @@ for (let i = 0; i < rounds; i++) {
 const sum = (k) => dbRounds.reduce((n, x) => n + x[k], 0);
 const bareDb = sum('bareSeconds');
 const pushDbSecs = sum('pushSeconds') / rounds;
+let t;
 
 // Files: a local moto object store with `objects` objects.
 const storePort = await free();
