@@ -1,13 +1,14 @@
 #!/usr/bin/env node
 // bench/data: `mlship data push` against the bare tools doing the same copy, in one run.
 // Database: a PostgreSQL 15 database of --db-mb MB (default 1024) in a container, pushed
-// (snapshot verify lines + pg_dump -Fc, staged in moto's S3, fetched and restored by the
-// restore task's containers on this engine, verified) vs `pg_dump -Fc | pg_restore` between
-// the same containers. Files: --objects objects (default 10,000; 1-64 KiB) of a local moto
+// (snapshot verify lines alongside pg_dump -Fc, its output streamed into moto's S3 as it is
+// written, fetched and restored by the restore task's containers on this engine, verified) vs
+// `pg_dump -Fc | pg_restore` between the same containers, --rounds times in ABBA order. Files: --objects objects (default 10,000; 1-64 KiB) of a local moto
 // object store vs a plain copy loop (GET then PUT, 16 at a time, as data push). Then the
 // goal "killed half-way": a push of both into fresh targets is killed with SIGKILL at half
-// its measured time and run again; reported: mismatches, duplicated rows, objects PUT twice
-// (counted by a proxy in front of the target store).
+// its measured time (KILL_AT_SECONDS overrides) and run again; reported: mismatches,
+// duplicated rows, objects PUT twice (counted by a proxy in front of the target store),
+// staged dumps and unfinished uploads left in the bucket.
 // Usage: npm run build && node bench/data/run.mjs [--db-mb 1024] [--objects 10000] [--rounds 1]
 // (--objects 0: the database only, also in the killed run).
 // Needs .venv (moto_server), the mlship-local postgres, moto and aws-cli images.
