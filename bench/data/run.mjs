@@ -1,14 +1,16 @@
 #!/usr/bin/env node
 // bench/data: `mlship data push` against the bare tools doing the same copy, in one run.
 // Database: a PostgreSQL 15 database of --db-mb MB (default 1024) in a container, pushed
-// (snapshot verify lines + pg_dump -Fc, staged in moto's S3, fetched and restored by the
-// restore task's containers on this engine, verified) vs `pg_dump -Fc | pg_restore` between
-// the same containers. Files: --objects objects (default 10,000; 1-64 KiB) of a local moto
+// (snapshot verify lines alongside pg_dump -Fc, its output streamed into moto's S3 as it is
+// written, fetched and restored by the restore task's containers on this engine, verified) vs
+// `pg_dump -Fc | pg_restore` between the same containers, --rounds times in ABBA order. Files: --objects objects (default 10,000; 1-64 KiB) of a local moto
 // object store vs a plain copy loop (GET then PUT, 16 at a time, as data push). Then the
 // goal "killed half-way": a push of both into fresh targets is killed with SIGKILL at half
-// its measured time and run again; reported: mismatches, duplicated rows, objects PUT twice
-// (counted by a proxy in front of the target store).
-// Usage: npm run build && node bench/data/run.mjs [--db-mb 1024] [--objects 10000]
+// its measured time (KILL_AT_SECONDS overrides) and run again; reported: mismatches,
+// duplicated rows, objects PUT twice (counted by a proxy in front of the target store),
+// staged dumps and unfinished uploads left in the bucket.
+// Usage: npm run build && node bench/data/run.mjs [--db-mb 1024] [--objects 10000] [--rounds 1]
+// (--objects 0: the database only, also in the killed run).
 // Needs .venv (moto_server), the mlship-local postgres, moto and aws-cli images.
 import { execFileSync, execSync, spawn } from 'node:child_process';
 import { mkdtempSync } from 'node:fs';
@@ -18,7 +20,10 @@ import path from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { CREDS, pushDb, pushObjects } from './lib.mjs';
 
-const arg = (name, dflt) => Number(process.argv[process.argv.indexOf(name) + 1] || dflt) || dflt;
+const arg = (name, dflt) => {
+  const i = process.argv.indexOf(name);
+  return i < 0 ? dflt : Number(process.argv[i + 1]);
+};
 const dbMb = arg('--db-mb', 1024);
 const objects = arg('--objects', 10000);
 const run = `bd${Date.now().toString(36)}`;
@@ -149,26 +154,60 @@ console.error(
   `database: ${(size / 1024 ** 2).toFixed(0)} MB on disk (${rows} + ${Math.round(rows / 4)} rows), made in ${secs(t0).toFixed(0)} s`,
 );
 
-// Database: bare tools first, then data push.
-let t = performance.now();
-sh(
-  `docker exec ${run}-src pg_dump -Fc -U app -d app | docker exec -i ${run}-base pg_restore --no-owner --no-acl -U app -d app`,
-);
-const bareDb = secs(t);
+// Database: bare tools and data push, in --rounds rounds ordered ABBA (bare, push; push,
+// bare; ...) so that a load changing during the run falls on both; the targets are emptied
+// between rounds.
+const rounds = arg('--rounds', 1);
 const cacheDir = mkdtempSync(path.join(os.tmpdir(), 'mlship-bench-data-'));
-t = performance.now();
-const pushed = await pushDb({
-  stack,
-  endpoint,
-  network: net,
-  target: `${run}-push`,
-  bucket: `${run}-push`,
-  cacheDir,
-});
-const pushDbSecs = secs(t);
-console.error(
-  `database: pg_dump | pg_restore ${bareDb.toFixed(1)} s; data push ${pushDbSecs.toFixed(1)} s (dump ${pushed.seconds.dump.toFixed(1)}, upload ${pushed.seconds.upload.toFixed(1)}, restore+verify ${pushed.seconds.restore.toFixed(1)}); mismatches ${pushed.mismatches.length}`,
-);
+const emptyDb = (c) => {
+  psql(c, 'DROP DATABASE app WITH (FORCE)', 'postgres');
+  psql(c, 'CREATE DATABASE app OWNER app', 'postgres');
+};
+const bare = () => {
+  const t = performance.now();
+  sh(
+    `docker exec ${run}-src pg_dump -Fc -U app -d app | docker exec -i ${run}-base pg_restore --no-owner --no-acl -U app -d app`,
+  );
+  return secs(t);
+};
+const push = async () => {
+  const t = performance.now();
+  const r = await pushDb({
+    stack,
+    endpoint,
+    network: net,
+    target: `${run}-push`,
+    bucket: `${run}-push`,
+    cacheDir,
+  });
+  return { seconds: secs(t), r };
+};
+const dbRounds = [];
+for (let i = 0; i < rounds; i++) {
+  if (i > 0) for (const c of ['base', 'push']) emptyDb(`${run}-${c}`);
+  const load = os.loadavg()[0];
+  const round = {};
+  for (const which of i % 2 ? ['push', 'bare'] : ['bare', 'push']) {
+    if (which === 'bare') round.bare = bare();
+    else round.push = await push();
+  }
+  const { r } = round.push;
+  dbRounds.push({
+    load1: load,
+    bareSeconds: round.bare,
+    pushSeconds: round.push.seconds,
+    ratio: round.push.seconds / round.bare,
+    parts: r.seconds,
+    mismatches: r.mismatches.length,
+  });
+  console.error(
+    `database round ${i + 1} (load ${load.toFixed(1)}): pg_dump | pg_restore ${round.bare.toFixed(1)} s; data push ${round.push.seconds.toFixed(1)} s (dump with the upload alongside ${r.seconds.dump.toFixed(1)}, rest of the upload ${r.seconds.upload.toFixed(1)}, restore+verify ${r.seconds.restore.toFixed(1)}); ratio ${(round.push.seconds / round.bare).toFixed(2)}; mismatches ${r.mismatches.length}`,
+  );
+}
+const sum = (k) => dbRounds.reduce((n, x) => n + x[k], 0);
+const bareDb = sum('bareSeconds');
+const pushDbSecs = sum('pushSeconds') / rounds;
+let t;
 
 // Files: a local moto object store with `objects` objects.
 const storePort = await free();
@@ -275,16 +314,26 @@ const child = (killAfter) =>
   });
 puts.clear();
 const half = (pushDbSecs + pushFilesSecs) / 2;
-const killed = await child(half);
-console.error(`killed after ${half.toFixed(1)} s (${killed.signal ?? `exit ${killed.code}`})`);
+const killAt = Number(process.env.KILL_AT_SECONDS) || half;
+const killed = await child(killAt);
+console.error(`killed after ${killAt.toFixed(1)} s (${killed.signal ?? `exit ${killed.code}`})`);
 const again = await child(0);
 const result = JSON.parse(again.out);
 const twice = [...puts].filter(([p, n]) => p.startsWith(`/${run}-resume/u/`) && n > 1).length;
+// What the killed run left in the bucket: nothing (the staged dump is removed once verified,
+// an upload killed half-way is aborted by the next run).
+const { ListObjectsV2Command, ListMultipartUploadsCommand } = await import('@aws-sdk/client-s3');
+const leftObjects =
+  (await cloud.send(new ListObjectsV2Command({ Bucket: `${run}-resume`, Prefix: 'mlship/data/' })))
+    .KeyCount ?? 0;
+const leftUploads =
+  (await cloud.send(new ListMultipartUploadsCommand({ Bucket: `${run}-resume`, Prefix: 'mlship/data/' })))
+    .Uploads?.length ?? 0;
 const dupRows = Number(psql(`${run}-resume`, 'SELECT count(*) - count(DISTINCT id) FROM items'));
 const sameRows =
   psql(`${run}-resume`, 'SELECT count(*) FROM items') === psql(`${run}-src`, 'SELECT count(*) FROM items');
 console.error(
-  `resumed: mismatches ${result.db.mismatches.length + result.files.mismatches.length}, duplicated rows ${dupRows} (same count: ${sameRows}), objects PUT twice ${twice}, db ${result.db.outcome}, files copied ${result.files.copied} + skipped ${result.files.skipped}`,
+  `resumed: mismatches ${result.db.mismatches.length + result.files.mismatches.length}, duplicated rows ${dupRows} (same count: ${sameRows}), objects PUT twice ${twice}, db ${result.db.outcome} (dump reused: ${result.db.dumpReused}), staged objects left ${leftObjects}, unfinished uploads left ${leftUploads}, files copied ${result.files.copied} + skipped ${result.files.skipped}`,
 );
 
 console.log(
@@ -292,25 +341,28 @@ console.log(
     {
       database: {
         mb: Math.round(size / 1024 ** 2),
+        rounds: dbRounds,
         bareSeconds: bareDb,
-        pushSeconds: pushDbSecs,
-        ratio: pushDbSecs / bareDb,
-        parts: pushed.seconds,
-        mismatches: pushed.mismatches.length,
+        pushSeconds: sum('pushSeconds'),
+        ratio: sum('pushSeconds') / bareDb,
+        mismatches: sum('mismatches'),
       },
       files: {
         objects,
         mib: Math.round(bytes / 1024 ** 2),
         bareSeconds: bareFiles,
         pushSeconds: pushFilesSecs,
-        ratio: pushFilesSecs / bareFiles,
+        ratio: objects ? pushFilesSecs / bareFiles : null,
         mismatches: files.mismatches.length,
       },
       killedHalfWay: {
+        killedAtSeconds: killAt,
         mismatches: result.db.mismatches.length + result.files.mismatches.length,
         duplicatedRows: dupRows,
         sameRowCount: sameRows,
         objectsCopiedTwice: twice,
+        stagedObjectsLeft: leftObjects,
+        unfinishedUploadsLeft: leftUploads,
         second: result,
       },
     },

@@ -7,7 +7,7 @@
 // every object of a local moto object store (the mlship-local/moto image) to moto's S3.
 // About 90 s; one source and one target database are shared by every test.
 
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
 import { mkdtempSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -18,6 +18,7 @@ import { createObjectStoreApi } from '../../src/adapters/aws/s3.js';
 import { localRestoreRunner } from '../../src/core/data/local-restore.js';
 import { pushDatabase } from '../../src/core/data/push-database.js';
 import { pushFiles } from '../../src/core/data/push-files.js';
+import { dumpPrefix } from '../../src/core/data/stage-dump.js';
 import type { DbState, S3Api } from '../../src/core/deploy/aws-apis.js';
 import type { ManagedDatabase } from '../../src/core/deploy/database.js';
 import { MlshipError } from '../../src/io/errors.js';
@@ -243,6 +244,109 @@ describe.runIf(engine)('data push: database (PostgreSQL 15 → PostgreSQL 15 thr
     expect(r.mismatches).toEqual([]);
     expect(psql(TARGET, 'SELECT count(*) FROM events')).toBe('40001');
     expect(tableContent(TARGET)).toBe(tableContent(SOURCE));
+  });
+
+  it('a push killed during its dump: its unfinished upload and an older staged dump are dropped; writes meanwhile are in neither side', async () => {
+    // What a run killed half-way through its dump leaves: an upload never completed, and a
+    // staged dump of other data from a run before.
+    const killed = await s3.s3.uploadStream({
+      bucket: BUCKET,
+      key: `${dumpPrefix(db)}killed.pgdump`,
+      partBytes: 5 << 20,
+    });
+    await killed.write(Buffer.alloc(6 << 20, 1));
+    await s3.s3.putObject({
+      bucket: BUCKET,
+      key: `${dumpPrefix(db)}old.pgdump`,
+      body: Buffer.from('old'),
+      sha256: 'x',
+    });
+    // A writer adding rows while the push runs: the snapshot holds none it had not committed.
+    const writer = spawn('docker', [
+      'exec',
+      SOURCE,
+      'psql',
+      '-X',
+      '-q',
+      '-U',
+      'app',
+      '-d',
+      'app',
+      '-c',
+      "DO $$ BEGIN FOR i IN 1..60 LOOP INSERT INTO events (kind) VALUES ('during'); COMMIT; PERFORM pg_sleep(0.1); END LOOP; END $$",
+    ]);
+    const written = new Promise((resolve) => writer.on('close', resolve));
+    const r = await pushDatabase(deps(), { stack: STACK, bucket: BUCKET, db, replace: true });
+    await written;
+    expect(r.outcome).toBe('restored');
+    expect(r.dumpReused).toBe(false);
+    expect(r.mismatches).toEqual([]);
+    const events = r.tables.find((t) => t.table === 'public.events')!.rows;
+    expect(psql(TARGET, 'SELECT count(*) FROM events')).toBe(String(events));
+    expect(Number(psql(SOURCE, 'SELECT count(*) FROM events'))).toBe(40001 + 60);
+    expect(await s3.s3.listObjects(BUCKET, dumpPrefix(db))).toEqual([]);
+    expect(await s3.s3.unfinishedUploads(BUCKET, dumpPrefix(db))).toEqual([]);
+  });
+
+  it('a push killed after its dump, while the upload ended: the next one reuses the dump, finishes that upload, restores once', async () => {
+    psql(SOURCE, "INSERT INTO events (kind) VALUES ('after')");
+    const d = deps();
+    // The S3 API with an upload that never ends: the run dies once the dump is recorded.
+    const dying = new Proxy(s3.s3, {
+      get: (target, name) =>
+        name === 'uploadStream'
+          ? async (spec: Parameters<S3Api['uploadStream']>[0]) => ({
+              ...(await target.uploadStream(spec)),
+              finish: () => Promise.reject(new Error('killed')),
+            })
+          : Reflect.get(target, name),
+    });
+    const first = await pushDatabase(
+      { ...d, aws: { ...d.aws, s3: dying } },
+      { stack: STACK, bucket: BUCKET, db, replace: true },
+    ).catch((e) => e);
+    expect((first as Error).message).toBe('killed');
+    expect(await s3.s3.listObjects(BUCKET, dumpPrefix(db))).toEqual([]);
+    expect(await s3.s3.unfinishedUploads(BUCKET, dumpPrefix(db))).toHaveLength(1);
+    const before = psql(TARGET, 'SELECT count(*) FROM events');
+    expect(before).not.toBe(psql(SOURCE, 'SELECT count(*) FROM events'));
+    const r = await pushDatabase(deps(), { stack: STACK, bucket: BUCKET, db, replace: true });
+    expect(r.dumpReused).toBe(true);
+    expect(r.outcome).toBe('restored');
+    expect(r.mismatches).toEqual([]);
+    expect(tableContent(TARGET)).toBe(tableContent(SOURCE));
+    expect(psql(TARGET, 'SELECT count(*) FROM events')).toBe(psql(SOURCE, 'SELECT count(*) FROM events'));
+    expect(await s3.s3.listObjects(BUCKET, dumpPrefix(db))).toEqual([]);
+    expect(await s3.s3.unfinishedUploads(BUCKET, dumpPrefix(db))).toEqual([]);
+  });
+
+  it('a restore that loses rows is caught by the verify lines, naming the table; the push after the fix reuses the dump', async () => {
+    psql(SOURCE, "INSERT INTO events (kind) VALUES ('lost?')");
+    // The target drops every 1000th event it is given (a trigger an event trigger adds to
+    // every new events table; pg_catalog survives --replace).
+    psql(
+      TARGET,
+      `CREATE FUNCTION pg_catalog.mlship_test_skip() RETURNS trigger LANGUAGE plpgsql AS $f$ BEGIN RETURN NULL; END $f$;
+CREATE FUNCTION pg_catalog.mlship_test_lose() RETURNS event_trigger LANGUAGE plpgsql AS $f$ BEGIN
+  IF EXISTS (SELECT 1 FROM pg_event_trigger_ddl_commands() WHERE object_identity = 'public.events') THEN
+    CREATE TRIGGER lose BEFORE INSERT ON public.events FOR EACH ROW WHEN (NEW.id % 1000 = 0) EXECUTE FUNCTION pg_catalog.mlship_test_skip();
+  END IF; END $f$;
+CREATE EVENT TRIGGER mlship_test_lose ON ddl_command_end WHEN TAG IN ('CREATE TABLE') EXECUTE FUNCTION pg_catalog.mlship_test_lose();`,
+    );
+    const lost = await pushDatabase(deps(), { stack: STACK, bucket: BUCKET, db, replace: true });
+    const source = Number(psql(SOURCE, 'SELECT count(*) FROM events'));
+    expect(lost.mismatches).toEqual([
+      `table public.events: ${source} rows locally, ${source - Math.floor(source / 1000)} in the cloud`,
+    ]);
+    psql(
+      TARGET,
+      'DROP EVENT TRIGGER mlship_test_lose; DROP FUNCTION pg_catalog.mlship_test_lose(); DROP TRIGGER lose ON events; DROP FUNCTION pg_catalog.mlship_test_skip()',
+    );
+    const r = await pushDatabase(deps(), { stack: STACK, bucket: BUCKET, db, replace: true });
+    expect(r.dumpReused).toBe(true);
+    expect(r.mismatches).toEqual([]);
+    expect(tableContent(TARGET)).toBe(tableContent(SOURCE));
+    expect(await s3.s3.listObjects(BUCKET, dumpPrefix(db))).toEqual([]);
   });
 
   it('a local major newer than the cloud one is refused with the upgrade path; an unreachable database too', async () => {

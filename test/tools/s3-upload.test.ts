@@ -1,6 +1,7 @@
 // The S3 adapter against moto's S3: a large file goes up as a multipart upload that
 // resumes an interrupted one (the parts already sent are not sent again), small files in
-// one PUT, and the bucket gets its protections. Parts of 5 MiB (S3's minimum) keep it small.
+// one PUT, a streamed upload (a dump as it is written) is cut into parts of exactly the part
+// size so the finished file resumes it, and the bucket gets its protections. Parts of 5 MiB (S3's minimum) keep it small.
 
 import { createHash, randomBytes } from 'node:crypto';
 import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
@@ -12,6 +13,8 @@ import {
   GetBucketLifecycleConfigurationCommand,
   GetBucketVersioningCommand,
   GetObjectCommand,
+  ListMultipartUploadsCommand,
+  ListPartsCommand,
   S3Client,
   UploadPartCommand,
 } from '@aws-sdk/client-s3';
@@ -25,6 +28,15 @@ const PART = 5 * 1024 * 1024;
 afterAll(async () => {
   await moto?.stop();
 });
+
+/** Whether the one unfinished upload of `key` has `n` parts stored. */
+async function partsSent(s3: S3Client, bucket: string, key: string, n: number): Promise<boolean> {
+  const open = await s3.send(new ListMultipartUploadsCommand({ Bucket: bucket, Prefix: key }));
+  const id = open.Uploads?.[0]?.UploadId;
+  if (!id) return false;
+  const parts = await s3.send(new ListPartsCommand({ Bucket: bucket, Key: key, UploadId: id }));
+  return (parts.Parts?.length ?? 0) >= n;
+}
 
 describe.skipIf(!moto)('S3 uploads and the stack bucket (moto)', () => {
   const config = () => ({
@@ -98,6 +110,81 @@ describe.skipIf(!moto)('S3 uploads and the stack bucket (moto)', () => {
       s3.destroy();
     }
     expect(readFileSync(file).length).toBe(data.length);
+  });
+
+  it('a streamed upload: parts cut at exactly the part size as bytes arrive, nothing visible until finished; aborted, nothing is left', async () => {
+    Object.assign(process.env, moto!.env);
+    const s3 = new S3Client(config());
+    await s3.send(new CreateBucketCommand({ Bucket: 'stream-test' }));
+    const apis = createDeployApis({ region: 'us-east-1', endpointUrl: moto!.endpoint });
+    try {
+      const data = randomBytes(3 * PART + 777);
+      const stream = await apis.s3.uploadStream({
+        bucket: 'stream-test',
+        key: 'd/a.pgdump',
+        partBytes: PART,
+      });
+      // Chunks of an odd size, as a dump arrives: the parts must still be cut at PART.
+      for (let at = 0; at < data.length; at += 100_003) await stream.write(data.subarray(at, at + 100_003));
+      expect(await apis.s3.headObject('stream-test', 'd/a.pgdump')).toBeUndefined();
+      expect(await apis.s3.unfinishedUploads('stream-test', 'd/')).toEqual(['d/a.pgdump']);
+      expect(await stream.finish()).toEqual({ uploadedBytes: data.length });
+      const got = await s3.send(new GetObjectCommand({ Bucket: 'stream-test', Key: 'd/a.pgdump' }));
+      expect(Buffer.from(await got.Body!.transformToByteArray()).equals(data)).toBe(true);
+      expect(await apis.s3.unfinishedUploads('stream-test', 'd/')).toEqual([]);
+
+      const dropped = await apis.s3.uploadStream({
+        bucket: 'stream-test',
+        key: 'd/b.pgdump',
+        partBytes: PART,
+      });
+      await dropped.write(data.subarray(0, 2 * PART + 5));
+      await dropped.abort();
+      expect(await apis.s3.headObject('stream-test', 'd/b.pgdump')).toBeUndefined();
+      expect(await apis.s3.unfinishedUploads('stream-test', 'd/')).toEqual([]);
+    } finally {
+      apis.destroy();
+      s3.destroy();
+    }
+  });
+
+  it('a streamed upload killed before its end is resumed from the finished file: only the parts it had not sent go up', async () => {
+    Object.assign(process.env, moto!.env);
+    const dir = mkdtempSync(path.join(os.tmpdir(), 'mlship-s3-'));
+    const file = path.join(dir, 'db.dump');
+    const data = randomBytes(3 * PART + 4321);
+    writeFileSync(file, data);
+    const sha256 = createHash('sha256').update(data).digest('hex');
+    const s3 = new S3Client(config());
+    await s3.send(new CreateBucketCommand({ Bucket: 'stream-resume' }));
+    const apis = createDeployApis({ region: 'us-east-1', endpointUrl: moto!.endpoint });
+    try {
+      // The run that died: it had streamed two full parts (and was cutting the third).
+      const killed = await apis.s3.uploadStream({
+        bucket: 'stream-resume',
+        key: 'd/c.pgdump',
+        partBytes: PART,
+      });
+      await killed.write(data.subarray(0, 2 * PART + 99));
+      for (let i = 0; i < 100 && !(await partsSent(s3, 'stream-resume', 'd/c.pgdump', 2)); i++)
+        await new Promise((r) => setTimeout(r, 100));
+      const r = await apis.s3.uploadFile({
+        bucket: 'stream-resume',
+        key: 'd/c.pgdump',
+        file,
+        sizeBytes: data.length,
+        sha256,
+        partBytes: PART,
+      });
+      expect(r).toEqual({ resumedBytes: 2 * PART, uploadedBytes: data.length - 2 * PART });
+      const got = await s3.send(new GetObjectCommand({ Bucket: 'stream-resume', Key: 'd/c.pgdump' }));
+      const body = Buffer.from(await got.Body!.transformToByteArray());
+      expect(createHash('sha256').update(body).digest('hex')).toBe(sha256);
+      expect(await apis.s3.unfinishedUploads('stream-resume', 'd/')).toEqual([]);
+    } finally {
+      apis.destroy();
+      s3.destroy();
+    }
   });
 
   it('the stack bucket: created once with versioning and an uploads expiry, corrected on a re-run, never recreated', async () => {

@@ -8,6 +8,7 @@ import type { Readable } from 'node:stream';
 import type * as S3Sdk from '@aws-sdk/client-s3';
 import type { BucketSpec, S3Api, UploadSpec } from '../../core/deploy/aws-apis.js';
 import { call } from './aws-call.js';
+import { completeUpload, startStreamUpload } from './s3-stream.js';
 
 const PARALLEL_PARTS = 4;
 
@@ -234,18 +235,7 @@ export function createS3Api(s3Sdk: typeof S3Sdk, client: S3Sdk.S3Client): S3Api 
       }
     };
     await Promise.all(Array.from({ length: PARALLEL_PARTS }, worker));
-    await call(`finish the upload of ${Key}`, () =>
-      client.send(
-        new s3Sdk.CompleteMultipartUploadCommand({
-          Bucket,
-          Key,
-          UploadId: uploadId,
-          MultipartUpload: {
-            Parts: [...etags].sort(([a], [b]) => a - b).map(([PartNumber, ETag]) => ({ PartNumber, ETag })),
-          },
-        }),
-      ),
-    );
+    await completeUpload(s3Sdk, client, { Bucket, Key, UploadId: uploadId! }, etags);
     return { uploadedBytes, resumedBytes };
   }
 
@@ -391,5 +381,26 @@ export function createS3Api(s3Sdk: typeof S3Sdk, client: S3Sdk.S3Client): S3Api 
         );
       return ours.length;
     },
+    async unfinishedUploads(bucket, prefix) {
+      const keys = new Set<string>();
+      let keyMarker: string | undefined;
+      let uploadIdMarker: string | undefined;
+      do {
+        const r = await call(`list unfinished uploads under ${prefix}`, () =>
+          client.send(
+            new s3Sdk.ListMultipartUploadsCommand({
+              Bucket: bucket,
+              Prefix: prefix,
+              KeyMarker: keyMarker,
+              UploadIdMarker: uploadIdMarker,
+            }),
+          ),
+        );
+        for (const u of r.Uploads ?? []) keys.add(u.Key!);
+        [keyMarker, uploadIdMarker] = r.IsTruncated ? [r.NextKeyMarker, r.NextUploadIdMarker] : [];
+      } while (keyMarker);
+      return [...keys];
+    },
+    uploadStream: (spec) => startStreamUpload(s3Sdk, client, spec),
   };
 }

@@ -1,9 +1,10 @@
 // The local side of a database push: the running database container of the stack (found by
 // its compose labels), the major version of its data directory, and a logical dump taken
 // through the engine (`docker exec`), never over a published port. For PostgreSQL the
-// verify lines and the dump come from ONE snapshot: a read-only transaction exports it,
-// computes the checksums and stays open until pg_dump has imported it, so writes made
-// during the push can never show up as a mismatch. MySQL's dump is --single-transaction;
+// verify lines and the dump come from ONE snapshot: a read-only transaction exports it and
+// computes the checksums while pg_dump, started with that snapshot, writes the dump (the two
+// overlap; the transaction stays open until both are done), so writes made during the push
+// can never show up as a mismatch. MySQL's dump is --single-transaction;
 // its checksums come from a second pass (stop writers to the database while pushing).
 
 import { createHash } from 'node:crypto';
@@ -174,39 +175,61 @@ function lineSplitter(onLine: (line: string) => void) {
 }
 
 export interface LocalSnapshot {
-  checks: TableCheck[];
-  /** Dumps the snapshot's data into `file` (only while the snapshot is held); then releases it. */
-  dump(file: string, progress?: DataProgress): Promise<{ sha256: string; bytes: number }>;
+  /**
+   * The snapshot's verify lines. PostgreSQL computes them in the exporting transaction while
+   * pg_dump reads the same snapshot (they describe exactly the dumped data); MySQL's are
+   * computed before the dump starts.
+   */
+  checks: Promise<TableCheck[]>;
+  /**
+   * Dumps the snapshot's data into `file` (only while the snapshot is held), handing every
+   * chunk to `onChunk` too (the upload); then releases it.
+   */
+  dump(file: string, sink: DumpSink): Promise<{ sha256: string; bytes: number }>;
   /** Releases the snapshot without a dump (the dump of an earlier run is still good). */
   release(): Promise<void>;
 }
 
-/**
- * Opens the snapshot and computes its verify lines. The caller then dumps it, or releases it
- * when the dump kept from an interrupted run holds the same data.
- */
-export async function openSnapshot(
-  engine: DataEngine,
-  local: LocalDatabase,
-  db: ManagedDatabase,
-): Promise<LocalSnapshot> {
+export interface DumpSink {
+  progress?: DataProgress | undefined;
+  /** Every chunk of the dump as it is written; a promise holds the dump back until it resolves. */
+  onChunk?: ((chunk: Buffer) => Promise<void> | undefined) | undefined;
+}
+
+function checksFailed(local: LocalDatabase, db: ManagedDatabase, code: number | undefined, stderr: string) {
+  return new OperationFailedError(
+    'DATA_LOCAL_DUMP_FAILED',
+    `reading the local database ${local.name} failed (exit ${code})`,
+    {
+      details: stderr.trim().split('\n').slice(-8),
+      hint: `check the database user ${db.username} and database ${db.database} exist in it`,
+    },
+  );
+}
+
+/** The holder's session: it exports the snapshot, then prints the verify lines. */
+function startHolder(engine: DataEngine, local: LocalDatabase, db: ManagedDatabase) {
   const lines: string[] = [];
   let stderr = '';
-  let resolveReady: (v: { pid?: string; snapshot?: string }) => void;
-  const ready = new Promise<{ pid?: string; snapshot?: string }>((r) => {
-    resolveReady = r;
-  });
   let pid: string | undefined;
   let snapshot: string | undefined;
-  const cmds = localCommands(db);
-  const holder = engine
+  let onSnapshot: (v: { pid?: string; snapshot?: string }) => void = () => undefined;
+  let onChecked: (ok: boolean) => void = () => undefined;
+  const exported = new Promise<{ pid?: string; snapshot?: string }>((r) => {
+    onSnapshot = r;
+  });
+  const checked = new Promise<boolean>((r) => {
+    onChecked = r;
+  });
+  const done = engine
     .exec(local.containerId, {
-      cmd: cmds.holder,
+      cmd: localCommands(db).holder,
       onStdout: lineSplitter((l) => {
         const m = /^mlship-snapshot (\d+) (\S+)/.exec(l);
-        if (m) [pid, snapshot] = [m[1], m[2]];
-        else if (l === 'mlship-checked')
-          resolveReady({ ...(pid ? { pid } : {}), ...(snapshot ? { snapshot } : {}) });
+        if (m) {
+          [pid, snapshot] = [m[1], m[2]];
+          onSnapshot({ pid: m[1]!, snapshot: m[2]! });
+        } else if (l === 'mlship-checked') onChecked(true);
         else lines.push(l);
       }),
       onStderr: (c) => {
@@ -214,32 +237,47 @@ export async function openSnapshot(
       },
     })
     .then((r) => {
-      resolveReady({});
+      onSnapshot({ ...(pid ? { pid } : {}), ...(snapshot ? { snapshot } : {}) });
+      onChecked(false);
       return r;
     });
-  const held = await ready;
-  const checks = parseChecks(lines);
+  const checks = checked.then(async (ok) => {
+    if (!ok) throw checksFailed(local, db, (await done).exitCode, stderr);
+    return parseChecks(lines);
+  });
+  // Awaited by the caller, or by release; never an unhandled rejection in between.
+  checks.catch(() => undefined);
+  return { exported, checked, checks, done, stderr: () => stderr };
+}
+
+/**
+ * Opens the snapshot (PostgreSQL: resolved once it is exported, its verify lines still being
+ * computed; MySQL: once they are). The caller then dumps it, or releases it when the dump
+ * kept from an interrupted run holds the same data.
+ */
+export async function openSnapshot(
+  engine: DataEngine,
+  local: LocalDatabase,
+  db: ManagedDatabase,
+): Promise<LocalSnapshot> {
+  const holder = startHolder(engine, local, db);
+  const held = await holder.exported;
   if (db.engine === 'postgres' && !held.snapshot) {
-    const r = await holder;
-    throw new OperationFailedError(
-      'DATA_LOCAL_DUMP_FAILED',
-      `reading the local database ${local.name} failed (exit ${r.exitCode})`,
-      {
-        details: stderr.trim().split('\n').slice(-8),
-        hint: `check the database user ${db.username} and database ${db.database} exist in it`,
-      },
-    );
+    throw checksFailed(local, db, (await holder.done).exitCode, holder.stderr());
   }
+  if (db.engine !== 'postgres') await holder.checked;
   const release = async () => {
+    // The verify lines need the snapshot until they are complete.
+    await holder.checked;
     if (held.pid) await engine.exec(local.containerId, { cmd: localCommands(db).release(held.pid) });
-    await holder;
+    await holder.done;
   };
   return {
-    checks,
+    checks: holder.checks,
     release,
-    async dump(file, progress) {
+    async dump(file, sink) {
       try {
-        return await dumpTo(engine, local, localCommands(db, held.snapshot).dump, file, progress);
+        return await dumpTo(engine, local, localCommands(db, held.snapshot).dump, file, sink);
       } finally {
         await release();
       }
@@ -253,7 +291,7 @@ async function dumpTo(
   local: LocalDatabase,
   cmd: string[],
   file: string,
-  progress?: DataProgress,
+  sink: DumpSink,
 ): Promise<{ sha256: string; bytes: number }> {
   await mkdir(path.dirname(file), { recursive: true });
   const partial = `${file}.partial`;
@@ -261,19 +299,27 @@ async function dumpTo(
   const hash = createHash('sha256');
   let bytes = 0;
   let stderr = '';
-  const { exitCode } = await engine.exec(local.containerId, {
-    cmd,
-    onStdout: (chunk) => {
-      hash.update(chunk);
-      bytes += chunk.length;
-      progress?.('dump', bytes);
-      if (!out.write(chunk)) return new Promise<void>((r) => out.once('drain', () => r()));
-    },
-    onStderr: (c) => {
-      stderr += c.toString('utf8');
-    },
-  });
-  await new Promise<void>((resolve, reject) => out.end((e?: Error | null) => (e ? reject(e) : resolve())));
+  const closed = () =>
+    new Promise<void>((resolve, reject) => out.end((e?: Error | null) => (e ? reject(e) : resolve())));
+  let exitCode: number;
+  try {
+    ({ exitCode } = await engine.exec(local.containerId, {
+      cmd,
+      onStdout: async (chunk) => {
+        hash.update(chunk);
+        bytes += chunk.length;
+        sink.progress?.('dump', bytes);
+        const sent = sink.onChunk?.(chunk);
+        if (!out.write(chunk)) await new Promise<void>((r) => out.once('drain', () => r()));
+        await sent;
+      },
+      onStderr: (c) => {
+        stderr += c.toString('utf8');
+      },
+    }));
+  } finally {
+    await closed();
+  }
   if (exitCode !== 0) {
     throw new OperationFailedError(
       'DATA_LOCAL_DUMP_FAILED',

@@ -1,23 +1,20 @@
 // `mlship data push`, the database: the local database's snapshot (verify lines, and a dump
 // unless the one an interrupted run left holds the same data), the dump staged encrypted in
-// the stack's bucket (content-addressed under mlship/data/, which the tasks' role cannot
-// write; a multipart upload resumes), restored by the one-off task in the VPC, and the
-// task's verify lines compared with the local ones. A run that was stopped anywhere is
+// the stack's bucket while it is written (stage-dump.ts), restored by the one-off task in
+// the VPC, and the task's verify lines compared with the local ones. A run that was stopped anywhere is
 // finished by the next: a restore still running is waited for, a completed one is
 // recognised by its verify lines (nothing is restored twice), a failed one left nothing
 // (the restore is one transaction).
 
-import { readFile, rm, stat } from 'node:fs/promises';
-import path from 'node:path';
+import { rm } from 'node:fs/promises';
 import { OperationFailedError, UsageError } from '../../io/errors.js';
-import { writeFileAtomic } from '../../io/files.js';
 import type { DbState } from '../deploy/aws-apis.js';
 import type { ManagedDatabase } from '../deploy/database.js';
-import { WEIGHTS_PART_BYTES } from '../deploy/weights.js';
 import { compareChecks, describeDifference, parseChecks, type TableCheck } from './checks.js';
 import type { DataDeps, RestoreOutcome, RestoreRunner } from './deps.js';
-import { findLocalDatabase, type LocalDatabase, localMajor, openSnapshot } from './local-database.js';
-import { DATA_PREFIX, RESTORE_EXIT } from './restore-task.js';
+import { findLocalDatabase, type LocalDatabase, localMajor } from './local-database.js';
+import { RESTORE_EXIT } from './restore-task.js';
+import { dumpAndStage, stateFile } from './stage-dump.js';
 
 export interface DatabasePushOptions {
   stack: string;
@@ -43,15 +40,8 @@ export interface DatabasePushResult {
   /** restored: now; already: the cloud database held exactly this data. */
   outcome: 'restored' | 'already';
   mismatches: string[];
+  /** dump: until the dump was written (the upload alongside); upload: the upload's rest after it. */
   seconds: { dump: number; upload: number; restore: number };
-}
-
-/** What an interrupted run left in the cache: its dump and the verify lines of its data. */
-interface SavedDump {
-  file: string;
-  sha256: string;
-  bytes: number;
-  checks: TableCheck[];
 }
 
 const majorOfCloud = (db: ManagedDatabase, state: DbState): string | undefined => {
@@ -84,59 +74,6 @@ async function checkVersions(deps: DataDeps, db: ManagedDatabase, local: LocalDa
     );
   }
   return { onDisk, cloud };
-}
-
-const stateFile = (deps: DataDeps, stack: string, db: ManagedDatabase) =>
-  path.join(deps.cacheDir, 'data', stack, `${db.identifier}.json`);
-
-async function savedDump(file: string): Promise<SavedDump | undefined> {
-  const saved = await readFile(file, 'utf8').then(
-    (t) => JSON.parse(t) as SavedDump,
-    () => undefined,
-  );
-  if (!saved) return undefined;
-  const info = await stat(saved.file).catch(() => undefined);
-  return info?.size === saved.bytes ? saved : undefined;
-}
-
-const sameData = (a: TableCheck[], b: TableCheck[]) => compareChecks(a, b).length === 0;
-
-/** The snapshot's verify lines and a dump of exactly that data (reused when nothing changed). */
-async function dumpLocal(deps: DataDeps, opts: DatabasePushOptions, local: LocalDatabase) {
-  const t0 = Date.now();
-  const snapshot = await openSnapshot(deps.engine, local, opts.db);
-  const state = stateFile(deps, opts.stack, opts.db);
-  const saved = await savedDump(state);
-  if (saved && sameData(saved.checks, snapshot.checks)) {
-    await snapshot.release();
-    deps.log(`the dump of an interrupted push holds the same data: reused (${saved.bytes} bytes)`);
-    return { dump: saved, reused: true, seconds: (Date.now() - t0) / 1000 };
-  }
-  const file = path.join(deps.cacheDir, 'data', opts.stack, `${opts.db.identifier}.dump`);
-  const { sha256, bytes } = await snapshot.dump(file, deps.progress);
-  const dump: SavedDump = { file, sha256, bytes, checks: snapshot.checks };
-  await writeFileAtomic(state, `${JSON.stringify(dump)}\n`);
-  return { dump, reused: false, seconds: (Date.now() - t0) / 1000 };
-}
-
-/** The staged dump's key: content-addressed, so an interrupted upload resumes the same object. */
-export const dumpKey = (db: ManagedDatabase, sha256: string) =>
-  `${DATA_PREFIX}/${db.identifier}/${sha256}.${db.engine === 'postgres' ? 'pgdump' : 'sql'}`;
-
-async function stage(deps: DataDeps, opts: DatabasePushOptions, dump: SavedDump) {
-  const key = dumpKey(opts.db, dump.sha256);
-  const there = await deps.aws.s3.headObject(opts.bucket, key);
-  if (there?.sizeBytes === dump.bytes) return { key, uploadedBytes: 0, resumedBytes: dump.bytes };
-  const r = await deps.aws.s3.uploadFile({
-    bucket: opts.bucket,
-    key,
-    file: dump.file,
-    sizeBytes: dump.bytes,
-    sha256: dump.sha256,
-    partBytes: WEIGHTS_PART_BYTES,
-    onProgress: (done) => deps.progress?.('upload', done, dump.bytes),
-  });
-  return { key, ...r };
 }
 
 /** Waits for the restores an interrupted push started (never two restores at once). */
@@ -179,15 +116,12 @@ export async function pushDatabase(deps: DataDeps, opts: DatabasePushOptions): P
     });
   }
   await finishInFlight(deps, runner);
-  const dumped = await dumpLocal(deps, opts, local);
-  const { dump } = dumped;
-  const t1 = Date.now();
-  const staged = await stage(deps, opts, dump);
-  const uploadSeconds = (Date.now() - t1) / 1000;
+  const staged = await dumpAndStage(deps, opts, local);
+  const { dump } = staged;
   const t2 = Date.now();
   deps.log(`restoring ${dump.bytes} bytes of dump into ${db.identifier} (${runner.where})`);
   const id = await runner.start({
-    dumpUrl: `s3://${opts.bucket}/${staged.key}`,
+    dumpUrl: `s3://${opts.bucket}/${dump.key}`,
     dumpSha256: dump.sha256,
     dumpBytes: dump.bytes,
     replace: opts.replace,
@@ -215,7 +149,7 @@ export async function pushDatabase(deps: DataDeps, opts: DatabasePushOptions): P
   const mismatches = diffs.map(describeDifference);
   if (!mismatches.length) {
     // Staged data is a copy of the user's data: it does not stay in the bucket once verified.
-    await deps.aws.s3.deleteObject(opts.bucket, staged.key);
+    await deps.aws.s3.deleteObject(opts.bucket, dump.key);
     await rm(dump.file, { force: true });
     await rm(stateFile(deps, opts.stack, db), { force: true });
   }
@@ -227,11 +161,11 @@ export async function pushDatabase(deps: DataDeps, opts: DatabasePushOptions): P
     tables: dump.checks,
     rows: dump.checks.reduce((n, t) => n + t.rows, 0),
     dumpBytes: dump.bytes,
-    dumpReused: dumped.reused,
+    dumpReused: staged.reused,
     uploadedBytes: staged.uploadedBytes,
     resumedBytes: staged.resumedBytes,
     outcome: result,
     mismatches,
-    seconds: { dump: dumped.seconds, upload: uploadSeconds, restore: (Date.now() - t2) / 1000 },
+    seconds: { ...staged.seconds, restore: (Date.now() - t2) / 1000 },
   };
 }
