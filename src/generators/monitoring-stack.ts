@@ -155,15 +155,9 @@ export function generateMonitoring(input: MonitoringInput): MonitoringStack {
   const mon = project.monitoring!;
   const gpu = Object.values(project.services).some((s) => s.gpu !== false);
   const labels = { ...input.labels, 'dev.mlship.role': MONITORING_ROLE };
-  const services: Record<string, ComposeService> = {};
-  const envVariables: string[] = [];
-  const dashboardServices: DashboardService[] = input.models.map((m) => ({
-    name: m.name,
-    version: m.version,
-  }));
   const dashboard = grafanaDashboard({
     stack: project.name,
-    services: dashboardServices,
+    services: input.models.map((m): DashboardService => ({ name: m.name, version: m.version })),
     proxy: Boolean(project.proxy),
     gpu,
   });
@@ -174,7 +168,26 @@ export function generateMonitoring(input: MonitoringInput): MonitoringStack {
     },
     ...grafanaFiles(project.name, dashboard),
   ];
-  services.prometheus = {
+  const services: Record<string, ComposeService> = {
+    prometheus: prometheusService(mon, labels),
+    cadvisor: cadvisorService(mon, labels),
+    ...(project.proxy ? { 'nginx-exporter': nginxExporterService(mon, labels) } : {}),
+    ...(gpu ? { 'dcgm-exporter': dcgmService(mon, labels) } : {}),
+    ...(mon.grafana ? { grafana: grafanaService(project.name, mon, labels) } : {}),
+  };
+  return {
+    services,
+    files,
+    volumes: ['prometheus-data'],
+    envVariables: mon.grafana ? ['GRAFANA_PASSWORD'] : [],
+  };
+}
+
+type Monitoring = NonNullable<MonitoringInput['project']['monitoring']>;
+type Labels = Record<string, string>;
+
+function prometheusService(mon: Monitoring, labels: Labels): ComposeService {
+  return {
     image: mon.images.prometheus,
     command: [
       '--config.file=/etc/prometheus/prometheus.yml',
@@ -192,7 +205,10 @@ export function generateMonitoring(input: MonitoringInput): MonitoringStack {
     restart: 'unless-stopped',
     labels,
   };
-  services.cadvisor = {
+}
+
+function cadvisorService(mon: Monitoring, labels: Labels): ComposeService {
+  return {
     image: mon.images.cadvisor,
     command: [
       `--housekeeping_interval=${Math.min(mon.scrape_interval_seconds, 10)}s`,
@@ -211,72 +227,73 @@ export function generateMonitoring(input: MonitoringInput): MonitoringStack {
     restart: 'unless-stopped',
     labels,
   };
-  if (project.proxy) {
-    services['nginx-exporter'] = {
-      image: mon.images.nginx_exporter,
-      command: [`--nginx.scrape-uri=http://proxy:${PROXY_STATUS_PORT}/stub_status`],
-      // The exporter's image has no shell or HTTP client: the check is that its binary runs.
-      healthcheck: {
-        test: ['CMD', '/usr/bin/nginx-prometheus-exporter', '--version'],
-        interval: '30s',
-        timeout: '5s',
-        retries: 3,
-        start_period: '5s',
+}
+
+function nginxExporterService(mon: Monitoring, labels: Labels): ComposeService {
+  return {
+    image: mon.images.nginx_exporter,
+    command: [`--nginx.scrape-uri=http://proxy:${PROXY_STATUS_PORT}/stub_status`],
+    // The exporter's image has no shell or HTTP client: the check is that its binary runs.
+    healthcheck: {
+      test: ['CMD', '/usr/bin/nginx-prometheus-exporter', '--version'],
+      interval: '30s',
+      timeout: '5s',
+      retries: 3,
+      start_period: '5s',
+    },
+    restart: 'unless-stopped',
+    labels,
+  };
+}
+
+function dcgmService(mon: Monitoring, labels: Labels): ComposeService {
+  return {
+    image: mon.images.dcgm_exporter,
+    expose: [String(DCGM_PORT)],
+    healthcheck: httpCheck(DCGM_PORT, '/metrics'),
+    restart: 'unless-stopped',
+    // Only where the GPU services run (the "gpu" profile of the stack).
+    profiles: ['gpu'],
+    labels,
+    deploy: {
+      resources: {
+        reservations: { devices: [{ driver: 'nvidia', count: 'all', capabilities: ['gpu'] }] },
       },
-      restart: 'unless-stopped',
-      labels,
-    };
-  }
-  if (gpu) {
-    services['dcgm-exporter'] = {
-      image: mon.images.dcgm_exporter,
-      expose: [String(DCGM_PORT)],
-      healthcheck: httpCheck(DCGM_PORT, '/metrics'),
-      restart: 'unless-stopped',
-      // Only where the GPU services run (the "gpu" profile of the stack).
-      profiles: ['gpu'],
-      labels,
-      deploy: {
-        resources: {
-          reservations: { devices: [{ driver: 'nvidia', count: 'all', capabilities: ['gpu'] }] },
-        },
+    },
+  };
+}
+
+function grafanaService(stack: string, mon: Monitoring, labels: Labels): ComposeService {
+  return {
+    image: mon.images.grafana,
+    environment: {
+      // Anyone on this machine may look (loopback only); changing things needs the admin password.
+      GF_AUTH_ANONYMOUS_ENABLED: 'true',
+      GF_AUTH_ANONYMOUS_ORG_ROLE: 'Viewer',
+      GF_SECURITY_ADMIN_USER: 'admin',
+      // biome-ignore lint/suspicious/noTemplateCurlyInString: compose interpolation, resolved from .env by compose
+      GF_SECURITY_ADMIN_PASSWORD: '${GRAFANA_PASSWORD:?run mlship compose generate to create .env}',
+      GF_ANALYTICS_REPORTING_ENABLED: 'false',
+      GF_DASHBOARDS_DEFAULT_HOME_DASHBOARD_PATH: `/var/lib/grafana/dashboards/${stack}.json`,
+    },
+    ports: [`127.0.0.1:${mon.grafana_port}:3000`],
+    volumes: [
+      {
+        type: 'bind',
+        source: './monitoring/grafana/provisioning',
+        target: '/etc/grafana/provisioning',
+        read_only: true,
       },
-    };
-  }
-  if (mon.grafana) {
-    envVariables.push('GRAFANA_PASSWORD');
-    services.grafana = {
-      image: mon.images.grafana,
-      environment: {
-        // Anyone on this machine may look (loopback only); changing things needs the admin password.
-        GF_AUTH_ANONYMOUS_ENABLED: 'true',
-        GF_AUTH_ANONYMOUS_ORG_ROLE: 'Viewer',
-        GF_SECURITY_ADMIN_USER: 'admin',
-        // biome-ignore lint/suspicious/noTemplateCurlyInString: compose interpolation, resolved from .env by compose
-        GF_SECURITY_ADMIN_PASSWORD: '${GRAFANA_PASSWORD:?run mlship compose generate to create .env}',
-        GF_ANALYTICS_REPORTING_ENABLED: 'false',
-        GF_DASHBOARDS_DEFAULT_HOME_DASHBOARD_PATH: `/var/lib/grafana/dashboards/${project.name}.json`,
+      {
+        type: 'bind',
+        source: './monitoring/grafana/dashboards',
+        target: '/var/lib/grafana/dashboards',
+        read_only: true,
       },
-      ports: [`127.0.0.1:${mon.grafana_port}:3000`],
-      volumes: [
-        {
-          type: 'bind',
-          source: './monitoring/grafana/provisioning',
-          target: '/etc/grafana/provisioning',
-          read_only: true,
-        },
-        {
-          type: 'bind',
-          source: './monitoring/grafana/dashboards',
-          target: '/var/lib/grafana/dashboards',
-          read_only: true,
-        },
-      ],
-      depends_on: { prometheus: { condition: 'service_healthy' } },
-      healthcheck: httpCheck(3000, '/api/health'),
-      restart: 'unless-stopped',
-      labels,
-    };
-  }
-  return { services, files, volumes: ['prometheus-data'], envVariables };
+    ],
+    depends_on: { prometheus: { condition: 'service_healthy' } },
+    healthcheck: httpCheck(3000, '/api/health'),
+    restart: 'unless-stopped',
+    labels,
+  };
 }
