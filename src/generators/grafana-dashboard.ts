@@ -103,129 +103,122 @@ interface PanelSpec {
   queries: { expr: string; legend: string }[];
 }
 
-/** The panels of a stack, in rows; each row's title, then its panels. */
-export function dashboardPanels(input: DashboardInput): { row: string; panels: PanelSpec[] }[] {
-  const models: PanelSpec[] = [
-    {
-      title: 'Latency percentiles (/predict)',
-      description: 'p50, p95 and p99 of the time each service takes to answer, from its own histogram.',
-      unit: 's',
-      queries: [0.5, 0.95, 0.99].map((q) => ({
-        expr: latencyQuery(q),
-        legend: `{{service}} {{version}} p${Math.round(q * 100)}`,
-      })),
-    },
-    {
-      title: 'Requests per second',
-      description:
-        'Prediction requests answered per second (all gunicorn workers of a service counted once).',
-      unit: 'reqps',
-      queries: [{ expr: requestRate, legend: '{{service}} {{version}}' }],
-    },
-    {
-      title: '4xx and 5xx per second',
-      description: 'Answers with a client error (4xx: invalid input, too large) and a server error (5xx).',
-      unit: 'reqps',
-      queries: [
-        { expr: statusRate('4..'), legend: '{{service}} {{version}} 4xx' },
-        { expr: statusRate('5..'), legend: '{{service}} {{version}} 5xx' },
-      ],
-    },
-    {
-      title: 'Mean batch size',
-      description: 'Inputs per model call with micro-batching (1 without it).',
-      unit: 'short',
-      queries: [
-        {
-          expr: `(sum by (${BY}) (rate(mlship_batch_size_sum{job="models"}[${WINDOW}])) / sum by (${BY}) (rate(mlship_batch_size_count{job="models"}[${WINDOW}])) > 0) or (${zero} + 1)`,
-          legend: '{{service}} {{version}}',
-        },
-      ],
-    },
-    {
-      title: 'In-flight requests',
-      description: 'Requests being handled right now, all workers of a service together.',
-      unit: 'short',
-      queries: [
-        {
-          expr: `sum by (${BY}) (mlship_in_flight_requests{job="models"})`,
-          legend: '{{service}} {{version}}',
-        },
-      ],
-    },
-  ];
-  const rows: { row: string; panels: PanelSpec[] }[] = [{ row: 'Model services', panels: models }];
-  if (input.proxy) {
-    rows.push({
-      row: 'Proxy',
-      panels: [
-        {
-          title: 'Proxy requests per second',
-          description: 'Every request NGINX handled (including those it refused: 401, 429).',
-          unit: 'reqps',
-          queries: [
-            { expr: `sum(rate(nginx_http_requests_total{job="proxy"}[${WINDOW}]))`, legend: 'proxy' },
-          ],
-        },
-        {
-          title: 'Proxy connections',
-          description: 'Open client connections, and those waiting (keep-alive).',
-          unit: 'short',
-          queries: [
-            { expr: 'sum(nginx_connections_active{job="proxy"})', legend: 'active' },
-            { expr: 'sum(nginx_connections_waiting{job="proxy"})', legend: 'waiting' },
-          ],
-        },
-      ],
-    });
-  }
-  rows.push({
-    row: 'Containers',
-    panels: [
+/** What every model service shows: latency, requests, errors, batch size, in-flight. */
+const MODEL_PANELS: PanelSpec[] = [
+  {
+    title: 'Latency percentiles (/predict)',
+    description: 'p50, p95 and p99 of the time each service takes to answer, from its own histogram.',
+    unit: 's',
+    queries: [0.5, 0.95, 0.99].map((q) => ({
+      expr: latencyQuery(q),
+      legend: `{{service}} {{version}} p${Math.round(q * 100)}`,
+    })),
+  },
+  {
+    title: 'Requests per second',
+    description: 'Prediction requests answered per second (all gunicorn workers of a service counted once).',
+    unit: 'reqps',
+    queries: [{ expr: requestRate, legend: '{{service}} {{version}}' }],
+  },
+  {
+    title: '4xx and 5xx per second',
+    description: 'Answers with a client error (4xx: invalid input, too large) and a server error (5xx).',
+    unit: 'reqps',
+    queries: [
+      { expr: statusRate('4..'), legend: '{{service}} {{version}} 4xx' },
+      { expr: statusRate('5..'), legend: '{{service}} {{version}} 5xx' },
+    ],
+  },
+  {
+    title: 'Mean batch size',
+    description: 'Inputs per model call with micro-batching (1 without it).',
+    unit: 'short',
+    queries: [
       {
-        title: 'CPU per service',
-        description: "CPU cores each service's container uses (cAdvisor).",
-        unit: 'short',
-        queries: [
-          {
-            expr: containerQuery(input.stack, 'container_cpu_usage_seconds_total', true),
-            legend: '{{service}}',
-          },
-        ],
-      },
-      {
-        title: 'Memory per service',
-        description: "Working set of each service's container (what the kernel would not reclaim).",
-        unit: 'bytes',
-        queries: [
-          {
-            expr: containerQuery(input.stack, 'container_memory_working_set_bytes', false),
-            legend: '{{service}}',
-          },
-        ],
+        expr: `(sum by (${BY}) (rate(mlship_batch_size_sum{job="models"}[${WINDOW}])) / sum by (${BY}) (rate(mlship_batch_size_count{job="models"}[${WINDOW}])) > 0) or (${zero} + 1)`,
+        legend: '{{service}} {{version}}',
       },
     ],
-  });
-  if (input.gpu) {
-    rows.push({
-      row: 'GPUs',
-      panels: [
-        {
-          title: 'GPU utilisation',
-          description: 'Per GPU, from the NVIDIA DCGM exporter.',
-          unit: 'percent',
-          queries: [{ expr: 'avg by (gpu) (DCGM_FI_DEV_GPU_UTIL{job="gpu"})', legend: 'GPU {{gpu}}' }],
-        },
-        {
-          title: 'GPU memory used',
-          description: 'Frame buffer memory used, per GPU.',
-          unit: 'decmbytes',
-          queries: [{ expr: 'avg by (gpu) (DCGM_FI_DEV_FB_USED{job="gpu"})', legend: 'GPU {{gpu}}' }],
-        },
-      ],
-    });
-  }
-  return rows;
+  },
+  {
+    title: 'In-flight requests',
+    description: 'Requests being handled right now, all workers of a service together.',
+    unit: 'short',
+    queries: [
+      {
+        expr: `sum by (${BY}) (mlship_in_flight_requests{job="models"})`,
+        legend: '{{service}} {{version}}',
+      },
+    ],
+  },
+];
+
+const PROXY_PANELS: PanelSpec[] = [
+  {
+    title: 'Proxy requests per second',
+    description: 'Every request NGINX handled (including those it refused: 401, 429).',
+    unit: 'reqps',
+    queries: [{ expr: `sum(rate(nginx_http_requests_total{job="proxy"}[${WINDOW}]))`, legend: 'proxy' }],
+  },
+  {
+    title: 'Proxy connections',
+    description: 'Open client connections, and those waiting (keep-alive).',
+    unit: 'short',
+    queries: [
+      { expr: 'sum(nginx_connections_active{job="proxy"})', legend: 'active' },
+      { expr: 'sum(nginx_connections_waiting{job="proxy"})', legend: 'waiting' },
+    ],
+  },
+];
+
+const containerPanels = (input: DashboardInput): PanelSpec[] => [
+  {
+    title: 'CPU per service',
+    description: "CPU cores each service's container uses (cAdvisor).",
+    unit: 'short',
+    queries: [
+      {
+        expr: containerQuery(input.stack, 'container_cpu_usage_seconds_total', true),
+        legend: '{{service}}',
+      },
+    ],
+  },
+  {
+    title: 'Memory per service',
+    description: "Working set of each service's container (what the kernel would not reclaim).",
+    unit: 'bytes',
+    queries: [
+      {
+        expr: containerQuery(input.stack, 'container_memory_working_set_bytes', false),
+        legend: '{{service}}',
+      },
+    ],
+  },
+];
+
+const GPU_PANELS: PanelSpec[] = [
+  {
+    title: 'GPU utilisation',
+    description: 'Per GPU, from the NVIDIA DCGM exporter.',
+    unit: 'percent',
+    queries: [{ expr: 'avg by (gpu) (DCGM_FI_DEV_GPU_UTIL{job="gpu"})', legend: 'GPU {{gpu}}' }],
+  },
+  {
+    title: 'GPU memory used',
+    description: 'Frame buffer memory used, per GPU.',
+    unit: 'decmbytes',
+    queries: [{ expr: 'avg by (gpu) (DCGM_FI_DEV_FB_USED{job="gpu"})', legend: 'GPU {{gpu}}' }],
+  },
+];
+
+/** The panels of a stack, in rows; each row's title, then its panels. */
+export function dashboardPanels(input: DashboardInput): { row: string; panels: PanelSpec[] }[] {
+  return [
+    { row: 'Model services', panels: MODEL_PANELS },
+    ...(input.proxy ? [{ row: 'Proxy', panels: PROXY_PANELS }] : []),
+    { row: 'Containers', panels: containerPanels(input) },
+    ...(input.gpu ? [{ row: 'GPUs', panels: GPU_PANELS }] : []),
+  ];
 }
 
 /** Every query of the dashboard, by panel title (what the test runs against Prometheus). */
