@@ -184,95 +184,13 @@ export function generateComposeStack(input: ComposeInput): GeneratedStack {
   const labels = { 'dev.mlship.managed': 'true', [STACK_LABEL]: project.name };
   const services: Record<string, ComposeService> = {};
   const envVariables: string[] = [];
+  const volumes: ComposeFile['volumes'] = {};
+  const files: GeneratedStack['files'] = [];
   const modelNames = Object.keys(project.services);
-
-  for (const name of modelNames) {
-    const svc = project.services[name]!;
-    const wrapped = input.wrapped[name];
-    const runtime = wrapped?.runtime ?? svc.runtime;
-    const port = wrapped?.port ?? svc.port;
-    const grace = wrapped?.startupGraceSeconds ?? svc.startup_grace_seconds;
-    const serviceDir = path.resolve(input.projectDir, svc.path ?? `services/${name}`);
-    const environment: Record<string, string> = { PORT: String(port), ...(svc.env ?? {}) };
-    // Pipelines (detection → 2D pose → 3D pose): each service gets its dependencies' URLs.
-    for (const dep of svc.depends_on ?? []) {
-      const depSvc = project.services[dep];
-      if (!depSvc) continue;
-      const depPort = input.wrapped[dep]?.port ?? depSvc.port;
-      environment[`${envName(dep)}_URL`] = `http://${dep}:${depPort}`;
-    }
-    if (project.database) {
-      const db = project.database;
-      environment.DATABASE_URL = `postgresql://${db.user}:\${POSTGRES_PASSWORD}@database:5432/${db.database}`;
-    }
-    if (project.storage) {
-      environment.S3_ENDPOINT_URL = `http://storage:${project.storage.port}`;
-      environment.S3_BUCKET = project.storage.bucket;
-      environment.AWS_ACCESS_KEY_ID = 'mlship';
-      // biome-ignore lint/suspicious/noTemplateCurlyInString: compose interpolation, resolved from .env by compose
-      environment.AWS_SECRET_ACCESS_KEY = '${STORAGE_PASSWORD}';
-    }
-    const gpuCount = svc.gpu === true ? 1 : svc.gpu === false ? 0 : svc.gpu;
-    const limits = {
-      ...(svc.cpu ? { cpus: String(svc.cpu) } : {}),
-      ...(memoryOf(svc.memory) ? { memory: memoryOf(svc.memory)! } : {}),
-    };
-    const dependsOn: ComposeService['depends_on'] = {};
-    for (const dep of svc.depends_on ?? [])
-      if (project.services[dep]) dependsOn[dep] = { condition: 'service_healthy' };
-    if (project.database) dependsOn.database = { condition: 'service_healthy' };
-    if (project.storage) dependsOn.storage = { condition: 'service_healthy' };
-    services[name] = {
-      image: svc.image ?? `${project.name}/${name}:dev`,
-      ...(svc.image ? {} : { build: { context: rel(input.outDir, serviceDir) } }),
-      environment,
-      expose: [String(port)],
-      ...(wrapped?.weights
-        ? {
-            volumes: [
-              {
-                type: 'bind' as const,
-                source: rel(input.outDir, path.resolve(serviceDir, wrapped.weights.source)),
-                target: wrapped.weights.target,
-                read_only: true,
-              },
-            ],
-          }
-        : {}),
-      ...(Object.keys(dependsOn).length ? { depends_on: dependsOn } : {}),
-      healthcheck: {
-        test: readinessTest(runtime, port),
-        interval: '10s',
-        timeout: '5s',
-        retries: 3,
-        // The model's start-up grace: failures before it do not count.
-        start_period: seconds(grace),
-      },
-      restart: 'unless-stopped',
-      // gunicorn drains in-flight requests on SIGTERM within its graceful timeout.
-      stop_grace_period: '30s',
-      labels: { ...labels, 'dev.mlship.role': 'model' },
-      ...(gpuCount > 0 || Object.keys(limits).length
-        ? {
-            deploy: {
-              resources: {
-                ...(Object.keys(limits).length ? { limits } : {}),
-                ...(gpuCount > 0
-                  ? {
-                      reservations: {
-                        devices: [{ driver: 'nvidia' as const, count: gpuCount, capabilities: ['gpu'] }],
-                      },
-                    }
-                  : {}),
-              },
-            },
-          }
-        : {}),
-    };
-  }
-
-  // mlship rollout: each candidate is a second service with its stable service's settings.
   const stablePort = (n: string) => input.wrapped[n]?.port ?? project.services[n]!.port;
+
+  for (const name of modelNames) services[name] = modelService(input, name, labels);
+  // mlship rollout: each candidate is a second service with its stable service's settings.
   const rollouts = (input.rollouts ?? []).filter((r) => services[r.rollout.service]);
   for (const r of rollouts) {
     services[candidateName(r.rollout.service)] = candidateService(services[r.rollout.service]!, r, {
@@ -283,135 +201,36 @@ export function generateComposeStack(input: ComposeInput): GeneratedStack {
       readinessTest,
     });
   }
-
-  const volumes: ComposeFile['volumes'] = {};
   if (project.database) {
-    const db = project.database;
     envVariables.push('POSTGRES_PASSWORD');
     volumes.pgdata = { labels };
-    services.database = {
-      image: db.image,
-      environment: {
-        POSTGRES_USER: db.user,
-        POSTGRES_DB: db.database,
-        // From the generated, git-ignored .env; compose refuses to start without it.
-        // biome-ignore lint/suspicious/noTemplateCurlyInString: compose interpolation, resolved from .env by compose
-        POSTGRES_PASSWORD: '${POSTGRES_PASSWORD:?run mlship compose generate to create .env}',
-      },
-      volumes: [{ type: 'volume', source: 'pgdata', target: '/var/lib/postgresql/data' }],
-      healthcheck: {
-        test: ['CMD', 'pg_isready', '-U', db.user, '-d', db.database],
-        interval: '5s',
-        timeout: '5s',
-        retries: 10,
-        start_period: '30s',
-      },
-      restart: 'unless-stopped',
-      labels: { ...labels, 'dev.mlship.role': 'database', 'dev.mlship.pg-image': db.image },
-    };
+    services.database = databaseService(project.database, labels);
   }
   if (project.storage) {
-    const st = project.storage;
     envVariables.push('STORAGE_PASSWORD');
     volumes.objects = { labels };
-    const minio = st.image.startsWith('minio/');
-    services.storage = {
-      image: st.image,
-      command: st.command ?? (minio ? ['server', '/data', '--address', `:${st.port}`] : undefined),
-      environment: minio
-        ? {
-            MINIO_ROOT_USER: 'mlship',
-            // biome-ignore lint/suspicious/noTemplateCurlyInString: compose interpolation, resolved from .env by compose
-            MINIO_ROOT_PASSWORD: '${STORAGE_PASSWORD:?run mlship compose generate to create .env}',
-          }
-        : {},
-      expose: [String(st.port)],
-      // Loopback only: reachable from this machine to upload data, not from the network.
-      ports: [`127.0.0.1:${st.host_port}:${st.port}`],
-      volumes: [{ type: 'volume', source: 'objects', target: '/data' }],
-      healthcheck: {
-        test: httpTest(st.port, st.health_path),
-        interval: '5s',
-        timeout: '5s',
-        retries: 10,
-        start_period: '20s',
-      },
-      restart: 'unless-stopped',
-      labels: { ...labels, 'dev.mlship.role': 'storage' },
-    };
-    if (!services.storage.command) delete services.storage.command;
+    services.storage = storageService(project.storage, labels);
   }
-  const files: GeneratedStack['files'] = [];
-  const endpoints = modelNames.map((n) => ({ service: n, path: `/api/${n}/` }));
   if (project.frontend) {
-    const fe = project.frontend;
-    const target = fe.service ?? modelNames[0];
-    files.push({
-      path: 'frontend/index.html',
-      content: renderComposeTemplate('index.html', {
-        title: fe.title ?? `${project.name}: try the model`,
-        service: target ?? '',
-        services: modelNames,
-        apiKey: project.proxy?.auth === 'api_key',
-      }),
-    });
-    services.frontend = {
-      image: fe.image,
-      volumes: [{ type: 'bind', source: './frontend', target: '/usr/share/nginx/html', read_only: true }],
-      healthcheck: { test: httpTest(80, '/'), interval: '5s', timeout: '5s', retries: 5, start_period: '5s' },
-      restart: 'unless-stopped',
-      labels: { ...labels, 'dev.mlship.role': 'frontend' },
-    };
+    files.push(frontendPage(project, modelNames));
+    services.frontend = frontendService(project.frontend, labels);
   }
   if (project.proxy) {
-    const px = project.proxy;
     const page = files.find((f) => f.path === 'frontend/index.html')?.content;
     files.push({
       path: 'proxy/nginx.conf',
       content: renderComposeTemplate('nginx.conf', {
-        models: modelNames.map((n) => ({
-          name: n,
-          port: input.wrapped[n]?.port ?? project.services[n]!.port,
-        })),
+        models: modelNames.map((n) => ({ name: n, port: stablePort(n) })),
         frontend: Boolean(project.frontend),
-        clientMaxBodySize: px.client_max_body_size,
-        timeoutSeconds: px.timeout_seconds,
+        clientMaxBodySize: project.proxy.client_max_body_size,
+        timeoutSeconds: project.proxy.timeout_seconds,
         ...protectionOf(project, page),
         behindLoadBalancer: input.target === 'cloud',
         rollouts: rollouts.map((r) => nginxRollout(r, stablePort(r.rollout.service))),
       }),
     });
-    const dependsOn: NonNullable<ComposeService['depends_on']> = {};
-    for (const n of modelNames) dependsOn[n] = { condition: 'service_healthy' };
-    for (const r of rollouts) dependsOn[candidateName(r.rollout.service)] = { condition: 'service_healthy' };
-    if (project.frontend) dependsOn.frontend = { condition: 'service_healthy' };
-    services.proxy = {
-      image: px.image,
-      // Loopback only: a first local stack should not be reachable from the network.
-      ports: [`127.0.0.1:${px.port}:80`],
-      volumes: [
-        {
-          type: 'bind',
-          source: './proxy/nginx.conf',
-          target: '/etc/nginx/conf.d/default.conf',
-          read_only: true,
-        },
-        // The API keys: a folder (a file replaced by `mlship keys` stays visible), never baked on ECS.
-        ...(px.auth === 'api_key'
-          ? [{ type: 'bind' as const, source: `./${LOCAL_KEYS_DIR}`, target: API_KEYS_DIR, read_only: true }]
-          : []),
-      ],
-      depends_on: dependsOn,
-      healthcheck: {
-        test: httpTest(80, '/healthz'),
-        interval: '5s',
-        timeout: '5s',
-        retries: 5,
-        start_period: '5s',
-      },
-      restart: 'unless-stopped',
-      labels: { ...labels, 'dev.mlship.role': 'proxy' },
-    };
+    const upstreams = [...modelNames, ...rollouts.map((r) => candidateName(r.rollout.service))];
+    services.proxy = proxyService(project, upstreams, labels);
   }
   // Queue workers: the model's own image and settings, another command (compose-workers.ts).
   const workerNames: string[] = [];
@@ -430,7 +249,7 @@ export function generateComposeStack(input: ComposeInput): GeneratedStack {
       project,
       models: modelNames.map((n) => ({
         name: n,
-        port: input.wrapped[n]?.port ?? project.services[n]!.port,
+        port: stablePort(n),
         version: imageVersion(services[n]!.image),
       })),
       labels,
@@ -454,8 +273,223 @@ export function generateComposeStack(input: ComposeInput): GeneratedStack {
     },
     files,
     envVariables,
-    endpoints,
+    endpoints: modelNames.map((n) => ({ service: n, path: `/api/${n}/` })),
     profiles: hasGpu ? ['gpu', 'cpu'] : [],
+  };
+}
+
+/** A model service: its image (or build), the stack's URLs and credentials, readiness, limits, GPUs. */
+function modelService(input: ComposeInput, name: string, labels: Record<string, string>): ComposeService {
+  const { project } = input;
+  const svc = project.services[name]!;
+  const wrapped = input.wrapped[name];
+  const runtime = wrapped?.runtime ?? svc.runtime;
+  const port = wrapped?.port ?? svc.port;
+  const grace = wrapped?.startupGraceSeconds ?? svc.startup_grace_seconds;
+  const serviceDir = path.resolve(input.projectDir, svc.path ?? `services/${name}`);
+  const dependsOn: ComposeService['depends_on'] = {};
+  for (const dep of svc.depends_on ?? [])
+    if (project.services[dep]) dependsOn[dep] = { condition: 'service_healthy' };
+  if (project.database) dependsOn.database = { condition: 'service_healthy' };
+  if (project.storage) dependsOn.storage = { condition: 'service_healthy' };
+  return {
+    image: svc.image ?? `${project.name}/${name}:dev`,
+    ...(svc.image ? {} : { build: { context: rel(input.outDir, serviceDir) } }),
+    environment: modelEnvironment(input, name, port),
+    expose: [String(port)],
+    ...(wrapped?.weights
+      ? {
+          volumes: [
+            {
+              type: 'bind' as const,
+              source: rel(input.outDir, path.resolve(serviceDir, wrapped.weights.source)),
+              target: wrapped.weights.target,
+              read_only: true,
+            },
+          ],
+        }
+      : {}),
+    ...(Object.keys(dependsOn).length ? { depends_on: dependsOn } : {}),
+    healthcheck: {
+      test: readinessTest(runtime, port),
+      interval: '10s',
+      timeout: '5s',
+      retries: 3,
+      // The model's start-up grace: failures before it do not count.
+      start_period: seconds(grace),
+    },
+    restart: 'unless-stopped',
+    // gunicorn drains in-flight requests on SIGTERM within its graceful timeout.
+    stop_grace_period: '30s',
+    labels: { ...labels, 'dev.mlship.role': 'model' },
+    ...modelResources(svc),
+  };
+}
+
+/** PORT, the user's env, the dependencies' URLs (pipelines), the database URL and storage settings. */
+function modelEnvironment(input: ComposeInput, name: string, port: number): Record<string, string> {
+  const { project } = input;
+  const svc = project.services[name]!;
+  const environment: Record<string, string> = { PORT: String(port), ...(svc.env ?? {}) };
+  // Pipelines (detection → 2D pose → 3D pose): each service gets its dependencies' URLs.
+  for (const dep of svc.depends_on ?? []) {
+    const depSvc = project.services[dep];
+    if (!depSvc) continue;
+    const depPort = input.wrapped[dep]?.port ?? depSvc.port;
+    environment[`${envName(dep)}_URL`] = `http://${dep}:${depPort}`;
+  }
+  if (project.database) {
+    const db = project.database;
+    environment.DATABASE_URL = `postgresql://${db.user}:\${POSTGRES_PASSWORD}@database:5432/${db.database}`;
+  }
+  if (project.storage) {
+    environment.S3_ENDPOINT_URL = `http://storage:${project.storage.port}`;
+    environment.S3_BUCKET = project.storage.bucket;
+    environment.AWS_ACCESS_KEY_ID = 'mlship';
+    // biome-ignore lint/suspicious/noTemplateCurlyInString: compose interpolation, resolved from .env by compose
+    environment.AWS_SECRET_ACCESS_KEY = '${STORAGE_PASSWORD}';
+  }
+  return environment;
+}
+
+/** CPU and memory limits and GPU reservations, when the service sets any. */
+function modelResources(svc: Project['services'][string]): Pick<ComposeService, 'deploy'> {
+  const gpuCount = svc.gpu === true ? 1 : svc.gpu === false ? 0 : svc.gpu;
+  const limits = {
+    ...(svc.cpu ? { cpus: String(svc.cpu) } : {}),
+    ...(memoryOf(svc.memory) ? { memory: memoryOf(svc.memory)! } : {}),
+  };
+  if (gpuCount <= 0 && !Object.keys(limits).length) return {};
+  return {
+    deploy: {
+      resources: {
+        ...(Object.keys(limits).length ? { limits } : {}),
+        ...(gpuCount > 0
+          ? {
+              reservations: {
+                devices: [{ driver: 'nvidia' as const, count: gpuCount, capabilities: ['gpu'] }],
+              },
+            }
+          : {}),
+      },
+    },
+  };
+}
+
+function databaseService(
+  db: NonNullable<Project['database']>,
+  labels: Record<string, string>,
+): ComposeService {
+  return {
+    image: db.image,
+    environment: {
+      POSTGRES_USER: db.user,
+      POSTGRES_DB: db.database,
+      // From the generated, git-ignored .env; compose refuses to start without it.
+      // biome-ignore lint/suspicious/noTemplateCurlyInString: compose interpolation, resolved from .env by compose
+      POSTGRES_PASSWORD: '${POSTGRES_PASSWORD:?run mlship compose generate to create .env}',
+    },
+    volumes: [{ type: 'volume', source: 'pgdata', target: '/var/lib/postgresql/data' }],
+    healthcheck: {
+      test: ['CMD', 'pg_isready', '-U', db.user, '-d', db.database],
+      interval: '5s',
+      timeout: '5s',
+      retries: 10,
+      start_period: '30s',
+    },
+    restart: 'unless-stopped',
+    labels: { ...labels, 'dev.mlship.role': 'database', 'dev.mlship.pg-image': db.image },
+  };
+}
+
+function storageService(st: NonNullable<Project['storage']>, labels: Record<string, string>): ComposeService {
+  const minio = st.image.startsWith('minio/');
+  const command = st.command ?? (minio ? ['server', '/data', '--address', `:${st.port}`] : undefined);
+  return {
+    image: st.image,
+    ...(command ? { command } : {}),
+    environment: minio
+      ? {
+          MINIO_ROOT_USER: 'mlship',
+          // biome-ignore lint/suspicious/noTemplateCurlyInString: compose interpolation, resolved from .env by compose
+          MINIO_ROOT_PASSWORD: '${STORAGE_PASSWORD:?run mlship compose generate to create .env}',
+        }
+      : {},
+    expose: [String(st.port)],
+    // Loopback only: reachable from this machine to upload data, not from the network.
+    ports: [`127.0.0.1:${st.host_port}:${st.port}`],
+    volumes: [{ type: 'volume', source: 'objects', target: '/data' }],
+    healthcheck: {
+      test: httpTest(st.port, st.health_path),
+      interval: '5s',
+      timeout: '5s',
+      retries: 10,
+      start_period: '20s',
+    },
+    restart: 'unless-stopped',
+    labels: { ...labels, 'dev.mlship.role': 'storage' },
+  };
+}
+
+/** One page for every model service of the stack (it builds its form from each one's schema). */
+function frontendPage(project: Project, modelNames: string[]): GeneratedStack['files'][number] {
+  const fe = project.frontend!;
+  return {
+    path: 'frontend/index.html',
+    content: renderComposeTemplate('index.html', {
+      title: fe.title ?? `${project.name}: try the model`,
+      service: fe.service ?? modelNames[0] ?? '',
+      services: modelNames,
+      apiKey: project.proxy?.auth === 'api_key',
+    }),
+  };
+}
+
+function frontendService(
+  fe: NonNullable<Project['frontend']>,
+  labels: Record<string, string>,
+): ComposeService {
+  return {
+    image: fe.image,
+    volumes: [{ type: 'bind', source: './frontend', target: '/usr/share/nginx/html', read_only: true }],
+    healthcheck: { test: httpTest(80, '/'), interval: '5s', timeout: '5s', retries: 5, start_period: '5s' },
+    restart: 'unless-stopped',
+    labels: { ...labels, 'dev.mlship.role': 'frontend' },
+  };
+}
+
+/** NGINX in front of the model services (and candidates) and the front end, on loopback. */
+function proxyService(project: Project, upstreams: string[], labels: Record<string, string>): ComposeService {
+  const px = project.proxy!;
+  const dependsOn: NonNullable<ComposeService['depends_on']> = {};
+  for (const n of upstreams) dependsOn[n] = { condition: 'service_healthy' };
+  if (project.frontend) dependsOn.frontend = { condition: 'service_healthy' };
+  return {
+    image: px.image,
+    // Loopback only: a first local stack should not be reachable from the network.
+    ports: [`127.0.0.1:${px.port}:80`],
+    volumes: [
+      {
+        type: 'bind',
+        source: './proxy/nginx.conf',
+        target: '/etc/nginx/conf.d/default.conf',
+        read_only: true,
+      },
+      // The API keys: a folder (a file replaced by `mlship keys` stays visible), never baked on ECS.
+      ...(px.auth === 'api_key'
+        ? [{ type: 'bind' as const, source: `./${LOCAL_KEYS_DIR}`, target: API_KEYS_DIR, read_only: true }]
+        : []),
+    ],
+    depends_on: dependsOn,
+    healthcheck: {
+      test: httpTest(80, '/healthz'),
+      interval: '5s',
+      timeout: '5s',
+      retries: 5,
+      start_period: '5s',
+    },
+    restart: 'unless-stopped',
+    labels: { ...labels, 'dev.mlship.role': 'proxy' },
   };
 }
 
