@@ -52,34 +52,8 @@ export async function ensureLoadBalancer(
   network: DeployNetwork,
 ): Promise<{ loadBalancer: LoadBalancerResult; targets: Map<string, ServiceLoadBalancer[]> }> {
   const targets = new Map<string, ServiceLoadBalancer[]>();
-  const { ec2, elb } = deps.aws;
-  const balancer = network.balancer!;
   const wanted = plan.loadBalancer!;
-  const names = loadBalancerNames(plan.stack);
-  const sg = await ec2.ensureSecurityGroup({
-    vpcId: balancer.vpcId,
-    name: wanted.securityGroup,
-    description: `mlship: load balancer of stack ${plan.stack}`,
-  });
-  for (const l of wanted.listeners)
-    await ec2.allowIngress(sg.id, {
-      port: l.port,
-      cidr: '0.0.0.0/0',
-      description: `mlship: ${l.protocol} listener`,
-    });
-  const lb = await elb.ensureLoadBalancer({
-    name: wanted.name,
-    subnets: balancer.subnets,
-    securityGroups: [sg.id],
-  });
-  if (!lb.managed) {
-    throw new OperationFailedError(
-      'LOAD_BALANCER_NOT_OURS',
-      `a load balancer named ${wanted.name} exists and was not created by mlship; it is left alone`,
-      { hint: 'deploy the stack under another name (name: in mlship.yaml or the compose file)' },
-    );
-  }
-  if (lb.created) deps.log(`created load balancer ${wanted.name} (${lb.dnsName})`);
+  const { sg, lb } = await ensureBalancer(plan, deps, network);
   const result: LoadBalancerResult = {
     name: wanted.name,
     dnsName: lb.dnsName,
@@ -89,9 +63,8 @@ export async function ensureLoadBalancer(
     ingressAdded: [],
   };
   for (const l of wanted.listeners) {
-    const p = l.forward;
-    if (!p) {
-      const listener = await elb.ensureListener({
+    if (!l.forward) {
+      const listener = await deps.aws.elb.ensureListener({
         loadBalancerArn: lb.arn,
         port: l.port,
         protocol: 'HTTP',
@@ -106,50 +79,101 @@ export async function ensureLoadBalancer(
       });
       continue;
     }
-    const tgName = names.targetGroup(p.container, p.containerPort);
-    const tg = await elb.ensureTargetGroup({
-      name: tgName,
-      vpcId: balancer.vpcId,
-      port: p.containerPort,
-      healthCheckPath: p.healthCheckPath,
-      healthCheckIntervalSeconds: p.healthCheckIntervalSeconds,
-    });
-    const listener = await elb.ensureListener(
-      l.protocol === 'HTTPS'
-        ? {
-            loadBalancerArn: lb.arn,
-            port: l.port,
-            protocol: 'HTTPS',
-            targetGroupArn: tg.arn,
-            certificateArn: wanted.certificateArn!,
-          }
-        : { loadBalancerArn: lb.arn, port: l.port, protocol: 'HTTP', targetGroupArn: tg.arn },
+    const forward = await ensureForward(
+      plan,
+      deps,
+      network,
+      { lbArn: lb.arn, sgId: sg.id, listener: l },
+      result,
     );
-    for (const group of network.securityGroups) {
-      const rule = await ec2.allowIngress(group, {
-        port: p.containerPort,
-        fromGroup: sg.id,
-        description: `mlship: load balancer of stack ${plan.stack}`,
-      });
-      if (rule.added) {
-        result.ingressAdded.push({ group, port: p.containerPort });
-        deps.log(`allowed tcp ${p.containerPort} from the load balancer into ${group}`);
-      }
-    }
-    targets.set(p.service, [
-      ...(targets.get(p.service) ?? []),
-      { targetGroupArn: tg.arn, containerName: p.container, containerPort: p.containerPort },
-    ]);
-    result.listeners.push({
-      port: l.port,
-      protocol: l.protocol,
-      service: p.service,
-      container: p.container,
-      containerPort: p.containerPort,
-      targetGroup: tgName,
-      created: listener.created,
-      changed: listener.changed || tg.changed,
-    });
+    targets.set(l.forward.service, [...(targets.get(l.forward.service) ?? []), forward]);
   }
   return { loadBalancer: result, targets };
+}
+
+type WantedListener = NonNullable<EcsPlanResult['loadBalancer']>['listeners'][number];
+
+/** The load balancer's security group (open on the listener ports) and the load balancer, if it is mlship's. */
+async function ensureBalancer(plan: EcsPlanResult, deps: ApplyDeps, network: DeployNetwork) {
+  const { ec2, elb } = deps.aws;
+  const wanted = plan.loadBalancer!;
+  const sg = await ec2.ensureSecurityGroup({
+    vpcId: network.balancer!.vpcId,
+    name: wanted.securityGroup,
+    description: `mlship: load balancer of stack ${plan.stack}`,
+  });
+  for (const l of wanted.listeners)
+    await ec2.allowIngress(sg.id, {
+      port: l.port,
+      cidr: '0.0.0.0/0',
+      description: `mlship: ${l.protocol} listener`,
+    });
+  const lb = await elb.ensureLoadBalancer({
+    name: wanted.name,
+    subnets: network.balancer!.subnets,
+    securityGroups: [sg.id],
+  });
+  if (!lb.managed) {
+    throw new OperationFailedError(
+      'LOAD_BALANCER_NOT_OURS',
+      `a load balancer named ${wanted.name} exists and was not created by mlship; it is left alone`,
+      { hint: 'deploy the stack under another name (name: in mlship.yaml or the compose file)' },
+    );
+  }
+  if (lb.created) deps.log(`created load balancer ${wanted.name} (${lb.dnsName})`);
+  return { sg, lb };
+}
+
+/** A forwarding listener: its target group, the listener, and the tasks' groups opened to the balancer. */
+async function ensureForward(
+  plan: EcsPlanResult,
+  deps: ApplyDeps,
+  network: DeployNetwork,
+  at: { lbArn: string; sgId: string; listener: WantedListener },
+  result: LoadBalancerResult,
+): Promise<ServiceLoadBalancer> {
+  const { ec2, elb } = deps.aws;
+  const l = at.listener;
+  const p = l.forward!;
+  const tgName = loadBalancerNames(plan.stack).targetGroup(p.container, p.containerPort);
+  const tg = await elb.ensureTargetGroup({
+    name: tgName,
+    vpcId: network.balancer!.vpcId,
+    port: p.containerPort,
+    healthCheckPath: p.healthCheckPath,
+    healthCheckIntervalSeconds: p.healthCheckIntervalSeconds,
+  });
+  const listener = await elb.ensureListener(
+    l.protocol === 'HTTPS'
+      ? {
+          loadBalancerArn: at.lbArn,
+          port: l.port,
+          protocol: 'HTTPS',
+          targetGroupArn: tg.arn,
+          certificateArn: plan.loadBalancer!.certificateArn!,
+        }
+      : { loadBalancerArn: at.lbArn, port: l.port, protocol: 'HTTP', targetGroupArn: tg.arn },
+  );
+  for (const group of network.securityGroups) {
+    const rule = await ec2.allowIngress(group, {
+      port: p.containerPort,
+      fromGroup: at.sgId,
+      description: `mlship: load balancer of stack ${plan.stack}`,
+    });
+    if (rule.added) {
+      result.ingressAdded.push({ group, port: p.containerPort });
+      deps.log(`allowed tcp ${p.containerPort} from the load balancer into ${group}`);
+    }
+  }
+  result.listeners.push({
+    port: l.port,
+    protocol: l.protocol,
+    service: p.service,
+    container: p.container,
+    containerPort: p.containerPort,
+    targetGroup: tgName,
+    created: listener.created,
+    changed: listener.changed || tg.changed,
+  });
+  return { targetGroupArn: tg.arn, containerName: p.container, containerPort: p.containerPort };
 }
