@@ -175,6 +175,48 @@ print("ok")
   });
 });
 
+describe('a large JPEG (app/media_api.py of a generated service)', () => {
+  it('is decoded reduced, with boxes still mapped to the picture sent; kept whole for render', () => {
+    const code = `
+import io, json, sys
+import numpy as np
+sys.path.insert(0, ".")
+from PIL import Image
+from app import media, media_api
+from app.files import Upload
+y, x = np.mgrid[0:320, 0:640]
+picture = Image.fromarray(np.stack([x * 255 // 640, y * 255 // 320, 128 + 0 * x], -1).astype(np.uint8))
+buf = io.BytesIO()
+picture.save(buf, format="JPEG", quality=95)
+sent = {"image": Upload(buf.getvalue(), "image/jpeg")}
+reduced_input, reduced = media_api.prepare({}, dict(sent))
+whole_input, whole = media_api.prepare({}, dict(sent), False)
+box = {"boxes": [[0, 8, 32, 24]]}
+print(json.dumps({
+    "reduced_size": reduced["image"].original.size,
+    "whole_size": whole["image"].original.size,
+    "reduced_box": media.answer(box, reduced["image"].geometry)["prediction"]["boxes"],
+    "whole_box": media.answer(box, whole["image"].geometry)["prediction"]["boxes"],
+    "pixel_difference": float(np.abs(np.asarray(reduced_input) - np.asarray(whole_input)).mean()),
+}))
+`;
+    const r = spawnSync(tool('python'), ['-c', code], {
+      cwd: tree('onnx-image-classifier'),
+      encoding: 'utf8',
+    });
+    expect(r.status, r.stderr).toBe(0);
+    const out = JSON.parse(r.stdout);
+    // 640x320 for a 32x32 input: libjpeg decodes at 1/8 (80x40, still >= 32 both ways).
+    expect(out.reduced_size).toEqual([80, 40]);
+    expect(out.whole_size).toEqual([640, 320]);
+    // The letterboxed box is the whole picture sent either way: 640x320 pixels.
+    expect(out.whole_box).toEqual([[0, 0, 640, 320]]);
+    expect(out.reduced_box).toEqual([[0, 0, 640, 320]]);
+    // The model sees nearly the same pixels (a smooth picture; normalized units, std 0.22).
+    expect(out.pixel_difference).toBeLessThan(0.05);
+  });
+});
+
 describe('the generated service test suite', () => {
   const out = mkdtempSync(path.join(os.tmpdir(), 'mlship-wrap-suite-'));
   afterAll(() => rmSync(out, { recursive: true, force: true }));

@@ -27,7 +27,7 @@ from fastapi.responses import JSONResponse, Response
 from pydantic import ValidationError
 
 from app import files, media
-from app.files import Decoded, MediaError, Upload
+from app.files import Decoded, Geometry, MediaError, Upload
 from app.observability import ERRORS
 from app.schema import EXAMPLE, BatchRequest, PredictRequest, to_input
 
@@ -43,8 +43,13 @@ def _off_loop(function: Callable[..., Any], *args: Any) -> asyncio.Future[Any]:
     return asyncio.get_running_loop().run_in_executor(_POOL, call)
 
 
-def prepare(values: dict[str, Any], uploads: dict[str, Upload | str]) -> tuple[Any, dict[str, Decoded]]:
-    """Decoded and preprocessed file fields, and the model's input (runs on the decode pool)."""
+def prepare(
+    values: dict[str, Any], uploads: dict[str, Upload | str], reduce: bool = True
+) -> tuple[Any, dict[str, Decoded]]:
+    """Decoded and preprocessed file fields, and the model's input (runs on the decode pool).
+
+    `reduce`: a large JPEG may be decoded at a fraction of its size (files.decode_image); not
+    when the answer draws on the picture sent (?render=1), which is then kept whole."""
     decoded: dict[str, Decoded] = {}
     for name, spec in media.FILE_FIELDS.items():
         upload = uploads.get(name)
@@ -52,7 +57,7 @@ def prepare(values: dict[str, Any], uploads: dict[str, Upload | str]) -> tuple[A
             raise MediaError(422, f"{name}: missing (a file part, base64 or a reference)")
         if isinstance(upload, str):
             upload = files.fetch(name, upload, spec)
-        decoded[name] = _decode(name, upload, spec)
+        decoded[name] = _decode(name, upload, spec, reduce)
     return to_input(_with_files(values, decoded)), decoded
 
 
@@ -61,9 +66,9 @@ def _prepare_item(item: dict[str, Any]) -> tuple[Any, dict[str, Decoded]]:
     return prepare(*_from_json(item))
 
 
-def _decode(name: str, upload: Upload, spec: files.FileField) -> Decoded:
+def _decode(name: str, upload: Upload, spec: files.FileField, reduce: bool = False) -> Decoded:
     if spec.kind == "image":
-        return _preprocessed(name, files.decode_image(name, upload, spec))
+        return _preprocessed(name, files.decode_image(name, upload, spec, reduce))
     if spec.kind == "audio":
         return _preprocessed(name, files.decode_wav(name, upload, spec))
     return Decoded(original=upload.data, model_input=upload.data)
@@ -75,7 +80,12 @@ def _preprocessed(name: str, original: Any) -> Decoded:
         return Decoded(original=original, model_input=original)
     result = step(original)
     if isinstance(result, tuple):
-        return Decoded(original=original, model_input=result[0], geometry=result[1])
+        geometry = result[1]
+        scale = files.draft_scale(original) if isinstance(original, files.Image.Image) else 1.0
+        if scale != 1.0:
+            # Decoded reduced: boxes and keypoints map back to the pixels of the picture sent.
+            geometry = Geometry(geometry.sx * scale, geometry.sy * scale, geometry.dx, geometry.dy)
+        return Decoded(original=original, model_input=result[0], geometry=geometry)
     return Decoded(original=original, model_input=result)
 
 
@@ -206,9 +216,10 @@ def install(app: FastAPI, predict: PredictFn, error_fn: ErrorFn, ready: Callable
     async def predict_files(request: Request) -> Response:
         if not ready():
             return error_fn(503, "the model is not loaded")
+        render = request.query_params.get("render") in ("1", "true")
         try:
             values, uploads = await read(request)
-            model_input, decoded = await _off_loop(prepare, values, uploads)
+            model_input, decoded = await _off_loop(prepare, values, uploads, not render)
         except MediaError as e:
             return _media_error(error_fn, e, "/predict")
         except ValidationError as e:
@@ -216,7 +227,6 @@ def install(app: FastAPI, predict: PredictFn, error_fn: ErrorFn, ready: Callable
         outputs = await predict([model_input], "/predict")
         if isinstance(outputs, JSONResponse):
             return outputs
-        render = request.query_params.get("render") in ("1", "true")
         accept = request.headers.get("accept", "")
         if _small_json(outputs[0], render):
             # A few microseconds of work: a hop to the pool and back would cost more than it saves.
