@@ -319,6 +319,15 @@ def draft_scale(image: Image.Image) -> float:
     return max(image.size) / max(full_width, full_height)
 
 
+def header_pixels(upload: Upload) -> int | None:
+    """Width x height read from the image's header (no pixel decoded); None if it is not an image."""
+    try:
+        with Image.open(io.BytesIO(upload.data)) as image:
+            return image.width * image.height
+    except (UnidentifiedImageError, OSError, ValueError, SyntaxError, Image.DecompressionBombError):
+        return None
+
+
 def _bomb(name: str, width: int = 0, height: int = 0) -> MediaError:
     size = f" ({width}x{height})" if width else ""
     return MediaError(
