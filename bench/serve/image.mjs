@@ -5,14 +5,14 @@
 //     decode, preprocess, answer; for an image answer also the PNG encode), from the service's
 //     own metrics (request duration sum minus model duration sum, over the same requests), and
 //     the worker's CPU time per request. Side by side with the same model wrapped by the
-//     baseline's templates (BASELINE, a git ref), in alternating rounds in the same run.
+//     baseline's templates (BASELINE, a git ref), in alternating rounds (A B B A) in the same run.
 //  2. Batching at c=32 vs no batching (BATCH_MAX_SIZE=1), for a conv classifier whose 32-image
 //     call costs less than 4x one image (model-only costs measured first, printed), in
-//     alternating rounds (off, on, off, on, ...) so that the machine's load drift cancels.
+//     alternating rounds (off on on off ...) so that the machine's load drift cancels.
 //  3. A flood of 20 MB uploads (over the 10 MiB default limit), with and without content-length:
 //     the worker's peak memory (VmHWM) before and after, and worker restarts.
 //
-//   node bench/serve/image.mjs   # REQUESTS=300 ROUNDS=3 BATCH_REQUESTS=640 FLOOD=40 BASELINE=0558b2b
+//   node bench/serve/image.mjs   # REQUESTS=300 ROUNDS=4 BATCH_REQUESTS=640 FLOOD=40 BASELINE=0558b2b
 //
 // Needs: `npm run build`, .venv (requirements-dev.txt), ab (apt-get install -y apache2-utils), git.
 // Prints one JSON object; the figures are in docs/benchmarks.md.
@@ -40,7 +40,7 @@ const PY = path.join(ROOT, '.venv/bin/python');
 const REQUESTS = Number(process.env.REQUESTS ?? 300);
 const BATCH_REQUESTS = Number(process.env.BATCH_REQUESTS ?? 640);
 const FLOOD = Number(process.env.FLOOD ?? 40);
-const ROUNDS = Number(process.env.ROUNDS ?? 3);
+const ROUNDS = Number(process.env.ROUNDS ?? 4);
 const BASELINE = process.env.BASELINE ?? '0558b2b';
 const PORT = Number(process.env.PORT ?? 18180);
 const BOUNDARY = 'mlshipbenchboundary';
@@ -184,6 +184,13 @@ async function metrics(port) {
   };
 }
 
+/** A, B in even rounds, B, A in odd ones (A B B A ...): a load that rises or falls through the run
+ * hits both sides alike, not always the second. */
+function order(round, count) {
+  const ids = [...Array(count).keys()];
+  return round % 2 ? ids.reverse() : ids;
+}
+
 /** The figures of one service between two snapshots (metrics and the worker's CPU time). */
 async function snapshot(svc) {
   return { ...(await metrics(svc.port)), cpu: cpuMs(svc.worker) };
@@ -200,7 +207,8 @@ async function overhead(services, body) {
   const client = services.map(() => []);
   for (const svc of services) ab(svc.port, 30, 1, body);
   for (let round = 0; round < ROUNDS; round++) {
-    for (const [i, svc] of services.entries()) {
+    for (const i of order(round, services.length)) {
+      const svc = services[i];
       const before = await snapshot(svc);
       client[i].push(ab(svc.port, REQUESTS, 1, body).meanMs);
       add(totals[i], before, await snapshot(svc));
@@ -227,7 +235,8 @@ async function throughput(services, body) {
   const runs = services.map(() => []);
   for (const svc of services) ab(svc.port, 64, 32, body);
   for (let round = 0; round < ROUNDS; round++) {
-    for (const [i, svc] of services.entries()) {
+    for (const i of order(round, services.length)) {
+      const svc = services[i];
       const before = await metrics(svc.port);
       const r = ab(svc.port, BATCH_REQUESTS, 32, body);
       const after = await metrics(svc.port);
