@@ -8,7 +8,7 @@ they arrive, so a file over its limit is a 413 before it is read whole), base64 
 `https://host/path`, fetched only when it starts with a prefix of FETCH_ALLOW (none by
 default: a service that fetches any URL it is given can be made to reach internal hosts).
 
-Decoding runs with caps and never on the event loop (see app/media_api.py): an image over
+Decoding runs with caps, on a thread pool (see app/media_api.py): an image over
 MAX_PIXELS is a 422 before its pixels are decoded (a decompression bomb: a few kilobytes that
 would inflate to gigabytes), a file that is not an image is a 415, a truncated one a 422. A
 WAV file is read with the standard library's `wave`: a wrong sample rate or a sound longer
