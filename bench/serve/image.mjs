@@ -3,19 +3,31 @@
 //
 //  1. Overhead at c=1: the service's time per image beyond the model's own (HTTP, multipart,
 //     decode, preprocess, answer; for an image answer also the PNG encode), from the service's
-//     own metrics: request duration sum minus model duration sum, over the same requests.
-//  2. Batching at c=32 vs no batching (BATCH_MAX_SIZE=1), for a model whose 32-image call costs
-//     less than 4x one image (model-only costs measured first, printed).
+//     own metrics (request duration sum minus model duration sum, over the same requests), and
+//     the worker's CPU time per request. Side by side with the same model wrapped by the
+//     baseline's templates (BASELINE, a git ref), in alternating rounds (A B B A) in the same run.
+//  2. Batching at c=32 vs no batching (BATCH_MAX_SIZE=1), for a conv classifier whose 32-image
+//     call costs less than 4x one image (model-only costs measured first, printed), in
+//     alternating rounds (off on on off ...) so that the machine's load drift cancels.
 //  3. A flood of 20 MB uploads (over the 10 MiB default limit), with and without content-length:
 //     the worker's peak memory (VmHWM) before and after, and worker restarts.
 //
-//   node bench/serve/image.mjs        # REQUESTS=300 BATCH_REQUESTS=640 FLOOD=40
+//   node bench/serve/image.mjs   # REQUESTS=300 ROUNDS=4 BATCH_REQUESTS=640 FLOOD=40 BASELINE=0558b2b
 //
-// Needs: `npm run build`, .venv (requirements-dev.txt), ab (apt-get install -y apache2-utils).
+// Needs: `npm run build`, .venv (requirements-dev.txt), ab (apt-get install -y apache2-utils), git.
 // Prints one JSON object; the figures are in docs/benchmarks.md.
 
 import { execFileSync, spawn } from 'node:child_process';
-import { closeSync, mkdirSync, openSync, readFileSync, writeFileSync } from 'node:fs';
+import {
+  closeSync,
+  cpSync,
+  mkdirSync,
+  openSync,
+  readFileSync,
+  rmSync,
+  symlinkSync,
+  writeFileSync,
+} from 'node:fs';
 import http from 'node:http';
 import os from 'node:os';
 import path from 'node:path';
@@ -28,6 +40,8 @@ const PY = path.join(ROOT, '.venv/bin/python');
 const REQUESTS = Number(process.env.REQUESTS ?? 300);
 const BATCH_REQUESTS = Number(process.env.BATCH_REQUESTS ?? 640);
 const FLOOD = Number(process.env.FLOOD ?? 40);
+const ROUNDS = Number(process.env.ROUNDS ?? 4);
+const BASELINE = process.env.BASELINE ?? '0558b2b';
 const PORT = Number(process.env.PORT ?? 18180);
 const BOUNDARY = 'mlshipbenchboundary';
 mkdirSync(WORK, { recursive: true });
@@ -44,12 +58,27 @@ function multipart(file, type) {
   return Buffer.concat([Buffer.from(head), file, Buffer.from(`\r\n--${BOUNDARY}--\r\n`)]);
 }
 
-function wrap(model, name, extra = []) {
+/**
+ * An mlship CLI that generates services from the baseline's templates (`git archive BASELINE
+ * templates`) with this checkout's compiled code: the service files compared are the templates'.
+ */
+function baselineCli() {
+  const dir = path.join(WORK, 'baseline-cli');
+  rmSync(dir, { recursive: true, force: true });
+  mkdirSync(dir, { recursive: true });
+  execFileSync('sh', ['-c', `git -C "${ROOT}" archive ${BASELINE} templates | tar -x -C "${dir}"`]);
+  for (const p of ['dist', 'bin', 'package.json'])
+    cpSync(path.join(ROOT, p), path.join(dir, p), { recursive: true });
+  symlinkSync(path.join(ROOT, 'node_modules'), path.join(dir, 'node_modules'));
+  return dir;
+}
+
+function wrap(model, name, extra = [], cli = ROOT) {
   const out = path.join(WORK, name);
   execFileSync(
     process.execPath,
     [
-      path.join(ROOT, 'bin/mlship.js'),
+      path.join(cli, 'bin/mlship.js'),
       'wrap',
       model,
       '--out',
@@ -65,17 +94,20 @@ function wrap(model, name, extra = []) {
   return out;
 }
 
-async function start(dir, model, env = {}) {
-  const metricsDir = path.join(WORK, `metrics-${path.basename(dir)}`);
+async function start(dir, model, port, env = {}) {
+  // Per service (two may run from one directory): metrics of one never count in the other's.
+  const metricsDir = path.join(WORK, `metrics-${path.basename(dir)}-${port}`);
+  rmSync(metricsDir, { recursive: true, force: true });
+  mkdirSync(metricsDir);
   // Logs to a file, not a pipe: ab runs synchronously, and a pipe nobody drains would block the
   // service once its buffer is full.
-  const logFile = path.join(WORK, `${path.basename(dir)}.log`);
+  const logFile = path.join(WORK, `${path.basename(dir)}-${port}.log`);
   const fd = openSync(logFile, 'w');
   const child = spawn(PY, ['-m', 'gunicorn', '-c', 'gunicorn_conf.py', 'app.main:app'], {
     cwd: dir,
     env: {
       ...process.env,
-      PORT: String(PORT),
+      PORT: String(port),
       MODEL_PATH: model,
       PROMETHEUS_MULTIPROC_DIR: metricsDir,
       ...env,
@@ -85,7 +117,7 @@ async function start(dir, model, env = {}) {
   closeSync(fd);
   for (let i = 0; i < 600; i++) {
     try {
-      if ((await fetch(`http://127.0.0.1:${PORT}/readyz`, { headers: { connection: 'close' } })).ok) break;
+      if ((await fetch(`http://127.0.0.1:${port}/readyz`, { headers: { connection: 'close' } })).ok) break;
     } catch {
       // not up yet
     }
@@ -95,6 +127,7 @@ async function start(dir, model, env = {}) {
     .trim()
     .split('\n')[0];
   return {
+    port,
     worker: Number(worker),
     log: () => readFileSync(logFile, 'utf8'),
     async stop() {
@@ -104,7 +137,7 @@ async function start(dir, model, env = {}) {
   };
 }
 
-function ab(n, c, body, extra = []) {
+function ab(port, n, c, body, extra = []) {
   const file = path.join(WORK, `body-${body.length}.bin`);
   writeFileSync(file, body);
   const out = execFileSync(
@@ -120,7 +153,7 @@ function ab(n, c, body, extra = []) {
       '-T',
       `multipart/form-data; boundary=${BOUNDARY}`,
       ...extra,
-      `http://127.0.0.1:${PORT}/predict`,
+      `http://127.0.0.1:${port}/predict`,
     ],
     { encoding: 'utf8', maxBuffer: 16 << 20 },
   );
@@ -133,9 +166,9 @@ function ab(n, c, body, extra = []) {
   };
 }
 
-async function metrics() {
+async function metrics(port) {
   const text = await (
-    await fetch(`http://127.0.0.1:${PORT}/metrics`, { headers: { connection: 'close' } })
+    await fetch(`http://127.0.0.1:${port}/metrics`, { headers: { connection: 'close' } })
   ).text();
   const sum = (name, ...labels) =>
     text
@@ -151,49 +184,77 @@ async function metrics() {
   };
 }
 
-/** Service time per image beyond the model's, over `n` requests at c=1 (after 30 warm-up ones). */
-async function overhead(dir, model, body, extra = []) {
-  const svc = await start(dir, model);
-  try {
-    ab(30, 1, body, extra);
-    const before = await metrics();
-    const cpuBefore = cpuMs(svc.worker);
-    const client = ab(REQUESTS, 1, body, extra);
-    const cpuAfter = cpuMs(svc.worker);
-    const after = await metrics();
-    const n = after.requestCount - before.requestCount;
-    const service = ((after.requestSum - before.requestSum) / n) * 1000;
-    const modelMs = ((after.modelSum - before.modelSum) / n) * 1000;
+/** A, B in even rounds, B, A in odd ones (A B B A ...): a load that rises or falls through the run
+ * hits both sides alike, not always the second. */
+function order(round, count) {
+  const ids = [...Array(count).keys()];
+  return round % 2 ? ids.reverse() : ids;
+}
+
+/** The figures of one service between two snapshots (metrics and the worker's CPU time). */
+async function snapshot(svc) {
+  return { ...(await metrics(svc.port)), cpu: cpuMs(svc.worker) };
+}
+
+function add(total, before, after) {
+  for (const k of Object.keys(after)) total[k] = (total[k] ?? 0) + after[k] - before[k];
+  return total;
+}
+
+/** Service time per image beyond the model's at c=1, for each service, in alternating rounds. */
+async function overhead(services, body) {
+  const totals = services.map(() => ({}));
+  const client = services.map(() => []);
+  for (const svc of services) ab(svc.port, 30, 1, body);
+  for (let round = 0; round < ROUNDS; round++) {
+    for (const i of order(round, services.length)) {
+      const svc = services[i];
+      const before = await snapshot(svc);
+      client[i].push(ab(svc.port, REQUESTS, 1, body).meanMs);
+      add(totals[i], before, await snapshot(svc));
+    }
+  }
+  return totals.map((t, i) => {
+    const n = t.requestCount;
+    const service = (t.requestSum / n) * 1000;
+    const modelMs = (t.modelSum / n) * 1000;
     return {
       requests: n,
-      client_mean_ms: client.meanMs,
+      client_mean_ms: +(client[i].reduce((a, b) => a + b, 0) / client[i].length).toFixed(3),
       service_ms: +service.toFixed(3),
       model_ms: +modelMs.toFixed(3),
       overhead_ms: +(service - modelMs).toFixed(3),
-      // CPU the worker spent per request (model included): what a loaded machine does not inflate.
-      worker_cpu_ms_per_request: +((cpuAfter - cpuBefore) / n).toFixed(3),
+      // CPU the worker spent per request (model included): what a loaded machine inflates least.
+      worker_cpu_ms_per_request: +(t.cpu / n).toFixed(3),
     };
-  } finally {
-    await svc.stop();
-  }
+  });
 }
 
-async function throughput(dir, model, body, batchMax) {
-  const svc = await start(dir, model, { BATCH_MAX_SIZE: String(batchMax) });
-  try {
-    ab(64, 32, body);
-    const before = await metrics();
-    const r = ab(BATCH_REQUESTS, 32, body);
-    const after = await metrics();
-    const batches = after.batches - before.batches;
-    return {
-      ...r,
-      mean_batch: +((after.batched - before.batched) / Math.max(1, batches)).toFixed(2),
-      load: loadavg(),
-    };
-  } finally {
-    await svc.stop();
+/** Throughput at c=32 of each service, in alternating rounds: the load's drift hits both alike. */
+async function throughput(services, body) {
+  const runs = services.map(() => []);
+  for (const svc of services) ab(svc.port, 64, 32, body);
+  for (let round = 0; round < ROUNDS; round++) {
+    for (const i of order(round, services.length)) {
+      const svc = services[i];
+      const before = await metrics(svc.port);
+      const r = ab(svc.port, BATCH_REQUESTS, 32, body);
+      const after = await metrics(svc.port);
+      const batches = after.batches - before.batches;
+      runs[i].push({
+        rps: r.rps,
+        mean_ms: r.meanMs,
+        failed: r.failed + r.non2xx,
+        // No batch metric when BATCH_MAX_SIZE=1: each input is its own call.
+        mean_batch: batches ? +((after.batched - before.batched) / batches).toFixed(2) : 1,
+        load: loadavg(),
+      });
+    }
   }
+  return runs.map((rounds) => ({
+    rps: +(rounds.reduce((a, r) => a + r.rps, 0) / rounds.length).toFixed(2),
+    rounds,
+  }));
 }
 
 /** CPU time (user + system) of a process so far, in ms (/proc/<pid>/stat, clock ticks of 10 ms). */
@@ -251,15 +312,15 @@ async function uploads(count, withLength) {
 }
 
 async function flood(dir, model) {
-  const svc = await start(dir, model);
+  const svc = await start(dir, model, PORT);
   try {
     const photoBody = multipart(readFileSync(path.join(WORK, 'photo.jpg')), 'image/jpeg');
-    ab(50, 4, photoBody);
+    ab(svc.port, 50, 4, photoBody);
     const before = peakKb(svc.worker);
     const withLength = await uploads(FLOOD, true);
     const chunked = await uploads(FLOOD, false);
     const after = peakKb(svc.worker);
-    const stillServing = ab(20, 1, photoBody);
+    const stillServing = ab(svc.port, 20, 1, photoBody);
     const boots = (svc.log().match(/"msg": "model ready"/g) ?? []).length;
     return {
       uploads_each_way: FLOOD,
@@ -277,34 +338,63 @@ async function flood(dir, model) {
   }
 }
 
+/** Services started together (each on its own port), `run` called with them, all stopped after. */
+async function withServices(specs, run) {
+  const services = [];
+  try {
+    for (const [i, [dir, model, env]] of specs.entries())
+      services.push(await start(dir, model, PORT + 1 + i, env));
+    return await run(services);
+  } finally {
+    for (const svc of services) await svc.stop();
+  }
+}
+
 async function main() {
   const costs = JSON.parse(
     execFileSync(PY, [path.join(HERE, 'image_models.py'), WORK], { encoding: 'utf8' }),
   );
   const photo = readFileSync(path.join(WORK, 'photo.jpg'));
   const body = multipart(photo, 'image/jpeg');
+  const model = (name) => path.join(WORK, `${name}.onnx`);
+  const base = baselineCli();
   // Batching on (it dispatches at once at c=1): the model's own time is then in the metrics.
-  const cheap = wrap(path.join(WORK, 'cheap.onnx'), 'cheap', ['--batching']);
-  const invert = wrap(path.join(WORK, 'invert.onnx'), 'invert', ['--batching']);
-  const wide = wrap(path.join(WORK, 'wide.onnx'), 'wide', [
-    '--max-batch-size',
-    '32',
-    '--max-latency-ms',
-    '10',
-  ]);
+  const cheap = wrap(model('cheap'), 'cheap', ['--batching']);
+  const cheapBase = wrap(model('cheap'), 'cheap-baseline', ['--batching'], base);
+  const invert = wrap(model('invert'), 'invert', ['--batching']);
+  const invertBase = wrap(model('invert'), 'invert-baseline', ['--batching'], base);
+  const conv = wrap(model('conv'), 'conv', ['--max-batch-size', '32', '--max-latency-ms', '10']);
   const result = {
     machine: { cpus: os.cpus().length, load_at_start: loadavg() },
+    baseline: execFileSync('git', ['-C', ROOT, 'rev-parse', '--short', BASELINE], {
+      encoding: 'utf8',
+    }).trim(),
     model_cost_ms: costs,
     photo_bytes: photo.length,
   };
-  result.overhead_classifier = await overhead(cheap, path.join(WORK, 'cheap.onnx'), body);
-  result.overhead_image_answer = await overhead(invert, path.join(WORK, 'invert.onnx'), body);
-  result.batching_c32 = {
-    off: await throughput(wide, path.join(WORK, 'wide.onnx'), body, 1),
-    on: await throughput(wide, path.join(WORK, 'wide.onnx'), body, 32),
-  };
-  result.batching_c32.speedup = +(result.batching_c32.on.rps / result.batching_c32.off.rps).toFixed(2);
-  result.flood_20mb = await flood(cheap, path.join(WORK, 'cheap.onnx'));
+  const pair = (dir, baseDir, name) => [
+    [baseDir, model(name), {}],
+    [dir, model(name), {}],
+  ];
+  const [cheapBefore, cheapAfter] = await withServices(pair(cheap, cheapBase, 'cheap'), (s) =>
+    overhead(s, body),
+  );
+  result.overhead_classifier = { baseline: cheapBefore, now: cheapAfter };
+  const [invBefore, invAfter] = await withServices(pair(invert, invertBase, 'invert'), (s) =>
+    overhead(s, body),
+  );
+  result.overhead_image_answer = { baseline: invBefore, now: invAfter };
+  result.machine.load_after_overhead = loadavg();
+  const [off, on] = await withServices(
+    [
+      [conv, model('conv'), { BATCH_MAX_SIZE: '1' }],
+      [conv, model('conv'), { BATCH_MAX_SIZE: '32' }],
+    ],
+    (s) => throughput(s, body),
+  );
+  result.batching_c32 = { off, on, speedup: +(on.rps / off.rps).toFixed(2) };
+  result.machine.load_after_batching = loadavg();
+  if (FLOOD > 0) result.flood_20mb = await flood(cheap, model('cheap'));
   result.machine.load_at_end = loadavg();
   console.log(JSON.stringify(result, null, 2));
   writeFileSync(path.join(WORK, 'results.json'), `${JSON.stringify(result, null, 2)}\n`);

@@ -128,6 +128,98 @@ print(json.dumps({"answer": answer, "edge": drawn.getpixel((0, 16)), "inside": d
   });
 });
 
+describe('preprocessing (app/media.py of a generated service)', () => {
+  // The generated code folds scale, mean and std into one multiply and one subtract on 8-bit pixels
+  // (for speed); it must give what the declaration says, computed the plain way here.
+  const check = (name: string, fn: string, plain: string) => {
+    const code = `
+import sys
+import numpy as np
+sys.path.insert(0, ".")
+from PIL import Image
+from app import media
+rng = np.random.default_rng(0)
+picture = Image.fromarray(rng.integers(0, 256, (40, 50, 3), dtype=np.uint8))
+got, _ = media.${fn}(picture)
+resized, _ = media.${plain}
+x = np.asarray(resized.convert("RGB") if resized.mode != "L" else resized, dtype=np.float64)
+`;
+    return { dir: tree(name), code };
+  };
+
+  it.each([
+    [
+      'onnx-image-classifier',
+      'preprocess_image',
+      'letterbox(picture, 32, 32)',
+      'want = ((x / 255 - [0.485, 0.456, 0.406]) / [0.229, 0.224, 0.225]).transpose(2, 0, 1)',
+      'float32',
+    ],
+    ['entry-audio-boxes', 'preprocess_photo_1', 'crop(picture, 64, 48)', 'want = x[:, :, ::-1]', 'float16'],
+    [
+      'onnx-image-to-image',
+      'preprocess_input',
+      'stretch(picture.convert("L"), 16, 16)',
+      'want = x[:, :, None]',
+      'uint8',
+    ],
+  ])('%s: %s gives the declared scale, mean, std, channels and layout', (name, fn, plain, want, dtype) => {
+    const { dir, code } = check(name, fn, plain);
+    const script = `${code}${want}
+assert got.dtype == np.${dtype}, got.dtype
+assert got.shape == want.shape, (got.shape, want.shape)
+assert got.flags.c_contiguous
+assert np.allclose(got.astype(np.float64), want, atol=1e-5 if got.dtype == np.float32 else 1e-2), abs(got - want).max()
+print("ok")
+`;
+    const r = spawnSync(tool('python'), ['-c', script], { cwd: dir, encoding: 'utf8' });
+    expect(r.status, r.stderr).toBe(0);
+    expect(r.stdout.trim()).toBe('ok');
+  });
+});
+
+describe('a large JPEG (app/media_api.py of a generated service)', () => {
+  it('is decoded reduced, with boxes still mapped to the picture sent; kept whole for render', () => {
+    const code = `
+import io, json, sys
+import numpy as np
+sys.path.insert(0, ".")
+from PIL import Image
+from app import media, media_api
+from app.files import Upload
+y, x = np.mgrid[0:320, 0:640]
+picture = Image.fromarray(np.stack([x * 255 // 640, y * 255 // 320, 128 + 0 * x], -1).astype(np.uint8))
+buf = io.BytesIO()
+picture.save(buf, format="JPEG", quality=95)
+sent = {"image": Upload(buf.getvalue(), "image/jpeg")}
+reduced_input, reduced = media_api.prepare({}, dict(sent))
+whole_input, whole = media_api.prepare({}, dict(sent), False)
+box = {"boxes": [[0, 8, 32, 24]]}
+print(json.dumps({
+    "reduced_size": reduced["image"].original.size,
+    "whole_size": whole["image"].original.size,
+    "reduced_box": media.answer(box, reduced["image"].geometry)["prediction"]["boxes"],
+    "whole_box": media.answer(box, whole["image"].geometry)["prediction"]["boxes"],
+    "pixel_difference": float(np.abs(np.asarray(reduced_input) - np.asarray(whole_input)).mean()),
+}))
+`;
+    const r = spawnSync(tool('python'), ['-c', code], {
+      cwd: tree('onnx-image-classifier'),
+      encoding: 'utf8',
+    });
+    expect(r.status, r.stderr).toBe(0);
+    const out = JSON.parse(r.stdout);
+    // 640x320 for a 32x32 input: libjpeg decodes at 1/8 (80x40, still >= 32 both ways).
+    expect(out.reduced_size).toEqual([80, 40]);
+    expect(out.whole_size).toEqual([640, 320]);
+    // The letterboxed box is the whole picture sent either way: 640x320 pixels.
+    expect(out.whole_box).toEqual([[0, 0, 640, 320]]);
+    expect(out.reduced_box).toEqual([[0, 0, 640, 320]]);
+    // The model sees nearly the same pixels (a smooth picture; normalized units, std 0.22).
+    expect(out.pixel_difference).toBeLessThan(0.05);
+  });
+});
+
 describe('the generated service test suite', () => {
   const out = mkdtempSync(path.join(os.tmpdir(), 'mlship-wrap-suite-'));
   afterAll(() => rmSync(out, { recursive: true, force: true }));

@@ -8,7 +8,7 @@ they arrive, so a file over its limit is a 413 before it is read whole), base64 
 `https://host/path`, fetched only when it starts with a prefix of FETCH_ALLOW (none by
 default: a service that fetches any URL it is given can be made to reach internal hosts).
 
-Decoding runs with caps and never on the event loop (see app/media_api.py): an image over
+Decoding runs with caps, on a thread pool (see app/media_api.py): an image over
 MAX_PIXELS is a 422 before its pixels are decoded (a decompression bomb: a few kilobytes that
 would inflate to gigabytes), a file that is not an image is a 415, a truncated one a 422. A
 WAV file is read with the standard library's `wave`: a wrong sample rate or a sound longer
@@ -275,8 +275,13 @@ def _credentials(kind: Any) -> Any:
 # --- decoding ----------------------------------------------------------------------------
 
 
-def decode_image(name: str, upload: Upload, spec: FileField) -> Image.Image:
-    """A PIL image, upright (EXIF orientation applied), under the pixel cap."""
+def decode_image(name: str, upload: Upload, spec: FileField, reduce: bool = False) -> Image.Image:
+    """A PIL image, upright (EXIF orientation applied), under the pixel cap.
+
+    With `reduce`, a JPEG at least twice the declared size in both directions is decoded at 1/2,
+    1/4 or 1/8 of its size, still at least the declared size (libjpeg scales while decoding: a
+    phone photo costs a fraction of its full decode); `image.info["full_size"]` keeps the size
+    it was sent at, for mapping boxes back (see draft_scale)."""
     with warnings.catch_warnings():
         warnings.simplefilter("error", Image.DecompressionBombWarning)
         try:
@@ -290,16 +295,37 @@ def decode_image(name: str, upload: Upload, spec: FileField) -> Image.Image:
             raise MediaError(415, f"{name}: {media_type} is not accepted ({', '.join(spec.accept)})")
         if image.width * image.height > settings.MAX_PIXELS:
             raise _bomb(name, image.width, image.height)
+        full_size = image.size
+        if reduce and image.format == "JPEG" and spec.width and spec.height:
+            image.draft(image.mode, (spec.width, spec.height))
         try:
             image.load()
         except (Image.DecompressionBombError, Image.DecompressionBombWarning):
             raise _bomb(name) from None
         except (OSError, ValueError, SyntaxError, EOFError) as error:
             raise MediaError(422, f"{name}: the image could not be decoded (truncated?): {error}") from None
+    if image.size != full_size:
+        image.info["full_size"] = full_size
     # Upright as the camera meant it (phone photos); no copy when it already is.
     if image.getexif().get(0x0112, 1) != 1:
         return ImageOps.exif_transpose(image)
     return image
+
+
+def draft_scale(image: Image.Image) -> float:
+    """Decoded pixels per pixel of the picture sent: below 1 when decode_image reduced it."""
+    full_width, full_height = image.info.get("full_size", image.size)
+    # Width and height may have been swapped by the EXIF orientation; the scale is the same.
+    return max(image.size) / max(full_width, full_height)
+
+
+def header_pixels(upload: Upload) -> int | None:
+    """Width x height read from the image's header (no pixel decoded); None if it is not an image."""
+    try:
+        with Image.open(io.BytesIO(upload.data)) as image:
+            return image.width * image.height
+    except (UnidentifiedImageError, OSError, ValueError, SyntaxError, Image.DecompressionBombError):
+        return None
 
 
 def _bomb(name: str, width: int = 0, height: int = 0) -> MediaError:
