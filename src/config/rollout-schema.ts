@@ -81,6 +81,24 @@ export const RolloutSchema = z.strictObject({
       alarms: z.array(z.string()),
     })
     .optional(),
+  /**
+   * A shadow on ECS: the candidate as a Service Connect server the stack's proxy mirrors to,
+   * and the proxy's revision before the rollout (what rollback and promote put back).
+   */
+  ecsShadow: z
+    .strictObject({
+      cluster: z.string(),
+      stableService: z.string(),
+      candidateService: z.string(),
+      stableTaskDefinition: z.string(),
+      candidateTaskDefinition: z.string(),
+      proxyService: z.string(),
+      proxyTaskDefinition: z.string(),
+      /** The proxy's revision with the mirror baked into its image. */
+      shadowProxyTaskDefinition: z.string(),
+      shadowProxyImage: z.string(),
+    })
+    .optional(),
   status: z.enum(['running', 'promoted', 'rolled-back']),
   startedAt: z.string(),
   history: z.array(RolloutEventSchema),
