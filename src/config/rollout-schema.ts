@@ -31,6 +31,16 @@ export const RolloutEventSchema = z.strictObject({
   reason: z.string().optional(),
 });
 
+/** The services of a rollout on ECS (both kinds): their cluster, names and revisions. */
+const EcsServices = {
+  cluster: z.string(),
+  stableService: z.string(),
+  candidateService: z.string(),
+  /** The stable service's revision when the rollout started, and the candidate's. */
+  stableTaskDefinition: z.string(),
+  candidateTaskDefinition: z.string(),
+};
+
 export const RolloutSchema = z.strictObject({
   service: ServiceName,
   /** canary: a share that grows; ab: a fixed split; shadow: every request mirrored, answers from stable only. */
@@ -65,12 +75,7 @@ export const RolloutSchema = z.strictObject({
   /** On ECS: what `start` created, so the other commands and --destroy find it again. */
   ecs: z
     .strictObject({
-      cluster: z.string(),
-      stableService: z.string(),
-      candidateService: z.string(),
-      /** The stable service's revision when the rollout started, and the candidate's. */
-      stableTaskDefinition: z.string(),
-      candidateTaskDefinition: z.string(),
+      ...EcsServices,
       loadBalancerArn: z.string(),
       listenerArn: z.string(),
       ruleArn: z.string(),
@@ -87,11 +92,7 @@ export const RolloutSchema = z.strictObject({
    */
   ecsShadow: z
     .strictObject({
-      cluster: z.string(),
-      stableService: z.string(),
-      candidateService: z.string(),
-      stableTaskDefinition: z.string(),
-      candidateTaskDefinition: z.string(),
+      ...EcsServices,
       proxyService: z.string(),
       proxyTaskDefinition: z.string(),
       /** The proxy's revision with the mirror baked into its image. */

@@ -16,6 +16,7 @@ import * as ecsSdk from '@aws-sdk/client-ecs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createDeployApis } from '../../src/adapters/aws/deploy-apis.js';
 import { bakeAndPush } from '../../src/cli/commands/rollout-ecs.js';
+import { serviceConnectOf } from '../../src/core/deploy/apply.js';
 import type { AwsDeployApis } from '../../src/core/deploy/aws-apis.js';
 import { type EcsPlanResult, planEcs } from '../../src/core/deploy/plan.js';
 import { EcsRollout } from '../../src/core/rollout/ecs.js';
@@ -152,12 +153,7 @@ describe.runIf(engine)('rollout --shadow --target ecs (moto, engine, registry)',
         subnets,
         securityGroups: [],
         assignPublicIp: false,
-        serviceConnect: {
-          namespace: plan.stack,
-          services: svc.containers.flatMap((c) =>
-            c.portName && c.port ? [{ portName: c.portName, port: c.port, discoveryName: c.name }] : [],
-          ),
-        },
+        serviceConnect: serviceConnectOf(plan.stack, svc),
       });
     }
   }, 120_000);

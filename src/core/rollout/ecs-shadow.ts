@@ -11,7 +11,7 @@ import type { Service, TaskDefinition } from '@aws-sdk/client-ecs';
 import type { Rollout } from '../../config/rollout-schema.js';
 import { UsageError } from '../../io/errors.js';
 import { generateCompose } from '../compose/generate.js';
-import type { EcsApi } from '../deploy/aws-apis.js';
+import type { CreateServiceSpec, EcsApi } from '../deploy/aws-apis.js';
 import type { EcsPlanResult } from '../deploy/plan.js';
 import { candidateTaskDefinition, type EcsRolloutLayout, withImage } from './ecs-plan.js';
 
@@ -106,6 +106,28 @@ export async function startShadow(
   };
 }
 
+/** The candidate service's place: the stable one's desired count, network and grace period. */
+export function candidateServiceSpec(
+  L: Pick<EcsRolloutLayout, 'cluster' | 'candidateService'>,
+  stable: Service,
+  taskDefinition: string,
+): CreateServiceSpec {
+  const network = stable.networkConfiguration?.awsvpcConfiguration;
+  return {
+    cluster: L.cluster,
+    serviceName: L.candidateService,
+    taskDefinition,
+    launchType: 'FARGATE',
+    desiredCount: Math.max(1, stable.desiredCount ?? 1),
+    subnets: network?.subnets ?? [],
+    securityGroups: network?.securityGroups ?? [],
+    assignPublicIp: network?.assignPublicIp === 'ENABLED',
+    ...(stable.healthCheckGracePeriodSeconds
+      ? { healthCheckGracePeriodSeconds: stable.healthCheckGracePeriodSeconds }
+      : {}),
+  };
+}
+
 /**
  * `<service>-candidate` serving the stable service's port under its own discovery name, so the
  * proxy's `server <service>-candidate:<port>` resolves; started (and stable) before the proxy
@@ -123,19 +145,8 @@ async function candidateServer(
     ?.portMappings?.find((p) => p.containerPort === L.port);
   if (!mapping?.name)
     throw new UsageError(`the port ${L.port} of ${L.service} has no Service Connect name in its revision`);
-  const network = stable.networkConfiguration?.awsvpcConfiguration;
   await deps.ecs.createService({
-    cluster: L.cluster,
-    serviceName: L.candidateService,
-    taskDefinition: candidate.arn,
-    launchType: 'FARGATE',
-    desiredCount: Math.max(1, stable.desiredCount ?? 1),
-    subnets: network?.subnets ?? [],
-    securityGroups: network?.securityGroups ?? [],
-    assignPublicIp: network?.assignPublicIp === 'ENABLED',
-    ...(stable.healthCheckGracePeriodSeconds
-      ? { healthCheckGracePeriodSeconds: stable.healthCheckGracePeriodSeconds }
-      : {}),
+    ...candidateServiceSpec(L, stable, candidate.arn),
     serviceConnect: {
       namespace: L.cluster,
       services: [{ portName: mapping.name, port: L.port, discoveryName: L.candidateService }],

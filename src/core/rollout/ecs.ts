@@ -9,7 +9,7 @@ import type { Service } from '@aws-sdk/client-ecs';
 import type { Rollout, RolloutsFile } from '../../config/rollout-schema.js';
 import type { Clock } from '../../io/clock.js';
 import { UsageError } from '../../io/errors.js';
-import type { CloudWatchApi, Ec2Api, EcsApi, ElbApi, ServiceLoadBalancer } from '../deploy/aws-apis.js';
+import type { CloudWatchApi, Ec2Api, ElbApi, ServiceLoadBalancer } from '../deploy/aws-apis.js';
 import { loadBalancerNames } from '../deploy/load-balancer-plan.js';
 import type { EcsPlanResult } from '../deploy/plan.js';
 import {
@@ -22,6 +22,7 @@ import {
   weightsAt,
 } from './ecs-plan.js';
 import {
+  candidateServiceSpec,
   promoteShadow,
   registerCandidate,
   type ShadowDeps,
@@ -32,20 +33,10 @@ import {
 import { promoteInConfig } from './promote-config.js';
 import { readRollouts, writeRollouts } from './state.js';
 import type { PromoteResult, RolloutTarget, StatusReport } from './target.js';
-import { compare, DEFAULT_GATES, type Gates, verdict } from './verdict.js';
+import { type Comparison, compare, DEFAULT_GATES, type Gates, verdict } from './verdict.js';
 
 export interface EcsRolloutDeps {
-  ecs: Pick<
-    EcsApi,
-    | 'describeService'
-    | 'latestTaskDefinition'
-    | 'registerTaskDefinition'
-    | 'deregisterTaskDefinition'
-    | 'createService'
-    | 'updateService'
-    | 'scaleService'
-    | 'deleteService'
-  >;
+  ecs: ShadowDeps['ecs'];
   elb: Pick<
     ElbApi,
     | 'findLoadBalancer'
@@ -310,19 +301,8 @@ export class EcsRollout implements RolloutTarget {
   ): Promise<void> {
     const L = this.layout;
     const { stable } = base;
-    const network = stable.networkConfiguration?.awsvpcConfiguration;
     await this.deps.ecs.createService({
-      cluster: L.cluster,
-      serviceName: L.candidateService,
-      taskDefinition: base.revision,
-      launchType: 'FARGATE',
-      desiredCount: Math.max(1, stable.desiredCount ?? 1),
-      subnets: network?.subnets ?? [],
-      securityGroups: network?.securityGroups ?? [],
-      assignPublicIp: network?.assignPublicIp === 'ENABLED',
-      ...(stable.healthCheckGracePeriodSeconds
-        ? { healthCheckGracePeriodSeconds: stable.healthCheckGracePeriodSeconds }
-        : {}),
+      ...candidateServiceSpec(L, stable, base.revision),
       // A client of the namespace only: Service Connect traffic to the service stays on stable.
       serviceConnect: { namespace: L.cluster, services: [] },
       loadBalancers: [this.target(groups.candidate)],
@@ -400,7 +380,21 @@ export class EcsRollout implements RolloutTarget {
       end,
     );
     const comparison = compareFromMetrics(values, gates, rollout.weight || 50);
-    const candidate = await this.deps.ecs.describeService(ecs.cluster, ecs.candidateService);
+    return this.report(rollout, comparison, gates, ecs, [
+      "from the load balancer's metrics per target group (CloudWatch, 1-minute resolution, a few minutes late); latency tested on the minutes' averages",
+      'answers are not compared on ECS (the load balancer cannot mirror)',
+    ]);
+  }
+
+  /** The status with its verdict and the candidate service's health. */
+  private async report(
+    rollout: Rollout,
+    comparison: Comparison,
+    gates: Gates,
+    where: { cluster: string; candidateService: string },
+    notes: string[],
+  ): Promise<StatusReport> {
+    const candidate = await this.deps.ecs.describeService(where.cluster, where.candidateService);
     const { health, down } = candidateHealth(candidate, rollout.status === 'running');
     return {
       rollout,
@@ -408,18 +402,10 @@ export class EcsRollout implements RolloutTarget {
       verdict: verdict(comparison, gates),
       candidateHealth: health,
       candidateDown: down,
-      notes: [
-        "from the load balancer's metrics per target group (CloudWatch, 1-minute resolution, a few minutes late); latency tested on the minutes' averages",
-        'answers are not compared on ECS (the load balancer cannot mirror)',
-      ],
+      notes,
     };
   }
 
-  /**
-   * Every request to the candidate, the stable service updated to the candidate's revision (its
-   * one deployment) and waited for, then every request back to it and the rules removed (traffic
-   * flows through the proxy again), then the candidate, its group and its alarms removed.
-   */
   /**
    * A shadow's requests pass through the proxy, not through a target group of its own: no load
    * balancer metrics to compare. Both versions log each request, and the sampled answers, to the
@@ -428,21 +414,17 @@ export class EcsRollout implements RolloutTarget {
   private async shadowStatus(rollout: Rollout, s: ShadowRecord): Promise<StatusReport> {
     const gates: Gates = { ...DEFAULT_GATES, ...rollout.gates, ...this.gatesOverride };
     const comparison = compare({ stable: [], candidate: [], pairs: [] }, gates);
-    const candidate = await this.deps.ecs.describeService(s.cluster, s.candidateService);
-    const { health, down } = candidateHealth(candidate, rollout.status === 'running');
-    return {
-      rollout,
-      comparison,
-      verdict: verdict(comparison, gates),
-      candidateHealth: health,
-      candidateDown: down,
-      notes: [
-        `shadow on ECS: ${s.proxyService} runs ${s.shadowProxyTaskDefinition.split('/').pop()} (mirror to ${s.candidateService}); before the rollout ${s.proxyTaskDefinition.split('/').pop()}`,
-        `the comparison (requests, 5xx, latency, agreement) is not read on ECS: both versions log each request and the sampled answers (with their request ids) to CloudWatch Logs, group /mlship/${s.cluster}; status does not read them yet`,
-      ],
-    };
+    return this.report(rollout, comparison, gates, s, [
+      `shadow on ECS: ${s.proxyService} runs ${s.shadowProxyTaskDefinition.split('/').pop()} (mirror to ${s.candidateService}); before the rollout ${s.proxyTaskDefinition.split('/').pop()}`,
+      `the comparison (requests, 5xx, latency, agreement) is not read on ECS: both versions log each request and the sampled answers (with their request ids) to CloudWatch Logs, group /mlship/${s.cluster}; status does not read them yet`,
+    ]);
   }
 
+  /**
+   * Every request to the candidate, the stable service updated to the candidate's revision (its
+   * one deployment) and waited for, then every request back to it and the rules removed (traffic
+   * flows through the proxy again), then the candidate, its group and its alarms removed.
+   */
   async promote(): Promise<PromoteResult> {
     const found = await this.any();
     if (found.shadow) return this.promoteShadow(found.state, found.rollout, found.shadow);
@@ -461,6 +443,21 @@ export class EcsRollout implements RolloutTarget {
     await this.deps.waitStable(ecs.stableService, ecs.candidateTaskDefinition);
     await elb.setRuleWeights(ecs.ruleArn, weightsAt(0, this.groups(ecs)));
     await this.removeCandidate(ecs);
+    return this.promoted(
+      state,
+      rollout,
+      ecs.candidateTaskDefinition,
+      `${ecs.stableService} keeps its rollout target group and alarms for the next rollout`,
+    );
+  }
+
+  /** After a promotion: mlship.yaml edited as locally, the rollout recorded as promoted. */
+  private async promoted(
+    state: RolloutsFile,
+    rollout: Rollout,
+    candidateTaskDefinition: string,
+    note: string,
+  ): Promise<PromoteResult> {
     const changed = await promoteInConfig(this.stack.configFile, rollout);
     await this.save(state, {
       ...rollout,
@@ -469,12 +466,9 @@ export class EcsRollout implements RolloutTarget {
       history: [...rollout.history, { at: this.now(), action: 'promote', weight: 100 }],
     });
     return {
-      stableNow: `${ecs.candidateTaskDefinition.split('/').pop()} (${rollout.candidate.image ?? rollout.candidate.path})`,
+      stableNow: `${candidateTaskDefinition.split('/').pop()} (${rollout.candidate.image ?? rollout.candidate.path})`,
       ...(changed.length ? { configChanged: this.stack.configFile } : {}),
-      notes: [
-        ...changed.map((c) => `${this.stack.configFile}: ${c}`),
-        `${ecs.stableService} keeps its rollout target group and alarms for the next rollout`,
-      ],
+      notes: [...changed.map((c) => `${this.stack.configFile}: ${c}`), note],
     };
   }
 
@@ -486,21 +480,12 @@ export class EcsRollout implements RolloutTarget {
     if (rollout.status !== 'running')
       throw new UsageError(`the rollout of ${this.service} is over (${rollout.status})`);
     await promoteShadow(this.deps, s);
-    const changed = await promoteInConfig(this.stack.configFile, rollout);
-    await this.save(state, {
-      ...rollout,
-      status: 'promoted',
-      weight: 0,
-      history: [...rollout.history, { at: this.now(), action: 'promote', weight: 100 }],
-    });
-    return {
-      stableNow: `${s.candidateTaskDefinition.split('/').pop()} (${rollout.candidate.image ?? rollout.candidate.path})`,
-      ...(changed.length ? { configChanged: this.stack.configFile } : {}),
-      notes: [
-        ...changed.map((c) => `${this.stack.configFile}: ${c}`),
-        `${s.proxyService} is back on ${s.proxyTaskDefinition.split('/').pop()} (no mirror)`,
-      ],
-    };
+    return this.promoted(
+      state,
+      rollout,
+      s.candidateTaskDefinition,
+      `${s.proxyService} is back on ${s.proxyTaskDefinition.split('/').pop()} (no mirror)`,
+    );
   }
 
   /** The candidate's rules, service, target group and alarms (its revision stays, deregistered). */
@@ -531,6 +516,16 @@ export class EcsRollout implements RolloutTarget {
     // The family's latest ACTIVE revision is the stable one again (the next deploy compares with it).
     await this.deps.ecs.deregisterTaskDefinition(ecs.candidateTaskDefinition).catch(() => undefined);
     if (options.destroy) await this.removeCandidate(ecs);
+    await this.rolledBack(state, rollout, reason, options);
+  }
+
+  /** The rollback (if it was running) and the removal (with --destroy), recorded. */
+  private async rolledBack(
+    state: RolloutsFile,
+    rollout: Rollout,
+    reason: string,
+    options: { destroy?: boolean },
+  ): Promise<void> {
     const events = [
       ...(rollout.status === 'running'
         ? [{ at: this.now(), action: 'rollback' as const, weight: 0, reason }]
@@ -557,19 +552,7 @@ export class EcsRollout implements RolloutTarget {
       throw new UsageError(`the rollout of ${this.service} was promoted: there is no candidate to roll back`);
     if (rollout.history.some((h) => h.action === 'destroy')) return;
     if (rollout.status === 'running' || options.destroy) await stopShadow(this.deps, s, options);
-    const events = [
-      ...(rollout.status === 'running'
-        ? [{ at: this.now(), action: 'rollback' as const, weight: 0, reason }]
-        : []),
-      ...(options.destroy ? [{ at: this.now(), action: 'destroy' as const, weight: 0 }] : []),
-    ];
-    if (!events.length) return;
-    await this.save(state, {
-      ...rollout,
-      status: 'rolled-back',
-      weight: 0,
-      history: [...rollout.history, ...events],
-    });
+    await this.rolledBack(state, rollout, reason, options);
   }
 }
 
