@@ -77,7 +77,7 @@ describe.runIf(engine)('rollout --shadow --target ecs (moto, engine, registry)',
     (await aws.ecs.latestTaskDefinition(td))?.containerDefinitions?.find((c) => c.name === 'proxy')?.image;
   const waited: string[] = [];
   const clock = fakeClock(Date.parse('2026-12-02T12:00:00Z'));
-  const target = () =>
+  const target = (failOn?: string) =>
     new EcsRollout(
       {
         ecs: aws.ecs,
@@ -87,6 +87,7 @@ describe.runIf(engine)('rollout --shadow --target ecs (moto, engine, registry)',
         clock,
         log: () => undefined,
         waitStable: async (name, td) => {
+          if (name === failOn) throw new Error(`${name} did not become stable (test)`);
           expect((await aws.ecs.describeService(plan.stack, name))?.taskDefinition).toBe(td);
           waited.push(`${name} ${td.split('/').pop()}`);
         },
@@ -107,6 +108,17 @@ describe.runIf(engine)('rollout --shadow --target ecs (moto, engine, registry)',
     );
   const shadow = () =>
     rolloutFromFlags('iris', { shadow: true, image: CANDIDATE_IMAGE }, new Date(clock.now()));
+  /** The shadow images this run pushed (for the clean-up), from the engine. */
+  const shadowImages = () =>
+    spawnSync(
+      'docker',
+      ['images', '--format', '{{.Repository}}:{{.Tag}}', '127.0.0.1:5000/mlship-local/nginx'],
+      {
+        encoding: 'utf8',
+      },
+    )
+      .stdout.split('\n')
+      .filter((t) => t.includes(':shadow-'));
   const state = () => JSON.parse(readFileSync(path.join(dir, 'deploy', 'ecs-rollouts.json'), 'utf8'));
 
   beforeAll(async () => {
@@ -163,6 +175,20 @@ describe.runIf(engine)('rollout --shadow --target ecs (moto, engine, registry)',
     for (const image of pushed) spawnSync('docker', ['rmi', '-f', image], { stdio: 'ignore' });
     removeImagesTagged('mlship-proxy/shadow');
   });
+
+  it('a proxy that never becomes stable: start undoes everything (the proxy back on its revision, no candidate)', async () => {
+    await expect(target('proxy').start(shadow())).rejects.toThrow(/proxy did not become stable/);
+    expect((await service('proxy'))?.taskDefinition).toBe(proxyBefore);
+    expect(await service('iris-candidate')).toBeUndefined();
+    expect((await aws.ecs.activeRevisions('sh-demo-proxy')).map((a) => a.split('/').pop())).toEqual([
+      'sh-demo-proxy:1',
+    ]);
+    expect((await aws.ecs.activeRevisions('sh-demo-iris')).map((a) => a.split('/').pop())).toEqual([
+      'sh-demo-iris:1',
+    ]);
+    for (const tag of shadowImages()) pushed.push(tag);
+    waited.length = 0;
+  }, 300_000);
 
   it('start: the candidate serves as sh-demo iris-candidate; the proxy runs a new revision with the mirror baked in', async () => {
     await target().start(shadow());
