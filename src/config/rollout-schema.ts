@@ -31,6 +31,16 @@ export const RolloutEventSchema = z.strictObject({
   reason: z.string().optional(),
 });
 
+/** The services of a rollout on ECS (both kinds): their cluster, names and revisions. */
+const EcsServices = {
+  cluster: z.string(),
+  stableService: z.string(),
+  candidateService: z.string(),
+  /** The stable service's revision when the rollout started, and the candidate's. */
+  stableTaskDefinition: z.string(),
+  candidateTaskDefinition: z.string(),
+};
+
 export const RolloutSchema = z.strictObject({
   service: ServiceName,
   /** canary: a share that grows; ab: a fixed split; shadow: every request mirrored, answers from stable only. */
@@ -65,12 +75,7 @@ export const RolloutSchema = z.strictObject({
   /** On ECS: what `start` created, so the other commands and --destroy find it again. */
   ecs: z
     .strictObject({
-      cluster: z.string(),
-      stableService: z.string(),
-      candidateService: z.string(),
-      /** The stable service's revision when the rollout started, and the candidate's. */
-      stableTaskDefinition: z.string(),
-      candidateTaskDefinition: z.string(),
+      ...EcsServices,
       loadBalancerArn: z.string(),
       listenerArn: z.string(),
       ruleArn: z.string(),
@@ -79,6 +84,20 @@ export const RolloutSchema = z.strictObject({
       stableTargetGroupArn: z.string(),
       candidateTargetGroupArn: z.string(),
       alarms: z.array(z.string()),
+    })
+    .optional(),
+  /**
+   * A shadow on ECS: the candidate as a Service Connect server the stack's proxy mirrors to,
+   * and the proxy's revision before the rollout (what rollback and promote put back).
+   */
+  ecsShadow: z
+    .strictObject({
+      ...EcsServices,
+      proxyService: z.string(),
+      proxyTaskDefinition: z.string(),
+      /** The proxy's revision with the mirror baked into its image. */
+      shadowProxyTaskDefinition: z.string(),
+      shadowProxyImage: z.string(),
     })
     .optional(),
   status: z.enum(['running', 'promoted', 'rolled-back']),

@@ -451,7 +451,7 @@ describe.runIf(moto)('rollout --target ecs (moto)', () => {
     await expect(target().rollback('too late')).rejects.toThrow(/was promoted: there is no candidate/);
   });
 
-  it('the CLI: status and promote --to on ECS, deploy --apply refused meanwhile, rollback by hand', async () => {
+  it('the CLI: status and promote --to on ECS, deploy --apply refused meanwhile, --mirror refused, rollback by hand', async () => {
     await target().start(canary(10));
     const cli = (...args: string[]) =>
       runCli(args, { cwd: dir, env: { ...moto!.env, NO_COLOR: '1', CI: 'true' } });
@@ -472,10 +472,20 @@ describe.runIf(moto)('rollout --target ecs (moto)', () => {
     const apply = await cli('deploy', 'ecs', '--apply', '--tag', 't1', '--endpoint-url', moto!.endpoint);
     expect(apply.code).toBe(2);
     expect(apply.stderr).toMatch(/a rollout of iris is running on ECS/);
-    const shadow = await cli('rollout', 'start', 'iris', '--shadow', '--image', CANDIDATE_IMAGE, ...ecsFlags);
-    expect(shadow.code).toBe(2);
-    expect(shadow.stderr).toMatch(/--shadow and --mirror are not built on ECS/);
-    expect(shadow.stderr).not.toMatch(/\n\s+at /);
+    const mirror = await cli(
+      'rollout',
+      'start',
+      'iris',
+      '--canary',
+      '10',
+      '--mirror',
+      '--image',
+      CANDIDATE_IMAGE,
+      ...ecsFlags,
+    );
+    expect(mirror.code).toBe(2);
+    expect(mirror.stderr).toMatch(/--mirror \(a canary or A\/B that mirrors the rest\) is not built on ECS/);
+    expect(mirror.stderr).not.toMatch(/\n\s+at /);
     const back = await cli('rollout', 'rollback', 'iris', '--reason', 'by hand', ...ecsFlags);
     expect(back.code, back.stderr).toBe(0);
     expect((await ruleWeights())[1]!.weights).toEqual(['ro-demo-iris-s-8080=100', 'ro-demo-iris-c-8080=0']);

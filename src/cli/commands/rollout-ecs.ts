@@ -61,6 +61,8 @@ export async function ecsTarget(
       },
       candidateImage: async (rollout: Rollout, stableImage: string) =>
         buildAndPush(ctx, rollout, stableImage, { ecr: aws.ecr, registry: flags.registry, file }),
+      bakeProxyImage: async (base, files) =>
+        bakeAndPush(ctx, base, files, { ecr: aws.ecr, registry: flags.registry, file }),
     },
     { plan, configFile: file, stateFile: ecsRolloutsFile(file) },
     service,
@@ -69,29 +71,73 @@ export async function ecsTarget(
   return { target, close: () => aws.destroy() };
 }
 
+interface PushTo {
+  ecr: { authorization(): Promise<import('../../adapters/docker/engine.js').RegistryAuth> };
+  registry?: string;
+  file: string;
+}
+
 /** --path on ECS: the candidate built on this engine and pushed beside the stable image (tag candidate-<id>). */
 async function buildAndPush(
   ctx: CliContext,
   rollout: Rollout,
   stableImage: string,
-  opts: {
-    ecr: { authorization(): Promise<import('../../adapters/docker/engine.js').RegistryAuth> };
-    registry?: string;
-    file: string;
-  },
+  opts: PushTo,
+): Promise<string> {
+  const context = path.resolve(path.dirname(opts.file), rollout.candidate.path!);
+  ctx.io.info(`building the candidate from ${rollout.candidate.path}`);
+  return buildPushBeside(
+    ctx,
+    context,
+    `mlship-candidate/${rollout.service}:dev`,
+    stableImage,
+    'candidate',
+    opts,
+  );
+}
+
+/** What building and pushing need of the command's context. */
+type BuildContext = { io: Pick<CliContext['io'], 'info'>; engine: CliContext['engine'] };
+
+/**
+ * --shadow on ECS: the proxy's running image with the mirror's nginx.conf copied over its
+ * mount target, as deploy bakes it (config-images.ts), pushed beside it (tag shadow-<id>).
+ */
+export async function bakeAndPush(
+  ctx: BuildContext,
+  base: string,
+  files: Record<string, string>,
+  opts: PushTo,
+): Promise<string> {
+  const { mkdir, writeFile } = await import('node:fs/promises');
+  const { shadowBakeDockerfile } = await import('../../core/deploy/config-images.js');
+  const context = path.join(path.dirname(path.resolve(opts.file)), 'deploy', 'ecs', 'images', 'proxy-shadow');
+  await mkdir(path.join(context, 'mounts'), { recursive: true });
+  const targets = Object.keys(files);
+  for (const [i, t] of targets.entries()) await writeFile(path.join(context, 'mounts', String(i)), files[t]!);
+  await writeFile(path.join(context, 'Dockerfile'), shadowBakeDockerfile(base, targets));
+  ctx.io.info(`baking the mirror into the proxy image (FROM ${base})`);
+  return buildPushBeside(ctx, context, 'mlship-proxy/shadow:dev', base, 'shadow', opts);
+}
+
+/** Builds `context`, tags the result `<prefix>-<image id>` in `beside`'s repository (or --registry), pushes it. */
+async function buildPushBeside(
+  ctx: BuildContext,
+  context: string,
+  local: string,
+  beside: string,
+  prefix: string,
+  opts: PushTo,
 ): Promise<string> {
   const { formatImageRef, imageName, inRegistry, parseImageRef, withTag } = await import(
     '../../config/image-ref.js'
   );
   const engine = await ctx.engine();
-  const context = path.resolve(path.dirname(opts.file), rollout.candidate.path!);
-  const local = `mlship-candidate/${rollout.service}:dev`;
-  ctx.io.info(`building the candidate from ${rollout.candidate.path}`);
   const built = await engine.build({ context, tags: [local] });
-  const base = parseImageRef(stableImage);
+  const base = parseImageRef(beside);
   const ref = withTag(
     opts.registry ? inRegistry(base, opts.registry) : base,
-    `candidate-${built.imageId.replace(/^sha256:/, '').slice(0, 12)}`,
+    `${prefix}-${built.imageId.replace(/^sha256:/, '').slice(0, 12)}`,
   );
   await engine.tag(local, imageName(ref), ref.tag!);
   await engine.push(formatImageRef(ref), opts.registry ? undefined : await opts.ecr.authorization());

@@ -95,9 +95,9 @@ export function ecsRolloutLayout(plan: EcsPlanResult, service: string): EcsRollo
 
 /** What `rollout start` accepts on ECS (the load balancer splits by weight; it cannot mirror). */
 export function refuseOnEcs(rollout: Rollout): void {
-  if (rollout.mode === 'shadow' || rollout.mirror)
-    throw new UsageError('--shadow and --mirror are not built on ECS yet (the load balancer cannot mirror)', {
-      hint: 'use --canary or --ab on ECS, or shadow on the local stack (docs/rollout.md, "On ECS")',
+  if (rollout.mirror)
+    throw new UsageError('--mirror (a canary or A/B that mirrors the rest) is not built on ECS yet', {
+      hint: 'use --shadow (the stack\'s proxy mirrors every request), or --mirror on the local stack (docs/rollout.md, "On ECS")',
     });
   if (rollout.sticky)
     throw new UsageError('--sticky-header and --sticky-cookie are not built on ECS yet', {
@@ -135,8 +135,7 @@ export function candidateTaskDefinition(
   image: string,
   env: Record<string, string>,
 ): RegisterTaskDefinitionCommandInput {
-  const input: Record<string, unknown> = {};
-  for (const k of REGISTER_FIELDS) if (stable[k] !== undefined) input[k] = stable[k];
+  const input = registerInput(stable);
   const wanted = { ...env, MLSHIP_MODEL_VERSION: 'candidate' };
   const withEnv = (c: ContainerDefinition): ContainerDefinition => {
     const kept = (c.environment ?? []).filter((e) => !(e.name! in wanted));
@@ -148,7 +147,28 @@ export function candidateTaskDefinition(
   const defs = (stable.containerDefinitions ?? []).map((c) => (c.name === container ? withEnv(c) : c));
   if (!defs.some((c) => c.name === container))
     throw new UsageError(`the running task definition of ${container} has no container ${container}`);
-  return { ...(input as unknown as RegisterTaskDefinitionCommandInput), containerDefinitions: defs };
+  return { ...input, containerDefinitions: defs };
+}
+
+/** What RegisterTaskDefinition takes of a described revision (to register its next one). */
+function registerInput(td: TaskDefinition): RegisterTaskDefinitionCommandInput {
+  const input: Record<string, unknown> = {};
+  for (const k of REGISTER_FIELDS) if (td[k] !== undefined) input[k] = td[k];
+  return input as unknown as RegisterTaskDefinitionCommandInput;
+}
+
+/** The next revision of `td` with `image` on `container`, nothing else changed (the proxy's with the mirror). */
+export function withImage(
+  td: TaskDefinition,
+  container: string,
+  image: string,
+): RegisterTaskDefinitionCommandInput {
+  if (!td.containerDefinitions?.some((c) => c.name === container))
+    throw new UsageError(`${td.taskDefinitionArn} has no container ${container}`);
+  return {
+    ...registerInput(td),
+    containerDefinitions: td.containerDefinitions.map((c) => (c.name === container ? { ...c, image } : c)),
+  };
 }
 
 /** The rule's weights at `candidatePercent` (the load balancer takes 0-999 per group). */

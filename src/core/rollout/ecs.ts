@@ -9,11 +9,10 @@ import type { Service } from '@aws-sdk/client-ecs';
 import type { Rollout, RolloutsFile } from '../../config/rollout-schema.js';
 import type { Clock } from '../../io/clock.js';
 import { UsageError } from '../../io/errors.js';
-import type { CloudWatchApi, Ec2Api, EcsApi, ElbApi, ServiceLoadBalancer } from '../deploy/aws-apis.js';
+import type { CloudWatchApi, Ec2Api, ElbApi, ServiceLoadBalancer } from '../deploy/aws-apis.js';
 import { loadBalancerNames } from '../deploy/load-balancer-plan.js';
 import type { EcsPlanResult } from '../deploy/plan.js';
 import {
-  candidateTaskDefinition,
   compareFromMetrics,
   type EcsRolloutLayout,
   ecsRolloutLayout,
@@ -22,23 +21,22 @@ import {
   sideAlarms,
   weightsAt,
 } from './ecs-plan.js';
+import {
+  candidateServiceSpec,
+  promoteShadow,
+  registerCandidate,
+  type ShadowDeps,
+  type ShadowRecord,
+  startShadow,
+  stopShadow,
+} from './ecs-shadow.js';
 import { promoteInConfig } from './promote-config.js';
 import { readRollouts, writeRollouts } from './state.js';
 import type { PromoteResult, RolloutTarget, StatusReport } from './target.js';
-import { DEFAULT_GATES, type Gates, verdict } from './verdict.js';
+import { type Comparison, compare, DEFAULT_GATES, type Gates, verdict } from './verdict.js';
 
 export interface EcsRolloutDeps {
-  ecs: Pick<
-    EcsApi,
-    | 'describeService'
-    | 'latestTaskDefinition'
-    | 'registerTaskDefinition'
-    | 'deregisterTaskDefinition'
-    | 'createService'
-    | 'updateService'
-    | 'scaleService'
-    | 'deleteService'
-  >;
+  ecs: ShadowDeps['ecs'];
   elb: Pick<
     ElbApi,
     | 'findLoadBalancer'
@@ -55,6 +53,8 @@ export interface EcsRolloutDeps {
   waitStable(service: string, taskDefinition: string): Promise<void>;
   /** `--path`: builds the candidate and pushes it beside the stable image; the reference ECS pulls. */
   candidateImage?(rollout: Rollout, stableImage: string): Promise<string>;
+  /** `--shadow`: the proxy's image with the mirror's nginx.conf (ecs-shadow.ts). */
+  bakeProxyImage?: ShadowDeps['bakeProxyImage'];
   clock: Clock;
   log(line: string): void;
 }
@@ -96,6 +96,15 @@ export class EcsRollout implements RolloutTarget {
     return new Date(this.deps.clock.now()).toISOString();
   }
 
+  /** The rollout of the service, any kind: a shadow's record, or none. */
+  private async any(): Promise<{ state: RolloutsFile; rollout: Rollout; shadow?: ShadowRecord }> {
+    const state = await readRollouts(this.stack.stateFile);
+    const rollout = state.rollouts[this.service];
+    if (rollout?.ecsShadow) return { state, rollout, shadow: rollout.ecsShadow };
+    const r = await this.record();
+    return { state: r.state, rollout: r.rollout };
+  }
+
   private async record(): Promise<{ state: RolloutsFile; rollout: Rollout; ecs: EcsRecord }> {
     const state = await readRollouts(this.stack.stateFile);
     const rollout = state.rollouts[this.service];
@@ -132,7 +141,7 @@ export class EcsRollout implements RolloutTarget {
   }
 
   /** `mlship rollout start --target ecs`: candidate service, target groups, alarms, the weighted rule. */
-  async start(rollout: Rollout): Promise<EcsRecord> {
+  async start(rollout: Rollout): Promise<EcsRecord | ShadowRecord> {
     refuseOnEcs(rollout);
     const state = await readRollouts(this.stack.stateFile);
     if (state.rollouts[this.service]?.status === 'running')
@@ -141,6 +150,18 @@ export class EcsRollout implements RolloutTarget {
       });
     const undo: Undo = [];
     try {
+      if (rollout.mode === 'shadow') {
+        const shadow = await startShadow(
+          this.deps,
+          this.stack,
+          this.layout,
+          await this.stableService(),
+          rollout,
+          undo,
+        );
+        await this.save(state, { ...rollout, ecsShadow: shadow });
+        return shadow;
+      }
       const ecs = await this.create(rollout, undo);
       await this.save(state, { ...rollout, ecs });
       return ecs;
@@ -176,7 +197,7 @@ export class EcsRollout implements RolloutTarget {
 
   /** The deployed stable service, load balancer and listener, and the candidate's revision registered. */
   private async deployed(rollout: Rollout, undo: Undo): Promise<Deployed> {
-    const { ecs, elb, log } = this.deps;
+    const { elb } = this.deps;
     const L = this.layout;
     const stable = await this.stableService();
     const lb = await elb.findLoadBalancer(loadBalancerNames(this.stack.plan.stack).loadBalancer);
@@ -186,19 +207,8 @@ export class EcsRollout implements RolloutTarget {
         `the load balancer of stack ${L.cluster} (listener ${L.listenerPort}) is not deployed`,
         { hint: 'mlship deploy ecs --apply' },
       );
-    // The candidate's revision: the stable one with the candidate's image.
-    const running = await ecs.latestTaskDefinition(stable.taskDefinition!);
-    const stableImage = running?.containerDefinitions?.find((c) => c.name === L.container)?.image;
-    if (!running || !stableImage) throw new UsageError(`cannot read ${stable.taskDefinition}`);
-    const image = rollout.candidate.image ?? (await this.deps.candidateImage?.(rollout, stableImage));
-    if (!image)
-      throw new UsageError('on ECS the candidate needs --image, or --path with an engine to build it');
-    const revision = await ecs.registerTaskDefinition(
-      candidateTaskDefinition(running, L.container, image, rollout.candidate.env),
-    );
-    undo.push(() => ecs.deregisterTaskDefinition(revision.arn));
-    log(`registered ${revision.arn.split('/').pop()} (the candidate: ${image})`);
-    return { stable, lb, listenerArn, revision: revision.arn, attached: false };
+    const { arn: revision } = await registerCandidate(this.deps, L, stable, rollout, undo);
+    return { stable, lb, listenerArn, revision, attached: false };
   }
 
   /** One target group for each side, so the rule can weigh them and each has its metrics. */
@@ -291,19 +301,8 @@ export class EcsRollout implements RolloutTarget {
   ): Promise<void> {
     const L = this.layout;
     const { stable } = base;
-    const network = stable.networkConfiguration?.awsvpcConfiguration;
     await this.deps.ecs.createService({
-      cluster: L.cluster,
-      serviceName: L.candidateService,
-      taskDefinition: base.revision,
-      launchType: 'FARGATE',
-      desiredCount: Math.max(1, stable.desiredCount ?? 1),
-      subnets: network?.subnets ?? [],
-      securityGroups: network?.securityGroups ?? [],
-      assignPublicIp: network?.assignPublicIp === 'ENABLED',
-      ...(stable.healthCheckGracePeriodSeconds
-        ? { healthCheckGracePeriodSeconds: stable.healthCheckGracePeriodSeconds }
-        : {}),
+      ...candidateServiceSpec(L, stable, base.revision),
       // A client of the namespace only: Service Connect traffic to the service stays on stable.
       serviceConnect: { namespace: L.cluster, services: [] },
       loadBalancers: [this.target(groups.candidate)],
@@ -344,6 +343,13 @@ export class EcsRollout implements RolloutTarget {
   }
 
   async setWeight(weight: number): Promise<void> {
+    if ((await this.any()).shadow)
+      throw new UsageError(
+        `the rollout of ${this.service} on ECS is a shadow: it takes no share of requests`,
+        {
+          hint: `promote it (mlship rollout promote ${this.service} --target ecs) or roll it back; a canary is its own rollout`,
+        },
+      );
     const { state, rollout, ecs } = await this.running();
     await this.deps.elb.setRuleWeights(ecs.ruleArn, weightsAt(weight, this.groups(ecs)));
     await this.save(state, {
@@ -354,7 +360,9 @@ export class EcsRollout implements RolloutTarget {
   }
 
   async status(): Promise<StatusReport> {
-    const { rollout, ecs } = await this.record();
+    const { rollout, shadow } = await this.any();
+    if (shadow) return this.shadowStatus(rollout, shadow);
+    const { ecs } = await this.record();
     const gates: Gates = { ...DEFAULT_GATES, ...rollout.gates, ...this.gatesOverride };
     const start = Date.parse(rollout.startedAt);
     // CloudWatch refuses an empty window; a minute is its resolution anyway.
@@ -372,7 +380,21 @@ export class EcsRollout implements RolloutTarget {
       end,
     );
     const comparison = compareFromMetrics(values, gates, rollout.weight || 50);
-    const candidate = await this.deps.ecs.describeService(ecs.cluster, ecs.candidateService);
+    return this.report(rollout, comparison, gates, ecs, [
+      "from the load balancer's metrics per target group (CloudWatch, 1-minute resolution, a few minutes late); latency tested on the minutes' averages",
+      'answers are not compared on ECS (the load balancer cannot mirror)',
+    ]);
+  }
+
+  /** The status with its verdict and the candidate service's health. */
+  private async report(
+    rollout: Rollout,
+    comparison: Comparison,
+    gates: Gates,
+    where: { cluster: string; candidateService: string },
+    notes: string[],
+  ): Promise<StatusReport> {
+    const candidate = await this.deps.ecs.describeService(where.cluster, where.candidateService);
     const { health, down } = candidateHealth(candidate, rollout.status === 'running');
     return {
       rollout,
@@ -380,11 +402,22 @@ export class EcsRollout implements RolloutTarget {
       verdict: verdict(comparison, gates),
       candidateHealth: health,
       candidateDown: down,
-      notes: [
-        "from the load balancer's metrics per target group (CloudWatch, 1-minute resolution, a few minutes late); latency tested on the minutes' averages",
-        'answers are not compared on ECS (the load balancer cannot mirror)',
-      ],
+      notes,
     };
+  }
+
+  /**
+   * A shadow's requests pass through the proxy, not through a target group of its own: no load
+   * balancer metrics to compare. Both versions log each request, and the sampled answers, to the
+   * stack's CloudWatch Logs group, which status does not read on ECS (yet).
+   */
+  private async shadowStatus(rollout: Rollout, s: ShadowRecord): Promise<StatusReport> {
+    const gates: Gates = { ...DEFAULT_GATES, ...rollout.gates, ...this.gatesOverride };
+    const comparison = compare({ stable: [], candidate: [], pairs: [] }, gates);
+    return this.report(rollout, comparison, gates, s, [
+      `shadow on ECS: ${s.proxyService} runs ${s.shadowProxyTaskDefinition.split('/').pop()} (mirror to ${s.candidateService}); before the rollout ${s.proxyTaskDefinition.split('/').pop()}`,
+      `the comparison (requests, 5xx, latency, agreement) is not read on ECS: both versions log each request and the sampled answers (with their request ids) to CloudWatch Logs, group /mlship/${s.cluster}; status does not read them yet`,
+    ]);
   }
 
   /**
@@ -393,6 +426,8 @@ export class EcsRollout implements RolloutTarget {
    * flows through the proxy again), then the candidate, its group and its alarms removed.
    */
   async promote(): Promise<PromoteResult> {
+    const found = await this.any();
+    if (found.shadow) return this.promoteShadow(found.state, found.rollout, found.shadow);
     const { state, rollout, ecs } = await this.running();
     const { elb, log } = this.deps;
     await elb.setRuleWeights(ecs.ruleArn, weightsAt(100, this.groups(ecs)));
@@ -408,6 +443,21 @@ export class EcsRollout implements RolloutTarget {
     await this.deps.waitStable(ecs.stableService, ecs.candidateTaskDefinition);
     await elb.setRuleWeights(ecs.ruleArn, weightsAt(0, this.groups(ecs)));
     await this.removeCandidate(ecs);
+    return this.promoted(
+      state,
+      rollout,
+      ecs.candidateTaskDefinition,
+      `${ecs.stableService} keeps its rollout target group and alarms for the next rollout`,
+    );
+  }
+
+  /** After a promotion: mlship.yaml edited as locally, the rollout recorded as promoted. */
+  private async promoted(
+    state: RolloutsFile,
+    rollout: Rollout,
+    candidateTaskDefinition: string,
+    note: string,
+  ): Promise<PromoteResult> {
     const changed = await promoteInConfig(this.stack.configFile, rollout);
     await this.save(state, {
       ...rollout,
@@ -416,13 +466,26 @@ export class EcsRollout implements RolloutTarget {
       history: [...rollout.history, { at: this.now(), action: 'promote', weight: 100 }],
     });
     return {
-      stableNow: `${ecs.candidateTaskDefinition.split('/').pop()} (${rollout.candidate.image ?? rollout.candidate.path})`,
+      stableNow: `${candidateTaskDefinition.split('/').pop()} (${rollout.candidate.image ?? rollout.candidate.path})`,
       ...(changed.length ? { configChanged: this.stack.configFile } : {}),
-      notes: [
-        ...changed.map((c) => `${this.stack.configFile}: ${c}`),
-        `${ecs.stableService} keeps its rollout target group and alarms for the next rollout`,
-      ],
+      notes: [...changed.map((c) => `${this.stack.configFile}: ${c}`), note],
     };
+  }
+
+  private async promoteShadow(
+    state: RolloutsFile,
+    rollout: Rollout,
+    s: ShadowRecord,
+  ): Promise<PromoteResult> {
+    if (rollout.status !== 'running')
+      throw new UsageError(`the rollout of ${this.service} is over (${rollout.status})`);
+    await promoteShadow(this.deps, s);
+    return this.promoted(
+      state,
+      rollout,
+      s.candidateTaskDefinition,
+      `${s.proxyService} is back on ${s.proxyTaskDefinition.split('/').pop()} (no mirror)`,
+    );
   }
 
   /** The candidate's rules, service, target group and alarms (its revision stays, deregistered). */
@@ -436,6 +499,8 @@ export class EcsRollout implements RolloutTarget {
   }
 
   async rollback(reason: string, options: { destroy?: boolean } = {}): Promise<void> {
+    const found = await this.any();
+    if (found.shadow) return this.rollbackShadow(found.state, found.rollout, found.shadow, reason, options);
     const { state, rollout, ecs } = await this.record();
     if (rollout.status === 'promoted')
       throw new UsageError(
@@ -451,6 +516,16 @@ export class EcsRollout implements RolloutTarget {
     // The family's latest ACTIVE revision is the stable one again (the next deploy compares with it).
     await this.deps.ecs.deregisterTaskDefinition(ecs.candidateTaskDefinition).catch(() => undefined);
     if (options.destroy) await this.removeCandidate(ecs);
+    await this.rolledBack(state, rollout, reason, options);
+  }
+
+  /** The rollback (if it was running) and the removal (with --destroy), recorded. */
+  private async rolledBack(
+    state: RolloutsFile,
+    rollout: Rollout,
+    reason: string,
+    options: { destroy?: boolean },
+  ): Promise<void> {
     const events = [
       ...(rollout.status === 'running'
         ? [{ at: this.now(), action: 'rollback' as const, weight: 0, reason }]
@@ -464,6 +539,20 @@ export class EcsRollout implements RolloutTarget {
       weight: 0,
       history: [...rollout.history, ...events],
     });
+  }
+
+  private async rollbackShadow(
+    state: RolloutsFile,
+    rollout: Rollout,
+    s: ShadowRecord,
+    reason: string,
+    options: { destroy?: boolean },
+  ): Promise<void> {
+    if (rollout.status === 'promoted')
+      throw new UsageError(`the rollout of ${this.service} was promoted: there is no candidate to roll back`);
+    if (rollout.history.some((h) => h.action === 'destroy')) return;
+    if (rollout.status === 'running' || options.destroy) await stopShadow(this.deps, s, options);
+    await this.rolledBack(state, rollout, reason, options);
   }
 }
 

@@ -95,16 +95,16 @@ describe('rollout on ECS: layout and refusals', () => {
     expect(() => ecsRolloutLayout(keys, 'iris')).toThrow(/API keys/);
   });
 
-  it('refuses a shadow, a mirror and sticky splits on ECS, each as a usage error', () => {
+  it('refuses a mirror and sticky splits on ECS, each as a usage error; a shadow goes through the proxy', () => {
     const now = new Date('2026-12-02T10:00:00Z');
     const r = (flags: Parameters<typeof rolloutFromFlags>[1]) => rolloutFromFlags('iris', flags, now);
     for (const flags of [
-      { shadow: true, image: 'x:1' },
       { canary: '10', mirror: true, image: 'x:1' },
       { ab: '50', stickyHeader: 'X-User-Id', image: 'x:1' },
     ])
       expect(() => refuseOnEcs(r(flags))).toThrow(UsageError);
     expect(() => refuseOnEcs(r({ canary: '10', image: 'x:1' }))).not.toThrow();
+    expect(() => refuseOnEcs(r({ shadow: true, image: 'x:1' }))).not.toThrow();
   });
 });
 

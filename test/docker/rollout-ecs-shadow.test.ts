@@ -1,0 +1,274 @@
+// `mlship rollout start --shadow --target ecs` against moto's real ECS APIs, with the CLI's own
+// bake (a real engine, pushed to the local registry): the candidate as a Service Connect server named
+// `<service>-candidate`, the proxy moved to a new revision whose image (built FROM its running
+// image, pushed to the local registry) carries the mirror's nginx.conf, checked against a golden
+// file and by `nginx -t` in that very image; rollback and promote put the proxy's previous
+// revision back. moto starts no task, so start/rollback/promote run through EcsRollout with a
+// wait that records what it waited for (the CLI waits for running tasks); status and the
+// refused step run through the CLI. No request is mirrored here (see docs/rollout.md).
+
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import * as ec2Sdk from '@aws-sdk/client-ec2';
+import * as ecsSdk from '@aws-sdk/client-ecs';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createDeployApis } from '../../src/adapters/aws/deploy-apis.js';
+import { bakeAndPush } from '../../src/cli/commands/rollout-ecs.js';
+import { serviceConnectOf } from '../../src/core/deploy/apply.js';
+import type { AwsDeployApis } from '../../src/core/deploy/aws-apis.js';
+import { type EcsPlanResult, planEcs } from '../../src/core/deploy/plan.js';
+import { EcsRollout } from '../../src/core/rollout/ecs.js';
+import { rolloutFromFlags } from '../../src/core/rollout/options.js';
+import { fakeClock } from '../../src/io/clock.js';
+import { removeImagesTagged, requireEngine } from '../helpers/docker.js';
+import { expectGolden } from '../helpers/golden.js';
+import { FAKE_CREDENTIALS, type Moto, startMoto } from '../helpers/moto.js';
+
+const engine = await requireEngine();
+const BIN = path.resolve('bin/mlship.js');
+const REGION = 'eu-west-1';
+/** The proxy's running image: the local NGINX (no registry can be pulled from here). */
+const PROXY_IMAGE = 'mlship-local/nginx:1.22';
+const CANDIDATE_IMAGE = '123456789012.dkr.ecr.eu-west-1.amazonaws.com/sh-demo/iris:v2';
+const PROJECT = `# a model behind the stack's proxy
+version: 1
+name: sh-demo
+services:
+  iris:
+    image: registry.example/iris:1.4.0
+proxy: {}
+aws:
+  region: eu-west-1
+  account_id: "123456789012"
+`;
+
+describe.runIf(engine)('rollout --shadow --target ecs (moto, engine, registry)', () => {
+  let moto: Moto | undefined;
+  let dir: string;
+  let plan: EcsPlanResult;
+  let aws: AwsDeployApis;
+  let proxyBefore: string;
+  const pushed: string[] = [];
+
+  const mlship = (...args: string[]) => {
+    const r = spawnSync(
+      process.execPath,
+      [BIN, ...args, '--target', 'ecs', '--endpoint-url', moto!.endpoint, '--registry', '127.0.0.1:5000'],
+      {
+        cwd: dir,
+        encoding: 'utf8',
+        env: { ...process.env, ...moto!.env, ...FAKE_CREDENTIALS, CI: 'true', NO_COLOR: '1' },
+        timeout: 120_000,
+      },
+    );
+    return { code: r.status, stdout: r.stdout, stderr: r.stderr };
+  };
+  const service = async (name: string) => {
+    const client = new ecsSdk.ECSClient({ region: REGION, endpoint: moto!.endpoint });
+    const r = await client.send(
+      new ecsSdk.DescribeServicesCommand({ cluster: plan.stack, services: [name] }),
+    );
+    client.destroy();
+    return r.services?.find((s) => s.status === 'ACTIVE');
+  };
+  const imageOf = async (td: string) =>
+    (await aws.ecs.latestTaskDefinition(td))?.containerDefinitions?.find((c) => c.name === 'proxy')?.image;
+  const waited: string[] = [];
+  const clock = fakeClock(Date.parse('2026-12-02T12:00:00Z'));
+  const target = (failOn?: string) =>
+    new EcsRollout(
+      {
+        ecs: aws.ecs,
+        elb: aws.elb,
+        ec2: aws.ec2,
+        cloudwatch: aws.cloudwatch,
+        clock,
+        log: () => undefined,
+        waitStable: async (name, td) => {
+          if (name === failOn) throw new Error(`${name} did not become stable (test)`);
+          expect((await aws.ecs.describeService(plan.stack, name))?.taskDefinition).toBe(td);
+          waited.push(`${name} ${td.split('/').pop()}`);
+        },
+        // The CLI's bake and push (rollout-ecs.ts), on this engine, to the local registry.
+        bakeProxyImage: (base, files) =>
+          bakeAndPush({ io: { info: () => undefined }, engine: async () => engine! }, base, files, {
+            ecr: aws.ecr,
+            registry: '127.0.0.1:5000',
+            file: path.join(dir, 'mlship.yaml'),
+          }),
+      },
+      {
+        plan,
+        configFile: path.join(dir, 'mlship.yaml'),
+        stateFile: path.join(dir, 'deploy', 'ecs-rollouts.json'),
+      },
+      'iris',
+    );
+  const shadow = () =>
+    rolloutFromFlags('iris', { shadow: true, image: CANDIDATE_IMAGE }, new Date(clock.now()));
+  /** The shadow images this run pushed (for the clean-up), from the engine. */
+  const shadowImages = () =>
+    spawnSync(
+      'docker',
+      ['images', '--format', '{{.Repository}}:{{.Tag}}', '127.0.0.1:5000/mlship-local/nginx'],
+      {
+        encoding: 'utf8',
+      },
+    )
+      .stdout.split('\n')
+      .filter((t) => t.includes(':shadow-'));
+  const state = () => JSON.parse(readFileSync(path.join(dir, 'deploy', 'ecs-rollouts.json'), 'utf8'));
+
+  beforeAll(async () => {
+    moto = await startMoto();
+    if (!moto) return;
+    Object.assign(process.env, moto.env);
+    dir = mkdtempSync(path.join(os.tmpdir(), 'mlship-rollout-shadow-'));
+    writeFileSync(path.join(dir, 'mlship.yaml'), PROJECT);
+    plan = await planEcs({
+      file: path.join(dir, 'mlship.yaml'),
+      imageTag: 'abc123',
+      force: false,
+      writeFiles: false,
+      region: REGION,
+      accountId: '123456789012',
+    });
+    aws = createDeployApis({
+      region: REGION,
+      endpointUrl: moto.endpoint,
+      tags: { 'mlship:stack': plan.stack },
+    });
+    // The deployed stack as --apply leaves it: the iris and proxy services in the namespace.
+    await aws.ecs.ensureCluster(plan.stack, plan.stack);
+    const ec2 = new ec2Sdk.EC2Client({ region: REGION, endpoint: moto.endpoint });
+    const net = await ec2.send(
+      new ec2Sdk.DescribeSubnetsCommand({ Filters: [{ Name: 'default-for-az', Values: ['true'] }] }),
+    );
+    ec2.destroy();
+    const subnets = (net.Subnets ?? []).slice(0, 2).map((s) => s.SubnetId!);
+    for (const name of ['iris', 'proxy']) {
+      const td = plan.translation.taskDefinitions.find((t) => t.family === `sh-demo-${name}`)!;
+      const containers = td.containerDefinitions!.map((c) =>
+        c.name === 'proxy' ? { ...c, image: PROXY_IMAGE } : c,
+      );
+      const registered = await aws.ecs.registerTaskDefinition({ ...td, containerDefinitions: containers });
+      if (name === 'proxy') proxyBefore = registered.arn;
+      const svc = plan.translation.services.find((s) => s.name === name)!;
+      await aws.ecs.createService({
+        cluster: plan.stack,
+        serviceName: name,
+        taskDefinition: registered.arn,
+        launchType: 'FARGATE',
+        desiredCount: 1,
+        subnets,
+        securityGroups: [],
+        assignPublicIp: false,
+        serviceConnect: serviceConnectOf(plan.stack, svc),
+      });
+    }
+  }, 120_000);
+  afterAll(async () => {
+    aws?.destroy();
+    await moto?.stop();
+    for (const image of pushed) spawnSync('docker', ['rmi', '-f', image], { stdio: 'ignore' });
+    removeImagesTagged('mlship-proxy/shadow');
+  });
+
+  it('a proxy that never becomes stable: start undoes everything (the proxy back on its revision, no candidate)', async () => {
+    await expect(target('proxy').start(shadow())).rejects.toThrow(/proxy did not become stable/);
+    expect((await service('proxy'))?.taskDefinition).toBe(proxyBefore);
+    expect(await service('iris-candidate')).toBeUndefined();
+    expect((await aws.ecs.activeRevisions('sh-demo-proxy')).map((a) => a.split('/').pop())).toEqual([
+      'sh-demo-proxy:1',
+    ]);
+    expect((await aws.ecs.activeRevisions('sh-demo-iris')).map((a) => a.split('/').pop())).toEqual([
+      'sh-demo-iris:1',
+    ]);
+    for (const tag of shadowImages()) pushed.push(tag);
+    waited.length = 0;
+  }, 300_000);
+
+  it('start: the candidate serves as sh-demo iris-candidate; the proxy runs a new revision with the mirror baked in', async () => {
+    await target().start(shadow());
+    const record = state().rollouts.iris.ecsShadow;
+    // The candidate: its own revision of the iris family, a Service Connect server by its own name.
+    const candidate = await service('iris-candidate');
+    expect(candidate?.taskDefinition).toBe(record.candidateTaskDefinition);
+    expect(waited).toEqual([
+      `iris-candidate ${record.candidateTaskDefinition.split('/').pop()}`,
+      `proxy ${record.shadowProxyTaskDefinition.split('/').pop()}`,
+    ]);
+    const candidateTd = await aws.ecs.latestTaskDefinition(record.candidateTaskDefinition);
+    expect(candidateTd?.containerDefinitions?.[0]?.image).toBe(CANDIDATE_IMAGE);
+    // The proxy: the next revision of its family, on an image pushed to the registry.
+    const proxy = await service('proxy');
+    expect(proxy?.taskDefinition).toBe(record.shadowProxyTaskDefinition);
+    expect(proxy?.taskDefinition).not.toBe(proxyBefore);
+    expect(record.proxyTaskDefinition).toBe(proxyBefore);
+    const image = await imageOf(record.shadowProxyTaskDefinition);
+    expect(image).toBe(record.shadowProxyImage);
+    expect(image).toMatch(/^127\.0\.0\.1:5000\/mlship-local\/nginx:shadow-[0-9a-f]{12}$/);
+    pushed.push(image!);
+    // The file baked into that image: the golden, and NGINX accepts it (the hosts Service Connect names).
+    const baked = spawnSync('docker', ['run', '--rm', image!, 'cat', '/etc/nginx/conf.d/default.conf'], {
+      encoding: 'utf8',
+    });
+    expect(baked.status, baked.stderr).toBe(0);
+    expectGolden('test/golden/rollout/ecs-shadow-nginx.conf', baked.stdout);
+    expect(baked.stdout).toContain('mirror /_mlship/shadow/iris;');
+    expect(baked.stdout).toContain('server iris-candidate:8080 max_fails=1 fail_timeout=5s;');
+    const check = spawnSync(
+      'docker',
+      [
+        'run',
+        '--rm',
+        '--add-host',
+        'iris:127.0.0.1',
+        '--add-host',
+        'iris-candidate:127.0.0.1',
+        image!,
+        'nginx',
+        '-t',
+      ],
+      { encoding: 'utf8' },
+    );
+    expect(check.status, check.stderr).toBe(0);
+    expect(check.stderr).toContain('test is successful');
+  }, 300_000);
+
+  it('status names what it can read on ECS; a shadow takes no --to step', () => {
+    const status = mlship('rollout', 'status', 'iris', '--json');
+    expect(status.code, status.stderr).toBe(0);
+    const report = JSON.parse(status.stdout) as { verdict: { decision: string }; notes: string[] };
+    expect(report.verdict.decision).toBe('hold');
+    expect(report.notes.join('\n')).toMatch(/not read on ECS/);
+    const step = mlship('rollout', 'promote', 'iris', '--to', '50');
+    expect(step.code).toBe(2);
+    expect(step.stderr).toMatch(/is a shadow: it takes no share/);
+  }, 120_000);
+
+  it('rollback: the proxy back on its previous revision (no mirror), the candidate at 0 tasks', async () => {
+    const shadowTd = state().rollouts.iris.ecsShadow.shadowProxyTaskDefinition;
+    await target().rollback('by hand');
+    expect((await service('proxy'))?.taskDefinition).toBe(proxyBefore);
+    expect((await service('iris-candidate'))?.desiredCount).toBe(0);
+    expect(await aws.ecs.latestTaskDefinition(shadowTd)).toBeUndefined(); // deregistered
+    expect(state().rollouts.iris.status).toBe('rolled-back');
+  }, 120_000);
+
+  it('promote: the stable service on the candidate revision, the proxy back without the mirror, the candidate gone', async () => {
+    await aws.ecs.deleteService(plan.stack, 'iris-candidate');
+    await target().start(shadow());
+    const record = state().rollouts.iris.ecsShadow;
+    pushed.push(record.shadowProxyImage);
+    const promoted = await target().promote();
+    expect(promoted.notes.join('\n')).toMatch(/proxy is back on sh-demo-proxy:1/);
+    expect((await service('iris'))?.taskDefinition).toBe(record.candidateTaskDefinition);
+    expect((await service('proxy'))?.taskDefinition).toBe(proxyBefore);
+    expect(await service('iris-candidate')).toBeUndefined();
+    expect(state().rollouts.iris.status).toBe('promoted');
+    expect(readFileSync(path.join(dir, 'mlship.yaml'), 'utf8')).toContain(`image: ${CANDIDATE_IMAGE}`);
+  }, 300_000);
+});
