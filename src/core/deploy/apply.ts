@@ -19,7 +19,7 @@ import { UsageError } from '../../io/errors.js';
 import type { ServiceConnectSpec, ServiceLoadBalancer } from './aws-apis.js';
 import { preDeployChecks } from './checks.js';
 import { chooseEngineVersion, type DatabaseResult, ensureDatabase } from './database-apply.js';
-import type { ApplyDeps, ApplyOptions } from './deps.js';
+import type { ApplyDeps, ApplyOptions, DeployNetwork } from './deps.js';
 import { type EfsResult, type EfsVolumePlan, ensureEfs, withEfsIds } from './efs.js';
 import { ensureGpuCapacity, type GpuCapacityResult } from './gpu-capacity.js';
 import { healthCheckTools, missingHealthCheckTools } from './health-tools.js';
@@ -149,7 +149,7 @@ export async function applyEcs(
   deps: ApplyDeps,
   options: ApplyOptions,
 ): Promise<ApplyResult> {
-  const { aws, log } = deps;
+  const { aws } = deps;
   await refuseWhatCannotStart(plan, deps, options);
   // The stack's own secrets from its .env, before the checks that look for them.
   const createdSecrets = await ensureLocalSecrets(plan, deps, options.localSecrets ?? {});
@@ -172,27 +172,13 @@ export async function applyEcs(
     efs: [],
     queues: [],
     scaling: [],
-    secretsCreated: [],
+    secretsCreated: createdSecrets,
     stable: [],
     endpoints: [],
   };
 
-  // 0. What the tasks need before they start: the bucket with their weights, their roles.
-  const bucket = await ensureStackBucket(plan, deps);
-  if (bucket) result.bucket = bucket;
-  result.weights = await ensureWeights(plan, deps);
-  result.roles = await ensureRoles(plan, deps, options);
-  result.queues = await ensureQueues(plan.queues ?? [], stack, deps);
-  result.secretsCreated = createdSecrets;
-  result.efs = await ensureEfs(plan.stack, plan.efs, deps, network, (v) => efsUser(deps, options, v));
-  for (const db of plan.databases) {
-    result.databases.push(
-      await ensureDatabase(db, stack, versions.get(db.identifier)!, deps, network, {
-        ...(options.databaseWaitSeconds ? { waitTimeoutSeconds: options.databaseWaitSeconds } : {}),
-      }),
-    );
-  }
-
+  // 0. What the tasks need before they start: the bucket with their weights, their roles, data.
+  await ensureBeforeTasks(plan, deps, options, network, versions, result);
   // 1. Images: ECR repositories, then pushes that skip what the registry already has.
   const current = await registeredTaskDefinitions(plan, deps);
   const reuse = await pushImages(plan, deps, options, current, result);
@@ -203,33 +189,8 @@ export async function applyEcs(
   result.cluster.created = (await aws.ecs.ensureCluster(stack, stack)).created;
   // The instances a GPU task runs on: ECS scales them with the tasks (to zero with none).
   if (network.gpuAmi) result.gpuCapacity = await ensureGpuCapacity(plan, deps, network, options);
-
   // 3. Task definitions: a new revision only when something we send changed.
-  const arnOf = new Map<string, string>();
-  for (const td of plan.translation.taskDefinitions) {
-    const routed = withEfsIds(options.registry ? withRegistry(td, options.registry) : td, result.efs);
-    const input = {
-      ...routed,
-      containerDefinitions: routed.containerDefinitions?.map((c) =>
-        reuse.has(c.name!) ? { ...c, image: reuse.get(c.name!)! } : c,
-      ),
-    };
-    const registered = current.get(td.family!);
-    if (registered && sameAsRegistered(withoutTags(input), registered)) {
-      arnOf.set(td.family!, registered.taskDefinitionArn!);
-      result.taskDefinitions.push({
-        family: td.family!,
-        arn: registered.taskDefinitionArn!,
-        registered: false,
-      });
-      continue;
-    }
-    const revision = await aws.ecs.registerTaskDefinition(input);
-    log(`registered ${td.family}:${revision.revision}`);
-    arnOf.set(td.family!, revision.arn);
-    result.taskDefinitions.push({ family: td.family!, arn: revision.arn, registered: true });
-  }
-
+  const arnOf = await registerTaskDefinitions(plan, deps, options, { current, reuse }, result);
   // 4. The shared load balancer, for the services that publish a port; before the services,
   // because a service can only be created with target groups that belong to a load balancer.
   let targets = new Map<string, ServiceLoadBalancer[]>();
@@ -238,63 +199,19 @@ export async function applyEcs(
     result.loadBalancer = lb.loadBalancer;
     targets = lb.targets;
   }
-
   // 5. Services: create the missing ones, update only those whose task definition or load
-  // balancers changed.
+  // balancers changed; then the workers' scaling, now that their services exist.
   await ensureSpotCapacity(plan.queues ?? [], stack, deps);
   for (const svc of plan.translation.services) {
-    const arn = arnOf.get(svc.taskFamily)!;
-    const existing = await aws.ecs.describeService(stack, svc.name);
-    const loadBalancers = [
-      ...(targets.get(svc.name) ?? []),
-      ...rolloutTargets(stack, svc.name, existing?.loadBalancers ?? []),
-    ];
-    if (!existing) {
-      await aws.ecs.createService({
-        cluster: stack,
-        serviceName: svc.name,
-        taskDefinition: arn,
-        launchType: svc.launchType,
-        ...(svc.launchType === 'EC2' && result.gpuCapacity
-          ? { capacityProvider: result.gpuCapacity.capacityProvider }
-          : {}),
-        ...(svc.capacityProvider ? { capacityProvider: svc.capacityProvider } : {}),
-        desiredCount: svc.desiredCount,
-        subnets: network.subnets,
-        securityGroups: network.securityGroups,
-        assignPublicIp: svc.launchType === 'FARGATE',
-        ...(svc.healthCheckGracePeriodSeconds
-          ? { healthCheckGracePeriodSeconds: svc.healthCheckGracePeriodSeconds }
-          : {}),
-        serviceConnect: serviceConnectOf(stack, svc),
-        ...(loadBalancers.length ? { loadBalancers } : {}),
-      });
-      result.services.push({ name: svc.name, action: 'created' });
-    } else if (
-      existing.taskDefinition !== arn ||
-      options.force ||
-      !sameLoadBalancers(existing.loadBalancers ?? [], loadBalancers)
-    ) {
-      const lbChanged = !sameLoadBalancers(existing.loadBalancers ?? [], loadBalancers);
-      await aws.ecs.updateService({
-        cluster: stack,
-        service: svc.name,
-        taskDefinition: arn,
-        forceNewDeployment: options.force,
-        // Service Connect as planned: every container's port, a client in the namespace otherwise.
-        serviceConnect: serviceConnectOf(stack, svc),
-        ...(lbChanged ? { loadBalancers } : {}),
-        ...(lbChanged && svc.healthCheckGracePeriodSeconds
-          ? { healthCheckGracePeriodSeconds: svc.healthCheckGracePeriodSeconds }
-          : {}),
-      });
-      result.services.push({ name: svc.name, action: 'updated' });
-    } else {
-      result.services.push({ name: svc.name, action: 'unchanged' });
-    }
+    const action = await ensureService(
+      plan,
+      deps,
+      options,
+      { svc, arn: arnOf.get(svc.taskFamily)!, targets, network },
+      result,
+    );
+    result.services.push({ name: svc.name, action });
   }
-
-  // The workers' scaling, now that their services exist.
   result.scaling = await ensureWorkersScaling(plan.queues ?? [], stack, deps);
 
   // 6. Wait for the changed services; a failure keeps the log group for debugging.
@@ -319,6 +236,126 @@ export async function applyEcs(
     ),
   );
   return result;
+}
+
+/** The bucket with the weights, the roles, the queues, EFS and the databases. */
+async function ensureBeforeTasks(
+  plan: EcsPlanResult,
+  deps: ApplyDeps,
+  options: ApplyOptions,
+  network: DeployNetwork,
+  versions: Map<string, string>,
+  result: ApplyResult,
+): Promise<void> {
+  const bucket = await ensureStackBucket(plan, deps);
+  if (bucket) result.bucket = bucket;
+  result.weights = await ensureWeights(plan, deps);
+  result.roles = await ensureRoles(plan, deps, options);
+  result.queues = await ensureQueues(plan.queues ?? [], plan.stack, deps);
+  result.efs = await ensureEfs(plan.stack, plan.efs, deps, network, (v) => efsUser(deps, options, v));
+  for (const db of plan.databases) {
+    result.databases.push(
+      await ensureDatabase(db, plan.stack, versions.get(db.identifier)!, deps, network, {
+        ...(options.databaseWaitSeconds ? { waitTimeoutSeconds: options.databaseWaitSeconds } : {}),
+      }),
+    );
+  }
+}
+
+/** A revision per family when what is sent differs from the registered one; the ARN each service runs. */
+async function registerTaskDefinitions(
+  plan: EcsPlanResult,
+  deps: ApplyDeps,
+  options: ApplyOptions,
+  images: { current: Awaited<ReturnType<typeof registeredTaskDefinitions>>; reuse: Map<string, string> },
+  result: ApplyResult,
+): Promise<Map<string, string>> {
+  const arnOf = new Map<string, string>();
+  for (const td of plan.translation.taskDefinitions) {
+    const routed = withEfsIds(options.registry ? withRegistry(td, options.registry) : td, result.efs);
+    const input = {
+      ...routed,
+      containerDefinitions: routed.containerDefinitions?.map((c) =>
+        images.reuse.has(c.name!) ? { ...c, image: images.reuse.get(c.name!)! } : c,
+      ),
+    };
+    const registered = images.current.get(td.family!);
+    if (registered && sameAsRegistered(withoutTags(input), registered)) {
+      arnOf.set(td.family!, registered.taskDefinitionArn!);
+      result.taskDefinitions.push({
+        family: td.family!,
+        arn: registered.taskDefinitionArn!,
+        registered: false,
+      });
+      continue;
+    }
+    const revision = await deps.aws.ecs.registerTaskDefinition(input);
+    deps.log(`registered ${td.family}:${revision.revision}`);
+    arnOf.set(td.family!, revision.arn);
+    result.taskDefinitions.push({ family: td.family!, arn: revision.arn, registered: true });
+  }
+  return arnOf;
+}
+
+type PlannedService = EcsPlanResult['translation']['services'][number];
+
+/** Creates the service, or updates it when its task definition or load balancers changed (or --force). */
+async function ensureService(
+  plan: EcsPlanResult,
+  deps: ApplyDeps,
+  options: ApplyOptions,
+  at: {
+    svc: PlannedService;
+    arn: string;
+    targets: Map<string, ServiceLoadBalancer[]>;
+    network: DeployNetwork;
+  },
+  result: ApplyResult,
+): Promise<'created' | 'updated' | 'unchanged'> {
+  const { svc, arn, network } = at;
+  const stack = plan.stack;
+  const existing = await deps.aws.ecs.describeService(stack, svc.name);
+  const loadBalancers = [
+    ...(at.targets.get(svc.name) ?? []),
+    ...rolloutTargets(stack, svc.name, existing?.loadBalancers ?? []),
+  ];
+  if (!existing) {
+    await deps.aws.ecs.createService({
+      cluster: stack,
+      serviceName: svc.name,
+      taskDefinition: arn,
+      launchType: svc.launchType,
+      ...(svc.launchType === 'EC2' && result.gpuCapacity
+        ? { capacityProvider: result.gpuCapacity.capacityProvider }
+        : {}),
+      ...(svc.capacityProvider ? { capacityProvider: svc.capacityProvider } : {}),
+      desiredCount: svc.desiredCount,
+      subnets: network.subnets,
+      securityGroups: network.securityGroups,
+      assignPublicIp: svc.launchType === 'FARGATE',
+      ...(svc.healthCheckGracePeriodSeconds
+        ? { healthCheckGracePeriodSeconds: svc.healthCheckGracePeriodSeconds }
+        : {}),
+      serviceConnect: serviceConnectOf(stack, svc),
+      ...(loadBalancers.length ? { loadBalancers } : {}),
+    });
+    return 'created';
+  }
+  const lbChanged = !sameLoadBalancers(existing.loadBalancers ?? [], loadBalancers);
+  if (existing.taskDefinition === arn && !options.force && !lbChanged) return 'unchanged';
+  await deps.aws.ecs.updateService({
+    cluster: stack,
+    service: svc.name,
+    taskDefinition: arn,
+    forceNewDeployment: options.force,
+    // Service Connect as planned: every container's port, a client in the namespace otherwise.
+    serviceConnect: serviceConnectOf(stack, svc),
+    ...(lbChanged ? { loadBalancers } : {}),
+    ...(lbChanged && svc.healthCheckGracePeriodSeconds
+      ? { healthCheckGracePeriodSeconds: svc.healthCheckGracePeriodSeconds }
+      : {}),
+  });
+  return 'updated';
 }
 
 /**
