@@ -7,6 +7,7 @@
 import { readdir } from 'node:fs/promises';
 import path from 'node:path';
 import type { Project } from '../../config/schema.js';
+import type { Stack } from '../../config/stack-model.js';
 import { type EcsTranslation, taskGpus, translateToEcs } from '../../generators/ecs-task-definitions.js';
 import { FileExistsError } from '../../io/errors.js';
 import { exists, writeFileAtomic } from '../../io/files.js';
@@ -425,49 +426,17 @@ export async function planEcs(options: EcsPlanOptions): Promise<EcsPlanResult> {
   const managedFiles = manageStorage(managedDb.stack, project, bucket);
   const managedQueues = manageQueues(managedFiles.stack, project, { region, accountId });
   const stack = managedQueues.stack;
-  const efs = planEfs(stack);
-  const cache = new ChecksumCache(options.checksumCache);
-  const weights = await planWeights(stack.services, bucket, cache);
-  await cache.save();
-  const built = new Set(stack.services.filter((s) => s.build).map((s) => s.name));
-  const bakes = await planBakes(stack.services, {
-    stack: stack.name,
-    baseDir: loaded.baseDir,
-    generated: loaded.generated,
-    // mlship.yaml stacks: always (the proxy's and front end's generated files); compose files: on request.
-    services: project || options.bakeMounts ? 'all' : [],
-    builtTag: (s) => (built.has(s) ? `${stack.name}/${s}:dev` : undefined),
-  });
-  const registry = `${accountId}.dkr.ecr.${region}.amazonaws.com`;
-  const images = ecrImages(loaded, bakes, registry, options.imageTag);
-  Object.assign(images, workerImages(images, managedQueues.queues));
-  const { builds, localImages } = buildsOf(loaded, images, bakes, outDir);
-  const taskNeeds = {
-    weights,
-    ...(managedFiles.storage ? { bucketAccess: { bucket } } : {}),
-    ...(managedQueues.queues.length ? { queues: managedQueues.queues.map((q) => q.arn) } : {}),
-  };
-  const arns = roleArns(stack.name, accountId, project, options, taskNeeds);
-  const translation = translateToEcs(stack, {
-    region,
-    accountId,
-    images,
-    startupGrace: loaded.grace,
-    executionRoleArn: arns.execution,
-    ...(arns.task ? { taskRoleArn: arns.task } : {}),
-    weights: Object.fromEntries(
-      weights.map((w) => [
-        w.service,
-        {
-          url: w.url,
-          ...(w.sha256 ? { sha256: w.sha256 } : {}),
-          ...(w.upload ? { sizeBytes: w.upload.sizeBytes } : {}),
-        },
-      ]),
-    ),
-    bakedMounts: Object.fromEntries(bakes.map((b) => [b.service, b.mounts])),
-    efs: Object.fromEntries(efs.map((e) => [e.volume, efsPlaceholders(e.volume)])),
-  });
+  const tasks = await planTasks(
+    loaded,
+    stack,
+    options,
+    { region, accountId, bucket, outDir },
+    {
+      storage: Boolean(managedFiles.storage),
+      queues: managedQueues.queues,
+    },
+  );
+  const { translation, bakes, weights, efs, taskNeeds, arns } = tasks;
   translation.warnings.unshift(...stack.warnings, ...managedDb.warnings, ...managedFiles.warnings);
   translation.refusals.push(...managedQueues.refusals);
   withWorkerServices(translation, managedQueues.queues);
@@ -500,24 +469,14 @@ export async function planEcs(options: EcsPlanOptions): Promise<EcsPlanResult> {
     ...(arns.userExecution ? {} : { execution: specs.execution }),
     ...(!arns.userTask && arns.task ? { task: specs.task } : {}),
   };
-  // Without --gpu-instance: the cheapest bundled type that holds the GPU task's GPUs and memory.
-  const gpuTask = translation.taskDefinitions.find((t) => t.requiresCompatibilities?.includes('EC2'));
-  const gpuInstanceType =
-    options.gpuInstanceType ??
-    (gpuTask && gpuInstanceFor(taskGpus(gpuTask), Number(gpuTask.memory ?? 0))) ??
-    DEFAULT_GPU_INSTANCE;
-  const gpuFit =
-    options.gpuFit && gpuTask
-      ? await gpuFitOfPlan(stack.name, translation.taskDefinitions, gpuInstanceType, options.gpuFit)
-      : undefined;
-  if (gpuFit) assertGpuFit(gpuFit);
+  const { gpuInstanceType, gpuFit } = await planGpu(stack.name, translation, options);
   const loadBalancer = loadBalancerOf(stack.name, translation, options.certificateArn);
   const partial = {
     stack: stack.name,
     region,
     accountId,
-    builds,
-    localImages,
+    builds: tasks.builds,
+    localImages: tasks.localImages,
     translation,
     bucket,
     weights,
@@ -545,4 +504,74 @@ export async function planEcs(options: EcsPlanOptions): Promise<EcsPlanResult> {
   if (writeFiles) await checkOutDir(outDir, options.force);
   const written = writeFiles ? await writePlanFiles(outDir, result) : [];
   return { ...result, outDir, written };
+}
+
+/** What runs as tasks: EFS volumes, weights, baked mounts, images and builds, roles' ARNs, the task definitions. */
+async function planTasks(
+  loaded: DeployStack,
+  stack: Stack,
+  options: EcsPlanOptions,
+  where: { region: string; accountId: string; bucket: string; outDir: string },
+  managed: { storage: boolean; queues: ManagedQueue[] },
+) {
+  const { region, accountId, bucket } = where;
+  const efs = planEfs(stack);
+  const cache = new ChecksumCache(options.checksumCache);
+  const weights = await planWeights(stack.services, bucket, cache);
+  await cache.save();
+  const built = new Set(stack.services.filter((s) => s.build).map((s) => s.name));
+  const bakes = await planBakes(stack.services, {
+    stack: stack.name,
+    baseDir: loaded.baseDir,
+    generated: loaded.generated,
+    // mlship.yaml stacks: always (the proxy's and front end's generated files); compose files: on request.
+    services: loaded.project || options.bakeMounts ? 'all' : [],
+    builtTag: (s) => (built.has(s) ? `${stack.name}/${s}:dev` : undefined),
+  });
+  const registry = `${accountId}.dkr.ecr.${region}.amazonaws.com`;
+  const images = ecrImages(loaded, bakes, registry, options.imageTag);
+  Object.assign(images, workerImages(images, managed.queues));
+  const { builds, localImages } = buildsOf(loaded, images, bakes, where.outDir);
+  const taskNeeds = {
+    weights,
+    ...(managed.storage ? { bucketAccess: { bucket } } : {}),
+    ...(managed.queues.length ? { queues: managed.queues.map((q) => q.arn) } : {}),
+  };
+  const arns = roleArns(stack.name, accountId, loaded.project, options, taskNeeds);
+  const translation = translateToEcs(stack, {
+    region,
+    accountId,
+    images,
+    startupGrace: loaded.grace,
+    executionRoleArn: arns.execution,
+    ...(arns.task ? { taskRoleArn: arns.task } : {}),
+    weights: Object.fromEntries(
+      weights.map((w) => [
+        w.service,
+        {
+          url: w.url,
+          ...(w.sha256 ? { sha256: w.sha256 } : {}),
+          ...(w.upload ? { sizeBytes: w.upload.sizeBytes } : {}),
+        },
+      ]),
+    ),
+    bakedMounts: Object.fromEntries(bakes.map((b) => [b.service, b.mounts])),
+    efs: Object.fromEntries(efs.map((e) => [e.volume, efsPlaceholders(e.volume)])),
+  });
+  return { efs, weights, bakes, builds, localImages, taskNeeds, arns, translation };
+}
+
+/** Without --gpu-instance: the cheapest bundled type that holds the GPU task's GPUs and memory; its fit. */
+async function planGpu(stack: string, translation: EcsTranslation, options: EcsPlanOptions) {
+  const gpuTask = translation.taskDefinitions.find((t) => t.requiresCompatibilities?.includes('EC2'));
+  const gpuInstanceType =
+    options.gpuInstanceType ??
+    (gpuTask && gpuInstanceFor(taskGpus(gpuTask), Number(gpuTask.memory ?? 0))) ??
+    DEFAULT_GPU_INSTANCE;
+  const gpuFit =
+    options.gpuFit && gpuTask
+      ? await gpuFitOfPlan(stack, translation.taskDefinitions, gpuInstanceType, options.gpuFit)
+      : undefined;
+  if (gpuFit) assertGpuFit(gpuFit);
+  return { gpuInstanceType, gpuFit };
 }
