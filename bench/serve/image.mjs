@@ -6,13 +6,16 @@
 //     own metrics (request duration sum minus model duration sum, over the same requests), and
 //     the worker's CPU time per request. Side by side with the same model wrapped by the
 //     baseline's templates (BASELINE, a git ref), in alternating rounds (A B B A) in the same run.
-//  2. Batching at c=32 vs no batching (BATCH_MAX_SIZE=1), for a conv classifier whose 32-image
-//     call costs less than 4x one image (model-only costs measured first, printed), in
-//     alternating rounds (off on on off ...) so that the machine's load drift cancels.
+//  2. Batching at c=32 vs no batching (BATCH_MAX_SIZE=1), for a conv classifier costing 15-25 ms
+//     for one image (as a ResNet-18 on a CPU) whose 32-image call costs less than 4x one image
+//     (model-only costs measured first, printed); with ONNX Runtime's thread spinning off (the
+//     default) and on (ORT_ALLOW_SPINNING=1), at c=1 and c=32: four services, alternating rounds
+//     (A B C D, D C B A ...) so that the machine's load drift cancels.
 //  3. A flood of 20 MB uploads (over the 10 MiB default limit), with and without content-length:
 //     the worker's peak memory (VmHWM) before and after, and worker restarts.
 //
-//   node bench/serve/image.mjs   # REQUESTS=300 ROUNDS=4 BATCH_REQUESTS=640 FLOOD=40 BASELINE=0558b2b
+//   node bench/serve/image.mjs   # REQUESTS=300 ROUNDS=4 BATCH_REQUESTS=640 C1_REQUESTS=150 FLOOD=40
+//                                # BASELINE=0558b2b ONLY=batching (2. alone)
 //
 // Needs: `npm run build`, .venv (requirements-dev.txt), ab (apt-get install -y apache2-utils), git.
 // Prints one JSON object; the figures are in docs/benchmarks.md.
@@ -41,6 +44,9 @@ const REQUESTS = Number(process.env.REQUESTS ?? 300);
 const BATCH_REQUESTS = Number(process.env.BATCH_REQUESTS ?? 640);
 const FLOOD = Number(process.env.FLOOD ?? 40);
 const ROUNDS = Number(process.env.ROUNDS ?? 4);
+const C1_REQUESTS = Number(process.env.C1_REQUESTS ?? 150);
+// ONLY=batching: the batching and spinning comparisons alone (no overhead, no flood).
+const ONLY = process.env.ONLY ?? '';
 const BASELINE = process.env.BASELINE ?? '0558b2b';
 const PORT = Number(process.env.PORT ?? 18180);
 const BOUNDARY = 'mlshipbenchboundary';
@@ -230,15 +236,16 @@ async function overhead(services, body) {
   });
 }
 
-/** Throughput at c=32 of each service, in alternating rounds: the load's drift hits both alike. */
-async function throughput(services, body) {
+/** Throughput at concurrency `c` (`n` requests a round) of each service, in alternating rounds:
+ * the load's drift hits all alike. */
+async function throughput(services, body, c = 32, n = BATCH_REQUESTS) {
   const runs = services.map(() => []);
-  for (const svc of services) ab(svc.port, 64, 32, body);
+  for (const svc of services) ab(svc.port, Math.max(2 * c, 30), c, body);
   for (let round = 0; round < ROUNDS; round++) {
     for (const i of order(round, services.length)) {
       const svc = services[i];
       const before = await metrics(svc.port);
-      const r = ab(svc.port, BATCH_REQUESTS, 32, body);
+      const r = ab(svc.port, n, c, body);
       const after = await metrics(svc.port);
       const batches = after.batches - before.batches;
       runs[i].push({
@@ -251,10 +258,28 @@ async function throughput(services, body) {
       });
     }
   }
-  return runs.map((rounds) => ({
-    rps: +(rounds.reduce((a, r) => a + r.rps, 0) / rounds.length).toFixed(2),
-    rounds,
-  }));
+  const mean = (rounds, k) => +(rounds.reduce((a, r) => a + r[k], 0) / rounds.length).toFixed(2);
+  return runs.map((rounds) => ({ rps: mean(rounds, 'rps'), mean_ms: mean(rounds, 'mean_ms'), rounds }));
+}
+
+/**
+ * ONNX Runtime's idle threads spinning (ORT_ALLOW_SPINNING=1) or sleeping (the default), with
+ * batching off and on, at c=1 and at c=32: four services of the conv model, alternating rounds.
+ */
+async function spinning(conv, model, body) {
+  const kinds = [];
+  for (const spin of ['0', '1']) for (const size of ['1', '32']) kinds.push({ spin, batch: size });
+  const specs = kinds.map((k) => [conv, model, { ORT_ALLOW_SPINNING: k.spin, BATCH_MAX_SIZE: k.batch }]);
+  return withServices(specs, async (services) => {
+    const c1 = await throughput(services, body, 1, C1_REQUESTS);
+    const c32 = await throughput(services, body, 32, BATCH_REQUESTS);
+    return kinds.map((k, i) => ({
+      spinning: k.spin === '1',
+      batch_max_size: Number(k.batch),
+      c1: c1[i],
+      c32: c32[i],
+    }));
+  });
 }
 
 /** CPU time (user + system) of a process so far, in ms (/proc/<pid>/stat, clock ticks of 10 ms). */
@@ -350,6 +375,26 @@ async function withServices(specs, run) {
   }
 }
 
+const pair = (dir, baseDir, model) => [
+  [baseDir, model, {}],
+  [dir, model, {}],
+];
+
+/** Service overhead at c=1 over the model, now and with the baseline's templates. */
+async function overheads(result, body, model, base) {
+  for (const [name, key] of [
+    ['cheap', 'overhead_classifier'],
+    ['invert', 'overhead_image_answer'],
+  ]) {
+    // Batching on (it dispatches at once at c=1): the model's own time is then in the metrics.
+    const now = wrap(model(name), name, ['--batching']);
+    const before = wrap(model(name), `${name}-baseline`, ['--batching'], base);
+    const [b, n] = await withServices(pair(now, before, model(name)), (s) => overhead(s, body));
+    result[key] = { baseline: b, now: n };
+  }
+  result.machine.load_after_overhead = loadavg();
+}
+
 async function main() {
   const costs = JSON.parse(
     execFileSync(PY, [path.join(HERE, 'image_models.py'), WORK], { encoding: 'utf8' }),
@@ -357,12 +402,7 @@ async function main() {
   const photo = readFileSync(path.join(WORK, 'photo.jpg'));
   const body = multipart(photo, 'image/jpeg');
   const model = (name) => path.join(WORK, `${name}.onnx`);
-  const base = baselineCli();
-  // Batching on (it dispatches at once at c=1): the model's own time is then in the metrics.
-  const cheap = wrap(model('cheap'), 'cheap', ['--batching']);
-  const cheapBase = wrap(model('cheap'), 'cheap-baseline', ['--batching'], base);
-  const invert = wrap(model('invert'), 'invert', ['--batching']);
-  const invertBase = wrap(model('invert'), 'invert-baseline', ['--batching'], base);
+  const base = ONLY === 'batching' ? undefined : baselineCli();
   const conv = wrap(model('conv'), 'conv', ['--max-batch-size', '32', '--max-latency-ms', '10']);
   const result = {
     machine: { cpus: os.cpus().length, load_at_start: loadavg() },
@@ -372,29 +412,16 @@ async function main() {
     model_cost_ms: costs,
     photo_bytes: photo.length,
   };
-  const pair = (dir, baseDir, name) => [
-    [baseDir, model(name), {}],
-    [dir, model(name), {}],
-  ];
-  const [cheapBefore, cheapAfter] = await withServices(pair(cheap, cheapBase, 'cheap'), (s) =>
-    overhead(s, body),
-  );
-  result.overhead_classifier = { baseline: cheapBefore, now: cheapAfter };
-  const [invBefore, invAfter] = await withServices(pair(invert, invertBase, 'invert'), (s) =>
-    overhead(s, body),
-  );
-  result.overhead_image_answer = { baseline: invBefore, now: invAfter };
-  result.machine.load_after_overhead = loadavg();
-  const [off, on] = await withServices(
-    [
-      [conv, model('conv'), { BATCH_MAX_SIZE: '1' }],
-      [conv, model('conv'), { BATCH_MAX_SIZE: '32' }],
-    ],
-    (s) => throughput(s, body),
-  );
-  result.batching_c32 = { off, on, speedup: +(on.rps / off.rps).toFixed(2) };
+  if (ONLY !== 'batching') await overheads(result, body, model, base);
+  // Batching at c=32, off (BATCH_MAX_SIZE=1) and on, with the default (no spinning), measured in
+  // the same alternating rounds as the spinning comparison.
+  result.spinning = await spinning(conv, model('conv'), body);
+  const pick = (size) => result.spinning.find((r) => !r.spinning && r.batch_max_size === size).c32;
+  const [off, on] = [pick(1), pick(32)];
+  result.batching_c32 = { off: off.rps, on: on.rps, speedup: +(on.rps / off.rps).toFixed(2) };
   result.machine.load_after_batching = loadavg();
-  if (FLOOD > 0) result.flood_20mb = await flood(cheap, model('cheap'));
+  if (FLOOD > 0 && ONLY !== 'batching')
+    result.flood_20mb = await flood(path.join(WORK, 'cheap'), model('cheap'));
   result.machine.load_at_end = loadavg();
   console.log(JSON.stringify(result, null, 2));
   writeFileSync(path.join(WORK, 'results.json'), `${JSON.stringify(result, null, 2)}\n`);

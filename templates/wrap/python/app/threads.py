@@ -8,7 +8,7 @@ waits 5x longer than it needs to. So the CPUs this container may really use are 
 once (ECS task limits, the cgroup v2 or v1 CPU quota, the affinity mask), split between
 the workers (workers x threads <= CPUs), and every pool is sized before the model loads.
 
-Overrides: WORKERS and THREADS_PER_WORKER. gunicorn's master decides (gunicorn_conf.py)
+Overrides: WORKERS and THREADS_PER_WORKER (and ORT_ALLOW_SPINNING=1, see allow_spinning). gunicorn's master decides (gunicorn_conf.py)
 and hands the decision to its workers in MLSHIP_THREAD_BUDGET; a process started
 without it (the test suite, `uvicorn app.main:app`) decides for itself, as one worker.
 Kept free of numerical imports: it must run before any of them.
@@ -132,6 +132,13 @@ def current() -> Budget:
     budget = decide(workers=int(os.environ.get("WORKERS") or 1))
     export(budget)
     return budget
+
+
+def allow_spinning(env: dict[str, str] | None = None) -> bool:
+    """Whether ONNX Runtime's idle pool threads may spin (ORT_ALLOW_SPINNING=1), not by default:
+    a spinning thread takes the CPU that the request threads (HTTP, multipart, decode) need."""
+    env = dict(os.environ) if env is None else env
+    return env.get("ORT_ALLOW_SPINNING", "0").strip().lower() in ("1", "true", "yes")
 
 
 def apply(budget: Budget) -> None:

@@ -138,3 +138,11 @@ def test_the_running_service_reports_its_budget_and_its_pools_keep_it(client):
     if not details["pools"]:
         pytest.skip("this model loads no native thread pool")
     assert {p["threads"] for p in details["pools"]} == {budget.threads_per_worker}
+
+
+@pytest.mark.parametrize(
+    ("env", "expected"),
+    [({}, False), ({"ORT_ALLOW_SPINNING": "0"}, False), ({"ORT_ALLOW_SPINNING": "1"}, True)],
+)
+def test_onnx_runtime_threads_spin_only_when_asked(env, expected):
+    assert threads.allow_spinning(env) is expected

@@ -28,6 +28,11 @@ class Model:
         # The worker's thread budget (app/threads.py); gunicorn's workers are the other parallelism.
         options.intra_op_num_threads = threads.current().threads_per_worker
         options.inter_op_num_threads = 1
+        # Idle pool threads sleep instead of spinning (ORT_ALLOW_SPINNING=1 restores spinning): a
+        # spinning thread burns the CPU the request threads need (docs/wrap.md, "Threads").
+        spin = "1" if threads.allow_spinning() else "0"
+        options.add_session_config_entry("session.intra_op.allow_spinning", spin)
+        options.add_session_config_entry("session.inter_op.allow_spinning", spin)
         self._session = ort.InferenceSession(path, options, providers=["CPUExecutionProvider"])
         first = self._session.get_inputs()[0]
         self._input = first.name
