@@ -31,36 +31,43 @@ export const DEFAULT_FETCH_IMAGE = 'public.ecr.aws/aws-cli/aws-cli:latest';
 export const RESTORE_EXIT = { notEmpty: 3, unreachable: 4, dumpChecksum: 5 } as const;
 
 /**
- * The fetch container: downloads the parts in order as they appear (one listing a second while
- * it waits), checks each against the SHA-256 it was stored with, and hands it on as
- * part-NNNNN on the shared volume (at most 4 waiting: the task's disk stays small); the
- * manifest, compared with the parts it got, ends it with `end`. A bad part, the failure
- * marker, or no new part within the wait: `failed` (also on any other exit before `end`).
+ * The fetch container: downloads the parts in order as they appear, checks each against the
+ * SHA-256 it was stored with, and hands it on as part-NNNNN on the shared volume (at most 4
+ * waiting: the task's disk stays small); the manifest, compared with the parts it got, ends
+ * it with `end`. A bad part, the failure marker, or no new part within the wait: `failed`
+ * (also on any other exit before `end`). Every AWS CLI call costs about a second of CPU, so
+ * it tries the next part straight after one arrived, and otherwise lists the dump's objects
+ * every 3 s (never more often).
  */
 const FETCH_SCRIPT = `set -u
 D=${DIR}; R=\${MLSHIP_DUMP_URL#s3://}; B=\${R%%/*}; K=\${R#*/}
 trap '[ -f $D/end ] || touch $D/failed' EXIT
 fail() { echo "mlship-error $1"; exit ${RESTORE_EXIT.dumpChecksum}; }
 get() { aws s3api get-object --bucket "$B" --key "$K/$1" --query Metadata.sha256 --output text "$2"; }
-i=1; idle=0; : > $D/.seen
+take() {
+  echo "$sha  $D/.part" | sha256sum -c --status || fail "$n of the dump does not match its SHA-256"
+  echo "$n $sha $(wc -c < $D/.part)" >> $D/.seen
+  mv $D/.part $D/$n; i=$((i + 1)); idle=0; last=ok
+}
+i=1; idle=0; last=""; : > $D/.seen
 while :; do
   if [ "$(ls $D | grep -c '^part-')" -ge 4 ]; then sleep 0.2; continue; fi
   n=part-$(printf %05d $i)
+  if [ "$last" = ok ] && sha=$(get $n $D/.part 2> /dev/null); then take; continue; fi
+  last=""
   keys=$(aws s3api list-objects-v2 --bucket "$B" --prefix "$K/" --query 'Contents[].Key' --output text 2>&1) || keys=""
   case " $keys " in
     *"$K/$n"*)
       sha=$(get $n $D/.part) || fail "$n of the dump could not be read"
-      echo "$sha  $D/.part" | sha256sum -c --status || fail "$n of the dump does not match its SHA-256"
-      echo "$n $sha $(wc -c < $D/.part)" >> $D/.seen
-      mv $D/.part $D/$n; i=$((i+1)); idle=0; continue ;;
+      take; continue ;;
     *"$K/manifest"*)
       get manifest $D/.manifest > /dev/null || fail "the manifest of the dump could not be read"
       grep '^part-' $D/.manifest | cmp -s - $D/.seen || fail "the parts fetched are not the ones the manifest lists"
       echo $((i - 1)) > $D/.end; mv $D/.end $D/end; echo mlship-fetched; exit 0 ;;
     *"$K/failed"*) fail "the dump failed while it was staged" ;;
   esac
-  idle=$((idle + 1)); [ $idle -le ${PART_WAIT_SECONDS} ] || fail "no new part of the dump for ${PART_WAIT_SECONDS} s: $keys"
-  sleep 1
+  idle=$((idle + 3)); [ $idle -le ${PART_WAIT_SECONDS} ] || fail "no new part of the dump for ${PART_WAIT_SECONDS} s: $keys"
+  sleep 3
 done`;
 
 /**

@@ -123,21 +123,22 @@ export async function clearStaleDumps(deps: Pick<DataDeps, 'aws'>, t: Target, ke
   for (const key of (await stagedDumps(deps, t)).keys()) if (key !== keep) await dropDump(deps, t, key);
 }
 
-/** Sends parts of at most `partBytes` as bytes arrive, a few at once, and reports the first. */
+/**
+ * Fills parts of exactly DUMP_PART_BYTES (the last one shorter) as bytes arrive and stores
+ * each as it fills, a few at once (the dump waits for the oldest when all are busy); reports
+ * the first part once it is in the bucket.
+ */
 function partWriter(deps: DataDeps, t: Target, key: string, onFirst: () => void) {
-  let pending: Buffer[] = [];
-  let pendingBytes = 0;
-  let count = 0;
+  let part = Buffer.allocUnsafe(DUMP_PART_BYTES);
+  let filled = 0;
   let sent = 0;
   let failure: unknown;
   const lines: string[] = [];
-  const busy = new Set<Promise<void>>();
-  const send = (body: Buffer) => {
-    const n = ++count;
-    lines.push(manifestLine(n, body));
-    const p = deps.aws.s3
-      .putObject({ bucket: t.bucket, key: partKey(key, n), body, sha256: sha256(body) })
-      .then(
+  const inFlight: Promise<void>[] = [];
+  const store = (body: Buffer) => {
+    const n = lines.push(manifestLine(lines.length + 1, body));
+    inFlight.push(
+      deps.aws.s3.putObject({ bucket: t.bucket, key: partKey(key, n), body, sha256: sha256(body) }).then(
         () => {
           sent += body.length;
           deps.progress?.('upload', sent);
@@ -146,41 +147,36 @@ function partWriter(deps: DataDeps, t: Target, key: string, onFirst: () => void)
         (e) => {
           failure ??= e;
         },
-      );
-    const tracked = p.finally(() => busy.delete(tracked));
-    busy.add(tracked);
+      ),
+    );
   };
-  const cut = () => {
-    while (pendingBytes >= DUMP_PART_BYTES) {
-      const all = Buffer.concat(pending, pendingBytes);
-      send(all.subarray(0, DUMP_PART_BYTES));
-      pending = pendingBytes > DUMP_PART_BYTES ? [all.subarray(DUMP_PART_BYTES)] : [];
-      pendingBytes -= DUMP_PART_BYTES;
-    }
-  };
-  const settle = async () => {
-    while (busy.size) await Promise.race(busy);
+  /** Waits until at most `busy` parts are in flight; throws the first failure. */
+  const drain = async (busy: number) => {
+    while (inFlight.length > busy) await inFlight.shift();
     if (failure) throw failure;
   };
   return {
     write(chunk: Buffer): Promise<void> | undefined {
       if (failure) return Promise.reject(failure);
-      pending.push(chunk);
-      pendingBytes += chunk.length;
-      cut();
-      if (busy.size < PARALLEL_PARTS) return undefined;
-      return Promise.race(busy).then(() => {
-        if (failure) throw failure;
-      });
+      for (let at = 0; at < chunk.length; ) {
+        const copied = chunk.copy(part, filled, at);
+        at += copied;
+        filled += copied;
+        if (filled === part.length) {
+          store(part);
+          part = Buffer.allocUnsafe(DUMP_PART_BYTES);
+          filled = 0;
+        }
+      }
+      return inFlight.length >= PARALLEL_PARTS ? drain(PARALLEL_PARTS - 1) : undefined;
     },
-    /** Every part sent; the manifest's part lines. */
+    /** Every part stored; the manifest's part lines. */
     async finish() {
-      cut();
-      if (pendingBytes > 0 || count === 0) send(Buffer.concat(pending, pendingBytes));
-      await settle();
+      if (filled > 0 || lines.length === 0) store(part.subarray(0, filled));
+      await drain(0);
       return { lines, uploadedBytes: sent };
     },
-    settle,
+    settle: () => drain(0),
   };
 }
 
