@@ -1,8 +1,9 @@
 #!/usr/bin/env node
 // bench/data: `mlship data push` against the bare tools doing the same copy, in one run.
 // Database: a PostgreSQL 15 database of --db-mb MB (default 1024) in a container, pushed
-// (snapshot verify lines alongside pg_dump -Fc, its output streamed into moto's S3 as it is
-// written, fetched and restored by the restore task's containers on this engine, verified) vs
+// (snapshot verify lines alongside pg_dump -Fc, its output staged in moto's S3 as parts while
+// it is written, fetched and restored part by part alongside by the restore task's containers
+// on this engine, verified) vs
 // `pg_dump -Fc | pg_restore` between the same containers, --rounds times in ABBA order. Files: --objects objects (default 10,000; 1-64 KiB) of a local moto
 // object store vs a plain copy loop (GET then PUT, 16 at a time, as data push). Then the
 // goal "killed half-way": a push of both into fresh targets is killed with SIGKILL at half
@@ -201,7 +202,7 @@ for (let i = 0; i < rounds; i++) {
     mismatches: r.mismatches.length,
   });
   console.error(
-    `database round ${i + 1} (load ${load.toFixed(1)}): pg_dump | pg_restore ${round.bare.toFixed(1)} s; data push ${round.push.seconds.toFixed(1)} s (dump with the upload alongside ${r.seconds.dump.toFixed(1)}, rest of the upload ${r.seconds.upload.toFixed(1)}, restore+verify ${r.seconds.restore.toFixed(1)}); ratio ${(round.push.seconds / round.bare).toFixed(2)}; mismatches ${r.mismatches.length}`,
+    `database round ${i + 1} (load ${load.toFixed(1)}): pg_dump | pg_restore ${round.bare.toFixed(1)} s; data push ${round.push.seconds.toFixed(1)} s (dump with the upload and the restore alongside ${r.seconds.dump.toFixed(1)}, rest of the upload ${r.seconds.upload.toFixed(1)}, rest of the restore + verify ${r.seconds.restore.toFixed(1)}); ratio ${(round.push.seconds / round.bare).toFixed(2)}; mismatches ${r.mismatches.length}`,
   );
 }
 const sum = (k) => dbRounds.reduce((n, x) => n + x[k], 0);

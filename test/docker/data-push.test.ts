@@ -8,6 +8,7 @@
 // About 90 s; one source and one target database are shared by every test.
 
 import { execFileSync, spawn } from 'node:child_process';
+import { createHash } from 'node:crypto';
 import { mkdtempSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -246,9 +247,15 @@ describe.runIf(engine)('data push: database (PostgreSQL 15 → PostgreSQL 15 thr
     expect(tableContent(TARGET)).toBe(tableContent(SOURCE));
   });
 
-  it('a push killed during its dump: its unfinished upload and an older staged dump are dropped; writes meanwhile are in neither side', async () => {
-    // What a run killed half-way through its dump leaves: an upload never completed, and a
-    // staged dump of other data from a run before.
+  it('a push killed during its dump: its parts, an unfinished upload and an older staged dump are dropped; writes meanwhile are in neither side', async () => {
+    // What runs killed half-way through their dump leave: parts without a manifest, an upload
+    // never completed (an earlier version's), and a staged dump of other data from a run before.
+    await s3.s3.putObject({
+      bucket: BUCKET,
+      key: `${dumpPrefix(db)}killed-parts.pgdump/part-00001`,
+      body: Buffer.from('part'),
+      sha256: createHash('sha256').update('part').digest('hex'),
+    });
     const killed = await s3.s3.uploadStream({
       bucket: BUCKET,
       key: `${dumpPrefix(db)}killed.pgdump`,
@@ -288,36 +295,89 @@ describe.runIf(engine)('data push: database (PostgreSQL 15 → PostgreSQL 15 thr
     expect(await s3.s3.unfinishedUploads(BUCKET, dumpPrefix(db))).toEqual([]);
   });
 
-  it('a push killed after its dump, while the upload ended: the next one reuses the dump, finishes that upload, restores once', async () => {
+  it('a push killed after its dump, before its manifest: the restore already fed every row rolls back; the next one reuses the dump, sends only the manifest, restores once', async () => {
     psql(SOURCE, "INSERT INTO events (kind) VALUES ('after')");
     const d = deps();
-    // The S3 API with an upload that never ends: the run dies once the dump is recorded.
+    // The S3 API dies at the manifest: the dump is recorded, every part is staged, and the
+    // restore (started with the first part) has already read all of them.
     const dying = new Proxy(s3.s3, {
       get: (target, name) =>
-        name === 'uploadStream'
-          ? async (spec: Parameters<S3Api['uploadStream']>[0]) => ({
-              ...(await target.uploadStream(spec)),
-              finish: () => Promise.reject(new Error('killed')),
-            })
+        name === 'putObject'
+          ? (spec: Parameters<S3Api['putObject']>[0]) =>
+              spec.key.endsWith('/manifest') ? Promise.reject(new Error('killed')) : target.putObject(spec)
           : Reflect.get(target, name),
     });
+    const before = psql(TARGET, 'SELECT count(*) FROM events');
+    const contentBefore = tableContent(TARGET);
     const first = await pushDatabase(
       { ...d, aws: { ...d.aws, s3: dying } },
       { stack: STACK, bucket: BUCKET, db, replace: true },
     ).catch((e) => e);
     expect((first as Error).message).toBe('killed');
-    expect(await s3.s3.listObjects(BUCKET, dumpPrefix(db))).toEqual([]);
-    expect(await s3.s3.unfinishedUploads(BUCKET, dumpPrefix(db))).toHaveLength(1);
-    const before = psql(TARGET, 'SELECT count(*) FROM events');
+    // --replace dropped the tables and the whole dump went in, in one transaction that never
+    // got its COMMIT: the target is as it was.
+    expect(psql(TARGET, 'SELECT count(*) FROM events')).toBe(before);
+    expect(tableContent(TARGET)).toBe(contentBefore);
     expect(before).not.toBe(psql(SOURCE, 'SELECT count(*) FROM events'));
+    const staged = (await s3.s3.listObjects(BUCKET, dumpPrefix(db))).map((o) => o.key.split('/').pop());
+    expect(staged).toContain('part-00001');
+    expect(staged).not.toContain('manifest');
     const r = await pushDatabase(deps(), { stack: STACK, bucket: BUCKET, db, replace: true });
     expect(r.dumpReused).toBe(true);
+    expect(r.uploadedBytes).toBe(0);
+    expect(r.resumedBytes).toBe(r.dumpBytes);
     expect(r.outcome).toBe('restored');
     expect(r.mismatches).toEqual([]);
     expect(tableContent(TARGET)).toBe(tableContent(SOURCE));
     expect(psql(TARGET, 'SELECT count(*) FROM events')).toBe(psql(SOURCE, 'SELECT count(*) FROM events'));
     expect(await s3.s3.listObjects(BUCKET, dumpPrefix(db))).toEqual([]);
     expect(await s3.s3.unfinishedUploads(BUCKET, dumpPrefix(db))).toEqual([]);
+  });
+
+  it('a part whose bytes do not match its SHA-256 is never restored: the push fails, the target is unchanged', async () => {
+    psql(SOURCE, "INSERT INTO events (kind) VALUES ('tampered')");
+    const raw = new S3Client({ region: 'us-east-1', endpoint: moto!.endpoint, forcePathStyle: true });
+    // A part altered in the bucket after it was checked on arrival (its recorded SHA-256 kept).
+    const tampering = new Proxy(s3.s3, {
+      get: (target, name) =>
+        name === 'putObject'
+          ? async (spec: Parameters<S3Api['putObject']>[0]) => {
+              if (!spec.key.endsWith('/part-00001')) return target.putObject(spec);
+              const body = Buffer.from(spec.body);
+              body[body.length >> 1]! ^= 0xff;
+              await raw.send(
+                new PutObjectCommand({
+                  Bucket: BUCKET,
+                  Key: spec.key,
+                  Body: body,
+                  Metadata: { sha256: spec.sha256 },
+                }),
+              );
+            }
+          : Reflect.get(target, name),
+    });
+    const d = deps();
+    const contentBefore = tableContent(TARGET);
+    const before = psql(TARGET, 'SELECT count(*) FROM events');
+    const failed = await pushDatabase(
+      { ...d, aws: { ...d.aws, s3: tampering } },
+      { stack: STACK, bucket: BUCKET, db, replace: true },
+    ).catch((e) => e);
+    raw.destroy();
+    expect(failed).toBeInstanceOf(MlshipError);
+    expect((failed as MlshipError).code).toBe('DATA_RESTORE_FAILED');
+    expect((failed as MlshipError).details.join('\n')).toMatch(
+      /part-00001 of the dump does not match its SHA-256/,
+    );
+    expect(psql(TARGET, 'SELECT count(*) FROM events')).toBe(before);
+    expect(tableContent(TARGET)).toBe(contentBefore);
+    // The failed restore's parts were dropped: the next push sends the kept dump again.
+    const r = await pushDatabase(deps(), { stack: STACK, bucket: BUCKET, db, replace: true });
+    expect(r.dumpReused).toBe(true);
+    expect(r.uploadedBytes).toBe(r.dumpBytes);
+    expect(r.mismatches).toEqual([]);
+    expect(psql(TARGET, 'SELECT count(*) FROM events')).toBe(psql(SOURCE, 'SELECT count(*) FROM events'));
+    expect(await s3.s3.listObjects(BUCKET, dumpPrefix(db))).toEqual([]);
   });
 
   it('a restore that loses rows is caught by the verify lines, naming the table; the push after the fix reuses the dump', async () => {

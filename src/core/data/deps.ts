@@ -31,7 +31,8 @@ export interface RestoreRunner {
   readonly where: string;
   /** Restores an earlier, interrupted push started that are still running. */
   inFlight(): Promise<string[]>;
-  start(run: { dumpUrl: string; dumpSha256: string; dumpBytes: number; replace: boolean }): Promise<string>;
+  /** Starts the restore of the dump staged under `dumpUrl` (its parts may still be arriving). */
+  start(run: { dumpUrl: string; replace: boolean }): Promise<string>;
   wait(id: string): Promise<RestoreOutcome>;
 }
 

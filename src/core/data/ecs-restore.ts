@@ -11,7 +11,7 @@ import { IAM_PROPAGATION_SECONDS } from '../deploy/stack-resources.js';
 import type { RestoreOutcome, RestoreRunner } from './deps.js';
 import { dataRoleSpec, type RestoreTaskSpec, restoreTaskDefinition } from './restore-task.js';
 
-export interface EcsRestoreOptions extends Omit<RestoreTaskSpec, 'roleArn' | 'dumpBytes'> {
+export interface EcsRestoreOptions extends Omit<RestoreTaskSpec, 'roleArn'> {
   cluster: string;
   bucket: string;
   kmsKeyId?: string;
@@ -59,7 +59,7 @@ export function ecsRestoreRunner(
   clock: Clock = realClock,
 ): RestoreRunner {
   const by = startedBy(opts.stack);
-  async function ensureDefinition(dumpBytes: number): Promise<string> {
+  async function ensureDefinition(): Promise<string> {
     const role = await aws.iam.ensureServiceRole(dataRoleSpec(opts));
     if (!role.managed) {
       throw new OperationFailedError(
@@ -71,7 +71,7 @@ export function ecsRestoreRunner(
       );
     }
     if (role.created) await clock.sleep((opts.iamPropagationSeconds ?? IAM_PROPAGATION_SECONDS) * 1000);
-    const wanted = restoreTaskDefinition({ ...opts, roleArn: role.arn, dumpBytes });
+    const wanted = restoreTaskDefinition({ ...opts, roleArn: role.arn });
     const latest = await aws.ecs.latestTaskDefinition(wanted.family!);
     if (latest && essence(latest as RegisterTaskDefinitionCommandInput) === essence(wanted))
       return latest.taskDefinitionArn!;
@@ -83,7 +83,7 @@ export function ecsRestoreRunner(
     where: `ECS task in ${opts.cluster}, subnets ${opts.subnets.join(', ')}`,
     inFlight: () => aws.ecs.tasksStartedBy(opts.cluster, by, 'RUNNING'),
     async start(run) {
-      const taskDefinition = await ensureDefinition(run.dumpBytes);
+      const taskDefinition = await ensureDefinition();
       return aws.ecs.runTask({
         cluster: opts.cluster,
         taskDefinition,
@@ -93,7 +93,7 @@ export function ecsRestoreRunner(
         startedBy: by,
         environment: {
           fetch: { MLSHIP_DUMP_URL: run.dumpUrl },
-          restore: { MLSHIP_DUMP_SHA256: run.dumpSha256, MLSHIP_REPLACE: run.replace ? '1' : '0' },
+          restore: { MLSHIP_REPLACE: run.replace ? '1' : '0' },
         },
         tags: { 'mlship:stack': opts.stack, 'mlship:managed': 'true' },
       });

@@ -1,6 +1,6 @@
-// The restore task run on this engine instead of ECS, container by container as the ECS
-// agent runs it (fetch, then restore once fetch succeeded; their shared task volume a
-// directory of this machine): the same images, commands and environment, the secrets
+// The restore task run on this engine instead of ECS, its containers as the ECS agent runs
+// them (fetch and restore side by side, their shared task volume a directory of this
+// machine): the same images, commands and environment, the secrets
 // resolved from the stack's secret, the AWS endpoint and credentials handed in. moto never
 // runs a task, so the tests and the benchmark restore into a database container this way:
 // the target reached the way the restore task reaches it.
@@ -17,7 +17,7 @@ export const LOCAL_RESTORE_LABEL = 'dev.mlship.data-restore';
 const PART_LABEL = 'dev.mlship.data-container';
 const DIR_LABEL = 'dev.mlship.data-dir';
 
-export interface LocalRestoreOptions extends Omit<RestoreTaskSpec, 'roleArn' | 'dumpBytes' | 'logGroup'> {
+export interface LocalRestoreOptions extends Omit<RestoreTaskSpec, 'roleArn' | 'logGroup'> {
   /** The network the target database is on (the restore container joins it). */
   network: string;
   /** The value of a task definition's `valueFrom` (the database secret's keys). */
@@ -31,7 +31,7 @@ export function localRestoreRunner(
   opts: LocalRestoreOptions,
 ): RestoreRunner {
   const definition = (): RegisterTaskDefinitionCommandInput =>
-    restoreTaskDefinition({ ...opts, roleArn: 'local', dumpBytes: 0, logGroup: 'local' });
+    restoreTaskDefinition({ ...opts, roleArn: 'local', logGroup: 'local' });
   async function specOf(
     name: 'fetch' | 'restore',
     dir: string,
@@ -54,50 +54,44 @@ export function localRestoreRunner(
       labels: { [LOCAL_RESTORE_LABEL]: opts.stack, [PART_LABEL]: name, [DIR_LABEL]: dir },
     };
   }
-  async function finish(id: string, lines: string[]): Promise<{ exitCode: number; lines: string[] }> {
+  async function finish(id: string): Promise<{ exitCode: number; lines: string[] }> {
     const handle = engine.container(id);
     const { exitCode } = await handle.wait();
     const logs = (await handle.logs(100_000)).split('\n').filter((l) => l.length);
     await handle.remove();
-    return { exitCode, lines: [...lines, ...logs] };
+    return { exitCode, lines: logs };
   }
-  const pending = new Map<string, { dir: string; env: Record<string, string> }>();
+  const partsOf = async (dir: string) =>
+    (await engine.listByLabel(LOCAL_RESTORE_LABEL, opts.stack)).filter((c) => c.labels[DIR_LABEL] === dir);
   return {
     where: `a local container on network ${opts.network}`,
     async inFlight() {
       const list = await engine.listByLabel(LOCAL_RESTORE_LABEL, opts.stack);
       return list.filter((c) => c.labels[PART_LABEL] === 'restore').map((c) => c.id);
     },
+    // Both at once, as ECS starts them (the restore depends on the fetch's START).
     async start(run) {
       const dir = await mkdtemp(path.join(os.tmpdir(), 'mlship-restore-'));
-      const fetch = await engine.start(await specOf('fetch', dir, { MLSHIP_DUMP_URL: run.dumpUrl }));
-      pending.set(fetch.id, {
-        dir,
-        env: { MLSHIP_DUMP_SHA256: run.dumpSha256, MLSHIP_REPLACE: run.replace ? '1' : '0' },
-      });
-      return fetch.id;
+      await engine.start(await specOf('fetch', dir, { MLSHIP_DUMP_URL: run.dumpUrl }));
+      const restore = await engine.start(
+        await specOf('restore', dir, { MLSHIP_REPLACE: run.replace ? '1' : '0' }),
+      );
+      return restore.id;
     },
+    // Until the restore ends; then the fetch is stopped, as ECS stops a task whose essential
+    // container exited.
     async wait(id): Promise<RestoreOutcome> {
-      const started = pending.get(id);
+      const dir = (await engine.listByLabel(LOCAL_RESTORE_LABEL, opts.stack)).find((c) => c.id === id)
+        ?.labels[DIR_LABEL];
+      const restored = await finish(id);
       let lines: string[] = [];
-      let restoreId = id;
-      if (started) {
-        const fetched = await finish(id, []);
-        lines = fetched.lines;
-        if (fetched.exitCode !== 0) {
-          await rm(started.dir, { recursive: true, force: true });
-          return { exitCode: undefined, reason: `fetch exited with ${fetched.exitCode}`, lines };
-        }
-        restoreId = (await engine.start(await specOf('restore', started.dir, started.env))).id;
+      for (const c of dir ? await partsOf(dir) : []) {
+        if (c.labels[PART_LABEL] !== 'fetch') continue;
+        await engine.container(c.id).kill();
+        lines = (await finish(c.id)).lines;
       }
-      const dir =
-        started?.dir ??
-        (await engine.listByLabel(LOCAL_RESTORE_LABEL, opts.stack)).find((c) => c.id === restoreId)?.labels[
-          DIR_LABEL
-        ];
-      const restored = await finish(restoreId, lines);
       if (dir) await rm(dir, { recursive: true, force: true });
-      return { exitCode: restored.exitCode, lines: restored.lines };
+      return { exitCode: restored.exitCode, lines: [...lines, ...restored.lines] };
     },
   };
 }

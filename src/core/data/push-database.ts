@@ -1,7 +1,8 @@
 // `mlship data push`, the database: the local database's snapshot (verify lines, and a dump
 // unless the one an interrupted run left holds the same data), the dump staged encrypted in
-// the stack's bucket while it is written (stage-dump.ts), restored by the one-off task in
-// the VPC, and the task's verify lines compared with the local ones. A run that was stopped anywhere is
+// the stack's bucket part by part while it is written (stage-dump.ts), restored by the
+// one-off task in the VPC as the parts arrive (started with the first part), and the task's
+// verify lines compared with the local ones. A run that was stopped anywhere is
 // finished by the next: a restore still running is waited for, a completed one is
 // recognised by its verify lines (nothing is restored twice), a failed one left nothing
 // (the restore is one transaction).
@@ -14,7 +15,14 @@ import { compareChecks, describeDifference, parseChecks, type TableCheck } from 
 import type { DataDeps, RestoreOutcome, RestoreRunner } from './deps.js';
 import { findLocalDatabase, type LocalDatabase, localMajor } from './local-database.js';
 import { RESTORE_EXIT } from './restore-task.js';
-import { dumpAndStage, stateFile } from './stage-dump.js';
+import {
+  dropDump,
+  dumpAndStage,
+  markUnfinished,
+  putFailed,
+  type StagedDump,
+  stateFile,
+} from './stage-dump.js';
 
 export interface DatabasePushOptions {
   stack: string;
@@ -40,7 +48,10 @@ export interface DatabasePushResult {
   /** restored: now; already: the cloud database held exactly this data. */
   outcome: 'restored' | 'already';
   mismatches: string[];
-  /** dump: until the dump was written (the upload alongside); upload: the upload's rest after it. */
+  /**
+   * dump: until the dump was written (the upload and the restore alongside); upload: the
+   * upload's rest after it; restore: what the restore took after the dump was staged.
+   */
   seconds: { dump: number; upload: number; restore: number };
 }
 
@@ -104,6 +115,46 @@ function restoreFailure(outcome: RestoreOutcome, runner: RestoreRunner): Operati
   );
 }
 
+/**
+ * The dump staged part by part, and the restore task started as soon as its first part is in
+ * the bucket: it restores while the rest is dumped. A dump that fails marks its parts failed
+ * and waits for the restore to roll back before it throws.
+ */
+async function stageAndRestore(
+  deps: DataDeps,
+  runner: RestoreRunner,
+  opts: DatabasePushOptions,
+  local: LocalDatabase,
+): Promise<{ staged: StagedDump; outcome: RestoreOutcome; t2: number }> {
+  let started: Promise<string> | undefined;
+  let startedKey = '';
+  const start = (key: string) => {
+    if (started) return started;
+    startedKey = key;
+    deps.log(`restoring the dump into ${opts.db.identifier} while it is staged (${runner.where})`);
+    started = runner.start({ dumpUrl: `s3://${opts.bucket}/${key}`, replace: opts.replace });
+    started.catch(() => undefined);
+    return started;
+  };
+  let staged: StagedDump;
+  try {
+    staged = await dumpAndStage(deps, opts, local, start);
+  } catch (e) {
+    if (started) {
+      await putFailed(deps, opts, startedKey).catch(() => undefined);
+      const id = await started.catch(() => undefined);
+      if (id) await runner.wait(id).catch(() => undefined);
+    }
+    throw e;
+  }
+  const t2 = Date.now();
+  const id = await start(staged.dump.key).catch(async (e) => {
+    await putFailed(deps, opts, staged.dump.key).catch(() => undefined);
+    throw e;
+  });
+  return { staged, outcome: await runner.wait(id), t2 };
+}
+
 export async function pushDatabase(deps: DataDeps, opts: DatabasePushOptions): Promise<DatabasePushResult> {
   const runner = deps.restore;
   if (!runner) throw new Error('pushDatabase needs a restore runner');
@@ -115,18 +166,10 @@ export async function pushDatabase(deps: DataDeps, opts: DatabasePushOptions): P
       hint: 'create it first: mlship deploy ecs --apply (then run mlship data push again)',
     });
   }
+  await markUnfinished(deps, opts);
   await finishInFlight(deps, runner);
-  const staged = await dumpAndStage(deps, opts, local);
+  const { staged, outcome, t2 } = await stageAndRestore(deps, runner, opts, local);
   const { dump } = staged;
-  const t2 = Date.now();
-  deps.log(`restoring ${dump.bytes} bytes of dump into ${db.identifier} (${runner.where})`);
-  const id = await runner.start({
-    dumpUrl: `s3://${opts.bucket}/${dump.key}`,
-    dumpSha256: dump.sha256,
-    dumpBytes: dump.bytes,
-    replace: opts.replace,
-  });
-  const outcome = await runner.wait(id);
   const cloud = parseChecks(outcome.lines);
   const diffs = compareChecks(dump.checks, cloud);
   let result: DatabasePushResult['outcome'] = 'restored';
@@ -144,12 +187,14 @@ export async function pushDatabase(deps: DataDeps, opts: DatabasePushOptions): P
     deps.log(`the cloud database already holds exactly the local data: nothing restored`);
     result = 'already';
   } else if (outcome.exitCode !== 0) {
+    // The staged parts go (the next run sends them again from the kept dump): one may be bad.
+    await dropDump(deps, opts, dump.key).catch(() => undefined);
     throw restoreFailure(outcome, runner);
   }
   const mismatches = diffs.map(describeDifference);
   if (!mismatches.length) {
     // Staged data is a copy of the user's data: it does not stay in the bucket once verified.
-    await deps.aws.s3.deleteObject(opts.bucket, dump.key);
+    await dropDump(deps, opts, dump.key);
     await rm(dump.file, { force: true });
     await rm(stateFile(deps, opts.stack, db), { force: true });
   }

@@ -1,10 +1,12 @@
 // The one-off ECS task that restores the stack's database from inside the VPC (the database
 // is private: the laptop never reaches it, and `data push` does not open it). Two containers
-// share a task volume: `fetch` (the official AWS CLI image) copies the staged dump out of
-// the stack's bucket with the task role; `restore` (the official image of the cloud's
-// engine major, whose pg_restore/mysql read dumps of that major and older) refuses a target
-// that has tables unless --replace, restores in one transaction (a failed or stopped restore
-// leaves nothing behind), and prints the verify lines of what it restored. The official
+// share a task volume and run side by side: `fetch` (the official AWS CLI image) copies the
+// staged dump's parts out of the stack's bucket with the task role as they appear, each
+// checked against its SHA-256; `restore` (the official image of the cloud's engine major,
+// whose pg_restore/mysql read dumps of that major and older) refuses a target that has
+// tables unless --replace, restores the parts while they arrive in one transaction that
+// commits only once the manifest closed the dump (a bad part, a failed dump or a stopped
+// restore leaves nothing behind), and prints the verify lines of what it restored. The official
 // database images have no S3 client or CA bundle, hence the second container. Every image is
 // overridable (--fetch-image, --restore-image): nothing can be pulled in some places.
 
@@ -17,9 +19,71 @@ import { MYSQL_VERIFY_FUNCTION, PG_CHECK_SQL, PG_COUNT_TABLES_SQL, PG_SETTINGS }
 
 export const DATA_PREFIX = 'mlship/data';
 export const DUMP_PATH = '/mlship-data/dump';
+const DIR = '/mlship-data';
+/** Objects of a staged dump, under its key: parts in order, then the manifest (or the failure marker). */
+export const partKey = (key: string, n: number) => `${key}/part-${String(n).padStart(5, '0')}`;
+export const manifestKey = (key: string) => `${key}/manifest`;
+export const failedKey = (key: string) => `${key}/failed`;
+/** How long the fetch and the restore wait for the next part before they give up (seconds). */
+export const PART_WAIT_SECONDS = 600;
 export const DEFAULT_FETCH_IMAGE = 'public.ecr.aws/aws-cli/aws-cli:latest';
 /** Exit codes of the restore script that mean something to mlship. */
 export const RESTORE_EXIT = { notEmpty: 3, unreachable: 4, dumpChecksum: 5 } as const;
+
+/**
+ * The fetch container: downloads the parts in order as they appear, checks each against the
+ * SHA-256 it was stored with, and hands it on as part-NNNNN on the shared volume (at most 4
+ * waiting: the task's disk stays small); the manifest, compared with the parts it got, ends
+ * it with `end`. A bad part, the failure marker, or no new part within the wait: `failed`
+ * (also on any other exit before `end`). Every AWS CLI call costs about a second of CPU, so
+ * it tries the next part straight after one arrived, and otherwise lists the dump's objects
+ * every 3 s (never more often).
+ */
+const FETCH_SCRIPT = `set -u
+D=${DIR}; R=\${MLSHIP_DUMP_URL#s3://}; B=\${R%%/*}; K=\${R#*/}
+trap '[ -f $D/end ] || touch $D/failed' EXIT
+fail() { echo "mlship-error $1"; exit ${RESTORE_EXIT.dumpChecksum}; }
+get() { aws s3api get-object --bucket "$B" --key "$K/$1" --query Metadata.sha256 --output text "$2"; }
+take() {
+  echo "$sha  $D/.part" | sha256sum -c --status || fail "$n of the dump does not match its SHA-256"
+  echo "$n $sha $(wc -c < $D/.part)" >> $D/.seen
+  mv $D/.part $D/$n; i=$((i + 1)); idle=0; last=ok
+}
+i=1; idle=0; last=""; : > $D/.seen
+while :; do
+  if [ "$(ls $D | grep -c '^part-')" -ge 4 ]; then sleep 0.2; continue; fi
+  n=part-$(printf %05d $i)
+  if [ "$last" = ok ] && sha=$(get $n $D/.part 2> /dev/null); then take; continue; fi
+  last=""
+  keys=$(aws s3api list-objects-v2 --bucket "$B" --prefix "$K/" --query 'Contents[].Key' --output text 2>&1) || keys=""
+  case " $keys " in
+    *"$K/$n"*)
+      sha=$(get $n $D/.part) || fail "$n of the dump could not be read"
+      take; continue ;;
+    *"$K/manifest"*)
+      get manifest $D/.manifest > /dev/null || fail "the manifest of the dump could not be read"
+      grep '^part-' $D/.manifest | cmp -s - $D/.seen || fail "the parts fetched are not the ones the manifest lists"
+      echo $((i - 1)) > $D/.end; mv $D/.end $D/end; echo mlship-fetched; exit 0 ;;
+    *"$K/failed"*) fail "the dump failed while it was staged" ;;
+  esac
+  idle=$((idle + 3)); [ $idle -le ${PART_WAIT_SECONDS} ] || fail "no new part of the dump for ${PART_WAIT_SECONDS} s: $keys"
+  sleep 3
+done`;
+
+/**
+ * Bash, in the restore container: the parts on the shared volume, in order, to stdout (each
+ * removed once read); fails when the fetch failed or no part came within the wait.
+ */
+const FEED = `feed() { local i=1 idle=0 n
+  while :; do n=${DIR}/part-$(printf %05d $i)
+    if [ -f "$n" ]; then cat "$n"; rm -f "$n"; i=$((i + 1)); idle=0
+    elif [ -f ${DIR}/end ]; then [ -f "$n" ] && continue
+      [ "$(cat ${DIR}/end)" = $((i - 1)) ] || { echo "mlship-error parts of the dump are missing" >&2; return ${RESTORE_EXIT.dumpChecksum}; }
+      return 0
+    elif [ -f ${DIR}/failed ]; then echo "mlship-error the dump did not arrive whole (see the fetch's lines)" >&2; return ${RESTORE_EXIT.dumpChecksum}
+    else idle=$((idle + 1)); [ $idle -le $((${PART_WAIT_SECONDS} * 5 + 300)) ] || { echo "mlship-error no part of the dump arrived" >&2; return ${RESTORE_EXIT.dumpChecksum}; }
+      sleep 0.2; fi
+  done; }`;
 
 /** The official image of the cloud's major (postgres:16, mysql:8.0, mariadb:10.11). */
 export function defaultRestoreImage(engine: DbEngine, cloudMajor: string): string {
@@ -42,8 +106,6 @@ END $mlship$;`;
 const WAIT = (probe: string) => `for i in $(seq 1 24); do ${probe} && break; sleep 5; done
 ${probe} || { echo "mlship-error the database $DB_HOST_SHOWN does not answer from the task's subnets"; exit ${RESTORE_EXIT.unreachable}; }`;
 
-const CHECK_DUMP = `echo "$MLSHIP_DUMP_SHA256  ${DUMP_PATH}" | sha256sum -c --status || { echo "mlship-error the dump does not match its SHA-256"; exit ${RESTORE_EXIT.dumpChecksum}; }`;
-
 const PG_SCRIPT = `set -euo pipefail
 export PGCONNECT_TIMEOUT=30 DB_HOST_SHOWN="$PGHOST:$PGPORT"
 ${WAIT('pg_isready -q')}
@@ -54,12 +116,15 @@ if [ "$tables" -gt 0 ] && [ "\${MLSHIP_REPLACE:-0}" != 1 ]; then
   echo "mlship-target-not-empty $tables"
   exit ${RESTORE_EXIT.notEmpty}
 fi
-${CHECK_DUMP}
+${FEED}
 clean=""
 if [ "\${MLSHIP_REPLACE:-0}" = 1 ]; then clean="--clean --if-exists"; fi
-# One transaction: the replaced schemas come back if anything fails.
-{ if [ "\${MLSHIP_REPLACE:-0}" = 1 ]; then echo "$MLSHIP_DROP_SQL"; fi
-  pg_restore --no-owner --no-acl $clean -f - ${DUMP_PATH}; } | psql -X -q -v ON_ERROR_STOP=1 --single-transaction
+# One transaction, restored while the parts arrive: COMMIT is sent only once every part came
+# whole and pg_restore read the dump to its end; psql's input ending without it (a bad part,
+# a failed dump, no manifest) closes the session, and the server rolls everything back.
+{ echo "BEGIN;"
+  if [ "\${MLSHIP_REPLACE:-0}" = 1 ]; then echo "$MLSHIP_DROP_SQL"; fi
+  feed | pg_restore --no-owner --no-acl $clean -f - && echo "COMMIT;"; } | psql -X -q -v ON_ERROR_STOP=1
 verify
 echo mlship-restored`;
 
@@ -74,7 +139,9 @@ if [ "$tables" -gt 0 ] && [ "\${MLSHIP_REPLACE:-0}" != 1 ]; then
   echo "mlship-target-not-empty $tables"
   exit ${RESTORE_EXIT.notEmpty}
 fi
-${CHECK_DUMP}
+${FEED}
+# Every part first (plain SQL is not one transaction): nothing runs unless the dump came whole.
+feed > ${DUMP_PATH}
 { if [ "\${MLSHIP_REPLACE:-0}" = 1 ]; then
     echo "SET FOREIGN_KEY_CHECKS = 0;"
     mysql "\${conn[@]}" -N -B -e "SELECT CONCAT('DROP TABLE IF EXISTS \\\`', table_name, '\\\`;') FROM information_schema.tables WHERE table_schema = DATABASE()"
@@ -104,8 +171,6 @@ export interface RestoreTaskSpec {
   roleArn: string;
   restoreImage: string;
   fetchImage: string;
-  /** Task storage for the dump (Fargate gives 20 GiB; up to 200). */
-  dumpBytes: number;
 }
 
 export const secretArn = (s: { region: string; accountId: string; db: ManagedDatabase }) =>
@@ -130,7 +195,6 @@ export function restoreTaskDefinition(spec: RestoreTaskSpec): RegisterTaskDefini
         MLSHIP_DROP_SQL: PG_DROP_SQL,
       }
     : {};
-  const neededGiB = Math.ceil((spec.dumpBytes * 1.1) / 1024 ** 3) + 2;
   return {
     family: restoreFamily(spec.stack),
     networkMode: 'awsvpc',
@@ -139,7 +203,6 @@ export function restoreTaskDefinition(spec: RestoreTaskSpec): RegisterTaskDefini
     memory: '2048',
     executionRoleArn: spec.roleArn,
     taskRoleArn: spec.roleArn,
-    ...(neededGiB > 20 ? { ephemeralStorage: { sizeInGiB: Math.min(200, neededGiB) } } : {}),
     volumes: [{ name: 'dump' }],
     containerDefinitions: [
       {
@@ -147,7 +210,7 @@ export function restoreTaskDefinition(spec: RestoreTaskSpec): RegisterTaskDefini
         image: spec.fetchImage,
         essential: false,
         entryPoint: ['sh', '-c'],
-        command: [`aws s3 cp --only-show-errors "$MLSHIP_DUMP_URL" ${DUMP_PATH} && echo mlship-fetched`],
+        command: [FETCH_SCRIPT],
         mountPoints: mount,
         logConfiguration: logs,
       },
@@ -157,7 +220,8 @@ export function restoreTaskDefinition(spec: RestoreTaskSpec): RegisterTaskDefini
         essential: true,
         entryPoint: ['bash', '-c'],
         command: [restoreScript(spec.db.engine)],
-        dependsOn: [{ containerName: 'fetch', condition: 'SUCCESS' }],
+        // Alongside the fetch: the restore reads the parts as they arrive.
+        dependsOn: [{ containerName: 'fetch', condition: 'START' }],
         mountPoints: mount,
         environment: Object.entries(environment).map(([name, value]) => ({ name, value })),
         secrets: Object.entries(secretEnvironment(spec.db.engine)).map(([name, key]) => ({
@@ -198,6 +262,14 @@ export function dataRoleSpec(s: {
       Effect: 'Allow',
       Action: 's3:GetObject',
       Resource: `arn:aws:s3:::${s.bucket}/${DATA_PREFIX}/*`,
+    },
+    {
+      // The fetch lists the staged dump's parts as they appear.
+      Sid: 'ListStagedDumps',
+      Effect: 'Allow',
+      Action: 's3:ListBucket',
+      Resource: `arn:aws:s3:::${s.bucket}`,
+      Condition: { StringLike: { 's3:prefix': `${DATA_PREFIX}/*` } },
     },
   ];
   if (s.kmsKeyId) {

@@ -1,27 +1,31 @@
 // The dump of a database push and its copy in the stack's bucket (under mlship/data/, which
-// the tasks' role cannot write). A first push streams pg_dump's output into a multipart
-// upload while it is written (the upload hides behind the dump) and computes the verify
-// lines at the same time in the dump's snapshot. The key is new for every dump, and the
-// dump's SHA-256, known at its end, is checked by the restore task before it restores.
-// What a killed run leaves is finished or dropped by the next, never used half-way:
-// - killed during the dump: nothing is recorded; the unfinished upload (invisible: S3 shows
-//   an object only once its upload completes) is aborted and the dump taken again;
-// - killed after it: the dump file and its verify lines are recorded before the upload's
-//   last parts; when the data has not changed, the file is uploaded to the same key with the
-//   same part size, which sends only the parts the stream had not sent.
+// the tasks' role cannot write), staged as a series of part objects under the dump's key
+// (<key>/part-00001, ... each stored with its SHA-256, which S3 checks on arrival) while
+// pg_dump writes, so the restore task can restore each part as it appears; once pg_dump
+// succeeded, a manifest (<key>/manifest: every part's name, SHA-256 and size, then the
+// whole dump's) closes it. Only the manifest lets the restore commit; a dump that failed
+// gets a failure marker (<key>/failed) so a restore waiting for parts rolls back at once.
+// The key is new for every dump. What a killed run leaves is finished or dropped by the
+// next, never used half-way:
+// - killed during the dump: nothing is recorded; the next run marks the dump failed (a
+//   restore still waiting for it rolls back), then drops its parts and dumps again;
+// - killed after it: the dump file and its verify lines are recorded before the last parts;
+//   when the data has not changed, the parts missing in the bucket are sent from the kept
+//   file (same part size), then the manifest.
 
-import { randomBytes } from 'node:crypto';
-import { readFile, stat } from 'node:fs/promises';
+import { createHash, randomBytes } from 'node:crypto';
+import { open, readFile, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { writeFileAtomic } from '../../io/files.js';
 import type { ManagedDatabase } from '../deploy/database.js';
 import { compareChecks, type TableCheck } from './checks.js';
 import type { DataDeps } from './deps.js';
 import { type LocalDatabase, type LocalSnapshot, openSnapshot } from './local-database.js';
-import { DATA_PREFIX } from './restore-task.js';
+import { DATA_PREFIX, failedKey, manifestKey, partKey } from './restore-task.js';
 
-/** Parts of the staged dump: small enough that the last one leaves little to send after the dump. */
+/** Parts of the staged dump: small enough that the restore starts early and the last one is quick. */
 export const DUMP_PART_BYTES = 16 * 1024 * 1024;
+const PARALLEL_PARTS = 4;
 
 /** What an interrupted run left in the cache: its dump, the verify lines of its data, its key. */
 export interface SavedDump {
@@ -48,6 +52,9 @@ interface Target {
   db: ManagedDatabase;
 }
 
+/** Called once the dump's first part is in the bucket (the restore can start), with its key. */
+export type OnStaging = (key: string) => void;
+
 export const stateFile = (deps: Pick<DataDeps, 'cacheDir'>, stack: string, db: ManagedDatabase) =>
   path.join(deps.cacheDir, 'data', stack, `${db.identifier}.json`);
 
@@ -56,6 +63,9 @@ export const dumpPrefix = (db: ManagedDatabase) => `${DATA_PREFIX}/${db.identifi
 
 const newDumpKey = (db: ManagedDatabase) =>
   `${dumpPrefix(db)}${Date.now().toString(36)}-${randomBytes(4).toString('hex')}.${db.engine === 'postgres' ? 'pgdump' : 'sql'}`;
+
+const sha256 = (b: Buffer) => createHash('sha256').update(b).digest('hex');
+const manifestLine = (n: number, body: Buffer) => `${partKey('', n).slice(1)} ${sha256(body)} ${body.length}`;
 
 async function savedDump(file: string): Promise<SavedDump | undefined> {
   const saved = await readFile(file, 'utf8').then(
@@ -67,88 +77,187 @@ async function savedDump(file: string): Promise<SavedDump | undefined> {
   return info?.size === saved.bytes ? saved : undefined;
 }
 
+/** The staged dumps under the database's prefix (key: the dump's key), and which objects each has. */
+async function stagedDumps(deps: Pick<DataDeps, 'aws'>, t: Target) {
+  const dumps = new Map<string, string[]>();
+  for (const o of await deps.aws.s3.listObjects(t.bucket, dumpPrefix(t.db))) {
+    const cut = o.key.lastIndexOf('/');
+    const key = cut > dumpPrefix(t.db).length ? o.key.slice(0, cut) : o.key;
+    dumps.set(key, [...(dumps.get(key) ?? []), o.key.slice(key.length + 1)]);
+  }
+  return dumps;
+}
+
 /**
- * Drops what earlier runs left under the database's prefix, except `keep`: unfinished
- * uploads (a dump killed half-way) and staged dumps of other data. Only called once no
- * restore is running (the push waits for those first).
+ * Marks every staged dump without a manifest as failed: a restore an interrupted run started
+ * and that still waits for its parts then rolls back instead of waiting out its limit.
+ */
+export async function markUnfinished(deps: Pick<DataDeps, 'aws'>, t: Target) {
+  for (const [key, names] of await stagedDumps(deps, t))
+    if (!names.includes('manifest') && !names.includes('failed')) await putFailed(deps, t, key);
+}
+
+export const putFailed = (deps: Pick<DataDeps, 'aws'>, t: Target, key: string) =>
+  deps.aws.s3.putObject({
+    bucket: t.bucket,
+    key: failedKey(key),
+    body: Buffer.from('failed\n'),
+    sha256: sha256(Buffer.from('failed\n')),
+  });
+
+/** Deletes every object of one staged dump. */
+export async function dropDump(deps: Pick<DataDeps, 'aws'>, t: Target, key: string) {
+  for (const name of (await stagedDumps(deps, t)).get(key) ?? [])
+    await deps.aws.s3.deleteObject(t.bucket, name ? `${key}/${name}` : key);
+}
+
+/**
+ * Drops what earlier runs left under the database's prefix, except the dump `keep`: staged
+ * dumps of other data, and unfinished multipart uploads (of earlier versions). Only called
+ * once no restore is running (the push waits for those first).
  */
 export async function clearStaleDumps(deps: Pick<DataDeps, 'aws'>, t: Target, keep?: string) {
   const { s3 } = deps.aws;
   const prefix = dumpPrefix(t.db);
-  for (const key of await s3.unfinishedUploads(t.bucket, prefix))
-    if (key !== keep) await s3.abortUploads(t.bucket, key);
-  for (const o of await s3.listObjects(t.bucket, prefix))
-    if (o.key !== keep) await s3.deleteObject(t.bucket, o.key);
+  for (const key of await s3.unfinishedUploads(t.bucket, prefix)) await s3.abortUploads(t.bucket, key);
+  for (const key of (await stagedDumps(deps, t)).keys()) if (key !== keep) await dropDump(deps, t, key);
 }
 
-/** The kept dump, in the bucket: already there, or its upload finished (resumed by parts). */
-async function stageSaved(deps: DataDeps, t: Target, saved: SavedDump) {
+/**
+ * Fills parts of exactly DUMP_PART_BYTES (the last one shorter) as bytes arrive and stores
+ * each as it fills, a few at once (the dump waits for the oldest when all are busy); reports
+ * the first part once it is in the bucket.
+ */
+function partWriter(deps: DataDeps, t: Target, key: string, onFirst: () => void) {
+  let part = Buffer.allocUnsafe(DUMP_PART_BYTES);
+  let filled = 0;
+  let sent = 0;
+  let failure: unknown;
+  const lines: string[] = [];
+  const inFlight: Promise<void>[] = [];
+  const store = (body: Buffer) => {
+    const n = lines.push(manifestLine(lines.length + 1, body));
+    inFlight.push(
+      deps.aws.s3.putObject({ bucket: t.bucket, key: partKey(key, n), body, sha256: sha256(body) }).then(
+        () => {
+          sent += body.length;
+          deps.progress?.('upload', sent);
+          if (n === 1) onFirst();
+        },
+        (e) => {
+          failure ??= e;
+        },
+      ),
+    );
+  };
+  /** Waits until at most `busy` parts are in flight; throws the first failure. */
+  const drain = async (busy: number) => {
+    while (inFlight.length > busy) await inFlight.shift();
+    if (failure) throw failure;
+  };
+  return {
+    write(chunk: Buffer): Promise<void> | undefined {
+      if (failure) return Promise.reject(failure);
+      for (let at = 0; at < chunk.length; ) {
+        const copied = chunk.copy(part, filled, at);
+        at += copied;
+        filled += copied;
+        if (filled === part.length) {
+          store(part);
+          part = Buffer.allocUnsafe(DUMP_PART_BYTES);
+          filled = 0;
+        }
+      }
+      return inFlight.length >= PARALLEL_PARTS ? drain(PARALLEL_PARTS - 1) : undefined;
+    },
+    /** Every part stored; the manifest's part lines. */
+    async finish() {
+      if (filled > 0 || lines.length === 0) store(part.subarray(0, filled));
+      await drain(0);
+      return { lines, uploadedBytes: sent };
+    },
+    settle: () => drain(0),
+  };
+}
+
+const putManifest = (deps: DataDeps, t: Target, dump: SavedDump, lines: string[]) => {
+  const body = Buffer.from(`${[...lines, `total ${dump.sha256} ${dump.bytes}`].join('\n')}\n`);
+  return deps.aws.s3.putObject({ bucket: t.bucket, key: manifestKey(dump.key), body, sha256: sha256(body) });
+};
+
+/** The kept dump, in the bucket: the parts not there yet sent from the file, then the manifest. */
+async function stageSaved(deps: DataDeps, t: Target, saved: SavedDump, onStaging: OnStaging) {
   const { s3 } = deps.aws;
-  const there = await s3.headObject(t.bucket, saved.key);
-  const r =
-    there?.sizeBytes === saved.bytes
-      ? { uploadedBytes: 0, resumedBytes: saved.bytes }
-      : await s3.uploadFile({
-          bucket: t.bucket,
-          key: saved.key,
-          file: saved.file,
-          sizeBytes: saved.bytes,
-          sha256: saved.sha256,
-          partBytes: DUMP_PART_BYTES,
-          onProgress: (done) => deps.progress?.('upload', done, saved.bytes),
-        });
-  // A dump of one part or less goes up in one PUT: the streamed upload it replaced is dropped.
-  await s3.abortUploads(t.bucket, saved.key);
   await clearStaleDumps(deps, t, saved.key);
-  return r;
+  await s3.deleteObject(t.bucket, failedKey(saved.key));
+  await s3.deleteObject(t.bucket, manifestKey(saved.key));
+  const file = await open(saved.file, 'r');
+  const lines: string[] = [];
+  let uploadedBytes = 0;
+  try {
+    for (let n = 1, at = 0; n === 1 || at < saved.bytes; n++, at += DUMP_PART_BYTES) {
+      const body = Buffer.alloc(Math.min(DUMP_PART_BYTES, saved.bytes - at));
+      await file.read(body, 0, body.length, at);
+      const sum = sha256(body);
+      lines.push(manifestLine(n, body));
+      const there = await s3.headObject(t.bucket, partKey(saved.key, n));
+      if (there?.sha256 !== sum || there.sizeBytes !== body.length) {
+        await s3.putObject({ bucket: t.bucket, key: partKey(saved.key, n), body, sha256: sum });
+        uploadedBytes += body.length;
+      }
+      if (n === 1) onStaging(saved.key);
+      deps.progress?.('upload', at + body.length, saved.bytes);
+    }
+  } finally {
+    await file.close();
+  }
+  await putManifest(deps, t, saved, lines);
+  return { uploadedBytes, resumedBytes: saved.bytes - uploadedBytes };
 }
 
-/** A new dump of the snapshot, streamed into the bucket while it is written. */
-async function dumpStreaming(
+/** A new dump of the snapshot, staged part by part while it is written. */
+async function dumpStaging(
   deps: DataDeps,
   t: Target,
   snapshot: LocalSnapshot,
   t0: number,
+  onStaging: OnStaging,
 ): Promise<StagedDump> {
   const key = newDumpKey(t.db);
   const file = path.join(deps.cacheDir, 'data', t.stack, `${t.db.identifier}.dump`);
-  const stream = await clearStaleDumps(deps, t)
-    .then(() =>
-      deps.aws.s3.uploadStream({
-        bucket: t.bucket,
-        key,
-        partBytes: DUMP_PART_BYTES,
-        onProgress: (done) => deps.progress?.('upload', done),
-      }),
-    )
-    .catch(async (e) => {
-      await snapshot.release();
-      throw e;
-    });
+  await clearStaleDumps(deps, t).catch(async (e) => {
+    await snapshot.release();
+    throw e;
+  });
+  const parts = partWriter(deps, t, key, () => onStaging(key));
   let dump: SavedDump;
   try {
-    const written = await snapshot.dump(file, {
-      progress: deps.progress,
-      onChunk: (chunk) => stream.write(chunk),
-    });
+    const written = await snapshot.dump(file, { progress: deps.progress, onChunk: (c) => parts.write(c) });
     dump = { file, ...written, checks: await snapshot.checks, key };
   } catch (e) {
-    await stream.abort().catch(() => undefined);
+    await parts.settle().catch(() => undefined);
     throw e;
   }
-  // Recorded before the last parts: a run killed from here on resumes this upload.
+  // Recorded before the last parts: a run killed from here on sends the rest from the file.
   await writeFileAtomic(stateFile(deps, t.stack, t.db), `${JSON.stringify(dump)}\n`);
   const t1 = Date.now();
-  const { uploadedBytes } = await stream.finish();
+  const { lines, uploadedBytes } = await parts.finish();
+  await putManifest(deps, t, dump, lines);
   const upload = (Date.now() - t1) / 1000;
   return { dump, reused: false, uploadedBytes, resumedBytes: 0, seconds: { dump: (t1 - t0) / 1000, upload } };
 }
 
 /**
  * The snapshot's dump and verify lines, staged in the bucket: the dump of an interrupted run
- * when it holds the same data, else a new one.
+ * when it holds the same data, else a new one. `onStaging` is called once its first part is
+ * in the bucket.
  */
-export async function dumpAndStage(deps: DataDeps, t: Target, local: LocalDatabase): Promise<StagedDump> {
+export async function dumpAndStage(
+  deps: DataDeps,
+  t: Target,
+  local: LocalDatabase,
+  onStaging: OnStaging,
+): Promise<StagedDump> {
   const t0 = Date.now();
   const snapshot = await openSnapshot(deps.engine, local, t.db);
   const saved = await savedDump(stateFile(deps, t.stack, t.db));
@@ -161,7 +270,7 @@ export async function dumpAndStage(deps: DataDeps, t: Target, local: LocalDataba
       await snapshot.release();
       deps.log(`the dump of an interrupted push holds the same data: reused (${saved.bytes} bytes)`);
       const t1 = Date.now();
-      const r = await stageSaved(deps, t, saved);
+      const r = await stageSaved(deps, t, saved, onStaging);
       return {
         dump: saved,
         reused: true,
@@ -170,5 +279,5 @@ export async function dumpAndStage(deps: DataDeps, t: Target, local: LocalDataba
       };
     }
   }
-  return dumpStreaming(deps, t, snapshot, t0);
+  return dumpStaging(deps, t, snapshot, t0, onStaging);
 }
