@@ -14,17 +14,17 @@ import path from 'node:path';
 import * as ec2Sdk from '@aws-sdk/client-ec2';
 import * as ecsSdk from '@aws-sdk/client-ecs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createDeployApis } from '../../src/adapters/aws/deploy-apis.js';
 import { bakeAndPush } from '../../src/cli/commands/rollout-ecs.js';
 import { serviceConnectOf } from '../../src/core/deploy/apply.js';
 import type { AwsDeployApis } from '../../src/core/deploy/aws-apis.js';
-import { type EcsPlanResult, planEcs } from '../../src/core/deploy/plan.js';
+import type { EcsPlanResult } from '../../src/core/deploy/plan.js';
 import { EcsRollout } from '../../src/core/rollout/ecs.js';
 import { rolloutFromFlags } from '../../src/core/rollout/options.js';
 import { fakeClock } from '../../src/io/clock.js';
 import { removeImagesTagged, requireEngine } from '../helpers/docker.js';
 import { expectGolden } from '../helpers/golden.js';
 import { FAKE_CREDENTIALS, type Moto, startMoto } from '../helpers/moto.js';
+import { planOnMoto } from '../helpers/moto-stack.js';
 
 const engine = await requireEngine();
 const BIN = path.resolve('bin/mlship.js');
@@ -127,19 +127,7 @@ describe.runIf(engine)('rollout --shadow --target ecs (moto, engine, registry)',
     Object.assign(process.env, moto.env);
     dir = mkdtempSync(path.join(os.tmpdir(), 'mlship-rollout-shadow-'));
     writeFileSync(path.join(dir, 'mlship.yaml'), PROJECT);
-    plan = await planEcs({
-      file: path.join(dir, 'mlship.yaml'),
-      imageTag: 'abc123',
-      force: false,
-      writeFiles: false,
-      region: REGION,
-      accountId: '123456789012',
-    });
-    aws = createDeployApis({
-      region: REGION,
-      endpointUrl: moto.endpoint,
-      tags: { 'mlship:stack': plan.stack },
-    });
+    ({ plan, aws } = await planOnMoto(moto, path.join(dir, 'mlship.yaml'), REGION));
     // The deployed stack as --apply leaves it: the iris and proxy services in the namespace.
     await aws.ecs.ensureCluster(plan.stack, plan.stack);
     const ec2 = new ec2Sdk.EC2Client({ region: REGION, endpoint: moto.endpoint });

@@ -19,7 +19,6 @@ import * as wafSdk from '@aws-sdk/client-wafv2';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { budgetOf, createBudgetsApi } from '../../src/adapters/aws/budgets-api.js';
 import { alarmInput } from '../../src/adapters/aws/cloudwatch-api.js';
-import { createDeployApis } from '../../src/adapters/aws/deploy-apis.js';
 import { rateRule } from '../../src/adapters/aws/waf-api.js';
 import type { AwsDeployApis } from '../../src/core/deploy/aws-apis.js';
 import { alarmSpecs } from '../../src/core/deploy/cloudwatch-dashboard.js';
@@ -30,9 +29,10 @@ import {
   prepareOperate,
   scanLeftovers,
 } from '../../src/core/deploy/operate.js';
-import { type EcsPlanResult, loadBalancerNames, planEcs } from '../../src/core/deploy/plan.js';
+import { type EcsPlanResult, loadBalancerNames } from '../../src/core/deploy/plan.js';
 import { loadServiceModel, validateShape } from '../helpers/aws-model.js';
 import { type Moto, startMoto } from '../helpers/moto.js';
+import { planOnMoto } from '../helpers/moto-stack.js';
 
 const REGION = 'eu-west-1';
 const moto: Moto | undefined = await startMoto();
@@ -57,19 +57,7 @@ describe.runIf(moto)('deploy ecs: dashboard, alarms, alerts, budget, WAF and the
     const dir = mkdtempSync(path.join(os.tmpdir(), 'mlship-operate-'));
     cpSync('fixtures/compose/operate/mlship.yaml', path.join(dir, 'mlship.yaml'));
     // moto's account: the budget lives in the account the plan names.
-    plan = await planEcs({
-      file: path.join(dir, 'mlship.yaml'),
-      imageTag: 'abc123',
-      force: false,
-      writeFiles: false,
-      region: REGION,
-      accountId: '123456789012',
-    });
-    aws = createDeployApis({
-      region: REGION,
-      endpointUrl: moto!.endpoint,
-      tags: { 'mlship:stack': plan.stack },
-    });
+    ({ plan, aws } = await planOnMoto(moto!, path.join(dir, 'mlship.yaml'), REGION));
     // The stack's load balancer and target groups, as the apply leaves them.
     const ec2 = new ec2Sdk.EC2Client(clientConfig());
     const subnets = await ec2.send(

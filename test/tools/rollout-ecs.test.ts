@@ -15,12 +15,11 @@ import * as ecsSdk from '@aws-sdk/client-ecs';
 import * as elbSdk from '@aws-sdk/client-elastic-load-balancing-v2';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createServiceInput } from '../../src/adapters/aws/create-service-input.js';
-import { createDeployApis } from '../../src/adapters/aws/deploy-apis.js';
 import { ruleInput } from '../../src/adapters/aws/elb-api.js';
 import type { AwsDeployApis } from '../../src/core/deploy/aws-apis.js';
 import { destroyEcs } from '../../src/core/deploy/destroy.js';
 import { destroyOperate, scanLeftovers } from '../../src/core/deploy/operate.js';
-import { type EcsPlanResult, loadBalancerNames, planEcs } from '../../src/core/deploy/plan.js';
+import { type EcsPlanResult, loadBalancerNames } from '../../src/core/deploy/plan.js';
 import { EcsRollout, type EcsRolloutDeps } from '../../src/core/rollout/ecs.js';
 import { rolloutFromFlags } from '../../src/core/rollout/options.js';
 import { readRollouts } from '../../src/core/rollout/state.js';
@@ -29,6 +28,7 @@ import { fakeClock } from '../../src/io/clock.js';
 import { loadServiceModel, validateShape } from '../helpers/aws-model.js';
 import { runCli } from '../helpers/cli-process.js';
 import { type Moto, startMoto } from '../helpers/moto.js';
+import { planOnMoto } from '../helpers/moto-stack.js';
 
 const REGION = 'eu-west-1';
 const moto: Moto | undefined = await startMoto();
@@ -122,19 +122,7 @@ describe.runIf(moto)('rollout --target ecs (moto)', () => {
     Object.assign(process.env, moto!.env);
     dir = mkdtempSync(path.join(os.tmpdir(), 'mlship-rollout-ecs-'));
     writeFileSync(path.join(dir, 'mlship.yaml'), PROJECT);
-    plan = await planEcs({
-      file: path.join(dir, 'mlship.yaml'),
-      imageTag: 'abc123',
-      force: false,
-      writeFiles: false,
-      region: REGION,
-      accountId: '123456789012',
-    });
-    aws = createDeployApis({
-      region: REGION,
-      endpointUrl: moto!.endpoint,
-      tags: { 'mlship:stack': plan.stack },
-    });
+    ({ plan, aws } = await planOnMoto(moto!, path.join(dir, 'mlship.yaml'), REGION));
     // The deployed stack as --apply leaves it: cluster, load balancer with the proxy's listener,
     // the iris service (Service Connect only, no target group of its own).
     const ec2Client = new ec2Sdk.EC2Client(config());
