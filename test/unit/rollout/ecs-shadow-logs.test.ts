@@ -129,11 +129,9 @@ describe('a shadow on ECS: the comparison from CloudWatch Logs', () => {
 
 describe('deploy ecs --local while a rollout runs on ECS', () => {
   // What latestTaskDefinition(family) answers during a shadow: the candidate's and the mirroring proxy's revisions.
-  const latest = [
-    revision('iris:2', 'iris-candidate'),
-    revision('proxy:2', 'proxy'),
-  ] as RegisterTaskDefinitionCommandInput[];
-  const all = [revision('iris:1', 'iris'), ...latest, revision('proxy:1', 'proxy')];
+  const described = [revision('iris:2', 'iris-candidate'), revision('proxy:2', 'proxy')];
+  const latest = described as RegisterTaskDefinitionCommandInput[];
+  const all = [revision('iris:1', 'iris'), ...described, revision('proxy:1', 'proxy')];
   const ecs = { latestTaskDefinition: async (arn: string) => all.find((t) => t.taskDefinitionArn === arn) };
   const shadow = {
     ...rolloutFromFlags('iris', { shadow: true, image: 'img/iris:2' }, new Date(WINDOW.startMs)),
