@@ -30,6 +30,7 @@ import { LOCAL_PYTHON_IMAGE, removeImagesTagged, requireEngine, requireImage } f
 import { expectGolden } from '../helpers/golden.js';
 import { FAKE_CREDENTIALS, type Moto, startMoto } from '../helpers/moto.js';
 import { planOnMoto } from '../helpers/moto-stack.js';
+import { predictAll as predictLoad, type StatusJson, wrapRolloutArgs } from '../helpers/predict-load.js';
 
 const engine = await requireEngine();
 const BIN = path.resolve('bin/mlship.js');
@@ -60,73 +61,32 @@ function buildVersions(dir: string): void {
     ['v2', CANDIDATE_IMAGE],
   ] as const) {
     const out = path.join(dir, 'versions', version);
-    const wrap = spawnSync(
-      process.execPath,
-      [
-        BIN,
-        'wrap',
-        '--entry',
-        `${path.resolve('fixtures/rollout', version, 'predict.py')}:predict`,
-        '--out',
-        out,
-        '--name',
-        'iris',
-        '--base-image',
-        LOCAL_PYTHON_IMAGE,
-      ],
-      { cwd: dir, encoding: 'utf8', env: { ...process.env, CI: 'true' } },
-    );
+    const wrap = spawnSync(process.execPath, [BIN, ...wrapRolloutArgs(version, out, 'iris')], {
+      cwd: dir,
+      encoding: 'utf8',
+      env: { ...process.env, CI: 'true' },
+    });
     expect(wrap.status, wrap.stderr).toBe(0);
     const build = spawnSync('docker', ['build', '-q', '-t', image, out], { encoding: 'utf8' });
     expect(build.status, build.stderr).toBe(0);
   }
 }
 
-interface Answer {
-  x: number;
-  status: number;
-  version: string | null;
-  prediction: unknown;
-}
-
 /** x = 0..n-1 POSTed to the locally run load balancer listener, `concurrency` at a time. */
-async function predictAll(base: string, n: number, concurrency = 8): Promise<Answer[]> {
-  const out: Answer[] = [];
-  let next = 0;
-  const worker = async () => {
-    while (next < n) {
-      const x = next++;
-      const r = await fetch(new URL('api/iris/predict', base), {
-        method: 'POST',
-        headers: { 'content-type': 'application/json' },
-        body: JSON.stringify({ x }),
-      });
-      const body = (await r.json().catch(() => ({}))) as { prediction?: unknown };
-      out.push({
-        x,
-        status: r.status,
-        version: r.headers.get('x-model-version'),
-        prediction: body.prediction,
-      });
-    }
-  };
-  await Promise.all(Array.from({ length: concurrency }, worker));
-  return out;
+function predictAll(base: string, n: number, concurrency = 8) {
+  const send = (x: number) =>
+    fetch(new URL('api/iris/predict', base), {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ x }),
+    });
+  return predictLoad(send, 0, n, concurrency);
 }
 
 /** The "shadow" lines (a mirrored request predicted) a container logged. */
 function shadowLines(container: string): number {
   const r = spawnSync('docker', ['logs', container], { encoding: 'utf8', maxBuffer: 64 * 1024 * 1024 });
   return `${r.stdout}\n${r.stderr}`.split('\n').filter((l) => l.includes('"msg": "shadow"')).length;
-}
-
-interface ShadowStatus {
-  comparison: {
-    stable: { requests: number };
-    candidate: { requests: number };
-    agreement?: { pairs: number; rate: number };
-  };
-  verdict: { decision: string; reasons: string[] };
 }
 
 describe.runIf(engine)('rollout --shadow --target ecs (moto, engine, registry)', () => {
@@ -391,7 +351,7 @@ describe.runIf(engine)('rollout --shadow --target ecs (moto, engine, registry)',
       const status = (...gates: string[]) => {
         const r = mlship('rollout', 'status', 'iris', '--json', ...gates);
         expect(r.code, r.stderr).toBe(0);
-        return JSON.parse(r.stdout) as ShadowStatus;
+        return JSON.parse(r.stdout) as StatusJson;
       };
       // The candidate's latency is its background prediction's on a loaded machine: that gate widened only.
       const report = status('--min-requests', '100', '--max-latency-increase', '20');

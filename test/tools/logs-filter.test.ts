@@ -26,6 +26,7 @@ describe.runIf(moto)('CloudWatch Logs: a service’s lines since a rollout start
   let client: logsSdk.CloudWatchLogsClient;
   const calls: { op: string; input: unknown; output: unknown }[] = [];
   const start = Date.now() - 60_000;
+  const end = Date.now() + 60_000;
   let api: ReturnType<typeof createLogsApi>;
 
   beforeAll(async () => {
@@ -65,19 +66,16 @@ describe.runIf(moto)('CloudWatch Logs: a service’s lines since a rollout start
     } as unknown as logsSdk.CloudWatchLogsClient;
     api = createLogsApi(logsSdk, recording);
   }, 120_000);
+  /** One side's lines from the rollout's start (a minute ago) to a minute ahead. */
+  const read = (streamPrefix: string, maxPages: number, group = GROUP) =>
+    api.filterMessages({ group, streamPrefix, startMs: start, endMs: end, maxPages });
   afterAll(async () => {
     client?.destroy();
     await moto?.stop();
   });
 
   it('one side’s streams in the window, every page; the other side’s apart', async () => {
-    const window = { startMs: start, endMs: Date.now() + 60_000 };
-    const stable = await api.filterMessages({
-      group: GROUP,
-      streamPrefix: 'iris/iris/',
-      ...window,
-      maxPages: 5,
-    });
+    const stable = await read('iris/iris/', 5);
     expect(stable.truncated).toBe(false);
     expect(stable.messages.length).toBe(STABLE_EVENTS);
     expect(new Set(stable.messages).size).toBe(STABLE_EVENTS);
@@ -87,15 +85,10 @@ describe.runIf(moto)('CloudWatch Logs: a service’s lines since a rollout start
     expect(filters[0]!.input).toEqual({
       logGroupName: GROUP,
       logStreamNamePrefix: 'iris/iris/',
-      startTime: window.startMs,
-      endTime: window.endMs,
+      startTime: start,
+      endTime: end,
     });
-    const candidate = await api.filterMessages({
-      group: GROUP,
-      streamPrefix: 'iris-candidate/iris/',
-      ...window,
-      maxPages: 5,
-    });
+    const candidate = await read('iris-candidate/iris/', 5);
     expect(candidate).toEqual({
       messages: Array.from({ length: 50 }, (_, i) => `candidate ${i}`),
       truncated: false,
@@ -108,22 +101,11 @@ describe.runIf(moto)('CloudWatch Logs: a service’s lines since a rollout start
   });
 
   it('at the page limit: what was read, and that more was left; no group yet: nothing', async () => {
-    const window = { startMs: start, endMs: Date.now() + 60_000 };
-    const one = await api.filterMessages({
-      group: GROUP,
-      streamPrefix: 'iris/iris/',
-      ...window,
-      maxPages: 1,
-    });
+    const one = await read('iris/iris/', 1);
     expect(one.truncated).toBe(true);
     expect(one.messages.length).toBeGreaterThan(0);
     expect(one.messages.length).toBeLessThan(STABLE_EVENTS);
-    const missing = await api.filterMessages({
-      group: '/mlship/none',
-      streamPrefix: 'iris/iris/',
-      ...window,
-      maxPages: 5,
-    });
+    const missing = await read('iris/iris/', 5, '/mlship/none');
     expect(missing).toEqual({ messages: [], truncated: false });
   });
 });
