@@ -417,7 +417,12 @@ export class EcsRollout implements RolloutTarget {
    */
   private async shadowStatus(rollout: Rollout, s: ShadowRecord): Promise<StatusReport> {
     const gates: Gates = { ...DEFAULT_GATES, ...rollout.gates, ...this.gatesOverride };
-    const window = { startMs: Date.parse(rollout.startedAt), endMs: this.deps.clock.now() };
+    // A rollout that is over is read up to its end (the stable service's later lines are not its).
+    const ended = rollout.status === 'running' ? undefined : rollout.history.at(-1)?.at;
+    const window = {
+      startMs: Date.parse(rollout.startedAt),
+      endMs: ended ? Date.parse(ended) : this.deps.clock.now(),
+    };
     const read = await shadowComparison(this.deps, s, this.layout.container, window, gates);
     const comparison = read.comparison ?? compare({ stable: [], candidate: [], pairs: [] }, gates);
     return this.report(rollout, comparison, gates, s, [

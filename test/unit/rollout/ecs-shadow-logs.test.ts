@@ -4,14 +4,21 @@
 // lines cannot be read or told apart; and what `deploy ecs --local` runs while a rollout runs
 // on ECS (the services' revisions, the candidate under its own name).
 
+import { mkdirSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
 import type { RegisterTaskDefinitionCommandInput, TaskDefinition } from '@aws-sdk/client-ecs';
 import { describe, expect, it } from 'vitest';
 import type { LogFilterSpec } from '../../../src/core/deploy/aws-apis.js';
 import { asService, rolloutTaskDefinitions } from '../../../src/core/deploy/local-run.js';
+import { planEcs } from '../../../src/core/deploy/plan.js';
+import { EcsRollout } from '../../../src/core/rollout/ecs.js';
 import { LOG_PAGES, logSource, shadowComparison } from '../../../src/core/rollout/ecs-logs.js';
 import type { ShadowRecord } from '../../../src/core/rollout/ecs-shadow.js';
 import { rolloutFromFlags } from '../../../src/core/rollout/options.js';
+import { writeRollouts } from '../../../src/core/rollout/state.js';
 import { DEFAULT_GATES } from '../../../src/core/rollout/verdict.js';
+import { fakeClock } from '../../../src/io/clock.js';
 
 const ARN = (rev: string) => `arn:aws:ecs:eu-west-1:123456789012:task-definition/sh-demo-${rev}`;
 const awslogs = (prefix: string, driver = 'awslogs') => ({
@@ -124,6 +131,55 @@ describe('a shadow on ECS: the comparison from CloudWatch Logs', () => {
     expect(b.comparison).toBeUndefined();
     expect(b.notes.join()).toMatch(/cannot be told apart/);
     expect(same.asked).toEqual([]);
+  });
+});
+
+describe("EcsRollout's status of a shadow", () => {
+  it('reads from the start to now while it runs, and only up to its end once it is over', async () => {
+    const dir = path.join(os.tmpdir(), `mlship-shadow-logs-${process.pid}`);
+    mkdirSync(dir, { recursive: true });
+    const file = path.join(dir, 'mlship.yaml');
+    writeFileSync(
+      file,
+      'version: 1\nname: sh-demo\nservices:\n  iris:\n    image: r.example/iris:1\nproxy: {}\n',
+    );
+    const plan = await planEcs({
+      file,
+      imageTag: 't',
+      force: false,
+      writeFiles: false,
+      region: 'eu-west-1',
+      accountId: '123456789012',
+    });
+    const d = deps([revision('iris:1', 'iris'), revision('iris:2', 'iris-candidate')], {});
+    const clock = fakeClock(WINDOW.endMs);
+    const ecs = { ...d.ecs, describeService: async () => undefined } as never;
+    const target = new EcsRollout(
+      { ecs, logs: d.logs, clock, log: () => undefined } as never,
+      { plan, configFile: file, stateFile: path.join(dir, 'r.json') },
+      'iris',
+    );
+    const rollout = {
+      ...rolloutFromFlags('iris', { shadow: true, image: 'i:2' }, new Date(WINDOW.startMs)),
+      ecsShadow: RECORD,
+    };
+    await writeRollouts(path.join(dir, 'r.json'), { version: 1, rollouts: { iris: rollout } });
+    const report = await target.status();
+    expect(report.verdict.decision).toBe('hold');
+    expect(d.asked.map((a) => [a.startMs, a.endMs])).toEqual([
+      [WINDOW.startMs, WINDOW.endMs],
+      [WINDOW.startMs, WINDOW.endMs],
+    ]);
+    const over = '2026-12-02T12:30:00.000Z';
+    const done = {
+      ...rollout,
+      status: 'rolled-back' as const,
+      history: [...rollout.history, { at: over, action: 'rollback' as const, weight: 0 }],
+    };
+    await writeRollouts(path.join(dir, 'r.json'), { version: 1, rollouts: { iris: done } });
+    d.asked.length = 0;
+    await target.status();
+    expect(d.asked.map((a) => a.endMs)).toEqual([Date.parse(over), Date.parse(over)]);
   });
 });
 
