@@ -28,10 +28,11 @@ export const PG_COUNT_TABLES_SQL = `SELECT count(*) ${PG_USER_TABLES}`;
 
 /**
  * The row hash: PostgreSQL's own 64-bit text hash (`hashtextextended`, PG 11+, the hash of
- * hash partitioning, so stable across versions; the same on x86 and Graviton), cut to 60
- * bits so the sum stays positive. It costs a third of the md5 + hex-parsing it replaced (the
- * row's text itself is most of what remains); it is not a cryptographic hash: it catches a
- * lost, duplicated or altered row, not a forged one (nobody forges rows in their own dump).
+ * hash partitioning, which needs it stable across versions; the same on x86 and Graviton,
+ * both little-endian), cut to 60 bits so the sum stays positive. It is cheaper than the
+ * md5 + hex parsing it replaced (the row's text itself is most of what remains; see
+ * docs/benchmarks.md). Not a cryptographic hash: it catches a lost, duplicated or altered
+ * row, not a forged one (nobody forges rows in their own dump).
  */
 const HASH_60_BITS = '1152921504606846975';
 
