@@ -1,8 +1,8 @@
 // What "nothing was lost" means for a database push: per table, its row count and a content
 // checksum computed on both sides by the same program (the same SQL text locally and in the
 // restore task), printed as `mlship-verify <table> <rows> <checksum>` lines and compared.
-// The checksum is the sum of a 60-bit hash of every row's text (hashtextextended), so it ignores row order
-// but sees every changed, missing or duplicated row. The session settings that change how
+// The checksum is the sum of a 60-bit hash of every row's text (hashtextextended), so it
+// ignores row order but sees every changed, missing or duplicated row. The session settings that change how
 // values print (time zone, date and bytea formats, float digits) are fixed first.
 
 import type { DbEngine } from '../deploy/database.js';

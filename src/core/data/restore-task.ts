@@ -76,7 +76,9 @@ done`;
  * part is held back until the next one or the fetch's `end` (the manifest checked) is there:
  * the dump's last bytes reach the restore only once the manifest closed the dump, so a
  * restore that commits when it reads them (pg_restore --single-transaction) cannot commit
- * before. `dir` is the shared volume (another directory in the unit test).
+ * before. (A custom-format archive ends with the end of its last table's data, which a
+ * pg_restore reading a stream must read, in file order, before it is done; a dump that fits
+ * in one part, e.g. one without data, is held back whole.) `dir` is the shared volume (another directory in the unit test).
  */
 export const feedFunction = (dir = DIR) => `feed() { local i=1 idle=0 n next
   while :; do n=${dir}/part-$(printf %05d $i); next=${dir}/part-$(printf %05d $((i + 1)))
