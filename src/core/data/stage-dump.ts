@@ -126,8 +126,8 @@ export async function clearStaleDumps(deps: Pick<DataDeps, 'aws'>, t: Target, ke
 
 /**
  * Fills parts of exactly DUMP_PART_BYTES (or the deps' dumpPartBytes; the last one shorter)
- * as bytes arrive and stores each as it fills, a few at once (the dump waits for the oldest when all are busy); reports
- * the first part once it is in the bucket.
+ * as bytes arrive and stores each as it fills, a few at once (the dump waits for the oldest
+ * when all are busy); reports the first part once it is in the bucket.
  */
 function partWriter(deps: DataDeps, t: Target, key: string, onFirst: () => void) {
   let part = Buffer.allocUnsafe(partBytes(deps));
