@@ -1,12 +1,13 @@
 // Shared by bench/data/run.mjs and the push it kills half-way (push-child.mjs): the
 // database push and the files push of the built CLI's core, against moto's S3, the restore
 // task's containers run on this engine (moto never runs a task).
+// `dist` (pushDb's last argument) may name another build, e.g. the baseline's: the benchmark
+// then runs both versions side by side in one run.
 import { createDeployApis } from '../../dist/adapters/aws/deploy-apis.js';
 import { createObjectStoreApi } from '../../dist/adapters/aws/s3.js';
-import { DockerEngine } from '../../dist/adapters/docker/engine.js';
-import { localRestoreRunner } from '../../dist/core/data/local-restore.js';
-import { pushDatabase } from '../../dist/core/data/push-database.js';
 import { pushFiles } from '../../dist/core/data/push-files.js';
+
+const DIST = new URL('../../dist/', import.meta.url).href;
 
 export const CREDS = {
   AWS_ACCESS_KEY_ID: 'AKIAMLSHIPBENCH00000',
@@ -41,7 +42,10 @@ export const database = (stack) => ({
 });
 
 /** Pushes the database of `stack` into `target` (a container on `network`) through the bucket. */
-export async function pushDb({ stack, endpoint, network, target, bucket, cacheDir }) {
+export async function pushDb({ stack, endpoint, network, target, bucket, cacheDir }, dist = DIST) {
+  const { DockerEngine } = await import(new URL('adapters/docker/engine.js', dist).href);
+  const { localRestoreRunner } = await import(new URL('core/data/local-restore.js', dist).href);
+  const { pushDatabase } = await import(new URL('core/data/push-database.js', dist).href);
   const engine = await DockerEngine.connect();
   const aws = createDeployApis({ region: 'us-east-1', endpointUrl: endpoint });
   const db = database(stack);

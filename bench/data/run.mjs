@@ -11,7 +11,10 @@
 // duplicated rows, objects PUT twice (counted by a proxy in front of the target store),
 // staged dumps and unfinished uploads left in the bucket.
 // Usage: npm run build && node bench/data/run.mjs [--db-mb 1024] [--objects 10000] [--rounds 1]
-// (--objects 0: the database only, also in the killed run).
+// [--baseline <dist dir>] (--objects 0: the database only, also in the killed run; --baseline:
+// a build of an earlier version, e.g. main's dist copied inside this checkout, pushed too in
+// every round, into a target of its own). Each database copy also reports its CPU-seconds
+// per process (bench/data/cpu-sampler.mjs): wall time swings with the load, CPU much less.
 // Needs .venv (moto_server), the mlship-local postgres, moto and aws-cli images.
 import { execFileSync, execSync, spawn } from 'node:child_process';
 import { mkdtempSync } from 'node:fs';
@@ -19,6 +22,7 @@ import http from 'node:http';
 import os from 'node:os';
 import path from 'node:path';
 import { performance } from 'node:perf_hooks';
+import { cpuCases, startCpuSampler } from './cpu.mjs';
 import { CREDS, pushDb, pushObjects } from './lib.mjs';
 
 const arg = (name, dflt) => {
@@ -26,6 +30,9 @@ const arg = (name, dflt) => {
   return i < 0 ? dflt : Number(process.argv[i + 1]);
 };
 const dbMb = arg('--db-mb', 1024);
+const baselineAt = process.argv.indexOf('--baseline');
+const baseline =
+  baselineAt < 0 ? undefined : `${new URL(`file://${path.resolve(process.argv[baselineAt + 1])}`).href}/`;
 const objects = arg('--objects', 10000);
 const run = `bd${Date.now().toString(36)}`;
 const net = `mlship-${run}`;
@@ -96,7 +103,7 @@ const s3 = (ep) =>
     credentials: { accessKeyId: CREDS.AWS_ACCESS_KEY_ID, secretAccessKey: CREDS.AWS_SECRET_ACCESS_KEY },
   });
 const cloud = s3(endpoint);
-for (const b of ['push', 'base', 'resume'])
+for (const b of ['push', 'base', 'resume', 'prev'])
   await cloud.send(new CreateBucketCommand({ Bucket: `${run}-${b}` }));
 
 docker('network', 'create', '--label', 'dev.mlship.managed=true', net);
@@ -129,8 +136,9 @@ pg(`${run}-src`, [
   '--label',
   'com.docker.compose.service=database',
 ]);
-for (const t of ['base', 'push']) pg(`${run}-${t}`);
-for (const c of ['src', 'base', 'push'])
+const targets = baseline ? ['base', 'push', 'prev'] : ['base', 'push'];
+for (const t of targets) pg(`${run}-${t}`);
+for (const c of ['src', ...targets])
   for (let i = 0; ; i++) {
     try {
       psql(`${run}-${c}`, 'SELECT 1');
@@ -171,43 +179,80 @@ const bare = () => {
   );
   return secs(t);
 };
-const push = async () => {
+const push = async (which) => {
   const t = performance.now();
-  const r = await pushDb({
-    stack,
-    endpoint,
-    network: net,
-    target: `${run}-push`,
-    bucket: `${run}-push`,
-    cacheDir,
-  });
+  const target = which === 'push' ? 'push' : 'prev';
+  const r = await pushDb(
+    {
+      stack,
+      endpoint,
+      network: net,
+      target: `${run}-${target}`,
+      bucket: `${run}-${target}`,
+      cacheDir: path.join(cacheDir, target),
+    },
+    which === 'push' ? undefined : baseline,
+  );
   return { seconds: secs(t), r };
 };
+const cpu = startCpuSampler({ run, stack, moto: moto.pid });
 const dbRounds = [];
+const label = { bare: 'pg_dump | pg_restore', push: 'data push', prev: 'data push (baseline)' };
 for (let i = 0; i < rounds; i++) {
-  if (i > 0) for (const c of ['base', 'push']) emptyDb(`${run}-${c}`);
+  if (i > 0) for (const c of targets) emptyDb(`${run}-${c}`);
   const load = os.loadavg()[0];
-  const round = {};
-  for (const which of i % 2 ? ['push', 'bare'] : ['bare', 'push']) {
+  const round = { load1: load, cpu: {} };
+  const order = baseline ? ['bare', 'push', 'prev'] : ['bare', 'push'];
+  for (const which of i % 2 ? order.reverse() : order) {
+    const before = await cpu.snap();
     if (which === 'bare') round.bare = bare();
-    else round.push = await push();
+    else round[which] = await push(which);
+    round.cpu[which] = cpuCases(before, await cpu.snap());
   }
-  const { r } = round.push;
+  const row = (which) => ({
+    seconds: round[which].seconds,
+    ratio: round[which].seconds / round.bare,
+    parts: round[which].r.seconds,
+    mismatches: round[which].r.mismatches.length,
+    cpuSeconds: round.cpu[which].total,
+    cpuRatio: round.cpu[which].total / round.cpu.bare.total,
+  });
   dbRounds.push({
     load1: load,
+    loadAfter: os.loadavg()[0],
     bareSeconds: round.bare,
-    pushSeconds: round.push.seconds,
-    ratio: round.push.seconds / round.bare,
-    parts: r.seconds,
-    mismatches: r.mismatches.length,
+    bareCpuSeconds: round.cpu.bare.total,
+    push: row('push'),
+    ...(baseline ? { baseline: row('prev') } : {}),
+    cpu: round.cpu,
   });
+  const line = (which) => {
+    const { r, seconds } = round[which];
+    return `${label[which]} ${seconds.toFixed(1)} s (dump with the upload and the restore alongside ${r.seconds.dump.toFixed(1)}, rest of the upload ${r.seconds.upload.toFixed(1)}, rest of the restore + verify ${r.seconds.restore.toFixed(1)}), ratio ${(seconds / round.bare).toFixed(2)}, CPU ${round.cpu[which].total.toFixed(1)} s (${(round.cpu[which].total / round.cpu.bare.total).toFixed(2)}x), mismatches ${r.mismatches.length}`;
+  };
   console.error(
-    `database round ${i + 1} (load ${load.toFixed(1)}): pg_dump | pg_restore ${round.bare.toFixed(1)} s; data push ${round.push.seconds.toFixed(1)} s (dump with the upload and the restore alongside ${r.seconds.dump.toFixed(1)}, rest of the upload ${r.seconds.upload.toFixed(1)}, rest of the restore + verify ${r.seconds.restore.toFixed(1)}); ratio ${(round.push.seconds / round.bare).toFixed(2)}; mismatches ${r.mismatches.length}`,
+    `database round ${i + 1} (load ${load.toFixed(1)} → ${os.loadavg()[0].toFixed(1)}): pg_dump | pg_restore ${round.bare.toFixed(1)} s, CPU ${round.cpu.bare.total.toFixed(1)} s; ${line('push')}${baseline ? `; ${line('prev')}` : ''}`,
   );
+  for (const which of order)
+    console.error(
+      `  CPU-seconds, ${label[which]}: ${round.cpu[which].lines.map(([k, v]) => `${k} ${v.toFixed(1)}`).join(', ')}`,
+    );
 }
-const sum = (k) => dbRounds.reduce((n, x) => n + x[k], 0);
-const bareDb = sum('bareSeconds');
-const pushDbSecs = sum('pushSeconds') / rounds;
+cpu.stop();
+const sum = (f) => dbRounds.reduce((n, x) => n + f(x), 0);
+const bareDb = sum((x) => x.bareSeconds);
+const bareCpu = sum((x) => x.bareCpuSeconds);
+const pushDbSecs = sum((x) => x.push.seconds) / rounds;
+const totals = (k) => ({
+  seconds: sum((x) => x[k].seconds),
+  ratio: sum((x) => x[k].seconds) / bareDb,
+  cpuSeconds: sum((x) => x[k].cpuSeconds),
+  cpuRatio: sum((x) => x[k].cpuSeconds) / bareCpu,
+  mismatches: sum((x) => x[k].mismatches),
+});
+console.error(
+  `database, ${rounds} round(s): pg_dump | pg_restore ${bareDb.toFixed(1)} s, CPU ${bareCpu.toFixed(1)} s; ${['push', ...(baseline ? ['baseline'] : [])].map((k) => `${k === 'push' ? 'data push' : 'data push (baseline)'} ${totals(k).seconds.toFixed(1)} s (${totals(k).ratio.toFixed(2)}x), CPU ${totals(k).cpuSeconds.toFixed(1)} s (${totals(k).cpuRatio.toFixed(2)}x)`).join('; ')}`,
+);
 let t;
 
 // Files: a local moto object store with `objects` objects.
@@ -344,9 +389,9 @@ console.log(
         mb: Math.round(size / 1024 ** 2),
         rounds: dbRounds,
         bareSeconds: bareDb,
-        pushSeconds: sum('pushSeconds'),
-        ratio: sum('pushSeconds') / bareDb,
-        mismatches: sum('mismatches'),
+        bareCpuSeconds: bareCpu,
+        push: totals('push'),
+        ...(baseline ? { baseline: totals('baseline') } : {}),
       },
       files: {
         objects,

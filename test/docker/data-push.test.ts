@@ -202,6 +202,16 @@ const tableContent = (c: string) =>
     "SELECT md5(string_agg(encode(thumb, 'hex') || coalesce(meta::text, '-'), ',' ORDER BY id)) FROM photos",
   );
 
+/** moto's S3 API that fails at the manifest, as a push killed right before it. */
+const dyingAtManifest = () =>
+  new Proxy(s3.s3, {
+    get: (target, name) =>
+      name === 'putObject'
+        ? (spec: Parameters<S3Api['putObject']>[0]) =>
+            spec.key.endsWith('/manifest') ? Promise.reject(new Error('killed')) : target.putObject(spec)
+        : Reflect.get(target, name),
+  });
+
 describe.runIf(engine)('data push: database (PostgreSQL 15 → PostgreSQL 15 through moto S3)', () => {
   it('restores every table into the empty target, verified on both sides; the staged dump is removed', async () => {
     const r = await pushDatabase(deps(), { stack: STACK, bucket: BUCKET, db, replace: false });
@@ -295,18 +305,13 @@ describe.runIf(engine)('data push: database (PostgreSQL 15 → PostgreSQL 15 thr
     expect(await s3.s3.unfinishedUploads(BUCKET, dumpPrefix(db))).toEqual([]);
   });
 
-  it('a push killed after its dump, before its manifest: the restore already fed every row rolls back; the next one reuses the dump, sends only the manifest, restores once', async () => {
+  it('a push killed after its dump, before its manifest: the restore already fed all but the last part rolls back; the next one reuses the dump, sends only the manifest, restores once', async () => {
     psql(SOURCE, "INSERT INTO events (kind) VALUES ('after')");
-    const d = deps();
-    // The S3 API dies at the manifest: the dump is recorded, every part is staged, and the
-    // restore (started with the first part) has already read all of them.
-    const dying = new Proxy(s3.s3, {
-      get: (target, name) =>
-        name === 'putObject'
-          ? (spec: Parameters<S3Api['putObject']>[0]) =>
-              spec.key.endsWith('/manifest') ? Promise.reject(new Error('killed')) : target.putObject(spec)
-          : Reflect.get(target, name),
-    });
+    // Small parts: the restore (started with the first part) reads every part but the last,
+    // which it holds back until the manifest. The S3 API dies at the manifest: the dump is
+    // recorded and every part is staged.
+    const d = { ...deps(), dumpPartBytes: 1024 * 1024 };
+    const dying = dyingAtManifest();
     const before = psql(TARGET, 'SELECT count(*) FROM events');
     const contentBefore = tableContent(TARGET);
     const first = await pushDatabase(
@@ -314,15 +319,15 @@ describe.runIf(engine)('data push: database (PostgreSQL 15 → PostgreSQL 15 thr
       { stack: STACK, bucket: BUCKET, db, replace: true },
     ).catch((e) => e);
     expect((first as Error).message).toBe('killed');
-    // --replace dropped the tables and the whole dump went in, in one transaction that never
-    // got its COMMIT: the target is as it was.
+    // --replace dropped the tables and all but the last part went in, in one transaction that
+    // never got its COMMIT: the target is as it was.
     expect(psql(TARGET, 'SELECT count(*) FROM events')).toBe(before);
     expect(tableContent(TARGET)).toBe(contentBefore);
     expect(before).not.toBe(psql(SOURCE, 'SELECT count(*) FROM events'));
     const staged = (await s3.s3.listObjects(BUCKET, dumpPrefix(db))).map((o) => o.key.split('/').pop());
-    expect(staged).toContain('part-00001');
+    expect(staged).toContain('part-00002');
     expect(staged).not.toContain('manifest');
-    const r = await pushDatabase(deps(), { stack: STACK, bucket: BUCKET, db, replace: true });
+    const r = await pushDatabase(d, { stack: STACK, bucket: BUCKET, db, replace: true });
     expect(r.dumpReused).toBe(true);
     expect(r.uploadedBytes).toBe(0);
     expect(r.resumedBytes).toBe(r.dumpBytes);
@@ -332,6 +337,34 @@ describe.runIf(engine)('data push: database (PostgreSQL 15 → PostgreSQL 15 thr
     expect(psql(TARGET, 'SELECT count(*) FROM events')).toBe(psql(SOURCE, 'SELECT count(*) FROM events'));
     expect(await s3.s3.listObjects(BUCKET, dumpPrefix(db))).toEqual([]);
     expect(await s3.s3.unfinishedUploads(BUCKET, dumpPrefix(db))).toEqual([]);
+  });
+
+  it('into an empty target (pg_restore straight into the server): a manifest that never arrives commits nothing; the next run restores once', async () => {
+    psql(SOURCE, "INSERT INTO events (kind) VALUES ('direct')");
+    for (const sql of ['DROP DATABASE app WITH (FORCE)', 'CREATE DATABASE app OWNER app'])
+      docker('exec', TARGET, 'psql', '-X', '-U', 'app', '-d', 'postgres', '-c', sql);
+    // Small parts: the restore reads every part but the last (held back until the manifest)
+    // inside its one transaction before the push dies.
+    const d = { ...deps(), dumpPartBytes: 1024 * 1024 };
+    const first = await pushDatabase(
+      { ...d, aws: { ...d.aws, s3: dyingAtManifest() } },
+      { stack: STACK, bucket: BUCKET, db, replace: false },
+    ).catch((e) => e);
+    expect((first as Error).message).toBe('killed');
+    const staged = (await s3.s3.listObjects(BUCKET, dumpPrefix(db))).map((o) => o.key.split('/').pop());
+    expect(staged.filter((n) => n?.startsWith('part-')).length).toBeGreaterThan(1);
+    expect(staged).not.toContain('manifest');
+    const tables = "SELECT count(*) FROM pg_tables WHERE schemaname = 'public'";
+    expect(psql(TARGET, tables)).toBe('0');
+    const r = await pushDatabase(d, { stack: STACK, bucket: BUCKET, db, replace: false });
+    // The first restore rolled back (the target was empty: not refused), this one restored once.
+    expect(r.dumpReused).toBe(true);
+    expect(r.outcome).toBe('restored');
+    expect(r.mismatches).toEqual([]);
+    expect(psql(TARGET, tables)).toBe('3');
+    expect(tableContent(TARGET)).toBe(tableContent(SOURCE));
+    expect(psql(TARGET, 'SELECT count(*) FROM events')).toBe(psql(SOURCE, 'SELECT count(*) FROM events'));
+    expect(await s3.s3.listObjects(BUCKET, dumpPrefix(db))).toEqual([]);
   });
 
   it('a part whose bytes do not match its SHA-256 is never restored: the push fails, the target is unchanged', async () => {

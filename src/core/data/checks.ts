@@ -1,8 +1,8 @@
 // What "nothing was lost" means for a database push: per table, its row count and a content
 // checksum computed on both sides by the same program (the same SQL text locally and in the
 // restore task), printed as `mlship-verify <table> <rows> <checksum>` lines and compared.
-// The checksum is the sum of a 60-bit hash of every row's text, so it ignores row order
-// but sees every changed, missing or duplicated row. The session settings that change how
+// The checksum is the sum of a 60-bit hash of every row's text (hashtextextended), so it
+// ignores row order but sees every changed, missing or duplicated row. The session settings that change how
 // values print (time zone, date and bytea formats, float digits) are fixed first.
 
 import type { DbEngine } from '../deploy/database.js';
@@ -27,6 +27,16 @@ AND NOT EXISTS (SELECT 1 FROM pg_depend d WHERE d.classid = 'pg_class'::regclass
 export const PG_COUNT_TABLES_SQL = `SELECT count(*) ${PG_USER_TABLES}`;
 
 /**
+ * The row hash: PostgreSQL's own 64-bit text hash (`hashtextextended`, PG 11+, the hash of
+ * hash partitioning, which needs it stable across versions; the same on x86 and Graviton,
+ * both little-endian), cut to 60 bits so the sum stays positive. It is cheaper than the
+ * md5 + hex parsing it replaced (the row's text itself is most of what remains; see
+ * docs/benchmarks.md). Not a cryptographic hash: it catches a lost, duplicated or altered
+ * row, not a forged one (nobody forges rows in their own dump).
+ */
+const HASH_60_BITS = '1152921504606846975';
+
+/**
  * One statement for every table (query_to_xml runs the per-table query), so it also runs in
  * the read-only transaction whose snapshot the dump is taken from.
  */
@@ -35,7 +45,7 @@ export const PG_CHECK_SQL = `SELECT '${VERIFY_PREFIX}' || quote_ident(n.nspname)
 ${PG_USER_TABLES.replace(
   'WHERE',
   `CROSS JOIN LATERAL query_to_xml(format(
-  'SELECT count(*) AS r, coalesce(sum((''x'' || substr(md5(t::text), 1, 15))::bit(60)::bigint), 0) AS s FROM %I.%I t',
+  'SELECT count(*) AS r, coalesce(sum(hashtextextended(t::text COLLATE "C", 0) & ${HASH_60_BITS}), 0) AS s FROM %I.%I t',
   n.nspname, c.relname), false, true, '') AS x
 WHERE`,
 )}

@@ -47,4 +47,6 @@ export interface DataDeps {
   clock?: Clock;
   /** Where dumps and the push's state are kept between runs (the user's cache, not the project). */
   cacheDir: string;
+  /** Size of the staged dump's parts (default 16 MiB); tests make a small dump several parts. */
+  dumpPartBytes?: number;
 }

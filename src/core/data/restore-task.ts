@@ -72,15 +72,21 @@ done`;
 
 /**
  * Bash, in the restore container: the parts on the shared volume, in order, to stdout (each
- * removed once read); fails when the fetch failed or no part came within the wait.
+ * removed once read); fails when the fetch failed or no part came within the wait. The newest
+ * part is held back until the next one or the fetch's `end` (the manifest checked) is there:
+ * the dump's last bytes reach the restore only once the manifest closed the dump, so a
+ * restore that commits when it reads them (pg_restore --single-transaction) cannot commit
+ * before. (A custom-format archive ends with the end of its last table's data, which a
+ * pg_restore reading a stream must read, in file order, before it is done; a dump that fits
+ * in one part, e.g. one without data, is held back whole.) `dir` is the shared volume (another directory in the unit test).
  */
-const FEED = `feed() { local i=1 idle=0 n
-  while :; do n=${DIR}/part-$(printf %05d $i)
-    if [ -f "$n" ]; then cat "$n"; rm -f "$n"; i=$((i + 1)); idle=0
-    elif [ -f ${DIR}/end ]; then [ -f "$n" ] && continue
-      [ "$(cat ${DIR}/end)" = $((i - 1)) ] || { echo "mlship-error parts of the dump are missing" >&2; return ${RESTORE_EXIT.dumpChecksum}; }
+export const feedFunction = (dir = DIR) => `feed() { local i=1 idle=0 n next
+  while :; do n=${dir}/part-$(printf %05d $i); next=${dir}/part-$(printf %05d $((i + 1)))
+    if [ -f "$n" ] && { [ -f "$next" ] || [ -f ${dir}/end ]; }; then cat "$n"; rm -f "$n"; i=$((i + 1)); idle=0
+    elif [ -f ${dir}/end ]; then [ -f "$n" ] && continue
+      [ "$(cat ${dir}/end)" = $((i - 1)) ] || { echo "mlship-error parts of the dump are missing" >&2; return ${RESTORE_EXIT.dumpChecksum}; }
       return 0
-    elif [ -f ${DIR}/failed ]; then echo "mlship-error the dump did not arrive whole (see the fetch's lines)" >&2; return ${RESTORE_EXIT.dumpChecksum}
+    elif [ -f ${dir}/failed ]; then echo "mlship-error the dump did not arrive whole (see the fetch's lines)" >&2; return ${RESTORE_EXIT.dumpChecksum}
     else idle=$((idle + 1)); [ $idle -le $((${PART_WAIT_SECONDS} * 5 + 300)) ] || { echo "mlship-error no part of the dump arrived" >&2; return ${RESTORE_EXIT.dumpChecksum}; }
       sleep 0.2; fi
   done; }`;
@@ -116,15 +122,20 @@ if [ "$tables" -gt 0 ] && [ "\${MLSHIP_REPLACE:-0}" != 1 ]; then
   echo "mlship-target-not-empty $tables"
   exit ${RESTORE_EXIT.notEmpty}
 fi
-${FEED}
-clean=""
-if [ "\${MLSHIP_REPLACE:-0}" = 1 ]; then clean="--clean --if-exists"; fi
-# One transaction, restored while the parts arrive: COMMIT is sent only once every part came
-# whole and pg_restore read the dump to its end; psql's input ending without it (a bad part,
-# a failed dump, no manifest) closes the session, and the server rolls everything back.
-{ echo "BEGIN;"
-  if [ "\${MLSHIP_REPLACE:-0}" = 1 ]; then echo "$MLSHIP_DROP_SQL"; fi
-  feed | pg_restore --no-owner --no-acl $clean -f - && echo "COMMIT;"; } | psql -X -q -v ON_ERROR_STOP=1
+${feedFunction()}
+# One transaction, restored while the parts arrive. Into an empty target pg_restore writes
+# straight into the server (no text round trip through psql): --single-transaction commits
+# only once it read the dump to its end, whose last bytes the feed hands on only after the
+# manifest; a bad part, a failed dump or no manifest end its input early, it stops on the
+# error and the server rolls everything back. --replace drops the owner's schemas first, in
+# the same transaction: that needs psql, which gets COMMIT only once pg_restore read the
+# dump to its end (psql's input ending without it rolls everything back).
+if [ "\${MLSHIP_REPLACE:-0}" = 1 ]; then
+  { echo "BEGIN;"; echo "$MLSHIP_DROP_SQL"
+    feed | pg_restore --no-owner --no-acl --clean --if-exists -f - && echo "COMMIT;"; } | psql -X -q -v ON_ERROR_STOP=1
+else
+  feed | pg_restore --no-owner --no-acl --single-transaction -d "$PGDATABASE"
+fi
 verify
 echo mlship-restored`;
 
@@ -139,7 +150,7 @@ if [ "$tables" -gt 0 ] && [ "\${MLSHIP_REPLACE:-0}" != 1 ]; then
   echo "mlship-target-not-empty $tables"
   exit ${RESTORE_EXIT.notEmpty}
 fi
-${FEED}
+${feedFunction()}
 # Every part first (plain SQL is not one transaction): nothing runs unless the dump came whole.
 feed > ${DUMP_PATH}
 { if [ "\${MLSHIP_REPLACE:-0}" = 1 ]; then

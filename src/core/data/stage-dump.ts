@@ -26,6 +26,7 @@ import { DATA_PREFIX, failedKey, manifestKey, partKey } from './restore-task.js'
 /** Parts of the staged dump: small enough that the restore starts early and the last one is quick. */
 export const DUMP_PART_BYTES = 16 * 1024 * 1024;
 const PARALLEL_PARTS = 4;
+const partBytes = (deps: Pick<DataDeps, 'dumpPartBytes'>) => deps.dumpPartBytes ?? DUMP_PART_BYTES;
 
 /** What an interrupted run left in the cache: its dump, the verify lines of its data, its key. */
 export interface SavedDump {
@@ -124,12 +125,12 @@ export async function clearStaleDumps(deps: Pick<DataDeps, 'aws'>, t: Target, ke
 }
 
 /**
- * Fills parts of exactly DUMP_PART_BYTES (the last one shorter) as bytes arrive and stores
- * each as it fills, a few at once (the dump waits for the oldest when all are busy); reports
- * the first part once it is in the bucket.
+ * Fills parts of exactly DUMP_PART_BYTES (or the deps' dumpPartBytes; the last one shorter)
+ * as bytes arrive and stores each as it fills, a few at once (the dump waits for the oldest
+ * when all are busy); reports the first part once it is in the bucket.
  */
 function partWriter(deps: DataDeps, t: Target, key: string, onFirst: () => void) {
-  let part = Buffer.allocUnsafe(DUMP_PART_BYTES);
+  let part = Buffer.allocUnsafe(partBytes(deps));
   let filled = 0;
   let sent = 0;
   let failure: unknown;
@@ -164,7 +165,7 @@ function partWriter(deps: DataDeps, t: Target, key: string, onFirst: () => void)
         filled += copied;
         if (filled === part.length) {
           store(part);
-          part = Buffer.allocUnsafe(DUMP_PART_BYTES);
+          part = Buffer.allocUnsafe(partBytes(deps));
           filled = 0;
         }
       }
@@ -195,8 +196,8 @@ async function stageSaved(deps: DataDeps, t: Target, saved: SavedDump, onStaging
   const lines: string[] = [];
   let uploadedBytes = 0;
   try {
-    for (let n = 1, at = 0; n === 1 || at < saved.bytes; n++, at += DUMP_PART_BYTES) {
-      const body = Buffer.alloc(Math.min(DUMP_PART_BYTES, saved.bytes - at));
+    for (let n = 1, at = 0; n === 1 || at < saved.bytes; n++, at += partBytes(deps)) {
+      const body = Buffer.alloc(Math.min(partBytes(deps), saved.bytes - at));
       await file.read(body, 0, body.length, at);
       const sum = sha256(body);
       lines.push(manifestLine(n, body));

@@ -3,8 +3,9 @@
 // (moto never runs a task) with a fake clock, the restore scripts parsed by bash, the
 // MySQL commands' construction, and the verify lines' comparison.
 
-import { execFileSync } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { execFileSync, spawn } from 'node:child_process';
+import { mkdtempSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
 import type { DescribeTasksResponse } from '@aws-sdk/client-ecs';
 import { describe, expect, it } from 'vitest';
@@ -15,6 +16,7 @@ import { localCommands } from '../../../src/core/data/local-database.js';
 import {
   dataRoleSpec,
   defaultRestoreImage,
+  feedFunction,
   restoreScript,
   restoreTaskDefinition,
 } from '../../../src/core/data/restore-task.js';
@@ -115,13 +117,62 @@ describe('the restore task', () => {
       '-c',
       restoreTaskDefinition(spec('postgres')).containerDefinitions![0]!.command![0]!,
     ]);
+    // Into an empty target: straight into the server, one transaction; --replace: the drop
+    // and the restore in one transaction through psql, COMMIT only at the dump's end.
     expect(restoreScript('postgres')).toMatch(
-      /\{ echo "BEGIN;"\n.*\n {2}feed \| pg_restore --no-owner --no-acl \$clean -f - && echo "COMMIT;"; } \| psql /,
+      /\n {2}feed \| pg_restore --no-owner --no-acl --single-transaction -d "\$PGDATABASE"\n/,
+    );
+    expect(restoreScript('postgres')).toMatch(
+      /\{ echo "BEGIN;"; echo "\$MLSHIP_DROP_SQL"\n {4}feed \| pg_restore --no-owner --no-acl --clean --if-exists -f - && echo "COMMIT;"; } \| psql /,
     );
     expect(restoreScript('mysql')).toMatch(/cat \/mlship-data\/dump; } \| mysql "\$\{conn\[@\]\}"/);
     for (const engine of ['postgres', 'mysql'] as const)
       expect(restoreScript(engine)).toMatch(/mlship-target-not-empty/);
   });
+
+  it('the feed holds the newest part back until the next one or the manifest: the dump ends only after it; a failed dump never hands its last part on', async () => {
+    const dir = mkdtempSync(path.join(os.tmpdir(), 'mlship-feed-'));
+    // As the fetch writes them: complete, then renamed into place.
+    const put = (name: string, body: string) => {
+      writeFileSync(path.join(dir, '.tmp'), body);
+      renameSync(path.join(dir, '.tmp'), path.join(dir, name));
+    };
+    const run = () => {
+      const p = spawn('bash', ['-c', `${feedFunction(dir)}\nfeed; echo " rc=$?"`]);
+      const r = { out: '', ended: new Promise<void>((done) => p.on('close', () => done())) };
+      p.stdout.on('data', (d) => {
+        r.out += d;
+      });
+      return r;
+    };
+    const until = async (f: () => boolean) => {
+      for (let i = 0; i < 200 && !f(); i++) await new Promise((r) => setTimeout(r, 100));
+      expect(f()).toBe(true);
+    };
+    try {
+      put('part-00001', 'first ');
+      const ok = run();
+      await new Promise((r) => setTimeout(r, 1500));
+      expect(ok.out).toBe('');
+      put('part-00002', 'last');
+      await until(() => ok.out === 'first ');
+      await new Promise((r) => setTimeout(r, 1000));
+      expect(ok.out).toBe('first ');
+      put('end', '2\n');
+      await ok.ended;
+      expect(ok.out).toBe('first last rc=0\n');
+
+      rmSync(path.join(dir, 'end'));
+      put('part-00001', 'only part');
+      const failed = run();
+      await new Promise((r) => setTimeout(r, 1000));
+      put('failed', '');
+      await failed.ended;
+      expect(failed.out).toBe(' rc=5\n');
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  }, 40_000);
 
   it('the role reads the database secret and the staged dumps only (listing them under their prefix)', () => {
     const role = dataRoleSpec({ ...spec('postgres'), bucket: 'mlship-shop-b', kmsKeyId: '1234abcd' });
