@@ -2,21 +2,20 @@
 // yours to edit. A file field arrives as a multipart part (streamed, 413 as soon as it passes its
 // limit), as base64 in JSON (a data: prefix accepted) or as an s3:// / https:// reference fetched
 // only from the allow-list. Images are decoded by sharp (libvips, a prebuilt binary from npm) under
-// a pixel cap read from the header first, then preprocessed as service.json declares. Errors are
-// 413 (too large), 415 (not a type this service decodes) and 422 (truncated, over the pixel cap,
-// a reference not allowed) with the field and the reason.
+// a pixel cap read from the header first, then preprocessed as service.json declares; sounds are
+// WAV files (wav.js: rate and duration checked from the header); a generic file is its bytes. Each
+// file field feeds the model input of its name (or of its position). Errors are 413 (too large),
+// 415 (not a type this service decodes) and 422 (truncated, over the pixel or duration cap, a wrong
+// sample rate, a reference not allowed) with the field and the reason.
 
 import busboy from 'busboy';
 import sharp from 'sharp';
+import { MediaError } from './media-error.js';
+import { ELEMENT_TYPES } from './tensors.js';
+import { decodeWav, toChannels } from './wav.js';
 import { credentials, objectUrl, sign } from './weights.js';
 
-export class MediaError extends Error {
-  constructor(status, field, msg) {
-    super(`${field}: ${msg}`);
-    this.status = status;
-    this.field = field;
-  }
-}
+export { MediaError };
 
 /** What this runtime decodes. */
 export const DECODED = ['image/png', 'image/jpeg', 'image/webp'];
@@ -247,9 +246,93 @@ export function preprocess(img, p) {
   return out;
 }
 
+// ---- file fields → model inputs -------------------------------------------------------------------
+
+/**
+ * Which model input each file field feeds: the input of its name when every field has one, else
+ * the inputs in order (as many as fields). `inputs`: the model's inputs as onnxruntime describes
+ * them ({ name, type, shape }). Returns { field, tensor, type, dims } per field, dims per sample
+ * (without the batch; null where the model leaves a dimension free), or throws naming the mismatch.
+ */
+export function bindInputs(fields, inputs) {
+  const names = inputs.map((i) => i.name);
+  const byName = fields.every((f) => names.includes(f.name));
+  if (names.length !== fields.length) {
+    throw new Error(
+      `the model takes ${names.length} input(s) (${names.join(', ')}) but the service has ${fields.length} file field(s) (${fields.map((f) => f.name).join(', ')}): declare one file field per model input`,
+    );
+  }
+  return fields.map((field, i) => {
+    const meta = byName ? inputs.find((m) => m.name === field.name) : inputs[i];
+    const dims = (meta.shape ?? []).slice(1).map((d) => (typeof d === 'number' && d > 0 ? d : null));
+    const binding = { field, tensor: meta.name, type: meta.type ?? 'float32', dims };
+    const problem = bindingProblem(binding);
+    if (problem) throw new Error(`file field "${field.name}" → model input ${meta.name} [${(meta.shape ?? []).join(', ')}] (${binding.type}): ${problem}`);
+    return binding;
+  });
+}
+
+function bindingProblem({ field, type, dims }) {
+  if (!ELEMENT_TYPES.includes(type)) return `the service feeds ${ELEMENT_TYPES.join(', ')}`;
+  if (field.kind === 'image') {
+    const want = sampleShape(field.image);
+    const fits = dims.length === 0 || (dims.length === 3 && dims.every((d, i) => d === null || d === want[i]));
+    return fits ? undefined : `the declared preprocessing gives [${want.join(', ')}] per image`;
+  }
+  if (field.kind === 'audio') {
+    return dims.length <= 1 || (dims.length === 2 && (dims[0] ?? 1) <= 8) ? undefined : 'an audio input is [N, T] or [N, C, T]';
+  }
+  return dims.length <= 1 ? undefined : 'a file input is [N, L]: one row of bytes per file';
+}
+
+/** The samples of one sound as the model takes them: mono [T], or [C, T] planar. */
+function audioSample(file, binding) {
+  const { field, dims } = binding;
+  const sound = decodeWav(file.bytes, field.name, field.audio);
+  const length = dims[dims.length - 1];
+  if (typeof length === 'number' && length !== sound.frames) {
+    throw new MediaError(422, field.name, `${sound.frames} samples long; the model takes exactly ${length} (${length / sound.rate} s at ${sound.rate} Hz)`);
+  }
+  const channels = dims.length === 2 ? (dims[0] ?? 1) : 1;
+  return { data: toChannels(sound, field.name, channels), dims: dims.length === 2 ? [channels, sound.frames] : [sound.frames] };
+}
+
+/** A generic file: its bytes, one value each (a model input of fixed length takes that many). */
+function bytesSample(file, binding) {
+  const [length] = binding.dims;
+  if (typeof length === 'number' && file.bytes.length !== length) {
+    throw new MediaError(422, binding.field.name, `${file.bytes.length} bytes; the model takes exactly ${length}`);
+  }
+  return { data: new Uint8Array(file.bytes.buffer, file.bytes.byteOffset, file.bytes.length), dims: [file.bytes.length] };
+}
+
+/** One file → one sample of its model input: { data (numbers), dims (without the batch) }. */
+export async function fieldSample(file, binding, maxPixels) {
+  const { field } = binding;
+  if (field.kind === 'image') {
+    return { data: preprocess(await decodeImage(file, field, maxPixels), field.image), dims: sampleShape(field.image) };
+  }
+  if (field.kind === 'audio') return audioSample(file, binding);
+  return bytesSample(file, binding);
+}
+
+/** The warm-up sample of a field: a black image, a second of silence, one zero byte (or the fixed size). */
+export function warmSample(binding) {
+  const { field, dims } = binding;
+  const fixed = (d, fallback) => (typeof d === 'number' ? d : fallback);
+  let shape;
+  if (field.kind === 'image') shape = sampleShape(field.image);
+  else if (field.kind === 'audio') {
+    const t = fixed(dims[dims.length - 1], Math.round(field.audio.sampleRate * Math.min(1, field.audio.maxSeconds)));
+    shape = dims.length === 2 ? [fixed(dims[0], 1), t] : [t];
+  } else shape = [fixed(dims[0], 1)];
+  return { data: new Float32Array(shape.reduce((a, b) => a * b, 1)), dims: shape };
+}
+
 // ---- answers: class probabilities, or an image ---------------------------------------------------
 
-/** A vector of scores → { prediction: label, probabilities } (softmax unless already a distribution). */
+/** A vector of scores → { prediction, probabilities } (softmax unless already a distribution), as
+ *  the Python service answers: the label (or the index without labels), probabilities to 6 places. */
 export function classify(values, labels) {
   const v = Array.from(values, Number);
   const sum = v.reduce((a, b) => a + b, 0);
@@ -260,9 +343,11 @@ export function classify(values, labels) {
     const total = e.reduce((a, b) => a + b, 0);
     probs = e.map((x) => x / total);
   }
-  const names = labels?.length === v.length ? labels : v.map((_, i) => String(i));
+  const named = labels?.length === v.length;
+  const names = named ? labels : v.map((_, i) => String(i));
   const best = probs.indexOf(Math.max(...probs));
-  return { prediction: names[best], probabilities: Object.fromEntries(names.map((n, i) => [n, probs[i]])) };
+  const round = (p) => Math.round(p * 1e6) / 1e6;
+  return { prediction: named ? names[best] : best, probabilities: Object.fromEntries(names.map((n, i) => [n, round(probs[i])])) };
 }
 
 /** One output sample (CHW or HWC, values × scale in 0..255) → RGBA pixels. */
