@@ -175,13 +175,13 @@ async function start(kind: Kind): Promise<RunningService> {
   // One package name for the three: their dependency layers are one, built once.
   const png = (size: number) => encodePng(size, size, () => [90, 120, 200]).toString('base64');
   // The example \`mlship serve\` sends once the service is up: a complete request.
-  const example = {
+  const examples: Record<Kind, Record<string, string>> = {
     audio: { audio: wav(tone(1600, 3)).file.toString('base64') },
     pair: { photo: png(16), blob: Buffer.from('example bytes').toString('base64') },
     half: { image: png(8) },
-  }[kind];
+  };
   const batching = { maxBatchSize: 8, maxLatencyMs: 20 };
-  await writeNodeImageService(dir, 'node-files', model(kind), mediaOf(kind), batching, example);
+  await writeNodeImageService(dir, 'node-files', model(kind), mediaOf(kind), batching, examples[kind]);
   return serve(
     { dir, image: `mlship-test/node-files-${kind}:${run}`, build: true, hostPort: 0, runLabel: run },
     { engine: engine!, tasks: quietTasks(log) },

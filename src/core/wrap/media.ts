@@ -341,9 +341,12 @@ function checkModelFileFields(
     return;
   }
   if (inputs.length > 1 || others.length > 0 || inputs[0]!.kind === 'file') {
-    throw new UsageError(`a model file takes one tensor: one image or audio field, but the request has ${fields}`, {
-      hint: 'keep one file field, wrap your own function with --entry to combine several inputs, or use --runtime node (one file field per ONNX input)',
-    });
+    throw new UsageError(
+      `a model file takes one tensor: one image or audio field, but the request has ${fields}`,
+      {
+        hint: 'keep one file field, wrap your own function with --entry to combine several inputs, or use --runtime node (one file field per ONNX input)',
+      },
+    );
   }
 }
 
