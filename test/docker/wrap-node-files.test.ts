@@ -13,7 +13,7 @@ import { type DockerEngine, RUN_LABEL } from '../../src/adapters/docker/engine.j
 import { type RunningService, serve } from '../../src/core/serve/serve.js';
 import type { FileInput, MediaSpec } from '../../src/generators/wrap-spec.js';
 import { LOCAL_DEBIAN_IMAGE, requireEngine, requireImage } from '../helpers/docker.js';
-import { encodePng } from '../helpers/png.js';
+import { decodePng, encodePng, pixelAt } from '../helpers/png.js';
 import { ensureNodeImage, imageMedia, writeNodeImageService } from './node-media-helpers.js';
 import { metric, python, quietTasks } from './wrap-helpers.js';
 
@@ -21,12 +21,13 @@ const run = `wrap-node-files-${randomBytes(4).toString('hex')}`;
 const tmp = mkdtempSync(path.join(os.tmpdir(), 'mlship-node-files-'));
 const log: string[] = [];
 const engine: DockerEngine | undefined = await requireEngine();
-const KINDS = ['audio', 'pair', 'half'] as const;
+const KINDS = ['audio', 'pair', 'half', 'boxes'] as const;
 type Kind = (typeof KINDS)[number];
 const services = {} as Record<Kind, RunningService>;
 const model = (kind: Kind) => path.join(tmp, `${kind}.onnx`);
 
-/** The three models: audio [N, T] → 3 scores; photo [N,3,16,16] + blob uint8 [N, L] → 4; float16 colours. */
+/** The models: audio [N, T] → 3 scores; photo [N,3,16,16] + blob uint8 [N, L] → 4; float16 colours;
+ *  a detector of one box [4, 4, 20, 12] and one keypoint [16, 16, 0.9] in its 32x32 input's pixels. */
 function makeModels(): void {
   python(
     `
@@ -54,6 +55,12 @@ save([h.make_node("Cast", ["image"], ["f"], to=T.FLOAT), h.make_node("ReduceMean
       h.make_node("MatMul", ["p", "W"], ["l"]), h.make_node("Cast", ["l"], ["logits"], to=T.FLOAT16)],
      "half", [h.make_tensor_value_info("image", T.FLOAT16, ["N", 3, 8, 8])],
      [h.make_tensor_value_info("logits", T.FLOAT16, ["N", 3])], [nh.from_array(w, "W")])
+save([h.make_node("ReduceMean", ["image"], ["m"], axes=[1, 2, 3]), h.make_node("Reshape", ["m", "s"], ["m3"]),
+      h.make_node("Mul", ["m3", "zero"], ["z"]), h.make_node("Add", ["z", "B"], ["boxes"]), h.make_node("Add", ["z", "K"], ["keypoints"])],
+     "boxes", [h.make_tensor_value_info("image", T.FLOAT, ["N", 3, 32, 32])],
+     [h.make_tensor_value_info("boxes", T.FLOAT, ["N", 1, 4]), h.make_tensor_value_info("keypoints", T.FLOAT, ["N", 1, 3])],
+     [nh.from_array(np.int64([-1, 1, 1]), "s"), nh.from_array(np.float32([0]), "zero"),
+      nh.from_array(np.float32([[[4, 4, 20, 12]]]), "B"), nh.from_array(np.float32([[[16, 16, 0.9]]]), "K")])
 `,
     [tmp],
   );
@@ -163,6 +170,7 @@ function mediaOf(kind: Kind): MediaSpec {
     };
     return { ...common, inputs: [{ ...photo, name: 'photo' }, blob] };
   }
+  if (kind === 'boxes') return imageMedia('json', 32);
   const colours = imageMedia('json', 8, ['red', 'green', 'blue']);
   return {
     ...colours,
@@ -179,6 +187,7 @@ async function start(kind: Kind): Promise<RunningService> {
     audio: { audio: wav(tone(1600, 3)).file.toString('base64') },
     pair: { photo: png(16), blob: Buffer.from('example bytes').toString('base64') },
     half: { image: png(8) },
+    boxes: { image: png(32) },
   };
   const batching = { maxBatchSize: 8, maxLatencyMs: 20 };
   await writeNodeImageService(dir, 'node-files', model(kind), mediaOf(kind), batching, examples[kind]);
@@ -188,10 +197,10 @@ async function start(kind: Kind): Promise<RunningService> {
   );
 }
 
-function multipart(url: string, parts: [string, Buffer, string][]) {
+function multipart(url: string, parts: [string, Buffer, string][], headers: Record<string, string> = {}) {
   const form = new FormData();
   for (const [name, value, type] of parts) form.append(name, new Blob([value], { type }), `${name}.bin`);
-  return fetch(url, { method: 'POST', body: form });
+  return fetch(url, { method: 'POST', body: form, headers });
 }
 
 function json(url: string, body: unknown) {
@@ -343,5 +352,53 @@ describe.runIf(engine)('file inputs on the Node runtime, answers as onnxruntime 
       // The same float16 logits: the same probabilities to the 6 places the service rounds to.
       expectProbabilities(answer, logits!, 6);
     }
+  });
+
+  it('a detector (outputs boxes, keypoints): answered in the pixels of the picture sent; ?render=1 draws them', async () => {
+    const url = `${services.boxes.result.url}/predict`;
+    const red = encodePng(64, 64, () => [220, 20, 20]);
+    const answer = (await (await multipart(url, [['image', red, 'image/png']])).json()) as {
+      prediction: { boxes: number[][]; keypoints: number[][] };
+    };
+    // Stretched 64 → 32: the model's [4, 4, 20, 12] is [8, 8, 40, 24] in the picture sent.
+    expect(answer.prediction.boxes).toEqual([[8, 8, 40, 24]]);
+    expect(answer.prediction.keypoints[0]!.slice(0, 2)).toEqual([32, 32]);
+    expect(answer.prediction.keypoints[0]![2]).toBeCloseTo(0.9, 6);
+    const drawn = await multipart(`${url}?render=1`, [['image', red, 'image/png']]);
+    expect(drawn.headers.get('content-type')).toBe('image/png');
+    const pixels = decodePng(Buffer.from(await drawn.arrayBuffer()));
+    expect([pixels.width, pixels.height]).toEqual([64, 64]);
+    // The outline 2 pixels wide inside the box, the keypoint a dot of radius 4, the rest the picture.
+    for (const [x, y] of <[number, number][]>[
+      [8, 16],
+      [9, 16],
+      [24, 8],
+      [40, 20],
+      [24, 24],
+    ])
+      expect(pixelAt(pixels, x, y)).toEqual([255, 64, 32, 255]);
+    for (const [x, y] of <[number, number][]>[
+      [32, 32],
+      [35, 32],
+      [32, 28],
+    ])
+      expect(pixelAt(pixels, x, y)).toEqual([32, 200, 255, 255]);
+    for (const [x, y] of <[number, number][]>[
+      [10, 16],
+      [24, 16],
+      [37, 32],
+      [4, 4],
+    ])
+      expect(pixelAt(pixels, x, y)).toEqual([220, 20, 20, 255]);
+    const jpeg = await multipart(`${url}?render=1`, [['image', red, 'image/png']], { accept: 'image/jpeg' });
+    expect(jpeg.headers.get('content-type')).toBe('image/jpeg');
+    const batch = await json(`${services.boxes.result.url}/predict/batch`, {
+      inputs: [
+        { image: red.toString('base64') },
+        { image: encodePng(32, 96, () => [1, 2, 3]).toString('base64') },
+      ],
+    });
+    const { predictions } = (await batch.json()) as { predictions: { boxes: number[][] }[] };
+    expect(predictions.map((p) => p.boxes)).toEqual([[[8, 8, 40, 24]], [[4, 12, 20, 36]]]);
   });
 });

@@ -310,7 +310,9 @@ function bytesSample(file, binding) {
 export async function fieldSample(file, binding, maxPixels) {
   const { field } = binding;
   if (field.kind === 'image') {
-    return { data: preprocess(await decodeImage(file, field, maxPixels), field.image), dims: sampleShape(field.image) };
+    // The picture is kept with the sample: boxes map back to it, ?render=1 draws on it.
+    const picture = await decodeImage(file, field, maxPixels);
+    return { data: preprocess(picture, field.image), dims: sampleShape(field.image), picture, field };
   }
   if (field.kind === 'audio') return audioSample(file, binding);
   return bytesSample(file, binding);
@@ -368,6 +370,55 @@ export function toPixels(values, dims, output) {
     }
   }
   return { width: W, height: H, data };
+}
+
+// ---- boxes and keypoints: back to the picture sent, and drawn on it (?render=1) ------------------
+
+/** A point of the model input → the same point of the picture sent (the resize undone). */
+export function toPicture(picture, p) {
+  const { sx, sy, ox, oy } = mapping(picture.width, picture.height, p);
+  const r = (v) => Math.round(v * 100) / 100;
+  return (x, y) => [r((x + ox) * sx), r((y + oy) * sy)];
+}
+
+/** { boxes: [[x1, y1, x2, y2], ...], keypoints: [[x, y, ...], ...] } in the pixels of the picture sent. */
+export function mapDetections(prediction, picture, p) {
+  const back = toPicture(picture, p);
+  const mapped = { ...prediction };
+  if (prediction.boxes) mapped.boxes = prediction.boxes.map((b) => [...back(b[0], b[1]), ...back(b[2], b[3])]);
+  if (prediction.keypoints) mapped.keypoints = prediction.keypoints.map((k) => [...back(k[0], k[1]), ...k.slice(2)]);
+  return mapped;
+}
+
+function fill(out, width, height, x0, y0, x1, y1, rgb) {
+  for (let y = Math.max(0, Math.round(y0)); y <= Math.min(height - 1, Math.round(y1)); y++) {
+    for (let x = Math.max(0, Math.round(x0)); x <= Math.min(width - 1, Math.round(x1)); x++) {
+      out.set(rgb, (y * width + x) * 4);
+    }
+  }
+}
+
+/** The picture with the boxes outlined and the keypoints dotted, as the Python service draws them
+ *  (outline (255, 64, 32) max(2, size/200) wide, inside the box; keypoints (32, 200, 255)). */
+export function drawDetections(picture, prediction) {
+  const { width, height } = picture;
+  const data = Buffer.from(picture.data);
+  const w = Math.max(2, Math.round(Math.max(width, height) / 200));
+  for (const [x1, y1, x2, y2] of prediction?.boxes ?? []) {
+    const edge = [255, 64, 32];
+    fill(data, width, height, x1, y1, x2, y1 + w - 1, edge);
+    fill(data, width, height, x1, y2 - w + 1, x2, y2, edge);
+    fill(data, width, height, x1, y1, x1 + w - 1, y2, edge);
+    fill(data, width, height, x2 - w + 1, y1, x2, y2, edge);
+  }
+  for (const [x, y] of prediction?.keypoints ?? []) {
+    const r = 2 * w;
+    for (let dy = -r; dy <= r; dy++) {
+      const half = Math.floor(Math.sqrt(r * r - dy * dy));
+      fill(data, width, height, x - half, y + dy, x + half, y + dy, [32, 200, 255]);
+    }
+  }
+  return { width, height, data };
 }
 
 /** The media type an Accept header asks for first among PNG, JPEG and WebP (PNG by default). */

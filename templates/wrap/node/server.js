@@ -33,7 +33,8 @@ const PATH_PREFIX = (process.env.MLSHIP_PATH_PREFIX ?? '').replace(/\/+$/, '');
 // File inputs (images, sounds, files) and the kind of answer, when the model takes files (service.json "media").
 const media = config.media;
 // media.js and its decoders (sharp, busboy) are in the image of a service with file inputs only.
-const { bindInputs, classify, encodeImage, fieldSample, jsonFile, MediaError, outputType, readMultipart, toPixels, warmSample } = media
+const { bindInputs, classify, drawDetections, encodeImage, fieldSample, jsonFile, mapDetections, MediaError, outputType, readMultipart, toPixels, warmSample } =
+  media
   ? await import('./media.js')
   : { MediaError: class MediaError extends Error {} };
 const FETCH_ALLOW = process.env.FETCH_ALLOW !== undefined ? process.env.FETCH_ALLOW.split(',').filter(Boolean) : (media?.fetchAllow ?? []);
@@ -221,13 +222,35 @@ function nest(values, dims) {
   return Array.from({ length: dims[0] }, (_, i) => nest(values.slice(i * size, (i + 1) * size), dims.slice(1)));
 }
 
-/** Answers of a media service: class probabilities, or an image (PNG/JPEG by Accept; JSON on batch). */
-async function sendMedia(req, res, path, outputs) {
+/** JSON answers: boxes/keypoints in the picture's pixels, class probabilities, or the output as it is. */
+function jsonAnswers(outputs, samples) {
+  // As the Python service: a vector of 2+ float scores per input is classes, anything else as it is.
+  const scores = outputDims.length === 1 && outputDims[0] >= 2 && /^float/.test(outputElement);
+  return outputs.map((o, i) => {
+    if (detections.length) {
+      const first = Object.values(samples[i]).find((s) => s.picture);
+      return { prediction: first ? mapDetections(o, first.picture, first.field.image) : o };
+    }
+    return scores ? classify(o, media.labels) : { prediction: nest(o, outputDims) };
+  });
+}
+
+/** ?render=1: the first picture of the request with the prediction's boxes and keypoints drawn. */
+async function sendRendered(req, res, answer, sample) {
+  const first = Object.values(sample).find((s) => s.picture);
+  if (!first) return send(res, 200, answer);
+  const drawn = drawDetections(first.picture, answer.prediction);
+  const { type, bytes } = await encodeImage(drawn, outputType(req.headers.accept ?? ''));
+  res.writeHead(200, { 'content-type': type, 'content-length': bytes.length, vary: 'accept' });
+  return res.end(bytes);
+}
+
+/** Answers of a media service: JSON (classes, detections), or an image (PNG/JPEG by Accept; JSON on batch). */
+async function sendMedia(req, res, path, outputs, samples) {
   if (media.output.kind !== 'image') {
-    // As the Python service: a vector of 2+ float scores per input is classes, anything else as it is.
-    const scores = outputDims.length === 1 && outputDims[0] >= 2 && /^float/.test(outputElement);
-    const answers = outputs.map((o) => (scores ? classify(o, media.labels) : { prediction: nest(o, outputDims) }));
-    if (path === '/predict') return send(res, 200, answers[0]);
+    const answers = jsonAnswers(outputs, samples);
+    const render = ['1', 'true'].includes(new URL(req.url, 'http://service').searchParams.get('render'));
+    if (path === '/predict') return render ? sendRendered(req, res, answers[0], samples[0]) : send(res, 200, answers[0]);
     // As the Python service: the labels in one list, their probabilities in another.
     const probabilities = answers.every((a) => a.probabilities) ? { probabilities: answers.map((a) => a.probabilities) } : {};
     return send(res, 200, { predictions: answers.map((a) => a.prediction), ...probabilities });
@@ -301,6 +324,9 @@ let inputType = 'float32';
 let sampleDims = [];
 // A media service's file fields, each bound to the model input it feeds (media.js bindInputs).
 let bindings = [];
+// A JSON-answering media model with outputs named boxes or keypoints: those outputs (and scores,
+// labels) answered as one object, mapped back to the picture sent (see sendMedia).
+let detections = [];
 // The dims of one sample of the model's first output (an image answer is drawn from them), its type.
 let outputDims = [];
 let outputElement = 'float32';
@@ -309,17 +335,31 @@ let loadError;
 // The thread budget (threads.js), decided once before the model loads.
 let budget;
 
-/** One model call on stacked inputs → one output per sample (a number, or a flat list). */
+/** One model call on stacked inputs → one output per sample (a number, a flat list, or detections). */
 async function callModel(feeds, n) {
   const t0 = performance.now();
-  const out = (await session.run(feeds, [session.outputNames[0]]))[session.outputNames[0]];
+  const names = detections.length ? detections : [session.outputNames[0]];
+  const results = await session.run(feeds, names);
   observe('mlship_model_duration_seconds', BUCKETS, (performance.now() - t0) / 1000);
+  if (detections.length) return detectionsOf(results, n);
+  const out = results[names[0]];
   const values = outputNumbers(out);
   const per = values.length / n;
   const rest = out.dims.slice(1);
   outputDims = rest;
   outputElement = out.type;
   return Array.from({ length: n }, (_, i) => (rest.length === 0 ? values[i] : values.slice(i * per, (i + 1) * per)));
+}
+
+/** Outputs named boxes ([N, K, 4]), keypoints ([N, K, 2 or 3]), scores, labels → one object per sample. */
+function detectionsOf(results, n) {
+  const answers = Array.from({ length: n }, () => ({}));
+  for (const name of detections) {
+    const values = outputNumbers(results[name]);
+    const per = values.length / n;
+    for (let i = 0; i < n; i++) answers[i][name] = nest(values.slice(i * per, (i + 1) * per), results[name].dims.slice(1));
+  }
+  return answers;
 }
 
 /** Rows of numbers (a tabular model) → one call. */
@@ -372,6 +412,10 @@ async function load() {
   let warm;
   if (media) {
     bindings = bindInputs(media.inputs, modelInputs());
+    const named = session.outputNames;
+    if (media.output.kind === 'json' && (named.includes('boxes') || named.includes('keypoints'))) {
+      detections = named.filter((o) => ['boxes', 'keypoints', 'scores', 'labels'].includes(o));
+    }
     warm = Object.fromEntries(bindings.map((b) => [b.tensor, warmSample(b)]));
   } else {
     inputName = session.inputNames[0];
@@ -567,7 +611,7 @@ async function handle(req, res, rid) {
   try {
     const outputs = await predict(samples);
     if (req.headers['x-mlship-record'] === '1') answerLine(rid, path, path === '/predict' ? outputs[0] : outputs, body);
-    if (media) return await sendMedia(req, res, path, outputs);
+    if (media) return await sendMedia(req, res, path, outputs, samples);
     return path === '/predict' ? send(res, 200, { prediction: outputs[0] }) : send(res, 200, { predictions: outputs });
   } catch (error) {
     inc('mlship_errors_total', { endpoint: path, kind: 'model' });
