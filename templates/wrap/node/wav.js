@@ -78,10 +78,26 @@ export function decodeWav(bytes, name, audio) {
     const have = Math.max(0, bytes.length - found.data.start);
     throw new MediaError(422, name, `truncated WAV: ${have} of ${found.data.size} data bytes (${f.bits}-bit, ${f.channels} channel(s))`);
   }
+  return { rate: f.rate, channels: f.channels, frames, samples: samplesOf(bytes, found.data.start, frames * f.channels, f) };
+}
+
+/** The data as float32 in -1..1: 16/32-bit and float through a typed view of an aligned copy (the
+ *  hosts Node runs on are little-endian, as WAV is), 8 and 24-bit byte by byte. */
+function samplesOf(bytes, start, count, f) {
+  const width = f.bits / 8;
+  const samples = new Float32Array(count);
+  if (width === 2 || width === 4 || (f.encoding === FLOAT && width === 8)) {
+    const copy = new Uint8Array(count * width);
+    copy.set(bytes.subarray(start, start + count * width));
+    const View = f.encoding === FLOAT ? (width === 4 ? Float32Array : Float64Array) : width === 2 ? Int16Array : Int32Array;
+    const view = new View(copy.buffer);
+    const scale = f.encoding === FLOAT ? 1 : width === 2 ? 1 / 32768 : 1 / 2147483648;
+    for (let i = 0; i < count; i++) samples[i] = view[i] * scale;
+    return samples;
+  }
   const read = reader(bytes, f);
-  const samples = new Float32Array(frames * f.channels);
-  for (let i = 0, o = found.data.start; i < samples.length; i++, o += width) samples[i] = read(o);
-  return { rate: f.rate, channels: f.channels, frames, samples };
+  for (let i = 0, o = start; i < count; i++, o += width) samples[i] = read(o);
+  return samples;
 }
 
 /**
@@ -95,6 +111,7 @@ export function toChannels(sound, name, channels = 1) {
   if (channels > 1 && from !== 1 && from !== channels) {
     throw new MediaError(422, name, `a sound of ${from} channels; the model takes ${channels} (or mono)`);
   }
+  if (from === 1 && channels === 1) return samples; // mono as it is: no copy
   const out = new Float32Array(frames * channels);
   for (let t = 0; t < frames; t++) {
     if (channels === 1) {
