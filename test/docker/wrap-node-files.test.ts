@@ -401,4 +401,29 @@ describe.runIf(engine)('file inputs on the Node runtime, answers as onnxruntime 
     const { predictions } = (await batch.json()) as { predictions: { boxes: number[][] }[] };
     expect(predictions.map((p) => p.boxes)).toEqual([[[8, 8, 40, 24]], [[4, 12, 20, 36]]]);
   });
+
+  it('the OpenAPI document describes every file field as the Python service does (sound rate, bytes)', async () => {
+    const schema = async (kind: Kind) => {
+      const doc = (await (await fetch(`${services[kind].result.url}/openapi.json`)).json()) as {
+        components: {
+          schemas: { PredictRequest: { properties: Record<string, unknown>; required: string[] } };
+        };
+      };
+      return doc.components.schemas.PredictRequest;
+    };
+    expect((await schema('audio')).properties.audio).toEqual({
+      type: 'string',
+      contentEncoding: 'base64',
+      contentMediaType: 'audio/*',
+      'x-mlship-file': { kind: 'audio', max_bytes: 100_000, accept: AUDIO.accept, sample_rate: 16_000 },
+    });
+    const pair = await schema('pair');
+    expect(pair.required).toEqual(['photo', 'blob']);
+    expect(pair.properties.blob).toEqual({
+      type: 'string',
+      contentEncoding: 'base64',
+      contentMediaType: 'application/octet-stream',
+      'x-mlship-file': { kind: 'file', max_bytes: 4096, accept: ['application/octet-stream'] },
+    });
+  });
 });

@@ -274,6 +274,7 @@ function fieldSchema(shape) {
   return { type: shape.kind === 'boolean' ? 'boolean' : 'number' };
 }
 
+/** A file field's keywords, as the Python service (and wrap-media.ts fileFieldSchema) describe it. */
 function fileSchema(f) {
   const accept = f.accept;
   const info = {
@@ -283,7 +284,7 @@ function fileSchema(f) {
     ...(f.image ? { width: f.image.width, height: f.image.height } : {}),
     ...(f.audio ? { sample_rate: f.audio.sampleRate } : {}),
   };
-  return { type: 'string', contentEncoding: 'base64', contentMediaType: `${f.kind === 'file' ? 'application' : f.kind}/*`, 'x-mlship-file': info };
+  return { type: 'string', contentEncoding: 'base64', contentMediaType: f.kind === 'file' ? 'application/octet-stream' : `${f.kind}/*`, 'x-mlship-file': info };
 }
 
 function openapi(req) {
