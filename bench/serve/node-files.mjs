@@ -14,25 +14,17 @@ const RUNS = Number(process.argv[2] ?? 50);
 const node = (f) => pathToFileURL(path.resolve('templates/wrap/node', f)).href;
 const { decodeWav, toChannels } = await import(node('wav.js'));
 const { toFloat16 } = await import(node('tensors.js'));
+// Built by `npm run build`.
+const { pcmWav } = await import(pathToFileURL(path.resolve('dist/core/wrap/media-samples.js')).href);
 
-/** A 16-bit PCM WAV of `seconds` of a tone at `rate`, `channels` channels. */
+/** A 16-bit PCM WAV of `seconds` of a tone at `rate`, `channels` channels (mlship's own writer). */
 function wav(seconds, rate, channels) {
   const n = seconds * rate * channels;
-  const out = Buffer.alloc(44 + n * 2);
-  out.write('RIFF', 0, 'latin1');
-  out.writeUInt32LE(36 + n * 2, 4);
-  out.write('WAVEfmt ', 8, 'latin1');
-  out.writeUInt32LE(16, 16);
-  out.writeUInt16LE(1, 20);
-  out.writeUInt16LE(channels, 22);
-  out.writeUInt32LE(rate, 24);
-  out.writeUInt32LE(rate * channels * 2, 28);
-  out.writeUInt16LE(channels * 2, 32);
-  out.writeUInt16LE(16, 34);
-  out.write('data', 36, 'latin1');
-  out.writeUInt32LE(n * 2, 40);
-  for (let i = 0; i < n; i++) out.writeInt16LE(Math.round(20000 * Math.sin(i / 37)), 44 + i * 2);
-  return out;
+  return pcmWav(
+    Int16Array.from({ length: n }, (_, i) => Math.round(20000 * Math.sin(i / 37))),
+    rate,
+    channels,
+  );
 }
 
 function median(fn) {

@@ -11,6 +11,7 @@ import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type DockerEngine, RUN_LABEL } from '../../src/adapters/docker/engine.js';
 import { type RunningService, serve } from '../../src/core/serve/serve.js';
+import { pcmWav } from '../../src/core/wrap/media-samples.js';
 import type { FileInput, MediaSpec } from '../../src/generators/wrap-spec.js';
 import { LOCAL_DEBIAN_IMAGE, requireEngine, requireImage } from '../helpers/docker.js';
 import { decodePng, encodePng, pixelAt } from '../helpers/png.js';
@@ -116,20 +117,7 @@ function expectProbabilities(answer: unknown, scores: number[], digits = 5): voi
 /** A 16-bit PCM WAV of these samples (-1..1, interleaved), and the float32 samples it decodes to. */
 function wav(samples: number[], rate = 16_000, channels = 1): { file: Buffer; decoded: Float32Array } {
   const ints = samples.map((v) => Math.max(-32768, Math.min(32767, Math.round(v * 32767))));
-  const out = Buffer.alloc(44 + ints.length * 2);
-  out.write('RIFF', 0, 'latin1');
-  out.writeUInt32LE(36 + ints.length * 2, 4);
-  out.write('WAVEfmt ', 8, 'latin1');
-  out.writeUInt32LE(16, 16);
-  out.writeUInt16LE(1, 20);
-  out.writeUInt16LE(channels, 22);
-  out.writeUInt32LE(rate, 24);
-  out.writeUInt32LE(rate * channels * 2, 28);
-  out.writeUInt16LE(channels * 2, 32);
-  out.writeUInt16LE(16, 34);
-  out.write('data', 36, 'latin1');
-  out.writeUInt32LE(ints.length * 2, 40);
-  for (const [i, v] of ints.entries()) out.writeInt16LE(v, 44 + i * 2);
+  const out = pcmWav(ints, rate, channels);
   // Mono: the mean of the channels of each frame, as both services decode it.
   const frames = ints.length / channels;
   const decoded = new Float32Array(frames);
