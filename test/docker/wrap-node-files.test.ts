@@ -1,6 +1,6 @@
 // Every file input on the Node runtime (issue 18), built into real images and run: a WAV audio
-// model, a model taking two file fields (a picture and generic bytes, one ONNX input each) and a
-// float16 model, all made at test time with the onnx helper API. Each answer is compared with the
+// model, a model taking two file fields (a picture and generic bytes, one ONNX input each), float16
+// models (a picture, and numbers) and a detector, all made at test time with the onnx helper API. Each answer is compared with the
 // same model run by onnxruntime in Python (the host .venv) on the same input; every refusal of a
 // sound (wrong rate, too long, not a WAV, too large) is checked with its status and reason.
 
@@ -22,13 +22,14 @@ const run = `wrap-node-files-${randomBytes(4).toString('hex')}`;
 const tmp = mkdtempSync(path.join(os.tmpdir(), 'mlship-node-files-'));
 const log: string[] = [];
 const engine: DockerEngine | undefined = await requireEngine();
-const KINDS = ['audio', 'pair', 'half', 'boxes'] as const;
+const KINDS = ['audio', 'pair', 'half', 'boxes', 'table'] as const;
 type Kind = (typeof KINDS)[number];
 const services = {} as Record<Kind, RunningService>;
 const model = (kind: Kind) => path.join(tmp, `${kind}.onnx`);
 
 /** The models: audio [N, T] → 3 scores; photo [N,3,16,16] + blob uint8 [N, L] → 4; float16 colours;
- *  a detector of one box [4, 4, 20, 12] and one keypoint [16, 16, 0.9] in its 32x32 input's pixels. */
+ *  a detector of one box [4, 4, 20, 12] and one keypoint [16, 16, 0.9] in its 32x32 input's pixels;
+ *  a tabular model taking float16 numbers [N, 3] → [N, 2]. */
 function makeModels(): void {
   python(
     `
@@ -62,13 +63,16 @@ save([h.make_node("ReduceMean", ["image"], ["m"], axes=[1, 2, 3]), h.make_node("
      [h.make_tensor_value_info("boxes", T.FLOAT, ["N", 1, 4]), h.make_tensor_value_info("keypoints", T.FLOAT, ["N", 1, 3])],
      [nh.from_array(np.int64([-1, 1, 1]), "s"), nh.from_array(np.float32([0]), "zero"),
       nh.from_array(np.float32([[[4, 4, 20, 12]]]), "B"), nh.from_array(np.float32([[[16, 16, 0.9]]]), "K")])
+save([h.make_node("Cast", ["x"], ["f"], to=T.FLOAT), h.make_node("MatMul", ["f", "M"], ["y"])],
+     "table", [h.make_tensor_value_info("x", T.FLOAT16, ["N", 3])], [h.make_tensor_value_info("y", T.FLOAT, ["N", 2])],
+     [nh.from_array(np.float32([[1, 0.5], [1, -1], [1, 2]]), "M")])
 `,
     [tmp],
   );
 }
 
 /** One model input for the reference run: raw little-endian bytes of a dtype and a shape. */
-type Feed = { dtype: 'float32' | 'uint8' | 'float16-of-pixels'; data: Buffer; shape: number[] };
+type Feed = { dtype: 'float32' | 'uint8' | 'float16' | 'float16-of-pixels'; data: Buffer; shape: number[] };
 
 /**
  * The model's first output, run by onnxruntime in Python on these inputs. "float16-of-pixels": 8-bit
@@ -84,6 +88,8 @@ for name, f in json.loads(sys.argv[2]).items():
     raw = base64.b64decode(f["data"])
     if f["dtype"] == "float16-of-pixels":
         a = (np.frombuffer(raw, np.uint8).astype(np.float32) / np.float32(255)).astype(np.float16)
+    elif f["dtype"] == "float16":
+        a = np.frombuffer(raw, np.float32).astype(np.float16)
     else:
         a = np.frombuffer(raw, np.dtype(f["dtype"]))
     feeds[name] = a.reshape(f["shape"])
@@ -145,7 +151,8 @@ const AUDIO: FileInput = {
   audio: { sampleRate: 16_000, maxSeconds: 2 },
 };
 
-function mediaOf(kind: Kind): MediaSpec {
+function mediaOf(kind: Kind): MediaSpec | undefined {
+  if (kind === 'table') return undefined;
   const common = { output: { kind: 'json' as const }, fetchAllow: [], maxPixels: 4_000_000 };
   if (kind === 'audio') return { ...common, inputs: [AUDIO] };
   if (kind === 'pair') {
@@ -168,14 +175,15 @@ function mediaOf(kind: Kind): MediaSpec {
 
 async function start(kind: Kind): Promise<RunningService> {
   const dir = path.join(tmp, kind);
-  // One package name for the three: their dependency layers are one, built once.
+  // One package name for all: the file services' dependency layers are one, built once.
   const png = (size: number) => encodePng(size, size, () => [90, 120, 200]).toString('base64');
-  // The example \`mlship serve\` sends once the service is up: a complete request.
-  const examples: Record<Kind, Record<string, string>> = {
+  // The example `mlship serve` sends once the service is up: a complete request.
+  const examples: Record<Kind, Record<string, string | number[]>> = {
     audio: { audio: wav(tone(1600, 3)).file.toString('base64') },
     pair: { photo: png(16), blob: Buffer.from('example bytes').toString('base64') },
     half: { image: png(8) },
     boxes: { image: png(32) },
+    table: { features: [0.1, 1000.3, 3] },
   };
   const batching = { maxBatchSize: 8, maxLatencyMs: 20 };
   await writeNodeImageService(dir, 'node-files', model(kind), mediaOf(kind), batching, examples[kind]);
@@ -413,5 +421,19 @@ describe.runIf(engine)('file inputs on the Node runtime, answers as onnxruntime 
       contentMediaType: 'application/octet-stream',
       'x-mlship-file': { kind: 'file', max_bytes: 4096, accept: ['application/octet-stream'] },
     });
+  });
+
+  it('a tabular float16 model: the numbers made float16 as numpy does (ties to even)', async () => {
+    const url = `${services.table.result.url}/predict`;
+    for (const row of [
+      [0.1, 1000.3, 3],
+      [65519, -2.5e-8, 1 + 2 ** -11],
+    ]) {
+      const r = await json(url, { features: row });
+      expect(r.status).toBe(200);
+      const data = f32(Float32Array.from(row));
+      const [want] = reference('table', { x: { dtype: 'float16', data, shape: [1, 3] } });
+      expect(((await r.json()) as { prediction: number[] }).prediction).toEqual(want);
+    }
   });
 });
