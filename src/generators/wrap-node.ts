@@ -27,33 +27,35 @@ export interface NodeServiceConfig {
   /** Infinity (from 1e999) accepted instead of a 422; JSON has no NaN for Node to parse. */
   allowNonFinite: boolean;
   fields: ReturnType<typeof inferFields>;
-  /** An image model's file input and answer (media.js); absent for a tabular model. */
+  /** A model's file inputs and answer (media.js); absent for a tabular model. */
   media?: MediaSpec;
 }
 
-/** What media.js decodes (sharp); audio needs the Python runtime. */
-const NODE_DECODES = ['image/png', 'image/jpeg', 'image/webp'];
+/** What media.js decodes: images by sharp, sounds by wav.js (WAV only); a generic file is its bytes. */
+const NODE_DECODES: Record<'image' | 'audio', string[]> = {
+  image: ['image/png', 'image/jpeg', 'image/webp'],
+  audio: ['audio/wav', 'audio/x-wav', 'audio/wave', 'audio/vnd.wave'],
+};
 
-/** The file settings the Node runtime serves, or an error naming what it does not. */
+/** The file settings the Node runtime serves (accepted types cut to what it decodes), or an error. */
 function nodeMedia(media: MediaSpec): MediaSpec {
-  const [first, ...more] = media.inputs;
-  if (!first || more.length || first.kind !== 'image' || !first.image) {
-    throw new ExampleError(
-      'the node runtime serves one image input (PNG, JPEG or WebP); for audio, several files or generic files use --runtime python',
-    );
-  }
-  if (first.image.dtype === 'float16') {
-    throw new ExampleError(
-      'the node runtime feeds float32 or uint8 images; set preprocess dtype, or use --runtime python',
-    );
-  }
-  const accept = first.accept.filter((t) => NODE_DECODES.includes(t));
-  if (!accept.length) {
-    throw new ExampleError(
-      `the node runtime decodes ${NODE_DECODES.join(', ')}, not ${first.accept.join(', ')}`,
-    );
-  }
-  return { ...media, inputs: [{ ...first, accept }] };
+  const inputs = media.inputs.map((f) => {
+    if (f.kind === 'file') return f;
+    if (f.kind === 'image' && !f.image) {
+      throw new ExampleError(
+        `file field "${f.name}": the node runtime needs the image's preprocessing (size, channels, dtype); declare preprocess.${f.name}`,
+      );
+    }
+    const decodes = NODE_DECODES[f.kind];
+    const accept = f.accept.filter((t) => decodes.includes(t));
+    if (!accept.length) {
+      throw new ExampleError(
+        `file field "${f.name}": the node runtime decodes ${decodes.join(', ')}, not ${f.accept.join(', ')}`,
+      );
+    }
+    return { ...f, accept };
+  });
+  return { ...media, inputs };
 }
 
 export function generateNodeService(spec: WrapSpec): GeneratedFile[] {
@@ -61,7 +63,7 @@ export function generateNodeService(spec: WrapSpec): GeneratedFile[] {
   const fields = media ? [] : inferFields(spec.example);
   if (!media && inputModeFor(fields, true) !== 'tabular') {
     throw new ExampleError(
-      'the node runtime takes tabular inputs (numbers and flat lists of numbers) or one image',
+      'the node runtime takes tabular inputs (numbers and flat lists of numbers) or file fields (images, WAV sounds, files)',
     );
   }
   const modelPath = spec.weights.mode === 'none' ? '' : spec.weights.target;
@@ -93,14 +95,20 @@ export function generateNodeService(spec: WrapSpec): GeneratedFile[] {
       }),
     },
     { path: '.dockerignore', content: renderTemplate('node/dockerignore', { bakeWeights }) },
-    // Only an image service gets the decoders (sharp adds ~20 MB to the image).
+    // Only a service with files gets the decoders (sharp adds ~20 MB to the image).
     {
       path: 'package.json',
       content: renderTemplate('node/package.json', { name: spec.name, media: Boolean(media) }),
     },
     { path: 'package-lock.json', content: lockfile(spec.name, Boolean(media)) },
     { path: 'server.js', content: staticTemplate('node/server.js') },
-    ...(media ? [{ path: 'media.js', content: staticTemplate('node/media.js') }] : []),
+    ...(media
+      ? ['media.js', 'media-error.js', 'wav.js'].map((p) => ({
+          path: p,
+          content: staticTemplate(`node/${p}`),
+        }))
+      : []),
+    { path: 'tensors.js', content: staticTemplate('node/tensors.js') },
     { path: 'weights.js', content: staticTemplate('node/weights.js') },
     { path: 'threads.js', content: staticTemplate('node/threads.js') },
     { path: 'service.json', content: `${JSON.stringify(config, null, 2)}\n` },

@@ -93,7 +93,14 @@ def check_model(req):
             prediction = np.asarray(model.predict(np.asarray([sample]))).tolist()[0]
         elif kind == "onnx":
             first = model.get_inputs()[0]
-            dtypes = {"tensor(double)": np.float64, "tensor(int64)": np.int64, "tensor(int32)": np.int32}
+            # The element types the services feed (app/model.py's _DTYPES, the Node service's tensors.js).
+            dtypes = {
+                "tensor(double)": np.float64,
+                "tensor(int64)": np.int64,
+                "tensor(int32)": np.int32,
+                "tensor(float16)": np.float16,
+                "tensor(uint8)": np.uint8,
+            }
             feed = {first.name: np.asarray([sample], dtype=dtypes.get(first.type, np.float32))}
             prediction = np.asarray(model.run(None, feed)[0]).tolist()[0]
         else:

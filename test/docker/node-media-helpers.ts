@@ -71,13 +71,14 @@ export function imageMedia(output: 'json' | 'image', size: number, labels?: stri
   };
 }
 
-/** Writes a wrapped Node image service (weights baked in) into `dir`, as `mlship wrap` would. */
+/** Writes a wrapped Node service (weights baked in; file inputs when `media` is given) into `dir`, as `mlship wrap` would. */
 export async function writeNodeImageService(
   dir: string,
   name: string,
   model: string,
-  media: MediaSpec,
+  media: MediaSpec | undefined,
   batching?: { maxBatchSize: number; maxLatencyMs: number },
+  example: WrapSpec['example'] = { image: solidPngBase64([200, 30, 30]) },
 ): Promise<void> {
   const spec: WrapSpec = {
     name,
@@ -91,9 +92,9 @@ export async function writeNodeImageService(
     baseImage: NODE_IMAGE,
     hasUserRequirements: false,
     extraRequirements: [],
-    example: { image: solidPngBase64([200, 30, 30]) },
+    example,
     weights: { mode: 'bake', file: 'weights/model.onnx', target: '/models/model.onnx' },
-    media,
+    ...(media ? { media } : {}),
     ...(batching ? { batching } : {}),
   };
   const planned = [...generateService(spec), { path: 'weights/model.onnx', copyFrom: model }];

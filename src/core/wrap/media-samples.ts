@@ -30,23 +30,29 @@ export function greyPng(width: number, height: number, level = 128): Buffer {
   ]);
 }
 
-/** Mono 16-bit PCM silence. */
-export function silentWav(sampleRate: number, seconds: number): Buffer {
-  const frames = Math.round(sampleRate * seconds);
-  const out = Buffer.alloc(44 + frames * 2);
+/** A 16-bit PCM WAV file of these samples (interleaved when `channels` > 1). */
+export function pcmWav(samples: ArrayLike<number>, sampleRate: number, channels = 1): Buffer {
+  const bytes = samples.length * 2;
+  const out = Buffer.alloc(44 + bytes);
   out.write('RIFF', 0, 'ascii');
-  out.writeUInt32LE(36 + frames * 2, 4);
+  out.writeUInt32LE(36 + bytes, 4);
   out.write('WAVEfmt ', 8, 'ascii');
   out.writeUInt32LE(16, 16);
   out.writeUInt16LE(1, 20); // PCM
-  out.writeUInt16LE(1, 22); // mono
+  out.writeUInt16LE(channels, 22);
   out.writeUInt32LE(sampleRate, 24);
-  out.writeUInt32LE(sampleRate * 2, 28);
-  out.writeUInt16LE(2, 32);
+  out.writeUInt32LE(sampleRate * channels * 2, 28);
+  out.writeUInt16LE(channels * 2, 32);
   out.writeUInt16LE(16, 34);
   out.write('data', 36, 'ascii');
-  out.writeUInt32LE(frames * 2, 40);
+  out.writeUInt32LE(bytes, 40);
+  for (let i = 0; i < samples.length; i++) out.writeInt16LE(samples[i]!, 44 + i * 2);
   return out;
+}
+
+/** Mono 16-bit PCM silence. */
+export function silentWav(sampleRate: number, seconds: number): Buffer {
+  return pcmWav(new Int16Array(Math.round(sampleRate * seconds)), sampleRate);
 }
 
 /** The example value of a file field the example does not give: a data: URL of a stand-in file. */

@@ -40,6 +40,8 @@ export interface MediaFlags {
 export interface MediaInput {
   cwd: string;
   kind: ModelKind;
+  /** The Node runtime feeds one file field per ONNX input (Python: the model file's one input). */
+  runtime?: 'python' | 'node';
   model?: string;
   example?: JsonValue;
   exampleFile?: string;
@@ -85,7 +87,7 @@ export async function resolveMedia(input: MediaInput): Promise<MediaResolved> {
   checkPreprocessFields(input, names);
   if (names.length === 0 && output.kind === 'json') return { notes };
   const inputs = names.map((f) => fileInput(input, f.name, f.kind, onnx?.inputs));
-  checkModelFileFields(input, inputs, example);
+  checkModelFileFields(input, inputs, example, onnx?.inputs);
   const labels = await resolveLabels(input);
   const media: MediaSpec = {
     inputs,
@@ -244,7 +246,8 @@ function fileInput(
       'resize, size, channels, layout, scale, mean/std, dtype',
     );
   // A model file needs the tensor; your function gets the decoded image unless you declare one.
-  const tensor = onnx?.length === 1 ? onnx[0] : undefined;
+  // Several inputs (the Node runtime): the field's tensor is the input of its name.
+  const tensor = onnx?.length === 1 ? onnx[0] : onnx?.find((t) => t.name === name);
   if (!pre && input.kind === 'entry') return base;
   return { ...base, image: imagePreprocess(input, name, pre, tensor) };
 }
@@ -310,17 +313,39 @@ function sizeOf(size: number | string | undefined): { width: number; height: num
   return { width: w!, height: h! };
 }
 
-/** A model file takes one tensor: its one file field, and no other field. */
-function checkModelFileFields(input: MediaInput, inputs: FileInput[], example: JsonValue | undefined): void {
+/**
+ * A model file takes one tensor: its one file field, and no other field. The Node runtime feeds
+ * several: one file field (image, audio or bytes) per ONNX input, by name or in order.
+ */
+function checkModelFileFields(
+  input: MediaInput,
+  inputs: FileInput[],
+  example: JsonValue | undefined,
+  onnx: OnnxInput[] | undefined,
+): void {
   if (input.kind === 'entry' || inputs.length === 0) return;
   const others =
     example && typeof example === 'object' && !Array.isArray(example)
       ? Object.keys(example).filter((k) => !inputs.some((f) => f.name === k))
       : [];
+  const fields = [...inputs.map((f) => f.name), ...others].map((n) => `"${n}"`).join(', ');
+  if (input.runtime === 'node') {
+    if (others.length > 0 || (onnx && onnx.length !== inputs.length)) {
+      throw new UsageError(
+        `the model takes ${onnx?.length ?? '?'} input(s) (${(onnx ?? []).map((t) => t.name).join(', ')}); the request has ${fields}`,
+        {
+          hint: 'declare one file field per model input (named as the input, or in its order) and no other field',
+        },
+      );
+    }
+    return;
+  }
   if (inputs.length > 1 || others.length > 0 || inputs[0]!.kind === 'file') {
     throw new UsageError(
-      `a model file takes one tensor: one image or audio field, but the request has ${[...inputs.map((f) => f.name), ...others].map((n) => `"${n}"`).join(', ')}`,
-      { hint: 'keep one file field, or wrap your own function with --entry to combine several inputs' },
+      `a model file takes one tensor: one image or audio field, but the request has ${fields}`,
+      {
+        hint: 'keep one file field, wrap your own function with --entry to combine several inputs, or use --runtime node (one file field per ONNX input)',
+      },
     );
   }
 }

@@ -273,6 +273,7 @@ export async function resolve(options: WrapOptions, deps: WrapCheckDeps): Promis
   const files = await resolveMedia({
     cwd: options.cwd,
     kind: src.kind,
+    runtime: src.runtime,
     ...(src.model ? { model: src.model } : {}),
     ...(read !== undefined ? { example: read } : {}),
     ...(exampleFile ? { exampleFile } : {}),

@@ -2,21 +2,20 @@
 // yours to edit. A file field arrives as a multipart part (streamed, 413 as soon as it passes its
 // limit), as base64 in JSON (a data: prefix accepted) or as an s3:// / https:// reference fetched
 // only from the allow-list. Images are decoded by sharp (libvips, a prebuilt binary from npm) under
-// a pixel cap read from the header first, then preprocessed as service.json declares. Errors are
-// 413 (too large), 415 (not a type this service decodes) and 422 (truncated, over the pixel cap,
-// a reference not allowed) with the field and the reason.
+// a pixel cap read from the header first, then preprocessed as service.json declares; sounds are
+// WAV files (wav.js: rate and duration checked from the header); a generic file is its bytes. Each
+// file field feeds the model input of its name (or of its position). Errors are 413 (too large),
+// 415 (not a type this service decodes) and 422 (truncated, over the pixel or duration cap, a wrong
+// sample rate, a reference not allowed) with the field and the reason.
 
 import busboy from 'busboy';
 import sharp from 'sharp';
+import { MediaError } from './media-error.js';
+import { ELEMENT_TYPES } from './tensors.js';
+import { decodeWav, toChannels } from './wav.js';
 import { credentials, objectUrl, sign } from './weights.js';
 
-export class MediaError extends Error {
-  constructor(status, field, msg) {
-    super(`${field}: ${msg}`);
-    this.status = status;
-    this.field = field;
-  }
-}
+export { MediaError };
 
 /** What this runtime decodes. */
 export const DECODED = ['image/png', 'image/jpeg', 'image/webp'];
@@ -247,9 +246,95 @@ export function preprocess(img, p) {
   return out;
 }
 
+// ---- file fields → model inputs -------------------------------------------------------------------
+
+/**
+ * Which model input each file field feeds: the input of its name when every field has one, else
+ * the inputs in order (as many as fields). `inputs`: the model's inputs as onnxruntime describes
+ * them ({ name, type, shape }). Returns { field, tensor, type, dims } per field, dims per sample
+ * (without the batch; null where the model leaves a dimension free), or throws naming the mismatch.
+ */
+export function bindInputs(fields, inputs) {
+  const names = inputs.map((i) => i.name);
+  const byName = fields.every((f) => names.includes(f.name));
+  if (names.length !== fields.length) {
+    throw new Error(
+      `the model takes ${names.length} input(s) (${names.join(', ')}) but the service has ${fields.length} file field(s) (${fields.map((f) => f.name).join(', ')}): declare one file field per model input`,
+    );
+  }
+  return fields.map((field, i) => {
+    const meta = byName ? inputs.find((m) => m.name === field.name) : inputs[i];
+    const dims = (meta.shape ?? []).slice(1).map((d) => (typeof d === 'number' && d > 0 ? d : null));
+    const binding = { field, tensor: meta.name, type: meta.type ?? 'float32', dims };
+    const problem = bindingProblem(binding);
+    if (problem) throw new Error(`file field "${field.name}" → model input ${meta.name} [${(meta.shape ?? []).join(', ')}] (${binding.type}): ${problem}`);
+    return binding;
+  });
+}
+
+function bindingProblem({ field, type, dims }) {
+  if (!ELEMENT_TYPES.includes(type)) return `the service feeds ${ELEMENT_TYPES.join(', ')}`;
+  if (field.kind === 'image') {
+    const want = sampleShape(field.image);
+    const fits = dims.length === 0 || (dims.length === 3 && dims.every((d, i) => d === null || d === want[i]));
+    return fits ? undefined : `the declared preprocessing gives [${want.join(', ')}] per image`;
+  }
+  if (field.kind === 'audio') {
+    return dims.length <= 1 || (dims.length === 2 && (dims[0] ?? 1) <= 8) ? undefined : 'an audio input is [N, T] or [N, C, T]';
+  }
+  return dims.length <= 1 ? undefined : 'a file input is [N, L]: one row of bytes per file';
+}
+
+/** The samples of one sound as the model takes them: mono [T], or [C, T] planar. */
+function audioSample(file, binding) {
+  const { field, dims } = binding;
+  const sound = decodeWav(file.bytes, field.name, field.audio);
+  const length = dims[dims.length - 1];
+  if (typeof length === 'number' && length !== sound.frames) {
+    throw new MediaError(422, field.name, `${sound.frames} samples long; the model takes exactly ${length} (${length / sound.rate} s at ${sound.rate} Hz)`);
+  }
+  const channels = dims.length === 2 ? (dims[0] ?? 1) : 1;
+  return { data: toChannels(sound, field.name, channels), dims: dims.length === 2 ? [channels, sound.frames] : [sound.frames] };
+}
+
+/** A generic file: its bytes, one value each (a model input of fixed length takes that many). */
+function bytesSample(file, binding) {
+  const [length] = binding.dims;
+  if (typeof length === 'number' && file.bytes.length !== length) {
+    throw new MediaError(422, binding.field.name, `${file.bytes.length} bytes; the model takes exactly ${length}`);
+  }
+  return { data: new Uint8Array(file.bytes.buffer, file.bytes.byteOffset, file.bytes.length), dims: [file.bytes.length] };
+}
+
+/** One file → one sample of its model input: { data (numbers), dims (without the batch) }. */
+export async function fieldSample(file, binding, maxPixels) {
+  const { field } = binding;
+  if (field.kind === 'image') {
+    // The picture is kept with the sample: boxes map back to it, ?render=1 draws on it.
+    const picture = await decodeImage(file, field, maxPixels);
+    return { data: preprocess(picture, field.image), dims: sampleShape(field.image), picture, field };
+  }
+  if (field.kind === 'audio') return audioSample(file, binding);
+  return bytesSample(file, binding);
+}
+
+/** The warm-up sample of a field: a black image, a second of silence, one zero byte (or the fixed size). */
+export function warmSample(binding) {
+  const { field, dims } = binding;
+  const fixed = (d, fallback) => (typeof d === 'number' ? d : fallback);
+  let shape;
+  if (field.kind === 'image') shape = sampleShape(field.image);
+  else if (field.kind === 'audio') {
+    const t = fixed(dims[dims.length - 1], Math.round(field.audio.sampleRate * Math.min(1, field.audio.maxSeconds)));
+    shape = dims.length === 2 ? [fixed(dims[0], 1), t] : [t];
+  } else shape = [fixed(dims[0], 1)];
+  return { data: new Float32Array(shape.reduce((a, b) => a * b, 1)), dims: shape };
+}
+
 // ---- answers: class probabilities, or an image ---------------------------------------------------
 
-/** A vector of scores → { prediction: label, probabilities } (softmax unless already a distribution). */
+/** A vector of scores → { prediction, probabilities } (softmax unless already a distribution), as
+ *  the Python service answers: the label (or the index without labels), probabilities to 6 places. */
 export function classify(values, labels) {
   const v = Array.from(values, Number);
   const sum = v.reduce((a, b) => a + b, 0);
@@ -260,9 +345,11 @@ export function classify(values, labels) {
     const total = e.reduce((a, b) => a + b, 0);
     probs = e.map((x) => x / total);
   }
-  const names = labels?.length === v.length ? labels : v.map((_, i) => String(i));
+  const named = labels?.length === v.length;
+  const names = named ? labels : v.map((_, i) => String(i));
   const best = probs.indexOf(Math.max(...probs));
-  return { prediction: names[best], probabilities: Object.fromEntries(names.map((n, i) => [n, probs[i]])) };
+  const round = (p) => Math.round(p * 1e6) / 1e6;
+  return { prediction: named ? names[best] : best, probabilities: Object.fromEntries(names.map((n, i) => [n, round(probs[i])])) };
 }
 
 /** One output sample (CHW or HWC, values × scale in 0..255) → RGBA pixels. */
@@ -283,6 +370,55 @@ export function toPixels(values, dims, output) {
     }
   }
   return { width: W, height: H, data };
+}
+
+// ---- boxes and keypoints: back to the picture sent, and drawn on it (?render=1) ------------------
+
+/** A point of the model input → the same point of the picture sent (the resize undone). */
+export function toPicture(picture, p) {
+  const { sx, sy, ox, oy } = mapping(picture.width, picture.height, p);
+  const r = (v) => Math.round(v * 100) / 100;
+  return (x, y) => [r((x + ox) * sx), r((y + oy) * sy)];
+}
+
+/** { boxes: [[x1, y1, x2, y2], ...], keypoints: [[x, y, ...], ...] } in the pixels of the picture sent. */
+export function mapDetections(prediction, picture, p) {
+  const back = toPicture(picture, p);
+  const mapped = { ...prediction };
+  if (prediction.boxes) mapped.boxes = prediction.boxes.map((b) => [...back(b[0], b[1]), ...back(b[2], b[3])]);
+  if (prediction.keypoints) mapped.keypoints = prediction.keypoints.map((k) => [...back(k[0], k[1]), ...k.slice(2)]);
+  return mapped;
+}
+
+function fill(out, width, height, x0, y0, x1, y1, rgb) {
+  for (let y = Math.max(0, Math.round(y0)); y <= Math.min(height - 1, Math.round(y1)); y++) {
+    for (let x = Math.max(0, Math.round(x0)); x <= Math.min(width - 1, Math.round(x1)); x++) {
+      out.set(rgb, (y * width + x) * 4);
+    }
+  }
+}
+
+/** The picture with the boxes outlined and the keypoints dotted, as the Python service draws them
+ *  (outline (255, 64, 32) max(2, size/200) wide, inside the box; keypoints (32, 200, 255)). */
+export function drawDetections(picture, prediction) {
+  const { width, height } = picture;
+  const data = Buffer.from(picture.data);
+  const w = Math.max(2, Math.round(Math.max(width, height) / 200));
+  for (const [x1, y1, x2, y2] of prediction?.boxes ?? []) {
+    const edge = [255, 64, 32];
+    fill(data, width, height, x1, y1, x2, y1 + w - 1, edge);
+    fill(data, width, height, x1, y2 - w + 1, x2, y2, edge);
+    fill(data, width, height, x1, y1, x1 + w - 1, y2, edge);
+    fill(data, width, height, x2 - w + 1, y1, x2, y2, edge);
+  }
+  for (const [x, y] of prediction?.keypoints ?? []) {
+    const r = 2 * w;
+    for (let dy = -r; dy <= r; dy++) {
+      const half = Math.floor(Math.sqrt(r * r - dy * dy));
+      fill(data, width, height, x - half, y + dy, x + half, y + dy, [32, 200, 255]);
+    }
+  }
+  return { width, height, data };
 }
 
 /** The media type an Accept header asks for first among PNG, JPEG and WebP (PNG by default). */

@@ -2,14 +2,16 @@
 // `mlship wrap --runtime node`; yours to edit. Same contract as the Python
 // service: /predict, /predict/batch, /healthz, /readyz (model loaded AND warm-up
 // passed), /metrics (Prometheus), request ids, JSON logs without payloads,
-// 422/413/500/503, optional micro-batching, graceful SIGTERM drain. An image model's file
-// inputs and image answers are in media.js.
+// 422/413/500/503, optional micro-batching, graceful SIGTERM drain. A model's file inputs (images,
+// WAV sounds, generic files; one field per model input) and image answers are in media.js; float16
+// and the other element types of the model's inputs in tensors.js.
 
 import { randomUUID } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import http from 'node:http';
 import ort from 'onnxruntime-node';
 import { modelPath } from './weights.js';
+import { asElementType, outputNumbers, stack } from './tensors.js';
 import { decideBudget } from './threads.js';
 
 const here = new URL('.', import.meta.url);
@@ -28,10 +30,11 @@ const MAX_BATCH_INPUTS = env('MAX_BATCH_INPUTS', config.maxBatchInputs);
 const MODEL_VERSION = /^[a-z0-9-]{1,32}$/.test(process.env.MLSHIP_MODEL_VERSION ?? '') ? process.env.MLSHIP_MODEL_VERSION : 'stable';
 const RECORD_INPUTS = process.env.MLSHIP_RECORD_INPUTS === '1';
 const PATH_PREFIX = (process.env.MLSHIP_PATH_PREFIX ?? '').replace(/\/+$/, '');
-// File inputs (images) and the kind of answer, when the model takes files (service.json "media").
+// File inputs (images, sounds, files) and the kind of answer, when the model takes files (service.json "media").
 const media = config.media;
 // media.js and its decoders (sharp, busboy) are in the image of a service with file inputs only.
-const { classify, decodeImage, encodeImage, jsonFile, MediaError, outputType, preprocess, readMultipart, sampleShape, toPixels } = media
+const { bindInputs, classify, drawDetections, encodeImage, fieldSample, jsonFile, mapDetections, MediaError, outputType, readMultipart, toPixels, warmSample } =
+  media
   ? await import('./media.js')
   : { MediaError: class MediaError extends Error {} };
 const FETCH_ALLOW = process.env.FETCH_ALLOW !== undefined ? process.env.FETCH_ALLOW.split(',').filter(Boolean) : (media?.fetchAllow ?? []);
@@ -183,13 +186,18 @@ async function mediaSample(values, files, loc) {
   for (const key of [...Object.keys(values), ...Object.keys(files)]) {
     if (!names.includes(key)) throw new InvalidInput([...loc, key], 'Extra inputs are not permitted');
   }
-  const input = media.inputs[0];
-  let file = files[input.name];
-  if (!file) {
-    if (!(input.name in values)) throw new InvalidInput([...loc, input.name], 'Field required');
-    file = await jsonFile(values[input.name], input, FETCH_ALLOW);
+  // One entry per model input; fields in declared order, so the first bad one is the one named.
+  const sample = {};
+  for (const binding of bindings) {
+    const { name } = binding.field;
+    let file = files[name];
+    if (!file) {
+      if (values[name] === undefined || values[name] === null) throw new InvalidInput([...loc, name], 'Field required');
+      file = await jsonFile(values[name], binding.field, FETCH_ALLOW);
+    }
+    sample[binding.tensor] = await fieldSample(file, binding, media.maxPixels);
   }
-  return preprocess(await decodeImage(file, input, media.maxPixels), input.image);
+  return sample;
 }
 
 /** A media request: multipart (streamed) or JSON with base64 / references. */
@@ -207,11 +215,42 @@ async function mediaRequest(req, path) {
   return { samples: await Promise.all(inputs.map((b, i) => mediaSample(b, {}, ['body', 'inputs', i]))), body };
 }
 
-/** Answers of a media service: class probabilities, or an image (PNG/JPEG by Accept; JSON on batch). */
-async function sendMedia(req, res, path, outputs) {
+/** A flat output sample as nested lists of its dims (as numpy's tolist()). */
+function nest(values, dims) {
+  if (!Array.isArray(values) || dims.length <= 1) return values;
+  const size = values.length / dims[0];
+  return Array.from({ length: dims[0] }, (_, i) => nest(values.slice(i * size, (i + 1) * size), dims.slice(1)));
+}
+
+/** JSON answers: boxes/keypoints in the picture's pixels, class probabilities, or the output as it is. */
+function jsonAnswers(outputs, samples) {
+  // As the Python service: a vector of 2+ float scores per input is classes, anything else as it is.
+  const scores = outputDims.length === 1 && outputDims[0] >= 2 && /^float/.test(outputElement);
+  return outputs.map((o, i) => {
+    if (detections.length) {
+      const first = Object.values(samples[i]).find((s) => s.picture);
+      return { prediction: first ? mapDetections(o, first.picture, first.field.image) : o };
+    }
+    return scores ? classify(o, media.labels) : { prediction: nest(o, outputDims) };
+  });
+}
+
+/** ?render=1: the first picture of the request with the prediction's boxes and keypoints drawn. */
+async function sendRendered(req, res, answer, sample) {
+  const first = Object.values(sample).find((s) => s.picture);
+  if (!first) return send(res, 200, answer);
+  const drawn = drawDetections(first.picture, answer.prediction);
+  const { type, bytes } = await encodeImage(drawn, outputType(req.headers.accept ?? ''));
+  res.writeHead(200, { 'content-type': type, 'content-length': bytes.length, vary: 'accept' });
+  return res.end(bytes);
+}
+
+/** Answers of a media service: JSON (classes, detections), or an image (PNG/JPEG by Accept; JSON on batch). */
+async function sendMedia(req, res, path, outputs, samples) {
   if (media.output.kind !== 'image') {
-    const answers = outputs.map((o) => (Array.isArray(o) && o.length > 1 ? classify(o, media.labels) : { prediction: o }));
-    if (path === '/predict') return send(res, 200, answers[0]);
+    const answers = jsonAnswers(outputs, samples);
+    const render = ['1', 'true'].includes(new URL(req.url, 'http://service').searchParams.get('render'));
+    if (path === '/predict') return render ? sendRendered(req, res, answers[0], samples[0]) : send(res, 200, answers[0]);
     // As the Python service: the labels in one list, their probabilities in another.
     const probabilities = answers.every((a) => a.probabilities) ? { probabilities: answers.map((a) => a.probabilities) } : {};
     return send(res, 200, { predictions: answers.map((a) => a.prediction), ...probabilities });
@@ -235,10 +274,17 @@ function fieldSchema(shape) {
   return { type: shape.kind === 'boolean' ? 'boolean' : 'number' };
 }
 
+/** A file field's keywords, as the Python service (and wrap-media.ts fileFieldSchema) describe it. */
 function fileSchema(f) {
   const accept = f.accept;
-  const info = { kind: f.kind, max_bytes: f.maxBytes, accept, ...(f.image ? { width: f.image.width, height: f.image.height } : {}) };
-  return { type: 'string', contentEncoding: 'base64', contentMediaType: `${f.kind === 'file' ? 'application' : f.kind}/*`, 'x-mlship-file': info };
+  const info = {
+    kind: f.kind,
+    max_bytes: f.maxBytes,
+    accept,
+    ...(f.image ? { width: f.image.width, height: f.image.height } : {}),
+    ...(f.audio ? { sample_rate: f.audio.sampleRate } : {}),
+  };
+  return { type: 'string', contentEncoding: 'base64', contentMediaType: f.kind === 'file' ? 'application/octet-stream' : `${f.kind}/*`, 'x-mlship-file': info };
 }
 
 function openapi(req) {
@@ -273,37 +319,86 @@ function openapi(req) {
 
 // ---- the model -------------------------------------------------------------------
 
-const TYPED = { float32: Float32Array, float64: Float64Array, int32: Int32Array, uint8: Uint8Array };
 let session;
 let inputName;
 let inputType = 'float32';
 let sampleDims = [];
-// The dims of one sample of the model's first output (an image answer is drawn from them).
+// A media service's file fields, each bound to the model input it feeds (media.js bindInputs).
+let bindings = [];
+// A JSON-answering media model with outputs named boxes or keypoints: those outputs (and scores,
+// labels) answered as one object, mapped back to the picture sent (see sendMedia).
+let detections = [];
+// The dims of one sample of the model's first output (an image answer is drawn from them), its type.
 let outputDims = [];
+let outputElement = 'float32';
+let ready = false;
 let loadError;
 // The thread budget (threads.js), decided once before the model loads.
 let budget;
 
-async function runModel(samples) {
-  const Typed = TYPED[inputType];
-  let data;
-  if (ArrayBuffer.isView(samples[0])) {
-    // Decoded files: typed samples of one shape, stacked into one tensor.
-    data = new Typed(samples.length * samples[0].length);
-    samples.forEach((s, i) => data.set(s, i * s.length));
-  } else {
-    const flat = samples.flat();
-    data = Typed ? Typed.from(flat) : BigInt64Array.from(flat.map((v) => BigInt(Math.round(v))));
-  }
-  const tensor = new ort.Tensor(inputType, data, [samples.length, ...sampleDims]);
+/** One model call on stacked inputs → one output per sample (a number, a flat list, or detections). */
+async function callModel(feeds, n) {
   const t0 = performance.now();
-  const out = (await session.run({ [inputName]: tensor }, [session.outputNames[0]]))[session.outputNames[0]];
+  const names = detections.length ? detections : [session.outputNames[0]];
+  const results = await session.run(feeds, names);
   observe('mlship_model_duration_seconds', BUCKETS, (performance.now() - t0) / 1000);
-  const values = Array.from(out.data, (v) => (typeof v === 'bigint' ? Number(v) : v));
-  const per = values.length / samples.length;
+  if (detections.length) return detectionsOf(results, n);
+  const out = results[names[0]];
+  const values = outputNumbers(out);
+  const per = values.length / n;
   const rest = out.dims.slice(1);
   outputDims = rest;
-  return samples.map((_, i) => (rest.length === 0 ? values[i] : values.slice(i * per, (i + 1) * per)));
+  outputElement = out.type;
+  return Array.from({ length: n }, (_, i) => (rest.length === 0 ? values[i] : values.slice(i * per, (i + 1) * per)));
+}
+
+/** Outputs named boxes ([N, K, 4]), keypoints ([N, K, 2 or 3]), scores, labels → one object per sample. */
+function detectionsOf(results, n) {
+  const answers = Array.from({ length: n }, () => ({}));
+  for (const name of detections) {
+    const values = outputNumbers(results[name]);
+    const per = values.length / n;
+    for (let i = 0; i < n; i++) answers[i][name] = nest(values.slice(i * per, (i + 1) * per), results[name].dims.slice(1));
+  }
+  return answers;
+}
+
+/** Rows of numbers (a tabular model) → one call. */
+async function runModel(samples) {
+  if (media) return runMedia(samples);
+  const data = asElementType(inputType, samples.flat());
+  return callModel({ [inputName]: new ort.Tensor(inputType, data, [samples.length, ...sampleDims]) }, samples.length);
+}
+
+/** Decoded files → one call per shape: files of one size are stacked (sounds of other lengths go apart). */
+async function runMedia(samples) {
+  const groups = new Map();
+  samples.forEach((sample, i) => {
+    const key = bindings.map((b) => sample[b.tensor].dims.join('x')).join('|');
+    groups.set(key, [...(groups.get(key) ?? []), i]);
+  });
+  const outputs = new Array(samples.length);
+  for (const members of groups.values()) {
+    const first = samples[members[0]];
+    const feeds = {};
+    for (const { tensor, type } of bindings) {
+      const data = stack(type, members.map((i) => samples[i][tensor].data));
+      feeds[tensor] = new ort.Tensor(type, data, [members.length, ...first[tensor].dims]);
+    }
+    const answers = await callModel(feeds, members.length);
+    members.forEach((i, k) => {
+      outputs[i] = answers[k];
+    });
+  }
+  return outputs;
+}
+
+/** The model's inputs as onnxruntime-node describes them (name, element type, shape). */
+function modelInputs() {
+  return session.inputNames.map((name, i) => {
+    const meta = session.inputMetadata?.[i] ?? {};
+    return { name, type: meta.type ?? 'float32', shape: meta.shape };
+  });
 }
 
 async function load() {
@@ -315,14 +410,23 @@ async function load() {
     intraOpNumThreads: budget.threads_per_worker,
     interOpNumThreads: 1,
   });
-  inputName = session.inputNames[0];
-  const meta = session.inputMetadata?.[0];
-  if (meta?.type && meta.type !== 'float32') inputType = meta.type;
-  const shape = media ? sampleShape(media.inputs[0].image) : undefined;
-  const warm = media ? new (TYPED[inputType] ?? Float32Array)(shape.reduce((a, b) => a * b, 1)) : toSample(example);
-  sampleDims = shape ?? [warm.length];
+  let warm;
+  if (media) {
+    bindings = bindInputs(media.inputs, modelInputs());
+    const named = session.outputNames;
+    if (media.output.kind === 'json' && (named.includes('boxes') || named.includes('keypoints'))) {
+      detections = named.filter((o) => ['boxes', 'keypoints', 'scores', 'labels'].includes(o));
+    }
+    warm = Object.fromEntries(bindings.map((b) => [b.tensor, warmSample(b)]));
+  } else {
+    inputName = session.inputNames[0];
+    inputType = modelInputs()[0].type;
+    warm = toSample(example);
+    sampleDims = [warm.length];
+  }
   const out = await runModel([warm]);
   if (out.length !== 1) throw new Error('warm-up: unexpected output');
+  ready = true;
   log('info', 'model ready', {
     weights_ms: Math.round(loaded - t0),
     load_ms: Math.round(performance.now() - loaded),
@@ -457,7 +561,7 @@ async function handle(req, res, rid) {
     return loadError ? send(res, 500, { detail: `model failed to load: ${loadError}`, request_id: rid }) : send(res, 200, { status: 'ok' });
   }
   if (req.method === 'GET' && path === '/readyz') {
-    if (session && sampleDims.length) return send(res, 200, { status: 'ready', threads: budget });
+    if (ready) return send(res, 200, { status: 'ready', threads: budget });
     return send(res, 503, { detail: loadError ? `model failed to load: ${loadError}` : 'model is loading', request_id: rid }, { 'retry-after': '1' });
   }
   if (req.method === 'GET' && path === '/metrics') {
@@ -478,7 +582,7 @@ async function handle(req, res, rid) {
     inc('mlship_errors_total', { endpoint: path, kind: 'body_too_large' });
     return send(res, 413, { detail: `request body over the limit of ${MAX_BODY_BYTES} bytes`, request_id: rid }, { connection: 'close' });
   }
-  if (!session || !sampleDims.length) {
+  if (!ready) {
     return send(res, 503, { detail: 'model is loading', request_id: rid }, { 'retry-after': '1' });
   }
   let samples;
@@ -508,7 +612,7 @@ async function handle(req, res, rid) {
   try {
     const outputs = await predict(samples);
     if (req.headers['x-mlship-record'] === '1') answerLine(rid, path, path === '/predict' ? outputs[0] : outputs, body);
-    if (media) return await sendMedia(req, res, path, outputs);
+    if (media) return await sendMedia(req, res, path, outputs, samples);
     return path === '/predict' ? send(res, 200, { prediction: outputs[0] }) : send(res, 200, { predictions: outputs });
   } catch (error) {
     inc('mlship_errors_total', { endpoint: path, kind: 'model' });

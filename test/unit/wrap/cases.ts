@@ -236,3 +236,23 @@ CASES['node-onnx-image'] = {
     labels: ['cat', 'dog'],
   },
 };
+
+// Every kind of file on Node: a WAV sound (with a type wav.js does not decode, dropped), a float16
+// BGR picture and a generic file, each feeding an ONNX input of its own.
+const entryFiles = CASES['entry-audio-boxes']!.media!;
+CASES['node-onnx-files'] = {
+  ...base,
+  name: 'listen-node',
+  runtime: 'node',
+  kind: 'onnx',
+  baseImage: 'node:22-slim',
+  example: {},
+  batching: { maxBatchSize: 8, maxLatencyMs: 5 },
+  weights: { mode: 'bake', file: 'weights/listen.onnx', target: '/models/listen.onnx' },
+  media: {
+    ...entryFiles,
+    inputs: entryFiles.inputs.map((f) =>
+      f.kind === 'audio' ? { ...f, accept: [...f.accept, 'audio/mpeg'] } : f,
+    ),
+  },
+};

@@ -191,6 +191,67 @@ describe('mistakes, named with where they were made and the fix', () => {
     expect(e.hint).toContain('--entry');
   });
 
+  it('on the Node runtime: one file field per ONNX input (image by its name, audio, bytes), else the count named', async () => {
+    const file = path.join(dir, 'three.onnx');
+    writeFileSync(
+      file,
+      onnxModel(
+        [
+          tensorInput('photo', 10, ['N', 3, 32, 32]),
+          tensorInput('sound', 1, ['N', 'T']),
+          tensorInput('blob', 2, ['N', 16]),
+        ],
+        [],
+        [tensorInput('out', 1, ['N', 2])],
+      ),
+    );
+    const config = {
+      inputs: { photo: { kind: 'image' }, sound: { kind: 'audio' }, blob: { kind: 'file' } },
+      preprocess: { sound: { sample_rate: 8000, max_seconds: 5 } },
+    };
+    const r = await resolveMedia({
+      cwd: dir,
+      kind: 'onnx',
+      runtime: 'node',
+      model: file,
+      flags: {},
+      service: service(config),
+    });
+    expect(r.media?.inputs.map((f) => [f.name, f.kind])).toEqual([
+      ['photo', 'image'],
+      ['sound', 'audio'],
+      ['blob', 'file'],
+    ]);
+    // The image's size and dtype come from the input of its name (float16 here).
+    expect(r.media?.inputs[0]?.image).toMatchObject({
+      width: 32,
+      height: 32,
+      dtype: 'float16',
+      channels: 'RGB',
+    });
+    expect(r.media?.inputs[1]?.audio).toEqual({ sampleRate: 8000, maxSeconds: 5 });
+    const python = await refused({
+      cwd: dir,
+      kind: 'onnx',
+      model: file,
+      flags: {},
+      service: service(config),
+    });
+    expect(python.hint).toContain('--runtime node');
+    const two = await refused({
+      cwd: dir,
+      kind: 'onnx',
+      runtime: 'node',
+      model: file,
+      flags: {},
+      service: service({ inputs: { photo: { kind: 'image' }, sound: { kind: 'audio' } } }),
+    });
+    expect(two.message).toBe(
+      'the model takes 3 input(s) (photo, sound, blob); the request has "photo", "sound"',
+    );
+    expect(two.hint).toContain('one file field per model input');
+  });
+
   it('--fetch-allow that is not an s3:// or https:// prefix', async () => {
     const model = onnxFile('cls4.onnx', ['N', 3, 32, 32], ['N', 3]);
     const e = await refused({ cwd: dir, kind: 'onnx', model, flags: { fetchAllow: ['http://10.0.0.1/'] } });
