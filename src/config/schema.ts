@@ -7,6 +7,7 @@ import { z } from 'zod';
 import { BakeoffSchema } from './bakeoff-schema.js';
 import { mediaServiceFields } from './media-schema.js';
 import { AlertsSchema, MonitoringSchema } from './operate-schema.js';
+import { rangeServiceFields } from './range-schema.js';
 import {
   DatabaseSchema,
   FrontendSchema,
@@ -151,6 +152,7 @@ export const ServiceSchema = z
       .describe('Requests one worker handles at once before answering 503 with Retry-After.'),
     weights: WeightsSchema.optional(),
     ...mediaServiceFields,
+    ...rangeServiceFields,
     worker: WorkerSchema.optional(),
     slo_p99_ms: z
       .number()

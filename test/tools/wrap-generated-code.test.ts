@@ -7,6 +7,7 @@ import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
+import { ServiceSchema } from '../../src/config/schema.js';
 import { greyPng, silentWav } from '../../src/core/wrap/media-samples.js';
 import { runUpgrade } from '../../src/core/wrap/upgrade.js';
 import { generateService, runWrap } from '../../src/core/wrap/wrap.js';
@@ -280,6 +281,73 @@ describe('the generated service test suite', () => {
       { cwd: dir, encoding: 'utf8' },
     );
     expect(check.stdout.trim().split('\n').at(-1), check.stderr).toBe('422'); // logs come first, as JSON lines
+  });
+
+  it("publishes number ranges: a declared limit is a 422 naming the field, the examples' range a hint", {
+    timeout: 120_000,
+  }, async () => {
+    const dir = path.join(out, 'ranges');
+    const examples = path.join(out, 'iris-examples.json');
+    const rows = [
+      [5.1, 3.5, 1.4, 0.2],
+      [7.0, 3.2, 4.7, 1.4],
+      [6.3, 3.3, 6.0, 2.5],
+    ];
+    const names = ['sepal_length', 'sepal_width', 'petal_length', 'petal_width'];
+    writeFileSync(
+      examples,
+      JSON.stringify(rows.map((r) => Object.fromEntries(names.map((n, i) => [n, r[i]])))),
+    );
+    await runWrap({
+      cwd: process.cwd(),
+      model: 'fixtures/wrap/iris/model.joblib',
+      example: examples,
+      service: { name: 'iris', config: ServiceSchema.parse({ ranges: { petal_width: [0, 3] } }) },
+      out: dir,
+      force: false,
+      dryRun: false,
+    });
+    const r = pytest(dir);
+    expect(r.status, r.stdout + r.stderr).toBe(0);
+    // The service itself, in process: its OpenAPI document and its answers.
+    const check = spawnSync(
+      tool('python'),
+      [
+        '-c',
+        'import json, os, sys; sys.path.insert(0, "."); os.environ["MODEL_PATH"] = sys.argv[1]\n' +
+          'from fastapi.testclient import TestClient\nfrom app.main import app\n' +
+          'row = json.load(open("app/example.json"))\n' +
+          'with TestClient(app) as c:\n' +
+          '    spec = c.get("/openapi.json").json()\n' +
+          '    wide = c.post("/predict", json={**row, "petal_width": 4})\n' +
+          '    unseen = c.post("/predict", json={**row, "sepal_length": 9.5})\n' +
+          '    print(json.dumps({"props": spec["components"]["schemas"]["PredictRequest"]["properties"],\n' +
+          '        "wide": [wide.status_code, wide.text], "unseen": unseen.status_code}))',
+        path.resolve('fixtures/wrap/iris/model.joblib'),
+      ],
+      { cwd: dir, encoding: 'utf8' },
+    );
+    expect(check.status, check.stderr).toBe(0);
+    const got = JSON.parse(check.stdout.trim().split('\n').at(-1)!) as {
+      props: Record<string, Record<string, unknown>>;
+      wide: [number, string];
+      unseen: number;
+    };
+    // The first example is the example; the others only widen the ranges.
+    expect(JSON.parse(readFileSync(path.join(dir, 'app/example.json'), 'utf8'))).toEqual({
+      sepal_length: 5.1,
+      sepal_width: 3.5,
+      petal_length: 1.4,
+      petal_width: 0.2,
+    });
+    expect(got.props.petal_width).toMatchObject({ type: 'number', minimum: 0, maximum: 3 });
+    expect(got.props.petal_width).not.toHaveProperty('x-mlship-range');
+    expect(got.props.sepal_length).toMatchObject({ 'x-mlship-range': { minimum: 5.1, maximum: 7 } });
+    expect(got.props.sepal_length).not.toHaveProperty('minimum');
+    expect(got.props.petal_length!['x-mlship-range']).toEqual({ minimum: 1.4, maximum: 6 });
+    expect(got.wide[0]).toBe(422);
+    expect(got.wide[1]).toContain('petal_width');
+    expect(got.unseen).toBe(200);
   });
 
   it('passes with micro-batching on and a user entry point', { timeout: 120_000 }, async () => {

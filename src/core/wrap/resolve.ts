@@ -22,6 +22,7 @@ import { type MediaFlags, resolveMedia } from './media.js';
 import type { Planned } from './plan.js';
 import { sha256File } from './plan.js';
 import type { WrapCheckDeps } from './probe.js';
+import { resolveRanges, splitExamples } from './ranges.js';
 
 type BaseImages = import('zod').infer<typeof BaseImagesSchema>;
 
@@ -268,7 +269,9 @@ export async function resolve(options: WrapOptions, deps: WrapCheckDeps): Promis
   const svc = options.service?.config;
   const src = await resolveSource(options);
   const exampleFile = await findExampleFile(options, src);
-  const read = exampleFile ? await readExample(exampleFile) : undefined;
+  // An example file may hold several requests: the first is the example, all give number ranges.
+  const all = exampleFile ? splitExamples(await readExample(exampleFile), exampleFile) : undefined;
+  const read = all?.example;
   // Files in and out: "@file" values of the example, mlship.yaml's inputs:/preprocess:, the ONNX shapes.
   const files = await resolveMedia({
     cwd: options.cwd,
@@ -309,6 +312,12 @@ export async function resolve(options: WrapOptions, deps: WrapCheckDeps): Promis
   const example = files.media ? files.example : (given ?? checked.example?.value);
   if (example === undefined) throw noExample(options, src);
   checked.checks.verified.push(...files.notes);
+  const { ranges, notes } = resolveRanges(all?.examples ?? [example], svc?.ranges, {
+    runtime: src.runtime,
+    userSchema: schemaFile !== undefined,
+    example,
+  });
+  checked.checks.verified.push(...notes);
 
   const user = await userCode(src.entryFile, options.userTree);
   const batching =
@@ -338,6 +347,7 @@ export async function resolve(options: WrapOptions, deps: WrapCheckDeps): Promis
     extraRequirements: [],
     ...(options.allowNonFinite ? { allowNonFinite: true } : {}),
     ...(files.media ? { media: files.media } : {}),
+    ...(ranges ? { ranges } : {}),
   };
   return {
     spec,
