@@ -1,8 +1,9 @@
 // The generated front end in real Chromium, on one local stack shared by every case (NGINX with API
 // keys and its content-security headers, the front end, four wrapped model services: iris and an
-// ONNX colour classifier on Python, the same classifier and an image inverter on Node): the form is
-// built from each service's OpenAPI schema, answers are rendered by their type, on a desktop and on
-// a phone-sized window; screenshots are checked by DOM and by pixels.
+// ONNX colour classifier on Python, the same classifier and an image inverter on Node, a function
+// that says what it heard on Python): the form is built from each service's OpenAPI schema, answers
+// are rendered by their type, on a desktop and on a phone-sized window; screenshots are checked by
+// DOM and by pixels; the recorder records Chromium's fake microphone playing a tone made here.
 
 import { spawnSync } from 'node:child_process';
 import { mkdtempSync, writeFileSync } from 'node:fs';
@@ -10,11 +11,13 @@ import os from 'node:os';
 import path from 'node:path';
 import { type Browser, chromium, type Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { CHROMIUM, CHROMIUM_ARGS, chromiumAvailable } from '../helpers/browser.js';
+import { CHROMIUM, CHROMIUM_ARGS, chromiumAvailable, fakeMicrophoneArgs } from '../helpers/browser.js';
 import { runCli } from '../helpers/cli-process.js';
 import { LOCAL_PYTHON_IMAGE, requireEngine, requireImage } from '../helpers/docker.js';
 import { freePort } from '../helpers/net.js';
 import { decodePng, encodePng, pixelAt } from '../helpers/png.js';
+import { readWavHeader, toneWav } from '../helpers/wav.js';
+import { heard, LISTEN_MAX_SECONDS, LISTEN_RATE, writeListener } from './audio-helpers.js';
 import { ensureNodeImage, imageMedia, writeNodeImageService } from './node-media-helpers.js';
 import { makeImageClassifierOnnx, makeInvertOnnx } from './wrap-helpers.js';
 
@@ -30,6 +33,10 @@ let dir: string;
 let port: number;
 let key = '';
 let browser: Browser | undefined;
+/** A second browser whose microphone plays MIC_HZ (Chromium's fake capture device). */
+let listening: Browser | undefined;
+const MIC_HZ = 660;
+const SERVICES = ['iris', 'colours', 'invert', 'pycolours', 'listen'];
 
 function mlship(args: string[]) {
   return runCli(args, { cwd: dir, env: { CI: 'true' } });
@@ -76,6 +83,8 @@ beforeAll(async () => {
     '--base-image',
     LOCAL_PYTHON_IMAGE,
   ]);
+  const listen = await mlship([...writeListener(dir, 'listen'), '--base-image', LOCAL_PYTHON_IMAGE]);
+  expect(listen.code, listen.stderr).toBe(0);
   writeFileSync(
     path.join(dir, 'mlship.yaml'),
     [
@@ -92,6 +101,8 @@ beforeAll(async () => {
       '    runtime: node',
       '  pycolours:',
       '    path: services/pycolours',
+      '  listen:',
+      '    path: services/listen',
       'proxy:',
       '  image: mlship-local/nginx:1.22',
       `  port: ${port}`,
@@ -107,19 +118,23 @@ beforeAll(async () => {
   expect(created.code, created.stderr).toBe(0);
   key = (JSON.parse(created.stdout) as { key: string }).key;
   browser = await chromium.launch({ executablePath: CHROMIUM, args: CHROMIUM_ARGS });
+  // The microphone: a 44.1 kHz tone (another rate than the service's, as real microphones' 48 kHz).
+  const mic = path.join(dir, 'microphone.wav');
+  writeFileSync(mic, toneWav(44_100, MIC_HZ, 3));
+  listening = await chromium.launch({
+    executablePath: CHROMIUM,
+    args: [...CHROMIUM_ARGS, ...fakeMicrophoneArgs(mic)],
+  });
 }, 900_000);
 
 afterAll(async () => {
   await browser?.close();
+  await listening?.close();
   if (!engine || !dir) return;
   await mlship(['compose', 'down', '--volumes']);
-  spawnSync(
-    'docker',
-    ['rmi', '-f', ...['iris', 'colours', 'invert', 'pycolours'].map((s) => `${NAME}/${s}:dev`)],
-    {
-      stdio: 'ignore',
-    },
-  );
+  spawnSync('docker', ['rmi', '-f', ...SERVICES.map((s) => `${NAME}/${s}:dev`)], {
+    stdio: 'ignore',
+  });
 });
 
 interface Opened {
@@ -130,8 +145,8 @@ interface Opened {
   problems: string[];
 }
 
-async function open(viewport: { width: number; height: number }): Promise<Opened> {
-  const context = await browser!.newContext({
+async function open(viewport: { width: number; height: number }, from = browser): Promise<Opened> {
+  const context = await from!.newContext({
     viewport,
     isMobile: viewport.width < 500,
     hasTouch: viewport.width < 500,
@@ -359,6 +374,124 @@ describe.runIf(engine)('image models in the front end (Chromium, same stack)', (
       expect(
         pixelAt(shot, shown.left + shown.width / 2, shown.top + scrollY + shown.height / 2).slice(0, 3),
       ).toEqual([35, 235, 235]);
+      const overflow = await page.evaluate('document.documentElement.scrollWidth - window.innerWidth');
+      expect(overflow).toBeLessThanOrEqual(0);
+      expect(problems).toEqual([]);
+    } finally {
+      await page.context().close();
+    }
+  });
+});
+
+/** What the listen service said it heard, read from the page's answer tree ("hz: 660" lines). */
+async function answerTree(page: Page): Promise<Record<string, number>> {
+  return heard(
+    (await page.evaluate(
+      "[...document.querySelectorAll('#output details > div')].map((d) => d.textContent)",
+    )) as string[],
+  );
+}
+
+/** Records from the microphone: Record, then Stop after `ms` (0: until the page's own limit). */
+async function recordFor(page: Page, ms: number): Promise<void> {
+  await page.click('.drop button.record');
+  await page.waitForSelector('button.record[data-state="recording"]');
+  expect(await page.textContent('button.record')).toBe('Stop');
+  if (ms) {
+    await page.waitForTimeout(ms);
+    await page.click('button.record');
+  }
+  await page.waitForSelector('button.record[data-state="idle"]', { timeout: 20_000 });
+  await page.waitForSelector('.drop audio:not([hidden])');
+}
+
+/**
+ * Predicts; returns the sound the page sent, read from its player's data: URL (the same Blob as the
+ * multipart part: Chromium does not hand a body with a file part to the test).
+ */
+async function sendSound(page: Page, calls: number): Promise<{ type: string; data: Buffer }> {
+  const url = (await page.getAttribute('.drop audio', 'src')) ?? '';
+  const m = /^data:([^;]+);base64,(.*)$/.exec(url);
+  expect(m, url.slice(0, 40)).not.toBeNull();
+  await predict(page, calls);
+  expect(await page.textContent('#meta')).toMatch(/^HTTP 200 in \d+ ms/);
+  return { type: m![1]!, data: Buffer.from(m![2]!, 'base64') };
+}
+
+describe.runIf(engine)('audio in the front end (Chromium with a fake microphone, same stack)', () => {
+  it('desktop: record about a second, the model hears the tone at its declared rate; a picked 44.1 kHz WAV is resampled', async () => {
+    const { page, requests, problems } = await open(DESKTOP, listening);
+    try {
+      await unlock(page);
+      await pick(page, 'listen');
+      const fields = await page.evaluate(
+        "[...document.querySelectorAll('#fields .field')].map((e) => [e.dataset.name, e.dataset.kind])",
+      );
+      expect(fields).toEqual([['sound', 'audio']]);
+      expect(await page.textContent('.drop')).toContain(
+        `sent as ${LISTEN_RATE} Hz mono, at most ${LISTEN_MAX_SECONDS} s`,
+      );
+      await recordFor(page, 1000);
+      expect(await page.textContent('.drop .chosen')).toMatch(/^recording\.wav \(\d+ kB\)$/);
+      const part = await sendSound(page, 1);
+      expect(part.type).toBe('audio/wav');
+      expect(await page.textContent('#calls li')).toMatch(/multipart sound=recording\.wav → /);
+      const wav = readWavHeader(part.data);
+      expect(wav).toMatchObject({ format: 1, channels: 1, sampleRate: LISTEN_RATE, bits: 16 });
+      // The model heard what was sent, whole: its length, the microphone's pitch (a rate mislabelled
+      // by the page would shift it), a level well above silence.
+      const got = await answerTree(page);
+      console.info(`recorded for 1 s (desktop): the model heard ${JSON.stringify(got)}`);
+      expect(got.seconds).toBeCloseTo(wav.frames / LISTEN_RATE, 3);
+      expect(got.seconds).toBeGreaterThan(0.5);
+      expect(got.seconds).toBeLessThanOrEqual(LISTEN_MAX_SECONDS);
+      expect(Math.abs(got.hz! - MIC_HZ)).toBeLessThan(5);
+      expect(got.rms).toBeGreaterThan(0.05);
+      // A WAV at another rate, picked: converted in the page, heard at its own pitch, length and level.
+      const tone = toneWav(44_100, 880, 0.8);
+      await page.setInputFiles('#f-sound', { name: 'a.wav', mimeType: 'audio/wav', buffer: tone });
+      await page
+        .locator('.drop .chosen')
+        .filter({ hasText: /^a\.wav / })
+        .waitFor();
+      const picked = await sendSound(page, 2);
+      expect(readWavHeader(picked.data)).toMatchObject({
+        sampleRate: LISTEN_RATE,
+        frames: 0.8 * LISTEN_RATE,
+      });
+      const again = await answerTree(page);
+      expect(again.seconds).toBe(0.8);
+      expect(Math.abs(again.hz! - 880)).toBeLessThan(2);
+      expect(again.rms).toBeCloseTo(0.5 / Math.SQRT2, 2);
+      expect(await page.textContent('#calls li')).toMatch(
+        /listen · HTTP 200 · \d+ ms · multipart sound=a\.wav → \{"hz":/,
+      );
+      const origin = `http://127.0.0.1:${port}/`;
+      expect(requests.filter((u) => !u.startsWith(origin) && !u.startsWith('data:'))).toEqual([]);
+      expect(problems).toEqual([]);
+    } finally {
+      await page.context().close();
+    }
+  });
+
+  it(`phone (390x844): a recording left running stops at the service's limit and is accepted; the layout fits`, async () => {
+    const { page, problems } = await open(PHONE, listening);
+    try {
+      await unlock(page);
+      await pick(page, 'listen');
+      await recordFor(page, 0);
+      const wav = readWavHeader((await sendSound(page, 1)).data);
+      expect(wav.sampleRate).toBe(LISTEN_RATE);
+      expect(wav.frames).toBeLessThanOrEqual(LISTEN_MAX_SECONDS * LISTEN_RATE);
+      expect(wav.frames).toBeGreaterThan(LISTEN_RATE); // more than a second of the two
+      const got = await answerTree(page);
+      console.info(`recording left running (phone): the model heard ${JSON.stringify(got)}`);
+      expect(got.seconds).toBeCloseTo(wav.frames / LISTEN_RATE, 3);
+      expect(Math.abs(got.hz! - MIC_HZ)).toBeLessThan(5);
+      const button = await box(page, 'button.record');
+      const answer = await box(page, '#output');
+      expect(button.right).toBeLessThanOrEqual(PHONE.width);
+      expect(answer.right).toBeLessThanOrEqual(PHONE.width);
       const overflow = await page.evaluate('document.documentElement.scrollWidth - window.innerWidth');
       expect(overflow).toBeLessThanOrEqual(0);
       expect(problems).toEqual([]);

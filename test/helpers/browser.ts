@@ -19,3 +19,15 @@ export const CHROMIUM_ARGS = [
   '--disable-component-update',
   '--disable-sync',
 ];
+
+/**
+ * Chromium's fake microphone playing `wav` (looped), its permission granted without a prompt: the
+ * page's recorder records that sound.
+ */
+export function fakeMicrophoneArgs(wav: string): string[] {
+  return [
+    '--use-fake-ui-for-media-stream',
+    '--use-fake-device-for-media-stream',
+    `--use-file-for-fake-audio-capture=${wav}`,
+  ];
+}

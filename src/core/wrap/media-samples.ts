@@ -32,7 +32,12 @@ export function greyPng(width: number, height: number, level = 128): Buffer {
 
 /** Mono 16-bit PCM silence. */
 export function silentWav(sampleRate: number, seconds: number): Buffer {
-  const frames = Math.round(sampleRate * seconds);
+  return pcm16Wav(sampleRate, new Float32Array(Math.round(sampleRate * seconds)));
+}
+
+/** A mono 16-bit PCM WAV of these samples (-1..1, clipped). */
+export function pcm16Wav(sampleRate: number, samples: ArrayLike<number>): Buffer {
+  const frames = samples.length;
   const out = Buffer.alloc(44 + frames * 2);
   out.write('RIFF', 0, 'ascii');
   out.writeUInt32LE(36 + frames * 2, 4);
@@ -46,6 +51,9 @@ export function silentWav(sampleRate: number, seconds: number): Buffer {
   out.writeUInt16LE(16, 34);
   out.write('data', 36, 'ascii');
   out.writeUInt32LE(frames * 2, 40);
+  for (let i = 0; i < frames; i++) {
+    out.writeInt16LE(Math.round(Math.max(-1, Math.min(1, samples[i]!)) * 32767), 44 + i * 2);
+  }
   return out;
 }
 
