@@ -346,8 +346,11 @@ describe('the generated service test suite', () => {
     expect(got.props.sepal_length).not.toHaveProperty('minimum');
     expect(got.props.petal_length!['x-mlship-range']).toEqual({ minimum: 1.4, maximum: 6 });
     expect(got.wide[0]).toBe(422);
-    expect(got.wide[1]).toContain('petal_width');
+    expect(JSON.parse(got.wide[1]).detail[0].loc).toEqual(['body', 'petal_width']);
     expect(got.unseen).toBe(200);
+    // --upgrade renders the ranges again from the manifest (example.json keeps only the first request).
+    const up = await runUpgrade({ cwd: process.cwd(), dir, force: false, dryRun: true });
+    expect(up.files.filter((f) => f.action !== 'unchanged').map((f) => f.path)).toEqual([]);
   });
 
   it('passes with micro-batching on and a user entry point', { timeout: 120_000 }, async () => {

@@ -109,10 +109,13 @@ export function resolveRanges(
   const ranges = { ...hints };
   for (const name of names)
     ranges[name] = declared(name, declaredRanges![name]!, ctx.example as Record<string, JsonValue>);
-  if (Object.keys(hints).length) {
-    notes.push(
-      `ranges of ${Object.keys(hints).join(', ')} from ${examples.length} examples: hints, not limits`,
-    );
+  const seen = Object.keys(hints).filter((n) => !names.includes(n));
+  if (seen.length) {
+    notes.push(`ranges of ${seen.join(', ')} from ${examples.length} examples: hints, not limits`);
+  }
+  if (names.length) {
+    const kinds = names.map((n) => `${n} (${ranges[n]!.strict ? 'a limit' : 'a hint'})`);
+    notes.push(`ranges from mlship.yaml: ${kinds.join(', ')}`);
   }
   return { ...(Object.keys(ranges).length ? { ranges } : {}), notes };
 }

@@ -5,10 +5,15 @@
 import { describe, expect, it } from 'vitest';
 import { parseYamlConfig } from '../../../src/config/load.js';
 import { ProjectSchema } from '../../../src/config/schema.js';
-import { exampleRanges, resolveRanges, splitExamples } from '../../../src/core/wrap/ranges.js';
+import {
+  exampleRanges,
+  type RangeContext,
+  resolveRanges,
+  splitExamples,
+} from '../../../src/core/wrap/ranges.js';
 import { ConfigError, UsageError } from '../../../src/io/errors.js';
 
-const python = { runtime: 'python' as const, userSchema: false, example: { x: 0.5, y: 2, name: 'a' } };
+const python: RangeContext = { runtime: 'python', userSchema: false, example: { x: 0.5, y: 2, name: 'a' } };
 
 describe('number ranges', () => {
   it('an example file with a list: the first is the example, all of them give the ranges', () => {
@@ -40,7 +45,11 @@ describe('number ranges', () => {
       x: { minimum: 0, maximum: 1, strict: true, from: 'mlship.yaml' },
       y: { maximum: 10, strict: false, from: 'mlship.yaml' },
     });
-    expect(notes).toEqual(['ranges of x, y from 2 examples: hints, not limits']);
+    expect(notes).toEqual(['ranges from mlship.yaml: x (a limit), y (a hint)']);
+    expect(resolveRanges(examples, { x: [0, 1] }, python).notes).toEqual([
+      'ranges of y from 2 examples: hints, not limits',
+      'ranges from mlship.yaml: x (a limit)',
+    ]);
     expect(resolveRanges([python.example], undefined, python)).toEqual({ notes: [] });
   });
 
