@@ -11,7 +11,14 @@ import os from 'node:os';
 import path from 'node:path';
 import { type Browser, chromium, type Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { CHROMIUM, CHROMIUM_ARGS, chromiumAvailable, fakeMicrophoneArgs } from '../helpers/browser.js';
+import {
+  CHROMIUM,
+  CHROMIUM_ARGS,
+  chosenFile,
+  chromiumAvailable,
+  fakeMicrophoneArgs,
+  recordFor,
+} from '../helpers/browser.js';
 import { runCli } from '../helpers/cli-process.js';
 import { LOCAL_PYTHON_IMAGE, requireEngine, requireImage } from '../helpers/docker.js';
 import { freePort } from '../helpers/net.js';
@@ -62,7 +69,27 @@ beforeAll(async () => {
   dir = mkdtempSync(path.join(os.tmpdir(), 'mlship-frontend-it-'));
   port = await freePort();
   await ensureNodeImage(engine);
-  await wrap('fixtures/wrap/iris/model.joblib', 'iris', ['--base-image', LOCAL_PYTHON_IMAGE]);
+  // Three example requests (their ranges: hints) and a limit declared for petal_width.
+  writeFileSync(
+    path.join(dir, 'iris-examples.json'),
+    JSON.stringify([
+      { sepal_length: 5.1, sepal_width: 3.5, petal_length: 1.4, petal_width: 0.2 },
+      IRIS,
+      { sepal_length: 5.9, sepal_width: 3.0, petal_length: 4.2, petal_width: 1.5 },
+    ]),
+  );
+  writeFileSync(
+    path.join(dir, 'iris.yaml'),
+    'version: 1\nname: iris\nservices:\n  iris:\n    path: services/iris\n    ranges:\n      petal_width: [0, 3]\n',
+  );
+  await wrap('fixtures/wrap/iris/model.joblib', 'iris', [
+    '--example',
+    'iris-examples.json',
+    '--config',
+    'iris.yaml',
+    '--base-image',
+    LOCAL_PYTHON_IMAGE,
+  ]);
   for (const [name, kind] of [
     ['colours', 'classifier'],
     ['invert', 'invert'],
@@ -226,6 +253,17 @@ describe.runIf(engine)('the generated front end in Chromium (one stack)', () => 
       expect(fields).toEqual(Object.keys(IRIS).map((n) => [n, 'number']));
       // Pre-filled with the service's own example.
       expect(await page.inputValue('#f-sepal_length')).toBe('5.1');
+      // Ranges from its schema: a hint seen in its examples (no min/max), a limit declared for it.
+      expect(await page.textContent('[data-name="sepal_length"] .hint')).toBe(
+        'usually 5.1 to 6.7 (not a limit)',
+      );
+      expect(await page.getAttribute('#f-sepal_length', 'max')).toBeNull();
+      const limits = [
+        await page.getAttribute('#f-petal_width', 'min'),
+        await page.getAttribute('#f-petal_width', 'max'),
+      ];
+      expect(limits).toEqual(['0', '3']);
+      expect(await page.textContent('[data-name="petal_width"] .hint')).toBe('0 to 3');
       for (const [name, v] of Object.entries(IRIS)) await page.fill(`#f-${name}`, String(v));
       await predict(page, 1);
       expect(await page.textContent('#output')).toBe('2');
@@ -250,6 +288,15 @@ describe.runIf(engine)('the generated front end in Chromium (one stack)', () => 
       const stored = await page.evaluate("sessionStorage.getItem('mlship.calls')");
       expect(JSON.parse(stored as string)).toHaveLength(3);
       expect(stored).not.toContain(key);
+      // Past the limit, sent as JSON (the form would not send it): the service names the field.
+      await page.fill('#input', JSON.stringify({ ...IRIS, petal_width: 4 }));
+      await predict(page, 4);
+      expect(await page.textContent('#meta')).toMatch(/^HTTP 422 in \d+ ms/);
+      expect(await page.textContent('#output')).toContain('petal_width');
+      // Past a hint: answered.
+      await page.fill('#input', JSON.stringify({ ...IRIS, sepal_length: 7.9 }));
+      await predict(page, 5);
+      expect(await page.textContent('#meta')).toMatch(/^HTTP 200 in \d+ ms/);
       const origin = `http://127.0.0.1:${port}/`;
       expect(requests.filter((u) => !u.startsWith(origin) && !u.startsWith('data:'))).toEqual([]);
       expect(problems).toEqual([]);
@@ -392,19 +439,6 @@ async function answerTree(page: Page): Promise<Record<string, number>> {
   );
 }
 
-/** Records from the microphone: Record, then Stop after `ms` (0: until the page's own limit). */
-async function recordFor(page: Page, ms: number): Promise<void> {
-  await page.click('.drop button.record');
-  await page.waitForSelector('button.record[data-state="recording"]');
-  expect(await page.textContent('button.record')).toBe('Stop');
-  if (ms) {
-    await page.waitForTimeout(ms);
-    await page.click('button.record');
-  }
-  await page.waitForSelector('button.record[data-state="idle"]', { timeout: 20_000 });
-  await page.waitForSelector('.drop audio:not([hidden])');
-}
-
 /**
  * Predicts; returns the sound the page sent, read from its player's data: URL (the same Blob as the
  * multipart part: Chromium does not hand a body with a file part to the test).
@@ -450,10 +484,7 @@ describe.runIf(engine)('audio in the front end (Chromium with a fake microphone,
       // A WAV at another rate, picked: converted in the page, heard at its own pitch, length and level.
       const tone = toneWav(44_100, 880, 0.8);
       await page.setInputFiles('#f-sound', { name: 'a.wav', mimeType: 'audio/wav', buffer: tone });
-      await page
-        .locator('.drop .chosen')
-        .filter({ hasText: /^a\.wav / })
-        .waitFor();
+      await chosenFile(page, /^a\.wav /);
       const picked = await sendSound(page, 2);
       expect(readWavHeader(picked.data)).toMatchObject({
         sampleRate: LISTEN_RATE,

@@ -13,7 +13,14 @@ import { type Browser, chromium, type Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { renderComposeTemplate } from '../../src/generators/compose-templates.js';
 import { contentSecurityPolicy } from '../../src/generators/proxy-protection.js';
-import { CHROMIUM, CHROMIUM_ARGS, chromiumAvailable, fakeMicrophoneArgs } from '../helpers/browser.js';
+import {
+  CHROMIUM,
+  CHROMIUM_ARGS,
+  chosenFile,
+  chromiumAvailable,
+  fakeMicrophoneArgs,
+  recordFor,
+} from '../helpers/browser.js';
 import { encodePng } from '../helpers/png.js';
 import { multipartFile, readWavHeader, toneWav } from '../helpers/wav.js';
 
@@ -154,6 +161,12 @@ async function open(): Promise<{ page: Page; problems: string[] }> {
   return { page, problems };
 }
 
+/** Sends the form; resolves when the page lists it as its `calls`-th call. */
+async function send(page: Page, calls: number): Promise<void> {
+  await page.click('#submit');
+  await page.waitForSelector(`#calls li:nth-child(${calls})`, { state: 'attached' });
+}
+
 /**
  * Ranges: a limit (minimum/maximum) is the input's min/max, and the browser refuses to send a value
  * outside it; a hint (x-mlship-range) is shown only, and a value outside it is sent.
@@ -173,8 +186,7 @@ async function rangesChecked(page: Page): Promise<void> {
   expect(await page.evaluate("document.getElementById('f-threshold').validity.rangeOverflow")).toBe(true);
   await page.fill('#f-threshold', '0.5');
   await page.fill('#f-gain', '5');
-  await page.click('#submit');
-  await page.waitForSelector(`#calls li:nth-child(${calls + 1})`, { state: 'attached' });
+  await send(page, calls + 1);
   expect(received.length).toBe(before + 1);
   expect(received.at(-1)!.body).toMatch(/name="gain"\r\n\r\n5\r\n/);
 }
@@ -248,8 +260,7 @@ describe.runIf(hasChromium)(
         const wav = toneWav(16_000, 440, 0.25);
         await page.setInputFiles('#f-audio', { name: 'hello.wav', mimeType: 'audio/wav', buffer: wav });
         await page.waitForSelector('.drop audio:not([hidden])');
-        await page.click('#submit');
-        await page.waitForSelector('#calls li:nth-child(1)', { state: 'attached' });
+        await send(page, 1);
         expect(multipartFile(received.at(-1)!.raw, 'audio')).toEqual({
           filename: 'hello.wav',
           type: 'audio/wav',
@@ -257,12 +268,8 @@ describe.runIf(hasChromium)(
         });
         const cd = toneWav(44_100, 440, 0.5);
         await page.setInputFiles('#f-audio', { name: 'cd.wav', mimeType: 'audio/wav', buffer: cd });
-        await page
-          .locator('.drop .chosen')
-          .filter({ hasText: /^cd\.wav / })
-          .waitFor();
-        await page.click('#submit');
-        await page.waitForSelector('#calls li:nth-child(2)', { state: 'attached' });
+        await chosenFile(page, /^cd\.wav /);
+        await send(page, 2);
         const resampled = multipartFile(received.at(-1)!.raw, 'audio');
         expect(readWavHeader(resampled.data)).toEqual({
           format: 1,
@@ -277,22 +284,11 @@ describe.runIf(hasChromium)(
           mimeType: 'audio/wav',
           buffer: Buffer.from('no'),
         });
-        await page
-          .locator('.drop .chosen')
-          .filter({ hasText: /^x\.wav: not a sound/ })
-          .waitFor();
+        await chosenFile(page, /^x\.wav: not a sound/);
         // Recording: Record → Stop (the button says which), stopped at the field's 1 s by itself,
         // sent as a WAV at 16 kHz, not the recorder's WebM.
-        await page.click('.drop button.record');
-        await page.waitForSelector('button.record[data-state="recording"]');
-        expect(await page.textContent('button.record')).toBe('Stop');
-        await page.waitForSelector('button.record[data-state="idle"]', { timeout: 20_000 });
-        await page
-          .locator('.drop .chosen')
-          .filter({ hasText: /^recording\.wav / })
-          .waitFor();
-        await page.click('#submit');
-        await page.waitForSelector('#calls li:nth-child(3)', { state: 'attached' });
+        await recordFor(page, 0);
+        await send(page, 3);
         const recorded = multipartFile(received.at(-1)!.raw, 'audio');
         expect(recorded.filename).toBe('recording.wav');
         const header = readWavHeader(recorded.data);

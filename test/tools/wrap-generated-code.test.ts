@@ -221,6 +221,32 @@ print(json.dumps({
   });
 });
 
+/**
+ * Runs lines of Python in a generated iris service, in process (`c` is its TestClient); returns the
+ * last line printed (the service's logs come first, as JSON lines).
+ */
+function irisInProcess(dir: string, ...lines: string[]): string {
+  const r = spawnSync(
+    tool('python'),
+    [
+      '-c',
+      [
+        'import json, os, sys',
+        'sys.path.insert(0, ".")',
+        'os.environ["MODEL_PATH"] = sys.argv[1]',
+        'from fastapi.testclient import TestClient',
+        'from app.main import app',
+        'with TestClient(app) as c:',
+        ...lines.map((l) => `    ${l}`),
+      ].join('\n'),
+      path.resolve('fixtures/wrap/iris/model.joblib'),
+    ],
+    { cwd: dir, encoding: 'utf8' },
+  );
+  expect(r.status, r.stderr).toBe(0);
+  return r.stdout.trim().split('\n').at(-1)!;
+}
+
 describe('the generated service test suite', () => {
   const out = mkdtempSync(path.join(os.tmpdir(), 'mlship-wrap-suite-'));
   afterAll(() => rmSync(out, { recursive: true, force: true }));
@@ -268,19 +294,11 @@ describe('the generated service test suite', () => {
     const r = pytest(dir);
     expect(r.status, r.stdout + r.stderr).toBe(0);
     // The user's constraint is enforced by the service.
-    const check = spawnSync(
-      tool('python'),
-      [
-        '-c',
-        'import os, sys; sys.path.insert(0, "."); os.environ["MODEL_PATH"] = sys.argv[1]\n' +
-          'from fastapi.testclient import TestClient\nfrom app.main import app\n' +
-          'with TestClient(app) as c:\n' +
-          '    print(c.post("/predict", json={"sepal_length": 0, "sepal_width": 1, "petal_length": 1, "petal_width": 1}).status_code)',
-        path.resolve('fixtures/wrap/iris/model.joblib'),
-      ],
-      { cwd: dir, encoding: 'utf8' },
+    const status = irisInProcess(
+      dir,
+      'print(c.post("/predict", json={"sepal_length": 0, "sepal_width": 1, "petal_length": 1, "petal_width": 1}).status_code)',
     );
-    expect(check.stdout.trim().split('\n').at(-1), check.stderr).toBe('422'); // logs come first, as JSON lines
+    expect(status).toBe('422');
   });
 
   it("publishes number ranges: a declared limit is a 422 naming the field, the examples' range a hint", {
@@ -310,25 +328,16 @@ describe('the generated service test suite', () => {
     const r = pytest(dir);
     expect(r.status, r.stdout + r.stderr).toBe(0);
     // The service itself, in process: its OpenAPI document and its answers.
-    const check = spawnSync(
-      tool('python'),
-      [
-        '-c',
-        'import json, os, sys; sys.path.insert(0, "."); os.environ["MODEL_PATH"] = sys.argv[1]\n' +
-          'from fastapi.testclient import TestClient\nfrom app.main import app\n' +
-          'row = json.load(open("app/example.json"))\n' +
-          'with TestClient(app) as c:\n' +
-          '    spec = c.get("/openapi.json").json()\n' +
-          '    wide = c.post("/predict", json={**row, "petal_width": 4})\n' +
-          '    unseen = c.post("/predict", json={**row, "sepal_length": 9.5})\n' +
-          '    print(json.dumps({"props": spec["components"]["schemas"]["PredictRequest"]["properties"],\n' +
-          '        "wide": [wide.status_code, wide.text], "unseen": unseen.status_code}))',
-        path.resolve('fixtures/wrap/iris/model.joblib'),
-      ],
-      { cwd: dir, encoding: 'utf8' },
+    const answer = irisInProcess(
+      dir,
+      'spec = c.get("/openapi.json").json()',
+      'row = json.load(open("app/example.json"))',
+      'wide = c.post("/predict", json={**row, "petal_width": 4})',
+      'unseen = c.post("/predict", json={**row, "sepal_length": 9.5})',
+      'props = spec["components"]["schemas"]["PredictRequest"]["properties"]',
+      'print(json.dumps({"props": props, "wide": [wide.status_code, wide.text], "unseen": unseen.status_code}))',
     );
-    expect(check.status, check.stderr).toBe(0);
-    const got = JSON.parse(check.stdout.trim().split('\n').at(-1)!) as {
+    const got = JSON.parse(answer) as {
       props: Record<string, Record<string, unknown>>;
       wide: [number, string];
       unseen: number;
