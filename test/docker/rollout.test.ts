@@ -34,7 +34,7 @@ interface Status {
     candidate: { requests: number };
     agreement?: { pairs: number; rate: number };
   };
-  verdict: { decision: string };
+  verdict: { decision: string; reasons: string[] };
 }
 
 function rolloutStatus(extra: string[] = []): Status {
