@@ -299,8 +299,14 @@ describe.runIf(hasChromium)(
         await page.check('#mode-json');
         const asJson = JSON.parse(await page.inputValue('#input')) as { audio: string };
         expect(asJson.audio).toMatch(/^data:audio\/wav;base64,UklGR/);
+        // A recording under way when the form is rebuilt for another service is dropped, unsaid.
+        await page.check('#mode-form');
+        await page.click('.drop button.record');
+        await page.waitForSelector('button.record[data-state="recording"]');
         await page.selectOption('#service', 'plain');
         await page.waitForSelector('#form[data-ready="plain"]', { state: 'attached' });
+        await expect.poll(() => page.evaluate('recording')).toBeNull();
+        expect(await page.textContent('#schema-note')).not.toMatch(/No recording/);
         expect(await page.isVisible('#input')).toBe(true);
         expect(await page.isDisabled('#mode-form')).toBe(true);
         await page.fill('#input', '{"x": [1, 2]}');
