@@ -129,7 +129,9 @@ export const ServiceSchema = z
       .string()
       .min(1)
       .optional()
-      .describe('JSON file with one example input: defines the request schema and the warm-up call.'),
+      .describe(
+        'JSON file with one example input (or a list: the first is the example, all give number ranges as hints): defines the request schema and the warm-up call.',
+      ),
     workers: z
       .number()
       .int()

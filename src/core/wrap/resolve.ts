@@ -35,7 +35,7 @@ export interface WrapOptions {
   out?: string;
   name?: string;
   runtime?: 'python' | 'node';
-  /** JSON file with one example input. */
+  /** JSON file with one example input, or a list of them (the first is the example). */
   example?: string;
   /** Your own pydantic request model, "schema.py:Request" (Python runtime). */
   schema?: string;
