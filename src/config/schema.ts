@@ -7,6 +7,7 @@ import { z } from 'zod';
 import { BakeoffSchema } from './bakeoff-schema.js';
 import { mediaServiceFields } from './media-schema.js';
 import { AlertsSchema, MonitoringSchema } from './operate-schema.js';
+import { rangeServiceFields } from './range-schema.js';
 import {
   DatabaseSchema,
   FrontendSchema,
@@ -128,7 +129,9 @@ export const ServiceSchema = z
       .string()
       .min(1)
       .optional()
-      .describe('JSON file with one example input: defines the request schema and the warm-up call.'),
+      .describe(
+        'JSON file with one example input (or a list: the first is the example, all give number ranges as hints): defines the request schema and the warm-up call.',
+      ),
     workers: z
       .number()
       .int()
@@ -151,6 +154,7 @@ export const ServiceSchema = z
       .describe('Requests one worker handles at once before answering 503 with Retry-After.'),
     weights: WeightsSchema.optional(),
     ...mediaServiceFields,
+    ...rangeServiceFields,
     worker: WorkerSchema.optional(),
     slo_p99_ms: z
       .number()

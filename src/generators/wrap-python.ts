@@ -9,6 +9,7 @@ import {
   MODEL_REQUIREMENTS,
   maxBatchInputs,
   mediaBodyBytes,
+  type NumberRange,
   type WrapSpec,
 } from './wrap-spec.js';
 import { renderTemplate, staticTemplate } from './wrap-templates.js';
@@ -43,6 +44,29 @@ export function modelRequirements(spec: WrapSpec): string[] {
 
 function modelPath(spec: WrapSpec): string {
   return spec.weights.mode === 'none' ? '' : spec.weights.target;
+}
+
+/** A number field's range in app/schema.py: ge/le when enforced, a published hint otherwise. */
+function rangeOf(name: string, range: NumberRange | undefined): { range?: string; rangeWhy?: string } {
+  if (!range) return {};
+  const py = (n: number | undefined) => (n === undefined ? 'None' : String(n));
+  const span = `[${range.minimum ?? '-inf'}, ${range.maximum ?? 'inf'}]`;
+  if (range.strict) {
+    const bounds = [
+      ...(range.minimum !== undefined ? [`ge=${py(range.minimum)}`] : []),
+      ...(range.maximum !== undefined ? [`le=${py(range.maximum)}`] : []),
+    ];
+    return {
+      range: bounds.join(', '),
+      rangeWhy: `Outside ${span}: 422 naming the field (ranges: in mlship.yaml).`,
+    };
+  }
+  const where =
+    range.from === 'examples' ? 'seen in the examples' : `"${name}" in mlship.yaml, strict: false`;
+  return {
+    range: `json_schema_extra=hint(${py(range.minimum)}, ${py(range.maximum)})`,
+    rangeWhy: `${span}: ${where}; shown by the front end, not enforced.`,
+  };
 }
 
 /** The request's fields and how they become the model input. */
@@ -131,11 +155,13 @@ export function generatePythonService(spec: WrapSpec): GeneratedFile[] {
         media: spec.media !== undefined,
         userSchema: spec.userSchema?.className,
         needsShape: fields.some((f) => needsShapeCheck(f.shape)),
+        hasHints: Object.values(spec.ranges ?? {}).some((r) => !r.strict),
         allowNonFinite: spec.allowNonFinite ?? false,
         fields: fields.map((f) => ({
           py: f.py,
           type: pythonType(f.shape),
           alias: f.py === f.name ? undefined : f.name,
+          ...rangeOf(f.name, spec.ranges?.[f.name]),
           list: f.shape.kind === 'array',
           file: f.file !== undefined,
           name: f.name,

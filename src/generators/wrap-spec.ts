@@ -50,6 +50,17 @@ export interface WrapSpec {
   extraRequirements: string[];
   /** File inputs/outputs (images, audio): decoded, preprocessed and encoded by the service. */
   media?: MediaSpec;
+  /** Ranges of number fields (by request field name): published in the schema, enforced when strict. */
+  ranges?: Record<string, NumberRange>;
+}
+
+/** A number field's range: a limit the service enforces (strict), or a hint the front end shows. */
+export interface NumberRange {
+  minimum?: number;
+  maximum?: number;
+  strict: boolean;
+  /** Where it comes from: the examples (always a hint) or mlship.yaml's `ranges:`. */
+  from: 'examples' | 'mlship.yaml';
 }
 
 export interface GeneratedFile {

@@ -1,8 +1,9 @@
 // The generated front end in real Chromium, on one local stack shared by every case (NGINX with API
 // keys and its content-security headers, the front end, four wrapped model services: iris and an
-// ONNX colour classifier on Python, the same classifier and an image inverter on Node): the form is
-// built from each service's OpenAPI schema, answers are rendered by their type, on a desktop and on
-// a phone-sized window; screenshots are checked by DOM and by pixels.
+// ONNX colour classifier on Python, the same classifier and an image inverter on Node, a function
+// that says what it heard on Python): the form is built from each service's OpenAPI schema, answers
+// are rendered by their type, on a desktop and on a phone-sized window; screenshots are checked by
+// DOM and by pixels; the recorder records Chromium's fake microphone playing a tone made here.
 
 import { spawnSync } from 'node:child_process';
 import { mkdtempSync, writeFileSync } from 'node:fs';
@@ -10,11 +11,20 @@ import os from 'node:os';
 import path from 'node:path';
 import { type Browser, chromium, type Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { CHROMIUM, CHROMIUM_ARGS, chromiumAvailable } from '../helpers/browser.js';
+import {
+  CHROMIUM,
+  CHROMIUM_ARGS,
+  chosenFile,
+  chromiumAvailable,
+  fakeMicrophoneArgs,
+  recordFor,
+} from '../helpers/browser.js';
 import { runCli } from '../helpers/cli-process.js';
 import { LOCAL_PYTHON_IMAGE, requireEngine, requireImage } from '../helpers/docker.js';
 import { freePort } from '../helpers/net.js';
 import { decodePng, encodePng, pixelAt } from '../helpers/png.js';
+import { readWavHeader, toneWav } from '../helpers/wav.js';
+import { heard, LISTEN_MAX_SECONDS, LISTEN_RATE, writeListener } from './audio-helpers.js';
 import { ensureNodeImage, imageMedia, writeNodeImageService } from './node-media-helpers.js';
 import { makeImageClassifierOnnx, makeInvertOnnx } from './wrap-helpers.js';
 
@@ -30,6 +40,10 @@ let dir: string;
 let port: number;
 let key = '';
 let browser: Browser | undefined;
+/** A second browser whose microphone plays MIC_HZ (Chromium's fake capture device). */
+let listening: Browser | undefined;
+const MIC_HZ = 660;
+const SERVICES = ['iris', 'colours', 'invert', 'pycolours', 'listen'];
 
 function mlship(args: string[]) {
   return runCli(args, { cwd: dir, env: { CI: 'true' } });
@@ -55,7 +69,27 @@ beforeAll(async () => {
   dir = mkdtempSync(path.join(os.tmpdir(), 'mlship-frontend-it-'));
   port = await freePort();
   await ensureNodeImage(engine);
-  await wrap('fixtures/wrap/iris/model.joblib', 'iris', ['--base-image', LOCAL_PYTHON_IMAGE]);
+  // Three example requests (their ranges: hints) and a limit declared for petal_width.
+  writeFileSync(
+    path.join(dir, 'iris-examples.json'),
+    JSON.stringify([
+      { sepal_length: 5.1, sepal_width: 3.5, petal_length: 1.4, petal_width: 0.2 },
+      IRIS,
+      { sepal_length: 5.9, sepal_width: 3.0, petal_length: 4.2, petal_width: 1.5 },
+    ]),
+  );
+  writeFileSync(
+    path.join(dir, 'iris.yaml'),
+    'version: 1\nname: iris\nservices:\n  iris:\n    path: services/iris\n    ranges:\n      petal_width: [0, 3]\n',
+  );
+  await wrap('fixtures/wrap/iris/model.joblib', 'iris', [
+    '--example',
+    'iris-examples.json',
+    '--config',
+    'iris.yaml',
+    '--base-image',
+    LOCAL_PYTHON_IMAGE,
+  ]);
   for (const [name, kind] of [
     ['colours', 'classifier'],
     ['invert', 'invert'],
@@ -76,6 +110,8 @@ beforeAll(async () => {
     '--base-image',
     LOCAL_PYTHON_IMAGE,
   ]);
+  const listen = await mlship([...writeListener(dir, 'listen'), '--base-image', LOCAL_PYTHON_IMAGE]);
+  expect(listen.code, listen.stderr).toBe(0);
   writeFileSync(
     path.join(dir, 'mlship.yaml'),
     [
@@ -92,6 +128,8 @@ beforeAll(async () => {
       '    runtime: node',
       '  pycolours:',
       '    path: services/pycolours',
+      '  listen:',
+      '    path: services/listen',
       'proxy:',
       '  image: mlship-local/nginx:1.22',
       `  port: ${port}`,
@@ -107,19 +145,23 @@ beforeAll(async () => {
   expect(created.code, created.stderr).toBe(0);
   key = (JSON.parse(created.stdout) as { key: string }).key;
   browser = await chromium.launch({ executablePath: CHROMIUM, args: CHROMIUM_ARGS });
+  // The microphone: a 44.1 kHz tone (another rate than the service's, as real microphones' 48 kHz).
+  const mic = path.join(dir, 'microphone.wav');
+  writeFileSync(mic, toneWav(44_100, MIC_HZ, 3));
+  listening = await chromium.launch({
+    executablePath: CHROMIUM,
+    args: [...CHROMIUM_ARGS, ...fakeMicrophoneArgs(mic)],
+  });
 }, 900_000);
 
 afterAll(async () => {
   await browser?.close();
+  await listening?.close();
   if (!engine || !dir) return;
   await mlship(['compose', 'down', '--volumes']);
-  spawnSync(
-    'docker',
-    ['rmi', '-f', ...['iris', 'colours', 'invert', 'pycolours'].map((s) => `${NAME}/${s}:dev`)],
-    {
-      stdio: 'ignore',
-    },
-  );
+  spawnSync('docker', ['rmi', '-f', ...SERVICES.map((s) => `${NAME}/${s}:dev`)], {
+    stdio: 'ignore',
+  });
 });
 
 interface Opened {
@@ -130,8 +172,8 @@ interface Opened {
   problems: string[];
 }
 
-async function open(viewport: { width: number; height: number }): Promise<Opened> {
-  const context = await browser!.newContext({
+async function open(viewport: { width: number; height: number }, from = browser): Promise<Opened> {
+  const context = await from!.newContext({
     viewport,
     isMobile: viewport.width < 500,
     hasTouch: viewport.width < 500,
@@ -211,6 +253,17 @@ describe.runIf(engine)('the generated front end in Chromium (one stack)', () => 
       expect(fields).toEqual(Object.keys(IRIS).map((n) => [n, 'number']));
       // Pre-filled with the service's own example.
       expect(await page.inputValue('#f-sepal_length')).toBe('5.1');
+      // Ranges from its schema: a hint seen in its examples (no min/max), a limit declared for it.
+      expect(await page.textContent('[data-name="sepal_length"] .hint')).toBe(
+        'usually 5.1 to 6.7 (not a limit)',
+      );
+      expect(await page.getAttribute('#f-sepal_length', 'max')).toBeNull();
+      const limits = [
+        await page.getAttribute('#f-petal_width', 'min'),
+        await page.getAttribute('#f-petal_width', 'max'),
+      ];
+      expect(limits).toEqual(['0', '3']);
+      expect(await page.textContent('[data-name="petal_width"] .hint')).toBe('0 to 3');
       for (const [name, v] of Object.entries(IRIS)) await page.fill(`#f-${name}`, String(v));
       await predict(page, 1);
       expect(await page.textContent('#output')).toBe('2');
@@ -235,6 +288,15 @@ describe.runIf(engine)('the generated front end in Chromium (one stack)', () => 
       const stored = await page.evaluate("sessionStorage.getItem('mlship.calls')");
       expect(JSON.parse(stored as string)).toHaveLength(3);
       expect(stored).not.toContain(key);
+      // Past the limit, sent as JSON (the form would not send it): the service names the field.
+      await page.fill('#input', JSON.stringify({ ...IRIS, petal_width: 4 }));
+      await predict(page, 4);
+      expect(await page.textContent('#meta')).toMatch(/^HTTP 422 in \d+ ms/);
+      expect(await page.textContent('#output')).toContain('petal_width');
+      // Past a hint: answered.
+      await page.fill('#input', JSON.stringify({ ...IRIS, sepal_length: 7.9 }));
+      await predict(page, 5);
+      expect(await page.textContent('#meta')).toMatch(/^HTTP 200 in \d+ ms/);
       const origin = `http://127.0.0.1:${port}/`;
       expect(requests.filter((u) => !u.startsWith(origin) && !u.startsWith('data:'))).toEqual([]);
       expect(problems).toEqual([]);
@@ -359,6 +421,108 @@ describe.runIf(engine)('image models in the front end (Chromium, same stack)', (
       expect(
         pixelAt(shot, shown.left + shown.width / 2, shown.top + scrollY + shown.height / 2).slice(0, 3),
       ).toEqual([35, 235, 235]);
+      const overflow = await page.evaluate('document.documentElement.scrollWidth - window.innerWidth');
+      expect(overflow).toBeLessThanOrEqual(0);
+      expect(problems).toEqual([]);
+    } finally {
+      await page.context().close();
+    }
+  });
+});
+
+/** What the listen service said it heard, read from the page's answer tree ("hz: 660" lines). */
+async function answerTree(page: Page): Promise<Record<string, number>> {
+  return heard(
+    (await page.evaluate(
+      "[...document.querySelectorAll('#output details > div')].map((d) => d.textContent)",
+    )) as string[],
+  );
+}
+
+/**
+ * Predicts; returns the sound the page sent, read from its player's data: URL (the same Blob as the
+ * multipart part: Chromium does not hand a body with a file part to the test).
+ */
+async function sendSound(page: Page, calls: number): Promise<{ type: string; data: Buffer }> {
+  const url = (await page.getAttribute('.drop audio', 'src')) ?? '';
+  const m = /^data:([^;]+);base64,(.*)$/.exec(url);
+  expect(m, url.slice(0, 40)).not.toBeNull();
+  await predict(page, calls);
+  expect(await page.textContent('#meta')).toMatch(/^HTTP 200 in \d+ ms/);
+  return { type: m![1]!, data: Buffer.from(m![2]!, 'base64') };
+}
+
+describe.runIf(engine)('audio in the front end (Chromium with a fake microphone, same stack)', () => {
+  it('desktop: record about a second, the model hears the tone at its declared rate; a picked 44.1 kHz WAV is resampled', async () => {
+    const { page, requests, problems } = await open(DESKTOP, listening);
+    try {
+      await unlock(page);
+      await pick(page, 'listen');
+      const fields = await page.evaluate(
+        "[...document.querySelectorAll('#fields .field')].map((e) => [e.dataset.name, e.dataset.kind])",
+      );
+      expect(fields).toEqual([['sound', 'audio']]);
+      expect(await page.textContent('.drop')).toContain(
+        `sent as ${LISTEN_RATE} Hz mono, at most ${LISTEN_MAX_SECONDS} s`,
+      );
+      await recordFor(page, 1000);
+      expect(await page.textContent('.drop .chosen')).toMatch(/^recording\.wav \(\d+ kB\)$/);
+      const part = await sendSound(page, 1);
+      expect(part.type).toBe('audio/wav');
+      expect(await page.textContent('#calls li')).toMatch(/multipart sound=recording\.wav → /);
+      const wav = readWavHeader(part.data);
+      expect(wav).toMatchObject({ format: 1, channels: 1, sampleRate: LISTEN_RATE, bits: 16 });
+      // The model heard what was sent, whole: its length, the microphone's pitch (a rate mislabelled
+      // by the page would shift it), a level well above silence.
+      const got = await answerTree(page);
+      console.info(`recorded for 1 s (desktop): the model heard ${JSON.stringify(got)}`);
+      expect(got.seconds).toBeCloseTo(wav.frames / LISTEN_RATE, 3);
+      expect(got.seconds).toBeGreaterThan(0.5);
+      expect(got.seconds).toBeLessThanOrEqual(LISTEN_MAX_SECONDS);
+      expect(Math.abs(got.hz! - MIC_HZ)).toBeLessThan(5);
+      expect(got.rms).toBeGreaterThan(0.05);
+      // A WAV at another rate, picked: converted in the page, heard at its own pitch, length and level.
+      const tone = toneWav(44_100, 880, 0.8);
+      await page.setInputFiles('#f-sound', { name: 'a.wav', mimeType: 'audio/wav', buffer: tone });
+      await chosenFile(page, /^a\.wav /);
+      const picked = await sendSound(page, 2);
+      expect(readWavHeader(picked.data)).toMatchObject({
+        sampleRate: LISTEN_RATE,
+        frames: 0.8 * LISTEN_RATE,
+      });
+      const again = await answerTree(page);
+      expect(again.seconds).toBe(0.8);
+      expect(Math.abs(again.hz! - 880)).toBeLessThan(2);
+      expect(again.rms).toBeCloseTo(0.5 / Math.SQRT2, 2);
+      expect(await page.textContent('#calls li')).toMatch(
+        /listen · HTTP 200 · \d+ ms · multipart sound=a\.wav → \{"hz":/,
+      );
+      const origin = `http://127.0.0.1:${port}/`;
+      expect(requests.filter((u) => !u.startsWith(origin) && !u.startsWith('data:'))).toEqual([]);
+      expect(problems).toEqual([]);
+    } finally {
+      await page.context().close();
+    }
+  });
+
+  it(`phone (390x844): a recording left running stops at the service's limit and is accepted; the layout fits`, async () => {
+    const { page, problems } = await open(PHONE, listening);
+    try {
+      await unlock(page);
+      await pick(page, 'listen');
+      await recordFor(page, 0);
+      const wav = readWavHeader((await sendSound(page, 1)).data);
+      expect(wav.sampleRate).toBe(LISTEN_RATE);
+      expect(wav.frames).toBeLessThanOrEqual(LISTEN_MAX_SECONDS * LISTEN_RATE);
+      expect(wav.frames).toBeGreaterThan(LISTEN_RATE); // more than a second of the two
+      const got = await answerTree(page);
+      console.info(`recording left running (phone): the model heard ${JSON.stringify(got)}`);
+      expect(got.seconds).toBeCloseTo(wav.frames / LISTEN_RATE, 3);
+      expect(Math.abs(got.hz! - MIC_HZ)).toBeLessThan(5);
+      const button = await box(page, 'button.record');
+      const answer = await box(page, '#output');
+      expect(button.right).toBeLessThanOrEqual(PHONE.width);
+      expect(answer.right).toBeLessThanOrEqual(PHONE.width);
       const overflow = await page.evaluate('document.documentElement.scrollWidth - window.innerWidth');
       expect(overflow).toBeLessThanOrEqual(0);
       expect(problems).toEqual([]);

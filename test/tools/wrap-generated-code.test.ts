@@ -7,6 +7,7 @@ import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
+import { ServiceSchema } from '../../src/config/schema.js';
 import { greyPng, silentWav } from '../../src/core/wrap/media-samples.js';
 import { runUpgrade } from '../../src/core/wrap/upgrade.js';
 import { generateService, runWrap } from '../../src/core/wrap/wrap.js';
@@ -220,6 +221,32 @@ print(json.dumps({
   });
 });
 
+/**
+ * Runs lines of Python in a generated iris service, in process (`c` is its TestClient); returns the
+ * last line printed (the service's logs come first, as JSON lines).
+ */
+function irisInProcess(dir: string, ...lines: string[]): string {
+  const r = spawnSync(
+    tool('python'),
+    [
+      '-c',
+      [
+        'import json, os, sys',
+        'sys.path.insert(0, ".")',
+        'os.environ["MODEL_PATH"] = sys.argv[1]',
+        'from fastapi.testclient import TestClient',
+        'from app.main import app',
+        'with TestClient(app) as c:',
+        ...lines.map((l) => `    ${l}`),
+      ].join('\n'),
+      path.resolve('fixtures/wrap/iris/model.joblib'),
+    ],
+    { cwd: dir, encoding: 'utf8' },
+  );
+  expect(r.status, r.stderr).toBe(0);
+  return r.stdout.trim().split('\n').at(-1)!;
+}
+
 describe('the generated service test suite', () => {
   const out = mkdtempSync(path.join(os.tmpdir(), 'mlship-wrap-suite-'));
   afterAll(() => rmSync(out, { recursive: true, force: true }));
@@ -267,19 +294,72 @@ describe('the generated service test suite', () => {
     const r = pytest(dir);
     expect(r.status, r.stdout + r.stderr).toBe(0);
     // The user's constraint is enforced by the service.
-    const check = spawnSync(
-      tool('python'),
-      [
-        '-c',
-        'import os, sys; sys.path.insert(0, "."); os.environ["MODEL_PATH"] = sys.argv[1]\n' +
-          'from fastapi.testclient import TestClient\nfrom app.main import app\n' +
-          'with TestClient(app) as c:\n' +
-          '    print(c.post("/predict", json={"sepal_length": 0, "sepal_width": 1, "petal_length": 1, "petal_width": 1}).status_code)',
-        path.resolve('fixtures/wrap/iris/model.joblib'),
-      ],
-      { cwd: dir, encoding: 'utf8' },
+    const status = irisInProcess(
+      dir,
+      'print(c.post("/predict", json={"sepal_length": 0, "sepal_width": 1, "petal_length": 1, "petal_width": 1}).status_code)',
     );
-    expect(check.stdout.trim().split('\n').at(-1), check.stderr).toBe('422'); // logs come first, as JSON lines
+    expect(status).toBe('422');
+  });
+
+  it("publishes number ranges: a declared limit is a 422 naming the field, the examples' range a hint", {
+    timeout: 120_000,
+  }, async () => {
+    const dir = path.join(out, 'ranges');
+    const examples = path.join(out, 'iris-examples.json');
+    const rows = [
+      [5.1, 3.5, 1.4, 0.2],
+      [7.0, 3.2, 4.7, 1.4],
+      [6.3, 3.3, 6.0, 2.5],
+    ];
+    const names = ['sepal_length', 'sepal_width', 'petal_length', 'petal_width'];
+    writeFileSync(
+      examples,
+      JSON.stringify(rows.map((r) => Object.fromEntries(names.map((n, i) => [n, r[i]])))),
+    );
+    await runWrap({
+      cwd: process.cwd(),
+      model: 'fixtures/wrap/iris/model.joblib',
+      example: examples,
+      service: { name: 'iris', config: ServiceSchema.parse({ ranges: { petal_width: [0, 3] } }) },
+      out: dir,
+      force: false,
+      dryRun: false,
+    });
+    const r = pytest(dir);
+    expect(r.status, r.stdout + r.stderr).toBe(0);
+    // The service itself, in process: its OpenAPI document and its answers.
+    const answer = irisInProcess(
+      dir,
+      'spec = c.get("/openapi.json").json()',
+      'row = json.load(open("app/example.json"))',
+      'wide = c.post("/predict", json={**row, "petal_width": 4})',
+      'unseen = c.post("/predict", json={**row, "sepal_length": 9.5})',
+      'props = spec["components"]["schemas"]["PredictRequest"]["properties"]',
+      'print(json.dumps({"props": props, "wide": [wide.status_code, wide.text], "unseen": unseen.status_code}))',
+    );
+    const got = JSON.parse(answer) as {
+      props: Record<string, Record<string, unknown>>;
+      wide: [number, string];
+      unseen: number;
+    };
+    // The first example is the example; the others only widen the ranges.
+    expect(JSON.parse(readFileSync(path.join(dir, 'app/example.json'), 'utf8'))).toEqual({
+      sepal_length: 5.1,
+      sepal_width: 3.5,
+      petal_length: 1.4,
+      petal_width: 0.2,
+    });
+    expect(got.props.petal_width).toMatchObject({ type: 'number', minimum: 0, maximum: 3 });
+    expect(got.props.petal_width).not.toHaveProperty('x-mlship-range');
+    expect(got.props.sepal_length).toMatchObject({ 'x-mlship-range': { minimum: 5.1, maximum: 7 } });
+    expect(got.props.sepal_length).not.toHaveProperty('minimum');
+    expect(got.props.petal_length!['x-mlship-range']).toEqual({ minimum: 1.4, maximum: 6 });
+    expect(got.wide[0]).toBe(422);
+    expect(JSON.parse(got.wide[1]).detail[0].loc).toEqual(['body', 'petal_width']);
+    expect(got.unseen).toBe(200);
+    // --upgrade renders the ranges again from the manifest (example.json keeps only the first request).
+    const up = await runUpgrade({ cwd: process.cwd(), dir, force: false, dryRun: true });
+    expect(up.files.filter((f) => f.action !== 'unchanged').map((f) => f.path)).toEqual([]);
   });
 
   it('passes with micro-batching on and a user entry point', { timeout: 120_000 }, async () => {

@@ -323,7 +323,10 @@ export const registerWrap: Register = (program: Command, holder) => {
     .option('-o, --out <dir>', 'output directory (default: <name>-service)')
     .option('--name <name>', 'service name (default: from the model file name)')
     .addOption(new Option('--runtime <runtime>', 'serving runtime').choices(['python', 'node']))
-    .option('--example <file.json>', 'one example request body (default: example.json next to the model)')
+    .option(
+      '--example <file.json>',
+      'one example request body, or a list of them (the first is the example; their number ranges are hints) (default: example.json next to the model)',
+    )
     .option(
       '--schema <file.py:Class>',
       'your own pydantic request model instead of the one inferred from the example',

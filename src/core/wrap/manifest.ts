@@ -5,7 +5,7 @@
 
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
-import type { MediaSpec, ModelKind, WeightsSpec, WrapSpec } from '../../generators/wrap-spec.js';
+import type { MediaSpec, ModelKind, NumberRange, WeightsSpec, WrapSpec } from '../../generators/wrap-spec.js';
 import { templateDigest } from '../../generators/wrap-templates.js';
 import { UsageError } from '../../io/errors.js';
 
@@ -51,6 +51,8 @@ export interface WrapSettings {
   compiledFrom?: ModelKind;
   /** Files in and out: kept so that --upgrade renders app/media.py and the media routes again. */
   media?: MediaSpec;
+  /** Number ranges: kept so that --upgrade renders them in app/schema.py again (not in example.json). */
+  ranges?: Record<string, NumberRange>;
 }
 
 export async function readManifest(dir: string): Promise<WrapManifest | undefined> {
@@ -108,6 +110,7 @@ export function settingsOf(spec: WrapSpec): WrapSettings {
     ...(spec.allowNonFinite ? { allowNonFinite: true } : {}),
     ...(spec.compiledFrom ? { compiledFrom: spec.compiledFrom } : {}),
     ...(spec.media ? { media: spec.media } : {}),
+    ...(spec.ranges ? { ranges: spec.ranges } : {}),
   };
 }
 

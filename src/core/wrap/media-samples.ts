@@ -55,6 +55,12 @@ export function silentWav(sampleRate: number, seconds: number): Buffer {
   return pcmWav(new Int16Array(Math.round(sampleRate * seconds)), sampleRate);
 }
 
+/** A mono 16-bit PCM WAV of these samples (-1..1, clipped). */
+export function pcm16Wav(sampleRate: number, samples: ArrayLike<number>): Buffer {
+  const ints = Int16Array.from(samples, (v) => Math.round(Math.max(-1, Math.min(1, v)) * 32767));
+  return pcmWav(ints, sampleRate);
+}
+
 /** The example value of a file field the example does not give: a data: URL of a stand-in file. */
 export function sampleFile(input: FileInput): string {
   if (input.kind === 'image') {

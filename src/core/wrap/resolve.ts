@@ -22,6 +22,7 @@ import { type MediaFlags, resolveMedia } from './media.js';
 import type { Planned } from './plan.js';
 import { sha256File } from './plan.js';
 import type { WrapCheckDeps } from './probe.js';
+import { resolveRanges, splitExamples } from './ranges.js';
 
 type BaseImages = import('zod').infer<typeof BaseImagesSchema>;
 
@@ -34,7 +35,7 @@ export interface WrapOptions {
   out?: string;
   name?: string;
   runtime?: 'python' | 'node';
-  /** JSON file with one example input. */
+  /** JSON file with one example input, or a list of them (the first is the example). */
   example?: string;
   /** Your own pydantic request model, "schema.py:Request" (Python runtime). */
   schema?: string;
@@ -264,29 +265,28 @@ function noExample(options: WrapOptions, src: Source): UsageError {
   });
 }
 
-export async function resolve(options: WrapOptions, deps: WrapCheckDeps): Promise<Resolved> {
-  const svc = options.service?.config;
-  const src = await resolveSource(options);
+/** The example file's requests (the first is the example) and the file fields of the request. */
+async function resolveRequest(options: WrapOptions, src: Awaited<ReturnType<typeof resolveSource>>) {
   const exampleFile = await findExampleFile(options, src);
-  const read = exampleFile ? await readExample(exampleFile) : undefined;
+  // An example file may hold several requests: the first is the example, all give number ranges.
+  const all = exampleFile ? splitExamples(await readExample(exampleFile), exampleFile) : undefined;
   // Files in and out: "@file" values of the example, mlship.yaml's inputs:/preprocess:, the ONNX shapes.
   const files = await resolveMedia({
     cwd: options.cwd,
     kind: src.kind,
     runtime: src.runtime,
     ...(src.model ? { model: src.model } : {}),
-    ...(read !== undefined ? { example: read } : {}),
+    ...(all ? { example: all.example } : {}),
     ...(exampleFile ? { exampleFile } : {}),
     ...(options.service ? { service: options.service } : {}),
     flags: options.media ?? {},
   });
-  // A request with files is not the model's input as it is: the probe loads the model only.
-  const given = files.media ? undefined : read;
-  const schemaFile = await resolveSchemaFile(options, src.runtime);
-  const { weights, weightsFile } = await resolveWeights(options, src);
+  return { exampleFile, all, files };
+}
 
-  // Checked before anything is written: the model loads, the code imports, the example fits.
-  const checked = await checkInputs(deps, {
+/** What the checks load: the model or the function, as the service will. */
+function checkTarget(options: WrapOptions, src: Awaited<ReturnType<typeof resolveSource>>) {
+  return {
     cwd: options.cwd,
     kind: src.kind,
     runtime: src.runtime,
@@ -302,21 +302,55 @@ export async function resolve(options: WrapOptions, deps: WrapCheckDeps): Promis
           },
         }
       : {}),
-    ...(schemaFile ? { schema: schemaFile } : {}),
-    ...(given !== undefined ? { example: given } : {}),
     image: imageName(src.name),
-    formatsOnly: options.formatsOnly ?? false,
-  });
-  const example = files.media ? files.example : (given ?? checked.example?.value);
-  if (example === undefined) throw noExample(options, src);
-  checked.checks.verified.push(...files.notes);
+  };
+}
 
-  const user = await userCode(src.entryFile, options.userTree);
+/** Port, workers, limits and batching: flags, else mlship.yaml, else the defaults. */
+function servingSettings(options: WrapOptions, svc: Service | undefined) {
   const batching =
     options.batching ??
     (svc?.batching
       ? { maxBatchSize: svc.batching.max_batch_size, maxLatencyMs: svc.batching.max_latency_ms }
       : undefined);
+  return {
+    port: options.port ?? svc?.port ?? 8080,
+    workers: options.workers ?? svc?.workers ?? 0,
+    maxBodyBytes: options.maxBodyBytes ?? svc?.max_body_bytes ?? 1_048_576,
+    maxQueue: options.maxQueue ?? svc?.max_queue ?? 256,
+    ...(batching ? { batching } : {}),
+    startupGraceSeconds: options.startupGraceSeconds ?? svc?.startup_grace_seconds ?? 60,
+  };
+}
+
+export async function resolve(options: WrapOptions, deps: WrapCheckDeps): Promise<Resolved> {
+  const svc = options.service?.config;
+  const src = await resolveSource(options);
+  const { exampleFile, all, files } = await resolveRequest(options, src);
+  const read = all?.example;
+  // A request with files is not the model's input as it is: the probe loads the model only.
+  const given = files.media ? undefined : read;
+  const schemaFile = await resolveSchemaFile(options, src.runtime);
+  const { weights, weightsFile } = await resolveWeights(options, src);
+
+  // Checked before anything is written: the model loads, the code imports, the example fits.
+  const checked = await checkInputs(deps, {
+    ...checkTarget(options, src),
+    ...(schemaFile ? { schema: schemaFile } : {}),
+    ...(given !== undefined ? { example: given } : {}),
+    formatsOnly: options.formatsOnly ?? false,
+  });
+  const example = files.media ? files.example : (given ?? checked.example?.value);
+  if (example === undefined) throw noExample(options, src);
+  checked.checks.verified.push(...files.notes);
+  const { ranges, notes } = resolveRanges(all?.examples ?? [example], svc?.ranges, {
+    runtime: src.runtime,
+    userSchema: schemaFile !== undefined,
+    example,
+  });
+  checked.checks.verified.push(...notes);
+
+  const user = await userCode(src.entryFile, options.userTree);
   const spec: WrapSpec = {
     name: src.name,
     runtime: src.runtime,
@@ -326,12 +360,7 @@ export async function resolve(options: WrapOptions, deps: WrapCheckDeps): Promis
     ...(schemaFile
       ? { userSchema: { className: schemaFile.className, source: await readFile(schemaFile.file, 'utf8') } }
       : {}),
-    port: options.port ?? svc?.port ?? 8080,
-    workers: options.workers ?? svc?.workers ?? 0,
-    maxBodyBytes: options.maxBodyBytes ?? svc?.max_body_bytes ?? 1_048_576,
-    maxQueue: options.maxQueue ?? svc?.max_queue ?? 256,
-    ...(batching ? { batching } : {}),
-    startupGraceSeconds: options.startupGraceSeconds ?? svc?.startup_grace_seconds ?? 60,
+    ...servingSettings(options, svc),
     baseImage: options.baseImage ?? options.baseImages?.[src.runtime] ?? DEFAULT_BASE_IMAGES[src.runtime],
     weights,
     hasUserRequirements: user.requirements,
@@ -339,6 +368,7 @@ export async function resolve(options: WrapOptions, deps: WrapCheckDeps): Promis
     extraRequirements: [],
     ...(options.allowNonFinite ? { allowNonFinite: true } : {}),
     ...(files.media ? { media: files.media } : {}),
+    ...(ranges ? { ranges } : {}),
   };
   return {
     spec,

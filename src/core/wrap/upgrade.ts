@@ -161,6 +161,7 @@ async function specOf(dir: string, manifest: WrapManifest, settings: WrapSetting
     ...(settings.allowNonFinite ? { allowNonFinite: true } : {}),
     ...(settings.compiledFrom ? { compiledFrom: settings.compiledFrom } : {}),
     ...(settings.media ? { media: settings.media } : {}),
+    ...(settings.ranges ? { ranges: settings.ranges } : {}),
   };
 }
 

@@ -24,6 +24,12 @@ export const CASES: Record<string, WrapSpec> = {
     kind: 'sklearn',
     example: IRIS_EXAMPLE,
     weights: { mode: 'mount', source: '../fixtures/wrap/iris/model.joblib', target: '/models/model.joblib' },
+    // Every kind of range: seen in examples, declared as a hint, declared as a limit.
+    ranges: {
+      sepal_length: { minimum: 4.3, maximum: 7.9, strict: false, from: 'examples' },
+      sepal_width: { minimum: 0, maximum: 10, strict: true, from: 'mlship.yaml' },
+      petal_width: { minimum: 0.1, strict: false, from: 'mlship.yaml' },
+    },
   },
   'sklearn-bake-batching': {
     ...base,
@@ -169,6 +175,7 @@ export const CASES: Record<string, WrapSpec> = {
     kind: 'entry',
     entry: { module: 'predict', function: 'predict' },
     example: { threshold: 0.5 },
+    ranges: { threshold: { minimum: 0, maximum: 1, strict: true, from: 'mlship.yaml' } },
     weights: { mode: 'none' },
     media: {
       inputs: [

@@ -7,11 +7,11 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { parseYamlConfig } from '../../../src/config/load.js';
-import { ProjectSchema, ServiceSchema } from '../../../src/config/schema.js';
+import { ServiceSchema } from '../../../src/config/schema.js';
 import { type MediaInput, resolveMedia } from '../../../src/core/wrap/media.js';
 import { greyPng } from '../../../src/core/wrap/media-samples.js';
-import { ConfigError, UsageError } from '../../../src/io/errors.js';
+import { UsageError } from '../../../src/io/errors.js';
+import { configProblems } from '../../helpers/config-problems.js';
 import { onnxModel, tensorInput } from './model-files.js';
 
 const dir = mkdtempSync(path.join(os.tmpdir(), 'mlship-media-'));
@@ -259,7 +259,7 @@ describe('mistakes, named with where they were made and the fix', () => {
   });
 
   it('a bad preprocess: in mlship.yaml: each problem at its line, with the fix', () => {
-    const text = [
+    const brief = configProblems([
       'version: 1',
       'name: pets',
       'services:',
@@ -272,17 +272,7 @@ describe('mistakes, named with where they were made and the fix', () => {
       '        std: [0.2, 0.2, 0.2]',
       '        size: 224-224',
       '    fetch_allow: [http://169.254.169.254/]',
-    ].join('\n');
-    let problems: ConfigError['problems'] = [];
-    try {
-      parseYamlConfig('mlship.yaml', text, ProjectSchema);
-    } catch (e) {
-      expect(e).toBeInstanceOf(ConfigError);
-      problems = (e as ConfigError).problems;
-    }
-    const brief = Object.fromEntries(
-      problems.map((p) => [p.path, `${p.line}: ${p.message} / ${p.fix ?? ''}`]),
-    );
+    ]);
     expect(brief['services.cats.preprocess.image.resize']).toMatch(/^8: .*/);
     expect(brief['services.cats.preprocess.image.resize']).toContain('"letterbox"');
     expect(brief['services.cats.preprocess.image.size']).toMatch(/^11: .*WxH/);

@@ -77,6 +77,9 @@ class FileField:
             described.update(width=self.width, height=self.height)
         if self.sample_rate:
             described["sample_rate"] = self.sample_rate
+        if self.max_seconds:
+            # The front end stops a recording there (a longer sound is a 422).
+            described["max_seconds"] = self.max_seconds
         media_type = {"image": "image/*", "audio": "audio/*"}.get(self.kind, "application/octet-stream")
         return {"contentEncoding": "base64", "contentMediaType": media_type, "x-mlship-file": described}
 

@@ -27,7 +27,8 @@ class PredictRequest(BaseModel):
         json_schema_extra={"examples": [EXAMPLE]},
     )
 
-    threshold: float
+    # Outside [0, 1]: 422 naming the field (ranges: in mlship.yaml).
+    threshold: float = Field(ge=0, le=1)
     # A file (app/media.py): base64 or an allow-listed s3:// / https:// reference in JSON, or a part.
     sound: str = Field(json_schema_extra=FILE_FIELDS["sound"].openapi())
     # A file (app/media.py): base64 or an allow-listed s3:// / https:// reference in JSON, or a part.

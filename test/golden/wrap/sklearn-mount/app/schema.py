@@ -16,6 +16,15 @@ from app import settings
 EXAMPLE: dict[str, Any] = json.loads((Path(__file__).parent / "example.json").read_text())
 
 
+def hint(minimum: float | None, maximum: float | None) -> dict[str, Any]:
+    """A range the front end shows (x-mlship-range), not a limit: values outside it are accepted.
+
+    Make it one with Field(ge=..., le=...): published as minimum/maximum, and 422 outside.
+    """
+    bounds = {"minimum": minimum, "maximum": maximum}
+    return {"x-mlship-range": {k: v for k, v in bounds.items() if v is not None}}
+
+
 class PredictRequest(BaseModel):
     # NaN, Infinity and numbers too large for a float are a 422 naming the field; set
     # allow_inf_nan=True (mlship wrap --allow-non-finite) for a model that expects NaN as missing.
@@ -26,10 +35,13 @@ class PredictRequest(BaseModel):
         json_schema_extra={"examples": [EXAMPLE]},
     )
 
-    sepal_length: float
-    sepal_width: float
+    # [4.3, 7.9]: seen in the examples; shown by the front end, not enforced.
+    sepal_length: float = Field(json_schema_extra=hint(4.3, 7.9))
+    # Outside [0, 10]: 422 naming the field (ranges: in mlship.yaml).
+    sepal_width: float = Field(ge=0, le=10)
     petal_length: float
-    petal_width: float
+    # [0.1, inf]: "petal_width" in mlship.yaml, strict: false; shown by the front end, not enforced.
+    petal_width: float = Field(json_schema_extra=hint(0.1, None))
 
 
 class PredictResponse(BaseModel):
