@@ -411,7 +411,13 @@ describe.runIf(engine)('file inputs on the Node runtime, answers as onnxruntime 
       type: 'string',
       contentEncoding: 'base64',
       contentMediaType: 'audio/*',
-      'x-mlship-file': { kind: 'audio', max_bytes: 100_000, accept: AUDIO.accept, sample_rate: 16_000 },
+      'x-mlship-file': {
+        kind: 'audio',
+        max_bytes: 100_000,
+        accept: AUDIO.accept,
+        sample_rate: 16_000,
+        max_seconds: 2,
+      },
     });
     const pair = await schema('pair');
     expect(pair.required).toEqual(['photo', 'blob']);

@@ -283,6 +283,8 @@ function fileSchema(f) {
     accept,
     ...(f.image ? { width: f.image.width, height: f.image.height } : {}),
     ...(f.audio ? { sample_rate: f.audio.sampleRate } : {}),
+    // The front end stops a recording there (a longer sound is a 422).
+    ...(f.audio?.maxSeconds ? { max_seconds: f.audio.maxSeconds } : {}),
   };
   return { type: 'string', contentEncoding: 'base64', contentMediaType: f.kind === 'file' ? 'application/octet-stream' : `${f.kind}/*`, 'x-mlship-file': info };
 }
