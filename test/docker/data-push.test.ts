@@ -12,7 +12,13 @@ import { createHash } from 'node:crypto';
 import { mkdtempSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { CreateBucketCommand, PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
+import {
+  CreateBucketCommand,
+  CreateMultipartUploadCommand,
+  PutObjectCommand,
+  S3Client,
+  UploadPartCommand,
+} from '@aws-sdk/client-s3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createDeployApis } from '../../src/adapters/aws/deploy-apis.js';
 import { createObjectStoreApi } from '../../src/adapters/aws/s3.js';
@@ -266,12 +272,20 @@ describe.runIf(engine)('data push: database (PostgreSQL 15 → PostgreSQL 15 thr
       body: Buffer.from('part'),
       sha256: createHash('sha256').update('part').digest('hex'),
     });
-    const killed = await s3.s3.uploadStream({
-      bucket: BUCKET,
-      key: `${dumpPrefix(db)}killed.pgdump`,
-      partBytes: 5 << 20,
-    });
-    await killed.write(Buffer.alloc(6 << 20, 1));
+    const sdk = new S3Client({ region: 'us-east-1', endpoint: moto!.endpoint, forcePathStyle: true });
+    const { UploadId } = await sdk.send(
+      new CreateMultipartUploadCommand({ Bucket: BUCKET, Key: `${dumpPrefix(db)}killed.pgdump` }),
+    );
+    await sdk.send(
+      new UploadPartCommand({
+        Bucket: BUCKET,
+        Key: `${dumpPrefix(db)}killed.pgdump`,
+        UploadId,
+        PartNumber: 1,
+        Body: Buffer.alloc(5 << 20, 1),
+      }),
+    );
+    sdk.destroy();
     await s3.s3.putObject({
       bucket: BUCKET,
       key: `${dumpPrefix(db)}old.pgdump`,

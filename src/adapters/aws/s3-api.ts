@@ -8,12 +8,30 @@ import type { Readable } from 'node:stream';
 import type * as S3Sdk from '@aws-sdk/client-s3';
 import type { BucketSpec, S3Api, UploadSpec } from '../../core/deploy/aws-apis.js';
 import { call } from './aws-call.js';
-import { completeUpload, startStreamUpload } from './s3-stream.js';
 
 const PARALLEL_PARTS = 4;
 
 type Status = { $metadata?: { httpStatusCode?: number }; name?: string };
 const status = (e: unknown) => (e as Status).$metadata?.httpStatusCode;
+
+/** Completes a multipart upload from the ETags of its parts, by part number. */
+function completeUpload(
+  s3Sdk: typeof S3Sdk,
+  client: S3Sdk.S3Client,
+  upload: { Bucket: string; Key: string; UploadId: string },
+  etags: Map<number, string>,
+) {
+  return call(`finish the upload of ${upload.Key}`, () =>
+    client.send(
+      new s3Sdk.CompleteMultipartUploadCommand({
+        ...upload,
+        MultipartUpload: {
+          Parts: [...etags].sort(([a], [b]) => a - b).map(([PartNumber, ETag]) => ({ PartNumber, ETag })),
+        },
+      }),
+    ),
+  );
+}
 
 export function createS3Api(s3Sdk: typeof S3Sdk, client: S3Sdk.S3Client): S3Api {
   const send = client.send.bind(client) as (command: unknown) => Promise<never>;
@@ -401,6 +419,5 @@ export function createS3Api(s3Sdk: typeof S3Sdk, client: S3Sdk.S3Client): S3Api 
       } while (keyMarker);
       return [...keys];
     },
-    uploadStream: (spec) => startStreamUpload(s3Sdk, client, spec),
   };
 }

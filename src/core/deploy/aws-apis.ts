@@ -343,29 +343,6 @@ export interface S3Api {
   abortUploads(bucket: string, key: string): Promise<number>;
   /** The keys under `prefix` with an unfinished multipart upload. */
   unfinishedUploads(bucket: string, prefix: string): Promise<string[]>;
-  /**
-   * A multipart upload fed while its content is still being produced (a dump as it is
-   * written): every part but the last is exactly `partBytes` (so an upload of the finished
-   * file with the same part size resumes it), a few go up at once, and nothing exists under
-   * the key until `finish()` completes the upload.
-   */
-  uploadStream(spec: StreamUploadSpec): Promise<UploadStream>;
-}
-
-export interface StreamUploadSpec {
-  bucket: string;
-  key: string;
-  partBytes: number;
-  onProgress?: (doneBytes: number) => void;
-}
-
-export interface UploadStream {
-  /** Takes the next bytes; the promise, when there is one, resolves once there is room for more. */
-  write(chunk: Buffer): Promise<void> | undefined;
-  /** Sends the last part and completes the upload: the object appears. */
-  finish(): Promise<{ uploadedBytes: number }>;
-  /** Drops the parts sent (the producer failed): nothing is left under the key. */
-  abort(): Promise<void>;
 }
 
 export interface UploadSpec {
