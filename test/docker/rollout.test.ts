@@ -432,7 +432,7 @@ describe.runIf(engine)('mlship rollout on the local stack (real NGINX, two wrapp
       expect(await exited, stderr).toBe(1);
       expect(stderr).toMatch(/rolled back model: 5xx rate/);
       console.info(
-        `watch: rolled back after ${answers.filter((a) => a.version === 'candidate').length} candidate answers (${failed.length} 5xx); ${racesIn.watch ?? 0} keep-alive races (all tests so far, by part: ${JSON.stringify(racesIn)})`,
+        `watch: rolled back after ${answers.filter((a) => a.version === 'candidate').length} candidate answers (${failed.length} 5xx); ${racesIn.watch ?? 0} keep-alive races (${keepAliveRaces} in all tests so far, by part: ${JSON.stringify(racesIn)})`,
       );
     } finally {
       if (code === undefined) watch.kill();

@@ -32,6 +32,17 @@ const file = (r: Awaited<ReturnType<typeof generate>>, name: string) =>
 const nginx = (r: Awaited<ReturnType<typeof generate>>) => file(r, 'proxy/nginx.conf');
 const routing = (r: Awaited<ReturnType<typeof generate>>) => file(r, 'proxy/routing/state.json');
 
+/** A 10 % canary of pose-2d, sticky on a header, the rest mirrored (the canary goldens). */
+const canaryRollout = () =>
+  rollout({
+    service: 'pose-2d',
+    mode: 'canary',
+    weight: 10,
+    mirror: true,
+    sticky: { header: 'X-User-Id' },
+    candidate: { path: 'services/pose-3d', env: { BATCH_MAX_SIZE: '4' }, recordInputs: true },
+  });
+
 describe('a rollout in the generated stack', () => {
   it('a running local rollout shapes the local stack, never what deploy ecs/k8s carries to the cloud', async () => {
     const dir = mkdtempSync(path.join(os.tmpdir(), 'mlship-rollout-deploy-'));
@@ -61,16 +72,7 @@ describe('a rollout in the generated stack', () => {
   });
 
   it('canary 10 %, sticky on a header, the stable share mirrored: golden nginx.conf and compose.yaml', async () => {
-    const r = await generate([
-      rollout({
-        service: 'pose-2d',
-        mode: 'canary',
-        weight: 10,
-        mirror: true,
-        sticky: { header: 'X-User-Id' },
-        candidate: { path: 'services/pose-3d', env: { BATCH_MAX_SIZE: '4' }, recordInputs: true },
-      }),
-    ]);
+    const r = await generate([canaryRollout()]);
     golden('canary-nginx.conf', nginx(r));
     golden('canary-compose.yaml', renderComposeYaml(r.stack));
   });
@@ -104,14 +106,7 @@ describe('a rollout in the generated stack', () => {
   });
 
   it('with the routing state (njs): nginx.conf does not change with the share, mode or mirror; state.json does', async () => {
-    const canary = rollout({
-      service: 'pose-2d',
-      mode: 'canary',
-      weight: 10,
-      mirror: true,
-      sticky: { header: 'X-User-Id' },
-      candidate: { path: 'services/pose-3d', env: { BATCH_MAX_SIZE: '4' }, recordInputs: true },
-    });
+    const canary = canaryRollout();
     const r = await generate([canary], 'state');
     golden('canary-state-nginx.conf', nginx(r));
     golden('canary-state.json', routing(r));
