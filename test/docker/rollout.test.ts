@@ -15,6 +15,8 @@ const engine = await requireEngine();
 const BIN = path.resolve('bin/mlship.js');
 const NAME = `mlship-rollout-${process.pid}`;
 const NGINX = 'mlship-local/nginx:1.22';
+// The same NGINX without njs loaded (as a user's own image may be): rollouts fall back to reloads.
+const NGINX_WITHOUT_NJS = `mlship-test/nginx-without-njs:${process.pid}`;
 let dir: string;
 let port: number;
 
@@ -197,7 +199,9 @@ afterAll(() => {
   if (!engine || !dir) return;
   mlship(['compose', 'down', '--volumes']);
   spawnSync('docker', ['rm', '-f', container('model-candidate')], { stdio: 'ignore' });
-  spawnSync('docker', ['rmi', '-f', `${NAME}/model:dev`, `${NAME}/model-candidate:dev`], { stdio: 'ignore' });
+  spawnSync('docker', ['rmi', '-f', `${NAME}/model:dev`, `${NAME}/model-candidate:dev`, NGINX_WITHOUT_NJS], {
+    stdio: 'ignore',
+  });
 });
 
 describe.runIf(engine)('mlship rollout on the local stack (real NGINX, two wrapped versions)', () => {
@@ -457,5 +461,38 @@ describe.runIf(engine)('mlship rollout on the local stack (real NGINX, two wrapp
     expect(answers.every((a) => a.prediction === v2(a.x) && a.version === null)).toBe(true);
     expect(readFileSync(path.join(dir, 'mlship.yaml'), 'utf8')).toContain('path: services/model-v2');
     expect(container('model-candidate')).toBe('');
+  });
+
+  it('an NGINX without njs: one warning, the share in nginx.conf and a reload per change, the split as before', async () => {
+    const build = spawnSync('docker', ['build', '-q', '-t', NGINX_WITHOUT_NJS, '-'], {
+      input: `FROM ${NGINX}\nRUN rm /etc/nginx/modules-enabled/50-mod-http-js.conf\n`,
+      encoding: 'utf8',
+    });
+    expect(build.status, build.stderr).toBe(0);
+    const config = path.join(dir, 'mlship.yaml');
+    writeFileSync(
+      config,
+      readFileSync(config, 'utf8').replace(`image: ${NGINX}`, `image: ${NGINX_WITHOUT_NJS}`),
+    );
+    const up = mlship(['compose', 'up', '--json']);
+    expect(up.code, up.stderr).toBe(0);
+    const start = mlship(['rollout', 'start', 'model', '--canary', '10', '--path', 'services/model']);
+    expect(start.code, start.stderr).toBe(0);
+    expect(start.stderr.match(/no JavaScript module \(njs\)/g)).toHaveLength(1);
+    const conf = () => readFileSync(path.join(dir, 'deploy/compose/proxy/nginx.conf'), 'utf8');
+    expect(conf()).not.toContain('js_import');
+    expect(conf()).toContain('    10% candidate;');
+    const split = await predictAll(0, 1000);
+    expect(split.filter((a) => a.status !== 200)).toEqual([]);
+    const share = split.filter((a) => a.version === 'candidate').length / 1000;
+    expect(Math.abs(share - 0.1)).toBeLessThanOrEqual(0.03);
+    const all = mlship(['rollout', 'promote', 'model', '--to', '100']);
+    expect(all.code, all.stderr).toBe(0);
+    expect(conf()).toContain('    * candidate;');
+    await during('without njs');
+    expect((await predictAll(0, 100)).every((a) => a.version === 'candidate')).toBe(true);
+    const back = mlship(['rollout', 'rollback', 'model', '--reason', 'test', '--destroy']);
+    expect(back.code, back.stderr).toBe(0);
+    expect((await predictAll(0, 100)).every((a) => a.status === 200 && a.version === null)).toBe(true);
   });
 });
