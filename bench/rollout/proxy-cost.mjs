@@ -8,6 +8,8 @@
 //   state   the share read per request by njs from the routing state (route.js), the mirror
 //           location entered and answering 204 (nothing mirrored)
 // Alternating rounds of `requests` POSTs at c=16 on keep-alive connections, one container each.
+// The figure that holds on a loaded machine is the CPU NGINX spends per request (its container's
+// cpuacct.usage before and after a round, less what reading it costs); latencies are the client's.
 // Usage: npm run build && node bench/rollout/proxy-cost.mjs [rounds=3] [requests=20000]
 import { spawnSync } from 'node:child_process';
 import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
@@ -15,6 +17,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { performance } from 'node:perf_hooks';
 
+const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 const rounds = Number(process.argv[2] ?? 3);
 const requests = Number(process.argv[3] ?? 20000);
 const IMAGE = 'mlship-local/nginx:1.22';
@@ -85,7 +88,38 @@ for (const [name, rollouts, proxyRouting] of [
     { encoding: 'utf8' },
   );
   if (run.status !== 0) throw new Error(`docker run (${name}) failed:\n${run.stderr}`);
-  variants[name] = { port, container: run.stdout.trim(), share: [], p50: [], p99: [], mean: [], rps: [] };
+  variants[name] = {
+    port,
+    container: run.stdout.trim(),
+    cpuUs: [],
+    share: [],
+    p50: [],
+    p99: [],
+    mean: [],
+    rps: [],
+  };
+}
+
+/** CPU time (ns) the container has used (cgroup v1 cpuacct; each read costs a `docker exec`). */
+function cpuNs(container) {
+  const r = spawnSync('docker', ['exec', container, 'cat', '/sys/fs/cgroup/cpuacct/cpuacct.usage'], {
+    encoding: 'utf8',
+  });
+  const ns = Number(r.stdout.trim());
+  if (r.status !== 0 || !Number.isFinite(ns))
+    throw new Error(`reading the CPU use of ${container}: ${r.stderr}`);
+  return ns;
+}
+
+/** What one read adds to the container's CPU (the median of 5 back-to-back reads). */
+function readCost(container) {
+  const ds = [];
+  for (let i = 0, last = cpuNs(container); i < 5; i++) {
+    const now = cpuNs(container);
+    ds.push(now - last);
+    last = now;
+  }
+  return median(ds);
 }
 
 async function load(port, n, c = 16) {
@@ -128,7 +162,6 @@ async function load(port, n, c = 16) {
   };
 }
 
-const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 try {
   await new Promise((r) => setTimeout(r, 1000));
   for (const v of Object.values(variants)) await load(v.port, 2000); // warm-up
@@ -137,7 +170,11 @@ try {
     const order = Object.keys(variants);
     if (round % 2) order.reverse();
     for (const name of order) {
-      const r = await load(variants[name].port, requests);
+      const v = variants[name];
+      v.readCost ??= readCost(v.container);
+      const before = cpuNs(v.container);
+      const r = await load(v.port, requests);
+      v.cpuUs.push((cpuNs(v.container) - before - v.readCost) / requests / 1000);
       failed += r.failed;
       for (const k of ['share', 'p50', 'p99', 'mean', 'rps']) variants[name][k].push(r[k]);
     }
@@ -145,13 +182,15 @@ try {
   console.log(
     `\n## NGINX's own cost of a rollout's routing (${rounds} rounds of ${requests} requests, c=16; load ${os.loadavg()[0].toFixed(1)} at the end; ${failed} failed)\n`,
   );
-  console.log('| routing | to the candidate | p50 ms | p99 ms | mean ms | requests/s | mean vs none |');
+  console.log(
+    '| routing | to the candidate | NGINX CPU µs/request (rounds) | vs none | p50 ms | p99 ms | requests/s |',
+  );
   console.log('|---|---:|---:|---:|---:|---:|---:|');
-  const base = median(variants.none.mean);
+  const base = median(variants.none.cpuUs);
   for (const [name, v] of Object.entries(variants)) {
-    const d = (median(v.mean) - base) * 1000;
+    const d = median(v.cpuUs) - base;
     console.log(
-      `| ${name} | ${(median(v.share) * 100).toFixed(1)} % | ${median(v.p50).toFixed(3)} | ${median(v.p99).toFixed(3)} | ${median(v.mean).toFixed(3)} | ${median(v.rps).toFixed(0)} | ${d >= 0 ? '+' : ''}${d.toFixed(0)} µs |`,
+      `| ${name} | ${(median(v.share) * 100).toFixed(1)} % | ${median(v.cpuUs).toFixed(1)} (${v.cpuUs.map((x) => x.toFixed(1)).join(', ')}) | ${d >= 0 ? '+' : ''}${d.toFixed(1)} | ${median(v.p50).toFixed(2)} | ${median(v.p99).toFixed(2)} | ${median(v.rps).toFixed(0)} |`,
     );
   }
 } finally {
