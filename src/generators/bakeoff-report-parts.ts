@@ -40,20 +40,26 @@ export interface Bar {
   failed: boolean;
 }
 
-export function barChart(
-  id: string,
-  title: string,
-  bars: Bar[],
-  format: (v: number) => string,
-  legend: [string, string][],
-): string {
+/** The chart's geometry: margins, row height, and the value axis rounded to a nice step. */
+interface ChartFrame {
+  width: number;
+  height: number;
+  left: number;
+  top: number;
+  rowH: number;
+  plotW: number;
+  step: number;
+  axisMax: number;
+  x(v: number): number;
+}
+
+function chartFrame(bars: Bar[]): ChartFrame {
   const width = 760;
   const left = 170;
   const right = 90;
   const rowH = 28;
   const top = 30;
   const plotW = width - left - right;
-  const height = top + bars.length * rowH + 30;
   const max = Math.max(
     1,
     ...bars.map((b) =>
@@ -65,20 +71,30 @@ export function barChart(
   );
   const step = niceStep(max, 4);
   const axisMax = Math.ceil(max / step) * step;
-  const x = (v: number) => left + (v / axisMax) * plotW;
+  return {
+    width,
+    height: top + bars.length * rowH + 30,
+    left,
+    top,
+    rowH,
+    plotW,
+    step,
+    axisMax,
+    x: (v) => left + (v / axisMax) * plotW,
+  };
+}
+
+/** The grid lines with their ticks, then the legend's swatches. */
+function chartAxes(f: ChartFrame, rows: number, format: (v: number) => string, legend: [string, string][]) {
   const parts: string[] = [];
-  parts.push(
-    `<svg id="${id}" class="chart" role="img" aria-labelledby="${id}-title" viewBox="0 0 ${width} ${height}" width="${width}" height="${height}" xmlns="http://www.w3.org/2000/svg">`,
-    `<title id="${id}-title">${escapeHtml(title)}</title>`,
-  );
-  for (let v = 0; v <= axisMax + step / 2; v += step) {
-    const gx = x(v).toFixed(1);
+  for (let v = 0; v <= f.axisMax + f.step / 2; v += f.step) {
+    const gx = f.x(v).toFixed(1);
     parts.push(
-      `<line class="grid" x1="${gx}" y1="${top - 6}" x2="${gx}" y2="${top + bars.length * rowH}"/>`,
-      `<text class="tick" x="${gx}" y="${top + bars.length * rowH + 16}" text-anchor="middle">${escapeHtml(format(v))}</text>`,
+      `<line class="grid" x1="${gx}" y1="${f.top - 6}" x2="${gx}" y2="${f.top + rows * f.rowH}"/>`,
+      `<text class="tick" x="${gx}" y="${f.top + rows * f.rowH + 16}" text-anchor="middle">${escapeHtml(format(v))}</text>`,
     );
   }
-  let lx = left;
+  let lx = f.left;
   for (const [cls, name] of legend) {
     parts.push(
       `<rect class="${cls}" x="${lx}" y="6" width="12" height="12"/>`,
@@ -86,31 +102,50 @@ export function barChart(
     );
     lx += 24 + name.length * 7;
   }
-  bars.forEach((b, i) => {
-    const y = top + i * rowH;
-    parts.push(`<g class="bar${b.failed ? ' failed' : ''}" data-candidate="${escapeHtml(b.label)}">`);
+  return parts;
+}
+
+/** One bar: its label, stacked segments, the optional limit marker and the note after it. */
+function chartBar(f: ChartFrame, b: Bar, i: number): string[] {
+  const y = f.top + i * f.rowH;
+  const parts = [
+    `<g class="bar${b.failed ? ' failed' : ''}" data-candidate="${escapeHtml(b.label)}">`,
+    `<text class="label" x="${f.left - 8}" y="${y + 17}" text-anchor="end">${escapeHtml(b.label)}</text>`,
+  ];
+  let at = 0;
+  for (const s of b.segments) {
+    const w = Math.max(s.value > 0 ? 1 : 0, (s.value / f.axisMax) * f.plotW);
     parts.push(
-      `<text class="label" x="${left - 8}" y="${y + 17}" text-anchor="end">${escapeHtml(b.label)}</text>`,
+      `<rect class="${s.cls}" x="${f.x(at).toFixed(1)}" y="${y + 4}" width="${w.toFixed(1)}" height="${f.rowH - 10}"><title>${escapeHtml(s.title)}</title></rect>`,
     );
-    let at = 0;
-    for (const s of b.segments) {
-      const w = Math.max(s.value > 0 ? 1 : 0, (s.value / axisMax) * plotW);
-      parts.push(
-        `<rect class="${s.cls}" x="${x(at).toFixed(1)}" y="${y + 4}" width="${w.toFixed(1)}" height="${rowH - 10}"><title>${escapeHtml(s.title)}</title></rect>`,
-      );
-      at += s.value;
-    }
-    if (b.marker) {
-      const mx = x(b.marker.value).toFixed(1);
-      parts.push(
-        `<line class="limit" x1="${mx}" y1="${y + 1}" x2="${mx}" y2="${y + rowH - 3}"><title>${escapeHtml(b.marker.title)}</title></line>`,
-      );
-    }
+    at += s.value;
+  }
+  if (b.marker) {
+    const mx = f.x(b.marker.value).toFixed(1);
     parts.push(
-      `<text class="value" x="${(x(at) + 6).toFixed(1)}" y="${y + 17}">${escapeHtml(b.note)}</text>`,
-      '</g>',
+      `<line class="limit" x1="${mx}" y1="${y + 1}" x2="${mx}" y2="${y + f.rowH - 3}"><title>${escapeHtml(b.marker.title)}</title></line>`,
     );
-  });
-  parts.push('</svg>');
-  return parts.join('\n');
+  }
+  parts.push(
+    `<text class="value" x="${(f.x(at) + 6).toFixed(1)}" y="${y + 17}">${escapeHtml(b.note)}</text>`,
+    '</g>',
+  );
+  return parts;
+}
+
+export function barChart(
+  id: string,
+  title: string,
+  bars: Bar[],
+  format: (v: number) => string,
+  legend: [string, string][],
+): string {
+  const f = chartFrame(bars);
+  return [
+    `<svg id="${id}" class="chart" role="img" aria-labelledby="${id}-title" viewBox="0 0 ${f.width} ${f.height}" width="${f.width}" height="${f.height}" xmlns="http://www.w3.org/2000/svg">`,
+    `<title id="${id}-title">${escapeHtml(title)}</title>`,
+    ...chartAxes(f, bars.length, format, legend),
+    ...bars.flatMap((b, i) => chartBar(f, b, i)),
+    '</svg>',
+  ].join('\n');
 }

@@ -176,9 +176,13 @@ function candidateSection(c: CandidateReport): string {
   return rows.join('\n');
 }
 
-/** The time, memory and (when measured) GPU memory charts. */
-function measureCharts(cs: CandidateReport[]): { time: string; memory: string; gpu: string } {
-  const timeChart = barChart(
+// Memory in MiB so the axis steps are round binary sizes (64 MiB, not 67.1 MB).
+const mib = (b: number | null) => (b === null ? 0 : b / 1024 ** 2);
+const mibTick = (v: number) =>
+  v === 0 ? '0' : v >= 1024 ? `${+(v / 1024).toFixed(2)} GiB` : `${+v.toFixed(1)} MiB`;
+
+function timeChart(cs: CandidateReport[]): string {
+  return barChart(
     'chart-time',
     'Build and run time per candidate',
     cs.map((c) => ({
@@ -196,9 +200,10 @@ function measureCharts(cs: CandidateReport[]): { time: string; memory: string; g
       ['run', 'run'],
     ],
   );
-  // Memory in MiB so the axis steps are round binary sizes (64 MiB, not 67.1 MB).
-  const mib = (b: number | null) => (b === null ? 0 : b / 1024 ** 2);
-  const memChart = barChart(
+}
+
+function memoryChart(cs: CandidateReport[]): string {
+  return barChart(
     'chart-memory',
     'Peak memory per candidate (dashed: limit)',
     cs.map((c) => ({
@@ -221,35 +226,40 @@ function measureCharts(cs: CandidateReport[]): { time: string; memory: string; g
         : {}),
       note: c.metrics.peakMemoryBytes === null ? 'not measured' : formatBytes(c.metrics.peakMemoryBytes),
     })),
-    (v) => (v === 0 ? '0' : v >= 1024 ? `${+(v / 1024).toFixed(2)} GiB` : `${+v.toFixed(1)} MiB`),
+    mibTick,
     [
       ['mem', 'peak memory'],
       ['limit', 'limit'],
     ],
   );
-  // GPU memory only when a candidate used a GPU and nvidia-smi could measure it.
-  const gpu = cs.some((c) => c.metrics.gpuMemoryBytes !== null);
-  const gpuChart = gpu
-    ? barChart(
-        'chart-gpu-memory',
-        'Peak GPU memory per candidate',
-        cs.map((c) => ({
-          label: c.name,
-          failed: c.status !== 'passed',
-          segments: [
-            {
-              value: mib(c.metrics.gpuMemoryBytes),
-              cls: 'gpu',
-              title: `GPU ${formatBytes(c.metrics.gpuMemoryBytes)}`,
-            },
-          ],
-          note: c.metrics.gpuMemoryBytes === null ? 'not measured' : formatBytes(c.metrics.gpuMemoryBytes),
-        })),
-        (v) => (v === 0 ? '0' : v >= 1024 ? `${+(v / 1024).toFixed(2)} GiB` : `${+v.toFixed(1)} MiB`),
-        [['gpu', 'peak GPU memory']],
-      )
-    : '';
-  return { time: timeChart, memory: memChart, gpu: gpuChart };
+}
+
+/** GPU memory only when a candidate used a GPU and nvidia-smi could measure it; else ''. */
+function gpuChart(cs: CandidateReport[]): string {
+  if (!cs.some((c) => c.metrics.gpuMemoryBytes !== null)) return '';
+  return barChart(
+    'chart-gpu-memory',
+    'Peak GPU memory per candidate',
+    cs.map((c) => ({
+      label: c.name,
+      failed: c.status !== 'passed',
+      segments: [
+        {
+          value: mib(c.metrics.gpuMemoryBytes),
+          cls: 'gpu',
+          title: `GPU ${formatBytes(c.metrics.gpuMemoryBytes)}`,
+        },
+      ],
+      note: c.metrics.gpuMemoryBytes === null ? 'not measured' : formatBytes(c.metrics.gpuMemoryBytes),
+    })),
+    mibTick,
+    [['gpu', 'peak GPU memory']],
+  );
+}
+
+/** The time, memory and (when measured) GPU memory charts. */
+function measureCharts(cs: CandidateReport[]): { time: string; memory: string; gpu: string } {
+  return { time: timeChart(cs), memory: memoryChart(cs), gpu: gpuChart(cs) };
 }
 
 export function renderHtmlReport(r: BakeoffReport): string {

@@ -352,9 +352,8 @@ function healthCheckOf(ctx: Context, svc: StackService): HealthCheck {
   return { command: h.test, ...out };
 }
 
-function containerDefinition(ctx: Context, svc: StackService, gpuTask: boolean): ContainerDefinition {
-  const { stack, options } = ctx;
-  const image = options.images?.[svc.name] ?? svc.image;
+/** What ECS cannot take as it is, said once per service: no image, UDP ports, "all" GPUs, a long stop grace. */
+function warnUnsupported(ctx: Context, svc: StackService, image: string | undefined): void {
   if (!image)
     warn(
       ctx,
@@ -363,14 +362,8 @@ function containerDefinition(ctx: Context, svc: StackService, gpuTask: boolean):
       'no image: the service is built locally',
       'mlship deploy pushes built images to ECR and fills this in',
     );
-  const efsMounts = mountsOf(ctx, svc);
-  const environment = environmentOf(ctx, svc, gpuTask);
-  const secrets = secretsOf(ctx, svc);
-  const dependsOn = dependsOnOf(ctx, svc);
-  const tcpPorts = svc.ports.filter((p) => p.protocol === 'tcp');
   for (const p of svc.ports.filter((p) => p.protocol === 'udp'))
     warn(ctx, svc, 'ports', `udp port ${p.container} is not reachable through Service Connect`);
-  const gpuCount = svc.gpus === 'all' ? 1 : svc.gpus;
   if (svc.gpus === 'all')
     warn(ctx, svc, 'deploy', 'GPU count "all" becomes 1 GPU per container on ECS', 'set an explicit count');
   if (svc.stopGraceSeconds !== undefined && svc.stopGraceSeconds > 120)
@@ -380,6 +373,18 @@ function containerDefinition(ctx: Context, svc: StackService, gpuTask: boolean):
       'stop_grace_period',
       `stop grace of ${svc.stopGraceSeconds} s is cut to ECS's maximum of 120 s`,
     );
+}
+
+function containerDefinition(ctx: Context, svc: StackService, gpuTask: boolean): ContainerDefinition {
+  const { stack, options } = ctx;
+  const image = options.images?.[svc.name] ?? svc.image;
+  warnUnsupported(ctx, svc, image);
+  const efsMounts = mountsOf(ctx, svc);
+  const environment = environmentOf(ctx, svc, gpuTask);
+  const secrets = secretsOf(ctx, svc);
+  const dependsOn = dependsOnOf(ctx, svc);
+  const tcpPorts = svc.ports.filter((p) => p.protocol === 'tcp');
+  const gpuCount = svc.gpus === 'all' ? 1 : svc.gpus;
   const weightsCache: MountPoint[] =
     gpuTask && options.weights?.[svc.name]
       ? [

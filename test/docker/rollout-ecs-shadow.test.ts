@@ -5,12 +5,16 @@
 // file and by `nginx -t` in that very image; rollback and promote put the proxy's previous
 // revision back. moto starts no task, so start/rollback/promote run through EcsRollout with a
 // wait that records what it waited for (the CLI waits for running tasks); status and the
-// refused step run through the CLI. No request is mirrored here (see docs/rollout.md).
+// refused step run through the CLI. Requests are mirrored for real by `deploy ecs --local`,
+// which runs what the services run (two wrapped versions of fixtures/rollout, the candidate
+// differing on 10 % of inputs, behind the baked proxy); their log lines are shipped to moto's
+// CloudWatch Logs as the awslogs driver would, and `rollout status` compares them from there.
 
 import { spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import * as logsSdk from '@aws-sdk/client-cloudwatch-logs';
 import * as ec2Sdk from '@aws-sdk/client-ec2';
 import * as ecsSdk from '@aws-sdk/client-ecs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -21,10 +25,12 @@ import type { EcsPlanResult } from '../../src/core/deploy/plan.js';
 import { EcsRollout } from '../../src/core/rollout/ecs.js';
 import { rolloutFromFlags } from '../../src/core/rollout/options.js';
 import { fakeClock } from '../../src/io/clock.js';
-import { removeImagesTagged, requireEngine } from '../helpers/docker.js';
+import { shipAsAwslogs } from '../helpers/awslogs-ship.js';
+import { LOCAL_PYTHON_IMAGE, removeImagesTagged, requireEngine, requireImage } from '../helpers/docker.js';
 import { expectGolden } from '../helpers/golden.js';
 import { FAKE_CREDENTIALS, type Moto, startMoto } from '../helpers/moto.js';
 import { planOnMoto } from '../helpers/moto-stack.js';
+import { predictAll as predictLoad, type StatusJson, wrapRolloutArgs } from '../helpers/predict-load.js';
 
 const engine = await requireEngine();
 const BIN = path.resolve('bin/mlship.js');
@@ -32,17 +38,56 @@ const REGION = 'eu-west-1';
 /** The proxy's running image: the local NGINX (no registry can be pulled from here). */
 const PROXY_IMAGE = 'mlship-local/nginx:1.22';
 const CANDIDATE_IMAGE = '123456789012.dkr.ecr.eu-west-1.amazonaws.com/sh-demo/iris:v2';
+/** The stable image: fixtures/rollout/v1 wrapped and built here (the candidate's is v2). */
+const STABLE_IMAGE = 'mlship-test/sh-demo-iris:v1';
+/** Requests sent through the locally run proxy: x = 0..N-1, of which v2 differs on exactly 10 %. */
+const N = 500;
 const PROJECT = `# a model behind the stack's proxy
 version: 1
 name: sh-demo
 services:
   iris:
-    image: registry.example/iris:1.4.0
+    image: mlship-test/sh-demo-iris:v1
 proxy: {}
 aws:
   region: eu-west-1
   account_id: "123456789012"
 `;
+
+/** fixtures/rollout v1 and v2 wrapped (`mlship wrap`) and built as the stable and candidate images. */
+function buildVersions(dir: string): void {
+  for (const [version, image] of [
+    ['v1', STABLE_IMAGE],
+    ['v2', CANDIDATE_IMAGE],
+  ] as const) {
+    const out = path.join(dir, 'versions', version);
+    const wrap = spawnSync(process.execPath, [BIN, ...wrapRolloutArgs(version, out, 'iris')], {
+      cwd: dir,
+      encoding: 'utf8',
+      env: { ...process.env, CI: 'true' },
+    });
+    expect(wrap.status, wrap.stderr).toBe(0);
+    const build = spawnSync('docker', ['build', '-q', '-t', image, out], { encoding: 'utf8' });
+    expect(build.status, build.stderr).toBe(0);
+  }
+}
+
+/** x = 0..n-1 POSTed to the locally run load balancer listener, `concurrency` at a time. */
+function predictAll(base: string, n: number, concurrency = 8) {
+  const send = (x: number) =>
+    fetch(new URL('api/iris/predict', base), {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ x }),
+    });
+  return predictLoad(send, 0, n, concurrency);
+}
+
+/** The "shadow" lines (a mirrored request predicted) a container logged. */
+function shadowLines(container: string): number {
+  const r = spawnSync('docker', ['logs', container], { encoding: 'utf8', maxBuffer: 64 * 1024 * 1024 });
+  return `${r.stdout}\n${r.stderr}`.split('\n').filter((l) => l.includes('"msg": "shadow"')).length;
+}
 
 describe.runIf(engine)('rollout --shadow --target ecs (moto, engine, registry)', () => {
   let moto: Moto | undefined;
@@ -65,6 +110,16 @@ describe.runIf(engine)('rollout --shadow --target ecs (moto, engine, registry)',
     );
     return { code: r.status, stdout: r.stdout, stderr: r.stderr };
   };
+  /** The CLI on moto, without the rollout's flags (deploy ecs takes no --target). */
+  const cli = (args: string[]) => {
+    const r = spawnSync(process.execPath, [BIN, ...args, '--endpoint-url', moto!.endpoint], {
+      cwd: dir,
+      encoding: 'utf8',
+      env: { ...process.env, ...moto!.env, ...FAKE_CREDENTIALS, CI: 'true', NO_COLOR: '1' },
+      timeout: 600_000,
+    });
+    return { code: r.status, stdout: r.stdout, stderr: r.stderr };
+  };
   const service = async (name: string) => {
     const client = new ecsSdk.ECSClient({ region: REGION, endpoint: moto!.endpoint });
     const r = await client.send(
@@ -83,6 +138,7 @@ describe.runIf(engine)('rollout --shadow --target ecs (moto, engine, registry)',
         ecs: aws.ecs,
         elb: aws.elb,
         ec2: aws.ec2,
+        logs: aws.logs,
         cloudwatch: aws.cloudwatch,
         clock,
         log: () => undefined,
@@ -127,6 +183,8 @@ describe.runIf(engine)('rollout --shadow --target ecs (moto, engine, registry)',
     Object.assign(process.env, moto.env);
     dir = mkdtempSync(path.join(os.tmpdir(), 'mlship-rollout-shadow-'));
     writeFileSync(path.join(dir, 'mlship.yaml'), PROJECT);
+    await requireImage(engine!, LOCAL_PYTHON_IMAGE);
+    buildVersions(dir);
     ({ plan, aws } = await planOnMoto(moto, path.join(dir, 'mlship.yaml'), REGION));
     // The deployed stack as --apply leaves it: the iris and proxy services in the namespace.
     await aws.ecs.ensureCluster(plan.stack, plan.stack);
@@ -162,6 +220,8 @@ describe.runIf(engine)('rollout --shadow --target ecs (moto, engine, registry)',
     await moto?.stop();
     for (const image of pushed) spawnSync('docker', ['rmi', '-f', image], { stdio: 'ignore' });
     removeImagesTagged('mlship-proxy/shadow');
+    cli(['deploy', 'ecs', '--local', '--down']);
+    spawnSync('docker', ['rmi', '-f', STABLE_IMAGE, CANDIDATE_IMAGE], { stdio: 'ignore' });
   });
 
   it('a proxy that never becomes stable: start undoes everything (the proxy back on its revision, no candidate)', async () => {
@@ -231,7 +291,11 @@ describe.runIf(engine)('rollout --shadow --target ecs (moto, engine, registry)',
     expect(status.code, status.stderr).toBe(0);
     const report = JSON.parse(status.stdout) as { verdict: { decision: string }; notes: string[] };
     expect(report.verdict.decision).toBe('hold');
-    expect(report.notes.join('\n')).toMatch(/not read on ECS/);
+    // Nothing logged yet: both sides' streams read, none found.
+    expect(report.notes.join('\n')).toContain('read 0 log lines of /mlship/sh-demo, streams iris/iris/*');
+    expect(report.notes.join('\n')).toContain(
+      'read 0 log lines of /mlship/sh-demo, streams iris-candidate/iris/*',
+    );
     const step = mlship('rollout', 'promote', 'iris', '--to', '50');
     expect(step.code).toBe(2);
     expect(step.stderr).toMatch(/is a shadow: it takes no share/);
@@ -245,6 +309,93 @@ describe.runIf(engine)('rollout --shadow --target ecs (moto, engine, registry)',
     expect(await aws.ecs.latestTaskDefinition(shadowTd)).toBeUndefined(); // deregistered
     expect(state().rollouts.iris.status).toBe('rolled-back');
   }, 120_000);
+
+  it('deploy ecs --local runs the shadow as ECS does: all N requests mirrored to iris-candidate, clients get stable answers; status compares them from CloudWatch Logs', async () => {
+    await aws.ecs.deleteService(plan.stack, 'iris-candidate');
+    // Every answer recorded (the known share is then exact); a mirror on a loaded machine may wait.
+    const flags = { shadow: true, image: CANDIDATE_IMAGE, recordSample: '1', shadowTimeout: '2s' };
+    await target().start(rolloutFromFlags('iris', flags, new Date(clock.now())));
+    const record = state().rollouts.iris.ecsShadow;
+    pushed.push(record.shadowProxyImage);
+    try {
+      // --force: start's bake wrote its context under deploy/ecs, which the plan regenerates.
+      const run = cli(['deploy', 'ecs', '--local', '--force', '--json']);
+      const out = JSON.parse(run.stdout) as {
+        ok: boolean;
+        revisions: string[];
+        containers: { family: string; container: string; status: string }[];
+        endpoints: { port: number; url: string }[];
+      };
+      expect(out.ok, run.stderr + JSON.stringify(out.containers)).toBe(true);
+      // What the services run now: stable, the proxy's mirroring revision, the candidate by its own name.
+      const rev = (arn: string) => arn.split('/').pop()!;
+      expect(out.revisions.sort()).toEqual(
+        [record.stableTaskDefinition, record.shadowProxyTaskDefinition, record.candidateTaskDefinition]
+          .map(rev)
+          .sort(),
+      );
+      expect(out.containers.map((c) => `${c.container} ${c.status}`).sort()).toEqual([
+        'iris healthy',
+        'iris-candidate healthy',
+        'proxy healthy',
+      ]);
+      const answers = await predictAll(out.endpoints.find((e) => e.port === 80)!.url, N);
+      // Clients got only stable answers (v1: 2x), none failed.
+      expect(answers.filter((a) => a.status !== 200 || a.version !== 'stable')).toEqual([]);
+      for (const a of answers) expect(a.prediction).toBe(a.x * 2);
+      // The candidate predicted every mirrored request (in the background, a moment later).
+      for (let i = 0; i < 60 && shadowLines('sh-demo-local-iris-candidate') < N; i++)
+        await new Promise((r) => setTimeout(r, 500));
+      expect(shadowLines('sh-demo-local-iris-candidate')).toBe(N);
+      await shipLogs(record);
+      const status = (...gates: string[]) => {
+        const r = mlship('rollout', 'status', 'iris', '--json', ...gates);
+        expect(r.code, r.stderr).toBe(0);
+        return JSON.parse(r.stdout) as StatusJson;
+      };
+      // The candidate's latency is its background prediction's on a loaded machine: that gate widened only.
+      const report = status('--min-requests', '100', '--max-latency-increase', '20');
+      console.info(
+        `shadow on ECS (--local): ${report.comparison.candidate.requests}/${N} predicted; agreement ${(report.comparison.agreement!.rate * 100).toFixed(2)} % of ${report.comparison.agreement!.pairs} pairs`,
+      );
+      expect([report.comparison.stable.requests, report.comparison.candidate.requests]).toEqual([N, N]);
+      expect(report.comparison.agreement!.pairs).toBe(N);
+      expect(Math.abs(report.comparison.agreement!.rate - 0.9)).toBeLessThanOrEqual(0.02);
+      expect(report.verdict.decision, report.verdict.reasons.join('; ')).toBe('promote');
+      // The same answers against a 95 % agreement gate: rolled back (the verdict, not only the numbers).
+      const strict = status(
+        '--min-requests',
+        '100',
+        '--max-latency-increase',
+        '20',
+        '--min-agreement',
+        '0.95',
+      );
+      expect(strict.verdict.decision, strict.verdict.reasons.join('; ')).toBe('rollback');
+    } finally {
+      cli(['deploy', 'ecs', '--local', '--down']);
+      await target().rollback('test done');
+    }
+  }, 600_000);
+
+  /** Both versions' container lines into moto, as the awslogs driver of each revision ships them. */
+  const shipLogs = async (record: { stableTaskDefinition: string; candidateTaskDefinition: string }) => {
+    const client = new logsSdk.CloudWatchLogsClient({ region: REGION, endpoint: moto!.endpoint });
+    try {
+      for (const [container, arn] of [
+        ['sh-demo-local-iris', record.stableTaskDefinition],
+        ['sh-demo-local-iris-candidate', record.candidateTaskDefinition],
+      ] as const) {
+        const def = (await aws.ecs.latestTaskDefinition(arn))!.containerDefinitions!.find(
+          (c) => c.name === 'iris',
+        )!;
+        const id = spawnSync('docker', ['inspect', '-f', '{{.Id}}', container], { encoding: 'utf8' });
+        await shipAsAwslogs(client, def, container, id.stdout.trim().slice(0, 32));
+      }
+    } finally {
+      client.destroy();
+    }
+  };
 
   it('promote: the stable service on the candidate revision, the proxy back without the mirror, the candidate gone', async () => {
     await aws.ecs.deleteService(plan.stack, 'iris-candidate');

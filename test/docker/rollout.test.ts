@@ -10,6 +10,12 @@ import path from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { LOCAL_PYTHON_IMAGE, requireEngine, requireImage } from '../helpers/docker.js';
 import { freePort } from '../helpers/net.js';
+import {
+  type Answer,
+  predictAll as predictLoad,
+  type StatusJson,
+  wrapRolloutArgs,
+} from '../helpers/predict-load.js';
 
 const engine = await requireEngine();
 const BIN = path.resolve('bin/mlship.js');
@@ -30,14 +36,7 @@ function mlship(args: string[]) {
   return { code: r.status, stdout: r.stdout, stderr: r.stderr };
 }
 
-interface Status {
-  comparison: {
-    stable: { requests: number };
-    candidate: { requests: number };
-    agreement?: { pairs: number; rate: number };
-  };
-  verdict: { decision: string; reasons: string[] };
-}
+type Status = StatusJson;
 
 function rolloutStatus(extra: string[] = []): Status {
   const r = mlship(['rollout', 'status', 'model', '--json', ...extra]);
@@ -79,13 +78,6 @@ function container(service: string): string {
     { encoding: 'utf8' },
   );
   return r.stdout.trim();
-}
-
-interface Answer {
-  x: number;
-  status: number;
-  version: string | null;
-  prediction: unknown;
 }
 
 /**
@@ -131,24 +123,8 @@ async function post(x: number, headers: Record<string, string>): Promise<Respons
 }
 
 /** Predictions for x = from..to-1 through the proxy, `concurrency` at a time. */
-async function predictAll(from: number, to: number, concurrency = 16, headers: Record<string, string> = {}) {
-  const out: Answer[] = [];
-  let next = from;
-  const worker = async () => {
-    while (next < to) {
-      const x = next++;
-      const r = await post(x, headers);
-      const body = (await r.json().catch(() => ({}))) as { prediction?: unknown };
-      out.push({
-        x,
-        status: r.status,
-        version: r.headers.get('x-model-version'),
-        prediction: body.prediction,
-      });
-    }
-  };
-  await Promise.all(Array.from({ length: concurrency }, worker));
-  return out;
+function predictAll(from: number, to: number, concurrency = 16, headers: Record<string, string> = {}) {
+  return predictLoad((x) => post(x, headers), from, to, concurrency);
 }
 
 const v1 = (x: number) => x * 2;
@@ -164,17 +140,7 @@ beforeAll(async () => {
     ['v1', 'services/model'],
     ['v2', 'services/model-v2'],
   ] as const) {
-    const w = mlship([
-      'wrap',
-      '--entry',
-      `${path.resolve('fixtures/rollout', version, 'predict.py')}:predict`,
-      '--out',
-      out,
-      '--name',
-      'model',
-      '--base-image',
-      LOCAL_PYTHON_IMAGE,
-    ]);
+    const w = mlship(wrapRolloutArgs(version, out, 'model'));
     expect(w.code, w.stderr).toBe(0);
   }
   writeFileSync(

@@ -76,6 +76,7 @@ describe.runIf(moto)('rollout --target ecs (moto)', () => {
         ecs: ecsApi,
         elb: aws.elb,
         ec2: aws.ec2,
+        logs: aws.logs,
         // moto has no load balancer metrics: a test may answer GetMetricData from a file.
         cloudwatch: metrics ? { ...aws.cloudwatch, metricData: async () => metrics } : aws.cloudwatch,
         clock,
@@ -229,6 +230,7 @@ describe.runIf(moto)('rollout --target ecs (moto)', () => {
         ecs: aws.ecs,
         elb: aws.elb,
         ec2: aws.ec2,
+        logs: aws.logs,
         cloudwatch: aws.cloudwatch,
         clock,
         log: (l) => log.push(l),

@@ -289,108 +289,138 @@ export function createGpuCapacityApi(
       return { created: !active, attached: true };
     },
     async deleteCapacity(spec) {
+      const c = { ecsSdk, ecsClient, ec2Sdk, ec2Client, iamSdk, iamClient, asgSdk, asgClient };
       const removed: string[] = [];
-      const cluster = (
-        await call(`describe cluster ${spec.cluster}`, () =>
-          ecsClient.send(new ecsSdk.DescribeClustersCommand({ clusters: [spec.cluster] })),
-        )
-      ).clusters?.find((c) => c.status === 'ACTIVE');
-      if (cluster?.capacityProviders?.includes(spec.capacityProvider)) {
-        await call(`detach capacity provider ${spec.capacityProvider}`, () =>
-          ecsClient.send(
-            new ecsSdk.PutClusterCapacityProvidersCommand({
-              cluster: spec.cluster,
-              capacityProviders: cluster.capacityProviders!.filter((c) => c !== spec.capacityProvider),
-              defaultCapacityProviderStrategy: (cluster.defaultCapacityProviderStrategy ?? []).filter(
-                (c) => c.capacityProvider !== spec.capacityProvider,
-              ),
-            }),
-          ),
-        );
-      }
-      const provider = await call(`look up capacity provider ${spec.capacityProvider}`, () =>
-        ecsClient.send(
-          new ecsSdk.DescribeCapacityProvidersCommand({ capacityProviders: [spec.capacityProvider] }),
-        ),
-      );
-      if (provider.capacityProviders?.some((c) => c.status === 'ACTIVE')) {
-        await call(`delete capacity provider ${spec.capacityProvider}`, () =>
-          ecsClient.send(
-            new ecsSdk.DeleteCapacityProviderCommand({ capacityProvider: spec.capacityProvider }),
-          ),
-        );
-        removed.push(`capacity provider ${spec.capacityProvider}`);
-      }
-      const group = await call(`look up Auto Scaling group ${spec.autoScalingGroup}`, () =>
-        asgClient.send(
-          new asgSdk.DescribeAutoScalingGroupsCommand({ AutoScalingGroupNames: [spec.autoScalingGroup] }),
-        ),
-      );
-      if (group.AutoScalingGroups?.length) {
-        // ForceDelete terminates the group's instances: the GPU bill stops here.
-        await call(`delete Auto Scaling group ${spec.autoScalingGroup}`, () =>
-          asgClient.send(
-            new asgSdk.DeleteAutoScalingGroupCommand({
-              AutoScalingGroupName: spec.autoScalingGroup,
-              ForceDelete: true,
-            }),
-          ),
-        );
-        removed.push(`Auto Scaling group ${spec.autoScalingGroup} (its instances are terminated)`);
-      }
-      const template = await call(`look up launch template ${spec.launchTemplate}`, () =>
-        ec2Client
-          .send(new ec2Sdk.DescribeLaunchTemplatesCommand({ LaunchTemplateNames: [spec.launchTemplate] }))
-          .then(
-            (r) => r.LaunchTemplates?.[0],
-            (e: { name?: string }) => {
-              if (/NotFound/.test(e.name ?? '')) return undefined;
-              throw e;
-            },
-          ),
-      );
-      if (template?.LaunchTemplateId) {
-        await call(`delete launch template ${spec.launchTemplate}`, () =>
-          ec2Client.send(
-            new ec2Sdk.DeleteLaunchTemplateCommand({ LaunchTemplateId: template.LaunchTemplateId }),
-          ),
-        );
-        removed.push(`launch template ${spec.launchTemplate}`);
-      }
-      const profile = await call(`look up instance profile ${spec.instanceProfile}`, () =>
-        iamClient
-          .send(new iamSdk.GetInstanceProfileCommand({ InstanceProfileName: spec.instanceProfile }))
-          .then(
-            (r) => r.InstanceProfile,
-            (e: { name?: string }) => {
-              if (e.name === 'NoSuchEntityException') return undefined;
-              throw e;
-            },
-          ),
-      );
-      if (profile) {
-        await call(`delete instance profile ${spec.instanceProfile}`, async () => {
-          for (const role of profile.Roles ?? [])
-            await iamClient.send(
-              new iamSdk.RemoveRoleFromInstanceProfileCommand({
-                InstanceProfileName: spec.instanceProfile,
-                RoleName: role.RoleName!,
-              }),
-            );
-          await iamClient.send(
-            new iamSdk.DeleteInstanceProfileCommand({ InstanceProfileName: spec.instanceProfile }),
-          );
-          await iamClient.send(
-            new iamSdk.DetachRolePolicyCommand({
-              RoleName: spec.instanceProfile,
-              PolicyArn: 'arn:aws:iam::aws:policy/service-role/AmazonEC2ContainerServiceforEC2Role',
-            }),
-          );
-          await iamClient.send(new iamSdk.DeleteRoleCommand({ RoleName: spec.instanceProfile }));
-        });
-        removed.push(`instance profile and role ${spec.instanceProfile}`);
+      for (const step of [
+        removeCapacityProvider,
+        removeAutoScalingGroup,
+        removeLaunchTemplate,
+        removeInstanceProfile,
+      ]) {
+        const what = await step(c, spec);
+        if (what) removed.push(what);
       }
       return removed;
     },
   };
+}
+
+interface Clients {
+  ecsSdk: typeof EcsSdk;
+  ecsClient: EcsSdk.ECSClient;
+  ec2Sdk: typeof Ec2Sdk;
+  ec2Client: Ec2Sdk.EC2Client;
+  iamSdk: typeof IamSdk;
+  iamClient: IamSdk.IAMClient;
+  asgSdk: typeof AsgSdk;
+  asgClient: AsgSdk.AutoScalingClient;
+}
+type CapacitySpec = Parameters<GpuCapacityApi['deleteCapacity']>[0];
+
+/** The capacity provider detached from the cluster, then deleted; what was removed, if anything. */
+async function removeCapacityProvider(c: Clients, spec: CapacitySpec): Promise<string | undefined> {
+  const cluster = (
+    await call(`describe cluster ${spec.cluster}`, () =>
+      c.ecsClient.send(new c.ecsSdk.DescribeClustersCommand({ clusters: [spec.cluster] })),
+    )
+  ).clusters?.find((x) => x.status === 'ACTIVE');
+  if (cluster?.capacityProviders?.includes(spec.capacityProvider)) {
+    await call(`detach capacity provider ${spec.capacityProvider}`, () =>
+      c.ecsClient.send(
+        new c.ecsSdk.PutClusterCapacityProvidersCommand({
+          cluster: spec.cluster,
+          capacityProviders: cluster.capacityProviders!.filter((x) => x !== spec.capacityProvider),
+          defaultCapacityProviderStrategy: (cluster.defaultCapacityProviderStrategy ?? []).filter(
+            (x) => x.capacityProvider !== spec.capacityProvider,
+          ),
+        }),
+      ),
+    );
+  }
+  const provider = await call(`look up capacity provider ${spec.capacityProvider}`, () =>
+    c.ecsClient.send(
+      new c.ecsSdk.DescribeCapacityProvidersCommand({ capacityProviders: [spec.capacityProvider] }),
+    ),
+  );
+  if (!provider.capacityProviders?.some((x) => x.status === 'ACTIVE')) return undefined;
+  await call(`delete capacity provider ${spec.capacityProvider}`, () =>
+    c.ecsClient.send(new c.ecsSdk.DeleteCapacityProviderCommand({ capacityProvider: spec.capacityProvider })),
+  );
+  return `capacity provider ${spec.capacityProvider}`;
+}
+
+async function removeAutoScalingGroup(c: Clients, spec: CapacitySpec): Promise<string | undefined> {
+  const group = await call(`look up Auto Scaling group ${spec.autoScalingGroup}`, () =>
+    c.asgClient.send(
+      new c.asgSdk.DescribeAutoScalingGroupsCommand({ AutoScalingGroupNames: [spec.autoScalingGroup] }),
+    ),
+  );
+  if (!group.AutoScalingGroups?.length) return undefined;
+  // ForceDelete terminates the group's instances: the GPU bill stops here.
+  await call(`delete Auto Scaling group ${spec.autoScalingGroup}`, () =>
+    c.asgClient.send(
+      new c.asgSdk.DeleteAutoScalingGroupCommand({
+        AutoScalingGroupName: spec.autoScalingGroup,
+        ForceDelete: true,
+      }),
+    ),
+  );
+  return `Auto Scaling group ${spec.autoScalingGroup} (its instances are terminated)`;
+}
+
+async function removeLaunchTemplate(c: Clients, spec: CapacitySpec): Promise<string | undefined> {
+  const template = await call(`look up launch template ${spec.launchTemplate}`, () =>
+    c.ec2Client
+      .send(new c.ec2Sdk.DescribeLaunchTemplatesCommand({ LaunchTemplateNames: [spec.launchTemplate] }))
+      .then(
+        (r) => r.LaunchTemplates?.[0],
+        (e: { name?: string }) => {
+          if (/NotFound/.test(e.name ?? '')) return undefined;
+          throw e;
+        },
+      ),
+  );
+  if (!template?.LaunchTemplateId) return undefined;
+  await call(`delete launch template ${spec.launchTemplate}`, () =>
+    c.ec2Client.send(
+      new c.ec2Sdk.DeleteLaunchTemplateCommand({ LaunchTemplateId: template.LaunchTemplateId }),
+    ),
+  );
+  return `launch template ${spec.launchTemplate}`;
+}
+
+/** The instance profile emptied and deleted, then its role (the ECS-for-EC2 policy detached first). */
+async function removeInstanceProfile(c: Clients, spec: CapacitySpec): Promise<string | undefined> {
+  const profile = await call(`look up instance profile ${spec.instanceProfile}`, () =>
+    c.iamClient
+      .send(new c.iamSdk.GetInstanceProfileCommand({ InstanceProfileName: spec.instanceProfile }))
+      .then(
+        (r) => r.InstanceProfile,
+        (e: { name?: string }) => {
+          if (e.name === 'NoSuchEntityException') return undefined;
+          throw e;
+        },
+      ),
+  );
+  if (!profile) return undefined;
+  await call(`delete instance profile ${spec.instanceProfile}`, async () => {
+    for (const role of profile.Roles ?? [])
+      await c.iamClient.send(
+        new c.iamSdk.RemoveRoleFromInstanceProfileCommand({
+          InstanceProfileName: spec.instanceProfile,
+          RoleName: role.RoleName!,
+        }),
+      );
+    await c.iamClient.send(
+      new c.iamSdk.DeleteInstanceProfileCommand({ InstanceProfileName: spec.instanceProfile }),
+    );
+    await c.iamClient.send(
+      new c.iamSdk.DetachRolePolicyCommand({
+        RoleName: spec.instanceProfile,
+        PolicyArn: 'arn:aws:iam::aws:policy/service-role/AmazonEC2ContainerServiceforEC2Role',
+      }),
+    );
+    await c.iamClient.send(new c.iamSdk.DeleteRoleCommand({ RoleName: spec.instanceProfile }));
+  });
+  return `instance profile and role ${spec.instanceProfile}`;
 }

@@ -1,7 +1,8 @@
-// CloudWatch Logs: the stack's log group and its retention.
+// CloudWatch Logs: the stack's log group and its retention; a stream read whole; the
+// messages of a service's streams in a time window (what `rollout status` compares on ECS).
 
 import type * as LogsSdk from '@aws-sdk/client-cloudwatch-logs';
-import type { LogsApi } from '../../core/deploy/aws-apis.js';
+import type { LogFilterSpec, LogsApi } from '../../core/deploy/aws-apis.js';
 import { call } from './aws-call.js';
 import { mapTags, type Tags } from './tags.js';
 
@@ -56,5 +57,41 @@ export function createLogsApi(
         token = r.nextForwardToken;
       }
     },
+    filterMessages: (spec) => filterMessages(logsSdk, logsClient, spec),
   };
+}
+
+/** FilterLogEvents, page after page, up to `maxPages`; the events of other streams are dropped. */
+async function filterMessages(
+  logsSdk: typeof LogsSdk,
+  logsClient: LogsSdk.CloudWatchLogsClient,
+  spec: LogFilterSpec,
+): Promise<{ messages: string[]; truncated: boolean }> {
+  const messages: string[] = [];
+  let token: string | undefined;
+  for (let page = 0; page < spec.maxPages; page++) {
+    const r = await call(`read the log group ${spec.group}`, async () => {
+      try {
+        return await logsClient.send(
+          new logsSdk.FilterLogEventsCommand({
+            logGroupName: spec.group,
+            logStreamNamePrefix: spec.streamPrefix,
+            startTime: spec.startMs,
+            endTime: spec.endMs,
+            ...(token ? { nextToken: token } : {}),
+          }),
+        );
+      } catch (e) {
+        if ((e as { name?: string }).name === 'ResourceNotFoundException') return undefined;
+        throw e;
+      }
+    });
+    if (!r) return { messages, truncated: false };
+    // AWS filters by the prefix already; moto ignores it (and a guard costs nothing).
+    for (const e of r.events ?? [])
+      if (e.message !== undefined && e.logStreamName?.startsWith(spec.streamPrefix)) messages.push(e.message);
+    if (!r.nextToken) return { messages, truncated: false };
+    token = r.nextToken;
+  }
+  return { messages, truncated: true };
 }

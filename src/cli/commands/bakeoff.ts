@@ -122,6 +122,26 @@ function render(io: IoHost, result: BakeoffResult): string {
   return out.join('\n');
 }
 
+function concurrencyFlag(opts: BakeoffFlags): number | undefined {
+  const concurrency = opts.concurrency === undefined ? undefined : Number(opts.concurrency);
+  if (concurrency !== undefined && (!Number.isInteger(concurrency) || concurrency < 1)) {
+    throw new UsageError(`--concurrency ${opts.concurrency} is not a positive whole number`);
+  }
+  return concurrency;
+}
+
+/** What `bakeoff` needs, loaded when it runs (the CLI starts without them). */
+const bakeoffModules = () =>
+  Promise.all([
+    import('../../core/bakeoff/bakeoff.js'),
+    import('../../core/bakeoff/config.js'),
+    import('../../core/bakeoff/matrix.js'),
+    import('../../adapters/git.js'),
+    import('../../adapters/exec.js'),
+    import('../../config/load.js'),
+    import('../version.js'),
+  ]);
+
 /** `mlship bakeoff [config]`: the options resolved (matrix, cache, weights), then core, then the result. */
 async function bakeoffCommand(ctx: CliContext, file: string | undefined, opts: BakeoffFlags): Promise<void> {
   const [
@@ -132,24 +152,14 @@ async function bakeoffCommand(ctx: CliContext, file: string | undefined, opts: B
     { exec },
     { readConfigText },
     { VERSION },
-  ] = await Promise.all([
-    import('../../core/bakeoff/bakeoff.js'),
-    import('../../core/bakeoff/config.js'),
-    import('../../core/bakeoff/matrix.js'),
-    import('../../adapters/git.js'),
-    import('../../adapters/exec.js'),
-    import('../../config/load.js'),
-    import('../version.js'),
-  ]);
-  const concurrency = opts.concurrency === undefined ? undefined : Number(opts.concurrency);
-  if (concurrency !== undefined && (!Number.isInteger(concurrency) || concurrency < 1)) {
-    throw new UsageError(`--concurrency ${opts.concurrency} is not a positive whole number`);
-  }
+  ] = await bakeoffModules();
+  const concurrency = concurrencyFlag(opts);
   const configFile = await findBakeoffConfig(ctx.cwd, file);
   const configPath = path.resolve(ctx.cwd, configFile);
   const config = await loadBakeoffConfig(configFile);
-  let matrix = matrixMod.builtinMatrix();
-  if (opts.matrix) matrix = matrixMod.mergeMatrix(matrix, opts.matrix, await readConfigText(opts.matrix));
+  const matrix = opts.matrix
+    ? matrixMod.mergeMatrix(matrixMod.builtinMatrix(), opts.matrix, await readConfigText(opts.matrix))
+    : matrixMod.builtinMatrix();
   const cacheDir = path.resolve(ctx.cwd, opts.cacheDir ?? cacheDirFrom(ctx.env));
   const weightsCache = weightsCacheFrom(
     opts.weightsCache,
@@ -253,60 +263,62 @@ function registerMatrixRefresh(bakeoff: Command, holder: ContextHolder): void {
         ['mlship bakeoff --matrix bakeoff-matrix.yaml', 'use what it found'],
       ]),
     )
-    .action(async (opts: RefreshFlags) => {
-      const ctx = holder.get();
-      const [
-        { refreshMatrix, matrixFileText, DEFAULT_INDEXES },
-        matrixMod,
-        { createWheelIndex },
-        { readConfigText },
-        files,
-      ] = await Promise.all([
-        import('../../core/bakeoff/matrix-refresh.js'),
-        import('../../core/bakeoff/matrix.js'),
-        import('../../adapters/wheel-index.js'),
-        import('../../config/load.js'),
-        import('../../io/files.js'),
-      ]);
-      if (opts.framework !== 'torch' && opts.framework !== 'tensorflow')
-        throw new UsageError(`--framework ${opts.framework}: use torch or tensorflow`);
-      const out = path.resolve(ctx.cwd, opts.output);
-      if (!opts.force && (await files.exists(out)))
-        throw new UsageError(`${opts.output} exists`, {
-          hint: 'pass --force to replace it, or --output another file',
-        });
-      let base = matrixMod.builtinMatrix();
-      if (opts.base) base = matrixMod.mergeMatrix(base, opts.base, await readConfigText(opts.base));
-      const index = opts.index ?? DEFAULT_INDEXES[opts.framework];
-      const result = await refreshMatrix(
-        {
-          framework: opts.framework,
-          index,
-          base,
-          now: new Date(),
-          ...(opts.since ? { since: opts.since } : {}),
-        },
-        createWheelIndex(),
-      );
-      await files.writeFileAtomic(out, matrixFileText(result));
-      for (const [cuda, versions] of Object.entries(result.unknownCuda))
-        ctx.io.warn(
-          `CUDA ${cuda} (${versions.join(', ')}) is not in the cuda table: those builds are left out until cuda."${cuda}" is added (its minimum driver)`,
-        );
-      if (result.cudaUnknown.length)
-        ctx.io.warn(
-          `the index does not say which CUDA ${result.cudaUnknown.join(', ')} are built for (no +cuXYZ wheels, no metadata): CPU only until their cuda is added`,
-        );
-      const lines = Object.entries(result.entries).map(
-        ([v, e]) => `${opts.framework} ${v}: python ${e.python.join(', ')}; cuda ${e.cuda.join(', ') || '–'}`,
-      );
-      ctx.io.result(
-        { file: out, index: result.projectUrl, entries: result.entries, unknownCuda: result.unknownCuda },
-        [
-          ...lines,
-          '',
-          `wrote ${path.relative(ctx.cwd, out) || out}: use it with mlship bakeoff --matrix ${opts.output}`,
-        ].join('\n'),
-      );
+    .action(async (opts: RefreshFlags) => matrixRefreshCommand(holder.get(), opts));
+}
+
+/** `mlship bakeoff matrix refresh`: a wheel index read into a matrix file for --matrix. */
+async function matrixRefreshCommand(ctx: CliContext, opts: RefreshFlags): Promise<void> {
+  const [
+    { refreshMatrix, matrixFileText, DEFAULT_INDEXES },
+    matrixMod,
+    { createWheelIndex },
+    { readConfigText },
+    files,
+  ] = await Promise.all([
+    import('../../core/bakeoff/matrix-refresh.js'),
+    import('../../core/bakeoff/matrix.js'),
+    import('../../adapters/wheel-index.js'),
+    import('../../config/load.js'),
+    import('../../io/files.js'),
+  ]);
+  if (opts.framework !== 'torch' && opts.framework !== 'tensorflow')
+    throw new UsageError(`--framework ${opts.framework}: use torch or tensorflow`);
+  const out = path.resolve(ctx.cwd, opts.output);
+  if (!opts.force && (await files.exists(out)))
+    throw new UsageError(`${opts.output} exists`, {
+      hint: 'pass --force to replace it, or --output another file',
     });
+  let base = matrixMod.builtinMatrix();
+  if (opts.base) base = matrixMod.mergeMatrix(base, opts.base, await readConfigText(opts.base));
+  const index = opts.index ?? DEFAULT_INDEXES[opts.framework];
+  const result = await refreshMatrix(
+    {
+      framework: opts.framework,
+      index,
+      base,
+      now: new Date(),
+      ...(opts.since ? { since: opts.since } : {}),
+    },
+    createWheelIndex(),
+  );
+  await files.writeFileAtomic(out, matrixFileText(result));
+  for (const [cuda, versions] of Object.entries(result.unknownCuda))
+    ctx.io.warn(
+      `CUDA ${cuda} (${versions.join(', ')}) is not in the cuda table: those builds are left out until cuda."${cuda}" is added (its minimum driver)`,
+    );
+  if (result.cudaUnknown.length)
+    ctx.io.warn(
+      `the index does not say which CUDA ${result.cudaUnknown.join(', ')} are built for (no +cuXYZ wheels, no metadata): CPU only until their cuda is added`,
+    );
+  const lines = Object.entries(result.entries).map(
+    ([v, e]) => `${opts.framework} ${v}: python ${e.python.join(', ')}; cuda ${e.cuda.join(', ') || '–'}`,
+  );
+  ctx.io.result(
+    { file: out, index: result.projectUrl, entries: result.entries, unknownCuda: result.unknownCuda },
+    [
+      ...lines,
+      '',
+      `wrote ${path.relative(ctx.cwd, out) || out}: use it with mlship bakeoff --matrix ${opts.output}`,
+    ].join('\n'),
+  );
 }

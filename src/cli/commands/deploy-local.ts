@@ -1,12 +1,15 @@
 // `mlship deploy ecs --local [--down]`: run the stack's task definitions on this machine's
 // engine as ECS would (core/deploy/local-run.ts), and report each container; `--down`
-// removes what it started.
+// removes what it started. A rollout running on ECS (deploy/ecs-rollouts.json) is run as its
+// services run it: the candidate too, under its own name.
 
 import type { EcsPlanResult } from '../../core/deploy/plan.js';
 import type { IoHost } from '../../io/io-host.js';
 import type { CliContext } from '../context.js';
 
 export interface LocalFlags {
+  /** mlship.yaml: the rollouts running on ECS are recorded beside it. */
+  file: string;
   down: boolean;
   endpointUrl?: string;
   localEndpointUrl?: string;
@@ -59,7 +62,9 @@ export async function runLocal(
     );
     return;
   }
-  const chosen = await taskDefinitionsToRun(plan, { aws });
+  const { ecsRolloutsFile, readRollouts } = await import('../../core/rollout/state.js');
+  const { rollouts } = await readRollouts(ecsRolloutsFile(flags.file));
+  const chosen = await taskDefinitionsToRun(plan, { aws }, Object.values(rollouts));
   if (chosen.source === 'planned') {
     // Not deployed yet: the images mlship builds come from this machine.
     const { buildStackImages } = await import('../../core/deploy/images.js');

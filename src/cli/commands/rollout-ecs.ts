@@ -48,6 +48,7 @@ export async function ecsTarget(
       elb: aws.elb,
       cloudwatch: aws.cloudwatch,
       ec2: aws.ec2,
+      logs: aws.logs,
       clock: realClock,
       log,
       waitStable: async (name, taskDefinition) => {

@@ -162,6 +162,72 @@ export function classifyBuildFailure(step: string | undefined, output: string[],
   };
 }
 
+const GPU_OOM = /CUDA out of memory|OutOfMemoryError|CUBLAS_STATUS_ALLOC_FAILED|RESOURCE_EXHAUSTED: OOM/;
+
+/** A GPU-side cause in the log of a failed run (host, driver, architecture, GPU memory). */
+function gpuFailure(o: RunObservation, gpuOom: ReturnType<typeof find>): Failure | undefined {
+  const host = find(o.log, HOST_GPU);
+  if (host) {
+    return {
+      category: 'host_gpu_unavailable',
+      origin: 'host',
+      message: 'the example needs a GPU that the host does not provide to containers',
+      hint: o.gpusRequested
+        ? 'check the host: nvidia-smi, the NVIDIA Container Toolkit, and `docker run --gpus all` working at all'
+        : 'the candidate requests no GPU: set gpus: 1 (and a CUDA build), or run the example on CPU',
+      evidence: [host.line.trim()],
+    };
+  }
+  const driver = find(o.log, DRIVER);
+  if (driver) {
+    return {
+      category: 'cuda_driver_mismatch',
+      origin: 'host',
+      message: "the host's NVIDIA driver is older than the image's CUDA needs",
+      hint: 'update the driver, or pin an older cuda for this candidate (bakeoff checks nvidia-smi before running)',
+      evidence: [driver.line.trim()],
+    };
+  }
+  const arch = find(o.log, ARCH);
+  if (arch) {
+    return {
+      category: 'cuda_arch_mismatch',
+      origin: 'image',
+      message: "the framework build has no kernels for this GPU's architecture",
+      hint: 'pick a framework/CUDA build that supports this GPU (newer GPUs need newer CUDA), or build the extension with TORCH_CUDA_ARCH_LIST',
+      evidence: [arch.line.trim()],
+    };
+  }
+  if (gpuOom) {
+    return {
+      category: 'out_of_memory',
+      origin: 'candidate',
+      message: 'the example ran out of GPU memory',
+      hint: 'use a smaller batch/input, half precision, or a GPU with more memory',
+      evidence: [gpuOom.line.trim()],
+    };
+  }
+  return undefined;
+}
+
+/** A run that exited non-zero: a GPU cause, a failed download, a missing import, or the exit itself. */
+function exitFailure(o: RunObservation, gpuOom: ReturnType<typeof find>): Failure {
+  const gpu = gpuFailure(o, gpuOom);
+  if (gpu) return gpu;
+  const download = downloadFailure(o.log, o.weightsCache);
+  if (download) return download;
+  const missing = find(o.log, /ModuleNotFoundError: No module named '([^']+)'|ImportError: (.+)/);
+  return {
+    category: 'nonzero_exit',
+    origin: 'candidate',
+    message: `the example exited with code ${o.exitCode}`,
+    hint: missing
+      ? `a Python import failed (${missing.match[1] ?? missing.match[2]}): add it to the requirements or setup`
+      : 'the log tail in the report shows the error',
+    evidence: missing ? [missing.line.trim()] : o.log.slice(-3),
+  };
+}
+
 /** Classifies a finished run, or returns undefined when it succeeded. */
 export function classifyRun(o: RunObservation): Failure | undefined {
   if (o.timedOut) {
@@ -173,10 +239,7 @@ export function classifyRun(o: RunObservation): Failure | undefined {
       evidence: o.log.slice(-2),
     };
   }
-  const gpuOom = find(
-    o.log,
-    /CUDA out of memory|OutOfMemoryError|CUBLAS_STATUS_ALLOC_FAILED|RESOURCE_EXHAUSTED: OOM/,
-  );
+  const gpuOom = find(o.log, GPU_OOM);
   if (o.oomKilled || (o.exitCode === 137 && o.memoryLimitBytes !== undefined && !gpuOom)) {
     return {
       category: 'out_of_memory',
@@ -186,61 +249,7 @@ export function classifyRun(o: RunObservation): Failure | undefined {
       evidence: o.log.slice(-2),
     };
   }
-  if (o.exitCode !== 0) {
-    const host = find(o.log, HOST_GPU);
-    if (host) {
-      return {
-        category: 'host_gpu_unavailable',
-        origin: 'host',
-        message: 'the example needs a GPU that the host does not provide to containers',
-        hint: o.gpusRequested
-          ? 'check the host: nvidia-smi, the NVIDIA Container Toolkit, and `docker run --gpus all` working at all'
-          : 'the candidate requests no GPU: set gpus: 1 (and a CUDA build), or run the example on CPU',
-        evidence: [host.line.trim()],
-      };
-    }
-    const driver = find(o.log, DRIVER);
-    if (driver) {
-      return {
-        category: 'cuda_driver_mismatch',
-        origin: 'host',
-        message: "the host's NVIDIA driver is older than the image's CUDA needs",
-        hint: 'update the driver, or pin an older cuda for this candidate (bakeoff checks nvidia-smi before running)',
-        evidence: [driver.line.trim()],
-      };
-    }
-    const arch = find(o.log, ARCH);
-    if (arch) {
-      return {
-        category: 'cuda_arch_mismatch',
-        origin: 'image',
-        message: "the framework build has no kernels for this GPU's architecture",
-        hint: 'pick a framework/CUDA build that supports this GPU (newer GPUs need newer CUDA), or build the extension with TORCH_CUDA_ARCH_LIST',
-        evidence: [arch.line.trim()],
-      };
-    }
-    if (gpuOom) {
-      return {
-        category: 'out_of_memory',
-        origin: 'candidate',
-        message: 'the example ran out of GPU memory',
-        hint: 'use a smaller batch/input, half precision, or a GPU with more memory',
-        evidence: [gpuOom.line.trim()],
-      };
-    }
-    const download = downloadFailure(o.log, o.weightsCache);
-    if (download) return download;
-    const missing = find(o.log, /ModuleNotFoundError: No module named '([^']+)'|ImportError: (.+)/);
-    return {
-      category: 'nonzero_exit',
-      origin: 'candidate',
-      message: `the example exited with code ${o.exitCode}`,
-      hint: missing
-        ? `a Python import failed (${missing.match[1] ?? missing.match[2]}): add it to the requirements or setup`
-        : 'the log tail in the report shows the error',
-      evidence: missing ? [missing.line.trim()] : o.log.slice(-3),
-    };
-  }
+  if (o.exitCode !== 0) return exitFailure(o, gpuOom);
   if (o.missingOutputs.length) {
     return {
       category: 'missing_output',

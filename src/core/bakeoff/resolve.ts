@@ -266,58 +266,47 @@ function pickFlavor(
   return 'runtime';
 }
 
-/** Resolves one candidate into a build plan; throws IncompatibleError / DriverTooOldError. */
-export function resolveCandidate(c: Candidate, o: ResolveOptions): ResolvedPlan {
+type FrameworkPick = { name: 'torch' | 'tensorflow'; version: string; entry: FrameworkInfo };
+
+/** The framework requirement (and, for torch, the wheel index for this CUDA or CPU). */
+function frameworkFor(
+  fwPick: FrameworkPick,
+  cuda: string | null,
+  m: ResolveOptions['matrix'],
+  reasons: string[],
+): ResolvedFramework {
+  const pkg = fwPick.entry.package ?? fwPick.name;
+  if (fwPick.name === 'torch') {
+    const indexUrl = cuda ? fill(m.torchIndex.cuda, { tag: `cu${cuda.replace('.', '')}` }) : m.torchIndex.cpu;
+    reasons.push(`torch wheels from ${indexUrl} (${cuda ? `built for CUDA ${cuda}` : 'CPU build'})`);
+    return {
+      name: 'torch',
+      version: fwPick.version,
+      requirement: `${pkg}==${fwPick.version}`,
+      indexUrl,
+      constraints: [
+        `torch==${fwPick.version}`,
+        ...Object.entries(fwPick.entry.companions ?? {}).map(([n, v]) => `${n}==${v}`),
+      ],
+    };
+  }
+  return {
+    name: 'tensorflow',
+    version: fwPick.version,
+    requirement: `${cuda ? pkg : 'tensorflow'}==${fwPick.version}`,
+    constraints: [`tensorflow==${fwPick.version}`],
+  };
+}
+
+/** The base image of the flavor picked, where Python comes from, then the candidate's and the flag's overrides. */
+function baseImageFor(
+  c: Candidate,
+  o: ResolveOptions,
+  flavor: ResolvedPlan['flavor'],
+  cudaInfo: ResolveOptions['matrix']['cuda'][string] | undefined,
+  reasons: string[],
+): { baseImage: string; pythonFrom: ResolvedPlan['pythonFrom'] } {
   const m = o.matrix;
-  const reasons: string[] = [];
-  const wantsGpu = c.gpus === 'all' || c.gpus > 0;
-  let framework: ResolvedFramework | null = null;
-  let fwPick: { name: 'torch' | 'tensorflow'; version: string; entry: FrameworkInfo } | null = null;
-  if (c.framework !== 'none') {
-    const p = pickFramework(c, m, c.framework);
-    reasons.push(p.reason);
-    fwPick = { name: c.framework, version: p.version, entry: p.entry };
-  } else if (c.framework_version) {
-    throw new IncompatibleError('framework_version is set but framework is "none"', [
-      'framework: torch',
-      'framework: tensorflow',
-    ]);
-  }
-  const cuda = pickCuda(c, m, fwPick, o.host, reasons);
-  const cudaInfo = cuda ? m.cuda[cuda] : undefined;
-  if (cuda && !cudaInfo)
-    throw new IncompatibleError(`CUDA ${cuda} is not in the cuda table of the matrix`, []);
-
-  if (fwPick) {
-    const pkg = fwPick.entry.package ?? fwPick.name;
-    if (fwPick.name === 'torch') {
-      const indexUrl = cuda
-        ? fill(m.torchIndex.cuda, { tag: `cu${cuda.replace('.', '')}` })
-        : m.torchIndex.cpu;
-      framework = {
-        name: 'torch',
-        version: fwPick.version,
-        requirement: `${pkg}==${fwPick.version}`,
-        indexUrl,
-        constraints: [
-          `torch==${fwPick.version}`,
-          ...Object.entries(fwPick.entry.companions ?? {}).map(([n, v]) => `${n}==${v}`),
-        ],
-      };
-      reasons.push(`torch wheels from ${indexUrl} (${cuda ? `built for CUDA ${cuda}` : 'CPU build'})`);
-    } else {
-      const name = cuda ? pkg : 'tensorflow';
-      framework = {
-        name: 'tensorflow',
-        version: fwPick.version,
-        requirement: `${name}==${fwPick.version}`,
-        constraints: [`tensorflow==${fwPick.version}`],
-      };
-    }
-  }
-
-  const flavor = pickFlavor(c, o, cuda, fwPick, reasons);
-
   let baseImage: string;
   let pythonFrom: ResolvedPlan['pythonFrom'] = 'image';
   if (flavor === 'slim') {
@@ -345,6 +334,32 @@ export function resolveCandidate(c: Candidate, o: ResolveOptions): ResolvedPlan 
     baseImage = o.baseImageOverride;
     reasons.push(`base image ${o.baseImageOverride} from --base-image`);
   }
+  return { baseImage, pythonFrom };
+}
+
+/** Resolves one candidate into a build plan; throws IncompatibleError / DriverTooOldError. */
+export function resolveCandidate(c: Candidate, o: ResolveOptions): ResolvedPlan {
+  const m = o.matrix;
+  const reasons: string[] = [];
+  const wantsGpu = c.gpus === 'all' || c.gpus > 0;
+  let fwPick: FrameworkPick | null = null;
+  if (c.framework !== 'none') {
+    const p = pickFramework(c, m, c.framework);
+    reasons.push(p.reason);
+    fwPick = { name: c.framework, version: p.version, entry: p.entry };
+  } else if (c.framework_version) {
+    throw new IncompatibleError('framework_version is set but framework is "none"', [
+      'framework: torch',
+      'framework: tensorflow',
+    ]);
+  }
+  const cuda = pickCuda(c, m, fwPick, o.host, reasons);
+  const cudaInfo = cuda ? m.cuda[cuda] : undefined;
+  if (cuda && !cudaInfo)
+    throw new IncompatibleError(`CUDA ${cuda} is not in the cuda table of the matrix`, []);
+  const framework = fwPick ? frameworkFor(fwPick, cuda, m, reasons) : null;
+  const flavor = pickFlavor(c, o, cuda, fwPick, reasons);
+  const { baseImage, pythonFrom } = baseImageFor(c, o, flavor, cudaInfo, reasons);
   return {
     python: c.python,
     framework,

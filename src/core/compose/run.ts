@@ -208,6 +208,87 @@ export async function composeUp(
   }
 }
 
+/** What the one poller last saw, and the first failure it found. */
+interface Watched {
+  latest: Map<string, ContainerState>;
+  failure?: { service: string; why: string };
+}
+
+/** The first failure in one look at the services: exited, unhealthy, or past the deadline. */
+function firstFailure(
+  latest: Map<string, ContainerState>,
+  services: string[],
+  pastDeadline: boolean,
+  timeoutMs: number,
+): Watched['failure'] {
+  for (const s of services) {
+    const c = latest.get(s);
+    if (c && (c.state === 'exited' || c.state === 'dead')) return { service: s, why: `exited (${c.state})` };
+    if (c?.health === 'unhealthy') return { service: s, why: 'unhealthy' };
+  }
+  if (!pastDeadline) return undefined;
+  const pending = services.find((s) => !ready(latest.get(s)))!;
+  return { service: pending, why: `not healthy after ${Math.round(timeoutMs / 1000)} s` };
+}
+
+/** Looks at every service each 500 ms until all are ready or one failed. */
+async function pollUntilReady(
+  deps: ComposeRunDeps,
+  gen: ComposeGenerateResult,
+  services: string[],
+  w: Watched,
+  deadline: number,
+  timeoutMs: number,
+): Promise<void> {
+  while (!w.failure) {
+    w.latest = await serviceStates(deps, gen.project.name);
+    if (services.every((s) => ready(w.latest.get(s)))) return;
+    w.failure = firstFailure(w.latest, services, deps.now() > deadline, timeoutMs);
+    if (!w.failure) await deps.sleep(500);
+  }
+}
+
+/** One progress line per service, following what the poller saw. */
+function progressTask(deps: ComposeRunDeps, s: string, w: Watched) {
+  return {
+    title: `${s}: starting`,
+    run: async (control: { title(t: string): void }) => {
+      let last = '';
+      for (;;) {
+        const c = w.latest.get(s);
+        const state = c ? (c.health ? `${c.state}, ${c.health}` : c.state) : 'created';
+        if (state !== last) {
+          control.title(`${s}: ${state}`);
+          last = state;
+        }
+        if (ready(c)) return;
+        if (w.failure)
+          throw new Error(w.failure.service === s ? w.failure.why : 'stopped: another service failed');
+        await deps.sleep(250);
+      }
+    },
+  };
+}
+
+/** The failed service's state and last log lines, as the error to show. */
+async function unhealthyError(
+  deps: ComposeRunDeps,
+  project: ReturnType<typeof projectOf>,
+  f: NonNullable<Watched['failure']>,
+  w: Watched,
+): Promise<OperationFailedError> {
+  const logs = await deps.compose(project, ['logs', '--no-color', '--tail', '30', f.service]);
+  const c = w.latest.get(f.service);
+  return new OperationFailedError('COMPOSE_UNHEALTHY', `service ${f.service} ${f.why}`, {
+    details: [
+      `state: ${c?.state ?? 'not created'}${c?.health ? ` (${c.health})` : ''}`,
+      'last log lines:',
+      ...tail(logs.stdout || logs.stderr, 30),
+    ],
+    hint: `\`mlship compose logs ${f.service}\` shows more`,
+  });
+}
+
 /** `up -d`, then every service watched until healthy; the first that fails fails the run. */
 async function startAndWatch(
   deps: ComposeRunDeps,
@@ -227,70 +308,22 @@ async function startAndWatch(
       hint: 'a missing image or a port already in use are the usual causes; see the lines above',
     });
   }
-
   // Model services may take their whole start-up grace; give everyone that plus two minutes.
   const graces = Object.values(gen.stack.compose.services).map(
     (s) => Number.parseInt(s.healthcheck.start_period, 10) || 0,
   );
   const timeoutMs = (options.timeoutSeconds ?? Math.max(...graces, 0) + 120) * 1000;
-  const deadline = t0 + timeoutMs;
-  let latest = new Map<string, ContainerState>();
-  let failure: { service: string; why: string } | undefined;
+  const w: Watched = { latest: new Map() };
   // One poller for all services; each progress task waits on its own service.
-  const poll = (async () => {
-    while (!failure) {
-      latest = await serviceStates(deps, gen.project.name);
-      const done = services.every((s) => ready(latest.get(s)));
-      if (done) return;
-      for (const s of services) {
-        const c = latest.get(s);
-        if (c && (c.state === 'exited' || c.state === 'dead'))
-          failure ??= { service: s, why: `exited (${c.state})` };
-        if (c?.health === 'unhealthy') failure ??= { service: s, why: 'unhealthy' };
-      }
-      if (deps.now() > deadline) {
-        const pending = services.find((s) => !ready(latest.get(s)))!;
-        failure ??= { service: pending, why: `not healthy after ${Math.round(timeoutMs / 1000)} s` };
-      }
-      if (!failure) await deps.sleep(500);
-    }
-  })();
+  const poll = pollUntilReady(deps, gen, services, w, t0 + timeoutMs, timeoutMs);
   const outcomes = await deps.tasks.run(
-    services.map((s) => ({
-      title: `${s}: starting`,
-      run: async (control) => {
-        let last = '';
-        for (;;) {
-          const c = latest.get(s);
-          const state = c ? (c.health ? `${c.state}, ${c.health}` : c.state) : 'created';
-          if (state !== last) {
-            control.title(`${s}: ${state}`);
-            last = state;
-          }
-          if (ready(c)) return;
-          if (failure)
-            throw new Error(failure.service === s ? failure.why : 'stopped: another service failed');
-          await deps.sleep(250);
-        }
-      },
-    })),
+    services.map((s) => progressTask(deps, s, w)),
     { concurrent: true, exitOnError: false },
   );
   await poll;
-  if (failure || outcomes.some((o) => !o.ok)) {
-    const f = failure ?? { service: services[0]!, why: 'failed' };
-    const logs = await deps.compose(project, ['logs', '--no-color', '--tail', '30', f.service]);
-    const c = latest.get(f.service);
-    throw new OperationFailedError('COMPOSE_UNHEALTHY', `service ${f.service} ${f.why}`, {
-      details: [
-        `state: ${c?.state ?? 'not created'}${c?.health ? ` (${c.health})` : ''}`,
-        'last log lines:',
-        ...tail(logs.stdout || logs.stderr, 30),
-      ],
-      hint: `\`mlship compose logs ${f.service}\` shows more`,
-    });
-  }
-  return { latest, secondsToHealthy: (deps.now() - t0) / 1000 };
+  if (w.failure || outcomes.some((o) => !o.ok))
+    throw await unhealthyError(deps, project, w.failure ?? { service: services[0]!, why: 'failed' }, w);
+  return { latest: w.latest, secondsToHealthy: (deps.now() - t0) / 1000 };
 }
 
 /** With storage:, the configured bucket, created through the S3 API. */

@@ -159,23 +159,7 @@ export async function applyEcs(
   const versions = new Map<string, string>();
   for (const db of plan.databases) versions.set(db.identifier, await chooseEngineVersion(db, deps));
   const stack = plan.stack;
-  const result: ApplyResult = {
-    cluster: { name: stack, created: false },
-    logGroup: { name: plan.translation.logGroup, created: false },
-    repositories: [],
-    pushes: [],
-    taskDefinitions: [],
-    services: [],
-    weights: [],
-    roles: [],
-    databases: [],
-    efs: [],
-    queues: [],
-    scaling: [],
-    secretsCreated: createdSecrets,
-    stable: [],
-    endpoints: [],
-  };
+  const result = emptyResult(plan, createdSecrets);
 
   // 0. What the tasks need before they start: the bucket with their weights, their roles, data.
   await ensureBeforeTasks(plan, deps, options, network, versions, result);
@@ -213,19 +197,8 @@ export async function applyEcs(
     result.services.push({ name: svc.name, action });
   }
   result.scaling = await ensureWorkersScaling(plan.queues ?? [], stack, deps);
-
   // 6. Wait for the changed services; a failure keeps the log group for debugging.
-  const changed = plan.translation.services.filter((s) =>
-    result.services.some((r) => r.name === s.name && r.action !== 'unchanged'),
-  );
-  if (options.wait && changed.length) {
-    result.stable = await waitUntilStable(
-      plan,
-      changed.map((s) => ({ plan: s, taskDefinition: arnOf.get(s.taskFamily)! })),
-      deps,
-      options,
-    );
-  }
+  await waitForChanged(plan, deps, options, arnOf, result);
   result.endpoints = plan.translation.services.map((s) =>
     endpointsOf(
       stack,
@@ -236,6 +209,46 @@ export async function applyEcs(
     ),
   );
   return result;
+}
+
+function emptyResult(plan: EcsPlanResult, secretsCreated: ApplyResult['secretsCreated']): ApplyResult {
+  return {
+    cluster: { name: plan.stack, created: false },
+    logGroup: { name: plan.translation.logGroup, created: false },
+    repositories: [],
+    pushes: [],
+    taskDefinitions: [],
+    services: [],
+    weights: [],
+    roles: [],
+    databases: [],
+    efs: [],
+    queues: [],
+    scaling: [],
+    secretsCreated,
+    stable: [],
+    endpoints: [],
+  };
+}
+
+/** With --wait, the services this apply created or changed, until ECS calls them stable. */
+async function waitForChanged(
+  plan: EcsPlanResult,
+  deps: ApplyDeps,
+  options: ApplyOptions,
+  arnOf: Map<string, string>,
+  result: ApplyResult,
+): Promise<void> {
+  const changed = plan.translation.services.filter((s) =>
+    result.services.some((r) => r.name === s.name && r.action !== 'unchanged'),
+  );
+  if (!options.wait || !changed.length) return;
+  result.stable = await waitUntilStable(
+    plan,
+    changed.map((s) => ({ plan: s, taskDefinition: arnOf.get(s.taskFamily)! })),
+    deps,
+    options,
+  );
 }
 
 /** The bucket with the weights, the roles, the queues, EFS and the databases. */

@@ -126,6 +126,19 @@ export interface LogsApi {
   ensureLogGroup(name: string, retentionDays: number): Promise<{ created: boolean }>;
   /** Every message of a log stream, oldest first; none when the stream does not exist (yet). */
   streamMessages(group: string, stream: string): Promise<string[]>;
+  /**
+   * The messages of the group's streams whose names start with `streamPrefix`, from `startMs`
+   * to `endMs`, at most `maxPages` pages (FilterLogEvents); `truncated` when more were left.
+   */
+  filterMessages(spec: LogFilterSpec): Promise<{ messages: string[]; truncated: boolean }>;
+}
+
+export interface LogFilterSpec {
+  group: string;
+  streamPrefix: string;
+  startMs: number;
+  endMs: number;
+  maxPages: number;
 }
 
 /** Whether the secrets a task definition references (`valueFrom`) exist. */

@@ -41,6 +41,95 @@ export async function loadDeployStack(file: string): Promise<DeployStack> {
   return stackFromProject(file);
 }
 
+type ComposeService = Awaited<ReturnType<typeof generateCompose>>['stack']['compose']['services'][string];
+
+/** Values that interpolate a generated secret are secrets themselves on ECS. */
+function splitEnvironment(svc: ComposeService): { environment: Record<string, string>; secretEnv: string[] } {
+  const environment: Record<string, string> = {};
+  const secretEnv: string[] = [];
+  for (const [k, v] of Object.entries(svc.environment ?? {})) {
+    if (v.includes('${')) secretEnv.push(k);
+    else environment[k] = v;
+  }
+  return { environment, secretEnv };
+}
+
+/**
+ * Locally everything is published on loopback; on ECS only the proxy faces the outside, on the
+ * HTTP port (the local port is only chosen not to clash on a developer's machine).
+ */
+function portsOf(svc: ComposeService): StackService['ports'] {
+  const proxy = svc.labels['dev.mlship.role'] === 'proxy';
+  return [
+    ...(svc.expose ?? []).map((p) => ({ container: Number(p), protocol: 'tcp' as const })),
+    ...(svc.ports ?? []).map((p) => {
+      const parts = p.split(':');
+      return {
+        container: Number(parts[parts.length - 1]),
+        published: proxy ? 80 : Number(parts[parts.length - 2]),
+        protocol: 'tcp' as const,
+        ...(proxy ? {} : { hostIp: '127.0.0.1' }),
+      };
+    }),
+  ];
+}
+
+/** The compose file's volumes as ECS sees them: no weights mount (uploaded), no API keys (a secret). */
+function volumesOf(
+  svc: ComposeService,
+  outDir: string,
+  weights: StackService['weights'],
+): StackService['volumes'] {
+  return (svc.volumes ?? [])
+    .filter((v) => !(weights?.local && v.target === weights.local.target))
+    .filter((v) => v.target !== API_KEYS_DIR)
+    .map((v) => ({
+      type: v.type,
+      // Bind sources as absolute paths: compose's are relative to its output folder.
+      source: v.type === 'bind' ? path.resolve(outDir, v.source) : v.source,
+      target: v.target,
+      readOnly: Boolean(v.read_only),
+    }));
+}
+
+/** One generated compose service as the deploy's stack service (its source location added by the caller). */
+function serviceFromCompose(
+  name: string,
+  svc: ComposeService,
+  outDir: string,
+  weights: StackService['weights'] | undefined,
+): Omit<StackService, 'file' | 'line'> {
+  const device = svc.deploy?.resources.reservations?.devices[0];
+  const memory = svc.deploy?.resources.limits?.memory;
+  return {
+    name,
+    role: (svc.labels['dev.mlship.role'] as StackService['role']) ?? 'other',
+    image: svc.image,
+    ...(svc.build ? { build: { context: path.resolve(outDir, svc.build.context) } } : {}),
+    ...(weights ? { weights } : {}),
+    ...splitEnvironment(svc),
+    secrets: [],
+    ports: portsOf(svc),
+    volumes: volumesOf(svc, outDir, weights),
+    dependsOn: Object.entries(svc.depends_on ?? {}).map(([d, c]) => ({
+      service: d,
+      condition: c.condition === 'service_healthy' ? ('healthy' as const) : ('started' as const),
+    })),
+    healthcheck: {
+      test: svc.healthcheck.test,
+      intervalSeconds: parseDuration(svc.healthcheck.interval) ?? 30,
+      timeoutSeconds: parseDuration(svc.healthcheck.timeout) ?? 5,
+      retries: svc.healthcheck.retries,
+      startPeriodSeconds: parseDuration(svc.healthcheck.start_period) ?? 0,
+    },
+    ...(svc.deploy?.resources.limits?.cpus ? { cpus: Number(svc.deploy.resources.limits.cpus) } : {}),
+    ...(memory ? { memoryBytes: parseBytes(memory)! } : {}),
+    ...(device ? { gpus: device.count } : {}),
+    labels: {},
+    profiles: [],
+  };
+}
+
 export async function stackFromProject(file: string): Promise<DeployStack & { project: Project }> {
   const gen = await generateCompose({ configFile: file, force: true, dryRun: true, target: 'cloud' });
   const { project } = gen;
@@ -54,69 +143,9 @@ export async function stackFromProject(file: string): Promise<DeployStack & { pr
       for (const v of svc.volumes ?? []) if (v.type === 'volume') monitoringVolumes.add(v.source);
       continue;
     }
-    const environment: Record<string, string> = {};
-    const secretEnv: string[] = [];
-    // Values that interpolate a generated secret are secrets themselves on ECS.
-    for (const [k, v] of Object.entries(svc.environment ?? {})) {
-      if (v.includes('${')) secretEnv.push(k);
-      else environment[k] = v;
-    }
-    const device = svc.deploy?.resources.reservations?.devices[0];
-    const memory = svc.deploy?.resources.limits?.memory;
-    const ports = [
-      ...(svc.expose ?? []).map((p) => ({ container: Number(p), protocol: 'tcp' as const })),
-      ...(svc.ports ?? []).map((p) => {
-        const parts = p.split(':');
-        // Locally everything is published on loopback; on ECS only the proxy faces the outside,
-        // on the HTTP port (the local port is only chosen not to clash on a developer's machine).
-        const proxy = svc.labels['dev.mlship.role'] === 'proxy';
-        return {
-          container: Number(parts[parts.length - 1]),
-          published: proxy ? 80 : Number(parts[parts.length - 2]),
-          protocol: 'tcp' as const,
-          ...(proxy ? {} : { hostIp: '127.0.0.1' }),
-        };
-      }),
-    ];
     const weights = modelWeights(project, gen.wrapped, path.dirname(path.resolve(file)), name);
     services.push({
-      name,
-      role: (svc.labels['dev.mlship.role'] as StackService['role']) ?? 'other',
-      image: svc.image,
-      ...(svc.build ? { build: { context: path.resolve(gen.outDir, svc.build.context) } } : {}),
-      ...(weights ? { weights } : {}),
-      environment,
-      secretEnv,
-      secrets: [],
-      ports,
-      // The weights mount is carried by `weights` (uploaded on deploy), not as a volume.
-      volumes: (svc.volumes ?? [])
-        .filter((v) => !(weights?.local && v.target === weights.local.target))
-        // The proxy's API keys come from Secrets Manager on ECS (never baked into an image).
-        .filter((v) => v.target !== API_KEYS_DIR)
-        .map((v) => ({
-          type: v.type,
-          // Bind sources as absolute paths: compose's are relative to its output folder.
-          source: v.type === 'bind' ? path.resolve(gen.outDir, v.source) : v.source,
-          target: v.target,
-          readOnly: Boolean(v.read_only),
-        })),
-      dependsOn: Object.entries(svc.depends_on ?? {}).map(([d, c]) => ({
-        service: d,
-        condition: c.condition === 'service_healthy' ? ('healthy' as const) : ('started' as const),
-      })),
-      healthcheck: {
-        test: svc.healthcheck.test,
-        intervalSeconds: parseDuration(svc.healthcheck.interval) ?? 30,
-        timeoutSeconds: parseDuration(svc.healthcheck.timeout) ?? 5,
-        retries: svc.healthcheck.retries,
-        startPeriodSeconds: parseDuration(svc.healthcheck.start_period) ?? 0,
-      },
-      ...(svc.deploy?.resources.limits?.cpus ? { cpus: Number(svc.deploy.resources.limits.cpus) } : {}),
-      ...(memory ? { memoryBytes: parseBytes(memory)! } : {}),
-      ...(device ? { gpus: device.count } : {}),
-      labels: {},
-      profiles: [],
+      ...serviceFromCompose(name, svc, gen.outDir, weights),
       ...locate(name, svc.labels['dev.mlship.role'] ?? 'other'),
     });
   }

@@ -216,6 +216,27 @@ function driverProblem(image: string, g: ImageGpu, d: AmiDriver, matrix: Matrix)
   return `the NVIDIA driver ${d.driver} of ${d.ami} (from ${d.source}) is too old for ${image}'s CUDA ${g.cuda}, which needs ${g.minDriverCompat} or newer; on the instance it would fail with "The NVIDIA driver on your system is too old" (fix: a build for CUDA ${newest.compat ?? 'an older release'} or older, which this driver runs${newest.full && newest.full !== newest.compat ? ` (fully up to ${newest.full})` : ''}${build ? `, e.g. ${build}` : ''}; or an AMI with a newer driver)`;
 }
 
+/** The line of a fit that cannot be checked (unknown instance, unlabelled image, CPU build); else undefined. */
+function notChecked(
+  o: { image: string; instanceType: string },
+  head: string,
+  gpu: ReturnType<typeof instanceGpu>,
+  g: ImageGpu | undefined,
+): string | undefined {
+  if (!gpu) return `${head}: unknown: ${o.instanceType} is not in the GPU table dated ${GPU_FIT_DATE}`;
+  if (!g)
+    return `${head} (${gpu.gpu}, ${gpu.cc}): unknown: the image has no ${GPU_LABELS.cuda} label (\`mlship doctor --image ${o.image} --gpu-instance ${o.instanceType}\` probes it)`;
+  if (!g.cuda) return `${head}: ${g.framework ?? 'the image'} is a CPU build: the ${gpu.gpu} stays unused`;
+  return undefined;
+}
+
+function archTextOf(via: ReturnType<typeof runsOn> | 'unknown', archs: string[]): string {
+  if (via === 'unknown') return 'architectures not recorded';
+  if (via === 'sass') return `built for it (${archs.join(', ')})`;
+  if (via === 'ptx') return `PTX JIT (${archs.join(', ')})`;
+  return `not built for it (${archs.join(', ')})`;
+}
+
 /** The fit of one image on one instance type under one AMI driver. */
 export function checkGpuFit(o: {
   image: string;
@@ -236,18 +257,9 @@ export function checkGpuFit(o: {
   if (gpu) fit.gpu = gpu;
   if (g) fit.imageGpu = g;
   const head = `GPU fit of ${o.image} on ${o.instanceType}`;
-  if (!gpu) {
-    fit.lines.push(`${head}: unknown: ${o.instanceType} is not in the GPU table dated ${GPU_FIT_DATE}`);
-    return fit;
-  }
-  if (!g) {
-    fit.lines.push(
-      `${head} (${gpu.gpu}, ${gpu.cc}): unknown: the image has no ${GPU_LABELS.cuda} label (\`mlship doctor --image ${o.image} --gpu-instance ${o.instanceType}\` probes it)`,
-    );
-    return fit;
-  }
-  if (!g.cuda) {
-    fit.lines.push(`${head}: ${g.framework ?? 'the image'} is a CPU build: the ${gpu.gpu} stays unused`);
+  const unknown = notChecked(o, head, gpu, g);
+  if (unknown || !gpu || !g?.cuda) {
+    if (unknown) fit.lines.push(unknown);
     return fit;
   }
   const via = g.archs.length ? runsOn(g.archs, gpu.cc) : 'unknown';
@@ -269,14 +281,7 @@ export function checkGpuFit(o: {
     o.driver.driver === undefined
       ? `driver unknown (${o.driver.source})`
       : `driver ${o.driver.driver} (${o.driver.source})${tooOld ? ' too old' : compatOnly ? ' through minor-version compatibility' : ''}`;
-  const archText =
-    via === 'unknown'
-      ? 'architectures not recorded'
-      : via === 'sass'
-        ? `built for it (${g.archs.join(', ')})`
-        : via === 'ptx'
-          ? `PTX JIT (${g.archs.join(', ')})`
-          : `not built for it (${g.archs.join(', ')})`;
+  const archText = archTextOf(via, g.archs);
   fit.lines.push(
     `${head} (${gpu.gpu}, ${gpu.cc}): ${fit.problems.length ? 'DOES NOT FIT' : 'fits'}: ${g.framework ?? 'image'} CUDA ${g.cuda}, ${archText}; ${driverText}`,
   );

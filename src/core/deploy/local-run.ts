@@ -6,12 +6,16 @@
 // task role's credentials are handed in (assumed, so containers may do what the task
 // may do), health checks run with their start period, `dependsOn` orders containers
 // inside a task, and the load balancer's listeners are published on loopback. Each
-// container is reported healthy, running, or why not.
+// container is reported healthy, running, or why not. While a rollout runs on ECS, what its
+// services run now: the stable and proxy services' revisions (a shadow's proxy mirrors), and
+// the candidate service's under its own Service Connect name (`<service>-candidate`).
 
 import type { ContainerDefinition, RegisterTaskDefinitionCommandInput } from '@aws-sdk/client-ecs';
 import type { ContainerHandle, ContainerInfo, ContainerSpec, Engine } from '../../adapters/docker/engine.js';
 import { isEcr, parseImageRef } from '../../config/image-ref.js';
+import type { Rollout } from '../../config/rollout-schema.js';
 import { type Clock, realClock } from '../../io/clock.js';
+import { UsageError } from '../../io/errors.js';
 import type { AwsCredentials, AwsDeployApis } from './aws-apis.js';
 
 export const LOCAL_LABEL = 'dev.mlship.ecs-local';
@@ -341,6 +345,7 @@ export async function runLocally(deps: LocalRunDeps, options: LocalRunOptions): 
 /**
  * What to run: the revisions registered in ECS (as deployed, with the images they name), or,
  * before the first apply, the plan's, with each image mlship builds taken from this machine.
+ * With `rollouts` running on ECS, the revisions their services run (rolloutTaskDefinitions).
  */
 export async function taskDefinitionsToRun(
   plan: {
@@ -348,6 +353,7 @@ export async function taskDefinitionsToRun(
     localImages: Record<string, string>;
   },
   deps: { aws: Pick<AwsDeployApis, 'ecs'> },
+  rollouts: Rollout[] = [],
 ): Promise<{
   taskDefinitions: RegisterTaskDefinitionCommandInput[];
   source: 'deployed' | 'planned';
@@ -359,10 +365,12 @@ export async function taskDefinitionsToRun(
     ),
   );
   if (registered.every((r) => r)) {
+    const deployed = registered.map((r) => r as RegisterTaskDefinitionCommandInput & { revision?: number });
+    const taskDefinitions = await rolloutTaskDefinitions(deployed, rollouts, deps);
     return {
-      taskDefinitions: registered.map((r) => r as RegisterTaskDefinitionCommandInput),
+      taskDefinitions,
       source: 'deployed',
-      revisions: registered.map((r) => `${r!.family}:${r!.revision}`),
+      revisions: taskDefinitions.map((r) => `${r.family}:${(r as { revision?: number }).revision}`),
     };
   }
   return {
@@ -374,5 +382,65 @@ export async function taskDefinitionsToRun(
     })),
     source: 'planned',
     revisions: [],
+  };
+}
+
+/**
+ * The family's latest revision is not what ECS runs while a rollout runs there: the candidate's
+ * revision is the latest of the stable one's family. So each running rollout's services take
+ * the revision it recorded (the stable one; a shadow's proxy, its mirroring revision), and the
+ * candidate's revision is added under its service's name, as Service Connect names it.
+ */
+export async function rolloutTaskDefinitions(
+  deployed: RegisterTaskDefinitionCommandInput[],
+  rollouts: Rollout[],
+  deps: { aws: Pick<AwsDeployApis, 'ecs'> },
+): Promise<RegisterTaskDefinitionCommandInput[]> {
+  const out = [...deployed];
+  const describe = async (arn: string) => {
+    const td = await deps.aws.ecs.latestTaskDefinition(arn);
+    if (!td)
+      throw new UsageError(`${arn}, which a running rollout records, is not an active revision`, {
+        hint: 'see mlship rollout status <service> --target ecs; roll it back if it was changed by hand',
+      });
+    return td as RegisterTaskDefinitionCommandInput;
+  };
+  for (const r of rollouts.filter((x) => x.status === 'running')) {
+    const rec = r.ecsShadow ?? r.ecs;
+    if (!rec) continue;
+    const current = [
+      rec.stableTaskDefinition,
+      ...(r.ecsShadow ? [r.ecsShadow.shadowProxyTaskDefinition] : []),
+    ];
+    for (const arn of current) {
+      const td = await describe(arn);
+      const i = out.findIndex((x) => x.family === td.family);
+      if (i >= 0) out[i] = td;
+    }
+    out.push(asService(await describe(rec.candidateTaskDefinition), rec.stableService, rec.candidateService));
+  }
+  return out;
+}
+
+/**
+ * A revision run as another service of the same family (the candidate): its containers renamed
+ * `<name><suffix>` (the suffix that makes `service` into `as`), so that the local containers and
+ * the names they answer to on the stack's network are the candidate's, not the stable one's.
+ */
+export function asService(
+  td: RegisterTaskDefinitionCommandInput,
+  service: string,
+  as: string,
+): RegisterTaskDefinitionCommandInput {
+  const suffix = as.startsWith(service) ? as.slice(service.length) : `-${as}`;
+  return {
+    ...td,
+    containerDefinitions: (td.containerDefinitions ?? []).map((c) => ({
+      ...c,
+      name: `${c.name}${suffix}`,
+      ...(c.dependsOn
+        ? { dependsOn: c.dependsOn.map((d) => ({ ...d, containerName: `${d.containerName}${suffix}` })) }
+        : {}),
+    })),
   };
 }

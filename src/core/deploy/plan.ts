@@ -405,6 +405,65 @@ function withOperateCost(
   return cost;
 }
 
+/**
+ * The stateful half first: the database and the files move to managed services, then the
+ * queues, and the services that use them are pointed there (what is left runs as tasks).
+ */
+function manageData(
+  loaded: DeployStack,
+  options: EcsPlanOptions,
+  region: string,
+  accountId: string,
+  bucket: string,
+) {
+  const managedDb = manageDatabases(loaded.stack, loaded.project, {
+    region,
+    accountId,
+    keepContainers: options.keepDbContainer ?? false,
+  });
+  const managedFiles = manageStorage(managedDb.stack, loaded.project, bucket);
+  const managedQueues = manageQueues(managedFiles.stack, loaded.project, { region, accountId });
+  return { managedDb, managedFiles, managedQueues };
+}
+
+/** The managed services' and the baked volumes' warnings beside the translation's, the queues' refusals, the workers. */
+function gatherWarnings(
+  translation: EcsPlanResult['translation'],
+  stack: Stack,
+  managedWarnings: EcsPlanResult['translation']['warnings'],
+  managedQueues: ReturnType<typeof manageQueues>,
+  bakes: EcsPlanResult['bakes'],
+): void {
+  translation.warnings.unshift(...stack.warnings, ...managedWarnings);
+  translation.refusals.push(...managedQueues.refusals);
+  withWorkerServices(translation, managedQueues.queues);
+  for (const b of bakes) {
+    const message = bakeWarning(b);
+    if (message)
+      translation.warnings.push({
+        file: stack.file,
+        line: 1,
+        column: 1,
+        path: `services.${b.service}.volumes`,
+        message,
+      });
+  }
+}
+
+/** The roles mlship creates: the execution role unless the user names one, the task role when a task needs one. */
+function rolesToCreate(
+  stackName: string,
+  translation: EcsPlanResult['translation'],
+  taskNeeds: Parameters<typeof roleSpecs>[2],
+  arns: { userExecution?: unknown; userTask?: unknown; task?: unknown },
+): EcsPlanResult['roles'] {
+  const specs = roleSpecs(stackName, translation.taskDefinitions, taskNeeds);
+  return {
+    ...(arns.userExecution ? {} : { execution: specs.execution }),
+    ...(!arns.userTask && arns.task ? { task: specs.task } : {}),
+  };
+}
+
 export async function planEcs(options: EcsPlanOptions): Promise<EcsPlanResult> {
   const loaded = options.loaded ?? (await loadDeployStack(options.file));
   const { project } = loaded;
@@ -416,15 +475,7 @@ export async function planEcs(options: EcsPlanOptions): Promise<EcsPlanResult> {
     options.outDir ?? path.join(path.dirname(path.resolve(options.file)), 'deploy', 'ecs'),
   );
   const bucket = stackBucketName(loaded.stack.name, accountId, region);
-  // The stateful half first: the database and the files move to managed services, and the
-  // services that use them are pointed there (what is left is what runs as tasks).
-  const managedDb = manageDatabases(loaded.stack, project, {
-    region,
-    accountId,
-    keepContainers: options.keepDbContainer ?? false,
-  });
-  const managedFiles = manageStorage(managedDb.stack, project, bucket);
-  const managedQueues = manageQueues(managedFiles.stack, project, { region, accountId });
+  const { managedDb, managedFiles, managedQueues } = manageData(loaded, options, region, accountId, bucket);
   const stack = managedQueues.stack;
   const tasks = await planTasks(
     loaded,
@@ -437,20 +488,7 @@ export async function planEcs(options: EcsPlanOptions): Promise<EcsPlanResult> {
     },
   );
   const { translation, bakes, weights, efs, taskNeeds, arns } = tasks;
-  translation.warnings.unshift(...stack.warnings, ...managedDb.warnings, ...managedFiles.warnings);
-  translation.refusals.push(...managedQueues.refusals);
-  withWorkerServices(translation, managedQueues.queues);
-  for (const b of bakes) {
-    const w = bakeWarning(b);
-    if (w)
-      translation.warnings.push({
-        file: stack.file,
-        line: 1,
-        column: 1,
-        path: `services.${b.service}.volumes`,
-        message: w,
-      });
-  }
+  gatherWarnings(translation, stack, [...managedDb.warnings, ...managedFiles.warnings], managedQueues, bakes);
   // Before the roles: the proxy's API keys secret is one the execution role must read.
   const operate = planOperate(
     stack,
@@ -464,11 +502,7 @@ export async function planEcs(options: EcsPlanOptions): Promise<EcsPlanResult> {
     region,
     accountId,
   );
-  const specs = roleSpecs(stack.name, translation.taskDefinitions, taskNeeds);
-  const roles: EcsPlanResult['roles'] = {
-    ...(arns.userExecution ? {} : { execution: specs.execution }),
-    ...(!arns.userTask && arns.task ? { task: specs.task } : {}),
-  };
+  const roles = rolesToCreate(stack.name, translation, taskNeeds, arns);
   const { gpuInstanceType, gpuFit } = await planGpu(stack.name, translation, options);
   const loadBalancer = loadBalancerOf(stack.name, translation, options.certificateArn);
   const partial = {
@@ -492,11 +526,20 @@ export async function planEcs(options: EcsPlanOptions): Promise<EcsPlanResult> {
     ...(gpuFit ? { gpuFit } : {}),
     operate,
   };
+  return finishPlan(partial, options, outDir);
+}
+
+/** The plan's lines and cost added, then its files written (unless told not to). */
+async function finishPlan(
+  partial: Omit<EcsPlanResult, 'plan' | 'cost' | 'outDir' | 'written' | 'operate'> & { operate: OperatePlan },
+  options: EcsPlanOptions,
+  outDir: string,
+): Promise<EcsPlanResult> {
   const result = {
     ...partial,
     plan: [
       ...planLines(partial, Boolean(options.gpuInstanceType)),
-      ...operatePlanLines(operate, Boolean(loadBalancer)),
+      ...operatePlanLines(partial.operate, Boolean(partial.loadBalancer)),
     ],
     cost: withOperateCost(costOf(partial, options), partial),
   };

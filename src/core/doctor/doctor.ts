@@ -240,6 +240,42 @@ async function checkCompose(deps: DoctorDeps): Promise<Check[]> {
   ];
 }
 
+function regionCheck(r: ResolvedAws): Check {
+  return {
+    id: 'aws-region',
+    title: 'AWS region',
+    required: false,
+    status: r.region ? 'ok' : 'warn',
+    detail: r.region ? `${r.region} (from ${r.regionSource})` : 'not set',
+    ...(r.region
+      ? {}
+      : {
+          fix: 'set aws.region in mlship.yaml, export AWS_REGION, or set a region for the profile in ~/.aws/config (--region works too)',
+        }),
+  };
+}
+
+function credentialsCheck(r: ResolvedAws): Check {
+  const id = r.identity;
+  const profile = r.profile ? `, profile ${r.profile} (from ${r.profileSource})` : '';
+  return {
+    id: 'aws-credentials',
+    title: 'AWS credentials',
+    required: false,
+    status: id?.ok ? 'ok' : 'warn',
+    detail: !r.region
+      ? 'not checked: no region to ask STS in'
+      : id?.ok
+        ? `account ${id.account} (${id.arn})${profile}`
+        : `not usable${id ? `: ${id.reason}` : ''}${profile}`,
+    ...(id?.ok
+      ? {}
+      : {
+          fix: 'needed only for `mlship deploy ecs --apply`: run `aws configure`, `aws sso login`, or set AWS_PROFILE',
+        }),
+  };
+}
+
 async function checkAws(deps: DoctorDeps): Promise<Check[]> {
   let r: ResolvedAws;
   try {
@@ -259,37 +295,7 @@ async function checkAws(deps: DoctorDeps): Promise<Check[]> {
     ];
   }
   const id = r.identity;
-  const profile = r.profile ? `, profile ${r.profile} (from ${r.profileSource})` : '';
-  const region: Check = {
-    id: 'aws-region',
-    title: 'AWS region',
-    required: false,
-    status: r.region ? 'ok' : 'warn',
-    detail: r.region ? `${r.region} (from ${r.regionSource})` : 'not set',
-    ...(r.region
-      ? {}
-      : {
-          fix: 'set aws.region in mlship.yaml, export AWS_REGION, or set a region for the profile in ~/.aws/config (--region works too)',
-        }),
-  };
-  const checks: Check[] = [];
-  checks.push({
-    id: 'aws-credentials',
-    title: 'AWS credentials',
-    required: false,
-    status: id?.ok ? 'ok' : 'warn',
-    detail: !r.region
-      ? 'not checked: no region to ask STS in'
-      : id?.ok
-        ? `account ${id.account} (${id.arn})${profile}`
-        : `not usable${id ? `: ${id.reason}` : ''}${profile}`,
-    ...(id?.ok
-      ? {}
-      : {
-          fix: 'needed only for `mlship deploy ecs --apply`: run `aws configure`, `aws sso login`, or set AWS_PROFILE',
-        }),
-  });
-  checks.push(region);
+  const checks: Check[] = [credentialsCheck(r), regionCheck(r)];
   if (id?.ok && r.accountId && r.accountId !== id.account) {
     checks.push({
       id: 'aws-account',

@@ -65,8 +65,18 @@ export async function schemaReference(dir: string): Promise<string> {
 const validName = (v: string): true | string =>
   NAME.test(v) || 'use lowercase letters, digits and "-", starting with a letter';
 
-export async function runInit(options: InitOptions, deps: InitDeps): Promise<InitResult> {
-  const p = deps.prompter;
+interface InitAnswers {
+  name: string;
+  serviceName: string;
+  runtime: 'python' | 'node';
+  entry?: string;
+  model?: string;
+  gpu: boolean;
+  region: string;
+  addons: string[];
+}
+
+function checkFlags(options: InitOptions): void {
   for (const [flag, value] of [
     ['--name', options.name],
     ['--service', options.service],
@@ -77,6 +87,36 @@ export async function runInit(options: InitOptions, deps: InitDeps): Promise<Ini
       });
     }
   }
+  for (const a of options.addons ?? []) {
+    if (!(ADDONS as readonly string[]).includes(a)) {
+      throw new UsageError(`unknown add-on "${a}"`, { hint: `choose from ${ADDONS.join(', ')}` });
+    }
+  }
+}
+
+/** What the service serves: the flags, or (interactive, neither given) a question. */
+async function askServes(
+  options: InitOptions,
+  p: InitDeps['prompter'],
+): Promise<{ entry?: string; model?: string }> {
+  if (options.entry !== undefined || options.model !== undefined || !p.interactive)
+    return { entry: options.entry, model: options.model };
+  const kind = await p.select(
+    'What does the service serve?',
+    [
+      { value: 'entry', name: 'a Python function (predict.py:predict)' },
+      { value: 'model', name: 'a serialized model file (.joblib/.pkl, .onnx, .pt)' },
+      { value: 'later', name: 'decide later' },
+    ],
+    'later',
+  );
+  if (kind === 'entry') return { entry: await p.input('Entry point', 'predict.py:predict') };
+  if (kind === 'model') return { model: await p.input('Model file', 'model.joblib') };
+  return {};
+}
+
+/** Each answer from its flag, or asked (in this order) when the flag is missing. */
+async function askAll(options: InitOptions, p: InitDeps['prompter']): Promise<InitAnswers> {
   const name =
     options.name ??
     (await p.input('Project name', slugify(path.basename(path.resolve(options.dir))), validName));
@@ -84,35 +124,24 @@ export async function runInit(options: InitOptions, deps: InitDeps): Promise<Ini
   const runtime =
     options.runtime ??
     (await p.select('Serving runtime', [{ value: 'python' as const }, { value: 'node' as const }], 'python'));
-  let entry = options.entry;
-  let model = options.model;
-  if (entry === undefined && model === undefined && p.interactive) {
-    const kind = await p.select(
-      'What does the service serve?',
-      [
-        { value: 'entry', name: 'a Python function (predict.py:predict)' },
-        { value: 'model', name: 'a serialized model file (.joblib/.pkl, .onnx, .pt)' },
-        { value: 'later', name: 'decide later' },
-      ],
-      'later',
-    );
-    if (kind === 'entry') entry = await p.input('Entry point', 'predict.py:predict');
-    if (kind === 'model') model = await p.input('Model file', 'model.joblib');
-  }
+  const { entry, model } = await askServes(options, p);
   const gpu = options.gpu ?? (await p.confirm('Does it need a GPU?', false));
   const region =
     options.region ?? (p.interactive ? await p.input('AWS region for deploys (empty to skip)', '') : '');
-  for (const a of options.addons ?? []) {
-    if (!(ADDONS as readonly string[]).includes(a)) {
-      throw new UsageError(`unknown add-on "${a}"`, { hint: `choose from ${ADDONS.join(', ')}` });
-    }
-  }
   const addons =
     options.addons ??
     (p.interactive && (await p.confirm('Add an NGINX proxy and a front end for `mlship compose`?', true))
       ? ['proxy', 'frontend']
       : []);
+  return { name, serviceName, runtime, entry, model, gpu, region, addons };
+}
 
+export async function runInit(options: InitOptions, deps: InitDeps): Promise<InitResult> {
+  checkFlags(options);
+  const { name, serviceName, runtime, entry, model, gpu, region, addons } = await askAll(
+    options,
+    deps.prompter,
+  );
   const project: ProjectInput = {
     version: 1,
     name,

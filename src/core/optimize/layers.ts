@@ -227,24 +227,25 @@ export function cudaStacks(files: Iterable<[string, number]>): CudaStacks | unde
   return { systemBytes, wheelBytes, systemDirs };
 }
 
-export function analyseLayers(image: string, save: SaveContents, topN = 10): LayerReport {
+/** The layers applied in order: the files still visible, and what each later layer hid or replaced. */
+function replayLayers(save: SaveContents) {
   const live = new Map<string, { size: number; layer: number }>();
   const wasted: WastedFile[] = [];
   const wastedPerLayer: number[] = [];
   const layers: LayerInfo[] = [];
-
+  const waste = (path: string, f: { size: number; layer: number }, by: number, how: WastedFile['how']) => {
+    if (f.size <= 0) return;
+    wasted.push({ path, bytes: f.size, addedIn: f.layer, wastedBy: by, how });
+    wastedPerLayer[f.layer] = (wastedPerLayer[f.layer] ?? 0) + f.size;
+  };
   const removeUnder = (prefix: string, layer: number) => {
     for (const [p, f] of live) {
       if (p === prefix || prefix === '' || p.startsWith(`${prefix}/`)) {
-        if (f.size > 0) {
-          wasted.push({ path: p, bytes: f.size, addedIn: f.layer, wastedBy: layer, how: 'deleted' });
-          wastedPerLayer[f.layer] = (wastedPerLayer[f.layer] ?? 0) + f.size;
-        }
+        waste(p, f, layer, 'deleted');
         live.delete(p);
       }
     }
   };
-
   save.layerOrder.forEach((name, index) => {
     const t = save.tables.get(name);
     if (!t) throw unreadable(`docker save output lacks the layer ${name} its manifest lists`);
@@ -255,16 +256,7 @@ export function analyseLayers(image: string, save: SaveContents, topN = 10): Lay
     for (const [p, s] of t.files) {
       size += s;
       const before = live.get(p);
-      if (before && before.size > 0) {
-        wasted.push({
-          path: p,
-          bytes: before.size,
-          addedIn: before.layer,
-          wastedBy: index,
-          how: 'overwritten',
-        });
-        wastedPerLayer[before.layer] = (wastedPerLayer[before.layer] ?? 0) + before.size;
-      }
+      if (before) waste(p, before, index, 'overwritten');
       live.set(p, { size: s, layer: index });
     }
     layers.push({
@@ -276,6 +268,11 @@ export function analyseLayers(image: string, save: SaveContents, topN = 10): Lay
       wastedBytes: 0,
     });
   });
+  return { live, wasted, wastedPerLayer, layers };
+}
+
+export function analyseLayers(image: string, save: SaveContents, topN = 10): LayerReport {
+  const { live, wasted, wastedPerLayer, layers } = replayLayers(save);
   for (const l of layers) l.wastedBytes = wastedPerLayer[l.index] ?? 0;
   const totalBytes = layers.reduce((n, l) => n + l.sizeBytes, 0);
   const wastedBytes = wasted.reduce((n, w) => n + w.bytes, 0);

@@ -185,6 +185,73 @@ function resolveImage(image: string, args: Map<string, string | null>): string |
   return unresolved ? undefined : out;
 }
 
+/** The instruction's keyword, refused when unknown or missing its arguments. */
+function checkedKeyword(node: AstInstruction, file: string, line: number): string {
+  const keyword = node.getKeyword().toUpperCase();
+  if (!KNOWN.has(keyword)) {
+    throw new DockerfileParseError(file, line, `unknown instruction ${JSON.stringify(node.getKeyword())}`);
+  }
+  const content = node.getArgumentsContent();
+  if (NEEDS_ARGS.has(keyword) && (content === null || content.trim() === '')) {
+    throw new DockerfileParseError(file, line, `${keyword} requires arguments`);
+  }
+  return keyword;
+}
+
+/** A `FROM <image> [AS <name>]` line: the stage it starts. */
+function startStage(
+  node: AstInstruction,
+  index: number,
+  argDefaults: Map<string, string | null>,
+  file: string,
+  line: number,
+): Stage {
+  const ins = toInstruction(node, index);
+  const argv = ins.argv;
+  if (argv.length !== 1 && !(argv.length === 3 && argv[1]!.toUpperCase() === 'AS')) {
+    throw new DockerfileParseError(file, line, 'FROM must be `FROM <image> [AS <name>]`');
+  }
+  const image = argv[0]!;
+  return {
+    index,
+    name: argv[2]?.toLowerCase(),
+    image,
+    resolvedImage: resolveImage(image, argDefaults),
+    from: ins,
+    instructions: [],
+    ignored: new Set(),
+  };
+}
+
+/**
+ * Comments: `# mlship-ignore: a, b` silences the instruction below it (other comments may sit
+ * between); `# mlship-ignore-stage: a` the whole stage it is in.
+ */
+function applyIgnoreComments(
+  comments: Map<number, string>,
+  globalArgs: Instruction[],
+  stages: Stage[],
+): void {
+  const all = [...globalArgs, ...stages.flatMap((s) => [s.from, ...s.instructions])].sort(
+    (a, b) => a.line - b.line,
+  );
+  for (const ins of all) {
+    let l = ins.line - 1;
+    while (l >= 1 && comments.has(l)) {
+      const m = IGNORE.exec(comments.get(l)!.trim());
+      if (m && !m[1]) for (const id of parseIgnoreList(m[2]!)) ins.ignored.add(id);
+      ins.commentLine = l;
+      l--;
+    }
+  }
+  for (const [l, content] of comments) {
+    const m = IGNORE.exec(content.trim());
+    if (!m?.[1]) continue;
+    const stage = [...stages].reverse().find((s) => s.from.line <= l) ?? stages[0]!;
+    for (const id of parseIgnoreList(m[2]!)) stage.ignored.add(id);
+  }
+}
+
 export function parseDockerfile(text: string, file = 'Dockerfile'): ParsedDockerfile {
   const ast = DockerfileParser.parse(text);
   const lines = text.split(/\r?\n/);
@@ -193,32 +260,10 @@ export function parseDockerfile(text: string, file = 'Dockerfile'): ParsedDocker
   const argDefaults = new Map<string, string | null>();
 
   for (const node of ast.getInstructions()) {
-    const keyword = node.getKeyword().toUpperCase();
     const line = node.getRange().start.line + 1;
-    if (!KNOWN.has(keyword)) {
-      throw new DockerfileParseError(file, line, `unknown instruction ${JSON.stringify(node.getKeyword())}`);
-    }
-    const content = node.getArgumentsContent();
-    if (NEEDS_ARGS.has(keyword) && (content === null || content.trim() === '')) {
-      throw new DockerfileParseError(file, line, `${keyword} requires arguments`);
-    }
+    const keyword = checkedKeyword(node, file, line);
     if (keyword === 'FROM') {
-      const index = stages.length;
-      const ins = toInstruction(node, index);
-      const argv = ins.argv;
-      if (argv.length !== 1 && !(argv.length === 3 && argv[1]!.toUpperCase() === 'AS')) {
-        throw new DockerfileParseError(file, line, 'FROM must be `FROM <image> [AS <name>]`');
-      }
-      const image = argv[0]!;
-      stages.push({
-        index,
-        name: argv[2]?.toLowerCase(),
-        image,
-        resolvedImage: resolveImage(image, argDefaults),
-        from: ins,
-        instructions: [],
-        ignored: new Set(),
-      });
+      stages.push(startStage(node, stages.length, argDefaults, file, line));
       continue;
     }
     const current = stages.at(-1);
@@ -252,30 +297,9 @@ export function parseDockerfile(text: string, file = 'Dockerfile'): ParsedDocker
       'no FROM instruction: a Dockerfile must start a stage',
     );
   }
-
-  // Comments: `# mlship-ignore: a, b` silences the instruction below it (other
-  // comments may sit between); `# mlship-ignore-stage: a` the whole stage it is in.
-  const all = [...globalArgs, ...stages.flatMap((s) => [s.from, ...s.instructions])].sort(
-    (a, b) => a.line - b.line,
-  );
-  const commentLines = new Map<number, string>();
-  for (const c of ast.getComments()) commentLines.set(c.getRange().start.line + 1, c.getContent());
-  for (const ins of all) {
-    let l = ins.line - 1;
-    while (l >= 1 && commentLines.has(l)) {
-      const m = IGNORE.exec(commentLines.get(l)!.trim());
-      if (m && !m[1]) for (const id of parseIgnoreList(m[2]!)) ins.ignored.add(id);
-      ins.commentLine = l;
-      l--;
-    }
-  }
-  for (const [l, content] of commentLines) {
-    const m = IGNORE.exec(content.trim());
-    if (!m?.[1]) continue;
-    const stage = [...stages].reverse().find((s) => s.from.line <= l) ?? stages[0]!;
-    for (const id of parseIgnoreList(m[2]!)) stage.ignored.add(id);
-  }
-
+  const comments = new Map<number, string>();
+  for (const c of ast.getComments()) comments.set(c.getRange().start.line + 1, c.getContent());
+  applyIgnoreComments(comments, globalArgs, stages);
   return { file, text, lines, globalArgs, stages, escape: ast.getEscapeCharacter() };
 }
 

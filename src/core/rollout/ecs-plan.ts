@@ -127,7 +127,9 @@ const REGISTER_FIELDS = [
 /**
  * The candidate's revision: the stable service's running revision (same family, roles, sizes,
  * secrets, health check) with the candidate's image on the model container, its --env
- * overrides, and MLSHIP_MODEL_VERSION=candidate (its metrics and logs say which version).
+ * overrides, and MLSHIP_MODEL_VERSION=candidate (its metrics and logs say which version); its
+ * tasks log under the stream prefix `<prefix>-candidate`, so a shadow's status reads each
+ * version's lines apart (ecs-logs.ts).
  */
 export function candidateTaskDefinition(
   stable: TaskDefinition,
@@ -144,10 +146,27 @@ export function candidateTaskDefinition(
     );
     return { ...c, image, environment };
   };
-  const defs = (stable.containerDefinitions ?? []).map((c) => (c.name === container ? withEnv(c) : c));
+  const defs = (stable.containerDefinitions ?? []).map((c) =>
+    candidateLogs(c.name === container ? withEnv(c) : c),
+  );
   if (!defs.some((c) => c.name === container))
     throw new UsageError(`the running task definition of ${container} has no container ${container}`);
   return { ...input, containerDefinitions: defs };
+}
+
+/**
+ * The awslogs stream prefix of the candidate's tasks: the stable one's with `-candidate`, or
+ * without it when the stable service runs a promoted candidate's revision (until the next
+ * `deploy ecs --apply`), so the two always differ and never grow.
+ */
+function candidateLogs(c: ContainerDefinition): ContainerDefinition {
+  const log = c.logConfiguration;
+  const prefix = log?.options?.['awslogs-stream-prefix'];
+  if (log?.logDriver !== 'awslogs' || !prefix) return c;
+  const other = prefix.endsWith(CANDIDATE_SUFFIX)
+    ? prefix.slice(0, -CANDIDATE_SUFFIX.length)
+    : `${prefix}${CANDIDATE_SUFFIX}`;
+  return { ...c, logConfiguration: { ...log, options: { ...log.options, 'awslogs-stream-prefix': other } } };
 }
 
 /** What RegisterTaskDefinition takes of a described revision (to register its next one). */

@@ -2,7 +2,8 @@
 // stable revision with the candidate's image) with its own target group; a listener rule of
 // the stack's load balancer forwards the service's requests to both groups by weight, changed
 // in place at each step; both services roll back on their own CloudWatch alarms
-// (deploymentConfiguration.alarms); the comparison reads each target group's metrics.
+// (deploymentConfiguration.alarms); the comparison reads each target group's metrics (a
+// shadow's: both services' log lines in CloudWatch Logs, ecs-logs.ts).
 // Every created piece is recorded in deploy/ecs-rollouts.json, and a failed start undoes them.
 
 import type { Service } from '@aws-sdk/client-ecs';
@@ -12,6 +13,7 @@ import { UsageError } from '../../io/errors.js';
 import type { CloudWatchApi, Ec2Api, ElbApi, ServiceLoadBalancer } from '../deploy/aws-apis.js';
 import { loadBalancerNames } from '../deploy/load-balancer-plan.js';
 import type { EcsPlanResult } from '../deploy/plan.js';
+import { type ShadowLogDeps, shadowComparison } from './ecs-logs.js';
 import {
   compareFromMetrics,
   type EcsRolloutLayout,
@@ -49,6 +51,8 @@ export interface EcsRolloutDeps {
   >;
   cloudwatch: Pick<CloudWatchApi, 'putAlarm' | 'deleteAlarms' | 'metricData'>;
   ec2: Pick<Ec2Api, 'allowIngress'>;
+  /** A shadow's comparison: both services' log lines (FilterLogEvents). */
+  logs: ShadowLogDeps['logs'];
   /** Until the service runs its desired tasks of that revision (deploy's wait); fails with the reason. */
   waitStable(service: string, taskDefinition: string): Promise<void>;
   /** `--path`: builds the candidate and pushes it beside the stable image; the reference ECS pulls. */
@@ -408,15 +412,22 @@ export class EcsRollout implements RolloutTarget {
 
   /**
    * A shadow's requests pass through the proxy, not through a target group of its own: no load
-   * balancer metrics to compare. Both versions log each request, and the sampled answers, to the
-   * stack's CloudWatch Logs group, which status does not read on ECS (yet).
+   * balancer metrics to compare. Both versions log each request, and the sampled answers, to
+   * CloudWatch Logs; status reads them since the rollout started (ecs-logs.ts).
    */
   private async shadowStatus(rollout: Rollout, s: ShadowRecord): Promise<StatusReport> {
     const gates: Gates = { ...DEFAULT_GATES, ...rollout.gates, ...this.gatesOverride };
-    const comparison = compare({ stable: [], candidate: [], pairs: [] }, gates);
+    // A rollout that is over is read up to its end (the stable service's later lines are not its).
+    const ended = rollout.status === 'running' ? undefined : rollout.history.at(-1)?.at;
+    const window = {
+      startMs: Date.parse(rollout.startedAt),
+      endMs: ended ? Date.parse(ended) : this.deps.clock.now(),
+    };
+    const read = await shadowComparison(this.deps, s, this.layout.container, window, gates);
+    const comparison = read.comparison ?? compare({ stable: [], candidate: [], pairs: [] }, gates);
     return this.report(rollout, comparison, gates, s, [
       `shadow on ECS: ${s.proxyService} runs ${s.shadowProxyTaskDefinition.split('/').pop()} (mirror to ${s.candidateService}); before the rollout ${s.proxyTaskDefinition.split('/').pop()}`,
-      `the comparison (requests, 5xx, latency, agreement) is not read on ECS: both versions log each request and the sampled answers (with their request ids) to CloudWatch Logs, group /mlship/${s.cluster}; status does not read them yet`,
+      ...read.notes,
     ]);
   }
 

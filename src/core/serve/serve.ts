@@ -158,20 +158,16 @@ export interface RunningService {
   release(): void;
 }
 
-export async function serve(options: ServeOptions, deps: ServeDeps): Promise<RunningService> {
-  const manifest = await requireManifest(options.dir);
-  const image = options.image ?? manifest.image;
-  const clock = deps.clock ?? realClock;
-  let built = false;
-  if (options.build || !(await deps.engine.imageExists(image))) {
-    await buildService({ dir: options.dir, image }, deps);
-    built = true;
-  }
-  const example = JSON.parse(await readFile(path.join(options.dir, manifest.example), 'utf8')) as unknown;
-  const hostPort = options.hostPort ?? manifest.port;
-  let handle: ContainerHandle;
+/** The service's container started with its port, mounts and labels; a taken port is a usage error. */
+async function startContainer(
+  options: ServeOptions,
+  deps: ServeDeps,
+  manifest: Awaited<ReturnType<typeof requireManifest>>,
+  image: string,
+  hostPort: number,
+): Promise<ContainerHandle> {
   try {
-    handle = await deps.engine.start({
+    return await deps.engine.start({
       image,
       ports: { [manifest.port]: hostPort },
       mounts: mountsFor(options.dir, manifest),
@@ -191,6 +187,40 @@ export async function serve(options: ServeOptions, deps: ServeDeps): Promise<Run
     }
     throw e;
   }
+}
+
+/** The example through /predict: its prediction, or an image answer told by its type and size. */
+async function predictExample(url: string, example: unknown): Promise<unknown> {
+  const res = await fetch(`${url}/predict`, {
+    method: 'POST',
+    // JSON asked for: an image model answers its image as base64 in JSON (issue 18).
+    headers: { 'content-type': 'application/json', accept: 'application/json' },
+    body: JSON.stringify(example),
+  });
+  const type = res.headers.get('content-type') ?? '';
+  const body = type.startsWith('application/json')
+    ? ((await res.json()) as { prediction?: unknown })
+    : { prediction: `${type.split(';')[0]}, ${(await res.arrayBuffer()).byteLength} bytes` };
+  if (!res.ok) {
+    throw new OperationFailedError('EXAMPLE_FAILED', `the example input was answered with ${res.status}`, {
+      details: [JSON.stringify(body).slice(0, 500)],
+    });
+  }
+  return body.prediction;
+}
+
+export async function serve(options: ServeOptions, deps: ServeDeps): Promise<RunningService> {
+  const manifest = await requireManifest(options.dir);
+  const image = options.image ?? manifest.image;
+  const clock = deps.clock ?? realClock;
+  let built = false;
+  if (options.build || !(await deps.engine.imageExists(image))) {
+    await buildService({ dir: options.dir, image }, deps);
+    built = true;
+  }
+  const example = JSON.parse(await readFile(path.join(options.dir, manifest.example), 'utf8')) as unknown;
+  const hostPort = options.hostPort ?? manifest.port;
+  const handle = await startContainer(options, deps, manifest, image, hostPort);
   const release =
     deps.onCleanup?.(`container ${handle.id.slice(0, 12)}`, () => handle.remove()) ?? (() => undefined);
   try {
@@ -199,22 +229,7 @@ export async function serve(options: ServeOptions, deps: ServeDeps): Promise<Run
     const readyMs = await runTask(deps.tasks, `wait for ${url}/readyz`, () =>
       waitReady(handle, url, timeoutMs, clock),
     );
-    const res = await fetch(`${url}/predict`, {
-      method: 'POST',
-      // JSON asked for: an image model answers its image as base64 in JSON (issue 18).
-      headers: { 'content-type': 'application/json', accept: 'application/json' },
-      body: JSON.stringify(example),
-    });
-    // A model that answers an image (wrap's file outputs) is shown by its type and size.
-    const type = res.headers.get('content-type') ?? '';
-    const body = type.startsWith('application/json')
-      ? ((await res.json()) as { prediction?: unknown })
-      : { prediction: `${type.split(';')[0]}, ${(await res.arrayBuffer()).byteLength} bytes` };
-    if (!res.ok) {
-      throw new OperationFailedError('EXAMPLE_FAILED', `the example input was answered with ${res.status}`, {
-        details: [JSON.stringify(body).slice(0, 500)],
-      });
-    }
+    const prediction = await predictExample(url, example);
     return {
       handle,
       release,
@@ -224,7 +239,7 @@ export async function serve(options: ServeOptions, deps: ServeDeps): Promise<Run
         containerId: handle.id,
         readyMs: Math.round(readyMs),
         example,
-        prediction: body.prediction,
+        prediction,
         built,
       },
     };

@@ -273,66 +273,71 @@ function roleOf(name: string, image: string | undefined): ServiceRole {
 
 // --- the reader ------------------------------------------------------------------
 
+/** A port in the long syntax (`target`, `published`, ...), or undefined when it has no numeric target. */
+function longPort(e: Record<string, unknown>): PortMapping | undefined {
+  const container = Number(e.target);
+  if (!Number.isInteger(container)) return undefined;
+  const published = e.published === undefined ? undefined : Number.parseInt(String(e.published), 10);
+  return {
+    container,
+    ...(published !== undefined && Number.isInteger(published) ? { published } : {}),
+    protocol: e.protocol === 'udp' ? 'udp' : 'tcp',
+    ...(typeof e.host_ip === 'string' ? { hostIp: e.host_ip } : {}),
+    ...(typeof e.name === 'string' ? { name: e.name } : {}),
+    ...(e.app_protocol === 'http' || e.app_protocol === 'http2' || e.app_protocol === 'grpc'
+      ? { appProtocol: e.app_protocol }
+      : {}),
+  };
+}
+
+/** "8000", "8000-8002": the ports of a range; undefined when absent, null when unreadable. */
+function portRange(s: string | undefined): number[] | undefined | null {
+  if (s === undefined || s === '') return undefined;
+  const [a, b] = s.split('-').map((x) => Number.parseInt(x, 10));
+  if (a === undefined || Number.isNaN(a)) return null;
+  return b === undefined || Number.isNaN(b)
+    ? [a]
+    : Array.from({ length: Math.max(0, b - a + 1) }, (_, k) => a + k);
+}
+
+/** Short syntax: [HOST_IP:][HOST[-HOST]:]CONTAINER[-CONTAINER][/PROTOCOL]; undefined when unreadable. */
+function shortPorts(text: string): PortMapping[] | undefined {
+  const [spec, proto] = text.split('/');
+  const protocol = proto === 'udp' ? 'udp' : 'tcp';
+  const parts = (spec ?? '').split(':');
+  const containerPart = parts.pop() ?? '';
+  const hostPart = parts.pop();
+  const hostIp = parts.length ? parts.join(':').replace(/^\[|\]$/g, '') : undefined;
+  const containers = portRange(containerPart);
+  const hosts = portRange(hostPart);
+  if (!containers || hosts === null || (hosts && hosts.length !== containers.length && hosts.length !== 1))
+    return undefined;
+  return containers.map((container, k) => {
+    const published = hosts ? (hosts.length === 1 ? hosts[0] : hosts[k]) : undefined;
+    return {
+      container,
+      ...(published !== undefined ? { published } : {}),
+      protocol,
+      ...(hostIp ? { hostIp } : {}),
+    };
+  });
+}
+
 function readPorts(r: ComposeReader, base: Path, ports: unknown, expose: unknown): PortMapping[] {
   const out: PortMapping[] = [];
   const list = Array.isArray(ports) ? ports : ports === undefined ? [] : [ports];
   list.forEach((entry, i) => {
     const p = [...base, 'ports', i];
     if (entry && typeof entry === 'object') {
-      const e = entry as Record<string, unknown>;
-      const container = Number(e.target);
-      if (!Number.isInteger(container)) {
-        r.warn(p, 'port without a numeric target is skipped', undefined, false);
-        return;
-      }
-      const published = e.published === undefined ? undefined : Number.parseInt(String(e.published), 10);
-      out.push({
-        container,
-        ...(published !== undefined && Number.isInteger(published) ? { published } : {}),
-        protocol: e.protocol === 'udp' ? 'udp' : 'tcp',
-        ...(typeof e.host_ip === 'string' ? { hostIp: e.host_ip } : {}),
-        ...(typeof e.name === 'string' ? { name: e.name } : {}),
-        ...(e.app_protocol === 'http' || e.app_protocol === 'http2' || e.app_protocol === 'grpc'
-          ? { appProtocol: e.app_protocol }
-          : {}),
-      });
+      const port = longPort(entry as Record<string, unknown>);
+      if (port) out.push(port);
+      else r.warn(p, 'port without a numeric target is skipped', undefined, false);
       return;
     }
-    // Short syntax: [HOST_IP:][HOST[-HOST]:]CONTAINER[-CONTAINER][/PROTOCOL]
     const text = String(entry);
-    const [spec, proto] = text.split('/');
-    const protocol = proto === 'udp' ? 'udp' : 'tcp';
-    const parts = (spec ?? '').split(':');
-    const containerPart = parts.pop() ?? '';
-    const hostPart = parts.pop();
-    const hostIp = parts.length ? parts.join(':').replace(/^\[|\]$/g, '') : undefined;
-    const range = (s: string | undefined) => {
-      if (s === undefined || s === '') return undefined;
-      const [a, b] = s.split('-').map((x) => Number.parseInt(x, 10));
-      if (a === undefined || Number.isNaN(a)) return null;
-      return b === undefined || Number.isNaN(b)
-        ? [a]
-        : Array.from({ length: Math.max(0, b - a + 1) }, (_, k) => a + k);
-    };
-    const containers = range(containerPart);
-    const hosts = range(hostPart);
-    if (
-      !containers ||
-      hosts === null ||
-      (hosts && hosts.length !== containers.length && hosts.length !== 1)
-    ) {
-      r.warn(p, `cannot read port "${text}"; skipped`, 'use "HOST:CONTAINER" or the long syntax', false);
-      return;
-    }
-    containers.forEach((container, k) => {
-      const published = hosts ? (hosts.length === 1 ? hosts[0] : hosts[k]) : undefined;
-      out.push({
-        container,
-        ...(published !== undefined ? { published } : {}),
-        protocol,
-        ...(hostIp ? { hostIp } : {}),
-      });
-    });
+    const read = shortPorts(text);
+    if (read) out.push(...read);
+    else r.warn(p, `cannot read port "${text}"; skipped`, 'use "HOST:CONTAINER" or the long syntax', false);
   });
   const exposed = Array.isArray(expose) ? expose : expose === undefined ? [] : [expose];
   exposed.forEach((e, i) => {

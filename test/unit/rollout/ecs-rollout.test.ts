@@ -139,6 +139,14 @@ describe('rollout on ECS: what it sends', () => {
       planned.executionRoleArn,
     ]);
     expect(td).not.toHaveProperty('revision');
+    // Its tasks log apart from stable's (a shadow's status reads each side's streams), in the same group.
+    const logs = (x: { containerDefinitions?: { logConfiguration?: unknown }[] }) =>
+      x.containerDefinitions![0]!.logConfiguration as { options: Record<string, string> };
+    expect(logs(planned).options['awslogs-stream-prefix']).toBe('iris');
+    expect(logs(td).options).toEqual({ ...logs(planned).options, 'awslogs-stream-prefix': 'iris-candidate' });
+    // A stable service running a promoted candidate's revision: the next candidate takes the plain prefix.
+    const next = candidateTaskDefinition({ ...running, ...td } as TaskDefinition, 'iris', 'x:3', {});
+    expect(logs(next).options['awslogs-stream-prefix']).toBe('iris');
     const model = loadServiceModel('ecs');
     if (model) expect(validateShape(model, 'RegisterTaskDefinitionRequest', td)).toEqual([]);
   });
