@@ -105,22 +105,25 @@ describe('a rollout in the generated stack', () => {
     golden('shadow-nginx.conf', nginx(r));
   });
 
-  it('with the routing state (njs): nginx.conf does not change with the share, mode or mirror; state.json does', async () => {
+  it('with the routing state (njs): nginx.conf does not change with the share (a stopped mirror only drops lines); state.json does', async () => {
     const canary = canaryRollout();
     const r = await generate([canary], 'state');
     golden('canary-state-nginx.conf', nginx(r));
     golden('canary-state.json', routing(r));
     expect(JSON.parse(routing(r))).toEqual({ 'pose-2d': { weight: 10, mirror: true } });
-    // Every step of a rollout (promote --to N, watch, a shadow becoming a canary) keeps the file.
-    for (const step of [
-      { ...canary, weight: 50 },
-      { ...canary, weight: 100, mirror: false },
-      { ...canary, mode: 'shadow' as const, weight: 0 },
-    ]) {
-      const next = await generate([step], 'state');
+    // Every step of a rollout (promote --to N, watch, promote) keeps the file.
+    for (const weight of [50, 100, 0]) {
+      const next = await generate([{ ...canary, weight }], 'state');
       expect(nginx(next)).toBe(nginx(r));
       expect(routing(next)).not.toBe(routing(r));
     }
+    // The mirror stopping (a shadow becoming a canary) only drops the mirror's location from the
+    // file on disk: the running proxy keeps it, and route.js stops mirroring (no reload).
+    const unmirrored = nginx(await generate([{ ...canary, mirror: false }], 'state'));
+    expect(unmirrored).not.toContain('mirror /_mlship/shadow/pose-2d;');
+    expect(unmirrored).not.toContain('_shadow_upstream');
+    const running = new Set(nginx(r).split('\n'));
+    expect(unmirrored.split('\n').filter((l) => !running.has(l))).toEqual([]);
     expect(JSON.parse(routing(await generate([{ ...canary, mode: 'shadow' }], 'state')))).toEqual({
       'pose-2d': { weight: 0, mirror: true },
     });
