@@ -138,7 +138,17 @@ HERE=$(cd "$(dirname "$0")" && pwd)
 build_local mlship-local/cpython-build:3.11 "$HERE/local-images/cpython"
 # CPython comes from mlship-local/cpython-build:3.11 (the Dockerfile's default CPYTHON).
 build_local mlship-local/python:3.11-slim "$HERE/local-images/python-slim" "mlship-local/debian:$SUITE-slim"
-build_local mlship-local/nginx:1.22 "$HERE/local-images/nginx"
+# An NGINX image from before njs was added is rebuilt (its own recipe number: no other image
+# is rebuilt for it).
+NGINX_RECIPE=2
+if [[ $(docker image inspect --format '{{index .Config.Labels "dev.mlship.nginx-recipe"}}' mlship-local/nginx:1.22 2>/dev/null) != "$NGINX_RECIPE" ]]; then
+  docker build -q -t mlship-local/nginx:1.22 --build-arg "BASE=mlship-local/debian:$SUITE" \
+    --label "dev.mlship.base-recipe=$RECIPE" --label "dev.mlship.nginx-recipe=$NGINX_RECIPE" \
+    "$HERE/local-images/nginx" >/dev/null
+  echo "created mlship-local/nginx:1.22 (with njs)" >&2
+else
+  echo "mlship-local/nginx:1.22 exists" >&2
+fi
 build_local mlship-local/postgres:15 "$HERE/local-images/postgres"
 build_local mlship-local/moto:5.2 "$HERE/local-images/moto" mlship-local/python:3.11-slim
 build_local mlship-local/aws-cli:1 "$HERE/local-images/aws-cli" mlship-local/python:3.11-slim

@@ -2,20 +2,28 @@
 // bench/rollout: what a rollout costs the primary and how soon it decides, in one run.
 // 1. Primary latency through the stack's NGINX with no rollout vs a shadow rollout (every
 //    request mirrored to the candidate), at c=16 and c=64, alternating, `rounds` rounds.
-// 2. Proxy reloads under load: the candidate's share changed (`rollout promote --to N`) while
-//    c=16 clients send requests; failed requests counted (keep-alive races apart).
+// 2. Routing changes under load: the candidate's share changed 8 times (`rollout promote --to
+//    N`) while c=16 keep-alive clients send requests, failed requests counted: `reload` on an
+//    NGINX without njs (the baseline: each change reloads NGINX), `steps` on mlship-local/nginx
+//    with njs (each change rewrites the routing state, no reload); `start`: 3 rollout starts
+//    (still one reload each) and rollbacks (none) under the same load, with njs.
 // 3. Decision time: the verdict's own code on simulated traffic (stable 1 % 5xx, candidate
 //    3 %, 10 % canary): candidate requests until "roll back", against the budget `status` names.
-// Usage: npm run build && node bench/rollout/run.mjs [rounds=2] [requests=2000] [parts=latency,reload]
+// `latency` runs on both proxies (njs's per-request cost: `latency-nonjs` rows are the baseline).
+// Usage: npm run build && node bench/rollout/run.mjs [rounds=2] [requests=2000] [parts=latency,reload,steps,start]
 // Needs the local images of scripts/local-base-images.sh.
 import { execFile, spawnSync } from 'node:child_process';
 import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
 import { performance } from 'node:perf_hooks';
 
 const rounds = Number(process.argv[2] ?? 2);
 const requests = Number(process.argv[3] ?? 2000);
-const parts = (process.argv[4] ?? 'latency,reload').split(',');
+const parts = (process.argv[4] ?? 'latency,reload,steps,start').split(',');
+const NJS = 'mlship-local/nginx:1.22';
+// The same image without njs loaded: what a user's own NGINX image without the module gets.
+const NO_NJS = 'mlship-bench/nginx-without-njs:1.22';
 const root = path.resolve('bench/.work/rollout');
 const bin = path.resolve('bin/mlship.js');
 const name = 'mlship-bench-rollout';
@@ -91,22 +99,49 @@ for (const [version, out] of [
     'mlship-local/python:3.11-slim',
   ]);
 }
-writeFileSync(
-  path.join(root, 'mlship.yaml'),
-  `version: 1\nname: ${name}\nservices:\n  model:\n    path: services/model\nproxy:\n  image: mlship-local/nginx:1.22\n  port: ${port}\n`,
-);
-mlship(['compose', 'up', '--no-smoke']);
+const noNjs = spawnSync('docker', ['build', '-q', '-t', NO_NJS, '-'], {
+  input: `FROM ${NJS}\nRUN rm /etc/nginx/modules-enabled/50-mod-http-js.conf\n`,
+  encoding: 'utf8',
+});
+if (noNjs.status !== 0) throw new Error(`building ${NO_NJS} failed:\n${noNjs.stderr}`);
+
+/** The stack's proxy on `image` (compose up recreates it when the image changes). */
+function useProxy(image) {
+  writeFileSync(
+    path.join(root, 'mlship.yaml'),
+    `version: 1\nname: ${name}\nservices:\n  model:\n    path: services/model\nproxy:\n  image: ${image}\n  port: ${port}\n`,
+  );
+  mlship(['compose', 'up', '--no-smoke']);
+}
+
+const changes = [];
 try {
-  // Parts 1 and 2 share one stack.
-  if (parts.includes('latency')) await latency();
-  if (parts.includes('reload')) await reloadsUnderLoad();
+  // Every part shares one stack; the proxy's image changes between them.
+  useProxy(NO_NJS);
+  if (parts.includes('latency')) await latency('without njs (reloads)');
+  if (parts.includes('reload')) changes.push(await sharesUnderLoad('without njs: reload at each change'));
+  useProxy(NJS);
+  if (parts.includes('latency')) await latency('with njs (routing state)');
+  if (parts.includes('steps')) changes.push(await sharesUnderLoad('with njs: routing state, no reload'));
+  if (parts.includes('start')) changes.push(await startsUnderLoad());
+  if (changes.length) {
+    console.log('\n## routing changes under c=16 keep-alive load\n');
+    console.log('| proxy | changes | s | requests | 5xx | closed under a request |');
+    console.log('|---|---|---:|---:|---:|---:|');
+    for (const c of changes)
+      console.log(
+        `| ${c.what} | ${c.changes} | ${c.seconds} | ${c.requests} | ${c.status5xx} | ${c.socketErrors} |`,
+      );
+  }
 } finally {
   spawnSync(process.execPath, [bin, 'compose', 'down', '--volumes'], { cwd: root, env, stdio: 'ignore' });
-  spawnSync('docker', ['rmi', '-f', `${name}/model:dev`, `${name}/model-candidate:dev`], { stdio: 'ignore' });
+  spawnSync('docker', ['rmi', '-f', `${name}/model:dev`, `${name}/model-candidate:dev`, NO_NJS], {
+    stdio: 'ignore',
+  });
 }
 
 // 1. Shadow on vs off.
-async function latency() {
+async function latency(proxy) {
   const results = { off: { 16: [], 64: [] }, on: { 16: [], 64: [] } };
   await load(500, 16); // warm-up
   for (let round = 0; round < rounds; round++) {
@@ -117,7 +152,9 @@ async function latency() {
       if (mode === 'on') mlship(['rollout', 'rollback', 'model', '--reason', 'bench']);
     }
   }
-  console.log(`\n## primary latency, shadow off vs on (${rounds} rounds of ${requests} requests)\n`);
+  console.log(
+    `\n## primary latency, shadow off vs on, proxy ${proxy} (${rounds} rounds of ${requests} requests; load ${os.loadavg()[0].toFixed(1)})\n`,
+  );
   console.log('| c | shadow | p50 ms (median) | p99 ms (median) | p99 runs | failed |');
   console.log('|---:|---|---:|---:|---|---:|');
   for (const c of [16, 64]) {
@@ -132,36 +169,55 @@ async function latency() {
   }
 }
 
-// 2. Reloads under load.
-async function reloadsUnderLoad() {
-  mlship(['rollout', 'start', 'model', '--canary', '10', '--path', 'services/model-v2']);
-  // Load in batches for as long as the reloads last.
-  let reloading = true;
+// 2. Routing changes under load.
+/** c=16 keep-alive load in batches of 400 until `stop()`; failures counted. */
+function background() {
+  let on = true;
+  const total = { requests: 0, status5xx: 0, socketErrors: 0 };
   const running = (async () => {
-    const total = { requests: 0, status5xx: 0, socketErrors: 0 };
-    while (reloading) {
+    while (on) {
       const r = await load(400, 16);
       total.requests += 400;
       total.status5xx += r.status5xx;
       total.socketErrors += r.socketErrors;
     }
-    return total;
   })();
-  let reloads = 0;
+  return async () => {
+    on = false;
+    await running;
+    return total;
+  };
+}
+
+async function sharesUnderLoad(what) {
+  await mlshipAsync(['rollout', 'start', 'model', '--canary', '10', '--path', 'services/model-v2']);
+  await load(300, 16); // past the start's reload
+  const stop = background();
   const started = performance.now();
-  for (const to of [20, 30, 40, 50, 10, 20, 30, 40]) {
-    await mlshipAsync(['rollout', 'promote', 'model', '--to', String(to)]);
-    reloads++;
-  }
-  reloading = false;
-  const during = await running;
+  const steps = [20, 30, 40, 50, 10, 20, 30, 40];
+  for (const to of steps) await mlshipAsync(['rollout', 'promote', 'model', '--to', String(to)]);
+  const seconds = ((performance.now() - started) / 1000).toFixed(1);
+  const during = await stop();
   mlship(['rollout', 'rollback', 'model', '--reason', 'bench', '--destroy']);
-  console.log(
-    `\n## ${reloads} proxy reloads in ${((performance.now() - started) / 1000).toFixed(1)} s under c=16 load (${during.requests} requests)\n`,
-  );
-  console.log(
-    `5xx: ${during.status5xx}; connections closed under a request (keep-alive race, not retried): ${during.socketErrors}`,
-  );
+  return { what, changes: `${steps.length} × promote --to`, seconds, ...during };
+}
+
+async function startsUnderLoad() {
+  const stop = background();
+  const started = performance.now();
+  for (let i = 0; i < 3; i++) {
+    await mlshipAsync(['rollout', 'start', 'model', '--canary', '10', '--path', 'services/model-v2']);
+    await mlshipAsync(['rollout', 'rollback', 'model', '--reason', 'bench']);
+  }
+  const seconds = ((performance.now() - started) / 1000).toFixed(1);
+  const during = await stop();
+  mlship(['rollout', 'rollback', 'model', '--reason', 'bench', '--destroy']);
+  return {
+    what: 'with njs: 3 × (start, rollback)',
+    changes: '3 reloads (start), 3 state changes',
+    seconds,
+    ...during,
+  };
 }
 
 // 3. Decision time on simulated traffic, by the verdict's own code.

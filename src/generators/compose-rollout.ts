@@ -119,6 +119,40 @@ export interface NginxRollout {
   /** Percent of requests whose answers are recorded, two decimals at most (as split_clients takes it). */
   recordPercent: number;
   shadowTimeoutMs: number;
+  /** The share, mode and mirror are read per request from the routing state (no reload to change them). */
+  routingState: boolean;
+}
+
+/** How the local proxy learns a rollout's share: a state file read per request, or a reload. */
+export type ProxyRouting = 'state' | 'reload';
+
+/** Where the proxy reads the routing state and route.js: a mounted folder (a renamed file stays visible). */
+export const ROUTING_DIR = 'proxy/routing';
+export const ROUTING_MOUNT = '/etc/nginx/mlship-routing';
+export const ROUTING_STATE_FILE = 'state.json';
+
+/** How an nginx.conf this module generated routes its rollouts; none: it has no rollout. */
+export function routingOf(nginxConf: string): ProxyRouting | undefined {
+  if (nginxConf.includes('js_import mlship_route ')) return 'state';
+  return nginxConf.includes('# ---- mlship rollout of ') ? 'reload' : undefined;
+}
+
+/** One running rollout's entry in the routing state (what route.js reads; none: stable answers, unlabelled). */
+export interface RoutingEntry {
+  /** Buckets 0..weight-1 of 100 go to the candidate. */
+  weight: number;
+  mirror: boolean;
+}
+
+/** The routing state of the running rollouts, by service. */
+export function routingState(rollouts: Pick<Rollout, 'service' | 'mode' | 'weight' | 'mirror'>[]): string {
+  const entries: Record<string, RoutingEntry> = {};
+  for (const r of [...rollouts].sort((a, b) => a.service.localeCompare(b.service)))
+    entries[r.service] = {
+      weight: r.mode === 'shadow' ? 0 : r.weight,
+      mirror: r.mode === 'shadow' || r.mirror,
+    };
+  return `${JSON.stringify(entries, null, 2)}\n`;
 }
 
 export function summarize(rollout: Pick<Rollout, 'mode' | 'weight' | 'mirror'>): string {
@@ -128,8 +162,11 @@ export function summarize(rollout: Pick<Rollout, 'mode' | 'weight' | 'mirror'>):
   return `${what}, ${rollout.weight} % to the candidate${rollout.mirror ? ', the rest mirrored to it' : ''}`;
 }
 
-export function nginxRollout(r: ComposeRollout, stablePort: number): NginxRollout {
+const STATE_SUMMARY = 'its share, mode and mirror read per request from proxy/routing/state.json';
+
+export function nginxRollout(r: ComposeRollout, stablePort: number, routing: ProxyRouting): NginxRollout {
   const { rollout } = r;
+  const state = routing === 'state';
   const sticky = rollout.sticky;
   const stickyVariable = sticky
     ? 'header' in sticky
@@ -140,7 +177,8 @@ export function nginxRollout(r: ComposeRollout, stablePort: number): NginxRollou
     service: rollout.service,
     id: rollout.service.replace(/-/g, '_'),
     prefix: `/api/${rollout.service}`,
-    summary: summarize(rollout),
+    // With the routing state the file must not change when the share does (no reload then).
+    summary: state ? STATE_SUMMARY : summarize(rollout),
     mode: rollout.mode,
     weight: rollout.mode === 'shadow' ? 0 : rollout.weight,
     mirror: rollout.mode === 'shadow' || rollout.mirror,
@@ -154,5 +192,6 @@ export function nginxRollout(r: ComposeRollout, stablePort: number): NginxRollou
       : {}),
     recordPercent: Math.round(rollout.recordSample * 10_000) / 100,
     shadowTimeoutMs: rollout.shadowTimeoutMs,
+    routingState: state,
   };
 }

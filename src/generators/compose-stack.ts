@@ -7,8 +7,18 @@
 import path from 'node:path';
 import type { Project } from '../config/schema.js';
 import { DEFAULT_ADDON_IMAGES } from '../config/stack-schema.js';
-import { type ComposeRollout, candidateName, candidateService, nginxRollout } from './compose-rollout.js';
-import { renderComposeTemplate } from './compose-templates.js';
+import {
+  type ComposeRollout,
+  candidateName,
+  candidateService,
+  nginxRollout,
+  type ProxyRouting,
+  ROUTING_DIR,
+  ROUTING_MOUNT,
+  ROUTING_STATE_FILE,
+  routingState,
+} from './compose-rollout.js';
+import { readComposeTemplateFile, renderComposeTemplate } from './compose-templates.js';
 import { queueService, workerService } from './compose-workers.js';
 import { generateMonitoring, imageVersion, PROXY_STATUS_PORT } from './monitoring-stack.js';
 import { API_KEYS_DIR, contentSecurityPolicy, LOCAL_KEYS_DIR } from './proxy-protection.js';
@@ -78,6 +88,11 @@ export interface ComposeInput {
    * takes the client's address from X-Forwarded-For (locally that header is the client's to forge).
    */
   target?: 'local' | 'cloud';
+  /**
+   * Locally, how the proxy learns a rollout's share (default 'state': read per request with njs,
+   * see templates/compose/route.js; 'reload': written into nginx.conf, for an NGINX without njs).
+   */
+  proxyRouting?: ProxyRouting;
 }
 
 export interface GeneratedStack {
@@ -217,6 +232,8 @@ export function generateComposeStack(input: ComposeInput): GeneratedStack {
   }
   if (project.proxy) {
     const page = files.find((f) => f.path === 'frontend/index.html')?.content;
+    const local = input.target !== 'cloud';
+    const routing: ProxyRouting = local ? (input.proxyRouting ?? 'state') : 'reload';
     files.push({
       path: 'proxy/nginx.conf',
       content: renderComposeTemplate('nginx.conf', {
@@ -226,11 +243,12 @@ export function generateComposeStack(input: ComposeInput): GeneratedStack {
         timeoutSeconds: project.proxy.timeout_seconds,
         ...protectionOf(project, page),
         behindLoadBalancer: input.target === 'cloud',
-        rollouts: rollouts.map((r) => nginxRollout(r, stablePort(r.rollout.service))),
+        rollouts: rollouts.map((r) => nginxRollout(r, stablePort(r.rollout.service), routing)),
       }),
     });
+    if (local) files.push(...routingFiles(rollouts));
     const upstreams = [...modelNames, ...rollouts.map((r) => candidateName(r.rollout.service))];
-    services.proxy = proxyService(project, upstreams, labels);
+    services.proxy = proxyService(project, upstreams, labels, local);
   }
   // Queue workers: the model's own image and settings, another command (compose-workers.ts).
   const workerNames: string[] = [];
@@ -459,7 +477,20 @@ function frontendService(
 }
 
 /** NGINX in front of the model services (and candidates) and the front end, on loopback. */
-function proxyService(project: Project, upstreams: string[], labels: Record<string, string>): ComposeService {
+/** The local proxy's routing folder: route.js (njs) and the rollouts' state it reads per request. */
+function routingFiles(rollouts: ComposeRollout[]): GeneratedStack['files'] {
+  return [
+    { path: `${ROUTING_DIR}/route.js`, content: readComposeTemplateFile('route.js') },
+    { path: `${ROUTING_DIR}/${ROUTING_STATE_FILE}`, content: routingState(rollouts.map((r) => r.rollout)) },
+  ];
+}
+
+function proxyService(
+  project: Project,
+  upstreams: string[],
+  labels: Record<string, string>,
+  local: boolean,
+): ComposeService {
   const px = project.proxy!;
   const dependsOn: NonNullable<ComposeService['depends_on']> = {};
   for (const n of upstreams) dependsOn[n] = { condition: 'service_healthy' };
@@ -475,6 +506,10 @@ function proxyService(project: Project, upstreams: string[], labels: Record<stri
         target: '/etc/nginx/conf.d/default.conf',
         read_only: true,
       },
+      // mlship rollout's routing state: a folder, so that a state file replaced by a rename is seen.
+      ...(local
+        ? [{ type: 'bind' as const, source: `./${ROUTING_DIR}`, target: ROUTING_MOUNT, read_only: true }]
+        : []),
       // The API keys: a folder (a file replaced by `mlship keys` stays visible), never baked on ECS.
       ...(px.auth === 'api_key'
         ? [{ type: 'bind' as const, source: `./${LOCAL_KEYS_DIR}`, target: API_KEYS_DIR, read_only: true }]

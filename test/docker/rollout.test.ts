@@ -21,6 +21,8 @@ const engine = await requireEngine();
 const BIN = path.resolve('bin/mlship.js');
 const NAME = `mlship-rollout-${process.pid}`;
 const NGINX = 'mlship-local/nginx:1.22';
+// The same NGINX without njs loaded (as a user's own image may be): rollouts fall back to reloads.
+const NGINX_WITHOUT_NJS = `mlship-test/nginx-without-njs:${process.pid}`;
 let dir: string;
 let port: number;
 
@@ -40,6 +42,16 @@ function rolloutStatus(extra: string[] = []): Status {
   const r = mlship(['rollout', 'status', 'model', '--json', ...extra]);
   expect(r.code, r.stderr).toBe(0);
   return JSON.parse(r.stdout) as Status;
+}
+
+/** The CLI without blocking this process's event loop (requests keep flowing meanwhile). */
+function mlshipAsync(args: string[]): Promise<{ code: number | null; stderr: string }> {
+  const child = spawn(process.execPath, [BIN, ...args], { cwd: dir, env: { ...process.env, CI: 'true' } });
+  let stderr = '';
+  child.stderr.on('data', (d) => {
+    stderr += String(d);
+  });
+  return new Promise((resolve) => child.on('exit', (code) => resolve({ code, stderr })));
 }
 
 /** Polls status until `done` (the mirror's background predictions are logged a moment later). */
@@ -70,10 +82,25 @@ function container(service: string): string {
 
 /**
  * Keep-alive connections NGINX closed while a request was on its way (an old worker leaving
- * after a reload closes its idle connections): retried once, the way HTTP clients retry a
- * request on a reused connection that was closed under it, and counted.
+ * after a reload closes its idle connections). Counted, and asserted to stay 0: a change of
+ * share rewrites the routing state and does not reload NGINX. Sent again (as HTTP clients do
+ * for a request on a reused connection) only so that a regression shows as this count.
  */
 let keepAliveRaces = 0;
+/** The same, by the part of a test that was sending (see `during`). */
+const racesIn: Record<string, number> = {};
+let phase = 'setup';
+
+/**
+ * Marks the part of a test the next requests belong to, after a moment in which this process
+ * takes note of connections the proxy closed while `mlship()` (spawnSync) blocked it: a reload
+ * at `rollout start` closes the idle ones, and a real client, whose event loop is not blocked
+ * for seconds, drops them as they close (bench/rollout `parts=start` measures that case).
+ */
+async function during(name: string) {
+  await new Promise((r) => setTimeout(r, 200));
+  phase = name;
+}
 
 async function post(x: number, headers: Record<string, string>): Promise<Response> {
   const send = () =>
@@ -83,14 +110,14 @@ async function post(x: number, headers: Record<string, string>): Promise<Respons
       body: JSON.stringify({ x }),
     });
   // A proxy reload closes its idle keep-alive connections: a request sent on one at that moment
-  // fails before any answer (counted, and sent again, as an HTTP client does on a reused
-  // connection). The retry can itself pick another pooled connection being closed, so a few.
+  // fails before any answer (counted; the tests assert there are none).
   for (let attempt = 0; ; attempt++) {
     try {
       return await send();
     } catch (e) {
       if ((e as { cause?: { code?: string } }).cause?.code !== 'UND_ERR_SOCKET' || attempt >= 4) throw e;
       keepAliveRaces++;
+      racesIn[phase] = (racesIn[phase] ?? 0) + 1;
     }
   }
 }
@@ -138,7 +165,9 @@ afterAll(() => {
   if (!engine || !dir) return;
   mlship(['compose', 'down', '--volumes']);
   spawnSync('docker', ['rm', '-f', container('model-candidate')], { stdio: 'ignore' });
-  spawnSync('docker', ['rmi', '-f', `${NAME}/model:dev`, `${NAME}/model-candidate:dev`], { stdio: 'ignore' });
+  spawnSync('docker', ['rmi', '-f', `${NAME}/model:dev`, `${NAME}/model-candidate:dev`, NGINX_WITHOUT_NJS], {
+    stdio: 'ignore',
+  });
 });
 
 describe.runIf(engine)('mlship rollout on the local stack (real NGINX, two wrapped versions)', () => {
@@ -149,9 +178,15 @@ describe.runIf(engine)('mlship rollout on the local stack (real NGINX, two wrapp
       mlship(['rollout', 'rollback', 'model', '--reason', 'test cleanup']);
   });
 
-  it('the golden nginx.conf files (sticky canary with mirror, shadow) pass nginx -t in the NGINX image', () => {
+  it('the golden nginx.conf files (sticky canary with mirror, shadow; with the routing state or not) pass nginx -t in the NGINX image', () => {
     const hosts = ['detector', 'pose-2d', 'pose-3d', 'pose-2d-candidate', 'pose-3d-candidate', 'frontend'];
-    for (const file of ['canary-nginx.conf', 'shadow-nginx.conf']) {
+    const files = [
+      'canary-nginx.conf',
+      'shadow-nginx.conf',
+      'canary-state-nginx.conf',
+      'shadow-state-nginx.conf',
+    ];
+    for (const file of files) {
       const r = spawnSync(
         'docker',
         [
@@ -160,6 +195,8 @@ describe.runIf(engine)('mlship rollout on the local stack (real NGINX, two wrapp
           ...hosts.flatMap((h) => ['--add-host', `${h}:127.0.0.1`]),
           '-v',
           `${path.resolve('test/golden/rollout', file)}:/etc/nginx/conf.d/default.conf:ro`,
+          '-v',
+          `${path.resolve('templates/compose/route.js')}:/etc/nginx/mlship-routing/route.js:ro`,
           NGINX,
           'nginx',
           '-t',
@@ -193,6 +230,7 @@ describe.runIf(engine)('mlship rollout on the local stack (real NGINX, two wrapp
     // The configuration the proxy runs passes nginx -t in the NGINX image itself.
     const check = spawnSync('docker', ['exec', container('proxy'), 'nginx', '-t'], { encoding: 'utf8' });
     expect(check.status, check.stderr).toBe(0);
+    await during('canary');
 
     const answers = await predictAll(0, 2000);
     expect(answers.filter((a) => a.status !== 200)).toEqual([]);
@@ -229,6 +267,32 @@ describe.runIf(engine)('mlship rollout on the local stack (real NGINX, two wrapp
     // The recorded agreement rate matches the known share (v2 differs on 10 % of inputs) within 2 points.
     expect(Math.abs(status.comparison.agreement!.rate - 0.9)).toBeLessThanOrEqual(0.02);
     expect(status.verdict.decision, status.verdict.reasons.join('; ')).toBe('promote');
+
+    // promote --to N under 16 keep-alive clients: each share is in force when the command
+    // returns, and no request fails (the routing state changes; NGINX is not reloaded).
+    let load = true;
+    const loaded: Answer[] = [];
+    const traffic = (async () => {
+      for (let from = 3000; load; from += 160) loaded.push(...(await predictAll(from, from + 160)));
+    })();
+    for (const share of [100, 0, 50, 10]) {
+      const step = await mlshipAsync(['rollout', 'promote', 'model', '--to', String(share)]);
+      expect(step.code, step.stderr).toBe(0);
+      const now = await predictAll(100_000, 100_200, 8);
+      const toCandidate = now.filter((a) => a.version === 'candidate').length;
+      if (share === 100) expect(toCandidate).toBe(200);
+      else if (share === 0) expect(toCandidate).toBe(0);
+      else expect(Math.abs(toCandidate / 200 - share / 100)).toBeLessThanOrEqual(0.1);
+    }
+    load = false;
+    await traffic;
+    console.info(
+      `promote --to 100, 0, 50, 10 under load: ${loaded.length} requests, ${racesIn.canary ?? 0} keep-alive races`,
+    );
+    expect(loaded.length).toBeGreaterThan(0);
+    expect(loaded.filter((a) => a.status !== 200)).toEqual([]);
+    // Every request of this test, the split and the steps under load: none met a closing connection.
+    expect(racesIn.canary ?? 0).toBe(0);
   });
 
   it('rollback: every request to stable, the candidate stopped and kept for its logs', async () => {
@@ -299,6 +363,7 @@ describe.runIf(engine)('mlship rollout on the local stack (real NGINX, two wrapp
       'FAIL_EVERY=5',
     ]);
     expect(start.code, start.stderr).toBe(0);
+    await during('watch');
     const watch: ChildProcess = spawn(
       process.execPath,
       [
@@ -337,13 +402,16 @@ describe.runIf(engine)('mlship rollout on the local stack (real NGINX, two wrapp
       expect(await exited, stderr).toBe(1);
       expect(stderr).toMatch(/rolled back model: 5xx rate/);
       console.info(
-        `watch: rolled back after ${answers.filter((a) => a.version === 'candidate').length} candidate answers (${failed.length} 5xx); ${keepAliveRaces} keep-alive races retried so far`,
+        `watch: rolled back after ${answers.filter((a) => a.version === 'candidate').length} candidate answers (${failed.length} 5xx); ${racesIn.watch ?? 0} keep-alive races (${keepAliveRaces} in all tests so far, by part: ${JSON.stringify(racesIn)})`,
       );
     } finally {
       if (code === undefined) watch.kill();
     }
     const after = await predictAll(0, 100);
     expect(after.every((a) => a.status === 200 && a.version === null && a.prediction === v1(a.x))).toBe(true);
+    // The steps (50 %, 100 %) and the rollback under load changed the routing state, never reloaded
+    // NGINX: no request met a closing keep-alive connection.
+    expect(racesIn.watch ?? 0).toBe(0);
     const file = JSON.parse(readFileSync(path.join(dir, 'deploy/compose/rollouts.json'), 'utf8'));
     expect(file.rollouts.model.status).toBe('rolled-back');
     expect(file.rollouts.model.history.at(-1).reason).toMatch(/5xx rate/);
@@ -359,5 +427,38 @@ describe.runIf(engine)('mlship rollout on the local stack (real NGINX, two wrapp
     expect(answers.every((a) => a.prediction === v2(a.x) && a.version === null)).toBe(true);
     expect(readFileSync(path.join(dir, 'mlship.yaml'), 'utf8')).toContain('path: services/model-v2');
     expect(container('model-candidate')).toBe('');
+  });
+
+  it('an NGINX without njs: one warning, the share in nginx.conf and a reload per change, the split as before', async () => {
+    const build = spawnSync('docker', ['build', '-q', '-t', NGINX_WITHOUT_NJS, '-'], {
+      input: `FROM ${NGINX}\nRUN rm /etc/nginx/modules-enabled/50-mod-http-js.conf\n`,
+      encoding: 'utf8',
+    });
+    expect(build.status, build.stderr).toBe(0);
+    const config = path.join(dir, 'mlship.yaml');
+    writeFileSync(
+      config,
+      readFileSync(config, 'utf8').replace(`image: ${NGINX}`, `image: ${NGINX_WITHOUT_NJS}`),
+    );
+    const up = mlship(['compose', 'up', '--json']);
+    expect(up.code, up.stderr).toBe(0);
+    const start = mlship(['rollout', 'start', 'model', '--canary', '10', '--path', 'services/model']);
+    expect(start.code, start.stderr).toBe(0);
+    expect(start.stderr.match(/no JavaScript module \(njs\)/g)).toHaveLength(1);
+    const conf = () => readFileSync(path.join(dir, 'deploy/compose/proxy/nginx.conf'), 'utf8');
+    expect(conf()).not.toContain('js_import');
+    expect(conf()).toContain('    10% candidate;');
+    const split = await predictAll(0, 1000);
+    expect(split.filter((a) => a.status !== 200)).toEqual([]);
+    const share = split.filter((a) => a.version === 'candidate').length / 1000;
+    expect(Math.abs(share - 0.1)).toBeLessThanOrEqual(0.03);
+    const all = mlship(['rollout', 'promote', 'model', '--to', '100']);
+    expect(all.code, all.stderr).toBe(0);
+    expect(conf()).toContain('    * candidate;');
+    await during('without njs');
+    expect((await predictAll(0, 100)).every((a) => a.version === 'candidate')).toBe(true);
+    const back = mlship(['rollout', 'rollback', 'model', '--reason', 'test', '--destroy']);
+    expect(back.code, back.stderr).toBe(0);
+    expect((await predictAll(0, 100)).every((a) => a.status === 200 && a.version === null)).toBe(true);
   });
 });

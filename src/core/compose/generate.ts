@@ -10,6 +10,7 @@ import { stringify } from 'yaml';
 import { loadProject } from '../../config/load.js';
 import type { Rollout } from '../../config/rollout-schema.js';
 import type { Project } from '../../config/schema.js';
+import { type ProxyRouting, routingOf } from '../../generators/compose-rollout.js';
 import {
   type GeneratedStack,
   generateComposeStack,
@@ -34,6 +35,8 @@ export interface ComposeGenerateOptions {
   rollouts?: Rollout[];
   /** 'cloud': the stack deploy ecs/k8s translates (no local rollouts; the proxy behind a load balancer). */
   target?: 'local' | 'cloud';
+  /** Locally, how the proxy routes rollouts (default: as its nginx.conf in outDir does, else 'state'). */
+  proxyRouting?: ProxyRouting;
 }
 
 export interface ComposeGenerateResult {
@@ -92,6 +95,7 @@ export async function generateCompose(options: ComposeGenerateOptions): Promise<
     wrapped,
     rollouts: await rolloutsOf(options, projectDir, outDir),
     ...(options.target ? { target: options.target } : {}),
+    proxyRouting: options.proxyRouting ?? (await proxyRoutingOf(outDir)),
   });
   const composeFile = path.join(outDir, 'compose.yaml');
 
@@ -128,6 +132,12 @@ async function wrappedServices(project: Project, projectDir: string) {
     wrapped[name] = await wrappedInfo(dir);
   }
   return wrapped;
+}
+
+/** As the stack's proxy routes now: an NGINX without njs was given nginx.conf with the shares in it. */
+async function proxyRoutingOf(outDir: string): Promise<ProxyRouting> {
+  const conf = await readFile(path.join(outDir, 'proxy', 'nginx.conf'), 'utf8').catch(() => '');
+  return routingOf(conf) ?? 'state';
 }
 
 /** The rollouts given, else the local stack's running ones (a deploy never carries a local candidate). */

@@ -8,14 +8,22 @@ import path from 'node:path';
 import type { ComposeCli, ComposeRunner } from '../../adapters/compose.js';
 import type { ContainerState, Engine } from '../../adapters/docker/engine.js';
 import type { Rollout, RolloutsFile } from '../../config/rollout-schema.js';
-import { candidateName, ROLLOUT_LABEL } from '../../generators/compose-rollout.js';
+import {
+  candidateName,
+  type ProxyRouting,
+  ROLLOUT_LABEL,
+  ROUTING_DIR,
+  ROUTING_STATE_FILE,
+  routingOf,
+} from '../../generators/compose-rollout.js';
 import type { Clock } from '../../io/clock.js';
-import { OperationFailedError, UsageError } from '../../io/errors.js';
+import { isMlshipError, OperationFailedError, UsageError } from '../../io/errors.js';
 import { exists, writeFileAtomic } from '../../io/files.js';
 import { type ComposeGenerateResult, generateCompose, renderComposeYaml } from '../compose/generate.js';
 import { PROJECT_LABEL, SERVICE_LABEL } from '../compose/ports.js';
 import { promoteInConfig } from './promote-config.js';
 import { type ExecResult, reloadProxy } from './proxy-reload.js';
+import { changeRouting, lacksNjs, writeRoutingState } from './proxy-routing.js';
 import { parseServiceLog, rolloutSamples } from './samples.js';
 import { ROLLOUTS_FILE, readRollouts, writeRollouts } from './state.js';
 import type { PromoteResult, RolloutTarget, StatusReport } from './target.js';
@@ -72,13 +80,14 @@ export class LocalRollout implements RolloutTarget {
     return path.join(this.outDir(), ROLLOUTS_FILE);
   }
 
-  private generate(state: RolloutsFile): Promise<ComposeGenerateResult> {
+  private generate(state: RolloutsFile, proxyRouting?: ProxyRouting): Promise<ComposeGenerateResult> {
     return generateCompose({
       configFile: this.stack.configFile,
       outDir: this.outDir(),
       force: false,
       dryRun: true,
       rollouts: running(state),
+      ...(proxyRouting ? { proxyRouting } : {}),
     });
   }
 
@@ -157,29 +166,52 @@ export class LocalRollout implements RolloutTarget {
     return `http://127.0.0.1:${gen.project.proxy!.port}`;
   }
 
-  /** The proxy container takes the generated nginx.conf; `routed` says whether the rollout must show in answers. */
-  private async applyProxy(gen: ComposeGenerateResult, names: Names, routed: boolean | 'any'): Promise<void> {
+  /**
+   * The proxy routes as `gen` says. A proxy that routes from the state file (njs) gets the new
+   * state file and no reload, unless `reload` (a new rollout: new upstreams); otherwise nginx.conf
+   * is replaced and NGINX reloaded. `routed` says whether the rollout must show in answers.
+   */
+  private async applyProxy(
+    gen: ComposeGenerateResult,
+    names: Names,
+    routed: boolean | 'any',
+    reload = false,
+  ): Promise<void> {
     const content = gen.stack.files.find((f) => f.path === 'proxy/nginx.conf')!.content;
+    const state = gen.stack.files.find((f) => f.path === `${ROUTING_DIR}/${ROUTING_STATE_FILE}`)?.content;
+    const confFile = path.join(gen.outDir, 'proxy', 'nginx.conf');
+    const url = `${this.proxyUrl(gen)}/api/${this.service}/healthz`;
+    const active =
+      routed === 'any'
+        ? undefined
+        : async () => {
+            const r = await this.deps.fetch(url, { headers: { 'x-model-version': 'stable' } });
+            await r.arrayBuffer();
+            return r.headers.has('x-model-version') === routed;
+          };
+    const runs = routingOf(await readFile(confFile, 'utf8').catch(() => ''));
+    if (!reload && runs === 'state' && state !== undefined) {
+      await changeRouting(this.deps, {
+        outDir: gen.outDir,
+        state,
+        confFile,
+        conf: content,
+        ...(active ? { active } : {}),
+      });
+      return;
+    }
     const proxy = (await this.containers(gen.project.name)).find(
       (c) => c.labels[SERVICE_LABEL] === names.proxy,
     );
     if (!proxy)
       throw new UsageError(`the stack's proxy is not running`, { hint: 'run `mlship compose up` first' });
-    const url = `${this.proxyUrl(gen)}/api/${this.service}/healthz`;
+    if (state !== undefined) await writeRoutingState(gen.outDir, state);
     await reloadProxy(this.deps, {
       container: proxy.id,
-      file: path.join(gen.outDir, 'proxy', 'nginx.conf'),
+      file: confFile,
       mountedAt: PROXY_MOUNT,
       content,
-      ...(routed === 'any'
-        ? {}
-        : {
-            active: async () => {
-              const r = await this.deps.fetch(url, { headers: { 'x-model-version': 'stable' } });
-              await r.arrayBuffer();
-              return r.headers.has('x-model-version') === routed;
-            },
-          }),
+      ...(active ? { active } : {}),
       recreate: async () => {
         await this.compose(
           gen,
@@ -193,6 +225,24 @@ export class LocalRollout implements RolloutTarget {
         return c!.id;
       },
     });
+  }
+
+  /**
+   * A new rollout's routing: NGINX reloaded once (its upstreams are new), to read later changes
+   * from the state file; an NGINX without njs gets the shares in nginx.conf, reloaded at each change.
+   */
+  private async routeNew(state: RolloutsFile, gen: ComposeGenerateResult, names: Names) {
+    if (routingOf(gen.stack.files.find((f) => f.path === 'proxy/nginx.conf')!.content) !== 'state')
+      return this.applyProxy(gen, names, true, true);
+    try {
+      await this.applyProxy(gen, names, true, true);
+    } catch (e) {
+      if (!isMlshipError(e) || e.code !== 'PROXY_CONFIG_INVALID' || !lacksNjs(e.details)) throw e;
+      this.deps.log(
+        "warning: the proxy's NGINX has no JavaScript module (njs) or routing folder: each change of share reloads it, which may close idle keep-alive connections (use an NGINX image that loads njs, e.g. mlship-local/nginx:1.22, and `mlship compose up`)",
+      );
+      await this.applyProxy(await this.generate(state, 'reload'), names, true, true);
+    }
   }
 
   private async writeStack(gen: ComposeGenerateResult): Promise<void> {
@@ -262,7 +312,7 @@ export class LocalRollout implements RolloutTarget {
       );
       await this.waitHealthy(gen, names.candidate, grace);
       routed = true;
-      await this.applyProxy(gen, names, true);
+      await this.routeNew(next, gen, names);
       return { gen, names };
     } catch (e) {
       for (const [file, text] of saved) if (text !== undefined) await writeFileAtomic(file, text);

@@ -11,6 +11,7 @@ import type { Rollout } from '../../../src/config/rollout-schema.js';
 import { generateCompose, renderComposeYaml } from '../../../src/core/compose/generate.js';
 import { stackFromProject } from '../../../src/core/deploy/deploy-stack.js';
 import { ROLLOUTS_FILE, writeRollouts } from '../../../src/core/rollout/state.js';
+import type { ProxyRouting } from '../../../src/generators/compose-rollout.js';
 import { composeValidator } from '../../helpers/compose-spec.js';
 import { expectGolden } from '../../helpers/golden.js';
 import { rollout } from '../../helpers/rollout.js';
@@ -22,12 +23,25 @@ const golden = (file: string, actual: string) => expectGolden(path.join(GOLDEN, 
 
 const validate = composeValidator();
 
-async function generate(rollouts: Rollout[]) {
-  return generateCompose({ configFile: FIXTURE, force: false, dryRun: true, rollouts });
+async function generate(rollouts: Rollout[], proxyRouting: ProxyRouting = 'reload') {
+  return generateCompose({ configFile: FIXTURE, force: false, dryRun: true, rollouts, proxyRouting });
 }
 
-const nginx = (r: Awaited<ReturnType<typeof generate>>) =>
-  r.stack.files.find((f) => f.path === 'proxy/nginx.conf')!.content;
+const file = (r: Awaited<ReturnType<typeof generate>>, name: string) =>
+  r.stack.files.find((f) => f.path === name)!.content;
+const nginx = (r: Awaited<ReturnType<typeof generate>>) => file(r, 'proxy/nginx.conf');
+const routing = (r: Awaited<ReturnType<typeof generate>>) => file(r, 'proxy/routing/state.json');
+
+/** A 10 % canary of pose-2d, sticky on a header, the rest mirrored (the canary goldens). */
+const canaryRollout = () =>
+  rollout({
+    service: 'pose-2d',
+    mode: 'canary',
+    weight: 10,
+    mirror: true,
+    sticky: { header: 'X-User-Id' },
+    candidate: { path: 'services/pose-3d', env: { BATCH_MAX_SIZE: '4' }, recordInputs: true },
+  });
 
 describe('a rollout in the generated stack', () => {
   it('a running local rollout shapes the local stack, never what deploy ecs/k8s carries to the cloud', async () => {
@@ -58,16 +72,7 @@ describe('a rollout in the generated stack', () => {
   });
 
   it('canary 10 %, sticky on a header, the stable share mirrored: golden nginx.conf and compose.yaml', async () => {
-    const r = await generate([
-      rollout({
-        service: 'pose-2d',
-        mode: 'canary',
-        weight: 10,
-        mirror: true,
-        sticky: { header: 'X-User-Id' },
-        candidate: { path: 'services/pose-3d', env: { BATCH_MAX_SIZE: '4' }, recordInputs: true },
-      }),
-    ]);
+    const r = await generate([canaryRollout()]);
     golden('canary-nginx.conf', nginx(r));
     golden('canary-compose.yaml', renderComposeYaml(r.stack));
   });
@@ -98,6 +103,62 @@ describe('a rollout in the generated stack', () => {
       }),
     ]);
     golden('shadow-nginx.conf', nginx(r));
+  });
+
+  it('with the routing state (njs): nginx.conf does not change with the share (a stopped mirror only drops lines); state.json does', async () => {
+    const canary = canaryRollout();
+    const r = await generate([canary], 'state');
+    golden('canary-state-nginx.conf', nginx(r));
+    golden('canary-state.json', routing(r));
+    expect(JSON.parse(routing(r))).toEqual({ 'pose-2d': { weight: 10, mirror: true } });
+    // Every step of a rollout (promote --to N, watch, promote) keeps the file.
+    for (const weight of [50, 100, 0]) {
+      const next = await generate([{ ...canary, weight }], 'state');
+      expect(nginx(next)).toBe(nginx(r));
+      expect(routing(next)).not.toBe(routing(r));
+    }
+    // The mirror stopping (a shadow becoming a canary) only drops the mirror's location from the
+    // file on disk: the running proxy keeps it, and route.js stops mirroring (no reload).
+    const unmirrored = nginx(await generate([{ ...canary, mirror: false }], 'state'));
+    expect(unmirrored).not.toContain('mirror /_mlship/shadow/pose-2d;');
+    expect(unmirrored).not.toContain('_shadow_upstream');
+    const running = new Set(nginx(r).split('\n'));
+    expect(unmirrored.split('\n').filter((l) => !running.has(l))).toEqual([]);
+    expect(JSON.parse(routing(await generate([{ ...canary, mode: 'shadow' }], 'state')))).toEqual({
+      'pose-2d': { weight: 0, mirror: true },
+    });
+    // The split: buckets 0..99 by split_clients (as before), the candidate's being those below its weight.
+    expect(nginx(r)).toMatch(/split_clients "\$\{pose_2d_split_key\}" \$pose_2d_bucket \{\n {4}1% 0;\n/);
+    expect(nginx(r).match(/^ {4}1% \d+;$/gm)).toHaveLength(99);
+    expect(nginx(r)).toContain('js_import mlship_route from /etc/nginx/mlship-routing/route.js;');
+    // Over: no entry (route.js sends everything to stable, unlabelled); the proxy mounts the folder.
+    const over = await generate([], 'state');
+    expect(JSON.parse(routing(over))).toEqual({});
+    expect(file(over, 'proxy/routing/route.js')).toContain(
+      "const STATE = '/etc/nginx/mlship-routing/state.json';",
+    );
+    const proxy = over.stack.compose.services['proxy-cpu'] ?? over.stack.compose.services.proxy!;
+    expect(proxy.volumes).toContainEqual({
+      type: 'bind',
+      source: './proxy/routing',
+      target: '/etc/nginx/mlship-routing',
+      read_only: true,
+    });
+  });
+
+  it('shadow with the routing state: golden nginx.conf', async () => {
+    const r = await generate(
+      [
+        rollout({
+          service: 'pose-3d',
+          mode: 'shadow',
+          recordSample: 1,
+          candidate: { image: 'acme/pose-3d:v2', env: {}, recordInputs: false },
+        }),
+      ],
+      'state',
+    );
+    golden('shadow-state-nginx.conf', nginx(r));
   });
 
   it('the candidate has the stable settings, its own build, port, weights and version label', async () => {
@@ -135,7 +196,7 @@ describe('a rollout in the generated stack', () => {
   });
 
   it('a rollout that is over shapes nothing: the stack is the one without it', async () => {
-    const done = await generate([]);
+    const done = await generate([], 'state');
     const base = await generateCompose({ configFile: FIXTURE, force: false, dryRun: true });
     expect(renderComposeYaml(done.stack)).toBe(renderComposeYaml(base.stack));
     expect(nginx(done)).toBe(readFileSync('fixtures/compose/pipeline/expected/nginx.conf', 'utf8'));
