@@ -7,10 +7,12 @@
 //   reload  the share in nginx.conf (split_clients + map; an NGINX without njs)
 //   state   the share read per request by njs from the routing state (route.js), the mirror
 //           location entered and answering 204 (nothing mirrored)
+//   shadow  a shadow rollout (routing state): every request answered by the stable version and
+//           mirrored to the candidate (its answer dropped), what the issue's 1 ms goal is about
 // Alternating rounds of `requests` POSTs at c=16 on keep-alive connections, one container each.
 // The figure that holds on a loaded machine is the CPU NGINX spends per request (its container's
 // cpuacct.usage before and after a round, less what reading it costs); latencies are the client's.
-// Usage: npm run build && node bench/rollout/proxy-cost.mjs [rounds=3] [requests=20000]
+// Usage: npm run build && node bench/rollout/proxy-cost.mjs [rounds=3] [requests=20000] [concurrency=16]
 import { spawnSync } from 'node:child_process';
 import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
@@ -20,6 +22,7 @@ import { performance } from 'node:perf_hooks';
 const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 const rounds = Number(process.argv[2] ?? 3);
 const requests = Number(process.argv[3] ?? 20000);
+const concurrency = Number(process.argv[4] ?? 16);
 const IMAGE = 'mlship-local/nginx:1.22';
 const root = path.resolve('bench/.work/proxy-cost');
 rmSync(root, { recursive: true, force: true });
@@ -49,6 +52,7 @@ for (const [name, rollouts, proxyRouting] of [
   ['none', [], 'state'],
   ['reload', [rollout], 'reload'],
   ['state', [rollout], 'state'],
+  ['shadow', [{ ...rollout, mode: 'shadow', weight: 0, mirror: true }], 'state'],
 ]) {
   const gen = await generateCompose({
     configFile: 'fixtures/compose/pipeline/mlship.yaml',
@@ -173,14 +177,14 @@ try {
       const v = variants[name];
       v.readCost ??= readCost(v.container);
       const before = cpuNs(v.container);
-      const r = await load(v.port, requests);
+      const r = await load(v.port, requests, concurrency);
       v.cpuUs.push((cpuNs(v.container) - before - v.readCost) / requests / 1000);
       failed += r.failed;
       for (const k of ['share', 'p50', 'p99', 'mean', 'rps']) variants[name][k].push(r[k]);
     }
   }
   console.log(
-    `\n## NGINX's own cost of a rollout's routing (${rounds} rounds of ${requests} requests, c=16; load ${os.loadavg()[0].toFixed(1)} at the end; ${failed} failed)\n`,
+    `\n## NGINX's own cost of a rollout's routing (${rounds} rounds of ${requests} requests, c=${concurrency}; load ${os.loadavg()[0].toFixed(1)} at the end; ${failed} failed)\n`,
   );
   console.log(
     '| routing | to the candidate | NGINX CPU µs/request (rounds) | vs none | p50 ms | p99 ms | requests/s |',
