@@ -132,7 +132,8 @@ function sniff(b) {
   return undefined;
 }
 
-/** Bytes of a file field → RGBA pixels { width, height, data }. */
+/** Bytes of a file field → RGB pixels { width, height, channels: 3, data } (alpha dropped: no model
+ *  input takes it, and each band less is less to decode, copy and collect). */
 export async function decodeImage(file, input, maxPixels) {
   const type = sniff(file.bytes);
   const accepted = input.accept.filter((t) => DECODED.includes(t));
@@ -145,10 +146,10 @@ export async function decodeImage(file, input, maxPixels) {
   try {
     const { data, info } = await sharp(file.bytes, { limitInputPixels: maxPixels, failOn: 'truncated', autoOrient: true })
       .toColourspace('srgb')
-      .ensureAlpha()
+      .removeAlpha()
       .raw()
       .toBuffer({ resolveWithObject: true });
-    return { width: info.width, height: info.height, data };
+    return { width: info.width, height: info.height, channels: info.channels, data };
   } catch (e) {
     throw await decodeError(file, input, maxPixels, e);
   }
@@ -301,10 +302,10 @@ export function mapDetections(prediction, picture, p) {
   return mapped;
 }
 
-function fill(out, width, height, x0, y0, x1, y1, rgb) {
+function fill({ data, width, height, channels }, x0, y0, x1, y1, rgb) {
   for (let y = Math.max(0, Math.round(y0)); y <= Math.min(height - 1, Math.round(y1)); y++) {
     for (let x = Math.max(0, Math.round(x0)); x <= Math.min(width - 1, Math.round(x1)); x++) {
-      out.set(rgb, (y * width + x) * 4);
+      data.set(rgb, (y * width + x) * channels);
     }
   }
 }
@@ -313,23 +314,23 @@ function fill(out, width, height, x0, y0, x1, y1, rgb) {
  *  (outline (255, 64, 32) max(2, size/200) wide, inside the box; keypoints (32, 200, 255)). */
 export function drawDetections(picture, prediction) {
   const { width, height } = picture;
-  const data = Buffer.from(picture.data);
+  const out = { width, height, channels: picture.channels ?? 4, data: Buffer.from(picture.data) };
   const w = Math.max(2, Math.round(Math.max(width, height) / 200));
   for (const [x1, y1, x2, y2] of prediction?.boxes ?? []) {
     const edge = [255, 64, 32];
-    fill(data, width, height, x1, y1, x2, y1 + w - 1, edge);
-    fill(data, width, height, x1, y2 - w + 1, x2, y2, edge);
-    fill(data, width, height, x1, y1, x1 + w - 1, y2, edge);
-    fill(data, width, height, x2 - w + 1, y1, x2, y2, edge);
+    fill(out, x1, y1, x2, y1 + w - 1, edge);
+    fill(out, x1, y2 - w + 1, x2, y2, edge);
+    fill(out, x1, y1, x1 + w - 1, y2, edge);
+    fill(out, x2 - w + 1, y1, x2, y2, edge);
   }
   for (const [x, y] of prediction?.keypoints ?? []) {
     const r = 2 * w;
     for (let dy = -r; dy <= r; dy++) {
       const half = Math.floor(Math.sqrt(r * r - dy * dy));
-      fill(data, width, height, x - half, y + dy, x + half, y + dy, [32, 200, 255]);
+      fill(out, x - half, y + dy, x + half, y + dy, [32, 200, 255]);
     }
   }
-  return { width, height, data };
+  return out;
 }
 
 /** The media type an Accept header asks for first among PNG, JPEG and WebP (PNG by default). */
@@ -344,9 +345,10 @@ export function outputType(accept = '') {
   return ranked[0]?.type ?? 'image/png';
 }
 
-/** Pixels → bytes of that media type. */
+/** Pixels (RGBA, or RGB as decoded) → bytes of that media type. */
 export async function encodeImage(pixels, type = 'image/png') {
-  const image = sharp(pixels.data, { raw: { width: pixels.width, height: pixels.height, channels: 4 } }).removeAlpha();
+  const raw = { width: pixels.width, height: pixels.height, channels: pixels.channels ?? 4 };
+  const image = sharp(pixels.data, { raw }).removeAlpha();
   const encoded = type === 'image/jpeg' ? image.jpeg({ quality: 90 }) : type === 'image/webp' ? image.webp({ quality: 90 }) : image.png();
   return { type, bytes: await encoded.toBuffer() };
 }

@@ -22,6 +22,7 @@ interface Pre {
 interface Picture {
   width: number;
   height: number;
+  channels?: number;
   data: Uint8Array;
 }
 interface Pixels {
@@ -32,15 +33,15 @@ interface Pixels {
 
 const pixels = (await import(pathToFileURL(path.resolve('templates/wrap/node/pixels.js')).href)) as Pixels;
 
-/** RGBA noise from a fixed seed (a flat picture would hide a wrong index). */
-function picture(width: number, height: number, seed: number): Picture {
-  const data = new Uint8Array(width * height * 4);
+/** RGBA (or RGB, as media.js decodes) noise from a fixed seed (a flat picture would hide a wrong index). */
+function picture(width: number, height: number, seed: number, channels = 4): Picture {
+  const data = new Uint8Array(width * height * channels);
   let s = seed;
   for (let i = 0; i < data.length; i++) {
     s = (s * 1103515245 + 12345) >>> 0;
     data[i] = s >>> 24;
   }
-  return { width, height, data };
+  return { width, height, channels, data };
 }
 
 /** One output position along an axis → the two source positions, the weight (stored as float32,
@@ -64,7 +65,7 @@ function reference(img: Picture, p: Pre): number[] {
     p.resize === 'stretch' ? [w / W, h / H, 0, 0] : [1 / k, 1 / k, (w * k - W) / 2, (h * k - H) / 2];
   const pick = (v: number[], c: number, d: number) => (v.length ? (v[v.length === 1 ? 0 : c] ?? d) : d);
   const out = p.dtype === 'uint8' ? new Uint8Array(C * W * H) : new Float32Array(C * W * H);
-  const px = (x: number, y: number, c: number) => img.data[(y * w + x) * 4 + c] ?? 0;
+  const px = (x: number, y: number, c: number) => img.data[(y * w + x) * (img.channels ?? 4) + c] ?? 0;
   for (let y = 0; y < H; y++) {
     for (let x = 0; x < W; x++) {
       const a = sampleAt(x, ox, sx, w);
@@ -115,11 +116,13 @@ const variants: [string, Partial<Pre>][] = [
 describe('Node image preprocessing (pixels.js) against the per-pixel reference', () => {
   it.each(variants)('a picture of the declared size (one-pass copy): %s', (_, v) => {
     const p = { ...imagenet, ...v };
-    const img = picture(224, 224, 7);
-    const got = pixels.preprocess(img, p);
-    expect(got.constructor).toBe(p.dtype === 'uint8' ? Uint8Array : Float32Array);
-    expect(got.length).toBe(pixels.sampleShape(p).reduce((a, b) => a * b, 1));
-    expect(Array.from(got)).toEqual(reference(img, p));
+    for (const channels of [3, 4]) {
+      const img = picture(224, 224, 7, channels);
+      const got = pixels.preprocess(img, p);
+      expect(got.constructor).toBe(p.dtype === 'uint8' ? Uint8Array : Float32Array);
+      expect(got.length).toBe(pixels.sampleShape(p).reduce((a, b) => a * b, 1));
+      expect(Array.from(got), `${channels} channels`).toEqual(reference(img, p));
+    }
   });
 
   it.each(variants)('pictures of other sizes (bilinear, down and up, padded or cut): %s', (_, v) => {
@@ -132,19 +135,21 @@ describe('Node image preprocessing (pixels.js) against the per-pixel reference',
       [12, 12],
     ];
     for (const [w, h] of sizes) {
-      const img = picture(w, h, w * h);
-      expect(Array.from(pixels.preprocess(img, p)), `${w}x${h}`).toEqual(reference(img, p));
+      for (const channels of [3, 4]) {
+        const img = picture(w, h, w * h, channels);
+        expect(Array.from(pixels.preprocess(img, p)), `${w}x${h}x${channels}`).toEqual(reference(img, p));
+      }
     }
   });
 
   it('a picture of the declared size is its own pixels, normalized (no resampling at all)', () => {
-    const img = picture(224, 224, 3);
+    const img = picture(224, 224, 3, 3);
     const got = pixels.preprocess(img, imagenet);
     const plane = 224 * 224;
     for (const i of [0, 1, 223, 224, 5000, plane - 1]) {
       for (const c of [0, 1, 2]) {
         const [mean, std] = [[0.485, 0.456, 0.406][c] ?? 0, [0.229, 0.224, 0.225][c] ?? 1];
-        const want = Math.fround(((img.data[i * 4 + c] ?? 0) / 255 - mean) / std);
+        const want = Math.fround(((img.data[i * 3 + c] ?? 0) / 255 - mean) / std);
         expect(got[c * plane + i]).toBeCloseTo(want, 6);
       }
     }
