@@ -7,18 +7,9 @@
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { describe, expect, it } from 'vitest';
+import type { ImagePreprocess } from '../../../src/generators/wrap-spec.js';
 
-interface Pre {
-  resize: 'stretch' | 'crop' | 'letterbox';
-  width: number;
-  height: number;
-  channels: 'RGB' | 'BGR' | 'L';
-  layout: 'NCHW' | 'NHWC';
-  scale: number;
-  mean: number[];
-  std: number[];
-  dtype: 'float32' | 'uint8';
-}
+type Pre = ImagePreprocess;
 interface Picture {
   width: number;
   height: number;
