@@ -13,9 +13,13 @@
 //     (A B C D, D C B A ...) so that the machine's load drift cancels.
 //  3. A flood of 20 MB uploads (over the 10 MiB default limit), with and without content-length:
 //     the worker's peak memory (VmHWM) before and after, and worker restarts.
+//  4. ONLY=node: 1. for the Node service (`--runtime node`, `node server.js` on the host, its
+//     onnxruntime-node, sharp and busboy installed once under bench/.work), the `cheap` classifier,
+//     side by side with the same model wrapped by NODE_BASELINE's templates (A B B A rounds).
 //
 //   node bench/serve/image.mjs   # REQUESTS=300 ROUNDS=4 BATCH_REQUESTS=640 C1_REQUESTS=150 FLOOD=40
 //                                # BASELINE=0558b2b ONLY=batching (2. alone)
+//                                # ONLY=node NODE_BASELINE=58138f7 (4. alone)
 //
 // Needs: `npm run build`, .venv (requirements-dev.txt), ab (apt-get install -y apache2-utils), git.
 // Prints one JSON object; the figures are in docs/benchmarks.md.
@@ -48,8 +52,11 @@ const C1_REQUESTS = Number(process.env.C1_REQUESTS ?? 150);
 // ONLY=batching: the batching and spinning comparisons alone (no overhead, no flood).
 const ONLY = process.env.ONLY ?? '';
 const BASELINE = process.env.BASELINE ?? '0558b2b';
+// The Node case's baseline: main before the Node image path was profiled (issue 18's 3 ms goal).
+const NODE_BASELINE = process.env.NODE_BASELINE ?? '58138f7';
 const PORT = Number(process.env.PORT ?? 18180);
 const BOUNDARY = 'mlshipbenchboundary';
+const NODE_WORK = path.join(WORK, 'node');
 mkdirSync(WORK, { recursive: true });
 
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
@@ -67,20 +74,34 @@ function multipart(file, type) {
 /**
  * An mlship CLI that generates services from the baseline's templates (`git archive BASELINE
  * templates`) with this checkout's compiled code: the service files compared are the templates'.
+ * `compiled`: the baseline's own code too (its src built here), for a baseline whose generator
+ * writes another set of files than this checkout's (the Node case: pixels.js is new).
  */
-function baselineCli() {
-  const dir = path.join(WORK, 'baseline-cli');
+function baselineCli(ref = BASELINE, compiled = false) {
+  const dir = path.join(WORK, compiled ? 'baseline-cli-compiled' : 'baseline-cli');
   rmSync(dir, { recursive: true, force: true });
   mkdirSync(dir, { recursive: true });
-  execFileSync('sh', ['-c', `git -C "${ROOT}" archive ${BASELINE} templates | tar -x -C "${dir}"`]);
+  const parts = compiled ? 'templates src bin package.json tsconfig.json tsconfig.build.json' : 'templates';
+  execFileSync('sh', ['-c', `git -C "${ROOT}" archive ${ref} ${parts} | tar -x -C "${dir}"`]);
+  symlinkSync(path.join(ROOT, 'node_modules'), path.join(dir, 'node_modules'));
+  if (compiled) {
+    execFileSync(
+      process.execPath,
+      [path.join(ROOT, 'node_modules/typescript/bin/tsc'), '-p', 'tsconfig.build.json'],
+      {
+        cwd: dir,
+        stdio: 'inherit',
+      },
+    );
+    return dir;
+  }
   for (const p of ['dist', 'bin', 'package.json'])
     cpSync(path.join(ROOT, p), path.join(dir, p), { recursive: true });
-  symlinkSync(path.join(ROOT, 'node_modules'), path.join(dir, 'node_modules'));
   return dir;
 }
 
-function wrap(model, name, extra = [], cli = ROOT) {
-  const out = path.join(WORK, name);
+function wrap(model, name, extra = [], cli = ROOT, work = WORK) {
+  const out = path.join(work, name);
   execFileSync(
     process.execPath,
     [
@@ -100,6 +121,13 @@ function wrap(model, name, extra = [], cli = ROOT) {
   return out;
 }
 
+/** The command that runs a wrapped service: gunicorn from the host .venv, or Node for `--runtime node`. */
+function serviceCommand(dir) {
+  if (readFileSync(path.join(dir, 'mlship-wrap.json'), 'utf8').includes('"node"'))
+    return [process.execPath, ['server.js']];
+  return [PY, ['-m', 'gunicorn', '-c', 'gunicorn_conf.py', 'app.main:app']];
+}
+
 async function start(dir, model, port, env = {}) {
   // Per service (two may run from one directory): metrics of one never count in the other's.
   const metricsDir = path.join(WORK, `metrics-${path.basename(dir)}-${port}`);
@@ -109,7 +137,8 @@ async function start(dir, model, port, env = {}) {
   // service once its buffer is full.
   const logFile = path.join(WORK, `${path.basename(dir)}-${port}.log`);
   const fd = openSync(logFile, 'w');
-  const child = spawn(PY, ['-m', 'gunicorn', '-c', 'gunicorn_conf.py', 'app.main:app'], {
+  const [command, args] = serviceCommand(dir);
+  const child = spawn(command, args, {
     cwd: dir,
     env: {
       ...process.env,
@@ -129,9 +158,13 @@ async function start(dir, model, port, env = {}) {
     }
     await sleep(100);
   }
-  const worker = execFileSync('pgrep', ['-P', String(child.pid)], { encoding: 'utf8' })
-    .trim()
-    .split('\n')[0];
+  // gunicorn's worker is its child; the Node service is one process.
+  const worker =
+    command === PY
+      ? execFileSync('pgrep', ['-P', String(child.pid)], { encoding: 'utf8' })
+          .trim()
+          .split('\n')[0]
+      : child.pid;
   return {
     port,
     worker: Number(worker),
@@ -395,6 +428,43 @@ async function overheads(result, body, model, base) {
   result.machine.load_after_overhead = loadavg();
 }
 
+/** The Node service's dependencies (its template's package.json), installed once for every Node
+ * service of the run: they live in subfolders of NODE_WORK and resolve node_modules from there. */
+function nodeDeps(pkgFile) {
+  const { dependencies } = JSON.parse(readFileSync(pkgFile, 'utf8'));
+  const pkg = path.join(NODE_WORK, 'package.json');
+  const want = JSON.stringify({ name: 'bench-node-services', private: true, dependencies });
+  let have = '';
+  try {
+    have = readFileSync(pkg, 'utf8');
+  } catch {
+    // first run
+  }
+  if (have === want) return;
+  writeFileSync(pkg, want);
+  execFileSync('npm', ['install', '--no-audit', '--no-fund', '--loglevel=error'], {
+    cwd: NODE_WORK,
+    stdio: ['ignore', 'ignore', 'inherit'],
+    // As the service's Dockerfile: the binaries shipped in the package, no download.
+    env: { ...process.env, ONNXRUNTIME_NODE_INSTALL: 'skip' },
+  });
+}
+
+/** 4. The Node service's overhead at c=1 (`cheap`, JSON answer), now and with NODE_BASELINE's templates. */
+async function nodeOverhead(result, body, model) {
+  mkdirSync(NODE_WORK, { recursive: true });
+  const extra = ['--runtime', 'node', '--batching'];
+  const now = wrap(model('cheap'), 'cheap', extra, ROOT, NODE_WORK);
+  const before = wrap(model('cheap'), 'cheap-baseline', extra, baselineCli(NODE_BASELINE, true), NODE_WORK);
+  nodeDeps(path.join(now, 'package.json'));
+  const [b, n] = await withServices(pair(now, before, model('cheap')), (s) => overhead(s, body));
+  result.node_baseline = execFileSync('git', ['-C', ROOT, 'rev-parse', '--short', NODE_BASELINE], {
+    encoding: 'utf8',
+  }).trim();
+  result.node_overhead_classifier = { baseline: b, now: n };
+  result.machine.load_at_end = loadavg();
+}
+
 async function main() {
   const costs = JSON.parse(
     execFileSync(PY, [path.join(HERE, 'image_models.py'), WORK], { encoding: 'utf8' }),
@@ -402,6 +472,12 @@ async function main() {
   const photo = readFileSync(path.join(WORK, 'photo.jpg'));
   const body = multipart(photo, 'image/jpeg');
   const model = (name) => path.join(WORK, `${name}.onnx`);
+  if (ONLY === 'node') {
+    const result = { machine: { cpus: os.cpus().length, load_at_start: loadavg() }, model_cost_ms: costs };
+    await nodeOverhead(result, body, model);
+    console.log(JSON.stringify(result, null, 2));
+    return writeFileSync(path.join(WORK, 'results-node.json'), `${JSON.stringify(result, null, 2)}\n`);
+  }
   const base = ONLY === 'batching' ? undefined : baselineCli();
   const conv = wrap(model('conv'), 'conv', ['--max-batch-size', '32', '--max-latency-ms', '10']);
   const result = {

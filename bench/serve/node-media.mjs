@@ -30,7 +30,7 @@ function install() {
     cwd: dir,
     stdio: 'inherit',
   });
-  for (const f of ['media.js', 'media-error.js', 'tensors.js', 'wav.js', 'weights.js'])
+  for (const f of ['media.js', 'media-error.js', 'pixels.js', 'tensors.js', 'wav.js', 'weights.js'])
     cpSync(path.join(TEMPLATE, f), path.join(dir, f));
   return deps;
 }

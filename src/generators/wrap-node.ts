@@ -103,7 +103,7 @@ export function generateNodeService(spec: WrapSpec): GeneratedFile[] {
     { path: 'package-lock.json', content: lockfile(spec.name, Boolean(media)) },
     { path: 'server.js', content: staticTemplate('node/server.js') },
     ...(media
-      ? ['media.js', 'media-error.js', 'wav.js'].map((p) => ({
+      ? ['media.js', 'media-error.js', 'pixels.js', 'wav.js'].map((p) => ({
           path: p,
           content: staticTemplate(`node/${p}`),
         }))

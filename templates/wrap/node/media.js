@@ -2,7 +2,7 @@
 // yours to edit. A file field arrives as a multipart part (streamed, 413 as soon as it passes its
 // limit), as base64 in JSON (a data: prefix accepted) or as an s3:// / https:// reference fetched
 // only from the allow-list. Images are decoded by sharp (libvips, a prebuilt binary from npm) under
-// a pixel cap read from the header first, then preprocessed as service.json declares; sounds are
+// a pixel cap read from the header first, then preprocessed as service.json declares (pixels.js); sounds are
 // WAV files (wav.js: rate and duration checked from the header); a generic file is its bytes. Each
 // file field feeds the model input of its name (or of its position). Errors are 413 (too large),
 // 415 (not a type this service decodes) and 422 (truncated, over the pixel or duration cap, a wrong
@@ -11,11 +11,12 @@
 import busboy from 'busboy';
 import sharp from 'sharp';
 import { MediaError } from './media-error.js';
+import { preprocess, sampleShape, toPicture } from './pixels.js';
 import { ELEMENT_TYPES } from './tensors.js';
 import { decodeWav, toChannels } from './wav.js';
 import { credentials, objectUrl, sign } from './weights.js';
 
-export { MediaError };
+export { MediaError, preprocess, sampleShape, toPicture };
 
 /** What this runtime decodes. */
 export const DECODED = ['image/png', 'image/jpeg', 'image/webp'];
@@ -131,7 +132,8 @@ function sniff(b) {
   return undefined;
 }
 
-/** Bytes of a file field → RGBA pixels { width, height, data }. */
+/** Bytes of a file field → RGB pixels { width, height, channels: 3, data } (alpha dropped: no model
+ *  input takes it, and each band less is less to decode, copy and collect). */
 export async function decodeImage(file, input, maxPixels) {
   const type = sniff(file.bytes);
   const accepted = input.accept.filter((t) => DECODED.includes(t));
@@ -139,111 +141,28 @@ export async function decodeImage(file, input, maxPixels) {
     throw new MediaError(415, input.name, `not an image this service decodes (${accepted.join(', ')})`);
   }
   if (!accepted.includes(type)) throw new MediaError(415, input.name, `${type} is not accepted here (${accepted.join(', ')})`);
-  // The header alone first: a decompression bomb is refused before a pixel is decoded.
-  const meta = await sharp(file.bytes, { limitInputPixels: false }).metadata().catch(() => undefined);
-  if (!meta?.width || !meta.height) throw new MediaError(422, input.name, 'truncated image: no size in its header');
-  if (meta.width * meta.height > maxPixels) {
-    throw new MediaError(422, input.name, `${meta.width}x${meta.height} is over the cap of ${maxPixels} pixels (a decompression bomb?)`);
-  }
+  // One libvips call: it reads the header and refuses a picture over the cap before a pixel is
+  // decoded (a decompression bomb); only a refused file pays a second call, for the reason.
   try {
     const { data, info } = await sharp(file.bytes, { limitInputPixels: maxPixels, failOn: 'truncated', autoOrient: true })
       .toColourspace('srgb')
-      .ensureAlpha()
+      .removeAlpha()
       .raw()
       .toBuffer({ resolveWithObject: true });
-    return { width: info.width, height: info.height, data };
+    return { width: info.width, height: info.height, channels: info.channels, data };
   } catch (e) {
-    throw new MediaError(422, input.name, `the image could not be decoded (truncated or corrupt): ${e.message}`);
+    throw await decodeError(file, input, maxPixels, e);
   }
 }
 
-// ---- preprocessing: resize, channels, scale, mean/std, layout, dtype --------------------------------
-
-/** Where output pixel (x, y) samples the source: stretch, crop (cover) or letterbox (contain). */
-function mapping(w, h, p) {
-  if (p.resize === 'stretch') return { sx: w / p.width, sy: h / p.height, ox: 0, oy: 0 };
-  const s = p.resize === 'crop' ? Math.max(p.width / w, p.height / h) : Math.min(p.width / w, p.height / h);
-  return { sx: 1 / s, sy: 1 / s, ox: (w * s - p.width) / 2, oy: (h * s - p.height) / 2 };
-}
-
-/** For each output position along one axis: the two source positions, the weight of the second, and
- *  whether it falls on the picture at all (letterbox padding does not). Computed once per image. */
-function axis(size, source, step, offset) {
-  const i0 = new Int32Array(size);
-  const i1 = new Int32Array(size);
-  const f = new Float32Array(size);
-  const inside = new Uint8Array(size);
-  for (let o = 0; o < size; o++) {
-    const s = (o + offset + 0.5) * step - 0.5;
-    inside[o] = s >= -0.5 && s <= source - 0.5 ? 1 : 0;
-    const lo = Math.max(0, Math.min(source - 1, Math.floor(s)));
-    i0[o] = lo;
-    i1[o] = Math.min(source - 1, lo + 1);
-    f[o] = Math.max(0, Math.min(1, s - lo));
+/** Why a picture was refused, from its header: no size (truncated), over the pixel cap, or corrupt. */
+async function decodeError(file, input, maxPixels, error) {
+  const meta = await sharp(file.bytes, { limitInputPixels: false }).metadata().catch(() => undefined);
+  if (!meta?.width || !meta.height) return new MediaError(422, input.name, 'truncated image: no size in its header');
+  if (meta.width * meta.height > maxPixels) {
+    return new MediaError(422, input.name, `${meta.width}x${meta.height} is over the cap of ${maxPixels} pixels (a decompression bomb?)`);
   }
-  return { i0, i1, f, inside };
-}
-
-/** The dims of one sample: [C, H, W] or [H, W, C]. */
-export function sampleShape(p) {
-  const c = p.channels === 'L' ? 1 : 3;
-  return p.layout === 'NHWC' ? [p.height, p.width, c] : [c, p.height, p.width];
-}
-
-/** Per output channel, value × a + b: scale, then (x - mean) / std (uint8: the pixel as it is). */
-function affine(p, C) {
-  const pick = (v, c, d) => (v.length ? v[v.length === 1 ? 0 : c] : d);
-  const a = [];
-  const b = [];
-  for (let c = 0; c < C; c++) {
-    const std = p.dtype === 'uint8' ? 1 : pick(p.std, c, 1);
-    a.push(p.dtype === 'uint8' ? 1 : p.scale / std);
-    b.push(p.dtype === 'uint8' ? 0.5 : -pick(p.mean, c, 0) / std); // uint8: + 0.5 rounds as it truncates
-  }
-  return { a, b };
-}
-
-/** RGBA pixels → one sample of the model input, as declared (bilinear; letterbox pads grey, 114, as
- *  the Python service does). */
-export function preprocess(img, p) {
-  const C = p.channels === 'L' ? 1 : 3;
-  const W = p.width;
-  const H = p.height;
-  const out = p.dtype === 'uint8' ? new Uint8Array(C * W * H) : new Float32Array(C * W * H);
-  const { sx, sy, ox, oy } = mapping(img.width, img.height, p);
-  const xs = axis(W, img.width, sx, ox);
-  const ys = axis(H, img.height, sy, oy);
-  const { a, b } = affine(p, C);
-  const order = p.channels === 'BGR' ? [2, 1, 0] : [0, 1, 2];
-  const nhwc = p.layout === 'NHWC';
-  const src = img.data;
-  const row = img.width * 4;
-  const v = [0, 0, 0];
-  for (let y = 0; y < H; y++) {
-    const r0 = ys.i0[y] * row;
-    const r1 = ys.i1[y] * row;
-    const fy = ys.f[y];
-    for (let x = 0; x < W; x++) {
-      if (ys.inside[y] && xs.inside[x]) {
-        const c0 = xs.i0[x] * 4;
-        const c1 = xs.i1[x] * 4;
-        const fx = xs.f[x];
-        for (let k = 0; k < 3; k++) {
-          const top = src[r0 + c0 + k] + (src[r0 + c1 + k] - src[r0 + c0 + k]) * fx;
-          const bottom = src[r1 + c0 + k] + (src[r1 + c1 + k] - src[r1 + c0 + k]) * fx;
-          v[k] = top + (bottom - top) * fy;
-        }
-      } else v[0] = v[1] = v[2] = 114;
-      if (C === 1) {
-        out[nhwc ? y * W + x : y * W + x] = (0.299 * v[0] + 0.587 * v[1] + 0.114 * v[2]) * a[0] + b[0];
-        continue;
-      }
-      for (let c = 0; c < 3; c++) {
-        out[nhwc ? (y * W + x) * 3 + c : c * W * H + y * W + x] = v[order[c]] * a[c] + b[c];
-      }
-    }
-  }
-  return out;
+  return new MediaError(422, input.name, `the image could not be decoded (truncated or corrupt): ${error.message}`);
 }
 
 // ---- file fields → model inputs -------------------------------------------------------------------
@@ -374,13 +293,6 @@ export function toPixels(values, dims, output) {
 
 // ---- boxes and keypoints: back to the picture sent, and drawn on it (?render=1) ------------------
 
-/** A point of the model input → the same point of the picture sent (the resize undone). */
-export function toPicture(picture, p) {
-  const { sx, sy, ox, oy } = mapping(picture.width, picture.height, p);
-  const r = (v) => Math.round(v * 100) / 100;
-  return (x, y) => [r((x + ox) * sx), r((y + oy) * sy)];
-}
-
 /** { boxes: [[x1, y1, x2, y2], ...], keypoints: [[x, y, ...], ...] } in the pixels of the picture sent. */
 export function mapDetections(prediction, picture, p) {
   const back = toPicture(picture, p);
@@ -390,10 +302,10 @@ export function mapDetections(prediction, picture, p) {
   return mapped;
 }
 
-function fill(out, width, height, x0, y0, x1, y1, rgb) {
+function fill({ data, width, height, channels }, x0, y0, x1, y1, rgb) {
   for (let y = Math.max(0, Math.round(y0)); y <= Math.min(height - 1, Math.round(y1)); y++) {
     for (let x = Math.max(0, Math.round(x0)); x <= Math.min(width - 1, Math.round(x1)); x++) {
-      out.set(rgb, (y * width + x) * 4);
+      data.set(rgb, (y * width + x) * channels);
     }
   }
 }
@@ -402,23 +314,23 @@ function fill(out, width, height, x0, y0, x1, y1, rgb) {
  *  (outline (255, 64, 32) max(2, size/200) wide, inside the box; keypoints (32, 200, 255)). */
 export function drawDetections(picture, prediction) {
   const { width, height } = picture;
-  const data = Buffer.from(picture.data);
+  const out = { width, height, channels: picture.channels ?? 4, data: Buffer.from(picture.data) };
   const w = Math.max(2, Math.round(Math.max(width, height) / 200));
   for (const [x1, y1, x2, y2] of prediction?.boxes ?? []) {
     const edge = [255, 64, 32];
-    fill(data, width, height, x1, y1, x2, y1 + w - 1, edge);
-    fill(data, width, height, x1, y2 - w + 1, x2, y2, edge);
-    fill(data, width, height, x1, y1, x1 + w - 1, y2, edge);
-    fill(data, width, height, x2 - w + 1, y1, x2, y2, edge);
+    fill(out, x1, y1, x2, y1 + w - 1, edge);
+    fill(out, x1, y2 - w + 1, x2, y2, edge);
+    fill(out, x1, y1, x1 + w - 1, y2, edge);
+    fill(out, x2 - w + 1, y1, x2, y2, edge);
   }
   for (const [x, y] of prediction?.keypoints ?? []) {
     const r = 2 * w;
     for (let dy = -r; dy <= r; dy++) {
       const half = Math.floor(Math.sqrt(r * r - dy * dy));
-      fill(data, width, height, x - half, y + dy, x + half, y + dy, [32, 200, 255]);
+      fill(out, x - half, y + dy, x + half, y + dy, [32, 200, 255]);
     }
   }
-  return { width, height, data };
+  return out;
 }
 
 /** The media type an Accept header asks for first among PNG, JPEG and WebP (PNG by default). */
@@ -433,9 +345,10 @@ export function outputType(accept = '') {
   return ranked[0]?.type ?? 'image/png';
 }
 
-/** Pixels → bytes of that media type. */
+/** Pixels (RGBA, or RGB as decoded) → bytes of that media type. */
 export async function encodeImage(pixels, type = 'image/png') {
-  const image = sharp(pixels.data, { raw: { width: pixels.width, height: pixels.height, channels: 4 } }).removeAlpha();
+  const raw = { width: pixels.width, height: pixels.height, channels: pixels.channels ?? 4 };
+  const image = sharp(pixels.data, { raw }).removeAlpha();
   const encoded = type === 'image/jpeg' ? image.jpeg({ quality: 90 }) : type === 'image/webp' ? image.webp({ quality: 90 }) : image.png();
   return { type, bytes: await encoded.toBuffer() };
 }

@@ -12,7 +12,7 @@ import http from 'node:http';
 import ort from 'onnxruntime-node';
 import { modelPath } from './weights.js';
 import { asElementType, outputNumbers, stack } from './tensors.js';
-import { decideBudget } from './threads.js';
+import { allowSpinning, decideBudget } from './threads.js';
 
 const here = new URL('.', import.meta.url);
 const config = JSON.parse(readFileSync(new URL('service.json', here), 'utf8'));
@@ -408,9 +408,12 @@ async function load() {
   budget = await decideBudget();
   const file = await modelPath(config);
   const loaded = performance.now();
+  // Idle pool threads sleep (ORT_ALLOW_SPINNING=1 restores spinning), as on the Python service.
+  const spin = allowSpinning() ? '1' : '0';
   session = await ort.InferenceSession.create(file, {
     intraOpNumThreads: budget.threads_per_worker,
     interOpNumThreads: 1,
+    extra: { session: { intra_op: { allow_spinning: spin }, inter_op: { allow_spinning: spin } } },
   });
   let warm;
   if (media) {

@@ -96,6 +96,10 @@ export function outputNumbers(tensor) {
 /** Stacks samples of one shape into one buffer of `type` (the batch's first dimension). */
 export function stack(type, samples) {
   const parts = samples.map((s) => asElementType(type, s));
+  // One sample (c=1) that owns its whole buffer: taken as it is, not copied (each request's sample
+  // is made for it alone); a view into a larger buffer (a file's bytes) is still copied.
+  const [first] = parts;
+  if (parts.length === 1 && first.byteOffset === 0 && first.byteLength === first.buffer.byteLength) return first;
   const Typed = parts[0].constructor;
   const out = new Typed(parts.reduce((n, p) => n + p.length, 0));
   let at = 0;

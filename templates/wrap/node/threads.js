@@ -4,7 +4,9 @@
 // 16-core host would run 16 threads that fight for one CPU. So the CPUs this
 // container may really use are read (ECS task limits, the cgroup v2 or v1 CPU quota,
 // the affinity mask) and split between the workers (one process here: WORKERS=1
-// unless set); THREADS_PER_WORKER overrides. Same rules as the Python service's
+// unless set); THREADS_PER_WORKER overrides. The pool's idle threads sleep instead of
+// spinning unless ORT_ALLOW_SPINNING=1: a spinning thread takes the CPU the request's
+// own work (HTTP, multipart, decode) needs. Same rules as the Python service's
 // app/threads.py.
 
 import { readFileSync } from 'node:fs';
@@ -67,4 +69,9 @@ export async function decideBudget({ env = process.env, root, affinity } = {}) {
   const workers = Math.max(1, Number(env.WORKERS) || 1);
   const threads = Math.max(1, Number(env.THREADS_PER_WORKER) || Math.floor(whole / workers) || 1);
   return { cpus, cpu_source: source, workers, threads_per_worker: threads };
+}
+
+/** Whether ONNX Runtime's idle pool threads may spin (ORT_ALLOW_SPINNING=1), not by default. */
+export function allowSpinning(env = process.env) {
+  return ['1', 'true', 'yes'].includes((env.ORT_ALLOW_SPINNING ?? '0').trim().toLowerCase());
 }

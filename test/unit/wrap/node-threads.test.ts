@@ -23,6 +23,7 @@ interface ThreadsModule {
     source: string;
   }>;
   decideBudget(o: { env?: Record<string, string>; root?: string; affinity?: number }): Promise<Budget>;
+  allowSpinning(env: Record<string, string>): boolean;
 }
 
 const modulePath = pathToFileURL(path.resolve('templates/wrap/node/threads.js')).href;
@@ -118,5 +119,13 @@ describe('Node service thread budget', () => {
       workers: 2,
       threads_per_worker: 4,
     });
+  });
+
+  it("lets ONNX Runtime's idle threads spin only when ORT_ALLOW_SPINNING says so (as app/threads.py)", () => {
+    expect(threads.allowSpinning({})).toBe(false);
+    expect(threads.allowSpinning({ ORT_ALLOW_SPINNING: '0' })).toBe(false);
+    expect(threads.allowSpinning({ ORT_ALLOW_SPINNING: 'no' })).toBe(false);
+    for (const on of ['1', 'true', ' YES '])
+      expect(threads.allowSpinning({ ORT_ALLOW_SPINNING: on }), on).toBe(true);
   });
 });
