@@ -50,6 +50,7 @@ const FLOOD = Number(process.env.FLOOD ?? 40);
 const ROUNDS = Number(process.env.ROUNDS ?? 4);
 const C1_REQUESTS = Number(process.env.C1_REQUESTS ?? 150);
 // ONLY=batching: the batching and spinning comparisons alone (no overhead, no flood).
+// ONLY=overhead: 1. alone (the overhead at c=1 against the baseline; no batching, no flood).
 const ONLY = process.env.ONLY ?? '';
 const BASELINE = process.env.BASELINE ?? '0558b2b';
 // The Node case's baseline: main before the Node image path was profiled (issue 18's 3 ms goal).
@@ -489,6 +490,11 @@ async function main() {
     photo_bytes: photo.length,
   };
   if (ONLY !== 'batching') await overheads(result, body, model, base);
+  if (ONLY === 'overhead') {
+    result.machine.load_at_end = loadavg();
+    console.log(JSON.stringify(result, null, 2));
+    return writeFileSync(path.join(WORK, 'results-overhead.json'), `${JSON.stringify(result, null, 2)}\n`);
+  }
   // Batching at c=32, off (BATCH_MAX_SIZE=1) and on, with the default (no spinning), measured in
   // the same alternating rounds as the spinning comparison.
   result.spinning = await spinning(conv, model('conv'), body);
