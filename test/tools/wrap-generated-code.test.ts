@@ -129,6 +129,48 @@ print(json.dumps({"answer": answer, "edge": drawn.getpixel((0, 16)), "inside": d
   });
 });
 
+describe('masks (app/media.py, app/files.py of a generated service)', () => {
+  it('are answered as COCO run-length encodings in the pixels of the picture sent, and drawn by render', () => {
+    const dir = tree('onnx-image-classifier');
+    const code = `
+import dataclasses, json, sys
+import numpy as np
+sys.path.insert(0, ".")
+from PIL import Image
+from app import files, media
+picture = Image.new("RGB", (64, 32), (0, 0, 0))
+_, geometry = media.preprocess_image(picture)
+geometry = dataclasses.replace(geometry, width=64, height=32)
+# Model pixels: the picture's top half is rows 8-15 of the 32x32 letterboxed input.
+mask = np.zeros((32, 32), dtype=np.float32)
+mask[8:16, :] = 0.9
+answer = media.answer({"masks": [mask], "boxes": [[0, 8, 32, 16]]}, geometry)
+rle = answer["prediction"]["masks"][0]
+drawn = files.render(picture, answer["prediction"])
+unmapped = media.answer({"masks": np.ones((1, 1, 2, 3))}, None)["prediction"]["masks"][0]
+print(json.dumps({
+    "rle": rle,
+    "decoded_top": bool(files.rle_pixels(rle)[:16].all()),
+    "decoded_bottom": bool(files.rle_pixels(rle)[16:].any()),
+    "tinted": drawn.getpixel((40, 4)),
+    "plain": drawn.getpixel((40, 24)),
+    "unmapped": unmapped,
+}))
+`;
+    const r = spawnSync(tool('python'), ['-c', code], { cwd: dir, encoding: 'utf8' });
+    expect(r.status, r.stderr).toBe(0);
+    const out = JSON.parse(r.stdout) as Record<string, unknown>;
+    // Column-major runs starting with 0s: each of the 64 columns is 16 pixels in, then 16 out.
+    expect(out.rle).toEqual({ size: [32, 64], counts: [0, ...Array(128).fill(16)] });
+    expect(out.decoded_top).toBe(true);
+    expect(out.decoded_bottom).toBe(false);
+    expect(out.tinted).not.toEqual([0, 0, 0]);
+    expect(out.plain).toEqual([0, 0, 0]);
+    // Without a picture to map to (no geometry), at the model's resolution: 2x3, all in.
+    expect(out.unmapped).toEqual({ size: [2, 3], counts: [0, 6] });
+  });
+});
+
 describe('preprocessing (app/media.py of a generated service)', () => {
   // The generated code folds scale, mean and std into one multiply and one subtract on 8-bit pixels
   // (for speed); it must give what the declaration says, computed the plain way here.

@@ -92,9 +92,46 @@ class Geometry:
     sy: float
     dx: float
     dy: float
+    # The picture sent (upright), where a mask is mapped back to; 0 when not known.
+    width: int = 0
+    height: int = 0
 
     def back(self, x: float, y: float) -> list[float]:
         return [round((x - self.dx) / self.sx, 2), round((y - self.dy) / self.sy, 2)]
+
+
+def mask_rle(mask: Any, geometry: Geometry | None) -> dict[str, Any]:
+    """A mask in model-input pixels (a value of 0.5 or more is in) as COCO's uncompressed RLE in
+    the pixels of the picture sent: {"size": [height, width], "counts": [...]}, the lengths of
+    alternating runs of 0s and 1s (starting with 0s) in column-major order, which pycocotools'
+    frPyObjects reads. Each picture pixel takes the model pixel under its centre."""
+    m = np.asarray(mask, dtype=np.float32)
+    while m.ndim > 2 and m.shape[0] == 1:
+        m = m[0]
+    if m.ndim != 2:
+        raise ValueError(f"a mask must be 2-D (height x width), not of shape {list(m.shape)}")
+    inside = m >= 0.5
+    if geometry is not None and geometry.width and geometry.height:
+        xs = np.floor((np.arange(geometry.width) + 0.5) * geometry.sx + geometry.dx).astype(np.int64)
+        ys = np.floor((np.arange(geometry.height) + 0.5) * geometry.sy + geometry.dy).astype(np.int64)
+        x_ok = (xs >= 0) & (xs < m.shape[1])
+        y_ok = (ys >= 0) & (ys < m.shape[0])
+        picture = np.zeros((geometry.height, geometry.width), dtype=bool)
+        picture[np.ix_(y_ok, x_ok)] = inside[np.ix_(ys[y_ok], xs[x_ok])]
+        inside = picture
+    flat = inside.flatten(order="F").astype(np.int8)
+    bounds = np.concatenate([[0], np.flatnonzero(np.diff(flat)) + 1, [flat.size]])
+    counts = np.diff(bounds).tolist()
+    if flat.size and flat[0] == 1:
+        counts = [0, *counts]
+    return {"size": [int(inside.shape[0]), int(inside.shape[1])], "counts": counts}
+
+
+def rle_pixels(rle: dict[str, Any]) -> np.ndarray:
+    """The boolean mask (height x width) of an uncompressed RLE from mask_rle."""
+    height, width = rle["size"]
+    values = np.repeat(np.arange(len(rle["counts"])) % 2 == 1, rle["counts"])
+    return values.reshape((width, height)).T
 
 
 @dataclass
@@ -415,12 +452,26 @@ def image_json(pixels: np.ndarray) -> dict[str, Any]:
     }
 
 
+MASK_COLOURS = ((255, 64, 32), (32, 200, 255), (120, 220, 60), (230, 200, 40), (200, 80, 220))
+
+
 def render(image: Image.Image, prediction: Any) -> Image.Image:
-    """The input with the prediction's boxes and keypoints drawn on it (input pixels)."""
+    """The input with the prediction's masks (half-transparent), boxes and keypoints drawn on it
+    (input pixels)."""
     canvas = image.convert("RGB")
     draw = ImageDraw.Draw(canvas)
     width = max(2, round(max(canvas.size) / 200))
     if isinstance(prediction, dict):
+        masks = [rle_pixels(m) for m in prediction.get("masks") or [] if isinstance(m, dict)]
+        if masks:
+            pixels = np.asarray(canvas, dtype=np.float32)
+            for i, mask in enumerate(masks):
+                if mask.shape != pixels.shape[:2]:
+                    continue
+                colour = np.asarray(MASK_COLOURS[i % len(MASK_COLOURS)], dtype=np.float32)
+                pixels[mask] = pixels[mask] * 0.5 + colour * 0.5
+            canvas = Image.fromarray(np.clip(pixels, 0, 255).astype(np.uint8))
+            draw = ImageDraw.Draw(canvas)
         for box in prediction.get("boxes") or []:
             draw.rectangle([float(v) for v in box[:4]], outline=(255, 64, 32), width=width)
         for point in prediction.get("keypoints") or []:

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import contextvars
+import dataclasses
 import functools
 import json
 import logging
@@ -112,6 +113,10 @@ def _preprocessed(name: str, original: Any) -> Decoded:
         if scale != 1.0:
             # Decoded reduced: boxes and keypoints map back to the pixels of the picture sent.
             geometry = Geometry(geometry.sx * scale, geometry.sy * scale, geometry.dx, geometry.dy)
+        if isinstance(original, files.Image.Image):
+            # The picture sent, upright: where masks are mapped back to.
+            width, height = round(original.width / scale), round(original.height / scale)
+            geometry = dataclasses.replace(geometry, width=width, height=height)
         return Decoded(original=original, model_input=result[0], geometry=geometry)
     return Decoded(original=original, model_input=result)
 
@@ -340,7 +345,9 @@ def _answer_description() -> str:
         return (
             "The image (image/png by default, JPEG or WebP by Accept); Accept: application/json for base64."
         )
-    return "JSON: {prediction, probabilities?}; with ?render=1, the input with boxes and keypoints drawn."
+    return (
+        "JSON: {prediction, probabilities?}; with ?render=1, the input with masks, boxes and keypoints drawn."
+    )
 
 
 def _batch_responses() -> dict[int | str, dict[str, Any]]:

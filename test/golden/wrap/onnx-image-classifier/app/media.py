@@ -12,7 +12,7 @@ from typing import Any
 import numpy as np
 from PIL import Image
 
-from app.files import FileField, Geometry
+from app.files import FileField, Geometry, mask_rle
 
 # The file fields of the request: what each holds, its size limit and the media types it takes.
 FILE_FIELDS: dict[str, FileField] = {
@@ -119,8 +119,11 @@ def _classes(scores: np.ndarray) -> dict[str, Any]:
 
 
 def _to_image_pixels(output: dict[str, Any], geometry: Geometry | None) -> dict[str, Any]:
-    """Boxes [x1, y1, x2, y2] and keypoints [x, y, score] from model-input pixels to the input's."""
+    """Boxes [x1, y1, x2, y2], keypoints [x, y, score] and masks (each height x width, as RLE)
+    from model-input pixels to the input's."""
     if geometry is None:
+        if "masks" in output:
+            return {**output, "masks": [mask_rle(m, None) for m in output["masks"]]}
         return output
     mapped = dict(output)
     if "boxes" in output:
@@ -132,4 +135,6 @@ def _to_image_pixels(output: dict[str, Any], geometry: Geometry | None) -> dict[
         mapped["keypoints"] = [
             [*geometry.back(k[0], k[1]), *k[2:]] for k in np.asarray(output["keypoints"]).tolist()
         ]
+    if "masks" in output:
+        mapped["masks"] = [mask_rle(m, geometry) for m in output["masks"]]
     return mapped
