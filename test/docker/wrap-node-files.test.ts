@@ -28,7 +28,7 @@ const services = {} as Record<Kind, RunningService>;
 const model = (kind: Kind) => path.join(tmp, `${kind}.onnx`);
 
 /** The models: audio [N, T] → 3 scores; photo [N,3,16,16] + blob uint8 [N, L] → 4; float16 colours;
- *  a detector of one box [4, 4, 20, 12] and one keypoint [16, 16, 0.9] in its 32x32 input's pixels;
+ *  a detector of one box [4, 4, 20, 12], one keypoint [16, 16, 0.9] and one mask (rows 24-31) in its 32x32 input's pixels;
  *  a tabular model taking float16 numbers [N, 3] → [N, 2]. */
 function makeModels(): void {
   python(
@@ -57,12 +57,16 @@ save([h.make_node("Cast", ["image"], ["f"], to=T.FLOAT), h.make_node("ReduceMean
       h.make_node("MatMul", ["p", "W"], ["l"]), h.make_node("Cast", ["l"], ["logits"], to=T.FLOAT16)],
      "half", [h.make_tensor_value_info("image", T.FLOAT16, ["N", 3, 8, 8])],
      [h.make_tensor_value_info("logits", T.FLOAT16, ["N", 3])], [nh.from_array(w, "W")])
+mask = np.zeros((1, 1, 32, 32), dtype=np.float32)
+mask[..., 24:, :] = 0.8
 save([h.make_node("ReduceMean", ["image"], ["m"], axes=[1, 2, 3]), h.make_node("Reshape", ["m", "s"], ["m3"]),
-      h.make_node("Mul", ["m3", "zero"], ["z"]), h.make_node("Add", ["z", "B"], ["boxes"]), h.make_node("Add", ["z", "K"], ["keypoints"])],
+      h.make_node("Mul", ["m3", "zero"], ["z"]), h.make_node("Add", ["z", "B"], ["boxes"]), h.make_node("Add", ["z", "K"], ["keypoints"]),
+      h.make_node("Reshape", ["m", "s4"], ["m4"]), h.make_node("Mul", ["m4", "zero"], ["z4"]), h.make_node("Add", ["z4", "MK"], ["masks"])],
      "boxes", [h.make_tensor_value_info("image", T.FLOAT, ["N", 3, 32, 32])],
-     [h.make_tensor_value_info("boxes", T.FLOAT, ["N", 1, 4]), h.make_tensor_value_info("keypoints", T.FLOAT, ["N", 1, 3])],
-     [nh.from_array(np.int64([-1, 1, 1]), "s"), nh.from_array(np.float32([0]), "zero"),
-      nh.from_array(np.float32([[[4, 4, 20, 12]]]), "B"), nh.from_array(np.float32([[[16, 16, 0.9]]]), "K")])
+     [h.make_tensor_value_info("boxes", T.FLOAT, ["N", 1, 4]), h.make_tensor_value_info("keypoints", T.FLOAT, ["N", 1, 3]),
+      h.make_tensor_value_info("masks", T.FLOAT, ["N", 1, 32, 32])],
+     [nh.from_array(np.int64([-1, 1, 1]), "s"), nh.from_array(np.int64([-1, 1, 1, 1]), "s4"), nh.from_array(np.float32([0]), "zero"),
+      nh.from_array(np.float32([[[4, 4, 20, 12]]]), "B"), nh.from_array(np.float32([[[16, 16, 0.9]]]), "K"), nh.from_array(mask, "MK")])
 save([h.make_node("Cast", ["x"], ["f"], to=T.FLOAT), h.make_node("MatMul", ["f", "M"], ["y"])],
      "table", [h.make_tensor_value_info("x", T.FLOAT16, ["N", 3])], [h.make_tensor_value_info("y", T.FLOAT, ["N", 2])],
      [nh.from_array(np.float32([[1, 0.5], [1, -1], [1, 2]]), "M")])
@@ -350,16 +354,19 @@ describe.runIf(engine)('file inputs on the Node runtime, answers as onnxruntime 
     }
   });
 
-  it('a detector (outputs boxes, keypoints): answered in the pixels of the picture sent; ?render=1 draws them', async () => {
+  it('a detector (outputs boxes, keypoints, masks): answered in the pixels of the picture sent; ?render=1 draws them', async () => {
     const url = `${services.boxes.result.url}/predict`;
     const red = encodePng(64, 64, () => [220, 20, 20]);
     const answer = (await (await multipart(url, [['image', red, 'image/png']])).json()) as {
-      prediction: { boxes: number[][]; keypoints: number[][] };
+      prediction: { boxes: number[][]; keypoints: number[][]; masks: unknown[] };
     };
     // Stretched 64 → 32: the model's [4, 4, 20, 12] is [8, 8, 40, 24] in the picture sent.
     expect(answer.prediction.boxes).toEqual([[8, 8, 40, 24]]);
     expect(answer.prediction.keypoints[0]!.slice(0, 2)).toEqual([32, 32]);
     expect(answer.prediction.keypoints[0]![2]).toBeCloseTo(0.9, 6);
+    // The mask (the model input's rows 24-31) is the picture's rows 48-63: in each of the 64 columns,
+    // 48 pixels out then 16 in (COCO's column-major runs, as the Python service answers them).
+    expect(answer.prediction.masks).toEqual([{ size: [64, 64], counts: Array(64).fill([48, 16]).flat() }]);
     const drawn = await multipart(`${url}?render=1`, [['image', red, 'image/png']]);
     expect(drawn.headers.get('content-type')).toBe('image/png');
     const pixels = decodePng(Buffer.from(await drawn.arrayBuffer()));
@@ -386,6 +393,13 @@ describe.runIf(engine)('file inputs on the Node runtime, answers as onnxruntime 
       [4, 4],
     ])
       expect(pixelAt(pixels, x, y)).toEqual([220, 20, 20, 255]);
+    // Under the mask, half the picture and half the first mask colour (255, 64, 32).
+    for (const [x, y] of <[number, number][]>[
+      [4, 56],
+      [60, 48],
+    ])
+      expect(pixelAt(pixels, x, y)).toEqual([237, 42, 26, 255]);
+    expect(pixelAt(pixels, 4, 47)).toEqual([220, 20, 20, 255]);
     const jpeg = await multipart(`${url}?render=1`, [['image', red, 'image/png']], { accept: 'image/jpeg' });
     expect(jpeg.headers.get('content-type')).toBe('image/jpeg');
     const batch = await json(`${services.boxes.result.url}/predict/batch`, {
@@ -394,8 +408,12 @@ describe.runIf(engine)('file inputs on the Node runtime, answers as onnxruntime 
         { image: encodePng(32, 96, () => [1, 2, 3]).toString('base64') },
       ],
     });
-    const { predictions } = (await batch.json()) as { predictions: { boxes: number[][] }[] };
+    const { predictions } = (await batch.json()) as {
+      predictions: { boxes: number[][]; masks: unknown[] }[];
+    };
     expect(predictions.map((p) => p.boxes)).toEqual([[[8, 8, 40, 24]], [[4, 12, 20, 36]]]);
+    // A 32x96 picture stretched to 32x32: the mask is its rows 72-95.
+    expect(predictions[1]!.masks).toEqual([{ size: [96, 32], counts: Array(32).fill([72, 24]).flat() }]);
   });
 
   it('the OpenAPI document describes every file field as the Python service does (sound rate, bytes)', async () => {

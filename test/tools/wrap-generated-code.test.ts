@@ -6,6 +6,7 @@ import { execFileSync, spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import { pathToFileURL } from 'node:url';
 import { afterAll, describe, expect, it } from 'vitest';
 import { ServiceSchema } from '../../src/config/schema.js';
 import { greyPng, silentWav } from '../../src/core/wrap/media-samples.js';
@@ -169,6 +170,45 @@ print(json.dumps({
     // Without a picture to map to (no geometry), at the model's resolution: 2x3, all in.
     expect(out.unmapped).toEqual({ size: [2, 3], counts: [0, 6] });
   });
+});
+
+describe('masks on Node (templates/wrap/node/pixels.js) and on Python: the same encoding', () => {
+  // Where both services' preprocessing put the picture at the same place in the model input (a
+  // stretch; a letterbox or crop by a whole scale and offset; their fractional offsets differ, each
+  // mapping back through its own), the same masks give the same run-length encodings.
+  it.each([
+    ['stretch', 50, 37, 24, 16],
+    ['letterbox', 64, 32, 32, 32],
+    ['crop', 32, 64, 32, 32],
+  ] as const)(
+    '%s of a %ix%i picture into %ix%i: random masks, the same RLE in both',
+    async (resize, pw, ph, mw, mh) => {
+      const dir = tree('onnx-image-classifier');
+      const code = `
+import dataclasses, json, sys
+import numpy as np
+sys.path.insert(0, ".")
+from PIL import Image
+from app import files, media
+_, geometry = media.${resize}(Image.new("RGB", (${pw}, ${ph})), ${mw}, ${mh})
+geometry = dataclasses.replace(geometry, width=${pw}, height=${ph})
+rng = np.random.default_rng(7)
+masks = [rng.random((${mh}, ${mw})).round(2) for _ in range(3)]
+print(json.dumps({"masks": [m.tolist() for m in masks], "rle": [files.mask_rle(m, geometry) for m in masks]}))
+`;
+      const r = spawnSync(tool('python'), ['-c', code], { cwd: dir, encoding: 'utf8' });
+      expect(r.status, r.stderr).toBe(0);
+      const py = JSON.parse(r.stdout) as { masks: number[][][]; rle: { counts: number[] }[] };
+      const pixels = (await import(pathToFileURL(path.resolve('templates/wrap/node/pixels.js')).href)) as {
+        maskRle(m: unknown, picture: { width: number; height: number }, p: object): unknown;
+      };
+      const p = { resize, width: mw, height: mh };
+      // With a leading dimension of 1, as an [N, K, H, W] output gives it per mask.
+      const node = py.masks.map((m) => pixels.maskRle([m], { width: pw, height: ph }, p));
+      expect(node).toEqual(py.rle);
+      expect(py.rle.every((x) => x.counts.length > 20)).toBe(true);
+    },
+  );
 });
 
 describe('preprocessing (app/media.py of a generated service)', () => {

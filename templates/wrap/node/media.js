@@ -11,12 +11,12 @@
 import busboy from 'busboy';
 import sharp from 'sharp';
 import { MediaError } from './media-error.js';
-import { preprocess, sampleShape, toPicture } from './pixels.js';
+import { maskRle, preprocess, sampleShape, toPicture } from './pixels.js';
 import { ELEMENT_TYPES } from './tensors.js';
 import { decodeWav, toChannels } from './wav.js';
 import { credentials, objectUrl, sign } from './weights.js';
 
-export { MediaError, preprocess, sampleShape, toPicture };
+export { MediaError, maskRle, preprocess, sampleShape, toPicture };
 
 /** What this runtime decodes. */
 export const DECODED = ['image/png', 'image/jpeg', 'image/webp'];
@@ -293,12 +293,13 @@ export function toPixels(values, dims, output) {
 
 // ---- boxes and keypoints: back to the picture sent, and drawn on it (?render=1) ------------------
 
-/** { boxes: [[x1, y1, x2, y2], ...], keypoints: [[x, y, ...], ...] } in the pixels of the picture sent. */
+/** { boxes: [[x1, y1, x2, y2], ...], keypoints: [[x, y, ...], ...], masks: [RLE, ...] } in the pixels of the picture sent. */
 export function mapDetections(prediction, picture, p) {
   const back = toPicture(picture, p);
   const mapped = { ...prediction };
   if (prediction.boxes) mapped.boxes = prediction.boxes.map((b) => [...back(b[0], b[1]), ...back(b[2], b[3])]);
   if (prediction.keypoints) mapped.keypoints = prediction.keypoints.map((k) => [...back(k[0], k[1]), ...k.slice(2)]);
+  if (prediction.masks) mapped.masks = prediction.masks.map((m) => maskRle(m, picture, p));
   return mapped;
 }
 
@@ -310,12 +311,36 @@ function fill({ data, width, height, channels }, x0, y0, x1, y1, rgb) {
   }
 }
 
-/** The picture with the boxes outlined and the keypoints dotted, as the Python service draws them
+const MASK_COLOURS = [
+  [255, 64, 32],
+  [32, 200, 255],
+  [120, 220, 60],
+  [230, 200, 40],
+  [200, 80, 220],
+];
+
+/** An RLE mask of the picture's size laid over it half-transparent, as the Python service does. */
+function tint({ data, width, height, channels }, rle, rgb) {
+  if (rle?.size?.[0] !== height || rle.size[1] !== width) return;
+  let at = 0;
+  rle.counts.forEach((n, i) => {
+    if (i % 2 === 1) {
+      for (let k = at; k < at + n; k++) {
+        const o = ((k % height) * width + Math.floor(k / height)) * channels;
+        for (let c = 0; c < 3; c++) data[o + c] = Math.trunc(data[o + c] * 0.5 + rgb[c] * 0.5);
+      }
+    }
+    at += n;
+  });
+}
+
+/** The picture with the masks tinted, the boxes outlined and the keypoints dotted, as the Python service draws them
  *  (outline (255, 64, 32) max(2, size/200) wide, inside the box; keypoints (32, 200, 255)). */
 export function drawDetections(picture, prediction) {
   const { width, height } = picture;
   const out = { width, height, channels: picture.channels ?? 4, data: Buffer.from(picture.data) };
   const w = Math.max(2, Math.round(Math.max(width, height) / 200));
+  (prediction?.masks ?? []).forEach((rle, i) => tint(out, rle, MASK_COLOURS[i % MASK_COLOURS.length]));
   for (const [x1, y1, x2, y2] of prediction?.boxes ?? []) {
     const edge = [255, 64, 32];
     fill(out, x1, y1, x2, y1 + w - 1, edge);

@@ -154,3 +154,38 @@ export function toPicture(picture, p) {
   const r = (v) => Math.round(v * 100) / 100;
   return (x, y) => [r((x + ox) * sx), r((y + oy) * sy)];
 }
+
+/** A mask in model-input pixels (nested [H][W], leading dimensions of 1 allowed; a value of 0.5 or
+ *  more is inside) as COCO's uncompressed RLE in the pixels of the picture sent, as the Python
+ *  service answers it: { size: [height, width], counts } with the lengths of alternating runs of 0s
+ *  and 1s, starting with 0s, column-major. Each picture pixel takes the model pixel under its centre. */
+export function maskRle(mask, picture, p) {
+  let m = mask;
+  while (m.length === 1 && Array.isArray(m[0]?.[0])) m = m[0];
+  const H = m.length;
+  const W = m[0]?.length ?? 0;
+  const { sx, sy, ox, oy } = mapping(picture.width, picture.height, p);
+  const at = (n, step, offset, size) =>
+    Int32Array.from({ length: n }, (_, i) => {
+      const v = Math.floor((i + 0.5) / step - offset);
+      return v >= 0 && v < size ? v : -1;
+    });
+  const xs = at(picture.width, sx, ox, W);
+  const ys = at(picture.height, sy, oy, H);
+  const counts = [];
+  let current = 0;
+  let run = 0;
+  for (let x = 0; x < picture.width; x++) {
+    for (let y = 0; y < picture.height; y++) {
+      const v = xs[x] >= 0 && ys[y] >= 0 && m[ys[y]][xs[x]] >= 0.5 ? 1 : 0;
+      if (v === current) run++;
+      else {
+        counts.push(run);
+        current = v;
+        run = 1;
+      }
+    }
+  }
+  counts.push(run);
+  return { size: [picture.height, picture.width], counts };
+}

@@ -327,7 +327,7 @@ let inputType = 'float32';
 let sampleDims = [];
 // A media service's file fields, each bound to the model input it feeds (media.js bindInputs).
 let bindings = [];
-// A JSON-answering media model with outputs named boxes or keypoints: those outputs (and scores,
+// A JSON-answering media model with outputs named boxes, keypoints or masks: those outputs (and scores,
 // labels) answered as one object, mapped back to the picture sent (see sendMedia).
 let detections = [];
 // The dims of one sample of the model's first output (an image answer is drawn from them), its type.
@@ -354,7 +354,7 @@ async function callModel(feeds, n) {
   return Array.from({ length: n }, (_, i) => (rest.length === 0 ? values[i] : values.slice(i * per, (i + 1) * per)));
 }
 
-/** Outputs named boxes ([N, K, 4]), keypoints ([N, K, 2 or 3]), scores, labels → one object per sample. */
+/** Outputs named boxes ([N, K, 4]), keypoints ([N, K, 2 or 3]), masks ([N, K, H, W]), scores, labels → one object per sample. */
 function detectionsOf(results, n) {
   const answers = Array.from({ length: n }, () => ({}));
   for (const name of detections) {
@@ -419,8 +419,8 @@ async function load() {
   if (media) {
     bindings = bindInputs(media.inputs, modelInputs());
     const named = session.outputNames;
-    if (media.output.kind === 'json' && (named.includes('boxes') || named.includes('keypoints'))) {
-      detections = named.filter((o) => ['boxes', 'keypoints', 'scores', 'labels'].includes(o));
+    if (media.output.kind === 'json' && ['boxes', 'keypoints', 'masks'].some((o) => named.includes(o))) {
+      detections = named.filter((o) => ['boxes', 'keypoints', 'masks', 'scores', 'labels'].includes(o));
     }
     warm = Object.fromEntries(bindings.map((b) => [b.tensor, warmSample(b)]));
   } else {
