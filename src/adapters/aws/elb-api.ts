@@ -14,6 +14,17 @@ export function createElbApi(
   elbClient: ElbSdk.ElasticLoadBalancingV2Client,
   tags: Tags = {},
 ): ElbApi {
+  /** The target group of that name, or undefined where there is none. */
+  const targetGroup = (name: string) =>
+    call(`describe target group ${name}`, async () => {
+      try {
+        return (await elbClient.send(new elbSdk.DescribeTargetGroupsCommand({ Names: [name] })))
+          .TargetGroups?.[0];
+      } catch (e) {
+        if ((e as { name?: string }).name === 'TargetGroupNotFoundException') return undefined;
+        throw e;
+      }
+    });
   return {
     async ensureLoadBalancer({ name, subnets, securityGroups }) {
       const existing = await call(`describe load balancer ${name}`, async () => {
@@ -60,15 +71,7 @@ export function createElbApi(
         UnhealthyThresholdCount: 3,
         Matcher: { HttpCode: '200-399' },
       };
-      const existing = await call(`describe target group ${spec.name}`, async () => {
-        try {
-          const r = await elbClient.send(new elbSdk.DescribeTargetGroupsCommand({ Names: [spec.name] }));
-          return r.TargetGroups?.[0];
-        } catch (e) {
-          if ((e as { name?: string }).name === 'TargetGroupNotFoundException') return undefined;
-          throw e;
-        }
-      });
+      const existing = await targetGroup(spec.name);
       if (existing?.TargetGroupArn) {
         const same =
           existing.HealthCheckPath === health.HealthCheckPath &&
@@ -218,15 +221,7 @@ export function createElbApi(
     async deleteTargetGroups(names) {
       const deleted: string[] = [];
       for (const name of names) {
-        const group = await call(`describe target group ${name}`, async () => {
-          try {
-            return (await elbClient.send(new elbSdk.DescribeTargetGroupsCommand({ Names: [name] })))
-              .TargetGroups?.[0];
-          } catch (e) {
-            if ((e as { name?: string }).name === 'TargetGroupNotFoundException') return undefined;
-            throw e;
-          }
-        });
+        const group = await targetGroup(name);
         if (!group?.TargetGroupArn) continue;
         await call(`delete target group ${name}`, () =>
           elbClient.send(new elbSdk.DeleteTargetGroupCommand({ TargetGroupArn: group.TargetGroupArn! })),
@@ -238,15 +233,7 @@ export function createElbApi(
     async targetGroupArns(names) {
       const arns: Record<string, string> = {};
       for (const name of names) {
-        const group = await call(`describe target group ${name}`, async () => {
-          try {
-            return (await elbClient.send(new elbSdk.DescribeTargetGroupsCommand({ Names: [name] })))
-              .TargetGroups?.[0];
-          } catch (e) {
-            if ((e as { name?: string }).name === 'TargetGroupNotFoundException') return undefined;
-            throw e;
-          }
-        });
+        const group = await targetGroup(name);
         if (group?.TargetGroupArn) arns[name] = group.TargetGroupArn;
       }
       return arns;

@@ -322,6 +322,25 @@ function splitLines(): { push(chunk: Buffer): string[]; flush(): string[] } {
   };
 }
 
+/** Reads a stream of newline-separated lines (the engine's JSON progress) to its end, line by line. */
+function readLines(
+  stream: NodeJS.ReadableStream,
+  handle: (line: string) => void,
+  translate: (e: Error) => Error,
+): Promise<void> {
+  const lines = splitLines();
+  return new Promise<void>((resolve, reject) => {
+    stream.on('data', (chunk: Buffer) => {
+      for (const l of lines.push(chunk)) handle(l);
+    });
+    stream.on('end', () => {
+      for (const l of lines.flush()) handle(l);
+      resolve();
+    });
+    stream.on('error', (e: Error) => reject(translate(e)));
+  });
+}
+
 function pushTail(tail: string[], line: string, max: number): void {
   tail.push(line);
   if (tail.length > max) tail.splice(0, tail.length - max);
@@ -608,7 +627,6 @@ export class DockerEngine implements Engine {
     let failure: string | undefined;
     const skipped = new Set<string>();
     const pushed = new Set<string>();
-    const lines = splitLines();
     const handle = (line: string) => {
       if (!line.trim()) return;
       let msg: {
@@ -641,16 +659,7 @@ export class DockerEngine implements Engine {
         });
       }
     };
-    await new Promise<void>((resolve, reject) => {
-      stream.on('data', (chunk: Buffer) => {
-        for (const l of lines.push(chunk)) handle(l);
-      });
-      stream.on('end', () => {
-        for (const l of lines.flush()) handle(l);
-        resolve();
-      });
-      stream.on('error', (e) => reject(this.translate(e, `push ${ref}`)));
-    });
+    await readLines(stream, handle, (e) => this.translate(e, `push ${ref}`));
     if (failure) {
       if (/unauthorized|authentication required|denied|no basic auth credentials|403/i.test(failure)) {
         throw new RegistryAuthError(registry, failure);
@@ -778,7 +787,6 @@ export class DockerEngine implements Engine {
       this.docker.pull(ref, auth ? { authconfig: auth } : {}),
     )) as NodeJS.ReadableStream;
     let failure: string | undefined;
-    const lines = splitLines();
     const handle = (line: string) => {
       try {
         const msg = JSON.parse(line) as { error?: string; errorDetail?: { message?: string } };
@@ -787,16 +795,7 @@ export class DockerEngine implements Engine {
         // a progress line that is not JSON: nothing to learn from it
       }
     };
-    await new Promise<void>((resolve, reject) => {
-      stream.on('data', (chunk: Buffer) => {
-        for (const l of lines.push(chunk)) handle(l);
-      });
-      stream.on('end', () => {
-        for (const l of lines.flush()) handle(l);
-        resolve();
-      });
-      stream.on('error', (e) => reject(this.translate(e, `pull ${ref}`)));
-    });
+    await readLines(stream, handle, (e) => this.translate(e, `pull ${ref}`));
     if (failure) {
       if (/unauthorized|authentication required|denied|403/i.test(failure))
         throw new RegistryAuthError(parseImageRef(ref).registry, failure);
