@@ -3,12 +3,19 @@
 // without the models (their CPU drowns it in bench/rollout/run.mjs on a shared machine). The
 // real generated nginx.conf of fixtures/compose/pipeline (a 10 % canary of pose-2d) in the real
 // proxy image, every upstream a static answer inside the same NGINX:
-//   none    no rollout (baseline)
+//   none    no rollout, nginx.conf without njs (baseline: an NGINX without njs, or any stack
+//           before nginx.conf was made ready for rollouts)
+//   ready   no rollout, the routing state's nginx.conf (every model service ready for one: njs
+//           called per request, state.json read, nothing found)
 //   reload  the share in nginx.conf (split_clients + map; an NGINX without njs)
-//   state   the share read per request by njs from the routing state (route.js), the mirror
-//           location entered and answering 204 (nothing mirrored)
+//   state   the share read per request by njs from the routing state (route.js); the candidate
+//           reached by name through the resolver (no keep-alive to it)
 //   shadow  a shadow rollout (routing state): every request answered by the stable version and
 //           mirrored to the candidate (its answer dropped), what the issue's 1 ms goal is about
+//   all-reload / all-state  every request to the candidate (weight 100): its upstream block with
+//           keep-alive (reload) against the name resolved per request without keep-alive (state)
+// Each container on its own Docker network, the candidates' names its aliases (NGINX's resolver is
+// Docker's DNS, 127.0.0.11, as in the stack).
 // Alternating rounds of `requests` POSTs at c=16 on keep-alive connections, one container each.
 // The figure that holds on a loaded machine is the CPU NGINX spends per request (its container's
 // cpuacct.usage before and after a round, less what reading it costs); latencies are the client's.
@@ -48,11 +55,15 @@ const backends = [8080, 9000]
 const hosts = ['detector', 'pose-2d', 'pose-3d', 'pose-2d-candidate', 'frontend'];
 
 const variants = {};
+const networks = [];
 for (const [name, rollouts, proxyRouting] of [
-  ['none', [], 'state'],
+  ['none', [], 'reload'],
+  ['ready', [], 'state'],
   ['reload', [rollout], 'reload'],
   ['state', [rollout], 'state'],
   ['shadow', [{ ...rollout, mode: 'shadow', weight: 0, mirror: true }], 'state'],
+  ['all-reload', [{ ...rollout, weight: 100 }], 'reload'],
+  ['all-state', [{ ...rollout, weight: 100 }], 'state'],
 ]) {
   const gen = await generateCompose({
     configFile: 'fixtures/compose/pipeline/mlship.yaml',
@@ -70,6 +81,12 @@ for (const [name, rollouts, proxyRouting] of [
   writeFileSync(path.join(dir, 'routing/route.js'), file('proxy/routing/route.js'));
   writeFileSync(path.join(dir, 'routing/state.json'), file('proxy/routing/state.json'));
   const port = 18800 + Object.keys(variants).length;
+  const network = `mlship-bench-proxy-cost-${name}-${process.pid}`;
+  const net = spawnSync('docker', ['network', 'create', '--label', 'dev.mlship.bench=proxy-cost', network], {
+    encoding: 'utf8',
+  });
+  if (net.status !== 0) throw new Error(`docker network create failed:\n${net.stderr}`);
+  networks.push(network);
   const run = spawnSync(
     'docker',
     [
@@ -78,6 +95,12 @@ for (const [name, rollouts, proxyRouting] of [
       '--rm',
       '--label',
       'dev.mlship.bench=proxy-cost',
+      '--network',
+      network,
+      ...['pose-2d-candidate', 'pose-3d-candidate', 'detector-candidate'].flatMap((h) => [
+        '--network-alias',
+        h,
+      ]),
       '-p',
       `127.0.0.1:${port}:80`,
       ...hosts.flatMap((h) => ['--add-host', `${h}:127.0.0.1`]),
@@ -200,4 +223,5 @@ try {
 } finally {
   for (const v of Object.values(variants))
     spawnSync('docker', ['rm', '-f', v.container], { stdio: 'ignore' });
+  for (const n of networks) spawnSync('docker', ['network', 'rm', n], { stdio: 'ignore' });
 }

@@ -28,6 +28,15 @@ export const ProxySchema = z
       .default('10m')
       .describe('Largest request body NGINX forwards.'),
     timeout_seconds: z.number().int().min(1).max(3600).default(60).describe('Upstream read timeout.'),
+    shadow_timeout_ms: z
+      .number()
+      .int()
+      .min(10)
+      .max(60_000)
+      .default(250)
+      .describe(
+        "How long the proxy waits for a rollout's shadow when `rollout start` is given no --shadow-timeout (nginx.conf is ready with it: another value reloads NGINX at start).",
+      ),
     rate_limit: RateLimitSchema.optional(),
     auth: z
       .enum(['none', 'api_key'])

@@ -102,7 +102,7 @@ export function candidateService<S extends ServiceFields>(
   return candidate as S;
 }
 
-/** What the NGINX templates need about one rollout. */
+/** What the NGINX templates need about one rollout (routed by nginx.conf itself, reloaded at each change). */
 export interface NginxRollout {
   service: string;
   /** The service name as NGINX variables and upstreams spell it. */
@@ -119,8 +119,42 @@ export interface NginxRollout {
   /** Percent of requests whose answers are recorded, two decimals at most (as split_clients takes it). */
   recordPercent: number;
   shadowTimeoutMs: number;
-  /** The share, mode and mirror are read per request from the routing state (no reload to change them). */
-  routingState: boolean;
+}
+
+/** The shadow's timeout when `rollout start` is given none and the stack sets none (proxy.shadow_timeout_ms). */
+export const DEFAULT_SHADOW_TIMEOUT_MS = 250;
+
+/**
+ * What nginx.conf needs so that a model service is ready for a rollout routed by the state file:
+ * the same whether one runs or not (`rollout start` then reloads nothing), unless the rollout's
+ * candidate listens on another port than the stable service or asks another shadow timeout.
+ */
+export interface NginxReady {
+  service: string;
+  id: string;
+  prefix: string;
+  candidateHost: string;
+  candidatePort: number;
+  shadowTimeoutMs: number;
+  /** Always: the stand-in for a stopped shadow is there. */
+  mirror: true;
+}
+
+export function nginxReady(
+  service: string,
+  stablePort: number,
+  stackShadowTimeoutMs: number,
+  r?: ComposeRollout,
+): NginxReady {
+  return {
+    service,
+    id: service.replace(/-/g, '_'),
+    prefix: `/api/${service}`,
+    candidateHost: candidateName(service),
+    candidatePort: r?.wrapped?.port ?? stablePort,
+    shadowTimeoutMs: r?.rollout.shadowTimeoutMs ?? stackShadowTimeoutMs,
+    mirror: true,
+  };
 }
 
 /** How the local proxy learns a rollout's share: a state file read per request, or a reload. */
@@ -137,20 +171,33 @@ export function routingOf(nginxConf: string): ProxyRouting | undefined {
   return nginxConf.includes('# ---- mlship rollout of ') ? 'reload' : undefined;
 }
 
+/** NGINX images known to load njs: mlship's local stand-in for the official image (scripts/local-images/nginx). */
+export function loadsNjs(image: string | undefined): boolean {
+  return image !== undefined && /(^|\/)mlship-local\/nginx(:|@|$)/.test(image);
+}
+
 /** One running rollout's entry in the routing state (what route.js reads; none: stable answers, unlabelled). */
 export interface RoutingEntry {
   /** Buckets 0..weight-1 of 100 go to the candidate. */
   weight: number;
   mirror: boolean;
+  /** The share of requests whose answers both versions record (0-1). */
+  record: number;
+  /** The same header or cookie value always reaches the same version (else: by request id). */
+  sticky?: { header: string } | { cookie: string };
 }
 
 /** The routing state of the running rollouts, by service. */
-export function routingState(rollouts: Pick<Rollout, 'service' | 'mode' | 'weight' | 'mirror'>[]): string {
+export function routingState(
+  rollouts: Pick<Rollout, 'service' | 'mode' | 'weight' | 'mirror' | 'recordSample' | 'sticky'>[],
+): string {
   const entries: Record<string, RoutingEntry> = {};
   for (const r of [...rollouts].sort((a, b) => a.service.localeCompare(b.service)))
     entries[r.service] = {
       weight: r.mode === 'shadow' ? 0 : r.weight,
       mirror: r.mode === 'shadow' || r.mirror,
+      record: r.recordSample,
+      ...(r.sticky ? { sticky: r.sticky } : {}),
     };
   return `${JSON.stringify(entries, null, 2)}\n`;
 }
@@ -162,11 +209,8 @@ export function summarize(rollout: Pick<Rollout, 'mode' | 'weight' | 'mirror'>):
   return `${what}, ${rollout.weight} % to the candidate${rollout.mirror ? ', the rest mirrored to it' : ''}`;
 }
 
-const STATE_SUMMARY = 'its share, mode and mirror read per request from proxy/routing/state.json';
-
-export function nginxRollout(r: ComposeRollout, stablePort: number, routing: ProxyRouting): NginxRollout {
+export function nginxRollout(r: ComposeRollout, stablePort: number): NginxRollout {
   const { rollout } = r;
-  const state = routing === 'state';
   const sticky = rollout.sticky;
   const stickyVariable = sticky
     ? 'header' in sticky
@@ -177,8 +221,7 @@ export function nginxRollout(r: ComposeRollout, stablePort: number, routing: Pro
     service: rollout.service,
     id: rollout.service.replace(/-/g, '_'),
     prefix: `/api/${rollout.service}`,
-    // With the routing state the file must not change when the share does (no reload then).
-    summary: state ? STATE_SUMMARY : summarize(rollout),
+    summary: summarize(rollout),
     mode: rollout.mode,
     weight: rollout.mode === 'shadow' ? 0 : rollout.weight,
     mirror: rollout.mode === 'shadow' || rollout.mirror,
@@ -192,6 +235,5 @@ export function nginxRollout(r: ComposeRollout, stablePort: number, routing: Pro
       : {}),
     recordPercent: Math.round(rollout.recordSample * 10_000) / 100,
     shadowTimeoutMs: rollout.shadowTimeoutMs,
-    routingState: state,
   };
 }

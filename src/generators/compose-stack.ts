@@ -11,6 +11,7 @@ import {
   type ComposeRollout,
   candidateName,
   candidateService,
+  nginxReady,
   nginxRollout,
   type ProxyRouting,
   ROUTING_DIR,
@@ -243,7 +244,19 @@ export function generateComposeStack(input: ComposeInput): GeneratedStack {
         timeoutSeconds: project.proxy.timeout_seconds,
         ...protectionOf(project, page),
         behindLoadBalancer: input.target === 'cloud',
-        rollouts: rollouts.map((r) => nginxRollout(r, stablePort(r.rollout.service), routing)),
+        // With the routing state every model service is ready for a rollout (nothing to reload at start).
+        ...(routing === 'state'
+          ? {
+              ready: modelNames.map((n) =>
+                nginxReady(
+                  n,
+                  stablePort(n),
+                  project.proxy!.shadow_timeout_ms,
+                  rollouts.find((r) => r.rollout.service === n),
+                ),
+              ),
+            }
+          : { rollouts: rollouts.map((r) => nginxRollout(r, stablePort(r.rollout.service))) }),
       }),
     });
     if (local) files.push(...routingFiles(rollouts));

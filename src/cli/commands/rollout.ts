@@ -203,7 +203,10 @@ function registerStart(rollout: Command, holder: ContextHolder): void {
       "the candidate records the compared requests' inputs too (off: answers only)",
       false,
     )
-    .option('--shadow-timeout <duration>', 'how long the proxy waits for the shadow (default 250ms)')
+    .option(
+      '--shadow-timeout <duration>',
+      'how long the proxy waits for the shadow (default: proxy.shadow_timeout_ms, 250ms)',
+    )
     .addHelpText(
       'after',
       examples([
@@ -228,7 +231,7 @@ function registerStart(rollout: Command, holder: ContextHolder): void {
       const gates = gatesFromFlags(flags);
       const r = { ...planned, gates };
       const t = await target(ctx, service, flags);
-      await t.start(r);
+      await t.start(r, { stackShadowTimeout: flags.shadowTimeout === undefined });
       const { summarize } = await import('../../generators/compose-rollout.js');
       ctx.io.result(
         { ok: true, rollout: r },

@@ -10,7 +10,7 @@ import { stringify } from 'yaml';
 import { loadProject } from '../../config/load.js';
 import type { Rollout } from '../../config/rollout-schema.js';
 import type { Project } from '../../config/schema.js';
-import { type ProxyRouting, routingOf } from '../../generators/compose-rollout.js';
+import { loadsNjs, type ProxyRouting, routingOf } from '../../generators/compose-rollout.js';
 import {
   type GeneratedStack,
   generateComposeStack,
@@ -88,14 +88,15 @@ export async function generateCompose(options: ComposeGenerateOptions): Promise<
     });
   }
   const wrapped = await wrappedServices(project, projectDir);
+  const rollouts = await rolloutsOf(options, projectDir, outDir);
   const stack = generateComposeStack({
     project,
     projectDir,
     outDir,
     wrapped,
-    rollouts: await rolloutsOf(options, projectDir, outDir),
+    rollouts,
     ...(options.target ? { target: options.target } : {}),
-    proxyRouting: options.proxyRouting ?? (await proxyRoutingOf(outDir)),
+    proxyRouting: options.proxyRouting ?? (await proxyRoutingOf(outDir, project, rollouts.length > 0)),
   });
   const composeFile = path.join(outDir, 'compose.yaml');
 
@@ -134,10 +135,17 @@ async function wrappedServices(project: Project, projectDir: string) {
   return wrapped;
 }
 
-/** As the stack's proxy routes now: an NGINX without njs was given nginx.conf with the shares in it. */
-async function proxyRoutingOf(outDir: string): Promise<ProxyRouting> {
+/**
+ * How the local proxy routes rollouts. The routing state (every model service ready for one,
+ * read by njs) when its NGINX image is known to load njs (mlship-local/nginx), or while a rollout
+ * routes so on another image (`rollout start` tried it there and `nginx -t` took it); otherwise
+ * nginx.conf without njs, which the official image needs to start, and a rollout's share written
+ * into it while one runs.
+ */
+async function proxyRoutingOf(outDir: string, project: Project, rolloutRuns: boolean): Promise<ProxyRouting> {
+  if (loadsNjs(project.proxy?.image)) return 'state';
   const conf = await readFile(path.join(outDir, 'proxy', 'nginx.conf'), 'utf8').catch(() => '');
-  return routingOf(conf) ?? 'state';
+  return rolloutRuns && routingOf(conf) === 'state' ? 'state' : 'reload';
 }
 
 /** The rollouts given, else the local stack's running ones (a deploy never carries a local candidate). */

@@ -194,8 +194,6 @@ export class LocalRollout implements RolloutTarget {
       await changeRouting(this.deps, {
         outDir: gen.outDir,
         state,
-        confFile,
-        conf: content,
         ...(active ? { active } : {}),
       });
       return;
@@ -228,14 +226,18 @@ export class LocalRollout implements RolloutTarget {
   }
 
   /**
-   * A new rollout's routing: NGINX reloaded once (its upstreams are new), to read later changes
-   * from the state file; an NGINX without njs gets the shares in nginx.conf, reloaded at each change.
+   * A new rollout's routing. With the routing state, nginx.conf is already ready for it (written
+   * by `compose generate/up`): the state file replaced, NGINX not reloaded. It is reloaded once
+   * when its nginx.conf is older or the rollout asks what the ready one has not (the candidate on
+   * another port, another shadow timeout); an NGINX without njs gets the shares in nginx.conf,
+   * reloaded at each change.
    */
   private async routeNew(state: RolloutsFile, gen: ComposeGenerateResult, names: Names) {
-    if (routingOf(gen.stack.files.find((f) => f.path === 'proxy/nginx.conf')!.content) !== 'state')
-      return this.applyProxy(gen, names, true, true);
+    const content = gen.stack.files.find((f) => f.path === 'proxy/nginx.conf')!.content;
+    if (routingOf(content) !== 'state') return this.applyProxy(gen, names, true, true);
+    const current = await readFile(path.join(gen.outDir, 'proxy', 'nginx.conf'), 'utf8').catch(() => '');
     try {
-      await this.applyProxy(gen, names, true, true);
+      await this.applyProxy(gen, names, true, current !== content);
     } catch (e) {
       if (!isMlshipError(e) || e.code !== 'PROXY_CONFIG_INVALID' || !lacksNjs(e.details)) throw e;
       this.deps.log(
@@ -250,7 +252,10 @@ export class LocalRollout implements RolloutTarget {
   }
 
   /** `mlship rollout start`: records the rollout, starts the candidate, routes to it. */
-  async start(rollout: Rollout): Promise<{ gen: ComposeGenerateResult; names: Names }> {
+  async start(
+    planned: Rollout,
+    options: { stackShadowTimeout?: boolean } = {},
+  ): Promise<{ gen: ComposeGenerateResult; names: Names }> {
     const state = await readRollouts(this.stateFile());
     if (state.rollouts[this.service]?.status === 'running')
       throw new UsageError(`a rollout of ${this.service} is running`, {
@@ -258,6 +263,11 @@ export class LocalRollout implements RolloutTarget {
       });
     const before = await this.generate(state);
     const project = before.project;
+    // The stack's shadow timeout unless one was given: nginx.conf is ready with it.
+    const rollout =
+      options.stackShadowTimeout && project.proxy
+        ? { ...planned, shadowTimeoutMs: project.proxy.shadow_timeout_ms }
+        : planned;
     if (!project.services[this.service])
       throw new UsageError(`${this.stack.configFile} has no service ${this.service}`, {
         hint: `services: ${Object.keys(project.services).join(', ')}`,
@@ -281,7 +291,11 @@ export class LocalRollout implements RolloutTarget {
           hint: 'run `mlship compose up` first',
         });
     const next: RolloutsFile = { ...state, rollouts: { ...state.rollouts, [this.service]: rollout } };
-    const gen = await this.generate(next);
+    // The routing state unless this proxy is known to lack njs (routeNew falls back when it does).
+    const runs = routingOf(
+      await readFile(path.join(before.outDir, 'proxy', 'nginx.conf'), 'utf8').catch(() => ''),
+    );
+    const gen = await this.generate(next, runs === 'reload' ? 'reload' : 'state');
     const saved = await Promise.all(
       [this.stateFile(), gen.composeFile].map(
         async (f) => [f, await readFile(f, 'utf8').catch(() => undefined)] as const,

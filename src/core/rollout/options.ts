@@ -4,6 +4,7 @@
 // error that says which flag and what it takes.
 
 import type { Rollout, Sticky } from '../../config/rollout-schema.js';
+import { DEFAULT_SHADOW_TIMEOUT_MS } from '../../generators/compose-rollout.js';
 import { UsageError } from '../../io/errors.js';
 import { DEFAULT_GATES, type Gates } from './verdict.js';
 
@@ -91,7 +92,9 @@ export function rolloutFromFlags(service: string, flags: StartFlags, now: Date):
       hint: '--record-sample 0.1 records the answers to 10 % of the requests',
     });
   const timeout =
-    flags.shadowTimeout === undefined ? 250 : parseDuration('--shadow-timeout', flags.shadowTimeout);
+    flags.shadowTimeout === undefined
+      ? DEFAULT_SHADOW_TIMEOUT_MS
+      : parseDuration('--shadow-timeout', flags.shadowTimeout);
   if (timeout < 10 || timeout > 60_000)
     throw new UsageError(`--shadow-timeout ${flags.shadowTimeout} is outside 10ms-60s`);
   return {

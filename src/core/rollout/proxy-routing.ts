@@ -6,7 +6,6 @@
 // inside the folder the proxy mounts: a bind-mounted *file* would keep its old inode) and
 // tells which way a running proxy was configured.
 
-import { readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { ROUTING_DIR, ROUTING_STATE_FILE } from '../../generators/compose-rollout.js';
 import type { Clock } from '../../io/clock.js';
@@ -28,22 +27,18 @@ export async function writeRoutingState(outDir: string, content: string): Promis
 export interface RoutingChange {
   outDir: string;
   state: string;
-  /** The proxy's nginx.conf on this machine, and what it should say now (written in place, not loaded). */
-  confFile: string;
-  conf: string;
   /** True once the proxy answers as the new state says. */
   active?: () => Promise<boolean>;
 }
 
 /**
  * A change of share, mode or mirror (or the end of a rollout): the state file replaced, the
- * proxy not reloaded. nginx.conf on disk follows (in place, for the next start or `compose up`);
- * the running proxy keeps the rollout's blocks, which route to stable once its entry is gone.
+ * proxy not reloaded. nginx.conf on disk stays the one the proxy loaded, so that the next
+ * `rollout start` reloads NGINX exactly when what it needs differs from what runs (`compose up`
+ * writes the current one).
  */
 export async function changeRouting(deps: { clock: Clock }, change: RoutingChange): Promise<void> {
   await writeRoutingState(change.outDir, change.state);
-  const current = await readFile(change.confFile, 'utf8').catch(() => '');
-  if (current !== change.conf) await writeFile(change.confFile, change.conf);
   if (!change.active) return;
   const deadline = deps.clock.monotonic() + 10_000;
   while (!(await change.active().catch(() => false))) {

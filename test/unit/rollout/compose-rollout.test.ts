@@ -105,34 +105,57 @@ describe('a rollout in the generated stack', () => {
     golden('shadow-nginx.conf', nginx(r));
   });
 
-  it('with the routing state (njs): nginx.conf does not change with the share (a stopped mirror only drops lines); state.json does', async () => {
+  it('with the routing state (njs): nginx.conf is ready for a rollout of every service, the same whatever runs; state.json says what does', async () => {
     const canary = canaryRollout();
     const r = await generate([canary], 'state');
     golden('canary-state-nginx.conf', nginx(r));
     golden('canary-state.json', routing(r));
-    expect(JSON.parse(routing(r))).toEqual({ 'pose-2d': { weight: 10, mirror: true } });
-    // Every step of a rollout (promote --to N, watch, promote) keeps the file.
-    for (const weight of [50, 100, 0]) {
-      const next = await generate([{ ...canary, weight }], 'state');
-      expect(nginx(next)).toBe(nginx(r));
-      expect(routing(next)).not.toBe(routing(r));
-    }
-    // The mirror stopping (a shadow becoming a canary) only drops the mirror's location from the
-    // file on disk: the running proxy keeps it, and route.js stops mirroring (no reload).
-    const unmirrored = nginx(await generate([{ ...canary, mirror: false }], 'state'));
-    expect(unmirrored).not.toContain('mirror /_mlship/shadow/pose-2d;');
-    expect(unmirrored).not.toContain('_shadow_upstream');
-    const running = new Set(nginx(r).split('\n'));
-    expect(unmirrored.split('\n').filter((l) => !running.has(l))).toEqual([]);
-    expect(JSON.parse(routing(await generate([{ ...canary, mode: 'shadow' }], 'state')))).toEqual({
-      'pose-2d': { weight: 0, mirror: true },
+    expect(JSON.parse(routing(r))).toEqual({
+      'pose-2d': { weight: 10, mirror: true, record: 0.1, sticky: { header: 'X-User-Id' } },
     });
-    // The split: buckets 0..99 by split_clients (as before), the candidate's being those below its weight.
-    expect(nginx(r)).toMatch(/split_clients "\$\{pose_2d_split_key\}" \$pose_2d_bucket \{\n {4}1% 0;\n/);
-    expect(nginx(r).match(/^ {4}1% \d+;$/gm)).toHaveLength(99);
-    expect(nginx(r)).toContain('js_import mlship_route from /etc/nginx/mlship-routing/route.js;');
-    // Over: no entry (route.js sends everything to stable, unlabelled); the proxy mounts the folder.
+    // Every step of a rollout (promote --to N, watch, promote), a mirror stopped or a shadow:
+    // the same file, another state.
+    for (const next of [
+      ...[50, 100, 0].map((weight) => ({ ...canary, weight })),
+      { ...canary, mirror: false },
+      { ...canary, mode: 'shadow' as const, sticky: undefined },
+    ]) {
+      const g = await generate([next], 'state');
+      expect(nginx(g)).toBe(nginx(r));
+      expect(routing(g)).not.toBe(routing(r));
+    }
+    expect(
+      JSON.parse(routing(await generate([{ ...canary, mode: 'shadow', sticky: undefined }], 'state'))),
+    ).toEqual({
+      'pose-2d': { weight: 0, mirror: true, record: 0.1 },
+    });
+    // No rollout: the same nginx.conf as with one whose candidate listens on the stable port with
+    // the default shadow timeout, so `rollout start` reloads nothing. This candidate is a Node
+    // service on 9000: only its address differs.
     const over = await generate([], 'state');
+    const onStablePort = await generate(
+      [{ ...canary, candidate: { image: 'acme/pose-2d:v2', env: {}, recordInputs: false } }],
+      'state',
+    );
+    expect(nginx(onStablePort)).toBe(nginx(over));
+    const lines = new Set(nginx(over).split('\n'));
+    expect(
+      nginx(r)
+        .split('\n')
+        .filter((l) => !lines.has(l)),
+    ).toEqual([
+      '    ~^candidate pose-2d-candidate:9000;',
+      '        set $mlship_candidate pose-2d-candidate:9000;',
+    ]);
+    expect(nginx(await generate([{ ...canary, shadowTimeoutMs: 500 }], 'state'))).not.toBe(nginx(r));
+    // Every model service is ready: its route variable, the candidate resolved per request.
+    for (const id of ['pose_2d', 'pose_3d', 'detector'])
+      if (nginx(over).includes(`${id}_upstream {`))
+        expect(nginx(over)).toContain(`js_set $${id}_route mlship_route.route;`);
+    expect(nginx(over)).toContain('js_import mlship_route from /etc/nginx/mlship-routing/route.js;');
+    expect(nginx(over)).toContain('resolver 127.0.0.11 valid=1s ipv6=off;');
+    expect(nginx(over)).not.toContain('split_clients');
+    // Over: no entry (route.js sends everything to stable, unlabelled); the proxy mounts the folder.
     expect(JSON.parse(routing(over))).toEqual({});
     expect(file(over, 'proxy/routing/route.js')).toContain(
       "const STATE = '/etc/nginx/mlship-routing/state.json';",
@@ -196,9 +219,14 @@ describe('a rollout in the generated stack', () => {
   });
 
   it('a rollout that is over shapes nothing: the stack is the one without it', async () => {
-    const done = await generate([], 'state');
+    // The fixture's proxy is the official image (no njs): nginx.conf without the routing state.
     const base = await generateCompose({ configFile: FIXTURE, force: false, dryRun: true });
-    expect(renderComposeYaml(done.stack)).toBe(renderComposeYaml(base.stack));
-    expect(nginx(done)).toBe(readFileSync('fixtures/compose/pipeline/expected/nginx.conf', 'utf8'));
+    for (const routing of ['state', 'reload'] as const) {
+      const done = await generate([], routing);
+      expect(renderComposeYaml(done.stack)).toBe(renderComposeYaml(base.stack));
+    }
+    expect(nginx(await generate([], 'reload'))).toBe(nginx(base));
+    expect(nginx(base)).toBe(readFileSync('fixtures/compose/pipeline/expected/nginx.conf', 'utf8'));
+    expect(nginx(base)).not.toContain('js_import');
   });
 });
