@@ -30,44 +30,47 @@ export const DEFAULT_FETCH_IMAGE = 'public.ecr.aws/aws-cli/aws-cli:latest';
 /** Exit codes of the restore script that mean something to mlship. */
 export const RESTORE_EXIT = { notEmpty: 3, unreachable: 4, dumpChecksum: 5 } as const;
 
+/** Seconds between two listings of the staged dump while the fetch waits for its next part. */
+export const FETCH_POLL_SECONDS = 5;
+
 /**
  * The fetch container: downloads the parts in order as they appear, checks each against the
  * SHA-256 it was stored with, and hands it on as part-NNNNN on the shared volume (at most 4
  * waiting: the task's disk stays small); the manifest, compared with the parts it got, ends
  * it with `end`. A bad part, the failure marker, or no new part within the wait: `failed`
- * (also on any other exit before `end`). Every AWS CLI call costs about a second of CPU, so
- * it tries the next part straight after one arrived, and otherwise lists the dump's objects
- * every 3 s (never more often).
+ * (also on any other exit before `end`). Every AWS CLI call is a process of its own that
+ * costs a good part of a CPU-second (the interpreter and the SDK's models load each time),
+ * so the fetch makes as few as it can: one listing answers which parts are there and whether
+ * the dump is closed or failed, every part it shows is then fetched without another call,
+ * and the next listing comes FETCH_POLL_SECONDS later (never a call that is expected to fail,
+ * e.g. a GET of a part not yet staged). Waiting for a free slot costs no process but sleep.
  */
 const FETCH_SCRIPT = `set -u
 D=${DIR}; R=\${MLSHIP_DUMP_URL#s3://}; B=\${R%%/*}; K=\${R#*/}
 trap '[ -f $D/end ] || touch $D/failed' EXIT
 fail() { echo "mlship-error $1"; exit ${RESTORE_EXIT.dumpChecksum}; }
 get() { aws s3api get-object --bucket "$B" --key "$K/$1" --query Metadata.sha256 --output text "$2"; }
+full() { set -- $D/part-*; [ -e "$1" ] && [ $# -ge 4 ]; }
 take() {
+  while full; do sleep 0.5; done
+  sha=$(get $n $D/.part) || fail "$n of the dump could not be read"
   echo "$sha  $D/.part" | sha256sum -c --status || fail "$n of the dump does not match its SHA-256"
   echo "$n $sha $(wc -c < $D/.part)" >> $D/.seen
-  mv $D/.part $D/$n; i=$((i + 1)); idle=0; last=ok
+  mv $D/.part $D/$n; i=$((i + 1)); idle=0
 }
-i=1; idle=0; last=""; : > $D/.seen
+i=1; idle=0; : > $D/.seen
 while :; do
-  if [ "$(ls $D | grep -c '^part-')" -ge 4 ]; then sleep 0.2; continue; fi
-  n=part-$(printf %05d $i)
-  if [ "$last" = ok ] && sha=$(get $n $D/.part 2> /dev/null); then take; continue; fi
-  last=""
   keys=$(aws s3api list-objects-v2 --bucket "$B" --prefix "$K/" --query 'Contents[].Key' --output text 2>&1) || keys=""
+  while n=part-$(printf %05d $i); case " $keys " in *"$K/$n"*) true ;; *) false ;; esac; do take; done
   case " $keys " in
-    *"$K/$n"*)
-      sha=$(get $n $D/.part) || fail "$n of the dump could not be read"
-      take; continue ;;
     *"$K/manifest"*)
       get manifest $D/.manifest > /dev/null || fail "the manifest of the dump could not be read"
       grep '^part-' $D/.manifest | cmp -s - $D/.seen || fail "the parts fetched are not the ones the manifest lists"
       echo $((i - 1)) > $D/.end; mv $D/.end $D/end; echo mlship-fetched; exit 0 ;;
     *"$K/failed"*) fail "the dump failed while it was staged" ;;
   esac
-  idle=$((idle + 3)); [ $idle -le ${PART_WAIT_SECONDS} ] || fail "no new part of the dump for ${PART_WAIT_SECONDS} s: $keys"
-  sleep 3
+  [ $idle -le ${PART_WAIT_SECONDS} ] || fail "no new part of the dump for ${PART_WAIT_SECONDS} s: $keys"
+  sleep ${FETCH_POLL_SECONDS}; idle=$((idle + ${FETCH_POLL_SECONDS}))
 done`;
 
 /**
@@ -79,9 +82,10 @@ done`;
  * before. (A custom-format archive ends with the end of its last table's data, which a
  * pg_restore reading a stream must read, in file order, before it is done; a dump that fits
  * in one part, e.g. one without data, is held back whole.) `dir` is the shared volume (another directory in the unit test).
+ * The names are made with bash's printf -v: waiting costs one `sleep` process per 0.2 s, no more.
  */
 export const feedFunction = (dir = DIR) => `feed() { local i=1 idle=0 n next
-  while :; do n=${dir}/part-$(printf %05d $i); next=${dir}/part-$(printf %05d $((i + 1)))
+  while :; do printf -v n '%s/part-%05d' ${dir} $i; printf -v next '%s/part-%05d' ${dir} $((i + 1))
     if [ -f "$n" ] && { [ -f "$next" ] || [ -f ${dir}/end ]; }; then cat "$n"; rm -f "$n"; i=$((i + 1)); idle=0
     elif [ -f ${dir}/end ]; then [ -f "$n" ] && continue
       [ "$(cat ${dir}/end)" = $((i - 1)) ] || { echo "mlship-error parts of the dump are missing" >&2; return ${RESTORE_EXIT.dumpChecksum}; }

@@ -174,6 +174,72 @@ describe('the restore task', () => {
     }
   }, 40_000);
 
+  it('the fetch makes one listing per poll and GETs only the parts it listed, each checked against its SHA-256', () => {
+    // A stand-in for the AWS CLI on PATH (its S3: files of a directory, each part's SHA-256
+    // metadata beside it) that records every call: the script's control flow, not S3 (the
+    // docker test runs it against moto).
+    const root = mkdtempSync(path.join(os.tmpdir(), 'mlship-fetch-'));
+    const fetch = restoreTaskDefinition(spec('postgres')).containerDefinitions![0]!.command![0]!;
+    const fake = `#!/bin/sh
+echo "$2 $6" >> ${root}/calls
+case "$2" in
+  list-objects-v2) cd ${root}/s3/$4 && find "$6" -type f ! -name '*.sha' | sort | tr '\\n' '\\t'; echo ;;
+  get-object) [ -f "${root}/s3/$4/$6" ] || exit 255; cp "${root}/s3/$4/$6" "\${11}"; cat "${root}/s3/$4/$6.sha" ;;
+esac`;
+    const run = (parts: string[], tamper?: number) => {
+      rmSync(root, { recursive: true, force: true });
+      for (const d of ['bin', 'dir', 's3/b/d/k']) execFileSync('mkdir', ['-p', path.join(root, d)]);
+      writeFileSync(path.join(root, 'bin/aws'), fake, { mode: 0o755 });
+      const manifest = parts.map((body, i) => {
+        const name = `part-0000${i + 1}`;
+        const sha = execFileSync('sha256sum', { input: body }).toString().split(' ')[0]!;
+        writeFileSync(path.join(root, 's3/b/d/k', name), i + 1 === tamper ? `${body}!` : body);
+        writeFileSync(path.join(root, 's3/b/d/k', `${name}.sha`), `${sha}\n`);
+        return `${name} ${sha} ${body.length}\n`;
+      });
+      writeFileSync(path.join(root, 's3/b/d/k/manifest'), `${manifest.join('')}whole x 0\n`);
+      writeFileSync(path.join(root, 's3/b/d/k/manifest.sha'), 'x\n');
+      const script = fetch.replaceAll('/mlship-data', path.join(root, 'dir'));
+      const env = { PATH: `${path.join(root, 'bin')}:${process.env.PATH}`, MLSHIP_DUMP_URL: 's3://b/d/k' };
+      let code = 0;
+      let out = '';
+      try {
+        out = execFileSync('sh', ['-c', script], { env }).toString();
+      } catch (e) {
+        code = (e as { status: number }).status;
+        out = String((e as { stdout: Buffer }).stdout);
+      }
+      const calls = readFileSync(path.join(root, 'calls'), 'utf8').trim().split('\n');
+      return {
+        code,
+        out,
+        calls,
+        files: execFileSync('ls', [path.join(root, 'dir')])
+          .toString()
+          .split('\n'),
+      };
+    };
+    try {
+      const ok = run(['one ', 'two ', 'three']);
+      expect(ok.code).toBe(0);
+      expect(ok.calls).toEqual([
+        'list-objects-v2 d/k/',
+        'get-object d/k/part-00001',
+        'get-object d/k/part-00002',
+        'get-object d/k/part-00003',
+        'get-object d/k/manifest',
+      ]);
+      expect(ok.files.filter((f) => f)).toEqual(['end', 'part-00001', 'part-00002', 'part-00003']);
+      const bad = run(['one ', 'two ', 'three'], 2);
+      expect(bad.code).toBe(5);
+      expect(bad.out).toMatch(/part-00002 of the dump does not match its SHA-256/);
+      expect(bad.calls.at(-1)).toBe('get-object d/k/part-00002');
+      expect(bad.files.filter((f) => f)).toEqual(['failed', 'part-00001']);
+    } finally {
+      rmSync(root, { recursive: true, force: true });
+    }
+  });
+
   it('the role reads the database secret and the staged dumps only (listing them under their prefix)', () => {
     const role = dataRoleSpec({ ...spec('postgres'), bucket: 'mlship-shop-b', kmsKeyId: '1234abcd' });
     const statements = role.inlinePolicies['mlship-data-push']!.Statement;
