@@ -252,6 +252,8 @@ describe.runIf(engine)('mlship rollout on the local stack (real NGINX, two wrapp
       '--json',
     ]);
     expect(start.code, start.stderr).toBe(0);
+    // What it prints is what it recorded: the stack's shadow timeout (proxy.shadow_timeout_ms), not the default.
+    expect(JSON.parse(start.stdout).rollout).toMatchObject({ mode: 'canary', weight: 10, shadowTimeoutMs: 2000 });
     expect(nginxWorkers()).toEqual(workers);
     expect(readFileSync(path.join(dir, 'deploy/compose/proxy/nginx.conf'), 'utf8')).toBe(conf);
     expect(racesIn.start ?? 0).toBe(0);

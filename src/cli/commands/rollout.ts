@@ -229,9 +229,11 @@ function registerStart(rollout: Command, holder: ContextHolder): void {
       const { rolloutFromFlags, gatesFromFlags } = await import('../../core/rollout/options.js');
       const planned = rolloutFromFlags(service, flags, new Date());
       const gates = gatesFromFlags(flags);
-      const r = { ...planned, gates };
       const t = await target(ctx, service, flags);
-      await t.start(r, { stackShadowTimeout: flags.shadowTimeout === undefined });
+      const r = await t.start(
+        { ...planned, gates },
+        { stackShadowTimeout: flags.shadowTimeout === undefined },
+      );
       const { summarize } = await import('../../generators/compose-rollout.js');
       ctx.io.result(
         { ok: true, rollout: r },

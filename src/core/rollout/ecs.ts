@@ -145,7 +145,7 @@ export class EcsRollout implements RolloutTarget {
   }
 
   /** `mlship rollout start --target ecs`: candidate service, target groups, alarms, the weighted rule. */
-  async start(rollout: Rollout): Promise<EcsRecord | ShadowRecord> {
+  async start(rollout: Rollout): Promise<Rollout> {
     refuseOnEcs(rollout);
     const state = await readRollouts(this.stack.stateFile);
     if (state.rollouts[this.service]?.status === 'running')
@@ -163,12 +163,13 @@ export class EcsRollout implements RolloutTarget {
           rollout,
           undo,
         );
-        await this.save(state, { ...rollout, ecsShadow: shadow });
-        return shadow;
+        const recorded = { ...rollout, ecsShadow: shadow };
+        await this.save(state, recorded);
+        return recorded;
       }
-      const ecs = await this.create(rollout, undo);
-      await this.save(state, { ...rollout, ecs });
-      return ecs;
+      const recorded = { ...rollout, ecs: await this.create(rollout, undo) };
+      await this.save(state, recorded);
+      return recorded;
     } catch (e) {
       for (const step of undo.reverse()) await step().catch(() => undefined);
       throw e;

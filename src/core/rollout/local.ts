@@ -252,10 +252,7 @@ export class LocalRollout implements RolloutTarget {
   }
 
   /** `mlship rollout start`: records the rollout, starts the candidate, routes to it. */
-  async start(
-    planned: Rollout,
-    options: { stackShadowTimeout?: boolean } = {},
-  ): Promise<{ gen: ComposeGenerateResult; names: Names }> {
+  async start(planned: Rollout, options: { stackShadowTimeout?: boolean } = {}): Promise<Rollout> {
     const state = await readRollouts(this.stateFile());
     if (state.rollouts[this.service]?.status === 'running')
       throw new UsageError(`a rollout of ${this.service} is running`, {
@@ -327,7 +324,7 @@ export class LocalRollout implements RolloutTarget {
       await this.waitHealthy(gen, names.candidate, grace);
       routed = true;
       await this.routeNew(next, gen, names);
-      return { gen, names };
+      return rollout;
     } catch (e) {
       for (const [file, text] of saved) if (text !== undefined) await writeFileAtomic(file, text);
       if (routed) await this.applyProxy(before, names, false).catch(() => undefined);

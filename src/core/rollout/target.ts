@@ -26,9 +26,12 @@ export interface PromoteResult {
 
 export interface RolloutTarget {
   readonly service: string;
-  /** Records the rollout, starts the candidate and routes to it; undone when a part fails. */
-  /** `stackShadowTimeout`: no --shadow-timeout was given, the stack's own applies (locally: proxy.shadow_timeout_ms). */
-  start(rollout: Rollout, options?: { stackShadowTimeout?: boolean }): Promise<unknown>;
+  /**
+   * Records the rollout, starts the candidate and routes to it; undone when a part fails. Answers
+   * the rollout as recorded. `stackShadowTimeout`: no --shadow-timeout was given, the stack's own
+   * applies (locally: proxy.shadow_timeout_ms).
+   */
+  start(rollout: Rollout, options?: { stackShadowTimeout?: boolean }): Promise<Rollout>;
   status(): Promise<StatusReport>;
   /** Percent of requests to the candidate (a shadow becomes a canary). */
   setWeight(weight: number): Promise<void>;

@@ -179,7 +179,9 @@ function scriptedTarget(failRate: (look: number) => number, perLook: number, bas
   const gates = { ...DEFAULT_GATES, minRequests: 200 };
   const target: RolloutTarget = {
     service: 'iris',
-    async start() {},
+    async start(r) {
+      return r;
+    },
     async status(): Promise<StatusReport> {
       looks++;
       for (let i = 0; i < perLook; i++) {
