@@ -165,7 +165,7 @@ export async function shadowCost({ root, name, port, mlship, rounds, requests })
         await closed(port, 200, 16); // the configuration warm
         for (const c of [16, 64]) {
           for (const loop of ['closed', 'open']) {
-            const since = new Date(Date.now() - 1000);
+            const since = new Date();
             const cpu0 = [stable, candidate, proxy].map(cpuSeconds);
             const r =
               loop === 'closed' ? await closed(port, requests, c) : await open(port, requests, c, rate);
