@@ -5,6 +5,11 @@
 //   off      the routing state's mirror off (same NGINX configuration, the candidate idle)
 //   low      mirror on, the candidate at cpu_shares 2
 //   default  mirror on, the candidate at cpu_shares 1024 (`docker update`)
+//   paused   mirror on, the candidate paused (`docker pause`): after one read timeout NGINX skips
+//            it for 5 s and its stand-in answers at once, so this is NGINX's mirror without any
+//            shadow work or wait (what the mirror costs when the shadow's reply never holds the
+//            client's connection; NGINX holds a keep-alive connection's next request until the
+//            mirror's reply is in)
 // Two kinds of load, both through the proxy on `c` keep-alive connections:
 //   closed   c clients, each sends its next request when the last is answered: at c=16/64 the
 //            machine is saturated, so this measures what the primary loses in throughput and
@@ -20,7 +25,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { performance } from 'node:perf_hooks';
 
-const CONFIGS = ['off', 'low', 'default'];
+const CONFIGS = ['off', 'low', 'default', 'paused'];
 const median = (xs) => {
   const s = [...xs].sort((a, b) => a - b);
   const m = Math.floor(s.length / 2);
@@ -151,6 +156,7 @@ export async function shadowCost({ root, name, port, mlship, rounds, requests })
     renameSync(tmp, stateFile);
     const s = config === 'default' ? 1024 : generatedShares;
     spawnSync('docker', ['update', '--cpu-shares', String(s), candidate], { stdio: 'ignore' });
+    spawnSync('docker', [config === 'paused' ? 'pause' : 'unpause', candidate], { stdio: 'ignore' });
   };
   try {
     configure('off');
@@ -171,7 +177,8 @@ export async function shadowCost({ root, name, port, mlship, rounds, requests })
               loop === 'closed' ? await closed(port, requests, c) : await open(port, requests, c, rate);
             const cpu = [stable, candidate, proxy].map((x, i) => cpuSeconds(x) - cpu0[i]);
             await sleep(1000); // the shadow's queue predicted (or dropped) before it is counted
-            const predicted = config === 'off' ? 0 : shadowPredictions(candidate, since);
+            const predicted =
+              config === 'off' || config === 'paused' ? 0 : shadowPredictions(candidate, since);
             runs.push({ round, config, c, loop, ...r, predicted, cpu, load: os.loadavg()[0] });
           }
         }
@@ -179,6 +186,7 @@ export async function shadowCost({ root, name, port, mlship, rounds, requests })
     }
     report(runs, { rounds, requests, capacity, rate, generatedShares });
   } finally {
+    spawnSync('docker', ['unpause', candidate], { stdio: 'ignore' });
     mlship(['rollout', 'rollback', 'model', '--reason', 'bench', '--destroy']);
   }
 }
@@ -204,7 +212,7 @@ function report(runs, { rounds, requests, capacity, rate, generatedShares }) {
         const d = p99 - off;
         const cpu = [0, 1, 2].map((i) => median(rs.map((r) => r.cpu[i])).toFixed(1)).join(' / ');
         console.log(
-          `| ${loop} | ${c} | ${config} | ${median(rs.map((r) => r.p50)).toFixed(1)} | ${p99.toFixed(1)} | ${rs.map((r) => r.p99.toFixed(1)).join(', ')} | ${config === 'off' ? '' : `${d >= 0 ? '+' : ''}${d.toFixed(1)}`} | ${median(rs.map((r) => r.rps)).toFixed(0)} | ${rs.reduce((s, r) => s + r.failed, 0)} | ${config === 'off' ? '-' : `${((median(rs.map((r) => r.predicted)) / requests) * 100).toFixed(0)} %`} | ${cpu} |`,
+          `| ${loop} | ${c} | ${config} | ${median(rs.map((r) => r.p50)).toFixed(1)} | ${p99.toFixed(1)} | ${rs.map((r) => r.p99.toFixed(1)).join(', ')} | ${config === 'off' ? '' : `${d >= 0 ? '+' : ''}${d.toFixed(1)}`} | ${median(rs.map((r) => r.rps)).toFixed(0)} | ${rs.reduce((s, r) => s + r.failed, 0)} | ${config === 'off' || config === 'paused' ? '-' : `${((median(rs.map((r) => r.predicted)) / requests) * 100).toFixed(0)} %`} | ${cpu} |`,
         );
       }
     }
