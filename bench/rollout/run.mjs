@@ -10,25 +10,30 @@
 //    none since nginx.conf is ready for a rollout).
 // 3. Decision time: the verdict's own code on simulated traffic (stable 1 % 5xx, candidate
 //    3 %, 10 % canary): candidate requests until "roll back", against the budget `status` names.
+// 4. `shadow` (shadow-cost.mjs): the primary's latency with the mirror off, a shadow at the
+//    lowest CPU weight (as `start --shadow` makes it) and one at the default weight (as before),
+//    closed and open loop at c=16 and c=64, alternating, `rounds` rounds.
 // `latency` runs on both proxies (njs's per-request cost: `latency-nonjs` rows are the baseline).
-// Usage: npm run build && node bench/rollout/run.mjs [rounds=2] [requests=2000] [parts=latency,reload,steps,start]
+// Usage: npm run build && node bench/rollout/run.mjs [rounds=2] [requests=2000] [parts=latency,reload,steps,start,shadow]
 // Needs the local images of scripts/local-base-images.sh.
 import { execFile, spawnSync } from 'node:child_process';
 import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { performance } from 'node:perf_hooks';
+import { shadowCost } from './shadow-cost.mjs';
 
 const rounds = Number(process.argv[2] ?? 2);
 const requests = Number(process.argv[3] ?? 2000);
-const parts = (process.argv[4] ?? 'latency,reload,steps,start').split(',');
+const parts = (process.argv[4] ?? 'latency,reload,steps,start,shadow').split(',');
 const NJS = 'mlship-local/nginx:1.22';
 // The same image without njs loaded: what a user's own NGINX image without the module gets.
 const NO_NJS = 'mlship-bench/nginx-without-njs:1.22';
 const root = path.resolve('bench/.work/rollout');
 const bin = path.resolve('bin/mlship.js');
-const name = 'mlship-bench-rollout';
-const port = 18791;
+// Another run on the same engine needs its own stack name and port.
+const name = process.env.BENCH_ROLLOUT_NAME ?? 'mlship-bench-rollout';
+const port = Number(process.env.BENCH_ROLLOUT_PORT ?? 18791);
 const env = { ...process.env, CI: 'true' };
 rmSync(root, { recursive: true, force: true });
 mkdirSync(root, { recursive: true });
@@ -100,11 +105,14 @@ for (const [version, out] of [
     'mlship-local/python:3.11-slim',
   ]);
 }
-const noNjs = spawnSync('docker', ['build', '-q', '-t', NO_NJS, '-'], {
-  input: `FROM ${NJS}\nRUN rm /etc/nginx/modules-enabled/50-mod-http-js.conf\n`,
-  encoding: 'utf8',
-});
-if (noNjs.status !== 0) throw new Error(`building ${NO_NJS} failed:\n${noNjs.stderr}`);
+const withoutNjs = parts.includes('latency') || parts.includes('reload');
+if (withoutNjs) {
+  const noNjs = spawnSync('docker', ['build', '-q', '-t', NO_NJS, '-'], {
+    input: `FROM ${NJS}\nRUN rm /etc/nginx/modules-enabled/50-mod-http-js.conf\n`,
+    encoding: 'utf8',
+  });
+  if (noNjs.status !== 0) throw new Error(`building ${NO_NJS} failed:\n${noNjs.stderr}`);
+}
 
 /** The stack's proxy on `image` (compose up recreates it when the image changes). */
 function useProxy(image) {
@@ -118,10 +126,11 @@ function useProxy(image) {
 const changes = [];
 try {
   // Every part shares one stack; the proxy's image changes between them.
-  useProxy(NO_NJS);
+  if (withoutNjs) useProxy(NO_NJS);
   if (parts.includes('latency')) await latency('without njs (reloads)');
   if (parts.includes('reload')) changes.push(await sharesUnderLoad('without njs: reload at each change'));
   useProxy(NJS);
+  if (parts.includes('shadow')) await shadowCost({ root, name, port, mlship, rounds, requests });
   if (parts.includes('latency')) await latency('with njs (routing state)');
   if (parts.includes('steps')) changes.push(await sharesUnderLoad('with njs: routing state, no reload'));
   if (parts.includes('start')) changes.push(await startsUnderLoad());

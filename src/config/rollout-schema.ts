@@ -54,6 +54,11 @@ export const RolloutSchema = z.strictObject({
   recordSample: z.number().min(0).max(1),
   /** How long the proxy waits for the shadow's reply (a wrapped service replies 202 at once). */
   shadowTimeoutMs: z.number().int().min(10).max(60_000),
+  /**
+   * Locally, a shadow's CPU cap (`--shadow-cpus`), on top of its low priority (cpu_shares):
+   * a shadow only uses CPU the primary leaves idle, and at most this much of it.
+   */
+  shadowCpus: z.number().gt(0).max(1024).optional(),
   candidate: z.strictObject({
     /** Built like any service (relative to mlship.yaml). */
     path: z.string().min(1).optional(),

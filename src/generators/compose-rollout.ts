@@ -29,12 +29,43 @@ interface ServiceFields {
   volumes?: { type: 'bind' | 'volume'; source: string; target: string; read_only?: boolean }[];
   healthcheck: { test: string[]; start_period: string };
   labels: Record<string, string>;
+  cpu_shares?: number;
+  deploy?: { resources: { limits?: { cpus?: string; memory?: string } } };
 }
 
 export const CANDIDATE_SUFFIX = '-candidate';
 export const ROLLOUT_LABEL = 'dev.mlship.rollout';
 
 export const candidateName = (service: string) => `${service}${CANDIDATE_SUFFIX}`;
+
+/**
+ * A shadow's CPU weight (docker's --cpu-shares; every other service keeps the default 1024).
+ * Locally the shadow predicts every request again on the primary's cores; with the kernel's
+ * smallest weight (what Kubernetes gives a BestEffort pod) it runs on what the primary leaves
+ * idle and yields the rest. A canary or A/B candidate answers clients: normal weight.
+ */
+export const SHADOW_CPU_SHARES = 2;
+export const DEFAULT_CPU_SHARES = 1024;
+
+/** The shadow's low weight, and its cap (`--shadow-cpus`) in place of the stable's CPU limit. */
+function shadowCpu<S extends ServiceFields>(stable: S, rollout: Rollout): Partial<ServiceFields> {
+  if (rollout.mode !== 'shadow') return {};
+  const resources = stable.deploy?.resources;
+  return {
+    cpu_shares: SHADOW_CPU_SHARES,
+    ...(rollout.shadowCpus !== undefined
+      ? {
+          deploy: {
+            ...stable.deploy,
+            resources: {
+              ...resources,
+              limits: { ...resources?.limits, cpus: String(rollout.shadowCpus) },
+            },
+          },
+        }
+      : {}),
+  };
+}
 
 function rel(from: string, to: string): string {
   const r = path.relative(from, to).split(path.sep).join('/');
@@ -53,7 +84,7 @@ export interface CandidateContext {
 /**
  * `<name>-candidate`: the stable service's settings (environment, limits, GPUs, dependencies,
  * health check), the candidate's image or build, its own port and weights when it is a wrapped
- * service, and its version label.
+ * service, its version label, and a shadow's low CPU priority.
  */
 export function candidateService<S extends ServiceFields>(
   stable: S,
@@ -98,6 +129,7 @@ export function candidateService<S extends ServiceFields>(
         : {}),
     },
     labels: { ...stable.labels, [ROLLOUT_LABEL]: 'candidate', 'dev.mlship.rollout-of': rollout.service },
+    ...shadowCpu(stable, rollout),
   };
   return candidate as S;
 }

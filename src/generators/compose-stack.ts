@@ -50,6 +50,8 @@ export interface ComposeService {
   profiles?: string[];
   networks?: { default: { aliases: string[] } };
   labels: Record<string, string>;
+  /** A shadow candidate's low CPU weight (compose-rollout's SHADOW_CPU_SHARES). */
+  cpu_shares?: number;
   deploy?: {
     resources: {
       limits?: { cpus?: string; memory?: string };

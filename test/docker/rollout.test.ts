@@ -98,6 +98,15 @@ function container(service: string): string {
   return r.stdout.trim();
 }
 
+/** A container's CPU weight (0: docker's default, 1024) and cap (0: none), as the engine keeps them. */
+function cpuOf(id: string): { shares: number; nanoCpus: number } {
+  const r = spawnSync('docker', ['inspect', '-f', '{{.HostConfig.CpuShares}} {{.HostConfig.NanoCpus}}', id], {
+    encoding: 'utf8',
+  });
+  const [shares, nanoCpus] = r.stdout.trim().split(' ').map(Number);
+  return { shares: shares!, nanoCpus: nanoCpus! };
+}
+
 /**
  * Keep-alive connections NGINX closed while a request was on its way (an old worker leaving
  * after a reload closes its idle connections). Counted, and asserted to stay 0: a change of
@@ -253,7 +262,11 @@ describe.runIf(engine)('mlship rollout on the local stack (real NGINX, two wrapp
     ]);
     expect(start.code, start.stderr).toBe(0);
     // What it prints is what it recorded: the stack's shadow timeout (proxy.shadow_timeout_ms), not the default.
-    expect(JSON.parse(start.stdout).rollout).toMatchObject({ mode: 'canary', weight: 10, shadowTimeoutMs: 2000 });
+    expect(JSON.parse(start.stdout).rollout).toMatchObject({
+      mode: 'canary',
+      weight: 10,
+      shadowTimeoutMs: 2000,
+    });
     expect(nginxWorkers()).toEqual(workers);
     expect(readFileSync(path.join(dir, 'deploy/compose/proxy/nginx.conf'), 'utf8')).toBe(conf);
     expect(racesIn.start ?? 0).toBe(0);
@@ -343,7 +356,7 @@ describe.runIf(engine)('mlship rollout on the local stack (real NGINX, two wrapp
     expect(file.rollouts.model.history.at(-1)).toMatchObject({ action: 'rollback', reason: 'test' });
   });
 
-  it('shadow: the candidate sees the mirrored requests, clients get only stable answers; a stopped shadow costs no error', async () => {
+  it('shadow: at the lowest CPU weight, it sees the mirrored requests, clients get only stable answers; a stopped shadow costs no error', async () => {
     const start = mlship([
       'rollout',
       'start',
@@ -351,10 +364,15 @@ describe.runIf(engine)('mlship rollout on the local stack (real NGINX, two wrapp
       '--shadow',
       '--record-sample',
       '1',
+      '--shadow-cpus',
+      '1',
       '--path',
       'services/model-v2',
     ]);
     expect(start.code, start.stderr).toBe(0);
+    // The shadow runs on what the primary leaves idle (the stable keeps docker's default 1024).
+    expect(cpuOf(container('model-candidate'))).toEqual({ shares: 2, nanoCpus: 1e9 });
+    expect(cpuOf(container('model')).shares).toBe(0);
     const timed = async (from: number, to: number) => {
       const t0 = performance.now();
       const answers = await predictAll(from, to, 8);
@@ -368,6 +386,12 @@ describe.runIf(engine)('mlship rollout on the local stack (real NGINX, two wrapp
     expect(status.comparison.stable.requests).toBe(500);
     expect(status.comparison.candidate.requests).toBeGreaterThanOrEqual(475);
     expect(Math.abs(status.comparison.agreement!.rate - 0.9)).toBeLessThanOrEqual(0.02);
+    // What became of the mirrored requests: each predicted, or counted as not.
+    expect(status.mirror).toEqual({
+      mirrored: 500,
+      predicted: status.comparison.candidate.requests,
+      notPredicted: 500 - status.comparison.candidate.requests,
+    });
 
     // The shadow stopped: the primary answers every request all the same.
     spawnSync('docker', ['stop', '-t', '1', container('model-candidate')], { stdio: 'ignore' });
@@ -376,6 +400,13 @@ describe.runIf(engine)('mlship rollout on the local stack (real NGINX, two wrapp
     console.info(
       `shadow: ${status.comparison.candidate.requests}/500 mirrored requests predicted, agreement ${(status.comparison.agreement!.rate * 100).toFixed(2)} %; 500 requests in ${shadowed.ms.toFixed(0)} ms with the shadow up, ${stopped.ms.toFixed(0)} ms with it stopped`,
     );
+    // Promoted to a canary (share 0), it will answer clients: the default weight and no cap
+    // (every CPU of the engine), in place.
+    spawnSync('docker', ['start', container('model-candidate')], { stdio: 'ignore' });
+    const canary = mlship(['rollout', 'promote', 'model', '--to', '0']);
+    expect(canary.code, canary.stderr).toBe(0);
+    const engineCpus = Number(spawnSync('docker', ['info', '-f', '{{.NCPU}}'], { encoding: 'utf8' }).stdout);
+    expect(cpuOf(container('model-candidate'))).toEqual({ shares: 1024, nanoCpus: engineCpus * 1e9 });
     const back = mlship(['rollout', 'rollback', 'model', '--reason', 'shadow test over']);
     expect(back.code, back.stderr).toBe(0);
   });

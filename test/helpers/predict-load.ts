@@ -52,5 +52,6 @@ export interface StatusJson {
     candidate: { requests: number };
     agreement?: { pairs: number; rate: number };
   };
+  mirror?: { mirrored: number; predicted: number; notPredicted: number };
   verdict: { decision: string; reasons: string[] };
 }

@@ -89,14 +89,19 @@ async function target(
     throw new UsageError(`--timeout ${flags.timeout} is not a whole number of seconds`, {
       hint: '--timeout 300',
     });
-  const [{ LocalRollout }, { detectCompose, composeRunner }, { exec }, { EnvironmentError }, { realClock }] =
-    await Promise.all([
-      import('../../core/rollout/local.js'),
-      import('../../adapters/compose.js'),
-      import('../../adapters/exec.js'),
-      import('../../io/errors.js'),
-      import('../../io/clock.js'),
-    ]);
+  const [
+    { LocalRollout },
+    { detectCompose, composeRunner },
+    { exec },
+    { EnvironmentError, OperationFailedError },
+    { realClock },
+  ] = await Promise.all([
+    import('../../core/rollout/local.js'),
+    import('../../adapters/compose.js'),
+    import('../../adapters/exec.js'),
+    import('../../io/errors.js'),
+    import('../../io/clock.js'),
+  ]);
   const cli = await detectCompose(exec);
   if (!cli)
     throw new EnvironmentError('COMPOSE_MISSING', 'neither `docker compose` nor `docker-compose` was found', {
@@ -121,6 +126,21 @@ async function target(
       removeContainer: async (id) => {
         await docker(['rm', '-f', id]);
       },
+      updateCpu: async (id, cpu) => {
+        // No cap: every CPU of the engine (`docker update --cpus 0` keeps the old cap).
+        const cpus = cpu.cpus === null ? (await engine.info()).cpus : cpu.cpus;
+        const r = await docker([
+          'update',
+          '--cpu-shares',
+          String(cpu.shares),
+          ...(cpus === undefined ? [] : ['--cpus', String(cpus)]),
+          id,
+        ]);
+        if (r.exitCode !== 0)
+          throw new OperationFailedError('ROLLOUT_CPU_UPDATE_FAILED', `docker update of ${id} failed`, {
+            details: r.stderr.split('\n').filter(Boolean).slice(-10),
+          });
+      },
       fetch: globalThis.fetch,
       clock: realClock,
       log: (l) => ctx.io.info(l),
@@ -136,6 +156,12 @@ async function target(
 }
 
 const num = (v: number | undefined, digits = 1) => (v === undefined ? '-' : v.toFixed(digits));
+
+/** How many mirrored requests the candidate predicted (a starved or slow shadow predicts fewer). */
+function mirrorLine(m: NonNullable<StatusReport['mirror']>): string {
+  const share = m.mirrored ? ` (${((m.notPredicted / m.mirrored) * 100).toFixed(1)} %)` : '';
+  return `  mirrored     ${m.mirrored} requests, ${m.predicted} predicted by the candidate; ${m.notPredicted} not${share}: dropped by its full queue, skipped by the proxy's timeouts, or still queued`;
+}
 
 export function renderStatus(io: IoHost, r: StatusReport): string {
   const { comparison: c, verdict: v, rollout } = r;
@@ -169,6 +195,7 @@ export function renderStatus(io: IoHost, r: StatusReport): string {
     c.agreement
       ? `  agreement    ${pct(c.agreement.rate)} of ${c.agreement.pairs} requests both versions answered`
       : `  agreement    - (no answers recorded by both versions${rollout.mode === 'shadow' || rollout.mirror ? ' yet' : ': use --shadow or --mirror'})`,
+    ...(r.mirror ? [mirrorLine(r.mirror)] : []),
     `${io.style(tone, `verdict: ${v.decision}`)}: ${v.reasons.join('; ')}`,
     io.style(
       'dim',
@@ -207,6 +234,7 @@ function registerStart(rollout: Command, holder: ContextHolder): void {
       '--shadow-timeout <duration>',
       'how long the proxy waits for the shadow (default: proxy.shadow_timeout_ms, 250ms)',
     )
+    .option('--shadow-cpus <cpus>', 'locally, cap the shadow at this many CPUs (its priority is low anyway)')
     .addHelpText(
       'after',
       examples([

@@ -8,7 +8,13 @@
 import type { TaskDefinition } from '@aws-sdk/client-ecs';
 import type { EcsApi, LogsApi } from '../deploy/aws-apis.js';
 import type { ShadowRecord } from './ecs-shadow.js';
-import { type ParsedLog, parseServiceLog, rolloutSamples } from './samples.js';
+import {
+  type MirrorOutcome,
+  mirrorOutcome,
+  type ParsedLog,
+  parseServiceLog,
+  rolloutSamples,
+} from './samples.js';
 import { type Comparison, compare, type Gates } from './verdict.js';
 
 /** FilterLogEvents pages per side (each up to 10,000 events or 1 MB): the cost of one status. */
@@ -55,7 +61,7 @@ export async function shadowComparison(
   container: string,
   window: { startMs: number; endMs: number },
   gates: Gates,
-): Promise<{ comparison?: Comparison; notes: string[] }> {
+): Promise<{ comparison?: Comparison; mirror?: MirrorOutcome; notes: string[] }> {
   const [stableTd, candidateTd] = await Promise.all([
     deps.ecs.latestTaskDefinition(s.stableTaskDefinition),
     deps.ecs.latestTaskDefinition(s.candidateTaskDefinition),
@@ -79,5 +85,5 @@ export async function shadowComparison(
     (r) =>
       `read ${r.lines} log lines of ${r.source.group}, streams ${r.source.streamPrefix}*${r.truncated ? ` (its first ${LOG_PAGES} pages only: the rollout's earliest requests)` : ''}`,
   );
-  return { comparison, notes };
+  return { comparison, mirror: mirrorOutcome(st.parsed, ca.parsed), notes };
 }

@@ -103,6 +103,10 @@ export function refuseOnEcs(rollout: Rollout): void {
     throw new UsageError('--sticky-header and --sticky-cookie are not built on ECS yet', {
       hint: 'a weighted split by request; X-Model-Version: candidate reaches the candidate for testing',
     });
+  if (rollout.shadowCpus !== undefined)
+    throw new UsageError('--shadow-cpus is for the local stack', {
+      hint: "on ECS the shadow is its own service on its own CPUs (its revision's cpu): it takes none of the primary's",
+    });
 }
 
 const REGISTER_FIELDS = [

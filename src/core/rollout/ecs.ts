@@ -426,10 +426,11 @@ export class EcsRollout implements RolloutTarget {
     };
     const read = await shadowComparison(this.deps, s, this.layout.container, window, gates);
     const comparison = read.comparison ?? compare({ stable: [], candidate: [], pairs: [] }, gates);
-    return this.report(rollout, comparison, gates, s, [
+    const report = await this.report(rollout, comparison, gates, s, [
       `shadow on ECS: ${s.proxyService} runs ${s.shadowProxyTaskDefinition.split('/').pop()} (mirror to ${s.candidateService}); before the rollout ${s.proxyTaskDefinition.split('/').pop()}`,
       ...read.notes,
     ]);
+    return read.mirror ? { ...report, mirror: read.mirror } : report;
   }
 
   /**

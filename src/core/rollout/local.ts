@@ -10,6 +10,7 @@ import type { ContainerState, Engine } from '../../adapters/docker/engine.js';
 import type { Rollout, RolloutsFile } from '../../config/rollout-schema.js';
 import {
   candidateName,
+  DEFAULT_CPU_SHARES,
   type ProxyRouting,
   ROLLOUT_LABEL,
   ROUTING_DIR,
@@ -24,7 +25,7 @@ import { PROJECT_LABEL, SERVICE_LABEL } from '../compose/ports.js';
 import { promoteInConfig } from './promote-config.js';
 import { type ExecResult, reloadProxy } from './proxy-reload.js';
 import { changeRouting, lacksNjs, writeRoutingState } from './proxy-routing.js';
-import { parseServiceLog, rolloutSamples } from './samples.js';
+import { mirrorOutcome, parseServiceLog, rolloutSamples } from './samples.js';
 import { ROLLOUTS_FILE, readRollouts, writeRollouts } from './state.js';
 import type { PromoteResult, RolloutTarget, StatusReport } from './target.js';
 import { compare, DEFAULT_GATES, type Gates, verdict } from './verdict.js';
@@ -37,6 +38,8 @@ export interface LocalRolloutDeps {
   containerLogs(container: string, since: Date): Promise<string>;
   execIn(container: string, argv: string[]): Promise<ExecResult>;
   removeContainer(container: string): Promise<void>;
+  /** `docker update` of a running container's CPU weight and cap (null: no cap, every CPU). */
+  updateCpu(container: string, cpu: { shares: number; cpus?: number | null }): Promise<void>;
   fetch: typeof fetch;
   clock: Clock;
   log(line: string): void;
@@ -335,6 +338,10 @@ export class LocalRollout implements RolloutTarget {
     }
   }
 
+  /**
+   * A change of the running rollout, generated. A shadow that starts answering clients (it
+   * becomes a canary) first gets the CPU a client-facing service has (see candidateCpu).
+   */
   private async update(
     change: (r: Rollout) => Rollout,
   ): Promise<{ state: RolloutsFile; rollout: Rollout; gen: ComposeGenerateResult; names: Names }> {
@@ -346,7 +353,25 @@ export class LocalRollout implements RolloutTarget {
     const next = change(rollout);
     const file: RolloutsFile = { ...state, rollouts: { ...state.rollouts, [this.service]: next } };
     const gen = await this.generate(file);
-    return { state: file, rollout: next, gen, names: await this.names(gen) };
+    const names = await this.names(gen);
+    if (rollout.mode === 'shadow' && next.mode !== 'shadow') await this.candidateCpu(gen, names, rollout);
+    return { state: file, rollout: next, gen, names };
+  }
+
+  /**
+   * A shadow runs at the lowest CPU weight (and under --shadow-cpus); once it answers clients
+   * it gets the default weight and the stable's limit, in place (`docker update`): recreating
+   * it would take it away while requests start to reach it. compose.yaml says the same from now.
+   */
+  private async candidateCpu(gen: ComposeGenerateResult, names: Names, shadow: Rollout): Promise<void> {
+    const limit = gen.stack.compose.services[names.candidate]?.deploy?.resources.limits?.cpus;
+    const cpu = {
+      shares: DEFAULT_CPU_SHARES,
+      ...(shadow.shadowCpus === undefined ? {} : { cpus: limit === undefined ? null : Number(limit) }),
+    };
+    for (const c of await this.containers(gen.project.name))
+      if (c.labels[SERVICE_LABEL] === names.candidate && c.state === 'running')
+        await this.deps.updateCpu(c.id, cpu);
   }
 
   async setWeight(weight: number): Promise<void> {
@@ -493,10 +518,12 @@ export class LocalRollout implements RolloutTarget {
       notes.push(
         `${names.stable} logs no request lines: only services made by \`mlship wrap\` can be compared`,
       );
+    const mirrors = rollout.mode === 'shadow' || rollout.mirror;
     return {
       rollout,
       comparison,
       verdict: verdict(comparison, gates),
+      ...(mirrors ? { mirror: mirrorOutcome(s, c) } : {}),
       candidateHealth: health,
       candidateDown:
         rollout.status === 'running' &&

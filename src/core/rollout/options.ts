@@ -21,6 +21,7 @@ export interface StartFlags {
   recordSample?: string;
   recordInputs?: boolean;
   shadowTimeout?: string;
+  shadowCpus?: string;
 }
 
 function percent(flag: string, text: string, { min = 0, max = 100 } = {}): number {
@@ -49,6 +50,31 @@ export function parseEnvFlags(pairs: string[] = []): Record<string, string> {
     env[m[1]!] = m[2]!;
   }
   return env;
+}
+
+/** The mirror's timeout, and `--shadow-cpus`: a cap for a shadow only (a canary serves clients). */
+function shadowFlags(
+  mode: Rollout['mode'],
+  flags: StartFlags,
+): Pick<Rollout, 'shadowTimeoutMs' | 'shadowCpus'> {
+  const timeout =
+    flags.shadowTimeout === undefined
+      ? DEFAULT_SHADOW_TIMEOUT_MS
+      : parseDuration('--shadow-timeout', flags.shadowTimeout);
+  if (timeout < 10 || timeout > 60_000)
+    throw new UsageError(`--shadow-timeout ${flags.shadowTimeout} is outside 10ms-60s`);
+  const text = flags.shadowCpus;
+  if (text === undefined) return { shadowTimeoutMs: timeout };
+  if (mode !== 'shadow')
+    throw new UsageError('--shadow-cpus caps a shadow: a canary or A/B candidate answers clients', {
+      hint: 'use it with --shadow, e.g. --shadow --shadow-cpus 0.5',
+    });
+  const n = Number(text);
+  if (!/^\d+(\.\d+)?$/.test(text.trim()) || !(n > 0 && n <= 1024))
+    throw new UsageError(`--shadow-cpus ${text} is not a number of CPUs above 0`, {
+      hint: '--shadow-cpus 0.5 lets the shadow use at most half a CPU',
+    });
+  return { shadowTimeoutMs: timeout, shadowCpus: n };
 }
 
 /** The rollout `start` records (running, from now). */
@@ -91,12 +117,6 @@ export function rolloutFromFlags(service: string, flags: StartFlags, now: Date):
     throw new UsageError(`--record-sample ${flags.recordSample} is not a share from 0 to 1`, {
       hint: '--record-sample 0.1 records the answers to 10 % of the requests',
     });
-  const timeout =
-    flags.shadowTimeout === undefined
-      ? DEFAULT_SHADOW_TIMEOUT_MS
-      : parseDuration('--shadow-timeout', flags.shadowTimeout);
-  if (timeout < 10 || timeout > 60_000)
-    throw new UsageError(`--shadow-timeout ${flags.shadowTimeout} is outside 10ms-60s`);
   return {
     service,
     mode,
@@ -104,7 +124,7 @@ export function rolloutFromFlags(service: string, flags: StartFlags, now: Date):
     ...(sticky ? { sticky } : {}),
     mirror: Boolean(flags.mirror),
     recordSample: sample,
-    shadowTimeoutMs: timeout,
+    ...shadowFlags(mode, flags),
     candidate: {
       ...(flags.path ? { path: flags.path } : {}),
       ...(flags.image ? { image: flags.image } : {}),

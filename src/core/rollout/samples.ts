@@ -12,12 +12,15 @@ export interface ParsedLog {
   answers: Map<string, unknown>;
   /** Lines that were not JSON objects (a service that is not a wrapped one logs those). */
   otherLines: number;
+  /** Mirrored requests this service predicted (its "shadow" lines; also among `samples`). */
+  shadowPredictions: number;
 }
 
 export function parseServiceLog(lines: Iterable<string>): ParsedLog {
   const samples: RequestSample[] = [];
   const answers = new Map<string, unknown>();
   let otherLines = 0;
+  let shadowPredictions = 0;
   for (const raw of lines) {
     const line = raw.trim();
     if (!line) continue;
@@ -45,9 +48,27 @@ export function parseServiceLog(lines: Iterable<string>): ParsedLog {
       status !== 202
     ) {
       samples.push({ requestId: rid, status, durationMs: duration });
+      if (entry.msg === 'shadow') shadowPredictions++;
     }
   }
-  return { samples, answers, otherLines };
+  return { samples, answers, otherLines, shadowPredictions };
+}
+
+/**
+ * What became of the mirrored requests: every prediction the stable version answered was
+ * mirrored; those the candidate has no "shadow" line for were dropped by its full queue,
+ * skipped by the proxy (the mirror's timeouts, then 5 s of skip), or are still being predicted.
+ */
+export function mirrorOutcome(stable: ParsedLog, candidate: ParsedLog): MirrorOutcome {
+  const mirrored = stable.samples.length;
+  const predicted = candidate.shadowPredictions;
+  return { mirrored, predicted, notPredicted: Math.max(0, mirrored - predicted) };
+}
+
+export interface MirrorOutcome {
+  mirrored: number;
+  predicted: number;
+  notPredicted: number;
 }
 
 /** Stable and candidate logs → the rollout's samples, answers paired by request id. */

@@ -3,6 +3,7 @@
 // watch.ts and the targets import it instead of each other.
 
 import type { Rollout } from '../../config/rollout-schema.js';
+import type { MirrorOutcome } from './samples.js';
 import type { Comparison, Verdict } from './verdict.js';
 
 export interface StatusReport {
@@ -13,6 +14,8 @@ export interface StatusReport {
   candidateHealth: string;
   /** Whether the candidate can still serve: a dead candidate is a breach of its own. */
   candidateDown: boolean;
+  /** A rollout that mirrors: how many mirrored requests the candidate predicted (the agreement counts only those). */
+  mirror?: MirrorOutcome;
   notes: string[];
 }
 

@@ -6,12 +6,16 @@ import { cpSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { parse } from 'yaml';
+import { parse, stringify } from 'yaml';
 import type { Rollout } from '../../../src/config/rollout-schema.js';
 import { generateCompose, renderComposeYaml } from '../../../src/core/compose/generate.js';
 import { stackFromProject } from '../../../src/core/deploy/deploy-stack.js';
 import { ROLLOUTS_FILE, writeRollouts } from '../../../src/core/rollout/state.js';
-import type { ProxyRouting } from '../../../src/generators/compose-rollout.js';
+import {
+  DEFAULT_CPU_SHARES,
+  type ProxyRouting,
+  SHADOW_CPU_SHARES,
+} from '../../../src/generators/compose-rollout.js';
 import { composeValidator } from '../../helpers/compose-spec.js';
 import { expectGolden } from '../../helpers/golden.js';
 import { rollout } from '../../helpers/rollout.js';
@@ -182,6 +186,43 @@ describe('a rollout in the generated stack', () => {
       'state',
     );
     golden('shadow-state-nginx.conf', nginx(r));
+  });
+
+  it('a shadow runs at the lowest CPU weight, capped by --shadow-cpus: golden candidate service; a canary keeps normal priority', async () => {
+    // The detector has a GPU and limits (memory 4Gi, 2 CPUs): the cap replaces only its CPUs.
+    const shadow = rollout({
+      service: 'detector',
+      mode: 'shadow',
+      shadowCpus: 0.5,
+      candidate: { image: 'acme/detector:v2', env: {}, recordInputs: false },
+    });
+    const r = await generate([shadow]);
+    const s = r.stack.compose.services;
+    const candidates = Object.fromEntries(Object.entries(s).filter(([name]) => name.includes('-candidate')));
+    expect(Object.keys(candidates).sort()).toEqual(['detector-candidate', 'detector-candidate-cpu']);
+    golden('shadow-candidate-compose.yaml', stringify(candidates, { aliasDuplicateObjects: false }));
+    for (const c of Object.values(candidates)) {
+      expect(c.cpu_shares).toBe(SHADOW_CPU_SHARES);
+      expect(c.deploy?.resources.limits).toEqual({ cpus: '0.5', memory: '4096m' });
+    }
+    // Every other service keeps docker's default weight (1024), and the stable its own limits.
+    for (const [name, svc] of Object.entries(s))
+      if (!name.includes('-candidate')) expect(svc.cpu_shares, name).toBeUndefined();
+    expect(s.detector!.deploy?.resources.limits).toEqual({ cpus: '2', memory: '4096m' });
+    expect(s.detector!.deploy?.resources.reservations).toEqual(
+      s['detector-candidate']!.deploy?.resources.reservations,
+    );
+    // Without a cap: the low weight, the stable's limits as they are.
+    const uncapped = (await generate([{ ...shadow, shadowCpus: undefined }])).stack.compose.services;
+    expect(uncapped['detector-candidate']!.cpu_shares).toBe(SHADOW_CPU_SHARES);
+    expect(uncapped['detector-candidate']!.deploy).toEqual(s.detector!.deploy);
+    // A canary (or a shadow promoted to one) answers clients: normal weight, the stable's limits.
+    const canary = (await generate([{ ...shadow, mode: 'canary', weight: 10, shadowCpus: undefined }])).stack
+      .compose.services['detector-candidate']!;
+    expect(canary.cpu_shares ?? DEFAULT_CPU_SHARES).toBe(DEFAULT_CPU_SHARES);
+    expect(canary.deploy).toEqual(s.detector!.deploy);
+    if (validate)
+      expect(validate(parse(renderComposeYaml(r.stack))), JSON.stringify(validate.errors)).toBe(true);
   });
 
   it('the candidate has the stable settings, its own build, port, weights and version label', async () => {

@@ -95,12 +95,14 @@ describe('rollout on ECS: layout and refusals', () => {
     expect(() => ecsRolloutLayout(keys, 'iris')).toThrow(/API keys/);
   });
 
-  it('refuses a mirror and sticky splits on ECS, each as a usage error; a shadow goes through the proxy', () => {
+  it('refuses a mirror, sticky splits and --shadow-cpus on ECS, each as a usage error; a shadow goes through the proxy', () => {
     const now = new Date('2026-12-02T10:00:00Z');
     const r = (flags: Parameters<typeof rolloutFromFlags>[1]) => rolloutFromFlags('iris', flags, now);
     for (const flags of [
       { canary: '10', mirror: true, image: 'x:1' },
       { ab: '50', stickyHeader: 'X-User-Id', image: 'x:1' },
+      // The shadow is its own ECS service on its own CPUs: the local cap means nothing there.
+      { shadow: true, shadowCpus: '0.5', image: 'x:1' },
     ])
       expect(() => refuseOnEcs(r(flags))).toThrow(UsageError);
     expect(() => refuseOnEcs(r({ canary: '10', image: 'x:1' }))).not.toThrow();

@@ -112,6 +112,7 @@ describe('a shadow on ECS: the comparison from CloudWatch Logs', () => {
     expect(r.comparison?.stable.requests).toBe(200);
     expect(r.comparison?.candidate.requests).toBe(200);
     expect(r.comparison?.agreement).toMatchObject({ pairs: 200, rate: 0.9 });
+    expect(r.mirror).toEqual({ mirrored: 200, predicted: 200, notPredicted: 0 });
     expect(r.notes).toEqual([
       'read 401 log lines of /mlship/sh-demo, streams iris/iris/*',
       `read 601 log lines of /mlship/sh-demo, streams iris-candidate/iris/* (its first ${LOG_PAGES} pages only: the rollout's earliest requests)`,

@@ -14,7 +14,7 @@ import {
   parseSteps,
   rolloutFromFlags,
 } from '../../../src/core/rollout/options.js';
-import { parseServiceLog, rolloutSamples } from '../../../src/core/rollout/samples.js';
+import { mirrorOutcome, parseServiceLog, rolloutSamples } from '../../../src/core/rollout/samples.js';
 import { readRollouts, runningRollouts, writeRollouts } from '../../../src/core/rollout/state.js';
 import type { RolloutTarget, StatusReport } from '../../../src/core/rollout/target.js';
 import { compare, DEFAULT_GATES, type RequestSample, verdict } from '../../../src/core/rollout/verdict.js';
@@ -63,6 +63,10 @@ describe('rollout flags', () => {
       shadowTimeoutMs: 1000,
       candidate: { image: 'acme/iris:2' },
     });
+    expect(r.shadowCpus).toBeUndefined();
+    expect(rolloutFromFlags('iris', { shadow: true, path: 'p', shadowCpus: '0.5' }, NOW).shadowCpus).toBe(
+      0.5,
+    );
   });
 
   it.each([
@@ -79,6 +83,9 @@ describe('rollout flags', () => {
     [{ canary: '5', path: 'p', recordSample: '2' }, /--record-sample 2 is not a share/],
     [{ canary: '5', path: 'p', shadowTimeout: '5ms' }, /outside 10ms-60s/],
     [{ canary: '5', path: 'p', env: ['1X=2'] }, /--env 1X=2 is not NAME=value/],
+    [{ canary: '5', path: 'p', shadowCpus: '1' }, /--shadow-cpus caps a shadow/],
+    [{ shadow: true, path: 'p', shadowCpus: '0' }, /--shadow-cpus 0 is not a number of CPUs/],
+    [{ shadow: true, path: 'p', shadowCpus: 'half' }, /--shadow-cpus half is not a number of CPUs/],
   ])('refuses %j', (flags, message) => {
     expect(() => rolloutFromFlags('iris', flags, NOW)).toThrow(message);
   });
@@ -168,6 +175,9 @@ describe("the samples in the services' logs", () => {
     expect(rolloutSamples(stable, candidate).pairs).toEqual([
       { requestId: 'r1', stable: { prediction: 2 }, candidate: { prediction: 3 } },
     ]);
+    // Both predictions the stable version answered were mirrored; the candidate predicted one
+    // (r2's copy was dropped or skipped): the agreement counts only r1.
+    expect(mirrorOutcome(stable, candidate)).toEqual({ mirrored: 2, predicted: 1, notPredicted: 1 });
   });
 });
 

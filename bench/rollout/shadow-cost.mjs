@@ -1,0 +1,220 @@
+// bench/rollout part `shadow`: what a shadow costs the primary, with the shadow at the lowest CPU
+// weight (cpu_shares 2, what `rollout start --shadow` gives it) and at docker's default 1024 (as
+// before: the shadow's predictions compete with the primary's for the same cores).
+// One shadow rollout for the whole part; each configuration is set without a reload or restart:
+//   off      the routing state's mirror off (same NGINX configuration, the candidate idle)
+//   low      mirror on, the candidate at cpu_shares 2
+//   default  mirror on, the candidate at cpu_shares 1024 (`docker update`)
+//   paused   mirror on, the candidate paused (`docker pause`): after one read timeout NGINX skips
+//            it for 5 s and its stand-in answers at once, so this is NGINX's mirror without any
+//            shadow work or wait (what the mirror costs when the shadow's reply never holds the
+//            client's connection; NGINX holds a keep-alive connection's next request until the
+//            mirror's reply is in)
+// Two kinds of load, both through the proxy on `c` keep-alive connections:
+//   closed   c clients, each sends its next request when the last is answered: at c=16/64 the
+//            machine is saturated, so this measures what the primary loses in throughput and
+//            queueing, not a per-request overhead;
+//   open     requests at a fixed rate (half the closed-loop capacity of `off` at c=64, the same
+//            for every configuration), each timed from when it was due (a request waiting for a
+//            free connection counts its wait), so a slower primary shows as latency.
+// Configurations alternate within each round (the order rotates); each round is reported.
+import { execFileSync, spawnSync } from 'node:child_process';
+import { readFileSync, renameSync, writeFileSync } from 'node:fs';
+import http from 'node:http';
+import os from 'node:os';
+import path from 'node:path';
+import { performance } from 'node:perf_hooks';
+
+const CONFIGS = ['off', 'low', 'default', 'paused'];
+const median = (xs) => {
+  const s = [...xs].sort((a, b) => a - b);
+  const m = Math.floor(s.length / 2);
+  return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2;
+};
+const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+
+function post(agent, port, x) {
+  return new Promise((resolve) => {
+    const body = JSON.stringify({ x });
+    const req = http.request(
+      {
+        host: '127.0.0.1',
+        port,
+        path: '/api/model/predict',
+        method: 'POST',
+        agent,
+        headers: { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) },
+      },
+      (res) => {
+        res.resume();
+        res.on('end', () => resolve(res.statusCode));
+        res.on('error', () => resolve(0));
+      },
+    );
+    req.on('error', () => resolve(0));
+    req.end(body);
+  });
+}
+
+function summary(latencies, failed, seconds) {
+  latencies.sort((a, b) => a - b);
+  const q = (p) => latencies[Math.min(latencies.length - 1, Math.floor(p * latencies.length))];
+  return { p50: q(0.5), p99: q(0.99), failed, rps: (latencies.length + failed) / seconds };
+}
+
+/** Closed loop: `c` clients on `c` connections, `n` requests in all. */
+async function closed(port, n, c) {
+  const agent = new http.Agent({ keepAlive: true, maxSockets: c });
+  const lat = [];
+  let failed = 0;
+  let next = 0;
+  const t0 = performance.now();
+  await Promise.all(
+    Array.from({ length: c }, async () => {
+      while (next < n) {
+        const x = next++;
+        const t = performance.now();
+        const status = await post(agent, port, x);
+        if (status === 200) lat.push(performance.now() - t);
+        else failed++;
+      }
+    }),
+  );
+  agent.destroy();
+  return summary(lat, failed, (performance.now() - t0) / 1000);
+}
+
+/** Open loop: `n` requests due at `rate`/s, over at most `c` connections, timed from when due. */
+async function open(port, n, c, rate) {
+  const agent = new http.Agent({ keepAlive: true, maxSockets: c });
+  const lat = [];
+  let failed = 0;
+  const t0 = performance.now();
+  const pending = [];
+  for (let i = 0; i < n; i++) {
+    const due = t0 + (i * 1000) / rate;
+    const wait = due - performance.now();
+    if (wait > 1) await sleep(wait);
+    pending.push(
+      post(agent, port, i).then((status) => {
+        if (status === 200) lat.push(performance.now() - due);
+        else failed++;
+      }),
+    );
+  }
+  await Promise.all(pending);
+  agent.destroy();
+  return summary(lat, failed, (performance.now() - t0) / 1000);
+}
+
+/** CPU time (s) a container has used (cgroup v1 cpuacct, read on the host: no exec in the container). */
+function cpuSeconds(id) {
+  try {
+    return Number(readFileSync(`/sys/fs/cgroup/cpuacct/docker/${id}/cpuacct.usage`, 'utf8')) / 1e9;
+  } catch {
+    return Number.NaN;
+  }
+}
+
+/** Mirrored requests the shadow predicted since `since` (its "shadow" log lines). */
+function shadowPredictions(id, since) {
+  const out = execFileSync('docker', ['logs', '--since', since.toISOString(), id], {
+    encoding: 'utf8',
+    maxBuffer: 256 * 1024 * 1024,
+  });
+  return out.split('\n').filter((l) => l.includes('"msg": "shadow"') || l.includes('"msg":"shadow"')).length;
+}
+
+export async function shadowCost({ root, name, port, mlship, rounds, requests }) {
+  mlship(['rollout', 'start', 'model', '--shadow', '--record-sample', '0', '--path', 'services/model-v2']);
+  const id = (service) =>
+    execFileSync(
+      'docker',
+      [
+        'ps',
+        '-q',
+        '--no-trunc',
+        '--filter',
+        `label=com.docker.compose.project=${name}`,
+        '--filter',
+        `label=com.docker.compose.service=${service}`,
+      ],
+      { encoding: 'utf8' },
+    ).trim();
+  const candidate = id('model-candidate');
+  const stable = id('model');
+  const proxy = id('proxy');
+  const shares = () =>
+    Number(
+      execFileSync('docker', ['inspect', '-f', '{{.HostConfig.CpuShares}}', candidate], { encoding: 'utf8' }),
+    );
+  const generatedShares = shares();
+  const stateFile = path.join(root, 'deploy/compose/proxy/routing/state.json');
+  const configure = (config) => {
+    const tmp = `${stateFile}.bench`;
+    writeFileSync(tmp, `${JSON.stringify({ model: { weight: 0, mirror: config !== 'off' } })}\n`);
+    renameSync(tmp, stateFile);
+    const s = config === 'default' ? 1024 : generatedShares;
+    spawnSync('docker', ['update', '--cpu-shares', String(s), candidate], { stdio: 'ignore' });
+    spawnSync('docker', [config === 'paused' ? 'pause' : 'unpause', candidate], { stdio: 'ignore' });
+  };
+  try {
+    configure('off');
+    await closed(port, 500, 16); // warm-up
+    const capacity = (await closed(port, requests, 64)).rps;
+    const rate = Math.round(capacity / 2);
+    const runs = [];
+    for (let round = 0; round < rounds; round++) {
+      const order = CONFIGS.map((_, i) => CONFIGS[(i + round) % CONFIGS.length]);
+      for (const config of order) {
+        configure(config);
+        await closed(port, 200, 16); // the configuration warm
+        for (const c of [16, 64]) {
+          for (const loop of ['closed', 'open']) {
+            const since = new Date();
+            const cpu0 = [stable, candidate, proxy].map(cpuSeconds);
+            const r =
+              loop === 'closed' ? await closed(port, requests, c) : await open(port, requests, c, rate);
+            const cpu = [stable, candidate, proxy].map((x, i) => cpuSeconds(x) - cpu0[i]);
+            await sleep(1000); // the shadow's queue predicted (or dropped) before it is counted
+            const predicted =
+              config === 'off' || config === 'paused' ? 0 : shadowPredictions(candidate, since);
+            runs.push({ round, config, c, loop, ...r, predicted, cpu, load: os.loadavg()[0] });
+          }
+        }
+      }
+    }
+    report(runs, { rounds, requests, capacity, rate, generatedShares });
+  } finally {
+    spawnSync('docker', ['unpause', candidate], { stdio: 'ignore' });
+    mlship(['rollout', 'rollback', 'model', '--reason', 'bench', '--destroy']);
+  }
+}
+
+function report(runs, { rounds, requests, capacity, rate, generatedShares }) {
+  console.log(
+    `\n## shadow cost to the primary: mirror off vs a shadow at cpu_shares ${generatedShares} (low) vs 1024 (default, as before); ${rounds} rounds of ${requests} requests per cell; closed-loop capacity (off, c=64) ${capacity.toFixed(0)} req/s, open loop at ${rate} req/s; load ${os
+      .loadavg()
+      .map((x) => x.toFixed(1))
+      .join(' ')} at ${new Date().toISOString()}\n`,
+  );
+  console.log(
+    '| loop | c | shadow | p50 ms | p99 ms (median) | p99 each round | p99 vs off | req/s | failed | shadow predicted | CPU s stable / shadow / proxy |',
+  );
+  console.log('|---|---:|---|---:|---:|---|---:|---:|---:|---:|---|');
+  for (const loop of ['open', 'closed'])
+    for (const c of [16, 64]) {
+      const cell = (config) => runs.filter((r) => r.loop === loop && r.c === c && r.config === config);
+      const off = median(cell('off').map((r) => r.p99));
+      for (const config of CONFIGS) {
+        const rs = cell(config);
+        const p99 = median(rs.map((r) => r.p99));
+        const d = p99 - off;
+        const cpu = [0, 1, 2].map((i) => median(rs.map((r) => r.cpu[i])).toFixed(1)).join(' / ');
+        console.log(
+          `| ${loop} | ${c} | ${config} | ${median(rs.map((r) => r.p50)).toFixed(1)} | ${p99.toFixed(1)} | ${rs.map((r) => r.p99.toFixed(1)).join(', ')} | ${config === 'off' ? '' : `${d >= 0 ? '+' : ''}${d.toFixed(1)}`} | ${median(rs.map((r) => r.rps)).toFixed(0)} | ${rs.reduce((s, r) => s + r.failed, 0)} | ${config === 'off' || config === 'paused' ? '-' : `${((median(rs.map((r) => r.predicted)) / requests) * 100).toFixed(0)} %`} | ${cpu} |`,
+        );
+      }
+    }
+  console.log(`\nload average per run: ${runs.map((r) => r.load.toFixed(1)).join(' ')}`);
+}
