@@ -2,6 +2,7 @@
 20 s: one run's leftover work (queued batches, a busy worker) must not slow the next.
 
     python idle.py <pid>
+    python idle.py --cpu <pid>   # prints the CPU-seconds the tree has used so far, and returns
 """
 
 import os
@@ -41,6 +42,9 @@ def cpu_seconds(pids: list[int]) -> float:
     return total / TICKS
 
 
+if sys.argv[1] == "--cpu":
+    print(cpu_seconds(tree(int(sys.argv[2]))))
+    sys.exit(0)
 root = int(sys.argv[1])
 deadline = time.monotonic() + 20
 while time.monotonic() < deadline:

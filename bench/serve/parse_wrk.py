@@ -2,6 +2,7 @@
 
 parse_wrk.py <family> <server> <concurrency> <sample> <wrk-output>
 parse_wrk.py --table results.jsonl
+parse_wrk.py --goals results.jsonl   # issue 17's goals, sample by sample
 
 2xx/s counts only the requests that were served: a 503 (shed load) or a socket error is
 not a served request, whatever wrk's req/s says.
@@ -71,9 +72,49 @@ def table(path: str) -> str:
     return "\n".join(out)
 
 
+def _ratio(a: list, b: list) -> str:
+    return " / ".join(f"{x / y:.2f}x" if y else "-" for x, y in zip(a, b, strict=False))
+
+
+def goals(path: str) -> str:
+    """Issue 17's goals per family, sample by sample: c=1 p50 against FastAPI at its best thread
+    setting (<= 1.2x), c=64 batching 2xx/s against BentoML batching at its best (>= 2x, lower p99)."""
+    with open(path) as f:
+        rows = [json.loads(line) for line in f if line.strip()]
+    cell = {(r["family"], r["server"], r["concurrency"], r["sample"]): r for r in rows}
+    out = [
+        (
+            "| family | c=1 p50 ms: mlship / `fastapi+1thread` | ratio (goal <= 1.2x) "
+            "| c=64 2xx/s: mlship-batching / `bentoml-batching+1thread` | ratio (goal >= 2x) "
+            "| c=64 p99 ms: mlship-batching / BentoML | errors (mlship-batching) |"
+        ),
+        "|---|---|---|---|---|---|---|",
+    ]
+    for family in dict.fromkeys(r["family"] for r in rows):
+        samples = sorted({r["sample"] for r in rows if r["family"] == family})
+
+        def get(server: str, c: int, field: str, family: str = family, samples: list = samples) -> list:
+            return [cell[(family, server, c, s)][field] for s in samples if (family, server, c, s) in cell]
+
+        def pair(a: list, b: list) -> str:
+            return f"{' / '.join(map(str, a))} vs {' / '.join(map(str, b))}"
+
+        p50, p50_peer = get("mlship", 1, "p50_ms"), get("fastapi+1thread", 1, "p50_ms")
+        ok, ok_peer = get("mlship-batching", 64, "ok_rps"), get("bentoml-batching+1thread", 64, "ok_rps")
+        p99, p99_peer = get("mlship-batching", 64, "p99_ms"), get("bentoml-batching+1thread", 64, "p99_ms")
+        errors = " / ".join(map(str, get("mlship-batching", 64, "errors")))
+        out.append(
+            f"| {family} | {pair(p50, p50_peer)} | {_ratio(p50, p50_peer)} | {pair(ok, ok_peer)} "
+            f"| {_ratio(ok, ok_peer)} | {pair(p99, p99_peer)} | {errors} |"
+        )
+    return "\n".join(out)
+
+
 if __name__ == "__main__":
     if sys.argv[1] == "--table":
         print(table(sys.argv[2]))
+    elif sys.argv[1] == "--goals":
+        print(goals(sys.argv[2]))
     else:
         with open(sys.argv[5]) as f:
             print(json.dumps(parse(sys.argv[1], sys.argv[2], int(sys.argv[3]), int(sys.argv[4]), f.read())))

@@ -19,6 +19,7 @@ import {
   makeIrisOnnx,
   metric,
   post,
+  python,
   quietTasks,
 } from './wrap-helpers.js';
 
@@ -74,7 +75,7 @@ beforeAll(async () => {
 afterAll(async () => {
   if (engine) {
     await engine.removeByLabel(RUN_LABEL, run);
-    for (const n of ['iris', 'slow-entry', 'iris-onnx'])
+    for (const n of ['iris', 'slow-entry', 'iris-onnx', 'forest'])
       await engine.removeImage(`mlship-test/${n}:${run}`, true);
   }
   rmSync(tmp, { recursive: true, force: true });
@@ -390,3 +391,58 @@ describe.runIf(await requireEngine())('wrapped ONNX model (onnxruntime) with ada
     await expectTwentyInputsInThreeCalls(url, model);
   });
 });
+
+describe.runIf(await requireEngine())(
+  'wrapped random forest: its trees called directly in the image, answers exactly the model file',
+  () => {
+    let svc: RunningService;
+    let url: string;
+    const model = path.join(tmp, 'forest.joblib');
+    const example = path.join(tmp, 'forest.example.json');
+    const rows = Array.from({ length: 120 }, (_, i) =>
+      Array.from({ length: 8 }, (_, j) => 3 * Math.sin(i * 5 + j)),
+    );
+
+    beforeAll(async () => {
+      python(
+        `
+import json, sys, joblib
+from sklearn.datasets import make_classification
+from sklearn.ensemble import RandomForestClassifier
+X, y = make_classification(n_samples=600, n_features=8, n_informative=5, n_classes=3, random_state=0)
+joblib.dump(RandomForestClassifier(n_estimators=30, random_state=0).fit(X, y), sys.argv[1])
+open(sys.argv[2], "w").write(json.dumps({"features": [round(float(v), 4) for v in X[0]]}))
+`,
+        [model, example],
+      );
+      svc = await wrapAndServe('forest', {
+        cwd: process.cwd(),
+        model,
+        example,
+        out: path.join(tmp, 'forest'),
+        baseImage: LOCAL_PYTHON_IMAGE,
+        workers: 1,
+        batching: { maxBatchSize: 16, maxLatencyMs: 20 },
+        force: false,
+        dryRun: false,
+      });
+      url = svc.result.url;
+    });
+
+    it('reports at start-up that the trees are called directly, after checking the answers', async () => {
+      const logs = await svc.handle.logs(200);
+      expect(logs).toMatch(/random forest: its trees are called directly \(answers checked equal/);
+    });
+
+    it('120 concurrent /predict and one /predict/batch answer exactly as the model file on the host', async () => {
+      const expected = hostPredict(model, rows);
+      const replies = await Promise.all(rows.map((features) => post(`${url}/predict`, { features })));
+      expect(replies.map((r) => r.status)).toEqual(rows.map(() => 200));
+      expect(replies.map((r) => (r.body as { prediction: unknown }).prediction)).toEqual(expected);
+      const batch = await post(`${url}/predict/batch`, { inputs: rows.map((features) => ({ features })) });
+      expect((batch.body as { predictions: unknown[] }).predictions).toEqual(expected);
+      const text = (await get(`${url}/metrics`)).text;
+      expect(metric(text, 'mlship_batch_size_count')).toBeLessThan(metric(text, 'mlship_batch_size_sum'));
+    });
+  },
+);

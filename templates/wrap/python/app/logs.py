@@ -12,6 +12,9 @@ import os
 import sys
 from typing import Any
 
+# json.dumps(entry, default=str) makes a new encoder per call; one line per request reuses this one.
+_encode = json.JSONEncoder(default=str).encode
+
 request_id_var: contextvars.ContextVar[str] = contextvars.ContextVar("request_id", default="-")
 
 
@@ -34,7 +37,7 @@ class JsonFormatter(logging.Formatter):
                 entry[key] = value
         if record.exc_info:
             entry["exc"] = self.formatException(record.exc_info)
-        return json.dumps(entry, default=str)
+        return _encode(entry)
 
 
 def configure_logging() -> None:

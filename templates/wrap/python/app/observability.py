@@ -13,7 +13,6 @@ import logging
 import os
 import re
 import time
-import uuid
 from typing import Any
 
 from prometheus_client import (
@@ -168,7 +167,7 @@ class ServiceMiddleware:
                 rid = candidate if _REQUEST_ID.match(candidate) else ""
             elif name == b"content-length":
                 length = int(value) if value.isdigit() else None
-        rid = rid or uuid.uuid4().hex
+        rid = rid or os.urandom(16).hex()
         token = request_id_var.set(rid)
         rid_header = (b"x-request-id", rid.encode())
         status = 500

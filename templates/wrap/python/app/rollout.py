@@ -39,8 +39,16 @@ SHADOW_DROPPED = Counter("mlship_shadow_dropped_total", "Mirrored requests not p
 _pending: set[asyncio.Task[None]] = set()
 
 
+def _flag(request: Request, name: bytes) -> bool:
+    """Whether the proxy set this header to "1" (the raw headers: cheaper than request.headers)."""
+    for key, value in request.scope["headers"]:
+        if key == name:
+            return value == b"1"
+    return False
+
+
 def recording(request: Request) -> bool:
-    return request.headers.get("x-mlship-record") == "1"
+    return _flag(request, b"x-mlship-record")
 
 
 def _answer_line(endpoint: str, answer: Any, inputs: Callable[[], Any]) -> dict[str, Any]:
@@ -61,7 +69,7 @@ def shadow(
     request: Request, endpoint: str, work: Callable[[], Awaitable[Any]], inputs: Callable[[], Any]
 ) -> JSONResponse | None:
     """A mirrored request: accepted (202) and predicted later; None when it is an ordinary one."""
-    if request.headers.get("x-mlship-shadow") != "1":
+    if not _flag(request, b"x-mlship-shadow"):
         return None
     rid = request_id_var.get()
     if len(_pending) >= settings.MAX_QUEUE:
