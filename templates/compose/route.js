@@ -65,4 +65,10 @@ function route(r) {
   return `${v}${mirror}${sampled ? ':record' : ''}`;
 }
 
-export default { route };
+// The relay's answer to the proxy's mirror (nginx.conf, 127.0.0.1:8098): accepted at once, so
+// NGINX frees the client's connection; the relay's own mirror takes the request on to the shadow.
+function accepted(r) {
+  r.return(204);
+}
+
+export default { route, accepted };
