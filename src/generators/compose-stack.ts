@@ -234,49 +234,12 @@ export function generateComposeStack(input: ComposeInput): GeneratedStack {
     services.frontend = frontendService(project.frontend, labels);
   }
   if (project.proxy) {
-    const page = files.find((f) => f.path === 'frontend/index.html')?.content;
-    const local = input.target !== 'cloud';
-    const routing: ProxyRouting = local ? (input.proxyRouting ?? 'state') : 'reload';
-    files.push({
-      path: 'proxy/nginx.conf',
-      content: renderComposeTemplate('nginx.conf', {
-        models: modelNames.map((n) => ({ name: n, port: stablePort(n) })),
-        frontend: Boolean(project.frontend),
-        clientMaxBodySize: project.proxy.client_max_body_size,
-        timeoutSeconds: project.proxy.timeout_seconds,
-        ...protectionOf(project, page),
-        behindLoadBalancer: input.target === 'cloud',
-        // With the routing state every model service is ready for a rollout (nothing to reload at start).
-        ...(routing === 'state'
-          ? {
-              ready: modelNames.map((n) =>
-                nginxReady(
-                  n,
-                  stablePort(n),
-                  project.proxy!.shadow_timeout_ms,
-                  rollouts.find((r) => r.rollout.service === n),
-                ),
-              ),
-            }
-          : { rollouts: rollouts.map((r) => nginxRollout(r, stablePort(r.rollout.service))) }),
-      }),
-    });
-    if (local) files.push(...routingFiles(rollouts));
+    files.push(...proxyFiles(input, files, rollouts, stablePort));
     const upstreams = [...modelNames, ...rollouts.map((r) => candidateName(r.rollout.service))];
-    services.proxy = proxyService(project, upstreams, labels, local);
+    services.proxy = proxyService(project, upstreams, labels, input.target !== 'cloud');
   }
   // Queue workers: the model's own image and settings, another command (compose-workers.ts).
-  const workerNames: string[] = [];
-  if (project.queue) {
-    services.queue = queueService(project.queue, labels);
-    for (const name of modelNames) {
-      const worker = workerService(project, name, services[name]!, labels);
-      if (worker) {
-        services[worker.name] = worker.service;
-        workerNames.push(worker.name);
-      }
-    }
-  }
+  const workerNames = project.queue ? addWorkers(project, services, modelNames, labels) : [];
   if (project.monitoring) {
     const mon = generateMonitoring({
       project,
@@ -309,6 +272,65 @@ export function generateComposeStack(input: ComposeInput): GeneratedStack {
     endpoints: modelNames.map((n) => ({ service: n, path: `/api/${n}/` })),
     profiles: hasGpu ? ['gpu', 'cpu'] : [],
   };
+}
+
+/** The proxy's nginx.conf and, locally, its routing state (route.js, state.json). */
+function proxyFiles(
+  input: ComposeInput,
+  files: GeneratedStack['files'],
+  rollouts: ComposeRollout[],
+  stablePort: (name: string) => number,
+): GeneratedStack['files'] {
+  const { project } = input;
+  const proxy = project.proxy!;
+  const modelNames = Object.keys(project.services);
+  const page = files.find((f) => f.path === 'frontend/index.html')?.content;
+  const local = input.target !== 'cloud';
+  const routing: ProxyRouting = local ? (input.proxyRouting ?? 'state') : 'reload';
+  const conf = {
+    path: 'proxy/nginx.conf',
+    content: renderComposeTemplate('nginx.conf', {
+      models: modelNames.map((n) => ({ name: n, port: stablePort(n) })),
+      frontend: Boolean(project.frontend),
+      clientMaxBodySize: proxy.client_max_body_size,
+      timeoutSeconds: proxy.timeout_seconds,
+      ...protectionOf(project, page),
+      behindLoadBalancer: input.target === 'cloud',
+      // With the routing state every model service is ready for a rollout (nothing to reload at start).
+      ...(routing === 'state'
+        ? {
+            ready: modelNames.map((n) =>
+              nginxReady(
+                n,
+                stablePort(n),
+                proxy.shadow_timeout_ms,
+                rollouts.find((r) => r.rollout.service === n),
+              ),
+            ),
+          }
+        : { rollouts: rollouts.map((r) => nginxRollout(r, stablePort(r.rollout.service))) }),
+    }),
+  };
+  return local ? [conf, ...routingFiles(rollouts)] : [conf];
+}
+
+/** The queue and one worker per model service that has one; answers the workers' names. */
+function addWorkers(
+  project: ComposeInput['project'],
+  services: Record<string, ComposeService>,
+  modelNames: string[],
+  labels: Record<string, string>,
+): string[] {
+  services.queue = queueService(project.queue!, labels);
+  const names: string[] = [];
+  for (const name of modelNames) {
+    const worker = workerService(project, name, services[name]!, labels);
+    if (worker) {
+      services[worker.name] = worker.service;
+      names.push(worker.name);
+    }
+  }
+  return names;
 }
 
 /** A model service: its image (or build), the stack's URLs and credentials, readiness, limits, GPUs. */
