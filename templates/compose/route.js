@@ -9,20 +9,13 @@ import fs from 'fs';
 
 const STATE = '/etc/nginx/mlship-routing/state.json';
 
-// njs runs a fresh VM for each request, so this module-level copy lives for one request: the
-// file (a few hundred bytes) is read and parsed at most once per request, however many
-// variables ask.
-let state;
-
+// Read once per request (route is nginx.conf's only njs variable): a few hundred bytes.
 function routing() {
-  if (state === undefined) {
-    try {
-      state = JSON.parse(fs.readFileSync(STATE)) || {};
-    } catch (e) {
-      state = {};
-    }
+  try {
+    return JSON.parse(fs.readFileSync(STATE)) || {};
+  } catch (e) {
+    return {};
   }
-  return state;
 }
 
 // 32-bit FNV-1a: a sticky key (a header or cookie value) always falls in the same bucket.
