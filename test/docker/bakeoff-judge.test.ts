@@ -137,7 +137,10 @@ describe.runIf(engine)('a bake-off that decides (real engine)', () => {
     const fast = byName(report, 'sentiment-fast');
     expect(best.rank).toBe(1);
     expect(fast.rank).toBe(2);
-    expect(best.metrics.runMs!).toBeGreaterThan(fast.metrics.runMs! + 2000);
+    // Its example sleeps 3 s (LOAD_SECONDS); the margin over the fast one is left to the engine's
+    // timing, which a loaded CI machine stretches by a second or more either way.
+    expect(best.metrics.runMs!).toBeGreaterThanOrEqual(3000);
+    expect(best.metrics.runMs!).toBeGreaterThan(fast.metrics.runMs!);
     expect(best.score).toMatchObject({ metrics: { accuracy: 1, n: 8 }, failure: null });
     expect(fast.score?.metrics.accuracy).toBe(0.375);
     expect(report.summary.best).toBe('sentiment-best');
