@@ -88,6 +88,8 @@ export interface ContainerSpec {
   memoryBytes?: number;
   /** CPU limit in cores (fractions allowed). */
   cpus?: number;
+  /** Relative CPU weight under contention (docker's --cpu-shares; the default is 1024). */
+  cpuShares?: number;
   gpus?: GpuRequest;
   labels?: Record<string, string>;
   /** A network name, or `container:<id>` to share another container's network namespace. */
@@ -384,6 +386,7 @@ export function containerCreateOptions(spec: ContainerSpec): Dockerode.Container
       })),
       ...(spec.memoryBytes ? { Memory: spec.memoryBytes, MemorySwap: spec.memoryBytes } : {}),
       ...(spec.cpus ? { NanoCpus: Math.round(spec.cpus * 1e9) } : {}),
+      ...(spec.cpuShares ? { CpuShares: spec.cpuShares } : {}),
       ...(requests ? { DeviceRequests: requests } : {}),
       ...(spec.network ? { NetworkMode: spec.network } : {}),
       ...(spec.extraHosts?.length ? { ExtraHosts: spec.extraHosts } : {}),

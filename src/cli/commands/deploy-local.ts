@@ -77,6 +77,7 @@ export async function runLocal(
       stack: plan.stack,
       region: plan.region,
       taskDefinitions: chosen.taskDefinitions,
+      lowPriority: chosen.lowPriority,
       listeners: (plan.loadBalancer?.listeners ?? []).flatMap((l) =>
         l.forward
           ? [{ port: l.port, container: l.forward.container, containerPort: l.forward.containerPort }]

@@ -14,6 +14,7 @@ import type { ContainerDefinition, RegisterTaskDefinitionCommandInput } from '@a
 import type { ContainerHandle, ContainerInfo, ContainerSpec, Engine } from '../../adapters/docker/engine.js';
 import { isEcr, parseImageRef } from '../../config/image-ref.js';
 import type { Rollout } from '../../config/rollout-schema.js';
+import { SHADOW_CPU_SHARES } from '../../generators/compose-rollout.js';
 import { type Clock, realClock } from '../../io/clock.js';
 import { UsageError } from '../../io/errors.js';
 import type { AwsCredentials, AwsDeployApis } from './aws-apis.js';
@@ -39,6 +40,11 @@ export interface LocalRunOptions {
   hostPorts?: Record<number, number>;
   /** How long to wait for every container (default: the longest start period + 120 s). */
   timeoutSeconds?: number;
+  /**
+   * Containers that run at the lowest CPU weight: a shadow candidate, which on ECS has its own
+   * task's CPUs but here would take the stable service's (as `compose up` runs a local shadow).
+   */
+  lowPriority?: string[];
 }
 
 export type LocalStatus = 'healthy' | 'running' | 'exited' | 'unhealthy' | 'not started' | 'timed out';
@@ -199,6 +205,7 @@ function containerSpec(
     // A Fargate task's memory is its container's when it is alone in the task.
     ...(single && td.memory ? { memoryBytes: Number(td.memory) * 1024 ** 2 } : {}),
     ...(single && td.cpu ? { cpus: Number(td.cpu) / 1024 } : {}),
+    ...(options.lowPriority?.includes(c.name!) ? { cpuShares: SHADOW_CPU_SHARES } : {}),
     ...(gpus && gpuCount ? { gpus: gpuCount } : {}),
   };
 }
@@ -358,6 +365,7 @@ export async function taskDefinitionsToRun(
   taskDefinitions: RegisterTaskDefinitionCommandInput[];
   source: 'deployed' | 'planned';
   revisions: string[];
+  lowPriority: string[];
 }> {
   const registered = await Promise.all(
     plan.translation.taskDefinitions.map((td) =>
@@ -366,11 +374,12 @@ export async function taskDefinitionsToRun(
   );
   if (registered.every((r) => r)) {
     const deployed = registered.map((r) => r as RegisterTaskDefinitionCommandInput & { revision?: number });
-    const taskDefinitions = await rolloutTaskDefinitions(deployed, rollouts, deps);
+    const { taskDefinitions, lowPriority } = await rolloutTaskDefinitions(deployed, rollouts, deps);
     return {
       taskDefinitions,
       source: 'deployed',
       revisions: taskDefinitions.map((r) => `${r.family}:${(r as { revision?: number }).revision}`),
+      lowPriority,
     };
   }
   return {
@@ -382,6 +391,7 @@ export async function taskDefinitionsToRun(
     })),
     source: 'planned',
     revisions: [],
+    lowPriority: [],
   };
 }
 
@@ -389,14 +399,16 @@ export async function taskDefinitionsToRun(
  * The family's latest revision is not what ECS runs while a rollout runs there: the candidate's
  * revision is the latest of the stable one's family. So each running rollout's services take
  * the revision it recorded (the stable one; a shadow's proxy, its mirroring revision), and the
- * candidate's revision is added under its service's name, as Service Connect names it.
+ * candidate's revision is added under its service's name, as Service Connect names it. A
+ * shadow candidate's containers are also named in `lowPriority` (see LocalRunOptions).
  */
 export async function rolloutTaskDefinitions(
   deployed: RegisterTaskDefinitionCommandInput[],
   rollouts: Rollout[],
   deps: { aws: Pick<AwsDeployApis, 'ecs'> },
-): Promise<RegisterTaskDefinitionCommandInput[]> {
+): Promise<{ taskDefinitions: RegisterTaskDefinitionCommandInput[]; lowPriority: string[] }> {
   const out = [...deployed];
+  const lowPriority: string[] = [];
   const describe = async (arn: string) => {
     const td = await deps.aws.ecs.latestTaskDefinition(arn);
     if (!td)
@@ -417,9 +429,15 @@ export async function rolloutTaskDefinitions(
       const i = out.findIndex((x) => x.family === td.family);
       if (i >= 0) out[i] = td;
     }
-    out.push(asService(await describe(rec.candidateTaskDefinition), rec.stableService, rec.candidateService));
+    const candidate = asService(
+      await describe(rec.candidateTaskDefinition),
+      rec.stableService,
+      rec.candidateService,
+    );
+    out.push(candidate);
+    if (r.ecsShadow) lowPriority.push(...(candidate.containerDefinitions ?? []).map((c) => c.name!));
   }
-  return out;
+  return { taskDefinitions: out, lowPriority };
 }
 
 /**

@@ -201,20 +201,21 @@ describe('deploy ecs --local while a rollout runs on ECS', () => {
     );
 
   it('runs what the services run: stable, the proxy with the mirror, and the candidate as iris-candidate', async () => {
-    const tds = await rolloutTaskDefinitions(latest, [shadow], { aws: { ecs } as never });
-    expect(names(tds)).toEqual([
+    const run = await rolloutTaskDefinitions(latest, [shadow], { aws: { ecs } as never });
+    expect(names(run.taskDefinitions)).toEqual([
       'sh-demo-iris:1 iris',
       'sh-demo-proxy:2 proxy',
       'sh-demo-iris:2 iris-candidate',
     ]);
+    // The shadow shares this machine's CPUs with the stable service: it runs at the lowest weight.
+    expect(run.lowPriority).toEqual(['iris-candidate']);
   });
 
   it('a rollout that is over changes nothing', async () => {
     const done = { ...shadow, status: 'rolled-back' as const };
-    expect(names(await rolloutTaskDefinitions(latest, [done], { aws: { ecs } as never }))).toEqual([
-      'sh-demo-iris:2 iris',
-      'sh-demo-proxy:2 proxy',
-    ]);
+    const run = await rolloutTaskDefinitions(latest, [done], { aws: { ecs } as never });
+    expect(names(run.taskDefinitions)).toEqual(['sh-demo-iris:2 iris', 'sh-demo-proxy:2 proxy']);
+    expect(run.lowPriority).toEqual([]);
   });
 
   it('renames every container of the candidate task, and what they depend on', () => {
