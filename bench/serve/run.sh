@@ -74,9 +74,13 @@ bench() { # family, name, body file, command...
     for c in $CONCURRENCY; do
       "$PY" "$HERE/idle.py" "$SERVER_PID"
       local threads=$((c < 2 ? 1 : 2))
-      echo "$(date +%T) $family $name c=$c sample=$sample load: $(cut -d' ' -f1-3 /proc/loadavg)" >>"$WORK/load.txt"
+      local stat0 line
+      line="$(date +%T) $family $name c=$c sample=$sample load: $(cut -d' ' -f1-3 /proc/loadavg)"
+      stat0=$("$PY" "$HERE/idle.py" --stat)
       BODY_FILE=$BODY wrk -t"$threads" -c"$c" -d"${DURATION}s" --timeout 10s --latency \
         -s "$HERE/post.lua" "http://127.0.0.1:$PORT" >"$WORK/$family-$name-c$c-s$sample.txt"
+      # Steal: CPU time the VM's host gave to other guests during the run (noise we cannot stop).
+      echo "$line; during the run: $("$PY" "$HERE/idle.py" --steal "$stat0" "$("$PY" "$HERE/idle.py" --stat)")" >>"$WORK/load.txt"
       "$PY" "$HERE/parse_wrk.py" "$family" "$name" "$c" "$sample" "$WORK/$family-$name-c$c-s$sample.txt" |
         tee -a "$WORK/results.jsonl" >&2
     done
