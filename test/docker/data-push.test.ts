@@ -319,10 +319,10 @@ describe.runIf(engine)('data push: database (PostgreSQL 15 → PostgreSQL 15 thr
     expect(await s3.s3.unfinishedUploads(BUCKET, dumpPrefix(db))).toEqual([]);
   });
 
-  it('a push killed after its dump, before its manifest: the restore already fed all but the last part rolls back; the next one reuses the dump, sends only the manifest, restores once', async () => {
+  it('a push killed after its dump, before its manifest: the restore already fed all but the dump's last bytes rolls back; the next one reuses the dump, sends only the manifest, restores once', async () => {
     psql(SOURCE, "INSERT INTO events (kind) VALUES ('after')");
-    // Small parts: the restore (started with the first part) reads every part but the last,
-    // which it holds back until the manifest. The S3 API dies at the manifest: the dump is
+    // Small parts: the restore (started with the first part) reads every part but the last
+    // 4 KiB of the newest, which it holds back until the manifest. The S3 API dies at the manifest: the dump is
     // recorded and every part is staged.
     const d = { ...deps(), dumpPartBytes: 1024 * 1024 };
     const dying = dyingAtManifest();
@@ -333,7 +333,7 @@ describe.runIf(engine)('data push: database (PostgreSQL 15 → PostgreSQL 15 thr
       { stack: STACK, bucket: BUCKET, db, replace: true },
     ).catch((e) => e);
     expect((first as Error).message).toBe('killed');
-    // --replace dropped the tables and all but the last part went in, in one transaction that
+    // --replace dropped the tables and all but the dump's last bytes went in, in one transaction that
     // never got its COMMIT: the target is as it was.
     expect(psql(TARGET, 'SELECT count(*) FROM events')).toBe(before);
     expect(tableContent(TARGET)).toBe(contentBefore);
@@ -357,7 +357,7 @@ describe.runIf(engine)('data push: database (PostgreSQL 15 → PostgreSQL 15 thr
     psql(SOURCE, "INSERT INTO events (kind) VALUES ('direct')");
     for (const sql of ['DROP DATABASE app WITH (FORCE)', 'CREATE DATABASE app OWNER app'])
       docker('exec', TARGET, 'psql', '-X', '-U', 'app', '-d', 'postgres', '-c', sql);
-    // Small parts: the restore reads every part but the last (held back until the manifest)
+    // Small parts: the restore reads all but the dump's last 4 KiB (held back until the manifest)
     // inside its one transaction before the push dies.
     const d = { ...deps(), dumpPartBytes: 1024 * 1024 };
     const first = await pushDatabase(

@@ -73,20 +73,27 @@ while :; do
   sleep ${FETCH_POLL_SECONDS}; idle=$((idle + ${FETCH_POLL_SECONDS}))
 done`;
 
+/** Bytes of the newest part the feed holds back until the dump is known to go on or be whole. */
+export const HOLD_BACK_BYTES = 4096;
+
 /**
  * Bash, in the restore container: the parts on the shared volume, in order, to stdout (each
  * removed once read); fails when the fetch failed or no part came within the wait. The newest
- * part is held back until the next one or the fetch's `end` (the manifest checked) is there:
- * the dump's last bytes reach the restore only once the manifest closed the dump, so a
- * restore that commits when it reads them (pg_restore --single-transaction) cannot commit
- * before. (A custom-format archive ends with the end of its last table's data, which a
- * pg_restore reading a stream must read, in file order, before it is done; a dump that fits
- * in one part, e.g. one without data, is held back whole.) `dir` is the shared volume (another directory in the unit test).
- * The names are made with bash's printf -v: waiting costs one `sleep` process per 0.2 s, no more.
+ * part is handed on at once but for its last HOLD_BACK_BYTES, which follow when the next part
+ * or the fetch's `end` (the manifest checked) is there: the dump's last bytes reach the restore
+ * only once the manifest closed the dump, so a restore that commits when it reads them
+ * (pg_restore --single-transaction) cannot commit before. (A custom-format archive ends with
+ * the end of its last table's data, which a pg_restore reading a stream must read, in file
+ * order, before it is done.) Holding back only the tail keeps the restore at the dump's heels:
+ * holding back the whole newest part (up to 16 MiB of dump) left it to restore after the dump
+ * had ended. `dir` is the shared volume (another directory in the unit test). The names are made
+ * with bash's printf -v: waiting costs one `sleep` process per 0.2 s, no more.
  */
-export const feedFunction = (dir = DIR) => `feed() { local i=1 idle=0 n next
+export const feedFunction = (dir = DIR) => `feed() { local i=1 idle=0 sent=0 size n next
   while :; do printf -v n '%s/part-%05d' ${dir} $i; printf -v next '%s/part-%05d' ${dir} $((i + 1))
-    if [ -f "$n" ] && { [ -f "$next" ] || [ -f ${dir}/end ]; }; then cat "$n"; rm -f "$n"; i=$((i + 1)); idle=0
+    if [ -f "$n" ] && { [ -f "$next" ] || [ -f ${dir}/end ]; }; then tail -c +$((sent + 1)) "$n"; rm -f "$n"; i=$((i + 1)); sent=0; idle=0
+    elif [ -f "$n" ] && [ $sent = 0 ] && size=$(stat -c %s "$n") && [ $size -gt ${HOLD_BACK_BYTES} ]; then
+      head -c $((size - ${HOLD_BACK_BYTES})) "$n"; sent=$((size - ${HOLD_BACK_BYTES})); idle=0
     elif [ -f ${dir}/end ]; then [ -f "$n" ] && continue
       [ "$(cat ${dir}/end)" = $((i - 1)) ] || { echo "mlship-error parts of the dump are missing" >&2; return ${RESTORE_EXIT.dumpChecksum}; }
       return 0

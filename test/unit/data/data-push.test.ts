@@ -17,6 +17,7 @@ import {
   dataRoleSpec,
   defaultRestoreImage,
   feedFunction,
+  HOLD_BACK_BYTES,
   restoreScript,
   restoreTaskDefinition,
 } from '../../../src/core/data/restore-task.js';
@@ -130,7 +131,7 @@ describe('the restore task', () => {
       expect(restoreScript(engine)).toMatch(/mlship-target-not-empty/);
   });
 
-  it('the feed holds the newest part back until the next one or the manifest: the dump ends only after it; a failed dump never hands its last part on', async () => {
+  it('the feed hands the newest part on but for its tail, which waits for the next part or the manifest: the dump ends only after it; a failed dump never hands its last bytes on', async () => {
     const dir = mkdtempSync(path.join(os.tmpdir(), 'mlship-feed-'));
     // As the fetch writes them: complete, then renamed into place.
     const put = (name: string, body: string) => {
@@ -161,6 +162,20 @@ describe('the restore task', () => {
       put('end', '2\n');
       await ok.ended;
       expect(ok.out).toBe('first last rc=0\n');
+
+      // A part larger than the held-back tail: all but its last HOLD_BACK_BYTES go on at once.
+      rmSync(path.join(dir, 'end'));
+      const big = 'x'.repeat(HOLD_BACK_BYTES + 1000);
+      put('part-00001', big);
+      const early = run();
+      await until(() => early.out.length === 1000);
+      await new Promise((r) => setTimeout(r, 1000));
+      expect(early.out).toBe('x'.repeat(1000));
+      put('part-00002', 'y');
+      await until(() => early.out === big);
+      put('end', '2\n');
+      await early.ended;
+      expect(early.out).toBe(`${big}y rc=0\n`);
 
       rmSync(path.join(dir, 'end'));
       put('part-00001', 'only part');
