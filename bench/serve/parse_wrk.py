@@ -1,6 +1,6 @@
 """Turns wrk --latency output into one JSON line, or results.jsonl into Markdown tables.
 
-parse_wrk.py <family> <server> <concurrency> <sample> <wrk-output>
+parse_wrk.py <family> <server> <concurrency> <sample> <wrk-output> [<steal %>]
 parse_wrk.py --table results.jsonl
 parse_wrk.py --goals results.jsonl   # issue 17's goals, sample by sample
 
@@ -19,7 +19,7 @@ def seconds(text: str) -> float:
     return float(value) * {"us": 1e-6, "ms": 1e-3, "s": 1.0, "m": 60.0}[unit]
 
 
-def parse(family: str, name: str, concurrency: int, sample: int, text: str) -> dict:
+def parse(family: str, name: str, concurrency: int, sample: int, text: str, steal: float | None = None) -> dict:
     def latency(pct: str) -> float | None:
         m = re.search(rf"^\s+{pct}%\s+(\S+)", text, re.MULTILINE)
         return round(seconds(m.group(1)) * 1000, 1) if m else None
@@ -40,6 +40,8 @@ def parse(family: str, name: str, concurrency: int, sample: int, text: str) -> d
         "p50_ms": latency("50"),
         "p99_ms": latency("99"),
         "errors": failed,
+        # The share of CPU time the VM's host gave its other guests during the run (None: not measured).
+        "steal_pct": steal,
     }
 
 
@@ -57,17 +59,18 @@ def table(path: str) -> str:
     for family in dict.fromkeys(k[0] for k in order):
         out += [
             f"\n**{family}** (each cell: sample 1 / sample 2)\n",
-            "| server | c | req/s | 2xx/s | p50 ms | p99 ms | errors |",
-            "|---|---:|---:|---:|---:|---:|---:|",
+            "| server | c | req/s | 2xx/s | p50 ms | p99 ms | errors | steal % |",
+            "|---|---:|---:|---:|---:|---:|---:|---:|",
         ]
         for key in sorted((k for k in order if k[0] == family), key=lambda k: (k[2], order.index(k))):
             samples = cells[key]
 
             def col(field: str, samples: list[dict] = samples) -> str:
-                return " / ".join(str(s[field]) for s in samples)
+                return " / ".join(str(s.get(field, "-")) for s in samples)
 
             out.append(
-                f"| {key[1]} | {key[2]} | {col('rps')} | {col('ok_rps')} | {col('p50_ms')} | {col('p99_ms')} | {col('errors')} |"
+                f"| {key[1]} | {key[2]} | {col('rps')} | {col('ok_rps')} | {col('p50_ms')} | {col('p99_ms')} "
+                f"| {col('errors')} | {col('steal_pct')} |"
             )
     return "\n".join(out)
 
@@ -84,11 +87,11 @@ def goals(path: str) -> str:
     cell = {(r["family"], r["server"], r["concurrency"], r["sample"]): r for r in rows}
     out = [
         (
-            "| family | c=1 p50 ms: mlship / `fastapi+1thread` | ratio (goal <= 1.2x) "
+            "| family | c=1 p50 ms: mlship / `fastapi+1thread` | ratio (goal <= 1.2x) | ratio to FastAPI's faster setting "
             "| c=64 2xx/s: mlship-batching / `bentoml-batching+1thread` | ratio (goal >= 2x) "
             "| c=64 p99 ms: mlship-batching / BentoML | errors (mlship-batching) |"
         ),
-        "|---|---|---|---|---|---|---|",
+        "|---|---|---|---|---|---|---|---|",
     ]
     for family in dict.fromkeys(r["family"] for r in rows):
         samples = sorted({r["sample"] for r in rows if r["family"] == family})
@@ -100,11 +103,12 @@ def goals(path: str) -> str:
             return f"{' / '.join(map(str, a))} vs {' / '.join(map(str, b))}"
 
         p50, p50_peer = get("mlship", 1, "p50_ms"), get("fastapi+1thread", 1, "p50_ms")
+        faster = [min(a, b) for a, b in zip(get("fastapi", 1, "p50_ms"), p50_peer, strict=False)]
         ok, ok_peer = get("mlship-batching", 64, "ok_rps"), get("bentoml-batching+1thread", 64, "ok_rps")
         p99, p99_peer = get("mlship-batching", 64, "p99_ms"), get("bentoml-batching+1thread", 64, "p99_ms")
         errors = " / ".join(map(str, get("mlship-batching", 64, "errors")))
         out.append(
-            f"| {family} | {pair(p50, p50_peer)} | {_ratio(p50, p50_peer)} | {pair(ok, ok_peer)} "
+            f"| {family} | {pair(p50, p50_peer)} | {_ratio(p50, p50_peer)} | {_ratio(p50, faster)} | {pair(ok, ok_peer)} "
             f"| {_ratio(ok, ok_peer)} | {pair(p99, p99_peer)} | {errors} |"
         )
     return "\n".join(out)
@@ -117,4 +121,5 @@ if __name__ == "__main__":
         print(goals(sys.argv[2]))
     else:
         with open(sys.argv[5]) as f:
-            print(json.dumps(parse(sys.argv[1], sys.argv[2], int(sys.argv[3]), int(sys.argv[4]), f.read())))
+            steal = float(sys.argv[6]) if len(sys.argv) > 6 and sys.argv[6] else None
+            print(json.dumps(parse(sys.argv[1], sys.argv[2], int(sys.argv[3]), int(sys.argv[4]), f.read(), steal)))
