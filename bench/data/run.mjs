@@ -17,7 +17,7 @@
 // per process (bench/data/cpu-sampler.mjs): wall time swings with the load, CPU much less.
 // Needs .venv (moto_server), the mlship-local postgres, moto and aws-cli images.
 import { execFileSync, execSync, spawn } from 'node:child_process';
-import { mkdtempSync } from 'node:fs';
+import { mkdtempSync, readFileSync } from 'node:fs';
 import http from 'node:http';
 import os from 'node:os';
 import path from 'node:path';
@@ -196,18 +196,27 @@ const push = async (which) => {
   return { seconds: secs(t), r };
 };
 const cpu = startCpuSampler({ run, stack, moto: moto.pid });
+// The machine's CPU ticks (/proc/stat): steal is the time the VM's host gave its other guests,
+// which stretches wall time whatever the load average says.
+const procStat = () => readFileSync('/proc/stat', 'utf8').split('\n')[0].split(/\s+/).slice(1, 9).map(Number);
+const stealPct = (a, b) => {
+  const d = b.map((v, i) => v - a[i]);
+  return (100 * d[7]) / Math.max(1, d.reduce((x, y) => x + y, 0));
+};
 const dbRounds = [];
 const label = { bare: 'pg_dump | pg_restore', push: 'data push', prev: 'data push (baseline)' };
 for (let i = 0; i < rounds; i++) {
   if (i > 0) for (const c of targets) emptyDb(`${run}-${c}`);
   const load = os.loadavg()[0];
-  const round = { load1: load, cpu: {} };
+  const round = { load1: load, cpu: {}, steal: {} };
   const order = baseline ? ['bare', 'push', 'prev'] : ['bare', 'push'];
   for (const which of i % 2 ? order.reverse() : order) {
     const before = await cpu.snap();
+    const stat = procStat();
     if (which === 'bare') round.bare = bare();
     else round[which] = await push(which);
     round.cpu[which] = cpuCases(before, await cpu.snap());
+    round.steal[which] = stealPct(stat, procStat());
   }
   const row = (which) => ({
     seconds: round[which].seconds,
@@ -225,6 +234,7 @@ for (let i = 0; i < rounds; i++) {
     push: row('push'),
     ...(baseline ? { baseline: row('prev') } : {}),
     cpu: round.cpu,
+    stealPct: round.steal,
   });
   const line = (which) => {
     const { r, seconds } = round[which];
@@ -235,7 +245,7 @@ for (let i = 0; i < rounds; i++) {
   );
   for (const which of order)
     console.error(
-      `  CPU-seconds, ${label[which]}: ${round.cpu[which].lines.map(([k, v]) => `${k} ${v.toFixed(1)}`).join(', ')}`,
+      `  CPU-seconds, ${label[which]} (steal ${round.steal[which].toFixed(1)}%): ${round.cpu[which].lines.map(([k, v]) => `${k} ${v.toFixed(1)}`).join(', ')}`,
     );
 }
 cpu.stop();
