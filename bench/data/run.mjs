@@ -201,7 +201,13 @@ const cpu = startCpuSampler({ run, stack, moto: moto.pid });
 const procStat = () => readFileSync('/proc/stat', 'utf8').split('\n')[0].split(/\s+/).slice(1, 9).map(Number);
 const stealPct = (a, b) => {
   const d = b.map((v, i) => v - a[i]);
-  return (100 * d[7]) / Math.max(1, d.reduce((x, y) => x + y, 0));
+  return (
+    (100 * d[7]) /
+    Math.max(
+      1,
+      d.reduce((x, y) => x + y, 0),
+    )
+  );
 };
 const dbRounds = [];
 const label = { bare: 'pg_dump | pg_restore', push: 'data push', prev: 'data push (baseline)' };

@@ -319,7 +319,7 @@ describe.runIf(engine)('data push: database (PostgreSQL 15 → PostgreSQL 15 thr
     expect(await s3.s3.unfinishedUploads(BUCKET, dumpPrefix(db))).toEqual([]);
   });
 
-  it('a push killed after its dump, before its manifest: the restore already fed all but the dump's last bytes rolls back; the next one reuses the dump, sends only the manifest, restores once', async () => {
+  it('a push killed after its dump, before its manifest: the restore already fed all but the last bytes of the dump rolls back; the next one reuses the dump, sends only the manifest, restores once', async () => {
     psql(SOURCE, "INSERT INTO events (kind) VALUES ('after')");
     // Small parts: the restore (started with the first part) reads every part but the last
     // 4 KiB of the newest, which it holds back until the manifest. The S3 API dies at the manifest: the dump is

@@ -347,7 +347,9 @@ describe.runIf(engine)('rollout --shadow --target ecs (moto, engine, registry)',
       ]);
       // Here the shadow shares the stable service's CPUs (on ECS it has its own task's): lowest weight.
       const shares = (name: string) =>
-        spawnSync('docker', ['inspect', '-f', '{{.HostConfig.CpuShares}}', name], { encoding: 'utf8' }).stdout.trim();
+        spawnSync('docker', ['inspect', '-f', '{{.HostConfig.CpuShares}}', name], {
+          encoding: 'utf8',
+        }).stdout.trim();
       expect([shares('sh-demo-local-iris-candidate'), shares('sh-demo-local-iris')]).toEqual(['2', '0']);
       const answers = await predictAll(out.endpoints.find((e) => e.port === 80)!.url, N);
       // Clients got only stable answers (v1: 2x), none failed.
