@@ -37,6 +37,8 @@ interface ThreadDetails {
   cpu_source: string;
   workers: number;
   threads_per_worker: number;
+  elastic: boolean;
+  max_threads: number;
   pools: { api: string; library: string; threads: number }[];
 }
 
@@ -125,6 +127,11 @@ describe.runIf(await requireEngine())('wrapped scikit-learn model (iris, weights
     expect(threads.workers).toBe(2);
     expect(threads.threads_per_worker).toBe(Math.max(1, Math.floor(Math.floor(threads.cpus) / 2)));
     expectPoolsKeep(threads);
+    // Elastic threads: gunicorn's hooks gave each worker a slot, so a lone busy worker may use
+    // every whole CPU (on a 1-CPU machine there is nothing to give).
+    const whole = Math.floor(threads.cpus);
+    expect(threads.elastic).toBe(whole > threads.threads_per_worker);
+    expect(threads.max_threads).toBe(threads.elastic ? whole : threads.threads_per_worker);
   });
 
   it('NaN, Infinity and 1e999 are 422 naming the field, in a single input and in a batch', async () => {
@@ -160,13 +167,17 @@ describe.runIf(await requireEngine())('wrapped scikit-learn model (iris, weights
     );
     try {
       const { threads } = (await get(`${limited.result.url}/readyz`)).body as { threads: ThreadDetails };
-      expect(threads).toMatchObject({ cpus: 1.5, workers: 1, threads_per_worker: 2 });
+      // Threads set by hand are kept as set: no elastic threads.
+      expect(threads).toMatchObject({ cpus: 1.5, workers: 1, threads_per_worker: 2, elastic: false });
       // cgroup v1 on this engine; v2 elsewhere: both are read.
       expect(threads.cpu_source).toMatch(/^cgroup v[12] /);
       expectPoolsKeep(threads);
       // The start-up log line says the same.
-      const ready = (await limited.handle.logs(200)).split('\n').find((l) => l.includes('"model ready"'));
+      const logs = await limited.handle.logs(200);
+      const ready = logs.split('\n').find((l) => l.includes('"model ready"'));
       expect(JSON.parse(ready!)).toMatchObject({ workers: 1, threads_per_worker: 2, cpus: 1.5 });
+      // gunicorn's own lines, as JSON, each once (its default config also sent them to the root logger).
+      expect(logs.match(/"msg": "Booting worker with pid/g)).toHaveLength(1);
     } finally {
       await limited.handle.remove();
     }

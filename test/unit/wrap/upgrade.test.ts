@@ -35,7 +35,7 @@ const manifest = () => JSON.parse(read('mlship-wrap.json')) as WrapManifest;
  */
 function makeLegacy(): string {
   const old = read('app/main.py').replace(
-    / {8}model = state\.model\n {8}if model is None:.*\n {12}return _not_ready\(\)\n {8}outputs = await _on_model_thread\(model\.predict, inputs\)/,
+    / {8}predict = state\.predict\n {8}if predict is None:.*\n {12}return _not_ready\(\)\n {8}outputs = await _on_model_thread\(predict, inputs\)/,
     '        assert state.model is not None\n        outputs = await _on_model_thread(state.model.predict, inputs)',
   );
   expect(old).toContain('assert state.model is not None');

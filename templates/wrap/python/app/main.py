@@ -50,11 +50,16 @@ from app.weights import local_model_path
 
 log = logging.getLogger("mlship.service")
 BUDGET = threads.current()
+# A lone busy worker may use the idle workers' CPUs (app/threads.py, "Elastic threads"); with
+# several model threads per worker (MODEL_CALLS_AT_ONCE > 1) the static budget holds.
+ELASTIC = threads.Elastic(BUDGET, threads.ACTIVITY if settings.MODEL_CALLS_AT_ONCE == 1 else None)
 
 
 class ServiceState:
     def __init__(self) -> None:
         self.model: Model | None = None
+        # model.predict inside the elastic thread budget: what the batcher and requests call.
+        self.predict: Callable[[list[Any]], list[Any]] | None = None
         self.batcher: Batcher | None = None
         self.executor: ThreadPoolExecutor | None = None
         self.pools: list[dict[str, Any]] = []
@@ -70,6 +75,7 @@ def _load_and_warm_up() -> Model:
     model = Model(local_model_path())
     # Loading may have brought new pools (OpenMP comes with the model's library): size them too.
     threads.apply(BUDGET)
+    ELASTIC.load_pools()
     loaded = time.perf_counter()
     outputs = model.predict([_warm_up_input()])
     if len(outputs) != 1:
@@ -101,6 +107,7 @@ def _thread_details() -> dict[str, Any]:
         "cpu_source": BUDGET.cpu_source,
         "workers": BUDGET.workers,
         "threads_per_worker": BUDGET.threads_per_worker,
+        **ELASTIC.details(),
         "pools": state.pools,
     }
 
@@ -119,12 +126,13 @@ async def lifespan(_app: FastAPI):
     state.executor = ThreadPoolExecutor(max_workers=settings.MODEL_CALLS_AT_ONCE, thread_name_prefix="model")
     try:
         state.model = await _on_model_thread(_load_and_warm_up)
+        state.predict = ELASTIC.wrap(state.model.predict)
     except Exception:
         log.exception("model failed to load")
         raise
     if settings.BATCH_MAX_SIZE > 1:
         state.batcher = Batcher(
-            state.model.predict, settings.BATCH_MAX_SIZE, settings.BATCH_MAX_LATENCY_MS, state.executor
+            state.predict, settings.BATCH_MAX_SIZE, settings.BATCH_MAX_LATENCY_MS, state.executor
         )
         state.batcher.start()
     yield
@@ -133,6 +141,7 @@ async def lifespan(_app: FastAPI):
         await state.batcher.stop()
     state.executor.shutdown(wait=True)
     state.model = None
+    state.predict = None
 
 
 app = FastAPI(
@@ -202,10 +211,10 @@ async def _predict(inputs: list[Any], endpoint: str) -> list[Any] | JSONResponse
             if len(inputs) == 1:
                 return [await state.batcher.submit(inputs[0])]
             return list(await asyncio.gather(*(state.batcher.submit(x) for x in inputs)))
-        model = state.model
-        if model is None:  # a real check, not an assert: `python -O` strips asserts
+        predict = state.predict
+        if predict is None:  # a real check, not an assert: `python -O` strips asserts
             return _not_ready()
-        outputs = await _on_model_thread(model.predict, inputs)
+        outputs = await _on_model_thread(predict, inputs)
         if len(outputs) != len(inputs):
             raise RuntimeError(f"model returned {len(outputs)} outputs for {len(inputs)} inputs")
         return outputs

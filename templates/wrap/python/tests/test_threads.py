@@ -146,3 +146,98 @@ def test_the_running_service_reports_its_budget_and_its_pools_keep_it(client):
 )
 def test_onnx_runtime_threads_spin_only_when_asked(env, expected):
     assert threads.allow_spinning(env) is expected
+
+
+class _Worker:
+    """A stand-in for gunicorn's worker object (the master keeps them in server.WORKERS)."""
+
+
+def test_activity_slots_are_claimed_by_live_workers_and_freed_by_dead_ones():
+    activity = threads.Activity(2)
+    a, b, c = _Worker(), _Worker(), _Worker()
+    assert activity.claim(a, []) == 0
+    assert activity.claim(b, [a]) == 1
+    # Both slots are held by live workers: a third worker runs with the static budget.
+    assert activity.claim(c, [a, b]) is None
+    # b died (gunicorn reaped it): its replacement gets its slot.
+    assert activity.claim(c, [a]) == 1
+
+
+def test_a_worker_counts_the_workers_busy_now_or_within_the_hold():
+    activity = threads.Activity(3)
+    activity.mine = 0
+    # Alone: only itself.
+    assert activity.enter(now=100.0) == 1
+    activity.leave(now=100.5)
+    # Slot 1 is in a model call; slot 2 finished one 50 ms ago.
+    activity._cells[2] = 1.0
+    activity._cells[5] = 100.95
+    assert activity.enter(now=101.0) == 3
+    # Later than the hold: slot 2 no longer counts; and after release, slot 1 neither.
+    assert activity.enter(now=101.0 + threads.HOLD_S) == 2
+    activity.release(1)
+    assert activity.enter(now=102.0) == 1
+
+
+@pytest.mark.parametrize(
+    ("workers", "env", "shared"),
+    [
+        (2, {}, True),
+        # One worker already has every CPU; threads set by hand are kept as set; or switched off.
+        (1, {}, False),
+        (2, {"THREADS_PER_WORKER": "1"}, False),
+        (2, {"ELASTIC_THREADS": "0"}, False),
+    ],
+)
+def test_elastic_threads_apply_to_several_workers_with_threads_not_set_by_hand(workers, env, shared):
+    budget = threads.Budget(cpus=2, cpu_source="test", workers=workers, threads_per_worker=2 // workers)
+    assert (threads.share(budget, env) is not None) is shared
+
+
+def _pool_threads() -> set[int]:
+    from threadpoolctl import threadpool_info
+
+    return {p["num_threads"] for p in threadpool_info()}
+
+
+def test_a_lone_busy_worker_uses_the_idle_workers_cpus_and_shares_them_under_load(client):
+    pytest.importorskip("threadpoolctl")
+    from app.main import state
+
+    # On the service's model thread, where predictions run: the pools' settings are per thread
+    # (OpenMP's; OpenBLAS's too, once a pool ran on another thread).
+    if not state.executor.submit(_pool_threads).result():
+        pytest.skip("this model loads no native thread pool")
+    state.executor.submit(_check_elastic_calls).result()
+
+
+def _check_elastic_calls() -> None:
+    activity = threads.Activity(2)
+    activity.mine = 0
+    budget = threads.Budget(cpus=4, cpu_source="test", workers=2, threads_per_worker=2)
+    elastic = threads.Elastic(budget, activity)
+    elastic.load_pools()
+    assert elastic.enabled
+    assert elastic.details() == {"elastic": True, "max_threads": 4}
+    seen = elastic.wrap(_pool_threads)
+    # The other worker is idle: this call gets all 4 CPUs, in every pool.
+    assert seen() == {4}
+    # The other worker is in a model call: back to the static budget (4 CPUs / 2 workers).
+    activity._cells[2] = 1.0
+    assert seen() == {2}
+    activity.release(1)
+    assert seen() == {4}
+    # Resized only when the count changed: 3 changes over 3 calls, none for a repeated count.
+    seen()
+    assert elastic.calls_resized == 3
+    # Outside the calls nothing was left busy; the model thread's pools go back to the budget.
+    assert activity._cells[0] == 0.0
+    threads.apply(threads.current())
+
+
+def test_without_a_slot_the_budget_is_static():
+    budget = threads.Budget(cpus=4, cpu_source="test", workers=2, threads_per_worker=2)
+    elastic = threads.Elastic(budget, threads.Activity(2))  # no slot of its own (mine is None)
+    assert not elastic.enabled
+    assert elastic.wrap(len) is len
+    assert elastic.details() == {"elastic": False, "max_threads": 2}

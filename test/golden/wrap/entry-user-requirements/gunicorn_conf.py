@@ -7,7 +7,7 @@ import os
 import shutil
 import tempfile
 
-from app.threads import decide, export
+from app.threads import decide, export, share
 
 bind = f"0.0.0.0:{os.environ.get('PORT') or 9000}"
 worker_class = "uvicorn_worker.UvicornWorker"
@@ -17,6 +17,9 @@ worker_class = "uvicorn_worker.UvicornWorker"
 _budget = decide(0)
 export(_budget)
 workers = _budget.workers
+# A lone busy worker may use the idle workers' CPUs (app/threads.py, "Elastic threads"):
+# shared slots, one per worker, created here before the workers are forked.
+_activity = share(_budget)
 # SIGTERM: stop accepting, let in-flight requests finish for up to this long.
 graceful_timeout = int(os.environ.get("GRACEFUL_TIMEOUT") or 30)
 # A silent worker is restarted after this long; a worker loading its model is silent,
@@ -33,6 +36,11 @@ logconfig_dict = {
     "disable_existing_loggers": False,
     "formatters": {"json": {"()": "app.logs.JsonFormatter"}},
     "handlers": {"console": _JSON_STDOUT, "error_console": _JSON_STDOUT},
+    # Each of gunicorn's lines once: its default config also hands them on to the root logger.
+    "loggers": {
+        name: {"level": loglevel.upper(), "handlers": [handler], "propagate": False, "qualname": name}
+        for name, handler in (("gunicorn.error", "error_console"), ("gunicorn.access", "console"))
+    },
 }
 
 # Metrics of all workers, summed by /metrics, live in files here.
@@ -49,7 +57,21 @@ def on_starting(_server: object) -> None:
     fetch()
 
 
+def pre_fork(server: object, worker: object) -> None:
+    if _activity is not None:
+        live = server.WORKERS.values()  # type: ignore[attr-defined]
+        worker.mlship_slot = _activity.claim(worker, live)  # type: ignore[attr-defined]
+
+
+def post_fork(_server: object, worker: object) -> None:
+    if _activity is not None:
+        _activity.mine = getattr(worker, "mlship_slot", None)
+
+
 def child_exit(_server: object, worker: object) -> None:
     from prometheus_client import multiprocess
 
     multiprocess.mark_process_dead(worker.pid)  # type: ignore[attr-defined]
+    # A worker killed during a model call must not count as busy forever.
+    if _activity is not None:
+        _activity.release(getattr(worker, "mlship_slot", None))
