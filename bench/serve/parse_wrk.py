@@ -3,6 +3,7 @@
 parse_wrk.py <family> <server> <concurrency> <sample> <wrk-output> [<steal %>]
 parse_wrk.py --table results.jsonl
 parse_wrk.py --goals results.jsonl   # issue 17's goals, sample by sample
+parse_wrk.py --tuned threads.jsonl   # the default thread setting against the hand-tuned ones
 
 2xx/s counts only the requests that were served: a 503 (shed load) or a socket error is
 not a served request, whatever wrk's req/s says.
@@ -111,7 +112,45 @@ def goals(path: str) -> str:
             f"| {family} | {pair(p50, p50_peer)} | {_ratio(p50, p50_peer)} | {_ratio(p50, faster)} | {pair(ok, ok_peer)} "
             f"| {_ratio(ok, ok_peer)} | {pair(p99, p99_peer)} | {errors} |"
         )
+    out += ["", *tuned(cell, rows)]
     return "\n".join(out)
+
+
+HAND_TUNED = ("mlship-batching-1x2", "mlship-batching-2x1")
+
+
+def _cells(cells: list[list]) -> str:
+    return " ; ".join(" / ".join(map(str, v)) for v in cells)
+
+
+def tuned(cell: dict, rows: list) -> list[str]:
+    """The default thread setting against the best hand-tuned one (THREADS_PER_WORKER set), same
+    service: c=1 p50 within 1.1x of the lowest, c=64 2xx/s at least 0.9x of the highest."""
+    out = [
+        (
+            "| family | c=1 p50 ms: default / 1x2 / 2x1 | default / best (goal <= 1.1x) "
+            "| c=64 2xx/s: default / 1x2 / 2x1 | default / best (goal >= 0.9x) |"
+        ),
+        "|---|---|---|---|---|",
+    ]
+    servers = ("mlship-batching", *HAND_TUNED)
+    for family in dict.fromkeys(r["family"] for r in rows):
+        samples = sorted({r["sample"] for r in rows if r["family"] == family})
+        if not all((family, s, 1, 1) in cell for s in servers):
+            continue
+
+        def at(c: int, field: str, samples: list = samples, family: str = family) -> list[list]:
+            return [
+                [cell[(family, s, c, n)][field] for s in servers]
+                for n in samples
+                if all((family, s, c, n) in cell for s in servers)
+            ]
+
+        p50, ok = at(1, "p50_ms"), at(64, "ok_rps")
+        p50_ratio = " / ".join(f"{v[0] / min(v[1:]):.2f}x" for v in p50)
+        ok_ratio = " / ".join(f"{v[0] / max(v[1:]):.2f}x" for v in ok)
+        out.append(f"| {family} | {_cells(p50)} | {p50_ratio} | {_cells(ok)} | {ok_ratio} |")
+    return out
 
 
 if __name__ == "__main__":
@@ -119,6 +158,11 @@ if __name__ == "__main__":
         print(table(sys.argv[2]))
     elif sys.argv[1] == "--goals":
         print(goals(sys.argv[2]))
+    elif sys.argv[1] == "--tuned":
+        with open(sys.argv[2]) as f:
+            rows = [json.loads(line) for line in f if line.strip()]
+        cell = {(r["family"], r["server"], r["concurrency"], r["sample"]): r for r in rows}
+        print("\n".join(tuned(cell, rows)))
     else:
         with open(sys.argv[5]) as f:
             steal = float(sys.argv[6]) if len(sys.argv) > 6 and sys.argv[6] else None
