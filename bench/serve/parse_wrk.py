@@ -46,9 +46,18 @@ def parse(family: str, name: str, concurrency: int, sample: int, text: str, stea
     }
 
 
-def table(path: str) -> str:
+def _rows(path: str) -> list[dict]:
     with open(path) as f:
-        rows = [json.loads(line) for line in f if line.strip()]
+        return [json.loads(line) for line in f if line.strip()]
+
+
+def _by_run(rows: list[dict]) -> dict[tuple, dict]:
+    """Each row by (family, server, concurrency, sample)."""
+    return {(r["family"], r["server"], r["concurrency"], r["sample"]): r for r in rows}
+
+
+def table(path: str) -> str:
+    rows = _rows(path)
     cells: dict[tuple, list[dict]] = defaultdict(list)
     order: list[tuple] = []
     for r in rows:
@@ -83,9 +92,8 @@ def _ratio(a: list, b: list) -> str:
 def goals(path: str) -> str:
     """Issue 17's goals per family, sample by sample: c=1 p50 against FastAPI at its best thread
     setting (<= 1.2x), c=64 batching 2xx/s against BentoML batching at its best (>= 2x, lower p99)."""
-    with open(path) as f:
-        rows = [json.loads(line) for line in f if line.strip()]
-    cell = {(r["family"], r["server"], r["concurrency"], r["sample"]): r for r in rows}
+    rows = _rows(path)
+    cell = _by_run(rows)
     out = [
         (
             "| family | c=1 p50 ms: mlship / `fastapi+1thread` | ratio (goal <= 1.2x) | ratio to FastAPI's faster setting "
@@ -136,8 +144,6 @@ def tuned(cell: dict, rows: list) -> list[str]:
     servers = ("mlship-batching", *HAND_TUNED)
     for family in dict.fromkeys(r["family"] for r in rows):
         samples = sorted({r["sample"] for r in rows if r["family"] == family})
-        if not all((family, s, 1, 1) in cell for s in servers):
-            continue
 
         def at(c: int, field: str, samples: list = samples, family: str = family) -> list[list]:
             return [
@@ -147,6 +153,8 @@ def tuned(cell: dict, rows: list) -> list[str]:
             ]
 
         p50, ok = at(1, "p50_ms"), at(64, "ok_rps")
+        if not p50 and not ok:  # no hand-tuned setting measured for this family
+            continue
         p50_ratio = " / ".join(f"{v[0] / min(v[1:]):.2f}x" for v in p50)
         ok_ratio = " / ".join(f"{v[0] / max(v[1:]):.2f}x" for v in ok)
         out.append(f"| {family} | {_cells(p50)} | {p50_ratio} | {_cells(ok)} | {ok_ratio} |")
@@ -159,10 +167,8 @@ if __name__ == "__main__":
     elif sys.argv[1] == "--goals":
         print(goals(sys.argv[2]))
     elif sys.argv[1] == "--tuned":
-        with open(sys.argv[2]) as f:
-            rows = [json.loads(line) for line in f if line.strip()]
-        cell = {(r["family"], r["server"], r["concurrency"], r["sample"]): r for r in rows}
-        print("\n".join(tuned(cell, rows)))
+        rows = _rows(sys.argv[2])
+        print("\n".join(tuned(_by_run(rows), rows)))
     else:
         with open(sys.argv[5]) as f:
             steal = float(sys.argv[6]) if len(sys.argv) > 6 and sys.argv[6] else None
