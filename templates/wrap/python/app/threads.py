@@ -209,10 +209,9 @@ class Activity:
             self._cells[2 * slot + 1] = 0.0
 
     def enter(self, now: float) -> int:
-        """Worker: marks its slot busy; how many workers are busy or were within HOLD_S (itself too)."""
+        """Worker holding a slot (mine): marks it busy; how many workers are busy or were within
+        HOLD_S, itself included."""
         cells, mine = self._cells, self.mine
-        if mine is None:
-            return self.slots
         cells[2 * mine] = 1.0
         active = 1
         for i in range(self.slots):
@@ -221,9 +220,8 @@ class Activity:
         return active
 
     def leave(self, now: float) -> None:
-        if self.mine is not None:
-            self._cells[2 * self.mine + 1] = now
-            self._cells[2 * self.mine] = 0.0
+        self._cells[2 * self.mine + 1] = now
+        self._cells[2 * self.mine] = 0.0
 
 
 # Created by gunicorn's master (share(), from gunicorn_conf.py) before it forks the workers.
@@ -246,7 +244,9 @@ class Elastic:
     def __init__(self, budget: Budget, activity: Activity | None) -> None:
         self.whole = max(1, math.floor(budget.cpus))
         self.floor = budget.threads_per_worker
-        self.activity = activity if activity is not None and activity.mine is not None else None
+        # Decided once: a worker with a slot of its own, and CPUs beyond its static share to lend it.
+        usable = activity is not None and activity.mine is not None and self.whole > self.floor
+        self.activity = activity if usable else None
         self._libraries: list[Any] = []
         self._torch: Any = None
         self._current = self.floor
@@ -254,7 +254,7 @@ class Elastic:
 
     @property
     def enabled(self) -> bool:
-        return self.activity is not None and self.whole > self.floor
+        return self.activity is not None
 
     def load_pools(self) -> None:
         """On the model thread, after the model loaded: the pools it brought (OpenMP, BLAS, torch)."""
@@ -281,7 +281,7 @@ class Elastic:
     def wrap(self, function: Callable[..., Any]) -> Callable[..., Any]:
         """The model call, run on the model thread with the threads the workers' activity allows."""
         activity = self.activity
-        if not self.enabled or activity is None:
+        if activity is None:
             return function
 
         @functools.wraps(function)
