@@ -242,9 +242,14 @@ for (let i = 0; i < rounds; i++) {
     cpu: round.cpu,
     stealPct: round.steal,
   });
+  // Of the rest: until the task had the whole dump, and its verify lines (when it said).
+  const steps = (s) =>
+    s.fetch === undefined
+      ? ''
+      : ` (of which: whole dump fetched ${s.fetch.toFixed(1)}, verify ${s.verify?.toFixed(1)})`;
   const line = (which) => {
     const { r, seconds } = round[which];
-    return `${label[which]} ${seconds.toFixed(1)} s (dump with the upload and the restore alongside ${r.seconds.dump.toFixed(1)}, rest of the upload ${r.seconds.upload.toFixed(1)}, rest of the restore + verify ${r.seconds.restore.toFixed(1)}), ratio ${(seconds / round.bare).toFixed(2)}, CPU ${round.cpu[which].total.toFixed(1)} s (${(round.cpu[which].total / round.cpu.bare.total).toFixed(2)}x), mismatches ${r.mismatches.length}`;
+    return `${label[which]} ${seconds.toFixed(1)} s (dump with the upload and the restore alongside ${r.seconds.dump.toFixed(1)}, rest of the upload ${r.seconds.upload.toFixed(1)}, rest of the restore + verify ${r.seconds.restore.toFixed(1)}${steps(r.seconds)}), ratio ${(seconds / round.bare).toFixed(2)}, CPU ${round.cpu[which].total.toFixed(1)} s (${(round.cpu[which].total / round.cpu.bare.total).toFixed(2)}x), mismatches ${r.mismatches.length}`;
   };
   console.error(
     `database round ${i + 1} (load ${load.toFixed(1)} → ${os.loadavg()[0].toFixed(1)}): pg_dump | pg_restore ${round.bare.toFixed(1)} s, CPU ${round.cpu.bare.total.toFixed(1)} s; ${line('push')}${baseline ? `; ${line('prev')}` : ''}`,

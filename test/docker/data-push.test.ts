@@ -22,6 +22,7 @@ import {
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createDeployApis } from '../../src/adapters/aws/deploy-apis.js';
 import { createObjectStoreApi } from '../../src/adapters/aws/s3.js';
+import { PG_CHECK_SQL, PG_SETTINGS, type RowHash, rowHashSetting } from '../../src/core/data/checks.js';
 import { localRestoreRunner } from '../../src/core/data/local-restore.js';
 import { pushDatabase } from '../../src/core/data/push-database.js';
 import { pushFiles } from '../../src/core/data/push-files.js';
@@ -73,7 +74,8 @@ const db: ManagedDatabase = {
 
 const docker = (...args: string[]) =>
   execFileSync('docker', args, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] });
-const psql = (container: string, sql: string, user = 'app') =>
+/** psql in a container, each statement its own -c in one session (each one's result printed). */
+const psqlIn = (container: string, database: string, ...sql: string[]) =>
   docker(
     'exec',
     container,
@@ -83,12 +85,12 @@ const psql = (container: string, sql: string, user = 'app') =>
     '-v',
     'ON_ERROR_STOP=1',
     '-U',
-    user,
-    '-d',
     'app',
-    '-c',
-    sql,
+    '-d',
+    database,
+    ...sql.flatMap((q) => ['-c', q]),
   ).trim();
+const psql = (container: string, sql: string) => psqlIn(container, 'app', sql);
 
 async function waitReady(container: string) {
   for (let i = 0; i < 60; i++) {
@@ -187,7 +189,7 @@ beforeAll(async () => {
   pg(TARGET, [], 'target-pw');
   await waitReady(SOURCE);
   await waitReady(TARGET);
-  psql(SOURCE, FIXTURE, 'app');
+  psql(SOURCE, FIXTURE);
 }, 300_000);
 
 afterAll(async () => {
@@ -230,6 +232,10 @@ describe.runIf(engine)('data push: database (PostgreSQL 15 → PostgreSQL 15 thr
     ]);
     expect(r.rows).toBe(120000);
     expect(r.localMajor).toBe('15');
+    // The task's steps, from its own lines: the whole dump fetched, then verified.
+    expect(r.seconds.fetch).toBeGreaterThanOrEqual(0);
+    expect(r.seconds.verify).toBeGreaterThan(0);
+    expect(r.seconds.fetch! + r.seconds.verify!).toBeLessThan(r.seconds.restore);
     // The target itself, read directly: same rows, same bytes, the extensions' types work.
     expect(tableContent(TARGET)).toBe(tableContent(SOURCE));
     expect(psql(TARGET, "SELECT count(*) FROM users WHERE email = 'user7@example.com'")).toBe('1');
@@ -476,6 +482,68 @@ CREATE EVENT TRIGGER mlship_test_lose ON ddl_command_end WHEN TAG IN ('CREATE TA
     }).catch((e) => e);
     expect((gone as MlshipError).code).toBe('DATA_LOCAL_UNREACHABLE');
     expect((gone as MlshipError).hint).toMatch(/compose up/);
+  });
+});
+
+describe.runIf(engine)('the verify lines on PostgreSQL 15', () => {
+  // A database of its own in the source container: one row of every kind of column (one of
+  // them named t, as the row's alias in the check SQL: the whole row must still be hashed).
+  const hashes = (...sql: string[]) => psqlIn(SOURCE, 'hashes', ...sql);
+  const checks = (mode: RowHash, change?: string) =>
+    hashes('BEGIN', ...(change ? [change] : []), PG_SETTINGS, rowHashSetting(mode), PG_CHECK_SQL, 'ROLLBACK')
+      .split('\n')
+      .filter((l) => l.startsWith('mlship-verify'));
+  const CHANGES: Record<string, string> = {
+    'an int': 'UPDATE k SET i = 3',
+    'a bool': 'UPDATE k SET b = false',
+    'text, one character': "UPDATE k SET t = 'Hellp'",
+    'text, empty instead of NULL': "UPDATE k SET n = ''",
+    varchar: "UPDATE k SET v = 'v2'",
+    'citext, case only (equal as citext)': "UPDATE k SET c = 'ab'",
+    'numeric, scale only (1.0 = 1.00)': 'UPDATE k SET num = 1.00',
+    'a float, 0 to -0 (equal as float)': "UPDATE k SET f = '-0'",
+    "jsonb, a number's scale": `UPDATE k SET j = '{"a": 1.00}'`,
+    'bytea, one byte': "UPDATE k SET bt = '\\x0102ff'",
+    'timestamptz, one microsecond': "UPDATE k SET ts = ts + interval '1 microsecond'",
+    'a date': "UPDATE k SET d = '2024-01-02'",
+    'a uuid': "UPDATE k SET u = 'a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a12'",
+    'an interval, same length (1 day = 24 hours)': "UPDATE k SET iv = '24 hours'",
+    'an array element': "UPDATE k SET arr = '{1,2,4}'",
+    'a duplicated row instead of another': 'UPDATE k2 SET x = 1 WHERE x = 2',
+  };
+
+  beforeAll(() => {
+    psql(SOURCE, 'CREATE DATABASE hashes');
+    hashes(`CREATE EXTENSION citext;
+CREATE TABLE k (i int, b bool, t text, n text, v varchar(10), c citext, num numeric, f float8, j jsonb, bt bytea,
+  ts timestamptz, d date, u uuid, iv interval, arr int[]);
+INSERT INTO k VALUES (2, true, 'Hello', NULL, 'v1', 'Ab', 1.0, 0, '{"a": 1.0}', '\\x0102fe',
+  '2024-01-01 00:00:00.5+00', '2024-01-01', 'a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11', '1 day', '{1,2,3}');
+CREATE TABLE k2 (x int); INSERT INTO k2 VALUES (1), (2);
+CREATE TABLE empty_cols (); INSERT INTO empty_cols DEFAULT VALUES;`);
+  });
+
+  it.each(['record', 'text'] as const)(
+    "%s: every change of a value's text changes its table's checksum, and only that table's",
+    (mode) => {
+      const base = checks(mode);
+      expect(base.map((l) => l.split(' ').slice(1, 3).join(' '))).toEqual([
+        'public.empty_cols 1',
+        'public.k 1',
+        'public.k2 2',
+      ]);
+      expect(checks(mode)).toEqual(base); // the same data, the same lines
+      for (const [what, change] of Object.entries(CHANGES)) {
+        const after = checks(mode, change);
+        const table = change.startsWith('UPDATE k2') ? 'public.k2' : 'public.k';
+        const changed = after.filter((l, i) => l !== base[i]).map((l) => l.split(' ')[1]);
+        expect(changed, what).toEqual([table]);
+      }
+    },
+  );
+
+  it('the two row hashes differ (the restore task must be told which one the source used)', () => {
+    expect(checks('record')[1]).not.toBe(checks('text')[1]);
   });
 });
 

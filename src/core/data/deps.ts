@@ -6,6 +6,7 @@
 import type { ContainerClient } from '../../adapters/docker/engine.js';
 import type { Clock } from '../../io/clock.js';
 import type { AwsDeployApis, S3Api } from '../deploy/aws-apis.js';
+import type { RowHash } from './checks.js';
 
 export type DataEngine = Pick<ContainerClient, 'exec' | 'listByLabel'>;
 
@@ -31,8 +32,11 @@ export interface RestoreRunner {
   readonly where: string;
   /** Restores an earlier, interrupted push started that are still running. */
   inFlight(): Promise<string[]>;
-  /** Starts the restore of the dump staged under `dumpUrl` (its parts may still be arriving). */
-  start(run: { dumpUrl: string; replace: boolean }): Promise<string>;
+  /**
+   * Starts the restore of the dump staged under `dumpUrl` (its parts may still be arriving);
+   * its verify lines hash rows as `rowHash` says (the local side's choice).
+   */
+  start(run: { dumpUrl: string; replace: boolean; rowHash: RowHash }): Promise<string>;
   wait(id: string): Promise<RestoreOutcome>;
 }
 

@@ -93,7 +93,7 @@ export function ecsRestoreRunner(
         startedBy: by,
         environment: {
           fetch: { MLSHIP_DUMP_URL: run.dumpUrl },
-          restore: { MLSHIP_REPLACE: run.replace ? '1' : '0' },
+          restore: { MLSHIP_REPLACE: run.replace ? '1' : '0', MLSHIP_ROW_HASH: run.rowHash },
         },
         tags: { 'mlship:stack': opts.stack, 'mlship:managed': 'true' },
       });

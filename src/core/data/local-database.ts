@@ -13,7 +13,15 @@ import { mkdir, rename } from 'node:fs/promises';
 import path from 'node:path';
 import { OperationFailedError } from '../../io/errors.js';
 import type { ManagedDatabase } from '../deploy/database.js';
-import { MYSQL_VERIFY_FUNCTION, PG_CHECK_SQL, PG_SETTINGS, parseChecks, type TableCheck } from './checks.js';
+import {
+  MYSQL_VERIFY_FUNCTION,
+  PG_CHECK_SQL,
+  PG_SETTINGS,
+  parseChecks,
+  type RowHash,
+  rowHashSetting,
+  type TableCheck,
+} from './checks.js';
 import type { DataEngine, DataProgress } from './deps.js';
 
 const PROJECT_LABEL = 'com.docker.compose.project';
@@ -114,8 +122,11 @@ command -v mysqldump >/dev/null 2>&1 || mysqldump() { mariadb-dump "$@"; }
 mlship_user() { if [ -n "\${MYSQL_USER:-\${MARIADB_USER:-}}" ]; then echo "\${MYSQL_USER:-$MARIADB_USER}"; else echo root; fi; }
 mlship_pw() { if [ -n "\${MYSQL_USER:-\${MARIADB_USER:-}}" ]; then echo "\${MYSQL_PASSWORD:-\${MARIADB_PASSWORD:-}}"; else echo "\${MYSQL_ROOT_PASSWORD:-\${MARIADB_ROOT_PASSWORD:-}}"; fi; }`;
 
-/** The local commands, as argv: for tests of their construction and for the dump below. */
-export function localCommands(db: ManagedDatabase, snapshot?: string) {
+/**
+ * The local commands, as argv: for tests of their construction and for the dump below.
+ * `rowHash`: how the verify lines hash a row (PostgreSQL; the restore task is told the same).
+ */
+export function localCommands(db: ManagedDatabase, snapshot?: string, rowHash: RowHash = 'text') {
   if (db.engine === 'postgres') {
     const psql = ['psql', '-X', '-At', '-v', 'ON_ERROR_STOP=1', '-U', db.username, '-d', db.database];
     return {
@@ -127,6 +138,8 @@ export function localCommands(db: ManagedDatabase, snapshot?: string) {
         "SELECT 'mlship-snapshot ' || pg_backend_pid() || ' ' || pg_export_snapshot()",
         '-c',
         PG_SETTINGS,
+        '-c',
+        rowHashSetting(rowHash),
         '-c',
         PG_CHECK_SQL,
         '-c',
@@ -208,7 +221,7 @@ function checksFailed(local: LocalDatabase, db: ManagedDatabase, code: number | 
 }
 
 /** The holder's session: it exports the snapshot, then prints the verify lines. */
-function startHolder(engine: DataEngine, local: LocalDatabase, db: ManagedDatabase) {
+function startHolder(engine: DataEngine, local: LocalDatabase, db: ManagedDatabase, rowHash: RowHash) {
   const lines: string[] = [];
   let stderr = '';
   let pid: string | undefined;
@@ -223,7 +236,7 @@ function startHolder(engine: DataEngine, local: LocalDatabase, db: ManagedDataba
   });
   const done = engine
     .exec(local.containerId, {
-      cmd: localCommands(db).holder,
+      cmd: localCommands(db, undefined, rowHash).holder,
       onStdout: lineSplitter((l) => {
         const m = /^mlship-snapshot (\d+) (\S+)/.exec(l);
         if (m) {
@@ -259,8 +272,9 @@ export async function openSnapshot(
   engine: DataEngine,
   local: LocalDatabase,
   db: ManagedDatabase,
+  rowHash: RowHash,
 ): Promise<LocalSnapshot> {
-  const holder = startHolder(engine, local, db);
+  const holder = startHolder(engine, local, db, rowHash);
   const held = await holder.exported;
   if (db.engine === 'postgres' && !held.snapshot) {
     throw checksFailed(local, db, (await holder.done).exitCode, holder.stderr());

@@ -74,7 +74,10 @@ export function localRestoreRunner(
       const dir = await mkdtemp(path.join(os.tmpdir(), 'mlship-restore-'));
       await engine.start(await specOf('fetch', dir, { MLSHIP_DUMP_URL: run.dumpUrl }));
       const restore = await engine.start(
-        await specOf('restore', dir, { MLSHIP_REPLACE: run.replace ? '1' : '0' }),
+        await specOf('restore', dir, {
+          MLSHIP_REPLACE: run.replace ? '1' : '0',
+          MLSHIP_ROW_HASH: run.rowHash,
+        }),
       );
       return restore.id;
     },

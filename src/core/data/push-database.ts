@@ -11,10 +11,17 @@ import { rm } from 'node:fs/promises';
 import { OperationFailedError, UsageError } from '../../io/errors.js';
 import type { DbState } from '../deploy/aws-apis.js';
 import type { ManagedDatabase } from '../deploy/database.js';
-import { compareChecks, describeDifference, parseChecks, type TableCheck } from './checks.js';
+import {
+  compareChecks,
+  describeDifference,
+  parseChecks,
+  type RowHash,
+  rowHashFor,
+  type TableCheck,
+} from './checks.js';
 import type { DataDeps, RestoreOutcome, RestoreRunner } from './deps.js';
 import { findLocalDatabase, type LocalDatabase, localMajor } from './local-database.js';
-import { RESTORE_EXIT } from './restore-task.js';
+import { parseSteps, RESTORE_EXIT } from './restore-task.js';
 import {
   dropDump,
   dumpAndStage,
@@ -50,9 +57,11 @@ export interface DatabasePushResult {
   mismatches: string[];
   /**
    * dump: until the dump was written (the upload and the restore alongside); upload: the
-   * upload's rest after it; restore: what the restore took after the dump was staged.
+   * upload's rest after it; restore: what the restore took after the dump was staged, of
+   * which fetch: until the task had the whole dump (clocks of this machine and the task),
+   * verify: its verify lines (the task's clock). The last two when the task printed them.
    */
-  seconds: { dump: number; upload: number; restore: number };
+  seconds: { dump: number; upload: number; restore: number; fetch?: number; verify?: number };
 }
 
 const majorOfCloud = (db: ManagedDatabase, state: DbState): string | undefined => {
@@ -123,7 +132,7 @@ function restoreFailure(outcome: RestoreOutcome, runner: RestoreRunner): Operati
 async function stageAndRestore(
   deps: DataDeps,
   runner: RestoreRunner,
-  opts: DatabasePushOptions,
+  opts: DatabasePushOptions & { rowHash: RowHash },
   local: LocalDatabase,
 ): Promise<{ staged: StagedDump; outcome: RestoreOutcome; t2: number }> {
   let started: Promise<string> | undefined;
@@ -132,7 +141,11 @@ async function stageAndRestore(
     if (started) return started;
     startedKey = key;
     deps.log(`restoring the dump into ${opts.db.identifier} while it is staged (${runner.where})`);
-    started = runner.start({ dumpUrl: `s3://${opts.bucket}/${key}`, replace: opts.replace });
+    started = runner.start({
+      dumpUrl: `s3://${opts.bucket}/${key}`,
+      replace: opts.replace,
+      rowHash: opts.rowHash,
+    });
     started.catch(() => undefined);
     return started;
   };
@@ -168,7 +181,9 @@ export async function pushDatabase(deps: DataDeps, opts: DatabasePushOptions): P
   }
   await markUnfinished(deps, opts);
   await finishInFlight(deps, runner);
-  const { staged, outcome, t2 } = await stageAndRestore(deps, runner, opts, local);
+  // Both sides hash rows the same way; the target's major is never older than the source's.
+  const rowHash = db.engine === 'postgres' ? rowHashFor(versions.onDisk) : 'text';
+  const { staged, outcome, t2 } = await stageAndRestore(deps, runner, { ...opts, rowHash }, local);
   const { dump } = staged;
   const cloud = parseChecks(outcome.lines);
   const diffs = compareChecks(dump.checks, cloud);
@@ -211,6 +226,17 @@ export async function pushDatabase(deps: DataDeps, opts: DatabasePushOptions): P
     resumedBytes: staged.resumedBytes,
     outcome: result,
     mismatches,
-    seconds: { ...staged.seconds, restore: (Date.now() - t2) / 1000 },
+    seconds: { ...staged.seconds, restore: (Date.now() - t2) / 1000, ...restoreSteps(outcome, t2) },
+  };
+}
+
+/** The restore's steps in seconds: until the task had the whole dump, and its verify lines. */
+function restoreSteps(outcome: RestoreOutcome, staged: number): { fetch?: number; verify?: number } {
+  const s = parseSteps(outcome.lines);
+  return {
+    ...(s.fetched !== undefined ? { fetch: Math.max(0, s.fetched - staged) / 1000 } : {}),
+    ...(s.restored !== undefined && s.verified !== undefined
+      ? { verify: (s.verified - s.restored) / 1000 }
+      : {}),
   };
 }

@@ -66,7 +66,7 @@ while :; do
     *"$K/manifest"*)
       get manifest $D/.manifest > /dev/null || fail "the manifest of the dump could not be read"
       grep '^part-' $D/.manifest | cmp -s - $D/.seen || fail "the parts fetched are not the ones the manifest lists"
-      echo $((i - 1)) > $D/.end; mv $D/.end $D/end; echo mlship-fetched; exit 0 ;;
+      echo $((i - 1)) > $D/.end; mv $D/.end $D/end; echo "mlship-step fetched $(date +%s.%N)"; exit 0 ;;
     *"$K/failed"*) fail "the dump failed while it was staged" ;;
   esac
   [ $idle -le ${PART_WAIT_SECONDS} ] || fail "no new part of the dump for ${PART_WAIT_SECONDS} s: $keys"
@@ -120,6 +120,22 @@ END LOOP;
 CREATE SCHEMA IF NOT EXISTS public;
 END $mlship$;`;
 
+/**
+ * A step's end and its time (epoch seconds, the task's clock): the push reports how long the
+ * restore took after the dump arrived, and the verify lines (`mlship-step <name> <time>`).
+ */
+const STEP = (name: string) => `echo "mlship-step ${name} $(date +%s.%N)"`;
+
+/** The steps of a restore task's lines, by name: epoch milliseconds. */
+export function parseSteps(lines: string[]): Record<string, number> {
+  const steps: Record<string, number> = {};
+  for (const line of lines) {
+    const m = /^mlship-step (\w+) (\d+(?:\.\d+)?)\s*$/.exec(line.trim());
+    if (m) steps[m[1]!] = Number(m[2]) * 1000;
+  }
+  return steps;
+}
+
 /** The waiting loop: Aurora resumes from a pause on the first connection (about 15 s). */
 const WAIT = (probe: string) => `for i in $(seq 1 24); do ${probe} && break; sleep 5; done
 ${probe} || { echo "mlship-error the database $DB_HOST_SHOWN does not answer from the task's subnets"; exit ${RESTORE_EXIT.unreachable}; }`;
@@ -127,7 +143,8 @@ ${probe} || { echo "mlship-error the database $DB_HOST_SHOWN does not answer fro
 const PG_SCRIPT = `set -euo pipefail
 export PGCONNECT_TIMEOUT=30 DB_HOST_SHOWN="$PGHOST:$PGPORT"
 ${WAIT('pg_isready -q')}
-verify() { psql -X -At -v ON_ERROR_STOP=1 -c "$MLSHIP_SETTINGS" -c "$MLSHIP_CHECK_SQL"; }
+case "\${MLSHIP_ROW_HASH:-text}" in record) ;; *) MLSHIP_ROW_HASH=text ;; esac
+verify() { psql -X -At -v ON_ERROR_STOP=1 -c "$MLSHIP_SETTINGS" -c "SET mlship.row_hash = '$MLSHIP_ROW_HASH'" -c "$MLSHIP_CHECK_SQL"; }
 tables=$(psql -X -At -v ON_ERROR_STOP=1 -c "$MLSHIP_COUNT_SQL")
 if [ "$tables" -gt 0 ] && [ "\${MLSHIP_REPLACE:-0}" != 1 ]; then
   verify
@@ -148,7 +165,9 @@ if [ "\${MLSHIP_REPLACE:-0}" = 1 ]; then
 else
   feed | pg_restore --no-owner --no-acl --single-transaction -d "$PGDATABASE"
 fi
+${STEP('restored')}
 verify
+${STEP('verified')}
 echo mlship-restored`;
 
 const MYSQL_SCRIPT = `set -euo pipefail
@@ -171,7 +190,9 @@ feed > ${DUMP_PATH}
     echo "SET FOREIGN_KEY_CHECKS = 1;"
   fi
   cat ${DUMP_PATH}; } | mysql "\${conn[@]}"
+${STEP('restored')}
 mlship_verify "\${conn[@]}"
+${STEP('verified')}
 echo mlship-restored`;
 
 export function restoreScript(engine: DbEngine): string {

@@ -18,7 +18,7 @@ import { open, readFile, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { writeFileAtomic } from '../../io/files.js';
 import type { ManagedDatabase } from '../deploy/database.js';
-import { compareChecks, type TableCheck } from './checks.js';
+import { compareChecks, type RowHash, type TableCheck } from './checks.js';
 import type { DataDeps } from './deps.js';
 import { type LocalDatabase, type LocalSnapshot, openSnapshot } from './local-database.js';
 import { DATA_PREFIX, failedKey, manifestKey, partKey } from './restore-task.js';
@@ -51,6 +51,8 @@ interface Target {
   stack: string;
   bucket: string;
   db: ManagedDatabase;
+  /** How the verify lines hash a row (default: the text of the row, which every version has). */
+  rowHash?: RowHash;
 }
 
 /** Called once the dump's first part is in the bucket (the restore can start), with its key. */
@@ -260,7 +262,7 @@ export async function dumpAndStage(
   onStaging: OnStaging,
 ): Promise<StagedDump> {
   const t0 = Date.now();
-  const snapshot = await openSnapshot(deps.engine, local, t.db);
+  const snapshot = await openSnapshot(deps.engine, local, t.db, t.rowHash ?? 'text');
   const saved = await savedDump(stateFile(deps, t.stack, t.db));
   if (saved) {
     const checks = await snapshot.checks.catch(async (e) => {

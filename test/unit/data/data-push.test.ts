@@ -10,7 +10,14 @@ import path from 'node:path';
 import type { DescribeTasksResponse } from '@aws-sdk/client-ecs';
 import { describe, expect, it } from 'vitest';
 import { runTaskInput } from '../../../src/adapters/aws/run-task-input.js';
-import { compareChecks, describeDifference, parseChecks } from '../../../src/core/data/checks.js';
+import {
+  compareChecks,
+  describeDifference,
+  PG_CHECK_SQL,
+  parseChecks,
+  rowHashFor,
+  rowHashSetting,
+} from '../../../src/core/data/checks.js';
 import { ecsRestoreRunner, startedBy } from '../../../src/core/data/ecs-restore.js';
 import { localCommands } from '../../../src/core/data/local-database.js';
 import {
@@ -18,6 +25,7 @@ import {
   defaultRestoreImage,
   feedFunction,
   HOLD_BACK_BYTES,
+  parseSteps,
   restoreScript,
   restoreTaskDefinition,
 } from '../../../src/core/data/restore-task.js';
@@ -97,7 +105,7 @@ describe('the restore task', () => {
       startedBy: startedBy('shop'),
       environment: {
         fetch: { MLSHIP_DUMP_URL: 's3://b/mlship/data/x.pgdump' },
-        restore: { MLSHIP_REPLACE: '0' },
+        restore: { MLSHIP_REPLACE: '0', MLSHIP_ROW_HASH: 'record' },
       },
       tags: { 'mlship:stack': 'shop' },
     };
@@ -129,6 +137,31 @@ describe('the restore task', () => {
     expect(restoreScript('mysql')).toMatch(/cat \/mlship-data\/dump; } \| mysql "\$\{conn\[@\]\}"/);
     for (const engine of ['postgres', 'mysql'] as const)
       expect(restoreScript(engine)).toMatch(/mlship-target-not-empty/);
+  });
+
+  it('the restore verifies with the row hash it is told (anything but record is text) and prints its steps with their times', () => {
+    const pg = restoreScript('postgres');
+    expect(pg).toContain(`case "\${MLSHIP_ROW_HASH:-text}" in record) ;; *) MLSHIP_ROW_HASH=text ;; esac`);
+    expect(pg).toContain(
+      `-c "$MLSHIP_SETTINGS" -c "SET mlship.row_hash = '$MLSHIP_ROW_HASH'" -c "$MLSHIP_CHECK_SQL"`,
+    );
+    // The steps, in order: restored, then verify, then verified; run by bash as the script does.
+    for (const engine of ['postgres', 'mysql'] as const) {
+      const s = restoreScript(engine);
+      expect(s.indexOf('mlship-step restored')).toBeLessThan(
+        s.lastIndexOf(engine === 'postgres' ? '\nverify\n' : '\nmlship_verify'),
+      );
+      expect(s.indexOf('mlship-step verified')).toBeGreaterThan(
+        s.lastIndexOf(engine === 'postgres' ? '\nverify\n' : '\nmlship_verify'),
+      );
+    }
+    const line = execFileSync('bash', ['-c', /echo "mlship-step restored [^\n]*/.exec(pg)![0]], {
+      encoding: 'utf8',
+    });
+    const steps = parseSteps(['mlship-verify public.a 3 99', line, 'mlship-step verified 1796284801.5']);
+    expect(Math.abs(steps.restored! - Date.now())).toBeLessThan(5_000);
+    expect(steps.verified).toBe(1_796_284_801_500);
+    expect(parseSteps(['mlship-step broken', 'mlship-stepx 1'])).toEqual({});
   });
 
   it('the feed hands the newest part on but for its tail, which waits for the next part or the manifest: the dump ends only after it; a failed dump never hands its last bytes on', async () => {
@@ -270,6 +303,15 @@ esac`;
   });
 });
 
+describe('the row hash', () => {
+  it('is record from PostgreSQL 14 (hash_record_extended), text before; the setting takes no other value', () => {
+    expect(['10', '11', '13'].map(rowHashFor)).toEqual(['text', 'text', 'text']);
+    expect(['14', '15', '16', '17'].map(rowHashFor)).toEqual(['record', 'record', 'record', 'record']);
+    expect(rowHashSetting('record')).toBe("SET mlship.row_hash = 'record'");
+    expect(rowHashSetting("x'; DROP TABLE t; --" as never)).toBe("SET mlship.row_hash = 'text'");
+  });
+});
+
 describe('the local commands', () => {
   it('PostgreSQL: the snapshot is exported, checked and dumped with pg_dump -Fc --snapshot', () => {
     const c = localCommands(database('postgres'), '00000003-00000002-1');
@@ -284,6 +326,10 @@ describe('the local commands', () => {
       '00000003-00000002-1',
     ]);
     expect(c.holder).toContain('BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY');
+    // The row hash is set before the check SQL, which reads it (text unless told).
+    expect(c.holder.indexOf("SET mlship.row_hash = 'text'")).toBe(c.holder.indexOf(PG_CHECK_SQL) - 2);
+    const record = localCommands(database('postgres'), undefined, 'record').holder;
+    expect(record.indexOf("SET mlship.row_hash = 'record'")).toBe(record.indexOf(PG_CHECK_SQL) - 2);
     expect(c.release('42').at(-1)).toBe('SELECT pg_terminate_backend(42)');
   });
 
@@ -361,7 +407,9 @@ describe('the ECS runner', () => {
           };
         },
         runTask: async (s) => {
-          calls.push(`run ${s.startedBy} ${s.subnets.join(',')} ${s.environment?.restore?.MLSHIP_REPLACE}`);
+          calls.push(
+            `run ${s.startedBy} ${s.subnets.join(',')} ${s.environment?.restore?.MLSHIP_REPLACE} ${s.environment?.restore?.MLSHIP_ROW_HASH}`,
+          );
           return recording.answers[0]!.tasks![0]!.taskArn!;
         },
         describeTasks: async () => recording.answers[Math.min(polls++, 2)]!.tasks!,
@@ -371,7 +419,7 @@ describe('the ECS runner', () => {
           calls.push(`logs ${group} ${stream}`);
           return stream.startsWith('data/restore/')
             ? ['mlship-verify public.a 3 99', 'mlship-target-not-empty 1']
-            : ['mlship-fetched'];
+            : ['mlship-step fetched 1796284800.250'];
         },
       },
     });
@@ -388,17 +436,17 @@ describe('the ECS runner', () => {
       () => undefined,
       clock,
     );
-    const id = await runner.start({ dumpUrl: 's3://b/k', replace: false });
+    const id = await runner.start({ dumpUrl: 's3://b/k', replace: false, rowHash: 'record' });
     const outcome = await runner.wait(id);
     expect(outcome.exitCode).toBe(3);
     expect(outcome.lines).toEqual([
-      'mlship-fetched',
+      'mlship-step fetched 1796284800.250',
       'mlship-verify public.a 3 99',
       'mlship-target-not-empty 1',
     ]);
     expect(calls).toEqual([
       'register shop-data-restore',
-      'run mlship-data-shop subnet-a 0',
+      'run mlship-data-shop subnet-a 0 record',
       'logs /mlship/shop data/fetch/0f5e2a1b7c3d4e5f8a9b0c1d2e3f4a5b',
       'logs /mlship/shop data/restore/0f5e2a1b7c3d4e5f8a9b0c1d2e3f4a5b',
     ]);
