@@ -57,13 +57,29 @@ function progressLines(io: IoHost) {
   };
 }
 
-function render(r: DataPushResult): string {
+/** The database's steps in seconds: where a push's time went. */
+function timeLine(s: {
+  dump: number;
+  upload: number;
+  restore: number;
+  fetch?: number;
+  verify?: number;
+}): string {
+  const of = [
+    s.fetch !== undefined ? `the task had the whole dump after ${s.fetch.toFixed(1)} s` : '',
+    s.verify !== undefined ? `verify lines ${s.verify.toFixed(1)} s` : '',
+  ].filter(Boolean);
+  return `  time: dump ${s.dump.toFixed(1)} s (uploaded and restored alongside), rest of the upload ${s.upload.toFixed(1)} s, restore after it ${s.restore.toFixed(1)} s${of.length ? ` (${of.join('; ')})` : ''}`;
+}
+
+export function render(r: DataPushResult): string {
   const lines: string[] = [];
   const d = r.database;
   if (d) {
     lines.push(
       `database ${d.identifier} (${d.engine} ${d.localMajor} → ${d.cloudMajor}): ${d.outcome === 'already' ? 'already held exactly this data, nothing restored' : `restored ${d.tables.length} table(s), ${d.rows} row(s)`}; dump ${mib(d.dumpBytes)}${d.dumpReused ? ' (reused)' : ''}, ${mib(d.uploadedBytes)} uploaded${d.resumedBytes ? `, ${mib(d.resumedBytes)} already there` : ''}`,
       ...d.tables.map((t) => `  ${t.table}: ${t.rows} row(s), checksum ${t.checksum}`),
+      timeLine(d.seconds),
     );
   }
   const f = r.files;

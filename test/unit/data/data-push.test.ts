@@ -10,6 +10,7 @@ import path from 'node:path';
 import type { DescribeTasksResponse } from '@aws-sdk/client-ecs';
 import { describe, expect, it } from 'vitest';
 import { runTaskInput } from '../../../src/adapters/aws/run-task-input.js';
+import { render } from '../../../src/cli/commands/data.js';
 import {
   compareChecks,
   describeDifference,
@@ -451,5 +452,39 @@ describe('the ECS runner', () => {
       'logs /mlship/shop data/restore/0f5e2a1b7c3d4e5f8a9b0c1d2e3f4a5b',
     ]);
     expect(t).toBe(12_000); // two polls of 6 s
+  });
+});
+
+describe('the summary', () => {
+  it('names each table and says where the time went, from the restore task steps when it printed them', () => {
+    const database = {
+      identifier: 'mlship-shop-db',
+      engine: 'postgres',
+      localMajor: '15',
+      cloudMajor: '16',
+      tables: [{ table: 'public.items', rows: 3, checksum: '99' }],
+      rows: 3,
+      dumpBytes: 2 << 20,
+      dumpReused: false,
+      uploadedBytes: 2 << 20,
+      resumedBytes: 0,
+      outcome: 'restored' as const,
+      mismatches: [],
+      seconds: { dump: 64.51, upload: 0.23, restore: 18.37, fetch: 8.02, verify: 4.89 },
+    };
+    const text = render({ ok: true, stack: 'shop', database, mismatches: [] });
+    expect(text).toContain('  public.items: 3 row(s), checksum 99');
+    expect(text).toContain(
+      '  time: dump 64.5 s (uploaded and restored alongside), rest of the upload 0.2 s, restore after it 18.4 s (the task had the whole dump after 8.0 s; verify lines 4.9 s)',
+    );
+    expect(text.split('\n').at(-1)).toBe('verified: every table and object matches');
+    // A task that printed no steps (an older image's script): the push's own clock only.
+    const older = render({
+      ok: true,
+      stack: 'shop',
+      database: { ...database, seconds: { dump: 1, upload: 0, restore: 2 } },
+      mismatches: [],
+    });
+    expect(older).toContain('restore after it 2.0 s\n');
   });
 });
