@@ -11,6 +11,7 @@ not a served request, whatever wrk's req/s says.
 
 import json
 import re
+import statistics
 import sys
 from collections import defaultdict
 
@@ -158,7 +159,18 @@ def tuned(cell: dict, rows: list) -> list[str]:
         p50_ratio = " / ".join(f"{v[0] / min(v[1:]):.2f}x" for v in p50)
         ok_ratio = " / ".join(f"{v[0] / max(v[1:]):.2f}x" for v in ok)
         out.append(f"| {family} | {_cells(p50)} | {p50_ratio} | {_cells(ok)} | {ok_ratio} |")
+        if min(len(p50), len(ok)) >= 3:  # by turns, many rounds: the medians say more than any one
+            mp, mo = _medians(p50), _medians(ok)
+            out.append(
+                f"| {family}, median of {len(p50)} rounds | {_cells([mp])} | {mp[0] / min(mp[1:]):.2f}x "
+                f"| {_cells([mo])} | {mo[0] / max(mo[1:]):.2f}x |"
+            )
     return out
+
+
+def _medians(rounds: list[list]) -> list[float]:
+    """Each server's median over the rounds (rounds: one list of the servers' values each)."""
+    return [round(statistics.median(values), 2) for values in zip(*rounds, strict=True)]
 
 
 if __name__ == "__main__":
