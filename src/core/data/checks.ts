@@ -33,8 +33,9 @@ export const PG_COUNT_TABLES_SQL = `SELECT count(*) ${PG_USER_TABLES}`;
  *   equality is the identity of the value (integers, bool, dates and times, uuid, bytea, and
  *   text/varchar compared as bytes under "C"), every other column by the hash of its text
  *   (numeric, jsonb, citext, float, arrays...: types whose equality would hide a changed
- *   text, e.g. 1.0 = 1.00, or that have no hash). No row is printed as text unless it must
- *   be: about 2.5x less CPU than `text` on a row of integers and bytes (docs/benchmarks.md).
+ *   text, e.g. 1.0 = 1.00, or that have no hash). No value is printed as text unless it must
+ *   be: 2.3-2.7x less CPU than `text` on rows of integers, text and timestamps, 1.6x with a
+ *   jsonb column (still hashed by its text) beside them (docs/benchmarks.md).
  * - `text`: the hash of the whole row's text (older sources, which lack hash_record_extended).
  * Both use the extended hashes of hash partitioning, which must stay the same across versions
  * and on x86 and Graviton (both little-endian). Not a cryptographic hash: it catches a lost,
