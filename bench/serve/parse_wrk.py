@@ -121,7 +121,7 @@ def goals(path: str) -> str:
             f"| {family} | {pair(p50, p50_peer)} | {_ratio(p50, p50_peer)} | {_ratio(p50, faster)} | {pair(ok, ok_peer)} "
             f"| {_ratio(ok, ok_peer)} | {pair(p99, p99_peer)} | {errors} |"
         )
-    out += ["", *tuned(cell, rows)]
+    out += ["", *tuned(rows)]
     return "\n".join(out)
 
 
@@ -132,7 +132,7 @@ def _cells(cells: list[list]) -> str:
     return " ; ".join(" / ".join(map(str, v)) for v in cells)
 
 
-def tuned(cell: dict, rows: list) -> list[str]:
+def tuned(rows: list) -> list[str]:
     """The default thread setting against the best hand-tuned one (THREADS_PER_WORKER set), same
     service: c=1 p50 within 1.1x of the lowest, c=64 2xx/s at least 0.9x of the highest."""
     out = [
@@ -142,6 +142,7 @@ def tuned(cell: dict, rows: list) -> list[str]:
         ),
         "|---|---|---|---|---|",
     ]
+    cell = _by_run(rows)
     servers = ("mlship-batching", *HAND_TUNED)
     for family in dict.fromkeys(r["family"] for r in rows):
         samples = sorted({r["sample"] for r in rows if r["family"] == family})
@@ -179,8 +180,7 @@ if __name__ == "__main__":
     elif sys.argv[1] == "--goals":
         print(goals(sys.argv[2]))
     elif sys.argv[1] == "--tuned":
-        rows = _rows(sys.argv[2])
-        print("\n".join(tuned(_by_run(rows), rows)))
+        print("\n".join(tuned(_rows(sys.argv[2]))))
     else:
         with open(sys.argv[5]) as f:
             steal = float(sys.argv[6]) if len(sys.argv) > 6 and sys.argv[6] else None

@@ -58,13 +58,7 @@ function progressLines(io: IoHost) {
 }
 
 /** The database's steps in seconds: where a push's time went. */
-function timeLine(s: {
-  dump: number;
-  upload: number;
-  restore: number;
-  fetch?: number;
-  verify?: number;
-}): string {
+function timeLine(s: NonNullable<DataPushResult['database']>['seconds']): string {
   const of = [
     s.fetch !== undefined ? `the task had the whole dump after ${s.fetch.toFixed(1)} s` : '',
     s.verify !== undefined ? `verify lines ${s.verify.toFixed(1)} s` : '',
