@@ -344,9 +344,22 @@ describe.runIf(engine)('data push: database (PostgreSQL 15 → PostgreSQL 15 thr
     expect(psql(TARGET, 'SELECT count(*) FROM events')).toBe(before);
     expect(tableContent(TARGET)).toBe(contentBefore);
     expect(before).not.toBe(psql(SOURCE, 'SELECT count(*) FROM events'));
-    const staged = (await s3.s3.listObjects(BUCKET, dumpPrefix(db))).map((o) => o.key.split('/').pop());
-    expect(staged).toContain('part-00002');
+    const keys = (await s3.s3.listObjects(BUCKET, dumpPrefix(db))).map((o) => o.key);
+    const staged = keys.map((k) => k.split('/').pop()!);
+    // Each part's key holds its SHA-256.
+    expect(staged.filter((n) => n.startsWith('part-00002.'))).toEqual([
+      expect.stringMatching(/^part-00002\.[0-9a-f]{64}$/),
+    ]);
     expect(staged).not.toContain('manifest');
+    // A stray object under a part's number (another SHA-256): deleted before the restore starts,
+    // which would otherwise find the part staged twice.
+    const stray = `${keys[0]!.slice(0, keys[0]!.lastIndexOf('/'))}/part-00002.${'0'.repeat(64)}`;
+    await s3.s3.putObject({
+      bucket: BUCKET,
+      key: stray,
+      body: Buffer.from('stray'),
+      sha256: createHash('sha256').update('stray').digest('hex'),
+    });
     const r = await pushDatabase(d, { stack: STACK, bucket: BUCKET, db, replace: true });
     expect(r.dumpReused).toBe(true);
     expect(r.uploadedBytes).toBe(0);
@@ -395,7 +408,7 @@ describe.runIf(engine)('data push: database (PostgreSQL 15 → PostgreSQL 15 thr
       get: (target, name) =>
         name === 'putObject'
           ? async (spec: Parameters<S3Api['putObject']>[0]) => {
-              if (!spec.key.endsWith('/part-00001')) return target.putObject(spec);
+              if (!spec.key.includes('/part-00001.')) return target.putObject(spec);
               const body = Buffer.from(spec.body);
               body[body.length >> 1]! ^= 0xff;
               await raw.send(

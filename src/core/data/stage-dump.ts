@@ -1,6 +1,7 @@
 // The dump of a database push and its copy in the stack's bucket (under mlship/data/, which
 // the tasks' role cannot write), staged as a series of part objects under the dump's key
-// (<key>/part-00001, ... each stored with its SHA-256, which S3 checks on arrival) while
+// (<key>/part-00001.<sha256>, ... named and stored with its SHA-256, which S3 checks on
+// arrival) while
 // pg_dump writes, so the restore task can restore each part as it appears; once pg_dump
 // succeeded, a manifest (<key>/manifest: every part's name, SHA-256 and size, then the
 // whole dump's) closes it. Only the manifest lets the restore commit; a dump that failed
@@ -21,7 +22,7 @@ import type { ManagedDatabase } from '../deploy/database.js';
 import { compareChecks, type RowHash, type TableCheck } from './checks.js';
 import type { DataDeps } from './deps.js';
 import { type LocalDatabase, type LocalSnapshot, openSnapshot } from './local-database.js';
-import { DATA_PREFIX, failedKey, manifestKey, partKey } from './restore-task.js';
+import { DATA_PREFIX, failedKey, manifestKey, partKey, partName } from './restore-task.js';
 
 /** Parts of the staged dump: small enough that the restore starts early and the last one is quick. */
 export const DUMP_PART_BYTES = 16 * 1024 * 1024;
@@ -68,7 +69,7 @@ const newDumpKey = (db: ManagedDatabase) =>
   `${dumpPrefix(db)}${Date.now().toString(36)}-${randomBytes(4).toString('hex')}.${db.engine === 'postgres' ? 'pgdump' : 'sql'}`;
 
 const sha256 = (b: Buffer) => createHash('sha256').update(b).digest('hex');
-const manifestLine = (n: number, body: Buffer) => `${partKey('', n).slice(1)} ${sha256(body)} ${body.length}`;
+const manifestLine = (n: number, sum: string, bytes: number) => `${partName(n)} ${sum} ${bytes}`;
 
 async function savedDump(file: string): Promise<SavedDump | undefined> {
   const saved = await readFile(file, 'utf8').then(
@@ -139,9 +140,10 @@ function partWriter(deps: DataDeps, t: Target, key: string, onFirst: () => void)
   const lines: string[] = [];
   const inFlight: Promise<void>[] = [];
   const store = (body: Buffer) => {
-    const n = lines.push(manifestLine(lines.length + 1, body));
+    const sum = sha256(body);
+    const n = lines.push(manifestLine(lines.length + 1, sum, body.length));
     inFlight.push(
-      deps.aws.s3.putObject({ bucket: t.bucket, key: partKey(key, n), body, sha256: sha256(body) }).then(
+      deps.aws.s3.putObject({ bucket: t.bucket, key: partKey(key, n, sum), body, sha256: sum }).then(
         () => {
           sent += body.length;
           deps.progress?.('upload', sent);
@@ -188,31 +190,47 @@ const putManifest = (deps: DataDeps, t: Target, dump: SavedDump, lines: string[]
   return deps.aws.s3.putObject({ bucket: t.bucket, key: manifestKey(dump.key), body, sha256: sha256(body) });
 };
 
-/** The kept dump, in the bucket: the parts not there yet sent from the file, then the manifest. */
+/** Reads the kept dump's parts in order (part number, its bytes, their SHA-256). */
+async function* keptParts(deps: DataDeps, saved: SavedDump) {
+  const file = await open(saved.file, 'r');
+  try {
+    for (let n = 1, at = 0; n === 1 || at < saved.bytes; n++, at += partBytes(deps)) {
+      const body = Buffer.alloc(Math.min(partBytes(deps), saved.bytes - at));
+      await file.read(body, 0, body.length, at);
+      yield { n, body, sum: sha256(body), end: at + body.length };
+    }
+  } finally {
+    await file.close();
+  }
+}
+
+/**
+ * The kept dump, in the bucket: the parts not there yet sent from the file, then the manifest.
+ * A part's key holds its SHA-256 (which S3 checked on arrival), so a part whose key is there
+ * is whole; any other part object of the dump (another SHA-256 under a number, an older
+ * layout) is deleted first, before a restore can start and read it.
+ */
 async function stageSaved(deps: DataDeps, t: Target, saved: SavedDump, onStaging: OnStaging) {
   const { s3 } = deps.aws;
   await clearStaleDumps(deps, t, saved.key);
   await s3.deleteObject(t.bucket, failedKey(saved.key));
   await s3.deleteObject(t.bucket, manifestKey(saved.key));
-  const file = await open(saved.file, 'r');
+  const wanted = new Set<string>();
+  for await (const p of keptParts(deps, saved)) wanted.add(partKey('', p.n, p.sum).slice(1));
+  const there = new Set((await stagedDumps(deps, t)).get(saved.key) ?? []);
+  for (const name of there)
+    if (name.startsWith('part-') && !wanted.has(name))
+      await s3.deleteObject(t.bucket, `${saved.key}/${name}`);
   const lines: string[] = [];
   let uploadedBytes = 0;
-  try {
-    for (let n = 1, at = 0; n === 1 || at < saved.bytes; n++, at += partBytes(deps)) {
-      const body = Buffer.alloc(Math.min(partBytes(deps), saved.bytes - at));
-      await file.read(body, 0, body.length, at);
-      const sum = sha256(body);
-      lines.push(manifestLine(n, body));
-      const there = await s3.headObject(t.bucket, partKey(saved.key, n));
-      if (there?.sha256 !== sum || there.sizeBytes !== body.length) {
-        await s3.putObject({ bucket: t.bucket, key: partKey(saved.key, n), body, sha256: sum });
-        uploadedBytes += body.length;
-      }
-      if (n === 1) onStaging(saved.key);
-      deps.progress?.('upload', at + body.length, saved.bytes);
+  for await (const { n, body, sum, end } of keptParts(deps, saved)) {
+    lines.push(manifestLine(n, sum, body.length));
+    if (!there.has(partKey('', n, sum).slice(1))) {
+      await s3.putObject({ bucket: t.bucket, key: partKey(saved.key, n, sum), body, sha256: sum });
+      uploadedBytes += body.length;
     }
-  } finally {
-    await file.close();
+    if (n === 1) onStaging(saved.key);
+    deps.progress?.('upload', end, saved.bytes);
   }
   await putManifest(deps, t, saved, lines);
   return { uploadedBytes, resumedBytes: saved.bytes - uploadedBytes };

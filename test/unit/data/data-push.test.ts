@@ -82,7 +82,7 @@ describe('the restore task', () => {
         const td = restoreTaskDefinition(spec(engine));
         expect(validateShape(model!, 'RegisterTaskDefinitionRequest', td)).toEqual([]);
         const [fetch, restore] = td.containerDefinitions!;
-        expect(fetch!.command![0]).toMatch(/aws s3api get-object --bucket "\$B" --key "\$K\/\$1"/);
+        expect(fetch!.command![0]).toMatch(/aws s3 cp "s3:\/\/\$B\/\$K\/" \$I\/ --recursive/);
         expect(restore!.image).toBe(engine === 'postgres' ? 'postgres:16' : 'mysql:8.0');
         expect(restore!.dependsOn).toEqual([{ containerName: 'fetch', condition: 'START' }]);
         expect(
@@ -223,71 +223,98 @@ describe('the restore task', () => {
     }
   }, 40_000);
 
-  it('the fetch makes one listing per poll and GETs only the parts it listed, each checked against its SHA-256', () => {
-    // A stand-in for the AWS CLI on PATH (its S3: files of a directory, each part's SHA-256
-    // metadata beside it) that records every call: the script's control flow, not S3 (the
-    // docker test runs it against moto).
+  it('the fetch makes one AWS CLI call per look (parts, manifest and failure marker at once), checks each part against the SHA-256 in its key, and ends on the manifest', () => {
+    // A stand-in for the AWS CLI on PATH (its S3: files of a directory) that records every
+    // call and copies the objects `s3 cp --recursive` would (its --include patterns, after
+    // --exclude '*'): the script's control flow, not S3 (the docker test runs it against moto).
+    // A consumer beside it takes the parts as the restore's feed would.
     const root = mkdtempSync(path.join(os.tmpdir(), 'mlship-fetch-'));
     const fetch = restoreTaskDefinition(spec('postgres')).containerDefinitions![0]!.command![0]!;
     const fake = `#!/bin/sh
-echo "$2 $6" >> ${root}/calls
-case "$2" in
-  list-objects-v2) cd ${root}/s3/$4 && find "$6" -type f ! -name '*.sha' | sort | tr '\\n' '\\t'; echo ;;
-  get-object) [ -f "${root}/s3/$4/$6" ] || exit 255; cp "${root}/s3/$4/$6" "\${11}"; cat "${root}/s3/$4/$6.sha" ;;
-esac`;
-    const run = (parts: string[], tamper?: number) => {
+set -f; src=$3; dst=$4; shift 4; inc=""; prev=""
+for a in "$@"; do [ "$prev" = --include ] && inc="$inc $a"; prev=$a; done
+echo "$1 $2$inc" | sed 's/^--recursive --only-show-errors/cp/' >> ${root}/calls
+dir=${root}/s3/\${src#s3://}
+for f in $(ls "$dir"); do for p in $inc; do case "$f" in $p) cp "$dir/$f" "$dst/$f" ;; esac; done; done`;
+    const sha = (body: string) => execFileSync('sha256sum', { input: body }).toString().split(' ')[0]!;
+    const run = (parts: string[], o: { tamper?: number; manifestExtra?: string; failed?: boolean } = {}) => {
       rmSync(root, { recursive: true, force: true });
       for (const d of ['bin', 'dir', 's3/b/d/k']) execFileSync('mkdir', ['-p', path.join(root, d)]);
       writeFileSync(path.join(root, 'bin/aws'), fake, { mode: 0o755 });
       const manifest = parts.map((body, i) => {
-        const name = `part-0000${i + 1}`;
-        const sha = execFileSync('sha256sum', { input: body }).toString().split(' ')[0]!;
-        writeFileSync(path.join(root, 's3/b/d/k', name), i + 1 === tamper ? `${body}!` : body);
-        writeFileSync(path.join(root, 's3/b/d/k', `${name}.sha`), `${sha}\n`);
-        return `${name} ${sha} ${body.length}\n`;
+        const name = `part-${String(i + 1).padStart(5, '0')}`;
+        const staged = i + 1 === o.tamper ? `${body}!` : body;
+        writeFileSync(path.join(root, 's3/b/d/k', `${name}.${sha(body)}`), staged);
+        return `${name} ${sha(body)} ${body.length}\n`;
       });
-      writeFileSync(path.join(root, 's3/b/d/k/manifest'), `${manifest.join('')}whole x 0\n`);
-      writeFileSync(path.join(root, 's3/b/d/k/manifest.sha'), 'x\n');
-      const script = fetch.replaceAll('/mlship-data', path.join(root, 'dir'));
+      if (o.failed) writeFileSync(path.join(root, 's3/b/d/k/failed'), 'failed\n');
+      else
+        writeFileSync(
+          path.join(root, 's3/b/d/k/manifest'),
+          `${manifest.join('')}${o.manifestExtra ?? ''}total x 0\n`,
+        );
+      const dir = path.join(root, 'dir');
+      const script = fetch.replaceAll('/mlship-data', dir);
+      const take = `for f in ${dir}/part-*; do [ -f "$f" ] && cat "$f" >> ${root}/consumed && rm "$f"; done`;
+      const consumer = `while [ ! -f ${dir}/end ] && [ ! -f ${dir}/failed ]; do ${take}; sleep 0.05; done; [ -f ${dir}/failed ] || ${take}`;
       const env = { PATH: `${path.join(root, 'bin')}:${process.env.PATH}`, MLSHIP_DUMP_URL: 's3://b/d/k' };
       let code = 0;
       let out = '';
       try {
-        out = execFileSync('sh', ['-c', script], { env }).toString();
+        out = execFileSync('bash', ['-c', `(${consumer}) & sh -c "$0"; rc=$?; wait; exit $rc`, script], {
+          env,
+        }).toString();
       } catch (e) {
         code = (e as { status: number }).status;
         out = String((e as { stdout: Buffer }).stdout);
       }
-      const calls = readFileSync(path.join(root, 'calls'), 'utf8').trim().split('\n');
+      const read = (f: string) => readFileSync(path.join(root, f), 'utf8');
       return {
         code,
         out,
-        calls,
-        files: execFileSync('ls', [path.join(root, 'dir')])
-          .toString()
-          .split('\n'),
+        calls: read('calls').trim().split('\n'),
+        consumed: execFileSync('sh', ['-c', `cat ${root}/consumed 2>/dev/null; true`]).toString(),
+        left: execFileSync('ls', [dir]).toString().split('\n').filter(Boolean),
       };
     };
     try {
       const ok = run(['one ', 'two ', 'three']);
       expect(ok.code).toBe(0);
-      expect(ok.calls).toEqual([
-        'list-objects-v2 d/k/',
-        'get-object d/k/part-00001',
-        'get-object d/k/part-00002',
-        'get-object d/k/part-00003',
-        'get-object d/k/manifest',
-      ]);
-      expect(ok.files.filter((f) => f)).toEqual(['end', 'part-00001', 'part-00002', 'part-00003']);
-      const bad = run(['one ', 'two ', 'three'], 2);
+      expect(ok.out).toMatch(/^mlship-step fetched \d+\.\d+$/m);
+      // One call fetched the three parts and the manifest that closes the dump.
+      expect(ok.calls).toEqual(['cp manifest failed part-00001.* part-00002.* part-00003.* part-00004.*']);
+      expect(ok.consumed).toBe('one two three');
+      expect(ok.left).toEqual(['end']);
+
+      // More parts than the volume holds: each look asks for the next free slots' parts only.
+      const many = ['a', 'b', 'c', 'd', 'e', 'f', 'g'];
+      const big = run(many);
+      expect(big.code).toBe(0);
+      expect(big.consumed).toBe(many.join(''));
+      expect(big.calls[0]).toBe('cp manifest failed part-00001.* part-00002.* part-00003.* part-00004.*');
+      expect(big.calls.length).toBeLessThanOrEqual(4);
+      for (const call of big.calls.slice(1)) expect(call).toMatch(/^cp manifest failed part-0000[5-7]\.\*/);
+
+      const bad = run(['one ', 'two ', 'three'], { tamper: 2 });
       expect(bad.code).toBe(5);
       expect(bad.out).toMatch(/part-00002 of the dump does not match its SHA-256/);
-      expect(bad.calls.at(-1)).toBe('get-object d/k/part-00002');
-      expect(bad.files.filter((f) => f)).toEqual(['failed', 'part-00001']);
+      // Part 1 was handed on (the feed may or may not have read it before the failure); part 2 never.
+      expect(['', 'one ']).toContain(bad.consumed);
+      expect(bad.left.filter((f) => f !== 'part-00001')).toEqual(['failed']);
+
+      const missing = run(['one ', 'two '], { manifestExtra: `part-00003 ${sha('x')} 1\n` });
+      expect(missing.code).toBe(5);
+      expect(missing.out).toMatch(/part-00003 of the dump is listed by the manifest but not staged/);
+      expect(missing.left).toContain('failed');
+      expect(missing.left).not.toContain('end');
+
+      const failed = run(['one '], { failed: true });
+      expect(failed.code).toBe(5);
+      expect(failed.out).toMatch(/the dump failed while it was staged/);
     } finally {
       rmSync(root, { recursive: true, force: true });
     }
-  });
+  }, 30_000);
 
   it('the role reads the database secret and the staged dumps only (listing them under their prefix)', () => {
     const role = dataRoleSpec({ ...spec('postgres'), bucket: 'mlship-shop-b', kmsKeyId: '1234abcd' });
