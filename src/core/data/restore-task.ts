@@ -25,7 +25,9 @@ const DIR = '/mlship-data';
  * SHA-256 (the fetch learns both from one listing), then the manifest (or the failure marker).
  */
 export const partName = (n: number) => `part-${String(n).padStart(5, '0')}`;
-export const partKey = (key: string, n: number, sha256: string) => `${key}/${partName(n)}.${sha256}`;
+/** A part's object name under the dump's key: its number and its SHA-256. */
+export const partObject = (n: number, sha256: string) => `${partName(n)}.${sha256}`;
+export const partKey = (key: string, n: number, sha256: string) => `${key}/${partObject(n, sha256)}`;
 export const manifestKey = (key: string) => `${key}/manifest`;
 export const failedKey = (key: string) => `${key}/failed`;
 /** How long the fetch and the restore wait for the next part before they give up (seconds). */

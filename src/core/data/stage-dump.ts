@@ -1,9 +1,8 @@
 // The dump of a database push and its copy in the stack's bucket (under mlship/data/, which
 // the tasks' role cannot write), staged as a series of part objects under the dump's key
 // (<key>/part-00001.<sha256>, ... named and stored with its SHA-256, which S3 checks on
-// arrival) while
-// pg_dump writes, so the restore task can restore each part as it appears; once pg_dump
-// succeeded, a manifest (<key>/manifest: every part's name, SHA-256 and size, then the
+// arrival) while pg_dump writes, so the restore task can restore each part as it appears;
+// once pg_dump succeeded, a manifest (<key>/manifest: every part's name, SHA-256 and size, then the
 // whole dump's) closes it. Only the manifest lets the restore commit; a dump that failed
 // gets a failure marker (<key>/failed) so a restore waiting for parts rolls back at once.
 // The key is new for every dump. What a killed run leaves is finished or dropped by the
@@ -12,7 +11,8 @@
 //   restore still waiting for it rolls back), then drops its parts and dumps again;
 // - killed after it: the dump file and its verify lines are recorded before the last parts;
 //   when the data has not changed, the parts missing in the bucket are sent from the kept
-//   file (same part size), then the manifest.
+//   file (same part size; any other part object under the key deleted first), then the
+//   manifest.
 
 import { createHash, randomBytes } from 'node:crypto';
 import { open, readFile, stat } from 'node:fs/promises';
@@ -22,7 +22,7 @@ import type { ManagedDatabase } from '../deploy/database.js';
 import { compareChecks, type RowHash, type TableCheck } from './checks.js';
 import type { DataDeps } from './deps.js';
 import { type LocalDatabase, type LocalSnapshot, openSnapshot } from './local-database.js';
-import { DATA_PREFIX, failedKey, manifestKey, partKey, partName } from './restore-task.js';
+import { DATA_PREFIX, failedKey, manifestKey, partKey, partName, partObject } from './restore-task.js';
 
 /** Parts of the staged dump: small enough that the restore starts early and the last one is quick. */
 export const DUMP_PART_BYTES = 16 * 1024 * 1024;
@@ -216,7 +216,7 @@ async function stageSaved(deps: DataDeps, t: Target, saved: SavedDump, onStaging
   await s3.deleteObject(t.bucket, failedKey(saved.key));
   await s3.deleteObject(t.bucket, manifestKey(saved.key));
   const wanted = new Set<string>();
-  for await (const p of keptParts(deps, saved)) wanted.add(partKey('', p.n, p.sum).slice(1));
+  for await (const p of keptParts(deps, saved)) wanted.add(partObject(p.n, p.sum));
   const there = new Set((await stagedDumps(deps, t)).get(saved.key) ?? []);
   for (const name of there)
     if (name.startsWith('part-') && !wanted.has(name))
@@ -225,7 +225,7 @@ async function stageSaved(deps: DataDeps, t: Target, saved: SavedDump, onStaging
   let uploadedBytes = 0;
   for await (const { n, body, sum, end } of keptParts(deps, saved)) {
     lines.push(manifestLine(n, sum, body.length));
-    if (!there.has(partKey('', n, sum).slice(1))) {
+    if (!there.has(partObject(n, sum))) {
       await s3.putObject({ bucket: t.bucket, key: partKey(saved.key, n, sum), body, sha256: sum });
       uploadedBytes += body.length;
     }
