@@ -108,6 +108,9 @@ for (const b of ['push', 'base', 'resume', 'prev'])
 
 docker('network', 'create', '--label', 'dev.mlship.managed=true', net);
 cleanup.push(() => execFileSync('docker', ['network', 'rm', net], { stdio: 'ignore' }));
+// Autovacuum off in every container: a target's background vacuum of a freshly restored 1 GB
+// (up to a minute after it, autovacuum_naptime) would otherwise run during whatever is measured
+// next, on the same 2 cores; the source is vacuumed once, before anything is measured.
 const pg = (name, labels = []) => {
   docker(
     'run',
@@ -138,16 +141,21 @@ pg(`${run}-src`, [
 ]);
 const targets = baseline ? ['base', 'push', 'prev'] : ['base', 'push'];
 for (const t of targets) pg(`${run}-${t}`);
-for (const c of ['src', ...targets])
+/** Waits until the container's server answers, then turns its autovacuum off (see pg). */
+const ready = (name) => {
   for (let i = 0; ; i++) {
     try {
-      psql(`${run}-${c}`, 'SELECT 1');
+      psql(name, 'SELECT 1');
       break;
     } catch {
       if (i > 120) throw new Error('postgres did not start');
       execSync('sleep 0.5');
     }
   }
+  psql(name, 'ALTER SYSTEM SET autovacuum = off', 'postgres');
+  psql(name, 'SELECT pg_reload_conf()', 'postgres');
+};
+for (const c of ['src', ...targets]) ready(`${run}-${c}`);
 // ~dbMb of rows: three tables, jsonb and bytea among them.
 const rows = Math.round((dbMb * 1024 * 1024) / 260);
 const t0 = performance.now();
@@ -158,6 +166,7 @@ INSERT INTO items SELECT i, md5(i::text), jsonb_build_object('i', i, 'tags', jso
 CREATE TABLE events (id bigint, kind text, at timestamptz); INSERT INTO events SELECT i, 'k' || i % 9, '2024-01-01'::timestamptz + i * interval '1 s' FROM generate_series(1, ${Math.round(rows / 4)}) i;
 CREATE INDEX ON events (kind);`,
 );
+psql(`${run}-src`, 'VACUUM (FREEZE, ANALYZE)');
 const size = Number(psql(`${run}-src`, "SELECT pg_database_size('app')"));
 console.error(
   `database: ${(size / 1024 ** 2).toFixed(0)} MB on disk (${rows} + ${Math.round(rows / 4)} rows), made in ${secs(t0).toFixed(0)} s`,
@@ -344,15 +353,7 @@ console.error(
 
 // Killed half-way, then run again.
 pg(`${run}-resume`);
-for (let i = 0; ; i++) {
-  try {
-    psql(`${run}-resume`, 'SELECT 1');
-    break;
-  } catch {
-    if (i > 120) throw new Error('postgres did not start');
-    execSync('sleep 0.5');
-  }
-}
+ready(`${run}-resume`);
 const resumeCache = mkdtempSync(path.join(os.tmpdir(), 'mlship-bench-resume-'));
 const opts = JSON.stringify({
   stack,

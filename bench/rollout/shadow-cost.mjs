@@ -5,6 +5,10 @@
 //   off      the routing state's mirror off (same NGINX configuration, the candidate idle)
 //   low      mirror on, the candidate at cpu_shares 2
 //   default  mirror on, the candidate at cpu_shares 1024 (`docker update`)
+//   idle     mirror on, the candidate at cpu_shares 2 and every process in it at SCHED_IDLE
+//            (`chrt --idle`, by a privileged `docker exec`: the kernel runs it only when no other
+//            task wants the CPU and preempts it at once when the primary wakes; put back to
+//            SCHED_OTHER for the other configurations)
 //   paused   mirror on, the candidate paused (`docker pause`): after one read timeout NGINX skips
 //            it for 5 s and its stand-in answers at once, so this is NGINX's mirror without any
 //            shadow work or wait (what the mirror costs when the shadow's reply never holds the
@@ -25,7 +29,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { performance } from 'node:perf_hooks';
 
-const CONFIGS = ['off', 'low', 'default', 'paused'];
+const CONFIGS = ['off', 'low', 'default', 'paused', 'idle'];
 const median = (xs) => {
   const s = [...xs].sort((a, b) => a - b);
   const m = Math.floor(s.length / 2);
@@ -107,6 +111,12 @@ async function open(port, n, c, rate) {
   return summary(lat, failed, (performance.now() - t0) / 1000);
 }
 
+/** The host's CPU ticks so far and those stolen by the VM host's other guests (/proc/stat). */
+function ticks() {
+  const f = readFileSync('/proc/stat', 'utf8').split('\n')[0].trim().split(/\s+/).slice(1).map(Number);
+  return { total: f.reduce((a, b) => a + b, 0), steal: f[7] ?? 0 };
+}
+
 /** CPU time (s) a container has used (cgroup v1 cpuacct, read on the host: no exec in the container). */
 function cpuSeconds(id) {
   try {
@@ -157,6 +167,22 @@ export async function shadowCost({ root, name, port, mlship, rounds, requests })
     const s = config === 'default' ? 1024 : generatedShares;
     spawnSync('docker', ['update', '--cpu-shares', String(s), candidate], { stdio: 'ignore' });
     spawnSync('docker', [config === 'paused' ? 'pause' : 'unpause', candidate], { stdio: 'ignore' });
+    // Every thread of every process in the candidate: SCHED_IDLE for `idle`, SCHED_OTHER otherwise.
+    const policy = config === 'idle' ? '--idle' : '--other';
+    const r = spawnSync(
+      'docker',
+      [
+        'exec',
+        '--privileged',
+        candidate,
+        'sh',
+        '-c',
+        `for p in /proc/[0-9]*; do chrt ${policy} -a -p 0 \${p#/proc/} >/dev/null 2>&1; done; chrt -p 1`,
+      ],
+      { encoding: 'utf8' },
+    );
+    if (config === 'idle' && !/SCHED_IDLE/.test(r.stdout))
+      throw new Error(`chrt in the candidate: ${r.stdout}${r.stderr}`);
   };
   try {
     configure('off');
@@ -173,13 +199,16 @@ export async function shadowCost({ root, name, port, mlship, rounds, requests })
           for (const loop of ['closed', 'open']) {
             const since = new Date();
             const cpu0 = [stable, candidate, proxy].map(cpuSeconds);
+            const t0 = ticks();
             const r =
               loop === 'closed' ? await closed(port, requests, c) : await open(port, requests, c, rate);
             const cpu = [stable, candidate, proxy].map((x, i) => cpuSeconds(x) - cpu0[i]);
+            const t1 = ticks();
+            const steal = (100 * (t1.steal - t0.steal)) / Math.max(1, t1.total - t0.total);
             await sleep(1000); // the shadow's queue predicted (or dropped) before it is counted
             const predicted =
               config === 'off' || config === 'paused' ? 0 : shadowPredictions(candidate, since);
-            runs.push({ round, config, c, loop, ...r, predicted, cpu, load: os.loadavg()[0] });
+            runs.push({ round, config, c, loop, ...r, predicted, cpu, steal, load: os.loadavg()[0] });
           }
         }
       }
@@ -193,7 +222,7 @@ export async function shadowCost({ root, name, port, mlship, rounds, requests })
 
 function report(runs, { rounds, requests, capacity, rate, generatedShares }) {
   console.log(
-    `\n## shadow cost to the primary: mirror off vs a shadow at cpu_shares ${generatedShares} (low) vs 1024 (default, as before); ${rounds} rounds of ${requests} requests per cell; closed-loop capacity (off, c=64) ${capacity.toFixed(0)} req/s, open loop at ${rate} req/s; load ${os
+    `\n## shadow cost to the primary: mirror off vs a shadow at cpu_shares ${generatedShares} (low), at 1024 (default, as before), paused, and at cpu_shares ${generatedShares} with SCHED_IDLE (idle); ${rounds} rounds of ${requests} requests per cell; closed-loop capacity (off, c=64) ${capacity.toFixed(0)} req/s, open loop at ${rate} req/s; load ${os
       .loadavg()
       .map((x) => x.toFixed(1))
       .join(' ')} at ${new Date().toISOString()}\n`,
@@ -217,4 +246,5 @@ function report(runs, { rounds, requests, capacity, rate, generatedShares }) {
       }
     }
   console.log(`\nload average per run: ${runs.map((r) => r.load.toFixed(1)).join(' ')}`);
+  console.log(`steal % per run: ${runs.map((r) => r.steal.toFixed(1)).join(' ')}`);
 }
