@@ -6,7 +6,7 @@
 //   low      mirror on, the candidate at cpu_shares 2
 //   default  mirror on, the candidate at cpu_shares 1024 (`docker update`)
 //   idle     mirror on, the candidate at cpu_shares 2 and every process in it at SCHED_IDLE
-//            (`chrt --idle`, by a privileged `docker exec`: the kernel runs it only when no other
+//            (`chrt --idle`, from the host: the kernel runs it only when no other
 //            task wants the CPU and preempts it at once when the primary wakes; put back to
 //            SCHED_OTHER for the other configurations)
 //   paused   mirror on, the candidate paused (`docker pause`): after one read timeout NGINX skips
@@ -167,22 +167,19 @@ export async function shadowCost({ root, name, port, mlship, rounds, requests })
     const s = config === 'default' ? 1024 : generatedShares;
     spawnSync('docker', ['update', '--cpu-shares', String(s), candidate], { stdio: 'ignore' });
     spawnSync('docker', [config === 'paused' ? 'pause' : 'unpause', candidate], { stdio: 'ignore' });
-    // Every thread of every process in the candidate: SCHED_IDLE for `idle`, SCHED_OTHER otherwise.
+    // Every thread of every process in the candidate: SCHED_IDLE for `idle`, SCHED_OTHER otherwise,
+    // set from the host by their host PIDs (the way back to SCHED_OTHER needs CAP_SYS_NICE, which
+    // a process in the container lacks).
     const policy = config === 'idle' ? '--idle' : '--other';
-    const r = spawnSync(
-      'docker',
-      [
-        'exec',
-        '--privileged',
-        candidate,
-        'sh',
-        '-c',
-        `for p in /proc/[0-9]*; do chrt ${policy} -a -p 0 \${p#/proc/} >/dev/null 2>&1; done; chrt -p 1`,
-      ],
-      { encoding: 'utf8' },
-    );
-    if (config === 'idle' && !/SCHED_IDLE/.test(r.stdout))
-      throw new Error(`chrt in the candidate: ${r.stdout}${r.stderr}`);
+    const pids = execFileSync('docker', ['top', candidate, '-eo', 'pid'], { encoding: 'utf8' })
+      .split('\n')
+      .slice(1)
+      .map((l) => l.trim())
+      .filter((l) => /^\d+$/.test(l));
+    for (const pid of pids) spawnSync('chrt', [policy, '-a', '-p', '0', pid], { stdio: 'ignore' });
+    const now = execFileSync('chrt', ['-p', pids[0]], { encoding: 'utf8' });
+    if (!now.includes(config === 'idle' ? 'SCHED_IDLE' : 'SCHED_OTHER'))
+      throw new Error(`chrt ${policy} on the candidate's processes: ${now}`);
   };
   try {
     configure('off');
