@@ -107,6 +107,20 @@ function cpuOf(id: string): { shares: number; nanoCpus: number } {
   return { shares: shares!, nanoCpus: nanoCpus! };
 }
 
+/** The scheduling classes of a container's processes (`ps` cls: TS for SCHED_OTHER, IDL for SCHED_IDLE). */
+function schedClasses(id: string): string[] {
+  const r = spawnSync('docker', ['top', id, '-eo', 'pid,cls'], { encoding: 'utf8' });
+  return [
+    ...new Set(
+      r.stdout
+        .trim()
+        .split('\n')
+        .slice(1)
+        .map((l) => l.trim().split(/\s+/)[1]!),
+    ),
+  ];
+}
+
 /**
  * Keep-alive connections NGINX closed while a request was on its way (an old worker leaving
  * after a reload closes its idle connections). Counted, and asserted to stay 0: a change of
@@ -356,7 +370,7 @@ describe.runIf(engine)('mlship rollout on the local stack (real NGINX, two wrapp
     expect(file.rollouts.model.history.at(-1)).toMatchObject({ action: 'rollback', reason: 'test' });
   });
 
-  it('shadow: at the lowest CPU weight, it sees the mirrored requests, clients get only stable answers; a stopped shadow costs no error', async () => {
+  it('shadow: at the lowest CPU weight and SCHED_IDLE, it sees the mirrored requests, clients get only stable answers; a stopped shadow costs no error', async () => {
     const start = mlship([
       'rollout',
       'start',
@@ -373,6 +387,10 @@ describe.runIf(engine)('mlship rollout on the local stack (real NGINX, two wrapp
     // The shadow runs on what the primary leaves idle (the stable keeps docker's default 1024).
     expect(cpuOf(container('model-candidate'))).toEqual({ shares: 2, nanoCpus: 1e9 });
     expect(cpuOf(container('model')).shares).toBe(0);
+    // Every process of the shadow at SCHED_IDLE (only CPU time nobody else wants); the stable's not.
+    expect(start.stderr + start.stdout).toMatch(/model-candidate: at SCHED_IDLE/);
+    expect(schedClasses(container('model-candidate'))).toEqual(['IDL']);
+    expect(schedClasses(container('model'))).toEqual(['TS']);
     const timed = async (from: number, to: number) => {
       const t0 = performance.now();
       const answers = await predictAll(from, to, 8);
@@ -402,9 +420,25 @@ describe.runIf(engine)('mlship rollout on the local stack (real NGINX, two wrapp
     );
     // Promoted to a canary (share 0), it will answer clients: the default weight and no cap
     // (every CPU of the engine), in place.
+    // Started again it runs at SCHED_OTHER: put back at SCHED_IDLE as `start` leaves a shadow (from
+    // the host: the test's way, not mlship's), so that the promotion has to take it out of it.
     spawnSync('docker', ['start', container('model-candidate')], { stdio: 'ignore' });
+    for (const pid of spawnSync('docker', ['top', container('model-candidate'), '-eo', 'pid'], {
+      encoding: 'utf8',
+    })
+      .stdout.trim()
+      .split('\n')
+      .slice(1))
+      spawnSync('chrt', ['--idle', '-a', '-p', '0', pid.trim()], { stdio: 'ignore' });
+    expect(schedClasses(container('model-candidate'))).toEqual(['IDL']);
+    const idleId = container('model-candidate');
     const canary = mlship(['rollout', 'promote', 'model', '--to', '0']);
     expect(canary.code, canary.stderr).toBe(0);
+    // A container cannot leave SCHED_IDLE by itself: recreated at the default policy before any
+    // request reaches it.
+    expect(canary.stderr + canary.stdout).toMatch(/recreating model-candidate at the default CPU policy/);
+    expect(container('model-candidate')).not.toBe(idleId);
+    expect(schedClasses(container('model-candidate'))).toEqual(['TS']);
     const engineCpus = Number(spawnSync('docker', ['info', '-f', '{{.NCPU}}'], { encoding: 'utf8' }).stdout);
     expect(cpuOf(container('model-candidate'))).toEqual({ shares: 1024, nanoCpus: engineCpus * 1e9 });
     const back = mlship(['rollout', 'rollback', 'model', '--reason', 'shadow test over']);

@@ -26,6 +26,7 @@ import { promoteInConfig } from './promote-config.js';
 import { type ExecResult, reloadProxy } from './proxy-reload.js';
 import { changeRouting, lacksNjs, writeRoutingState } from './proxy-routing.js';
 import { mirrorOutcome, parseServiceLog, rolloutSamples } from './samples.js';
+import { atIdle, idleContainer } from './shadow-priority.js';
 import { ROLLOUTS_FILE, readRollouts, writeRollouts } from './state.js';
 import type { PromoteResult, RolloutTarget, StatusReport } from './target.js';
 import { compare, DEFAULT_GATES, type Gates, verdict } from './verdict.js';
@@ -138,7 +139,7 @@ export class LocalRollout implements RolloutTarget {
   private async waitHealthy(
     gen: ComposeGenerateResult,
     service: string,
-    graceSeconds: number,
+    graceSeconds = Number.parseInt(gen.stack.compose.services[service]?.healthcheck.start_period ?? '60', 10),
   ): Promise<void> {
     const deadline = this.deps.clock.monotonic() + (this.stack.timeoutSeconds ?? graceSeconds + 120) * 1000;
     for (;;) {
@@ -320,11 +321,8 @@ export class LocalRollout implements RolloutTarget {
         [...names.profileArgs, 'up', '-d', '--no-deps', names.candidate],
         `starting ${names.candidate}`,
       );
-      const grace = Number.parseInt(
-        gen.stack.compose.services[names.candidate]?.healthcheck.start_period ?? '60',
-        10,
-      );
-      await this.waitHealthy(gen, names.candidate, grace);
+      await this.waitHealthy(gen, names.candidate);
+      if (rollout.mode === 'shadow') await this.idleShadow(gen, names);
       routed = true;
       await this.routeNew(next, gen, names);
       return rollout;
@@ -354,8 +352,48 @@ export class LocalRollout implements RolloutTarget {
     const file: RolloutsFile = { ...state, rollouts: { ...state.rollouts, [this.service]: next } };
     const gen = await this.generate(file);
     const names = await this.names(gen);
-    if (rollout.mode === 'shadow' && next.mode !== 'shadow') await this.candidateCpu(gen, names, rollout);
+    if (rollout.mode === 'shadow' && next.mode !== 'shadow') {
+      await this.leaveIdle(gen, names);
+      await this.candidateCpu(gen, names, rollout);
+    }
     return { state: file, rollout: next, gen, names };
+  }
+
+  private async candidateContainers(gen: ComposeGenerateResult, names: Names) {
+    return (await this.containers(gen.project.name)).filter(
+      (c) => c.labels[SERVICE_LABEL] === names.candidate && c.state === 'running',
+    );
+  }
+
+  /** A shadow's processes at SCHED_IDLE (shadow-priority.ts); only its weight when that fails. */
+  private async idleShadow(gen: ComposeGenerateResult, names: Names): Promise<void> {
+    for (const c of await this.candidateContainers(gen, names)) {
+      const r = await idleContainer(this.deps.execIn, c.id);
+      this.deps.log(
+        r.ok
+          ? `${names.candidate}: at SCHED_IDLE (${r.detail}): it runs on CPU time the primary leaves`
+          : `warning: ${names.candidate} runs at the lowest CPU weight only, not at SCHED_IDLE: ${r.detail}`,
+      );
+    }
+  }
+
+  /**
+   * A shadow about to answer clients leaves SCHED_IDLE: a container cannot move back by itself,
+   * so it is recreated (as compose.yaml has it while it is a shadow) and waited for before any
+   * request is routed to it; candidateCpu then gives it a client-facing service's CPU.
+   */
+  private async leaveIdle(gen: ComposeGenerateResult, names: Names): Promise<void> {
+    const idle = [];
+    for (const c of await this.candidateContainers(gen, names))
+      if (await atIdle(this.deps.execIn, c.id)) idle.push(c);
+    if (!idle.length) return;
+    this.deps.log(`recreating ${names.candidate} at the default CPU policy (a shadow runs at SCHED_IDLE)`);
+    await this.compose(
+      gen,
+      [...names.profileArgs, 'up', '-d', '--no-deps', '--force-recreate', names.candidate],
+      `recreating ${names.candidate}`,
+    );
+    await this.waitHealthy(gen, names.candidate);
   }
 
   /**
@@ -369,9 +407,7 @@ export class LocalRollout implements RolloutTarget {
       shares: DEFAULT_CPU_SHARES,
       ...(shadow.shadowCpus === undefined ? {} : { cpus: limit === undefined ? null : Number(limit) }),
     };
-    for (const c of await this.containers(gen.project.name))
-      if (c.labels[SERVICE_LABEL] === names.candidate && c.state === 'running')
-        await this.deps.updateCpu(c.id, cpu);
+    for (const c of await this.candidateContainers(gen, names)) await this.deps.updateCpu(c.id, cpu);
   }
 
   async setWeight(weight: number): Promise<void> {
@@ -421,11 +457,7 @@ export class LocalRollout implements RolloutTarget {
       [...all.names.profileArgs, 'up', '-d', '--no-deps', '--force-recreate', all.names.stable],
       `recreating ${all.names.stable}`,
     );
-    const grace = Number.parseInt(
-      swapped.stack.compose.services[all.names.stable]?.healthcheck.start_period ?? '60',
-      10,
-    );
-    await this.waitHealthy(swapped, all.names.stable, grace);
+    await this.waitHealthy(swapped, all.names.stable);
     // Back to the stable service (now the new version); the candidate leaves.
     const done: RolloutsFile = {
       ...all.state,
