@@ -383,10 +383,9 @@ export class LocalRollout implements RolloutTarget {
    * request is routed to it; candidateCpu then gives it a client-facing service's CPU.
    */
   private async leaveIdle(gen: ComposeGenerateResult, names: Names): Promise<void> {
-    const idle = [];
-    for (const c of await this.candidateContainers(gen, names))
-      if (await atIdle(this.deps.execIn, c.id)) idle.push(c);
-    if (!idle.length) return;
+    let idle = false;
+    for (const c of await this.candidateContainers(gen, names)) idle ||= await atIdle(this.deps.execIn, c.id);
+    if (!idle) return;
     this.deps.log(`recreating ${names.candidate} at the default CPU policy (a shadow runs at SCHED_IDLE)`);
     await this.compose(
       gen,
@@ -398,8 +397,8 @@ export class LocalRollout implements RolloutTarget {
 
   /**
    * A shadow runs at the lowest CPU weight (and under --shadow-cpus); once it answers clients
-   * it gets the default weight and the stable's limit, in place (`docker update`): recreating
-   * it would take it away while requests start to reach it. compose.yaml says the same from now.
+   * it gets the default weight and the stable's limit, in place (`docker update`, after
+   * leaveIdle, before any request is routed to it). compose.yaml says the same from now.
    */
   private async candidateCpu(gen: ComposeGenerateResult, names: Names, shadow: Rollout): Promise<void> {
     const limit = gen.stack.compose.services[names.candidate]?.deploy?.resources.limits?.cpus;
