@@ -1,14 +1,15 @@
-// bench/rollout part `shadow`: what a shadow costs the primary, with the shadow at the lowest CPU
-// weight (cpu_shares 2, what `rollout start --shadow` gives it) and at docker's default 1024 (as
-// before: the shadow's predictions compete with the primary's for the same cores).
-// One shadow rollout for the whole part; each configuration is set without a reload or restart:
+// bench/rollout part `shadow`: what a shadow costs the primary, with the shadow as `rollout start
+// --shadow` makes it (the lowest CPU weight, cpu_shares 2, and SCHED_IDLE), with the weight alone,
+// and at docker's default 1024 (the shadow's predictions competing with the primary's for the
+// same cores). One shadow rollout for the whole part; each configuration is set without a reload
+// or restart, the policy from the host by the processes' PIDs (a container cannot move back from
+// SCHED_IDLE):
 //   off      the routing state's mirror off (same NGINX configuration, the candidate idle)
-//   low      mirror on, the candidate at cpu_shares 2
-//   default  mirror on, the candidate at cpu_shares 1024 (`docker update`)
+//   low      mirror on, the candidate at cpu_shares 2, SCHED_OTHER (the weight alone)
+//   default  mirror on, the candidate at cpu_shares 1024 (`docker update`), SCHED_OTHER
 //   idle     mirror on, the candidate at cpu_shares 2 and every process in it at SCHED_IDLE
-//            (`chrt --idle`, from the host: the kernel runs it only when no other
-//            task wants the CPU and preempts it at once when the primary wakes; put back to
-//            SCHED_OTHER for the other configurations)
+//            (what `start --shadow` does: the kernel runs it only when no other task wants the
+//            CPU and preempts it at once when the primary wakes)
 //   paused   mirror on, the candidate paused (`docker pause`): after one read timeout NGINX skips
 //            it for 5 s and its stand-in answers at once, so this is NGINX's mirror without any
 //            shadow work or wait (what the mirror costs when the shadow's reply never holds the
