@@ -74,8 +74,9 @@ while :; do
   errors=0; got=0
   while n=part-$(printf %05d $i); set -- $I/$n.*; [ -f "$1" ]; do
     [ $# = 1 ] || fail "$n of the dump is staged twice: $*"
-    echo "\${1##*/$n.}  $1" | sha256sum -c --status || fail "$n of the dump does not match its SHA-256"
-    echo "$n \${1##*/$n.} $(wc -c < "$1")" >> $D/.seen
+    sha=\${1##*/$n.}
+    echo "$sha  $1" | sha256sum -c --status || fail "$n of the dump does not match its SHA-256"
+    echo "$n $sha $(wc -c < "$1")" >> $D/.seen
     mv "$1" $D/$n; i=$((i + 1)); got=$((got + 1)); idle=0
   done
   [ ! -f $I/failed ] || fail "the dump failed while it was staged"

@@ -109,22 +109,29 @@ export const putFailed = (deps: Pick<DataDeps, 'aws'>, t: Target, key: string) =
     sha256: sha256(Buffer.from('failed\n')),
   });
 
+/** Deletes the named objects of one staged dump. */
+async function deleteNamed(deps: Pick<DataDeps, 'aws'>, t: Target, key: string, names: Iterable<string>) {
+  for (const name of names) await deps.aws.s3.deleteObject(t.bucket, name ? `${key}/${name}` : key);
+}
+
 /** Deletes every object of one staged dump. */
 export async function dropDump(deps: Pick<DataDeps, 'aws'>, t: Target, key: string) {
-  for (const name of (await stagedDumps(deps, t)).get(key) ?? [])
-    await deps.aws.s3.deleteObject(t.bucket, name ? `${key}/${name}` : key);
+  await deleteNamed(deps, t, key, (await stagedDumps(deps, t)).get(key) ?? []);
 }
 
 /**
  * Drops what earlier runs left under the database's prefix, except the dump `keep`: staged
  * dumps of other data, and unfinished multipart uploads (of earlier versions). Only called
- * once no restore is running (the push waits for those first).
+ * once no restore is running (the push waits for those first). Lists the prefix once; returns
+ * the object names `keep` has.
  */
 export async function clearStaleDumps(deps: Pick<DataDeps, 'aws'>, t: Target, keep?: string) {
   const { s3 } = deps.aws;
   const prefix = dumpPrefix(t.db);
   for (const key of await s3.unfinishedUploads(t.bucket, prefix)) await s3.abortUploads(t.bucket, key);
-  for (const key of (await stagedDumps(deps, t)).keys()) if (key !== keep) await dropDump(deps, t, key);
+  const dumps = await stagedDumps(deps, t);
+  for (const [key, names] of dumps) if (key !== keep) await deleteNamed(deps, t, key, names);
+  return (keep && dumps.get(keep)) || [];
 }
 
 /**
@@ -190,18 +197,20 @@ const putManifest = (deps: DataDeps, t: Target, dump: SavedDump, lines: string[]
   return deps.aws.s3.putObject({ bucket: t.bucket, key: manifestKey(dump.key), body, sha256: sha256(body) });
 };
 
-/** Reads the kept dump's parts in order (part number, its bytes, their SHA-256). */
-async function* keptParts(deps: DataDeps, saved: SavedDump) {
+/** The kept dump's parts in order: number, offset, length and SHA-256 (the file read once). */
+async function keptParts(deps: DataDeps, saved: SavedDump) {
+  const parts: { n: number; at: number; length: number; sum: string }[] = [];
   const file = await open(saved.file, 'r');
   try {
     for (let n = 1, at = 0; n === 1 || at < saved.bytes; n++, at += partBytes(deps)) {
       const body = Buffer.alloc(Math.min(partBytes(deps), saved.bytes - at));
       await file.read(body, 0, body.length, at);
-      yield { n, body, sum: sha256(body), end: at + body.length };
+      parts.push({ n, at, length: body.length, sum: sha256(body) });
     }
   } finally {
     await file.close();
   }
+  return parts;
 }
 
 /**
@@ -212,27 +221,39 @@ async function* keptParts(deps: DataDeps, saved: SavedDump) {
  */
 async function stageSaved(deps: DataDeps, t: Target, saved: SavedDump, onStaging: OnStaging) {
   const { s3 } = deps.aws;
-  await clearStaleDumps(deps, t, saved.key);
+  const there = new Set(await clearStaleDumps(deps, t, saved.key));
   await s3.deleteObject(t.bucket, failedKey(saved.key));
   await s3.deleteObject(t.bucket, manifestKey(saved.key));
-  const wanted = new Set<string>();
-  for await (const p of keptParts(deps, saved)) wanted.add(partObject(p.n, p.sum));
-  const there = new Set((await stagedDumps(deps, t)).get(saved.key) ?? []);
-  for (const name of there)
-    if (name.startsWith('part-') && !wanted.has(name))
-      await s3.deleteObject(t.bucket, `${saved.key}/${name}`);
-  const lines: string[] = [];
+  const parts = await keptParts(deps, saved);
+  const wanted = new Set(parts.map((p) => partObject(p.n, p.sum)));
+  await deleteNamed(
+    deps,
+    t,
+    saved.key,
+    [...there].filter((name) => name.startsWith('part-') && !wanted.has(name)),
+  );
   let uploadedBytes = 0;
-  for await (const { n, body, sum, end } of keptParts(deps, saved)) {
-    lines.push(manifestLine(n, sum, body.length));
-    if (!there.has(partObject(n, sum))) {
-      await s3.putObject({ bucket: t.bucket, key: partKey(saved.key, n, sum), body, sha256: sum });
-      uploadedBytes += body.length;
+  const file = await open(saved.file, 'r');
+  try {
+    for (const { n, at, length, sum } of parts) {
+      if (!there.has(partObject(n, sum))) {
+        const body = Buffer.alloc(length);
+        await file.read(body, 0, length, at);
+        await s3.putObject({ bucket: t.bucket, key: partKey(saved.key, n, sum), body, sha256: sum });
+        uploadedBytes += length;
+      }
+      if (n === 1) onStaging(saved.key);
+      deps.progress?.('upload', at + length, saved.bytes);
     }
-    if (n === 1) onStaging(saved.key);
-    deps.progress?.('upload', end, saved.bytes);
+  } finally {
+    await file.close();
   }
-  await putManifest(deps, t, saved, lines);
+  await putManifest(
+    deps,
+    t,
+    saved,
+    parts.map((p) => manifestLine(p.n, p.sum, p.length)),
+  );
   return { uploadedBytes, resumedBytes: saved.bytes - uploadedBytes };
 }
 
