@@ -109,6 +109,46 @@ describe('a rollout in the generated stack', () => {
     golden('shadow-nginx.conf', nginx(r));
   });
 
+  it('behind API keys, a rate limit and security headers, the rollout route keeps all three (nginx.conf with the share, as a reload and the cloud proxy have it)', async () => {
+    const canary = rollout({
+      service: 'iris',
+      mode: 'canary',
+      weight: 10,
+      mirror: true,
+      sticky: { header: 'X-User-Id' },
+      candidate: { image: 'acme/iris:v2', env: {}, recordInputs: false },
+    });
+    for (const target of [undefined, 'cloud'] as const) {
+      const r = await generateCompose({
+        configFile: 'fixtures/compose/operate/mlship.yaml',
+        force: false,
+        dryRun: true,
+        rollouts: [canary],
+        proxyRouting: 'reload',
+        ...(target ? { target } : {}),
+      });
+      const conf = nginx(r);
+      const block = (start: string) => {
+        const from = conf.indexOf(start);
+        expect(from, `${start} in nginx.conf`).toBeGreaterThan(-1);
+        return conf.slice(from, conf.indexOf('\n    }\n', from));
+      };
+      const route = block('    location /api/iris/ {');
+      expect(route).toContain('if ($mlship_key_id = "") {\n            return 401;');
+      expect(route).toContain('limit_req zone=mlship_per_client burst=10 nodelay;');
+      expect(route).toContain('mirror /_mlship/shadow/iris;');
+      // add_header in a location hides the server's: each of the server's is repeated there.
+      const serverHeaders = conf
+        .split('\n')
+        .filter((l) => /^ {4}add_header /.test(l))
+        .map((l) => l.trim());
+      expect(serverHeaders.length).toBeGreaterThan(0);
+      for (const h of serverHeaders) expect(route).toContain(`        ${h}`);
+      // The route without a rollout asks for the same key.
+      expect(block('    location /api/llm/ {')).toContain('if ($mlship_key_id = "") {');
+    }
+  });
+
   it('with the routing state (njs): nginx.conf is ready for a rollout of every service, the same whatever runs; state.json says what does', async () => {
     const canary = canaryRollout();
     const r = await generate([canary], 'state');
