@@ -92,17 +92,18 @@ export const RolloutSchema = z.strictObject({
     })
     .optional(),
   /**
-   * A shadow on ECS: the candidate as a Service Connect server the stack's proxy mirrors to,
-   * and the proxy's revision before the rollout (what rollback and promote put back).
+   * A rollout on ECS that the stack's NGINX proxy routes (a shadow, a mirror, a sticky split, a
+   * proxy that checks API keys): the candidate as a Service Connect server the proxy reaches,
+   * the proxy's revision before the rollout (what rollback and promote put back) and the one
+   * that routes now (its image with the rollout's nginx.conf baked in).
    */
-  ecsShadow: z
+  ecsProxy: z
     .strictObject({
       ...EcsServices,
       proxyService: z.string(),
       proxyTaskDefinition: z.string(),
-      /** The proxy's revision with the mirror baked into its image. */
-      shadowProxyTaskDefinition: z.string(),
-      shadowProxyImage: z.string(),
+      routeProxyTaskDefinition: z.string(),
+      routeProxyImage: z.string(),
     })
     .optional(),
   status: z.enum(['running', 'promoted', 'rolled-back']),
@@ -110,9 +111,25 @@ export const RolloutSchema = z.strictObject({
   history: z.array(RolloutEventSchema),
 });
 
+/** A shadow on ECS as mlship recorded it before other rollouts went through the proxy too. */
+function fromEcsShadow(raw: unknown): unknown {
+  if (!raw || typeof raw !== 'object' || !('ecsShadow' in raw)) return raw;
+  const { ecsShadow, ...rest } = raw as { ecsShadow: unknown };
+  if (!ecsShadow || typeof ecsShadow !== 'object') return raw;
+  const { shadowProxyTaskDefinition, shadowProxyImage, ...kept } = ecsShadow as Record<string, unknown>;
+  return {
+    ...rest,
+    ecsProxy: {
+      ...kept,
+      routeProxyTaskDefinition: shadowProxyTaskDefinition,
+      routeProxyImage: shadowProxyImage,
+    },
+  };
+}
+
 export const RolloutsFileSchema = z.strictObject({
   version: z.literal(1),
-  rollouts: z.record(ServiceName, RolloutSchema),
+  rollouts: z.record(ServiceName, z.preprocess(fromEcsShadow, RolloutSchema)),
 });
 
 export type Rollout = z.output<typeof RolloutSchema>;

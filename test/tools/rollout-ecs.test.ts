@@ -441,7 +441,7 @@ describe.runIf(moto)('rollout --target ecs (moto)', () => {
     await expect(target().rollback('too late')).rejects.toThrow(/was promoted: there is no candidate/);
   });
 
-  it('the CLI: status and promote --to on ECS, deploy --apply refused meanwhile, --mirror refused, rollback by hand', async () => {
+  it('the CLI: status and promote --to on ECS, deploy --apply refused meanwhile, --shadow-cpus refused, rollback by hand', async () => {
     await target().start(canary(10));
     const cli = (...args: string[]) =>
       runCli(args, { cwd: dir, env: { ...moto!.env, NO_COLOR: '1', CI: 'true' } });
@@ -462,20 +462,20 @@ describe.runIf(moto)('rollout --target ecs (moto)', () => {
     const apply = await cli('deploy', 'ecs', '--apply', '--tag', 't1', '--endpoint-url', moto!.endpoint);
     expect(apply.code).toBe(2);
     expect(apply.stderr).toMatch(/a rollout of iris is running on ECS/);
-    const mirror = await cli(
+    const capped = await cli(
       'rollout',
       'start',
       'iris',
-      '--canary',
-      '10',
-      '--mirror',
+      '--shadow',
+      '--shadow-cpus',
+      '0.5',
       '--image',
       CANDIDATE_IMAGE,
       ...ecsFlags,
     );
-    expect(mirror.code).toBe(2);
-    expect(mirror.stderr).toMatch(/--mirror \(a canary or A\/B that mirrors the rest\) is not built on ECS/);
-    expect(mirror.stderr).not.toMatch(/\n\s+at /);
+    expect(capped.code).toBe(2);
+    expect(capped.stderr).toMatch(/--shadow-cpus is for the local stack/);
+    expect(capped.stderr).not.toMatch(/\n\s+at /);
     const back = await cli('rollout', 'rollback', 'iris', '--reason', 'by hand', ...ecsFlags);
     expect(back.code, back.stderr).toBe(0);
     expect((await ruleWeights())[1]!.weights).toEqual(['ro-demo-iris-s-8080=100', 'ro-demo-iris-c-8080=0']);

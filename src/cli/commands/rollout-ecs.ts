@@ -101,8 +101,9 @@ async function buildAndPush(
 type BuildContext = { io: Pick<CliContext['io'], 'info'>; engine: CliContext['engine'] };
 
 /**
- * --shadow on ECS: the proxy's running image with the mirror's nginx.conf copied over its
- * mount target, as deploy bakes it (config-images.ts), pushed beside it (tag shadow-<id>).
+ * A rollout the proxy routes on ECS: the proxy's image from before the rollout with the
+ * rollout's nginx.conf copied over its mount target, as deploy bakes it (config-images.ts),
+ * pushed beside it (tag rollout-<id>).
  */
 export async function bakeAndPush(
   ctx: BuildContext,
@@ -111,14 +112,14 @@ export async function bakeAndPush(
   opts: PushTo,
 ): Promise<string> {
   const { mkdir, writeFile } = await import('node:fs/promises');
-  const { shadowBakeDockerfile } = await import('../../core/deploy/config-images.js');
-  const context = path.join(path.dirname(path.resolve(opts.file)), 'deploy', 'ecs', 'images', 'proxy-shadow');
+  const { rolloutBakeDockerfile } = await import('../../core/deploy/config-images.js');
+  const context = path.join(path.dirname(path.resolve(opts.file)), 'deploy', 'ecs', 'images', 'proxy-rollout');
   await mkdir(path.join(context, 'mounts'), { recursive: true });
   const targets = Object.keys(files);
   for (const [i, t] of targets.entries()) await writeFile(path.join(context, 'mounts', String(i)), files[t]!);
-  await writeFile(path.join(context, 'Dockerfile'), shadowBakeDockerfile(base, targets));
-  ctx.io.info(`baking the mirror into the proxy image (FROM ${base})`);
-  return buildPushBeside(ctx, context, 'mlship-proxy/shadow:dev', base, 'shadow', opts);
+  await writeFile(path.join(context, 'Dockerfile'), rolloutBakeDockerfile(base, targets));
+  ctx.io.info(`baking the rollout's routing into the proxy image (FROM ${base})`);
+  return buildPushBeside(ctx, context, 'mlship-proxy/rollout:dev', base, 'rollout', opts);
 }
 
 /** Builds `context`, tags the result `<prefix>-<image id>` in `beside`'s repository (or --registry), pushes it. */

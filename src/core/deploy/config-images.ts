@@ -118,12 +118,13 @@ function bakeDockerfile(what: string, base: string, copies: string[]): string {
 }
 
 /**
- * `mlship rollout --shadow --target ecs`: the proxy's running image with the mirror's files
- * (`mounts/<i>` of the context) over its mount targets; built like a deploy's bake.
+ * A rollout on ECS that the proxy routes (rollout/ecs-proxy-route.ts): the proxy's image from
+ * before the rollout with the rollout's files (`mounts/<i>` of the context) over its mount
+ * targets; built like a deploy's bake.
  */
-export function shadowBakeDockerfile(base: string, targets: string[]): string {
+export function rolloutBakeDockerfile(base: string, targets: string[]): string {
   return bakeDockerfile(
-    "mlship rollout: the proxy's configuration with a rollout's mirror, for ECS",
+    "mlship rollout: the proxy's configuration with a rollout's routing, for ECS",
     base,
     targets.map((t, i) => `COPY mounts/${i} ${t}`),
   );

@@ -398,7 +398,7 @@ export async function taskDefinitionsToRun(
 /**
  * The family's latest revision is not what ECS runs while a rollout runs there: the candidate's
  * revision is the latest of the stable one's family. So each running rollout's services take
- * the revision it recorded (the stable one; a shadow's proxy, its mirroring revision), and the
+ * the revision it recorded (the stable one; the proxy, when it routes the rollout, its routing revision), and the
  * candidate's revision is added under its service's name, as Service Connect names it. A
  * shadow candidate's containers are also named in `lowPriority` (see LocalRunOptions).
  */
@@ -418,12 +418,9 @@ export async function rolloutTaskDefinitions(
     return td as RegisterTaskDefinitionCommandInput;
   };
   for (const r of rollouts.filter((x) => x.status === 'running')) {
-    const rec = r.ecsShadow ?? r.ecs;
+    const rec = r.ecsProxy ?? r.ecs;
     if (!rec) continue;
-    const current = [
-      rec.stableTaskDefinition,
-      ...(r.ecsShadow ? [r.ecsShadow.shadowProxyTaskDefinition] : []),
-    ];
+    const current = [rec.stableTaskDefinition, ...(r.ecsProxy ? [r.ecsProxy.routeProxyTaskDefinition] : [])];
     for (const arn of current) {
       const td = await describe(arn);
       const i = out.findIndex((x) => x.family === td.family);
@@ -435,7 +432,8 @@ export async function rolloutTaskDefinitions(
       rec.candidateService,
     );
     out.push(candidate);
-    if (r.ecsShadow) lowPriority.push(...(candidate.containerDefinitions ?? []).map((c) => c.name!));
+    if (r.ecsProxy && r.mode === 'shadow')
+      lowPriority.push(...(candidate.containerDefinitions ?? []).map((c) => c.name!));
   }
   return { taskDefinitions: out, lowPriority };
 }

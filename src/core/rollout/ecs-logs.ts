@@ -1,4 +1,5 @@
-// `rollout status` of a shadow on ECS: the comparison read from CloudWatch Logs. Both versions
+// `rollout status` of a rollout the proxy routes on ECS (ecs-proxy-route.ts; no target group
+// per version to read metrics from): the comparison read from CloudWatch Logs. Both versions
 // log each request and the sampled answers, with their request ids (app/logs.py), to stdout,
 // which the awslogs driver ships to the group and stream prefix their task definitions name
 // (streams `<prefix>/<container>/<task id>`); the candidate's revision has a prefix of its own
@@ -7,7 +8,7 @@
 
 import type { TaskDefinition } from '@aws-sdk/client-ecs';
 import type { EcsApi, LogsApi } from '../deploy/aws-apis.js';
-import type { ShadowRecord } from './ecs-shadow.js';
+import type { ProxyRouteRecord } from './ecs-proxy-route.js';
 import {
   type MirrorOutcome,
   mirrorOutcome,
@@ -20,7 +21,7 @@ import { type Comparison, compare, type Gates } from './verdict.js';
 /** FilterLogEvents pages per side (each up to 10,000 events or 1 MB): the cost of one status. */
 export const LOG_PAGES = 20;
 
-export interface ShadowLogDeps {
+export interface RouteLogDeps {
   ecs: Pick<EcsApi, 'latestTaskDefinition'>;
   logs: Pick<LogsApi, 'filterMessages'>;
 }
@@ -43,7 +44,7 @@ export function logSource(td: TaskDefinition | undefined, container: string): Lo
 type Read = { source: LogSource; parsed: ParsedLog; lines: number; truncated: boolean };
 
 async function readSide(
-  deps: ShadowLogDeps,
+  deps: RouteLogDeps,
   source: LogSource,
   window: { startMs: number; endMs: number },
 ): Promise<Read> {
@@ -52,15 +53,18 @@ async function readSide(
 }
 
 /**
- * The shadow's comparison from both services' log lines since the rollout started; `undefined`
- * with the reason when the revisions do not tell where (or apart where) they log.
+ * The comparison from both services' log lines since the rollout started; `undefined` with the
+ * reason when the revisions do not tell where (or apart where) they log. `share`: the
+ * candidate's part of the requests (a shadow or a mirror sees them all: 0.5, both sides weigh
+ * the same in the power estimate, as locally); `mirrored`: what became of the mirrored requests.
  */
-export async function shadowComparison(
-  deps: ShadowLogDeps,
-  s: ShadowRecord,
+export async function routeComparison(
+  deps: RouteLogDeps,
+  s: ProxyRouteRecord,
   container: string,
   window: { startMs: number; endMs: number },
   gates: Gates,
+  options: { share: number; mirrored: boolean },
 ): Promise<{ comparison?: Comparison; mirror?: MirrorOutcome; notes: string[] }> {
   const [stableTd, candidateTd] = await Promise.all([
     deps.ecs.latestTaskDefinition(s.stableTaskDefinition),
@@ -79,11 +83,12 @@ export async function shadowComparison(
       ],
     };
   const [st, ca] = await Promise.all([readSide(deps, stable, window), readSide(deps, candidate, window)]);
-  // A shadow sees every request: both sides weigh the same in the power estimate (as locally).
-  const comparison = compare(rolloutSamples(st.parsed, ca.parsed), gates, 0.5);
+  const comparison = compare(rolloutSamples(st.parsed, ca.parsed), gates, options.share);
   const notes = [st, ca].map(
     (r) =>
       `read ${r.lines} log lines of ${r.source.group}, streams ${r.source.streamPrefix}*${r.truncated ? ` (its first ${LOG_PAGES} pages only: the rollout's earliest requests)` : ''}`,
   );
-  return { comparison, mirror: mirrorOutcome(st.parsed, ca.parsed), notes };
+  return options.mirrored
+    ? { comparison, mirror: mirrorOutcome(st.parsed, ca.parsed), notes }
+    : { comparison, notes };
 }

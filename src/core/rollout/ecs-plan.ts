@@ -36,6 +36,10 @@ export interface EcsRolloutLayout {
   targetGroups: { stable: string; candidate: string };
   sloP99Ms?: number;
   alarmPrefix: string;
+  /** The service's requests pass through the stack's NGINX proxy (not a listener of its own). */
+  behindProxy: boolean;
+  /** That proxy checks API keys (a load balancer rule to the service would pass by them). */
+  apiKeys: boolean;
 }
 
 /**
@@ -67,11 +71,6 @@ export function ecsRolloutLayout(plan: EcsPlanResult, service: string): EcsRollo
     throw new UsageError(`stack ${plan.stack} has no load balancer to split ${service}'s traffic on`, {
       hint: 'add `proxy: {}` to mlship.yaml and deploy it (mlship deploy ecs --apply)',
     });
-  if (!own && plan.operate?.apiKeys)
-    throw new UsageError(
-      `the proxy of stack ${plan.stack} asks for API keys, and a load balancer rule for /api/${service}/ would pass by them`,
-      { hint: 'roll it out on the local stack, or without proxy.auth (see docs/rollout.md, "On ECS")' },
-    );
   const names = loadBalancerNames(plan.stack);
   const index = plan.translation.services.findIndex((s) => s.name === service);
   return {
@@ -90,23 +89,46 @@ export function ecsRolloutLayout(plan: EcsPlanResult, service: string): EcsRollo
     },
     ...(model.sloP99Ms ? { sloP99Ms: model.sloP99Ms } : {}),
     alarmPrefix: `${operateNames(plan.stack).alarmPrefix}rollout-${service}-`,
+    behindProxy: !own,
+    apiKeys: !own && Boolean(plan.operate?.apiKeys),
   };
 }
 
-/** What `rollout start` accepts on ECS (the load balancer splits by weight; it cannot mirror). */
+/** What `rollout start` accepts on ECS. */
 export function refuseOnEcs(rollout: Rollout): void {
-  if (rollout.mirror)
-    throw new UsageError('--mirror (a canary or A/B that mirrors the rest) is not built on ECS yet', {
-      hint: 'use --shadow (the stack\'s proxy mirrors every request), or --mirror on the local stack (docs/rollout.md, "On ECS")',
-    });
-  if (rollout.sticky)
-    throw new UsageError('--sticky-header and --sticky-cookie are not built on ECS yet', {
-      hint: 'a weighted split by request; X-Model-Version: candidate reaches the candidate for testing',
-    });
   if (rollout.shadowCpus !== undefined)
     throw new UsageError('--shadow-cpus is for the local stack', {
       hint: "on ECS the shadow is its own service on its own CPUs (its revision's cpu): it takes none of the primary's",
     });
+}
+
+/**
+ * Why the stack's NGINX proxy must route this rollout rather than a weighted rule of the load
+ * balancer (which splits by weight per request and knows nothing else); none: the rule does.
+ * A service on a listener of its own has no proxy in front: what needs one is refused.
+ */
+export function proxyRouteReasons(
+  rollout: Rollout,
+  L: Pick<EcsRolloutLayout, 'service' | 'behindProxy' | 'apiKeys'>,
+): string[] {
+  const reasons = [
+    ...(rollout.mode === 'shadow' ? ['a shadow: the load balancer cannot mirror'] : []),
+    ...(rollout.mirror ? ['--mirror: the load balancer cannot mirror'] : []),
+    ...(rollout.sticky
+      ? [
+          `--sticky-${'header' in rollout.sticky ? 'header' : 'cookie'}: the load balancer cannot keep a ${'header' in rollout.sticky ? 'header' : 'cookie'} of yours on one version`,
+        ]
+      : []),
+    ...(L.apiKeys ? ['the proxy checks API keys, which a load balancer rule would pass by'] : []),
+  ];
+  if (reasons.length && !L.behindProxy)
+    throw new UsageError(
+      `${L.service} has a listener of its own, not behind the stack's proxy, which this rollout needs (${reasons.join('; ')})`,
+      {
+        hint: 'a canary or A/B by weight only (without --shadow, --mirror, --sticky-*), or roll it out on the local stack',
+      },
+    );
+  return reasons;
 }
 
 const REGISTER_FIELDS = [

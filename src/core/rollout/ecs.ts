@@ -2,8 +2,10 @@
 // stable revision with the candidate's image) with its own target group; a listener rule of
 // the stack's load balancer forwards the service's requests to both groups by weight, changed
 // in place at each step; both services roll back on their own CloudWatch alarms
-// (deploymentConfiguration.alarms); the comparison reads each target group's metrics (a
-// shadow's: both services' log lines in CloudWatch Logs, ecs-logs.ts).
+// (deploymentConfiguration.alarms); the comparison reads each target group's metrics. What the
+// load balancer cannot do (mirror, stick, keep the proxy's API keys) the stack's NGINX proxy
+// does (ecs-proxy-route.ts), and the comparison reads both services' log lines in CloudWatch
+// Logs (ecs-logs.ts).
 // Every created piece is recorded in deploy/ecs-rollouts.json, and a failed start undoes them.
 
 import type { Service } from '@aws-sdk/client-ecs';
@@ -13,32 +15,36 @@ import { UsageError } from '../../io/errors.js';
 import type { CloudWatchApi, Ec2Api, ElbApi, ServiceLoadBalancer } from '../deploy/aws-apis.js';
 import { loadBalancerNames } from '../deploy/load-balancer-plan.js';
 import type { EcsPlanResult } from '../deploy/plan.js';
-import { type ShadowLogDeps, shadowComparison } from './ecs-logs.js';
+import { type RouteLogDeps, routeComparison } from './ecs-logs.js';
 import {
   compareFromMetrics,
   type EcsRolloutLayout,
   ecsRolloutLayout,
   metricQueries,
+  proxyRouteReasons,
   refuseOnEcs,
   sideAlarms,
   weightsAt,
 } from './ecs-plan.js';
 import {
   candidateServiceSpec,
-  promoteShadow,
+  type ProxyRouteDeps,
+  type ProxyRouteRecord,
+  promoteProxyRoute,
   registerCandidate,
-  type ShadowDeps,
-  type ShadowRecord,
-  startShadow,
-  stopShadow,
-} from './ecs-shadow.js';
+  routeSummary,
+  startProxyRoute,
+  stepProxyRoute,
+  stopProxyRoute,
+} from './ecs-proxy-route.js';
 import { promoteInConfig } from './promote-config.js';
+import { candidateShare } from './samples.js';
 import { readRollouts, writeRollouts } from './state.js';
 import type { PromoteResult, RolloutTarget, StatusReport } from './target.js';
 import { type Comparison, compare, DEFAULT_GATES, type Gates, verdict } from './verdict.js';
 
 export interface EcsRolloutDeps {
-  ecs: ShadowDeps['ecs'];
+  ecs: ProxyRouteDeps['ecs'];
   elb: Pick<
     ElbApi,
     | 'findLoadBalancer'
@@ -51,14 +57,14 @@ export interface EcsRolloutDeps {
   >;
   cloudwatch: Pick<CloudWatchApi, 'putAlarm' | 'deleteAlarms' | 'metricData'>;
   ec2: Pick<Ec2Api, 'allowIngress'>;
-  /** A shadow's comparison: both services' log lines (FilterLogEvents). */
-  logs: ShadowLogDeps['logs'];
+  /** A proxy-routed rollout's comparison: both services' log lines (FilterLogEvents). */
+  logs: RouteLogDeps['logs'];
   /** Until the service runs its desired tasks of that revision (deploy's wait); fails with the reason. */
   waitStable(service: string, taskDefinition: string): Promise<void>;
   /** `--path`: builds the candidate and pushes it beside the stable image; the reference ECS pulls. */
   candidateImage?(rollout: Rollout, stableImage: string): Promise<string>;
-  /** `--shadow`: the proxy's image with the mirror's nginx.conf (ecs-shadow.ts). */
-  bakeProxyImage?: ShadowDeps['bakeProxyImage'];
+  /** A proxy-routed rollout: the proxy's image with the rollout's nginx.conf (ecs-proxy-route.ts). */
+  bakeProxyImage?: ProxyRouteDeps['bakeProxyImage'];
   clock: Clock;
   log(line: string): void;
 }
@@ -100,11 +106,11 @@ export class EcsRollout implements RolloutTarget {
     return new Date(this.deps.clock.now()).toISOString();
   }
 
-  /** The rollout of the service, any kind: a shadow's record, or none. */
-  private async any(): Promise<{ state: RolloutsFile; rollout: Rollout; shadow?: ShadowRecord }> {
+  /** The rollout of the service, any kind: the proxy's record when the proxy routes it. */
+  private async any(): Promise<{ state: RolloutsFile; rollout: Rollout; proxy?: ProxyRouteRecord }> {
     const state = await readRollouts(this.stack.stateFile);
     const rollout = state.rollouts[this.service];
-    if (rollout?.ecsShadow) return { state, rollout, shadow: rollout.ecsShadow };
+    if (rollout?.ecsProxy) return { state, rollout, proxy: rollout.ecsProxy };
     const r = await this.record();
     return { state: r.state, rollout: r.rollout };
   }
@@ -152,10 +158,12 @@ export class EcsRollout implements RolloutTarget {
       throw new UsageError(`a rollout of ${this.service} is running`, {
         hint: `promote or roll it back first: mlship rollout status ${this.service} --target ecs`,
       });
+    const reasons = proxyRouteReasons(rollout, this.layout);
     const undo: Undo = [];
     try {
-      if (rollout.mode === 'shadow') {
-        const shadow = await startShadow(
+      if (reasons.length) {
+        this.deps.log(`routed by the stack's proxy: ${reasons.join('; ')}`);
+        const proxy = await startProxyRoute(
           this.deps,
           this.stack,
           this.layout,
@@ -163,7 +171,7 @@ export class EcsRollout implements RolloutTarget {
           rollout,
           undo,
         );
-        const recorded = { ...rollout, ecsShadow: shadow };
+        const recorded = { ...rollout, ecsProxy: proxy };
         await this.save(state, recorded);
         return recorded;
       }
@@ -348,25 +356,41 @@ export class EcsRollout implements RolloutTarget {
   }
 
   async setWeight(weight: number): Promise<void> {
-    if ((await this.any()).shadow)
+    const found = await this.any();
+    if (found.proxy) return this.stepThroughProxy(found.state, found.rollout, found.proxy, weight);
+    const { state, rollout, ecs } = await this.running();
+    await this.deps.elb.setRuleWeights(ecs.ruleArn, weightsAt(weight, this.groups(ecs)));
+    await this.save(state, this.stepped(rollout, weight));
+  }
+
+  private stepped(rollout: Rollout, weight: number): Rollout {
+    return { ...rollout, weight, history: [...rollout.history, { at: this.now(), action: 'step', weight }] };
+  }
+
+  /** A step of a rollout the proxy routes: the proxy's next revision, with the new share. */
+  private async stepThroughProxy(
+    state: RolloutsFile,
+    rollout: Rollout,
+    s: ProxyRouteRecord,
+    weight: number,
+  ): Promise<void> {
+    if (rollout.mode === 'shadow')
       throw new UsageError(
         `the rollout of ${this.service} on ECS is a shadow: it takes no share of requests`,
         {
           hint: `promote it (mlship rollout promote ${this.service} --target ecs) or roll it back; a canary is its own rollout`,
         },
       );
-    const { state, rollout, ecs } = await this.running();
-    await this.deps.elb.setRuleWeights(ecs.ruleArn, weightsAt(weight, this.groups(ecs)));
-    await this.save(state, {
-      ...rollout,
-      weight,
-      history: [...rollout.history, { at: this.now(), action: 'step', weight }],
-    });
+    if (rollout.status !== 'running')
+      throw new UsageError(`the rollout of ${this.service} is over (${rollout.status})`);
+    const next = this.stepped(rollout, weight);
+    const proxy = await stepProxyRoute(this.deps, this.stack, s, next);
+    await this.save(state, { ...next, ecsProxy: proxy });
   }
 
   async status(): Promise<StatusReport> {
-    const { rollout, shadow } = await this.any();
-    if (shadow) return this.shadowStatus(rollout, shadow);
+    const { rollout, proxy } = await this.any();
+    if (proxy) return this.proxyStatus(rollout, proxy);
     const { ecs } = await this.record();
     const gates: Gates = { ...DEFAULT_GATES, ...rollout.gates, ...this.gatesOverride };
     const start = Date.parse(rollout.startedAt);
@@ -412,11 +436,12 @@ export class EcsRollout implements RolloutTarget {
   }
 
   /**
-   * A shadow's requests pass through the proxy, not through a target group of its own: no load
-   * balancer metrics to compare. Both versions log each request, and the sampled answers, to
-   * CloudWatch Logs; status reads them since the rollout started (ecs-logs.ts).
+   * The requests of a rollout the proxy routes pass through the proxy, not through a target
+   * group per version: no load balancer metrics to compare. Both versions log each request, and
+   * the sampled answers, to CloudWatch Logs; status reads them since the rollout started
+   * (ecs-logs.ts).
    */
-  private async shadowStatus(rollout: Rollout, s: ShadowRecord): Promise<StatusReport> {
+  private async proxyStatus(rollout: Rollout, s: ProxyRouteRecord): Promise<StatusReport> {
     const gates: Gates = { ...DEFAULT_GATES, ...rollout.gates, ...this.gatesOverride };
     // A rollout that is over is read up to its end (the stable service's later lines are not its).
     const ended = rollout.status === 'running' ? undefined : rollout.history.at(-1)?.at;
@@ -424,10 +449,13 @@ export class EcsRollout implements RolloutTarget {
       startMs: Date.parse(rollout.startedAt),
       endMs: ended ? Date.parse(ended) : this.deps.clock.now(),
     };
-    const read = await shadowComparison(this.deps, s, this.layout.container, window, gates);
+    const read = await routeComparison(this.deps, s, this.layout.container, window, gates, {
+      share: candidateShare(rollout),
+      mirrored: rollout.mode === 'shadow' || rollout.mirror,
+    });
     const comparison = read.comparison ?? compare({ stable: [], candidate: [], pairs: [] }, gates);
     const report = await this.report(rollout, comparison, gates, s, [
-      `shadow on ECS: ${s.proxyService} runs ${s.shadowProxyTaskDefinition.split('/').pop()} (mirror to ${s.candidateService}); before the rollout ${s.proxyTaskDefinition.split('/').pop()}`,
+      `routed by the stack's proxy: ${s.proxyService} runs ${s.routeProxyTaskDefinition.split('/').pop()} (${routeSummary(rollout)}); before the rollout ${s.proxyTaskDefinition.split('/').pop()}`,
       ...read.notes,
     ]);
     return read.mirror ? { ...report, mirror: read.mirror } : report;
@@ -440,7 +468,7 @@ export class EcsRollout implements RolloutTarget {
    */
   async promote(): Promise<PromoteResult> {
     const found = await this.any();
-    if (found.shadow) return this.promoteShadow(found.state, found.rollout, found.shadow);
+    if (found.proxy) return this.promoteThroughProxy(found.state, found.rollout, found.proxy);
     const { state, rollout, ecs } = await this.running();
     const { elb, log } = this.deps;
     await elb.setRuleWeights(ecs.ruleArn, weightsAt(100, this.groups(ecs)));
@@ -485,19 +513,19 @@ export class EcsRollout implements RolloutTarget {
     };
   }
 
-  private async promoteShadow(
+  private async promoteThroughProxy(
     state: RolloutsFile,
     rollout: Rollout,
-    s: ShadowRecord,
+    s: ProxyRouteRecord,
   ): Promise<PromoteResult> {
     if (rollout.status !== 'running')
       throw new UsageError(`the rollout of ${this.service} is over (${rollout.status})`);
-    await promoteShadow(this.deps, s);
+    await promoteProxyRoute(this.deps, s);
     return this.promoted(
       state,
       rollout,
       s.candidateTaskDefinition,
-      `${s.proxyService} is back on ${s.proxyTaskDefinition.split('/').pop()} (no mirror)`,
+      `${s.proxyService} is back on ${s.proxyTaskDefinition.split('/').pop()} (no rollout)`,
     );
   }
 
@@ -513,7 +541,8 @@ export class EcsRollout implements RolloutTarget {
 
   async rollback(reason: string, options: { destroy?: boolean } = {}): Promise<void> {
     const found = await this.any();
-    if (found.shadow) return this.rollbackShadow(found.state, found.rollout, found.shadow, reason, options);
+    if (found.proxy)
+      return this.rollbackThroughProxy(found.state, found.rollout, found.proxy, reason, options);
     const { state, rollout, ecs } = await this.record();
     if (rollout.status === 'promoted')
       throw new UsageError(
@@ -554,17 +583,17 @@ export class EcsRollout implements RolloutTarget {
     });
   }
 
-  private async rollbackShadow(
+  private async rollbackThroughProxy(
     state: RolloutsFile,
     rollout: Rollout,
-    s: ShadowRecord,
+    s: ProxyRouteRecord,
     reason: string,
     options: { destroy?: boolean },
   ): Promise<void> {
     if (rollout.status === 'promoted')
       throw new UsageError(`the rollout of ${this.service} was promoted: there is no candidate to roll back`);
     if (rollout.history.some((h) => h.action === 'destroy')) return;
-    if (rollout.status === 'running' || options.destroy) await stopShadow(this.deps, s, options);
+    if (rollout.status === 'running' || options.destroy) await stopProxyRoute(this.deps, s, options);
     await this.rolledBack(state, rollout, reason, options);
   }
 }

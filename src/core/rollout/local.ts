@@ -25,7 +25,7 @@ import { PROJECT_LABEL, SERVICE_LABEL } from '../compose/ports.js';
 import { promoteInConfig } from './promote-config.js';
 import { type ExecResult, reloadProxy } from './proxy-reload.js';
 import { changeRouting, lacksNjs, writeRoutingState } from './proxy-routing.js';
-import { mirrorOutcome, parseServiceLog, rolloutSamples } from './samples.js';
+import { candidateShare, mirrorOutcome, parseServiceLog, rolloutSamples } from './samples.js';
 import { atIdle, idleContainer } from './shadow-priority.js';
 import { ROLLOUTS_FILE, readRollouts, writeRollouts } from './state.js';
 import type { PromoteResult, RolloutTarget, StatusReport } from './target.js';
@@ -540,8 +540,7 @@ export class LocalRollout implements RolloutTarget {
       );
     const [s, c] = await Promise.all([read(stable), read(candidate)]);
     const gates: Gates = { ...DEFAULT_GATES, ...rollout.gates, ...this.gatesOverride };
-    const share = rollout.mode === 'shadow' ? 0.5 : Math.max(rollout.weight, 1) / 100;
-    const comparison = compare(rolloutSamples(s, c), gates, share);
+    const comparison = compare(rolloutSamples(s, c), gates, candidateShare(rollout));
     const cand = candidate[0];
     const health = cand ? (cand.health ?? cand.state) : 'missing';
     const notes: string[] = [];

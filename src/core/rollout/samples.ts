@@ -3,6 +3,7 @@
 // "shadow" lines (a mirrored request predicted in the background) and "answer" lines (the
 // answers the proxy asked both versions to record), as `docker logs` returns them.
 
+import type { Rollout } from '../../config/rollout-schema.js';
 import type { RequestSample, RolloutSamples } from './verdict.js';
 
 const PREDICT_PATHS = new Set(['/predict', '/predict/batch']);
@@ -79,4 +80,9 @@ export function rolloutSamples(stable: ParsedLog, candidate: ParsedLog): Rollout
       pairs.push({ requestId, stable: answer, candidate: candidate.answers.get(requestId) });
   }
   return { stable: stable.samples, candidate: candidate.samples, pairs };
+}
+
+/** The candidate's part of the requests, for the power estimate (a shadow's: all, weighing as the stable's). */
+export function candidateShare(rollout: Pick<Rollout, 'mode' | 'weight'>): number {
+  return rollout.mode === 'shadow' ? 0.5 : Math.max(rollout.weight, 1) / 100;
 }

@@ -18,6 +18,7 @@ import {
   compareFromMetrics,
   ecsRolloutLayout,
   metricQueries,
+  proxyRouteReasons,
   refuseOnEcs,
   sideAlarms,
   weightsAt,
@@ -85,28 +86,50 @@ describe('rollout on ECS: layout and refusals', () => {
     expect(new RegExp(l.rewrite!.regex).exec('/api/iris/predict')?.[1]).toBe('predict');
   });
 
-  it('refuses what it cannot route: an unknown service, a GPU service, no load balancer, API keys', async () => {
+  it('refuses what it cannot route: an unknown service, a GPU service, no load balancer', async () => {
     const plan = await planOf('proxy2', project());
     expect(() => ecsRolloutLayout(plan, 'nope')).toThrow(/no model service nope.*/);
     expect(() => ecsRolloutLayout(plan, 'llm')).toThrow(/GPU instances/);
     const bare = await planOf('bare', project('', ''));
     expect(() => ecsRolloutLayout(bare, 'iris')).toThrow(/no load balancer/);
+    expect(ecsRolloutLayout(plan, 'iris')).toMatchObject({ behindProxy: true, apiKeys: false });
     const keys = await planOf('keys', project('', 'proxy:\n  auth: api_key'));
-    expect(() => ecsRolloutLayout(keys, 'iris')).toThrow(/API keys/);
+    expect(ecsRolloutLayout(keys, 'iris')).toMatchObject({ behindProxy: true, apiKeys: true });
   });
 
-  it('refuses a mirror, sticky splits and --shadow-cpus on ECS, each as a usage error; a shadow goes through the proxy', () => {
+  it('the proxy routes what the load balancer cannot: a shadow, a mirror, a sticky split, any rollout behind API keys; --shadow-cpus is refused', () => {
     const now = new Date('2026-12-02T10:00:00Z');
     const r = (flags: Parameters<typeof rolloutFromFlags>[1]) => rolloutFromFlags('iris', flags, now);
-    for (const flags of [
-      { canary: '10', mirror: true, image: 'x:1' },
-      { ab: '50', stickyHeader: 'X-User-Id', image: 'x:1' },
-      // The shadow is its own ECS service on its own CPUs: the local cap means nothing there.
-      { shadow: true, shadowCpus: '0.5', image: 'x:1' },
-    ])
-      expect(() => refuseOnEcs(r(flags))).toThrow(UsageError);
-    expect(() => refuseOnEcs(r({ canary: '10', image: 'x:1' }))).not.toThrow();
-    expect(() => refuseOnEcs(r({ shadow: true, image: 'x:1' }))).not.toThrow();
+    const L = { service: 'iris', behindProxy: true, apiKeys: false };
+    expect(proxyRouteReasons(r({ canary: '10', image: 'x:1' }), L)).toEqual([]);
+    expect(proxyRouteReasons(r({ ab: '50', image: 'x:1' }), L)).toEqual([]);
+    expect(proxyRouteReasons(r({ shadow: true, image: 'x:1' }), L)).toEqual([
+      'a shadow: the load balancer cannot mirror',
+    ]);
+    expect(proxyRouteReasons(r({ canary: '10', mirror: true, image: 'x:1' }), L)).toEqual([
+      '--mirror: the load balancer cannot mirror',
+    ]);
+    expect(proxyRouteReasons(r({ ab: '50', stickyCookie: 'uid', image: 'x:1' }), L)).toEqual([
+      '--sticky-cookie: the load balancer cannot keep a cookie of yours on one version',
+    ]);
+    expect(
+      proxyRouteReasons(r({ canary: '10', stickyHeader: 'X-User-Id', image: 'x:1' }), {
+        ...L,
+        apiKeys: true,
+      }),
+    ).toEqual([
+      '--sticky-header: the load balancer cannot keep a header of yours on one version',
+      'the proxy checks API keys, which a load balancer rule would pass by',
+    ]);
+    // A service on a listener of its own: a weighted split only.
+    const own = { ...L, behindProxy: false };
+    expect(proxyRouteReasons(r({ canary: '10', image: 'x:1' }), own)).toEqual([]);
+    expect(() => proxyRouteReasons(r({ canary: '10', mirror: true, image: 'x:1' }), own)).toThrow(
+      /listener of its own, not behind the stack's proxy/,
+    );
+    // The shadow is its own ECS service on its own CPUs: the local cap means nothing there.
+    expect(() => refuseOnEcs(r({ shadow: true, shadowCpus: '0.5', image: 'x:1' }))).toThrow(UsageError);
+    expect(() => refuseOnEcs(r({ canary: '10', mirror: true, image: 'x:1' }))).not.toThrow();
   });
 });
 

@@ -1,11 +1,15 @@
-// `mlship rollout start --shadow --target ecs`: the load balancer cannot mirror, so the stack's
-// NGINX proxy does, as locally. The candidate runs as `<service>-candidate`, a Service Connect
+// A rollout on ECS that the stack's NGINX proxy routes, as locally: a shadow or a --mirror (the
+// load balancer cannot mirror), a sticky split (it cannot keep a header or cookie of yours on
+// one version), or any rollout behind a proxy that checks API keys (a load balancer rule to the
+// candidate would pass by them). The candidate runs as `<service>-candidate`, a Service Connect
 // server of the stack's namespace (the proxy reaches it by that name, as it reaches the stable
 // one), and the proxy moves to a new revision whose image carries the nginx.conf that
-// `compose generate` renders for the cloud stack with this rollout (the same `mirror` location,
-// short timeouts and recording as locally), baked the way `deploy ecs` bakes it
-// (config-images.ts: FROM the running proxy image, the file copied over its mount target).
-// Rollback and promotion put the proxy's previous revision back: the mirror is gone.
+// `compose generate` renders for the cloud stack with this rollout (the same split, sticky key,
+// `mirror` location, short timeouts, recording and API-key check as locally), baked the way
+// `deploy ecs` bakes it (config-images.ts: FROM the proxy's image from before the rollout, the
+// file copied over its mount target). A step of the share is the next such revision (a rolling
+// deployment of the proxy: the load balancer drains the old tasks, no request is dropped).
+// Rollback and promotion put the proxy's revision from before the rollout back.
 
 import type { Service, TaskDefinition } from '@aws-sdk/client-ecs';
 import type { Rollout } from '../../config/rollout-schema.js';
@@ -15,10 +19,10 @@ import type { CreateServiceSpec, EcsApi } from '../deploy/aws-apis.js';
 import type { EcsPlanResult } from '../deploy/plan.js';
 import { candidateTaskDefinition, type EcsRolloutLayout, withImage } from './ecs-plan.js';
 
-export type ShadowRecord = NonNullable<Rollout['ecsShadow']>;
+export type ProxyRouteRecord = NonNullable<Rollout['ecsProxy']>;
 type Undo = (() => Promise<unknown>)[];
 
-export interface ShadowDeps {
+export interface ProxyRouteDeps {
   ecs: Pick<
     EcsApi,
     | 'describeService'
@@ -41,7 +45,7 @@ export interface ShadowDeps {
 }
 
 /** The proxy's nginx.conf of the cloud stack with this rollout: what `deploy ecs` would bake. */
-export async function shadowProxyConf(
+export async function routeProxyConf(
   configFile: string,
   plan: EcsPlanResult,
   rollout: Rollout,
@@ -56,7 +60,7 @@ export async function shadowProxyConf(
   });
   const conf = gen.stack.files.find((f) => f.path === 'proxy/nginx.conf');
   if (!bake?.mounts[0] || !conf)
-    throw new UsageError(`stack ${plan.stack} has no proxy to mirror ${rollout.service}'s requests`, {
+    throw new UsageError(`stack ${plan.stack} has no proxy to route ${rollout.service}'s requests`, {
       hint: 'add `proxy: {}` to mlship.yaml and deploy it (mlship deploy ecs --apply)',
     });
   return { service: bake.service, target: bake.mounts[0], content: conf.content };
@@ -64,7 +68,7 @@ export async function shadowProxyConf(
 
 /** The candidate's revision (the stable one with the candidate's image), registered. */
 export async function registerCandidate(
-  deps: Pick<ShadowDeps, 'ecs' | 'candidateImage' | 'log'>,
+  deps: Pick<ProxyRouteDeps, 'ecs' | 'candidateImage' | 'log'>,
   L: Pick<EcsRolloutLayout, 'container'>,
   stable: Service,
   rollout: Rollout,
@@ -84,26 +88,35 @@ export async function registerCandidate(
   return { arn: revision.arn, running };
 }
 
-/** Starts a shadow: the candidate as a Service Connect server, then the proxy with the mirror. */
-export async function startShadow(
-  deps: ShadowDeps,
-  stack: { plan: EcsPlanResult; configFile: string },
+/** Starts the rollout: the candidate as a Service Connect server, then the proxy routing to it. */
+export async function startProxyRoute(
+  deps: ProxyRouteDeps,
+  stack: RouteStack,
   L: EcsRolloutLayout,
   stable: Service,
   rollout: Rollout,
   undo: Undo,
-): Promise<ShadowRecord> {
+): Promise<ProxyRouteRecord> {
   const candidate = await registerCandidate(deps, L, stable, rollout, undo);
   await candidateServer(deps, L, stable, candidate, undo);
-  const proxy = await mirroringProxy(deps, stack, L.cluster, rollout, undo);
+  const proxy = await deployedProxy(deps, stack, L.cluster, rollout);
+  const route = await routingProxy(deps, stack, proxy, rollout, undo);
   return {
     cluster: L.cluster,
     stableService: L.service,
     candidateService: L.candidateService,
     stableTaskDefinition: stable.taskDefinition!,
     candidateTaskDefinition: candidate.arn,
-    ...proxy,
+    proxyService: proxy.service,
+    proxyTaskDefinition: proxy.taskDefinition,
+    ...route,
   };
+}
+
+/** What this module needs of the stack: its plan (where the proxy's file goes) and mlship.yaml. */
+export interface RouteStack {
+  plan: EcsPlanResult;
+  configFile: string;
 }
 
 /** The candidate service's place: the stable one's desired count, network and grace period. */
@@ -134,7 +147,7 @@ export function candidateServiceSpec(
  * names it, because NGINX resolves its upstreams when it starts.
  */
 async function candidateServer(
-  deps: ShadowDeps,
+  deps: ProxyRouteDeps,
   L: EcsRolloutLayout,
   stable: Service,
   candidate: { arn: string; running: TaskDefinition },
@@ -159,73 +172,123 @@ async function candidateServer(
   await deps.waitStable(L.candidateService, candidate.arn);
 }
 
-/** The proxy's next revision: its running one with the mirror's nginx.conf baked into the image. */
-async function mirroringProxy(
-  deps: ShadowDeps,
-  stack: { plan: EcsPlanResult; configFile: string },
+/** The proxy as deployed before the rollout: its service, revision and image. */
+interface DeployedProxy {
+  service: string;
+  taskDefinition: string;
+  running: TaskDefinition;
+  image: string;
+}
+
+async function deployedProxy(
+  deps: Pick<ProxyRouteDeps, 'ecs'>,
+  stack: RouteStack,
   cluster: string,
   rollout: Rollout,
-  undo: Undo,
-): Promise<
-  Pick<
-    ShadowRecord,
-    'proxyService' | 'proxyTaskDefinition' | 'shadowProxyTaskDefinition' | 'shadowProxyImage'
-  >
-> {
-  const conf = await shadowProxyConf(stack.configFile, stack.plan, rollout);
-  const proxy = await deps.ecs.describeService(cluster, conf.service);
-  const running = proxy?.taskDefinition && (await deps.ecs.latestTaskDefinition(proxy.taskDefinition));
-  const base = running
-    ? running.containerDefinitions?.find((c) => c.name === conf.service)?.image
-    : undefined;
-  if (!proxy || !running || !base)
+  taskDefinition?: string,
+): Promise<DeployedProxy> {
+  const bake = stack.plan.bakes.find((b) => b.service === 'proxy');
+  if (!bake)
+    throw new UsageError(`stack ${stack.plan.stack} has no proxy to route ${rollout.service}'s requests`, {
+      hint: 'add `proxy: {}` to mlship.yaml and deploy it (mlship deploy ecs --apply)',
+    });
+  const td = taskDefinition ?? (await deps.ecs.describeService(cluster, bake.service))?.taskDefinition;
+  const running = td ? await deps.ecs.latestTaskDefinition(td) : undefined;
+  const image = running?.containerDefinitions?.find((c) => c.name === bake.service)?.image;
+  if (!td || !running || !image)
     throw new UsageError(`the proxy of stack ${cluster} is not deployed`, {
       hint: 'mlship deploy ecs --apply',
     });
+  return { service: bake.service, taskDefinition: td, running, image };
+}
+
+/** What the proxy does with the service's requests during `rollout` (its log line). */
+export function routeSummary(rollout: Rollout): string {
+  const to = `${rollout.service}-candidate`;
+  if (rollout.mode === 'shadow') return `mirrors /api/${rollout.service}/ to ${to}`;
+  const sticky = rollout.sticky
+    ? `, sticky on the ${'header' in rollout.sticky ? `header ${rollout.sticky.header}` : `cookie ${rollout.sticky.cookie}`}`
+    : '';
+  return `sends ${rollout.weight} % of /api/${rollout.service}/ to ${to}${sticky}${rollout.mirror ? ', the rest mirrored to it' : ''}`;
+}
+
+/**
+ * The proxy's next revision: its revision from before the rollout with this rollout's nginx.conf
+ * baked into its image, deployed and waited for (undone if it does not become stable).
+ */
+async function routingProxy(
+  deps: ProxyRouteDeps,
+  stack: RouteStack,
+  proxy: DeployedProxy,
+  rollout: Rollout,
+  undo: Undo,
+): Promise<Pick<ProxyRouteRecord, 'routeProxyTaskDefinition' | 'routeProxyImage'>> {
+  const conf = await routeProxyConf(stack.configFile, stack.plan, rollout);
   if (!deps.bakeProxyImage)
-    throw new UsageError('a shadow on ECS builds the proxy image with the mirror: it needs a Docker engine');
-  const image = await deps.bakeProxyImage(base, { [conf.target]: conf.content });
-  const revision = await deps.ecs.registerTaskDefinition(withImage(running, conf.service, image));
+    throw new UsageError(
+      "this rollout on ECS is routed by the stack's proxy, whose image gets the rollout's nginx.conf: it needs a Docker engine",
+    );
+  const image = await deps.bakeProxyImage(proxy.image, { [conf.target]: conf.content });
+  const revision = await deps.ecs.registerTaskDefinition(withImage(proxy.running, conf.service, image));
   undo.push(() => deps.ecs.deregisterTaskDefinition(revision.arn));
+  const current = (await deps.ecs.describeService(stack.plan.stack, conf.service))?.taskDefinition;
   await deps.ecs.updateService({
-    cluster,
+    cluster: stack.plan.stack,
     service: conf.service,
     taskDefinition: revision.arn,
     forceNewDeployment: false,
   });
-  undo.push(() => restoreProxy(deps, cluster, conf.service, proxy.taskDefinition!));
+  undo.push(() => restoreProxy(deps, stack.plan.stack, conf.service, current ?? proxy.taskDefinition));
   deps.log(
-    `${conf.service}: ${revision.arn.split('/').pop()} mirrors /api/${rollout.service}/ to ${rollout.service}-candidate; waiting until it is stable`,
+    `${conf.service}: ${revision.arn.split('/').pop()} ${routeSummary(rollout)}; waiting until it is stable`,
   );
   await deps.waitStable(conf.service, revision.arn);
-  return {
-    proxyService: conf.service,
-    proxyTaskDefinition: proxy.taskDefinition!,
-    shadowProxyTaskDefinition: revision.arn,
-    shadowProxyImage: image,
-  };
+  return { routeProxyTaskDefinition: revision.arn, routeProxyImage: image };
 }
 
-/** The proxy back on its revision from before the rollout (no mirror), waited for. */
+/**
+ * A step of the share (`promote --to N`, `watch`): the proxy's next revision with the rollout at
+ * its new weight, baked over the image from before the rollout; the previous routing revision
+ * deregistered once the new one is stable (the proxy put back on it if the new one is not).
+ */
+export async function stepProxyRoute(
+  deps: ProxyRouteDeps,
+  stack: RouteStack,
+  s: ProxyRouteRecord,
+  rollout: Rollout,
+): Promise<ProxyRouteRecord> {
+  const proxy = await deployedProxy(deps, stack, s.cluster, rollout, s.proxyTaskDefinition);
+  const undo: Undo = [];
+  try {
+    const route = await routingProxy(deps, stack, proxy, rollout, undo);
+    await deps.ecs.deregisterTaskDefinition(s.routeProxyTaskDefinition).catch(() => undefined);
+    return { ...s, ...route };
+  } catch (e) {
+    for (const step of undo.reverse()) await step().catch(() => undefined);
+    throw e;
+  }
+}
+
+/** The proxy back on its revision from before the rollout, waited for. */
 async function restoreProxy(
-  deps: Pick<ShadowDeps, 'ecs' | 'waitStable' | 'log'>,
+  deps: Pick<ProxyRouteDeps, 'ecs' | 'waitStable' | 'log'>,
   cluster: string,
   service: string,
   taskDefinition: string,
 ): Promise<void> {
   await deps.ecs.updateService({ cluster, service, taskDefinition, forceNewDeployment: false });
-  deps.log(`${service}: back to ${taskDefinition.split('/').pop()} (no mirror); waiting until it is stable`);
+  deps.log(`${service}: back to ${taskDefinition.split('/').pop()} (no rollout); waiting until it is stable`);
   await deps.waitStable(service, taskDefinition);
 }
 
-/** Ends a shadow: the proxy without the mirror, the candidate at 0 tasks (or removed), revisions deregistered. */
-export async function stopShadow(
-  deps: ShadowDeps,
-  s: ShadowRecord,
+/** Ends the rollout: the proxy as before it, the candidate at 0 tasks (or removed), revisions deregistered. */
+export async function stopProxyRoute(
+  deps: ProxyRouteDeps,
+  s: ProxyRouteRecord,
   options: { destroy?: boolean },
 ): Promise<void> {
   await restoreProxy(deps, s.cluster, s.proxyService, s.proxyTaskDefinition);
-  await deps.ecs.deregisterTaskDefinition(s.shadowProxyTaskDefinition).catch(() => undefined);
+  await deps.ecs.deregisterTaskDefinition(s.routeProxyTaskDefinition).catch(() => undefined);
   await deps.ecs.scaleService(s.cluster, s.candidateService, 0);
   await deps.ecs.deregisterTaskDefinition(s.candidateTaskDefinition).catch(() => undefined);
   if (options.destroy) {
@@ -235,11 +298,11 @@ export async function stopShadow(
 }
 
 /**
- * Promotes a shadow: the stable service updated to the candidate's revision (its one rolling
- * deployment; the proxy keeps sending every request to it), then the proxy without the mirror,
- * then the candidate service removed.
+ * Promotes the candidate: the stable service updated to the candidate's revision (its one
+ * rolling deployment; the proxy keeps sending requests to it, and the candidate's share to the
+ * candidate), then the proxy as before the rollout, then the candidate service removed.
  */
-export async function promoteShadow(deps: ShadowDeps, s: ShadowRecord): Promise<void> {
+export async function promoteProxyRoute(deps: ProxyRouteDeps, s: ProxyRouteRecord): Promise<void> {
   await deps.ecs.updateService({
     cluster: s.cluster,
     service: s.stableService,
@@ -251,7 +314,7 @@ export async function promoteShadow(deps: ShadowDeps, s: ShadowRecord): Promise<
   );
   await deps.waitStable(s.stableService, s.candidateTaskDefinition);
   await restoreProxy(deps, s.cluster, s.proxyService, s.proxyTaskDefinition);
-  await deps.ecs.deregisterTaskDefinition(s.shadowProxyTaskDefinition).catch(() => undefined);
+  await deps.ecs.deregisterTaskDefinition(s.routeProxyTaskDefinition).catch(() => undefined);
   await deps.ecs.deleteService(s.cluster, s.candidateService);
   deps.log(`removed ${s.candidateService}`);
 }

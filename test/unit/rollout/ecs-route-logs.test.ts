@@ -1,4 +1,5 @@
-// A shadow on ECS without AWS: where each version's log lines are read (the awslogs group and
+// A rollout the proxy routes on ECS (a shadow, a sticky or mirrored canary), without AWS: where
+// each version's log lines are read (the awslogs group and
 // stream prefix of its revision), what FilterLogEvents is asked (window, page limit), the
 // comparison from those lines (the same parsing and statistics as locally), the notes when the
 // lines cannot be read or told apart; and what `deploy ecs --local` runs while a rollout runs
@@ -13,10 +14,10 @@ import type { LogFilterSpec } from '../../../src/core/deploy/aws-apis.js';
 import { asService, rolloutTaskDefinitions } from '../../../src/core/deploy/local-run.js';
 import { planEcs } from '../../../src/core/deploy/plan.js';
 import { EcsRollout } from '../../../src/core/rollout/ecs.js';
-import { LOG_PAGES, logSource, shadowComparison } from '../../../src/core/rollout/ecs-logs.js';
-import type { ShadowRecord } from '../../../src/core/rollout/ecs-shadow.js';
+import { LOG_PAGES, logSource, routeComparison } from '../../../src/core/rollout/ecs-logs.js';
+import type { ProxyRouteRecord } from '../../../src/core/rollout/ecs-proxy-route.js';
 import { rolloutFromFlags } from '../../../src/core/rollout/options.js';
-import { writeRollouts } from '../../../src/core/rollout/state.js';
+import { readRollouts, writeRollouts } from '../../../src/core/rollout/state.js';
 import { DEFAULT_GATES } from '../../../src/core/rollout/verdict.js';
 import { fakeClock } from '../../../src/io/clock.js';
 
@@ -39,7 +40,7 @@ const revision = (rev: string, prefix: string, extra: object = {}): TaskDefiniti
     ],
   }) as TaskDefinition;
 
-const RECORD: ShadowRecord = {
+const RECORD: ProxyRouteRecord = {
   cluster: 'sh-demo',
   stableService: 'iris',
   candidateService: 'iris-candidate',
@@ -47,8 +48,8 @@ const RECORD: ShadowRecord = {
   candidateTaskDefinition: ARN('iris:2'),
   proxyService: 'proxy',
   proxyTaskDefinition: ARN('proxy:1'),
-  shadowProxyTaskDefinition: ARN('proxy:2'),
-  shadowProxyImage: '127.0.0.1:5000/nginx:shadow-0123456789ab',
+  routeProxyTaskDefinition: ARN('proxy:2'),
+  routeProxyImage: '127.0.0.1:5000/nginx:rollout-0123456789ab',
 };
 
 /** The lines a wrapped service logs (app/logs.py) for x = 0..n-1: stable answers 2x, the candidate differs on x % 10 == 0. */
@@ -86,6 +87,8 @@ function deps(tds: TaskDefinition[], pages: Record<string, { messages: string[];
 }
 
 const WINDOW = { startMs: Date.parse('2026-12-02T12:00:00Z'), endMs: Date.parse('2026-12-02T13:00:00Z') };
+/** A shadow: every request mirrored, both sides weigh the same. */
+const SHADOW = { share: 0.5, mirrored: true };
 
 describe('a shadow on ECS: the comparison from CloudWatch Logs', () => {
   it("each revision's streams: its awslogs group, `<prefix>/<container>/`; none for another driver", () => {
@@ -103,7 +106,7 @@ describe('a shadow on ECS: the comparison from CloudWatch Logs', () => {
       'iris/iris/': { messages: lines('stable', 200), truncated: false },
       'iris-candidate/iris/': { messages: lines('candidate', 200), truncated: true },
     });
-    const r = await shadowComparison(d, RECORD, 'iris', WINDOW, DEFAULT_GATES);
+    const r = await routeComparison(d, RECORD, 'iris', WINDOW, DEFAULT_GATES, SHADOW);
     expect(d.asked.sort((a, b) => a.streamPrefix.localeCompare(b.streamPrefix))).toEqual([
       { group: '/mlship/sh-demo', streamPrefix: 'iris-candidate/iris/', ...WINDOW, maxPages: LOG_PAGES },
       { group: '/mlship/sh-demo', streamPrefix: 'iris/iris/', ...WINDOW, maxPages: LOG_PAGES },
@@ -119,16 +122,35 @@ describe('a shadow on ECS: the comparison from CloudWatch Logs', () => {
     ]);
   });
 
+  it("a 10 % canary the proxy routes (sticky, API keys): the candidate's share in the power estimate, no mirror outcome", async () => {
+    const d = deps([revision('iris:1', 'iris'), revision('iris:2', 'iris-candidate')], {
+      'iris/iris/': { messages: lines('stable', 200), truncated: false },
+      'iris-candidate/iris/': { messages: lines('candidate', 200), truncated: false },
+    });
+    const canary = await routeComparison(d, RECORD, 'iris', WINDOW, DEFAULT_GATES, {
+      share: 0.1,
+      mirrored: false,
+    });
+    const shadow = await routeComparison(d, RECORD, 'iris', WINDOW, DEFAULT_GATES, SHADOW);
+    expect(canary.mirror).toBeUndefined();
+    expect(canary.comparison?.candidate.requests).toBe(200);
+    // Beside nine stable requests for each of its own, a 10 % slice shows a 2-point increase with
+    // fewer candidate requests than an even split needs (as locally: the same share).
+    expect(canary.comparison!.requestsFor2PointIncrease).toBeLessThan(
+      shadow.comparison!.requestsFor2PointIncrease,
+    );
+  });
+
   it('says why there is nothing to compare: no awslogs, or both versions under one prefix (nothing read)', async () => {
     const none = deps(
       [revision('iris:1', 'iris'), revision('iris:2', 'iris', { logConfiguration: undefined })],
       {},
     );
-    const a = await shadowComparison(none, RECORD, 'iris', WINDOW, DEFAULT_GATES);
+    const a = await routeComparison(none, RECORD, 'iris', WINDOW, DEFAULT_GATES, SHADOW);
     expect(a.comparison).toBeUndefined();
     expect(a.notes.join()).toMatch(/does not log to CloudWatch Logs/);
     const same = deps([revision('iris:1', 'iris'), revision('iris:2', 'iris')], {});
-    const b = await shadowComparison(same, RECORD, 'iris', WINDOW, DEFAULT_GATES);
+    const b = await routeComparison(same, RECORD, 'iris', WINDOW, DEFAULT_GATES, SHADOW);
     expect(b.comparison).toBeUndefined();
     expect(b.notes.join()).toMatch(/cannot be told apart/);
     expect(same.asked).toEqual([]);
@@ -162,7 +184,7 @@ describe("EcsRollout's status of a shadow", () => {
     );
     const rollout = {
       ...rolloutFromFlags('iris', { shadow: true, image: 'i:2' }, new Date(WINDOW.startMs)),
-      ecsShadow: RECORD,
+      ecsProxy: RECORD,
     };
     await writeRollouts(path.join(dir, 'r.json'), { version: 1, rollouts: { iris: rollout } });
     const report = await target.status();
@@ -192,7 +214,7 @@ describe('deploy ecs --local while a rollout runs on ECS', () => {
   const ecs = { latestTaskDefinition: async (arn: string) => all.find((t) => t.taskDefinitionArn === arn) };
   const shadow = {
     ...rolloutFromFlags('iris', { shadow: true, image: 'img/iris:2' }, new Date(WINDOW.startMs)),
-    ecsShadow: RECORD,
+    ecsProxy: RECORD,
   };
   const names = (tds: RegisterTaskDefinitionCommandInput[]) =>
     tds.map(
@@ -209,6 +231,42 @@ describe('deploy ecs --local while a rollout runs on ECS', () => {
     ]);
     // The shadow shares this machine's CPUs with the stable service: it runs at the lowest weight.
     expect(run.lowPriority).toEqual(['iris-candidate']);
+  });
+
+  it('a canary the proxy routes runs its candidate at the normal CPU weight (it answers clients)', async () => {
+    const canary = {
+      ...rolloutFromFlags(
+        'iris',
+        { canary: '10', stickyHeader: 'X-User-Id', image: 'img/iris:2' },
+        new Date(WINDOW.startMs),
+      ),
+      ecsProxy: RECORD,
+    };
+    const run = await rolloutTaskDefinitions(latest, [canary], { aws: { ecs } as never });
+    expect(names(run.taskDefinitions)).toEqual([
+      'sh-demo-iris:1 iris',
+      'sh-demo-proxy:2 proxy',
+      'sh-demo-iris:2 iris-candidate',
+    ]);
+    expect(run.lowPriority).toEqual([]);
+  });
+
+  it('a shadow recorded by an earlier mlship (ecsShadow) is read as the proxy route it is', async () => {
+    const file = path.join(os.tmpdir(), `mlship-ecs-shadow-${process.pid}.json`);
+    const { ecsProxy: _, ...bare } = shadow;
+    const { routeProxyTaskDefinition, routeProxyImage, ...rest } = RECORD;
+    const legacy = {
+      ...bare,
+      ecsShadow: {
+        ...rest,
+        shadowProxyTaskDefinition: routeProxyTaskDefinition,
+        shadowProxyImage: routeProxyImage,
+      },
+    };
+    writeFileSync(file, JSON.stringify({ version: 1, rollouts: { iris: legacy } }));
+    const read = await readRollouts(file);
+    expect(read.rollouts.iris!.ecsProxy).toEqual(RECORD);
+    expect(read.rollouts.iris).not.toHaveProperty('ecsShadow');
   });
 
   it('a rollout that is over changes nothing', async () => {

@@ -1,14 +1,17 @@
-// `mlship rollout start --shadow --target ecs` against moto's real ECS APIs, with the CLI's own
-// bake (a real engine, pushed to the local registry): the candidate as a Service Connect server named
-// `<service>-candidate`, the proxy moved to a new revision whose image (built FROM its running
-// image, pushed to the local registry) carries the mirror's nginx.conf, checked against a golden
-// file and by `nginx -t` in that very image; rollback and promote put the proxy's previous
+// A rollout on ECS that the stack's proxy routes (a shadow; a canary sticky on a header; any
+// rollout behind the proxy's API keys, as this stack's are) against moto's real ECS APIs, with
+// the CLI's own bake (a real engine, pushed to the local registry): the candidate as a Service
+// Connect server named `<service>-candidate`, the proxy moved to a new revision whose image
+// (built FROM its image from before the rollout, pushed to the local registry) carries the
+// rollout's nginx.conf, checked against a golden file and by `nginx -t` in that very image; a
+// step of the share is the next such revision; rollback and promote put the proxy's previous
 // revision back. moto starts no task, so start/rollback/promote run through EcsRollout with a
 // wait that records what it waited for (the CLI waits for running tasks); status and the
-// refused step run through the CLI. Requests are mirrored for real by `deploy ecs --local`,
-// which runs what the services run (two wrapped versions of fixtures/rollout, the candidate
-// differing on 10 % of inputs, behind the baked proxy); their log lines are shipped to moto's
-// CloudWatch Logs as the awslogs driver would, and `rollout status` compares them from there.
+// refused step run through the CLI. Requests are routed for real by `deploy ecs --local`, which
+// runs what the services run (two wrapped versions of fixtures/rollout, the candidate differing
+// on 10 % of inputs, behind the baked proxy, its API keys read from moto's Secrets Manager);
+// their log lines are shipped to moto's CloudWatch Logs as the awslogs driver would, and
+// `rollout status` compares them from there.
 
 import { spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
@@ -42,13 +45,16 @@ const CANDIDATE_IMAGE = '123456789012.dkr.ecr.eu-west-1.amazonaws.com/sh-demo/ir
 const STABLE_IMAGE = 'mlship-test/sh-demo-iris:v1';
 /** Requests sent through the locally run proxy: x = 0..N-1, of which v2 differs on exactly 10 %. */
 const N = 500;
-const PROJECT = `# a model behind the stack's proxy
+/** The stack's one API key (36 characters, as `mlship keys create` makes them), in moto's Secrets Manager. */
+const KEY = 'mlk_test0123456789abcdefghijklmnopqr';
+const PROJECT = `# a model behind the stack's proxy, which asks for API keys
 version: 1
 name: sh-demo
 services:
   iris:
     image: mlship-test/sh-demo-iris:v1
-proxy: {}
+proxy:
+  auth: api_key
 aws:
   region: eu-west-1
   account_id: "123456789012"
@@ -72,15 +78,35 @@ function buildVersions(dir: string): void {
   }
 }
 
-/** x = 0..n-1 POSTed to the locally run load balancer listener, `concurrency` at a time. */
-function predictAll(base: string, n: number, concurrency = 8) {
-  const send = (x: number) =>
-    fetch(new URL('api/iris/predict', base), {
-      method: 'POST',
-      headers: { 'content-type': 'application/json' },
-      body: JSON.stringify({ x }),
-    });
-  return predictLoad(send, 0, n, concurrency);
+/** One prediction POSTed to the locally run load balancer listener, with the API key unless `key` is ''. */
+function send(base: string, x: number, headers: Record<string, string> = {}, key = KEY) {
+  return fetch(new URL('api/iris/predict', base), {
+    method: 'POST',
+    headers: { 'content-type': 'application/json', ...(key ? { 'x-api-key': key } : {}), ...headers },
+    body: JSON.stringify({ x }),
+  });
+}
+
+/** x = 0..n-1 POSTed with the key, 8 at a time; `headers(x)` added to each. */
+function predictAll(base: string, n: number, headers: (x: number) => Record<string, string> = () => ({})) {
+  return predictLoad((x) => send(base, x, headers(x)), 0, n, 8);
+}
+
+/** The nginx.conf baked into a routing proxy image. */
+function bakedConf(image: string): string {
+  const baked = spawnSync('docker', ['run', '--rm', image, 'cat', '/etc/nginx/conf.d/default.conf'], {
+    encoding: 'utf8',
+  });
+  expect(baked.status, baked.stderr).toBe(0);
+  return baked.stdout;
+}
+
+/** NGINX accepts the baked file in that very image (with the hosts Service Connect names). */
+function expectNginxAccepts(image: string): void {
+  const hosts = ['--add-host', 'iris:127.0.0.1', '--add-host', 'iris-candidate:127.0.0.1'];
+  const check = spawnSync('docker', ['run', '--rm', ...hosts, image, 'nginx', '-t'], { encoding: 'utf8' });
+  expect(check.status, check.stderr).toBe(0);
+  expect(check.stderr).toContain('test is successful');
 }
 
 /** The "shadow" lines (a mirrored request predicted) a container logged. */
@@ -164,8 +190,8 @@ describe.runIf(engine)('rollout --shadow --target ecs (moto, engine, registry)',
     );
   const shadow = () =>
     rolloutFromFlags('iris', { shadow: true, image: CANDIDATE_IMAGE }, new Date(clock.now()));
-  /** The shadow images this run pushed (for the clean-up), from the engine. */
-  const shadowImages = () =>
+  /** The routing proxy images this run pushed (for the clean-up), from the engine. */
+  const routeImages = () =>
     spawnSync(
       'docker',
       ['images', '--format', '{{.Repository}}:{{.Tag}}', '127.0.0.1:5000/mlship-local/nginx'],
@@ -174,7 +200,7 @@ describe.runIf(engine)('rollout --shadow --target ecs (moto, engine, registry)',
       },
     )
       .stdout.split('\n')
-      .filter((t) => t.includes(':shadow-'));
+      .filter((t) => t.includes(':rollout-'));
   const state = () => JSON.parse(readFileSync(path.join(dir, 'deploy', 'ecs-rollouts.json'), 'utf8'));
 
   // Without moto (a machine without the .venv) every test is skipped, with startMoto's reason;
@@ -192,6 +218,8 @@ describe.runIf(engine)('rollout --shadow --target ecs (moto, engine, registry)',
     await requireImage(engine!, LOCAL_PYTHON_IMAGE);
     buildVersions(dir);
     ({ plan, aws } = await planOnMoto(moto, path.join(dir, 'mlship.yaml'), REGION));
+    // The keys as deploy puts them (operate.ts: the keys file's map lines, under "keys").
+    await aws.secrets.putJsonSecret(`${plan.stack}/api-keys`, { keys: `"${KEY}" "ci";` }, {});
     // The deployed stack as --apply leaves it: the iris and proxy services in the namespace.
     await aws.ecs.ensureCluster(plan.stack, plan.stack);
     const ec2 = new ec2Sdk.EC2Client({ region: REGION, endpoint: moto.endpoint });
@@ -225,7 +253,7 @@ describe.runIf(engine)('rollout --shadow --target ecs (moto, engine, registry)',
     aws?.destroy();
     await moto?.stop();
     for (const image of pushed) spawnSync('docker', ['rmi', '-f', image], { stdio: 'ignore' });
-    removeImagesTagged('mlship-proxy/shadow');
+    removeImagesTagged('mlship-proxy/rollout');
     cli(['deploy', 'ecs', '--local', '--down']);
     spawnSync('docker', ['rmi', '-f', STABLE_IMAGE, CANDIDATE_IMAGE], { stdio: 'ignore' });
   });
@@ -240,56 +268,39 @@ describe.runIf(engine)('rollout --shadow --target ecs (moto, engine, registry)',
     expect((await aws.ecs.activeRevisions('sh-demo-iris')).map((a) => a.split('/').pop())).toEqual([
       'sh-demo-iris:1',
     ]);
-    for (const tag of shadowImages()) pushed.push(tag);
+    for (const tag of routeImages()) pushed.push(tag);
     waited.length = 0;
   }, 300_000);
 
   it('start: the candidate serves as sh-demo iris-candidate; the proxy runs a new revision with the mirror baked in', async () => {
     await target().start(shadow());
-    const record = state().rollouts.iris.ecsShadow;
+    const record = state().rollouts.iris.ecsProxy;
     // The candidate: its own revision of the iris family, a Service Connect server by its own name.
     const candidate = await service('iris-candidate');
     expect(candidate?.taskDefinition).toBe(record.candidateTaskDefinition);
     expect(waited).toEqual([
       `iris-candidate ${record.candidateTaskDefinition.split('/').pop()}`,
-      `proxy ${record.shadowProxyTaskDefinition.split('/').pop()}`,
+      `proxy ${record.routeProxyTaskDefinition.split('/').pop()}`,
     ]);
     const candidateTd = await aws.ecs.latestTaskDefinition(record.candidateTaskDefinition);
     expect(candidateTd?.containerDefinitions?.[0]?.image).toBe(CANDIDATE_IMAGE);
     // The proxy: the next revision of its family, on an image pushed to the registry.
     const proxy = await service('proxy');
-    expect(proxy?.taskDefinition).toBe(record.shadowProxyTaskDefinition);
+    expect(proxy?.taskDefinition).toBe(record.routeProxyTaskDefinition);
     expect(proxy?.taskDefinition).not.toBe(proxyBefore);
     expect(record.proxyTaskDefinition).toBe(proxyBefore);
-    const image = await imageOf(record.shadowProxyTaskDefinition);
-    expect(image).toBe(record.shadowProxyImage);
-    expect(image).toMatch(/^127\.0\.0\.1:5000\/mlship-local\/nginx:shadow-[0-9a-f]{12}$/);
+    const image = await imageOf(record.routeProxyTaskDefinition);
+    expect(image).toBe(record.routeProxyImage);
+    expect(image).toMatch(/^127\.0\.0\.1:5000\/mlship-local\/nginx:rollout-[0-9a-f]{12}$/);
     pushed.push(image!);
     // The file baked into that image: the golden, and NGINX accepts it (the hosts Service Connect names).
-    const baked = spawnSync('docker', ['run', '--rm', image!, 'cat', '/etc/nginx/conf.d/default.conf'], {
-      encoding: 'utf8',
-    });
-    expect(baked.status, baked.stderr).toBe(0);
-    expectGolden('test/golden/rollout/ecs-shadow-nginx.conf', baked.stdout);
-    expect(baked.stdout).toContain('mirror /_mlship/shadow/iris;');
-    expect(baked.stdout).toContain('server iris-candidate:8080 max_fails=1 fail_timeout=5s;');
-    const check = spawnSync(
-      'docker',
-      [
-        'run',
-        '--rm',
-        '--add-host',
-        'iris:127.0.0.1',
-        '--add-host',
-        'iris-candidate:127.0.0.1',
-        image!,
-        'nginx',
-        '-t',
-      ],
-      { encoding: 'utf8' },
-    );
-    expect(check.status, check.stderr).toBe(0);
-    expect(check.stderr).toContain('test is successful');
+    const baked = bakedConf(image!);
+    expectGolden('test/golden/rollout/ecs-shadow-nginx.conf', baked);
+    expect(baked).toContain('mirror /_mlship/shadow/iris;');
+    expect(baked).toContain('server iris-candidate:8080 max_fails=1 fail_timeout=5s;');
+    // Behind the proxy's API keys: the mirrored route asks for one too.
+    expect(baked).toContain('if ($mlship_key_id = "") {');
+    expectNginxAccepts(image!);
   }, 300_000);
 
   it('status names what it can read on ECS; a shadow takes no --to step', () => {
@@ -308,7 +319,7 @@ describe.runIf(engine)('rollout --shadow --target ecs (moto, engine, registry)',
   }, 120_000);
 
   it('rollback: the proxy back on its previous revision (no mirror), the candidate at 0 tasks', async () => {
-    const shadowTd = state().rollouts.iris.ecsShadow.shadowProxyTaskDefinition;
+    const shadowTd = state().rollouts.iris.ecsProxy.routeProxyTaskDefinition;
     await target().rollback('by hand');
     expect((await service('proxy'))?.taskDefinition).toBe(proxyBefore);
     expect((await service('iris-candidate'))?.desiredCount).toBe(0);
@@ -321,8 +332,8 @@ describe.runIf(engine)('rollout --shadow --target ecs (moto, engine, registry)',
     // Every answer recorded (the known share is then exact); a mirror on a loaded machine may wait.
     const flags = { shadow: true, image: CANDIDATE_IMAGE, recordSample: '1', shadowTimeout: '2s' };
     await target().start(rolloutFromFlags('iris', flags, new Date(clock.now())));
-    const record = state().rollouts.iris.ecsShadow;
-    pushed.push(record.shadowProxyImage);
+    const record = state().rollouts.iris.ecsProxy;
+    pushed.push(record.routeProxyImage);
     try {
       // --force: start's bake wrote its context under deploy/ecs, which the plan regenerates.
       const run = cli(['deploy', 'ecs', '--local', '--force', '--json']);
@@ -336,7 +347,7 @@ describe.runIf(engine)('rollout --shadow --target ecs (moto, engine, registry)',
       // What the services run now: stable, the proxy's mirroring revision, the candidate by its own name.
       const rev = (arn: string) => arn.split('/').pop()!;
       expect(out.revisions.sort()).toEqual(
-        [record.stableTaskDefinition, record.shadowProxyTaskDefinition, record.candidateTaskDefinition]
+        [record.stableTaskDefinition, record.routeProxyTaskDefinition, record.candidateTaskDefinition]
           .map(rev)
           .sort(),
       );
@@ -351,13 +362,20 @@ describe.runIf(engine)('rollout --shadow --target ecs (moto, engine, registry)',
           encoding: 'utf8',
         }).stdout.trim();
       expect([shares('sh-demo-local-iris-candidate'), shares('sh-demo-local-iris')]).toEqual(['2', '0']);
-      const answers = await predictAll(out.endpoints.find((e) => e.port === 80)!.url, N);
+      const base = out.endpoints.find((e) => e.port === 80)!.url;
+      const answers = await predictAll(base, N);
       // Clients got only stable answers (v1: 2x), none failed.
       expect(answers.filter((a) => a.status !== 200 || a.version !== 'stable')).toEqual([]);
       for (const a of answers) expect(a.prediction).toBe(a.x * 2);
       // The candidate predicted every mirrored request (in the background, a moment later).
       for (let i = 0; i < 60 && shadowLines('sh-demo-local-iris-candidate') < N; i++)
         await new Promise((r) => setTimeout(r, 500));
+      expect(shadowLines('sh-demo-local-iris-candidate')).toBe(N);
+      // Behind the proxy's API keys: a request without one is refused, and mirrored to no one.
+      const refused = await send(base, 7, {}, '');
+      expect(refused.status).toBe(401);
+      expect(((await refused.json()) as { detail: string }).detail).toMatch(/API key is required/);
+      await new Promise((r) => setTimeout(r, 1000));
       expect(shadowLines('sh-demo-local-iris-candidate')).toBe(N);
       await shipLogs(record);
       const status = (...gates: string[]) => {
@@ -409,11 +427,95 @@ describe.runIf(engine)('rollout --shadow --target ecs (moto, engine, registry)',
     }
   };
 
+  it('a 10 % canary sticky on X-User-Id, behind API keys: the proxy routes it; deploy ecs --local: no key is a 401, 10 % ± 2 of 1,000 users reach the candidate, each user always the same version; a step to 50 % is the next proxy revision, baked from the image before the rollout', async () => {
+    await aws.ecs.deleteService(plan.stack, 'iris-candidate');
+    const flags = { canary: '10', stickyHeader: 'X-User-Id', image: CANDIDATE_IMAGE, recordSample: '1' };
+    // No load balancer is deployed here: a rule-based canary could not start; the proxy needs none.
+    // Started now: status reads the log lines from here on, not the shadow's shipped before.
+    await target().start(rolloutFromFlags('iris', flags, new Date()));
+    const record = state().rollouts.iris.ecsProxy;
+    expect(state().rollouts.iris.ecs).toBeUndefined();
+    pushed.push(record.routeProxyImage);
+    expect(record.proxyTaskDefinition).toBe(proxyBefore);
+    expect((await service('proxy'))?.taskDefinition).toBe(record.routeProxyTaskDefinition);
+    const baked = bakedConf(record.routeProxyImage);
+    expectGolden('test/golden/rollout/ecs-canary-nginx.conf', baked);
+    expect(baked).toContain('map $http_x_user_id $iris_split_key {');
+    expect(baked).toContain('    10% candidate;');
+    expectNginxAccepts(record.routeProxyImage);
+    const users = 1000;
+    try {
+      const run = cli(['deploy', 'ecs', '--local', '--force', '--json']);
+      const out = JSON.parse(run.stdout) as {
+        ok: boolean;
+        containers: { container: string; status: string }[];
+        endpoints: { port: number; url: string }[];
+      };
+      expect(out.ok, run.stderr + JSON.stringify(out.containers)).toBe(true);
+      const base = out.endpoints.find((e) => e.port === 80)!.url;
+      // No key: refused by the proxy, whichever version the split would have chosen.
+      const refused = await send(base, 3, { 'X-User-Id': 'user-3' }, '');
+      expect(refused.status).toBe(401);
+      // Each user twice: the share of users, and that a user stays on one version.
+      const user = (x: number) => ({ 'X-User-Id': `user-${x % users}` });
+      const answers = await predictAll(base, 2 * users, user);
+      expect(answers.filter((a) => a.status !== 200)).toEqual([]);
+      const versionOf = new Map<number, Set<string | null>>();
+      for (const a of answers)
+        versionOf.set(a.x % users, (versionOf.get(a.x % users) ?? new Set()).add(a.version));
+      expect([...versionOf.values()].filter((v) => v.size !== 1)).toEqual([]);
+      const onCandidate = [...versionOf.values()].filter((v) => v.has('candidate')).length;
+      console.info(`canary on ECS (--local): ${onCandidate} of ${users} users on the candidate`);
+      expect(Math.abs(onCandidate / users - 0.1)).toBeLessThanOrEqual(0.02);
+      // The candidate's answers are v2's (x % 10 == 0: one more), the stable's v1's.
+      for (const a of answers)
+        expect(a.prediction).toBe(a.x * 2 + (a.version === 'candidate' && a.x % 10 === 0 ? 1 : 0));
+      // The header override reaches the candidate whatever the user.
+      const forced = await send(base, 10, { 'X-User-Id': 'user-0', 'X-Model-Version': 'candidate' });
+      expect([forced.status, forced.headers.get('x-model-version')]).toEqual([200, 'candidate']);
+      await shipLogs(record);
+      const r = mlship('rollout', 'status', 'iris', '--json');
+      expect(r.code, r.stderr).toBe(0);
+      const report = JSON.parse(r.stdout) as StatusJson & { notes: string[] };
+      const candidateAnswers = answers.filter((a) => a.version === 'candidate').length + 1;
+      expect([report.comparison.stable.requests, report.comparison.candidate.requests]).toEqual([
+        2 * users - candidateAnswers + 1,
+        candidateAnswers,
+      ]);
+      expect(report.mirror).toBeUndefined();
+      expect(report.notes.join('\n')).toContain(
+        'sends 10 % of /api/iris/ to iris-candidate, sticky on the header X-User-Id',
+      );
+    } finally {
+      cli(['deploy', 'ecs', '--local', '--down']);
+    }
+    // A step: the next proxy revision with the new share, the previous routing revision deregistered.
+    waited.length = 0;
+    await target().setWeight(50);
+    const stepped = state().rollouts.iris.ecsProxy;
+    pushed.push(stepped.routeProxyImage);
+    expect(state().rollouts.iris.weight).toBe(50);
+    expect(stepped.routeProxyTaskDefinition).not.toBe(record.routeProxyTaskDefinition);
+    expect(waited).toEqual([`proxy ${stepped.routeProxyTaskDefinition.split('/').pop()}`]);
+    expect((await service('proxy'))?.taskDefinition).toBe(stepped.routeProxyTaskDefinition);
+    expect(await aws.ecs.latestTaskDefinition(record.routeProxyTaskDefinition)).toBeUndefined();
+    const next = bakedConf(stepped.routeProxyImage);
+    expect(next).toContain('    50% candidate;');
+    // Baked from the proxy's image before the rollout: one file over it, not a layer per step.
+    const parent = (image: string) =>
+      spawnSync('docker', ['history', '-q', image], { encoding: 'utf8' }).stdout.split('\n').filter(Boolean)
+        .length;
+    expect(parent(stepped.routeProxyImage)).toBe(parent(record.routeProxyImage));
+    await target().rollback('test done');
+    expect((await service('proxy'))?.taskDefinition).toBe(proxyBefore);
+    expect((await service('iris-candidate'))?.desiredCount).toBe(0);
+  }, 600_000);
+
   it('promote: the stable service on the candidate revision, the proxy back without the mirror, the candidate gone', async () => {
     await aws.ecs.deleteService(plan.stack, 'iris-candidate');
     await target().start(shadow());
-    const record = state().rollouts.iris.ecsShadow;
-    pushed.push(record.shadowProxyImage);
+    const record = state().rollouts.iris.ecsProxy;
+    pushed.push(record.routeProxyImage);
     const promoted = await target().promote();
     expect(promoted.notes.join('\n')).toMatch(/proxy is back on sh-demo-proxy:1/);
     expect((await service('iris'))?.taskDefinition).toBe(record.candidateTaskDefinition);
