@@ -104,6 +104,8 @@ export const RolloutSchema = z.strictObject({
       proxyTaskDefinition: z.string(),
       routeProxyTaskDefinition: z.string(),
       routeProxyImage: z.string(),
+      /** The candidate's rollback alarms (on its own metrics; none without monitoring). */
+      alarms: z.array(z.string()).optional(),
     })
     .optional(),
   status: z.enum(['running', 'promoted', 'rolled-back']),

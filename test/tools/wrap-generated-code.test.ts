@@ -308,6 +308,11 @@ print(json.dumps({
  * last line printed (the service's logs come first, as JSON lines).
  */
 function irisInProcess(dir: string, ...lines: string[]): string {
+  return irisRun(dir, {}, lines).trim().split('\n').at(-1)!;
+}
+
+/** The same, with `env` added to the process's environment; everything it printed. */
+function irisRun(dir: string, env: Record<string, string>, lines: string[]): string {
   const r = spawnSync(
     tool('python'),
     [
@@ -323,10 +328,10 @@ function irisInProcess(dir: string, ...lines: string[]): string {
       ].join('\n'),
       path.resolve('fixtures/wrap/iris/model.joblib'),
     ],
-    { cwd: dir, encoding: 'utf8' },
+    { cwd: dir, encoding: 'utf8', env: { ...process.env, ...env } },
   );
   expect(r.status, r.stderr).toBe(0);
-  return r.stdout.trim().split('\n').at(-1)!;
+  return r.stdout;
 }
 
 describe('the generated service test suite', () => {
@@ -361,6 +366,34 @@ describe('the generated service test suite', () => {
       { cwd: out, encoding: 'utf8' },
     );
     expect(r.stdout.trim().split('\n').at(-1), r.stderr).toBe('False 503 1');
+  });
+
+  it("on AWS a prediction's log line is a CloudWatch metric (embedded metric format): per service, and a rollout's candidate also per model version", () => {
+    const predictLine = (env: Record<string, string>) => {
+      const printed = irisRun(
+        out,
+        { MLSHIP_METRICS_NAMESPACE: 'mlship/demo', SERVICE_NAME: 'iris', ...env },
+        ['row = json.load(open("app/example.json"))', 'print(c.post("/predict", json=row).status_code)'],
+      );
+      const lines = printed
+        .split('\n')
+        .filter((l) => l.startsWith('{'))
+        .map((l) => JSON.parse(l) as Record<string, unknown>);
+      return lines.find((l) => l.msg === 'request' && l.path === '/predict')!;
+    };
+    const stable = predictLine({});
+    const aws = stable._aws as { CloudWatchMetrics: { Namespace: string; Dimensions: string[][] }[] };
+    expect(aws.CloudWatchMetrics[0]!.Namespace).toBe('mlship/demo');
+    expect(aws.CloudWatchMetrics[0]!.Dimensions).toEqual([['Service']]);
+    expect(stable).toMatchObject({ Service: 'iris', Requests: 1, Errors5xx: 0, status: 200 });
+    expect(stable).not.toHaveProperty('ModelVersion');
+    // Each dimension a member of the line, as EMF requires: ModelVersion=candidate for its alarms.
+    const candidate = predictLine({ MLSHIP_MODEL_VERSION: 'candidate' });
+    expect((candidate._aws as typeof aws).CloudWatchMetrics[0]!.Dimensions).toEqual([
+      ['Service'],
+      ['Service', 'ModelVersion'],
+    ]);
+    expect(candidate).toMatchObject({ Service: 'iris', ModelVersion: 'candidate', Requests: 1 });
   });
 
   it('passes with a request model of the user’s own (--schema)', { timeout: 120_000 }, async () => {

@@ -113,7 +113,13 @@ export async function bakeAndPush(
 ): Promise<string> {
   const { mkdir, writeFile } = await import('node:fs/promises');
   const { rolloutBakeDockerfile } = await import('../../core/deploy/config-images.js');
-  const context = path.join(path.dirname(path.resolve(opts.file)), 'deploy', 'ecs', 'images', 'proxy-rollout');
+  const context = path.join(
+    path.dirname(path.resolve(opts.file)),
+    'deploy',
+    'ecs',
+    'images',
+    'proxy-rollout',
+  );
   await mkdir(path.join(context, 'mounts'), { recursive: true });
   const targets = Object.keys(files);
   for (const [i, t] of targets.entries()) await writeFile(path.join(context, 'mounts', String(i)), files[t]!);

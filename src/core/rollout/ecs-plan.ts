@@ -234,18 +234,21 @@ const alb = (name: string, dims: Record<string, string>, statistic: string) => (
   statistic,
 });
 
+/** One metric of an alarm: where it is and which statistic. */
+type AlarmMetric = NonNullable<AlarmSpec['metric']>;
+
 /**
- * The alarms of one side (its target group): more than 5 % of its requests 5xx for 3 of 5
- * minutes (as the stack's own alarms), and p99 over the service's slo_p99_ms. Wired into the
- * service's deploymentConfiguration.alarms, so ECS rolls a deployment back on them.
+ * A rollout side's alarms from its metrics: more than 5 % of its requests 5xx for 3 of 5 minutes
+ * (as the stack's own alarms), and with slo_p99_ms its p99 over it. Wired into the service's
+ * deploymentConfiguration.alarms, so ECS rolls a deployment back on them.
  */
-export function sideAlarms(
+function rollbackAlarms(
   layout: EcsRolloutLayout,
-  side: 'stable' | 'candidate',
-  arns: { loadBalancer: string; targetGroup: string },
+  prefix: string,
+  who: string,
   stack: string,
+  metrics: { errors: AlarmMetric; requests: AlarmMetric; p99: AlarmMetric; latencyUnitMs: number },
 ): AlarmSpec[] {
-  const dims = { LoadBalancer: arnDimension(arns.loadBalancer), TargetGroup: arnDimension(arns.targetGroup) };
   const base = {
     actions: [],
     tags: { [STACK_TAG]: stack },
@@ -255,33 +258,75 @@ export function sideAlarms(
     datapointsToAlarm: 3,
     comparison: 'GreaterThanThreshold' as const,
   };
-  const who = side === 'stable' ? layout.service : layout.candidateService;
   const alarms: AlarmSpec[] = [
     {
       ...base,
-      name: `${layout.alarmPrefix}${side}-5xx`,
+      name: `${layout.alarmPrefix}${prefix}-5xx`,
       description: `mlship ${stack}: more than 5% of ${who}'s requests answered 5xx (rolls its deployment back)`,
       threshold: 5,
       math: {
         expression: 'IF(requests > 0, 100 * FILL(errors, 0) / requests, 0)',
         label: '5xx (% of requests)',
-        metrics: {
-          errors: alb('HTTPCode_Target_5XX_Count', dims, 'Sum'),
-          requests: alb('RequestCount', dims, 'Sum'),
-        },
+        metrics: { errors: metrics.errors, requests: metrics.requests },
       },
     },
   ];
   if (layout.sloP99Ms)
     alarms.push({
       ...base,
-      name: `${layout.alarmPrefix}${side}-p99-above-slo`,
+      name: `${layout.alarmPrefix}${prefix}-p99-above-slo`,
       description: `mlship ${stack}: ${who}'s p99 latency above slo_p99_ms ${layout.sloP99Ms} ms (rolls its deployment back)`,
-      // TargetResponseTime is in seconds.
-      threshold: layout.sloP99Ms / 1000,
-      metric: alb('TargetResponseTime', dims, 'p99'),
+      threshold: layout.sloP99Ms / metrics.latencyUnitMs,
+      metric: metrics.p99,
     });
   return alarms;
+}
+
+/** The alarms of one side on its target group's load balancer metrics. */
+export function sideAlarms(
+  layout: EcsRolloutLayout,
+  side: 'stable' | 'candidate',
+  arns: { loadBalancer: string; targetGroup: string },
+  stack: string,
+): AlarmSpec[] {
+  const dims = { LoadBalancer: arnDimension(arns.loadBalancer), TargetGroup: arnDimension(arns.targetGroup) };
+  return rollbackAlarms(layout, side, side === 'stable' ? layout.service : layout.candidateService, stack, {
+    errors: alb('HTTPCode_Target_5XX_Count', dims, 'Sum'),
+    requests: alb('RequestCount', dims, 'Sum'),
+    // TargetResponseTime is in seconds.
+    p99: alb('TargetResponseTime', dims, 'p99'),
+    latencyUnitMs: 1000,
+  });
+}
+
+/**
+ * The candidate's alarms when the proxy routes the rollout (no target group of its own): on the
+ * metrics a wrapped candidate's request lines carry in CloudWatch's embedded metric format, under
+ * `ModelVersion=candidate` beside its service (templates/wrap/python/app/observability.py), in the
+ * stack's namespace. None when its revision has no namespace (monitoring off, or not a wrapped
+ * service).
+ */
+export function candidateMetricAlarms(
+  layout: EcsRolloutLayout,
+  candidate: Pick<TaskDefinition, 'containerDefinitions'>,
+  stack: string,
+): AlarmSpec[] {
+  const env = candidate.containerDefinitions?.find((c) => c.name === layout.container)?.environment;
+  const namespace = env?.find((e) => e.name === 'MLSHIP_METRICS_NAMESPACE')?.value;
+  const service = env?.find((e) => e.name === 'SERVICE_NAME')?.value ?? layout.container;
+  if (!namespace) return [];
+  const emf = (name: string, statistic: string): AlarmMetric => ({
+    namespace,
+    name,
+    dimensions: { Service: service, ModelVersion: 'candidate' },
+    statistic,
+  });
+  return rollbackAlarms(layout, 'candidate', layout.candidateService, stack, {
+    errors: emf('Errors5xx', 'Sum'),
+    requests: emf('Requests', 'Sum'),
+    p99: emf('Latency', 'p99'),
+    latencyUnitMs: 1,
+  });
 }
 
 /** The GetMetricData queries of a comparison over [start, end): counts and percentiles, and minutes. */

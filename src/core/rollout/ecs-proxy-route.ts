@@ -15,9 +15,14 @@ import type { Service, TaskDefinition } from '@aws-sdk/client-ecs';
 import type { Rollout } from '../../config/rollout-schema.js';
 import { UsageError } from '../../io/errors.js';
 import { generateCompose } from '../compose/generate.js';
-import type { CreateServiceSpec, EcsApi } from '../deploy/aws-apis.js';
+import type { CloudWatchApi, CreateServiceSpec, EcsApi } from '../deploy/aws-apis.js';
 import type { EcsPlanResult } from '../deploy/plan.js';
-import { candidateTaskDefinition, type EcsRolloutLayout, withImage } from './ecs-plan.js';
+import {
+  candidateMetricAlarms,
+  candidateTaskDefinition,
+  type EcsRolloutLayout,
+  withImage,
+} from './ecs-plan.js';
 
 export type ProxyRouteRecord = NonNullable<Rollout['ecsProxy']>;
 type Undo = (() => Promise<unknown>)[];
@@ -34,6 +39,7 @@ export interface ProxyRouteDeps {
     | 'scaleService'
     | 'deleteService'
   >;
+  cloudwatch: Pick<CloudWatchApi, 'putAlarm' | 'deleteAlarms'>;
   waitStable(service: string, taskDefinition: string): Promise<void>;
   candidateImage?(rollout: Rollout, stableImage: string): Promise<string>;
   /**
@@ -98,7 +104,8 @@ export async function startProxyRoute(
   undo: Undo,
 ): Promise<ProxyRouteRecord> {
   const candidate = await registerCandidate(deps, L, stable, rollout, undo);
-  await candidateServer(deps, L, stable, candidate, undo);
+  const alarms = await candidateAlarms(deps, L, candidate.running, undo);
+  await candidateServer(deps, L, stable, candidate, alarms, undo);
   const proxy = await deployedProxy(deps, stack, L.cluster, rollout);
   const route = await routingProxy(deps, stack, proxy, rollout, undo);
   return {
@@ -110,7 +117,32 @@ export async function startProxyRoute(
     proxyService: proxy.service,
     proxyTaskDefinition: proxy.taskDefinition,
     ...route,
+    alarms,
   };
+}
+
+/**
+ * The candidate's rollback alarms on its own metrics (ecs-plan.ts: candidateMetricAlarms): with
+ * no target group of its own, the load balancer has none for it. None, said, without them.
+ */
+async function candidateAlarms(
+  deps: Pick<ProxyRouteDeps, 'cloudwatch' | 'log'>,
+  L: EcsRolloutLayout,
+  running: TaskDefinition,
+  undo: Undo,
+): Promise<string[]> {
+  const specs = candidateMetricAlarms(L, running, L.cluster);
+  if (!specs.length) {
+    deps.log(
+      `${L.candidateService}: no rollback alarms (its revision has no MLSHIP_METRICS_NAMESPACE: monitoring is off); \`mlship rollout watch\` rolls it back`,
+    );
+    return [];
+  }
+  for (const a of specs) await deps.cloudwatch.putAlarm(a);
+  const names = specs.map((a) => a.name);
+  undo.push(() => deps.cloudwatch.deleteAlarms(names));
+  deps.log(`${L.candidateService}: rolls back on ${names.join(', ')}`);
+  return names;
 }
 
 /** What this module needs of the stack: its plan (where the proxy's file goes) and mlship.yaml. */
@@ -151,6 +183,7 @@ async function candidateServer(
   L: EcsRolloutLayout,
   stable: Service,
   candidate: { arn: string; running: TaskDefinition },
+  alarms: string[],
   undo: Undo,
 ): Promise<void> {
   const mapping = candidate.running.containerDefinitions
@@ -164,6 +197,7 @@ async function candidateServer(
       namespace: L.cluster,
       services: [{ portName: mapping.name, port: L.port, discoveryName: L.candidateService }],
     },
+    ...(alarms.length ? { deploymentAlarms: alarms } : {}),
   });
   undo.push(() => deps.ecs.deleteService(L.cluster, L.candidateService));
   deps.log(
@@ -293,7 +327,8 @@ export async function stopProxyRoute(
   await deps.ecs.deregisterTaskDefinition(s.candidateTaskDefinition).catch(() => undefined);
   if (options.destroy) {
     await deps.ecs.deleteService(s.cluster, s.candidateService);
-    deps.log(`removed ${s.candidateService}`);
+    if (s.alarms?.length) await deps.cloudwatch.deleteAlarms(s.alarms);
+    deps.log(`removed ${s.candidateService}${s.alarms?.length ? ' and its alarms' : ''}`);
   }
 }
 
@@ -316,5 +351,6 @@ export async function promoteProxyRoute(deps: ProxyRouteDeps, s: ProxyRouteRecor
   await restoreProxy(deps, s.cluster, s.proxyService, s.proxyTaskDefinition);
   await deps.ecs.deregisterTaskDefinition(s.routeProxyTaskDefinition).catch(() => undefined);
   await deps.ecs.deleteService(s.cluster, s.candidateService);
-  deps.log(`removed ${s.candidateService}`);
+  if (s.alarms?.length) await deps.cloudwatch.deleteAlarms(s.alarms);
+  deps.log(`removed ${s.candidateService}${s.alarms?.length ? ' and its alarms' : ''}`);
 }

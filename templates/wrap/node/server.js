@@ -60,11 +60,17 @@ const EMF_METRICS = ['Latency:Milliseconds', 'Requests:Count', 'Errors4xx:Count'
   const [Name, Unit] = m.split(':');
   return { Name, Unit };
 });
+// A rollout's candidate (`mlship rollout --target ecs`) counts in its service's metrics and, apart,
+// under ModelVersion=candidate, which its rollback alarms watch; a stable service adds no metric.
+const EMF_VERSIONED = Boolean(process.env.MLSHIP_MODEL_VERSION);
+const EMF_DIMENSIONS = EMF_VERSIONED ? [['Service'], ['Service', 'ModelVersion']] : [['Service']];
 function emfFields(status, ms, inFlightNow) {
   if (!EMF_NAMESPACE) return {};
   return {
-    _aws: { Timestamp: Date.now(), CloudWatchMetrics: [{ Namespace: EMF_NAMESPACE, Dimensions: [['Service']], Metrics: EMF_METRICS }] },
-    Service: config.name,
+    _aws: { Timestamp: Date.now(), CloudWatchMetrics: [{ Namespace: EMF_NAMESPACE, Dimensions: EMF_DIMENSIONS, Metrics: EMF_METRICS }] },
+    // The deploy names the service as its alarms and dashboard do (the container's name).
+    Service: process.env.SERVICE_NAME || config.name,
+    ...(EMF_VERSIONED ? { ModelVersion: MODEL_VERSION } : {}),
     Version: process.env.SERVICE_VERSION ?? '',
     Latency: ms,
     Requests: 1,

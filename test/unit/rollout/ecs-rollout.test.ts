@@ -14,6 +14,7 @@ import { rolloutTargets } from '../../../src/core/deploy/apply.js';
 import { type EcsPlanResult, planEcs } from '../../../src/core/deploy/plan.js';
 import { candidateHealth } from '../../../src/core/rollout/ecs.js';
 import {
+  candidateMetricAlarms,
   candidateTaskDefinition,
   compareFromMetrics,
   ecsRolloutLayout,
@@ -215,6 +216,39 @@ describe('rollout on ECS: what it sends', () => {
     expect(sideAlarms(noSlo, 'stable', { loadBalancer: LB, targetGroup: TG('s') }, 'ro-demo')).toHaveLength(
       1,
     );
+  });
+
+  it('a candidate the proxy routes: its alarms on its own embedded metrics (ModelVersion=candidate, p99 in ms), valid PutMetricAlarm requests; none without a namespace', async () => {
+    const plan = await planOf('emf-alarms', project());
+    const l = ecsRolloutLayout(plan, 'iris');
+    const td = plan.translation.taskDefinitions.find((t) => t.family === 'ro-demo-iris')!;
+    const alarms = candidateMetricAlarms(l, td, 'ro-demo');
+    expect(alarms.map((a) => [a.name, a.threshold])).toEqual([
+      ['mlship-ro-demo-rollout-iris-candidate-5xx', 5],
+      ['mlship-ro-demo-rollout-iris-candidate-p99-above-slo', 250],
+    ]);
+    // The namespace and service name the deploy gives the container (operate-plan.ts), the version apart.
+    const dims = { Service: 'iris', ModelVersion: 'candidate' };
+    expect(alarms[0]!.math!.metrics).toEqual({
+      errors: { namespace: 'mlship/ro-demo', name: 'Errors5xx', dimensions: dims, statistic: 'Sum' },
+      requests: { namespace: 'mlship/ro-demo', name: 'Requests', dimensions: dims, statistic: 'Sum' },
+    });
+    expect(alarms[1]!.metric).toEqual({
+      namespace: 'mlship/ro-demo',
+      name: 'Latency',
+      dimensions: dims,
+      statistic: 'p99',
+    });
+    const model = loadServiceModel('cloudwatch');
+    if (model)
+      for (const a of alarms) expect(validateShape(model, 'PutMetricAlarmInput', alarmInput(a))).toEqual([]);
+    const bare = {
+      containerDefinitions: td.containerDefinitions!.map((c) => ({
+        ...c,
+        environment: (c.environment ?? []).filter((e) => e.name !== 'MLSHIP_METRICS_NAMESPACE'),
+      })),
+    };
+    expect(candidateMetricAlarms(l, bare, 'ro-demo')).toEqual([]);
   });
 
   it('the GetMetricData request: both target groups, whole-window counts and percentiles, minutes', () => {

@@ -93,6 +93,10 @@ _EMF_METRICS = [
     {"Name": "Errors5xx", "Unit": "Count"},
     {"Name": "InFlight", "Unit": "Count"},
 ]
+# A rollout's candidate (`mlship rollout --target ecs`) counts in its service's metrics and, apart,
+# under ModelVersion=candidate, which its rollback alarms watch; a stable service adds no metric.
+_MODEL_VERSION = os.environ.get("MLSHIP_MODEL_VERSION", "")
+_EMF_DIMENSIONS = [["Service"], ["Service", "ModelVersion"]] if _MODEL_VERSION else [["Service"]]
 
 
 def emf_fields(status: int, elapsed_ms: float, in_flight: int) -> dict[str, Any]:
@@ -103,10 +107,11 @@ def emf_fields(status: int, elapsed_ms: float, in_flight: int) -> dict[str, Any]
         "_aws": {
             "Timestamp": int(time.time() * 1000),
             "CloudWatchMetrics": [
-                {"Namespace": _EMF_NAMESPACE, "Dimensions": [["Service"]], "Metrics": _EMF_METRICS}
+                {"Namespace": _EMF_NAMESPACE, "Dimensions": _EMF_DIMENSIONS, "Metrics": _EMF_METRICS}
             ],
         },
         "Service": settings.SERVICE_NAME,
+        **({"ModelVersion": _MODEL_VERSION} if _MODEL_VERSION else {}),
         "Version": os.environ.get("SERVICE_VERSION", ""),
         "Latency": elapsed_ms,
         "Requests": 1,
