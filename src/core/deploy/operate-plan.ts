@@ -57,6 +57,8 @@ export interface OperatePlan {
   waf?: { name: string; rateLimit: number };
   /** The proxy's API keys: a Secrets Manager secret its task reads at start. */
   apiKeys?: { secret: string; container: string; service: string };
+  /** The proxy limits each client's request rate (proxy.rate_limit), which a rollout must keep. */
+  proxyRateLimit?: true;
 }
 
 export function operateNames(stack: string) {
@@ -156,6 +158,9 @@ export function planOperate(
       : {}),
     ...(wafLimit && hasLoadBalancer ? { waf: { name: names.waf, rateLimit: wafLimit } } : {}),
     ...(apiKeys ? { apiKeys } : {}),
+    ...(project?.proxy?.rate_limit && stack.services.some((s) => s.role === 'proxy')
+      ? { proxyRateLimit: true as const }
+      : {}),
   };
 }
 

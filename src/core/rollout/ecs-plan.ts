@@ -40,6 +40,8 @@ export interface EcsRolloutLayout {
   behindProxy: boolean;
   /** That proxy checks API keys (a load balancer rule to the service would pass by them). */
   apiKeys: boolean;
+  /** That proxy limits each client's request rate (a rule would pass by that too). */
+  rateLimit: boolean;
 }
 
 /**
@@ -91,6 +93,7 @@ export function ecsRolloutLayout(plan: EcsPlanResult, service: string): EcsRollo
     alarmPrefix: `${operateNames(plan.stack).alarmPrefix}rollout-${service}-`,
     behindProxy: !own,
     apiKeys: !own && Boolean(plan.operate?.apiKeys),
+    rateLimit: !own && Boolean(plan.operate?.proxyRateLimit),
   };
 }
 
@@ -109,7 +112,7 @@ export function refuseOnEcs(rollout: Rollout): void {
  */
 export function proxyRouteReasons(
   rollout: Rollout,
-  L: Pick<EcsRolloutLayout, 'service' | 'behindProxy' | 'apiKeys'>,
+  L: Pick<EcsRolloutLayout, 'service' | 'behindProxy' | 'apiKeys' | 'rateLimit'>,
 ): string[] {
   const reasons = [
     ...(rollout.mode === 'shadow' ? ['a shadow: the load balancer cannot mirror'] : []),
@@ -120,6 +123,9 @@ export function proxyRouteReasons(
         ]
       : []),
     ...(L.apiKeys ? ['the proxy checks API keys, which a load balancer rule would pass by'] : []),
+    ...(L.rateLimit
+      ? ["the proxy limits each client's request rate, which a load balancer rule would pass by"]
+      : []),
   ];
   if (reasons.length && !L.behindProxy)
     throw new UsageError(

@@ -303,7 +303,7 @@ export async function stepProxyRoute(
   }
 }
 
-/** The proxy back on its revision from before the rollout, waited for. */
+/** The proxy back on a revision it ran (before the rollout, or before a failed step), waited for. */
 async function restoreProxy(
   deps: Pick<ProxyRouteDeps, 'ecs' | 'waitStable' | 'log'>,
   cluster: string,
@@ -311,7 +311,7 @@ async function restoreProxy(
   taskDefinition: string,
 ): Promise<void> {
   await deps.ecs.updateService({ cluster, service, taskDefinition, forceNewDeployment: false });
-  deps.log(`${service}: back to ${taskDefinition.split('/').pop()} (no rollout); waiting until it is stable`);
+  deps.log(`${service}: back to ${taskDefinition.split('/').pop()}; waiting until it is stable`);
   await deps.waitStable(service, taskDefinition);
 }
 

@@ -93,15 +93,28 @@ describe('rollout on ECS: layout and refusals', () => {
     expect(() => ecsRolloutLayout(plan, 'llm')).toThrow(/GPU instances/);
     const bare = await planOf('bare', project('', ''));
     expect(() => ecsRolloutLayout(bare, 'iris')).toThrow(/no load balancer/);
-    expect(ecsRolloutLayout(plan, 'iris')).toMatchObject({ behindProxy: true, apiKeys: false });
+    expect(ecsRolloutLayout(plan, 'iris')).toMatchObject({
+      behindProxy: true,
+      apiKeys: false,
+      rateLimit: false,
+    });
     const keys = await planOf('keys', project('', 'proxy:\n  auth: api_key'));
-    expect(ecsRolloutLayout(keys, 'iris')).toMatchObject({ behindProxy: true, apiKeys: true });
+    expect(ecsRolloutLayout(keys, 'iris')).toMatchObject({
+      behindProxy: true,
+      apiKeys: true,
+      rateLimit: false,
+    });
+    const limited = await planOf(
+      'limited',
+      project('', 'proxy:\n  rate_limit:\n    requests_per_second: 5\n    burst: 10'),
+    );
+    expect(ecsRolloutLayout(limited, 'iris')).toMatchObject({ apiKeys: false, rateLimit: true });
   });
 
   it('the proxy routes what the load balancer cannot: a shadow, a mirror, a sticky split, any rollout behind API keys; --shadow-cpus is refused', () => {
     const now = new Date('2026-12-02T10:00:00Z');
     const r = (flags: Parameters<typeof rolloutFromFlags>[1]) => rolloutFromFlags('iris', flags, now);
-    const L = { service: 'iris', behindProxy: true, apiKeys: false };
+    const L = { service: 'iris', behindProxy: true, apiKeys: false, rateLimit: false };
     expect(proxyRouteReasons(r({ canary: '10', image: 'x:1' }), L)).toEqual([]);
     expect(proxyRouteReasons(r({ ab: '50', image: 'x:1' }), L)).toEqual([]);
     expect(proxyRouteReasons(r({ shadow: true, image: 'x:1' }), L)).toEqual([
@@ -121,6 +134,9 @@ describe('rollout on ECS: layout and refusals', () => {
     ).toEqual([
       '--sticky-header: the load balancer cannot keep a header of yours on one version',
       'the proxy checks API keys, which a load balancer rule would pass by',
+    ]);
+    expect(proxyRouteReasons(r({ canary: '10', image: 'x:1' }), { ...L, rateLimit: true })).toEqual([
+      "the proxy limits each client's request rate, which a load balancer rule would pass by",
     ]);
     // A service on a listener of its own: a weighted split only.
     const own = { ...L, behindProxy: false };
