@@ -490,12 +490,13 @@ describe.runIf(engine)(
                 },
             )[0];
         const [stableEmf, candidateEmf] = [emf('sh-demo-local-iris'), emf('sh-demo-local-iris-candidate')];
-        expect(stableEmf?._aws.CloudWatchMetrics[0]!.Dimensions).toEqual([['Service']]);
-        expect(candidateEmf?._aws.CloudWatchMetrics[0]!.Dimensions).toEqual([
+        expect([stableEmf, candidateEmf].map((l) => l === undefined)).toEqual([false, false]);
+        expect(stableEmf!._aws.CloudWatchMetrics[0]!.Dimensions).toEqual([['Service']]);
+        expect(candidateEmf!._aws.CloudWatchMetrics[0]!.Dimensions).toEqual([
           ['Service'],
           ['Service', 'ModelVersion'],
         ]);
-        expect(candidateEmf?.ModelVersion).toBe('candidate');
+        expect(candidateEmf!.ModelVersion).toBe('candidate');
         // The header override reaches the candidate whatever the user.
         const forced = await send(base, 10, { 'X-User-Id': 'user-0', 'X-Model-Version': 'candidate' });
         expect([forced.status, forced.headers.get('x-model-version')]).toEqual([200, 'candidate']);
