@@ -10,6 +10,9 @@
 //   idle     mirror on, the candidate at cpu_shares 2 and every process in it at SCHED_IDLE
 //            (what `start --shadow` does: the kernel runs it only when no other task wants the
 //            CPU and preempts it at once when the primary wakes)
+//   slow     as `idle`, and the candidate capped at a tenth of a CPU (`docker update --cpus 0.1`):
+//            a shadow whose every prediction takes at least 10x as long (issue 20's "shadow slowed
+//            10x"); its queue fills and drops what it cannot predict
 //   paused   mirror on, the candidate paused (`docker pause`): after one read timeout NGINX skips
 //            it for 5 s and its stand-in answers at once, so this is NGINX's mirror without any
 //            shadow work or wait (what the mirror costs when the shadow's reply never holds the
@@ -30,7 +33,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { performance } from 'node:perf_hooks';
 
-const CONFIGS = ['off', 'low', 'default', 'paused', 'idle'];
+const CONFIGS = ['off', 'low', 'default', 'paused', 'idle', 'slow'];
 const median = (xs) => {
   const s = [...xs].sort((a, b) => a - b);
   const m = Math.floor(s.length / 2);
@@ -160,18 +163,24 @@ export async function shadowCost({ root, name, port, mlship, rounds, requests })
       execFileSync('docker', ['inspect', '-f', '{{.HostConfig.CpuShares}}', candidate], { encoding: 'utf8' }),
     );
   const generatedShares = shares();
+  const engineCpus = Number(execFileSync('docker', ['info', '-f', '{{.NCPU}}'], { encoding: 'utf8' }).trim());
   const stateFile = path.join(root, 'deploy/compose/proxy/routing/state.json');
   const configure = (config) => {
     const tmp = `${stateFile}.bench`;
     writeFileSync(tmp, `${JSON.stringify({ model: { weight: 0, mirror: config !== 'off' } })}\n`);
     renameSync(tmp, stateFile);
     const s = config === 'default' ? 1024 : generatedShares;
-    spawnSync('docker', ['update', '--cpu-shares', String(s), candidate], { stdio: 'ignore' });
+    // Every CPU of the engine: no cap in effect (`--cpus 0` would leave the last one in place).
+    const cpus = config === 'slow' ? '0.1' : String(engineCpus);
+    spawnSync('docker', ['update', '--cpu-shares', String(s), '--cpus', cpus, candidate], {
+      stdio: 'ignore',
+    });
     spawnSync('docker', [config === 'paused' ? 'pause' : 'unpause', candidate], { stdio: 'ignore' });
     // Every thread of every process in the candidate: SCHED_IDLE for `idle`, SCHED_OTHER otherwise,
     // set from the host by their host PIDs (the way back to SCHED_OTHER needs CAP_SYS_NICE, which
     // a process in the container lacks).
-    const policy = config === 'idle' ? '--idle' : '--other';
+    const idle = config === 'idle' || config === 'slow';
+    const policy = idle ? '--idle' : '--other';
     const pids = execFileSync('docker', ['top', candidate, '-eo', 'pid'], { encoding: 'utf8' })
       .split('\n')
       .slice(1)
@@ -179,7 +188,7 @@ export async function shadowCost({ root, name, port, mlship, rounds, requests })
       .filter((l) => /^\d+$/.test(l));
     for (const pid of pids) spawnSync('chrt', [policy, '-a', '-p', '0', pid], { stdio: 'ignore' });
     const now = execFileSync('chrt', ['-p', pids[0]], { encoding: 'utf8' });
-    if (!now.includes(config === 'idle' ? 'SCHED_IDLE' : 'SCHED_OTHER'))
+    if (!now.includes(idle ? 'SCHED_IDLE' : 'SCHED_OTHER'))
       throw new Error(`chrt ${policy} on the candidate's processes: ${now}`);
   };
   try {
@@ -220,7 +229,7 @@ export async function shadowCost({ root, name, port, mlship, rounds, requests })
 
 function report(runs, { rounds, requests, capacity, rate, generatedShares }) {
   console.log(
-    `\n## shadow cost to the primary: mirror off vs a shadow at cpu_shares ${generatedShares} (low), at 1024 (default, as before), paused, and at cpu_shares ${generatedShares} with SCHED_IDLE (idle); ${rounds} rounds of ${requests} requests per cell; closed-loop capacity (off, c=64) ${capacity.toFixed(0)} req/s, open loop at ${rate} req/s; load ${os
+    `\n## shadow cost to the primary: mirror off vs a shadow at cpu_shares ${generatedShares} (low), at 1024 (default, as before), paused, at cpu_shares ${generatedShares} with SCHED_IDLE (idle), and the same capped at 0.1 CPU (slow); ${rounds} rounds of ${requests} requests per cell; closed-loop capacity (off, c=64) ${capacity.toFixed(0)} req/s, open loop at ${rate} req/s; load ${os
       .loadavg()
       .map((x) => x.toFixed(1))
       .join(' ')} at ${new Date().toISOString()}\n`,
