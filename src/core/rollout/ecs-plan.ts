@@ -114,13 +114,12 @@ export function proxyRouteReasons(
   rollout: Rollout,
   L: Pick<EcsRolloutLayout, 'service' | 'behindProxy' | 'apiKeys' | 'rateLimit'>,
 ): string[] {
+  const sticky = rollout.sticky && ('header' in rollout.sticky ? 'header' : 'cookie');
   const reasons = [
     ...(rollout.mode === 'shadow' ? ['a shadow: the load balancer cannot mirror'] : []),
     ...(rollout.mirror ? ['--mirror: the load balancer cannot mirror'] : []),
-    ...(rollout.sticky
-      ? [
-          `--sticky-${'header' in rollout.sticky ? 'header' : 'cookie'}: the load balancer cannot keep a ${'header' in rollout.sticky ? 'header' : 'cookie'} of yours on one version`,
-        ]
+    ...(sticky
+      ? [`--sticky-${sticky}: the load balancer cannot keep a ${sticky} of yours on one version`]
       : []),
     ...(L.apiKeys ? ['the proxy checks API keys, which a load balancer rule would pass by'] : []),
     ...(L.rateLimit

@@ -51,12 +51,7 @@ export interface ProxyRouteDeps {
 }
 
 /** The proxy's nginx.conf of the cloud stack with this rollout: what `deploy ecs` would bake. */
-export async function routeProxyConf(
-  configFile: string,
-  plan: EcsPlanResult,
-  rollout: Rollout,
-): Promise<{ service: string; target: string; content: string }> {
-  const bake = plan.bakes.find((b) => b.service === 'proxy');
+async function routeProxyConf(configFile: string, rollout: Rollout): Promise<string | undefined> {
   const gen = await generateCompose({
     configFile,
     force: true,
@@ -64,12 +59,7 @@ export async function routeProxyConf(
     target: 'cloud',
     rollouts: [rollout],
   });
-  const conf = gen.stack.files.find((f) => f.path === 'proxy/nginx.conf');
-  if (!bake?.mounts[0] || !conf)
-    throw new UsageError(`stack ${plan.stack} has no proxy to route ${rollout.service}'s requests`, {
-      hint: 'add `proxy: {}` to mlship.yaml and deploy it (mlship deploy ecs --apply)',
-    });
-  return { service: bake.service, target: bake.mounts[0], content: conf.content };
+  return gen.stack.files.find((f) => f.path === 'proxy/nginx.conf')?.content;
 }
 
 /** The candidate's revision (the stable one with the candidate's image), registered. */
@@ -107,7 +97,7 @@ export async function startProxyRoute(
   const alarms = await candidateAlarms(deps, L, candidate.running, undo);
   await candidateServer(deps, L, stable, candidate, alarms, undo);
   const proxy = await deployedProxy(deps, stack, L.cluster, rollout);
-  const route = await routingProxy(deps, stack, proxy, rollout, undo);
+  const route = await routingProxy(deps, stack, proxy, proxy.taskDefinition, rollout, undo);
   return {
     cluster: L.cluster,
     stableService: L.service,
@@ -206,12 +196,13 @@ async function candidateServer(
   await deps.waitStable(L.candidateService, candidate.arn);
 }
 
-/** The proxy as deployed before the rollout: its service, revision and image. */
+/** The proxy as deployed before the rollout: its service, revision, image and config file's path in it. */
 interface DeployedProxy {
   service: string;
   taskDefinition: string;
   running: TaskDefinition;
   image: string;
+  confTarget: string;
 }
 
 async function deployedProxy(
@@ -222,7 +213,7 @@ async function deployedProxy(
   taskDefinition?: string,
 ): Promise<DeployedProxy> {
   const bake = stack.plan.bakes.find((b) => b.service === 'proxy');
-  if (!bake)
+  if (!bake?.mounts[0])
     throw new UsageError(`stack ${stack.plan.stack} has no proxy to route ${rollout.service}'s requests`, {
       hint: 'add `proxy: {}` to mlship.yaml and deploy it (mlship deploy ecs --apply)',
     });
@@ -233,7 +224,7 @@ async function deployedProxy(
     throw new UsageError(`the proxy of stack ${cluster} is not deployed`, {
       hint: 'mlship deploy ecs --apply',
     });
-  return { service: bake.service, taskDefinition: td, running, image };
+  return { service: bake.service, taskDefinition: td, running, image, confTarget: bake.mounts[0] };
 }
 
 /** What the proxy does with the service's requests during `rollout` (its log line). */
@@ -248,35 +239,40 @@ export function routeSummary(rollout: Rollout): string {
 
 /**
  * The proxy's next revision: its revision from before the rollout with this rollout's nginx.conf
- * baked into its image, deployed and waited for (undone if it does not become stable).
+ * baked into its image, deployed and waited for (undone if it does not become stable: back on
+ * `current`, the revision it runs now).
  */
 async function routingProxy(
   deps: ProxyRouteDeps,
   stack: RouteStack,
   proxy: DeployedProxy,
+  current: string,
   rollout: Rollout,
   undo: Undo,
 ): Promise<Pick<ProxyRouteRecord, 'routeProxyTaskDefinition' | 'routeProxyImage'>> {
-  const conf = await routeProxyConf(stack.configFile, stack.plan, rollout);
+  const conf = await routeProxyConf(stack.configFile, rollout);
+  if (!conf)
+    throw new UsageError(`stack ${stack.plan.stack} has no proxy to route ${rollout.service}'s requests`, {
+      hint: 'add `proxy: {}` to mlship.yaml and deploy it (mlship deploy ecs --apply)',
+    });
   if (!deps.bakeProxyImage)
     throw new UsageError(
       "this rollout on ECS is routed by the stack's proxy, whose image gets the rollout's nginx.conf: it needs a Docker engine",
     );
-  const image = await deps.bakeProxyImage(proxy.image, { [conf.target]: conf.content });
-  const revision = await deps.ecs.registerTaskDefinition(withImage(proxy.running, conf.service, image));
+  const image = await deps.bakeProxyImage(proxy.image, { [proxy.confTarget]: conf });
+  const revision = await deps.ecs.registerTaskDefinition(withImage(proxy.running, proxy.service, image));
   undo.push(() => deps.ecs.deregisterTaskDefinition(revision.arn));
-  const current = (await deps.ecs.describeService(stack.plan.stack, conf.service))?.taskDefinition;
   await deps.ecs.updateService({
     cluster: stack.plan.stack,
-    service: conf.service,
+    service: proxy.service,
     taskDefinition: revision.arn,
     forceNewDeployment: false,
   });
-  undo.push(() => restoreProxy(deps, stack.plan.stack, conf.service, current ?? proxy.taskDefinition));
+  undo.push(() => restoreProxy(deps, stack.plan.stack, proxy.service, current));
   deps.log(
-    `${conf.service}: ${revision.arn.split('/').pop()} ${routeSummary(rollout)}; waiting until it is stable`,
+    `${proxy.service}: ${revision.arn.split('/').pop()} ${routeSummary(rollout)}; waiting until it is stable`,
   );
-  await deps.waitStable(conf.service, revision.arn);
+  await deps.waitStable(proxy.service, revision.arn);
   return { routeProxyTaskDefinition: revision.arn, routeProxyImage: image };
 }
 
@@ -294,7 +290,7 @@ export async function stepProxyRoute(
   const proxy = await deployedProxy(deps, stack, s.cluster, rollout, s.proxyTaskDefinition);
   const undo: Undo = [];
   try {
-    const route = await routingProxy(deps, stack, proxy, rollout, undo);
+    const route = await routingProxy(deps, stack, proxy, s.routeProxyTaskDefinition, rollout, undo);
     await deps.ecs.deregisterTaskDefinition(s.routeProxyTaskDefinition).catch(() => undefined);
     return { ...s, ...route };
   } catch (e) {
