@@ -70,7 +70,11 @@ describe.runIf(moto)('rollout --target ecs (moto)', () => {
   const ec2 = () => new ec2Sdk.EC2Client(config());
   const clock = fakeClock(Date.parse('2026-12-02T12:00:00Z'));
 
-  const target = (metrics?: Record<string, number[]>, ecsApi: EcsRolloutDeps['ecs'] = aws.ecs) =>
+  const target = (
+    metrics?: Record<string, number[]>,
+    ecsApi: EcsRolloutDeps['ecs'] = aws.ecs,
+    failOn?: string,
+  ) =>
     new EcsRollout(
       {
         ecs: ecsApi,
@@ -83,6 +87,7 @@ describe.runIf(moto)('rollout --target ecs (moto)', () => {
         log: (l) => log.push(l),
         // moto's services are stable at once; what was waited for is recorded.
         waitStable: async (name, td) => {
+          if (name === failOn) throw new Error(`${name}: the deployment failed (test)`);
           const svc = await aws.ecs.describeService(plan.stack, name);
           expect(svc?.taskDefinition).toBe(td);
           waited.push(`${name} ${td.split('/').pop()}`);
@@ -393,10 +398,36 @@ describe.runIf(moto)('rollout --target ecs (moto)', () => {
     expect(await ruleWeights()).toEqual([]);
   });
 
-  it('promote: the stable service runs the candidate revision after one update; the candidate is gone', async () => {
+  it('a promotion whose stable deployment fails: the error, every request still on the candidate, the stable revision it registered deregistered', async () => {
+    await target().start(canary(10));
+    const stableTd = (await service('iris'))!.taskDefinition!;
+    const candidateTd = (await service('iris-candidate'))!.taskDefinition!;
+    await expect(target(undefined, aws.ecs, 'iris').promote()).rejects.toThrow(/the deployment failed/);
+    const tried = (await service('iris'))!.taskDefinition!;
+    expect(tried).not.toBe(stableTd);
+    // (Deregistered: the adapter reads only active revisions.)
+    expect(await aws.ecs.latestTaskDefinition(tried)).toBeUndefined();
+    expect(await aws.ecs.latestTaskDefinition(candidateTd)).toBeDefined();
+    expect((await ruleWeights())[1]!.weights).toEqual(['ro-demo-iris-s-8080=0', 'ro-demo-iris-c-8080=100']);
+    expect(
+      JSON.parse(readFileSync(path.join(dir, 'deploy', 'ecs-rollouts.json'), 'utf8')).rollouts.iris.status,
+    ).toBe('running');
+    // What ECS's circuit breaker does (moto's service keeps what it was asked), then the rollback.
+    await aws.ecs.updateService({
+      cluster: 'ro-demo',
+      service: 'iris',
+      taskDefinition: stableTd,
+      forceNewDeployment: false,
+    });
+    await target().rollback('promotion failed', { destroy: true });
+    expect(await ruleWeights()).toEqual([]);
+  });
+
+  it("promote: the stable service runs the candidate's version (as a stable revision) after one update; the candidate is gone", async () => {
     await target().start(canary(10));
     const stableBefore = (await service('iris'))!;
     const candidateTd = (await service('iris-candidate'))!.taskDefinition!;
+    const was = await aws.ecs.latestTaskDefinition(candidateTd);
     // What promote asks ECS to change, counted at the adapter (moto keeps one deployment whatever).
     const updates: Parameters<AwsDeployApis['ecs']['updateService']>[0][] = [];
     const e = aws.ecs;
@@ -414,11 +445,25 @@ describe.runIf(moto)('rollout --target ecs (moto)', () => {
       },
     };
     const promoted = await target(undefined, counting).promote();
-    expect(updates).toEqual([
-      { cluster: 'ro-demo', service: 'iris', taskDefinition: candidateTd, forceNewDeployment: false },
-    ]);
     const stableAfter = (await service('iris'))!;
-    expect(stableAfter.taskDefinition).toBe(candidateTd);
+    const promotedTd = stableAfter.taskDefinition!;
+    expect(updates).toEqual([
+      { cluster: 'ro-demo', service: 'iris', taskDefinition: promotedTd, forceNewDeployment: false },
+    ]);
+    // The candidate's version as a stable revision: its image, no longer labelled candidate (its
+    // metrics would feed the candidate's alarms), logging under the stable prefix; the candidate's
+    // own revision deregistered.
+    expect(promotedTd).not.toBe(candidateTd);
+    const runs = await aws.ecs.latestTaskDefinition(promotedTd);
+    const model = runs!.containerDefinitions!.find((c) => c.name === 'iris')!;
+    const before = was!.containerDefinitions!.find((c) => c.name === 'iris')!;
+    expect(model.image).toBe(CANDIDATE_IMAGE);
+    expect(before.environment).toContainEqual({ name: 'MLSHIP_MODEL_VERSION', value: 'candidate' });
+    expect(model.environment).toEqual(before.environment!.filter((e) => e.name !== 'MLSHIP_MODEL_VERSION'));
+    expect(model.logConfiguration?.options?.['awslogs-stream-prefix']).toBe('iris');
+    expect(before.logConfiguration?.options?.['awslogs-stream-prefix']).toBe('iris-candidate');
+    expect(await aws.ecs.latestTaskDefinition(candidateTd)).toBeUndefined(); // deregistered
+    expect(promoted.stableNow).toBe(`${promotedTd.split('/').pop()} (${CANDIDATE_IMAGE})`);
     // The same service (not a second rollout): its ARN and creation time, one deployment.
     expect(stableAfter.serviceArn).toBe(stableBefore.serviceArn);
     expect(stableAfter.createdAt).toEqual(stableBefore.createdAt);
@@ -437,7 +482,7 @@ describe.runIf(moto)('rollout --target ecs (moto)', () => {
     expect(readFileSync(path.join(dir, 'mlship.yaml'), 'utf8')).toContain(`image: ${CANDIDATE_IMAGE}`);
     expect(readFileSync(path.join(dir, 'mlship.yaml'), 'utf8')).toContain('# a model behind');
     expect(promoted.configChanged).toBe(path.join(dir, 'mlship.yaml'));
-    expect(waited.at(-1)).toBe(`iris ${candidateTd.split('/').pop()}`);
+    expect(waited.at(-1)).toBe(`iris ${promotedTd.split('/').pop()}`);
     await expect(target().rollback('too late')).rejects.toThrow(/was promoted: there is no candidate/);
   });
 

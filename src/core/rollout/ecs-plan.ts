@@ -186,9 +186,31 @@ export function candidateTaskDefinition(
 }
 
 /**
+ * The revision a promotion puts on the stable service: the candidate's (its image, --env, sizes)
+ * as a stable version again: without MLSHIP_MODEL_VERSION (its metrics and logs no longer say
+ * "candidate", its embedded metrics no longer feed the candidate's alarms) and logging under the
+ * stable prefix. Registering it costs nothing; the stable service's one deployment runs it.
+ */
+export function promotedTaskDefinition(
+  candidate: TaskDefinition,
+  container: string,
+): RegisterTaskDefinitionCommandInput {
+  const input = registerInput(candidate);
+  const defs = (candidate.containerDefinitions ?? []).map((c) => {
+    if (c.name !== container) return c;
+    const environment = (c.environment ?? []).filter((e) => e.name !== 'MLSHIP_MODEL_VERSION');
+    const prefix = c.logConfiguration?.options?.['awslogs-stream-prefix'];
+    return prefix?.endsWith(CANDIDATE_SUFFIX) ? { ...candidateLogs(c), environment } : { ...c, environment };
+  });
+  if (!defs.some((c) => c.name === container))
+    throw new UsageError(`the candidate's task definition has no container ${container}`);
+  return { ...input, containerDefinitions: defs };
+}
+
+/**
  * The awslogs stream prefix of the candidate's tasks: the stable one's with `-candidate`, or
- * without it when the stable service runs a promoted candidate's revision (until the next
- * `deploy ecs --apply`), so the two always differ and never grow.
+ * without it when the stable service still runs a candidate's revision promoted before mlship
+ * registered a stable one on promotion, so the two always differ and never grow.
  */
 function candidateLogs(c: ContainerDefinition): ContainerDefinition {
   const log = c.logConfiguration;

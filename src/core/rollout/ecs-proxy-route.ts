@@ -21,6 +21,7 @@ import {
   candidateMetricAlarms,
   candidateTaskDefinition,
   type EcsRolloutLayout,
+  promotedTaskDefinition,
   withImage,
 } from './ecs-plan.js';
 
@@ -329,24 +330,63 @@ export async function stopProxyRoute(
 }
 
 /**
- * Promotes the candidate: the stable service updated to the candidate's revision (its one
- * rolling deployment; the proxy keeps sending requests to it, and the candidate's share to the
- * candidate), then the proxy as before the rollout, then the candidate service removed.
+ * The stable service on the candidate's version: its revision registered as a stable one
+ * (ecs-plan.ts: promotedTaskDefinition), the service updated to it (its one rolling deployment)
+ * and waited for, the candidate's revision deregistered. The new revision's ARN.
  */
-export async function promoteProxyRoute(deps: ProxyRouteDeps, s: ProxyRouteRecord): Promise<void> {
-  await deps.ecs.updateService({
-    cluster: s.cluster,
-    service: s.stableService,
-    taskDefinition: s.candidateTaskDefinition,
-    forceNewDeployment: false,
-  });
-  deps.log(
-    `${s.stableService}: updated to ${s.candidateTaskDefinition.split('/').pop()}; waiting until it is stable`,
+export async function promoteStable(
+  deps: Pick<ProxyRouteDeps, 'ecs' | 'waitStable' | 'log'>,
+  cluster: string,
+  service: string,
+  container: string,
+  candidateTaskDefinition: string,
+): Promise<string> {
+  const candidate = await deps.ecs.latestTaskDefinition(candidateTaskDefinition);
+  if (!candidate)
+    throw new UsageError(`cannot read the candidate's task definition ${candidateTaskDefinition}`);
+  const promoted = await deps.ecs.registerTaskDefinition(promotedTaskDefinition(candidate, container));
+  const name = promoted.arn.split('/').pop();
+  deps.log(`registered ${name} (the candidate's version, as the stable one)`);
+  try {
+    await deps.ecs.updateService({
+      cluster,
+      service,
+      taskDefinition: promoted.arn,
+      forceNewDeployment: false,
+    });
+    deps.log(`${service}: updated to ${name}; waiting until it is stable`);
+    await deps.waitStable(service, promoted.arn);
+  } catch (e) {
+    // Rolled back by ECS (or never started): the next `promote` registers its own.
+    await deps.ecs.deregisterTaskDefinition(promoted.arn).catch(() => undefined);
+    throw e;
+  }
+  await deps.ecs.deregisterTaskDefinition(candidateTaskDefinition).catch(() => undefined);
+  return promoted.arn;
+}
+
+/**
+ * Promotes the candidate: the stable service on the candidate's version (its one rolling
+ * deployment; the proxy keeps sending requests to it, and the candidate's share to the
+ * candidate), then the proxy as before the rollout, then the candidate service removed. The
+ * stable service's new revision.
+ */
+export async function promoteProxyRoute(
+  deps: ProxyRouteDeps,
+  s: ProxyRouteRecord,
+  container: string,
+): Promise<string> {
+  const promoted = await promoteStable(
+    deps,
+    s.cluster,
+    s.stableService,
+    container,
+    s.candidateTaskDefinition,
   );
-  await deps.waitStable(s.stableService, s.candidateTaskDefinition);
   await restoreProxy(deps, s.cluster, s.proxyService, s.proxyTaskDefinition);
   await deps.ecs.deregisterTaskDefinition(s.routeProxyTaskDefinition).catch(() => undefined);
   await deps.ecs.deleteService(s.cluster, s.candidateService);
   if (s.alarms?.length) await deps.cloudwatch.deleteAlarms(s.alarms);
   deps.log(`removed ${s.candidateService}${s.alarms?.length ? ' and its alarms' : ''}`);
+  return promoted;
 }

@@ -31,6 +31,7 @@ import {
   type ProxyRouteDeps,
   type ProxyRouteRecord,
   promoteProxyRoute,
+  promoteStable,
   registerCandidate,
   routeSummary,
   startProxyRoute,
@@ -462,32 +463,29 @@ export class EcsRollout implements RolloutTarget {
   }
 
   /**
-   * Every request to the candidate, the stable service updated to the candidate's revision (its
-   * one deployment) and waited for, then every request back to it and the rules removed (traffic
+   * Every request to the candidate, the stable service updated to the candidate's version registered
+   * as a stable revision (its one deployment; promoteStable) and waited for, then every request back to it and the rules removed (traffic
    * flows through the proxy again), then the candidate, its group and its alarms removed.
    */
   async promote(): Promise<PromoteResult> {
     const found = await this.any();
     if (found.proxy) return this.promoteThroughProxy(found.state, found.rollout, found.proxy);
     const { state, rollout, ecs } = await this.running();
-    const { elb, log } = this.deps;
+    const { elb } = this.deps;
     await elb.setRuleWeights(ecs.ruleArn, weightsAt(100, this.groups(ecs)));
-    await this.deps.ecs.updateService({
-      cluster: ecs.cluster,
-      service: ecs.stableService,
-      taskDefinition: ecs.candidateTaskDefinition,
-      forceNewDeployment: false,
-    });
-    log(
-      `${ecs.stableService}: updated to ${ecs.candidateTaskDefinition.split('/').pop()}; waiting until it is stable`,
+    const promoted = await promoteStable(
+      this.deps,
+      ecs.cluster,
+      ecs.stableService,
+      this.layout.container,
+      ecs.candidateTaskDefinition,
     );
-    await this.deps.waitStable(ecs.stableService, ecs.candidateTaskDefinition);
     await elb.setRuleWeights(ecs.ruleArn, weightsAt(0, this.groups(ecs)));
     await this.removeCandidate(ecs);
     return this.promoted(
       state,
       rollout,
-      ecs.candidateTaskDefinition,
+      promoted,
       `${ecs.stableService} keeps its rollout target group and alarms for the next rollout`,
     );
   }
@@ -496,7 +494,7 @@ export class EcsRollout implements RolloutTarget {
   private async promoted(
     state: RolloutsFile,
     rollout: Rollout,
-    candidateTaskDefinition: string,
+    stableRevision: string,
     note: string,
   ): Promise<PromoteResult> {
     const changed = await promoteInConfig(this.stack.configFile, rollout);
@@ -507,7 +505,7 @@ export class EcsRollout implements RolloutTarget {
       history: [...rollout.history, { at: this.now(), action: 'promote', weight: 100 }],
     });
     return {
-      stableNow: `${candidateTaskDefinition.split('/').pop()} (${rollout.candidate.image ?? rollout.candidate.path})`,
+      stableNow: `${stableRevision.split('/').pop()} (${rollout.candidate.image ?? rollout.candidate.path})`,
       ...(changed.length ? { configChanged: this.stack.configFile } : {}),
       notes: [...changed.map((c) => `${this.stack.configFile}: ${c}`), note],
     };
@@ -520,11 +518,11 @@ export class EcsRollout implements RolloutTarget {
   ): Promise<PromoteResult> {
     if (rollout.status !== 'running')
       throw new UsageError(`the rollout of ${this.service} is over (${rollout.status})`);
-    await promoteProxyRoute(this.deps, s);
+    const promoted = await promoteProxyRoute(this.deps, s, this.layout.container);
     return this.promoted(
       state,
       rollout,
-      s.candidateTaskDefinition,
+      promoted,
       `${s.proxyService} is back on ${s.proxyTaskDefinition.split('/').pop()} (no rollout)`,
     );
   }

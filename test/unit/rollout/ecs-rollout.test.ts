@@ -19,6 +19,7 @@ import {
   compareFromMetrics,
   ecsRolloutLayout,
   metricQueries,
+  promotedTaskDefinition,
   proxyRouteReasons,
   refuseOnEcs,
   sideAlarms,
@@ -191,6 +192,21 @@ describe('rollout on ECS: what it sends', () => {
     expect(logs(next).options['awslogs-stream-prefix']).toBe('iris');
     const model = loadServiceModel('ecs');
     if (model) expect(validateShape(model, 'RegisterTaskDefinitionRequest', td)).toEqual([]);
+    // Promoted: the candidate's version (image, --env) as a stable revision, unlabelled, under the
+    // stable prefix; the next rollout's candidate takes `-candidate` again.
+    const promoted = promotedTaskDefinition({ ...running, ...td } as TaskDefinition, 'iris');
+    const p = promoted.containerDefinitions!.find((x) => x.name === 'iris')!;
+    expect(p.image).toBe('acct.dkr.ecr.eu-west-1.amazonaws.com/iris:v2');
+    expect(p.environment).toEqual(c.environment!.filter((e) => e.name !== 'MLSHIP_MODEL_VERSION'));
+    expect(p.environment).toContainEqual({ name: 'BATCH_MAX_SIZE', value: '16' });
+    expect(logs(promoted).options).toEqual(logs(planned).options);
+    expect({ ...promoted, containerDefinitions: [] }).toEqual({ ...td, containerDefinitions: [] });
+    const after = candidateTaskDefinition({ ...running, ...promoted } as TaskDefinition, 'iris', 'x:4', {});
+    expect(logs(after).options['awslogs-stream-prefix']).toBe('iris-candidate');
+    if (model) expect(validateShape(model, 'RegisterTaskDefinitionRequest', promoted)).toEqual([]);
+    expect(() => promotedTaskDefinition({ ...running, ...td } as TaskDefinition, 'other')).toThrow(
+      /no container other/,
+    );
   });
 
   it('the weights of each step: the candidate its percent, stable the rest', () => {
