@@ -109,10 +109,32 @@ function expectNginxAccepts(image: string): void {
   expect(check.stderr).toContain('test is successful');
 }
 
+/** The JSON log lines of a container. */
+function jsonLines(container: string): Record<string, unknown>[] {
+  const r = spawnSync('docker', ['logs', container], { encoding: 'utf8', maxBuffer: 64 * 1024 * 1024 });
+  return `${r.stdout}\n${r.stderr}`.split('\n').flatMap((l) => {
+    try {
+      return l.startsWith('{') ? [JSON.parse(l) as Record<string, unknown>] : [];
+    } catch {
+      return [];
+    }
+  });
+}
+
 /** The "shadow" lines (a mirrored request predicted) a container logged. */
 function shadowLines(container: string): number {
-  const r = spawnSync('docker', ['logs', container], { encoding: 'utf8', maxBuffer: 64 * 1024 * 1024 });
-  return `${r.stdout}\n${r.stderr}`.split('\n').filter((l) => l.includes('"msg": "shadow"')).length;
+  return jsonLines(container).filter((l) => l.msg === 'shadow').length;
+}
+
+/** The dimension sets of each embedded-metric line of a container with message `msg`, counted. */
+function emfDimensions(container: string, msg: string): Record<string, number> {
+  const counts: Record<string, number> = {};
+  for (const l of jsonLines(container).filter((x) => x.msg === msg && x.path === '/predict')) {
+    const aws = l._aws as { CloudWatchMetrics: { Dimensions: string[][] }[] } | undefined;
+    const key = aws ? JSON.stringify(aws.CloudWatchMetrics[0]!.Dimensions) : 'none';
+    counts[key] = (counts[key] ?? 0) + 1;
+  }
+  return counts;
 }
 
 describe.runIf(engine)(
@@ -374,6 +396,13 @@ describe.runIf(engine)(
         for (let i = 0; i < 60 && shadowLines('sh-demo-local-iris-candidate') < N; i++)
           await new Promise((r) => setTimeout(r, 500));
         expect(shadowLines('sh-demo-local-iris-candidate')).toBe(N);
+        // As CloudWatch metrics (EMF): the service's requests counted once, by the stable version
+        // that answered them; the shadow's N predictions under ModelVersion only, its 202s not at all.
+        expect(emfDimensions('sh-demo-local-iris', 'request')).toEqual({ '[["Service"]]': N });
+        expect(emfDimensions('sh-demo-local-iris-candidate', 'request')).toEqual({ none: N });
+        expect(emfDimensions('sh-demo-local-iris-candidate', 'shadow')).toEqual({
+          '[["Service","ModelVersion"]]': N,
+        });
         // Behind the proxy's API keys: a request without one is refused, and mirrored to no one.
         const refused = await send(base, 7, {}, '');
         expect(refused.status).toBe(401);
@@ -540,14 +569,23 @@ describe.runIf(engine)(
       expect(await aws.cloudwatch.alarmNames('mlship-sh-demo-rollout-')).toEqual([]);
     }, 600_000);
 
-    it('promote: the stable service on the candidate revision, the proxy back without the mirror, the candidate gone', async () => {
+    it("promote: the stable service on the candidate's version (a stable revision of it), the proxy back without the mirror, the candidate gone", async () => {
       await aws.ecs.deleteService(plan.stack, 'iris-candidate');
       await target().start(shadow());
       const record = state().rollouts.iris.ecsProxy;
       pushed.push(record.routeProxyImage);
       const promoted = await target().promote();
       expect(promoted.notes.join('\n')).toMatch(/proxy is back on sh-demo-proxy:1/);
-      expect((await service('iris'))?.taskDefinition).toBe(record.candidateTaskDefinition);
+      // The candidate's version as a stable revision: its image, no longer labelled candidate.
+      const stableNow = (await service('iris'))!.taskDefinition!;
+      expect(stableNow).not.toBe(record.candidateTaskDefinition);
+      const model = (await aws.ecs.latestTaskDefinition(stableNow))!.containerDefinitions!.find(
+        (c) => c.name === 'iris',
+      )!;
+      expect(model.image).toBe(CANDIDATE_IMAGE);
+      expect(model.environment?.map((e) => e.name)).not.toContain('MLSHIP_MODEL_VERSION');
+      expect(model.logConfiguration?.options?.['awslogs-stream-prefix']).toBe('iris');
+      expect(waited.at(-2)).toBe(`iris ${stableNow.split('/').pop()}`);
       expect((await service('proxy'))?.taskDefinition).toBe(proxyBefore);
       expect(await service('iris-candidate')).toBeUndefined();
       expect(await aws.cloudwatch.alarmNames('mlship-sh-demo-rollout-')).toEqual([]);

@@ -69,8 +69,14 @@ describe.runIf(await requireEngine())('wrapped ONNX model on the Node runtime (o
       dryRun: false,
     });
     await buildService({ dir: out, image: TAG }, { engine: engine!, tasks: quietTasks(log) });
+    // As a rollout's candidate on AWS: its log lines are CloudWatch metrics (checked below).
+    const env = {
+      MLSHIP_METRICS_NAMESPACE: 'mlship/demo',
+      SERVICE_NAME: 'iris',
+      MLSHIP_MODEL_VERSION: 'candidate',
+    };
     svc = await serve(
-      { dir: out, image: TAG, build: false, hostPort: 0, runLabel: run },
+      { dir: out, image: TAG, build: false, hostPort: 0, runLabel: run, env },
       { engine: engine!, tasks: quietTasks(log) },
     );
     url = svc.result.url;
@@ -131,6 +137,58 @@ describe.runIf(await requireEngine())('wrapped ONNX model on the Node runtime (o
     });
     expect((await post(`${url}/predict`, { ...EXAMPLE, pad: 'x'.repeat(5000) })).status).toBe(413);
     expect((await post(`${url}/predict`, EXAMPLE)).status).toBe(200); // still serving
+  });
+
+  it("on AWS a prediction's log line is an embedded metric, per service and per model version; a shadow's once predicted, per model version only", async () => {
+    expect((await post(`${url}/predict`, EXAMPLE, { 'x-request-id': 'emf-served' })).status).toBe(200);
+    const mirrored = await post(`${url}/predict`, EXAMPLE, {
+      'x-request-id': 'emf-mirrored',
+      'x-mlship-shadow': '1',
+    });
+    expect(mirrored.status).toBe(202);
+    const lines = async () =>
+      (await svc.handle.logs(400))
+        .split('\n')
+        .filter((l) => l.startsWith('{'))
+        .map((l) => JSON.parse(l) as Record<string, unknown>);
+    let logged = await lines();
+    for (
+      let i = 0;
+      i < 20 && !logged.some((l) => l.msg === 'shadow' && l.request_id === 'emf-mirrored');
+      i++
+    ) {
+      await new Promise((r) => setTimeout(r, 250));
+      logged = await lines();
+    }
+    const dims = (l: Record<string, unknown> | undefined) =>
+      (l?._aws as { CloudWatchMetrics: { Namespace: string; Dimensions: string[][] }[] } | undefined)
+        ?.CloudWatchMetrics[0];
+    const served = logged.find((l) => l.msg === 'request' && l.request_id === 'emf-served');
+    expect(dims(served)).toMatchObject({
+      Namespace: 'mlship/demo',
+      Dimensions: [['Service'], ['Service', 'ModelVersion']],
+    });
+    expect(served).toMatchObject({
+      Service: 'iris',
+      ModelVersion: 'candidate',
+      Requests: 1,
+      Errors5xx: 0,
+      status: 200,
+    });
+    // The mirrored copy's 202 is no request of the service's; its prediction counts once done.
+    const accepted = logged.find((l) => l.msg === 'request' && l.request_id === 'emf-mirrored');
+    expect(accepted).toMatchObject({ status: 202 });
+    expect(accepted).not.toHaveProperty('_aws');
+    const predicted = logged.find((l) => l.msg === 'shadow' && l.request_id === 'emf-mirrored');
+    expect(dims(predicted)?.Dimensions).toEqual([['Service', 'ModelVersion']]);
+    expect(predicted).toMatchObject({
+      Service: 'iris',
+      ModelVersion: 'candidate',
+      Requests: 1,
+      Errors5xx: 0,
+      status: 200,
+    });
+    expect(Math.abs((predicted!.Latency as number) - (predicted!.duration_ms as number))).toBeLessThan(0.01);
   });
 
   it('runs as the unprivileged node user and stops cleanly on SIGTERM', async () => {

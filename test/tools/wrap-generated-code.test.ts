@@ -368,19 +368,26 @@ describe('the generated service test suite', () => {
     expect(r.stdout.trim().split('\n').at(-1), r.stderr).toBe('False 503 1');
   });
 
-  it("on AWS a prediction's log line is a CloudWatch metric (embedded metric format): per service, and a rollout's candidate also per model version", () => {
-    const predictLine = (env: Record<string, string>) => {
+  it("on AWS a prediction's log line is a CloudWatch metric (embedded metric format): per service, and a rollout's candidate also per model version; a shadow's once predicted, per model version only", () => {
+    const logged = (env: Record<string, string>, headers = '{}') => {
       const printed = irisRun(
         out,
         { MLSHIP_METRICS_NAMESPACE: 'mlship/demo', SERVICE_NAME: 'iris', ...env },
-        ['row = json.load(open("app/example.json"))', 'print(c.post("/predict", json=row).status_code)'],
+        [
+          'import time',
+          'row = json.load(open("app/example.json"))',
+          `print(c.post("/predict", json=row, headers=${headers}).status_code)`,
+          // A mirrored request is predicted after its 202: give it the time to log its line.
+          'time.sleep(1.0)',
+        ],
       );
-      const lines = printed
+      return printed
         .split('\n')
         .filter((l) => l.startsWith('{'))
         .map((l) => JSON.parse(l) as Record<string, unknown>);
-      return lines.find((l) => l.msg === 'request' && l.path === '/predict')!;
     };
+    const predictLine = (env: Record<string, string>) =>
+      logged(env).find((l) => l.msg === 'request' && l.path === '/predict')!;
     const stable = predictLine({});
     const aws = stable._aws as { CloudWatchMetrics: { Namespace: string; Dimensions: string[][] }[] };
     expect(aws.CloudWatchMetrics[0]!.Namespace).toBe('mlship/demo');
@@ -394,6 +401,25 @@ describe('the generated service test suite', () => {
       ['Service', 'ModelVersion'],
     ]);
     expect(candidate).toMatchObject({ Service: 'iris', ModelVersion: 'candidate', Requests: 1 });
+    // A shadow: the 202 of the mirrored copy is no request of the service's (the stable one counted
+    // it); the prediction, once done, counts under ModelVersion only, with its own latency.
+    const shadowed = logged({ MLSHIP_MODEL_VERSION: 'candidate' }, '{"x-mlship-shadow": "1"}');
+    const accepted = shadowed.find((l) => l.msg === 'request' && l.path === '/predict')!;
+    expect(accepted.status).toBe(202);
+    expect(accepted).not.toHaveProperty('_aws');
+    expect(accepted).not.toHaveProperty('Requests');
+    const predicted = shadowed.find((l) => l.msg === 'shadow')!;
+    expect((predicted._aws as typeof aws).CloudWatchMetrics[0]!.Dimensions).toEqual([
+      ['Service', 'ModelVersion'],
+    ]);
+    expect(predicted).toMatchObject({
+      Service: 'iris',
+      ModelVersion: 'candidate',
+      Requests: 1,
+      Errors5xx: 0,
+      status: 200,
+    });
+    expect(Math.abs((predicted.Latency as number) - (predicted.duration_ms as number))).toBeLessThan(0.01);
   });
 
   it('passes with a request model of the user’s own (--schema)', { timeout: 120_000 }, async () => {

@@ -62,15 +62,18 @@ const EMF_METRICS = ['Latency:Milliseconds', 'Requests:Count', 'Errors4xx:Count'
 });
 // A rollout's candidate (`mlship rollout --target ecs`) counts in its service's metrics and, apart,
 // under ModelVersion=candidate, which its rollback alarms watch; a stable service adds no metric.
+// A shadow's predictions (mirrored requests, answered 202 at once) count under ModelVersion only,
+// when they are done: the service's own metrics are the requests clients sent, counted once.
 const EMF_VERSIONED = Boolean(process.env.MLSHIP_MODEL_VERSION);
 const EMF_DIMENSIONS = EMF_VERSIONED ? [['Service'], ['Service', 'ModelVersion']] : [['Service']];
-function emfFields(status, ms, inFlightNow) {
+function emfFields(status, ms, inFlightNow, shadowed = false) {
   if (!EMF_NAMESPACE) return {};
+  const dimensions = shadowed ? [['Service', 'ModelVersion']] : EMF_DIMENSIONS;
   return {
-    _aws: { Timestamp: Date.now(), CloudWatchMetrics: [{ Namespace: EMF_NAMESPACE, Dimensions: EMF_DIMENSIONS, Metrics: EMF_METRICS }] },
+    _aws: { Timestamp: Date.now(), CloudWatchMetrics: [{ Namespace: EMF_NAMESPACE, Dimensions: dimensions, Metrics: EMF_METRICS }] },
     // The deploy names the service as its alarms and dashboard do (the container's name).
     Service: process.env.SERVICE_NAME || config.name,
-    ...(EMF_VERSIONED ? { ModelVersion: MODEL_VERSION } : {}),
+    ...(EMF_VERSIONED || shadowed ? { ModelVersion: MODEL_VERSION } : {}),
     Version: process.env.SERVICE_VERSION ?? '',
     Latency: ms,
     Requests: 1,
@@ -559,7 +562,9 @@ function shadow(req, res, rid, path, samples, body) {
       const seconds = (performance.now() - t0) / 1000;
       inc('mlship_shadow_predictions_total', { endpoint: path, status: String(status) });
       observe('mlship_shadow_duration_seconds', BUCKETS, seconds, { endpoint: path, version: MODEL_VERSION });
-      log('info', 'shadow', { request_id: rid, version: MODEL_VERSION, path, status, duration_ms: Math.round(seconds * 100000) / 100 });
+      // On AWS: the candidate's own latency and errors (its alarms), not the 202's.
+      const emf = emfFields(status, seconds * 1000, shadowPending, true);
+      log('info', 'shadow', { request_id: rid, version: MODEL_VERSION, path, status, duration_ms: Math.round(seconds * 100000) / 100, ...emf });
       if (keep && status === 200) answerLine(rid, path, answer, body);
     });
   return send(res, 202, { accepted: true, request_id: rid });
@@ -641,6 +646,8 @@ const server = http.createServer((req, res) => {
   const endpoint = ENDPOINTS.has(path) ? path : 'other';
   const t0 = performance.now();
   const isPrediction = req.method === 'POST' && (path === '/predict' || path === '/predict/batch');
+  // A mirrored copy's 202 is no served request: its prediction counts when done (shadow()).
+  const mirrored = req.headers['x-mlship-shadow'] === '1';
   inFlight += 1;
   if (isPrediction) predicting += 1;
   res.on('close', () => {
@@ -650,7 +657,7 @@ const server = http.createServer((req, res) => {
     inc('mlship_requests_total', { endpoint, status: String(res.statusCode) });
     observe('mlship_request_duration_seconds', REQUEST_BUCKETS, seconds, { endpoint, version: MODEL_VERSION });
     if (!['/healthz', '/readyz', '/metrics'].includes(endpoint) || res.statusCode >= 400) {
-      const emf = isPrediction ? emfFields(res.statusCode, seconds * 1000, predicting + 1) : {};
+      const emf = isPrediction && !mirrored ? emfFields(res.statusCode, seconds * 1000, predicting + 1) : {};
       log('info', 'request', { request_id: rid, method: req.method, path: endpoint, status: res.statusCode, duration_ms: Math.round(seconds * 100000) / 100, ...emf });
     }
   });

@@ -95,23 +95,29 @@ _EMF_METRICS = [
 ]
 # A rollout's candidate (`mlship rollout --target ecs`) counts in its service's metrics and, apart,
 # under ModelVersion=candidate, which its rollback alarms watch; a stable service adds no metric.
+# A shadow's predictions (mirrored requests, answered 202 at once) count under ModelVersion only,
+# when they are done: the service's own metrics are the requests clients sent, counted once by
+# the version that answered them, and the candidate's alarms see its real latency and errors.
 _MODEL_VERSION = os.environ.get("MLSHIP_MODEL_VERSION", "")
 _EMF_DIMENSIONS = [["Service"], ["Service", "ModelVersion"]] if _MODEL_VERSION else [["Service"]]
+_EMF_SHADOW_DIMENSIONS = [["Service", "ModelVersion"]]
 
 
-def emf_fields(status: int, elapsed_ms: float, in_flight: int) -> dict[str, Any]:
+def emf_fields(status: int, elapsed_ms: float, in_flight: int, shadow: bool = False) -> dict[str, Any]:
     """The embedded-metric members of one prediction's log line (none when EMF is off)."""
     if not _EMF_NAMESPACE:
         return {}
+    dimensions = _EMF_SHADOW_DIMENSIONS if shadow else _EMF_DIMENSIONS
+    version = settings.MODEL_VERSION if shadow else _MODEL_VERSION
     return {
         "_aws": {
             "Timestamp": int(time.time() * 1000),
             "CloudWatchMetrics": [
-                {"Namespace": _EMF_NAMESPACE, "Dimensions": _EMF_DIMENSIONS, "Metrics": _EMF_METRICS}
+                {"Namespace": _EMF_NAMESPACE, "Dimensions": dimensions, "Metrics": _EMF_METRICS}
             ],
         },
         "Service": settings.SERVICE_NAME,
-        **({"ModelVersion": _MODEL_VERSION} if _MODEL_VERSION else {}),
+        **({"ModelVersion": version} if version else {}),
         "Version": os.environ.get("SERVICE_VERSION", ""),
         "Latency": elapsed_ms,
         "Requests": 1,
@@ -166,12 +172,16 @@ class ServiceMiddleware:
         endpoint = path if path in _ENDPOINTS else "other"
         rid = ""
         length = None
+        mirrored = False
         for name, value in scope["headers"]:
             if name == b"x-request-id":
                 candidate = value.decode("latin-1")
                 rid = candidate if _REQUEST_ID.match(candidate) else ""
             elif name == b"content-length":
                 length = int(value) if value.isdigit() else None
+            elif name == b"x-mlship-shadow":
+                # A mirrored copy (rollout.py): its 202 is no served request; its prediction counts later.
+                mirrored = value == b"1"
         rid = rid or os.urandom(16).hex()
         token = request_id_var.set(rid)
         rid_header = (b"x-request-id", rid.encode())
@@ -255,7 +265,11 @@ class ServiceMiddleware:
                         "path": endpoint,
                         "status": status,
                         "duration_ms": round(elapsed * 1000, 2),
-                        **(emf_fields(status, elapsed * 1000, self.predicting + 1) if predicting else {}),
+                        **(
+                            emf_fields(status, elapsed * 1000, self.predicting + 1)
+                            if predicting and not mirrored
+                            else {}
+                        ),
                     },
                 )
             request_id_var.reset(token)

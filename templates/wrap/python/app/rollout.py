@@ -6,6 +6,7 @@
   202 at once and predicted in the background: nginx keeps a client's next request on the
   same connection waiting until the mirror's answer is in, so a slow shadow must not make it
   wait. At most MAX_QUEUE shadow predictions wait per worker; more are dropped and counted.
+  Its CloudWatch metrics (embedded in the log line) are those of the prediction, once done.
 
 mlship's NGINX sets both headers on every request it forwards, so clients cannot set them.
 """
@@ -25,6 +26,7 @@ from prometheus_client import Counter, Histogram
 
 from app import settings
 from app.logs import request_id_var
+from app.observability import emf_fields
 
 log = logging.getLogger("mlship.rollout")
 
@@ -91,6 +93,8 @@ def shadow(
                 "path": endpoint,
                 "status": status,
                 "duration_ms": round(elapsed * 1000, 2),
+                # On AWS: the candidate's own latency and errors (its alarms), not the 202's.
+                **emf_fields(status, elapsed * 1000, len(_pending), shadow=True),
             },
         )
         if keep and status == 200:
