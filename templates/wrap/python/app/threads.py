@@ -18,8 +18,10 @@ from __future__ import annotations
 
 import functools
 import json
+import logging
 import math
 import os
+import statistics
 import sys
 import time
 import urllib.request
@@ -41,6 +43,7 @@ POOL_VARIABLES = (
 )
 _ENV = "MLSHIP_THREAD_BUDGET"
 MAX_DEFAULT_WORKERS = 8
+_log = logging.getLogger("mlship.service")
 
 
 @dataclass(frozen=True)
@@ -176,6 +179,17 @@ def pools() -> list[dict[str, Any]]:
 # workers and keeps the static budget (no resizing); the hold keeps a worker that is between
 # two batches from handing its share to the other for a moment.
 HOLD_S = 0.1
+# Lending is tried, not assumed: the same model on a quieter host (Dec 04) answered a lone client
+# faster with 1 thread than with 2 (a parallel region's start and its threads' wake-up cost more
+# than one row's work), and a model that uses no pool at all gains nothing. So a worker's first
+# lone calls alternate its static share and all the CPUs, TRIAL_CALLS of each, and it lends itself
+# the idle CPUs from then on only if that made the median call at least LEND_GAIN faster. Its
+# activity is published either way (the other workers count it busy). A VM's host changes under
+# it (on a busy one, a second thread kept a vCPU awake and won), so the trial runs again after
+# RETRY_S.
+TRIAL_CALLS = 16
+LEND_GAIN = 0.9
+RETRY_S = 600.0
 
 
 class Activity:
@@ -251,6 +265,10 @@ class Elastic:
         self._torch: Any = None
         self._current = self.floor
         self.calls_resized = 0
+        # Lone calls' durations (s) by thread count, until lending is decided (None: still trying).
+        self._trials: dict[int, list[float]] = {self.floor: [], self.whole: []}
+        self.lends: bool | None = None
+        self._decided_at = 0.0
 
     @property
     def enabled(self) -> bool:
@@ -267,6 +285,8 @@ class Elastic:
             return
         self._libraries = list(ThreadpoolController().lib_controllers)
         self._torch = sys.modules.get("torch")
+        if not self._libraries and self._torch is None:
+            self.lends = False  # no pool to give the CPUs to: nothing to try
 
     def _size(self, n: int) -> None:
         if n == self._current:
@@ -286,14 +306,54 @@ class Elastic:
 
         @functools.wraps(function)
         def call(*args: Any, **kwargs: Any) -> Any:
-            active = activity.enter(time.monotonic())
-            self._size(max(self.floor, self.whole // active))
+            now = time.monotonic()
+            active = activity.enter(now)
+            if self.lends is not None and self._trials[self.floor] and now - self._decided_at > RETRY_S:
+                self._retry()
+            n = self._threads(active)
+            self._size(n)
+            t0 = time.perf_counter()
             try:
                 return function(*args, **kwargs)
             finally:
                 activity.leave(time.monotonic())
+                if active == 1 and self.lends is None:
+                    self._learn(n, time.perf_counter() - t0)
 
         return call
 
+    def _threads(self, active: int) -> int:
+        if self.lends is None and active == 1:
+            # Trying: the thread count with fewer lone calls so far (the static share first).
+            floor, whole = self._trials[self.floor], self._trials[self.whole]
+            return self.floor if len(floor) <= len(whole) else self.whole
+        if not self.lends:
+            return self.floor
+        return max(self.floor, self.whole // active)
+
+    def _retry(self) -> None:
+        self._trials = {self.floor: [], self.whole: []}
+        self.lends = None
+
+    def _learn(self, threads: int, seconds: float) -> None:
+        self._trials[threads].append(seconds)
+        floor, whole = self._trials[self.floor], self._trials[self.whole]
+        if min(len(floor), len(whole)) < TRIAL_CALLS:
+            return
+        alone, lent = statistics.median(floor), statistics.median(whole)
+        self.lends = lent <= LEND_GAIN * alone
+        self._decided_at = time.monotonic()
+        _log.info(
+            "elastic threads tried",
+            extra={
+                "lends": self.lends,
+                f"median_ms_{self.floor}_threads": round(alone * 1000, 3),
+                f"median_ms_{self.whole}_threads": round(lent * 1000, 3),
+            },
+        )
+
     def details(self) -> dict[str, Any]:
-        return {"elastic": self.enabled, "max_threads": self.whole if self.enabled else self.floor}
+        if not self.enabled:
+            return {"elastic": False, "max_threads": self.floor}
+        lends = {None: "trying", True: "yes", False: "no"}[self.lends]
+        return {"elastic": True, "max_threads": self.whole, "lends": lends}

@@ -4,6 +4,7 @@ affinity mask; split between workers; applied to the model's pools before it loa
 import json
 import os
 import threading
+import time
 from http.server import BaseHTTPRequestHandler, HTTPServer
 
 import pytest
@@ -218,7 +219,8 @@ def _check_elastic_calls() -> None:
     elastic = threads.Elastic(budget, activity)
     elastic.load_pools()
     assert elastic.enabled
-    assert elastic.details() == {"elastic": True, "max_threads": 4}
+    assert elastic.details() == {"elastic": True, "max_threads": 4, "lends": "trying"}
+    elastic.lends = True  # as if its lone calls had been faster with every CPU (tried below)
     seen = elastic.wrap(_pool_threads)
     # The other worker is idle: this call gets all 4 CPUs, in every pool.
     assert seen() == {4}
@@ -233,6 +235,54 @@ def _check_elastic_calls() -> None:
     # Outside the calls nothing was left busy; the model thread's pools go back to the budget.
     assert activity._cells[0] == 0.0
     threads.apply(threads.current())
+
+
+@pytest.mark.parametrize(("faster", "lends"), [("whole", True), ("floor", False), ("neither", False)])
+def test_lending_is_tried_on_lone_calls_and_kept_only_if_it_makes_them_faster(faster, lends):
+    activity = threads.Activity(2)
+    activity.mine = 0
+    budget = threads.Budget(cpus=4, cpu_source="test", workers=2, threads_per_worker=2)
+    elastic = threads.Elastic(budget, activity)
+    elastic._libraries = []  # no real pool: the call below reads the size it was given
+    sizes: list[int] = []
+
+    def model_call() -> None:
+        sizes.append(elastic._current)
+        quick = {"whole": 4, "floor": 2}.get(faster)
+        time.sleep(0.001 if elastic._current == quick else 0.004)
+
+    call = elastic.wrap(model_call)
+    for _ in range(2 * threads.TRIAL_CALLS):
+        call()
+    # Alternating, the static share first, as many calls of each.
+    assert sizes[:4] == [2, 4, 2, 4]
+    assert sizes.count(2) == sizes.count(4) == threads.TRIAL_CALLS
+    assert elastic.lends is lends
+    assert elastic.details()["lends"] == ("yes" if lends else "no")
+    call()
+    assert sizes[-1] == (4 if lends else 2)
+    # Under load (the other worker busy) the static share, whatever was decided.
+    activity._cells[2] = 1.0
+    call()
+    assert sizes[-1] == 2
+    # After RETRY_S the trial runs again (the host under a VM changes), the static share first.
+    activity.release(1)
+    elastic._decided_at -= threads.RETRY_S + 1
+    call()
+    assert elastic.lends is None
+    assert sizes[-1] == 2
+
+
+def test_calls_made_beside_another_busy_worker_are_no_trial():
+    activity = threads.Activity(2)
+    activity.mine = 0
+    activity._cells[2] = 1.0  # the other worker is in a model call throughout
+    elastic = threads.Elastic(
+        threads.Budget(cpus=4, cpu_source="test", workers=2, threads_per_worker=2), activity
+    )
+    call = elastic.wrap(lambda: elastic._current)
+    assert {call() for _ in range(3 * threads.TRIAL_CALLS)} == {2}
+    assert elastic.lends is None
 
 
 def test_without_a_slot_the_budget_is_static():
