@@ -39,7 +39,7 @@ STEAL_MAX=${STEAL_MAX:-5}
 STEAL_TRIES=${STEAL_TRIES:-3}
 measure() { # family, name, c, sample
   local family=$1 name=$2 c=$3 sample=$4 try stat0 line steal pct
-  local threads=$((c < 2 ? 1 : 2)) out="$WORK/$1-$2-c$3-s$4.txt"
+  local threads=$((c < 2 ? 1 : 2)) out="$WORK/${OUT_TAG:-}$1-$2-c$3-s$4.txt"
   for try in $(seq 1 "$STEAL_TRIES"); do
     "$PY" "$HERE/idle.py" "$SERVER_PID"
     line="$(date +%T) $family $name c=$c sample=$sample try=$try load: $(cut -d' ' -f1-3 /proc/loadavg)"
@@ -53,4 +53,34 @@ measure() { # family, name, c, sample
   done
   "$PY" "$HERE/parse_wrk.py" "$family" "$name" "$c" "$sample" "$out" "$pct" |
     tee -a "$RESULTS" >&2
+}
+
+# The default thread setting against the hand-tuned ones, by turns: mlship's batching service of
+# a family run with its default (2 workers, elastic threads), 1 worker x 2 threads and 2 workers x
+# 1 thread (both set by hand, static), one after the other, `rounds` times, so a host getting
+# busier or quieter weighs on all three alike (one setting's samples back to back would not);
+# each round starts with the next setting (default first, then 1x2 first, ...), so none is always
+# the first or the last. c=1 and c=64 in every round; the round is the sample. Results in
+# $RESULTS, as measure's.
+tuned_rounds() { # family, rounds
+  local family=$1 rounds=$2 round name i
+  local names=(mlship-batching mlship-batching-1x2 mlship-batching-2x1)
+  local service=$WORK/mlship-$family-batching
+  local gunicorn=(sh -c "cd '$service' && exec '$PY' -m gunicorn -c gunicorn_conf.py app.main:app")
+  local -A settings=(
+    [mlship-batching]=""
+    [mlship-batching-1x2]="WORKERS=1 THREADS_PER_WORKER=2"
+    [mlship-batching-2x1]="WORKERS=2 THREADS_PER_WORKER=1"
+  )
+  for round in $(seq 1 "$rounds"); do
+    for i in 0 1 2; do
+      name=${names[$(((round - 1 + i) % 3))]}
+      # shellcheck disable=SC2086 # the settings are words on purpose
+      start_server "$family" "$name" "$WORK/$family.example.json" env ${settings[$name]} "${gunicorn[@]}"
+      for c in 1 64; do
+        measure "$family" "$name" "$c" "$round"
+      done
+      stop_server
+    done
+  done
 }

@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
-# The default thread setting against the hand-tuned ones, interleaved (not a test): on one
-# model family, mlship's batching service run by turns with its default (2 workers, elastic
-# threads), 1 worker x 2 threads and 2 workers x 1 thread (both set by hand, static), ROUNDS
-# times, so a host getting busier or quieter during the run weighs on all three alike (run.sh
-# measures each server's samples back to back). c=1 and c=64 in every round.
+# The default thread setting against the hand-tuned ones, interleaved (not a test), again on one
+# model family after run.sh (which does the same for every family, TUNED_ROUNDS times):
+# mlship's batching service run by turns with its default (2 workers, elastic threads), 1 worker
+# x 2 threads and 2 workers x 1 thread (lib.sh: tuned_rounds), ROUNDS times. c=1 and c=64 in
+# every round.
 #
 #   bench/serve/threads.sh    # FAMILY=hgb ROUNDS=3 DURATION=8; after run.sh (its models and services)
 #
@@ -25,21 +25,7 @@ SERVICE=$WORK/mlship-$FAMILY-batching
 source "$HERE/lib.sh"
 : >"$RESULTS"
 
-GUNICORN=(sh -c "cd '$SERVICE' && exec '$PY' -m gunicorn -c gunicorn_conf.py app.main:app")
-declare -A SETTINGS=(
-  [mlship-batching]=""
-  [mlship-batching-1x2]="WORKERS=1 THREADS_PER_WORKER=2"
-  [mlship-batching-2x1]="WORKERS=2 THREADS_PER_WORKER=1"
-)
-for round in $(seq 1 "$ROUNDS"); do
-  for name in mlship-batching mlship-batching-1x2 mlship-batching-2x1; do
-    # shellcheck disable=SC2086 # the settings are words on purpose
-    start_server "$FAMILY" "$name" "$WORK/$FAMILY.example.json" env ${SETTINGS[$name]} "${GUNICORN[@]}"
-    for c in 1 64; do
-      measure "$FAMILY" "$name" "$c" "$round"
-    done
-    stop_server
-  done
-done
+OUT_TAG=threads-
+tuned_rounds "$FAMILY" "$ROUNDS"
 
 "$PY" "$HERE/parse_wrk.py" --tuned "$RESULTS"
