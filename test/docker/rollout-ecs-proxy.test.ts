@@ -30,6 +30,7 @@ import { rolloutFromFlags } from '../../src/core/rollout/options.js';
 import { fakeClock } from '../../src/io/clock.js';
 import { shipAsAwslogs, timedLogLines } from '../helpers/awslogs-ship.js';
 import { LOCAL_PYTHON_IMAGE, removeImagesTagged, requireEngine, requireImage } from '../helpers/docker.js';
+import { emfDimensions } from '../helpers/emf.js';
 import { expectGolden } from '../helpers/golden.js';
 import { FAKE_CREDENTIALS, type Moto, startMoto } from '../helpers/moto.js';
 import { planOnMoto } from '../helpers/moto-stack.js';
@@ -126,12 +127,12 @@ function shadowLines(container: string): number {
   return jsonLines(container).filter((l) => l.msg === 'shadow').length;
 }
 
-/** The dimension sets of each embedded-metric line of a container with message `msg`, counted. */
-function emfDimensions(container: string, msg: string): Record<string, number> {
+/** The dimension sets of the /predict lines with message `msg` a container logged, counted. */
+function emfDimensionCounts(container: string, msg: string): Record<string, number> {
   const counts: Record<string, number> = {};
   for (const l of jsonLines(container).filter((x) => x.msg === msg && x.path === '/predict')) {
-    const aws = l._aws as { CloudWatchMetrics: { Dimensions: string[][] }[] } | undefined;
-    const key = aws ? JSON.stringify(aws.CloudWatchMetrics[0]!.Dimensions) : 'none';
+    const dims = emfDimensions(l);
+    const key = dims ? JSON.stringify(dims) : 'none';
     counts[key] = (counts[key] ?? 0) + 1;
   }
   return counts;
@@ -398,9 +399,9 @@ describe.runIf(engine)(
         expect(shadowLines('sh-demo-local-iris-candidate')).toBe(N);
         // As CloudWatch metrics (EMF): the service's requests counted once, by the stable version
         // that answered them; the shadow's N predictions under ModelVersion only, its 202s not at all.
-        expect(emfDimensions('sh-demo-local-iris', 'request')).toEqual({ '[["Service"]]': N });
-        expect(emfDimensions('sh-demo-local-iris-candidate', 'request')).toEqual({ none: N });
-        expect(emfDimensions('sh-demo-local-iris-candidate', 'shadow')).toEqual({
+        expect(emfDimensionCounts('sh-demo-local-iris', 'request')).toEqual({ '[["Service"]]': N });
+        expect(emfDimensionCounts('sh-demo-local-iris-candidate', 'request')).toEqual({ none: N });
+        expect(emfDimensionCounts('sh-demo-local-iris-candidate', 'shadow')).toEqual({
           '[["Service","ModelVersion"]]': N,
         });
         // Behind the proxy's API keys: a request without one is refused, and mirrored to no one.
