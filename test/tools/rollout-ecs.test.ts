@@ -409,9 +409,8 @@ describe.runIf(moto)('rollout --target ecs (moto)', () => {
     expect(await aws.ecs.latestTaskDefinition(tried)).toBeUndefined();
     expect(await aws.ecs.latestTaskDefinition(candidateTd)).toBeDefined();
     expect((await ruleWeights())[1]!.weights).toEqual(['ro-demo-iris-s-8080=0', 'ro-demo-iris-c-8080=100']);
-    expect(
-      JSON.parse(readFileSync(path.join(dir, 'deploy', 'ecs-rollouts.json'), 'utf8')).rollouts.iris.status,
-    ).toBe('running');
+    const { rollouts } = await readRollouts(path.join(dir, 'deploy', 'ecs-rollouts.json'));
+    expect(rollouts.iris?.status).toBe('running');
     // What ECS's circuit breaker does (moto's service keeps what it was asked), then the rollback.
     await aws.ecs.updateService({
       cluster: 'ro-demo',

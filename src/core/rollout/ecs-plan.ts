@@ -168,21 +168,19 @@ export function candidateTaskDefinition(
   image: string,
   env: Record<string, string>,
 ): RegisterTaskDefinitionCommandInput {
-  const input = registerInput(stable);
   const wanted = { ...env, MLSHIP_MODEL_VERSION: 'candidate' };
-  const withEnv = (c: ContainerDefinition): ContainerDefinition => {
-    const kept = (c.environment ?? []).filter((e) => !(e.name! in wanted));
-    const environment = [...kept, ...Object.entries(wanted).map(([name, value]) => ({ name, value }))].sort(
-      (a, b) => a.name!.localeCompare(b.name!),
-    );
-    return { ...c, image, environment };
-  };
-  const defs = (stable.containerDefinitions ?? []).map((c) =>
-    candidateLogs(c.name === container ? withEnv(c) : c),
+  return revise(
+    stable,
+    container,
+    (c) => {
+      const kept = (c.environment ?? []).filter((e) => !(e.name! in wanted));
+      const environment = [...kept, ...Object.entries(wanted).map(([name, value]) => ({ name, value }))].sort(
+        (a, b) => a.name!.localeCompare(b.name!),
+      );
+      return { ...c, image, environment };
+    },
+    candidateLogs,
   );
-  if (!defs.some((c) => c.name === container))
-    throw new UsageError(`the running task definition of ${container} has no container ${container}`);
-  return { ...input, containerDefinitions: defs };
 }
 
 /**
@@ -195,16 +193,16 @@ export function promotedTaskDefinition(
   candidate: TaskDefinition,
   container: string,
 ): RegisterTaskDefinitionCommandInput {
-  const input = registerInput(candidate);
-  const defs = (candidate.containerDefinitions ?? []).map((c) => {
-    if (c.name !== container) return c;
-    const environment = (c.environment ?? []).filter((e) => e.name !== 'MLSHIP_MODEL_VERSION');
-    const prefix = c.logConfiguration?.options?.['awslogs-stream-prefix'];
-    return prefix?.endsWith(CANDIDATE_SUFFIX) ? { ...candidateLogs(c), environment } : { ...c, environment };
-  });
-  if (!defs.some((c) => c.name === container))
-    throw new UsageError(`the candidate's task definition has no container ${container}`);
-  return { ...input, containerDefinitions: defs };
+  return revise(
+    candidate,
+    container,
+    (c) => ({ ...c, environment: (c.environment ?? []).filter((e) => e.name !== 'MLSHIP_MODEL_VERSION') }),
+    // Every container the candidate's revision moved to `-candidate` goes back.
+    (c) =>
+      c.logConfiguration?.options?.['awslogs-stream-prefix']?.endsWith(CANDIDATE_SUFFIX)
+        ? candidateLogs(c)
+        : c,
+  );
 }
 
 /**
@@ -229,18 +227,31 @@ function registerInput(td: TaskDefinition): RegisterTaskDefinitionCommandInput {
   return input as unknown as RegisterTaskDefinitionCommandInput;
 }
 
+/**
+ * The next revision of `td`: `change` applied to its container `container` (which it must have),
+ * then `each` to every container. What RegisterTaskDefinition takes.
+ */
+function revise(
+  td: TaskDefinition,
+  container: string,
+  change: (c: ContainerDefinition) => ContainerDefinition,
+  each: (c: ContainerDefinition) => ContainerDefinition = (c) => c,
+): RegisterTaskDefinitionCommandInput {
+  if (!td.containerDefinitions?.some((c) => c.name === container))
+    throw new UsageError(`${td.taskDefinitionArn ?? td.family} has no container ${container}`);
+  return {
+    ...registerInput(td),
+    containerDefinitions: td.containerDefinitions.map((c) => each(c.name === container ? change(c) : c)),
+  };
+}
+
 /** The next revision of `td` with `image` on `container`, nothing else changed (the proxy's with the mirror). */
 export function withImage(
   td: TaskDefinition,
   container: string,
   image: string,
 ): RegisterTaskDefinitionCommandInput {
-  if (!td.containerDefinitions?.some((c) => c.name === container))
-    throw new UsageError(`${td.taskDefinitionArn} has no container ${container}`);
-  return {
-    ...registerInput(td),
-    containerDefinitions: td.containerDefinitions.map((c) => (c.name === container ? { ...c, image } : c)),
-  };
+  return revise(td, container, (c) => ({ ...c, image }));
 }
 
 /** The rule's weights at `candidatePercent` (the load balancer takes 0-999 per group). */

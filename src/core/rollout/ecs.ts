@@ -463,9 +463,10 @@ export class EcsRollout implements RolloutTarget {
   }
 
   /**
-   * Every request to the candidate, the stable service updated to the candidate's version registered
-   * as a stable revision (its one deployment; promoteStable) and waited for, then every request back to it and the rules removed (traffic
-   * flows through the proxy again), then the candidate, its group and its alarms removed.
+   * Every request to the candidate, the stable service updated to the candidate's version
+   * registered as a stable revision (its one deployment; promoteStable) and waited for, then
+   * every request back to it and the rules removed (traffic flows through the proxy again), then
+   * the candidate, its group and its alarms removed.
    */
   async promote(): Promise<PromoteResult> {
     const found = await this.any();

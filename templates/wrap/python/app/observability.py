@@ -108,7 +108,6 @@ def emf_fields(status: int, elapsed_ms: float, in_flight: int, shadow: bool = Fa
     if not _EMF_NAMESPACE:
         return {}
     dimensions = _EMF_SHADOW_DIMENSIONS if shadow else _EMF_DIMENSIONS
-    version = settings.MODEL_VERSION if shadow else _MODEL_VERSION
     return {
         "_aws": {
             "Timestamp": int(time.time() * 1000),
@@ -117,7 +116,7 @@ def emf_fields(status: int, elapsed_ms: float, in_flight: int, shadow: bool = Fa
             ],
         },
         "Service": settings.SERVICE_NAME,
-        **({"ModelVersion": version} if version else {}),
+        **({"ModelVersion": settings.MODEL_VERSION} if shadow or _MODEL_VERSION else {}),
         "Version": os.environ.get("SERVICE_VERSION", ""),
         "Latency": elapsed_ms,
         "Requests": 1,

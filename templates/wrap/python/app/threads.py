@@ -268,7 +268,8 @@ class Elastic:
         # Lone calls' durations (s) by thread count, until lending is decided (None: still trying).
         self._trials: dict[int, list[float]] = {self.floor: [], self.whole: []}
         self.lends: bool | None = None
-        self._decided_at = 0.0
+        # When the trial decided (time.monotonic); never while trying, or when nothing was tried.
+        self._decided_at = math.inf
 
     @property
     def enabled(self) -> bool:
@@ -308,7 +309,7 @@ class Elastic:
         def call(*args: Any, **kwargs: Any) -> Any:
             now = time.monotonic()
             active = activity.enter(now)
-            if self.lends is not None and self._trials[self.floor] and now - self._decided_at > RETRY_S:
+            if now - self._decided_at > RETRY_S:
                 self._retry()
             n = self._threads(active)
             self._size(n)
@@ -334,6 +335,7 @@ class Elastic:
     def _retry(self) -> None:
         self._trials = {self.floor: [], self.whole: []}
         self.lends = None
+        self._decided_at = math.inf
 
     def _learn(self, threads: int, seconds: float) -> None:
         self._trials[threads].append(seconds)
