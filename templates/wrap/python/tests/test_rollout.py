@@ -43,8 +43,10 @@ def test_a_mirrored_request_is_accepted_at_once_and_predicted_later(client, exam
     assert r.status_code == 202, r.text
     assert r.json() == {"accepted": True, "request_id": "sh-1"}
     deadline = time.monotonic() + 10
-    while not _lines(caplog, "shadow") and time.monotonic() < deadline:
-        client.get("/healthz")  # lets the background prediction run on the test client's loop
+    # The prediction runs on the test client's own loop, in another thread: its "shadow" line
+    # is written before its "answer" line, so wait for the last one.
+    while not _lines(caplog, "answer") and time.monotonic() < deadline:
+        client.get("/healthz")
         time.sleep(0.01)
     shadow = _lines(caplog, "shadow")
     assert [(s.status, s.path) for s in shadow] == [(200, "/predict")]
