@@ -4,7 +4,9 @@
 // (snapshot verify lines alongside pg_dump -Fc, its output staged in moto's S3 as parts while
 // it is written, fetched and restored part by part alongside by the restore task's containers
 // on this engine, verified) vs
-// `pg_dump -Fc | pg_restore` between the same containers, --rounds times in ABBA order. Files: --objects objects (default 10,000; 1-64 KiB) of a local moto
+// `pg_dump -Fc | pg_restore` between the same containers, at pg_dump's default compression and
+// at the push's (-Z 1: the bare tools with the same setting), --rounds times, the order reversed
+// every other round. Files: --objects objects (default 10,000; 1-64 KiB) of a local moto
 // object store vs a plain copy loop (GET then PUT, 16 at a time, as data push). Then the
 // goal "killed half-way": a push of both into fresh targets is killed with SIGKILL at half
 // its measured time (KILL_AT_SECONDS overrides) and run again; reported: mismatches,
@@ -139,7 +141,7 @@ pg(`${run}-src`, [
   '--label',
   'com.docker.compose.service=database',
 ]);
-const targets = baseline ? ['base', 'push', 'prev'] : ['base', 'push'];
+const targets = baseline ? ['base', 'base1', 'push', 'prev'] : ['base', 'base1', 'push'];
 for (const t of targets) pg(`${run}-${t}`);
 /** Waits until the container's server answers, then turns its autovacuum off (see pg). */
 const ready = (name) => {
@@ -181,10 +183,11 @@ const emptyDb = (c) => {
   psql(c, 'DROP DATABASE app WITH (FORCE)', 'postgres');
   psql(c, 'CREATE DATABASE app OWNER app', 'postgres');
 };
-const bare = () => {
+// The bare pipe at pg_dump's default compression (6), or at `level` into a target of its own.
+const bare = (level) => {
   const t = performance.now();
   sh(
-    `docker exec ${run}-src pg_dump -Fc -U app -d app | docker exec -i ${run}-base pg_restore --no-owner --no-acl -U app -d app`,
+    `docker exec ${run}-src pg_dump -Fc${level === undefined ? '' : ` -Z ${level}`} -U app -d app | docker exec -i ${run}-${level === undefined ? 'base' : `base${level}`} pg_restore --no-owner --no-acl -U app -d app`,
   );
   return secs(t);
 };
@@ -219,16 +222,22 @@ const stealPct = (a, b) => {
   );
 };
 const dbRounds = [];
-const label = { bare: 'pg_dump | pg_restore', push: 'data push', prev: 'data push (baseline)' };
+const label = {
+  bare: 'pg_dump | pg_restore',
+  bare1: 'pg_dump -Z 1 | pg_restore',
+  push: 'data push',
+  prev: 'data push (baseline)',
+};
 for (let i = 0; i < rounds; i++) {
   if (i > 0) for (const c of targets) emptyDb(`${run}-${c}`);
   const load = os.loadavg()[0];
   const round = { load1: load, cpu: {}, steal: {} };
-  const order = baseline ? ['bare', 'push', 'prev'] : ['bare', 'push'];
+  const order = baseline ? ['bare', 'bare1', 'push', 'prev'] : ['bare', 'bare1', 'push'];
   for (const which of i % 2 ? order.reverse() : order) {
     const before = await cpu.snap();
     const stat = procStat();
     if (which === 'bare') round.bare = bare();
+    else if (which === 'bare1') round.bare1 = bare(1);
     else round[which] = await push(which);
     round.cpu[which] = cpuCases(before, await cpu.snap());
     round.steal[which] = stealPct(stat, procStat());
@@ -236,6 +245,7 @@ for (let i = 0; i < rounds; i++) {
   const row = (which) => ({
     seconds: round[which].seconds,
     ratio: round[which].seconds / round.bare,
+    ratioZ1: round[which].seconds / round.bare1,
     parts: round[which].r.seconds,
     mismatches: round[which].r.mismatches.length,
     cpuSeconds: round.cpu[which].total,
@@ -246,6 +256,8 @@ for (let i = 0; i < rounds; i++) {
     loadAfter: os.loadavg()[0],
     bareSeconds: round.bare,
     bareCpuSeconds: round.cpu.bare.total,
+    bareZ1Seconds: round.bare1,
+    bareZ1CpuSeconds: round.cpu.bare1.total,
     push: row('push'),
     ...(baseline ? { baseline: row('prev') } : {}),
     cpu: round.cpu,
@@ -258,10 +270,10 @@ for (let i = 0; i < rounds; i++) {
       : ` (of which: whole dump fetched ${s.fetch.toFixed(1)}, verify ${s.verify?.toFixed(1)})`;
   const line = (which) => {
     const { r, seconds } = round[which];
-    return `${label[which]} ${seconds.toFixed(1)} s (dump with the upload and the restore alongside ${r.seconds.dump.toFixed(1)}, rest of the upload ${r.seconds.upload.toFixed(1)}, rest of the restore + verify ${r.seconds.restore.toFixed(1)}${steps(r.seconds)}), ratio ${(seconds / round.bare).toFixed(2)}, CPU ${round.cpu[which].total.toFixed(1)} s (${(round.cpu[which].total / round.cpu.bare.total).toFixed(2)}x), mismatches ${r.mismatches.length}`;
+    return `${label[which]} ${seconds.toFixed(1)} s (dump with the upload and the restore alongside ${r.seconds.dump.toFixed(1)}, rest of the upload ${r.seconds.upload.toFixed(1)}, rest of the restore + verify ${r.seconds.restore.toFixed(1)}${steps(r.seconds)}), ratio ${(seconds / round.bare).toFixed(2)} (to -Z 1: ${(seconds / round.bare1).toFixed(2)}), CPU ${round.cpu[which].total.toFixed(1)} s (${(round.cpu[which].total / round.cpu.bare.total).toFixed(2)}x), mismatches ${r.mismatches.length}`;
   };
   console.error(
-    `database round ${i + 1} (load ${load.toFixed(1)} → ${os.loadavg()[0].toFixed(1)}): pg_dump | pg_restore ${round.bare.toFixed(1)} s, CPU ${round.cpu.bare.total.toFixed(1)} s; ${line('push')}${baseline ? `; ${line('prev')}` : ''}`,
+    `database round ${i + 1} (load ${load.toFixed(1)} → ${os.loadavg()[0].toFixed(1)}): pg_dump | pg_restore ${round.bare.toFixed(1)} s, CPU ${round.cpu.bare.total.toFixed(1)} s; with -Z 1 ${round.bare1.toFixed(1)} s, CPU ${round.cpu.bare1.total.toFixed(1)} s; ${line('push')}${baseline ? `; ${line('prev')}` : ''}`,
   );
   for (const which of order)
     console.error(
@@ -272,16 +284,18 @@ cpu.stop();
 const sum = (f) => dbRounds.reduce((n, x) => n + f(x), 0);
 const bareDb = sum((x) => x.bareSeconds);
 const bareCpu = sum((x) => x.bareCpuSeconds);
+const bareZ1 = sum((x) => x.bareZ1Seconds);
 const pushDbSecs = sum((x) => x.push.seconds) / rounds;
 const totals = (k) => ({
   seconds: sum((x) => x[k].seconds),
   ratio: sum((x) => x[k].seconds) / bareDb,
+  ratioZ1: sum((x) => x[k].seconds) / bareZ1,
   cpuSeconds: sum((x) => x[k].cpuSeconds),
   cpuRatio: sum((x) => x[k].cpuSeconds) / bareCpu,
   mismatches: sum((x) => x[k].mismatches),
 });
 console.error(
-  `database, ${rounds} round(s): pg_dump | pg_restore ${bareDb.toFixed(1)} s, CPU ${bareCpu.toFixed(1)} s; ${['push', ...(baseline ? ['baseline'] : [])].map((k) => `${k === 'push' ? 'data push' : 'data push (baseline)'} ${totals(k).seconds.toFixed(1)} s (${totals(k).ratio.toFixed(2)}x), CPU ${totals(k).cpuSeconds.toFixed(1)} s (${totals(k).cpuRatio.toFixed(2)}x)`).join('; ')}`,
+  `database, ${rounds} round(s): pg_dump | pg_restore ${bareDb.toFixed(1)} s, CPU ${bareCpu.toFixed(1)} s; with -Z 1 ${bareZ1.toFixed(1)} s; ${['push', ...(baseline ? ['baseline'] : [])].map((k) => `${k === 'push' ? 'data push' : 'data push (baseline)'} ${totals(k).seconds.toFixed(1)} s (${totals(k).ratio.toFixed(2)}x; to -Z 1: ${totals(k).ratioZ1.toFixed(2)}x), CPU ${totals(k).cpuSeconds.toFixed(1)} s (${totals(k).cpuRatio.toFixed(2)}x)`).join('; ')}`,
 );
 let t;
 
@@ -412,6 +426,7 @@ console.log(
         rounds: dbRounds,
         bareSeconds: bareDb,
         bareCpuSeconds: bareCpu,
+        bareZ1Seconds: bareZ1,
         push: totals('push'),
         ...(baseline ? { baseline: totals('baseline') } : {}),
       },

@@ -80,6 +80,11 @@ describe('mlship CLI conventions', () => {
     expect(r.stderr).toMatch(/unknown option '--no-such-flag'/);
     expect(r.stderr).not.toMatch(/\n\s+at /);
     expect(mlship(['no-such-command']).code).toBe(2);
+    // A flag's value out of range names the flag and its range, before anything is read or sent.
+    const level = mlship(['data', 'push', '--dump-compression', '12']);
+    expect(level.code).toBe(2);
+    expect(level.stderr).toMatch(/--dump-compression must be an integer from 0 to 9, not "12"/);
+    expect(level.stderr).not.toMatch(/\n\s+at /);
   });
 
   it('validate: exit 2 with every problem located; --json gives one object on stdout', () => {

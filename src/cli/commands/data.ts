@@ -5,12 +5,14 @@
 import os from 'node:os';
 import path from 'node:path';
 import type { Command } from 'commander';
+import { DEFAULT_DUMP_COMPRESSION } from '../../core/data/local-database.js';
 import type { DataPushResult } from '../../core/data/push.js';
 import { UsageError } from '../../io/errors.js';
 import type { IoHost } from '../../io/io-host.js';
 import type { CliContext, Register } from '../context.js';
 import { deployedStack } from '../deployed-stack.js';
 import { examples } from '../examples.js';
+import { parseInteger } from './serve.js';
 
 interface PushFlags {
   file: string;
@@ -27,6 +29,7 @@ interface PushFlags {
   sourceBucket?: string;
   restoreImage?: string;
   fetchImage?: string;
+  dumpCompression?: number;
 }
 
 const cacheDir = (env: NodeJS.ProcessEnv) =>
@@ -160,6 +163,7 @@ async function push(ctx: CliContext, flags: PushFlags): Promise<void> {
         replace: flags.replace,
         ...(flags.only ? { only: flags.only as 'database' | 'files' } : {}),
         ...(flags.localContainer ? { localContainer: flags.localContainer } : {}),
+        ...(flags.dumpCompression !== undefined ? { dumpCompression: flags.dumpCompression } : {}),
         ...((flags.sourceBucket ?? store?.bucket)
           ? { sourceBucket: flags.sourceBucket ?? store?.bucket }
           : {}),
@@ -210,6 +214,11 @@ export const registerData: Register = (program: Command, holder) => {
     .option(
       '--restore-image <image>',
       'image of the restore container (default: the official image of the cloud major, e.g. postgres:16)',
+    )
+    .option(
+      '--dump-compression <level>',
+      `pg_dump's compression level, 0 (none) to 9 (smallest, slowest) (default: ${DEFAULT_DUMP_COMPRESSION}: about 3x faster than pg_dump's own default 6 for a dump about 8 % larger)`,
+      parseInteger('--dump-compression', 0, 9),
     )
     .option(
       '--fetch-image <image>',

@@ -16,6 +16,8 @@ export interface DataPushOptions {
   replace: boolean;
   localContainer?: string;
   sourceBucket?: string;
+  /** pg_dump's compression level, 0-9 (PostgreSQL only). */
+  dumpCompression?: number;
 }
 
 export interface DataPushResult {
@@ -107,6 +109,7 @@ export async function dataPush(
       db,
       replace: options.replace,
       ...(options.localContainer ? { localContainer: options.localContainer } : {}),
+      ...(options.dumpCompression !== undefined ? { compression: options.dumpCompression } : {}),
     });
     result.mismatches.push(...result.database.mismatches);
   }

@@ -54,6 +54,8 @@ interface Target {
   db: ManagedDatabase;
   /** How the verify lines hash a row (default: the text of the row, which every version has). */
   rowHash?: RowHash;
+  /** pg_dump's compression level (default: DEFAULT_DUMP_COMPRESSION). */
+  compression?: number;
 }
 
 /** Called once the dump's first part is in the bucket (the restore can start), with its key. */
@@ -301,7 +303,7 @@ export async function dumpAndStage(
   onStaging: OnStaging,
 ): Promise<StagedDump> {
   const t0 = Date.now();
-  const snapshot = await openSnapshot(deps.engine, local, t.db, t.rowHash ?? 'text');
+  const snapshot = await openSnapshot(deps.engine, local, t.db, t.rowHash ?? 'text', t.compression);
   const saved = await savedDump(stateFile(deps, t.stack, t.db));
   if (saved) {
     const checks = await snapshot.checks.catch(async (e) => {

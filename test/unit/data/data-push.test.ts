@@ -341,17 +341,26 @@ describe('the row hash', () => {
 });
 
 describe('the local commands', () => {
-  it('PostgreSQL: the snapshot is exported, checked and dumped with pg_dump -Fc --snapshot', () => {
+  it('PostgreSQL: the snapshot is exported, checked and dumped with pg_dump -Fc -Z 1 --snapshot', () => {
     const c = localCommands(database('postgres'), '00000003-00000002-1');
     expect(c.dump).toEqual([
       'pg_dump',
       '-Fc',
+      '-Z',
+      '1',
       '-U',
       'shop',
       '-d',
       'shop',
       '--snapshot',
       '00000003-00000002-1',
+    ]);
+    // The level asked for (data push --dump-compression).
+    expect(localCommands(database('postgres'), undefined, 'text', 6).dump.slice(0, 4)).toEqual([
+      'pg_dump',
+      '-Fc',
+      '-Z',
+      '6',
     ]);
     expect(c.holder).toContain('BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY');
     // The row hash is set before the check SQL, which reads it (text unless told).
