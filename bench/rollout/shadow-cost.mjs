@@ -22,10 +22,16 @@
 //   closed   c clients, each sends its next request when the last is answered: at c=16/64 the
 //            machine is saturated, so this measures what the primary loses in throughput and
 //            queueing, not a per-request overhead;
-//   open     requests at a fixed rate (half the closed-loop capacity of `off` at c=64, the same
-//            for every configuration), each timed from when it was due (a request waiting for a
-//            free connection counts its wait), so a slower primary shows as latency.
+//   open     requests at a fixed rate (a share of the closed-loop capacity of `off` at c=64, half
+//            unless told, the same for every configuration), each timed from when it was due (a
+//            request waiting for a free connection counts its wait), so a slower primary shows as
+//            latency. At half the capacity a shadow predicting every request asks for the whole
+//            machine; at a quarter, the primary and its shadow leave half of it idle.
 // Configurations alternate within each round (the order rotates); each round is reported.
+// Environment, to measure part of it with more requests in the same time:
+//   SHADOW_CONFIGS  configurations, e.g. off,paused,idle,slow (default: all six)
+//   SHADOW_LOOPS    closed,open (default: both)
+//   SHADOW_LOADS    the open loop's shares of the capacity, e.g. 0.5,0.25 (default: 0.5)
 import { execFileSync, spawnSync } from 'node:child_process';
 import { readFileSync, renameSync, writeFileSync } from 'node:fs';
 import http from 'node:http';
@@ -33,7 +39,22 @@ import os from 'node:os';
 import path from 'node:path';
 import { performance } from 'node:perf_hooks';
 
-const CONFIGS = ['off', 'low', 'default', 'paused', 'idle', 'slow'];
+const ALL_CONFIGS = ['off', 'low', 'default', 'paused', 'idle', 'slow'];
+const list = (name, dflt) => (process.env[name] ? process.env[name].split(',').map((x) => x.trim()) : dflt);
+const CONFIGS = list('SHADOW_CONFIGS', ALL_CONFIGS);
+const LOOPS = list('SHADOW_LOOPS', ['closed', 'open']);
+const LOADS = list('SHADOW_LOADS', ['0.5']).map(Number);
+for (const c of CONFIGS)
+  if (!ALL_CONFIGS.includes(c)) throw new Error(`SHADOW_CONFIGS: no configuration ${c}`);
+if (!CONFIGS.includes('off')) throw new Error('SHADOW_CONFIGS: `off` is the baseline, keep it');
+for (const l of LOOPS) if (l !== 'closed' && l !== 'open') throw new Error(`SHADOW_LOOPS: no loop ${l}`);
+for (const x of LOADS) if (!(x > 0 && x <= 1)) throw new Error(`SHADOW_LOADS: ${x} is not a share of 0-1`);
+/** The runs of one round: each loop, c, and (open loop) load share. */
+const CELLS = [16, 64].flatMap((c) =>
+  LOOPS.flatMap((loop) =>
+    loop === 'closed' ? [{ c, loop, load: 1 }] : LOADS.map((load) => ({ c, loop, load })),
+  ),
+);
 const median = (xs) => {
   const s = [...xs].sort((a, b) => a - b);
   const m = Math.floor(s.length / 2);
@@ -195,41 +216,40 @@ export async function shadowCost({ root, name, port, mlship, rounds, requests })
     configure('off');
     await closed(port, 500, 16); // warm-up
     const capacity = (await closed(port, requests, 64)).rps;
-    const rate = Math.round(capacity / 2);
+    const rates = new Map(LOADS.map((x) => [x, Math.round(capacity * x)]));
     const runs = [];
     for (let round = 0; round < rounds; round++) {
       const order = CONFIGS.map((_, i) => CONFIGS[(i + round) % CONFIGS.length]);
       for (const config of order) {
         configure(config);
         await closed(port, 200, 16); // the configuration warm
-        for (const c of [16, 64]) {
-          for (const loop of ['closed', 'open']) {
-            const since = new Date();
-            const cpu0 = [stable, candidate, proxy].map(cpuSeconds);
-            const t0 = ticks();
-            const r =
-              loop === 'closed' ? await closed(port, requests, c) : await open(port, requests, c, rate);
-            const cpu = [stable, candidate, proxy].map((x, i) => cpuSeconds(x) - cpu0[i]);
-            const t1 = ticks();
-            const steal = (100 * (t1.steal - t0.steal)) / Math.max(1, t1.total - t0.total);
-            await sleep(1000); // the shadow's queue predicted (or dropped) before it is counted
-            const predicted =
-              config === 'off' || config === 'paused' ? 0 : shadowPredictions(candidate, since);
-            runs.push({ round, config, c, loop, ...r, predicted, cpu, steal, load: os.loadavg()[0] });
-          }
+        for (const { c, loop, load: share } of CELLS) {
+          const since = new Date();
+          const cpu0 = [stable, candidate, proxy].map(cpuSeconds);
+          const t0 = ticks();
+          const r =
+            loop === 'closed'
+              ? await closed(port, requests, c)
+              : await open(port, requests, c, rates.get(share));
+          const cpu = [stable, candidate, proxy].map((x, i) => cpuSeconds(x) - cpu0[i]);
+          const t1 = ticks();
+          const steal = (100 * (t1.steal - t0.steal)) / Math.max(1, t1.total - t0.total);
+          await sleep(1000); // the shadow's queue predicted (or dropped) before it is counted
+          const predicted = config === 'off' || config === 'paused' ? 0 : shadowPredictions(candidate, since);
+          runs.push({ round, config, c, loop, share, ...r, predicted, cpu, steal, load: os.loadavg()[0] });
         }
       }
     }
-    report(runs, { rounds, requests, capacity, rate, generatedShares });
+    report(runs, { rounds, requests, capacity, rates, generatedShares });
   } finally {
     spawnSync('docker', ['unpause', candidate], { stdio: 'ignore' });
     mlship(['rollout', 'rollback', 'model', '--reason', 'bench', '--destroy']);
   }
 }
 
-function report(runs, { rounds, requests, capacity, rate, generatedShares }) {
+function report(runs, { rounds, requests, capacity, rates, generatedShares }) {
   console.log(
-    `\n## shadow cost to the primary: mirror off vs a shadow at cpu_shares ${generatedShares} (low), at 1024 (default, as before), paused, at cpu_shares ${generatedShares} with SCHED_IDLE (idle), and the same capped at 0.1 CPU (slow); ${rounds} rounds of ${requests} requests per cell; closed-loop capacity (off, c=64) ${capacity.toFixed(0)} req/s, open loop at ${rate} req/s; load ${os
+    `\n## shadow cost to the primary: mirror off vs a shadow at cpu_shares ${generatedShares} (low), at 1024 (default, as before), paused, at cpu_shares ${generatedShares} with SCHED_IDLE (idle), and the same capped at 0.1 CPU (slow) (measured: ${CONFIGS.join(', ')}); ${rounds} rounds of ${requests} requests per cell; closed-loop capacity (off, c=64) ${capacity.toFixed(0)} req/s, open loop at ${[...rates.values()].join(' and ')} req/s; load ${os
       .loadavg()
       .map((x) => x.toFixed(1))
       .join(' ')} at ${new Date().toISOString()}\n`,
@@ -238,20 +258,21 @@ function report(runs, { rounds, requests, capacity, rate, generatedShares }) {
     '| loop | c | shadow | p50 ms | p99 ms (median) | p99 each round | p99 vs off | req/s | failed | shadow predicted | CPU s stable / shadow / proxy |',
   );
   console.log('|---|---:|---|---:|---:|---|---:|---:|---:|---:|---|');
-  for (const loop of ['open', 'closed'])
-    for (const c of [16, 64]) {
-      const cell = (config) => runs.filter((r) => r.loop === loop && r.c === c && r.config === config);
-      const off = median(cell('off').map((r) => r.p99));
-      for (const config of CONFIGS) {
-        const rs = cell(config);
-        const p99 = median(rs.map((r) => r.p99));
-        const d = p99 - off;
-        const cpu = [0, 1, 2].map((i) => median(rs.map((r) => r.cpu[i])).toFixed(1)).join(' / ');
-        console.log(
-          `| ${loop} | ${c} | ${config} | ${median(rs.map((r) => r.p50)).toFixed(1)} | ${p99.toFixed(1)} | ${rs.map((r) => r.p99.toFixed(1)).join(', ')} | ${config === 'off' ? '' : `${d >= 0 ? '+' : ''}${d.toFixed(1)}`} | ${median(rs.map((r) => r.rps)).toFixed(0)} | ${rs.reduce((s, r) => s + r.failed, 0)} | ${config === 'off' || config === 'paused' ? '-' : `${((median(rs.map((r) => r.predicted)) / requests) * 100).toFixed(0)} %`} | ${cpu} |`,
-        );
-      }
+  const cells = [...CELLS].sort((a, b) => a.loop.localeCompare(b.loop) * -1 || b.load - a.load || a.c - b.c);
+  for (const { loop, c, load: share } of cells) {
+    const cell = (config) =>
+      runs.filter((r) => r.loop === loop && r.c === c && r.share === share && r.config === config);
+    const off = median(cell('off').map((r) => r.p99));
+    for (const config of CONFIGS) {
+      const rs = cell(config);
+      const p99 = median(rs.map((r) => r.p99));
+      const d = p99 - off;
+      const cpu = [0, 1, 2].map((i) => median(rs.map((r) => r.cpu[i])).toFixed(1)).join(' / ');
+      console.log(
+        `| ${loop === 'open' ? `open ${Math.round(share * 100)} %` : loop} | ${c} | ${config} | ${median(rs.map((r) => r.p50)).toFixed(1)} | ${p99.toFixed(1)} | ${rs.map((r) => r.p99.toFixed(1)).join(', ')} | ${config === 'off' ? '' : `${d >= 0 ? '+' : ''}${d.toFixed(1)}`} | ${median(rs.map((r) => r.rps)).toFixed(0)} | ${rs.reduce((s, r) => s + r.failed, 0)} | ${config === 'off' || config === 'paused' ? '-' : `${((median(rs.map((r) => r.predicted)) / requests) * 100).toFixed(0)} %`} | ${cpu} |`,
+      );
     }
+  }
   console.log(`\nload average per run: ${runs.map((r) => r.load.toFixed(1)).join(' ')}`);
   console.log(`steal % per run: ${runs.map((r) => r.steal.toFixed(1)).join(' ')}`);
 }

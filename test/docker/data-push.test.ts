@@ -124,6 +124,9 @@ const cloudState = (version: string): DbState => ({
   managed: true,
 });
 
+/** The first push's dump, at the default compression level (1). */
+let levelOneBytes = 0;
+
 function deps(version = '15.4') {
   const runner = localRestoreRunner(engine!, {
     stack: STACK,
@@ -223,6 +226,7 @@ const dyingAtManifest = () =>
 describe.runIf(engine)('data push: database (PostgreSQL 15 → PostgreSQL 15 through moto S3)', () => {
   it('restores every table into the empty target, verified on both sides; the staged dump is removed', async () => {
     const r = await pushDatabase(deps(), { stack: STACK, bucket: BUCKET, db, replace: false });
+    levelOneBytes = r.dumpBytes;
     expect(r.outcome).toBe('restored');
     expect(r.mismatches).toEqual([]);
     expect(r.tables.map((t) => [t.table, t.rows])).toEqual([
@@ -244,7 +248,16 @@ describe.runIf(engine)('data push: database (PostgreSQL 15 → PostgreSQL 15 thr
   });
 
   it('a second push finds the same data there: nothing restored, nothing duplicated', async () => {
-    const r = await pushDatabase(deps(), { stack: STACK, bucket: BUCKET, db, replace: false });
+    // Dumped again, uncompressed this time (data push --dump-compression 0).
+    const r = await pushDatabase(deps(), {
+      stack: STACK,
+      bucket: BUCKET,
+      db,
+      replace: false,
+      compression: 0,
+    });
+    expect(r.dumpReused).toBe(false);
+    expect(r.dumpBytes).toBeGreaterThan(levelOneBytes * 1.5);
     expect(r.outcome).toBe('already');
     expect(r.mismatches).toEqual([]);
     expect(psql(TARGET, 'SELECT count(*) FROM events')).toBe('40000');

@@ -1,7 +1,8 @@
 // `mlship rollout` on a real local stack: two wrapped versions of a model (the candidate
 // answers differently on exactly 10 % of the inputs), the stack's NGINX in front. One stack
 // for the whole file: a canary split measured through the proxy, the answers compared, a
-// rollback, a candidate injected with 5xx rolled back by `watch`, and a promotion.
+// rollback, a shadow slowed 10x and stopped, a candidate injected with 5xx rolled back by
+// `watch`, and a promotion.
 
 import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
@@ -167,6 +168,39 @@ async function post(x: number, headers: Record<string, string>): Promise<Respons
 function predictAll(from: number, to: number, concurrency = 16, headers: Record<string, string> = {}) {
   return predictLoad((x) => post(x, headers), from, to, concurrency);
 }
+
+/**
+ * `n` requests for x = from.. due at `rate`/s (an open loop: each timed from when it was due,
+ * so a slower primary shows as latency, not as fewer requests); the p99 of the answered ones.
+ */
+async function openLoop(from: number, n: number, rate: number): Promise<{ p99: number; failed: number }> {
+  const latencies: number[] = [];
+  let failed = 0;
+  const t0 = performance.now();
+  const pending: Promise<void>[] = [];
+  for (let i = 0; i < n; i++) {
+    const due = t0 + (i * 1000) / rate;
+    const wait = due - performance.now();
+    if (wait > 1) await new Promise((r) => setTimeout(r, wait));
+    pending.push(
+      post(from + i, {}).then(
+        async (r) => {
+          await r.arrayBuffer();
+          if (r.status === 200) latencies.push(performance.now() - due);
+          else failed++;
+        },
+        () => {
+          failed++;
+        },
+      ),
+    );
+  }
+  await Promise.all(pending);
+  latencies.sort((a, b) => a - b);
+  return { p99: latencies[Math.floor(0.99 * (latencies.length - 1))] ?? Number.NaN, failed };
+}
+
+const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
 
 const v1 = (x: number) => x * 2;
 const v2 = (x: number) => x * 2 + (x % 10 === 0 ? 1 : 0);
@@ -370,7 +404,7 @@ describe.runIf(engine)('mlship rollout on the local stack (real NGINX, two wrapp
     expect(file.rollouts.model.history.at(-1)).toMatchObject({ action: 'rollback', reason: 'test' });
   });
 
-  it('shadow: at the lowest CPU weight and SCHED_IDLE, it sees the mirrored requests, clients get only stable answers; a stopped shadow costs no error', async () => {
+  it('shadow: at the lowest CPU weight and SCHED_IDLE, it sees the mirrored requests, clients get only stable answers; slowed 10x it adds under 5 ms to the primary p99, stopped no error', async () => {
     const start = mlship([
       'rollout',
       'start',
@@ -410,6 +444,35 @@ describe.runIf(engine)('mlship rollout on the local stack (real NGINX, two wrapp
       predicted: status.comparison.candidate.requests,
       notPredicted: 500 - status.comparison.candidate.requests,
     });
+
+    // The shadow slowed 10x (capped at a tenth of its CPU: each of its predictions takes at
+    // least 10x as long, and its queue drops what it cannot predict): the primary's p99 stays
+    // within 5 ms of its p99 beside the shadow at full speed. By turns, 5 rounds of both, the
+    // order alternating: the median of the rounds' differences, so that the machine's own swings
+    // (other tests share its 2 cores) fall on both sides of each.
+    const rounds: { slowed: number; full: number }[] = [];
+    for (let round = 0; round < 5; round++) {
+      const p99: Partial<Record<'slowed' | 'full', number>> = {};
+      for (const slowed of round % 2 ? [true, false] : [false, true]) {
+        const cap = spawnSync('docker', [
+          'update',
+          '--cpus',
+          slowed ? '0.1' : '1',
+          container('model-candidate'),
+        ]);
+        expect(cap.status, String(cap.stderr)).toBe(0);
+        const run = await openLoop(10_000 + round * 2000 + (slowed ? 1000 : 0), 800, 200);
+        expect(run.failed).toBe(0);
+        p99[slowed ? 'slowed' : 'full'] = run.p99;
+      }
+      rounds.push({ slowed: p99.slowed!, full: p99.full! });
+    }
+    const differences = rounds.map((r) => r.slowed - r.full);
+    console.info(
+      `shadow slowed 10x: primary p99 slowed / full speed per round ${rounds.map((r) => `${r.slowed.toFixed(1)} / ${r.full.toFixed(1)}`).join(', ')} ms (800 requests at 200/s per run); median difference ${median(differences).toFixed(1)} ms`,
+    );
+    expect(median(differences)).toBeLessThanOrEqual(5);
+    spawnSync('docker', ['update', '--cpus', '1', container('model-candidate')], { stdio: 'ignore' });
 
     // The shadow stopped: the primary answers every request all the same.
     spawnSync('docker', ['stop', '-t', '1', container('model-candidate')], { stdio: 'ignore' });
