@@ -32,8 +32,12 @@
 //   SHADOW_CONFIGS  configurations, e.g. off,paused,idle,slow (default: all six)
 //   SHADOW_LOOPS    closed,open (default: both)
 //   SHADOW_LOADS    the open loop's shares of the capacity, e.g. 0.5,0.25 (default: 0.5)
+//   SHADOW_APART=1  the shadow on CPUs of its own, as on ECS (its own service's tasks): the stable
+//                   and the proxy pinned to the first half of the engine's CPUs for the whole run
+//                   (`off` included, and the capacity measured so), the candidate and this
+//                   process (the clients) to the other half
 import { execFileSync, spawnSync } from 'node:child_process';
-import { readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { readdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import http from 'node:http';
 import os from 'node:os';
 import path from 'node:path';
@@ -151,6 +155,27 @@ function cpuSeconds(id) {
   }
 }
 
+/**
+ * CPU time (s) of the engine's own processes (dockerd, containerd and the shims, which carry every
+ * container's log lines), from /proc: they are in no container's cgroup and on no CPU set.
+ */
+function daemonSeconds() {
+  let ticks = 0;
+  for (const pid of readdirSync('/proc')) {
+    if (!/^\d+$/.test(pid)) continue;
+    try {
+      const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+      const name = stat.slice(stat.indexOf('(') + 1, stat.lastIndexOf(')'));
+      if (!/^(dockerd|containerd|containerd-shim)/.test(name)) continue;
+      const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+      ticks += Number(f[11]) + Number(f[12]); // utime, stime (fields 14 and 15)
+    } catch {
+      // The process ended meanwhile.
+    }
+  }
+  return ticks / 100; // USER_HZ
+}
+
 /** Mirrored requests the shadow predicted since `since` (its "shadow" log lines). */
 function shadowPredictions(id, since) {
   const out = execFileSync('docker', ['logs', '--since', since.toISOString(), id], {
@@ -185,6 +210,20 @@ export async function shadowCost({ root, name, port, mlship, rounds, requests })
     );
   const generatedShares = shares();
   const engineCpus = Number(execFileSync('docker', ['info', '-f', '{{.NCPU}}'], { encoding: 'utf8' }).trim());
+  const apart = process.env.SHADOW_APART === '1';
+  const cpuset = (ids, cpus) =>
+    execFileSync('docker', ['update', '--cpuset-cpus', cpus, ...ids], { stdio: 'ignore' });
+  const all = `0-${engineCpus - 1}`;
+  if (apart) {
+    if (engineCpus < 2) throw new Error('SHADOW_APART needs at least 2 CPUs');
+    const half = Math.floor(engineCpus / 2);
+    const first = half === 1 ? '0' : `0-${half - 1}`;
+    const second = half === engineCpus - 1 ? String(half) : `${half}-${engineCpus - 1}`;
+    cpuset([stable, proxy], first);
+    cpuset([candidate], second);
+    execFileSync('taskset', ['-a', '-p', '-c', second, String(process.pid)], { stdio: 'ignore' });
+    console.error(`apart: stable and proxy on CPUs ${first}, the shadow and the clients on ${second}`);
+  }
   const stateFile = path.join(root, 'deploy/compose/proxy/routing/state.json');
   const configure = (config) => {
     const tmp = `${stateFile}.bench`;
@@ -225,13 +264,15 @@ export async function shadowCost({ root, name, port, mlship, rounds, requests })
         await closed(port, 200, 16); // the configuration warm
         for (const { c, loop, load: share } of CELLS) {
           const since = new Date();
-          const cpu0 = [stable, candidate, proxy].map(cpuSeconds);
+          const cpu0 = [...[stable, candidate, proxy].map(cpuSeconds), daemonSeconds()];
           const t0 = ticks();
           const r =
             loop === 'closed'
               ? await closed(port, requests, c)
               : await open(port, requests, c, rates.get(share));
-          const cpu = [stable, candidate, proxy].map((x, i) => cpuSeconds(x) - cpu0[i]);
+          const cpu = [...[stable, candidate, proxy].map(cpuSeconds), daemonSeconds()].map(
+            (x, i) => x - cpu0[i],
+          );
           const t1 = ticks();
           const steal = (100 * (t1.steal - t0.steal)) / Math.max(1, t1.total - t0.total);
           await sleep(1000); // the shadow's queue predicted (or dropped) before it is counted
@@ -240,22 +281,26 @@ export async function shadowCost({ root, name, port, mlship, rounds, requests })
         }
       }
     }
-    report(runs, { rounds, requests, capacity, rates, generatedShares });
+    report(runs, { rounds, requests, capacity, rates, generatedShares, apart });
   } finally {
     spawnSync('docker', ['unpause', candidate], { stdio: 'ignore' });
+    if (apart) {
+      cpuset([stable, proxy, candidate], all);
+      execFileSync('taskset', ['-a', '-p', '-c', all, String(process.pid)], { stdio: 'ignore' });
+    }
     mlship(['rollout', 'rollback', 'model', '--reason', 'bench', '--destroy']);
   }
 }
 
-function report(runs, { rounds, requests, capacity, rates, generatedShares }) {
+function report(runs, { rounds, requests, capacity, rates, generatedShares, apart }) {
   console.log(
-    `\n## shadow cost to the primary: mirror off vs a shadow at cpu_shares ${generatedShares} (low), at 1024 (default, as before), paused, at cpu_shares ${generatedShares} with SCHED_IDLE (idle), and the same capped at 0.1 CPU (slow) (measured: ${CONFIGS.join(', ')}); ${rounds} rounds of ${requests} requests per cell; closed-loop capacity (off, c=64) ${capacity.toFixed(0)} req/s, open loop at ${[...rates.values()].join(' and ')} req/s; load ${os
+    `\n## shadow cost to the primary: mirror off vs a shadow at cpu_shares ${generatedShares} (low), at 1024 (default, as before), paused, at cpu_shares ${generatedShares} with SCHED_IDLE (idle), and the same capped at 0.1 CPU (slow) (measured: ${CONFIGS.join(', ')}${apart ? '; the shadow and the clients on CPUs apart from the stable and the proxy' : ''}); ${rounds} rounds of ${requests} requests per cell; closed-loop capacity (off, c=64) ${capacity.toFixed(0)} req/s, open loop at ${[...rates.values()].join(' and ')} req/s; load ${os
       .loadavg()
       .map((x) => x.toFixed(1))
       .join(' ')} at ${new Date().toISOString()}\n`,
   );
   console.log(
-    '| loop | c | shadow | p50 ms | p99 ms (median) | p99 each round | p99 vs off | req/s | failed | shadow predicted | CPU s stable / shadow / proxy |',
+    '| loop | c | shadow | p50 ms | p99 ms (median) | p99 each round | p99 vs off | req/s | failed | shadow predicted | CPU s stable / shadow / proxy / engine |',
   );
   console.log('|---|---:|---|---:|---:|---|---:|---:|---:|---:|---|');
   const cells = [...CELLS].sort((a, b) => a.loop.localeCompare(b.loop) * -1 || b.load - a.load || a.c - b.c);
@@ -267,7 +312,7 @@ function report(runs, { rounds, requests, capacity, rates, generatedShares }) {
       const rs = cell(config);
       const p99 = median(rs.map((r) => r.p99));
       const d = p99 - off;
-      const cpu = [0, 1, 2].map((i) => median(rs.map((r) => r.cpu[i])).toFixed(1)).join(' / ');
+      const cpu = [0, 1, 2, 3].map((i) => median(rs.map((r) => r.cpu[i])).toFixed(1)).join(' / ');
       console.log(
         `| ${loop === 'open' ? `open ${Math.round(share * 100)} %` : loop} | ${c} | ${config} | ${median(rs.map((r) => r.p50)).toFixed(1)} | ${p99.toFixed(1)} | ${rs.map((r) => r.p99.toFixed(1)).join(', ')} | ${config === 'off' ? '' : `${d >= 0 ? '+' : ''}${d.toFixed(1)}`} | ${median(rs.map((r) => r.rps)).toFixed(0)} | ${rs.reduce((s, r) => s + r.failed, 0)} | ${config === 'off' || config === 'paused' ? '-' : `${((median(rs.map((r) => r.predicted)) / requests) * 100).toFixed(0)} %`} | ${cpu} |`,
       );
