@@ -217,13 +217,15 @@ export async function shadowCost({ root, name, port, mlship, rounds, requests })
   if (apart) {
     if (engineCpus < 2) throw new Error('SHADOW_APART needs at least 2 CPUs');
     const half = Math.floor(engineCpus / 2);
-    const first = half === 1 ? '0' : `0-${half - 1}`;
-    const second = half === engineCpus - 1 ? String(half) : `${half}-${engineCpus - 1}`;
+    const first = `0-${half - 1}`;
+    const second = `${half}-${engineCpus - 1}`;
     cpuset([stable, proxy], first);
     cpuset([candidate], second);
     execFileSync('taskset', ['-a', '-p', '-c', second, String(process.pid)], { stdio: 'ignore' });
     console.error(`apart: stable and proxy on CPUs ${first}, the shadow and the clients on ${second}`);
   }
+  /** CPU seconds so far: the stable, the candidate, the proxy, the engine's own processes. */
+  const cpuNow = () => [...[stable, candidate, proxy].map(cpuSeconds), daemonSeconds()];
   const stateFile = path.join(root, 'deploy/compose/proxy/routing/state.json');
   const configure = (config) => {
     const tmp = `${stateFile}.bench`;
@@ -264,15 +266,13 @@ export async function shadowCost({ root, name, port, mlship, rounds, requests })
         await closed(port, 200, 16); // the configuration warm
         for (const { c, loop, load: share } of CELLS) {
           const since = new Date();
-          const cpu0 = [...[stable, candidate, proxy].map(cpuSeconds), daemonSeconds()];
+          const cpu0 = cpuNow();
           const t0 = ticks();
           const r =
             loop === 'closed'
               ? await closed(port, requests, c)
               : await open(port, requests, c, rates.get(share));
-          const cpu = [...[stable, candidate, proxy].map(cpuSeconds), daemonSeconds()].map(
-            (x, i) => x - cpu0[i],
-          );
+          const cpu = cpuNow().map((x, i) => x - cpu0[i]);
           const t1 = ticks();
           const steal = (100 * (t1.steal - t0.steal)) / Math.max(1, t1.total - t0.total);
           await sleep(1000); // the shadow's queue predicted (or dropped) before it is counted

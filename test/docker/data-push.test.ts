@@ -254,7 +254,7 @@ describe.runIf(engine)('data push: database (PostgreSQL 15 → PostgreSQL 15 thr
       bucket: BUCKET,
       db,
       replace: false,
-      compression: 0,
+      dumpCompression: 0,
     });
     expect(r.dumpReused).toBe(false);
     expect(r.dumpBytes).toBeGreaterThan(levelOneBytes * 1.5);

@@ -452,7 +452,7 @@ describe.runIf(engine)('mlship rollout on the local stack (real NGINX, two wrapp
     // (other tests share its 2 cores) fall on both sides of each.
     const rounds: { slowed: number; full: number }[] = [];
     for (let round = 0; round < 5; round++) {
-      const p99: Partial<Record<'slowed' | 'full', number>> = {};
+      const p99 = { slowed: 0, full: 0 };
       for (const slowed of round % 2 ? [true, false] : [false, true]) {
         const cap = spawnSync('docker', [
           'update',
@@ -465,7 +465,7 @@ describe.runIf(engine)('mlship rollout on the local stack (real NGINX, two wrapp
         expect(run.failed).toBe(0);
         p99[slowed ? 'slowed' : 'full'] = run.p99;
       }
-      rounds.push({ slowed: p99.slowed!, full: p99.full! });
+      rounds.push(p99);
     }
     const differences = rounds.map((r) => r.slowed - r.full);
     console.info(

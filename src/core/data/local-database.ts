@@ -289,7 +289,7 @@ export async function openSnapshot(
   local: LocalDatabase,
   db: ManagedDatabase,
   rowHash: RowHash,
-  compression = DEFAULT_DUMP_COMPRESSION,
+  compression?: number,
 ): Promise<LocalSnapshot> {
   const holder = startHolder(engine, local, db, rowHash);
   const held = await holder.exported;

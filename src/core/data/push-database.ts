@@ -38,8 +38,8 @@ export interface DatabasePushOptions {
   replace: boolean;
   /** A local database container not started by the stack's compose project. */
   localContainer?: string;
-  /** pg_dump's compression level, 0-9 (PostgreSQL only). */
-  compression?: number;
+  /** pg_dump's compression level, 0-9 (PostgreSQL only; default DEFAULT_DUMP_COMPRESSION). */
+  dumpCompression?: number;
 }
 
 export interface DatabasePushResult {

@@ -109,7 +109,7 @@ export async function dataPush(
       db,
       replace: options.replace,
       ...(options.localContainer ? { localContainer: options.localContainer } : {}),
-      ...(options.dumpCompression !== undefined ? { compression: options.dumpCompression } : {}),
+      ...(options.dumpCompression !== undefined ? { dumpCompression: options.dumpCompression } : {}),
     });
     result.mismatches.push(...result.database.mismatches);
   }

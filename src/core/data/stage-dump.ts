@@ -55,7 +55,7 @@ interface Target {
   /** How the verify lines hash a row (default: the text of the row, which every version has). */
   rowHash?: RowHash;
   /** pg_dump's compression level (default: DEFAULT_DUMP_COMPRESSION). */
-  compression?: number;
+  dumpCompression?: number;
 }
 
 /** Called once the dump's first part is in the bucket (the restore can start), with its key. */
@@ -303,7 +303,7 @@ export async function dumpAndStage(
   onStaging: OnStaging,
 ): Promise<StagedDump> {
   const t0 = Date.now();
-  const snapshot = await openSnapshot(deps.engine, local, t.db, t.rowHash ?? 'text', t.compression);
+  const snapshot = await openSnapshot(deps.engine, local, t.db, t.rowHash ?? 'text', t.dumpCompression);
   const saved = await savedDump(stateFile(deps, t.stack, t.db));
   if (saved) {
     const checks = await snapshot.checks.catch(async (e) => {
