@@ -398,9 +398,10 @@ describe.runIf(engine)(
           await new Promise((r) => setTimeout(r, 500));
         expect(shadowLines('sh-demo-local-iris-candidate')).toBe(N);
         // As CloudWatch metrics (EMF): the service's requests counted once, by the stable version
-        // that answered them; the shadow's N predictions under ModelVersion only, its 202s not at all.
+        // that answered them; the shadow's N predictions under ModelVersion only, its 202s not at
+        // all (they write no line: one line per mirrored request).
         expect(emfDimensionCounts('sh-demo-local-iris', 'request')).toEqual({ '[["Service"]]': N });
-        expect(emfDimensionCounts('sh-demo-local-iris-candidate', 'request')).toEqual({ none: N });
+        expect(emfDimensionCounts('sh-demo-local-iris-candidate', 'request')).toEqual({});
         expect(emfDimensionCounts('sh-demo-local-iris-candidate', 'shadow')).toEqual({
           '[["Service","ModelVersion"]]': N,
         });

@@ -532,7 +532,9 @@ const ENDPOINTS = new Set(['/predict', '/predict/batch', '/healthz', '/readyz', 
 // ---- rollout: recorded answers and mirrored (shadow) requests, asked for by the proxy ------------
 // x-mlship-record: 1 logs the answer with the request id (the input only with MLSHIP_RECORD_INPUTS=1);
 // x-mlship-shadow: 1 is a mirrored copy: answered 202 at once and predicted in the background, as
-// nginx keeps a client's next request waiting until the mirror's answer is in.
+// nginx keeps a client's next request waiting until the mirror's answer is in. It writes one log
+// line, once predicted ("shadow", or "shadow dropped"), not an access line too: each line is work
+// for the container engine, on the CPUs the primary serves from.
 
 let shadowPending = 0;
 
@@ -544,6 +546,7 @@ function answerLine(rid, path, answer, body) {
 function shadow(req, res, rid, path, samples, body) {
   if (shadowPending >= MAX_QUEUE) {
     inc('mlship_shadow_dropped_total', {});
+    log('warning', 'shadow dropped', { request_id: rid, version: MODEL_VERSION, path, queued: shadowPending });
     return send(res, 202, { accepted: false, request_id: rid });
   }
   const keep = req.headers['x-mlship-record'] === '1';
@@ -646,7 +649,8 @@ const server = http.createServer((req, res) => {
   const endpoint = ENDPOINTS.has(path) ? path : 'other';
   const t0 = performance.now();
   const isPrediction = req.method === 'POST' && (path === '/predict' || path === '/predict/batch');
-  // A mirrored copy's 202 is no served request: its prediction counts when done (shadow()).
+  // A mirrored copy's 202 is no served request and writes no line: its prediction counts, and
+  // is logged, when done (shadow()).
   const mirrored = req.headers['x-mlship-shadow'] === '1';
   inFlight += 1;
   if (isPrediction) predicting += 1;
@@ -656,7 +660,8 @@ const server = http.createServer((req, res) => {
     const seconds = (performance.now() - t0) / 1000;
     inc('mlship_requests_total', { endpoint, status: String(res.statusCode) });
     observe('mlship_request_duration_seconds', REQUEST_BUCKETS, seconds, { endpoint, version: MODEL_VERSION });
-    if (!['/healthz', '/readyz', '/metrics'].includes(endpoint) || res.statusCode >= 400) {
+    const logged = !['/healthz', '/readyz', '/metrics'].includes(endpoint) || res.statusCode >= 400;
+    if (logged && !(mirrored && res.statusCode === 202)) {
       const emf = isPrediction && !mirrored ? emfFields(res.statusCode, seconds * 1000, predicting + 1) : {};
       log('info', 'request', { request_id: rid, method: req.method, path: endpoint, status: res.statusCode, duration_ms: Math.round(seconds * 100000) / 100, ...emf });
     }

@@ -179,7 +179,8 @@ class ServiceMiddleware:
             elif name == b"content-length":
                 length = int(value) if value.isdigit() else None
             elif name == b"x-mlship-shadow":
-                # A mirrored copy (rollout.py): its 202 is no served request; its prediction counts later.
+                # A mirrored copy (rollout.py): its 202 is no served request and writes no line (its
+                # prediction's "shadow" line, once done, is the one): one line per mirrored request.
                 mirrored = value == b"1"
         rid = rid or os.urandom(16).hex()
         token = request_id_var.set(rid)
@@ -256,7 +257,7 @@ class ServiceMiddleware:
             IN_FLIGHT.dec()
             REQUESTS.labels(endpoint, str(status)).inc()
             LATENCY.labels(endpoint).observe(elapsed)
-            if endpoint not in _PROBES or status >= 400:
+            if (endpoint not in _PROBES or status >= 400) and not (mirrored and status == 202):
                 log.info(
                     "request",
                     extra={

@@ -6,6 +6,8 @@
   202 at once and predicted in the background: nginx keeps a client's next request on the
   same connection waiting until the mirror's answer is in, so a slow shadow must not make it
   wait. At most MAX_QUEUE shadow predictions wait per worker; more are dropped and counted.
+  It writes one log line, once predicted ("shadow", or "shadow dropped"), not an access line
+  too: each line is work for the container engine, on the CPUs the primary serves from.
   Its CloudWatch metrics (embedded in the log line) are those of the prediction, once done.
 
 mlship's NGINX sets both headers on every request it forwards, so clients cannot set them.
@@ -76,6 +78,11 @@ def shadow(
     rid = request_id_var.get()
     if len(_pending) >= settings.MAX_QUEUE:
         SHADOW_DROPPED.labels(settings.MODEL_VERSION).inc()
+        # Its 202 writes no line (observability.py): this one says what became of it.
+        log.warning(
+            "shadow dropped",
+            extra={"version": settings.MODEL_VERSION, "path": endpoint, "queued": len(_pending)},
+        )
         return JSONResponse({"accepted": False, "request_id": rid}, status_code=202)
     keep = recording(request)
 

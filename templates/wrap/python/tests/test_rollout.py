@@ -4,11 +4,16 @@ import json
 import logging
 import time
 
-from app import settings
+from app import rollout, settings
 
 
 def _lines(caplog, msg):
     return [r for r in caplog.records if r.name == "mlship.rollout" and r.getMessage() == msg]
+
+
+def _accepted_lines(caplog):
+    """Access lines of 202s: the mirrored requests' (the only ones a service answers 202)."""
+    return [r for r in caplog.records if r.name == "mlship.access" and r.status == 202]
 
 
 def test_metrics_carry_the_version(client, example):
@@ -33,7 +38,7 @@ def test_records_the_answer_only_when_the_proxy_asks(client, example, caplog):
 
 
 def test_a_mirrored_request_is_accepted_at_once_and_predicted_later(client, example, caplog):
-    caplog.set_level(logging.INFO, logger="mlship.rollout")
+    caplog.set_level(logging.INFO, logger="mlship")
     expected = client.post("/predict", json=example).json()["prediction"]
     r = client.post(
         "/predict",
@@ -53,6 +58,24 @@ def test_a_mirrored_request_is_accepted_at_once_and_predicted_later(client, exam
     answers = _lines(caplog, "answer")
     assert json.dumps(answers[-1].answer) == json.dumps(expected)
     assert 'mlship_shadow_predictions_total{endpoint="/predict",status="200"' in client.get("/metrics").text
+    # The 202 writes no access line, the ordinary request one: one line per mirrored request
+    # (each is the container engine's work).
+    access = [(r.path, r.status) for r in caplog.records if r.name == "mlship.access"]
+    assert access.count(("/predict", 200)) == 1
+    assert _accepted_lines(caplog) == []
+
+
+def test_a_mirrored_request_over_the_queue_is_dropped_with_one_line(client, example, caplog, monkeypatch):
+    caplog.set_level(logging.INFO, logger="mlship")
+    monkeypatch.setattr(settings, "MAX_QUEUE", 1)
+    monkeypatch.setattr(rollout, "_pending", {object()})  # one prediction already waiting
+    r = client.post("/predict", json=example, headers={"x-request-id": "sh-2", "x-mlship-shadow": "1"})
+    assert r.status_code == 202, r.text
+    assert r.json() == {"accepted": False, "request_id": "sh-2"}
+    dropped = _lines(caplog, "shadow dropped")
+    assert [(d.path, d.queued) for d in dropped] == [("/predict", 1)]
+    assert _accepted_lines(caplog) == []
+    assert "mlship_shadow_dropped_total{" in client.get("/metrics").text
 
 
 def test_answers_under_the_path_prefix_of_a_load_balancer(client, example, monkeypatch):
