@@ -10,9 +10,10 @@
 //    none since nginx.conf is ready for a rollout).
 // 3. Decision time: the verdict's own code on simulated traffic (stable 1 % 5xx, candidate
 //    3 %, 10 % canary): candidate requests until "roll back", against the budget `status` names.
-// 4. `shadow` (shadow-cost.mjs): the primary's latency with the mirror off, a shadow at the
-//    lowest CPU weight (as `start --shadow` makes it) and one at the default weight (as before),
-//    closed and open loop at c=16 and c=64, alternating, `rounds` rounds.
+// 4. `shadow` (shadow-cost.mjs): the primary's latency with the mirror off and a shadow in each
+//    of the configurations listed there (paused, at SCHED_IDLE as `start --shadow` makes it, its
+//    cgroup idle, slowed 10x, ...), closed and open loop at c=16 and c=64, alternating, `rounds`
+//    rounds, with each process's CPU and the primary's waits for a CPU.
 // `latency` runs on both proxies (njs's per-request cost: `latency-nonjs` rows are the baseline).
 // Usage: npm run build && node bench/rollout/run.mjs [rounds=2] [requests=2000] [parts=latency,reload,steps,start,shadow]
 // Needs the local images of scripts/local-base-images.sh.

@@ -13,11 +13,15 @@
 //   slow     as `idle`, and the candidate capped at a tenth of a CPU (`docker update --cpus 0.1`):
 //            a shadow whose every prediction takes at least 10x as long (issue 20's "shadow slowed
 //            10x"); its queue fills and drops what it cannot predict
-//   paused   mirror on, the candidate paused (`docker pause`): after one read timeout NGINX skips
-//            it for 5 s and its stand-in answers at once, so this is NGINX's mirror without any
-//            shadow work or wait (what the mirror costs when the shadow's reply never holds the
-//            client's connection; NGINX holds a keep-alive connection's next request until the
-//            mirror's reply is in)
+//   group    as `idle`, and the candidate's cgroup marked idle too (cgroup `cpu.idle`, written on
+//            the host): a task's SCHED_IDLE counts only against tasks of its own cgroup, and each
+//            container is a cgroup of its own, so against the primary only the group's mark does
+//   paused   mirror on, the candidate paused (`docker pause`): NGINX's mirror and the relay without
+//            any shadow work (the relay answers the mirror at once, as always). The relay's copies
+//            go to a shadow that never answers: its kernel queues the connections in its listen
+//            backlog until that is full, then connecting fails (100 ms), so this is a lower bound
+//            of the mirror's cost (no 202 comes back to read); the backlog is predicted once
+//            unpaused, before the next configuration is measured (drained)
 // Two kinds of load, both through the proxy on `c` keep-alive connections:
 //   closed   c clients, each sends its next request when the last is answered: at c=16/64 the
 //            machine is saturated, so this measures what the primary loses in throughput and
@@ -36,14 +40,16 @@
 //                   and the proxy pinned to the first half of the engine's CPUs for the whole run
 //                   (`off` included, and the capacity measured so), the candidate and this
 //                   process (the clients) to the other half
+//   SHADOW_ENGINE_APART=1  with SHADOW_APART=1, the engine's own processes (dockerd, containerd,
+//                   the shims: every container's log lines) on the other half too, for the run
 import { execFileSync, spawnSync } from 'node:child_process';
-import { readdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import http from 'node:http';
 import os from 'node:os';
 import path from 'node:path';
 import { performance } from 'node:perf_hooks';
 
-const ALL_CONFIGS = ['off', 'low', 'default', 'paused', 'idle', 'slow'];
+const ALL_CONFIGS = ['off', 'low', 'default', 'paused', 'idle', 'group', 'slow'];
 const list = (name, dflt) => (process.env[name] ? process.env[name].split(',').map((x) => x.trim()) : dflt);
 const CONFIGS = list('SHADOW_CONFIGS', ALL_CONFIGS);
 const LOOPS = list('SHADOW_LOOPS', ['closed', 'open']);
@@ -161,19 +167,60 @@ function cpuSeconds(id) {
  */
 function daemonSeconds() {
   let ticks = 0;
+  for (const { stat } of daemons()) {
+    const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    ticks += Number(f[11]) + Number(f[12]); // utime, stime (fields 14 and 15)
+  }
+  return ticks / 100; // USER_HZ
+}
+
+/** The engine's own processes: their PIDs and /proc stat lines. */
+function daemons() {
+  const found = [];
   for (const pid of readdirSync('/proc')) {
     if (!/^\d+$/.test(pid)) continue;
     try {
       const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
       const name = stat.slice(stat.indexOf('(') + 1, stat.lastIndexOf(')'));
-      if (!/^(dockerd|containerd|containerd-shim)/.test(name)) continue;
-      const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-      ticks += Number(f[11]) + Number(f[12]); // utime, stime (fields 14 and 15)
+      if (/^(dockerd|containerd|containerd-shim)/.test(name)) found.push({ pid, stat });
     } catch {
       // The process ended meanwhile.
     }
   }
-  return ticks / 100; // USER_HZ
+  return found;
+}
+
+/** A container's processes, by their host PIDs (`docker top`). */
+function hostPids(id) {
+  return execFileSync('docker', ['top', id, '-eo', 'pid'], { encoding: 'utf8' })
+    .split('\n')
+    .slice(1)
+    .map((l) => l.trim())
+    .filter((l) => /^\d+$/.test(l));
+}
+
+/**
+ * Seconds the processes' threads spent runnable but waiting for a CPU (the scheduler's run_delay,
+ * /proc/<pid>/task/<tid>/schedstat): how much of a latency is a wait for a CPU.
+ */
+function waitSeconds(pids) {
+  let ns = 0;
+  for (const pid of pids) {
+    let tids = [];
+    try {
+      tids = readdirSync(`/proc/${pid}/task`);
+    } catch {
+      continue; // the process ended meanwhile
+    }
+    for (const tid of tids) {
+      try {
+        ns += Number(readFileSync(`/proc/${pid}/task/${tid}/schedstat`, 'utf8').split(' ')[1]);
+      } catch {
+        // The thread ended meanwhile.
+      }
+    }
+  }
+  return ns / 1e9;
 }
 
 /** Mirrored requests the shadow predicted since `since` (its "shadow" log lines). */
@@ -183,6 +230,21 @@ function shadowPredictions(id, since) {
     maxBuffer: 256 * 1024 * 1024,
   });
   return out.split('\n').filter((l) => l.includes('"msg": "shadow"') || l.includes('"msg":"shadow"')).length;
+}
+
+/**
+ * Until an unpaused shadow has worked off what queued while it was paused: the relay's copies
+ * wait in its listen backlog (up to 2,048 of them), and their predictions would otherwise fall in
+ * the next configuration's first runs (as load, and as more than 100 % predicted).
+ */
+async function drained(id, since) {
+  let last = -1;
+  for (let i = 0; i < 60; i++) {
+    await sleep(500);
+    const now = shadowPredictions(id, since);
+    if (now === last) return;
+    last = now;
+  }
 }
 
 export async function shadowCost({ root, name, port, mlship, rounds, requests }) {
@@ -211,6 +273,7 @@ export async function shadowCost({ root, name, port, mlship, rounds, requests })
   const generatedShares = shares();
   const engineCpus = Number(execFileSync('docker', ['info', '-f', '{{.NCPU}}'], { encoding: 'utf8' }).trim());
   const apart = process.env.SHADOW_APART === '1';
+  const engineApart = apart && process.env.SHADOW_ENGINE_APART === '1';
   const cpuset = (ids, cpus) =>
     execFileSync('docker', ['update', '--cpuset-cpus', cpus, ...ids], { stdio: 'ignore' });
   const all = `0-${engineCpus - 1}`;
@@ -222,12 +285,35 @@ export async function shadowCost({ root, name, port, mlship, rounds, requests })
     cpuset([stable, proxy], first);
     cpuset([candidate], second);
     execFileSync('taskset', ['-a', '-p', '-c', second, String(process.pid)], { stdio: 'ignore' });
+    if (engineApart)
+      for (const { pid } of daemons())
+        spawnSync('taskset', ['-a', '-p', '-c', second, pid], { stdio: 'ignore' });
     console.error(`apart: stable and proxy on CPUs ${first}, the shadow and the clients on ${second}`);
   }
   /** CPU seconds so far: the stable, the candidate, the proxy, the engine's own processes. */
   const cpuNow = () => [...[stable, candidate, proxy].map(cpuSeconds), daemonSeconds()];
+  /** Seconds waited for a CPU so far: the stable's processes, the proxy's, the clients (this process). */
+  const primary = [hostPids(stable), hostPids(proxy), [String(process.pid)]];
+  const waitNow = () => primary.map(waitSeconds);
   const stateFile = path.join(root, 'deploy/compose/proxy/routing/state.json');
+  /** The candidate's cgroup marked idle or not (cgroup v1 or v2, the engine's cgroupfs or systemd driver). */
+  const groupIdle = (on) => {
+    const files = [
+      `/sys/fs/cgroup/cpu/docker/${candidate}/cpu.idle`,
+      `/sys/fs/cgroup/docker/${candidate}/cpu.idle`,
+      `/sys/fs/cgroup/system.slice/docker-${candidate}.scope/cpu.idle`,
+    ];
+    const file = files.find((f) => existsSync(f));
+    if (!file) {
+      if (on)
+        throw new Error(`group: no cpu.idle for the candidate's cgroup (looked at ${files.join(', ')})`);
+      return;
+    }
+    writeFileSync(file, on ? '1' : '0');
+  };
   const configure = (config) => {
+    // Unmarked first: an idle group's shares cannot be changed.
+    groupIdle(false);
     const tmp = `${stateFile}.bench`;
     writeFileSync(tmp, `${JSON.stringify({ model: { weight: 0, mirror: config !== 'off' } })}\n`);
     renameSync(tmp, stateFile);
@@ -241,17 +327,14 @@ export async function shadowCost({ root, name, port, mlship, rounds, requests })
     // Every thread of every process in the candidate: SCHED_IDLE for `idle`, SCHED_OTHER otherwise,
     // set from the host by their host PIDs (the way back to SCHED_OTHER needs CAP_SYS_NICE, which
     // a process in the container lacks).
-    const idle = config === 'idle' || config === 'slow';
+    const idle = config === 'idle' || config === 'group' || config === 'slow';
     const policy = idle ? '--idle' : '--other';
-    const pids = execFileSync('docker', ['top', candidate, '-eo', 'pid'], { encoding: 'utf8' })
-      .split('\n')
-      .slice(1)
-      .map((l) => l.trim())
-      .filter((l) => /^\d+$/.test(l));
+    const pids = hostPids(candidate);
     for (const pid of pids) spawnSync('chrt', [policy, '-a', '-p', '0', pid], { stdio: 'ignore' });
     const now = execFileSync('chrt', ['-p', pids[0]], { encoding: 'utf8' });
     if (!now.includes(idle ? 'SCHED_IDLE' : 'SCHED_OTHER'))
       throw new Error(`chrt ${policy} on the candidate's processes: ${now}`);
+    if (config === 'group') groupIdle(true);
   };
   try {
     configure('off');
@@ -259,50 +342,72 @@ export async function shadowCost({ root, name, port, mlship, rounds, requests })
     const capacity = (await closed(port, requests, 64)).rps;
     const rates = new Map(LOADS.map((x) => [x, Math.round(capacity * x)]));
     const runs = [];
+    let previous = 'off';
     for (let round = 0; round < rounds; round++) {
       const order = CONFIGS.map((_, i) => CONFIGS[(i + round) % CONFIGS.length]);
       for (const config of order) {
+        const unpaused = new Date();
         configure(config);
+        if (previous === 'paused' && config !== 'paused') await drained(candidate, unpaused);
+        previous = config;
         await closed(port, 200, 16); // the configuration warm
         for (const { c, loop, load: share } of CELLS) {
           const since = new Date();
           const cpu0 = cpuNow();
+          const wait0 = waitNow();
           const t0 = ticks();
           const r =
             loop === 'closed'
               ? await closed(port, requests, c)
               : await open(port, requests, c, rates.get(share));
           const cpu = cpuNow().map((x, i) => x - cpu0[i]);
+          const wait = waitNow().map((x, i) => x - wait0[i]);
           const t1 = ticks();
           const steal = (100 * (t1.steal - t0.steal)) / Math.max(1, t1.total - t0.total);
           await sleep(1000); // the shadow's queue predicted (or dropped) before it is counted
           const predicted = config === 'off' || config === 'paused' ? 0 : shadowPredictions(candidate, since);
-          runs.push({ round, config, c, loop, share, ...r, predicted, cpu, steal, load: os.loadavg()[0] });
+          runs.push({
+            round,
+            config,
+            c,
+            loop,
+            share,
+            ...r,
+            predicted,
+            cpu,
+            wait,
+            steal,
+            load: os.loadavg()[0],
+          });
         }
       }
     }
-    report(runs, { rounds, requests, capacity, rates, generatedShares, apart });
+    report(runs, { rounds, requests, capacity, rates, generatedShares, apart, engineApart });
   } finally {
+    groupIdle(false);
     spawnSync('docker', ['unpause', candidate], { stdio: 'ignore' });
     if (apart) {
       cpuset([stable, proxy, candidate], all);
       execFileSync('taskset', ['-a', '-p', '-c', all, String(process.pid)], { stdio: 'ignore' });
+      if (engineApart)
+        for (const { pid } of daemons())
+          spawnSync('taskset', ['-a', '-p', '-c', all, pid], { stdio: 'ignore' });
     }
     mlship(['rollout', 'rollback', 'model', '--reason', 'bench', '--destroy']);
   }
 }
 
-function report(runs, { rounds, requests, capacity, rates, generatedShares, apart }) {
+function report(runs, { rounds, requests, capacity, rates, generatedShares, apart, engineApart }) {
   console.log(
-    `\n## shadow cost to the primary: mirror off vs a shadow at cpu_shares ${generatedShares} (low), at 1024 (default, as before), paused, at cpu_shares ${generatedShares} with SCHED_IDLE (idle), and the same capped at 0.1 CPU (slow) (measured: ${CONFIGS.join(', ')}${apart ? '; the shadow and the clients on CPUs apart from the stable and the proxy' : ''}); ${rounds} rounds of ${requests} requests per cell; closed-loop capacity (off, c=64) ${capacity.toFixed(0)} req/s, open loop at ${[...rates.values()].join(' and ')} req/s; load ${os
+    `\n## shadow cost to the primary: mirror off vs a shadow at cpu_shares ${generatedShares} (low), at 1024 (default, as before), paused, at cpu_shares ${generatedShares} with SCHED_IDLE (idle), the same with its cgroup idle (group), and the same capped at 0.1 CPU (slow) (measured: ${CONFIGS.join(', ')}${apart ? `; the shadow and the clients${engineApart ? ' and the engine' : ''} on CPUs apart from the stable and the proxy` : ''}); ${rounds} rounds of ${requests} requests per cell; closed-loop capacity (off, c=64) ${capacity.toFixed(0)} req/s, open loop at ${[...rates.values()].join(' and ')} req/s; load ${os
       .loadavg()
       .map((x) => x.toFixed(1))
       .join(' ')} at ${new Date().toISOString()}\n`,
   );
   console.log(
-    '| loop | c | shadow | p50 ms | p99 ms (median) | p99 each round | p99 vs off | req/s | failed | shadow predicted | CPU s stable / shadow / proxy / engine |',
+    '| loop | c | shadow | p50 ms | p99 ms (median) | p99 each round | p99 vs off | req/s | failed | shadow predicted | CPU s stable / shadow / proxy / engine | CPU wait µs per request: stable / proxy / clients |',
   );
-  console.log('|---|---:|---|---:|---:|---|---:|---:|---:|---:|---|');
+  console.log('|---|---:|---|---:|---:|---|---:|---:|---:|---:|---|---|');
   const cells = [...CELLS].sort((a, b) => a.loop.localeCompare(b.loop) * -1 || b.load - a.load || a.c - b.c);
   for (const { loop, c, load: share } of cells) {
     const cell = (config) =>
@@ -313,8 +418,12 @@ function report(runs, { rounds, requests, capacity, rates, generatedShares, apar
       const p99 = median(rs.map((r) => r.p99));
       const d = p99 - off;
       const cpu = [0, 1, 2, 3].map((i) => median(rs.map((r) => r.cpu[i])).toFixed(1)).join(' / ');
+      // Per request, in µs: how long the primary's processes waited for a CPU.
+      const wait = [0, 1, 2]
+        .map((i) => median(rs.map((r) => (r.wait[i] * 1e6) / requests)).toFixed(0))
+        .join(' / ');
       console.log(
-        `| ${loop === 'open' ? `open ${Math.round(share * 100)} %` : loop} | ${c} | ${config} | ${median(rs.map((r) => r.p50)).toFixed(1)} | ${p99.toFixed(1)} | ${rs.map((r) => r.p99.toFixed(1)).join(', ')} | ${config === 'off' ? '' : `${d >= 0 ? '+' : ''}${d.toFixed(1)}`} | ${median(rs.map((r) => r.rps)).toFixed(0)} | ${rs.reduce((s, r) => s + r.failed, 0)} | ${config === 'off' || config === 'paused' ? '-' : `${((median(rs.map((r) => r.predicted)) / requests) * 100).toFixed(0)} %`} | ${cpu} |`,
+        `| ${loop === 'open' ? `open ${Math.round(share * 100)} %` : loop} | ${c} | ${config} | ${median(rs.map((r) => r.p50)).toFixed(1)} | ${p99.toFixed(1)} | ${rs.map((r) => r.p99.toFixed(1)).join(', ')} | ${config === 'off' ? '' : `${d >= 0 ? '+' : ''}${d.toFixed(1)}`} | ${median(rs.map((r) => r.rps)).toFixed(0)} | ${rs.reduce((s, r) => s + r.failed, 0)} | ${config === 'off' || config === 'paused' ? '-' : `${((median(rs.map((r) => r.predicted)) / requests) * 100).toFixed(0)} %`} | ${cpu} | ${wait} |`,
       );
     }
   }
