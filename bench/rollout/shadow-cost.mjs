@@ -16,6 +16,10 @@
 //   group    as `idle`, and the candidate's cgroup marked idle too (cgroup `cpu.idle`, written on
 //            the host): a task's SCHED_IDLE counts only against tasks of its own cgroup, and each
 //            container is a cgroup of its own, so against the primary only the group's mark does
+//   stub     mirror on, the candidate off the stack's network and a stand-in NGINX in its place
+//            (same name and port) that answers 202 at once: the mirror and the relay to a shadow
+//            that costs nothing and answers at once (as one on CPUs of its own would, on ECS),
+//            the stand-in at the default CPU policy
 //   paused   mirror on, the candidate paused (`docker pause`): NGINX's mirror and the relay without
 //            any shadow work (the relay answers the mirror at once, as always). The relay's copies
 //            go to a shadow that never answers: its kernel queues the connections in its listen
@@ -49,7 +53,9 @@ import os from 'node:os';
 import path from 'node:path';
 import { performance } from 'node:perf_hooks';
 
-const ALL_CONFIGS = ['off', 'low', 'default', 'paused', 'idle', 'group', 'slow'];
+// The stand-in of `stub`: the stack's own NGINX image (scripts/local-base-images.sh).
+const STUB_IMAGE = 'mlship-local/nginx:1.22';
+const ALL_CONFIGS = ['off', 'low', 'default', 'paused', 'stub', 'idle', 'group', 'slow'];
 const list = (name, dflt) => (process.env[name] ? process.env[name].split(',').map((x) => x.trim()) : dflt);
 const CONFIGS = list('SHADOW_CONFIGS', ALL_CONFIGS);
 const LOOPS = list('SHADOW_LOOPS', ['closed', 'open']);
@@ -311,6 +317,43 @@ export async function shadowCost({ root, name, port, mlship, rounds, requests })
     }
     writeFileSync(file, on ? '1' : '0');
   };
+  // `stub`: a stand-in answering 202 where the relay sends the copies (the candidate's name and port).
+  const nginxConf = readFileSync(path.join(root, 'deploy/compose/proxy/nginx.conf'), 'utf8');
+  const [, candidateHost, candidatePort] = /set \$mlship_candidate ([\w.-]+):(\d+);/.exec(nginxConf) ?? [];
+  const network = execFileSync(
+    'docker',
+    ['inspect', '-f', '{{range $k, $v := .NetworkSettings.Networks}}{{$k}}{{end}}', candidate],
+    { encoding: 'utf8' },
+  ).trim();
+  const stubName = `${name}-stub`;
+  let stubbed = false;
+  const stub = (on) => {
+    if (on === stubbed) return;
+    if (on) {
+      execFileSync('docker', ['network', 'disconnect', network, candidate], { stdio: 'ignore' });
+      // A body, so that the 202 has a length and the relay reads it to its end at once.
+      const conf = `events {} http { access_log off; default_type application/json; server { listen ${candidatePort}; location / { return 202 "{}"; } } }`;
+      const run = [
+        'run',
+        '-d',
+        '--rm',
+        '--name',
+        stubName,
+        '--network',
+        network,
+        '--network-alias',
+        candidateHost,
+      ];
+      const script = `printf '%s' '${conf}' > /tmp/stub.conf && exec nginx -g 'daemon off;' -c /tmp/stub.conf`;
+      execFileSync('docker', [...run, '--entrypoint', 'sh', STUB_IMAGE, '-c', script], { stdio: 'ignore' });
+    } else {
+      spawnSync('docker', ['rm', '-f', stubName], { stdio: 'ignore' });
+      execFileSync('docker', ['network', 'connect', '--alias', candidateHost, network, candidate], {
+        stdio: 'ignore',
+      });
+    }
+    stubbed = on;
+  };
   const configure = (config) => {
     // Unmarked first: an idle group's shares cannot be changed.
     groupIdle(false);
@@ -324,6 +367,7 @@ export async function shadowCost({ root, name, port, mlship, rounds, requests })
       stdio: 'ignore',
     });
     spawnSync('docker', [config === 'paused' ? 'pause' : 'unpause', candidate], { stdio: 'ignore' });
+    stub(config === 'stub');
     // Every thread of every process in the candidate: SCHED_IDLE for `idle`, SCHED_OTHER otherwise,
     // set from the host by their host PIDs (the way back to SCHED_OTHER needs CAP_SYS_NICE, which
     // a process in the container lacks).
@@ -349,6 +393,8 @@ export async function shadowCost({ root, name, port, mlship, rounds, requests })
         const unpaused = new Date();
         configure(config);
         if (previous === 'paused' && config !== 'paused') await drained(candidate, unpaused);
+        // The relay resolves the candidate's name again (valid=1s) once the stand-in is gone.
+        if (previous === 'stub' && config !== 'stub') await sleep(3000);
         previous = config;
         await closed(port, 200, 16); // the configuration warm
         for (const { c, loop, load: share } of CELLS) {
@@ -365,7 +411,9 @@ export async function shadowCost({ root, name, port, mlship, rounds, requests })
           const t1 = ticks();
           const steal = (100 * (t1.steal - t0.steal)) / Math.max(1, t1.total - t0.total);
           await sleep(1000); // the shadow's queue predicted (or dropped) before it is counted
-          const predicted = config === 'off' || config === 'paused' ? 0 : shadowPredictions(candidate, since);
+          const predicted = ['off', 'paused', 'stub'].includes(config)
+            ? 0
+            : shadowPredictions(candidate, since);
           runs.push({
             round,
             config,
@@ -385,6 +433,7 @@ export async function shadowCost({ root, name, port, mlship, rounds, requests })
     report(runs, { rounds, requests, capacity, rates, generatedShares, apart, engineApart });
   } finally {
     groupIdle(false);
+    stub(false);
     spawnSync('docker', ['unpause', candidate], { stdio: 'ignore' });
     if (apart) {
       cpuset([stable, proxy, candidate], all);
@@ -399,7 +448,7 @@ export async function shadowCost({ root, name, port, mlship, rounds, requests })
 
 function report(runs, { rounds, requests, capacity, rates, generatedShares, apart, engineApart }) {
   console.log(
-    `\n## shadow cost to the primary: mirror off vs a shadow at cpu_shares ${generatedShares} (low), at 1024 (default, as before), paused, at cpu_shares ${generatedShares} with SCHED_IDLE (idle), the same with its cgroup idle (group), and the same capped at 0.1 CPU (slow) (measured: ${CONFIGS.join(', ')}${apart ? `; the shadow and the clients${engineApart ? ' and the engine' : ''} on CPUs apart from the stable and the proxy` : ''}); ${rounds} rounds of ${requests} requests per cell; closed-loop capacity (off, c=64) ${capacity.toFixed(0)} req/s, open loop at ${[...rates.values()].join(' and ')} req/s; load ${os
+    `\n## shadow cost to the primary: mirror off vs a shadow at cpu_shares ${generatedShares} (low), at 1024 (default, as before), paused, a stand-in answering 202 at once in the candidate's place (stub), at cpu_shares ${generatedShares} with SCHED_IDLE (idle), the same with its cgroup idle (group), and the same capped at 0.1 CPU (slow) (measured: ${CONFIGS.join(', ')}${apart ? `; the shadow and the clients${engineApart ? ' and the engine' : ''} on CPUs apart from the stable and the proxy` : ''}); ${rounds} rounds of ${requests} requests per cell; closed-loop capacity (off, c=64) ${capacity.toFixed(0)} req/s, open loop at ${[...rates.values()].join(' and ')} req/s; load ${os
       .loadavg()
       .map((x) => x.toFixed(1))
       .join(' ')} at ${new Date().toISOString()}\n`,
@@ -423,7 +472,7 @@ function report(runs, { rounds, requests, capacity, rates, generatedShares, apar
         .map((i) => median(rs.map((r) => (r.wait[i] * 1e6) / requests)).toFixed(0))
         .join(' / ');
       console.log(
-        `| ${loop === 'open' ? `open ${Math.round(share * 100)} %` : loop} | ${c} | ${config} | ${median(rs.map((r) => r.p50)).toFixed(1)} | ${p99.toFixed(1)} | ${rs.map((r) => r.p99.toFixed(1)).join(', ')} | ${config === 'off' ? '' : `${d >= 0 ? '+' : ''}${d.toFixed(1)}`} | ${median(rs.map((r) => r.rps)).toFixed(0)} | ${rs.reduce((s, r) => s + r.failed, 0)} | ${config === 'off' || config === 'paused' ? '-' : `${((median(rs.map((r) => r.predicted)) / requests) * 100).toFixed(0)} %`} | ${cpu} | ${wait} |`,
+        `| ${loop === 'open' ? `open ${Math.round(share * 100)} %` : loop} | ${c} | ${config} | ${median(rs.map((r) => r.p50)).toFixed(1)} | ${p99.toFixed(1)} | ${rs.map((r) => r.p99.toFixed(1)).join(', ')} | ${config === 'off' ? '' : `${d >= 0 ? '+' : ''}${d.toFixed(1)}`} | ${median(rs.map((r) => r.rps)).toFixed(0)} | ${rs.reduce((s, r) => s + r.failed, 0)} | ${['off', 'paused', 'stub'].includes(config) ? '-' : `${((median(rs.map((r) => r.predicted)) / requests) * 100).toFixed(0)} %`} | ${cpu} | ${wait} |`,
       );
     }
   }
