@@ -131,7 +131,8 @@ try {
   if (parts.includes('latency')) await latency('without njs (reloads)');
   if (parts.includes('reload')) changes.push(await sharesUnderLoad('without njs: reload at each change'));
   useProxy(NJS);
-  if (parts.includes('shadow')) await shadowCost({ root, name, port, mlship, rounds, requests });
+  if (parts.includes('shadow'))
+    await shadowCost({ root, name, port, mlship, rounds, requests, nginxImage: NJS });
   if (parts.includes('latency')) await latency('with njs (routing state)');
   if (parts.includes('steps')) changes.push(await sharesUnderLoad('with njs: routing state, no reload'));
   if (parts.includes('start')) changes.push(await startsUnderLoad());

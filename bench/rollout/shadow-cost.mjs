@@ -53,9 +53,9 @@ import os from 'node:os';
 import path from 'node:path';
 import { performance } from 'node:perf_hooks';
 
-// The stand-in of `stub`: the stack's own NGINX image (scripts/local-base-images.sh).
-const STUB_IMAGE = 'mlship-local/nginx:1.22';
 const ALL_CONFIGS = ['off', 'low', 'default', 'paused', 'stub', 'idle', 'group', 'slow'];
+/** Configurations in which the candidate predicts no mirrored request (none reaches it, or none is mirrored). */
+const NOT_PREDICTING = new Set(['off', 'paused', 'stub']);
 const list = (name, dflt) => (process.env[name] ? process.env[name].split(',').map((x) => x.trim()) : dflt);
 const CONFIGS = list('SHADOW_CONFIGS', ALL_CONFIGS);
 const LOOPS = list('SHADOW_LOOPS', ['closed', 'open']);
@@ -253,7 +253,8 @@ async function drained(id, since) {
   }
 }
 
-export async function shadowCost({ root, name, port, mlship, rounds, requests }) {
+/** `nginxImage`: the stack's NGINX image (run.mjs's), which the `stub` stand-in also runs. */
+export async function shadowCost({ root, name, port, mlship, rounds, requests, nginxImage }) {
   mlship(['rollout', 'start', 'model', '--shadow', '--record-sample', '0', '--path', 'services/model-v2']);
   const id = (service) =>
     execFileSync(
@@ -345,7 +346,7 @@ export async function shadowCost({ root, name, port, mlship, rounds, requests })
         candidateHost,
       ];
       const script = `printf '%s' '${conf}' > /tmp/stub.conf && exec nginx -g 'daemon off;' -c /tmp/stub.conf`;
-      execFileSync('docker', [...run, '--entrypoint', 'sh', STUB_IMAGE, '-c', script], { stdio: 'ignore' });
+      execFileSync('docker', [...run, '--entrypoint', 'sh', nginxImage, '-c', script], { stdio: 'ignore' });
     } else {
       spawnSync('docker', ['rm', '-f', stubName], { stdio: 'ignore' });
       execFileSync('docker', ['network', 'connect', '--alias', candidateHost, network, candidate], {
@@ -411,9 +412,7 @@ export async function shadowCost({ root, name, port, mlship, rounds, requests })
           const t1 = ticks();
           const steal = (100 * (t1.steal - t0.steal)) / Math.max(1, t1.total - t0.total);
           await sleep(1000); // the shadow's queue predicted (or dropped) before it is counted
-          const predicted = ['off', 'paused', 'stub'].includes(config)
-            ? 0
-            : shadowPredictions(candidate, since);
+          const predicted = NOT_PREDICTING.has(config) ? 0 : shadowPredictions(candidate, since);
           runs.push({
             round,
             config,
@@ -472,7 +471,7 @@ function report(runs, { rounds, requests, capacity, rates, generatedShares, apar
         .map((i) => median(rs.map((r) => (r.wait[i] * 1e6) / requests)).toFixed(0))
         .join(' / ');
       console.log(
-        `| ${loop === 'open' ? `open ${Math.round(share * 100)} %` : loop} | ${c} | ${config} | ${median(rs.map((r) => r.p50)).toFixed(1)} | ${p99.toFixed(1)} | ${rs.map((r) => r.p99.toFixed(1)).join(', ')} | ${config === 'off' ? '' : `${d >= 0 ? '+' : ''}${d.toFixed(1)}`} | ${median(rs.map((r) => r.rps)).toFixed(0)} | ${rs.reduce((s, r) => s + r.failed, 0)} | ${['off', 'paused', 'stub'].includes(config) ? '-' : `${((median(rs.map((r) => r.predicted)) / requests) * 100).toFixed(0)} %`} | ${cpu} | ${wait} |`,
+        `| ${loop === 'open' ? `open ${Math.round(share * 100)} %` : loop} | ${c} | ${config} | ${median(rs.map((r) => r.p50)).toFixed(1)} | ${p99.toFixed(1)} | ${rs.map((r) => r.p99.toFixed(1)).join(', ')} | ${config === 'off' ? '' : `${d >= 0 ? '+' : ''}${d.toFixed(1)}`} | ${median(rs.map((r) => r.rps)).toFixed(0)} | ${rs.reduce((s, r) => s + r.failed, 0)} | ${NOT_PREDICTING.has(config) ? '-' : `${((median(rs.map((r) => r.predicted)) / requests) * 100).toFixed(0)} %`} | ${cpu} | ${wait} |`,
       );
     }
   }
