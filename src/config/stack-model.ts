@@ -100,6 +100,11 @@ export interface StackService {
   user?: string;
   workingDir?: string;
   stopGraceSeconds?: number;
+  /**
+   * Kernel settings of the service's own namespaces (docker's `sysctls`, ECS's `systemControls`).
+   * Only mlship's proxy sets them today; a user's compose `sysctls:` are not carried over.
+   */
+  sysctls?: Record<string, string>;
   labels: Record<string, string>;
   profiles: string[];
   /** Where the service is defined, for messages. */

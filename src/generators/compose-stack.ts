@@ -52,6 +52,8 @@ export interface ComposeService {
   labels: Record<string, string>;
   /** A shadow candidate's low CPU weight (compose-rollout's SHADOW_CPU_SHARES). */
   cpu_shares?: number;
+  /** Kernel settings of the container's own namespaces (the proxy's: PROXY_SYSCTLS). */
+  sysctls?: Record<string, string>;
   deploy?: {
     resources: {
       limits?: { cpus?: string; memory?: string };
@@ -513,7 +515,6 @@ function frontendService(
   };
 }
 
-/** NGINX in front of the model services (and candidates) and the front end, on loopback. */
 /** The local proxy's routing folder: route.js (njs) and the rollouts' state it reads per request. */
 function routingFiles(rollouts: ComposeRollout[]): GeneratedStack['files'] {
   return [
@@ -522,6 +523,21 @@ function routingFiles(rollouts: ComposeRollout[]): GeneratedStack['files'] {
   ];
 }
 
+/**
+ * The proxy's network settings. A shadow's relay opens a connection to the candidate per mirrored
+ * request and closes it first, so each leaves a TIME_WAIT socket in the proxy's namespace for
+ * 60 s: at 400 copies a second, 13,000-31,000 of the 28,232 ports to one address, and finding a
+ * free one then doubled the proxy's CPU (benchmarks.md, Dec 5). With tcp_tw_reuse=1 (the
+ * kernel's default, 2, allows it on loopback only) a new connection may take over a port whose
+ * TIME_WAIT is older than a second, which TCP timestamps make safe for an outgoing connection.
+ * Docker (`sysctls`) and ECS (`systemControls`, Fargate included) set it in the container's
+ * (the task's) own network namespace only. On ECS the relay reaches the candidate through
+ * Service Connect's proxy at a 127.255.x.x address, where the default already reuses; it is set
+ * there too, so that what `deploy ecs --local` runs and any path without that proxy match.
+ */
+export const PROXY_SYSCTLS: Readonly<Record<string, string>> = { 'net.ipv4.tcp_tw_reuse': '1' };
+
+/** NGINX in front of the model services (and candidates) and the front end, on loopback. */
 function proxyService(
   project: Project,
   upstreams: string[],
@@ -561,6 +577,7 @@ function proxyService(
       start_period: '5s',
     },
     restart: 'unless-stopped',
+    sysctls: { ...PROXY_SYSCTLS },
     labels: { ...labels, 'dev.mlship.role': 'proxy' },
   };
 }

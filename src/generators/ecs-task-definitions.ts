@@ -419,6 +419,10 @@ function containerDefinition(ctx: Context, svc: StackService, gpuTask: boolean):
     ...(svc.stopGraceSeconds !== undefined
       ? { stopTimeout: Math.min(120, Math.round(svc.stopGraceSeconds)) }
       : {}),
+    // In awsvpc mode a network setting applies to the whole task (the proxy is alone in its own).
+    ...(svc.sysctls
+      ? { systemControls: Object.entries(svc.sysctls).map(([namespace, value]) => ({ namespace, value })) }
+      : {}),
     ...(gpuCount ? { resourceRequirements: [{ type: 'GPU' as const, value: String(gpuCount) }] } : {}),
     ...(dependsOn?.length ? { dependsOn } : {}),
     logConfiguration: {

@@ -581,7 +581,12 @@ function configMapOf(t: Translation, svc: StackService, name: string) {
   };
 }
 
-/** Start-up order and restart policies Kubernetes does not have. */
+/**
+ * Start-up order and restart policies Kubernetes does not have. A service's `sysctls` (only
+ * mlship's proxy has one: tcp_tw_reuse, for a shadow rollout's relay, which runs locally and on
+ * ECS, never on Kubernetes) are left out without a word: it is not among Kubernetes' safe
+ * sysctls, and a kubelet that does not allow it refuses the pod.
+ */
 function warnCarriedOver(t: Translation, svc: StackService): void {
   if (svc.dependsOn.length) {
     const deps = svc.dependsOn.map((d) => d.service).join(', ');

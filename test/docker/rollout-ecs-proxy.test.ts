@@ -388,6 +388,14 @@ describe.runIf(engine)(
             encoding: 'utf8',
           }).stdout.trim();
         expect([shares('sh-demo-local-iris-candidate'), shares('sh-demo-local-iris')]).toEqual(['2', '0']);
+        // The relay's connection per copy: the proxy's revision (baked over the one before the
+        // rollout) keeps systemControls, and its namespace reuses TIME_WAIT ports.
+        const reuse = spawnSync(
+          'docker',
+          ['exec', 'sh-demo-local-proxy', 'cat', '/proc/sys/net/ipv4/tcp_tw_reuse'],
+          { encoding: 'utf8' },
+        );
+        expect(reuse.stdout.trim(), reuse.stderr).toBe('1');
         const base = out.endpoints.find((e) => e.port === 80)!.url;
         const answers = await predictAll(base, N);
         // Clients got only stable answers (v1: 2x), none failed.

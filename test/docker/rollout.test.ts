@@ -17,8 +17,17 @@ import {
   type StatusJson,
   wrapRolloutArgs,
 } from '../helpers/predict-load.js';
+import { requires } from '../helpers/requires.js';
 
 const engine = await requireEngine();
+// Settings of the proxy's network namespace changed from the host (root, as CI runs).
+const hasNsenter =
+  !engine ||
+  requires(
+    'nsenter (root)',
+    spawnSync('nsenter', ['-t', String(process.pid), '-n', 'true']).status === 0,
+    'install util-linux and run the tests as root',
+  );
 const BIN = path.resolve('bin/mlship.js');
 const NAME = `mlship-rollout-${process.pid}`;
 const NGINX = 'mlship-local/nginx:1.22';
@@ -507,6 +516,60 @@ describe.runIf(engine)('mlship rollout on the local stack (real NGINX, two wrapp
     const back = mlship(['rollout', 'rollback', 'model', '--reason', 'shadow test over']);
     expect(back.code, back.stderr).toBe(0);
   });
+
+  it.runIf(hasNsenter)(
+    "shadow through 500 ports: the proxy reuses the relay's TIME_WAIT ports (tcp_tw_reuse=1), 2,000 copies at 400/s and none fails to connect; at the kernel's default they run out",
+    async () => {
+      const proxy = container('proxy');
+      const reuse = spawnSync('docker', ['exec', proxy, 'cat', '/proc/sys/net/ipv4/tcp_tw_reuse'], {
+        encoding: 'utf8',
+      });
+      expect(reuse.stdout.trim(), reuse.stderr).toBe('1');
+      const pid = spawnSync('docker', ['inspect', '-f', '{{.State.Pid}}', proxy], {
+        encoding: 'utf8',
+      }).stdout.trim();
+      // From the host, in the proxy's network namespace (the test's way, not mlship's).
+      const sysctl = (name: string, value: string) => {
+        const r = spawnSync(
+          'nsenter',
+          ['-t', pid, '-n', 'sh', '-c', `echo "${value}" > /proc/sys/net/ipv4/${name}`],
+          { encoding: 'utf8' },
+        );
+        expect(r.status, r.stderr).toBe(0);
+      };
+      /** Copies the relay could not send: no free local port to the candidate (EADDRNOTAVAIL). */
+      const unsent = async (from: number) => {
+        const since = Math.floor(Date.now() / 1000) - 1;
+        const run = await openLoop(from, 2000, 400);
+        await new Promise((r) => setTimeout(r, 1000));
+        const logs = spawnSync('docker', ['logs', '--since', String(since), proxy], { encoding: 'utf8' });
+        const errors = `${logs.stdout}\n${logs.stderr}`.split('\n');
+        return { ...run, unsent: errors.filter((l) => l.includes('Cannot assign requested address')).length };
+      };
+      // 500 local ports instead of 28,232. Each copy the candidate took leaves a TIME_WAIT socket
+      // for 60 s (the relay closes first; a starved shadow takes fewer than 400 a second, the rest
+      // are dropped before a connection): at tcp_tw_reuse=1 a port is taken over after 1 s, so
+      // 500 are enough at any rate up to 400 a second; at the default they are all taken within
+      // the run.
+      sysctl('ip_local_port_range', '40000 40499');
+      try {
+        const start = mlship(['rollout', 'start', 'model', '--shadow', '--path', 'services/model-v2']);
+        expect(start.code, start.stderr).toBe(0);
+        const reused = await unsent(30_000);
+        // The kernel's default (2): TIME_WAIT ports are reused on loopback only.
+        sysctl('tcp_tw_reuse', '2');
+        const atDefault = await unsent(40_000);
+        console.info(
+          `relay through 500 ports, 2,000 copies at 400/s: ${reused.unsent} not sent at tcp_tw_reuse=1 (primary p99 ${reused.p99.toFixed(1)} ms), ${atDefault.unsent} at the default (${atDefault.failed} client requests failed)`,
+        );
+        expect(reused).toMatchObject({ unsent: 0, failed: 0 });
+        expect(atDefault.unsent).toBeGreaterThan(100);
+      } finally {
+        sysctl('tcp_tw_reuse', '1');
+        sysctl('ip_local_port_range', '32768 60999');
+      }
+    },
+  );
 
   it('watch rolls back a candidate that fails 20 % of requests: weights 100/0, the reason, exit 1', async () => {
     const start = mlship([

@@ -101,6 +101,8 @@ export interface ContainerSpec {
   healthcheck?: HealthcheckSpec;
   /** Seconds between SIGTERM and SIGKILL when the container is stopped. */
   stopTimeoutSeconds?: number;
+  /** Kernel settings of the container's own namespaces (docker's --sysctl). */
+  sysctls?: Record<string, string>;
   /** Container port → host port (0 = any free port). */
   ports?: Record<number, number>;
   /** Remove automatically when it stops (default false for detached containers). */
@@ -390,6 +392,7 @@ export function containerCreateOptions(spec: ContainerSpec): Dockerode.Container
       ...(requests ? { DeviceRequests: requests } : {}),
       ...(spec.network ? { NetworkMode: spec.network } : {}),
       ...(spec.extraHosts?.length ? { ExtraHosts: spec.extraHosts } : {}),
+      ...(spec.sysctls ? { Sysctls: spec.sysctls } : {}),
     },
     ...(spec.stopTimeoutSeconds !== undefined ? { StopTimeout: spec.stopTimeoutSeconds } : {}),
     ...(spec.healthcheck

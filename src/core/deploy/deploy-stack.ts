@@ -125,6 +125,7 @@ function serviceFromCompose(
     ...(svc.deploy?.resources.limits?.cpus ? { cpus: Number(svc.deploy.resources.limits.cpus) } : {}),
     ...(memory ? { memoryBytes: parseBytes(memory)! } : {}),
     ...(device ? { gpus: device.count } : {}),
+    ...(svc.sysctls ? { sysctls: { ...svc.sysctls } } : {}),
     labels: {},
     profiles: [],
   };

@@ -202,12 +202,35 @@ function containerSpec(
         }
       : {}),
     ...(c.stopTimeout !== undefined ? { stopTimeoutSeconds: c.stopTimeout } : {}),
+    ...sysctlsOf(td, c, owner),
     // A Fargate task's memory is its container's when it is alone in the task.
     ...(single && td.memory ? { memoryBytes: Number(td.memory) * 1024 ** 2 } : {}),
     ...(single && td.cpu ? { cpus: Number(td.cpu) / 1024 } : {}),
     ...(options.lowPriority?.includes(c.name!) ? { cpuShares: SHADOW_CPU_SHARES } : {}),
     ...(gpus && gpuCount ? { gpus: gpuCount } : {}),
   };
+}
+
+/**
+ * A container's systemControls as docker's sysctls. In awsvpc mode a network setting applies to
+ * the whole task: every container's net.* ones go to the container that owns the namespace
+ * (docker refuses them on a container that joins another's); the rest stay with their own.
+ */
+export function sysctlsOf(
+  td: RegisterTaskDefinitionCommandInput,
+  c: ContainerDefinition,
+  owner: ContainerHandle | undefined,
+): { sysctls?: Record<string, string> } {
+  const controls = (owner ? [c] : (td.containerDefinitions ?? [])).flatMap((x) =>
+    (x.systemControls ?? [])
+      .filter((s) => s.namespace && s.value !== undefined)
+      .filter((s) =>
+        x === c ? !owner || !s.namespace!.startsWith('net.') : s.namespace!.startsWith('net.'),
+      ),
+  );
+  return controls.length
+    ? { sysctls: Object.fromEntries(controls.map((s) => [s.namespace!, s.value!])) }
+    : {};
 }
 
 /** Waits until `condition` holds for a started container (dependsOn), or it cannot any more. */

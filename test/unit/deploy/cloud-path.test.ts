@@ -10,7 +10,7 @@ import type { StackService } from '../../../src/config/stack-model.js';
 import type { S3Api, UploadSpec } from '../../../src/core/deploy/aws-apis.js';
 import { bakeable, planBakes } from '../../../src/core/deploy/config-images.js';
 import { healthCheckNeeds, missingHealthCheckTools } from '../../../src/core/deploy/health-tools.js';
-import { startOrder } from '../../../src/core/deploy/local-run.js';
+import { startOrder, sysctlsOf } from '../../../src/core/deploy/local-run.js';
 import { executionRolePolicies, roleNames, taskRolePolicies } from '../../../src/core/deploy/roles.js';
 import {
   ChecksumCache,
@@ -323,5 +323,28 @@ describe('a task run locally', () => {
       { name: 'sidecar' },
     ]);
     expect(order.map((c) => c.name)).toEqual(['detector', 'sidecar', 'pose-2d']);
+  });
+
+  it("systemControls: the task's network ones on the container that owns the namespace (awsvpc), the rest on their own", () => {
+    const proxy = {
+      name: 'proxy',
+      systemControls: [{ namespace: 'net.ipv4.tcp_tw_reuse', value: '1' }],
+    };
+    const sidecar = {
+      name: 'sidecar',
+      systemControls: [
+        { namespace: 'net.core.somaxconn', value: '4096' },
+        { namespace: 'kernel.shmmax', value: '1000000' },
+      ],
+    };
+    const td = { family: 't', containerDefinitions: [proxy, sidecar] };
+    const owner = { id: 'owner' } as Parameters<typeof sysctlsOf>[2];
+    expect(sysctlsOf(td, proxy, undefined)).toEqual({
+      sysctls: { 'net.ipv4.tcp_tw_reuse': '1', 'net.core.somaxconn': '4096' },
+    });
+    expect(sysctlsOf(td, sidecar, owner)).toEqual({ sysctls: { 'kernel.shmmax': '1000000' } });
+    expect(
+      sysctlsOf({ family: 'u', containerDefinitions: [{ name: 'a' }] }, { name: 'a' }, undefined),
+    ).toEqual({});
   });
 });

@@ -5,6 +5,7 @@ import { describe, expect, it } from 'vitest';
 import { awsName, loadBalancerNames, planEcs } from '../../../src/core/deploy/plan.js';
 import { FileExistsError } from '../../../src/io/errors.js';
 import { loadServiceModel, validateShape } from '../../helpers/aws-model.js';
+import { expectGolden } from '../../helpers/golden.js';
 
 const ecsModel = loadServiceModel('ecs');
 const base = { region: 'eu-west-1', accountId: '123456789012', imageTag: '3f2a1c9', force: false };
@@ -95,6 +96,23 @@ describe('deploy ecs (files and plan)', () => {
         expect(validateShape(ecsModel, 'RegisterTaskDefinitionRequest', td), td.family).toEqual([]);
       }
     }
+  });
+
+  it("from mlship.yaml with a proxy: the proxy's task reuses TIME_WAIT ports (systemControls net.ipv4.tcp_tw_reuse=1), no other task sets any; golden, valid for the ECS API", async () => {
+    const dir = mkdtempSync(path.join(os.tmpdir(), 'mlship-deploy-'));
+    cpSync('fixtures/compose/pipeline', dir, { recursive: true });
+    const r = await planEcs({ ...base, file: path.join(dir, 'mlship.yaml') });
+    const file = path.join(r.outDir, 'task-definitions/pose-pipeline-proxy.json');
+    expectGolden('test/golden/deploy/pipeline-proxy-task-definition.json', readFileSync(file, 'utf8'));
+    const controls = r.translation.taskDefinitions.flatMap((td) =>
+      (td.containerDefinitions ?? []).flatMap((c) =>
+        (c.systemControls ?? []).map((s) => ({ c: c.name, ...s })),
+      ),
+    );
+    expect(controls).toEqual([{ c: 'proxy', namespace: 'net.ipv4.tcp_tw_reuse', value: '1' }]);
+    if (ecsModel)
+      for (const td of r.translation.taskDefinitions)
+        expect(validateShape(ecsModel, 'RegisterTaskDefinitionRequest', td), td.family).toEqual([]);
   });
 
   it('never writes into a folder it did not create, without --force', async () => {
