@@ -20,6 +20,10 @@
 //            (same name and port) that answers 202 at once: the mirror and the relay to a shadow
 //            that costs nothing and answers at once (as one on CPUs of its own would, on ECS),
 //            the stand-in at the default CPU policy
+//   stub-kernel  as `stub`, the proxy's namespace at the kernel's tcp_tw_reuse (2: TIME_WAIT
+//            ports reused on loopback only) instead of the 1 mlship sets: the relay's connection
+//            per copy then leaves a TIME_WAIT socket that holds its port for 60 s (the cost before
+//            Dec 5; set from the host with nsenter, as root)
 //   paused   mirror on, the candidate paused (`docker pause`): NGINX's mirror and the relay without
 //            any shadow work (the relay answers the mirror at once, as always). The relay's copies
 //            go to a shadow that never answers: its kernel queues the connections in its listen
@@ -37,7 +41,7 @@
 //            machine; at a quarter, the primary and its shadow leave half of it idle.
 // Configurations alternate within each round (the order rotates); each round is reported.
 // Environment, to measure part of it with more requests in the same time:
-//   SHADOW_CONFIGS  configurations, e.g. off,paused,idle,slow (default: all six)
+//   SHADOW_CONFIGS  configurations, e.g. off,paused,idle,slow (default: all)
 //   SHADOW_LOOPS    closed,open (default: both)
 //   SHADOW_LOADS    the open loop's shares of the capacity, e.g. 0.5,0.25 (default: 0.5)
 //   SHADOW_APART=1  the shadow on CPUs of its own, as on ECS (its own service's tasks): the stable
@@ -53,9 +57,11 @@ import os from 'node:os';
 import path from 'node:path';
 import { performance } from 'node:perf_hooks';
 
-const ALL_CONFIGS = ['off', 'low', 'default', 'paused', 'stub', 'idle', 'group', 'slow'];
+const ALL_CONFIGS = ['off', 'low', 'default', 'paused', 'stub', 'stub-kernel', 'idle', 'group', 'slow'];
 /** Configurations in which the candidate predicts no mirrored request (none reaches it, or none is mirrored). */
-const NOT_PREDICTING = new Set(['off', 'paused', 'stub']);
+const NOT_PREDICTING = new Set(['off', 'paused', 'stub', 'stub-kernel']);
+/** Configurations with the stand-in in the candidate's place. */
+const STUBBED = new Set(['stub', 'stub-kernel']);
 const list = (name, dflt) => (process.env[name] ? process.env[name].split(',').map((x) => x.trim()) : dflt);
 const CONFIGS = list('SHADOW_CONFIGS', ALL_CONFIGS);
 const LOOPS = list('SHADOW_LOOPS', ['closed', 'open']);
@@ -318,6 +324,19 @@ export async function shadowCost({ root, name, port, mlship, rounds, requests, n
     }
     writeFileSync(file, on ? '1' : '0');
   };
+  // The proxy's tcp_tw_reuse, read and written in its network namespace from the host.
+  const proxyPid = execFileSync('docker', ['inspect', '-f', '{{.State.Pid}}', proxy], {
+    encoding: 'utf8',
+  }).trim();
+  const inProxy = (script) =>
+    execFileSync('nsenter', ['-t', proxyPid, '-n', 'sh', '-c', script], { encoding: 'utf8' }).trim();
+  const generatedTwReuse = inProxy('cat /proc/sys/net/ipv4/tcp_tw_reuse');
+  const proxyTwReuse = (value) => {
+    if (CONFIGS.includes('stub-kernel')) inProxy(`echo ${value} > /proc/sys/net/ipv4/tcp_tw_reuse`);
+  };
+  /** TIME_WAIT sockets in the proxy's namespace now. */
+  const timeWait = () =>
+    Number(/\btw (\d+)/.exec(inProxy('grep TCP: /proc/net/sockstat'))?.[1] ?? Number.NaN);
   // `stub`: a stand-in answering 202 where the relay sends the copies (the candidate's name and port).
   const nginxConf = readFileSync(path.join(root, 'deploy/compose/proxy/nginx.conf'), 'utf8');
   const [, candidateHost, candidatePort] = /set \$mlship_candidate ([\w.-]+):(\d+);/.exec(nginxConf) ?? [];
@@ -368,7 +387,8 @@ export async function shadowCost({ root, name, port, mlship, rounds, requests, n
       stdio: 'ignore',
     });
     spawnSync('docker', [config === 'paused' ? 'pause' : 'unpause', candidate], { stdio: 'ignore' });
-    stub(config === 'stub');
+    stub(STUBBED.has(config));
+    proxyTwReuse(config === 'stub-kernel' ? '2' : generatedTwReuse);
     // Every thread of every process in the candidate: SCHED_IDLE for `idle`, SCHED_OTHER otherwise,
     // set from the host by their host PIDs (the way back to SCHED_OTHER needs CAP_SYS_NICE, which
     // a process in the container lacks).
@@ -395,7 +415,7 @@ export async function shadowCost({ root, name, port, mlship, rounds, requests, n
         configure(config);
         if (previous === 'paused' && config !== 'paused') await drained(candidate, unpaused);
         // The relay resolves the candidate's name again (valid=1s) once the stand-in is gone.
-        if (previous === 'stub' && config !== 'stub') await sleep(3000);
+        if (STUBBED.has(previous) && !STUBBED.has(config)) await sleep(3000);
         previous = config;
         await closed(port, 200, 16); // the configuration warm
         for (const { c, loop, load: share } of CELLS) {
@@ -411,6 +431,7 @@ export async function shadowCost({ root, name, port, mlship, rounds, requests, n
           const wait = waitNow().map((x, i) => x - wait0[i]);
           const t1 = ticks();
           const steal = (100 * (t1.steal - t0.steal)) / Math.max(1, t1.total - t0.total);
+          const tw = timeWait();
           await sleep(1000); // the shadow's queue predicted (or dropped) before it is counted
           const predicted = NOT_PREDICTING.has(config) ? 0 : shadowPredictions(candidate, since);
           runs.push({
@@ -424,15 +445,26 @@ export async function shadowCost({ root, name, port, mlship, rounds, requests, n
             cpu,
             wait,
             steal,
+            tw,
             load: os.loadavg()[0],
           });
         }
       }
     }
-    report(runs, { rounds, requests, capacity, rates, generatedShares, apart, engineApart });
+    report(runs, {
+      rounds,
+      requests,
+      capacity,
+      rates,
+      generatedShares,
+      generatedTwReuse,
+      apart,
+      engineApart,
+    });
   } finally {
     groupIdle(false);
     stub(false);
+    proxyTwReuse(generatedTwReuse);
     spawnSync('docker', ['unpause', candidate], { stdio: 'ignore' });
     if (apart) {
       cpuset([stable, proxy, candidate], all);
@@ -445,17 +477,20 @@ export async function shadowCost({ root, name, port, mlship, rounds, requests, n
   }
 }
 
-function report(runs, { rounds, requests, capacity, rates, generatedShares, apart, engineApart }) {
+function report(
+  runs,
+  { rounds, requests, capacity, rates, generatedShares, generatedTwReuse, apart, engineApart },
+) {
   console.log(
-    `\n## shadow cost to the primary: mirror off vs a shadow at cpu_shares ${generatedShares} (low), at 1024 (default, as before), paused, a stand-in answering 202 at once in the candidate's place (stub), at cpu_shares ${generatedShares} with SCHED_IDLE (idle), the same with its cgroup idle (group), and the same capped at 0.1 CPU (slow) (measured: ${CONFIGS.join(', ')}${apart ? `; the shadow and the clients${engineApart ? ' and the engine' : ''} on CPUs apart from the stable and the proxy` : ''}); ${rounds} rounds of ${requests} requests per cell; closed-loop capacity (off, c=64) ${capacity.toFixed(0)} req/s, open loop at ${[...rates.values()].join(' and ')} req/s; load ${os
+    `\n## shadow cost to the primary: mirror off vs a shadow at cpu_shares ${generatedShares} (low), at 1024 (default, as before), paused, a stand-in answering 202 at once in the candidate's place (stub; the proxy at tcp_tw_reuse ${generatedTwReuse}, stub-kernel at the kernel's 2), at cpu_shares ${generatedShares} with SCHED_IDLE (idle), the same with its cgroup idle (group), and the same capped at 0.1 CPU (slow) (measured: ${CONFIGS.join(', ')}${apart ? `; the shadow and the clients${engineApart ? ' and the engine' : ''} on CPUs apart from the stable and the proxy` : ''}); ${rounds} rounds of ${requests} requests per cell; closed-loop capacity (off, c=64) ${capacity.toFixed(0)} req/s, open loop at ${[...rates.values()].join(' and ')} req/s; load ${os
       .loadavg()
       .map((x) => x.toFixed(1))
       .join(' ')} at ${new Date().toISOString()}\n`,
   );
   console.log(
-    '| loop | c | shadow | p50 ms | p99 ms (median) | p99 each round | p99 vs off | req/s | failed | shadow predicted | CPU s stable / shadow / proxy / engine | CPU wait µs per request: stable / proxy / clients |',
+    '| loop | c | shadow | p50 ms | p99 ms (median) | p99 each round | p99 vs off | req/s | failed | shadow predicted | CPU s stable / shadow / proxy / engine | CPU wait µs per request: stable / proxy / clients | proxy TIME_WAIT after |',
   );
-  console.log('|---|---:|---|---:|---:|---|---:|---:|---:|---:|---|---|');
+  console.log('|---|---:|---|---:|---:|---|---:|---:|---:|---:|---|---|---:|');
   const cells = [...CELLS].sort((a, b) => a.loop.localeCompare(b.loop) * -1 || b.load - a.load || a.c - b.c);
   for (const { loop, c, load: share } of cells) {
     const cell = (config) =>
@@ -471,7 +506,7 @@ function report(runs, { rounds, requests, capacity, rates, generatedShares, apar
         .map((i) => median(rs.map((r) => (r.wait[i] * 1e6) / requests)).toFixed(0))
         .join(' / ');
       console.log(
-        `| ${loop === 'open' ? `open ${Math.round(share * 100)} %` : loop} | ${c} | ${config} | ${median(rs.map((r) => r.p50)).toFixed(1)} | ${p99.toFixed(1)} | ${rs.map((r) => r.p99.toFixed(1)).join(', ')} | ${config === 'off' ? '' : `${d >= 0 ? '+' : ''}${d.toFixed(1)}`} | ${median(rs.map((r) => r.rps)).toFixed(0)} | ${rs.reduce((s, r) => s + r.failed, 0)} | ${NOT_PREDICTING.has(config) ? '-' : `${((median(rs.map((r) => r.predicted)) / requests) * 100).toFixed(0)} %`} | ${cpu} | ${wait} |`,
+        `| ${loop === 'open' ? `open ${Math.round(share * 100)} %` : loop} | ${c} | ${config} | ${median(rs.map((r) => r.p50)).toFixed(1)} | ${p99.toFixed(1)} | ${rs.map((r) => r.p99.toFixed(1)).join(', ')} | ${config === 'off' ? '' : `${d >= 0 ? '+' : ''}${d.toFixed(1)}`} | ${median(rs.map((r) => r.rps)).toFixed(0)} | ${rs.reduce((s, r) => s + r.failed, 0)} | ${NOT_PREDICTING.has(config) ? '-' : `${((median(rs.map((r) => r.predicted)) / requests) * 100).toFixed(0)} %`} | ${cpu} | ${wait} | ${median(rs.map((r) => r.tw)).toFixed(0)} |`,
       );
     }
   }
