@@ -532,8 +532,8 @@ function routingFiles(rollouts: ComposeRollout[]): GeneratedStack['files'] {
  * TIME_WAIT is older than a second, which TCP timestamps make safe for an outgoing connection.
  * Docker (`sysctls`) and ECS (`systemControls`, Fargate included) set it in the container's
  * (the task's) own network namespace only. On ECS the relay reaches the candidate through
- * Service Connect's proxy at a 127.255.x.x address, where the default already reuses; it is set
- * there too, so that what `deploy ecs --local` runs and any path without that proxy match.
+ * Service Connect's proxy in the same task, which may change which connections close where; set
+ * there all the same, and `deploy ecs --local` (no Service Connect proxy) runs it as here.
  */
 export const PROXY_SYSCTLS: Readonly<Record<string, string>> = { 'net.ipv4.tcp_tw_reuse': '1' };
 
