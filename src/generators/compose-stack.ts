@@ -526,8 +526,8 @@ function routingFiles(rollouts: ComposeRollout[]): GeneratedStack['files'] {
 /**
  * The proxy's network settings. A shadow's relay opens a connection to the candidate per mirrored
  * request and closes it first, so each leaves a TIME_WAIT socket in the proxy's namespace for
- * 60 s: at 400 copies a second, 13,000-31,000 of the 28,232 ports to one address, and finding a
- * free one then doubled the proxy's CPU (benchmarks.md, Dec 5). With tcp_tw_reuse=1 (the
+ * 60 s: at 400 copies a second, 13,000-33,000 of the 28,232 ports to one address, and finding a
+ * free one then doubled to tripled the proxy's CPU (benchmarks.md, Dec 5). With tcp_tw_reuse=1 (the
  * kernel's default, 2, allows it on loopback only) a new connection may take over a port whose
  * TIME_WAIT is older than a second, which TCP timestamps make safe for an outgoing connection.
  * Docker (`sysctls`) and ECS (`systemControls`, Fargate included) set it in the container's

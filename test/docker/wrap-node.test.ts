@@ -184,6 +184,46 @@ describe.runIf(await requireEngine())('wrapped ONNX model on the Node runtime (o
     );
   });
 
+  it("a shadow's full queue: the copy is answered 202 accepted: false and logged once, as 'shadow dropped' (no access line), counted in mlship_shadow_dropped_total", async () => {
+    const small = await serve(
+      { dir: out, image: TAG, build: false, hostPort: 0, runLabel: run, env: { MAX_QUEUE: '1' } },
+      { engine: engine!, tasks: quietTasks(log) },
+    );
+    try {
+      const base = small.result.url;
+      const ids = Array.from({ length: 40 }, (_, i) => `burst-${i}`);
+      // 40 copies at once against a queue of 1: the first is predicted, most of the rest dropped.
+      const replies = await Promise.all(
+        ids.map((id) => post(`${base}/predict`, EXAMPLE, { 'x-request-id': id, 'x-mlship-shadow': '1' })),
+      );
+      expect(replies.map((r) => r.status)).toEqual(ids.map(() => 202));
+      const refused = replies.filter((r) => (r.body as { accepted: boolean }).accepted === false).length;
+      expect(refused).toBeGreaterThan(0);
+      const burst = async () =>
+        (await small.handle.logs(400))
+          .split('\n')
+          .filter((l) => l.startsWith('{'))
+          .map((l) => JSON.parse(l) as Record<string, unknown>)
+          .filter((l) => ids.includes(l.request_id as string));
+      let lines = await burst();
+      for (let i = 0; i < 20 && lines.length < ids.length; i++) {
+        await new Promise((r) => setTimeout(r, 250));
+        lines = await burst();
+      }
+      // One line per copy, never an access line for the 202.
+      expect(lines.map((l) => l.request_id).sort()).toEqual([...ids].sort());
+      const dropped = lines.filter((l) => l.msg === 'shadow dropped');
+      expect(lines.filter((l) => l.msg !== 'shadow' && l.msg !== 'shadow dropped')).toEqual([]);
+      expect(dropped.length).toBe(refused);
+      for (const l of dropped) expect(l).toMatchObject({ level: 'warning', queued: 1 });
+      const text = (await get(`${base}/metrics`)).text;
+      expect(metric(text, 'mlship_shadow_dropped_total')).toBe(refused);
+      expect(metric(text, 'mlship_shadow_predictions_total')).toBe(ids.length - refused);
+    } finally {
+      await small.handle.stop(5);
+    }
+  });
+
   it('runs as the unprivileged node user and stops cleanly on SIGTERM', async () => {
     expect((await engine!.inspectImage(TAG)).user).toBe('node');
     await svc.handle.stop(20);
