@@ -101,8 +101,8 @@ export interface StackService {
   workingDir?: string;
   stopGraceSeconds?: number;
   /**
-   * Kernel settings of the service's own namespaces (docker's `sysctls`, ECS's `systemControls`).
-   * Only mlship's proxy sets them today; a user's compose `sysctls:` are not carried over.
+   * Kernel settings of the service's own namespaces (compose's `sysctls`, ECS's `systemControls`,
+   * a pod's securityContext): namespaced ones only (config/sysctls.ts).
    */
   sysctls?: Record<string, string>;
   labels: Record<string, string>;

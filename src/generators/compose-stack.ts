@@ -7,6 +7,7 @@
 import path from 'node:path';
 import type { Project } from '../config/schema.js';
 import { DEFAULT_ADDON_IMAGES } from '../config/stack-schema.js';
+import { PROXY_SYSCTLS } from '../config/sysctls.js';
 import {
   type ComposeRollout,
   candidateName,
@@ -522,20 +523,6 @@ function routingFiles(rollouts: ComposeRollout[]): GeneratedStack['files'] {
     { path: `${ROUTING_DIR}/${ROUTING_STATE_FILE}`, content: routingState(rollouts.map((r) => r.rollout)) },
   ];
 }
-
-/**
- * The proxy's network settings. A shadow's relay opens a connection to the candidate per mirrored
- * request and closes it first, so each leaves a TIME_WAIT socket in the proxy's namespace for
- * 60 s: at 400 copies a second, 13,000-33,000 of the 28,232 ports to one address, and finding a
- * free one then doubled to tripled the proxy's CPU (benchmarks.md, Dec 5). With tcp_tw_reuse=1 (the
- * kernel's default, 2, allows it on loopback only) a new connection may take over a port whose
- * TIME_WAIT is older than a second, which TCP timestamps make safe for an outgoing connection.
- * Docker (`sysctls`) and ECS (`systemControls`, Fargate included) set it in the container's
- * (the task's) own network namespace only. On ECS the relay reaches the candidate through
- * Service Connect's proxy in the same task, which may change which connections close where; set
- * there all the same, and `deploy ecs --local` (no Service Connect proxy) runs it as here.
- */
-export const PROXY_SYSCTLS: Readonly<Record<string, string>> = { 'net.ipv4.tcp_tw_reuse': '1' };
 
 /** NGINX in front of the model services (and candidates) and the front end, on loopback. */
 function proxyService(

@@ -379,6 +379,14 @@ function containerDefinition(ctx: Context, svc: StackService, gpuTask: boolean):
   const { stack, options } = ctx;
   const image = options.images?.[svc.name] ?? svc.image;
   warnUnsupported(ctx, svc, image);
+  const shared = Object.keys(svc.sysctls ?? {}).filter((n) => n.startsWith('net.'));
+  if (gpuTask && ctx.gpuServices.length > 1 && shared.length)
+    warn(
+      ctx,
+      svc,
+      'sysctls',
+      `${shared.join(', ')} will apply to every container of the GPU task (one network namespace in awsvpc mode)`,
+    );
   const efsMounts = mountsOf(ctx, svc);
   const environment = environmentOf(ctx, svc, gpuTask);
   const secrets = secretsOf(ctx, svc);

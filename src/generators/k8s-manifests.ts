@@ -11,6 +11,7 @@ import {
   type StackWarning,
   serviceWarning,
 } from '../config/stack-model.js';
+import { K8S_SAFE_SYSCTLS, PROXY_SYSCTLS } from '../config/sysctls.js';
 
 // --- the subset of the Kubernetes API that mlship emits -----------------------------
 
@@ -98,6 +99,7 @@ export interface Deployment {
         volumes?: Volume[];
         tolerations?: { key: string; operator: 'Exists'; effect: 'NoSchedule' }[];
         terminationGracePeriodSeconds?: number;
+        securityContext?: { sysctls: { name: string; value: string }[] };
       };
     };
   };
@@ -582,11 +584,30 @@ function configMapOf(t: Translation, svc: StackService, name: string) {
 }
 
 /**
- * Start-up order and restart policies Kubernetes does not have. A service's `sysctls` (only
- * mlship's proxy has one: tcp_tw_reuse, for a shadow rollout's relay, which runs locally and on
- * ECS, never on Kubernetes) are left out without a word: it is not among Kubernetes' safe
- * sysctls, and a kubelet that does not allow it refuses the pod.
+ * A service's sysctls in its pod's securityContext: Kubernetes' safe ones only (a kubelet that
+ * does not allow another refuses the pod); the others are a warning. mlship's own proxy setting
+ * (tcp_tw_reuse, for a shadow rollout's relay, which never runs on Kubernetes) is left out
+ * without one.
  */
+function podSysctls(
+  t: Translation,
+  svc: StackService,
+): { securityContext?: { sysctls: { name: string; value: string }[] } } {
+  const sysctls: { name: string; value: string }[] = [];
+  for (const [name, value] of Object.entries(svc.sysctls ?? {})) {
+    if (K8S_SAFE_SYSCTLS.has(name)) sysctls.push({ name, value });
+    else if (!(svc.role === 'proxy' && PROXY_SYSCTLS[name] === value))
+      t.warn(
+        svc,
+        'sysctls',
+        `sysctl ${name} is not one of Kubernetes' safe sysctls: left out (a kubelet refuses a pod with it unless started with --allowed-unsafe-sysctls)`,
+        'allow it on your nodes and add it to the pod securityContext by hand, or remove it',
+      );
+  }
+  return sysctls.length ? { securityContext: { sysctls } } : {};
+}
+
+/** Start-up order and restart policies Kubernetes does not have. */
 function warnCarriedOver(t: Translation, svc: StackService): void {
   if (svc.dependsOn.length) {
     const deps = svc.dependsOn.map((d) => d.service).join(', ');
@@ -666,6 +687,7 @@ function deploymentOf(
           ...(svc.stopGraceSeconds !== undefined
             ? { terminationGracePeriodSeconds: Math.round(svc.stopGraceSeconds) }
             : {}),
+          ...podSysctls(t, svc),
         },
       },
     },

@@ -16,6 +16,7 @@ import type {
   StackWarning,
   VolumeMount,
 } from '../../config/stack-model.js';
+import { ecsAccepts } from '../../config/sysctls.js';
 import { ConfigError, type ConfigProblem } from '../../io/errors.js';
 
 type Path = (string | number)[];
@@ -42,6 +43,7 @@ const CARRIED = new Set([
   'secrets',
   'mem_limit',
   'cpus',
+  'sysctls',
 ]);
 
 /** Fields mlship reads but cannot carry, with why and what to do instead. */
@@ -75,7 +77,6 @@ const NOT_CARRIED: Record<string, { message: string; fix?: string }> = {
   hostname: { message: 'hostnames are not carried over; services are reached by service name' },
   extra_hosts: { message: 'extra host entries are not carried over' },
   dns: { message: 'DNS settings are not carried over' },
-  sysctls: { message: 'sysctls are not carried over' },
   ulimits: { message: 'ulimits are not carried over' },
   tmpfs: { message: 'tmpfs mounts are not carried over' },
   stop_signal: {
@@ -677,6 +678,36 @@ function readProcess(r: ComposeReader, base: Path, s: Record<string, unknown>, s
     if (bytes !== undefined) svc.memoryBytes = bytes;
   }
   if (s.cpus !== undefined) svc.cpus = Number(s.cpus);
+  const sysctls = readSysctls(r, [...base, 'sysctls'], s.sysctls);
+  if (Object.keys(sysctls).length) svc.sysctls = sysctls;
+}
+
+/**
+ * `sysctls:` as a map or a list of "name=value": the namespaced settings a container (an ECS
+ * task) can have; any other is a warning at its line, and left out.
+ */
+function readSysctls(r: ComposeReader, p: Path, raw: unknown): Record<string, string> {
+  const entries: [string, string, Path][] = [];
+  if (Array.isArray(raw))
+    raw.forEach((e, i) => {
+      const [k, ...v] = String(e).split('=');
+      entries.push([(k ?? '').trim(), v.join('=').trim(), [...p, i]]);
+    });
+  else if (raw && typeof raw === 'object')
+    for (const [k, v] of Object.entries(raw)) entries.push([k, String(v), [...p, k]]);
+  else if (raw !== undefined) r.warn(p, 'sysctls must be a mapping or a list; ignored');
+  const out: Record<string, string> = {};
+  for (const [name, value, at] of entries) {
+    if (ecsAccepts(name)) out[name] = value;
+    else
+      r.warn(
+        at,
+        `sysctl ${name} is not a namespaced setting a container can have (ECS accepts net.*, fs.mqueue.* and kernel.msg*/sem/shm*); not carried over`,
+        'set it on the host, or remove it',
+        !Array.isArray(raw),
+      );
+  }
+  return out;
 }
 
 function readDependsOn(raw: unknown): StackService['dependsOn'] {

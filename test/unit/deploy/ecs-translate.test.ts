@@ -34,6 +34,72 @@ describe('ECS translation', () => {
     }
   });
 
+  it("a compose file's sysctls (map or list) become systemControls; one a container cannot have is a warning at its line", () => {
+    const stack = importCompose(
+      '/p/compose.yaml',
+      [
+        'services:',
+        '  web:',
+        '    image: nginx:1.27',
+        '    sysctls:',
+        '      net.core.somaxconn: 4096',
+        '      vm.swappiness: 10',
+        '  queue:',
+        '    image: redis:7',
+        '    sysctls:',
+        '      - kernel.shmmax=1000000',
+        '      - fs.mqueue.msg_max=64',
+        '',
+      ].join('\n'),
+      'sys',
+    );
+    expect(stack.warnings.filter((w) => w.path.includes('sysctls'))).toMatchObject([
+      {
+        path: 'services.web.sysctls.vm.swappiness',
+        line: 6,
+        message: expect.stringMatching(/^sysctl vm\.swappiness is not a namespaced setting/),
+      },
+    ]);
+    const t = translateToEcs(stack, OPTS);
+    const controls = (family: string) =>
+      t.taskDefinitions.find((d) => d.family === family)!.containerDefinitions![0]!.systemControls;
+    expect(controls('sys-web')).toEqual([{ namespace: 'net.core.somaxconn', value: '4096' }]);
+    expect(controls('sys-queue')).toEqual([
+      { namespace: 'kernel.shmmax', value: '1000000' },
+      { namespace: 'fs.mqueue.msg_max', value: '64' },
+    ]);
+    if (ecsModel)
+      for (const td of t.taskDefinitions)
+        expect(validateShape(ecsModel, 'RegisterTaskDefinitionRequest', td), td.family).toEqual([]);
+    // Two GPU services share one task, so one network namespace: a net.* setting is the task's.
+    const gpu = (name: string, sysctl: string) => [
+      `  ${name}:`,
+      '    image: pytorch/pytorch:2.4.0-cuda12.1-cudnn9-runtime',
+      ...(sysctl ? ['    sysctls:', `      - ${sysctl}`] : []),
+      '    deploy:',
+      '      resources:',
+      '        reservations:',
+      '          devices:',
+      '            - driver: nvidia',
+      '              count: 1',
+      '              capabilities: [gpu]',
+    ];
+    const shared = translateToEcs(
+      importCompose(
+        '/p/compose.yaml',
+        ['services:', ...gpu('a', 'net.core.somaxconn=4096'), ...gpu('b', ''), ''].join('\n'),
+        'g',
+      ),
+      OPTS,
+    );
+    expect(shared.warnings.filter((w) => w.path.startsWith('services.a.sysctls'))).toMatchObject([
+      {
+        message:
+          'net.core.somaxconn will apply to every container of the GPU task (one network namespace in awsvpc mode)',
+      },
+    ]);
+  });
+
   it('GPU services share one EC2 task with GPU resource requirements; healthy ordering inside it', () => {
     const t = translateFixture();
     const gpu = t.taskDefinitions.find((d) => d.family === 'pose-gpu')!;

@@ -109,6 +109,35 @@ describe('Kubernetes translation', () => {
     },
   );
 
+  it("sysctls: Kubernetes' safe ones in the pod's securityContext, the others a warning at their line; mlship's own proxy setting left out without one", async () => {
+    const t = translateToK8s(
+      inlineStack(
+        [
+          'services:',
+          '  web:',
+          '    image: nginx:1.27',
+          '    sysctls:',
+          '      net.ipv4.tcp_keepalive_time: 600',
+          '      net.core.somaxconn: 4096',
+          '',
+        ].join('\n'),
+      ),
+    );
+    expect(deployment(t.manifests, 'web').spec.template.spec.securityContext).toEqual({
+      sysctls: [{ name: 'net.ipv4.tcp_keepalive_time', value: '600' }],
+    });
+    expect(t.warnings.filter((w) => w.path === 'services.web.sysctls')).toMatchObject([
+      {
+        line: 4,
+        message: expect.stringMatching(/^sysctl net\.core\.somaxconn is not one of Kubernetes' safe sysctls/),
+      },
+    ]);
+    expectValid(t.manifests, 'sysctls');
+    const r = await deployK8s({ file: pipelineCopy(), imageTag: 't', force: false });
+    expect(r.translation.warnings.filter((w) => w.path.endsWith('.sysctls'))).toEqual([]);
+    expect(deployment(r.translation.manifests, 'proxy').spec.template.spec.securityContext).toBeUndefined();
+  });
+
   it('GPU services: nvidia.com/gpu limits and a toleration; no autoscaler, with the reason in the plan', () => {
     const t = translateToK8s(composeStack(GPU_FIXTURE, 'pose'));
     for (const name of ['detector', 'pose-2d']) {
