@@ -46,8 +46,8 @@
 //   SHADOW_LOADS    the open loop's shares of the capacity, e.g. 0.5,0.25 (default: 0.5)
 //   SHADOW_APART=1  the shadow on CPUs of its own, as on ECS (its own service's tasks): the stable
 //                   and the proxy pinned to the first half of the engine's CPUs for the whole run
-//                   (`off` included, and the capacity measured so), the candidate and this
-//                   process (the clients) to the other half
+//                   (`off` included, and the capacity measured so), the candidate (and the `stub`
+//                   stand-in) and this process (the clients) to the other half
 //   SHADOW_ENGINE_APART=1  with SHADOW_APART=1, the engine's own processes (dockerd, containerd,
 //                   the shims: every container's log lines) on the other half too, for the run
 import { execFileSync, spawnSync } from 'node:child_process';
@@ -290,11 +290,12 @@ export async function shadowCost({ root, name, port, mlship, rounds, requests, n
   const cpuset = (ids, cpus) =>
     execFileSync('docker', ['update', '--cpuset-cpus', cpus, ...ids], { stdio: 'ignore' });
   const all = `0-${engineCpus - 1}`;
+  const half = Math.floor(engineCpus / 2);
+  /** With SHADOW_APART, the shadow's CPUs (the stand-in's too). */
+  const second = `${half}-${engineCpus - 1}`;
   if (apart) {
     if (engineCpus < 2) throw new Error('SHADOW_APART needs at least 2 CPUs');
-    const half = Math.floor(engineCpus / 2);
     const first = `0-${half - 1}`;
-    const second = `${half}-${engineCpus - 1}`;
     cpuset([stable, proxy], first);
     cpuset([candidate], second);
     execFileSync('taskset', ['-a', '-p', '-c', second, String(process.pid)], { stdio: 'ignore' });
@@ -363,6 +364,7 @@ export async function shadowCost({ root, name, port, mlship, rounds, requests, n
         network,
         '--network-alias',
         candidateHost,
+        ...(apart ? ['--cpuset-cpus', second] : []),
       ];
       const script = `printf '%s' '${conf}' > /tmp/stub.conf && exec nginx -g 'daemon off;' -c /tmp/stub.conf`;
       execFileSync('docker', [...run, '--entrypoint', 'sh', nginxImage, '-c', script], { stdio: 'ignore' });
