@@ -427,7 +427,7 @@ function containerDefinition(ctx: Context, svc: StackService, gpuTask: boolean):
     ...(svc.stopGraceSeconds !== undefined
       ? { stopTimeout: Math.min(120, Math.round(svc.stopGraceSeconds)) }
       : {}),
-    // In awsvpc mode a network setting applies to the whole task (the proxy is alone in its own).
+    // In awsvpc mode a network setting applies to the whole task (for the shared GPU task: warned above).
     ...(svc.sysctls
       ? { systemControls: Object.entries(svc.sysctls).map(([namespace, value]) => ({ namespace, value })) }
       : {}),
