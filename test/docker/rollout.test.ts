@@ -1,8 +1,9 @@
 // `mlship rollout` on a real local stack: two wrapped versions of a model (the candidate
 // answers differently on exactly 10 % of the inputs), the stack's NGINX in front. One stack
 // for the whole file: a canary split measured through the proxy, the answers compared, a
-// rollback, a shadow slowed 10x and stopped, a candidate injected with 5xx rolled back by
-// `watch`, and a promotion.
+// rollback, a shadow slowed 10x and stopped, the relay's copies through a proxy short of local
+// ports (TIME_WAIT ports reused), a candidate injected with 5xx rolled back by `watch`, and a
+// promotion.
 
 import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
