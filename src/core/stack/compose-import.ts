@@ -400,6 +400,30 @@ function readVolumes(r: ComposeReader, base: Path, volumes: unknown): VolumeMoun
   return out;
 }
 
+/**
+ * A field compose lets one write as a map or as a list of "key=value" (environment, build args,
+ * labels, sysctls): each entry with where it is. A list item without "=" has no value.
+ */
+function keyValueEntries(
+  raw: unknown,
+  p: Path,
+): { key: string; value: unknown; at: Path; inList: boolean }[] {
+  if (Array.isArray(raw))
+    return raw.map((item, i) => {
+      const text = String(item);
+      const eq = text.indexOf('=');
+      return {
+        key: eq < 0 ? text : text.slice(0, eq),
+        value: eq < 0 ? undefined : text.slice(eq + 1),
+        at: [...p, i],
+        inList: true,
+      };
+    });
+  if (raw && typeof raw === 'object')
+    return Object.entries(raw).map(([key, value]) => ({ key, value, at: [...p, key], inList: false }));
+  return [];
+}
+
 function readEnvironment(
   r: ComposeReader,
   base: Path,
@@ -421,19 +445,7 @@ function readEnvironment(
     }
     environment[key] = value === null || value === undefined ? '' : String(value);
   };
-  if (Array.isArray(env)) {
-    env.forEach((item, i) => {
-      const text = String(item);
-      const eq = text.indexOf('=');
-      put(eq < 0 ? text : text.slice(0, eq), eq < 0 ? undefined : text.slice(eq + 1), [
-        ...base,
-        'environment',
-        i,
-      ]);
-    });
-  } else if (env && typeof env === 'object') {
-    for (const [k, v] of Object.entries(env)) put(k, v, [...base, 'environment', k]);
-  }
+  for (const { key, value, at } of keyValueEntries(env, [...base, 'environment'])) put(key, value, at);
   return { environment, secretEnv };
 }
 
@@ -473,13 +485,8 @@ function readBuild(r: ComposeReader, base: Path, build: unknown): BuildSpec | un
   if (!build || typeof build !== 'object') return undefined;
   const b = build as Record<string, unknown>;
   const args: Record<string, string> = {};
-  if (Array.isArray(b.args)) {
-    for (const a of b.args) {
-      const [k, ...v] = String(a).split('=');
-      if (k) args[k] = v.join('=');
-    }
-  } else if (b.args && typeof b.args === 'object') {
-    for (const [k, v] of Object.entries(b.args)) args[k] = v === null ? '' : String(v);
+  for (const { key, value, inList } of keyValueEntries(b.args, [])) {
+    if (!inList || key) args[key] = value === null || value === undefined ? '' : String(value);
   }
   for (const k of Object.keys(b)) {
     if (!['context', 'dockerfile', 'target', 'args', 'labels'].includes(k)) {
@@ -687,24 +694,18 @@ function readProcess(r: ComposeReader, base: Path, s: Record<string, unknown>, s
  * task) can have; any other is a warning at its line, and left out.
  */
 function readSysctls(r: ComposeReader, p: Path, raw: unknown): Record<string, string> {
-  const entries: [string, string, Path][] = [];
-  if (Array.isArray(raw))
-    raw.forEach((e, i) => {
-      const [k, ...v] = String(e).split('=');
-      entries.push([(k ?? '').trim(), v.join('=').trim(), [...p, i]]);
-    });
-  else if (raw && typeof raw === 'object')
-    for (const [k, v] of Object.entries(raw)) entries.push([k, String(v), [...p, k]]);
-  else if (raw !== undefined) r.warn(p, 'sysctls must be a mapping or a list; ignored');
+  if (raw !== undefined && (!raw || typeof raw !== 'object'))
+    r.warn(p, 'sysctls must be a mapping or a list; ignored');
   const out: Record<string, string> = {};
-  for (const [name, value, at] of entries) {
-    if (ecsAccepts(name)) out[name] = value;
+  for (const { key, value, at, inList } of keyValueEntries(raw, p)) {
+    const name = key.trim();
+    if (ecsAccepts(name)) out[name] = inList ? String(value ?? '').trim() : String(value);
     else
       r.warn(
         at,
         `sysctl ${name} is not a namespaced setting a container can have (ECS accepts net.*, fs.mqueue.* and kernel.msg*/sem/shm*); not carried over`,
         'set it on the host, or remove it',
-        !Array.isArray(raw),
+        !inList,
       );
   }
   return out;
@@ -735,13 +736,9 @@ function readServiceSecrets(raw: unknown): StackService['secrets'] {
 
 function readLabels(raw: unknown): Record<string, string> {
   const labels: Record<string, string> = {};
-  if (Array.isArray(raw)) {
-    for (const l of raw) {
-      const [k, ...v] = String(l).split('=');
-      if (k) labels[k] = v.join('=');
-    }
-  } else if (raw && typeof raw === 'object') {
-    for (const [k, v] of Object.entries(raw)) labels[k] = String(v);
+  for (const { key, value, inList } of keyValueEntries(raw, [])) {
+    if (!inList) labels[key] = String(value);
+    else if (key) labels[key] = String(value ?? '');
   }
   return labels;
 }
