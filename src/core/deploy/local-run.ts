@@ -10,7 +10,11 @@
 // services run now: the stable and proxy services' revisions (a shadow's proxy mirrors), and
 // the candidate service's under its own Service Connect name (`<service>-candidate`).
 
-import type { ContainerDefinition, RegisterTaskDefinitionCommandInput } from '@aws-sdk/client-ecs';
+import type {
+  ContainerDefinition,
+  RegisterTaskDefinitionCommandInput,
+  SystemControl,
+} from '@aws-sdk/client-ecs';
 import type { ContainerHandle, ContainerInfo, ContainerSpec, Engine } from '../../adapters/docker/engine.js';
 import { isEcr, parseImageRef } from '../../config/image-ref.js';
 import type { Rollout } from '../../config/rollout-schema.js';
@@ -221,13 +225,13 @@ export function sysctlsOf(
   c: ContainerDefinition,
   owner: ContainerHandle | undefined,
 ): { sysctls?: Record<string, string> } {
-  const controls = (owner ? [c] : (td.containerDefinitions ?? [])).flatMap((x) =>
-    (x.systemControls ?? [])
-      .filter((s) => s.namespace && s.value !== undefined)
-      .filter((s) =>
-        x === c ? !owner || !s.namespace!.startsWith('net.') : s.namespace!.startsWith('net.'),
-      ),
-  );
+  const set = (x: ContainerDefinition) =>
+    (x.systemControls ?? []).filter((s) => s.namespace && s.value !== undefined);
+  const net = (s: SystemControl) => s.namespace!.startsWith('net.');
+  const others = (td.containerDefinitions ?? []).filter((x) => x !== c);
+  const controls = owner
+    ? set(c).filter((s) => !net(s))
+    : [...set(c), ...others.flatMap((x) => set(x).filter(net))];
   return controls.length
     ? { sysctls: Object.fromEntries(controls.map((s) => [s.namespace!, s.value!])) }
     : {};
