@@ -49,6 +49,24 @@ afterAll(async () => {
   rmSync(tmp, { recursive: true, force: true });
 });
 
+/** A service's JSON log lines, read again every 250 ms (up to 5 s) until `done` holds. */
+async function jsonLinesUntil(
+  svc: RunningService,
+  done: (lines: Record<string, unknown>[]) => boolean,
+): Promise<Record<string, unknown>[]> {
+  const read = async () =>
+    (await svc.handle.logs(400))
+      .split('\n')
+      .filter((l) => l.startsWith('{'))
+      .map((l) => JSON.parse(l) as Record<string, unknown>);
+  let lines = await read();
+  for (let i = 0; i < 20 && !done(lines); i++) {
+    await new Promise((r) => setTimeout(r, 250));
+    lines = await read();
+  }
+  return lines;
+}
+
 describe.runIf(await requireEngine())('wrapped ONNX model on the Node runtime (onnxruntime-node)', () => {
   let svc: RunningService;
   let url: string;
@@ -147,20 +165,9 @@ describe.runIf(await requireEngine())('wrapped ONNX model on the Node runtime (o
       'x-mlship-shadow': '1',
     });
     expect(mirrored.status).toBe(202);
-    const lines = async () =>
-      (await svc.handle.logs(400))
-        .split('\n')
-        .filter((l) => l.startsWith('{'))
-        .map((l) => JSON.parse(l) as Record<string, unknown>);
-    let logged = await lines();
-    for (
-      let i = 0;
-      i < 20 && !logged.some((l) => l.msg === 'shadow' && l.request_id === 'emf-mirrored');
-      i++
-    ) {
-      await new Promise((r) => setTimeout(r, 250));
-      logged = await lines();
-    }
+    const logged = await jsonLinesUntil(svc, (ls) =>
+      ls.some((l) => l.msg === 'shadow' && l.request_id === 'emf-mirrored'),
+    );
     const dims = (l: Record<string, unknown> | undefined) =>
       (l?._aws as { CloudWatchMetrics: { Namespace: string; Dimensions: string[][] }[] } | undefined)
         ?.CloudWatchMetrics[0];
@@ -199,17 +206,9 @@ describe.runIf(await requireEngine())('wrapped ONNX model on the Node runtime (o
       expect(replies.map((r) => r.status)).toEqual(ids.map(() => 202));
       const refused = replies.filter((r) => (r.body as { accepted: boolean }).accepted === false).length;
       expect(refused).toBeGreaterThan(0);
-      const burst = async () =>
-        (await small.handle.logs(400))
-          .split('\n')
-          .filter((l) => l.startsWith('{'))
-          .map((l) => JSON.parse(l) as Record<string, unknown>)
-          .filter((l) => ids.includes(l.request_id as string));
-      let lines = await burst();
-      for (let i = 0; i < 20 && lines.length < ids.length; i++) {
-        await new Promise((r) => setTimeout(r, 250));
-        lines = await burst();
-      }
+      const ofBurst = (ls: Record<string, unknown>[]) =>
+        ls.filter((l) => ids.includes(l.request_id as string));
+      const lines = ofBurst(await jsonLinesUntil(small, (ls) => ofBurst(ls).length >= ids.length));
       // One line per copy, never an access line for the 202.
       expect(lines.map((l) => l.request_id).sort()).toEqual([...ids].sort());
       const dropped = lines.filter((l) => l.msg === 'shadow dropped');
