@@ -50,6 +50,15 @@
 //                   stand-in) and this process (the clients) to the other half
 //   SHADOW_ENGINE_APART=1  with SHADOW_APART=1, the engine's own processes (dockerd, containerd,
 //                   the shims: every container's log lines) on the other half too, for the run
+//   SHADOW_RELAY    a variant of the relay that mlship does not generate, to measure what it would
+//                   change: written into the stack's nginx.conf after `rollout start` and loaded
+//                   with one reload before the run (every configuration has it, `off` included)
+//                     keepalive  the relay's copies to the candidate on kept connections (an
+//                                upstream block with the candidate's address at the reload; not
+//                                with `stub`: the stand-in has another address)
+//                     unix       the proxy's mirror to the relay over a unix socket, not loopback TCP
+//   SHADOW_STUB_DELAY_MS  the `stub` stand-in answers each copy this much later (NGINX's echo
+//                   module, in mlship-local/nginx): a shadow answering late instead of at once
 import { execFileSync, spawnSync } from 'node:child_process';
 import { existsSync, readdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import http from 'node:http';
@@ -71,6 +80,13 @@ for (const c of CONFIGS)
 if (!CONFIGS.includes('off')) throw new Error('SHADOW_CONFIGS: `off` is the baseline, keep it');
 for (const l of LOOPS) if (l !== 'closed' && l !== 'open') throw new Error(`SHADOW_LOOPS: no loop ${l}`);
 for (const x of LOADS) if (!(x > 0 && x <= 1)) throw new Error(`SHADOW_LOADS: ${x} is not a share of 0-1`);
+const RELAY = process.env.SHADOW_RELAY || '';
+if (!['', 'keepalive', 'unix'].includes(RELAY))
+  throw new Error(`SHADOW_RELAY: no variant ${RELAY} (keepalive or unix)`);
+if (RELAY === 'keepalive' && CONFIGS.some((c) => STUBBED.has(c)))
+  throw new Error("SHADOW_RELAY=keepalive keeps the candidate's address: leave the stub configurations out");
+const STUB_DELAY_MS = Number(process.env.SHADOW_STUB_DELAY_MS || 0);
+if (!(STUB_DELAY_MS >= 0)) throw new Error('SHADOW_STUB_DELAY_MS: a number of milliseconds');
 /** The runs of one round: each loop, c, and (open loop) load share. */
 const CELLS = [16, 64].flatMap((c) =>
   LOOPS.flatMap((loop) =>
@@ -259,6 +275,52 @@ async function drained(id, since) {
   }
 }
 
+/**
+ * SHADOW_RELAY's variant of the generated nginx.conf (see the header), loaded by a reload of the
+ * proxy (`proxy`: its container). Each rewrite must apply, or the run would measure the original.
+ */
+function relayVariant(root, proxy, variant) {
+  const file = path.join(root, 'deploy/compose/proxy/nginx.conf');
+  const candidate = /set \$mlship_candidate ([\w.-]+:\d+);/.exec(readFileSync(file, 'utf8'))?.[1];
+  if (!candidate) throw new Error(`SHADOW_RELAY: no relay to the candidate in ${file}`);
+  const rewrites =
+    variant === 'unix'
+      ? [
+          ['listen 127.0.0.1:8098;', 'listen unix:/run/mlship-relay.sock;'],
+          [/server 127\.0\.0\.1:8098 max_fails/g, 'server unix:/run/mlship-relay.sock max_fails'],
+        ]
+      : [
+          [
+            'server {\n    listen 127.0.0.1:8098;',
+            `upstream bench_candidate {\n    server ${candidate};\n    keepalive 16;\n    keepalive_timeout 4s;\n}\n\nserver {\n    listen 127.0.0.1:8098;`,
+          ],
+          [
+            'proxy_pass http://$mlship_candidate$mlship_relay_uri;',
+            'proxy_pass http://bench_candidate$mlship_relay_uri;',
+          ],
+        ];
+  let text = readFileSync(file, 'utf8');
+  for (const [from, to] of rewrites) {
+    const next = text.replace(from, to);
+    if (next === text) throw new Error(`SHADOW_RELAY=${variant}: ${from} is not in ${file}`);
+    text = next;
+  }
+  writeFileSync(file, text);
+  // A configuration NGINX refuses would leave the old one running: tested first (it throws).
+  execFileSync('docker', ['exec', proxy, 'nginx', '-t', '-q']);
+  execFileSync('docker', ['exec', proxy, 'nginx', '-s', 'reload'], { stdio: 'ignore' });
+}
+
+/** The stand-in's nginx.conf: 202 at once, or SHADOW_STUB_DELAY_MS later (a body: the relay reads it to its end). */
+function stubConf(port) {
+  const answer =
+    STUB_DELAY_MS > 0
+      ? `echo_status 202; echo_sleep ${STUB_DELAY_MS / 1000}; echo "{}";`
+      : 'return 202 "{}";';
+  const module = STUB_DELAY_MS > 0 ? 'load_module /usr/lib/nginx/modules/ngx_http_echo_module.so; ' : '';
+  return `${module}events {} http { access_log off; default_type application/json; server { listen ${port}; location / { ${answer} } } }`;
+}
+
 /** `nginxImage`: the stack's NGINX image (run.mjs's), which the `stub` stand-in also runs. */
 export async function shadowCost({ root, name, port, mlship, rounds, requests, nginxImage }) {
   mlship(['rollout', 'start', 'model', '--shadow', '--record-sample', '0', '--path', 'services/model-v2']);
@@ -279,6 +341,8 @@ export async function shadowCost({ root, name, port, mlship, rounds, requests, n
   const candidate = id('model-candidate');
   const stable = id('model');
   const proxy = id('proxy');
+  // Before the proxy's processes are looked up: the reload starts new workers.
+  if (RELAY) relayVariant(root, proxy, RELAY);
   const shares = () =>
     Number(
       execFileSync('docker', ['inspect', '-f', '{{.HostConfig.CpuShares}}', candidate], { encoding: 'utf8' }),
@@ -352,8 +416,7 @@ export async function shadowCost({ root, name, port, mlship, rounds, requests, n
     if (on === stubbed) return;
     if (on) {
       execFileSync('docker', ['network', 'disconnect', network, candidate], { stdio: 'ignore' });
-      // A body, so that the 202 has a length and the relay reads it to its end at once.
-      const conf = `events {} http { access_log off; default_type application/json; server { listen ${candidatePort}; location / { return 202 "{}"; } } }`;
+      const conf = stubConf(candidatePort);
       const run = [
         'run',
         '-d',
@@ -484,7 +547,7 @@ function report(
   { rounds, requests, capacity, rates, generatedShares, generatedTwReuse, apart, engineApart },
 ) {
   console.log(
-    `\n## shadow cost to the primary: mirror off vs a shadow at cpu_shares ${generatedShares} (low), at 1024 (default, as before), paused, a stand-in answering 202 at once in the candidate's place (stub; the proxy at tcp_tw_reuse ${generatedTwReuse}, stub-kernel at the kernel's 2), at cpu_shares ${generatedShares} with SCHED_IDLE (idle), the same with its cgroup idle (group), and the same capped at 0.1 CPU (slow) (measured: ${CONFIGS.join(', ')}${apart ? `; the shadow and the clients${engineApart ? ' and the engine' : ''} on CPUs apart from the stable and the proxy` : ''}); ${rounds} rounds of ${requests} requests per cell; closed-loop capacity (off, c=64) ${capacity.toFixed(0)} req/s, open loop at ${[...rates.values()].join(' and ')} req/s; load ${os
+    `\n## shadow cost to the primary: mirror off vs a shadow at cpu_shares ${generatedShares} (low), at 1024 (default, as before), paused, a stand-in answering 202 at once in the candidate's place (stub; the proxy at tcp_tw_reuse ${generatedTwReuse}, stub-kernel at the kernel's 2), at cpu_shares ${generatedShares} with SCHED_IDLE (idle), the same with its cgroup idle (group), and the same capped at 0.1 CPU (slow) (measured: ${CONFIGS.join(', ')}${apart ? `; the shadow and the clients${engineApart ? ' and the engine' : ''} on CPUs apart from the stable and the proxy` : ''}${RELAY ? `; relay variant SHADOW_RELAY=${RELAY}` : ''}${STUB_DELAY_MS ? `; the stand-in answering ${STUB_DELAY_MS} ms late` : ''}); ${rounds} rounds of ${requests} requests per cell; closed-loop capacity (off, c=64) ${capacity.toFixed(0)} req/s, open loop at ${[...rates.values()].join(' and ')} req/s; load ${os
       .loadavg()
       .map((x) => x.toFixed(1))
       .join(' ')} at ${new Date().toISOString()}\n`,
