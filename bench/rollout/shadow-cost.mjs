@@ -20,6 +20,8 @@
 //            (same name and port) that answers 202 at once: the mirror and the relay to a shadow
 //            that costs nothing and answers at once (as one on CPUs of its own would, on ECS),
 //            the stand-in at the default CPU policy
+//   stub-idle  as `stub`, every process of the stand-in at SCHED_IDLE (as `start --shadow` runs a
+//            shadow): what the stand-in's own wake-ups at the default policy cost the primary
 //   stub-kernel  as `stub`, the proxy's namespace at the kernel's tcp_tw_reuse (2: TIME_WAIT
 //            ports reused on loopback only) instead of the 1 mlship sets: the relay's connection
 //            per copy then leaves a TIME_WAIT socket that holds its port for 60 s (the cost before
@@ -66,11 +68,22 @@ import os from 'node:os';
 import path from 'node:path';
 import { performance } from 'node:perf_hooks';
 
-const ALL_CONFIGS = ['off', 'low', 'default', 'paused', 'stub', 'stub-kernel', 'idle', 'group', 'slow'];
+const ALL_CONFIGS = [
+  'off',
+  'low',
+  'default',
+  'paused',
+  'stub',
+  'stub-idle',
+  'stub-kernel',
+  'idle',
+  'group',
+  'slow',
+];
 /** Configurations in which the candidate predicts no mirrored request (none reaches it, or none is mirrored). */
-const NOT_PREDICTING = new Set(['off', 'paused', 'stub', 'stub-kernel']);
+const NOT_PREDICTING = new Set(['off', 'paused', 'stub', 'stub-idle', 'stub-kernel']);
 /** Configurations with the stand-in in the candidate's place. */
-const STUBBED = new Set(['stub', 'stub-kernel']);
+const STUBBED = new Set(['stub', 'stub-idle', 'stub-kernel']);
 const list = (name, dflt) => (process.env[name] ? process.env[name].split(',').map((x) => x.trim()) : dflt);
 const CONFIGS = list('SHADOW_CONFIGS', ALL_CONFIGS);
 const LOOPS = list('SHADOW_LOOPS', ['closed', 'open']);
@@ -100,7 +113,8 @@ const median = (xs) => {
 };
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
-function post(agent, port, x) {
+/** One POST of `{ x }` to the proxy's model route; its status, 0 when the connection failed. */
+export function post(agent, port, x) {
   return new Promise((resolve) => {
     const body = JSON.stringify({ x });
     const req = http.request(
@@ -454,6 +468,14 @@ export async function shadowCost({ root, name, port, mlship, rounds, requests, n
     spawnSync('docker', [config === 'paused' ? 'pause' : 'unpause', candidate], { stdio: 'ignore' });
     stub(STUBBED.has(config));
     proxyTwReuse(config === 'stub-kernel' ? '2' : generatedTwReuse);
+    if (STUBBED.has(config)) {
+      const policy = config === 'stub-idle' ? '--idle' : '--other';
+      const pids = hostPids(stubName);
+      for (const pid of pids) spawnSync('chrt', [policy, '-a', '-p', '0', pid], { stdio: 'ignore' });
+      const now = execFileSync('chrt', ['-p', pids[0]], { encoding: 'utf8' });
+      if (!now.includes(config === 'stub-idle' ? 'SCHED_IDLE' : 'SCHED_OTHER'))
+        throw new Error(`chrt ${policy} on the stand-in's processes: ${now}`);
+    }
     // Every thread of every process in the candidate: SCHED_IDLE for `idle`, SCHED_OTHER otherwise,
     // set from the host by their host PIDs (the way back to SCHED_OTHER needs CAP_SYS_NICE, which
     // a process in the container lacks).
@@ -485,6 +507,8 @@ export async function shadowCost({ root, name, port, mlship, rounds, requests, n
         await closed(port, 200, 16); // the configuration warm
         for (const { c, loop, load: share } of CELLS) {
           const since = new Date();
+          // The sockets of the run before are still there for up to 60 s: both counts are reported.
+          const tw0 = timeWait();
           const cpu0 = cpuNow();
           const wait0 = waitNow();
           const t0 = ticks();
@@ -510,6 +534,7 @@ export async function shadowCost({ root, name, port, mlship, rounds, requests, n
             cpu,
             wait,
             steal,
+            tw0,
             tw,
             load: os.loadavg()[0],
           });
@@ -547,13 +572,13 @@ function report(
   { rounds, requests, capacity, rates, generatedShares, generatedTwReuse, apart, engineApart },
 ) {
   console.log(
-    `\n## shadow cost to the primary: mirror off vs a shadow at cpu_shares ${generatedShares} (low), at 1024 (default, as before), paused, a stand-in answering 202 at once in the candidate's place (stub; the proxy at tcp_tw_reuse ${generatedTwReuse}, stub-kernel at the kernel's 2), at cpu_shares ${generatedShares} with SCHED_IDLE (idle), the same with its cgroup idle (group), and the same capped at 0.1 CPU (slow) (measured: ${CONFIGS.join(', ')}${apart ? `; the shadow and the clients${engineApart ? ' and the engine' : ''} on CPUs apart from the stable and the proxy` : ''}${RELAY ? `; relay variant SHADOW_RELAY=${RELAY}` : ''}${STUB_DELAY_MS ? `; the stand-in answering ${STUB_DELAY_MS} ms late` : ''}); ${rounds} rounds of ${requests} requests per cell; closed-loop capacity (off, c=64) ${capacity.toFixed(0)} req/s, open loop at ${[...rates.values()].join(' and ')} req/s; load ${os
+    `\n## shadow cost to the primary: mirror off vs a shadow at cpu_shares ${generatedShares} (low), at 1024 (default, as before), paused, a stand-in answering 202 at once in the candidate's place (stub; stub-idle with the stand-in at SCHED_IDLE; the proxy at tcp_tw_reuse ${generatedTwReuse}, stub-kernel at the kernel's 2), at cpu_shares ${generatedShares} with SCHED_IDLE (idle), the same with its cgroup idle (group), and the same capped at 0.1 CPU (slow) (measured: ${CONFIGS.join(', ')}${apart ? `; the shadow and the clients${engineApart ? ' and the engine' : ''} on CPUs apart from the stable and the proxy` : ''}${RELAY ? `; relay variant SHADOW_RELAY=${RELAY}` : ''}${STUB_DELAY_MS ? `; the stand-in answering ${STUB_DELAY_MS} ms late` : ''}); ${rounds} rounds of ${requests} requests per cell; closed-loop capacity (off, c=64) ${capacity.toFixed(0)} req/s, open loop at ${[...rates.values()].join(' and ')} req/s; load ${os
       .loadavg()
       .map((x) => x.toFixed(1))
       .join(' ')} at ${new Date().toISOString()}\n`,
   );
   console.log(
-    '| loop | c | shadow | p50 ms | p99 ms (median) | p99 each round | p99 vs off | req/s | failed | shadow predicted | CPU s stable / shadow / proxy / engine | CPU wait µs per request: stable / proxy / clients | proxy TIME_WAIT after |',
+    '| loop | c | shadow | p50 ms | p99 ms (median) | p99 each round | p99 vs off | req/s | failed | shadow predicted | CPU s stable / shadow / proxy / engine | CPU wait µs per request: stable / proxy / clients | proxy TIME_WAIT before → after |',
   );
   console.log('|---|---:|---|---:|---:|---|---:|---:|---:|---:|---|---|---:|');
   const cells = [...CELLS].sort((a, b) => a.loop.localeCompare(b.loop) * -1 || b.load - a.load || a.c - b.c);
@@ -571,7 +596,7 @@ function report(
         .map((i) => median(rs.map((r) => (r.wait[i] * 1e6) / requests)).toFixed(0))
         .join(' / ');
       console.log(
-        `| ${loop === 'open' ? `open ${Math.round(share * 100)} %` : loop} | ${c} | ${config} | ${median(rs.map((r) => r.p50)).toFixed(1)} | ${p99.toFixed(1)} | ${rs.map((r) => r.p99.toFixed(1)).join(', ')} | ${config === 'off' ? '' : `${d >= 0 ? '+' : ''}${d.toFixed(1)}`} | ${median(rs.map((r) => r.rps)).toFixed(0)} | ${rs.reduce((s, r) => s + r.failed, 0)} | ${NOT_PREDICTING.has(config) ? '-' : `${((median(rs.map((r) => r.predicted)) / requests) * 100).toFixed(0)} %`} | ${cpu} | ${wait} | ${median(rs.map((r) => r.tw)).toFixed(0)} |`,
+        `| ${loop === 'open' ? `open ${Math.round(share * 100)} %` : loop} | ${c} | ${config} | ${median(rs.map((r) => r.p50)).toFixed(1)} | ${p99.toFixed(1)} | ${rs.map((r) => r.p99.toFixed(1)).join(', ')} | ${config === 'off' ? '' : `${d >= 0 ? '+' : ''}${d.toFixed(1)}`} | ${median(rs.map((r) => r.rps)).toFixed(0)} | ${rs.reduce((s, r) => s + r.failed, 0)} | ${NOT_PREDICTING.has(config) ? '-' : `${((median(rs.map((r) => r.predicted)) / requests) * 100).toFixed(0)} %`} | ${cpu} | ${wait} | ${median(rs.map((r) => r.tw0)).toFixed(0)} → ${median(rs.map((r) => r.tw)).toFixed(0)} |`,
       );
     }
   }
