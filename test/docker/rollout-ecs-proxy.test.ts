@@ -25,7 +25,6 @@ import { bakeAndPush } from '../../src/cli/commands/rollout-ecs.js';
 import { serviceConnectOf } from '../../src/core/deploy/apply.js';
 import type { AwsDeployApis } from '../../src/core/deploy/aws-apis.js';
 import type { EcsPlanResult } from '../../src/core/deploy/plan.js';
-import { EcsRollout } from '../../src/core/rollout/ecs.js';
 import { rolloutFromFlags } from '../../src/core/rollout/options.js';
 import { fakeClock } from '../../src/io/clock.js';
 import { shipAsAwslogs, timedLogLines } from '../helpers/awslogs-ship.js';
@@ -33,7 +32,7 @@ import { LOCAL_PYTHON_IMAGE, removeImagesTagged, requireEngine, requireImage } f
 import { emfDimensions } from '../helpers/emf.js';
 import { expectGolden } from '../helpers/golden.js';
 import { FAKE_CREDENTIALS, type Moto, startMoto } from '../helpers/moto.js';
-import { planOnMoto } from '../helpers/moto-stack.js';
+import { ecsRolloutOnMoto, planOnMoto } from '../helpers/moto-stack.js';
 import { predictAll as predictLoad, type StatusJson, wrapRolloutArgs } from '../helpers/predict-load.js';
 
 const engine = await requireEngine();
@@ -184,20 +183,14 @@ describe.runIf(engine)(
     const waited: string[] = [];
     const clock = fakeClock(Date.parse('2026-12-02T12:00:00Z'));
     const target = (failOn?: string) =>
-      new EcsRollout(
-        {
-          ecs: aws.ecs,
-          elb: aws.elb,
-          ec2: aws.ec2,
-          logs: aws.logs,
-          cloudwatch: aws.cloudwatch,
-          clock,
-          log: () => undefined,
-          waitStable: async (name, td) => {
-            if (name === failOn) throw new Error(`${name} did not become stable (test)`);
-            expect((await aws.ecs.describeService(plan.stack, name))?.taskDefinition).toBe(td);
-            waited.push(`${name} ${td.split('/').pop()}`);
-          },
+      ecsRolloutOnMoto({
+        plan,
+        aws,
+        dir,
+        clock,
+        waited,
+        failOn,
+        deps: {
           // The CLI's bake and push (rollout-ecs.ts), on this engine, to the local registry.
           bakeProxyImage: (base, files) =>
             bakeAndPush({ io: { info: () => undefined }, engine: async () => engine! }, base, files, {
@@ -206,13 +199,7 @@ describe.runIf(engine)(
               file: path.join(dir, 'mlship.yaml'),
             }),
         },
-        {
-          plan,
-          configFile: path.join(dir, 'mlship.yaml'),
-          stateFile: path.join(dir, 'deploy', 'ecs-rollouts.json'),
-        },
-        'iris',
-      );
+      });
     const shadow = () =>
       rolloutFromFlags('iris', { shadow: true, image: CANDIDATE_IMAGE }, new Date(clock.now()));
     /** The routing proxy images this run pushed (for the clean-up), from the engine. */

@@ -20,7 +20,7 @@ import type { AwsDeployApis } from '../../src/core/deploy/aws-apis.js';
 import { destroyEcs } from '../../src/core/deploy/destroy.js';
 import { destroyOperate, scanLeftovers } from '../../src/core/deploy/operate.js';
 import { type EcsPlanResult, loadBalancerNames } from '../../src/core/deploy/plan.js';
-import { EcsRollout, type EcsRolloutDeps } from '../../src/core/rollout/ecs.js';
+import type { EcsRolloutDeps } from '../../src/core/rollout/ecs.js';
 import { rolloutFromFlags } from '../../src/core/rollout/options.js';
 import { readRollouts } from '../../src/core/rollout/state.js';
 import { watchRollout } from '../../src/core/rollout/watch.js';
@@ -28,7 +28,7 @@ import { fakeClock } from '../../src/io/clock.js';
 import { loadServiceModel, validateShape } from '../helpers/aws-model.js';
 import { runCli } from '../helpers/cli-process.js';
 import { type Moto, startMoto } from '../helpers/moto.js';
-import { planOnMoto } from '../helpers/moto-stack.js';
+import { ecsRolloutOnMoto, planOnMoto } from '../helpers/moto-stack.js';
 
 const REGION = 'eu-west-1';
 const moto: Moto | undefined = await startMoto();
@@ -75,31 +75,20 @@ describe.runIf(moto)('rollout --target ecs (moto)', () => {
     ecsApi: EcsRolloutDeps['ecs'] = aws.ecs,
     failOn?: string,
   ) =>
-    new EcsRollout(
-      {
+    ecsRolloutOnMoto({
+      plan,
+      aws,
+      dir,
+      clock,
+      waited,
+      failOn,
+      deps: {
         ecs: ecsApi,
-        elb: aws.elb,
-        ec2: aws.ec2,
-        logs: aws.logs,
         // moto has no load balancer metrics: a test may answer GetMetricData from a file.
-        cloudwatch: metrics ? { ...aws.cloudwatch, metricData: async () => metrics } : aws.cloudwatch,
-        clock,
+        ...(metrics ? { cloudwatch: { ...aws.cloudwatch, metricData: async () => metrics } } : {}),
         log: (l) => log.push(l),
-        // moto's services are stable at once; what was waited for is recorded.
-        waitStable: async (name, td) => {
-          if (name === failOn) throw new Error(`${name}: the deployment failed (test)`);
-          const svc = await aws.ecs.describeService(plan.stack, name);
-          expect(svc?.taskDefinition).toBe(td);
-          waited.push(`${name} ${td.split('/').pop()}`);
-        },
       },
-      {
-        plan,
-        configFile: path.join(dir, 'mlship.yaml'),
-        stateFile: path.join(dir, 'deploy', 'ecs-rollouts.json'),
-      },
-      'iris',
-    );
+    });
   const canary = (weight: number) =>
     rolloutFromFlags(
       'iris',
@@ -230,22 +219,20 @@ describe.runIf(moto)('rollout --target ecs (moto)', () => {
 
   it('a candidate that never becomes stable: everything start created is undone, the stable service as it was', async () => {
     const before = await service('iris');
-    const failing = new EcsRollout(
-      {
-        ecs: aws.ecs,
-        elb: aws.elb,
-        ec2: aws.ec2,
-        logs: aws.logs,
-        cloudwatch: aws.cloudwatch,
-        clock,
+    const failing = ecsRolloutOnMoto({
+      plan,
+      aws,
+      dir,
+      clock,
+      waited,
+      stateFile: path.join(dir, 'deploy', 'failed.json'),
+      deps: {
         log: (l) => log.push(l),
         waitStable: async () => {
           throw new Error('service iris-candidate: deployment failed, the circuit breaker stopped it');
         },
       },
-      { plan, configFile: path.join(dir, 'mlship.yaml'), stateFile: path.join(dir, 'deploy', 'failed.json') },
-      'iris',
-    );
+    });
     await expect(failing.start(canary(10))).rejects.toThrow(/circuit breaker/);
     expect(await service('iris-candidate')).toBeUndefined();
     expect(await aws.cloudwatch.alarmNames('mlship-ro-demo-rollout-')).toEqual([]);
@@ -402,7 +389,7 @@ describe.runIf(moto)('rollout --target ecs (moto)', () => {
     await target().start(canary(10));
     const stableTd = (await service('iris'))!.taskDefinition!;
     const candidateTd = (await service('iris-candidate'))!.taskDefinition!;
-    await expect(target(undefined, aws.ecs, 'iris').promote()).rejects.toThrow(/the deployment failed/);
+    await expect(target(undefined, aws.ecs, 'iris').promote()).rejects.toThrow(/iris did not become stable/);
     const tried = (await service('iris'))!.taskDefinition!;
     expect(tried).not.toBe(stableTd);
     // (Deregistered: the adapter reads only active revisions.)
