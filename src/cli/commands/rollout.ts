@@ -205,12 +205,9 @@ export function renderStatus(io: IoHost, r: StatusReport): string {
   ].join('\n');
 }
 
-function registerStart(rollout: Command, holder: ContextHolder): void {
-  withGateFlags(withTargetFlags(rollout.command('start')))
-    .description(
-      'start the candidate as <service>-candidate and route a share of the traffic (or a mirror) to it',
-    )
-    .argument('<service>', 'the model service to replace')
+/** `rollout start`'s own flags: the routing, the candidate, what is recorded, the shadow's limits. */
+function withStartFlags(cmd: Command): Command {
+  return cmd
     .option('--canary <percent>', 'send this share of requests to the candidate')
     .option('--ab <percent>', 'an A/B split: this share to the candidate (sticky with --sticky-*)')
     .option('--shadow', 'mirror every request to the candidate; clients get the stable answers only', false)
@@ -234,7 +231,35 @@ function registerStart(rollout: Command, holder: ContextHolder): void {
       '--shadow-timeout <duration>',
       'how long the proxy waits for the shadow (default: proxy.shadow_timeout_ms, 250ms)',
     )
-    .option('--shadow-cpus <cpus>', 'locally, cap the shadow at this many CPUs (its priority is low anyway)')
+    .option('--shadow-cpus <cpus>', 'locally, cap the shadow at this many CPUs (its priority is low anyway)');
+}
+
+async function runStart(holder: ContextHolder, service: string, flags: TargetFlags & StartFlags & GateFlags) {
+  const ctx = holder.get();
+  const { rolloutFromFlags, gatesFromFlags } = await import('../../core/rollout/options.js');
+  const planned = rolloutFromFlags(service, flags, new Date());
+  const gates = gatesFromFlags(flags);
+  const t = await target(ctx, service, flags);
+  const r = await t.start({ ...planned, gates }, { stackShadowTimeout: flags.shadowTimeout === undefined });
+  const { summarize } = await import('../../generators/compose-rollout.js');
+  ctx.io.result(
+    { ok: true, rollout: r },
+    [
+      `rollout of ${service} started: ${summarize(r)}`,
+      flags.target === 'ecs'
+        ? `X-Model-Version: candidate on a request to /api/${service}/ reaches the candidate (a listener rule of the load balancer)`
+        : 'X-Model-Version: candidate (or stable) on a request chooses the version; every answer names it in X-Model-Version',
+      `next: mlship rollout status ${service}, then promote, rollback or watch`,
+    ].join('\n'),
+  );
+}
+
+function registerStart(rollout: Command, holder: ContextHolder): void {
+  withStartFlags(withGateFlags(withTargetFlags(rollout.command('start'))))
+    .description(
+      'start the candidate as <service>-candidate and route a share of the traffic (or a mirror) to it',
+    )
+    .argument('<service>', 'the model service to replace')
     .addHelpText(
       'after',
       examples([
@@ -252,28 +277,9 @@ function registerStart(rollout: Command, holder: ContextHolder): void {
         ],
       ]),
     )
-    .action(async (service: string, flags: TargetFlags & StartFlags & GateFlags) => {
-      const ctx = holder.get();
-      const { rolloutFromFlags, gatesFromFlags } = await import('../../core/rollout/options.js');
-      const planned = rolloutFromFlags(service, flags, new Date());
-      const gates = gatesFromFlags(flags);
-      const t = await target(ctx, service, flags);
-      const r = await t.start(
-        { ...planned, gates },
-        { stackShadowTimeout: flags.shadowTimeout === undefined },
-      );
-      const { summarize } = await import('../../generators/compose-rollout.js');
-      ctx.io.result(
-        { ok: true, rollout: r },
-        [
-          `rollout of ${service} started: ${summarize(r)}`,
-          flags.target === 'ecs'
-            ? `X-Model-Version: candidate on a request to /api/${service}/ reaches the candidate (a listener rule of the load balancer)`
-            : 'X-Model-Version: candidate (or stable) on a request chooses the version; every answer names it in X-Model-Version',
-          `next: mlship rollout status ${service}, then promote, rollback or watch`,
-        ].join('\n'),
-      );
-    });
+    .action((service: string, flags: TargetFlags & StartFlags & GateFlags) =>
+      runStart(holder, service, flags),
+    );
 }
 
 function registerStatus(rollout: Command, holder: ContextHolder): void {
