@@ -83,10 +83,70 @@ function requestFields(spec: WrapSpec): { fields: InputField[]; inputMode: 'tabu
   return { fields, inputMode };
 }
 
+/** What several of the service's templates are rendered with. */
+type Common = {
+  name: string;
+  kind: WrapSpec['kind'];
+  kindTitle: string;
+  port: number;
+  modelPath: ReturnType<typeof modelPath>;
+};
+
+/** app/settings.py: the service's limits, batching and weights, from the spec. */
+function settingsFile(spec: WrapSpec, common: Common): GeneratedFile {
+  return {
+    path: 'app/settings.py',
+    content: renderTemplate('python/app/settings.py', {
+      ...common,
+      maxBodyBytes: spec.media ? mediaBodyBytes(spec.media, spec.maxBodyBytes) : spec.maxBodyBytes,
+      media: spec.media !== undefined,
+      maxPixels: spec.media?.maxPixels ?? 0,
+      fetchAllow: spec.media?.fetchAllow ?? [],
+      maxQueue: spec.maxQueue,
+      batchMaxSize: spec.batching?.maxBatchSize ?? 0,
+      batchMaxLatencyMs: spec.batching?.maxLatencyMs ?? 0,
+      maxBatchInputs: maxBatchInputs(spec),
+      // A model file's own pools get the worker's threads: one call at a time uses them best.
+      // Your function may wait on I/O instead: 40 at once, as FastAPI's thread pool allows.
+      modelCallsAtOnce: spec.kind === 'entry' ? 40 : 1,
+      modelUrl: spec.weights.mode === 'url' ? spec.weights.url : '',
+      modelSha256: 'sha256' in spec.weights && spec.weights.sha256 ? spec.weights.sha256 : '',
+    }),
+  };
+}
+
+/** app/schema.py: the request model, its fields' types, ranges and checks. */
+function schemaFile(
+  spec: WrapSpec,
+  fields: InputField[],
+  inputMode: 'tabular' | 'tensor' | 'dict',
+): GeneratedFile {
+  return {
+    path: 'app/schema.py',
+    content: renderTemplate('python/app/schema.py', {
+      inputMode,
+      media: spec.media !== undefined,
+      userSchema: spec.userSchema?.className,
+      needsShape: fields.some((f) => needsShapeCheck(f.shape)),
+      hasHints: Object.values(spec.ranges ?? {}).some((r) => !r.strict),
+      allowNonFinite: spec.allowNonFinite ?? false,
+      fields: fields.map((f) => ({
+        py: f.py,
+        type: pythonType(f.shape),
+        alias: f.py === f.name ? undefined : f.name,
+        ...rangeOf(f.name, spec.ranges?.[f.name]),
+        list: f.shape.kind === 'array',
+        file: f.file !== undefined,
+        name: f.name,
+      })),
+    }),
+  };
+}
+
 export function generatePythonService(spec: WrapSpec): GeneratedFile[] {
   const { fields, inputMode } = requestFields(spec);
   const requirements = modelRequirements(spec);
-  const common = {
+  const common: Common = {
     name: spec.name,
     kind: spec.kind,
     kindTitle: KIND_TITLES[spec.kind],
@@ -119,25 +179,7 @@ export function generatePythonService(spec: WrapSpec): GeneratedFile[] {
         startupGraceSeconds: spec.startupGraceSeconds,
       }),
     },
-    {
-      path: 'app/settings.py',
-      content: renderTemplate('python/app/settings.py', {
-        ...common,
-        maxBodyBytes: spec.media ? mediaBodyBytes(spec.media, spec.maxBodyBytes) : spec.maxBodyBytes,
-        media: spec.media !== undefined,
-        maxPixels: spec.media?.maxPixels ?? 0,
-        fetchAllow: spec.media?.fetchAllow ?? [],
-        maxQueue: spec.maxQueue,
-        batchMaxSize: spec.batching?.maxBatchSize ?? 0,
-        batchMaxLatencyMs: spec.batching?.maxLatencyMs ?? 0,
-        maxBatchInputs: maxBatchInputs(spec),
-        // A model file's own pools get the worker's threads: one call at a time uses them best.
-        // Your function may wait on I/O instead: 40 at once, as FastAPI's thread pool allows.
-        modelCallsAtOnce: spec.kind === 'entry' ? 40 : 1,
-        modelUrl: spec.weights.mode === 'url' ? spec.weights.url : '',
-        modelSha256: 'sha256' in spec.weights && spec.weights.sha256 ? spec.weights.sha256 : '',
-      }),
-    },
+    settingsFile(spec, common),
     {
       path: 'app/model.py',
       content: renderTemplate('python/app/model.py', {
@@ -148,26 +190,7 @@ export function generatePythonService(spec: WrapSpec): GeneratedFile[] {
         arrays: spec.media !== undefined,
       }),
     },
-    {
-      path: 'app/schema.py',
-      content: renderTemplate('python/app/schema.py', {
-        inputMode,
-        media: spec.media !== undefined,
-        userSchema: spec.userSchema?.className,
-        needsShape: fields.some((f) => needsShapeCheck(f.shape)),
-        hasHints: Object.values(spec.ranges ?? {}).some((r) => !r.strict),
-        allowNonFinite: spec.allowNonFinite ?? false,
-        fields: fields.map((f) => ({
-          py: f.py,
-          type: pythonType(f.shape),
-          alias: f.py === f.name ? undefined : f.name,
-          ...rangeOf(f.name, spec.ranges?.[f.name]),
-          list: f.shape.kind === 'array',
-          file: f.file !== undefined,
-          name: f.name,
-        })),
-      }),
-    },
+    schemaFile(spec, fields, inputMode),
     { path: 'app/example.json', content: `${JSON.stringify(spec.example, null, 2)}\n` },
     // A service with files has its own tests of them (tests/test_media.py) instead of the JSON ones;
     // rollout mirroring and the queue worker take JSON requests only, so their tests are left out.
