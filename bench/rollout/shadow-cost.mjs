@@ -61,6 +61,9 @@
 //                     unix       the proxy's mirror to the relay over a unix socket, not loopback TCP
 //   SHADOW_STUB_DELAY_MS  the `stub` stand-in answers each copy this much later (NGINX's echo
 //                   module, in mlship-local/nginx): a shadow answering late instead of at once
+//   SHADOW_CANDIDATE_ENV  NAME=value,... for the shadow (`rollout start --env`), e.g.
+//                   LOG_LEVEL=WARNING: no log line per copy (its `predicted` column then reads 0 %:
+//                   its CPU-seconds show the work)
 import { execFileSync, spawnSync } from 'node:child_process';
 import { existsSync, readdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import http from 'node:http';
@@ -337,7 +340,18 @@ function stubConf(port) {
 
 /** `nginxImage`: the stack's NGINX image (run.mjs's), which the `stub` stand-in also runs. */
 export async function shadowCost({ root, name, port, mlship, rounds, requests, nginxImage }) {
-  mlship(['rollout', 'start', 'model', '--shadow', '--record-sample', '0', '--path', 'services/model-v2']);
+  const env = list('SHADOW_CANDIDATE_ENV', []).flatMap((e) => ['--env', e]);
+  mlship([
+    'rollout',
+    'start',
+    'model',
+    '--shadow',
+    '--record-sample',
+    '0',
+    '--path',
+    'services/model-v2',
+    ...env,
+  ]);
   const id = (service) =>
     execFileSync(
       'docker',
@@ -572,7 +586,7 @@ function report(
   { rounds, requests, capacity, rates, generatedShares, generatedTwReuse, apart, engineApart },
 ) {
   console.log(
-    `\n## shadow cost to the primary: mirror off vs a shadow at cpu_shares ${generatedShares} (low), at 1024 (default, as before), paused, a stand-in answering 202 at once in the candidate's place (stub; stub-idle with the stand-in at SCHED_IDLE; the proxy at tcp_tw_reuse ${generatedTwReuse}, stub-kernel at the kernel's 2), at cpu_shares ${generatedShares} with SCHED_IDLE (idle), the same with its cgroup idle (group), and the same capped at 0.1 CPU (slow) (measured: ${CONFIGS.join(', ')}${apart ? `; the shadow and the clients${engineApart ? ' and the engine' : ''} on CPUs apart from the stable and the proxy` : ''}${RELAY ? `; relay variant SHADOW_RELAY=${RELAY}` : ''}${STUB_DELAY_MS ? `; the stand-in answering ${STUB_DELAY_MS} ms late` : ''}); ${rounds} rounds of ${requests} requests per cell; closed-loop capacity (off, c=64) ${capacity.toFixed(0)} req/s, open loop at ${[...rates.values()].join(' and ')} req/s; load ${os
+    `\n## shadow cost to the primary: mirror off vs a shadow at cpu_shares ${generatedShares} (low), at 1024 (default, as before), paused, a stand-in answering 202 at once in the candidate's place (stub; stub-idle with the stand-in at SCHED_IDLE; the proxy at tcp_tw_reuse ${generatedTwReuse}, stub-kernel at the kernel's 2), at cpu_shares ${generatedShares} with SCHED_IDLE (idle), the same with its cgroup idle (group), and the same capped at 0.1 CPU (slow) (measured: ${CONFIGS.join(', ')}${apart ? `; the shadow and the clients${engineApart ? ' and the engine' : ''} on CPUs apart from the stable and the proxy` : ''}${RELAY ? `; relay variant SHADOW_RELAY=${RELAY}` : ''}${STUB_DELAY_MS ? `; the stand-in answering ${STUB_DELAY_MS} ms late` : ''}${process.env.SHADOW_CANDIDATE_ENV ? `; the shadow's environment ${process.env.SHADOW_CANDIDATE_ENV}` : ''}); ${rounds} rounds of ${requests} requests per cell; closed-loop capacity (off, c=64) ${capacity.toFixed(0)} req/s, open loop at ${[...rates.values()].join(' and ')} req/s; load ${os
       .loadavg()
       .map((x) => x.toFixed(1))
       .join(' ')} at ${new Date().toISOString()}\n`,
