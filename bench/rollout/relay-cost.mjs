@@ -13,16 +13,15 @@
 //           resolved when NGINX starts, which mlship's candidate, started later, does not allow)
 //   direct  the mirror straight to the shadow on kept connections, no relay (a slow shadow would
 //           hold each client's next request: the reason the relay exists)
-// Open loop at `rate` requests/s on 16 keep-alive connections, the variants alternating per round;
+// Open loop at `rate` requests/s on 16 keep-alive connections (shadow-cost.mjs's loops and CPU
+// readers), the variants alternating per round;
 // reported: the client's p50/p99, the proxy's CPU per request (its cgroup) and the whole machine's
 // (/proc/stat, every process: the client, the engine, the shadow's NGINX, the kernel's network work).
 // Usage: node bench/rollout/relay-cost.mjs [rounds=3] [requests=6000] [rate=376]   (as root: cgroup v1 files)
 import { execFileSync, spawnSync } from 'node:child_process';
-import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import http from 'node:http';
+import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
-import { performance } from 'node:perf_hooks';
-import { post } from './shadow-cost.mjs';
+import { closed, cpuSeconds, median, open, ticks } from './shadow-cost.mjs';
 
 const rounds = Number(process.argv[2] ?? 3);
 const requests = Number(process.argv[3] ?? 6000);
@@ -35,7 +34,6 @@ const root = path.resolve('bench/.work/relay-cost');
 rmSync(root, { recursive: true, force: true });
 mkdirSync(root, { recursive: true });
 
-const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 const docker = (...args) => execFileSync('docker', args, { encoding: 'utf8' }).trim();
 const quiet = (...args) => spawnSync('docker', args, { stdio: 'ignore' });
 
@@ -99,40 +97,8 @@ server {
 `;
 }
 
-/** CPU-seconds of a container (cgroup v1 cpuacct, read on the host). */
-const containerCpu = (id) =>
-  Number(readFileSync(`/sys/fs/cgroup/cpuacct/docker/${id}/cpuacct.usage`, 'utf8')) / 1e9;
-/** Busy CPU-seconds of the whole machine (user, nice, system, irq, softirq, steal). */
-function machineCpu() {
-  const f = readFileSync('/proc/stat', 'utf8').split('\n')[0].trim().split(/\s+/).slice(1).map(Number);
-  return (f[0] + f[1] + f[2] + f[5] + f[6] + f[7]) / 100;
-}
-
-const agent = new http.Agent({ keepAlive: true, maxSockets: 16 });
-const send = () => post(agent, PORT, [5.1, 3.5, 1.4, 0.2]);
-
-/** `requests` at `rate`/s, each timed from when it was due. */
-async function openLoop() {
-  const t0 = performance.now();
-  const latencies = [];
-  let failed = 0;
-  const pending = [];
-  for (let i = 0; i < requests; i++) {
-    const due = t0 + (i * 1000) / rate;
-    const wait = due - performance.now();
-    if (wait > 1) await new Promise((r) => setTimeout(r, wait));
-    pending.push(
-      send().then((status) => {
-        if (status !== 200) failed++;
-        latencies.push(performance.now() - due);
-      }),
-    );
-  }
-  await Promise.all(pending);
-  latencies.sort((a, b) => a - b);
-  const q = (p) => latencies[Math.floor(p * latencies.length)];
-  return { p50: q(0.5), p99: q(0.99), failed };
-}
+/** Busy CPU-seconds of the whole machine so far (/proc/stat's ticks are hundredths of a second). */
+const machineCpu = () => ticks().busy / 100;
 
 async function measure(variant) {
   writeFileSync(path.join(root, `${variant}.conf`), proxyConf(variant));
@@ -154,11 +120,12 @@ async function measure(variant) {
     `${path.join(root, 'relay.js')}:/etc/nginx/relay.js:ro`,
     IMAGE,
   );
-  for (let i = 0; i < 50 && (await send()) !== 200; i++) await new Promise((r) => setTimeout(r, 100));
-  await Promise.all(Array.from({ length: 300 }, send)); // warm
-  const [p0, m0] = [containerCpu(id), machineCpu()];
-  const r = await openLoop();
-  const [p1, m1] = [containerCpu(id), machineCpu()];
+  for (let i = 0; i < 50 && (await closed(PORT, 1, 1)).failed; i++)
+    await new Promise((r) => setTimeout(r, 100));
+  await closed(PORT, 300, 16); // warm
+  const [p0, m0] = [cpuSeconds(id), machineCpu()];
+  const r = await open(PORT, requests, 16, rate);
+  const [p1, m1] = [cpuSeconds(id), machineCpu()];
   quiet('rm', '-f', id);
   return { ...r, proxyMs: ((p1 - p0) * 1000) / requests, machineMs: ((m1 - m0) * 1000) / requests };
 }

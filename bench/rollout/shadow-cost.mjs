@@ -109,15 +109,14 @@ const CELLS = [16, 64].flatMap((c) =>
     loop === 'closed' ? [{ c, loop, load: 1 }] : LOADS.map((load) => ({ c, loop, load })),
   ),
 );
-const median = (xs) => {
+export const median = (xs) => {
   const s = [...xs].sort((a, b) => a - b);
   const m = Math.floor(s.length / 2);
   return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2;
 };
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
-/** One POST of `{ x }` to the proxy's model route; its status, 0 when the connection failed. */
-export function post(agent, port, x) {
+function post(agent, port, x) {
   return new Promise((resolve) => {
     const body = JSON.stringify({ x });
     const req = http.request(
@@ -147,7 +146,7 @@ function summary(latencies, failed, seconds) {
 }
 
 /** Closed loop: `c` clients on `c` connections, `n` requests in all. */
-async function closed(port, n, c) {
+export async function closed(port, n, c) {
   const agent = new http.Agent({ keepAlive: true, maxSockets: c });
   const lat = [];
   let failed = 0;
@@ -169,7 +168,7 @@ async function closed(port, n, c) {
 }
 
 /** Open loop: `n` requests due at `rate`/s, over at most `c` connections, timed from when due. */
-async function open(port, n, c, rate) {
+export async function open(port, n, c, rate) {
   const agent = new http.Agent({ keepAlive: true, maxSockets: c });
   const lat = [];
   let failed = 0;
@@ -191,14 +190,21 @@ async function open(port, n, c, rate) {
   return summary(lat, failed, (performance.now() - t0) / 1000);
 }
 
-/** The host's CPU ticks so far and those stolen by the VM host's other guests (/proc/stat). */
-function ticks() {
+/**
+ * The host's CPU ticks so far (/proc/stat): all of them, those stolen by the VM host's other guests,
+ * and the busy ones (user, nice, system, irq, softirq, steal).
+ */
+export function ticks() {
   const f = readFileSync('/proc/stat', 'utf8').split('\n')[0].trim().split(/\s+/).slice(1).map(Number);
-  return { total: f.reduce((a, b) => a + b, 0), steal: f[7] ?? 0 };
+  return {
+    total: f.reduce((a, b) => a + b, 0),
+    steal: f[7] ?? 0,
+    busy: f[0] + f[1] + f[2] + f[5] + f[6] + f[7],
+  };
 }
 
 /** CPU time (s) a container has used (cgroup v1 cpuacct, read on the host: no exec in the container). */
-function cpuSeconds(id) {
+export function cpuSeconds(id) {
   try {
     return Number(readFileSync(`/sys/fs/cgroup/cpuacct/docker/${id}/cpuacct.usage`, 'utf8')) / 1e9;
   } catch {
@@ -242,6 +248,20 @@ function hostPids(id) {
     .slice(1)
     .map((l) => l.trim())
     .filter((l) => /^\d+$/.test(l));
+}
+
+/**
+ * Every thread of every process in a container at SCHED_IDLE (`idle`) or SCHED_OTHER, set from the
+ * host by their host PIDs (the way back to SCHED_OTHER needs CAP_SYS_NICE, which a process in the
+ * container lacks); checked, since a failed chrt would measure the wrong policy.
+ */
+function schedule(id, idle, whose) {
+  const policy = idle ? '--idle' : '--other';
+  const pids = hostPids(id);
+  for (const pid of pids) spawnSync('chrt', [policy, '-a', '-p', '0', pid], { stdio: 'ignore' });
+  const now = execFileSync('chrt', ['-p', pids[0]], { encoding: 'utf8' });
+  if (!now.includes(idle ? 'SCHED_IDLE' : 'SCHED_OTHER'))
+    throw new Error(`chrt ${policy} on ${whose} processes: ${now}`);
 }
 
 /**
@@ -298,7 +318,8 @@ async function drained(id, since) {
  */
 function relayVariant(root, proxy, variant) {
   const file = path.join(root, 'deploy/compose/proxy/nginx.conf');
-  const candidate = /set \$mlship_candidate ([\w.-]+:\d+);/.exec(readFileSync(file, 'utf8'))?.[1];
+  let text = readFileSync(file, 'utf8');
+  const candidate = /set \$mlship_candidate ([\w.-]+:\d+);/.exec(text)?.[1];
   if (!candidate) throw new Error(`SHADOW_RELAY: no relay to the candidate in ${file}`);
   const rewrites =
     variant === 'unix'
@@ -316,7 +337,6 @@ function relayVariant(root, proxy, variant) {
             'proxy_pass http://bench_candidate$mlship_relay_uri;',
           ],
         ];
-  let text = readFileSync(file, 'utf8');
   for (const [from, to] of rewrites) {
     const next = text.replace(from, to);
     if (next === text) throw new Error(`SHADOW_RELAY=${variant}: ${from} is not in ${file}`);
@@ -482,24 +502,8 @@ export async function shadowCost({ root, name, port, mlship, rounds, requests, n
     spawnSync('docker', [config === 'paused' ? 'pause' : 'unpause', candidate], { stdio: 'ignore' });
     stub(STUBBED.has(config));
     proxyTwReuse(config === 'stub-kernel' ? '2' : generatedTwReuse);
-    if (STUBBED.has(config)) {
-      const policy = config === 'stub-idle' ? '--idle' : '--other';
-      const pids = hostPids(stubName);
-      for (const pid of pids) spawnSync('chrt', [policy, '-a', '-p', '0', pid], { stdio: 'ignore' });
-      const now = execFileSync('chrt', ['-p', pids[0]], { encoding: 'utf8' });
-      if (!now.includes(config === 'stub-idle' ? 'SCHED_IDLE' : 'SCHED_OTHER'))
-        throw new Error(`chrt ${policy} on the stand-in's processes: ${now}`);
-    }
-    // Every thread of every process in the candidate: SCHED_IDLE for `idle`, SCHED_OTHER otherwise,
-    // set from the host by their host PIDs (the way back to SCHED_OTHER needs CAP_SYS_NICE, which
-    // a process in the container lacks).
-    const idle = config === 'idle' || config === 'group' || config === 'slow';
-    const policy = idle ? '--idle' : '--other';
-    const pids = hostPids(candidate);
-    for (const pid of pids) spawnSync('chrt', [policy, '-a', '-p', '0', pid], { stdio: 'ignore' });
-    const now = execFileSync('chrt', ['-p', pids[0]], { encoding: 'utf8' });
-    if (!now.includes(idle ? 'SCHED_IDLE' : 'SCHED_OTHER'))
-      throw new Error(`chrt ${policy} on the candidate's processes: ${now}`);
+    if (STUBBED.has(config)) schedule(stubName, config === 'stub-idle', "the stand-in's");
+    schedule(candidate, config === 'idle' || config === 'group' || config === 'slow', "the candidate's");
     if (config === 'group') groupIdle(true);
   };
   try {
