@@ -40,7 +40,7 @@ export interface MotoRollout {
   waited: string[];
   /** The rolled-out service (default iris). */
   service?: string;
-  /** A service whose deployment fails: its wait throws `<service> did not become stable (test)`. */
+  /** A service whose deployment fails: its wait throws `<service> did not become stable: the deployment failed (test)`. */
   failOn?: string;
   /** Any other dependency in place of moto's adapter (a test's log, metric answers, the proxy's bake). */
   deps?: Partial<EcsRolloutDeps>;
@@ -65,7 +65,7 @@ export function ecsRolloutOnMoto(o: MotoRollout): EcsRollout {
       clock: o.clock,
       log: () => undefined,
       waitStable: async (name, td) => {
-        if (name === o.failOn) throw new Error(`${name} did not become stable (test)`);
+        if (name === o.failOn) throw new Error(`${name} did not become stable: the deployment failed (test)`);
         expect((await aws.ecs.describeService(plan.stack, name))?.taskDefinition).toBe(td);
         o.waited.push(`${name} ${td.split('/').pop()}`);
       },

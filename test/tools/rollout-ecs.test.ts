@@ -389,7 +389,7 @@ describe.runIf(moto)('rollout --target ecs (moto)', () => {
     await target().start(canary(10));
     const stableTd = (await service('iris'))!.taskDefinition!;
     const candidateTd = (await service('iris-candidate'))!.taskDefinition!;
-    await expect(target(undefined, aws.ecs, 'iris').promote()).rejects.toThrow(/iris did not become stable/);
+    await expect(target(undefined, aws.ecs, 'iris').promote()).rejects.toThrow(/the deployment failed/);
     const tried = (await service('iris'))!.taskDefinition!;
     expect(tried).not.toBe(stableTd);
     // (Deregistered: the adapter reads only active revisions.)
