@@ -81,9 +81,18 @@ function downloadFailure(log: string[], weightsCache: string | undefined): Failu
   const unreachable = refused ? undefined : find(log, DOWNLOAD_UNREACHABLE);
   const hit = refused ?? unreachable;
   if (!hit) return undefined;
-  // The URL, from the error line, else from the last line before it that names one ("Downloading: …").
+  // The URL, from the error line, else from the last line before it that names one ("Downloading: …"),
+  // else from the first after it: the announcement is often on stdout and the traceback on stderr,
+  // and the engine stamps each stream on its own, so the two can come back in either order.
   const urlIn = (l: string) => /https?:\/\/[^\s'")>]+/.exec(l)?.[0];
-  const url = urlIn(hit.line) ?? log.slice(0, log.indexOf(hit.line)).reverse().map(urlIn).find(Boolean);
+  const at = log.indexOf(hit.line);
+  const url =
+    urlIn(hit.line) ??
+    log.slice(0, at).reverse().map(urlIn).find(Boolean) ??
+    log
+      .slice(at + 1)
+      .map(urlIn)
+      .find(Boolean);
   const cache = weightsCache ?? 'the weights cache (weights_cache in bakeoff.yaml)';
   const prefetch = `pre-fetch into ${cache} where the network works (HF_HOME=${weightsCache ? `${weightsCache}/huggingface` : '<cache>/huggingface'} huggingface-cli download <repo>; TORCH_HOME=${weightsCache ? `${weightsCache}/torch` : '<cache>/torch'} for torch.hub), or mount the weights as an input and point the example at /workspace/inputs`;
   return refused

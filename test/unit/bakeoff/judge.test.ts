@@ -159,6 +159,16 @@ describe('download failures', () => {
       origin: 'candidate',
       message: expect.stringContaining('http://hub.local/w/model.bin'),
     });
+    // The announcement on stdout, the traceback on stderr: the engine may return them either way round.
+    const swapped = classifyRun({
+      ...run,
+      log: [
+        'Traceback (most recent call last):',
+        'urllib.error.HTTPError: HTTP Error 404: Not Found',
+        'Downloading: "http://hub.local/w/model.bin" to /mlship/weights/torch/hub/checkpoints/model.bin',
+      ],
+    });
+    expect(swapped!.message).toContain('http://hub.local/w/model.bin');
   });
 
   it('an ordinary crash is still nonzero_exit', () => {
