@@ -59,6 +59,11 @@ export const RolloutSchema = z.strictObject({
    * a shadow only uses CPU the primary leaves idle, and at most this much of it.
    */
   shadowCpus: z.number().gt(0).max(1024).optional(),
+  /**
+   * Locally, the cgroup parent of a shadow's container (`/mlship-shadow`, beside the engine's own),
+   * when `start` could mark it idle: the kernel runs the shadow only on CPU time nothing else wants.
+   */
+  shadowCgroup: z.string().startsWith('/').optional(),
   candidate: z.strictObject({
     /** Built like any service (relative to mlship.yaml). */
     path: z.string().min(1).optional(),

@@ -30,6 +30,7 @@ interface ServiceFields {
   healthcheck: { test: string[]; start_period: string };
   labels: Record<string, string>;
   cpu_shares?: number;
+  cgroup_parent?: string;
   deploy?: { resources: { limits?: { cpus?: string; memory?: string } } };
 }
 
@@ -47,12 +48,16 @@ export const candidateName = (service: string) => `${service}${CANDIDATE_SUFFIX}
 export const SHADOW_CPU_SHARES = 2;
 export const DEFAULT_CPU_SHARES = 1024;
 
-/** The shadow's low weight, and its cap (`--shadow-cpus`) in place of the stable's CPU limit. */
+/**
+ * The shadow's low weight, its idle cgroup parent when `start` made one (adapters/cgroups.ts),
+ * and its cap (`--shadow-cpus`) in place of the stable's CPU limit.
+ */
 function shadowCpu<S extends ServiceFields>(stable: S, rollout: Rollout): Partial<ServiceFields> {
   if (rollout.mode !== 'shadow') return {};
   const resources = stable.deploy?.resources;
   return {
     cpu_shares: SHADOW_CPU_SHARES,
+    ...(rollout.shadowCgroup ? { cgroup_parent: rollout.shadowCgroup } : {}),
     ...(rollout.shadowCpus !== undefined
       ? {
           deploy: {

@@ -53,6 +53,8 @@ export interface ComposeService {
   labels: Record<string, string>;
   /** A shadow candidate's low CPU weight (compose-rollout's SHADOW_CPU_SHARES). */
   cpu_shares?: number;
+  /** A shadow candidate's idle cgroup parent, beside the engine's (the rollout's shadowCgroup). */
+  cgroup_parent?: string;
   /** Kernel settings of the container's own namespaces (the proxy's: PROXY_SYSCTLS). */
   sysctls?: Record<string, string>;
   deploy?: {

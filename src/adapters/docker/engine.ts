@@ -39,6 +39,8 @@ export interface EngineInfo {
   storageDriver: string;
   rootDir: string;
   serverVersion: string;
+  /** cgroupfs or systemd (who makes the containers' cgroups). */
+  cgroupDriver?: string;
 }
 
 export interface BuildOptions {
@@ -507,6 +509,7 @@ export class DockerEngine implements Engine {
       storageDriver: i.Driver,
       rootDir: i.DockerRootDir,
       serverVersion: i.ServerVersion,
+      ...(i.CgroupDriver ? { cgroupDriver: i.CgroupDriver } : {}),
     };
   }
 

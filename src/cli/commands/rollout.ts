@@ -95,12 +95,16 @@ async function target(
     { exec },
     { EnvironmentError, OperationFailedError },
     { realClock },
+    { prepareIdleParent, parentIdle },
+    { SHADOW_CGROUP_PARENT },
   ] = await Promise.all([
     import('../../core/rollout/local.js'),
     import('../../adapters/compose.js'),
     import('../../adapters/exec.js'),
     import('../../io/errors.js'),
     import('../../io/clock.js'),
+    import('../../adapters/cgroups.js'),
+    import('../../core/rollout/shadow-priority.js'),
   ]);
   const cli = await detectCompose(exec);
   if (!cli)
@@ -116,6 +120,8 @@ async function target(
     return r;
   };
   const engine = await ctx.engine();
+  const pid = async (id: string) =>
+    Number((await docker(['inspect', '-f', '{{.State.Pid}}', id])).stdout.trim()) || 0;
   return new LocalRollout(
     {
       compose: composeRunner(exec),
@@ -140,6 +146,18 @@ async function target(
           throw new OperationFailedError('ROLLOUT_CPU_UPDATE_FAILED', `docker update of ${id} failed`, {
             details: r.stderr.split('\n').filter(Boolean).slice(-10),
           });
+      },
+      shadowCgroups: {
+        prepare: async (reference) => {
+          const { cgroupDriver } = await engine.info();
+          if (cgroupDriver !== 'cgroupfs')
+            return {
+              ok: false,
+              detail: `the engine's cgroup driver is ${cgroupDriver ?? 'unknown'}, and mlship makes the parent with cgroupfs only`,
+            };
+          return prepareIdleParent(await pid(reference), reference, SHADOW_CGROUP_PARENT.slice(1));
+        },
+        idle: async (id) => parentIdle(await pid(id), id),
       },
       fetch: globalThis.fetch,
       clock: realClock,

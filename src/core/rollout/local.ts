@@ -26,7 +26,7 @@ import { promoteInConfig } from './promote-config.js';
 import { type ExecResult, reloadProxy } from './proxy-reload.js';
 import { changeRouting, lacksNjs, writeRoutingState } from './proxy-routing.js';
 import { candidateShare, mirrorOutcome, parseServiceLog, rolloutSamples } from './samples.js';
-import { atIdle, idleContainer } from './shadow-priority.js';
+import { atIdle, idleContainer, SHADOW_CGROUP_PARENT, type ShadowCgroups } from './shadow-priority.js';
 import { ROLLOUTS_FILE, readRollouts, writeRollouts } from './state.js';
 import type { PromoteResult, RolloutTarget, StatusReport } from './target.js';
 import { compare, DEFAULT_GATES, type Gates, verdict } from './verdict.js';
@@ -41,6 +41,8 @@ export interface LocalRolloutDeps {
   removeContainer(container: string): Promise<void>;
   /** `docker update` of a running container's CPU weight and cap (null: no cap, every CPU). */
   updateCpu(container: string, cpu: { shares: number; cpus?: number | null }): Promise<void>;
+  /** A shadow's idle cgroup parent on the host. */
+  shadowCgroups: ShadowCgroups;
   fetch: typeof fetch;
   clock: Clock;
   log(line: string): void;
@@ -291,7 +293,15 @@ export class LocalRollout implements RolloutTarget {
         throw new UsageError(`${s} of stack ${project.name} is not running`, {
           hint: 'run `mlship compose up` first',
         });
-    const next: RolloutsFile = { ...state, rollouts: { ...state.rollouts, [this.service]: rollout } };
+    const stable = list.find((c) => c.labels[SERVICE_LABEL] === names.stable)!;
+    const shadowCgroup = rollout.mode === 'shadow' ? await this.shadowParent(stable.id, names) : undefined;
+    const next: RolloutsFile = {
+      ...state,
+      rollouts: {
+        ...state.rollouts,
+        [this.service]: { ...rollout, ...(shadowCgroup ? { shadowCgroup } : {}) },
+      },
+    };
     // The routing state unless this proxy is known to lack njs (routeNew falls back when it does).
     const runs = routingOf(
       await readFile(path.join(before.outDir, 'proxy', 'nginx.conf'), 'utf8').catch(() => ''),
@@ -322,10 +332,10 @@ export class LocalRollout implements RolloutTarget {
         `starting ${names.candidate}`,
       );
       await this.waitHealthy(gen, names.candidate);
-      if (rollout.mode === 'shadow') await this.idleShadow(gen, names);
+      if (rollout.mode === 'shadow') await this.idleShadow(gen, names, shadowCgroup);
       routed = true;
       await this.routeNew(next, gen, names);
-      return rollout;
+      return next.rollouts[this.service]!;
     } catch (e) {
       for (const [file, text] of saved) if (text !== undefined) await writeFileAtomic(file, text);
       if (routed) await this.applyProxy(before, names, false).catch(() => undefined);
@@ -348,12 +358,15 @@ export class LocalRollout implements RolloutTarget {
       throw new UsageError(`the rollout of ${this.service} is over (${rollout.status})`, {
         hint: `start a new one: mlship rollout start ${this.service} ...`,
       });
-    const next = change(rollout);
+    const changed = change(rollout);
+    // A shadow's idle cgroup parent is a shadow's only (its container is recreated without it).
+    const { shadowCgroup: _parent, ...rest } = changed;
+    const next = changed.mode === 'shadow' ? changed : rest;
     const file: RolloutsFile = { ...state, rollouts: { ...state.rollouts, [this.service]: next } };
     const gen = await this.generate(file);
     const names = await this.names(gen);
     if (rollout.mode === 'shadow' && next.mode !== 'shadow') {
-      await this.leaveIdle(gen, names);
+      await this.leaveIdle(gen, names, Boolean(rollout.shadowCgroup));
       await this.candidateCpu(gen, names, rollout);
     }
     return { state: file, rollout: next, gen, names };
@@ -365,8 +378,21 @@ export class LocalRollout implements RolloutTarget {
     );
   }
 
+  /**
+   * The idle cgroup parent for a shadow (shadow-priority.ts), made ready on the host where the
+   * stable's container (`reference`) has its cgroup; undefined, with the reason told, when not.
+   */
+  private async shadowParent(reference: string, names: Names): Promise<string | undefined> {
+    const r = await this.deps.shadowCgroups.prepare(reference);
+    if (r.ok) return SHADOW_CGROUP_PARENT;
+    this.deps.log(
+      `warning: ${names.candidate} shares the engine's cgroup with the primary (no idle cgroup parent: ${r.detail})`,
+    );
+    return undefined;
+  }
+
   /** A shadow's processes at SCHED_IDLE (shadow-priority.ts); only its weight when that fails. */
-  private async idleShadow(gen: ComposeGenerateResult, names: Names): Promise<void> {
+  private async idleShadow(gen: ComposeGenerateResult, names: Names, parent?: string): Promise<void> {
     for (const c of await this.candidateContainers(gen, names)) {
       const r = await idleContainer(this.deps.execIn, c.id);
       this.deps.log(
@@ -374,19 +400,30 @@ export class LocalRollout implements RolloutTarget {
           ? `${names.candidate}: at SCHED_IDLE (${r.detail}): it runs on CPU time the primary leaves`
           : `warning: ${names.candidate} runs at the lowest CPU weight only, not at SCHED_IDLE: ${r.detail}`,
       );
+      if (!parent) continue;
+      this.deps.log(
+        (await this.deps.shadowCgroups.idle(c.id))
+          ? `${names.candidate}: in the idle cgroup ${parent}`
+          : `warning: ${names.candidate}'s cgroup parent ${parent} is not idle`,
+      );
     }
   }
 
   /**
-   * A shadow about to answer clients leaves SCHED_IDLE: a container cannot move back by itself,
-   * so it is recreated (as compose.yaml has it while it is a shadow) and waited for before any
-   * request is routed to it; candidateCpu then gives it a client-facing service's CPU.
+   * A shadow about to answer clients leaves SCHED_IDLE and its idle cgroup parent: a container
+   * can do neither by itself, so it is recreated (as compose.yaml now has it: no cgroup parent)
+   * and waited for before any request is routed to it; candidateCpu then gives it a
+   * client-facing service's CPU.
    */
-  private async leaveIdle(gen: ComposeGenerateResult, names: Names): Promise<void> {
-    let idle = false;
+  private async leaveIdle(gen: ComposeGenerateResult, names: Names, inParent: boolean): Promise<void> {
+    let idle = inParent;
     for (const c of await this.candidateContainers(gen, names)) idle ||= await atIdle(this.deps.execIn, c.id);
     if (!idle) return;
-    this.deps.log(`recreating ${names.candidate} at the default CPU policy (a shadow runs at SCHED_IDLE)`);
+    this.deps.log(
+      `recreating ${names.candidate} at the default CPU policy (a shadow runs at SCHED_IDLE, in an idle cgroup)`,
+    );
+    // As compose.yaml has it now: out of the idle cgroup parent.
+    await this.writeStack(gen);
     await this.compose(
       gen,
       [...names.profileArgs, 'up', '-d', '--no-deps', '--force-recreate', names.candidate],

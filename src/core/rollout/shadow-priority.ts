@@ -1,15 +1,32 @@
 // A local shadow shares the primary's cores. At the lowest CPU weight it still took the CPU
 // when the primary woke (bench/rollout, Dec 3: +67.0 / +5.5 ms of the primary's open-loop p99 at
-// c=16 / 64); at the kernel's SCHED_IDLE policy it runs only on CPU time no other task wants and
-// yields as soon as the primary wakes (same run: no cost above the spread of no mirror at all).
-// The policy is set from inside the candidate with util-linux's `chrt`, as the container's own
-// user, on every process and thread (threads and processes started later inherit it). A process
-// may move itself to SCHED_IDLE but not back without CAP_SYS_NICE, which containers lack: a
-// shadow that starts answering clients is recreated at the default policy instead (local.ts).
+// c=16 / 64). Two kernel settings make it give way:
+// - SCHED_IDLE on its processes, set from inside the candidate with util-linux's `chrt`, as the
+//   container's own user, on every process and thread (later ones inherit it). A process may
+//   move itself to SCHED_IDLE but not back without CAP_SYS_NICE, which containers lack: a shadow
+//   that starts answering clients is recreated at the default policy instead (local.ts). But a
+//   task's policy counts only against the tasks of its own cgroup, and each container is one:
+//   against the primary it does little (bench/rollout, Dec 5: a busy loop at SCHED_IDLE in a
+//   container of its own cost the primary +9 / +12 ms of p99).
+// - An idle cgroup parent beside the engine's (`/mlship-shadow`, cpu.idle 1; adapters/cgroups.ts):
+//   the kernel then preempts the shadow at once for any other task, and its CPU time is charged to
+//   no group the primary's containers are in. Docker cannot set cpu.idle: `start` writes it on the
+//   host when it may (root, local engine, the cgroupfs driver) and says why not otherwise.
 
 import type { ExecResult } from './proxy-reload.js';
 
 type ExecIn = (container: string, argv: string[]) => Promise<ExecResult>;
+
+/** The shadow's cgroup parent, at the top of the engine's CPU hierarchy. */
+export const SHADOW_CGROUP_PARENT = '/mlship-shadow';
+
+/** The host's cgroups as `start` needs them (adapters/cgroups.ts, by way of the CLI). */
+export interface ShadowCgroups {
+  /** Makes SHADOW_CGROUP_PARENT idle where `reference`, a running container of the stack, has its cgroup. */
+  prepare(reference: string): Promise<IdleOutcome>;
+  /** Whether the container's cgroup parent is idle. */
+  idle(container: string): Promise<boolean>;
+}
 
 /** Every process of the container but the shell itself to SCHED_IDLE; prints how many of how many. */
 const IDLE_SCRIPT = `n=0; t=0

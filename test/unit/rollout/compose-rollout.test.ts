@@ -228,12 +228,13 @@ describe('a rollout in the generated stack', () => {
     golden('shadow-state-nginx.conf', nginx(r));
   });
 
-  it('a shadow runs at the lowest CPU weight, capped by --shadow-cpus: golden candidate service; a canary keeps normal priority', async () => {
+  it('a shadow runs at the lowest CPU weight in its idle cgroup parent, capped by --shadow-cpus: golden candidate service; a canary keeps normal priority', async () => {
     // The detector has a GPU and limits (memory 4Gi, 2 CPUs): the cap replaces only its CPUs.
     const shadow = rollout({
       service: 'detector',
       mode: 'shadow',
       shadowCpus: 0.5,
+      shadowCgroup: '/mlship-shadow',
       candidate: { image: 'acme/detector:v2', env: {}, recordInputs: false },
     });
     const r = await generate([shadow]);
@@ -243,23 +244,29 @@ describe('a rollout in the generated stack', () => {
     golden('shadow-candidate-compose.yaml', stringify(candidates, { aliasDuplicateObjects: false }));
     for (const c of Object.values(candidates)) {
       expect(c.cpu_shares).toBe(SHADOW_CPU_SHARES);
+      expect(c.cgroup_parent).toBe('/mlship-shadow');
       expect(c.deploy?.resources.limits).toEqual({ cpus: '0.5', memory: '4096m' });
     }
     // Every other service keeps docker's default weight (1024), and the stable its own limits.
     for (const [name, svc] of Object.entries(s))
-      if (!name.includes('-candidate')) expect(svc.cpu_shares, name).toBeUndefined();
+      if (!name.includes('-candidate'))
+        expect([svc.cpu_shares, svc.cgroup_parent], name).toEqual([undefined, undefined]);
     expect(s.detector!.deploy?.resources.limits).toEqual({ cpus: '2', memory: '4096m' });
     expect(s.detector!.deploy?.resources.reservations).toEqual(
       s['detector-candidate']!.deploy?.resources.reservations,
     );
     // Without a cap: the low weight, the stable's limits as they are.
-    const uncapped = (await generate([{ ...shadow, shadowCpus: undefined }])).stack.compose.services;
+    const uncapped = (await generate([{ ...shadow, shadowCpus: undefined, shadowCgroup: undefined }])).stack
+      .compose.services;
     expect(uncapped['detector-candidate']!.cpu_shares).toBe(SHADOW_CPU_SHARES);
+    // No idle parent (start could not make one): the engine's own.
+    expect(uncapped['detector-candidate']!.cgroup_parent).toBeUndefined();
     expect(uncapped['detector-candidate']!.deploy).toEqual(s.detector!.deploy);
     // A canary (or a shadow promoted to one) answers clients: normal weight, the stable's limits.
     const canary = (await generate([{ ...shadow, mode: 'canary', weight: 10, shadowCpus: undefined }])).stack
       .compose.services['detector-candidate']!;
     expect(canary.cpu_shares ?? DEFAULT_CPU_SHARES).toBe(DEFAULT_CPU_SHARES);
+    expect(canary.cgroup_parent).toBeUndefined();
     expect(canary.deploy).toEqual(s.detector!.deploy);
     if (validate)
       expect(validate(parse(renderComposeYaml(r.stack))), JSON.stringify(validate.errors)).toBe(true);

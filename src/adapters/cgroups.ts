@@ -1,0 +1,100 @@
+// A local shadow's container lives in a cgroup of its own beside the engine's (compose's
+// cgroup_parent), and that parent is marked idle (cpu.idle, kernel 5.15+): the kernel then runs
+// the shadow only on CPU time nothing else wants, preempts it at once when another task wakes,
+// and charges its CPU to no group the primary's containers are in. A task's own SCHED_IDLE does
+// none of this across containers: it counts only against the tasks of its own cgroup (bench/rollout,
+// Dec 5 2026). Docker has no option for cpu.idle, so the file is written on the host: this works
+// where the engine's cgroups are this machine's and writable (root, or a rootless engine's
+// delegated tree); elsewhere the outcome says why and which command would do it.
+
+import { mkdir, readFile, writeFile } from 'node:fs/promises';
+import path from 'node:path';
+
+export interface CgroupIdleOutcome {
+  ok: boolean;
+  /** What was done, or why not (for the user). */
+  detail: string;
+  /** The parent's cpu.idle file, when known. */
+  file?: string;
+}
+
+export interface CgroupPaths {
+  /** Where /proc is (tests: a directory of their own). */
+  proc?: string;
+  /** Where the cgroup file systems are mounted. */
+  root?: string;
+}
+
+/** The hierarchy a process's CPU controller is in: cgroup v1's `cpu` line, else v2's `0::`. */
+export function cpuCgroup(procCgroup: string): { mount: string; path: string } | undefined {
+  const lines = procCgroup.split('\n').filter(Boolean);
+  for (const line of lines) {
+    const [, controllers = '', p = ''] = /^\d+:([^:]*):(.*)$/.exec(line) ?? [];
+    if (controllers.split(',').includes('cpu')) return { mount: controllers, path: p };
+  }
+  const v2 = lines.find((l) => l.startsWith('0::'));
+  return v2 ? { mount: '', path: v2.slice(3) } : undefined;
+}
+
+const code = (e: unknown) => (e as NodeJS.ErrnoException).code;
+const denied = (e: unknown) => ['EACCES', 'EPERM', 'EROFS'].includes(code(e) ?? '');
+
+/** Where a container's CPU cgroup is on this machine, proven by its ID in /proc/<pid>/cgroup. */
+async function located(
+  pid: number,
+  containerId: string,
+  paths: CgroupPaths,
+): Promise<{ mount: string; path: string } | string> {
+  const proc = paths.proc ?? '/proc';
+  const text = await readFile(path.join(proc, String(pid), 'cgroup'), 'utf8').catch(() => '');
+  const cg = cpuCgroup(text);
+  return cg?.path.includes(containerId.slice(0, 12))
+    ? cg
+    : "the engine's cgroups are not on this machine (a remote engine or a VM)";
+}
+
+/**
+ * Creates the idle parent `name` at the top of the CPU hierarchy the engine's containers are in
+ * (cgroupfs driver: the engine makes a cgroup_parent given as `/name` there, and finds it
+ * ready), from a running container of the same engine; writes cpu.idle 1 and reads it back.
+ */
+export async function prepareIdleParent(
+  pid: number,
+  containerId: string,
+  name: string,
+  paths: CgroupPaths = {},
+): Promise<CgroupIdleOutcome> {
+  const cg = await located(pid, containerId, paths);
+  if (typeof cg === 'string') return { ok: false, detail: cg };
+  const dir = path.join(paths.root ?? '/sys/fs/cgroup', cg.mount, name);
+  const file = path.join(dir, 'cpu.idle');
+  try {
+    await mkdir(dir, { recursive: true });
+    if ((await readFile(file, 'utf8')).trim() !== '1') await writeFile(file, '1');
+  } catch (e) {
+    if (code(e) === 'ENOENT') return { ok: false, detail: `no ${file} (cpu.idle needs Linux 5.15 or later)` };
+    return {
+      ok: false,
+      detail: denied(e)
+        ? `${dir} could not be made idle (not allowed): run once \`sudo mkdir -p ${dir} && echo 1 | sudo tee ${file}\``
+        : `${dir}: ${String(e)}`,
+      file,
+    };
+  }
+  const after = (await readFile(file, 'utf8').catch(() => '')).trim();
+  return after === '1'
+    ? { ok: true, detail: `${dir} is idle (cpu.idle)`, file }
+    : { ok: false, detail: `${file} reads ${after || 'nothing'} after writing 1`, file };
+}
+
+/** Whether the container's cgroup parent is marked idle (read only). */
+export async function parentIdle(
+  pid: number,
+  containerId: string,
+  paths: CgroupPaths = {},
+): Promise<boolean> {
+  const cg = await located(pid, containerId, paths);
+  if (typeof cg === 'string') return false;
+  const file = path.join(paths.root ?? '/sys/fs/cgroup', cg.mount, path.posix.dirname(cg.path), 'cpu.idle');
+  return (await readFile(file, 'utf8').catch(() => '')).trim() === '1';
+}
