@@ -26,6 +26,20 @@
 //            ports reused on loopback only) instead of the 1 mlship sets: the relay's connection
 //            per copy then leaves a TIME_WAIT socket that holds its port for 60 s (the cost before
 //            Dec 5; set from the host with nsenter, as root)
+//   hog      mirror off, and beside the primary a container at the shadow's weight and SCHED_IDLE
+//            that only burns CPU (a busy loop per CPU of the engine, busy SHADOW_HOG_DUTY of each
+//            4 ms, all of it unless told): what idle-priority work on the primary's cores costs it
+//            with no mirror, no relay, no network and no log line (the floor under any shadow that
+//            shares the primary's CPUs); its CPU-seconds are in the shadow's column
+//   hog-group  as `hog`, the hog's cgroup marked idle too (as `group`)
+//   hog-outside  as `hog`, its processes moved (CPU controller only) out of the engine's cgroup
+//            `docker` into a cgroup of their own beside it, marked idle (where `rollout start
+//            --shadow` puts a shadow since Dec 5): the engine's parent group is then not charged
+//            for the hog's CPU when its containers (the stable, the proxy) compete with the tasks
+//            outside it (the clients, the engine's own processes), and it is preempted at once
+//   inside   as `idle`, the candidate's processes moved (CPU controller only) into a cgroup under
+//            the engine's `docker` at the shadow's weight, not idle: where a shadow ran before Dec 5
+//            (each container a cgroup of its own there, SCHED_IDLE counting only within it)
 //   paused   mirror on, the candidate paused (`docker pause`): NGINX's mirror and the relay without
 //            any shadow work (the relay answers the mirror at once, as always). The relay's copies
 //            go to a shadow that never answers: its kernel queues the connections in its listen
@@ -61,11 +75,12 @@
 //                     unix       the proxy's mirror to the relay over a unix socket, not loopback TCP
 //   SHADOW_STUB_DELAY_MS  the `stub` stand-in answers each copy this much later (NGINX's echo
 //                   module, in mlship-local/nginx): a shadow answering late instead of at once
+//   SHADOW_HOG_DUTY  the share of each 4 ms the `hog` is busy (default 1: always)
 //   SHADOW_CANDIDATE_ENV  NAME=value,... for the shadow (`rollout start --env`), e.g.
 //                   LOG_LEVEL=WARNING: no log line per copy (its `predicted` column then reads 0 %:
 //                   its CPU-seconds show the work)
 import { execFileSync, spawnSync } from 'node:child_process';
-import { existsSync, readdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import http from 'node:http';
 import os from 'node:os';
 import path from 'node:path';
@@ -79,14 +94,33 @@ const ALL_CONFIGS = [
   'stub',
   'stub-idle',
   'stub-kernel',
+  'hog',
+  'hog-group',
+  'hog-outside',
   'idle',
+  'inside',
   'group',
   'slow',
 ];
 /** Configurations in which the candidate predicts no mirrored request (none reaches it, or none is mirrored). */
-const NOT_PREDICTING = new Set(['off', 'paused', 'stub', 'stub-idle', 'stub-kernel']);
+const NOT_PREDICTING = new Set([
+  'off',
+  'paused',
+  'stub',
+  'stub-idle',
+  'stub-kernel',
+  'hog',
+  'hog-group',
+  'hog-outside',
+]);
 /** Configurations with the stand-in in the candidate's place. */
 const STUBBED = new Set(['stub', 'stub-idle', 'stub-kernel']);
+/** Configurations with the hog beside the primary. */
+const HOGGED = new Set(['hog', 'hog-group', 'hog-outside']);
+/** The idle CPU cgroup beside the engine's `docker` for `hog-outside` (cgroup v1). */
+const OUTSIDE = '/sys/fs/cgroup/cpu/mlship-bench-idle';
+/** A CPU cgroup under the engine's `docker`, as a container's own, for `inside` (cgroup v1). */
+const INSIDE = '/sys/fs/cgroup/cpu/docker/mlship-bench-inside';
 const list = (name, dflt) => (process.env[name] ? process.env[name].split(',').map((x) => x.trim()) : dflt);
 const CONFIGS = list('SHADOW_CONFIGS', ALL_CONFIGS);
 const LOOPS = list('SHADOW_LOOPS', ['closed', 'open']);
@@ -102,6 +136,8 @@ if (!['', 'keepalive', 'unix'].includes(RELAY))
 if (RELAY === 'keepalive' && CONFIGS.some((c) => STUBBED.has(c)))
   throw new Error("SHADOW_RELAY=keepalive keeps the candidate's address: leave the stub configurations out");
 const STUB_DELAY_MS = Number(process.env.SHADOW_STUB_DELAY_MS || 0);
+const HOG_DUTY = Number(process.env.SHADOW_HOG_DUTY || 1);
+if (!(HOG_DUTY > 0 && HOG_DUTY <= 1)) throw new Error('SHADOW_HOG_DUTY: a share of 0-1 (above 0)');
 if (!(STUB_DELAY_MS >= 0)) throw new Error('SHADOW_STUB_DELAY_MS: a number of milliseconds');
 /** The runs of one round: each loop, c, and (open loop) load share. */
 const CELLS = [16, 64].flatMap((c) =>
@@ -205,11 +241,26 @@ export function ticks() {
 
 /** CPU time (s) a container has used (cgroup v1 cpuacct, read on the host: no exec in the container). */
 export function cpuSeconds(id) {
-  try {
-    return Number(readFileSync(`/sys/fs/cgroup/cpuacct/docker/${id}/cpuacct.usage`, 'utf8')) / 1e9;
-  } catch {
-    return Number.NaN;
-  }
+  // The engine's parent, or the idle one `rollout start --shadow` gives a shadow.
+  for (const parent of ['docker', 'mlship-shadow'])
+    try {
+      return Number(readFileSync(`/sys/fs/cgroup/cpuacct/${parent}/${id}/cpuacct.usage`, 'utf8')) / 1e9;
+    } catch {}
+  return Number.NaN;
+}
+
+/** A container's CPU cgroup directory on the host (cgroup v1's cpu controller, else v2), from its first process. */
+function cpuDir(id) {
+  const lines = readFileSync(`/proc/${hostPids(id)[0]}/cgroup`, 'utf8').split('\n');
+  const v1 = lines.map((l) => /^\d+:([^:]*):(.*)$/.exec(l)).find((m) => m?.[1].split(',').includes('cpu'));
+  return v1
+    ? path.join('/sys/fs/cgroup', v1[1], v1[2])
+    : path.join('/sys/fs/cgroup', lines.find((l) => l.startsWith('0::')).slice(3));
+}
+
+/** Every process of a container into a CPU cgroup directory (cgroup v1: the cpu controller only). */
+function moveTo(id, dir) {
+  for (const pid of hostPids(id)) writeFileSync(path.join(dir, 'cgroup.procs'), pid);
 }
 
 /**
@@ -416,23 +467,17 @@ export async function shadowCost({ root, name, port, mlship, rounds, requests, n
         spawnSync('taskset', ['-a', '-p', '-c', second, pid], { stdio: 'ignore' });
     console.error(`apart: stable and proxy on CPUs ${first}, the shadow and the clients on ${second}`);
   }
-  /** CPU seconds so far: the stable, the candidate, the proxy, the engine's own processes. */
-  const cpuNow = () => [...[stable, candidate, proxy].map(cpuSeconds), daemonSeconds()];
+  /** CPU seconds so far: the stable, the candidate (the hog while it runs), the proxy, the engine's own processes. */
+  const cpuNow = () => [...[stable, hogId || candidate, proxy].map(cpuSeconds), daemonSeconds()];
   /** Seconds waited for a CPU so far: the stable's processes, the proxy's, the clients (this process). */
   const primary = [hostPids(stable), hostPids(proxy), [String(process.pid)]];
   const waitNow = () => primary.map(waitSeconds);
   const stateFile = path.join(root, 'deploy/compose/proxy/routing/state.json');
-  /** The candidate's cgroup marked idle or not (cgroup v1 or v2, the engine's cgroupfs or systemd driver). */
-  const groupIdle = (on) => {
-    const files = [
-      `/sys/fs/cgroup/cpu/docker/${candidate}/cpu.idle`,
-      `/sys/fs/cgroup/docker/${candidate}/cpu.idle`,
-      `/sys/fs/cgroup/system.slice/docker-${candidate}.scope/cpu.idle`,
-    ];
-    const file = files.find((f) => existsSync(f));
-    if (!file) {
-      if (on)
-        throw new Error(`group: no cpu.idle for the candidate's cgroup (looked at ${files.join(', ')})`);
+  /** A container's own CPU cgroup (the candidate's unless told) marked idle or not. */
+  const groupIdle = (on, id = candidate) => {
+    const file = path.join(cpuDir(id), 'cpu.idle');
+    if (!existsSync(file)) {
+      if (on) throw new Error(`group: no ${file}`);
       return;
     }
     writeFileSync(file, on ? '1' : '0');
@@ -487,6 +532,63 @@ export async function shadowCost({ root, name, port, mlship, rounds, requests, n
     }
     stubbed = on;
   };
+  /** A container's processes into the idle cgroup beside `docker` (on) or back into their own. */
+  const outside = (id, on) => {
+    if (on && !existsSync(OUTSIDE)) {
+      mkdirSync(OUTSIDE);
+      writeFileSync(path.join(OUTSIDE, 'cpu.idle'), '1');
+    }
+    moveTo(id, on ? OUTSIDE : `/sys/fs/cgroup/cpu/docker/${id}`);
+  };
+  /** The candidate's own CPU cgroup (its idle parent's child, as `start` made it). */
+  const candidateDir = cpuDir(candidate);
+  const inside = (on) => {
+    if (on && !existsSync(INSIDE)) {
+      mkdirSync(INSIDE);
+      writeFileSync(path.join(INSIDE, 'cpu.shares'), String(generatedShares));
+    }
+    moveTo(candidate, on ? INSIDE : candidateDir);
+  };
+  // `hog`: idle-priority CPU work beside the primary, in the stable's image (it has Python).
+  const hogName = `${name}-hog`;
+  /** The running hog's full ID ('' when none runs). */
+  let hogId = '';
+  const hog = (on) => {
+    if (on === Boolean(hogId)) return;
+    if (on) {
+      const image = execFileSync('docker', ['inspect', '-f', '{{.Config.Image}}', stable], {
+        encoding: 'utf8',
+      }).trim();
+      const loop = `import time\nbusy, rest = ${HOG_DUTY * 0.004}, ${(1 - HOG_DUTY) * 0.004}\nwhile True:\n    t = time.perf_counter()\n    while time.perf_counter() - t < busy: pass\n    if rest: time.sleep(rest)\n`;
+      const script = `printf '${loop}' > /tmp/hog.py; for i in $(seq ${engineCpus}); do python /tmp/hog.py & done; wait`;
+      hogId = execFileSync(
+        'docker',
+        [
+          'run',
+          '-d',
+          '--rm',
+          '--name',
+          hogName,
+          '--cpu-shares',
+          String(generatedShares),
+          ...(apart ? ['--cpuset-cpus', second] : []),
+          '--entrypoint',
+          'sh',
+          image,
+          '-c',
+          script,
+        ],
+        { encoding: 'utf8' },
+      ).trim();
+      // Every busy loop started before its policy is set.
+      const deadline = Date.now() + 10_000;
+      while (hostPids(hogName).length < engineCpus + 1 && Date.now() < deadline) spawnSync('sleep', ['0.2']);
+      schedule(hogName, true, "the hog's");
+    } else {
+      spawnSync('docker', ['rm', '-f', hogName], { stdio: 'ignore' });
+      hogId = '';
+    }
+  };
   const configure = (config) => {
     // Unmarked first: an idle group's shares cannot be changed.
     groupIdle(false);
@@ -501,9 +603,17 @@ export async function shadowCost({ root, name, port, mlship, rounds, requests, n
     });
     spawnSync('docker', [config === 'paused' ? 'pause' : 'unpause', candidate], { stdio: 'ignore' });
     stub(STUBBED.has(config));
+    hog(HOGGED.has(config));
+    if (hogId) groupIdle(config === 'hog-group', hogId);
+    if (hogId) outside(hogId, config === 'hog-outside');
+    if (CONFIGS.includes('inside')) inside(config === 'inside');
     proxyTwReuse(config === 'stub-kernel' ? '2' : generatedTwReuse);
     if (STUBBED.has(config)) schedule(stubName, config === 'stub-idle', "the stand-in's");
-    schedule(candidate, config === 'idle' || config === 'group' || config === 'slow', "the candidate's");
+    schedule(
+      candidate,
+      config === 'idle' || config === 'group' || config === 'slow' || config === 'inside',
+      "the candidate's",
+    );
     if (config === 'group') groupIdle(true);
   };
   try {
@@ -571,7 +681,9 @@ export async function shadowCost({ root, name, port, mlship, rounds, requests, n
     });
   } finally {
     groupIdle(false);
+    if (CONFIGS.includes('inside')) inside(false);
     stub(false);
+    hog(false);
     proxyTwReuse(generatedTwReuse);
     spawnSync('docker', ['unpause', candidate], { stdio: 'ignore' });
     if (apart) {
@@ -590,7 +702,7 @@ function report(
   { rounds, requests, capacity, rates, generatedShares, generatedTwReuse, apart, engineApart },
 ) {
   console.log(
-    `\n## shadow cost to the primary: mirror off vs a shadow at cpu_shares ${generatedShares} (low), at 1024 (default, as before), paused, a stand-in answering 202 at once in the candidate's place (stub; stub-idle with the stand-in at SCHED_IDLE; the proxy at tcp_tw_reuse ${generatedTwReuse}, stub-kernel at the kernel's 2), at cpu_shares ${generatedShares} with SCHED_IDLE (idle), the same with its cgroup idle (group), and the same capped at 0.1 CPU (slow) (measured: ${CONFIGS.join(', ')}${apart ? `; the shadow and the clients${engineApart ? ' and the engine' : ''} on CPUs apart from the stable and the proxy` : ''}${RELAY ? `; relay variant SHADOW_RELAY=${RELAY}` : ''}${STUB_DELAY_MS ? `; the stand-in answering ${STUB_DELAY_MS} ms late` : ''}${process.env.SHADOW_CANDIDATE_ENV ? `; the shadow's environment ${process.env.SHADOW_CANDIDATE_ENV}` : ''}); ${rounds} rounds of ${requests} requests per cell; closed-loop capacity (off, c=64) ${capacity.toFixed(0)} req/s, open loop at ${[...rates.values()].join(' and ')} req/s; load ${os
+    `\n## shadow cost to the primary: mirror off vs a shadow at cpu_shares ${generatedShares} (low), at 1024 (default, as before), paused, a stand-in answering 202 at once in the candidate's place (stub; stub-idle with the stand-in at SCHED_IDLE; the proxy at tcp_tw_reuse ${generatedTwReuse}, stub-kernel at the kernel's 2), at cpu_shares ${generatedShares} with SCHED_IDLE (idle), the same with its cgroup idle (group), and the same capped at 0.1 CPU (slow), the mirror off with a busy loop per CPU at SCHED_IDLE beside the primary (hog, busy ${Math.round(HOG_DUTY * 100)} % of the time; hog-group with its cgroup idle, hog-outside with its processes in an idle cgroup beside the engine's; inside: the shadow's processes in a cgroup under the engine's at its weight, as before Dec 5) (measured: ${CONFIGS.join(', ')}${apart ? `; the shadow and the clients${engineApart ? ' and the engine' : ''} on CPUs apart from the stable and the proxy` : ''}${RELAY ? `; relay variant SHADOW_RELAY=${RELAY}` : ''}${STUB_DELAY_MS ? `; the stand-in answering ${STUB_DELAY_MS} ms late` : ''}${process.env.SHADOW_CANDIDATE_ENV ? `; the shadow's environment ${process.env.SHADOW_CANDIDATE_ENV}` : ''}); ${rounds} rounds of ${requests} requests per cell; closed-loop capacity (off, c=64) ${capacity.toFixed(0)} req/s, open loop at ${[...rates.values()].join(' and ')} req/s; load ${os
       .loadavg()
       .map((x) => x.toFixed(1))
       .join(' ')} at ${new Date().toISOString()}\n`,
