@@ -7,9 +7,10 @@
 //   off      the routing state's mirror off (same NGINX configuration, the candidate idle)
 //   low      mirror on, the candidate at cpu_shares 2, SCHED_OTHER (the weight alone)
 //   default  mirror on, the candidate at cpu_shares 1024 (`docker update`), SCHED_OTHER
-//   idle     mirror on, the candidate at cpu_shares 2 and every process in it at SCHED_IDLE
-//            (what `start --shadow` does: the kernel runs it only when no other task wants the
-//            CPU and preempts it at once when the primary wakes)
+//   idle     mirror on, the candidate at cpu_shares 2 and every process in it at SCHED_IDLE,
+//            in the idle cgroup parent /mlship-shadow beside the engine's (what `start --shadow`
+//            does where it may write the host's cgroups: the kernel runs it only when no other
+//            task wants the CPU and preempts it at once when another task wakes)
 //   slow     as `idle`, and the candidate capped at a tenth of a CPU (`docker update --cpus 0.1`):
 //            a shadow whose every prediction takes at least 10x as long (issue 20's "shadow slowed
 //            10x"); its queue fills and drops what it cannot predict
@@ -102,21 +103,12 @@ const ALL_CONFIGS = [
   'group',
   'slow',
 ];
-/** Configurations in which the candidate predicts no mirrored request (none reaches it, or none is mirrored). */
-const NOT_PREDICTING = new Set([
-  'off',
-  'paused',
-  'stub',
-  'stub-idle',
-  'stub-kernel',
-  'hog',
-  'hog-group',
-  'hog-outside',
-]);
 /** Configurations with the stand-in in the candidate's place. */
 const STUBBED = new Set(['stub', 'stub-idle', 'stub-kernel']);
 /** Configurations with the hog beside the primary. */
 const HOGGED = new Set(['hog', 'hog-group', 'hog-outside']);
+/** Configurations in which the candidate predicts no mirrored request (none reaches it, or none is mirrored). */
+const NOT_PREDICTING = new Set(['off', 'paused', ...STUBBED, ...HOGGED]);
 /** The idle CPU cgroup beside the engine's `docker` for `hog-outside` (cgroup v1). */
 const OUTSIDE = '/sys/fs/cgroup/cpu/mlship-bench-idle';
 /** A CPU cgroup under the engine's `docker`, as a container's own, for `inside` (cgroup v1). */

@@ -4,8 +4,10 @@
 // and charges its CPU to no group the primary's containers are in. A task's own SCHED_IDLE does
 // none of this across containers: it counts only against the tasks of its own cgroup (bench/rollout,
 // Dec 5 2026). Docker has no option for cpu.idle, so the file is written on the host: this works
-// where the engine's cgroups are this machine's and writable (root, or a rootless engine's
-// delegated tree); elsewhere the outcome says why and which command would do it.
+// where the engine's cgroups are this machine's (not a remote engine's, not Docker Desktop's VM)
+// and writable (root), with the cgroupfs driver (the systemd driver's parents are slices that
+// systemd makes; the CLI does not ask for one there); elsewhere the outcome says why and, for a
+// missing permission, which command would do it.
 
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';

@@ -133,7 +133,7 @@ function parentOf(id: string): { parent: string; file: string } {
   const lines = readFileSync(`/proc/${pid}/cgroup`, 'utf8').split('\n');
   const v1 = lines
     .map((l) => /^\d+:([^:]*cpu[^:]*):(.*)$/.exec(l))
-    .find((m) => m?.[1]!.split(',').includes('cpu'));
+    .find((m) => (m?.[1] ?? '').split(',').includes('cpu'));
   const [mount, cgPath] = v1 ? [v1[1]!, v1[2]!] : ['', lines.find((l) => l.startsWith('0::'))!.slice(3)];
   return { parent, file: path.join('/sys/fs/cgroup', mount, path.posix.dirname(cgPath), 'cpu.idle') };
 }
