@@ -55,7 +55,7 @@ describe('cgroups of a container', () => {
     }
   });
 
-  it('says why not: an engine whose cgroups are elsewhere, a kernel without cpu.idle', async () => {
+  it('says why not: an engine whose cgroups are elsewhere, a kernel without cpu.idle, no permission', async () => {
     // Another container's process under that PID: not this engine's container.
     const other = host(`4:cpu:/docker/${'f'.repeat(64)}\n`);
     expect(await prepareIdleParent(42, ID, 'mlship-shadow', other)).toEqual({
@@ -68,6 +68,15 @@ describe('cgroups of a container', () => {
     const r = await prepareIdleParent(42, ID, 'mlship-shadow', old);
     expect(r.ok).toBe(false);
     expect(r.detail).toMatch(/cpu\.idle needs Linux 5\.15 or later/);
+    // Not allowed to make the directory (sysfs refuses every mkdir, as a cgroup tree refuses a
+    // user's): the command that makes the parent once.
+    const denied = await prepareIdleParent(42, ID, 'mlship-shadow', { proc: old.proc, root: '/sys' });
+    expect(denied).toEqual({
+      ok: false,
+      detail:
+        '/sys/cpu/mlship-shadow could not be made idle (not allowed): run once `sudo mkdir -p /sys/cpu/mlship-shadow && echo 1 | sudo tee /sys/cpu/mlship-shadow/cpu.idle`',
+      file: '/sys/cpu/mlship-shadow/cpu.idle',
+    });
   });
 
   it("reads a container's parent: idle or not", async () => {
