@@ -17,7 +17,7 @@
 // readers), the variants alternating per round;
 // reported: the client's p50/p99, the proxy's CPU per request (its cgroup) and the whole machine's
 // (/proc/stat, every process: the client, the engine, the shadow's NGINX, the kernel's network work).
-// Usage: node bench/rollout/relay-cost.mjs [rounds=3] [requests=6000] [rate=376]   (as root: cgroup v1 files)
+// Usage: npm run build && node bench/rollout/relay-cost.mjs [rounds=3] [requests=6000] [rate=376]   (as root: cgroup v1 files)
 import { execFileSync, spawnSync } from 'node:child_process';
 import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';

@@ -86,6 +86,7 @@ import http from 'node:http';
 import os from 'node:os';
 import path from 'node:path';
 import { performance } from 'node:perf_hooks';
+import { cpuCgroup } from '../../dist/adapters/cgroups.js';
 
 const ALL_CONFIGS = [
   'off',
@@ -243,11 +244,8 @@ export function cpuSeconds(id) {
 
 /** A container's CPU cgroup directory on the host (cgroup v1's cpu controller, else v2), from its first process. */
 function cpuDir(id) {
-  const lines = readFileSync(`/proc/${hostPids(id)[0]}/cgroup`, 'utf8').split('\n');
-  const v1 = lines.map((l) => /^\d+:([^:]*):(.*)$/.exec(l)).find((m) => m?.[1].split(',').includes('cpu'));
-  return v1
-    ? path.join('/sys/fs/cgroup', v1[1], v1[2])
-    : path.join('/sys/fs/cgroup', lines.find((l) => l.startsWith('0::')).slice(3));
+  const cg = cpuCgroup(readFileSync(`/proc/${hostPids(id)[0]}/cgroup`, 'utf8'));
+  return path.join('/sys/fs/cgroup', cg.mount, cg.path);
 }
 
 /** Every process of a container into a CPU cgroup directory (cgroup v1: the cpu controller only). */
@@ -596,8 +594,10 @@ export async function shadowCost({ root, name, port, mlship, rounds, requests, n
     spawnSync('docker', [config === 'paused' ? 'pause' : 'unpause', candidate], { stdio: 'ignore' });
     stub(STUBBED.has(config));
     hog(HOGGED.has(config));
-    if (hogId) groupIdle(config === 'hog-group', hogId);
-    if (hogId) outside(hogId, config === 'hog-outside');
+    if (hogId) {
+      groupIdle(config === 'hog-group', hogId);
+      outside(hogId, config === 'hog-outside');
+    }
     if (CONFIGS.includes('inside')) inside(config === 'inside');
     proxyTwReuse(config === 'stub-kernel' ? '2' : generatedTwReuse);
     if (STUBBED.has(config)) schedule(stubName, config === 'stub-idle', "the stand-in's");

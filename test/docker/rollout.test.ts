@@ -10,6 +10,7 @@ import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { cpuCgroup } from '../../src/adapters/cgroups.js';
 import { LOCAL_PYTHON_IMAGE, requireEngine, requireImage } from '../helpers/docker.js';
 import { freePort } from '../helpers/net.js';
 import {
@@ -130,12 +131,8 @@ function parentOf(id: string): { parent: string; file: string } {
   )
     .stdout.trim()
     .split('|');
-  const lines = readFileSync(`/proc/${pid}/cgroup`, 'utf8').split('\n');
-  const v1 = lines
-    .map((l) => /^\d+:([^:]*cpu[^:]*):(.*)$/.exec(l))
-    .find((m) => (m?.[1] ?? '').split(',').includes('cpu'));
-  const [mount, cgPath] = v1 ? [v1[1]!, v1[2]!] : ['', lines.find((l) => l.startsWith('0::'))!.slice(3)];
-  return { parent, file: path.join('/sys/fs/cgroup', mount, path.posix.dirname(cgPath), 'cpu.idle') };
+  const cg = cpuCgroup(readFileSync(`/proc/${pid}/cgroup`, 'utf8'))!;
+  return { parent, file: path.join('/sys/fs/cgroup', cg.mount, path.posix.dirname(cg.path), 'cpu.idle') };
 }
 
 /** A container's cgroup parent and that parent's cpu.idle ('' when it has none). */
