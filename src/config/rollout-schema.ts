@@ -60,10 +60,14 @@ export const RolloutSchema = z.strictObject({
    */
   shadowCpus: z.number().gt(0).max(1024).optional(),
   /**
-   * Locally, the cgroup parent of a shadow's container (`/mlship-shadow`, beside the engine's own),
-   * when `start` could mark it idle: the kernel runs the shadow only on CPU time nothing else wants.
+   * Locally, the cgroup parent of a shadow's container (`/mlship-shadow` beside the engine's own,
+   * or the slice `mlship_shadow.slice` under the systemd driver), when `start` could mark it idle:
+   * the kernel runs the shadow only on CPU time nothing else wants.
    */
-  shadowCgroup: z.string().startsWith('/').optional(),
+  shadowCgroup: z
+    .string()
+    .regex(/^\/|^[\w:.-]+\.slice$/, 'a cgroup path (/...) or a systemd slice (....slice)')
+    .optional(),
   candidate: z.strictObject({
     /** Built like any service (relative to mlship.yaml). */
     path: z.string().min(1).optional(),

@@ -41,6 +41,8 @@ export interface EngineInfo {
   serverVersion: string;
   /** cgroupfs or systemd (who makes the containers' cgroups). */
   cgroupDriver?: string;
+  /** A rootless engine (its containers' cgroups are its user's). */
+  rootless?: boolean;
 }
 
 export interface BuildOptions {
@@ -510,6 +512,9 @@ export class DockerEngine implements Engine {
       rootDir: i.DockerRootDir,
       serverVersion: i.ServerVersion,
       ...(i.CgroupDriver ? { cgroupDriver: i.CgroupDriver } : {}),
+      ...((i.SecurityOptions ?? []).some((o: string) => o.split(',').includes('name=rootless'))
+        ? { rootless: true }
+        : {}),
     };
   }
 

@@ -95,8 +95,8 @@ async function target(
     { exec },
     { EnvironmentError, OperationFailedError },
     { realClock },
-    { prepareIdleParent, parentIdle },
-    { SHADOW_CGROUP_PARENT },
+    { prepareShadowParent, parentIdle },
+    { SHADOW_CGROUP_PARENTS },
   ] = await Promise.all([
     import('../../core/rollout/local.js'),
     import('../../adapters/compose.js'),
@@ -148,15 +148,14 @@ async function target(
           });
       },
       shadowCgroups: {
-        prepare: async (reference) => {
-          const { cgroupDriver } = await engine.info();
-          if (cgroupDriver !== 'cgroupfs')
-            return {
-              ok: false,
-              detail: `the engine's cgroup driver is ${cgroupDriver ?? 'unknown'}, and mlship makes the parent with cgroupfs only`,
-            };
-          return prepareIdleParent(await pid(reference), reference, SHADOW_CGROUP_PARENT.slice(1));
-        },
+        prepare: async (reference) =>
+          prepareShadowParent(
+            await engine.info(),
+            await pid(reference),
+            reference,
+            SHADOW_CGROUP_PARENTS,
+            (file, args) => exec(file, args, { timeoutMs: 30_000 }),
+          ),
         idle: async (id) => parentIdle(await pid(id), id),
       },
       fetch: globalThis.fetch,

@@ -26,7 +26,7 @@ import { promoteInConfig } from './promote-config.js';
 import { type ExecResult, reloadProxy } from './proxy-reload.js';
 import { changeRouting, lacksNjs, writeRoutingState } from './proxy-routing.js';
 import { candidateShare, mirrorOutcome, parseServiceLog, rolloutSamples } from './samples.js';
-import { atIdle, idleContainer, SHADOW_CGROUP_PARENT, type ShadowCgroups } from './shadow-priority.js';
+import { atIdle, idleContainer, type ShadowCgroups } from './shadow-priority.js';
 import { ROLLOUTS_FILE, readRollouts, writeRollouts } from './state.js';
 import type { PromoteResult, RolloutTarget, StatusReport } from './target.js';
 import { compare, DEFAULT_GATES, type Gates, verdict } from './verdict.js';
@@ -384,7 +384,7 @@ export class LocalRollout implements RolloutTarget {
    */
   private async shadowParent(reference: string, names: Names): Promise<string | undefined> {
     const r = await this.deps.shadowCgroups.prepare(reference);
-    if (r.ok) return SHADOW_CGROUP_PARENT;
+    if (r.ok && r.parent) return r.parent;
     this.deps.log(
       `warning: ${names.candidate} shares the engine's cgroup with the primary (no idle cgroup parent: ${r.detail})`,
     );

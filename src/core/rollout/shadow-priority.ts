@@ -8,22 +8,30 @@
 //   task's policy counts only against the tasks of its own cgroup, and each container is one:
 //   against the primary it does little (bench/rollout, Dec 5: a busy loop at SCHED_IDLE in a
 //   container of its own cost the primary +9 / +12 ms of p99).
-// - An idle cgroup parent beside the engine's (`/mlship-shadow`, cpu.idle 1; adapters/cgroups.ts):
-//   the kernel then preempts the shadow at once for any other task, and its CPU time is charged to
-//   no group the primary's containers are in. Docker cannot set cpu.idle: `start` writes it on the
-//   host when it may (root, local engine, the cgroupfs driver) and says why not otherwise.
+// - An idle cgroup parent beside the engine's (`/mlship-shadow`, or the slice `mlship_shadow.slice`
+//   under the systemd driver; cpu.idle 1; adapters/cgroups.ts): the kernel then preempts the
+//   shadow at once for any other task, and its CPU time is charged to no group the primary's
+//   containers are in. Docker cannot set cpu.idle: `start` has it set on the host when it may
+//   (root, local engine) and says why not otherwise.
 
 import type { ExecResult } from './proxy-reload.js';
 
 type ExecIn = (container: string, argv: string[]) => Promise<ExecResult>;
 
-/** The shadow's cgroup parent, at the top of the engine's CPU hierarchy. */
-export const SHADOW_CGROUP_PARENT = '/mlship-shadow';
+/**
+ * The shadow's cgroup parent, at the top of the engine's CPU hierarchy: a path under the cgroupfs
+ * driver, a slice under systemd's (an underscore, not a dash: `mlship-shadow.slice` would be a
+ * child of `mlship.slice`, and idle only against its siblings there).
+ */
+export const SHADOW_CGROUP_PARENTS = { cgroupfs: '/mlship-shadow', systemd: 'mlship_shadow.slice' } as const;
 
 /** The host's cgroups as `start` needs them (adapters/cgroups.ts, by way of the CLI). */
 export interface ShadowCgroups {
-  /** Makes SHADOW_CGROUP_PARENT idle where `reference`, a running container of the stack, has its cgroup. */
-  prepare(reference: string): Promise<IdleOutcome>;
+  /**
+   * Makes the engine's parent of SHADOW_CGROUP_PARENTS idle where `reference`, a running
+   * container of the stack, has its cgroup; `parent` names it for compose when ok.
+   */
+  prepare(reference: string): Promise<IdleOutcome & { parent?: string }>;
   /** Whether the container's cgroup parent is idle. */
   idle(container: string): Promise<boolean>;
 }

@@ -1,13 +1,22 @@
 // The shadow's idle cgroup parent without a kernel: which hierarchy /proc/<pid>/cgroup names
 // for the CPU (v1, v2, hybrid), and what prepareIdleParent and parentIdle do with a /proc and a
 // cgroup tree laid out in a directory (a real cgroupfs makes cpu.idle with the directory; here
-// the test does). The real files are checked by test/docker/rollout.test.ts.
+// the test does), and what they ask of systemctl under the systemd driver (answers as systemd
+// 252+ and older ones give them: this machine runs no systemd). The real files (cgroupfs) are
+// checked by test/docker/rollout.test.ts.
 
 import { mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { cpuCgroup, parentIdle, prepareIdleParent } from '../../../src/adapters/cgroups.js';
+import {
+  cpuCgroup,
+  parentIdle,
+  prepareIdleParent,
+  prepareShadowParent,
+  type RunCommand,
+} from '../../../src/adapters/cgroups.js';
+import { SHADOW_CGROUP_PARENTS } from '../../../src/core/rollout/shadow-priority.js';
 
 const ID = 'a1b2c3d4e5f6'.padEnd(64, '0');
 
@@ -85,5 +94,121 @@ describe('cgroups of a container', () => {
     writeFileSync(path.join(paths.root, 'cpu/mlship-shadow/cpu.idle'), '1\n');
     expect(await parentIdle(42, ID, paths)).toBe(true);
     expect(await parentIdle(42, 'f'.repeat(64), paths)).toBe(false);
+  });
+
+  it("makes a parent for the engine's driver: a cgroup (cgroupfs), a slice (systemd), none for another", async () => {
+    const paths = host(`4:cpu:/docker/${ID}\n`, ['cpu/mlship-shadow']);
+    const never: RunCommand = async () => {
+      throw new Error('no systemctl under cgroupfs');
+    };
+    expect(
+      await prepareShadowParent({ cgroupDriver: 'cgroupfs' }, 42, ID, SHADOW_CGROUP_PARENTS, never, paths),
+    ).toMatchObject({
+      ok: true,
+      parent: '/mlship-shadow',
+    });
+    const other = await prepareShadowParent({}, 42, ID, SHADOW_CGROUP_PARENTS, never, paths);
+    expect(other).toEqual({
+      ok: false,
+      detail: "the engine's cgroup driver is unknown (mlship knows cgroupfs and systemd)",
+    });
+    const rootless = await prepareShadowParent(
+      { cgroupDriver: 'systemd', rootless: true },
+      42,
+      ID,
+      SHADOW_CGROUP_PARENTS,
+      never,
+      paths,
+    );
+    expect(rootless).toEqual({
+      ok: false,
+      detail: "a rootless engine's cgroups are its user's, not this machine's to mark",
+    });
+  });
+});
+
+describe('the idle slice under the systemd driver', () => {
+  const v2 = `0::/system.slice/docker-${ID}.scope\n`;
+  /** A systemctl answering each call by its verb (`show`, `set-property`), recording the calls. */
+  const systemctl = (answers: Record<string, { exitCode: number; stdout?: string; stderr?: string }>) => {
+    const calls: string[][] = [];
+    const run: RunCommand = async (file, args) => {
+      calls.push([file, ...args]);
+      const verb = args.find((a) => a === 'show' || a === 'set-property') ?? '';
+      const a = answers[verb] ?? { exitCode: 1, stderr: 'unexpected' };
+      return { stdout: '', stderr: '', ...a };
+    };
+    return { run, calls };
+  };
+  const prepare = (run: RunCommand, cgroup = v2) =>
+    prepareShadowParent({ cgroupDriver: 'systemd' }, 42, ID, SHADOW_CGROUP_PARENTS, run, host(cgroup));
+
+  it('asks systemd to keep mlship_shadow.slice idle for this boot, once', async () => {
+    const first = systemctl({
+      show: { exitCode: 0, stdout: '[not set]\n' },
+      'set-property': { exitCode: 0 },
+    });
+    expect(await prepare(first.run)).toEqual({
+      ok: true,
+      detail: 'mlship_shadow.slice is idle (CPUWeight=idle)',
+      parent: 'mlship_shadow.slice',
+    });
+    expect(first.calls).toEqual([
+      ['systemctl', 'show', '-p', 'CPUWeight', '--value', 'mlship_shadow.slice'],
+      [
+        'systemctl',
+        '--no-ask-password',
+        'set-property',
+        '--runtime',
+        'mlship_shadow.slice',
+        'CPUWeight=idle',
+      ],
+    ]);
+    // Already idle (systemd shows the weight as `idle`): nothing is set, so no permission is needed.
+    const again = systemctl({ show: { exitCode: 0, stdout: 'idle\n' } });
+    expect(await prepare(again.run)).toMatchObject({ ok: true, parent: 'mlship_shadow.slice' });
+    expect(again.calls).toHaveLength(1);
+  });
+
+  it('says why not: no permission (with the command that does it for good), an old systemd, cgroup v1, no systemctl', async () => {
+    const denied = systemctl({
+      show: { exitCode: 0, stdout: '[not set]\n' },
+      'set-property': {
+        exitCode: 1,
+        stderr: 'Failed to set unit properties on mlship_shadow.slice: Access denied\n',
+      },
+    });
+    expect(await prepare(denied.run)).toEqual({
+      ok: false,
+      detail:
+        'mlship_shadow.slice could not be made idle (not allowed): run once `sudo systemctl set-property mlship_shadow.slice CPUWeight=idle`',
+    });
+    const old = systemctl({
+      show: { exitCode: 0, stdout: '100\n' },
+      'set-property': { exitCode: 1, stderr: 'Failed to parse CPUWeight= value: idle\n' },
+    });
+    expect((await prepare(old.run)).detail).toBe(
+      'this systemd cannot mark a slice idle (CPUWeight=idle needs systemd 252 or later): Failed to parse CPUWeight= value: idle',
+    );
+    const v1 = systemctl({});
+    expect(await prepare(v1.run, `4:cpu:/system.slice/docker-${ID}.scope\n`)).toEqual({
+      ok: false,
+      detail: 'systemd marks a slice idle on cgroup v2 only, and this host runs v1',
+    });
+    expect(v1.calls).toEqual([]);
+    const none: RunCommand = async () => ({ exitCode: -1, stdout: '', stderr: '', notFound: true });
+    expect(await prepare(none)).toEqual({ ok: false, detail: 'systemctl was not found' });
+    // A remote engine: its container's ID is not in the process's cgroup here.
+    expect(await prepare(systemctl({}).run, `0::/system.slice/docker-${'f'.repeat(64)}.scope\n`)).toEqual({
+      ok: false,
+      detail: "the engine's cgroups are not on this machine (a remote engine or a VM)",
+    });
+  });
+
+  it("reads a slice's idle mark where the container's cgroup says", async () => {
+    const paths = host(`0::/mlship_shadow.slice/docker-${ID}.scope\n`, ['mlship_shadow.slice']);
+    expect(await parentIdle(42, ID, paths)).toBe(false);
+    writeFileSync(path.join(paths.root, 'mlship_shadow.slice/cpu.idle'), '1\n');
+    expect(await parentIdle(42, ID, paths)).toBe(true);
   });
 });

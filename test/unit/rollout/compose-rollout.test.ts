@@ -7,7 +7,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { parse, stringify } from 'yaml';
-import type { Rollout } from '../../../src/config/rollout-schema.js';
+import { type Rollout, RolloutSchema } from '../../../src/config/rollout-schema.js';
 import { generateCompose, renderComposeYaml } from '../../../src/core/compose/generate.js';
 import { stackFromProject } from '../../../src/core/deploy/deploy-stack.js';
 import { ROLLOUTS_FILE, writeRollouts } from '../../../src/core/rollout/state.js';
@@ -262,6 +262,13 @@ describe('a rollout in the generated stack', () => {
     // No idle parent (start could not make one): the engine's own.
     expect(uncapped['detector-candidate']!.cgroup_parent).toBeUndefined();
     expect(uncapped['detector-candidate']!.deploy).toEqual(s.detector!.deploy);
+    // Under the systemd cgroup driver the idle parent is a slice; anything else is refused.
+    const sliced = { ...shadow, shadowCgroup: 'mlship_shadow.slice' };
+    expect(RolloutSchema.safeParse(sliced).success).toBe(true);
+    expect(RolloutSchema.safeParse({ ...shadow, shadowCgroup: 'mlship-shadow' }).success).toBe(false);
+    expect((await generate([sliced])).stack.compose.services['detector-candidate']!.cgroup_parent).toBe(
+      'mlship_shadow.slice',
+    );
     // A canary (or a shadow promoted to one) answers clients: normal weight, the stable's limits.
     const canary = (await generate([{ ...shadow, mode: 'canary', weight: 10, shadowCpus: undefined }])).stack
       .compose.services['detector-candidate']!;
