@@ -38,6 +38,9 @@
 //            --shadow` puts a shadow since Dec 5): the engine's parent group is then not charged
 //            for the hog's CPU when its containers (the stable, the proxy) compete with the tasks
 //            outside it (the clients, the engine's own processes), and it is preempted at once
+//   shim     as `idle`, and the candidate's containerd-shim (which copies its log lines to the
+//            engine) moved (CPU controller only) into the idle parent beside it: what the engine's
+//            copying of the shadow's line per copy costs the primary at the default policy
 //   inside   as `idle`, the candidate's processes moved (CPU controller only) into a cgroup under
 //            the engine's `docker` at the shadow's weight, not idle: where a shadow ran before Dec 5
 //            (each container a cgroup of its own there, SCHED_IDLE counting only within it)
@@ -101,6 +104,7 @@ const ALL_CONFIGS = [
   'hog-outside',
   'idle',
   'inside',
+  'shim',
   'group',
   'slow',
 ];
@@ -539,6 +543,20 @@ export async function shadowCost({ root, name, port, mlship, rounds, requests, n
     }
     moveTo(candidate, on ? INSIDE : candidateDir);
   };
+  // `shim`: the candidate's containerd-shim (its init's parent) into the idle parent, or back.
+  const candidatePid = execFileSync('docker', ['inspect', '-f', '{{.State.Pid}}', candidate], {
+    encoding: 'utf8',
+  }).trim();
+  const shimPid = (() => {
+    const stat = readFileSync(`/proc/${candidatePid}/stat`, 'utf8');
+    return stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1];
+  })();
+  const shimHome = (() => {
+    const cg = cpuCgroup(readFileSync(`/proc/${shimPid}/cgroup`, 'utf8'));
+    return path.join('/sys/fs/cgroup', cg.mount, cg.path);
+  })();
+  const shimIdle = (on) =>
+    writeFileSync(path.join(on ? path.dirname(candidateDir) : shimHome, 'cgroup.procs'), shimPid);
   // `hog`: idle-priority CPU work beside the primary, in the stable's image (it has Python).
   const hogName = `${name}-hog`;
   /** The running hog's full ID ('' when none runs). */
@@ -599,13 +617,10 @@ export async function shadowCost({ root, name, port, mlship, rounds, requests, n
       outside(hogId, config === 'hog-outside');
     }
     if (CONFIGS.includes('inside')) inside(config === 'inside');
+    if (CONFIGS.includes('shim')) shimIdle(config === 'shim');
     proxyTwReuse(config === 'stub-kernel' ? '2' : generatedTwReuse);
     if (STUBBED.has(config)) schedule(stubName, config === 'stub-idle', "the stand-in's");
-    schedule(
-      candidate,
-      config === 'idle' || config === 'group' || config === 'slow' || config === 'inside',
-      "the candidate's",
-    );
+    schedule(candidate, ['idle', 'group', 'slow', 'inside', 'shim'].includes(config), "the candidate's");
     if (config === 'group') groupIdle(true);
   };
   try {
@@ -674,6 +689,7 @@ export async function shadowCost({ root, name, port, mlship, rounds, requests, n
   } finally {
     groupIdle(false);
     if (CONFIGS.includes('inside')) inside(false);
+    if (CONFIGS.includes('shim')) shimIdle(false);
     stub(false);
     hog(false);
     proxyTwReuse(generatedTwReuse);

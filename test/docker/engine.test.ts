@@ -44,7 +44,11 @@ describe.runIf(await requireEngine())('Docker engine adapter (real engine)', () 
     await engine!.ping();
     const v = await engine!.version();
     expect(v.apiVersion).toMatch(/^1\.\d+$/);
-    expect((await engine!.info()).cpus).toBeGreaterThan(0);
+    const info = await engine!.info();
+    expect(info.cpus).toBeGreaterThan(0);
+    // What `rollout start --shadow` chooses its idle parent by; this engine runs as root.
+    expect(['cgroupfs', 'systemd']).toContain(info.cgroupDriver);
+    expect(info.rootless).toBeUndefined();
   });
 
   it('builds a fixture with build args and labels, honouring .dockerignore', async () => {
