@@ -38,9 +38,10 @@
 //            --shadow` puts a shadow since Dec 5): the engine's parent group is then not charged
 //            for the hog's CPU when its containers (the stable, the proxy) compete with the tasks
 //            outside it (the clients, the engine's own processes), and it is preempted at once
-//   shim     as `idle`, and the candidate's containerd-shim (which copies its log lines to the
-//            engine) moved (CPU controller only) into the idle parent beside it: what the engine's
-//            copying of the shadow's line per copy costs the primary at the default policy
+//   shim-out as `idle`, with the candidate's containerd-shim (which copies its log lines to the
+//            engine) back (CPU controller only) in the cgroup of the engine's containerd, at the
+//            default policy, instead of in the idle parent where `start --shadow` moves it since
+//            Dec 5 evening: what the engine's copying of the shadow's line per copy costs there
 //   inside   as `idle`, the candidate's processes moved (CPU controller only) into a cgroup under
 //            the engine's `docker` at the shadow's weight, not idle: where a shadow ran before Dec 5
 //            (each container a cgroup of its own there, SCHED_IDLE counting only within it)
@@ -104,7 +105,7 @@ const ALL_CONFIGS = [
   'hog-outside',
   'idle',
   'inside',
-  'shim',
+  'shim-out',
   'group',
   'slow',
 ];
@@ -246,10 +247,15 @@ export function cpuSeconds(id) {
   return Number.NaN;
 }
 
-/** A container's CPU cgroup directory on the host (cgroup v1's cpu controller, else v2), from its first process. */
-function cpuDir(id) {
-  const cg = cpuCgroup(readFileSync(`/proc/${hostPids(id)[0]}/cgroup`, 'utf8'));
+/** A process's CPU cgroup directory on the host (cgroup v1's cpu controller, else v2). */
+function pidCgroupDir(pid) {
+  const cg = cpuCgroup(readFileSync(`/proc/${pid}/cgroup`, 'utf8'));
   return path.join('/sys/fs/cgroup', cg.mount, cg.path);
+}
+
+/** A container's CPU cgroup directory on the host, from its first process. */
+function cpuDir(id) {
+  return pidCgroupDir(hostPids(id)[0]);
 }
 
 /** Every process of a container into a CPU cgroup directory (cgroup v1: the cpu controller only). */
@@ -543,7 +549,7 @@ export async function shadowCost({ root, name, port, mlship, rounds, requests, n
     }
     moveTo(candidate, on ? INSIDE : candidateDir);
   };
-  // `shim`: the candidate's containerd-shim (its init's parent) into the idle parent, or back.
+  // `shim-out`: the candidate's containerd-shim (its init's parent) out of the idle parent, or back.
   const candidatePid = execFileSync('docker', ['inspect', '-f', '{{.State.Pid}}', candidate], {
     encoding: 'utf8',
   }).trim();
@@ -551,12 +557,10 @@ export async function shadowCost({ root, name, port, mlship, rounds, requests, n
     const stat = readFileSync(`/proc/${candidatePid}/stat`, 'utf8');
     return stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1];
   })();
-  const shimHome = (() => {
-    const cg = cpuCgroup(readFileSync(`/proc/${shimPid}/cgroup`, 'utf8'));
-    return path.join('/sys/fs/cgroup', cg.mount, cg.path);
-  })();
-  const shimIdle = (on) =>
-    writeFileSync(path.join(on ? path.dirname(candidateDir) : shimHome, 'cgroup.procs'), shimPid);
+  /** Where `start --shadow` put it, and where the engine's containerd runs. */
+  const shimGenerated = pidCgroupDir(shimPid);
+  const engineDir = pidCgroupDir(daemons().find(({ stat }) => stat.includes('(containerd)')).pid);
+  const shimOut = (on) => writeFileSync(path.join(on ? engineDir : shimGenerated, 'cgroup.procs'), shimPid);
   // `hog`: idle-priority CPU work beside the primary, in the stable's image (it has Python).
   const hogName = `${name}-hog`;
   /** The running hog's full ID ('' when none runs). */
@@ -617,10 +621,10 @@ export async function shadowCost({ root, name, port, mlship, rounds, requests, n
       outside(hogId, config === 'hog-outside');
     }
     if (CONFIGS.includes('inside')) inside(config === 'inside');
-    if (CONFIGS.includes('shim')) shimIdle(config === 'shim');
+    if (CONFIGS.includes('shim-out')) shimOut(config === 'shim-out');
     proxyTwReuse(config === 'stub-kernel' ? '2' : generatedTwReuse);
     if (STUBBED.has(config)) schedule(stubName, config === 'stub-idle', "the stand-in's");
-    schedule(candidate, ['idle', 'group', 'slow', 'inside', 'shim'].includes(config), "the candidate's");
+    schedule(candidate, ['idle', 'group', 'slow', 'inside', 'shim-out'].includes(config), "the candidate's");
     if (config === 'group') groupIdle(true);
   };
   try {
@@ -689,7 +693,7 @@ export async function shadowCost({ root, name, port, mlship, rounds, requests, n
   } finally {
     groupIdle(false);
     if (CONFIGS.includes('inside')) inside(false);
-    if (CONFIGS.includes('shim')) shimIdle(false);
+    if (CONFIGS.includes('shim-out')) shimOut(false);
     stub(false);
     hog(false);
     proxyTwReuse(generatedTwReuse);
