@@ -41,10 +41,9 @@
 //            --shadow` puts a shadow since Dec 5): the engine's parent group is then not charged
 //            for the hog's CPU when its containers (the stable, the proxy) compete with the tasks
 //            outside it (the clients, the engine's own processes), and it is preempted at once
-//   shim-out as `idle`, with the candidate's containerd-shim (which copies its log lines to the
-//            engine) back (CPU controller only) in the cgroup of the engine's containerd, at the
-//            default policy, instead of in the idle parent where `start --shadow` moves it since
-//            Dec 5 evening: what the engine's copying of the shadow's line per copy costs there
+//   shim     as `idle`, and the candidate's containerd-shim (which copies its log lines to the
+//            engine) moved (CPU controller only) into the idle parent beside it: what the engine's
+//            copying of the shadow's line per copy costs the primary at the default policy
 //   inside   as `idle`, the candidate's processes moved (CPU controller only) into a cgroup under
 //            the engine's `docker` at the shadow's weight, not idle: where a shadow ran before Dec 5
 //            (each container a cgroup of its own there, SCHED_IDLE counting only within it)
@@ -109,7 +108,7 @@ const ALL_CONFIGS = [
   'idle',
   'idle-again',
   'inside',
-  'shim-out',
+  'shim',
   'group',
   'slow',
 ];
@@ -251,15 +250,10 @@ export function cpuSeconds(id) {
   return Number.NaN;
 }
 
-/** A process's CPU cgroup directory on the host (cgroup v1's cpu controller, else v2). */
-function pidCgroupDir(pid) {
-  const cg = cpuCgroup(readFileSync(`/proc/${pid}/cgroup`, 'utf8'));
-  return path.join('/sys/fs/cgroup', cg.mount, cg.path);
-}
-
-/** A container's CPU cgroup directory on the host, from its first process. */
+/** A container's CPU cgroup directory on the host (cgroup v1's cpu controller, else v2), from its first process. */
 function cpuDir(id) {
-  return pidCgroupDir(hostPids(id)[0]);
+  const cg = cpuCgroup(readFileSync(`/proc/${hostPids(id)[0]}/cgroup`, 'utf8'));
+  return path.join('/sys/fs/cgroup', cg.mount, cg.path);
 }
 
 /** Every process of a container into a CPU cgroup directory (cgroup v1: the cpu controller only). */
@@ -553,7 +547,7 @@ export async function shadowCost({ root, name, port, mlship, rounds, requests, n
     }
     moveTo(candidate, on ? INSIDE : candidateDir);
   };
-  // `shim-out`: the candidate's containerd-shim (its init's parent) out of the idle parent, or back.
+  // `shim`: the candidate's containerd-shim (its init's parent) into the idle parent, or back.
   const candidatePid = execFileSync('docker', ['inspect', '-f', '{{.State.Pid}}', candidate], {
     encoding: 'utf8',
   }).trim();
@@ -561,10 +555,12 @@ export async function shadowCost({ root, name, port, mlship, rounds, requests, n
     const stat = readFileSync(`/proc/${candidatePid}/stat`, 'utf8');
     return stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1];
   })();
-  /** Where `start --shadow` put it, and where the engine's containerd runs. */
-  const shimGenerated = pidCgroupDir(shimPid);
-  const engineDir = pidCgroupDir(daemons().find(({ stat }) => stat.includes('(containerd)')).pid);
-  const shimOut = (on) => writeFileSync(path.join(on ? engineDir : shimGenerated, 'cgroup.procs'), shimPid);
+  const shimHome = (() => {
+    const cg = cpuCgroup(readFileSync(`/proc/${shimPid}/cgroup`, 'utf8'));
+    return path.join('/sys/fs/cgroup', cg.mount, cg.path);
+  })();
+  const shimIdle = (on) =>
+    writeFileSync(path.join(on ? path.dirname(candidateDir) : shimHome, 'cgroup.procs'), shimPid);
   // `hog`: idle-priority CPU work beside the primary, in the stable's image (it has Python).
   const hogName = `${name}-hog`;
   /** The running hog's full ID ('' when none runs). */
@@ -625,10 +621,10 @@ export async function shadowCost({ root, name, port, mlship, rounds, requests, n
       outside(hogId, config === 'hog-outside');
     }
     if (CONFIGS.includes('inside')) inside(config === 'inside');
-    if (CONFIGS.includes('shim-out')) shimOut(config === 'shim-out');
+    if (CONFIGS.includes('shim')) shimIdle(config === 'shim');
     proxyTwReuse(config === 'stub-kernel' ? '2' : generatedTwReuse);
     if (STUBBED.has(config)) schedule(stubName, config === 'stub-idle', "the stand-in's");
-    schedule(candidate, ['idle', 'idle-again', 'group', 'slow', 'inside', 'shim-out'].includes(config), "the candidate's");
+    schedule(candidate, ['idle', 'idle-again', 'group', 'slow', 'inside', 'shim'].includes(config), "the candidate's");
     if (config === 'group') groupIdle(true);
   };
   try {
@@ -697,7 +693,7 @@ export async function shadowCost({ root, name, port, mlship, rounds, requests, n
   } finally {
     groupIdle(false);
     if (CONFIGS.includes('inside')) inside(false);
-    if (CONFIGS.includes('shim-out')) shimOut(false);
+    if (CONFIGS.includes('shim')) shimIdle(false);
     stub(false);
     hog(false);
     proxyTwReuse(generatedTwReuse);

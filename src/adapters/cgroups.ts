@@ -10,9 +10,6 @@
 //   container is placed in it and whose cgroup files it rewrites whenever it applies the slice's
 //   settings; so systemd is asked to keep it idle (`CPUWeight=idle`, systemd 252+).
 // Elsewhere the outcome says why and, for a missing permission, which command would do it once.
-// The container's containerd-shim, which copies each of its log lines to the engine, runs in the
-// engine's cgroup at the default policy; under the cgroupfs driver it joins the shadow in its
-// idle parent (a cgroup `shims` there), so that the shadow's line per copy gives way too.
 
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
@@ -194,44 +191,4 @@ export async function prepareShadowParent(
     ok: false,
     detail: `the engine's cgroup driver is ${driver ?? 'unknown'} (mlship knows cgroupfs and systemd)`,
   };
-}
-
-/** The PID of a process's parent, from /proc/<pid>/stat ('' when it is gone). */
-async function parentPid(proc: string, pid: number | string): Promise<string> {
-  const stat = await readFile(path.join(proc, String(pid), 'stat'), 'utf8').catch(() => '');
-  return stat ? (stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1] ?? '') : '';
-}
-
-/**
- * Moves the container's containerd-shim (the parent of its first process `pid`, checked by its
- * command line naming the container) into `shims` under the container's own cgroup parent, in
- * the CPU hierarchy (cgroupfs driver: that parent is mlship's; a systemd slice's cgroups are
- * systemd's). There the shim runs at the default weight against the shadow, and idle against
- * everything outside. Read back from the shim's /proc/<pid>/cgroup.
- */
-export async function moveShimToParent(
-  pid: number,
-  containerId: string,
-  paths: CgroupPaths = {},
-): Promise<CgroupIdleOutcome> {
-  const proc = paths.proc ?? '/proc';
-  const cg = await located(pid, containerId, paths);
-  if (typeof cg === 'string') return { ok: false, detail: cg };
-  const parent = path.posix.dirname(cg.path);
-  if (parent === '/') return { ok: false, detail: 'the container has no cgroup parent of its own' };
-  const shim = await parentPid(proc, pid);
-  const argv = (await readFile(path.join(proc, shim || '-', 'cmdline'), 'utf8').catch(() => '')).split('\0');
-  if (!/containerd-shim/.test(path.basename(argv[0] ?? '')) || !argv.includes(containerId))
-    return { ok: false, detail: "the container's parent process is not its containerd-shim" };
-  const dir = path.join(paths.root ?? '/sys/fs/cgroup', cg.mount, parent, 'shims');
-  try {
-    await mkdir(dir, { recursive: true });
-    await writeFile(path.join(dir, 'cgroup.procs'), shim);
-  } catch (e) {
-    return { ok: false, detail: `${dir}: ${String(e)}` };
-  }
-  const now = cpuCgroup(await readFile(path.join(proc, shim, 'cgroup'), 'utf8').catch(() => ''));
-  return now?.path === path.posix.join(parent, 'shims')
-    ? { ok: true, detail: `containerd-shim ${shim} in ${dir}` }
-    : { ok: false, detail: `containerd-shim ${shim} is still in ${now?.path ?? 'an unknown cgroup'}` };
 }

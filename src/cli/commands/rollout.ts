@@ -95,7 +95,7 @@ async function target(
     { exec },
     { EnvironmentError, OperationFailedError },
     { realClock },
-    { moveShimToParent, prepareShadowParent, parentIdle },
+    { prepareShadowParent, parentIdle },
     { SHADOW_CGROUP_PARENTS },
   ] = await Promise.all([
     import('../../core/rollout/local.js'),
@@ -157,10 +157,6 @@ async function target(
             (file, args) => exec(file, args, { timeoutMs: 30_000 }),
           ),
         idle: async (id) => parentIdle(await pid(id), id),
-        shim: async (id) =>
-          (await engine.info()).cgroupDriver === 'cgroupfs'
-            ? moveShimToParent(await pid(id), id)
-            : { ok: false, detail: "a systemd slice's cgroups are systemd's" },
       },
       fetch: globalThis.fetch,
       clock: realClock,

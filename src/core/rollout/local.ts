@@ -406,12 +406,6 @@ export class LocalRollout implements RolloutTarget {
           ? `${names.candidate}: in the idle cgroup ${parent}`
           : `warning: ${names.candidate}'s cgroup parent ${parent} is not idle`,
       );
-      const shim = await this.deps.shadowCgroups.shim(c.id);
-      this.deps.log(
-        shim.ok
-          ? `${names.candidate}: its log lines copied from the idle cgroup too (${shim.detail})`
-          : `${names.candidate}: its log lines are copied at the default priority (${shim.detail})`,
-      );
     }
   }
 

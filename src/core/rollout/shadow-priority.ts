@@ -34,11 +34,6 @@ export interface ShadowCgroups {
   prepare(reference: string): Promise<IdleOutcome & { parent?: string }>;
   /** Whether the container's cgroup parent is idle. */
   idle(container: string): Promise<boolean>;
-  /**
-   * The container's containerd-shim (which copies its log lines to the engine) into its idle
-   * parent too: the engine's copying of the shadow's line per copy then gives way as well.
-   */
-  shim(container: string): Promise<IdleOutcome>;
 }
 
 /** Every process of the container but the shell itself to SCHED_IDLE; prints how many of how many. */

@@ -11,7 +11,6 @@ import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import {
   cpuCgroup,
-  moveShimToParent,
   parentIdle,
   prepareIdleParent,
   prepareShadowParent,
@@ -211,58 +210,5 @@ describe('the idle slice under the systemd driver', () => {
     expect(await parentIdle(42, ID, paths)).toBe(false);
     writeFileSync(path.join(paths.root, 'mlship_shadow.slice/cpu.idle'), '1\n');
     expect(await parentIdle(42, ID, paths)).toBe(true);
-  });
-});
-
-describe("the shadow's containerd-shim", () => {
-  /** The container's first process 42, its parent 41 with `argv` and, after a move, `cgroupAfter`. */
-  function withShim(argv: string[], cgroupAfter: string) {
-    const paths = host(`4:cpu:/mlship-shadow/${ID}\n`, ['cpu/mlship-shadow']);
-    writeFileSync(path.join(paths.proc, '42', 'stat'), '42 (python) S 41 42 42 0 -1');
-    mkdirSync(path.join(paths.proc, '41'));
-    writeFileSync(path.join(paths.proc, '41', 'cmdline'), `${argv.join('\0')}\0`);
-    // What the kernel shows once the PID is written to cgroup.procs (the test cannot move it).
-    writeFileSync(path.join(paths.proc, '41', 'cgroup'), cgroupAfter);
-    return paths;
-  }
-  const shimArgv = [
-    '/usr/bin/containerd-shim-runc-v2',
-    '-namespace',
-    'moby',
-    '-id',
-    ID,
-    '-address',
-    '/run/containerd/containerd.sock',
-  ];
-
-  it("moves into `shims` under the container's idle parent, checked by its command line and read back", async () => {
-    const paths = withShim(shimArgv, '4:cpu:/mlship-shadow/shims\n');
-    const dir = path.join(paths.root, 'cpu/mlship-shadow/shims');
-    expect(await moveShimToParent(42, ID, paths)).toEqual({
-      ok: true,
-      detail: `containerd-shim 41 in ${dir}`,
-    });
-    expect(readFileSync(path.join(dir, 'cgroup.procs'), 'utf8')).toBe('41');
-  });
-
-  it("moves nothing that is not the container's shim, and says when the move did not take", async () => {
-    // Another container's shim (its -id differs), or no shim at all (an engine that runs containers otherwise).
-    for (const argv of [shimArgv.map((a) => (a === ID ? 'f'.repeat(64) : a)), ['/sbin/init']]) {
-      const paths = withShim(argv, '4:cpu:/mlship-shadow/shims\n');
-      expect(await moveShimToParent(42, ID, paths)).toEqual({
-        ok: false,
-        detail: "the container's parent process is not its containerd-shim",
-      });
-    }
-    const stayed = withShim(shimArgv, '4:cpu:/\n');
-    expect(await moveShimToParent(42, ID, stayed)).toEqual({
-      ok: false,
-      detail: 'containerd-shim 41 is still in /',
-    });
-    // A container in the engine's own cgroup (no idle parent) has no parent of its own to move into.
-    const plain = host(`4:cpu:/${ID}\n`);
-    expect((await moveShimToParent(42, ID, plain)).detail).toBe(
-      'the container has no cgroup parent of its own',
-    );
   });
 });
