@@ -624,7 +624,11 @@ export async function shadowCost({ root, name, port, mlship, rounds, requests, n
     if (CONFIGS.includes('shim')) shimIdle(config === 'shim');
     proxyTwReuse(config === 'stub-kernel' ? '2' : generatedTwReuse);
     if (STUBBED.has(config)) schedule(stubName, config === 'stub-idle', "the stand-in's");
-    schedule(candidate, ['idle', 'idle-again', 'group', 'slow', 'inside', 'shim'].includes(config), "the candidate's");
+    schedule(
+      candidate,
+      ['idle', 'idle-again', 'group', 'slow', 'inside', 'shim'].includes(config),
+      "the candidate's",
+    );
     if (config === 'group') groupIdle(true);
   };
   try {
