@@ -13,7 +13,8 @@
 //            task wants the CPU and preempts it at once when another task wakes)
 //   idle-again  the same as `idle`, measured again in another place of each round's order: the
 //            configuration after `paused` (always `idle` with the default order, as the order only
-//            rotates) measured worse than the others in 7 of 8 cells on Dec 5 evening, whatever it was
+//            rotates) measured worse than the one after it in 8 of 10 cells on Dec 5 evening,
+//            whatever it was; `idle-again` did not show it in its one run beside `paused`
 //   slow     as `idle`, and the candidate capped at a tenth of a CPU (`docker update --cpus 0.1`):
 //            a shadow whose every prediction takes at least 10x as long (issue 20's "shadow slowed
 //            10x"); its queue fills and drops what it cannot predict
