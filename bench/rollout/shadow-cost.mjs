@@ -251,10 +251,20 @@ export function cpuSeconds(id) {
   return Number.NaN;
 }
 
-/** A container's CPU cgroup directory on the host (cgroup v1's cpu controller, else v2), from its first process. */
-function cpuDir(id) {
-  const cg = cpuCgroup(readFileSync(`/proc/${hostPids(id)[0]}/cgroup`, 'utf8'));
+/** A process's CPU cgroup directory on the host (cgroup v1's cpu controller, else v2). */
+function pidCgroupDir(pid) {
+  const cg = cpuCgroup(readFileSync(`/proc/${pid}/cgroup`, 'utf8'));
   return path.join('/sys/fs/cgroup', cg.mount, cg.path);
+}
+
+/** A container's CPU cgroup directory on the host, from its first process. */
+function cpuDir(id) {
+  return pidCgroupDir(hostPids(id)[0]);
+}
+
+/** The fields of a /proc/<pid>/stat line after the command's name (state, ppid, ...). */
+function statFields(stat) {
+  return stat.slice(stat.lastIndexOf(')') + 2).split(' ');
 }
 
 /** Every process of a container into a CPU cgroup directory (cgroup v1: the cpu controller only). */
@@ -269,7 +279,7 @@ function moveTo(id, dir) {
 function daemonSeconds() {
   let ticks = 0;
   for (const { stat } of daemons()) {
-    const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    const f = statFields(stat);
     ticks += Number(f[11]) + Number(f[12]); // utime, stime (fields 14 and 15)
   }
   return ticks / 100; // USER_HZ
@@ -552,14 +562,8 @@ export async function shadowCost({ root, name, port, mlship, rounds, requests, n
   const candidatePid = execFileSync('docker', ['inspect', '-f', '{{.State.Pid}}', candidate], {
     encoding: 'utf8',
   }).trim();
-  const shimPid = (() => {
-    const stat = readFileSync(`/proc/${candidatePid}/stat`, 'utf8');
-    return stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1];
-  })();
-  const shimHome = (() => {
-    const cg = cpuCgroup(readFileSync(`/proc/${shimPid}/cgroup`, 'utf8'));
-    return path.join('/sys/fs/cgroup', cg.mount, cg.path);
-  })();
+  const shimPid = statFields(readFileSync(`/proc/${candidatePid}/stat`, 'utf8'))[1];
+  const shimHome = pidCgroupDir(shimPid);
   const shimIdle = (on) =>
     writeFileSync(path.join(on ? path.dirname(candidateDir) : shimHome, 'cgroup.procs'), shimPid);
   // `hog`: idle-priority CPU work beside the primary, in the stable's image (it has Python).

@@ -13,6 +13,7 @@
 
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
+import type { Exec } from './exec.js';
 
 export interface CgroupIdleOutcome {
   ok: boolean;
@@ -21,12 +22,6 @@ export interface CgroupIdleOutcome {
   /** The parent's cpu.idle file, when known. */
   file?: string;
 }
-
-/** Runs a command (the CLI passes adapters/exec's). */
-export type RunCommand = (
-  file: string,
-  args: string[],
-) => Promise<{ exitCode: number; stdout: string; stderr: string; notFound?: boolean }>;
 
 export interface CgroupPaths {
   /** Where /proc is (tests: a directory of their own). */
@@ -120,7 +115,7 @@ export async function prepareIdleSlice(
   pid: number,
   containerId: string,
   slice: string,
-  run: RunCommand,
+  run: Exec,
   paths: CgroupPaths = {},
 ): Promise<CgroupIdleOutcome> {
   const cg = await located(pid, containerId, paths);
@@ -128,16 +123,16 @@ export async function prepareIdleSlice(
   if (cg.mount !== '')
     return { ok: false, detail: 'systemd marks a slice idle on cgroup v2 only, and this host runs v1' };
   const done = { ok: true, detail: `${slice} is idle (CPUWeight=idle)` };
-  const shown = await run('systemctl', ['show', '-p', 'CPUWeight', '--value', slice]);
+  /** systemctl answers at once or not at all (a hung D-Bus): 30 s, then a failure. */
+  const opts = { timeoutMs: 30_000 };
+  const shown = await run('systemctl', ['show', '-p', 'CPUWeight', '--value', slice], opts);
   if (shown.notFound) return { ok: false, detail: 'systemctl was not found' };
   if (shown.exitCode === 0 && shown.stdout.trim() === 'idle') return done;
-  const set = await run('systemctl', [
-    '--no-ask-password',
-    'set-property',
-    '--runtime',
-    slice,
-    'CPUWeight=idle',
-  ]);
+  const set = await run(
+    'systemctl',
+    ['--no-ask-password', 'set-property', '--runtime', slice, 'CPUWeight=idle'],
+    opts,
+  );
   if (set.exitCode === 0) return done;
   const why =
     `${set.stderr}\n${set.stdout}`
@@ -173,7 +168,7 @@ export async function prepareShadowParent(
   pid: number,
   containerId: string,
   names: ShadowParentNames,
-  run: RunCommand,
+  run: Exec,
   paths: CgroupPaths = {},
 ): Promise<CgroupIdleOutcome & { parent?: string }> {
   const driver = engine.cgroupDriver;

@@ -154,7 +154,7 @@ async function target(
             await pid(reference),
             reference,
             SHADOW_CGROUP_PARENTS,
-            (file, args) => exec(file, args, { timeoutMs: 30_000 }),
+            exec,
           ),
         idle: async (id) => parentIdle(await pid(id), id),
       },

@@ -14,8 +14,8 @@ import {
   parentIdle,
   prepareIdleParent,
   prepareShadowParent,
-  type RunCommand,
 } from '../../../src/adapters/cgroups.js';
+import type { Exec } from '../../../src/adapters/exec.js';
 import { SHADOW_CGROUP_PARENTS } from '../../../src/core/rollout/shadow-priority.js';
 
 const ID = 'a1b2c3d4e5f6'.padEnd(64, '0');
@@ -98,7 +98,7 @@ describe('cgroups of a container', () => {
 
   it("makes a parent for the engine's driver: a cgroup (cgroupfs), a slice (systemd), none for another", async () => {
     const paths = host(`4:cpu:/docker/${ID}\n`, ['cpu/mlship-shadow']);
-    const never: RunCommand = async () => {
+    const never: Exec = async () => {
       throw new Error('no systemctl under cgroupfs');
     };
     expect(
@@ -132,15 +132,15 @@ describe('the idle slice under the systemd driver', () => {
   /** A systemctl answering each call by its verb (`show`, `set-property`), recording the calls. */
   const systemctl = (answers: Record<string, { exitCode: number; stdout?: string; stderr?: string }>) => {
     const calls: string[][] = [];
-    const run: RunCommand = async (file, args) => {
+    const run: Exec = async (file, args) => {
       calls.push([file, ...args]);
       const verb = args.find((a) => a === 'show' || a === 'set-property') ?? '';
       const a = answers[verb] ?? { exitCode: 1, stderr: 'unexpected' };
-      return { stdout: '', stderr: '', ...a };
+      return { stdout: '', stderr: '', notFound: false, timedOut: false, ...a };
     };
     return { run, calls };
   };
-  const prepare = (run: RunCommand, cgroup = v2) =>
+  const prepare = (run: Exec, cgroup = v2) =>
     prepareShadowParent({ cgroupDriver: 'systemd' }, 42, ID, SHADOW_CGROUP_PARENTS, run, host(cgroup));
 
   it('asks systemd to keep mlship_shadow.slice idle for this boot, once', async () => {
@@ -196,7 +196,13 @@ describe('the idle slice under the systemd driver', () => {
       detail: 'systemd marks a slice idle on cgroup v2 only, and this host runs v1',
     });
     expect(v1.calls).toEqual([]);
-    const none: RunCommand = async () => ({ exitCode: -1, stdout: '', stderr: '', notFound: true });
+    const none: Exec = async () => ({
+      exitCode: -1,
+      stdout: '',
+      stderr: '',
+      notFound: true,
+      timedOut: false,
+    });
     expect(await prepare(none)).toEqual({ ok: false, detail: 'systemctl was not found' });
     // A remote engine: its container's ID is not in the process's cgroup here.
     expect(await prepare(systemctl({}).run, `0::/system.slice/docker-${'f'.repeat(64)}.scope\n`)).toEqual({
