@@ -250,10 +250,14 @@ describe.runIf(moto)('rollout --target ecs (moto)', () => {
     expect(existsSync(path.join(dir, 'deploy', 'failed.json'))).toBe(false);
   });
 
-  it('start: the candidate service, its revision and target group, the alarms, the rule at 90/10', async () => {
+  it('start: the candidate service (the tasks its share needs), its revision and target group, the alarms, the rule at 90/10', async () => {
     await target().start(canary(10));
     const candidate = await service('iris-candidate');
-    expect(candidate?.desiredCount).toBe(2);
+    // 10 % of the stable service's 2 tasks: 1 task, and what it costs while the rollout lasts.
+    expect(candidate?.desiredCount).toBe(1);
+    expect(log.join('\n')).toMatch(
+      /created service iris-candidate, 1 task \(10 % of iris's 2\), about \$0\.\d{3} an hour \(1 × [\d.]+ vCPU, [\d.]+ GB on Fargate; list prices of \d{4}-\d\d-\d\d, [a-z]+-[a-z]+-\d\)/,
+    );
     const td = (
       await ecs().send(
         new ecsSdk.DescribeTaskDefinitionCommand({ taskDefinition: candidate!.taskDefinition! }),
@@ -318,14 +322,26 @@ describe.runIf(moto)('rollout --target ecs (moto)', () => {
     ).toBe(true);
   });
 
-  it('the weights are stepped in place (50/50, 0/100) and status holds without metrics', async () => {
+  it('the weights are stepped in place (50/50, 0/100), the candidate scaled before it takes more; status holds without metrics', async () => {
     const t = target();
     const before = (await ruleWeights())[1]!;
     await t.setWeight(50);
     expect((await ruleWeights())[1]!.weights).toEqual(['ro-demo-iris-s-8080=50', 'ro-demo-iris-c-8080=50']);
+    expect((await service('iris-candidate'))?.desiredCount).toBe(1);
+    const from = log.length;
+    const waits = waited.length;
     await t.setWeight(100);
     const after = (await ruleWeights())[1]!;
     expect(after.weights).toEqual(['ro-demo-iris-s-8080=0', 'ro-demo-iris-c-8080=100']);
+    // Its second task first, waited for, then every request.
+    expect((await service('iris-candidate'))?.desiredCount).toBe(2);
+    expect(waited.slice(waits)).toEqual([
+      `iris-candidate ${(await service('iris-candidate'))!.taskDefinition!.split('/').pop()}`,
+    ]);
+    expect(log.slice(from)).toEqual([
+      'iris-candidate: 1 → 2 tasks before it takes 100 % of the requests; waiting until it is stable',
+      'listener 80: /api/iris/* → 0/100',
+    ]);
     expect(after.priority).toBe(before.priority);
     const s = await t.status();
     expect(s.verdict.decision).toBe('hold');
@@ -430,7 +446,13 @@ describe.runIf(moto)('rollout --target ecs (moto)', () => {
         await e.updateService(input);
       },
     };
+    const from = log.length;
     const promoted = await target(undefined, counting).promote();
+    // Every request goes to the candidate while the stable service deploys: all its tasks first.
+    expect(log.slice(from, from + 2)).toEqual([
+      'iris-candidate: 1 → 2 tasks before it takes 100 % of the requests; waiting until it is stable',
+      'listener 80: /api/iris/* → 0/100',
+    ]);
     const stableAfter = (await service('iris'))!;
     const promotedTd = stableAfter.taskDefinition!;
     expect(updates).toEqual([

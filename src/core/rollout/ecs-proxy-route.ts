@@ -24,6 +24,7 @@ import {
   promotedTaskDefinition,
   withImage,
 } from './ecs-plan.js';
+import { candidateTasks, hourlyCost, tasksReason } from './ecs-size.js';
 
 export type ProxyRouteRecord = NonNullable<Rollout['ecsProxy']>;
 type Undo = (() => Promise<unknown>)[];
@@ -96,7 +97,7 @@ export async function startProxyRoute(
 ): Promise<ProxyRouteRecord> {
   const candidate = await registerCandidate(deps, L, stable, rollout, undo);
   const alarms = await candidateAlarms(deps, L, candidate.running, undo);
-  await candidateServer(deps, L, stable, candidate, alarms, undo);
+  await candidateServer(deps, L, stable, candidate, rollout, alarms, undo);
   const proxy = await deployedProxy(deps, stack, L.cluster, rollout);
   const route = await routingProxy(deps, stack, proxy, proxy.taskDefinition, rollout, undo);
   return {
@@ -142,11 +143,15 @@ export interface RouteStack {
   configFile: string;
 }
 
-/** The candidate service's place: the stable one's desired count, network and grace period. */
+/**
+ * The candidate service's place: the tasks its share needs (ecs-size.ts), the stable one's
+ * network and grace period.
+ */
 export function candidateServiceSpec(
   L: Pick<EcsRolloutLayout, 'cluster' | 'candidateService'>,
   stable: Service,
   taskDefinition: string,
+  rollout: Pick<Rollout, 'mode' | 'weight' | 'mirror'>,
 ): CreateServiceSpec {
   const network = stable.networkConfiguration?.awsvpcConfiguration;
   return {
@@ -154,7 +159,7 @@ export function candidateServiceSpec(
     serviceName: L.candidateService,
     taskDefinition,
     launchType: 'FARGATE',
-    desiredCount: Math.max(1, stable.desiredCount ?? 1),
+    desiredCount: candidateTasks(stable.desiredCount ?? 1, rollout),
     subnets: network?.subnets ?? [],
     securityGroups: network?.securityGroups ?? [],
     assignPublicIp: network?.assignPublicIp === 'ENABLED',
@@ -162,6 +167,18 @@ export function candidateServiceSpec(
       ? { healthCheckGracePeriodSeconds: stable.healthCheckGracePeriodSeconds }
       : {}),
   };
+}
+
+/** "1 task (10 % of iris's 4), about $0.061 an hour (...)": start's line about the candidate's size. */
+export function candidateSize(
+  stableService: string,
+  stable: Service,
+  tasks: number,
+  revision: TaskDefinition,
+  rollout: Pick<Rollout, 'mode' | 'weight' | 'mirror'>,
+): string {
+  const cost = hourlyCost(revision, tasks);
+  return `${tasks} task${tasks === 1 ? '' : 's'} (${tasksReason(stableService, stable.desiredCount ?? 1, rollout)})${cost ? `, ${cost}` : ''}`;
 }
 
 /**
@@ -174,6 +191,7 @@ async function candidateServer(
   L: EcsRolloutLayout,
   stable: Service,
   candidate: { arn: string; running: TaskDefinition },
+  rollout: Rollout,
   alarms: string[],
   undo: Undo,
 ): Promise<void> {
@@ -182,8 +200,9 @@ async function candidateServer(
     ?.portMappings?.find((p) => p.containerPort === L.port);
   if (!mapping?.name)
     throw new UsageError(`the port ${L.port} of ${L.service} has no Service Connect name in its revision`);
+  const spec = candidateServiceSpec(L, stable, candidate.arn, rollout);
   await deps.ecs.createService({
-    ...candidateServiceSpec(L, stable, candidate.arn),
+    ...spec,
     serviceConnect: {
       namespace: L.cluster,
       services: [{ portName: mapping.name, port: L.port, discoveryName: L.candidateService }],
@@ -192,7 +211,7 @@ async function candidateServer(
   });
   undo.push(() => deps.ecs.deleteService(L.cluster, L.candidateService));
   deps.log(
-    `created service ${L.candidateService} (Service Connect ${L.candidateService}:${L.port}); waiting until it is stable`,
+    `created service ${L.candidateService} (Service Connect ${L.candidateService}:${L.port}), ${candidateSize(L.service, stable, spec.desiredCount, candidate.running, rollout)}; waiting until it is stable`,
   );
   await deps.waitStable(L.candidateService, candidate.arn);
 }

@@ -8,7 +8,7 @@
 // Logs (ecs-logs.ts).
 // Every created piece is recorded in deploy/ecs-rollouts.json, and a failed start undoes them.
 
-import type { Service } from '@aws-sdk/client-ecs';
+import type { Service, TaskDefinition } from '@aws-sdk/client-ecs';
 import type { Rollout, RolloutsFile } from '../../config/rollout-schema.js';
 import type { Clock } from '../../io/clock.js';
 import { UsageError } from '../../io/errors.js';
@@ -28,6 +28,7 @@ import {
 } from './ecs-plan.js';
 import {
   candidateServiceSpec,
+  candidateSize,
   type ProxyRouteDeps,
   type ProxyRouteRecord,
   promoteProxyRoute,
@@ -38,6 +39,7 @@ import {
   stepProxyRoute,
   stopProxyRoute,
 } from './ecs-proxy-route.js';
+import { resizeAround } from './ecs-size.js';
 import { promoteInConfig } from './promote-config.js';
 import { candidateShare } from './samples.js';
 import { readRollouts, writeRollouts } from './state.js';
@@ -87,6 +89,8 @@ interface Deployed {
   lb: { arn: string; vpcId: string; securityGroups: string[] };
   listenerArn: string;
   revision: string;
+  /** The stable revision the candidate's was made from (its sizes are the candidate's). */
+  running: TaskDefinition;
   attached: boolean;
 }
 
@@ -192,7 +196,7 @@ export class EcsRollout implements RolloutTarget {
     const alarms = await this.alarms(base, groups, undo);
     await this.openPort(base);
     await this.wireStable(base, groups, alarms, undo);
-    await this.candidateService(base, groups, alarms, undo);
+    await this.candidateService(base, groups, alarms, rollout, undo);
     const rules = await this.rules(base, groups, rollout.weight, undo);
     return {
       cluster: this.layout.cluster,
@@ -221,8 +225,8 @@ export class EcsRollout implements RolloutTarget {
         `the load balancer of stack ${L.cluster} (listener ${L.listenerPort}) is not deployed`,
         { hint: 'mlship deploy ecs --apply' },
       );
-    const { arn: revision } = await registerCandidate(this.deps, L, stable, rollout, undo);
-    return { stable, lb, listenerArn, revision, attached: false };
+    const { arn: revision, running } = await registerCandidate(this.deps, L, stable, rollout, undo);
+    return { stable, lb, listenerArn, revision, running, attached: false };
   }
 
   /** One target group for each side, so the rule can weigh them and each has its metrics. */
@@ -311,19 +315,23 @@ export class EcsRollout implements RolloutTarget {
     base: Deployed,
     groups: Sides<string>,
     alarms: Sides<string[]>,
+    rollout: Rollout,
     undo: Undo,
   ): Promise<void> {
     const L = this.layout;
     const { stable } = base;
+    const spec = candidateServiceSpec(L, stable, base.revision, rollout);
     await this.deps.ecs.createService({
-      ...candidateServiceSpec(L, stable, base.revision),
+      ...spec,
       // A client of the namespace only: Service Connect traffic to the service stays on stable.
       serviceConnect: { namespace: L.cluster, services: [] },
       loadBalancers: [this.target(groups.candidate)],
       deploymentAlarms: alarms.candidate,
     });
     undo.push(() => this.deps.ecs.deleteService(L.cluster, L.candidateService));
-    this.deps.log(`created service ${L.candidateService}; waiting until it is stable`);
+    this.deps.log(
+      `created service ${L.candidateService}, ${candidateSize(this.service, stable, spec.desiredCount, base.running, rollout)}; waiting until it is stable`,
+    );
     await this.deps.waitStable(L.candidateService, base.revision);
   }
 
@@ -360,8 +368,18 @@ export class EcsRollout implements RolloutTarget {
     const found = await this.any();
     if (found.proxy) return this.stepThroughProxy(found.state, found.rollout, found.proxy, weight);
     const { state, rollout, ecs } = await this.running();
-    await this.deps.elb.setRuleWeights(ecs.ruleArn, weightsAt(weight, this.groups(ecs)));
+    await this.toWeight(ecs, rollout, weight);
     await this.save(state, this.stepped(rollout, weight));
+  }
+
+  /** The listener's split at `weight`, the candidate sized for it (ecs-size.ts). */
+  private async toWeight(ecs: EcsRecord, rollout: Rollout, weight: number): Promise<void> {
+    await resizeAround(this.deps, ecs, { ...rollout, weight }, async () => {
+      await this.deps.elb.setRuleWeights(ecs.ruleArn, weightsAt(weight, this.groups(ecs)));
+      this.deps.log(
+        `listener ${this.layout.listenerPort}: ${this.layout.paths.join(', ')} → ${100 - weight}/${weight}`,
+      );
+    });
   }
 
   private stepped(rollout: Rollout, weight: number): Rollout {
@@ -385,7 +403,10 @@ export class EcsRollout implements RolloutTarget {
     if (rollout.status !== 'running')
       throw new UsageError(`the rollout of ${this.service} is over (${rollout.status})`);
     const next = this.stepped(rollout, weight);
-    const proxy = await stepProxyRoute(this.deps, this.stack, s, next);
+    let proxy = s;
+    await resizeAround(this.deps, s, next, async () => {
+      proxy = await stepProxyRoute(this.deps, this.stack, s, next);
+    });
     await this.save(state, { ...next, ecsProxy: proxy });
   }
 
@@ -473,7 +494,8 @@ export class EcsRollout implements RolloutTarget {
     if (found.proxy) return this.promoteThroughProxy(found.state, found.rollout, found.proxy);
     const { state, rollout, ecs } = await this.running();
     const { elb } = this.deps;
-    await elb.setRuleWeights(ecs.ruleArn, weightsAt(100, this.groups(ecs)));
+    // Every request to the candidate while the stable service deploys its version: all its tasks first.
+    await this.toWeight(ecs, rollout, 100);
     const promoted = await promoteStable(
       this.deps,
       ecs.cluster,
