@@ -12,8 +12,8 @@
 //            does where it may write the host's cgroups: the kernel runs it only when no other
 //            task wants the CPU and preempts it at once when another task wakes)
 //   idle-again  the same as `idle`, measured again in another place of each round's order: the
-//            configuration after `paused` (always `idle` with the default order, as the order only
-//            rotates) measured worse than the one after it in 8 of 10 cells on Dec 5 evening,
+//            configuration after `paused` (always `idle` when the order only rotated, before
+//            Dec 6) measured worse than the one after it in 8 of 10 cells on Dec 5 evening,
 //            whatever it was; `idle-again` did not show it in its one run beside `paused`
 //   slow     as `idle`, and the candidate capped at a tenth of a CPU (`docker update --cpus 0.1`):
 //            a shadow whose every prediction takes at least 10x as long (issue 20's "shadow slowed
@@ -63,7 +63,8 @@
 //            request waiting for a free connection counts its wait), so a slower primary shows as
 //            latency. At half the capacity a shadow predicting every request asks for the whole
 //            machine; at a quarter, the primary and its shadow leave half of it idle.
-// Configurations alternate within each round (the order rotates); each round is reported.
+// Configurations alternate within each round, each round in a fresh order (SHADOW_ORDER); each
+// round is reported, with its order.
 // Environment, to measure part of it with more requests in the same time:
 //   SHADOW_CONFIGS  configurations, e.g. off,paused,idle,slow (default: all)
 //   SHADOW_LOOPS    closed,open (default: both)
@@ -84,6 +85,11 @@
 //   SHADOW_STUB_DELAY_MS  the `stub` stand-in answers each copy this much later (NGINX's echo
 //                   module, in mlship-local/nginx): a shadow answering late instead of at once
 //   SHADOW_HOG_DUTY  the share of each 4 ms the `hog` is busy (default 1: always)
+//   SHADOW_ORDER    shuffle (default since Dec 6: each round's order drawn afresh, so no
+//                   configuration always follows the same one; the seed printed, SHADOW_SEED to
+//                   draw the same orders again) or rotate (each round starts one further: before
+//                   Dec 6, when the configuration after `paused` was always the same one and
+//                   measured worse in 8 of 10 cells)
 //   SHADOW_CANDIDATE_ENV  NAME=value,... for the shadow (`rollout start --env`), e.g.
 //                   LOG_LEVEL=WARNING: no log line per copy (its `predicted` column then reads 0 %:
 //                   its CPU-seconds show the work)
@@ -127,6 +133,34 @@ const list = (name, dflt) => (process.env[name] ? process.env[name].split(',').m
 const CONFIGS = list('SHADOW_CONFIGS', ALL_CONFIGS);
 const LOOPS = list('SHADOW_LOOPS', ['closed', 'open']);
 const LOADS = list('SHADOW_LOADS', ['0.5']).map(Number);
+const ORDER = process.env.SHADOW_ORDER ?? 'shuffle';
+if (!['shuffle', 'rotate'].includes(ORDER))
+  throw new Error(`SHADOW_ORDER=${ORDER}: expected shuffle or rotate`);
+const SEED = Number(process.env.SHADOW_SEED ?? Math.floor(Math.random() * 2 ** 31));
+if (!Number.isInteger(SEED)) throw new Error(`SHADOW_SEED=${process.env.SHADOW_SEED}: expected an integer`);
+
+/** mulberry32: a small seeded generator, so that a run's orders can be drawn again. */
+function seeded(seed) {
+  let a = seed;
+  return () => {
+    a = (a + 0x6d2b79f5) | 0;
+    let t = Math.imul(a ^ (a >>> 15), 1 | a);
+    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+const random = seeded(SEED);
+
+/** The configurations of one round, in the order they are measured. */
+function roundOrder(round) {
+  if (ORDER === 'rotate') return CONFIGS.map((_, i) => CONFIGS[(i + round) % CONFIGS.length]);
+  const order = [...CONFIGS];
+  for (let i = order.length - 1; i > 0; i--) {
+    const j = Math.floor(random() * (i + 1));
+    [order[i], order[j]] = [order[j], order[i]];
+  }
+  return order;
+}
 for (const c of CONFIGS)
   if (!ALL_CONFIGS.includes(c)) throw new Error(`SHADOW_CONFIGS: no configuration ${c}`);
 if (!CONFIGS.includes('off')) throw new Error('SHADOW_CONFIGS: `off` is the baseline, keep it');
@@ -643,8 +677,10 @@ export async function shadowCost({ root, name, port, mlship, rounds, requests, n
     const rates = new Map(LOADS.map((x) => [x, Math.round(capacity * x)]));
     const runs = [];
     let previous = 'off';
+    const orders = [];
     for (let round = 0; round < rounds; round++) {
-      const order = CONFIGS.map((_, i) => CONFIGS[(i + round) % CONFIGS.length]);
+      const order = roundOrder(round);
+      orders.push(order);
       for (const config of order) {
         const unpaused = new Date();
         configure(config);
@@ -690,6 +726,7 @@ export async function shadowCost({ root, name, port, mlship, rounds, requests, n
       }
     }
     report(runs, {
+      orders,
       rounds,
       requests,
       capacity,
@@ -720,7 +757,7 @@ export async function shadowCost({ root, name, port, mlship, rounds, requests, n
 
 function report(
   runs,
-  { rounds, requests, capacity, rates, generatedShares, generatedTwReuse, apart, engineApart },
+  { orders, rounds, requests, capacity, rates, generatedShares, generatedTwReuse, apart, engineApart },
 ) {
   console.log(
     `\n## shadow cost to the primary: mirror off vs a shadow at cpu_shares ${generatedShares} (low), at 1024 (default, as before), paused, a stand-in answering 202 at once in the candidate's place (stub; stub-idle with the stand-in at SCHED_IDLE; the proxy at tcp_tw_reuse ${generatedTwReuse}, stub-kernel at the kernel's 2), at cpu_shares ${generatedShares} with SCHED_IDLE (idle), the same with its cgroup idle (group), and the same capped at 0.1 CPU (slow), the mirror off with a busy loop per CPU at SCHED_IDLE beside the primary (hog, busy ${Math.round(HOG_DUTY * 100)} % of the time; hog-group with its cgroup idle, hog-outside with its processes in an idle cgroup beside the engine's; inside: the shadow's processes in a cgroup under the engine's at its weight, as before Dec 5) (measured: ${CONFIGS.join(', ')}${apart ? `; the shadow and the clients${engineApart ? ' and the engine' : ''} on CPUs apart from the stable and the proxy` : ''}${RELAY ? `; relay variant SHADOW_RELAY=${RELAY}` : ''}${STUB_DELAY_MS ? `; the stand-in answering ${STUB_DELAY_MS} ms late` : ''}${process.env.SHADOW_CANDIDATE_ENV ? `; the shadow's environment ${process.env.SHADOW_CANDIDATE_ENV}` : ''}); ${rounds} rounds of ${requests} requests per cell; closed-loop capacity (off, c=64) ${capacity.toFixed(0)} req/s, open loop at ${[...rates.values()].join(' and ')} req/s; load ${os
@@ -753,4 +790,7 @@ function report(
   }
   console.log(`\nload average per run: ${runs.map((r) => r.load.toFixed(1)).join(' ')}`);
   console.log(`steal % per run: ${runs.map((r) => r.steal.toFixed(1)).join(' ')}`);
+  console.log(
+    `order per round (SHADOW_ORDER=${ORDER}${ORDER === 'shuffle' ? `, SHADOW_SEED=${SEED}` : ''}): ${orders.map((o, i) => `${i + 1}: ${o.join(' ')}`).join('; ')}`,
+  );
 }
