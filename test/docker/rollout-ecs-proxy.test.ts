@@ -542,14 +542,23 @@ describe.runIf(engine)(
       } finally {
         cli(['deploy', 'ecs', '--local', '--down']);
       }
-      // A step: the next proxy revision with the new share, the previous routing revision deregistered.
+      // A step: the next proxy revision with the new share, the previous routing revision
+      // deregistered. The stable service scaled to 4 tasks meanwhile: 50 % of them is 2 candidate
+      // tasks, started and waited for before the proxy's revision sends it half of the requests.
+      await aws.ecs.scaleService(plan.stack, 'iris', 4);
+      expect((await service('iris-candidate'))?.desiredCount).toBe(1);
       waited.length = 0;
       await target().setWeight(50);
       const stepped = state().rollouts.iris.ecsProxy;
       pushed.push(stepped.routeProxyImage);
       expect(state().rollouts.iris.weight).toBe(50);
       expect(stepped.routeProxyTaskDefinition).not.toBe(record.routeProxyTaskDefinition);
-      expect(waited).toEqual([`proxy ${stepped.routeProxyTaskDefinition.split('/').pop()}`]);
+      expect((await service('iris-candidate'))?.desiredCount).toBe(2);
+      expect(waited).toEqual([
+        `iris-candidate ${record.candidateTaskDefinition.split('/').pop()}`,
+        `proxy ${stepped.routeProxyTaskDefinition.split('/').pop()}`,
+      ]);
+      await aws.ecs.scaleService(plan.stack, 'iris', 1);
       expect((await service('proxy'))?.taskDefinition).toBe(stepped.routeProxyTaskDefinition);
       expect(await aws.ecs.latestTaskDefinition(record.routeProxyTaskDefinition)).toBeUndefined();
       const next = bakedConf(stepped.routeProxyImage);
