@@ -169,7 +169,7 @@ export function candidateServiceSpec(
   };
 }
 
-/** "1 task (10 % of iris's 4), about $0.061 an hour (...)": start's line about the candidate's size. */
+/** "1 task (10 % of iris's 4), about $0.049 an hour (...)": start's line about the candidate's size. */
 export function candidateSize(
   stableService: string,
   stable: Service,
