@@ -677,11 +677,8 @@ export async function shadowCost({ root, name, port, mlship, rounds, requests, n
     const rates = new Map(LOADS.map((x) => [x, Math.round(capacity * x)]));
     const runs = [];
     let previous = 'off';
-    const orders = [];
     for (let round = 0; round < rounds; round++) {
-      const order = roundOrder(round);
-      orders.push(order);
-      for (const config of order) {
+      for (const config of roundOrder(round)) {
         const unpaused = new Date();
         configure(config);
         if (previous === 'paused' && config !== 'paused') await drained(candidate, unpaused);
@@ -726,7 +723,6 @@ export async function shadowCost({ root, name, port, mlship, rounds, requests, n
       }
     }
     report(runs, {
-      orders,
       rounds,
       requests,
       capacity,
@@ -757,7 +753,7 @@ export async function shadowCost({ root, name, port, mlship, rounds, requests, n
 
 function report(
   runs,
-  { orders, rounds, requests, capacity, rates, generatedShares, generatedTwReuse, apart, engineApart },
+  { rounds, requests, capacity, rates, generatedShares, generatedTwReuse, apart, engineApart },
 ) {
   console.log(
     `\n## shadow cost to the primary: mirror off vs a shadow at cpu_shares ${generatedShares} (low), at 1024 (default, as before), paused, a stand-in answering 202 at once in the candidate's place (stub; stub-idle with the stand-in at SCHED_IDLE; the proxy at tcp_tw_reuse ${generatedTwReuse}, stub-kernel at the kernel's 2), at cpu_shares ${generatedShares} with SCHED_IDLE (idle), the same with its cgroup idle (group), and the same capped at 0.1 CPU (slow), the mirror off with a busy loop per CPU at SCHED_IDLE beside the primary (hog, busy ${Math.round(HOG_DUTY * 100)} % of the time; hog-group with its cgroup idle, hog-outside with its processes in an idle cgroup beside the engine's; inside: the shadow's processes in a cgroup under the engine's at its weight, as before Dec 5) (measured: ${CONFIGS.join(', ')}${apart ? `; the shadow and the clients${engineApart ? ' and the engine' : ''} on CPUs apart from the stable and the proxy` : ''}${RELAY ? `; relay variant SHADOW_RELAY=${RELAY}` : ''}${STUB_DELAY_MS ? `; the stand-in answering ${STUB_DELAY_MS} ms late` : ''}${process.env.SHADOW_CANDIDATE_ENV ? `; the shadow's environment ${process.env.SHADOW_CANDIDATE_ENV}` : ''}); ${rounds} rounds of ${requests} requests per cell; closed-loop capacity (off, c=64) ${capacity.toFixed(0)} req/s, open loop at ${[...rates.values()].join(' and ')} req/s; load ${os
@@ -790,6 +786,10 @@ function report(
   }
   console.log(`\nload average per run: ${runs.map((r) => r.load.toFixed(1)).join(' ')}`);
   console.log(`steal % per run: ${runs.map((r) => r.steal.toFixed(1)).join(' ')}`);
+  // Each round's configurations in the order they ran (its runs are recorded in that order).
+  const orders = [...Array(rounds).keys()].map((i) => [
+    ...new Set(runs.filter((r) => r.round === i).map((r) => r.config)),
+  ]);
   console.log(
     `order per round (SHADOW_ORDER=${ORDER}${ORDER === 'shuffle' ? `, SHADOW_SEED=${SEED}` : ''}): ${orders.map((o, i) => `${i + 1}: ${o.join(' ')}`).join('; ')}`,
   );

@@ -435,6 +435,7 @@ describe.runIf(moto)('rollout --target ecs (moto)', () => {
     const e = aws.ecs;
     const counting: EcsRolloutDeps['ecs'] = {
       describeService: (c, n) => e.describeService(c, n),
+      describeServices: (c, n) => e.describeServices(c, n),
       latestTaskDefinition: (f) => e.latestTaskDefinition(f),
       registerTaskDefinition: (i) => e.registerTaskDefinition(i),
       deregisterTaskDefinition: (a) => e.deregisterTaskDefinition(a),

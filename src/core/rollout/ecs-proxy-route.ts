@@ -24,7 +24,7 @@ import {
   promotedTaskDefinition,
   withImage,
 } from './ecs-plan.js';
-import { candidateTasks, hourlyCost, tasksReason } from './ecs-size.js';
+import { candidateSize, candidateTasks } from './ecs-size.js';
 
 export type ProxyRouteRecord = NonNullable<Rollout['ecsProxy']>;
 type Undo = (() => Promise<unknown>)[];
@@ -33,6 +33,7 @@ export interface ProxyRouteDeps {
   ecs: Pick<
     EcsApi,
     | 'describeService'
+    | 'describeServices'
     | 'latestTaskDefinition'
     | 'registerTaskDefinition'
     | 'deregisterTaskDefinition'
@@ -169,18 +170,6 @@ export function candidateServiceSpec(
   };
 }
 
-/** "1 task (10 % of iris's 4), about $0.049 an hour (...)": start's line about the candidate's size. */
-export function candidateSize(
-  stableService: string,
-  stable: Service,
-  tasks: number,
-  revision: TaskDefinition,
-  rollout: Pick<Rollout, 'mode' | 'weight' | 'mirror'>,
-): string {
-  const cost = hourlyCost(revision, tasks);
-  return `${tasks} task${tasks === 1 ? '' : 's'} (${tasksReason(stableService, stable.desiredCount ?? 1, rollout)})${cost ? `, ${cost}` : ''}`;
-}
-
 /**
  * `<service>-candidate` serving the stable service's port under its own discovery name, so the
  * proxy's `server <service>-candidate:<port>` resolves; started (and stable) before the proxy
@@ -200,9 +189,8 @@ async function candidateServer(
     ?.portMappings?.find((p) => p.containerPort === L.port);
   if (!mapping?.name)
     throw new UsageError(`the port ${L.port} of ${L.service} has no Service Connect name in its revision`);
-  const spec = candidateServiceSpec(L, stable, candidate.arn, rollout);
   await deps.ecs.createService({
-    ...spec,
+    ...candidateServiceSpec(L, stable, candidate.arn, rollout),
     serviceConnect: {
       namespace: L.cluster,
       services: [{ portName: mapping.name, port: L.port, discoveryName: L.candidateService }],
@@ -211,7 +199,7 @@ async function candidateServer(
   });
   undo.push(() => deps.ecs.deleteService(L.cluster, L.candidateService));
   deps.log(
-    `created service ${L.candidateService} (Service Connect ${L.candidateService}:${L.port}), ${candidateSize(L.service, stable, spec.desiredCount, candidate.running, rollout)}; waiting until it is stable`,
+    `created service ${L.candidateService} (Service Connect ${L.candidateService}:${L.port}), ${candidateSize(L.service, stable.desiredCount ?? 1, candidate.running, rollout)}; waiting until it is stable`,
   );
   await deps.waitStable(L.candidateService, candidate.arn);
 }

@@ -20,13 +20,6 @@ export function candidateTasks(stableDesired: number, share: Share): number {
   return Math.max(1, Math.ceil((full * share.weight) / 100));
 }
 
-/** Why the candidate runs that many tasks, for start's log line. */
-export function tasksReason(stableService: string, stableDesired: number, share: Share): string {
-  if (share.mode === 'shadow') return `a shadow sees every request of ${stableService}'s ${stableDesired}`;
-  if (share.mirror) return `the rest of ${stableService}'s requests are mirrored to it`;
-  return `${share.weight} % of ${stableService}'s ${stableDesired}`;
-}
-
 /**
  * What `tasks` of a Fargate revision cost an hour at the bundled list prices (prices.ts), said
  * with their date and region; undefined for a revision without Fargate's task-level sizes.
@@ -39,8 +32,26 @@ export function hourlyCost(td: TaskDefinition | undefined, tasks: number): strin
   return `about $${usd.toFixed(3)} an hour (${tasks} × ${vcpu} vCPU, ${gb} GB on Fargate; list prices of ${PRICES_DATE}, ${PRICES_REGION})`;
 }
 
+/** "1 task (10 % of iris's 4), about $0.049 an hour (...)": start's line about the candidate's size. */
+export function candidateSize(
+  stableService: string,
+  stableDesired: number,
+  revision: TaskDefinition | undefined,
+  share: Share,
+): string {
+  const tasks = candidateTasks(stableDesired, share);
+  const why =
+    share.mode === 'shadow'
+      ? `a shadow sees every request of ${stableService}'s ${stableDesired}`
+      : share.mirror
+        ? `the rest of ${stableService}'s requests are mirrored to it`
+        : `${share.weight} % of ${stableService}'s ${stableDesired}`;
+  const cost = hourlyCost(revision, tasks);
+  return `${tasks} task${tasks === 1 ? '' : 's'} (${why})${cost ? `, ${cost}` : ''}`;
+}
+
 export interface ResizeDeps {
-  ecs: Pick<EcsApi, 'describeService' | 'scaleService'>;
+  ecs: Pick<EcsApi, 'describeServices' | 'scaleService'>;
   waitStable(service: string, taskDefinition: string): Promise<void>;
   log(line: string): void;
 }
@@ -55,19 +66,19 @@ export interface RolloutServices {
 
 /**
  * Moves the candidate to `next`'s share: `route` changes where requests go (the listener's
- * weights, or the proxy's next revision); the candidate has its tasks before it takes more and
- * keeps them until it takes fewer.
+ * weights, or the proxy's next revision) and its answer is returned; the candidate has its tasks
+ * before it takes more and keeps them until it takes fewer.
  */
-export async function resizeAround(
+export async function resizeAround<T>(
   deps: ResizeDeps,
   s: RolloutServices,
   next: Share,
-  route: () => Promise<void>,
-): Promise<void> {
-  const stable = await deps.ecs.describeService(s.cluster, s.stableService);
-  const candidate = await deps.ecs.describeService(s.cluster, s.candidateService);
-  const want = candidateTasks(stable?.desiredCount ?? 1, next);
-  const now = candidate?.desiredCount ?? want;
+  route: () => Promise<T>,
+): Promise<T> {
+  const services = await deps.ecs.describeServices(s.cluster, [s.stableService, s.candidateService]);
+  const desired = (name: string) => services.find((x) => x.serviceName === name)?.desiredCount;
+  const want = candidateTasks(desired(s.stableService) ?? 1, next);
+  const now = desired(s.candidateService) ?? want;
   if (want > now) {
     await deps.ecs.scaleService(s.cluster, s.candidateService, want);
     deps.log(
@@ -75,9 +86,10 @@ export async function resizeAround(
     );
     await deps.waitStable(s.candidateService, s.candidateTaskDefinition);
   }
-  await route();
+  const routed = await route();
   if (want < now) {
     await deps.ecs.scaleService(s.cluster, s.candidateService, want);
     deps.log(`${s.candidateService}: ${now} → ${want} tasks for ${next.weight} % of the requests`);
   }
+  return routed;
 }

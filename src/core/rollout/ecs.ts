@@ -28,7 +28,6 @@ import {
 } from './ecs-plan.js';
 import {
   candidateServiceSpec,
-  candidateSize,
   type ProxyRouteDeps,
   type ProxyRouteRecord,
   promoteProxyRoute,
@@ -39,7 +38,7 @@ import {
   stepProxyRoute,
   stopProxyRoute,
 } from './ecs-proxy-route.js';
-import { resizeAround } from './ecs-size.js';
+import { candidateSize, resizeAround } from './ecs-size.js';
 import { promoteInConfig } from './promote-config.js';
 import { candidateShare } from './samples.js';
 import { readRollouts, writeRollouts } from './state.js';
@@ -320,9 +319,8 @@ export class EcsRollout implements RolloutTarget {
   ): Promise<void> {
     const L = this.layout;
     const { stable } = base;
-    const spec = candidateServiceSpec(L, stable, base.revision, rollout);
     await this.deps.ecs.createService({
-      ...spec,
+      ...candidateServiceSpec(L, stable, base.revision, rollout),
       // A client of the namespace only: Service Connect traffic to the service stays on stable.
       serviceConnect: { namespace: L.cluster, services: [] },
       loadBalancers: [this.target(groups.candidate)],
@@ -330,7 +328,7 @@ export class EcsRollout implements RolloutTarget {
     });
     undo.push(() => this.deps.ecs.deleteService(L.cluster, L.candidateService));
     this.deps.log(
-      `created service ${L.candidateService}, ${candidateSize(this.service, stable, spec.desiredCount, base.running, rollout)}; waiting until it is stable`,
+      `created service ${L.candidateService}, ${candidateSize(this.service, stable.desiredCount ?? 1, base.running, rollout)}; waiting until it is stable`,
     );
     await this.deps.waitStable(L.candidateService, base.revision);
   }
@@ -403,10 +401,9 @@ export class EcsRollout implements RolloutTarget {
     if (rollout.status !== 'running')
       throw new UsageError(`the rollout of ${this.service} is over (${rollout.status})`);
     const next = this.stepped(rollout, weight);
-    let proxy = s;
-    await resizeAround(this.deps, s, next, async () => {
-      proxy = await stepProxyRoute(this.deps, this.stack, s, next);
-    });
+    const proxy = await resizeAround(this.deps, s, next, () =>
+      stepProxyRoute(this.deps, this.stack, s, next),
+    );
     await this.save(state, { ...next, ecsProxy: proxy });
   }
 

@@ -56,7 +56,8 @@ describe('resizeAround', () => {
     await resizeAround(
       {
         ecs: {
-          describeService: async (_c, name) => services[name],
+          describeServices: async (_c, names) =>
+            names.map((serviceName) => ({ ...services[serviceName], serviceName })),
           scaleService: async (_c, name, n) => {
             calls.push(`scale ${name} ${n}`);
           },
